@@ -1,0 +1,42 @@
+use clap::Parser;
+
+use redtail::cli::{Cli, Command};
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("redtail: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = runtime.block_on(async {
+        match run(cli).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("redtail: {e:#}");
+                1
+            }
+        }
+    });
+    // Don't wait for blocked reader threads (e.g. stdin) at shutdown.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    std::process::exit(code);
+}
+
+async fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Some(Command::Tail(args)) => {
+            redtail::tail::validate(&args)?;
+            let target = cli.conn.target(args.url_pos.as_deref())?;
+            redtail::tail::run(args, target).await
+        }
+        Some(Command::Demo(_args)) => anyhow::bail!("demo: not built yet"),
+        None => anyhow::bail!("the TUI is not built yet; use `redtail tail`"),
+    }
+}

@@ -1,0 +1,306 @@
+//! Where to connect and as whom. Parsed from a URL plus redis-cli style flags.
+//!
+//! The password is kept out of every `Display`/`Debug` so it can never leak into a log
+//! line, an error message or the screen.
+
+use std::fmt;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+/// How long a TCP connect (plus AUTH) may take before we give up with a clear error.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub db: i64,
+    pub tls: bool,
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Target {
+            host: "127.0.0.1".into(),
+            port: 6379,
+            username: None,
+            password: None,
+            db: 0,
+            tls: false,
+        }
+    }
+}
+
+/// Flags that override parts of the URL, as redis-cli accepts them.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub pass: Option<String>,
+    pub db: Option<i64>,
+    pub tls: bool,
+    /// Password from the environment (`REDISCLI_AUTH`); used only when no other is given.
+    pub env_pass: Option<String>,
+}
+
+impl Target {
+    /// Parse `redis://[[user][:pass]@]host[:port][/db]` or `rediss://…`.
+    pub fn parse_url(input: &str) -> Result<Target> {
+        let url = url::Url::parse(input).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot parse connection URL {}: {e} (expected redis://[user:pass@]host[:port][/db])",
+                redact_url(input)
+            )
+        })?;
+        let tls = match url.scheme() {
+            "redis" => false,
+            "rediss" => true,
+            other => bail!("unsupported URL scheme {other:?}: use redis:// or rediss://"),
+        };
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .unwrap_or("127.0.0.1")
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8()
+                .map(|c| c.into_owned())
+        };
+        let username = match url.username() {
+            "" => None,
+            u => Some(decode(u).context("user name in URL is not valid UTF-8")?),
+        };
+        let password = match url.password() {
+            None | Some("") => None,
+            Some(p) => Some(decode(p).context("password in URL is not valid UTF-8")?),
+        };
+        let db = match url.path().trim_start_matches('/') {
+            "" => 0,
+            d => d
+                .parse::<i64>()
+                .with_context(|| format!("database in URL must be a number, got {d:?}"))?,
+        };
+        Ok(Target {
+            host,
+            port: url.port().unwrap_or(6379),
+            username,
+            password,
+            db,
+            tls,
+        })
+    }
+
+    /// URL (or default) first, then explicit flags win, then `REDISCLI_AUTH` fills a
+    /// missing password.
+    pub fn resolve(url: Option<&str>, o: &Overrides) -> Result<Target> {
+        let mut t = match url {
+            Some(u) => Target::parse_url(u)?,
+            None => Target::default(),
+        };
+        if let Some(h) = &o.host {
+            t.host = h.clone();
+        }
+        if let Some(p) = o.port {
+            t.port = p;
+        }
+        if let Some(u) = &o.user {
+            t.username = Some(u.clone());
+        }
+        if let Some(p) = &o.pass {
+            t.password = Some(p.clone());
+        }
+        if let Some(d) = o.db {
+            t.db = d;
+        }
+        if o.tls {
+            t.tls = true;
+        }
+        if t.password.is_none() {
+            t.password = o.env_pass.clone().filter(|p| !p.is_empty());
+        }
+        Ok(t)
+    }
+
+    /// `host:port`, for socket connects.
+    pub fn addr(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// A redis-rs client for command connections (poller, publish, actions).
+    pub fn client(&self) -> Result<redis::Client> {
+        if self.tls {
+            bail!(
+                "TLS (rediss:// or --tls) is not supported by this build of redtail yet; \
+                 connect without TLS or through a TLS tunnel (e.g. stunnel)"
+            );
+        }
+        let addr = redis::ConnectionAddr::Tcp(self.host.clone(), self.port);
+        let mut settings = redis::RedisConnectionInfo::default().set_db(self.db);
+        if let Some(u) = &self.username {
+            settings = settings.set_username(u);
+        }
+        if let Some(p) = &self.password {
+            settings = settings.set_password(p);
+        }
+        let info = redis::IntoConnectionInfo::into_connection_info(addr)
+            .context("building connection info")?
+            .set_redis_settings(settings);
+        redis::Client::open(info).context("creating redis client")
+    }
+
+    /// Open a multiplexed command connection with a connect/response timeout so a dead
+    /// host gives an error within seconds instead of hanging.
+    pub async fn command_connection(&self) -> Result<redis::aio::MultiplexedConnection> {
+        let client = self.client()?;
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(Duration::from_secs(10)));
+        client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to {self}: {}", describe_error(&e)))
+    }
+}
+
+/// Turn a redis-rs error into a sentence a person can act on.
+pub fn describe_error(e: &redis::RedisError) -> String {
+    let text = crate::render_text::escape_str(&e.to_string()).into_owned();
+    let code = e.code().unwrap_or("");
+    match code {
+        "WRONGPASS" => format!("{text} — check --user/--pass, the URL or REDISCLI_AUTH"),
+        "NOAUTH" => format!("{text} — this server needs a password: pass --pass or set REDISCLI_AUTH"),
+        "NOPERM" => format!("{text} — the ACL user lacks a permission this needs"),
+        _ => text,
+    }
+}
+
+/// What we show as "the server": never includes the password.
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        write!(f, "{scheme}://")?;
+        if let Some(u) = &self.username {
+            write!(f, "{u}@")?;
+        }
+        write!(f, "{}", self.addr())?;
+        if self.db != 0 {
+            write!(f, "/{}", self.db)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Target")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("db", &self.db)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+/// Replace a password in a URL-looking string with `***`, for error messages about
+/// URLs we could not parse (so we cannot rely on the parser to find it).
+pub fn redact_url(input: &str) -> String {
+    let Some(scheme_end) = input.find("://") else {
+        return input.to_string();
+    };
+    let rest = &input[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return input.to_string();
+    };
+    let userinfo = &rest[..at];
+    let user = userinfo.split(':').next().unwrap_or("");
+    let redacted = if userinfo.contains(':') {
+        format!("{user}:***")
+    } else {
+        userinfo.to_string()
+    };
+    format!("{}://{redacted}{}", &input[..scheme_end], &rest[at..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_full_url() {
+        let t = Target::parse_url("redis://alice:s%40cret@example.com:6380/2").unwrap();
+        assert_eq!(t.host, "example.com");
+        assert_eq!(t.port, 6380);
+        assert_eq!(t.username.as_deref(), Some("alice"));
+        assert_eq!(t.password.as_deref(), Some("s@cret"));
+        assert_eq!(t.db, 2);
+        assert!(!t.tls);
+    }
+
+    #[test]
+    fn password_only_url_and_tls_scheme() {
+        let t = Target::parse_url("rediss://:pw@h").unwrap();
+        assert_eq!(t.username, None);
+        assert_eq!(t.password.as_deref(), Some("pw"));
+        assert_eq!(t.port, 6379);
+        assert!(t.tls);
+    }
+
+    #[test]
+    fn display_and_debug_never_show_password() {
+        let t = Target::parse_url("redis://bob:hunter2@h:1/3").unwrap();
+        assert_eq!(t.to_string(), "redis://bob@h:1/3");
+        assert!(!format!("{t:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn flags_override_url_and_env_fills_missing_password() {
+        let o = Overrides {
+            port: Some(7000),
+            env_pass: Some("fromenv".into()),
+            ..Default::default()
+        };
+        let t = Target::resolve(Some("redis://h:1"), &o).unwrap();
+        assert_eq!(t.port, 7000);
+        assert_eq!(t.password.as_deref(), Some("fromenv"));
+        let o2 = Overrides {
+            pass: Some("flag".into()),
+            env_pass: Some("fromenv".into()),
+            ..Default::default()
+        };
+        let t2 = Target::resolve(Some("redis://:url@h"), &o2).unwrap();
+        assert_eq!(t2.password.as_deref(), Some("flag"));
+    }
+
+    #[test]
+    fn bad_urls_are_explained_without_the_password() {
+        let err = Target::parse_url("http://u:topsecret@h").unwrap_err().to_string();
+        assert!(err.contains("redis://"), "{err}");
+        let err = Target::parse_url("redis://u:topsecret@h:notaport")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("topsecret"), "{err}");
+        let err = Target::parse_url("redis://h/abc").unwrap_err().to_string();
+        assert!(err.contains("database"), "{err}");
+    }
+
+    #[test]
+    fn redact_url_hides_password() {
+        assert_eq!(redact_url("redis://u:p@h:1/0"), "redis://u:***@h:1/0");
+        assert_eq!(redact_url("redis://h:1"), "redis://h:1");
+        assert_eq!(redact_url("redis://:p@h"), "redis://:***@h");
+    }
+}

@@ -1,0 +1,133 @@
+//! What the subscription engine delivers: messages as raw bytes, plus gap and server
+//! notices that every consumer must show in order with the messages.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// SUBSCRIBE → `message`
+    Message,
+    /// PSUBSCRIBE → `pmessage`
+    PMessage,
+    /// SSUBSCRIBE → `smessage`
+    SMessage,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Message => "message",
+            Kind::PMessage => "pmessage",
+            Kind::SMessage => "smessage",
+        }
+    }
+}
+
+/// The kind of subscription that produces a kind of message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SubKind {
+    Channel,
+    Pattern,
+    Shard,
+}
+
+impl SubKind {
+    pub fn subscribe_cmd(self) -> &'static str {
+        match self {
+            SubKind::Channel => "SUBSCRIBE",
+            SubKind::Pattern => "PSUBSCRIBE",
+            SubKind::Shard => "SSUBSCRIBE",
+        }
+    }
+    pub fn unsubscribe_cmd(self) -> &'static str {
+        match self {
+            SubKind::Channel => "UNSUBSCRIBE",
+            SubKind::Pattern => "PUNSUBSCRIBE",
+            SubKind::Shard => "SUNSUBSCRIBE",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            SubKind::Channel => "channel",
+            SubKind::Pattern => "pattern",
+            SubKind::Shard => "shard channel",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Engine-wide sequence number; consecutive unless messages were evicted.
+    pub seq: u64,
+    pub received: DateTime<Utc>,
+    pub kind: Kind,
+    pub pattern: Option<Bytes>,
+    pub channel: Bytes,
+    pub payload: Bytes,
+}
+
+/// Bookkeeping overhead per retained message besides its byte strings.
+pub const MESSAGE_OVERHEAD: usize = 96;
+
+impl Message {
+    /// What this message costs in a bounded buffer.
+    pub fn approx_bytes(&self) -> usize {
+        MESSAGE_OVERHEAD
+            + self.payload.len()
+            + self.channel.len()
+            + self.pattern.as_ref().map_or(0, |p| p.len())
+    }
+}
+
+/// The subscription was down between `from` and `to`: messages published then are lost
+/// (Pub/Sub is at-most-once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gap {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub reason: String,
+}
+
+impl Gap {
+    pub fn duration(&self) -> Duration {
+        (self.to - self.from).to_std().unwrap_or_default()
+    }
+    /// "disconnected 3.2 s — messages in this window are lost (reason)"
+    pub fn describe(&self) -> String {
+        format!(
+            "disconnected {:.1} s — messages in this window are lost ({})",
+            self.duration().as_secs_f64(),
+            self.reason
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Message(Message),
+    Gap(Gap),
+    /// An error reply from the server, e.g. NOPERM on SUBSCRIBE. Already escaped.
+    ServerError(String),
+    /// The server confirmed (un)subscription; `count` is the connection's total.
+    Subscription {
+        kind: SubKind,
+        name: Bytes,
+        subscribed: bool,
+        count: i64,
+    },
+}
+
+impl Delivery {
+    pub fn approx_bytes(&self) -> usize {
+        match self {
+            Delivery::Message(m) => m.approx_bytes(),
+            Delivery::Gap(g) => MESSAGE_OVERHEAD + g.reason.len(),
+            Delivery::ServerError(e) => MESSAGE_OVERHEAD + e.len(),
+            Delivery::Subscription { name, .. } => MESSAGE_OVERHEAD + name.len(),
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Everything that talks to Redis. No UI imports here: the TUI, the headless commands and
+//! the tests all drive this same engine.
+
+pub mod backoff;
+pub mod conn;
+pub mod inbox;
+pub mod message;
+pub mod resp;
+pub mod subscriber;

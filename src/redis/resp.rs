@@ -1,0 +1,178 @@
+//! A minimal RESP2 reader for the subscriber connection. We read pub/sub frames
+//! ourselves (instead of redis-rs's PubSub) to get SSUBSCRIBE, byte-exact names, a
+//! bounded hand-off, and liveness pings — see REDIS-NOTES.md.
+
+use std::ops::Range;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    Simple(Range<usize>),
+    Error(Range<usize>),
+    Integer(i64),
+    Bulk(Range<usize>),
+    Nil,
+    Array(Vec<Frame>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parse {
+    /// A whole frame and how many bytes it used.
+    Complete(Frame, usize),
+    /// Need more input; `hint` is the total buffer length known to be needed (0 = unknown).
+    Incomplete { hint: usize },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolError(pub String);
+
+impl std::fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "protocol error: {}", self.0)
+    }
+}
+
+/// Largest bulk string we accept (Redis's own proto-max-bulk-len default).
+const MAX_BULK: usize = 512 * 1024 * 1024;
+const MAX_ARRAY: usize = 1 << 20;
+
+pub fn parse(buf: &[u8]) -> Result<Parse, ProtocolError> {
+    parse_at(buf, 0, 0)
+}
+
+fn parse_at(buf: &[u8], start: usize, depth: usize) -> Result<Parse, ProtocolError> {
+    if depth > 8 {
+        return Err(ProtocolError("nesting too deep".into()));
+    }
+    let Some(&tag) = buf.get(start) else {
+        return Ok(Parse::Incomplete { hint: 0 });
+    };
+    let Some(line_end) = find_crlf(buf, start + 1) else {
+        return Ok(Parse::Incomplete { hint: 0 });
+    };
+    let line = start + 1..line_end;
+    let after = line_end + 2;
+    match tag {
+        b'+' => Ok(Parse::Complete(Frame::Simple(line), after)),
+        b'-' => Ok(Parse::Complete(Frame::Error(line), after)),
+        b':' => Ok(Parse::Complete(Frame::Integer(int(&buf[line])?), after)),
+        b'$' => {
+            let n = int(&buf[line])?;
+            if n < 0 {
+                return Ok(Parse::Complete(Frame::Nil, after));
+            }
+            let n = usize::try_from(n).map_err(|_| ProtocolError("bad length".into()))?;
+            if n > MAX_BULK {
+                return Err(ProtocolError(format!("bulk string of {n} bytes")));
+            }
+            let end = after + n;
+            if buf.len() < end + 2 {
+                return Ok(Parse::Incomplete { hint: end + 2 });
+            }
+            if &buf[end..end + 2] != b"\r\n" {
+                return Err(ProtocolError("bulk string not terminated by CRLF".into()));
+            }
+            Ok(Parse::Complete(Frame::Bulk(after..end), end + 2))
+        }
+        b'*' => {
+            let n = int(&buf[line])?;
+            if n < 0 {
+                return Ok(Parse::Complete(Frame::Nil, after));
+            }
+            let n = usize::try_from(n).map_err(|_| ProtocolError("bad length".into()))?;
+            if n > MAX_ARRAY {
+                return Err(ProtocolError(format!("array of {n} elements")));
+            }
+            let mut items = Vec::with_capacity(n);
+            let mut pos = after;
+            for _ in 0..n {
+                match parse_at(buf, pos, depth + 1)? {
+                    Parse::Complete(f, next) => {
+                        items.push(f);
+                        pos = next;
+                    }
+                    incomplete => return Ok(incomplete),
+                }
+            }
+            Ok(Parse::Complete(Frame::Array(items), pos))
+        }
+        other => Err(ProtocolError(format!("unexpected type byte 0x{other:02x}"))),
+    }
+}
+
+fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
+    let rest = buf.get(from..)?;
+    let mut i = 0;
+    while let Some(off) = rest[i..].iter().position(|&b| b == b'\r') {
+        let at = i + off;
+        match rest.get(at + 1) {
+            Some(b'\n') => return Some(from + at),
+            Some(_) => i = at + 1,
+            None => return None,
+        }
+    }
+    None
+}
+
+fn int(bytes: &[u8]) -> Result<i64, ProtocolError> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| ProtocolError("invalid integer".into()))
+}
+
+/// Encode a command as a RESP array of bulk strings.
+pub fn encode_command(args: &[&[u8]], out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_message_frame() {
+        let buf = b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nhe\r\nl\r\nrest";
+        let Parse::Complete(Frame::Array(items), used) = parse(buf).unwrap() else {
+            panic!("expected complete array");
+        };
+        assert_eq!(used, buf.len() - 4);
+        let Frame::Bulk(p) = &items[2] else { panic!() };
+        assert_eq!(&buf[p.clone()], b"he\r\nl");
+    }
+
+    #[test]
+    fn incomplete_input_asks_for_more_with_a_hint() {
+        let full = b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$10\r\n0123456789\r\n";
+        for cut in 0..full.len() {
+            match parse(&full[..cut]).unwrap() {
+                Parse::Incomplete { hint } => assert!(hint == 0 || hint == full.len()),
+                Parse::Complete(..) => panic!("complete at {cut}"),
+            }
+        }
+        assert!(matches!(parse(full).unwrap(), Parse::Complete(_, n) if n == full.len()));
+    }
+
+    #[test]
+    fn errors_integers_and_nil() {
+        assert_eq!(
+            parse(b"-NOPERM no\r\n").unwrap(),
+            Parse::Complete(Frame::Error(1..10), 12)
+        );
+        assert_eq!(parse(b":-5\r\n").unwrap(), Parse::Complete(Frame::Integer(-5), 5));
+        assert_eq!(parse(b"$-1\r\n").unwrap(), Parse::Complete(Frame::Nil, 5));
+        assert!(parse(b"?x\r\n").is_err());
+        assert!(parse(b"$3\r\nabcXY").is_err());
+    }
+
+    #[test]
+    fn encodes_binary_arguments() {
+        let mut out = Vec::new();
+        encode_command(&[b"SUBSCRIBE", b"a\r\nb"], &mut out);
+        assert_eq!(out, b"*2\r\n$9\r\nSUBSCRIBE\r\n$4\r\na\r\nb\r\n");
+    }
+}

@@ -1,0 +1,563 @@
+//! The subscription engine: one dedicated connection that SUBSCRIBEs, PSUBSCRIBEs and
+//! SSUBSCRIBEs, drains the socket at full speed into a bounded [`Inbox`], pings to detect
+//! half-open connections, reconnects with backoff, re-subscribes everything and reports
+//! each outage as a [`Gap`].
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::{Buf, Bytes, BytesMut};
+use chrono::{DateTime, Utc};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::backoff::{clock_jitter, Backoff};
+use super::conn::{Target, CONNECT_TIMEOUT};
+use super::inbox::{Caps, Inbox};
+use super::message::{Delivery, Gap, Kind, Message, SubKind};
+use super::resp::{self, Frame, Parse};
+use crate::render_text::escape_line;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subscriptions {
+    pub channels: BTreeSet<Bytes>,
+    pub patterns: BTreeSet<Bytes>,
+    pub shard_channels: BTreeSet<Bytes>,
+}
+
+impl Subscriptions {
+    pub fn set_mut(&mut self, kind: SubKind) -> &mut BTreeSet<Bytes> {
+        match kind {
+            SubKind::Channel => &mut self.channels,
+            SubKind::Pattern => &mut self.patterns,
+            SubKind::Shard => &mut self.shard_channels,
+        }
+    }
+    pub fn set(&self, kind: SubKind) -> &BTreeSet<Bytes> {
+        match kind {
+            SubKind::Channel => &self.channels,
+            SubKind::Pattern => &self.patterns,
+            SubKind::Shard => &self.shard_channels,
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty() && self.patterns.is_empty() && self.shard_channels.is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.channels.len() + self.patterns.len() + self.shard_channels.len()
+    }
+    /// Every (kind, name), in a stable order.
+    pub fn iter(&self) -> impl Iterator<Item = (SubKind, &Bytes)> {
+        self.channels
+            .iter()
+            .map(|c| (SubKind::Channel, c))
+            .chain(self.patterns.iter().map(|p| (SubKind::Pattern, p)))
+            .chain(self.shard_channels.iter().map(|s| (SubKind::Shard, s)))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SubscriberConfig {
+    pub target: Target,
+    pub caps: Caps,
+    /// Send a PING after this long without any data from the server…
+    pub ping_interval: Duration,
+    /// …and declare the connection dead if nothing arrives this long after it.
+    pub ping_timeout: Duration,
+    pub backoff: Backoff,
+    pub client_name: String,
+}
+
+impl SubscriberConfig {
+    pub fn new(target: Target) -> Self {
+        SubscriberConfig {
+            target,
+            caps: Caps::default(),
+            ping_interval: Duration::from_secs(5),
+            ping_timeout: Duration::from_secs(5),
+            backoff: Backoff::default(),
+            client_name: "redtail-sub".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnState {
+    Connecting,
+    Connected {
+        since: DateTime<Utc>,
+    },
+    Disconnected {
+        since: DateTime<Utc>,
+        error: String,
+        /// When the next attempt starts.
+        retry_at: Instant,
+        attempt: u32,
+        /// Retrying cannot help without a change (wrong password, missing permission).
+        fatal: bool,
+        /// False until the first successful connect: a consumer may prefer to exit.
+        ever_connected: bool,
+    },
+    Stopped,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    pub conn: ConnState,
+    /// What we want to be subscribed to (re-applied after every reconnect).
+    pub wanted: Subscriptions,
+}
+
+enum Control {
+    Subscribe(SubKind, Vec<Bytes>),
+    Unsubscribe(SubKind, Vec<Bytes>),
+    Shutdown,
+}
+
+/// Handle to the running engine. Dropping it stops the engine.
+pub struct Subscriber {
+    control: mpsc::UnboundedSender<Control>,
+    inbox: Arc<Inbox>,
+    status: watch::Receiver<Status>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Subscriber {
+    pub fn spawn(config: SubscriberConfig, initial: Subscriptions) -> Subscriber {
+        let inbox = Arc::new(Inbox::new(config.caps));
+        let (status_tx, status_rx) = watch::channel(Status {
+            conn: ConnState::Connecting,
+            wanted: initial.clone(),
+        });
+        // Control messages are a handful of user actions; unbounded is fine here.
+        let (control_tx, control_rx) = mpsc::unbounded_channel();
+        let engine = Engine {
+            config,
+            wanted: initial,
+            inbox: inbox.clone(),
+            status: status_tx,
+            control: control_rx,
+            seq: 0,
+            last_channel: Bytes::new(),
+        };
+        let task = tokio::spawn(engine.run());
+        Subscriber {
+            control: control_tx,
+            inbox,
+            status: status_rx,
+            task: Some(task),
+        }
+    }
+
+    pub fn subscribe(&self, kind: SubKind, names: Vec<Bytes>) {
+        let _ = self.control.send(Control::Subscribe(kind, names));
+    }
+
+    pub fn unsubscribe(&self, kind: SubKind, names: Vec<Bytes>) {
+        let _ = self.control.send(Control::Unsubscribe(kind, names));
+    }
+
+    pub fn inbox(&self) -> Arc<Inbox> {
+        self.inbox.clone()
+    }
+
+    pub fn status(&self) -> watch::Receiver<Status> {
+        self.status.clone()
+    }
+
+    pub async fn shutdown(mut self) {
+        let _ = self.control.send(Control::Shutdown);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+struct Engine {
+    config: SubscriberConfig,
+    wanted: Subscriptions,
+    inbox: Arc<Inbox>,
+    status: watch::Sender<Status>,
+    control: mpsc::UnboundedReceiver<Control>,
+    seq: u64,
+    /// Most messages in a burst share a channel: reuse its allocation.
+    last_channel: Bytes,
+}
+
+/// Why a session ended.
+enum End {
+    Shutdown,
+    Lost(String),
+}
+
+impl Engine {
+    async fn run(mut self) {
+        let mut attempt: u32 = 0;
+        let mut down_since: Option<(DateTime<Utc>, String)> = None;
+        let mut ever_connected = false;
+        loop {
+            self.set_conn(ConnState::Connecting);
+            match connect(&self.config).await {
+                Ok(stream) => {
+                    let now = Utc::now();
+                    if let Some((from, reason)) = down_since.take() {
+                        self.inbox.push_batch(&mut vec![Delivery::Gap(Gap {
+                            from,
+                            to: now,
+                            reason,
+                        })]);
+                    }
+                    attempt = 0;
+                    ever_connected = true;
+                    self.set_conn(ConnState::Connected { since: now });
+                    match self.session(stream).await {
+                        End::Shutdown => break,
+                        End::Lost(reason) => {
+                            down_since = Some((Utc::now(), reason));
+                        }
+                    }
+                }
+                Err(e) => {
+                    let reason = e.to_string();
+                    if down_since.is_none() && ever_connected {
+                        down_since = Some((Utc::now(), reason.clone()));
+                    }
+                    let delay = self.config.backoff.delay(attempt, clock_jitter());
+                    let fatal = is_fatal(&reason);
+                    self.set_conn(ConnState::Disconnected {
+                        since: down_since.as_ref().map_or_else(Utc::now, |d| d.0),
+                        error: reason,
+                        retry_at: Instant::now() + delay,
+                        attempt,
+                        fatal,
+                        ever_connected,
+                    });
+                    attempt = attempt.saturating_add(1);
+                    if self.wait_or_control(delay).await {
+                        break;
+                    }
+                    continue;
+                }
+            }
+            // Lost an established session: report, back off briefly, reconnect.
+            let delay = self.config.backoff.delay(attempt, clock_jitter());
+            if let Some((since, reason)) = &down_since {
+                self.set_conn(ConnState::Disconnected {
+                    since: *since,
+                    error: reason.clone(),
+                    retry_at: Instant::now() + delay,
+                    attempt,
+                    fatal: false,
+                    ever_connected,
+                });
+            }
+            attempt = attempt.saturating_add(1);
+            if self.wait_or_control(delay).await {
+                break;
+            }
+        }
+        self.set_conn(ConnState::Stopped);
+    }
+
+    /// Sleep `delay` while still applying subscription changes; true on shutdown.
+    async fn wait_or_control(&mut self, delay: Duration) -> bool {
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => return false,
+                ctl = self.control.recv() => match ctl {
+                    None | Some(Control::Shutdown) => return true,
+                    Some(c) => { self.apply_wanted(&c); }
+                },
+            }
+        }
+    }
+
+    fn apply_wanted(&mut self, c: &Control) {
+        match c {
+            Control::Subscribe(kind, names) => {
+                self.wanted.set_mut(*kind).extend(names.iter().cloned());
+            }
+            Control::Unsubscribe(kind, names) => {
+                let set = self.wanted.set_mut(*kind);
+                for n in names {
+                    set.remove(n);
+                }
+            }
+            Control::Shutdown => {}
+        }
+        let wanted = self.wanted.clone();
+        self.status.send_modify(|s| s.wanted = wanted);
+    }
+
+    fn set_conn(&self, conn: ConnState) {
+        self.status.send_modify(|s| s.conn = conn);
+    }
+
+    async fn session(&mut self, stream: TcpStream) -> End {
+        let (mut rd, mut wr) = stream.into_split();
+        let mut out = Vec::new();
+        for (kind, name) in self.wanted.iter() {
+            resp::encode_command(&[kind.subscribe_cmd().as_bytes(), name], &mut out);
+        }
+        if let Err(e) = wr.write_all(&out).await {
+            return End::Lost(format!("write failed: {e}"));
+        }
+        let mut buf = BytesMut::with_capacity(256 * 1024);
+        let mut batch: Vec<Delivery> = Vec::with_capacity(1024);
+        let mut last_rx = Instant::now();
+        let mut ping_sent: Option<Instant> = None;
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                read = rd.read_buf(&mut buf) => {
+                    match read {
+                        Ok(0) => return End::Lost("server closed the connection".into()),
+                        Ok(_) => {
+                            last_rx = Instant::now();
+                            ping_sent = None;
+                            if let Err(e) = self.parse_frames(&mut buf, &mut batch) {
+                                return End::Lost(e);
+                            }
+                            self.inbox.push_batch(&mut batch);
+                        }
+                        Err(e) => return End::Lost(format!("read failed: {e}")),
+                    }
+                }
+                ctl = self.control.recv() => {
+                    let ctl = match ctl {
+                        None | Some(Control::Shutdown) => return End::Shutdown,
+                        Some(c) => c,
+                    };
+                    self.apply_wanted(&ctl);
+                    let mut out = Vec::new();
+                    match &ctl {
+                        Control::Subscribe(kind, names) | Control::Unsubscribe(kind, names) => {
+                            let cmd = if matches!(ctl, Control::Subscribe(..)) {
+                                kind.subscribe_cmd()
+                            } else {
+                                kind.unsubscribe_cmd()
+                            };
+                            // One command per name: SSUBSCRIBE needs one slot per call.
+                            for n in names {
+                                resp::encode_command(&[cmd.as_bytes(), n], &mut out);
+                            }
+                        }
+                        Control::Shutdown => {}
+                    }
+                    if let Err(e) = wr.write_all(&out).await {
+                        return End::Lost(format!("write failed: {e}"));
+                    }
+                }
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    match ping_sent {
+                        Some(at) if now.duration_since(at) > self.config.ping_timeout => {
+                            return End::Lost(format!(
+                                "no reply to PING within {:.1} s (connection half-open?)",
+                                self.config.ping_timeout.as_secs_f64()
+                            ));
+                        }
+                        None if now.duration_since(last_rx) > self.config.ping_interval => {
+                            let mut out = Vec::new();
+                            resp::encode_command(&[b"PING"], &mut out);
+                            // A stuck write is itself a sign of a dead peer.
+                            match tokio::time::timeout(self.config.ping_timeout, wr.write_all(&out)).await {
+                                Ok(Ok(())) => ping_sent = Some(now),
+                                Ok(Err(e)) => return End::Lost(format!("write failed: {e}")),
+                                Err(_) => return End::Lost("PING could not be sent (connection stuck)".into()),
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Parse every complete frame in `buf` into `batch`, leaving a partial frame behind.
+    fn parse_frames(&mut self, buf: &mut BytesMut, batch: &mut Vec<Delivery>) -> Result<(), String> {
+        let received = Utc::now();
+        loop {
+            match resp::parse(buf).map_err(|e| e.to_string())? {
+                Parse::Incomplete { hint } => {
+                    if hint > buf.capacity() {
+                        buf.reserve(hint - buf.len());
+                    } else if buf.capacity() - buf.len() < 16 * 1024 {
+                        buf.reserve(64 * 1024);
+                    }
+                    return Ok(());
+                }
+                Parse::Complete(frame, used) => {
+                    if let Some(d) = self.to_delivery(&buf[..used], frame, received) {
+                        batch.push(d);
+                    }
+                    buf.advance(used);
+                }
+            }
+        }
+    }
+
+    fn to_delivery(&mut self, raw: &[u8], frame: Frame, received: DateTime<Utc>) -> Option<Delivery> {
+        let bytes = |f: &Frame| match f {
+            Frame::Bulk(r) | Frame::Simple(r) => Some(&raw[r.clone()]),
+            _ => None,
+        };
+        match &frame {
+            Frame::Error(r) => Some(Delivery::ServerError(
+                escape_line(&raw[r.clone()]).into_owned(),
+            )),
+            Frame::Array(items) => {
+                let kind = bytes(items.first()?)?;
+                match (kind, items.len()) {
+                    (b"message", 3) | (b"smessage", 3) => {
+                        let channel = self.channel(bytes(&items[1])?);
+                        self.seq += 1;
+                        Some(Delivery::Message(Message {
+                            seq: self.seq,
+                            received,
+                            kind: if kind == b"message" { Kind::Message } else { Kind::SMessage },
+                            pattern: None,
+                            channel,
+                            payload: Bytes::copy_from_slice(bytes(&items[2])?),
+                        }))
+                    }
+                    (b"pmessage", 4) => {
+                        let pattern = Bytes::copy_from_slice(bytes(&items[1])?);
+                        let channel = self.channel(bytes(&items[2])?);
+                        self.seq += 1;
+                        Some(Delivery::Message(Message {
+                            seq: self.seq,
+                            received,
+                            kind: Kind::PMessage,
+                            pattern: Some(pattern),
+                            channel,
+                            payload: Bytes::copy_from_slice(bytes(&items[3])?),
+                        }))
+                    }
+                    (name, 3) => {
+                        let (kind, subscribed) = match name {
+                            b"subscribe" => (SubKind::Channel, true),
+                            b"unsubscribe" => (SubKind::Channel, false),
+                            b"psubscribe" => (SubKind::Pattern, true),
+                            b"punsubscribe" => (SubKind::Pattern, false),
+                            b"ssubscribe" => (SubKind::Shard, true),
+                            b"sunsubscribe" => (SubKind::Shard, false),
+                            _ => return None,
+                        };
+                        let count = match items[2] {
+                            Frame::Integer(n) => n,
+                            _ => 0,
+                        };
+                        Some(Delivery::Subscription {
+                            kind,
+                            name: Bytes::copy_from_slice(bytes(&items[1]).unwrap_or_default()),
+                            subscribed,
+                            count,
+                        })
+                    }
+                    // PING replies in subscribed mode ("pong", "") and anything else.
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn channel(&mut self, name: &[u8]) -> Bytes {
+        if self.last_channel.as_ref() != name {
+            self.last_channel = Bytes::copy_from_slice(name);
+        }
+        self.last_channel.clone()
+    }
+}
+
+fn is_fatal(reason: &str) -> bool {
+    ["WRONGPASS", "NOAUTH", "NOPERM", "invalid password", "not supported"]
+        .iter()
+        .any(|k| reason.contains(k))
+}
+
+/// Open the dedicated subscriber socket: TCP connect, AUTH, CLIENT SETNAME — each bounded
+/// by a timeout so an unreachable or silent host is reported in seconds.
+async fn connect(config: &SubscriberConfig) -> Result<TcpStream> {
+    let target = &config.target;
+    if target.tls {
+        bail!(
+            "TLS (rediss:// or --tls) is not supported by this build of redtail yet; \
+             connect without TLS or through a TLS tunnel (e.g. stunnel)"
+        );
+    }
+    let addr = target.addr();
+    let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
+        .await
+        .map_err(|_| {
+            anyhow!(
+                "cannot connect to {target}: no answer within {} s (is the host reachable and the port right?)",
+                CONNECT_TIMEOUT.as_secs()
+            )
+        })?
+        .map_err(|e| anyhow!("cannot connect to {target}: {e}"))?;
+    stream.set_nodelay(true).ok();
+    let mut out = Vec::new();
+    if let Some(password) = &target.password {
+        match &target.username {
+            Some(user) => resp::encode_command(&[b"AUTH", user.as_bytes(), password.as_bytes()], &mut out),
+            None => resp::encode_command(&[b"AUTH", password.as_bytes()], &mut out),
+        }
+    }
+    resp::encode_command(&[b"CLIENT", b"SETNAME", config.client_name.as_bytes()], &mut out);
+    stream.write_all(&out).await.context("sending AUTH")?;
+    let mut buf = BytesMut::with_capacity(4096);
+    let expected = if target.password.is_some() { 2 } else { 1 };
+    for i in 0..expected {
+        let frame = tokio::time::timeout(CONNECT_TIMEOUT, read_frame(&mut stream, &mut buf))
+            .await
+            .map_err(|_| anyhow!("cannot connect to {target}: the server did not answer within {} s", CONNECT_TIMEOUT.as_secs()))??;
+        if let Frame::Error(r) = frame {
+            let text = escape_line(&buf[r]).into_owned();
+            let is_auth = target.password.is_some() && i == 0;
+            if is_auth {
+                bail!("authentication to {target} failed: {text} — check --user/--pass, the URL or REDISCLI_AUTH");
+            }
+            if text.starts_with("NOAUTH") {
+                bail!("{target} requires a password: {text} — pass --pass, put it in the URL or set REDISCLI_AUTH");
+            }
+            // CLIENT SETNAME may be denied by ACL; that is not a reason to fail.
+        }
+        // Drop the consumed frame.
+        let used = match resp::parse(&buf).map_err(|e| anyhow!("{e}"))? {
+            Parse::Complete(_, used) => used,
+            Parse::Incomplete { .. } => 0,
+        };
+        buf.advance(used);
+    }
+    Ok(stream)
+}
+
+/// Read until one whole frame is in `buf` (not consumed).
+async fn read_frame(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<Frame> {
+    loop {
+        if let Parse::Complete(frame, _) = resp::parse(buf).map_err(|e| anyhow!("{e}"))? {
+            return Ok(frame);
+        }
+        let n = stream.read_buf(buf).await.context("reading from server")?;
+        if n == 0 {
+            bail!("the server closed the connection during the handshake");
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! `redtail tail`: the headless consumer of the subscription engine.
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::{bail, Result};
+use base64::Engine as _;
+use chrono::SecondsFormat;
+
+use crate::cli::{Format, TailArgs};
+use crate::filter::Filter;
+use crate::redis::conn::Target;
+use crate::redis::inbox::Caps;
+use crate::redis::message::{Delivery, Gap, Kind, Message};
+use crate::redis::subscriber::{ConnState, Subscriber, SubscriberConfig};
+use crate::render_text::escape_line;
+
+/// Deliveries handled per drain; stdout is flushed when the inbox runs empty.
+const DRAIN_BATCH: usize = 4096;
+
+pub async fn run(args: TailArgs, target: Target) -> Result<i32> {
+    let filter = match &args.filter {
+        Some(expr) => match Filter::parse(expr) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("redtail: {e}");
+                return Ok(2);
+            }
+        },
+        None => None,
+    };
+    let mut subs = args.subs.subscriptions();
+    if subs.is_empty() {
+        eprintln!("redtail: no --channel/--pattern/--shard-channel given: following every classic channel (PSUBSCRIBE *)");
+        subs.patterns.insert(bytes::Bytes::from_static(b"*"));
+    }
+    let mut config = SubscriberConfig::new(target.clone());
+    config.caps = Caps {
+        max_items: args.max_buffered.max(1),
+        ..Caps::default()
+    };
+    let subscriber = Subscriber::spawn(config, subs);
+    let inbox = subscriber.inbox();
+    let mut status = subscriber.status();
+    let escape = args.escape || std::io::stdout().is_terminal();
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
+    let mut batch = Vec::with_capacity(DRAIN_BATCH);
+    let mut printed: u64 = 0;
+    let mut reported_evicted: u64 = 0;
+    let mut line = Vec::with_capacity(512);
+    let mut last_conn = ConnState::Connecting;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+
+    let code = 'outer: loop {
+        // Status changes (connect failures, reconnects) are reported on stderr.
+        let conn = status.borrow_and_update().conn.clone();
+        if conn != last_conn {
+            match &conn {
+                ConnState::Disconnected {
+                    error,
+                    fatal,
+                    ever_connected,
+                    retry_at,
+                    ..
+                } => {
+                    if !ever_connected || *fatal {
+                        eprintln!("redtail: {error}");
+                        break 'outer 1;
+                    }
+                    if !matches!(last_conn, ConnState::Disconnected { .. }) {
+                        let wait = retry_at.saturating_duration_since(tokio::time::Instant::now());
+                        eprintln!(
+                            "redtail: connection lost ({error}); reconnecting in {:.1} s",
+                            wait.as_secs_f64()
+                        );
+                    }
+                }
+                ConnState::Connected { .. } if matches!(last_conn, ConnState::Disconnected { .. }) => {
+                    eprintln!("redtail: reconnected to {target}");
+                }
+                _ => {}
+            }
+            last_conn = conn;
+        }
+
+        loop {
+            batch.clear();
+            if inbox.drain_into(DRAIN_BATCH, &mut batch) == 0 {
+                break;
+            }
+            for d in batch.drain(..) {
+                match d {
+                    Delivery::Message(m) => {
+                        if let Some(f) = &filter {
+                            if !f.matches(&m.channel, &m.payload) {
+                                continue;
+                            }
+                        }
+                        line.clear();
+                        match args.format {
+                            Format::Text => format_text(&m, escape, &mut line),
+                            Format::Jsonl => format_jsonl(&m, &mut line),
+                        }
+                        if let Err(e) = out.write_all(&line) {
+                            break 'outer broken_pipe_code(&e);
+                        }
+                        printed += 1;
+                        if args.count.is_some_and(|n| printed >= n) {
+                            let _ = out.flush();
+                            break 'outer 0;
+                        }
+                    }
+                    Delivery::Gap(g) => {
+                        if args.format == Format::Jsonl {
+                            line.clear();
+                            gap_jsonl(&g, &mut line);
+                            if let Err(e) = out.write_all(&line) {
+                                break 'outer broken_pipe_code(&e);
+                            }
+                        }
+                        let _ = out.flush();
+                        eprintln!("redtail: {}", g.describe());
+                    }
+                    Delivery::ServerError(e) => {
+                        let _ = out.flush();
+                        eprintln!("redtail: the server refused a subscription: {e}");
+                        if e.starts_with("NOPERM") {
+                            eprintln!("redtail: this ACL user may not access that channel; grant it (e.g. ACL SETUSER … &channel) or subscribe to another");
+                        }
+                        break 'outer 1;
+                    }
+                    Delivery::Subscription { .. } => {}
+                }
+            }
+        }
+        let evicted = inbox.counters().evicted;
+        if evicted > reported_evicted {
+            let n = evicted - reported_evicted;
+            reported_evicted = evicted;
+            if args.format == Format::Jsonl {
+                let _ = writeln!(out, "{{\"kind\":\"dropped\",\"count\":{n}}}");
+            }
+            let _ = out.flush();
+            eprintln!("redtail: dropped {n} messages: output was slower than the channel");
+        }
+        if let Err(e) = tokio::task::block_in_place(|| out.flush()) {
+            break 'outer broken_pipe_code(&e);
+        }
+        tokio::select! {
+            _ = inbox.notified() => {}
+            r = status.changed() => { if r.is_err() { break 'outer 1; } }
+            _ = &mut ctrl_c => break 'outer 0,
+        }
+    };
+    let _ = out.flush();
+    drop(out);
+    subscriber.shutdown().await;
+    Ok(code)
+}
+
+fn broken_pipe_code(e: &std::io::Error) -> i32 {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        0
+    } else {
+        eprintln!("redtail: cannot write output: {e}");
+        1
+    }
+}
+
+/// `HH:MM:SS.mmm channel payload`, with `(via pattern)` or `[shard]` where they apply.
+/// When `escape` is false (stdout is a pipe), bytes pass through unchanged for scripts.
+pub fn format_text(m: &Message, escape: bool, out: &mut Vec<u8>) {
+    let ts = m.received.format("%H:%M:%S%.3f");
+    let _ = write!(out, "{ts} ");
+    if m.kind == Kind::SMessage {
+        out.extend_from_slice(b"[shard] ");
+    }
+    let put = |b: &[u8], out: &mut Vec<u8>| {
+        if escape {
+            out.extend_from_slice(escape_line(b).as_bytes());
+        } else {
+            out.extend_from_slice(b);
+        }
+    };
+    put(&m.channel, out);
+    if let Some(p) = &m.pattern {
+        out.extend_from_slice(b" (via ");
+        put(p, out);
+        out.push(b')');
+    }
+    out.push(b' ');
+    put(&m.payload, out);
+    out.push(b'\n');
+}
+
+#[derive(serde::Serialize)]
+struct JsonMessage<'a> {
+    ts: String,
+    kind: Kind,
+    channel: std::borrow::Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channel_b64: Option<String>,
+    pattern: Option<std::borrow::Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload_b64: Option<String>,
+}
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// One JSON object per line. Text fields are JSON strings (JSON escaping makes control
+/// bytes safe); invalid UTF-8 payloads go in `payload_b64` so they stay byte-exact.
+pub fn format_jsonl(m: &Message, out: &mut Vec<u8>) {
+    let channel_text = std::str::from_utf8(&m.channel).ok();
+    let payload_text = std::str::from_utf8(&m.payload).ok();
+    let obj = JsonMessage {
+        ts: m.received.to_rfc3339_opts(SecondsFormat::Micros, true),
+        kind: m.kind,
+        channel: match channel_text {
+            Some(t) => t.into(),
+            None => escape_line(&m.channel),
+        },
+        channel_b64: channel_text.is_none().then(|| b64(&m.channel)),
+        pattern: m.pattern.as_ref().map(|p| match std::str::from_utf8(p) {
+            Ok(t) => t.into(),
+            Err(_) => escape_line(p),
+        }),
+        payload: payload_text,
+        payload_b64: payload_text.is_none().then(|| b64(&m.payload)),
+    };
+    if serde_json::to_writer(&mut *out, &obj).is_ok() {
+        out.push(b'\n');
+    }
+}
+
+fn gap_jsonl(g: &Gap, out: &mut Vec<u8>) {
+    let v = serde_json::json!({
+        "kind": "gap",
+        "from": g.from.to_rfc3339_opts(SecondsFormat::Micros, true),
+        "to": g.to.to_rfc3339_opts(SecondsFormat::Micros, true),
+        "duration_s": g.duration().as_secs_f64(),
+        "reason": g.reason,
+    });
+    if serde_json::to_writer(&mut *out, &v).is_ok() {
+        out.push(b'\n');
+    }
+}
+
+/// Refuse obviously wrong combinations before connecting.
+pub fn validate(args: &TailArgs) -> Result<()> {
+    if args.count == Some(0) {
+        bail!("--count must be at least 1");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn msg(kind: Kind, pattern: Option<&'static [u8]>, channel: &'static [u8], payload: &'static [u8]) -> Message {
+        Message {
+            seq: 1,
+            received: chrono::DateTime::parse_from_rfc3339("2026-11-22T01:02:03.456789Z")
+                .map(|d| d.to_utc())
+                .unwrap_or_default(),
+            kind,
+            pattern: pattern.map(Bytes::from_static),
+            channel: Bytes::from_static(channel),
+            payload: Bytes::from_static(payload),
+        }
+    }
+
+    #[test]
+    fn jsonl_text_and_binary() {
+        let mut out = Vec::new();
+        format_jsonl(&msg(Kind::PMessage, Some(b"ai:*"), b"ai:1", b"{\"a\":1}"), &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["ts"], "2026-11-22T01:02:03.456789Z");
+        assert_eq!(v["kind"], "pmessage");
+        assert_eq!(v["pattern"], "ai:*");
+        assert_eq!(v["payload"], "{\"a\":1}");
+        assert!(v.get("payload_b64").is_none());
+
+        out.clear();
+        format_jsonl(&msg(Kind::SMessage, None, b"b\xff", b"\x00\xff\x1b"), &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["kind"], "smessage");
+        assert!(v["pattern"].is_null());
+        assert_eq!(v["payload_b64"], "AP8b");
+        assert!(v.get("payload").is_none());
+        assert_eq!(v["channel_b64"], "Yv8=");
+    }
+
+    #[test]
+    fn text_escapes_only_when_asked() {
+        let m = msg(Kind::Message, None, b"ch", b"\x1b]0;pwned\x07");
+        let mut out = Vec::new();
+        format_text(&m, true, &mut out);
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.ends_with(" ch \\x1b]0;pwned\\x07\n"), "{s}");
+        let mut raw = Vec::new();
+        format_text(&m, false, &mut raw);
+        assert!(raw.ends_with(b"ch \x1b]0;pwned\x07\n"));
+    }
+}
