@@ -29,6 +29,28 @@ pub enum Command {
     Tail(TailArgs),
     /// Start a private redis-server with a built-in workload and open the TUI on it
     Demo(DemoArgs),
+    /// Print one poll of the server's Pub/Sub figures and exit
+    Stats(StatsArgs),
+    /// Publish a message (PUBLISH, or SPUBLISH with --shard) and print how many clients received it
+    Publish(PublishArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatsArgs {
+    #[arg(value_name = "URL")]
+    pub url_pos: Option<String>,
+    /// Print JSON (the only format for now besides a short table)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PublishArgs {
+    pub channel: String,
+    pub payload: String,
+    /// SPUBLISH to a shard channel instead of PUBLISH
+    #[arg(long)]
+    pub shard: bool,
 }
 
 #[derive(Debug, Clone, Args, Default)]
@@ -142,7 +164,8 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         "g" | "gb" | "gib" => 1024 * 1024 * 1024,
         other => return Err(format!("unknown size unit {other:?} (use KiB, MiB or GiB)")),
     };
-    n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 impl ConnArgs {
@@ -176,8 +199,11 @@ impl SubArgs {
             .extend(self.channels.iter().map(|c| bytes::Bytes::from(c.clone())));
         s.patterns
             .extend(self.patterns.iter().map(|c| bytes::Bytes::from(c.clone())));
-        s.shard_channels
-            .extend(self.shard_channels.iter().map(|c| bytes::Bytes::from(c.clone())));
+        s.shard_channels.extend(
+            self.shard_channels
+                .iter()
+                .map(|c| bytes::Bytes::from(c.clone())),
+        );
         s
     }
 }
@@ -200,8 +226,11 @@ mod tests {
         let cli = Cli::try_parse_from(["redtail", "redis://h:1", "--pattern", "ai:*"]).unwrap();
         assert_eq!(cli.url_pos.as_deref(), Some("redis://h:1"));
         assert_eq!(cli.tui.subs.patterns, vec!["ai:*"]);
-        let cli = Cli::try_parse_from(["redtail", "tail", "redis://h:2", "-c", "x", "--port", "5"]).unwrap();
-        let Some(Command::Tail(t)) = cli.command else { panic!("tail expected") };
+        let cli = Cli::try_parse_from(["redtail", "tail", "redis://h:2", "-c", "x", "--port", "5"])
+            .unwrap();
+        let Some(Command::Tail(t)) = cli.command else {
+            panic!("tail expected")
+        };
         assert_eq!(t.url_pos.as_deref(), Some("redis://h:2"));
         assert_eq!(cli.conn.port, Some(5));
         assert_eq!(cli.conn.target(t.url_pos.as_deref()).unwrap().port, 5);

@@ -36,7 +36,18 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             let target = cli.conn.target(args.url_pos.as_deref())?;
             redtail::tail::run(args, target).await
         }
-        Some(Command::Demo(_args)) => anyhow::bail!("demo: not built yet"),
-        None => anyhow::bail!("the TUI is not built yet; use `redtail tail`"),
+        Some(Command::Stats(args)) => {
+            let target = cli.conn.target(args.url_pos.as_deref())?;
+            redtail::stats::run_stats(args, target).await
+        }
+        Some(Command::Publish(args)) => {
+            let target = cli.conn.target(None)?;
+            redtail::stats::run_publish(args, target).await
+        }
+        Some(Command::Demo(args)) => redtail::demo::run(args, cli.tui).await,
+        None => {
+            let target = cli.conn.target(cli.url_pos.as_deref())?;
+            redtail::app::run(cli.tui, target).await
+        }
     }
 }

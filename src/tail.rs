@@ -75,7 +75,9 @@ pub async fn run(args: TailArgs, target: Target) -> Result<i32> {
                         );
                     }
                 }
-                ConnState::Connected { .. } if matches!(last_conn, ConnState::Disconnected { .. }) => {
+                ConnState::Connected { .. }
+                    if matches!(last_conn, ConnState::Disconnected { .. }) =>
+                {
                     eprintln!("redtail: reconnected to {target}");
                 }
                 _ => {}
@@ -262,7 +264,12 @@ mod tests {
     use super::*;
     use bytes::Bytes;
 
-    fn msg(kind: Kind, pattern: Option<&'static [u8]>, channel: &'static [u8], payload: &'static [u8]) -> Message {
+    fn msg(
+        kind: Kind,
+        pattern: Option<&'static [u8]>,
+        channel: &'static [u8],
+        payload: &'static [u8],
+    ) -> Message {
         Message {
             seq: 1,
             received: chrono::DateTime::parse_from_rfc3339("2026-11-22T01:02:03.456789Z")
@@ -278,7 +285,10 @@ mod tests {
     #[test]
     fn jsonl_text_and_binary() {
         let mut out = Vec::new();
-        format_jsonl(&msg(Kind::PMessage, Some(b"ai:*"), b"ai:1", b"{\"a\":1}"), &mut out);
+        format_jsonl(
+            &msg(Kind::PMessage, Some(b"ai:*"), b"ai:1", b"{\"a\":1}"),
+            &mut out,
+        );
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["ts"], "2026-11-22T01:02:03.456789Z");
         assert_eq!(v["kind"], "pmessage");
@@ -287,7 +297,10 @@ mod tests {
         assert!(v.get("payload_b64").is_none());
 
         out.clear();
-        format_jsonl(&msg(Kind::SMessage, None, b"b\xff", b"\x00\xff\x1b"), &mut out);
+        format_jsonl(
+            &msg(Kind::SMessage, None, b"b\xff", b"\x00\xff\x1b"),
+            &mut out,
+        );
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["kind"], "smessage");
         assert!(v["pattern"].is_null());

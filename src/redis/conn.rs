@@ -179,7 +179,9 @@ pub fn describe_error(e: &redis::RedisError) -> String {
     let code = e.code().unwrap_or("");
     match code {
         "WRONGPASS" => format!("{text} — check --user/--pass, the URL or REDISCLI_AUTH"),
-        "NOAUTH" => format!("{text} — this server needs a password: pass --pass or set REDISCLI_AUTH"),
+        "NOAUTH" => {
+            format!("{text} — this server needs a password: pass --pass or set REDISCLI_AUTH")
+        }
         "NOPERM" => format!("{text} — the ACL user lacks a permission this needs"),
         _ => text,
     }
@@ -287,7 +289,9 @@ mod tests {
 
     #[test]
     fn bad_urls_are_explained_without_the_password() {
-        let err = Target::parse_url("http://u:topsecret@h").unwrap_err().to_string();
+        let err = Target::parse_url("http://u:topsecret@h")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("redis://"), "{err}");
         let err = Target::parse_url("redis://u:topsecret@h:notaport")
             .unwrap_err()

@@ -103,7 +103,10 @@ impl Inbox {
         for d in inner.items.drain(..n) {
             out.push(d);
         }
-        let taken: usize = out[out.len() - n..].iter().map(Delivery::approx_bytes).sum();
+        let taken: usize = out[out.len() - n..]
+            .iter()
+            .map(Delivery::approx_bytes)
+            .sum();
         inner.bytes -= taken;
         n
     }
@@ -185,6 +188,10 @@ mod tests {
         assert_eq!(inbox.drain_into(1, &mut out), 1);
         assert!(inbox.is_empty());
         inbox.push_batch(&mut vec![msg(3, 10)]);
-        assert_eq!(inbox.len(), 1, "byte accounting returned to zero after drain");
+        assert_eq!(
+            inbox.len(),
+            1,
+            "byte accounting returned to zero after drain"
+        );
     }
 }

@@ -163,7 +163,10 @@ mod tests {
             parse(b"-NOPERM no\r\n").unwrap(),
             Parse::Complete(Frame::Error(1..10), 12)
         );
-        assert_eq!(parse(b":-5\r\n").unwrap(), Parse::Complete(Frame::Integer(-5), 5));
+        assert_eq!(
+            parse(b":-5\r\n").unwrap(),
+            Parse::Complete(Frame::Integer(-5), 5)
+        );
         assert_eq!(parse(b"$-1\r\n").unwrap(), Parse::Complete(Frame::Nil, 5));
         assert!(parse(b"?x\r\n").is_err());
         assert!(parse(b"$3\r\nabcXY").is_err());

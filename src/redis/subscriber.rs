@@ -390,7 +390,11 @@ impl Engine {
     }
 
     /// Parse every complete frame in `buf` into `batch`, leaving a partial frame behind.
-    fn parse_frames(&mut self, buf: &mut BytesMut, batch: &mut Vec<Delivery>) -> Result<(), String> {
+    fn parse_frames(
+        &mut self,
+        buf: &mut BytesMut,
+        batch: &mut Vec<Delivery>,
+    ) -> Result<(), String> {
         let received = Utc::now();
         loop {
             match resp::parse(buf).map_err(|e| e.to_string())? {
@@ -412,7 +416,12 @@ impl Engine {
         }
     }
 
-    fn to_delivery(&mut self, raw: &[u8], frame: Frame, received: DateTime<Utc>) -> Option<Delivery> {
+    fn to_delivery(
+        &mut self,
+        raw: &[u8],
+        frame: Frame,
+        received: DateTime<Utc>,
+    ) -> Option<Delivery> {
         let bytes = |f: &Frame| match f {
             Frame::Bulk(r) | Frame::Simple(r) => Some(&raw[r.clone()]),
             _ => None,
@@ -430,7 +439,11 @@ impl Engine {
                         Some(Delivery::Message(Message {
                             seq: self.seq,
                             received,
-                            kind: if kind == b"message" { Kind::Message } else { Kind::SMessage },
+                            kind: if kind == b"message" {
+                                Kind::Message
+                            } else {
+                                Kind::SMessage
+                            },
                             pattern: None,
                             channel,
                             payload: Bytes::copy_from_slice(bytes(&items[2])?),
@@ -487,9 +500,15 @@ impl Engine {
 }
 
 fn is_fatal(reason: &str) -> bool {
-    ["WRONGPASS", "NOAUTH", "NOPERM", "invalid password", "not supported"]
-        .iter()
-        .any(|k| reason.contains(k))
+    [
+        "WRONGPASS",
+        "NOAUTH",
+        "NOPERM",
+        "invalid password",
+        "not supported",
+    ]
+    .iter()
+    .any(|k| reason.contains(k))
 }
 
 /// Open the dedicated subscriber socket: TCP connect, AUTH, CLIENT SETNAME — each bounded
@@ -516,18 +535,28 @@ async fn connect(config: &SubscriberConfig) -> Result<TcpStream> {
     let mut out = Vec::new();
     if let Some(password) = &target.password {
         match &target.username {
-            Some(user) => resp::encode_command(&[b"AUTH", user.as_bytes(), password.as_bytes()], &mut out),
+            Some(user) => {
+                resp::encode_command(&[b"AUTH", user.as_bytes(), password.as_bytes()], &mut out)
+            }
             None => resp::encode_command(&[b"AUTH", password.as_bytes()], &mut out),
         }
     }
-    resp::encode_command(&[b"CLIENT", b"SETNAME", config.client_name.as_bytes()], &mut out);
+    resp::encode_command(
+        &[b"CLIENT", b"SETNAME", config.client_name.as_bytes()],
+        &mut out,
+    );
     stream.write_all(&out).await.context("sending AUTH")?;
     let mut buf = BytesMut::with_capacity(4096);
     let expected = if target.password.is_some() { 2 } else { 1 };
     for i in 0..expected {
         let frame = tokio::time::timeout(CONNECT_TIMEOUT, read_frame(&mut stream, &mut buf))
             .await
-            .map_err(|_| anyhow!("cannot connect to {target}: the server did not answer within {} s", CONNECT_TIMEOUT.as_secs()))??;
+            .map_err(|_| {
+                anyhow!(
+                    "cannot connect to {target}: the server did not answer within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                )
+            })??;
         if let Frame::Error(r) = frame {
             let text = escape_line(&buf[r]).into_owned();
             let is_auth = target.password.is_some() && i == 0;

