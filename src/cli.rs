@@ -137,6 +137,9 @@ pub struct TailArgs {
     /// Most messages buffered between the socket and stdout before the oldest are dropped
     #[arg(long, default_value_t = 100_000)]
     pub max_buffered: usize,
+    /// Seconds of silence before a liveness PING, and to wait for its answer
+    #[arg(long, default_value_t = 5.0, hide = true)]
+    pub ping_interval: f64,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,30 +1,1127 @@
-// TEMPORARY placeholder until the real module lands (being written now).
+//! Message filter language shared by `redtail tail --filter` and the TUI's `/` filter.
+//!
+//! A filter decides whether a Pub/Sub message (channel bytes + payload bytes) matches.
+//!
+//! ```text
+//! expr    := or
+//! or      := and (("or" | "||") and)*
+//! and     := unary (("and" | "&&")? unary)*      -- juxtaposition means AND
+//! unary   := ("not" | "!") unary | "(" expr ")" | term
+//! term    := WORD | QUOTED                       -- substring of channel OR payload
+//!          | ("channel:" | "ch:") (GLOB | QUOTED | regex)
+//!          | ("payload:" | "p:") (WORD | QUOTED | regex)
+//!          | regex                              -- regex on channel OR payload
+//!          | path (op value)?                   -- JSON field; bare path: exists, not null
+//! regex   := "/" ( "\/" | any char but "/" )* "/" "i"?
+//! path    := ("." NAME | "." QUOTED | "."? "[" DIGITS "]")+  -- must start with "."
+//! op      := "==" | "!=" | "<" | "<=" | ">" | ">=" | "~"
+//! value   := NUMBER | QUOTED | "true" | "false" | "null" | WORD
+//! QUOTED  := '"' ( '\"' | '\\' | any char but '"' )* '"'  -- other backslashes are literal
+//! WORD    := run of chars up to whitespace, "(", ")", "&&" or "||"
+//! NAME    := letters, digits, "_", "-", "$", "@"
+//! ```
+//!
+//! Semantics:
+//! - Precedence is `not` > `and` > `or`. Keywords (`and`, `or`, `not`, `channel:`, `ch:`,
+//!   `payload:`, `p:`) are case-insensitive; quote a term to search for a keyword literally.
+//!   An expression of only whitespace matches everything.
+//! - Substring terms are smart-case: case-insensitive unless the term has an uppercase letter.
+//! - `channel:GLOB` uses Redis `PSUBSCRIBE` glob rules on bytes (`*`, `?`, `[abc]`, `[a-z]`,
+//!   `[^a]`, `\` escape), plus `[!a]` as a negation alias. Only the first colon after the
+//!   keyword separates, so `channel:ai:stream:*` is the glob `ai:stream:*`. Any other
+//!   `word:with:colons` is an ordinary substring term.
+//! - `/REGEX/` is case-sensitive unless followed by `i`; it runs on raw bytes, so binary
+//!   payloads still match.
+//! - JSON tests parse the payload (at most once per message). A payload that is not JSON or
+//!   lacks the field never matches, including for `!=`. Numbers compare numerically
+//!   (`42 == 42.0`); strings, booleans and null compare only with their own JSON type.
+//!   `<`, `<=`, `>`, `>=` need a number. An unquoted value that is not a number, `true`,
+//!   `false` or `null` is a string. `~` is a smart-case substring test on a string value,
+//!   or on the JSON text of any other value.
+//!
+//! Examples:
+//! ```text
+//! error channel:svc:*                   "error" anywhere, on a channel matching svc:*
+//! ch:"ai:stream:*" and not heartbeat
+//! payload:/timeout \d+ms/i                case-insensitive regex on the payload only
+//! .user.id == 42 || .latency_ms >= 250
+//! .tags[0] == "x" ."odd key" ~ gpt .trace_id
+//! (error or warn) !channel:health:*
+//! ```
+
+use std::fmt;
+use std::ops::Range;
+
+use regex::bytes::{Regex, RegexBuilder};
+use serde_json::Value;
+
+/// Parens and `not` recurse; bounding them keeps a pasted `((((…` from overflowing the stack.
+const MAX_DEPTH: usize = 100;
+const SCOPES: [(&str, Target); 4] = [
+    ("channel:", Target::Channel),
+    ("ch:", Target::Channel),
+    ("payload:", Target::Payload),
+    ("p:", Target::Payload),
+];
+
+/// A compiled filter expression.
 #[derive(Debug, Clone)]
-pub struct Filter(String);
+pub struct Filter {
+    root: Option<Node>,
+    source: String,
+}
+
+/// A parse error, positioned at a char offset of the original expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilterError {
     pub message: String,
     pub position: usize,
     pub source: String,
 }
-impl std::fmt::Display for FilterError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "filter error at column {}: {}\n  {}\n  ^",
-            self.position + 1,
-            self.message,
-            self.source
-        )
+
+impl fmt::Display for FilterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Keep tabs so the caret lines up under tab-expanded source.
+        let pad: String = (self.source.chars().take(self.position))
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        let (col, msg, src) = (self.position + 1, &self.message, &self.source);
+        write!(f, "filter error at column {col}: {msg}\n  {src}\n  {pad}^")
     }
 }
+
+impl std::error::Error for FilterError {}
+
 impl Filter {
     pub fn parse(src: &str) -> Result<Filter, FilterError> {
-        Ok(Filter(src.to_string()))
+        let chars = src.chars().collect();
+        let mut p = Parser {
+            src,
+            chars,
+            pos: 0,
+            depth: 0,
+        };
+        p.skip_ws();
+        let root = p.peek().is_some().then(|| p.parse_or()).transpose()?;
+        if p.peek().is_some() {
+            // parse_or only stops early at a ')' that no '(' claimed.
+            return p.fail(p.pos, "unmatched ')' with no '(' before it");
+        }
+        Ok(Filter {
+            root,
+            source: src.to_string(),
+        })
     }
-    pub fn matches(&self, _channel: &[u8], payload: &[u8]) -> bool {
-        payload
-            .windows(self.0.len().max(1))
-            .any(|w| w == self.0.as_bytes())
+
+    pub fn matches(&self, channel: &[u8], payload: &[u8]) -> bool {
+        let Some(root) = &self.root else { return true };
+        root.eval(&mut Msg {
+            channel,
+            payload,
+            json: None,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.root.is_none()
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Byte ranges in `text` (an already-escaped display string of the payload or channel)
+    /// that a positive (not under `not`) substring or regex term matches — used for
+    /// highlighting. Ranges are sorted, merged and on char boundaries.
+    pub fn highlight_ranges(&self, text: &str) -> Vec<Range<usize>> {
+        let mut found = Vec::new();
+        if let Some(root) = &self.root {
+            root.highlights(text.as_bytes(), true, &mut found);
+        }
+        found.retain(|r| !r.is_empty());
+        found.sort_by_key(|r| r.start);
+        let mut merged: Vec<Range<usize>> = Vec::with_capacity(found.len());
+        for mut r in found {
+            // Byte-level regexes such as `(?-u:\xC3)` can split a char; widen to whole chars.
+            while !text.is_char_boundary(r.start) {
+                r.start -= 1;
+            }
+            while !text.is_char_boundary(r.end) {
+                r.end += 1;
+            }
+            match merged.last_mut() {
+                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                _ => merged.push(r),
+            }
+        }
+        merged
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    Not(Box<Node>),
+    Term(Term),
+}
+
+impl Node {
+    fn join(mut items: Vec<Node>, and: bool) -> Node {
+        if items.len() == 1 {
+            if let Some(only) = items.pop() {
+                return only;
+            }
+        }
+        // Terms are pure, so running cheap ones first only changes speed: a glob can
+        // short-circuit before a regex scan or a JSON parse ever runs.
+        items.sort_by_key(Node::cost);
+        let make = if and { Node::And } else { Node::Or };
+        make(items)
+    }
+
+    fn cost(&self) -> u8 {
+        match self {
+            Node::And(v) | Node::Or(v) => v.iter().map(Node::cost).max().unwrap_or(0),
+            Node::Not(n) => n.cost(),
+            Node::Term(Term::Glob(_)) => 0,
+            Node::Term(Term::Text(_, Matcher::Regex(_))) => 2,
+            Node::Term(Term::Text(..)) => 1,
+            Node::Term(Term::Json(..)) => 3,
+        }
+    }
+
+    fn eval(&self, msg: &mut Msg) -> bool {
+        match self {
+            Node::And(v) => v.iter().all(|n| n.eval(msg)),
+            Node::Or(v) => v.iter().any(|n| n.eval(msg)),
+            Node::Not(n) => !n.eval(msg),
+            Node::Term(Term::Glob(g)) => g.matches(msg.channel),
+            Node::Term(Term::Text(target, m)) => {
+                (*target != Target::Payload && m.is_match(msg.channel))
+                    || (*target != Target::Channel && m.is_match(msg.payload))
+            }
+            Node::Term(Term::Json(path, op)) => {
+                let field = msg.json().and_then(|v| lookup(v, path));
+                field.is_some_and(|v| op.test(v))
+            }
+        }
+    }
+
+    fn highlights(&self, hay: &[u8], positive: bool, out: &mut Vec<Range<usize>>) {
+        match self {
+            Node::And(v) | Node::Or(v) => v.iter().for_each(|n| n.highlights(hay, positive, out)),
+            Node::Not(n) => n.highlights(hay, !positive, out),
+            Node::Term(Term::Text(_, m)) if positive => m.find_all(hay, out),
+            Node::Term(_) => {}
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Any,
+    Channel,
+    Payload,
+}
+
+#[derive(Debug, Clone)]
+enum Term {
+    Text(Target, Matcher),
+    Glob(Glob),
+    Json(Vec<Seg>, JsonOp),
+}
+
+/// Per-call state: the payload's JSON is parsed lazily, once, and only if a JSON term runs.
+struct Msg<'a> {
+    channel: &'a [u8],
+    payload: &'a [u8],
+    json: Option<Option<Value>>,
+}
+
+impl Msg<'_> {
+    fn json(&mut self) -> Option<&Value> {
+        let payload = self.payload;
+        self.json
+            .get_or_insert_with(|| parse_payload(payload))
+            .as_ref()
+    }
+}
+
+fn parse_payload(payload: &[u8]) -> Option<Value> {
+    #[cfg(test)]
+    tests::JSON_PARSES.with(|n| n.set(n.get() + 1));
+    // Paths need an object or array at the root; rejecting other payloads by their first
+    // byte keeps floods of plain-text messages from paying for a failed parse.
+    let first = payload.iter().find(|b| !b.is_ascii_whitespace())?;
+    matches!(first, b'{' | b'[').then(|| serde_json::from_slice(payload).ok())?
+}
+
+/// Substring or regex search on bytes. The crate's `regex` is built without its perf
+/// features (PikeVM only), so plain substrings use a hand-rolled scan instead.
+#[derive(Debug, Clone)]
+enum Matcher {
+    Exact(Box<[u8]>),
+    /// Already lowercase: smart case only folds needles without uppercase letters.
+    Fold(Box<[u8]>),
+    Regex(Regex),
+}
+
+impl Matcher {
+    fn needle(text: &str) -> Result<Matcher, regex::Error> {
+        if text.chars().any(char::is_uppercase) {
+            return Ok(Matcher::Exact(text.as_bytes().into()));
+        }
+        // ASCII folding leaves non-ASCII bytes untouched, so only caseless non-ASCII letters
+        // (`ошибка`, `é`) need Unicode folding, which only the regex engine provides.
+        if text.chars().any(|c| !c.is_ascii() && c.is_lowercase()) {
+            let pattern = regex::escape(text);
+            let re = RegexBuilder::new(&pattern).case_insensitive(true).build();
+            return re.map(Matcher::Regex);
+        }
+        Ok(Matcher::Fold(text.as_bytes().into()))
+    }
+
+    fn find_at(&self, hay: &[u8], from: usize) -> Option<Range<usize>> {
+        let rest = hay.get(from..)?;
+        let found = match self {
+            Matcher::Exact(n) => find_by(rest, n, |h, c| h == c),
+            Matcher::Fold(n) => find_by(rest, n, |h, c| h.to_ascii_lowercase() == c),
+            Matcher::Regex(re) => return re.find_at(hay, from).map(|m| m.range()),
+        };
+        found.map(|r| from + r.start..from + r.end)
+    }
+
+    fn is_match(&self, hay: &[u8]) -> bool {
+        match self {
+            Matcher::Regex(re) => re.is_match(hay),
+            _ => self.find_at(hay, 0).is_some(),
+        }
+    }
+
+    fn find_all(&self, hay: &[u8], out: &mut Vec<Range<usize>>) {
+        if let Matcher::Regex(re) = self {
+            return out.extend(re.find_iter(hay).map(|m| m.range()));
+        }
+        let mut from = 0;
+        while let Some(r) = self.find_at(hay, from).filter(|r| !r.is_empty()) {
+            from = r.end;
+            out.push(r);
+        }
+    }
+}
+
+fn find_by(hay: &[u8], needle: &[u8], eq: impl Fn(u8, u8) -> bool) -> Option<Range<usize>> {
+    let Some((&first, rest)) = needle.split_first() else {
+        return Some(0..0);
+    };
+    let hit = |w: &[u8]| eq(w[0], first) && w[1..].iter().zip(rest).all(|(&h, &c)| eq(h, c));
+    let at = hay.windows(needle.len()).position(hit)?;
+    Some(at..at + needle.len())
+}
+
+/// A Redis `stringmatchlen`-style glob on bytes, compiled once at parse time.
+#[derive(Debug, Clone)]
+struct Glob(Box<[GlobTok]>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum GlobTok {
+    Byte(u8),
+    AnyByte,
+    Star,
+    Class(Box<[bool; 256]>),
+}
+
+impl Glob {
+    fn compile(mut pat: &[u8]) -> Glob {
+        let mut toks = Vec::new();
+        while let Some((&c, rest)) = pat.split_first() {
+            pat = rest;
+            toks.push(match (c, rest) {
+                (b'*', _) if toks.last() == Some(&GlobTok::Star) => continue,
+                (b'*', _) => GlobTok::Star,
+                (b'?', _) => GlobTok::AnyByte,
+                (b'[', _) => {
+                    let (set, after) = glob_class(rest);
+                    pat = after;
+                    GlobTok::Class(set)
+                }
+                // Like Redis, a trailing backslash is a literal backslash.
+                (b'\\', [esc, after @ ..]) => {
+                    pat = after;
+                    GlobTok::Byte(*esc)
+                }
+                (b, _) => GlobTok::Byte(b),
+            });
+        }
+        Glob(toks.into())
+    }
+
+    fn matches(&self, s: &[u8]) -> bool {
+        // Every non-star token eats exactly one byte, so retrying only the latest star one
+        // byte further is complete, and bounded by O(len(s) * tokens).
+        let (toks, mut t, mut i, mut star) = (&self.0, 0, 0, None);
+        while let Some(&b) = s.get(i) {
+            match toks.get(t) {
+                Some(GlobTok::Star) => (star, t) = (Some((t, i)), t + 1),
+                Some(GlobTok::Byte(c)) if *c == b => (t, i) = (t + 1, i + 1),
+                Some(GlobTok::AnyByte) => (t, i) = (t + 1, i + 1),
+                Some(GlobTok::Class(set)) if set[usize::from(b)] => (t, i) = (t + 1, i + 1),
+                _ => {
+                    let Some((st, si)) = star else { return false };
+                    (star, t, i) = (Some((st, si + 1)), st + 1, si + 1);
+                }
+            }
+        }
+        toks.iter().skip(t).all(|tok| *tok == GlobTok::Star)
+    }
+}
+
+/// Parses a class body after its `[`; like Redis, an unclosed class runs to the end.
+fn glob_class(mut pat: &[u8]) -> (Box<[bool; 256]>, &[u8]) {
+    let mut set = Box::new([false; 256]);
+    let negate = matches!(pat.first(), Some(b'^' | b'!'));
+    if negate {
+        pat = &pat[1..];
+    }
+    loop {
+        let (lo, hi, rest) = match pat {
+            [] => break,
+            [b']', rest @ ..] => {
+                pat = rest;
+                break;
+            }
+            [b'\\', c, rest @ ..] => (*c, *c, rest),
+            [a, b'-', z, rest @ ..] if *z != b']' => (*a.min(z), *a.max(z), rest),
+            [c, rest @ ..] => (*c, *c, rest),
+        };
+        (lo..=hi).for_each(|b| set[usize::from(b)] = true);
+        pat = rest;
+    }
+    if negate {
+        set.iter_mut().for_each(|x| *x = !*x);
+    }
+    (set, pat)
+}
+
+#[derive(Debug, Clone)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+fn lookup<'v>(mut v: &'v Value, path: &[Seg]) -> Option<&'v Value> {
+    for seg in path {
+        v = match seg {
+            Seg::Key(k) => v.get(k.as_str())?,
+            Seg::Index(i) => v.get(*i)?,
+        };
+    }
+    Some(v)
+}
+
+#[derive(Debug, Clone)]
+enum Lit {
+    Num(f64),
+    Str(String),
+    Bool(bool),
+    Null,
+}
+
+impl Lit {
+    fn from_word(w: &str) -> Lit {
+        match w {
+            "true" => Lit::Bool(true),
+            "false" => Lit::Bool(false),
+            "null" => Lit::Null,
+            // `str::parse::<f64>` also accepts `inf` and `nan`, which users mean as text.
+            _ if w.bytes().all(|b| b"0123456789+-.eE".contains(&b)) => {
+                w.parse().map_or_else(|_| Lit::Str(w.to_string()), Lit::Num)
+            }
+            _ => Lit::Str(w.to_string()),
+        }
+    }
+
+    fn equals(&self, v: &Value) -> bool {
+        match (self, v) {
+            (Lit::Num(n), Value::Number(x)) => x.as_f64() == Some(*n),
+            (Lit::Str(s), Value::String(x)) => s == x,
+            (Lit::Bool(b), Value::Bool(x)) => b == x,
+            (Lit::Null, Value::Null) => true,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum JsonOp {
+    Exists,
+    /// The bool is the outcome wanted from the equality test (`false` for `!=`).
+    Eq(Lit, bool),
+    Cmp(fn(&f64, &f64) -> bool, f64),
+    Contains(Matcher),
+}
+
+impl JsonOp {
+    fn test(&self, v: &Value) -> bool {
+        match self {
+            JsonOp::Exists => !v.is_null(),
+            JsonOp::Eq(lit, want) => lit.equals(v) == *want,
+            JsonOp::Cmp(cmp, n) => v.as_f64().is_some_and(|x| cmp(&x, n)),
+            JsonOp::Contains(m) => match v {
+                Value::String(s) => m.is_match(s.as_bytes()),
+                other => m.is_match(other.to_string().as_bytes()),
+            },
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    And,
+    Or,
+    Not,
+}
+
+/// Recursive-descent parser over chars, so every position is a char offset into the source.
+struct Parser<'s> {
+    src: &'s str,
+    chars: Vec<char>,
+    pos: usize,
+    depth: usize,
+}
+
+type Parsed<T> = Result<T, FilterError>;
+
+impl Parser<'_> {
+    fn fail<T>(&self, position: usize, message: impl Into<String>) -> Parsed<T> {
+        let (message, source) = (message.into(), self.src.to_string());
+        Err(FilterError {
+            message,
+            position,
+            source,
+        })
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+
+    fn peek2(&self) -> (Option<char>, Option<char>) {
+        (self.peek(), self.chars.get(self.pos + 1).copied())
+    }
+
+    fn text(&self, range: Range<usize>) -> String {
+        self.chars.get(range).unwrap_or_default().iter().collect()
+    }
+
+    fn skip_ws(&mut self) {
+        self.take_while(char::is_whitespace);
+    }
+
+    fn take_while(&mut self, f: impl Fn(char) -> bool) -> String {
+        let start = self.pos;
+        while self.peek().is_some_and(&f) {
+            self.pos += 1;
+        }
+        self.text(start..self.pos)
+    }
+
+    fn starts_with_ci(&self, at: usize, kw: &str) -> bool {
+        let same = |s: &[char]| {
+            s.iter()
+                .zip(kw.chars())
+                .all(|(c, k)| c.eq_ignore_ascii_case(&k))
+        };
+        self.chars.get(at..at + kw.len()).is_some_and(same)
+    }
+
+    fn at_boundary(&self, at: usize) -> bool {
+        let ends = |c: &char| c.is_whitespace() || matches!(c, '(' | ')');
+        self.chars.get(at).is_none_or(ends)
+            || self.starts_with_ci(at, "&&")
+            || self.starts_with_ci(at, "||")
+    }
+
+    fn peek_op(&self) -> Option<(Op, usize)> {
+        if self.peek2() == (Some('!'), Some('=')) {
+            return None;
+        }
+        let ops = [
+            ("&&", Op::And),
+            ("||", Op::Or),
+            ("!", Op::Not),
+            ("and", Op::And),
+            ("or", Op::Or),
+            ("not", Op::Not),
+        ];
+        // Symbolic operators may touch their operand (`!a`); word operators must stand alone.
+        let word_ok = |kw: &str| {
+            !kw.starts_with(|c: char| c.is_ascii_alphabetic())
+                || self.at_boundary(self.pos + kw.len())
+        };
+        let (kw, op) = ops
+            .into_iter()
+            .find(|(kw, _)| self.starts_with_ci(self.pos, kw) && word_ok(kw))?;
+        Some((op, kw.len()))
+    }
+
+    fn read_word(&mut self) -> String {
+        let start = self.pos;
+        while !self.at_boundary(self.pos) {
+            self.pos += 1;
+        }
+        self.text(start..self.pos)
+    }
+
+    fn enter(&mut self, at: usize) -> Parsed<()> {
+        self.depth += 1;
+        match self.depth > MAX_DEPTH {
+            true => self.fail(at, "expression is nested too deeply"),
+            false => Ok(()),
+        }
+    }
+
+    /// Consumes an operator of `len` chars and checks that an operand follows it.
+    fn operator(&mut self, len: usize) -> Parsed<()> {
+        let at = self.pos;
+        self.pos += len;
+        self.skip_ws();
+        let at_end = matches!(self.peek(), None | Some(')'));
+        if at_end || matches!(self.peek_op(), Some((Op::And | Op::Or, _))) {
+            let op = self.text(at..at + len);
+            return self.fail(self.pos, format!("expected an expression after '{op}'"));
+        }
+        Ok(())
+    }
+
+    fn parse_or(&mut self) -> Parsed<Node> {
+        let mut items = vec![self.parse_and()?];
+        while let Some((Op::Or, len)) = self.peek_op() {
+            self.operator(len)?;
+            items.push(self.parse_and()?);
+        }
+        Ok(Node::join(items, false))
+    }
+
+    fn parse_and(&mut self) -> Parsed<Node> {
+        let mut items = vec![self.parse_unary()?];
+        loop {
+            self.skip_ws();
+            let op = self.peek_op();
+            if matches!(self.peek(), None | Some(')')) || matches!(op, Some((Op::Or, _))) {
+                return Ok(Node::join(items, true));
+            }
+            if let Some((Op::And, len)) = op {
+                self.operator(len)?;
+            }
+            items.push(self.parse_unary()?);
+        }
+    }
+
+    fn parse_unary(&mut self) -> Parsed<Node> {
+        let start = self.pos;
+        match (self.peek(), self.peek_op()) {
+            (Some('('), _) => {
+                self.enter(start)?;
+                self.pos += 1;
+                self.skip_ws();
+                if self.peek() == Some(')') {
+                    return self.fail(self.pos, "expected an expression inside '(' ')'");
+                }
+                let inner = self.parse_or()?;
+                if self.peek() != Some(')') {
+                    return self.fail(start, "unclosed '(' opened here");
+                }
+                self.pos += 1;
+                self.depth -= 1;
+                Ok(inner)
+            }
+            (Some(')'), _) => self.fail(start, "expected an expression before ')'"),
+            (Some('.'), _) => self.parse_field(),
+            (_, Some((Op::Not, len))) => {
+                self.enter(start)?;
+                self.operator(len)?;
+                let inner = self.parse_unary()?;
+                self.depth -= 1;
+                Ok(Node::Not(Box::new(inner)))
+            }
+            (_, Some((_, len))) => {
+                let op = self.text(start..start + len);
+                self.fail(start, format!("expected an expression before '{op}'"))
+            }
+            _ => {
+                let scope = SCOPES
+                    .into_iter()
+                    .find(|(kw, _)| self.starts_with_ci(start, kw));
+                let (target, kw_len) = scope.map_or((Target::Any, 0), |(kw, t)| (t, kw.len()));
+                self.pos += kw_len;
+                self.parse_value(target, start)
+            }
+        }
+    }
+
+    /// A term's value, after its optional `channel:`/`payload:` keyword starting at `kw_at`.
+    fn parse_value(&mut self, target: Target, kw_at: usize) -> Parsed<Node> {
+        let at = self.pos;
+        let value = match self.peek() {
+            Some('/') => return self.parse_regex(target),
+            Some('"') => self.quoted()?,
+            _ if self.at_boundary(at) => {
+                let what = if target == Target::Channel {
+                    "a channel pattern"
+                } else {
+                    "text"
+                };
+                let kw = self.text(kw_at..at);
+                return self.fail(at, format!("expected {what} after '{kw}'"));
+            }
+            _ => {
+                let w = self.read_word();
+                if target == Target::Any && (w == "==" || w == "!=") {
+                    return self.fail(
+                        at,
+                        format!("'{w}' needs a .field on its left, like .a {w} 1"),
+                    );
+                }
+                w
+            }
+        };
+        let term = match target {
+            Target::Channel => Term::Glob(Glob::compile(value.as_bytes())),
+            _ => Term::Text(target, self.needle(&value, at)?),
+        };
+        Ok(Node::Term(term))
+    }
+
+    fn needle(&self, text: &str, at: usize) -> Parsed<Matcher> {
+        Matcher::needle(text).or_else(|_| self.fail(at, "search text is too long"))
+    }
+
+    fn quoted(&mut self) -> Parsed<String> {
+        let open = self.pos;
+        self.pos += 1;
+        let mut s = String::new();
+        loop {
+            match self.peek2() {
+                (None, _) => return self.fail(open, "unterminated quote: missing closing '\"'"),
+                (Some('"'), _) => break,
+                (Some('\\'), Some(c @ ('"' | '\\'))) => {
+                    s.push(c);
+                    self.pos += 1;
+                }
+                (Some(c), _) => s.push(c),
+            }
+            self.pos += 1;
+        }
+        self.pos += 1;
+        Ok(s)
+    }
+
+    fn parse_regex(&mut self, target: Target) -> Parsed<Node> {
+        let open = self.pos;
+        self.pos += 1;
+        // `origin` maps each pattern char back to the source so regex errors can point at it.
+        let (mut pat, mut origin) = (String::new(), Vec::new());
+        loop {
+            let at = self.pos;
+            match self.peek2() {
+                (None, _) | (Some('\\'), None) => {
+                    return self.fail(open, "unterminated regex: missing closing '/'");
+                }
+                (Some('/'), _) => break,
+                (Some('\\'), Some('/')) => {
+                    pat.push('/');
+                    origin.push(at);
+                    self.pos += 1;
+                }
+                (Some('\\'), Some(c)) => {
+                    pat.extend(['\\', c]);
+                    origin.extend([at, at + 1]);
+                    self.pos += 1;
+                }
+                (Some(c), _) => {
+                    pat.push(c);
+                    origin.push(at);
+                }
+            }
+            self.pos += 1;
+        }
+        self.pos += 1;
+        let nocase = self.peek() == Some('i') && self.at_boundary(self.pos + 1);
+        self.pos += usize::from(nocase);
+        if let Some(c) = self.peek().filter(|_| !self.at_boundary(self.pos)) {
+            let msg = format!("unexpected '{c}' after regex; only the 'i' flag is supported");
+            return self.fail(self.pos, msg);
+        }
+        let e = match RegexBuilder::new(&pat).case_insensitive(nocase).build() {
+            Ok(re) => return Ok(Node::Term(Term::Text(target, Matcher::Regex(re)))),
+            Err(e) => e,
+        };
+        let (reason, col) = regex_reason(&e, &pat);
+        let at = col.and_then(|c| origin.get(c).copied()).unwrap_or(open);
+        self.fail(at, format!("invalid regex: {reason}"))
+    }
+
+    fn parse_path(&mut self) -> Parsed<Vec<Seg>> {
+        let mut path = Vec::new();
+        loop {
+            match self.peek2() {
+                (Some('.'), Some('"')) => {
+                    self.pos += 1;
+                    path.push(Seg::Key(self.quoted()?));
+                }
+                (Some('.'), Some('[')) => self.pos += 1,
+                (Some('.'), c) => {
+                    self.pos += 1;
+                    if !c.is_some_and(is_name_char) {
+                        return self.fail(self.pos, "expected a field name after '.'");
+                    }
+                    path.push(Seg::Key(self.take_while(is_name_char)));
+                }
+                (Some('['), _) => {
+                    self.pos += 1;
+                    let (at, digits) = (self.pos, self.take_while(|c| c.is_ascii_digit()));
+                    if digits.is_empty() {
+                        return self.fail(at, "expected an array index after '['");
+                    }
+                    let Ok(index) = digits.parse() else {
+                        return self.fail(at, "array index is too large");
+                    };
+                    if self.peek() != Some(']') {
+                        return self.fail(self.pos, "expected ']' after the array index");
+                    }
+                    self.pos += 1;
+                    path.push(Seg::Index(index));
+                }
+                _ => return Ok(path),
+            }
+        }
+    }
+
+    fn parse_field(&mut self) -> Parsed<Node> {
+        let path = self.parse_path()?;
+        let end = self.pos;
+        self.skip_ws();
+        let op_at = self.pos;
+        let ops = ["==", "!=", "<=", ">=", "<", ">", "~", "="];
+        let Some(op) = ops.into_iter().find(|op| self.starts_with_ci(op_at, op)) else {
+            let glued = op_at == end && !self.at_boundary(end);
+            if let Some(c) = self.peek().filter(|_| glued) {
+                let msg = format!("unexpected '{c}' after field path; quote odd names: .\"a{c}b\"");
+                return self.fail(end, msg);
+            }
+            self.pos = end;
+            return Ok(Node::Term(Term::Json(path, JsonOp::Exists)));
+        };
+        if op == "=" {
+            return self.fail(op_at, "use '==' to compare");
+        }
+        self.pos += op.len();
+        self.skip_ws();
+        let at = self.pos;
+        if self.at_boundary(at) {
+            return self.fail(at, format!("expected a value after '{op}'"));
+        }
+        let (lit, raw) = match self.peek() {
+            Some('"') => self.quoted().map(|s| (Lit::Str(s.clone()), s))?,
+            _ => {
+                let w = self.read_word();
+                (Lit::from_word(&w), w)
+            }
+        };
+        let test = match (op, lit) {
+            ("==", lit) => JsonOp::Eq(lit, true),
+            ("!=", lit) => JsonOp::Eq(lit, false),
+            ("~", _) => JsonOp::Contains(self.needle(&raw, at)?),
+            ("<", Lit::Num(n)) => JsonOp::Cmp(f64::lt, n),
+            ("<=", Lit::Num(n)) => JsonOp::Cmp(f64::le, n),
+            (">", Lit::Num(n)) => JsonOp::Cmp(f64::gt, n),
+            (">=", Lit::Num(n)) => JsonOp::Cmp(f64::ge, n),
+            _ => return self.fail(at, format!("expected a number after '{op}'")),
+        };
+        Ok(Node::Term(Term::Json(path, test)))
+    }
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '_' | '-' | '$' | '@')
+}
+
+/// The regex crate's one-line reason, plus the pattern column its caret marks: its message
+/// prints the pattern indented by 4 spaces with a line of `^` under the culprit.
+fn regex_reason(e: &regex::Error, pat: &str) -> (String, Option<usize>) {
+    let regex::Error::Syntax(msg) = e else {
+        return ("it compiles to more than the size limit".to_string(), None);
+    };
+    let reason = msg.lines().rev().find_map(|l| l.strip_prefix("error: "));
+    let col = msg.lines().find_map(|l| {
+        let carets = l.trim_start_matches(' ');
+        let caret_line = !carets.is_empty() && carets.chars().all(|c| c == '^');
+        caret_line.then(|| (l.len() - carets.len()).checked_sub(4))?
+    });
+    let col = col.filter(|_| !pat.contains('\n'));
+    (reason.unwrap_or(msg).to_string(), col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        pub(super) static JSON_PARSES: Cell<usize> = const { Cell::new(0) };
+    }
+
+    const USER_JSON: &[u8] =
+        br#"{"user":{"id":42,"name":"Ann"},"tags":["x","y"],"latency_ms":300}"#;
+    const MSGS: &[(&str, &[u8])] = &[
+        ("ai:stream:s1", b"token: Hello world"),
+        ("ai:stream:s2", USER_JSON),
+        ("cache:invalidate", b"key=user:42"),
+        (
+            "config:changed",
+            br#"{"status":"done","latency_ms":100,"model":"GPT-4o","ok":true,"n":null}"#,
+        ),
+        ("xai:1", b"ERROR disk full"),
+        ("bin", b"\xff\x00abc"),
+        ("svc:auth", b"error: timeout /api/v1"),
+        ("metrics", br#"{"latency_ms":250,"id":42.0}"#),
+        ("Events", b"user logged in"),
+        ("ai:x", b""),
+    ];
+
+    /// Asserts which of `MSGS` each expression selects.
+    fn check(cases: &[(&str, &[usize])]) {
+        for &(expr, want) in cases {
+            let f = Filter::parse(expr).unwrap_or_else(|e| panic!("{e}"));
+            let hits = MSGS
+                .iter()
+                .enumerate()
+                .filter(|(_, (c, p))| f.matches(c.as_bytes(), p));
+            assert_eq!(hits.map(|(i, _)| i).collect::<Vec<_>>(), want, "{expr}");
+        }
+    }
+
+    #[test]
+    fn substring_terms_smart_case() {
+        check(&[
+            ("error", &[4, 6]),
+            ("ERROR", &[4]),
+            ("hello", &[0]),
+            ("HELLO", &[]),
+            ("abc", &[5]),
+            ("user", &[1, 2, 8]),
+            (r#""user:42""#, &[2]),
+            (r#""token: hello""#, &[0]),
+            ("cache:invalidate", &[2]), // unknown `keyword:` is a plain substring
+            ("config:changed", &[3]),
+            ("stream", &[0, 1]),
+            ("payload:user", &[1, 2, 8]),
+            ("p:stream", &[]),
+            ("P:\"disk full\"", &[4]),
+        ]);
+        let f = Filter::parse("ошибка").expect("parses");
+        assert!(f.matches(b"c", "ОШИБКА".as_bytes()) && !f.matches(b"c", b"oshibka"));
+        let f = Filter::parse(r#""say \"hi\" \\ ok""#).expect("parses");
+        assert!(f.matches(b"c", br#"x say "hi" \ ok"#));
+    }
+
+    #[test]
+    fn channel_globs_and_regexes() {
+        check(&[
+            ("channel:ai:*", &[0, 1, 9]),
+            (r#"ch:"ai:stream:*""#, &[0, 1]),
+            ("CHANNEL:ai:stream:s?", &[0, 1]),
+            ("Ch:[ce]*", &[2, 3]),
+            ("channel:bin", &[5]),
+            ("/E.*full/", &[4]),
+            ("/error/i", &[4, 6]),
+            ("/^ai/", &[0, 1, 9]),
+            ("channel:/^ai:/", &[0, 1, 9]),
+            (r"payload:/^\{/", &[1, 3, 7]),
+            (r"/\/api\//", &[6]),
+            ("/abc$/", &[5]),
+            (r"p:/(?-u:\xff)\x00/", &[5]),
+        ]);
+    }
+
+    #[test]
+    fn glob_semantics() {
+        let glob = |pat: &str, s: &str| Glob::compile(pat.as_bytes()).matches(s.as_bytes());
+        assert!(glob("ai:*", "ai:") && glob("ai:*", "ai:x:y") && !glob("ai:*", "xai:1"));
+        assert!(glob("*", "") && glob("a*b*c", "axxbyyc") && !glob("a*b*c", "axxbyy"));
+        assert!(glob("a?c", "abc") && !glob("a?c", "ac") && !glob("a?c", "abbc"));
+        assert!(glob("h[ae]llo", "hello") && !glob("h[ae]llo", "hillo"));
+        assert!(glob("h[^e]llo", "hallo") && !glob("h[^e]llo", "hello"));
+        assert!(glob("h[!e]llo", "hallo") && !glob("h[!e]llo", "hello"));
+        assert!(glob("h[a-b]llo", "hbllo") && !glob("h[a-b]llo", "hcllo") && glob("[z-a]", "q"));
+        assert!(glob(r"a\*b", "a*b") && !glob(r"a\*b", "axb") && glob(r"[\]]", "]"));
+        assert!(glob(r"a\", r"a\") && glob("s*:*:end", "s:x:y:end") && !glob("*?", ""));
+        assert!(glob("[a-]", "-") && !glob("[]", "]") && glob("x[ab", "xb") && !glob("ab", "abc"));
+        assert!(Glob::compile(b"*a*").matches(b"\xffa\x00"));
+    }
+
+    #[test]
+    fn boolean_logic() {
+        check(&[
+            ("error or token and disk", &[4, 6]),
+            ("(error or token) and disk", &[4]),
+            ("not error", &[0, 1, 2, 3, 5, 7, 8, 9]),
+            ("!error !user", &[0, 3, 5, 7, 9]),
+            ("error channel:svc:*", &[6]),
+            ("error && ch:svc:*", &[6]),
+            ("error AND ch:svc:*", &[6]),
+            ("hello || disk", &[0, 4]),
+            ("NOT error Or hello", &[0, 1, 2, 3, 5, 7, 8, 9]),
+            ("not (error or user) channel:ai:*", &[0, 9]),
+            ("not not hello", &[0]),
+            ("(hello)or(disk)", &[0, 4]),
+            (r#""and""#, &[]),
+        ]);
+        let empty = Filter::parse("  \t").expect("parses");
+        assert!(empty.is_empty() && empty.matches(b"", b"") && empty.source() == "  \t");
+        assert!(!Filter::parse("x").expect("parses").is_empty());
+    }
+
+    #[test]
+    fn json_fields() {
+        check(&[
+            (".user.id == 42", &[1]),
+            (".id == 42", &[7]), // 42.0
+            (".id==42.0", &[7]),
+            (r#".user.name == "Ann""#, &[1]),
+            (".user.name == Ann", &[1]),
+            (".user.id == \"42\"", &[]),
+            (r#".status != "x""#, &[3]),
+            (r#".status != "done""#, &[]),
+            (".latency_ms > 250", &[1]),
+            (".latency_ms >= 250", &[1, 7]),
+            (".latency_ms < 250", &[3]),
+            (".latency_ms <= 100", &[3]),
+            (r#".tags[0] == "x""#, &[1]),
+            (".tags[1] == y .tags[2]", &[]),
+            (".user.id", &[1]),
+            (".n", &[]), // null counts as absent
+            (".n == null", &[3]),
+            (".ok == true", &[3]),
+            (".ok == false", &[]),
+            (".model ~ gpt", &[3]),
+            (".model ~ Gpt", &[]),
+            (".user ~ ann", &[1]), // objects compare as JSON text
+            (".user.id ~ 4", &[1]),
+            (r#"."latency_ms" == 300"#, &[1]),
+            (".latency_ms", &[1, 3, 7]), // non-JSON payloads just don't match
+            (".latency_ms or error", &[1, 3, 4, 6, 7]),
+        ]);
+        let arr = Filter::parse(".[1].v == 2").expect("parses");
+        assert!(arr.matches(b"c", br#"[{}, {"v": 2}]"#) && !arr.matches(b"c", b"[2]"));
+    }
+
+    #[test]
+    fn json_parsed_at_most_once_and_only_when_needed() {
+        let count = |expr: &str| {
+            let f = Filter::parse(expr).expect("parses");
+            JSON_PARSES.with(|n| n.set(0));
+            f.matches(b"ai:stream:s2", USER_JSON);
+            JSON_PARSES.with(Cell::get)
+        };
+        assert_eq!(
+            count(".user.id == 42 .tags[0] == x .latency_ms > 1 .user"),
+            1
+        );
+        assert_eq!(count("user or x or /y/ or channel:ai:*"), 0);
+        assert_eq!(count(".user.id nomatch"), 0, "cheap terms run first");
+    }
+
+    #[test]
+    fn errors_point_at_the_problem() {
+        let cases: &[(&str, &str, usize)] = &[
+            ("(a or b", "unclosed '(' opened here", 0),
+            ("x (y (z)", "unclosed '(' opened here", 2),
+            ("a )", "unmatched ')'", 2),
+            ("()", "expected an expression inside", 1),
+            ("\"abc", "unterminated quote", 0),
+            ("p:\"x", "unterminated quote", 2),
+            ("/abc", "unterminated regex", 0),
+            (r"ch:/a\/", "unterminated regex", 3),
+            ("x /a(b/", "invalid regex: unclosed group", 4),
+            (
+                r"/\/\/[z-a]/",
+                "invalid regex: invalid character class range",
+                6,
+            ),
+            ("/abc/x", "unexpected 'x' after regex", 5),
+            (".a ==", "expected a value after '=='", 5),
+            (".a == )", "expected a value after '=='", 6),
+            (".latency > \"x\"", "expected a number after '>'", 11),
+            (".", "expected a field name after '.'", 1),
+            (".a.", "expected a field name after '.'", 3),
+            (".a[", "expected an array index after '['", 3),
+            (".a[0", "expected ']'", 4),
+            (".a=1", "use '=='", 2),
+            (".a:b", "unexpected ':' after field path", 2),
+            ("a and", "expected an expression after 'and'", 5),
+            ("a && || b", "expected an expression after '&&'", 5),
+            ("or b", "expected an expression before 'or'", 0),
+            ("a OR", "expected an expression after 'OR'", 4),
+            ("not", "expected an expression after 'not'", 3),
+            ("channel:", "expected a channel pattern after 'channel:'", 8),
+            ("P: x", "expected text after 'P:'", 2),
+            ("a == 1", "'==' needs a .field", 2),
+            ("\"é\" (x", "unclosed '('", 4),
+        ];
+        for &(expr, msg, pos) in cases {
+            let e = Filter::parse(expr).expect_err(expr);
+            assert!(e.message.contains(msg), "{expr:?}: got {:?}", e.message);
+            assert_eq!(e.position, pos, "{expr:?}: {}", e.message);
+        }
+        let deep = format!("{}a", "(".repeat(100_000));
+        assert!(Filter::parse(&deep)
+            .expect_err("deep")
+            .message
+            .contains("nested too deeply"));
+        assert!(Filter::parse("foo:bar").is_ok());
+    }
+
+    #[test]
+    fn error_display_has_caret() {
+        let e = Filter::parse("a (b").expect_err("unclosed");
+        let want = "filter error at column 3: unclosed '(' opened here\n  a (b\n    ^";
+        assert_eq!(e.to_string(), want);
+        let e = Filter::parse(".a ==").expect_err("no value");
+        let want = "filter error at column 6: expected a value after '=='\n  .a ==\n       ^";
+        assert_eq!((e.to_string().as_str(), e.source.as_str()), (want, ".a =="));
+    }
+
+    #[test]
+    fn highlight_ranges_for_positive_text_terms() {
+        let hl = |expr: &str, text: &str| -> Vec<(usize, usize)> {
+            let f = Filter::parse(expr).expect("parses");
+            f.highlight_ranges(text)
+                .into_iter()
+                .map(|r| (r.start, r.end))
+                .collect()
+        };
+        assert_eq!(
+            hl("hello /wor.d/ not token", "token: Hello world"),
+            [(7, 12), (13, 18)]
+        );
+        assert_eq!(hl("o", "foo bOo"), [(1, 3), (5, 7)]);
+        assert_eq!(hl("ab /bc/", "abc"), [(0, 3)], "overlaps merge");
+        assert_eq!(
+            hl("not (x or hello) .a ch:*", "hello x"),
+            [],
+            "only positive text"
+        );
+        assert_eq!(hl("!x or x", "x"), [(0, 1)]);
+        assert_eq!(
+            hl(r"/(?-u:\xA9)/", "é"),
+            [(0, 2)],
+            "widened to char boundaries"
+        );
+        assert_eq!(hl("/a*/ \"\"", "bab"), [(1, 2)], "empty matches dropped");
+        assert_eq!(hl("ошибка", "x ОШИБКА"), [(2, 14)]);
+        assert_eq!(hl("", "abc"), []);
     }
 }

@@ -1,13 +1,232 @@
-//! Headless `stats` and `publish` (being written).
-use anyhow::{bail, Result};
+//! Headless `stats` (one poll of the server's Pub/Sub figures) and `publish`.
+
+use std::io::Write as _;
+
+use anyhow::{anyhow, Result};
+use base64::Engine as _;
+use chrono::SecondsFormat;
 
 use crate::cli::{PublishArgs, StatsArgs};
 use crate::redis::conn::Target;
+use crate::redis::poller::{poll_pubsub, ChannelKind, PollError, PubSubSnapshot};
+use crate::render_text::escape_line;
 
-pub async fn run_stats(_args: StatsArgs, _target: Target) -> Result<i32> {
-    bail!("stats: not built yet")
+/// The `stats --json` document. Scripts should ignore keys they do not know: more
+/// sections (streams) will be added next to `channels`.
+#[derive(Debug, serde::Serialize)]
+pub struct StatsDocument {
+    /// The target as displayed everywhere: never contains the password.
+    pub server: String,
+    /// RFC 3339, UTC.
+    pub taken_at: String,
+    pub took_ms: f64,
+    /// Pattern subscriptions (PUBSUB NUMPAT).
+    pub numpat: i64,
+    /// False on servers without sharded Pub/Sub (before Redis 7.0).
+    pub shard_channels_supported: bool,
+    pub channels: Vec<ChannelJson>,
 }
 
-pub async fn run_publish(_args: PublishArgs, _target: Target) -> Result<i32> {
-    bail!("publish: not built yet")
+#[derive(Debug, serde::Serialize)]
+pub struct ChannelJson {
+    /// The name as a real string when it is UTF-8 (JSON escaping makes control bytes
+    /// safe); otherwise escaped text for reading, with the exact bytes in `name_b64`.
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_b64: Option<String>,
+    pub kind: ChannelKind,
+    pub subscribers: i64,
+}
+
+impl StatsDocument {
+    pub fn new(target: &Target, snapshot: &PubSubSnapshot) -> StatsDocument {
+        StatsDocument {
+            server: target.to_string(),
+            taken_at: snapshot
+                .taken_at
+                .to_rfc3339_opts(SecondsFormat::Millis, true),
+            took_ms: snapshot.took.as_secs_f64() * 1000.0,
+            numpat: snapshot.numpat,
+            shard_channels_supported: snapshot.shard_supported,
+            channels: snapshot
+                .channels
+                .iter()
+                .map(|c| {
+                    let (name, name_b64) = match std::str::from_utf8(&c.name) {
+                        Ok(text) => (text.to_string(), None),
+                        Err(_) => (
+                            escape_line(&c.name).into_owned(),
+                            Some(base64::engine::general_purpose::STANDARD.encode(&c.name)),
+                        ),
+                    };
+                    ChannelJson {
+                        name,
+                        name_b64,
+                        kind: c.kind,
+                        subscribers: c.subscribers,
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+pub async fn run_stats(args: StatsArgs, target: Target) -> Result<i32> {
+    let mut conn = target.command_connection().await?;
+    let snapshot = poll_pubsub(&mut conn)
+        .await
+        .map_err(|e| anyhow!("cannot read Pub/Sub stats from {target}: {e}"))?;
+    let mut out = Vec::new();
+    if args.json {
+        serde_json::to_writer(&mut out, &StatsDocument::new(&target, &snapshot))?;
+        out.push(b'\n');
+    } else {
+        format_table(&target, &snapshot, &mut out);
+    }
+    write_stdout(&out)?;
+    Ok(0)
+}
+
+/// A header line with the totals, then one line per channel, busiest first. Names are
+/// always escaped: this output is for people, `--json` is for scripts.
+pub fn format_table(target: &Target, snapshot: &PubSubSnapshot, out: &mut Vec<u8>) {
+    let shard = snapshot
+        .channels
+        .iter()
+        .filter(|c| c.kind == ChannelKind::Shard)
+        .count();
+    let shard_note = if snapshot.shard_supported {
+        format!("{shard} shard")
+    } else {
+        "shard channels not supported by this server".to_string()
+    };
+    let _ = writeln!(
+        out,
+        "{target}  {}  channels: {} ({shard_note})  numpat: {}",
+        snapshot.taken_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        snapshot.channels.len(),
+        snapshot.numpat,
+    );
+    if snapshot.channels.is_empty() {
+        let _ = writeln!(out, "(no channel has a subscriber)");
+        return;
+    }
+    let mut rows: Vec<_> = snapshot.channels.iter().collect();
+    rows.sort_by(|a, b| {
+        b.subscribers
+            .cmp(&a.subscribers)
+            .then_with(|| (a.kind, &a.name).cmp(&(b.kind, &b.name)))
+    });
+    let _ = writeln!(out, "{:>11}  {:<7}  NAME", "SUBSCRIBERS", "KIND");
+    for c in rows {
+        let kind = match c.kind {
+            ChannelKind::Channel => "channel",
+            ChannelKind::Shard => "shard",
+        };
+        let _ = writeln!(
+            out,
+            "{:>11}  {kind:<7}  {}",
+            c.subscribers,
+            escape_line(&c.name)
+        );
+    }
+}
+
+pub async fn run_publish(args: PublishArgs, target: Target) -> Result<i32> {
+    let mut conn = target.command_connection().await?;
+    let command = if args.shard { "SPUBLISH" } else { "PUBLISH" };
+    let receivers: i64 = redis::cmd(command)
+        .arg(args.channel.as_bytes())
+        .arg(args.payload.as_bytes())
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| anyhow!("{}", PollError::from_redis(command, &e)))?;
+    write_stdout(format!("{receivers}\n").as_bytes())?;
+    if receivers == 0 {
+        eprintln!(
+            "redtail: nobody was listening — the message is gone (Pub/Sub keeps nothing \
+             for absent subscribers; use a stream if it must be kept)"
+        );
+    }
+    Ok(0)
+}
+
+/// A closed pipe (`redtail stats | head -1`) is not an error worth reporting.
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow!("cannot write to standard output: {e}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redis::poller::ChannelStat;
+    use bytes::Bytes;
+
+    fn snapshot() -> PubSubSnapshot {
+        PubSubSnapshot {
+            channels: vec![
+                ChannelStat {
+                    name: Bytes::from_static(b"a\x1b[2J"),
+                    kind: ChannelKind::Channel,
+                    subscribers: 1,
+                },
+                ChannelStat {
+                    name: Bytes::from_static(b"\xff\x9b"),
+                    kind: ChannelKind::Channel,
+                    subscribers: 3,
+                },
+                ChannelStat {
+                    name: Bytes::from_static(b"s"),
+                    kind: ChannelKind::Shard,
+                    subscribers: 2,
+                },
+            ],
+            numpat: 4,
+            shard_supported: true,
+            taken_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default(),
+            took: std::time::Duration::from_millis(2),
+            commands_sent: 5,
+            round_trips: 2,
+        }
+    }
+
+    fn target() -> Target {
+        Target::parse_url("redis://u:hunter2@h:1").unwrap()
+    }
+
+    #[test]
+    fn json_has_real_strings_and_b64_for_binary_names() {
+        let doc = serde_json::to_value(StatsDocument::new(&target(), &snapshot())).unwrap();
+        assert_eq!(doc["server"], "redis://u@h:1");
+        assert_eq!(doc["numpat"], 4);
+        assert_eq!(doc["taken_at"], "2023-11-14T22:13:20.000Z");
+        let channels = doc["channels"].as_array().unwrap();
+        assert_eq!(channels[0]["name"], "a\x1b[2J");
+        assert!(channels[0].get("name_b64").is_none());
+        assert_eq!(channels[1]["name"], "\\xff\\x9b");
+        assert_eq!(channels[1]["name_b64"], "/5s=");
+        assert_eq!(channels[2]["kind"], "shard");
+        assert!(!doc.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn table_is_escaped_sorted_and_has_totals() {
+        let mut out = Vec::new();
+        format_table(&target(), &snapshot(), &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains('\x1b'), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains("channels: 3 (1 shard)"), "{text}");
+        assert!(lines[0].contains("numpat: 4"), "{text}");
+        assert_eq!(lines[2], "          3  channel  \\xff\\x9b");
+        assert_eq!(lines[3], "          2  shard    s");
+        assert_eq!(lines[4], "          1  channel  a\\x1b[2J");
+    }
 }

@@ -34,6 +34,9 @@ pub async fn run(args: TailArgs, target: Target) -> Result<i32> {
         subs.patterns.insert(bytes::Bytes::from_static(b"*"));
     }
     let mut config = SubscriberConfig::new(target.clone());
+    let ping = std::time::Duration::from_secs_f64(args.ping_interval.clamp(0.1, 3600.0));
+    config.ping_interval = ping;
+    config.ping_timeout = ping;
     config.caps = Caps {
         max_items: args.max_buffered.max(1),
         ..Caps::default()
@@ -48,6 +51,7 @@ pub async fn run(args: TailArgs, target: Target) -> Result<i32> {
     let mut reported_evicted: u64 = 0;
     let mut line = Vec::with_capacity(512);
     let mut last_conn = ConnState::Connecting;
+    let mut was_down = false;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
 
@@ -67,7 +71,8 @@ pub async fn run(args: TailArgs, target: Target) -> Result<i32> {
                         eprintln!("redtail: {error}");
                         break 'outer 1;
                     }
-                    if !matches!(last_conn, ConnState::Disconnected { .. }) {
+                    if !was_down {
+                        was_down = true;
                         let wait = retry_at.saturating_duration_since(tokio::time::Instant::now());
                         eprintln!(
                             "redtail: connection lost ({error}); reconnecting in {:.1} s",
@@ -75,9 +80,8 @@ pub async fn run(args: TailArgs, target: Target) -> Result<i32> {
                         );
                     }
                 }
-                ConnState::Connected { .. }
-                    if matches!(last_conn, ConnState::Disconnected { .. }) =>
-                {
+                ConnState::Connected { .. } if was_down => {
+                    was_down = false;
                     eprintln!("redtail: reconnected to {target}");
                 }
                 _ => {}

