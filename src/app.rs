@@ -1,9 +1,343 @@
-//! The TUI event loop (being written).
-use anyhow::{bail, Result};
+//! The TUI event loop: the only code that touches the terminal.
+//!
+//! One `select!`, biased to input: a key is handled before any queued engine work, the
+//! inbox is drained in bounded batches, and drawing happens only when something changed
+//! and at most `fps` times a second, so a flood of messages never makes keys lag.
+
+use std::io::{self, Stdout, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use chrono::{Local, Offset as _, TimeDelta, Utc};
+use crossterm::event::{
+    DisableMouseCapture, EnableMouseCapture, Event as TermEvent, EventStream, KeyEventKind,
+};
+use crossterm::terminal::{
+    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+};
+use futures_util::StreamExt;
+use ratatui::backend::CrosstermBackend;
+use ratatui::Terminal;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::cli::TuiArgs;
 use crate::redis::conn::Target;
+use crate::redis::inbox::{Caps, Counters};
+use crate::redis::message::{Delivery, Message};
+use crate::redis::subscriber::{ConnState, Status, Subscriber, SubscriberConfig};
+use crate::render_text::escape_str;
+use crate::state::status::{ConnView, StatusUpdate};
+use crate::state::{AppState, Config, Effect, Event, ExportDone};
+use crate::tail::format_jsonl;
+use crate::ui;
 
-pub async fn run(_args: TuiArgs, _target: Target) -> Result<i32> {
-    bail!("the TUI is not built yet; use `redtail tail`")
+/// Deliveries taken from the inbox per loop turn: large enough to keep up with a flood,
+/// small enough that a key press waits at most one batch.
+const DRAIN_BATCH: usize = 5_000;
+/// Header countdowns and the msg/s figure move even when nothing arrives.
+const TICK: Duration = Duration::from_millis(250);
+
+pub async fn run(args: TuiArgs, target: Target) -> Result<i32> {
+    let mut subscriptions = args.subs.subscriptions();
+    let defaulted = subscriptions.is_empty();
+    if defaulted {
+        // Same default as `redtail tail`: an empty feed on first start looks broken.
+        subscriptions.patterns.insert(Bytes::from_static(b"*"));
+    }
+    let mut engine_config = SubscriberConfig::new(target.clone());
+    engine_config.caps = Caps {
+        max_items: args.max_messages.max(1),
+        max_bytes: args.max_bytes.max(1),
+    };
+    let subscriber = Subscriber::spawn(engine_config, subscriptions.clone());
+
+    install_panic_hook();
+    let mut terminal = enter_terminal().context("cannot set up the terminal")?;
+    let guard = RestoreOnDrop;
+    let size = terminal
+        .size()
+        .map(|s| (s.width, s.height))
+        .unwrap_or((80, 24));
+    let config = Config {
+        target: target.to_string(),
+        max_messages: args.max_messages,
+        max_bytes: args.max_bytes,
+        export_dir: export_dir(),
+        utc_offset: Local::now().offset().fix(),
+        read_only: args.read_only,
+        size,
+    };
+    let mut state = AppState::new(config, subscriptions, Utc::now());
+    if defaulted {
+        state.info("no --channel/--pattern given: following every channel (pattern *)".into());
+    }
+    let result = event_loop(&mut terminal, &mut state, &subscriber, args.fps).await;
+    drop(guard);
+    drop(terminal);
+    // The engine stops promptly; don't let a stuck socket hold the terminal hostage.
+    let _ = tokio::time::timeout(Duration::from_secs(2), subscriber.shutdown()).await;
+    result.map(|()| 0)
+}
+
+type Term = Terminal<CrosstermBackend<Stdout>>;
+
+async fn event_loop(
+    terminal: &mut Term,
+    state: &mut AppState,
+    subscriber: &Subscriber,
+    fps: u32,
+) -> Result<()> {
+    let frame_interval = Duration::from_secs_f64(1.0 / f64::from(fps.clamp(1, 240)));
+    let mut input = EventStream::new();
+    let inbox = subscriber.inbox();
+    let mut status = subscriber.status();
+    let (export_tx, mut export_rx) = mpsc::channel::<Result<ExportDone, String>>(4);
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut next_draw = Instant::now();
+    let mut dirty = true;
+    let mut backlog = false;
+    let mut engine_alive = true;
+    let mut last_counters = Counters::default();
+    let mut batch: Vec<Delivery> = Vec::with_capacity(DRAIN_BATCH);
+
+    // The first status may predate our receiver: apply it before waiting for changes.
+    let first = status.borrow_and_update().clone();
+    state.update(Event::Status(status_update(&first)), Utc::now());
+
+    loop {
+        let mut effects = Vec::new();
+        tokio::select! {
+            biased;
+            event = input.next() => match event {
+                Some(Ok(event)) => {
+                    if let Some(event) = translate(event) {
+                        effects = state.update(event, Utc::now());
+                        dirty = true;
+                    }
+                }
+                Some(Err(e)) => return Err(e).context("reading terminal input"),
+                None => return Ok(()),
+            },
+            _ = tokio::time::sleep_until(next_draw), if dirty => {
+                terminal.draw(|frame| ui::render(state, frame)).context("drawing")?;
+                dirty = false;
+                next_draw = Instant::now() + frame_interval;
+            }
+            _ = tick.tick() => {
+                state.update(Event::Tick, Utc::now());
+                dirty = true;
+            }
+            changed = status.changed(), if engine_alive => {
+                let update = if changed.is_ok() {
+                    status_update(&status.borrow_and_update().clone())
+                } else {
+                    // The engine only ends on shutdown; keep the UI up and say so.
+                    engine_alive = false;
+                    StatusUpdate { conn: ConnView::Stopped, wanted: state.subscriptions.clone() }
+                };
+                state.update(Event::Status(update), Utc::now());
+                dirty = true;
+            }
+            Some(done) = export_rx.recv() => {
+                state.update(Event::Exported(done), Utc::now());
+                dirty = true;
+            }
+            _ = inbox.notified(), if !backlog => {
+                backlog = drain(&inbox, &mut batch, state);
+                dirty = true;
+            }
+            _ = std::future::ready(()), if backlog => {
+                backlog = drain(&inbox, &mut batch, state);
+                dirty = true;
+            }
+        }
+        let counters = inbox.counters();
+        if counters != last_counters {
+            last_counters = counters;
+            state.update(Event::EngineCounters(counters), Utc::now());
+        }
+        for effect in effects {
+            match effect {
+                Effect::Quit => return Ok(()),
+                Effect::Subscribe { kind, name } => subscriber.subscribe(kind, vec![name]),
+                Effect::Unsubscribe { kind, name } => subscriber.unsubscribe(kind, vec![name]),
+                Effect::Export { path, messages } => {
+                    let tx = export_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let result = write_export(&path, &messages)
+                            .map(|count| ExportDone {
+                                path: path.clone(),
+                                count,
+                            })
+                            .map_err(|e| format!("{}: {e:#}", path.display()));
+                        let _ = tx.blocking_send(result);
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Take one bounded batch; true if more is waiting (so the loop comes back without a
+/// notification, after giving input a turn).
+fn drain(
+    inbox: &crate::redis::inbox::Inbox,
+    batch: &mut Vec<Delivery>,
+    state: &mut AppState,
+) -> bool {
+    batch.clear();
+    let n = inbox.drain_into(DRAIN_BATCH, batch);
+    if n > 0 {
+        state.update(Event::Deliveries(std::mem::take(batch)), Utc::now());
+        *batch = Vec::with_capacity(DRAIN_BATCH);
+    }
+    n == DRAIN_BATCH && !inbox.is_empty()
+}
+
+fn translate(event: TermEvent) -> Option<Event> {
+    match event {
+        // Release events (kitty protocol, Windows) would double every key press.
+        TermEvent::Key(key) if key.kind != KeyEventKind::Release => Some(Event::Key(key)),
+        TermEvent::Mouse(mouse) => Some(Event::Mouse(mouse)),
+        TermEvent::Resize(w, h) => Some(Event::Resize(w, h)),
+        _ => None,
+    }
+}
+
+/// The engine's status on the wall clock.
+fn status_update(status: &Status) -> StatusUpdate {
+    let conn = match &status.conn {
+        ConnState::Connecting => ConnView::Connecting,
+        ConnState::Connected { since } => ConnView::Connected { since: *since },
+        ConnState::Disconnected {
+            since,
+            error,
+            retry_at,
+            attempt,
+            fatal,
+            ever_connected,
+        } => {
+            let wait = retry_at.saturating_duration_since(Instant::now());
+            ConnView::Disconnected {
+                since: *since,
+                error: escape_str(error).into_owned(),
+                retry_at: Utc::now() + TimeDelta::from_std(wait).unwrap_or_default(),
+                attempt: *attempt,
+                fatal: *fatal,
+                ever_connected: *ever_connected,
+            }
+        }
+        ConnState::Stopped => ConnView::Stopped,
+    };
+    StatusUpdate {
+        conn,
+        wanted: status.wanted.clone(),
+    }
+}
+
+/// `<platform data dir>/exports`, or `./exports` where there is no home directory.
+fn export_dir() -> PathBuf {
+    directories::ProjectDirs::from("dev", "redtail", "redtail")
+        .map(|dirs| dirs.data_dir().join("exports"))
+        .unwrap_or_else(|| PathBuf::from("exports"))
+}
+
+fn write_export(path: &Path, messages: &[Message]) -> Result<usize> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .context("cannot create the export file")?;
+    let mut out = io::BufWriter::new(file);
+    let mut line = Vec::with_capacity(512);
+    for m in messages {
+        line.clear();
+        format_jsonl(m, &mut line);
+        out.write_all(&line)?;
+    }
+    out.flush()?;
+    Ok(messages.len())
+}
+
+fn enter_terminal() -> Result<Term> {
+    enable_raw_mode()?;
+    let mut stdout = io::stdout();
+    if let Err(e) = crossterm::execute!(stdout, EnterAlternateScreen, EnableMouseCapture) {
+        restore_terminal();
+        return Err(e.into());
+    }
+    match Terminal::new(CrosstermBackend::new(stdout)) {
+        Ok(t) => Ok(t),
+        Err(e) => {
+            restore_terminal();
+            Err(e.into())
+        }
+    }
+}
+
+/// Idempotent: safe to call from the panic hook, a drop guard and the normal exit path.
+fn restore_terminal() {
+    let _ = disable_raw_mode();
+    let _ = crossterm::execute!(
+        io::stdout(),
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+}
+
+struct RestoreOnDrop;
+
+impl Drop for RestoreOnDrop {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+/// Restore the terminal before the panic message prints, so it is readable and the shell
+/// is usable; then hand over to the previous hook (which prints the message).
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        previous(info);
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redis::message::Kind;
+    use chrono::DateTime;
+
+    #[test]
+    fn export_writes_tail_jsonl_and_never_overwrites() {
+        let dir = std::env::temp_dir().join(format!("redtail-export-test-{}", std::process::id()));
+        let path = dir.join("sub").join("x.jsonl");
+        let _ = std::fs::remove_dir_all(&dir);
+        let m = Message {
+            seq: 1,
+            received: DateTime::from_timestamp(0, 0).unwrap_or_default(),
+            kind: Kind::Message,
+            pattern: None,
+            channel: Bytes::from_static(b"c"),
+            payload: Bytes::from_static(b"\x1b[2J"),
+        };
+        assert_eq!(write_export(&path, &[m.clone(), m]).ok(), Some(2));
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(text.lines().count(), 2);
+        assert!(text.contains(r#""payload":"\u001b[2J""#), "{text}");
+        assert!(
+            write_export(&path, &[]).is_err(),
+            "an existing file is kept"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

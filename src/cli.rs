@@ -33,6 +33,14 @@ pub enum Command {
     Stats(StatsArgs),
     /// Publish a message (PUBLISH, or SPUBLISH with --shard) and print how many clients received it
     Publish(PublishArgs),
+    /// List a consumer group's pending entries (XPENDING), oldest first
+    Pending(PendingArgs),
+    /// Acknowledge pending entries (XACK) and print how many were acked
+    Ack(AckArgs),
+    /// Move pending entries to another consumer (XCLAIM with a min-idle guard)
+    Claim(ClaimArgs),
+    /// Copy entries to a dead-letter stream and ack them, atomically
+    DeadLetter(DeadLetterArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -42,6 +50,68 @@ pub struct StatsArgs {
     /// Print JSON (the only format for now besides a short table)
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub streams: StreamSelect,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct StreamSelect {
+    /// Key glob for stream discovery (SCAN … TYPE stream), e.g. 'ai:*' (repeatable; default: all streams)
+    #[arg(long = "streams", value_name = "GLOB")]
+    pub stream_globs: Vec<String>,
+    /// A stream key to always include (repeatable)
+    #[arg(long = "stream", value_name = "KEY")]
+    pub stream_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PendingArgs {
+    pub stream: String,
+    pub group: String,
+    /// Only entries held by this consumer
+    #[arg(long)]
+    pub consumer: Option<String>,
+    /// Only entries idle at least this many milliseconds
+    #[arg(long, value_name = "MS")]
+    pub min_idle: Option<u64>,
+    /// Most entries to list
+    #[arg(long, default_value_t = 100)]
+    pub count: usize,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AckArgs {
+    pub stream: String,
+    pub group: String,
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ClaimArgs {
+    pub stream: String,
+    pub group: String,
+    /// The consumer that takes the entries
+    pub consumer: String,
+    /// Only claim entries idle at least this long, so a live worker's entry is not stolen
+    #[arg(long, value_name = "MS", required = true)]
+    pub min_idle: u64,
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DeadLetterArgs {
+    pub stream: String,
+    pub group: String,
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<String>,
+    /// Dead-letter stream (default: <stream>:dlq)
+    #[arg(long, value_name = "KEY")]
+    pub to: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

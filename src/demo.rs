@@ -356,7 +356,7 @@ pub async fn start_workload(target: &Target, w: Workload) -> Result<Running> {
                     tokio::time::sleep(Duration::from_millis(worker.process_ms)).await;
                     for id in ids {
                         taken += 1;
-                        if worker.crash_every > 0 && taken % worker.crash_every == 0 {
+                        if worker.crash_every > 0 && taken.is_multiple_of(worker.crash_every) {
                             continue; // "crashed" while holding this entry: it stays pending
                         }
                         let _: redis::RedisResult<i64> = c.xack(&stream, &group, &[id]).await;

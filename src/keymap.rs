@@ -58,14 +58,14 @@ impl Command {
             Command::PageUp => "page up",
             Command::PageDown => "page down",
             Command::Top => "oldest / top",
-            Command::Bottom => "newest / bottom (feed: follow)",
-            Command::Filter => "filter the feed (same language as tail --filter)",
-            Command::TogglePause => "pause / follow the live tail",
+            Command::Bottom => "newest; feed: follow again",
+            Command::Filter => "filter the feed",
+            Command::TogglePause => "pause / follow the tail",
             Command::Open => "open the selected message",
             Command::ClearFilter => "clear the filter",
-            Command::Subscribe => "subscribe (channel, pattern or shard)",
+            Command::Subscribe => "add a subscription",
             Command::Unsubscribe => "drop a subscription",
-            Command::Export => "export retained (filtered) messages as JSONL",
+            Command::Export => "export matches as JSONL",
             Command::Back => "back to the feed",
             Command::ToggleHex => "toggle hex dump / text",
             Command::Accept => "apply",
@@ -156,13 +156,16 @@ impl KeySpec {
 
     /// The spec a key event would match.
     pub fn from_event(key: &KeyEvent) -> KeySpec {
-        let mut modifiers = key.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
+        let mut modifiers =
+            key.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
         if matches!(key.code, KeyCode::Char(_) | KeyCode::BackTab) {
             modifiers.remove(KeyModifiers::SHIFT);
         }
         let code = match key.code {
             // Ctrl+letter arrives as lowercase on most terminals, uppercase on some.
-            KeyCode::Char(c) if modifiers.contains(KeyModifiers::CONTROL) => KeyCode::Char(c.to_ascii_lowercase()),
+            KeyCode::Char(c) if modifiers.contains(KeyModifiers::CONTROL) => {
+                KeyCode::Char(c.to_ascii_lowercase())
+            }
             other => other,
         };
         KeySpec { code, modifiers }
@@ -303,7 +306,11 @@ impl Default for Keymap {
         Keymap {
             bindings: table
                 .iter()
-                .map(|&(scope, key, command)| Binding { scope, key, command })
+                .map(|&(scope, key, command)| Binding {
+                    scope,
+                    key,
+                    command,
+                })
                 .collect(),
         }
     }
@@ -320,8 +327,13 @@ impl Keymap {
 
     /// Replace whatever `key` did in `scope` (the hook for user configuration).
     pub fn bind(&mut self, scope: Scope, key: KeySpec, command: Command) {
-        self.bindings.retain(|b| !(b.scope == scope && b.key == key));
-        self.bindings.push(Binding { scope, key, command });
+        self.bindings
+            .retain(|b| !(b.scope == scope && b.key == key));
+        self.bindings.push(Binding {
+            scope,
+            key,
+            command,
+        });
     }
 
     pub fn lookup(&self, scope: Scope, key: &KeyEvent) -> Option<Command> {
@@ -347,7 +359,12 @@ impl Keymap {
         if keys.is_empty() {
             return None;
         }
-        Some(keys.iter().map(ToString::to_string).collect::<Vec<_>>().join("/"))
+        Some(
+            keys.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("/"),
+        )
     }
 
     /// Help sections: per scope, each command once with all its keys, in table order.
@@ -356,7 +373,11 @@ impl Keymap {
         let mut seen: Vec<(Scope, Command)> = Vec::new();
         for b in &self.bindings {
             // Ctrl-C (Always) is listed with the other quit keys.
-            let scope = if b.scope == Scope::Always { Scope::Global } else { b.scope };
+            let scope = if b.scope == Scope::Always {
+                Scope::Global
+            } else {
+                b.scope
+            };
             if seen.contains(&(scope, b.command)) {
                 continue;
             }
@@ -365,7 +386,11 @@ impl Keymap {
             if scope == Scope::Global {
                 keys.extend(self.keys_for(Scope::Always, b.command));
             }
-            let label = keys.iter().map(ToString::to_string).collect::<Vec<_>>().join("/");
+            let label = keys
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("/");
             let title = scope.title();
             match sections.iter_mut().find(|(t, _)| *t == title) {
                 Some((_, rows)) => rows.push((label, b.command.describe())),
@@ -409,7 +434,10 @@ mod tests {
         assert_eq!(map.lookup(Scope::Navigation, &g), Some(Command::Bottom));
         let q = ev(KeyCode::Char('?'), KeyModifiers::SHIFT);
         assert_eq!(map.lookup(Scope::Global, &q), Some(Command::Help));
-        let c = ev(KeyCode::Char('C'), KeyModifiers::CONTROL | KeyModifiers::SHIFT);
+        let c = ev(
+            KeyCode::Char('C'),
+            KeyModifiers::CONTROL | KeyModifiers::SHIFT,
+        );
         assert_eq!(map.lookup(Scope::Always, &c), Some(Command::Quit));
     }
 
@@ -420,8 +448,14 @@ mod tests {
         map.bind(Scope::Feed, KeySpec::ch('e'), Command::Filter);
         let x = ev(KeyCode::Char('x'), KeyModifiers::NONE);
         assert_eq!(map.lookup(Scope::Feed, &x), Some(Command::Export));
-        assert_eq!(map.keys_label(Scope::Feed, Command::Export).as_deref(), Some("x"));
-        assert_eq!(map.keys_label(Scope::Feed, Command::Filter).as_deref(), Some("//e"));
+        assert_eq!(
+            map.keys_label(Scope::Feed, Command::Export).as_deref(),
+            Some("x")
+        );
+        assert_eq!(
+            map.keys_label(Scope::Feed, Command::Filter).as_deref(),
+            Some("//e")
+        );
         let feed = map.help_sections().into_iter().find(|(t, _)| *t == "Feed");
         let rows = feed.map(|(_, rows)| rows).unwrap_or_default();
         assert!(rows.contains(&("x".to_string(), Command::Export.describe())));
@@ -429,7 +463,17 @@ mod tests {
 
     #[test]
     fn key_specs_round_trip() {
-        for text in ["Ctrl-C", "PgUp", "Space", "G", "?", "Shift-Tab", "↑", "Enter", "Alt-x"] {
+        for text in [
+            "Ctrl-C",
+            "PgUp",
+            "Space",
+            "G",
+            "?",
+            "Shift-Tab",
+            "↑",
+            "Enter",
+            "Alt-x",
+        ] {
             let spec = KeySpec::parse(text);
             assert_eq!(spec.map(|s| s.to_string()).as_deref(), Some(text), "{text}");
         }

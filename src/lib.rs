@@ -1,8 +1,13 @@
 pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod demo;
 pub mod filter;
+pub mod keymap;
+pub mod pending_cli;
 pub mod redis;
 pub mod render_text;
+pub mod state;
 pub mod stats;
 pub mod tail;
+pub mod ui;

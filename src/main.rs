@@ -44,6 +44,22 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             let target = cli.conn.target(None)?;
             redtail::stats::run_publish(args, target).await
         }
+        Some(Command::Pending(args)) => {
+            let target = cli.conn.target(None)?;
+            redtail::pending_cli::run_pending(args, target).await
+        }
+        Some(Command::Ack(args)) => {
+            let target = cli.conn.target(None)?;
+            redtail::pending_cli::run_ack(args, target).await
+        }
+        Some(Command::Claim(args)) => {
+            let target = cli.conn.target(None)?;
+            redtail::pending_cli::run_claim(args, target).await
+        }
+        Some(Command::DeadLetter(args)) => {
+            let target = cli.conn.target(None)?;
+            redtail::pending_cli::run_dead_letter(args, target).await
+        }
         Some(Command::Demo(args)) => redtail::demo::run(args, cli.tui).await,
         None => {
             let target = cli.conn.target(cli.url_pos.as_deref())?;

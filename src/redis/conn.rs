@@ -176,6 +176,9 @@ impl Target {
 /// Turn a redis-rs error into a sentence a person can act on.
 pub fn describe_error(e: &redis::RedisError) -> String {
     let text = crate::render_text::escape_str(&e.to_string()).into_owned();
+    if e.kind() == redis::ErrorKind::AuthenticationFailed {
+        return format!("{text} — check --user/--pass, the URL or REDISCLI_AUTH");
+    }
     let code = e.code().unwrap_or("");
     match code {
         "WRONGPASS" => format!("{text} — check --user/--pass, the URL or REDISCLI_AUTH"),

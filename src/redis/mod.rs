@@ -1,11 +1,14 @@
 //! Everything that talks to Redis. No UI imports here: the TUI, the headless commands and
 //! the tests all drive this same engine.
 
+pub mod actions;
 pub mod backoff;
 pub mod clients;
 pub mod conn;
 pub mod inbox;
 pub mod message;
+pub mod pending;
 pub mod poller;
 pub mod resp;
+pub mod streams;
 pub mod subscriber;

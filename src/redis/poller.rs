@@ -113,6 +113,14 @@ impl PollError {
                 PollErrorKind::Denied,
                 format!("{command} refused: NOPERM {detail} — {fix}"),
             )
+        } else if code == "NOAUTH" {
+            (
+                PollErrorKind::Denied,
+                format!(
+                    "{command} refused: NOAUTH {detail} — this server needs a password: \
+                     pass --pass (or --user and --pass) or set REDISCLI_AUTH"
+                ),
+            )
         } else if lower.starts_with("unknown command") {
             let base = command.split(' ').next().unwrap_or(command);
             (
@@ -513,6 +521,8 @@ async fn run(
     control: Arc<Control>,
     tx: watch::Sender<PollState>,
 ) {
+    // A zero interval would spin the task and hammer the server.
+    let interval = interval.max(Duration::from_millis(50));
     let backoff = Backoff::default();
     let mut conn: Option<MultiplexedConnection> = None;
     let mut failed_connects: u32 = 0;

@@ -429,7 +429,7 @@ impl Engine {
                     return Ok(());
                 }
                 Parse::Complete(frame, used) => {
-                    if let Some(d) = self.to_delivery(&buf[..used], frame, received) {
+                    if let Some(d) = self.delivery_from(&buf[..used], frame, received) {
                         batch.push(d);
                     }
                     buf.advance(used);
@@ -438,7 +438,7 @@ impl Engine {
         }
     }
 
-    fn to_delivery(
+    fn delivery_from(
         &mut self,
         raw: &[u8],
         frame: Frame,

@@ -107,7 +107,7 @@ impl DetailState {
         self.width = width;
         self.rows.clear();
         for (index, line) in self.lines.iter().enumerate() {
-            wrap(index, line, width, &mut self.rows);
+            wrap(index, line, &self.escaped[index], width, &mut self.rows);
         }
         if let Some(line) = first_line {
             self.scroll = self.rows.iter().position(|r| r.line == line).unwrap_or(0);
@@ -115,7 +115,11 @@ impl DetailState {
     }
 
     pub fn toggle_hex(&mut self) {
-        self.format = if self.format == BodyFormat::Hex { self.readable } else { BodyFormat::Hex };
+        self.format = if self.format == BodyFormat::Hex {
+            self.readable
+        } else {
+            BodyFormat::Hex
+        };
         self.scroll = 0;
     }
 
@@ -151,7 +155,10 @@ impl DetailState {
     pub fn hex_rows(&self, start: usize, count: usize) -> Vec<String> {
         let payload = &self.message.payload;
         let from = start.saturating_mul(16).min(payload.len());
-        let to = start.saturating_add(count).saturating_mul(16).min(payload.len());
+        let to = start
+            .saturating_add(count)
+            .saturating_mul(16)
+            .min(payload.len());
         hex_dump(&payload[from..to])
             .into_iter()
             .enumerate()
@@ -167,7 +174,10 @@ impl DetailState {
     }
 
     pub fn scroll_by(&mut self, delta: isize, page: usize) {
-        self.scroll = self.scroll.saturating_add_signed(delta).min(self.max_scroll(page));
+        self.scroll = self
+            .scroll
+            .saturating_add_signed(delta)
+            .min(self.max_scroll(page));
     }
 
     pub fn scroll_top(&mut self) {
@@ -204,7 +214,15 @@ fn text_lines(payload: &[u8]) -> (Vec<String>, Vec<Vec<Range<usize>>>) {
     (lines, escaped)
 }
 
-fn wrap(index: usize, line: &str, width: usize, rows: &mut Vec<WrappedRow>) {
+/// Wrap one line into rows of at most `width` columns, never splitting one of our escape
+/// sequences (`\x8` + `4` would read as a different byte).
+fn wrap(
+    index: usize,
+    line: &str,
+    escapes: &[Range<usize>],
+    width: usize,
+    rows: &mut Vec<WrappedRow>,
+) {
     // A char never takes more columns than bytes, so this is a cheap sufficient test.
     if line.len() <= width {
         rows.push(WrappedRow {
@@ -218,12 +236,22 @@ fn wrap(index: usize, line: &str, width: usize, rows: &mut Vec<WrappedRow>) {
     for (at, c) in line.char_indices() {
         let w = char_cols(c, &line[at..at + c.len_utf8()]);
         if cols + w > width && at > start {
+            let mut cut = at;
+            let inside = escapes.iter().find(|r| r.start < at && at < r.end);
+            if let Some(run) = inside.filter(|_| line.as_bytes()[at] != b'\\') {
+                // Runs of escapes are merged; each escape starts with a backslash.
+                let from = run.start.max(start + 1);
+                if let Some(p) = line.get(from..at).and_then(|s| s.rfind('\\')) {
+                    cut = from + p;
+                }
+            }
             rows.push(WrappedRow {
                 line: index,
-                range: start..at,
+                range: start..cut,
             });
-            start = at;
-            cols = 0;
+            // Escapes are ASCII: the carried-over part is one column per byte.
+            cols = at - cut;
+            start = cut;
         }
         cols += w;
     }
@@ -252,8 +280,14 @@ mod tests {
 
     #[test]
     fn picks_json_text_or_hex() {
-        assert_eq!(DetailState::open(0, message(br#"{"a":1}"#), 80).format, BodyFormat::Json);
-        assert_eq!(DetailState::open(0, message(b"hello\nworld"), 80).format, BodyFormat::Text);
+        assert_eq!(
+            DetailState::open(0, message(br#"{"a":1}"#), 80).format,
+            BodyFormat::Json
+        );
+        assert_eq!(
+            DetailState::open(0, message(b"hello\nworld"), 80).format,
+            BodyFormat::Text
+        );
         let mut bin = DetailState::open(0, message(b"\x00\x01\x02\xff"), 80);
         assert_eq!(bin.format, BodyFormat::Hex);
         bin.toggle_hex();
@@ -266,7 +300,10 @@ mod tests {
         let payload = "x".repeat(250);
         let detail = DetailState::open(0, message(payload.as_bytes()), 100);
         assert_eq!(detail.row_count(), 3);
-        let joined: String = (0..3).filter_map(|i| detail.row(i)).map(|r| r.text).collect();
+        let joined: String = (0..3)
+            .filter_map(|i| detail.row(i))
+            .map(|r| r.text)
+            .collect();
         assert_eq!(joined, payload);
         let wide = "日本".repeat(30);
         let detail = DetailState::open(0, message(wide.as_bytes()), 10);
@@ -278,14 +315,17 @@ mod tests {
         let payload: Vec<u8> = (0..=255u8).cycle().take(40 * 16).collect();
         let detail = DetailState::open(0, message(&payload), 80);
         let rows = detail.hex_rows(30, 2);
-        assert!(rows[0].starts_with("000001e0  00 01"), "{}", rows[0]);
-        assert!(rows[1].starts_with("000001f0  10 11"), "{}", rows[1]);
+        assert!(rows[0].starts_with("000001e0  e0 e1"), "{}", rows[0]);
+        assert!(rows[1].starts_with("000001f0  f0 f1"), "{}", rows[1]);
         assert_eq!(detail.hex_rows(39, 5).len(), 1);
     }
 
     #[test]
     fn scrolling_is_clamped() {
-        let payload = (0..50).map(|i| i.to_string()).collect::<Vec<_>>().join("\n");
+        let payload = (0..50)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
         let mut detail = DetailState::open(0, message(payload.as_bytes()), 80);
         detail.scroll_by(100, 20);
         assert_eq!(detail.scroll, 30);
@@ -302,6 +342,22 @@ mod tests {
         let detail = DetailState::open(0, message(b"a\x1b[2Jb \\x1b"), 80);
         let row = detail.row(0);
         assert_eq!(row.as_ref().map(|r| r.text), Some("a\\x1b[2Jb \\x1b"));
-        assert_eq!(row.map(|r| r.escaped), Some(vec![1..5]));
+        assert_eq!(
+            row.map(|r| r.escaped),
+            Some(std::iter::once(1..5).collect())
+        );
+    }
+
+    #[test]
+    fn wrapping_never_splits_an_escape() {
+        let mut detail = DetailState::open(0, message(&[0x80u8; 10]), 9);
+        detail.toggle_hex();
+        let rows: Vec<&str> = (0..detail.row_count())
+            .filter_map(|i| detail.row(i))
+            .map(|r| r.text)
+            .collect();
+        assert_eq!(rows[0], "\\x80\\x80");
+        assert!(rows.iter().all(|r| r.len() % 4 == 0), "{rows:?}");
+        assert_eq!(rows.concat(), "\\x80".repeat(10));
     }
 }

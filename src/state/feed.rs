@@ -127,7 +127,9 @@ impl FeedState {
 
     fn evict(&mut self) {
         // The newest item stays even if it alone exceeds the byte bound.
-        while self.entries.len() > self.max_items || (self.bytes > self.max_bytes && self.entries.len() > 1) {
+        while self.entries.len() > self.max_items
+            || (self.bytes > self.max_bytes && self.entries.len() > 1)
+        {
             let Some(old) = self.entries.pop_front() else {
                 break;
             };
@@ -218,7 +220,9 @@ impl FeedState {
             return;
         }
         let (start, selected) = self.window(rows);
-        let selected_id = selected.and_then(|i| self.matching_id(i)).unwrap_or(self.next_id);
+        let selected_id = selected
+            .and_then(|i| self.matching_id(i))
+            .unwrap_or(self.next_id);
         self.view = View::Paused {
             top: self.matching_id(start).unwrap_or(self.next_id),
             selected: selected_id,
@@ -306,7 +310,8 @@ impl FeedState {
         } else {
             start
         };
-        let (Some(top_id), Some(sel_id)) = (self.matching_id(start), self.matching_id(target)) else {
+        let (Some(top_id), Some(sel_id)) = (self.matching_id(start), self.matching_id(target))
+        else {
             return;
         };
         if let View::Paused { top, selected, .. } = &mut self.view {
@@ -414,7 +419,10 @@ mod tests {
         assert_eq!(payloads(&feed, feed.window(4).0, 4), before);
         assert_eq!(feed.new_since_pause(), Some(5));
         feed.resume();
-        assert_eq!(payloads(&feed, feed.window(4).0, 4), ["11", "12", "13", "14"]);
+        assert_eq!(
+            payloads(&feed, feed.window(4).0, 4),
+            ["11", "12", "13", "14"]
+        );
     }
 
     #[test]
@@ -432,7 +440,10 @@ mod tests {
         }
         // Three evictions shift every index by three; the rows on screen do not move.
         assert_eq!(payloads(&feed, feed.window(3).0, 3), ["7", "8", "9"]);
-        let selected = feed.selected_id(3).and_then(|id| feed.get(id)).map(|e| e.item.clone());
+        let selected = feed
+            .selected_id(3)
+            .and_then(|id| feed.get(id))
+            .map(|e| e.item.clone());
         assert_eq!(selected, Some(msg("c", "8")));
         // Evict past the anchor: the view clamps to the oldest retained item.
         for i in 13..30 {
@@ -466,7 +477,11 @@ mod tests {
         incremental.set_filter(filter);
         let mut plain = FeedState::new(50, usize::MAX);
         for i in 0..120 {
-            let payload = if i % 3 == 0 { format!("hit {i}") } else { format!("miss {i}") };
+            let payload = if i % 3 == 0 {
+                format!("hit {i}")
+            } else {
+                format!("miss {i}")
+            };
             incremental.push(msg("c", &payload));
             plain.push(msg("c", &payload));
             if i == 60 {
@@ -514,7 +529,11 @@ mod tests {
         feed.push(msg("c", "miss"));
         feed.push(msg("c", "hit 2"));
         feed.set_filter(Filter::parse("hit").ok());
-        let out: Vec<_> = feed.matching_messages().iter().map(|m| m.payload.clone()).collect();
+        let out: Vec<_> = feed
+            .matching_messages()
+            .iter()
+            .map(|m| m.payload.clone())
+            .collect();
         assert_eq!(out, [Bytes::from("hit 1"), Bytes::from("hit 2")]);
     }
 }

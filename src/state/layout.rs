@@ -22,7 +22,8 @@ pub struct Areas {
 }
 
 pub fn areas(area: Rect, input_line: bool) -> Areas {
-    let row = |y: u16, height: u16| Rect::new(area.x, area.y + y.min(area.height), area.width, height);
+    let row =
+        |y: u16, height: u16| Rect::new(area.x, area.y + y.min(area.height), area.width, height);
     let fixed = 1 + HEADER_ROWS + 1 + u16::from(input_line);
     let body_height = area.height.saturating_sub(fixed);
     let tabs = row(0, area.height.min(1));
@@ -77,9 +78,15 @@ mod tests {
     #[test]
     fn areas_stack_and_fill_the_screen() {
         let a = areas(Rect::new(0, 0, 100, 30), false);
-        assert_eq!((a.tabs.y, a.header.y, a.body.y, a.body.height, a.footer.y), (0, 1, 3, 26, 29));
+        assert_eq!(
+            (a.tabs.y, a.header.y, a.body.y, a.body.height, a.footer.y),
+            (0, 1, 3, 26, 29)
+        );
         let a = areas(Rect::new(0, 0, 100, 30), true);
-        assert_eq!((a.body.height, a.input.map(|r| r.y), a.footer.y), (25, Some(28), 29));
+        assert_eq!(
+            (a.body.height, a.input.map(|r| r.y), a.footer.y),
+            (25, Some(28), 29)
+        );
         let tiny = areas(Rect::new(0, 0, 10, 2), true);
         assert_eq!(tiny.body.height, 0);
     }

@@ -91,8 +91,10 @@ mod tests {
 
     #[test]
     fn kind_is_guessed_until_chosen() {
-        let mut p = SubscribePrompt::default();
-        p.input = Input::new("ai:*".into());
+        let mut p = SubscribePrompt {
+            input: Input::new("ai:*".into()),
+            ..SubscribePrompt::default()
+        };
         p.text_changed();
         assert_eq!(p.kind, SubKind::Pattern);
         p.input = Input::new("ai:chat".into());
@@ -115,9 +117,15 @@ mod tests {
         let mut picker = Picker::new(&subs);
         assert_eq!(picker.items.len(), 3);
         picker.move_by(10);
-        assert_eq!(picker.chosen(), Some(&(SubKind::Shard, Bytes::from_static(b"{u}:1"))));
+        assert_eq!(
+            picker.chosen(),
+            Some(&(SubKind::Shard, Bytes::from_static(b"{u}:1")))
+        );
         picker.move_by(-10);
-        assert_eq!(picker.chosen(), Some(&(SubKind::Channel, Bytes::from_static(b"orders"))));
+        assert_eq!(
+            picker.chosen(),
+            Some(&(SubKind::Channel, Bytes::from_static(b"orders")))
+        );
         assert_eq!(Picker::new(&Subscriptions::default()).chosen(), None);
     }
 }

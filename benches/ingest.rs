@@ -1,0 +1,362 @@
+//! Ingest benchmark: one publisher floods a channel; subscribers are measured side by
+//! side in the same run against the same private redis-server:
+//!   redis-cli subscribe (C, the practical limit), a Python `redis` listen() loop, and
+//!   `redtail tail --format jsonl > /dev/null`.
+//! Reports messages/s, CPU seconds per million messages, peak RSS, the peak server-side
+//! output buffer (omem) of the subscriber, and whether it was disconnected.
+//!
+//! Run: `cargo bench --bench ingest` (env: BENCH_MESSAGES=1000000, BENCH_SIZES=100,1024)
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    port: u16,
+    _dir: std::path::PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self._dir);
+    }
+}
+
+fn start_server() -> Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let dir = std::env::temp_dir().join(format!("redtail-bench-{port}"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server on PATH (scripts/ensure-deps.sh installs it)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Server {
+        child,
+        port,
+        _dir: dir,
+    }
+}
+
+fn cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn numsub(port: u16, ch: &str) -> u64 {
+    cli(port, &["PUBSUB", "NUMSUB", ch])
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Peak `omem` of pubsub clients, sampled every 10 ms until stopped.
+fn omem_sampler(
+    port: u16,
+    stop: Arc<AtomicBool>,
+    peak: Arc<AtomicU64>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+            return;
+        };
+        let mut reader = BufReader::new(s.try_clone().expect("clone"));
+        while !stop.load(Ordering::Relaxed) {
+            if s.write_all(b"CLIENT LIST TYPE pubsub\r\n").is_err() {
+                return;
+            }
+            let mut header = String::new();
+            if reader.read_line(&mut header).is_err() {
+                return;
+            }
+            let len: usize = header.trim().trim_start_matches('$').parse().unwrap_or(0);
+            let mut body = vec![0u8; len + 2];
+            if reader.read_exact(&mut body).is_err() {
+                return;
+            }
+            for line in String::from_utf8_lossy(&body).lines() {
+                if let Some(v) = line
+                    .split_whitespace()
+                    .find_map(|f| f.strip_prefix("omem="))
+                {
+                    let v: u64 = v.parse().unwrap_or(0);
+                    peak.fetch_max(v, Ordering::Relaxed);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    })
+}
+
+struct Usage {
+    cpu_s: f64,
+    max_rss_kb: i64,
+    code: i32,
+}
+
+/// Wait for a child and return its CPU time and peak RSS (wait4's rusage).
+fn wait_usage(child: &mut Child) -> Usage {
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: plain syscall on our own child; rusage is fully written by the kernel.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    assert_eq!(r, pid, "wait4");
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Usage {
+        cpu_s: tv(ru.ru_utime) + tv(ru.ru_stime),
+        max_rss_kb: ru.ru_maxrss,
+        code: if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            -1
+        },
+    }
+}
+
+struct Row {
+    name: &'static str,
+    size: usize,
+    n: u64,
+    wall: Duration,
+    usage: Usage,
+    omem_peak: u64,
+    complete: bool,
+}
+
+fn publish(port: u16, ch: &str, n: u64, payload: &str) {
+    let ok = Command::new("redis-benchmark")
+        .args([
+            "-p",
+            &port.to_string(),
+            "-c",
+            "1",
+            "-P",
+            "16",
+            "-q",
+            "-n",
+            &n.to_string(),
+        ])
+        .args(["PUBLISH", ch, payload])
+        .stdout(Stdio::null())
+        .status()
+        .expect("redis-benchmark")
+        .success();
+    assert!(ok, "publisher failed");
+}
+
+fn measure(
+    server: &Server,
+    name: &'static str,
+    size: usize,
+    n: u64,
+    ch: &str,
+    mut start: impl FnMut() -> (Child, Option<Child>),
+) -> Row {
+    eprintln!("[{name} {size} B] starting");
+    let (mut sub, mut waiter) = start();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while numsub(server.port, ch) < 1 {
+        assert!(Instant::now() < deadline, "{name} did not subscribe");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampler = omem_sampler(server.port, stop.clone(), peak.clone());
+    let payload: String = "x".repeat(size);
+    let t0 = Instant::now();
+    let port = server.port;
+    let ch2 = ch.to_string();
+    eprintln!("[{name} {size} B] subscribed; publishing {n}");
+    let publisher = std::thread::spawn(move || publish(port, &ch2, n, &payload));
+    // The measured process ends by itself after n messages (or is cut by head).
+    let (usage, complete) = match waiter.as_mut() {
+        Some(head) => {
+            let ok = head.wait().map(|s| s.success()).unwrap_or(false);
+            let wall_done = t0.elapsed();
+            // redis-cli only notices head is gone on its next write: stop it now.
+            let _ = sub.kill();
+            let u = wait_usage(&mut sub);
+            let _ = publisher.join();
+            stop.store(true, Ordering::Relaxed);
+            let _ = sampler.join();
+            return Row {
+                name,
+                size,
+                n,
+                wall: wall_done,
+                usage: u,
+                omem_peak: peak.load(Ordering::Relaxed),
+                complete: ok,
+            };
+        }
+        None => {
+            let u = wait_usage(&mut sub);
+            let ok = u.code == 0;
+            (u, ok)
+        }
+    };
+    let wall = t0.elapsed();
+    let _ = publisher.join();
+    stop.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    Row {
+        name,
+        size,
+        n,
+        wall,
+        usage,
+        omem_peak: peak.load(Ordering::Relaxed),
+        complete,
+    }
+}
+
+fn main() {
+    // `cargo test --benches` runs this with --bench absent; only run when benchmarking.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("ingest benchmark: run with `cargo bench --bench ingest`");
+        return;
+    }
+    let n: u64 = std::env::var("BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let sizes: Vec<usize> = std::env::var("BENCH_SIZES")
+        .unwrap_or_else(|_| "100,1024".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let redtail = env!("CARGO_BIN_EXE_redtail");
+    let python_ok = Command::new("python3")
+        .args(["-c", "import redis"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    let server = start_server();
+    let mut rows = Vec::new();
+    for &size in &sizes {
+        let port = server.port.to_string();
+        let ch = format!("bench:{size}");
+        rows.push(measure(&server, "redis-cli", size, n, &ch, || {
+            let mut cli = Command::new("redis-cli")
+                .args(["-p", &port, "subscribe", &ch])
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("redis-cli");
+            let out = cli.stdout.take().expect("stdout");
+            // 3 lines per message plus 3 for the subscribe confirmation.
+            let head = Command::new("head")
+                .args(["-n", &(3 * n + 3).to_string()])
+                .stdin(out)
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("head");
+            (cli, Some(head))
+        }));
+        if python_ok {
+            let script = format!(
+                "import redis\nr=redis.Redis(port={port})\np=r.pubsub()\np.subscribe('{ch}')\nn=0\nfor m in p.listen():\n    if m['type']=='message':\n        n+=1\n        if n>={n}: break\n"
+            );
+            rows.push(measure(
+                &server,
+                "python redis listen()",
+                size,
+                n,
+                &ch,
+                || {
+                    (
+                        Command::new("python3")
+                            .args(["-c", &script])
+                            .spawn()
+                            .expect("python3"),
+                        None,
+                    )
+                },
+            ));
+        }
+        rows.push(measure(
+            &server,
+            "redtail tail --format jsonl",
+            size,
+            n,
+            &ch,
+            || {
+                (
+                    Command::new(redtail)
+                        .args([
+                            "tail",
+                            &format!("redis://127.0.0.1:{port}"),
+                            "-c",
+                            &ch,
+                            "--format",
+                            "jsonl",
+                        ])
+                        .args([
+                            "--count",
+                            &n.to_string(),
+                            "--max-buffered",
+                            &(2 * n).to_string(),
+                        ])
+                        .stdout(Stdio::null())
+                        .spawn()
+                        .expect("redtail"),
+                    None,
+                )
+            },
+        ));
+    }
+    println!("\n| subscriber | payload | messages | msg/s | CPU s / 1M msgs | peak RSS | peak omem | complete, not disconnected |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---|");
+    let mut base = std::collections::HashMap::new();
+    for r in &rows {
+        let rate = r.n as f64 / r.wall.as_secs_f64();
+        let cpu_per_m = r.usage.cpu_s / (r.n as f64 / 1e6);
+        if r.name == "redis-cli" {
+            base.insert(r.size, (rate, cpu_per_m));
+        }
+        let (brate, bcpu) = base.get(&r.size).copied().unwrap_or((rate, cpu_per_m));
+        println!(
+            "| {} | {} B | {} | {:.0} ({:.2}× cli) | {:.2} ({:.2}× cli) | {:.1} MiB | {:.1} MiB | {} |",
+            r.name,
+            r.size,
+            r.n,
+            rate,
+            rate / brate,
+            cpu_per_m,
+            cpu_per_m / bcpu,
+            r.usage.max_rss_kb as f64 / 1024.0,
+            r.omem_peak as f64 / (1024.0 * 1024.0),
+            if r.complete { "yes" } else { "NO" },
+        );
+    }
+}

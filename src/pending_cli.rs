@@ -1,0 +1,337 @@
+//! Headless pending-entry commands: `pending` (list), `ack`, `claim`, `dead-letter`.
+//!
+//! Exit codes: 0 when every requested id was acted on; 2 when the command ran but some ids
+//! were skipped (not pending, re-taken by a live consumer, …: each is printed with its
+//! reason); 1 on errors and refusals (read-only mode, bad ids, NOPERM, …).
+//!
+//! The mutating commands honour read-only mode through `REDTAIL_READ_ONLY=1` (headless
+//! commands have no `--read-only` flag yet) and append to the audit log
+//! (`REDTAIL_AUDIT_LOG` or the platform data directory).
+
+use std::io::Write as _;
+
+use anyhow::{anyhow, Result};
+use bytes::Bytes;
+
+use crate::audit::{AuditLog, BinText};
+use crate::cli::{AckArgs, ClaimArgs, DeadLetterArgs, PendingArgs};
+use crate::redis::actions::{
+    self, default_dlq_key, ActionContext, ActionOutcome, ClaimSkip, DeadLetterStatus,
+};
+use crate::redis::conn::Target;
+use crate::redis::pending::{pending_page, pending_summary, PendingEntry, PendingQuery, MAX_PAGE};
+use crate::render_text::escape_line;
+
+/// Environment switch for read-only mode in the headless commands.
+pub const READ_ONLY_ENV: &str = "REDTAIL_READ_ONLY";
+
+fn read_only_from_env() -> bool {
+    std::env::var(READ_ONLY_ENV).is_ok_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on"
+        )
+    })
+}
+
+/// One `pending --json` line.
+#[derive(Debug, serde::Serialize)]
+pub struct PendingJson {
+    pub id: String,
+    /// The consumer name; `{"base64": …}` when it is not UTF-8.
+    pub consumer: BinText,
+    pub idle_ms: u64,
+    pub deliveries: u64,
+    pub id_age_ms: u64,
+    /// True when the entry was deleted from the stream while still pending.
+    pub deleted: bool,
+    /// Escaped one-line `field=value …`, null when deleted.
+    pub preview: Option<String>,
+    /// `[[field, value], …]` in stream order, null when deleted.
+    pub fields: Option<Vec<(BinText, BinText)>>,
+}
+
+impl From<&PendingEntry> for PendingJson {
+    fn from(e: &PendingEntry) -> Self {
+        PendingJson {
+            id: e.id.to_string(),
+            consumer: BinText::from(e.consumer.as_ref()),
+            idle_ms: e.idle_ms,
+            deliveries: e.deliveries,
+            id_age_ms: e.id_age_ms,
+            deleted: e.deleted,
+            preview: e.preview.clone(),
+            fields: e.fields.as_ref().map(|f| {
+                f.iter()
+                    .map(|(k, v)| (BinText::from(k.as_ref()), BinText::from(v.as_ref())))
+                    .collect()
+            }),
+        }
+    }
+}
+
+pub async fn run_pending(args: PendingArgs, target: Target) -> Result<i32> {
+    let mut conn = target.command_connection().await?;
+    let (stream, group) = (args.stream.as_bytes(), args.group.as_bytes());
+    let failed = |e: &dyn std::fmt::Display| {
+        anyhow!(
+            "cannot list the pending entries of group {} on stream {} at {target}: {e}",
+            escape_line(group),
+            escape_line(stream)
+        )
+    };
+    let mut query = PendingQuery {
+        consumer: args.consumer.as_ref().map(|c| Bytes::from(c.clone())),
+        min_idle_ms: args.min_idle,
+        start: None,
+        count: 0,
+    };
+    let mut entries: Vec<PendingEntry> = Vec::new();
+    let mut more = false;
+    while entries.len() < args.count {
+        query.count = (args.count - entries.len()).min(MAX_PAGE);
+        let page = pending_page(&mut conn, stream, group, &query)
+            .await
+            .map_err(|e| failed(&e))?;
+        entries.extend(page.entries);
+        match page.next {
+            Some(next) => query.start = Some(next),
+            None => break,
+        }
+        more = entries.len() >= args.count;
+    }
+    let mut out = Vec::new();
+    if args.json {
+        for entry in &entries {
+            serde_json::to_writer(&mut out, &PendingJson::from(entry))?;
+            out.push(b'\n');
+        }
+    } else {
+        let summary = pending_summary(&mut conn, stream, group)
+            .await
+            .map_err(|e| failed(&e))?;
+        let holders: Vec<String> = summary
+            .consumers
+            .iter()
+            .map(|(name, n)| format!("{}: {n}", escape_line(name)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{} pending in group {} of {} ({})",
+            summary.count,
+            escape_line(group),
+            escape_line(stream),
+            if holders.is_empty() {
+                "no consumer holds any".to_string()
+            } else {
+                holders.join(", ")
+            }
+        );
+        format_table(&entries, &mut out);
+    }
+    write_stdout(&out)?;
+    if more {
+        eprintln!(
+            "redtail: listed the first {} matching entries; more may be pending (raise --count)",
+            entries.len()
+        );
+    }
+    Ok(0)
+}
+
+/// Columns: id, id age, consumer, idle, deliveries, entry preview. Everything escaped.
+pub fn format_table(entries: &[PendingEntry], out: &mut Vec<u8>) {
+    if entries.is_empty() {
+        let _ = writeln!(out, "(no pending entries match)");
+        return;
+    }
+    let consumers: Vec<String> = entries
+        .iter()
+        .map(|e| escape_line(&e.consumer).into_owned())
+        .collect();
+    let id_width = entries
+        .iter()
+        .map(|e| e.id.to_string().len())
+        .max()
+        .unwrap_or(2)
+        .max(2);
+    let consumer_width = consumers
+        .iter()
+        .map(|c| c.chars().count())
+        .max()
+        .unwrap_or(8)
+        .clamp(8, 32);
+    let _ = writeln!(
+        out,
+        "{:<id_width$}  {:>8}  {:<consumer_width$}  {:>8}  {:>10}  ENTRY",
+        "ID", "AGE", "CONSUMER", "IDLE", "DELIVERIES"
+    );
+    for (entry, consumer) in entries.iter().zip(consumers) {
+        let preview = match &entry.preview {
+            Some(p) => p.as_str(),
+            None => "(deleted from the stream)",
+        };
+        let _ = writeln!(
+            out,
+            "{:<id_width$}  {:>8}  {:<consumer_width$}  {:>8}  {:>10}  {preview}",
+            entry.id.to_string(),
+            format_ms(entry.id_age_ms),
+            consumer,
+            format_ms(entry.idle_ms),
+            entry.deliveries,
+        );
+    }
+}
+
+/// `850ms`, `12.3s`, `5m03s`, `2h05m`, `3d04h`.
+pub fn format_ms(ms: u64) -> String {
+    let secs = ms / 1000;
+    match secs {
+        0 => format!("{ms}ms"),
+        1..=59 => format!("{}.{}s", secs, (ms % 1000) / 100),
+        60..=3599 => format!("{}m{:02}s", secs / 60, secs % 60),
+        3600..=86_399 => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
+        _ => format!("{}d{:02}h", secs / 86_400, (secs % 86_400) / 3600),
+    }
+}
+
+pub async fn run_ack(args: AckArgs, target: Target) -> Result<i32> {
+    let audit = AuditLog::open_default()?;
+    let ctx = context(&target, &audit);
+    let mut conn = target.command_connection().await?;
+    let outcome = actions::ack(
+        &ctx,
+        &mut conn,
+        args.stream.as_bytes(),
+        args.group.as_bytes(),
+        &args.ids,
+    )
+    .await?;
+    let mut out = Vec::new();
+    for id in &outcome.acked {
+        let _ = writeln!(out, "acked {id}");
+    }
+    for id in &outcome.not_pending {
+        let _ = writeln!(out, "not pending {id}");
+    }
+    finish(&outcome, out)
+}
+
+pub async fn run_claim(args: ClaimArgs, target: Target) -> Result<i32> {
+    let audit = AuditLog::open_default()?;
+    let ctx = context(&target, &audit);
+    let mut conn = target.command_connection().await?;
+    let outcome = actions::claim(
+        &ctx,
+        &mut conn,
+        args.stream.as_bytes(),
+        args.group.as_bytes(),
+        args.consumer.as_bytes(),
+        args.min_idle,
+        &args.ids,
+    )
+    .await?;
+    let mut out = Vec::new();
+    for id in &outcome.claimed {
+        let _ = writeln!(out, "claimed {id}");
+    }
+    for skip in &outcome.skipped {
+        let why = match &skip.reason {
+            ClaimSkip::NotPending => "not pending (acked meanwhile, or never delivered)".into(),
+            ClaimSkip::Deleted => "deleted from the stream".into(),
+            ClaimSkip::TooRecent { consumer, idle_ms } => format!(
+                "held by {}, idle {idle_ms} ms < min idle {} ms (a live consumer has it)",
+                escape_line(&consumer.0),
+                outcome.min_idle_ms
+            ),
+        };
+        let _ = writeln!(out, "skipped {}: {why}", skip.id);
+    }
+    finish(&outcome, out)
+}
+
+pub async fn run_dead_letter(args: DeadLetterArgs, target: Target) -> Result<i32> {
+    let audit = AuditLog::open_default()?;
+    let ctx = context(&target, &audit);
+    let mut conn = target.command_connection().await?;
+    let stream = args.stream.as_bytes();
+    let dlq = match &args.to {
+        Some(key) => key.as_bytes().to_vec(),
+        None => default_dlq_key(stream),
+    };
+    let outcome = actions::dead_letter(
+        &ctx,
+        &mut conn,
+        stream,
+        args.group.as_bytes(),
+        &args.ids,
+        &dlq,
+    )
+    .await?;
+    let mut out = Vec::new();
+    for r in &outcome.results {
+        let holder = r
+            .consumer
+            .as_ref()
+            .map(|c| escape_line(&c.0).into_owned())
+            .unwrap_or_default();
+        let dlq_id = r.dlq_id.map(|id| id.to_string()).unwrap_or_default();
+        let deliveries = r.deliveries.unwrap_or(0);
+        let _ = match r.status {
+            DeadLetterStatus::Moved => writeln!(
+                out,
+                "moved {} -> {} {dlq_id} (held by {holder}, deliveries: {deliveries})",
+                r.id,
+                escape_line(&dlq)
+            ),
+            DeadLetterStatus::MovedDeleted => writeln!(
+                out,
+                "moved {} -> {} {dlq_id} (entry already deleted: pending info only; held by \
+                 {holder}, deliveries: {deliveries})",
+                r.id,
+                escape_line(&dlq)
+            ),
+            DeadLetterStatus::NotPending => writeln!(out, "not pending {}", r.id),
+        };
+    }
+    finish(&outcome, out)
+}
+
+fn context<'a>(target: &Target, audit: &'a AuditLog) -> ActionContext<'a> {
+    ActionContext {
+        server: target.to_string(),
+        read_only: read_only_from_env(),
+        audit,
+    }
+}
+
+fn finish(outcome: &impl ActionOutcome, mut out: Vec<u8>) -> Result<i32> {
+    let _ = writeln!(out, "{}", outcome.summary());
+    write_stdout(&out)?;
+    Ok(if outcome.is_complete() { 0 } else { 2 })
+}
+
+/// A closed pipe (`redtail pending … | head -1`) is not an error worth reporting.
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow!("cannot write to standard output: {e}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(format_ms(850), "850ms");
+        assert_eq!(format_ms(12_345), "12.3s");
+        assert_eq!(format_ms(303_000), "5m03s");
+        assert_eq!(format_ms(7_500_000), "2h05m");
+        assert_eq!(format_ms(273_600_000), "3d04h");
+    }
+}

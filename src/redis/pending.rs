@@ -1,0 +1,602 @@
+//! Reading a consumer group's pending entries: the read path only (XPENDING, XRANGE,
+//! TIME). Nothing here changes server state — XCLAIM / XAUTOCLAIM would reset idle times
+//! and delivery counts, so they live in `actions` and are never used to look.
+//!
+//! A page costs two round trips: XPENDING (extended form, bounded by `count`), then one
+//! pipeline with TIME and an `XRANGE id id` per entry for the previews. Entry ages are
+//! computed from the server's clock because the ids were made by it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use bytes::Bytes;
+use redis::aio::MultiplexedConnection;
+use redis::Value;
+
+use crate::redis::poller::{PollError, PollErrorKind};
+use crate::render_text::escape_line;
+
+/// The largest page XPENDING is asked for: a pending list can hold millions of entries
+/// and must never be fetched unbounded.
+pub const MAX_PAGE: usize = 1000;
+/// A preview is one line; longer ones end in `…`.
+pub const PREVIEW_MAX_CHARS: usize = 200;
+
+/// Field/value pairs of a stream entry, in stream order (duplicates kept).
+pub type Fields = Vec<(Bytes, Bytes)>;
+
+/// A stream entry id, `<ms>-<seq>`. Ordered as Redis orders them (numerically).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct StreamId {
+    pub ms: u64,
+    pub seq: u64,
+}
+
+impl StreamId {
+    pub const ZERO: StreamId = StreamId { ms: 0, seq: 0 };
+
+    /// `<ms>-<seq>` or `<ms>` (which Redis reads as `<ms>-0`).
+    pub fn parse(text: &str) -> Option<StreamId> {
+        let digits = |s: &str| {
+            (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse::<u64>().ok())
+                .flatten()
+        };
+        match text.split_once('-') {
+            Some((ms, seq)) => Some(StreamId {
+                ms: digits(ms)?,
+                seq: digits(seq)?,
+            }),
+            None => Some(StreamId {
+                ms: digits(text)?,
+                seq: 0,
+            }),
+        }
+    }
+
+    /// Milliseconds between the id's creation and `now_ms` (0 for ids from the future,
+    /// e.g. explicit ids or a server clock that moved back).
+    pub fn age_ms(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.ms)
+    }
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+impl FromStr for StreamId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        StreamId::parse(s).ok_or_else(|| {
+            format!(
+                "{:?} is not a stream entry id (expected <ms>-<seq>, e.g. 1700000000000-0)",
+                escape_line(s.as_bytes())
+            )
+        })
+    }
+}
+
+impl serde::Serialize for StreamId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// What to list. `start` is an exclusive cursor: pass the previous page's `next`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PendingQuery {
+    pub consumer: Option<Bytes>,
+    pub min_idle_ms: Option<u64>,
+    pub start: Option<StreamId>,
+    /// Clamped to 1..=[`MAX_PAGE`].
+    pub count: usize,
+}
+
+/// One XPENDING row, without the entry's contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRow {
+    pub id: StreamId,
+    pub consumer: Bytes,
+    pub idle_ms: u64,
+    pub deliveries: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEntry {
+    pub id: StreamId,
+    /// Raw name (untrusted bytes): escape before showing.
+    pub consumer: Bytes,
+    pub idle_ms: u64,
+    pub deliveries: u64,
+    /// Age of the entry itself, from its id and the server's clock.
+    pub id_age_ms: u64,
+    /// The entry's fields; `None` when it was deleted from the stream (XDEL or trim)
+    /// while still pending.
+    pub fields: Option<Fields>,
+    /// Escaped one-line `field=value field=value`, `None` when deleted.
+    pub preview: Option<String>,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingPage {
+    /// In id order, as XPENDING returns them.
+    pub entries: Vec<PendingEntry>,
+    /// Cursor for the next page; `None` when this page was the last.
+    pub next: Option<StreamId>,
+    /// The server's clock when the previews were read (local clock for an empty page).
+    pub server_time_ms: u64,
+}
+
+/// `XPENDING key group`: totals for the whole group.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PendingSummary {
+    pub count: u64,
+    pub min_id: Option<StreamId>,
+    pub max_id: Option<StreamId>,
+    /// Consumers with at least one pending entry, and how many each holds.
+    pub consumers: Vec<(Bytes, u64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PendingSort {
+    #[default]
+    Id,
+    Idle,
+    Deliveries,
+    Consumer,
+}
+
+/// Sort a page in place. Ties are broken by id (ascending) so the order is stable across
+/// refreshes. Only the given entries are sorted: XPENDING pages come in id order, so a
+/// different order covers the entries loaded, not the whole pending list.
+pub fn sort_entries(entries: &mut [PendingEntry], by: PendingSort, descending: bool) {
+    entries.sort_by(|a, b| {
+        let primary = match by {
+            PendingSort::Id => a.id.cmp(&b.id),
+            PendingSort::Idle => a.idle_ms.cmp(&b.idle_ms),
+            PendingSort::Deliveries => a.deliveries.cmp(&b.deliveries),
+            PendingSort::Consumer => a.consumer.cmp(&b.consumer),
+        };
+        let primary = if descending {
+            primary.reverse()
+        } else {
+            primary
+        };
+        primary.then_with(|| a.id.cmp(&b.id))
+    });
+}
+
+/// `field=value field=value`, escaped for a terminal, cut to [`PREVIEW_MAX_CHARS`].
+pub fn preview_fields(fields: &[(Bytes, Bytes)]) -> String {
+    let mut out = String::new();
+    for (name, value) in fields {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&escape_line(name));
+        out.push('=');
+        out.push_str(&escape_line(value));
+        if out.chars().count() > PREVIEW_MAX_CHARS {
+            break;
+        }
+    }
+    if out.chars().count() > PREVIEW_MAX_CHARS {
+        out = out.chars().take(PREVIEW_MAX_CHARS - 1).collect();
+        out.push('…');
+    }
+    out
+}
+
+/// One page of pending entries with previews (two round trips).
+pub async fn pending_page(
+    conn: &mut MultiplexedConnection,
+    stream: &[u8],
+    group: &[u8],
+    query: &PendingQuery,
+) -> Result<PendingPage, PollError> {
+    let count = query.count.clamp(1, MAX_PAGE);
+    let rows = pending_rows(conn, stream, group, query).await?;
+    let next = (rows.len() >= count)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
+    if rows.is_empty() {
+        return Ok(PendingPage {
+            entries: Vec::new(),
+            next: None,
+            server_time_ms: local_now_ms(),
+        });
+    }
+    let ids: Vec<StreamId> = rows.iter().map(|r| r.id).collect();
+    let (server_time_ms, contents) = read_entries(conn, stream, &ids).await?;
+    let entries = rows
+        .into_iter()
+        .zip(contents)
+        .map(|(row, fields)| PendingEntry {
+            id: row.id,
+            consumer: row.consumer,
+            idle_ms: row.idle_ms,
+            deliveries: row.deliveries,
+            id_age_ms: row.id.age_ms(server_time_ms),
+            preview: fields.as_deref().map(preview_fields),
+            deleted: fields.is_none(),
+            fields,
+        })
+        .collect();
+    Ok(PendingPage {
+        entries,
+        next,
+        server_time_ms,
+    })
+}
+
+/// The XPENDING rows of one page, without contents (one round trip).
+pub async fn pending_rows(
+    conn: &mut MultiplexedConnection,
+    stream: &[u8],
+    group: &[u8],
+    query: &PendingQuery,
+) -> Result<Vec<PendingRow>, PollError> {
+    const COMMAND: &str = "XPENDING";
+    let count = query.count.clamp(1, MAX_PAGE);
+    let mut cmd = redis::cmd(COMMAND);
+    cmd.arg(stream).arg(group);
+    if let Some(idle) = query.min_idle_ms {
+        cmd.arg("IDLE").arg(idle);
+    }
+    match query.start {
+        Some(after) => cmd.arg(format!("({after}")),
+        None => cmd.arg("-"),
+    };
+    cmd.arg("+").arg(count);
+    if let Some(consumer) = &query.consumer {
+        cmd.arg(consumer.as_ref());
+    }
+    let reply: Value = cmd
+        .query_async(conn)
+        .await
+        .map_err(|e| redis_error(COMMAND, &e))?;
+    let bad = || {
+        reply_error(
+            COMMAND,
+            "expected a list of [id, consumer, idle, deliveries]",
+        )
+    };
+    let rows = into_items(reply).ok_or_else(bad)?;
+    rows.into_iter()
+        .map(|row| parse_pending_row(row).ok_or_else(bad))
+        .collect()
+}
+
+pub(crate) fn parse_pending_row(row: Value) -> Option<PendingRow> {
+    let mut it = into_items(row)?.into_iter();
+    let (Some(id), Some(consumer), Some(idle), Some(deliveries)) =
+        (it.next(), it.next(), it.next(), it.next())
+    else {
+        return None;
+    };
+    Some(PendingRow {
+        id: id_of(&id)?,
+        consumer: bytes_of(&consumer)?,
+        idle_ms: u64_of(&idle)?,
+        deliveries: u64_of(&deliveries)?,
+    })
+}
+
+/// `XPENDING key group`: count, id range and per-consumer counts.
+pub async fn pending_summary(
+    conn: &mut MultiplexedConnection,
+    stream: &[u8],
+    group: &[u8],
+) -> Result<PendingSummary, PollError> {
+    const COMMAND: &str = "XPENDING";
+    let reply: Value = redis::cmd(COMMAND)
+        .arg(stream)
+        .arg(group)
+        .query_async(conn)
+        .await
+        .map_err(|e| redis_error(COMMAND, &e))?;
+    parse_summary(reply)
+        .ok_or_else(|| reply_error(COMMAND, "expected [count, min, max, consumers]"))
+}
+
+pub(crate) fn parse_summary(reply: Value) -> Option<PendingSummary> {
+    let mut it = into_items(reply)?.into_iter();
+    let (Some(count), Some(min), Some(max), Some(consumers)) =
+        (it.next(), it.next(), it.next(), it.next())
+    else {
+        return None;
+    };
+    let mut summary = PendingSummary {
+        count: u64_of(&count)?,
+        min_id: id_of(&min),
+        max_id: id_of(&max),
+        consumers: Vec::new(),
+    };
+    if consumers != Value::Nil {
+        for pair in into_items(consumers)? {
+            let mut p = into_items(pair)?.into_iter();
+            let (Some(name), Some(n)) = (p.next(), p.next()) else {
+                return None;
+            };
+            summary.consumers.push((bytes_of(&name)?, u64_of(&n)?));
+        }
+    }
+    Some(summary)
+}
+
+/// The contents of `ids` (`None` for deleted entries) and the server's clock, in one
+/// pipeline: TIME, then `XRANGE key id id COUNT 1` per id.
+pub async fn read_entries(
+    conn: &mut MultiplexedConnection,
+    stream: &[u8],
+    ids: &[StreamId],
+) -> Result<(u64, Vec<Option<Fields>>), PollError> {
+    let mut pipe = redis::pipe();
+    pipe.cmd("TIME");
+    for id in ids {
+        let id = id.to_string();
+        pipe.cmd("XRANGE")
+            .arg(stream)
+            .arg(&id)
+            .arg(&id)
+            .arg("COUNT")
+            .arg(1);
+    }
+    let replies: Vec<Value> = pipe
+        .ignore_errors()
+        .query_async(conn)
+        .await
+        .map_err(|e| redis_error("XRANGE", &e))?;
+    if replies.len() != ids.len() + 1 {
+        return Err(reply_error("XRANGE", "wrong number of replies"));
+    }
+    let mut replies = replies.into_iter();
+    let time = replies
+        .next()
+        .map(check_reply("TIME"))
+        .transpose()?
+        .and_then(parse_time_ms)
+        .unwrap_or_else(local_now_ms);
+    let mut contents = Vec::with_capacity(ids.len());
+    for reply in replies {
+        let reply = check_reply("XRANGE")(reply)?;
+        let bad = || reply_error("XRANGE", "expected a list of [id, fields]");
+        let entry = into_items(reply).ok_or_else(bad)?.into_iter().next();
+        match entry {
+            None => contents.push(None),
+            Some(entry) => contents.push(parse_entry(entry).ok_or_else(bad)?.1),
+        }
+    }
+    Ok((time, contents))
+}
+
+fn parse_time_ms(v: Value) -> Option<u64> {
+    let mut it = into_items(v)?.into_iter();
+    let secs = u64_of(&it.next()?)?;
+    let micros = u64_of(&it.next()?)?;
+    Some(secs * 1000 + micros / 1000)
+}
+
+fn local_now_ms() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0)
+}
+
+// ------------------------------------------------------------ reply helpers
+
+/// `[id, [field, value, …]]` (fields `None` when nil, as XCLAIM gave for deleted entries
+/// before Redis 7).
+pub(crate) fn parse_entry(v: Value) -> Option<(StreamId, Option<Fields>)> {
+    let mut it = into_items(v)?.into_iter();
+    let id = id_of(&it.next()?)?;
+    let fields = match it.next() {
+        None | Some(Value::Nil) => None,
+        Some(fields) => Some(parse_fields(fields)?),
+    };
+    Some((id, fields))
+}
+
+pub(crate) fn parse_fields(v: Value) -> Option<Fields> {
+    match v {
+        Value::Map(pairs) => pairs
+            .into_iter()
+            .map(|(k, v)| Some((bytes_of(&k)?, bytes_of(&v)?)))
+            .collect(),
+        other => {
+            let items = into_items(other)?;
+            if !items.len().is_multiple_of(2) {
+                return None;
+            }
+            items
+                .chunks(2)
+                .map(|kv| Some((bytes_of(&kv[0])?, bytes_of(&kv[1])?)))
+                .collect()
+        }
+    }
+}
+
+pub(crate) fn into_items(v: Value) -> Option<Vec<Value>> {
+    match v {
+        Value::Array(items) | Value::Set(items) => Some(items),
+        Value::Attribute { data, .. } => into_items(*data),
+        _ => None,
+    }
+}
+
+pub(crate) fn bytes_of(v: &Value) -> Option<Bytes> {
+    match v {
+        Value::BulkString(b) => Some(Bytes::copy_from_slice(b)),
+        Value::SimpleString(s) => Some(Bytes::copy_from_slice(s.as_bytes())),
+        Value::Okay => Some(Bytes::from_static(b"OK")),
+        Value::Int(i) => Some(Bytes::from(i.to_string())),
+        Value::VerbatimString { text, .. } => Some(Bytes::copy_from_slice(text.as_bytes())),
+        _ => None,
+    }
+}
+
+pub(crate) fn u64_of(v: &Value) -> Option<u64> {
+    match v {
+        Value::Int(i) => u64::try_from(*i).ok(),
+        other => std::str::from_utf8(&bytes_of(other)?).ok()?.parse().ok(),
+    }
+}
+
+pub(crate) fn id_of(v: &Value) -> Option<StreamId> {
+    StreamId::parse(std::str::from_utf8(&bytes_of(v)?).ok()?)
+}
+
+/// Turn an error reply inside a pipeline into the same error a lone command gives.
+pub(crate) fn check_reply(command: &'static str) -> impl Fn(Value) -> Result<Value, PollError> {
+    move |v| match v {
+        Value::ServerError(e) => Err(with_hint(PollError::from_server(
+            command,
+            e.code(),
+            e.details().unwrap_or(""),
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// A redis-rs error as a sentence naming the command, with a hint for the errors people
+/// hit with streams (wrong key type, missing group).
+pub fn redis_error(command: &str, e: &redis::RedisError) -> PollError {
+    with_hint(PollError::from_redis(command, e))
+}
+
+/// An error reply given as `code` + `detail` (e.g. relayed by one of our scripts).
+pub(crate) fn server_error(command: &str, code: &str, detail: &str) -> PollError {
+    with_hint(PollError::from_server(command, code, detail))
+}
+
+fn with_hint(mut e: PollError) -> PollError {
+    if e.kind != PollErrorKind::Server {
+        return e;
+    }
+    if e.message.contains(": WRONGTYPE") {
+        e.message
+            .push_str(" — that key is not a stream; check the key name");
+    } else if e.message.contains(": NOGROUP") {
+        e.message.push_str(
+            " — check the stream and group names, or create the group first (XGROUP CREATE)",
+        );
+    } else if e.message.contains("Invalid stream ID") {
+        e.message
+            .push_str(" — ids look like <ms>-<seq>, e.g. 1700000000000-0");
+    }
+    e
+}
+
+pub(crate) fn reply_error(command: &str, what: &str) -> PollError {
+    PollError {
+        command: command.to_string(),
+        kind: PollErrorKind::Reply,
+        message: format!(
+            "{command} failed: unexpected reply ({what}); is this a Redis-compatible server?"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: (u64, u64), consumer: &str, idle: u64, deliveries: u64) -> PendingEntry {
+        PendingEntry {
+            id: StreamId {
+                ms: id.0,
+                seq: id.1,
+            },
+            consumer: Bytes::copy_from_slice(consumer.as_bytes()),
+            idle_ms: idle,
+            deliveries,
+            id_age_ms: 0,
+            fields: None,
+            preview: None,
+            deleted: true,
+        }
+    }
+
+    fn ids(entries: &[PendingEntry]) -> Vec<String> {
+        entries.iter().map(|e| e.id.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_ids_like_redis() {
+        assert_eq!(StreamId::parse("5-3"), Some(StreamId { ms: 5, seq: 3 }));
+        assert_eq!(StreamId::parse("5"), Some(StreamId { ms: 5, seq: 0 }));
+        for bad in [
+            "",
+            "-",
+            "5-",
+            "-3",
+            "a-1",
+            "1-2-3",
+            "+1",
+            "1 -2",
+            "99999999999999999999",
+        ] {
+            assert_eq!(StreamId::parse(bad), None, "{bad}");
+        }
+        assert!(StreamId::parse("10-0") > StreamId::parse("9-5"));
+        assert!("x\x1b".parse::<StreamId>().unwrap_err().contains("\\x1b"));
+    }
+
+    #[test]
+    fn sorts_by_each_key_with_id_tiebreak() {
+        let mut page = vec![
+            entry((3, 0), "b", 10, 1),
+            entry((1, 0), "a", 30, 5),
+            entry((2, 0), "b", 30, 2),
+            entry((10, 0), "a", 5, 5),
+        ];
+        sort_entries(&mut page, PendingSort::Idle, true);
+        assert_eq!(ids(&page), ["1-0", "2-0", "3-0", "10-0"]);
+        sort_entries(&mut page, PendingSort::Deliveries, false);
+        assert_eq!(ids(&page), ["3-0", "2-0", "1-0", "10-0"]);
+        sort_entries(&mut page, PendingSort::Consumer, false);
+        assert_eq!(ids(&page), ["1-0", "10-0", "2-0", "3-0"]);
+        sort_entries(&mut page, PendingSort::Id, true);
+        assert_eq!(ids(&page), ["10-0", "3-0", "2-0", "1-0"]);
+        sort_entries(&mut page, PendingSort::Id, false);
+        assert_eq!(ids(&page), ["1-0", "2-0", "3-0", "10-0"]);
+    }
+
+    #[test]
+    fn previews_are_escaped_and_bounded() {
+        let fields = vec![
+            (
+                Bytes::from_static(b"prompt"),
+                Bytes::from_static(b"hi\n\x1b[2J"),
+            ),
+            (Bytes::from_static(b"n"), Bytes::from_static(b"1")),
+        ];
+        assert_eq!(preview_fields(&fields), "prompt=hi\\n\\x1b[2J n=1");
+        let long = vec![(Bytes::from_static(b"k"), Bytes::from(vec![b'x'; 1000]))];
+        let p = preview_fields(&long);
+        assert_eq!(p.chars().count(), PREVIEW_MAX_CHARS);
+        assert!(p.ends_with('…'));
+    }
+
+    #[test]
+    fn parses_summary_with_and_without_entries() {
+        let empty = Value::Array(vec![Value::Int(0), Value::Nil, Value::Nil, Value::Nil]);
+        assert_eq!(parse_summary(empty), Some(PendingSummary::default()));
+        let s = Value::Array(vec![
+            Value::Int(3),
+            Value::BulkString(b"1-0".to_vec()),
+            Value::BulkString(b"3-0".to_vec()),
+            Value::Array(vec![Value::Array(vec![
+                Value::BulkString(b"w1".to_vec()),
+                Value::BulkString(b"3".to_vec()),
+            ])]),
+        ]);
+        let s = parse_summary(s).unwrap();
+        assert_eq!(s.count, 3);
+        assert_eq!(s.max_id, Some(StreamId { ms: 3, seq: 0 }));
+        assert_eq!(s.consumers, vec![(Bytes::from_static(b"w1"), 3)]);
+    }
+}

@@ -1,0 +1,642 @@
+//! One poll of every tracked stream in a fixed number of round trips, whatever the number
+//! of streams, groups and consumers:
+//!
+//! 1. (discovery, only while a SCAN pass runs: bounded, see [`super::discovery`]);
+//! 2. TIME, then XINFO STREAM and XINFO GROUPS for every stream;
+//! 3. XINFO CONSUMERS for every group, plus one XRANGE per group that needs it: the
+//!    first undelivered entry (its id gives the time lag) or, when the server reported
+//!    lag as nil, a count of undelivered entries bounded by [`LAG_COUNT_LIMIT`].
+//!
+//! Each round is sent as pipelines of at most [`PIPELINE_CHUNK`] commands, all in flight
+//! together, so a round is one round trip even with thousands of commands.
+//!
+//! Nothing here scans a stream: the only reads of entries are `COUNT 1` or
+//! `COUNT LAG_COUNT_LIMIT + 1`.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+use chrono::Utc;
+use futures_util::future::try_join_all;
+use redis::aio::MultiplexedConnection;
+use redis::{Cmd, Value};
+
+use super::health::{flag_idle_consumers, HealthTracker};
+use super::info::{self, RawStream};
+use super::{
+    reply_error, stream_error, ConsumerInfo, Discovery, GroupHealth, GroupInfo, LagEstimate,
+    LagMethod, ProblemKind, StreamId, StreamInfo, StreamProblem, StreamsSnapshot,
+};
+use crate::redis::poller::{PollError, PollErrorKind};
+use crate::render_text::escape_line;
+
+/// A nil lag is counted exactly up to this many entries (XRANGE … COUNT limit+1); beyond
+/// it, it is estimated. This bounds what one group costs the server and the wire.
+pub const LAG_COUNT_LIMIT: usize = 1000;
+
+/// Most commands in one pipeline; larger rounds are split and sent concurrently.
+pub const PIPELINE_CHUNK: usize = 1000;
+
+/// One poll: advance discovery (bounded), then read every tracked stream. Per-key
+/// trouble (deleted, another type, key denied) becomes a [`StreamProblem`] and the key is
+/// dropped from discovery; the poll fails only when nothing can be read at all (XINFO
+/// denied for the user, connection lost).
+pub async fn poll_streams(
+    conn: &mut MultiplexedConnection,
+    discovery: &mut Discovery,
+) -> Result<StreamsSnapshot, PollError> {
+    let started = Instant::now();
+    let taken_at = Utc::now();
+    let mut warnings = Vec::new();
+    let (mut commands_sent, mut round_trips) = match discovery.step(conn).await {
+        Ok(counts) => counts,
+        // Remembered by discovery and handled below: named streams can still be watched.
+        Err(e) if e.kind == PollErrorKind::Denied => (1, 1),
+        Err(e) => return Err(e),
+    };
+    let keys = discovery.keys();
+    if let Some(err) = discovery.scan_error() {
+        if keys.is_empty() {
+            return Err(err.clone());
+        }
+        warnings.push(err.message.clone());
+    }
+
+    // ---- round 1: TIME + XINFO STREAM / GROUPS per key
+    let mut first = vec![redis::cmd("TIME")];
+    for key in &keys {
+        let mut stream = redis::cmd("XINFO");
+        stream.arg("STREAM").arg(key.as_ref());
+        let mut groups = redis::cmd("XINFO");
+        groups.arg("GROUPS").arg(key.as_ref());
+        first.push(stream);
+        first.push(groups);
+    }
+    commands_sent += first.len();
+    let replies = run_round(conn, first, "XINFO STREAM").await?;
+    round_trips += 1;
+    let mut replies = replies.into_iter();
+    let server_time_ms = replies
+        .next()
+        .and_then(info::parse_time)
+        .unwrap_or_else(|| Utc::now().timestamp_millis());
+
+    let mut streams = Vec::with_capacity(keys.len());
+    let mut problems = Vec::new();
+    let mut command_denied: Option<PollError> = None;
+    for key in &keys {
+        let (Some(stream_reply), Some(groups_reply)) = (replies.next(), replies.next()) else {
+            return Err(reply_error("XINFO STREAM", "fewer replies than commands"));
+        };
+        let raw = match stream_reply {
+            Value::ServerError(e) => {
+                let err = stream_error("XINFO STREAM", e.code(), e.details().unwrap_or(""));
+                match key_problem(key, e.code(), e.details().unwrap_or(""), err) {
+                    KeyOutcome::Problem(p) => {
+                        if matches!(p.kind, ProblemKind::Missing | ProblemKind::WrongType) {
+                            discovery.forget(key);
+                        }
+                        problems.push(p);
+                    }
+                    KeyOutcome::CommandDenied(err) => command_denied = Some(err),
+                }
+                continue;
+            }
+            v => match info::parse_stream(v) {
+                Ok(raw) => raw,
+                Err(what) => {
+                    problems.push(StreamProblem {
+                        key: key.clone(),
+                        kind: ProblemKind::Other,
+                        message: reply_error("XINFO STREAM", &what).message,
+                    });
+                    continue;
+                }
+            },
+        };
+        let mut stream = stream_info(key.clone(), raw);
+        match groups_reply {
+            Value::ServerError(e) => {
+                let err = stream_error("XINFO GROUPS", e.code(), e.details().unwrap_or(""));
+                if err.kind == PollErrorKind::Denied && !e.details().unwrap_or("").contains("key")
+                {
+                    add_warning(&mut warnings, &err.message);
+                }
+                stream.groups_error = Some(err.message);
+            }
+            v => match info::parse_groups(v) {
+                Ok(groups) => {
+                    stream.groups = groups
+                        .into_iter()
+                        .map(|g| group_info(g, &stream, server_time_ms))
+                        .collect();
+                }
+                Err(what) => {
+                    stream.groups_error = Some(reply_error("XINFO GROUPS", &what).message);
+                }
+            },
+        }
+        streams.push(stream);
+    }
+    if streams.is_empty() {
+        if let Some(err) = command_denied {
+            return Err(err);
+        }
+    } else if let Some(err) = command_denied {
+        add_warning(&mut warnings, &err.message);
+    }
+
+    // ---- round 2: XINFO CONSUMERS per group, XRANGE where lag needs it
+    let mut second = Vec::new();
+    let mut plan = Vec::new();
+    for (si, stream) in streams.iter().enumerate() {
+        for (gi, group) in stream.groups.iter().enumerate() {
+            let mut consumers = redis::cmd("XINFO");
+            consumers
+                .arg("CONSUMERS")
+                .arg(stream.key.as_ref())
+                .arg(group.name.as_ref());
+            second.push(consumers);
+            plan.push((si, gi, Ask::Consumers));
+            if let Some(count) = undelivered_query(stream, group) {
+                if let Some(start) = group.last_delivered_id.successor() {
+                    let mut range = redis::cmd("XRANGE");
+                    range
+                        .arg(stream.key.as_ref())
+                        .arg(start.to_string())
+                        .arg("+")
+                        .arg("COUNT")
+                        .arg(count);
+                    second.push(range);
+                    plan.push((si, gi, Ask::Undelivered));
+                }
+            }
+        }
+    }
+    let mut gone: HashMap<usize, StreamProblem> = HashMap::new();
+    if !second.is_empty() {
+        commands_sent += second.len();
+        let replies = run_round(conn, second, "XINFO CONSUMERS").await?;
+        round_trips += 1;
+        for ((si, gi, ask), reply) in plan.into_iter().zip(replies) {
+            if gone.contains_key(&si) {
+                continue;
+            }
+            let stream = &mut streams[si];
+            let key = stream.key.clone();
+            let entries_added = stream.entries_added;
+            let stream_len = stream.length;
+            let first_id = stream.first_entry_id;
+            let last_id = stream.last_entry_id;
+            let group = &mut stream.groups[gi];
+            match (ask, reply) {
+                (Ask::Consumers, Value::ServerError(e)) => {
+                    let (code, detail) = (e.code(), e.details().unwrap_or(""));
+                    let err = stream_error("XINFO CONSUMERS", code, detail);
+                    if code == "NOGROUP" {
+                        group.consumers_error =
+                            Some("the group was deleted during the poll".to_string());
+                        continue;
+                    }
+                    match key_problem(&key, code, detail, err) {
+                        KeyOutcome::Problem(p)
+                            if matches!(p.kind, ProblemKind::Missing | ProblemKind::WrongType) =>
+                        {
+                            // Deleted (or replaced) between the two rounds.
+                            discovery.forget(&key);
+                            gone.insert(si, p);
+                        }
+                        KeyOutcome::Problem(p) => group.consumers_error = Some(p.message),
+                        KeyOutcome::CommandDenied(err) => {
+                            add_warning(&mut warnings, &err.message);
+                            group.consumers_error = Some(err.message);
+                        }
+                    }
+                }
+                (Ask::Consumers, v) => match info::parse_consumers(v) {
+                    Ok(raw) => group.consumer_list = consumers(raw),
+                    Err(what) => {
+                        group.consumers_error = Some(reply_error("XINFO CONSUMERS", &what).message)
+                    }
+                },
+                (Ask::Undelivered, Value::ServerError(e)) => {
+                    let (code, detail) = (e.code(), e.details().unwrap_or(""));
+                    let err = stream_error("XRANGE", code, detail);
+                    match key_problem(&key, code, detail, err) {
+                        KeyOutcome::Problem(p) if p.kind == ProblemKind::WrongType => {
+                            // Replaced by another type between the two rounds.
+                            discovery.forget(&key);
+                            gone.insert(si, p);
+                        }
+                        KeyOutcome::Problem(p) => add_warning(&mut warnings, &p.message),
+                        KeyOutcome::CommandDenied(err) => add_warning(&mut warnings, &err.message),
+                    }
+                }
+                (Ask::Undelivered, v) => match info::parse_entries(v) {
+                    Ok(entries) => {
+                        let oldest = entries.first().map(|e| e.id);
+                        group.oldest_undelivered_id = oldest;
+                        if group.lag().is_none() {
+                            group.lag_estimate = Some(estimate_from_count(
+                                entries.len(),
+                                group,
+                                entries_added,
+                                stream_len,
+                                first_id,
+                                last_id,
+                            ));
+                        }
+                        group.time_lag_ms = match (group.effective_lag(), oldest) {
+                            (Some(0), _) | (_, None) => Some(0),
+                            (_, Some(id)) => Some(id.age_ms(server_time_ms)),
+                        };
+                    }
+                    Err(what) => add_warning(&mut warnings, &reply_error("XRANGE", &what).message),
+                },
+            }
+        }
+    }
+    let mut streams: Vec<StreamInfo> = streams
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, s)| match gone.remove(&i) {
+            Some(mut p) => {
+                p.message = format!("{} (during the poll)", p.message);
+                problems.push(p);
+                None
+            }
+            None => Some(s),
+        })
+        .collect();
+    streams.sort_by(|a, b| a.key.cmp(&b.key));
+    problems.sort_by(|a, b| a.key.cmp(&b.key));
+
+    Ok(StreamsSnapshot {
+        streams,
+        problems,
+        warnings,
+        scan: discovery.progress().clone(),
+        server_time_ms,
+        taken_at,
+        took: started.elapsed(),
+        commands_sent,
+        round_trips,
+    })
+}
+
+/// Discover completely (bounded by `discovery`'s config), poll once, and evaluate health
+/// from that single sample (server hints only): what headless `stats` prints.
+pub async fn poll_once(
+    conn: &mut MultiplexedConnection,
+    discovery: &mut Discovery,
+    tracker: &mut HealthTracker,
+) -> Result<StreamsSnapshot, PollError> {
+    let mut commands = 0;
+    let mut round_trips = 0;
+    // Each step is bounded; loop until a pass ends (complete or capped by config).
+    loop {
+        let (c, r) = match discovery.step(conn).await {
+            Ok(counts) => counts,
+            // poll_streams reports it (or fails, if there is nothing to poll).
+            Err(e) if e.kind == PollErrorKind::Denied => break,
+            Err(e) => return Err(e),
+        };
+        commands += c;
+        round_trips += r;
+        if r == 0 || !discovery.progress().scanning {
+            break;
+        }
+    }
+    let mut snapshot = poll_streams(conn, discovery).await?;
+    snapshot.commands_sent += commands;
+    snapshot.round_trips += round_trips;
+    let now = snapshot.taken_at.timestamp_millis();
+    tracker.observe(&mut snapshot, now);
+    Ok(snapshot)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Ask {
+    Consumers,
+    Undelivered,
+}
+
+enum KeyOutcome {
+    Problem(StreamProblem),
+    /// The user may not run the command at all: not about this key.
+    CommandDenied(PollError),
+}
+
+fn key_problem(key: &Bytes, code: &str, detail: &str, err: PollError) -> KeyOutcome {
+    let shown = escape_line(key);
+    let lower = detail.to_ascii_lowercase();
+    let (kind, message) = match code {
+        "WRONGTYPE" => (
+            ProblemKind::WrongType,
+            format!("{shown}: no longer a stream (the key now holds another type)"),
+        ),
+        "ERR" if lower.contains("no such key") => (
+            ProblemKind::Missing,
+            format!("{shown}: no such key (deleted or expired)"),
+        ),
+        "NOPERM" if lower.contains("key") => (ProblemKind::Denied, format!("{shown}: {err}")),
+        "NOPERM" => return KeyOutcome::CommandDenied(err),
+        _ => (ProblemKind::Other, format!("{shown}: {err}")),
+    };
+    KeyOutcome::Problem(StreamProblem {
+        key: key.clone(),
+        kind,
+        message,
+    })
+}
+
+fn add_warning(warnings: &mut Vec<String>, message: &str) {
+    if !warnings.iter().any(|w| w == message) {
+        warnings.push(message.to_string());
+    }
+}
+
+/// Send `commands` as pipelines of at most [`PIPELINE_CHUNK`], all in flight at once
+/// (one round trip), and return the replies in order. Error replies stay in the list as
+/// `Value::ServerError` so each command's failure is handled where it belongs.
+async fn run_round(
+    conn: &MultiplexedConnection,
+    commands: Vec<Cmd>,
+    what: &str,
+) -> Result<Vec<Value>, PollError> {
+    let total = commands.len();
+    let mut pipes = Vec::new();
+    let mut it = commands.into_iter().peekable();
+    while it.peek().is_some() {
+        let mut pipe = redis::pipe();
+        for cmd in it.by_ref().take(PIPELINE_CHUNK) {
+            pipe.add_command(cmd);
+        }
+        pipe.ignore_errors();
+        pipes.push(pipe);
+    }
+    let results = try_join_all(pipes.iter().map(|pipe| {
+        let mut conn = conn.clone();
+        async move { pipe.query_async::<Vec<Value>>(&mut conn).await }
+    }))
+    .await
+    .map_err(|e| PollError::from_redis(what, &e))?;
+    let replies: Vec<Value> = results.into_iter().flatten().collect();
+    if replies.len() != total {
+        return Err(reply_error(
+            what,
+            &format!("{} replies to {total} commands", replies.len()),
+        ));
+    }
+    Ok(replies)
+}
+
+fn stream_info(key: Bytes, raw: RawStream) -> StreamInfo {
+    StreamInfo {
+        key,
+        length: raw.length,
+        first_entry_id: raw.first_entry_id,
+        last_entry_id: raw.last_entry_id,
+        last_generated_id: raw.last_generated_id,
+        entries_added: raw.entries_added,
+        max_deleted_entry_id: raw.max_deleted_entry_id,
+        recorded_first_entry_id: raw.recorded_first_entry_id,
+        groups_count: raw.groups,
+        groups: Vec::new(),
+        groups_error: None,
+        append_rate: None,
+    }
+}
+
+/// A group from XINFO GROUPS, with everything that can be known without another round:
+/// exact lag estimates from ids alone, and time lag when the oldest undelivered entry is
+/// the stream's first entry.
+fn group_info(raw: info::RawGroup, stream: &StreamInfo, server_time_ms: i64) -> GroupInfo {
+    let ld = raw.last_delivered_id;
+    let mut group = GroupInfo {
+        name: raw.name,
+        consumers: raw.consumers,
+        pending: raw.pending,
+        last_delivered_id: ld,
+        entries_read: raw.entries_read,
+        reported_lag: raw.lag,
+        lag_estimate: None,
+        oldest_undelivered_id: None,
+        time_lag_ms: None,
+        consumer_list: Vec::new(),
+        consumers_error: None,
+        health: GroupHealth::default(),
+    };
+    let nothing_after = stream.last_entry_id.is_none_or(|last| last <= ld);
+    let all_after = stream.first_entry_id.filter(|&first| first > ld);
+    if group.lag().is_none() {
+        let exact = |value, method| LagEstimate {
+            value,
+            exact: true,
+            method,
+        };
+        group.lag_estimate = if stream.length == 0 {
+            Some(exact(0, LagMethod::EmptyStream))
+        } else if nothing_after {
+            Some(exact(0, LagMethod::NothingAfter))
+        } else if all_after.is_some() {
+            Some(exact(stream.length, LagMethod::StreamLength))
+        } else {
+            // Counted in round 2.
+            None
+        };
+    }
+    match group.effective_lag() {
+        Some(0) => group.time_lag_ms = Some(0),
+        Some(_) | None => {
+            if let Some(first) = all_after {
+                group.oldest_undelivered_id = Some(first);
+                group.time_lag_ms = Some(first.age_ms(server_time_ms));
+            } else if nothing_after {
+                group.time_lag_ms = Some(0);
+            }
+        }
+    }
+    group
+}
+
+/// The XRANGE COUNT round 2 needs for this group, if any: a bounded count when lag is
+/// unknown, else one entry for the time lag.
+fn undelivered_query(stream: &StreamInfo, group: &GroupInfo) -> Option<usize> {
+    if group.lag_estimate.is_none() && group.lag().is_none() {
+        return Some(LAG_COUNT_LIMIT + 1);
+    }
+    if group.oldest_undelivered_id.is_none() && group.effective_lag().is_some_and(|n| n > 0) {
+        // Entries after last-delivered-id exist, but the first of them is not the
+        // stream's first entry: fetch it for its id.
+        return (stream.length > 0).then_some(1);
+    }
+    None
+}
+
+/// Lag from a bounded XRANGE that returned `counted` entries (asked for limit + 1).
+fn estimate_from_count(
+    counted: usize,
+    group: &GroupInfo,
+    entries_added: Option<u64>,
+    length: u64,
+    first_id: Option<StreamId>,
+    last_id: Option<StreamId>,
+) -> LagEstimate {
+    let counted = u64::try_from(counted).unwrap_or(u64::MAX);
+    let limit = u64::try_from(LAG_COUNT_LIMIT).unwrap_or(u64::MAX);
+    if counted <= limit {
+        return LagEstimate {
+            value: counted,
+            exact: true,
+            method: LagMethod::XrangeCount,
+        };
+    }
+    // More than the limit: at least limit + 1, at most the whole stream.
+    let floor = limit + 1;
+    let ceiling = length.max(floor);
+    let (value, method) = match (entries_added, group.entries_read) {
+        (Some(added), Some(read)) if added >= read => {
+            (added - read, LagMethod::EntriesAddedMinusEntriesRead)
+        }
+        _ => {
+            let share = match (first_id, last_id) {
+                (Some(first), Some(last)) if last.ms > first.ms => {
+                    let after = last.ms.saturating_sub(group.last_delivered_id.ms);
+                    after as f64 / (last.ms - first.ms) as f64
+                }
+                _ => 0.5,
+            };
+            (
+                (length as f64 * share.clamp(0.0, 1.0)).round() as u64,
+                LagMethod::IdInterpolation,
+            )
+        }
+    };
+    LagEstimate {
+        value: value.clamp(floor, ceiling),
+        exact: false,
+        method,
+    }
+}
+
+fn consumers(raw: Vec<info::RawConsumer>) -> Vec<ConsumerInfo> {
+    let mut list: Vec<ConsumerInfo> = raw
+        .into_iter()
+        .map(|c| ConsumerInfo {
+            name: c.name,
+            pending: c.pending,
+            idle_ms: c.idle_ms,
+            inactive_ms: c.inactive_ms,
+            flagged: false,
+        })
+        .collect();
+    let activity: Vec<(u64, u64)> = list
+        .iter()
+        .map(|c| (c.pending, c.activity_age_ms()))
+        .collect();
+    for (c, flagged) in list.iter_mut().zip(flag_idle_consumers(&activity)) {
+        c.flagged = flagged;
+    }
+    list
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redis::streams::ReportedLag;
+
+    fn stream(length: u64, first: Option<(u64, u64)>, last: Option<(u64, u64)>) -> StreamInfo {
+        let id = |p: Option<(u64, u64)>| p.map(|(ms, seq)| StreamId::new(ms, seq));
+        stream_info(
+            Bytes::from_static(b"s"),
+            RawStream {
+                length,
+                last_generated_id: id(last).unwrap_or_default(),
+                first_entry_id: id(first),
+                last_entry_id: id(last),
+                entries_added: Some(length + 10),
+                ..Default::default()
+            },
+        )
+    }
+
+    fn raw(ld: u64, lag: ReportedLag) -> info::RawGroup {
+        info::RawGroup {
+            name: Bytes::from_static(b"g"),
+            consumers: 1,
+            pending: 0,
+            last_delivered_id: StreamId::new(ld, 0),
+            entries_read: Some(3),
+            lag,
+        }
+    }
+
+    #[test]
+    fn nil_lag_is_exact_from_ids_when_it_can_be() {
+        let s = stream(0, None, None);
+        let g = group_info(raw(5, ReportedLag::Nil), &s, 0);
+        assert_eq!(g.lag_estimate.map(|e| (e.value, e.exact)), Some((0, true)));
+        assert_eq!(undelivered_query(&s, &g), None);
+
+        let s = stream(7, Some((10, 0)), Some((20, 0)));
+        let g = group_info(raw(5, ReportedLag::Nil), &s, 25);
+        let e = g.lag_estimate.unwrap();
+        assert_eq!((e.value, e.exact, e.method), (7, true, LagMethod::StreamLength));
+        assert_eq!(g.oldest_undelivered_id, Some(StreamId::new(10, 0)));
+        assert_eq!(g.time_lag_ms, Some(15));
+
+        let g = group_info(raw(20, ReportedLag::Nil), &s, 25);
+        assert_eq!(g.lag_estimate.unwrap().method, LagMethod::NothingAfter);
+        assert_eq!(g.time_lag_ms, Some(0));
+
+        let g = group_info(raw(15, ReportedLag::Nil), &s, 25);
+        assert_eq!(g.lag_estimate, None);
+        assert_eq!(undelivered_query(&s, &g), Some(LAG_COUNT_LIMIT + 1));
+    }
+
+    #[test]
+    fn known_lag_asks_only_for_the_first_undelivered_entry() {
+        let s = stream(7, Some((10, 0)), Some((20, 0)));
+        let g = group_info(raw(15, ReportedLag::Known(3)), &s, 25);
+        assert_eq!(undelivered_query(&s, &g), Some(1));
+        let g = group_info(raw(20, ReportedLag::Known(0)), &s, 25);
+        assert_eq!(undelivered_query(&s, &g), None);
+        assert_eq!(g.time_lag_ms, Some(0));
+        let g = group_info(raw(5, ReportedLag::Known(7)), &s, 25);
+        assert_eq!(undelivered_query(&s, &g), None);
+        assert_eq!(g.time_lag_ms, Some(15));
+    }
+
+    #[test]
+    fn counts_beyond_the_limit_are_estimates_within_bounds() {
+        let s = stream(5000, Some((0, 0)), Some((1000, 0)));
+        let mut g = group_info(raw(500, ReportedLag::Nil), &s, 0);
+        let e = estimate_from_count(12, &g, Some(5010), 5000, s.first_entry_id, s.last_entry_id);
+        assert_eq!((e.value, e.exact, e.method), (12, true, LagMethod::XrangeCount));
+        let e = estimate_from_count(1001, &g, Some(5010), 5000, s.first_entry_id, s.last_entry_id);
+        assert_eq!(e.method, LagMethod::EntriesAddedMinusEntriesRead);
+        // 5010 − 3 is more than the stream holds: capped at its length.
+        assert_eq!((e.value, e.exact), (5000, false));
+        g.entries_read = None;
+        let e = estimate_from_count(1001, &g, Some(5010), 5000, s.first_entry_id, s.last_entry_id);
+        assert_eq!((e.value, e.method), (2500, LagMethod::IdInterpolation));
+        g.last_delivered_id = StreamId::new(990, 0);
+        let e = estimate_from_count(1001, &g, Some(5010), 5000, s.first_entry_id, s.last_entry_id);
+        assert_eq!(e.value, 1001, "never below what was counted");
+    }
+
+    #[test]
+    fn idle_consumers_are_flagged_against_peers() {
+        let raw = |name: &'static [u8], pending, idle| info::RawConsumer {
+            name: Bytes::from_static(name),
+            pending,
+            idle_ms: idle,
+            inactive_ms: None,
+        };
+        let list = consumers(vec![raw(b"a", 1, 100), raw(b"b", 0, 200), raw(b"c", 4, 120_000)]);
+        let flags: Vec<bool> = list.iter().map(|c| c.flagged).collect();
+        assert_eq!(flags, vec![false, false, true]);
+    }
+}

@@ -1,0 +1,174 @@
+//! The background streams poller: polls every `interval`, keeps the health windows, and
+//! publishes the latest [`StreamsState`] in a `watch` channel (a slow UI never queues
+//! stale snapshots). Mirrors the Pub/Sub [`crate::redis::poller::Poller`].
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use redis::aio::MultiplexedConnection;
+use tokio::sync::{watch, Notify};
+
+use super::{
+    poll_streams, Discovery, DiscoveryConfig, HealthConfig, HealthTracker, ScanProgress,
+    StreamsSnapshot,
+};
+use crate::redis::backoff::{clock_jitter, Backoff};
+use crate::redis::conn::Target;
+
+#[derive(Debug, Clone)]
+pub struct StreamsConfig {
+    /// Key globs for discovery; empty = every stream.
+    pub globs: Vec<String>,
+    /// Keys always polled, found by SCAN or not.
+    pub keys: Vec<Bytes>,
+    pub interval: Duration,
+    pub discovery: DiscoveryConfig,
+    pub health: HealthConfig,
+}
+
+impl Default for StreamsConfig {
+    fn default() -> Self {
+        StreamsConfig {
+            globs: Vec::new(),
+            keys: Vec::new(),
+            interval: Duration::from_secs(1),
+            discovery: DiscoveryConfig::default(),
+            health: HealthConfig::default(),
+        }
+    }
+}
+
+/// What the streams poller last saw. Cloned out of a `watch` channel.
+#[derive(Debug, Clone, Default)]
+pub struct StreamsState {
+    /// Increases with every published state, so a consumer can tell new from seen.
+    pub generation: u64,
+    /// The last successful poll, health included; kept when a later poll fails, so
+    /// compare its `taken_at` with now before calling its figures current.
+    pub last_ok: Option<Arc<StreamsSnapshot>>,
+    /// Set when the latest attempt failed (connect or poll); cleared by a success.
+    pub last_error: Option<(DateTime<Utc>, String)>,
+    /// Discovery progress, also while polls fail.
+    pub scan: ScanProgress,
+}
+
+impl StreamsState {
+    /// True when `last_ok` is not the result of the latest attempt.
+    pub fn is_stale(&self) -> bool {
+        self.last_error.is_some()
+    }
+}
+
+struct Control {
+    wake: Notify,
+    rediscover: AtomicBool,
+}
+
+/// Background task polling streams on one server. Stops when dropped.
+pub struct StreamsPoller {
+    state: watch::Receiver<StreamsState>,
+    control: Arc<Control>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StreamsPoller {
+    /// Must be called inside a tokio runtime. The first poll starts at once.
+    pub fn spawn(target: Target, config: StreamsConfig) -> StreamsPoller {
+        let (tx, rx) = watch::channel(StreamsState::default());
+        let control = Arc::new(Control {
+            wake: Notify::new(),
+            rediscover: AtomicBool::new(false),
+        });
+        let task = tokio::spawn(run(target, config, control.clone(), tx));
+        StreamsPoller {
+            state: rx,
+            control,
+            task,
+        }
+    }
+
+    pub fn state(&self) -> watch::Receiver<StreamsState> {
+        self.state.clone()
+    }
+
+    /// Poll now instead of at the next tick; requests during a poll collapse into one.
+    pub fn poll_now(&self) {
+        self.control.wake.notify_one();
+    }
+
+    /// Start a new discovery pass now (new streams show up without waiting for the
+    /// periodic pass), and poll.
+    pub fn rediscover(&self) {
+        self.control.rediscover.store(true, Ordering::Relaxed);
+        self.control.wake.notify_one();
+    }
+}
+
+impl Drop for StreamsPoller {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn run(
+    target: Target,
+    config: StreamsConfig,
+    control: Arc<Control>,
+    tx: watch::Sender<StreamsState>,
+) {
+    // A zero interval would spin the task and hammer the server.
+    let interval = config.interval.max(Duration::from_millis(100));
+    let backoff = Backoff::default();
+    let mut discovery = Discovery::new(config.globs, config.keys, config.discovery);
+    let mut tracker = HealthTracker::new(config.health);
+    let mut conn: Option<MultiplexedConnection> = None;
+    let mut failed_connects: u32 = 0;
+    let mut state = StreamsState::default();
+    loop {
+        let mut wait = interval;
+        if control.rediscover.swap(false, Ordering::Relaxed) {
+            discovery.restart();
+        }
+        if conn.is_none() {
+            match target.command_connection().await {
+                Ok(c) => {
+                    conn = Some(c);
+                    failed_connects = 0;
+                }
+                Err(e) => {
+                    state.last_error = Some((Utc::now(), format!("{e:#}")));
+                    wait = backoff.delay(failed_connects, clock_jitter());
+                    failed_connects = failed_connects.saturating_add(1);
+                }
+            }
+        }
+        if let Some(c) = conn.as_mut() {
+            match poll_streams(c, &mut discovery).await {
+                Ok(mut snapshot) => {
+                    let at = snapshot.taken_at.timestamp_millis();
+                    tracker.observe(&mut snapshot, at);
+                    state.last_ok = Some(Arc::new(snapshot));
+                    state.last_error = None;
+                }
+                Err(e) => {
+                    if e.is_connection() {
+                        // The next loop reconnects at once: this connection will not recover.
+                        conn = None;
+                        wait = Duration::ZERO;
+                    }
+                    state.last_error = Some((Utc::now(), e.message));
+                }
+            }
+        }
+        state.scan = discovery.progress().clone();
+        state.generation += 1;
+        tx.send_replace(state.clone());
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = control.wake.notified() => {}
+        }
+    }
+}

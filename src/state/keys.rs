@@ -1,0 +1,349 @@
+//! Keys and mouse: the focused mode gets a key first (returning whether it used it), the
+//! global bindings are the fallback. What a key does is looked up in the keymap, never
+//! matched on raw key codes here, so rebinding works everywhere.
+
+use bytes::Bytes;
+use crossterm::event::{KeyEvent, MouseButton, MouseEvent, MouseEventKind};
+use tui_input::backend::crossterm::EventHandler;
+
+use super::detail::DetailState;
+use super::feed::FeedItem;
+use super::prompt::{FilterEdit, Picker, SubscribePrompt};
+use super::{layout, thousands, AppState, Effect, Focus, Overlay, Tab};
+use crate::filter::Filter;
+use crate::keymap::{Command, Scope};
+use crate::render_text::escape_line;
+
+/// Rows one mouse-wheel notch scrolls.
+const WHEEL_ROWS: isize = 3;
+
+impl AppState {
+    pub(super) fn on_mouse(&mut self, mouse: MouseEvent) {
+        let delta = match mouse.kind {
+            MouseEventKind::ScrollUp => -WHEEL_ROWS,
+            MouseEventKind::ScrollDown => WHEEL_ROWS,
+            MouseEventKind::Down(MouseButton::Left) => {
+                if mouse.row == self.areas().tabs.y && self.overlay.is_none() {
+                    if let Some(tab) = layout::tab_at(mouse.column) {
+                        self.tab = tab;
+                    }
+                }
+                return;
+            }
+            _ => return,
+        };
+        match self.focus() {
+            Focus::Feed => self.feed_move(delta),
+            Focus::Detail => {
+                let rows = self.detail_rows();
+                if let Some(d) = &mut self.detail {
+                    d.scroll_by(delta, rows);
+                }
+            }
+            Focus::Help => self.help_scroll(delta),
+            Focus::Unsubscribe => {
+                if let Some(Overlay::Unsubscribe(p)) = &mut self.overlay {
+                    p.move_by(delta.signum());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        if let Some(command) = self.keymap.lookup(Scope::Always, &key) {
+            return self.global(command);
+        }
+        let mut effects = Vec::new();
+        let consumed = match self.focus() {
+            Focus::Help => self.help_key(&key, &mut effects),
+            Focus::Filter => self.filter_key(key),
+            Focus::Subscribe => self.subscribe_key(key, &mut effects),
+            Focus::Unsubscribe => self.unsubscribe_key(&key, &mut effects),
+            Focus::Detail => self.detail_key(&key),
+            Focus::Feed => self.feed_key(&key, &mut effects),
+            Focus::Placeholder => false,
+        };
+        if !consumed {
+            if let Some(command) = self.keymap.lookup(Scope::Global, &key) {
+                effects.extend(self.global(command));
+            }
+        }
+        effects
+    }
+
+    fn global(&mut self, command: Command) -> Vec<Effect> {
+        match command {
+            Command::Quit => return vec![Effect::Quit],
+            Command::Help => {
+                self.overlay = match self.overlay {
+                    Some(Overlay::Help { .. }) => None,
+                    _ => Some(Overlay::Help { scroll: 0 }),
+                }
+            }
+            Command::NextTab => self.switch_tab(self.tab.offset(1)),
+            Command::PrevTab => self.switch_tab(self.tab.offset(-1)),
+            Command::ShowFeed => self.switch_tab(Tab::Feed),
+            Command::ShowChannels => self.switch_tab(Tab::Channels),
+            Command::ShowStreams => self.switch_tab(Tab::Streams),
+            Command::ShowPending => self.switch_tab(Tab::Pending),
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn switch_tab(&mut self, tab: Tab) {
+        self.overlay = None;
+        self.tab = tab;
+    }
+
+    fn help_scroll(&mut self, delta: isize) {
+        if let Some(Overlay::Help { scroll }) = &mut self.overlay {
+            // Render clamps to the content height it knows; keep the value sane here.
+            *scroll = scroll.saturating_add_signed(delta).min(200);
+        }
+    }
+
+    fn help_key(&mut self, key: &KeyEvent, effects: &mut Vec<Effect>) -> bool {
+        if let Some(Command::Accept | Command::Cancel) = self.keymap.lookup(Scope::Input, key) {
+            self.overlay = None;
+            return true;
+        }
+        let page = self.feed_rows() as isize;
+        match self.keymap.lookup(Scope::Navigation, key) {
+            Some(Command::Up) => self.help_scroll(-1),
+            Some(Command::Down) => self.help_scroll(1),
+            Some(Command::PageUp) => self.help_scroll(-page),
+            Some(Command::PageDown) => self.help_scroll(page),
+            Some(Command::Top) => self.help_scroll(-10_000),
+            Some(Command::Bottom) => self.help_scroll(10_000),
+            _ => {
+                // Quit, tab switching and `?` still work; anything else is swallowed so a
+                // stray key does not act behind the overlay.
+                if let Some(command) = self.keymap.lookup(Scope::Global, key) {
+                    effects.extend(self.global(command));
+                }
+            }
+        }
+        true
+    }
+
+    fn filter_key(&mut self, key: KeyEvent) -> bool {
+        let Some(Overlay::Filter(edit)) = &mut self.overlay else {
+            return false;
+        };
+        match self.keymap.lookup(Scope::Input, &key) {
+            Some(Command::Accept) => {
+                self.overlay = None;
+                return true;
+            }
+            Some(Command::Cancel) => {
+                let original = edit.original.take();
+                self.overlay = None;
+                self.feed
+                    .set_filter(original.and_then(|s| Filter::parse(&s).ok()));
+                return true;
+            }
+            _ => {}
+        }
+        if edit
+            .input
+            .handle_event(&crossterm::event::Event::Key(key))
+            .is_some()
+        {
+            match Filter::parse(edit.input.value()) {
+                Ok(filter) => {
+                    edit.error = None;
+                    let filter = (!filter.is_empty()).then_some(filter);
+                    self.feed.set_filter(filter);
+                }
+                // Keep narrowing by the last expression that parsed; say what is wrong.
+                Err(e) => edit.error = Some((e.message, e.position)),
+            }
+        }
+        true
+    }
+
+    fn subscribe_key(&mut self, key: KeyEvent, effects: &mut Vec<Effect>) -> bool {
+        let Some(Overlay::Subscribe(prompt)) = &mut self.overlay else {
+            return false;
+        };
+        match self.keymap.lookup(Scope::Input, &key) {
+            Some(Command::Accept) => {
+                let name = prompt.input.value().to_string();
+                let kind = prompt.kind;
+                self.overlay = None;
+                if !name.is_empty() {
+                    let name = Bytes::from(name);
+                    self.info(format!(
+                        "subscribing to {} {}…",
+                        kind.label(),
+                        escape_line(&name)
+                    ));
+                    self.subscriptions.set_mut(kind).insert(name.clone());
+                    effects.push(Effect::Subscribe { kind, name });
+                }
+            }
+            Some(Command::Cancel) => self.overlay = None,
+            Some(Command::CycleKind) => prompt.cycle_kind(),
+            _ => {
+                if prompt
+                    .input
+                    .handle_event(&crossterm::event::Event::Key(key))
+                    .is_some()
+                {
+                    prompt.text_changed();
+                }
+            }
+        }
+        true
+    }
+
+    fn unsubscribe_key(&mut self, key: &KeyEvent, effects: &mut Vec<Effect>) -> bool {
+        let Some(Overlay::Unsubscribe(picker)) = &mut self.overlay else {
+            return false;
+        };
+        match self.keymap.lookup(Scope::Input, key) {
+            Some(Command::Accept) => {
+                let chosen = picker.chosen().cloned();
+                self.overlay = None;
+                if let Some((kind, name)) = chosen {
+                    self.info(format!(
+                        "unsubscribing from {} {}…",
+                        kind.label(),
+                        escape_line(&name)
+                    ));
+                    self.subscriptions.set_mut(kind).remove(&name);
+                    effects.push(Effect::Unsubscribe { kind, name });
+                }
+                return true;
+            }
+            Some(Command::Cancel) => {
+                self.overlay = None;
+                return true;
+            }
+            _ => {}
+        }
+        let page = self.feed_rows() as isize;
+        if let Some(Overlay::Unsubscribe(picker)) = &mut self.overlay {
+            match self.keymap.lookup(Scope::Navigation, key) {
+                Some(Command::Up) => picker.move_by(-1),
+                Some(Command::Down) => picker.move_by(1),
+                Some(Command::PageUp) => picker.move_by(-page),
+                Some(Command::PageDown) => picker.move_by(page),
+                Some(Command::Top) => picker.move_by(isize::MIN / 2),
+                Some(Command::Bottom) => picker.move_by(isize::MAX / 2),
+                _ => {}
+            }
+        }
+        true
+    }
+
+    fn detail_key(&mut self, key: &KeyEvent) -> bool {
+        let rows = self.detail_rows();
+        let Some(detail) = &mut self.detail else {
+            return false;
+        };
+        match self.keymap.lookup(Scope::Detail, key) {
+            Some(Command::Back) => {
+                self.detail = None;
+                return true;
+            }
+            Some(Command::ToggleHex) => {
+                detail.toggle_hex();
+                return true;
+            }
+            _ => {}
+        }
+        let page = rows as isize;
+        match self.keymap.lookup(Scope::Navigation, key) {
+            Some(Command::Up) => detail.scroll_by(-1, rows),
+            Some(Command::Down) => detail.scroll_by(1, rows),
+            Some(Command::PageUp) => detail.scroll_by(-page, rows),
+            Some(Command::PageDown) => detail.scroll_by(page, rows),
+            Some(Command::Top) => detail.scroll_top(),
+            Some(Command::Bottom) => detail.scroll_bottom(rows),
+            _ => return false,
+        }
+        true
+    }
+
+    fn feed_move(&mut self, delta: isize) {
+        // Down in live mode would only pause on the newest row: nothing to do.
+        if delta > 0 && !self.feed.is_paused() {
+            return;
+        }
+        let rows = self.feed_rows();
+        self.feed.move_by(delta, rows);
+    }
+
+    fn feed_key(&mut self, key: &KeyEvent, effects: &mut Vec<Effect>) -> bool {
+        let rows = self.feed_rows();
+        match self.keymap.lookup(Scope::Feed, key) {
+            Some(Command::Filter) => {
+                let source = self.feed.filter().map(|f| f.source().to_string());
+                self.overlay = Some(Overlay::Filter(FilterEdit {
+                    input: tui_input::Input::new(source.clone().unwrap_or_default()),
+                    original: source,
+                    error: None,
+                }));
+            }
+            Some(Command::TogglePause) => self.feed.toggle_pause(rows),
+            Some(Command::Open) => self.open_selected(),
+            Some(Command::ClearFilter) => {
+                if self.feed.filter().is_none() {
+                    return false;
+                }
+                self.feed.set_filter(None);
+                self.info("filter cleared".into());
+            }
+            Some(Command::Subscribe) => {
+                self.overlay = Some(Overlay::Subscribe(SubscribePrompt::default()))
+            }
+            Some(Command::Unsubscribe) => {
+                if self.subscriptions.is_empty() {
+                    self.info("no subscriptions to drop; press s to subscribe".into());
+                } else {
+                    self.overlay = Some(Overlay::Unsubscribe(Picker::new(&self.subscriptions)));
+                }
+            }
+            Some(Command::Export) => {
+                let messages = self.feed.matching_messages();
+                if messages.is_empty() {
+                    self.info("nothing to export: no retained messages match".into());
+                } else {
+                    let name = format!("redtail-{}.jsonl", self.now.format("%Y%m%d-%H%M%S%.3f"));
+                    let path = self.config.export_dir.join(name);
+                    self.info(format!(
+                        "exporting {} messages…",
+                        thousands(messages.len() as u64)
+                    ));
+                    effects.push(Effect::Export { path, messages });
+                }
+            }
+            _ => match self.keymap.lookup(Scope::Navigation, key) {
+                Some(Command::Up) => self.feed_move(-1),
+                Some(Command::Down) => self.feed_move(1),
+                Some(Command::PageUp) => self.feed_move(-(rows as isize)),
+                Some(Command::PageDown) => self.feed_move(rows as isize),
+                Some(Command::Top) => self.feed.to_top(rows),
+                Some(Command::Bottom) => self.feed.to_bottom(),
+                _ => return false,
+            },
+        }
+        true
+    }
+
+    fn open_selected(&mut self) {
+        let rows = self.feed_rows();
+        let Some(id) = self.feed.selected_id(rows) else {
+            return;
+        };
+        let message = match self.feed.get(id).map(|e| &e.item) {
+            Some(FeedItem::Message(m)) => m.clone(),
+            _ => return,
+        };
+        let width = self.areas().body.width;
+        self.detail = Some(DetailState::open(id, message, width));
+    }
+}

@@ -1,0 +1,332 @@
+//! `AppState`: everything the TUI shows, changed only by [`AppState::update`], which does
+//! no I/O and takes the time as an argument. Effects it returns are carried out by app.rs.
+
+pub mod detail;
+pub mod feed;
+mod keys;
+pub mod layout;
+pub mod prompt;
+pub mod status;
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use chrono::{DateTime, FixedOffset, Offset as _, Utc};
+use crossterm::event::{KeyEvent, MouseEvent};
+use ratatui::layout::Rect;
+
+use crate::keymap::Keymap;
+use crate::redis::inbox::Counters;
+use crate::redis::message::{Delivery, Message, SubKind};
+use crate::redis::subscriber::Subscriptions;
+use crate::render_text::escape_line;
+use detail::DetailState;
+use feed::{FeedItem, FeedState};
+use layout::{Areas, DETAIL_META_ROWS};
+use prompt::{FilterEdit, Picker, SubscribePrompt};
+use status::{ConnView, Notice, NoticeLevel, RateMeter, StatusUpdate};
+
+/// The panes of the tab bar. Adding one: a variant here, a module under `src/ui/`, and
+/// its arm in `ui::render_body`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tab {
+    Feed,
+    Channels,
+    Streams,
+    Pending,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 4] = [Tab::Feed, Tab::Channels, Tab::Streams, Tab::Pending];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Feed => "Feed",
+            Tab::Channels => "Channels",
+            Tab::Streams => "Streams",
+            Tab::Pending => "Pending",
+        }
+    }
+
+    pub fn number(self) -> usize {
+        Tab::ALL
+            .iter()
+            .position(|&t| t == self)
+            .map_or(0, |i| i + 1)
+    }
+
+    fn offset(self, delta: isize) -> Tab {
+        let n = Tab::ALL.len() as isize;
+        let i = (self.number() as isize - 1 + delta).rem_euclid(n);
+        Tab::ALL[i as usize]
+    }
+}
+
+/// A modal layer over the panes; it gets keys first.
+#[derive(Debug, Clone)]
+pub enum Overlay {
+    Help { scroll: usize },
+    Filter(FilterEdit),
+    Subscribe(SubscribePrompt),
+    Unsubscribe(Picker),
+}
+
+/// Who gets a key first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Help,
+    Filter,
+    Subscribe,
+    Unsubscribe,
+    Detail,
+    Feed,
+    /// A pane that is not built yet.
+    Placeholder,
+}
+
+#[derive(Debug)]
+pub enum Event {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Resize(u16, u16),
+    Deliveries(Vec<Delivery>),
+    Status(StatusUpdate),
+    EngineCounters(Counters),
+    Tick,
+    Exported(Result<ExportDone, String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportDone {
+    pub path: PathBuf,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Subscribe {
+        kind: SubKind,
+        name: Bytes,
+    },
+    Unsubscribe {
+        kind: SubKind,
+        name: Bytes,
+    },
+    /// Write these messages as JSONL (same format as `tail --format jsonl`) to `path`.
+    Export {
+        path: PathBuf,
+        messages: Vec<Message>,
+    },
+    Quit,
+}
+
+/// Fixed inputs of the state: limits, where exports go, how times are shown.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Shown in the header; `Target`'s Display, which never contains the password.
+    pub target: String,
+    pub max_messages: usize,
+    pub max_bytes: usize,
+    /// Directory exports are written to (app.rs picks the platform data dir).
+    pub export_dir: PathBuf,
+    /// Offset used to show times; tests pin it so snapshots don't depend on the machine.
+    pub utc_offset: FixedOffset,
+    pub read_only: bool,
+    pub size: (u16, u16),
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            target: "redis://127.0.0.1:6379".into(),
+            max_messages: 100_000,
+            max_bytes: 64 << 20,
+            export_dir: PathBuf::from("exports"),
+            utc_offset: Utc.fix(),
+            read_only: false,
+            size: (100, 30),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct AppState {
+    pub config: Config,
+    pub keymap: Keymap,
+    pub tab: Tab,
+    pub feed: FeedState,
+    pub detail: Option<DetailState>,
+    pub overlay: Option<Overlay>,
+    pub conn: ConnView,
+    /// The last connection error, kept while reconnecting so "connecting…" can say why.
+    pub last_error: Option<String>,
+    pub subscriptions: Subscriptions,
+    /// The engine's own counters (its inbox evicts when we fall behind).
+    pub engine: Counters,
+    pub rate: RateMeter,
+    pub notice: Option<Notice>,
+    pub now: DateTime<Utc>,
+    pub size: (u16, u16),
+}
+
+impl AppState {
+    pub fn new(config: Config, subscriptions: Subscriptions, now: DateTime<Utc>) -> AppState {
+        AppState {
+            feed: FeedState::new(config.max_messages, config.max_bytes),
+            size: config.size,
+            config,
+            keymap: Keymap::default(),
+            tab: Tab::Feed,
+            detail: None,
+            overlay: None,
+            conn: ConnView::Connecting,
+            last_error: None,
+            subscriptions,
+            engine: Counters::default(),
+            rate: RateMeter::default(),
+            notice: None,
+            now,
+        }
+    }
+
+    pub fn update(&mut self, event: Event, now: DateTime<Utc>) -> Vec<Effect> {
+        self.now = now;
+        match event {
+            Event::Key(key) => return self.on_key(key),
+            Event::Mouse(mouse) => self.on_mouse(mouse),
+            Event::Resize(w, h) => {
+                self.size = (w, h);
+                let width = self.areas().body.width;
+                if let Some(d) = &mut self.detail {
+                    d.set_width(width);
+                }
+            }
+            Event::Deliveries(batch) => self.on_deliveries(batch),
+            Event::Status(update) => self.on_status(update),
+            Event::EngineCounters(c) => self.engine = c,
+            Event::Tick => {}
+            Event::Exported(Ok(done)) => self.info(format!(
+                "exported {} messages to {}",
+                thousands(done.count as u64),
+                escape_line(done.path.to_string_lossy().as_bytes())
+            )),
+            Event::Exported(Err(e)) => {
+                self.error(format!("export failed: {}", escape_line(e.as_bytes())))
+            }
+        }
+        Vec::new()
+    }
+
+    pub fn areas(&self) -> Areas {
+        let input_line = matches!(
+            self.overlay,
+            Some(Overlay::Filter(_) | Overlay::Subscribe(_))
+        );
+        layout::areas(Rect::new(0, 0, self.size.0, self.size.1), input_line)
+    }
+
+    /// Rows of feed on screen.
+    pub fn feed_rows(&self) -> usize {
+        usize::from(self.areas().body.height).max(1)
+    }
+
+    /// Rows of payload on screen in the detail view.
+    pub fn detail_rows(&self) -> usize {
+        usize::from(self.areas().body.height.saturating_sub(DETAIL_META_ROWS)).max(1)
+    }
+
+    pub fn focus(&self) -> Focus {
+        match &self.overlay {
+            Some(Overlay::Help { .. }) => Focus::Help,
+            Some(Overlay::Filter(_)) => Focus::Filter,
+            Some(Overlay::Subscribe(_)) => Focus::Subscribe,
+            Some(Overlay::Unsubscribe(_)) => Focus::Unsubscribe,
+            None => match self.tab {
+                Tab::Feed if self.detail.is_some() => Focus::Detail,
+                Tab::Feed => Focus::Feed,
+                _ => Focus::Placeholder,
+            },
+        }
+    }
+
+    /// The notice to show now, if it has not faded.
+    pub fn visible_notice(&self) -> Option<&Notice> {
+        self.notice.as_ref().filter(|n| n.visible(self.now))
+    }
+
+    pub fn info(&mut self, text: String) {
+        self.notice = Some(Notice {
+            text,
+            level: NoticeLevel::Info,
+            at: self.now,
+        });
+    }
+
+    pub fn error(&mut self, text: String) {
+        self.notice = Some(Notice {
+            text,
+            level: NoticeLevel::Error,
+            at: self.now,
+        });
+    }
+
+    fn on_deliveries(&mut self, batch: Vec<Delivery>) {
+        for delivery in batch {
+            match delivery {
+                Delivery::Message(m) => {
+                    self.rate.record(m.received, 1);
+                    self.feed.push(FeedItem::Message(m));
+                }
+                Delivery::Gap(g) => self.feed.push(FeedItem::Gap(g)),
+                Delivery::ServerError(e) => {
+                    let hint = if e.starts_with("NOPERM") {
+                        " — this ACL user may not access that channel; grant it or subscribe to another"
+                    } else {
+                        ""
+                    };
+                    self.error(format!("the server refused a subscription: {e}{hint}"));
+                    self.feed.push(FeedItem::ServerError(e));
+                }
+                Delivery::Subscription {
+                    kind,
+                    name,
+                    subscribed,
+                    ..
+                } => {
+                    let verb = if subscribed {
+                        "subscribed to"
+                    } else {
+                        "unsubscribed from"
+                    };
+                    self.info(format!("{verb} {} {}", kind.label(), escape_line(&name)));
+                }
+            }
+        }
+    }
+
+    fn on_status(&mut self, update: StatusUpdate) {
+        match &update.conn {
+            ConnView::Disconnected { error, .. } => self.last_error = Some(error.clone()),
+            ConnView::Connected { .. } => self.last_error = None,
+            ConnView::Connecting | ConnView::Stopped => {}
+        }
+        self.conn = update.conn;
+        self.subscriptions = update.wanted;
+    }
+}
+
+/// 1284 → "1,284".
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,347 @@
+//! AppState behaviour through its public door: events in, state and effects out.
+
+use super::*;
+use crate::redis::message::{Gap, Kind};
+use crossterm::event::{
+    KeyCode, KeyEventKind, KeyEventState, KeyModifiers, MouseButton, MouseEventKind,
+};
+
+fn t(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap_or_default()
+}
+
+fn key(code: KeyCode) -> Event {
+    key_mod(code, KeyModifiers::NONE)
+}
+
+fn key_mod(code: KeyCode, modifiers: KeyModifiers) -> Event {
+    Event::Key(KeyEvent {
+        code,
+        modifiers,
+        kind: KeyEventKind::Press,
+        state: KeyEventState::NONE,
+    })
+}
+
+fn ch(c: char) -> Event {
+    key(KeyCode::Char(c))
+}
+
+fn message(channel: &str, payload: &str) -> Delivery {
+    Delivery::Message(Message {
+        seq: 1,
+        received: t(0),
+        kind: Kind::Message,
+        pattern: None,
+        channel: Bytes::from(channel.to_string()),
+        payload: Bytes::from(payload.to_string()),
+    })
+}
+
+fn state() -> AppState {
+    let config = Config {
+        export_dir: PathBuf::from("/exports"),
+        ..Config::default()
+    };
+    let mut subs = Subscriptions::default();
+    subs.patterns.insert(Bytes::from_static(b"ai:*"));
+    subs.channels.insert(Bytes::from_static(b"orders"));
+    AppState::new(config, subs, t(0))
+}
+
+fn with_messages(payloads: &[&str]) -> AppState {
+    let mut s = state();
+    let batch = payloads.iter().map(|p| message("ai:chat", p)).collect();
+    s.update(Event::Deliveries(batch), t(1));
+    s
+}
+
+fn type_text(s: &mut AppState, text: &str) -> Vec<Effect> {
+    text.chars().flat_map(|c| s.update(ch(c), t(2))).collect()
+}
+
+#[test]
+fn filter_narrows_while_typing_and_cancel_restores() {
+    let mut s = with_messages(&["error one", "ok", "error two", "fine"]);
+    s.update(ch('/'), t(2));
+    assert_eq!(s.focus(), Focus::Filter);
+    let effects = type_text(&mut s, "error");
+    assert!(
+        effects.is_empty(),
+        "typing q or e in the prompt must not act"
+    );
+    assert_eq!(s.feed.matching_len(), 2);
+    s.update(key(KeyCode::Enter), t(2));
+    assert_eq!(s.focus(), Focus::Feed);
+    assert_eq!(s.feed.filter().map(|f| f.source()), Some("error"));
+
+    // Editing again then cancelling brings the previous filter back.
+    s.update(ch('/'), t(3));
+    type_text(&mut s, " two");
+    assert_eq!(s.feed.matching_len(), 1);
+    s.update(key(KeyCode::Esc), t(3));
+    assert_eq!(s.feed.matching_len(), 2);
+
+    // Esc in the feed clears it: everything retained is back.
+    s.update(key(KeyCode::Esc), t(4));
+    assert!(s.feed.filter().is_none());
+    assert_eq!(s.feed.matching_len(), 4);
+}
+
+#[test]
+fn a_filter_that_does_not_parse_keeps_the_last_good_one() {
+    let mut s = with_messages(&["x", "y", "xy"]);
+    s.update(ch('/'), t(2));
+    type_text(&mut s, "x (");
+    let Some(Overlay::Filter(edit)) = &s.overlay else {
+        panic!("filter prompt expected");
+    };
+    assert!(edit.error.is_some());
+    assert_eq!(s.feed.matching_len(), 2, "still narrowed by `x`");
+    // Deleting everything shows everything.
+    for _ in 0..3 {
+        s.update(key(KeyCode::Backspace), t(2));
+    }
+    assert_eq!(s.feed.matching_len(), 3);
+}
+
+#[test]
+fn subscribe_prompt_guesses_kind_and_tab_cycles() {
+    let mut s = state();
+    s.update(ch('s'), t(1));
+    type_text(&mut s, "news:*");
+    let effects = s.update(key(KeyCode::Enter), t(1));
+    assert_eq!(
+        effects,
+        [Effect::Subscribe {
+            kind: SubKind::Pattern,
+            name: Bytes::from_static(b"news:*")
+        }]
+    );
+    s.update(ch('s'), t(1));
+    type_text(&mut s, "{u}:1");
+    s.update(key(KeyCode::Tab), t(1));
+    s.update(key(KeyCode::Tab), t(1));
+    let effects = s.update(key(KeyCode::Enter), t(1));
+    assert_eq!(
+        effects,
+        [Effect::Subscribe {
+            kind: SubKind::Shard,
+            name: Bytes::from_static(b"{u}:1")
+        }]
+    );
+    s.update(ch('s'), t(1));
+    assert!(
+        s.update(key(KeyCode::Enter), t(1)).is_empty(),
+        "empty name does nothing"
+    );
+}
+
+#[test]
+fn unsubscribe_picker_drops_the_chosen_one() {
+    let mut s = state();
+    s.update(ch('u'), t(1));
+    let Some(Overlay::Unsubscribe(picker)) = &s.overlay else {
+        panic!("picker expected");
+    };
+    assert_eq!(picker.items.len(), 2);
+    s.update(ch('j'), t(1));
+    let effects = s.update(key(KeyCode::Enter), t(1));
+    assert_eq!(
+        effects,
+        [Effect::Unsubscribe {
+            kind: SubKind::Pattern,
+            name: Bytes::from_static(b"ai:*")
+        }]
+    );
+    assert_eq!(s.subscriptions.len(), 1);
+    assert!(s.overlay.is_none());
+    s.update(ch('u'), t(1));
+    assert!(s.update(key(KeyCode::Esc), t(1)).is_empty());
+    assert!(s.overlay.is_none());
+}
+
+#[test]
+fn export_carries_the_filtered_messages_and_a_timestamped_path() {
+    let mut s = with_messages(&["keep 1", "drop", "keep 2"]);
+    s.update(ch('/'), t(2));
+    type_text(&mut s, "keep");
+    s.update(key(KeyCode::Enter), t(2));
+    let effects = s.update(ch('e'), t(3));
+    let [Effect::Export { path, messages }] = effects.as_slice() else {
+        panic!("one export effect expected: {effects:?}");
+    };
+    assert_eq!(
+        path,
+        &PathBuf::from("/exports/redtail-20270115-080003.000.jsonl")
+    );
+    let payloads: Vec<&[u8]> = messages.iter().map(|m| m.payload.as_ref()).collect();
+    assert_eq!(payloads, [b"keep 1".as_slice(), b"keep 2"]);
+    s.update(
+        Event::Exported(Ok(ExportDone {
+            path: path.clone(),
+            count: 2,
+        })),
+        t(4),
+    );
+    let notice = s.visible_notice().map(|n| n.text.clone());
+    assert_eq!(
+        notice.as_deref(),
+        Some("exported 2 messages to /exports/redtail-20270115-080003.000.jsonl")
+    );
+}
+
+#[test]
+fn enter_opens_the_selected_message_and_esc_returns() {
+    let mut s = with_messages(&["one", r#"{"two":2}"#]);
+    s.update(key(KeyCode::Enter), t(2));
+    assert_eq!(s.focus(), Focus::Detail);
+    assert_eq!(
+        s.detail.as_ref().map(|d| d.format),
+        Some(detail::BodyFormat::Json)
+    );
+    s.update(key(KeyCode::Esc), t(2));
+    assert_eq!(s.focus(), Focus::Feed);
+    s.update(ch('k'), t(2));
+    assert!(s.feed.is_paused(), "moving up holds the list still");
+    s.update(key(KeyCode::Enter), t(2));
+    let payload = s.detail.as_ref().map(|d| d.message.payload.clone());
+    assert_eq!(payload, Some(Bytes::from_static(b"one")));
+}
+
+#[test]
+fn quit_keys_and_typing_q() {
+    let mut s = state();
+    assert_eq!(s.update(ch('q'), t(1)), [Effect::Quit]);
+    s.update(ch('/'), t(1));
+    assert!(s.update(ch('q'), t(1)).is_empty(), "q is text in a prompt");
+    let ctrl_c = key_mod(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert_eq!(
+        s.update(ctrl_c, t(1)),
+        [Effect::Quit],
+        "Ctrl-C quits even while typing"
+    );
+}
+
+#[test]
+fn tabs_switch_and_placeholder_ignores_feed_keys() {
+    let mut s = with_messages(&["x"]);
+    s.update(key(KeyCode::Tab), t(1));
+    assert_eq!(s.tab, Tab::Channels);
+    assert_eq!(s.focus(), Focus::Placeholder);
+    assert!(s.update(ch(' '), t(1)).is_empty());
+    assert!(!s.feed.is_paused());
+    s.update(ch('4'), t(1));
+    assert_eq!(s.tab, Tab::Pending);
+    s.update(key(KeyCode::Tab), t(1));
+    assert_eq!(s.tab, Tab::Feed);
+    s.update(key(KeyCode::BackTab), t(1));
+    assert_eq!(s.tab, Tab::Pending);
+}
+
+#[test]
+fn mouse_wheel_scrolls_and_clicking_a_tab_switches() {
+    let mut s = with_messages(&["a", "b", "c", "d"]);
+    let mouse = |kind, column, row| {
+        Event::Mouse(MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    s.update(mouse(MouseEventKind::ScrollUp, 10, 10), t(1));
+    assert!(s.feed.is_paused());
+    assert_eq!(s.feed.window(s.feed_rows()).1, Some(0));
+    let (_, x, _) = layout::tab_columns()[2];
+    s.update(
+        mouse(MouseEventKind::Down(MouseButton::Left), x + 2, 0),
+        t(1),
+    );
+    assert_eq!(s.tab, Tab::Streams);
+}
+
+#[test]
+fn connection_status_keeps_the_last_error_while_connecting() {
+    let mut s = state();
+    let down = ConnView::Disconnected {
+        since: t(0),
+        error: "connection refused".into(),
+        retry_at: t(2),
+        attempt: 1,
+        fatal: false,
+        ever_connected: false,
+    };
+    let wanted = s.subscriptions.clone();
+    s.update(
+        Event::Status(StatusUpdate {
+            conn: down,
+            wanted: wanted.clone(),
+        }),
+        t(1),
+    );
+    s.update(
+        Event::Status(StatusUpdate {
+            conn: ConnView::Connecting,
+            wanted: wanted.clone(),
+        }),
+        t(2),
+    );
+    assert_eq!(s.last_error.as_deref(), Some("connection refused"));
+    s.update(
+        Event::Status(StatusUpdate {
+            conn: ConnView::Connected { since: t(3) },
+            wanted,
+        }),
+        t(3),
+    );
+    assert_eq!(s.last_error, None);
+}
+
+#[test]
+fn gaps_errors_and_confirmations_reach_the_screen() {
+    let mut s = state();
+    let gap = Delivery::Gap(Gap {
+        from: t(0),
+        to: t(3),
+        reason: "server closed the connection".into(),
+    });
+    let refused = Delivery::ServerError(
+        "NOPERM this user has no permissions to access the 'x' channel".into(),
+    );
+    s.update(Event::Deliveries(vec![gap, refused]), t(3));
+    assert_eq!(s.feed.gaps, 1);
+    assert_eq!(s.feed.len(), 2);
+    let notice = s
+        .visible_notice()
+        .map(|n| (n.level, n.text.contains("ACL user")));
+    assert_eq!(notice, Some((NoticeLevel::Error, true)));
+    let confirm = Delivery::Subscription {
+        kind: SubKind::Pattern,
+        name: Bytes::from_static(b"ai:\x1b*"),
+        subscribed: true,
+        count: 1,
+    };
+    s.update(Event::Deliveries(vec![confirm]), t(4));
+    let text = s.visible_notice().map(|n| n.text.clone());
+    assert_eq!(text.as_deref(), Some("subscribed to pattern ai:\\x1b*"));
+    assert!(s.update(Event::Tick, t(60)).is_empty());
+    assert!(s.visible_notice().is_none(), "notices fade");
+}
+
+#[test]
+fn resize_rewraps_the_detail_view() {
+    let mut s = with_messages(&[&"x".repeat(300)]);
+    s.update(key(KeyCode::Enter), t(1));
+    assert_eq!(s.detail.as_ref().map(|d| d.row_count()), Some(3));
+    s.update(Event::Resize(50, 30), t(1));
+    assert_eq!(s.detail.as_ref().map(|d| d.row_count()), Some(6));
+}
+
+#[test]
+fn thousands_separators() {
+    assert_eq!(thousands(0), "0");
+    assert_eq!(thousands(999), "999");
+    assert_eq!(thousands(1_284), "1,284");
+    assert_eq!(thousands(12_345_678), "12,345,678");
+}

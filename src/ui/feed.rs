@@ -1,0 +1,177 @@
+//! The live feed pane: one row per message, gap or server error.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
+
+use super::theme;
+use crate::filter::Filter;
+use crate::keymap::{Command, Scope};
+use crate::redis::message::{Kind, Message};
+use crate::render_text::escape_str;
+use crate::state::feed::{Entry, FeedItem};
+use crate::state::status::ConnView;
+use crate::state::{thousands, AppState};
+
+/// Payload bytes escaped for a one-line preview; a row is never wider than this.
+const PREVIEW_BYTES: usize = 2048;
+/// "HH:MM:SS.mmm"
+const TIME_COLS: u16 = 12;
+
+pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
+    if area.height == 0 || area.width == 0 {
+        return;
+    }
+    let feed = &state.feed;
+    if feed.matching_len() == 0 {
+        render_empty(state, buf, area);
+        return;
+    }
+    let rows = usize::from(area.height);
+    let (start, selected) = feed.window(rows);
+    let filter = feed.filter();
+    let entries: Vec<&Entry> = feed.visible(start, rows).collect();
+    let channels: Vec<Line<'static>> = entries
+        .iter()
+        .map(|e| match &e.item {
+            FeedItem::Message(m) => channel_line(m, filter),
+            _ => Line::default(),
+        })
+        .collect();
+    // Align payloads on the widest channel on screen, within reason.
+    let cap = (area.width / 3).max(12);
+    let channel_cols = channels
+        .iter()
+        .map(|l| l.width() as u16)
+        .max()
+        .unwrap_or(0)
+        .min(cap);
+    let paused = feed.is_paused();
+    for (i, entry) in entries.iter().enumerate() {
+        let y = area.y + i as u16;
+        let row = Rect::new(area.x, y, area.width, 1);
+        let is_selected = selected == Some(start + i);
+        if is_selected && paused {
+            buf.set_style(row, theme::selected());
+        }
+        let marker = if is_selected { "›" } else { " " };
+        buf.set_string(area.x, y, marker, theme::accent());
+        let x = area.x + 1;
+        let width = area.width.saturating_sub(1);
+        match &entry.item {
+            FeedItem::Message(m) => {
+                let time = m
+                    .received
+                    .with_timezone(&state.config.utc_offset)
+                    .format("%H:%M:%S%.3f")
+                    .to_string();
+                buf.set_stringn(x, y, time, usize::from(width), theme::dim());
+                let cx = x + TIME_COLS + 1;
+                if cx >= area.right() {
+                    continue;
+                }
+                buf.set_line(cx, y, &channels[i], channel_cols.min(area.right() - cx));
+                let px = cx + channel_cols + 1;
+                if px < area.right() {
+                    buf.set_line(px, y, &payload_line(m, filter), area.right() - px);
+                }
+            }
+            FeedItem::Gap(g) => {
+                let time =
+                    g.to.with_timezone(&state.config.utc_offset)
+                        .format("%H:%M:%S%.3f")
+                        .to_string();
+                buf.set_stringn(x, y, time, usize::from(width), theme::dim());
+                let gx = x + TIME_COLS + 1;
+                if gx < area.right() {
+                    let room = usize::from(area.right() - gx);
+                    let text = format!("── {} ", escape_str(&g.describe()));
+                    let fill = room.saturating_sub(text.chars().count());
+                    buf.set_stringn(gx, y, text + &"─".repeat(fill), room, theme::warn());
+                }
+            }
+            FeedItem::ServerError(e) => {
+                let gx = x + TIME_COLS + 1;
+                if gx < area.right() {
+                    let line = Line::from(vec![
+                        Span::styled("✖ server error: ", theme::error().patch(theme::bold())),
+                        Span::styled(escape_str(e).into_owned(), theme::error()),
+                    ]);
+                    buf.set_line(gx, y, &line, area.right() - gx);
+                }
+            }
+        }
+    }
+}
+
+/// Channel, then "via pattern" for pattern matches or "[shard]" for shard messages.
+pub fn channel_line(m: &Message, filter: Option<&Filter>) -> Line<'static> {
+    let marks = |text: &str| filter.map(|f| f.highlight_ranges(text)).unwrap_or_default();
+    let mut spans = theme::untrusted_spans(&m.channel, theme::channel(), marks);
+    match (m.kind, &m.pattern) {
+        (Kind::PMessage, Some(p)) => {
+            spans.push(Span::styled(" via ", theme::dim()));
+            spans.extend(theme::untrusted_spans(p, theme::dim(), |_| Vec::new()));
+        }
+        (Kind::SMessage, _) => spans.push(Span::styled(" [shard]", theme::dim())),
+        _ => {}
+    }
+    Line::from(spans)
+}
+
+pub fn payload_line(m: &Message, filter: Option<&Filter>) -> Line<'static> {
+    let mut end = m.payload.len().min(PREVIEW_BYTES);
+    // Don't cut a UTF-8 sequence in half: it would show as bogus \x escapes.
+    while end < m.payload.len() && end > 0 && (m.payload[end] & 0xc0) == 0x80 {
+        end -= 1;
+    }
+    let marks = |text: &str| filter.map(|f| f.highlight_ranges(text)).unwrap_or_default();
+    Line::from(theme::untrusted_spans(
+        &m.payload[..end],
+        Style::new(),
+        marks,
+    ))
+}
+
+fn render_empty(state: &AppState, buf: &mut Buffer, area: Rect) {
+    let feed = &state.feed;
+    let key = |command| {
+        state
+            .keymap
+            .keys_for(Scope::Feed, command)
+            .first()
+            .map_or_else(|| "?".to_string(), ToString::to_string)
+    };
+    let text = if let (true, ConnView::Disconnected { error, .. }) = (feed.is_empty(), &state.conn)
+    {
+        // The header line may cut a long error; here it wraps in full.
+        format!("Cannot reach the server: {}", escape_str(error))
+    } else if !feed.is_empty() {
+        format!(
+            "No retained message matches the filter ({} retained). Edit it with {}, clear it with {}.",
+            thousands(feed.messages as u64),
+            key(Command::Filter),
+            key(Command::ClearFilter)
+        )
+    } else if state.subscriptions.is_empty() {
+        format!(
+            "Not subscribed to anything. Press {} to subscribe to a channel or pattern.",
+            key(Command::Subscribe)
+        )
+    } else {
+        "Waiting for messages…".to_string()
+    };
+    let y = area.y + area.height / 3;
+    let rect = Rect::new(
+        area.x + 2,
+        y,
+        area.width.saturating_sub(4),
+        area.bottom().saturating_sub(y),
+    );
+    Paragraph::new(Line::styled(text, theme::dim()))
+        .centered()
+        .wrap(Wrap { trim: true })
+        .render(rect, buf);
+}

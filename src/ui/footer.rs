@@ -1,0 +1,84 @@
+//! The bottom line: a fading notice, then the focused pane's main keys (from the keymap).
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+
+use super::theme;
+use crate::keymap::{Command, Scope};
+use crate::state::status::NoticeLevel;
+use crate::state::{AppState, Focus};
+
+/// The commands worth a place in the footer for each focus.
+pub fn footer_commands(focus: Focus) -> &'static [(Scope, Command)] {
+    use Command as C;
+    use Scope as S;
+    match focus {
+        Focus::Feed => &[
+            (S::Feed, C::Filter),
+            (S::Feed, C::TogglePause),
+            (S::Feed, C::Open),
+            (S::Feed, C::Subscribe),
+            (S::Feed, C::Unsubscribe),
+            (S::Feed, C::Export),
+            (S::Global, C::NextTab),
+            (S::Global, C::Help),
+            (S::Global, C::Quit),
+        ],
+        Focus::Detail => &[
+            (S::Navigation, C::Down),
+            (S::Navigation, C::PageDown),
+            (S::Detail, C::ToggleHex),
+            (S::Detail, C::Back),
+            (S::Global, C::Help),
+            (S::Global, C::Quit),
+        ],
+        Focus::Filter => &[(S::Input, C::Accept), (S::Input, C::Cancel)],
+        Focus::Subscribe => &[
+            (S::Input, C::CycleKind),
+            (S::Input, C::Accept),
+            (S::Input, C::Cancel),
+        ],
+        Focus::Unsubscribe => &[
+            (S::Navigation, C::Down),
+            (S::Input, C::Accept),
+            (S::Input, C::Cancel),
+        ],
+        Focus::Help => &[(S::Input, C::Cancel), (S::Global, C::Quit)],
+        Focus::Placeholder => &[
+            (S::Global, C::NextTab),
+            (S::Global, C::Help),
+            (S::Global, C::Quit),
+        ],
+    }
+}
+
+pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
+    if area.height == 0 {
+        return;
+    }
+    buf.set_style(area, theme::bar());
+    let mut spans = Vec::new();
+    if let Some(notice) = state.visible_notice() {
+        let style = match notice.level {
+            NoticeLevel::Info => theme::accent(),
+            NoticeLevel::Error => theme::error(),
+        };
+        spans.push(Span::styled(format!(" {} ", notice.text), style));
+        spans.push(Span::styled("│", theme::dim()));
+    }
+    let focus = state.focus();
+    for (key, label) in state.keymap.footer(footer_commands(focus)) {
+        let label = match label {
+            "pause" if state.feed.is_paused() => "follow",
+            "apply" if focus == Focus::Unsubscribe => "drop",
+            "apply" if focus == Focus::Subscribe => "subscribe",
+            "cancel" if focus == Focus::Help => "close",
+            other => other,
+        };
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled(key, theme::key()));
+        spans.push(Span::styled(format!(" {label}"), theme::dim()));
+    }
+    buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+}

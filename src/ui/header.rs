@@ -1,0 +1,195 @@
+//! Two header lines: connection state and subscriptions; then rate, retained, evicted,
+//! gaps, live/paused and the filter.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+
+use super::theme;
+use crate::redis::message::SubKind;
+use crate::render_text::{escape_line, escape_str};
+use crate::state::status::ConnView;
+use crate::state::{thousands, AppState};
+
+pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
+    if area.height == 0 {
+        return;
+    }
+    let conn = connection_line(state);
+    buf.set_line(area.x, area.y, &conn, area.width);
+    let used = conn.width() as u16 + 3;
+    if area.width > used + 10 {
+        let subs = subscriptions_line(state, usize::from(area.width - used));
+        let width = subs.width() as u16;
+        buf.set_line(area.right() - width, area.y, &subs, width);
+    }
+    if area.height > 1 {
+        buf.set_line(area.x, area.y + 1, &counters_line(state), area.width);
+    }
+}
+
+pub fn connection_line(state: &AppState) -> Line<'static> {
+    let target = escape_str(&state.config.target).into_owned();
+    let spans = match &state.conn {
+        ConnView::Connected { .. } => vec![
+            Span::styled(" ● ", theme::ok()),
+            Span::styled("connected ", theme::ok()),
+            Span::raw(target),
+        ],
+        ConnView::Connecting => {
+            let mut spans = vec![
+                Span::styled(" ◌ ", theme::warn()),
+                Span::styled("connecting… ", theme::warn()),
+                Span::raw(target),
+            ];
+            if let Some(e) = &state.last_error {
+                spans.push(Span::styled(" — last error: ", theme::dim()));
+                spans.push(Span::styled(escape_str(e).into_owned(), theme::error()));
+            }
+            spans
+        }
+        ConnView::Disconnected {
+            error,
+            retry_at,
+            attempt,
+            fatal,
+            ..
+        } => {
+            let style = if *fatal {
+                theme::error()
+            } else {
+                theme::warn()
+            };
+            let wait = theme::seconds(*retry_at - state.now);
+            // Fatal errors (wrong password) are red: waiting alone will not fix them.
+            vec![
+                Span::styled(" ✖ ", style),
+                Span::styled(
+                    format!("reconnecting in {wait} (attempt {}): ", attempt + 1),
+                    style,
+                ),
+                Span::styled(escape_str(error).into_owned(), theme::error()),
+            ]
+        }
+        ConnView::Stopped => vec![Span::styled(" ■ stopped ", theme::dim()), Span::raw(target)],
+    };
+    Line::from(spans)
+}
+
+/// "subscribed: ai:* (pattern), orders, {u}:1 (shard)", cut to `room` columns.
+fn subscriptions_line(state: &AppState, room: usize) -> Line<'static> {
+    let subs = &state.subscriptions;
+    if subs.is_empty() {
+        return Line::from(Span::styled("not subscribed — press s ", theme::warn()));
+    }
+    let items: Vec<String> = subs
+        .iter()
+        .map(|(kind, name)| match kind {
+            SubKind::Channel => escape_line(name).into_owned(),
+            SubKind::Pattern => format!("{} (pattern)", escape_line(name)),
+            SubKind::Shard => format!("{} (shard)", escape_line(name)),
+        })
+        .collect();
+    let mut text = String::from("subscribed: ");
+    for (i, item) in items.iter().enumerate() {
+        let rest = items.len() - i - 1;
+        let tail = if rest > 0 {
+            format!(", +{rest} more ")
+        } else {
+            " ".to_string()
+        };
+        let sep = if i == 0 { "" } else { ", " };
+        let fits = text.chars().count() + sep.len() + item.chars().count() + tail.len() <= room;
+        if !fits && i > 0 {
+            text.push_str(&format!(", +{} more", items.len() - i));
+            break;
+        }
+        text.push_str(sep);
+        text.push_str(item);
+    }
+    text.push(' ');
+    if text.chars().count() > room {
+        text = text
+            .chars()
+            .take(room.saturating_sub(2))
+            .collect::<String>()
+            + "… ";
+    }
+    Line::from(Span::styled(text, theme::dim()))
+}
+
+pub fn counters_line(state: &AppState) -> Line<'static> {
+    let feed = &state.feed;
+    let mut spans = Vec::new();
+    match feed.new_since_pause() {
+        Some(new) => spans.push(Span::styled(
+            format!(" paused — {} new ", thousands(new)),
+            Style::new()
+                .fg(ratatui::style::Color::Black)
+                .bg(ratatui::style::Color::Yellow),
+        )),
+        None => spans.push(Span::styled(
+            " live ",
+            Style::new()
+                .fg(ratatui::style::Color::Black)
+                .bg(ratatui::style::Color::Green),
+        )),
+    }
+    let sep = || Span::styled(" · ", theme::dim());
+    let rate = state.rate.per_second(state.now);
+    let rate = if rate >= 100.0 {
+        thousands(rate.round() as u64)
+    } else {
+        format!("{rate:.1}")
+    };
+    spans.push(Span::raw(format!(" {rate} msg/s")));
+    spans.push(sep());
+    spans.push(Span::raw(format!(
+        "{} retained ({})",
+        thousands(feed.messages as u64),
+        theme::human_bytes(feed.bytes() as u64)
+    )));
+    spans.push(sep());
+    let evicted = feed.evicted + state.engine.evicted;
+    let style = if evicted > 0 {
+        theme::warn()
+    } else {
+        Style::new()
+    };
+    spans.push(Span::styled(
+        format!("{} evicted", thousands(evicted)),
+        style,
+    ));
+    if state.engine.evicted > 0 {
+        spans.push(Span::styled(
+            format!(" ({} before display)", thousands(state.engine.evicted)),
+            theme::warn(),
+        ));
+    }
+    spans.push(sep());
+    let gaps = feed.gaps;
+    let style = if gaps > 0 {
+        theme::warn()
+    } else {
+        Style::new()
+    };
+    spans.push(Span::styled(
+        format!(
+            "{} gap{}",
+            thousands(gaps),
+            if gaps == 1 { "" } else { "s" }
+        ),
+        style,
+    ));
+    if let Some(filter) = feed.filter() {
+        spans.push(sep());
+        spans.push(Span::styled("filter ", theme::accent()));
+        spans.push(Span::raw(escape_str(filter.source()).into_owned()));
+        spans.push(Span::styled(
+            format!(" ({} shown)", thousands(feed.matching_len() as u64)),
+            theme::dim(),
+        ));
+    }
+    Line::from(spans)
+}

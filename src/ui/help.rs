@@ -1,0 +1,92 @@
+//! The `?` overlay, generated from the keymap so it always shows the real bindings.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
+use ratatui::Frame;
+
+use super::theme;
+use crate::state::AppState;
+
+const KEY_COLS: usize = 16;
+
+pub fn render(state: &AppState, scroll: usize, frame: &mut Frame, area: Rect) {
+    let sections: Vec<Vec<Line<'static>>> = state
+        .keymap
+        .help_sections()
+        .into_iter()
+        .map(|(title, rows)| {
+            let mut lines = vec![Line::styled(
+                title.to_string(),
+                theme::bold().patch(theme::accent()),
+            )];
+            lines.extend(rows.into_iter().map(|(keys, what)| {
+                Line::from(vec![
+                    Span::styled(format!("  {keys:<KEY_COLS$}"), theme::key()),
+                    Span::raw(what.to_string()),
+                ])
+            }));
+            lines.push(Line::default());
+            lines
+        })
+        .collect();
+    let total: usize = sections.iter().map(Vec::len).sum();
+    // Two columns when there is room, balanced by line count.
+    let two = area.width >= 90;
+    let (mut left, mut right) = (Vec::new(), Vec::new());
+    for section in sections {
+        if two && left.len() >= total / 2 {
+            right.extend(section);
+        } else {
+            left.extend(section);
+        }
+    }
+    let footer = Line::styled(
+        "Filter language: same as `redtail tail --filter`, e.g.  error ch:ai:* .latency_ms > 250",
+        theme::dim(),
+    );
+    let content_rows = left.len().max(right.len()) + 1;
+    let width = area.width.saturating_sub(4).min(110);
+    let height = (content_rows as u16 + 2).min(area.height);
+    let popup = Rect::new(
+        area.x + (area.width - width) / 2,
+        area.y + (area.height - height) / 2,
+        width,
+        height,
+    );
+    let buf: &mut Buffer = frame.buffer_mut();
+    Clear.render(popup, buf);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme::accent())
+        .title(Line::styled(" keys ", theme::bold()));
+    let inner = block.inner(popup);
+    block.render(popup, buf);
+    let max_scroll = content_rows.saturating_sub(usize::from(inner.height));
+    let scroll = scroll.min(max_scroll) as u16;
+    left.push(footer);
+    if two {
+        let half = inner.width / 2;
+        let l = Rect::new(inner.x + 1, inner.y, half.saturating_sub(1), inner.height);
+        let r = Rect::new(inner.x + half, inner.y, inner.width - half, inner.height);
+        // The footer line spans both columns: draw it after the columns, on the last row.
+        let note = left.pop();
+        Paragraph::new(left).scroll((scroll, 0)).render(l, buf);
+        Paragraph::new(right).scroll((scroll, 0)).render(r, buf);
+        if let Some(note) = note {
+            let y = inner.bottom().saturating_sub(1);
+            if inner.height > 0 {
+                buf.set_line(inner.x + 1, y, &note, inner.width.saturating_sub(1));
+            }
+        }
+    } else {
+        let l = Rect::new(
+            inner.x + 1,
+            inner.y,
+            inner.width.saturating_sub(1),
+            inner.height,
+        );
+        Paragraph::new(left).scroll((scroll, 0)).render(l, buf);
+    }
+}

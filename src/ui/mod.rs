@@ -1,0 +1,48 @@
+//! Drawing: a pure function of [`AppState`]. One module per pane; nothing here changes
+//! state or does I/O, so a frame can be drawn from a test with a fixed `now`.
+
+pub mod detail;
+pub mod feed;
+pub mod footer;
+pub mod header;
+pub mod help;
+pub mod placeholder;
+pub mod prompt;
+pub mod tabs;
+pub mod theme;
+
+use ratatui::Frame;
+
+use crate::state::{layout, AppState, Focus, Overlay, Tab};
+
+pub fn render(state: &AppState, frame: &mut Frame) {
+    let input_line = matches!(
+        state.overlay,
+        Some(Overlay::Filter(_) | Overlay::Subscribe(_))
+    );
+    let areas = layout::areas(frame.area(), input_line);
+    tabs::render(state, frame.buffer_mut(), areas.tabs);
+    header::render(state, frame.buffer_mut(), areas.header);
+    render_body(state, frame, areas.body);
+    if let Some(input) = areas.input {
+        prompt::render_input(state, frame, input);
+    }
+    footer::render(state, frame.buffer_mut(), areas.footer);
+    match &state.overlay {
+        Some(Overlay::Help { scroll }) => help::render(state, *scroll, frame, areas.body),
+        Some(Overlay::Unsubscribe(picker)) => prompt::render_picker(picker, frame, areas.body),
+        _ => {}
+    }
+}
+
+fn render_body(state: &AppState, frame: &mut Frame, area: ratatui::layout::Rect) {
+    match state.tab {
+        Tab::Feed => match &state.detail {
+            Some(d) if state.focus() != Focus::Placeholder => {
+                detail::render(state, d, frame.buffer_mut(), area)
+            }
+            _ => feed::render(state, frame.buffer_mut(), area),
+        },
+        tab => placeholder::render(tab, frame.buffer_mut(), area),
+    }
+}

@@ -1,0 +1,167 @@
+//! Colours and the one helper that turns escaped text + highlights into styled spans.
+
+use std::ops::Range;
+
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Span;
+
+use crate::render_text::escape_segments;
+
+pub fn dim() -> Style {
+    Style::new().fg(Color::DarkGray)
+}
+pub fn accent() -> Style {
+    Style::new().fg(Color::Cyan)
+}
+pub fn bold() -> Style {
+    Style::new().add_modifier(Modifier::BOLD)
+}
+pub fn ok() -> Style {
+    Style::new().fg(Color::Green)
+}
+pub fn warn() -> Style {
+    Style::new().fg(Color::Yellow)
+}
+pub fn error() -> Style {
+    Style::new().fg(Color::Red)
+}
+/// Escapes we produced (`\x1b`), so they differ from the same text in a payload.
+pub fn escaped() -> Style {
+    Style::new()
+        .fg(Color::Magenta)
+        .add_modifier(Modifier::ITALIC)
+}
+/// Text the filter matched.
+pub fn highlight() -> Style {
+    Style::new().fg(Color::Black).bg(Color::Yellow)
+}
+pub fn selected() -> Style {
+    Style::new().bg(Color::DarkGray)
+}
+pub fn channel() -> Style {
+    Style::new().fg(Color::Cyan)
+}
+pub fn tab_active() -> Style {
+    Style::new()
+        .fg(Color::Black)
+        .bg(Color::Cyan)
+        .add_modifier(Modifier::BOLD)
+}
+pub fn tab_inactive() -> Style {
+    Style::new().fg(Color::Gray)
+}
+pub fn bar() -> Style {
+    Style::new().bg(Color::Black)
+}
+pub fn key() -> Style {
+    Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)
+}
+
+/// Untrusted bytes as spans: escaped, our escapes styled apart, filter matches highlighted.
+pub fn untrusted_spans(
+    bytes: &[u8],
+    base: Style,
+    highlights: impl FnOnce(&str) -> Vec<Range<usize>>,
+) -> Vec<Span<'static>> {
+    let mut text = String::with_capacity(bytes.len());
+    let mut escapes = Vec::new();
+    for segment in escape_segments(bytes) {
+        let start = text.len();
+        text.push_str(&segment.text);
+        if segment.escaped {
+            escapes.push(start..text.len());
+        }
+    }
+    let marks = highlights(&text);
+    styled_spans(&text, &escapes, &marks, base)
+}
+
+/// Split already-safe `text` at every escape / highlight boundary and style each piece.
+pub fn styled_spans(
+    text: &str,
+    escapes: &[Range<usize>],
+    marks: &[Range<usize>],
+    base: Style,
+) -> Vec<Span<'static>> {
+    if escapes.is_empty() && marks.is_empty() {
+        return vec![Span::styled(text.to_string(), base)];
+    }
+    let mut cuts: Vec<usize> = vec![0, text.len()];
+    for r in escapes.iter().chain(marks) {
+        cuts.push(r.start.min(text.len()));
+        cuts.push(r.end.min(text.len()));
+    }
+    cuts.retain(|&c| text.is_char_boundary(c));
+    cuts.sort_unstable();
+    cuts.dedup();
+    let inside =
+        |ranges: &[Range<usize>], at: usize| ranges.iter().any(|r| r.start <= at && at < r.end);
+    cuts.windows(2)
+        .filter(|w| w[0] < w[1])
+        .map(|w| {
+            let mut style = base;
+            if inside(escapes, w[0]) {
+                style = style.patch(escaped());
+            }
+            if inside(marks, w[0]) {
+                style = style.patch(highlight());
+            }
+            Span::styled(text[w[0]..w[1]].to_string(), style)
+        })
+        .collect()
+}
+
+/// 4404019 → "4.2 MiB".
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Seconds with one decimal for countdowns: "2.1 s".
+pub fn seconds(delta: chrono::TimeDelta) -> String {
+    let ms = delta.num_milliseconds().max(0);
+    format!("{}.{} s", ms / 1000, (ms % 1000) / 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_split_on_escapes_and_marks() {
+        let spans = untrusted_spans(b"ab\x1bcd", Style::new(), |t| {
+            assert_eq!(t, "ab\\x1bcd");
+            std::iter::once(1..3).collect()
+        });
+        let parts: Vec<(&str, Style)> = spans
+            .iter()
+            .map(|s| (s.content.as_ref(), s.style))
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                ("a", Style::new()),
+                ("b", highlight()),
+                ("\\", escaped().patch(highlight())),
+                ("x1b", escaped()),
+                ("cd", Style::new()),
+            ]
+        );
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(4_404_019), "4.2 MiB");
+    }
+}

@@ -1,0 +1,1188 @@
+//! The pending-entries engine, its actions and the headless commands against real
+//! servers, on the crashed-worker scenario: ten inference requests in a stream, worker
+//! `crashed` took six and will never ack them, worker `live` took four.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{Proc, Server};
+use redtail::audit::AuditLog;
+use redtail::redis::actions::{
+    self, ActionContext, ActionErrorKind, ActionOutcome, ClaimSkip, DeadLetterStatus, GroupStart,
+    TrimStrategy, MAX_TRIM_ENTRIES,
+};
+use redtail::redis::conn::Target;
+use redtail::redis::pending::{
+    pending_page, pending_summary, sort_entries, PendingQuery, PendingSort, StreamId,
+};
+
+const S: &str = "ai:requests";
+const G: &str = "inference";
+const DLQ: &str = "ai:requests:dlq";
+const T: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------- scenario
+
+struct Scenario {
+    server: Server,
+    target: Target,
+    /// Entry ids in stream order: 0..6 held by `crashed`, 6..10 by `live`.
+    ids: Vec<String>,
+    _dir: tempfile::TempDir,
+    audit_path: PathBuf,
+    audit: AuditLog,
+}
+
+fn scenario() -> Scenario {
+    let server = Server::start();
+    let mut c = server.conn();
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let id: String = redis::cmd("XADD")
+            .arg(S)
+            .arg("*")
+            .arg("prompt")
+            .arg(format!("request {i}"))
+            .arg("n")
+            .arg(i)
+            .query(&mut c)
+            .expect("XADD");
+        ids.push(id);
+    }
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(S)
+        .arg(G)
+        .arg("0")
+        .query(&mut c)
+        .expect("XGROUP CREATE");
+    read_group(&server, "crashed", 6);
+    read_group(&server, "live", 4);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let audit_path = dir.path().join("audit.jsonl");
+    let audit = AuditLog::open(&audit_path).expect("audit log");
+    let target = Target::parse_url(&server.url()).expect("url");
+    Scenario {
+        server,
+        target,
+        ids,
+        _dir: dir,
+        audit_path,
+        audit,
+    }
+}
+
+impl Scenario {
+    fn ctx(&self, read_only: bool) -> ActionContext<'_> {
+        ActionContext {
+            server: self.target.to_string(),
+            read_only,
+            audit: &self.audit,
+        }
+    }
+
+    async fn conn(&self) -> redis::aio::MultiplexedConnection {
+        self.target.command_connection().await.expect("connect")
+    }
+
+    fn ids(&self, range: std::ops::Range<usize>) -> Vec<String> {
+        self.ids[range].to_vec()
+    }
+
+    /// id → (consumer, deliveries), straight from XPENDING.
+    fn pending(&self) -> BTreeMap<String, (String, u64)> {
+        let rows: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+            .arg(S)
+            .arg(G)
+            .arg("-")
+            .arg("+")
+            .arg(1000)
+            .query(&mut self.server.conn())
+            .expect("XPENDING");
+        rows.into_iter()
+            .map(|(id, consumer, _, deliveries)| (id, (consumer, deliveries)))
+            .collect()
+    }
+
+    fn held_by(&self, consumer: &str) -> Vec<String> {
+        self.pending()
+            .into_iter()
+            .filter(|(_, (c, _))| c == consumer)
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    fn records(&self) -> Vec<serde_json::Value> {
+        audit_records(&self.audit_path)
+    }
+
+    /// Everything an action could change (idle times aside, which reading also moves
+    /// on), for before/after comparisons.
+    fn state(&self) -> String {
+        let mut out = format!("{:?}\n", self.pending());
+        for args in [
+            vec!["XRANGE", S, "-", "+"],
+            vec!["XPENDING", S, G],
+            vec!["XINFO", "GROUPS", S],
+            vec!["TYPE", DLQ],
+            vec!["XRANGE", DLQ, "-", "+"],
+        ] {
+            out.push_str(&self.server.cli(&args));
+        }
+        out
+    }
+}
+
+fn read_group(server: &Server, consumer: &str, count: usize) {
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(G)
+        .arg(consumer)
+        .arg("COUNT")
+        .arg(count)
+        .arg("STREAMS")
+        .arg(S)
+        .arg(">")
+        .query(&mut server.conn())
+        .expect("XREADGROUP");
+}
+
+/// A live worker touching its entries (XCLAIM to itself resets their idle time).
+fn retake(server: &Server, consumer: &str, ids: &[String]) {
+    let mut cmd = redis::cmd("XCLAIM");
+    cmd.arg(S).arg(G).arg(consumer).arg(0);
+    for id in ids {
+        cmd.arg(id);
+    }
+    let _: redis::Value = cmd.query(&mut server.conn()).expect("XCLAIM");
+}
+
+fn audit_records(path: &std::path::Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
+        .collect()
+}
+
+/// Every record carries the fields the issue asks for.
+fn assert_record(r: &serde_json::Value, action: &str, status: &str) {
+    for key in [
+        "time", "server", "action", "command", "stream", "group", "ids", "consumer", "result",
+    ] {
+        assert!(r.get(key).is_some(), "audit record lacks {key}: {r}");
+    }
+    assert_eq!(r["action"], action, "{r}");
+    assert_eq!(r["result"]["status"], status, "{r}");
+    assert!(
+        !r["result"]["message"].as_str().unwrap_or("").is_empty(),
+        "{r}"
+    );
+    assert!(
+        r["server"].as_str().unwrap_or("").starts_with("redis://"),
+        "{r}"
+    );
+}
+
+fn ids_of(r: &serde_json::Value) -> Vec<String> {
+    r["ids"]
+        .as_array()
+        .expect("ids array")
+        .iter()
+        .map(|v| v.as_str().expect("id string").to_string())
+        .collect()
+}
+
+fn acl_user_without_xack(server: &Server) -> Target {
+    server.cli(&[
+        "ACL", "SETUSER", "noack", "on", ">pw", "~*", "&*", "+@all", "-xack",
+    ]);
+    Target::parse_url(&format!("redis://noack:pw@127.0.0.1:{}", server.port)).expect("url")
+}
+
+fn sid(text: &str) -> StreamId {
+    StreamId::parse(text).expect("id")
+}
+
+// ---------------------------------------------------------------- reading
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pending_pages_previews_filters_and_deleted_entries() {
+    let s = scenario();
+    let mut conn = s.conn().await;
+
+    // Paging with an exclusive cursor covers every entry exactly once.
+    let mut seen = Vec::new();
+    let mut query = PendingQuery {
+        count: 4,
+        ..Default::default()
+    };
+    let mut pages = 0;
+    loop {
+        let page = pending_page(&mut conn, S.as_bytes(), G.as_bytes(), &query)
+            .await
+            .expect("page");
+        pages += 1;
+        assert!(page.entries.len() <= 4);
+        seen.extend(page.entries.iter().map(|e| e.id.to_string()));
+        match page.next {
+            Some(next) => query.start = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, s.ids);
+    assert_eq!(pages, 3);
+
+    // Columns and previews.
+    let page = pending_page(
+        &mut conn,
+        S.as_bytes(),
+        G.as_bytes(),
+        &PendingQuery {
+            count: 100,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("page");
+    let first = &page.entries[0];
+    assert_eq!(first.consumer, Bytes::from_static(b"crashed"));
+    assert_eq!(first.deliveries, 1);
+    assert_eq!(first.preview.as_deref(), Some("prompt=request 0 n=0"));
+    assert!(first.id_age_ms >= first.idle_ms, "{first:?}");
+    assert!(!first.deleted);
+    assert_eq!(page.entries[7].consumer, Bytes::from_static(b"live"));
+
+    // One consumer only.
+    let live = pending_page(
+        &mut conn,
+        S.as_bytes(),
+        G.as_bytes(),
+        &PendingQuery {
+            consumer: Some(Bytes::from_static(b"live")),
+            count: 100,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("page");
+    let live_ids: Vec<String> = live.entries.iter().map(|e| e.id.to_string()).collect();
+    assert_eq!(live_ids, s.ids(6..10));
+
+    // IDLE filter: after a wait, `live` touches its entries; only crashed's qualify.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    retake(&s.server, "live", &s.ids(6..10));
+    let idle = pending_page(
+        &mut conn,
+        S.as_bytes(),
+        G.as_bytes(),
+        &PendingQuery {
+            min_idle_ms: Some(200),
+            count: 100,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("page");
+    let idle_ids: Vec<String> = idle.entries.iter().map(|e| e.id.to_string()).collect();
+    assert_eq!(idle_ids, s.ids(0..6));
+    assert!(idle.entries.iter().all(|e| e.idle_ms >= 200));
+
+    // Deleted entries stay pending and are shown as deleted; hostile bytes are escaped.
+    s.server.cli(&["XDEL", S, &s.ids[2]]);
+    let mut c = s.server.conn();
+    let hostile: String = redis::cmd("XADD")
+        .arg(S)
+        .arg("*")
+        .arg("p")
+        .arg(&b"\x1b]52;c;AAAA\x07\xff"[..])
+        .query(&mut c)
+        .expect("XADD");
+    read_group(&s.server, "crashed", 1);
+    let page = pending_page(
+        &mut conn,
+        S.as_bytes(),
+        G.as_bytes(),
+        &PendingQuery {
+            count: 100,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("page");
+    let deleted = &page.entries[2];
+    assert!(deleted.deleted && deleted.preview.is_none() && deleted.fields.is_none());
+    let last = page.entries.last().expect("entries");
+    assert_eq!(last.id.to_string(), hostile);
+    assert_eq!(last.preview.as_deref(), Some("p=\\x1b]52;c;AAAA\\x07\\xff"));
+
+    // Summary and sorting.
+    let summary = pending_summary(&mut conn, S.as_bytes(), G.as_bytes())
+        .await
+        .expect("summary");
+    assert_eq!(summary.count, 11);
+    assert_eq!(summary.min_id, Some(sid(&s.ids[0])));
+    assert_eq!(
+        summary.consumers,
+        vec![
+            (Bytes::from_static(b"crashed"), 7),
+            (Bytes::from_static(b"live"), 4)
+        ]
+    );
+    let mut entries = page.entries;
+    sort_entries(&mut entries, PendingSort::Idle, false);
+    assert_eq!(entries[0].consumer, Bytes::from_static(b"crashed"));
+    assert_eq!(
+        entries[0].id.to_string(),
+        hostile,
+        "the newest delivery is least idle"
+    );
+    assert!(entries.windows(2).all(|w| w[0].idle_ms <= w[1].idle_ms));
+}
+
+// ---------------------------------------------------------------- ack
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ack_removes_exactly_the_chosen_ids() {
+    let s = scenario();
+    let mut conn = s.conn().await;
+    let before = s.pending();
+    let chosen = vec![s.ids[0].clone(), s.ids[7].clone()];
+    let mut asked = chosen.clone();
+    asked.push("1-1".into()); // never existed
+    asked.push(s.ids[0].clone()); // a duplicate gets one outcome
+    let outcome = actions::ack(&s.ctx(false), &mut conn, S.as_bytes(), G.as_bytes(), &asked)
+        .await
+        .expect("ack");
+    assert_eq!(outcome.acked, vec![sid(&s.ids[0]), sid(&s.ids[7])]);
+    assert_eq!(outcome.not_pending, vec![sid("1-1")]);
+    assert!(!outcome.is_complete());
+    let mut expected = before.clone();
+    for id in &chosen {
+        expected.remove(id);
+    }
+    assert_eq!(s.pending(), expected);
+
+    let records = s.records();
+    assert_eq!(records.len(), 1);
+    assert_record(&records[0], "ack", "ok");
+    assert_eq!(records[0]["command"], "XACK");
+    assert_eq!(records[0]["stream"], S);
+    assert_eq!(records[0]["group"], G);
+    assert_eq!(
+        ids_of(&records[0]),
+        vec![s.ids[0].clone(), s.ids[7].clone(), "1-1".into()]
+    );
+    assert_eq!(records[0]["result"]["details"]["not_pending"][0], "1-1");
+}
+
+// ---------------------------------------------------------------- claim
+
+#[tokio::test(flavor = "multi_thread")]
+async fn claim_moves_ownership_and_skips_what_a_live_consumer_retook() {
+    let s = scenario();
+    let mut conn = s.conn().await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    // Between the user's look and the claim: a live worker takes 1 back, someone acks 3,
+    // someone deletes 4 from the stream.
+    retake(&s.server, "live", &s.ids(1..2));
+    s.server.cli(&["XACK", S, G, &s.ids[3]]);
+    s.server.cli(&["XDEL", S, &s.ids[4]]);
+
+    let outcome = actions::claim(
+        &s.ctx(false),
+        &mut conn,
+        S.as_bytes(),
+        G.as_bytes(),
+        b"healthy",
+        200,
+        &s.ids(0..5),
+    )
+    .await
+    .expect("claim");
+    assert_eq!(outcome.claimed, vec![sid(&s.ids[0]), sid(&s.ids[2])]);
+    let reasons: Vec<(String, ClaimSkip)> = outcome
+        .skipped
+        .iter()
+        .map(|k| (k.id.to_string(), k.reason.clone()))
+        .collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert_eq!(reasons[0].0, s.ids[1]);
+    match &reasons[0].1 {
+        ClaimSkip::TooRecent { consumer, idle_ms } => {
+            assert_eq!(consumer.0, b"live");
+            assert!(*idle_ms < 200);
+        }
+        other => panic!("expected TooRecent, got {other:?}"),
+    }
+    assert_eq!(reasons[1], (s.ids[3].clone(), ClaimSkip::NotPending));
+    assert_eq!(reasons[2], (s.ids[4].clone(), ClaimSkip::Deleted));
+    let summary = outcome.summary();
+    assert!(summary.contains("claimed 2 of 5"), "{summary}");
+    assert!(summary.contains("live consumer"), "{summary}");
+
+    let pending = s.pending();
+    // Claimed without JUSTID: ownership moves and the delivery count goes up.
+    assert_eq!(pending[&s.ids[0]], ("healthy".to_string(), 2));
+    assert_eq!(pending[&s.ids[2]], ("healthy".to_string(), 2));
+    assert_eq!(pending[&s.ids[1]].0, "live");
+    assert_eq!(pending[&s.ids[5]].0, "crashed");
+
+    let records = s.records();
+    assert_eq!(records.len(), 1);
+    assert_record(&records[0], "claim", "ok");
+    assert_eq!(records[0]["consumer"], "healthy");
+    assert_eq!(
+        records[0]["result"]["details"]["skipped"][0]["reason"],
+        "too_recent"
+    );
+}
+
+// ---------------------------------------------------------------- autoclaim
+
+#[tokio::test(flavor = "multi_thread")]
+async fn autoclaim_sweeps_only_entries_past_min_idle() {
+    let s = scenario();
+    let mut conn = s.conn().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    retake(&s.server, "live", &s.ids(6..10));
+    let state_before_preview = s.state();
+
+    let preview = actions::autoclaim_preview(&mut conn, S.as_bytes(), G.as_bytes(), 200, 100)
+        .await
+        .expect("preview");
+    let previewed: Vec<String> = preview.entries.iter().map(|r| r.id.to_string()).collect();
+    assert_eq!(previewed, s.ids(0..6));
+    assert_eq!(
+        preview.by_consumer,
+        vec![(Bytes::from_static(b"crashed"), 6)]
+    );
+    assert!(!preview.truncated);
+    assert_eq!(s.state(), state_before_preview, "a preview changes nothing");
+
+    // Bounded: the first sweep stops at two.
+    let first = actions::autoclaim(
+        &s.ctx(false),
+        &mut conn,
+        S.as_bytes(),
+        G.as_bytes(),
+        b"healthy",
+        200,
+        2,
+    )
+    .await
+    .expect("autoclaim");
+    assert_eq!(first.claimed, vec![sid(&s.ids[0]), sid(&s.ids[1])]);
+    assert!(!first.complete);
+    let rest = actions::autoclaim(
+        &s.ctx(false),
+        &mut conn,
+        S.as_bytes(),
+        G.as_bytes(),
+        b"healthy",
+        200,
+        100,
+    )
+    .await
+    .expect("autoclaim");
+    let rest_ids: Vec<String> = rest.claimed.iter().map(|i| i.to_string()).collect();
+    assert_eq!(rest_ids, s.ids(2..6));
+    assert!(rest.complete);
+    assert_eq!(s.held_by("healthy"), s.ids(0..6));
+    assert_eq!(
+        s.held_by("live"),
+        s.ids(6..10),
+        "live entries are not swept"
+    );
+
+    let records = s.records();
+    assert_eq!(records.len(), 2);
+    assert_record(&records[0], "autoclaim", "ok");
+    assert_eq!(ids_of(&records[0]), s.ids(0..2));
+    assert_eq!(ids_of(&records[1]), s.ids(2..6));
+}
+
+// ---------------------------------------------------------------- dead-letter
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_letter_moves_entries_with_their_history_and_acks_them() {
+    let s = scenario();
+    let mut conn = s.conn().await;
+    // Entry 0 is poison: delivered five times.
+    for _ in 0..4 {
+        retake(&s.server, "crashed", &s.ids(0..1));
+    }
+    s.server.cli(&["XDEL", S, &s.ids[1]]);
+    s.server.cli(&["XACK", S, G, &s.ids[9]]);
+    let asked = vec![
+        s.ids[0].clone(),
+        s.ids[1].clone(),
+        s.ids[7].clone(),
+        s.ids[9].clone(),
+    ];
+    let outcome = actions::dead_letter(
+        &s.ctx(false),
+        &mut conn,
+        S.as_bytes(),
+        G.as_bytes(),
+        &asked,
+        DLQ.as_bytes(),
+    )
+    .await
+    .expect("dead-letter");
+    let statuses: Vec<DeadLetterStatus> = outcome.results.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            DeadLetterStatus::Moved,
+            DeadLetterStatus::MovedDeleted,
+            DeadLetterStatus::Moved,
+            DeadLetterStatus::NotPending
+        ]
+    );
+    assert!(!outcome.is_complete());
+
+    // In the DLQ, with where it came from; gone from pending.
+    let dlq: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(DLQ)
+        .arg("-")
+        .arg("+")
+        .query(&mut s.server.conn())
+        .expect("XRANGE dlq");
+    assert_eq!(dlq.len(), 3);
+    let fields = |i: usize| -> BTreeMap<String, String> { dlq[i].1.iter().cloned().collect() };
+    let poison = fields(0);
+    assert_eq!(poison["prompt"], "request 0");
+    assert_eq!(poison["n"], "0");
+    assert_eq!(poison["dlq_original_id"], s.ids[0]);
+    assert_eq!(poison["dlq_stream"], S);
+    assert_eq!(poison["dlq_group"], G);
+    assert_eq!(poison["dlq_consumer"], "crashed");
+    assert_eq!(poison["dlq_deliveries"], "5");
+    assert_eq!(
+        dlq[0].1[0],
+        ("prompt".into(), "request 0".into()),
+        "original fields first"
+    );
+    assert_eq!(outcome.results[0].dlq_id, Some(sid(&dlq[0].0)));
+    let gone = fields(1);
+    assert_eq!(gone["dlq_entry_deleted"], "1");
+    assert!(!gone.contains_key("prompt"));
+    assert_eq!(fields(2)["dlq_consumer"], "live");
+    let pending = s.pending();
+    for id in &asked {
+        assert!(!pending.contains_key(id), "{id} still pending");
+    }
+    assert_eq!(pending.len(), 10 - 4);
+
+    let records = s.records();
+    assert_eq!(records.len(), 1);
+    assert_record(&records[0], "dead-letter", "ok");
+    let entries = records[0]["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[0]["id"], s.ids[0]);
+    assert_eq!(
+        entries[0]["fields"],
+        serde_json::json!([["prompt", "request 0"], ["n", "0"]])
+    );
+    assert!(entries[1]["fields"].is_null());
+    assert_eq!(records[0]["result"]["details"]["dlq"], DLQ);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_letter_fault_in_validation_changes_nothing() {
+    let s = scenario();
+    let mut conn = s.conn().await;
+    s.server.cli(&["SET", DLQ, "not a stream"]);
+    let before = s.state();
+    let err = actions::dead_letter(
+        &s.ctx(false),
+        &mut conn,
+        S.as_bytes(),
+        G.as_bytes(),
+        &s.ids(0..3),
+        DLQ.as_bytes(),
+    )
+    .await
+    .expect_err("a string DLQ must fail");
+    assert_eq!(err.kind, ActionErrorKind::Refused);
+    assert!(err.message.contains("holds a string"), "{}", err.message);
+    assert!(
+        err.message.contains("nothing was changed"),
+        "{}",
+        err.message
+    );
+    assert_eq!(s.state(), before);
+    assert_eq!(s.server.cli(&["GET", DLQ]).trim(), "not a stream");
+    assert_eq!(s.held_by("crashed"), s.ids(0..6));
+    let records = s.records();
+    assert_record(&records[0], "dead-letter", "refused");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_letter_fault_between_copy_and_ack_is_undone() {
+    // The copy (XADD) succeeds and the ack (XACK) is refused by the ACL: the script must
+    // remove its copies, so the entries are neither lost nor duplicated.
+    let s = scenario();
+    let limited = acl_user_without_xack(&s.server);
+    let mut conn = limited.command_connection().await.expect("connect");
+    for (dlq, existing) in [(DLQ, false), ("ai:dlq-existing", true)] {
+        if existing {
+            s.server.cli(&["XADD", dlq, "1-1", "old", "entry"]);
+        }
+        let before = s.state();
+        let err = actions::dead_letter(
+            &s.ctx(false),
+            &mut conn,
+            S.as_bytes(),
+            G.as_bytes(),
+            &s.ids(0..3),
+            dlq.as_bytes(),
+        )
+        .await
+        .expect_err("XACK is denied");
+        assert_eq!(err.kind, ActionErrorKind::Denied, "{err}");
+        assert!(err.message.contains("XACK"), "{}", err.message);
+        assert!(err.message.contains("+xack"), "{}", err.message);
+        assert!(err.message.contains("undone"), "{}", err.message);
+        assert_eq!(s.state(), before, "pending list and stream unchanged");
+        assert_eq!(s.held_by("crashed"), s.ids(0..6));
+        if existing {
+            assert_eq!(
+                s.server.cli(&["XLEN", dlq]).trim(),
+                "1",
+                "only the old entry"
+            );
+        } else {
+            assert_eq!(s.server.cli(&["EXISTS", dlq]).trim(), "0");
+        }
+    }
+    let records = s.records();
+    assert_eq!(records.len(), 2);
+    assert_record(&records[0], "dead-letter", "error");
+}
+
+// ---------------------------------------------------------------- xdel, trim
+
+#[tokio::test(flavor = "multi_thread")]
+async fn xdel_and_trim_record_what_they_removed() {
+    let s = scenario();
+    let mut conn = s.conn().await;
+    let outcome = actions::xdel(
+        &s.ctx(false),
+        &mut conn,
+        S.as_bytes(),
+        &[s.ids[0].clone(), "99-0".into()],
+    )
+    .await
+    .expect("xdel");
+    assert_eq!(outcome.deleted, vec![sid(&s.ids[0])]);
+    assert_eq!(outcome.missing, vec![sid("99-0")]);
+    assert_eq!(s.server.cli(&["XLEN", S]).trim(), "9");
+
+    let preview = actions::trim_preview(&mut conn, S.as_bytes(), TrimStrategy::MaxLen(5))
+        .await
+        .expect("preview");
+    assert_eq!((preview.length, preview.would_remove), (9, 4));
+    assert!(!preview.over_limit);
+    assert_eq!(
+        s.server.cli(&["XLEN", S]).trim(),
+        "9",
+        "a preview changes nothing"
+    );
+    let trimmed = actions::trim(
+        &s.ctx(false),
+        &mut conn,
+        S.as_bytes(),
+        TrimStrategy::MaxLen(5),
+    )
+    .await
+    .expect("trim");
+    let removed: Vec<String> = trimmed.removed.iter().map(|i| i.to_string()).collect();
+    assert_eq!(removed, s.ids(1..5));
+    assert_eq!(s.server.cli(&["XLEN", S]).trim(), "5");
+
+    let minid = TrimStrategy::MinId(sid(&s.ids[7]));
+    let preview = actions::trim_preview(&mut conn, S.as_bytes(), minid)
+        .await
+        .expect("preview");
+    assert_eq!(preview.would_remove, 2);
+    let trimmed = actions::trim(&s.ctx(false), &mut conn, S.as_bytes(), minid)
+        .await
+        .expect("trim");
+    let removed: Vec<String> = trimmed.removed.iter().map(|i| i.to_string()).collect();
+    assert_eq!(removed, s.ids(5..7));
+
+    let records = s.records();
+    assert_eq!(records.len(), 3);
+    assert_record(&records[0], "xdel", "ok");
+    assert_eq!(
+        records[0]["entries"],
+        serde_json::json!([{"id": s.ids[0], "fields": [["prompt", "request 0"], ["n", "0"]]}])
+    );
+    assert_record(&records[1], "trim", "ok");
+    assert_eq!(ids_of(&records[1]), s.ids(1..5));
+    let entries = records[1]["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 4);
+    assert_eq!(
+        entries[3]["fields"][0],
+        serde_json::json!(["prompt", "request 4"])
+    );
+    assert_eq!(records[2]["entries"].as_array().map(|a| a.len()), Some(2));
+
+    // Above the bound nothing is trimmed, and the preview says so first.
+    let mut c = s.server.conn();
+    let mut pipe = redis::pipe();
+    for i in 0..=MAX_TRIM_ENTRIES {
+        pipe.cmd("XADD")
+            .arg("big")
+            .arg("*")
+            .arg("i")
+            .arg(i)
+            .ignore();
+    }
+    let _: () = pipe.query(&mut c).expect("fill");
+    let preview = actions::trim_preview(&mut conn, b"big", TrimStrategy::MaxLen(0))
+        .await
+        .expect("preview");
+    assert!(preview.over_limit);
+    let err = actions::trim(&s.ctx(false), &mut conn, b"big", TrimStrategy::MaxLen(0))
+        .await
+        .expect_err("too many");
+    assert_eq!(err.kind, ActionErrorKind::Refused);
+    assert!(err.message.contains("in steps"), "{}", err.message);
+    assert_eq!(
+        s.server.cli(&["XLEN", "big"]).trim(),
+        (MAX_TRIM_ENTRIES + 1).to_string()
+    );
+    let err = actions::trim(
+        &s.ctx(false),
+        &mut conn,
+        b"big",
+        TrimStrategy::MinId(StreamId {
+            ms: u64::MAX,
+            seq: 0,
+        }),
+    )
+    .await
+    .expect_err("too many");
+    assert!(err.message.contains("more than"), "{}", err.message);
+    assert_eq!(s.records().len(), 5);
+}
+
+// ---------------------------------------------------------------- groups
+
+#[tokio::test(flavor = "multi_thread")]
+async fn group_management_guards_and_records() {
+    let s = scenario();
+    let mut conn = s.conn().await;
+    let ctx = s.ctx(false);
+    let stream = S.as_bytes();
+    for (name, start) in [
+        ("new-only", "$"),
+        ("everything", "0"),
+        ("after-4", s.ids[4].as_str()),
+    ] {
+        let start: GroupStart = start.parse().expect("start");
+        actions::create_group(&ctx, &mut conn, stream, name.as_bytes(), start, false)
+            .await
+            .expect("create");
+    }
+    let groups = s.server.cli(&["XINFO", "GROUPS", S]);
+    for name in ["new-only", "everything", "after-4"] {
+        assert!(groups.contains(name), "{groups}");
+    }
+    let err = actions::create_group(&ctx, &mut conn, stream, b"new-only", GroupStart::End, false)
+        .await
+        .expect_err("exists");
+    assert!(err.message.contains("BUSYGROUP"), "{}", err.message);
+    let err = actions::create_group(&ctx, &mut conn, b"nope", b"g", GroupStart::End, false)
+        .await
+        .expect_err("no stream");
+    assert!(err.message.contains("MKSTREAM"), "{}", err.message);
+    actions::create_group(&ctx, &mut conn, b"nope", b"g", GroupStart::End, true)
+        .await
+        .expect("mkstream");
+    assert_eq!(s.server.cli(&["TYPE", "nope"]).trim(), "stream");
+
+    actions::set_group_id(&ctx, &mut conn, stream, b"new-only", GroupStart::Beginning)
+        .await
+        .expect("setid");
+    let entries_after_setid: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("new-only")
+        .arg("c")
+        .arg("COUNT")
+        .arg(100)
+        .arg("STREAMS")
+        .arg(S)
+        .arg(">")
+        .query(&mut s.server.conn())
+        .expect("read");
+    assert!(format!("{entries_after_setid:?}").contains(&s.ids[9]));
+
+    // A consumer holding entries is not deleted; an empty one is.
+    let err = actions::delete_consumer(&ctx, &mut conn, stream, G.as_bytes(), b"crashed")
+        .await
+        .expect_err("holds entries");
+    assert_eq!(err.kind, ActionErrorKind::Refused);
+    assert!(err.message.contains("6 pending"), "{}", err.message);
+    s.server
+        .cli(&["XGROUP", "CREATECONSUMER", S, G, "idle-worker"]);
+    actions::delete_consumer(&ctx, &mut conn, stream, G.as_bytes(), b"idle-worker")
+        .await
+        .expect("delete empty consumer");
+    let err = actions::delete_consumer(&ctx, &mut conn, stream, G.as_bytes(), b"ghost")
+        .await
+        .expect_err("no such consumer");
+    assert!(err.message.contains("no consumer"), "{}", err.message);
+    assert_eq!(s.held_by("crashed").len(), 6);
+
+    let destroyed = actions::destroy_group(&ctx, &mut conn, stream, G.as_bytes())
+        .await
+        .expect("destroy");
+    assert!(destroyed.existed);
+    assert_eq!(destroyed.pending_dropped, 10);
+    assert_eq!(destroyed.consumers.len(), 2);
+    assert!(!s.server.cli(&["XINFO", "GROUPS", S]).contains(G));
+
+    let records = s.records();
+    let actions: Vec<&str> = records
+        .iter()
+        .map(|r| r["action"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "group-create",
+            "group-create",
+            "group-create",
+            "group-create",
+            "group-create",
+            "group-create",
+            "group-setid",
+            "consumer-delete",
+            "consumer-delete",
+            "consumer-delete",
+            "group-destroy"
+        ]
+    );
+    assert_record(&records[7], "consumer-delete", "refused");
+    assert_eq!(records[7]["consumer"], "crashed");
+    assert_record(&records[10], "group-destroy", "ok");
+    assert_eq!(records[10]["result"]["details"]["pending_dropped"], 10);
+}
+
+// ---------------------------------------------------------------- safety
+
+#[tokio::test(flavor = "multi_thread")]
+async fn read_only_refuses_every_action_and_records_the_refusal() {
+    let s = scenario();
+    let mut conn = s.conn().await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let before = s.state();
+    let ctx = s.ctx(true);
+    let (stream, group) = (S.as_bytes(), G.as_bytes());
+    let ids = s.ids(0..3);
+    let kinds = vec![
+        actions::ack(&ctx, &mut conn, stream, group, &ids)
+            .await
+            .err(),
+        actions::claim(&ctx, &mut conn, stream, group, b"h", 0, &ids)
+            .await
+            .err(),
+        actions::autoclaim(&ctx, &mut conn, stream, group, b"h", 0, 100)
+            .await
+            .err(),
+        actions::dead_letter(&ctx, &mut conn, stream, group, &ids, DLQ.as_bytes())
+            .await
+            .err(),
+        actions::xdel(&ctx, &mut conn, stream, &ids).await.err(),
+        actions::trim(&ctx, &mut conn, stream, TrimStrategy::MaxLen(0))
+            .await
+            .err(),
+        actions::create_group(&ctx, &mut conn, stream, b"g2", GroupStart::End, true)
+            .await
+            .err(),
+        actions::set_group_id(&ctx, &mut conn, stream, group, GroupStart::End)
+            .await
+            .err(),
+        actions::destroy_group(&ctx, &mut conn, stream, group)
+            .await
+            .err(),
+        actions::delete_consumer(&ctx, &mut conn, stream, group, b"live")
+            .await
+            .err(),
+    ];
+    for err in &kinds {
+        let err = err.as_ref().expect("refused");
+        assert_eq!(err.kind, ActionErrorKind::ReadOnly, "{err}");
+        assert!(err.message.contains("read-only"), "{err}");
+    }
+    assert_eq!(s.state(), before, "nothing changed on the server");
+
+    let records = s.records();
+    let actions: Vec<&str> = records
+        .iter()
+        .map(|r| r["action"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "ack",
+            "claim",
+            "autoclaim",
+            "dead-letter",
+            "xdel",
+            "trim",
+            "group-create",
+            "group-setid",
+            "group-destroy",
+            "consumer-delete"
+        ]
+    );
+    for r in &records {
+        assert_eq!(r["result"]["status"], "refused", "{r}");
+        assert_eq!(r["result"]["details"]["error_kind"], "read_only", "{r}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_name_the_command_and_what_to_do() {
+    let s = scenario();
+    // NOPERM on XACK names the command and the permission.
+    let limited = acl_user_without_xack(&s.server);
+    let mut conn = limited.command_connection().await.expect("connect");
+    let err = actions::ack(
+        &s.ctx(false),
+        &mut conn,
+        S.as_bytes(),
+        G.as_bytes(),
+        &s.ids(0..2),
+    )
+    .await
+    .expect_err("denied");
+    assert_eq!(err.kind, ActionErrorKind::Denied);
+    assert!(
+        err.message.contains("XACK refused: NOPERM"),
+        "{}",
+        err.message
+    );
+    assert!(err.message.contains("+xack"), "{}", err.message);
+    assert_eq!(s.held_by("crashed"), s.ids(0..6));
+
+    let mut conn = s.conn().await;
+    // WRONGTYPE.
+    s.server.cli(&["SET", "plain", "x"]);
+    let err = pending_page(
+        &mut conn,
+        b"plain",
+        G.as_bytes(),
+        &PendingQuery {
+            count: 10,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect_err("not a stream");
+    assert!(err.message.contains("WRONGTYPE"), "{}", err.message);
+    assert!(err.message.contains("not a stream"), "{}", err.message);
+    // Missing group.
+    let err = actions::ack(
+        &s.ctx(false),
+        &mut conn,
+        S.as_bytes(),
+        b"nogroup",
+        &s.ids(0..1),
+    )
+    .await
+    .expect_err("no group");
+    assert!(err.message.contains("NOGROUP"), "{}", err.message);
+    assert!(err.message.contains("XGROUP CREATE"), "{}", err.message);
+    // A malformed id is caught before anything is sent.
+    let err = actions::ack(
+        &s.ctx(false),
+        &mut conn,
+        S.as_bytes(),
+        G.as_bytes(),
+        &[s.ids[0].clone(), "12-x".into()],
+    )
+    .await
+    .expect_err("bad id");
+    assert_eq!(err.kind, ActionErrorKind::InvalidInput);
+    assert!(err.message.contains("12-x"), "{}", err.message);
+    assert_eq!(s.held_by("crashed"), s.ids(0..6));
+
+    let records = s.records();
+    assert_eq!(records.len(), 3);
+    assert_record(&records[0], "ack", "error");
+    assert_record(&records[1], "ack", "error");
+    assert_record(&records[2], "ack", "refused");
+    assert_eq!(records[2]["ids"], serde_json::json!([s.ids[0], "12-x"]));
+}
+
+// ---------------------------------------------------------------- headless
+
+fn run(s: &Scenario, args: &[&str], env: &[(&str, &str)]) -> (i32, Vec<String>, String) {
+    let url = s.server.url();
+    let mut full = vec![args[0], "--url", url.as_str()];
+    full.extend_from_slice(&args[1..]);
+    let audit = s.audit_path.to_string_lossy().into_owned();
+    let mut envs = vec![
+        ("REDTAIL_AUDIT_LOG", audit.as_str()),
+        ("REDTAIL_READ_ONLY", "0"),
+    ];
+    envs.extend_from_slice(env);
+    let mut p = Proc::spawn_env(&full, &envs);
+    let code = p.wait_exit(T).expect("redtail exits");
+    let mut lines = Vec::new();
+    while let Some(l) = p.line(Duration::from_millis(200)) {
+        lines.push(l);
+    }
+    (code, lines, p.stderr())
+}
+
+#[test]
+fn headless_pending_lists_entries_as_json_and_text() {
+    let s = scenario();
+    let (code, lines, err) = run(&s, &["pending", S, G, "--json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(lines.len(), 10);
+    let first: serde_json::Value = serde_json::from_str(&lines[0]).expect("json");
+    assert_eq!(first["id"], s.ids[0]);
+    assert_eq!(first["consumer"], "crashed");
+    assert_eq!(first["deliveries"], 1);
+    assert!(first["idle_ms"].is_u64());
+    assert_eq!(first["preview"], "prompt=request 0 n=0");
+    assert_eq!(
+        first["fields"],
+        serde_json::json!([["prompt", "request 0"], ["n", "0"]])
+    );
+
+    let (code, lines, _) = run(&s, &["pending", S, G, "--json", "--consumer", "live"], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(lines.len(), 4);
+    assert!(lines.iter().all(|l| l.contains(r#""consumer":"live""#)));
+
+    std::thread::sleep(Duration::from_millis(250));
+    retake(&s.server, "live", &s.ids(6..10));
+    let (_, lines, _) = run(&s, &["pending", S, G, "--json", "--min-idle", "200"], &[]);
+    assert_eq!(lines.len(), 6);
+
+    let (code, lines, err) = run(&s, &["pending", S, G, "--json", "--count", "3"], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(lines.len(), 3);
+    assert!(err.contains("more may be pending"), "{err}");
+
+    let (code, lines, _) = run(&s, &["pending", S, G], &[]);
+    assert_eq!(code, 0);
+    assert!(
+        lines[0].starts_with("10 pending in group inference"),
+        "{lines:?}"
+    );
+    assert!(lines[0].contains("crashed: 6"), "{lines:?}");
+    assert!(lines[1].starts_with("ID"), "{lines:?}");
+    assert!(lines[2].contains("crashed") && lines[2].contains("prompt=request 0"));
+
+    let (code, _, err) = run(&s, &["pending", S, "missing-group"], &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("NOGROUP"), "{err}");
+    assert!(s.records().is_empty(), "listing is not audited");
+}
+
+#[test]
+fn headless_actions_print_what_they_did_and_are_audited() {
+    let s = scenario();
+    let (code, lines, err) = run(&s, &["ack", S, G, &s.ids[0], "1-1"], &[]);
+    assert_eq!(code, 2, "one id was not pending: {err}");
+    assert_eq!(lines[0], format!("acked {}", s.ids[0]));
+    assert_eq!(lines[1], "not pending 1-1");
+    assert!(lines[2].starts_with("acked 1 of 2"), "{lines:?}");
+
+    std::thread::sleep(Duration::from_millis(250));
+    retake(&s.server, "live", &s.ids(6..7));
+    let (code, lines, _) = run(
+        &s,
+        &[
+            "claim",
+            S,
+            G,
+            "healthy",
+            "--min-idle",
+            "200",
+            &s.ids[1],
+            &s.ids[6],
+        ],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert_eq!(lines[0], format!("claimed {}", s.ids[1]));
+    assert!(
+        lines[1].starts_with(&format!("skipped {}: held by live", s.ids[6])),
+        "{lines:?}"
+    );
+    assert_eq!(s.pending()[&s.ids[1]].0, "healthy");
+
+    let (code, lines, err) = run(&s, &["dead-letter", S, G, &s.ids[2], "--to", "dead"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        lines[0].starts_with(&format!("moved {} -> dead ", s.ids[2])),
+        "{lines:?}"
+    );
+    assert_eq!(s.server.cli(&["XLEN", "dead"]).trim(), "1");
+    assert!(!s.pending().contains_key(&s.ids[2]));
+
+    let (code, lines, _) = run(&s, &["dead-letter", S, G, &s.ids[3]], &[]);
+    assert_eq!(code, 0);
+    assert!(lines[0].contains(DLQ), "default DLQ key: {lines:?}");
+
+    // Read-only mode refuses and records the refusal.
+    let before = s.state();
+    let (code, _, err) = run(&s, &["ack", S, G, &s.ids[4]], &[("REDTAIL_READ_ONLY", "1")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("read-only"), "{err}");
+    assert_eq!(s.state(), before);
+
+    // NOPERM names the command and the permission.
+    acl_user_without_xack(&s.server);
+    let (code, _, err) = run(
+        &s,
+        &["ack", S, G, &s.ids[4], "--user", "noack", "--pass", "pw"],
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("XACK") && err.contains("+xack"), "{err}");
+    assert!(s.pending().contains_key(&s.ids[4]));
+
+    let records = s.records();
+    let summary: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap_or(""),
+                r["result"]["status"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("ack", "ok"),
+            ("claim", "ok"),
+            ("dead-letter", "ok"),
+            ("dead-letter", "ok"),
+            ("ack", "refused"),
+            ("ack", "error"),
+        ]
+    );
+    assert_eq!(
+        records[5]["server"],
+        format!("redis://noack@127.0.0.1:{}", s.server.port)
+    );
+    assert!(!std::fs::read_to_string(&s.audit_path)
+        .unwrap_or_default()
+        .contains("pw@"));
+}

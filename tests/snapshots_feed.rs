@@ -1,0 +1,459 @@
+//! Pane snapshots: the real `ui::render` into a `TestBackend` of fixed size, with a fixed
+//! clock and UTC times, compared as text with insta. Colour is invisible in a text
+//! snapshot, so highlight and escape styles are asserted cell by cell.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use chrono::{DateTime, TimeDelta, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::{Color, Modifier};
+use ratatui::Terminal;
+
+use redtail::redis::message::{Delivery, Gap, Kind, Message};
+use redtail::redis::subscriber::Subscriptions;
+use redtail::state::status::{ConnView, StatusUpdate};
+use redtail::state::{AppState, Config, Event};
+
+const WIDTH: u16 = 100;
+const HEIGHT: u16 = 30;
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-22T10:00:05Z")
+        .map(|d| d.to_utc())
+        .expect("fixed test time")
+}
+
+fn at(millis: i64) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+        .map(|d| d.to_utc())
+        .expect("fixed test time")
+        + TimeDelta::milliseconds(millis)
+}
+
+fn subscriptions() -> Subscriptions {
+    let mut subs = Subscriptions::default();
+    subs.patterns.insert(Bytes::from_static(b"ai:*"));
+    subs.channels.insert(Bytes::from_static(b"orders"));
+    subs.shard_channels.insert(Bytes::from_static(b"{user}:42"));
+    subs
+}
+
+fn connected() -> StatusUpdate {
+    StatusUpdate {
+        conn: ConnView::Connected { since: at(-60_000) },
+        wanted: subscriptions(),
+    }
+}
+
+fn state() -> AppState {
+    let config = Config {
+        target: "redis://10.0.0.5:6380".into(),
+        export_dir: PathBuf::from("/data/exports"),
+        size: (WIDTH, HEIGHT),
+        ..Config::default()
+    };
+    let mut s = AppState::new(config, subscriptions(), now());
+    s.update(Event::Status(connected()), now());
+    s
+}
+
+fn msg(seq: u64, millis: i64, channel: &str, payload: &[u8]) -> Message {
+    Message {
+        seq,
+        received: at(millis),
+        kind: Kind::Message,
+        pattern: None,
+        channel: Bytes::from(channel.to_string()),
+        payload: Bytes::copy_from_slice(payload),
+    }
+}
+
+fn pmsg(seq: u64, millis: i64, pattern: &str, channel: &str, payload: &[u8]) -> Message {
+    Message {
+        kind: Kind::PMessage,
+        pattern: Some(Bytes::from(pattern.to_string())),
+        ..msg(seq, millis, channel, payload)
+    }
+}
+
+fn smsg(seq: u64, millis: i64, channel: &str, payload: &[u8]) -> Message {
+    Message {
+        kind: Kind::SMessage,
+        ..msg(seq, millis, channel, payload)
+    }
+}
+
+/// A small, varied workload: JSON via a pattern, plain channel text, shard, binary.
+fn traffic() -> Vec<Delivery> {
+    vec![
+        pmsg(
+            1,
+            12,
+            "ai:*",
+            "ai:chat",
+            br#"{"model":"gpt","tokens":412,"status":"ok"}"#,
+        ),
+        msg(2, 140, "orders", b"order 1001 created for customer 77"),
+        pmsg(
+            3,
+            480,
+            "ai:*",
+            "ai:embeddings",
+            br#"{"model":"e5","dims":768,"status":"ok"}"#,
+        ),
+        smsg(4, 1_003, "{user}:42", b"session refreshed"),
+        pmsg(
+            5,
+            1_250,
+            "ai:*",
+            "ai:chat",
+            br#"{"model":"gpt","tokens":9,"status":"error","error":"rate limited"}"#,
+        ),
+        msg(6, 2_002, "orders", b"order 1002 error: card declined"),
+        msg(7, 2_500, "orders", b"\x00\x01\x02binary\xff\xfe"),
+        pmsg(
+            8,
+            3_999,
+            "ai:*",
+            "ai:chat",
+            br#"{"model":"gpt","tokens":77,"status":"ok"}"#,
+        ),
+    ]
+    .into_iter()
+    .map(Delivery::Message)
+    .collect()
+}
+
+fn key(s: &mut AppState, code: KeyCode) {
+    s.update(
+        Event::Key(KeyEvent {
+            code,
+            modifiers: KeyModifiers::NONE,
+            kind: KeyEventKind::Press,
+            state: KeyEventState::NONE,
+        }),
+        now(),
+    );
+}
+
+fn keys(s: &mut AppState, text: &str) {
+    for c in text.chars() {
+        key(s, KeyCode::Char(c));
+    }
+}
+
+fn draw(state: &AppState) -> Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).expect("test backend");
+    terminal
+        .draw(|frame| redtail::ui::render(state, frame))
+        .expect("draw");
+    terminal.backend().buffer().clone()
+}
+
+fn rows(buf: &Buffer) -> Vec<String> {
+    (0..buf.area.height)
+        .map(|y| {
+            let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect();
+            line.trim_end().to_string()
+        })
+        .collect()
+}
+
+fn text(buf: &Buffer) -> String {
+    rows(buf).join("\n")
+}
+
+#[test]
+fn feed_live() {
+    let mut s = state();
+    s.update(Event::Deliveries(traffic()), now());
+    insta::assert_snapshot!("feed_live", text(&draw(&s)));
+}
+
+#[test]
+fn feed_paused_counts_new_arrivals() {
+    let mut s = state();
+    s.update(Event::Deliveries(traffic()), now());
+    key(&mut s, KeyCode::Char(' '));
+    key(&mut s, KeyCode::Up);
+    key(&mut s, KeyCode::Up);
+    let more: Vec<Delivery> = (0..1_284)
+        .map(|i| {
+            Delivery::Message(msg(
+                100 + i,
+                4_200,
+                "orders",
+                format!("order {i}").as_bytes(),
+            ))
+        })
+        .collect();
+    s.update(Event::Deliveries(more), now());
+    let buf = draw(&s);
+    insta::assert_snapshot!("feed_paused", text(&buf));
+    assert!(text(&buf).contains("paused — 1,284 new"));
+}
+
+#[test]
+fn feed_filtered_with_highlights() {
+    let mut s = state();
+    s.update(Event::Deliveries(traffic()), now());
+    key(&mut s, KeyCode::Char('/'));
+    keys(&mut s, "error");
+    key(&mut s, KeyCode::Enter);
+    let buf = draw(&s);
+    insta::assert_snapshot!("feed_filtered", text(&buf));
+
+    // Every "error" on the feed rows is highlighted, and the text around it is not.
+    let body = rows(&buf);
+    let mut highlighted = 0;
+    for (y, row) in body
+        .iter()
+        .enumerate()
+        .skip(3)
+        .take(usize::from(HEIGHT) - 4)
+    {
+        for (byte, _) in row.match_indices("error") {
+            let x = row[..byte].chars().count() as u16;
+            for dx in 0..5 {
+                let cell = &buf[(x + dx, y as u16)];
+                assert_eq!(cell.bg, Color::Yellow, "highlight at ({}, {y})", x + dx);
+            }
+            if x > 0 {
+                assert_ne!(
+                    buf[(x - 1, y as u16)].bg,
+                    Color::Yellow,
+                    "no bleed before ({x}, {y})"
+                );
+            }
+            highlighted += 1;
+        }
+    }
+    assert_eq!(
+        highlighted, 3,
+        "two payloads (one with the word twice) matched"
+    );
+}
+
+#[test]
+fn filter_prompt_shows_parse_errors() {
+    let mut s = state();
+    s.update(Event::Deliveries(traffic()), now());
+    key(&mut s, KeyCode::Char('/'));
+    keys(&mut s, ".tokens >");
+    let buf = draw(&s);
+    let screen = rows(&buf);
+    insta::assert_snapshot!("filter_prompt_error", screen[25..].join("\n"));
+}
+
+#[test]
+fn feed_with_gap_and_server_error() {
+    let mut s = state();
+    let mut batch = traffic();
+    batch.truncate(3);
+    batch.push(Delivery::Gap(Gap {
+        from: at(500),
+        to: at(3_700),
+        reason: "server closed the connection".into(),
+    }));
+    batch.push(Delivery::ServerError(
+        "NOPERM this user has no permissions to access the 'secret' channel".into(),
+    ));
+    batch.push(Delivery::Message(msg(
+        9,
+        3_800,
+        "orders",
+        b"order 1003 created",
+    )));
+    s.update(Event::Deliveries(batch), now() + TimeDelta::seconds(30));
+    insta::assert_snapshot!("feed_gap", text(&draw(&s)));
+}
+
+#[test]
+fn hostile_payload_is_escaped_and_marked() {
+    let mut s = state();
+    let evil =
+        b"literal \\x1b \x1b]0;pwned\x07 \x1b]52;c;aGk=\x07 \x1b[2J \xe2\x80\xaeabc\xc2\x9b6n";
+    let batch = vec![Delivery::Message(msg(1, 100, "ev\x1b[1m", evil))];
+    s.update(Event::Deliveries(batch), now());
+    let buf = draw(&s);
+    insta::assert_snapshot!("feed_hostile", text(&buf));
+    // Our escapes are styled; the payload's own literal "\x1b" text is not.
+    let row = &rows(&buf)[3];
+    let first = row
+        .find("\\x1b]0;")
+        .map(|b| row[..b].chars().count() as u16);
+    let literal = row
+        .find("literal \\x1b")
+        .map(|b| row[..b].chars().count() as u16 + 8);
+    let (Some(first), Some(literal)) = (first, literal) else {
+        panic!("escapes missing: {row}");
+    };
+    assert!(buf[(first, 3)].modifier.contains(Modifier::ITALIC));
+    assert!(!buf[(literal, 3)].modifier.contains(Modifier::ITALIC));
+    assert!(row.contains("\\u{202e}abc\\u{9b}6n"), "{row}");
+    // The detail view escapes the same way.
+    key(&mut s, KeyCode::Enter);
+    key(&mut s, KeyCode::Char('h'));
+    let screen = rows(&draw(&s));
+    insta::assert_snapshot!("detail_hostile", screen[3..7].join("\n"));
+}
+
+#[test]
+fn detail_json() {
+    let mut s = state();
+    s.update(Event::Deliveries(traffic()), now());
+    key(&mut s, KeyCode::Up);
+    key(&mut s, KeyCode::Up);
+    key(&mut s, KeyCode::Up);
+    key(&mut s, KeyCode::Enter);
+    insta::assert_snapshot!("detail_json", text(&draw(&s)));
+}
+
+#[test]
+fn detail_hex() {
+    let mut s = state();
+    let payload: Vec<u8> = (0u8..=255).chain(b"\x1b[2J tail".iter().copied()).collect();
+    let batch = vec![Delivery::Message(msg(1, 100, "blobs", &payload))];
+    s.update(Event::Deliveries(batch), now());
+    key(&mut s, KeyCode::Enter);
+    insta::assert_snapshot!("detail_hex", text(&draw(&s)));
+    // `h` switches to the escaped text form.
+    key(&mut s, KeyCode::Char('h'));
+    let screen = rows(&draw(&s));
+    insta::assert_snapshot!("detail_hex_as_text", screen[3..10].join("\n"));
+}
+
+#[test]
+fn detail_long_scrolled() {
+    let mut s = state();
+    let mut payload = String::new();
+    for i in 1..=120 {
+        payload.push_str(&format!("line {i:03} "));
+        if i % 40 == 0 {
+            // One very long line: wrapped, never cut.
+            payload.push_str(&"0123456789".repeat(25));
+        }
+        payload.push('\n');
+    }
+    payload.push_str("the end");
+    let batch = vec![Delivery::Message(msg(1, 100, "logs", payload.as_bytes()))];
+    s.update(Event::Deliveries(batch), now());
+    key(&mut s, KeyCode::Enter);
+    key(&mut s, KeyCode::PageDown);
+    key(&mut s, KeyCode::Char('j'));
+    key(&mut s, KeyCode::Char('j'));
+    insta::assert_snapshot!("detail_long_scrolled", text(&draw(&s)));
+    key(&mut s, KeyCode::Char('G'));
+    let screen = text(&draw(&s));
+    assert!(
+        screen.contains("the end"),
+        "G reaches the last line:\n{screen}"
+    );
+}
+
+#[test]
+fn help_overlay() {
+    let mut s = state();
+    s.update(Event::Deliveries(traffic()), now());
+    keys(&mut s, "?");
+    insta::assert_snapshot!("help", text(&draw(&s)));
+}
+
+fn header(s: &AppState) -> String {
+    rows(&draw(s))[..3].join("\n")
+}
+
+#[test]
+fn header_states() {
+    let mut s = state();
+    s.update(Event::Deliveries(traffic()), now());
+    let connected = header(&s);
+
+    let down = ConnView::Disconnected {
+        since: at(0),
+        error: "server closed the connection".into(),
+        retry_at: now() + TimeDelta::milliseconds(2_100),
+        attempt: 2,
+        fatal: false,
+        ever_connected: true,
+    };
+    s.update(
+        Event::Status(StatusUpdate {
+            conn: down,
+            wanted: subscriptions(),
+        }),
+        now(),
+    );
+    s.update(
+        Event::EngineCounters(redtail::redis::inbox::Counters {
+            received: 100,
+            evicted: 40,
+            evicted_bytes: 4000,
+        }),
+        now(),
+    );
+    let reconnecting = header(&s);
+
+    s.update(
+        Event::Status(StatusUpdate {
+            conn: ConnView::Connecting,
+            wanted: subscriptions(),
+        }),
+        now(),
+    );
+    let connecting = header(&s);
+
+    let fatal = ConnView::Disconnected {
+        since: at(0),
+        error: "authentication to redis://10.0.0.5:6380 failed: WRONGPASS invalid username-password pair\x1b[2J".into(),
+        retry_at: now() + TimeDelta::seconds(4),
+        attempt: 0,
+        fatal: true,
+        ever_connected: false,
+    };
+    let mut fresh = state();
+    fresh.update(
+        Event::Status(StatusUpdate {
+            conn: fatal,
+            wanted: Subscriptions::default(),
+        }),
+        now(),
+    );
+    let wrong_password = header(&fresh);
+    // The empty feed repeats the whole error, wrapped, since the header cuts it.
+    insta::assert_snapshot!("feed_cannot_connect", text(&draw(&fresh)));
+
+    let all = [
+        ("connected", connected),
+        ("reconnecting", reconnecting),
+        ("connecting after an error", connecting),
+        ("wrong password, nothing subscribed", wrong_password),
+    ]
+    .iter()
+    .map(|(name, screen)| format!("--- {name}\n{screen}"))
+    .collect::<Vec<_>>()
+    .join("\n");
+    insta::assert_snapshot!("header_states", all);
+}
+
+#[test]
+fn prompts_and_placeholder() {
+    let mut s = state();
+    s.update(Event::Deliveries(traffic()), now());
+    key(&mut s, KeyCode::Char('s'));
+    keys(&mut s, "ai:img:*");
+    let subscribe = rows(&draw(&s))[27..].join("\n");
+    key(&mut s, KeyCode::Esc);
+    key(&mut s, KeyCode::Char('u'));
+    key(&mut s, KeyCode::Down);
+    let picker = rows(&draw(&s))[3..9].join("\n");
+    key(&mut s, KeyCode::Esc);
+    keys(&mut s, "3");
+    let placeholder = text(&draw(&s));
+    insta::assert_snapshot!("subscribe_prompt", subscribe);
+    insta::assert_snapshot!("unsubscribe_picker", picker);
+    insta::assert_snapshot!("streams_placeholder", placeholder);
+}

@@ -1,0 +1,778 @@
+//! The streams engine and `stats --json` streams section against real servers: the
+//! work-queue scenario (producer, a group, three workers, one never acks) compared with
+//! what XINFO says via redis-cli, nil lag after XDEL with its estimate, Valkey 8's
+//! `inactive`, keys that change type or vanish, binary entries, ACL denials, 1,000
+//! streams × 3 groups × 10 consumers in two round trips, and a bounded lag count.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{Proc, Server};
+use redis::aio::MultiplexedConnection;
+use redis::Value;
+use redtail::redis::conn::Target;
+use redtail::redis::poller::PollErrorKind;
+use redtail::redis::streams::{
+    entries_newer, entries_page, jump_to_id, jump_to_time, poll_streams, Discovery,
+    DiscoveryConfig, HealthTracker, LagMethod, Outlook, ProblemKind, ReportedLag, Status,
+    StreamId, StreamsConfig, StreamsPoller, StreamsSnapshot, LAG_COUNT_LIMIT,
+};
+
+const T: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------- helpers
+
+async fn aconn(server: &Server) -> MultiplexedConnection {
+    aconn_url(&server.url()).await
+}
+
+async fn aconn_url(url: &str) -> MultiplexedConnection {
+    Target::parse_url(url)
+        .expect("url")
+        .command_connection()
+        .await
+        .expect("connect")
+}
+
+fn discovery(globs: &[&str], keys: &[&str]) -> Discovery {
+    Discovery::new(
+        globs.iter().map(|g| g.to_string()).collect(),
+        keys.iter().map(|k| Bytes::from(k.to_string())).collect(),
+        DiscoveryConfig::default(),
+    )
+}
+
+async fn poll(conn: &mut MultiplexedConnection, d: &mut Discovery) -> StreamsSnapshot {
+    poll_streams(conn, d).await.expect("poll streams")
+}
+
+fn xadd(c: &mut redis::Connection, key: &str, fields: &[(&str, &str)]) -> String {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(key).arg("*");
+    for (f, v) in fields {
+        cmd.arg(*f).arg(*v);
+    }
+    cmd.query(c).expect("XADD")
+}
+
+fn xadd_n(c: &mut redis::Connection, key: &str, n: usize) -> Vec<String> {
+    let mut pipe = redis::pipe();
+    for i in 0..n {
+        pipe.cmd("XADD").arg(key).arg("*").arg("n").arg(i);
+    }
+    pipe.query(c).expect("XADD pipeline")
+}
+
+/// XREADGROUP … COUNT n STREAMS key > → the ids read.
+fn read_group(c: &mut redis::Connection, key: &str, group: &str, consumer: &str, n: usize) -> Vec<String> {
+    let v: Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(group)
+        .arg(consumer)
+        .arg("COUNT")
+        .arg(n)
+        .arg("STREAMS")
+        .arg(key)
+        .arg(">")
+        .query(c)
+        .expect("XREADGROUP");
+    let mut ids = Vec::new();
+    if let Value::Array(streams) = v {
+        for s in streams {
+            let Value::Array(parts) = s else { continue };
+            let Some(Value::Array(entries)) = parts.get(1) else { continue };
+            for e in entries {
+                if let Value::Array(ep) = e {
+                    if let Some(Value::BulkString(id)) = ep.first() {
+                        ids.push(String::from_utf8_lossy(id).into_owned());
+                    }
+                }
+            }
+        }
+    }
+    ids
+}
+
+fn ack(c: &mut redis::Connection, key: &str, group: &str, ids: &[String]) {
+    if ids.is_empty() {
+        return;
+    }
+    let n: i64 = redis::cmd("XACK")
+        .arg(key)
+        .arg(group)
+        .arg(ids)
+        .query(c)
+        .expect("XACK");
+    assert_eq!(n as usize, ids.len());
+}
+
+/// redis-cli's raw output of XINFO GROUPS / CONSUMERS: one `field\nvalue` run per item,
+/// each item starting at `name`. A nil prints as an empty line.
+fn cli_items(text: &str) -> Vec<HashMap<String, String>> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut items: Vec<HashMap<String, String>> = Vec::new();
+    for pair in lines.chunks(2) {
+        let (k, v) = (pair[0].to_string(), pair.get(1).unwrap_or(&"").to_string());
+        if k == "name" || items.is_empty() {
+            items.push(HashMap::new());
+        }
+        items.last_mut().expect("item").insert(k, v);
+    }
+    items
+}
+
+fn stats_json(args: &[&str]) -> (serde_json::Value, String) {
+    let mut full = vec!["stats"];
+    full.extend_from_slice(args);
+    full.push("--json");
+    let mut p = Proc::spawn(&full);
+    let line = p.line(T).unwrap_or_else(|| panic!("no output; stderr: {}", p.stderr()));
+    assert_eq!(p.wait_exit(T), Some(0), "stderr: {}", p.stderr());
+    let stderr = p.stderr();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad json {line:?}: {e}")),
+        stderr,
+    )
+}
+
+fn n(v: &str) -> u64 {
+    v.trim().parse().unwrap_or_else(|_| panic!("not a number: {v:?}"))
+}
+
+// ---------------------------------------------------------------- work queue
+
+#[tokio::test(flavor = "multi_thread")]
+async fn work_queue_lag_pending_and_status_match_the_server() {
+    let server = Server::start();
+    let mut producer = server.conn();
+    let mut workers: Vec<redis::Connection> = (0..3).map(|_| server.conn()).collect();
+    xadd_n(&mut producer, "jobs", 30);
+    let _: () = redis::cmd("XGROUP")
+        .arg(&["CREATE", "jobs", "workers", "0"][..])
+        .query(&mut producer)
+        .expect("XGROUP CREATE");
+    // w1 and w2 ack what they read; w3 reads and never acks.
+    for (i, w) in workers.iter_mut().enumerate() {
+        let name = format!("w{}", i + 1);
+        let ids = read_group(w, "jobs", "workers", &name, 10);
+        assert_eq!(ids.len(), 10);
+        if i < 2 {
+            ack(w, "jobs", "workers", &ids);
+        }
+    }
+    let more = xadd_n(&mut producer, "jobs", 15);
+
+    let mut conn = aconn(&server).await;
+    let mut d = discovery(&[], &[]);
+    let snap = poll(&mut conn, &mut d).await;
+    let stream = snap.stream(b"jobs").expect("jobs discovered");
+    assert_eq!(stream.length, 45);
+    assert_eq!(stream.entries_added, Some(45));
+    assert_eq!(stream.groups_count, 1);
+    let group = stream.group(b"workers").expect("group");
+
+    let cli = cli_items(&server.cli(&["XINFO", "GROUPS", "jobs"]));
+    assert_eq!(cli.len(), 1);
+    let g = &cli[0];
+    assert_eq!(group.reported_lag, ReportedLag::Known(n(&g["lag"])));
+    assert_eq!(group.lag(), Some(15));
+    assert_eq!(group.pending, n(&g["pending"]));
+    assert_eq!(group.pending, 10);
+    assert_eq!(group.entries_read, Some(n(&g["entries-read"])));
+    assert_eq!(group.entries_read, Some(30));
+    assert_eq!(group.last_delivered_id.to_string(), g["last-delivered-id"]);
+    assert_eq!(group.consumers, 3);
+    assert!(group.lag_estimate.is_none(), "no estimate when the server gives lag");
+    // Time lag comes from the first undelivered entry: the first of the 15 added last.
+    assert_eq!(group.oldest_undelivered_id.map(|i| i.to_string()), Some(more[0].clone()));
+    assert!(group.time_lag_ms.is_some());
+
+    let cli = cli_items(&server.cli(&["XINFO", "CONSUMERS", "jobs", "workers"]));
+    let cli_pending: HashMap<String, u64> =
+        cli.iter().map(|c| (c["name"].clone(), n(&c["pending"]))).collect();
+    let ours: HashMap<String, u64> = group
+        .consumer_list
+        .iter()
+        .map(|c| (String::from_utf8_lossy(&c.name).into_owned(), c.pending))
+        .collect();
+    assert_eq!(ours, cli_pending);
+    assert_eq!(ours["w3"], 10);
+    assert_eq!(ours["w1"], 0);
+    // Redis 7.0 has no `inactive`.
+    assert!(group.consumer_list.iter().all(|c| c.inactive_ms.is_none()));
+    assert!(group.consumer_list.iter().all(|c| !c.flagged));
+
+    // Status from the window, with explicit sample times instead of sleeping.
+    let mut tracker = HealthTracker::default();
+    let t0 = 1_000_000_i64;
+    let status_at = |snap: &StreamsSnapshot| {
+        let g = snap.stream(b"jobs").and_then(|s| s.group(b"workers")).expect("group");
+        (g.health.status, g.health.reason.clone(), g.health.outlook)
+    };
+    let mut snap = poll(&mut conn, &mut d).await;
+    tracker.observe(&mut snap, t0);
+    // One sample: consumers were active just now, so not stalled (trend unknown yet).
+    assert_eq!(status_at(&snap).0, Status::Ok, "{:?}", status_at(&snap));
+
+    // Nobody reads for 40 s while lag stays: STALLED.
+    let mut snap = poll(&mut conn, &mut d).await;
+    tracker.observe(&mut snap, t0 + 40_000);
+    let (status, reason, outlook) = status_at(&snap);
+    assert_eq!(status, Status::Stalled, "{reason}");
+    assert!(reason.contains("has not moved for 40s"), "{reason}");
+    assert_eq!(outlook, Outlook::FallingBehind);
+
+    // Workers read 5, producers add 20: lag grows from 15 to 30 while reading: LAGGING.
+    let ids = read_group(&mut workers[0], "jobs", "workers", "w1", 5);
+    ack(&mut workers[0], "jobs", "workers", &ids);
+    xadd_n(&mut producer, "jobs", 20);
+    let mut snap = poll(&mut conn, &mut d).await;
+    tracker.observe(&mut snap, t0 + 50_000);
+    let (status, reason, _) = status_at(&snap);
+    assert_eq!(status, Status::Lagging, "{reason}");
+    let g = snap.stream(b"jobs").and_then(|s| s.group(b"workers")).expect("group");
+    assert_eq!(g.lag(), Some(30));
+    assert_eq!(g.health.lag_series, vec![15, 15, 30]);
+    assert_eq!(g.health.pending_series, vec![10, 10, 10]);
+    // 5 read in 10 s (entries-read 30 → 35 between the last two samples, 0.1/s overall).
+    let rate = g.health.consume_rate.expect("consume rate");
+    assert!((rate - 5.0 / 50.0).abs() < 1e-9, "{rate}");
+    let append = snap.stream(b"jobs").and_then(|s| s.append_rate).expect("append rate");
+    assert!((append - 20.0 / 50.0).abs() < 1e-9, "{append}");
+
+    // Everyone catches up and acks: OK, then IDLE once nothing arrives for a while.
+    for (i, w) in workers.iter_mut().take(2).enumerate() {
+        let ids = read_group(w, "jobs", "workers", &format!("w{}", i + 1), 100);
+        ack(w, "jobs", "workers", &ids);
+    }
+    let mut snap = poll(&mut conn, &mut d).await;
+    tracker.observe(&mut snap, t0 + 60_000);
+    assert_eq!(status_at(&snap).0, Status::Ok, "{:?}", status_at(&snap));
+    assert_eq!(status_at(&snap).2, Outlook::CaughtUp);
+    for at in [100_000, 115_000] {
+        let mut snap = poll(&mut conn, &mut d).await;
+        tracker.observe(&mut snap, t0 + at);
+        if at == 115_000 {
+            let (status, reason, _) = status_at(&snap);
+            assert_eq!(status, Status::Idle, "{reason}");
+        }
+    }
+
+    // The same figures through the real binary.
+    let (doc, _) = stats_json(&[&server.url()]);
+    let s = &doc["streams"][0];
+    assert_eq!(s["key"], "jobs");
+    assert_eq!(s["length"], 65);
+    let g = &s["groups"][0];
+    let cli = cli_items(&server.cli(&["XINFO", "GROUPS", "jobs"]));
+    assert_eq!(g["name"], "workers");
+    assert_eq!(g["lag"].as_u64(), Some(n(&cli[0]["lag"])));
+    assert_eq!(g["pending"].as_u64(), Some(n(&cli[0]["pending"])));
+    assert_eq!(g["entries_read"].as_u64(), Some(n(&cli[0]["entries-read"])));
+    assert_eq!(g["last_delivered_id"], cli[0]["last-delivered-id"].as_str());
+    assert_eq!(g["consumers"], 3);
+    assert!(g.get("lag_estimate").is_none());
+    assert_eq!(g["status"], "OK");
+    assert!(s["last_generated_id"].is_string());
+    let w3 = g["consumer_list"]
+        .as_array()
+        .and_then(|l| l.iter().find(|c| c["name"] == "w3"))
+        .expect("w3");
+    assert_eq!(w3["pending"], 10);
+    assert!(w3.get("inactive_ms").is_none(), "Redis 7.0 has no inactive");
+}
+
+// ---------------------------------------------------------------- nil lag
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nil_lag_after_xdel_is_estimated_exactly_and_marked() {
+    let server = Server::start();
+    let mut c = server.conn();
+    let ids = xadd_n(&mut c, "q", 10);
+    let _: () = redis::cmd("XGROUP")
+        .arg(&["CREATE", "q", "g", "0"][..])
+        .query(&mut c)
+        .expect("XGROUP CREATE");
+    let read = read_group(&mut c, "q", "g", "c1", 3);
+    ack(&mut c, "q", "g", &read);
+    // Delete an entry the group has not read: the server can no longer compute lag.
+    let _: i64 = redis::cmd("XDEL").arg("q").arg(&ids[5]).query(&mut c).expect("XDEL");
+    let cli = cli_items(&server.cli(&["XINFO", "GROUPS", "q"]));
+    assert_eq!(cli[0]["lag"], "", "the server reports nil lag");
+
+    let mut conn = aconn(&server).await;
+    let mut d = discovery(&[], &["q"]);
+    let snap = poll(&mut conn, &mut d).await;
+    let g = snap.stream(b"q").and_then(|s| s.group(b"g")).expect("group");
+    assert_eq!(g.reported_lag, ReportedLag::Nil);
+    assert_eq!(g.lag(), None);
+    let e = g.lag_estimate.expect("an estimate when lag is nil");
+    // 10 entries, 3 delivered, 1 deleted: 6 undelivered.
+    assert_eq!((e.value, e.exact, e.method), (6, true, LagMethod::XrangeCount));
+    assert_eq!(g.effective_lag(), Some(6));
+    assert_eq!(g.oldest_undelivered_id.map(|i| i.to_string()), Some(ids[3].clone()));
+
+    let (doc, _) = stats_json(&[&server.url()]);
+    let g = &doc["streams"][0]["groups"][0];
+    assert!(g["lag"].is_null(), "{g}");
+    assert_eq!(g["lag_estimate"], 6);
+    assert_eq!(g["lag_estimate_exact"], true);
+    assert_eq!(g["lag_estimate_method"], "xrange-count");
+    assert_ne!(g["status"], "IDLE");
+
+    // The table marks nothing as 0 and shows the count.
+    let mut p = Proc::spawn(&["stats", &server.url()]);
+    let mut text = String::new();
+    while let Some(line) = p.line(T) {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    assert_eq!(p.wait_exit(T), Some(0));
+    let row = text.lines().find(|l| l.ends_with("  g")).unwrap_or_else(|| panic!("{text}"));
+    assert!(row.split_whitespace().nth(1) == Some("6"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lag_count_is_bounded_on_a_long_stream() {
+    let server = Server::start();
+    let mut c = server.conn();
+    // 5,000 entries of ~100 bytes; the group has read 2,000; one unread entry deleted.
+    let mut pipe = redis::pipe();
+    let payload = "x".repeat(100);
+    for i in 0..5000 {
+        pipe.cmd("XADD").arg("big").arg("*").arg("n").arg(i).arg("p").arg(&payload);
+    }
+    let ids: Vec<String> = pipe.query(&mut c).expect("XADD");
+    let _: () = redis::cmd("XGROUP")
+        .arg(&["CREATE", "big", "g", "0"][..])
+        .query(&mut c)
+        .expect("XGROUP");
+    assert_eq!(read_group(&mut c, "big", "g", "c", 2000).len(), 2000);
+    let _: i64 = redis::cmd("XDEL").arg("big").arg(&ids[3000]).query(&mut c).expect("XDEL");
+
+    let mut conn = aconn(&server).await;
+    let mut d = discovery(&[], &["big"]);
+    poll(&mut conn, &mut d).await; // warm up: connection setup is not the poll's cost
+    let out_before = net_output_bytes(&server);
+    let snap = poll(&mut conn, &mut d).await;
+    let out = net_output_bytes(&server) - out_before;
+    let g = snap.stream(b"big").and_then(|s| s.group(b"g")).expect("group");
+    assert_eq!(g.lag(), None);
+    let e = g.lag_estimate.expect("estimate");
+    assert!(!e.exact, "{e:?}");
+    assert_eq!(e.method, LagMethod::EntriesAddedMinusEntriesRead);
+    // True undelivered: 5000 − 2000 − 1 = 2999; entries-added − entries-read = 3000.
+    assert_eq!(e.value, 3000);
+    assert!(e.value > LAG_COUNT_LIMIT as u64);
+    // The poll read at most LAG_COUNT_LIMIT + 1 entries, not the 3,000 after the
+    // group's position (each ~130 bytes on the wire): far below the stream's size.
+    assert!(out < 200_000, "poll sent {out} bytes");
+    assert!(out > 100_000, "the bounded count itself was read ({out} bytes)");
+}
+
+fn net_output_bytes(server: &Server) -> i64 {
+    server
+        .cli(&["INFO", "stats"])
+        .lines()
+        .find_map(|l| l.strip_prefix("total_net_output_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("total_net_output_bytes")
+}
+
+// ---------------------------------------------------------------- valkey
+
+#[tokio::test(flavor = "multi_thread")]
+async fn valkey_8_consumers_have_inactive() {
+    let Some(server) = Server::start_valkey() else {
+        eprintln!("SKIP: valkey-server not found");
+        return;
+    };
+    let mut c = server.conn();
+    xadd_n(&mut c, "vq", 5);
+    let _: () = redis::cmd("XGROUP")
+        .arg(&["CREATE", "vq", "g", "0"][..])
+        .query(&mut c)
+        .expect("XGROUP");
+    let _: i64 = redis::cmd("XGROUP")
+        .arg(&["CREATECONSUMER", "vq", "g", "never"][..])
+        .query(&mut c)
+        .expect("CREATECONSUMER");
+    assert_eq!(read_group(&mut c, "vq", "g", "reader", 2).len(), 2);
+
+    let mut conn = aconn(&server).await;
+    let mut d = discovery(&[], &[]);
+    let snap = poll(&mut conn, &mut d).await;
+    let g = snap.stream(b"vq").and_then(|s| s.group(b"g")).expect("group");
+    assert_eq!(g.lag(), Some(3));
+    let by_name: HashMap<&[u8], _> =
+        g.consumer_list.iter().map(|c| (c.name.as_ref(), c)).collect();
+    let reader = by_name[&b"reader"[..]];
+    assert_eq!(reader.pending, 2);
+    assert!(reader.inactive_ms.is_some_and(|ms| ms >= 0), "{reader:?}");
+    // A consumer that never read anything: inactive is -1 on Valkey 8.
+    assert_eq!(by_name[&b"never"[..]].inactive_ms, Some(-1));
+
+    let (doc, _) = stats_json(&[&server.url()]);
+    let list = doc["streams"][0]["groups"][0]["consumer_list"]
+        .as_array()
+        .expect("consumer list")
+        .clone();
+    assert!(list.iter().all(|c| c.get("inactive_ms").is_some()), "{list:?}");
+}
+
+// ---------------------------------------------------------------- bad input
+
+#[tokio::test(flavor = "multi_thread")]
+async fn key_turning_into_another_type_or_vanishing_is_dropped_not_fatal() {
+    let server = Server::start();
+    let mut c = server.conn();
+    for k in ["a", "b", "named"] {
+        xadd(&mut c, k, &[("f", "v")]);
+    }
+    let mut conn = aconn(&server).await;
+    let mut d = discovery(&[], &["named"]);
+    let snap = poll(&mut conn, &mut d).await;
+    assert_eq!(snap.streams.len(), 3);
+
+    let _: () = redis::cmd("DEL").arg("a").query(&mut c).expect("DEL");
+    let _: () = redis::cmd("SET").arg("a").arg("now a string").query(&mut c).expect("SET");
+    let _: () = redis::cmd("DEL").arg("b").query(&mut c).expect("DEL");
+    let _: () = redis::cmd("DEL").arg("named").query(&mut c).expect("DEL");
+    let _: () = redis::cmd("SET").arg("named").arg("x").query(&mut c).expect("SET");
+    let snap = poll(&mut conn, &mut d).await;
+    assert!(snap.streams.is_empty(), "{:?}", snap.streams);
+    let kinds: HashMap<&[u8], ProblemKind> =
+        snap.problems.iter().map(|p| (p.key.as_ref(), p.kind)).collect();
+    assert_eq!(kinds[&b"a"[..]], ProblemKind::WrongType);
+    assert_eq!(kinds[&b"b"[..]], ProblemKind::Missing);
+    assert_eq!(kinds[&b"named"[..]], ProblemKind::WrongType);
+    assert!(snap.problems[0].message.contains("no longer a stream"), "{:?}", snap.problems);
+
+    // Discovered keys are forgotten; the named one stays visible as a problem.
+    let snap = poll(&mut conn, &mut d).await;
+    let keys: Vec<&[u8]> = snap.problems.iter().map(|p| p.key.as_ref()).collect();
+    assert_eq!(keys, vec![&b"named"[..]]);
+
+    // The headless command reports the same without failing.
+    let (doc, stderr) = stats_json(&[&server.url(), "--stream", "named", "--stream", "gone"]);
+    assert_eq!(doc["streams"].as_array().map(Vec::len), Some(0));
+    let problems = doc["streams_problems"].as_array().expect("problems");
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(!stderr.contains("panicked"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streams_deleted_and_recreated_during_polls_never_fail_a_poll() {
+    let server = Server::start();
+    let mut c = server.conn();
+    let stop = Arc::new(AtomicBool::new(false));
+    let churn = {
+        let stop = stop.clone();
+        let mut c2 = server.conn();
+        std::thread::spawn(move || {
+            // Recreate and delete streams with groups as fast as possible, so polls
+            // meet keys that vanish between (and within) their rounds.
+            while !stop.load(Ordering::Relaxed) {
+                let mut pipe = redis::pipe();
+                for i in 0..20 {
+                    let k = format!("churn:{i}");
+                    pipe.cmd("XADD").arg(&k).arg("*").arg("f").arg("v").ignore();
+                    pipe.cmd("XGROUP").arg("CREATE").arg(&k).arg("g").arg("0").ignore();
+                    pipe.cmd("DEL").arg(&k).ignore();
+                    pipe.cmd("XADD").arg(&k).arg("*").arg("f").arg("v").ignore();
+                    pipe.cmd("XGROUP").arg("CREATE").arg(&k).arg("g").arg("$").ignore();
+                    pipe.cmd("SET").arg(format!("churn:{}", (i + 7) % 20)).arg("s").ignore();
+                }
+                let _: redis::RedisResult<()> = pipe.query(&mut c2);
+            }
+        })
+    };
+    xadd(&mut c, "steady", &[("f", "v")]);
+    let mut conn = aconn(&server).await;
+    let mut d = Discovery::new(
+        vec![],
+        vec![],
+        DiscoveryConfig {
+            rediscover_every: Duration::ZERO,
+            scan_count: 10,
+            ..DiscoveryConfig::default()
+        },
+    );
+    let mut problems = 0;
+    for _ in 0..60 {
+        let snap = poll_streams(&mut conn, &mut d)
+            .await
+            .unwrap_or_else(|e| panic!("a poll failed: {e}"));
+        assert!(snap.stream(b"steady").is_some() || !snap.scan.complete);
+        problems += snap.problems.len();
+        for s in &snap.streams {
+            for g in &s.groups {
+                assert!(g.effective_lag().is_some() || g.consumers_error.is_some(), "{g:?}");
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = churn.join();
+    eprintln!("{problems} per-key problems seen over 60 polls");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entries_pages_keep_binary_fields_order_and_duplicates() {
+    let server = Server::start();
+    let mut c = server.conn();
+    let _: String = redis::cmd("XADD")
+        .arg("bin")
+        .arg("5-1")
+        .arg(&b"\xff\x00name"[..])
+        .arg(&b"\x1b[2J\x9b"[..])
+        .arg("f")
+        .arg("1")
+        .arg("f")
+        .arg("2")
+        .arg("")
+        .arg("")
+        .query(&mut c)
+        .expect("XADD");
+    let mut conn = aconn(&server).await;
+    let page = entries_page(&mut conn, b"bin", None, 10).await.expect("page");
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].id, StreamId::new(5, 1));
+    let fields: Vec<(&[u8], &[u8])> =
+        page[0].fields.iter().map(|(f, v)| (f.as_ref(), v.as_ref())).collect();
+    assert_eq!(
+        fields,
+        vec![
+            (&b"\xff\x00name"[..], &b"\x1b[2J\x9b"[..]),
+            (b"f", b"1"),
+            (b"f", b"2"),
+            (b"", b""),
+        ]
+    );
+
+    // Paging newest first, then older pages until the start.
+    for i in 1..=25u64 {
+        let _: String = redis::cmd("XADD")
+            .arg("p")
+            .arg(format!("{}-0", i * 1000))
+            .arg("i")
+            .arg(i)
+            .query(&mut c)
+            .expect("XADD");
+    }
+    let ms = |page: &[redtail::redis::streams::StreamEntry]| -> Vec<u64> {
+        page.iter().map(|e| e.id.ms / 1000).collect()
+    };
+    let first = entries_page(&mut conn, b"p", None, 10).await.expect("page 1");
+    assert_eq!(ms(&first), (16..=25).rev().collect::<Vec<_>>());
+    let second = entries_page(&mut conn, b"p", first.last().map(|e| e.id), 10)
+        .await
+        .expect("page 2");
+    assert_eq!(ms(&second), (6..=15).rev().collect::<Vec<_>>());
+    let third = entries_page(&mut conn, b"p", second.last().map(|e| e.id), 10)
+        .await
+        .expect("page 3");
+    assert_eq!(ms(&third), (1..=5).rev().collect::<Vec<_>>());
+    let end = entries_page(&mut conn, b"p", third.last().map(|e| e.id), 10)
+        .await
+        .expect("end");
+    assert!(end.is_empty());
+    // Back toward newer entries from the top of page 2.
+    let newer = entries_newer(&mut conn, b"p", StreamId::new(15_000, 0), 3)
+        .await
+        .expect("newer");
+    assert_eq!(ms(&newer), vec![18, 17, 16]);
+    // Jumps.
+    let at = jump_to_time(&mut conn, b"p", 12_500, 2).await.expect("time");
+    assert_eq!(ms(&at), vec![12, 11]);
+    let at = jump_to_id(&mut conn, b"p", "7000-0".parse().expect("id"), 2)
+        .await
+        .expect("id");
+    assert_eq!(ms(&at), vec![7, 6]);
+    // Missing key: empty, not an error; another type: a clear error.
+    assert!(entries_page(&mut conn, b"nope", None, 5).await.expect("empty").is_empty());
+    let _: () = redis::cmd("SET").arg("str").arg("x").query(&mut c).expect("SET");
+    let e = entries_page(&mut conn, b"str", None, 5).await.unwrap_err();
+    assert!(e.message.contains("not a stream"), "{e}");
+}
+
+// ---------------------------------------------------------------- ACL
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acl_users_without_xinfo_or_scan_get_clear_errors() {
+    let server = Server::start();
+    let mut c = server.conn();
+    xadd(&mut c, "orders", &[("f", "v")]);
+    xadd(&mut c, "secret", &[("f", "v")]);
+    let _ = server.cli(&["ACL", "SETUSER", "nox", "on", ">pw", "~*", "+@all", "-xinfo"]);
+    let _ = server.cli(&["ACL", "SETUSER", "noscan", "on", ">pw", "~*", "+@all", "-scan"]);
+    let _ = server.cli(&["ACL", "SETUSER", "some", "on", ">pw", "~orders", "+@all"]);
+    let url = |u: &str| format!("redis://{u}:pw@127.0.0.1:{}", server.port);
+
+    // No +xinfo: the poll fails with what to grant.
+    let mut conn = aconn_url(&url("nox")).await;
+    let e = poll_streams(&mut conn, &mut discovery(&[], &[]))
+        .await
+        .expect_err("XINFO is denied");
+    assert_eq!(e.kind, PollErrorKind::Denied);
+    assert!(e.message.contains("XINFO STREAM refused: NOPERM"), "{e}");
+    assert!(e.message.contains("grant +xinfo"), "{e}");
+    // The headless command still prints Pub/Sub figures and says why streams are missing.
+    let (doc, stderr) = stats_json(&[&url("nox")]);
+    assert_eq!(doc["channels"].as_array().map(Vec::len), Some(0));
+    assert_eq!(doc["streams"].as_array().map(Vec::len), Some(0));
+    let err = doc["streams_error"].as_str().expect("streams_error");
+    assert!(err.contains("grant +xinfo"), "{err}");
+    assert!(stderr.contains("grant +xinfo"), "{stderr}");
+    assert!(!stderr.contains(":pw@"), "{stderr}");
+
+    // No +scan: named streams still work, with a warning about discovery.
+    let mut conn = aconn_url(&url("noscan")).await;
+    let snap = poll_streams(&mut conn, &mut discovery(&[], &["orders"]))
+        .await
+        .expect("named streams without SCAN");
+    assert!(snap.stream(b"orders").is_some());
+    assert!(snap.warnings.iter().any(|w| w.contains("grant +scan")), "{:?}", snap.warnings);
+    let e = poll_streams(&mut conn, &mut discovery(&[], &[]))
+        .await
+        .expect_err("nothing to poll without SCAN");
+    assert!(e.message.contains("--stream KEY"), "{e}");
+
+    // Key permissions: a named key the user may not read is a per-key problem.
+    let mut conn = aconn_url(&url("some")).await;
+    let snap = poll_streams(&mut conn, &mut discovery(&["orders"], &["secret"]))
+        .await
+        .expect("poll with one denied key");
+    assert!(snap.stream(b"orders").is_some());
+    let p = snap.problems.iter().find(|p| p.key.as_ref() == b"secret").expect("secret");
+    assert_eq!(p.kind, ProblemKind::Denied);
+    assert!(p.message.contains("~<pattern>"), "{}", p.message);
+}
+
+// ---------------------------------------------------------------- scale
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_streams_with_groups_and_consumers_cost_two_round_trips() {
+    let server = Server::start();
+    let mut c = server.conn();
+    let script = r"
+        for i = 1, tonumber(ARGV[1]) do
+            local k = 's:' .. i
+            redis.call('XADD', k, '*', 'f', 'v')
+            for g = 1, 3 do
+                redis.call('XGROUP', 'CREATE', k, 'g' .. g, '0')
+                for c = 1, 10 do
+                    redis.call('XGROUP', 'CREATECONSUMER', k, 'g' .. g, 'c' .. c)
+                end
+            end
+        end
+        redis.call('SET', 'not-a-stream', 'x')
+        return 1";
+    let _: i64 = redis::cmd("EVAL")
+        .arg(script)
+        .arg(0)
+        .arg(1000)
+        .query(&mut c)
+        .expect("build keyspace");
+
+    let mut conn = aconn(&server).await;
+    let mut d = discovery(&["s:*"], &[]);
+    let first = poll(&mut conn, &mut d).await;
+    assert!(first.scan.complete, "{:?}", first.scan);
+    assert_eq!(first.scan.streams_found, 1000);
+    let snap = poll(&mut conn, &mut d).await;
+    eprintln!(
+        "1000 streams: {:?}, {} commands, {} round trips",
+        snap.took, snap.commands_sent, snap.round_trips
+    );
+    assert_eq!(snap.streams.len(), 1000);
+    assert!(snap.problems.is_empty());
+    // TIME + 2 × XINFO per stream, then XINFO CONSUMERS per group; the oldest
+    // undelivered entry is each stream's first, so no XRANGE is needed.
+    assert_eq!(snap.round_trips, 2);
+    assert_eq!(snap.commands_sent, 1 + 2 * 1000 + 3 * 1000);
+    for s in &snap.streams {
+        assert_eq!(s.groups.len(), 3);
+        for g in &s.groups {
+            assert_eq!(g.consumer_list.len(), 10);
+            assert_eq!(g.lag(), Some(1));
+            assert!(g.time_lag_ms.is_some());
+        }
+    }
+    assert!(snap.took < Duration::from_secs(5), "{:?}", snap.took);
+}
+
+// ---------------------------------------------------------------- background poller
+
+#[tokio::test(flavor = "multi_thread")]
+async fn background_poller_publishes_snapshots_with_health_and_errors() {
+    let server = Server::start();
+    let mut c = server.conn();
+    xadd_n(&mut c, "bg", 3);
+    let _: () = redis::cmd("XGROUP")
+        .arg(&["CREATE", "bg", "g", "0"][..])
+        .query(&mut c)
+        .expect("XGROUP");
+    let target = Target::parse_url(&server.url()).expect("url");
+    let poller = StreamsPoller::spawn(
+        target,
+        StreamsConfig {
+            interval: Duration::from_millis(100),
+            ..StreamsConfig::default()
+        },
+    );
+    let mut rx = poller.state();
+    let deadline = tokio::time::Instant::now() + T;
+    let mut generations = Vec::new();
+    loop {
+        {
+            let s = rx.borrow_and_update();
+            generations.push(s.generation);
+            let done = s.last_ok.as_ref().is_some_and(|snap| {
+                snap.stream(b"bg")
+                    .and_then(|st| st.group(b"g"))
+                    .is_some_and(|g| g.health.lag_series.len() >= 2)
+            });
+            if done {
+                assert!(s.last_error.is_none(), "{:?}", s.last_error);
+                assert!(s.scan.complete);
+                let snap = s.last_ok.as_ref().expect("snapshot");
+                let g = snap.stream(b"bg").and_then(|st| st.group(b"g")).expect("g");
+                assert_eq!(g.lag(), Some(3));
+                // No consumers and lag: stalled from the start.
+                assert_eq!(g.health.status, Status::Stalled, "{}", g.health.reason);
+                break;
+            }
+        }
+        match tokio::time::timeout_at(deadline, rx.changed()).await {
+            Ok(Ok(())) => {}
+            _ => panic!("timed out; last state {:?}", *rx.borrow()),
+        }
+    }
+    assert!(generations.windows(2).all(|w| w[0] <= w[1]));
+
+    // Denied XINFO: last_error says so, the task keeps running.
+    let _ = server.cli(&["ACL", "SETUSER", "nox", "on", ">pw", "~*", "+@all", "-xinfo"]);
+    let target = Target::parse_url(&format!("redis://nox:pw@127.0.0.1:{}", server.port))
+        .expect("url");
+    let denied = StreamsPoller::spawn(target, StreamsConfig::default());
+    let mut rx = denied.state();
+    let err = tokio::time::timeout(T, async {
+        loop {
+            if let Some((_, e)) = rx.borrow_and_update().last_error.clone() {
+                return e;
+            }
+            if rx.changed().await.is_err() {
+                return String::new();
+            }
+        }
+    })
+    .await
+    .expect("an error state");
+    assert!(err.contains("grant +xinfo"), "{err}");
+}
