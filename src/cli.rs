@@ -88,6 +88,9 @@ pub struct AckArgs {
     pub group: String,
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
+    /// Refuse to change anything (also REDTAIL_READ_ONLY=1); the refusal is audited
+    #[arg(long)]
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -101,6 +104,9 @@ pub struct ClaimArgs {
     pub min_idle: u64,
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
+    /// Refuse to change anything (also REDTAIL_READ_ONLY=1); the refusal is audited
+    #[arg(long)]
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -112,6 +118,9 @@ pub struct DeadLetterArgs {
     /// Dead-letter stream (default: <stream>:dlq)
     #[arg(long, value_name = "KEY")]
     pub to: Option<String>,
+    /// Refuse to change anything (also REDTAIL_READ_ONLY=1); the refusal is audited
+    #[arg(long)]
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Args)]

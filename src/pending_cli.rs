@@ -4,8 +4,8 @@
 //! were skipped (not pending, re-taken by a live consumer, …: each is printed with its
 //! reason); 1 on errors and refusals (read-only mode, bad ids, NOPERM, …).
 //!
-//! The mutating commands honour read-only mode through `REDTAIL_READ_ONLY=1` (headless
-//! commands have no `--read-only` flag yet) and append to the audit log
+//! The mutating commands honour read-only mode (`--read-only` or `REDTAIL_READ_ONLY=1`)
+//! and append to the audit log
 //! (`REDTAIL_AUDIT_LOG` or the platform data directory).
 
 use std::io::Write as _;
@@ -197,7 +197,7 @@ pub fn format_ms(ms: u64) -> String {
 
 pub async fn run_ack(args: AckArgs, target: Target) -> Result<i32> {
     let audit = AuditLog::open_default()?;
-    let ctx = context(&target, &audit);
+    let ctx = context(&target, &audit, args.read_only);
     let mut conn = target.command_connection().await?;
     let outcome = actions::ack(
         &ctx,
@@ -219,7 +219,7 @@ pub async fn run_ack(args: AckArgs, target: Target) -> Result<i32> {
 
 pub async fn run_claim(args: ClaimArgs, target: Target) -> Result<i32> {
     let audit = AuditLog::open_default()?;
-    let ctx = context(&target, &audit);
+    let ctx = context(&target, &audit, args.read_only);
     let mut conn = target.command_connection().await?;
     let outcome = actions::claim(
         &ctx,
@@ -252,7 +252,7 @@ pub async fn run_claim(args: ClaimArgs, target: Target) -> Result<i32> {
 
 pub async fn run_dead_letter(args: DeadLetterArgs, target: Target) -> Result<i32> {
     let audit = AuditLog::open_default()?;
-    let ctx = context(&target, &audit);
+    let ctx = context(&target, &audit, args.read_only);
     let mut conn = target.command_connection().await?;
     let stream = args.stream.as_bytes();
     let dlq = match &args.to {
@@ -297,10 +297,10 @@ pub async fn run_dead_letter(args: DeadLetterArgs, target: Target) -> Result<i32
     finish(&outcome, out)
 }
 
-fn context<'a>(target: &Target, audit: &'a AuditLog) -> ActionContext<'a> {
+fn context<'a>(target: &Target, audit: &'a AuditLog, read_only: bool) -> ActionContext<'a> {
     ActionContext {
         server: target.to_string(),
-        read_only: read_only_from_env(),
+        read_only: read_only || read_only_from_env(),
         audit,
     }
 }

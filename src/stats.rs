@@ -10,8 +10,8 @@ use crate::cli::{PublishArgs, StatsArgs, StreamSelect};
 use crate::redis::conn::Target;
 use crate::redis::poller::{poll_pubsub, ChannelKind, PollError, PubSubSnapshot};
 use crate::redis::streams::{
-    self, Discovery, DiscoveryConfig, GroupInfo, HealthTracker, LagMethod, Outlook,
-    ProblemKind, ScanProgress, Status, StreamId, StreamInfo, StreamsSnapshot,
+    self, Discovery, DiscoveryConfig, GroupInfo, HealthTracker, LagMethod, Outlook, ProblemKind,
+    ScanProgress, Status, StreamId, StreamInfo, StreamsSnapshot,
 };
 use crate::render_text::escape_line;
 
@@ -350,7 +350,11 @@ pub fn format_streams_table(streams: &Result<StreamsSnapshot, PollError>, out: &
     if snap.streams.is_empty() {
         return;
     }
-    let _ = writeln!(out, "{:>10}  {:>6}  {:>13}  STREAM", "LENGTH", "GROUPS", "LAST ENTRY");
+    let _ = writeln!(
+        out,
+        "{:>10}  {:>6}  {:>13}  STREAM",
+        "LENGTH", "GROUPS", "LAST ENTRY"
+    );
     for s in &snap.streams {
         let last = s
             .last_entry_age_ms(snap.server_time_ms)

@@ -151,7 +151,9 @@ mod tests {
         for cut in 0..full.len() {
             match parse(&full[..cut]).unwrap() {
                 // A hint names a length we do not have yet and never overshoots.
-                Parse::Incomplete { hint } => assert!(hint == 0 || (hint > cut && hint <= full.len())),
+                Parse::Incomplete { hint } => {
+                    assert!(hint == 0 || (hint > cut && hint <= full.len()))
+                }
                 Parse::Complete(..) => panic!("complete at {cut}"),
             }
         }

@@ -369,9 +369,10 @@ mod tests {
         let (cursor, keys) = parse_scan(v).unwrap();
         assert_eq!(cursor, 17);
         assert_eq!(keys[1].as_ref(), b"\xff\x00");
-        let denied =
-            redis::parse_redis_value(b"-NOPERM this user has no permissions to run the 'scan' command\r\n")
-                .unwrap();
+        let denied = redis::parse_redis_value(
+            b"-NOPERM this user has no permissions to run the 'scan' command\r\n",
+        )
+        .unwrap();
         let e = parse_scan(denied).unwrap_err();
         assert!(e.message.contains("--stream"), "{e}");
     }

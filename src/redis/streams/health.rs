@@ -172,10 +172,7 @@ pub fn evaluate(window: &[GroupSample], hints: &ServerHints, config: &HealthConf
         if lag_now > lag_first && !lags.contains(&0) && rises > falls {
             return verdict(
                 Status::Lagging,
-                format!(
-                    "lag grew from {lag_first} to {lag_now} in {}",
-                    secs(span)
-                ),
+                format!("lag grew from {lag_first} to {lag_now} in {}", secs(span)),
             );
         }
         let no_lag = window.iter().all(|s| s.lag == Some(0));
@@ -432,12 +429,7 @@ impl HealthTracker {
                     .collect();
                 let consume_rate = rate(&read);
                 group.health = GroupHealth {
-                    outlook: outlook(
-                        sample.lag,
-                        verdict.status,
-                        consume_rate,
-                        stream.append_rate,
-                    ),
+                    outlook: outlook(sample.lag, verdict.status, consume_rate, stream.append_rate),
                     status: verdict.status,
                     reason: verdict.reason,
                     consume_rate,
@@ -508,7 +500,12 @@ mod tests {
         assert_eq!(v.status, Status::Lagging, "{v:?}");
         assert!(v.reason.contains("from 5 to 12"), "{v:?}");
         // One spike that then shrinks is not lagging.
-        let w = [s(0, 5, 10, 15), s(10, 40, 12, 52), s(15, 30, 22, 52), s(20, 6, 46, 52)];
+        let w = [
+            s(0, 5, 10, 15),
+            s(10, 40, 12, 52),
+            s(15, 30, 22, 52),
+            s(20, 6, 46, 52),
+        ];
         assert_eq!(evaluate(&w, &active(), &cfg()).status, Status::Ok);
         // Lag that touched 0 in the window is a burst, not falling behind.
         let w = [s(0, 0, 10, 10), s(10, 3, 12, 15), s(20, 9, 14, 23)];
@@ -581,8 +578,14 @@ mod tests {
             outlook(Some(100), Status::Lagging, Some(30.0), Some(10.0)),
             Outlook::FallingBehind
         );
-        assert_eq!(outlook(Some(0), Status::Idle, None, None), Outlook::CaughtUp);
-        assert_eq!(outlook(Some(3), Status::Ok, None, Some(1.0)), Outlook::Unknown);
+        assert_eq!(
+            outlook(Some(0), Status::Idle, None, None),
+            Outlook::CaughtUp
+        );
+        assert_eq!(
+            outlook(Some(3), Status::Ok, None, Some(1.0)),
+            Outlook::Unknown
+        );
     }
 
     #[test]
@@ -616,7 +619,10 @@ mod tests {
         for at in [0, 30, 61, 70, 80] {
             push(&mut w, at, 100, |&a: &i64| a < 80 - 60);
         }
-        assert_eq!(w.iter().copied().collect::<Vec<_>>(), vec![0, 30, 61, 70, 80]);
+        assert_eq!(
+            w.iter().copied().collect::<Vec<_>>(),
+            vec![0, 30, 61, 70, 80]
+        );
         let mut w = VecDeque::new();
         for at in 0..10 {
             push(&mut w, at, 4, |_: &i64| false);

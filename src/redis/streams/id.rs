@@ -129,10 +129,24 @@ mod tests {
             StreamId::parse(b"18446744073709551615-18446744073709551615"),
             Some(StreamId::MAX)
         );
-        for bad in ["", "-", "1-", "-1", "a-1", "1-2-3", "+1-0", " 1-0", "99999999999999999999-0"] {
+        for bad in [
+            "",
+            "-",
+            "1-",
+            "-1",
+            "a-1",
+            "1-2-3",
+            "+1-0",
+            " 1-0",
+            "99999999999999999999-0",
+        ] {
             assert_eq!(StreamId::parse(bad.as_bytes()), None, "{bad:?}");
         }
-        assert!("x".parse::<StreamId>().unwrap_err().to_string().contains("<milliseconds>"));
+        assert!("x"
+            .parse::<StreamId>()
+            .unwrap_err()
+            .to_string()
+            .contains("<milliseconds>"));
     }
 
     #[test]

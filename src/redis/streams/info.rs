@@ -205,7 +205,9 @@ pub(crate) fn parse_entries(v: Value) -> Result<Vec<StreamEntry>, String> {
     items
         .into_iter()
         .map(|item| {
-            let mut parts = into_items(item).ok_or("an entry is not a list")?.into_iter();
+            let mut parts = into_items(item)
+                .ok_or("an entry is not a list")?
+                .into_iter();
             let id = parts.next().and_then(id_of).ok_or("an entry has no id")?;
             let fields = match parts.next().map(strip_attribute) {
                 // Old servers answer nil fields for a deleted entry; show it as empty.
@@ -377,11 +379,7 @@ mod tests {
             .collect();
         assert_eq!(
             fields,
-            vec![
-                (&b"f"[..], &b"1"[..]),
-                (b"f", b"2"),
-                (b"\x00\xff", b"")
-            ]
+            vec![(&b"f"[..], &b"1"[..]), (b"f", b"2"), (b"\x00\xff", b"")]
         );
         assert!(entries[1].fields.is_empty());
         assert!(parse_entries(parse(b"*1\r\n*2\r\n$3\r\n1-0\r\n*1\r\n$1\r\nf\r\n")).is_err());

@@ -292,9 +292,17 @@ mod tests {
         assert!(e.message.contains("grant +xinfo"), "{e}");
         let e = stream_error("XINFO GROUPS", "NOPERM", "No permissions to access a key");
         assert!(e.message.contains("%R~<pattern>"), "{e}");
-        let e = stream_error("SCAN", "NOPERM", "this user has no permissions to run the 'scan' command");
+        let e = stream_error(
+            "SCAN",
+            "NOPERM",
+            "this user has no permissions to run the 'scan' command",
+        );
         assert!(e.message.contains("--stream KEY"), "{e}");
-        let e = stream_error("XRANGE", "NOPERM", "no permissions to run the 'xrange' command");
+        let e = stream_error(
+            "XRANGE",
+            "NOPERM",
+            "no permissions to run the 'xrange' command",
+        );
         assert!(e.message.contains("grant +xrange"), "{e}");
         let e = stream_error("XRANGE", "WRONGTYPE", "Operation against a key");
         assert!(e.message.contains("not a stream"), "{e}");

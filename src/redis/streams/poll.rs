@@ -119,8 +119,7 @@ pub async fn poll_streams(
         match groups_reply {
             Value::ServerError(e) => {
                 let err = stream_error("XINFO GROUPS", e.code(), e.details().unwrap_or(""));
-                if err.kind == PollErrorKind::Denied && !e.details().unwrap_or("").contains("key")
-                {
+                if err.kind == PollErrorKind::Denied && !e.details().unwrap_or("").contains("key") {
                     add_warning(&mut warnings, &err.message);
                 }
                 stream.groups_error = Some(err.message);
@@ -583,7 +582,10 @@ mod tests {
         let s = stream(7, Some((10, 0)), Some((20, 0)));
         let g = group_info(raw(5, ReportedLag::Nil), &s, 25);
         let e = g.lag_estimate.unwrap();
-        assert_eq!((e.value, e.exact, e.method), (7, true, LagMethod::StreamLength));
+        assert_eq!(
+            (e.value, e.exact, e.method),
+            (7, true, LagMethod::StreamLength)
+        );
         assert_eq!(g.oldest_undelivered_id, Some(StreamId::new(10, 0)));
         assert_eq!(g.time_lag_ms, Some(15));
 
@@ -614,16 +616,40 @@ mod tests {
         let s = stream(5000, Some((0, 0)), Some((1000, 0)));
         let mut g = group_info(raw(500, ReportedLag::Nil), &s, 0);
         let e = estimate_from_count(12, &g, Some(5010), 5000, s.first_entry_id, s.last_entry_id);
-        assert_eq!((e.value, e.exact, e.method), (12, true, LagMethod::XrangeCount));
-        let e = estimate_from_count(1001, &g, Some(5010), 5000, s.first_entry_id, s.last_entry_id);
+        assert_eq!(
+            (e.value, e.exact, e.method),
+            (12, true, LagMethod::XrangeCount)
+        );
+        let e = estimate_from_count(
+            1001,
+            &g,
+            Some(5010),
+            5000,
+            s.first_entry_id,
+            s.last_entry_id,
+        );
         assert_eq!(e.method, LagMethod::EntriesAddedMinusEntriesRead);
         // 5010 − 3 is more than the stream holds: capped at its length.
         assert_eq!((e.value, e.exact), (5000, false));
         g.entries_read = None;
-        let e = estimate_from_count(1001, &g, Some(5010), 5000, s.first_entry_id, s.last_entry_id);
+        let e = estimate_from_count(
+            1001,
+            &g,
+            Some(5010),
+            5000,
+            s.first_entry_id,
+            s.last_entry_id,
+        );
         assert_eq!((e.value, e.method), (2500, LagMethod::IdInterpolation));
         g.last_delivered_id = StreamId::new(990, 0);
-        let e = estimate_from_count(1001, &g, Some(5010), 5000, s.first_entry_id, s.last_entry_id);
+        let e = estimate_from_count(
+            1001,
+            &g,
+            Some(5010),
+            5000,
+            s.first_entry_id,
+            s.last_entry_id,
+        );
         assert_eq!(e.value, 1001, "never below what was counted");
     }
 
@@ -635,7 +661,11 @@ mod tests {
             idle_ms: idle,
             inactive_ms: None,
         };
-        let list = consumers(vec![raw(b"a", 1, 100), raw(b"b", 0, 200), raw(b"c", 4, 120_000)]);
+        let list = consumers(vec![
+            raw(b"a", 1, 100),
+            raw(b"b", 0, 200),
+            raw(b"c", 4, 120_000),
+        ]);
         let flags: Vec<bool> = list.iter().map(|c| c.flagged).collect();
         assert_eq!(flags, vec![false, false, true]);
     }

@@ -1,0 +1,114 @@
+//! The real `redtail` binary in a pseudo-terminal against a real server, asserted on the
+//! screen a person would see (parsed by a terminal emulator).
+
+mod common;
+
+use std::time::Duration;
+
+use common::pty::Tui;
+use common::{wait_subscribed, Server};
+use redis::Commands;
+
+const T: Duration = Duration::from_secs(15);
+
+#[test]
+fn feed_subscribe_filter_pause_resume_detail_quit() {
+    let server = Server::start();
+    let url = server.url();
+    let mut tui = Tui::spawn(&[&url, "-c", "orders", "-p", "ai:*"], 120, 30);
+    tui.wait_for("connected", T);
+    wait_subscribed(&server, 2);
+    let mut c = server.conn();
+    for i in 1..=3 {
+        let _: i64 = c
+            .publish("orders", format!("{{\"id\":{i},\"total\":{}}}", i * 100))
+            .unwrap();
+    }
+    tui.wait_for(r#"{"id":3,"total":300}"#, T);
+
+    // Filter: only totals above 150 stay.
+    tui.send(b"/");
+    tui.send(b".total > 150");
+    tui.send(b"\r");
+    let s = tui.wait_until("filtered feed", T, |s| !s.contains(r#""total":100"#));
+    assert!(s.contains(r#"{"id":2,"total":200}"#), "{s}");
+    assert!(s.contains(r#"{"id":3,"total":300}"#), "{s}");
+
+    // Pause: the list holds still and the header counts what arrives.
+    tui.send(b" ");
+    tui.wait_for("paused", T);
+    for i in 4..=6 {
+        let _: i64 = c
+            .publish("orders", format!("{{\"id\":{i},\"total\":{}}}", i * 100))
+            .unwrap();
+    }
+    // A message that does not match the filter is not counted as new.
+    let _: i64 = c.publish("orders", r#"{"id":7,"total":1}"#).unwrap();
+    tui.wait_for("paused — 3 new", T);
+
+    // Resume: following the tail again shows the newest.
+    tui.send(b" ");
+    let s = tui.wait_until("resumed", T, |s| !s.contains("paused"));
+    assert!(s.contains(r#"{"id":6,"total":600}"#), "{s}");
+    assert!(!s.contains(r#""total":1}"#), "{s}");
+
+    // Detail: the newest (selected) message pretty-printed as JSON.
+    tui.send(b"\r");
+    let s = tui.wait_for("\"total\": 600", T);
+    assert!(s.contains("JSON"), "{s}");
+    tui.send(b"\x1b");
+    tui.wait_until("back to the feed", T, |s| !s.contains("\"total\": 600"));
+
+    tui.send(b"q");
+    assert_eq!(tui.wait_exit(T), Some(0));
+    assert!(
+        !tui.alternate_screen(),
+        "terminal left in the alternate screen"
+    );
+}
+
+#[test]
+fn hostile_payload_is_shown_escaped_and_changes_nothing_in_the_terminal() {
+    let server = Server::start();
+    let url = server.url();
+    let mut tui = Tui::spawn(&[&url, "-c", "evil"], 140, 30);
+    tui.wait_for("connected", T);
+    wait_subscribed(&server, 1);
+    let payload: &[u8] =
+        b"A\x1b]0;pwned-title\x07B\x1b]52;c;c3RvbGVu\x07C\x1b[2JD\x1b[6nE\xe2\x80\xaeF\x9bG";
+    let _: i64 = server.conn().publish("evil", payload).unwrap();
+    let s = tui.wait_for(r"A\x1b]0;pwned-title\x07B", T);
+    assert!(
+        s.contains(r"\x1b]52;c;c3RvbGVu\x07C\x1b[2JD\x1b[6nE\u{202e}F\x9bG"),
+        "{s}"
+    );
+    // The header survived: the screen was not cleared by the payload.
+    assert!(s.contains("connected"), "{s}");
+    tui.with_parser(|p| {
+        assert!(p
+            .callbacks()
+            .titles
+            .iter()
+            .all(|t| !t.windows(5).any(|w| w == b"pwned")));
+        assert!(p.callbacks().clipboard.is_empty(), "clipboard was written");
+    });
+    let raw = tui.raw_output();
+    for needle in [
+        &b"\x1b]52;"[..],
+        b"\x1b]0;pwned",
+        b"\x1b[6n",
+        b"\xe2\x80\xae",
+        b"\x9b",
+    ] {
+        assert!(
+            !raw.windows(needle.len()).any(|w| w == needle),
+            "raw terminal output contains {needle:?}"
+        );
+    }
+    // Detail view escapes too.
+    tui.send(b"\r");
+    tui.wait_for("pwned-title", T);
+    tui.with_parser(|p| assert!(p.callbacks().clipboard.is_empty()));
+    tui.send(b"q");
+    tui.wait_exit(T);
+}
