@@ -124,19 +124,37 @@ struct Usage {
     code: i32,
 }
 
-/// Wait for a child and return its CPU time and peak RSS (wait4's rusage).
-fn wait_usage(child: &mut Child) -> Usage {
+/// Wait (up to `deadline`) for a child and return its CPU time and peak RSS (wait4's
+/// rusage). A child still running at the deadline is killed and marked as timed out: a
+/// subscriber the server disconnected for reading slowly may otherwise wait forever.
+fn wait_usage(child: &mut Child, deadline: Instant) -> Usage {
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
-    // SAFETY: plain syscall on our own child; rusage is fully written by the kernel.
+    // SAFETY: plain syscalls on our own child; rusage is fully written by the kernel.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    assert_eq!(r, pid, "wait4");
+    let mut timed_out = false;
+    loop {
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut ru) };
+        if r == pid {
+            break;
+        }
+        assert!(r == 0, "wait4 failed");
+        if Instant::now() > deadline {
+            timed_out = true;
+            let _ = child.kill();
+            let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+            assert_eq!(r, pid, "wait4");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     Usage {
         cpu_s: tv(ru.ru_utime) + tv(ru.ru_stime),
         max_rss_kb: ru.ru_maxrss,
-        code: if libc::WIFEXITED(status) {
+        code: if timed_out {
+            -2
+        } else if libc::WIFEXITED(status) {
             libc::WEXITSTATUS(status)
         } else {
             -1
@@ -202,11 +220,23 @@ fn measure(
     // The measured process ends by itself after n messages (or is cut by head).
     let (usage, complete) = match waiter.as_mut() {
         Some(head) => {
-            let ok = head.wait().map(|s| s.success()).unwrap_or(false);
+            let deadline = t0 + Duration::from_secs(20) + Duration::from_micros(n * 60);
+            let mut ok = false;
+            loop {
+                if let Ok(Some(s)) = head.try_wait() {
+                    ok = s.success();
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = head.kill();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
             let wall_done = t0.elapsed();
             // redis-cli only notices head is gone on its next write: stop it now.
             let _ = sub.kill();
-            let u = wait_usage(&mut sub);
+            let u = wait_usage(&mut sub, Instant::now());
             let _ = publisher.join();
             stop.store(true, Ordering::Relaxed);
             let _ = sampler.join();
@@ -221,7 +251,11 @@ fn measure(
             };
         }
         None => {
-            let u = wait_usage(&mut sub);
+            // Generous: the slowest reasonable subscriber needs well under a minute.
+            let u = wait_usage(
+                &mut sub,
+                t0 + Duration::from_secs(20) + Duration::from_micros(n * 60),
+            );
             let ok = u.code == 0;
             (u, ok)
         }
@@ -356,7 +390,11 @@ fn main() {
             cpu_per_m / bcpu,
             r.usage.max_rss_kb as f64 / 1024.0,
             r.omem_peak as f64 / (1024.0 * 1024.0),
-            if r.complete { "yes" } else { "NO" },
+            match (r.complete, r.usage.code) {
+                (true, _) => "yes",
+                (false, -2) => "NO: timed out (disconnected by the server?)",
+                _ => "NO",
+            },
         );
     }
 }
