@@ -1,8 +1,16 @@
 //! Command line: redis-cli compatible connection flags, accepted by every command.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::redis::conn::{Overrides, Target};
+use crate::config::values::{parse_interval, ThemeChoice};
+use crate::redis::conn::Target;
+
+/// What the TUI runs with, resolved from flags over the config file (see `config.rs`).
+/// The old name is kept so `app::run` and `demo::run` read the same fields as before.
+pub type TuiArgs = crate::config::TuiSettings;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -18,9 +26,22 @@ pub struct Cli {
     #[arg(value_name = "URL")]
     pub url_pos: Option<String>,
     #[command(flatten)]
-    pub tui: TuiArgs,
+    pub tui: TuiFlags,
     #[command(flatten)]
     pub conn: ConnArgs,
+    #[command(flatten)]
+    pub config: ConfigFlags,
+}
+
+/// Which config file and profile; accepted by every command.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ConfigFlags {
+    /// Config file to read [default: the platform config dir's redtail/config.toml, see `redtail config --path`]
+    #[arg(long, global = true, value_name = "PATH", env = crate::config::CONFIG_ENV)]
+    pub config: Option<PathBuf>,
+    /// Connection profile from the config file ([profiles.NAME]); default: defaults.default_profile
+    #[arg(short = 'P', long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -41,6 +62,33 @@ pub enum Command {
     Claim(ClaimArgs),
     /// Copy entries to a dead-letter stream and ack them, atomically
     DeadLetter(DeadLetterArgs),
+    /// Show where the config file is, print the documented default, or check a file
+    Config(ConfigCommandArgs),
+    /// Print a shell completion script, e.g. `redtail completions bash > /etc/bash_completion.d/redtail`
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), e.g. `redtail man > redtail.1 && man ./redtail.1`
+    Man,
+}
+
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+pub struct ConfigCommandArgs {
+    /// Print the documented default config (every option, with its built-in value)
+    #[arg(long)]
+    pub print_default: bool,
+    /// Print where the config file is read from, and whether it exists
+    #[arg(long)]
+    pub path: bool,
+    /// Validate the config file and print the settings it resolves to (passwords never shown)
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// Shell to generate completions for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -54,7 +102,7 @@ pub struct StatsArgs {
     pub streams: StreamSelect,
 }
 
-#[derive(Debug, Clone, Args, Default)]
+#[derive(Debug, Clone, Args, Default, PartialEq, Eq)]
 pub struct StreamSelect {
     /// Key glob for stream discovery (SCAN … TYPE stream), e.g. 'ai:*' (repeatable; default: all streams)
     #[arg(long = "streams", value_name = "GLOB")]
@@ -155,9 +203,21 @@ pub struct ConnArgs {
     /// Use TLS (same as a rediss:// URL)
     #[arg(long, global = true)]
     pub tls: bool,
+    /// CA certificate(s) to trust for TLS, PEM (default: the bundled Mozilla roots)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub cacert: Option<PathBuf>,
+    /// Client certificate for TLS, PEM (for servers with tls-auth-clients; needs --key)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub cert: Option<PathBuf>,
+    /// Private key of --cert, PEM
+    #[arg(long, global = true, value_name = "PATH")]
+    pub key: Option<PathBuf>,
+    /// Do not verify the server's TLS certificate (unsafe: anyone in between can listen)
+    #[arg(long, global = true)]
+    pub insecure: bool,
 }
 
-#[derive(Debug, Clone, Args, Default)]
+#[derive(Debug, Clone, Args, Default, PartialEq, Eq)]
 pub struct SubArgs {
     /// Channel to SUBSCRIBE to (repeatable)
     #[arg(short = 'c', long = "channel", value_name = "CHANNEL")]
@@ -170,19 +230,29 @@ pub struct SubArgs {
     pub shard_channels: Vec<String>,
 }
 
+/// TUI flags as given; unset ones come from the config file or the built-in defaults
+/// (`Loaded::tui_settings`), which is why none has a clap default.
 #[derive(Debug, Clone, Args, Default)]
-pub struct TuiArgs {
+pub struct TuiFlags {
     #[command(flatten)]
     pub subs: SubArgs,
-    /// Most messages the feed keeps (oldest are evicted and counted)
-    #[arg(long, default_value_t = 100_000)]
-    pub max_messages: usize,
-    /// Most payload bytes the feed keeps, e.g. 64MiB
-    #[arg(long, default_value = "64MiB", value_parser = parse_size)]
-    pub max_bytes: usize,
-    /// Frame-rate cap for drawing
-    #[arg(long, default_value_t = 30)]
-    pub fps: u32,
+    #[command(flatten)]
+    pub streams: StreamSelect,
+    /// Most messages the feed keeps (oldest are evicted and counted) [default: 100000]
+    #[arg(long, value_name = "N")]
+    pub max_messages: Option<usize>,
+    /// Most payload bytes the feed keeps, e.g. 64MiB [default: 64MiB]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_bytes: Option<usize>,
+    /// Frame-rate cap for drawing [default: 30]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=240))]
+    pub fps: Option<u32>,
+    /// How often the Channels and Streams panes poll the server, e.g. 500ms, 2s [default: 1s]
+    #[arg(long, value_name = "TIME", value_parser = parse_interval)]
+    pub poll_interval: Option<Duration>,
+    /// Colours for dark or light terminals; auto reads $COLORFGBG [default: dark]
+    #[arg(long, value_enum)]
+    pub theme: Option<ThemeChoice>,
     /// Disable every action that changes server state (publish, ack, claim, …)
     #[arg(long)]
     pub read_only: bool,
@@ -251,30 +321,25 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
 }
 
 impl ConnArgs {
-    /// Combine a positional URL, `--url`, the other flags and `REDISCLI_AUTH`.
+    /// Combine a positional URL, `--url`, the other flags and `REDISCLI_AUTH` (no
+    /// profile; see `config::resolve_connection` for that).
     pub fn target(&self, url_pos: Option<&str>) -> anyhow::Result<Target> {
-        if let (Some(a), Some(b)) = (url_pos, self.url.as_deref()) {
-            if a != b {
-                anyhow::bail!("give the server URL once: either as an argument or with --url");
-            }
-        }
-        let url = url_pos.or(self.url.as_deref());
-        Target::resolve(
-            url,
-            &Overrides {
-                host: self.host.clone(),
-                port: self.port,
-                user: self.user.clone(),
-                pass: self.pass.clone(),
-                db: self.db,
-                tls: self.tls,
-                env_pass: std::env::var("REDISCLI_AUTH").ok(),
-            },
-        )
+        let env = |name: &str| std::env::var(name).ok();
+        crate::config::resolve_connection(None, self, url_pos, &env)?.require()
+    }
+}
+
+impl StreamSelect {
+    pub fn is_empty(&self) -> bool {
+        self.stream_globs.is_empty() && self.stream_keys.is_empty()
     }
 }
 
 impl SubArgs {
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty() && self.patterns.is_empty() && self.shard_channels.is_empty()
+    }
+
     pub fn subscriptions(&self) -> crate::redis::subscriber::Subscriptions {
         let mut s = crate::redis::subscriber::Subscriptions::default();
         s.channels

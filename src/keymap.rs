@@ -10,7 +10,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde::{Deserialize, Serialize};
 
 /// Everything a key can ask for. These names are what a config file would bind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// `Ord` (declaration order) lets the config keep `[keys]` in a sorted map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Command {
     Quit,
@@ -39,6 +40,32 @@ pub enum Command {
     Accept,
     Cancel,
     CycleKind,
+    SortNext,
+    SortReverse,
+    ToggleClients,
+    SubscribeSelected,
+    SubscribePattern,
+    Publish,
+    Send,
+    NextField,
+    ToggleShard,
+    ToggleJson,
+    PendingTarget,
+    Ack,
+    Claim,
+    Autoclaim,
+    DeadLetter,
+    DeleteEntries,
+    Trim,
+    ToggleMark,
+    MarkRange,
+    ClearMarks,
+    IdleFilter,
+    NextPage,
+    FirstPage,
+    Refresh,
+    Confirm,
+    SwitchField,
 }
 
 impl Command {
@@ -59,7 +86,7 @@ impl Command {
             Command::PageDown => "page down",
             Command::Top => "oldest / top",
             Command::Bottom => "newest; feed: follow again",
-            Command::Filter => "filter the feed",
+            Command::Filter => "filter the pane",
             Command::TogglePause => "pause / follow the tail",
             Command::Open => "open the selected message",
             Command::ClearFilter => "clear the filter",
@@ -71,6 +98,32 @@ impl Command {
             Command::Accept => "apply",
             Command::Cancel => "cancel",
             Command::CycleKind => "channel → pattern → shard",
+            Command::SortNext => "sort by the next column",
+            Command::SortReverse => "reverse the sort",
+            Command::ToggleClients => "channels / subscriber clients",
+            Command::SubscribeSelected => "subscribe to the selected channel",
+            Command::SubscribePattern => "subscribe to its pattern (a:b:* for a:b:c)",
+            Command::Publish => "publish a message",
+            Command::Send => "publish it",
+            Command::NextField => "channel ⇄ payload",
+            Command::ToggleShard => "PUBLISH ⇄ SPUBLISH",
+            Command::ToggleJson => "check JSON on / off",
+            Command::PendingTarget => "choose the stream and group",
+            Command::Ack => "ack the selected / marked entries",
+            Command::Claim => "claim them for a consumer (min idle)",
+            Command::Autoclaim => "autoclaim sweep (previewed first)",
+            Command::DeadLetter => "move them to <stream>:dlq and ack",
+            Command::DeleteEntries => "delete them from the stream (XDEL)",
+            Command::Trim => "trim the stream (MAXLEN / MINID)",
+            Command::ToggleMark => "mark / unmark the entry",
+            Command::MarkRange => "start / mark a range",
+            Command::ClearMarks => "clear the marks",
+            Command::IdleFilter => "only entries idle at least…",
+            Command::NextPage => "next page",
+            Command::FirstPage => "first page",
+            Command::Refresh => "refresh now",
+            Command::Confirm => "yes, do it",
+            Command::SwitchField => "consumer ⇄ min idle",
         }
     }
 
@@ -100,6 +153,32 @@ impl Command {
             Command::Accept => "apply",
             Command::Cancel => "cancel",
             Command::CycleKind => "kind",
+            Command::SortNext => "sort",
+            Command::SortReverse => "reverse",
+            Command::ToggleClients => "clients",
+            Command::SubscribeSelected => "subscribe",
+            Command::SubscribePattern => "sub pattern",
+            Command::Publish => "publish",
+            Command::Send => "send",
+            Command::NextField => "field",
+            Command::ToggleShard => "PUBLISH/SPUBLISH",
+            Command::ToggleJson => "JSON check",
+            Command::PendingTarget => "target",
+            Command::Ack => "ack",
+            Command::Claim => "claim",
+            Command::Autoclaim => "autoclaim",
+            Command::DeadLetter => "dead-letter",
+            Command::DeleteEntries => "delete",
+            Command::Trim => "trim",
+            Command::ToggleMark => "mark",
+            Command::MarkRange => "range",
+            Command::ClearMarks => "unmark",
+            Command::IdleFilter => "idle",
+            Command::NextPage => "next page",
+            Command::FirstPage => "first page",
+            Command::Refresh => "refresh",
+            Command::Confirm => "yes",
+            Command::SwitchField => "field",
         }
     }
 }
@@ -116,8 +195,14 @@ pub enum Scope {
     Navigation,
     Feed,
     Detail,
+    Channels,
+    /// The publish composer (keys checked before the text fields get them).
+    Composer,
     /// Text prompts and pickers (filter, subscribe, unsubscribe).
     Input,
+    Pending,
+    /// The Pending pane's confirmations and claim picker.
+    Dialog,
 }
 
 impl Scope {
@@ -127,7 +212,11 @@ impl Scope {
             Scope::Navigation => "Moving",
             Scope::Feed => "Feed",
             Scope::Detail => "Message detail",
+            Scope::Channels => "Channels",
+            Scope::Composer => "Publish composer",
             Scope::Input => "Prompts",
+            Scope::Pending => "Pending entries",
+            Scope::Dialog => "Pending dialogs",
         }
     }
 }
@@ -299,9 +388,47 @@ impl Default for Keymap {
             (S::Feed, KeySpec::ch('e'), C::Export),
             (S::Detail, KeySpec::plain(K::Esc), C::Back),
             (S::Detail, KeySpec::ch('h'), C::ToggleHex),
+            (S::Channels, KeySpec::ch('/'), C::Filter),
+            (S::Channels, KeySpec::plain(K::Esc), C::ClearFilter),
+            (S::Channels, KeySpec::ch('o'), C::SortNext),
+            (S::Channels, KeySpec::ch('O'), C::SortReverse),
+            (S::Channels, KeySpec::plain(K::Enter), C::SubscribeSelected),
+            (S::Channels, KeySpec::ch('s'), C::SubscribeSelected),
+            (S::Channels, KeySpec::ch('S'), C::SubscribePattern),
+            (S::Channels, KeySpec::ch('c'), C::ToggleClients),
+            (S::Channels, KeySpec::ch('p'), C::Publish),
+            // Ctrl-S reaches us: raw mode turns off XON/XOFF flow control.
+            (S::Composer, KeySpec::ctrl('s'), C::Send),
+            (S::Composer, KeySpec::new(K::Enter, KeyModifiers::ALT), C::Send),
+            (S::Composer, KeySpec::plain(K::Tab), C::NextField),
+            (S::Composer, KeySpec::plain(K::BackTab), C::NextField),
+            // Ctrl-T / Ctrl-O: not taken by the text fields (tui-input uses a/e/b/f/h/k/u/w/y).
+            (S::Composer, KeySpec::ctrl('t'), C::ToggleShard),
+            (S::Composer, KeySpec::ctrl('o'), C::ToggleJson),
+            (S::Composer, KeySpec::plain(K::Esc), C::Cancel),
             (S::Input, KeySpec::plain(K::Enter), C::Accept),
             (S::Input, KeySpec::plain(K::Esc), C::Cancel),
             (S::Input, KeySpec::plain(K::Tab), C::CycleKind),
+            (S::Pending, KeySpec::ch('t'), C::PendingTarget),
+            (S::Pending, KeySpec::ch('a'), C::Ack),
+            (S::Pending, KeySpec::ch('c'), C::Claim),
+            (S::Pending, KeySpec::ch('A'), C::Autoclaim),
+            (S::Pending, KeySpec::ch('d'), C::DeadLetter),
+            (S::Pending, KeySpec::ch('x'), C::DeleteEntries),
+            (S::Pending, KeySpec::ch('T'), C::Trim),
+            (S::Pending, KeySpec::ch(' '), C::ToggleMark),
+            (S::Pending, KeySpec::ch('v'), C::MarkRange),
+            (S::Pending, KeySpec::plain(K::Esc), C::ClearMarks),
+            (S::Pending, KeySpec::ch('o'), C::SortNext),
+            (S::Pending, KeySpec::ch('O'), C::SortReverse),
+            (S::Pending, KeySpec::ch('i'), C::IdleFilter),
+            (S::Pending, KeySpec::ch('/'), C::Filter),
+            (S::Pending, KeySpec::ch(']'), C::NextPage),
+            (S::Pending, KeySpec::ch('['), C::FirstPage),
+            (S::Pending, KeySpec::ch('r'), C::Refresh),
+            (S::Dialog, KeySpec::ch('y'), C::Confirm),
+            (S::Dialog, KeySpec::ch('n'), C::Cancel),
+            (S::Dialog, KeySpec::plain(K::Tab), C::SwitchField),
         ];
         Keymap {
             bindings: table

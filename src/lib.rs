@@ -1,8 +1,10 @@
 pub mod app;
 pub mod audit;
 pub mod cli;
+pub mod config;
 pub mod demo;
 pub mod filter;
+pub mod jsonl;
 pub mod keymap;
 pub mod pending_cli;
 pub mod redis;

@@ -1,9 +1,23 @@
-use clap::Parser;
+use std::io::Write;
 
-use redtail::cli::{Cli, Command};
+use clap::{CommandFactory, Parser};
+
+use redtail::cli::{Cli, Command, ConfigCommandArgs};
+use redtail::config;
 
 fn main() {
     let cli = Cli::parse();
+    // Commands that only print something about redtail itself run before the config is
+    // read, so they work even when the config file is broken.
+    if let Some(result) = run_offline(&cli) {
+        std::process::exit(match result {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("redtail: {e:#}");
+                1
+            }
+        });
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -29,41 +43,128 @@ fn main() {
     std::process::exit(code);
 }
 
+/// `completions`, `man`, `config --print-default` and `config --path`.
+fn run_offline(cli: &Cli) -> Option<anyhow::Result<i32>> {
+    let mut out = std::io::stdout().lock();
+    let result = match &cli.command {
+        Some(Command::Completions(args)) => {
+            clap_complete::generate(args.shell, &mut Cli::command(), "redtail", &mut out);
+            Ok(())
+        }
+        Some(Command::Man) => clap_mangen::Man::new(Cli::command()).render(&mut out),
+        Some(Command::Config(ConfigCommandArgs {
+            print_default: true,
+            ..
+        })) => out.write_all(config::DEFAULT_CONFIG.as_bytes()),
+        Some(Command::Config(ConfigCommandArgs { path: true, .. })) => {
+            let explicit = cli.config.config.as_deref();
+            let line = match explicit.map(Into::into).or_else(config::default_path) {
+                Some(path) => {
+                    let state = match (path.exists(), explicit.is_some()) {
+                        (true, _) => "exists",
+                        (false, true) => "does not exist",
+                        (false, false) => "does not exist: built-in defaults apply",
+                    };
+                    format!("{} ({state})", path.display())
+                }
+                None => "none: this system has no config directory; use --config FILE".into(),
+            };
+            writeln!(out, "{line}")
+        }
+        _ => return None,
+    };
+    Some(
+        result
+            .and_then(|()| out.flush())
+            .map(|()| 0)
+            .map_err(|e| anyhow::anyhow!("cannot write to stdout: {e}")),
+    )
+}
+
 async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let loaded = config::load(cli.config.config.as_deref())?;
+    let profile = loaded.profile(cli.config.profile.as_deref())?;
+    let env = |name: &str| std::env::var(name).ok();
+    let target = |url_pos: Option<&str>| {
+        config::resolve_connection(profile, &cli.conn, url_pos, &env)?.require()
+    };
+    // The config's read-only (profile, then [defaults]) adds to --read-only and
+    // REDTAIL_READ_ONLY; nothing on the command line switches it off.
+    let read_only = loaded.read_only(profile);
     match cli.command {
-        Some(Command::Tail(args)) => {
+        Some(Command::Tail(mut args)) => {
             redtail::tail::validate(&args)?;
-            let target = cli.conn.target(args.url_pos.as_deref())?;
+            if args.subs.is_empty() {
+                if let Some(p) = profile {
+                    args.subs.channels = p.profile.channels.clone();
+                    args.subs.patterns = p.profile.patterns.clone();
+                    args.subs.shard_channels = p.profile.shard_channels.clone();
+                }
+            }
+            let target = target(args.url_pos.as_deref())?;
             redtail::tail::run(args, target).await
         }
-        Some(Command::Stats(args)) => {
-            let target = cli.conn.target(args.url_pos.as_deref())?;
+        Some(Command::Stats(mut args)) => {
+            if args.streams.is_empty() {
+                if let Some(p) = profile {
+                    args.streams.stream_globs = p.profile.stream_globs.clone();
+                    args.streams.stream_keys = p.profile.streams.clone();
+                }
+            }
+            let target = target(args.url_pos.as_deref())?;
             redtail::stats::run_stats(args, target).await
         }
         Some(Command::Publish(args)) => {
-            let target = cli.conn.target(None)?;
-            redtail::stats::run_publish(args, target).await
+            if read_only {
+                anyhow::bail!(
+                    "publish refused: read-only mode is on in the config ({}), so redtail \
+                     changes nothing on this server — use another profile to publish",
+                    profile.map_or("[defaults] read_only".into(), |p| format!(
+                        "profile `{}`",
+                        p.name
+                    ))
+                );
+            }
+            redtail::stats::run_publish(args, target(None)?).await
         }
         Some(Command::Pending(args)) => {
-            let target = cli.conn.target(None)?;
-            redtail::pending_cli::run_pending(args, target).await
+            redtail::pending_cli::run_pending(args, target(None)?).await
         }
-        Some(Command::Ack(args)) => {
-            let target = cli.conn.target(None)?;
-            redtail::pending_cli::run_ack(args, target).await
+        Some(Command::Ack(mut args)) => {
+            args.read_only |= read_only;
+            redtail::pending_cli::run_ack(args, target(None)?).await
         }
-        Some(Command::Claim(args)) => {
-            let target = cli.conn.target(None)?;
-            redtail::pending_cli::run_claim(args, target).await
+        Some(Command::Claim(mut args)) => {
+            args.read_only |= read_only;
+            redtail::pending_cli::run_claim(args, target(None)?).await
         }
-        Some(Command::DeadLetter(args)) => {
-            let target = cli.conn.target(None)?;
-            redtail::pending_cli::run_dead_letter(args, target).await
+        Some(Command::DeadLetter(mut args)) => {
+            args.read_only |= read_only;
+            redtail::pending_cli::run_dead_letter(args, target(None)?).await
         }
-        Some(Command::Demo(args)) => redtail::demo::run(args, cli.tui).await,
+        Some(Command::Demo(args)) => {
+            if cli.config.profile.is_some() {
+                anyhow::bail!(
+                    "the demo runs its own private server, so --profile does not apply; \
+                     run `redtail demo` without it"
+                );
+            }
+            let settings = loaded.tui_settings(None, &cli.tui, &env);
+            redtail::demo::run(args, settings).await
+        }
+        Some(Command::Config(_)) => {
+            // --print-default and --path were handled before the config was read.
+            print!(
+                "{}",
+                config::check_report(&loaded, profile, &cli.conn, &env)?
+            );
+            Ok(0)
+        }
+        Some(Command::Completions(_) | Command::Man) => Ok(0),
         None => {
-            let target = cli.conn.target(cli.url_pos.as_deref())?;
-            redtail::app::run(cli.tui, target).await
+            let settings = loaded.tui_settings(profile, &cli.tui, &env);
+            let target = target(cli.url_pos.as_deref())?;
+            redtail::app::run(settings, target).await
         }
     }
 }

@@ -6,21 +6,20 @@ use anyhow::{anyhow, Result};
 use base64::Engine as _;
 use chrono::SecondsFormat;
 
-use crate::cli::{PublishArgs, StatsArgs, StreamSelect};
+use crate::cli::{PublishArgs, StatsArgs};
 use crate::redis::conn::Target;
 use crate::redis::poller::{poll_pubsub, ChannelKind, PollError, PubSubSnapshot};
-use crate::redis::streams::{
-    self, Discovery, DiscoveryConfig, GroupInfo, HealthTracker, LagMethod, Outlook, ProblemKind,
-    ScanProgress, Status, StreamId, StreamInfo, StreamsSnapshot,
-};
+use crate::redis::streams::{ScanProgress, StreamsSnapshot};
 use crate::render_text::escape_line;
 
-/// What one-shot discovery may cost: SCAN calls × COUNT ≈ 100,000 keys visited.
-const STATS_SCAN_COUNT: u32 = 1000;
-const STATS_MAX_SCAN_CALLS: u64 = 100;
+mod stream_report;
+pub use stream_report::{
+    collect_streams, fmt_age, fmt_count, fmt_lag, format_streams_table, ConsumerJson, GroupJson,
+    ProblemJson, StreamJson,
+};
 
 /// The `stats --json` document. Scripts should ignore keys they do not know: more
-/// sections (streams) will be added next to `channels`.
+/// sections may be added next to `channels` and `streams`.
 #[derive(Debug, serde::Serialize)]
 pub struct StatsDocument {
     /// The target as displayed everywhere: never contains the password.
@@ -55,149 +54,6 @@ fn json_name(bytes: &[u8]) -> (String, Option<String>) {
             escape_line(bytes).into_owned(),
             Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
         ),
-    }
-}
-
-#[derive(Debug, serde::Serialize)]
-pub struct StreamJson {
-    pub key: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_b64: Option<String>,
-    pub length: u64,
-    pub first_entry_id: Option<StreamId>,
-    /// Age of the id's time part at the server's clock.
-    pub first_entry_age_ms: Option<u64>,
-    pub last_entry_id: Option<StreamId>,
-    pub last_entry_age_ms: Option<u64>,
-    pub last_generated_id: StreamId,
-    /// Null on servers before 7.0.
-    pub entries_added: Option<u64>,
-    pub max_deleted_entry_id: Option<StreamId>,
-    pub recorded_first_entry_id: Option<StreamId>,
-    /// As XINFO STREAM reports it.
-    pub groups_count: u64,
-    /// Entries/s; null from a single poll.
-    pub append_rate: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub groups_error: Option<String>,
-    pub groups: Vec<GroupJson>,
-}
-
-#[derive(Debug, serde::Serialize)]
-pub struct GroupJson {
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name_b64: Option<String>,
-    pub consumers: u64,
-    pub pending: u64,
-    pub last_delivered_id: StreamId,
-    pub entries_read: Option<u64>,
-    /// Exactly as the server said: a number, or null (nil, or a server before 7.0).
-    pub lag: Option<u64>,
-    /// Present exactly when `lag` is null.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lag_estimate: Option<u64>,
-    /// True when `lag_estimate` is a count rather than an estimate.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lag_estimate_exact: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lag_estimate_method: Option<LagMethod>,
-    pub oldest_undelivered_id: Option<StreamId>,
-    /// Age of the oldest undelivered entry: 0 when none.
-    pub time_lag_ms: Option<u64>,
-    /// Entries/s; null from a single poll.
-    pub consume_rate: Option<f64>,
-    pub outlook: Outlook,
-    pub status: Status,
-    pub status_reason: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub consumers_error: Option<String>,
-    pub consumer_list: Vec<ConsumerJson>,
-}
-
-#[derive(Debug, serde::Serialize)]
-pub struct ConsumerJson {
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name_b64: Option<String>,
-    pub pending: u64,
-    pub idle_ms: u64,
-    /// Only from servers that report it (Redis 7.2+, Valkey 8); -1 = never read.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub inactive_ms: Option<i64>,
-    /// Holds pending entries and idle far longer than its peers.
-    pub flagged: bool,
-}
-
-#[derive(Debug, serde::Serialize)]
-pub struct ProblemJson {
-    pub key: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_b64: Option<String>,
-    pub kind: ProblemKind,
-    pub message: String,
-}
-
-impl StreamJson {
-    pub fn new(s: &StreamInfo, server_time_ms: i64) -> StreamJson {
-        let (key, key_b64) = json_name(&s.key);
-        StreamJson {
-            key,
-            key_b64,
-            length: s.length,
-            first_entry_id: s.first_entry_id,
-            first_entry_age_ms: s.first_entry_age_ms(server_time_ms),
-            last_entry_id: s.last_entry_id,
-            last_entry_age_ms: s.last_entry_age_ms(server_time_ms),
-            last_generated_id: s.last_generated_id,
-            entries_added: s.entries_added,
-            max_deleted_entry_id: s.max_deleted_entry_id,
-            recorded_first_entry_id: s.recorded_first_entry_id,
-            groups_count: s.groups_count,
-            append_rate: s.append_rate,
-            groups_error: s.groups_error.clone(),
-            groups: s.groups.iter().map(GroupJson::new).collect(),
-        }
-    }
-}
-
-impl GroupJson {
-    pub fn new(g: &GroupInfo) -> GroupJson {
-        let (name, name_b64) = json_name(&g.name);
-        GroupJson {
-            name,
-            name_b64,
-            consumers: g.consumers,
-            pending: g.pending,
-            last_delivered_id: g.last_delivered_id,
-            entries_read: g.entries_read,
-            lag: g.lag(),
-            lag_estimate: g.lag_estimate.map(|e| e.value),
-            lag_estimate_exact: g.lag_estimate.map(|e| e.exact),
-            lag_estimate_method: g.lag_estimate.map(|e| e.method),
-            oldest_undelivered_id: g.oldest_undelivered_id,
-            time_lag_ms: g.time_lag_ms,
-            consume_rate: g.health.consume_rate,
-            outlook: g.health.outlook,
-            status: g.health.status,
-            status_reason: g.health.reason.clone(),
-            consumers_error: g.consumers_error.clone(),
-            consumer_list: g
-                .consumer_list
-                .iter()
-                .map(|c| {
-                    let (name, name_b64) = json_name(&c.name);
-                    ConsumerJson {
-                        name,
-                        name_b64,
-                        pending: c.pending,
-                        idle_ms: c.idle_ms,
-                        inactive_ms: c.inactive_ms,
-                        flagged: c.flagged,
-                    }
-                })
-                .collect(),
-        }
     }
 }
 
@@ -274,29 +130,6 @@ impl StatsDocument {
     }
 }
 
-/// Full discovery (bounded to about 100,000 keys visited, noted in the result when the
-/// cap is hit), then one streams poll. Health comes from this single sample plus what the
-/// server remembers (consumer idle times, the last entry's age).
-pub async fn collect_streams(
-    conn: &mut redis::aio::MultiplexedConnection,
-    select: &StreamSelect,
-) -> Result<StreamsSnapshot, PollError> {
-    let config = DiscoveryConfig {
-        scan_count: STATS_SCAN_COUNT,
-        max_steps_per_poll: usize::MAX,
-        max_scan_calls_per_pass: Some(STATS_MAX_SCAN_CALLS),
-        ..DiscoveryConfig::default()
-    };
-    let keys = select
-        .stream_keys
-        .iter()
-        .map(|k| bytes::Bytes::from(k.clone().into_bytes()))
-        .collect();
-    let mut discovery = Discovery::new(select.stream_globs.clone(), keys, config);
-    let mut tracker = HealthTracker::default();
-    streams::poll_once(conn, &mut discovery, &mut tracker).await
-}
-
 pub async fn run_stats(args: StatsArgs, target: Target) -> Result<i32> {
     let mut conn = target.command_connection().await?;
     let snapshot = poll_pubsub(&mut conn)
@@ -319,111 +152,6 @@ pub async fn run_stats(args: StatsArgs, target: Target) -> Result<i32> {
     }
     write_stdout(&out)?;
     Ok(0)
-}
-
-/// The streams section of the table: one line per stream, then one per group with its
-/// status, lag (`≈` marks an estimate), pending, consumers and time lag. Names are
-/// escaped and come last on each line, since they can be any length.
-pub fn format_streams_table(streams: &Result<StreamsSnapshot, PollError>, out: &mut Vec<u8>) {
-    let snap = match streams {
-        Ok(snap) => snap,
-        Err(e) => {
-            let _ = writeln!(out, "streams: cannot read them: {e}");
-            return;
-        }
-    };
-    let scan = if snap.scan.complete {
-        "discovery complete".to_string()
-    } else {
-        "discovery incomplete".to_string()
-    };
-    let _ = writeln!(out, "streams: {} ({scan})", snap.streams.len());
-    if let Some(note) = &snap.scan.note {
-        let _ = writeln!(out, "note: {note}");
-    }
-    for w in &snap.warnings {
-        let _ = writeln!(out, "warning: {w}");
-    }
-    for p in &snap.problems {
-        let _ = writeln!(out, "! {}", p.message);
-    }
-    if snap.streams.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        out,
-        "{:>10}  {:>6}  {:>13}  STREAM",
-        "LENGTH", "GROUPS", "LAST ENTRY"
-    );
-    for s in &snap.streams {
-        let last = s
-            .last_entry_age_ms(snap.server_time_ms)
-            .map_or_else(|| "-".to_string(), |ms| format!("{} ago", fmt_age(ms)));
-        let _ = writeln!(
-            out,
-            "{:>10}  {:>6}  {last:>13}  {}",
-            fmt_count(s.length),
-            s.groups_count,
-            escape_line(&s.key)
-        );
-        if let Some(e) = &s.groups_error {
-            let _ = writeln!(out, "    ! {e}");
-        }
-        if s.groups.is_empty() {
-            continue;
-        }
-        let _ = writeln!(
-            out,
-            "    {:<8} {:>9}  {:>7}  {:>9}  {:>9}  GROUP",
-            "STATUS", "LAG", "PENDING", "CONSUMERS", "TIME LAG"
-        );
-        for g in &s.groups {
-            let time_lag = g.time_lag_ms.map_or_else(|| "n/a".to_string(), fmt_age);
-            let _ = writeln!(
-                out,
-                "    {:<8} {:>9}  {:>7}  {:>9}  {time_lag:>9}  {}",
-                g.health.status.as_str(),
-                fmt_lag(g),
-                fmt_count(g.pending),
-                g.consumers,
-                escape_line(&g.name)
-            );
-        }
-    }
-}
-
-/// `1,204`; an estimate as `≈1,204`; unknown as `n/a` (never 0 or blank).
-pub fn fmt_lag(g: &GroupInfo) -> String {
-    match (g.lag(), g.lag_estimate) {
-        (Some(n), _) => fmt_count(n),
-        (None, Some(e)) if e.exact => fmt_count(e.value),
-        (None, Some(e)) => format!("≈{}", fmt_count(e.value)),
-        (None, None) => "n/a".to_string(),
-    }
-}
-
-pub fn fmt_count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// `850ms`, `12s`, `5m03s`, `2h05m`, `3d04h`.
-pub fn fmt_age(ms: u64) -> String {
-    let s = ms / 1000;
-    match s {
-        0 => format!("{ms}ms"),
-        1..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        3600..=86_399 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d{:02}h", s / 86_400, s % 86_400 / 3600),
-    }
 }
 
 /// A header line with the totals, then one line per channel, busiest first. Names are
@@ -567,5 +295,35 @@ mod tests {
         assert_eq!(lines[2], "          3  channel  \\xff\\x9b");
         assert_eq!(lines[3], "          2  shard    s");
         assert_eq!(lines[4], "          1  channel  a\\x1b[2J");
+    }
+
+    #[test]
+    fn streams_json_keeps_nil_lag_null_with_a_marked_estimate() {
+        let doc = StatsDocument::new(&target(), &snapshot())
+            .with_streams(&Ok(stream_report::sample_snapshot()));
+        let doc = serde_json::to_value(doc).unwrap();
+        let s = &doc["streams"][0];
+        assert_eq!(s["key"], "orders\\xff");
+        assert_eq!(s["key_b64"], "b3JkZXJz/w==");
+        assert_eq!(s["last_entry_age_ms"], 1000);
+        assert_eq!(s["max_deleted_entry_id"], "1700000001500-0");
+        let g = &s["groups"][0];
+        assert!(g["lag"].is_null());
+        assert_eq!(g["lag_estimate"], 3000);
+        assert_eq!(g["lag_estimate_exact"], false);
+        assert_eq!(g["lag_estimate_method"], "id-interpolation");
+        assert!(g["entries_read"].is_null());
+        assert_eq!(g["status"], "STALLED");
+        assert_eq!(g["outlook"]["kind"], "unknown");
+        assert!(g["consumer_list"][0].get("inactive_ms").is_none());
+        assert_eq!(g["consumer_list"][0]["name_b64"], "/2M=");
+        assert_eq!(doc["streams_problems"][0]["kind"], "missing");
+        assert!(doc.get("streams_error").is_none());
+
+        let err = PollError::from_server("XINFO STREAM", "NOPERM", "no");
+        let doc = StatsDocument::new(&target(), &snapshot()).with_streams(&Err(err));
+        let doc = serde_json::to_value(doc).unwrap();
+        assert_eq!(doc["streams"].as_array().map(Vec::len), Some(0));
+        assert!(doc["streams_error"].as_str().unwrap().contains("NOPERM"));
     }
 }

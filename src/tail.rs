@@ -3,14 +3,13 @@
 use std::io::{IsTerminal, Write};
 
 use anyhow::{bail, Result};
-use base64::Engine as _;
-use chrono::SecondsFormat;
 
 use crate::cli::{Format, TailArgs};
 use crate::filter::Filter;
+use crate::jsonl::{gap_jsonl, JsonlWriter};
 use crate::redis::conn::Target;
 use crate::redis::inbox::Caps;
-use crate::redis::message::{Delivery, Gap, Kind, Message};
+use crate::redis::message::{Delivery, Kind, Message};
 use crate::redis::subscriber::{ConnState, Subscriber, SubscriberConfig};
 use crate::render_text::escape_line;
 
@@ -50,6 +49,7 @@ pub async fn run(args: TailArgs, target: Target) -> Result<i32> {
     let mut printed: u64 = 0;
     let mut reported_evicted: u64 = 0;
     let mut line = Vec::with_capacity(512);
+    let mut jsonl = JsonlWriter::default();
     let mut last_conn = ConnState::Connecting;
     let mut was_down = false;
     let ctrl_c = tokio::signal::ctrl_c();
@@ -105,7 +105,7 @@ pub async fn run(args: TailArgs, target: Target) -> Result<i32> {
                         line.clear();
                         match args.format {
                             Format::Text => format_text(&m, escape, &mut line),
-                            Format::Jsonl => format_jsonl(&m, &mut line),
+                            Format::Jsonl => jsonl.write(&m, &mut line),
                         }
                         if let Err(e) = out.write_all(&line) {
                             break 'outer broken_pipe_code(&e);
@@ -199,62 +199,6 @@ pub fn format_text(m: &Message, escape: bool, out: &mut Vec<u8>) {
     out.push(b'\n');
 }
 
-#[derive(serde::Serialize)]
-struct JsonMessage<'a> {
-    ts: String,
-    kind: Kind,
-    channel: std::borrow::Cow<'a, str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    channel_b64: Option<String>,
-    pattern: Option<std::borrow::Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    payload: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    payload_b64: Option<String>,
-}
-
-fn b64(b: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(b)
-}
-
-/// One JSON object per line. Text fields are JSON strings (JSON escaping makes control
-/// bytes safe); invalid UTF-8 payloads go in `payload_b64` so they stay byte-exact.
-pub fn format_jsonl(m: &Message, out: &mut Vec<u8>) {
-    let channel_text = std::str::from_utf8(&m.channel).ok();
-    let payload_text = std::str::from_utf8(&m.payload).ok();
-    let obj = JsonMessage {
-        ts: m.received.to_rfc3339_opts(SecondsFormat::Micros, true),
-        kind: m.kind,
-        channel: match channel_text {
-            Some(t) => t.into(),
-            None => escape_line(&m.channel),
-        },
-        channel_b64: channel_text.is_none().then(|| b64(&m.channel)),
-        pattern: m.pattern.as_ref().map(|p| match std::str::from_utf8(p) {
-            Ok(t) => t.into(),
-            Err(_) => escape_line(p),
-        }),
-        payload: payload_text,
-        payload_b64: payload_text.is_none().then(|| b64(&m.payload)),
-    };
-    if serde_json::to_writer(&mut *out, &obj).is_ok() {
-        out.push(b'\n');
-    }
-}
-
-fn gap_jsonl(g: &Gap, out: &mut Vec<u8>) {
-    let v = serde_json::json!({
-        "kind": "gap",
-        "from": g.from.to_rfc3339_opts(SecondsFormat::Micros, true),
-        "to": g.to.to_rfc3339_opts(SecondsFormat::Micros, true),
-        "duration_s": g.duration().as_secs_f64(),
-        "reason": g.reason,
-    });
-    if serde_json::to_writer(&mut *out, &v).is_ok() {
-        out.push(b'\n');
-    }
-}
-
 /// Refuse obviously wrong combinations before connecting.
 pub fn validate(args: &TailArgs) -> Result<()> {
     if args.count == Some(0) {
@@ -284,33 +228,6 @@ mod tests {
             channel: Bytes::from_static(channel),
             payload: Bytes::from_static(payload),
         }
-    }
-
-    #[test]
-    fn jsonl_text_and_binary() {
-        let mut out = Vec::new();
-        format_jsonl(
-            &msg(Kind::PMessage, Some(b"ai:*"), b"ai:1", b"{\"a\":1}"),
-            &mut out,
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v["ts"], "2026-11-22T01:02:03.456789Z");
-        assert_eq!(v["kind"], "pmessage");
-        assert_eq!(v["pattern"], "ai:*");
-        assert_eq!(v["payload"], "{\"a\":1}");
-        assert!(v.get("payload_b64").is_none());
-
-        out.clear();
-        format_jsonl(
-            &msg(Kind::SMessage, None, b"b\xff", b"\x00\xff\x1b"),
-            &mut out,
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v["kind"], "smessage");
-        assert!(v["pattern"].is_null());
-        assert_eq!(v["payload_b64"], "AP8b");
-        assert!(v.get("payload").is_none());
-        assert_eq!(v["channel_b64"], "Yv8=");
     }
 
     #[test]

@@ -360,8 +360,31 @@ async fn nil_lag_after_xdel_is_estimated_exactly_and_marked() {
         Some(ids[3].clone())
     );
 
+    // SETID also leaves the server without a lag (and without entries-read).
+    let _: () = redis::cmd("XGROUP")
+        .arg(&["CREATE", "q", "moved", "0"][..])
+        .query(&mut c)
+        .expect("XGROUP CREATE");
+    let _: () = redis::cmd("XGROUP")
+        .arg(&["SETID", "q", "moved", &ids[7]][..])
+        .query(&mut c)
+        .expect("XGROUP SETID");
+    let snap = poll(&mut conn, &mut d).await;
+    let g = snap
+        .stream(b"q")
+        .and_then(|s| s.group(b"moved"))
+        .expect("group");
+    assert_eq!((g.reported_lag, g.entries_read), (ReportedLag::Nil, None));
+    let e = g.lag_estimate.expect("an estimate after SETID");
+    assert_eq!((e.value, e.exact), (2, true), "{e:?}");
+    assert_eq!(
+        g.oldest_undelivered_id.map(|i| i.to_string()),
+        Some(ids[8].clone())
+    );
+
     let (doc, _) = stats_json(&[&server.url()]);
     let g = &doc["streams"][0]["groups"][0];
+    assert_eq!(g["name"], "g");
     assert!(g["lag"].is_null(), "{g}");
     assert_eq!(g["lag_estimate"], 6);
     assert_eq!(g["lag_estimate_exact"], true);
@@ -570,7 +593,7 @@ async fn streams_deleted_and_recreated_during_polls_never_fail_a_poll() {
                     let k = format!("churn:{i}");
                     let mut pipe = redis::pipe();
                     pipe.cmd("DEL").arg(&k).ignore();
-                    if (i + round) % 3 == 0 {
+                    if (i + round).is_multiple_of(3) {
                         pipe.cmd("SET").arg(&k).arg("s").ignore();
                     } else {
                         pipe.cmd("XADD").arg(&k).arg("*").arg("f").arg("v").ignore();

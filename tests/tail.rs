@@ -140,7 +140,7 @@ fn restart_reports_a_gap_and_messages_flow_again() {
     );
     assert_eq!(got[1]["payload"], "after");
     assert!(
-        p.stderr().contains("messages in this window are lost"),
+        p.wait_stderr("messages in this window are lost", T),
         "{}",
         p.stderr()
     );

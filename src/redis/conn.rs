@@ -4,6 +4,7 @@
 //! line, an error message or the screen.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -19,6 +20,13 @@ pub struct Target {
     pub password: Option<String>,
     pub db: i64,
     pub tls: bool,
+    /// PEM bundle of the CA(s) to trust instead of the bundled webpki roots (`--cacert`).
+    pub ca_cert: Option<PathBuf>,
+    /// Client certificate chain and its key, for servers with `tls-auth-clients yes`.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// Skip server certificate verification (`--insecure`).
+    pub insecure: bool,
 }
 
 impl Default for Target {
@@ -30,6 +38,10 @@ impl Default for Target {
             password: None,
             db: 0,
             tls: false,
+            ca_cert: None,
+            client_cert: None,
+            client_key: None,
+            insecure: false,
         }
     }
 }
@@ -43,6 +55,10 @@ pub struct Overrides {
     pub pass: Option<String>,
     pub db: Option<i64>,
     pub tls: bool,
+    pub ca_cert: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    pub insecure: bool,
     /// Password from the environment (`REDISCLI_AUTH`); used only when no other is given.
     pub env_pass: Option<String>,
 }
@@ -94,6 +110,7 @@ impl Target {
             password,
             db,
             tls,
+            ..Target::default()
         })
     }
 
@@ -122,10 +139,57 @@ impl Target {
         if o.tls {
             t.tls = true;
         }
+        if let Some(p) = &o.ca_cert {
+            t.ca_cert = Some(p.clone());
+        }
+        if let Some(p) = &o.client_cert {
+            t.client_cert = Some(p.clone());
+        }
+        if let Some(p) = &o.client_key {
+            t.client_key = Some(p.clone());
+        }
+        if o.insecure {
+            t.insecure = true;
+        }
+        t.check_tls_options()?;
+        if t.insecure {
+            // Said here, once, before any TUI takes over the terminal.
+            super::tls::warn_insecure_once();
+        }
         if t.password.is_none() {
             t.password = o.env_pass.clone().filter(|p| !p.is_empty());
         }
         Ok(t)
+    }
+
+    /// TLS files and `--insecure` only make sense with TLS, and a certificate without its
+    /// key (or the reverse) cannot be used. Refuse instead of silently ignoring them: a
+    /// user who gave `--cacert` expects an encrypted, verified connection.
+    pub fn check_tls_options(&self) -> Result<()> {
+        if !self.tls {
+            let given: Vec<&str> = [
+                (self.ca_cert.is_some(), "--cacert"),
+                (self.client_cert.is_some(), "--cert"),
+                (self.client_key.is_some(), "--key"),
+                (self.insecure, "--insecure"),
+            ]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, name)| *name)
+            .collect();
+            if !given.is_empty() {
+                let verb = if given.len() == 1 { "applies" } else { "apply" };
+                bail!(
+                    "{} only {verb} to TLS connections: use a rediss:// URL or add --tls",
+                    given.join(", ")
+                );
+            }
+        }
+        match (&self.client_cert, &self.client_key) {
+            (Some(_), None) => bail!("--cert needs --key with the certificate's private key"),
+            (None, Some(_)) => bail!("--key needs --cert with the matching certificate"),
+            _ => Ok(()),
+        }
     }
 
     /// `host:port`, for socket connects.
@@ -139,13 +203,18 @@ impl Target {
 
     /// A redis-rs client for command connections (poller, publish, actions).
     pub fn client(&self) -> Result<redis::Client> {
-        if self.tls {
-            bail!(
-                "TLS (rediss:// or --tls) is not supported by this build of redtail yet; \
-                 connect without TLS or through a TLS tunnel (e.g. stunnel)"
-            );
-        }
-        let addr = redis::ConnectionAddr::Tcp(self.host.clone(), self.port);
+        let addr = if self.tls {
+            // redis-rs builds its rustls config from the process-default provider.
+            super::tls::ensure_provider();
+            redis::ConnectionAddr::TcpTls {
+                host: self.host.clone(),
+                port: self.port,
+                insecure: self.insecure,
+                tls_params: None,
+            }
+        } else {
+            redis::ConnectionAddr::Tcp(self.host.clone(), self.port)
+        };
         let mut settings = redis::RedisConnectionInfo::default().set_db(self.db);
         if let Some(u) = &self.username {
             settings = settings.set_username(u);
@@ -156,7 +225,50 @@ impl Target {
         let info = redis::IntoConnectionInfo::into_connection_info(addr)
             .context("building connection info")?
             .set_redis_settings(settings);
-        redis::Client::open(info).context("creating redis client")
+        match self.tls_certificates()? {
+            Some(certs) => redis::Client::build_with_tls(info, certs)
+                .map_err(|e| anyhow::anyhow!("cannot set up TLS for {self}: {e}")),
+            None => redis::Client::open(info).context("creating redis client"),
+        }
+    }
+
+    /// `--cacert`/`--cert`/`--key` as redis-rs takes them (PEM bytes). Parsed here first
+    /// so a bad file gets the same message as on the subscriber connection, naming the
+    /// flag and the file, rather than redis-rs' generic one. `--insecure` ignores
+    /// `--cacert` (nothing is verified), as the subscriber does.
+    fn tls_certificates(&self) -> Result<Option<redis::TlsCertificates>> {
+        use super::tls::{parse_certs, parse_key, read_pem};
+        if !self.tls {
+            return Ok(None);
+        }
+        let root_cert = match (&self.ca_cert, self.insecure) {
+            (Some(path), false) => {
+                let pem = read_pem("--cacert", path)?;
+                parse_certs("--cacert", path, &pem)?;
+                Some(pem)
+            }
+            _ => None,
+        };
+        let client_tls = match (&self.client_cert, &self.client_key) {
+            (Some(cert), Some(key)) => {
+                let client_cert = read_pem("--cert", cert)?;
+                parse_certs("--cert", cert, &client_cert)?;
+                let client_key = read_pem("--key", key)?;
+                parse_key(key, &client_key)?;
+                Some(redis::ClientTlsConfig {
+                    client_cert,
+                    client_key,
+                })
+            }
+            _ => None,
+        };
+        if root_cert.is_none() && client_tls.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(redis::TlsCertificates {
+            client_tls,
+            root_cert,
+        }))
     }
 
     /// Open a multiplexed command connection with a connect/response timeout so a dead
@@ -169,13 +281,30 @@ impl Target {
         client
             .get_multiplexed_async_connection_with_config(&config)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot connect to {self}: {}", describe_error(&e)))
+            .map_err(|e| {
+                let mut text = describe_error(&e);
+                // A plain server never answers a TLS ClientHello, so redis-rs only
+                // reports a timeout; say what the likely cause is.
+                if self.tls && e.is_timeout() {
+                    text.push_str(
+                        " (is this port serving TLS? if not, use redis:// without --tls)",
+                    );
+                }
+                // …and a TLS-only port drops a client that speaks plain RESP.
+                if !self.tls && (e.is_connection_dropped() || text.contains("reset by peer")) {
+                    text.push_str(" (if this port expects TLS, use a rediss:// URL or --tls)");
+                }
+                anyhow::anyhow!("cannot connect to {self}: {text}")
+            })
     }
 }
 
 /// Turn a redis-rs error into a sentence a person can act on.
 pub fn describe_error(e: &redis::RedisError) -> String {
     let text = crate::render_text::escape_str(&e.to_string()).into_owned();
+    if super::tls::advice(&text).is_some() {
+        return super::tls::with_advice(&text);
+    }
     if e.kind() == redis::ErrorKind::AuthenticationFailed {
         return format!("{text} — check --user/--pass, the URL or REDISCLI_AUTH");
     }
@@ -215,6 +344,10 @@ impl fmt::Debug for Target {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("db", &self.db)
             .field("tls", &self.tls)
+            .field("ca_cert", &self.ca_cert)
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key)
+            .field("insecure", &self.insecure)
             .finish()
     }
 }

@@ -12,3 +12,4 @@ pub mod poller;
 pub mod resp;
 pub mod streams;
 pub mod subscriber;
+pub mod tls;

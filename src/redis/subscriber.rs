@@ -7,10 +7,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use bytes::{Buf, Bytes, BytesMut};
 use chrono::{DateTime, Utc};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -20,6 +20,7 @@ use super::conn::{Target, CONNECT_TIMEOUT};
 use super::inbox::{Caps, Inbox};
 use super::message::{Delivery, Gap, Kind, Message, SubKind};
 use super::resp::{self, Frame, Parse};
+use super::tls;
 use crate::render_text::escape_line;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -234,7 +235,20 @@ impl Engine {
                     attempt = 0;
                     ever_connected = true;
                     self.set_conn(ConnState::Connected { since: now });
-                    match self.session(stream).await {
+                    // Plain sockets keep tokio's lock-free owned halves (the benchmarked
+                    // path); TLS state is shared by both directions, so it needs
+                    // `tokio::io::split`. `session` is generic, so neither pays for the other.
+                    let end = match stream {
+                        Conn::Plain(tcp) => {
+                            let (rd, wr) = tcp.into_split();
+                            self.session(rd, wr).await
+                        }
+                        Conn::Tls(tls) => {
+                            let (rd, wr) = tokio::io::split(*tls);
+                            self.session(rd, wr).await
+                        }
+                    };
+                    match end {
                         End::Shutdown => break,
                         End::Lost { reason, since } => {
                             down_since = Some((since, reason));
@@ -319,8 +333,11 @@ impl Engine {
         self.status.send_modify(|s| s.conn = conn);
     }
 
-    async fn session(&mut self, stream: TcpStream) -> End {
-        let (mut rd, mut wr) = stream.into_split();
+    async fn session<R, W>(&mut self, mut rd: R, mut wr: W) -> End
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
         let mut out = Vec::new();
         for (kind, name) in self.wanted.iter() {
             resp::encode_command(&[kind.subscribe_cmd().as_bytes(), name], &mut out);
@@ -528,23 +545,40 @@ fn is_fatal(reason: &str) -> bool {
         "NOPERM",
         "invalid password",
         "not supported",
+        // TLS: a certificate the server or we reject, or a refusal alert, does not fix
+        // itself by retrying; neither does an unreadable --cacert/--cert/--key file.
+        "invalid peer certificate",
+        "received fatal alert",
+        "cannot read --",
+        "--cacert file",
+        "--cert file",
+        "--key file",
     ]
     .iter()
     .any(|k| reason.contains(k))
 }
 
-/// Open the dedicated subscriber socket: TCP connect, AUTH, CLIENT SETNAME — each bounded
-/// by a timeout so an unreachable or silent host is reported in seconds.
-async fn connect(config: &SubscriberConfig) -> Result<TcpStream> {
+/// The subscriber's socket: plain TCP, or TLS over it. The TLS stream is boxed because
+/// it is large (rustls buffers) and the plain variant should stay small.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+/// Open the dedicated subscriber socket: TCP connect, TLS handshake (for rediss:// or
+/// --tls), AUTH, CLIENT SETNAME — each bounded by a timeout so an unreachable or silent
+/// host is reported in seconds.
+async fn connect(config: &SubscriberConfig) -> Result<Conn> {
     let target = &config.target;
-    if target.tls {
-        bail!(
-            "TLS (rediss:// or --tls) is not supported by this build of redtail yet; \
-             connect without TLS or through a TLS tunnel (e.g. stunnel)"
-        );
-    }
+    // Build the TLS config before connecting: a bad --cacert is reported without
+    // touching the network.
+    let tls_config = if target.tls {
+        Some(tls::client_config(target)?)
+    } else {
+        None
+    };
     let addr = target.addr();
-    let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
         .await
         .map_err(|_| {
             anyhow!(
@@ -554,6 +588,52 @@ async fn connect(config: &SubscriberConfig) -> Result<TcpStream> {
         })?
         .map_err(|e| anyhow!("cannot connect to {target}: {e}"))?;
     stream.set_nodelay(true).ok();
+    let Some(tls_config) = tls_config else {
+        let mut stream = stream;
+        hello(config, &mut stream).await.map_err(|e| {
+            // A TLS-only port drops (or resets) a client that speaks plain RESP to it.
+            let text = format!("{e:#}");
+            if text.contains("closed the connection") || text.contains("reset by peer") {
+                anyhow!("{e:#} (if {addr} expects TLS, use a rediss:// URL or --tls)")
+            } else {
+                e
+            }
+        })?;
+        return Ok(Conn::Plain(stream));
+    };
+    let mut stream =
+        tokio::time::timeout(CONNECT_TIMEOUT, tls::handshake(target, tls_config, stream))
+            .await
+            .map_err(|_| {
+                anyhow!(
+                    "TLS handshake with {addr} did not finish within {} s (is {addr} a TLS port?)",
+                    CONNECT_TIMEOUT.as_secs()
+                )
+            })??;
+    // With TLS 1.3 the server checks our client certificate after the handshake has
+    // finished on our side, so its refusal arrives as an alert on the first read here.
+    hello(config, &mut stream).await.map_err(|e| {
+        let text = format!("{e:#}");
+        if tls::advice(&text).is_some() {
+            anyhow!("TLS session with {addr} failed: {}", tls::with_advice(&text))
+        } else if text.contains("closed the connection") {
+            anyhow!(
+                "{text} (a TLS server that requires a client certificate does this: pass --cert and --key)"
+            )
+        } else {
+            e
+        }
+    })?;
+    Ok(Conn::Tls(Box::new(stream)))
+}
+
+/// AUTH (if a password is set) and CLIENT SETNAME on a fresh connection, checking the
+/// replies.
+async fn hello<S>(config: &SubscriberConfig, stream: &mut S) -> Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let target = &config.target;
     let mut out = Vec::new();
     if let Some(password) = &target.password {
         match &target.username {
@@ -567,11 +647,16 @@ async fn connect(config: &SubscriberConfig) -> Result<TcpStream> {
         &[b"CLIENT", b"SETNAME", config.client_name.as_bytes()],
         &mut out,
     );
-    stream.write_all(&out).await.context("sending AUTH")?;
+    // Causes go into the message itself: the engine reports `to_string()`, which would
+    // drop an anyhow context chain.
+    stream
+        .write_all(&out)
+        .await
+        .map_err(|e| anyhow!("sending AUTH failed: {e}"))?;
     let mut buf = BytesMut::with_capacity(4096);
     let expected = if target.password.is_some() { 2 } else { 1 };
     for i in 0..expected {
-        let frame = tokio::time::timeout(CONNECT_TIMEOUT, read_frame(&mut stream, &mut buf))
+        let frame = tokio::time::timeout(CONNECT_TIMEOUT, read_frame(stream, &mut buf))
             .await
             .map_err(|_| {
                 anyhow!(
@@ -597,16 +682,19 @@ async fn connect(config: &SubscriberConfig) -> Result<TcpStream> {
         };
         buf.advance(used);
     }
-    Ok(stream)
+    Ok(())
 }
 
 /// Read until one whole frame is in `buf` (not consumed).
-async fn read_frame(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<Frame> {
+async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut BytesMut) -> Result<Frame> {
     loop {
         if let Parse::Complete(frame, _) = resp::parse(buf).map_err(|e| anyhow!("{e}"))? {
             return Ok(frame);
         }
-        let n = stream.read_buf(buf).await.context("reading from server")?;
+        let n = stream
+            .read_buf(buf)
+            .await
+            .map_err(|e| anyhow!("reading from server failed: {e}"))?;
         if n == 0 {
             bail!("the server closed the connection during the handshake");
         }

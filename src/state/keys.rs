@@ -41,6 +41,8 @@ impl AppState {
                 }
             }
             Focus::Help => self.help_scroll(delta),
+            Focus::Channels | Focus::Clients => self.channels_move(delta),
+            Focus::Pending => self.pending_wheel(delta),
             Focus::Unsubscribe => {
                 if let Some(Overlay::Unsubscribe(p)) = &mut self.overlay {
                     p.move_by(delta.signum());
@@ -62,6 +64,9 @@ impl AppState {
             Focus::Unsubscribe => self.unsubscribe_key(&key, &mut effects),
             Focus::Detail => self.detail_key(&key),
             Focus::Feed => self.feed_key(&key, &mut effects),
+            Focus::Channels | Focus::Clients => self.channels_key(&key, &mut effects),
+            Focus::Composer => self.composer_key(key, &mut effects),
+            Focus::Pending | Focus::PendingDialog(_) => self.pending_key(&key, &mut effects),
             Focus::Placeholder => false,
         };
         if !consumed {
@@ -140,8 +145,7 @@ impl AppState {
             Some(Command::Cancel) => {
                 let original = edit.original.take();
                 self.overlay = None;
-                self.feed
-                    .set_filter(original.and_then(|s| Filter::parse(&s).ok()));
+                self.apply_filter(original.and_then(|s| Filter::parse(&s).ok()));
                 return true;
             }
             _ => {}
@@ -155,7 +159,7 @@ impl AppState {
                 Ok(filter) => {
                     edit.error = None;
                     let filter = (!filter.is_empty()).then_some(filter);
-                    self.feed.set_filter(filter);
+                    self.apply_filter(filter);
                 }
                 // Keep narrowing by the last expression that parsed; say what is wrong.
                 Err(e) => edit.error = Some((e.message, e.position)),

@@ -1,10 +1,13 @@
 //! `AppState`: everything the TUI shows, changed only by [`AppState::update`], which does
 //! no I/O and takes the time as an argument. Effects it returns are carried out by app.rs.
 
+pub mod channels;
+pub mod composer;
 pub mod detail;
 pub mod feed;
 mod keys;
 pub mod layout;
+pub mod pending;
 pub mod prompt;
 pub mod status;
 
@@ -18,11 +21,15 @@ use ratatui::layout::Rect;
 use crate::keymap::Keymap;
 use crate::redis::inbox::Counters;
 use crate::redis::message::{Delivery, Message, SubKind};
+use crate::redis::poller::PollState;
 use crate::redis::subscriber::Subscriptions;
 use crate::render_text::escape_line;
+use channels::ChannelsState;
+use composer::{ComposerState, PublishDone};
 use detail::DetailState;
 use feed::{FeedItem, FeedState};
 use layout::{Areas, DETAIL_META_ROWS};
+use pending::{PendingEffect, PendingEvent, PendingPane};
 use prompt::{FilterEdit, Picker, SubscribePrompt};
 use status::{ConnView, Notice, NoticeLevel, RateMeter, StatusUpdate};
 
@@ -69,6 +76,7 @@ pub enum Overlay {
     Filter(FilterEdit),
     Subscribe(SubscribePrompt),
     Unsubscribe(Picker),
+    Composer(ComposerState),
 }
 
 /// Who gets a key first.
@@ -80,6 +88,13 @@ pub enum Focus {
     Unsubscribe,
     Detail,
     Feed,
+    Channels,
+    /// The Channels pane showing subscriber clients.
+    Clients,
+    Composer,
+    Pending,
+    /// A Pending pane dialog (prompt, claim picker, confirmation, preview).
+    PendingDialog(pending::dialog::DialogKind),
     /// A pane that is not built yet.
     Placeholder,
 }
@@ -94,6 +109,11 @@ pub enum Event {
     EngineCounters(Counters),
     Tick,
     Exported(Result<ExportDone, String>),
+    /// The poller's latest state (Pub/Sub figures, clients).
+    PubSubPoll(PollState),
+    Published(Result<PublishDone, String>),
+    /// Pending pane: a page, consumers, a preview or an action's result.
+    Pending(PendingEvent),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +137,16 @@ pub enum Effect {
         path: PathBuf,
         messages: Vec<Message>,
     },
+    /// PUBLISH (or SPUBLISH when `shard`) on a command connection.
+    Publish {
+        channel: Bytes,
+        payload: Bytes,
+        shard: bool,
+    },
+    /// Whether the poller should also run CLIENT LIST.
+    SetClientsPolling(bool),
+    /// Pending pane: fetch a page or consumers, run an action or its preview.
+    Pending(PendingEffect),
     Quit,
 }
 
@@ -155,6 +185,8 @@ pub struct AppState {
     pub keymap: Keymap,
     pub tab: Tab,
     pub feed: FeedState,
+    pub channels: ChannelsState,
+    pub pending: PendingPane,
     pub detail: Option<DetailState>,
     pub overlay: Option<Overlay>,
     pub conn: ConnView,
@@ -177,6 +209,8 @@ impl AppState {
             config,
             keymap: Keymap::default(),
             tab: Tab::Feed,
+            channels: ChannelsState::default(),
+            pending: PendingPane::default(),
             detail: None,
             overlay: None,
             conn: ConnView::Connecting,
@@ -190,6 +224,21 @@ impl AppState {
     }
 
     pub fn update(&mut self, event: Event, now: DateTime<Utc>) -> Vec<Effect> {
+        // Only events whose effects app.rs carries out may start a pending-page fetch: a
+        // fetch whose effect was dropped would hold back the refreshes after it.
+        let pending_refresh = matches!(
+            event,
+            Event::Key(_) | Event::Mouse(_) | Event::Tick | Event::Pending(_)
+        );
+        let mut effects = self.handle(event, now);
+        self.channels_after_event(now, &mut effects);
+        if pending_refresh {
+            effects.extend(self.pending_refresh());
+        }
+        effects
+    }
+
+    fn handle(&mut self, event: Event, now: DateTime<Utc>) -> Vec<Effect> {
         self.now = now;
         match event {
             Event::Key(key) => return self.on_key(key),
@@ -204,7 +253,10 @@ impl AppState {
             Event::Deliveries(batch) => self.on_deliveries(batch),
             Event::Status(update) => self.on_status(update),
             Event::EngineCounters(c) => self.engine = c,
-            Event::Tick => {}
+            Event::Tick => self.channels.on_tick(now),
+            Event::PubSubPoll(poll) => self.channels.on_poll(poll),
+            Event::Published(result) => self.on_published(result),
+            Event::Pending(event) => self.on_pending_event(event),
             Event::Exported(Ok(done)) => self.info(format!(
                 "exported {} messages to {}",
                 thousands(done.count as u64),
@@ -241,9 +293,16 @@ impl AppState {
             Some(Overlay::Filter(_)) => Focus::Filter,
             Some(Overlay::Subscribe(_)) => Focus::Subscribe,
             Some(Overlay::Unsubscribe(_)) => Focus::Unsubscribe,
+            Some(Overlay::Composer(_)) => Focus::Composer,
             None => match self.tab {
                 Tab::Feed if self.detail.is_some() => Focus::Detail,
                 Tab::Feed => Focus::Feed,
+                Tab::Channels if self.channels.show_clients => Focus::Clients,
+                Tab::Channels => Focus::Channels,
+                Tab::Pending => match &self.pending.modal {
+                    Some(modal) => Focus::PendingDialog(modal.kind()),
+                    None => Focus::Pending,
+                },
                 _ => Focus::Placeholder,
             },
         }
@@ -275,6 +334,8 @@ impl AppState {
             match delivery {
                 Delivery::Message(m) => {
                     self.rate.record(m.received, 1);
+                    let kind = channels::activity::kind_of(&m);
+                    self.channels.record(kind, &m.channel, m.received);
                     self.feed.push(FeedItem::Message(m));
                 }
                 Delivery::Gap(g) => self.feed.push(FeedItem::Gap(g)),

@@ -228,7 +228,7 @@ fn tabs_switch_and_placeholder_ignores_feed_keys() {
     let mut s = with_messages(&["x"]);
     s.update(key(KeyCode::Tab), t(1));
     assert_eq!(s.tab, Tab::Channels);
-    assert_eq!(s.focus(), Focus::Placeholder);
+    assert_eq!(s.focus(), Focus::Channels);
     assert!(s.update(ch(' '), t(1)).is_empty());
     assert!(!s.feed.is_paused());
     s.update(ch('4'), t(1));

@@ -44,6 +44,33 @@ pub fn footer_commands(focus: Focus) -> &'static [(Scope, Command)] {
             (S::Input, C::Accept),
             (S::Input, C::Cancel),
         ],
+        Focus::Pending => super::pending::footer_commands(None),
+        Focus::PendingDialog(kind) => super::pending::footer_commands(Some(kind)),
+        Focus::Channels => &[
+            (S::Channels, C::Filter),
+            (S::Channels, C::SortNext),
+            (S::Channels, C::SubscribeSelected),
+            (S::Channels, C::SubscribePattern),
+            (S::Channels, C::Publish),
+            (S::Channels, C::ToggleClients),
+            (S::Global, C::Help),
+            (S::Global, C::Quit),
+        ],
+        Focus::Clients => &[
+            (S::Navigation, C::Down),
+            (S::Channels, C::ToggleClients),
+            (S::Channels, C::Publish),
+            (S::Global, C::NextTab),
+            (S::Global, C::Help),
+            (S::Global, C::Quit),
+        ],
+        Focus::Composer => &[
+            (S::Composer, C::Send),
+            (S::Composer, C::NextField),
+            (S::Composer, C::ToggleShard),
+            (S::Composer, C::ToggleJson),
+            (S::Composer, C::Cancel),
+        ],
         Focus::Help => &[(S::Input, C::Cancel), (S::Global, C::Quit)],
         Focus::Placeholder => &[
             (S::Global, C::NextTab),
@@ -59,6 +86,13 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
     }
     buf.set_style(area, theme::bar());
     let mut spans = Vec::new();
+    if state.config.read_only {
+        // Always visible, so nobody wonders why a key that changes the server does nothing.
+        spans.push(Span::styled(
+            " READ-ONLY ",
+            theme::tab_active().bg(ratatui::style::Color::Yellow),
+        ));
+    }
     if let Some(notice) = state.visible_notice() {
         let style = match notice.level {
             NoticeLevel::Info => theme::accent(),
@@ -74,6 +108,7 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
             "apply" if focus == Focus::Unsubscribe => "drop",
             "apply" if focus == Focus::Subscribe => "subscribe",
             "cancel" if focus == Focus::Help => "close",
+            "clients" if focus == Focus::Clients => "channels",
             other => other,
         };
         spans.push(Span::raw(" "));

@@ -1,11 +1,16 @@
 //! Drawing: a pure function of [`AppState`]. One module per pane; nothing here changes
 //! state or does I/O, so a frame can be drawn from a test with a fixed `now`.
 
+pub mod channels;
+pub mod clients;
+pub mod composer;
 pub mod detail;
 pub mod feed;
 pub mod footer;
 pub mod header;
 pub mod help;
+pub mod pending;
+pub mod pending_dialogs;
 pub mod placeholder;
 pub mod prompt;
 pub mod tabs;
@@ -31,6 +36,7 @@ pub fn render(state: &AppState, frame: &mut Frame) {
     match &state.overlay {
         Some(Overlay::Help { scroll }) => help::render(state, *scroll, frame, areas.body),
         Some(Overlay::Unsubscribe(picker)) => prompt::render_picker(picker, frame, areas.body),
+        Some(Overlay::Composer(composer)) => composer::render(state, composer, frame, areas.body),
         _ => {}
     }
 }
@@ -43,6 +49,8 @@ fn render_body(state: &AppState, frame: &mut Frame, area: ratatui::layout::Rect)
             }
             _ => feed::render(state, frame.buffer_mut(), area),
         },
+        Tab::Channels => channels::render(state, frame.buffer_mut(), area),
+        Tab::Pending => pending::render(state, frame, area),
         tab => placeholder::render(tab, frame.buffer_mut(), area),
     }
 }

@@ -1,17 +1,48 @@
 //! Colours and the one helper that turns escaped text + highlights into styled spans.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Span;
 
 use crate::render_text::escape_segments;
 
+/// Palette for dark or light terminal backgrounds (config `theme`, `--theme`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Theme {
+    #[default]
+    Dark,
+    Light,
+}
+
+/// Chosen once at startup, before the first frame. A process-wide switch rather than a
+/// field of the render state so the style helpers below keep their signatures; tests
+/// never set it, so snapshots always use the dark palette.
+static LIGHT: AtomicBool = AtomicBool::new(false);
+
+pub fn set(theme: Theme) {
+    LIGHT.store(theme == Theme::Light, Ordering::Relaxed);
+}
+
+fn light() -> bool {
+    LIGHT.load(Ordering::Relaxed)
+}
+
+/// Cyan is hard to read on white; blue is the light palette's accent.
+fn accent_color() -> Color {
+    if light() {
+        Color::Blue
+    } else {
+        Color::Cyan
+    }
+}
+
 pub fn dim() -> Style {
     Style::new().fg(Color::DarkGray)
 }
 pub fn accent() -> Style {
-    Style::new().fg(Color::Cyan)
+    Style::new().fg(accent_color())
 }
 pub fn bold() -> Style {
     Style::new().add_modifier(Modifier::BOLD)
@@ -20,7 +51,13 @@ pub fn ok() -> Style {
     Style::new().fg(Color::Green)
 }
 pub fn warn() -> Style {
-    Style::new().fg(Color::Yellow)
+    // Yellow vanishes on white; dark orange (256-colour 130) reads on light backgrounds
+    // and stays apart from the magenta of escapes.
+    Style::new().fg(if light() {
+        Color::Indexed(130)
+    } else {
+        Color::Yellow
+    })
 }
 pub fn error() -> Style {
     Style::new().fg(Color::Red)
@@ -36,10 +73,14 @@ pub fn highlight() -> Style {
     Style::new().fg(Color::Black).bg(Color::Yellow)
 }
 pub fn selected() -> Style {
-    Style::new().bg(Color::DarkGray)
+    Style::new().bg(if light() {
+        Color::Gray
+    } else {
+        Color::DarkGray
+    })
 }
 pub fn channel() -> Style {
-    Style::new().fg(Color::Cyan)
+    Style::new().fg(accent_color())
 }
 pub fn tab_active() -> Style {
     Style::new()
@@ -48,13 +89,19 @@ pub fn tab_active() -> Style {
         .add_modifier(Modifier::BOLD)
 }
 pub fn tab_inactive() -> Style {
-    Style::new().fg(Color::Gray)
+    Style::new().fg(if light() {
+        Color::DarkGray
+    } else {
+        Color::Gray
+    })
 }
 pub fn bar() -> Style {
-    Style::new().bg(Color::Black)
+    Style::new().bg(if light() { Color::Gray } else { Color::Black })
 }
 pub fn key() -> Style {
-    Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)
+    Style::new()
+        .fg(accent_color())
+        .add_modifier(Modifier::BOLD)
 }
 
 /// Untrusted bytes as spans: escaped, our escapes styled apart, filter matches highlighted.

@@ -183,6 +183,7 @@ pub struct Proc {
     pub child: Child,
     lines: mpsc::Receiver<String>,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr_done: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub fn redtail_bin() -> &'static str {
@@ -222,6 +223,8 @@ impl Proc {
         });
         let err = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let err2 = err.clone();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done2 = done.clone();
         std::thread::spawn(move || {
             let mut r = BufReader::new(stderr);
             let mut line = String::new();
@@ -234,11 +237,13 @@ impl Proc {
                 }
                 line.clear();
             }
+            done2.store(true, std::sync::atomic::Ordering::SeqCst);
         });
         Proc {
             child,
             lines: rx,
             stderr: err,
+            stderr_done: done,
         }
     }
 
@@ -267,6 +272,13 @@ impl Proc {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
+                // Let the reader thread take everything the process wrote to stderr.
+                let drained = Instant::now() + Duration::from_secs(2);
+                while !self.stderr_done.load(std::sync::atomic::Ordering::SeqCst)
+                    && Instant::now() < drained
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 return Some(status.code().unwrap_or(-1));
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -6,6 +6,8 @@
 //! - [`discovery`]: `SCAN … TYPE stream` with bounded work per poll.
 //! - [`poll`]: one poll in O(1) round trips whatever the number of streams.
 //! - [`health`]: status (OK / LAGGING / STALLED / IDLE), rates and ETA; pure functions.
+//!   [`HealthTracker`] keeps their sliding windows between polls.
+//! - `lag`: lag estimates when the server reports nil, and time lag.
 //! - [`entries`]: XREVRANGE paging, jumps to an id or a time.
 //! - [`task`]: the background [`StreamsPoller`] publishing into a `watch` channel.
 
@@ -14,8 +16,10 @@ pub mod entries;
 pub mod health;
 pub mod id;
 mod info;
+mod lag;
 pub mod poll;
 pub mod task;
+mod tracker;
 
 use std::time::Duration;
 
@@ -24,11 +28,13 @@ use chrono::{DateTime, Utc};
 
 pub use discovery::{Discovery, DiscoveryConfig, ScanProgress};
 pub use entries::{entries_newer, entries_page, jump_to_id, jump_to_time, StreamEntry};
-pub use health::{GroupHealth, HealthConfig, HealthTracker, Outlook, Status};
+pub use health::{GroupHealth, HealthConfig, Outlook, Status};
 pub use id::StreamId;
 pub use info::ReportedLag;
-pub use poll::{poll_once, poll_streams, LAG_COUNT_LIMIT};
+pub use lag::LAG_COUNT_LIMIT;
+pub use poll::{poll_once, poll_streams};
 pub use task::{StreamsConfig, StreamsPoller, StreamsState};
+pub use tracker::HealthTracker;
 
 use crate::redis::poller::{PollError, PollErrorKind};
 use crate::render_text::escape_str;

@@ -1,0 +1,181 @@
+//! Regenerates the README's screenshots: runs the real `redtail demo` in a pseudo-terminal,
+//! visits each pane, and renders the terminal screen (as parsed by the vt100 emulator,
+//! colours included) to SVG files under `screenshots/`.
+//!
+//! Run: `cargo run --release --example screenshots` (needs redis-server on PATH; the demo
+//! starts and stops its own).
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{native_pty_system, CommandBuilder, PtySize};
+
+const COLS: u16 = 140;
+const ROWS: u16 = 40;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bin = root.join("target/release/redtail");
+    let bin = if bin.exists() { bin } else { root.join("target/debug/redtail") };
+    if !bin.exists() {
+        return Err("build redtail first: cargo build --release".into());
+    }
+    let pty = native_pty_system().openpty(PtySize { rows: ROWS, cols: COLS, pixel_width: 0, pixel_height: 0 })?;
+    let mut cmd = CommandBuilder::new(&bin);
+    cmd.arg("demo");
+    cmd.env("TERM", "xterm-256color");
+    let mut child = pty.slave.spawn_command(cmd)?;
+    drop(pty.slave);
+    let mut reader = pty.master.try_clone_reader()?;
+    let mut writer = pty.master.take_writer()?;
+    let nz = |n| std::num::NonZeroU16::new(n).ok_or("zero size");
+    let parser = Arc::new(Mutex::new(vt100::Parser::new(nz(ROWS)?, nz(COLS)?, 0)));
+    let p = parser.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 65536];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut p) = p.lock() {
+                p.process(&buf[..n]);
+            }
+        }
+    });
+    let screen_text = |p: &Arc<Mutex<vt100::Parser>>| p.lock().map(|p| p.screen().contents()).unwrap_or_default();
+    let wait = |what: &str, pred: &dyn Fn(&str) -> bool| -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if pred(&screen_text(&parser)) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!("timed out waiting for {what}:\n{}", screen_text(&parser)))
+    };
+    wait("the demo to connect", &|s| s.contains("connected"))?;
+    // Let the workload build up some history, lag and pending entries.
+    std::thread::sleep(Duration::from_secs(8));
+    std::fs::create_dir_all(root.join("screenshots"))?;
+    let shots: [(&str, &[u8]); 4] = [("feed", b"1"), ("channels", b"2"), ("streams", b"3"), ("pending", b"4")];
+    for (name, key) in shots {
+        writer.write_all(key)?;
+        writer.flush()?;
+        std::thread::sleep(Duration::from_millis(2500));
+        let svg = parser.lock().map(|p| render_svg(p.screen())).map_err(|_| "lock")?;
+        let path = root.join("screenshots").join(format!("{name}.svg"));
+        std::fs::write(&path, svg)?;
+        println!("wrote {}", path.display());
+    }
+    writer.write_all(b"1?")?;
+    writer.flush()?;
+    std::thread::sleep(Duration::from_millis(800));
+    let svg = parser.lock().map(|p| render_svg(p.screen())).map_err(|_| "lock")?;
+    std::fs::write(root.join("screenshots/help.svg"), svg)?;
+    println!("wrote screenshots/help.svg");
+    writer.write_all(b"\x1b")?;
+    std::thread::sleep(Duration::from_millis(100));
+    writer.write_all(b"q")?;
+    writer.flush()?;
+    let _ = child.wait();
+    Ok(())
+}
+
+fn xterm_rgb(idx: u8) -> (u8, u8, u8) {
+    const BASE: [(u8, u8, u8); 16] = [
+        (0x1d, 0x1f, 0x21), (0xcc, 0x66, 0x66), (0xb5, 0xbd, 0x68), (0xf0, 0xc6, 0x74),
+        (0x81, 0xa2, 0xbe), (0xb2, 0x94, 0xbb), (0x8a, 0xbe, 0xb7), (0xc5, 0xc8, 0xc6),
+        (0x66, 0x66, 0x66), (0xd5, 0x4e, 0x53), (0xb9, 0xca, 0x4a), (0xe7, 0xc5, 0x47),
+        (0x7a, 0xa6, 0xda), (0xc3, 0x97, 0xd8), (0x70, 0xc0, 0xb1), (0xea, 0xea, 0xea),
+    ];
+    match idx {
+        0..=15 => BASE[idx as usize],
+        16..=231 => {
+            let i = idx - 16;
+            let level = |v: u8| if v == 0 { 0 } else { 55 + v * 40 };
+            (level(i / 36), level((i / 6) % 6), level(i % 6))
+        }
+        _ => {
+            let g = 8 + (idx - 232) * 10;
+            (g, g, g)
+        }
+    }
+}
+
+fn color(c: vt100::Color, default: (u8, u8, u8)) -> String {
+    let (r, g, b) = match c {
+        vt100::Color::Default => default,
+        vt100::Color::Idx(i) => xterm_rgb(i),
+        vt100::Color::Rgb(r, g, b) => (r, g, b),
+    };
+    format!("#{r:02x}{g:02x}{b:02x}")
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// Terminal cells → SVG: a background rect per run of equal background, a text span per
+/// run of equal style. Monospace metrics: 8.4 × 17 px per cell.
+fn render_svg(screen: &vt100::Screen) -> String {
+    let (cw, ch) = (8.4_f64, 17.0_f64);
+    let (bg0, fg0) = ((0x1d, 0x1f, 0x21), (0xc5, 0xc8, 0xc6));
+    let (rows, cols) = screen.size();
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="14"><rect width="100%" height="100%" fill="{}"/>"#,
+        f64::from(cols) * cw + 16.0,
+        f64::from(rows) * ch + 16.0,
+        color(vt100::Color::Default, bg0)
+    );
+    for row in 0..rows {
+        let y = 8.0 + f64::from(row) * ch;
+        let mut col = 0;
+        while col < cols {
+            let Some(cell) = screen.cell(row, col) else { break };
+            let (mut fg, mut bg) = (cell.fgcolor(), cell.bgcolor());
+            if cell.inverse() {
+                std::mem::swap(&mut fg, &mut bg);
+            }
+            let bold = cell.bold();
+            let start = col;
+            let mut text = String::new();
+            while col < cols {
+                let Some(c) = screen.cell(row, col) else { break };
+                let (mut f, mut b) = (c.fgcolor(), c.bgcolor());
+                if c.inverse() {
+                    std::mem::swap(&mut f, &mut b);
+                }
+                if f != fg || b != bg || c.bold() != bold {
+                    break;
+                }
+                if !c.is_wide_continuation() {
+                    text.push_str(if c.has_contents() { c.contents() } else { " " });
+                }
+                col += 1;
+            }
+            let x = 8.0 + f64::from(start) * cw;
+            let width = f64::from(col - start) * cw;
+            if bg != vt100::Color::Default || cell.inverse() {
+                let default_bg = if cell.inverse() { fg0 } else { bg0 };
+                let _ = write!(svg, r#"<rect x="{x:.1}" y="{y:.1}" width="{width:.1}" height="{ch}" fill="{}"/>"#, color(bg, default_bg));
+            }
+            if !text.trim().is_empty() {
+                let default_fg = if cell.inverse() { bg0 } else { fg0 };
+                let _ = write!(
+                    svg,
+                    r#"<text x="{x:.1}" y="{:.1}" fill="{}" xml:space="preserve"{} textLength="{width:.1}" lengthAdjust="spacingAndGlyphs">{}</text>"#,
+                    y + ch * 0.78,
+                    color(fg, default_fg),
+                    if bold { r#" font-weight="bold""# } else { "" },
+                    esc(&text)
+                );
+            }
+        }
+    }
+    svg.push_str("</svg>\n");
+    svg
+}

@@ -1,0 +1,260 @@
+//! The JSONL form of a message, shared by `tail --format jsonl` and the TUI's export.
+//!
+//! Hand-written rather than serde-derived because it is on the hot path (one line per
+//! message at hundreds of thousands of messages per second), and because it escapes more
+//! than JSON requires: C1 controls, bidi and other invisible format characters become
+//! `\uXXXX` too, so JSONL printed to a terminal is as safe as the text format. Decoders
+//! get exactly the same string either way.
+
+use base64::Engine as _;
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::redis::message::{Gap, Message};
+use crate::render_text::is_unsafe_char;
+
+/// Formats messages, caching the timestamp text: every message of one socket read shares
+/// its receive time.
+#[derive(Default)]
+pub struct JsonlWriter {
+    last_ts: Option<DateTime<Utc>>,
+    ts_text: String,
+}
+
+impl JsonlWriter {
+    /// `{"ts":…,"kind":…,"channel":…,"pattern":…|null,"payload":…}` plus `payload_b64`
+    /// (instead of `payload`) for invalid UTF-8 and `channel_b64` for a binary channel.
+    pub fn write(&mut self, m: &Message, out: &mut Vec<u8>) {
+        if self.last_ts != Some(m.received) {
+            self.ts_text = m.received.to_rfc3339_opts(SecondsFormat::Micros, true);
+            self.last_ts = Some(m.received);
+        }
+        out.extend_from_slice(b"{\"ts\":\"");
+        out.extend_from_slice(self.ts_text.as_bytes());
+        out.extend_from_slice(b"\",\"kind\":\"");
+        out.extend_from_slice(m.kind.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"channel\":");
+        match std::str::from_utf8(&m.channel) {
+            Ok(text) => json_str(text, out),
+            Err(_) => {
+                json_str(&crate::render_text::escape_line(&m.channel), out);
+                out.extend_from_slice(b",\"channel_b64\":");
+                b64(&m.channel, out);
+            }
+        }
+        out.extend_from_slice(b",\"pattern\":");
+        match &m.pattern {
+            None => out.extend_from_slice(b"null"),
+            Some(p) => match std::str::from_utf8(p) {
+                Ok(text) => json_str(text, out),
+                Err(_) => json_str(&crate::render_text::escape_line(p), out),
+            },
+        }
+        match std::str::from_utf8(&m.payload) {
+            Ok(text) => {
+                out.extend_from_slice(b",\"payload\":");
+                json_str(text, out);
+            }
+            Err(_) => {
+                out.extend_from_slice(b",\"payload_b64\":");
+                b64(&m.payload, out);
+            }
+        }
+        out.extend_from_slice(b"}\n");
+    }
+}
+
+/// One message as a JSONL line (for one-off use; loops should keep a [`JsonlWriter`]).
+pub fn format_jsonl(m: &Message, out: &mut Vec<u8>) {
+    JsonlWriter::default().write(m, out);
+}
+
+pub fn gap_jsonl(g: &Gap, out: &mut Vec<u8>) {
+    let v = serde_json::json!({
+        "kind": "gap",
+        "from": g.from.to_rfc3339_opts(SecondsFormat::Micros, true),
+        "to": g.to.to_rfc3339_opts(SecondsFormat::Micros, true),
+        "duration_s": g.duration().as_secs_f64(),
+        "reason": g.reason,
+    });
+    if serde_json::to_writer(&mut *out, &v).is_ok() {
+        out.push(b'\n');
+    }
+}
+
+fn b64(bytes: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    let mut s = String::new();
+    base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut s);
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
+}
+
+/// A JSON string literal. Copies runs of plain bytes at once; escapes `"`, `\`, C0, DEL,
+/// and any char `render_text` considers unsafe for a terminal.
+pub fn json_str(text: &str, out: &mut Vec<u8>) {
+    out.reserve(text.len() + 2);
+    out.push(b'"');
+    let bytes = text.as_bytes();
+    let mut run_start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
+            i += 1;
+            continue;
+        }
+        if b >= 0x80 {
+            // Valid UTF-8 (it is a &str): decode just this char.
+            let ch_len = utf8_len(b);
+            let c = text[i..i + ch_len].chars().next().unwrap_or('\u{fffd}');
+            if !(c.is_control() || is_unsafe_char(c)) {
+                i += ch_len;
+                continue;
+            }
+            out.extend_from_slice(&bytes[run_start..i]);
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                push_u_escape(*u, out);
+            }
+            i += ch_len;
+            run_start = i;
+            continue;
+        }
+        out.extend_from_slice(&bytes[run_start..i]);
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            other => push_u_escape(u16::from(other), out),
+        }
+        i += 1;
+        run_start = i;
+    }
+    out.extend_from_slice(&bytes[run_start..]);
+    out.push(b'"');
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0xf0..=0xff => 4,
+        0xe0..=0xef => 3,
+        _ => 2,
+    }
+}
+
+fn push_u_escape(unit: u16, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.extend_from_slice(b"\\u");
+    for shift in [12, 8, 4, 0] {
+        out.push(HEX[usize::from((unit >> shift) & 0xf)]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redis::message::Kind;
+    use bytes::Bytes;
+
+    fn msg(
+        kind: Kind,
+        pattern: Option<&'static [u8]>,
+        channel: &'static [u8],
+        payload: &'static [u8],
+    ) -> Message {
+        Message {
+            seq: 1,
+            received: DateTime::parse_from_rfc3339("2026-11-22T01:02:03.456789Z")
+                .map(|d| d.to_utc())
+                .unwrap_or_default(),
+            kind,
+            pattern: pattern.map(Bytes::from_static),
+            channel: Bytes::from_static(channel),
+            payload: Bytes::from_static(payload),
+        }
+    }
+
+    #[test]
+    fn text_and_binary_messages() {
+        let mut out = Vec::new();
+        format_jsonl(
+            &msg(Kind::PMessage, Some(b"ai:*"), b"ai:1", b"{\"a\":1}"),
+            &mut out,
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["ts"], "2026-11-22T01:02:03.456789Z");
+        assert_eq!(v["kind"], "pmessage");
+        assert_eq!(v["pattern"], "ai:*");
+        assert_eq!(v["payload"], "{\"a\":1}");
+        assert!(v.get("payload_b64").is_none());
+        assert!(out.ends_with(b"}\n"));
+
+        out.clear();
+        format_jsonl(
+            &msg(Kind::SMessage, None, b"b\xff", b"\x00\xff\x1b"),
+            &mut out,
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["kind"], "smessage");
+        assert!(v["pattern"].is_null());
+        assert_eq!(v["payload_b64"], "AP8b");
+        assert!(v.get("payload").is_none());
+        assert_eq!(v["channel_b64"], "Yv8=");
+        assert_eq!(v["channel"], "b\\xff");
+    }
+
+    #[test]
+    fn strings_round_trip_exactly_and_nothing_unsafe_is_raw() {
+        let samples = [
+            "plain",
+            "quote \" backslash \\ slash /",
+            "nl\ncr\rtab\tnul\0esc\x1b del\x7f",
+            "c1 \u{9b} bidi \u{202e} zw \u{200b} ls \u{2028} tag \u{e0041}",
+            "日本語 emoji 🦀 é",
+            "",
+        ];
+        for s in samples {
+            let mut out = Vec::new();
+            json_str(s, &mut out);
+            let text = std::str::from_utf8(&out).unwrap();
+            assert!(
+                !text.chars().any(|c| c.is_control() || is_unsafe_char(c)),
+                "{text:?}"
+            );
+            let back: String = serde_json::from_str(text).unwrap();
+            assert_eq!(back, s);
+        }
+    }
+
+    #[test]
+    fn shared_timestamps_are_reused_but_correct() {
+        let mut w = JsonlWriter::default();
+        let a = msg(Kind::Message, None, b"c", b"1");
+        let mut b = a.clone();
+        b.received += chrono::TimeDelta::milliseconds(5);
+        let mut out = Vec::new();
+        w.write(&a, &mut out);
+        w.write(&a, &mut out);
+        w.write(&b, &mut out);
+        let ts: Vec<String> = out
+            .split(|&c| c == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                serde_json::from_slice::<serde_json::Value>(l).unwrap()["ts"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            ts,
+            [
+                "2026-11-22T01:02:03.456789Z",
+                "2026-11-22T01:02:03.456789Z",
+                "2026-11-22T01:02:03.461789Z"
+            ]
+        );
+    }
+}

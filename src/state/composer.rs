@@ -1,0 +1,442 @@
+//! The publish composer: a channel, a multi-line payload, PUBLISH or SPUBLISH, and an
+//! optional JSON check that blocks sending until the payload parses.
+
+use bytes::Bytes;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use tui_input::backend::crossterm::EventHandler;
+use tui_input::Input;
+
+use super::{AppState, Effect, Overlay};
+use crate::keymap::{Command, Scope};
+use crate::redis::poller::ChannelKind;
+use crate::render_text::escape_line;
+
+/// What came back from a publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishDone {
+    pub channel: Bytes,
+    pub shard: bool,
+    /// Clients that received it (on this node, for SPUBLISH in a cluster).
+    pub receivers: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Channel,
+    Payload,
+}
+
+/// The composer's last word, shown under the payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Sending,
+    Delivered(PublishDone),
+    /// The server refused, or the connection failed. Escaped.
+    Failed(String),
+    /// Not sent: what to fix first.
+    Blocked(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ComposerState {
+    pub channel: Input,
+    pub payload: TextArea,
+    pub field: Field,
+    pub shard: bool,
+    pub validate_json: bool,
+    /// Why the payload is not JSON, while validation is on.
+    pub json_error: Option<String>,
+    pub outcome: Option<Outcome>,
+}
+
+impl Default for ComposerState {
+    fn default() -> Self {
+        ComposerState {
+            channel: Input::default(),
+            payload: TextArea::default(),
+            field: Field::Channel,
+            shard: false,
+            validate_json: false,
+            json_error: None,
+            outcome: None,
+        }
+    }
+}
+
+impl ComposerState {
+    /// Prefilled from the selected channel when it can be typed back as text; the
+    /// second value says why it was not.
+    pub fn for_channel(selected: Option<(ChannelKind, &Bytes)>) -> (ComposerState, Option<String>) {
+        let mut composer = ComposerState::default();
+        let Some((kind, name)) = selected else {
+            return (composer, None);
+        };
+        composer.shard = kind == ChannelKind::Shard;
+        match prefill_name(name) {
+            Ok(text) => {
+                composer.channel = Input::new(text);
+                composer.field = Field::Payload;
+                (composer, None)
+            }
+            Err(why) => (composer, Some(why.to_string())),
+        }
+    }
+
+    pub fn command_name(&self) -> &'static str {
+        if self.shard {
+            "SPUBLISH"
+        } else {
+            "PUBLISH"
+        }
+    }
+
+    fn revalidate(&mut self) {
+        self.json_error = if self.validate_json {
+            serde_json::from_str::<serde::de::IgnoredAny>(&self.payload.text())
+                .err()
+                .map(|e| e.to_string())
+        } else {
+            None
+        };
+    }
+
+    /// The publish to run, or why not.
+    fn request(&self) -> Result<Effect, String> {
+        let channel = self.channel.value();
+        if channel.is_empty() {
+            return Err("enter a channel first".into());
+        }
+        if let Some(e) = &self.json_error {
+            return Err(format!("the payload is not valid JSON ({e}); fix it or turn the check off"));
+        }
+        Ok(Effect::Publish {
+            channel: Bytes::from(channel.to_string()),
+            payload: Bytes::from(self.payload.text()),
+            shard: self.shard,
+        })
+    }
+}
+
+/// A channel name that can be edited as text: UTF-8 and not absurdly long.
+fn prefill_name(name: &Bytes) -> Result<String, &'static str> {
+    /// A one-line input is no place to edit a megabyte; such names are typed.
+    const MAX_PREFILL: usize = 4096;
+    if name.len() > MAX_PREFILL {
+        return Err("the selected channel name is too long to edit here: type the channel");
+    }
+    String::from_utf8(name.to_vec())
+        .map_err(|_| "the selected channel name is not UTF-8 text: type the channel")
+}
+
+/// A small multi-line editor: lines of text and a cursor (line, char index).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextArea {
+    lines: Vec<String>,
+    row: usize,
+    col: usize,
+}
+
+impl Default for TextArea {
+    fn default() -> Self {
+        TextArea {
+            lines: vec![String::new()],
+            row: 0,
+            col: 0,
+        }
+    }
+}
+
+impl TextArea {
+    pub fn new(text: &str) -> TextArea {
+        let lines: Vec<String> = text.split('\n').map(str::to_string).collect();
+        let row = lines.len() - 1;
+        let col = lines[row].chars().count();
+        TextArea { lines, row, col }
+    }
+
+    pub fn lines(&self) -> &[String] {
+        &self.lines
+    }
+
+    pub fn text(&self) -> String {
+        self.lines.join("\n")
+    }
+
+    /// (line, char index)
+    pub fn cursor(&self) -> (usize, usize) {
+        (self.row, self.col)
+    }
+
+    fn line_len(&self, row: usize) -> usize {
+        self.lines.get(row).map_or(0, |l| l.chars().count())
+    }
+
+    fn byte_at(&self, row: usize, col: usize) -> usize {
+        let line = &self.lines[row];
+        line.char_indices().nth(col).map_or(line.len(), |(i, _)| i)
+    }
+
+    /// Edit or move; false if the key means nothing here.
+    pub fn handle(&mut self, key: &KeyEvent) -> bool {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let alt = key.modifiers.contains(KeyModifiers::ALT);
+        match key.code {
+            KeyCode::Char('a') if ctrl => self.col = 0,
+            KeyCode::Char('e') if ctrl => self.col = self.line_len(self.row),
+            KeyCode::Char(c) if !ctrl && !alt => {
+                let at = self.byte_at(self.row, self.col);
+                self.lines[self.row].insert(at, c);
+                self.col += 1;
+            }
+            KeyCode::Enter if !alt => {
+                let at = self.byte_at(self.row, self.col);
+                let rest = self.lines[self.row].split_off(at);
+                self.lines.insert(self.row + 1, rest);
+                self.row += 1;
+                self.col = 0;
+            }
+            KeyCode::Backspace => {
+                if self.col > 0 {
+                    let at = self.byte_at(self.row, self.col - 1);
+                    self.lines[self.row].remove(at);
+                    self.col -= 1;
+                } else if self.row > 0 {
+                    let line = self.lines.remove(self.row);
+                    self.row -= 1;
+                    self.col = self.line_len(self.row);
+                    self.lines[self.row].push_str(&line);
+                }
+            }
+            KeyCode::Delete => {
+                if self.col < self.line_len(self.row) {
+                    let at = self.byte_at(self.row, self.col);
+                    self.lines[self.row].remove(at);
+                } else if self.row + 1 < self.lines.len() {
+                    let next = self.lines.remove(self.row + 1);
+                    self.lines[self.row].push_str(&next);
+                }
+            }
+            KeyCode::Left => {
+                if self.col > 0 {
+                    self.col -= 1;
+                } else if self.row > 0 {
+                    self.row -= 1;
+                    self.col = self.line_len(self.row);
+                }
+            }
+            KeyCode::Right => {
+                if self.col < self.line_len(self.row) {
+                    self.col += 1;
+                } else if self.row + 1 < self.lines.len() {
+                    self.row += 1;
+                    self.col = 0;
+                }
+            }
+            KeyCode::Up if self.row > 0 => {
+                self.row -= 1;
+                self.col = self.col.min(self.line_len(self.row));
+            }
+            KeyCode::Down if self.row + 1 < self.lines.len() => {
+                self.row += 1;
+                self.col = self.col.min(self.line_len(self.row));
+            }
+            KeyCode::Home => self.col = 0,
+            KeyCode::End => self.col = self.line_len(self.row),
+            _ => return false,
+        }
+        true
+    }
+}
+
+impl AppState {
+    pub(super) fn composer_key(&mut self, key: KeyEvent, effects: &mut Vec<Effect>) -> bool {
+        let Some(Overlay::Composer(composer)) = &mut self.overlay else {
+            return false;
+        };
+        match self.keymap.lookup(Scope::Composer, &key) {
+            Some(Command::Cancel) => self.overlay = None,
+            Some(Command::NextField) => {
+                composer.field = match composer.field {
+                    Field::Channel => Field::Payload,
+                    Field::Payload => Field::Channel,
+                }
+            }
+            Some(Command::ToggleShard) => composer.shard = !composer.shard,
+            Some(Command::ToggleJson) => {
+                composer.validate_json = !composer.validate_json;
+                composer.revalidate();
+            }
+            Some(Command::Send) => {
+                // The composer cannot be opened read-only; checked again because a
+                // publish is the one thing read-only mode promises never to do.
+                let request = if self.config.read_only {
+                    Err("read-only mode: publishing is disabled".to_string())
+                } else {
+                    composer.request()
+                };
+                match request {
+                    Ok(effect) => {
+                        composer.outcome = Some(Outcome::Sending);
+                        effects.push(effect);
+                    }
+                    Err(why) => composer.outcome = Some(Outcome::Blocked(why)),
+                }
+            }
+            _ => match composer.field {
+                // Enter in the one-line channel field moves on to the payload.
+                Field::Channel if key.code == KeyCode::Enter => composer.field = Field::Payload,
+                Field::Channel => {
+                    composer
+                        .channel
+                        .handle_event(&crossterm::event::Event::Key(key));
+                }
+                Field::Payload => {
+                    if composer.payload.handle(&key) {
+                        composer.revalidate();
+                    }
+                }
+            },
+        }
+        true
+    }
+
+    pub(super) fn on_published(&mut self, result: Result<PublishDone, String>) {
+        let (outcome, notice) = match result {
+            Ok(done) => {
+                let text = published_text(&done);
+                let notice = if done.receivers == 0 {
+                    (true, text)
+                } else {
+                    (false, text)
+                };
+                (Outcome::Delivered(done), notice)
+            }
+            Err(e) => {
+                let e = crate::render_text::escape_str(&e).into_owned();
+                (Outcome::Failed(e.clone()), (true, format!("publish failed: {e}")))
+            }
+        };
+        if let Some(Overlay::Composer(composer)) = &mut self.overlay {
+            composer.outcome = Some(outcome);
+        }
+        match notice {
+            (true, text) => self.error(text),
+            (false, text) => self.info(text),
+        }
+    }
+}
+
+/// "published to cache:invalidate — 4 receivers", or the warning that nobody got it.
+pub fn published_text(done: &PublishDone) -> String {
+    let channel = escape_line(&done.channel);
+    match done.receivers {
+        0 => format!("published to {channel} — nobody was listening — the message is gone"),
+        1 => format!("published to {channel} — 1 receiver"),
+        n => format!("published to {channel} — {n} receivers"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::{KeyEventKind, KeyEventState};
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent {
+            code,
+            modifiers: KeyModifiers::NONE,
+            kind: KeyEventKind::Press,
+            state: KeyEventState::NONE,
+        }
+    }
+
+    fn type_into(area: &mut TextArea, text: &str) {
+        for c in text.chars() {
+            let code = if c == '\n' {
+                KeyCode::Enter
+            } else {
+                KeyCode::Char(c)
+            };
+            area.handle(&key(code));
+        }
+    }
+
+    #[test]
+    fn text_area_edits_across_lines() {
+        let mut area = TextArea::default();
+        type_into(&mut area, "{\n  \"a\": 1\n}");
+        assert_eq!(area.text(), "{\n  \"a\": 1\n}");
+        assert_eq!(area.cursor(), (2, 1));
+        area.handle(&key(KeyCode::Home));
+        area.handle(&key(KeyCode::Backspace));
+        assert_eq!(area.text(), "{\n  \"a\": 1}");
+        assert_eq!(area.cursor(), (1, 8));
+        area.handle(&key(KeyCode::Up));
+        assert_eq!(area.cursor(), (0, 1));
+        area.handle(&key(KeyCode::Delete));
+        assert_eq!(area.text(), "{  \"a\": 1}");
+        type_into(&mut area, "é");
+        area.handle(&key(KeyCode::Left));
+        area.handle(&key(KeyCode::Left));
+        area.handle(&key(KeyCode::Delete));
+        assert_eq!(area.text(), "é  \"a\": 1}");
+        assert!(!area.handle(&key(KeyCode::F(5))));
+        assert_eq!(TextArea::new("a\nbc").cursor(), (1, 2));
+    }
+
+    #[test]
+    fn json_check_blocks_sending_until_it_parses() {
+        let mut c = ComposerState::default();
+        assert_eq!(c.request(), Err("enter a channel first".to_string()));
+        c.channel = Input::new("cache:invalidate".into());
+        c.payload = TextArea::new("{\"key\": ");
+        c.validate_json = true;
+        c.revalidate();
+        assert!(c.json_error.is_some());
+        assert!(c.request().is_err_and(|e| e.contains("not valid JSON")));
+        c.payload = TextArea::new("{\"key\": \"user:1\"}");
+        c.revalidate();
+        assert_eq!(
+            c.request(),
+            Ok(Effect::Publish {
+                channel: Bytes::from_static(b"cache:invalidate"),
+                payload: Bytes::from_static(b"{\"key\": \"user:1\"}"),
+                shard: false,
+            })
+        );
+        c.validate_json = false;
+        c.payload = TextArea::new("not json");
+        c.revalidate();
+        assert!(c.request().is_ok(), "the check is optional");
+    }
+
+    #[test]
+    fn prefill_takes_text_names_and_the_kind() {
+        let (c, note) =
+            ComposerState::for_channel(Some((ChannelKind::Shard, &Bytes::from_static(b"{u}:1"))));
+        assert_eq!((c.channel.value(), c.shard, note), ("{u}:1", true, None));
+        assert_eq!(c.field, Field::Payload);
+        let (c, note) =
+            ComposerState::for_channel(Some((ChannelKind::Channel, &Bytes::from_static(b"\xff"))));
+        assert_eq!(c.channel.value(), "");
+        assert!(note.is_some_and(|n| n.contains("not UTF-8")));
+        let huge = Bytes::from(vec![b'x'; 1 << 20]);
+        let (c, note) = ComposerState::for_channel(Some((ChannelKind::Channel, &huge)));
+        assert_eq!((c.channel.value(), c.field), ("", Field::Channel));
+        assert!(note.is_some());
+    }
+
+    #[test]
+    fn result_text_warns_when_nobody_listened() {
+        let done = |receivers| PublishDone {
+            channel: Bytes::from_static(b"cache:\x1binvalidate"),
+            shard: false,
+            receivers,
+        };
+        assert_eq!(
+            published_text(&done(4)),
+            "published to cache:\\x1binvalidate — 4 receivers"
+        );
+        assert!(published_text(&done(0)).contains("nobody was listening — the message is gone"));
+    }
+}

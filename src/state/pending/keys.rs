@@ -1,0 +1,656 @@
+//! Keys and answers for the Pending pane: the pane's own keys, its dialogs, and the
+//! events app.rs sends back (pages, consumers, previews, action results).
+
+use bytes::Bytes;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use tui_input::backend::crossterm::EventHandler;
+
+use super::dialog::{
+    entries, list_ids, parse_duration_ms, parse_target, parse_trim, ClaimField, ClaimPicker,
+    ClaimPurpose, Confirm, PendingModal, PromptKind, TextPrompt,
+};
+use super::{
+    ActionResult, PendingAction, PendingEffect, PendingEvent, PendingTarget, AUTOCLAIM_MAX,
+    LIST_TOP_ROWS, RESULT_ROWS,
+};
+use crate::keymap::{Command, Scope};
+use crate::redis::actions::{default_dlq_key, AutoclaimPreview, TrimPreview};
+use crate::redis::pending::{PendingSort, StreamId};
+use crate::render_text::escape_line;
+use crate::state::{AppState, Effect, Tab};
+
+impl AppState {
+    /// Point the Pending pane at `stream` and `group` (the Streams pane calls this when a
+    /// group is selected). It fetches at once when the pane is visible.
+    pub fn set_pending_target(&mut self, stream: Bytes, group: Bytes) {
+        self.pending.set_target(PendingTarget { stream, group });
+    }
+
+    /// Entry rows the pending list has on screen.
+    pub fn pending_rows(&self) -> usize {
+        let result = if self.pending.result.is_some() {
+            RESULT_ROWS
+        } else {
+            0
+        };
+        usize::from(
+            self.areas()
+                .body
+                .height
+                .saturating_sub(LIST_TOP_ROWS + result),
+        )
+        .max(1)
+    }
+
+    /// A page fetch, when the pane is visible and one is due.
+    pub(in crate::state) fn pending_refresh(&mut self) -> Vec<Effect> {
+        if self.tab != Tab::Pending {
+            return Vec::new();
+        }
+        let now = self.now;
+        self.pending
+            .due_fetch(now)
+            .map(Effect::Pending)
+            .into_iter()
+            .collect()
+    }
+
+    pub(in crate::state) fn pending_wheel(&mut self, delta: isize) {
+        if self.pending.modal.is_none() {
+            let rows = self.pending_rows();
+            self.pending.move_by(delta, rows);
+        }
+    }
+
+    pub(in crate::state) fn on_pending_event(&mut self, event: PendingEvent) {
+        match event {
+            PendingEvent::Page { generation, result } => {
+                let now = self.now;
+                if self.pending.apply_page(generation, result, now) {
+                    let rows = self.pending_rows();
+                    self.pending.keep_visible(rows);
+                }
+            }
+            PendingEvent::Consumers { target, result } => {
+                let Some(PendingModal::Claim(picker)) = &mut self.pending.modal else {
+                    return;
+                };
+                if picker.target != target {
+                    return;
+                }
+                match result {
+                    Ok(rows) => picker.set_consumers(rows),
+                    Err(e) => picker.error = Some(format!("could not list the consumers: {e}")),
+                }
+            }
+            PendingEvent::Done { action, result } => {
+                self.pending.busy = None;
+                self.pending.refresh_soon();
+                match result {
+                    Ok(report) => {
+                        self.pending.marked.clear();
+                        self.pending.anchor = None;
+                        self.pending.result = Some(ActionResult {
+                            text: report.summary.clone(),
+                            error: false,
+                        });
+                        self.info(report.summary);
+                    }
+                    Err(e) => {
+                        let text = format!("{action} failed: {e}");
+                        self.pending.result = Some(ActionResult {
+                            text: text.clone(),
+                            error: true,
+                        });
+                        self.error(text);
+                    }
+                }
+            }
+            PendingEvent::AutoclaimPreview {
+                target,
+                consumer,
+                result,
+            } => {
+                if !matches!(self.pending.modal, Some(PendingModal::Waiting("autoclaim"))) {
+                    return; // cancelled while it was read
+                }
+                self.pending.modal = None;
+                match result {
+                    Ok(preview) => self.autoclaim_confirm(target, consumer, preview),
+                    Err(e) => self.error(format!("autoclaim preview failed: {e}")),
+                }
+            }
+            PendingEvent::TrimPreview { target, result } => {
+                if !matches!(self.pending.modal, Some(PendingModal::Waiting("trim"))) {
+                    return;
+                }
+                self.pending.modal = None;
+                match result {
+                    Ok(preview) => self.trim_confirm(target, preview),
+                    Err(e) => self.error(format!("trim preview failed: {e}")),
+                }
+            }
+        }
+    }
+
+    pub(in crate::state) fn pending_key(
+        &mut self,
+        key: &KeyEvent,
+        effects: &mut Vec<Effect>,
+    ) -> bool {
+        match &self.pending.modal {
+            Some(PendingModal::Prompt(_)) => self.prompt_key(key, effects),
+            Some(PendingModal::Claim(_)) => self.picker_key(key, effects),
+            Some(PendingModal::Confirm(_)) => self.confirm_key(key, effects),
+            Some(PendingModal::Waiting(_)) => {
+                if self.keymap.lookup(Scope::Input, key) != Some(Command::Cancel) {
+                    return false;
+                }
+                self.pending.modal = None;
+                true
+            }
+            None => self.pane_key(key, effects),
+        }
+    }
+
+    fn pane_key(&mut self, key: &KeyEvent, effects: &mut Vec<Effect>) -> bool {
+        let rows = self.pending_rows();
+        let Some(command) = self.keymap.lookup(Scope::Pending, key) else {
+            let page = rows as isize;
+            let pane = &mut self.pending;
+            match self.keymap.lookup(Scope::Navigation, key) {
+                Some(Command::Up) => pane.move_by(-1, rows),
+                Some(Command::Down) => pane.move_by(1, rows),
+                Some(Command::PageUp) => pane.move_by(-page, rows),
+                Some(Command::PageDown) => pane.move_by(page, rows),
+                Some(Command::Top) => pane.move_by(isize::MIN / 2, rows),
+                Some(Command::Bottom) => pane.move_by(isize::MAX / 2, rows),
+                _ => return false,
+            }
+            return true;
+        };
+        let pane = &mut self.pending;
+        match command {
+            Command::PendingTarget => {
+                let current = pane
+                    .target
+                    .as_ref()
+                    .and_then(|t| {
+                        let stream = std::str::from_utf8(&t.stream).ok()?;
+                        let group = std::str::from_utf8(&t.group).ok()?;
+                        Some(format!("{stream} {group}"))
+                    })
+                    .unwrap_or_default();
+                pane.modal = Some(PendingModal::Prompt(TextPrompt::new(
+                    PromptKind::Target,
+                    current,
+                )));
+            }
+            Command::IdleFilter => {
+                let current = pane
+                    .min_idle_ms
+                    .map(|ms| ms.to_string())
+                    .unwrap_or_default();
+                pane.modal = Some(PendingModal::Prompt(TextPrompt::new(
+                    PromptKind::IdleFilter,
+                    current,
+                )));
+            }
+            Command::Filter => {
+                let current = pane
+                    .consumer
+                    .as_ref()
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .unwrap_or_default();
+                pane.modal = Some(PendingModal::Prompt(TextPrompt::new(
+                    PromptKind::ConsumerFilter,
+                    current,
+                )));
+            }
+            Command::SortNext => {
+                let (sort, descending) = match pane.sort {
+                    PendingSort::Id => (PendingSort::Idle, true),
+                    PendingSort::Idle => (PendingSort::Deliveries, true),
+                    PendingSort::Deliveries => (PendingSort::Consumer, false),
+                    PendingSort::Consumer => (PendingSort::Id, false),
+                };
+                pane.set_sort(sort, descending);
+                pane.keep_visible(rows);
+            }
+            Command::SortReverse => {
+                pane.set_sort(pane.sort, !pane.descending);
+                pane.keep_visible(rows);
+            }
+            Command::ToggleMark => {
+                pane.toggle_mark();
+                pane.move_by(1, rows);
+            }
+            Command::MarkRange => {
+                let marked = pane.range_key();
+                if pane.anchor.is_some() {
+                    self.info("range started: move, then press v again to mark it".into());
+                } else if marked > 0 {
+                    self.info(format!("marked {}", entries(marked)));
+                }
+            }
+            Command::ClearMarks => {
+                if pane.marked.is_empty() && pane.anchor.is_none() {
+                    return false;
+                }
+                pane.marked.clear();
+                pane.anchor = None;
+            }
+            Command::NextPage => {
+                if !pane.next_page() {
+                    self.info("this is the last page".into());
+                }
+            }
+            Command::FirstPage => pane.first_page(),
+            Command::Refresh => pane.refresh_soon(),
+            Command::Ack => {
+                if let Some((target, ids)) = self.gate("ack", true) {
+                    self.info(format!("acking {}…", entries(ids.len())));
+                    self.dispatch(target, PendingAction::Ack { ids }, effects);
+                }
+            }
+            Command::Claim => {
+                if let Some((target, ids)) = self.gate("claim", true) {
+                    self.open_picker(target, ClaimPurpose::Claim { ids }, effects);
+                }
+            }
+            Command::Autoclaim => {
+                if let Some((target, _)) = self.gate("autoclaim", false) {
+                    self.open_picker(target, ClaimPurpose::Autoclaim, effects);
+                }
+            }
+            Command::DeadLetter => {
+                if let Some((target, ids)) = self.gate("dead-letter", true) {
+                    self.dead_letter_confirm(target, ids);
+                }
+            }
+            Command::DeleteEntries => {
+                if let Some((target, ids)) = self.gate("delete", true) {
+                    self.delete_confirm(target, ids);
+                }
+            }
+            Command::Trim => {
+                if self.gate("trim", false).is_some() {
+                    self.pending.modal = Some(PendingModal::Prompt(TextPrompt::new(
+                        PromptKind::Trim,
+                        String::new(),
+                    )));
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Whether `action` may start now; the target and the ids (in display order) it would
+    /// act on. Says why not otherwise.
+    fn gate(&mut self, action: &str, needs_ids: bool) -> Option<(PendingTarget, Vec<StreamId>)> {
+        if self.config.read_only {
+            self.error(format!(
+                "read-only mode: {action} is disabled (started with --read-only)"
+            ));
+            return None;
+        }
+        if let Some(busy) = self.pending.busy {
+            self.info(format!("wait: {busy} is still running"));
+            return None;
+        }
+        let Some(target) = self.pending.target.clone() else {
+            self.info("choose a stream and group first (press t)".into());
+            return None;
+        };
+        let ids = self.pending.action_ids();
+        if needs_ids && ids.is_empty() {
+            self.info(format!("{action}: no entry selected"));
+            return None;
+        }
+        Some((target, ids))
+    }
+
+    fn dispatch(
+        &mut self,
+        target: PendingTarget,
+        action: PendingAction,
+        effects: &mut Vec<Effect>,
+    ) {
+        if action.mutates() {
+            self.pending.busy = Some(action.name());
+        }
+        effects.push(Effect::Pending(PendingEffect::Act { target, action }));
+    }
+
+    fn open_picker(
+        &mut self,
+        target: PendingTarget,
+        purpose: ClaimPurpose,
+        effects: &mut Vec<Effect>,
+    ) {
+        let known = self.pending.known_consumers();
+        self.pending.modal = Some(PendingModal::Claim(ClaimPicker::new(
+            target.clone(),
+            purpose,
+            known,
+        )));
+        // The page only shows consumers holding entries; a healthy, idle-free worker
+        // usually holds none, so ask the server for the whole list.
+        effects.push(Effect::Pending(PendingEffect::Consumers { target }));
+    }
+
+    fn prompt_key(&mut self, key: &KeyEvent, effects: &mut Vec<Effect>) -> bool {
+        let Some(PendingModal::Prompt(prompt)) = &mut self.pending.modal else {
+            return false;
+        };
+        match self.keymap.lookup(Scope::Input, key) {
+            Some(Command::Cancel) => self.pending.modal = None,
+            Some(Command::Accept) => {
+                let (kind, text) = (prompt.kind, prompt.input.value().to_string());
+                match self.accept_prompt(kind, &text, effects) {
+                    Ok(()) => {}
+                    Err(e) => {
+                        if let Some(PendingModal::Prompt(prompt)) = &mut self.pending.modal {
+                            prompt.error = Some(e);
+                        }
+                    }
+                }
+            }
+            _ => {
+                if prompt
+                    .input
+                    .handle_event(&crossterm::event::Event::Key(*key))
+                    .is_some()
+                {
+                    prompt.error = None;
+                }
+            }
+        }
+        true
+    }
+
+    /// Apply a prompt's text; the prompt stays open with the error when it does not parse.
+    fn accept_prompt(
+        &mut self,
+        kind: PromptKind,
+        text: &str,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), String> {
+        match kind {
+            PromptKind::Target => {
+                let target = parse_target(text)?;
+                self.pending.modal = None;
+                self.pending.set_target(target);
+            }
+            PromptKind::IdleFilter => {
+                self.pending.min_idle_ms = parse_duration_ms(text)?;
+                self.pending.modal = None;
+                self.pending.first_page();
+            }
+            PromptKind::ConsumerFilter => {
+                let name = text.trim();
+                self.pending.consumer = (!name.is_empty()).then(|| Bytes::from(name.to_string()));
+                self.pending.modal = None;
+                self.pending.first_page();
+            }
+            PromptKind::Trim => {
+                let strategy = parse_trim(text)?;
+                let target = self
+                    .pending
+                    .target
+                    .clone()
+                    .ok_or_else(|| "choose a stream first (t)".to_string())?;
+                self.pending.modal = Some(PendingModal::Waiting("trim"));
+                self.dispatch(target, PendingAction::TrimPreview { strategy }, effects);
+            }
+        }
+        Ok(())
+    }
+
+    fn picker_key(&mut self, key: &KeyEvent, effects: &mut Vec<Effect>) -> bool {
+        let Some(PendingModal::Claim(picker)) = &mut self.pending.modal else {
+            return false;
+        };
+        match self.keymap.lookup(Scope::Input, key) {
+            Some(Command::Cancel) => {
+                self.pending.modal = None;
+                return true;
+            }
+            Some(Command::Accept) => {
+                match picker.chosen() {
+                    Ok((consumer, min_idle_ms)) => {
+                        let (target, purpose) = (picker.target.clone(), picker.purpose.clone());
+                        self.picker_done(target, purpose, consumer, min_idle_ms, effects);
+                    }
+                    Err(e) => picker.error = Some(e),
+                }
+                return true;
+            }
+            _ => {}
+        }
+        if self.keymap.lookup(Scope::Dialog, key) == Some(Command::SwitchField) {
+            picker.field = match picker.field {
+                ClaimField::Consumer => ClaimField::MinIdle,
+                ClaimField::MinIdle => ClaimField::Consumer,
+            };
+            return true;
+        }
+        // Letters are names being typed, so only non-character keys move in the list.
+        let typing =
+            matches!(key.code, KeyCode::Char(_)) && !key.modifiers.contains(KeyModifiers::CONTROL);
+        if !typing && picker.field == ClaimField::Consumer {
+            let moved = match self.keymap.lookup(Scope::Navigation, key) {
+                Some(Command::Up) => Some(-1),
+                Some(Command::Down) => Some(1),
+                Some(Command::Top) => Some(isize::MIN / 2),
+                Some(Command::Bottom) => Some(isize::MAX / 2),
+                _ => None,
+            };
+            if let Some(delta) = moved {
+                picker.move_by(delta);
+                return true;
+            }
+        }
+        let input = match picker.field {
+            ClaimField::Consumer => &mut picker.name,
+            ClaimField::MinIdle => &mut picker.min_idle,
+        };
+        if input
+            .handle_event(&crossterm::event::Event::Key(*key))
+            .is_some()
+        {
+            picker.error = None;
+            if picker.field == ClaimField::Consumer {
+                picker.selected = picker.consumers.len();
+            }
+        }
+        true
+    }
+
+    fn picker_done(
+        &mut self,
+        target: PendingTarget,
+        purpose: ClaimPurpose,
+        consumer: Bytes,
+        min_idle_ms: u64,
+        effects: &mut Vec<Effect>,
+    ) {
+        match purpose {
+            ClaimPurpose::Claim { ids } => {
+                let name = escape_line(&consumer).into_owned();
+                let lines = vec![
+                    format!(
+                        "Claim {} for consumer {name}, only those idle at least {min_idle_ms} ms?",
+                        entries(ids.len())
+                    ),
+                    "An entry a live worker took back more recently stays with it.".into(),
+                    format!("ids: {}", list_ids(&ids)),
+                ];
+                self.pending.modal = Some(PendingModal::Confirm(Confirm {
+                    title: format!("claim {}", entries(ids.len())),
+                    lines,
+                    target,
+                    action: PendingAction::Claim {
+                        consumer,
+                        min_idle_ms,
+                        ids,
+                    },
+                }));
+            }
+            ClaimPurpose::Autoclaim => {
+                self.pending.modal = Some(PendingModal::Waiting("autoclaim"));
+                let action = PendingAction::AutoclaimPreview {
+                    consumer,
+                    min_idle_ms,
+                };
+                self.dispatch(target, action, effects);
+            }
+        }
+    }
+
+    fn confirm_key(&mut self, key: &KeyEvent, effects: &mut Vec<Effect>) -> bool {
+        let yes = self.keymap.lookup(Scope::Dialog, key) == Some(Command::Confirm);
+        let no = self.keymap.lookup(Scope::Dialog, key) == Some(Command::Cancel)
+            || self.keymap.lookup(Scope::Input, key) == Some(Command::Cancel);
+        if !(yes || no) {
+            // Tab switching, help and quit still work; other keys do nothing here.
+            return self.keymap.lookup(Scope::Global, key).is_none();
+        }
+        let Some(PendingModal::Confirm(confirm)) = self.pending.modal.take() else {
+            return false;
+        };
+        if yes {
+            if self.config.read_only {
+                self.error(format!(
+                    "read-only mode: {} is disabled (started with --read-only)",
+                    confirm.action.name()
+                ));
+                return true;
+            }
+            self.info(format!("{}…", confirm.title));
+            self.dispatch(confirm.target, confirm.action, effects);
+        }
+        true
+    }
+
+    fn dead_letter_confirm(&mut self, target: PendingTarget, ids: Vec<StreamId>) {
+        let dlq = Bytes::from(default_dlq_key(&target.stream));
+        let lines = vec![
+            format!(
+                "Move {} to the dead-letter stream {} and ack them in group {}?",
+                entries(ids.len()),
+                escape_line(&dlq),
+                escape_line(&target.group)
+            ),
+            "Each copy keeps its fields plus dlq_original_id, dlq_consumer, dlq_deliveries.".into(),
+            format!("ids: {}", list_ids(&ids)),
+        ];
+        self.pending.modal = Some(PendingModal::Confirm(Confirm {
+            title: format!("dead-letter {}", entries(ids.len())),
+            lines,
+            target,
+            action: PendingAction::DeadLetter { dlq, ids },
+        }));
+    }
+
+    fn delete_confirm(&mut self, target: PendingTarget, ids: Vec<StreamId>) {
+        let lines = vec![
+            format!(
+                "Delete (XDEL) {} from the stream {}, for every group?",
+                entries(ids.len()),
+                escape_line(&target.stream)
+            ),
+            "Groups keep listing them as pending until acked; contents go to the audit log.".into(),
+            format!("ids: {}", list_ids(&ids)),
+        ];
+        self.pending.modal = Some(PendingModal::Confirm(Confirm {
+            title: format!("delete {}", entries(ids.len())),
+            lines,
+            target,
+            action: PendingAction::Delete { ids },
+        }));
+    }
+
+    fn autoclaim_confirm(&mut self, target: PendingTarget, consumer: Bytes, p: AutoclaimPreview) {
+        let name = escape_line(&consumer).into_owned();
+        if p.entries.is_empty() {
+            self.info(format!(
+                "autoclaim: no entry is idle at least {} ms; nothing would move to {name}",
+                p.min_idle_ms
+            ));
+            return;
+        }
+        let losers: Vec<String> = p
+            .by_consumer
+            .iter()
+            .take(6)
+            .map(|(c, n)| format!("{} loses {n}", escape_line(c)))
+            .collect();
+        let mut losers = losers.join(", ");
+        if p.by_consumer.len() > 6 {
+            losers.push_str(&format!(", and {} more consumers", p.by_consumer.len() - 6));
+        }
+        let more = if p.truncated {
+            format!(" (at least; the sweep stops at {AUTOCLAIM_MAX})")
+        } else {
+            String::new()
+        };
+        let lines = vec![
+            format!(
+                "{}{more} idle at least {} ms would move to {name}:",
+                entries(p.entries.len()),
+                p.min_idle_ms
+            ),
+            losers,
+            "Counted just now; the sweep takes what qualifies when it runs.".into(),
+        ];
+        self.pending.modal = Some(PendingModal::Confirm(Confirm {
+            title: "autoclaim sweep".into(),
+            lines,
+            target,
+            action: PendingAction::Autoclaim {
+                consumer,
+                min_idle_ms: p.min_idle_ms,
+            },
+        }));
+    }
+
+    fn trim_confirm(&mut self, target: PendingTarget, p: TrimPreview) {
+        let stream = escape_line(&target.stream).into_owned();
+        if p.over_limit {
+            self.error(format!(
+                "trim {}: it would remove more than {} entries — more than redtail removes \
+                 (and records in its audit log) in one action; trim in steps",
+                p.strategy,
+                crate::redis::actions::MAX_TRIM_ENTRIES
+            ));
+            return;
+        }
+        if p.would_remove == 0 {
+            self.info(format!(
+                "trim {}: nothing to remove ({stream} has {} entries)",
+                p.strategy, p.length
+            ));
+            return;
+        }
+        let lines = vec![
+            format!(
+                "XTRIM {stream} {} (exact): {} of {} would be removed, oldest first.",
+                p.strategy,
+                entries(p.would_remove as usize),
+                p.length
+            ),
+            "Pending ones stay listed (as deleted) until acked; contents go to the audit log."
+                .into(),
+        ];
+        self.pending.modal = Some(PendingModal::Confirm(Confirm {
+            title: format!("trim {stream}"),
+            lines,
+            target,
+            action: PendingAction::Trim {
+                strategy: p.strategy,
+            },
+        }));
+    }
+}

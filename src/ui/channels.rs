@@ -1,0 +1,419 @@
+//! The Channels pane: a figures line (NUMPAT, counts, how old the stats are), the last
+//! poll error if any, then the channels table, or the clients table when toggled.
+//! Only the rows on screen are formatted, so 10,000 channels cost what 30 do.
+
+use chrono::TimeDelta;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
+
+use super::{clients, theme};
+use crate::keymap::{Command, Scope};
+use crate::redis::poller::ChannelKind;
+use crate::render_text::escape_str;
+use crate::state::channels::activity::WINDOW_SECS;
+use crate::state::channels::{visible_offset, ChannelRow, ChannelsState, SortColumn, ERROR_ROWS};
+use crate::state::{thousands, AppState};
+
+/// Channel name bytes escaped per row: a 1 MB name must not cost a megabyte per frame.
+const NAME_PREVIEW_BYTES: usize = 512;
+/// Sparkline cells; each sums `WINDOW_SECS / SPARK_CELLS` seconds.
+const SPARK_CELLS: usize = 20;
+const SPARK_LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+/// Stats older than this look suspicious even without an error (a slow server).
+const STALE_AFTER: TimeDelta = TimeDelta::seconds(5);
+
+/// Right-hand columns: (sort column, title, width). The name takes what is left.
+const COLUMNS: [(Option<SortColumn>, &str, u16); 6] = [
+    (Some(SortColumn::Kind), "kind", 7),
+    (Some(SortColumn::Subscribers), "subscribers", 13),
+    (Some(SortColumn::Seen), "seen", 9),
+    (Some(SortColumn::Rate), "msg/s", 8),
+    (None, "last 60 s", SPARK_CELLS as u16),
+    (Some(SortColumn::LastMessage), "last msg", 9),
+];
+/// Below this width the sparkline is left out so the name keeps some room.
+const SPARK_MIN_WIDTH: u16 = 90;
+
+pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
+    if area.height == 0 || area.width == 0 {
+        return;
+    }
+    let channels = &state.channels;
+    let mut y = area.y;
+    let figures = if channels.show_clients {
+        clients::figures_line(state)
+    } else {
+        figures_line(state)
+    };
+    buf.set_line(area.x, y, &figures, area.width);
+    y += 1;
+    if let Some((_, error)) = &channels.poll.last_error {
+        let rows = ERROR_ROWS.min(area.bottom() - y);
+        if rows > 0 {
+            buf.set_string(area.x + 1, y, "✖", theme::warn());
+            // Indented past the marker so a wrapped error reads as one block.
+            Paragraph::new(Line::styled(escape_str(error).into_owned(), theme::warn()))
+                .wrap(Wrap { trim: true })
+                .render(Rect::new(area.x + 3, y, area.width.saturating_sub(3), rows), buf);
+        }
+        y += rows;
+    }
+    let table = Rect::new(area.x, y, area.width, area.bottom().saturating_sub(y));
+    if channels.show_clients {
+        clients::render_table(state, buf, table);
+    } else {
+        render_table(state, buf, table);
+    }
+}
+
+/// "numpat 3 · 42 channels · 5 shard channels · stats 0.4 s old", or why not.
+fn figures_line(state: &AppState) -> Line<'static> {
+    let channels = &state.channels;
+    let sep = || Span::styled(" · ", theme::dim());
+    let mut spans = vec![Span::raw(" ")];
+    match &channels.poll.last_ok {
+        Some(snapshot) => {
+            let shard = snapshot
+                .channels
+                .iter()
+                .filter(|c| c.kind == ChannelKind::Shard)
+                .count();
+            let plain = snapshot.channels.len() - shard;
+            // The age leads when the last poll failed: the figures after it are old.
+            let age = state.now - snapshot.taken_at;
+            let failed = channels.poll.last_error.is_some();
+            let mut age_span = Some(if failed {
+                Span::styled(
+                    format!("stats {} old: last poll failed", age_text(age)),
+                    theme::warn().patch(theme::bold()),
+                )
+            } else if age > STALE_AFTER {
+                Span::styled(format!("stats {} old", age_text(age)), theme::warn())
+            } else {
+                Span::styled(format!("stats {} old", age_text(age)), theme::dim())
+            });
+            if failed {
+                spans.extend(age_span.take());
+                spans.push(sep());
+            }
+            spans.push(Span::raw(format!("numpat {}", thousands_i(snapshot.numpat))));
+            spans.push(sep());
+            spans.push(Span::raw(count(plain, "channel")));
+            spans.push(sep());
+            if snapshot.shard_supported {
+                spans.push(Span::raw(count(shard, "shard channel")));
+            } else {
+                spans.push(Span::styled("no shard channels (Redis < 7)", theme::dim()));
+            }
+            if channels.pattern_only > 0 {
+                spans.push(sep());
+                spans.push(Span::raw(format!(
+                    "{} only via patterns",
+                    thousands(channels.pattern_only as u64)
+                )));
+            }
+            if let Some(age_span) = age_span {
+                spans.push(sep());
+                spans.push(age_span);
+            }
+        }
+        None if channels.poll.last_error.is_some() => {
+            spans.push(Span::styled("no stats from the server", theme::warn()));
+            if channels.total > 0 {
+                spans.push(sep());
+                spans.push(Span::raw(format!(
+                    "{} seen by redtail",
+                    count(channels.total, "channel")
+                )));
+            }
+        }
+        None => spans.push(Span::styled("polling…", theme::dim())),
+    }
+    if let Some(filter) = channels.filter() {
+        spans.push(sep());
+        spans.push(Span::styled("filter ", theme::accent()));
+        spans.push(Span::raw(escape_str(filter.source()).into_owned()));
+        spans.push(Span::styled(
+            format!(
+                " ({} of {})",
+                thousands(channels.rows.len() as u64),
+                thousands(channels.total as u64)
+            ),
+            theme::dim(),
+        ));
+    }
+    Line::from(spans)
+}
+
+fn render_table(state: &AppState, buf: &mut Buffer, area: Rect) {
+    if area.height == 0 {
+        return;
+    }
+    let channels = &state.channels;
+    let columns: Vec<_> = COLUMNS
+        .iter()
+        .filter(|(_, title, _)| area.width >= SPARK_MIN_WIDTH || *title != "last 60 s")
+        .copied()
+        .collect();
+    let fixed: u16 = columns.iter().map(|&(_, _, w)| w + 1).sum();
+    let name_cols = area.width.saturating_sub(fixed + 2).max(4);
+    render_titles(channels, &columns, name_cols, buf, area);
+    let body = Rect::new(area.x, area.y + 1, area.width, area.height - 1);
+    if channels.rows.is_empty() {
+        render_empty(state, buf, body);
+        return;
+    }
+    let page = usize::from(body.height);
+    // The state keeps the selection visible; clamp again in case the size changed.
+    let offset = visible_offset(channels.offset, channels.selected, page);
+    for (i, row) in channels.rows.iter().enumerate().skip(offset).take(page) {
+        let y = body.y + (i - offset) as u16;
+        let selected = i == channels.selected;
+        if selected {
+            buf.set_style(Rect::new(area.x, y, area.width, 1), theme::selected());
+        }
+        buf.set_string(area.x, y, if selected { "›" } else { " " }, theme::accent());
+        let x = area.x + 2;
+        render_name(state, row, buf, x, y, name_cols);
+        let mut x = x + name_cols;
+        for &(_, title, width) in &columns {
+            x += 1;
+            if x >= area.right() {
+                break;
+            }
+            let (text, style) = cell(state, row, title, width);
+            let room = usize::from(width.min(area.right() - x));
+            buf.set_stringn(x, y, text, room, style);
+            x += width;
+        }
+    }
+}
+
+fn render_titles(
+    channels: &ChannelsState,
+    columns: &[(Option<SortColumn>, &str, u16)],
+    name_cols: u16,
+    buf: &mut Buffer,
+    area: Rect,
+) {
+    let arrow = if channels.descending { "▼" } else { "▲" };
+    let title = |column: Option<SortColumn>, text: &str| -> (String, Style) {
+        if column == Some(channels.sort) {
+            (format!("{text} {arrow}"), theme::accent().patch(theme::bold()))
+        } else {
+            (text.to_string(), theme::dim())
+        }
+    };
+    let (text, style) = title(Some(SortColumn::Name), "name");
+    buf.set_stringn(area.x + 2, area.y, text, usize::from(name_cols), style);
+    let mut x = area.x + 2 + name_cols;
+    for &(column, text, width) in columns {
+        x += 1;
+        if x >= area.right() {
+            break;
+        }
+        let (text, style) = title(column, text);
+        let room = usize::from(width.min(area.right() - x));
+        // Figures are right-aligned, so are their titles.
+        let text = if column == Some(SortColumn::Kind) || column.is_none() {
+            format!("{text:<room$}")
+        } else {
+            format!("{text:>room$}")
+        };
+        buf.set_stringn(x, area.y, text, room, style);
+        x += width;
+    }
+}
+
+fn render_name(state: &AppState, row: &ChannelRow, buf: &mut Buffer, x: u16, y: u16, cols: u16) {
+    let mut end = row.name.len().min(NAME_PREVIEW_BYTES);
+    // Don't cut a UTF-8 sequence in half: it would show as bogus \x escapes.
+    while end < row.name.len() && end > 0 && (row.name[end] & 0xc0) == 0x80 {
+        end -= 1;
+    }
+    let filter = state.channels.filter();
+    let marks = |text: &str| filter.map(|f| f.highlight_ranges(text)).unwrap_or_default();
+    let line = Line::from(theme::untrusted_spans(
+        &row.name[..end],
+        theme::channel(),
+        marks,
+    ));
+    buf.set_line(x, y, &line, cols);
+    if (line.width() > usize::from(cols) || end < row.name.len()) && cols > 0 {
+        buf.set_string(x + cols - 1, y, "…", theme::dim());
+    }
+}
+
+fn cell(state: &AppState, row: &ChannelRow, title: &str, width: u16) -> (String, Style) {
+    let w = usize::from(width);
+    match title {
+        "kind" => match row.kind {
+            ChannelKind::Channel => ("channel".into(), theme::dim()),
+            ChannelKind::Shard => ("shard".into(), theme::accent()),
+        },
+        "subscribers" => match row.subscribers {
+            Some(n) => (format!("{:>w$}", thousands_i(n)), Style::new()),
+            // Received through a pattern; the server lists no exact subscriber.
+            None => (format!("{:>w$}", "—"), theme::dim()),
+        },
+        "seen" => (format!("{:>w$}", thousands(row.seen)), Style::new()),
+        "msg/s" => (format!("{:>w$}", rate_text(row.last_minute)), Style::new()),
+        "last 60 s" => {
+            let spark = state
+                .channels
+                .activity
+                .get(row.kind, &row.name)
+                .map(|a| sparkline(&a.buckets(state.now)))
+                .unwrap_or_default();
+            (spark, theme::accent())
+        }
+        "last msg" => match row.last_at {
+            Some(at) => (format!("{:>w$}", age_text(state.now - at)), theme::dim()),
+            None => (format!("{:>w$}", "—"), theme::dim()),
+        },
+        _ => (String::new(), Style::new()),
+    }
+}
+
+fn render_empty(state: &AppState, buf: &mut Buffer, area: Rect) {
+    let channels = &state.channels;
+    let key = |command| {
+        state
+            .keymap
+            .keys_for(Scope::Channels, command)
+            .first()
+            .map_or_else(|| "?".to_string(), ToString::to_string)
+    };
+    let text = if channels.filter().is_some() {
+        format!(
+            "No channel matches the filter ({} channels). Edit it with {}, clear it with {}.",
+            thousands(channels.total as u64),
+            key(Command::Filter),
+            key(Command::ClearFilter)
+        )
+    } else if channels.poll.last_error.is_some() {
+        "The server's channel list is unavailable (see above). Channels redtail receives \
+         messages on still appear here."
+            .to_string()
+    } else if channels.poll.last_ok.is_none() {
+        "Asking the server for its channels…".to_string()
+    } else {
+        "No channel has a subscriber, and redtail has received no message yet.".to_string()
+    };
+    let y = area.y + area.height / 3;
+    let rect = Rect::new(
+        area.x + 2,
+        y,
+        area.width.saturating_sub(4),
+        area.bottom().saturating_sub(y),
+    );
+    Paragraph::new(Line::styled(text, theme::dim()))
+        .centered()
+        .wrap(Wrap { trim: true })
+        .render(rect, buf);
+}
+
+/// Per-second counts (oldest first) as block characters, each cell summing an equal
+/// share of the seconds and scaled to the busiest cell; a blank cell had nothing.
+pub fn sparkline(buckets: &[u32; WINDOW_SECS]) -> String {
+    let per_cell = WINDOW_SECS / SPARK_CELLS;
+    let cells: Vec<u64> = buckets
+        .chunks(per_cell)
+        .map(|c| c.iter().map(|&n| u64::from(n)).sum())
+        .collect();
+    let max = cells.iter().copied().max().unwrap_or(0);
+    cells
+        .iter()
+        .map(|&n| {
+            if n == 0 || max == 0 {
+                ' '
+            } else {
+                // 1..=8: any traffic shows at least the lowest block.
+                let level = (n * 8).div_ceil(max).clamp(1, 8);
+                SPARK_LEVELS[(level - 1) as usize]
+            }
+        })
+        .collect()
+}
+
+/// Messages in the last minute as msg/s: "0", "0.02", "4.5", "1,204".
+pub fn rate_text(last_minute: u64) -> String {
+    if last_minute == 0 {
+        return "0".into();
+    }
+    let rate = last_minute as f64 / WINDOW_SECS as f64;
+    if rate >= 100.0 {
+        thousands(rate.round() as u64)
+    } else if rate >= 10.0 {
+        format!("{rate:.1}")
+    } else {
+        format!("{rate:.2}")
+    }
+}
+
+/// "0.4 s", "12 s", "5 m", "3 h", "2 d".
+pub fn age_text(age: TimeDelta) -> String {
+    let secs = age.num_seconds().max(0);
+    match secs {
+        0..10 => theme::seconds(age),
+        10..60 => format!("{secs} s"),
+        60..3_600 => format!("{} m", secs / 60),
+        3_600..86_400 => format!("{} h", secs / 3_600),
+        _ => format!("{} d", secs / 86_400),
+    }
+}
+
+/// "1 channel", "4 channels".
+pub fn count(n: usize, noun: &str) -> String {
+    let s = if n == 1 { "" } else { "s" };
+    format!("{} {noun}{s}", thousands(n as u64))
+}
+
+fn thousands_i(n: i64) -> String {
+    if n < 0 {
+        format!("-{}", thousands(n.unsigned_abs()))
+    } else {
+        thousands(n.unsigned_abs())
+    }
+}
+
+/// How old the poller's last answer is, for the clients view's figures line.
+pub fn stats_age(state: &AppState) -> Option<TimeDelta> {
+    let taken = state.channels.poll.last_ok.as_ref()?.taken_at;
+    Some(state.now - taken)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparkline_scales_to_the_busiest_cell() {
+        let mut buckets = [0u32; WINDOW_SECS];
+        buckets[0] = 8; // first cell
+        buckets[WINDOW_SECS - 1] = 1; // last cell
+        buckets[30] = 4;
+        let spark = sparkline(&buckets);
+        assert_eq!(spark.chars().count(), SPARK_CELLS);
+        assert!(spark.starts_with('█'), "{spark}");
+        assert!(spark.ends_with('▁'), "{spark}");
+        assert_eq!(spark.chars().nth(10), Some('▄'));
+        assert_eq!(sparkline(&[0; WINDOW_SECS]).trim(), "");
+    }
+
+    #[test]
+    fn rates_and_ages() {
+        assert_eq!(rate_text(0), "0");
+        assert_eq!(rate_text(1), "0.02");
+        assert_eq!(rate_text(600), "10.0");
+        assert_eq!(rate_text(72_000), "1,200");
+        assert_eq!(age_text(TimeDelta::milliseconds(400)), "0.4 s");
+        assert_eq!(age_text(TimeDelta::seconds(12)), "12 s");
+        assert_eq!(age_text(TimeDelta::seconds(300)), "5 m");
+        assert_eq!(age_text(TimeDelta::seconds(-3)), "0.0 s");
+        assert_eq!(age_text(TimeDelta::days(3)), "3 d");
+    }
+}

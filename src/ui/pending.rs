@@ -1,0 +1,346 @@
+//! The Pending pane: a title line (target, totals, filters, sort, marks), the page of
+//! pending entries, the last action's result, and its dialogs on top.
+//!
+//! Everything from the server is escaped: consumer names and entry contents are
+//! untrusted bytes (previews arrive escaped from the engine), ids are digits.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
+use ratatui::Frame;
+
+use super::{pending_dialogs, theme};
+use crate::keymap::{Command, Scope};
+use crate::pending_cli::format_ms;
+use crate::redis::pending::{PendingEntry, PendingSort};
+use crate::render_text::{escape_line, escape_str};
+use crate::state::pending::dialog::DialogKind;
+use crate::state::pending::{PendingPane, LIST_TOP_ROWS, RESULT_ROWS};
+use crate::state::{thousands, AppState};
+
+/// Deliveries from which an entry looks like a poison message.
+const POISON_DELIVERIES: u64 = 5;
+
+/// Footer keys for the pane and its dialogs.
+pub fn footer_commands(dialog: Option<DialogKind>) -> &'static [(Scope, Command)] {
+    use Command as C;
+    use Scope as S;
+    match dialog {
+        None => &[
+            (S::Pending, C::PendingTarget),
+            (S::Pending, C::Ack),
+            (S::Pending, C::Claim),
+            (S::Pending, C::Autoclaim),
+            (S::Pending, C::DeadLetter),
+            (S::Pending, C::DeleteEntries),
+            (S::Pending, C::ToggleMark),
+            (S::Pending, C::SortNext),
+            (S::Pending, C::IdleFilter),
+            (S::Global, C::Help),
+            (S::Global, C::Quit),
+        ],
+        Some(DialogKind::Prompt) => &[(S::Input, C::Accept), (S::Input, C::Cancel)],
+        Some(DialogKind::Picker) => &[
+            (S::Navigation, C::Down),
+            (S::Dialog, C::SwitchField),
+            (S::Input, C::Accept),
+            (S::Input, C::Cancel),
+        ],
+        Some(DialogKind::Confirm) => &[(S::Dialog, C::Confirm), (S::Dialog, C::Cancel)],
+        Some(DialogKind::Waiting) => &[(S::Input, C::Cancel)],
+    }
+}
+
+pub fn render(state: &AppState, frame: &mut Frame, area: Rect) {
+    render_list(state, frame.buffer_mut(), area);
+    pending_dialogs::render(state, frame, area);
+}
+
+fn render_list(state: &AppState, buf: &mut Buffer, area: Rect) {
+    if area.height == 0 || area.width == 0 {
+        return;
+    }
+    let pane = &state.pending;
+    if pane.target.is_none() {
+        let key = |scope, command| {
+            state
+                .keymap
+                .keys_for(scope, command)
+                .first()
+                .map_or_else(|| "?".to_string(), ToString::to_string)
+        };
+        let text = format!(
+            "No stream and group chosen: press {} to choose a stream and group, or select a \
+             group in Streams ({}).",
+            key(Scope::Pending, Command::PendingTarget),
+            key(Scope::Global, Command::ShowStreams),
+        );
+        centered(buf, area, Line::styled(text, theme::dim()));
+        return;
+    }
+    buf.set_line(area.x, area.y, &title_line(pane), area.width);
+    let result_rows = if pane.result.is_some() {
+        RESULT_ROWS
+    } else {
+        0
+    };
+    let list = Rect::new(
+        area.x,
+        area.y + LIST_TOP_ROWS.min(area.height),
+        area.width,
+        area.height.saturating_sub(LIST_TOP_ROWS + result_rows),
+    );
+    if let Some(result) = &pane.result {
+        let y = list.bottom();
+        let rect = Rect::new(
+            area.x + 1,
+            y,
+            area.width.saturating_sub(2),
+            area.bottom() - y,
+        );
+        let style = if result.error {
+            theme::error()
+        } else {
+            theme::accent()
+        };
+        Paragraph::new(Line::styled(escape_str(&result.text).into_owned(), style))
+            .wrap(Wrap { trim: true })
+            .render(rect, buf);
+    }
+    if pane.entries.is_empty() {
+        let text = match (&pane.error, pane.loaded) {
+            (Some(e), _) => Line::styled(escape_str(e).into_owned(), theme::error()),
+            (None, false) => Line::styled("Loading pending entries…", theme::dim()),
+            (None, true) => Line::styled(empty_text(pane), theme::dim()),
+        };
+        centered(buf, list, text);
+        return;
+    }
+    render_rows(pane, buf, area.y + 1, list);
+}
+
+fn empty_text(pane: &PendingPane) -> String {
+    let mut text = "No pending entries".to_string();
+    if let Some(ms) = pane.min_idle_ms {
+        text.push_str(&format!(" idle at least {}", format_ms(ms)));
+    }
+    if let Some(c) = &pane.consumer {
+        text.push_str(&format!(" held by {}", escape_line(c)));
+    }
+    if pane.page_number > 1 {
+        text.push_str(" on this page ([ goes back to the first)");
+    }
+    text.push_str(" — every delivered entry has been acked.");
+    text
+}
+
+fn centered(buf: &mut Buffer, area: Rect, line: Line<'static>) {
+    if area.height == 0 {
+        return;
+    }
+    let y = area.y + area.height / 3;
+    let rect = Rect::new(
+        area.x + 2,
+        y,
+        area.width.saturating_sub(4),
+        area.bottom().saturating_sub(y),
+    );
+    Paragraph::new(line)
+        .centered()
+        .wrap(Wrap { trim: true })
+        .render(rect, buf);
+}
+
+/// `stream › group · 40 pending: w3 38, w1 2 · page 1 · idle ≥ 1m · sort …`
+fn title_line(pane: &PendingPane) -> Line<'static> {
+    let mut spans = Vec::new();
+    if let Some(t) = &pane.target {
+        spans.push(Span::styled(
+            format!(" {}", escape_line(&t.stream)),
+            theme::channel().patch(theme::bold()),
+        ));
+        spans.push(Span::styled(" › ", theme::dim()));
+        spans.push(Span::styled(
+            escape_line(&t.group).into_owned(),
+            theme::bold(),
+        ));
+    }
+    let sep = || Span::styled("  ·  ", theme::dim());
+    if let Some(summary) = &pane.summary {
+        spans.push(sep());
+        spans.push(Span::raw(format!("{} pending", thousands(summary.count))));
+    }
+    spans.push(sep());
+    let more = if pane.next_page.is_some() {
+        ", more: ]"
+    } else {
+        ""
+    };
+    spans.push(Span::styled(
+        format!(
+            "page {} ({} shown{more})",
+            pane.page_number,
+            pane.entries.len()
+        ),
+        theme::dim(),
+    ));
+    if let Some(ms) = pane.min_idle_ms {
+        spans.push(sep());
+        spans.push(Span::styled(
+            format!("idle ≥ {}", format_ms(ms)),
+            theme::warn(),
+        ));
+    }
+    if let Some(c) = &pane.consumer {
+        spans.push(sep());
+        spans.push(Span::styled(
+            format!("consumer {}", escape_line(c)),
+            theme::warn(),
+        ));
+    }
+    if pane.sort != PendingSort::Id || pane.descending {
+        let by = match pane.sort {
+            PendingSort::Id => "id",
+            PendingSort::Idle => "idle",
+            PendingSort::Deliveries => "deliveries",
+            PendingSort::Consumer => "consumer",
+        };
+        let arrow = if pane.descending { "↓" } else { "↑" };
+        spans.push(sep());
+        spans.push(Span::styled(format!("sort {by} {arrow}"), theme::dim()));
+    }
+    if !pane.marked.is_empty() {
+        spans.push(sep());
+        spans.push(Span::styled(
+            format!("{} marked", pane.marked.len()),
+            theme::accent().patch(theme::bold()),
+        ));
+    }
+    if let Some(busy) = pane.busy {
+        spans.push(sep());
+        spans.push(Span::styled(format!("{busy} running…"), theme::warn()));
+    }
+    if let (Some(e), true) = (&pane.error, !pane.entries.is_empty()) {
+        spans.push(sep());
+        spans.push(Span::styled(
+            format!("refresh failed: {}", escape_str(e)),
+            theme::error(),
+        ));
+    }
+    // Who holds what comes last: the line is cut at the pane's width.
+    if let Some(summary) = pane.summary.as_ref().filter(|s| !s.consumers.is_empty()) {
+        spans.push(sep());
+        let holders: Vec<String> = summary
+            .consumers
+            .iter()
+            .map(|(c, n)| format!("{} {n}", escape_line(c)))
+            .collect();
+        spans.push(Span::styled(
+            format!("held by {}", holders.join(", ")),
+            theme::dim(),
+        ));
+    }
+    Line::from(spans)
+}
+
+struct Widths {
+    id: usize,
+    consumer: usize,
+}
+
+fn render_rows(pane: &PendingPane, buf: &mut Buffer, header_y: u16, list: Rect) {
+    let consumers: Vec<String> = pane
+        .entries
+        .iter()
+        .map(|e| escape_line(&e.consumer).into_owned())
+        .collect();
+    let widths = Widths {
+        id: pane
+            .entries
+            .iter()
+            .map(|e| e.id.to_string().len())
+            .max()
+            .unwrap_or(2)
+            .max(2),
+        consumer: consumers
+            .iter()
+            .map(|c| c.chars().count())
+            .max()
+            .unwrap_or(8)
+            .clamp(8, 24),
+    };
+    let header = format!(
+        "   {:<id$}  {:>7}  {:<consumer$}  {:>7}  {:>5}  ENTRY",
+        "ID",
+        "AGE",
+        "CONSUMER",
+        "IDLE",
+        "DELIV",
+        id = widths.id,
+        consumer = widths.consumer
+    );
+    buf.set_string(list.x, header_y, header, theme::dim().patch(theme::bold()));
+    let rows = usize::from(list.height);
+    if rows == 0 {
+        return;
+    }
+    let selected = pane.selected_index();
+    // The state keeps `scroll` in step; clamp here too so a resize never hides the cursor.
+    let mut start = pane.scroll.min(pane.entries.len().saturating_sub(rows));
+    if let Some(s) = selected {
+        start = start.min(s).max((s + 1).saturating_sub(rows));
+    }
+    let range = pane.range_ids();
+    for (i, entry) in pane.entries.iter().enumerate().skip(start).take(rows) {
+        let y = list.y + (i - start) as u16;
+        let row = Rect::new(list.x, y, list.width, 1);
+        let is_selected = selected == Some(i);
+        if is_selected {
+            buf.set_style(row, theme::selected());
+        }
+        let mark = if pane.marked.contains(&entry.id) {
+            Span::styled("●", theme::accent().patch(theme::bold()))
+        } else if range.contains(&entry.id) {
+            Span::styled("○", theme::accent())
+        } else {
+            Span::raw(" ")
+        };
+        let cursor = Span::styled(if is_selected { "›" } else { " " }, theme::accent());
+        let mut spans = vec![cursor, mark, Span::raw(" ")];
+        spans.extend(row_spans(entry, &consumers[i], &widths));
+        buf.set_line(list.x, y, &Line::from(spans), list.width);
+    }
+}
+
+fn row_spans(entry: &PendingEntry, consumer: &str, w: &Widths) -> Vec<Span<'static>> {
+    let consumer: String = if consumer.chars().count() > w.consumer {
+        let mut cut: String = consumer.chars().take(w.consumer - 1).collect();
+        cut.push('…');
+        cut
+    } else {
+        consumer.to_string()
+    };
+    let deliveries_style = if entry.deliveries >= POISON_DELIVERIES {
+        theme::error().patch(theme::bold())
+    } else {
+        Style::new()
+    };
+    let preview = match &entry.preview {
+        Some(p) if !entry.deleted => Span::raw(p.clone()),
+        _ => Span::styled("(deleted from the stream)", theme::warn()),
+    };
+    vec![
+        Span::raw(format!("{:<width$}", entry.id.to_string(), width = w.id)),
+        Span::styled(format!("  {:>7}", format_ms(entry.id_age_ms)), theme::dim()),
+        Span::styled(
+            format!("  {consumer:<width$}", width = w.consumer),
+            theme::channel(),
+        ),
+        Span::raw(format!("  {:>7}", format_ms(entry.idle_ms))),
+        Span::styled(format!("  {:>5}", entry.deliveries), deliveries_style),
+        Span::raw("  "),
+        preview,
+    ]
+}

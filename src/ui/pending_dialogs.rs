@@ -1,0 +1,288 @@
+//! The Pending pane's dialogs, drawn as boxes over the list: prompts, the claim picker,
+//! confirmations and the wait for a preview. Key hints come from the keymap.
+
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Widget};
+use ratatui::Frame;
+use tui_input::Input;
+
+use super::theme;
+use crate::keymap::{Command, Scope};
+use crate::pending_cli::format_ms;
+use crate::render_text::{escape_line, escape_str};
+use crate::state::pending::dialog::{
+    ClaimField, ClaimPicker, ClaimPurpose, Confirm, PendingModal, TextPrompt,
+};
+use crate::state::AppState;
+
+const MAX_WIDTH: u16 = 84;
+/// Consumer rows the picker shows at once.
+const PICKER_ROWS: usize = 8;
+
+pub fn render(state: &AppState, frame: &mut Frame, area: Rect) {
+    let Some(modal) = &state.pending.modal else {
+        return;
+    };
+    let key = |scope, command| {
+        state
+            .keymap
+            .keys_for(scope, command)
+            .first()
+            .map_or_else(|| "?".to_string(), ToString::to_string)
+    };
+    match modal {
+        PendingModal::Prompt(prompt) => {
+            let hints = format!(
+                "{} apply   {} cancel",
+                key(Scope::Input, Command::Accept),
+                key(Scope::Input, Command::Cancel)
+            );
+            render_prompt(prompt, &hints, frame, area);
+        }
+        PendingModal::Claim(picker) => {
+            let hints = format!(
+                "↑/↓ pick   {} min idle / consumer   {} next   {} cancel",
+                key(Scope::Dialog, Command::SwitchField),
+                key(Scope::Input, Command::Accept),
+                key(Scope::Input, Command::Cancel)
+            );
+            render_picker(picker, &hints, frame, area);
+        }
+        PendingModal::Confirm(confirm) => {
+            let hints = format!(
+                "{} yes   {}/{} no",
+                key(Scope::Dialog, Command::Confirm),
+                key(Scope::Dialog, Command::Cancel),
+                key(Scope::Input, Command::Cancel)
+            );
+            render_confirm(confirm, &hints, frame, area);
+        }
+        PendingModal::Waiting(what) => {
+            let lines = vec![Line::raw(format!(
+                "Counting what {what} would change (nothing is changed yet)…"
+            ))];
+            let hints = format!("{} cancel", key(Scope::Input, Command::Cancel));
+            let _ = popup(frame, area, what, lines, &hints);
+        }
+    }
+}
+
+/// Draw a box with `lines` and a hint row; the inner rect of the content.
+fn popup(
+    frame: &mut Frame,
+    area: Rect,
+    title: &str,
+    lines: Vec<Line<'static>>,
+    hints: &str,
+) -> Rect {
+    let width = area.width.saturating_sub(4).min(MAX_WIDTH);
+    let inner_width = usize::from(width.saturating_sub(4));
+    let mut wrapped: Vec<Line<'static>> = Vec::new();
+    for line in lines {
+        wrapped.extend(wrap_line(line, inner_width));
+    }
+    let height = (wrapped.len() as u16 + 4).min(area.height);
+    let popup = Rect::new(
+        area.x + (area.width - width) / 2,
+        area.y + (area.height.saturating_sub(height)) / 3,
+        width,
+        height,
+    );
+    let buf = frame.buffer_mut();
+    Clear.render(popup, buf);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme::accent())
+        .title(Line::styled(
+            format!(" {} ", escape_str(title)),
+            theme::bold(),
+        ));
+    let inner = block.inner(popup);
+    block.render(popup, buf);
+    let content = Rect::new(
+        inner.x + 1,
+        inner.y,
+        inner.width.saturating_sub(2),
+        inner.height,
+    );
+    for (i, line) in wrapped.iter().enumerate() {
+        let y = content.y + i as u16;
+        if y + 1 >= content.bottom() {
+            break;
+        }
+        buf.set_line(content.x, y, line, content.width);
+    }
+    if content.height > 0 {
+        let y = content.bottom() - 1;
+        buf.set_string(content.x, y, hints, theme::dim());
+    }
+    content
+}
+
+/// Greedy word wrap of a styled line (lines with one span; others are cut).
+fn wrap_line(line: Line<'static>, width: usize) -> Vec<Line<'static>> {
+    if line.spans.len() != 1 || line.width() <= width || width == 0 {
+        return vec![line];
+    }
+    let style = line.spans[0].style;
+    let text = line.spans[0].content.to_string();
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for word in text.split(' ') {
+        let needed =
+            current.chars().count() + usize::from(!current.is_empty()) + word.chars().count();
+        if needed > width && !current.is_empty() {
+            out.push(Line::styled(std::mem::take(&mut current), style));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
+    }
+    out.push(Line::styled(current, style));
+    out
+}
+
+fn render_prompt(prompt: &TextPrompt, hints: &str, frame: &mut Frame, area: Rect) {
+    let below = match &prompt.error {
+        Some(e) => Line::styled(format!("✖ {}", escape_str(e)), theme::error()),
+        None => Line::styled(prompt.kind.hint(), theme::dim()),
+    };
+    let lines = vec![Line::default(), below];
+    let content = popup(frame, area, prompt.kind.title(), lines, hints);
+    input_row(frame, content, 0, "› ", &prompt.input, true);
+}
+
+/// One editable field: label, the visible slice of the text, the cursor when focused.
+fn input_row(
+    frame: &mut Frame,
+    content: Rect,
+    row: u16,
+    label: &str,
+    input: &Input,
+    focused: bool,
+) {
+    let y = content.y + row;
+    if y >= content.bottom() {
+        return;
+    }
+    let buf = frame.buffer_mut();
+    let label_style = if focused {
+        theme::accent().patch(theme::bold())
+    } else {
+        theme::dim()
+    };
+    buf.set_string(content.x, y, label, label_style);
+    let x = content.x + label.chars().count() as u16;
+    if x >= content.right() {
+        return;
+    }
+    let room = usize::from(content.right() - x);
+    let scroll = input.visual_scroll(room.saturating_sub(1));
+    // Typed text is shown escaped, like everything else: a pasted escape stays inert.
+    let mut shown = String::new();
+    let mut cursor = 0usize;
+    for (i, c) in input.value().chars().enumerate() {
+        if i == input.cursor() {
+            cursor = shown.chars().count();
+        }
+        if i >= scroll {
+            let mut tmp = [0u8; 4];
+            shown.push_str(&escape_line(c.encode_utf8(&mut tmp).as_bytes()));
+        }
+    }
+    if input.cursor() >= input.value().chars().count() {
+        cursor = shown.chars().count();
+    }
+    let style = if focused { Style::new() } else { theme::dim() };
+    buf.set_stringn(x, y, &shown, room, style);
+    if focused {
+        frame.set_cursor_position((x + (cursor.min(room)) as u16, y));
+    }
+}
+
+fn render_picker(picker: &ClaimPicker, hints: &str, frame: &mut Frame, area: Rect) {
+    let title = match &picker.purpose {
+        ClaimPurpose::Claim { ids } => format!(
+            "claim {} to…",
+            crate::state::pending::dialog::entries(ids.len())
+        ),
+        ClaimPurpose::Autoclaim => "autoclaim sweep to…".to_string(),
+    };
+    let visible = PICKER_ROWS.min(picker.consumers.len() + 1);
+    let start = picker
+        .selected
+        .saturating_sub(visible.saturating_sub(1))
+        .min((picker.consumers.len() + 1).saturating_sub(visible));
+    let mut lines = vec![Line::styled("consumer", theme::dim())];
+    let list_top = lines.len() as u16;
+    for i in start..start + visible {
+        let chosen = i == picker.selected;
+        let marker = Span::styled(if chosen { "› " } else { "  " }, theme::accent());
+        let style = if chosen && picker.field == ClaimField::Consumer {
+            theme::selected()
+        } else {
+            Style::new()
+        };
+        match picker.consumers.get(i) {
+            Some(c) => {
+                let idle = c
+                    .idle_ms
+                    .map(|ms| format!("idle {}", format_ms(ms)))
+                    .unwrap_or_default();
+                lines.push(Line::from(vec![
+                    marker,
+                    Span::styled(format!("{:<24}", escape_line(&c.name)), style),
+                    Span::styled(format!(" {:>6} pending  {idle}", c.pending), theme::dim()),
+                ]));
+            }
+            // The typed-name row is drawn as an input below.
+            None => lines.push(Line::from(vec![marker])),
+        }
+    }
+    let name_row = list_top + (picker.consumers.len() - start.min(picker.consumers.len())) as u16;
+    let name_row = name_row.min(list_top + visible as u16 - 1);
+    lines.push(Line::default());
+    let idle_row = lines.len() as u16 - 1;
+    lines.push(match &picker.error {
+        Some(e) => Line::styled(format!("✖ {}", escape_str(e)), theme::error()),
+        None => Line::styled(
+            "only entries idle at least this long move: a live worker keeps what it just took",
+            theme::dim(),
+        ),
+    });
+    let content = popup(frame, area, &title, lines, hints);
+    let consumer_focus = picker.field == ClaimField::Consumer;
+    if picker.typed_row() || start + visible > picker.consumers.len() {
+        let typed_focus = consumer_focus && picker.typed_row();
+        let row = Rect::new(
+            content.x + 2,
+            content.y,
+            content.width.saturating_sub(2),
+            content.height,
+        );
+        input_row(
+            frame,
+            row,
+            name_row,
+            "new name: ",
+            &picker.name,
+            typed_focus,
+        );
+    }
+    input_row(
+        frame,
+        content,
+        idle_row,
+        "min idle (ms, or 90s / 5m): ",
+        &picker.min_idle,
+        !consumer_focus,
+    );
+}
+
+fn render_confirm(confirm: &Confirm, hints: &str, frame: &mut Frame, area: Rect) {
+    let lines = confirm.lines.iter().map(|l| Line::raw(l.clone())).collect();
+    popup(frame, area, &confirm.title, lines, hints);
+}

@@ -1,0 +1,339 @@
+//! Channels pane snapshots: the channels table, the clients table and the publish
+//! composer, rendered by the real `ui::render` at a fixed size and clock. Colours are
+//! invisible in text snapshots, so the ones that carry meaning are asserted per cell.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, TimeDelta, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::{Color, Modifier};
+use ratatui::Terminal;
+
+use redtail::redis::clients::{OutputLimit, PubSubClient};
+use redtail::redis::message::{Delivery, Kind, Message};
+use redtail::redis::poller::{ChannelKind, ChannelStat, PollState, PubSubSnapshot};
+use redtail::redis::subscriber::Subscriptions;
+use redtail::state::composer::PublishDone;
+use redtail::state::status::{ConnView, StatusUpdate};
+use redtail::state::{AppState, Config, Event};
+
+const WIDTH: u16 = 100;
+const HEIGHT: u16 = 30;
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-22T10:00:05Z")
+        .map(|d| d.to_utc())
+        .expect("fixed test time")
+}
+
+/// `millis` milliseconds before `now()`.
+fn ago(millis: i64) -> DateTime<Utc> {
+    now() - TimeDelta::milliseconds(millis)
+}
+
+fn subscriptions() -> Subscriptions {
+    let mut subs = Subscriptions::default();
+    subs.patterns.insert(Bytes::from_static(b"ai:*"));
+    subs
+}
+
+fn state(read_only: bool) -> AppState {
+    let config = Config {
+        target: "redis://10.0.0.5:6380".into(),
+        size: (WIDTH, HEIGHT),
+        read_only,
+        ..Config::default()
+    };
+    let mut s = AppState::new(config, subscriptions(), now());
+    s.update(
+        Event::Status(StatusUpdate {
+            conn: ConnView::Connected {
+                since: ago(60_000),
+            },
+            wanted: subscriptions(),
+        }),
+        now(),
+    );
+    s
+}
+
+fn stat(kind: ChannelKind, name: &[u8], subscribers: i64) -> ChannelStat {
+    ChannelStat {
+        name: Bytes::copy_from_slice(name),
+        kind,
+        subscribers,
+    }
+}
+
+fn snapshot(taken_ms_ago: i64) -> PubSubSnapshot {
+    let mut channels = vec![
+        stat(ChannelKind::Channel, b"cache:invalidate", 4),
+        stat(ChannelKind::Channel, b"ai:models:updated", 2),
+        stat(ChannelKind::Channel, b"orders", 12),
+        stat(ChannelKind::Channel, b"ev\x1b[1m:bold", 1),
+        stat(ChannelKind::Shard, b"{user}:42", 3),
+    ];
+    channels.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    PubSubSnapshot {
+        channels,
+        numpat: 3,
+        shard_supported: true,
+        taken_at: ago(taken_ms_ago),
+        took: Duration::from_millis(2),
+        commands_sent: 5,
+        round_trips: 2,
+    }
+}
+
+fn poll(generation: u64, snapshot: PubSubSnapshot) -> PollState {
+    PollState {
+        generation,
+        last_ok: Some(Arc::new(snapshot)),
+        ..PollState::default()
+    }
+}
+
+fn message(millis_ago: i64, kind: Kind, channel: &[u8]) -> Delivery {
+    Delivery::Message(Message {
+        seq: 0,
+        received: ago(millis_ago),
+        kind,
+        pattern: (kind == Kind::PMessage).then(|| Bytes::from_static(b"ai:*")),
+        channel: Bytes::copy_from_slice(channel),
+        payload: Bytes::from_static(b"{}"),
+    })
+}
+
+/// Traffic over the last minute: a busy channel, a quiet one, a shard channel and
+/// `ai:conversations:9`, which arrives through the pattern only (no exact subscriber).
+fn traffic() -> Vec<Delivery> {
+    let mut batch = Vec::new();
+    for i in 0..120 {
+        batch.push(message(59_000 - i * 490, Kind::PMessage, b"ai:models:updated"));
+    }
+    for i in 0..30 {
+        batch.push(message(20_000 - i * 300, Kind::PMessage, b"ai:conversations:9"));
+    }
+    batch.push(message(42_000, Kind::Message, b"orders"));
+    for i in 0..6 {
+        batch.push(message(4_000 - i * 500, Kind::SMessage, b"{user}:42"));
+    }
+    batch
+}
+
+fn press(s: &mut AppState, code: KeyCode, modifiers: KeyModifiers) {
+    s.update(
+        Event::Key(KeyEvent {
+            code,
+            modifiers,
+            kind: KeyEventKind::Press,
+            state: KeyEventState::NONE,
+        }),
+        now(),
+    );
+}
+
+fn keys(s: &mut AppState, text: &str) {
+    for c in text.chars() {
+        press(s, KeyCode::Char(c), KeyModifiers::NONE);
+    }
+}
+
+fn draw(state: &AppState) -> Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).expect("test backend");
+    terminal
+        .draw(|frame| redtail::ui::render(state, frame))
+        .expect("draw");
+    terminal.backend().buffer().clone()
+}
+
+fn rows(buf: &Buffer) -> Vec<String> {
+    (0..buf.area.height)
+        .map(|y| {
+            let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect();
+            line.trim_end().to_string()
+        })
+        .collect()
+}
+
+fn text(buf: &Buffer) -> String {
+    rows(buf).join("\n")
+}
+
+/// Column (in cells) where `needle` starts on row `y`.
+fn column_of(buf: &Buffer, y: usize, needle: &str) -> Option<u16> {
+    let row = &rows(buf)[y];
+    row.find(needle).map(|b| row[..b].chars().count() as u16)
+}
+
+fn channels_pane() -> AppState {
+    let mut s = state(false);
+    s.update(Event::Deliveries(traffic()), now());
+    s.update(Event::PubSubPoll(poll(1, snapshot(400))), now());
+    keys(&mut s, "2");
+    s
+}
+
+#[test]
+fn channels_table_sorted_by_subscribers() {
+    let s = channels_pane();
+    let buf = draw(&s);
+    insta::assert_snapshot!("channels_table", text(&buf));
+    let screen = rows(&buf);
+    assert!(screen[3].contains("numpat 3 · 4 channels · 1 shard channel"));
+    assert!(screen[3].contains("1 only via patterns"));
+    // The control byte in a name is escaped and styled as our escape.
+    let y = screen
+        .iter()
+        .position(|r| r.contains("ev\\x1b[1m:bold"))
+        .expect("escaped name shown");
+    let x = column_of(&buf, y, "\\x1b").expect("escape");
+    assert!(buf[(x, y as u16)].modifier.contains(Modifier::ITALIC));
+    assert!(!text(&buf).contains('\x1b'));
+}
+
+#[test]
+fn channels_table_sorted_by_rate_then_reversed() {
+    let mut s = channels_pane();
+    keys(&mut s, "oo");
+    let by_rate = rows(&draw(&s))[4..12].join("\n");
+    keys(&mut s, "O");
+    let reversed = rows(&draw(&s))[4..12].join("\n");
+    insta::assert_snapshot!(
+        "channels_by_rate",
+        format!("--- msg/s ▼\n{by_rate}\n--- msg/s ▲\n{reversed}")
+    );
+}
+
+#[test]
+fn channels_header_when_stats_are_stale() {
+    let mut s = channels_pane();
+    let mut failed = poll(2, snapshot(12_300));
+    failed.last_error = Some((
+        ago(300),
+        "PUBSUB CHANNELS refused: NOPERM this user has no permissions to run the \
+         'pubsub|channels' command — grant +pubsub|channels or use an account that can\x1b[2J"
+            .into(),
+    ));
+    s.update(Event::PubSubPoll(failed), now());
+    let buf = draw(&s);
+    insta::assert_snapshot!("channels_stale", rows(&buf)[3..10].join("\n"));
+    let x = column_of(&buf, 3, "stats 12 s old").expect("age shown");
+    assert_eq!(buf[(x, 3)].fg, Color::Yellow, "stale stats are a warning");
+}
+
+fn client(id: u64, name: &str, sub: u64, psub: u64, omem: u64) -> PubSubClient {
+    PubSubClient {
+        id,
+        addr: format!("10.0.0.{id}:5{id:04}"),
+        name: name.into(),
+        sub,
+        psub,
+        ssub: 0,
+        omem,
+        age: Duration::from_secs(3_600),
+        idle: Duration::from_secs(id),
+    }
+}
+
+fn clients_pane(clients: Result<Vec<PubSubClient>, String>) -> AppState {
+    let mut s = channels_pane();
+    keys(&mut s, "c");
+    let mut p = poll(2, snapshot(400));
+    p.clients = Some(clients);
+    p.output_limit = Some(OutputLimit {
+        hard_bytes: 32 << 20,
+        soft_bytes: 8 << 20,
+        soft_seconds: 60,
+    });
+    s.update(Event::PubSubPoll(p), now());
+    s
+}
+
+#[test]
+fn clients_table_colours_omem_near_the_limit() {
+    let s = clients_pane(Ok(vec![
+        client(7, "api-1", 3, 0, 0),
+        client(8, "api-2\x1b]0;x\x07", 3, 1, 5 << 20),
+        client(9, "slow-consumer", 1, 0, 7 << 20),
+        client(12, "", 0, 2, 1 << 20),
+    ]));
+    let buf = draw(&s);
+    insta::assert_snapshot!("clients_table", text(&buf));
+    let screen = rows(&buf);
+    let omem = |name: &str| {
+        let y = screen
+            .iter()
+            .position(|r| r.contains(name))
+            .expect("client row");
+        let row = &screen[y];
+        let b = row.find(" MiB").or_else(|| row.find(" B")).expect("omem");
+        // The last character of the number before the unit.
+        let x = row[..b].chars().count() as u16 - 1;
+        buf[(x, y as u16)].fg
+    };
+    assert_eq!(omem("slow-consumer"), Color::Red, "7 of 8 MiB soft limit: 88 %");
+    assert_eq!(omem("api-2"), Color::Yellow, "62 %");
+    assert_eq!(omem("10.0.0.12"), Color::Reset, "12 %: no colour");
+    assert!(!text(&buf).contains('\x1b'));
+}
+
+#[test]
+fn clients_permission_denied() {
+    let s = clients_pane(Err(
+        "CLIENT LIST refused: NOPERM this user has no permissions to run the 'client|list' \
+         command — grant +client|list or use an account that can"
+            .into(),
+    ));
+    insta::assert_snapshot!("clients_denied", text(&draw(&s)));
+}
+
+fn composer_rows(s: &AppState) -> String {
+    rows(&draw(s))[3..].join("\n")
+}
+
+#[test]
+fn composer_states() {
+    let mut s = channels_pane();
+    keys(&mut s, "j");
+    keys(&mut s, "p");
+    let prefilled = composer_rows(&s);
+
+    press(&mut s, KeyCode::Char('o'), KeyModifiers::CONTROL);
+    keys(&mut s, "{\"key\": ");
+    press(&mut s, KeyCode::Enter, KeyModifiers::NONE);
+    keys(&mut s, "  \"user:42\"");
+    let json_error = composer_rows(&s);
+
+    keys(&mut s, "}");
+    press(&mut s, KeyCode::Char('s'), KeyModifiers::CONTROL);
+    s.update(
+        Event::Published(Ok(PublishDone {
+            channel: Bytes::from_static(b"cache:invalidate"),
+            shard: false,
+            receivers: 0,
+        })),
+        now(),
+    );
+    let nobody = composer_rows(&s);
+    insta::assert_snapshot!("composer_prefilled", prefilled);
+    insta::assert_snapshot!("composer_json_error", json_error);
+    insta::assert_snapshot!("composer_nobody_listening", nobody);
+}
+
+#[test]
+fn composer_empty_and_read_only() {
+    let mut s = state(false);
+    keys(&mut s, "2p");
+    insta::assert_snapshot!("composer_empty", composer_rows(&s));
+
+    let mut s = state(true);
+    keys(&mut s, "2p");
+    let screen = rows(&draw(&s));
+    insta::assert_snapshot!("composer_read_only", screen[HEIGHT as usize - 1].clone());
+    assert!(screen[HEIGHT as usize - 1].contains("read-only mode: publishing is disabled"));
+}

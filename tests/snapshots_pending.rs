@@ -1,0 +1,389 @@
+//! Pending pane snapshots: the real `ui::render` into a `TestBackend` of fixed size with a
+//! fixed clock; pages, consumers and previews are fed in as the events app.rs would send.
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::Terminal;
+
+use redtail::redis::actions::{AutoclaimPreview, TrimPreview, TrimStrategy};
+use redtail::redis::pending::{
+    preview_fields, PendingEntry, PendingPage, PendingRow, PendingSummary, StreamId,
+};
+use redtail::redis::subscriber::Subscriptions;
+use redtail::state::pending::{ConsumerRow, PageLoad, PendingEffect, PendingEvent, PendingTarget};
+use redtail::state::status::{ConnView, StatusUpdate};
+use redtail::state::{AppState, Config, Effect, Event};
+
+const WIDTH: u16 = 110;
+const HEIGHT: u16 = 26;
+/// The server's clock when the page was read: ids below are this minus their age.
+const SERVER_MS: u64 = 1_795_000_000_000;
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-22T10:00:05Z")
+        .map(|d| d.to_utc())
+        .expect("fixed test time")
+}
+
+fn state(read_only: bool) -> AppState {
+    let config = Config {
+        target: "redis://10.0.0.5:6380".into(),
+        size: (WIDTH, HEIGHT),
+        read_only,
+        ..Config::default()
+    };
+    let mut s = AppState::new(config, Subscriptions::default(), now());
+    s.update(
+        Event::Status(StatusUpdate {
+            conn: ConnView::Connected { since: now() },
+            wanted: Subscriptions::default(),
+        }),
+        now(),
+    );
+    s
+}
+
+fn key(s: &mut AppState, code: KeyCode) -> Vec<Effect> {
+    s.update(
+        Event::Key(KeyEvent {
+            code,
+            modifiers: KeyModifiers::NONE,
+            kind: KeyEventKind::Press,
+            state: KeyEventState::NONE,
+        }),
+        now(),
+    )
+}
+
+fn keys(s: &mut AppState, text: &str) {
+    for c in text.chars() {
+        key(s, KeyCode::Char(c));
+    }
+}
+
+fn id(age_ms: u64, seq: u64) -> StreamId {
+    StreamId {
+        ms: SERVER_MS - age_ms,
+        seq,
+    }
+}
+
+fn entry(
+    id: StreamId,
+    consumer: &[u8],
+    idle_ms: u64,
+    deliveries: u64,
+    fields: Option<Vec<(&[u8], &[u8])>>,
+) -> PendingEntry {
+    let fields: Option<Vec<(Bytes, Bytes)>> = fields.map(|f| {
+        f.into_iter()
+            .map(|(k, v)| (Bytes::copy_from_slice(k), Bytes::copy_from_slice(v)))
+            .collect()
+    });
+    PendingEntry {
+        id,
+        consumer: Bytes::copy_from_slice(consumer),
+        idle_ms,
+        deliveries,
+        id_age_ms: SERVER_MS - id.ms,
+        preview: fields.as_deref().map(preview_fields),
+        deleted: fields.is_none(),
+        fields,
+    }
+}
+
+/// A crashed worker-3 holding most entries, worker-1 a few, one entry deleted from the
+/// stream, one poison message, and a hostile preview and consumer name.
+fn entries() -> Vec<PendingEntry> {
+    vec![
+        entry(
+            id(912_000, 0),
+            b"worker-3",
+            905_000,
+            1,
+            Some(vec![
+                (b"prompt", b"summarise the Q3 report"),
+                (b"model", b"gpt-4o"),
+            ]),
+        ),
+        entry(
+            id(911_500, 0),
+            b"worker-3",
+            904_800,
+            5,
+            Some(vec![
+                (b"prompt", b"translate to French: bonjour"),
+                (b"retry", b"4"),
+            ]),
+        ),
+        entry(id(910_000, 1), b"worker-3", 903_900, 2, None),
+        entry(
+            id(400_000, 0),
+            b"worker-1",
+            12_300,
+            1,
+            Some(vec![(b"prompt", b"\x1b]0;pwned\x07\x1b[2J hi\nthere")]),
+        ),
+        entry(
+            id(65_000, 0),
+            b"w\x1b[31mevil",
+            64_000,
+            1,
+            Some(vec![(b"prompt", b"classify this ticket")]),
+        ),
+    ]
+}
+
+fn summary() -> PendingSummary {
+    PendingSummary {
+        count: 40,
+        min_id: Some(id(912_000, 0)),
+        max_id: Some(id(65_000, 0)),
+        consumers: vec![
+            (Bytes::from_static(b"worker-3"), 37),
+            (Bytes::from_static(b"worker-1"), 2),
+            (Bytes::from_static(b"w\x1b[31mevil"), 1),
+        ],
+    }
+}
+
+/// The Pending pane on `jobs` / `inference`, showing the page.
+fn loaded(read_only: bool) -> AppState {
+    let mut s = state(read_only);
+    s.set_pending_target(
+        Bytes::from_static(b"jobs"),
+        Bytes::from_static(b"inference"),
+    );
+    let effects = key(&mut s, KeyCode::Char('4'));
+    let generation = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Pending(PendingEffect::Fetch { generation, .. }) => Some(*generation),
+            _ => None,
+        })
+        .expect("showing the pane fetches a page");
+    s.update(
+        Event::Pending(PendingEvent::Page {
+            generation,
+            result: Ok(PageLoad {
+                page: PendingPage {
+                    entries: entries(),
+                    next: None,
+                    server_time_ms: SERVER_MS,
+                },
+                summary: Some(summary()),
+            }),
+        }),
+        now(),
+    );
+    s
+}
+
+fn target() -> PendingTarget {
+    PendingTarget {
+        stream: Bytes::from_static(b"jobs"),
+        group: Bytes::from_static(b"inference"),
+    }
+}
+
+fn draw(state: &AppState) -> Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).expect("test backend");
+    terminal
+        .draw(|frame| redtail::ui::render(state, frame))
+        .expect("draw");
+    terminal.backend().buffer().clone()
+}
+
+fn text(buf: &Buffer) -> String {
+    let text: Vec<String> = (0..buf.area.height)
+        .map(|y| {
+            let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect();
+            line.trim_end().to_string()
+        })
+        .collect();
+    let text = text.join("\n");
+    // Whatever the server sent, no control character reaches the terminal.
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "raw control character on screen:\n{text}"
+    );
+    text
+}
+
+#[test]
+fn pending_list() {
+    let mut s = loaded(false);
+    // Mark the second row, then the fourth and fifth as a range; the cursor stays on 5.
+    key(&mut s, KeyCode::Down);
+    keys(&mut s, " ");
+    key(&mut s, KeyCode::Down);
+    keys(&mut s, "v");
+    key(&mut s, KeyCode::Down);
+    keys(&mut s, "v");
+    let screen = text(&draw(&s));
+    insta::assert_snapshot!("pending_list", screen);
+    assert!(screen.contains("(deleted from the stream)"));
+    assert!(screen.contains("\\x1b]0;pwned\\x07"), "{screen}");
+    assert!(screen.contains("w\\x1b[31mevil"), "{screen}");
+}
+
+#[test]
+fn pending_sorted_by_idle_with_a_range_started() {
+    let mut s = loaded(false);
+    keys(&mut s, "o");
+    keys(&mut s, "v");
+    key(&mut s, KeyCode::Down);
+    insta::assert_snapshot!("pending_sorted_range", text(&draw(&s)));
+}
+
+#[test]
+fn pending_no_target_hint() {
+    let mut s = state(false);
+    key(&mut s, KeyCode::Char('4'));
+    let screen = text(&draw(&s));
+    assert!(screen.contains("press t to choose a stream and group"));
+    insta::assert_snapshot!("pending_no_target", screen);
+}
+
+#[test]
+fn pending_target_prompt() {
+    let mut s = state(false);
+    key(&mut s, KeyCode::Char('4'));
+    keys(&mut s, "tjobs");
+    key(&mut s, KeyCode::Enter);
+    insta::assert_snapshot!("pending_target_prompt", text(&draw(&s)));
+}
+
+#[test]
+fn pending_claim_picker() {
+    let mut s = loaded(false);
+    keys(&mut s, " ");
+    keys(&mut s, " ");
+    keys(&mut s, "c");
+    s.update(
+        Event::Pending(PendingEvent::Consumers {
+            target: target(),
+            result: Ok(vec![
+                ConsumerRow {
+                    name: Bytes::from_static(b"worker-3"),
+                    pending: 37,
+                    idle_ms: Some(905_000),
+                },
+                ConsumerRow {
+                    name: Bytes::from_static(b"worker-1"),
+                    pending: 2,
+                    idle_ms: Some(1_200),
+                },
+                ConsumerRow {
+                    name: Bytes::from_static(b"worker-2"),
+                    pending: 0,
+                    idle_ms: Some(300),
+                },
+            ]),
+        }),
+        now(),
+    );
+    insta::assert_snapshot!("pending_claim_picker", text(&draw(&s)));
+    key(&mut s, KeyCode::Enter);
+    insta::assert_snapshot!("pending_claim_confirm", text(&draw(&s)));
+}
+
+#[test]
+fn pending_autoclaim_preview() {
+    let mut s = loaded(false);
+    keys(&mut s, "Aworker-2");
+    key(&mut s, KeyCode::Enter);
+    let row = |age, consumer: &'static [u8]| PendingRow {
+        id: id(age, 0),
+        consumer: Bytes::from_static(consumer),
+        idle_ms: 900_000,
+        deliveries: 1,
+    };
+    let mut rows: Vec<PendingRow> = (0..38).map(|i| row(900_000 + i, b"worker-3")).collect();
+    rows.push(row(100, b"worker-1"));
+    rows.push(row(101, b"worker-1"));
+    s.update(
+        Event::Pending(PendingEvent::AutoclaimPreview {
+            target: target(),
+            consumer: Bytes::from_static(b"worker-2"),
+            result: Ok(AutoclaimPreview {
+                min_idle_ms: 60_000,
+                entries: rows,
+                by_consumer: vec![
+                    (Bytes::from_static(b"worker-3"), 38),
+                    (Bytes::from_static(b"worker-1"), 2),
+                ],
+                truncated: false,
+            }),
+        }),
+        now(),
+    );
+    let screen = text(&draw(&s));
+    assert!(screen.contains("worker-3 loses 38, worker-1 loses 2"));
+    insta::assert_snapshot!("pending_autoclaim_confirm", screen);
+}
+
+#[test]
+fn pending_dead_letter_delete_and_trim_confirmations() {
+    let mut s = loaded(false);
+    key(&mut s, KeyCode::Down);
+    keys(&mut s, " ");
+    keys(&mut s, " ");
+    keys(&mut s, "d");
+    insta::assert_snapshot!("pending_dead_letter_confirm", text(&draw(&s)));
+    keys(&mut s, "n");
+    keys(&mut s, "x");
+    insta::assert_snapshot!("pending_delete_confirm", text(&draw(&s)));
+    keys(&mut s, "n");
+    keys(&mut s, "TMAXLEN 1000");
+    key(&mut s, KeyCode::Enter);
+    s.update(
+        Event::Pending(PendingEvent::TrimPreview {
+            target: target(),
+            result: Ok(TrimPreview {
+                strategy: TrimStrategy::MaxLen(1000),
+                length: 1_037,
+                would_remove: 37,
+                over_limit: false,
+            }),
+        }),
+        now(),
+    );
+    insta::assert_snapshot!("pending_trim_confirm", text(&draw(&s)));
+}
+
+#[test]
+fn pending_read_only_footer_and_refusal() {
+    let mut s = loaded(true);
+    let effects = key(&mut s, KeyCode::Char('a'));
+    assert!(effects.is_empty(), "{effects:?}");
+    let screen = text(&draw(&s));
+    let footer = screen.lines().last().unwrap_or_default().to_string();
+    assert!(footer.starts_with(" READ-ONLY "), "{footer}");
+    assert!(
+        footer.contains("read-only mode: ack is disabled"),
+        "{footer}"
+    );
+    insta::assert_snapshot!("pending_read_only", screen);
+}
+
+#[test]
+fn pending_action_result_and_error() {
+    let mut s = loaded(false);
+    keys(&mut s, "a");
+    s.update(
+        Event::Pending(PendingEvent::Done {
+            action: "ack",
+            result: Err(
+                "XACK refused: NOPERM User bob has no permissions to run the 'xack' \
+                         command — grant +xack or use an account that can"
+                    .into(),
+            ),
+        }),
+        now(),
+    );
+    insta::assert_snapshot!("pending_action_error", text(&draw(&s)));
+}
