@@ -123,6 +123,7 @@ fn render_svg(screen: &vt100::Screen) -> String {
     let (cw, ch) = (8.4_f64, 17.0_f64);
     let (bg0, fg0) = ((0x1d, 0x1f, 0x21), (0xc5, 0xc8, 0xc6));
     let (rows, cols) = screen.size();
+    let (rows, cols): (u16, u16) = (rows.into(), cols.into());
     let mut svg = String::new();
     let _ = write!(
         svg,

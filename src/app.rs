@@ -6,7 +6,6 @@
 
 use std::io::{self, Stdout, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -21,33 +20,28 @@ use crossterm::terminal::{
 use futures_util::StreamExt;
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
-use redis::aio::MultiplexedConnection;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::audit::AuditLog;
 use crate::cli::TuiArgs;
-use crate::redis::actions::{self, ActionContext, ActionError, ActionErrorKind, ActionOutcome};
 use crate::redis::conn::Target;
-use crate::redis::pending::{
-    bytes_of, into_items, pending_page, pending_summary, redis_error, u64_of, PendingQuery,
-    StreamId,
-};
 use crate::redis::inbox::{Caps, Counters};
 use crate::redis::message::{Delivery, Message};
-use crate::redis::poller::{PollError, PollErrorKind, Poller};
+use crate::redis::poller::{PollError, Poller};
 use crate::redis::subscriber::{ConnState, Status, Subscriber, SubscriberConfig};
 use crate::render_text::escape_str;
-use crate::state::status::{ConnView, StatusUpdate};
-use crate::state::channels::DEFAULT_POLL_INTERVAL;
 use crate::state::composer::PublishDone;
-use crate::state::pending::{
-    ActionReport, ConsumerRow, PageLoad, PendingAction, PendingEffect, PendingEvent, PendingTarget,
-    AUTOCLAIM_MAX,
-};
+use crate::state::pending::PendingEvent;
+use crate::state::status::{ConnView, StatusUpdate};
+use crate::state::streams::StreamsEvent;
 use crate::state::{AppState, Config, Effect, Event, ExportDone};
 use crate::jsonl::format_jsonl;
 use crate::ui;
+use pending::PendingRunner;
+use streams::StreamsRunner;
+
+mod pending;
+mod streams;
 
 /// Deliveries taken from the inbox per loop turn: large enough to keep up with a flood,
 /// small enough that a key press waits at most one batch.
@@ -92,7 +86,16 @@ pub async fn run(args: TuiArgs, target: Target) -> Result<i32> {
     if defaulted {
         state.info("no --channel/--pattern given: following every channel (pattern *)".into());
     }
-    let result = event_loop(&mut terminal, &mut state, &subscriber, &target, args.fps).await;
+    let streams_config = streams::config(&args);
+    let result = event_loop(
+        &mut terminal,
+        &mut state,
+        &subscriber,
+        &target,
+        streams_config,
+        args.fps,
+    )
+    .await;
     drop(guard);
     drop(terminal);
     // The engine stops promptly; don't let a stuck socket hold the terminal hostage.
@@ -107,6 +110,7 @@ async fn event_loop(
     state: &mut AppState,
     subscriber: &Subscriber,
     target: &Target,
+    streams_config: crate::redis::streams::StreamsConfig,
     fps: u32,
 ) -> Result<()> {
     let frame_interval = Duration::from_secs_f64(1.0 / f64::from(fps.clamp(1, 240)));
@@ -114,14 +118,20 @@ async fn event_loop(
     let inbox = subscriber.inbox();
     let mut status = subscriber.status();
     let (export_tx, mut export_rx) = mpsc::channel::<Result<ExportDone, String>>(4);
-    // Pub/Sub figures for the Channels pane; stops when dropped at the end of the loop.
-    let poller = Poller::spawn(target.clone(), DEFAULT_POLL_INTERVAL);
+    // Pub/Sub figures for the Channels pane, at the same --poll-interval as the Streams
+    // pane; stops when dropped at the end of the loop.
+    let poller = Poller::spawn(target.clone(), streams_config.interval);
     let mut poll_state = poller.state();
     let mut poller_alive = true;
     let (publish_tx, mut publish_rx) = mpsc::channel::<Result<PublishDone, String>>(4);
     // Pending pane reads and actions run off the loop and answer on this channel.
     let (pending_tx, mut pending_rx) = mpsc::channel::<PendingEvent>(32);
     let pending = PendingRunner::new(target.clone(), state.config.read_only, pending_tx);
+    // Streams pane: the poller's state is latest-value; entries pages answer on a channel.
+    let (streams_tx, mut streams_rx) = mpsc::channel::<StreamsEvent>(8);
+    let streams = StreamsRunner::spawn(target.clone(), streams_config, streams_tx);
+    let mut streams_state = streams.state();
+    let mut streams_alive = true;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut next_draw = Instant::now();
@@ -188,6 +198,21 @@ async fn event_loop(
                 effects = state.update(Event::Pending(event), Utc::now());
                 dirty = true;
             }
+            changed = streams_state.changed(), if streams_alive => {
+                if changed.is_ok() {
+                    let latest = streams_state.borrow_and_update().clone();
+                    // Effects: the entries browser may follow new entries.
+                    let event = Event::Streams(StreamsEvent::Poll(latest));
+                    effects = state.update(event, Utc::now());
+                } else {
+                    streams_alive = false;
+                }
+                dirty = true;
+            }
+            Some(event) = streams_rx.recv() => {
+                effects = state.update(Event::Streams(event), Utc::now());
+                dirty = true;
+            }
             Some(done) = publish_rx.recv() => {
                 state.update(Event::Published(done), Utc::now());
                 dirty = true;
@@ -213,7 +238,12 @@ async fn event_loop(
                 Effect::Unsubscribe { kind, name } => subscriber.unsubscribe(kind, vec![name]),
                 Effect::SetClientsPolling(enabled) => poller.set_clients_enabled(enabled),
                 Effect::Pending(effect) => pending.run(effect),
-                Effect::Publish { channel, payload, shard } => {
+                Effect::Streams(effect) => streams.run(effect),
+                Effect::Publish {
+                    channel,
+                    payload,
+                    shard,
+                } => {
                     if state.config.read_only {
                         // State never asks in read-only mode; this is the last guard.
                         continue;
@@ -222,7 +252,9 @@ async fn event_loop(
                     let target = target.clone();
                     // Off the loop: a slow server must not stall keys or drawing.
                     tokio::spawn(async move {
-                        let _ = tx.send(publish(&target, channel, payload, shard).await).await;
+                        let _ = tx
+                            .send(publish(&target, channel, payload, shard).await)
+                            .await;
                     });
                 }
                 Effect::Export { path, messages } => {
@@ -266,267 +298,6 @@ async fn publish(
         shard,
         receivers,
     })
-}
-
-/// Runs the Pending pane's reads and actions off the loop on one shared command
-/// connection (opened on first use, reopened after a connection error); every answer
-/// comes back as a [`PendingEvent`].
-#[derive(Clone)]
-struct PendingRunner {
-    target: Target,
-    read_only: bool,
-    /// Opened once at startup. When it cannot be, mutating actions say so instead of
-    /// running: every change redtail makes must be traceable.
-    audit: Result<Arc<AuditLog>, String>,
-    conn: Arc<tokio::sync::Mutex<Option<MultiplexedConnection>>>,
-    tx: mpsc::Sender<PendingEvent>,
-}
-
-impl PendingRunner {
-    fn new(target: Target, read_only: bool, tx: mpsc::Sender<PendingEvent>) -> PendingRunner {
-        // Read-only mode changes nothing, so it need not create an audit log either.
-        let audit = if read_only {
-            Err("read-only mode".to_string())
-        } else {
-            AuditLog::open_default()
-                .map(Arc::new)
-                .map_err(|e| format!("{e:#}"))
-        };
-        PendingRunner {
-            target,
-            read_only,
-            audit,
-            conn: Arc::default(),
-            tx,
-        }
-    }
-
-    fn run(&self, effect: PendingEffect) {
-        let runner = self.clone();
-        tokio::spawn(async move {
-            let event = runner.execute(effect).await;
-            let _ = runner.tx.send(event).await;
-        });
-    }
-
-    async fn connection(&self) -> Result<MultiplexedConnection, String> {
-        let mut slot = self.conn.lock().await;
-        if let Some(conn) = slot.as_ref() {
-            return Ok(conn.clone());
-        }
-        let conn = self
-            .target
-            .command_connection()
-            .await
-            .map_err(|e| format!("{e:#}"))?;
-        *slot = Some(conn.clone());
-        Ok(conn)
-    }
-
-    /// A multiplexed connection does not reconnect by itself: drop a broken one.
-    async fn forget_connection(&self, broken: bool) {
-        if broken {
-            *self.conn.lock().await = None;
-        }
-    }
-
-    async fn execute(&self, effect: PendingEffect) -> PendingEvent {
-        match effect {
-            PendingEffect::Fetch {
-                generation,
-                target,
-                query,
-            } => PendingEvent::Page {
-                generation,
-                result: self.fetch(&target, &query).await,
-            },
-            PendingEffect::Consumers { target } => PendingEvent::Consumers {
-                result: self.consumers(&target).await,
-                target,
-            },
-            PendingEffect::Act { target, action } => self.act(target, action).await,
-        }
-    }
-
-    async fn fetch(&self, t: &PendingTarget, query: &PendingQuery) -> Result<PageLoad, String> {
-        let mut conn = self.connection().await?;
-        let page = match pending_page(&mut conn, &t.stream, &t.group, query).await {
-            Ok(page) => page,
-            Err(e) => {
-                self.forget_connection(e.kind == PollErrorKind::Connection)
-                    .await;
-                return Err(e.message);
-            }
-        };
-        // The group's totals are extra; the page stands without them.
-        let summary = pending_summary(&mut conn, &t.stream, &t.group).await.ok();
-        Ok(PageLoad { page, summary })
-    }
-
-    async fn consumers(&self, t: &PendingTarget) -> Result<Vec<ConsumerRow>, String> {
-        let mut conn = self.connection().await?;
-        let reply: redis::Value = redis::cmd("XINFO")
-            .arg("CONSUMERS")
-            .arg(&t.stream[..])
-            .arg(&t.group[..])
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| redis_error("XINFO CONSUMERS", &e).message)?;
-        parse_consumers(reply)
-            .ok_or_else(|| "XINFO CONSUMERS: unexpected reply; is this a Redis server?".into())
-    }
-
-    async fn act(&self, target: PendingTarget, action: PendingAction) -> PendingEvent {
-        let name = action.name();
-        let mut conn = match self.connection().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                return PendingEvent::Done {
-                    action: name,
-                    result: Err(e),
-                }
-            }
-        };
-        let (stream, group) = (&target.stream[..], &target.group[..]);
-        // Previews only read: no audit record, their own answer.
-        match action {
-            PendingAction::AutoclaimPreview {
-                consumer,
-                min_idle_ms,
-            } => {
-                let result = actions::autoclaim_preview(
-                    &mut conn,
-                    stream,
-                    group,
-                    min_idle_ms,
-                    AUTOCLAIM_MAX,
-                )
-                .await
-                .map_err(|e| e.message);
-                return PendingEvent::AutoclaimPreview {
-                    target,
-                    consumer,
-                    result,
-                };
-            }
-            PendingAction::TrimPreview { strategy } => {
-                let result = actions::trim_preview(&mut conn, stream, strategy)
-                    .await
-                    .map_err(|e| e.message);
-                return PendingEvent::TrimPreview { target, result };
-            }
-            _ => {}
-        }
-        let audit = match &self.audit {
-            Ok(audit) => audit.clone(),
-            Err(e) => {
-                return PendingEvent::Done {
-                    action: name,
-                    result: Err(format!(
-                        "not run: the audit log cannot be opened ({e}); redtail records every \
-                         change it makes — fix that or set REDTAIL_AUDIT_LOG"
-                    )),
-                }
-            }
-        };
-        let ctx = ActionContext {
-            server: self.target.to_string(),
-            read_only: self.read_only,
-            audit: &audit,
-        };
-        let text = |ids: &[StreamId]| ids.iter().map(ToString::to_string).collect::<Vec<_>>();
-        let c = &mut conn;
-        let (result, broken) = match action {
-            PendingAction::Ack { ids } => {
-                report(actions::ack(&ctx, c, stream, group, &text(&ids)).await)
-            }
-            PendingAction::Claim {
-                consumer,
-                min_idle_ms,
-                ids,
-            } => report(
-                actions::claim(&ctx, c, stream, group, &consumer, min_idle_ms, &text(&ids)).await,
-            ),
-            PendingAction::Autoclaim {
-                consumer,
-                min_idle_ms,
-            } => report(
-                actions::autoclaim(
-                    &ctx,
-                    c,
-                    stream,
-                    group,
-                    &consumer,
-                    min_idle_ms,
-                    AUTOCLAIM_MAX,
-                )
-                .await,
-            ),
-            PendingAction::DeadLetter { dlq, ids } => {
-                report(actions::dead_letter(&ctx, c, stream, group, &text(&ids), &dlq).await)
-            }
-            PendingAction::Delete { ids } => {
-                report(actions::xdel(&ctx, c, stream, &text(&ids)).await)
-            }
-            PendingAction::Trim { strategy } => {
-                report(actions::trim(&ctx, c, stream, strategy).await)
-            }
-            PendingAction::AutoclaimPreview { .. } | PendingAction::TrimPreview { .. } => {
-                (Err("a preview is not an action".to_string()), false)
-            }
-        };
-        self.forget_connection(broken).await;
-        PendingEvent::Done {
-            action: name,
-            result,
-        }
-    }
-}
-
-/// An action's outcome as its summary; and whether the connection broke.
-fn report<T: ActionOutcome>(
-    result: Result<T, ActionError>,
-) -> (Result<ActionReport, String>, bool) {
-    match result {
-        Ok(outcome) => (
-            Ok(ActionReport {
-                summary: outcome.summary(),
-                complete: outcome.is_complete(),
-            }),
-            false,
-        ),
-        Err(e) => (Err(e.message), e.kind == ActionErrorKind::Connection),
-    }
-}
-
-/// XINFO CONSUMERS (RESP2 flat pairs or RESP3 maps): name, pending count, idle ms.
-fn parse_consumers(reply: redis::Value) -> Option<Vec<ConsumerRow>> {
-    into_items(reply)?
-        .into_iter()
-        .map(|consumer| {
-            let pairs: Vec<(redis::Value, redis::Value)> = match consumer {
-                redis::Value::Map(pairs) => pairs,
-                other => into_items(other)?
-                    .chunks(2)
-                    .filter_map(|kv| Some((kv.first()?.clone(), kv.get(1)?.clone())))
-                    .collect(),
-            };
-            let mut row = ConsumerRow {
-                name: Bytes::new(),
-                pending: 0,
-                idle_ms: None,
-            };
-            for (field, value) in pairs {
-                match bytes_of(&field)?.as_ref() {
-                    b"name" => row.name = bytes_of(&value)?,
-                    b"pending" => row.pending = u64_of(&value).unwrap_or(0),
-                    b"idle" => row.idle_ms = u64_of(&value),
-                    _ => {}
-                }
-            }
-            Some(row)
-        })
-        .collect()
 }
 
 /// Take one bounded batch; true if more is waiting (so the loop comes back without a

@@ -16,8 +16,7 @@ pub type TuiArgs = crate::config::TuiSettings;
 #[command(
     name = "redtail",
     version,
-    about = "Watch and debug Redis Pub/Sub and Streams in your terminal",
-    args_conflicts_with_subcommands = true
+    about = "Watch and debug Redis Pub/Sub and Streams in your terminal"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -232,7 +231,7 @@ pub struct SubArgs {
 
 /// TUI flags as given; unset ones come from the config file or the built-in defaults
 /// (`Loaded::tui_settings`), which is why none has a clap default.
-#[derive(Debug, Clone, Args, Default)]
+#[derive(Debug, Clone, Args, Default, PartialEq, Eq)]
 pub struct TuiFlags {
     #[command(flatten)]
     pub subs: SubArgs,
@@ -320,6 +319,32 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
+impl Cli {
+    /// Flags before a subcommand belong to the TUI. clap's `args_conflicts_with_subcommands`
+    /// would reject them, but also global flags such as `--config` given before the
+    /// subcommand (`redtail --config x.toml config --check`), so the check is made here.
+    pub fn validate(&self) -> Result<(), clap::Error> {
+        use clap::CommandFactory;
+        let Some(command) = &self.command else {
+            return Ok(());
+        };
+        let message = if self.url_pos.is_some() {
+            match command {
+                Command::Tail(_) | Command::Stats(_) => {
+                    "put the server URL after the subcommand, e.g. `redtail tail URL`"
+                }
+                _ => "give the server URL with --url after the subcommand",
+            }
+        } else if self.tui != TuiFlags::default() && !matches!(command, Command::Demo(_)) {
+            "flags before the subcommand are the TUI's; put the subcommand's flags after it, \
+             e.g. `redtail tail -c orders`"
+        } else {
+            return Ok(());
+        };
+        Err(Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message))
+    }
+}
+
 impl ConnArgs {
     /// Combine a positional URL, `--url`, the other flags and `REDISCLI_AUTH` (no
     /// profile; see `config::resolve_connection` for that).
@@ -381,5 +406,24 @@ mod tests {
         assert_eq!(t.url_pos.as_deref(), Some("redis://h:2"));
         assert_eq!(cli.conn.port, Some(5));
         assert_eq!(cli.conn.target(t.url_pos.as_deref()).unwrap().port, 5);
+    }
+
+    #[test]
+    fn global_flags_go_anywhere_but_tui_flags_only_without_a_subcommand() {
+        let parse =
+            |args: &[&str]| Cli::try_parse_from(args).and_then(|cli| cli.validate().map(|()| cli));
+        let cli = parse(&[
+            "redtail", "--config", "c.toml", "-P", "s", "config", "--check",
+        ]);
+        assert!(matches!(
+            cli.map(|c| (c.command, c.config.profile)),
+            Ok((Some(Command::Config(_)), Some(p))) if p == "s"
+        ));
+        assert!(parse(&["redtail", "tail", "-c", "x", "--config", "c.toml"]).is_ok());
+        assert!(parse(&["redtail", "--fps", "5", "demo"]).is_ok());
+        assert!(parse(&["redtail", "-c", "x", "tail"]).is_err());
+        assert!(parse(&["redtail", "redis://h", "stats"]).is_err());
+        let tui = parse(&["redtail", "redis://h", "-c", "x", "--max-bytes", "1MiB"]);
+        assert!(tui.is_ok_and(|c| c.tui.max_bytes == Some(1 << 20) && c.command.is_none()));
     }
 }

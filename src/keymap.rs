@@ -66,6 +66,13 @@ pub enum Command {
     Refresh,
     Confirm,
     SwitchField,
+    DrillIn,
+    DrillOut,
+    BrowseEntries,
+    GroupPending,
+    Rediscover,
+    PrevPage,
+    JumpTo,
 }
 
 impl Command {
@@ -109,12 +116,12 @@ impl Command {
             Command::ToggleShard => "PUBLISH ⇄ SPUBLISH",
             Command::ToggleJson => "check JSON on / off",
             Command::PendingTarget => "choose the stream and group",
-            Command::Ack => "ack the selected / marked entries",
-            Command::Claim => "claim them for a consumer (min idle)",
-            Command::Autoclaim => "autoclaim sweep (previewed first)",
-            Command::DeadLetter => "move them to <stream>:dlq and ack",
-            Command::DeleteEntries => "delete them from the stream (XDEL)",
-            Command::Trim => "trim the stream (MAXLEN / MINID)",
+            Command::Ack => "ack selected / marked",
+            Command::Claim => "claim for a consumer",
+            Command::Autoclaim => "autoclaim sweep (previewed)",
+            Command::DeadLetter => "dead-letter to <stream>:dlq",
+            Command::DeleteEntries => "delete from stream (XDEL)",
+            Command::Trim => "trim (MAXLEN / MINID)",
             Command::ToggleMark => "mark / unmark the entry",
             Command::MarkRange => "start / mark a range",
             Command::ClearMarks => "clear the marks",
@@ -124,6 +131,13 @@ impl Command {
             Command::Refresh => "refresh now",
             Command::Confirm => "yes, do it",
             Command::SwitchField => "consumer ⇄ min idle",
+            Command::DrillIn => "open: stream → groups → consumers; entry",
+            Command::DrillOut => "back up a level",
+            Command::BrowseEntries => "browse the stream's entries",
+            Command::GroupPending => "pending entries of the selected group",
+            Command::Rediscover => "scan the keyspace for streams again",
+            Command::PrevPage => "previous (newer) page",
+            Command::JumpTo => "jump to an id, a time or an age (5m)",
         }
     }
 
@@ -179,12 +193,20 @@ impl Command {
             Command::Refresh => "refresh",
             Command::Confirm => "yes",
             Command::SwitchField => "field",
+            Command::DrillIn => "open",
+            Command::DrillOut => "back",
+            Command::BrowseEntries => "entries",
+            Command::GroupPending => "pending",
+            Command::Rediscover => "rescan",
+            Command::PrevPage => "newer",
+            Command::JumpTo => "jump",
         }
     }
 }
 
 /// Where a binding applies. The focused mode decides which scopes are asked, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The serde names are the config file's `[keys.PLACE]` tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// Checked before anything else, even while typing (Ctrl-C).
@@ -203,6 +225,10 @@ pub enum Scope {
     Pending,
     /// The Pending pane's confirmations and claim picker.
     Dialog,
+    /// The Streams pane's tables (streams, groups, consumers).
+    Streams,
+    /// The Streams pane's entries browser.
+    StreamEntries,
 }
 
 impl Scope {
@@ -217,6 +243,8 @@ impl Scope {
             Scope::Input => "Prompts",
             Scope::Pending => "Pending entries",
             Scope::Dialog => "Pending dialogs",
+            Scope::Streams => "Streams",
+            Scope::StreamEntries => "Stream entries",
         }
     }
 }
@@ -399,7 +427,11 @@ impl Default for Keymap {
             (S::Channels, KeySpec::ch('p'), C::Publish),
             // Ctrl-S reaches us: raw mode turns off XON/XOFF flow control.
             (S::Composer, KeySpec::ctrl('s'), C::Send),
-            (S::Composer, KeySpec::new(K::Enter, KeyModifiers::ALT), C::Send),
+            (
+                S::Composer,
+                KeySpec::new(K::Enter, KeyModifiers::ALT),
+                C::Send,
+            ),
             (S::Composer, KeySpec::plain(K::Tab), C::NextField),
             (S::Composer, KeySpec::plain(K::BackTab), C::NextField),
             // Ctrl-T / Ctrl-O: not taken by the text fields (tui-input uses a/e/b/f/h/k/u/w/y).
@@ -429,6 +461,23 @@ impl Default for Keymap {
             (S::Dialog, KeySpec::ch('y'), C::Confirm),
             (S::Dialog, KeySpec::ch('n'), C::Cancel),
             (S::Dialog, KeySpec::plain(K::Tab), C::SwitchField),
+            (S::Streams, KeySpec::plain(K::Enter), C::DrillIn),
+            (S::Streams, KeySpec::plain(K::Right), C::DrillIn),
+            (S::Streams, KeySpec::plain(K::Esc), C::DrillOut),
+            (S::Streams, KeySpec::plain(K::Left), C::DrillOut),
+            (S::Streams, KeySpec::ch('/'), C::Filter),
+            (S::Streams, KeySpec::ch('o'), C::SortNext),
+            (S::Streams, KeySpec::ch('O'), C::SortReverse),
+            (S::Streams, KeySpec::ch('e'), C::BrowseEntries),
+            (S::Streams, KeySpec::ch('p'), C::GroupPending),
+            (S::Streams, KeySpec::ch('r'), C::Refresh),
+            (S::Streams, KeySpec::ch('R'), C::Rediscover),
+            (S::StreamEntries, KeySpec::plain(K::Enter), C::DrillIn),
+            (S::StreamEntries, KeySpec::plain(K::Esc), C::DrillOut),
+            (S::StreamEntries, KeySpec::ch(']'), C::NextPage),
+            (S::StreamEntries, KeySpec::ch('['), C::PrevPage),
+            (S::StreamEntries, KeySpec::ch('t'), C::JumpTo),
+            (S::StreamEntries, KeySpec::ch('r'), C::Refresh),
         ];
         Keymap {
             bindings: table

@@ -7,6 +7,9 @@ use redtail::config;
 
 fn main() {
     let cli = Cli::parse();
+    if let Err(e) = cli.validate() {
+        e.exit();
+    }
     // Commands that only print something about redtail itself run before the config is
     // read, so they work even when the config file is broken.
     if let Some(result) = run_offline(&cli) {

@@ -14,8 +14,8 @@ use redtail::cli::TuiFlags;
 use redtail::config::values::{
     parse_key, EnvName, Fps, Interval, KeyList, MessageCap, ProfileUrl, Size, ThemeChoice,
 };
-use redtail::config::{parse, ConfigFile, Defaults, Profile, TuiSettings};
-use redtail::keymap::{Command as KeyCommand, Keymap};
+use redtail::config::{parse, ConfigFile, Defaults, KeysSection, Profile, TuiSettings};
+use redtail::keymap::{Command as KeyCommand, Keymap, Scope};
 use toml::Spanned;
 
 /// Run the binary with no config from the developer's machine leaking in: the config dir
@@ -79,12 +79,27 @@ fn print_default_round_trips_to_the_builtin_defaults() {
         table_keys(&printed, "defaults"),
         table_keys(&all_defaults, "defaults")
     );
-    let commands: BTreeSet<String> = Keymap::default()
+    let places: BTreeSet<String> = Keymap::default()
         .bindings()
         .iter()
-        .map(|b| redtail::config::command_name(b.command))
+        .filter(|b| b.scope != Scope::Always)
+        .map(|b| redtail::config::place_name(b.scope))
         .collect();
-    assert_eq!(table_keys(&printed, "keys"), commands);
+    assert_eq!(table_keys(&printed, "keys"), places);
+    for b in Keymap::default().bindings() {
+        let place = redtail::config::place_name(b.scope);
+        let listed = loaded
+            .file
+            .keys
+            .places
+            .get(&b.scope)
+            .is_some_and(|t| t.contains_key(&b.command));
+        assert!(
+            listed || b.scope == Scope::Always,
+            "[keys.{place}] lacks {:?}",
+            b.command
+        );
+    }
 
     // The real binary accepts the file it printed.
     let file = path.to_string_lossy();
@@ -107,7 +122,12 @@ fn the_documented_example_profile_is_complete_and_valid() {
         .collect::<Vec<_>>()
         .join("\n");
     let loaded = parse(Path::new("example.toml"), &example).unwrap_or_else(|e| panic!("{e}"));
-    let profile = loaded.file.profiles.get("staging").cloned().unwrap_or_default();
+    let profile = loaded
+        .file
+        .profiles
+        .get("staging")
+        .cloned()
+        .unwrap_or_default();
     let written = toml::to_string(&ConfigFile {
         profiles: [("staging".to_string(), profile)].into(),
         ..ConfigFile::default()
@@ -166,14 +186,26 @@ fn a_fully_populated_config_round_trips_through_serialize_and_parse() {
             read_only: Some(true),
             default_profile: Some(Spanned::new(0..0, "prod".into())),
         },
-        keys: [
-            (KeyCommand::Quit, keys(&["x", "ctrl-q"])),
-            (KeyCommand::Filter, keys(&["f"])),
-            (KeyCommand::PageDown, keys(&["pgdn", "ctrl-d", "space"])),
-            (KeyCommand::TogglePause, keys(&["p"])),
-            (KeyCommand::Export, keys(&[])),
-        ]
-        .into(),
+        keys: KeysSection {
+            all: [
+                (KeyCommand::Quit, keys(&["Q", "ctrl-q"])),
+                (KeyCommand::Filter, keys(&["f"])),
+                (KeyCommand::PageDown, keys(&["pgdn", "ctrl-d"])),
+                (KeyCommand::Export, keys(&[])),
+            ]
+            .into(),
+            places: [
+                (
+                    Scope::Feed,
+                    [(KeyCommand::TogglePause, keys(&["p", "space"]))].into(),
+                ),
+                (
+                    Scope::Input,
+                    [(KeyCommand::Cancel, keys(&["ctrl-g"]))].into(),
+                ),
+            ]
+            .into(),
+        },
         profiles: [
             ("prod".to_string(), full_profile()),
             ("empty".to_string(), Profile::default()),
@@ -212,7 +244,7 @@ fn invalid_configs_are_rejected_with_the_line() {
             "unknown_command.toml",
             "[keys]\nquit = \"q\"\nfliter = \"/\"\n",
             3,
-            "unknown variant `fliter`",
+            "unknown command or place `fliter`",
         ),
         (
             "password.toml",
@@ -224,7 +256,7 @@ fn invalid_configs_are_rejected_with_the_line() {
             "stolen_key.toml",
             "[keys]\n\nfilter = \"e\"\n",
             3,
-            "bind `export` to another key",
+            "to another key",
         ),
     ];
     for (name, text, line, needle) in cases {
@@ -235,10 +267,16 @@ fn invalid_configs_are_rejected_with_the_line() {
         let expected = format!("{file} line {line}, column ");
         assert!(stderr.contains(&expected), "{name}: {stderr}");
         assert!(stderr.contains(needle), "{name}: {stderr}");
-        assert!(!stderr.contains("hunter2"), "{name} echoed the password: {stderr}");
+        assert!(
+            !stderr.contains("hunter2"),
+            "{name} echoed the password: {stderr}"
+        );
         // Every command refuses a broken config, not only `config --check`.
         let (out, _, stderr) = redtail(&["--config", &file, "stats"], &[]);
-        assert!(!out.status.success() && stderr.contains(&expected), "{stderr}");
+        assert!(
+            !out.status.success() && stderr.contains(&expected),
+            "{stderr}"
+        );
     }
 }
 
@@ -285,8 +323,8 @@ fn a_profile_supplies_server_and_subscriptions_and_flags_override_it() {
     // Flags override single fields of the profile.
     let (out, report, stderr) = redtail(
         &[
-            "--config", &file, "-P", "staging", "--port", "7001", "--user", "admin",
-            "config", "--check",
+            "--config", &file, "-P", "staging", "--port", "7001", "--user", "admin", "config",
+            "--check",
         ],
         &env,
     );
@@ -302,7 +340,10 @@ fn a_profile_supplies_server_and_subscriptions_and_flags_override_it() {
         &[("REDTAIL_CONFIG", &file)],
     );
     assert!(out.status.success(), "{stderr}");
-    assert!(report.contains("server:         redis://127.0.0.1:6379"), "{report}");
+    assert!(
+        report.contains("server:         redis://127.0.0.1:6379"),
+        "{report}"
+    );
 
     // An unknown profile is an error that lists the defined ones.
     let (out, _, stderr) = redtail(&["--config", &file, "-P", "prod", "config", "--check"], &[]);
@@ -310,7 +351,10 @@ fn a_profile_supplies_server_and_subscriptions_and_flags_override_it() {
     assert!(stderr.contains("local, staging"), "{stderr}");
 
     // A missing password variable is shown by --check and stops a real connection.
-    let (out, report, _) = redtail(&["--config", &file, "-P", "staging", "config", "--check"], &[]);
+    let (out, report, _) = redtail(
+        &["--config", &file, "-P", "staging", "config", "--check"],
+        &[],
+    );
     assert!(out.status.success());
     assert!(report.contains("NOT SET"), "{report}");
     let (out, _, stderr) = redtail(&["--config", &file, "-P", "staging", "stats"], &[]);
@@ -334,10 +378,16 @@ fn config_locations() {
     assert!(report.contains("not found: built-in defaults"), "{report}");
     let (out, path, _) = redtail(&["config", "--path"], &[]);
     assert!(out.status.success());
-    assert!(path.contains("redtail") && path.contains("config.toml"), "{path}");
+    assert!(
+        path.contains("redtail") && path.contains("config.toml"),
+        "{path}"
+    );
 
     // A missing file named explicitly is an error.
-    let (out, _, stderr) = redtail(&["--config", "/nonexistent/redtail.toml", "config", "--check"], &[]);
+    let (out, _, stderr) = redtail(
+        &["--config", "/nonexistent/redtail.toml", "config", "--check"],
+        &[],
+    );
     assert!(!out.status.success());
     assert!(stderr.contains("/nonexistent/redtail.toml"), "{stderr}");
 
@@ -346,7 +396,10 @@ fn config_locations() {
     let bad = write(dir.path(), "bad.toml", "nonsense = [\n");
     let bad = bad.to_string_lossy();
     let (out, path, _) = redtail(&["--config", &bad, "config", "--path"], &[]);
-    assert!(out.status.success() && path.contains("bad.toml (exists)"), "{path}");
+    assert!(
+        out.status.success() && path.contains("bad.toml (exists)"),
+        "{path}"
+    );
     let (out, _, _) = redtail(&["--config", &bad, "config", "--print-default"], &[]);
     assert!(out.status.success());
 }
@@ -355,17 +408,34 @@ fn config_locations() {
 fn completions_and_man_page_come_from_the_cli_definition() {
     let (out, script, stderr) = redtail(&["completions", "bash"], &[]);
     assert!(out.status.success(), "{stderr}");
-    assert!(script.contains("redtail") && script.contains("tail"), "{script}");
+    assert!(
+        script.contains("redtail") && script.contains("tail"),
+        "{script}"
+    );
     assert!(script.contains("--profile") && script.contains("dead-letter"));
     for shell in ["zsh", "fish", "elvish", "powershell"] {
         let (out, script, stderr) = redtail(&["completions", shell], &[]);
-        assert!(out.status.success() && script.contains("redtail"), "{shell}: {stderr}");
+        assert!(
+            out.status.success() && script.contains("redtail"),
+            "{shell}: {stderr}"
+        );
     }
     let (out, man, stderr) = redtail(&["man"], &[]);
     assert!(out.status.success(), "{stderr}");
-    assert!(man.starts_with('.'), "not roff: {}", &man[..man.len().min(200)]);
-    assert!(man.contains(".TH redtail 1"), "{}", &man[..man.len().min(400)]);
-    assert!(man.contains("\\-\\-config") || man.contains("config"), "{man}");
+    assert!(
+        man.starts_with('.'),
+        "not roff: {}",
+        &man[..man.len().min(200)]
+    );
+    assert!(
+        man.contains(".TH redtail 1"),
+        "{}",
+        &man[..man.len().min(400)]
+    );
+    assert!(
+        man.contains("\\-\\-config") || man.contains("config"),
+        "{man}"
+    );
 }
 
 /// A profile's subscriptions and configured keys reach the real TUI: the footer shows the
@@ -375,18 +445,19 @@ fn configured_keys_and_profile_reach_the_tui() {
     let server = common::Server::start();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let text = format!(
-        "[defaults]\ndefault_profile = \"here\"\n\n[keys]\nfilter = \"f\"\nquit = \"x\"\n\n\
+        "[defaults]\ndefault_profile = \"here\"\n\n[keys]\nfilter = \"f\"\nquit = \"Q\"\n\n\
          [profiles.here]\nurl = \"{}\"\nchannels = [\"orders\"]\n",
         server.url()
     );
     let path = write(dir.path(), "tui.toml", &text);
     let file = path.to_string_lossy();
     let t = Duration::from_secs(15);
-    let mut tui = common::pty::Tui::spawn(&["--config", &file], 120, 30);
+    let mut tui = common::pty::Tui::spawn(&["--config", &file], 160, 30);
     tui.wait_for("connected", t);
     common::wait_subscribed(&server, 1);
-    let s = tui.wait_for("f filter", t);
-    assert!(s.contains("x quit"), "{s}");
+    tui.wait_until("the configured keys in the footer", t, |s| {
+        s.contains("f filter") && s.contains("Q quit")
+    });
     let _: i64 = server
         .conn()
         .publish("orders", "from-the-profile")
@@ -396,6 +467,6 @@ fn configured_keys_and_profile_reach_the_tui() {
     tui.send(b"f");
     tui.wait_for("filter ›", t);
     tui.send(b"\x1b");
-    tui.send(b"x");
+    tui.send(b"Q");
     assert_eq!(tui.wait_exit(t), Some(0));
 }

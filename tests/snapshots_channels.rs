@@ -51,9 +51,7 @@ fn state(read_only: bool) -> AppState {
     let mut s = AppState::new(config, subscriptions(), now());
     s.update(
         Event::Status(StatusUpdate {
-            conn: ConnView::Connected {
-                since: ago(60_000),
-            },
+            conn: ConnView::Connected { since: ago(60_000) },
             wanted: subscriptions(),
         }),
         now(),
@@ -113,10 +111,18 @@ fn message(millis_ago: i64, kind: Kind, channel: &[u8]) -> Delivery {
 fn traffic() -> Vec<Delivery> {
     let mut batch = Vec::new();
     for i in 0..120 {
-        batch.push(message(59_000 - i * 490, Kind::PMessage, b"ai:models:updated"));
+        batch.push(message(
+            59_000 - i * 490,
+            Kind::PMessage,
+            b"ai:models:updated",
+        ));
     }
     for i in 0..30 {
-        batch.push(message(20_000 - i * 300, Kind::PMessage, b"ai:conversations:9"));
+        batch.push(message(
+            20_000 - i * 300,
+            Kind::PMessage,
+            b"ai:conversations:9",
+        ));
     }
     batch.push(message(42_000, Kind::Message, b"orders"));
     for i in 0..6 {
@@ -276,7 +282,11 @@ fn clients_table_colours_omem_near_the_limit() {
         let x = row[..b].chars().count() as u16 - 1;
         buf[(x, y as u16)].fg
     };
-    assert_eq!(omem("slow-consumer"), Color::Red, "7 of 8 MiB soft limit: 88 %");
+    assert_eq!(
+        omem("slow-consumer"),
+        Color::Red,
+        "7 of 8 MiB soft limit: 88 %"
+    );
     assert_eq!(omem("api-2"), Color::Yellow, "62 %");
     assert_eq!(omem("10.0.0.12"), Color::Reset, "12 %: no colour");
     assert!(!text(&buf).contains('\x1b'));

@@ -22,13 +22,13 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::keymap::{Command, Keymap};
-pub use keys::command_name;
+use crate::keymap::Keymap;
+pub use keys::{command_name, place_name, places, KeyTable, KeysSection};
 pub use resolve::{
     check_report, resolve_connection, Connection, PasswordSource, SelectedProfile, TuiSettings,
 };
 use values::{
-    EnvName, ForbiddenPassword, Fps, Interval, KeyList, MessageCap, ProfileUrl, Size, ThemeChoice,
+    EnvName, ForbiddenPassword, Fps, Interval, MessageCap, ProfileUrl, Size, ThemeChoice,
 };
 
 /// The documented default config; `redtail config --print-default` prints exactly this.
@@ -49,8 +49,8 @@ pub const BUILTIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub struct ConfigFile {
     #[serde(default)]
     pub defaults: Defaults,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub keys: BTreeMap<Command, Spanned<KeyList>>,
+    #[serde(default, skip_serializing_if = "KeysSection::is_empty")]
+    pub keys: KeysSection,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub profiles: BTreeMap<String, Profile>,
 }
@@ -304,7 +304,9 @@ mod tests {
         let err = err.as_ref();
         assert_eq!(err.map(|e| (e.line, e.column)), Some((6, 3)), "{err:?}");
         assert!(err.is_some_and(|e| e.message.contains("unknown field `pasword`")));
-        assert!(err.is_some_and(|e| e.to_string().starts_with("/x/config.toml line 6, column 3: ")));
+        assert!(err.is_some_and(|e| e
+            .to_string()
+            .starts_with("/x/config.toml line 6, column 3: ")));
     }
 
     #[test]
@@ -314,7 +316,10 @@ mod tests {
         assert_eq!(line_of("[defaults]\nmax_bytes = \"12 parsecs\"\n"), Some(2));
         assert_eq!(line_of("[defaults]\npoll_interval = \"5\"\n"), Some(2));
         assert_eq!(line_of("[defaults]\ntheme = \"pink\"\n"), Some(2));
-        assert_eq!(line_of("[keys]\nquit = \"q\"\nfilter = \"ctl-f\"\n"), Some(3));
+        assert_eq!(
+            line_of("[keys]\nquit = \"q\"\nfilter = \"ctl-f\"\n"),
+            Some(3)
+        );
         assert_eq!(line_of("[keys]\n\nquitt = \"q\"\n"), Some(3));
         assert_eq!(line_of("[defaults]\ndefault_profile = \"nope\"\n"), Some(2));
         assert_eq!(line_of("[profiles.p]\nport = 70000\n"), Some(2));
@@ -331,7 +336,10 @@ mod tests {
         assert!(!message.contains("hunter2"), "{message}");
         let in_url = parse_text("[profiles.p]\n\nurl = \"redis://u:hunter2@h\"\n").err();
         assert_eq!(in_url.as_ref().map(|e| e.line), Some(3));
-        assert!(!in_url.map(|e| e.to_string()).unwrap_or_default().contains("hunter2"));
+        assert!(!in_url
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+            .contains("hunter2"));
     }
 
     #[test]
@@ -339,6 +347,59 @@ mod tests {
         let text = "[keys]\nquit = \"q\"\nfilter = \"e\"\n";
         let err = parse_text(text).err();
         assert_eq!(err.as_ref().map(|e| e.line), Some(3), "{err:?}");
+    }
+
+    /// Every (place, command) of the key table is documented in the default config.
+    #[test]
+    fn the_default_file_lists_every_key() {
+        let loaded = parse_text(DEFAULT_CONFIG).unwrap_or_else(|e| panic!("{e}"));
+        for b in Keymap::default().bindings() {
+            if b.scope == crate::keymap::Scope::Always {
+                continue;
+            }
+            let listed = loaded
+                .file
+                .keys
+                .places
+                .get(&b.scope)
+                .is_some_and(|t| t.contains_key(&b.command));
+            assert!(
+                listed,
+                "assets/default-config.toml lacks `{}` in [keys.{}]: regenerate its [keys.*] \
+                 tables with `cargo test --lib default_keys_tables -- --ignored --nocapture`",
+                command_name(b.command),
+                place_name(b.scope)
+            );
+        }
+    }
+
+    /// Prints the `[keys.*]` tables of `assets/default-config.toml` from the key table.
+    #[test]
+    #[ignore = "a generator, run by hand when the key table changes"]
+    fn default_keys_tables() {
+        let keymap = Keymap::default();
+        for scope in places() {
+            println!("\n# {}", scope.title());
+            println!("[keys.{}]", place_name(scope));
+            let mut seen = Vec::new();
+            for b in keymap.bindings().iter().filter(|b| b.scope == scope) {
+                if seen.contains(&b.command) {
+                    continue;
+                }
+                seen.push(b.command);
+                let keys: Vec<String> = keymap
+                    .keys_for(scope, b.command)
+                    .iter()
+                    .map(|k| format!("{:?}", values::key_name(k)))
+                    .collect();
+                let keys = match keys.as_slice() {
+                    [one] => one.clone(),
+                    _ => format!("[{}]", keys.join(", ")),
+                };
+                let entry = format!("{} = {keys}", command_name(b.command));
+                println!("{entry:<32} # {}", b.command.describe());
+            }
+        }
     }
 
     #[test]

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 
-use super::values::{key_name, Interval, Size};
+use super::values::{key_name, Interval, Size, ThemeChoice};
 use super::{
-    command_name, profile_list, Loaded, Profile, BUILTIN_FPS, BUILTIN_MAX_BYTES,
-    BUILTIN_MAX_MESSAGES, BUILTIN_POLL_INTERVAL,
+    command_name, place_name, places, profile_list, Loaded, Profile, BUILTIN_FPS,
+    BUILTIN_MAX_BYTES, BUILTIN_MAX_MESSAGES, BUILTIN_POLL_INTERVAL,
 };
 use crate::cli::{ConnArgs, StreamSelect, SubArgs, TuiFlags};
 use crate::keymap::{Command, Keymap, Scope};
@@ -311,11 +311,7 @@ pub fn check_report(
         profile.map_or("none".into(), |p| escape_str(p.name).into_owned())
     );
     let _ = writeln!(out, "server:         {}", connection.target);
-    let _ = writeln!(
-        out,
-        "password:       {}",
-        connection.password.describe()
-    );
+    let _ = writeln!(out, "password:       {}", connection.password.describe());
     let _ = writeln!(out, "read_only:      {}", tui.read_only);
     let _ = writeln!(out, "channels:       {}", list(&tui.subs.channels));
     let _ = writeln!(out, "patterns:       {}", list(&tui.subs.patterns));
@@ -337,47 +333,45 @@ pub fn check_report(
         Interval(tui.poll_interval).text()
     );
     let theme = loaded.file.defaults.theme.unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "theme:          {} ({:?} colours)",
-        theme.name(),
-        tui.theme
-    );
-    let _ = writeln!(out, "keys:");
-    for (command, keys) in key_rows(&tui.keymap) {
-        let marker = if loaded.file.keys.contains_key(&command) {
-            "   # from the config file"
-        } else {
-            ""
-        };
-        let _ = writeln!(out, "  {} = {keys}{marker}", command_name(command));
+    let resolved = match (theme, tui.theme) {
+        (ThemeChoice::Auto, Theme::Dark) => " (dark here)",
+        (ThemeChoice::Auto, Theme::Light) => " (light here)",
+        _ => "",
+    };
+    let _ = writeln!(out, "theme:          {}{resolved}", theme.name());
+    let _ = writeln!(out, "\nkeys (Ctrl-C always quits):");
+    let defaults = Keymap::default();
+    for scope in places() {
+        let _ = writeln!(out, "[keys.{}]", place_name(scope));
+        for (command, keys) in key_rows(&tui.keymap, scope) {
+            let marker = if tui.keymap.keys_for(scope, command) != defaults.keys_for(scope, command)
+            {
+                "   # changed"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "{} = {keys}{marker}", command_name(command));
+        }
     }
     Ok(out)
 }
 
-/// Each command once, in table order, with its keys as `[keys]` would spell them
-/// (Ctrl-C, which always quits, is left out as the file cannot change it).
-fn key_rows(keymap: &Keymap) -> Vec<(Command, String)> {
-    let mut rows: Vec<(Command, Vec<String>)> = Vec::new();
-    for b in keymap.bindings() {
-        let index = match rows.iter().position(|(c, _)| *c == b.command) {
-            Some(i) => i,
-            None => {
-                rows.push((b.command, Vec::new()));
-                rows.len() - 1
-            }
-        };
-        if b.scope == Scope::Always {
-            continue;
-        }
-        let name = format!("{:?}", key_name(&b.key));
-        let keys = &mut rows[index].1;
-        if !keys.contains(&name) {
-            keys.push(name);
+/// Each command of `scope` once, in table order, with its keys as `[keys]` spells them.
+fn key_rows(keymap: &Keymap, scope: Scope) -> Vec<(Command, String)> {
+    let mut commands: Vec<Command> = Vec::new();
+    for b in Keymap::default().bindings().iter().chain(keymap.bindings()) {
+        if b.scope == scope && !commands.contains(&b.command) {
+            commands.push(b.command);
         }
     }
-    rows.into_iter()
-        .map(|(command, keys)| {
+    commands
+        .into_iter()
+        .map(|command| {
+            let keys: Vec<String> = keymap
+                .keys_for(scope, command)
+                .iter()
+                .map(|k| format!("{:?}", key_name(k)))
+                .collect();
             let text = match keys.as_slice() {
                 [one] => one.clone(),
                 _ => format!("[{}]", keys.join(", ")),
@@ -460,7 +454,10 @@ port = 7000
         };
         let c = resolve_connection(profile, &conn, None, &env).map(|c| c.target);
         let t = c.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((t.host.as_str(), t.port, t.db), ("staging.example", 7001, 0));
+        assert_eq!(
+            (t.host.as_str(), t.port, t.db),
+            ("staging.example", 7001, 0)
+        );
         assert_eq!(t.password.as_deref(), Some("s3cret"));
 
         // A URL on the command line is another server: nothing of the profile's applies.
@@ -481,7 +478,10 @@ port = 7000
         };
         let tui = l.tui_settings(profile, &flags, &env);
         assert_eq!(tui.subs.patterns, ["x:*"]);
-        assert!(tui.subs.channels.is_empty(), "flags replace the profile's lists");
+        assert!(
+            tui.subs.channels.is_empty(),
+            "flags replace the profile's lists"
+        );
         assert_eq!((tui.max_messages, tui.fps), (9, 5));
     }
 
@@ -502,7 +502,10 @@ port = 7000
     fn unknown_profiles_list_the_defined_ones() {
         let err = loaded().profile(Some("prod")).err().map(|e| e.to_string());
         let err = err.unwrap_or_default();
-        assert!(err.contains("`prod`") && err.contains("local, staging"), "{err}");
+        assert!(
+            err.contains("`prod`") && err.contains("local, staging"),
+            "{err}"
+        );
         let none = Loaded::builtin(None).profile(Some("prod")).err();
         assert!(none.is_some_and(|e| e.to_string().contains("[profiles.NAME]")));
     }
@@ -522,9 +525,12 @@ port = 7000
         let report = check_report(&l, profile, &ConnArgs::default(), &env);
         let report = report.unwrap_or_else(|e| panic!("{e}"));
         assert!(!report.contains("s3cret"), "{report}");
-        assert!(report.contains("password:       from $STAGING_PASS"), "{report}");
+        assert!(
+            report.contains("password:       from $STAGING_PASS"),
+            "{report}"
+        );
         assert!(report.contains("server:         redis://watcher@staging.example:6380/2"));
-        assert!(report.contains("  up = [\"up\", \"k\"]"), "{report}");
-        assert!(report.contains("  quit = \"q\"\n"), "{report}");
+        assert!(report.contains("\nup = [\"up\", \"k\"]\n"), "{report}");
+        assert!(report.contains("[keys.global]\nquit = \"q\"\n"), "{report}");
     }
 }

@@ -21,7 +21,7 @@ impl Size {
         const UNITS: [(usize, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
         UNITS
             .iter()
-            .find(|(unit, _)| self.0 >= *unit && self.0 % unit == 0)
+            .find(|(unit, _)| self.0 >= *unit && self.0.is_multiple_of(*unit))
             .map(|(unit, name)| format!("{}{name}", self.0 / unit))
             .unwrap_or_else(|| self.0.to_string())
     }
@@ -76,14 +76,18 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a time span: write e.g. \"500ms\", \"2s\" or \"1m\""))?;
+    let n: u64 = number.parse().map_err(|_| {
+        format!("{text:?} is not a time span: write e.g. \"500ms\", \"2s\" or \"1m\"")
+    })?;
     let duration = match unit.trim() {
         "ms" => Duration::from_millis(n),
         "s" => Duration::from_secs(n),
         "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
-        "" => return Err(format!("{text:?} needs a unit: write \"{n}ms\" or \"{n}s\"")),
+        "" => {
+            return Err(format!(
+                "{text:?} needs a unit: write \"{n}ms\" or \"{n}s\""
+            ))
+        }
         other => return Err(format!("unknown time unit {other:?}: use ms, s or m")),
     };
     if !(MIN_INTERVAL..=MAX_INTERVAL).contains(&duration) {
@@ -95,9 +99,9 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
 impl Interval {
     pub fn text(self) -> String {
         let ms = self.0.as_millis();
-        if ms >= 60_000 && ms % 60_000 == 0 {
+        if ms >= 60_000 && ms.is_multiple_of(60_000) {
             format!("{}m", ms / 60_000)
-        } else if ms >= 1000 && ms % 1000 == 0 {
+        } else if ms >= 1000 && ms.is_multiple_of(1000) {
             format!("{}s", ms / 1000)
         } else {
             format!("{ms}ms")
@@ -127,52 +131,72 @@ impl<'de> Deserialize<'de> for Interval {
     }
 }
 
-/// Frames per second, 1 to 240 (the event loop clamps to the same range).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "i64", into = "i64")]
-pub struct Fps(pub u32);
-
-impl TryFrom<i64> for Fps {
-    type Error = String;
-    fn try_from(n: i64) -> Result<Fps, String> {
-        match u32::try_from(n) {
-            Ok(n @ 1..=240) => Ok(Fps(n)),
-            _ => Err(format!("fps must be 1 to 240, got {n}")),
+/// An integer setting with a range, whose errors name the setting rather than `i64`.
+fn bounded<'de, D: Deserializer<'de>>(
+    d: D,
+    what: &'static str,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64, D::Error> {
+    struct V {
+        what: &'static str,
+        range: std::ops::RangeInclusive<i64>,
+    }
+    impl V {
+        fn limits(&self) -> String {
+            if *self.range.end() == i64::MAX {
+                format!("at least {}", self.range.start())
+            } else {
+                format!("from {} to {}", self.range.start(), self.range.end())
+            }
         }
     }
+    impl Visitor<'_> for V {
+        type Value = i64;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            write!(f, "{}: a whole number ({})", self.what, self.limits())
+        }
+        fn visit_i64<E: de::Error>(self, n: i64) -> Result<i64, E> {
+            if self.range.contains(&n) {
+                Ok(n)
+            } else {
+                Err(E::custom(format!(
+                    "{} must be {}, got {n}",
+                    self.what,
+                    self.limits()
+                )))
+            }
+        }
+        fn visit_u64<E: de::Error>(self, n: u64) -> Result<i64, E> {
+            self.visit_i64(i64::try_from(n).unwrap_or(i64::MAX))
+        }
+    }
+    d.deserialize_i64(V { what, range })
 }
 
-impl From<Fps> for i64 {
-    fn from(f: Fps) -> i64 {
-        i64::from(f.0)
+/// Frames per second, 1 to 240 (the event loop clamps to the same range).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Fps(pub u32);
+
+impl<'de> Deserialize<'de> for Fps {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Fps, D::Error> {
+        let n = bounded(d, "fps", 1..=240)?;
+        Ok(Fps(u32::try_from(n).unwrap_or(240)))
     }
 }
 
 /// How many messages the feed keeps; at least one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "i64", into = "i64")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct MessageCap(pub usize);
 
-impl TryFrom<i64> for MessageCap {
-    type Error = String;
-    fn try_from(n: i64) -> Result<MessageCap, String> {
-        match usize::try_from(n) {
-            Ok(n) if n > 0 => Ok(MessageCap(n)),
-            _ => Err(format!("max_messages must be at least 1, got {n}")),
-        }
-    }
-}
-
-impl From<MessageCap> for i64 {
-    fn from(c: MessageCap) -> i64 {
-        i64::try_from(c.0).unwrap_or(i64::MAX)
+impl<'de> Deserialize<'de> for MessageCap {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<MessageCap, D::Error> {
+        let n = bounded(d, "max_messages", 1..=i64::MAX)?;
+        Ok(MessageCap(usize::try_from(n).unwrap_or(usize::MAX)))
     }
 }
 
 /// The `theme` setting and `--theme` flag.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum ThemeChoice {
     #[default]
@@ -230,9 +254,11 @@ impl TryFrom<String> for EnvName {
         } else {
             // The value is not repeated: if someone pasted the password here, this error
             // must not print it.
-            Err("password_env must be the NAME of an environment variable (letters, digits \
+            Err(
+                "password_env must be the NAME of an environment variable (letters, digits \
                  and _, e.g. \"STAGING_REDIS_PASSWORD\"), not the password itself"
-                .into())
+                    .into(),
+            )
         }
     }
 }
@@ -253,10 +279,12 @@ impl TryFrom<String> for ProfileUrl {
     fn try_from(url: String) -> Result<ProfileUrl, String> {
         let target = Target::parse_url(&url).map_err(|e| format!("{e:#}"))?;
         if target.password.is_some() {
-            return Err("this URL contains a password, and the config file must not hold \
+            return Err(
+                "this URL contains a password, and the config file must not hold \
                         secrets: remove it from the URL, put it in an environment variable \
                         and name that variable with password_env (or use REDISCLI_AUTH)"
-                .into());
+                    .into(),
+            );
         }
         Ok(ProfileUrl(url))
     }
@@ -379,7 +407,12 @@ mod tests {
 
     #[test]
     fn intervals_parse_and_print_back() {
-        for (text, ms) in [("500ms", 500), ("2s", 2000), ("1m", 60_000), ("1500ms", 1500)] {
+        for (text, ms) in [
+            ("500ms", 500),
+            ("2s", 2000),
+            ("1m", 60_000),
+            ("1500ms", 1500),
+        ] {
             let d = parse_interval(text);
             assert_eq!(d, Ok(Duration::from_millis(ms)), "{text}");
             assert_eq!(Interval(Duration::from_millis(ms)).text(), text);
@@ -422,8 +455,20 @@ mod tests {
     #[test]
     fn key_names_round_trip_through_the_parser() {
         for text in [
-            "q", "G", "?", "ctrl-b", "alt-x", "space", "enter", "esc", "tab", "shift-tab", "up",
-            "pgdn", "home", "ctrl-pgup",
+            "q",
+            "G",
+            "?",
+            "ctrl-b",
+            "alt-x",
+            "space",
+            "enter",
+            "esc",
+            "tab",
+            "shift-tab",
+            "up",
+            "pgdn",
+            "home",
+            "ctrl-pgup",
         ] {
             let key = parse_key(text);
             assert_eq!(key.as_ref().map(key_name).as_deref(), Ok(text), "{text}");

@@ -438,6 +438,46 @@ mod tests {
     }
 
     #[test]
+    fn tls_flags_need_tls_and_cert_needs_key() {
+        let o = Overrides {
+            ca_cert: Some("ca.pem".into()),
+            ..Default::default()
+        };
+        let err = Target::resolve(Some("redis://h"), &o)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--cacert only applies") && err.contains("rediss://"),
+            "{err}"
+        );
+        let t = Target::resolve(Some("rediss://h"), &o).unwrap();
+        assert_eq!(t.ca_cert.as_deref(), Some(std::path::Path::new("ca.pem")));
+        let o = Overrides {
+            tls: true,
+            client_cert: Some("c.pem".into()),
+            ..Default::default()
+        };
+        let err = Target::resolve(Some("redis://h"), &o)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--key"), "{err}");
+    }
+
+    #[test]
+    fn tls_client_builds_and_keeps_the_password_out_of_display() {
+        let t = Target::parse_url("rediss://bob:hunter2@localhost:6380").unwrap();
+        assert!(t.client().is_ok());
+        assert_eq!(t.to_string(), "rediss://bob@localhost:6380");
+        assert!(!format!("{t:?}").contains("hunter2"));
+        let bad = Target {
+            ca_cert: Some("/nonexistent/ca.pem".into()),
+            ..t
+        };
+        let err = bad.client().map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("cannot read --cacert file"), "{err}");
+    }
+
+    #[test]
     fn redact_url_hides_password() {
         assert_eq!(redact_url("redis://u:p@h:1/0"), "redis://u:***@h:1/0");
         assert_eq!(redact_url("redis://h:1"), "redis://h:1");

@@ -7,10 +7,10 @@
 
 pub mod activity;
 mod keys;
+mod names;
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
-use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -19,9 +19,7 @@ use crate::filter::Filter;
 use crate::redis::clients::PubSubClient;
 use crate::redis::poller::{ChannelKind, PollState};
 use activity::ActivityTracker;
-
-/// How often the poller asks the server (until a `--poll-interval` flag exists).
-pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+pub use names::{pattern_covers, pattern_for, short_name};
 
 /// Rows of the pane above the table when the last poll succeeded (figures line) and
 /// the column titles.
@@ -93,7 +91,7 @@ impl ChannelRow {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ChannelsState {
     pub activity: ActivityTracker,
     /// The latest poller state.
@@ -121,6 +119,22 @@ pub struct ChannelsState {
     activity_changed: bool,
     /// Unix second of the last rebuild: rates move with time even without messages.
     built_second: i64,
+}
+
+/// A summary: the full table and activity map would flood any log of `AppState`.
+impl std::fmt::Debug for ChannelsState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelsState")
+            .field("tracked", &self.activity.len())
+            .field("rows", &self.rows.len())
+            .field("total", &self.total)
+            .field("sort", &self.sort)
+            .field("descending", &self.descending)
+            .field("selected", &self.selected)
+            .field("show_clients", &self.show_clients)
+            .field("poll_generation", &self.poll.generation)
+            .finish()
+    }
 }
 
 impl Default for ChannelsState {
@@ -159,6 +173,10 @@ impl ChannelsState {
             return;
         }
         self.poll = poll;
+        // CLIENT LIST order is the server's hash order: by id, rows stay put between polls.
+        if let Some(Ok(clients)) = &mut self.poll.clients {
+            clients.sort_unstable_by_key(|c| c.id);
+        }
         self.rebuild_now = true;
     }
 
@@ -321,7 +339,10 @@ pub fn sort_rows(rows: &mut [ChannelRow], column: SortColumn, descending: bool) 
             SortColumn::Name => a.name.cmp(&b.name),
             SortColumn::Kind => a.kind.cmp(&b.kind),
             // "—" (no exact subscriber) below 0.
-            SortColumn::Subscribers => a.subscribers.unwrap_or(-1).cmp(&b.subscribers.unwrap_or(-1)),
+            SortColumn::Subscribers => a
+                .subscribers
+                .unwrap_or(-1)
+                .cmp(&b.subscribers.unwrap_or(-1)),
             SortColumn::Seen => a.seen.cmp(&b.seen),
             SortColumn::Rate => a.last_minute.cmp(&b.last_minute),
             SortColumn::LastMessage => a.last_at.cmp(&b.last_at),
@@ -336,42 +357,12 @@ pub fn sort_rows(rows: &mut [ChannelRow], column: SortColumn, descending: bool) 
     });
 }
 
-/// A pattern for the channel's siblings: the last `:` segment becomes `*`
-/// (`ai:conversations:123` → `ai:conversations:*`); a name without `:` gets a `*`
-/// appended. Glob characters in the kept part are escaped, so they match literally.
-pub fn pattern_for(channel: &[u8]) -> Bytes {
-    let prefix = match channel.iter().rposition(|&b| b == b':') {
-        Some(i) => &channel[..=i],
-        None => channel,
-    };
-    let mut out = Vec::with_capacity(prefix.len() + 2);
-    for &b in prefix {
-        if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
-            out.push(b'\\');
-        }
-        out.push(b);
-    }
-    out.push(b'*');
-    Bytes::from(out)
-}
-
-/// Whether a PSUBSCRIBE `pattern` already delivers `channel` (Redis glob rules, via
-/// the filter's `ch:` glob). Patterns that are not UTF-8 are assumed not to.
-pub fn pattern_covers(pattern: &[u8], channel: &[u8]) -> bool {
-    let Ok(pattern) = std::str::from_utf8(pattern) else {
-        return false;
-    };
-    let quoted = pattern.replace('\\', "\\\\").replace('"', "\\\"");
-    Filter::parse(&format!("ch:\"{quoted}\""))
-        .map(|f| f.matches(channel, b""))
-        .unwrap_or(false)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::redis::poller::{ChannelStat, PubSubSnapshot};
     use std::sync::Arc;
+    use std::time::Duration;
 
     fn t(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap_or_default()
@@ -452,16 +443,15 @@ mod tests {
 
     #[test]
     fn sort_orders() {
-        let row = |name: &str, subs: Option<i64>, seen: u64, recent: u64, last: Option<i64>| {
-            ChannelRow {
+        let row =
+            |name: &str, subs: Option<i64>, seen: u64, recent: u64, last: Option<i64>| ChannelRow {
                 kind: ChannelKind::Channel,
                 name: Bytes::from(name.to_string()),
                 subscribers: subs,
                 seen,
                 last_minute: recent,
                 last_at: last.map(t),
-            }
-        };
+            };
         let mut rows = vec![
             row("b", Some(2), 10, 0, Some(5)),
             row("a", Some(2), 0, 0, None),
@@ -527,7 +517,11 @@ mod tests {
             .map(|i| stat(ChannelKind::Channel, &format!("svc:{i}:events"), i % 17))
             .collect();
         for i in 0..10_000 {
-            activity.record(ChannelKind::Channel, format!("svc:{i}:events").as_bytes(), t(i % 50));
+            activity.record(
+                ChannelKind::Channel,
+                format!("svc:{i}:events").as_bytes(),
+                t(i % 50),
+            );
         }
         let p = poll(stats);
         let started = std::time::Instant::now();
@@ -536,21 +530,6 @@ mod tests {
         assert_eq!(rows.len(), 10_000);
         // Not a benchmark: a generous bound that only catches an accidental quadratic.
         assert!(started.elapsed() < Duration::from_secs(2));
-    }
-
-    #[test]
-    fn patterns_from_channels() {
-        assert_eq!(pattern_for(b"ai:conversations:123"), "ai:conversations:*");
-        assert_eq!(pattern_for(b"orders"), "orders*");
-        assert_eq!(pattern_for(b"a:"), "a:*");
-        assert_eq!(pattern_for(b"x[1]*:y"), "x\\[1\\]\\*:*");
-        assert_eq!(pattern_for(b"\xff\x1b:z"), &b"\xff\x1b:*"[..]);
-        assert!(pattern_covers(b"*", b"anything"));
-        assert!(pattern_covers(b"ai:*", b"ai:chat"));
-        assert!(!pattern_covers(b"ai:*", b"orders"));
-        assert!(pattern_covers(&pattern_for(b"x[1]*:y"), b"x[1]*:z"));
-        assert!(!pattern_covers(&pattern_for(b"x[1]*:y"), b"x1:z"));
-        assert!(pattern_covers(b"say\"hi\"*", b"say\"hi\" there"));
     }
 
     #[test]

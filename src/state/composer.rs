@@ -9,7 +9,6 @@ use tui_input::Input;
 use super::{AppState, Effect, Overlay};
 use crate::keymap::{Command, Scope};
 use crate::redis::poller::ChannelKind;
-use crate::render_text::escape_line;
 
 /// What came back from a publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +106,9 @@ impl ComposerState {
             return Err("enter a channel first".into());
         }
         if let Some(e) = &self.json_error {
-            return Err(format!("the payload is not valid JSON ({e}); fix it or turn the check off"));
+            return Err(format!(
+                "the payload is not valid JSON ({e}); fix it or turn the check off"
+            ));
         }
         Ok(Effect::Publish {
             channel: Bytes::from(channel.to_string()),
@@ -313,7 +314,10 @@ impl AppState {
             }
             Err(e) => {
                 let e = crate::render_text::escape_str(&e).into_owned();
-                (Outcome::Failed(e.clone()), (true, format!("publish failed: {e}")))
+                (
+                    Outcome::Failed(e.clone()),
+                    (true, format!("publish failed: {e}")),
+                )
             }
         };
         if let Some(Overlay::Composer(composer)) = &mut self.overlay {
@@ -328,7 +332,7 @@ impl AppState {
 
 /// "published to cache:invalidate — 4 receivers", or the warning that nobody got it.
 pub fn published_text(done: &PublishDone) -> String {
-    let channel = escape_line(&done.channel);
+    let channel = super::channels::short_name(&done.channel);
     match done.receivers {
         0 => format!("published to {channel} — nobody was listening — the message is gone"),
         1 => format!("published to {channel} — 1 receiver"),

@@ -43,6 +43,7 @@ impl AppState {
             Focus::Help => self.help_scroll(delta),
             Focus::Channels | Focus::Clients => self.channels_move(delta),
             Focus::Pending => self.pending_wheel(delta),
+            Focus::Streams(_) => self.streams_wheel(delta),
             Focus::Unsubscribe => {
                 if let Some(Overlay::Unsubscribe(p)) = &mut self.overlay {
                     p.move_by(delta.signum());
@@ -67,6 +68,7 @@ impl AppState {
             Focus::Channels | Focus::Clients => self.channels_key(&key, &mut effects),
             Focus::Composer => self.composer_key(key, &mut effects),
             Focus::Pending | Focus::PendingDialog(_) => self.pending_key(&key, &mut effects),
+            Focus::Streams(_) => self.streams_key(&key, &mut effects),
             Focus::Placeholder => false,
         };
         if !consumed {
@@ -145,7 +147,7 @@ impl AppState {
             Some(Command::Cancel) => {
                 let original = edit.original.take();
                 self.overlay = None;
-                self.apply_filter(original.and_then(|s| Filter::parse(&s).ok()));
+                self.apply_pane_filter(original.and_then(|s| Filter::parse(&s).ok()));
                 return true;
             }
             _ => {}
@@ -159,7 +161,7 @@ impl AppState {
                 Ok(filter) => {
                     edit.error = None;
                     let filter = (!filter.is_empty()).then_some(filter);
-                    self.apply_filter(filter);
+                    self.apply_pane_filter(filter);
                 }
                 // Keep narrowing by the last expression that parsed; say what is wrong.
                 Err(e) => edit.error = Some((e.message, e.position)),

@@ -10,6 +10,7 @@ pub mod layout;
 pub mod pending;
 pub mod prompt;
 pub mod status;
+pub mod streams;
 
 use std::path::PathBuf;
 
@@ -32,6 +33,7 @@ use layout::{Areas, DETAIL_META_ROWS};
 use pending::{PendingEffect, PendingEvent, PendingPane};
 use prompt::{FilterEdit, Picker, SubscribePrompt};
 use status::{ConnView, Notice, NoticeLevel, RateMeter, StatusUpdate};
+use streams::{StreamsEffect, StreamsEvent, StreamsFocus, StreamsPane};
 
 /// The panes of the tab bar. Adding one: a variant here, a module under `src/ui/`, and
 /// its arm in `ui::render_body`.
@@ -97,6 +99,8 @@ pub enum Focus {
     PendingDialog(pending::dialog::DialogKind),
     /// A pane that is not built yet.
     Placeholder,
+    /// The Streams pane: a table, the entries browser, an entry, or the jump prompt.
+    Streams(StreamsFocus),
 }
 
 #[derive(Debug)]
@@ -114,6 +118,8 @@ pub enum Event {
     Published(Result<PublishDone, String>),
     /// Pending pane: a page, consumers, a preview or an action's result.
     Pending(PendingEvent),
+    /// Streams pane: the poller's latest state, or a page of entries.
+    Streams(StreamsEvent),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +153,8 @@ pub enum Effect {
     SetClientsPolling(bool),
     /// Pending pane: fetch a page or consumers, run an action or its preview.
     Pending(PendingEffect),
+    /// Streams pane: poll now, rediscover, read a page of entries.
+    Streams(StreamsEffect),
     Quit,
 }
 
@@ -187,6 +195,7 @@ pub struct AppState {
     pub feed: FeedState,
     pub channels: ChannelsState,
     pub pending: PendingPane,
+    pub streams: StreamsPane,
     pub detail: Option<DetailState>,
     pub overlay: Option<Overlay>,
     pub conn: ConnView,
@@ -211,6 +220,7 @@ impl AppState {
             tab: Tab::Feed,
             channels: ChannelsState::default(),
             pending: PendingPane::default(),
+            streams: StreamsPane::default(),
             detail: None,
             overlay: None,
             conn: ConnView::Connecting,
@@ -232,6 +242,7 @@ impl AppState {
         );
         let mut effects = self.handle(event, now);
         self.channels_after_event(now, &mut effects);
+        self.streams_after_event();
         if pending_refresh {
             effects.extend(self.pending_refresh());
         }
@@ -257,6 +268,7 @@ impl AppState {
             Event::PubSubPoll(poll) => self.channels.on_poll(poll),
             Event::Published(result) => self.on_published(result),
             Event::Pending(event) => self.on_pending_event(event),
+            Event::Streams(event) => return self.on_streams_event(event),
             Event::Exported(Ok(done)) => self.info(format!(
                 "exported {} messages to {}",
                 thousands(done.count as u64),
@@ -303,7 +315,7 @@ impl AppState {
                     Some(modal) => Focus::PendingDialog(modal.kind()),
                     None => Focus::Pending,
                 },
-                _ => Focus::Placeholder,
+                Tab::Streams => Focus::Streams(self.streams.focus()),
             },
         }
     }
@@ -359,7 +371,16 @@ impl AppState {
                     } else {
                         "unsubscribed from"
                     };
-                    self.info(format!("{verb} {} {}", kind.label(), escape_line(&name)));
+                    let text = format!("{verb} {} {}", kind.label(), escape_line(&name));
+                    // A notice that already says this and more (the Channels pane's
+                    // "— see the Feed (1)") is kept rather than cut short.
+                    let said = self
+                        .notice
+                        .as_ref()
+                        .is_some_and(|n| n.text.starts_with(&text));
+                    if !said {
+                        self.info(text);
+                    }
                 }
             }
         }

@@ -6,6 +6,7 @@
 //! entry in the next. Selection, marks and the `v` anchor are ids; actions are built
 //! from the ids on screen (in display order) and carried whole in the effect.
 
+mod confirm;
 pub mod dialog;
 mod keys;
 #[cfg(test)]

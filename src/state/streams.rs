@@ -21,15 +21,16 @@ use ratatui::layout::Rect;
 
 use crate::filter::Filter;
 use crate::redis::streams::{
-    ConsumerInfo, GroupInfo, Status, StreamEntry, StreamId, StreamInfo, StreamsSnapshot,
-    StreamsState,
+    ConsumerInfo, GroupInfo, Status, StreamEntry, StreamInfo, StreamsSnapshot, StreamsState,
 };
 use entries::{EntriesBrowser, EntriesRequest};
 
 /// Rows the last poll error may wrap onto.
 pub const ERROR_ROWS: u16 = 2;
-/// Rows under the groups table for the selected group's reason and positions.
-pub const GROUP_DETAIL_ROWS: u16 = 2;
+/// Rows above the groups table for the stream's title and facts.
+pub const STREAM_FACT_ROWS: u16 = 3;
+/// Rows under the groups table for the selected group's reason, positions, lag source.
+pub const GROUP_DETAIL_ROWS: u16 = 3;
 /// Rows under the consumers table for notes (flags, missing `inactive`).
 pub const CONSUMER_NOTE_ROWS: u16 = 1;
 
@@ -254,7 +255,11 @@ impl StreamsPane {
                 &SortColumn::CONSUMERS[..],
             )
         } else {
-            (&mut self.sort, &mut self.descending, &SortColumn::TABLES[..])
+            (
+                &mut self.sort,
+                &mut self.descending,
+                &SortColumn::TABLES[..],
+            )
         };
         if reverse {
             *descending = !*descending;
@@ -576,7 +581,9 @@ pub fn sort_streams(
         descending,
         |s| &s.key,
         |s| match column {
-            SortColumn::Lag => laggiest_group(s).and_then(|g| g.effective_lag()).map(|n| n as f64),
+            SortColumn::Lag => laggiest_group(s)
+                .and_then(|g| g.effective_lag())
+                .map(|n| n as f64),
             SortColumn::Pending => Some(stream_pending(s) as f64),
             SortColumn::Rate => s.append_rate,
             SortColumn::Status => stream_status(s).map(|st| f64::from(status_rank(st))),
@@ -628,4 +635,86 @@ pub fn server_now_ms(snapshot: &StreamsSnapshot, now: DateTime<Utc>) -> i64 {
     snapshot
         .server_time_ms
         .saturating_add((now - snapshot.taken_at).num_milliseconds().max(0))
+}
+
+/// What the Streams pane asks app.rs to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamsEffect {
+    /// Poll now instead of at the next tick.
+    PollNow,
+    /// Start a fresh discovery pass (new streams show up without waiting), and poll.
+    Rediscover,
+    /// Read a page of entries; answered by [`StreamsEvent::Entries`].
+    Entries {
+        generation: u64,
+        key: Bytes,
+        request: EntriesRequest,
+    },
+}
+
+/// What app.rs sends back.
+#[derive(Debug)]
+pub enum StreamsEvent {
+    /// The streams poller's latest state.
+    Poll(StreamsState),
+    Entries {
+        key: Bytes,
+        generation: u64,
+        request: EntriesRequest,
+        result: Result<Vec<StreamEntry>, String>,
+    },
+}
+
+impl StreamsPane {
+    /// The table views' geometry inside `body`.
+    pub fn layout(&self, body: Rect) -> PaneLayout {
+        let error = if self.poll.last_error.is_some() {
+            ERROR_ROWS
+        } else {
+            0
+        };
+        let (top, bottom) = match self.level {
+            Level::Streams => (1 + error + u16::from(self.has_notice()), 0),
+            Level::Groups => {
+                let groups_error = self
+                    .selected_stream()
+                    .is_some_and(|s| s.groups_error.is_some());
+                (
+                    STREAM_FACT_ROWS + error + u16::from(groups_error),
+                    GROUP_DETAIL_ROWS,
+                )
+            }
+            Level::Consumers => {
+                let consumers_error = self
+                    .selected_group()
+                    .is_some_and(|(_, g)| g.consumers_error.is_some());
+                (1 + error + u16::from(consumers_error), CONSUMER_NOTE_ROWS)
+            }
+        };
+        split(body, top, bottom)
+    }
+
+    /// A line about discovery or unreadable keys is shown above the streams table: while
+    /// the first pass runs (the list is still growing), when a cap was hit, or when keys
+    /// could not be read.
+    pub fn has_notice(&self) -> bool {
+        let scan = &self.poll.scan;
+        let troubles = self
+            .snapshot()
+            .is_some_and(|s| !s.problems.is_empty() || !s.warnings.is_empty());
+        !scan.complete || scan.note.is_some() || troubles
+    }
+}
+
+/// `top` rows, then the table, then `bottom` rows; the table keeps at least its titles
+/// and one row when the body is that tall.
+fn split(body: Rect, top: u16, bottom: u16) -> PaneLayout {
+    let top = top.min(body.height.saturating_sub(2));
+    let bottom = bottom.min(body.height.saturating_sub(top + 2));
+    let table_height = body.height.saturating_sub(top + bottom);
+    PaneLayout {
+        top: Rect::new(body.x, body.y, body.width, top),
+        table: Rect::new(body.x, body.y + top, body.width, table_height),
+        bottom: Rect::new(body.x, body.y + top + table_height, body.width, bottom),
+    }
 }

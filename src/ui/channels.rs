@@ -57,7 +57,10 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
             // Indented past the marker so a wrapped error reads as one block.
             Paragraph::new(Line::styled(escape_str(error).into_owned(), theme::warn()))
                 .wrap(Wrap { trim: true })
-                .render(Rect::new(area.x + 3, y, area.width.saturating_sub(3), rows), buf);
+                .render(
+                    Rect::new(area.x + 3, y, area.width.saturating_sub(3), rows),
+                    buf,
+                );
         }
         y += rows;
     }
@@ -99,7 +102,10 @@ fn figures_line(state: &AppState) -> Line<'static> {
                 spans.extend(age_span.take());
                 spans.push(sep());
             }
-            spans.push(Span::raw(format!("numpat {}", thousands_i(snapshot.numpat))));
+            spans.push(Span::raw(format!(
+                "numpat {}",
+                thousands_i(snapshot.numpat)
+            )));
             spans.push(sep());
             spans.push(Span::raw(count(plain, "channel")));
             spans.push(sep());
@@ -202,7 +208,10 @@ fn render_titles(
     let arrow = if channels.descending { "▼" } else { "▲" };
     let title = |column: Option<SortColumn>, text: &str| -> (String, Style) {
         if column == Some(channels.sort) {
-            (format!("{text} {arrow}"), theme::accent().patch(theme::bold()))
+            (
+                format!("{text} {arrow}"),
+                theme::accent().patch(theme::bold()),
+            )
         } else {
             (text.to_string(), theme::dim())
         }

@@ -34,8 +34,14 @@ pub fn figures_line(state: &AppState) -> Line<'static> {
     let sep = || Span::styled(" · ", theme::dim());
     let mut spans = vec![Span::raw(" ")];
     match &poll.clients {
-        None => spans.push(Span::styled("asking the server for CLIENT LIST…", theme::dim())),
-        Some(Err(_)) => spans.push(Span::styled("subscriber clients unavailable", theme::warn())),
+        None => spans.push(Span::styled(
+            "asking the server for CLIENT LIST…",
+            theme::dim(),
+        )),
+        Some(Err(_)) => spans.push(Span::styled(
+            "subscriber clients unavailable",
+            theme::warn(),
+        )),
         Some(Ok(list)) => {
             spans.push(Span::raw(count(list.len(), "subscriber client")));
             spans.push(sep());
@@ -128,7 +134,10 @@ pub fn render_table(state: &AppState, buf: &mut Buffer, area: Rect) {
             theme::dim(),
         ))
         .centered()
-        .render(Rect::new(body.x, body.y + body.height / 3, body.width, 1), buf);
+        .render(
+            Rect::new(body.x, body.y + body.height / 3, body.width, 1),
+            buf,
+        );
         return;
     }
     let page = usize::from(body.height);

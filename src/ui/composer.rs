@@ -39,7 +39,12 @@ pub fn render(state: &AppState, composer: &ComposerState, frame: &mut Frame, are
     let inner = block.inner(popup);
     block.render(popup, buf);
     // A column of padding inside the border on each side.
-    let inner = Rect::new(inner.x + 1, inner.y, inner.width.saturating_sub(2), inner.height);
+    let inner = Rect::new(
+        inner.x + 1,
+        inner.y,
+        inner.width.saturating_sub(2),
+        inner.height,
+    );
     let key = |command| {
         state
             .keymap
@@ -59,14 +64,33 @@ pub fn render(state: &AppState, composer: &ComposerState, frame: &mut Frame, are
 
     // Channel.
     let channel_focused = composer.field == Field::Channel;
-    buf.set_span(inner.x, inner.y, &label("channel", channel_focused), LABEL_COLS);
+    buf.set_span(
+        inner.x,
+        inner.y,
+        &label("channel", channel_focused),
+        LABEL_COLS,
+    );
     let value = composer.channel.value();
-    let scroll = composer.channel.visual_scroll(usize::from(field_cols.saturating_sub(1)));
+    let scroll = composer
+        .channel
+        .visual_scroll(usize::from(field_cols.saturating_sub(1)));
     let (text, cursor) = scrolled(value, composer.channel.cursor(), scroll, field_cols);
     if value.is_empty() && !channel_focused {
-        buf.set_stringn(field_x, inner.y, "(type a channel)", usize::from(field_cols), theme::dim());
+        buf.set_stringn(
+            field_x,
+            inner.y,
+            "(type a channel)",
+            usize::from(field_cols),
+            theme::dim(),
+        );
     }
-    buf.set_stringn(field_x, inner.y, text, usize::from(field_cols), theme::channel());
+    buf.set_stringn(
+        field_x,
+        inner.y,
+        text,
+        usize::from(field_cols),
+        theme::channel(),
+    );
     let mut cursor_at = channel_focused.then_some((field_x + cursor, inner.y));
 
     // Command and JSON check.
@@ -88,15 +112,28 @@ pub fn render(state: &AppState, composer: &ComposerState, frame: &mut Frame, are
     buf.set_span(inner.x, top, &label("payload", payload_focused), LABEL_COLS);
     let (cursor_row, cursor_col) = composer.payload.cursor();
     let first = cursor_row.saturating_sub(usize::from(rows) - 1);
-    for (i, line) in composer.payload.lines().iter().enumerate().skip(first).take(usize::from(rows)) {
+    for (i, line) in composer
+        .payload
+        .lines()
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(usize::from(rows))
+    {
         let y = top + (i - first) as u16;
         let room = usize::from(field_cols);
         let (text, col) = if i == cursor_row {
-            let cut = line.char_indices().nth(cursor_col).map_or(line.len(), |(b, _)| b);
+            let cut = line
+                .char_indices()
+                .nth(cursor_col)
+                .map_or(line.len(), |(b, _)| b);
             let (before, after) = line.split_at(cut);
             // Keep the cursor on screen: show only the end of what precedes it.
             let before = escape_str(tail(before, room)).into_owned();
-            let skip = before.chars().count().saturating_sub(room.saturating_sub(1));
+            let skip = before
+                .chars()
+                .count()
+                .saturating_sub(room.saturating_sub(1));
             let shown: String = before.chars().skip(skip).collect();
             let col = Span::raw(shown.as_str()).width() as u16;
             (shown + &escape_str(head(after, room)), col)
@@ -109,7 +146,13 @@ pub fn render(state: &AppState, composer: &ComposerState, frame: &mut Frame, are
         }
     }
     if composer.payload.lines() == [String::new()] && !payload_focused {
-        buf.set_stringn(field_x, top, "(empty payload)", usize::from(field_cols), theme::dim());
+        buf.set_stringn(
+            field_x,
+            top,
+            "(empty payload)",
+            usize::from(field_cols),
+            theme::dim(),
+        );
     }
 
     // JSON check result, then the outcome of the last send.
@@ -122,7 +165,11 @@ pub fn render(state: &AppState, composer: &ComposerState, frame: &mut Frame, are
     buf.set_line(inner.x, check_y, &check_line, inner.width);
     let outcome = match &composer.outcome {
         None => Line::styled(
-            format!("{} to send · {} cancels", key(Command::Send), key(Command::Cancel)),
+            format!(
+                "{} to send · {} cancels",
+                key(Command::Send),
+                key(Command::Cancel)
+            ),
             theme::dim(),
         ),
         Some(Outcome::Sending) => Line::styled("publishing…", theme::dim()),
@@ -134,9 +181,10 @@ pub fn render(state: &AppState, composer: &ComposerState, frame: &mut Frame, are
             };
             Line::styled(published_text(done), style)
         }
-        Some(Outcome::Failed(e)) => {
-            Line::styled(format!("✖ publish failed: {}", escape_str(e)), theme::error())
-        }
+        Some(Outcome::Failed(e)) => Line::styled(
+            format!("✖ publish failed: {}", escape_str(e)),
+            theme::error(),
+        ),
         Some(Outcome::Blocked(why)) => {
             Line::styled(format!("✖ not sent: {}", escape_str(why)), theme::error())
         }
@@ -174,5 +222,8 @@ fn tail(s: &str, n: usize) -> &str {
     if n == 0 {
         return "";
     }
-    s.char_indices().rev().nth(n - 1).map_or(s, |(b, _)| &s[b..])
+    s.char_indices()
+        .rev()
+        .nth(n - 1)
+        .map_or(s, |(b, _)| &s[b..])
 }

@@ -45,6 +45,7 @@ pub fn footer_commands(focus: Focus) -> &'static [(Scope, Command)] {
             (S::Input, C::Cancel),
         ],
         Focus::Pending => super::pending::footer_commands(None),
+        Focus::Streams(focus) => super::streams::footer_commands(focus),
         Focus::PendingDialog(kind) => super::pending::footer_commands(Some(kind)),
         Focus::Channels => &[
             (S::Channels, C::Filter),
@@ -109,6 +110,8 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
             "apply" if focus == Focus::Subscribe => "subscribe",
             "cancel" if focus == Focus::Help => "close",
             "clients" if focus == Focus::Clients => "channels",
+            // In the entries browser `]` pages back in time.
+            "next page" if matches!(focus, Focus::Streams(_)) => "older",
             other => other,
         };
         spans.push(Span::raw(" "));

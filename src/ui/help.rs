@@ -23,7 +23,9 @@ pub fn render(state: &AppState, scroll: usize, frame: &mut Frame, area: Rect) {
             )];
             lines.extend(rows.into_iter().map(|(keys, what)| {
                 Line::from(vec![
-                    Span::styled(format!("  {keys:<KEY_COLS$}"), theme::key()),
+                    // The trailing space keeps a key list as wide as the column (Ctrl-S/Alt-Enter)
+                    // apart from its description.
+                    Span::styled(format!("  {keys:<KEY_COLS$} "), theme::key()),
                     Span::raw(what.to_string()),
                 ])
             }));

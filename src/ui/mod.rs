@@ -13,6 +13,9 @@ pub mod pending;
 pub mod pending_dialogs;
 pub mod placeholder;
 pub mod prompt;
+pub mod streams;
+pub mod streams_entries;
+pub mod streams_groups;
 pub mod tabs;
 pub mod theme;
 
@@ -51,6 +54,6 @@ fn render_body(state: &AppState, frame: &mut Frame, area: ratatui::layout::Rect)
         },
         Tab::Channels => channels::render(state, frame.buffer_mut(), area),
         Tab::Pending => pending::render(state, frame, area),
-        tab => placeholder::render(tab, frame.buffer_mut(), area),
+        Tab::Streams => streams::render(state, frame, area),
     }
 }

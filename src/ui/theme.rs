@@ -99,9 +99,7 @@ pub fn bar() -> Style {
     Style::new().bg(if light() { Color::Gray } else { Color::Black })
 }
 pub fn key() -> Style {
-    Style::new()
-        .fg(accent_color())
-        .add_modifier(Modifier::BOLD)
+    Style::new().fg(accent_color()).add_modifier(Modifier::BOLD)
 }
 
 /// Untrusted bytes as spans: escaped, our escapes styled apart, filter matches highlighted.

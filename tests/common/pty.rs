@@ -151,6 +151,10 @@ impl Tui {
         None
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.process_id().expect("child pid")
+    }
+
     pub fn alternate_screen(&self) -> bool {
         self.with_parser(|p| p.screen().alternate_screen())
     }

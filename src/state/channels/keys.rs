@@ -4,12 +4,11 @@
 use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 
-use super::{pattern_covers, pattern_for};
+use super::{pattern_covers, pattern_for, short_name};
 use crate::filter::Filter;
 use crate::keymap::{Command, Scope};
 use crate::redis::message::SubKind;
 use crate::redis::poller::ChannelKind;
-use crate::render_text::escape_line;
 use crate::state::composer::ComposerState;
 use crate::state::prompt::FilterEdit;
 use crate::state::{AppState, Effect, Overlay, Tab};
@@ -126,7 +125,7 @@ impl AppState {
             .keys_for(Scope::Global, Command::ShowFeed)
             .first()
             .map_or_else(|| "Tab".to_string(), ToString::to_string);
-        let shown = escape_line(&name).into_owned();
+        let shown = short_name(&name);
         if self.subscriptions.set(kind).contains(&name) {
             self.info(format!(
                 "already subscribed to {} {shown} — see the Feed ({feed_key})",
@@ -142,7 +141,7 @@ impl AppState {
                     .patterns
                     .iter()
                     .find(|p| pattern_covers(p, &name))
-                    .map(|p| escape_line(p).into_owned())
+                    .map(|p| short_name(p))
             })
             .flatten();
         let note = covered.map_or_else(String::new, |p| {
@@ -247,7 +246,9 @@ mod tests {
     }
 
     fn notice(s: &AppState) -> String {
-        s.visible_notice().map(|n| n.text.clone()).unwrap_or_default()
+        s.visible_notice()
+            .map(|n| n.text.clone())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -265,7 +266,10 @@ mod tests {
             }]
         );
         let text = notice(&s);
-        assert!(text.starts_with("subscribed to channel ai:chat — see the Feed (1)"), "{text}");
+        assert!(
+            text.starts_with("subscribed to channel ai:chat — see the Feed (1)"),
+            "{text}"
+        );
         assert!(text.contains("pattern ai:* already matches it"), "{text}");
         assert!(s.subscriptions.channels.contains(&b"ai:chat"[..]));
         assert!(
@@ -292,7 +296,10 @@ mod tests {
         assert_eq!(ch(&mut s, '1'), [Effect::SetClientsPolling(false)]);
         assert!(ch(&mut s, '1').is_empty());
         assert_eq!(ch(&mut s, '2'), [Effect::SetClientsPolling(true)]);
-        assert!(ch(&mut s, 's').is_empty(), "no subscribing from the clients view");
+        assert!(
+            ch(&mut s, 's').is_empty(),
+            "no subscribing from the clients view"
+        );
         assert_eq!(ch(&mut s, 'c'), [Effect::SetClientsPolling(false)]);
     }
 

@@ -113,6 +113,8 @@ pub struct ClaimPicker {
     pub min_idle: Input,
     pub field: ClaimField,
     pub error: Option<String>,
+    /// The user moved or typed: a list arriving later must not change their choice.
+    pub touched: bool,
 }
 
 impl ClaimPicker {
@@ -126,15 +128,21 @@ impl ClaimPicker {
             min_idle: Input::new(DEFAULT_MIN_IDLE_MS.to_string()),
             field: ClaimField::Consumer,
             error: None,
+            touched: false,
         };
         picker.set_consumers(consumers);
         picker
     }
 
-    /// Replace the list (XINFO CONSUMERS answered), keeping the chosen name chosen.
-    /// Most recently active first: a healthy worker is what the user is looking for.
+    /// Replace the list (XINFO CONSUMERS answered), keeping a name the user chose.
+    /// Most recently active first: a healthy worker is what the user is looking for, so
+    /// until they choose, the first row is the default.
     pub fn set_consumers(&mut self, mut consumers: Vec<ConsumerRow>) {
-        let chosen = self.consumers.get(self.selected).map(|c| c.name.clone());
+        let chosen = self
+            .consumers
+            .get(self.selected)
+            .filter(|_| self.touched)
+            .map(|c| c.name.clone());
         consumers.sort_by(|a, b| {
             let idle = |c: &ConsumerRow| c.idle_ms.unwrap_or(u64::MAX);
             idle(a).cmp(&idle(b)).then_with(|| a.name.cmp(&b.name))
@@ -158,6 +166,7 @@ impl ClaimPicker {
     }
 
     pub fn move_by(&mut self, delta: isize) {
+        self.touched = true;
         self.selected = self
             .selected
             .saturating_add_signed(delta)
@@ -332,8 +341,19 @@ mod tests {
         assert_eq!(p.consumers[0].name, "w2");
         assert_eq!(
             p.chosen().map(|c| c.0).ok(),
+            Some(Bytes::from_static(b"w2")),
+            "the default follows the list"
+        );
+        p.move_by(1);
+        p.set_consumers(vec![
+            row("w3", Some(900)),
+            row("w2", Some(10)),
+            row("w1", Some(1)),
+        ]);
+        assert_eq!(
+            p.chosen().map(|c| c.0).ok(),
             Some(Bytes::from_static(b"w3")),
-            "the choice stays"
+            "a choice stays"
         );
         p.move_by(10);
         assert!(p.typed_row());

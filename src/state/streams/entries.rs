@@ -4,13 +4,22 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
+use ratatui::layout::Rect;
 use tui_input::Input;
 
 use crate::redis::streams::{StreamEntry, StreamId};
+use crate::render_text::{escape_line, escape_lines, pretty_json};
 
 /// Entries per page: what a person reads through, and a bounded read however large the
 /// stream or its entries are.
 pub const PAGE_SIZE: usize = 100;
+
+/// Bytes of a value shown: a multi-megabyte field must not cost that much per frame.
+pub const VALUE_PREVIEW_BYTES: usize = 64 << 10;
+/// The field-name column is at most this wide; longer names get a line of their own.
+pub const NAME_COLUMN_MAX: usize = 24;
+/// Rows of the list (titles included) when there is room for list and entry both.
+const LIST_MIN_ROWS: u16 = 5;
 
 /// Which page to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,18 +136,24 @@ impl EntriesBrowser {
         self.error = None;
         if page.is_empty() && request != EntriesRequest::Newest {
             // Keep the page on screen: an empty answer only says where the edge is.
-            self.note = Some(match request {
-                EntriesRequest::Older(_) => "no older entries: this is the start of the stream",
-                EntriesRequest::Newer(_) => "no newer entries: this is the newest page",
-                _ => "no entry at or before that point: the stream starts later",
-            }
-            .into());
+            self.note = Some(
+                match request {
+                    EntriesRequest::Older(_) => "no older entries: this is the start of the stream",
+                    EntriesRequest::Newer(_) => "no newer entries: this is the newest page",
+                    _ => "no entry at or before that point: the stream starts later",
+                }
+                .into(),
+            );
             if matches!(request, EntriesRequest::Newer(_)) {
                 self.at_newest = true;
             }
             return Some(Ok(()));
         }
-        let keep = self.selected().map(|e| e.id);
+        // Watching the top means following the newest entry; otherwise the user looks at
+        // one entry, and a reload keeps it.
+        let keep = (self.index > 0)
+            .then(|| self.selected().map(|e| e.id))
+            .flatten();
         let full = page.len() >= PAGE_SIZE;
         self.entries = page;
         self.shown = Some(request);
@@ -194,6 +209,143 @@ impl EntriesBrowser {
     }
 }
 
+/// The browser's geometry inside the pane's body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntriesLayout {
+    /// Title line, the jump prompt, the last error or note.
+    pub top: Rect,
+    /// Column titles (first row) and the page's rows; empty while an entry is expanded.
+    pub list: Rect,
+    /// The selected entry: a title row, then its fields.
+    pub detail: Rect,
+}
+
+impl EntriesLayout {
+    pub fn list_rows(&self) -> usize {
+        usize::from(self.list.height.saturating_sub(1)).max(1)
+    }
+
+    pub fn detail_rows(&self) -> usize {
+        usize::from(self.detail.height.saturating_sub(1)).max(1)
+    }
+}
+
+impl EntriesBrowser {
+    pub fn layout(&self, body: Rect) -> EntriesLayout {
+        let top = (1
+            + u16::from(self.jump.is_some())
+            + u16::from(self.error.is_some() || self.note.is_some()))
+        .min(body.height);
+        let rest = body.height - top;
+        let list = if self.expanded {
+            0
+        } else {
+            // About two fifths for the list, the rest for the entry's fields.
+            (rest * 2 / 5).max(LIST_MIN_ROWS).min(rest)
+        };
+        let y = body.y + top;
+        EntriesLayout {
+            top: Rect::new(body.x, body.y, body.width, top),
+            list: Rect::new(body.x, y, body.width, list),
+            detail: Rect::new(body.x, y + list, body.width, rest - list),
+        }
+    }
+}
+
+/// One display line of an entry's fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryLine {
+    /// The field's escaped name, on its first line only.
+    pub name: Option<String>,
+    /// Escaped (and for JSON, re-indented) value text; a name line of its own when
+    /// `value` is false.
+    pub text: String,
+    /// False for a long name given its own line.
+    pub value: bool,
+    pub json: bool,
+}
+
+/// A value's display lines: JSON objects and arrays pretty-printed, anything else escaped
+/// line by line. True when it was JSON.
+pub fn field_lines(value: &[u8]) -> (bool, Vec<String>) {
+    let shown = &value[..value.len().min(VALUE_PREVIEW_BYTES)];
+    let looks_json = shown
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'{' || b == b'[');
+    if looks_json {
+        if let Some(lines) = pretty_json(shown) {
+            return (true, lines);
+        }
+    }
+    let mut lines = escape_lines(shown);
+    if value.len() > shown.len() {
+        lines.push(format!(
+            "… {} more bytes not shown",
+            value.len() - shown.len()
+        ));
+    }
+    (false, lines)
+}
+
+/// The width of the name column for these fields.
+pub fn name_column(entry: &StreamEntry) -> usize {
+    entry
+        .fields
+        .iter()
+        .map(|(name, _)| escape_line(name).chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(NAME_COLUMN_MAX)
+}
+
+/// Every field in its real order (duplicate names kept), values wrapped to `width`
+/// columns after the name column. State and render both use it, so scrolling and
+/// drawing agree on the line count.
+pub fn entry_lines(entry: &StreamEntry, width: u16) -> Vec<EntryLine> {
+    let name_width = name_column(entry);
+    let value_width = usize::from(width).saturating_sub(name_width + 3).max(8);
+    let mut out = Vec::new();
+    for (name, value) in &entry.fields {
+        let name = escape_line(name).into_owned();
+        let long_name = name.chars().count() > name_width;
+        if long_name {
+            for piece in wrap_chars(&name, usize::from(width).saturating_sub(1).max(8)) {
+                out.push(EntryLine {
+                    name: None,
+                    text: piece,
+                    value: false,
+                    json: false,
+                });
+            }
+        }
+        let mut first = !long_name;
+        let (json, lines) = field_lines(value);
+        for line in lines {
+            for piece in wrap_chars(&line, value_width) {
+                out.push(EntryLine {
+                    name: first.then(|| name.clone()),
+                    text: piece,
+                    value: true,
+                    json,
+                });
+                first = false;
+            }
+        }
+    }
+    out
+}
+
+/// `text` cut into pieces of `width` chars; an empty text is one empty piece.
+fn wrap_chars(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let chars: Vec<char> = text.chars().collect();
+    if chars.is_empty() {
+        return vec![String::new()];
+    }
+    chars.chunks(width).map(|c| c.iter().collect()).collect()
+}
+
 /// Where a typed jump goes:
 /// - an id, `1700000000000-5`;
 /// - a Unix time in ms, `1700000000000` (what an id's first half is);
@@ -226,8 +378,7 @@ pub fn parse_jump(
         return Ok(EntriesRequest::AtTime(u64::try_from(at).unwrap_or(0)));
     }
     Err(format!(
-        "cannot read {:?}: type an id (1700000000000-0), a time (2026-11-22 10:00, 10:00) \
-         or an age (90s, 5m, 1h30m)",
+        "cannot read {:?}: try 1700000000000-0, 2026-11-22 10:00, 10:00 or 5m",
         crate::render_text::escape_str(t)
     ))
 }
@@ -247,7 +398,9 @@ fn parse_age_ms(text: &str) -> Option<u64> {
         }
         let n: u64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit_ms: u64 = match &rest[..unit_len] {
             "ms" => 1,
             "s" => 1_000,
@@ -313,7 +466,7 @@ mod tests {
 
     #[test]
     fn jumps_parse_ids_times_and_ages() {
-        let utc = FixedOffset::east_opt(0).unwrap_or(FixedOffset::east_opt(0).expect("utc"));
+        let utc = FixedOffset::east_opt(0).expect("utc");
         let jump = |t: &str| parse_jump(t, NOW, utc);
         assert_eq!(
             jump("1700000000000-5"),
@@ -366,8 +519,15 @@ mod tests {
         assert_eq!(older, EntriesRequest::Older(StreamId::new(2, 0)));
         let (g, r) = b.request(older);
         assert_eq!(b.apply(g, r, Ok(Vec::new())), Some(Ok(())));
-        assert_eq!(b.entries.len(), 2, "an empty older page keeps what is shown");
-        assert!(b.note.as_deref().is_some_and(|n| n.contains("start of the stream")));
+        assert_eq!(
+            b.entries.len(),
+            2,
+            "an empty older page keeps what is shown"
+        );
+        assert!(b
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("start of the stream")));
         // A reload of the newest page keeps the selected entry.
         let (g, r) = b.request(EntriesRequest::Newest);
         b.apply(g, r, Ok(vec![entry(4), entry(3), entry(2)]));
@@ -383,6 +543,54 @@ mod tests {
             Some(Err("XREVRANGE failed".into()))
         );
         assert_eq!(b.entries.len(), 3, "a failed read keeps the page");
+    }
+
+    #[test]
+    fn fields_keep_order_and_duplicates_and_pretty_print_json() {
+        let e = StreamEntry {
+            id: StreamId::new(1, 0),
+            fields: vec![
+                (Bytes::from_static(b"tag"), Bytes::from_static(b"a")),
+                (Bytes::from_static(b"tag"), Bytes::from_static(b"b\x1b\x00")),
+                (
+                    Bytes::from_static(b"raw"),
+                    Bytes::from_static(b"\xff\x1b[2J"),
+                ),
+                (
+                    Bytes::from_static(b"doc"),
+                    Bytes::from_static(br#"{"a":[1,2],"b":{}}"#),
+                ),
+            ],
+        };
+        let lines = entry_lines(&e, 60);
+        let shown: Vec<(Option<&str>, &str)> = lines
+            .iter()
+            .map(|l| (l.name.as_deref(), l.text.as_str()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (Some("tag"), "a"),
+                (Some("tag"), "b\\x1b\\x00"),
+                (Some("raw"), "\\xff\\x1b[2J"),
+                (Some("doc"), "{"),
+                (None, "  \"a\": ["),
+                (None, "    1,"),
+                (None, "    2"),
+                (None, "  ],"),
+                (None, "  \"b\": {}"),
+                (None, "}"),
+            ]
+        );
+        assert!(lines[3].json && !lines[0].json);
+        // Narrow: values wrap under the value column.
+        let long = StreamEntry {
+            id: StreamId::new(1, 0),
+            fields: vec![(Bytes::from_static(b"k"), Bytes::from(vec![b'x'; 30]))],
+        };
+        let lines = entry_lines(&long, 14);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert_eq!(lines[0].text.len(), 10);
     }
 
     #[test]

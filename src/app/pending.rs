@@ -1,0 +1,287 @@
+//! The Pending pane's I/O: page reads, the consumer list, previews and actions, run off
+//! the event loop on one shared command connection. State decides; this only carries out
+//! [`PendingEffect`]s and answers with [`PendingEvent`]s.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use redis::aio::MultiplexedConnection;
+use tokio::sync::mpsc;
+
+use crate::audit::AuditLog;
+use crate::redis::actions::{self, ActionContext, ActionError, ActionErrorKind, ActionOutcome};
+use crate::redis::conn::Target;
+use crate::redis::pending::{
+    bytes_of, into_items, pending_page, pending_summary, redis_error, u64_of, PendingQuery,
+    StreamId,
+};
+use crate::redis::poller::PollErrorKind;
+use crate::state::pending::{
+    ActionReport, ConsumerRow, PageLoad, PendingAction, PendingEffect, PendingEvent, PendingTarget,
+    AUTOCLAIM_MAX,
+};
+
+/// Runs the Pending pane's reads and actions off the loop on one shared command
+/// connection (opened on first use, reopened after a connection error); every answer
+/// comes back as a [`PendingEvent`].
+#[derive(Clone)]
+pub(super) struct PendingRunner {
+    target: Target,
+    read_only: bool,
+    /// Opened once at startup. When it cannot be, mutating actions say so instead of
+    /// running: every change redtail makes must be traceable.
+    audit: Result<Arc<AuditLog>, String>,
+    conn: Arc<tokio::sync::Mutex<Option<MultiplexedConnection>>>,
+    tx: mpsc::Sender<PendingEvent>,
+}
+
+impl PendingRunner {
+    pub(super) fn new(
+        target: Target,
+        read_only: bool,
+        tx: mpsc::Sender<PendingEvent>,
+    ) -> PendingRunner {
+        // Read-only mode changes nothing, so it need not create an audit log either.
+        let audit = if read_only {
+            Err("read-only mode".to_string())
+        } else {
+            AuditLog::open_default()
+                .map(Arc::new)
+                .map_err(|e| format!("{e:#}"))
+        };
+        PendingRunner {
+            target,
+            read_only,
+            audit,
+            conn: Arc::default(),
+            tx,
+        }
+    }
+
+    pub(super) fn run(&self, effect: PendingEffect) {
+        let runner = self.clone();
+        tokio::spawn(async move {
+            let event = runner.execute(effect).await;
+            let _ = runner.tx.send(event).await;
+        });
+    }
+
+    async fn connection(&self) -> Result<MultiplexedConnection, String> {
+        let mut slot = self.conn.lock().await;
+        if let Some(conn) = slot.as_ref() {
+            return Ok(conn.clone());
+        }
+        let conn = self
+            .target
+            .command_connection()
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        *slot = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// A multiplexed connection does not reconnect by itself: drop a broken one.
+    async fn forget_connection(&self, broken: bool) {
+        if broken {
+            *self.conn.lock().await = None;
+        }
+    }
+
+    async fn execute(&self, effect: PendingEffect) -> PendingEvent {
+        match effect {
+            PendingEffect::Fetch {
+                generation,
+                target,
+                query,
+            } => PendingEvent::Page {
+                generation,
+                result: self.fetch(&target, &query).await,
+            },
+            PendingEffect::Consumers { target } => PendingEvent::Consumers {
+                result: self.consumers(&target).await,
+                target,
+            },
+            PendingEffect::Act { target, action } => self.act(target, action).await,
+        }
+    }
+
+    async fn fetch(&self, t: &PendingTarget, query: &PendingQuery) -> Result<PageLoad, String> {
+        let mut conn = self.connection().await?;
+        let page = match pending_page(&mut conn, &t.stream, &t.group, query).await {
+            Ok(page) => page,
+            Err(e) => {
+                self.forget_connection(e.kind == PollErrorKind::Connection)
+                    .await;
+                return Err(e.message);
+            }
+        };
+        // The group's totals are extra; the page stands without them.
+        let summary = pending_summary(&mut conn, &t.stream, &t.group).await.ok();
+        Ok(PageLoad { page, summary })
+    }
+
+    async fn consumers(&self, t: &PendingTarget) -> Result<Vec<ConsumerRow>, String> {
+        let mut conn = self.connection().await?;
+        let reply: redis::Value = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(&t.stream[..])
+            .arg(&t.group[..])
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("XINFO CONSUMERS", &e).message)?;
+        parse_consumers(reply)
+            .ok_or_else(|| "XINFO CONSUMERS: unexpected reply; is this a Redis server?".into())
+    }
+
+    async fn act(&self, target: PendingTarget, action: PendingAction) -> PendingEvent {
+        let name = action.name();
+        let mut conn = match self.connection().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                return PendingEvent::Done {
+                    action: name,
+                    result: Err(e),
+                }
+            }
+        };
+        let (stream, group) = (&target.stream[..], &target.group[..]);
+        // Previews only read: no audit record, their own answer.
+        match action {
+            PendingAction::AutoclaimPreview {
+                consumer,
+                min_idle_ms,
+            } => {
+                let result = actions::autoclaim_preview(
+                    &mut conn,
+                    stream,
+                    group,
+                    min_idle_ms,
+                    AUTOCLAIM_MAX,
+                )
+                .await
+                .map_err(|e| e.message);
+                return PendingEvent::AutoclaimPreview {
+                    target,
+                    consumer,
+                    result,
+                };
+            }
+            PendingAction::TrimPreview { strategy } => {
+                let result = actions::trim_preview(&mut conn, stream, strategy)
+                    .await
+                    .map_err(|e| e.message);
+                return PendingEvent::TrimPreview { target, result };
+            }
+            _ => {}
+        }
+        let audit = match &self.audit {
+            Ok(audit) => audit.clone(),
+            Err(e) => {
+                return PendingEvent::Done {
+                    action: name,
+                    result: Err(format!(
+                        "not run: the audit log cannot be opened ({e}); redtail records every \
+                         change it makes — fix that or set REDTAIL_AUDIT_LOG"
+                    )),
+                }
+            }
+        };
+        let ctx = ActionContext {
+            server: self.target.to_string(),
+            read_only: self.read_only,
+            audit: &audit,
+        };
+        let text = |ids: &[StreamId]| ids.iter().map(ToString::to_string).collect::<Vec<_>>();
+        let c = &mut conn;
+        let (result, broken) = match action {
+            PendingAction::Ack { ids } => {
+                report(actions::ack(&ctx, c, stream, group, &text(&ids)).await)
+            }
+            PendingAction::Claim {
+                consumer,
+                min_idle_ms,
+                ids,
+            } => report(
+                actions::claim(&ctx, c, stream, group, &consumer, min_idle_ms, &text(&ids)).await,
+            ),
+            PendingAction::Autoclaim {
+                consumer,
+                min_idle_ms,
+            } => report(
+                actions::autoclaim(
+                    &ctx,
+                    c,
+                    stream,
+                    group,
+                    &consumer,
+                    min_idle_ms,
+                    AUTOCLAIM_MAX,
+                )
+                .await,
+            ),
+            PendingAction::DeadLetter { dlq, ids } => {
+                report(actions::dead_letter(&ctx, c, stream, group, &text(&ids), &dlq).await)
+            }
+            PendingAction::Delete { ids } => {
+                report(actions::xdel(&ctx, c, stream, &text(&ids)).await)
+            }
+            PendingAction::Trim { strategy } => {
+                report(actions::trim(&ctx, c, stream, strategy).await)
+            }
+            PendingAction::AutoclaimPreview { .. } | PendingAction::TrimPreview { .. } => {
+                (Err("a preview is not an action".to_string()), false)
+            }
+        };
+        self.forget_connection(broken).await;
+        PendingEvent::Done {
+            action: name,
+            result,
+        }
+    }
+}
+
+/// An action's outcome as its summary; and whether the connection broke.
+fn report<T: ActionOutcome>(
+    result: Result<T, ActionError>,
+) -> (Result<ActionReport, String>, bool) {
+    match result {
+        Ok(outcome) => (
+            Ok(ActionReport {
+                summary: outcome.summary(),
+                complete: outcome.is_complete(),
+            }),
+            false,
+        ),
+        Err(e) => (Err(e.message), e.kind == ActionErrorKind::Connection),
+    }
+}
+
+/// XINFO CONSUMERS (RESP2 flat pairs or RESP3 maps): name, pending count, idle ms.
+fn parse_consumers(reply: redis::Value) -> Option<Vec<ConsumerRow>> {
+    into_items(reply)?
+        .into_iter()
+        .map(|consumer| {
+            let pairs: Vec<(redis::Value, redis::Value)> = match consumer {
+                redis::Value::Map(pairs) => pairs,
+                other => into_items(other)?
+                    .chunks(2)
+                    .filter_map(|kv| Some((kv.first()?.clone(), kv.get(1)?.clone())))
+                    .collect(),
+            };
+            let mut row = ConsumerRow {
+                name: Bytes::new(),
+                pending: 0,
+                idle_ms: None,
+            };
+            for (field, value) in pairs {
+                match bytes_of(&field)?.as_ref() {
+                    b"name" => row.name = bytes_of(&value)?,
+                    b"pending" => row.pending = u64_of(&value).unwrap_or(0),
+                    b"idle" => row.idle_ms = u64_of(&value),
+                    _ => {}
+                }
+            }
+            Some(row)
+        })
+        .collect()
+}

@@ -1,0 +1,316 @@
+//! Keys and answers for the Streams pane: drilling from streams to groups to consumers,
+//! sort and filter, handing a group to the Pending pane, and the entries browser.
+
+use bytes::Bytes;
+use crossterm::event::KeyEvent;
+use tui_input::backend::crossterm::EventHandler;
+
+use super::entries::{entry_lines, parse_jump, EntriesRequest, JumpPrompt};
+use super::{server_now_ms, Level, StreamsEffect, StreamsEvent};
+use crate::filter::Filter;
+use crate::keymap::{Command, Scope};
+use crate::render_text::escape_line;
+use crate::state::prompt::FilterEdit;
+use crate::state::{AppState, Effect, Overlay, Tab};
+
+impl AppState {
+    /// Table rows on screen at the current level (or entry rows in the browser).
+    pub fn streams_page(&self) -> usize {
+        let body = self.areas().body;
+        match &self.streams.entries {
+            Some(b) => b.layout(body).list_rows(),
+            None => self.streams.layout(body).rows(),
+        }
+    }
+
+    /// Run after every event: rebuild the tables when the pane is shown and stale.
+    pub(in crate::state) fn streams_after_event(&mut self) {
+        if self.tab == Tab::Streams {
+            let page = self.streams_page();
+            self.streams.refresh(page);
+        }
+    }
+
+    pub(in crate::state) fn on_streams_event(&mut self, event: StreamsEvent) -> Vec<Effect> {
+        match event {
+            StreamsEvent::Poll(poll) => {
+                self.streams.on_poll(poll);
+                // The entries browser follows new entries while the user watches the top.
+                let last = self
+                    .streams
+                    .entries
+                    .as_ref()
+                    .and_then(|b| super::find_stream(self.streams.snapshot()?, &b.key))
+                    .and_then(|s| s.last_entry_id);
+                if let Some(browser) = &mut self.streams.entries {
+                    if let Some((generation, request)) = browser.follow(last) {
+                        return vec![entries_effect(&browser.key, generation, request)];
+                    }
+                }
+            }
+            StreamsEvent::Entries {
+                key,
+                generation,
+                request,
+                result,
+            } => {
+                if self.streams.entries.as_ref().is_some_and(|b| b.key == key) {
+                    if let Some(Err(e)) = self.streams.on_entries(generation, request, result) {
+                        self.error(format!("cannot read entries: {e}"));
+                    }
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    pub(in crate::state) fn streams_wheel(&mut self, delta: isize) {
+        let page = self.streams_page();
+        let body = self.areas().body;
+        let width = body.width;
+        match &mut self.streams.entries {
+            Some(b) if b.expanded => {
+                let rows = b.layout(body).detail_rows();
+                let lines = b.selected().map_or(0, |e| entry_lines(e, width).len());
+                b.scroll_by(delta, lines, rows);
+            }
+            Some(b) => b.move_by(delta, page),
+            None => self.streams.move_by(delta, page),
+        }
+    }
+
+    /// The `/` prompt edits the shown pane's filter (it is shared by the panes).
+    pub(in crate::state) fn apply_pane_filter(&mut self, filter: Option<Filter>) {
+        if self.tab == Tab::Streams {
+            self.streams.set_filter(filter);
+        } else {
+            self.apply_filter(filter);
+        }
+    }
+
+    pub(in crate::state) fn streams_key(
+        &mut self,
+        key: &KeyEvent,
+        effects: &mut Vec<Effect>,
+    ) -> bool {
+        if self.streams.entries.is_some() {
+            return self.entries_key(key, effects);
+        }
+        let page = self.streams_page() as isize;
+        match self.keymap.lookup(Scope::Streams, key) {
+            Some(Command::DrillIn) => {
+                if !self.streams.drill_in() && self.streams.level == Level::Groups {
+                    self.info("no group selected".into());
+                }
+            }
+            Some(Command::DrillOut) => {
+                if !self.streams.drill_out() {
+                    if self.streams.filter().is_none() {
+                        return false;
+                    }
+                    self.streams.set_filter(None);
+                    self.info("filter cleared".into());
+                }
+            }
+            Some(Command::Filter) => {
+                // The filter narrows the streams table: show it while typing.
+                self.streams.level = Level::Streams;
+                self.streams.mark_stale();
+                let source = self.streams.filter().map(|f| f.source().to_string());
+                self.overlay = Some(Overlay::Filter(FilterEdit {
+                    input: tui_input::Input::new(source.clone().unwrap_or_default()),
+                    original: source,
+                    error: None,
+                }));
+            }
+            Some(Command::SortNext) => self.streams.cycle_sort(false),
+            Some(Command::SortReverse) => self.streams.cycle_sort(true),
+            Some(Command::BrowseEntries) => match self.streams.selected_stream() {
+                Some(stream) => {
+                    let key = stream.key.clone();
+                    let (generation, request) = self.streams.open_entries(key.clone());
+                    effects.push(entries_effect(&key, generation, request));
+                }
+                None => self.info("no stream selected".into()),
+            },
+            Some(Command::GroupPending) => match self.pending_group() {
+                Ok((stream, group)) => {
+                    self.set_pending_target(stream, group);
+                    self.overlay = None;
+                    self.tab = Tab::Pending;
+                }
+                Err(why) => self.info(why),
+            },
+            Some(Command::Refresh) => {
+                self.info("polling streams now…".into());
+                effects.push(Effect::Streams(StreamsEffect::PollNow));
+            }
+            Some(Command::Rediscover) => {
+                self.info("scanning the keyspace for streams again…".into());
+                effects.push(Effect::Streams(StreamsEffect::Rediscover));
+            }
+            _ => match self.keymap.lookup(Scope::Navigation, key) {
+                Some(Command::Up) => self.streams.move_by(-1, page as usize),
+                Some(Command::Down) => self.streams.move_by(1, page as usize),
+                Some(Command::PageUp) => self.streams.move_by(-page, page as usize),
+                Some(Command::PageDown) => self.streams.move_by(page, page as usize),
+                Some(Command::Top) => self.streams.move_by(isize::MIN / 2, page as usize),
+                Some(Command::Bottom) => self.streams.move_by(isize::MAX / 2, page as usize),
+                _ => {
+                    // The Pending pane's key shows the selected group there (the tab
+                    // switch itself is the global binding's).
+                    if self.keymap.lookup(Scope::Global, key) == Some(Command::ShowPending) {
+                        if let Ok((stream, group)) = self.pending_group() {
+                            self.set_pending_target(stream, group);
+                        }
+                    }
+                    return false;
+                }
+            },
+        }
+        true
+    }
+
+    /// The group to show in the Pending pane: the selected one, or a stream's only group.
+    fn pending_group(&self) -> Result<(Bytes, Bytes), String> {
+        let streams = &self.streams;
+        if streams.level != Level::Streams {
+            return streams
+                .selected_group()
+                .map(|(s, g)| (s.key.clone(), g.name.clone()))
+                .ok_or_else(|| "no group selected".to_string());
+        }
+        let Some(stream) = streams.selected_stream() else {
+            return Err("no stream selected".into());
+        };
+        match stream.groups.as_slice() {
+            [only] => Ok((stream.key.clone(), only.name.clone())),
+            [] => Err(format!(
+                "{} has no consumer group: nothing is pending",
+                escape_line(&stream.key)
+            )),
+            _ => {
+                let open = self
+                    .keymap
+                    .keys_for(Scope::Streams, Command::DrillIn)
+                    .first()
+                    .map_or_else(|| "Enter".to_string(), ToString::to_string);
+                Err(format!(
+                    "{} has {} groups: press {open} and pick one",
+                    escape_line(&stream.key),
+                    stream.groups.len()
+                ))
+            }
+        }
+    }
+
+    fn entries_key(&mut self, key: &KeyEvent, effects: &mut Vec<Effect>) -> bool {
+        let body = self.areas().body;
+        let server_now = self
+            .streams
+            .snapshot()
+            .map_or(self.now.timestamp_millis(), |s| server_now_ms(s, self.now));
+        let offset = self.config.utc_offset;
+        let input_command = self.keymap.lookup(Scope::Input, key);
+        let entries_command = self.keymap.lookup(Scope::StreamEntries, key);
+        let navigation = self.keymap.lookup(Scope::Navigation, key);
+        let Some(browser) = self.streams.entries.as_mut() else {
+            return false;
+        };
+        if let Some(prompt) = &mut browser.jump {
+            match input_command {
+                Some(Command::Accept) => match parse_jump(prompt.input.value(), server_now, offset)
+                {
+                    Ok(request) => {
+                        browser.jump = None;
+                        let (generation, request) = browser.request(request);
+                        effects.push(entries_effect(&browser.key, generation, request));
+                    }
+                    Err(e) => prompt.error = Some(e),
+                },
+                Some(Command::Cancel) => browser.jump = None,
+                _ => {
+                    if prompt
+                        .input
+                        .handle_event(&crossterm::event::Event::Key(*key))
+                        .is_some()
+                    {
+                        prompt.error = None;
+                    }
+                }
+            }
+            // Typing must not switch panes or quit: every key is the prompt's.
+            return true;
+        }
+        let layout = browser.layout(body);
+        let request = match entries_command {
+            Some(Command::DrillIn) => {
+                browser.expanded = browser.selected().is_some();
+                browser.scroll = 0;
+                None
+            }
+            Some(Command::DrillOut) => {
+                if browser.expanded {
+                    browser.expanded = false;
+                } else {
+                    self.streams.entries = None;
+                }
+                None
+            }
+            Some(Command::NextPage) => match browser.older() {
+                Some(request) => Some(request),
+                None => {
+                    browser.note = Some("the stream has no entries".into());
+                    None
+                }
+            },
+            Some(Command::PrevPage) => Some(browser.newer()),
+            Some(Command::Refresh) => Some(EntriesRequest::Newest),
+            Some(Command::JumpTo) => {
+                browser.jump = Some(JumpPrompt::default());
+                None
+            }
+            _ => {
+                let (rows, lines) = if browser.expanded {
+                    let lines = browser
+                        .selected()
+                        .map_or(0, |e| entry_lines(e, body.width).len());
+                    (layout.detail_rows(), lines)
+                } else {
+                    (layout.list_rows(), 0)
+                };
+                let page = rows as isize;
+                let delta = match navigation {
+                    Some(Command::Up) => -1,
+                    Some(Command::Down) => 1,
+                    Some(Command::PageUp) => -page,
+                    Some(Command::PageDown) => page,
+                    Some(Command::Top) => isize::MIN / 2,
+                    Some(Command::Bottom) => isize::MAX / 2,
+                    _ => return false,
+                };
+                if browser.expanded {
+                    browser.scroll_by(delta, lines, rows);
+                } else {
+                    browser.move_by(delta, rows);
+                }
+                None
+            }
+        };
+        if let Some(request) = request {
+            if let Some(browser) = self.streams.entries.as_mut() {
+                let (generation, request) = browser.request(request);
+                effects.push(entries_effect(&browser.key, generation, request));
+            }
+        }
+        true
+    }
+}
+
+fn entries_effect(key: &Bytes, generation: u64, request: EntriesRequest) -> Effect {
+    Effect::Streams(StreamsEffect::Entries {
+        generation,
+        key: key.clone(),
+        request,
+    })
+}

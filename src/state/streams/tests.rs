@@ -1,0 +1,412 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+
+use super::entries::EntriesRequest;
+use super::*;
+use crate::redis::streams::{
+    GroupHealth, ReportedLag, ScanProgress, StreamId, StreamsSnapshot, StreamsState,
+};
+use crate::state::{AppState, Config, Effect, Event, Tab};
+
+fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default()
+}
+
+fn consumer(name: &str, pending: u64, idle_ms: u64) -> ConsumerInfo {
+    ConsumerInfo {
+        name: Bytes::from(name.to_string()),
+        pending,
+        idle_ms,
+        inactive_ms: Some(idle_ms as i64),
+        flagged: false,
+    }
+}
+
+fn group(name: &str, lag: u64, pending: u64, status: Status) -> GroupInfo {
+    GroupInfo {
+        name: Bytes::from(name.to_string()),
+        consumers: 2,
+        pending,
+        last_delivered_id: StreamId::new(1, 0),
+        entries_read: Some(10),
+        reported_lag: ReportedLag::Known(lag),
+        lag_estimate: None,
+        oldest_undelivered_id: None,
+        time_lag_ms: Some(0),
+        consumer_list: vec![consumer("c1", pending, 100), consumer("c2", 0, 5_000)],
+        consumers_error: None,
+        health: GroupHealth {
+            status,
+            ..GroupHealth::default()
+        },
+    }
+}
+
+fn stream(key: &str, rate: Option<f64>, groups: Vec<GroupInfo>) -> StreamInfo {
+    StreamInfo {
+        key: Bytes::from(key.to_string()),
+        length: 10,
+        first_entry_id: Some(StreamId::new(1, 0)),
+        last_entry_id: Some(StreamId::new(2, 0)),
+        last_generated_id: StreamId::new(2, 0),
+        entries_added: Some(10),
+        max_deleted_entry_id: None,
+        recorded_first_entry_id: None,
+        groups_count: groups.len() as u64,
+        groups,
+        groups_error: None,
+        append_rate: rate,
+    }
+}
+
+fn poll(generation: u64, mut streams: Vec<StreamInfo>) -> StreamsState {
+    streams.sort_by(|a, b| a.key.cmp(&b.key));
+    StreamsState {
+        generation,
+        last_ok: Some(Arc::new(StreamsSnapshot {
+            streams,
+            problems: Vec::new(),
+            warnings: Vec::new(),
+            scan: ScanProgress {
+                complete: true,
+                ..ScanProgress::default()
+            },
+            server_time_ms: t0().timestamp_millis(),
+            taken_at: t0(),
+            took: Duration::from_millis(1),
+            commands_sent: 1,
+            round_trips: 1,
+        })),
+        last_error: None,
+        scan: ScanProgress {
+            complete: true,
+            ..ScanProgress::default()
+        },
+    }
+}
+
+fn three_streams(generation: u64, orders_lag: u64) -> StreamsState {
+    poll(
+        generation,
+        vec![
+            stream(
+                "orders",
+                Some(5.0),
+                vec![
+                    group("billing", orders_lag, 3, Status::Lagging),
+                    group("audit", 0, 0, Status::Ok),
+                ],
+            ),
+            stream(
+                "jobs",
+                Some(50.0),
+                vec![group("workers", 20, 40, Status::Stalled)],
+            ),
+            stream("quiet", None, Vec::new()),
+        ],
+    )
+}
+
+fn names(pane: &StreamsPane) -> Vec<String> {
+    let snapshot = pane.snapshot().expect("a snapshot");
+    pane.stream_rows
+        .iter()
+        .map(|&i| String::from_utf8_lossy(&snapshot.streams[i].key).into_owned())
+        .collect()
+}
+
+fn selected(pane: &StreamsPane) -> Option<String> {
+    pane.streams_sel
+        .name
+        .as_deref()
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+}
+
+#[test]
+fn selection_follows_the_stream_through_re_sorts_and_polls() {
+    let mut pane = StreamsPane::default();
+    pane.on_poll(three_streams(1, 5));
+    pane.refresh(10);
+    // Lag, biggest first; a stream without groups sorts last.
+    assert_eq!(names(&pane), ["jobs", "orders", "quiet"]);
+    assert_eq!(selected(&pane).as_deref(), Some("jobs"));
+    pane.move_by(1, 10);
+    assert_eq!(selected(&pane).as_deref(), Some("orders"));
+    // orders becomes the laggiest: it moves to the top and stays selected.
+    pane.on_poll(three_streams(2, 500));
+    pane.refresh(10);
+    assert_eq!(names(&pane), ["orders", "jobs", "quiet"]);
+    assert_eq!(
+        (pane.streams_sel.index, selected(&pane)),
+        (0, Some("orders".into()))
+    );
+    pane.cycle_sort(false); // pending
+    pane.refresh(10);
+    assert_eq!(names(&pane), ["jobs", "orders", "quiet"]);
+    assert_eq!(pane.streams_sel.index, 1);
+    // An older poll answer is ignored.
+    pane.on_poll(three_streams(1, 5));
+    assert_eq!(pane.poll.generation, 2);
+    // The selected stream disappears: the cursor stays in place on its neighbour.
+    pane.on_poll(poll(3, vec![stream("jobs", None, Vec::new())]));
+    pane.refresh(10);
+    assert_eq!(selected(&pane).as_deref(), Some("jobs"));
+}
+
+#[test]
+fn group_selection_survives_re_sorts() {
+    let mut pane = StreamsPane::default();
+    pane.on_poll(three_streams(1, 5));
+    pane.refresh(10);
+    pane.move_by(1, 10); // orders
+    assert!(pane.drill_in());
+    pane.refresh(10);
+    assert_eq!(pane.level, Level::Groups);
+    let group_names = |pane: &StreamsPane| -> Vec<String> {
+        let s = pane.selected_stream().expect("orders");
+        pane.group_rows
+            .iter()
+            .map(|&i| String::from_utf8_lossy(&s.groups[i].name).into_owned())
+            .collect()
+    };
+    assert_eq!(group_names(&pane), ["billing", "audit"]);
+    pane.move_by(1, 10);
+    assert_eq!(pane.groups_sel.name.as_deref(), Some(&b"audit"[..]));
+    pane.cycle_sort(false); // pending
+    pane.cycle_sort(false); // rate
+    pane.cycle_sort(false); // status: LAGGING before OK
+    pane.cycle_sort(true); // reversed: OK first
+    pane.refresh(10);
+    assert_eq!(group_names(&pane), ["audit", "billing"]);
+    assert_eq!(
+        pane.groups_sel.index, 0,
+        "audit moved up and stays selected"
+    );
+    pane.on_poll(three_streams(2, 9));
+    pane.refresh(10);
+    assert_eq!(pane.groups_sel.name.as_deref(), Some(&b"audit"[..]));
+    assert!(pane.drill_in());
+    pane.refresh(10);
+    assert_eq!(pane.consumer_rows.len(), 2);
+    assert!(pane.drill_out() && pane.drill_out() && !pane.drill_out());
+}
+
+#[test]
+fn sorts_by_each_figure_with_names_breaking_ties() {
+    let streams = vec![
+        stream("a", Some(1.0), vec![group("g", 7, 1, Status::Ok)]),
+        stream("b", Some(9.0), vec![group("g", 7, 30, Status::Idle)]),
+        stream("c", None, vec![group("g", 2, 5, Status::Stalled)]),
+        stream("d", Some(3.0), Vec::new()),
+    ];
+    let order = |column, descending| {
+        let mut rows: Vec<usize> = (0..streams.len()).collect();
+        sort_streams(&streams, &mut rows, column, descending);
+        rows.iter()
+            .map(|&i| String::from_utf8_lossy(&streams[i].key).into_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(order(SortColumn::Lag, true), ["a", "b", "c", "d"]);
+    assert_eq!(order(SortColumn::Lag, false), ["d", "c", "a", "b"]);
+    assert_eq!(order(SortColumn::Pending, true), ["b", "c", "a", "d"]);
+    assert_eq!(order(SortColumn::Rate, true), ["b", "d", "a", "c"]);
+    assert_eq!(order(SortColumn::Status, true), ["c", "a", "b", "d"]);
+    assert_eq!(order(SortColumn::Name, true), ["d", "c", "b", "a"]);
+    let consumers = vec![
+        consumer("x", 1, 900),
+        consumer("y", 5, 10),
+        consumer("z", 5, 99_000),
+    ];
+    let mut rows: Vec<usize> = (0..3).collect();
+    sort_consumers(&consumers, &mut rows, SortColumn::Idle, true);
+    assert_eq!(rows, [2, 0, 1]);
+    sort_consumers(&consumers, &mut rows, SortColumn::Pending, true);
+    assert_eq!(rows, [1, 2, 0]);
+}
+
+#[test]
+fn filter_matches_keys_and_group_names() {
+    let mut pane = StreamsPane::default();
+    pane.on_poll(three_streams(1, 5));
+    pane.set_filter(Filter::parse("ord").ok());
+    pane.refresh(10);
+    assert_eq!(names(&pane), ["orders"]);
+    assert_eq!(selected(&pane).as_deref(), Some("orders"));
+    pane.set_filter(Filter::parse("workers").ok());
+    pane.refresh(10);
+    assert_eq!(names(&pane), ["jobs"], "a stream matches through its group");
+    pane.set_filter(None);
+    pane.refresh(10);
+    assert_eq!(names(&pane).len(), 3);
+}
+
+fn key(s: &mut AppState, code: KeyCode) -> Vec<Effect> {
+    s.update(
+        Event::Key(KeyEvent {
+            code,
+            modifiers: KeyModifiers::NONE,
+            kind: KeyEventKind::Press,
+            state: KeyEventState::NONE,
+        }),
+        t0(),
+    )
+}
+
+fn app() -> AppState {
+    let config = Config {
+        size: (120, 40),
+        ..Config::default()
+    };
+    let mut s = AppState::new(config, Default::default(), t0());
+    s.update(
+        Event::Streams(StreamsEvent::Poll(three_streams(1, 5))),
+        t0(),
+    );
+    key(&mut s, KeyCode::Char('3'));
+    s
+}
+
+#[test]
+fn keys_drill_down_and_hand_a_group_to_the_pending_pane() {
+    let mut s = app();
+    assert_eq!(s.tab, Tab::Streams);
+    assert_eq!(s.streams.level, Level::Streams);
+    key(&mut s, KeyCode::Down); // orders
+                                // Two groups: `p` cannot guess which one.
+    key(&mut s, KeyCode::Char('p'));
+    assert_eq!(s.tab, Tab::Streams);
+    assert!(s
+        .visible_notice()
+        .is_some_and(|n| n.text.contains("2 groups")));
+    key(&mut s, KeyCode::Enter);
+    assert_eq!(s.streams.level, Level::Groups);
+    key(&mut s, KeyCode::Down); // audit
+    key(&mut s, KeyCode::Char('4'));
+    assert_eq!(s.tab, Tab::Pending);
+    let target = s.pending.target.clone().expect("a pending target");
+    assert_eq!(
+        (target.stream.as_ref(), target.group.as_ref()),
+        (&b"orders"[..], &b"audit"[..])
+    );
+    key(&mut s, KeyCode::Char('3'));
+    key(&mut s, KeyCode::Up); // billing
+    key(&mut s, KeyCode::Char('p'));
+    assert_eq!(s.tab, Tab::Pending);
+    assert_eq!(
+        s.pending.target.as_ref().map(|t| t.group.clone()),
+        Some(Bytes::from_static(b"billing"))
+    );
+    key(&mut s, KeyCode::Char('3'));
+    key(&mut s, KeyCode::Enter);
+    assert_eq!(s.streams.level, Level::Consumers);
+    key(&mut s, KeyCode::Esc);
+    key(&mut s, KeyCode::Esc);
+    assert_eq!(s.streams.level, Level::Streams);
+    // Esc at the top is not the pane's: nothing changes.
+    key(&mut s, KeyCode::Esc);
+    assert_eq!(s.tab, Tab::Streams);
+}
+
+#[test]
+fn entries_browser_reads_pages_and_drops_stale_answers() {
+    let mut s = app();
+    let effects = key(&mut s, KeyCode::Char('e'));
+    let Some(Effect::Streams(StreamsEffect::Entries {
+        generation,
+        key: stream_key,
+        request,
+    })) = effects.first().cloned()
+    else {
+        panic!("expected an entries read, got {effects:?}");
+    };
+    assert_eq!(
+        (stream_key.as_ref(), request),
+        (&b"jobs"[..], EntriesRequest::Newest)
+    );
+    let entry = |ms| crate::redis::streams::StreamEntry {
+        id: StreamId::new(ms, 0),
+        fields: vec![(Bytes::from_static(b"k"), Bytes::from_static(b"v"))],
+    };
+    s.update(
+        Event::Streams(StreamsEvent::Entries {
+            key: stream_key.clone(),
+            generation,
+            request,
+            result: Ok(vec![entry(3), entry(2)]),
+        }),
+        t0(),
+    );
+    assert_eq!(s.streams.entries.as_ref().map(|b| b.entries.len()), Some(2));
+    // `]` asks for the page older than the last row shown.
+    let effects = key(&mut s, KeyCode::Char(']'));
+    assert!(matches!(
+        effects.first(),
+        Some(Effect::Streams(StreamsEffect::Entries {
+            request: EntriesRequest::Older(id),
+            ..
+        })) if id.ms == 2
+    ));
+    // The first page's answer arriving again (late) changes nothing.
+    s.update(
+        Event::Streams(StreamsEvent::Entries {
+            key: stream_key,
+            generation,
+            request,
+            result: Ok(vec![entry(9)]),
+        }),
+        t0(),
+    );
+    assert_eq!(s.streams.entries.as_ref().map(|b| b.entries.len()), Some(2));
+    // Typing a jump: digits go to the prompt, not to the pane switcher.
+    key(&mut s, KeyCode::Char('t'));
+    for c in "5m".chars() {
+        key(&mut s, KeyCode::Char(c));
+    }
+    let effects = key(&mut s, KeyCode::Enter);
+    assert_eq!(s.tab, Tab::Streams);
+    assert!(matches!(
+        effects.first(),
+        Some(Effect::Streams(StreamsEffect::Entries {
+            request: EntriesRequest::AtTime(ms),
+            ..
+        })) if *ms == t0().timestamp_millis() as u64 - 300_000
+    ));
+    key(&mut s, KeyCode::Enter); // open the entry
+    assert_eq!(s.streams.focus(), StreamsFocus::Entry);
+    key(&mut s, KeyCode::Esc);
+    key(&mut s, KeyCode::Esc);
+    assert!(s.streams.entries.is_none());
+}
+
+#[test]
+fn a_thousand_streams_rebuild_quickly() {
+    let streams: Vec<StreamInfo> = (0..1_000)
+        .map(|i| {
+            let groups = (0..3)
+                .map(|g| {
+                    let mut group = group(&format!("g{g}"), (i * 7 + g) % 113, i % 17, Status::Ok);
+                    group.consumer_list = (0..10)
+                        .map(|c| consumer(&format!("c{c}"), c, c * 1000))
+                        .collect();
+                    group
+                })
+                .collect();
+            stream(&format!("svc:{i}:queue"), Some(i as f64), groups)
+        })
+        .collect();
+    let mut pane = StreamsPane::default();
+    let started = std::time::Instant::now();
+    for generation in 1..=10 {
+        pane.on_poll(poll(generation, streams.clone()));
+        pane.refresh(40);
+        pane.move_by(1, 40);
+        pane.refresh(40);
+    }
+    assert_eq!(pane.stream_rows.len(), 1_000);
+    // Not a benchmark: a generous bound that only catches an accidental quadratic.
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
