@@ -131,13 +131,13 @@ impl Command {
             Command::Refresh => "refresh now",
             Command::Confirm => "yes, do it",
             Command::SwitchField => "consumer ⇄ min idle",
-            Command::DrillIn => "open: stream → groups → consumers; entry",
+            Command::DrillIn => "open the selected row",
             Command::DrillOut => "back up a level",
             Command::BrowseEntries => "browse the stream's entries",
-            Command::GroupPending => "pending entries of the selected group",
-            Command::Rediscover => "scan the keyspace for streams again",
+            Command::GroupPending => "the group's pending entries",
+            Command::Rediscover => "rescan the keyspace",
             Command::PrevPage => "previous (newer) page",
-            Command::JumpTo => "jump to an id, a time or an age (5m)",
+            Command::JumpTo => "jump to an id, time or age",
         }
     }
 

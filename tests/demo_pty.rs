@@ -71,13 +71,20 @@ fn demo_shows_live_data_in_every_pane_and_cleans_up() {
     tui.wait_for("ai:inference:queue", T);
     tui.wait_for("docs:pipeline", T);
 
-    // Pending: reachable from the streams pane's group (covered in its own tests); here
-    // the pane at least renders.
+    // Pending: the crashing worker's entries, for the inference queue's group.
     tui.send(b"4");
-    tui.wait_until("pending pane", T, |s| s.contains("4 Pending"));
+    tui.send(b"t");
+    // The prompt starts with the current target (Ctrl-U clears the line).
+    tui.send(b"\x15");
+    tui.send(b"ai:inference:queue inference-workers");
+    tui.send(b"\r");
+    tui.wait_until("worker-3's pending entries", T, |s| {
+        s.lines().any(|l| l.contains("worker-3") && l.contains("request_id="))
+    });
 
     tui.send(b"q");
-    assert_eq!(tui.wait_exit(T), Some(0));
+    let code = tui.wait_exit(T);
+    assert_eq!(code, Some(0), "screen after q:\n{}", tui.screen());
     wait_gone(&servers);
 }
 

@@ -629,9 +629,15 @@ pub fn status_style(status: Status) -> Style {
     }
 }
 
-/// "ETA 2m05s", "falling behind", "caught up", or "—" while rates are unknown.
-pub fn outlook_cell(outlook: Outlook) -> (String, Style) {
-    match outlook {
+/// "ETA 2m05s", "falling behind", "caught up", or "—" while rates are unknown. A group
+/// that reads nothing while nothing is appended is not falling behind: it says so.
+pub fn outlook_cell(group: &GroupInfo, append_rate: Option<f64>) -> (String, Style) {
+    let reads_nothing = group.health.consume_rate.is_some_and(|r| r <= 0.0);
+    let appends_nothing = append_rate.is_some_and(|r| r <= 0.0);
+    match group.health.outlook {
+        Outlook::FallingBehind if reads_nothing && appends_nothing => {
+            ("not reading".into(), theme::warn())
+        }
         Outlook::CaughtUp => ("caught up".into(), theme::dim()),
         Outlook::CatchingUp { eta_ms } => (format!("ETA {}", fmt_age(eta_ms)), theme::ok()),
         Outlook::FallingBehind => ("falling behind".into(), theme::error()),

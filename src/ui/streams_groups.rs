@@ -147,7 +147,10 @@ pub fn render_groups(state: &AppState, buf: &mut Buffer, area: Rect) {
         let y = body.y + (i - offset) as u16;
         select_marker(buf, body, y, i == selected);
         render_name(&group.name, |_| Vec::new(), buf, body.x + 2, y, name_cols);
-        let cells: Vec<(String, Style)> = columns.iter().map(|c| group_cell(group, c)).collect();
+        let cells: Vec<(String, Style)> = columns
+            .iter()
+            .map(|c| group_cell(group, stream.append_rate, c))
+            .collect();
         render_cells(
             &columns,
             cells,
@@ -197,7 +200,7 @@ fn stream_facts(stream: &StreamInfo, server_now: i64) -> [Line<'static>; 2] {
     [ids, Line::from(counters)]
 }
 
-fn group_cell(group: &GroupInfo, column: &Column) -> (String, Style) {
+fn group_cell(group: &GroupInfo, append_rate: Option<f64>, column: &Column) -> (String, Style) {
     match column.title {
         "status" => (
             group.health.status.as_str().into(),
@@ -212,7 +215,7 @@ fn group_cell(group: &GroupInfo, column: &Column) -> (String, Style) {
         "pending" => (thousands(group.pending), Style::new()),
         "consumers" => (group.consumers.to_string(), Style::new()),
         "read/s" => rate_cell(group.health.consume_rate),
-        "outlook" => outlook_cell(group.health.outlook),
+        "outlook" => outlook_cell(group, append_rate),
         "lag 60 s" => (
             sparkline(&group.health.lag_series, usize::from(column.width)),
             theme::warn(),

@@ -58,6 +58,17 @@ impl AppState {
                     if let Some(Err(e)) = self.streams.on_entries(generation, request, result) {
                         self.error(format!("cannot read entries: {e}"));
                     }
+                    // A full page can still end at the newest entry: the last poll knows.
+                    let last = self
+                        .streams
+                        .snapshot()
+                        .and_then(|s| super::find_stream(s, &key))
+                        .and_then(|s| s.last_entry_id);
+                    if let (Some(browser), Some(last)) = (self.streams.entries.as_mut(), last) {
+                        if browser.entries.first().is_some_and(|e| e.id >= last) {
+                            browser.at_newest = true;
+                        }
+                    }
                 }
             }
         }
