@@ -114,6 +114,7 @@ async fn event_loop(
     fps: u32,
 ) -> Result<()> {
     let frame_interval = Duration::from_secs_f64(1.0 / f64::from(fps.clamp(1, 240)));
+    let no_color = ui::theme::no_color_requested();
     let mut input = EventStream::new();
     let inbox = subscriber.inbox();
     let mut status = subscriber.status();
@@ -129,7 +130,12 @@ async fn event_loop(
     let pending = PendingRunner::new(target.clone(), state.config.read_only, pending_tx);
     // Streams pane: the poller's state is latest-value; entries pages answer on a channel.
     let (streams_tx, mut streams_rx) = mpsc::channel::<StreamsEvent>(8);
-    let streams = StreamsRunner::spawn(target.clone(), streams_config, streams_tx);
+    let streams = StreamsRunner::spawn(
+        target.clone(),
+        streams_config,
+        state.config.read_only,
+        streams_tx,
+    );
     let mut streams_state = streams.state();
     let mut streams_alive = true;
     let mut tick = tokio::time::interval(TICK);
@@ -160,7 +166,14 @@ async fn event_loop(
                 None => return Ok(()),
             },
             _ = tokio::time::sleep_until(next_draw), if dirty => {
-                terminal.draw(|frame| ui::render(state, frame)).context("drawing")?;
+                terminal
+                    .draw(|frame| {
+                        ui::render(state, frame);
+                        if no_color {
+                            ui::theme::monochrome(frame.buffer_mut());
+                        }
+                    })
+                    .context("drawing")?;
                 dirty = false;
                 next_draw = Instant::now() + frame_interval;
             }

@@ -73,6 +73,10 @@ pub enum Command {
     Rediscover,
     PrevPage,
     JumpTo,
+    CreateGroup,
+    SetGroupId,
+    DestroyGroup,
+    DeleteConsumer,
 }
 
 impl Command {
@@ -138,6 +142,10 @@ impl Command {
             Command::Rediscover => "rescan the keyspace",
             Command::PrevPage => "previous (newer) page",
             Command::JumpTo => "jump to an id, time or age",
+            Command::CreateGroup => "create a consumer group",
+            Command::SetGroupId => "move the group (SETID)",
+            Command::DestroyGroup => "destroy the group",
+            Command::DeleteConsumer => "delete an idle consumer",
         }
     }
 
@@ -200,6 +208,10 @@ impl Command {
             Command::Rediscover => "rescan",
             Command::PrevPage => "newer",
             Command::JumpTo => "jump",
+            Command::CreateGroup => "new group",
+            Command::SetGroupId => "setid",
+            Command::DestroyGroup => "destroy",
+            Command::DeleteConsumer => "delete",
         }
     }
 }
@@ -472,6 +484,10 @@ impl Default for Keymap {
             (S::Streams, KeySpec::ch('p'), C::GroupPending),
             (S::Streams, KeySpec::ch('r'), C::Refresh),
             (S::Streams, KeySpec::ch('R'), C::Rediscover),
+            (S::Streams, KeySpec::ch('n'), C::CreateGroup),
+            (S::Streams, KeySpec::ch('s'), C::SetGroupId),
+            (S::Streams, KeySpec::ch('D'), C::DestroyGroup),
+            (S::Streams, KeySpec::ch('X'), C::DeleteConsumer),
             (S::StreamEntries, KeySpec::plain(K::Enter), C::DrillIn),
             (S::StreamEntries, KeySpec::plain(K::Esc), C::DrillOut),
             (S::StreamEntries, KeySpec::ch(']'), C::NextPage),

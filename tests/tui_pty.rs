@@ -112,3 +112,33 @@ fn hostile_payload_is_shown_escaped_and_changes_nothing_in_the_terminal() {
     tui.send(b"q");
     tui.wait_exit(T);
 }
+
+#[test]
+fn no_color_draws_without_colours_but_keeps_the_selection_visible() {
+    let server = Server::start();
+    let url = server.url();
+    let mut tui = Tui::spawn_env(&[&url, "-c", "c"], &[("NO_COLOR", "1")], 100, 20);
+    tui.wait_for("connected", T);
+    wait_subscribed(&server, 1);
+    let _: i64 = server.conn().publish("c", "hello").unwrap();
+    tui.wait_for("hello", T);
+    tui.with_parser(|p| {
+        let screen = p.screen();
+        let mut inverse = 0;
+        for row in 0..20 {
+            for col in 0..100 {
+                if let Some(cell) = screen.cell(row, col) {
+                    assert_eq!(cell.fgcolor(), vt100::Color::Default, "fg at {row},{col}");
+                    assert_eq!(cell.bgcolor(), vt100::Color::Default, "bg at {row},{col}");
+                    inverse += usize::from(cell.inverse());
+                }
+            }
+        }
+        assert!(
+            inverse > 0,
+            "highlighted parts (tabs, selection) use reverse video"
+        );
+    });
+    tui.send(b"q");
+    tui.wait_exit(T);
+}

@@ -8,7 +8,9 @@ use bytes::Bytes;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::{mpsc, watch};
 
+use crate::audit::AuditLog;
 use crate::cli::TuiArgs;
+use crate::redis::actions::{self, ActionContext, ActionError, ActionErrorKind, ActionOutcome};
 use crate::redis::conn::Target;
 use crate::redis::poller::PollError;
 use crate::redis::streams::{
@@ -16,6 +18,7 @@ use crate::redis::streams::{
     StreamsPoller, StreamsState,
 };
 use crate::state::streams::entries::{EntriesRequest, PAGE_SIZE};
+use crate::state::streams::manage::GroupAction;
 use crate::state::streams::{StreamsEffect, StreamsEvent};
 
 /// What to poll and how often: `--streams` / `--stream` (or the profile's), and the
@@ -38,6 +41,10 @@ pub(super) fn config(args: &TuiArgs) -> StreamsConfig {
 pub(super) struct StreamsRunner {
     poller: Arc<StreamsPoller>,
     target: Target,
+    read_only: bool,
+    /// Opened once at startup. When it cannot be, group actions say so instead of
+    /// running: every change redtail makes must be traceable.
+    audit: Result<Arc<AuditLog>, String>,
     conn: Arc<tokio::sync::Mutex<Option<MultiplexedConnection>>>,
     tx: mpsc::Sender<StreamsEvent>,
 }
@@ -48,11 +55,22 @@ impl StreamsRunner {
     pub(super) fn spawn(
         target: Target,
         config: StreamsConfig,
+        read_only: bool,
         tx: mpsc::Sender<StreamsEvent>,
     ) -> StreamsRunner {
+        // Read-only mode changes nothing, so it need not create an audit log either.
+        let audit = if read_only {
+            Err("read-only mode".to_string())
+        } else {
+            AuditLog::open_default()
+                .map(Arc::new)
+                .map_err(|e| format!("{e:#}"))
+        };
         StreamsRunner {
             poller: Arc::new(StreamsPoller::spawn(target.clone(), config)),
             target,
+            read_only,
+            audit,
             conn: Arc::default(),
             tx,
         }
@@ -86,25 +104,86 @@ impl StreamsRunner {
                         .await;
                 });
             }
+            StreamsEffect::Act(action) => {
+                let runner = self.clone();
+                tokio::spawn(async move {
+                    let name = action.name();
+                    let result = runner.act(action).await;
+                    let _ = runner
+                        .tx
+                        .send(StreamsEvent::Done {
+                            action: name,
+                            result,
+                        })
+                        .await;
+                });
+            }
         }
     }
 
-    async fn read(&self, key: &[u8], request: EntriesRequest) -> Result<Vec<StreamEntry>, String> {
-        let mut conn = {
-            let mut slot = self.conn.lock().await;
-            match slot.as_ref() {
-                Some(conn) => conn.clone(),
-                None => {
-                    let conn = self
-                        .target
-                        .command_connection()
-                        .await
-                        .map_err(|e| format!("{e:#}"))?;
-                    *slot = Some(conn.clone());
-                    conn
-                }
+    async fn connection(&self) -> Result<MultiplexedConnection, String> {
+        let mut slot = self.conn.lock().await;
+        if let Some(conn) = slot.as_ref() {
+            return Ok(conn.clone());
+        }
+        let conn = self
+            .target
+            .command_connection()
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        *slot = Some(conn.clone());
+        Ok(conn)
+    }
+
+    async fn act(&self, action: GroupAction) -> Result<String, String> {
+        let audit = match &self.audit {
+            Ok(audit) => audit.clone(),
+            Err(e) => {
+                return Err(format!(
+                    "not run: the audit log cannot be opened ({e}); redtail records every \
+                     change it makes — fix that or set REDTAIL_AUDIT_LOG"
+                ))
             }
         };
+        let ctx = ActionContext {
+            server: self.target.to_string(),
+            read_only: self.read_only,
+            audit: &audit,
+        };
+        let mut conn = self.connection().await?;
+        let c = &mut conn;
+        let result = match &action {
+            GroupAction::Create {
+                stream,
+                group,
+                start,
+            } => summary(actions::create_group(&ctx, c, stream, group, *start, false).await),
+            GroupAction::SetId {
+                stream,
+                group,
+                start,
+            } => summary(actions::set_group_id(&ctx, c, stream, group, *start).await),
+            GroupAction::Destroy { stream, group } => {
+                summary(actions::destroy_group(&ctx, c, stream, group).await)
+            }
+            GroupAction::DeleteConsumer {
+                stream,
+                group,
+                consumer,
+            } => summary(actions::delete_consumer(&ctx, c, stream, group, consumer).await),
+        };
+        result.map_err(|e| {
+            if e.kind == ActionErrorKind::Connection {
+                if let Ok(mut slot) = self.conn.try_lock() {
+                    *slot = None;
+                }
+            }
+            e.message
+        })
+    }
+
+    async fn read(&self, key: &[u8], request: EntriesRequest) -> Result<Vec<StreamEntry>, String> {
+        let mut conn = self.connection().await?;
         let c = &mut conn;
         let result: Result<Vec<StreamEntry>, PollError> = match request {
             EntriesRequest::Newest => entries_page(c, key, None, PAGE_SIZE).await,
@@ -123,4 +202,8 @@ impl StreamsRunner {
             e.message
         })
     }
+}
+
+fn summary<T: ActionOutcome>(result: Result<T, ActionError>) -> Result<String, ActionError> {
+    result.map(|outcome| outcome.summary())
 }

@@ -14,8 +14,6 @@ pub mod pending_dialogs;
 pub mod placeholder;
 pub mod prompt;
 pub mod streams;
-pub mod streams_entries;
-pub mod streams_groups;
 pub mod tabs;
 pub mod theme;
 

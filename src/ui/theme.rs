@@ -210,3 +210,43 @@ mod tests {
         assert_eq!(human_bytes(4_404_019), "4.2 MiB");
     }
 }
+
+/// `NO_COLOR` (https://no-color.org): drop every colour after drawing, keeping bold /
+/// italic, and turn coloured backgrounds (selection, filter matches) into reverse video
+/// so they stay visible.
+pub fn monochrome(buf: &mut ratatui::buffer::Buffer) {
+    for cell in buf.content.iter_mut() {
+        if cell.bg != Color::Reset {
+            cell.modifier.insert(Modifier::REVERSED);
+        }
+        cell.fg = Color::Reset;
+        cell.bg = Color::Reset;
+    }
+}
+
+/// True when the user asked for no colour (`NO_COLOR` set and not empty).
+pub fn no_color_requested() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod monochrome_tests {
+    use super::*;
+    use ratatui::buffer::Buffer;
+    use ratatui::layout::Rect;
+
+    #[test]
+    fn colours_go_and_backgrounds_become_reverse_video() {
+        let mut buf = Buffer::empty(Rect::new(0, 0, 3, 1));
+        buf[(0, 0)].set_style(highlight());
+        buf[(1, 0)].set_style(escaped());
+        monochrome(&mut buf);
+        assert!(buf
+            .content
+            .iter()
+            .all(|c| c.fg == Color::Reset && c.bg == Color::Reset));
+        assert!(buf[(0, 0)].modifier.contains(Modifier::REVERSED));
+        assert!(buf[(1, 0)].modifier.contains(Modifier::ITALIC));
+        assert!(!buf[(1, 0)].modifier.contains(Modifier::REVERSED));
+    }
+}

@@ -71,6 +71,14 @@ impl AppState {
                     }
                 }
             }
+            StreamsEvent::Done { action, result } => {
+                match result {
+                    Ok(summary) => self.info(summary),
+                    Err(e) => self.error(format!("{action} failed: {e}")),
+                }
+                // Show the change now rather than at the next poll.
+                return vec![Effect::Streams(StreamsEffect::PollNow)];
+            }
         }
         Vec::new()
     }
@@ -104,6 +112,10 @@ impl AppState {
         key: &KeyEvent,
         effects: &mut Vec<Effect>,
     ) -> bool {
+        if self.streams.modal.is_some() {
+            self.modal_key(key, effects);
+            return true;
+        }
         if self.streams.entries.is_some() {
             return self.entries_key(key, effects);
         }
@@ -159,6 +171,14 @@ impl AppState {
             Some(Command::Rediscover) => {
                 self.info("scanning the keyspace for streams again…".into());
                 effects.push(Effect::Streams(StreamsEffect::Rediscover));
+            }
+            Some(
+                command @ (Command::CreateGroup
+                | Command::SetGroupId
+                | Command::DestroyGroup
+                | Command::DeleteConsumer),
+            ) => {
+                self.manage_key(command);
             }
             _ => match self.keymap.lookup(Scope::Navigation, key) {
                 Some(Command::Up) => self.streams.move_by(-1, page as usize),

@@ -8,7 +8,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifi
 use super::entries::EntriesRequest;
 use super::*;
 use crate::redis::streams::{
-    GroupHealth, ReportedLag, ScanProgress, StreamId, StreamsSnapshot, StreamsState,
+    GroupHealth, ReportedLag, ScanProgress, Status, StreamId, StreamsSnapshot, StreamsState,
 };
 use crate::state::{AppState, Config, Effect, Event, Tab};
 
@@ -409,4 +409,61 @@ fn a_thousand_streams_rebuild_quickly() {
     assert_eq!(pane.stream_rows.len(), 1_000);
     // Not a benchmark: a generous bound that only catches an accidental quadratic.
     assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn group_actions_confirm_first_and_respect_read_only_and_pending() {
+    use super::manage::GroupAction;
+    let mut s = app();
+    key(&mut s, KeyCode::Down); // orders
+    key(&mut s, KeyCode::Enter);
+    key(&mut s, KeyCode::Char('D')); // destroy billing
+    assert_eq!(s.streams.focus(), StreamsFocus::Confirm);
+    assert!(key(&mut s, KeyCode::Char('x')).is_empty(), "other keys wait");
+    let effects = key(&mut s, KeyCode::Char('y'));
+    assert_eq!(
+        effects,
+        [Effect::Streams(StreamsEffect::Act(GroupAction::Destroy {
+            stream: Bytes::from_static(b"orders"),
+            group: Bytes::from_static(b"billing"),
+        }))]
+    );
+    assert!(s.streams.modal.is_none());
+    // The answer refreshes the figures at once.
+    let effects = s.update(
+        Event::Streams(StreamsEvent::Done {
+            action: "destroy group",
+            result: Ok("destroyed group billing".into()),
+        }),
+        t0(),
+    );
+    assert_eq!(effects, [Effect::Streams(StreamsEffect::PollNow)]);
+    // New group: typed name and start, then confirmed.
+    key(&mut s, KeyCode::Char('n'));
+    for c in "late 0".chars() {
+        key(&mut s, KeyCode::Char(c));
+    }
+    key(&mut s, KeyCode::Enter);
+    assert_eq!(s.streams.focus(), StreamsFocus::Confirm);
+    key(&mut s, KeyCode::Esc);
+    assert!(s.streams.modal.is_none(), "Esc cancels");
+    // A consumer holding entries cannot be deleted: its entries would be lost.
+    key(&mut s, KeyCode::Enter); // billing's consumers; c1 holds 3
+    key(&mut s, KeyCode::Char('X'));
+    assert!(s.streams.modal.is_none());
+    assert!(s
+        .visible_notice()
+        .is_some_and(|n| n.text.contains("holds 3 pending entries")));
+    key(&mut s, KeyCode::Down); // c2 holds nothing
+    key(&mut s, KeyCode::Char('X'));
+    assert_eq!(s.streams.focus(), StreamsFocus::Confirm);
+    // Read-only: refused before any dialog.
+    let mut ro = app();
+    ro.config.read_only = true;
+    key(&mut ro, KeyCode::Enter);
+    key(&mut ro, KeyCode::Char('D'));
+    assert!(ro.streams.modal.is_none());
+    assert!(ro
+        .visible_notice()
+        .is_some_and(|n| n.text.contains("read-only")));
 }

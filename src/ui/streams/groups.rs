@@ -7,12 +7,11 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
-use super::streams::{
-    age, centered, col, fit, lag_cell, name_width, outlook_cell, plural, polled_span, rate_cell,
-    render_cells, render_name, render_poll_error, render_titles, select_marker, sparkline,
-    status_style, text_col, Column,
+use super::cells::{
+    age, centered, col, fit, lag_cell, name_width, outlook_cell, plural, rate_cell, render_cells,
+    render_name, render_titles, select_marker, sparkline, status_style, text_col, Column,
 };
-use super::theme;
+use super::{polled_span, render_poll_error};
 use crate::keymap::{Command, Scope};
 use crate::redis::streams::{
     ConsumerInfo, GroupInfo, LagMethod, ReportedLag, StreamId, StreamInfo,
@@ -21,6 +20,7 @@ use crate::render_text::{escape_line, escape_str};
 use crate::state::streams::{server_now_ms, visible_offset, SortColumn, STREAM_FACT_ROWS};
 use crate::state::{thousands, AppState};
 use crate::stats::fmt_age;
+use crate::ui::theme;
 
 /// Sparkline cells: the health window (60 s) at one sample per poll fits in 16 when
 /// polls are ~4 s apart; faster polls are folded, each cell showing its peak.

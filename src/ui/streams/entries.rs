@@ -9,8 +9,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
-use super::streams::{centered, select_marker};
-use super::theme;
+use super::cells::{centered, select_marker};
 use crate::keymap::{Command, Scope};
 use crate::redis::streams::{StreamEntry, StreamId};
 use crate::render_text::escape_str;
@@ -20,6 +19,7 @@ use crate::state::streams::entries::{
 use crate::state::streams::{find_stream, server_now_ms, visible_offset};
 use crate::state::{thousands, AppState};
 use crate::stats::fmt_age;
+use crate::ui::theme;
 
 /// Bytes of each value looked at for the one-line preview in the list.
 const PREVIEW_BYTES: usize = 256;
