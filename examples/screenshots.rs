@@ -18,11 +18,20 @@ const ROWS: u16 = 40;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let bin = root.join("target/release/redtail");
-    let bin = if bin.exists() { bin } else { root.join("target/debug/redtail") };
+    let bin = if bin.exists() {
+        bin
+    } else {
+        root.join("target/debug/redtail")
+    };
     if !bin.exists() {
         return Err("build redtail first: cargo build --release".into());
     }
-    let pty = native_pty_system().openpty(PtySize { rows: ROWS, cols: COLS, pixel_width: 0, pixel_height: 0 })?;
+    let pty = native_pty_system().openpty(PtySize {
+        rows: ROWS,
+        cols: COLS,
+        pixel_width: 0,
+        pixel_height: 0,
+    })?;
     let mut cmd = CommandBuilder::new(&bin);
     cmd.arg("demo");
     cmd.env("TERM", "xterm-256color");
@@ -44,7 +53,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     });
-    let screen_text = |p: &Arc<Mutex<vt100::Parser>>| p.lock().map(|p| p.screen().contents()).unwrap_or_default();
+    let screen_text =
+        |p: &Arc<Mutex<vt100::Parser>>| p.lock().map(|p| p.screen().contents()).unwrap_or_default();
     let wait = |what: &str, pred: &dyn Fn(&str) -> bool| -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
@@ -53,18 +63,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Err(format!("timed out waiting for {what}:\n{}", screen_text(&parser)))
+        Err(format!(
+            "timed out waiting for {what}:\n{}",
+            screen_text(&parser)
+        ))
     };
     wait("the demo to connect", &|s| s.contains("connected"))?;
     // Let the workload build up some history, lag and pending entries.
     std::thread::sleep(Duration::from_secs(8));
     std::fs::create_dir_all(root.join("screenshots"))?;
-    let shots: [(&str, &[u8]); 4] = [("feed", b"1"), ("channels", b"2"), ("streams", b"3"), ("pending", b"4")];
+    let shots: [(&str, &[u8]); 4] = [
+        ("feed", b"1"),
+        ("channels", b"2"),
+        ("streams", b"3"),
+        ("pending", b"4"),
+    ];
     for (name, key) in shots {
         writer.write_all(key)?;
         writer.flush()?;
         std::thread::sleep(Duration::from_millis(2500));
-        let svg = parser.lock().map(|p| render_svg(p.screen())).map_err(|_| "lock")?;
+        let svg = parser
+            .lock()
+            .map(|p| render_svg(p.screen()))
+            .map_err(|_| "lock")?;
         let path = root.join("screenshots").join(format!("{name}.svg"));
         std::fs::write(&path, svg)?;
         println!("wrote {}", path.display());
@@ -72,7 +93,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     writer.write_all(b"1?")?;
     writer.flush()?;
     std::thread::sleep(Duration::from_millis(800));
-    let svg = parser.lock().map(|p| render_svg(p.screen())).map_err(|_| "lock")?;
+    let svg = parser
+        .lock()
+        .map(|p| render_svg(p.screen()))
+        .map_err(|_| "lock")?;
     std::fs::write(root.join("screenshots/help.svg"), svg)?;
     println!("wrote screenshots/help.svg");
     writer.write_all(b"\x1b")?;
@@ -85,10 +109,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 fn xterm_rgb(idx: u8) -> (u8, u8, u8) {
     const BASE: [(u8, u8, u8); 16] = [
-        (0x1d, 0x1f, 0x21), (0xcc, 0x66, 0x66), (0xb5, 0xbd, 0x68), (0xf0, 0xc6, 0x74),
-        (0x81, 0xa2, 0xbe), (0xb2, 0x94, 0xbb), (0x8a, 0xbe, 0xb7), (0xc5, 0xc8, 0xc6),
-        (0x66, 0x66, 0x66), (0xd5, 0x4e, 0x53), (0xb9, 0xca, 0x4a), (0xe7, 0xc5, 0x47),
-        (0x7a, 0xa6, 0xda), (0xc3, 0x97, 0xd8), (0x70, 0xc0, 0xb1), (0xea, 0xea, 0xea),
+        (0x1d, 0x1f, 0x21),
+        (0xcc, 0x66, 0x66),
+        (0xb5, 0xbd, 0x68),
+        (0xf0, 0xc6, 0x74),
+        (0x81, 0xa2, 0xbe),
+        (0xb2, 0x94, 0xbb),
+        (0x8a, 0xbe, 0xb7),
+        (0xc5, 0xc8, 0xc6),
+        (0x66, 0x66, 0x66),
+        (0xd5, 0x4e, 0x53),
+        (0xb9, 0xca, 0x4a),
+        (0xe7, 0xc5, 0x47),
+        (0x7a, 0xa6, 0xda),
+        (0xc3, 0x97, 0xd8),
+        (0x70, 0xc0, 0xb1),
+        (0xea, 0xea, 0xea),
     ];
     match idx {
         0..=15 => BASE[idx as usize],
@@ -114,7 +150,9 @@ fn color(c: vt100::Color, default: (u8, u8, u8)) -> String {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Terminal cells → SVG: a background rect per run of equal background, a text span per
@@ -136,7 +174,9 @@ fn render_svg(screen: &vt100::Screen) -> String {
         let y = 8.0 + f64::from(row) * ch;
         let mut col = 0;
         while col < cols {
-            let Some(cell) = screen.cell(row, col) else { break };
+            let Some(cell) = screen.cell(row, col) else {
+                break;
+            };
             let (mut fg, mut bg) = (cell.fgcolor(), cell.bgcolor());
             if cell.inverse() {
                 std::mem::swap(&mut fg, &mut bg);
@@ -145,7 +185,9 @@ fn render_svg(screen: &vt100::Screen) -> String {
             let start = col;
             let mut text = String::new();
             while col < cols {
-                let Some(c) = screen.cell(row, col) else { break };
+                let Some(c) = screen.cell(row, col) else {
+                    break;
+                };
                 let (mut f, mut b) = (c.fgcolor(), c.bgcolor());
                 if c.inverse() {
                     std::mem::swap(&mut f, &mut b);
@@ -162,7 +204,11 @@ fn render_svg(screen: &vt100::Screen) -> String {
             let width = f64::from(col - start) * cw;
             if bg != vt100::Color::Default || cell.inverse() {
                 let default_bg = if cell.inverse() { fg0 } else { bg0 };
-                let _ = write!(svg, r#"<rect x="{x:.1}" y="{y:.1}" width="{width:.1}" height="{ch}" fill="{}"/>"#, color(bg, default_bg));
+                let _ = write!(
+                    svg,
+                    r#"<rect x="{x:.1}" y="{y:.1}" width="{width:.1}" height="{ch}" fill="{}"/>"#,
+                    color(bg, default_bg)
+                );
             }
             if !text.trim().is_empty() {
                 let default_fg = if cell.inverse() { bg0 } else { fg0 };

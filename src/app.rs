@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::cli::TuiArgs;
+use crate::jsonl::format_jsonl;
 use crate::redis::conn::Target;
 use crate::redis::inbox::{Caps, Counters};
 use crate::redis::message::{Delivery, Message};
@@ -35,7 +36,6 @@ use crate::state::pending::PendingEvent;
 use crate::state::status::{ConnView, StatusUpdate};
 use crate::state::streams::StreamsEvent;
 use crate::state::{AppState, Config, Effect, Event, ExportDone};
-use crate::jsonl::format_jsonl;
 use crate::ui;
 use pending::PendingRunner;
 use streams::StreamsRunner;

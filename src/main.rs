@@ -21,11 +21,16 @@ fn main() {
             }
         });
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // `tail` runs engine and consumer on one thread (its stdout has a writer thread of
+    // its own): no cross-thread wake-up per socket read. Everything else gets two workers.
+    let mut builder = if matches!(cli.command, Some(Command::Tail(_))) {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(2);
+        b
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("redtail: cannot start the async runtime: {e}");

@@ -44,7 +44,7 @@ pub async fn run(args: TailArgs, target: Target) -> Result<i32> {
     let inbox = subscriber.inbox();
     let mut status = subscriber.status();
     let escape = args.escape || std::io::stdout().is_terminal();
-    let mut out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
+    let mut out = Output::start();
     let mut batch = Vec::with_capacity(DRAIN_BATCH);
     let mut printed: u64 = 0;
     let mut reported_evicted: u64 = 0;
@@ -107,28 +107,28 @@ pub async fn run(args: TailArgs, target: Target) -> Result<i32> {
                             Format::Text => format_text(&m, escape, &mut line),
                             Format::Jsonl => jsonl.write(&m, &mut line),
                         }
-                        if let Err(e) = out.write_all(&line) {
-                            break 'outer broken_pipe_code(&e);
-                        }
+                        out.pending.extend_from_slice(&line);
                         printed += 1;
                         if args.count.is_some_and(|n| printed >= n) {
-                            let _ = out.flush();
                             break 'outer 0;
+                        }
+                        if out.pending.len() >= OUTPUT_CHUNK && out.ship().await.is_err() {
+                            break 'outer out.finish();
                         }
                     }
                     Delivery::Gap(g) => {
                         if args.format == Format::Jsonl {
                             line.clear();
                             gap_jsonl(&g, &mut line);
-                            if let Err(e) = out.write_all(&line) {
-                                break 'outer broken_pipe_code(&e);
-                            }
+                            out.pending.extend_from_slice(&line);
                         }
-                        let _ = out.flush();
+                        if out.ship().await.is_err() {
+                            break 'outer out.finish();
+                        }
                         eprintln!("redtail: {}", g.describe());
                     }
                     Delivery::ServerError(e) => {
-                        let _ = out.flush();
+                        let _ = out.ship().await;
                         eprintln!("redtail: the server refused a subscription: {e}");
                         if e.starts_with("NOPERM") {
                             eprintln!("redtail: this ACL user may not access that channel; grant it (e.g. ACL SETUSER … &channel) or subscribe to another");
@@ -144,13 +144,14 @@ pub async fn run(args: TailArgs, target: Target) -> Result<i32> {
             let n = evicted - reported_evicted;
             reported_evicted = evicted;
             if args.format == Format::Jsonl {
-                let _ = writeln!(out, "{{\"kind\":\"dropped\",\"count\":{n}}}");
+                let _ = writeln!(out.pending, "{{\"kind\":\"dropped\",\"count\":{n}}}");
             }
-            let _ = out.flush();
             eprintln!("redtail: dropped {n} messages: output was slower than the channel");
         }
-        if let Err(e) = tokio::task::block_in_place(|| out.flush()) {
-            break 'outer broken_pipe_code(&e);
+        // Caught up: hand what we have to the writer (it may wait while the engine keeps
+        // reading the socket on this same thread).
+        if out.ship().await.is_err() {
+            break 'outer out.finish();
         }
         tokio::select! {
             _ = inbox.notified() => {}
@@ -158,10 +159,63 @@ pub async fn run(args: TailArgs, target: Target) -> Result<i32> {
             _ = &mut ctrl_c => break 'outer 0,
         }
     };
-    let _ = out.flush();
-    drop(out);
+    let _ = out.ship().await;
+    let write_code = out.finish();
     subscriber.shutdown().await;
-    Ok(code)
+    Ok(if code == 0 { write_code } else { code })
+}
+
+/// Output is written by a thread of its own, in chunks: the engine and this consumer
+/// share one thread (no cross-thread wake-up per socket read), and a slow or blocked
+/// stdout only delays the consumer — never the socket reads, which keep draining into
+/// the bounded inbox.
+const OUTPUT_CHUNK: usize = 128 * 1024;
+
+struct Output {
+    pending: Vec<u8>,
+    tx: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
+    writer: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Output {
+    fn start() -> Output {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+        let writer = std::thread::spawn(move || {
+            let mut stdout = std::io::stdout().lock();
+            while let Some(chunk) = rx.blocking_recv() {
+                stdout.write_all(&chunk)?;
+                stdout.flush()?;
+            }
+            Ok(())
+        });
+        Output {
+            pending: Vec::with_capacity(OUTPUT_CHUNK + 4096),
+            tx: Some(tx),
+            writer: Some(writer),
+        }
+    }
+
+    /// Send what is pending to the writer; Err when the writer has stopped (stdout gone).
+    async fn ship(&mut self) -> Result<(), ()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.pending, Vec::with_capacity(OUTPUT_CHUNK + 4096));
+        match &self.tx {
+            Some(tx) => tx.send(chunk).await.map_err(|_| ()),
+            None => Err(()),
+        }
+    }
+
+    /// Stop the writer after it wrote everything shipped; the exit code its result means.
+    fn finish(&mut self) -> i32 {
+        self.tx = None;
+        match self.writer.take().map(|w| w.join()) {
+            Some(Ok(Err(e))) => broken_pipe_code(&e),
+            Some(Err(_)) => 1,
+            _ => 0,
+        }
+    }
 }
 
 fn broken_pipe_code(e: &std::io::Error) -> i32 {

@@ -79,7 +79,8 @@ fn demo_shows_live_data_in_every_pane_and_cleans_up() {
     tui.send(b"ai:inference:queue inference-workers");
     tui.send(b"\r");
     tui.wait_until("worker-3's pending entries", T, |s| {
-        s.lines().any(|l| l.contains("worker-3") && l.contains("request_id="))
+        s.lines()
+            .any(|l| l.contains("worker-3") && l.contains("request_id="))
     });
 
     tui.send(b"q");

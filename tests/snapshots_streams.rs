@@ -149,7 +149,10 @@ fn orders() -> StreamInfo {
         consumers_error: None,
         health: health(
             Status::Stalled,
-            "lag 55240 and last-delivered-id 1795600005000-0 has not moved for 58s",
+            &format!(
+                "lag 55240 and last-delivered-id {} has not moved for 58s",
+                id_ago(600, 0)
+            ),
             Some(0.0),
             Outlook::FallingBehind,
         ),
@@ -529,4 +532,49 @@ fn entry_opened_and_jump_prompt() {
     key(&mut s, KeyCode::Enter);
     let screen = rows(&draw(&s))[3..6].join("\n");
     insta::assert_snapshot!("entries_jump_error", screen);
+}
+
+#[test]
+fn destroying_a_group_asks_first() {
+    let mut s = groups_view((WIDTH, 20));
+    key(&mut s, KeyCode::Char('D')); // mailer: the laggiest, selected
+    insta::assert_snapshot!("destroy_confirm", text(&draw(&s)));
+}
+
+#[test]
+fn tiny_terminals_draw_every_view_without_panicking() {
+    for size in [
+        (1, 1),
+        (12, 5),
+        (30, 7),
+        (60, 9),
+        (80, 6),
+        (100, 8),
+        (3, 40),
+    ] {
+        let mut s = entries_view(size);
+        draw(&s);
+        key(&mut s, KeyCode::Enter); // the entry, opened
+        draw(&s);
+        key(&mut s, KeyCode::Char('t')); // the jump prompt
+        draw(&s);
+        let mut s = groups_view(size);
+        draw(&s);
+        key(&mut s, KeyCode::Char('D')); // a confirmation box
+        draw(&s);
+        key(&mut s, KeyCode::Esc);
+        key(&mut s, KeyCode::Enter); // consumers
+        draw(&s);
+        key(&mut s, KeyCode::Char('n')); // a prompt box
+        draw(&s);
+        let mut failed = workload();
+        failed.scan.complete = false;
+        let state = StreamsState {
+            generation: 1,
+            scan: failed.scan.clone(),
+            last_ok: Some(Arc::new(failed)),
+            last_error: Some((now(), "boom".into())),
+        };
+        draw(&streams_pane(size, state));
+    }
 }

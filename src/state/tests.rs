@@ -224,7 +224,7 @@ fn quit_keys_and_typing_q() {
 }
 
 #[test]
-fn tabs_switch_and_placeholder_ignores_feed_keys() {
+fn tabs_switch_and_other_panes_ignore_feed_keys() {
     let mut s = with_messages(&["x"]);
     s.update(key(KeyCode::Tab), t(1));
     assert_eq!(s.tab, Tab::Channels);

@@ -7,15 +7,40 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
 use ratatui::Frame;
 
 use super::theme;
-use crate::state::AppState;
+use crate::keymap::Scope;
+use crate::state::{AppState, Tab};
+
+/// The keymap scopes that belong to a pane.
+fn pane_scopes(tab: Tab) -> &'static [Scope] {
+    match tab {
+        Tab::Feed => &[Scope::Feed, Scope::Detail, Scope::Input],
+        Tab::Channels => &[Scope::Channels, Scope::Composer, Scope::Input],
+        Tab::Streams => &[
+            Scope::Streams,
+            Scope::StreamEntries,
+            Scope::Dialog,
+            Scope::Input,
+        ],
+        Tab::Pending => &[Scope::Pending, Scope::Dialog, Scope::Input],
+    }
+}
 
 const KEY_COLS: usize = 16;
 
 pub fn render(state: &AppState, scroll: usize, frame: &mut Frame, area: Rect) {
+    // Help is per pane: the keys that work everywhere, moving, and the focused pane's
+    // own keys (its prompts and dialogs included).
+    let own = pane_scopes(state.tab);
     let sections: Vec<Vec<Line<'static>>> = state
         .keymap
         .help_sections()
         .into_iter()
+        .filter(|(title, _)| {
+            [Scope::Global, Scope::Navigation]
+                .iter()
+                .chain(own)
+                .any(|scope| scope.title() == *title)
+        })
         .map(|(title, rows)| {
             let mut lines = vec![Line::styled(
                 title.to_string(),
@@ -62,7 +87,10 @@ pub fn render(state: &AppState, scroll: usize, frame: &mut Frame, area: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme::accent())
-        .title(Line::styled(" keys ", theme::bold()));
+        .title(Line::styled(
+            format!(" keys · {} pane ", state.tab.title()),
+            theme::bold(),
+        ));
     let inner = block.inner(popup);
     block.render(popup, buf);
     let max_scroll = content_rows.saturating_sub(usize::from(inner.height));

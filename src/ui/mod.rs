@@ -11,7 +11,6 @@ pub mod header;
 pub mod help;
 pub mod pending;
 pub mod pending_dialogs;
-pub mod placeholder;
 pub mod prompt;
 pub mod streams;
 pub mod tabs;

@@ -112,12 +112,14 @@ fn render_streams(state: &AppState, buf: &mut Buffer, area: Rect) {
     let pane = &state.streams;
     let layout = pane.layout(area);
     let mut y = layout.top.y;
-    buf.set_line(area.x, y, &figures_line(state), area.width);
-    y += 1;
+    if layout.top.height > 0 {
+        buf.set_line(area.x, y, &figures_line(state), area.width);
+        y += 1;
+    }
     y = render_poll_error(
         state,
         buf,
-        Rect::new(area.x, y, area.width, layout.top.bottom() - y),
+        Rect::new(area.x, y, area.width, layout.top.bottom().saturating_sub(y)),
     );
     if pane.has_notice() && y < layout.top.bottom() {
         buf.set_line(area.x, y, &notice_line(pane), area.width);

@@ -84,6 +84,9 @@ impl AppState {
     }
 
     pub(in crate::state) fn streams_wheel(&mut self, delta: isize) {
+        if self.streams.modal.is_some() {
+            return;
+        }
         let page = self.streams_page();
         let body = self.areas().body;
         let width = body.width;

@@ -419,7 +419,10 @@ fn group_actions_confirm_first_and_respect_read_only_and_pending() {
     key(&mut s, KeyCode::Enter);
     key(&mut s, KeyCode::Char('D')); // destroy billing
     assert_eq!(s.streams.focus(), StreamsFocus::Confirm);
-    assert!(key(&mut s, KeyCode::Char('x')).is_empty(), "other keys wait");
+    assert!(
+        key(&mut s, KeyCode::Char('x')).is_empty(),
+        "other keys wait"
+    );
     let effects = key(&mut s, KeyCode::Char('y'));
     assert_eq!(
         effects,

@@ -402,8 +402,10 @@ pub fn render_consumers(state: &AppState, buf: &mut Buffer, area: Rect) {
             );
         }
     }
-    let note = consumer_note(state, group);
-    buf.set_line(area.x, layout.bottom.y, &note, area.width);
+    if layout.bottom.height > 0 {
+        let note = consumer_note(state, group);
+        buf.set_line(area.x, layout.bottom.y, &note, area.width);
+    }
 }
 
 fn consumer_cell(consumer: &ConsumerInfo, column: &Column) -> (String, Style) {
