@@ -142,3 +142,38 @@ fn no_color_draws_without_colours_but_keeps_the_selection_visible() {
     tui.send(b"q");
     tui.wait_exit(T);
 }
+
+#[test]
+fn subscribe_from_the_channels_pane_and_see_messages_in_the_feed() {
+    let server = Server::start();
+    let url = server.url();
+    // Somebody else listens on "news"; redtail itself only on "other".
+    let mut listener = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    std::io::Write::write_all(&mut listener, b"SUBSCRIBE news\r\n").unwrap();
+    let mut tui = Tui::spawn(&[&url, "-c", "other"], 120, 30);
+    tui.wait_for("connected", T);
+    tui.send(b"2");
+    tui.wait_until("the news channel with its subscriber", T, |s| {
+        s.lines()
+            .any(|l| l.contains("news") && l.split_whitespace().any(|w| w == "1"))
+    });
+    // Narrow the table to the row, then subscribe to it.
+    tui.send(b"/");
+    tui.send(b"news");
+    tui.send(b"\r");
+    tui.wait_for("filter news (1 of 2)", T);
+    tui.send(b"\r");
+    tui.wait_for("subscribed: news, other", T);
+    wait_subscribed(&server, 2);
+    let _: i64 = server.conn().publish("news", "extra extra").unwrap();
+    tui.send(b"1");
+    let s = tui.wait_for("extra extra", T);
+    assert!(
+        s.lines()
+            .any(|l| l.contains("news") && l.contains("extra extra")),
+        "{s}"
+    );
+    tui.send(b"q");
+    tui.wait_exit(T);
+    drop(listener);
+}
