@@ -232,8 +232,10 @@ fn broken_pipe_code(e: &std::io::Error) -> i32 {
 pub fn format_text(m: &Message, escape: bool, out: &mut Vec<u8>) {
     let ts = m.received.format("%H:%M:%S%.3f");
     let _ = write!(out, "{ts} ");
-    if m.kind == Kind::SMessage {
-        out.extend_from_slice(b"[shard] ");
+    match m.kind {
+        Kind::SMessage => out.extend_from_slice(b"[shard] "),
+        Kind::StreamEntry => out.extend_from_slice(b"[stream] "),
+        _ => {}
     }
     let put = |b: &[u8], out: &mut Vec<u8>| {
         if escape {

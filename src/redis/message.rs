@@ -15,6 +15,10 @@ pub enum Kind {
     PMessage,
     /// SSUBSCRIBE → `smessage`
     SMessage,
+    /// A stream entry read with XREAD (never a group read) → `xentry`; the channel is
+    /// the stream key (see `stream_tail` for the payload).
+    #[serde(rename = "xentry")]
+    StreamEntry,
 }
 
 impl Kind {
@@ -23,6 +27,7 @@ impl Kind {
             Kind::Message => "message",
             Kind::PMessage => "pmessage",
             Kind::SMessage => "smessage",
+            Kind::StreamEntry => "xentry",
         }
     }
 }

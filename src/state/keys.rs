@@ -27,6 +27,8 @@ impl AppState {
                     if let Some(tab) = layout::tab_at(mouse.column) {
                         self.tab = tab;
                     }
+                } else if self.focus() == Focus::Feed {
+                    self.feed_click(mouse.row);
                 }
                 return;
             }
@@ -272,6 +274,23 @@ impl AppState {
             _ => return false,
         }
         true
+    }
+
+    /// A click on a feed row selects that message (and so pauses the feed, like moving).
+    fn feed_click(&mut self, row: u16) {
+        let body = self.areas().body;
+        if row < body.y || row >= body.y + body.height {
+            return;
+        }
+        let rows = self.feed_rows();
+        let (start, selected) = self.feed.window(rows);
+        let Some(selected) = selected else { return };
+        let target = start + usize::from(row - body.y);
+        if target >= self.feed.matching_len() {
+            return;
+        }
+        let delta = target as isize - selected as isize;
+        self.feed.move_by(delta, rows);
     }
 
     fn feed_move(&mut self, delta: isize) {

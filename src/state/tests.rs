@@ -262,6 +262,29 @@ fn mouse_wheel_scrolls_and_clicking_a_tab_switches() {
 }
 
 #[test]
+fn clicking_a_feed_row_selects_that_message() {
+    let mut s = with_messages(&["a", "b", "c", "d"]);
+    let click = |row| {
+        Event::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: 20,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    let body = s.areas().body;
+    // Four messages fill the first four body rows; click the second.
+    s.update(click(body.y + 1), t(1));
+    assert!(s.feed.is_paused(), "selecting pauses the feed");
+    let rows = s.feed_rows();
+    let (start, selected) = s.feed.window(rows);
+    assert_eq!(selected, Some(start + 1));
+    // A click below the last message changes nothing.
+    s.update(click(body.y + 10), t(1));
+    assert_eq!(s.feed.window(rows).1, Some(start + 1));
+}
+
+#[test]
 fn connection_status_keeps_the_last_error_while_connecting() {
     let mut s = state();
     let down = ConnView::Disconnected {

@@ -31,6 +31,7 @@ pub fn render(state: &AppState, detail: &DetailState, buf: &mut Buffer, area: Re
             first.extend(theme::untrusted_spans(p, Style::new(), |_| Vec::new()));
         }
         (Kind::SMessage, _) => first.push(Span::styled("  shard channel", theme::dim())),
+        (Kind::StreamEntry, _) => first.push(Span::styled("  stream", theme::dim())),
         _ => {}
     }
     first.push(Span::styled(

@@ -106,7 +106,8 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
     }
 }
 
-/// Channel, then "via pattern" for pattern matches or "[shard]" for shard messages.
+/// Channel, then "via pattern" for pattern matches, "[shard]" for shard messages or
+/// "[stream]" for stream entries.
 pub fn channel_line(m: &Message, filter: Option<&Filter>) -> Line<'static> {
     let marks = |text: &str| filter.map(|f| f.highlight_ranges(text)).unwrap_or_default();
     let mut spans = theme::untrusted_spans(&m.channel, theme::channel(), marks);
@@ -116,6 +117,7 @@ pub fn channel_line(m: &Message, filter: Option<&Filter>) -> Line<'static> {
             spans.extend(theme::untrusted_spans(p, theme::dim(), |_| Vec::new()));
         }
         (Kind::SMessage, _) => spans.push(Span::styled(" [shard]", theme::dim())),
+        (Kind::StreamEntry, _) => spans.push(Span::styled(" [stream]", theme::dim())),
         _ => {}
     }
     Line::from(spans)

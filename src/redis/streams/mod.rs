@@ -30,6 +30,7 @@ pub use discovery::{Discovery, DiscoveryConfig, ScanProgress};
 pub use entries::{entries_newer, entries_page, jump_to_id, jump_to_time, StreamEntry};
 pub use health::{GroupHealth, HealthConfig, Outlook, Status};
 pub use id::StreamId;
+pub(crate) use info::parse_entries;
 pub use info::ReportedLag;
 pub use lag::LAG_COUNT_LIMIT;
 pub use poll::{poll_once, poll_streams};

@@ -1,0 +1,396 @@
+//! Tailing streams into the feed: one task with a command connection of its own that
+//! follows new entries of explicit stream keys with `XREAD BLOCK` and pushes them into the
+//! same bounded [`Inbox`] the Pub/Sub engine fills, as [`Kind::StreamEntry`] messages.
+//!
+//! Reading is plain XREAD: it never joins a consumer group, never XREADGROUPs, never
+//! XACKs, so group state (entries-read, pending) is untouched.
+//!
+//! Where reading starts: on the first connect each key's newest entry id is looked up
+//! (XREVRANGE … COUNT 1; a missing or empty stream starts at 0-0, so everything added
+//! later is new). After that the last id seen is kept, so entries added while the
+//! connection was down are read after the reconnect (streams are durable, unlike
+//! Pub/Sub). A key that cannot be read (WRONGTYPE, NOPERM) is reported once as a
+//! [`Delivery::ServerError`] and left out until a later re-check succeeds.
+//!
+//! Payload rendering (see [`render_payload`]): when the id and every field name and
+//! value are UTF-8, the payload is the JSON text `{"id":"…","fields":[["k","v"],…]}`
+//! (fields in producer order, duplicates kept); otherwise it is `id k=v k=v …` with the
+//! raw bytes (the UI escapes untrusted bytes anyway).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::Utc;
+use redis::aio::MultiplexedConnection;
+use redis::Value;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::backoff::{clock_jitter, Backoff};
+use super::conn::Target;
+use super::inbox::Inbox;
+use super::message::{Delivery, Kind, Message};
+use super::poller::{into_bytes, into_items, strip_attribute, PollError};
+use super::streams::{parse_entries, stream_error, StreamEntry, StreamId};
+use crate::render_text::escape_str;
+
+/// Stream entries get sequence numbers from here up, apart from Pub/Sub's.
+pub const SEQ_BASE: u64 = 1 << 48;
+/// How long one XREAD waits on the server; well under the connection's 10 s timeout.
+pub const BLOCK_MS: u64 = 2000;
+/// Most entries one XREAD returns.
+pub const READ_COUNT: usize = 1000;
+/// Unreadable keys are re-checked this often.
+const RECHECK: Duration = Duration::from_secs(5);
+
+/// Handle to the running tail. Dropping it stops the task.
+pub struct StreamTail {
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl StreamTail {
+    /// Follow `keys` (explicit stream keys, not globs) into `inbox`. `backoff` paces
+    /// reconnects.
+    pub fn spawn(target: Target, keys: Vec<Bytes>, inbox: Arc<Inbox>) -> StreamTail {
+        StreamTail::spawn_with(target, keys, inbox, Backoff::default())
+    }
+
+    pub fn spawn_with(
+        target: Target,
+        keys: Vec<Bytes>,
+        inbox: Arc<Inbox>,
+        backoff: Backoff,
+    ) -> StreamTail {
+        let (stop, stop_rx) = watch::channel(false);
+        let mut unique = Vec::new();
+        for k in keys {
+            if !unique.contains(&k) {
+                unique.push(k);
+            }
+        }
+        let tail = Tail {
+            target,
+            keys: unique,
+            inbox,
+            backoff,
+            seq: SEQ_BASE,
+            last: HashMap::new(),
+            bad: HashMap::new(),
+            reported: None,
+        };
+        let task = tokio::spawn(tail.run(stop_rx));
+        StreamTail {
+            stop,
+            task: Some(task),
+        }
+    }
+
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for StreamTail {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+struct Tail {
+    target: Target,
+    keys: Vec<Bytes>,
+    inbox: Arc<Inbox>,
+    backoff: Backoff,
+    seq: u64,
+    /// Last id read per key (read from after it).
+    last: HashMap<Bytes, StreamId>,
+    /// Keys that could not be read, with the error last reported for them.
+    bad: HashMap<Bytes, String>,
+    /// The last connection-wide error reported, so an outage is said once.
+    reported: Option<String>,
+}
+
+impl Tail {
+    async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        if self.keys.is_empty() {
+            return;
+        }
+        let mut attempt: u32 = 0;
+        loop {
+            let result = tokio::select! {
+                r = self.session(&mut attempt) => r,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            if let Err(e) = result {
+                self.report(e);
+            }
+            let delay = self.backoff.delay(attempt, clock_jitter());
+            attempt = attempt.saturating_add(1);
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+
+    /// Connect, find where to start, then XREAD until something fails.
+    async fn session(&mut self, attempt: &mut u32) -> Result<(), String> {
+        let mut conn = self
+            .target
+            .command_connection()
+            .await
+            .map_err(|e| format!("stream tail: cannot connect: {e:#}"))?;
+        self.resolve(&mut conn, true).await?;
+        *attempt = 0;
+        let mut last_check = Instant::now();
+        loop {
+            if !self.bad.is_empty() && last_check.elapsed() >= RECHECK {
+                self.resolve(&mut conn, false).await?;
+                last_check = Instant::now();
+            }
+            let good: Vec<&Bytes> = self
+                .keys
+                .iter()
+                .filter(|k| !self.bad.contains_key(*k))
+                .collect();
+            if good.is_empty() {
+                tokio::time::sleep(RECHECK).await;
+                continue;
+            }
+            let mut cmd = redis::cmd("XREAD");
+            cmd.arg("COUNT")
+                .arg(READ_COUNT)
+                .arg("BLOCK")
+                .arg(BLOCK_MS)
+                .arg("STREAMS");
+            for k in &good {
+                cmd.arg(k.as_ref());
+            }
+            for k in &good {
+                let id = self.last.get(*k).copied().unwrap_or(StreamId::new(0, 0));
+                cmd.arg(id.to_string());
+            }
+            let reply: Value = cmd
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| error_text("XREAD", &e))?;
+            let batches = parse_xread(reply)
+                .map_err(|what| format!("XREAD failed: unexpected reply ({what})"))?;
+            self.reported = None;
+            let mut out = Vec::new();
+            for (key, entries) in batches {
+                for entry in entries {
+                    self.last.insert(key.clone(), entry.id);
+                    out.push(Delivery::Message(Message {
+                        seq: self.seq,
+                        received: Utc::now(),
+                        kind: Kind::StreamEntry,
+                        pattern: None,
+                        channel: key.clone(),
+                        payload: render_payload(&entry),
+                    }));
+                    self.seq += 1;
+                }
+            }
+            self.inbox.push_batch(&mut out);
+        }
+    }
+
+    /// Find the start id of every key without one (`all`) or of the unreadable keys.
+    /// Per-key server errors mark that key bad; connection errors end the session.
+    async fn resolve(&mut self, conn: &mut MultiplexedConnection, all: bool) -> Result<(), String> {
+        let keys: Vec<Bytes> = self
+            .keys
+            .iter()
+            .filter(|k| (all && !self.last.contains_key(*k)) || self.bad.contains_key(*k))
+            .cloned()
+            .collect();
+        for key in keys {
+            let reply: Result<Value, redis::RedisError> = redis::cmd("XREVRANGE")
+                .arg(key.as_ref())
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1)
+                .query_async(conn)
+                .await;
+            match reply {
+                Ok(v) => {
+                    let entries = parse_entries(v)
+                        .map_err(|what| format!("XREVRANGE failed: unexpected reply ({what})"))?;
+                    self.bad.remove(&key);
+                    if !self.last.contains_key(&key) {
+                        let start = entries.first().map_or(StreamId::new(0, 0), |e| e.id);
+                        self.last.insert(key, start);
+                    }
+                }
+                Err(e) if e.code().is_some() => {
+                    let text = format!(
+                        "stream {}: {}",
+                        escape_str(&String::from_utf8_lossy(&key)),
+                        error_text("XREAD", &e)
+                    );
+                    if self.bad.get(&key) != Some(&text) {
+                        self.push_error(text.clone());
+                    }
+                    self.bad.insert(key, text);
+                }
+                Err(e) => return Err(error_text("XREVRANGE", &e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn report(&mut self, error: String) {
+        if self.reported.as_ref() != Some(&error) {
+            self.reported = Some(error.clone());
+            self.push_error(error);
+        }
+    }
+
+    fn push_error(&self, text: String) {
+        self.inbox
+            .push_batch(&mut vec![Delivery::ServerError(text)]);
+    }
+}
+
+/// One line, escaped, that says what failed.
+fn error_text(command: &str, e: &redis::RedisError) -> String {
+    let err: PollError = match e.code() {
+        Some(code) => stream_error(command, code, e.detail().unwrap_or("")),
+        None => PollError::from_redis(command, e),
+    };
+    let text = err.to_string();
+    // Keep the server's code first (e.g. "WRONGTYPE …") where the message leads with it.
+    let text = match e.code() {
+        Some(code) if !text.contains(code) => format!("{code} {text}"),
+        _ => text,
+    };
+    escape_str(&text).into_owned()
+}
+
+/// `(key, entries)` per stream from an XREAD reply (RESP2 list or RESP3 map); nil (the
+/// BLOCK timed out) is no entries.
+pub fn parse_xread(v: Value) -> Result<Vec<(Bytes, Vec<StreamEntry>)>, String> {
+    let pairs: Vec<(Value, Value)> = match strip_attribute(v) {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Map(map) => map,
+        other => {
+            let items = into_items(other).ok_or("not a list of streams")?;
+            items
+                .into_iter()
+                .map(|item| {
+                    let mut parts = into_items(item)
+                        .ok_or("a stream is not a list")?
+                        .into_iter();
+                    match (parts.next(), parts.next()) {
+                        (Some(k), Some(e)) => Ok((k, e)),
+                        _ => Err("a stream is not a key/entries pair".to_string()),
+                    }
+                })
+                .collect::<Result<_, String>>()?
+        }
+    };
+    pairs
+        .into_iter()
+        .map(|(k, e)| {
+            let key = into_bytes(k).ok_or("a stream key is not a string")?;
+            Ok((key, parse_entries(e)?))
+        })
+        .collect()
+}
+
+/// The feed payload of an entry: JSON `{"id":"…","fields":[["k","v"],…]}` when every
+/// name and value is UTF-8, else `id k=v k=v …` with the raw bytes.
+pub fn render_payload(entry: &StreamEntry) -> Bytes {
+    let id = entry.id.to_string();
+    let utf8: Option<Vec<(&str, &str)>> = entry
+        .fields
+        .iter()
+        .map(|(k, v)| Some((std::str::from_utf8(k).ok()?, std::str::from_utf8(v).ok()?)))
+        .collect();
+    if let Some(fields) = utf8 {
+        let fields: Vec<[&str; 2]> = fields.into_iter().map(|(k, v)| [k, v]).collect();
+        let text = format!(
+            "{{\"id\":{},\"fields\":{}}}",
+            serde_json::Value::from(id),
+            serde_json::json!(fields)
+        );
+        return Bytes::from(text);
+    }
+    let mut out = id.into_bytes();
+    for (k, v) in &entry.fields {
+        out.push(b' ');
+        out.extend_from_slice(k);
+        out.push(b'=');
+        out.extend_from_slice(v);
+    }
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(fields: &[(&'static [u8], &'static [u8])]) -> StreamEntry {
+        StreamEntry {
+            id: StreamId::new(1700000000000, 3),
+            fields: fields
+                .iter()
+                .map(|(k, v)| (Bytes::from_static(k), Bytes::from_static(v)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn utf8_entries_render_as_json_keeping_order_and_duplicates() {
+        let p = render_payload(&entry(&[(b"b", b"2"), (b"a", b"\"x\""), (b"b", b"3")]));
+        let v: serde_json::Value = serde_json::from_slice(&p).unwrap();
+        assert_eq!(v["id"], "1700000000000-3");
+        assert_eq!(
+            v["fields"],
+            serde_json::json!([["b", "2"], ["a", "\"x\""], ["b", "3"]])
+        );
+        assert_eq!(
+            render_payload(&entry(&[])),
+            Bytes::from_static(b"{\"id\":\"1700000000000-3\",\"fields\":[]}")
+        );
+    }
+
+    #[test]
+    fn binary_entries_render_as_raw_text() {
+        let p = render_payload(&entry(&[(b"k", b"\xff\x00"), (b"n", b"1")]));
+        assert_eq!(&p[..], b"1700000000000-3 k=\xff\x00 n=1");
+    }
+
+    #[test]
+    fn xread_replies_parse_in_both_protocols() {
+        let bulk = |s: &[u8]| Value::BulkString(s.to_vec());
+        let entries = Value::Array(vec![Value::Array(vec![
+            bulk(b"5-1"),
+            Value::Array(vec![bulk(b"f"), bulk(b"v")]),
+        ])]);
+        let resp2 = Value::Array(vec![Value::Array(vec![bulk(b"s"), entries.clone()])]);
+        let resp3 = Value::Map(vec![(bulk(b"s"), entries)]);
+        for v in [resp2, resp3] {
+            let got = parse_xread(v).unwrap();
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].0, Bytes::from_static(b"s"));
+            assert_eq!(got[0].1[0].id, StreamId::new(5, 1));
+            assert_eq!(
+                got[0].1[0].fields,
+                vec![(Bytes::from_static(b"f"), Bytes::from_static(b"v"))]
+            );
+        }
+        assert!(parse_xread(Value::Nil).unwrap().is_empty());
+        assert!(parse_xread(Value::Int(3)).is_err());
+    }
+}
