@@ -220,7 +220,7 @@ fn measure(
     // The measured process ends by itself after n messages (or is cut by head).
     let (usage, complete) = match waiter.as_mut() {
         Some(head) => {
-            let deadline = t0 + Duration::from_secs(20) + Duration::from_micros(n * 60);
+            let deadline = t0 + Duration::from_secs(15) + Duration::from_micros(n * 20);
             let mut ok = false;
             loop {
                 if let Ok(Some(s)) = head.try_wait() {
@@ -254,7 +254,7 @@ fn measure(
             // Generous: the slowest reasonable subscriber needs well under a minute.
             let u = wait_usage(
                 &mut sub,
-                t0 + Duration::from_secs(20) + Duration::from_micros(n * 60),
+                t0 + Duration::from_secs(15) + Duration::from_micros(n * 20),
             );
             let ok = u.code == 0;
             (u, ok)
@@ -308,9 +308,11 @@ fn main() {
                 .spawn()
                 .expect("redis-cli");
             let out = cli.stdout.take().expect("stdout");
-            // 3 lines per message plus 3 for the subscribe confirmation.
-            let head = Command::new("head")
-                .args(["-n", &(3 * n + 3).to_string()])
+            // 3 lines per message plus 3 for the subscribe confirmation. Succeeds only if
+            // all of them arrived: a redis-cli the server disconnected ends early.
+            let lines = 3 * n + 3;
+            let head = Command::new("sh")
+                .args(["-c", &format!("test \"$(head -n {lines} | wc -l)\" -eq {lines}")])
                 .stdin(out)
                 .stdout(Stdio::null())
                 .spawn()
