@@ -346,8 +346,9 @@ impl AppState {
             match delivery {
                 Delivery::Message(m) => {
                     self.rate.record(m.received, 1);
-                    let kind = channels::activity::kind_of(&m);
-                    self.channels.record(kind, &m.channel, m.received);
+                    if let Some(kind) = channels::activity::kind_of(&m) {
+                        self.channels.record(kind, &m.channel, m.received);
+                    }
                     self.feed.push(FeedItem::Message(m));
                 }
                 Delivery::Gap(g) => self.feed.push(FeedItem::Gap(g)),

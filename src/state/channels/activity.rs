@@ -99,10 +99,12 @@ fn slot(second: i64) -> usize {
     second.rem_euclid(WINDOW_SECS as i64) as usize
 }
 
-pub fn kind_of(message: &Message) -> ChannelKind {
+/// None for stream entries: a stream key is not a Pub/Sub channel.
+pub fn kind_of(message: &Message) -> Option<ChannelKind> {
     match message.kind {
-        Kind::SMessage => ChannelKind::Shard,
-        Kind::Message | Kind::PMessage => ChannelKind::Channel,
+        Kind::SMessage => Some(ChannelKind::Shard),
+        Kind::Message | Kind::PMessage => Some(ChannelKind::Channel),
+        Kind::StreamEntry => None,
     }
 }
 
