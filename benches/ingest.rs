@@ -312,7 +312,10 @@ fn main() {
             // all of them arrived: a redis-cli the server disconnected ends early.
             let lines = 3 * n + 3;
             let head = Command::new("sh")
-                .args(["-c", &format!("test \"$(head -n {lines} | wc -l)\" -eq {lines}")])
+                .args([
+                    "-c",
+                    &format!("test \"$(head -n {lines} | wc -l)\" -eq {lines}"),
+                ])
                 .stdin(out)
                 .stdout(Stdio::null())
                 .spawn()

@@ -29,6 +29,7 @@ use crate::redis::conn::Target;
 use crate::redis::inbox::{Caps, Counters};
 use crate::redis::message::{Delivery, Message};
 use crate::redis::poller::{PollError, Poller};
+use crate::redis::stream_tail::StreamTail;
 use crate::redis::subscriber::{ConnState, Status, Subscriber, SubscriberConfig};
 use crate::render_text::escape_str;
 use crate::state::composer::PublishDone;
@@ -62,6 +63,16 @@ pub async fn run(args: TuiArgs, target: Target) -> Result<i32> {
         max_bytes: args.max_bytes.max(1),
     };
     let subscriber = Subscriber::spawn(engine_config, subscriptions.clone());
+    // Explicit --stream keys (not globs) are also tailed into the feed with XREAD.
+    let stream_tail = StreamTail::spawn(
+        target.clone(),
+        args.streams
+            .stream_keys
+            .iter()
+            .map(|k| Bytes::from(k.clone()))
+            .collect(),
+        subscriber.inbox(),
+    );
 
     crate::ui::theme::set(args.theme);
     install_panic_hook();
@@ -100,6 +111,7 @@ pub async fn run(args: TuiArgs, target: Target) -> Result<i32> {
     drop(terminal);
     // The engine stops promptly; don't let a stuck socket hold the terminal hostage.
     let _ = tokio::time::timeout(Duration::from_secs(2), subscriber.shutdown()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), stream_tail.shutdown()).await;
     result.map(|()| 0)
 }
 

@@ -276,6 +276,10 @@ pub struct TailArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// A stream key to follow with XREAD, shown beside channel messages (repeatable;
+    /// never joins a consumer group)
+    #[arg(long = "stream", value_name = "KEY")]
+    pub stream_keys: Vec<String>,
     /// Exit after this many matching messages
     #[arg(short = 'n', long)]
     pub count: Option<u64>,

@@ -10,6 +10,7 @@ use crate::jsonl::{gap_jsonl, JsonlWriter};
 use crate::redis::conn::Target;
 use crate::redis::inbox::Caps;
 use crate::redis::message::{Delivery, Kind, Message};
+use crate::redis::stream_tail::{self, StreamTail};
 use crate::redis::subscriber::{ConnState, Subscriber, SubscriberConfig};
 use crate::render_text::escape_line;
 
@@ -28,7 +29,7 @@ pub async fn run(args: TailArgs, target: Target) -> Result<i32> {
         None => None,
     };
     let mut subs = args.subs.subscriptions();
-    if subs.is_empty() {
+    if subs.is_empty() && args.stream_keys.is_empty() {
         eprintln!("redtail: no --channel/--pattern/--shard-channel given: following every classic channel (PSUBSCRIBE *)");
         subs.patterns.insert(bytes::Bytes::from_static(b"*"));
     }
@@ -42,6 +43,14 @@ pub async fn run(args: TailArgs, target: Target) -> Result<i32> {
     };
     let subscriber = Subscriber::spawn(config, subs);
     let inbox = subscriber.inbox();
+    let stream_tail = StreamTail::spawn(
+        target.clone(),
+        args.stream_keys
+            .iter()
+            .map(|k| bytes::Bytes::from(k.clone()))
+            .collect(),
+        inbox.clone(),
+    );
     let mut status = subscriber.status();
     let escape = args.escape || std::io::stdout().is_terminal();
     let mut out = Output::start();
@@ -127,9 +136,18 @@ pub async fn run(args: TailArgs, target: Target) -> Result<i32> {
                         }
                         eprintln!("redtail: {}", g.describe());
                     }
+                    Delivery::ServerError(e) if e.starts_with(stream_tail::TRANSIENT) => {
+                        // The stream tail retries by itself; say so and keep going.
+                        let _ = out.ship().await;
+                        eprintln!("redtail: {e}; retrying");
+                    }
                     Delivery::ServerError(e) => {
                         let _ = out.ship().await;
-                        eprintln!("redtail: the server refused a subscription: {e}");
+                        if e.starts_with("stream ") {
+                            eprintln!("redtail: {e}");
+                        } else {
+                            eprintln!("redtail: the server refused a subscription: {e}");
+                        }
                         if e.starts_with("NOPERM") {
                             eprintln!("redtail: this ACL user may not access that channel; grant it (e.g. ACL SETUSER … &channel) or subscribe to another");
                         }
@@ -162,6 +180,7 @@ pub async fn run(args: TailArgs, target: Target) -> Result<i32> {
     let _ = out.ship().await;
     let write_code = out.finish();
     subscriber.shutdown().await;
+    stream_tail.shutdown().await;
     Ok(if code == 0 { write_code } else { code })
 }
 

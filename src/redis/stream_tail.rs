@@ -52,12 +52,13 @@ pub struct StreamTail {
 }
 
 impl StreamTail {
-    /// Follow `keys` (explicit stream keys, not globs) into `inbox`. `backoff` paces
-    /// reconnects.
+    /// Follow `keys` (explicit stream keys, not globs) into `inbox`, reconnecting with the
+    /// default backoff.
     pub fn spawn(target: Target, keys: Vec<Bytes>, inbox: Arc<Inbox>) -> StreamTail {
         StreamTail::spawn_with(target, keys, inbox, Backoff::default())
     }
 
+    /// [`StreamTail::spawn`] with the reconnect pacing given.
     pub fn spawn_with(
         target: Target,
         keys: Vec<Bytes>,
@@ -143,11 +144,12 @@ impl Tail {
 
     /// Connect, find where to start, then XREAD until something fails.
     async fn session(&mut self, attempt: &mut u32) -> Result<(), String> {
-        let mut conn = self
-            .target
-            .command_connection()
-            .await
-            .map_err(|e| format!("stream tail: cannot connect: {e:#}"))?;
+        let mut conn = self.target.command_connection().await.map_err(|e| {
+            format!(
+                "{TRANSIENT}cannot connect: {}",
+                escape_str(&format!("{e:#}"))
+            )
+        })?;
         self.resolve(&mut conn, true).await?;
         *attempt = 0;
         let mut last_check = Instant::now();
@@ -181,9 +183,9 @@ impl Tail {
             let reply: Value = cmd
                 .query_async(&mut conn)
                 .await
-                .map_err(|e| error_text("XREAD", &e))?;
+                .map_err(|e| session_error("XREAD", &e))?;
             let batches = parse_xread(reply)
-                .map_err(|what| format!("XREAD failed: unexpected reply ({what})"))?;
+                .map_err(|what| format!("{TRANSIENT}XREAD failed: unexpected reply ({what})"))?;
             self.reported = None;
             let mut out = Vec::new();
             for (key, entries) in batches {
@@ -224,13 +226,13 @@ impl Tail {
                 .await;
             match reply {
                 Ok(v) => {
-                    let entries = parse_entries(v)
-                        .map_err(|what| format!("XREVRANGE failed: unexpected reply ({what})"))?;
+                    let entries = parse_entries(v).map_err(|what| {
+                        format!("{TRANSIENT}XREVRANGE failed: unexpected reply ({what})")
+                    })?;
                     self.bad.remove(&key);
-                    if !self.last.contains_key(&key) {
-                        let start = entries.first().map_or(StreamId::new(0, 0), |e| e.id);
-                        self.last.insert(key, start);
-                    }
+                    self.last
+                        .entry(key)
+                        .or_insert_with(|| entries.first().map_or(StreamId::new(0, 0), |e| e.id));
                 }
                 Err(e) if e.code().is_some() => {
                     let text = format!(
@@ -243,7 +245,7 @@ impl Tail {
                     }
                     self.bad.insert(key, text);
                 }
-                Err(e) => return Err(error_text("XREVRANGE", &e)),
+                Err(e) => return Err(session_error("XREVRANGE", &e)),
             }
         }
         Ok(())
@@ -259,6 +261,18 @@ impl Tail {
     fn push_error(&self, text: String) {
         self.inbox
             .push_batch(&mut vec![Delivery::ServerError(text)]);
+    }
+}
+
+/// Errors that retrying may cure (lost connection, odd reply) start with this; a
+/// server's refusal (WRONGTYPE, NOPERM) names the stream instead (`stream KEY: …`).
+pub const TRANSIENT: &str = "stream tail: ";
+
+/// An error that ends the session: a server refusal for the whole read, or a transient one.
+fn session_error(command: &str, e: &redis::RedisError) -> String {
+    match e.code() {
+        Some(_) => format!("streams: {}", error_text(command, e)),
+        None => format!("{TRANSIENT}{}", error_text(command, e)),
     }
 }
 

@@ -358,7 +358,14 @@ impl AppState {
                     } else {
                         ""
                     };
-                    self.error(format!("the server refused a subscription: {e}{hint}"));
+                    // Stream-tail errors name their stream ("stream KEY: …") or say they
+                    // are retried ("stream tail: …"); everything else is a refused
+                    // (P|S)SUBSCRIBE.
+                    if e.starts_with("stream ") {
+                        self.error(e.clone());
+                    } else {
+                        self.error(format!("the server refused a subscription: {e}{hint}"));
+                    }
                     self.feed.push(FeedItem::ServerError(e));
                 }
                 Delivery::Subscription {
