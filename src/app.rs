@@ -35,6 +35,7 @@ use crate::render_text::escape_str;
 use crate::state::composer::PublishDone;
 use crate::state::pending::PendingEvent;
 use crate::state::status::{ConnView, StatusUpdate};
+use crate::state::streams::StreamsEffect;
 use crate::state::streams::StreamsEvent;
 use crate::state::{AppState, Config, Effect, Event, ExportDone};
 use crate::ui;
@@ -63,16 +64,15 @@ pub async fn run(args: TuiArgs, target: Target) -> Result<i32> {
         max_bytes: args.max_bytes.max(1),
     };
     let subscriber = Subscriber::spawn(engine_config, subscriptions.clone());
-    // Explicit --stream keys (not globs) are also tailed into the feed with XREAD.
-    let stream_tail = StreamTail::spawn(
-        target.clone(),
-        args.streams
-            .stream_keys
-            .iter()
-            .map(|k| Bytes::from(k.clone()))
-            .collect(),
-        subscriber.inbox(),
-    );
+    // Explicit --stream keys (not globs) are also tailed into the feed with XREAD; `f` in
+    // the streams pane adds or removes keys at runtime.
+    let followed: Vec<Bytes> = args
+        .streams
+        .stream_keys
+        .iter()
+        .map(|k| Bytes::from(k.clone()))
+        .collect();
+    let mut follower = Follower::new(target.clone(), subscriber.inbox(), followed.clone());
 
     crate::ui::theme::set(args.theme);
     install_panic_hook();
@@ -92,6 +92,7 @@ pub async fn run(args: TuiArgs, target: Target) -> Result<i32> {
         size,
     };
     let mut state = AppState::new(config, subscriptions, Utc::now());
+    state.followed_streams.extend(followed);
     // Configured keys drive both the key handler and the help/footer labels.
     state.keymap = args.keymap.clone();
     if defaulted {
@@ -102,6 +103,7 @@ pub async fn run(args: TuiArgs, target: Target) -> Result<i32> {
         &mut terminal,
         &mut state,
         &subscriber,
+        &mut follower,
         &target,
         streams_config,
         args.fps,
@@ -111,16 +113,68 @@ pub async fn run(args: TuiArgs, target: Target) -> Result<i32> {
     drop(terminal);
     // The engine stops promptly; don't let a stuck socket hold the terminal hostage.
     let _ = tokio::time::timeout(Duration::from_secs(2), subscriber.shutdown()).await;
-    let _ = tokio::time::timeout(Duration::from_secs(2), stream_tail.shutdown()).await;
+    follower.stop().await;
     result.map(|()| 0)
 }
 
 type Term = Terminal<CrosstermBackend<Stdout>>;
 
+/// The streams followed in the feed. A change restarts the XREAD task with the new key
+/// set (dropping the old one stops it); each key resumes from its newest entry.
+struct Follower {
+    target: Target,
+    inbox: std::sync::Arc<crate::redis::inbox::Inbox>,
+    keys: Vec<Bytes>,
+    tail: Option<StreamTail>,
+}
+
+impl Follower {
+    fn new(
+        target: Target,
+        inbox: std::sync::Arc<crate::redis::inbox::Inbox>,
+        keys: Vec<Bytes>,
+    ) -> Follower {
+        let mut f = Follower {
+            target,
+            inbox,
+            keys,
+            tail: None,
+        };
+        f.restart();
+        f
+    }
+
+    fn set(&mut self, key: Bytes, on: bool) {
+        self.keys.retain(|k| *k != key);
+        if on {
+            self.keys.push(key);
+        }
+        self.restart();
+    }
+
+    fn restart(&mut self) {
+        self.tail = None;
+        if !self.keys.is_empty() {
+            self.tail = Some(StreamTail::spawn(
+                self.target.clone(),
+                self.keys.clone(),
+                self.inbox.clone(),
+            ));
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(tail) = self.tail.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), tail.shutdown()).await;
+        }
+    }
+}
+
 async fn event_loop(
     terminal: &mut Term,
     state: &mut AppState,
     subscriber: &Subscriber,
+    follower: &mut Follower,
     target: &Target,
     streams_config: crate::redis::streams::StreamsConfig,
     fps: u32,
@@ -263,6 +317,7 @@ async fn event_loop(
                 Effect::Unsubscribe { kind, name } => subscriber.unsubscribe(kind, vec![name]),
                 Effect::SetClientsPolling(enabled) => poller.set_clients_enabled(enabled),
                 Effect::Pending(effect) => pending.run(effect),
+                Effect::Streams(StreamsEffect::Follow { key, on }) => follower.set(key, on),
                 Effect::Streams(effect) => streams.run(effect),
                 Effect::Publish {
                     channel,

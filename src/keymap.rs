@@ -77,6 +77,7 @@ pub enum Command {
     SetGroupId,
     DestroyGroup,
     DeleteConsumer,
+    FollowStream,
 }
 
 impl Command {
@@ -140,6 +141,7 @@ impl Command {
             Command::BrowseEntries => "browse the stream's entries",
             Command::GroupPending => "the group's pending entries",
             Command::Rediscover => "rescan the keyspace",
+            Command::FollowStream => "follow / stop following in the feed",
             Command::PrevPage => "previous (newer) page",
             Command::JumpTo => "jump to an id, time or age",
             Command::CreateGroup => "create a consumer group",
@@ -206,6 +208,7 @@ impl Command {
             Command::BrowseEntries => "entries",
             Command::GroupPending => "pending",
             Command::Rediscover => "rescan",
+            Command::FollowStream => "follow",
             Command::PrevPage => "newer",
             Command::JumpTo => "jump",
             Command::CreateGroup => "new group",
@@ -484,6 +487,7 @@ impl Default for Keymap {
             (S::Streams, KeySpec::ch('p'), C::GroupPending),
             (S::Streams, KeySpec::ch('r'), C::Refresh),
             (S::Streams, KeySpec::ch('R'), C::Rediscover),
+            (S::Streams, KeySpec::ch('F'), C::FollowStream),
             (S::Streams, KeySpec::ch('n'), C::CreateGroup),
             (S::Streams, KeySpec::ch('s'), C::SetGroupId),
             (S::Streams, KeySpec::ch('D'), C::DestroyGroup),

@@ -84,6 +84,8 @@ impl StreamsRunner {
         match effect {
             StreamsEffect::PollNow => self.poller.poll_now(),
             StreamsEffect::Rediscover => self.poller.rediscover(),
+            // app.rs owns the stream follower and handles this before we are asked.
+            StreamsEffect::Follow { .. } => {}
             StreamsEffect::Entries {
                 generation,
                 key,

@@ -196,6 +196,8 @@ pub struct AppState {
     pub channels: ChannelsState,
     pub pending: PendingPane,
     pub streams: StreamsPane,
+    /// Streams whose new entries are followed in the feed (XREAD, never a group).
+    pub followed_streams: std::collections::BTreeSet<Bytes>,
     pub detail: Option<DetailState>,
     pub overlay: Option<Overlay>,
     pub conn: ConnView,
@@ -221,6 +223,7 @@ impl AppState {
             channels: ChannelsState::default(),
             pending: PendingPane::default(),
             streams: StreamsPane::default(),
+            followed_streams: Default::default(),
             detail: None,
             overlay: None,
             conn: ConnView::Connecting,

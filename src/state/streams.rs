@@ -525,6 +525,8 @@ pub enum StreamsEffect {
     },
     /// Change a group (audited); answered by [`StreamsEvent::Done`].
     Act(GroupAction),
+    /// Follow (true) or stop following (false) a stream's new entries in the feed.
+    Follow { key: Bytes, on: bool },
 }
 
 /// What app.rs sends back.

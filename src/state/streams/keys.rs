@@ -171,6 +171,22 @@ impl AppState {
                 self.info("polling streams now…".into());
                 effects.push(Effect::Streams(StreamsEffect::PollNow));
             }
+            Some(Command::FollowStream) => match self.streams.selected_stream() {
+                Some(stream) => {
+                    let key = stream.key.clone();
+                    let on = !self.followed_streams.contains(&key);
+                    let shown = crate::render_text::escape_line(&key).into_owned();
+                    if on {
+                        self.followed_streams.insert(key.clone());
+                        self.info(format!("following {shown} in the feed — see the Feed (1)"));
+                    } else {
+                        self.followed_streams.remove(&key);
+                        self.info(format!("stopped following {shown}"));
+                    }
+                    effects.push(Effect::Streams(StreamsEffect::Follow { key, on }));
+                }
+                None => self.info("no stream selected".into()),
+            },
             Some(Command::Rediscover) => {
                 self.info("scanning the keyspace for streams again…".into());
                 effects.push(Effect::Streams(StreamsEffect::Rediscover));

@@ -470,3 +470,26 @@ fn group_actions_confirm_first_and_respect_read_only_and_pending() {
         .visible_notice()
         .is_some_and(|n| n.text.contains("read-only")));
 }
+
+#[test]
+fn f_follows_the_selected_stream_in_the_feed_and_toggles_off() {
+    let mut s = app();
+    key(&mut s, KeyCode::Down); // orders
+    let selected_key = s
+        .streams
+        .selected_stream()
+        .map(|st| st.key.clone())
+        .expect("selected");
+    let effects = key(&mut s, KeyCode::Char('F'));
+    assert!(
+        matches!(&effects[..], [Effect::Streams(StreamsEffect::Follow { key, on: true })] if *key == selected_key),
+        "{effects:?}"
+    );
+    assert!(s.followed_streams.contains(&selected_key));
+    let effects = key(&mut s, KeyCode::Char('F'));
+    assert!(
+        matches!(&effects[..], [Effect::Streams(StreamsEffect::Follow { key, on: false })] if *key == selected_key),
+        "{effects:?}"
+    );
+    assert!(s.followed_streams.is_empty());
+}
