@@ -72,11 +72,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Let the workload build up some history, lag and pending entries.
     std::thread::sleep(Duration::from_secs(8));
     std::fs::create_dir_all(root.join("screenshots"))?;
+    // Pending: choose the inference queue's group (Ctrl-U clears a prefilled target).
     let shots: [(&str, &[u8]); 4] = [
         ("feed", b"1"),
         ("channels", b"2"),
         ("streams", b"3"),
-        ("pending", b"4"),
+        ("pending", b"4t\x15ai:inference:queue inference-workers\r"),
     ];
     for (name, key) in shots {
         writer.write_all(key)?;
