@@ -90,6 +90,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let path = root.join("screenshots").join(format!("{name}.svg"));
         std::fs::write(&path, svg)?;
         println!("wrote {}", path.display());
+        to_png(&path);
     }
     writer.write_all(b"1?")?;
     writer.flush()?;
@@ -100,12 +101,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|_| "lock")?;
     std::fs::write(root.join("screenshots/help.svg"), svg)?;
     println!("wrote screenshots/help.svg");
+    to_png(&root.join("screenshots/help.svg"));
     writer.write_all(b"\x1b")?;
     std::thread::sleep(Duration::from_millis(100));
     writer.write_all(b"q")?;
     writer.flush()?;
     let _ = child.wait();
     Ok(())
+}
+
+/// A PNG beside the SVG when `rsvg-convert` (Debian: librsvg2-bin) is installed.
+fn to_png(svg: &std::path::Path) {
+    let png = svg.with_extension("png");
+    match std::process::Command::new("rsvg-convert")
+        .arg(svg)
+        .arg("-o")
+        .arg(&png)
+        .status()
+    {
+        Ok(s) if s.success() => println!("wrote {}", png.display()),
+        _ => println!("(no PNG for {}: rsvg-convert not available)", svg.display()),
+    }
 }
 
 fn xterm_rgb(idx: u8) -> (u8, u8, u8) {
