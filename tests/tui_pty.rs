@@ -177,3 +177,113 @@ fn subscribe_from_the_channels_pane_and_see_messages_in_the_feed() {
     tui.wait_exit(T);
     drop(listener);
 }
+
+/// Screen row (0-based) of the first line containing `text`.
+fn line_of(screen: &str, text: &str) -> Option<usize> {
+    screen.lines().position(|l| l.contains(text))
+}
+
+/// A left click (SGR mouse report, 1-based coordinates) on a screen row.
+fn click(tui: &mut Tui, row: usize) {
+    let press = format!("\x1b[<0;6;{}M", row + 1);
+    let release = format!("\x1b[<0;6;{}m", row + 1);
+    tui.send(press.as_bytes());
+    tui.send(release.as_bytes());
+}
+
+fn selected_line(screen: &str) -> String {
+    screen
+        .lines()
+        .find(|l| l.trim_start().starts_with('›'))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn clicking_a_row_selects_it_in_the_table_panes() {
+    let server = Server::start();
+    let url = server.url();
+    // Other clients: channels with 3, 2 and 1 subscribers (sorted by subscribers).
+    let mut listeners = Vec::new();
+    for (ch, n) in [("alpha", 3), ("bravo", 2), ("charlie", 1)] {
+        for _ in 0..n {
+            let mut c = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+            std::io::Write::write_all(&mut c, format!("SUBSCRIBE {ch}\r\n").as_bytes()).unwrap();
+            listeners.push(c);
+        }
+    }
+    // A stream with a group and pending entries, and a second stream.
+    for i in 0..3 {
+        server.cli(&["XADD", "jobs", "*", "n", &i.to_string()]);
+    }
+    server.cli(&["XADD", "other", "*", "n", "1"]);
+    server.cli(&["XGROUP", "CREATE", "jobs", "g", "0"]);
+    server.cli(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "w",
+        "COUNT",
+        "10",
+        "STREAMS",
+        "jobs",
+        ">",
+    ]);
+
+    let mut tui = Tui::spawn(&[&url, "-c", "zulu"], 120, 30);
+    tui.wait_for("connected", T);
+
+    tui.send(b"2");
+    let s = tui.wait_until("three channels", T, |s| {
+        ["alpha", "bravo", "charlie"].iter().all(|c| s.contains(c))
+    });
+    let row = line_of(&s, "charlie").expect("charlie row");
+    click(&mut tui, row);
+    tui.wait_until("charlie selected", T, |s| {
+        selected_line(s).contains("charlie")
+    });
+
+    tui.send(b"3");
+    let s = tui.wait_until("two streams", T, |s| {
+        s.contains("jobs") && s.contains("other")
+    });
+    let target = if selected_line(&s).contains("jobs") {
+        "other"
+    } else {
+        "jobs"
+    };
+    let row = line_of(&s, &format!(" {target} ")).expect("stream row");
+    click(&mut tui, row);
+    tui.wait_until("the other stream selected", T, |s| {
+        selected_line(s).contains(target)
+    });
+
+    tui.send(b"4");
+    tui.send(b"t");
+    tui.send(b"\x15");
+    tui.send(b"jobs g");
+    tui.send(b"\r");
+    let ids: Vec<String> = server
+        .cli(&["XRANGE", "jobs", "-", "+"])
+        .lines()
+        .filter(|l| l.contains('-') && l.starts_with(|c: char| c.is_ascii_digit()))
+        .map(|l| l.trim().to_string())
+        .collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    let s = tui.wait_until("pending rows", T, |s| {
+        ids.iter().all(|id| s.contains(id.as_str()))
+    });
+    let unselected = ids
+        .iter()
+        .find(|id| !selected_line(&s).contains(id.as_str()))
+        .expect("an unselected id")
+        .clone();
+    let row = line_of(&s, &unselected).expect("pending row");
+    click(&mut tui, row);
+    tui.wait_until("the clicked entry selected", T, |s| {
+        selected_line(s).contains(unselected.as_str())
+    });
+    tui.send(b"q");
+    tui.wait_exit(T);
+    drop(listeners);
+}

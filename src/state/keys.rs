@@ -27,8 +27,14 @@ impl AppState {
                     if let Some(tab) = layout::tab_at(mouse.column) {
                         self.tab = tab;
                     }
-                } else if self.focus() == Focus::Feed {
-                    self.feed_click(mouse.row);
+                } else {
+                    match self.focus() {
+                        Focus::Feed => self.feed_click(mouse.row),
+                        Focus::Channels => self.channels_click(mouse.row),
+                        Focus::Pending => self.pending_click(mouse.row),
+                        Focus::Streams(_) => self.streams_click(mouse.row),
+                        _ => {}
+                    }
                 }
                 return;
             }
@@ -293,6 +299,71 @@ impl AppState {
         self.feed.move_by(delta, rows);
     }
 
+    /// A click on a channel row selects it.
+    fn channels_click(&mut self, row: u16) {
+        let top = self.areas().body.y + self.channels.title_rows();
+        let page = self.channel_rows();
+        let Some(at) = row_in_page(row, top, page) else {
+            return;
+        };
+        let c = &self.channels;
+        let offset = crate::state::channels::visible_offset(c.offset, c.selected, page);
+        let target = offset + at;
+        if target < c.rows.len() {
+            let delta = target as isize - c.selected as isize;
+            self.channels_move(delta);
+        }
+    }
+
+    /// A click on a pending entry selects it (by its id, like every pending selection).
+    fn pending_click(&mut self, row: u16) {
+        if self.pending.modal.is_some() {
+            return;
+        }
+        let top = self.areas().body.y + crate::state::pending::LIST_TOP_ROWS;
+        let rows = self.pending_rows();
+        let Some(at) = row_in_page(row, top, rows) else {
+            return;
+        };
+        let pane = &mut self.pending;
+        let len = pane.entries.len();
+        // The same first row the list is drawn from (ui/pending.rs).
+        let mut start = pane.scroll.min(len.saturating_sub(rows));
+        if let Some(s) = pane.selected_index() {
+            start = start.min(s).max((s + 1).saturating_sub(rows));
+        }
+        if let Some(entry) = pane.entries.get(start + at) {
+            pane.selected = Some(entry.id);
+            pane.keep_visible(rows);
+        }
+    }
+
+    /// A click on a row of the streams, groups or consumers table selects it.
+    fn streams_click(&mut self, row: u16) {
+        if self.streams.modal.is_some() || self.streams.entries.is_some() {
+            return;
+        }
+        let top = self.streams.layout(self.areas().body).table.y + 1;
+        let page = self.streams_page();
+        let Some(at) = row_in_page(row, top, page) else {
+            return;
+        };
+        let pane = &self.streams;
+        let (sel, len) = match pane.level {
+            crate::state::streams::Level::Streams => (&pane.streams_sel, pane.stream_rows.len()),
+            crate::state::streams::Level::Groups => (&pane.groups_sel, pane.group_rows.len()),
+            crate::state::streams::Level::Consumers => {
+                (&pane.consumers_sel, pane.consumer_rows.len())
+            }
+        };
+        let offset = crate::state::streams::visible_offset(sel.offset, sel.index, page);
+        let target = offset + at;
+        if target < len {
+            let delta = target as isize - sel.index as isize;
+            self.streams.move_by(delta, page);
+        }
+    }
+
     fn feed_move(&mut self, delta: isize) {
         // Down in live mode would only pause on the newest row: nothing to do.
         if delta > 0 && !self.feed.is_paused() {
@@ -371,4 +442,10 @@ impl AppState {
         let width = self.areas().body.width;
         self.detail = Some(DetailState::open(id, message, width));
     }
+}
+
+/// The row of a `page`-row list starting at screen row `top` that screen row `row` is on.
+fn row_in_page(row: u16, top: u16, page: usize) -> Option<usize> {
+    let at = usize::from(row.checked_sub(top)?);
+    (at < page).then_some(at)
 }
