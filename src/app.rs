@@ -42,6 +42,7 @@ use crate::ui;
 use pending::PendingRunner;
 use streams::StreamsRunner;
 
+mod backend;
 mod pending;
 mod streams;
 
@@ -193,15 +194,12 @@ async fn event_loop(
     let (publish_tx, mut publish_rx) = mpsc::channel::<Result<PublishDone, String>>(4);
     // Pending pane reads and actions run off the loop and answer on this channel.
     let (pending_tx, mut pending_rx) = mpsc::channel::<PendingEvent>(32);
-    let pending = PendingRunner::new(target.clone(), state.config.read_only, pending_tx);
+    // One command connection and one audit log for every pane's reads and actions.
+    let backend = backend::Backend::new(target.clone(), state.config.read_only);
+    let pending = PendingRunner::new(backend.clone(), pending_tx);
     // Streams pane: the poller's state is latest-value; entries pages answer on a channel.
     let (streams_tx, mut streams_rx) = mpsc::channel::<StreamsEvent>(8);
-    let streams = StreamsRunner::spawn(
-        target.clone(),
-        streams_config,
-        state.config.read_only,
-        streams_tx,
-    );
+    let streams = StreamsRunner::spawn(target.clone(), streams_config, backend, streams_tx);
     let mut streams_state = streams.state();
     let mut streams_alive = true;
     let mut tick = tokio::time::interval(TICK);

@@ -2,15 +2,11 @@
 //! the event loop on one shared command connection. State decides; this only carries out
 //! [`PendingEffect`]s and answers with [`PendingEvent`]s.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
-use redis::aio::MultiplexedConnection;
 use tokio::sync::mpsc;
 
-use crate::audit::AuditLog;
-use crate::redis::actions::{self, ActionContext, ActionError, ActionErrorKind, ActionOutcome};
-use crate::redis::conn::Target;
+use super::backend::Backend;
+use crate::redis::actions::{self, ActionError, ActionErrorKind, ActionOutcome};
 use crate::redis::pending::{
     bytes_of, into_items, pending_page, pending_summary, redis_error, u64_of, PendingQuery,
     StreamId,
@@ -26,36 +22,13 @@ use crate::state::pending::{
 /// comes back as a [`PendingEvent`].
 #[derive(Clone)]
 pub(super) struct PendingRunner {
-    target: Target,
-    read_only: bool,
-    /// Opened once at startup. When it cannot be, mutating actions say so instead of
-    /// running: every change redtail makes must be traceable.
-    audit: Result<Arc<AuditLog>, String>,
-    conn: Arc<tokio::sync::Mutex<Option<MultiplexedConnection>>>,
+    backend: Backend,
     tx: mpsc::Sender<PendingEvent>,
 }
 
 impl PendingRunner {
-    pub(super) fn new(
-        target: Target,
-        read_only: bool,
-        tx: mpsc::Sender<PendingEvent>,
-    ) -> PendingRunner {
-        // Read-only mode changes nothing, so it need not create an audit log either.
-        let audit = if read_only {
-            Err("read-only mode".to_string())
-        } else {
-            AuditLog::open_default()
-                .map(Arc::new)
-                .map_err(|e| format!("{e:#}"))
-        };
-        PendingRunner {
-            target,
-            read_only,
-            audit,
-            conn: Arc::default(),
-            tx,
-        }
+    pub(super) fn new(backend: Backend, tx: mpsc::Sender<PendingEvent>) -> PendingRunner {
+        PendingRunner { backend, tx }
     }
 
     pub(super) fn run(&self, effect: PendingEffect) {
@@ -64,27 +37,6 @@ impl PendingRunner {
             let event = runner.execute(effect).await;
             let _ = runner.tx.send(event).await;
         });
-    }
-
-    async fn connection(&self) -> Result<MultiplexedConnection, String> {
-        let mut slot = self.conn.lock().await;
-        if let Some(conn) = slot.as_ref() {
-            return Ok(conn.clone());
-        }
-        let conn = self
-            .target
-            .command_connection()
-            .await
-            .map_err(|e| format!("{e:#}"))?;
-        *slot = Some(conn.clone());
-        Ok(conn)
-    }
-
-    /// A multiplexed connection does not reconnect by itself: drop a broken one.
-    async fn forget_connection(&self, broken: bool) {
-        if broken {
-            *self.conn.lock().await = None;
-        }
     }
 
     async fn execute(&self, effect: PendingEffect) -> PendingEvent {
@@ -106,11 +58,12 @@ impl PendingRunner {
     }
 
     async fn fetch(&self, t: &PendingTarget, query: &PendingQuery) -> Result<PageLoad, String> {
-        let mut conn = self.connection().await?;
+        let mut conn = self.backend.connection().await?;
         let page = match pending_page(&mut conn, &t.stream, &t.group, query).await {
             Ok(page) => page,
             Err(e) => {
-                self.forget_connection(e.kind == PollErrorKind::Connection)
+                self.backend
+                    .forget_connection(e.kind == PollErrorKind::Connection)
                     .await;
                 return Err(e.message);
             }
@@ -121,7 +74,7 @@ impl PendingRunner {
     }
 
     async fn consumers(&self, t: &PendingTarget) -> Result<Vec<ConsumerRow>, String> {
-        let mut conn = self.connection().await?;
+        let mut conn = self.backend.connection().await?;
         let reply: redis::Value = redis::cmd("XINFO")
             .arg("CONSUMERS")
             .arg(&t.stream[..])
@@ -135,7 +88,7 @@ impl PendingRunner {
 
     async fn act(&self, target: PendingTarget, action: PendingAction) -> PendingEvent {
         let name = action.name();
-        let mut conn = match self.connection().await {
+        let mut conn = match self.backend.connection().await {
             Ok(conn) => conn,
             Err(e) => {
                 return PendingEvent::Done {
@@ -174,22 +127,14 @@ impl PendingRunner {
             }
             _ => {}
         }
-        let audit = match &self.audit {
-            Ok(audit) => audit.clone(),
+        let ctx = match self.backend.context() {
+            Ok(ctx) => ctx,
             Err(e) => {
                 return PendingEvent::Done {
                     action: name,
-                    result: Err(format!(
-                        "not run: the audit log cannot be opened ({e}); redtail records every \
-                         change it makes — fix that or set REDTAIL_AUDIT_LOG"
-                    )),
+                    result: Err(e),
                 }
             }
-        };
-        let ctx = ActionContext {
-            server: self.target.to_string(),
-            read_only: self.read_only,
-            audit: &audit,
         };
         let text = |ids: &[StreamId]| ids.iter().map(ToString::to_string).collect::<Vec<_>>();
         let c = &mut conn;
@@ -232,7 +177,7 @@ impl PendingRunner {
                 (Err("a preview is not an action".to_string()), false)
             }
         };
-        self.forget_connection(broken).await;
+        self.backend.forget_connection(broken).await;
         PendingEvent::Done {
             action: name,
             result,

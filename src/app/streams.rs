@@ -5,12 +5,11 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use redis::aio::MultiplexedConnection;
 use tokio::sync::{mpsc, watch};
 
-use crate::audit::AuditLog;
+use super::backend::Backend;
 use crate::cli::TuiArgs;
-use crate::redis::actions::{self, ActionContext, ActionError, ActionErrorKind, ActionOutcome};
+use crate::redis::actions::{self, ActionError, ActionErrorKind, ActionOutcome};
 use crate::redis::conn::Target;
 use crate::redis::poller::PollError;
 use crate::redis::streams::{
@@ -40,12 +39,7 @@ pub(super) fn config(args: &TuiArgs) -> StreamsConfig {
 #[derive(Clone)]
 pub(super) struct StreamsRunner {
     poller: Arc<StreamsPoller>,
-    target: Target,
-    read_only: bool,
-    /// Opened once at startup. When it cannot be, group actions say so instead of
-    /// running: every change redtail makes must be traceable.
-    audit: Result<Arc<AuditLog>, String>,
-    conn: Arc<tokio::sync::Mutex<Option<MultiplexedConnection>>>,
+    backend: Backend,
     tx: mpsc::Sender<StreamsEvent>,
 }
 
@@ -55,23 +49,12 @@ impl StreamsRunner {
     pub(super) fn spawn(
         target: Target,
         config: StreamsConfig,
-        read_only: bool,
+        backend: Backend,
         tx: mpsc::Sender<StreamsEvent>,
     ) -> StreamsRunner {
-        // Read-only mode changes nothing, so it need not create an audit log either.
-        let audit = if read_only {
-            Err("read-only mode".to_string())
-        } else {
-            AuditLog::open_default()
-                .map(Arc::new)
-                .map_err(|e| format!("{e:#}"))
-        };
         StreamsRunner {
-            poller: Arc::new(StreamsPoller::spawn(target.clone(), config)),
-            target,
-            read_only,
-            audit,
-            conn: Arc::default(),
+            poller: Arc::new(StreamsPoller::spawn(target, config)),
+            backend,
             tx,
         }
     }
@@ -123,36 +106,9 @@ impl StreamsRunner {
         }
     }
 
-    async fn connection(&self) -> Result<MultiplexedConnection, String> {
-        let mut slot = self.conn.lock().await;
-        if let Some(conn) = slot.as_ref() {
-            return Ok(conn.clone());
-        }
-        let conn = self
-            .target
-            .command_connection()
-            .await
-            .map_err(|e| format!("{e:#}"))?;
-        *slot = Some(conn.clone());
-        Ok(conn)
-    }
-
     async fn act(&self, action: GroupAction) -> Result<String, String> {
-        let audit = match &self.audit {
-            Ok(audit) => audit.clone(),
-            Err(e) => {
-                return Err(format!(
-                    "not run: the audit log cannot be opened ({e}); redtail records every \
-                     change it makes — fix that or set REDTAIL_AUDIT_LOG"
-                ))
-            }
-        };
-        let ctx = ActionContext {
-            server: self.target.to_string(),
-            read_only: self.read_only,
-            audit: &audit,
-        };
-        let mut conn = self.connection().await?;
+        let ctx = self.backend.context()?;
+        let mut conn = self.backend.connection().await?;
         let c = &mut conn;
         let result = match &action {
             GroupAction::Create {
@@ -176,16 +132,14 @@ impl StreamsRunner {
         };
         result.map_err(|e| {
             if e.kind == ActionErrorKind::Connection {
-                if let Ok(mut slot) = self.conn.try_lock() {
-                    *slot = None;
-                }
+                self.backend.forget_now();
             }
             e.message
         })
     }
 
     async fn read(&self, key: &[u8], request: EntriesRequest) -> Result<Vec<StreamEntry>, String> {
-        let mut conn = self.connection().await?;
+        let mut conn = self.backend.connection().await?;
         let c = &mut conn;
         let result: Result<Vec<StreamEntry>, PollError> = match request {
             EntriesRequest::Newest => entries_page(c, key, None, PAGE_SIZE).await,
@@ -197,9 +151,7 @@ impl StreamsRunner {
         result.map_err(|e| {
             // A multiplexed connection does not reconnect by itself: drop a broken one.
             if e.is_connection() {
-                if let Ok(mut slot) = self.conn.try_lock() {
-                    *slot = None;
-                }
+                self.backend.forget_now();
             }
             e.message
         })

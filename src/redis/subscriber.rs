@@ -71,9 +71,6 @@ pub struct SubscriberConfig {
     pub ping_timeout: Duration,
     pub backoff: Backoff,
     pub client_name: String,
-    /// Pause ~1 ms after a small read (see the session loop). Off for latency-sensitive
-    /// uses; on for throughput.
-    pub coalesce_reads: bool,
 }
 
 /// Reads smaller than this trigger the coalescing pause.
@@ -88,7 +85,6 @@ impl SubscriberConfig {
             ping_timeout: Duration::from_secs(5),
             backoff: Backoff::default(),
             client_name: "redtail-sub".into(),
-            coalesce_reads: true,
         }
     }
 }
@@ -377,7 +373,7 @@ impl Engine {
                             // both sides move bigger chunks with fewer wake-ups. The
                             // kernel buffer (MBs) absorbs far more than 1 ms of traffic,
                             // so the server-side output buffer does not grow.
-                            if n < COALESCE_BELOW && self.config.coalesce_reads {
+                            if n < COALESCE_BELOW {
                                 tokio::time::sleep(Duration::from_millis(1)).await;
                             }
                         }
