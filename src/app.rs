@@ -25,7 +25,9 @@ use tokio::time::Instant;
 
 use crate::cli::TuiArgs;
 use crate::jsonl::format_jsonl;
-use crate::redis::conn::Target;
+use std::sync::Arc;
+
+use crate::redis::route::Route;
 use crate::redis::inbox::{Caps, Counters};
 use crate::redis::message::{Delivery, Message};
 use crate::redis::poller::{PollError, Poller};
@@ -52,7 +54,8 @@ const DRAIN_BATCH: usize = 5_000;
 /// Header countdowns and the msg/s figure move even when nothing arrives.
 const TICK: Duration = Duration::from_millis(250);
 
-pub async fn run(args: TuiArgs, target: Target) -> Result<i32> {
+pub async fn run(args: TuiArgs, route: Arc<Route>) -> Result<i32> {
+    let target = route.template().clone();
     let mut subscriptions = args.subs.subscriptions();
     let defaulted = subscriptions.is_empty();
     if defaulted {
@@ -60,6 +63,7 @@ pub async fn run(args: TuiArgs, target: Target) -> Result<i32> {
         subscriptions.patterns.insert(Bytes::from_static(b"*"));
     }
     let mut engine_config = SubscriberConfig::new(target.clone());
+    engine_config.route = Some(route.clone());
     engine_config.caps = Caps {
         max_items: args.max_messages.max(1),
         max_bytes: args.max_bytes.max(1),
@@ -73,7 +77,7 @@ pub async fn run(args: TuiArgs, target: Target) -> Result<i32> {
         .iter()
         .map(|k| Bytes::from(k.clone()))
         .collect();
-    let mut follower = Follower::new(target.clone(), subscriber.inbox(), followed.clone());
+    let mut follower = Follower::new(route.clone(), subscriber.inbox(), followed.clone());
 
     crate::ui::theme::set(args.theme);
     install_panic_hook();
@@ -105,7 +109,7 @@ pub async fn run(args: TuiArgs, target: Target) -> Result<i32> {
         &mut state,
         &subscriber,
         &mut follower,
-        &target,
+        &route,
         streams_config,
         args.fps,
     )
@@ -123,23 +127,23 @@ type Term = Terminal<CrosstermBackend<Stdout>>;
 /// The streams followed in the feed. A change restarts the XREAD task with the new key
 /// set (dropping the old one stops it); each key resumes from its newest entry.
 struct Follower {
-    target: Target,
+    route: Arc<Route>,
     inbox: std::sync::Arc<crate::redis::inbox::Inbox>,
     keys: Vec<Bytes>,
-    tail: Option<StreamTail>,
+    tails: Vec<StreamTail>,
 }
 
 impl Follower {
     fn new(
-        target: Target,
+        route: Arc<Route>,
         inbox: std::sync::Arc<crate::redis::inbox::Inbox>,
         keys: Vec<Bytes>,
     ) -> Follower {
         let mut f = Follower {
-            target,
+            route,
             inbox,
             keys,
-            tail: None,
+            tails: Vec::new(),
         };
         f.restart();
         f
@@ -154,18 +158,11 @@ impl Follower {
     }
 
     fn restart(&mut self) {
-        self.tail = None;
-        if !self.keys.is_empty() {
-            self.tail = Some(StreamTail::spawn(
-                self.target.clone(),
-                self.keys.clone(),
-                self.inbox.clone(),
-            ));
-        }
+        self.tails = StreamTail::spawn_routed(&self.route, self.keys.clone(), self.inbox.clone());
     }
 
     async fn stop(mut self) {
-        if let Some(tail) = self.tail.take() {
+        for tail in self.tails.drain(..) {
             let _ = tokio::time::timeout(Duration::from_secs(2), tail.shutdown()).await;
         }
     }
@@ -176,7 +173,7 @@ async fn event_loop(
     state: &mut AppState,
     subscriber: &Subscriber,
     follower: &mut Follower,
-    target: &Target,
+    route: &Arc<Route>,
     streams_config: crate::redis::streams::StreamsConfig,
     fps: u32,
 ) -> Result<()> {
@@ -188,18 +185,18 @@ async fn event_loop(
     let (export_tx, mut export_rx) = mpsc::channel::<Result<ExportDone, String>>(4);
     // Pub/Sub figures for the Channels pane, at the same --poll-interval as the Streams
     // pane; stops when dropped at the end of the loop.
-    let poller = Poller::spawn(target.clone(), streams_config.interval);
+    let poller = Poller::spawn_route(route.clone(), streams_config.interval);
     let mut poll_state = poller.state();
     let mut poller_alive = true;
     let (publish_tx, mut publish_rx) = mpsc::channel::<Result<PublishDone, String>>(4);
     // Pending pane reads and actions run off the loop and answer on this channel.
     let (pending_tx, mut pending_rx) = mpsc::channel::<PendingEvent>(32);
     // One command connection and one audit log for every pane's reads and actions.
-    let backend = backend::Backend::new(target.clone(), state.config.read_only);
+    let backend = backend::Backend::new(route.clone(), state.config.read_only);
     let pending = PendingRunner::new(backend.clone(), pending_tx);
     // Streams pane: the poller's state is latest-value; entries pages answer on a channel.
     let (streams_tx, mut streams_rx) = mpsc::channel::<StreamsEvent>(8);
-    let streams = StreamsRunner::spawn(target.clone(), streams_config, backend, streams_tx);
+    let streams = StreamsRunner::spawn(route.clone(), streams_config, backend, streams_tx);
     let mut streams_state = streams.state();
     let mut streams_alive = true;
     let mut tick = tokio::time::interval(TICK);
@@ -327,11 +324,11 @@ async fn event_loop(
                         continue;
                     }
                     let tx = publish_tx.clone();
-                    let target = target.clone();
+                    let route = route.clone();
                     // Off the loop: a slow server must not stall keys or drawing.
                     tokio::spawn(async move {
                         let _ = tx
-                            .send(publish(&target, channel, payload, shard).await)
+                            .send(publish(&route, channel, payload, shard).await)
                             .await;
                     });
                 }
@@ -355,12 +352,19 @@ async fn event_loop(
 /// One PUBLISH / SPUBLISH on its own command connection (publishing is rare and
 /// user-driven; a connection per message keeps no idle socket around).
 async fn publish(
-    target: &Target,
+    route: &Route,
     channel: Bytes,
     payload: Bytes,
     shard: bool,
 ) -> Result<PublishDone, String> {
     let command = if shard { "SPUBLISH" } else { "PUBLISH" };
+    // SPUBLISH must reach the channel's slot owner; PUBLISH reaches every node from any.
+    let target = if shard {
+        route.target_for_key(&channel).await
+    } else {
+        route.target(0).await
+    }
+    .map_err(|e| format!("{e:#}"))?;
     let mut conn = target
         .command_connection()
         .await

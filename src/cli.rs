@@ -214,6 +214,13 @@ pub struct ConnArgs {
     /// Do not verify the server's TLS certificate (unsafe: anyone in between can listen)
     #[arg(long, global = true)]
     pub insecure: bool,
+    /// Ask these Sentinels (HOST:PORT, repeatable or comma-separated) where the primary
+    /// named by --master is, and follow its failovers
+    #[arg(long, global = true, value_name = "HOST:PORT")]
+    pub sentinel: Vec<String>,
+    /// Name of the primary the Sentinels monitor (with --sentinel)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub master: Option<String>,
 }
 
 #[derive(Debug, Clone, Args, Default, PartialEq, Eq)]

@@ -416,7 +416,7 @@ pub async fn run(args: DemoArgs, tui: TuiArgs) -> Result<i32> {
             tui.subs.patterns.push("*".into());
             tui.subs.shard_channels = shard_channels;
         }
-        crate::app::run(tui, target).await?
+        crate::app::run(tui, crate::redis::route::Route::single(target)).await?
     };
     drop(running);
     server.stop().await;

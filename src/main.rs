@@ -4,6 +4,9 @@ use clap::{CommandFactory, Parser};
 
 use redtail::cli::{Cli, Command, ConfigCommandArgs};
 use redtail::config;
+use redtail::redis::route::Route;
+use redtail::redis::sentinel::SentinelSpec;
+use std::sync::Arc;
 
 fn main() {
     let cli = Cli::parse();
@@ -89,6 +92,34 @@ fn run_offline(cli: &Cli) -> Option<anyhow::Result<i32>> {
     )
 }
 
+/// Where connections go: through the Sentinels when `--sentinel` is given, to every node
+/// when the server turns out to be a cluster node, else to the one server.
+async fn route_for(
+    conn: &redtail::cli::ConnArgs,
+    target: redtail::redis::conn::Target,
+) -> anyhow::Result<Arc<Route>> {
+    if !conn.sentinel.is_empty() {
+        let Some(master) = conn.master.as_deref() else {
+            anyhow::bail!(
+                "--sentinel needs --master NAME: the primary's name as the Sentinels know it"
+            );
+        };
+        let spec = SentinelSpec::parse(&conn.sentinel, master)?;
+        return Ok(Route::sentinel(target, spec));
+    }
+    if conn.master.is_some() {
+        anyhow::bail!("--master needs --sentinel HOST:PORT (a Sentinel that monitors it)");
+    }
+    // A server that does not answer in time is treated as a single server: the engines
+    // then report the connection error in their own words.
+    let t = target.clone();
+    Ok(
+        tokio::time::timeout(std::time::Duration::from_secs(3), Route::detect(target))
+            .await
+            .unwrap_or_else(|_| Route::single(t)),
+    )
+}
+
 async fn run(cli: Cli) -> anyhow::Result<i32> {
     let loaded = config::load(cli.config.config.as_deref())?;
     let profile = loaded.profile(cli.config.profile.as_deref())?;
@@ -109,8 +140,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                     args.subs.shard_channels = p.profile.shard_channels.clone();
                 }
             }
-            let target = target(args.url_pos.as_deref())?;
-            redtail::tail::run(args, target).await
+            let route = route_for(&cli.conn, target(args.url_pos.as_deref())?).await?;
+            redtail::tail::run(args, route).await
         }
         Some(Command::Stats(mut args)) => {
             if args.streams.is_empty() {
@@ -119,8 +150,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                     args.streams.stream_keys = p.profile.streams.clone();
                 }
             }
-            let target = target(args.url_pos.as_deref())?;
-            redtail::stats::run_stats(args, target).await
+            let route = route_for(&cli.conn, target(args.url_pos.as_deref())?).await?;
+            redtail::stats::run_stats(args, route).await
         }
         Some(Command::Publish(args)) => {
             if read_only {
@@ -133,22 +164,24 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                     ))
                 );
             }
-            redtail::stats::run_publish(args, target(None)?).await
+            redtail::stats::run_publish(args, route_for(&cli.conn, target(None)?).await?).await
         }
         Some(Command::Pending(args)) => {
-            redtail::pending_cli::run_pending(args, target(None)?).await
+            redtail::pending_cli::run_pending(args, route_for(&cli.conn, target(None)?).await?)
+                .await
         }
         Some(Command::Ack(mut args)) => {
             args.read_only |= read_only;
-            redtail::pending_cli::run_ack(args, target(None)?).await
+            redtail::pending_cli::run_ack(args, route_for(&cli.conn, target(None)?).await?).await
         }
         Some(Command::Claim(mut args)) => {
             args.read_only |= read_only;
-            redtail::pending_cli::run_claim(args, target(None)?).await
+            redtail::pending_cli::run_claim(args, route_for(&cli.conn, target(None)?).await?).await
         }
         Some(Command::DeadLetter(mut args)) => {
             args.read_only |= read_only;
-            redtail::pending_cli::run_dead_letter(args, target(None)?).await
+            redtail::pending_cli::run_dead_letter(args, route_for(&cli.conn, target(None)?).await?)
+                .await
         }
         Some(Command::Demo(args)) => {
             if cli.config.profile.is_some() {
@@ -171,8 +204,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Completions(_) | Command::Man) => Ok(0),
         None => {
             let settings = loaded.tui_settings(profile, &cli.tui, &env);
-            let target = target(cli.url_pos.as_deref())?;
-            redtail::app::run(settings, target).await
+            let route = route_for(&cli.conn, target(cli.url_pos.as_deref())?).await?;
+            redtail::app::run(settings, route).await
         }
     }
 }

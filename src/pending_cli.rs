@@ -19,6 +19,9 @@ use crate::redis::actions::{
     self, default_dlq_key, ActionContext, ActionOutcome, ClaimSkip, DeadLetterStatus,
 };
 use crate::redis::conn::Target;
+use crate::redis::cluster::key_slot;
+use crate::redis::route::Route;
+use std::sync::Arc;
 use crate::redis::pending::{pending_page, pending_summary, PendingEntry, PendingQuery, MAX_PAGE};
 use crate::render_text::escape_line;
 
@@ -70,7 +73,9 @@ impl From<&PendingEntry> for PendingJson {
     }
 }
 
-pub async fn run_pending(args: PendingArgs, target: Target) -> Result<i32> {
+pub async fn run_pending(args: PendingArgs, route: Arc<Route>) -> Result<i32> {
+    // In a cluster, the node that owns the stream's slot.
+    let target = route.target_for_key(args.stream.as_bytes()).await?;
     let mut conn = target.command_connection().await?;
     let (stream, group) = (args.stream.as_bytes(), args.group.as_bytes());
     let failed = |e: &dyn std::fmt::Display| {
@@ -195,7 +200,9 @@ pub fn format_ms(ms: u64) -> String {
     }
 }
 
-pub async fn run_ack(args: AckArgs, target: Target) -> Result<i32> {
+pub async fn run_ack(args: AckArgs, route: Arc<Route>) -> Result<i32> {
+    // In a cluster, the node that owns the stream's slot.
+    let target = route.target_for_key(args.stream.as_bytes()).await?;
     let audit = AuditLog::open_default()?;
     let ctx = context(&target, &audit, args.read_only);
     let mut conn = target.command_connection().await?;
@@ -217,7 +224,9 @@ pub async fn run_ack(args: AckArgs, target: Target) -> Result<i32> {
     finish(&outcome, out)
 }
 
-pub async fn run_claim(args: ClaimArgs, target: Target) -> Result<i32> {
+pub async fn run_claim(args: ClaimArgs, route: Arc<Route>) -> Result<i32> {
+    // In a cluster, the node that owns the stream's slot.
+    let target = route.target_for_key(args.stream.as_bytes()).await?;
     let audit = AuditLog::open_default()?;
     let ctx = context(&target, &audit, args.read_only);
     let mut conn = target.command_connection().await?;
@@ -250,13 +259,26 @@ pub async fn run_claim(args: ClaimArgs, target: Target) -> Result<i32> {
     finish(&outcome, out)
 }
 
-pub async fn run_dead_letter(args: DeadLetterArgs, target: Target) -> Result<i32> {
+pub async fn run_dead_letter(args: DeadLetterArgs, route: Arc<Route>) -> Result<i32> {
+    // In a cluster, the node that owns the stream's slot.
+    let target = route.target_for_key(args.stream.as_bytes()).await?;
     let audit = AuditLog::open_default()?;
     let ctx = context(&target, &audit, args.read_only);
     let mut conn = target.command_connection().await?;
     let stream = args.stream.as_bytes();
     let dlq = match &args.to {
         Some(key) => key.as_bytes().to_vec(),
+        // In a cluster the script touches both keys, so they must share a hash slot:
+        // `{stream}:dlq` does (only the tag is hashed), `stream:dlq` usually does not.
+        None if route.is_cluster()
+            && key_slot(&default_dlq_key(stream)) != key_slot(stream)
+            && !stream.contains(&b'{') =>
+        {
+            let mut k = b"{".to_vec();
+            k.extend_from_slice(stream);
+            k.extend_from_slice(b"}:dlq");
+            k
+        }
         None => default_dlq_key(stream),
     };
     let outcome = actions::dead_letter(

@@ -8,13 +8,17 @@ use chrono::SecondsFormat;
 
 use crate::cli::{PublishArgs, StatsArgs};
 use crate::redis::conn::Target;
+use std::sync::Arc;
+
+use crate::redis::poller::cluster::poll_route;
 use crate::redis::poller::{poll_pubsub, ChannelKind, PollError, PubSubSnapshot};
+use crate::redis::route::{Pool, Route};
 use crate::redis::streams::{ScanProgress, StreamsSnapshot};
-use crate::render_text::escape_line;
+use crate::render_text::{escape_line, escape_str};
 
 mod stream_report;
 pub use stream_report::{
-    collect_streams, fmt_age, fmt_count, fmt_lag, format_streams_table, ConsumerJson, GroupJson,
+    collect_cluster_streams, collect_streams, fmt_age, fmt_count, fmt_lag, format_streams_table, ConsumerJson, GroupJson,
     ProblemJson, StreamJson,
 };
 
@@ -43,6 +47,13 @@ pub struct StatsDocument {
     pub streams_warnings: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub streams_error: Option<String>,
+    /// Cluster only: what kind of deployment this is ("cluster · 3 primaries · 3 replicas").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    /// Cluster only: every node with its own figures; the totals above count each
+    /// subscriber once (a subscriber is connected to exactly one node).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<crate::redis::poller::NodePubSub>,
 }
 
 /// A name as JSON: a real string when it is UTF-8 (JSON escaping makes control bytes
@@ -96,6 +107,8 @@ impl StatsDocument {
             streams_problems: Vec::new(),
             streams_warnings: Vec::new(),
             streams_error: None,
+            deployment: None,
+            nodes: snapshot.nodes.clone(),
         }
     }
 
@@ -106,7 +119,11 @@ impl StatsDocument {
                 self.streams = snap
                     .streams
                     .iter()
-                    .map(|s| StreamJson::new(s, snap.server_time_ms))
+                    .map(|s| {
+                        let mut j = StreamJson::new(s, snap.server_time_ms);
+                        j.node = snap.stream_nodes.get(&s.key).cloned();
+                        j
+                    })
                     .collect();
                 self.streams_scan = snap.scan.clone();
                 self.streams_problems = snap
@@ -130,24 +147,39 @@ impl StatsDocument {
     }
 }
 
-pub async fn run_stats(args: StatsArgs, target: Target) -> Result<i32> {
-    let mut conn = target.command_connection().await?;
-    let snapshot = poll_pubsub(&mut conn)
-        .await
-        .map_err(|e| anyhow!("cannot read Pub/Sub stats from {target}: {e}"))?;
-    // Streams trouble (no +xinfo, no +scan) does not hide the Pub/Sub figures: it is
-    // reported in the output and on stderr, and the exit status stays 0.
-    let streams = collect_streams(&mut conn, &args.streams).await;
+pub async fn run_stats(args: StatsArgs, route: Arc<Route>) -> Result<i32> {
+    let (target, snapshot, streams) = if route.is_cluster() {
+        let target = route.template().clone();
+        let snapshot = poll_route(&route, &mut Pool::new())
+            .await
+            .map_err(|e| anyhow!("cannot read Pub/Sub stats from the cluster at {target}: {e}"))?;
+        let streams = collect_cluster_streams(&route, &args.streams).await;
+        (target, snapshot, streams)
+    } else {
+        let target = route.target(0).await?;
+        let mut conn = target.command_connection().await?;
+        let snapshot = poll_pubsub(&mut conn)
+            .await
+            .map_err(|e| anyhow!("cannot read Pub/Sub stats from {target}: {e}"))?;
+        // Streams trouble (no +xinfo, no +scan) does not hide the Pub/Sub figures: it is
+        // reported in the output and on stderr, and the exit status stays 0.
+        let streams = collect_streams(&mut conn, &args.streams).await;
+        (target, snapshot, streams)
+    };
     if let Err(e) = &streams {
         eprintln!("redtail: cannot read streams from {target}: {e}");
     }
     let mut out = Vec::new();
     if args.json {
-        let doc = StatsDocument::new(&target, &snapshot).with_streams(&streams);
+        let mut doc = StatsDocument::new(&target, &snapshot).with_streams(&streams);
+        doc.deployment = route.describe();
         serde_json::to_writer(&mut out, &doc)?;
         out.push(b'\n');
     } else {
         format_table(&target, &snapshot, &mut out);
+        if let Some(d) = route.describe() {
+            format_nodes(&d, &snapshot, &mut out);
+        }
         format_streams_table(&streams, &mut out);
     }
     write_stdout(&out)?;
@@ -199,9 +231,37 @@ pub fn format_table(target: &Target, snapshot: &PubSubSnapshot, out: &mut Vec<u8
     }
 }
 
-pub async fn run_publish(args: PublishArgs, target: Target) -> Result<i32> {
-    let mut conn = target.command_connection().await?;
+/// The per-node lines of a cluster: role, address, slots, health and its share.
+pub fn format_nodes(deployment: &str, snapshot: &PubSubSnapshot, out: &mut Vec<u8>) {
+    let _ = writeln!(out, "{deployment}");
+    for n in &snapshot.nodes {
+        let figures = match &n.error {
+            Some(e) => format!("unreadable: {}", escape_str(e)),
+            None => format!(
+                "channels {} ({} subs)  shard {} ({} subs)  numpat {}",
+                n.channels, n.subscribers, n.shard_channels, n.shard_subscribers, n.numpat
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<7} {:<21} slots {:>5}  {:<8} {figures}",
+            n.role.as_str(),
+            escape_str(&n.addr),
+            n.slots,
+            escape_str(&n.health),
+        );
+    }
+}
+
+pub async fn run_publish(args: PublishArgs, route: Arc<Route>) -> Result<i32> {
     let command = if args.shard { "SPUBLISH" } else { "PUBLISH" };
+    // SPUBLISH goes to the slot owner; PUBLISH reaches every node from any of them.
+    let target = if args.shard {
+        route.target_for_key(args.channel.as_bytes()).await?
+    } else {
+        route.target(0).await?
+    };
+    let mut conn = target.command_connection().await?;
     let receivers: i64 = redis::cmd(command)
         .arg(args.channel.as_bytes())
         .arg(args.payload.as_bytes())
@@ -260,6 +320,8 @@ mod tests {
             took: std::time::Duration::from_millis(2),
             commands_sent: 5,
             round_trips: 2,
+            nodes: Default::default(),
+            channel_nodes: Default::default(),
         }
     }
 

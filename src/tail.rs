@@ -7,7 +7,6 @@ use anyhow::{bail, Result};
 use crate::cli::{Format, TailArgs};
 use crate::filter::Filter;
 use crate::jsonl::{gap_jsonl, JsonlWriter};
-use crate::redis::conn::Target;
 use crate::redis::inbox::Caps;
 use crate::redis::message::{Delivery, Kind, Message};
 use crate::redis::stream_tail::{self, StreamTail};
@@ -17,7 +16,8 @@ use crate::render_text::escape_line;
 /// Deliveries handled per drain; stdout is flushed when the inbox runs empty.
 const DRAIN_BATCH: usize = 4096;
 
-pub async fn run(args: TailArgs, target: Target) -> Result<i32> {
+pub async fn run(args: TailArgs, route: std::sync::Arc<crate::redis::route::Route>) -> Result<i32> {
+    let target = route.template().clone();
     let filter = match &args.filter {
         Some(expr) => match Filter::parse(expr) {
             Ok(f) => Some(f),
@@ -34,6 +34,11 @@ pub async fn run(args: TailArgs, target: Target) -> Result<i32> {
         subs.patterns.insert(bytes::Bytes::from_static(b"*"));
     }
     let mut config = SubscriberConfig::new(target.clone());
+    // Sentinel: ask where the primary is at every (re)connect. Cluster: classic
+    // subscriptions on any node, shard channels on their slot owners.
+    if !matches!(route.mode(), crate::redis::route::Mode::Single) {
+        config.route = Some(route.clone());
+    }
     let ping = std::time::Duration::from_secs_f64(args.ping_interval.clamp(0.1, 3600.0));
     config.ping_interval = ping;
     config.ping_timeout = ping;
@@ -43,8 +48,8 @@ pub async fn run(args: TailArgs, target: Target) -> Result<i32> {
     };
     let subscriber = Subscriber::spawn(config, subs);
     let inbox = subscriber.inbox();
-    let stream_tail = StreamTail::spawn(
-        target.clone(),
+    let stream_tails = StreamTail::spawn_routed(
+        &route,
         args.stream_keys
             .iter()
             .map(|k| bytes::Bytes::from(k.clone()))
@@ -180,7 +185,9 @@ pub async fn run(args: TailArgs, target: Target) -> Result<i32> {
     let _ = out.ship().await;
     let write_code = out.finish();
     subscriber.shutdown().await;
-    stream_tail.shutdown().await;
+    for t in stream_tails {
+        t.shutdown().await;
+    }
     Ok(if code == 0 { write_code } else { code })
 }
 

@@ -84,6 +84,8 @@ fn snapshot(taken_ms_ago: i64) -> PubSubSnapshot {
         took: Duration::from_millis(2),
         commands_sent: 5,
         round_trips: 2,
+        nodes: Default::default(),
+        channel_nodes: Default::default(),
     }
 }
 

@@ -253,6 +253,7 @@ fn snapshot(streams: Vec<StreamInfo>, scan: ScanProgress) -> StreamsSnapshot {
         took: Duration::from_millis(3),
         commands_sent: 14,
         round_trips: 2,
+        stream_nodes: Default::default(),
     }
 }
 

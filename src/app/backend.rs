@@ -1,26 +1,28 @@
-//! What the panes' off-loop work shares: one command connection (opened on first use,
-//! dropped when broken so the next call reconnects), the audit log (opened once — every
+//! What the panes' off-loop work shares: command connections (one per node; opened on
+//! first use, dropped when broken so the next call reconnects; in a cluster each stream's
+//! commands go to the node that owns its slot), the audit log (opened once — every
 //! change redtail makes must be traceable) and the read-only switch.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use redis::aio::MultiplexedConnection;
 
 use crate::audit::AuditLog;
 use crate::redis::actions::ActionContext;
-use crate::redis::conn::Target;
+use crate::redis::route::Route;
 
 #[derive(Clone)]
 pub(super) struct Backend {
-    target: Target,
+    route: Arc<Route>,
     read_only: bool,
     /// When the log cannot be opened, mutating actions say so instead of running.
     audit: Result<Arc<AuditLog>, String>,
-    conn: Arc<tokio::sync::Mutex<Option<MultiplexedConnection>>>,
+    conns: Arc<tokio::sync::Mutex<HashMap<String, MultiplexedConnection>>>,
 }
 
 impl Backend {
-    pub(super) fn new(target: Target, read_only: bool) -> Backend {
+    pub(super) fn new(route: Arc<Route>, read_only: bool) -> Backend {
         // Read-only mode changes nothing, so it need not create an audit log either.
         let audit = if read_only {
             Err("read-only mode".to_string())
@@ -30,40 +32,47 @@ impl Backend {
                 .map_err(|e| format!("{e:#}"))
         };
         Backend {
-            target,
+            route,
             read_only,
             audit,
-            conn: Arc::default(),
+            conns: Arc::default(),
         }
     }
 
-    pub(super) async fn connection(&self) -> Result<MultiplexedConnection, String> {
-        let mut slot = self.conn.lock().await;
-        if let Some(conn) = slot.as_ref() {
+    /// A connection to the node that serves `key` (the one server outside a cluster).
+    pub(super) async fn connection(&self, key: &[u8]) -> Result<MultiplexedConnection, String> {
+        let target = self
+            .route
+            .target_for_key(key)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        let mut conns = self.conns.lock().await;
+        if let Some(conn) = conns.get(&target.addr()) {
             return Ok(conn.clone());
         }
-        let conn = self
-            .target
+        let conn = target
             .command_connection()
             .await
             .map_err(|e| format!("{e:#}"))?;
-        *slot = Some(conn.clone());
+        conns.insert(target.addr(), conn.clone());
         Ok(conn)
     }
 
     /// A multiplexed connection does not reconnect by itself: drop a broken one.
     pub(super) async fn forget_connection(&self, broken: bool) {
         if broken {
-            *self.conn.lock().await = None;
+            self.conns.lock().await.clear();
+            self.route.invalidate();
         }
     }
 
     /// [`Backend::forget_connection`] from a place that cannot wait for the lock: if a
     /// request holds it right now, the next failure drops the connection instead.
     pub(super) fn forget_now(&self) {
-        if let Ok(mut slot) = self.conn.try_lock() {
-            *slot = None;
+        if let Ok(mut conns) = self.conns.try_lock() {
+            conns.clear();
         }
+        self.route.invalidate();
     }
 
     /// The context every mutating action needs, or why no change may be made.
@@ -75,7 +84,7 @@ impl Backend {
             )
         })?;
         Ok(ActionContext {
-            server: self.target.to_string(),
+            server: self.route.template().to_string(),
             read_only: self.read_only,
             audit,
         })

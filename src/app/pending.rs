@@ -58,7 +58,7 @@ impl PendingRunner {
     }
 
     async fn fetch(&self, t: &PendingTarget, query: &PendingQuery) -> Result<PageLoad, String> {
-        let mut conn = self.backend.connection().await?;
+        let mut conn = self.backend.connection(&t.stream).await?;
         let page = match pending_page(&mut conn, &t.stream, &t.group, query).await {
             Ok(page) => page,
             Err(e) => {
@@ -74,7 +74,7 @@ impl PendingRunner {
     }
 
     async fn consumers(&self, t: &PendingTarget) -> Result<Vec<ConsumerRow>, String> {
-        let mut conn = self.backend.connection().await?;
+        let mut conn = self.backend.connection(&t.stream).await?;
         let reply: redis::Value = redis::cmd("XINFO")
             .arg("CONSUMERS")
             .arg(&t.stream[..])
@@ -88,7 +88,7 @@ impl PendingRunner {
 
     async fn act(&self, target: PendingTarget, action: PendingAction) -> PendingEvent {
         let name = action.name();
-        let mut conn = match self.backend.connection().await {
+        let mut conn = match self.backend.connection(&target.stream).await {
             Ok(conn) => conn,
             Err(e) => {
                 return PendingEvent::Done {

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 use super::backend::Backend;
 use crate::cli::TuiArgs;
 use crate::redis::actions::{self, ActionError, ActionErrorKind, ActionOutcome};
-use crate::redis::conn::Target;
+use crate::redis::route::Route;
 use crate::redis::poller::PollError;
 use crate::redis::streams::{
     entries_newer, entries_page, jump_to_id, jump_to_time, StreamEntry, StreamsConfig,
@@ -47,13 +47,13 @@ impl StreamsRunner {
     /// Starts polling at once (the pane's health windows fill while other panes are shown,
     /// so status and sparklines have history when the user looks). Must run in a runtime.
     pub(super) fn spawn(
-        target: Target,
+        route: Arc<Route>,
         config: StreamsConfig,
         backend: Backend,
         tx: mpsc::Sender<StreamsEvent>,
     ) -> StreamsRunner {
         StreamsRunner {
-            poller: Arc::new(StreamsPoller::spawn(target, config)),
+            poller: Arc::new(StreamsPoller::spawn_route(route, config)),
             backend,
             tx,
         }
@@ -108,7 +108,13 @@ impl StreamsRunner {
 
     async fn act(&self, action: GroupAction) -> Result<String, String> {
         let ctx = self.backend.context()?;
-        let mut conn = self.backend.connection().await?;
+        let key = match &action {
+            GroupAction::Create { stream, .. }
+            | GroupAction::SetId { stream, .. }
+            | GroupAction::Destroy { stream, .. }
+            | GroupAction::DeleteConsumer { stream, .. } => stream.clone(),
+        };
+        let mut conn = self.backend.connection(&key).await?;
         let c = &mut conn;
         let result = match &action {
             GroupAction::Create {
@@ -139,7 +145,7 @@ impl StreamsRunner {
     }
 
     async fn read(&self, key: &[u8], request: EntriesRequest) -> Result<Vec<StreamEntry>, String> {
-        let mut conn = self.backend.connection().await?;
+        let mut conn = self.backend.connection(key).await?;
         let c = &mut conn;
         let result: Result<Vec<StreamEntry>, PollError> = match request {
             EntriesRequest::Newest => entries_page(c, key, None, PAGE_SIZE).await,

@@ -4,12 +4,15 @@
 pub mod actions;
 pub mod backoff;
 pub mod clients;
+pub mod cluster;
 pub mod conn;
 pub mod inbox;
 pub mod message;
 pub mod pending;
 pub mod poller;
 pub mod resp;
+pub mod route;
+pub mod sentinel;
 pub mod stream_tail;
 pub mod streams;
 pub mod subscriber;

@@ -20,7 +20,11 @@ use tokio::sync::{watch, Notify};
 use crate::redis::backoff::{clock_jitter, Backoff};
 use crate::redis::clients::{client_list_pubsub, pubsub_output_limit, OutputLimit, PubSubClient};
 use crate::redis::conn::{describe_error, Target};
+use crate::redis::route::{Pool, Route};
 use crate::render_text::escape_str;
+
+pub mod cluster;
+pub use cluster::NodePubSub;
 
 /// Most channel names in one NUMSUB command. Redis answers a NUMSUB in one go while
 /// other clients wait, so thousands of names are split into several commands (still in
@@ -60,7 +64,12 @@ pub struct PubSubSnapshot {
     pub taken_at: DateTime<Utc>,
     pub took: Duration,
     pub commands_sent: usize,
+    /// Per node, so in a cluster the longest chain (nodes are asked in parallel).
     pub round_trips: usize,
+    /// Cluster only: each node's share (empty for a single server).
+    pub nodes: Vec<NodePubSub>,
+    /// Cluster only: parallel to `channels`, (index into `nodes`, subscribers there).
+    pub channel_nodes: Vec<Vec<(u16, i64)>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,6 +292,8 @@ pub async fn poll_pubsub(conn: &mut MultiplexedConnection) -> Result<PubSubSnaps
         took: started.elapsed(),
         commands_sent,
         round_trips,
+        nodes: Vec::new(),
+        channel_nodes: Vec::new(),
     })
 }
 
@@ -473,12 +484,18 @@ pub struct Poller {
 impl Poller {
     /// Must be called inside a tokio runtime. The first poll starts at once.
     pub fn spawn(target: Target, interval: Duration) -> Poller {
+        Poller::spawn_route(Route::single(target), interval)
+    }
+
+    /// Poll whatever the route leads to: every node of a cluster, or the primary a
+    /// Sentinel names (asked again after each lost connection).
+    pub fn spawn_route(route: Arc<Route>, interval: Duration) -> Poller {
         let (tx, rx) = watch::channel(PollState::default());
         let control = Arc::new(Control {
             clients_enabled: AtomicBool::new(false),
             wake: Notify::new(),
         });
-        let task = tokio::spawn(run(target, interval, control.clone(), tx));
+        let task = tokio::spawn(run(route, interval, control.clone(), tx));
         Poller {
             state: rx,
             control,
@@ -516,7 +533,7 @@ impl Drop for Poller {
 }
 
 async fn run(
-    target: Target,
+    route: Arc<Route>,
     interval: Duration,
     control: Arc<Control>,
     tx: watch::Sender<PollState>,
@@ -527,11 +544,23 @@ async fn run(
     let mut conn: Option<MultiplexedConnection> = None;
     let mut failed_connects: u32 = 0;
     let mut state = PollState::default();
+    let mut pool = Pool::new();
     loop {
         let mut wait = interval;
         let clients_enabled = control.clients_enabled.load(Ordering::Relaxed);
+        if route.is_cluster() {
+            poll_cluster_once(&route, &mut pool, clients_enabled, &mut state).await;
+            state.generation += 1;
+            tx.send_replace(state.clone());
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = control.wake.notified() => {}
+            }
+            continue;
+        }
         if conn.is_none() {
-            match target.command_connection().await {
+            let target = route.target(failed_connects).await;
+            match async { target?.command_connection().await }.await {
                 Ok(c) => {
                     conn = Some(c);
                     failed_connects = 0;
@@ -581,6 +610,59 @@ async fn run(
             _ = control.wake.notified() => {}
         }
     }
+}
+
+/// One cluster cycle: figures from every node, and (when shown) every node's pub/sub
+/// clients with the first readable output limit.
+async fn poll_cluster_once(
+    route: &Route,
+    pool: &mut Pool,
+    clients_enabled: bool,
+    state: &mut PollState,
+) {
+    match cluster::poll_route(route, pool).await {
+        Ok(snapshot) => {
+            state.last_ok = Some(Arc::new(snapshot));
+            state.last_error = None;
+        }
+        Err(e) => state.last_error = Some((Utc::now(), e.message)),
+    }
+    if !clients_enabled {
+        state.clients = None;
+        return;
+    }
+    let nodes = match route.all_nodes().await {
+        Ok(n) => n,
+        Err(e) => {
+            state.clients = Some(Err(format!("{e:#}")));
+            return;
+        }
+    };
+    let mut all = Vec::new();
+    let mut errors = Vec::new();
+    let mut limit = None;
+    for (_, target) in nodes {
+        let mut c = match pool.get(&target).await {
+            Ok(c) => c,
+            Err(e) => {
+                errors.push(format!("{e:#}"));
+                continue;
+            }
+        };
+        match client_list_pubsub(&mut c).await {
+            Ok(list) => all.extend(list),
+            Err(e) => errors.push(format!("{}: {}", target.addr(), e.message)),
+        }
+        if limit.is_none() {
+            limit = pubsub_output_limit(&mut c).await;
+        }
+    }
+    state.clients = Some(if all.is_empty() && !errors.is_empty() {
+        Err(errors.join("; "))
+    } else {
+        Ok(all)
+    });
+    state.output_limit = limit;
 }
 
 #[cfg(test)]

@@ -54,6 +54,38 @@ pub struct StreamTail {
 impl StreamTail {
     /// Follow `keys` (explicit stream keys, not globs) into `inbox`, reconnecting with the
     /// default backoff.
+    /// One follower per node that holds some of `keys` (one XREAD cannot span hash
+    /// slots in a cluster); a single follower otherwise. Placement is decided once, from
+    /// the route's last known topology.
+    pub fn spawn_routed(
+        route: &crate::redis::route::Route,
+        keys: Vec<Bytes>,
+        inbox: Arc<Inbox>,
+    ) -> Vec<StreamTail> {
+        if keys.is_empty() {
+            return Vec::new();
+        }
+        let Some(topo) = route.cached_topology().filter(|_| route.is_cluster()) else {
+            return vec![StreamTail::spawn(route.template().clone(), keys, inbox)];
+        };
+        let mut by_node: std::collections::BTreeMap<String, (Target, Vec<Bytes>)> =
+            Default::default();
+        for key in keys {
+            let target = topo
+                .owner_of_key(&key)
+                .map_or_else(|| route.template().clone(), |n| route.node_target(n));
+            by_node
+                .entry(target.addr())
+                .or_insert_with(|| (target, Vec::new()))
+                .1
+                .push(key);
+        }
+        by_node
+            .into_values()
+            .map(|(target, keys)| StreamTail::spawn(target, keys, inbox.clone()))
+            .collect()
+    }
+
     pub fn spawn(target: Target, keys: Vec<Bytes>, inbox: Arc<Inbox>) -> StreamTail {
         StreamTail::spawn_with(target, keys, inbox, Backoff::default())
     }

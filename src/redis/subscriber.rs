@@ -17,11 +17,14 @@ use tokio::time::Instant;
 
 use super::backoff::{clock_jitter, Backoff};
 use super::conn::{Target, CONNECT_TIMEOUT};
+use super::route::Route;
 use super::inbox::{Caps, Inbox};
 use super::message::{Delivery, Gap, Kind, Message, SubKind};
 use super::resp::{self, Frame, Parse};
 use super::tls;
 use crate::render_text::escape_line;
+
+mod sharded;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Subscriptions {
@@ -64,6 +67,10 @@ impl Subscriptions {
 #[derive(Debug, Clone)]
 pub struct SubscriberConfig {
     pub target: Target,
+    /// Set to follow a Sentinel or a Cluster: each connect asks the route where to go
+    /// (`target` is then only the template). In a cluster, shard channels are spread
+    /// over one connection per slot owner.
+    pub route: Option<Arc<Route>>,
     pub caps: Caps,
     /// Send a PING after this long without any data from the server…
     pub ping_interval: Duration,
@@ -80,6 +87,7 @@ impl SubscriberConfig {
     pub fn new(target: Target) -> Self {
         SubscriberConfig {
             target,
+            route: None,
             caps: Caps::default(),
             ping_interval: Duration::from_secs(5),
             ping_timeout: Duration::from_secs(5),
@@ -116,7 +124,7 @@ pub struct Status {
     pub wanted: Subscriptions,
 }
 
-enum Control {
+pub(super) enum Control {
     Subscribe(SubKind, Vec<Bytes>),
     Unsubscribe(SubKind, Vec<Bytes>),
     Shutdown,
@@ -133,27 +141,33 @@ pub struct Subscriber {
 impl Subscriber {
     pub fn spawn(config: SubscriberConfig, initial: Subscriptions) -> Subscriber {
         let inbox = Arc::new(Inbox::new(config.caps));
-        let (status_tx, status_rx) = watch::channel(Status {
-            conn: ConnState::Connecting,
-            wanted: initial.clone(),
-        });
-        // Control messages are a handful of user actions; unbounded is fine here.
-        let (control_tx, control_rx) = mpsc::unbounded_channel();
-        let engine = Engine {
-            config,
-            wanted: initial,
-            inbox: inbox.clone(),
-            status: status_tx,
-            control: control_rx,
-            seq: 0,
-            last_channel: Bytes::new(),
-        };
-        let task = tokio::spawn(engine.run());
+        if let Some(route) = config.route.clone().filter(|r| r.is_cluster()) {
+            let (control_tx, control_rx) = mpsc::unbounded_channel();
+            let (status_tx, status_rx) = watch::channel(Status {
+                conn: ConnState::Connecting,
+                wanted: initial.clone(),
+            });
+            let supervisor = sharded::Supervisor::new(
+                route,
+                config,
+                initial,
+                inbox.clone(),
+                status_tx,
+                control_rx,
+            );
+            return Subscriber {
+                control: control_tx,
+                inbox,
+                status: status_rx,
+                task: Some(tokio::spawn(supervisor.run())),
+            };
+        }
+        let child = spawn_engine(config, initial, inbox.clone(), None, 0);
         Subscriber {
-            control: control_tx,
+            control: child.control,
             inbox,
-            status: status_rx,
-            task: Some(task),
+            status: child.status,
+            task: Some(child.task),
         }
     }
 
@@ -189,7 +203,57 @@ impl Drop for Subscriber {
     }
 }
 
+/// One running engine: what [`Subscriber`] wraps, and what the cluster supervisor runs
+/// per node.
+pub(super) struct Child {
+    pub(super) control: mpsc::UnboundedSender<Control>,
+    pub(super) status: watch::Receiver<Status>,
+    pub(super) task: tokio::task::JoinHandle<()>,
+}
+
+/// Something a cluster supervisor must react to by reading the topology again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Notice {
+    /// The node answered MOVED/ASK/CLUSTERDOWN to a subscription.
+    Redirected,
+    /// The server dropped a shard subscription we still want (its slot moved).
+    Unsubscribed,
+    /// The connection was lost.
+    Lost,
+}
+
+pub(super) fn spawn_engine(
+    config: SubscriberConfig,
+    initial: Subscriptions,
+    inbox: Arc<Inbox>,
+    notices: Option<mpsc::UnboundedSender<Notice>>,
+    seq_base: u64,
+) -> Child {
+    let (status_tx, status_rx) = watch::channel(Status {
+        conn: ConnState::Connecting,
+        wanted: initial.clone(),
+    });
+    // Control messages are a handful of user actions; unbounded is fine here.
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    let engine = Engine {
+        config,
+        wanted: initial,
+        inbox,
+        status: status_tx,
+        control: control_rx,
+        seq: seq_base,
+        last_channel: Bytes::new(),
+        notices,
+    };
+    Child {
+        control: control_tx,
+        status: status_rx,
+        task: tokio::spawn(engine.run()),
+    }
+}
+
 struct Engine {
+    notices: Option<mpsc::UnboundedSender<Notice>>,
     config: SubscriberConfig,
     wanted: Subscriptions,
     inbox: Arc<Inbox>,
@@ -225,7 +289,14 @@ impl Engine {
         let mut ever_connected = false;
         loop {
             self.set_conn(ConnState::Connecting);
-            match connect(&self.config).await {
+            let connected = match &self.config.route {
+                Some(route) => match route.target(attempt).await {
+                    Ok(target) => connect(&self.config, &target).await,
+                    Err(e) => Err(e),
+                },
+                None => connect(&self.config, &self.config.target).await,
+            };
+            match connected {
                 Ok(stream) => {
                     let now = Utc::now();
                     if let Some((from, reason)) = down_since.take() {
@@ -254,6 +325,7 @@ impl Engine {
                     match end {
                         End::Shutdown => break,
                         End::Lost { reason, since } => {
+                            self.notify(Notice::Lost);
                             down_since = Some((since, reason));
                         }
                     }
@@ -297,7 +369,22 @@ impl Engine {
                 break;
             }
         }
+        // A cluster supervisor stops an engine whose node is gone after moving its
+        // subscriptions elsewhere: the outage still belongs in the feed.
+        if let (Some(_), Some((from, reason))) = (&self.notices, down_since) {
+            self.inbox.push_batch(&mut vec![Delivery::Gap(Gap {
+                from,
+                to: Utc::now(),
+                reason: format!("{reason}; subscriptions moved to another node"),
+            })]);
+        }
         self.set_conn(ConnState::Stopped);
+    }
+
+    fn notify(&self, notice: Notice) {
+        if let Some(tx) = &self.notices {
+            let _ = tx.send(notice);
+        }
     }
 
     /// Sleep `delay` while still applying subscription changes; true on shutdown.
@@ -477,9 +564,16 @@ impl Engine {
             _ => None,
         };
         match &frame {
-            Frame::Error(r) => Some(Delivery::ServerError(
-                escape_line(&raw[r.clone()]).into_owned(),
-            )),
+            Frame::Error(r) => {
+                let text = &raw[r.clone()];
+                if [&b"MOVED "[..], b"ASK ", b"CLUSTERDOWN", b"TRYAGAIN"]
+                    .iter()
+                    .any(|p| text.starts_with(p))
+                {
+                    self.notify(Notice::Redirected);
+                }
+                Some(Delivery::ServerError(escape_line(text).into_owned()))
+            }
             Frame::Array(items) => {
                 let kind = bytes(items.first()?)?;
                 match (kind, items.len()) {
@@ -526,6 +620,15 @@ impl Engine {
                             Frame::Integer(n) => n,
                             _ => 0,
                         };
+                        if kind == SubKind::Shard
+                            && !subscribed
+                            && self.notices.is_some()
+                            && bytes(&items[1])
+                                .is_some_and(|n| self.wanted.shard_channels.contains(n))
+                        {
+                            // Not asked for: the server dropped it because the slot moved.
+                            self.notify(Notice::Unsubscribed);
+                        }
                         Some(Delivery::Subscription {
                             kind,
                             name: Bytes::copy_from_slice(bytes(&items[1]).unwrap_or_default()),
@@ -579,8 +682,7 @@ enum Conn {
 /// Open the dedicated subscriber socket: TCP connect, TLS handshake (for rediss:// or
 /// --tls), AUTH, CLIENT SETNAME — each bounded by a timeout so an unreachable or silent
 /// host is reported in seconds.
-async fn connect(config: &SubscriberConfig) -> Result<Conn> {
-    let target = &config.target;
+async fn connect(config: &SubscriberConfig, target: &Target) -> Result<Conn> {
     // Build the TLS config before connecting: a bad --cacert is reported without
     // touching the network.
     let tls_config = if target.tls {
@@ -601,7 +703,7 @@ async fn connect(config: &SubscriberConfig) -> Result<Conn> {
     stream.set_nodelay(true).ok();
     let Some(tls_config) = tls_config else {
         let mut stream = stream;
-        hello(config, &mut stream).await.map_err(|e| {
+        hello(config, target, &mut stream).await.map_err(|e| {
             // A TLS-only port drops (or resets) a client that speaks plain RESP to it.
             let text = format!("{e:#}");
             if text.contains("closed the connection") || text.contains("reset by peer") {
@@ -623,7 +725,7 @@ async fn connect(config: &SubscriberConfig) -> Result<Conn> {
             })??;
     // With TLS 1.3 the server checks our client certificate after the handshake has
     // finished on our side, so its refusal arrives as an alert on the first read here.
-    hello(config, &mut stream).await.map_err(|e| {
+    hello(config, target, &mut stream).await.map_err(|e| {
         let text = format!("{e:#}");
         if tls::advice(&text).is_some() {
             anyhow!("TLS session with {addr} failed: {}", tls::with_advice(&text))
@@ -640,11 +742,10 @@ async fn connect(config: &SubscriberConfig) -> Result<Conn> {
 
 /// AUTH (if a password is set) and CLIENT SETNAME on a fresh connection, checking the
 /// replies.
-async fn hello<S>(config: &SubscriberConfig, stream: &mut S) -> Result<()>
+async fn hello<S>(config: &SubscriberConfig, target: &Target, stream: &mut S) -> Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let target = &config.target;
     let mut out = Vec::new();
     if let Some(password) = &target.password {
         match &target.username {

@@ -20,6 +20,9 @@ const STATS_MAX_SCAN_CALLS: u64 = 100;
 #[derive(Debug, serde::Serialize)]
 pub struct StreamJson {
     pub key: String,
+    /// Cluster only: the node (address) that holds the stream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_b64: Option<String>,
     pub length: u64,
@@ -102,6 +105,7 @@ impl StreamJson {
         let (key, key_b64) = json_name(&s.key);
         StreamJson {
             key,
+            node: None,
             key_b64,
             length: s.length,
             first_entry_id: s.first_entry_id,
@@ -163,6 +167,34 @@ impl GroupJson {
 /// Full discovery (bounded to about 100,000 keys visited, noted in the result when the
 /// cap is hit), then one streams poll. Health comes from this single sample plus what the
 /// server remembers (consumer idle times, the last entry's age).
+/// Streams from every serving primary of a cluster, each remembered with its node.
+pub async fn collect_cluster_streams(
+    route: &crate::redis::route::Route,
+    select: &StreamSelect,
+) -> Result<StreamsSnapshot, PollError> {
+    let keys = select
+        .stream_keys
+        .iter()
+        .map(|k| bytes::Bytes::from(k.clone().into_bytes()))
+        .collect();
+    let mut cluster = crate::redis::streams::cluster::ClusterStreams::new(
+        select.stream_globs.clone(),
+        keys,
+        stats_discovery(),
+    );
+    let mut tracker = HealthTracker::default();
+    cluster.poll(route, true, Some(&mut tracker)).await
+}
+
+fn stats_discovery() -> DiscoveryConfig {
+    DiscoveryConfig {
+        scan_count: STATS_SCAN_COUNT,
+        max_steps_per_poll: usize::MAX,
+        max_scan_calls_per_pass: Some(STATS_MAX_SCAN_CALLS),
+        ..DiscoveryConfig::default()
+    }
+}
+
 pub async fn collect_streams(
     conn: &mut redis::aio::MultiplexedConnection,
     select: &StreamSelect,
@@ -353,6 +385,7 @@ pub(crate) fn sample_snapshot() -> StreamsSnapshot {
         took: std::time::Duration::from_millis(1),
         commands_sent: 5,
         round_trips: 2,
+        stream_nodes: Default::default(),
     }
 }
 

@@ -11,6 +11,7 @@
 //! - [`entries`]: XREVRANGE paging, jumps to an id or a time.
 //! - [`task`]: the background [`StreamsPoller`] publishing into a `watch` channel.
 
+pub mod cluster;
 pub mod discovery;
 pub mod entries;
 pub mod health;
@@ -59,6 +60,8 @@ pub struct StreamsSnapshot {
     pub commands_sent: usize,
     /// Sequential round trips this poll took, discovery included.
     pub round_trips: usize,
+    /// Cluster only: the node (address) holding each stream.
+    pub stream_nodes: std::collections::BTreeMap<Bytes, String>,
 }
 
 impl StreamsSnapshot {

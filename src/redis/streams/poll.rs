@@ -286,6 +286,7 @@ pub async fn poll_streams(
         took: started.elapsed(),
         commands_sent,
         round_trips,
+        stream_nodes: Default::default(),
     })
 }
 

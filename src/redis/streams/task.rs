@@ -17,6 +17,8 @@ use super::{
 };
 use crate::redis::backoff::{clock_jitter, Backoff};
 use crate::redis::conn::Target;
+use crate::redis::route::Route;
+use super::cluster::ClusterStreams;
 
 #[derive(Debug, Clone)]
 pub struct StreamsConfig {
@@ -77,12 +79,18 @@ pub struct StreamsPoller {
 impl StreamsPoller {
     /// Must be called inside a tokio runtime. The first poll starts at once.
     pub fn spawn(target: Target, config: StreamsConfig) -> StreamsPoller {
+        StreamsPoller::spawn_route(Route::single(target), config)
+    }
+
+    /// Poll what the route leads to: every serving primary of a cluster, or the primary
+    /// a Sentinel names.
+    pub fn spawn_route(route: Arc<Route>, config: StreamsConfig) -> StreamsPoller {
         let (tx, rx) = watch::channel(StreamsState::default());
         let control = Arc::new(Control {
             wake: Notify::new(),
             rediscover: AtomicBool::new(false),
         });
-        let task = tokio::spawn(run(target, config, control.clone(), tx));
+        let task = tokio::spawn(run(route, config, control.clone(), tx));
         StreamsPoller {
             state: rx,
             control,
@@ -114,7 +122,7 @@ impl Drop for StreamsPoller {
 }
 
 async fn run(
-    target: Target,
+    route: Arc<Route>,
     config: StreamsConfig,
     control: Arc<Control>,
     tx: watch::Sender<StreamsState>,
@@ -122,6 +130,9 @@ async fn run(
     // A zero interval would spin the task and hammer the server.
     let interval = config.interval.max(Duration::from_millis(100));
     let backoff = Backoff::default();
+    let mut cluster = route
+        .is_cluster()
+        .then(|| ClusterStreams::new(config.globs.clone(), config.keys.clone(), config.discovery.clone()));
     let mut discovery = Discovery::new(config.globs, config.keys, config.discovery);
     let mut tracker = HealthTracker::new(config.health);
     let mut conn: Option<MultiplexedConnection> = None;
@@ -131,9 +142,30 @@ async fn run(
         let mut wait = interval;
         if control.rediscover.swap(false, Ordering::Relaxed) {
             discovery.restart();
+            if let Some(c) = cluster.as_mut() {
+                c.restart();
+            }
+        }
+        if let Some(cluster) = cluster.as_mut() {
+            match cluster.poll(&route, false, Some(&mut tracker)).await {
+                Ok(snapshot) => {
+                    state.scan = snapshot.scan.clone();
+                    state.last_ok = Some(Arc::new(snapshot));
+                    state.last_error = None;
+                }
+                Err(e) => state.last_error = Some((Utc::now(), e.message)),
+            }
+            state.generation += 1;
+            tx.send_replace(state.clone());
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = control.wake.notified() => {}
+            }
+            continue;
         }
         if conn.is_none() {
-            match target.command_connection().await {
+            let target = route.target(failed_connects).await;
+            match async { target?.command_connection().await }.await {
                 Ok(c) => {
                     conn = Some(c);
                     failed_connects = 0;

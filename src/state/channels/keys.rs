@@ -237,6 +237,8 @@ mod tests {
                 took: Duration::from_millis(1),
                 commands_sent: 4,
                 round_trips: 2,
+                nodes: Default::default(),
+                channel_nodes: Default::default(),
             })),
             ..PollState::default()
         };

@@ -80,6 +80,7 @@ fn poll(generation: u64, mut streams: Vec<StreamInfo>) -> StreamsState {
             took: Duration::from_millis(1),
             commands_sent: 1,
             round_trips: 1,
+            stream_nodes: Default::default(),
         })),
         last_error: None,
         scan: ScanProgress {

@@ -1,0 +1,319 @@
+//! Where each connection goes: one server, the primary a Sentinel names, or the right
+//! node of a Redis Cluster. Every engine task asks a shared [`Route`] for its target
+//! when it (re)connects, so failovers and resharding are followed in one place.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+use redis::Value;
+
+use super::cluster::{key_slot, Node, Topology};
+use super::conn::{describe_error, Target};
+use super::sentinel::{self, SentinelSpec};
+
+/// How long a fetched topology is trusted before it is read again.
+const TOPOLOGY_TTL: Duration = Duration::from_secs(5);
+/// Per node, when refreshing the topology: a dead node must not stall everyone.
+const NODE_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug)]
+pub enum Mode {
+    Single,
+    Sentinel(SentinelSpec),
+    Cluster,
+}
+
+struct Cache {
+    topology: Option<Arc<Topology>>,
+    fetched: Option<Instant>,
+    /// Set by a consumer that saw MOVED, a dead node or a server-side unsubscribe.
+    stale: bool,
+    /// The last master address a Sentinel gave (for display).
+    sentinel_master: Option<String>,
+}
+
+pub struct Route {
+    template: Target,
+    mode: Mode,
+    cache: Mutex<Cache>,
+    refresh: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route")
+            .field("template", &self.template)
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+impl Route {
+    fn new(template: Target, mode: Mode, topology: Option<Topology>) -> Arc<Route> {
+        let fetched = topology.as_ref().map(|_| Instant::now());
+        Arc::new(Route {
+            template,
+            mode,
+            cache: Mutex::new(Cache {
+                topology: topology.map(Arc::new),
+                fetched,
+                stale: false,
+                sentinel_master: None,
+            }),
+            refresh: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// A plain single server, no detection.
+    pub fn single(target: Target) -> Arc<Route> {
+        Route::new(target, Mode::Single, None)
+    }
+
+    pub fn sentinel(template: Target, spec: SentinelSpec) -> Arc<Route> {
+        Route::new(template, Mode::Sentinel(spec), None)
+    }
+
+    /// Ask the server whether it is a cluster node (`CLUSTER SHARDS`, or `CLUSTER NODES`
+    /// on servers before 7.0). A server that cannot be reached is treated as a single
+    /// server: the engines report the connection error themselves.
+    pub async fn detect(target: Target) -> Arc<Route> {
+        match fetch_topology(&target).await {
+            Ok(Some(t)) => Route::new(target, Mode::Cluster, Some(t)),
+            _ => Route::single(target),
+        }
+    }
+
+    pub fn template(&self) -> &Target {
+        &self.template
+    }
+
+    pub fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.mode, Mode::Cluster)
+    }
+
+    /// The connection target for a node of the cluster: its address with the seed's
+    /// credentials and TLS settings.
+    pub fn node_target(&self, node: &Node) -> Target {
+        let mut t = self.template.clone();
+        t.host = node.host.clone();
+        t.port = match (self.template.tls, node.tls_port) {
+            (true, Some(p)) if p != 0 => p,
+            _ => node.port,
+        };
+        // Cluster nodes only have database 0.
+        t.db = 0;
+        t
+    }
+
+    /// What the status bar says about the deployment.
+    pub fn describe(&self) -> Option<String> {
+        match &self.mode {
+            Mode::Single => None,
+            Mode::Sentinel(spec) => {
+                let master = self.cache.lock().unwrap().sentinel_master.clone();
+                Some(match master {
+                    Some(addr) => format!("sentinel · {} at {addr}", spec.master),
+                    None => format!("sentinel · {}", spec.master),
+                })
+            }
+            Mode::Cluster => self.cached_topology().map(|t| t.summary()),
+        }
+    }
+
+    /// Forget the cached topology: the next [`Route::topology`] reads it again.
+    pub fn invalidate(&self) {
+        self.cache.lock().unwrap().stale = true;
+    }
+
+    pub fn cached_topology(&self) -> Option<Arc<Topology>> {
+        self.cache.lock().unwrap().topology.clone()
+    }
+
+    /// The cluster topology, read again when older than a few seconds or invalidated.
+    /// `None` outside cluster mode. When no node answers, the last known one is kept.
+    pub async fn topology(&self) -> Option<Arc<Topology>> {
+        if !self.is_cluster() {
+            return None;
+        }
+        let fresh = |c: &Cache| !c.stale && c.fetched.is_some_and(|f| f.elapsed() < TOPOLOGY_TTL);
+        {
+            let c = self.cache.lock().unwrap();
+            if fresh(&c) {
+                return c.topology.clone();
+            }
+        }
+        // One refresh at a time; whoever waited finds it done.
+        let _guard = self.refresh.lock().await;
+        {
+            let c = self.cache.lock().unwrap();
+            if fresh(&c) {
+                return c.topology.clone();
+            }
+        }
+        let known = self.cached_topology();
+        let mut candidates: Vec<Target> = Vec::new();
+        if let Some(t) = &known {
+            // Healthy primaries first: they know the slot map best.
+            let mut nodes: Vec<&Node> = t.nodes.iter().collect();
+            nodes.sort_by_key(|n| (!n.is_healthy(), n.role));
+            candidates.extend(nodes.into_iter().map(|n| self.node_target(n)));
+        }
+        candidates.push(self.template.clone());
+        for target in candidates {
+            if let Ok(Ok(Some(t))) =
+                tokio::time::timeout(NODE_TIMEOUT, fetch_topology(&target)).await
+            {
+                let t = Arc::new(t);
+                let mut c = self.cache.lock().unwrap();
+                c.topology = Some(t.clone());
+                c.fetched = Some(Instant::now());
+                c.stale = false;
+                return Some(t);
+            }
+        }
+        // Nobody answered: keep what we had, try again on the next call.
+        let mut c = self.cache.lock().unwrap();
+        c.fetched = Some(Instant::now() - TOPOLOGY_TTL + Duration::from_secs(1));
+        c.topology.clone()
+    }
+
+    /// Where server-wide things go (classic SUBSCRIBE/PSUBSCRIBE, commands without a
+    /// key). `attempt` counts failed connects, so a cluster client moves on to the next
+    /// node when one is down.
+    pub async fn target(&self, attempt: u32) -> Result<Target> {
+        match &self.mode {
+            Mode::Single => Ok(self.template.clone()),
+            Mode::Sentinel(spec) => {
+                let t = sentinel::resolve_master(spec, &self.template).await?;
+                self.cache.lock().unwrap().sentinel_master = Some(t.addr());
+                Ok(t)
+            }
+            Mode::Cluster => {
+                if attempt > 0 {
+                    self.invalidate();
+                }
+                let Some(topo) = self.topology().await else {
+                    return Ok(self.template.clone());
+                };
+                // Healthy primaries, then healthy replicas; rotate with the attempt.
+                let mut nodes: Vec<&Node> = topo.nodes.iter().filter(|n| n.is_healthy()).collect();
+                nodes.sort_by_key(|n| n.role);
+                if nodes.is_empty() {
+                    return Ok(self.template.clone());
+                }
+                let n = nodes[attempt as usize % nodes.len()];
+                Ok(self.node_target(n))
+            }
+        }
+    }
+
+    /// Where a command on `key` goes: its slot's primary in a cluster.
+    pub async fn target_for_key(&self, key: &[u8]) -> Result<Target> {
+        if !self.is_cluster() {
+            return self.target(0).await;
+        }
+        let topo = self
+            .topology()
+            .await
+            .ok_or_else(|| anyhow!("no cluster node answered CLUSTER SHARDS"))?;
+        let slot = key_slot(key);
+        let node = topo
+            .owner(slot)
+            .ok_or_else(|| anyhow!("no primary serves hash slot {slot} (cluster down?)"))?;
+        Ok(self.node_target(node))
+    }
+
+    /// Targets of the primaries that serve slots (cluster), or the one server.
+    pub async fn primaries(&self) -> Result<Vec<(Option<Node>, Target)>> {
+        if !self.is_cluster() {
+            return Ok(vec![(None, self.target(0).await?)]);
+        }
+        let topo = self
+            .topology()
+            .await
+            .ok_or_else(|| anyhow!("no cluster node answered CLUSTER SHARDS"))?;
+        Ok(topo
+            .serving_primaries()
+            .into_iter()
+            .map(|n| (Some(n.clone()), self.node_target(n)))
+            .collect())
+    }
+
+    /// Every node (primaries and replicas) with its target, or the one server.
+    pub async fn all_nodes(&self) -> Result<Vec<(Option<Node>, Target)>> {
+        if !self.is_cluster() {
+            return Ok(vec![(None, self.target(0).await?)]);
+        }
+        let topo = self
+            .topology()
+            .await
+            .ok_or_else(|| anyhow!("no cluster node answered CLUSTER SHARDS"))?;
+        Ok(topo
+            .nodes
+            .iter()
+            .map(|n| (Some(n.clone()), self.node_target(n)))
+            .collect())
+    }
+}
+
+/// `Ok(None)`: the server is not a cluster node.
+pub async fn fetch_topology(target: &Target) -> Result<Option<Topology>> {
+    let mut conn = target.command_connection().await?;
+    let reply: redis::RedisResult<Value> = redis::cmd("CLUSTER").arg("SHARDS").query_async(&mut conn).await;
+    match reply {
+        Ok(v) => Ok(Some(Topology::from_shards(&v)?)),
+        Err(e) => {
+            let text = describe_error(&e);
+            if text.contains("cluster support disabled") {
+                return Ok(None);
+            }
+            // Redis 6 and older: no SHARDS subcommand.
+            let nodes: redis::RedisResult<String> =
+                redis::cmd("CLUSTER").arg("NODES").query_async(&mut conn).await;
+            match nodes {
+                Ok(text) => Ok(Some(Topology::from_nodes_text(&text)?)),
+                Err(e2) if describe_error(&e2).contains("cluster support disabled") => Ok(None),
+                Err(_) => Err(anyhow!("cannot read the cluster topology: {text}")),
+            }
+        }
+    }
+}
+
+/// Command connections to the nodes of a deployment, opened on first use and dropped
+/// when they fail (the next use reconnects). Keyed by address.
+#[derive(Default)]
+pub struct Pool {
+    conns: std::collections::HashMap<String, redis::aio::MultiplexedConnection>,
+}
+
+impl Pool {
+    pub fn new() -> Pool {
+        Pool::default()
+    }
+
+    /// A connection to `target` (cheap clone of a multiplexed connection).
+    pub async fn get(&mut self, target: &Target) -> Result<redis::aio::MultiplexedConnection> {
+        let addr = target.addr();
+        if let Some(c) = self.conns.get(&addr) {
+            return Ok(c.clone());
+        }
+        let c = target.command_connection().await?;
+        self.conns.insert(addr, c.clone());
+        Ok(c)
+    }
+
+    /// Forget the connection to `target` after it failed.
+    pub fn drop_conn(&mut self, target: &Target) {
+        self.conns.remove(&target.addr());
+    }
+
+    /// Keep only connections to these addresses (nodes that left the cluster).
+    pub fn retain(&mut self, addrs: &[String]) {
+        self.conns.retain(|a, _| addrs.contains(a));
+    }
+}
