@@ -10,6 +10,7 @@ pub mod message;
 pub mod pending;
 pub mod poller;
 pub mod resp;
+pub mod sentinel;
 pub mod stream_tail;
 pub mod streams;
 pub mod subscriber;
