@@ -290,8 +290,11 @@ impl Target {
                         " (is this port serving TLS? if not, use redis:// without --tls)",
                     );
                 }
-                // …and a TLS-only port drops a client that speaks plain RESP.
-                if !self.tls && (e.is_connection_dropped() || text.contains("reset by peer")) {
+                // …and a TLS-only port drops a client that speaks plain RESP. (redis-rs
+                // counts a refused connect as "dropped" too: nothing listens there, so
+                // TLS is not the likely cause.)
+                let dropped = e.is_connection_dropped() && !e.is_connection_refusal();
+                if !self.tls && (dropped || text.contains("reset by peer")) {
                     text.push_str(" (if this port expects TLS, use a rediss:// URL or --tls)");
                 }
                 anyhow::anyhow!("cannot connect to {self}: {text}")

@@ -3,13 +3,15 @@
 //! server they did not start.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod pty;
+pub mod sentinel;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub struct Server {
@@ -101,33 +103,19 @@ impl Server {
             "--dir",
         ])
         .arg(self.dir.path())
-        .args(&self.extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-        let child = cmd.spawn().unwrap_or_else(|e| {
+        .args(&self.extra);
+        let mut child = spawn_child(cmd).unwrap_or_else(|e| {
             panic!(
                 "cannot start {}: {e} (install redis-server)",
                 self.bin.display()
             )
         });
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
-                let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-                if s.write_all(b"PING\r\n").is_ok() {
-                    let mut buf = [0u8; 64];
-                    if let Ok(n) = s.read(&mut buf) {
-                        // "+PONG" or "-NOAUTH" both mean it is up.
-                        if n > 0 {
-                            return;
-                        }
-                    }
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Err(e) = wait_ready(self.port, &mut child, Duration::from_secs(10)) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{}: {e}", self.bin.display());
         }
-        panic!("{} did not start on port {}", self.bin.display(), self.port);
+        self.child = Some(child);
     }
 
     pub fn pid(&self) -> u32 {
@@ -329,4 +317,141 @@ pub fn wait_subscribed(server: &Server, total: usize) {
             .sum();
         (n >= total).then_some(())
     });
+}
+
+/// Start a server process (stdio to /dev/null) that can never outlive the test binary.
+///
+/// The child asks the kernel for SIGKILL when its parent goes away (PR_SET_PDEATHSIG).
+/// That signal fires when the *thread* that forked the child exits, not the process, and
+/// libtest runs every test on its own short-lived thread. So every fork happens on one
+/// spawner thread that lives as long as the process: a server started by one test (for
+/// example a `shared()` cluster kept in a `OnceLock`) survives that test, and still dies
+/// when the test binary exits or is killed.
+pub fn spawn_child(mut cmd: Command) -> std::io::Result<Child> {
+    type Request = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<Request>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Request>();
+        std::thread::Builder::new()
+            .name("server-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+                // The senders live in a static, so this thread only ends with the process.
+            })
+            .expect("start the spawner thread");
+        Mutex::new(tx)
+    });
+    let parent = std::process::id() as libc::pid_t;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) between fork and exec.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before prctl took effect.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+    let (reply_tx, reply_rx) = mpsc::channel();
+    spawner
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send((cmd, reply_tx))
+        .map_err(|_| std::io::Error::other("spawner thread is gone"))?;
+    reply_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("spawner thread is gone"))?
+}
+
+/// Wait until a freshly spawned server answers PING on `port` (an error reply such as
+/// -NOAUTH counts: it is up). Fails early if the process exits, e.g. because another test
+/// binary took the port in the meantime.
+pub fn wait_ready(port: u16, child: &mut Child, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("server for port {port} exited early ({status})"));
+        }
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+            if s.write_all(b"PING\r\n").is_ok() {
+                let mut buf = [0u8; 64];
+                if let Ok(n) = s.read(&mut buf) {
+                    if n > 0 {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(format!("server did not start on port {port}"))
+}
+
+/// Run `f` when the test binary exits normally (libc `atexit`). For `shared()` fixtures
+/// kept in statics, which are never dropped: kill their servers and remove their temp
+/// dirs. PR_SET_PDEATHSIG (see [`spawn_child`]) still covers abnormal exits.
+pub fn at_exit(f: fn()) {
+    static HOOKS: Mutex<Vec<fn()>> = Mutex::new(Vec::new());
+    static REGISTERED: OnceLock<()> = OnceLock::new();
+    extern "C" fn run_hooks() {
+        let hooks = std::mem::take(&mut *HOOKS.lock().unwrap_or_else(|p| p.into_inner()));
+        for hook in hooks {
+            // A panic must not unwind into libc.
+            let _ = std::panic::catch_unwind(hook);
+        }
+    }
+    HOOKS.lock().unwrap_or_else(|p| p.into_inner()).push(f);
+    REGISTERED.get_or_init(|| {
+        // SAFETY: registering a plain extern "C" function.
+        unsafe {
+            libc::atexit(run_hooks);
+        }
+    });
+}
+
+/// One command on a fresh, short-timeout connection to a loopback node. Err carries the
+/// connection error or the server's error reply, for messages.
+pub fn query(port: u16, args: &[&str]) -> Result<redis::Value, String> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .map_err(|e| format!("port {port}: {e}"))?;
+    let mut conn = client
+        .get_connection_with_timeout(Duration::from_millis(1000))
+        .map_err(|e| format!("port {port}: {e}"))?;
+    conn.set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| format!("port {port}: {e}"))?;
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query::<redis::Value>(&mut conn)
+        .map_err(|e| format!("port {port}: {} failed: {e}", args.join(" ")))
+}
+
+/// Like [`query`], for replies that are text (INFO, CLUSTER NODES, bulk strings); None if
+/// the node does not answer or answers with an error.
+pub fn query_text(port: u16, args: &[&str]) -> Option<String> {
+    match query(port, args).ok()? {
+        redis::Value::BulkString(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+        redis::Value::SimpleString(s) => Some(s),
+        redis::Value::VerbatimString { text, .. } => Some(text),
+        redis::Value::Int(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+/// `field:value` from an INFO reply.
+pub fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .map(str::trim)
 }
