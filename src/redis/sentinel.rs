@@ -154,6 +154,9 @@ enum AskError {
 /// The current primary of `spec.master`: `template` (credentials, TLS, db) with the host
 /// and port the sentinels report, after checking that node says it is the primary.
 pub async fn resolve_master(spec: &SentinelSpec, template: &Target) -> Result<Target> {
+    if spec.sentinels.is_empty() {
+        bail!("no sentinel address given: pass host:port (default port {DEFAULT_SENTINEL_PORT})");
+    }
     let deadline = Instant::now() + RESOLVE_BUDGET;
     let name = escape_str(&spec.master);
     loop {
@@ -454,6 +457,21 @@ mod tests {
         ] {
             assert!(parse_master_addr(bad).is_err());
         }
+    }
+
+    #[tokio::test]
+    async fn a_spec_without_sentinels_is_an_error_not_a_hang() {
+        let spec = SentinelSpec {
+            sentinels: Vec::new(),
+            master: "m".into(),
+            username: None,
+            password: None,
+        };
+        let e = resolve_master(&spec, &Target::default())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no sentinel address"), "{e}");
     }
 
     #[test]
