@@ -27,10 +27,10 @@ use crate::cli::TuiArgs;
 use crate::jsonl::format_jsonl;
 use std::sync::Arc;
 
-use crate::redis::route::Route;
 use crate::redis::inbox::{Caps, Counters};
 use crate::redis::message::{Delivery, Message};
 use crate::redis::poller::{PollError, Poller};
+use crate::redis::route::Route;
 use crate::redis::stream_tail::StreamTail;
 use crate::redis::subscriber::{ConnState, Status, Subscriber, SubscriberConfig};
 use crate::render_text::escape_str;

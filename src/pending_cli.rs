@@ -18,12 +18,12 @@ use crate::cli::{AckArgs, ClaimArgs, DeadLetterArgs, PendingArgs};
 use crate::redis::actions::{
     self, default_dlq_key, ActionContext, ActionOutcome, ClaimSkip, DeadLetterStatus,
 };
-use crate::redis::conn::Target;
 use crate::redis::cluster::key_slot;
-use crate::redis::route::Route;
-use std::sync::Arc;
+use crate::redis::conn::Target;
 use crate::redis::pending::{pending_page, pending_summary, PendingEntry, PendingQuery, MAX_PAGE};
+use crate::redis::route::Route;
 use crate::render_text::escape_line;
+use std::sync::Arc;
 
 /// Environment switch for read-only mode in the headless commands.
 pub const READ_ONLY_ENV: &str = "REDTAIL_READ_ONLY";

@@ -18,8 +18,8 @@ use crate::render_text::{escape_line, escape_str};
 
 mod stream_report;
 pub use stream_report::{
-    collect_cluster_streams, collect_streams, fmt_age, fmt_count, fmt_lag, format_streams_table, ConsumerJson, GroupJson,
-    ProblemJson, StreamJson,
+    collect_cluster_streams, collect_streams, fmt_age, fmt_count, fmt_lag, format_streams_table,
+    ConsumerJson, GroupJson, ProblemJson, StreamJson,
 };
 
 /// The `stats --json` document. Scripts should ignore keys they do not know: more

@@ -10,8 +10,8 @@ use tokio::sync::{mpsc, watch};
 use super::backend::Backend;
 use crate::cli::TuiArgs;
 use crate::redis::actions::{self, ActionError, ActionErrorKind, ActionOutcome};
-use crate::redis::route::Route;
 use crate::redis::poller::PollError;
+use crate::redis::route::Route;
 use crate::redis::streams::{
     entries_newer, entries_page, jump_to_id, jump_to_time, StreamEntry, StreamsConfig,
     StreamsPoller, StreamsState,

@@ -48,8 +48,11 @@ impl Node {
         }
     }
 
+    /// CLUSTER SHARDS calls a replica "loading" until its replication offset moves from
+    /// zero — also when its shard has simply not been written to. It serves reads and
+    /// subscriptions, so only failed (or unreachable) nodes are unhealthy.
     pub fn is_healthy(&self) -> bool {
-        self.health == "online"
+        matches!(self.health.as_str(), "online" | "loading")
     }
 }
 
@@ -126,18 +129,29 @@ impl Topology {
 
     /// The primaries that serve at least one slot: where keys live.
     pub fn serving_primaries(&self) -> Vec<&Node> {
-        let mut seen: Vec<u16> = self.owner.iter().copied().filter(|&i| i != NOBODY).collect();
+        let mut seen: Vec<u16> = self
+            .owner
+            .iter()
+            .copied()
+            .filter(|&i| i != NOBODY)
+            .collect();
         seen.sort_unstable();
         seen.dedup();
         seen.iter().map(|&i| &self.nodes[usize::from(i)]).collect()
     }
 
     pub fn primaries(&self) -> usize {
-        self.nodes.iter().filter(|n| n.role == Role::Primary).count()
+        self.nodes
+            .iter()
+            .filter(|n| n.role == Role::Primary)
+            .count()
     }
 
     pub fn replicas(&self) -> usize {
-        self.nodes.iter().filter(|n| n.role == Role::Replica).count()
+        self.nodes
+            .iter()
+            .filter(|n| n.role == Role::Replica)
+            .count()
     }
 
     pub fn slots_covered(&self) -> usize {
@@ -154,9 +168,8 @@ impl Topology {
 
     /// "cluster · 3 primaries · 3 replicas", plus what is wrong when something is.
     pub fn summary(&self) -> String {
-        let plural = |n: usize, one: &str, many: &str| {
-            format!("{n} {}", if n == 1 { one } else { many })
-        };
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         let mut s = format!(
             "cluster · {} · {}",
             plural(self.primaries(), "primary", "primaries"),
@@ -192,8 +205,7 @@ impl Topology {
                             .collect();
                         for pair in nums.chunks(2) {
                             if let [a, b] = pair {
-                                if (0..SLOTS as i64).contains(a) && (0..SLOTS as i64).contains(b)
-                                {
+                                if (0..SLOTS as i64).contains(a) && (0..SLOTS as i64).contains(b) {
                                     slots.push((*a as u16, *b as u16));
                                 }
                             }
@@ -201,11 +213,10 @@ impl Topology {
                     }
                     "nodes" => {
                         for node_v in as_items(v).unwrap_or_default() {
-                            let f = pairs(node_v)
-                                .ok_or_else(|| anyhow!("CLUSTER SHARDS: bad node"))?;
-                            let get = |name: &str| {
-                                f.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
-                            };
+                            let f =
+                                pairs(node_v).ok_or_else(|| anyhow!("CLUSTER SHARDS: bad node"))?;
+                            let get =
+                                |name: &str| f.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
                             let text = |name: &str| get(name).and_then(text_of).unwrap_or_default();
                             let port = get("port").and_then(int_of).unwrap_or(0);
                             let tls_port = get("tls-port").and_then(int_of);
@@ -302,7 +313,10 @@ impl Topology {
             lines.push(Line {
                 node: Node {
                     id: parts[0].to_string(),
-                    host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+                    host: host
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_string(),
                     port: port.parse().unwrap_or(0),
                     tls_port: None,
                     role,
@@ -380,7 +394,11 @@ fn pairs(v: &Value) -> Option<Vec<(String, &Value)>> {
                 })
                 .collect(),
         ),
-        Value::Map(m) => Some(m.iter().filter_map(|(k, v)| Some((text_of(k)?, v))).collect()),
+        Value::Map(m) => Some(
+            m.iter()
+                .filter_map(|(k, v)| Some((text_of(k)?, v)))
+                .collect(),
+        ),
         _ => None,
     }
 }
@@ -495,15 +513,24 @@ mod tests {
             "*3\r\n{}{}{}",
             shard(
                 &[(0, 5460)],
-                &[node("a", 7000, "master", "online"), node("d", 7003, "replica", "online")]
+                &[
+                    node("a", 7000, "master", "online"),
+                    node("d", 7003, "replica", "online")
+                ]
             ),
             shard(
                 &[(5461, 10922)],
-                &[node("b", 7001, "master", "online"), node("e", 7004, "replica", "online")]
+                &[
+                    node("b", 7001, "master", "online"),
+                    node("e", 7004, "replica", "online")
+                ]
             ),
             shard(
                 &[(10923, 16383)],
-                &[node("c", 7002, "master", "online"), node("f", 7005, "replica", "online")]
+                &[
+                    node("c", 7002, "master", "online"),
+                    node("f", 7005, "replica", "online")
+                ]
             ),
         );
         let t = Topology::from_shards(&parse(reply.as_bytes())).unwrap();
@@ -524,7 +551,10 @@ mod tests {
             "*1\r\n{}",
             shard(
                 &[(0, 16383)],
-                &[node("a", 7000, "master", "failed"), node("d", 7003, "master", "online")]
+                &[
+                    node("a", 7000, "master", "failed"),
+                    node("d", 7003, "master", "online")
+                ]
             ),
         );
         let t = Topology::from_shards(&parse(reply.as_bytes())).unwrap();

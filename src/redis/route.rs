@@ -264,7 +264,10 @@ impl Route {
 /// `Ok(None)`: the server is not a cluster node.
 pub async fn fetch_topology(target: &Target) -> Result<Option<Topology>> {
     let mut conn = target.command_connection().await?;
-    let reply: redis::RedisResult<Value> = redis::cmd("CLUSTER").arg("SHARDS").query_async(&mut conn).await;
+    let reply: redis::RedisResult<Value> = redis::cmd("CLUSTER")
+        .arg("SHARDS")
+        .query_async(&mut conn)
+        .await;
     match reply {
         Ok(v) => Ok(Some(Topology::from_shards(&v)?)),
         Err(e) => {
@@ -273,8 +276,10 @@ pub async fn fetch_topology(target: &Target) -> Result<Option<Topology>> {
                 return Ok(None);
             }
             // Redis 6 and older: no SHARDS subcommand.
-            let nodes: redis::RedisResult<String> =
-                redis::cmd("CLUSTER").arg("NODES").query_async(&mut conn).await;
+            let nodes: redis::RedisResult<String> = redis::cmd("CLUSTER")
+                .arg("NODES")
+                .query_async(&mut conn)
+                .await;
             match nodes {
                 Ok(text) => Ok(Some(Topology::from_nodes_text(&text)?)),
                 Err(e2) if describe_error(&e2).contains("cluster support disabled") => Ok(None),

@@ -17,10 +17,10 @@ use tokio::time::Instant;
 
 use super::backoff::{clock_jitter, Backoff};
 use super::conn::{Target, CONNECT_TIMEOUT};
-use super::route::Route;
 use super::inbox::{Caps, Inbox};
 use super::message::{Delivery, Gap, Kind, Message, SubKind};
 use super::resp::{self, Frame, Parse};
+use super::route::Route;
 use super::tls;
 use crate::render_text::escape_line;
 

@@ -32,6 +32,9 @@ pub struct NodePubSub {
     pub error: Option<String>,
 }
 
+/// A channel's cluster total and its (node index, subscribers there) parts.
+type Merged = (i64, Vec<(u16, i64)>);
+
 /// Poll every node the route knows. Fails only when no node answered.
 pub async fn poll_route(route: &Route, pool: &mut Pool) -> Result<PubSubSnapshot, PollError> {
     let started = Instant::now();
@@ -42,16 +45,17 @@ pub async fn poll_route(route: &Route, pool: &mut Pool) -> Result<PubSubSnapshot
         .map_err(|e| PollError::reply("CLUSTER SHARDS", &format!("{e:#}")))?;
     let topo = route.cached_topology();
     let mut tasks = tokio::task::JoinSet::new();
-    for (i, (node, target)) in nodes.iter().enumerate() {
+    for (i, (_, target)) in nodes.iter().enumerate() {
         let conn = pool.get(target).await;
         tasks.spawn(async move {
             let result = match conn {
-                Ok(mut c) => poll_pubsub(&mut c).await.map_err(|e| (e.is_connection(), e.message)),
+                Ok(mut c) => poll_pubsub(&mut c)
+                    .await
+                    .map_err(|e| (e.is_connection(), e.message)),
                 Err(e) => Err((true, format!("{e:#}"))),
             };
             (i, result)
         });
-        let _ = node;
     }
     let mut results: Vec<Option<Result<PubSubSnapshot, (bool, String)>>> = vec![None; nodes.len()];
     while let Some(joined) = tasks.join_next().await {
@@ -59,7 +63,7 @@ pub async fn poll_route(route: &Route, pool: &mut Pool) -> Result<PubSubSnapshot
             results[i] = Some(r);
         }
     }
-    let mut merged: BTreeMap<(ChannelKind, Bytes), (i64, Vec<(u16, i64)>)> = BTreeMap::new();
+    let mut merged: BTreeMap<(ChannelKind, Bytes), Merged> = BTreeMap::new();
     let mut per_node = Vec::new();
     let mut numpat = 0;
     let mut shard_supported = true;

@@ -8,7 +8,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use chrono::Utc;
 
-use super::{poll_streams, Discovery, DiscoveryConfig, HealthTracker, ScanProgress, StreamsSnapshot};
+use super::{
+    poll_streams, Discovery, DiscoveryConfig, HealthTracker, ScanProgress, StreamsSnapshot,
+};
 use crate::redis::cluster::key_slot;
 use crate::redis::poller::{PollError, PollErrorKind};
 use crate::redis::route::{Pool, Route};
@@ -139,7 +141,9 @@ impl ClusterStreams {
         }
         let mut merged = merge(parts);
         if let Some(e) = first_error {
-            merged.warnings.push(format!("{} (its streams are missing)", e.message));
+            merged
+                .warnings
+                .push(format!("{} (its streams are missing)", e.message));
         }
         merged.taken_at = taken_at;
         merged.took = started.elapsed();

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use redis::aio::MultiplexedConnection;
 use tokio::sync::{watch, Notify};
 
+use super::cluster::ClusterStreams;
 use super::{
     poll_streams, Discovery, DiscoveryConfig, HealthConfig, HealthTracker, ScanProgress,
     StreamsSnapshot,
@@ -18,7 +19,6 @@ use super::{
 use crate::redis::backoff::{clock_jitter, Backoff};
 use crate::redis::conn::Target;
 use crate::redis::route::Route;
-use super::cluster::ClusterStreams;
 
 #[derive(Debug, Clone)]
 pub struct StreamsConfig {
@@ -130,9 +130,13 @@ async fn run(
     // A zero interval would spin the task and hammer the server.
     let interval = config.interval.max(Duration::from_millis(100));
     let backoff = Backoff::default();
-    let mut cluster = route
-        .is_cluster()
-        .then(|| ClusterStreams::new(config.globs.clone(), config.keys.clone(), config.discovery.clone()));
+    let mut cluster = route.is_cluster().then(|| {
+        ClusterStreams::new(
+            config.globs.clone(),
+            config.keys.clone(),
+            config.discovery.clone(),
+        )
+    });
     let mut discovery = Discovery::new(config.globs, config.keys, config.discovery);
     let mut tracker = HealthTracker::new(config.health);
     let mut conn: Option<MultiplexedConnection> = None;

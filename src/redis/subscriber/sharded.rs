@@ -12,7 +12,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
-use super::{spawn_engine, Child, ConnState, Control, Notice, Status, SubscriberConfig, Subscriptions};
+use super::{
+    spawn_engine, Child, ConnState, Control, Notice, Status, SubscriberConfig, Subscriptions,
+};
 use crate::redis::conn::Target;
 use crate::redis::inbox::Inbox;
 use crate::redis::message::SubKind;
@@ -161,7 +163,11 @@ impl Supervisor {
                             .find(|n| n.addr() == addr)
                             .unwrap_or(&topo.nodes[0]),
                     );
-                    desired.entry(addr).or_insert_with(|| (target, BTreeSet::new())).1.insert(ch.clone());
+                    desired
+                        .entry(addr)
+                        .or_insert_with(|| (target, BTreeSet::new()))
+                        .1
+                        .insert(ch.clone());
                 }
                 continue;
             };
@@ -185,7 +191,10 @@ impl Supervisor {
                 for c in &gone {
                     shard.channels.remove(c);
                 }
-                let _ = shard.child.control.send(Control::Unsubscribe(SubKind::Shard, gone));
+                let _ = shard
+                    .child
+                    .control
+                    .send(Control::Unsubscribe(SubKind::Shard, gone));
             }
             if shard.channels.is_empty() {
                 retired.push(addr.clone());
@@ -203,7 +212,10 @@ impl Supervisor {
                     let new: Vec<Bytes> = channels.difference(&shard.channels).cloned().collect();
                     if !new.is_empty() {
                         shard.channels.extend(new.iter().cloned());
-                        let _ = shard.child.control.send(Control::Subscribe(SubKind::Shard, new));
+                        let _ = shard
+                            .child
+                            .control
+                            .send(Control::Subscribe(SubKind::Shard, new));
                     }
                 }
                 None => {
