@@ -9,6 +9,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::cluster::Cluster;
+use common::pty::Tui;
 use common::sentinel::SentinelSetup;
 use common::{wait_for, Proc};
 
@@ -463,4 +464,42 @@ fn sentinel_flags_are_checked() {
         "{}",
         p.stderr()
     );
+}
+
+#[test]
+fn tui_shows_the_cluster_its_nodes_and_where_each_stream_lives() {
+    let cluster = Cluster::shared();
+    let shards = three_shards(cluster, "tui");
+    let (tag, owner) = shards[2].clone();
+    let key = format!("tui:stream:{{{tag}}}");
+    cluster.cli_c(&["XADD", &key, "*", "k", "v"]);
+    let channel = format!("tui:{{{tag}}}");
+    let url = cluster.seed_url();
+    let mut tui = Tui::spawn(
+        &[&url, "-s", &channel, "--streams", "tui:stream:*"],
+        160,
+        30,
+    );
+    tui.wait_for("cluster · 3 primaries · 3 replicas", T);
+    // A shard message published on its owner reaches the feed.
+    wait_for("shard subscription on the owner", T, || {
+        (numsub(cluster, owner, "SHARDNUMSUB", &channel) == 1).then_some(())
+    });
+    cluster.cli_c(&["SPUBLISH", &channel, "hello from the shard"]);
+    tui.wait_for("hello from the shard", T);
+    // Channels pane, nodes view: six nodes with roles and slots.
+    tui.send(b"2");
+    tui.send(b"n");
+    let screen = tui.wait_until("six nodes listed", T, |s| {
+        s.matches(" primary ").count() == 3 && s.matches(" replica ").count() == 3
+    });
+    assert!(screen.contains(&format!("127.0.0.1:{owner}")), "{screen}");
+    // Streams pane: the stream with the node that holds it.
+    tui.send(b"3");
+    tui.wait_until("stream with its node", T, |s| {
+        s.lines()
+            .any(|l| l.contains(&key) && l.contains(&format!("127.0.0.1:{owner}")))
+    });
+    tui.send(b"q");
+    assert!(tui.wait_exit(T).is_some());
 }

@@ -14,8 +14,9 @@ use ratatui::style::{Color, Modifier};
 use ratatui::Terminal;
 
 use redtail::redis::clients::{OutputLimit, PubSubClient};
+use redtail::redis::cluster::Role;
 use redtail::redis::message::{Delivery, Kind, Message};
-use redtail::redis::poller::{ChannelKind, ChannelStat, PollState, PubSubSnapshot};
+use redtail::redis::poller::{ChannelKind, ChannelStat, NodePubSub, PollState, PubSubSnapshot};
 use redtail::redis::subscriber::Subscriptions;
 use redtail::state::composer::PublishDone;
 use redtail::state::status::{ConnView, StatusUpdate};
@@ -348,4 +349,69 @@ fn composer_empty_and_read_only() {
     let screen = rows(&draw(&s));
     insta::assert_snapshot!("composer_read_only", screen[HEIGHT as usize - 1].clone());
     assert!(screen[HEIGHT as usize - 1].contains("read-only mode: publishing is disabled"));
+}
+
+fn node(addr: &str, role: Role, slots: usize, health: &str, subs: i64) -> NodePubSub {
+    NodePubSub {
+        addr: addr.into(),
+        id: format!("id-{addr}"),
+        role,
+        health: health.into(),
+        slots,
+        channels: usize::from(subs > 0),
+        subscribers: subs,
+        shard_channels: 0,
+        shard_subscribers: 0,
+        numpat: 0,
+        error: None,
+    }
+}
+
+#[test]
+fn nodes_view_shows_topology_and_per_node_figures() {
+    let mut s = channels_pane();
+    keys(&mut s, "n");
+    let mut snap = snapshot(400);
+    snap.nodes = vec![
+        node("10.0.0.5:7000", Role::Primary, 5461, "online", 4),
+        node("10.0.0.6:7003", Role::Replica, 0, "online", 1),
+        node("10.0.0.5:7001", Role::Primary, 5462, "failed", 0),
+        NodePubSub {
+            error: Some("cannot connect to redis://10.0.0.5:7001: Connection refused".into()),
+            ..node("10.0.0.6:7004", Role::Primary, 5461, "online", 0)
+        },
+    ];
+    let mut p = poll(2, snap);
+    p.deployment = Some("cluster · 3 primaries · 1 replica · 1 not online".into());
+    s.update(Event::PubSubPoll(p), now());
+    let buf = draw(&s);
+    insta::assert_snapshot!("nodes_view", text(&buf));
+    let screen = rows(&buf);
+    // The header says what is being watched, on every pane.
+    assert!(
+        screen[1].contains("redis://10.0.0.5:6380 · cluster · 3 primaries"),
+        "{}",
+        screen[1]
+    );
+    let y = screen.iter().position(|r| r.contains("failed")).unwrap();
+    let x = column_of(&buf, y, "failed").unwrap();
+    assert!(
+        buf[(x, y as u16)].modifier.contains(Modifier::BOLD),
+        "a failed node stands out"
+    );
+    assert!(
+        text(&buf).contains("cannot connect to"),
+        "why a node has no figures"
+    );
+    // `n` again: back to the channels table.
+    keys(&mut s, "n");
+    assert!(text(&draw(&s)).contains("subscribers"));
+}
+
+#[test]
+fn nodes_view_on_a_single_server_says_so() {
+    let mut s = channels_pane();
+    keys(&mut s, "n");
+    let t = text(&draw(&s));
+    assert!(t.contains("Not a cluster"), "{t}");
 }

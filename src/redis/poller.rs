@@ -459,6 +459,9 @@ pub struct PollState {
     pub clients: Option<Result<Vec<PubSubClient>, String>>,
     /// The `pubsub` class of client-output-buffer-limit, when readable.
     pub output_limit: Option<OutputLimit>,
+    /// What is being watched when it is more than one server: "cluster · 3 primaries ·
+    /// 3 replicas", "sentinel · mymaster at 10.0.0.5:6379".
+    pub deployment: Option<String>,
 }
 
 impl PollState {
@@ -550,6 +553,7 @@ async fn run(
         let clients_enabled = control.clients_enabled.load(Ordering::Relaxed);
         if route.is_cluster() {
             poll_cluster_once(&route, &mut pool, clients_enabled, &mut state).await;
+            state.deployment = route.describe();
             state.generation += 1;
             tx.send_replace(state.clone());
             tokio::select! {
@@ -603,6 +607,7 @@ async fn run(
         if !clients_enabled {
             state.clients = None;
         }
+        state.deployment = route.describe();
         state.generation += 1;
         tx.send_replace(state.clone());
         tokio::select! {

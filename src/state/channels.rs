@@ -109,6 +109,8 @@ pub struct ChannelsState {
     /// First row on screen.
     pub offset: usize,
     pub show_clients: bool,
+    /// The nodes view (cluster topology with per-node figures) instead of the table.
+    pub show_nodes: bool,
     pub clients_selected: usize,
     pub clients_offset: usize,
     /// What the poller was last told about CLIENT LIST.
@@ -132,6 +134,7 @@ impl std::fmt::Debug for ChannelsState {
             .field("descending", &self.descending)
             .field("selected", &self.selected)
             .field("show_clients", &self.show_clients)
+            .field("show_nodes", &self.show_nodes)
             .field("poll_generation", &self.poll.generation)
             .finish()
     }
@@ -151,6 +154,7 @@ impl Default for ChannelsState {
             selected: 0,
             offset: 0,
             show_clients: false,
+            show_nodes: false,
             clients_selected: 0,
             clients_offset: 0,
             clients_polling: false,

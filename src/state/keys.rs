@@ -50,6 +50,7 @@ impl AppState {
             }
             Focus::Help => self.help_scroll(delta),
             Focus::Channels | Focus::Clients => self.channels_move(delta),
+            Focus::Nodes => {}
             Focus::Pending => self.pending_wheel(delta),
             Focus::Streams(_) => self.streams_wheel(delta),
             Focus::Unsubscribe => {
@@ -73,7 +74,9 @@ impl AppState {
             Focus::Unsubscribe => self.unsubscribe_key(&key, &mut effects),
             Focus::Detail => self.detail_key(&key),
             Focus::Feed => self.feed_key(&key, &mut effects),
-            Focus::Channels | Focus::Clients => self.channels_key(&key, &mut effects),
+            Focus::Channels | Focus::Clients | Focus::Nodes => {
+                self.channels_key(&key, &mut effects)
+            }
             Focus::Composer => self.composer_key(key, &mut effects),
             Focus::Pending | Focus::PendingDialog(_) => self.pending_key(&key, &mut effects),
             Focus::Streams(_) => self.streams_key(&key, &mut effects),

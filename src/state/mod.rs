@@ -93,6 +93,8 @@ pub enum Focus {
     Channels,
     /// The Channels pane showing subscriber clients.
     Clients,
+    /// The Channels pane showing the nodes (cluster topology with per-node figures).
+    Nodes,
     Composer,
     Pending,
     /// A Pending pane dialog (prompt, claim picker, confirmation, preview).
@@ -313,6 +315,7 @@ impl AppState {
                 Tab::Feed if self.detail.is_some() => Focus::Detail,
                 Tab::Feed => Focus::Feed,
                 Tab::Channels if self.channels.show_clients => Focus::Clients,
+                Tab::Channels if self.channels.show_nodes => Focus::Nodes,
                 Tab::Channels => Focus::Channels,
                 Tab::Pending => match &self.pending.modal {
                     Some(modal) => Focus::PendingDialog(modal.kind()),

@@ -9,7 +9,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
-use super::{clients, theme};
+use super::{clients, nodes, theme};
 use crate::keymap::{Command, Scope};
 use crate::redis::poller::ChannelKind;
 use crate::render_text::escape_str;
@@ -45,6 +45,8 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
     let mut y = area.y;
     let figures = if channels.show_clients {
         clients::figures_line(state)
+    } else if channels.show_nodes {
+        nodes::figures_line(state)
     } else {
         figures_line(state)
     };
@@ -67,6 +69,8 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
     let table = Rect::new(area.x, y, area.width, area.bottom().saturating_sub(y));
     if channels.show_clients {
         clients::render_table(state, buf, table);
+    } else if channels.show_nodes {
+        nodes::render_table(state, buf, table);
     } else {
         render_table(state, buf, table);
     }

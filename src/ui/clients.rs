@@ -113,20 +113,13 @@ pub fn render_table(state: &AppState, buf: &mut Buffer, area: Rect) {
         Some(Err(error)) => return render_denied(state, error, buf, area),
         None => return,
     };
-    let mut x = area.x + 2;
-    for &(title, width, right) in &COLUMNS {
-        if x >= area.right() {
-            break;
-        }
-        let room = usize::from(width.min(area.right() - x));
-        let text = if right {
-            format!("{title:>room$}")
-        } else {
-            format!("{title:<room$}")
-        };
-        buf.set_stringn(x, area.y, text, room, theme::dim());
-        x += width + 1;
-    }
+    draw_row(
+        buf,
+        area,
+        area.y,
+        &COLUMNS,
+        COLUMNS.iter().map(|c| (c.0.to_string(), theme::dim())),
+    );
     let body = Rect::new(area.x, area.y + 1, area.width, area.height - 1);
     if list.is_empty() {
         Paragraph::new(Line::styled(
@@ -149,20 +142,31 @@ pub fn render_table(state: &AppState, buf: &mut Buffer, area: Rect) {
             buf.set_style(Rect::new(area.x, y, area.width, 1), theme::selected());
             buf.set_string(area.x, y, "›", theme::accent());
         }
-        let mut x = area.x + 2;
-        for (&(_, width, right), (text, style)) in COLUMNS.iter().zip(cells(state, client)) {
-            if x >= area.right() {
-                break;
-            }
-            let room = usize::from(width.min(area.right() - x));
-            let text = if right {
-                format!("{text:>room$}")
-            } else {
-                format!("{text:<room$}")
-            };
-            buf.set_stringn(x, y, text, room, style);
-            x += width + 1;
+        draw_row(buf, area, y, &COLUMNS, cells(state, client).into_iter());
+    }
+}
+
+/// One table row of fixed-width cells (right- or left-aligned), cut at the area's edge.
+pub(super) fn draw_row(
+    buf: &mut Buffer,
+    area: Rect,
+    y: u16,
+    columns: &[(&str, u16, bool)],
+    cells: impl Iterator<Item = (String, Style)>,
+) {
+    let mut x = area.x + 2;
+    for (&(_, width, right), (text, style)) in columns.iter().zip(cells) {
+        if x >= area.right() {
+            break;
         }
+        let room = usize::from(width.min(area.right() - x));
+        let text = if right {
+            format!("{text:>room$}")
+        } else {
+            format!("{text:<room$}")
+        };
+        buf.set_stringn(x, y, text, room, style);
+        x += width + 1;
     }
 }
 

@@ -57,6 +57,14 @@ pub fn footer_commands(focus: Focus) -> &'static [(Scope, Command)] {
             (S::Global, C::Help),
             (S::Global, C::Quit),
         ],
+        Focus::Nodes => &[
+            (S::Channels, C::ToggleNodes),
+            (S::Channels, C::ToggleClients),
+            (S::Channels, C::Publish),
+            (S::Global, C::NextTab),
+            (S::Global, C::Help),
+            (S::Global, C::Quit),
+        ],
         Focus::Clients => &[
             (S::Navigation, C::Down),
             (S::Channels, C::ToggleClients),
@@ -110,6 +118,7 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
             "apply" if focus == Focus::Subscribe => "subscribe",
             "cancel" if focus == Focus::Help => "close",
             "clients" if focus == Focus::Clients => "channels",
+            "nodes" if focus == Focus::Nodes => "channels",
             // In the entries browser `]` pages back in time.
             "next page" if matches!(focus, Focus::Streams(_)) => "older",
             other => other,

@@ -30,7 +30,11 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
 }
 
 pub fn connection_line(state: &AppState) -> Line<'static> {
-    let target = escape_str(&state.config.target).into_owned();
+    let mut target = escape_str(&state.config.target).into_owned();
+    if let Some(d) = &state.channels.poll.deployment {
+        target.push_str(" · ");
+        target.push_str(&escape_str(d));
+    }
     let spans = match &state.conn {
         ConnView::Connected { .. } => vec![
             Span::styled(" ● ", theme::ok()),

@@ -9,6 +9,7 @@ pub mod feed;
 pub mod footer;
 pub mod header;
 pub mod help;
+pub mod nodes;
 pub mod pending;
 pub mod pending_dialogs;
 pub mod prompt;

@@ -125,7 +125,13 @@ fn render_streams(state: &AppState, buf: &mut Buffer, area: Rect) {
         buf.set_line(area.x, y, &notice_line(pane), area.width);
     }
     let table = layout.table;
-    let columns = fit(&STREAM_COLUMNS, table.width, 16);
+    // In a cluster, which node holds each stream (actions on it go there).
+    let cluster = pane.snapshot().is_some_and(|s| !s.stream_nodes.is_empty());
+    let mut all_columns = STREAM_COLUMNS.to_vec();
+    if cluster {
+        all_columns.push(NODE_COLUMN);
+    }
+    let columns = fit(&all_columns, table.width, 16);
     let name_cols = name_width(&columns, table.width);
     render_titles(pane, &columns, "stream", name_cols, buf, table);
     let body = Rect::new(
@@ -166,7 +172,16 @@ fn render_streams(state: &AppState, buf: &mut Buffer, area: Rect) {
         render_name(&stream.key, highlight, buf, body.x + 2, y, name_cols);
         let cells: Vec<(String, Style)> = columns
             .iter()
-            .map(|c| stream_cell(stream, c.title, server_now))
+            .map(|c| match c.title {
+                "node" => (
+                    snapshot
+                        .stream_nodes
+                        .get(&stream.key)
+                        .map_or_else(|| "?".into(), |n| escape_str(n).into_owned()),
+                    theme::dim(),
+                ),
+                title => stream_cell(stream, title, server_now),
+            })
             .collect();
         render_cells(
             &columns,
@@ -363,6 +378,8 @@ fn empty_text(state: &AppState, snapshot: &StreamsSnapshot) -> String {
      name keys to watch with --stream KEY."
         .into()
 }
+
+const NODE_COLUMN: Column = text_col("node", 21, 3, None);
 
 const STREAM_COLUMNS: [Column; 8] = [
     text_col("status", 8, 0, Some(SortColumn::Status)),

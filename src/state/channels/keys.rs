@@ -66,10 +66,15 @@ impl AppState {
         match self.keymap.lookup(Scope::Channels, key) {
             Some(Command::ToggleClients) => {
                 self.channels.show_clients = !self.channels.show_clients;
+                self.channels.show_nodes = false;
+            }
+            Some(Command::ToggleNodes) => {
+                self.channels.show_nodes = !self.channels.show_nodes;
+                self.channels.show_clients = false;
             }
             Some(Command::Publish) => self.open_composer(),
-            // The rest act on the channels table, not on the clients view.
-            Some(_) if self.channels.show_clients => return false,
+            // The rest act on the channels table, not on the clients or nodes view.
+            Some(_) if self.channels.show_clients || self.channels.show_nodes => return false,
             Some(Command::Filter) => {
                 let source = self.channels.filter().map(|f| f.source().to_string());
                 self.overlay = Some(Overlay::Filter(FilterEdit {
