@@ -601,6 +601,7 @@ async fn run(
             if lost {
                 // The next loop reconnects at once: the old connection will not recover.
                 conn = None;
+                route.invalidate();
                 wait = Duration::ZERO;
             }
         }

@@ -31,6 +31,9 @@ struct Cache {
     stale: bool,
     /// The last master address a Sentinel gave (for display).
     sentinel_master: Option<String>,
+    /// …and the target built from it, reused until invalidated or older than the TTL,
+    /// so routine commands do not ask the Sentinels every time.
+    sentinel_target: Option<(Target, Instant)>,
 }
 
 pub struct Route {
@@ -60,6 +63,7 @@ impl Route {
                 fetched,
                 stale: false,
                 sentinel_master: None,
+                sentinel_target: None,
             }),
             refresh: tokio::sync::Mutex::new(()),
         })
@@ -127,7 +131,9 @@ impl Route {
 
     /// Forget the cached topology: the next [`Route::topology`] reads it again.
     pub fn invalidate(&self) {
-        self.cache.lock().unwrap().stale = true;
+        let mut c = self.cache.lock().unwrap();
+        c.stale = true;
+        c.sentinel_target = None;
     }
 
     pub fn cached_topology(&self) -> Option<Arc<Topology>> {
@@ -189,8 +195,18 @@ impl Route {
         match &self.mode {
             Mode::Single => Ok(self.template.clone()),
             Mode::Sentinel(spec) => {
+                if attempt == 0 {
+                    let c = self.cache.lock().unwrap();
+                    if let Some((t, at)) = &c.sentinel_target {
+                        if at.elapsed() < TOPOLOGY_TTL {
+                            return Ok(t.clone());
+                        }
+                    }
+                }
                 let t = sentinel::resolve_master(spec, &self.template).await?;
-                self.cache.lock().unwrap().sentinel_master = Some(t.addr());
+                let mut c = self.cache.lock().unwrap();
+                c.sentinel_master = Some(t.addr());
+                c.sentinel_target = Some((t.clone(), Instant::now()));
                 Ok(t)
             }
             Mode::Cluster => {

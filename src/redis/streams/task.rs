@@ -193,6 +193,7 @@ async fn run(
                     if e.is_connection() {
                         // The next loop reconnects at once: this connection will not recover.
                         conn = None;
+                        route.invalidate();
                         wait = Duration::ZERO;
                     }
                     state.last_error = Some((Utc::now(), e.message));
