@@ -120,7 +120,41 @@ async fn route_for(
     )
 }
 
-async fn run(cli: Cli) -> anyhow::Result<i32> {
+/// A `redis+sentinel://` URL becomes `--sentinel`/`--master` plus a plain URL that
+/// carries the credentials, TLS and database.
+fn take_sentinel_url(
+    conn: &mut redtail::cli::ConnArgs,
+    url: &mut Option<String>,
+) -> anyhow::Result<()> {
+    if let Some(s) = url
+        .as_deref()
+        .map(redtail::redis::route::split_sentinel_url)
+        .transpose()?
+        .flatten()
+    {
+        if conn.master.as_deref().is_some_and(|m| m != s.master) {
+            anyhow::bail!(
+                "the Sentinel URL names primary {:?} but --master says another",
+                s.master
+            );
+        }
+        conn.sentinel.extend(s.sentinels);
+        conn.master = Some(s.master);
+        *url = Some(s.template);
+    }
+    Ok(())
+}
+
+async fn run(mut cli: Cli) -> anyhow::Result<i32> {
+    take_sentinel_url(&mut cli.conn, &mut cli.url_pos)?;
+    let mut conn_url = cli.conn.url.take();
+    take_sentinel_url(&mut cli.conn, &mut conn_url)?;
+    cli.conn.url = conn_url;
+    match &mut cli.command {
+        Some(Command::Tail(args)) => take_sentinel_url(&mut cli.conn, &mut args.url_pos)?,
+        Some(Command::Stats(args)) => take_sentinel_url(&mut cli.conn, &mut args.url_pos)?,
+        _ => {}
+    }
     let loaded = config::load(cli.config.config.as_deref())?;
     let profile = loaded.profile(cli.config.profile.as_deref())?;
     let env = |name: &str| std::env::var(name).ok();

@@ -423,8 +423,10 @@ fn sentinel_failover_is_followed_by_tail_and_stats() {
     }
     assert_eq!(v["payload"], "two", "{v}");
 
-    // stats through the Sentinel reads the new primary.
+    // stats through the Sentinel (URL form) reads the new primary.
     cli(second, &["XADD", "sent:stream", "*", "k", "v"]);
+    let url = format!("redis+sentinel://{sentinels}/{master}");
+    let mut s = Proc::spawn(&["stats", "--json", &url]);
     let mut s = Proc::spawn(&[
         "stats",
         "--json",

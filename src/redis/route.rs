@@ -338,3 +338,92 @@ impl Pool {
         self.conns.retain(|a, _| addrs.contains(a));
     }
 }
+
+/// A Sentinel URL taken apart: the Sentinels, the primary's name, and a plain URL for
+/// the data nodes (credentials, TLS and database; the host is filled in by the Sentinels).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentinelUrl {
+    pub sentinels: Vec<String>,
+    pub master: String,
+    pub template: String,
+}
+
+/// `redis+sentinel://[user[:pass]@]host[:port][,host[:port]…]/master[/db]` (or
+/// `rediss+sentinel://` for TLS). `Ok(None)` for any other URL.
+pub fn split_sentinel_url(url: &str) -> Result<Option<SentinelUrl>> {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) if s.eq_ignore_ascii_case("redis+sentinel") => ("redis", r),
+        Some((s, r)) if s.eq_ignore_ascii_case("rediss+sentinel") => ("rediss", r),
+        _ => return Ok(None),
+    };
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (userinfo, hosts) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let sentinels: Vec<String> = hosts
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+        .collect();
+    if sentinels.is_empty() {
+        anyhow::bail!(
+            "the Sentinel URL names no Sentinel: use {scheme}+sentinel://HOST:PORT[,HOST:PORT]/MASTER"
+        );
+    }
+    let mut parts = path.split('/').filter(|p| !p.is_empty());
+    let Some(master) = parts.next() else {
+        anyhow::bail!(
+            "the Sentinel URL names no primary: use {scheme}+sentinel://HOST:PORT/MASTER[/DB]"
+        );
+    };
+    let master = percent_encoding::percent_decode_str(master)
+        .decode_utf8()
+        .map_err(|_| anyhow!("the primary's name in the Sentinel URL is not valid UTF-8"))?
+        .into_owned();
+    let db = parts.next();
+    if parts.next().is_some() {
+        anyhow::bail!("the Sentinel URL has extra path parts: use …/MASTER[/DB]");
+    }
+    let mut template = format!("{scheme}://");
+    if let Some(u) = userinfo {
+        template.push_str(u);
+        template.push('@');
+    }
+    template.push_str("127.0.0.1");
+    if let Some(db) = db {
+        template.push('/');
+        template.push_str(db);
+    }
+    Ok(Some(SentinelUrl {
+        sentinels,
+        master,
+        template,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentinel_urls_are_taken_apart() {
+        let s = split_sentinel_url("redis+sentinel://u:p%40ss@s1:26379,s2:26380/my%20master/3")
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.sentinels, vec!["s1:26379", "s2:26380"]);
+        assert_eq!(s.master, "my master");
+        assert_eq!(s.template, "redis://u:p%40ss@127.0.0.1/3");
+        let t = Target::parse_url(&s.template).unwrap();
+        assert_eq!((t.password.as_deref(), t.db), (Some("p@ss"), 3));
+        let s = split_sentinel_url("rediss+sentinel://s1/m")
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.template, "rediss://127.0.0.1");
+        assert_eq!(split_sentinel_url("redis://h:1").unwrap(), None);
+        assert!(split_sentinel_url("redis+sentinel://s1").is_err());
+        assert!(split_sentinel_url("redis+sentinel:///m").is_err());
+        assert!(split_sentinel_url("redis+sentinel://s/m/0/x").is_err());
+    }
+}
