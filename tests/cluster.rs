@@ -427,14 +427,6 @@ fn sentinel_failover_is_followed_by_tail_and_stats() {
     cli(second, &["XADD", "sent:stream", "*", "k", "v"]);
     let url = format!("redis+sentinel://{sentinels}/{master}");
     let mut s = Proc::spawn(&["stats", "--json", &url]);
-    let mut s = Proc::spawn(&[
-        "stats",
-        "--json",
-        "--sentinel",
-        &sentinels,
-        "--master",
-        &master,
-    ]);
     let line = s
         .line(T)
         .unwrap_or_else(|| panic!("stderr: {}", s.stderr()));
