@@ -381,6 +381,12 @@ fn nodes_view_shows_topology_and_per_node_figures() {
             ..node("10.0.0.6:7004", Role::Primary, 5461, "online", 0)
         },
     ];
+    // Each channel's subscribers: all on the first node, one more on the replica.
+    snap.channel_nodes = snap
+        .channels
+        .iter()
+        .map(|c| vec![(0, c.subscribers - 1), (1, 1)])
+        .collect();
     let mut p = poll(2, snap);
     p.deployment = Some("cluster · 3 primaries · 1 replica · 1 not online".into());
     s.update(Event::PubSubPoll(p), now());
@@ -403,9 +409,11 @@ fn nodes_view_shows_topology_and_per_node_figures() {
         text(&buf).contains("cannot connect to"),
         "why a node has no figures"
     );
-    // `n` again: back to the channels table.
+    // `n` again: back to the channels table, which now says where subscribers are.
     keys(&mut s, "n");
-    assert!(text(&draw(&s)).contains("subscribers"));
+    let t = text(&draw(&s));
+    assert!(t.contains("subscribers") && t.contains("on nodes"), "{t}");
+    assert!(t.contains(":7000×") && t.contains(":7003×1"), "{t}");
 }
 
 #[test]

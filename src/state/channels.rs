@@ -82,6 +82,8 @@ pub struct ChannelRow {
     /// Messages redtail received in the last minute.
     pub last_minute: u64,
     pub last_at: Option<DateTime<Utc>>,
+    /// Index into the poll's `channels` (and, in a cluster, `channel_nodes`).
+    pub listed_at: Option<usize>,
 }
 
 impl ChannelRow {
@@ -307,7 +309,7 @@ pub fn merge_rows(
     let listed = poll.last_ok.as_deref().map_or(&[][..], |s| &s.channels[..]);
     let mut rows = Vec::with_capacity(listed.len() + activity.len());
     let mut on_server: HashSet<(ChannelKind, &[u8])> = HashSet::with_capacity(listed.len());
-    for c in listed {
+    for (i, c) in listed.iter().enumerate() {
         on_server.insert((c.kind, &c.name[..]));
         let seen = activity.get(c.kind, &c.name);
         rows.push(ChannelRow {
@@ -317,6 +319,7 @@ pub fn merge_rows(
             seen: seen.map_or(0, |a| a.seen),
             last_minute: seen.map_or(0, |a| a.last_minute(now)),
             last_at: seen.map(|a| a.last_at),
+            listed_at: Some(i),
         });
     }
     for (kind, name, a) in activity.iter() {
@@ -330,6 +333,7 @@ pub fn merge_rows(
             seen: a.seen,
             last_minute: a.last_minute(now),
             last_at: Some(a.last_at),
+            listed_at: None,
         });
     }
     rows
@@ -457,6 +461,7 @@ mod tests {
                 seen,
                 last_minute: recent,
                 last_at: last.map(t),
+                listed_at: None,
             };
         let mut rows = vec![
             row("b", Some(2), 10, 0, Some(5)),

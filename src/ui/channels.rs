@@ -34,6 +34,32 @@ const COLUMNS: [(Option<SortColumn>, &str, u16); 6] = [
     (None, "last 60 s", SPARK_CELLS as u16),
     (Some(SortColumn::LastMessage), "last msg", 9),
 ];
+/// "on nodes": `:7000×2 :7003×1` — port and subscribers there, busiest first.
+const NODES_WIDTH: u16 = 22;
+
+fn nodes_cell(state: &AppState, row: &ChannelRow) -> String {
+    let Some(snapshot) = state.channels.poll.last_ok.as_ref() else {
+        return String::new();
+    };
+    let Some(parts) = row.listed_at.and_then(|i| snapshot.channel_nodes.get(i)) else {
+        return "—".into();
+    };
+    let mut parts = parts.clone();
+    parts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    parts
+        .iter()
+        .map(|&(node, n)| {
+            let addr = snapshot
+                .nodes
+                .get(usize::from(node))
+                .map_or("?", |n| n.addr.as_str());
+            let port = addr.rsplit(':').next().unwrap_or(addr);
+            format!(":{}×{n}", escape_str(port))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Below this width the sparkline is left out so the name keeps some room.
 const SPARK_MIN_WIDTH: u16 = 90;
 
@@ -163,11 +189,20 @@ fn render_table(state: &AppState, buf: &mut Buffer, area: Rect) {
         return;
     }
     let channels = &state.channels;
-    let columns: Vec<_> = COLUMNS
+    let mut columns: Vec<_> = COLUMNS
         .iter()
         .filter(|(_, title, _)| area.width >= SPARK_MIN_WIDTH || *title != "last 60 s")
         .copied()
         .collect();
+    // In a cluster: which nodes the subscribers are connected to.
+    let cluster = channels
+        .poll
+        .last_ok
+        .as_ref()
+        .is_some_and(|s| !s.nodes.is_empty());
+    if cluster && area.width >= SPARK_MIN_WIDTH {
+        columns.insert(2, (None, "on nodes", NODES_WIDTH));
+    }
     let fixed: u16 = columns.iter().map(|&(_, _, w)| w + 1).sum();
     let name_cols = area.width.saturating_sub(fixed + 2).max(4);
     render_titles(channels, &columns, name_cols, buf, area);
@@ -273,6 +308,7 @@ fn cell(state: &AppState, row: &ChannelRow, title: &str, width: u16) -> (String,
             None => (format!("{:>w$}", "—"), theme::dim()),
         },
         "seen" => (format!("{:>w$}", thousands(row.seen)), Style::new()),
+        "on nodes" => (nodes_cell(state, row), theme::dim()),
         "msg/s" => (format!("{:>w$}", rate_text(row.last_minute)), Style::new()),
         "last 60 s" => {
             let spark = state

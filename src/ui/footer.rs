@@ -54,6 +54,7 @@ pub fn footer_commands(focus: Focus) -> &'static [(Scope, Command)] {
             (S::Channels, C::SubscribePattern),
             (S::Channels, C::Publish),
             (S::Channels, C::ToggleClients),
+            (S::Channels, C::ToggleNodes),
             (S::Global, C::Help),
             (S::Global, C::Quit),
         ],
