@@ -543,68 +543,23 @@ async fn run(
 ) {
     // A zero interval would spin the task and hammer the server.
     let interval = interval.max(Duration::from_millis(50));
-    let backoff = Backoff::default();
-    let mut conn: Option<MultiplexedConnection> = None;
-    let mut failed_connects: u32 = 0;
     let mut state = PollState::default();
     let mut pool = Pool::new();
+    let mut single = Single {
+        conn: None,
+        failed_connects: 0,
+        backoff: Backoff::default(),
+    };
     loop {
-        let mut wait = interval;
         let clients_enabled = control.clients_enabled.load(Ordering::Relaxed);
-        if route.is_cluster() {
+        let wait = if route.is_cluster() {
             poll_cluster_once(&route, &mut pool, clients_enabled, &mut state).await;
-            state.deployment = route.describe();
-            state.generation += 1;
-            tx.send_replace(state.clone());
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = control.wake.notified() => {}
-            }
-            continue;
-        }
-        if conn.is_none() {
-            let target = route.target(failed_connects).await;
-            match async { target?.command_connection().await }.await {
-                Ok(c) => {
-                    conn = Some(c);
-                    failed_connects = 0;
-                }
-                Err(e) => {
-                    let message = format!("{e:#}");
-                    if clients_enabled {
-                        state.clients = Some(Err(message.clone()));
-                    }
-                    state.last_error = Some((Utc::now(), message));
-                    wait = backoff.delay(failed_connects, clock_jitter());
-                    failed_connects = failed_connects.saturating_add(1);
-                }
-            }
-        }
-        if let Some(c) = conn.as_mut() {
-            let mut lost = false;
-            match poll_pubsub(c).await {
-                Ok(snapshot) => {
-                    state.last_ok = Some(Arc::new(snapshot));
-                    state.last_error = None;
-                }
-                Err(e) => {
-                    lost |= e.is_connection();
-                    state.last_error = Some((Utc::now(), e.message));
-                }
-            }
-            if clients_enabled && !lost {
-                let clients = client_list_pubsub(c).await;
-                lost |= clients.as_ref().is_err_and(PollError::is_connection);
-                state.clients = Some(clients.map_err(|e| e.message));
-                state.output_limit = pubsub_output_limit(c).await;
-            }
-            if lost {
-                // The next loop reconnects at once: the old connection will not recover.
-                conn = None;
-                route.invalidate();
-                wait = Duration::ZERO;
-            }
-        }
+            interval
+        } else {
+            single
+                .poll_once(&route, interval, clients_enabled, &mut state)
+                .await
+        };
         if !clients_enabled {
             state.clients = None;
         }
@@ -615,6 +570,72 @@ async fn run(
             _ = tokio::time::sleep(wait) => {}
             _ = control.wake.notified() => {}
         }
+    }
+}
+
+/// The connection to a single server (or the primary a Sentinel names).
+struct Single {
+    conn: Option<MultiplexedConnection>,
+    failed_connects: u32,
+    backoff: Backoff,
+}
+
+impl Single {
+    /// One cycle; returns how long to wait before the next.
+    async fn poll_once(
+        &mut self,
+        route: &Route,
+        interval: Duration,
+        clients_enabled: bool,
+        state: &mut PollState,
+    ) -> Duration {
+        let mut wait = interval;
+        if self.conn.is_none() {
+            let target = route.target(self.failed_connects).await;
+            match async { target?.command_connection().await }.await {
+                Ok(c) => {
+                    self.conn = Some(c);
+                    self.failed_connects = 0;
+                }
+                Err(e) => {
+                    let message = format!("{e:#}");
+                    if clients_enabled {
+                        state.clients = Some(Err(message.clone()));
+                    }
+                    state.last_error = Some((Utc::now(), message));
+                    wait = self.backoff.delay(self.failed_connects, clock_jitter());
+                    self.failed_connects = self.failed_connects.saturating_add(1);
+                }
+            }
+        }
+        let Some(c) = self.conn.as_mut() else {
+            return wait;
+        };
+        let mut lost = false;
+        match poll_pubsub(c).await {
+            Ok(snapshot) => {
+                state.last_ok = Some(Arc::new(snapshot));
+                state.last_error = None;
+            }
+            Err(e) => {
+                lost |= e.is_connection();
+                state.last_error = Some((Utc::now(), e.message));
+            }
+        }
+        if clients_enabled && !lost {
+            let clients = client_list_pubsub(c).await;
+            lost |= clients.as_ref().is_err_and(PollError::is_connection);
+            state.clients = Some(clients.map_err(|e| e.message));
+            state.output_limit = pubsub_output_limit(c).await;
+        }
+        if lost {
+            // The next cycle reconnects at once: the old connection will not recover (and
+            // a Sentinel may name another primary by now).
+            self.conn = None;
+            route.invalidate();
+            wait = Duration::ZERO;
+        }
+        wait
     }
 }
 

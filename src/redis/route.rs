@@ -244,22 +244,6 @@ impl Route {
         Ok(self.node_target(node))
     }
 
-    /// Targets of the primaries that serve slots (cluster), or the one server.
-    pub async fn primaries(&self) -> Result<Vec<(Option<Node>, Target)>> {
-        if !self.is_cluster() {
-            return Ok(vec![(None, self.target(0).await?)]);
-        }
-        let topo = self
-            .topology()
-            .await
-            .ok_or_else(|| anyhow!("no cluster node answered CLUSTER SHARDS"))?;
-        Ok(topo
-            .serving_primaries()
-            .into_iter()
-            .map(|n| (Some(n.clone()), self.node_target(n)))
-            .collect())
-    }
-
     /// Every node (primaries and replicas) with its target, or the one server.
     pub async fn all_nodes(&self) -> Result<Vec<(Option<Node>, Target)>> {
         if !self.is_cluster() {

@@ -8,6 +8,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use chrono::Utc;
 
+use super::poll::discover_fully;
 use super::{
     poll_streams, Discovery, DiscoveryConfig, HealthTracker, ScanProgress, StreamsSnapshot,
 };
@@ -153,26 +154,6 @@ impl ClusterStreams {
         }
         Ok(merged)
     }
-}
-
-async fn discover_fully(
-    conn: &mut redis::aio::MultiplexedConnection,
-    discovery: &mut Discovery,
-) -> Result<(usize, usize), PollError> {
-    let (mut commands, mut trips) = (0, 0);
-    loop {
-        let (c, r) = match discovery.step(conn).await {
-            Ok(counts) => counts,
-            Err(e) if e.kind == PollErrorKind::Denied => break,
-            Err(e) => return Err(e),
-        };
-        commands += c;
-        trips += r;
-        if r == 0 || !discovery.progress().scanning {
-            break;
-        }
-    }
-    Ok((commands, trips))
 }
 
 /// One snapshot from per-node ones: streams sorted by key, each remembered with its node;

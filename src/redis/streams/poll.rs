@@ -297,13 +297,26 @@ pub async fn poll_once(
     discovery: &mut Discovery,
     tracker: &mut HealthTracker,
 ) -> Result<StreamsSnapshot, PollError> {
-    let mut commands = 0;
-    let mut round_trips = 0;
-    // Each step is bounded; loop until a pass ends (complete or capped by config).
+    let (commands, round_trips) = discover_fully(conn, discovery).await?;
+    let mut snapshot = poll_streams(conn, discovery).await?;
+    snapshot.commands_sent += commands;
+    snapshot.round_trips += round_trips;
+    let now = snapshot.taken_at.timestamp_millis();
+    tracker.observe(&mut snapshot, now);
+    Ok(snapshot)
+}
+
+/// Run discovery to the end of a pass (each step is bounded; the pass may be capped by
+/// config). Returns `(commands sent, round trips)`. A refused SCAN ends it quietly:
+/// `poll_streams` reports it (or fails, if there is nothing to poll).
+pub(crate) async fn discover_fully(
+    conn: &mut MultiplexedConnection,
+    discovery: &mut Discovery,
+) -> Result<(usize, usize), PollError> {
+    let (mut commands, mut round_trips) = (0, 0);
     loop {
         let (c, r) = match discovery.step(conn).await {
             Ok(counts) => counts,
-            // poll_streams reports it (or fails, if there is nothing to poll).
             Err(e) if e.kind == PollErrorKind::Denied => break,
             Err(e) => return Err(e),
         };
@@ -313,12 +326,7 @@ pub async fn poll_once(
             break;
         }
     }
-    let mut snapshot = poll_streams(conn, discovery).await?;
-    snapshot.commands_sent += commands;
-    snapshot.round_trips += round_trips;
-    let now = snapshot.taken_at.timestamp_millis();
-    tracker.observe(&mut snapshot, now);
-    Ok(snapshot)
+    Ok((commands, round_trips))
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -159,48 +159,20 @@ async fn run(
                 }
                 Err(e) => state.last_error = Some((Utc::now(), e.message)),
             }
-            state.generation += 1;
-            tx.send_replace(state.clone());
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = control.wake.notified() => {}
-            }
-            continue;
+        } else {
+            wait = single_cycle(
+                &route,
+                &mut conn,
+                &mut failed_connects,
+                &backoff,
+                &mut discovery,
+                &mut tracker,
+                &mut state,
+            )
+            .await
+            .unwrap_or(wait);
+            state.scan = discovery.progress().clone();
         }
-        if conn.is_none() {
-            let target = route.target(failed_connects).await;
-            match async { target?.command_connection().await }.await {
-                Ok(c) => {
-                    conn = Some(c);
-                    failed_connects = 0;
-                }
-                Err(e) => {
-                    state.last_error = Some((Utc::now(), format!("{e:#}")));
-                    wait = backoff.delay(failed_connects, clock_jitter());
-                    failed_connects = failed_connects.saturating_add(1);
-                }
-            }
-        }
-        if let Some(c) = conn.as_mut() {
-            match poll_streams(c, &mut discovery).await {
-                Ok(mut snapshot) => {
-                    let at = snapshot.taken_at.timestamp_millis();
-                    tracker.observe(&mut snapshot, at);
-                    state.last_ok = Some(Arc::new(snapshot));
-                    state.last_error = None;
-                }
-                Err(e) => {
-                    if e.is_connection() {
-                        // The next loop reconnects at once: this connection will not recover.
-                        conn = None;
-                        route.invalidate();
-                        wait = Duration::ZERO;
-                    }
-                    state.last_error = Some((Utc::now(), e.message));
-                }
-            }
-        }
-        state.scan = discovery.progress().clone();
         state.generation += 1;
         tx.send_replace(state.clone());
         tokio::select! {
@@ -208,4 +180,54 @@ async fn run(
             _ = control.wake.notified() => {}
         }
     }
+}
+
+/// One poll of a single server (or the primary a Sentinel names), connecting first when
+/// needed. Returns a different wait than the interval when one is due (backoff after a
+/// failed connect, zero after a lost connection).
+async fn single_cycle(
+    route: &Route,
+    conn: &mut Option<MultiplexedConnection>,
+    failed_connects: &mut u32,
+    backoff: &Backoff,
+    discovery: &mut Discovery,
+    tracker: &mut HealthTracker,
+    state: &mut StreamsState,
+) -> Option<Duration> {
+    let mut wait = None;
+    if conn.is_none() {
+        let target = route.target(*failed_connects).await;
+        match async { target?.command_connection().await }.await {
+            Ok(c) => {
+                *conn = Some(c);
+                *failed_connects = 0;
+            }
+            Err(e) => {
+                state.last_error = Some((Utc::now(), format!("{e:#}")));
+                wait = Some(backoff.delay(*failed_connects, clock_jitter()));
+                *failed_connects = failed_connects.saturating_add(1);
+            }
+        }
+    }
+    if let Some(c) = conn.as_mut() {
+        match poll_streams(c, discovery).await {
+            Ok(mut snapshot) => {
+                let at = snapshot.taken_at.timestamp_millis();
+                tracker.observe(&mut snapshot, at);
+                state.last_ok = Some(Arc::new(snapshot));
+                state.last_error = None;
+            }
+            Err(e) => {
+                if e.is_connection() {
+                    // The next cycle reconnects at once: this connection will not recover
+                    // (and a Sentinel may name another primary by now).
+                    *conn = None;
+                    route.invalidate();
+                    wait = Some(Duration::ZERO);
+                }
+                state.last_error = Some((Utc::now(), e.message));
+            }
+        }
+    }
+    wait
 }
