@@ -497,3 +497,39 @@ fn tui_shows_the_cluster_its_nodes_and_where_each_stream_lives() {
     tui.send(b"q");
     assert!(tui.wait_exit(T).is_some());
 }
+
+#[test]
+fn shard_subscription_follows_its_slot_when_it_is_migrated() {
+    let cluster = Cluster::start();
+    let shards = three_shards(&cluster, "mig");
+    let (tag, from) = shards[0].clone();
+    let to = shards[1].1;
+    let channel = format!("mig:{{{tag}}}");
+    let slot = cluster.slot_for_key(&channel).to_string();
+    let url = cluster.seed_url();
+    let p = Proc::spawn(&["tail", "--url", &url, "--format", "jsonl", "-s", &channel]);
+    wait_for("subscribed on the owner", T, || {
+        (numsub(&cluster, from, "SHARDNUMSUB", &channel) == 1).then_some(())
+    });
+    // Move the (empty) slot from one primary to another, as a resharding would.
+    let id = |port: u16| cluster.cli(port, &["CLUSTER", "MYID"]).trim().to_string();
+    let (from_id, to_id) = (id(from), id(to));
+    cluster.cli(to, &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id]);
+    cluster.cli(from, &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id]);
+    cluster.cli(to, &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id]);
+    cluster.cli(from, &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id]);
+    // The old owner drops the subscription (SUNSUBSCRIBE); redtail re-subscribes on
+    // the new one.
+    wait_for("subscription moved with the slot", T, || {
+        (numsub(&cluster, to, "SHARDNUMSUB", &channel) == 1
+            && numsub(&cluster, from, "SHARDNUMSUB", &channel) == 0)
+            .then_some(())
+    });
+    let n = int(&cluster.cli(to, &["SPUBLISH", &channel, "after the move"]));
+    assert_eq!(n, 1);
+    let mut v = json_line(&p);
+    while v["kind"] == "gap" {
+        v = json_line(&p);
+    }
+    assert_eq!(v["payload"], "after the move", "{v}");
+}
