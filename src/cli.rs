@@ -309,6 +309,9 @@ pub struct DemoArgs {
     /// Do not open the TUI: run the workload and print the server URL until Ctrl-C
     #[arg(long)]
     pub headless: bool,
+    /// Run a private Redis Cluster (3 primaries, 3 replicas) instead of one server
+    #[arg(long)]
+    pub cluster: bool,
 }
 
 /// Accepts plain bytes or a suffix: 64MiB, 512KiB, 1GiB, 10MB, 4kb.

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -14,7 +15,10 @@ use tokio::task::JoinSet;
 use crate::cli::{DemoArgs, TuiArgs};
 use crate::redis::conn::Target;
 use crate::redis::inbox::Caps;
+use crate::redis::route::{Pool, Route};
 use crate::redis::subscriber::{Subscriber, SubscriberConfig, Subscriptions};
+
+mod cluster;
 
 const WORKLOAD: &str = include_str!("../assets/demo-workload.json");
 
@@ -117,6 +121,11 @@ impl DemoServer {
             let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
             l.local_addr()?.port()
         };
+        DemoServer::start_on(bin, port, &[]).await
+    }
+
+    /// A server on `port` with `extra` arguments (cluster mode), in a temp dir of its own.
+    pub async fn start_on(bin: &std::path::Path, port: u16, extra: &[&str]) -> Result<DemoServer> {
         let dir = std::env::temp_dir().join(format!("redtail-demo-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let dir = tempfile_dir::TempDir(dir);
@@ -133,6 +142,7 @@ impl DemoServer {
         ])
         .args(["--daemonize", "no", "--protected-mode", "yes", "--dir"])
         .arg(&dir.0)
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -188,8 +198,9 @@ impl DemoServer {
 
 /// Subscribers the demo keeps so the channels pane has real counts. They use the same
 /// bounded engine as redtail itself, so they never grow without bound.
-fn spawn_subscriber(target: &Target, name: &str, subs: Subscriptions) -> Subscriber {
-    let mut cfg = SubscriberConfig::new(target.clone());
+fn spawn_subscriber(route: &Arc<Route>, name: &str, subs: Subscriptions) -> Subscriber {
+    let mut cfg = SubscriberConfig::new(route.template().clone());
+    cfg.route = Some(route.clone());
     cfg.client_name = format!("demo-{name}");
     cfg.caps = Caps {
         max_items: 16,
@@ -213,8 +224,11 @@ pub struct Running {
 }
 
 /// Start every generator of the workload against `target`.
-pub async fn start_workload(target: &Target, w: Workload) -> Result<Running> {
-    let conn = target.command_connection().await?;
+pub async fn start_workload(route: &Arc<Route>, w: Workload) -> Result<Running> {
+    // In a cluster each generator talks to the node that owns its key or shard channel;
+    // PUBLISH reaches every node from any.
+    let mut pool = Pool::new();
+    let conn = pool.get(&route.target(0).await?).await?;
     let mut tasks = JoinSet::new();
     let mut subscribers = Vec::new();
     let mut by_client: std::collections::BTreeMap<String, Subscriptions> = Default::default();
@@ -237,13 +251,13 @@ pub async fn start_workload(target: &Target, w: Workload) -> Result<Running> {
         }
     }
     for (name, subs) in by_client {
-        subscribers.push(spawn_subscriber(target, &name, subs));
+        subscribers.push(spawn_subscriber(route, &name, subs));
     }
     let mut token_subs = Subscriptions::default();
     token_subs
         .patterns
         .insert(Bytes::from(format!("{}*", w.token_streams.channel_prefix)));
-    subscribers.push(spawn_subscriber(target, "chat-gateway", token_subs));
+    subscribers.push(spawn_subscriber(route, "chat-gateway", token_subs));
 
     for b in w.broadcasts {
         let mut c = conn.clone();
@@ -258,7 +272,9 @@ pub async fn start_workload(target: &Target, w: Workload) -> Result<Running> {
         });
     }
     for s in w.shard_channels {
-        let mut c = conn.clone();
+        let mut c = pool
+            .get(&route.target_for_key(s.channel.as_bytes()).await?)
+            .await?;
         tasks.spawn(async move {
             let mut n = 0u64;
             loop {
@@ -299,6 +315,9 @@ pub async fn start_workload(target: &Target, w: Workload) -> Result<Running> {
         });
     }
     for q in w.work_queues {
+        let conn = pool
+            .get(&route.target_for_key(q.stream.as_bytes()).await?)
+            .await?;
         let mut c = conn.clone();
         let _: redis::RedisResult<()> = redis::cmd("XGROUP")
             .arg("CREATE")
@@ -397,13 +416,27 @@ pub async fn run(args: DemoArgs, tui: TuiArgs) -> Result<i32> {
     let w = workload()?;
     let shard_channels: Vec<String> = w.shard_channels.iter().map(|s| s.channel.clone()).collect();
     let bin = find_server_bin(args.server_bin.as_deref())?;
-    let server = DemoServer::start(&bin).await?;
-    let target = server.target();
-    let running = start_workload(&target, w)
+    let servers = if args.cluster {
+        cluster::start(&bin).await?
+    } else {
+        vec![DemoServer::start(&bin).await?]
+    };
+    let target = servers[0].target();
+    let route = if args.cluster {
+        Route::detect(target.clone()).await
+    } else {
+        Route::single(target.clone())
+    };
+    let running = start_workload(&route, w)
         .await
-        .map_err(|e| anyhow!("starting the demo workload: {e}"))?;
+        .map_err(|e| anyhow!("starting the demo workload: {e:#}"))?;
     let code = if args.headless {
-        println!("demo server: {target} ({})", bin.display());
+        let what = if args.cluster {
+            "demo cluster seed"
+        } else {
+            "demo server"
+        };
+        println!("{what}: {target} ({})", bin.display());
         println!("press Ctrl-C to stop");
         let _ = tokio::signal::ctrl_c().await;
         0
@@ -416,10 +449,12 @@ pub async fn run(args: DemoArgs, tui: TuiArgs) -> Result<i32> {
             tui.subs.patterns.push("*".into());
             tui.subs.shard_channels = shard_channels;
         }
-        crate::app::run(tui, crate::redis::route::Route::single(target)).await?
+        crate::app::run(tui, route).await?
     };
     drop(running);
-    server.stop().await;
+    for server in servers {
+        server.stop().await;
+    }
     Ok(code)
 }
 

@@ -104,3 +104,31 @@ fn killing_the_demo_takes_its_server_down_too() {
         .success());
     wait_gone(&servers);
 }
+
+#[test]
+fn cluster_demo_spreads_the_workload_over_six_nodes_and_cleans_up() {
+    let mut tui = Tui::spawn(&["demo", "--cluster"], 160, 40);
+    let pid = tui.pid();
+    tui.wait_for("cluster · 3 primaries · 3 replicas", T);
+    let servers = demo_servers(pid);
+    assert_eq!(servers.len(), 6, "three primaries and three replicas");
+    // Shard channels are delivered from their own slot owners.
+    tui.wait_for("orders:{eu}:created", T);
+    tui.wait_for("orders:{us}:created", T);
+    // The nodes view lists them all.
+    tui.send(b"2");
+    tui.send(b"n");
+    tui.wait_until("six nodes", T, |s| {
+        s.matches(" primary ").count() == 3 && s.matches(" replica ").count() == 3
+    });
+    // Streams live on different primaries; each row says where.
+    tui.send(b"3");
+    tui.wait_until("both queues with their node", T, |s| {
+        ["ai:inference:queue", "docs:pipeline"]
+            .iter()
+            .all(|k| s.lines().any(|l| l.contains(k) && l.contains("127.0.0.1:")))
+    });
+    tui.send(b"q");
+    assert_eq!(tui.wait_exit(T), Some(0), "screen:\n{}", tui.screen());
+    wait_gone(&servers);
+}

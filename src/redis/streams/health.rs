@@ -154,8 +154,20 @@ pub fn evaluate(window: &[GroupSample], hints: &ServerHints, config: &HealthConf
         );
     }
 
-    if span >= ms(config.min_evidence) && span > 0 {
-        let lags: Vec<u64> = window.iter().filter_map(|s| s.lag).collect();
+    // The trend since lag was last 0: a burst that drained resets it, and a group that
+    // starts caught up and then falls behind is LAGGING once the growth itself has lasted
+    // `min_evidence` (not only once its caught-up start has left the window).
+    let since_zero: Vec<&GroupSample> = window
+        .iter()
+        .rev()
+        .take_while(|s| s.lag.is_some_and(|l| l > 0))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    if let Some(start) = since_zero.first() {
+        let grow_span = last.at_ms - start.at_ms;
+        let lags: Vec<u64> = since_zero.iter().filter_map(|s| s.lag).collect();
         let (mut rises, mut falls) = (0usize, 0usize);
         for pair in lags.windows(2) {
             if pair[1] > pair[0] {
@@ -165,12 +177,22 @@ pub fn evaluate(window: &[GroupSample], hints: &ServerHints, config: &HealthConf
             }
         }
         let lag_first = lags.first().copied().unwrap_or(lag_now);
-        if lag_now > lag_first && !lags.contains(&0) && rises > falls {
+        if grow_span >= ms(config.min_evidence)
+            && grow_span > 0
+            && lag_now > lag_first
+            && rises > falls
+        {
             return verdict(
                 Status::Lagging,
-                format!("lag grew from {lag_first} to {lag_now} in {}", secs(span)),
+                format!(
+                    "lag grew from {lag_first} to {lag_now} in {}",
+                    secs(grow_span)
+                ),
             );
         }
+    }
+
+    if span >= ms(config.min_evidence) && span > 0 {
         let no_lag = window.iter().all(|s| s.lag == Some(0));
         let no_appends = match (first.entries_added, last.entries_added) {
             (Some(a), Some(b)) => a == b,
@@ -398,9 +420,29 @@ mod tests {
             s(20, 6, 46, 52),
         ];
         assert_eq!(evaluate(&w, &active(), &cfg()).status, Status::Ok);
-        // Lag that touched 0 in the window is a burst, not falling behind.
-        let w = [s(0, 0, 10, 10), s(10, 3, 12, 15), s(20, 9, 14, 23)];
+        // Lag that went back to 0 was a burst, not falling behind: the trend restarts.
+        let w = [
+            s(0, 0, 10, 10),
+            s(10, 3, 12, 15),
+            s(20, 9, 14, 23),
+            s(25, 0, 23, 23),
+            s(30, 2, 23, 25),
+        ];
         assert_eq!(evaluate(&w, &active(), &cfg()).status, Status::Ok);
+        // A group that started caught up and then fell behind: LAGGING once the growth
+        // has lasted min_evidence, though the window still holds the lag-0 start.
+        let w = [
+            s(0, 0, 10, 10),
+            s(5, 0, 10, 10),
+            s(8, 3, 10, 13),
+            s(13, 6, 12, 18),
+            s(18, 9, 14, 23),
+        ];
+        let v = evaluate(&w, &active(), &cfg());
+        assert_eq!(v.status, Status::Lagging, "{v:?}");
+        assert!(v.reason.contains("from 3 to 9 in 10s"), "{v:?}");
+        // …but not before.
+        assert_eq!(evaluate(&w[..4], &active(), &cfg()).status, Status::Ok);
     }
 
     #[test]
