@@ -75,8 +75,10 @@ impl Backend {
         self.route.invalidate();
     }
 
-    /// The context every mutating action needs, or why no change may be made.
-    pub(super) fn context(&self) -> Result<ActionContext<'_>, String> {
+    /// The context every mutating action on `key` needs, or why no change may be made.
+    /// The audit record names the server the command goes to (in a cluster, the node
+    /// that owns the key).
+    pub(super) async fn context(&self, key: &[u8]) -> Result<ActionContext<'_>, String> {
         let audit = self.audit.as_ref().map_err(|e| {
             format!(
                 "not run: the audit log cannot be opened ({e}); redtail records every \
@@ -84,7 +86,10 @@ impl Backend {
             )
         })?;
         Ok(ActionContext {
-            server: self.route.template().to_string(),
+            server: match self.route.target_for_key(key).await {
+                Ok(t) => t.to_string(),
+                Err(_) => self.route.template().to_string(),
+            },
             read_only: self.read_only,
             audit,
         })

@@ -127,7 +127,7 @@ impl PendingRunner {
             }
             _ => {}
         }
-        let ctx = match self.backend.context() {
+        let ctx = match self.backend.context(stream).await {
             Ok(ctx) => ctx,
             Err(e) => {
                 return PendingEvent::Done {

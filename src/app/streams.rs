@@ -107,13 +107,13 @@ impl StreamsRunner {
     }
 
     async fn act(&self, action: GroupAction) -> Result<String, String> {
-        let ctx = self.backend.context()?;
         let key = match &action {
             GroupAction::Create { stream, .. }
             | GroupAction::SetId { stream, .. }
             | GroupAction::Destroy { stream, .. }
             | GroupAction::DeleteConsumer { stream, .. } => stream.clone(),
         };
+        let ctx = self.backend.context(&key).await?;
         let mut conn = self.backend.connection(&key).await?;
         let c = &mut conn;
         let result = match &action {
