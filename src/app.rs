@@ -95,6 +95,7 @@ pub async fn run(args: TuiArgs, route: Arc<Route>) -> Result<i32> {
         utc_offset: Local::now().offset().fix(),
         read_only: args.read_only,
         size,
+        cluster: route.is_cluster(),
     };
     let mut state = AppState::new(config, subscriptions, Utc::now());
     state.followed_streams.extend(followed);

@@ -15,10 +15,7 @@ use bytes::Bytes;
 
 use crate::audit::{AuditLog, BinText};
 use crate::cli::{AckArgs, ClaimArgs, DeadLetterArgs, PendingArgs};
-use crate::redis::actions::{
-    self, default_dlq_key, ActionContext, ActionOutcome, ClaimSkip, DeadLetterStatus,
-};
-use crate::redis::cluster::key_slot;
+use crate::redis::actions::{self, ActionContext, ActionOutcome, ClaimSkip, DeadLetterStatus};
 use crate::redis::conn::Target;
 use crate::redis::pending::{pending_page, pending_summary, PendingEntry, PendingQuery, MAX_PAGE};
 use crate::redis::route::Route;
@@ -268,18 +265,7 @@ pub async fn run_dead_letter(args: DeadLetterArgs, route: Arc<Route>) -> Result<
     let stream = args.stream.as_bytes();
     let dlq = match &args.to {
         Some(key) => key.as_bytes().to_vec(),
-        // In a cluster the script touches both keys, so they must share a hash slot:
-        // `{stream}:dlq` does (only the tag is hashed), `stream:dlq` usually does not.
-        None if route.is_cluster()
-            && key_slot(&default_dlq_key(stream)) != key_slot(stream)
-            && !stream.contains(&b'{') =>
-        {
-            let mut k = b"{".to_vec();
-            k.extend_from_slice(stream);
-            k.extend_from_slice(b"}:dlq");
-            k
-        }
-        None => default_dlq_key(stream),
+        None => actions::dlq_key_for(stream, route.is_cluster()),
     };
     let outcome = actions::dead_letter(
         &ctx,

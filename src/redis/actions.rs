@@ -35,7 +35,8 @@ pub use claim::{
     ClaimSkip, SkippedEntry,
 };
 pub use dead_letter::{
-    dead_letter, default_dlq_key, DeadLetterOutcome, DeadLetterResult, DeadLetterStatus,
+    dead_letter, default_dlq_key, dlq_key_for, DeadLetterOutcome, DeadLetterResult,
+    DeadLetterStatus,
 };
 pub use group::{
     create_group, delete_consumer, destroy_group, set_group_id, ConsumerDeleteOutcome,

@@ -173,6 +173,8 @@ pub struct Config {
     pub utc_offset: FixedOffset,
     pub read_only: bool,
     pub size: (u16, u16),
+    /// Watching a Redis Cluster (defaults that involve two keys keep them in one slot).
+    pub cluster: bool,
 }
 
 impl Default for Config {
@@ -185,6 +187,7 @@ impl Default for Config {
             utc_offset: Utc.fix(),
             read_only: false,
             size: (100, 30),
+            cluster: false,
         }
     }
 }

@@ -108,6 +108,43 @@ pub fn default_dlq_key(stream: &[u8]) -> Vec<u8> {
     key
 }
 
+/// The default dead-letter stream, also in a cluster: the script touches both keys, so
+/// they must share a hash slot. `<stream>:dlq` usually does not; `{<stream>}:dlq` does
+/// (only the tag is hashed), so that is the default there when needed.
+pub fn dlq_key_for(stream: &[u8], cluster: bool) -> Vec<u8> {
+    use crate::redis::cluster::key_slot;
+    let plain = default_dlq_key(stream);
+    if !cluster || key_slot(&plain) == key_slot(stream) {
+        return plain;
+    }
+    let mut tagged = b"{".to_vec();
+    tagged.extend_from_slice(stream);
+    tagged.extend_from_slice(b"}:dlq");
+    if key_slot(&tagged) == key_slot(stream) {
+        tagged
+    } else {
+        // A key with braces of its own: no simple default shares its slot; the server
+        // says CROSSSLOT and the user names one with --to.
+        plain
+    }
+}
+
+#[cfg(test)]
+mod dlq_key_tests {
+    use super::*;
+    use crate::redis::cluster::key_slot;
+
+    #[test]
+    fn cluster_default_shares_the_streams_slot() {
+        assert_eq!(dlq_key_for(b"jobs", false), b"jobs:dlq");
+        let k = dlq_key_for(b"jobs", true);
+        assert_eq!(k, b"{jobs}:dlq");
+        assert_eq!(key_slot(&k), key_slot(b"jobs"));
+        // Already tagged: the plain suffix keeps the tag, so the slot.
+        assert_eq!(dlq_key_for(b"jobs:{eu}", true), b"jobs:{eu}:dlq");
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeadLetterStatus {

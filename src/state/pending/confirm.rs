@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use super::dialog::{entries, list_ids, ClaimPurpose, Confirm, PendingModal};
 use super::{PendingAction, PendingTarget, AUTOCLAIM_MAX};
-use crate::redis::actions::{default_dlq_key, AutoclaimPreview, TrimPreview, MAX_TRIM_ENTRIES};
+use crate::redis::actions::{dlq_key_for, AutoclaimPreview, TrimPreview, MAX_TRIM_ENTRIES};
 use crate::redis::pending::StreamId;
 use crate::render_text::escape_line;
 use crate::state::{AppState, Effect};
@@ -53,7 +53,7 @@ impl AppState {
     }
 
     pub(super) fn dead_letter_confirm(&mut self, target: PendingTarget, ids: Vec<StreamId>) {
-        let dlq = Bytes::from(default_dlq_key(&target.stream));
+        let dlq = Bytes::from(dlq_key_for(&target.stream, self.config.cluster));
         let lines = vec![
             format!(
                 "Move {} to the dead-letter stream {} and ack them in group {}?",
