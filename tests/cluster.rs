@@ -533,3 +533,27 @@ fn shard_subscription_follows_its_slot_when_it_is_migrated() {
     }
     assert_eq!(v["payload"], "after the move", "{v}");
 }
+
+#[test]
+fn dead_letter_in_a_cluster_keeps_both_keys_in_one_slot() {
+    let cluster = Cluster::shared();
+    let key = "dlqjobs";
+    let id = cluster
+        .cli_c(&["XADD", key, "*", "job", "poison"])
+        .trim()
+        .to_string();
+    cluster.cli_c(&["XGROUP", "CREATE", key, "g", "0"]);
+    cluster.cli_c(&["XREADGROUP", "GROUP", "g", "w", "STREAMS", key, ">"]);
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let mut p = Proc::spawn_env(
+        &["dead-letter", "--url", &cluster.seed_url(), key, "g", &id],
+        &[("REDTAIL_AUDIT_LOG", audit.to_str().unwrap())],
+    );
+    assert_eq!(p.wait_exit(T), Some(0), "stderr: {}", p.stderr());
+    // `dlqjobs:dlq` would live in another slot; `{dlqjobs}:dlq` shares the stream's.
+    let copied = cluster.cli_c(&["XRANGE", "{dlqjobs}:dlq", "-", "+"]);
+    assert!(copied.contains("poison"), "{copied}");
+    let pending = cluster.cli_c(&["XPENDING", key, "g"]);
+    assert!(pending.starts_with('0'), "{pending}");
+}
