@@ -7,6 +7,8 @@
 //!
 //! Run: `cargo bench --bench ingest` (env: BENCH_MESSAGES=1000000, BENCH_SIZES=100,1024)
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -14,66 +16,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-struct Server {
-    child: Child,
-    port: u16,
-    _dir: std::path::PathBuf,
-}
+use common::Server;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self._dir);
-    }
-}
-
-fn start_server() -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
-    let dir = std::env::temp_dir().join(format!("redtail-bench-{port}"));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .arg("--dir")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server on PATH (scripts/ensure-deps.sh installs it)");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Server {
-        child,
-        port,
-        _dir: dir,
-    }
-}
-
-fn cli(port: u16, args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
-        .args(["-p", &port.to_string()])
-        .args(args)
-        .output()
-        .expect("redis-cli");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn numsub(port: u16, ch: &str) -> u64 {
-    cli(port, &["PUBSUB", "NUMSUB", ch])
+fn numsub(server: &Server, ch: &str) -> u64 {
+    server
+        .cli(&["PUBSUB", "NUMSUB", ch])
         .lines()
         .nth(1)
         .and_then(|l| l.trim().parse().ok())
@@ -172,27 +119,6 @@ struct Row {
     complete: bool,
 }
 
-fn publish(port: u16, ch: &str, n: u64, payload: &str) {
-    let ok = Command::new("redis-benchmark")
-        .args([
-            "-p",
-            &port.to_string(),
-            "-c",
-            "1",
-            "-P",
-            "16",
-            "-q",
-            "-n",
-            &n.to_string(),
-        ])
-        .args(["PUBLISH", ch, payload])
-        .stdout(Stdio::null())
-        .status()
-        .expect("redis-benchmark")
-        .success();
-    assert!(ok, "publisher failed");
-}
-
 fn measure(
     server: &Server,
     name: &'static str,
@@ -204,7 +130,7 @@ fn measure(
     eprintln!("[{name} {size} B] starting");
     let (mut sub, mut waiter) = start();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while numsub(server.port, ch) < 1 {
+    while numsub(server, ch) < 1 {
         assert!(Instant::now() < deadline, "{name} did not subscribe");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -216,7 +142,7 @@ fn measure(
     let port = server.port;
     let ch2 = ch.to_string();
     eprintln!("[{name} {size} B] subscribed; publishing {n}");
-    let publisher = std::thread::spawn(move || publish(port, &ch2, n, &payload));
+    let publisher = std::thread::spawn(move || common::flood(port, &ch2, n, &payload));
     // The measured process ends by itself after n messages (or is cut by head).
     let (usage, complete) = match waiter.as_mut() {
         Some(head) => {
@@ -276,15 +202,10 @@ fn measure(
 }
 
 fn main() {
-    // `cargo test --benches` runs this with --bench absent; only run when benchmarking.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("ingest benchmark: run with `cargo bench --bench ingest`");
+    if !common::benchmarking("ingest") {
         return;
     }
-    let n: u64 = std::env::var("BENCH_MESSAGES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let n = common::env_u64("BENCH_MESSAGES", 1_000_000);
     let sizes: Vec<usize> = std::env::var("BENCH_SIZES")
         .unwrap_or_else(|_| "100,1024".into())
         .split(',')
@@ -296,7 +217,7 @@ fn main() {
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    let server = start_server();
+    let server = Server::start();
     let mut rows = Vec::new();
     for &size in &sizes {
         let port = server.port.to_string();

@@ -7,171 +7,16 @@
 //!
 //! Run: `cargo bench --bench tui` (env: BENCH_MESSAGES=1000000, BENCH_RATE=100000)
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portable_pty::{native_pty_system, CommandBuilder, PtySize};
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server() -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server on PATH");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Server { child, port }
-}
-
-struct Tui {
-    screen: Arc<Mutex<vt100::Parser>>,
-    changes: Arc<AtomicU64>,
-    writer: Box<dyn Write + Send>,
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-    pid: u32,
-}
-
-impl Tui {
-    fn spawn(args: &[&str]) -> Tui {
-        let pty = native_pty_system()
-            .openpty(PtySize {
-                rows: 50,
-                cols: 160,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("pty");
-        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_redtail"));
-        cmd.args(args);
-        cmd.env("TERM", "xterm-256color");
-        let child = pty.slave.spawn_command(cmd).expect("spawn");
-        let pid = child.process_id().expect("pid");
-        drop(pty.slave);
-        let mut reader = pty.master.try_clone_reader().expect("reader");
-        let writer = pty.master.take_writer().expect("writer");
-        let nz = |n| std::num::NonZeroU16::new(n).expect("non-zero");
-        let screen = Arc::new(Mutex::new(vt100::Parser::new(nz(50), nz(160), 0)));
-        let changes = Arc::new(AtomicU64::new(0));
-        let (s, c) = (screen.clone(), changes.clone());
-        let master = pty.master;
-        std::thread::spawn(move || {
-            let _keep = master;
-            let mut buf = [0u8; 65536];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                if let Ok(mut p) = s.lock() {
-                    p.process(&buf[..n]);
-                }
-                c.fetch_add(1, Ordering::Relaxed);
-            }
-        });
-        Tui {
-            screen,
-            changes,
-            writer,
-            child,
-            pid,
-        }
-    }
-    fn contents(&self) -> String {
-        self.screen
-            .lock()
-            .map(|p| p.screen().contents())
-            .unwrap_or_default()
-    }
-    fn wait(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> Option<Instant> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if pred(&self.contents()) {
-                return Some(Instant::now());
-            }
-            if Instant::now() > deadline {
-                eprintln!("timed out waiting for {what}");
-                return None;
-            }
-            std::thread::sleep(Duration::from_micros(500));
-        }
-    }
-    fn key(&mut self, b: &[u8]) {
-        let _ = self.writer.write_all(b);
-        let _ = self.writer.flush();
-    }
-}
-
-/// Number before " retained" in the header ("1,000,000 retained").
-fn retained(screen: &str) -> u64 {
-    screen
-        .lines()
-        .find_map(|l| {
-            let i = l.find(" retained")?;
-            let digits: String = l[..i]
-                .chars()
-                .rev()
-                .take_while(|c| c.is_ascii_digit() || *c == ',')
-                .collect();
-            digits
-                .chars()
-                .rev()
-                .filter(char::is_ascii_digit)
-                .collect::<String>()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
-}
-
-fn proc_stat(pid: u32) -> (f64, u64) {
-    // utime + stime in clock ticks (fields 14, 15), VmHWM from status.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let cpu = (f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0))
-        / ticks;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let hwm = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    (cpu, hwm)
-}
+use common::{cpu_seconds, percentile, retained, rss_kib, Server, Tui};
 
 fn omem_peak(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || {
@@ -242,32 +87,17 @@ fn paced_publisher(port: u16, rate: u64, stop: Arc<AtomicBool>) -> std::thread::
     })
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("tui benchmark: run with `cargo bench --bench tui`");
+    if !common::benchmarking("tui") {
         return;
     }
-    let n: u64 = std::env::var("BENCH_MESSAGES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    let rate: u64 = std::env::var("BENCH_RATE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
-    let server = start_server();
-    let url = format!("redis://127.0.0.1:{}", server.port);
+    let n = common::env_u64("BENCH_MESSAGES", 1_000_000);
+    let rate = common::env_u64("BENCH_RATE", 100_000);
+    let server = Server::start();
+    let url = server.url();
 
     // 1. Ingest with the feed visible.
-    let mut tui = Tui::spawn(&[
+    let tui = Tui::spawn(&[
         &url,
         "-c",
         "flood",
@@ -280,34 +110,17 @@ fn main() {
         s.contains("connected")
     });
     std::thread::sleep(Duration::from_millis(500));
-    let (cpu0, _) = proc_stat(tui.pid);
+    let cpu0 = cpu_seconds(tui.pid);
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = omem_peak(server.port, stop.clone());
     let t0 = Instant::now();
-    let ok = Command::new("redis-benchmark")
-        .args([
-            "-p",
-            &server.port.to_string(),
-            "-c",
-            "1",
-            "-P",
-            "16",
-            "-q",
-            "-n",
-            &n.to_string(),
-        ])
-        .args(["PUBLISH", "flood", &"x".repeat(100)])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "publisher failed");
+    common::flood(server.port, "flood", n, &"x".repeat(100));
     let done = tui.wait("all retained", Duration::from_secs(120), |s| {
         retained(s) >= n
     });
     stop.store(true, Ordering::Relaxed);
     let omem = sampler.join().unwrap_or(0);
-    let (cpu1, hwm) = proc_stat(tui.pid);
+    let (cpu1, (_, hwm)) = (cpu_seconds(tui.pid), rss_kib(tui.pid));
     let gaps = tui.contents().contains("disconnected");
     match done {
         Some(t) => {
@@ -328,8 +141,7 @@ fn main() {
             retained(&tui.contents())
         ),
     }
-    tui.key(b"q");
-    let _ = tui.child.wait();
+    tui.quit();
 
     // 2. Key latency under a paced flood.
     let mut tui = Tui::spawn(&[&url, "-c", "load"]);
@@ -362,7 +174,6 @@ fn main() {
     }
     stop.store(true, Ordering::Relaxed);
     let sent = publisher.join().unwrap_or(0);
-    let _ = tui.changes.load(Ordering::Relaxed);
     samples.sort();
     println!("\n| key → screen under load | publish rate | presses | p50 | p99 | max |");
     println!("|---|---:|---:|---:|---:|---:|");
@@ -373,6 +184,5 @@ fn main() {
         percentile(&samples, 0.99).as_secs_f64() * 1e3,
         samples.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
     );
-    tui.key(b"q");
-    let _ = tui.child.wait();
+    tui.quit();
 }

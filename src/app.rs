@@ -62,12 +62,12 @@ pub async fn run(args: TuiArgs, route: Arc<Route>) -> Result<i32> {
         // Same default as `redtail tail`: an empty feed on first start looks broken.
         subscriptions.patterns.insert(Bytes::from_static(b"*"));
     }
+    // One budget for the inbox and the feed together: the inbox holds only what arrives
+    // between two drains, the feed the rest (see `Caps::split`).
+    let (inbox_caps, feed_caps) = Caps::split(args.max_messages, args.max_bytes);
     let mut engine_config = SubscriberConfig::new(target.clone());
     engine_config.route = Some(route.clone());
-    engine_config.caps = Caps {
-        max_items: args.max_messages.max(1),
-        max_bytes: args.max_bytes.max(1),
-    };
+    engine_config.caps = inbox_caps;
     let subscriber = Subscriber::spawn(engine_config, subscriptions.clone());
     // Explicit --stream keys (not globs) are also tailed into the feed with XREAD; `f` in
     // the streams pane adds or removes keys at runtime.
@@ -89,8 +89,8 @@ pub async fn run(args: TuiArgs, route: Arc<Route>) -> Result<i32> {
         .unwrap_or((80, 24));
     let config = Config {
         target: target.to_string(),
-        max_messages: args.max_messages,
-        max_bytes: args.max_bytes,
+        max_messages: feed_caps.max_items,
+        max_bytes: feed_caps.max_bytes,
         export_dir: export_dir(),
         utc_offset: Local::now().offset().fix(),
         read_only: args.read_only,

@@ -9,6 +9,7 @@ use redtail::redis::sentinel::SentinelSpec;
 use std::sync::Arc;
 
 fn main() {
+    one_malloc_arena();
     let cli = Cli::parse();
     if let Err(e) = cli.validate() {
         e.exit();
@@ -52,6 +53,23 @@ fn main() {
     // Don't wait for blocked reader threads (e.g. stdin) at shutdown.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     std::process::exit(code);
+}
+
+/// glibc gives threads their own malloc arenas (up to 8 per core). The engine allocates
+/// each message on a runtime worker and the UI frees it on another thread; as the engine
+/// task moves between workers, freed memory piles up in arenas it no longer allocates
+/// from: the TUI's RSS grew by 30–50 % after the feed's caps were reached. With one
+/// arena it stays flat (`cargo bench --bench memory`), at no measurable throughput cost.
+/// MALLOC_ARENA_MAX in the environment still wins.
+fn one_malloc_arena() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: first thing in main, before any other thread exists; it only tunes
+        // the allocator.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+        }
+    }
 }
 
 /// `completions`, `man`, `config --print-default` and `config --path`.

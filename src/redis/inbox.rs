@@ -26,6 +26,40 @@ impl Default for Caps {
     }
 }
 
+impl Caps {
+    /// Share one memory budget (`--max-messages` / `--max-bytes`) between the engine's
+    /// inbox and the consumer's own buffer (the TUI's feed), so that both together stay
+    /// within `max_bytes` instead of each getting all of it (twice the budget).
+    ///
+    /// The inbox only holds what arrives between two drains by the consumer, so it gets
+    /// an eighth of the bytes (at least [`MIN_INBOX_BYTES`], but never more than half);
+    /// the consumer keeps the rest. The count bound is what the feed shows the user
+    /// ("100,000 retained"), so the consumer keeps all of it and the inbox gets an eighth
+    /// (at least [`MIN_INBOX_ITEMS`]). Returns (inbox, consumer).
+    pub fn split(max_items: usize, max_bytes: usize) -> (Caps, Caps) {
+        let max_items = max_items.max(1);
+        let max_bytes = max_bytes.max(2);
+        let inbox_bytes = (max_bytes / 8).max(MIN_INBOX_BYTES.min(max_bytes / 2));
+        let inbox = Caps {
+            max_items: (max_items / 8).max(MIN_INBOX_ITEMS),
+            max_bytes: inbox_bytes,
+        };
+        let consumer = Caps {
+            max_items,
+            max_bytes: max_bytes - inbox_bytes,
+        };
+        (inbox, consumer)
+    }
+}
+
+/// Slots the inbox keeps allocated after a drained backlog (see `drain_into`).
+const KEEP_CAPACITY: usize = 16 * 1024;
+
+/// Smallest inbox count bound from [`Caps::split`]: a few drain batches of the TUI.
+pub const MIN_INBOX_ITEMS: usize = 10_000;
+/// Smallest inbox byte bound from [`Caps::split`] (unless the whole budget is tiny).
+pub const MIN_INBOX_BYTES: usize = 1 << 20;
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counters {
     /// Messages read from the socket since start.
@@ -108,6 +142,11 @@ impl Inbox {
             .map(Delivery::approx_bytes)
             .sum();
         inner.bytes -= taken;
+        // A backlog grew the ring; a ring buffer keeps touching all of its capacity, so
+        // give the memory back once the backlog is gone.
+        if inner.items.is_empty() && inner.items.capacity() > 4 * KEEP_CAPACITY {
+            inner.items.shrink_to(KEEP_CAPACITY);
+        }
         n
     }
 
@@ -172,6 +211,27 @@ mod tests {
         assert_eq!(seqs, vec![2, 3, 4]);
         let c = inbox.counters();
         assert_eq!((c.received, c.evicted), (5, 2));
+    }
+
+    #[test]
+    fn split_keeps_inbox_and_consumer_within_one_budget() {
+        let (inbox, feed) = Caps::split(100_000, 64 << 20);
+        assert_eq!((inbox.max_items, inbox.max_bytes), (12_500, 8 << 20));
+        assert_eq!((feed.max_items, feed.max_bytes), (100_000, 56 << 20));
+        // Small budgets: the inbox keeps a useful minimum, but never more than half.
+        let (inbox, feed) = Caps::split(10, 4 << 20);
+        assert_eq!(
+            (inbox.max_items, inbox.max_bytes),
+            (MIN_INBOX_ITEMS, 1 << 20)
+        );
+        assert_eq!(feed.max_bytes, 3 << 20);
+        let (inbox, feed) = Caps::split(1, 1000);
+        assert_eq!((inbox.max_bytes, feed.max_bytes), (500, 500));
+        for (items, bytes) in [(0, 0), (1, 1), (7, 9), (usize::MAX, usize::MAX)] {
+            let (inbox, feed) = Caps::split(items, bytes);
+            assert!(inbox.max_bytes + feed.max_bytes <= bytes.max(2));
+            assert!(inbox.max_bytes >= 1 && feed.max_bytes >= 1 && feed.max_items >= 1);
+        }
     }
 
     #[test]

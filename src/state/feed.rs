@@ -1,10 +1,13 @@
 //! The live feed: a ring buffer bounded by count and bytes, the filtered view over it, and
 //! where the user is looking (following the tail, or paused on stable item ids).
 
+mod store;
+
 use std::collections::VecDeque;
 
 use crate::filter::Filter;
-use crate::redis::message::{Gap, Message, MESSAGE_OVERHEAD};
+use crate::redis::message::{Gap, Message};
+use store::{Slot, Store};
 
 /// Stable identity of a feed row. Ids grow by one per pushed item and are never reused,
 /// so an anchor survives eviction, which only shifts row indices.
@@ -18,24 +21,8 @@ pub enum FeedItem {
     ServerError(String),
 }
 
-impl FeedItem {
-    fn cost(&self) -> usize {
-        match self {
-            FeedItem::Message(m) => m.approx_bytes(),
-            FeedItem::Gap(g) => MESSAGE_OVERHEAD + g.reason.len(),
-            FeedItem::ServerError(e) => MESSAGE_OVERHEAD + e.len(),
-        }
-    }
-
-    /// Gaps and errors are never filtered out: hiding an outage would fake continuity.
-    fn passes(&self, filter: Option<&Filter>) -> bool {
-        match (self, filter) {
-            (FeedItem::Message(m), Some(f)) => f.matches(&m.channel, &m.payload),
-            _ => true,
-        }
-    }
-}
-
+/// A retained item with its id, as handed out for display or export (the feed stores
+/// items in a compact form of its own).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub id: ItemId,
@@ -57,14 +44,23 @@ pub enum View {
     },
 }
 
+/// Which retained items pass the filter.
+#[derive(Debug)]
+enum Matching {
+    /// No filter: every retained item, and no list to keep (8 bytes a message saved).
+    All,
+    /// Ids of entries passing the filter, ascending; maintained on push and eviction so
+    /// a 100k-item feed is never rescanned per message.
+    Ids(VecDeque<ItemId>),
+}
+
 pub struct FeedState {
-    entries: VecDeque<Entry>,
-    /// Ids of entries passing the filter, ascending; maintained on push and eviction so a
-    /// 100k-item feed is never rescanned per message.
-    matching: VecDeque<ItemId>,
+    entries: Store,
+    matching: Matching,
     bytes: usize,
     max_items: usize,
     max_bytes: usize,
+    /// Id of the next pushed item; retained ids are `next_id - entries.len()..next_id`.
     next_id: ItemId,
     filter: Option<Filter>,
     pub view: View,
@@ -80,7 +76,7 @@ impl std::fmt::Debug for FeedState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FeedState")
             .field("entries", &self.entries.len())
-            .field("matching", &self.matching.len())
+            .field("matching", &self.matching_len())
             .field("bytes", &self.bytes)
             .field("view", &self.view)
             .field("evicted", &self.evicted)
@@ -91,8 +87,8 @@ impl std::fmt::Debug for FeedState {
 impl FeedState {
     pub fn new(max_items: usize, max_bytes: usize) -> FeedState {
         FeedState {
-            entries: VecDeque::new(),
-            matching: VecDeque::new(),
+            entries: Store::default(),
+            matching: Matching::All,
             bytes: 0,
             max_items: max_items.max(1),
             max_bytes: max_bytes.max(1),
@@ -109,19 +105,28 @@ impl FeedState {
     pub fn push(&mut self, item: FeedItem) {
         let id = self.next_id;
         self.next_id += 1;
-        self.bytes += item.cost();
         match &item {
             FeedItem::Message(_) => self.messages += 1,
             FeedItem::Gap(_) => self.gaps += 1,
             FeedItem::ServerError(_) => {}
         }
-        if item.passes(self.filter.as_ref()) {
-            self.matching.push_back(id);
+        let slot = self.entries.push_back(item);
+        self.bytes += slot.cost();
+        let passes = match &mut self.matching {
+            Matching::All => true,
+            Matching::Ids(ids) => {
+                let passes = slot.passes(self.filter.as_ref());
+                if passes {
+                    ids.push_back(id);
+                }
+                passes
+            }
+        };
+        if passes {
             if let View::Paused { new, .. } = &mut self.view {
                 *new += 1;
             }
         }
-        self.entries.push_back(Entry { id, item });
         self.evict();
     }
 
@@ -130,15 +135,18 @@ impl FeedState {
         while self.entries.len() > self.max_items
             || (self.bytes > self.max_bytes && self.entries.len() > 1)
         {
+            let old_id = self.first_id();
             let Some(old) = self.entries.pop_front() else {
                 break;
             };
-            let cost = old.item.cost();
+            let cost = old.cost();
             self.bytes -= cost;
-            if self.matching.front() == Some(&old.id) {
-                self.matching.pop_front();
+            if let Matching::Ids(ids) = &mut self.matching {
+                if ids.front() == Some(&old_id) {
+                    ids.pop_front();
+                }
             }
-            if let FeedItem::Message(_) = old.item {
+            if old.is_message() {
                 self.messages -= 1;
                 self.evicted += 1;
                 self.evicted_bytes += cost as u64;
@@ -146,12 +154,17 @@ impl FeedState {
         }
     }
 
+    /// Id of the oldest retained item (`next_id` when empty).
+    fn first_id(&self) -> ItemId {
+        self.next_id - self.entries.len() as u64
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.len() == 0
     }
 
     pub fn bytes(&self) -> usize {
@@ -159,47 +172,76 @@ impl FeedState {
     }
 
     pub fn matching_len(&self) -> usize {
-        self.matching.len()
+        match &self.matching {
+            Matching::All => self.entries.len(),
+            Matching::Ids(ids) => ids.len(),
+        }
     }
 
     pub fn filter(&self) -> Option<&Filter> {
         self.filter.as_ref()
     }
 
-    pub fn get(&self, id: ItemId) -> Option<&Entry> {
-        let first = self.entries.front()?.id;
-        let index = usize::try_from(id.checked_sub(first)?).ok()?;
+    fn slot(&self, id: ItemId) -> Option<&Slot> {
+        let index = usize::try_from(id.checked_sub(self.first_id())?).ok()?;
         self.entries.get(index)
+    }
+
+    /// The retained item with this id (rebuilt from storage: cheap, reference counts).
+    pub fn get(&self, id: ItemId) -> Option<Entry> {
+        Some(Entry {
+            id,
+            item: self.slot(id)?.item(),
+        })
     }
 
     /// The id of the `index`-th matching entry.
     pub fn matching_id(&self, index: usize) -> Option<ItemId> {
-        self.matching.get(index).copied()
+        match &self.matching {
+            Matching::All => (index < self.entries.len()).then(|| self.first_id() + index as u64),
+            Matching::Ids(ids) => ids.get(index).copied(),
+        }
     }
 
     /// Index in the matching list of `id`, or of the first matching id after it.
     fn position(&self, id: ItemId) -> usize {
-        self.matching.partition_point(|&m| m < id)
+        match &self.matching {
+            Matching::All => {
+                let offset = id.saturating_sub(self.first_id());
+                usize::try_from(offset).map_or(self.entries.len(), |o| o.min(self.entries.len()))
+            }
+            Matching::Ids(ids) => ids.partition_point(|&m| m < id),
+        }
     }
 
     /// Swap the filter (None shows everything) and rescan what is retained. A keystroke
     /// in the filter prompt may do this; a message arrival never does.
     pub fn set_filter(&mut self, filter: Option<Filter>) {
         self.filter = filter;
-        let filter = self.filter.as_ref();
-        self.matching = self
-            .entries
-            .iter()
-            .filter(|e| e.item.passes(filter))
-            .map(|e| e.id)
-            .collect();
-        if let View::Paused { new, last_seen, .. } = &mut self.view {
+        self.matching = match self.filter.as_ref() {
+            None => Matching::All,
+            Some(filter) => {
+                let first = self.first_id();
+                Matching::Ids(
+                    self.entries
+                        .iter()
+                        .zip(first..)
+                        .filter(|(slot, _)| slot.passes(Some(filter)))
+                        .map(|(_, id)| id)
+                        .collect(),
+                )
+            }
+        };
+        if let View::Paused { last_seen, .. } = self.view {
             // Arrivals since the pause that match the new filter (evicted ones are gone).
-            let after = match *last_seen {
-                Some(seen) => self.matching.partition_point(|&m| m <= seen),
+            let after = match last_seen {
+                Some(seen) => self.position(seen + 1),
                 None => 0,
             };
-            *new = (self.matching.len() - after) as u64;
+            let count = (self.matching_len() - after) as u64;
+            if let View::Paused { new, .. } = &mut self.view {
+                *new = count;
+            }
         }
     }
 
@@ -246,7 +288,7 @@ impl FeedState {
     /// First visible matching index and the selected matching index for `rows` rows.
     /// Pure: rendering calls it too, so a resize or eviction never needs a fix-up pass.
     pub fn window(&self, rows: usize) -> (usize, Option<usize>) {
-        let len = self.matching.len();
+        let len = self.matching_len();
         if len == 0 {
             return (0, None);
         }
@@ -277,19 +319,19 @@ impl FeedState {
     /// Move the selection by `delta` matching rows; moving in live mode pauses first,
     /// since a list that keeps moving cannot be scrolled.
     pub fn move_by(&mut self, delta: isize, rows: usize) {
-        if self.matching.is_empty() {
+        if self.matching_len() == 0 {
             return;
         }
         self.pause(rows);
         let (start, selected) = self.window(rows);
         let Some(selected) = selected else { return };
-        let last = self.matching.len() - 1;
+        let last = self.matching_len() - 1;
         let target = selected.saturating_add_signed(delta).min(last);
         self.set_position(start, target, rows);
     }
 
     pub fn to_top(&mut self, rows: usize) {
-        if self.matching.is_empty() {
+        if self.matching_len() == 0 {
             return;
         }
         self.pause(rows);
@@ -322,27 +364,25 @@ impl FeedState {
 
     /// Retained messages passing the filter, oldest first (for export).
     pub fn matching_messages(&self) -> Vec<Message> {
-        self.matching
-            .iter()
-            .filter_map(|&id| match &self.get(id)?.item {
-                FeedItem::Message(m) => Some(m.clone()),
+        (0..self.matching_len())
+            .filter_map(|i| match self.slot(self.matching_id(i)?)?.item() {
+                FeedItem::Message(m) => Some(m),
                 _ => None,
             })
             .collect()
     }
 
     /// Entries `start..start+rows` of the matching list.
-    pub fn visible(&self, start: usize, rows: usize) -> impl Iterator<Item = &Entry> {
-        self.matching
-            .range(start.min(self.matching.len())..(start + rows).min(self.matching.len()))
-            .filter_map(|&id| self.get(id))
+    pub fn visible(&self, start: usize, rows: usize) -> impl Iterator<Item = Entry> + '_ {
+        let end = start.saturating_add(rows).min(self.matching_len());
+        (start.min(end)..end).filter_map(|i| self.get(self.matching_id(i)?))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::redis::message::Kind;
+    use crate::redis::message::{Kind, MESSAGE_OVERHEAD};
     use bytes::Bytes;
     use chrono::DateTime;
 
@@ -494,8 +534,8 @@ mod tests {
             }
         }
         let mut rescanned = FeedState::new(50, usize::MAX);
-        for e in &incremental.entries {
-            rescanned.push(e.item.clone());
+        for slot in incremental.entries.iter() {
+            rescanned.push(slot.item());
         }
         rescanned.set_filter(Filter::parse("hit").ok());
         let ids = |f: &FeedState| payloads(f, 0, usize::MAX / 2);

@@ -438,8 +438,8 @@ impl AppState {
         let Some(id) = self.feed.selected_id(rows) else {
             return;
         };
-        let message = match self.feed.get(id).map(|e| &e.item) {
-            Some(FeedItem::Message(m)) => m.clone(),
+        let message = match self.feed.get(id).map(|e| e.item) {
+            Some(FeedItem::Message(m)) => m,
             _ => return,
         };
         let width = self.areas().body.width;

@@ -32,7 +32,7 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
     let rows = usize::from(area.height);
     let (start, selected) = feed.window(rows);
     let filter = feed.filter();
-    let entries: Vec<&Entry> = feed.visible(start, rows).collect();
+    let entries: Vec<Entry> = feed.visible(start, rows).collect();
     let channels: Vec<Line<'static>> = entries
         .iter()
         .map(|e| match &e.item {
