@@ -557,3 +557,29 @@ fn dead_letter_in_a_cluster_keeps_both_keys_in_one_slot() {
     let pending = cluster.cli_c(&["XPENDING", key, "g"]);
     assert!(pending.starts_with('0'), "{pending}");
 }
+
+#[test]
+fn tui_through_a_sentinel_names_the_primary_it_follows() {
+    let setup = SentinelSetup::shared();
+    let sentinels = setup.sentinel_addrs().join(",");
+    let primary = setup.primary_port();
+    let mut tui = Tui::spawn(
+        &[
+            "--sentinel",
+            &sentinels,
+            "--master",
+            setup.master_name(),
+            "-c",
+            "sent:tui",
+        ],
+        160,
+        30,
+    );
+    tui.wait_for(
+        &format!("sentinel · {} at 127.0.0.1:{primary}", setup.master_name()),
+        T,
+    );
+    tui.wait_for("● connected", T);
+    tui.send(b"q");
+    assert!(tui.wait_exit(T).is_some());
+}
