@@ -1,10 +1,13 @@
 //! Render and filter cost (issue 8, item 3): draw panes into a `TestBackend` at 200×60 with
-//! 100k retained messages and 10k channels, and re-evaluate a filter over 100k messages.
+//! 100k retained messages and 10k channels, 1,000 streams × 3 groups × 10 consumers, and a
+//! full page of pending entries; apply a streams poll of that size to the state (the UI
+//! thread does it every --poll-interval); re-evaluate a filter over 100k messages.
 //! Prints p50 / p99 / max per frame.
 //!
 //! Run: `cargo bench --bench render`
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,8 +17,15 @@ use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
 use redtail::redis::message::{Delivery, Kind, Message};
+use redtail::redis::pending::{self, preview_fields, PendingEntry, PendingPage, PendingSummary};
+use redtail::redis::streams::{
+    ConsumerInfo, GroupHealth, GroupInfo, Outlook, ReportedLag, ScanProgress, Status, StreamId,
+    StreamInfo, StreamsSnapshot, StreamsState,
+};
 use redtail::redis::subscriber::Subscriptions;
-use redtail::state::{AppState, Config, Event};
+use redtail::state::pending::{PageLoad, PendingEffect, PendingEvent, PAGE_SIZE};
+use redtail::state::streams::StreamsEvent;
+use redtail::state::{AppState, Config, Effect, Event};
 
 const W: u16 = 200;
 const H: u16 = 60;
@@ -74,6 +84,173 @@ fn state(messages: usize, channels: usize) -> AppState {
     s
 }
 
+/// Unix ms `seconds_ago` before the fixed clock.
+fn ms_ago(seconds_ago: i64) -> u64 {
+    (t0() - TimeDelta::seconds(seconds_ago)).timestamp_millis() as u64
+}
+
+/// A poll of `streams` streams × `groups` groups × `consumers` consumers, with full health
+/// windows (sparklines) and a mix of statuses, as the streams poller publishes it.
+fn streams_poll(generation: u64, streams: usize, groups: usize, consumers: usize) -> StreamsState {
+    let statuses = [Status::Ok, Status::Lagging, Status::Stalled, Status::Idle];
+    let streams: Vec<StreamInfo> = (0..streams)
+        .map(|s| {
+            let groups: Vec<GroupInfo> = (0..groups)
+                .map(|g| {
+                    let lag = ((s * 7919 + g * 104_729) % 50_000) as u64;
+                    GroupInfo {
+                        name: Bytes::from(format!("group-{g}")),
+                        consumers: consumers as u64,
+                        pending: lag / 10,
+                        last_delivered_id: StreamId::new(ms_ago(30), 0),
+                        entries_read: Some(1_000_000 - lag),
+                        reported_lag: ReportedLag::Known(lag),
+                        lag_estimate: None,
+                        oldest_undelivered_id: Some(StreamId::new(ms_ago(29), 0)),
+                        time_lag_ms: Some(29_000),
+                        consumer_list: (0..consumers)
+                            .map(|c| ConsumerInfo {
+                                name: Bytes::from(format!("worker-{c}")),
+                                pending: (lag / 10) / consumers as u64,
+                                idle_ms: (c as u64 + 1) * 1_000,
+                                inactive_ms: Some((c as i64 + 1) * 1_000),
+                                flagged: c == 7,
+                            })
+                            .collect(),
+                        consumers_error: None,
+                        health: GroupHealth {
+                            status: statuses[(s + g) % statuses.len()],
+                            reason: format!("lag {lag}, sampled over 58s"),
+                            consume_rate: Some(120.0),
+                            outlook: Outlook::CatchingUp { eta_ms: 8_500 },
+                            lag_series: (0..20).map(|i| lag + i * 10).collect(),
+                            pending_series: (0..20).map(|i| lag / 10 + i).collect(),
+                        },
+                    }
+                })
+                .collect();
+            StreamInfo {
+                key: Bytes::from(format!("svc:{}:events:{s}", s % 37)),
+                length: 100_000 + s as u64,
+                first_entry_id: Some(StreamId::new(ms_ago(86_400), 0)),
+                last_entry_id: Some(StreamId::new(ms_ago(1), 0)),
+                last_generated_id: StreamId::new(ms_ago(1), 0),
+                entries_added: Some(1_000_000),
+                max_deleted_entry_id: None,
+                recorded_first_entry_id: None,
+                groups_count: groups.len() as u64,
+                groups,
+                groups_error: None,
+                append_rate: Some(240.0),
+            }
+        })
+        .collect();
+    let mut streams = streams;
+    streams.sort_by(|a, b| a.key.cmp(&b.key));
+    let taken_at = t0() - TimeDelta::milliseconds(400);
+    let scan = ScanProgress {
+        complete: true,
+        passes_completed: 1,
+        scan_calls: 2,
+        streams_found: streams.len(),
+        fraction: Some(1.0),
+        keyspace_keys: Some(streams.len() as u64),
+        ..ScanProgress::default()
+    };
+    StreamsState {
+        generation,
+        scan: scan.clone(),
+        last_ok: Some(Arc::new(StreamsSnapshot {
+            streams,
+            problems: Vec::new(),
+            warnings: Vec::new(),
+            scan,
+            server_time_ms: taken_at.timestamp_millis(),
+            taken_at,
+            took: Duration::from_millis(120),
+            commands_sent: 8001,
+            round_trips: 2,
+        })),
+        last_error: None,
+    }
+}
+
+/// Open the Pending pane on one group and answer its fetch with a full page (PAGE_SIZE
+/// entries with field previews) held by 10 consumers.
+fn pending_page(s: &mut AppState) {
+    s.set_pending_target(
+        Bytes::from_static(b"svc:1:events:1"),
+        Bytes::from_static(b"group-0"),
+    );
+    let effects = s.update(
+        Event::Key(KeyEvent {
+            code: KeyCode::Char('4'),
+            modifiers: KeyModifiers::NONE,
+            kind: KeyEventKind::Press,
+            state: KeyEventState::NONE,
+        }),
+        t0(),
+    );
+    let generation = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Pending(PendingEffect::Fetch { generation, .. }) => Some(*generation),
+            _ => None,
+        })
+        .expect("showing the pending pane fetches a page");
+    let server_ms = t0().timestamp_millis() as u64;
+    let entries: Vec<PendingEntry> = (0..PAGE_SIZE)
+        .map(|i| {
+            let id = pending::StreamId {
+                ms: server_ms - 900_000 + i as u64 * 1_000,
+                seq: 0,
+            };
+            let fields = vec![
+                (
+                    Bytes::from_static(b"prompt"),
+                    Bytes::from(format!("summarise report {i} for the quarterly review")),
+                ),
+                (Bytes::from_static(b"model"), Bytes::from_static(b"gpt-4o")),
+            ];
+            PendingEntry {
+                id,
+                consumer: Bytes::from(format!("worker-{}", i % 10)),
+                idle_ms: 600_000 - i as u64 * 1_000,
+                deliveries: 1 + (i % 5) as u64,
+                id_age_ms: server_ms - id.ms,
+                preview: Some(preview_fields(&fields)),
+                deleted: false,
+                fields: Some(fields),
+            }
+        })
+        .collect();
+    let summary = PendingSummary {
+        count: 40_000,
+        min_id: entries.first().map(|e| e.id),
+        max_id: entries.last().map(|e| e.id),
+        consumers: (0..10)
+            .map(|c| (Bytes::from(format!("worker-{c}")), 4_000))
+            .collect(),
+    };
+    s.update(
+        Event::Pending(PendingEvent::Page {
+            generation,
+            result: Ok(PageLoad {
+                page: PendingPage {
+                    entries,
+                    next: Some(pending::StreamId {
+                        ms: server_ms,
+                        seq: 1,
+                    }),
+                    server_time_ms: server_ms,
+                },
+                summary: Some(summary),
+            }),
+        }),
+        t0(),
+    );
+}
+
 fn frames(s: &AppState, n: usize) -> Vec<Duration> {
     let mut term = Terminal::new(TestBackend::new(W, H)).expect("test backend");
     (0..n)
@@ -118,6 +295,36 @@ fn main() {
     report("channels, 10k rows", frames(&s, 200));
     key(&mut s, KeyCode::Char('o'), t0());
     report("channels, re-sorted", frames(&s, 200));
+
+    // Streams: 1,000 streams × 3 groups × 10 consumers.
+    key(&mut s, KeyCode::Char('3'), t0());
+    let mut applied = Vec::new();
+    for generation in 1..=20 {
+        let poll = streams_poll(generation, 1000, 3, 10);
+        let t = Instant::now();
+        s.update(Event::Streams(StreamsEvent::Poll(poll)), t0());
+        applied.push(t.elapsed());
+    }
+    report("streams, 1,000 streams (3,000 groups)", frames(&s, 200));
+    key(&mut s, KeyCode::Char('o'), t0());
+    report("streams, re-sorted", frames(&s, 200));
+    key(&mut s, KeyCode::Enter, t0());
+    report("streams → groups of one stream", frames(&s, 200));
+    key(&mut s, KeyCode::Enter, t0());
+    report("streams → consumers of one group", frames(&s, 200));
+    key(&mut s, KeyCode::Esc, t0());
+    key(&mut s, KeyCode::Esc, t0());
+    report(
+        "applying one streams poll to the state (UI thread)",
+        applied,
+    );
+
+    // Pending: a full page.
+    pending_page(&mut s);
+    report(
+        &format!("pending, full page ({PAGE_SIZE} entries with previews)"),
+        frames(&s, 200),
+    );
     key(&mut s, KeyCode::Char('1'), t0());
 
     // Filter re-evaluation: each keystroke of the `/` prompt re-filters the retained feed.

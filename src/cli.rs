@@ -247,7 +247,8 @@ pub struct TuiFlags {
     /// Most messages the feed keeps (oldest are evicted and counted) [default: 100000]
     #[arg(long, value_name = "N")]
     pub max_messages: Option<usize>,
-    /// Most payload bytes the feed keeps, e.g. 64MiB [default: 64MiB]
+    /// Memory for messages: the feed and the buffer in front of it together, e.g. 64MiB
+    /// [default: 64MiB]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_bytes: Option<usize>,
     /// Frame-rate cap for drawing [default: 30]

@@ -49,6 +49,8 @@
 //! (error or warn) !channel:health:*
 //! ```
 
+mod json;
+
 use std::fmt;
 use std::ops::Range;
 
@@ -68,6 +70,8 @@ const SCOPES: [(&str, Target); 4] = [
 #[derive(Debug, Clone)]
 pub struct Filter {
     root: Option<Node>,
+    /// Every JSON path the expression reads: payloads are parsed only that far.
+    paths: json::Paths,
     source: String,
 }
 
@@ -107,8 +111,13 @@ impl Filter {
             // parse_or only stops early at a ')' that no '(' claimed.
             return p.fail(p.pos, "unmatched ')' with no '(' before it");
         }
+        let mut paths = json::Paths::default();
+        if let Some(root) = &root {
+            root.collect_paths(&mut paths);
+        }
         Ok(Filter {
             root,
+            paths,
             source: src.to_string(),
         })
     }
@@ -118,6 +127,7 @@ impl Filter {
         root.eval(&mut Msg {
             channel,
             payload,
+            paths: &self.paths,
             json: None,
         })
     }
@@ -208,6 +218,15 @@ impl Node {
         }
     }
 
+    fn collect_paths(&self, paths: &mut json::Paths) {
+        match self {
+            Node::And(v) | Node::Or(v) => v.iter().for_each(|n| n.collect_paths(paths)),
+            Node::Not(n) => n.collect_paths(paths),
+            Node::Term(Term::Json(path, _)) => paths.add(path),
+            Node::Term(_) => {}
+        }
+    }
+
     fn highlights(&self, hay: &[u8], positive: bool, out: &mut Vec<Range<usize>>) {
         match self {
             Node::And(v) | Node::Or(v) => v.iter().for_each(|n| n.highlights(hay, positive, out)),
@@ -236,25 +255,27 @@ enum Term {
 struct Msg<'a> {
     channel: &'a [u8],
     payload: &'a [u8],
+    paths: &'a json::Paths,
     json: Option<Option<Value>>,
 }
 
 impl Msg<'_> {
     fn json(&mut self) -> Option<&Value> {
-        let payload = self.payload;
+        let (payload, paths) = (self.payload, self.paths);
         self.json
-            .get_or_insert_with(|| parse_payload(payload))
+            .get_or_insert_with(|| parse_payload(payload, paths))
             .as_ref()
     }
 }
 
-fn parse_payload(payload: &[u8]) -> Option<Value> {
+/// The payload as JSON, pruned to what `paths` read (see [`json`]).
+fn parse_payload(payload: &[u8], paths: &json::Paths) -> Option<Value> {
     #[cfg(test)]
     tests::JSON_PARSES.with(|n| n.set(n.get() + 1));
     // Paths need an object or array at the root; rejecting other payloads by their first
     // byte keeps floods of plain-text messages from paying for a failed parse.
     let first = payload.iter().find(|b| !b.is_ascii_whitespace())?;
-    matches!(first, b'{' | b'[').then(|| serde_json::from_slice(payload).ok())?
+    matches!(first, b'{' | b'[').then(|| json::project(payload, paths))?
 }
 
 /// Substring or regex search on bytes. The crate's `regex` is built without its perf
