@@ -170,6 +170,7 @@ fn streams_poll(generation: u64, streams: usize, groups: usize, consumers: usize
             took: Duration::from_millis(120),
             commands_sent: 8001,
             round_trips: 2,
+            stream_nodes: Default::default(),
         })),
         last_error: None,
     }
