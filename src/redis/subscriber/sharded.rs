@@ -253,24 +253,10 @@ impl Supervisor {
         let mut conn = main;
         if matches!(conn, ConnState::Connected { .. }) {
             for (addr, s) in &self.shards {
-                let c = s.child.status.borrow().conn.clone();
-                if let ConnState::Disconnected {
-                    since,
-                    error,
-                    retry_at,
-                    attempt,
-                    fatal,
-                    ever_connected,
-                } = c
-                {
-                    conn = ConnState::Disconnected {
-                        since,
-                        error: format!("shard channels on {addr}: {error}"),
-                        retry_at,
-                        attempt,
-                        fatal,
-                        ever_connected,
-                    };
+                let mut c = s.child.status.borrow().conn.clone();
+                if let ConnState::Disconnected { error, .. } = &mut c {
+                    *error = format!("shard channels on {addr}: {error}");
+                    conn = c;
                     break;
                 }
             }
