@@ -26,14 +26,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !bin.exists() {
         return Err("build redtail first: cargo build --release".into());
     }
+    // Pending: choose the inference queue's group (Ctrl-U clears a prefilled target).
+    let shots: [(&str, &[u8]); 5] = [
+        ("feed", b"1"),
+        ("channels", b"2"),
+        ("streams", b"3"),
+        ("pending", b"4t\x15ai:inference:queue inference-workers\r"),
+        ("help", b"1?"),
+    ];
+    session(root, &bin, &["demo"], &shots)?;
+    // The same workload on a private Redis Cluster: the nodes view of the Channels pane.
+    session(root, &bin, &["demo", "--cluster"], &[("cluster", b"2n")])?;
+    Ok(())
+}
+
+/// Run redtail with `args` in a pty, let the workload build up, then for each shot send
+/// its keys and write `screenshots/<name>.svg` (and a PNG when possible).
+fn session(
+    root: &std::path::Path,
+    bin: &std::path::Path,
+    args: &[&str],
+    shots: &[(&str, &[u8])],
+) -> Result<(), Box<dyn std::error::Error>> {
     let pty = native_pty_system().openpty(PtySize {
         rows: ROWS,
         cols: COLS,
         pixel_width: 0,
         pixel_height: 0,
     })?;
-    let mut cmd = CommandBuilder::new(&bin);
-    cmd.arg("demo");
+    let mut cmd = CommandBuilder::new(bin);
+    cmd.args(args);
     cmd.env("TERM", "xterm-256color");
     let mut child = pty.slave.spawn_command(cmd)?;
     drop(pty.slave);
@@ -72,14 +94,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Let the workload build up some history, lag and pending entries.
     std::thread::sleep(Duration::from_secs(8));
     std::fs::create_dir_all(root.join("screenshots"))?;
-    // Pending: choose the inference queue's group (Ctrl-U clears a prefilled target).
-    let shots: [(&str, &[u8]); 4] = [
-        ("feed", b"1"),
-        ("channels", b"2"),
-        ("streams", b"3"),
-        ("pending", b"4t\x15ai:inference:queue inference-workers\r"),
-    ];
-    for (name, key) in shots {
+    for &(name, key) in shots {
         writer.write_all(key)?;
         writer.flush()?;
         std::thread::sleep(Duration::from_millis(2500));
@@ -92,16 +107,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("wrote {}", path.display());
         to_png(&path);
     }
-    writer.write_all(b"1?")?;
-    writer.flush()?;
-    std::thread::sleep(Duration::from_millis(800));
-    let svg = parser
-        .lock()
-        .map(|p| render_svg(p.screen()))
-        .map_err(|_| "lock")?;
-    std::fs::write(root.join("screenshots/help.svg"), svg)?;
-    println!("wrote screenshots/help.svg");
-    to_png(&root.join("screenshots/help.svg"));
     writer.write_all(b"\x1b")?;
     std::thread::sleep(Duration::from_millis(100));
     writer.write_all(b"q")?;
