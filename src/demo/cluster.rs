@@ -16,20 +16,20 @@ const PRIMARIES: usize = 3;
 const RANGES: [(u16, u16); PRIMARIES] = [(0, 5460), (5461, 10922), (10923, 16383)];
 
 /// Ports for the nodes: each node also listens on port + 10000 (the cluster bus), so
-/// both must be free and the port at most 55535.
+/// both must be free. Both stay below Linux's ephemeral range (32768+), where an
+/// outgoing connection could take a port between our check and the server's bind.
 fn free_ports(n: usize) -> Result<Vec<u16>> {
-    let start = 20000 + (std::process::id() % 2000) as u16 * 10;
-    let mut ports = Vec::new();
-    let mut p = start;
-    while ports.len() < n && p < 45000 {
-        let free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
-        if free(p) && free(p + 10000) {
-            ports.push(p);
-        }
-        p += 1;
-    }
+    const LOW: u16 = 20000;
+    const HIGH: u16 = 22760;
+    let offset = (std::process::id() % u32::from(HIGH - LOW)) as u16;
+    let free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+    let ports: Vec<u16> = (0..HIGH - LOW)
+        .map(|i| LOW + (offset + i) % (HIGH - LOW))
+        .filter(|&p| free(p) && free(p + 10000))
+        .take(n)
+        .collect();
     if ports.len() < n {
-        bail!("no free ports for a demo cluster between {start} and 45000");
+        bail!("no free ports for a demo cluster between {LOW} and {HIGH} (and +10000)");
     }
     Ok(ports)
 }
