@@ -40,7 +40,9 @@ pub struct Route {
     template: Target,
     mode: Mode,
     cache: Mutex<Cache>,
-    refresh: tokio::sync::Mutex<()>,
+    /// Held while the topology is read again (one refresh at a time); keeps the
+    /// connections used for it, so a refresh every few seconds does not connect anew.
+    refresh: tokio::sync::Mutex<Pool>,
 }
 
 impl std::fmt::Debug for Route {
@@ -65,7 +67,7 @@ impl Route {
                 sentinel_master: None,
                 sentinel_target: None,
             }),
-            refresh: tokio::sync::Mutex::new(()),
+            refresh: tokio::sync::Mutex::new(Pool::new()),
         })
     }
 
@@ -154,7 +156,7 @@ impl Route {
             }
         }
         // One refresh at a time; whoever waited finds it done.
-        let _guard = self.refresh.lock().await;
+        let mut pool = self.refresh.lock().await;
         {
             let c = self.cache.lock().unwrap();
             if fresh(&c) {
@@ -171,9 +173,15 @@ impl Route {
         }
         candidates.push(self.template.clone());
         for target in candidates {
-            if let Ok(Ok(Some(t))) =
-                tokio::time::timeout(NODE_TIMEOUT, fetch_topology(&target)).await
-            {
+            let read = async {
+                let mut conn = pool.get(&target).await?;
+                read_topology(&mut conn).await
+            };
+            let read = tokio::time::timeout(NODE_TIMEOUT, read).await;
+            if !matches!(read, Ok(Ok(_))) {
+                pool.drop_conn(&target);
+            }
+            if let Ok(Ok(Some(t))) = read {
                 let t = Arc::new(t);
                 let mut c = self.cache.lock().unwrap();
                 c.topology = Some(t.clone());
@@ -263,11 +271,13 @@ impl Route {
 
 /// `Ok(None)`: the server is not a cluster node.
 pub async fn fetch_topology(target: &Target) -> Result<Option<Topology>> {
-    let mut conn = target.command_connection().await?;
-    let reply: redis::RedisResult<Value> = redis::cmd("CLUSTER")
-        .arg("SHARDS")
-        .query_async(&mut conn)
-        .await;
+    read_topology(&mut target.command_connection().await?).await
+}
+
+/// [`fetch_topology`] on an open connection.
+async fn read_topology(conn: &mut redis::aio::MultiplexedConnection) -> Result<Option<Topology>> {
+    let reply: redis::RedisResult<Value> =
+        redis::cmd("CLUSTER").arg("SHARDS").query_async(conn).await;
     match reply {
         Ok(v) => Ok(Some(Topology::from_shards(&v)?)),
         Err(e) => {
@@ -276,10 +286,8 @@ pub async fn fetch_topology(target: &Target) -> Result<Option<Topology>> {
                 return Ok(None);
             }
             // Redis 6 and older: no SHARDS subcommand.
-            let nodes: redis::RedisResult<String> = redis::cmd("CLUSTER")
-                .arg("NODES")
-                .query_async(&mut conn)
-                .await;
+            let nodes: redis::RedisResult<String> =
+                redis::cmd("CLUSTER").arg("NODES").query_async(conn).await;
             match nodes {
                 Ok(text) => Ok(Some(Topology::from_nodes_text(&text)?)),
                 Err(e2) if describe_error(&e2).contains("cluster support disabled") => Ok(None),
