@@ -585,7 +585,7 @@ impl Engine {
                 let kind = bytes(items.first()?)?;
                 match (kind, items.len()) {
                     (b"message", 3) | (b"smessage", 3) => {
-                        let channel = self.channel(bytes(&items[1])?);
+                        let channel = reuse(&mut self.last_channel, bytes(&items[1])?);
                         self.seq += 1;
                         Some(Delivery::Message(Message {
                             seq: self.seq,
@@ -601,8 +601,8 @@ impl Engine {
                         }))
                     }
                     (b"pmessage", 4) => {
-                        let pattern = self.pattern(bytes(&items[1])?);
-                        let channel = self.channel(bytes(&items[2])?);
+                        let pattern = reuse(&mut self.last_pattern, bytes(&items[1])?);
+                        let channel = reuse(&mut self.last_channel, bytes(&items[2])?);
                         self.seq += 1;
                         Some(Delivery::Message(Message {
                             seq: self.seq,
@@ -651,20 +651,6 @@ impl Engine {
         }
     }
 
-    fn channel(&mut self, name: &[u8]) -> Bytes {
-        if self.last_channel.as_ref() != name {
-            self.last_channel = Bytes::copy_from_slice(name);
-        }
-        self.last_channel.clone()
-    }
-
-    fn pattern(&mut self, name: &[u8]) -> Bytes {
-        if self.last_pattern.as_ref() != name {
-            self.last_pattern = Bytes::copy_from_slice(name);
-        }
-        self.last_pattern.clone()
-    }
-
     /// A copy of a small payload carved out of a shared 64 KiB slab: no allocation per
     /// message and no allocator overhead per retained payload (12 bytes of a 100-byte
     /// one). Consumers drop messages oldest first, so slabs are freed in turn; a slab
@@ -683,6 +669,15 @@ impl Engine {
         self.slab.extend_from_slice(data);
         self.slab.split().freeze()
     }
+}
+
+/// `name` as `Bytes`, sharing `last`'s allocation when it is the same name (most messages
+/// in a burst share their channel and pattern).
+fn reuse(last: &mut Bytes, name: &[u8]) -> Bytes {
+    if last.as_ref() != name {
+        *last = Bytes::copy_from_slice(name);
+    }
+    last.clone()
 }
 
 fn is_fatal(reason: &str) -> bool {
