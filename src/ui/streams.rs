@@ -30,8 +30,7 @@ use crate::state::streams::{
 };
 use crate::state::{thousands, AppState};
 use cells::{
-    age, centered, col, fit, lag_cell, name_width, rate_cell, render_cells, render_name,
-    render_titles, select_marker, sparkline, status_style, text_col, Column,
+    age, centered, col, lag_cell, rate_cell, sparkline, status_style, text_col, Column, Table,
 };
 
 /// Figures older than this look suspicious even without an error (a slow server).
@@ -131,15 +130,8 @@ fn render_streams(state: &AppState, buf: &mut Buffer, area: Rect) {
     if cluster {
         all_columns.push(NODE_COLUMN);
     }
-    let columns = fit(&all_columns, table.width, 16);
-    let name_cols = name_width(&columns, table.width);
-    render_titles(pane, &columns, "stream", name_cols, buf, table);
-    let body = Rect::new(
-        table.x,
-        table.y + 1,
-        table.width,
-        table.height.saturating_sub(1),
-    );
+    let t = Table::new(pane, &all_columns, 16, "stream", buf, table);
+    let body = t.body;
     let Some(snapshot) = pane.snapshot() else {
         let text = if pane.poll.last_error.is_some() {
             "The server's streams cannot be read (see above); retrying."
@@ -157,20 +149,18 @@ fn render_streams(state: &AppState, buf: &mut Buffer, area: Rect) {
     let selected = pane.streams_sel.index;
     let offset = crate::state::streams::visible_offset(pane.streams_sel.offset, selected, page);
     let server_now = server_now_ms(snapshot, state.now);
-    let stale = pane.poll.last_error.is_some();
     for (i, &row) in pane.stream_rows.iter().enumerate().skip(offset).take(page) {
         let Some(stream) = snapshot.streams.get(row) else {
             continue;
         };
         let y = body.y + (i - offset) as u16;
-        select_marker(buf, body, y, i == selected);
         let highlight = |text: &str| {
             pane.filter()
                 .map(|f| f.highlight_ranges(text))
                 .unwrap_or_default()
         };
-        render_name(&stream.key, highlight, buf, body.x + 2, y, name_cols);
-        let cells: Vec<(String, Style)> = columns
+        let cells: Vec<(String, Style)> = t
+            .columns
             .iter()
             .map(|c| match c.title {
                 "node" => (
@@ -183,15 +173,7 @@ fn render_streams(state: &AppState, buf: &mut Buffer, area: Rect) {
                 title => stream_cell(stream, title, server_now),
             })
             .collect();
-        render_cells(
-            &columns,
-            cells,
-            stale,
-            buf,
-            body.x + 2 + name_cols,
-            y,
-            body.right(),
-        );
+        t.row(buf, y, i == selected, &stream.key, highlight, cells);
     }
 }
 
@@ -424,6 +406,7 @@ fn stream_cell(stream: &StreamInfo, title: &str, server_now: i64) -> (String, St
 
 #[cfg(test)]
 mod tests {
+    use super::cells::fit;
     use super::*;
 
     #[test]

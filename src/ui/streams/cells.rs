@@ -81,13 +81,73 @@ pub fn fit(columns: &[Column], width: u16, name_min: u16) -> Vec<Column> {
 }
 
 /// What is left for the name after the columns.
-pub fn name_width(columns: &[Column], width: u16) -> u16 {
+fn name_width(columns: &[Column], width: u16) -> u16 {
     let fixed: u16 = columns.iter().map(|c| c.width + 1).sum();
     width.saturating_sub(fixed + 2).max(4)
 }
 
+/// One of the pane's tables laid out in `area`: the columns that fit, the name column's
+/// width, its title row drawn, and the body below it.
+pub struct Table {
+    pub columns: Vec<Column>,
+    pub name_cols: u16,
+    pub body: Rect,
+    /// The latest poll failed: figures are drawn dimmed.
+    pub stale: bool,
+}
+
+impl Table {
+    pub fn new(
+        pane: &StreamsPane,
+        all: &[Column],
+        name_min: u16,
+        name_title: &str,
+        buf: &mut Buffer,
+        area: Rect,
+    ) -> Table {
+        let columns = fit(all, area.width, name_min);
+        let name_cols = name_width(&columns, area.width);
+        render_titles(pane, &columns, name_title, name_cols, buf, area);
+        Table {
+            columns,
+            name_cols,
+            body: Rect::new(
+                area.x,
+                area.y + 1,
+                area.width,
+                area.height.saturating_sub(1),
+            ),
+            stale: pane.poll.last_error.is_some(),
+        }
+    }
+
+    /// Row `y`: the selection marker, the escaped name, then the cells.
+    pub fn row(
+        &self,
+        buf: &mut Buffer,
+        y: u16,
+        selected: bool,
+        name: &[u8],
+        highlight: impl FnOnce(&str) -> Vec<std::ops::Range<usize>>,
+        cells: Vec<(String, Style)>,
+    ) {
+        let body = self.body;
+        select_marker(buf, body, y, selected);
+        render_name(name, highlight, buf, body.x + 2, y, self.name_cols);
+        render_cells(
+            &self.columns,
+            cells,
+            self.stale,
+            buf,
+            body.x + 2 + self.name_cols,
+            y,
+            body.right(),
+        );
+    }
+}
+
 /// Column titles; the sorted column is marked with its direction.
-pub fn render_titles(
+fn render_titles(
     pane: &StreamsPane,
     columns: &[Column],
     name_title: &str,
@@ -136,7 +196,7 @@ pub fn render_titles(
 
 /// Figures after the name column; dimmed when the latest poll failed, so numbers from an
 /// older poll do not look current.
-pub fn render_cells(
+fn render_cells(
     columns: &[Column],
     cells: Vec<(String, Style)>,
     stale: bool,
@@ -171,7 +231,7 @@ pub fn select_marker(buf: &mut Buffer, area: Rect, y: u16, selected: bool) {
 }
 
 /// An untrusted name, escaped (escapes styled apart), cut with `…` when it does not fit.
-pub fn render_name(
+fn render_name(
     name: &[u8],
     highlight: impl FnOnce(&str) -> Vec<std::ops::Range<usize>>,
     buf: &mut Buffer,

@@ -8,8 +8,8 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
 use super::cells::{
-    age, centered, col, fit, lag_cell, name_width, outlook_cell, plural, rate_cell, render_cells,
-    render_name, render_titles, select_marker, sparkline, status_style, text_col, Column,
+    age, centered, col, lag_cell, outlook_cell, plural, rate_cell, sparkline, status_style,
+    text_col, Column, Table,
 };
 use super::{polled_span, render_poll_error};
 use crate::keymap::{Command, Scope};
@@ -117,15 +117,8 @@ pub fn render_groups(state: &AppState, buf: &mut Buffer, area: Rect) {
         }
     }
     let table = layout.table;
-    let columns = fit(&GROUP_COLUMNS, table.width, 12);
-    let name_cols = name_width(&columns, table.width);
-    render_titles(pane, &columns, "group", name_cols, buf, table);
-    let body = Rect::new(
-        table.x,
-        table.y + 1,
-        table.width,
-        table.height.saturating_sub(1),
-    );
+    let t = Table::new(pane, &GROUP_COLUMNS, 12, "group", buf, table);
+    let body = t.body;
     if pane.group_rows.is_empty() {
         let text = if stream.groups_error.is_some() {
             "The groups cannot be read (see above)."
@@ -139,27 +132,17 @@ pub fn render_groups(state: &AppState, buf: &mut Buffer, area: Rect) {
     let page = usize::from(body.height);
     let selected = pane.groups_sel.index;
     let offset = visible_offset(pane.groups_sel.offset, selected, page);
-    let stale = pane.poll.last_error.is_some();
     for (i, &row) in pane.group_rows.iter().enumerate().skip(offset).take(page) {
         let Some(group) = stream.groups.get(row) else {
             continue;
         };
         let y = body.y + (i - offset) as u16;
-        select_marker(buf, body, y, i == selected);
-        render_name(&group.name, |_| Vec::new(), buf, body.x + 2, y, name_cols);
-        let cells: Vec<(String, Style)> = columns
+        let cells = t
+            .columns
             .iter()
             .map(|c| group_cell(group, stream.append_rate, c))
             .collect();
-        render_cells(
-            &columns,
-            cells,
-            stale,
-            buf,
-            body.x + 2 + name_cols,
-            y,
-            body.right(),
-        );
+        t.row(buf, y, i == selected, &group.name, |_| Vec::new(), cells);
     }
     if let Some((_, group)) = pane.selected_group() {
         render_group_detail(group, server_now, buf, layout.bottom);
@@ -350,15 +333,8 @@ pub fn render_consumers(state: &AppState, buf: &mut Buffer, area: Rect) {
         }
     }
     let table = layout.table;
-    let columns = fit(&CONSUMER_COLUMNS, table.width, 12);
-    let name_cols = name_width(&columns, table.width);
-    render_titles(pane, &columns, "consumer", name_cols, buf, table);
-    let body = Rect::new(
-        table.x,
-        table.y + 1,
-        table.width,
-        table.height.saturating_sub(1),
-    );
+    let t = Table::new(pane, &CONSUMER_COLUMNS, 12, "consumer", buf, table);
+    let body = t.body;
     if pane.consumer_rows.is_empty() {
         centered(
             buf,
@@ -369,7 +345,6 @@ pub fn render_consumers(state: &AppState, buf: &mut Buffer, area: Rect) {
         let page = usize::from(body.height);
         let selected = pane.consumers_sel.index;
         let offset = visible_offset(pane.consumers_sel.offset, selected, page);
-        let stale = pane.poll.last_error.is_some();
         for (i, &row) in pane
             .consumer_rows
             .iter()
@@ -381,25 +356,12 @@ pub fn render_consumers(state: &AppState, buf: &mut Buffer, area: Rect) {
                 continue;
             };
             let y = body.y + (i - offset) as u16;
-            select_marker(buf, body, y, i == selected);
-            render_name(
-                &consumer.name,
-                |_| Vec::new(),
-                buf,
-                body.x + 2,
-                y,
-                name_cols,
-            );
-            let cells = columns.iter().map(|c| consumer_cell(consumer, c)).collect();
-            render_cells(
-                &columns,
-                cells,
-                stale,
-                buf,
-                body.x + 2 + name_cols,
-                y,
-                body.right(),
-            );
+            let cells = t
+                .columns
+                .iter()
+                .map(|c| consumer_cell(consumer, c))
+                .collect();
+            t.row(buf, y, i == selected, &consumer.name, |_| Vec::new(), cells);
         }
     }
     if layout.bottom.height > 0 {
