@@ -553,6 +553,15 @@ impl Keymap {
             .collect()
     }
 
+    /// The first key for a command, for a hint in running text ("press c to go back");
+    /// "?" when the user's config unbound it.
+    pub fn first_key(&self, scope: Scope, command: Command) -> String {
+        self.bindings
+            .iter()
+            .find(|b| b.scope == scope && b.command == command)
+            .map_or_else(|| "?".to_string(), |b| b.key.to_string())
+    }
+
     /// "↑/k": every key for a command, for help and footer.
     pub fn keys_label(&self, scope: Scope, command: Command) -> Option<String> {
         let keys = self.keys_for(scope, command);

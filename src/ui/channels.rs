@@ -329,13 +329,7 @@ fn cell(state: &AppState, row: &ChannelRow, title: &str, width: u16) -> (String,
 
 fn render_empty(state: &AppState, buf: &mut Buffer, area: Rect) {
     let channels = &state.channels;
-    let key = |command| {
-        state
-            .keymap
-            .keys_for(Scope::Channels, command)
-            .first()
-            .map_or_else(|| "?".to_string(), ToString::to_string)
-    };
+    let key = |command| state.keymap.first_key(Scope::Channels, command);
     let text = if channels.filter().is_some() {
         format!(
             "No channel matches the filter ({} channels). Edit it with {}, clear it with {}.",

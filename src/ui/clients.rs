@@ -207,9 +207,7 @@ fn whole_seconds(secs: u64) -> String {
 fn render_denied(state: &AppState, error: &str, buf: &mut Buffer, area: Rect) {
     let back = state
         .keymap
-        .keys_for(Scope::Channels, Command::ToggleClients)
-        .first()
-        .map_or_else(|| "?".to_string(), ToString::to_string);
+        .first_key(Scope::Channels, Command::ToggleClients);
     let headline = if error.contains("NOPERM") {
         "CLIENT LIST is not permitted for this user"
     } else {

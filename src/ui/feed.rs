@@ -139,13 +139,7 @@ pub fn payload_line(m: &Message, filter: Option<&Filter>) -> Line<'static> {
 
 fn render_empty(state: &AppState, buf: &mut Buffer, area: Rect) {
     let feed = &state.feed;
-    let key = |command| {
-        state
-            .keymap
-            .keys_for(Scope::Feed, command)
-            .first()
-            .map_or_else(|| "?".to_string(), ToString::to_string)
-    };
+    let key = |command| state.keymap.first_key(Scope::Feed, command);
     let text = if let (true, ConnView::Disconnected { error, .. }) = (feed.is_empty(), &state.conn)
     {
         // The header line may cut a long error; here it wraps in full.

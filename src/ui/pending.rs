@@ -64,13 +64,7 @@ fn render_list(state: &AppState, buf: &mut Buffer, area: Rect) {
     }
     let pane = &state.pending;
     if pane.target.is_none() {
-        let key = |scope, command| {
-            state
-                .keymap
-                .keys_for(scope, command)
-                .first()
-                .map_or_else(|| "?".to_string(), ToString::to_string)
-        };
+        let key = |scope, command| state.keymap.first_key(scope, command);
         let text = format!(
             "No stream and group chosen: press {} to choose a stream and group, or select a \
              group in Streams ({}).",

@@ -25,13 +25,7 @@ pub fn render(state: &AppState, frame: &mut Frame, area: Rect) {
     let Some(modal) = &state.pending.modal else {
         return;
     };
-    let key = |scope, command| {
-        state
-            .keymap
-            .keys_for(scope, command)
-            .first()
-            .map_or_else(|| "?".to_string(), ToString::to_string)
-    };
+    let key = |scope, command| state.keymap.first_key(scope, command);
     match modal {
         PendingModal::Prompt(prompt) => {
             let hints = format!(

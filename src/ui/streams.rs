@@ -339,13 +339,7 @@ fn notice_line(pane: &StreamsPane) -> Line<'static> {
 fn empty_text(state: &AppState, snapshot: &StreamsSnapshot) -> String {
     let pane = &state.streams;
     if pane.filter().is_some() {
-        let key = |command| {
-            state
-                .keymap
-                .keys_for(Scope::Streams, command)
-                .first()
-                .map_or_else(|| "?".to_string(), ToString::to_string)
-        };
+        let key = |command| state.keymap.first_key(Scope::Streams, command);
         return format!(
             "No stream matches the filter ({} streams). Edit it with {}, clear it with {}.",
             thousands(snapshot.streams.len() as u64),

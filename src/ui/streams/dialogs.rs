@@ -18,13 +18,7 @@ pub fn render(state: &AppState, frame: &mut Frame, area: Rect) {
     let Some(modal) = &state.streams.modal else {
         return;
     };
-    let key = |scope, command| {
-        state
-            .keymap
-            .keys_for(scope, command)
-            .first()
-            .map_or_else(|| "?".to_string(), ToString::to_string)
-    };
+    let key = |scope, command| state.keymap.first_key(scope, command);
     match modal {
         StreamsModal::Prompt {
             kind,
