@@ -131,11 +131,18 @@ async fn route_for(
     // A server that does not answer in time is treated as a single server: the engines
     // then report the connection error in their own words.
     let t = target.clone();
-    Ok(
-        tokio::time::timeout(std::time::Duration::from_secs(3), Route::detect(target))
-            .await
-            .unwrap_or_else(|_| Route::single(t)),
-    )
+    let route = tokio::time::timeout(std::time::Duration::from_secs(3), Route::detect(target))
+        .await
+        .unwrap_or_else(|_| Route::single(t));
+    if route.is_cluster() && route.template().db != 0 {
+        anyhow::bail!(
+            "{} is a Redis Cluster node, and a cluster has only database 0: drop the /{} \
+             from the URL (or --db)",
+            route.template(),
+            route.template().db
+        );
+    }
+    Ok(route)
 }
 
 /// A `redis+sentinel://` URL becomes `--sentinel`/`--master` plus a plain URL that

@@ -583,3 +583,16 @@ fn tui_through_a_sentinel_names_the_primary_it_follows() {
     tui.send(b"q");
     assert!(tui.wait_exit(T).is_some());
 }
+
+#[test]
+fn a_database_number_on_a_cluster_is_refused_with_what_to_do() {
+    let cluster = Cluster::shared();
+    let url = format!("{}/3", cluster.seed_url());
+    let mut p = Proc::spawn(&["stats", "--url", &url]);
+    assert_eq!(p.wait_exit(T), Some(1));
+    let err = p.stderr();
+    assert!(
+        err.contains("only database 0") && err.contains("drop the /3"),
+        "{err}"
+    );
+}

@@ -84,7 +84,12 @@ impl Route {
     /// on servers before 7.0). A server that cannot be reached is treated as a single
     /// server: the engines report the connection error themselves.
     pub async fn detect(target: Target) -> Arc<Route> {
-        match fetch_topology(&target).await {
+        // Cluster nodes refuse SELECT: ask on database 0 whatever the URL says.
+        let probe = Target {
+            db: 0,
+            ..target.clone()
+        };
+        match fetch_topology(&probe).await {
             Ok(Some(t)) => Route::new(target, Mode::Cluster, Some(t)),
             _ => Route::single(target),
         }
@@ -244,7 +249,7 @@ impl Route {
         let topo = self
             .topology()
             .await
-            .ok_or_else(|| anyhow!("no cluster node answered CLUSTER SHARDS"))?;
+            .ok_or_else(|| anyhow!("no cluster node answered CLUSTER SHARDS: are the nodes up and reachable from here?"))?;
         let slot = key_slot(key);
         let node = topo
             .owner(slot)
@@ -260,7 +265,7 @@ impl Route {
         let topo = self
             .topology()
             .await
-            .ok_or_else(|| anyhow!("no cluster node answered CLUSTER SHARDS"))?;
+            .ok_or_else(|| anyhow!("no cluster node answered CLUSTER SHARDS: are the nodes up and reachable from here?"))?;
         Ok(topo
             .nodes
             .iter()

@@ -56,7 +56,9 @@ impl ClusterStreams {
         let topo = route.topology().await.ok_or_else(|| PollError {
             command: "CLUSTER SHARDS".into(),
             kind: PollErrorKind::Connection,
-            message: "no cluster node answered CLUSTER SHARDS".into(),
+            message:
+                "no cluster node answered CLUSTER SHARDS: are the nodes up and reachable from here?"
+                    .into(),
         })?;
         let mut tasks = tokio::task::JoinSet::new();
         let mut addrs = Vec::new();
