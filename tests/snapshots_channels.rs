@@ -2,16 +2,16 @@
 //! composer, rendered by the real `ui::render` at a fixed size and clock. Colours are
 //! invisible in text snapshots, so the ones that carry meaning are asserted per cell.
 
+#[path = "common/screen.rs"]
+mod screen;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
-use ratatui::backend::TestBackend;
-use ratatui::buffer::Buffer;
+use crossterm::event::{KeyCode, KeyModifiers};
 use ratatui::style::{Color, Modifier};
-use ratatui::Terminal;
 
 use redtail::redis::clients::{OutputLimit, PubSubClient};
 use redtail::redis::cluster::Role;
@@ -21,6 +21,7 @@ use redtail::redis::subscriber::Subscriptions;
 use redtail::state::composer::PublishDone;
 use redtail::state::status::{ConnView, StatusUpdate};
 use redtail::state::{AppState, Config, Event};
+use screen::{column_of, draw, rows, text};
 
 const WIDTH: u16 = 100;
 const HEIGHT: u16 = 30;
@@ -135,48 +136,11 @@ fn traffic() -> Vec<Delivery> {
 }
 
 fn press(s: &mut AppState, code: KeyCode, modifiers: KeyModifiers) {
-    s.update(
-        Event::Key(KeyEvent {
-            code,
-            modifiers,
-            kind: KeyEventKind::Press,
-            state: KeyEventState::NONE,
-        }),
-        now(),
-    );
+    screen::press(s, code, modifiers, now());
 }
 
 fn keys(s: &mut AppState, text: &str) {
-    for c in text.chars() {
-        press(s, KeyCode::Char(c), KeyModifiers::NONE);
-    }
-}
-
-fn draw(state: &AppState) -> Buffer {
-    let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).expect("test backend");
-    terminal
-        .draw(|frame| redtail::ui::render(state, frame))
-        .expect("draw");
-    terminal.backend().buffer().clone()
-}
-
-fn rows(buf: &Buffer) -> Vec<String> {
-    (0..buf.area.height)
-        .map(|y| {
-            let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect();
-            line.trim_end().to_string()
-        })
-        .collect()
-}
-
-fn text(buf: &Buffer) -> String {
-    rows(buf).join("\n")
-}
-
-/// Column (in cells) where `needle` starts on row `y`.
-fn column_of(buf: &Buffer, y: usize, needle: &str) -> Option<u16> {
-    let row = &rows(buf)[y];
-    row.find(needle).map(|b| row[..b].chars().count() as u16)
+    screen::type_text(s, text, now());
 }
 
 fn channels_pane() -> AppState {

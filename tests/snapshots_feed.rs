@@ -2,20 +2,21 @@
 //! clock and UTC times, compared as text with insta. Colour is invisible in a text
 //! snapshot, so highlight and escape styles are asserted cell by cell.
 
+#[path = "common/screen.rs"]
+mod screen;
+
 use std::path::PathBuf;
 
 use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
-use ratatui::backend::TestBackend;
-use ratatui::buffer::Buffer;
+use crossterm::event::{KeyCode, KeyModifiers};
 use ratatui::style::{Color, Modifier};
-use ratatui::Terminal;
 
 use redtail::redis::message::{Delivery, Gap, Kind, Message};
 use redtail::redis::subscriber::Subscriptions;
 use redtail::state::status::{ConnView, StatusUpdate};
 use redtail::state::{AppState, Config, Event};
+use screen::{draw, rows, text};
 
 const WIDTH: u16 = 100;
 const HEIGHT: u16 = 30;
@@ -128,42 +129,11 @@ fn traffic() -> Vec<Delivery> {
 }
 
 fn key(s: &mut AppState, code: KeyCode) {
-    s.update(
-        Event::Key(KeyEvent {
-            code,
-            modifiers: KeyModifiers::NONE,
-            kind: KeyEventKind::Press,
-            state: KeyEventState::NONE,
-        }),
-        now(),
-    );
+    screen::press(s, code, KeyModifiers::NONE, now());
 }
 
 fn keys(s: &mut AppState, text: &str) {
-    for c in text.chars() {
-        key(s, KeyCode::Char(c));
-    }
-}
-
-fn draw(state: &AppState) -> Buffer {
-    let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).expect("test backend");
-    terminal
-        .draw(|frame| redtail::ui::render(state, frame))
-        .expect("draw");
-    terminal.backend().buffer().clone()
-}
-
-fn rows(buf: &Buffer) -> Vec<String> {
-    (0..buf.area.height)
-        .map(|y| {
-            let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect();
-            line.trim_end().to_string()
-        })
-        .collect()
-}
-
-fn text(buf: &Buffer) -> String {
-    rows(buf).join("\n")
+    screen::type_text(s, text, now());
 }
 
 #[test]

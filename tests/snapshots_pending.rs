@@ -1,12 +1,13 @@
 //! Pending pane snapshots: the real `ui::render` into a `TestBackend` of fixed size with a
 //! fixed clock; pages, consumers and previews are fed in as the events app.rs would send.
 
+#[path = "common/screen.rs"]
+mod screen;
+
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
-use ratatui::backend::TestBackend;
+use crossterm::event::{KeyCode, KeyModifiers};
 use ratatui::buffer::Buffer;
-use ratatui::Terminal;
 
 use redtail::redis::actions::{AutoclaimPreview, TrimPreview, TrimStrategy};
 use redtail::redis::pending::{
@@ -16,6 +17,7 @@ use redtail::redis::subscriber::Subscriptions;
 use redtail::state::pending::{ConsumerRow, PageLoad, PendingEffect, PendingEvent, PendingTarget};
 use redtail::state::status::{ConnView, StatusUpdate};
 use redtail::state::{AppState, Config, Effect, Event};
+use screen::draw;
 
 const WIDTH: u16 = 110;
 const HEIGHT: u16 = 26;
@@ -47,21 +49,11 @@ fn state(read_only: bool) -> AppState {
 }
 
 fn key(s: &mut AppState, code: KeyCode) -> Vec<Effect> {
-    s.update(
-        Event::Key(KeyEvent {
-            code,
-            modifiers: KeyModifiers::NONE,
-            kind: KeyEventKind::Press,
-            state: KeyEventState::NONE,
-        }),
-        now(),
-    )
+    screen::press(s, code, KeyModifiers::NONE, now())
 }
 
 fn keys(s: &mut AppState, text: &str) {
-    for c in text.chars() {
-        key(s, KeyCode::Char(c));
-    }
+    screen::type_text(s, text, now());
 }
 
 fn id(age_ms: u64, seq: u64) -> StreamId {
@@ -189,22 +181,8 @@ fn target() -> PendingTarget {
     }
 }
 
-fn draw(state: &AppState) -> Buffer {
-    let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).expect("test backend");
-    terminal
-        .draw(|frame| redtail::ui::render(state, frame))
-        .expect("draw");
-    terminal.backend().buffer().clone()
-}
-
 fn text(buf: &Buffer) -> String {
-    let text: Vec<String> = (0..buf.area.height)
-        .map(|y| {
-            let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect();
-            line.trim_end().to_string()
-        })
-        .collect();
-    let text = text.join("\n");
+    let text = screen::text(buf);
     // Whatever the server sent, no control character reaches the terminal.
     assert!(
         !text.chars().any(|c| c.is_control() && c != '\n'),

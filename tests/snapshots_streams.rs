@@ -3,16 +3,16 @@
 //! insta. Colour is invisible in a text snapshot, so the stale-figures dimming is
 //! asserted cell by cell.
 
+#[path = "common/screen.rs"]
+mod screen;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
-use ratatui::backend::TestBackend;
-use ratatui::buffer::Buffer;
+use crossterm::event::{KeyCode, KeyModifiers};
 use ratatui::style::Color;
-use ratatui::Terminal;
 
 use redtail::redis::streams::ProblemKind;
 use redtail::redis::streams::{
@@ -24,6 +24,7 @@ use redtail::redis::subscriber::Subscriptions;
 use redtail::state::status::{ConnView, StatusUpdate};
 use redtail::state::streams::StreamsEvent;
 use redtail::state::{AppState, Config, Effect, Event};
+use screen::{draw, rows, text};
 
 const WIDTH: u16 = 120;
 const HEIGHT: u16 = 30;
@@ -296,43 +297,11 @@ fn poll(generation: u64, snapshot: StreamsSnapshot) -> StreamsState {
 }
 
 fn key(s: &mut AppState, code: KeyCode) -> Vec<Effect> {
-    s.update(
-        Event::Key(KeyEvent {
-            code,
-            modifiers: KeyModifiers::NONE,
-            kind: KeyEventKind::Press,
-            state: KeyEventState::NONE,
-        }),
-        now(),
-    )
+    screen::press(s, code, KeyModifiers::NONE, now())
 }
 
 fn keys(s: &mut AppState, text: &str) {
-    for c in text.chars() {
-        key(s, KeyCode::Char(c));
-    }
-}
-
-fn draw(state: &AppState) -> Buffer {
-    let (w, h) = state.size;
-    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test backend");
-    terminal
-        .draw(|frame| redtail::ui::render(state, frame))
-        .expect("draw");
-    terminal.backend().buffer().clone()
-}
-
-fn rows(buf: &Buffer) -> Vec<String> {
-    (0..buf.area.height)
-        .map(|y| {
-            let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect();
-            line.trim_end().to_string()
-        })
-        .collect()
-}
-
-fn text(buf: &Buffer) -> String {
-    rows(buf).join("\n")
+    screen::type_text(s, text, now());
 }
 
 /// The pane on screen with `streams` polled.
