@@ -346,17 +346,7 @@ fn render_empty(state: &AppState, buf: &mut Buffer, area: Rect) {
     } else {
         "No channel has a subscriber, and redtail has received no message yet.".to_string()
     };
-    let y = area.y + area.height / 3;
-    let rect = Rect::new(
-        area.x + 2,
-        y,
-        area.width.saturating_sub(4),
-        area.bottom().saturating_sub(y),
-    );
-    Paragraph::new(Line::styled(text, theme::dim()))
-        .centered()
-        .wrap(Wrap { trim: true })
-        .render(rect, buf);
+    super::centered(buf, area, text);
 }
 
 /// Per-second counts (oldest first) as block characters, each cell summing an equal

@@ -122,14 +122,10 @@ pub fn render_table(state: &AppState, buf: &mut Buffer, area: Rect) {
     );
     let body = Rect::new(area.x, area.y + 1, area.width, area.height - 1);
     if list.is_empty() {
-        Paragraph::new(Line::styled(
-            "No client is subscribed to anything on this server.",
-            theme::dim(),
-        ))
-        .centered()
-        .render(
-            Rect::new(body.x, body.y + body.height / 3, body.width, 1),
+        super::centered(
             buf,
+            body,
+            "No client is subscribed to anything on this server.".into(),
         );
         return;
     }

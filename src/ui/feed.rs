@@ -4,7 +4,6 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Widget, Wrap};
 
 use super::theme;
 use crate::filter::Filter;
@@ -159,15 +158,5 @@ fn render_empty(state: &AppState, buf: &mut Buffer, area: Rect) {
     } else {
         "Waiting for messages…".to_string()
     };
-    let y = area.y + area.height / 3;
-    let rect = Rect::new(
-        area.x + 2,
-        y,
-        area.width.saturating_sub(4),
-        area.bottom().saturating_sub(y),
-    );
-    Paragraph::new(Line::styled(text, theme::dim()))
-        .centered()
-        .wrap(Wrap { trim: true })
-        .render(rect, buf);
+    super::centered(buf, area, text);
 }

@@ -55,3 +55,32 @@ fn render_body(state: &AppState, frame: &mut Frame, area: ratatui::layout::Rect)
         Tab::Streams => streams::render(state, frame, area),
     }
 }
+
+/// A note in the middle of an empty area (a third of the way down, wrapped, with a margin):
+/// "Looking for streams…", "No pending entries — …".
+pub fn centered_line(
+    buf: &mut ratatui::buffer::Buffer,
+    area: ratatui::layout::Rect,
+    line: ratatui::text::Line,
+) {
+    use ratatui::widgets::{Paragraph, Widget, Wrap};
+    if area.height == 0 {
+        return;
+    }
+    let y = area.y + area.height / 3;
+    let rect = ratatui::layout::Rect::new(
+        area.x + 2,
+        y,
+        area.width.saturating_sub(4),
+        area.bottom().saturating_sub(y),
+    );
+    Paragraph::new(line)
+        .centered()
+        .wrap(Wrap { trim: true })
+        .render(rect, buf);
+}
+
+/// [`centered_line`] for plain dimmed text.
+pub fn centered(buf: &mut ratatui::buffer::Buffer, area: ratatui::layout::Rect, text: String) {
+    centered_line(buf, area, ratatui::text::Line::styled(text, theme::dim()));
+}

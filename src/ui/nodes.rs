@@ -6,7 +6,6 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Widget};
 
 use super::clients::draw_row;
 use super::theme;
@@ -61,12 +60,7 @@ pub fn render_table(state: &AppState, buf: &mut Buffer, area: Rect) {
         } else {
             "Not a cluster: every figure in the channels table comes from this one server."
         };
-        Paragraph::new(Line::styled(text, theme::dim()))
-            .centered()
-            .render(
-                Rect::new(area.x, area.y + area.height / 3, area.width, 1),
-                buf,
-            );
+        super::centered(buf, area, text.into());
         return;
     }
     draw_row(

@@ -134,17 +134,7 @@ fn centered(buf: &mut Buffer, area: Rect, line: Line<'static>) {
     if area.height == 0 {
         return;
     }
-    let y = area.y + area.height / 3;
-    let rect = Rect::new(
-        area.x + 2,
-        y,
-        area.width.saturating_sub(4),
-        area.bottom().saturating_sub(y),
-    );
-    Paragraph::new(line)
-        .centered()
-        .wrap(Wrap { trim: true })
-        .render(rect, buf);
+    super::centered_line(buf, area, line);
 }
 
 /// `stream › group · 40 pending: w3 38, w1 2 · page 1 · idle ≥ 1m · sort …`

@@ -6,7 +6,6 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::Line;
-use ratatui::widgets::{Paragraph, Widget, Wrap};
 
 use crate::redis::streams::{GroupInfo, Outlook, Status};
 use crate::state::streams::{Level, SortColumn, StreamsPane};
@@ -364,22 +363,7 @@ pub fn sparkline(series: &[u64], cells: usize) -> String {
     out
 }
 
-pub fn centered(buf: &mut Buffer, area: Rect, text: String) {
-    if area.height == 0 {
-        return;
-    }
-    let y = area.y + area.height / 3;
-    let rect = Rect::new(
-        area.x + 2,
-        y,
-        area.width.saturating_sub(4),
-        area.bottom().saturating_sub(y),
-    );
-    Paragraph::new(Line::styled(text, theme::dim()))
-        .centered()
-        .wrap(Wrap { trim: true })
-        .render(rect, buf);
-}
+pub use crate::ui::centered;
 
 #[cfg(test)]
 mod tests {
