@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use crate::redis::inbox::{Caps, Counters};
 use crate::redis::message::{Delivery, Message};
-use crate::redis::poller::{PollError, Poller};
+use crate::redis::poller::Poller;
 use crate::redis::route::Route;
 use crate::redis::stream_tail::StreamTail;
 use crate::redis::subscriber::{ConnState, Status, Subscriber, SubscriberConfig};
@@ -98,7 +98,7 @@ pub async fn run(args: TuiArgs, route: Arc<Route>) -> Result<i32> {
         max_bytes: feed_caps.max_bytes,
         export_dir: export_dir(),
         utc_offset: Local::now().offset().fix(),
-        read_only: args.read_only,
+        read_only: args.read_only.clone(),
         size,
         cluster: route.is_cluster(),
     };
@@ -198,11 +198,11 @@ async fn event_loop(
     // Pending pane reads and actions run off the loop and answer on this channel.
     let (pending_tx, mut pending_rx) = mpsc::channel::<PendingEvent>(32);
     // One command connection and one audit log for every pane's reads and actions.
-    let backend = backend::Backend::new(route.clone(), state.config.read_only);
+    let backend = backend::Backend::new(route.clone(), state.config.read_only.clone());
     let pending = PendingRunner::new(backend.clone(), pending_tx);
     // Streams pane: the poller's state is latest-value; entries pages answer on a channel.
     let (streams_tx, mut streams_rx) = mpsc::channel::<StreamsEvent>(8);
-    let streams = StreamsRunner::spawn(route.clone(), streams_config, backend, streams_tx);
+    let streams = StreamsRunner::spawn(route.clone(), streams_config, backend.clone(), streams_tx);
     let mut streams_state = streams.state();
     let mut streams_alive = true;
     let mut tick = tokio::time::interval(TICK);
@@ -338,16 +338,32 @@ async fn event_loop(
                     payload,
                     shard,
                 } => {
-                    if state.config.read_only {
-                        // State never asks in read-only mode; this is the last guard.
-                        continue;
-                    }
                     let tx = publish_tx.clone();
-                    let route = route.clone();
-                    // Off the loop: a slow server must not stall keys or drawing.
+                    let backend = backend.clone();
+                    // Off the loop: a slow server must not stall keys or drawing. The
+                    // action layer refuses in read-only mode and audits either way.
                     tokio::spawn(async move {
-                        let _ = tx
-                            .send(publish(&route, channel, payload, shard).await)
+                        let result =
+                            backend
+                                .publish(&channel, &payload, shard)
+                                .await
+                                .map(|outcome| PublishDone {
+                                    channel,
+                                    shard,
+                                    receivers: outcome.receivers,
+                                });
+                        let _ = tx.send(result).await;
+                    });
+                }
+                Effect::AuditRefusal {
+                    action,
+                    stream,
+                    group,
+                } => {
+                    let backend = backend.clone();
+                    tokio::spawn(async move {
+                        backend
+                            .audit_refusal(&action, stream.as_deref(), group.as_deref())
                             .await;
                     });
                 }
@@ -366,39 +382,6 @@ async fn event_loop(
             }
         }
     }
-}
-
-/// One PUBLISH / SPUBLISH on its own command connection (publishing is rare and
-/// user-driven; a connection per message keeps no idle socket around).
-async fn publish(
-    route: &Route,
-    channel: Bytes,
-    payload: Bytes,
-    shard: bool,
-) -> Result<PublishDone, String> {
-    let command = if shard { "SPUBLISH" } else { "PUBLISH" };
-    // SPUBLISH must reach the channel's slot owner; PUBLISH reaches every node from any.
-    let target = if shard {
-        route.target_for_key(&channel).await
-    } else {
-        route.target(0).await
-    }
-    .map_err(|e| format!("{e:#}"))?;
-    let mut conn = target
-        .command_connection()
-        .await
-        .map_err(|e| format!("{e:#}"))?;
-    let receivers: i64 = redis::cmd(command)
-        .arg(&channel[..])
-        .arg(&payload[..])
-        .query_async(&mut conn)
-        .await
-        .map_err(|e| PollError::from_redis(command, &e).message)?;
-    Ok(PublishDone {
-        channel,
-        shard,
-        receivers,
-    })
 }
 
 /// Take one bounded batch; true if more is waiting (so the loop comes back without a

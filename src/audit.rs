@@ -1,5 +1,6 @@
-//! The audit log: one JSON line per mutating action redtail attempted (ack, claim,
-//! dead-letter, delete, trim, group changes), whether it succeeded, failed or was refused.
+//! The audit log: one JSON line per mutating action redtail attempted (publish, ack,
+//! claim, dead-letter, delete, trim, group changes), whether it succeeded, failed or was
+//! refused.
 //!
 //! It exists so that what redtail changed on a server can always be traced afterwards,
 //! including the contents of entries it deleted, trimmed or moved. Records are appended
@@ -102,11 +103,17 @@ pub struct AuditRecord {
     /// The target as displayed everywhere (user, host, port, db; never the password).
     pub server: String,
     /// What the user asked for: `ack`, `claim`, `autoclaim`, `dead-letter`, `xdel`,
-    /// `trim`, `group-create`, `group-setid`, `group-destroy`, `consumer-delete`.
+    /// `trim`, `group-create`, `group-setid`, `group-destroy`, `consumer-delete`,
+    /// `publish`.
     pub action: String,
     /// The Redis command(s) that carry it out, e.g. `XACK` or `EVAL (XADD + XACK)`.
     pub command: String,
-    pub stream: BinText,
+    /// The stream acted on; absent for a publish.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<BinText>,
+    /// The channel published to; only for a publish.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<BinText>,
     pub group: Option<BinText>,
     pub ids: Vec<String>,
     /// The consumer the action concerns (claim target, deleted consumer).
@@ -115,6 +122,37 @@ pub struct AuditRecord {
     /// For actions that remove data (XDEL, trim, dead-letter): what was removed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entries: Option<Vec<AuditEntry>>,
+    /// For a publish: what was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<AuditMessage>,
+}
+
+/// Most payload bytes a publish record keeps (the size is always recorded in full).
+pub const AUDIT_PAYLOAD_MAX: usize = 1024;
+
+/// A published message as the audit log keeps it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditMessage {
+    /// `PUBLISH` or `SPUBLISH`.
+    pub kind: String,
+    /// The payload's full size in bytes.
+    pub payload_bytes: usize,
+    /// Its first [`AUDIT_PAYLOAD_MAX`] bytes.
+    pub payload: BinText,
+    /// True when `payload` is a prefix.
+    pub payload_truncated: bool,
+}
+
+impl AuditMessage {
+    pub fn new(kind: &str, payload: &[u8]) -> AuditMessage {
+        let kept = &payload[..payload.len().min(AUDIT_PAYLOAD_MAX)];
+        AuditMessage {
+            kind: kind.to_string(),
+            payload_bytes: payload.len(),
+            payload: BinText::from(kept),
+            payload_truncated: kept.len() < payload.len(),
+        }
+    }
 }
 
 impl AuditRecord {
@@ -124,7 +162,8 @@ impl AuditRecord {
             server: server.to_string(),
             action: action.to_string(),
             command: command.to_string(),
-            stream: BinText::from(stream),
+            stream: Some(BinText::from(stream)),
+            channel: None,
             group: None,
             ids: Vec::new(),
             consumer: None,
@@ -134,6 +173,7 @@ impl AuditRecord {
                 details: serde_json::Value::Null,
             },
             entries: None,
+            message: None,
         }
     }
 }

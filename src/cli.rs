@@ -41,6 +41,11 @@ pub struct ConfigFlags {
     /// Connection profile from the config file ([profiles.NAME]); default: defaults.default_profile
     #[arg(short = 'P', long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
+    /// Refuse every action that changes the server (publish, ack, claim, dead-letter,
+    /// delete, trim, group changes), in the TUI and every command; refusals are audited.
+    /// Also REDTAIL_READ_ONLY=1 or `read_only = true` in the config; nothing switches it off
+    #[arg(long, global = true)]
+    pub read_only: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,9 +140,6 @@ pub struct AckArgs {
     pub group: String,
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
-    /// Refuse to change anything (also REDTAIL_READ_ONLY=1); the refusal is audited
-    #[arg(long)]
-    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -151,9 +153,6 @@ pub struct ClaimArgs {
     pub min_idle: u64,
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
-    /// Refuse to change anything (also REDTAIL_READ_ONLY=1); the refusal is audited
-    #[arg(long)]
-    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -165,9 +164,6 @@ pub struct DeadLetterArgs {
     /// Dead-letter stream (default: <stream>:dlq)
     #[arg(long, value_name = "KEY")]
     pub to: Option<String>,
-    /// Refuse to change anything (also REDTAIL_READ_ONLY=1); the refusal is audited
-    #[arg(long)]
-    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -260,9 +256,6 @@ pub struct TuiFlags {
     /// Colours for dark or light terminals; auto reads $COLORFGBG [default: dark]
     #[arg(long, value_enum)]
     pub theme: Option<ThemeChoice>,
-    /// Disable every action that changes server state (publish, ack, claim, …)
-    #[arg(long)]
-    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]

@@ -7,6 +7,7 @@ pub mod filter;
 pub mod jsonl;
 pub mod keymap;
 pub mod pending_cli;
+pub mod publish;
 pub mod redis;
 pub mod render_text;
 pub mod state;

@@ -186,9 +186,9 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
     let target = |url_pos: Option<&str>| {
         config::resolve_connection(profile, &cli.conn, url_pos, &env)?.require()
     };
-    // The config's read-only (profile, then [defaults]) adds to --read-only and
-    // REDTAIL_READ_ONLY; nothing on the command line switches it off.
-    let read_only = loaded.read_only(profile);
+    // Decided once, here, for every command and the TUI (flag, environment, profile,
+    // [defaults]); the action layer checks it for every mutation.
+    let read_only = loaded.read_only_mode(profile, cli.config.read_only, &env);
     match cli.command {
         Some(Command::Tail(mut args)) => {
             redtail::tail::validate(&args)?;
@@ -213,34 +213,24 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
             redtail::stats::run_stats(args, route).await
         }
         Some(Command::Publish(args)) => {
-            if read_only {
-                anyhow::bail!(
-                    "publish refused: read-only mode is on in the config ({}), so redtail \
-                     changes nothing on this server — use another profile to publish",
-                    profile.map_or("[defaults] read_only".into(), |p| format!(
-                        "profile `{}`",
-                        p.name
-                    ))
-                );
-            }
-            redtail::stats::run_publish(args, route_for(&cli.conn, target(None)?).await?).await
+            let route = route_for(&cli.conn, target(None)?).await?;
+            redtail::publish::run(args, route, read_only).await
         }
         Some(Command::Pending(args)) => {
             redtail::pending_cli::run_pending(args, route_for(&cli.conn, target(None)?).await?)
                 .await
         }
-        Some(Command::Ack(mut args)) => {
-            args.read_only |= read_only;
-            redtail::pending_cli::run_ack(args, route_for(&cli.conn, target(None)?).await?).await
+        Some(Command::Ack(args)) => {
+            let route = route_for(&cli.conn, target(None)?).await?;
+            redtail::pending_cli::run_ack(args, route, read_only).await
         }
-        Some(Command::Claim(mut args)) => {
-            args.read_only |= read_only;
-            redtail::pending_cli::run_claim(args, route_for(&cli.conn, target(None)?).await?).await
+        Some(Command::Claim(args)) => {
+            let route = route_for(&cli.conn, target(None)?).await?;
+            redtail::pending_cli::run_claim(args, route, read_only).await
         }
-        Some(Command::DeadLetter(mut args)) => {
-            args.read_only |= read_only;
-            redtail::pending_cli::run_dead_letter(args, route_for(&cli.conn, target(None)?).await?)
-                .await
+        Some(Command::DeadLetter(args)) => {
+            let route = route_for(&cli.conn, target(None)?).await?;
+            redtail::pending_cli::run_dead_letter(args, route, read_only).await
         }
         Some(Command::Demo(args)) => {
             if cli.config.profile.is_some() {
@@ -249,7 +239,8 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
                      run `redtail demo` without it"
                 );
             }
-            let settings = loaded.tui_settings(None, &cli.tui, &env);
+            let mut settings = loaded.tui_settings(None, &cli.tui, &env);
+            settings.read_only = read_only;
             redtail::demo::run(args, settings).await
         }
         Some(Command::Config(_)) => {
@@ -262,7 +253,8 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
         }
         Some(Command::Completions(_) | Command::Man) => Ok(0),
         None => {
-            let settings = loaded.tui_settings(profile, &cli.tui, &env);
+            let mut settings = loaded.tui_settings(profile, &cli.tui, &env);
+            settings.read_only = read_only;
             let route = route_for(&cli.conn, target(cli.url_pos.as_deref())?).await?;
             redtail::app::run(settings, route).await
         }

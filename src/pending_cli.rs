@@ -4,8 +4,8 @@
 //! were skipped (not pending, re-taken by a live consumer, …: each is printed with its
 //! reason); 1 on errors and refusals (read-only mode, bad ids, NOPERM, …).
 //!
-//! The mutating commands honour read-only mode (`--read-only` or `REDTAIL_READ_ONLY=1`)
-//! and append to the audit log
+//! The mutating commands honour read-only mode (decided once in `main`: `--read-only`,
+//! `REDTAIL_READ_ONLY=1` or the config) and append to the audit log
 //! (`REDTAIL_AUDIT_LOG` or the platform data directory).
 
 use std::io::Write as _;
@@ -15,24 +15,14 @@ use bytes::Bytes;
 
 use crate::audit::{AuditLog, BinText};
 use crate::cli::{AckArgs, ClaimArgs, DeadLetterArgs, PendingArgs};
-use crate::redis::actions::{self, ActionContext, ActionOutcome, ClaimSkip, DeadLetterStatus};
+use crate::redis::actions::{
+    self, ActionContext, ActionOutcome, ClaimSkip, DeadLetterStatus, ReadOnly,
+};
 use crate::redis::conn::Target;
 use crate::redis::pending::{pending_page, pending_summary, PendingEntry, PendingQuery, MAX_PAGE};
 use crate::redis::route::Route;
 use crate::render_text::escape_line;
 use std::sync::Arc;
-
-/// Environment switch for read-only mode in the headless commands.
-pub const READ_ONLY_ENV: &str = "REDTAIL_READ_ONLY";
-
-fn read_only_from_env() -> bool {
-    std::env::var(READ_ONLY_ENV).is_ok_and(|v| {
-        matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "1" | "true" | "yes" | "on"
-        )
-    })
-}
 
 /// One `pending --json` line.
 #[derive(Debug, serde::Serialize)]
@@ -197,11 +187,11 @@ pub fn format_ms(ms: u64) -> String {
     }
 }
 
-pub async fn run_ack(args: AckArgs, route: Arc<Route>) -> Result<i32> {
+pub async fn run_ack(args: AckArgs, route: Arc<Route>, read_only: ReadOnly) -> Result<i32> {
     // In a cluster, the node that owns the stream's slot.
     let target = route.target_for_key(args.stream.as_bytes()).await?;
     let audit = AuditLog::open_default()?;
-    let ctx = context(&target, &audit, args.read_only);
+    let ctx = context(&target, &audit, read_only, route.is_cluster());
     let mut conn = target.command_connection().await?;
     let outcome = actions::ack(
         &ctx,
@@ -221,11 +211,11 @@ pub async fn run_ack(args: AckArgs, route: Arc<Route>) -> Result<i32> {
     finish(&outcome, out)
 }
 
-pub async fn run_claim(args: ClaimArgs, route: Arc<Route>) -> Result<i32> {
+pub async fn run_claim(args: ClaimArgs, route: Arc<Route>, read_only: ReadOnly) -> Result<i32> {
     // In a cluster, the node that owns the stream's slot.
     let target = route.target_for_key(args.stream.as_bytes()).await?;
     let audit = AuditLog::open_default()?;
-    let ctx = context(&target, &audit, args.read_only);
+    let ctx = context(&target, &audit, read_only, route.is_cluster());
     let mut conn = target.command_connection().await?;
     let outcome = actions::claim(
         &ctx,
@@ -256,11 +246,15 @@ pub async fn run_claim(args: ClaimArgs, route: Arc<Route>) -> Result<i32> {
     finish(&outcome, out)
 }
 
-pub async fn run_dead_letter(args: DeadLetterArgs, route: Arc<Route>) -> Result<i32> {
+pub async fn run_dead_letter(
+    args: DeadLetterArgs,
+    route: Arc<Route>,
+    read_only: ReadOnly,
+) -> Result<i32> {
     // In a cluster, the node that owns the stream's slot.
     let target = route.target_for_key(args.stream.as_bytes()).await?;
     let audit = AuditLog::open_default()?;
-    let ctx = context(&target, &audit, args.read_only);
+    let ctx = context(&target, &audit, read_only, route.is_cluster());
     let mut conn = target.command_connection().await?;
     let stream = args.stream.as_bytes();
     let dlq = match &args.to {
@@ -305,10 +299,16 @@ pub async fn run_dead_letter(args: DeadLetterArgs, route: Arc<Route>) -> Result<
     finish(&outcome, out)
 }
 
-fn context<'a>(target: &Target, audit: &'a AuditLog, read_only: bool) -> ActionContext<'a> {
+fn context<'a>(
+    target: &Target,
+    audit: &'a AuditLog,
+    read_only: ReadOnly,
+    cluster: bool,
+) -> ActionContext<'a> {
     ActionContext {
         server: target.to_string(),
-        read_only: read_only || read_only_from_env(),
+        read_only,
+        cluster,
         audit,
     }
 }

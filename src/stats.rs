@@ -1,4 +1,4 @@
-//! Headless `stats` (one poll of the server's Pub/Sub and Streams figures) and `publish`.
+//! Headless `stats`: one poll of the server's Pub/Sub and Streams figures.
 
 use std::io::Write as _;
 
@@ -6,7 +6,7 @@ use anyhow::{anyhow, Result};
 use base64::Engine as _;
 use chrono::SecondsFormat;
 
-use crate::cli::{PublishArgs, StatsArgs};
+use crate::cli::StatsArgs;
 use crate::redis::conn::Target;
 use std::sync::Arc;
 
@@ -253,33 +253,8 @@ pub fn format_nodes(deployment: &str, snapshot: &PubSubSnapshot, out: &mut Vec<u
     }
 }
 
-pub async fn run_publish(args: PublishArgs, route: Arc<Route>) -> Result<i32> {
-    let command = if args.shard { "SPUBLISH" } else { "PUBLISH" };
-    // SPUBLISH goes to the slot owner; PUBLISH reaches every node from any of them.
-    let target = if args.shard {
-        route.target_for_key(args.channel.as_bytes()).await?
-    } else {
-        route.target(0).await?
-    };
-    let mut conn = target.command_connection().await?;
-    let receivers: i64 = redis::cmd(command)
-        .arg(args.channel.as_bytes())
-        .arg(args.payload.as_bytes())
-        .query_async(&mut conn)
-        .await
-        .map_err(|e| anyhow!("{}", PollError::from_redis(command, &e)))?;
-    write_stdout(format!("{receivers}\n").as_bytes())?;
-    if receivers == 0 {
-        eprintln!(
-            "redtail: nobody was listening — the message is gone (Pub/Sub keeps nothing \
-             for absent subscribers; use a stream if it must be kept)"
-        );
-    }
-    Ok(0)
-}
-
 /// A closed pipe (`redtail stats | head -1`) is not an error worth reporting.
-fn write_stdout(bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_stdout(bytes: &[u8]) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {

@@ -13,7 +13,7 @@ use common::{Proc, Server};
 use redtail::audit::AuditLog;
 use redtail::redis::actions::{
     self, ActionContext, ActionErrorKind, ActionOutcome, ClaimSkip, DeadLetterStatus, GroupStart,
-    TrimStrategy, MAX_TRIM_ENTRIES,
+    ReadOnly, TrimStrategy, MAX_TRIM_ENTRIES,
 };
 use redtail::redis::conn::Target;
 use redtail::redis::pending::{
@@ -80,7 +80,8 @@ impl Scenario {
     fn ctx(&self, read_only: bool) -> ActionContext<'_> {
         ActionContext {
             server: self.target.to_string(),
-            read_only,
+            read_only: ReadOnly::from_flag(read_only),
+            cluster: false,
             audit: &self.audit,
         }
     }
@@ -1185,4 +1186,156 @@ fn headless_actions_print_what_they_did_and_are_audited() {
     assert!(!std::fs::read_to_string(&s.audit_path)
         .unwrap_or_default()
         .contains("pw@"));
+}
+
+// ---------------------------------------------------------------- safety promises
+
+/// How many PUBLISH / SPUBLISH the server has run (INFO commandstats).
+fn publish_calls(server: &Server) -> u64 {
+    let info = server.cli(&["INFO", "commandstats"]);
+    ["cmdstat_publish:", "cmdstat_spublish:"]
+        .iter()
+        .filter_map(|prefix| {
+            let line = info.lines().find(|l| l.starts_with(prefix))?;
+            let calls = line.split("calls=").nth(1)?.split(',').next()?;
+            calls.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+#[test]
+fn read_only_refuses_every_mutation_at_every_headless_entry_point() {
+    let s = scenario();
+    let config_dir = tempfile::tempdir().expect("tempdir");
+    let config = config_dir.path().join("config.toml");
+    std::fs::write(&config, "[profiles.prod]\nread_only = true\n").expect("config");
+    let config = config.to_string_lossy().into_owned();
+    let before = s.state();
+    let publishes = publish_calls(&s.server);
+    let env_on: &[(&str, &str)] = &[("REDTAIL_READ_ONLY", "1")];
+    type Case<'a> = (Vec<&'a str>, &'a [(&'a str, &'a str)], &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec!["publish", "news", "hello"],
+            env_on,
+            "REDTAIL_READ_ONLY=1",
+        ),
+        (
+            vec!["publish", "news", "hello", "--shard"],
+            env_on,
+            "REDTAIL_READ_ONLY=1",
+        ),
+        (
+            vec!["publish", "news", "hello", "--read-only"],
+            &[],
+            "--read-only",
+        ),
+        (
+            vec![
+                "publish", "news", "hello", "--config", &config, "-P", "prod",
+            ],
+            &[],
+            "profile `prod`",
+        ),
+        (vec!["ack", S, G, &s.ids[0]], env_on, "REDTAIL_READ_ONLY=1"),
+        (
+            vec!["ack", S, G, &s.ids[0], "--read-only"],
+            &[],
+            "--read-only",
+        ),
+        (
+            vec!["ack", S, G, &s.ids[0], "--config", &config, "-P", "prod"],
+            &[],
+            "profile `prod`",
+        ),
+        (
+            vec!["claim", S, G, "x", "--min-idle", "0", &s.ids[0]],
+            env_on,
+            "REDTAIL_READ_ONLY=1",
+        ),
+        (
+            vec!["dead-letter", S, G, &s.ids[0]],
+            env_on,
+            "REDTAIL_READ_ONLY=1",
+        ),
+        (
+            vec!["dead-letter", S, G, &s.ids[0], "--read-only"],
+            &[],
+            "--read-only",
+        ),
+    ];
+    for (args, env, why) in &cases {
+        let (code, _, err) = run(&s, args, env);
+        assert_eq!(code, 1, "{args:?} must be refused: {err}");
+        assert!(
+            err.contains("read-only mode is on") && err.contains(why),
+            "{args:?}: the refusal says what set read-only ({why}): {err}"
+        );
+    }
+    assert_eq!(s.state(), before, "nothing changed on the server");
+    assert_eq!(publish_calls(&s.server), publishes, "nothing was published");
+    let records = s.records();
+    assert_eq!(records.len(), cases.len(), "one audit line per refusal");
+    for (record, (args, _, _)) in records.iter().zip(&cases) {
+        let action = if args[0] == "publish" {
+            "publish"
+        } else {
+            args[0]
+        };
+        assert_eq!(record["action"], action, "{record}");
+        assert_eq!(record["result"]["status"], "refused", "{record}");
+    }
+    assert_eq!(records[0]["channel"], "news", "{}", records[0]);
+}
+
+#[test]
+fn every_publish_is_audited_with_channel_kind_receivers_and_payload() {
+    let s = scenario();
+    let (code, lines, err) = run(&s, &["publish", "news", "hello there"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(lines, ["0"], "nobody listens: {err}");
+    assert!(err.contains("nobody was listening"), "{err}");
+    let big = "x".repeat(5000);
+    let (code, _, err) = run(&s, &["publish", "big", &big, "--shard"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let records = s.records();
+    assert_eq!(records.len(), 2, "{records:?}");
+    let r = &records[0];
+    assert_eq!(r["action"], "publish", "{r}");
+    assert_eq!(r["command"], "PUBLISH", "{r}");
+    assert_eq!(r["channel"], "news", "{r}");
+    assert!(r.get("stream").is_none(), "{r}");
+    assert_eq!(r["result"]["status"], "ok", "{r}");
+    assert_eq!(r["result"]["details"]["receivers"], 0, "{r}");
+    assert_eq!(r["message"]["kind"], "PUBLISH", "{r}");
+    assert_eq!(r["message"]["payload"], "hello there", "{r}");
+    assert_eq!(r["message"]["payload_bytes"], 11, "{r}");
+    assert_eq!(r["message"]["payload_truncated"], false, "{r}");
+    let r = &records[1];
+    assert_eq!(r["command"], "SPUBLISH", "{r}");
+    assert_eq!(r["message"]["payload_bytes"], 5000, "{r}");
+    assert_eq!(r["message"]["payload_truncated"], true, "{r}");
+    assert_eq!(
+        r["message"]["payload"].as_str().map(str::len),
+        Some(redtail::audit::AUDIT_PAYLOAD_MAX),
+        "{r}"
+    );
+}
+
+#[test]
+fn dead_letter_refuses_its_own_stream_and_an_empty_target() {
+    let s = scenario();
+    let before = s.state();
+    for (to, says) in [(S, "poison loop"), ("", "empty")] {
+        let (code, _, err) = run(&s, &["dead-letter", S, G, &s.ids[0], "--to", to], &[]);
+        assert_eq!(code, 1, "--to {to:?}: {err}");
+        assert!(
+            err.contains(says) && err.contains("nothing was changed"),
+            "{err}"
+        );
+    }
+    assert_eq!(s.state(), before, "nothing changed on the server");
+    let records = s.records();
+    assert_eq!(records.len(), 2);
+    assert!(records.iter().all(|r| r["result"]["status"] == "refused"));
 }

@@ -47,7 +47,7 @@ fn state(read_only: bool) -> AppState {
     let config = Config {
         target: "redis://10.0.0.5:6380".into(),
         size: (WIDTH, HEIGHT),
-        read_only,
+        read_only: redtail::redis::actions::ReadOnly::from_flag(read_only),
         ..Config::default()
     };
     let mut s = AppState::new(config, subscriptions(), now());
@@ -312,7 +312,7 @@ fn composer_empty_and_read_only() {
     keys(&mut s, "2p");
     let screen = rows(&draw(&s));
     insta::assert_snapshot!("composer_read_only", screen[HEIGHT as usize - 1].clone());
-    assert!(screen[HEIGHT as usize - 1].contains("read-only mode: publishing is disabled"));
+    assert!(screen[HEIGHT as usize - 1].contains("read-only mode: publish is disabled"));
 }
 
 fn node(addr: &str, role: Role, slots: usize, health: &str, subs: i64) -> NodePubSub {

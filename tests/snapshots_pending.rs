@@ -34,7 +34,7 @@ fn state(read_only: bool) -> AppState {
     let config = Config {
         target: "redis://10.0.0.5:6380".into(),
         size: (WIDTH, HEIGHT),
-        read_only,
+        read_only: redtail::redis::actions::ReadOnly::from_flag(read_only),
         ..Config::default()
     };
     let mut s = AppState::new(config, Subscriptions::default(), now());
@@ -336,8 +336,12 @@ fn pending_dead_letter_delete_and_trim_confirmations() {
 #[test]
 fn pending_read_only_footer_and_refusal() {
     let mut s = loaded(true);
+    // Nothing is sent: the one effect is the refusal's audit line.
     let effects = key(&mut s, KeyCode::Char('a'));
-    assert!(effects.is_empty(), "{effects:?}");
+    assert!(
+        matches!(effects.as_slice(), [Effect::AuditRefusal { action, .. }] if action == "ack"),
+        "{effects:?}"
+    );
     let screen = text(&draw(&s));
     let footer = screen.lines().last().unwrap_or_default().to_string();
     assert!(footer.starts_with(" READ-ONLY "), "{footer}");

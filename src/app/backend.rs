@@ -9,28 +9,24 @@ use std::sync::Arc;
 use redis::aio::MultiplexedConnection;
 
 use crate::audit::AuditLog;
-use crate::redis::actions::ActionContext;
+use crate::redis::actions::{self, ActionContext, ReadOnly};
 use crate::redis::route::Route;
 
 #[derive(Clone)]
 pub(super) struct Backend {
     route: Arc<Route>,
-    read_only: bool,
+    read_only: ReadOnly,
     /// When the log cannot be opened, mutating actions say so instead of running.
     audit: Result<Arc<AuditLog>, String>,
     conns: Arc<tokio::sync::Mutex<HashMap<String, MultiplexedConnection>>>,
 }
 
 impl Backend {
-    pub(super) fn new(route: Arc<Route>, read_only: bool) -> Backend {
-        // Read-only mode changes nothing, so it need not create an audit log either.
-        let audit = if read_only {
-            Err("read-only mode".to_string())
-        } else {
-            AuditLog::open_default()
-                .map(Arc::new)
-                .map_err(|e| format!("{e:#}"))
-        };
+    pub(super) fn new(route: Arc<Route>, read_only: ReadOnly) -> Backend {
+        // Opened in read-only mode too: refusals are recorded like everything else.
+        let audit = AuditLog::open_default()
+            .map(Arc::new)
+            .map_err(|e| format!("{e:#}"));
         Backend {
             route,
             read_only,
@@ -90,8 +86,34 @@ impl Backend {
                 Ok(t) => t.to_string(),
                 Err(_) => self.route.template().to_string(),
             },
-            read_only: self.read_only,
+            read_only: self.read_only.clone(),
+            cluster: self.route.is_cluster(),
             audit,
         })
+    }
+
+    /// Audit a refusal the state made before an action's dialog opened (read-only mode).
+    pub(super) async fn audit_refusal(
+        &self,
+        action: &str,
+        stream: Option<&[u8]>,
+        group: Option<&[u8]>,
+    ) {
+        if let Ok(ctx) = self.context(stream.unwrap_or(b"")).await {
+            actions::refuse_read_only(&ctx, action, stream, group);
+        }
+    }
+
+    /// PUBLISH / SPUBLISH through the action layer (read-only guard, audit record).
+    pub(super) async fn publish(
+        &self,
+        channel: &[u8],
+        payload: &[u8],
+        shard: bool,
+    ) -> Result<actions::PublishOutcome, String> {
+        let ctx = self.context(channel).await?;
+        actions::publish(&ctx, &self.route, channel, payload, shard)
+            .await
+            .map_err(|e| e.message)
     }
 }

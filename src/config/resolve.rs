@@ -14,9 +14,22 @@ use super::{
 };
 use crate::cli::{ConnArgs, StreamSelect, SubArgs, TuiFlags};
 use crate::keymap::{Command, Keymap, Scope};
+use crate::redis::actions::ReadOnly;
 use crate::redis::conn::{Overrides, Target};
 use crate::render_text::escape_str;
 use crate::ui::theme::Theme;
+
+/// Environment switch for read-only mode (every command and the TUI).
+pub const READ_ONLY_ENV: &str = "REDTAIL_READ_ONLY";
+
+/// An environment switch is on unless empty, `0`, `false`, `no` or `off` (any case): an
+/// unrecognised value errs on the side of safety.
+fn env_switch_on(value: &str) -> bool {
+    !matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "" | "0" | "false" | "no" | "off"
+    )
+}
 
 /// Looks up an environment variable (`std::env::var(..).ok()` outside tests).
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -33,7 +46,9 @@ pub struct TuiSettings {
     pub poll_interval: Duration,
     pub theme: Theme,
     pub keymap: Keymap,
-    pub read_only: bool,
+    /// With `--read-only` given, `main` replaces this with [`Loaded::read_only_mode`]'s
+    /// answer for the flag.
+    pub read_only: ReadOnly,
 }
 
 impl Default for TuiSettings {
@@ -47,7 +62,7 @@ impl Default for TuiSettings {
             poll_interval: BUILTIN_POLL_INTERVAL,
             theme: Theme::Dark,
             keymap: Keymap::default(),
-            read_only: false,
+            read_only: ReadOnly::off(),
         }
     }
 }
@@ -82,13 +97,32 @@ impl Loaded {
         )
     }
 
-    /// Read-only as the config says (the profile first, then `[defaults]`); the
-    /// `--read-only` flag can only add to it.
-    pub fn read_only(&self, profile: Option<SelectedProfile<'_>>) -> bool {
-        profile
-            .and_then(|p| p.profile.read_only)
-            .or(self.file.defaults.read_only)
-            .unwrap_or(false)
+    /// Read-only mode, decided once for every command and the TUI, with what set it:
+    /// the `--read-only` flag, else `REDTAIL_READ_ONLY` (any value but empty, `0`,
+    /// `false`, `no`, `off`), else the profile's `read_only`, else `[defaults]`'s. The
+    /// flag and the variable can only switch it on; nothing switches a config's `true` off.
+    pub fn read_only_mode(
+        &self,
+        profile: Option<SelectedProfile<'_>>,
+        flag: bool,
+        env: Env<'_>,
+    ) -> ReadOnly {
+        if flag {
+            return ReadOnly::because("--read-only");
+        }
+        if let Some(value) = env(READ_ONLY_ENV).filter(|v| env_switch_on(v)) {
+            return ReadOnly::because(format!("{READ_ONLY_ENV}={}", value.trim()));
+        }
+        if let Some(p) = profile.filter(|p| p.profile.read_only.is_some()) {
+            if p.profile.read_only == Some(true) {
+                return ReadOnly::because(format!("profile `{}` has read_only = true", p.name));
+            }
+            return ReadOnly::off();
+        }
+        if self.file.defaults.read_only == Some(true) {
+            return ReadOnly::because("[defaults] read_only = true in the config file");
+        }
+        ReadOnly::off()
     }
 
     pub fn tui_settings(
@@ -141,7 +175,7 @@ impl Loaded {
                 .unwrap_or(BUILTIN_POLL_INTERVAL),
             theme,
             keymap: self.keymap.clone(),
-            read_only: flags.read_only || self.read_only(profile),
+            read_only: self.read_only_mode(profile, false, env),
         }
     }
 }
@@ -312,7 +346,11 @@ pub fn check_report(
     );
     let _ = writeln!(out, "server:         {}", connection.target);
     let _ = writeln!(out, "password:       {}", connection.password.describe());
-    let _ = writeln!(out, "read_only:      {}", tui.read_only);
+    let read_only = match tui.read_only.reason() {
+        Some(why) => format!("true ({why})"),
+        None => "false".into(),
+    };
+    let _ = writeln!(out, "read_only:      {read_only}");
     let _ = writeln!(out, "channels:       {}", list(&tui.subs.channels));
     let _ = writeln!(out, "patterns:       {}", list(&tui.subs.patterns));
     let _ = writeln!(out, "shard_channels: {}", list(&tui.subs.shard_channels));
@@ -439,7 +477,7 @@ port = 7000
         assert_eq!(tui.streams.stream_globs, ["ai:*"]);
         assert_eq!(tui.streams.stream_keys, ["orders:events"]);
         assert_eq!(tui.max_messages, 500);
-        assert!(tui.read_only);
+        assert!(tui.read_only.is_on());
     }
 
     #[test]

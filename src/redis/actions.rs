@@ -15,6 +15,7 @@
 mod claim;
 mod dead_letter;
 mod group;
+mod publish;
 mod trim;
 
 use std::collections::HashSet;
@@ -42,18 +43,71 @@ pub use group::{
     create_group, delete_consumer, destroy_group, set_group_id, ConsumerDeleteOutcome,
     GroupCreateOutcome, GroupDestroyOutcome, GroupSetIdOutcome, GroupStart,
 };
+pub use publish::{publish, PublishOutcome};
 pub use trim::{trim, trim_preview, TrimOutcome, TrimPreview, TrimStrategy, MAX_TRIM_ENTRIES};
 
 /// Most ids one action accepts: actions are pipelined in one round trip and must stay
 /// bounded like everything else.
 pub const MAX_IDS: usize = 10_000;
 
+/// Whether redtail may change anything, and if not, why (the source the user set it
+/// with: `--read-only`, `REDTAIL_READ_ONLY=1`, a profile's or `[defaults]`'s
+/// `read_only`). Decided once per process (`config::Loaded::read_only_mode`) and checked
+/// by [`Attempt`], the one place every mutation passes through.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadOnly {
+    reason: Option<String>,
+}
+
+impl ReadOnly {
+    /// Changes are allowed.
+    pub fn off() -> ReadOnly {
+        ReadOnly { reason: None }
+    }
+
+    /// Read-only, set by `reason` (e.g. `--read-only`).
+    pub fn because(reason: impl Into<String>) -> ReadOnly {
+        ReadOnly {
+            reason: Some(reason.into()),
+        }
+    }
+
+    /// What `--read-only` alone gives: on when `flag` is.
+    pub fn from_flag(flag: bool) -> ReadOnly {
+        if flag {
+            ReadOnly::because("--read-only")
+        } else {
+            ReadOnly::off()
+        }
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.reason.is_some()
+    }
+
+    /// What set it, when on.
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+
+    /// `ack refused: read-only mode is on (REDTAIL_READ_ONLY=1)…` for one action.
+    pub fn refusal(&self, action: &str, server: &str) -> String {
+        format!(
+            "{action} refused: read-only mode is on ({}), so redtail changes nothing on \
+             {server} — start without it to {action}",
+            self.reason.as_deref().unwrap_or("read-only")
+        )
+    }
+}
+
 /// Who acts, where, and under which rules. Cheap to build per action.
 pub struct ActionContext<'a> {
     /// The target as displayed (never contains the password); recorded in the audit log.
     pub server: String,
-    /// When true every action is refused before anything is sent.
-    pub read_only: bool,
+    /// When on, every action is refused (and the refusal audited) before anything is sent.
+    pub read_only: ReadOnly,
+    /// Watching a Redis Cluster: actions that touch two keys need them in one slot.
+    pub cluster: bool,
     pub audit: &'a AuditLog,
 }
 
@@ -171,18 +225,16 @@ impl<'c, 'a> Attempt<'c, 'a> {
     }
 
     pub(crate) fn check_writable(&self) -> Result<(), ActionError> {
-        if !self.ctx.read_only {
+        if !self.ctx.read_only.is_on() {
             return Ok(());
         }
         Err(ActionError {
             kind: ActionErrorKind::ReadOnly,
             command: self.record.command.clone(),
-            message: format!(
-                "{} refused: read-only mode is on (--read-only, REDTAIL_READ_ONLY=1 or the \
-                 profile's read_only setting), so redtail changes nothing on {} — run without \
-                 it to {}",
-                self.record.action, self.ctx.server, self.record.action
-            ),
+            message: self
+                .ctx
+                .read_only
+                .refusal(&self.record.action, &self.ctx.server),
         })
     }
 
@@ -234,6 +286,41 @@ impl<'c, 'a> Attempt<'c, 'a> {
                 e
             }
         })
+    }
+}
+
+/// Record a refusal made before an action could even be prepared: the TUI refuses the
+/// key of a mutating action in read-only mode before it opens the action's dialog. The
+/// audit log gets the same `refused` line as for a refusal here; the returned error says
+/// why, for the screen.
+pub fn refuse_read_only(
+    ctx: &ActionContext<'_>,
+    action: &str,
+    stream: Option<&[u8]>,
+    group: Option<&[u8]>,
+) -> ActionError {
+    let mut attempt = Attempt::start(ctx, action, "(none: refused)", stream.unwrap_or(b""), group);
+    if stream.is_none() {
+        attempt.record.stream = None;
+    }
+    let error = match attempt.check_writable() {
+        Err(e) => e,
+        Ok(()) => ActionError::refused(action, format!("{action} was not run")),
+    };
+    let result: Result<Refused, ActionError> = Err(error);
+    match attempt.finish(result, None) {
+        Err(e) => e,
+        Ok(_) => ActionError::refused(action, format!("{action} was not run")),
+    }
+}
+
+/// The outcome type of [`refuse_read_only`], which never succeeds.
+#[derive(Serialize)]
+struct Refused;
+
+impl ActionOutcome for Refused {
+    fn summary(&self) -> String {
+        String::new()
     }
 }
 

@@ -270,7 +270,7 @@ impl AppState {
             Some(Command::Send) => {
                 // The composer cannot be opened read-only; checked again because a
                 // publish is the one thing read-only mode promises never to do.
-                let request = if self.config.read_only {
+                let request = if self.config.read_only.is_on() {
                     Err("read-only mode: publishing is disabled".to_string())
                 } else {
                     composer.request()

@@ -20,6 +20,7 @@ use crossterm::event::{KeyEvent, MouseEvent};
 use ratatui::layout::Rect;
 
 use crate::keymap::Keymap;
+use crate::redis::actions::ReadOnly;
 use crate::redis::inbox::Counters;
 use crate::redis::message::{Delivery, Message, SubKind};
 use crate::redis::poller::PollState;
@@ -157,6 +158,13 @@ pub enum Effect {
     Pending(PendingEffect),
     /// Streams pane: poll now, rediscover, read a page of entries.
     Streams(StreamsEffect),
+    /// Read-only mode refused a mutating key before its dialog opened: write the
+    /// refusal to the audit log (the action layer's record, like any other refusal).
+    AuditRefusal {
+        action: String,
+        stream: Option<Bytes>,
+        group: Option<Bytes>,
+    },
     Quit,
 }
 
@@ -171,7 +179,8 @@ pub struct Config {
     pub export_dir: PathBuf,
     /// Offset used to show times; tests pin it so snapshots don't depend on the machine.
     pub utc_offset: FixedOffset,
-    pub read_only: bool,
+    /// On (with what set it) when nothing may be changed.
+    pub read_only: ReadOnly,
     pub size: (u16, u16),
     /// Watching a Redis Cluster (defaults that involve two keys keep them in one slot).
     pub cluster: bool,
@@ -185,7 +194,7 @@ impl Default for Config {
             max_bytes: 64 << 20,
             export_dir: PathBuf::from("exports"),
             utc_offset: Utc.fix(),
-            read_only: false,
+            read_only: ReadOnly::off(),
             size: (100, 30),
             cluster: false,
         }
@@ -215,6 +224,8 @@ pub struct AppState {
     pub notice: Option<Notice>,
     pub now: DateTime<Utc>,
     pub size: (u16, u16),
+    /// Refusals to audit, handed out with the effects of the current update.
+    refusals: Vec<Effect>,
 }
 
 impl AppState {
@@ -238,6 +249,7 @@ impl AppState {
             rate: RateMeter::default(),
             notice: None,
             now,
+            refusals: Vec::new(),
         }
     }
 
@@ -249,6 +261,7 @@ impl AppState {
             Event::Key(_) | Event::Mouse(_) | Event::Tick | Event::Pending(_)
         );
         let mut effects = self.handle(event, now);
+        effects.append(&mut self.refusals);
         self.channels_after_event(now, &mut effects);
         self.streams_after_event();
         if pending_refresh {
@@ -339,6 +352,23 @@ impl AppState {
             text,
             level: NoticeLevel::Info,
             at: self.now,
+        });
+    }
+
+    /// Read-only mode refuses `action` before any dialog opens: say so (and what set it),
+    /// and have the refusal audited like one made by the action layer.
+    pub(crate) fn refuse_read_only(
+        &mut self,
+        action: &str,
+        stream: Option<Bytes>,
+        group: Option<Bytes>,
+    ) {
+        let why = self.config.read_only.reason().unwrap_or("read-only");
+        self.error(format!("read-only mode: {action} is disabled ({why})"));
+        self.refusals.push(Effect::AuditRefusal {
+            action: action.to_string(),
+            stream,
+            group,
         });
     }
 

@@ -96,7 +96,7 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
     }
     buf.set_style(area, theme::bar());
     let mut spans = Vec::new();
-    if state.config.read_only {
+    if state.config.read_only.is_on() {
         // Always visible, so nobody wonders why a key that changes the server does nothing.
         spans.push(Span::styled(
             " READ-ONLY ",

@@ -32,7 +32,7 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
         }
     }
     let mut right = Vec::new();
-    if state.config.read_only {
+    if state.config.read_only.is_on() {
         right.push(Span::styled("read-only ", theme::warn()));
     }
     if let Some(keys) = state.keymap.keys_for(Scope::Global, Command::Help).first() {

@@ -129,6 +129,44 @@ pub fn dlq_key_for(stream: &[u8], cluster: bool) -> Vec<u8> {
     }
 }
 
+/// The dead-letter stream must be another, named stream, and in a cluster one in the
+/// stream's hash slot (the script touches both keys). Checked before anything is sent.
+pub fn check_target(stream: &[u8], dlq: &[u8], cluster: bool) -> Result<(), ActionError> {
+    use crate::redis::cluster::key_slot;
+    let refuse = |why: String| {
+        Err(ActionError::refused(
+            "dead-letter",
+            format!("dead-letter refused: {why}; nothing was changed"),
+        ))
+    };
+    if dlq.is_empty() {
+        return refuse(format!(
+            "the dead-letter stream name is empty — name one with --to, or leave --to out \
+             for {}",
+            escape_line(&dlq_key_for(stream, cluster))
+        ));
+    }
+    if dlq == stream {
+        return refuse(format!(
+            "the dead-letter stream is the stream itself ({}): the copies would be handed \
+             out to the group again, a poison loop — pick another key",
+            escape_line(stream)
+        ));
+    }
+    if cluster && key_slot(dlq) != key_slot(stream) {
+        return refuse(format!(
+            "in a cluster both keys must be in one hash slot, and {} is in slot {} but {} \
+             in slot {} — use a key with the stream's hash tag, e.g. {}",
+            escape_line(dlq),
+            key_slot(dlq),
+            escape_line(stream),
+            key_slot(stream),
+            escape_line(&dlq_key_for(stream, true))
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod dlq_key_tests {
     use super::*;
@@ -142,6 +180,19 @@ mod dlq_key_tests {
         assert_eq!(key_slot(&k), key_slot(b"jobs"));
         // Already tagged: the plain suffix keeps the tag, so the slot.
         assert_eq!(dlq_key_for(b"jobs:{eu}", true), b"jobs:{eu}:dlq");
+    }
+
+    #[test]
+    fn dead_letter_target_must_be_another_named_key_in_the_same_slot() {
+        assert!(check_target(b"jobs", b"jobs:dlq", false).is_ok());
+        let same = check_target(b"jobs", b"jobs", false).unwrap_err();
+        assert!(same.message.contains("poison loop"), "{}", same.message);
+        let empty = check_target(b"jobs", b"", false).unwrap_err();
+        assert!(empty.message.contains("empty"), "{}", empty.message);
+        assert!(check_target(b"jobs", b"other", false).is_ok());
+        let slot = check_target(b"jobs", b"jobs:dlq", true).unwrap_err();
+        assert!(slot.message.contains("{jobs}:dlq"), "{}", slot.message);
+        assert!(check_target(b"jobs", b"{jobs}:dlq", true).is_ok());
     }
 }
 
@@ -235,7 +286,10 @@ pub async fn dead_letter(
     dlq: &[u8],
 ) -> Result<DeadLetterOutcome, ActionError> {
     let mut attempt = Attempt::start(ctx, "dead-letter", COMMAND, stream, Some(group));
-    let ids = match attempt.admit(ids) {
+    let ids = match attempt
+        .admit(ids)
+        .and_then(|ids| check_target(stream, dlq, ctx.cluster).map(|()| ids))
+    {
         Ok(ids) => ids,
         Err(e) => return attempt.finish(Err(e), None),
     };

@@ -161,8 +161,8 @@ impl AppState {
     }
 
     fn open_composer(&mut self) {
-        if self.config.read_only {
-            self.error("read-only mode: publishing is disabled".into());
+        if self.config.read_only.is_on() {
+            self.refuse_read_only("publish", None, None);
             return;
         }
         let selected = if self.channels.show_clients {
@@ -216,7 +216,7 @@ mod tests {
         let mut subs = Subscriptions::default();
         subs.patterns.insert(Bytes::from_static(b"ai:*"));
         let config = Config {
-            read_only,
+            read_only: crate::redis::actions::ReadOnly::from_flag(read_only),
             ..Config::default()
         };
         let mut s = AppState::new(config, subs, t(0));
@@ -326,9 +326,16 @@ mod tests {
     #[test]
     fn read_only_refuses_the_composer() {
         let mut s = state(true);
-        assert!(ch(&mut s, 'p').is_empty());
+        // Nothing is sent; the refusal goes to the audit log.
+        assert!(matches!(
+            ch(&mut s, 'p').as_slice(),
+            [Effect::AuditRefusal { action, stream: None, group: None }] if action == "publish"
+        ));
         assert!(s.overlay.is_none());
-        assert_eq!(notice(&s), "read-only mode: publishing is disabled");
+        assert_eq!(
+            notice(&s),
+            "read-only mode: publish is disabled (--read-only)"
+        );
     }
 
     #[test]

@@ -287,10 +287,13 @@ impl AppState {
     /// Whether `action` may start now; the target and the ids (in display order) it would
     /// act on. Says why not otherwise.
     fn gate(&mut self, action: &str, needs_ids: bool) -> Option<(PendingTarget, Vec<StreamId>)> {
-        if self.config.read_only {
-            self.error(format!(
-                "read-only mode: {action} is disabled (started with --read-only)"
-            ));
+        if self.config.read_only.is_on() {
+            let target = self.pending.target.clone();
+            self.refuse_read_only(
+                action,
+                target.as_ref().map(|t| t.stream.clone()),
+                target.map(|t| t.group),
+            );
             return None;
         }
         if let Some(busy) = self.pending.busy {
@@ -479,11 +482,9 @@ impl AppState {
             return false;
         };
         if yes {
-            if self.config.read_only {
-                self.error(format!(
-                    "read-only mode: {} is disabled (started with --read-only)",
-                    confirm.action.name()
-                ));
+            if self.config.read_only.is_on() {
+                let (stream, group) = (confirm.target.stream, confirm.target.group);
+                self.refuse_read_only(confirm.action.name(), Some(stream), Some(group));
                 return true;
             }
             self.info(format!("{}…", confirm.title));

@@ -58,7 +58,7 @@ fn ch(s: &mut AppState, c: char) -> Vec<Effect> {
 /// The pane shown with a target, no page yet.
 fn pane(read_only: bool) -> AppState {
     let config = Config {
-        read_only,
+        read_only: crate::redis::actions::ReadOnly::from_flag(read_only),
         ..Config::default()
     };
     let mut s = AppState::new(config, Subscriptions::default(), t(0));
@@ -262,8 +262,12 @@ fn read_only_refuses_every_mutating_key_with_no_effect() {
         ('x', "delete"),
         ('T', "trim"),
     ] {
+        // Nothing is sent; the refusal goes to the audit log, naming the target.
         let effects = ch(&mut s, key);
-        assert!(effects.is_empty(), "{key}: {effects:?}");
+        assert!(
+            matches!(effects.as_slice(), [Effect::AuditRefusal { action, stream: Some(_), group: Some(_) }] if action == name),
+            "{key}: {effects:?}"
+        );
         assert!(s.pending.modal.is_none(), "{key}");
         let notice = s
             .visible_notice()

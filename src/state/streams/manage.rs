@@ -88,15 +88,23 @@ impl AppState {
         if !wanted {
             return false;
         }
-        if self.config.read_only {
-            self.error("read-only mode: group management is disabled".into());
-            return true;
-        }
         let streams = &self.streams;
         let group = streams
             .selected_group()
             .filter(|_| streams.level != Level::Streams)
             .map(|(s, g)| (s.key.clone(), g));
+        if self.config.read_only.is_on() {
+            let action = match command {
+                Command::CreateGroup => "group-create",
+                Command::SetGroupId => "group-setid",
+                Command::DestroyGroup => "group-destroy",
+                _ => "consumer-delete",
+            };
+            let stream = streams.selected_stream().map(|s| s.key.clone());
+            let group_name = group.map(|(_, g)| g.name.clone());
+            self.refuse_read_only(action, stream, group_name);
+            return true;
+        }
         let modal = match command {
             Command::CreateGroup => match streams.selected_stream() {
                 Some(s) => Ok(StreamsModal::Prompt {

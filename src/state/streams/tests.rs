@@ -463,7 +463,7 @@ fn group_actions_confirm_first_and_respect_read_only_and_pending() {
     assert_eq!(s.streams.focus(), StreamsFocus::Confirm);
     // Read-only: refused before any dialog.
     let mut ro = app();
-    ro.config.read_only = true;
+    ro.config.read_only = crate::redis::actions::ReadOnly::from_flag(true);
     key(&mut ro, KeyCode::Enter);
     key(&mut ro, KeyCode::Char('D'));
     assert!(ro.streams.modal.is_none());
