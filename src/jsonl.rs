@@ -1,16 +1,16 @@
 //! The JSONL form of a message, shared by `tail --format jsonl` and the TUI's export.
 //!
 //! Hand-written rather than serde-derived because it is on the hot path (one line per
-//! message at hundreds of thousands of messages per second), and because it escapes more
-//! than JSON requires: C1 controls, bidi and other invisible format characters become
-//! `\uXXXX` too, so JSONL printed to a terminal is as safe as the text format. Decoders
-//! get exactly the same string either way.
+//! message at hundreds of thousands of messages per second). Strings go through
+//! [`crate::json::json_str`], the same rule as every other JSON redtail writes: C1
+//! controls, DEL, bidi and other invisible format characters become `\uXXXX` too, so
+//! JSONL printed to a terminal is as safe as the text format. Decoders get exactly the
+//! same string either way.
 
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::redis::message::{Gap, Message};
-use crate::render_text::is_unsafe_char;
 
 /// Formats messages, caching the timestamp text: every message of one socket read shares
 /// its receive time.
@@ -76,7 +76,7 @@ pub fn gap_jsonl(g: &Gap, out: &mut Vec<u8>) {
         "duration_s": g.duration().as_secs_f64(),
         "reason": g.reason,
     });
-    if serde_json::to_writer(&mut *out, &v).is_ok() {
+    if crate::json::to_writer_safe(&mut *out, &v).is_ok() {
         out.push(b'\n');
     }
 }
@@ -89,68 +89,7 @@ fn b64(bytes: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-/// A JSON string literal. Copies runs of plain bytes at once; escapes `"`, `\`, C0, DEL,
-/// and any char `render_text` considers unsafe for a terminal.
-pub fn json_str(text: &str, out: &mut Vec<u8>) {
-    out.reserve(text.len() + 2);
-    out.push(b'"');
-    let bytes = text.as_bytes();
-    let mut run_start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
-            i += 1;
-            continue;
-        }
-        if b >= 0x80 {
-            // Valid UTF-8 (it is a &str): decode just this char.
-            let ch_len = utf8_len(b);
-            let c = text[i..i + ch_len].chars().next().unwrap_or('\u{fffd}');
-            if !(c.is_control() || is_unsafe_char(c)) {
-                i += ch_len;
-                continue;
-            }
-            out.extend_from_slice(&bytes[run_start..i]);
-            let mut units = [0u16; 2];
-            for u in c.encode_utf16(&mut units) {
-                push_u_escape(*u, out);
-            }
-            i += ch_len;
-            run_start = i;
-            continue;
-        }
-        out.extend_from_slice(&bytes[run_start..i]);
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            other => push_u_escape(u16::from(other), out),
-        }
-        i += 1;
-        run_start = i;
-    }
-    out.extend_from_slice(&bytes[run_start..]);
-    out.push(b'"');
-}
-
-fn utf8_len(first: u8) -> usize {
-    match first {
-        0xf0..=0xff => 4,
-        0xe0..=0xef => 3,
-        _ => 2,
-    }
-}
-
-fn push_u_escape(unit: u16, out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.extend_from_slice(b"\\u");
-    for shift in [12, 8, 4, 0] {
-        out.push(HEX[usize::from((unit >> shift) & 0xf)]);
-    }
-}
+pub use crate::json::json_str;
 
 #[cfg(test)]
 mod tests {
@@ -219,10 +158,7 @@ mod tests {
             let mut out = Vec::new();
             json_str(s, &mut out);
             let text = std::str::from_utf8(&out).unwrap();
-            assert!(
-                !text.chars().any(|c| c.is_control() || is_unsafe_char(c)),
-                "{text:?}"
-            );
+            assert!(crate::json::is_terminal_safe(text), "{text:?}");
             let back: String = serde_json::from_str(text).unwrap();
             assert_eq!(back, s);
         }
