@@ -69,6 +69,21 @@ pub fn json_str(text: &str, out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
+/// Bytes as JSON: a string when they are UTF-8, else `{"b64":"…"}` (standard base64).
+pub fn json_bytes(bytes: &[u8], out: &mut Vec<u8>) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => json_str(text, out),
+        Err(_) => {
+            use base64::Engine as _;
+            out.extend_from_slice(b"{\"b64\":\"");
+            let mut encoded = String::with_capacity(bytes.len() * 4 / 3 + 4);
+            base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut encoded);
+            out.extend_from_slice(encoded.as_bytes());
+            out.extend_from_slice(b"\"}");
+        }
+    }
+}
+
 /// The body of a JSON string literal (no quotes). Copies runs of plain bytes at once;
 /// escapes `"`, `\`, and every char [`is_unsafe_char`] rejects (C0, DEL, C1, bidi,
 /// invisible format characters, line/paragraph separators).

@@ -10,7 +10,8 @@
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::redis::message::{Gap, Message};
+use crate::json::json_bytes;
+use crate::redis::message::{Gap, Kind, Message};
 
 /// Formats messages, caching the timestamp text: every message of one socket read shares
 /// its receive time.
@@ -23,6 +24,9 @@ pub struct JsonlWriter {
 impl JsonlWriter {
     /// `{"ts":…,"kind":…,"channel":…,"pattern":…|null,"payload":…}` plus `payload_b64`
     /// (instead of `payload`) for invalid UTF-8 and `channel_b64` for a binary channel.
+    /// A stream entry is `{"ts":…,"kind":"xentry","stream":…,"id":…,"fields":[[n,v],…]}`
+    /// with real JSON strings, and `{"b64":"…"}` for a key, name or value that is not
+    /// UTF-8.
     pub fn write(&mut self, m: &Message, out: &mut Vec<u8>) {
         if self.last_ts != Some(m.received) {
             self.ts_text = m.received.to_rfc3339_opts(SecondsFormat::Micros, true);
@@ -30,6 +34,9 @@ impl JsonlWriter {
         }
         out.extend_from_slice(b"{\"ts\":\"");
         out.extend_from_slice(self.ts_text.as_bytes());
+        if m.kind == Kind::StreamEntry && write_stream_entry(m, out) {
+            return;
+        }
         out.extend_from_slice(b"\",\"kind\":\"");
         out.extend_from_slice(m.kind.as_str().as_bytes());
         out.extend_from_slice(b"\",\"channel\":");
@@ -61,6 +68,54 @@ impl JsonlWriter {
         }
         out.extend_from_slice(b"}\n");
     }
+}
+
+/// The stream-tail payload (`stream_tail::render_payload`), read back so its fields
+/// become real JSON in the line rather than a string holding JSON.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryPayload {
+    id: String,
+    fields: Vec<[Part; 2]>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Part {
+    Text(String),
+    Bin { b64: String },
+}
+
+/// Writes the rest of a stream entry's line after `"ts":"…`; false (nothing written)
+/// when the payload is not a stream-tail payload.
+fn write_stream_entry(m: &Message, out: &mut Vec<u8>) -> bool {
+    let Ok(entry) = serde_json::from_slice::<EntryPayload>(&m.payload) else {
+        return false;
+    };
+    out.extend_from_slice(b"\",\"kind\":\"xentry\",\"stream\":");
+    json_bytes(&m.channel, out);
+    out.extend_from_slice(b",\"id\":");
+    json_str(&entry.id, out);
+    out.extend_from_slice(b",\"fields\":[");
+    for (i, pair) in entry.fields.iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b"[" } else { b",[" });
+        for (j, part) in pair.iter().enumerate() {
+            if j == 1 {
+                out.push(b',');
+            }
+            match part {
+                Part::Text(text) => json_str(text, out),
+                Part::Bin { b64 } => {
+                    out.extend_from_slice(b"{\"b64\":");
+                    json_str(b64, out);
+                    out.push(b'}');
+                }
+            }
+        }
+        out.push(b']');
+    }
+    out.extend_from_slice(b"]}\n");
+    true
 }
 
 /// One message as a JSONL line (for one-off use; loops should keep a [`JsonlWriter`]).
@@ -162,6 +217,36 @@ mod tests {
             let back: String = serde_json::from_str(text).unwrap();
             assert_eq!(back, s);
         }
+    }
+
+    #[test]
+    fn stream_entries_are_real_json_with_b64_for_binary_parts() {
+        use crate::redis::streams::{StreamEntry, StreamId};
+        let entry = StreamEntry {
+            id: StreamId::new(5, 1),
+            fields: vec![
+                (Bytes::from_static(b"a=b c"), Bytes::from_static(b"\xff")),
+                (
+                    Bytes::from_static(b"a=b c"),
+                    Bytes::from_static(b"\xe2\x80\xae"),
+                ),
+            ],
+        };
+        let mut m = msg(Kind::StreamEntry, None, b"s\xfe", b"");
+        m.payload = crate::redis::stream_tail::render_payload(&entry);
+        let mut out = Vec::new();
+        format_jsonl(&m, &mut out);
+        let text = std::str::from_utf8(&out).unwrap();
+        assert_eq!(
+            text,
+            "{\"ts\":\"2026-11-22T01:02:03.456789Z\",\"kind\":\"xentry\",\"stream\":{\"b64\":\"c/4=\"},\
+             \"id\":\"5-1\",\"fields\":[[\"a=b c\",{\"b64\":\"/w==\"}],[\"a=b c\",\"\\u202e\"]]}\n"
+        );
+        // A payload some other producer made is printed as a plain message.
+        let mut out = Vec::new();
+        format_jsonl(&msg(Kind::StreamEntry, None, b"s", b"1-0 k=v"), &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["payload"], "1-0 k=v");
     }
 
     #[test]
