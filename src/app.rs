@@ -80,7 +80,7 @@ pub async fn run(args: TuiArgs, route: Arc<Route>) -> Result<i32> {
         .streams
         .stream_keys
         .iter()
-        .map(|k| Bytes::from(k.clone()))
+        .map(|k| crate::cli::name_bytes(k))
         .collect();
     let mut follower = Follower::new(route.clone(), subscriber.inbox(), followed.clone());
 

@@ -77,7 +77,7 @@ impl AuditLog {
     /// Append one record as one line and sync it to disk. Reopens the file each time so
     /// a rotated or deleted log is recreated instead of written into an unlinked inode.
     pub fn append(&self, record: &AuditRecord) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+        let mut line = crate::json::to_vec_safe(record).map_err(std::io::Error::other)?;
         line.push(b'\n');
         let mut file = self.open_file()?;
         file.write_all(&line)?;

@@ -111,18 +111,20 @@ pub struct StreamSelect {
     /// Key glob for stream discovery (SCAN … TYPE stream), e.g. 'ai:*' (repeatable; default: all streams)
     #[arg(long = "streams", value_name = "GLOB")]
     pub stream_globs: Vec<String>,
-    /// A stream key to always include (repeatable)
-    #[arg(long = "stream", value_name = "KEY")]
+    /// A stream key to always include (repeatable; b64:BASE64 for a binary key)
+    #[arg(long = "stream", value_name = "KEY", value_parser = check_name)]
     pub stream_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct PendingArgs {
-    pub stream: String,
-    pub group: String,
-    /// Only entries held by this consumer
+    /// Stream key (b64:BASE64 for any bytes, e.g. a name_b64 from `stats --json`)
+    pub stream: Name,
+    /// Consumer group (b64:BASE64 for any bytes)
+    pub group: Name,
+    /// Only entries held by this consumer (b64:BASE64 for any bytes)
     #[arg(long)]
-    pub consumer: Option<String>,
+    pub consumer: Option<Name>,
     /// Only entries idle at least this many milliseconds
     #[arg(long, value_name = "MS")]
     pub min_idle: Option<u64>,
@@ -136,18 +138,22 @@ pub struct PendingArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct AckArgs {
-    pub stream: String,
-    pub group: String,
+    /// Stream key (b64:BASE64 for any bytes, e.g. a name_b64 from `stats --json`)
+    pub stream: Name,
+    /// Consumer group (b64:BASE64 for any bytes)
+    pub group: Name,
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ClaimArgs {
-    pub stream: String,
-    pub group: String,
-    /// The consumer that takes the entries
-    pub consumer: String,
+    /// Stream key (b64:BASE64 for any bytes, e.g. a name_b64 from `stats --json`)
+    pub stream: Name,
+    /// Consumer group (b64:BASE64 for any bytes)
+    pub group: Name,
+    /// The consumer that takes the entries (b64:BASE64 for any bytes)
+    pub consumer: Name,
     /// Only claim entries idle at least this long, so a live worker's entry is not stolen
     #[arg(long, value_name = "MS", required = true)]
     pub min_idle: u64,
@@ -157,18 +163,22 @@ pub struct ClaimArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct DeadLetterArgs {
-    pub stream: String,
-    pub group: String,
+    /// Stream key (b64:BASE64 for any bytes, e.g. a name_b64 from `stats --json`)
+    pub stream: Name,
+    /// Consumer group (b64:BASE64 for any bytes)
+    pub group: Name,
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
-    /// Dead-letter stream (default: <stream>:dlq)
+    /// Dead-letter stream (default: <stream>:dlq; b64:BASE64 for any bytes)
     #[arg(long, value_name = "KEY")]
-    pub to: Option<String>,
+    pub to: Option<Name>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct PublishArgs {
-    pub channel: String,
+    /// Channel (b64:BASE64 for any bytes)
+    pub channel: Name,
+    /// The message, sent as given
     pub payload: String,
     /// SPUBLISH to a shard channel instead of PUBLISH
     #[arg(long)]
@@ -221,14 +231,14 @@ pub struct ConnArgs {
 
 #[derive(Debug, Clone, Args, Default, PartialEq, Eq)]
 pub struct SubArgs {
-    /// Channel to SUBSCRIBE to (repeatable)
-    #[arg(short = 'c', long = "channel", value_name = "CHANNEL")]
+    /// Channel to SUBSCRIBE to (repeatable; b64:BASE64 for any bytes)
+    #[arg(short = 'c', long = "channel", value_name = "CHANNEL", value_parser = check_name)]
     pub channels: Vec<String>,
-    /// Pattern to PSUBSCRIBE to, e.g. 'ai:*' (repeatable)
-    #[arg(short = 'p', long = "pattern", value_name = "PATTERN")]
+    /// Pattern to PSUBSCRIBE to, e.g. 'ai:*' (repeatable; b64:BASE64 for any bytes)
+    #[arg(short = 'p', long = "pattern", value_name = "PATTERN", value_parser = check_name)]
     pub patterns: Vec<String>,
-    /// Shard channel to SSUBSCRIBE to (repeatable)
-    #[arg(short = 's', long = "shard-channel", value_name = "CHANNEL")]
+    /// Shard channel to SSUBSCRIBE to (repeatable; b64:BASE64 for any bytes)
+    #[arg(short = 's', long = "shard-channel", value_name = "CHANNEL", value_parser = check_name)]
     pub shard_channels: Vec<String>,
 }
 
@@ -278,8 +288,8 @@ pub struct TailArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// A stream key to follow with XREAD, shown beside channel messages (repeatable;
-    /// never joins a consumer group)
-    #[arg(long = "stream", value_name = "KEY")]
+    /// never joins a consumer group; b64:BASE64 for a binary key)
+    #[arg(long = "stream", value_name = "KEY", value_parser = check_name)]
     pub stream_keys: Vec<String>,
     /// Exit after this many matching messages
     #[arg(short = 'n', long)]
@@ -306,6 +316,63 @@ pub struct DemoArgs {
     /// Run a private Redis Cluster (3 primaries, 3 replicas) instead of one server
     #[arg(long)]
     pub cluster: bool,
+}
+
+/// Names given as `b64:BASE64` are decoded to raw bytes, so a key, group, consumer or
+/// channel that is not UTF-8 (shown as `name_b64` / `key_b64` by `stats --json`) can be
+/// typed. A literal name that itself starts with `b64:` must be given in base64 too.
+pub const NAME_B64_PREFIX: &str = "b64:";
+
+/// A key, group, consumer or channel name from the command line, as raw bytes.
+pub fn parse_name(arg: &str) -> Result<Vec<u8>, String> {
+    let Some(encoded) = arg.strip_prefix(NAME_B64_PREFIX) else {
+        return Ok(arg.as_bytes().to_vec());
+    };
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|e| {
+            format!(
+                "{arg:?} starts with {NAME_B64_PREFIX} but the rest is not standard base64 ({e}); \
+                 give a binary name as b64:BASE64 (as name_b64 in `stats --json`), and a literal \
+                 name starting with {NAME_B64_PREFIX} as b64: followed by its base64"
+            )
+        })
+}
+
+/// clap check for names kept as text (shared with the config file): the argument is
+/// kept as given and decoded at the edge with [`name_bytes`].
+fn check_name(arg: &str) -> Result<String, String> {
+    parse_name(arg).map(|_| arg.to_string())
+}
+
+/// The bytes a name stands for. Command-line names were checked by clap; a bad `b64:`
+/// name from elsewhere (a config file) is taken literally rather than dropped.
+pub fn name_bytes(arg: &str) -> bytes::Bytes {
+    bytes::Bytes::from(parse_name(arg).unwrap_or_else(|_| arg.as_bytes().to_vec()))
+}
+
+/// A key, group, consumer or channel argument, decoded by [`parse_name`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name(pub Vec<u8>);
+
+impl Name {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Name {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_name(s).map(Name)
+    }
+}
+
+impl From<Name> for bytes::Bytes {
+    fn from(name: Name) -> Self {
+        bytes::Bytes::from(name.0)
+    }
 }
 
 /// Accepts plain bytes or a suffix: 64MiB, 512KiB, 1GiB, 10MB, 4kb.
@@ -375,15 +442,10 @@ impl SubArgs {
 
     pub fn subscriptions(&self) -> crate::redis::subscriber::Subscriptions {
         let mut s = crate::redis::subscriber::Subscriptions::default();
-        s.channels
-            .extend(self.channels.iter().map(|c| bytes::Bytes::from(c.clone())));
-        s.patterns
-            .extend(self.patterns.iter().map(|c| bytes::Bytes::from(c.clone())));
-        s.shard_channels.extend(
-            self.shard_channels
-                .iter()
-                .map(|c| bytes::Bytes::from(c.clone())),
-        );
+        let names = |list: &[String]| list.iter().map(|c| name_bytes(c)).collect::<Vec<_>>();
+        s.channels.extend(names(&self.channels));
+        s.patterns.extend(names(&self.patterns));
+        s.shard_channels.extend(names(&self.shard_channels));
         s
     }
 }
@@ -391,6 +453,36 @@ impl SubArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_may_be_given_in_base64() {
+        assert_eq!(parse_name("orders"), Ok(b"orders".to_vec()));
+        assert_eq!(parse_name("b64://5x"), Ok(b"\xff\xfeq".to_vec()));
+        assert_eq!(parse_name("b64:"), Ok(Vec::new()));
+        // A literal name starting with b64: is itself given in base64.
+        assert_eq!(
+            parse_name("b64:YjY0Om9yZGVycw=="),
+            Ok(b"b64:orders".to_vec())
+        );
+        let err = parse_name("b64:orders!").unwrap_err();
+        assert!(err.contains("not standard base64"), "{err}");
+        assert_eq!(name_bytes("b64:!"), bytes::Bytes::from_static(b"b64:!"));
+        let cli = Cli::try_parse_from(["redtail", "ack", "b64://5x", "g", "1-0"]).unwrap();
+        let Some(Command::Ack(a)) = cli.command else {
+            panic!("ack expected")
+        };
+        assert_eq!(a.stream.as_bytes(), b"\xff\xfeq");
+        assert!(Cli::try_parse_from(["redtail", "ack", "b64:%", "g", "1-0"]).is_err());
+        assert!(Cli::try_parse_from(["redtail", "tail", "-c", "b64:%"]).is_err());
+        let cli = Cli::try_parse_from(["redtail", "tail", "-c", "b64://5x"]).unwrap();
+        let Some(Command::Tail(t)) = cli.command else {
+            panic!("tail expected")
+        };
+        let subs = t.subs.subscriptions();
+        assert!(subs
+            .channels
+            .contains(&bytes::Bytes::from_static(b"\xff\xfeq")));
+    }
 
     #[test]
     fn sizes() {

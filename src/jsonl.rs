@@ -1,16 +1,17 @@
 //! The JSONL form of a message, shared by `tail --format jsonl` and the TUI's export.
 //!
 //! Hand-written rather than serde-derived because it is on the hot path (one line per
-//! message at hundreds of thousands of messages per second), and because it escapes more
-//! than JSON requires: C1 controls, bidi and other invisible format characters become
-//! `\uXXXX` too, so JSONL printed to a terminal is as safe as the text format. Decoders
-//! get exactly the same string either way.
+//! message at hundreds of thousands of messages per second). Strings go through
+//! [`crate::json::json_str`], the same rule as every other JSON redtail writes: C1
+//! controls, DEL, bidi and other invisible format characters become `\uXXXX` too, so
+//! JSONL printed to a terminal is as safe as the text format. Decoders get exactly the
+//! same string either way.
 
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::redis::message::{Gap, Message};
-use crate::render_text::is_unsafe_char;
+use crate::json::json_bytes;
+use crate::redis::message::{Gap, Kind, Message};
 
 /// Formats messages, caching the timestamp text: every message of one socket read shares
 /// its receive time.
@@ -23,6 +24,9 @@ pub struct JsonlWriter {
 impl JsonlWriter {
     /// `{"ts":…,"kind":…,"channel":…,"pattern":…|null,"payload":…}` plus `payload_b64`
     /// (instead of `payload`) for invalid UTF-8 and `channel_b64` for a binary channel.
+    /// A stream entry is `{"ts":…,"kind":"xentry","stream":…,"id":…,"fields":[[n,v],…]}`
+    /// with real JSON strings, and `{"b64":"…"}` for a key, name or value that is not
+    /// UTF-8.
     pub fn write(&mut self, m: &Message, out: &mut Vec<u8>) {
         if self.last_ts != Some(m.received) {
             self.ts_text = m.received.to_rfc3339_opts(SecondsFormat::Micros, true);
@@ -30,6 +34,9 @@ impl JsonlWriter {
         }
         out.extend_from_slice(b"{\"ts\":\"");
         out.extend_from_slice(self.ts_text.as_bytes());
+        if m.kind == Kind::StreamEntry && write_stream_entry(m, out) {
+            return;
+        }
         out.extend_from_slice(b"\",\"kind\":\"");
         out.extend_from_slice(m.kind.as_str().as_bytes());
         out.extend_from_slice(b"\",\"channel\":");
@@ -63,6 +70,54 @@ impl JsonlWriter {
     }
 }
 
+/// The stream-tail payload (`stream_tail::render_payload`), read back so its fields
+/// become real JSON in the line rather than a string holding JSON.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryPayload {
+    id: String,
+    fields: Vec<[Part; 2]>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Part {
+    Text(String),
+    Bin { b64: String },
+}
+
+/// Writes the rest of a stream entry's line after `"ts":"…`; false (nothing written)
+/// when the payload is not a stream-tail payload.
+fn write_stream_entry(m: &Message, out: &mut Vec<u8>) -> bool {
+    let Ok(entry) = serde_json::from_slice::<EntryPayload>(&m.payload) else {
+        return false;
+    };
+    out.extend_from_slice(b"\",\"kind\":\"xentry\",\"stream\":");
+    json_bytes(&m.channel, out);
+    out.extend_from_slice(b",\"id\":");
+    json_str(&entry.id, out);
+    out.extend_from_slice(b",\"fields\":[");
+    for (i, pair) in entry.fields.iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b"[" } else { b",[" });
+        for (j, part) in pair.iter().enumerate() {
+            if j == 1 {
+                out.push(b',');
+            }
+            match part {
+                Part::Text(text) => json_str(text, out),
+                Part::Bin { b64 } => {
+                    out.extend_from_slice(b"{\"b64\":");
+                    json_str(b64, out);
+                    out.push(b'}');
+                }
+            }
+        }
+        out.push(b']');
+    }
+    out.extend_from_slice(b"]}\n");
+    true
+}
+
 /// One message as a JSONL line (for one-off use; loops should keep a [`JsonlWriter`]).
 pub fn format_jsonl(m: &Message, out: &mut Vec<u8>) {
     JsonlWriter::default().write(m, out);
@@ -76,7 +131,7 @@ pub fn gap_jsonl(g: &Gap, out: &mut Vec<u8>) {
         "duration_s": g.duration().as_secs_f64(),
         "reason": g.reason,
     });
-    if serde_json::to_writer(&mut *out, &v).is_ok() {
+    if crate::json::to_writer_safe(&mut *out, &v).is_ok() {
         out.push(b'\n');
     }
 }
@@ -89,68 +144,7 @@ fn b64(bytes: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-/// A JSON string literal. Copies runs of plain bytes at once; escapes `"`, `\`, C0, DEL,
-/// and any char `render_text` considers unsafe for a terminal.
-pub fn json_str(text: &str, out: &mut Vec<u8>) {
-    out.reserve(text.len() + 2);
-    out.push(b'"');
-    let bytes = text.as_bytes();
-    let mut run_start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
-            i += 1;
-            continue;
-        }
-        if b >= 0x80 {
-            // Valid UTF-8 (it is a &str): decode just this char.
-            let ch_len = utf8_len(b);
-            let c = text[i..i + ch_len].chars().next().unwrap_or('\u{fffd}');
-            if !(c.is_control() || is_unsafe_char(c)) {
-                i += ch_len;
-                continue;
-            }
-            out.extend_from_slice(&bytes[run_start..i]);
-            let mut units = [0u16; 2];
-            for u in c.encode_utf16(&mut units) {
-                push_u_escape(*u, out);
-            }
-            i += ch_len;
-            run_start = i;
-            continue;
-        }
-        out.extend_from_slice(&bytes[run_start..i]);
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            other => push_u_escape(u16::from(other), out),
-        }
-        i += 1;
-        run_start = i;
-    }
-    out.extend_from_slice(&bytes[run_start..]);
-    out.push(b'"');
-}
-
-fn utf8_len(first: u8) -> usize {
-    match first {
-        0xf0..=0xff => 4,
-        0xe0..=0xef => 3,
-        _ => 2,
-    }
-}
-
-fn push_u_escape(unit: u16, out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.extend_from_slice(b"\\u");
-    for shift in [12, 8, 4, 0] {
-        out.push(HEX[usize::from((unit >> shift) & 0xf)]);
-    }
-}
+pub use crate::json::json_str;
 
 #[cfg(test)]
 mod tests {
@@ -219,13 +213,40 @@ mod tests {
             let mut out = Vec::new();
             json_str(s, &mut out);
             let text = std::str::from_utf8(&out).unwrap();
-            assert!(
-                !text.chars().any(|c| c.is_control() || is_unsafe_char(c)),
-                "{text:?}"
-            );
+            assert!(crate::json::is_terminal_safe(text), "{text:?}");
             let back: String = serde_json::from_str(text).unwrap();
             assert_eq!(back, s);
         }
+    }
+
+    #[test]
+    fn stream_entries_are_real_json_with_b64_for_binary_parts() {
+        use crate::redis::streams::{StreamEntry, StreamId};
+        let entry = StreamEntry {
+            id: StreamId::new(5, 1),
+            fields: vec![
+                (Bytes::from_static(b"a=b c"), Bytes::from_static(b"\xff")),
+                (
+                    Bytes::from_static(b"a=b c"),
+                    Bytes::from_static(b"\xe2\x80\xae"),
+                ),
+            ],
+        };
+        let mut m = msg(Kind::StreamEntry, None, b"s\xfe", b"");
+        m.payload = crate::redis::stream_tail::render_payload(&entry);
+        let mut out = Vec::new();
+        format_jsonl(&m, &mut out);
+        let text = std::str::from_utf8(&out).unwrap();
+        assert_eq!(
+            text,
+            "{\"ts\":\"2026-11-22T01:02:03.456789Z\",\"kind\":\"xentry\",\"stream\":{\"b64\":\"c/4=\"},\
+             \"id\":\"5-1\",\"fields\":[[\"a=b c\",{\"b64\":\"/w==\"}],[\"a=b c\",\"\\u202e\"]]}\n"
+        );
+        // A payload some other producer made is printed as a plain message.
+        let mut out = Vec::new();
+        format_jsonl(&msg(Kind::StreamEntry, None, b"s", b"1-0 k=v"), &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["payload"], "1-0 k=v");
     }
 
     #[test]

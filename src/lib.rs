@@ -4,6 +4,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod filter;
+pub mod json;
 pub mod jsonl;
 pub mod keymap;
 pub mod pending_cli;

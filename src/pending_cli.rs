@@ -95,7 +95,7 @@ pub async fn run_pending(args: PendingArgs, route: Arc<Route>) -> Result<i32> {
     let mut out = Vec::new();
     if args.json {
         for entry in &entries {
-            serde_json::to_writer(&mut out, &PendingJson::from(entry))?;
+            crate::json::to_writer_safe(&mut out, &PendingJson::from(entry))?;
             out.push(b'\n');
         }
     } else {

@@ -46,16 +46,31 @@ pub fn is_unsafe_char(c: char) -> bool {
         // Checked first because nearly all traffic is ASCII.
         return v < 0x20 || v == 0x7f;
     }
+    // C1 controls, U+2028/2029 line/paragraph separators, and every format character
+    // (Unicode category Cf, as of Unicode 15.1): bidi controls, zero-width chars, soft
+    // hyphen, tags. All are invisible or reorder text.
     matches!(
         v,
         0x80..=0x9f // C1 controls, e.g. U+009B is a one-char CSI
+            | 0x00ad
+            | 0x0600..=0x0605
             | 0x061c
+            | 0x06dd
+            | 0x070f
+            | 0x0890..=0x0891
+            | 0x08e2
+            | 0x180e
             | 0x200b..=0x200f
             | 0x2028..=0x202e
             | 0x2060..=0x2064
-            | 0x2066..=0x2069
+            | 0x2066..=0x206f
             | 0xfeff
             | 0xfff9..=0xfffb
+            | 0x110bd
+            | 0x110cd
+            | 0x13430..=0x1343f
+            | 0x1bca0..=0x1bca3
+            | 0x1d173..=0x1d17a
             | 0xe0000..=0xe007f
     )
 }

@@ -173,7 +173,7 @@ pub async fn run_stats(args: StatsArgs, route: Arc<Route>) -> Result<i32> {
     if args.json {
         let mut doc = StatsDocument::new(&target, &snapshot).with_streams(&streams);
         doc.deployment = route.describe();
-        serde_json::to_writer(&mut out, &doc)?;
+        crate::json::to_writer_safe(&mut out, &doc)?;
         out.push(b'\n');
     } else {
         format_table(&target, &snapshot, &mut out);

@@ -52,7 +52,7 @@ pub async fn run(args: TailArgs, route: std::sync::Arc<crate::redis::route::Rout
         &route,
         args.stream_keys
             .iter()
-            .map(|k| bytes::Bytes::from(k.clone()))
+            .map(|k| crate::cli::name_bytes(k))
             .collect(),
         inbox.clone(),
     );

@@ -1339,3 +1339,211 @@ fn dead_letter_refuses_its_own_stream_and_an_empty_target() {
     assert_eq!(records.len(), 2);
     assert!(records.iter().all(|r| r["result"]["status"] == "refused"));
 }
+
+// ---------------------------------------------------------------- hostile and binary names
+
+/// Characters that rewrite or hide terminal text but are legal raw inside JSON strings.
+const HOSTILE: &str = "\u{9b}\u{202e}\u{200b}\x7f";
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A stream, group, consumer and field names made of raw bytes; the consumer reads
+/// `count` entries so they are pending. Returns the entry ids.
+fn raw_stream(server: &Server, stream: &[u8], group: &[u8], consumer: &[u8]) -> Vec<String> {
+    let mut c = server.conn();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let id: String = redis::cmd("XADD")
+            .arg(stream)
+            .arg("*")
+            .arg(format!("field{HOSTILE}").as_bytes())
+            .arg(format!("value {i} {HOSTILE}").as_bytes())
+            .query(&mut c)
+            .expect("XADD");
+        ids.push(id);
+    }
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(stream)
+        .arg(group)
+        .arg("0")
+        .query(&mut c)
+        .expect("XGROUP CREATE");
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(group)
+        .arg(consumer)
+        .arg("STREAMS")
+        .arg(stream)
+        .arg(">")
+        .query(&mut c)
+        .expect("XREADGROUP");
+    ids
+}
+
+/// XPENDING's extended form: id → owner bytes.
+fn raw_pending(server: &Server, stream: &[u8], group: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    let rows: Vec<(String, Vec<u8>, u64, u64)> = redis::cmd("XPENDING")
+        .arg(stream)
+        .arg(group)
+        .arg("-")
+        .arg("+")
+        .arg(100)
+        .query(&mut server.conn())
+        .expect("XPENDING");
+    rows.into_iter()
+        .map(|(id, owner, _, _)| (id, owner))
+        .collect()
+}
+
+fn assert_no_raw_unsafe(what: &str, text: &str) {
+    let leaked = text
+        .chars()
+        .find(|&c| redtail::render_text::is_unsafe_char(c));
+    assert!(leaked.is_none(), "{what} printed raw {leaked:?}: {text:?}");
+}
+
+#[test]
+fn pending_json_never_prints_raw_control_characters() {
+    let s = scenario();
+    let (stream, group, consumer) = (
+        format!("s{HOSTILE}"),
+        format!("g{HOSTILE}"),
+        format!("c{HOSTILE}"),
+    );
+    let ids = raw_stream(
+        &s.server,
+        stream.as_bytes(),
+        group.as_bytes(),
+        consumer.as_bytes(),
+    );
+    let (code, lines, err) = run(&s, &["pending", &stream, &group, "--json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for (line, id) in lines.iter().zip(&ids) {
+        assert_no_raw_unsafe("pending --json", line);
+        let v: serde_json::Value = serde_json::from_str(line).expect("json");
+        assert_eq!(v["id"], *id);
+        assert_eq!(v["consumer"], consumer);
+        assert_eq!(v["fields"][0][0], format!("field{HOSTILE}"));
+    }
+}
+
+#[test]
+fn audit_log_never_contains_raw_control_characters() {
+    let s = scenario();
+    let (stream, group, consumer) = (
+        format!("s{HOSTILE}"),
+        format!("g{HOSTILE}"),
+        format!("c{HOSTILE}"),
+    );
+    let ids = raw_stream(
+        &s.server,
+        stream.as_bytes(),
+        group.as_bytes(),
+        consumer.as_bytes(),
+    );
+    let (code, _, err) = run(&s, &["ack", &stream, &group, &ids[0]], &[]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(&s, &["dead-letter", &stream, &group, &ids[1]], &[]);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&s.audit_path).expect("audit log");
+    text.lines()
+        .for_each(|line| assert_no_raw_unsafe("the audit log", line));
+    let records = s.records();
+    assert_eq!(records.len(), 2, "{text}");
+    for r in &records {
+        assert_eq!(r["stream"], stream);
+        assert_eq!(r["group"], group);
+    }
+    let moved = &records[1]["entries"][0]["fields"][0];
+    assert_eq!(moved[0], format!("field{HOSTILE}"));
+    assert_eq!(moved[1], format!("value 1 {HOSTILE}"));
+}
+
+#[test]
+fn binary_names_from_stats_json_work_as_b64_arguments() {
+    let s = scenario();
+    let (stream, group, consumer): (&[u8], &[u8], &[u8]) =
+        (b"\xff\xfeq", b"\xff\xfeg", b"\xff\xfec");
+    let ids = raw_stream(&s.server, stream, group, consumer);
+
+    // stats --json names them in base64; pasting that back with b64: reaches them.
+    let (code, lines, err) = run(&s, &["stats", "--json", "--stream", "b64://5x"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&lines[0]).expect("stats json");
+    let listed = doc["streams"]
+        .as_array()
+        .and_then(|all| all.iter().find(|x| x["key_b64"] == "//5x"))
+        .unwrap_or_else(|| panic!("binary stream not listed: {doc}"));
+    let (stream_arg, group_arg) = (
+        format!("b64:{}", listed["key_b64"].as_str().unwrap_or("")),
+        format!(
+            "b64:{}",
+            listed["groups"][0]["name_b64"].as_str().unwrap_or("")
+        ),
+    );
+    assert_eq!(group_arg, format!("b64:{}", b64(group)));
+    let consumer_arg = format!("b64:{}", b64(consumer));
+
+    let pending = [
+        "pending",
+        &stream_arg,
+        &group_arg,
+        "--json",
+        "--consumer",
+        &consumer_arg,
+    ];
+    let (code, lines, err) = run(&s, &pending, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(lines.len(), 3, "{lines:?}");
+
+    let (code, _, err) = run(&s, &["ack", &stream_arg, &group_arg, &ids[0]], &[]);
+    assert_eq!(code, 0, "{err}");
+    let other = format!("b64:{}", b64(b"\xff\xfed"));
+    let claim = [
+        "claim",
+        &stream_arg,
+        &group_arg,
+        &other,
+        "--min-idle",
+        "0",
+        &ids[1],
+    ];
+    let (code, _, err) = run(&s, &claim, &[]);
+    assert_eq!(code, 0, "{err}");
+    let dlq: &[u8] = b"\xff\xfedlq";
+    let to = format!("b64:{}", b64(dlq));
+    let dead = ["dead-letter", &stream_arg, &group_arg, &ids[2], "--to", &to];
+    let (code, _, err) = run(&s, &dead, &[]);
+    assert_eq!(code, 0, "{err}");
+
+    let pending = raw_pending(&s.server, stream, group);
+    assert_eq!(
+        pending,
+        BTreeMap::from([(ids[1].clone(), b"\xff\xfed".to_vec())]),
+        "acked, claimed to the binary consumer, dead-lettered"
+    );
+    let dlq_len: u64 = redis::cmd("XLEN")
+        .arg(dlq)
+        .query(&mut s.server.conn())
+        .expect("XLEN");
+    assert_eq!(dlq_len, 1);
+
+    // A literal name that starts with b64: is given in base64 too.
+    let literal: &[u8] = b"b64:orders";
+    raw_stream(&s.server, literal, b"g", b"c");
+    let literal_arg = format!("b64:{}", b64(literal));
+    let (code, lines, err) = run(&s, &["pending", &literal_arg, "g", "--json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    let (code, _, err) = run(&s, &["pending", "b64:orders", "g"], &[]);
+    assert_ne!(
+        code, 0,
+        "b64:orders is not base64 of anything it should reach"
+    );
+    assert!(err.contains("not standard base64"), "{err}");
+}

@@ -341,6 +341,40 @@ fn hostile_and_binary_channel_names_are_escaped() {
 }
 
 #[test]
+fn stats_json_never_prints_raw_control_characters() {
+    // Legal raw inside JSON strings, but they rewrite or hide what a terminal shows.
+    const HOSTILE: &str = "\u{9b}\u{202e}\u{200b}\x7f";
+    let server = Server::start();
+    let (channel, stream) = (format!("ch{HOSTILE}"), format!("st{HOSTILE}"));
+    let (group, consumer) = (format!("g{HOSTILE}"), format!("c{HOSTILE}"));
+    let _sub = RawSub::new(server.port, "SUBSCRIBE", &[channel.as_bytes()]);
+    server.cli(&["XADD", &stream, "*", "f", "v"]);
+    server.cli(&["XGROUP", "CREATE", &stream, &group, "0"]);
+    server.cli(&[
+        "XREADGROUP",
+        "GROUP",
+        &group,
+        &consumer,
+        "STREAMS",
+        &stream,
+        ">",
+    ]);
+
+    let r = redtail(&["stats", &server.url(), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for raw in ["\u{9b}", "\u{202e}", "\u{200b}", "\x7f"] {
+        let found = r.stdout.windows(raw.len()).any(|w| w == raw.as_bytes());
+        assert!(!found, "raw {raw:?} in stats --json output");
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&r.stdout).expect("json");
+    assert_eq!(doc["channels"][0]["name"], channel, "{doc}");
+    let s = &doc["streams"][0];
+    assert_eq!(s["key"], stream, "{doc}");
+    assert_eq!(s["groups"][0]["name"], group);
+    assert_eq!(s["groups"][0]["consumer_list"][0]["name"], consumer);
+}
+
+#[test]
 fn ten_thousand_channels_cost_two_round_trips() {
     let server = Server::start();
     let names: Vec<Vec<u8>> = (0..10_000)

@@ -75,6 +75,46 @@ fn all_three_kinds_arrive_in_order_byte_exact() {
 }
 
 #[test]
+fn binary_channel_names_given_as_b64_are_subscribed_and_published_to() {
+    let server = Server::start();
+    let url = server.url();
+    // b"\xff\xfech" and b"\xff\xfesh"; plus a literal channel named "b64:x".
+    let p = Proc::spawn(&[
+        "tail",
+        &url,
+        "--format",
+        "jsonl",
+        "-c",
+        "b64://5jaA==",
+        "-s",
+        "b64://5zaA==",
+        "-c",
+        "b64:YjY0Ong=",
+    ]);
+    wait_subscribed(&server, 3);
+    let publish = |args: &[&str]| {
+        let mut pubp = Proc::spawn(&[&["publish", "--url", url.as_str()], args].concat());
+        assert_eq!(pubp.wait_exit(T), Some(0), "{}", pubp.stderr());
+    };
+    publish(&["b64://5jaA==", "one"]);
+    publish(&["b64://5zaA==", "two", "--shard"]);
+    publish(&["b64:YjY0Ong=", "three"]);
+    let got = json_lines(&p, 3);
+    let channel = |v: &serde_json::Value| match v["channel_b64"].as_str() {
+        Some(b) => base64::engine::general_purpose::STANDARD
+            .decode(b)
+            .expect("base64"),
+        None => v["channel"].as_str().unwrap_or("").as_bytes().to_vec(),
+    };
+    assert_eq!(channel(&got[0]), b"\xff\xfech");
+    assert_eq!(got[0]["payload"], "one");
+    assert_eq!(channel(&got[1]), b"\xff\xfesh");
+    assert_eq!(got[1]["kind"], "smessage");
+    assert_eq!(channel(&got[2]), b"b64:x");
+    assert_eq!(got[2]["payload"], "three");
+}
+
+#[test]
 fn count_exits_after_n_matching_and_filter_selects_exactly() {
     let server = Server::start();
     let url = server.url();

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
 use super::backend::Backend;
@@ -29,7 +28,7 @@ pub(super) fn config(args: &TuiArgs) -> StreamsConfig {
             .streams
             .stream_keys
             .iter()
-            .map(|k| Bytes::from(k.clone().into_bytes()))
+            .map(|k| crate::cli::name_bytes(k))
             .collect(),
         interval: args.poll_interval,
         ..StreamsConfig::default()

@@ -12,10 +12,9 @@
 //! Pub/Sub). A key that cannot be read (WRONGTYPE, NOPERM) is reported once as a
 //! [`Delivery::ServerError`] and left out until a later re-check succeeds.
 //!
-//! Payload rendering (see [`render_payload`]): when the id and every field name and
-//! value are UTF-8, the payload is the JSON text `{"id":"…","fields":[["k","v"],…]}`
-//! (fields in producer order, duplicates kept); otherwise it is `id k=v k=v …` with the
-//! raw bytes (the UI escapes untrusted bytes anyway).
+//! Payload rendering (see [`render_payload`]): the JSON text
+//! `{"id":"…","fields":[["k","v"],…]}` (fields in producer order, duplicates kept), with
+//! `{"b64":"…"}` in place of a name or value that is not UTF-8.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -354,31 +353,33 @@ pub fn parse_xread(v: Value) -> Result<Vec<(Bytes, Vec<StreamEntry>)>, String> {
         .collect()
 }
 
-/// The feed payload of an entry: JSON `{"id":"…","fields":[["k","v"],…]}` when every
-/// name and value is UTF-8, else `id k=v k=v …` with the raw bytes.
+/// The feed payload of an entry, always JSON and lossless:
+/// `{"id":"…","fields":[["k","v"],…]}` in producer order with duplicates kept; a name or
+/// value that is not UTF-8 is `{"b64":"…"}` in its place. Written with the one safe
+/// JSON rule, so it is terminal-safe as it stands. The TUI shows (and pretty-prints) it,
+/// filters match on it, and `tail --format jsonl` turns it back into real fields
+/// (`jsonl::JsonlWriter`), so an entry costs no more memory than one JSON text.
 pub fn render_payload(entry: &StreamEntry) -> Bytes {
-    let id = entry.id.to_string();
-    let utf8: Option<Vec<(&str, &str)>> = entry
+    let size: usize = entry
         .fields
         .iter()
-        .map(|(k, v)| Some((std::str::from_utf8(k).ok()?, std::str::from_utf8(v).ok()?)))
-        .collect();
-    if let Some(fields) = utf8 {
-        let fields: Vec<[&str; 2]> = fields.into_iter().map(|(k, v)| [k, v]).collect();
-        let text = format!(
-            "{{\"id\":{},\"fields\":{}}}",
-            serde_json::Value::from(id),
-            serde_json::json!(fields)
-        );
-        return Bytes::from(text);
+        .map(|(k, v)| k.len() + v.len() + 8)
+        .sum();
+    let mut out = Vec::with_capacity(size + 40);
+    out.extend_from_slice(b"{\"id\":\"");
+    out.extend_from_slice(entry.id.to_string().as_bytes());
+    out.extend_from_slice(b"\",\"fields\":[");
+    for (i, (k, v)) in entry.fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'[');
+        crate::json::json_bytes(k, &mut out);
+        out.push(b',');
+        crate::json::json_bytes(v, &mut out);
+        out.push(b']');
     }
-    let mut out = id.into_bytes();
-    for (k, v) in &entry.fields {
-        out.push(b' ');
-        out.extend_from_slice(k);
-        out.push(b'=');
-        out.extend_from_slice(v);
-    }
+    out.extend_from_slice(b"]}");
     Bytes::from(out)
 }
 
@@ -412,9 +413,17 @@ mod tests {
     }
 
     #[test]
-    fn binary_entries_render_as_raw_text() {
-        let p = render_payload(&entry(&[(b"k", b"\xff\x00"), (b"n", b"1")]));
-        assert_eq!(&p[..], b"1700000000000-3 k=\xff\x00 n=1");
+    fn binary_names_and_values_render_as_b64_objects() {
+        let p = render_payload(&entry(&[(b"k", b"\xff\x00"), (b"\xfe=", b"1 2")]));
+        assert_eq!(
+            std::str::from_utf8(&p).unwrap(),
+            r#"{"id":"1700000000000-3","fields":[["k",{"b64":"/wA="}],[{"b64":"/j0="},"1 2"]]}"#
+        );
+        let p = render_payload(&entry(&[(b"k\x1b\xc2\x9b", b"\xe2\x80\xae")]));
+        assert_eq!(
+            std::str::from_utf8(&p).unwrap(),
+            r#"{"id":"1700000000000-3","fields":[["k\u001b\u009b","\u202e"]]}"#
+        );
     }
 
     #[test]

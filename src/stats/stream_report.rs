@@ -175,7 +175,7 @@ pub async fn collect_cluster_streams(
     let keys = select
         .stream_keys
         .iter()
-        .map(|k| bytes::Bytes::from(k.clone().into_bytes()))
+        .map(|k| crate::cli::name_bytes(k))
         .collect();
     let mut cluster = crate::redis::streams::cluster::ClusterStreams::new(
         select.stream_globs.clone(),
@@ -208,7 +208,7 @@ pub async fn collect_streams(
     let keys = select
         .stream_keys
         .iter()
-        .map(|k| bytes::Bytes::from(k.clone().into_bytes()))
+        .map(|k| crate::cli::name_bytes(k))
         .collect();
     let mut discovery = Discovery::new(select.stream_globs.clone(), keys, config);
     let mut tracker = HealthTracker::default();

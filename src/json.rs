@@ -1,0 +1,285 @@
+//! The one JSON writer: every JSON document redtail prints or writes to a file goes
+//! through here, so untrusted bytes never reach a terminal (or a `cat` of a log) raw.
+//!
+//! JSON itself only requires `"`, `\` and C0 controls to be escaped. A raw DEL, C1 control
+//! (U+009B is a one-char CSI), bidi override or zero-width character inside a string is
+//! valid JSON but still rewrites or hides what a person sees. So every char for which
+//! [`is_unsafe_char`] is true is written as `\uXXXX` too (a surrogate pair above U+FFFF).
+//! Decoders get exactly the original string back.
+//!
+//! Two ways in, one rule: [`SafeFormatter`] for serde (`to_writer_safe`, `to_vec_safe`)
+//! and [`json_str`] for hand-written hot paths (`jsonl.rs`). Both call [`escape_into`].
+
+use std::io;
+
+use serde::Serialize;
+use serde_json::ser::Formatter;
+
+use crate::render_text::is_unsafe_char;
+
+/// serde_json's compact output (the trait's default methods are `CompactFormatter`'s),
+/// except that strings escape every terminal-unsafe char.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SafeFormatter;
+
+impl Formatter for SafeFormatter {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        // serde_json has already escaped `"`, `\` and C0; fragments are the runs between.
+        if fragment.bytes().all(|b| b < 0x7f) {
+            return writer.write_all(fragment.as_bytes());
+        }
+        let mut buf = Vec::with_capacity(fragment.len() + 16);
+        escape_into(fragment, &mut buf);
+        writer.write_all(&buf)
+    }
+}
+
+/// Serialize `value` as compact JSON into `writer` with the safe string rule.
+pub fn to_writer_safe<W: io::Write, T: ?Sized + Serialize>(
+    writer: W,
+    value: &T,
+) -> serde_json::Result<()> {
+    let mut ser = serde_json::Serializer::with_formatter(writer, SafeFormatter);
+    value.serialize(&mut ser)
+}
+
+/// [`to_writer_safe`] into a new buffer.
+pub fn to_vec_safe<T: ?Sized + Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(128);
+    to_writer_safe(&mut out, value)?;
+    Ok(out)
+}
+
+/// [`to_writer_safe`] as a `String` (the output is always UTF-8).
+pub fn to_string_safe<T: ?Sized + Serialize>(value: &T) -> serde_json::Result<String> {
+    let bytes = to_vec_safe(value)?;
+    // Infallible: serde_json writes UTF-8 and our escapes are ASCII.
+    String::from_utf8(bytes).map_err(serde::ser::Error::custom)
+}
+
+/// A JSON string literal, quotes included: the hand-written hot path's writer.
+pub fn json_str(text: &str, out: &mut Vec<u8>) {
+    out.reserve(text.len() + 2);
+    out.push(b'"');
+    escape_into(text, out);
+    out.push(b'"');
+}
+
+/// Bytes as JSON: a string when they are UTF-8, else `{"b64":"…"}` (standard base64).
+pub fn json_bytes(bytes: &[u8], out: &mut Vec<u8>) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => json_str(text, out),
+        Err(_) => {
+            use base64::Engine as _;
+            out.extend_from_slice(b"{\"b64\":\"");
+            let mut encoded = String::with_capacity(bytes.len() * 4 / 3 + 4);
+            base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut encoded);
+            out.extend_from_slice(encoded.as_bytes());
+            out.extend_from_slice(b"\"}");
+        }
+    }
+}
+
+/// The body of a JSON string literal (no quotes). Copies runs of plain bytes at once;
+/// escapes `"`, `\`, and every char [`is_unsafe_char`] rejects (C0, DEL, C1, bidi,
+/// invisible format characters, line/paragraph separators).
+pub fn escape_into(text: &str, out: &mut Vec<u8>) {
+    let bytes = text.as_bytes();
+    let mut run_start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
+            i += 1;
+            continue;
+        }
+        if b >= 0x80 {
+            // Valid UTF-8 (it is a &str): decode just this char.
+            let ch_len = utf8_len(b);
+            let c = text[i..i + ch_len].chars().next().unwrap_or('\u{fffd}');
+            if !is_unsafe_char(c) {
+                i += ch_len;
+                continue;
+            }
+            out.extend_from_slice(&bytes[run_start..i]);
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                push_u_escape(*u, out);
+            }
+            i += ch_len;
+            run_start = i;
+            continue;
+        }
+        out.extend_from_slice(&bytes[run_start..i]);
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            // serde_json's short forms too, so both writers give identical bytes.
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            other => push_u_escape(u16::from(other), out),
+        }
+        i += 1;
+        run_start = i;
+    }
+    out.extend_from_slice(&bytes[run_start..]);
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0xf0..=0xff => 4,
+        0xe0..=0xef => 3,
+        _ => 2,
+    }
+}
+
+fn push_u_escape(unit: u16, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.extend_from_slice(b"\\u");
+    for shift in [12, 8, 4, 0] {
+        out.push(HEX[usize::from((unit >> shift) & 0xf)]);
+    }
+}
+
+/// True when JSON text holds no char that must not reach a terminal raw: only
+/// printable ASCII and safe non-ASCII chars.
+pub fn is_terminal_safe(text: &str) -> bool {
+    !text.chars().any(is_unsafe_char)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// Chars a hostile name would use, plus the ones JSON itself must escape.
+    const DANGEROUS: &[char] = &[
+        '\0',
+        '\x07',
+        '\x08',
+        '\t',
+        '\n',
+        '\r',
+        '\x1b',
+        '\x1f',
+        '\x7f',
+        '\u{80}',
+        '\u{85}',
+        '\u{9b}',
+        '\u{9f}',
+        '\u{ad}',
+        '\u{61c}',
+        '\u{180e}',
+        '\u{200b}',
+        '\u{200d}',
+        '\u{200e}',
+        '\u{200f}',
+        '\u{2028}',
+        '\u{2029}',
+        '\u{202a}',
+        '\u{202e}',
+        '\u{2060}',
+        '\u{2066}',
+        '\u{2069}',
+        '\u{206f}',
+        '\u{feff}',
+        '\u{fff9}',
+        '\u{110bd}',
+        '\u{1d173}',
+        '\u{e0001}',
+        '\u{e0041}',
+        '"',
+        '\\',
+        '/',
+        'é',
+        '日',
+        '🦀',
+        '\u{10ffff}',
+    ];
+
+    fn random_string(rng: &mut XorShift) -> String {
+        let len = rng.below(40);
+        let mut s = String::new();
+        for _ in 0..len {
+            match rng.below(4) {
+                0 => s.push(DANGEROUS[rng.below(DANGEROUS.len())]),
+                1 => s.push(char::from(b' ' + rng.below(95) as u8)),
+                2 => s.push(char::from_u32(rng.below(0x2_0000) as u32).unwrap_or('?')),
+                _ => s.push(char::from_u32(rng.below(0x11_0000) as u32).unwrap_or('x')),
+            }
+        }
+        s
+    }
+
+    fn random_bytes_lossy(rng: &mut XorShift) -> String {
+        let bytes: Vec<u8> = (0..rng.below(40)).map(|_| rng.next() as u8).collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    fn assert_safe_and_exact(what: &str, input: &str, out: &[u8]) {
+        let text = std::str::from_utf8(out).expect("JSON output is UTF-8");
+        assert!(
+            is_terminal_safe(text),
+            "{what} leaked raw: {input:?} → {text:?}"
+        );
+        let back: String = serde_json::from_slice(out).expect("valid JSON");
+        assert_eq!(back, input, "{what} did not round-trip");
+    }
+
+    #[test]
+    fn random_strings_are_escaped_and_round_trip_through_both_writers() {
+        let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+        for i in 0..40_000 {
+            let input = if i % 3 == 0 {
+                random_bytes_lossy(&mut rng)
+            } else {
+                random_string(&mut rng)
+            };
+            let mut hot = Vec::new();
+            json_str(&input, &mut hot);
+            assert_safe_and_exact("json_str", &input, &hot);
+            let serde = to_vec_safe(&input).expect("serialisable");
+            assert_safe_and_exact("SafeFormatter", &input, &serde);
+            assert_eq!(hot, serde, "the two writers disagree on {input:?}");
+        }
+    }
+
+    #[test]
+    fn documents_keep_their_shape_and_escape_names_and_values() {
+        let doc = serde_json::json!({
+            "name\u{202e}": ["a\u{9b}[2J", 1, null, {"z\u{200b}": "\x7f"}],
+            "n": 1.5,
+        });
+        let out = to_string_safe(&doc).expect("serialisable");
+        assert_eq!(
+            out,
+            r#"{"n":1.5,"name\u202e":["a\u009b[2J",1,null,{"z\u200b":"\u007f"}]}"#
+        );
+        let back: serde_json::Value = serde_json::from_str(&out).expect("valid");
+        assert_eq!(back, doc);
+        assert_eq!(
+            to_string_safe("🦀\u{e0041}").unwrap(),
+            "\"🦀\\udb40\\udc41\""
+        );
+    }
+}
