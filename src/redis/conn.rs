@@ -64,52 +64,18 @@ pub struct Overrides {
 }
 
 impl Target {
-    /// Parse `redis://[[user][:pass]@]host[:port][/db]` or `rediss://…`.
+    /// Parse `redis://[[user][:pass]@]host[:port][/db]` or `rediss://…`. The userinfo
+    /// runs to the last `@`, so a pasted password with `/`, `#`, `?`, `@` or `:` works;
+    /// errors show the URL with the password as `***` (see [`super::url`]).
     pub fn parse_url(input: &str) -> Result<Target> {
-        let url = url::Url::parse(input).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot parse connection URL {}: {e} (expected redis://[user:pass@]host[:port][/db])",
-                redact_url(input)
-            )
-        })?;
-        let tls = match url.scheme() {
-            "redis" => false,
-            "rediss" => true,
-            other => bail!("unsupported URL scheme {other:?}: use redis:// or rediss://"),
-        };
-        let host = url
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .unwrap_or("127.0.0.1")
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        let decode = |s: &str| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8()
-                .map(|c| c.into_owned())
-        };
-        let username = match url.username() {
-            "" => None,
-            u => Some(decode(u).context("user name in URL is not valid UTF-8")?),
-        };
-        let password = match url.password() {
-            None | Some("") => None,
-            Some(p) => Some(decode(p).context("password in URL is not valid UTF-8")?),
-        };
-        let db = match url.path().trim_start_matches('/') {
-            "" => 0,
-            d => d
-                .parse::<i64>()
-                .with_context(|| format!("database in URL must be a number, got {d:?}"))?,
-        };
+        let parts = super::url::parse(input)?;
         Ok(Target {
-            host,
-            port: url.port().unwrap_or(6379),
-            username,
-            password,
-            db,
-            tls,
+            host: parts.host.unwrap_or_else(|| "127.0.0.1".into()),
+            port: parts.port.unwrap_or(6379),
+            username: parts.username,
+            password: parts.password,
+            db: parts.db,
+            tls: parts.tls,
             ..Target::default()
         })
     }
@@ -358,22 +324,7 @@ impl fmt::Debug for Target {
 /// Replace a password in a URL-looking string with `***`, for error messages about
 /// URLs we could not parse (so we cannot rely on the parser to find it).
 pub fn redact_url(input: &str) -> String {
-    let Some(scheme_end) = input.find("://") else {
-        return input.to_string();
-    };
-    let rest = &input[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return input.to_string();
-    };
-    let userinfo = &rest[..at];
-    let user = userinfo.split(':').next().unwrap_or("");
-    let redacted = if userinfo.contains(':') {
-        format!("{user}:***")
-    } else {
-        userinfo.to_string()
-    };
-    format!("{}://{redacted}{}", &input[..scheme_end], &rest[at..])
+    super::url::redact(input)
 }
 
 #[cfg(test)]

@@ -353,11 +353,14 @@ pub fn split_sentinel_url(url: &str) -> Result<Option<SentinelUrl>> {
         Some((s, r)) if s.eq_ignore_ascii_case("rediss+sentinel") => ("rediss", r),
         _ => return Ok(None),
     };
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let (userinfo, hosts) = match authority.rsplit_once('@') {
+    // The userinfo runs to the last `@` (a pasted password may hold `/` or `@`), as in
+    // `Target::parse_url`, which later reads it from the template.
+    let (userinfo, after) = match rest.rsplit_once('@') {
         Some((u, h)) => (Some(u), h),
-        None => (None, authority),
+        None => (None, rest),
     };
+    let after = after.split_once('?').map_or(after, |(before, _)| before);
+    let (hosts, path) = after.split_once('/').unwrap_or((after, ""));
     let sentinels: Vec<String> = hosts
         .split(',')
         .map(str::trim)
@@ -422,5 +425,14 @@ mod tests {
         assert!(split_sentinel_url("redis+sentinel://s1").is_err());
         assert!(split_sentinel_url("redis+sentinel:///m").is_err());
         assert!(split_sentinel_url("redis+sentinel://s/m/0/x").is_err());
+        let s = split_sentinel_url("redis+sentinel://app:K9x/Qz@b#c?@s1:26379/mymaster/2")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (s.sentinels, s.master.as_str()),
+            (vec!["s1:26379".to_string()], "mymaster")
+        );
+        let t = Target::parse_url(&s.template).unwrap();
+        assert_eq!((t.password.as_deref(), t.db), (Some("K9x/Qz@b#c?"), 2));
     }
 }
