@@ -263,10 +263,94 @@ impl Target {
                 if !self.tls && (dropped || text.contains("reset by peer")) {
                     text.push_str(" (if this port expects TLS, use a rediss:// URL or --tls)");
                 }
+                if let Some(refusal) = Refusal::from_redis(self, &e) {
+                    return anyhow::Error::new(refusal);
+                }
                 anyhow::anyhow!("cannot connect to {self}: {text}")
             })
     }
+
+    /// The user a login is attempted as, for messages.
+    pub fn user_label(&self) -> &str {
+        self.username.as_deref().unwrap_or("default")
+    }
 }
+
+/// A connect the server refused for a reason that retrying cannot fix: a wrong or
+/// missing password, or something that is not Redis at that port. Engines stop on it
+/// and wait for an explicit retry instead of repeating failed logins, which fill the
+/// server's ACL LOG and can trip lockouts and alerts on managed Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    Auth {
+        user: String,
+        addr: String,
+        /// The server's reply (escaped), or what was missing.
+        detail: String,
+    },
+    NotRedis {
+        addr: String,
+        /// What it answered (escaped, cut short), or how the handshake failed.
+        detail: String,
+    },
+}
+
+impl Refusal {
+    pub fn auth(target: &Target, detail: impl Into<String>) -> Refusal {
+        Refusal::Auth {
+            user: target.user_label().to_string(),
+            addr: target.addr(),
+            detail: detail.into(),
+        }
+    }
+
+    /// `answer` is what the port sent instead of RESP: quoted (escaped, first 40 bytes).
+    pub fn not_redis(target: &Target, answer: &[u8]) -> Refusal {
+        let cut = &answer[..answer.len().min(40)];
+        Refusal::NotRedis {
+            addr: target.addr(),
+            detail: format!("it answered \"{}\"", crate::render_text::escape_line(cut)),
+        }
+    }
+
+    /// The refusal inside a connect error, if it is one.
+    pub fn of(e: &anyhow::Error) -> Option<&Refusal> {
+        e.downcast_ref::<Refusal>()
+    }
+
+    fn from_redis(target: &Target, e: &redis::RedisError) -> Option<Refusal> {
+        let text = crate::render_text::escape_str(&e.to_string()).into_owned();
+        let auth = e.kind() == redis::ErrorKind::AuthenticationFailed
+            || matches!(e.code(), Some("WRONGPASS" | "NOAUTH"));
+        if auth {
+            return Some(Refusal::auth(target, text));
+        }
+        // redis-rs' parse error lists byte values over several lines: not worth showing.
+        (e.kind() == redis::ErrorKind::Parse).then(|| Refusal::NotRedis {
+            addr: target.addr(),
+            detail: "its reply is not RESP".into(),
+        })
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Auth { user, addr, detail } => write!(
+                f,
+                "authentication failed for user {user} on {addr} ({detail}) — check \
+                 REDISCLI_AUTH / --pass / the profile's password_env"
+            ),
+            Refusal::NotRedis { addr, detail } => write!(
+                f,
+                "not a Redis server at {addr} ({detail}) — check the host and port \
+                 (and rediss:// or --tls if it expects TLS)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
 
 /// Turn a redis-rs error into a sentence a person can act on.
 pub fn describe_error(e: &redis::RedisError) -> String {

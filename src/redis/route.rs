@@ -9,7 +9,7 @@ use anyhow::{anyhow, Result};
 use redis::Value;
 
 use super::cluster::{key_slot, Node, Topology};
-use super::conn::{describe_error, Target};
+use super::conn::{describe_error, Refusal, Target};
 use super::sentinel::{self, SentinelSpec};
 
 /// How long a fetched topology is trusted before it is read again.
@@ -43,6 +43,10 @@ pub struct Route {
     /// Held while the topology is read again (one refresh at a time); keeps the
     /// connections used for it, so a refresh every few seconds does not connect anew.
     refresh: tokio::sync::Mutex<Pool>,
+    /// Set when a login was refused (or the port is not Redis): pollers do not connect
+    /// while it is set, so a wrong password costs one failed AUTH, not one per task
+    /// per backoff step. Cleared by a successful connect after an explicit retry.
+    refused: Mutex<Option<Refusal>>,
 }
 
 impl std::fmt::Debug for Route {
@@ -68,7 +72,33 @@ impl Route {
                 sentinel_target: None,
             }),
             refresh: tokio::sync::Mutex::new(Pool::new()),
+            refused: Mutex::new(None),
         })
+    }
+
+    /// Why connects are on hold, if a login was refused.
+    pub fn refusal(&self) -> Option<Refusal> {
+        self.refused.lock().unwrap().clone()
+    }
+
+    /// Put connects on hold if `e` is a refusal; returns it.
+    pub fn note_refusal(&self, e: &anyhow::Error) -> Option<Refusal> {
+        let refusal = Refusal::of(e)?.clone();
+        *self.refused.lock().unwrap() = Some(refusal.clone());
+        Some(refusal)
+    }
+
+    /// A connect succeeded: connects are no longer on hold.
+    pub fn clear_refusal(&self) {
+        *self.refused.lock().unwrap() = None;
+    }
+
+    /// The refusal as an error for a task that would connect now, if on hold.
+    pub fn check_refusal(&self) -> Result<()> {
+        match self.refusal() {
+            Some(r) => Err(anyhow::Error::new(r)),
+            None => Ok(()),
+        }
     }
 
     /// A plain single server, no detection.
@@ -91,7 +121,13 @@ impl Route {
         };
         match fetch_topology(&probe).await {
             Ok(Some(t)) => Route::new(target, Mode::Cluster, Some(t)),
-            _ => Route::single(target),
+            Ok(None) => Route::single(target),
+            Err(e) => {
+                // A refused login here puts every engine on hold before it starts.
+                let route = Route::single(target);
+                route.note_refusal(&e);
+                route
+            }
         }
     }
 
