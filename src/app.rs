@@ -330,6 +330,9 @@ async fn event_loop(
                 Effect::Subscribe { kind, name } => subscriber.subscribe(kind, vec![name]),
                 Effect::Unsubscribe { kind, name } => subscriber.unsubscribe(kind, vec![name]),
                 Effect::SetClientsPolling(enabled) => poller.set_clients_enabled(enabled),
+                // The pollers follow on their next cycle once the subscriber's login
+                // succeeds (see `Route::refusal`).
+                Effect::Retry => subscriber.retry_now(),
                 Effect::Pending(effect) => pending.run(effect),
                 Effect::Streams(StreamsEffect::Follow { key, on }) => follower.set(key, on),
                 Effect::Streams(effect) => streams.run(effect),

@@ -115,6 +115,7 @@ fn run_offline(cli: &Cli) -> Option<anyhow::Result<i32>> {
 async fn route_for(
     conn: &redtail::cli::ConnArgs,
     target: redtail::redis::conn::Target,
+    keep_refused: bool,
 ) -> anyhow::Result<Arc<Route>> {
     if !conn.sentinel.is_empty() {
         let Some(master) = conn.master.as_deref() else {
@@ -134,6 +135,12 @@ async fn route_for(
     let route = tokio::time::timeout(std::time::Duration::from_secs(3), Route::detect(target))
         .await
         .unwrap_or_else(|_| Route::single(t));
+    // A refused login (or not a Redis server) is said once, here, instead of again by
+    // each command's own connect (each a failed AUTH in the server's ACL LOG). The TUI
+    // and `tail` report it through their engines, which wait on the route.
+    if !keep_refused {
+        route.check_refusal()?;
+    }
     if route.is_cluster() && route.template().db != 0 {
         anyhow::bail!(
             "{} is a Redis Cluster node, and a cluster has only database 0: drop the /{} \
@@ -199,7 +206,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
                     args.subs.shard_channels = p.profile.shard_channels.clone();
                 }
             }
-            let route = route_for(&cli.conn, target(args.url_pos.as_deref())?).await?;
+            let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, true).await?;
             redtail::tail::run(args, route).await
         }
         Some(Command::Stats(mut args)) => {
@@ -209,27 +216,30 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
                     args.streams.stream_keys = p.profile.streams.clone();
                 }
             }
-            let route = route_for(&cli.conn, target(args.url_pos.as_deref())?).await?;
+            let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, false).await?;
             redtail::stats::run_stats(args, route).await
         }
         Some(Command::Publish(args)) => {
-            let route = route_for(&cli.conn, target(None)?).await?;
+            let route = route_for(&cli.conn, target(None)?, false).await?;
             redtail::publish::run(args, route, read_only).await
         }
         Some(Command::Pending(args)) => {
-            redtail::pending_cli::run_pending(args, route_for(&cli.conn, target(None)?).await?)
-                .await
+            redtail::pending_cli::run_pending(
+                args,
+                route_for(&cli.conn, target(None)?, false).await?,
+            )
+            .await
         }
         Some(Command::Ack(args)) => {
-            let route = route_for(&cli.conn, target(None)?).await?;
+            let route = route_for(&cli.conn, target(None)?, false).await?;
             redtail::pending_cli::run_ack(args, route, read_only).await
         }
         Some(Command::Claim(args)) => {
-            let route = route_for(&cli.conn, target(None)?).await?;
+            let route = route_for(&cli.conn, target(None)?, false).await?;
             redtail::pending_cli::run_claim(args, route, read_only).await
         }
         Some(Command::DeadLetter(args)) => {
-            let route = route_for(&cli.conn, target(None)?).await?;
+            let route = route_for(&cli.conn, target(None)?, false).await?;
             redtail::pending_cli::run_dead_letter(args, route, read_only).await
         }
         Some(Command::Demo(args)) => {
@@ -255,7 +265,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
         None => {
             let mut settings = loaded.tui_settings(profile, &cli.tui, &env);
             settings.read_only = read_only;
-            let route = route_for(&cli.conn, target(cli.url_pos.as_deref())?).await?;
+            let route = route_for(&cli.conn, target(cli.url_pos.as_deref())?, true).await?;
             redtail::app::run(settings, route).await
         }
     }

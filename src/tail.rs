@@ -36,9 +36,8 @@ pub async fn run(args: TailArgs, route: std::sync::Arc<crate::redis::route::Rout
     let mut config = SubscriberConfig::new(target.clone());
     // Sentinel: ask where the primary is at every (re)connect. Cluster: classic
     // subscriptions on any node, shard channels on their slot owners.
-    if !matches!(route.mode(), crate::redis::route::Mode::Single) {
-        config.route = Some(route.clone());
-    }
+    // Single servers too: a login the route saw refused is then not tried again.
+    config.route = Some(route.clone());
     let ping = std::time::Duration::from_secs_f64(args.ping_interval.clamp(0.1, 3600.0));
     config.ping_interval = ping;
     config.ping_timeout = ping;

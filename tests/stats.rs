@@ -661,3 +661,66 @@ async fn poller_reconnects_after_a_server_restart() {
     assert!(back.generation > down.generation);
     drop(poller);
 }
+
+/// A password with every character a URL parser trips on, set on a real server.
+const ODD_PASSWORD: &str = "Od/d#Pw?q@r:Zk% 9Xy";
+
+fn assert_no_password_piece(text: &str) {
+    for piece in ["Od/d", "Pw?q", "@r:Zk", "% 9Xy", "Od", "Zk", "Xy"] {
+        assert!(
+            !text.contains(piece),
+            "password piece {piece:?} leaked: {text}"
+        );
+    }
+}
+
+#[test]
+fn password_is_never_printed_and_pasted_odd_passwords_connect() {
+    let server = Server::start();
+    server.cli(&["CONFIG", "SET", "requirepass", ODD_PASSWORD]);
+    // Pasted raw, as a password manager gives it.
+    let good = format!("redis://default:{ODD_PASSWORD}@127.0.0.1:{}", server.port);
+    let r = redtail(&["stats", &good, "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_no_password_piece(&String::from_utf8_lossy(&r.stdout));
+    assert_no_password_piece(&r.stderr);
+    serde_json::from_slice::<serde_json::Value>(&r.stdout).expect("json");
+
+    // A bad port: the URL is shown with *** and the advice to percent-encode.
+    let broken = format!("redis://default:{ODD_PASSWORD}@127.0.0.1:99999");
+    let r = redtail(&["stats", &broken, "--json"]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("redis://default:***@127.0.0.1:99999"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("%2F") && r.stderr.contains("REDISCLI_AUTH"),
+        "{}",
+        r.stderr
+    );
+    assert_no_password_piece(&String::from_utf8_lossy(&r.stdout));
+    assert_no_password_piece(&r.stderr);
+
+    // Percent-encoded works too.
+    let encoded = format!(
+        "redis://default:Od%2Fd%23Pw%3Fq%40r%3AZk%25%209Xy@127.0.0.1:{}",
+        server.port
+    );
+    assert_eq!(redtail(&["stats", &encoded, "--json"]).code, 0);
+
+    // REDISCLI_AUTH still works, and the password is not echoed on success or failure.
+    for (pass, code) in [(ODD_PASSWORD, 0), ("Od/d#Pw?q-wrong Xy", 1)] {
+        let out = Command::new(redtail_bin())
+            .args(["stats", &server.url(), "--json"])
+            .env("REDISCLI_AUTH", pass)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run redtail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{stderr}");
+        assert_no_password_piece(&String::from_utf8_lossy(&out.stdout));
+        assert_no_password_piece(&stderr);
+    }
+}

@@ -213,7 +213,7 @@ fn wrong_password_is_a_clear_error_without_echoing_it() {
     assert_eq!(p.wait_exit(T), Some(1));
     let err = p.stderr();
     assert!(
-        err.contains("authentication") && err.contains("WRONGPASS"),
+        err.contains("authentication failed for user default"),
         "{err}"
     );
     assert!(!err.contains("wrong-pass"), "password leaked: {err}");
@@ -485,4 +485,44 @@ fn half_open_connection_is_detected_by_ping_timeout() {
         p.line(Duration::from_millis(200))
     });
     assert!(line.contains("\"payload\":\"back\""), "{line}");
+}
+
+#[test]
+fn a_refused_login_exits_1_at_once_without_a_retry_storm() {
+    let server = Server::start_with(&["--requirepass", "secret"]);
+    let url = format!("redis://app:wrong-pass@127.0.0.1:{}", server.port);
+    let started = std::time::Instant::now();
+    let mut p = Proc::spawn(&["tail", &url, "-c", "x"]);
+    assert_eq!(p.wait_exit(T), Some(1));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let err = p.stderr();
+    assert!(
+        err.contains(&format!(
+            "authentication failed for user app on 127.0.0.1:{}",
+            server.port
+        )) && err.contains("REDISCLI_AUTH / --pass / the profile's password_env"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong-pass"), "password leaked: {err}");
+    std::thread::sleep(Duration::from_secs(2));
+    let failed = common::failed_auths(&server, "secret");
+    assert!(
+        (1..=2).contains(&failed),
+        "{failed} failed AUTHs in ACL LOG"
+    );
+}
+
+#[test]
+fn a_port_that_is_not_redis_says_so_and_exits_1() {
+    let port = common::http_like_listener();
+    let mut p = Proc::spawn(&["tail", &format!("redis://127.0.0.1:{port}"), "-c", "x"]);
+    assert_eq!(p.wait_exit(T), Some(1));
+    let err = p.stderr();
+    assert!(
+        err.contains(&format!("not a Redis server at 127.0.0.1:{port}")),
+        "{err}"
+    );
+    let mut p = Proc::spawn(&["stats", &format!("redis://127.0.0.1:{port}")]);
+    assert_eq!(p.wait_exit(T), Some(1));
+    assert!(p.stderr().contains("not a Redis server"), "{}", p.stderr());
 }

@@ -287,3 +287,34 @@ fn clicking_a_row_selects_it_in_the_table_panes() {
     tui.wait_exit(T);
     drop(listeners);
 }
+
+#[test]
+fn a_refused_login_is_shown_not_retried_and_r_connects_once_fixed() {
+    let server = Server::start_with(&["--requirepass", "secret"]);
+    let url = format!("redis://:client-pass@127.0.0.1:{}", server.port);
+    let mut tui = Tui::spawn(&[&url, "-c", "c"], 140, 30);
+    let screen = tui.wait_for("authentication failed for user default", T);
+    assert!(!screen.contains("Cannot reach the server"), "{screen}");
+    assert!(!screen.contains("client-pass"), "{screen}");
+    // No retry storm: the subscriber, pollers and stream watcher all wait.
+    std::thread::sleep(Duration::from_secs(5));
+    let failed = common::failed_auths(&server, "secret");
+    assert!((1..=2).contains(&failed), "{failed} failed AUTHs in 5 s");
+    // Fix the password on the server, then ask for one new attempt.
+    let out = std::process::Command::new("redis-cli")
+        .args([
+            "-p",
+            &server.port.to_string(),
+            "--no-auth-warning",
+            "-a",
+            "secret",
+        ])
+        .args(["CONFIG", "SET", "requirepass", "client-pass"])
+        .output()
+        .expect("redis-cli");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
+    tui.send(b"r");
+    tui.wait_for("connected", T);
+    tui.send(b"q");
+    tui.wait_exit(T);
+}

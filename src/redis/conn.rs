@@ -64,52 +64,18 @@ pub struct Overrides {
 }
 
 impl Target {
-    /// Parse `redis://[[user][:pass]@]host[:port][/db]` or `rediss://…`.
+    /// Parse `redis://[[user][:pass]@]host[:port][/db]` or `rediss://…`. The userinfo
+    /// runs to the last `@`, so a pasted password with `/`, `#`, `?`, `@` or `:` works;
+    /// errors show the URL with the password as `***` (see [`super::url`]).
     pub fn parse_url(input: &str) -> Result<Target> {
-        let url = url::Url::parse(input).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot parse connection URL {}: {e} (expected redis://[user:pass@]host[:port][/db])",
-                redact_url(input)
-            )
-        })?;
-        let tls = match url.scheme() {
-            "redis" => false,
-            "rediss" => true,
-            other => bail!("unsupported URL scheme {other:?}: use redis:// or rediss://"),
-        };
-        let host = url
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .unwrap_or("127.0.0.1")
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        let decode = |s: &str| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8()
-                .map(|c| c.into_owned())
-        };
-        let username = match url.username() {
-            "" => None,
-            u => Some(decode(u).context("user name in URL is not valid UTF-8")?),
-        };
-        let password = match url.password() {
-            None | Some("") => None,
-            Some(p) => Some(decode(p).context("password in URL is not valid UTF-8")?),
-        };
-        let db = match url.path().trim_start_matches('/') {
-            "" => 0,
-            d => d
-                .parse::<i64>()
-                .with_context(|| format!("database in URL must be a number, got {d:?}"))?,
-        };
+        let parts = super::url::parse(input)?;
         Ok(Target {
-            host,
-            port: url.port().unwrap_or(6379),
-            username,
-            password,
-            db,
-            tls,
+            host: parts.host.unwrap_or_else(|| "127.0.0.1".into()),
+            port: parts.port.unwrap_or(6379),
+            username: parts.username,
+            password: parts.password,
+            db: parts.db,
+            tls: parts.tls,
             ..Target::default()
         })
     }
@@ -297,10 +263,94 @@ impl Target {
                 if !self.tls && (dropped || text.contains("reset by peer")) {
                     text.push_str(" (if this port expects TLS, use a rediss:// URL or --tls)");
                 }
+                if let Some(refusal) = Refusal::from_redis(self, &e) {
+                    return anyhow::Error::new(refusal);
+                }
                 anyhow::anyhow!("cannot connect to {self}: {text}")
             })
     }
+
+    /// The user a login is attempted as, for messages.
+    pub fn user_label(&self) -> &str {
+        self.username.as_deref().unwrap_or("default")
+    }
 }
+
+/// A connect the server refused for a reason that retrying cannot fix: a wrong or
+/// missing password, or something that is not Redis at that port. Engines stop on it
+/// and wait for an explicit retry instead of repeating failed logins, which fill the
+/// server's ACL LOG and can trip lockouts and alerts on managed Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    Auth {
+        user: String,
+        addr: String,
+        /// The server's reply (escaped), or what was missing.
+        detail: String,
+    },
+    NotRedis {
+        addr: String,
+        /// What it answered (escaped, cut short), or how the handshake failed.
+        detail: String,
+    },
+}
+
+impl Refusal {
+    pub fn auth(target: &Target, detail: impl Into<String>) -> Refusal {
+        Refusal::Auth {
+            user: target.user_label().to_string(),
+            addr: target.addr(),
+            detail: detail.into(),
+        }
+    }
+
+    /// `answer` is what the port sent instead of RESP: quoted (escaped, first 40 bytes).
+    pub fn not_redis(target: &Target, answer: &[u8]) -> Refusal {
+        let cut = &answer[..answer.len().min(40)];
+        Refusal::NotRedis {
+            addr: target.addr(),
+            detail: format!("it answered \"{}\"", crate::render_text::escape_line(cut)),
+        }
+    }
+
+    /// The refusal inside a connect error, if it is one.
+    pub fn of(e: &anyhow::Error) -> Option<&Refusal> {
+        e.downcast_ref::<Refusal>()
+    }
+
+    fn from_redis(target: &Target, e: &redis::RedisError) -> Option<Refusal> {
+        let text = crate::render_text::escape_str(&e.to_string()).into_owned();
+        let auth = e.kind() == redis::ErrorKind::AuthenticationFailed
+            || matches!(e.code(), Some("WRONGPASS" | "NOAUTH"));
+        if auth {
+            return Some(Refusal::auth(target, text));
+        }
+        // redis-rs' parse error lists byte values over several lines: not worth showing.
+        (e.kind() == redis::ErrorKind::Parse).then(|| Refusal::NotRedis {
+            addr: target.addr(),
+            detail: "its reply is not RESP".into(),
+        })
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Auth { user, addr, detail } => write!(
+                f,
+                "authentication failed for user {user} on {addr} ({detail}) — check \
+                 REDISCLI_AUTH / --pass / the profile's password_env"
+            ),
+            Refusal::NotRedis { addr, detail } => write!(
+                f,
+                "not a Redis server at {addr} ({detail}) — check the host and port \
+                 (and rediss:// or --tls if it expects TLS)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
 
 /// Turn a redis-rs error into a sentence a person can act on.
 pub fn describe_error(e: &redis::RedisError) -> String {
@@ -358,22 +408,7 @@ impl fmt::Debug for Target {
 /// Replace a password in a URL-looking string with `***`, for error messages about
 /// URLs we could not parse (so we cannot rely on the parser to find it).
 pub fn redact_url(input: &str) -> String {
-    let Some(scheme_end) = input.find("://") else {
-        return input.to_string();
-    };
-    let rest = &input[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return input.to_string();
-    };
-    let userinfo = &rest[..at];
-    let user = userinfo.split(':').next().unwrap_or("");
-    let redacted = if userinfo.contains(':') {
-        format!("{user}:***")
-    } else {
-        userinfo.to_string()
-    };
-    format!("{}://{redacted}{}", &input[..scheme_end], &rest[at..])
+    super::url::redact(input)
 }
 
 #[cfg(test)]

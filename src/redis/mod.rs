@@ -17,3 +17,4 @@ pub mod stream_tail;
 pub mod streams;
 pub mod subscriber;
 pub mod tls;
+pub mod url;

@@ -591,8 +591,17 @@ impl Single {
     ) -> Duration {
         let mut wait = interval;
         if self.conn.is_none() {
-            let target = route.target(self.failed_connects).await;
-            match async { target?.command_connection().await }.await {
+            // While a login is refused, do not connect: the subscriber retries when the
+            // user asks, and a success there lets the next cycle in.
+            let connected = async {
+                route.check_refusal()?;
+                route
+                    .target(self.failed_connects)
+                    .await?
+                    .command_connection()
+                    .await
+            };
+            match connected.await {
                 Ok(c) => {
                     self.conn = Some(c);
                     self.failed_connects = 0;
@@ -603,8 +612,10 @@ impl Single {
                         state.clients = Some(Err(message.clone()));
                     }
                     state.last_error = Some((Utc::now(), message));
-                    wait = self.backoff.delay(self.failed_connects, clock_jitter());
-                    self.failed_connects = self.failed_connects.saturating_add(1);
+                    if route.note_refusal(&e).is_none() {
+                        wait = self.backoff.delay(self.failed_connects, clock_jitter());
+                        self.failed_connects = self.failed_connects.saturating_add(1);
+                    }
                 }
             }
         }

@@ -9,7 +9,7 @@ use anyhow::{anyhow, Result};
 use redis::Value;
 
 use super::cluster::{key_slot, Node, Topology};
-use super::conn::{describe_error, Target};
+use super::conn::{describe_error, Refusal, Target};
 use super::sentinel::{self, SentinelSpec};
 
 /// How long a fetched topology is trusted before it is read again.
@@ -43,6 +43,10 @@ pub struct Route {
     /// Held while the topology is read again (one refresh at a time); keeps the
     /// connections used for it, so a refresh every few seconds does not connect anew.
     refresh: tokio::sync::Mutex<Pool>,
+    /// Set when a login was refused (or the port is not Redis): pollers do not connect
+    /// while it is set, so a wrong password costs one failed AUTH, not one per task
+    /// per backoff step. Cleared by a successful connect after an explicit retry.
+    refused: Mutex<Option<Refusal>>,
 }
 
 impl std::fmt::Debug for Route {
@@ -68,7 +72,33 @@ impl Route {
                 sentinel_target: None,
             }),
             refresh: tokio::sync::Mutex::new(Pool::new()),
+            refused: Mutex::new(None),
         })
+    }
+
+    /// Why connects are on hold, if a login was refused.
+    pub fn refusal(&self) -> Option<Refusal> {
+        self.refused.lock().unwrap().clone()
+    }
+
+    /// Put connects on hold if `e` is a refusal; returns it.
+    pub fn note_refusal(&self, e: &anyhow::Error) -> Option<Refusal> {
+        let refusal = Refusal::of(e)?.clone();
+        *self.refused.lock().unwrap() = Some(refusal.clone());
+        Some(refusal)
+    }
+
+    /// A connect succeeded: connects are no longer on hold.
+    pub fn clear_refusal(&self) {
+        *self.refused.lock().unwrap() = None;
+    }
+
+    /// The refusal as an error for a task that would connect now, if on hold.
+    pub fn check_refusal(&self) -> Result<()> {
+        match self.refusal() {
+            Some(r) => Err(anyhow::Error::new(r)),
+            None => Ok(()),
+        }
     }
 
     /// A plain single server, no detection.
@@ -91,7 +121,13 @@ impl Route {
         };
         match fetch_topology(&probe).await {
             Ok(Some(t)) => Route::new(target, Mode::Cluster, Some(t)),
-            _ => Route::single(target),
+            Ok(None) => Route::single(target),
+            Err(e) => {
+                // A refused login here puts every engine on hold before it starts.
+                let route = Route::single(target);
+                route.note_refusal(&e);
+                route
+            }
         }
     }
 
@@ -353,11 +389,14 @@ pub fn split_sentinel_url(url: &str) -> Result<Option<SentinelUrl>> {
         Some((s, r)) if s.eq_ignore_ascii_case("rediss+sentinel") => ("rediss", r),
         _ => return Ok(None),
     };
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let (userinfo, hosts) = match authority.rsplit_once('@') {
+    // The userinfo runs to the last `@` (a pasted password may hold `/` or `@`), as in
+    // `Target::parse_url`, which later reads it from the template.
+    let (userinfo, after) = match rest.rsplit_once('@') {
         Some((u, h)) => (Some(u), h),
-        None => (None, authority),
+        None => (None, rest),
     };
+    let after = after.split_once('?').map_or(after, |(before, _)| before);
+    let (hosts, path) = after.split_once('/').unwrap_or((after, ""));
     let sentinels: Vec<String> = hosts
         .split(',')
         .map(str::trim)
@@ -422,5 +461,14 @@ mod tests {
         assert!(split_sentinel_url("redis+sentinel://s1").is_err());
         assert!(split_sentinel_url("redis+sentinel:///m").is_err());
         assert!(split_sentinel_url("redis+sentinel://s/m/0/x").is_err());
+        let s = split_sentinel_url("redis+sentinel://app:K9x/Qz@b#c?@s1:26379/mymaster/2")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (s.sentinels, s.master.as_str()),
+            (vec!["s1:26379".to_string()], "mymaster")
+        );
+        let t = Target::parse_url(&s.template).unwrap();
+        assert_eq!((t.password.as_deref(), t.db), (Some("K9x/Qz@b#c?"), 2));
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::backoff::{clock_jitter, Backoff};
-use super::conn::{Target, CONNECT_TIMEOUT};
+use super::conn::{Refusal, Target, CONNECT_TIMEOUT};
 use super::inbox::{Caps, Inbox};
 use super::message::{Delivery, Gap, Kind, Message, SubKind};
 use super::resp::{self, Frame, Parse};
@@ -109,7 +109,8 @@ pub enum ConnState {
         /// When the next attempt starts.
         retry_at: Instant,
         attempt: u32,
-        /// Retrying cannot help without a change (wrong password, missing permission).
+        /// Retrying cannot help without a change (wrong password, missing permission, not
+        /// a Redis server): the engine does not retry until [`Subscriber::retry_now`].
         fatal: bool,
         /// False until the first successful connect: a consumer may prefer to exit.
         ever_connected: bool,
@@ -127,6 +128,8 @@ pub struct Status {
 pub(super) enum Control {
     Subscribe(SubKind, Vec<Bytes>),
     Unsubscribe(SubKind, Vec<Bytes>),
+    /// Try to connect now (after a fatal error, or instead of waiting out the backoff).
+    Retry,
     Shutdown,
 }
 
@@ -177,6 +180,12 @@ impl Subscriber {
 
     pub fn unsubscribe(&self, kind: SubKind, names: Vec<Bytes>) {
         let _ = self.control.send(Control::Unsubscribe(kind, names));
+    }
+
+    /// One new connection attempt now: the way out of a fatal error (the engine does not
+    /// retry those by itself), or a shortcut through the backoff wait.
+    pub fn retry_now(&self) {
+        let _ = self.control.send(Control::Retry);
     }
 
     pub fn inbox(&self) -> Arc<Inbox> {
@@ -293,18 +302,18 @@ impl Engine {
         let mut attempt: u32 = 0;
         let mut down_since: Option<(DateTime<Utc>, String)> = None;
         let mut ever_connected = false;
+        // An explicit retry connects even while the route has connects on hold.
+        let mut retrying = false;
         loop {
             self.set_conn(ConnState::Connecting);
-            let connected = match &self.config.route {
-                Some(route) => match route.target(attempt).await {
-                    Ok(target) => connect(&self.config, &target).await,
-                    Err(e) => Err(e),
-                },
-                None => connect(&self.config, &self.config.target).await,
-            };
+            let connected = self.connect_once(attempt, retrying).await;
+            retrying = false;
             match connected {
                 Ok(stream) => {
                     let now = Utc::now();
+                    if let Some(route) = &self.config.route {
+                        route.clear_refusal();
+                    }
                     if let Some((from, reason)) = down_since.take() {
                         self.inbox.push_batch(&mut vec![Delivery::Gap(Gap {
                             from,
@@ -337,24 +346,35 @@ impl Engine {
                     }
                 }
                 Err(e) => {
+                    let refused = match &self.config.route {
+                        Some(route) => route.note_refusal(&e),
+                        None => Refusal::of(&e).cloned(),
+                    };
                     let reason = e.to_string();
                     if down_since.is_none() && ever_connected {
                         down_since = Some((Utc::now(), reason.clone()));
                     }
+                    let fatal = refused.is_some() || is_fatal(&reason);
                     let delay = self.config.backoff.delay(attempt, clock_jitter());
-                    let fatal = is_fatal(&reason);
                     self.set_conn(ConnState::Disconnected {
                         since: down_since.as_ref().map_or_else(Utc::now, |d| d.0),
                         error: reason,
-                        retry_at: Instant::now() + delay,
+                        retry_at: Instant::now() + if fatal { Duration::ZERO } else { delay },
                         attempt,
                         fatal,
                         ever_connected,
                     });
                     attempt = attempt.saturating_add(1);
-                    if self.wait_or_control(delay).await {
+                    // No retry storm: a refused login is tried again only when asked.
+                    let stop = if fatal {
+                        self.wait_for_retry().await
+                    } else {
+                        self.wait_or_control(delay).await
+                    };
+                    if stop {
                         break;
                     }
+                    retrying = fatal;
                     continue;
                 }
             }
@@ -387,6 +407,32 @@ impl Engine {
         self.set_conn(ConnState::Stopped);
     }
 
+    /// One connect, through the route when there is one. While the route has connects on
+    /// hold (a login was refused, maybe by another task), only an explicit retry goes
+    /// to the network.
+    async fn connect_once(&self, attempt: u32, retrying: bool) -> Result<Conn> {
+        let Some(route) = &self.config.route else {
+            return connect(&self.config, &self.config.target).await;
+        };
+        if !retrying {
+            route.check_refusal()?;
+        }
+        let target = route.target(attempt).await?;
+        connect(&self.config, &target).await
+    }
+
+    /// After a fatal error: apply subscription changes until a retry (false) or a
+    /// shutdown (true) is asked for.
+    async fn wait_for_retry(&mut self) -> bool {
+        loop {
+            match self.control.recv().await {
+                None | Some(Control::Shutdown) => return true,
+                Some(Control::Retry) => return false,
+                Some(c) => self.apply_wanted(&c),
+            }
+        }
+    }
+
     fn notify(&self, notice: Notice) {
         if let Some(tx) = &self.notices {
             let _ = tx.send(notice);
@@ -402,6 +448,7 @@ impl Engine {
                 _ = &mut sleep => return false,
                 ctl = self.control.recv() => match ctl {
                     None | Some(Control::Shutdown) => return true,
+                    Some(Control::Retry) => return false,
                     Some(c) => { self.apply_wanted(&c); }
                 },
             }
@@ -419,7 +466,7 @@ impl Engine {
                     set.remove(n);
                 }
             }
-            Control::Shutdown => {}
+            Control::Retry | Control::Shutdown => {}
         }
         let wanted = self.wanted.clone();
         self.status.send_modify(|s| s.wanted = wanted);
@@ -493,7 +540,7 @@ impl Engine {
                                 resp::encode_command(&[cmd.as_bytes(), n], &mut out);
                             }
                         }
-                        Control::Shutdown => {}
+                        Control::Retry | Control::Shutdown => {}
                     }
                     if let Err(e) = wr.write_all(&out).await {
                         return lost(format!("write failed: {e}"));
@@ -796,7 +843,7 @@ where
     let mut buf = BytesMut::with_capacity(4096);
     let expected = if target.password.is_some() { 2 } else { 1 };
     for i in 0..expected {
-        let frame = tokio::time::timeout(CONNECT_TIMEOUT, read_frame(stream, &mut buf))
+        let frame = tokio::time::timeout(CONNECT_TIMEOUT, read_frame(target, stream, &mut buf))
             .await
             .map_err(|_| {
                 anyhow!(
@@ -808,15 +855,16 @@ where
             let text = escape_line(&buf[r]).into_owned();
             let is_auth = target.password.is_some() && i == 0;
             if is_auth {
-                bail!("authentication to {target} failed: {text} — check --user/--pass, the URL or REDISCLI_AUTH");
+                return Err(Refusal::auth(target, text).into());
             }
             if text.starts_with("NOAUTH") {
-                bail!("{target} requires a password: {text} — pass --pass, put it in the URL or set REDISCLI_AUTH");
+                let detail = format!("the server requires a password and none was given: {text}");
+                return Err(Refusal::auth(target, detail).into());
             }
             // CLIENT SETNAME may be denied by ACL; that is not a reason to fail.
         }
         // Drop the consumed frame.
-        let used = match resp::parse(&buf).map_err(|e| anyhow!("{e}"))? {
+        let used = match resp::parse(&buf).map_err(|_| Refusal::not_redis(target, &buf))? {
             Parse::Complete(_, used) => used,
             Parse::Incomplete { .. } => 0,
         };
@@ -825,10 +873,16 @@ where
     Ok(())
 }
 
-/// Read until one whole frame is in `buf` (not consumed).
-async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut BytesMut) -> Result<Frame> {
+/// Read until one whole frame is in `buf` (not consumed). Bytes that are not RESP mean
+/// something else listens on the port (an HTTP server, another protocol).
+async fn read_frame<S: AsyncRead + Unpin>(
+    target: &Target,
+    stream: &mut S,
+    buf: &mut BytesMut,
+) -> Result<Frame> {
     loop {
-        if let Parse::Complete(frame, _) = resp::parse(buf).map_err(|e| anyhow!("{e}"))? {
+        let parsed = resp::parse(buf).map_err(|_| Refusal::not_redis(target, buf))?;
+        if let Parse::Complete(frame, _) = parsed {
             return Ok(frame);
         }
         let n = stream

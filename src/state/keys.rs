@@ -9,7 +9,7 @@ use tui_input::backend::crossterm::EventHandler;
 use super::detail::DetailState;
 use super::feed::FeedItem;
 use super::prompt::{FilterEdit, Picker, SubscribePrompt};
-use super::{layout, thousands, AppState, Effect, Focus, Overlay, Tab};
+use super::{layout, thousands, AppState, ConnView, Effect, Focus, Overlay, Tab};
 use crate::filter::Filter;
 use crate::keymap::{Command, Scope};
 use crate::render_text::escape_line;
@@ -418,6 +418,14 @@ impl AppState {
                         thousands(messages.len() as u64)
                     ));
                     effects.push(Effect::Export { path, messages });
+                }
+            }
+            Some(Command::Retry) => {
+                if let ConnView::Disconnected { .. } = self.conn {
+                    self.info("connecting again…".into());
+                    effects.push(Effect::Retry);
+                } else {
+                    self.info("already connected or connecting: nothing to retry".into());
                 }
             }
             _ => match self.keymap.lookup(Scope::Navigation, key) {

@@ -152,6 +152,8 @@ pub enum Effect {
         payload: Bytes,
         shard: bool,
     },
+    /// Connect again now: the subscriber does not retry a refused login by itself.
+    Retry,
     /// Whether the poller should also run CLIENT LIST.
     SetClientsPolling(bool),
     /// Pending pane: fetch a page or consumers, run an action or its preview.

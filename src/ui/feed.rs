@@ -139,10 +139,19 @@ pub fn payload_line(m: &Message, filter: Option<&Filter>) -> Line<'static> {
 fn render_empty(state: &AppState, buf: &mut Buffer, area: Rect) {
     let feed = &state.feed;
     let key = |command| state.keymap.first_key(Scope::Feed, command);
-    let text = if let (true, ConnView::Disconnected { error, .. }) = (feed.is_empty(), &state.conn)
+    let text = if let (true, ConnView::Disconnected { error, fatal, .. }) =
+        (feed.is_empty(), &state.conn)
     {
         // The header line may cut a long error; here it wraps in full.
-        format!("Cannot reach the server: {}", escape_str(error))
+        if *fatal {
+            format!(
+                "{}. Fix it, then press {} to connect again.",
+                escape_str(error),
+                key(Command::Retry)
+            )
+        } else {
+            format!("Cannot reach the server: {}", escape_str(error))
+        }
     } else if !feed.is_empty() {
         format!(
             "No retained message matches the filter ({} retained). Edit it with {}, clear it with {}.",

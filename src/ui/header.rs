@@ -7,6 +7,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
 use super::theme;
+use crate::keymap::{Command, Scope};
 use crate::redis::message::SubKind;
 use crate::render_text::{escape_line, escape_str};
 use crate::state::status::ConnView;
@@ -52,6 +53,17 @@ pub fn connection_line(state: &AppState) -> Line<'static> {
                 spans.push(Span::styled(escape_str(e).into_owned(), theme::error()));
             }
             spans
+        }
+        ConnView::Disconnected {
+            error, fatal: true, ..
+        } => {
+            // The engine waits for the user: a refused login is not retried by itself.
+            let key = state.keymap.first_key(Scope::Feed, Command::Retry);
+            vec![
+                Span::styled(" ✖ ", theme::error()),
+                Span::styled(escape_str(error).into_owned(), theme::error()),
+                Span::styled(format!(" — press {key} to retry"), theme::warn()),
+            ]
         }
         ConnView::Disconnected {
             error,

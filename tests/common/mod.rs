@@ -455,3 +455,46 @@ pub fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .map(str::trim)
 }
+
+/// Failed logins the server recorded: the sum of `count` over `ACL LOG` entries with
+/// reason `auth` (the server folds repeats of one failure into one entry).
+pub fn failed_auths(server: &Server, password: &str) -> u64 {
+    let out = Command::new("redis-cli")
+        .args([
+            "-p",
+            &server.port.to_string(),
+            "--no-auth-warning",
+            "-a",
+            password,
+        ])
+        .args(["ACL", "LOG"])
+        .output()
+        .expect("run redis-cli");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let mut total = 0;
+    let mut count = 0;
+    for pair in lines.windows(2) {
+        match pair[0] {
+            "count" => count = pair[1].parse().unwrap_or(0),
+            "reason" if pair[1] == "auth" => total += count,
+            _ => {}
+        }
+    }
+    total
+}
+
+/// A port that answers like an HTTP server: reads the request, says 400, closes.
+pub fn http_like_listener() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut buf = [0u8; 512];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        }
+    });
+    port
+}

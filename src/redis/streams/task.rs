@@ -196,16 +196,27 @@ async fn single_cycle(
 ) -> Option<Duration> {
     let mut wait = None;
     if conn.is_none() {
-        let target = route.target(*failed_connects).await;
-        match async { target?.command_connection().await }.await {
+        // While a login is refused, do not connect (see `Route::refusal`): the poll
+        // interval passes without touching the server.
+        let connected = async {
+            route.check_refusal()?;
+            route
+                .target(*failed_connects)
+                .await?
+                .command_connection()
+                .await
+        };
+        match connected.await {
             Ok(c) => {
                 *conn = Some(c);
                 *failed_connects = 0;
             }
             Err(e) => {
                 state.last_error = Some((Utc::now(), format!("{e:#}")));
-                wait = Some(backoff.delay(*failed_connects, clock_jitter()));
-                *failed_connects = failed_connects.saturating_add(1);
+                if route.note_refusal(&e).is_none() {
+                    wait = Some(backoff.delay(*failed_connects, clock_jitter()));
+                    *failed_connects = failed_connects.saturating_add(1);
+                }
             }
         }
     }

@@ -93,6 +93,12 @@ impl Supervisor {
             tokio::select! {
                 ctl = self.control.recv() => match ctl {
                     None | Some(Control::Shutdown) => break,
+                    Some(Control::Retry) => {
+                        let shards = self.shards.values().map(|s| &s.child);
+                        for child in self.main.iter().chain(shards) {
+                            let _ = child.control.send(Control::Retry);
+                        }
+                    }
                     Some(Control::Subscribe(kind, names)) => {
                         self.wanted.set_mut(kind).extend(names.iter().cloned());
                         if kind == SubKind::Shard {
