@@ -16,7 +16,8 @@ pub type TuiArgs = crate::config::TuiSettings;
 #[command(
     name = "redtail",
     version,
-    about = "Watch and debug Redis Pub/Sub and Streams in your terminal"
+    about = "Watch and debug Redis Pub/Sub and Streams in your terminal",
+    after_help = crate::exit::HELP
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -51,20 +52,27 @@ pub struct ConfigFlags {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print messages from channels, patterns and shard channels (like `redis-cli subscribe`, but safe and scriptable)
+    #[command(after_help = crate::exit::HELP)]
     Tail(TailArgs),
     /// Start a private redis-server with a built-in workload and open the TUI on it
     Demo(DemoArgs),
     /// Print one poll of the server's Pub/Sub figures and exit
+    #[command(after_help = crate::exit::HELP)]
     Stats(StatsArgs),
     /// Publish a message (PUBLISH, or SPUBLISH with --shard) and print how many clients received it
+    #[command(after_help = crate::exit::HELP)]
     Publish(PublishArgs),
     /// List a consumer group's pending entries (XPENDING), oldest first
+    #[command(after_help = crate::exit::HELP)]
     Pending(PendingArgs),
     /// Acknowledge pending entries (XACK) and print how many were acked
+    #[command(after_help = crate::exit::HELP)]
     Ack(AckArgs),
     /// Move pending entries to another consumer (XCLAIM with a min-idle guard)
+    #[command(after_help = crate::exit::HELP)]
     Claim(ClaimArgs),
     /// Copy entries to a dead-letter stream and ack them, atomically
+    #[command(after_help = crate::exit::HELP)]
     DeadLetter(DeadLetterArgs),
     /// Show where the config file is, print the documented default, or check a file
     Config(ConfigCommandArgs),

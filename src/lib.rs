@@ -3,6 +3,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod exit;
 pub mod filter;
 pub mod json;
 pub mod jsonl;

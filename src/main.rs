@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 fn main() {
     one_malloc_arena();
-    let cli = Cli::parse();
-    if let Err(e) = cli.validate() {
-        e.exit();
-    }
+    let cli = match Cli::try_parse().and_then(|cli| cli.validate().map(|()| cli)) {
+        Ok(cli) => cli,
+        Err(e) => usage_exit(e),
+    };
     // Commands that only print something about redtail itself run before the config is
     // read, so they work even when the config file is broken.
     if let Some(result) = run_offline(&cli) {
@@ -46,13 +46,23 @@ fn main() {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("redtail: {e:#}");
-                1
+                redtail::exit::code_for(&e)
             }
         }
     });
     // Don't wait for blocked reader threads (e.g. stdin) at shutdown.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     std::process::exit(code);
+}
+
+/// `--help` and `--version` print to stdout and exit 0; a usage mistake is explained on
+/// stderr and exits with the usage code (64), distinct from "some ids skipped" (2).
+fn usage_exit(e: clap::Error) -> ! {
+    if !e.use_stderr() {
+        e.exit();
+    }
+    let _ = e.print();
+    std::process::exit(redtail::exit::USAGE);
 }
 
 /// glibc gives threads their own malloc arenas (up to 8 per core). The engine allocates

@@ -1,8 +1,9 @@
 //! Headless pending-entry commands: `pending` (list), `ack`, `claim`, `dead-letter`.
 //!
-//! Exit codes: 0 when every requested id was acted on; 2 when the command ran but some ids
-//! were skipped (not pending, re-taken by a live consumer, …: each is printed with its
-//! reason); 1 on errors and refusals (read-only mode, bad ids, NOPERM, …).
+//! Exit codes (`crate::exit`): 0 when every requested id was acted on; 2 when the command
+//! ran but some ids were skipped (not pending, re-taken by a live consumer, …: each is
+//! printed with its reason); 1 on errors and refusals (read-only mode, NOPERM, …); 64 on
+//! usage errors (bad ids or arguments: nothing was sent).
 //!
 //! The mutating commands honour read-only mode (decided once in `main`: `--read-only`,
 //! `REDTAIL_READ_ONLY=1` or the config) and append to the audit log
@@ -316,7 +317,11 @@ fn context<'a>(
 fn finish(outcome: &impl ActionOutcome, mut out: Vec<u8>) -> Result<i32> {
     let _ = writeln!(out, "{}", outcome.summary());
     write_stdout(&out)?;
-    Ok(if outcome.is_complete() { 0 } else { 2 })
+    Ok(if outcome.is_complete() {
+        crate::exit::SUCCESS
+    } else {
+        crate::exit::PARTIAL
+    })
 }
 
 /// A closed pipe (`redtail pending … | head -1`) is not an error worth reporting.

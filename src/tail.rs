@@ -2,7 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 use crate::cli::{Format, TailArgs};
 use crate::filter::Filter;
@@ -23,7 +23,7 @@ pub async fn run(args: TailArgs, route: std::sync::Arc<crate::redis::route::Rout
             Ok(f) => Some(f),
             Err(e) => {
                 eprintln!("redtail: {e}");
-                return Ok(2);
+                return Ok(crate::exit::USAGE);
             }
         },
         None => None,
@@ -283,7 +283,7 @@ pub fn format_text(m: &Message, escape: bool, out: &mut Vec<u8>) {
 /// Refuse obviously wrong combinations before connecting.
 pub fn validate(args: &TailArgs) -> Result<()> {
     if args.count == Some(0) {
-        bail!("--count must be at least 1");
+        return Err(crate::exit::UsageError("--count must be at least 1".into()).into());
     }
     Ok(())
 }

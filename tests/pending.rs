@@ -1547,3 +1547,31 @@ fn binary_names_from_stats_json_work_as_b64_arguments() {
     );
     assert!(err.contains("not standard base64"), "{err}");
 }
+
+#[test]
+fn exit_codes_are_distinct_for_success_error_usage_and_skipped_ids() {
+    let s = scenario();
+    let code = |args: &[&str], env: &[(&str, &str)]| run(&s, args, env).0;
+    assert_eq!(code(&["ack", S, G, &s.ids[0]], &[]), 0, "success");
+    assert_eq!(
+        code(&["ack", S, G, &s.ids[0]], &[]),
+        2,
+        "skipped: acked already"
+    );
+    assert_eq!(code(&["ack", S, G], &[]), 64, "usage: no ids");
+    assert_eq!(code(&["ack", S, G, "12-x"], &[]), 64, "usage: a bad id");
+    assert_eq!(
+        code(&["claim", S, G, "w", &s.ids[1]], &[]),
+        64,
+        "usage: --min-idle missing"
+    );
+    assert_eq!(
+        code(&["ack", S, G, &s.ids[1]], &[("REDTAIL_READ_ONLY", "1")]),
+        1,
+        "refused"
+    );
+    let mut p = Proc::spawn(&["ack", "--url", "redis://127.0.0.1:1", S, G, &s.ids[1]]);
+    assert_eq!(p.wait_exit(T), Some(1), "connection error: {}", p.stderr());
+    let mut p = Proc::spawn(&["--help"]);
+    assert_eq!(p.wait_exit(T), Some(0));
+}

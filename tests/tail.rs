@@ -154,7 +154,7 @@ fn count_exits_after_n_matching_and_filter_selects_exactly() {
 #[test]
 fn invalid_filter_is_rejected_with_a_pointer() {
     let mut p = Proc::spawn(&["tail", "redis://127.0.0.1:1", "--filter", "(a or"]);
-    assert_eq!(p.wait_exit(T), Some(2));
+    assert_eq!(p.wait_exit(T), Some(64), "a usage error, distinct from 2");
     let err = p.stderr();
     assert!(err.contains("filter error at column"), "{err}");
     assert!(err.contains('^'), "{err}");
