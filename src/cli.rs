@@ -308,6 +308,11 @@ pub struct TailArgs {
     /// Most messages buffered between the socket and stdout before the oldest are dropped
     #[arg(long, default_value_t = 100_000)]
     pub max_buffered: usize,
+    /// Most bytes buffered between the socket and stdout (payloads, names and ~100 bytes
+    /// of bookkeeping each) before the oldest are dropped, e.g. 16MiB. A single message
+    /// larger than this is still printed whole: tail never truncates what it prints
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64MiB")]
+    pub max_buffered_bytes: usize,
     /// Seconds of silence before a liveness PING, and to wait for its answer
     #[arg(long, default_value_t = 5.0, hide = true)]
     pub ping_interval: f64,

@@ -43,7 +43,7 @@ pub async fn run(args: TailArgs, route: std::sync::Arc<crate::redis::route::Rout
     config.ping_timeout = ping;
     config.caps = Caps {
         max_items: args.max_buffered.max(1),
-        ..Caps::default()
+        max_bytes: args.max_buffered_bytes.max(1),
     };
     let subscriber = Subscriber::spawn(config, subs);
     let inbox = subscriber.inbox();

@@ -113,3 +113,117 @@ fn ack_acts_on_the_entry_the_user_selected() {
     tui.send(b"q");
     tui.wait_exit(T);
 }
+
+fn crashed_worker(server: &Server) {
+    for i in 0..3 {
+        server.cli(&["XADD", "jobs", "*", "task", &format!("t{i}")]);
+    }
+    server.cli(&["XGROUP", "CREATE", "jobs", "workers", "0"]);
+    server.cli(&[
+        "XREADGROUP",
+        "GROUP",
+        "workers",
+        "crashed",
+        "COUNT",
+        "10",
+        "STREAMS",
+        "jobs",
+        ">",
+    ]);
+}
+
+fn audit_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
+        .collect()
+}
+
+#[test]
+fn redtail_read_only_env_refuses_every_tui_mutation_and_audits_the_refusal() {
+    let server = Server::start();
+    crashed_worker(&server);
+    let before = pending_ids(&server);
+    let audit = tempfile::tempdir().expect("tempdir");
+    let audit_path = audit.path().join("audit.jsonl");
+    let audit_env = audit_path.to_string_lossy().into_owned();
+    let mut tui = Tui::spawn_env(
+        &[&server.url(), "-c", "unused"],
+        &[
+            ("REDTAIL_AUDIT_LOG", audit_env.as_str()),
+            ("REDTAIL_READ_ONLY", "1"),
+        ],
+        140,
+        30,
+    );
+    tui.wait_for("connected", T);
+    tui.wait_for("READ-ONLY", T);
+    tui.send(b"4");
+    tui.send(b"t");
+    tui.send(b"\x15");
+    tui.send(b"jobs workers");
+    tui.send(b"\r");
+    tui.wait_until("the pending entries", T, |s| {
+        before.iter().all(|id| s.contains(id.as_str()))
+    });
+    tui.send(b"a");
+    tui.wait_for("ack is disabled (REDTAIL_READ_ONLY=1)", T);
+    tui.send(b"2");
+    tui.send(b"p");
+    tui.wait_for("publish is disabled (REDTAIL_READ_ONLY=1)", T);
+    let records = common::wait_for("two audited refusals", T, || {
+        let r = audit_lines(&audit_path);
+        (r.len() == 2).then_some(r)
+    });
+    assert_eq!(records[0]["action"], "ack", "{}", records[0]);
+    assert_eq!(records[0]["stream"], "jobs", "{}", records[0]);
+    assert_eq!(records[0]["group"], "workers", "{}", records[0]);
+    assert_eq!(records[1]["action"], "publish", "{}", records[1]);
+    for r in &records {
+        assert_eq!(r["result"]["status"], "refused", "{r}");
+    }
+    assert_eq!(pending_ids(&server), before, "nothing was acked");
+    tui.send(b"q");
+    tui.wait_exit(T);
+}
+
+#[test]
+fn a_publish_from_the_tui_composer_is_audited() {
+    let server = Server::start();
+    let audit = tempfile::tempdir().expect("tempdir");
+    let audit_path = audit.path().join("audit.jsonl");
+    let audit_env = audit_path.to_string_lossy().into_owned();
+    let mut tui = Tui::spawn_env(
+        &[&server.url(), "-c", "news"],
+        &[("REDTAIL_AUDIT_LOG", audit_env.as_str())],
+        140,
+        30,
+    );
+    tui.wait_for("connected", T);
+    common::wait_subscribed(&server, 1);
+    tui.send(b"2");
+    tui.wait_for("› news", T);
+    // The composer opens on the selected channel (the only one), in the payload field.
+    tui.send(b"p");
+    tui.wait_for("channel  news", T);
+    tui.send(b"hello from the composer");
+    tui.send(b"\x13"); // Ctrl-S: send
+    let records = common::wait_for("the publish's audit line", T, || {
+        let r = audit_lines(&audit_path);
+        (!r.is_empty()).then_some(r)
+    });
+    let r = &records[0];
+    assert_eq!(r["action"], "publish", "{r}");
+    assert_eq!(r["command"], "PUBLISH", "{r}");
+    assert_eq!(r["channel"], "news", "{r}");
+    assert_eq!(r["result"]["status"], "ok", "{r}");
+    assert_eq!(
+        r["result"]["details"]["receivers"], 1,
+        "redtail itself: {r}"
+    );
+    assert_eq!(r["message"]["payload"], "hello from the composer", "{r}");
+    tui.send(b"\x1b");
+    tui.send(b"q");
+    tui.wait_exit(T);
+}

@@ -526,3 +526,36 @@ fn a_port_that_is_not_redis_says_so_and_exits_1() {
     assert_eq!(p.wait_exit(T), Some(1));
     assert!(p.stderr().contains("not a Redis server"), "{}", p.stderr());
 }
+
+#[test]
+fn a_message_bigger_than_max_buffered_bytes_is_printed_whole() {
+    let server = Server::start();
+    let p = Proc::spawn(&[
+        "tail",
+        &server.url(),
+        "--format",
+        "jsonl",
+        "-c",
+        "big",
+        "--max-buffered-bytes",
+        "1KiB",
+        "--count",
+        "2",
+    ]);
+    wait_subscribed(&server, 1);
+    let mut c = server.conn();
+    let huge = "h".repeat(1 << 20);
+    let _: i64 = c.publish("big", huge.as_str()).unwrap();
+    let got = json_lines(&p, 1);
+    assert_eq!(
+        got[0]["payload"].as_str().map(str::len),
+        Some(1 << 20),
+        "alone in the buffer it is kept, and tail never truncates what it prints"
+    );
+    let _: i64 = c.publish("big", "after").unwrap();
+    assert_eq!(json_lines(&p, 1)[0]["payload"], "after");
+
+    let mut bad = Proc::spawn(&["tail", &server.url(), "--max-buffered-bytes", "lots"]);
+    assert_eq!(bad.wait_exit(T), Some(64), "a bad size is a usage error");
+    assert!(bad.stderr().contains("is not a size"), "{}", bad.stderr());
+}

@@ -318,3 +318,22 @@ fn a_refused_login_is_shown_not_retried_and_r_connects_once_fixed() {
     tui.send(b"q");
     tui.wait_exit(T);
 }
+
+#[test]
+fn memory_bounded_by_max_bytes_keeps_a_huge_message_truncated_and_says_so() {
+    let server = Server::start();
+    let url = server.url();
+    // 2 MiB in all: the feed gets 1 MiB of it (the buffer in front of it the rest).
+    let mut tui = Tui::spawn(&[&url, "-c", "big", "--max-bytes", "2MiB"], 140, 30);
+    tui.wait_for("connected", T);
+    wait_subscribed(&server, 1);
+    let huge = vec![b'h'; 3 << 20];
+    let _: i64 = server.conn().publish("big", huge).unwrap();
+    tui.wait_for("hhhhhhhh", T);
+    tui.send(b"\r");
+    let s = tui.wait_for("of 3,145,728 bytes (kept truncated", T);
+    assert!(s.contains("larger than --max-bytes"), "{s}");
+    tui.send(b"\x1b");
+    tui.send(b"q");
+    assert_eq!(tui.wait_exit(T), Some(0));
+}

@@ -70,6 +70,11 @@ pub struct FeedState {
     pub messages: usize,
     /// Gaps seen since start (evicted ones included).
     pub gaps: u64,
+    /// Messages larger than the whole byte budget, kept truncated: their engine sequence
+    /// number → the payload's full size. Rare, and pruned as they are evicted.
+    truncated: std::collections::BTreeMap<u64, usize>,
+    /// Such messages seen since start.
+    pub truncated_total: u64,
 }
 
 impl std::fmt::Debug for FeedState {
@@ -99,10 +104,38 @@ impl FeedState {
             evicted_bytes: 0,
             messages: 0,
             gaps: 0,
+            truncated: Default::default(),
+            truncated_total: 0,
         }
     }
 
+    /// The rule for a message bigger than the budget: memory stays under `--max-bytes`,
+    /// so the feed keeps a copy of its first bytes (as many as fit the budget with its
+    /// channel and bookkeeping) and remembers the full size, shown in the detail view and
+    /// counted in the header. Everything older is evicted to make room, as usual.
+    fn fit_budget(&mut self, item: FeedItem) -> FeedItem {
+        let FeedItem::Message(mut m) = item else {
+            return item;
+        };
+        if m.approx_bytes() <= self.max_bytes {
+            return FeedItem::Message(m);
+        }
+        let full = m.payload.len();
+        let room = self.max_bytes.saturating_sub(m.approx_bytes() - full);
+        // A copy, not a slice: a slice would keep the whole payload's allocation alive.
+        m.payload = bytes::Bytes::copy_from_slice(&m.payload[..room.min(full)]);
+        self.truncated.insert(m.seq, full);
+        self.truncated_total += 1;
+        FeedItem::Message(m)
+    }
+
+    /// The full payload size of a retained message that was kept truncated.
+    pub fn truncated_from(&self, seq: u64) -> Option<usize> {
+        self.truncated.get(&seq).copied()
+    }
+
     pub fn push(&mut self, item: FeedItem) {
+        let item = self.fit_budget(item);
         let id = self.next_id;
         self.next_id += 1;
         match &item {
@@ -131,7 +164,8 @@ impl FeedState {
     }
 
     fn evict(&mut self) {
-        // The newest item stays even if it alone exceeds the byte bound.
+        // The newest item stays even if it alone exceeds the byte bound (only a gap or an
+        // error can: messages are fitted to the budget first, see `fit_budget`).
         while self.entries.len() > self.max_items
             || (self.bytes > self.max_bytes && self.entries.len() > 1)
         {
@@ -150,6 +184,9 @@ impl FeedState {
                 self.messages -= 1;
                 self.evicted += 1;
                 self.evicted_bytes += cost as u64;
+                if let (false, Some(seq)) = (self.truncated.is_empty(), old.seq()) {
+                    self.truncated.remove(&seq);
+                }
             }
         }
     }
@@ -432,6 +469,31 @@ mod tests {
         feed.push(msg("c", &"x".repeat(10_000)));
         assert_eq!(feed.len(), 1, "a huge newest message is kept alone");
         assert_eq!(feed.evicted, 3);
+    }
+
+    #[test]
+    fn a_message_bigger_than_the_budget_is_kept_truncated_with_its_full_size() {
+        let budget = 4096;
+        let mut feed = FeedState::new(100, budget);
+        feed.push(msg("c", "small"));
+        let mut big = msg("c", &"y".repeat(50_000));
+        if let FeedItem::Message(m) = &mut big {
+            m.seq = 7;
+        }
+        feed.push(big);
+        assert!(feed.bytes() <= budget, "memory stays under --max-bytes");
+        assert_eq!(feed.len(), 1, "older messages made room");
+        assert_eq!(feed.truncated_from(7), Some(50_000));
+        assert_eq!(feed.truncated_total, 1);
+        let kept = payloads(&feed, 0, 1);
+        assert_eq!(
+            kept[0].len(),
+            budget - MESSAGE_OVERHEAD - 1,
+            "its first bytes"
+        );
+        feed.push(msg("c", "next"));
+        feed.push(msg("c", &"z".repeat(4000)));
+        assert_eq!(feed.truncated_from(7), None, "forgotten once evicted");
     }
 
     #[test]

@@ -51,7 +51,14 @@ pub fn render(state: &AppState, detail: &DetailState, buf: &mut Buffer, area: Re
             label("received"),
             Span::raw(received),
             Span::styled("  size ", theme::dim()),
-            Span::raw(format!("{} bytes", thousands(m.payload.len() as u64))),
+            Span::raw(match state.feed.truncated_from(m.seq) {
+                Some(full) => format!(
+                    "{} of {} bytes (kept truncated: larger than --max-bytes)",
+                    thousands(m.payload.len() as u64),
+                    thousands(full as u64)
+                ),
+                None => format!("{} bytes", thousands(m.payload.len() as u64)),
+            }),
             Span::styled("  seq ", theme::dim()),
             Span::raw(m.seq.to_string()),
         ]);

@@ -63,6 +63,14 @@ impl Slot {
         }
     }
 
+    /// The engine's sequence number of a message.
+    pub(super) fn seq(&self) -> Option<u64> {
+        match self {
+            Slot::Message(m) => Some(m.seq),
+            _ => None,
+        }
+    }
+
     pub(super) fn is_message(&self) -> bool {
         matches!(self, Slot::Message(_))
     }
