@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::values::{parse_interval, ThemeChoice};
+use crate::config::values::{parse_interval, parse_size, ThemeChoice};
 use crate::redis::conn::Target;
 
 /// What the TUI runs with, resolved from flags over the config file (see `config.rs`).
@@ -386,25 +386,6 @@ impl From<Name> for bytes::Bytes {
     fn from(name: Name) -> Self {
         bytes::Bytes::from(name.0)
     }
-}
-
-/// Accepts plain bytes or a suffix: 64MiB, 512KiB, 1GiB, 10MB, 4kb.
-pub fn parse_size(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: usize = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size (e.g. 64MiB, 512KiB, 1000000)"))?;
-    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1024,
-        "m" | "mb" | "mib" => 1024 * 1024,
-        "g" | "gb" | "gib" => 1024 * 1024 * 1024,
-        other => return Err(format!("unknown size unit {other:?} (use KiB, MiB or GiB)")),
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 impl Cli {

@@ -51,7 +51,7 @@ impl<'de> Deserialize<'de> for Size {
                 self.visit_i64(i64::try_from(n).unwrap_or(i64::MAX))
             }
             fn visit_str<E: de::Error>(self, text: &str) -> Result<Size, E> {
-                match crate::cli::parse_size(text) {
+                match parse_size(text) {
                     Ok(0) => Err(E::custom("the size must be at least 1 byte")),
                     Ok(n) => Ok(Size(n)),
                     Err(e) => Err(E::custom(e)),
@@ -398,6 +398,25 @@ impl<'de> Deserialize<'de> for KeyList {
         }
         d.deserialize_any(V)
     }
+}
+
+/// Accepts plain bytes or a suffix: 64MiB, 512KiB, 1GiB, 10MB, 4kb.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (e.g. 64MiB, 512KiB, 1000000)"))?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        "g" | "gb" | "gib" => 1024 * 1024 * 1024,
+        other => return Err(format!("unknown size unit {other:?} (use KiB, MiB or GiB)")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 #[cfg(test)]

@@ -12,39 +12,7 @@ use anyhow::{bail, Context, Result};
 /// How long a TCP connect (plus AUTH) may take before we give up with a clear error.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-#[derive(Clone, PartialEq, Eq)]
-pub struct Target {
-    pub host: String,
-    pub port: u16,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub db: i64,
-    pub tls: bool,
-    /// PEM bundle of the CA(s) to trust instead of the bundled webpki roots (`--cacert`).
-    pub ca_cert: Option<PathBuf>,
-    /// Client certificate chain and its key, for servers with `tls-auth-clients yes`.
-    pub client_cert: Option<PathBuf>,
-    pub client_key: Option<PathBuf>,
-    /// Skip server certificate verification (`--insecure`).
-    pub insecure: bool,
-}
-
-impl Default for Target {
-    fn default() -> Self {
-        Target {
-            host: "127.0.0.1".into(),
-            port: 6379,
-            username: None,
-            password: None,
-            db: 0,
-            tls: false,
-            ca_cert: None,
-            client_cert: None,
-            client_key: None,
-            insecure: false,
-        }
-    }
-}
+pub use super::target::Target;
 
 /// Flags that override parts of the URL, as redis-cli accepts them.
 #[derive(Clone, Debug, Default)]
@@ -158,15 +126,6 @@ impl Target {
         }
     }
 
-    /// `host:port`, for socket connects.
-    pub fn addr(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-
     /// A redis-rs client for command connections (poller, publish, actions).
     pub fn client(&self) -> Result<redis::Client> {
         let addr = if self.tls {
@@ -269,11 +228,6 @@ impl Target {
                 anyhow::anyhow!("cannot connect to {self}: {text}")
             })
     }
-
-    /// The user a login is attempted as, for messages.
-    pub fn user_label(&self) -> &str {
-        self.username.as_deref().unwrap_or("default")
-    }
 }
 
 /// A connect the server refused for a reason that retrying cannot fix: a wrong or
@@ -369,39 +323,6 @@ pub fn describe_error(e: &redis::RedisError) -> String {
         }
         "NOPERM" => format!("{text} — the ACL user lacks a permission this needs"),
         _ => text,
-    }
-}
-
-/// What we show as "the server": never includes the password.
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = if self.tls { "rediss" } else { "redis" };
-        write!(f, "{scheme}://")?;
-        if let Some(u) = &self.username {
-            write!(f, "{u}@")?;
-        }
-        write!(f, "{}", self.addr())?;
-        if self.db != 0 {
-            write!(f, "/{}", self.db)?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Target")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("db", &self.db)
-            .field("tls", &self.tls)
-            .field("ca_cert", &self.ca_cert)
-            .field("client_cert", &self.client_cert)
-            .field("client_key", &self.client_key)
-            .field("insecure", &self.insecure)
-            .finish()
     }
 }
 

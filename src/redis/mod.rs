@@ -16,5 +16,6 @@ pub mod sentinel;
 pub mod stream_tail;
 pub mod streams;
 pub mod subscriber;
+pub mod target;
 pub mod tls;
 pub mod url;

@@ -23,7 +23,7 @@ use tokio_rustls::rustls::{
 };
 use tokio_rustls::TlsConnector;
 
-use super::conn::Target;
+use super::target::Target;
 
 /// The crypto provider every TLS config here uses: ring, chosen explicitly rather than
 /// left to rustls' feature-based guess.
