@@ -26,10 +26,10 @@ use redis::Value;
 use serde::Serialize;
 
 use crate::audit::{AuditEntry, AuditLog, AuditRecord, AuditStatus, BinText};
+use crate::redis::error::{PollError, PollErrorKind};
 use crate::redis::pending::{
     check_reply, into_items, parse_entry, redis_error, reply_error, server_error, Fields, StreamId,
 };
-use crate::redis::poller::{PollError, PollErrorKind};
 
 pub use claim::{
     autoclaim, autoclaim_preview, claim, AutoclaimOutcome, AutoclaimPreview, ClaimOutcome,

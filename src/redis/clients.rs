@@ -6,7 +6,8 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::Value;
 
-use crate::redis::poller::{into_bytes, into_items, strip_attribute, PollError};
+use crate::redis::error::PollError;
+use crate::redis::reply::{into_bytes, into_items, strip_attribute};
 
 /// One subscribed client, from a `CLIENT LIST` line. Fields we do not use are dropped.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -50,7 +51,7 @@ pub async fn client_list_pubsub(
         .map_err(|e| PollError::from_redis(COMMAND, &e))?;
     let text = into_bytes(reply).ok_or_else(|| PollError {
         command: COMMAND.into(),
-        kind: crate::redis::poller::PollErrorKind::Reply,
+        kind: crate::redis::error::PollErrorKind::Reply,
         message: format!("{COMMAND} failed: unexpected reply (not text)"),
     })?;
     Ok(parse_client_list(&text))

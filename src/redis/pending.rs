@@ -13,7 +13,8 @@ use bytes::Bytes;
 use redis::aio::MultiplexedConnection;
 use redis::Value;
 
-use crate::redis::poller::{PollError, PollErrorKind};
+pub use crate::redis::error::{PollError, PollErrorKind};
+pub(crate) use crate::redis::reply::{bytes_of, into_items, reply_error, u64_of};
 use crate::render_text::escape_line;
 
 /// The largest page XPENDING is asked for: a pending list can hold millions of entries
@@ -419,32 +420,6 @@ pub(crate) fn parse_fields(v: Value) -> Option<Fields> {
     }
 }
 
-pub(crate) fn into_items(v: Value) -> Option<Vec<Value>> {
-    match v {
-        Value::Array(items) | Value::Set(items) => Some(items),
-        Value::Attribute { data, .. } => into_items(*data),
-        _ => None,
-    }
-}
-
-pub(crate) fn bytes_of(v: &Value) -> Option<Bytes> {
-    match v {
-        Value::BulkString(b) => Some(Bytes::copy_from_slice(b)),
-        Value::SimpleString(s) => Some(Bytes::copy_from_slice(s.as_bytes())),
-        Value::Okay => Some(Bytes::from_static(b"OK")),
-        Value::Int(i) => Some(Bytes::from(i.to_string())),
-        Value::VerbatimString { text, .. } => Some(Bytes::copy_from_slice(text.as_bytes())),
-        _ => None,
-    }
-}
-
-pub(crate) fn u64_of(v: &Value) -> Option<u64> {
-    match v {
-        Value::Int(i) => u64::try_from(*i).ok(),
-        other => std::str::from_utf8(&bytes_of(other)?).ok()?.parse().ok(),
-    }
-}
-
 pub(crate) fn id_of(v: &Value) -> Option<StreamId> {
     StreamId::parse(std::str::from_utf8(&bytes_of(v)?).ok()?)
 }
@@ -488,16 +463,6 @@ fn with_hint(mut e: PollError) -> PollError {
             .push_str(" — ids look like <ms>-<seq>, e.g. 1700000000000-0");
     }
     e
-}
-
-pub(crate) fn reply_error(command: &str, what: &str) -> PollError {
-    PollError {
-        command: command.to_string(),
-        kind: PollErrorKind::Reply,
-        message: format!(
-            "{command} failed: unexpected reply ({what}); is this a Redis-compatible server?"
-        ),
-    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use anyhow::{bail, Result};
 use redis::Value;
 
 use super::conn::{describe_error, Target};
-use super::poller::{into_bytes, into_items, strip_attribute};
+use super::reply::{into_bytes, into_items, strip_attribute};
 use crate::render_text::escape_str;
 
 pub const DEFAULT_SENTINEL_PORT: u16 = 26379;

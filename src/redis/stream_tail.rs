@@ -29,9 +29,10 @@ use tokio::time::Instant;
 
 use super::backoff::{clock_jitter, Backoff};
 use super::conn::Target;
+use super::error::PollError;
 use super::inbox::Inbox;
 use super::message::{Delivery, Kind, Message};
-use super::poller::{into_bytes, into_items, strip_attribute, PollError};
+use super::reply::{into_bytes, into_items, strip_attribute};
 use super::streams::{parse_entries, stream_error, StreamEntry, StreamId};
 use crate::render_text::escape_str;
 

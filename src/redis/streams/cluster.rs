@@ -13,7 +13,7 @@ use super::{
     poll_streams, Discovery, DiscoveryConfig, HealthTracker, ScanProgress, StreamsSnapshot,
 };
 use crate::redis::cluster::key_slot;
-use crate::redis::poller::{PollError, PollErrorKind};
+use crate::redis::error::{PollError, PollErrorKind};
 use crate::redis::route::{Pool, Route};
 
 /// Per-shard discovery state, keyed by the shard's first slot (stable across failovers,

@@ -14,7 +14,8 @@ use redis::aio::MultiplexedConnection;
 use redis::Value;
 
 use super::stream_error;
-use crate::redis::poller::{int_of, into_bytes, into_items, PollError, PollErrorKind};
+use crate::redis::error::{PollError, PollErrorKind};
+use crate::redis::reply::{int_of, into_bytes, into_items};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiscoveryConfig {

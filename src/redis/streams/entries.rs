@@ -11,7 +11,7 @@ use redis::Value;
 use super::id::StreamId;
 use super::info::parse_entries;
 use super::stream_error;
-use crate::redis::poller::PollError;
+use crate::redis::error::PollError;
 
 /// Most entries one page may ask for: a page is for a screen, and entries can be large.
 pub const MAX_PAGE: usize = 10_000;

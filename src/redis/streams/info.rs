@@ -11,7 +11,7 @@ use redis::Value;
 
 use super::id::StreamId;
 use super::StreamEntry;
-use crate::redis::poller::{int_of, into_bytes, into_items, strip_attribute};
+use crate::redis::reply::{int_of, into_bytes, into_items, strip_attribute};
 
 /// XINFO STREAM, without the groups (those come from XINFO GROUPS).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -38,7 +38,8 @@ pub use poll::{poll_once, poll_streams};
 pub use task::{StreamsConfig, StreamsPoller, StreamsState};
 pub use tracker::HealthTracker;
 
-use crate::redis::poller::{PollError, PollErrorKind};
+use crate::redis::error::{PollError, PollErrorKind};
+pub(crate) use crate::redis::reply::reply_error;
 use crate::render_text::escape_str;
 
 /// One poll of every tracked stream. Ages are relative to `server_time_ms` (the server's
@@ -274,16 +275,6 @@ pub(crate) fn stream_error(command: &str, code: &str, detail: &str) -> PollError
         };
     }
     PollError::from_server(command, code, detail)
-}
-
-pub(crate) fn reply_error(command: &str, what: &str) -> PollError {
-    PollError {
-        command: command.to_string(),
-        kind: PollErrorKind::Reply,
-        message: format!(
-            "{command} failed: unexpected reply ({what}); is this a Redis-compatible server?"
-        ),
-    }
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use super::{
     reply_error, stream_error, ConsumerInfo, Discovery, HealthTracker, ProblemKind, StreamInfo,
     StreamProblem, StreamsSnapshot,
 };
-use crate::redis::poller::{PollError, PollErrorKind};
+use crate::redis::error::{PollError, PollErrorKind};
 use crate::render_text::escape_line;
 
 /// Most commands in one pipeline; larger rounds are split and sent concurrently.
