@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 
+use super::values::Theme;
 use super::values::{key_name, Interval, Size, ThemeChoice};
 use super::{
     command_name, place_name, places, profile_list, Loaded, Profile, BUILTIN_FPS,
@@ -17,7 +18,6 @@ use crate::keymap::{Command, Keymap, Scope};
 use crate::redis::actions::ReadOnly;
 use crate::redis::conn::{Overrides, Target};
 use crate::render_text::escape_str;
-use crate::ui::theme::Theme;
 
 /// Environment switch for read-only mode (every command and the TUI).
 pub const READ_ONLY_ENV: &str = "REDTAIL_READ_ONLY";

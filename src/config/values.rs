@@ -206,6 +206,15 @@ pub enum ThemeChoice {
     Auto,
 }
 
+/// The palette the TUI draws with, for a dark or a light terminal background: the
+/// resolved `theme` setting. Only data here; `ui::theme` maps it to colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Theme {
+    #[default]
+    Dark,
+    Light,
+}
+
 impl ThemeChoice {
     pub fn name(self) -> &'static str {
         match self {
@@ -218,8 +227,7 @@ impl ThemeChoice {
     /// `auto` reads `$COLORFGBG` ("fg;bg", set by rxvt, Konsole, iTerm2 and others): its
     /// last field is the background's colour index, 7 and 9–15 being light ones. Without
     /// it we cannot tell, and most terminals are dark.
-    pub fn resolve(self, colorfgbg: Option<&str>) -> crate::ui::theme::Theme {
-        use crate::ui::theme::Theme;
+    pub fn resolve(self, colorfgbg: Option<&str>) -> Theme {
         match self {
             ThemeChoice::Dark => Theme::Dark,
             ThemeChoice::Light => Theme::Light,
@@ -422,7 +430,6 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ui::theme::Theme;
 
     #[test]
     fn intervals_parse_and_print_back() {

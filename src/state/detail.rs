@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use ratatui::text::Span;
+use unicode_width::UnicodeWidthStr as _;
 
 use super::feed::ItemId;
 use crate::redis::message::Message;
@@ -61,7 +61,7 @@ fn char_cols(c: char, s: &str) -> usize {
     if c.is_ascii() {
         1
     } else {
-        Span::raw(s).width()
+        s.width()
     }
 }
 

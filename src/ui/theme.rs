@@ -8,13 +8,8 @@ use ratatui::text::Span;
 
 use crate::render_text::escape_segments;
 
-/// Palette for dark or light terminal backgrounds (config `theme`, `--theme`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Theme {
-    #[default]
-    Dark,
-    Light,
-}
+/// Which palette: data decided by the config (`theme`, `--theme`); colours are ours.
+pub use crate::config::values::Theme;
 
 /// Chosen once at startup, before the first frame. A process-wide switch rather than a
 /// field of the render state so the style helpers below keep their signatures; tests
