@@ -17,7 +17,6 @@ use crate::render_text::escape_line;
 const DRAIN_BATCH: usize = 4096;
 
 pub async fn run(args: TailArgs, route: std::sync::Arc<crate::redis::route::Route>) -> Result<i32> {
-    let target = route.template().clone();
     let filter = match &args.filter {
         Some(expr) => match Filter::parse(expr) {
             Ok(f) => Some(f),
@@ -28,24 +27,7 @@ pub async fn run(args: TailArgs, route: std::sync::Arc<crate::redis::route::Rout
         },
         None => None,
     };
-    let mut subs = args.subs.subscriptions();
-    if subs.is_empty() && args.stream_keys.is_empty() {
-        eprintln!("redtail: no --channel/--pattern/--shard-channel given: following every classic channel (PSUBSCRIBE *)");
-        subs.patterns.insert(bytes::Bytes::from_static(b"*"));
-    }
-    let mut config = SubscriberConfig::new(target.clone());
-    // Sentinel: ask where the primary is at every (re)connect. Cluster: classic
-    // subscriptions on any node, shard channels on their slot owners.
-    // Single servers too: a login the route saw refused is then not tried again.
-    config.route = Some(route.clone());
-    let ping = std::time::Duration::from_secs_f64(args.ping_interval.clamp(0.1, 3600.0));
-    config.ping_interval = ping;
-    config.ping_timeout = ping;
-    config.caps = Caps {
-        max_items: args.max_buffered.max(1),
-        max_bytes: args.max_buffered_bytes.max(1),
-    };
-    let subscriber = Subscriber::spawn(config, subs);
+    let subscriber = spawn_subscriber(&args, &route);
     let inbox = subscriber.inbox();
     let stream_tails = StreamTail::spawn_routed(
         &route,
@@ -56,124 +38,32 @@ pub async fn run(args: TailArgs, route: std::sync::Arc<crate::redis::route::Rout
         inbox.clone(),
     );
     let mut status = subscriber.status();
-    let escape = args.escape || std::io::stdout().is_terminal();
-    let mut out = Output::start();
+    let mut consumer = Consumer::new(&args, filter, route.template().to_string());
     let mut batch = Vec::with_capacity(DRAIN_BATCH);
-    let mut printed: u64 = 0;
-    let mut reported_evicted: u64 = 0;
-    let mut line = Vec::with_capacity(512);
-    let mut jsonl = JsonlWriter::default();
-    let mut last_conn = ConnState::Connecting;
-    let mut was_down = false;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
 
     let code = 'outer: loop {
-        // Status changes (connect failures, reconnects) are reported on stderr.
         let conn = status.borrow_and_update().conn.clone();
-        if conn != last_conn {
-            match &conn {
-                ConnState::Disconnected {
-                    error,
-                    fatal,
-                    ever_connected,
-                    retry_at,
-                    ..
-                } => {
-                    if !ever_connected || *fatal {
-                        eprintln!("redtail: {error}");
-                        break 'outer 1;
-                    }
-                    if !was_down {
-                        was_down = true;
-                        let wait = retry_at.saturating_duration_since(tokio::time::Instant::now());
-                        eprintln!(
-                            "redtail: connection lost ({error}); reconnecting in {:.1} s",
-                            wait.as_secs_f64()
-                        );
-                    }
-                }
-                ConnState::Connected { .. } if was_down => {
-                    was_down = false;
-                    eprintln!("redtail: reconnected to {target}");
-                }
-                _ => {}
-            }
-            last_conn = conn;
+        if let Some(code) = consumer.report_status(conn) {
+            break 'outer code;
         }
-
         loop {
             batch.clear();
             if inbox.drain_into(DRAIN_BATCH, &mut batch) == 0 {
                 break;
             }
             for d in batch.drain(..) {
-                match d {
-                    Delivery::Message(m) => {
-                        if let Some(f) = &filter {
-                            if !f.matches(&m.channel, &m.payload) {
-                                continue;
-                            }
-                        }
-                        line.clear();
-                        match args.format {
-                            Format::Text => format_text(&m, escape, &mut line),
-                            Format::Jsonl => jsonl.write(&m, &mut line),
-                        }
-                        out.pending.extend_from_slice(&line);
-                        printed += 1;
-                        if args.count.is_some_and(|n| printed >= n) {
-                            break 'outer 0;
-                        }
-                        if out.pending.len() >= OUTPUT_CHUNK && out.ship().await.is_err() {
-                            break 'outer out.finish();
-                        }
-                    }
-                    Delivery::Gap(g) => {
-                        if args.format == Format::Jsonl {
-                            line.clear();
-                            gap_jsonl(&g, &mut line);
-                            out.pending.extend_from_slice(&line);
-                        }
-                        if out.ship().await.is_err() {
-                            break 'outer out.finish();
-                        }
-                        eprintln!("redtail: {}", g.describe());
-                    }
-                    Delivery::ServerError(e) if e.starts_with(stream_tail::TRANSIENT) => {
-                        // The stream tail retries by itself; say so and keep going.
-                        let _ = out.ship().await;
-                        eprintln!("redtail: {e}; retrying");
-                    }
-                    Delivery::ServerError(e) => {
-                        let _ = out.ship().await;
-                        if e.starts_with("stream ") {
-                            eprintln!("redtail: {e}");
-                        } else {
-                            eprintln!("redtail: the server refused a subscription: {e}");
-                        }
-                        if e.starts_with("NOPERM") {
-                            eprintln!("redtail: this ACL user may not access that channel; grant it (e.g. ACL SETUSER … &channel) or subscribe to another");
-                        }
-                        break 'outer 1;
-                    }
-                    Delivery::Subscription { .. } => {}
+                if let Some(code) = consumer.deliver(d).await {
+                    break 'outer code;
                 }
             }
         }
-        let evicted = inbox.counters().evicted;
-        if evicted > reported_evicted {
-            let n = evicted - reported_evicted;
-            reported_evicted = evicted;
-            if args.format == Format::Jsonl {
-                let _ = writeln!(out.pending, "{{\"kind\":\"dropped\",\"count\":{n}}}");
-            }
-            eprintln!("redtail: dropped {n} messages: output was slower than the channel");
-        }
+        consumer.report_drops(inbox.counters().evicted);
         // Caught up: hand what we have to the writer (it may wait while the engine keeps
         // reading the socket on this same thread).
-        if out.ship().await.is_err() {
-            break 'outer out.finish();
+        if consumer.out.ship().await.is_err() {
+            break 'outer consumer.out.finish();
         }
         tokio::select! {
             _ = inbox.notified() => {}
@@ -181,13 +71,180 @@ pub async fn run(args: TailArgs, route: std::sync::Arc<crate::redis::route::Rout
             _ = &mut ctrl_c => break 'outer 0,
         }
     };
-    let _ = out.ship().await;
-    let write_code = out.finish();
+    let _ = consumer.out.ship().await;
+    let write_code = consumer.out.finish();
     subscriber.shutdown().await;
     for t in stream_tails {
         t.shutdown().await;
     }
     Ok(if code == 0 { write_code } else { code })
+}
+
+/// The engine for `tail`: routed (Sentinel, Cluster, and a login the route saw refused is
+/// not tried again), pinging a silent connection, buffering within the given caps.
+fn spawn_subscriber(
+    args: &TailArgs,
+    route: &std::sync::Arc<crate::redis::route::Route>,
+) -> Subscriber {
+    let mut subs = args.subs.subscriptions();
+    if subs.is_empty() && args.stream_keys.is_empty() {
+        eprintln!("redtail: no --channel/--pattern/--shard-channel given: following every classic channel (PSUBSCRIBE *)");
+        subs.patterns.insert(bytes::Bytes::from_static(b"*"));
+    }
+    let mut config = SubscriberConfig::new(route.template().clone());
+    config.route = Some(route.clone());
+    let ping = std::time::Duration::from_secs_f64(args.ping_interval.clamp(0.1, 3600.0));
+    config.ping_interval = ping;
+    config.ping_timeout = ping;
+    config.caps = Caps {
+        max_items: args.max_buffered.max(1),
+        max_bytes: args.max_buffered_bytes.max(1),
+    };
+    Subscriber::spawn(config, subs)
+}
+
+/// What `tail` prints, and how: filtering, formatting, counting, reporting outages and
+/// drops on stderr. `Some(code)` from a method means: stop with that exit code.
+struct Consumer {
+    filter: Option<Filter>,
+    format: Format,
+    escape: bool,
+    count: Option<u64>,
+    printed: u64,
+    reported_evicted: u64,
+    line: Vec<u8>,
+    jsonl: JsonlWriter,
+    out: Output,
+    target: String,
+    last_conn: ConnState,
+    was_down: bool,
+}
+
+impl Consumer {
+    fn new(args: &TailArgs, filter: Option<Filter>, target: String) -> Consumer {
+        Consumer {
+            filter,
+            format: args.format,
+            escape: args.escape || std::io::stdout().is_terminal(),
+            count: args.count,
+            printed: 0,
+            reported_evicted: 0,
+            line: Vec::with_capacity(512),
+            jsonl: JsonlWriter::default(),
+            out: Output::start(),
+            target,
+            last_conn: ConnState::Connecting,
+            was_down: false,
+        }
+    }
+
+    /// Connect failures and reconnects, on stderr; a failure before the first connect or
+    /// a fatal one (refused login, not Redis) ends the command.
+    fn report_status(&mut self, conn: ConnState) -> Option<i32> {
+        if conn == self.last_conn {
+            return None;
+        }
+        match &conn {
+            ConnState::Disconnected {
+                error,
+                fatal,
+                ever_connected,
+                retry_at,
+                ..
+            } => {
+                if !ever_connected || *fatal {
+                    eprintln!("redtail: {error}");
+                    return Some(1);
+                }
+                if !self.was_down {
+                    self.was_down = true;
+                    let wait = retry_at.saturating_duration_since(tokio::time::Instant::now());
+                    eprintln!(
+                        "redtail: connection lost ({error}); reconnecting in {:.1} s",
+                        wait.as_secs_f64()
+                    );
+                }
+            }
+            ConnState::Connected { .. } if self.was_down => {
+                self.was_down = false;
+                eprintln!("redtail: reconnected to {}", self.target);
+            }
+            _ => {}
+        }
+        self.last_conn = conn;
+        None
+    }
+
+    async fn deliver(&mut self, d: Delivery) -> Option<i32> {
+        match d {
+            Delivery::Message(m) => return self.message(&m).await,
+            Delivery::Gap(g) => {
+                if self.format == Format::Jsonl {
+                    self.line.clear();
+                    gap_jsonl(&g, &mut self.line);
+                    self.out.pending.extend_from_slice(&self.line);
+                }
+                if self.out.ship().await.is_err() {
+                    return Some(self.out.finish());
+                }
+                eprintln!("redtail: {}", g.describe());
+            }
+            Delivery::ServerError(e) if e.starts_with(stream_tail::TRANSIENT) => {
+                // The stream tail retries by itself; say so and keep going.
+                let _ = self.out.ship().await;
+                eprintln!("redtail: {e}; retrying");
+            }
+            Delivery::ServerError(e) => {
+                let _ = self.out.ship().await;
+                if e.starts_with("stream ") {
+                    eprintln!("redtail: {e}");
+                } else {
+                    eprintln!("redtail: the server refused a subscription: {e}");
+                }
+                if e.starts_with("NOPERM") {
+                    eprintln!("redtail: this ACL user may not access that channel; grant it (e.g. ACL SETUSER … &channel) or subscribe to another");
+                }
+                return Some(1);
+            }
+            Delivery::Subscription { .. } => {}
+        }
+        None
+    }
+
+    async fn message(&mut self, m: &Message) -> Option<i32> {
+        if let Some(f) = &self.filter {
+            if !f.matches(&m.channel, &m.payload) {
+                return None;
+            }
+        }
+        self.line.clear();
+        match self.format {
+            Format::Text => format_text(m, self.escape, &mut self.line),
+            Format::Jsonl => self.jsonl.write(m, &mut self.line),
+        }
+        self.out.pending.extend_from_slice(&self.line);
+        self.printed += 1;
+        if self.count.is_some_and(|n| self.printed >= n) {
+            return Some(0);
+        }
+        if self.out.pending.len() >= OUTPUT_CHUNK && self.out.ship().await.is_err() {
+            return Some(self.out.finish());
+        }
+        None
+    }
+
+    /// What the engine evicted because stdout was slower than the channel.
+    fn report_drops(&mut self, evicted: u64) {
+        if evicted <= self.reported_evicted {
+            return;
+        }
+        let n = evicted - self.reported_evicted;
+        self.reported_evicted = evicted;
+        if self.format == Format::Jsonl {
+            let _ = writeln!(self.out.pending, "{{\"kind\":\"dropped\",\"count\":{n}}}");
+        }
+        eprintln!("redtail: dropped {n} messages: output was slower than the channel");
+    }
 }
 
 /// Output is written by a thread of its own, in chunks: the engine and this consumer
