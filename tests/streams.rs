@@ -934,3 +934,47 @@ async fn background_poller_publishes_snapshots_with_health_and_errors() {
     .expect("an error state");
     assert!(err.contains("grant +xinfo"), "{err}");
 }
+
+// ---------------------------------------------------------------- discovery
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_created_after_the_first_pass_is_found_within_seconds() {
+    let server = Server::start();
+    let mut c = server.conn();
+    xadd_n(&mut c, "early", 1);
+    let target = Target::parse_url(&server.url()).expect("url");
+    // The default configuration: what the TUI runs with.
+    let poller = StreamsPoller::spawn(target, StreamsConfig::default());
+    let mut rx = poller.state();
+    let has = |rx: &tokio::sync::watch::Receiver<redtail::redis::streams::StreamsState>,
+               key: &[u8]| {
+        let s = rx.borrow();
+        s.scan.complete
+            && s.last_ok
+                .as_ref()
+                .is_some_and(|snap| snap.stream(key).is_some())
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !has(&rx, b"early") {
+        if tokio::time::timeout_at(deadline, rx.changed())
+            .await
+            .is_err()
+        {
+            panic!("first pass never completed: {:?}", *rx.borrow());
+        }
+    }
+    // A complete pass has just ended: the new stream needs the next one.
+    xadd_n(&mut c, "late", 1);
+    let created = std::time::Instant::now();
+    // Generous: the configured pause (≤ 5 s, unit-tested) plus a loaded machine.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !has(&rx, b"late") {
+        if tokio::time::timeout_at(deadline, rx.changed())
+            .await
+            .is_err()
+        {
+            panic!("the new stream was not discovered: {:?}", *rx.borrow());
+        }
+    }
+    eprintln!("found after {:?}", created.elapsed());
+}
