@@ -318,3 +318,66 @@ fn a_refused_login_is_shown_not_retried_and_r_connects_once_fixed() {
     tui.send(b"q");
     tui.wait_exit(T);
 }
+
+/// The header's msg/s figure, e.g. 12.4 from "live  12.4 msg/s · …".
+fn header_rate(screen: &str) -> Option<f64> {
+    let line = screen.lines().find(|l| l.contains(" msg/s"))?;
+    let before = &line[..line.find(" msg/s")?];
+    before
+        .split_whitespace()
+        .last()?
+        .replace(',', "")
+        .parse()
+        .ok()
+}
+
+#[test]
+fn an_outage_shows_rate_zero_and_an_open_gap_before_the_reconnect() {
+    let mut server = Server::start();
+    let url = server.url();
+    let mut tui = Tui::spawn(&[&url, "-c", "beat"], 140, 30);
+    tui.wait_for("connected", T);
+    wait_subscribed(&server, 1);
+    // A steady publisher that stops by itself when the server goes away.
+    let mut c = server.conn();
+    let publisher = std::thread::spawn(move || {
+        for _ in 0..3000 {
+            if c.publish::<_, _, i64>("beat", "x").is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let s = tui.wait_until("a rate above 0", T, |s| {
+        header_rate(s).is_some_and(|r| r > 0.0)
+    });
+    assert!(s.contains("0 gaps"), "{s}");
+    server.kill();
+    // The first screen that knows of the outage already shows rate 0 and the open gap,
+    // counted (the gap row itself only comes after the reconnect).
+    let s = tui.wait_for("gap open", T);
+    assert_eq!(header_rate(&s), Some(0.0), "{s}");
+    assert!(s.contains("1 gap "), "{s}");
+    let _ = publisher.join();
+    // Still down a few seconds later: still 0, the gap still open and counted once.
+    let s = tui.wait_until("the gap open for 2 s or more", T, |s| {
+        s.lines().any(|l| {
+            l.split("gap open ")
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|n| n >= 2)
+        })
+    });
+    assert_eq!(header_rate(&s), Some(0.0), "{s}");
+    assert!(s.contains("1 gap "), "{s}");
+    server.restart();
+    let s = tui.wait_until(
+        "reconnected with the gap closed",
+        Duration::from_secs(30),
+        |s| s.contains("● connected") && !s.contains("gap open") && s.contains("disconnected "),
+    );
+    assert!(s.contains("1 gap "), "counted once: {s}");
+    tui.send(b"q");
+    tui.wait_exit(T);
+}
