@@ -381,3 +381,44 @@ fn an_outage_shows_rate_zero_and_an_open_gap_before_the_reconnect() {
     tui.send(b"q");
     tui.wait_exit(T);
 }
+
+#[test]
+fn a_channel_under_two_patterns_counts_each_message_once_at_its_real_rate() {
+    let server = Server::start();
+    let url = server.url();
+    let mut tui = Tui::spawn(&[&url, "-p", "*", "-p", "rate:*"], 140, 30);
+    tui.wait_for("connected", T);
+    wait_subscribed(&server, 2);
+    tui.send(b"2");
+    // 70 messages at about 10/s; every one reaches redtail twice (`*` and `rate:*`).
+    let mut c = server.conn();
+    let first = std::time::Instant::now();
+    for i in 0..70 {
+        let _: i64 = c.publish("rate:x", format!("m{i}")).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let published_over = first.elapsed().as_secs_f64() - 0.1;
+    let row = |s: &str| -> Option<Vec<String>> {
+        let line = s.lines().find(|l| l.contains("rate:x"))?;
+        let cells = line.split_whitespace().map(str::to_string);
+        // From the name on (the selected row starts with a marker).
+        Some(cells.skip_while(|c| c != "rate:x").collect())
+    };
+    let s = tui.wait_until("rate:x counted", T, |s| {
+        row(s).is_some_and(|r| r.get(3).is_some_and(|seen| seen == "70"))
+    });
+    let read_after = first.elapsed().as_secs_f64();
+    let cells = row(&s).expect("row");
+    // name, kind, subscribers (— : only via patterns), seen, msg/s, …
+    assert_eq!(cells[3], "70", "seen counts messages, not deliveries: {s}");
+    let rate: f64 = cells[4].parse().unwrap_or_else(|_| panic!("msg/s in {s}"));
+    // The rate is 70 over the time observed so far, somewhere between the publishing
+    // time and the time of this screen (generous: a loaded machine stretches both).
+    let (low, high) = (70.0 / (read_after + 1.0) * 0.8, 70.0 / published_over * 1.2);
+    assert!(
+        (low..=high).contains(&rate),
+        "msg/s {rate} not in {low:.2}..={high:.2} (published over {published_over:.1} s): {s}"
+    );
+    tui.send(b"q");
+    tui.wait_exit(T);
+}

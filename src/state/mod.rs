@@ -223,6 +223,8 @@ pub struct AppState {
     /// The engine's own counters (its inbox evicts when we fall behind).
     pub engine: Counters,
     pub rate: RateMeter,
+    /// Recognises the extra copies of a message delivered by several subscriptions.
+    copies: channels::activity::Copies,
     /// The subscription's outage while it lasts (shown and counted before its gap row).
     pub outage: Outage,
     pub notice: Option<Notice>,
@@ -251,6 +253,7 @@ impl AppState {
             subscriptions,
             engine: Counters::default(),
             rate: RateMeter::default(),
+            copies: Default::default(),
             outage: Outage::default(),
             notice: None,
             now,
@@ -389,13 +392,18 @@ impl AppState {
         for delivery in batch {
             match delivery {
                 Delivery::Message(m) => {
-                    self.rate.record(m.received, 1);
-                    if let Some(kind) = channels::activity::kind_of(&m) {
-                        self.channels.record(kind, &m.channel, m.received);
+                    // The feed shows every delivery (each says which subscription
+                    // brought it); rates and counts are of published messages.
+                    if !self.copies.is_copy(&m) {
+                        self.rate.record(m.received, 1);
+                        if let Some(kind) = channels::activity::kind_of(&m) {
+                            self.channels.record(kind, &m.channel, m.received);
+                        }
                     }
                     self.feed.push(FeedItem::Message(m));
                 }
                 Delivery::Gap(g) => {
+                    self.copies.reset();
                     self.outage.on_gap_row(g.from);
                     self.feed.push(FeedItem::Gap(g));
                 }
