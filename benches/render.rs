@@ -92,7 +92,12 @@ fn ms_ago(seconds_ago: i64) -> u64 {
 /// A poll of `streams` streams × `groups` groups × `consumers` consumers, with full health
 /// windows (sparklines) and a mix of statuses, as the streams poller publishes it.
 fn streams_poll(generation: u64, streams: usize, groups: usize, consumers: usize) -> StreamsState {
-    let statuses = [Status::Ok, Status::Lagging, Status::Stalled, Status::Idle];
+    let statuses = [
+        Status::CatchingUp,
+        Status::FallingBehind,
+        Status::Stalled,
+        Status::CaughtUp,
+    ];
     let streams: Vec<StreamInfo> = (0..streams)
         .map(|s| {
             let groups: Vec<GroupInfo> = (0..groups)

@@ -350,7 +350,7 @@ mod tests {
         assert_eq!(g["lag_estimate_exact"], false);
         assert_eq!(g["lag_estimate_method"], "id-interpolation");
         assert!(g["entries_read"].is_null());
-        assert_eq!(g["status"], "STALLED");
+        assert_eq!(g["status"], "stalled");
         assert_eq!(g["outlook"]["kind"], "unknown");
         assert!(g["consumer_list"][0].get("inactive_ms").is_none());
         assert_eq!(g["consumer_list"][0]["name_b64"], "/2M=");

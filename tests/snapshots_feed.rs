@@ -297,6 +297,27 @@ fn detail_hex() {
 }
 
 #[test]
+fn detail_of_a_stream_entry_shows_its_id_not_the_engine_sequence() {
+    let mut s = state();
+    let entry = Message {
+        kind: Kind::StreamEntry,
+        // Stream entries are numbered from 2^48 up, apart from Pub/Sub messages.
+        ..msg(
+            (1 << 48) + 18,
+            100,
+            "orders",
+            br#"{"id":"1700000000000-3","fields":[["k","v"]]}"#,
+        )
+    };
+    s.update(Event::Deliveries(vec![Delivery::Message(entry)]), now());
+    key(&mut s, KeyCode::Enter);
+    let screen = text(&draw(&s));
+    assert!(screen.contains("id 1700000000000-3"), "{screen}");
+    assert!(!screen.contains("seq"), "{screen}");
+    assert!(!screen.contains("281474976710674"), "{screen}");
+}
+
+#[test]
 fn detail_long_scrolled() {
     let mut s = state();
     let mut payload = String::new();

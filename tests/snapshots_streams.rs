@@ -104,7 +104,7 @@ fn orders() -> StreamInfo {
         ],
         consumers_error: None,
         health: health(
-            Status::Ok,
+            Status::CatchingUp,
             "lag 340, not growing",
             Some(180.0),
             Outlook::CatchingUp { eta_ms: 8_500 },
@@ -125,7 +125,7 @@ fn orders() -> StreamInfo {
         consumer_list: vec![consumer(b"etl", 2_048, 0, Some(0))],
         consumers_error: None,
         health: health(
-            Status::Lagging,
+            Status::FallingBehind,
             "lag grew from 19200 to 25240 in 58s",
             Some(60.0),
             Outlook::FallingBehind,
@@ -177,7 +177,7 @@ fn orders() -> StreamInfo {
         consumer_list: vec![consumer(b"indexer", 0, 3, None)],
         consumers_error: None,
         health: health(
-            Status::Ok,
+            Status::CatchingUp,
             "lag 1204, consumers active; trend known after a few polls",
             None,
             Outlook::Unknown,
@@ -232,7 +232,7 @@ fn idle_group(name: &[u8]) -> GroupInfo {
         consumer_list: vec![consumer(b"w", 0, 12, Some(12))],
         consumers_error: None,
         health: health(
-            Status::Idle,
+            Status::CaughtUp,
             "no lag and nothing appended in 58s",
             Some(0.0),
             Outlook::CaughtUp,

@@ -241,7 +241,12 @@ async fn work_queue_lag_pending_and_status_match_the_server() {
     let mut snap = poll(&mut conn, &mut d).await;
     tracker.observe(&mut snap, t0);
     // One sample: consumers were active just now, so not stalled (trend unknown yet).
-    assert_eq!(status_at(&snap).0, Status::Ok, "{:?}", status_at(&snap));
+    assert_eq!(
+        status_at(&snap).0,
+        Status::CatchingUp,
+        "{:?}",
+        status_at(&snap)
+    );
 
     // Nobody reads for 40 s while lag stays: STALLED.
     let mut snap = poll(&mut conn, &mut d).await;
@@ -251,14 +256,15 @@ async fn work_queue_lag_pending_and_status_match_the_server() {
     assert!(reason.contains("has not moved for 40s"), "{reason}");
     assert_eq!(outlook, Outlook::FallingBehind);
 
-    // Workers read 5, producers add 20: lag grows from 15 to 30 while reading: LAGGING.
+    // Workers read 5, producers add 20 in one poll: lag 15 → 30 is within the noise band
+    // (twice a poll's appends), so no trend yet: catching up, no longer stalled.
     let ids = read_group(&mut workers[0], "jobs", "workers", "w1", 5);
     ack(&mut workers[0], "jobs", "workers", &ids);
     xadd_n(&mut producer, "jobs", 20);
     let mut snap = poll(&mut conn, &mut d).await;
     tracker.observe(&mut snap, t0 + 50_000);
     let (status, reason, _) = status_at(&snap);
-    assert_eq!(status, Status::Lagging, "{reason}");
+    assert_eq!(status, Status::CatchingUp, "{reason}");
     let g = snap
         .stream(b"jobs")
         .and_then(|s| s.group(b"workers"))
@@ -282,14 +288,19 @@ async fn work_queue_lag_pending_and_status_match_the_server() {
     }
     let mut snap = poll(&mut conn, &mut d).await;
     tracker.observe(&mut snap, t0 + 60_000);
-    assert_eq!(status_at(&snap).0, Status::Ok, "{:?}", status_at(&snap));
+    assert_eq!(
+        status_at(&snap).0,
+        Status::CaughtUp,
+        "{:?}",
+        status_at(&snap)
+    );
     assert_eq!(status_at(&snap).2, Outlook::CaughtUp);
     for at in [100_000, 115_000] {
         let mut snap = poll(&mut conn, &mut d).await;
         tracker.observe(&mut snap, t0 + at);
         if at == 115_000 {
             let (status, reason, _) = status_at(&snap);
-            assert_eq!(status, Status::Idle, "{reason}");
+            assert_eq!(status, Status::CaughtUp, "{reason}");
         }
     }
 
@@ -307,7 +318,7 @@ async fn work_queue_lag_pending_and_status_match_the_server() {
     assert_eq!(g["last_delivered_id"], cli[0]["last-delivered-id"].as_str());
     assert_eq!(g["consumers"], 3);
     assert!(g.get("lag_estimate").is_none());
-    assert_eq!(g["status"], "OK");
+    assert_eq!(g["status"], "caught_up");
     assert!(s["last_generated_id"].is_string());
     let w3 = g["consumer_list"]
         .as_array()
@@ -403,7 +414,8 @@ async fn nil_lag_after_xdel_is_estimated_exactly_and_marked() {
         .lines()
         .find(|l| l.ends_with("  g"))
         .unwrap_or_else(|| panic!("{text}"));
-    assert!(row.split_whitespace().nth(1) == Some("6"), "{text}");
+    // From the right: group, time lag, consumers, pending, lag (the status has spaces).
+    assert!(row.split_whitespace().rev().nth(4) == Some("6"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -900,8 +912,8 @@ async fn background_poller_publishes_snapshots_with_health_and_errors() {
                 let snap = s.last_ok.as_ref().expect("snapshot");
                 let g = snap.stream(b"bg").and_then(|st| st.group(b"g")).expect("g");
                 assert_eq!(g.lag(), Some(3));
-                // No consumers and lag: stalled from the start.
-                assert_eq!(g.health.status, Status::Stalled, "{}", g.health.reason);
+                // No consumers: said so from the start.
+                assert_eq!(g.health.status, Status::NoConsumers, "{}", g.health.reason);
                 break;
             }
         }
@@ -933,4 +945,98 @@ async fn background_poller_publishes_snapshots_with_health_and_errors() {
     .await
     .expect("an error state");
     assert!(err.contains("grant +xinfo"), "{err}");
+}
+
+// ---------------------------------------------------------------- discovery
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_created_after_the_first_pass_is_found_within_seconds() {
+    let server = Server::start();
+    let mut c = server.conn();
+    xadd_n(&mut c, "early", 1);
+    let target = Target::parse_url(&server.url()).expect("url");
+    // The default configuration: what the TUI runs with.
+    let poller = StreamsPoller::spawn(target, StreamsConfig::default());
+    let mut rx = poller.state();
+    let has = |rx: &tokio::sync::watch::Receiver<redtail::redis::streams::StreamsState>,
+               key: &[u8]| {
+        let s = rx.borrow();
+        s.scan.complete
+            && s.last_ok
+                .as_ref()
+                .is_some_and(|snap| snap.stream(key).is_some())
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !has(&rx, b"early") {
+        if tokio::time::timeout_at(deadline, rx.changed())
+            .await
+            .is_err()
+        {
+            panic!("first pass never completed: {:?}", *rx.borrow());
+        }
+    }
+    // A complete pass has just ended: the new stream needs the next one.
+    xadd_n(&mut c, "late", 1);
+    let created = std::time::Instant::now();
+    // Generous: the configured pause (≤ 5 s, unit-tested) plus a loaded machine.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !has(&rx, b"late") {
+        if tokio::time::timeout_at(deadline, rx.changed())
+            .await
+            .is_err()
+        {
+            panic!("the new stream was not discovered: {:?}", *rx.borrow());
+        }
+    }
+    eprintln!("found after {:?}", created.elapsed());
+}
+
+// ---------------------------------------------------------------- group status rule
+
+#[tokio::test(flavor = "multi_thread")]
+async fn setid_shows_position_moved_and_a_consumerless_group_says_no_consumers() {
+    let server = Server::start();
+    let mut c = server.conn();
+    let ids = xadd_n(&mut c, "q", 60);
+    for (group, at) in [("workers", "0"), ("nobody", "0")] {
+        let _: () = redis::cmd("XGROUP")
+            .arg(&["CREATE", "q", group, at][..])
+            .query(&mut c)
+            .expect("XGROUP CREATE");
+    }
+    // workers read up to lag 5; "nobody" never gets a consumer.
+    let read = read_group(&mut c, "q", "workers", "w1", 55);
+    ack(&mut c, "q", "workers", &read);
+    let mut conn = aconn(&server).await;
+    let mut d = discovery(&[], &[]);
+    let mut tracker = HealthTracker::default();
+    let status = |snap: &StreamsSnapshot, g: &[u8]| {
+        let g = snap.stream(b"q").and_then(|s| s.group(g)).expect("group");
+        (g.health.status, g.health.reason.clone(), g.effective_lag())
+    };
+    let t0 = 1_000_000_i64;
+    for step in 0..3 {
+        let mut snap = poll(&mut conn, &mut d).await;
+        tracker.observe(&mut snap, t0 + step * 1000);
+        let (st, reason, lag) = status(&snap, b"nobody");
+        assert_eq!((st, lag), (Status::NoConsumers, Some(60)), "{reason}");
+        assert_eq!(status(&snap, b"workers").2, Some(5));
+    }
+    // Move the group back 45 entries: lag 5 → 50 without anyone reading.
+    let _ = server.cli(&["XGROUP", "SETID", "q", "workers", &ids[9]]);
+    let mut snap = poll(&mut conn, &mut d).await;
+    tracker.observe(&mut snap, t0 + 3000);
+    let (st, reason, lag) = status(&snap, b"workers");
+    assert_eq!(lag, Some(50), "{reason}");
+    assert_eq!(st, Status::PositionMoved, "{reason}");
+    let g = snap
+        .stream(b"q")
+        .and_then(|s| s.group(b"workers"))
+        .expect("g");
+    assert_eq!(g.health.outlook, Outlook::Unknown);
+    // Still no evidence a few seconds later.
+    let mut snap = poll(&mut conn, &mut d).await;
+    tracker.observe(&mut snap, t0 + 8000);
+    assert_eq!(status(&snap, b"workers").0, Status::PositionMoved);
+    assert_eq!(status(&snap, b"nobody").0, Status::NoConsumers);
 }

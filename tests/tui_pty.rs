@@ -337,3 +337,107 @@ fn memory_bounded_by_max_bytes_keeps_a_huge_message_truncated_and_says_so() {
     tui.send(b"q");
     assert_eq!(tui.wait_exit(T), Some(0));
 }
+
+/// The header's msg/s figure, e.g. 12.4 from "live  12.4 msg/s · …".
+fn header_rate(screen: &str) -> Option<f64> {
+    let line = screen.lines().find(|l| l.contains(" msg/s"))?;
+    let before = &line[..line.find(" msg/s")?];
+    before
+        .split_whitespace()
+        .last()?
+        .replace(',', "")
+        .parse()
+        .ok()
+}
+
+#[test]
+fn an_outage_shows_rate_zero_and_an_open_gap_before_the_reconnect() {
+    let mut server = Server::start();
+    let url = server.url();
+    let mut tui = Tui::spawn(&[&url, "-c", "beat"], 140, 30);
+    tui.wait_for("connected", T);
+    wait_subscribed(&server, 1);
+    // A steady publisher that stops by itself when the server goes away.
+    let mut c = server.conn();
+    let publisher = std::thread::spawn(move || {
+        for _ in 0..3000 {
+            if c.publish::<_, _, i64>("beat", "x").is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let s = tui.wait_until("a rate above 0", T, |s| {
+        header_rate(s).is_some_and(|r| r > 0.0)
+    });
+    assert!(s.contains("0 gaps"), "{s}");
+    server.kill();
+    // The first screen that knows of the outage already shows rate 0 and the open gap,
+    // counted (the gap row itself only comes after the reconnect).
+    let s = tui.wait_for("gap open", T);
+    assert_eq!(header_rate(&s), Some(0.0), "{s}");
+    assert!(s.contains("1 gap "), "{s}");
+    let _ = publisher.join();
+    // Still down a few seconds later: still 0, the gap still open and counted once.
+    let s = tui.wait_until("the gap open for 2 s or more", T, |s| {
+        s.lines().any(|l| {
+            l.split("gap open ")
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|n| n >= 2)
+        })
+    });
+    assert_eq!(header_rate(&s), Some(0.0), "{s}");
+    assert!(s.contains("1 gap "), "{s}");
+    server.restart();
+    let s = tui.wait_until(
+        "reconnected with the gap closed",
+        Duration::from_secs(30),
+        |s| s.contains("● connected") && !s.contains("gap open") && s.contains("disconnected "),
+    );
+    assert!(s.contains("1 gap "), "counted once: {s}");
+    tui.send(b"q");
+    tui.wait_exit(T);
+}
+
+#[test]
+fn a_channel_under_two_patterns_counts_each_message_once_at_its_real_rate() {
+    let server = Server::start();
+    let url = server.url();
+    let mut tui = Tui::spawn(&[&url, "-p", "*", "-p", "rate:*"], 140, 30);
+    tui.wait_for("connected", T);
+    wait_subscribed(&server, 2);
+    tui.send(b"2");
+    // 70 messages at about 10/s; every one reaches redtail twice (`*` and `rate:*`).
+    let mut c = server.conn();
+    let first = std::time::Instant::now();
+    for i in 0..70 {
+        let _: i64 = c.publish("rate:x", format!("m{i}")).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let published_over = first.elapsed().as_secs_f64() - 0.1;
+    let row = |s: &str| -> Option<Vec<String>> {
+        let line = s.lines().find(|l| l.contains("rate:x"))?;
+        let cells = line.split_whitespace().map(str::to_string);
+        // From the name on (the selected row starts with a marker).
+        Some(cells.skip_while(|c| c != "rate:x").collect())
+    };
+    let s = tui.wait_until("rate:x counted", T, |s| {
+        row(s).is_some_and(|r| r.get(3).is_some_and(|seen| seen == "70"))
+    });
+    let read_after = first.elapsed().as_secs_f64();
+    let cells = row(&s).expect("row");
+    // name, kind, subscribers (— : only via patterns), seen, msg/s, …
+    assert_eq!(cells[3], "70", "seen counts messages, not deliveries: {s}");
+    let rate: f64 = cells[4].parse().unwrap_or_else(|_| panic!("msg/s in {s}"));
+    // The rate is 70 over the time observed so far, somewhere between the publishing
+    // time and the time of this screen (generous: a loaded machine stretches both).
+    let (low, high) = (70.0 / (read_after + 1.0) * 0.8, 70.0 / published_over * 1.2);
+    assert!(
+        (low..=high).contains(&rate),
+        "msg/s {rate} not in {low:.2}..={high:.2} (published over {published_over:.1} s): {s}"
+    );
+    tui.send(b"q");
+    tui.wait_exit(T);
+}

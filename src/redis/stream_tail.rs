@@ -354,6 +354,15 @@ pub fn parse_xread(v: Value) -> Result<Vec<(Bytes, Vec<StreamEntry>)>, String> {
         .collect()
 }
 
+/// The entry id at the start of a payload written by [`render_payload`]; None for any
+/// other bytes. Ids are ASCII digits and one `-`, so no JSON escaping can hide in them.
+pub fn payload_entry_id(payload: &[u8]) -> Option<&str> {
+    let rest = payload.strip_prefix(b"{\"id\":\"")?;
+    let end = rest.iter().position(|&b| b == b'"')?;
+    let id = std::str::from_utf8(&rest[..end]).ok()?;
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit() || b == b'-')).then_some(id)
+}
+
 /// The feed payload of an entry, always JSON and lossless:
 /// `{"id":"…","fields":[["k","v"],…]}` in producer order with duplicates kept; a name or
 /// value that is not UTF-8 is `{"b64":"…"}` in its place. Written with the one safe
@@ -403,6 +412,9 @@ mod tests {
         let p = render_payload(&entry(&[(b"b", b"2"), (b"a", b"\"x\""), (b"b", b"3")]));
         let v: serde_json::Value = serde_json::from_slice(&p).unwrap();
         assert_eq!(v["id"], "1700000000000-3");
+        assert_eq!(payload_entry_id(&p), Some("1700000000000-3"));
+        assert_eq!(payload_entry_id(b"{\"id\":\"x\"}"), None);
+        assert_eq!(payload_entry_id(b"plain"), None);
         assert_eq!(
             v["fields"],
             serde_json::json!([["b", "2"], ["a", "\"x\""], ["b", "3"]])

@@ -81,15 +81,21 @@ pub struct ChannelRow {
     pub seen: u64,
     /// Messages redtail received in the last minute.
     pub last_minute: u64,
+    /// The time `last_minute` covers, ms: a minute, or less for a channel tracked for
+    /// less (see `ChannelActivity::observed_ms`).
+    pub observed_ms: u64,
     pub last_at: Option<DateTime<Utc>>,
     /// Index into the poll's `channels` (and, in a cluster, `channel_nodes`).
     pub listed_at: Option<usize>,
 }
 
 impl ChannelRow {
-    /// Messages per second over the last minute.
+    /// Messages per second over the time observed in the last minute.
     pub fn rate(&self) -> f64 {
-        self.last_minute as f64 / activity::WINDOW_SECS as f64
+        if self.observed_ms == 0 {
+            return 0.0;
+        }
+        self.last_minute as f64 * 1000.0 / self.observed_ms as f64
     }
 }
 
@@ -318,6 +324,7 @@ pub fn merge_rows(
             subscribers: Some(c.subscribers),
             seen: seen.map_or(0, |a| a.seen),
             last_minute: seen.map_or(0, |a| a.last_minute(now)),
+            observed_ms: seen.map_or(0, |a| a.observed_ms(now)),
             last_at: seen.map(|a| a.last_at),
             listed_at: Some(i),
         });
@@ -332,6 +339,7 @@ pub fn merge_rows(
             subscribers: None,
             seen: a.seen,
             last_minute: a.last_minute(now),
+            observed_ms: a.observed_ms(now),
             last_at: Some(a.last_at),
             listed_at: None,
         });
@@ -352,7 +360,7 @@ pub fn sort_rows(rows: &mut [ChannelRow], column: SortColumn, descending: bool) 
                 .unwrap_or(-1)
                 .cmp(&b.subscribers.unwrap_or(-1)),
             SortColumn::Seen => a.seen.cmp(&b.seen),
-            SortColumn::Rate => a.last_minute.cmp(&b.last_minute),
+            SortColumn::Rate => a.rate().total_cmp(&b.rate()),
             SortColumn::LastMessage => a.last_at.cmp(&b.last_at),
         }
     };
@@ -460,6 +468,7 @@ mod tests {
                 subscribers: subs,
                 seen,
                 last_minute: recent,
+                observed_ms: 60_000,
                 last_at: last.map(t),
                 listed_at: None,
             };

@@ -33,7 +33,7 @@ use feed::{FeedItem, FeedState};
 use layout::{Areas, DETAIL_META_ROWS};
 use pending::{PendingEffect, PendingEvent, PendingPane};
 use prompt::{FilterEdit, Picker, SubscribePrompt};
-use status::{ConnView, Notice, NoticeLevel, RateMeter, StatusUpdate};
+use status::{ConnView, Notice, NoticeLevel, Outage, RateMeter, StatusUpdate};
 use streams::{StreamsEffect, StreamsEvent, StreamsFocus, StreamsPane};
 
 /// The panes of the tab bar. Adding one: a variant here, a module under `src/ui/`, and
@@ -223,6 +223,10 @@ pub struct AppState {
     /// The engine's own counters (its inbox evicts when we fall behind).
     pub engine: Counters,
     pub rate: RateMeter,
+    /// Recognises the extra copies of a message delivered by several subscriptions.
+    copies: channels::activity::Copies,
+    /// The subscription's outage while it lasts (shown and counted before its gap row).
+    pub outage: Outage,
     pub notice: Option<Notice>,
     pub now: DateTime<Utc>,
     pub size: (u16, u16),
@@ -249,6 +253,8 @@ impl AppState {
             subscriptions,
             engine: Counters::default(),
             rate: RateMeter::default(),
+            copies: Default::default(),
+            outage: Outage::default(),
             notice: None,
             now,
             refusals: Vec::new(),
@@ -386,13 +392,21 @@ impl AppState {
         for delivery in batch {
             match delivery {
                 Delivery::Message(m) => {
-                    self.rate.record(m.received, 1);
-                    if let Some(kind) = channels::activity::kind_of(&m) {
-                        self.channels.record(kind, &m.channel, m.received);
+                    // The feed shows every delivery (each says which subscription
+                    // brought it); rates and counts are of published messages.
+                    if !self.copies.is_copy(&m) {
+                        self.rate.record(m.received, 1);
+                        if let Some(kind) = channels::activity::kind_of(&m) {
+                            self.channels.record(kind, &m.channel, m.received);
+                        }
                     }
                     self.feed.push(FeedItem::Message(m));
                 }
-                Delivery::Gap(g) => self.feed.push(FeedItem::Gap(g)),
+                Delivery::Gap(g) => {
+                    self.copies.reset();
+                    self.outage.on_gap_row(g.from);
+                    self.feed.push(FeedItem::Gap(g));
+                }
                 Delivery::ServerError(e) => {
                     let hint = if e.starts_with("NOPERM") {
                         " — this ACL user may not access that channel; grant it or subscribe to another"
@@ -441,8 +455,24 @@ impl AppState {
             ConnView::Connected { .. } => self.last_error = None,
             ConnView::Connecting | ConnView::Stopped => {}
         }
+        self.outage.on_conn(&update.conn);
         self.conn = update.conn;
         self.subscriptions = update.wanted;
+    }
+
+    /// The header's msg/s: 0 as soon as the connection is known lost (nothing can arrive),
+    /// else the average over the seconds it has been up in the meter's window.
+    pub fn rate_per_second(&self) -> f64 {
+        match &self.conn {
+            ConnView::Connected { since } => self.rate.per_second(self.now, *since),
+            _ => 0.0,
+        }
+    }
+
+    /// Gaps so far, the current outage included from its first moment (its gap row only
+    /// reaches the feed after the reconnect).
+    pub fn gap_count(&self) -> u64 {
+        self.feed.gaps + self.outage.uncounted(self.now)
     }
 }
 

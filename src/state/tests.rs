@@ -322,6 +322,68 @@ fn connection_status_keeps_the_last_error_while_connecting() {
 }
 
 #[test]
+fn an_outage_drops_the_rate_to_zero_at_once_and_counts_the_open_gap() {
+    let mut s = state();
+    let wanted = s.subscriptions.clone();
+    let status = |conn: ConnView| {
+        Event::Status(StatusUpdate {
+            conn,
+            wanted: wanted.clone(),
+        })
+    };
+    s.update(status(ConnView::Connected { since: t(0) }), t(0));
+    let at = |secs: i64, millis: i64| t(secs) + chrono::TimeDelta::milliseconds(millis);
+    for second in 1..10 {
+        let batch = (0..10)
+            .map(|i| {
+                let Delivery::Message(mut m) = message("orders", "x") else {
+                    unreachable!()
+                };
+                m.received = at(second, i * 100);
+                Delivery::Message(m)
+            })
+            .collect();
+        s.update(Event::Deliveries(batch), at(second, 950));
+    }
+    s.update(Event::Tick, at(10, 100));
+    assert_eq!(s.rate_per_second(), 10.0);
+    assert_eq!(s.gap_count(), 0);
+    // The connection is lost at 10.2: the rate is 0 in the same instant, not 5 s later,
+    // and the gap is open and counted before the engine reports it.
+    let down = ConnView::Disconnected {
+        since: at(10, 200),
+        error: "server closed the connection".into(),
+        retry_at: t(11),
+        attempt: 0,
+        fatal: false,
+        ever_connected: true,
+    };
+    s.update(status(down.clone()), at(10, 200));
+    assert_eq!(s.rate_per_second(), 0.0);
+    assert_eq!(
+        (s.gap_count(), s.outage.open_since()),
+        (1, Some(at(10, 200)))
+    );
+    s.update(status(ConnView::Connecting), t(11));
+    s.update(status(down), at(13, 400));
+    assert_eq!(s.rate_per_second(), 0.0);
+    assert_eq!(s.gap_count(), 1);
+    // Back at 14: the gap row arrives (before or after the status) and is counted once.
+    s.update(status(ConnView::Connected { since: t(14) }), t(14));
+    assert_eq!((s.gap_count(), s.outage.open_since()), (1, None));
+    let gap = Delivery::Gap(Gap {
+        from: at(10, 200),
+        to: t(14),
+        reason: "server closed the connection".into(),
+    });
+    s.update(Event::Deliveries(vec![gap]), t(14));
+    assert_eq!((s.feed.gaps, s.gap_count()), (1, 1));
+    // The seconds before the reconnect do not count towards the new rate.
+    s.update(Event::Tick, at(14, 500));
+    assert_eq!(s.rate_per_second(), 0.0);
+}
+
+#[test]
 fn gaps_errors_and_confirmations_reach_the_screen() {
     let mut s = state();
     let gap = Delivery::Gap(Gap {

@@ -268,14 +268,14 @@ pub fn format_streams_table(streams: &Result<StreamsSnapshot, PollError>, out: &
         }
         let _ = writeln!(
             out,
-            "    {:<8} {:>9}  {:>7}  {:>9}  {:>9}  GROUP",
+            "    {:<14} {:>9}  {:>7}  {:>9}  {:>9}  GROUP",
             "STATUS", "LAG", "PENDING", "CONSUMERS", "TIME LAG"
         );
         for g in &s.groups {
             let time_lag = g.time_lag_ms.map_or_else(|| "n/a".to_string(), fmt_age);
             let _ = writeln!(
                 out,
-                "    {:<8} {:>9}  {:>7}  {:>9}  {time_lag:>9}  {}",
+                "    {:<14} {:>9}  {:>7}  {:>9}  {time_lag:>9}  {}",
                 g.health.status.as_str(),
                 fmt_lag(g),
                 fmt_count(g.pending),
@@ -406,7 +406,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("    STALLED     ≈3,000    1,234          1      1m05s  g\\x1b]0;x\\x07"),
+            text.contains(
+                "    stalled           ≈3,000    1,234          1      1m05s  g\\x1b]0;x\\x07"
+            ),
             "{text}"
         );
     }

@@ -309,7 +309,7 @@ fn cell(state: &AppState, row: &ChannelRow, title: &str, width: u16) -> (String,
         },
         "seen" => (format!("{:>w$}", thousands(row.seen)), Style::new()),
         "on nodes" => (nodes_cell(state, row), theme::dim()),
-        "msg/s" => (format!("{:>w$}", rate_text(row.last_minute)), Style::new()),
+        "msg/s" => (format!("{:>w$}", rate_text(row.rate())), Style::new()),
         "last 60 s" => {
             let spark = state
                 .channels
@@ -372,12 +372,11 @@ pub fn sparkline(buckets: &[u32; WINDOW_SECS]) -> String {
         .collect()
 }
 
-/// Messages in the last minute as msg/s: "0", "0.02", "4.5", "1,204".
-pub fn rate_text(last_minute: u64) -> String {
-    if last_minute == 0 {
+/// Messages per second: "0", "0.02", "4.5", "1,204".
+pub fn rate_text(rate: f64) -> String {
+    if rate <= 0.0 {
         return "0".into();
     }
-    let rate = last_minute as f64 / WINDOW_SECS as f64;
     if rate >= 100.0 {
         thousands(rate.round() as u64)
     } else if rate >= 10.0 {
@@ -439,10 +438,10 @@ mod tests {
 
     #[test]
     fn rates_and_ages() {
-        assert_eq!(rate_text(0), "0");
-        assert_eq!(rate_text(1), "0.02");
-        assert_eq!(rate_text(600), "10.0");
-        assert_eq!(rate_text(72_000), "1,200");
+        assert_eq!(rate_text(0.0), "0");
+        assert_eq!(rate_text(1.0 / 60.0), "0.02");
+        assert_eq!(rate_text(10.0), "10.0");
+        assert_eq!(rate_text(1_200.0), "1,200");
         assert_eq!(age_text(TimeDelta::milliseconds(400)), "0.4 s");
         assert_eq!(age_text(TimeDelta::seconds(12)), "12 s");
         assert_eq!(age_text(TimeDelta::seconds(300)), "5 m");

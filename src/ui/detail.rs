@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use super::theme;
 use crate::keymap::{Command, Scope};
 use crate::redis::message::Kind;
+use crate::redis::stream_tail::payload_entry_id;
 use crate::state::detail::{BodyFormat, DetailState};
 use crate::state::layout::DETAIL_META_ROWS;
 use crate::state::{thousands, AppState};
@@ -47,7 +48,7 @@ pub fn render(state: &AppState, detail: &DetailState, buf: &mut Buffer, area: Re
             .with_timezone(&offset)
             .format("%Y-%m-%d %H:%M:%S%.3f %:z")
             .to_string();
-        let second = Line::from(vec![
+        let mut second = vec![
             label("received"),
             Span::raw(received),
             Span::styled("  size ", theme::dim()),
@@ -59,9 +60,19 @@ pub fn render(state: &AppState, detail: &DetailState, buf: &mut Buffer, area: Re
                 ),
                 None => format!("{} bytes", thousands(m.payload.len() as u64)),
             }),
-            Span::styled("  seq ", theme::dim()),
-            Span::raw(m.seq.to_string()),
-        ]);
+        ];
+        // A stream entry is identified by its id; the engine's sequence number (a
+        // separate range for stream entries) would mean nothing to a reader.
+        if m.kind == Kind::StreamEntry {
+            if let Some(id) = payload_entry_id(&m.payload) {
+                second.push(Span::styled("  id ", theme::dim()));
+                second.push(Span::raw(id.to_string()));
+            }
+        } else {
+            second.push(Span::styled("  seq ", theme::dim()));
+            second.push(Span::raw(m.seq.to_string()));
+        }
+        let second = Line::from(second);
         buf.set_line(area.x, area.y + 1, &second, area.width);
     }
 

@@ -153,7 +153,7 @@ pub fn counters_line(state: &AppState) -> Line<'static> {
         )),
     }
     let sep = || Span::styled(" · ", theme::dim());
-    let rate = state.rate.per_second(state.now);
+    let rate = state.rate_per_second();
     let rate = if rate >= 100.0 {
         thousands(rate.round() as u64)
     } else {
@@ -184,7 +184,7 @@ pub fn counters_line(state: &AppState) -> Line<'static> {
         ));
     }
     spans.push(sep());
-    let gaps = feed.gaps;
+    let gaps = state.gap_count();
     let style = if gaps > 0 {
         theme::warn()
     } else {
@@ -198,6 +198,11 @@ pub fn counters_line(state: &AppState) -> Line<'static> {
         ),
         style,
     ));
+    if let Some(since) = state.outage.open_since() {
+        spans.push(sep());
+        let open = (state.now - since).num_seconds().max(0);
+        spans.push(Span::styled(format!("gap open {open} s"), theme::error()));
+    }
     if let Some(filter) = feed.filter() {
         spans.push(sep());
         spans.push(Span::styled("filter ", theme::accent()));

@@ -192,7 +192,7 @@ fn figures_line(state: &AppState) -> Line<'static> {
             )));
             spans.push(sep());
             spans.push(Span::raw(format!("{} groups", thousands(groups as u64))));
-            for status in [Status::Stalled, Status::Lagging] {
+            for status in [Status::Stalled, Status::NoConsumers, Status::FallingBehind] {
                 let n = snapshot
                     .streams
                     .iter()
@@ -358,7 +358,7 @@ fn empty_text(state: &AppState, snapshot: &StreamsSnapshot) -> String {
 const NODE_COLUMN: Column = text_col("node", 21, 3, None);
 
 const STREAM_COLUMNS: [Column; 8] = [
-    text_col("status", 8, 0, Some(SortColumn::Status)),
+    text_col("status", 14, 0, Some(SortColumn::Status)),
     col("length", 10, 2, None),
     col("groups", 6, 3, None),
     col("max lag", 10, 0, Some(SortColumn::Lag)),
@@ -405,7 +405,8 @@ mod tests {
 
     #[test]
     fn columns_drop_by_priority_and_keep_their_order() {
-        let narrow = fit(&STREAM_COLUMNS, 60, 16);
+        // 66 = the 60 this used before the status column grew by 6 for "falling behind".
+        let narrow = fit(&STREAM_COLUMNS, 66, 16);
         let titles: Vec<&str> = narrow.iter().map(|c| c.title).collect();
         assert_eq!(titles, ["status", "max lag", "pending", "append/s"]);
         assert_eq!(fit(&STREAM_COLUMNS, 200, 16).len(), STREAM_COLUMNS.len());

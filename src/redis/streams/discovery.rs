@@ -37,7 +37,11 @@ impl Default for DiscoveryConfig {
         DiscoveryConfig {
             scan_count: 1000,
             max_steps_per_poll: 4,
-            rediscover_every: Duration::from_secs(30),
+            // New streams should show within 5 s: a pass starts 4 s after the last one
+            // ended, at the next 1 s poll. On a small keyspace a pass is one pipelined SCAN
+            // round trip; a large one scans continuously anyway, bounded per poll by
+            // `max_steps_per_poll`, so the shorter pause costs it nothing extra.
+            rediscover_every: Duration::from_secs(4),
             max_streams: 10_000,
             max_scan_calls_per_pass: None,
         }
@@ -333,6 +337,18 @@ fn parse_scan(reply: Value) -> Result<(u64, Vec<Bytes>), PollError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_streams_are_found_within_five_seconds_by_default() {
+        let poll = crate::redis::streams::StreamsConfig::default().interval;
+        let pause = DiscoveryConfig::default().rediscover_every;
+        assert!(pause <= Duration::from_secs(5), "{pause:?}");
+        // The pass starts at the first poll after the pause.
+        assert!(
+            pause + poll <= Duration::from_secs(5),
+            "{pause:?} + {poll:?}"
+        );
+    }
 
     #[test]
     fn explicit_keys_come_first_and_count_toward_the_cap() {

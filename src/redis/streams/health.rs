@@ -11,18 +11,24 @@ use std::time::Duration;
 
 use super::id::StreamId;
 
-/// What a group is doing, from the window.
+/// What a group is doing, from the window: one rule (see [`evaluate`]) that the status
+/// and outlook cells, `stats` and the sort all read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "UPPERCASE")]
+#[serde(rename_all = "snake_case")]
 pub enum Status {
-    /// Consumers keep up, or lag is shrinking.
-    Ok,
-    /// Lag grew over the window while consumers still read: falling behind.
-    Lagging,
+    /// Lag within a poll's worth of appends (includes "nothing appended").
+    CaughtUp,
+    /// Lag above that, not growing: consumers keep pace or gain.
+    CatchingUp,
+    /// Lag grew over the window while consumers still read.
+    FallingBehind,
     /// Lag > 0 and last-delivered-id has not moved: nobody reads new entries.
     Stalled,
-    /// No lag and nothing appended: no traffic.
-    Idle,
+    /// The group has no consumers: nobody reads, whatever the lag.
+    NoConsumers,
+    /// The group's position was set (XGROUP SETID, or last-delivered-id jumped without
+    /// reads): a new window started and there is no trend yet.
+    PositionMoved,
     /// Lag could not be determined (not even estimated).
     Unknown,
 }
@@ -30,11 +36,13 @@ pub enum Status {
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Ok => "OK",
-            Status::Lagging => "LAGGING",
-            Status::Stalled => "STALLED",
-            Status::Idle => "IDLE",
-            Status::Unknown => "UNKNOWN",
+            Status::CaughtUp => "caught up",
+            Status::CatchingUp => "catching up",
+            Status::FallingBehind => "falling behind",
+            Status::Stalled => "stalled",
+            Status::NoConsumers => "no consumers",
+            Status::PositionMoved => "position moved",
+            Status::Unknown => "unknown",
         }
     }
 }
@@ -107,21 +115,67 @@ fn secs(ms: i64) -> String {
     format!("{}s", ms.max(0) / 1000)
 }
 
-/// Status of a group from its window (oldest first). Rules, first match wins:
+/// Where the window restarts: just after the newest sample at which the group's position
+/// moved without reads — last-delivered-id went backwards, entries-read went down or was
+/// reset to unknown, or lag rose by more than was appended (XGROUP SETID, or a group
+/// destroyed and recreated under the same name). 0 when it never moved.
+pub fn position_moved_at(window: &[GroupSample]) -> usize {
+    for i in (1..window.len()).rev() {
+        let (a, b) = (&window[i - 1], &window[i]);
+        let backwards = b.last_delivered_id < a.last_delivered_id;
+        let reset = match (a.entries_read, b.entries_read) {
+            (Some(x), Some(y)) => y < x,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        let appended = match (a.entries_added, b.entries_added) {
+            (Some(x), Some(y)) => y.saturating_sub(x),
+            _ => 0,
+        };
+        let jumped = match (a.lag, b.lag) {
+            (Some(x), Some(y)) => y > x.saturating_add(appended).saturating_add(1),
+            _ => false,
+        };
+        if backwards || reset || jumped {
+            return i;
+        }
+    }
+    0
+}
+
+/// The lag that is noise for this window: what one poll appends at most (consumers read
+/// in batches, so lag moves by about that much between polls), at least 1. Lag within it
+/// is "caught up"; a trend must exceed twice it.
+fn noise(window: &[GroupSample]) -> u64 {
+    window
+        .windows(2)
+        .filter_map(|p| Some(p[1].entries_added?.saturating_sub(p[0].entries_added?)))
+        .max()
+        .unwrap_or(0)
+        .max(1)
+}
+
+/// Status of a group from its window (oldest first), the previous verdict (hysteresis)
+/// and the server's hints. One rule, first match wins:
 ///
-/// With evidence (samples span ≥ `min_evidence`):
-/// - STALLED: lag > 0 and last-delivered-id unchanged (with lag all along) for at least
-///   `stall_after`;
-/// - LAGGING: lag > 0 now, never 0 in the window, higher than at the window's start, and
-///   it rose in more steps than it fell;
-/// - IDLE: lag 0 throughout, nothing appended (entries-added unchanged, or where the
-///   server lacks it, last-delivered-id unchanged);
-/// - OK otherwise.
-///
-/// Without evidence, from [`ServerHints`]: lag > 0 with no consumers, or no consumer
-/// active for `stall_after` → STALLED; lag 0 and the last entry older than `window` →
-/// IDLE; otherwise OK (trend not known yet).
-pub fn evaluate(window: &[GroupSample], hints: &ServerHints, config: &HealthConfig) -> Verdict {
+/// - UNKNOWN: no sample, or lag unknown;
+/// - NO CONSUMERS: the group has none;
+/// - POSITION MOVED: the position moved without reads ([`position_moved_at`]) less than
+///   `min_evidence` ago; the window restarts at the move either way;
+/// - STALLED: lag > 0 and last-delivered-id unchanged for at least `stall_after` (or,
+///   without a window yet, no consumer active for that long);
+/// - CAUGHT UP: lag ≤ noise (a poll's appends, ≥ 1); once caught up, it stays so until
+///   lag exceeds 3 × noise, so ±1 jitter never flips the label;
+/// - FALLING BEHIND: since lag was last within noise, it rose by more than 2 × noise over
+///   at least `min_evidence`, in more steps up than down; once falling behind it stays so
+///   until lag drops more than 2 × noise below its peak or back within noise;
+/// - CATCHING UP otherwise (lag above noise, not growing).
+pub fn evaluate(
+    window: &[GroupSample],
+    hints: &ServerHints,
+    config: &HealthConfig,
+    previous: Option<Status>,
+) -> Verdict {
     let Some(last) = window.last() else {
         return verdict(Status::Unknown, "not polled yet".into());
     };
@@ -131,10 +185,79 @@ pub fn evaluate(window: &[GroupSample], hints: &ServerHints, config: &HealthConf
             "lag unknown: the server reported none and it could not be estimated".into(),
         );
     };
-    let stall_ms = ms(config.stall_after);
+    if hints.consumers == 0 {
+        let why = if lag_now > 0 {
+            format!("lag {lag_now} and nobody reads")
+        } else {
+            "nothing to read yet".into()
+        };
+        return verdict(
+            Status::NoConsumers,
+            format!("the group has no consumers; {why}"),
+        );
+    }
+    let moved = position_moved_at(window);
+    let window = &window[moved..];
     let first = window[0];
     let span = last.at_ms - first.at_ms;
+    let evidence = span >= ms(config.min_evidence) && span > 0;
+    if moved > 0 && !evidence {
+        return verdict(
+            Status::PositionMoved,
+            format!(
+                "last-delivered-id is now {} without reads (XGROUP SETID?); lag {lag_now}, \
+                 trend known {}s after the move",
+                last.last_delivered_id,
+                config.min_evidence.as_secs()
+            ),
+        );
+    }
+    if let Some(v) = stalled(window, hints, config, evidence) {
+        return v;
+    }
+    let noise = noise(window);
+    let caught_up_limit = if previous == Some(Status::CaughtUp) {
+        noise * 3
+    } else {
+        noise
+    };
+    if lag_now <= caught_up_limit {
+        let quiet = evidence
+            && match (first.entries_added, last.entries_added) {
+                (Some(a), Some(b)) => a == b,
+                _ => first.last_delivered_id == last.last_delivered_id,
+            };
+        let reason = if quiet {
+            format!("lag {lag_now}; nothing appended in {}", secs(span))
+        } else {
+            format!("lag {lag_now}, within one poll's appends ({noise})")
+        };
+        return verdict(Status::CaughtUp, reason);
+    }
+    if let Some(v) = falling_behind(window, config, previous, noise) {
+        return v;
+    }
+    if !evidence && previous.is_none() {
+        return verdict(
+            Status::CatchingUp,
+            format!("lag {lag_now}, consumers active; trend known after a few polls"),
+        );
+    }
+    verdict(Status::CatchingUp, format!("lag {lag_now}, not growing"))
+}
 
+fn stalled(
+    window: &[GroupSample],
+    hints: &ServerHints,
+    config: &HealthConfig,
+    evidence: bool,
+) -> Option<Verdict> {
+    let last = window.last()?;
+    let lag_now = last.lag?;
+    if lag_now == 0 {
+        return None;
+    }
+    let stall_ms = ms(config.stall_after);
     // How long last-delivered-id has stood still with lag behind it.
     let stuck_since = window
         .iter()
@@ -143,114 +266,76 @@ pub fn evaluate(window: &[GroupSample], hints: &ServerHints, config: &HealthConf
         .last()
         .map_or(last.at_ms, |s| s.at_ms);
     let stuck_for = last.at_ms - stuck_since;
-    if lag_now > 0 && stuck_for >= stall_ms && stuck_for > 0 {
-        return verdict(
+    if stuck_for >= stall_ms && stuck_for > 0 {
+        return Some(verdict(
             Status::Stalled,
             format!(
                 "lag {lag_now} and last-delivered-id {} has not moved for {}",
                 last.last_delivered_id,
                 secs(stuck_for)
             ),
-        );
+        ));
     }
+    // Not enough history of our own: lean on what the server remembers.
+    let activity = hints.last_consumer_activity_ms?;
+    (!evidence && activity >= stall_ms.unsigned_abs()).then(|| {
+        verdict(
+            Status::Stalled,
+            format!(
+                "lag {lag_now} and no consumer has read for {}",
+                secs(i64::try_from(activity).unwrap_or(i64::MAX))
+            ),
+        )
+    })
+}
 
-    // The trend since lag was last 0: a burst that drained resets it, and a group that
-    // starts caught up and then falls behind is LAGGING once the growth itself has lasted
-    // `min_evidence` (not only once its caught-up start has left the window).
-    let since_zero: Vec<&GroupSample> = window
+fn falling_behind(
+    window: &[GroupSample],
+    config: &HealthConfig,
+    previous: Option<Status>,
+    noise: u64,
+) -> Option<Verdict> {
+    let last = window.last()?;
+    let lag_now = last.lag?;
+    // The trend since lag was last within noise: a burst that drained resets it.
+    let start = window
         .iter()
-        .rev()
-        .take_while(|s| s.lag.is_some_and(|l| l > 0))
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
+        .rposition(|s| s.lag.is_some_and(|l| l <= noise))
+        .map_or(0, |i| i + 1);
+    let trend: Vec<(i64, u64)> = window[start..]
+        .iter()
+        .filter_map(|s| Some((s.at_ms, s.lag?)))
         .collect();
-    if let Some(start) = since_zero.first() {
-        let grow_span = last.at_ms - start.at_ms;
-        let lags: Vec<u64> = since_zero.iter().filter_map(|s| s.lag).collect();
-        let (mut rises, mut falls) = (0usize, 0usize);
-        for pair in lags.windows(2) {
-            if pair[1] > pair[0] {
-                rises += 1;
-            } else if pair[1] < pair[0] {
-                falls += 1;
-            }
+    let &(t0, lag_first) = trend.first()?;
+    let peak = trend.iter().map(|&(_, l)| l).max().unwrap_or(lag_now);
+    if previous == Some(Status::FallingBehind) && lag_now + 2 * noise >= peak {
+        return Some(verdict(
+            Status::FallingBehind,
+            format!("lag {lag_now}, up from {lag_first}; not shrinking"),
+        ));
+    }
+    let (mut rises, mut falls) = (0usize, 0usize);
+    for pair in trend.windows(2) {
+        if pair[1].1 > pair[0].1 {
+            rises += 1;
+        } else if pair[1].1 < pair[0].1 {
+            falls += 1;
         }
-        let lag_first = lags.first().copied().unwrap_or(lag_now);
-        if grow_span >= ms(config.min_evidence)
-            && grow_span > 0
-            && lag_now > lag_first
-            && rises > falls
-        {
-            return verdict(
-                Status::Lagging,
+    }
+    let grow_span = last.at_ms - t0;
+    (grow_span >= ms(config.min_evidence)
+        && grow_span > 0
+        && lag_now > lag_first + 2 * noise
+        && rises > falls)
+        .then(|| {
+            verdict(
+                Status::FallingBehind,
                 format!(
                     "lag grew from {lag_first} to {lag_now} in {}",
                     secs(grow_span)
                 ),
-            );
-        }
-    }
-
-    if span >= ms(config.min_evidence) && span > 0 {
-        let no_lag = window.iter().all(|s| s.lag == Some(0));
-        let no_appends = match (first.entries_added, last.entries_added) {
-            (Some(a), Some(b)) => a == b,
-            _ => first.last_delivered_id == last.last_delivered_id,
-        };
-        if no_lag && no_appends {
-            return verdict(
-                Status::Idle,
-                format!("no lag and nothing appended in {}", secs(span)),
-            );
-        }
-        return verdict(Status::Ok, ok_reason(lag_now));
-    }
-
-    // Not enough history of our own: lean on what the server remembers.
-    if lag_now > 0 {
-        if hints.consumers == 0 {
-            return verdict(
-                Status::Stalled,
-                format!("lag {lag_now} and the group has no consumers"),
-            );
-        }
-        if let Some(activity) = hints.last_consumer_activity_ms {
-            if activity >= stall_ms.unsigned_abs() {
-                return verdict(
-                    Status::Stalled,
-                    format!(
-                        "lag {lag_now} and no consumer has read for {}",
-                        secs(i64::try_from(activity).unwrap_or(i64::MAX))
-                    ),
-                );
-            }
-        }
-        return verdict(
-            Status::Ok,
-            format!("lag {lag_now}, consumers active; trend known after a few polls"),
-        );
-    }
-    if let Some(age) = hints.last_append_age_ms {
-        if age >= ms(config.window).unsigned_abs() {
-            return verdict(
-                Status::Idle,
-                format!(
-                    "no lag and the last entry is {} old",
-                    secs(i64::try_from(age).unwrap_or(i64::MAX))
-                ),
-            );
-        }
-    }
-    verdict(Status::Ok, ok_reason(0))
-}
-
-fn ok_reason(lag: u64) -> String {
-    if lag == 0 {
-        "consumers are caught up".into()
-    } else {
-        format!("lag {lag}, not growing")
-    }
+            )
+        })
 }
 
 pub(crate) fn ms(d: Duration) -> i64 {
@@ -282,8 +367,9 @@ pub enum Outlook {
     Unknown,
 }
 
-/// `lag / (consume − append)` when consumers are faster; "falling behind" when the
-/// status says lag grows or appends outpace reads.
+/// The outlook follows the status (one rule): caught up, falling behind (also when
+/// stalled), or for a group catching up `lag / (consume − append)` when consumers are
+/// faster; unknown otherwise (no consumers, position moved, rates not known yet).
 pub fn outlook(
     lag: Option<u64>,
     status: Status,
@@ -293,21 +379,19 @@ pub fn outlook(
     let Some(lag) = lag else {
         return Outlook::Unknown;
     };
-    if lag == 0 {
-        return Outlook::CaughtUp;
-    }
-    if matches!(status, Status::Lagging | Status::Stalled) {
-        return Outlook::FallingBehind;
-    }
-    match (consume_rate, append_rate) {
-        (Some(c), Some(a)) if c > a => {
-            let eta_ms = lag as f64 * 1000.0 / (c - a);
-            Outlook::CatchingUp {
-                eta_ms: eta_ms.min(u64::MAX as f64) as u64,
+    match status {
+        Status::CaughtUp => Outlook::CaughtUp,
+        Status::FallingBehind | Status::Stalled => Outlook::FallingBehind,
+        Status::CatchingUp => match (consume_rate, append_rate) {
+            (Some(c), Some(a)) if c > a => {
+                let eta_ms = lag as f64 * 1000.0 / (c - a);
+                Outlook::CatchingUp {
+                    eta_ms: eta_ms.min(u64::MAX as f64) as u64,
+                }
             }
-        }
-        (Some(_), Some(_)) => Outlook::FallingBehind,
-        _ => Outlook::Unknown,
+            _ => Outlook::Unknown,
+        },
+        Status::NoConsumers | Status::PositionMoved | Status::Unknown => Outlook::Unknown,
     }
 }
 
@@ -395,102 +479,188 @@ mod tests {
         }
     }
 
+    /// Evaluate a growing window sample by sample, as the tracker does (with the
+    /// previous verdict), and return every verdict.
+    fn run(samples: &[GroupSample], hints: &ServerHints) -> Vec<Verdict> {
+        let mut previous = None;
+        (1..=samples.len())
+            .map(|n| {
+                let v = evaluate(&samples[..n], hints, &cfg(), previous);
+                previous = Some(v.status);
+                v
+            })
+            .collect()
+    }
+
+    fn statuses(verdicts: &[Verdict]) -> Vec<Status> {
+        verdicts.iter().map(|v| v.status).collect()
+    }
+
     #[test]
     fn stalled_when_position_stands_still_with_lag() {
         let w = [s(0, 5, 10, 15), s(20, 8, 10, 18), s(40, 9, 10, 19)];
-        let v = evaluate(&w, &active(), &cfg());
+        let v = evaluate(&w, &active(), &cfg(), None);
         assert_eq!(v.status, Status::Stalled, "{v:?}");
         assert!(v.reason.contains("has not moved for 40s"), "{v:?}");
         // Standing still for less than stall_after is not (yet) a stall.
         let w = [s(0, 5, 9, 15), s(20, 8, 10, 18), s(40, 9, 10, 19)];
-        assert_ne!(evaluate(&w, &active(), &cfg()).status, Status::Stalled);
+        assert_ne!(
+            evaluate(&w, &active(), &cfg(), None).status,
+            Status::Stalled
+        );
     }
 
     #[test]
-    fn lagging_when_lag_grows_while_consumers_read() {
-        let w = [s(0, 5, 10, 15), s(10, 7, 12, 19), s(20, 12, 14, 26)];
-        let v = evaluate(&w, &active(), &cfg());
-        assert_eq!(v.status, Status::Lagging, "{v:?}");
-        assert!(v.reason.contains("from 5 to 12"), "{v:?}");
-        // One spike that then shrinks is not lagging.
-        let w = [
-            s(0, 5, 10, 15),
-            s(10, 40, 12, 52),
-            s(15, 30, 22, 52),
-            s(20, 6, 46, 52),
-        ];
-        assert_eq!(evaluate(&w, &active(), &cfg()).status, Status::Ok);
-        // Lag that went back to 0 was a burst, not falling behind: the trend restarts.
-        let w = [
-            s(0, 0, 10, 10),
-            s(10, 3, 12, 15),
-            s(20, 9, 14, 23),
-            s(25, 0, 23, 23),
-            s(30, 2, 23, 25),
-        ];
-        assert_eq!(evaluate(&w, &active(), &cfg()).status, Status::Ok);
-        // A group that started caught up and then fell behind: LAGGING once the growth
-        // has lasted min_evidence, though the window still holds the lag-0 start.
-        let w = [
-            s(0, 0, 10, 10),
-            s(5, 0, 10, 10),
-            s(8, 3, 10, 13),
-            s(13, 6, 12, 18),
-            s(18, 9, 14, 23),
-        ];
-        let v = evaluate(&w, &active(), &cfg());
-        assert_eq!(v.status, Status::Lagging, "{v:?}");
-        assert!(v.reason.contains("from 3 to 9 in 10s"), "{v:?}");
-        // …but not before.
-        assert_eq!(evaluate(&w[..4], &active(), &cfg()).status, Status::Ok);
+    fn plus_minus_one_noise_never_flips_the_label() {
+        // Lag 0,1,0,1,… for a minute at one poll a second, one append a poll: the
+        // consume rate equals the append rate. Always caught up.
+        let w: Vec<GroupSample> = (0..60u64)
+            .map(|i| {
+                let added = 100 + i + i % 2;
+                s(i as i64, i % 2, added - i % 2, added)
+            })
+            .collect();
+        let all = statuses(&run(&w, &active()));
+        assert!(all.iter().all(|&st| st == Status::CaughtUp), "{all:?}");
+        // Lag 3,4,3,4 with two appends a poll: above the noise, never growing: one label.
+        let w: Vec<GroupSample> = (0..60u64)
+            .map(|i| {
+                let added = 100 + 2 * i;
+                s(i as i64, 3 + i % 2, added - 3 - i % 2, added)
+            })
+            .collect();
+        let all = statuses(&run(&w, &active()));
+        assert!(all.iter().all(|&st| st == Status::CatchingUp), "{all:?}");
+        // Caught up stays caught up through a blip of up to 3 × noise.
+        let mut w: Vec<GroupSample> = (0..20u64)
+            .map(|i| s(i as i64, 0, 100 + i, 100 + i))
+            .collect();
+        w.push(s(20, 2, 119, 121));
+        w.push(s(21, 3, 119, 122));
+        w.push(s(22, 0, 123, 123));
+        let all = statuses(&run(&w, &active()));
+        assert!(all.iter().all(|&st| st == Status::CaughtUp), "{all:?}");
     }
 
     #[test]
-    fn idle_when_no_lag_and_no_appends() {
-        let w = [s(0, 0, 10, 10), s(15, 0, 10, 10)];
-        assert_eq!(evaluate(&w, &active(), &cfg()).status, Status::Idle);
-        let w = [s(0, 0, 10, 10), s(15, 0, 11, 11)];
-        assert_eq!(evaluate(&w, &active(), &cfg()).status, Status::Ok);
-        // Too short a window for a trend: falls back to hints.
-        let w = [s(0, 0, 10, 10), s(2, 0, 10, 10)];
-        assert_eq!(evaluate(&w, &active(), &cfg()).status, Status::Ok);
+    fn falling_behind_needs_growth_and_holds_until_lag_shrinks() {
+        // Three appends a poll, one read: lag grows by 2 a poll.
+        let mut w: Vec<GroupSample> = (0..16u64)
+            .map(|i| s(i as i64, 2 * i, 100 + i, 100 + 3 * i))
+            .collect();
+        // Then consumers keep pace at lag 30 for a while, then drain to 10.
+        for i in 16..22u64 {
+            w.push(s(i as i64, 30, 100 + i, 100 + 3 * i));
+        }
+        w.push(s(22, 10, 200, 166));
+        let verdicts = run(&w, &active());
+        let all = statuses(&verdicts);
+        assert_eq!(all[1], Status::CaughtUp, "{all:?}");
+        // Growth from lag 4 (the first above noise, t=2) lasts 10 s at t=12.
+        assert_eq!(all[11], Status::CatchingUp, "{all:?}");
+        assert_eq!(all[12], Status::FallingBehind, "{verdicts:?}");
+        assert!(
+            verdicts[12].reason.contains("from 4 to 24 in 10s"),
+            "{verdicts:?}"
+        );
+        // Holding at 30 is not shrinking: the label holds.
+        assert!(
+            all[13..22].iter().all(|&st| st == Status::FallingBehind),
+            "{all:?}"
+        );
+        assert_eq!(all[22], Status::CatchingUp, "{all:?}");
+    }
+
+    #[test]
+    fn a_group_without_consumers_says_so_whatever_the_lag() {
+        let none = ServerHints {
+            consumers: 0,
+            ..active()
+        };
+        for w in [
+            vec![s(0, 4, 10, 14)],
+            vec![s(0, 0, 10, 10), s(30, 0, 10, 10)],
+        ] {
+            let v = evaluate(&w, &none, &cfg(), Some(Status::CaughtUp));
+            assert_eq!(v.status, Status::NoConsumers, "{v:?}");
+            assert_eq!(
+                outlook(w[0].lag, v.status, Some(0.0), Some(0.0)),
+                Outlook::Unknown
+            );
+        }
+    }
+
+    #[test]
+    fn a_setid_shows_position_moved_until_there_is_evidence() {
+        // Lag 5, steady, one append and one read a poll.
+        let mut w: Vec<GroupSample> = (0..12u64)
+            .map(|i| s(i as i64, 5, 95 + i, 100 + i))
+            .collect();
+        // XGROUP SETID back 45 entries: last-delivered-id goes backwards, lag 5 → 50,
+        // entries-read unknown.
+        let mut moved = s(12, 50, 62, 112);
+        moved.entries_read = None;
+        w.push(moved);
+        // Then consumers read 3 a poll while 1 is appended.
+        for i in 13..30u64 {
+            let lag = 50 - 2 * (i - 12);
+            w.push(s(i as i64, lag, 112 + (i - 12) - lag, 100 + i));
+        }
+        let verdicts = run(&w, &active());
+        let all = statuses(&verdicts);
+        assert_eq!(all[11], Status::CatchingUp, "{verdicts:?}");
+        assert_eq!(all[12], Status::PositionMoved, "{verdicts:?}");
+        assert!(
+            verdicts[12].reason.contains("without reads"),
+            "{verdicts:?}"
+        );
+        assert!(
+            all[12..22].iter().all(|&st| st == Status::PositionMoved),
+            "{all:?}"
+        );
+        // 10 s after the move the new window has evidence: catching up (never "OK —
+        // lag 50, not growing" from the old window).
+        assert_eq!(all[22], Status::CatchingUp, "{verdicts:?}");
+        assert_eq!(position_moved_at(&w), 12);
+        // Destroyed and recreated at 0: entries-read goes down, the lag jumps.
+        let w = [s(0, 0, 10, 10), s(1, 10, 0, 10)];
+        assert_eq!(position_moved_at(&w), 1);
+        assert_eq!(position_moved_at(&w[..1]), 0);
     }
 
     #[test]
     fn single_sample_uses_server_hints() {
         let one = [s(0, 4, 10, 14)];
-        let none = ServerHints {
-            consumers: 0,
-            ..active()
-        };
-        assert_eq!(evaluate(&one, &none, &cfg()).status, Status::Stalled);
         let asleep = ServerHints {
             last_consumer_activity_ms: Some(31_000),
             ..active()
         };
-        let v = evaluate(&one, &asleep, &cfg());
+        let v = evaluate(&one, &asleep, &cfg(), None);
         assert_eq!(v.status, Status::Stalled);
         assert!(v.reason.contains("no consumer has read for 31s"), "{v:?}");
-        assert_eq!(evaluate(&one, &active(), &cfg()).status, Status::Ok);
-        let quiet = ServerHints {
-            last_append_age_ms: Some(61_000),
-            ..active()
-        };
         assert_eq!(
-            evaluate(&[s(0, 0, 10, 10)], &quiet, &cfg()).status,
-            Status::Idle
+            evaluate(&one, &active(), &cfg(), None).status,
+            Status::CatchingUp
         );
         assert_eq!(
-            evaluate(&[s(0, 0, 10, 10)], &active(), &cfg()).status,
-            Status::Ok
+            evaluate(&[s(0, 0, 10, 10)], &active(), &cfg(), None).status,
+            Status::CaughtUp
         );
+        // Nothing appended for the window: caught up, and the reason says why.
+        let w = [s(0, 0, 10, 10), s(15, 0, 10, 10)];
+        let v = evaluate(&w, &active(), &cfg(), None);
+        assert_eq!(v.status, Status::CaughtUp);
+        assert!(v.reason.contains("nothing appended in 15s"), "{v:?}");
         let mut unknown = s(0, 0, 10, 10);
         unknown.lag = None;
         assert_eq!(
-            evaluate(&[unknown], &active(), &cfg()).status,
+            evaluate(&[unknown], &active(), &cfg(), None).status,
             Status::Unknown
         );
-        assert_eq!(evaluate(&[], &active(), &cfg()).status, Status::Unknown);
+        assert_eq!(
+            evaluate(&[], &active(), &cfg(), None).status,
+            Status::Unknown
+        );
     }
 
     #[test]
@@ -500,23 +670,25 @@ mod tests {
         assert_eq!(rate(&[(0, 10), (1000, 5)]), None);
         assert_eq!(rate(&[(1000, 10), (1000, 12)]), None);
         assert_eq!(
-            outlook(Some(100), Status::Ok, Some(30.0), Some(10.0)),
+            outlook(Some(100), Status::CatchingUp, Some(30.0), Some(10.0)),
             Outlook::CatchingUp { eta_ms: 5000 }
         );
+        // Equal rates while catching up: no ETA, and not "falling behind" either.
         assert_eq!(
-            outlook(Some(100), Status::Ok, Some(10.0), Some(30.0)),
-            Outlook::FallingBehind
+            outlook(Some(100), Status::CatchingUp, Some(10.0), Some(10.0)),
+            Outlook::Unknown
         );
         assert_eq!(
-            outlook(Some(100), Status::Lagging, Some(30.0), Some(10.0)),
+            outlook(Some(100), Status::FallingBehind, Some(30.0), Some(10.0)),
             Outlook::FallingBehind
         );
+        // Lag 1 with equal rates is caught up, like lag 0: the outlook follows the status.
         assert_eq!(
-            outlook(Some(0), Status::Idle, None, None),
+            outlook(Some(1), Status::CaughtUp, Some(5.0), Some(5.0)),
             Outlook::CaughtUp
         );
         assert_eq!(
-            outlook(Some(3), Status::Ok, None, Some(1.0)),
+            outlook(Some(50), Status::PositionMoved, Some(5.0), Some(1.0)),
             Outlook::Unknown
         );
     }

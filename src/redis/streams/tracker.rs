@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use bytes::Bytes;
 
 use super::health::{
-    evaluate, ms, outlook, rate, GroupHealth, GroupSample, HealthConfig, ServerHints,
+    evaluate, ms, outlook, position_moved_at, rate, GroupHealth, GroupSample, HealthConfig,
+    ServerHints, Status,
 };
 use super::StreamsSnapshot;
 
@@ -15,6 +16,8 @@ use super::StreamsSnapshot;
 pub struct HealthTracker {
     config: HealthConfig,
     groups: HashMap<(Bytes, Bytes), VecDeque<GroupSample>>,
+    /// The last verdict per group: the rule's hysteresis.
+    verdicts: HashMap<(Bytes, Bytes), Status>,
     /// `(at_ms, entries-added)` per stream, for the append rate.
     streams: HashMap<Bytes, VecDeque<(i64, u64)>>,
 }
@@ -54,7 +57,7 @@ impl HealthTracker {
             for group in &mut stream.groups {
                 let key = (stream.key.clone(), group.name.clone());
                 let window = self.groups.entry(key.clone()).or_default();
-                seen_groups.push(key);
+                seen_groups.push(key.clone());
                 let sample = GroupSample {
                     at_ms,
                     lag: group.effective_lag(),
@@ -77,7 +80,11 @@ impl HealthTracker {
                         .min(),
                     last_append_age_ms,
                 };
-                let verdict = evaluate(&in_window, &hints, &self.config);
+                let previous = self.verdicts.get(&key).copied();
+                let verdict = evaluate(&in_window, &hints, &self.config, previous);
+                self.verdicts.insert(key.clone(), verdict.status);
+                // A moved position starts a new window for the rates too.
+                let samples = &samples[position_moved_at(&samples)..];
                 // entries-read resets to nil on SETID; rate only over the known stretch.
                 let read: Vec<(i64, u64)> = samples
                     .iter()
@@ -103,6 +110,7 @@ impl HealthTracker {
         let seen_groups: HashSet<(Bytes, Bytes)> = seen_groups.into_iter().collect();
         self.streams.retain(|k, _| seen_streams.contains(k));
         self.groups.retain(|k, _| seen_groups.contains(k));
+        self.verdicts.retain(|k, _| seen_groups.contains(k));
     }
 }
 

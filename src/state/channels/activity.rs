@@ -1,6 +1,11 @@
 //! What redtail itself has received, per channel: a total, the last arrival and a
 //! per-second ring of the last minute (msg/s and the sparkline).
 //!
+//! Counts are of published messages, not deliveries: a connection subscribed to a
+//! channel and to matching patterns gets one copy per subscription, and [`Copies`]
+//! recognises the extra ones. Rates divide by the time actually observed: the last
+//! minute, or less while the channel has been tracked for less.
+//!
 //! Recording is O(1) per message. The map is bounded by channel count and by name
 //! bytes (names can be up to 512 MB each); past either bound the least recently seen
 //! tenth is dropped in one pass, so eviction is amortised O(1) too.
@@ -26,6 +31,9 @@ pub struct ChannelActivity {
     /// Messages redtail received on this channel since it started tracking it.
     pub seen: u64,
     pub last_at: DateTime<Utc>,
+    /// When tracking began (the first message): rates divide by the time since then
+    /// while that is under a minute.
+    pub since: DateTime<Utc>,
     /// Messages per second; slot `second % WINDOW_SECS`, valid for the 60 seconds
     /// ending at `head`.
     ring: [u32; WINDOW_SECS],
@@ -40,6 +48,7 @@ impl ChannelActivity {
         ChannelActivity {
             seen: 0,
             last_at: at,
+            since: at,
             ring: [0; WINDOW_SECS],
             head: at.timestamp(),
             touched,
@@ -84,6 +93,17 @@ impl ChannelActivity {
             .sum()
     }
 
+    /// The time [`ChannelActivity::last_minute`] covers at `now`, in ms: from the start
+    /// of its first second, or from when tracking began if that is later; at least one
+    /// second, so a first message reads 1 msg/s rather than an absurd figure.
+    pub fn observed_ms(&self, now: DateTime<Utc>) -> u64 {
+        let window_start = now.timestamp() - WINDOW_SECS as i64 + 1;
+        let window_start_ms = window_start.saturating_mul(1000);
+        let start_ms = window_start_ms.max(self.since.timestamp_millis());
+        let span = now.timestamp_millis().saturating_sub(start_ms);
+        u64::try_from(span).unwrap_or(0).max(1000)
+    }
+
     /// Per-second counts of the last minute, oldest first.
     pub fn buckets(&self, now: DateTime<Utc>) -> [u32; WINDOW_SECS] {
         let end = now.timestamp();
@@ -97,6 +117,55 @@ impl ChannelActivity {
 
 fn slot(second: i64) -> usize {
     second.rem_euclid(WINDOW_SECS as i64) as usize
+}
+
+/// Recognises the copies of one published message that a connection with several
+/// matching subscriptions receives: Redis writes them consecutively (the `message` for
+/// the channel subscription, then one `pmessage` per matching pattern), with the same
+/// channel and payload. A delivery is a copy when it follows one with the same channel
+/// and payload through a subscription that has not delivered it yet; the same
+/// subscription again means a new message (the same payload published twice).
+///
+/// Limits: it relies on the copies arriving back to back on one connection, as Redis
+/// sends them. Deliveries the engine evicted under overload can split a run (an extra
+/// message counted), and a gap (reconnect) starts over.
+#[derive(Debug, Clone, Default)]
+pub struct Copies {
+    channel: Bytes,
+    payload: Bytes,
+    /// The subscriptions that delivered the current message: None is the channel
+    /// subscription, Some the pattern.
+    via: Vec<Option<Bytes>>,
+}
+
+impl Copies {
+    /// Whether `message` is a further copy of the one before it. Only classic Pub/Sub
+    /// deliveries can be copies; others (shard messages, stream entries, from their own
+    /// connections) neither are nor interrupt a run.
+    pub fn is_copy(&mut self, message: &Message) -> bool {
+        if !matches!(message.kind, Kind::Message | Kind::PMessage) {
+            return false;
+        }
+        let via = &message.pattern;
+        if !self.via.is_empty()
+            && message.channel == self.channel
+            && message.payload == self.payload
+            && !self.via.contains(via)
+        {
+            self.via.push(via.clone());
+            return true;
+        }
+        self.channel = message.channel.clone();
+        self.payload = message.payload.clone();
+        self.via.clear();
+        self.via.push(via.clone());
+        false
+    }
+
+    /// The connection changed: nothing after this is a copy of what came before.
+    pub fn reset(&mut self) {
+        *self = Copies::default();
+    }
 }
 
 /// None for stream entries: a stream key is not a Pub/Sub channel.
@@ -256,6 +325,68 @@ mod tests {
         assert_eq!(buckets[WINDOW_SECS - 2], 2);
         assert_eq!(buckets[WINDOW_SECS - 12], 0);
         assert!(t.get(ChannelKind::Shard, b"a").is_none(), "kinds are apart");
+    }
+
+    #[test]
+    fn rates_divide_by_the_time_observed_not_a_fixed_minute() {
+        let mut t = ActivityTracker::default();
+        // 5/s from 0.0 to 13.8: 70 messages.
+        for i in 0..70 {
+            t.record(ChannelKind::Channel, b"a", at(i / 5, (i % 5) as u32 * 200));
+        }
+        let a = t.get(ChannelKind::Channel, b"a").expect("tracked");
+        let rate = |now| a.last_minute(now) as f64 * 1000.0 / a.observed_ms(now) as f64;
+        assert_eq!(a.observed_ms(at(14, 0)), 14_000);
+        assert!((rate(at(14, 0)) - 5.0).abs() < 1e-9, "{}", rate(at(14, 0)));
+        // A first message reads 1/s (one second at least), not infinity.
+        assert_eq!(a.observed_ms(at(0, 1)), 1_000);
+        // After a minute the window is the last 60 seconds (the current one partly).
+        assert_eq!(a.observed_ms(at(100, 500)), 59_500);
+    }
+
+    fn delivery(kind: Kind, pattern: Option<&str>, channel: &str, payload: &str) -> Message {
+        Message {
+            seq: 0,
+            received: at(0, 0),
+            kind,
+            pattern: pattern.map(|p| Bytes::from(p.to_string())),
+            channel: Bytes::from(channel.to_string()),
+            payload: Bytes::from(payload.to_string()),
+        }
+    }
+
+    #[test]
+    fn copies_through_several_subscriptions_count_once() {
+        let mut c = Copies::default();
+        let p = |pattern, payload| delivery(Kind::PMessage, Some(pattern), "rate:x", payload);
+        let m = |payload| delivery(Kind::Message, None, "rate:x", payload);
+        // `SUBSCRIBE rate:x`, `PSUBSCRIBE *`, `PSUBSCRIBE rate:*`: three copies each.
+        let run = [m("1"), p("*", "1"), p("rate:*", "1"), m("2"), p("*", "2")];
+        let copies: Vec<bool> = run.iter().map(|d| c.is_copy(d)).collect();
+        assert_eq!(copies, [false, true, true, false, true]);
+        // The same payload published twice: the repeated subscription starts a new one.
+        let run = [
+            p("*", "hb"),
+            p("rate:*", "hb"),
+            p("*", "hb"),
+            p("rate:*", "hb"),
+        ];
+        let copies: Vec<bool> = run.iter().map(|d| c.is_copy(d)).collect();
+        assert_eq!(copies, [false, true, false, true]);
+        // One subscription only: every delivery is a message.
+        let mut c = Copies::default();
+        assert!(!c.is_copy(&m("x")) && !c.is_copy(&m("x")));
+        // Another channel or payload in between ends the run; shard messages and stream
+        // entries (their own connections) neither count nor interrupt it.
+        let mut c = Copies::default();
+        assert!(!c.is_copy(&m("a")));
+        assert!(!c.is_copy(&delivery(Kind::SMessage, None, "rate:x", "a")));
+        assert!(!c.is_copy(&delivery(Kind::StreamEntry, None, "s", "a")));
+        assert!(c.is_copy(&p("*", "a")));
+        assert!(!c.is_copy(&delivery(Kind::Message, None, "other", "a")));
+        assert!(!c.is_copy(&p("*", "a")));
+        c.reset();
+        assert!(!c.is_copy(&p("rate:*", "a")));
     }
 
     #[test]

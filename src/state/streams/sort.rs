@@ -11,11 +11,13 @@ use super::SortColumn;
 /// Worst first, for sorting and for a stream's summary status.
 pub fn status_rank(status: Status) -> u8 {
     match status {
-        Status::Stalled => 4,
-        Status::Lagging => 3,
+        Status::Stalled => 6,
+        Status::NoConsumers => 5,
+        Status::FallingBehind => 4,
+        Status::PositionMoved => 3,
         Status::Unknown => 2,
-        Status::Ok => 1,
-        Status::Idle => 0,
+        Status::CatchingUp => 1,
+        Status::CaughtUp => 0,
     }
 }
 

@@ -98,8 +98,8 @@ fn three_streams(generation: u64, orders_lag: u64) -> StreamsState {
                 "orders",
                 Some(5.0),
                 vec![
-                    group("billing", orders_lag, 3, Status::Lagging),
-                    group("audit", 0, 0, Status::Ok),
+                    group("billing", orders_lag, 3, Status::FallingBehind),
+                    group("audit", 0, 0, Status::CaughtUp),
                 ],
             ),
             stream(
@@ -199,8 +199,8 @@ fn group_selection_survives_re_sorts() {
 #[test]
 fn sorts_by_each_figure_with_names_breaking_ties() {
     let streams = vec![
-        stream("a", Some(1.0), vec![group("g", 7, 1, Status::Ok)]),
-        stream("b", Some(9.0), vec![group("g", 7, 30, Status::Idle)]),
+        stream("a", Some(1.0), vec![group("g", 7, 1, Status::CatchingUp)]),
+        stream("b", Some(9.0), vec![group("g", 7, 30, Status::CaughtUp)]),
         stream("c", None, vec![group("g", 2, 5, Status::Stalled)]),
         stream("d", Some(3.0), Vec::new()),
     ];
@@ -389,7 +389,12 @@ fn a_thousand_streams_rebuild_quickly() {
         .map(|i| {
             let groups = (0..3)
                 .map(|g| {
-                    let mut group = group(&format!("g{g}"), (i * 7 + g) % 113, i % 17, Status::Ok);
+                    let mut group = group(
+                        &format!("g{g}"),
+                        (i * 7 + g) % 113,
+                        i % 17,
+                        Status::CatchingUp,
+                    );
                     group.consumer_list = (0..10)
                         .map(|c| consumer(&format!("c{c}"), c, c * 1000))
                         .collect();

@@ -305,22 +305,17 @@ pub fn rate_cell(rate: Option<f64>) -> (String, Style) {
 
 pub fn status_style(status: Status) -> Style {
     match status {
-        Status::Ok => theme::ok(),
-        Status::Lagging => theme::warn(),
+        Status::CaughtUp => theme::ok(),
+        Status::CatchingUp | Status::PositionMoved => theme::warn(),
+        Status::FallingBehind | Status::NoConsumers => theme::error(),
         Status::Stalled => theme::error().patch(theme::bold()),
-        Status::Idle | Status::Unknown => theme::dim(),
+        Status::Unknown => theme::dim(),
     }
 }
 
-/// "ETA 2m05s", "falling behind", "caught up", or "—" while rates are unknown. A group
-/// that reads nothing while nothing is appended is not falling behind: it says so.
-pub fn outlook_cell(group: &GroupInfo, append_rate: Option<f64>) -> (String, Style) {
-    let reads_nothing = group.health.consume_rate.is_some_and(|r| r <= 0.0);
-    let appends_nothing = append_rate.is_some_and(|r| r <= 0.0);
+/// "ETA 2m05s", "falling behind", "caught up", or "—": follows the status (one rule).
+pub fn outlook_cell(group: &GroupInfo, _append_rate: Option<f64>) -> (String, Style) {
     match group.health.outlook {
-        Outlook::FallingBehind if reads_nothing && appends_nothing => {
-            ("not reading".into(), theme::warn())
-        }
         Outlook::CaughtUp => ("caught up".into(), theme::dim()),
         Outlook::CatchingUp { eta_ms } => (format!("ETA {}", fmt_age(eta_ms)), theme::ok()),
         Outlook::FallingBehind => ("falling behind".into(), theme::error()),

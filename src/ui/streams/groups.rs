@@ -27,7 +27,7 @@ use crate::ui::theme;
 const SPARK_CELLS: u16 = 16;
 
 const GROUP_COLUMNS: [Column; 9] = [
-    text_col("status", 8, 0, Some(SortColumn::Status)),
+    text_col("status", 14, 0, Some(SortColumn::Status)),
     col("lag", 9, 0, Some(SortColumn::Lag)),
     col("time lag", 9, 1, None),
     col("pending", 9, 1, Some(SortColumn::Pending)),
