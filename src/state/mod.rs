@@ -305,11 +305,17 @@ impl AppState {
     }
 
     pub fn areas(&self) -> Areas {
-        let input_line = matches!(
-            self.overlay,
-            Some(Overlay::Filter(_) | Overlay::Subscribe(_))
-        );
-        layout::areas(Rect::new(0, 0, self.size.0, self.size.1), input_line)
+        layout::areas(Rect::new(0, 0, self.size.0, self.size.1), self.input_rows())
+    }
+
+    /// Rows of the prompt above the footer: the filter has a second line for the caret
+    /// under an error, the subscribe prompt one line, anything else none.
+    pub fn input_rows(&self) -> u16 {
+        match self.overlay {
+            Some(Overlay::Filter(_)) => 2,
+            Some(Overlay::Subscribe(_)) => 1,
+            _ => 0,
+        }
     }
 
     /// Rows of feed on screen.

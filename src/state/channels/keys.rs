@@ -77,11 +77,7 @@ impl AppState {
             Some(_) if self.channels.show_clients || self.channels.show_nodes => return false,
             Some(Command::Filter) => {
                 let source = self.channels.filter().map(|f| f.source().to_string());
-                self.overlay = Some(Overlay::Filter(FilterEdit {
-                    input: tui_input::Input::new(source.clone().unwrap_or_default()),
-                    original: source,
-                    error: None,
-                }));
+                self.overlay = Some(Overlay::Filter(FilterEdit::new(source)));
             }
             Some(Command::ClearFilter) => {
                 if self.channels.filter().is_none() {

@@ -143,11 +143,7 @@ impl AppState {
                 self.streams.level = Level::Streams;
                 self.streams.mark_stale();
                 let source = self.streams.filter().map(|f| f.source().to_string());
-                self.overlay = Some(Overlay::Filter(FilterEdit {
-                    input: tui_input::Input::new(source.clone().unwrap_or_default()),
-                    original: source,
-                    error: None,
-                }));
+                self.overlay = Some(Overlay::Filter(FilterEdit::new(source)));
             }
             Some(Command::SortNext) => self.streams.cycle_sort(false),
             Some(Command::SortReverse) => self.streams.cycle_sort(true),
