@@ -9,6 +9,7 @@ use tui_input::backend::crossterm::EventHandler;
 use super::detail::DetailState;
 use super::feed::FeedItem;
 use super::prompt::{FilterEdit, Picker, SubscribePrompt};
+use super::status::NoticeTopic;
 use super::{layout, thousands, AppState, ConnView, Effect, Focus, Overlay, Tab};
 use crate::filter::Filter;
 use crate::keymap::{Command, Scope};
@@ -144,6 +145,12 @@ impl AppState {
             }
         }
         true
+    }
+
+    /// Open the filter prompt on the filter in force (`None`: none).
+    pub(super) fn open_filter(&mut self, source: Option<String>) {
+        self.clear_notice(NoticeTopic::Filter);
+        self.overlay = Some(Overlay::Filter(FilterEdit::new(source)));
     }
 
     fn filter_key(&mut self, key: KeyEvent) -> bool {
@@ -400,7 +407,7 @@ impl AppState {
         match self.keymap.lookup(Scope::Feed, key) {
             Some(Command::Filter) => {
                 let source = self.feed.filter().map(|f| f.source().to_string());
-                self.overlay = Some(Overlay::Filter(FilterEdit::new(source)));
+                self.open_filter(source);
             }
             Some(Command::TogglePause) => self.feed.toggle_pause(rows),
             Some(Command::Open) => self.open_selected(),
@@ -409,7 +416,7 @@ impl AppState {
                     return false;
                 }
                 self.feed.set_filter(None);
-                self.info("filter cleared".into());
+                self.info_about(NoticeTopic::Filter, "filter cleared".into());
             }
             Some(Command::Subscribe) => {
                 self.overlay = Some(Overlay::Subscribe(SubscribePrompt::default()))

@@ -420,3 +420,42 @@ fn thousands_separators() {
     assert_eq!(thousands(1_284), "1,284");
     assert_eq!(thousands(12_345_678), "12,345,678");
 }
+
+#[test]
+fn notices_expire_by_level_and_go_when_superseded() {
+    use super::status::{NoticeTopic, ERROR_TTL, INFO_TTL};
+    use chrono::TimeDelta;
+    let mut s = with_messages(&["x"]);
+    let text = |s: &AppState| s.visible_notice().map(|n| n.text.clone());
+    // "filter cleared" is an info: gone after INFO_TTL (6 s), on the next tick.
+    s.update(ch('/'), t(2));
+    type_text(&mut s, "x");
+    s.update(key(KeyCode::Enter), t(2));
+    s.update(key(KeyCode::Esc), t(10));
+    assert_eq!(text(&s).as_deref(), Some("filter cleared"));
+    s.update(Event::Tick, t(10) + INFO_TTL - TimeDelta::milliseconds(1));
+    assert!(text(&s).is_some());
+    s.update(Event::Tick, t(10) + INFO_TTL);
+    assert_eq!(text(&s), None, "an info notice fades");
+    // Opening the filter again takes a fresh "filter cleared" down at once.
+    s.update(ch('/'), t(20));
+    s.update(key(KeyCode::Esc), t(20));
+    s.info_about(NoticeTopic::Filter, "filter cleared".into());
+    s.update(ch('/'), t(21));
+    assert_eq!(text(&s), None, "superseded by editing the filter");
+    s.update(key(KeyCode::Esc), t(21));
+    // Errors stay longer.
+    s.error("export failed: disk full".into());
+    s.update(Event::Tick, t(21) + INFO_TTL + TimeDelta::seconds(1));
+    assert!(text(&s).is_some(), "an error outlives an info");
+    s.update(Event::Tick, t(21) + ERROR_TTL);
+    assert_eq!(text(&s), None);
+    // Progress stays until its topic is cleared; clearing another topic leaves it.
+    s.progress(NoticeTopic::Scan, "scanning…".into());
+    s.update(Event::Tick, t(60));
+    assert_eq!(text(&s).as_deref(), Some("scanning…"));
+    s.clear_notice(NoticeTopic::Paging);
+    assert_eq!(text(&s).as_deref(), Some("scanning…"));
+    s.clear_notice(NoticeTopic::Scan);
+    assert_eq!(text(&s), None);
+}

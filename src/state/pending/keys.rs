@@ -15,6 +15,7 @@ use super::{
 };
 use crate::keymap::{Command, Scope};
 use crate::redis::pending::{PendingSort, StreamId};
+use crate::state::status::NoticeTopic;
 use crate::state::{AppState, Effect, Tab};
 
 impl AppState {
@@ -239,11 +240,16 @@ impl AppState {
                 pane.anchor = None;
             }
             Command::NextPage => {
-                if !pane.next_page() {
-                    self.info("this is the last page".into());
+                if pane.next_page() {
+                    self.clear_notice(NoticeTopic::Paging);
+                } else {
+                    self.info_about(NoticeTopic::Paging, "this is the last page".into());
                 }
             }
-            Command::FirstPage => pane.first_page(),
+            Command::FirstPage => {
+                pane.first_page();
+                self.clear_notice(NoticeTopic::Paging);
+            }
             Command::Refresh => pane.refresh_soon(),
             Command::Ack => {
                 if let Some((target, ids)) = self.gate("ack", true) {

@@ -501,3 +501,16 @@ fn target_prompt_sets_the_target_and_fetches() {
     );
     assert_eq!(fetches(&effects).len(), 1);
 }
+
+#[test]
+fn last_page_note_goes_on_the_next_page_move() {
+    let mut s = pane(false);
+    shown(&mut s, vec![entry(1, "w1", 10)]);
+    ch(&mut s, ']');
+    assert_eq!(
+        s.visible_notice().map(|n| n.text.as_str()),
+        Some("this is the last page")
+    );
+    ch(&mut s, '[');
+    assert_eq!(s.visible_notice(), None, "superseded by going to page 1");
+}

@@ -10,8 +10,8 @@ use super::{server_now_ms, Level, StreamsEffect, StreamsEvent};
 use crate::filter::Filter;
 use crate::keymap::{Command, Scope};
 use crate::render_text::escape_line;
-use crate::state::prompt::FilterEdit;
-use crate::state::{AppState, Effect, Overlay, Tab};
+use crate::state::status::NoticeTopic;
+use crate::state::{AppState, Effect, Tab};
 
 impl AppState {
     /// Table rows on screen at the current level (or entry rows in the browser).
@@ -31,10 +31,29 @@ impl AppState {
         }
     }
 
+    /// A rescan the user asked for has finished: its "scanning…" note gives way to what
+    /// it found.
+    fn rescan_progress(&mut self) {
+        let Some(after) = self.streams.rescan_after else {
+            return;
+        };
+        let scan = &self.streams.poll.scan;
+        if scan.passes_completed > after {
+            let found = scan.streams_found;
+            self.streams.rescan_after = None;
+            // Only replace the note itself: a newer notice stays.
+            if self.notice.as_ref().map(|n| n.topic) == Some(Some(NoticeTopic::Scan)) {
+                let noun = if found == 1 { "stream" } else { "streams" };
+                self.info(format!("keyspace scanned: {found} {noun} found"));
+            }
+        }
+    }
+
     pub(in crate::state) fn on_streams_event(&mut self, event: StreamsEvent) -> Vec<Effect> {
         match event {
             StreamsEvent::Poll(poll) => {
                 self.streams.on_poll(poll);
+                self.rescan_progress();
                 // The entries browser follows new entries while the user watches the top.
                 let last = self
                     .streams
@@ -135,7 +154,7 @@ impl AppState {
                         return false;
                     }
                     self.streams.set_filter(None);
-                    self.info("filter cleared".into());
+                    self.info_about(NoticeTopic::Filter, "filter cleared".into());
                 }
             }
             Some(Command::Filter) => {
@@ -143,7 +162,7 @@ impl AppState {
                 self.streams.level = Level::Streams;
                 self.streams.mark_stale();
                 let source = self.streams.filter().map(|f| f.source().to_string());
-                self.overlay = Some(Overlay::Filter(FilterEdit::new(source)));
+                self.open_filter(source);
             }
             Some(Command::SortNext) => self.streams.cycle_sort(false),
             Some(Command::SortReverse) => self.streams.cycle_sort(true),
@@ -184,7 +203,11 @@ impl AppState {
                 None => self.info("no stream selected".into()),
             },
             Some(Command::Rediscover) => {
-                self.info("scanning the keyspace for streams again…".into());
+                self.streams.rescan_after = Some(self.streams.poll.scan.passes_completed);
+                self.progress(
+                    NoticeTopic::Scan,
+                    "scanning the keyspace for streams again…".into(),
+                );
                 effects.push(Effect::Streams(StreamsEffect::Rediscover));
             }
             Some(

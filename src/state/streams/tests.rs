@@ -494,3 +494,37 @@ fn f_follows_the_selected_stream_in_the_feed_and_toggles_off() {
     );
     assert!(s.followed_streams.is_empty());
 }
+
+#[test]
+fn the_rescan_note_stays_until_the_pass_completes_then_says_what_it_found() {
+    let mut s = app();
+    let mut state = three_streams(2, 5);
+    state.scan.passes_completed = 3;
+    s.update(Event::Streams(StreamsEvent::Poll(state.clone())), t0());
+    key(&mut s, KeyCode::Char('R'));
+    let text = |s: &AppState| s.visible_notice().map(|n| n.text.clone());
+    assert_eq!(
+        text(&s).as_deref(),
+        Some("scanning the keyspace for streams again…")
+    );
+    // A poll during the pass keeps the note, even past an info notice's lifetime.
+    let later = t0() + chrono::TimeDelta::seconds(20);
+    state.generation = 3;
+    state.scan.scanning = true;
+    s.update(Event::Streams(StreamsEvent::Poll(state.clone())), later);
+    assert_eq!(
+        text(&s).as_deref(),
+        Some("scanning the keyspace for streams again…")
+    );
+    // The pass completes: the note is replaced by what it found.
+    state.generation = 4;
+    state.scan.scanning = false;
+    state.scan.passes_completed = 4;
+    state.scan.streams_found = 3;
+    s.update(Event::Streams(StreamsEvent::Poll(state)), later);
+    assert_eq!(
+        text(&s).as_deref(),
+        Some("keyspace scanned: 3 streams found")
+    );
+    assert_eq!(s.streams.rescan_after, None);
+}
