@@ -10,6 +10,7 @@
 
 pub mod entries;
 mod keys;
+pub use keys::jump_time_text;
 pub mod manage;
 mod sort;
 #[cfg(test)]

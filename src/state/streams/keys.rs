@@ -31,6 +31,27 @@ impl AppState {
         }
     }
 
+    /// After a jump, say which way the page goes from the point typed: the selected
+    /// entry is the newest at or before it, newer entries above, older below.
+    fn say_where_a_jump_landed(&mut self, request: EntriesRequest) {
+        let offset = self.config.utc_offset;
+        let Some(browser) = self.streams.entries.as_mut() else {
+            return;
+        };
+        if browser.shown != Some(request) {
+            return; // an empty answer: the browser already said where the edge is
+        }
+        let point = match request {
+            EntriesRequest::AtTime(ms) => jump_time_text(ms, offset),
+            EntriesRequest::AtId(id) => id.to_string(),
+            _ => return,
+        };
+        browser.note = Some(format!(
+            "showing entries at or before {point}, newest first — the selected entry is the \
+             newest at or before it; newer ones are above it"
+        ));
+    }
+
     /// A rescan the user asked for has finished: its "scanning…" note gives way to what
     /// it found.
     fn rescan_progress(&mut self) {
@@ -74,8 +95,10 @@ impl AppState {
                 result,
             } => {
                 if self.streams.entries.as_ref().is_some_and(|b| b.key == key) {
-                    if let Some(Err(e)) = self.streams.on_entries(generation, request, result) {
-                        self.error(format!("cannot read entries: {e}"));
+                    match self.streams.on_entries(generation, request, result) {
+                        Some(Err(e)) => self.error(format!("cannot read entries: {e}")),
+                        Some(Ok(())) => self.say_where_a_jump_landed(request),
+                        None => {}
                     }
                     // A full page can still end at the newest entry: the last poll knows.
                     let last = self
@@ -382,4 +405,21 @@ fn entries_effect(key: &Bytes, generation: u64, request: EntriesRequest) -> Effe
         key: key.clone(),
         request,
     })
+}
+
+/// A jump's time as typed back to the user: date and time in the shown offset, ms kept
+/// only when there are some.
+pub fn jump_time_text(ms: u64, offset: chrono::FixedOffset) -> String {
+    let Some(at) = i64::try_from(ms)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+    else {
+        return format!("{ms} ms");
+    };
+    let local = at.with_timezone(&offset);
+    if ms.is_multiple_of(1000) {
+        local.format("%Y-%m-%d %H:%M:%S").to_string()
+    } else {
+        local.format("%Y-%m-%d %H:%M:%S%.3f").to_string()
+    }
 }

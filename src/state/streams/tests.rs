@@ -376,6 +376,36 @@ fn entries_browser_reads_pages_and_drops_stale_answers() {
             ..
         })) if *ms == t0().timestamp_millis() as u64 - 300_000
     ));
+    // The jump's answer: the page says which way it goes from the point typed, and the
+    // selection is on the newest entry at or before it (newer ones above).
+    let Some(Effect::Streams(StreamsEffect::Entries {
+        generation,
+        key: stream_key,
+        request,
+    })) = effects.first().cloned()
+    else {
+        panic!("expected the jump's read");
+    };
+    let at = t0().timestamp_millis() as u64 - 300_000;
+    s.update(
+        Event::Streams(StreamsEvent::Entries {
+            key: stream_key,
+            generation,
+            request,
+            // Topped up with one newer entry: the stream has few after the point.
+            result: Ok(vec![entry(at + 2_000), entry(at), entry(at - 1_000)]),
+        }),
+        t0(),
+    );
+    let browser = s.streams.entries.as_ref().expect("browser");
+    assert_eq!(browser.selected().map(|e| e.id.ms), Some(at));
+    assert_eq!(
+        browser.note.as_deref(),
+        Some(
+            "showing entries at or before 2027-01-15 07:55:00, newest first — the selected \
+             entry is the newest at or before it; newer ones are above it"
+        )
+    );
     key(&mut s, KeyCode::Enter); // open the entry
     assert_eq!(s.streams.focus(), StreamsFocus::Entry);
     key(&mut s, KeyCode::Esc);

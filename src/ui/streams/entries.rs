@@ -87,7 +87,7 @@ fn render_top(
         |_| Vec::new(),
     ));
     spans.push(sep());
-    spans.push(Span::raw(page_text(browser)));
+    spans.push(Span::raw(page_text(browser, state.config.utc_offset)));
     if let Some(stream) = state
         .streams
         .snapshot()
@@ -141,12 +141,15 @@ fn render_top(
 }
 
 /// "newest first · 100 shown (1763…-0 … 1763…-0)", saying where the page sits.
-fn page_text(browser: &EntriesBrowser) -> String {
+fn page_text(browser: &EntriesBrowser, offset: chrono::FixedOffset) -> String {
     let place = match browser.shown {
         None => "newest first".to_string(),
         Some(_) if browser.at_newest => "newest entries first".to_string(),
-        Some(EntriesRequest::AtId(id)) => format!("from {id} back"),
-        Some(EntriesRequest::AtTime(ms)) => format!("from {} back", StreamId::new(ms, 0)),
+        Some(EntriesRequest::AtId(id)) => format!("at or before {id}, newest first"),
+        Some(EntriesRequest::AtTime(ms)) => format!(
+            "at or before {}, newest first",
+            crate::state::streams::jump_time_text(ms, offset)
+        ),
         Some(_) => "older entries, newest first".to_string(),
     };
     match (browser.entries.first(), browser.entries.last()) {
