@@ -337,10 +337,22 @@ impl AppState {
         effects: &mut Vec<Effect>,
     ) {
         let known = self.pending.known_consumers();
+        let holders = match &purpose {
+            ClaimPurpose::Claim { ids } => {
+                let mut holders: Vec<Bytes> = (self.pending.entries.iter())
+                    .filter(|e| ids.contains(&e.id))
+                    .map(|e| e.consumer.clone())
+                    .collect();
+                holders.dedup();
+                holders
+            }
+            ClaimPurpose::Autoclaim => Vec::new(),
+        };
         self.pending.modal = Some(PendingModal::Claim(ClaimPicker::new(
             target.clone(),
             purpose,
             known,
+            holders,
         )));
         // The page only shows consumers holding entries; a healthy, idle-free worker
         // usually holds none, so ask the server for the whole list.
