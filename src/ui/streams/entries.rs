@@ -284,40 +284,10 @@ fn render_entry(
         theme::dim(),
     );
     let body = Rect::new(area.x, area.y + 1, area.width, area.height - 1);
-    let lines = entry_lines(entry, area.width);
-    if lines.is_empty() {
-        buf.set_string(body.x + 1, body.y, "(no fields)", theme::dim());
-        return;
-    }
-    let name_cols = name_column(entry) as u16;
     let skip = if browser.expanded { browser.scroll } else { 0 };
+    let lines = entry_lines(entry, area.width);
+    draw_fields(entry, skip, buf, body);
     let rows = usize::from(body.height);
-    for (row, line) in lines.iter().skip(skip).take(rows).enumerate() {
-        let y = body.y + row as u16;
-        let value_x = body.x + 1 + name_cols + 2;
-        if !line.value {
-            buf.set_stringn(
-                body.x + 1,
-                y,
-                &line.text,
-                usize::from(body.width),
-                theme::accent(),
-            );
-            continue;
-        }
-        if let Some(name) = &line.name {
-            buf.set_stringn(body.x + 1, y, name, usize::from(name_cols), theme::accent());
-        }
-        if value_x < body.right() {
-            buf.set_stringn(
-                value_x,
-                y,
-                &line.text,
-                usize::from(body.right() - value_x),
-                Style::new(),
-            );
-        }
-    }
     let shown = skip + rows;
     if shown < lines.len() && rows > 0 {
         let hint = if browser.expanded {
@@ -351,4 +321,42 @@ pub fn id_time(id: StreamId, offset: FixedOffset) -> String {
                     .to_string()
             },
         )
+}
+
+/// An entry's fields from line `skip` on: names in their column, values (JSON
+/// pretty-printed) after it — the entries browser and the Pending pane's open entry.
+pub fn draw_fields(entry: &StreamEntry, skip: usize, buf: &mut Buffer, body: Rect) {
+    let lines = entry_lines(entry, body.width);
+    if lines.is_empty() {
+        buf.set_string(body.x + 1, body.y, "(no fields)", theme::dim());
+        return;
+    }
+    let name_cols = name_column(entry) as u16;
+    let rows = usize::from(body.height);
+    for (row, line) in lines.iter().skip(skip).take(rows).enumerate() {
+        let y = body.y + row as u16;
+        let value_x = body.x + 1 + name_cols + 2;
+        if !line.value {
+            buf.set_stringn(
+                body.x + 1,
+                y,
+                &line.text,
+                usize::from(body.width),
+                theme::accent(),
+            );
+            continue;
+        }
+        if let Some(name) = &line.name {
+            buf.set_stringn(body.x + 1, y, name, usize::from(name_cols), theme::accent());
+        }
+        if value_x < body.right() {
+            buf.set_stringn(
+                value_x,
+                y,
+                &line.text,
+                usize::from(body.right() - value_x),
+                Style::new(),
+            );
+        }
+    }
 }
