@@ -271,7 +271,8 @@ pub struct TuiFlags {
     /// How often the Channels and Streams panes poll the server, e.g. 500ms, 2s [default: 1s]
     #[arg(long, value_name = "TIME", value_parser = parse_interval)]
     pub poll_interval: Option<Duration>,
-    /// Colours for dark or light terminals; auto reads $COLORFGBG [default: dark]
+    /// Colours for dark or light terminals; auto picks light when $COLORFGBG says the
+    /// background is light [default: dark]
     #[arg(long, value_enum)]
     pub theme: Option<ThemeChoice>,
 }

@@ -480,6 +480,63 @@ mod tests {
         assert!(w.token_streams.sessions > 0);
     }
 
+    /// Every example in the README's "Filters" section keeps some of the demo's traffic
+    /// (and the ones with a `not` also leave some out), so a newcomer trying them in
+    /// `redtail demo` sees them work.
+    #[test]
+    fn readme_filter_examples_match_the_demo_traffic() {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("## Filters")
+            .nth(1)
+            .and_then(|s| s.split("```text").nth(1))
+            .and_then(|s| s.split("```").next())
+            .expect("README has a Filters section with a text block");
+        let w = workload().unwrap();
+        let mut traffic: Vec<(String, String)> = Vec::new();
+        for b in &w.broadcasts {
+            for n in 0..b.payloads.len() as u64 * 2 {
+                let tpl = &b.payloads[(n as usize) % b.payloads.len()];
+                traffic.push((b.channel.clone(), fill(tpl, n, "", "")));
+            }
+        }
+        // What the token streams publish (built in code, not from templates).
+        let token = serde_json::json!({"type": "token", "index": 0, "text": "The", "seq": 1});
+        traffic.push(("ai:stream:sess-1a2b".into(), token.to_string()));
+        let examples: Vec<&str> = section
+            .lines()
+            .map(|l| l.split("  ").next().unwrap_or("").trim())
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert!(examples.len() >= 6, "{examples:?}");
+        for example in examples {
+            let filter = crate::filter::Filter::parse(example).expect("README example parses");
+            let kept = traffic
+                .iter()
+                .filter(|(c, p)| filter.matches(c.as_bytes(), p.as_bytes()))
+                .count();
+            assert!(
+                kept > 0,
+                "README filter {example:?} matches no demo message"
+            );
+            assert!(
+                kept < traffic.len(),
+                "README filter {example:?} keeps every demo message"
+            );
+        }
+        let heartbeat = crate::filter::Filter::parse("ch:\"ai:stream:*\" heartbeat").unwrap();
+        assert!(
+            traffic
+                .iter()
+                .any(|(c, p)| heartbeat.matches(c.as_bytes(), p.as_bytes())),
+            "the demo has heartbeats for `not heartbeat` to leave out"
+        );
+        let health = crate::filter::Filter::parse("(error or warn) channel:health:*").unwrap();
+        assert!(traffic
+            .iter()
+            .any(|(c, p)| health.matches(c.as_bytes(), p.as_bytes())));
+    }
+
     #[test]
     fn templates_fill() {
         assert_eq!(fill("user:{n}/{session}/{word}", 7, "s", "w"), "user:7/s/w");

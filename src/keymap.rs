@@ -466,6 +466,7 @@ impl Default for Keymap {
             (S::Input, KeySpec::plain(K::Esc), C::Cancel),
             (S::Input, KeySpec::plain(K::Tab), C::CycleKind),
             (S::Pending, KeySpec::ch('t'), C::PendingTarget),
+            (S::Pending, KeySpec::plain(K::Enter), C::Open),
             (S::Pending, KeySpec::ch('a'), C::Ack),
             (S::Pending, KeySpec::ch('c'), C::Claim),
             (S::Pending, KeySpec::ch('A'), C::Autoclaim),

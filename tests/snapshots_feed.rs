@@ -218,6 +218,48 @@ fn filter_prompt_shows_parse_errors() {
     insta::assert_snapshot!("filter_prompt_error", screen[25..].join("\n"));
 }
 
+/// The tester's case: Enter on `ch:ai:* and (error` keeps the prompt, puts a caret under
+/// the column of the problem, and the feed still shows everything (no filter was in
+/// force), not `ch:ai:* an`.
+#[test]
+fn filter_prompt_refuses_enter_on_an_error_with_a_caret() {
+    let mut s = state();
+    s.update(Event::Deliveries(traffic()), now());
+    key(&mut s, KeyCode::Char('/'));
+    keys(&mut s, "ch:ai:* and (error");
+    key(&mut s, KeyCode::Enter);
+    let buf = draw(&s);
+    let screen = rows(&buf);
+    insta::assert_snapshot!("filter_prompt_refused", screen[24..].join("\n"));
+    assert!(s.feed.filter().is_none(), "nothing new is applied");
+    assert_eq!(s.feed.matching_len(), 8);
+    // The caret sits under the column the message names (the '(' at column 13).
+    let input = &screen[27];
+    let caret_row = &screen[28];
+    let column = |row: &str, c: char| row.chars().position(|x| x == c);
+    assert!(column(input, '(').is_some());
+    assert_eq!(
+        column(caret_row, '^'),
+        column(input, '('),
+        "{input}\n{caret_row}"
+    );
+    assert!(caret_row.contains("column 13: unclosed '('"), "{caret_row}");
+    assert!(caret_row.contains("not applied"), "{caret_row}");
+}
+
+/// A filter that keeps nothing says so in the feed, naming the filter.
+#[test]
+fn filter_matching_nothing_says_so() {
+    let mut s = state();
+    s.update(Event::Deliveries(traffic()), now());
+    key(&mut s, KeyCode::Char('/'));
+    keys(&mut s, ".latency_ms > 250");
+    key(&mut s, KeyCode::Enter);
+    let buf = draw(&s);
+    insta::assert_snapshot!("feed_filter_matches_nothing", text(&buf));
+    assert!(text(&buf).contains("no retained message matches .latency_ms > 250 (8 retained)"));
+}
+
 #[test]
 fn feed_with_gap_and_server_error() {
     let mut s = state();

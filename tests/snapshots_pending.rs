@@ -369,3 +369,28 @@ fn pending_action_result_and_error() {
     );
     insta::assert_snapshot!("pending_action_error", text(&draw(&s)));
 }
+
+/// Enter opens the selected entry: fields in their real order, a duplicate name kept,
+/// JSON pretty-printed (the Streams entries browser's entry view); Esc goes back.
+#[test]
+fn pending_entry_open() {
+    let mut s = loaded(false);
+    s.pending.entries[0].fields = Some(vec![
+        (Bytes::from_static(b"tag"), Bytes::from_static(b"urgent")),
+        (
+            Bytes::from_static(b"doc"),
+            Bytes::from_static(br#"{"q":"Q3 report","pages":[1,2]}"#),
+        ),
+        (Bytes::from_static(b"tag"), Bytes::from_static(b"finance")),
+    ]);
+    key(&mut s, KeyCode::Home);
+    key(&mut s, KeyCode::Enter);
+    let screen = text(&draw(&s));
+    insta::assert_snapshot!("pending_entry_open", screen);
+    let tag_rows: Vec<&str> = screen.lines().filter(|l| l.contains("tag")).collect();
+    assert_eq!(tag_rows.len(), 2, "{screen}");
+    assert!(tag_rows[0].contains("urgent") && tag_rows[1].contains("finance"));
+    assert!(screen.contains("\"pages\": ["), "{screen}");
+    key(&mut s, KeyCode::Esc);
+    assert!(s.pending.open_entry.is_none());
+}

@@ -18,7 +18,7 @@ use redis::Value;
 use redtail::redis::conn::Target;
 use redtail::redis::poller::PollErrorKind;
 use redtail::redis::streams::{
-    entries_newer, entries_page, jump_to_id, jump_to_time, poll_streams, Discovery,
+    entries_newer, entries_page, jump_to_id, jump_to_time, poll_streams, read_page, Discovery,
     DiscoveryConfig, HealthTracker, LagMethod, Outlook, ProblemKind, ReportedLag, Status, StreamId,
     StreamsConfig, StreamsPoller, StreamsSnapshot, LAG_COUNT_LIMIT,
 };
@@ -755,6 +755,78 @@ async fn entries_pages_keep_binary_fields_order_and_duplicates() {
         .expect("SET");
     let e = entries_page(&mut conn, b"str", None, 5).await.unwrap_err();
     assert!(e.message.contains("not a stream"), "{e}");
+}
+
+/// The entries browser against 250 entries (ids 1000-0 … 250000-0): every page is a full
+/// 100 however it was reached — `[` back up to the newest page after a jump, `]` at the
+/// start — and the selection lands next to where the user came from, or on the newest
+/// entry at or before a jump's point.
+#[tokio::test(flavor = "multi_thread")]
+async fn entries_browser_pages_are_full_both_ways_and_after_jumps() {
+    use redtail::state::streams::entries::{EntriesBrowser, EntriesRequest, PAGE_SIZE};
+    let server = Server::start();
+    let mut c = server.conn();
+    let mut pipe = redis::pipe();
+    for i in 1..=250u64 {
+        pipe.cmd("XADD")
+            .arg("p")
+            .arg(format!("{}-0", i * 1000))
+            .arg("i")
+            .arg(i)
+            .ignore();
+    }
+    let () = pipe.query(&mut c).expect("XADD ×250");
+    let mut conn = aconn(&server).await;
+    let mut b = EntriesBrowser::new(Bytes::from_static(b"p"));
+    async fn go(b: &mut EntriesBrowser, conn: &mut MultiplexedConnection, r: EntriesRequest) {
+        let (generation, request) = b.request(r);
+        let page = read_page(conn, b"p", request, PAGE_SIZE)
+            .await
+            .map_err(|e| e.message);
+        assert_eq!(b.apply(generation, request, page), Some(Ok(())));
+    }
+    // (first, last, selected) of the page on screen, in entry numbers.
+    let shown = |b: &EntriesBrowser| {
+        let n = |e: Option<&redtail::redis::streams::StreamEntry>| e.map_or(0, |e| e.id.ms / 1000);
+        assert_eq!(b.entries.len(), PAGE_SIZE, "every page is full");
+        (n(b.entries.first()), n(b.entries.last()), n(b.selected()))
+    };
+    go(&mut b, &mut conn, EntriesRequest::Newest).await;
+    assert_eq!(shown(&b), (250, 151, 250));
+    assert!(b.at_newest);
+    let r = b.older().expect("older");
+    go(&mut b, &mut conn, r).await;
+    assert_eq!(shown(&b), (150, 51, 150));
+    // Only 50 are older: the page is the oldest 100, on the entry after the one left.
+    let r = b.older().expect("older");
+    go(&mut b, &mut conn, r).await;
+    assert_eq!(shown(&b), (100, 1, 50));
+    let r = b.newer();
+    go(&mut b, &mut conn, r).await;
+    assert_eq!(shown(&b), (200, 101, 101));
+    // Jump to a time: entries at or before it, newest first.
+    go(&mut b, &mut conn, EntriesRequest::AtTime(114_500)).await;
+    assert_eq!(shown(&b), (114, 15, 114));
+    assert!(!b.at_newest);
+    let r = b.newer();
+    go(&mut b, &mut conn, r).await;
+    assert_eq!(shown(&b), (214, 115, 115));
+    assert!(!b.at_newest);
+    // The tester's case: `[` to the newest page showed the 36 newer than 214; now the
+    // newest 100, with 215 (next to where the user was) selected.
+    let r = b.newer();
+    go(&mut b, &mut conn, r).await;
+    assert_eq!(shown(&b), (250, 151, 215));
+    assert!(b.at_newest);
+    // A jump near the start is topped up with newer entries; the selection stays on the
+    // newest at or before the point.
+    go(
+        &mut b,
+        &mut conn,
+        EntriesRequest::AtId("7000-0".parse().expect("id")),
+    )
+    .await;
+    assert_eq!(shown(&b), (100, 1, 7));
 }
 
 // ---------------------------------------------------------------- ACL

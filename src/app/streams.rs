@@ -11,10 +11,7 @@ use crate::cli::TuiArgs;
 use crate::redis::actions::{self, ActionError, ActionErrorKind, ActionOutcome};
 use crate::redis::poller::PollError;
 use crate::redis::route::Route;
-use crate::redis::streams::{
-    entries_newer, entries_page, jump_to_id, jump_to_time, StreamEntry, StreamsConfig,
-    StreamsPoller, StreamsState,
-};
+use crate::redis::streams::{read_page, StreamEntry, StreamsConfig, StreamsPoller, StreamsState};
 use crate::state::streams::entries::{EntriesRequest, PAGE_SIZE};
 use crate::state::streams::manage::GroupAction;
 use crate::state::streams::{StreamsEffect, StreamsEvent};
@@ -146,13 +143,8 @@ impl StreamsRunner {
     async fn read(&self, key: &[u8], request: EntriesRequest) -> Result<Vec<StreamEntry>, String> {
         let mut conn = self.backend.connection(key).await?;
         let c = &mut conn;
-        let result: Result<Vec<StreamEntry>, PollError> = match request {
-            EntriesRequest::Newest => entries_page(c, key, None, PAGE_SIZE).await,
-            EntriesRequest::Older(id) => entries_page(c, key, Some(id), PAGE_SIZE).await,
-            EntriesRequest::Newer(id) => entries_newer(c, key, id, PAGE_SIZE).await,
-            EntriesRequest::AtId(id) => jump_to_id(c, key, id, PAGE_SIZE).await,
-            EntriesRequest::AtTime(ms) => jump_to_time(c, key, ms, PAGE_SIZE).await,
-        };
+        let result: Result<Vec<StreamEntry>, PollError> =
+            read_page(c, key, request, PAGE_SIZE).await;
         result.map_err(|e| {
             // A multiplexed connection does not reconnect by itself: drop a broken one.
             if e.is_connection() {

@@ -284,6 +284,20 @@ mod tests {
         parse(Path::new("/x/config.toml"), text)
     }
 
+    /// `--help`, the README and the default config file all name the real default theme.
+    #[test]
+    fn the_documented_theme_default_is_the_real_one() {
+        let builtin = Defaults::builtin().theme.map(ThemeChoice::name);
+        assert_eq!(builtin, Some(ThemeChoice::default().name()));
+        let name = ThemeChoice::default().name();
+        let readme = include_str!("../../README.md");
+        assert!(readme.contains(&format!("theme = \"{name}\"            # the default")));
+        let config = include_str!("../../assets/default-config.toml");
+        assert!(config.contains(&format!("theme = \"{name}\"")));
+        let help = include_str!("../cli.rs");
+        assert!(help.contains(&format!("background is light [default: {name}]")));
+    }
+
     fn line_of(text: &str) -> Option<usize> {
         parse_text(text).err().map(|e| e.line)
     }

@@ -9,6 +9,7 @@ use tui_input::backend::crossterm::EventHandler;
 use super::detail::DetailState;
 use super::feed::FeedItem;
 use super::prompt::{FilterEdit, Picker, SubscribePrompt};
+use super::status::NoticeTopic;
 use super::{layout, thousands, AppState, ConnView, Effect, Focus, Overlay, Tab};
 use crate::filter::Filter;
 use crate::keymap::{Command, Scope};
@@ -146,13 +147,29 @@ impl AppState {
         true
     }
 
+    /// Open the filter prompt on the filter in force (`None`: none).
+    pub(super) fn open_filter(&mut self, source: Option<String>) {
+        self.clear_notice(NoticeTopic::Filter);
+        self.overlay = Some(Overlay::Filter(FilterEdit::new(source)));
+    }
+
     fn filter_key(&mut self, key: KeyEvent) -> bool {
         let Some(Overlay::Filter(edit)) = &mut self.overlay else {
             return false;
         };
         match self.keymap.lookup(Scope::Input, &key) {
             Some(Command::Accept) => {
+                if edit.error.is_some() {
+                    // Refused: the prompt stays with its caret; the pane keeps showing
+                    // the filter in force before the prompt opened.
+                    edit.refused = true;
+                    return true;
+                }
+                let accepted = Filter::parse(edit.input.value())
+                    .ok()
+                    .filter(|f| !f.is_empty());
                 self.overlay = None;
+                self.apply_pane_filter(accepted);
                 return true;
             }
             Some(Command::Cancel) => {
@@ -168,15 +185,24 @@ impl AppState {
             .handle_event(&crossterm::event::Event::Key(key))
             .is_some()
         {
-            match Filter::parse(edit.input.value()) {
+            edit.refused = false;
+            let was_error = edit.error.is_some();
+            let preview = match Filter::parse(edit.input.value()) {
                 Ok(filter) => {
                     edit.error = None;
-                    let filter = (!filter.is_empty()).then_some(filter);
-                    self.apply_pane_filter(filter);
+                    (!filter.is_empty()).then_some(filter)
                 }
-                // Keep narrowing by the last expression that parsed; say what is wrong.
-                Err(e) => edit.error = Some((e.message, e.position)),
-            }
+                Err(e) => {
+                    edit.error = Some((e.message, e.position));
+                    if was_error {
+                        return true; // already showing the filter in force
+                    }
+                    // Back to the filter in force, never a prefix that happened to parse.
+                    let original = edit.original.as_deref();
+                    original.and_then(|s| Filter::parse(s).ok())
+                }
+            };
+            self.apply_pane_filter(preview);
         }
         true
     }
@@ -381,11 +407,7 @@ impl AppState {
         match self.keymap.lookup(Scope::Feed, key) {
             Some(Command::Filter) => {
                 let source = self.feed.filter().map(|f| f.source().to_string());
-                self.overlay = Some(Overlay::Filter(FilterEdit {
-                    input: tui_input::Input::new(source.clone().unwrap_or_default()),
-                    original: source,
-                    error: None,
-                }));
+                self.open_filter(source);
             }
             Some(Command::TogglePause) => self.feed.toggle_pause(rows),
             Some(Command::Open) => self.open_selected(),
@@ -394,7 +416,7 @@ impl AppState {
                     return false;
                 }
                 self.feed.set_filter(None);
-                self.info("filter cleared".into());
+                self.info_about(NoticeTopic::Filter, "filter cleared".into());
             }
             Some(Command::Subscribe) => {
                 self.overlay = Some(Overlay::Subscribe(SubscribePrompt::default()))

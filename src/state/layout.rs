@@ -16,23 +16,24 @@ pub struct Areas {
     pub tabs: Rect,
     pub header: Rect,
     pub body: Rect,
-    /// The prompt line while the filter or subscribe prompt is open.
+    /// The prompt rows while the filter or subscribe prompt is open: the input line, and
+    /// for the filter a second line for the caret under an error (or a hint).
     pub input: Option<Rect>,
     pub footer: Rect,
 }
 
-pub fn areas(area: Rect, input_line: bool) -> Areas {
+pub fn areas(area: Rect, input_rows: u16) -> Areas {
     let row =
         |y: u16, height: u16| Rect::new(area.x, area.y + y.min(area.height), area.width, height);
-    let fixed = 1 + HEADER_ROWS + 1 + u16::from(input_line);
+    let fixed = 1 + HEADER_ROWS + 1 + input_rows;
     let body_height = area.height.saturating_sub(fixed);
     let tabs = row(0, area.height.min(1));
     let header = row(1, HEADER_ROWS.min(area.height.saturating_sub(1)));
     let body = row(1 + HEADER_ROWS, body_height);
     let mut y = 1 + HEADER_ROWS + body_height;
-    let input = input_line.then(|| {
-        let r = row(y, u16::from(area.height > y));
-        y += 1;
+    let input = (input_rows > 0).then(|| {
+        let r = row(y, input_rows.min(area.height.saturating_sub(y)));
+        y += input_rows;
         r
     });
     let footer = row(y, u16::from(area.height > y));
@@ -77,17 +78,22 @@ mod tests {
 
     #[test]
     fn areas_stack_and_fill_the_screen() {
-        let a = areas(Rect::new(0, 0, 100, 30), false);
+        let a = areas(Rect::new(0, 0, 100, 30), 0);
         assert_eq!(
             (a.tabs.y, a.header.y, a.body.y, a.body.height, a.footer.y),
             (0, 1, 3, 26, 29)
         );
-        let a = areas(Rect::new(0, 0, 100, 30), true);
+        let a = areas(Rect::new(0, 0, 100, 30), 1);
         assert_eq!(
             (a.body.height, a.input.map(|r| r.y), a.footer.y),
             (25, Some(28), 29)
         );
-        let tiny = areas(Rect::new(0, 0, 10, 2), true);
+        let a = areas(Rect::new(0, 0, 100, 30), 2);
+        assert_eq!(
+            (a.body.height, a.input.map(|r| (r.y, r.height)), a.footer.y),
+            (24, Some((27, 2)), 29)
+        );
+        let tiny = areas(Rect::new(0, 0, 10, 2), 2);
         assert_eq!(tiny.body.height, 0);
     }
 

@@ -33,7 +33,7 @@ use feed::{FeedItem, FeedState};
 use layout::{Areas, DETAIL_META_ROWS};
 use pending::{PendingEffect, PendingEvent, PendingPane};
 use prompt::{FilterEdit, Picker, SubscribePrompt};
-use status::{ConnView, Notice, NoticeLevel, Outage, RateMeter, StatusUpdate};
+use status::{ConnView, Notice, NoticeLevel, NoticeTopic, Outage, RateMeter, StatusUpdate};
 use streams::{StreamsEffect, StreamsEvent, StreamsFocus, StreamsPane};
 
 /// The panes of the tab bar. Adding one: a variant here, a module under `src/ui/`, and
@@ -311,11 +311,17 @@ impl AppState {
     }
 
     pub fn areas(&self) -> Areas {
-        let input_line = matches!(
-            self.overlay,
-            Some(Overlay::Filter(_) | Overlay::Subscribe(_))
-        );
-        layout::areas(Rect::new(0, 0, self.size.0, self.size.1), input_line)
+        layout::areas(Rect::new(0, 0, self.size.0, self.size.1), self.input_rows())
+    }
+
+    /// Rows of the prompt above the footer: the filter has a second line for the caret
+    /// under an error, the subscribe prompt one line, anything else none.
+    pub fn input_rows(&self) -> u16 {
+        match self.overlay {
+            Some(Overlay::Filter(_)) => 2,
+            Some(Overlay::Subscribe(_)) => 1,
+            _ => 0,
+        }
     }
 
     /// Rows of feed on screen.
@@ -356,10 +362,33 @@ impl AppState {
     }
 
     pub fn info(&mut self, text: String) {
+        self.set_notice(text, NoticeLevel::Info, None);
+    }
+
+    /// An info notice about `topic`, taken down when the topic moves on.
+    pub fn info_about(&mut self, topic: NoticeTopic, text: String) {
+        self.set_notice(text, NoticeLevel::Info, Some(topic));
+    }
+
+    /// A note that work is under way; it stays until [`AppState::clear_notice`] for its
+    /// topic (or a newer notice) replaces it.
+    pub fn progress(&mut self, topic: NoticeTopic, text: String) {
+        self.set_notice(text, NoticeLevel::Progress, Some(topic));
+    }
+
+    /// Take down the notice about `topic`, if it is the one shown.
+    pub fn clear_notice(&mut self, topic: NoticeTopic) {
+        if self.notice.as_ref().is_some_and(|n| n.topic == Some(topic)) {
+            self.notice = None;
+        }
+    }
+
+    fn set_notice(&mut self, text: String, level: NoticeLevel, topic: Option<NoticeTopic>) {
         self.notice = Some(Notice {
             text,
-            level: NoticeLevel::Info,
+            level,
             at: self.now,
+            topic,
         });
     }
 
@@ -381,11 +410,7 @@ impl AppState {
     }
 
     pub fn error(&mut self, text: String) {
-        self.notice = Some(Notice {
-            text,
-            level: NoticeLevel::Error,
-            at: self.now,
-        });
+        self.set_notice(text, NoticeLevel::Error, None);
     }
 
     fn on_deliveries(&mut self, batch: Vec<Delivery>) {

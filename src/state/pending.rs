@@ -203,6 +203,10 @@ pub struct PendingPane {
     /// First row on screen.
     pub scroll: usize,
     pub modal: Option<PendingModal>,
+    /// The entry opened with Enter (its fields fill the pane), by id; Esc closes it.
+    pub open_entry: Option<StreamId>,
+    /// First line shown of the open entry.
+    pub entry_scroll: usize,
     /// The action running now; another waits until it answers.
     pub busy: Option<&'static str>,
     pub result: Option<ActionResult>,
@@ -358,6 +362,19 @@ impl PendingPane {
     pub fn selected_index(&self) -> Option<usize> {
         let id = self.selected?;
         self.entries.iter().position(|e| e.id == id)
+    }
+
+    /// The open entry as the Streams entries browser shows entries: fields in their real
+    /// order, duplicates kept. `None` when it left the page or was deleted from the stream.
+    pub fn opened(&self) -> Option<(&PendingEntry, crate::redis::streams::StreamEntry)> {
+        let id = self.open_entry?;
+        let entry = self.entries.iter().find(|e| e.id == id)?;
+        let fields = entry.fields.clone().unwrap_or_default();
+        let stream_entry = crate::redis::streams::StreamEntry {
+            id: crate::redis::streams::StreamId::new(id.ms, id.seq),
+            fields,
+        };
+        Some((entry, stream_entry))
     }
 
     pub fn selected_entry(&self) -> Option<&PendingEntry> {

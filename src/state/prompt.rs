@@ -6,14 +6,35 @@ use tui_input::Input;
 use crate::redis::message::SubKind;
 use crate::redis::subscriber::Subscriptions;
 
-/// Editing the feed filter; the feed narrows on every keystroke that parses.
+/// Editing a pane's filter (feed, channels, streams).
+///
+/// Live preview: while the text parses, the pane shows what it would keep. While it does
+/// not, the pane shows the filter in force before the prompt opened (`original`), never a
+/// prefix of the text that happened to parse — that would be a filter nobody typed.
+/// Enter on an error is refused: the prompt stays open with a caret under the problem,
+/// and nothing new is applied. Esc restores `original`.
 #[derive(Debug, Clone, Default)]
 pub struct FilterEdit {
     pub input: Input,
-    /// The filter source before editing, restored on cancel.
+    /// The filter source in force before editing: restored on cancel, and shown by the
+    /// pane while the text does not parse.
     pub original: Option<String>,
     /// Why the current text does not parse: message and char position.
     pub error: Option<(String, usize)>,
+    /// Enter was pressed on this error (the prompt says it was not applied).
+    pub refused: bool,
+}
+
+impl FilterEdit {
+    /// Start editing the filter in force (`None`: no filter).
+    pub fn new(source: Option<String>) -> FilterEdit {
+        FilterEdit {
+            input: Input::new(source.clone().unwrap_or_default()),
+            original: source,
+            error: None,
+            refused: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

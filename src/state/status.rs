@@ -148,22 +148,46 @@ impl Outage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoticeLevel {
     Info,
+    /// Something under way ("scanning the keyspace…"): it stays until the work is done
+    /// (its topic is cleared), or at most [`PROGRESS_TTL`] if the answer never comes.
+    Progress,
     Error,
 }
 
-/// A one-line message in the footer that fades after a while.
+/// What a notice is about, so the event that supersedes it can take it down: the answer
+/// to a progress note, or the next page move after "this is the last page".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeTopic {
+    /// Paging a list ("this is the last page").
+    Paging,
+    /// A rescan of the keyspace for streams.
+    Scan,
+    /// Setting or clearing a pane's filter.
+    Filter,
+}
+
+/// How long a notice stays. Info is read at a glance; an error may need to be read
+/// twice, or copied; progress waits for its answer.
+pub const INFO_TTL: TimeDelta = TimeDelta::seconds(6);
+pub const ERROR_TTL: TimeDelta = TimeDelta::seconds(15);
+pub const PROGRESS_TTL: TimeDelta = TimeDelta::seconds(60);
+
+/// A one-line message in the footer. It fades after its level's time, and goes at once
+/// when something supersedes it (another notice, or the end of what its topic was about).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
     pub text: String,
     pub level: NoticeLevel,
     pub at: DateTime<Utc>,
+    pub topic: Option<NoticeTopic>,
 }
 
 impl Notice {
     pub fn visible(&self, now: DateTime<Utc>) -> bool {
         let ttl = match self.level {
-            NoticeLevel::Info => TimeDelta::seconds(6),
-            NoticeLevel::Error => TimeDelta::seconds(15),
+            NoticeLevel::Info => INFO_TTL,
+            NoticeLevel::Progress => PROGRESS_TTL,
+            NoticeLevel::Error => ERROR_TTL,
         };
         now - self.at < ttl
     }

@@ -10,6 +10,7 @@
 
 pub mod entries;
 mod keys;
+pub use keys::jump_time_text;
 pub mod manage;
 mod sort;
 #[cfg(test)]
@@ -189,6 +190,9 @@ impl PaneLayout {
 pub struct StreamsPane {
     /// The streams poller's latest state.
     pub poll: StreamsState,
+    /// A rescan was asked for when this many passes had completed: the "scanning…"
+    /// notice stays until a later pass completes.
+    pub rescan_after: Option<u64>,
     pub level: Level,
     /// Indices into the snapshot's streams: filtered and sorted.
     pub stream_rows: Vec<usize>,
@@ -215,6 +219,7 @@ impl Default for StreamsPane {
     fn default() -> Self {
         StreamsPane {
             poll: StreamsState::default(),
+            rescan_after: None,
             level: Level::Streams,
             stream_rows: Vec::new(),
             group_rows: Vec::new(),

@@ -89,19 +89,71 @@ fn filter_narrows_while_typing_and_cancel_restores() {
 }
 
 #[test]
-fn a_filter_that_does_not_parse_keeps_the_last_good_one() {
-    let mut s = with_messages(&["x", "y", "xy"]);
+fn a_filter_that_does_not_parse_shows_the_accepted_one_and_enter_is_refused() {
+    let mut s = with_messages(&[
+        r#"{"ch":"cache","user":1} an"#,
+        "cache miss user 7",
+        "other",
+    ]);
+    // Accept `other` first: it is the filter in force while the next edit is broken.
     s.update(ch('/'), t(2));
-    type_text(&mut s, "x (");
+    type_text(&mut s, "other");
+    s.update(key(KeyCode::Enter), t(2));
+    assert_eq!(s.feed.matching_len(), 1);
+
+    s.update(ch('/'), t(3));
+    for _ in 0..5 {
+        s.update(key(KeyCode::Backspace), t(3));
+    }
+    // `cache an` parses (a live preview of what is typed so far) …
+    type_text(&mut s, "cache an");
+    assert_eq!(s.feed.filter().map(|f| f.source()), Some("cache an"));
+    // … `cache and (user` does not: the feed goes back to the accepted `other`, never
+    // keeping a prefix that happened to parse.
+    type_text(&mut s, "d (user");
     let Some(Overlay::Filter(edit)) = &s.overlay else {
         panic!("filter prompt expected");
     };
-    assert!(edit.error.is_some());
-    assert_eq!(s.feed.matching_len(), 2, "still narrowed by `x`");
-    // Deleting everything shows everything.
-    for _ in 0..3 {
-        s.update(key(KeyCode::Backspace), t(2));
+    assert_eq!(edit.error.as_ref().map(|e| e.1), Some(10), "{edit:?}");
+    assert_eq!(s.feed.filter().map(|f| f.source()), Some("other"));
+
+    // Enter on the error keeps the prompt open, says it was refused, applies nothing.
+    let effects = s.update(key(KeyCode::Enter), t(4));
+    assert!(effects.is_empty());
+    assert_eq!(s.focus(), Focus::Filter);
+    let Some(Overlay::Filter(edit)) = &s.overlay else {
+        panic!("the prompt stays open on a refused Enter");
+    };
+    assert!(edit.refused);
+    assert_eq!(s.feed.filter().map(|f| f.source()), Some("other"));
+
+    // Fixing it and pressing Enter applies what was typed.
+    type_text(&mut s, ")");
+    assert!(matches!(&s.overlay, Some(Overlay::Filter(e)) if !e.refused && e.error.is_none()));
+    s.update(key(KeyCode::Enter), t(5));
+    assert_eq!(s.focus(), Focus::Feed);
+    assert_eq!(
+        s.feed.filter().map(|f| f.source()),
+        Some("cache and (user)")
+    );
+    assert_eq!(s.feed.matching_len(), 2);
+
+    // Esc on a broken edit restores the accepted filter too.
+    s.update(ch('/'), t(6));
+    type_text(&mut s, " (");
+    s.update(key(KeyCode::Esc), t(6));
+    assert_eq!(s.focus(), Focus::Feed);
+    assert_eq!(
+        s.feed.filter().map(|f| f.source()),
+        Some("cache and (user)")
+    );
+    // Deleting everything and Enter clears the filter.
+    s.update(ch('/'), t(7));
+    for _ in 0.."cache and (user)".len() {
+        s.update(key(KeyCode::Backspace), t(7));
     }
+    s.update(key(KeyCode::Enter), t(7));
+    assert!(s.feed.filter().is_none());
     assert_eq!(s.feed.matching_len(), 3);
 }
 
@@ -429,4 +481,43 @@ fn thousands_separators() {
     assert_eq!(thousands(999), "999");
     assert_eq!(thousands(1_284), "1,284");
     assert_eq!(thousands(12_345_678), "12,345,678");
+}
+
+#[test]
+fn notices_expire_by_level_and_go_when_superseded() {
+    use super::status::{NoticeTopic, ERROR_TTL, INFO_TTL};
+    use chrono::TimeDelta;
+    let mut s = with_messages(&["x"]);
+    let text = |s: &AppState| s.visible_notice().map(|n| n.text.clone());
+    // "filter cleared" is an info: gone after INFO_TTL (6 s), on the next tick.
+    s.update(ch('/'), t(2));
+    type_text(&mut s, "x");
+    s.update(key(KeyCode::Enter), t(2));
+    s.update(key(KeyCode::Esc), t(10));
+    assert_eq!(text(&s).as_deref(), Some("filter cleared"));
+    s.update(Event::Tick, t(10) + INFO_TTL - TimeDelta::milliseconds(1));
+    assert!(text(&s).is_some());
+    s.update(Event::Tick, t(10) + INFO_TTL);
+    assert_eq!(text(&s), None, "an info notice fades");
+    // Opening the filter again takes a fresh "filter cleared" down at once.
+    s.update(ch('/'), t(20));
+    s.update(key(KeyCode::Esc), t(20));
+    s.info_about(NoticeTopic::Filter, "filter cleared".into());
+    s.update(ch('/'), t(21));
+    assert_eq!(text(&s), None, "superseded by editing the filter");
+    s.update(key(KeyCode::Esc), t(21));
+    // Errors stay longer.
+    s.error("export failed: disk full".into());
+    s.update(Event::Tick, t(21) + INFO_TTL + TimeDelta::seconds(1));
+    assert!(text(&s).is_some(), "an error outlives an info");
+    s.update(Event::Tick, t(21) + ERROR_TTL);
+    assert_eq!(text(&s), None);
+    // Progress stays until its topic is cleared; clearing another topic leaves it.
+    s.progress(NoticeTopic::Scan, "scanning…".into());
+    s.update(Event::Tick, t(60));
+    assert_eq!(text(&s).as_deref(), Some("scanning…"));
+    s.clear_notice(NoticeTopic::Paging);
+    assert_eq!(text(&s).as_deref(), Some("scanning…"));
+    s.clear_notice(NoticeTopic::Scan);
+    assert_eq!(text(&s), None);
 }

@@ -136,6 +136,21 @@ pub fn payload_line(m: &Message, filter: Option<&Filter>) -> Line<'static> {
     ))
 }
 
+/// "no retained message matches .latency_ms > 250 (1,204 retained) …": said in the feed
+/// body whenever a filter keeps no message, so an empty feed is never a mystery.
+fn no_match_text(state: &AppState) -> String {
+    let feed = &state.feed;
+    let key = |command| state.keymap.first_key(Scope::Feed, command);
+    let filter = feed.filter().map_or("", |f| f.source());
+    format!(
+        "no retained message matches {} ({} retained). Edit it with {}, clear it with {}.",
+        escape_str(filter),
+        thousands(feed.messages as u64),
+        key(Command::Filter),
+        key(Command::ClearFilter)
+    )
+}
+
 fn render_empty(state: &AppState, buf: &mut Buffer, area: Rect) {
     let feed = &state.feed;
     let key = |command| state.keymap.first_key(Scope::Feed, command);
@@ -153,12 +168,7 @@ fn render_empty(state: &AppState, buf: &mut Buffer, area: Rect) {
             format!("Cannot reach the server: {}", escape_str(error))
         }
     } else if !feed.is_empty() {
-        format!(
-            "No retained message matches the filter ({} retained). Edit it with {}, clear it with {}.",
-            thousands(feed.messages as u64),
-            key(Command::Filter),
-            key(Command::ClearFilter)
-        )
+        no_match_text(state)
     } else if state.subscriptions.is_empty() {
         format!(
             "Not subscribed to anything. Press {} to subscribe to a channel or pattern.",

@@ -105,7 +105,7 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
     }
     if let Some(notice) = state.visible_notice() {
         let style = match notice.level {
-            NoticeLevel::Info => theme::accent(),
+            NoticeLevel::Info | NoticeLevel::Progress => theme::accent(),
             NoticeLevel::Error => theme::error(),
         };
         spans.push(Span::styled(format!(" {} ", notice.text), style));

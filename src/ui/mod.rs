@@ -22,11 +22,7 @@ use ratatui::Frame;
 use crate::state::{layout, AppState, Focus, Overlay, Tab};
 
 pub fn render(state: &AppState, frame: &mut Frame) {
-    let input_line = matches!(
-        state.overlay,
-        Some(Overlay::Filter(_) | Overlay::Subscribe(_))
-    );
-    let areas = layout::areas(frame.area(), input_line);
+    let areas = layout::areas(frame.area(), state.input_rows());
     tabs::render(state, frame.buffer_mut(), areas.tabs);
     header::render(state, frame.buffer_mut(), areas.header);
     render_body(state, frame, areas.body);

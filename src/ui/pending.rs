@@ -54,8 +54,44 @@ pub fn footer_commands(dialog: Option<DialogKind>) -> &'static [(Scope, Command)
 }
 
 pub fn render(state: &AppState, frame: &mut Frame, area: Rect) {
+    if let Some((pending, entry)) = state.pending.opened() {
+        render_open_entry(state, pending, &entry, frame.buffer_mut(), area);
+        return;
+    }
     render_list(state, frame.buffer_mut(), area);
     pending_dialogs::render(state, frame, area);
+}
+
+/// The entry opened with Enter: who holds it, then its fields the way the Streams
+/// entries browser shows them (real order, duplicates kept, JSON pretty-printed).
+fn render_open_entry(
+    state: &AppState,
+    pending: &PendingEntry,
+    entry: &crate::redis::streams::StreamEntry,
+    buf: &mut Buffer,
+    area: Rect,
+) {
+    if area.height < 2 {
+        return;
+    }
+    let back = state.keymap.first_key(Scope::Input, Command::Cancel);
+    let title = Line::from(vec![
+        Span::styled(format!(" ‹ {back}  "), theme::dim()),
+        Span::styled(format!("pending entry {}", entry.id), theme::bold()),
+        Span::styled(
+            format!(
+                " · held by {} · idle {} · delivered {}× · {} fields",
+                escape_line(&pending.consumer),
+                format_ms(pending.idle_ms),
+                pending.deliveries,
+                entry.fields.len()
+            ),
+            theme::dim(),
+        ),
+    ]);
+    buf.set_line(area.x, area.y, &title, area.width);
+    let body = Rect::new(area.x, area.y + 1, area.width, area.height - 1);
+    super::streams::entries::draw_fields(entry, state.pending.entry_scroll, buf, body);
 }
 
 fn render_list(state: &AppState, buf: &mut Buffer, area: Rect) {

@@ -210,7 +210,10 @@ fn render_picker(picker: &ClaimPicker, hints: &str, frame: &mut Frame, area: Rec
         .selected
         .saturating_sub(visible.saturating_sub(1))
         .min((picker.consumers.len() + 1).saturating_sub(visible));
-    let mut lines = vec![Line::styled("consumer", theme::dim())];
+    let mut lines = vec![Line::styled(
+        "consumer (preselected: the most recently active one not holding these entries)",
+        theme::dim(),
+    )];
     let list_top = lines.len() as u16;
     for i in start..start + visible {
         let chosen = i == picker.selected;
@@ -240,8 +243,15 @@ fn render_picker(picker: &ClaimPicker, hints: &str, frame: &mut Frame, area: Rec
     let name_row = name_row.min(list_top + visible as u16 - 1);
     lines.push(Line::default());
     let idle_row = lines.len() as u16 - 1;
+    let zero = crate::state::pending::dialog::parse_duration_ms(picker.min_idle.value())
+        .is_ok_and(|ms| ms.is_none())
+        && !picker.min_idle.value().trim().is_empty();
     lines.push(match &picker.error {
         Some(e) => Line::styled(format!("✖ {}", escape_str(e)), theme::error()),
+        None if zero => Line::styled(
+            crate::state::pending::dialog::MIN_IDLE_ZERO_WARNING,
+            theme::warn(),
+        ),
         None => Line::styled(
             "only entries idle at least this long move: a live worker keeps what it just took",
             theme::dim(),

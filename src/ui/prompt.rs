@@ -1,5 +1,6 @@
 //! The prompt line (filter, subscribe) and the unsubscribe picker.
 
+use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -9,22 +10,16 @@ use tui_input::Input;
 
 use super::theme;
 use crate::render_text::{escape_line, escape_str};
-use crate::state::prompt::Picker;
+use crate::state::prompt::{FilterEdit, Picker};
 use crate::state::{AppState, Overlay};
 
 pub fn render_input(state: &AppState, frame: &mut Frame, area: Rect) {
-    let (label, input, error, hint) = match &state.overlay {
-        Some(Overlay::Filter(edit)) => (
-            " filter › ".to_string(),
-            &edit.input,
-            edit.error.clone(),
-            "e.g. error ch:ai:* .latency_ms > 250",
-        ),
+    let (label, input, error) = match &state.overlay {
+        Some(Overlay::Filter(edit)) => (" filter › ".to_string(), &edit.input, edit.error.clone()),
         Some(Overlay::Subscribe(prompt)) => (
             format!(" subscribe [{}] › ", prompt.kind.label()),
             &prompt.input,
             None,
-            "Tab: channel / pattern / shard channel",
         ),
         _ => return,
     };
@@ -37,30 +32,89 @@ pub fn render_input(state: &AppState, frame: &mut Frame, area: Rect) {
         return;
     }
     let room = usize::from(area.right() - x);
-    let (line, cursor) = input_line(input, error.as_ref().map(|e| e.1), room);
-    buf.set_line(x, area.y, &line, area.right() - x);
-    let used = line.width() as u16;
-    let extra = match &error {
-        Some((message, position)) => Line::from(Span::styled(
-            format!("  ✖ column {}: {}", position + 1, escape_str(message)),
-            theme::error(),
-        )),
-        None if input.value().is_empty() => Line::styled(format!("  {hint}"), theme::dim()),
-        None => Line::default(),
-    };
-    if x + used + 1 < area.right() {
-        buf.set_line(x + used, area.y, &extra, area.right() - x - used);
+    let shown = input_line(input, error.as_ref().map(|e| e.1), room);
+    buf.set_line(x, area.y, &shown.line, area.right() - x);
+    match &state.overlay {
+        Some(Overlay::Filter(edit)) if area.height > 1 => {
+            let below = Rect::new(area.x, area.y + 1, area.width, 1);
+            render_filter_note(edit, shown.error_col.map(|c| x + c), buf, below);
+        }
+        Some(Overlay::Subscribe(_)) if input.value().is_empty() => {
+            let used = shown.line.width() as u16;
+            let hint = Line::styled("  Tab: channel / pattern / shard channel", theme::dim());
+            if x + used + 1 < area.right() {
+                buf.set_line(x + used, area.y, &hint, area.right() - x - used);
+            }
+        }
+        _ => {}
     }
-    frame.set_cursor_position((x + cursor, area.y));
+    frame.set_cursor_position((x + shown.cursor, area.y));
+}
+
+/// The filter prompt's second line: a caret under the problem and what it is, or a hint.
+fn render_filter_note(edit: &FilterEdit, caret_x: Option<u16>, buf: &mut Buffer, area: Rect) {
+    let Some((message, position)) = &edit.error else {
+        let hint = if edit.input.value().is_empty() {
+            "   e.g. error ch:ai:* .latency_ms > 250 · Enter on nothing clears the filter".into()
+        } else {
+            let restore = match &edit.original {
+                Some(source) => format!("Esc goes back to {}", escape_str(source)),
+                None => "Esc goes back to no filter".into(),
+            };
+            format!("   previewing as you type · Enter keeps it · {restore}")
+        };
+        buf.set_line(
+            area.x,
+            area.y,
+            &Line::styled(hint, theme::dim()),
+            area.width,
+        );
+        return;
+    };
+    let mut text = format!("column {}: {}", position + 1, escape_str(message));
+    if edit.refused {
+        text.push_str(" — not applied: fix it, or Esc to cancel");
+    }
+    let caret_x = caret_x
+        .unwrap_or(area.x)
+        .min(area.right().saturating_sub(1));
+    let room_right = usize::from(area.right() - caret_x);
+    let line = if text.chars().count() + 2 <= room_right {
+        Line::from(vec![
+            Span::styled("^ ", theme::error().patch(theme::bold())),
+            Span::styled(text, theme::error()),
+        ])
+    } else {
+        // No room after the caret: the message ends just left of it.
+        let room_left = usize::from(caret_x - area.x);
+        let start = caret_x - area.x - (text.chars().count() + 1).min(room_left) as u16;
+        buf.set_line(
+            area.x + start,
+            area.y,
+            &Line::styled(format!("{text} "), theme::error()),
+            caret_x - area.x - start,
+        );
+        Line::styled("^", theme::error().patch(theme::bold()))
+    };
+    buf.set_line(caret_x, area.y, &line, area.right() - caret_x);
+}
+
+/// The input as drawn: its visible slice, the cursor column and the error's column.
+struct ShownInput {
+    line: Line<'static>,
+    cursor: u16,
+    /// Column (from the input's left edge) of the char at the error position.
+    error_col: Option<u16>,
 }
 
 /// The visible slice of the input, the char at `error_at` marked, and the cursor column.
-fn input_line(input: &Input, error_at: Option<usize>, room: usize) -> (Line<'static>, u16) {
+fn input_line(input: &Input, error_at: Option<usize>, room: usize) -> ShownInput {
     let value = input.value();
     let scroll = input.visual_scroll(room.saturating_sub(1));
     let mut spans = Vec::new();
     let mut col = 0usize;
     let mut cursor = 0usize;
+    let mut error_col = None;
     for (i, c) in value.chars().enumerate() {
         let mut tmp = [0u8; 4];
         let shown = escape_line(c.encode_utf8(&mut tmp).as_bytes()).into_owned();
@@ -70,6 +124,7 @@ fn input_line(input: &Input, error_at: Option<usize>, room: usize) -> (Line<'sta
         }
         if i >= scroll {
             let style = if error_at == Some(i) {
+                error_col = Some(col as u16);
                 error_mark()
             } else {
                 Style::new()
@@ -83,9 +138,14 @@ fn input_line(input: &Input, error_at: Option<usize>, room: usize) -> (Line<'sta
     }
     // An error at the very end ("expected a value") gets a visible marker.
     if error_at.is_some_and(|p| p >= value.chars().count()) {
+        error_col = Some(col as u16);
         spans.push(Span::styled(" ", error_mark()));
     }
-    (Line::from(spans), cursor as u16)
+    ShownInput {
+        line: Line::from(spans),
+        cursor: cursor as u16,
+        error_col,
+    }
 }
 
 fn error_mark() -> Style {

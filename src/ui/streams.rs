@@ -16,7 +16,7 @@ use ratatui::Frame;
 
 mod cells;
 mod dialogs;
-mod entries;
+pub(super) mod entries;
 mod groups;
 
 use super::channels::age_text;

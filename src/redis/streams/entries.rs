@@ -13,6 +13,49 @@ use super::info::parse_entries;
 use super::stream_error;
 use crate::redis::error::PollError;
 
+/// Which page of the entries browser to read. Every page is newest first and full when
+/// the stream has enough entries ([`read_page`]); the entry in brackets is the one the
+/// browser selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntriesRequest {
+    /// The newest entries [the newest].
+    Newest,
+    /// The page just older than this id [the newest entry older than it].
+    Older(StreamId),
+    /// The page just newer than this id [the oldest entry newer than it].
+    Newer(StreamId),
+    /// Entries at or before this id, going back in time [the newest at or before it].
+    AtId(StreamId),
+    /// Entries added at or before this Unix time in ms, going back in time [the newest
+    /// added at or before it].
+    AtTime(u64),
+}
+
+impl EntriesRequest {
+    /// Where the browser's selection goes in a page read for this request: the entry
+    /// next to where the user came from, or the one a jump is about.
+    pub fn anchor(self, page: &[StreamEntry]) -> usize {
+        let found = match self {
+            EntriesRequest::Newest => Some(0),
+            EntriesRequest::Older(id) => page.iter().position(|e| e.id < id),
+            EntriesRequest::Newer(id) => page.iter().rposition(|e| e.id > id),
+            EntriesRequest::AtId(id) => page.iter().position(|e| e.id <= id),
+            EntriesRequest::AtTime(ms) => page.iter().position(|e| e.id.ms <= ms),
+        };
+        found.unwrap_or(0)
+    }
+
+    /// The page read for this request reaches the stream's newest entry: a `Newer`
+    /// read that was topped up from below (it holds entries at or older than its id).
+    pub fn reached_newest(self, page: &[StreamEntry]) -> bool {
+        match self {
+            EntriesRequest::Newest => true,
+            EntriesRequest::Newer(id) => page.last().is_some_and(|e| e.id <= id),
+            _ => false,
+        }
+    }
+}
+
 /// Most entries one page may ask for: a page is for a screen, and entries can be large.
 pub const MAX_PAGE: usize = 10_000;
 
@@ -121,4 +164,52 @@ fn entries_reply(command: &str, reply: Value) -> Result<Vec<StreamEntry>, PollEr
         return Err(stream_error(command, e.code(), e.details().unwrap_or("")));
     }
     parse_entries(reply).map_err(|what| super::reply_error(command, &what))
+}
+
+/// The page a request asks for, newest first, and always full (`count` entries) when the
+/// stream has that many: a read that reaches an end of the stream is topped up from the
+/// other side. So `[` back to the newest page shows the newest `count`, not the few
+/// newer than the page before, and `]` at the start shows the oldest `count`. The entry
+/// the request is about (the one next to where the user came from, or the newest at or
+/// before a jump's point) is in the page; [`EntriesRequest`] docs say which.
+pub async fn read_page(
+    conn: &mut MultiplexedConnection,
+    key: &[u8],
+    request: EntriesRequest,
+    count: usize,
+) -> Result<Vec<StreamEntry>, PollError> {
+    let count = count.clamp(1, MAX_PAGE);
+    let page = match request {
+        EntriesRequest::Newest => return entries_page(conn, key, None, count).await,
+        EntriesRequest::Older(id) => entries_page(conn, key, Some(id), count).await?,
+        EntriesRequest::Newer(id) => entries_newer(conn, key, id, count).await?,
+        EntriesRequest::AtId(id) => jump_to_id(conn, key, id, count).await?,
+        EntriesRequest::AtTime(ms) => jump_to_time(conn, key, ms, count).await?,
+    };
+    fill_page(conn, key, page, count).await
+}
+
+/// Top a short newest-first page up to `count`: newer entries above it first, then older
+/// ones below. An empty page stays empty (it says where an edge is).
+async fn fill_page(
+    conn: &mut MultiplexedConnection,
+    key: &[u8],
+    mut page: Vec<StreamEntry>,
+    count: usize,
+) -> Result<Vec<StreamEntry>, PollError> {
+    if let Some(first) = page.first().map(|e| e.id) {
+        if page.len() < count {
+            let mut newer = entries_newer(conn, key, first, count - page.len()).await?;
+            // entries_newer returns the entries closest to `first`, newest first.
+            newer.append(&mut page);
+            page = newer;
+        }
+    }
+    if let Some(last) = page.last().map(|e| e.id) {
+        if page.len() < count {
+            let mut older = entries_page(conn, key, Some(last), count - page.len()).await?;
+            page.append(&mut older);
+        }
+    }
+    Ok(page)
 }

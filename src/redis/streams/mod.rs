@@ -28,7 +28,9 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 pub use discovery::{Discovery, DiscoveryConfig, ScanProgress};
-pub use entries::{entries_newer, entries_page, jump_to_id, jump_to_time, StreamEntry};
+pub use entries::{
+    entries_newer, entries_page, jump_to_id, jump_to_time, read_page, EntriesRequest, StreamEntry,
+};
 pub use health::{GroupHealth, HealthConfig, Outlook, Status};
 pub use id::StreamId;
 pub(crate) use info::parse_entries;

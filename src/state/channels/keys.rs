@@ -10,7 +10,7 @@ use crate::keymap::{Command, Scope};
 use crate::redis::message::SubKind;
 use crate::redis::poller::ChannelKind;
 use crate::state::composer::ComposerState;
-use crate::state::prompt::FilterEdit;
+use crate::state::status::NoticeTopic;
 use crate::state::{AppState, Effect, Overlay, Tab};
 
 impl AppState {
@@ -77,18 +77,14 @@ impl AppState {
             Some(_) if self.channels.show_clients || self.channels.show_nodes => return false,
             Some(Command::Filter) => {
                 let source = self.channels.filter().map(|f| f.source().to_string());
-                self.overlay = Some(Overlay::Filter(FilterEdit {
-                    input: tui_input::Input::new(source.clone().unwrap_or_default()),
-                    original: source,
-                    error: None,
-                }));
+                self.open_filter(source);
             }
             Some(Command::ClearFilter) => {
                 if self.channels.filter().is_none() {
                     return false;
                 }
                 self.channels.set_filter(None);
-                self.info("filter cleared".into());
+                self.info_about(NoticeTopic::Filter, "filter cleared".into());
             }
             Some(Command::SortNext) => self.channels.cycle_sort(false),
             Some(Command::SortReverse) => self.channels.cycle_sort(true),

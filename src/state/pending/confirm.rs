@@ -22,12 +22,17 @@ impl AppState {
         match purpose {
             ClaimPurpose::Claim { ids } => {
                 let name = escape_line(&consumer).into_owned();
+                let guard = if min_idle_ms == 0 {
+                    super::dialog::MIN_IDLE_ZERO_WARNING.into()
+                } else {
+                    "An entry a live worker took back more recently stays with it.".into()
+                };
                 let lines = vec![
                     format!(
                         "Claim {} for consumer {name}, only those idle at least {min_idle_ms} ms?",
                         entries(ids.len())
                     ),
-                    "An entry a live worker took back more recently stays with it.".into(),
+                    guard,
                     format!("ids: {}", list_ids(&ids)),
                 ];
                 self.pending.modal = Some(PendingModal::Confirm(Confirm {
@@ -119,7 +124,7 @@ impl AppState {
         } else {
             String::new()
         };
-        let lines = vec![
+        let mut lines = vec![
             format!(
                 "{}{more} idle at least {} ms would move to {name}:",
                 entries(p.entries.len()),
@@ -128,6 +133,9 @@ impl AppState {
             losers,
             "Counted just now; the sweep takes what qualifies when it runs.".into(),
         ];
+        if p.min_idle_ms == 0 {
+            lines.push(super::dialog::MIN_IDLE_ZERO_WARNING.into());
+        }
         self.pending.modal = Some(PendingModal::Confirm(Confirm {
             title: "autoclaim sweep".into(),
             lines,

@@ -101,6 +101,10 @@ pub enum ClaimField {
     MinIdle,
 }
 
+/// What the claim confirmations say when min idle is 0.
+pub const MIN_IDLE_ZERO_WARNING: &str =
+    "⚠ min idle 0 = may take entries a live consumer is working on";
+
 /// Choosing who gets the entries, and how idle they must be.
 #[derive(Debug, Clone)]
 pub struct ClaimPicker {
@@ -115,11 +119,20 @@ pub struct ClaimPicker {
     pub error: Option<String>,
     /// The user moved or typed: a list arriving later must not change their choice.
     pub touched: bool,
+    /// Who holds the entries being claimed: never preselected (claiming to the holder
+    /// only resets the idle time).
+    pub holders: Vec<Bytes>,
 }
 
 impl ClaimPicker {
-    pub fn new(target: PendingTarget, purpose: ClaimPurpose, consumers: Vec<ConsumerRow>) -> Self {
+    pub fn new(
+        target: PendingTarget,
+        purpose: ClaimPurpose,
+        consumers: Vec<ConsumerRow>,
+        holders: Vec<Bytes>,
+    ) -> Self {
         let mut picker = ClaimPicker {
+            holders,
             target,
             purpose,
             consumers: Vec::new(),
@@ -135,8 +148,10 @@ impl ClaimPicker {
     }
 
     /// Replace the list (XINFO CONSUMERS answered), keeping a name the user chose.
-    /// Most recently active first: a healthy worker is what the user is looking for, so
-    /// until they choose, the first row is the default.
+    /// Most recently active first. The preselection rule, the same whenever the list
+    /// changes until the user chooses: the most recently active consumer that does not
+    /// hold the entries being claimed (a healthy worker other than the stuck one); the
+    /// first row if every consumer holds some.
     pub fn set_consumers(&mut self, mut consumers: Vec<ConsumerRow>) {
         let chosen = self
             .consumers
@@ -157,7 +172,11 @@ impl ClaimPicker {
                 .position(|c| c.name == name)
                 .unwrap_or(0),
             _ if typed_row || self.consumers.is_empty() => self.consumers.len(),
-            _ => 0,
+            _ => self
+                .consumers
+                .iter()
+                .position(|c| !self.holders.contains(&c.name))
+                .unwrap_or(0),
         };
     }
 
@@ -184,8 +203,18 @@ impl ClaimPicker {
         } else {
             self.consumers[self.selected].name.clone()
         };
-        let min_idle = parse_duration_ms(self.min_idle.value())?
-            .ok_or_else(|| "min idle: give a time, e.g. 60000 (ms) or 60s".to_string())?;
+        let text = self.min_idle.value();
+        // 0 is allowed (take entries whatever their idle time); the confirmation warns.
+        let min_idle = match parse_duration_ms(text)? {
+            Some(ms) => ms,
+            None if text.trim().is_empty() => {
+                return Err(
+                    "min idle: give a time, e.g. 60000 (ms) or 60s (0 takes entries whatever their idle time)"
+                        .into(),
+                )
+            }
+            None => 0,
+        };
         Ok((consumer, min_idle))
     }
 }
@@ -332,7 +361,12 @@ mod tests {
             stream: "s".into(),
             group: "g".into(),
         };
-        let mut p = ClaimPicker::new(target, ClaimPurpose::Autoclaim, vec![row("w3", None)]);
+        let mut p = ClaimPicker::new(
+            target.clone(),
+            ClaimPurpose::Autoclaim,
+            vec![row("w3", None)],
+            Vec::new(),
+        );
         assert_eq!(
             p.chosen().map(|c| c.0).ok(),
             Some(Bytes::from_static(b"w3"))
@@ -361,5 +395,26 @@ mod tests {
         p.name = Input::new("fresh".into());
         p.min_idle = Input::new("2m".into());
         assert_eq!(p.chosen(), Ok((Bytes::from_static(b"fresh"), 120_000)));
+        // 0 is allowed (the confirmation warns); an empty field says 0 is possible.
+        p.min_idle = Input::new("0".into());
+        assert_eq!(p.chosen(), Ok((Bytes::from_static(b"fresh"), 0)));
+        p.min_idle = Input::new(" ".into());
+        assert!(p.chosen().is_err_and(|e| e.contains("0 takes entries")));
+
+        // Claiming: the holder of the entries is never preselected, whatever the order.
+        let ids = vec![StreamId { ms: 1, seq: 0 }];
+        let mut p = ClaimPicker::new(
+            target,
+            ClaimPurpose::Claim { ids },
+            vec![row("stuck", None), row("w2", None)],
+            vec![Bytes::from_static(b"stuck")],
+        );
+        assert_eq!(p.chosen().map(|c| c.0).ok(), Some("w2".into()));
+        p.set_consumers(vec![row("stuck", Some(1)), row("w2", Some(50))]);
+        assert_eq!(
+            p.chosen().map(|c| c.0).ok(),
+            Some("w2".into()),
+            "same rule when XINFO CONSUMERS answers"
+        );
     }
 }

@@ -15,6 +15,7 @@ use super::{
 };
 use crate::keymap::{Command, Scope};
 use crate::redis::pending::{PendingSort, StreamId};
+use crate::state::status::NoticeTopic;
 use crate::state::{AppState, Effect, Tab};
 
 impl AppState {
@@ -151,7 +152,37 @@ impl AppState {
         }
     }
 
+    /// Keys while an entry is open: scroll it, Esc (or Enter) back to the list.
+    fn open_entry_key(&mut self, key: &KeyEvent) -> bool {
+        let rows = self.pending_rows();
+        let width = self.areas().body.width;
+        let lines = self.pending.opened().map_or(0, |(_, e)| {
+            crate::state::streams::entries::entry_lines(&e, width).len()
+        });
+        if let Some(Command::Cancel | Command::Accept) = self.keymap.lookup(Scope::Input, key) {
+            self.pending.open_entry = None;
+            return true;
+        }
+        let page = rows as isize;
+        let delta = match self.keymap.lookup(Scope::Navigation, key) {
+            Some(Command::Up) => -1,
+            Some(Command::Down) => 1,
+            Some(Command::PageUp) => -page,
+            Some(Command::PageDown) => page,
+            Some(Command::Top) => isize::MIN / 2,
+            Some(Command::Bottom) => isize::MAX / 2,
+            _ => return false,
+        };
+        let max = lines.saturating_sub(rows);
+        let pane = &mut self.pending;
+        pane.entry_scroll = pane.entry_scroll.saturating_add_signed(delta).min(max);
+        true
+    }
+
     fn pane_key(&mut self, key: &KeyEvent, effects: &mut Vec<Effect>) -> bool {
+        if self.pending.open_entry.is_some() {
+            return self.open_entry_key(key);
+        }
         let rows = self.pending_rows();
         let Some(command) = self.keymap.lookup(Scope::Pending, key) else {
             let page = rows as isize;
@@ -239,11 +270,29 @@ impl AppState {
                 pane.anchor = None;
             }
             Command::NextPage => {
-                if !pane.next_page() {
-                    self.info("this is the last page".into());
+                if pane.next_page() {
+                    self.clear_notice(NoticeTopic::Paging);
+                } else {
+                    self.info_about(NoticeTopic::Paging, "this is the last page".into());
                 }
             }
-            Command::FirstPage => pane.first_page(),
+            Command::Open => {
+                let Some(entry) = pane.selected_entry() else {
+                    return false;
+                };
+                if entry.deleted {
+                    self.info(
+                        "that entry was deleted from the stream: only its id is pending".into(),
+                    );
+                } else {
+                    pane.open_entry = Some(entry.id);
+                    pane.entry_scroll = 0;
+                }
+            }
+            Command::FirstPage => {
+                pane.first_page();
+                self.clear_notice(NoticeTopic::Paging);
+            }
             Command::Refresh => pane.refresh_soon(),
             Command::Ack => {
                 if let Some((target, ids)) = self.gate("ack", true) {
@@ -331,10 +380,22 @@ impl AppState {
         effects: &mut Vec<Effect>,
     ) {
         let known = self.pending.known_consumers();
+        let holders = match &purpose {
+            ClaimPurpose::Claim { ids } => {
+                let mut holders: Vec<Bytes> = (self.pending.entries.iter())
+                    .filter(|e| ids.contains(&e.id))
+                    .map(|e| e.consumer.clone())
+                    .collect();
+                holders.dedup();
+                holders
+            }
+            ClaimPurpose::Autoclaim => Vec::new(),
+        };
         self.pending.modal = Some(PendingModal::Claim(ClaimPicker::new(
             target.clone(),
             purpose,
             known,
+            holders,
         )));
         // The page only shows consumers holding entries; a healthy, idle-free worker
         // usually holds none, so ask the server for the whole list.

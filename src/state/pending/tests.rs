@@ -501,3 +501,39 @@ fn target_prompt_sets_the_target_and_fetches() {
     );
     assert_eq!(fetches(&effects).len(), 1);
 }
+
+#[test]
+fn last_page_note_goes_on_the_next_page_move() {
+    let mut s = pane(false);
+    shown(&mut s, vec![entry(1, "w1", 10)]);
+    ch(&mut s, ']');
+    assert_eq!(
+        s.visible_notice().map(|n| n.text.as_str()),
+        Some("this is the last page")
+    );
+    ch(&mut s, '[');
+    assert_eq!(s.visible_notice(), None, "superseded by going to page 1");
+}
+
+#[test]
+fn enter_opens_the_selected_entry_and_esc_closes_it() {
+    let mut s = pane(false);
+    let mut with_fields = entry(7, "w1", 10);
+    with_fields.fields = Some(vec![
+        (Bytes::from_static(b"a"), Bytes::from_static(b"1")),
+        (Bytes::from_static(b"a"), Bytes::from_static(b"2")),
+    ]);
+    shown(&mut s, vec![entry(5, "w1", 10), with_fields]);
+    press(&mut s, KeyCode::Down, 0);
+    press(&mut s, KeyCode::Enter, 0);
+    let (pending, opened) = s.pending.opened().expect("the entry is open");
+    assert_eq!(pending.id, id(7));
+    assert_eq!(opened.fields.len(), 2, "duplicates kept, in order");
+    assert_eq!(opened.fields[1].1, Bytes::from_static(b"2"));
+    // Keys scroll the entry, not the list; Esc goes back with the selection unchanged.
+    press(&mut s, KeyCode::Up, 0);
+    assert_eq!(selected(&s), Some(id(7)));
+    press(&mut s, KeyCode::Esc, 0);
+    assert!(s.pending.open_entry.is_none());
+    assert_eq!(selected(&s), Some(id(7)));
+}

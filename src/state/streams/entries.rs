@@ -21,20 +21,7 @@ pub const NAME_COLUMN_MAX: usize = 24;
 /// Rows of the list (titles included) when there is room for list and entry both.
 const LIST_MIN_ROWS: u16 = 5;
 
-/// Which page to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntriesRequest {
-    /// The newest entries.
-    Newest,
-    /// The page just older than this id.
-    Older(StreamId),
-    /// The page just newer than this id.
-    Newer(StreamId),
-    /// The page starting at this id (inclusive) and going back in time.
-    AtId(StreamId),
-    /// The page of entries added at or before this Unix time (ms).
-    AtTime(u64),
-}
+pub use crate::redis::streams::entries::EntriesRequest;
 
 /// Typing where to jump.
 #[derive(Debug, Clone, Default)]
@@ -154,14 +141,11 @@ impl EntriesBrowser {
         let keep = (self.index > 0)
             .then(|| self.selected().map(|e| e.id))
             .flatten();
-        let full = page.len() >= PAGE_SIZE;
+        // A short page (fewer than PAGE_SIZE) only happens when the whole stream is
+        // shorter: the reader tops pages up at either end.
+        self.at_newest = request.reached_newest(&page) || page.len() < PAGE_SIZE;
         self.entries = page;
         self.shown = Some(request);
-        self.at_newest = match request {
-            EntriesRequest::Newest => true,
-            EntriesRequest::Newer(_) => !full,
-            _ => false,
-        };
         self.expanded = false;
         self.scroll = 0;
         self.index = match request {
@@ -169,9 +153,8 @@ impl EntriesBrowser {
             EntriesRequest::Newest => keep
                 .and_then(|id| self.entries.iter().position(|e| e.id == id))
                 .unwrap_or(0),
-            // Paging up lands next to where the user came from: the page's oldest row.
-            EntriesRequest::Newer(_) => self.entries.len().saturating_sub(1),
-            _ => 0,
+            // Paging lands next to where the user came from; a jump on its entry.
+            _ => request.anchor(&self.entries),
         };
         self.offset = 0;
         Some(Ok(()))

@@ -10,8 +10,8 @@ use super::{server_now_ms, Level, StreamsEffect, StreamsEvent};
 use crate::filter::Filter;
 use crate::keymap::{Command, Scope};
 use crate::render_text::escape_line;
-use crate::state::prompt::FilterEdit;
-use crate::state::{AppState, Effect, Overlay, Tab};
+use crate::state::status::NoticeTopic;
+use crate::state::{AppState, Effect, Tab};
 
 impl AppState {
     /// Table rows on screen at the current level (or entry rows in the browser).
@@ -31,10 +31,50 @@ impl AppState {
         }
     }
 
+    /// After a jump, say which way the page goes from the point typed: the selected
+    /// entry is the newest at or before it, newer entries above, older below.
+    fn say_where_a_jump_landed(&mut self, request: EntriesRequest) {
+        let offset = self.config.utc_offset;
+        let Some(browser) = self.streams.entries.as_mut() else {
+            return;
+        };
+        if browser.shown != Some(request) {
+            return; // an empty answer: the browser already said where the edge is
+        }
+        let point = match request {
+            EntriesRequest::AtTime(ms) => jump_time_text(ms, offset),
+            EntriesRequest::AtId(id) => id.to_string(),
+            _ => return,
+        };
+        browser.note = Some(format!(
+            "showing entries at or before {point}, newest first — the selected entry is the \
+             newest at or before it; newer ones are above it"
+        ));
+    }
+
+    /// A rescan the user asked for has finished: its "scanning…" note gives way to what
+    /// it found.
+    fn rescan_progress(&mut self) {
+        let Some(after) = self.streams.rescan_after else {
+            return;
+        };
+        let scan = &self.streams.poll.scan;
+        if scan.passes_completed > after {
+            let found = scan.streams_found;
+            self.streams.rescan_after = None;
+            // Only replace the note itself: a newer notice stays.
+            if self.notice.as_ref().map(|n| n.topic) == Some(Some(NoticeTopic::Scan)) {
+                let noun = if found == 1 { "stream" } else { "streams" };
+                self.info(format!("keyspace scanned: {found} {noun} found"));
+            }
+        }
+    }
+
     pub(in crate::state) fn on_streams_event(&mut self, event: StreamsEvent) -> Vec<Effect> {
         match event {
             StreamsEvent::Poll(poll) => {
                 self.streams.on_poll(poll);
+                self.rescan_progress();
                 // The entries browser follows new entries while the user watches the top.
                 let last = self
                     .streams
@@ -55,8 +95,10 @@ impl AppState {
                 result,
             } => {
                 if self.streams.entries.as_ref().is_some_and(|b| b.key == key) {
-                    if let Some(Err(e)) = self.streams.on_entries(generation, request, result) {
-                        self.error(format!("cannot read entries: {e}"));
+                    match self.streams.on_entries(generation, request, result) {
+                        Some(Err(e)) => self.error(format!("cannot read entries: {e}")),
+                        Some(Ok(())) => self.say_where_a_jump_landed(request),
+                        None => {}
                     }
                     // A full page can still end at the newest entry: the last poll knows.
                     let last = self
@@ -135,7 +177,7 @@ impl AppState {
                         return false;
                     }
                     self.streams.set_filter(None);
-                    self.info("filter cleared".into());
+                    self.info_about(NoticeTopic::Filter, "filter cleared".into());
                 }
             }
             Some(Command::Filter) => {
@@ -143,11 +185,7 @@ impl AppState {
                 self.streams.level = Level::Streams;
                 self.streams.mark_stale();
                 let source = self.streams.filter().map(|f| f.source().to_string());
-                self.overlay = Some(Overlay::Filter(FilterEdit {
-                    input: tui_input::Input::new(source.clone().unwrap_or_default()),
-                    original: source,
-                    error: None,
-                }));
+                self.open_filter(source);
             }
             Some(Command::SortNext) => self.streams.cycle_sort(false),
             Some(Command::SortReverse) => self.streams.cycle_sort(true),
@@ -188,7 +226,11 @@ impl AppState {
                 None => self.info("no stream selected".into()),
             },
             Some(Command::Rediscover) => {
-                self.info("scanning the keyspace for streams again…".into());
+                self.streams.rescan_after = Some(self.streams.poll.scan.passes_completed);
+                self.progress(
+                    NoticeTopic::Scan,
+                    "scanning the keyspace for streams again…".into(),
+                );
                 effects.push(Effect::Streams(StreamsEffect::Rediscover));
             }
             Some(
@@ -363,4 +405,21 @@ fn entries_effect(key: &Bytes, generation: u64, request: EntriesRequest) -> Effe
         key: key.clone(),
         request,
     })
+}
+
+/// A jump's time as typed back to the user: date and time in the shown offset, ms kept
+/// only when there are some.
+pub fn jump_time_text(ms: u64, offset: chrono::FixedOffset) -> String {
+    let Some(at) = i64::try_from(ms)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+    else {
+        return format!("{ms} ms");
+    };
+    let local = at.with_timezone(&offset);
+    if ms.is_multiple_of(1000) {
+        local.format("%Y-%m-%d %H:%M:%S").to_string()
+    } else {
+        local.format("%Y-%m-%d %H:%M:%S%.3f").to_string()
+    }
 }

@@ -376,6 +376,36 @@ fn entries_browser_reads_pages_and_drops_stale_answers() {
             ..
         })) if *ms == t0().timestamp_millis() as u64 - 300_000
     ));
+    // The jump's answer: the page says which way it goes from the point typed, and the
+    // selection is on the newest entry at or before it (newer ones above).
+    let Some(Effect::Streams(StreamsEffect::Entries {
+        generation,
+        key: stream_key,
+        request,
+    })) = effects.first().cloned()
+    else {
+        panic!("expected the jump's read");
+    };
+    let at = t0().timestamp_millis() as u64 - 300_000;
+    s.update(
+        Event::Streams(StreamsEvent::Entries {
+            key: stream_key,
+            generation,
+            request,
+            // Topped up with one newer entry: the stream has few after the point.
+            result: Ok(vec![entry(at + 2_000), entry(at), entry(at - 1_000)]),
+        }),
+        t0(),
+    );
+    let browser = s.streams.entries.as_ref().expect("browser");
+    assert_eq!(browser.selected().map(|e| e.id.ms), Some(at));
+    assert_eq!(
+        browser.note.as_deref(),
+        Some(
+            "showing entries at or before 2027-01-15 07:55:00, newest first — the selected \
+             entry is the newest at or before it; newer ones are above it"
+        )
+    );
     key(&mut s, KeyCode::Enter); // open the entry
     assert_eq!(s.streams.focus(), StreamsFocus::Entry);
     key(&mut s, KeyCode::Esc);
@@ -498,4 +528,38 @@ fn f_follows_the_selected_stream_in_the_feed_and_toggles_off() {
         "{effects:?}"
     );
     assert!(s.followed_streams.is_empty());
+}
+
+#[test]
+fn the_rescan_note_stays_until_the_pass_completes_then_says_what_it_found() {
+    let mut s = app();
+    let mut state = three_streams(2, 5);
+    state.scan.passes_completed = 3;
+    s.update(Event::Streams(StreamsEvent::Poll(state.clone())), t0());
+    key(&mut s, KeyCode::Char('R'));
+    let text = |s: &AppState| s.visible_notice().map(|n| n.text.clone());
+    assert_eq!(
+        text(&s).as_deref(),
+        Some("scanning the keyspace for streams again…")
+    );
+    // A poll during the pass keeps the note, even past an info notice's lifetime.
+    let later = t0() + chrono::TimeDelta::seconds(20);
+    state.generation = 3;
+    state.scan.scanning = true;
+    s.update(Event::Streams(StreamsEvent::Poll(state.clone())), later);
+    assert_eq!(
+        text(&s).as_deref(),
+        Some("scanning the keyspace for streams again…")
+    );
+    // The pass completes: the note is replaced by what it found.
+    state.generation = 4;
+    state.scan.scanning = false;
+    state.scan.passes_completed = 4;
+    state.scan.streams_found = 3;
+    s.update(Event::Streams(StreamsEvent::Poll(state)), later);
+    assert_eq!(
+        text(&s).as_deref(),
+        Some("keyspace scanned: 3 streams found")
+    );
+    assert_eq!(s.streams.rescan_after, None);
 }

@@ -87,7 +87,7 @@ fn render_top(
         |_| Vec::new(),
     ));
     spans.push(sep());
-    spans.push(Span::raw(page_text(browser)));
+    spans.push(Span::raw(page_text(browser, state.config.utc_offset)));
     if let Some(stream) = state
         .streams
         .snapshot()
@@ -141,12 +141,15 @@ fn render_top(
 }
 
 /// "newest first · 100 shown (1763…-0 … 1763…-0)", saying where the page sits.
-fn page_text(browser: &EntriesBrowser) -> String {
+fn page_text(browser: &EntriesBrowser, offset: chrono::FixedOffset) -> String {
     let place = match browser.shown {
         None => "newest first".to_string(),
         Some(_) if browser.at_newest => "newest entries first".to_string(),
-        Some(EntriesRequest::AtId(id)) => format!("from {id} back"),
-        Some(EntriesRequest::AtTime(ms)) => format!("from {} back", StreamId::new(ms, 0)),
+        Some(EntriesRequest::AtId(id)) => format!("at or before {id}, newest first"),
+        Some(EntriesRequest::AtTime(ms)) => format!(
+            "at or before {}, newest first",
+            crate::state::streams::jump_time_text(ms, offset)
+        ),
         Some(_) => "older entries, newest first".to_string(),
     };
     match (browser.entries.first(), browser.entries.last()) {
@@ -281,40 +284,10 @@ fn render_entry(
         theme::dim(),
     );
     let body = Rect::new(area.x, area.y + 1, area.width, area.height - 1);
-    let lines = entry_lines(entry, area.width);
-    if lines.is_empty() {
-        buf.set_string(body.x + 1, body.y, "(no fields)", theme::dim());
-        return;
-    }
-    let name_cols = name_column(entry) as u16;
     let skip = if browser.expanded { browser.scroll } else { 0 };
+    let lines = entry_lines(entry, area.width);
+    draw_fields(entry, skip, buf, body);
     let rows = usize::from(body.height);
-    for (row, line) in lines.iter().skip(skip).take(rows).enumerate() {
-        let y = body.y + row as u16;
-        let value_x = body.x + 1 + name_cols + 2;
-        if !line.value {
-            buf.set_stringn(
-                body.x + 1,
-                y,
-                &line.text,
-                usize::from(body.width),
-                theme::accent(),
-            );
-            continue;
-        }
-        if let Some(name) = &line.name {
-            buf.set_stringn(body.x + 1, y, name, usize::from(name_cols), theme::accent());
-        }
-        if value_x < body.right() {
-            buf.set_stringn(
-                value_x,
-                y,
-                &line.text,
-                usize::from(body.right() - value_x),
-                Style::new(),
-            );
-        }
-    }
     let shown = skip + rows;
     if shown < lines.len() && rows > 0 {
         let hint = if browser.expanded {
@@ -348,4 +321,42 @@ pub fn id_time(id: StreamId, offset: FixedOffset) -> String {
                     .to_string()
             },
         )
+}
+
+/// An entry's fields from line `skip` on: names in their column, values (JSON
+/// pretty-printed) after it — the entries browser and the Pending pane's open entry.
+pub fn draw_fields(entry: &StreamEntry, skip: usize, buf: &mut Buffer, body: Rect) {
+    let lines = entry_lines(entry, body.width);
+    if lines.is_empty() {
+        buf.set_string(body.x + 1, body.y, "(no fields)", theme::dim());
+        return;
+    }
+    let name_cols = name_column(entry) as u16;
+    let rows = usize::from(body.height);
+    for (row, line) in lines.iter().skip(skip).take(rows).enumerate() {
+        let y = body.y + row as u16;
+        let value_x = body.x + 1 + name_cols + 2;
+        if !line.value {
+            buf.set_stringn(
+                body.x + 1,
+                y,
+                &line.text,
+                usize::from(body.width),
+                theme::accent(),
+            );
+            continue;
+        }
+        if let Some(name) = &line.name {
+            buf.set_stringn(body.x + 1, y, name, usize::from(name_cols), theme::accent());
+        }
+        if value_x < body.right() {
+            buf.set_stringn(
+                value_x,
+                y,
+                &line.text,
+                usize::from(body.right() - value_x),
+                Style::new(),
+            );
+        }
+    }
 }
