@@ -195,7 +195,7 @@ fn channels_header_when_stats_are_stale() {
     s.update(Event::PubSubPoll(failed), now());
     let buf = draw(&s);
     insta::assert_snapshot!("channels_stale", rows(&buf)[3..10].join("\n"));
-    let x = column_of(&buf, 3, "stats 12 s old").expect("age shown");
+    let x = column_of(&buf, 3, "stats 12s old").expect("age shown");
     assert_eq!(buf[(x, 3)].fg, Color::Yellow, "stale stats are a warning");
 }
 

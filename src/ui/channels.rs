@@ -387,16 +387,9 @@ pub fn rate_text(last_minute: u64) -> String {
     }
 }
 
-/// "0.4 s", "12 s", "5 m", "3 h", "2 d".
+/// How long ago, in the one duration format ([`crate::text::duration`]).
 pub fn age_text(age: TimeDelta) -> String {
-    let secs = age.num_seconds().max(0);
-    match secs {
-        0..10 => theme::seconds(age),
-        10..60 => format!("{secs} s"),
-        60..3_600 => format!("{} m", secs / 60),
-        3_600..86_400 => format!("{} h", secs / 3_600),
-        _ => format!("{} d", secs / 86_400),
-    }
+    crate::text::duration(age)
 }
 
 /// "1 channel", "4 channels".
@@ -443,10 +436,5 @@ mod tests {
         assert_eq!(rate_text(1), "0.02");
         assert_eq!(rate_text(600), "10.0");
         assert_eq!(rate_text(72_000), "1,200");
-        assert_eq!(age_text(TimeDelta::milliseconds(400)), "0.4 s");
-        assert_eq!(age_text(TimeDelta::seconds(12)), "12 s");
-        assert_eq!(age_text(TimeDelta::seconds(300)), "5 m");
-        assert_eq!(age_text(TimeDelta::seconds(-3)), "0.0 s");
-        assert_eq!(age_text(TimeDelta::days(3)), "3 d");
     }
 }

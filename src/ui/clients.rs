@@ -75,10 +75,10 @@ fn limit_text(limit: OutputLimit) -> String {
         }
     };
     format!(
-        "hard {}, soft {} for {} s",
+        "hard {}, soft {} for {}",
         size(limit.hard_bytes),
         size(limit.soft_bytes),
-        limit.soft_seconds
+        crate::text::duration_secs(limit.soft_seconds)
     )
 }
 
@@ -187,17 +187,8 @@ fn cells(state: &AppState, c: &PubSubClient) -> [(String, Style); 9] {
         count(c.ssub),
         (theme::human_bytes(c.omem), omem_style),
         (share_text, omem_style),
-        (whole_seconds(c.idle.as_secs()), theme::dim()),
+        (crate::text::duration_secs(c.idle.as_secs()), theme::dim()),
     ]
-}
-
-/// CLIENT LIST counts whole seconds: "7 s", "5 m", "3 h".
-fn whole_seconds(secs: u64) -> String {
-    if secs < 60 {
-        format!("{secs} s")
-    } else {
-        age_text(chrono::TimeDelta::seconds(secs as i64))
-    }
 }
 
 fn render_denied(state: &AppState, error: &str, buf: &mut Buffer, area: Rect) {

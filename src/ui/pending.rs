@@ -13,7 +13,6 @@ use ratatui::Frame;
 
 use super::{pending_dialogs, theme};
 use crate::keymap::{Command, Scope};
-use crate::pending_cli::format_ms;
 use crate::redis::pending::{PendingEntry, PendingSort};
 use crate::render_text::{escape_line, escape_str};
 use crate::state::pending::dialog::DialogKind;
@@ -118,7 +117,7 @@ fn render_list(state: &AppState, buf: &mut Buffer, area: Rect) {
 fn empty_text(pane: &PendingPane) -> String {
     let mut text = "No pending entries".to_string();
     if let Some(ms) = pane.min_idle_ms {
-        text.push_str(&format!(" idle at least {}", format_ms(ms)));
+        text.push_str(&format!(" idle at least {}", crate::text::duration_ms(ms)));
     }
     if let Some(c) = &pane.consumer {
         text.push_str(&format!(" held by {}", escape_line(c)));
@@ -173,7 +172,7 @@ fn title_line(pane: &PendingPane) -> Line<'static> {
     if let Some(ms) = pane.min_idle_ms {
         spans.push(sep());
         spans.push(Span::styled(
-            format!("idle ≥ {}", format_ms(ms)),
+            format!("idle ≥ {}", crate::text::duration_ms(ms)),
             theme::warn(),
         ));
     }
@@ -256,7 +255,7 @@ fn render_rows(pane: &PendingPane, buf: &mut Buffer, header_y: u16, list: Rect) 
             .clamp(8, 24),
     };
     let header = format!(
-        "   {:<id$}  {:>7}  {:<consumer$}  {:>7}  {:>5}  ENTRY",
+        "   {:<id$}  {:>8}  {:<consumer$}  {:>8}  {:>5}  ENTRY",
         "ID",
         "AGE",
         "CONSUMER",
@@ -317,12 +316,15 @@ fn row_spans(entry: &PendingEntry, consumer: &str, w: &Widths) -> Vec<Span<'stat
     };
     vec![
         Span::raw(format!("{:<width$}", entry.id.to_string(), width = w.id)),
-        Span::styled(format!("  {:>7}", format_ms(entry.id_age_ms)), theme::dim()),
+        Span::styled(
+            format!("  {:>8}", crate::text::duration_ms(entry.id_age_ms)),
+            theme::dim(),
+        ),
         Span::styled(
             format!("  {consumer:<width$}", width = w.consumer),
             theme::channel(),
         ),
-        Span::raw(format!("  {:>7}", format_ms(entry.idle_ms))),
+        Span::raw(format!("  {:>8}", crate::text::duration_ms(entry.idle_ms))),
         Span::styled(format!("  {:>5}", entry.deliveries), deliveries_style),
         Span::raw("  "),
         preview,

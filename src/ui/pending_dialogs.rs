@@ -10,7 +10,6 @@ use tui_input::Input;
 
 use super::theme;
 use crate::keymap::{Command, Scope};
-use crate::pending_cli::format_ms;
 use crate::render_text::{escape_line, escape_str};
 use crate::state::pending::dialog::{
     ClaimField, ClaimPicker, ClaimPurpose, Confirm, PendingModal, TextPrompt,
@@ -224,7 +223,7 @@ fn render_picker(picker: &ClaimPicker, hints: &str, frame: &mut Frame, area: Rec
             Some(c) => {
                 let idle = c
                     .idle_ms
-                    .map(|ms| format!("idle {}", format_ms(ms)))
+                    .map(|ms| format!("idle {}", crate::text::duration_ms(ms)))
                     .unwrap_or_default();
                 lines.push(Line::from(vec![
                     marker,
@@ -270,7 +269,7 @@ fn render_picker(picker: &ClaimPicker, hints: &str, frame: &mut Frame, area: Rec
         frame,
         content,
         idle_row,
-        "min idle (ms, or 90s / 5m): ",
+        "min idle (ms, 90s, 5min): ",
         &picker.min_idle,
         !consumer_focus,
     );

@@ -10,7 +10,8 @@ use ratatui::text::Line;
 use crate::redis::streams::{GroupInfo, Outlook, Status};
 use crate::state::streams::{Level, SortColumn, StreamsPane};
 use crate::state::thousands;
-use crate::stats::{fmt_age, fmt_lag};
+use crate::stats::fmt_lag;
+use crate::text::duration_ms;
 use crate::ui::theme;
 
 /// Name bytes escaped per row: a 1 MB key must not cost a megabyte per frame.
@@ -277,13 +278,13 @@ pub fn lag_text(group: &GroupInfo) -> String {
     }
 }
 
-/// An age for a table cell: [`fmt_age`], but `<1s` rather than a millisecond count that
+/// An age for a table cell: [`duration_ms`], but `<1s` rather than a millisecond count that
 /// only says "just now" with false precision.
 pub fn age(ms: u64) -> String {
     if ms < 1000 {
         "<1s".into()
     } else {
-        fmt_age(ms)
+        duration_ms(ms)
     }
 }
 
@@ -312,7 +313,7 @@ pub fn status_style(status: Status) -> Style {
     }
 }
 
-/// "ETA 2m05s", "falling behind", "caught up", or "—" while rates are unknown. A group
+/// "ETA 2min05s", "falling behind", "caught up", or "—" while rates are unknown. A group
 /// that reads nothing while nothing is appended is not falling behind: it says so.
 pub fn outlook_cell(group: &GroupInfo, append_rate: Option<f64>) -> (String, Style) {
     let reads_nothing = group.health.consume_rate.is_some_and(|r| r <= 0.0);
@@ -322,7 +323,7 @@ pub fn outlook_cell(group: &GroupInfo, append_rate: Option<f64>) -> (String, Sty
             ("not reading".into(), theme::warn())
         }
         Outlook::CaughtUp => ("caught up".into(), theme::dim()),
-        Outlook::CatchingUp { eta_ms } => (format!("ETA {}", fmt_age(eta_ms)), theme::ok()),
+        Outlook::CatchingUp { eta_ms } => (format!("ETA {}", duration_ms(eta_ms)), theme::ok()),
         Outlook::FallingBehind => ("falling behind".into(), theme::error()),
         Outlook::Unknown => ("—".into(), theme::dim()),
     }
