@@ -219,6 +219,90 @@ pub fn pad(text: &str, cells: usize, right: bool) -> String {
     }
 }
 
+/// Word-wrapped `text` in lines of at most `max` cells (a word longer than a line is
+/// broken); at most `rows` lines, the last one ending in `…` when text was left over.
+pub fn wrap(text: &str, max: usize, rows: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut current = String::new();
+    if max == 0 || rows == 0 {
+        return lines;
+    }
+    for word in text.split(' ') {
+        let mut word = word;
+        loop {
+            let sep = usize::from(!current.is_empty());
+            if width(&current) + sep + width(word) <= max {
+                if sep == 1 {
+                    current.push(' ');
+                }
+                current.push_str(word);
+                break;
+            }
+            if !current.is_empty() {
+                lines.push(std::mem::take(&mut current));
+                continue;
+            }
+            // A word wider than a whole line: break it.
+            let part = prefix(word, max);
+            let part = if part.is_empty() {
+                &word[..word.chars().next().map_or(0, char::len_utf8)]
+            } else {
+                part
+            };
+            lines.push(part.to_string());
+            word = &word[part.len()..];
+            if word.is_empty() {
+                break;
+            }
+        }
+    }
+    if !current.is_empty() || lines.is_empty() {
+        lines.push(current);
+    }
+    if lines.len() > rows {
+        let rest = lines[rows - 1..].join(" ");
+        lines.truncate(rows - 1);
+        lines.push(cut_end(&format!("{rest}{ELLIPSIS}"), max).replace("……", ELLIPSIS));
+        if let Some(last) = lines.last_mut() {
+            if !last.ends_with(ELLIPSIS) {
+                *last = format!("{}{ELLIPSIS}", prefix(last, max - 1));
+            }
+        }
+    }
+    lines
+}
+
+/// The short heading a figure column falls back to when names need the room; one
+/// table for every pane so a heading abbreviates the same way everywhere.
+pub fn short_title(title: &str) -> &str {
+    match title {
+        "subscribers" => "subs",
+        "consumers" => "cons",
+        "pending" => "pend",
+        "append/s" => "add/s",
+        "last entry" => "last",
+        "last msg" => "last",
+        "max lag" => "lag",
+        "time lag" => "t-lag",
+        "inactive" => "inact",
+        "length" => "len",
+        "groups" => "grps",
+        "read/s" => "rd/s",
+        "outlook" => "outlook",
+        other => other,
+    }
+}
+
+/// Cells the widest of `names` takes once escaped (at most `cap`), for [`layout`]'s
+/// `name_want`.
+pub fn widest_name<'a>(names: impl Iterator<Item = &'a [u8]>, cap: usize) -> u16 {
+    names
+        .map(|n| width(&crate::render_text::escape_line(&n[..n.len().min(cap)])))
+        .max()
+        .unwrap_or(0)
+        .min(usize::from(u16::MAX)) as u16
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,6 +380,16 @@ mod tests {
         // Too narrow for a column: it is dropped by priority.
         let (_, widths) = layout(&columns, 18, 8, 30);
         assert_eq!(widths, [Some(5), None]);
+    }
+
+    #[test]
+    fn wrapping_fits_and_marks_what_is_left_over() {
+        assert_eq!(wrap("a bb ccc", 4, 5), ["a bb", "ccc"]);
+        assert_eq!(wrap("abcdefghij", 4, 5), ["abcd", "efgh", "ij"]);
+        let two = wrap("one two three four five", 9, 2);
+        assert_eq!(two.len(), 2);
+        assert!(two[1].ends_with('…') && width(&two[1]) <= 9, "{two:?}");
+        assert_eq!(wrap("", 4, 2), [""]);
     }
 
     #[test]

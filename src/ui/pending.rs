@@ -11,7 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 use ratatui::Frame;
 
-use super::{pending_dialogs, theme};
+use super::{fit, pending_dialogs, theme};
 use crate::keymap::{Command, Scope};
 use crate::redis::pending::{PendingEntry, PendingSort};
 use crate::render_text::{escape_line, escape_str};
@@ -73,7 +73,13 @@ fn render_list(state: &AppState, buf: &mut Buffer, area: Rect) {
         centered(buf, area, Line::styled(text, theme::dim()));
         return;
     }
-    buf.set_line(area.x, area.y, &title_line(pane), area.width);
+    let title = fit::cut_line(
+        &title_line(pane),
+        usize::from(area.width),
+        fit::Cut::End,
+        theme::dim(),
+    );
+    buf.set_line(area.x, area.y, &title, area.width);
     let result_rows = if pane.result.is_some() {
         RESULT_ROWS
     } else {
@@ -249,7 +255,7 @@ fn render_rows(pane: &PendingPane, buf: &mut Buffer, header_y: u16, list: Rect) 
             .max(2),
         consumer: consumers
             .iter()
-            .map(|c| c.chars().count())
+            .map(|c| fit::width(c))
             .max()
             .unwrap_or(8)
             .clamp(8, 24),
@@ -293,18 +299,18 @@ fn render_rows(pane: &PendingPane, buf: &mut Buffer, header_y: u16, list: Rect) 
         let cursor = Span::styled(if is_selected { "›" } else { " " }, theme::accent());
         let mut spans = vec![cursor, mark, Span::raw(" ")];
         spans.extend(row_spans(entry, &consumers[i], &widths));
-        buf.set_line(list.x, y, &Line::from(spans), list.width);
+        let line = fit::cut_line(
+            &Line::from(spans),
+            usize::from(list.width),
+            fit::Cut::End,
+            theme::dim(),
+        );
+        buf.set_line(list.x, y, &line, list.width);
     }
 }
 
 fn row_spans(entry: &PendingEntry, consumer: &str, w: &Widths) -> Vec<Span<'static>> {
-    let consumer: String = if consumer.chars().count() > w.consumer {
-        let mut cut: String = consumer.chars().take(w.consumer - 1).collect();
-        cut.push('…');
-        cut
-    } else {
-        consumer.to_string()
-    };
+    let consumer = fit::pad(&fit::cut_middle(consumer, w.consumer), w.consumer, false);
     let deliveries_style = if entry.deliveries >= POISON_DELIVERIES {
         theme::error().patch(theme::bold())
     } else {
@@ -320,10 +326,7 @@ fn row_spans(entry: &PendingEntry, consumer: &str, w: &Widths) -> Vec<Span<'stat
             format!("  {:>8}", crate::text::duration_ms(entry.id_age_ms)),
             theme::dim(),
         ),
-        Span::styled(
-            format!("  {consumer:<width$}", width = w.consumer),
-            theme::channel(),
-        ),
+        Span::styled(format!("  {consumer}"), theme::channel()),
         Span::raw(format!("  {:>8}", crate::text::duration_ms(entry.idle_ms))),
         Span::styled(format!("  {:>5}", entry.deliveries), deliveries_style),
         Span::raw("  "),
