@@ -76,6 +76,12 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
     } else {
         figures_line(state)
     };
+    let figures = fit::cut_line(
+        &figures,
+        usize::from(area.width),
+        fit::Cut::End,
+        theme::dim(),
+    );
     buf.set_line(area.x, y, &figures, area.width);
     y += 1;
     if let Some((_, error)) = &channels.poll.last_error {
@@ -234,8 +240,10 @@ fn render_table(state: &AppState, buf: &mut Buffer, area: Rect) {
             let head = fit::width(fit::short_title(title)) + usize::from(arrow.is_some());
             let content = cells.iter().map(|r| fit::width(&r[k].0)).max().unwrap_or(0);
             let min = (head.max(content) as u16).min(width.max(head as u16));
+            // A sorted column's full heading has room for " ▲" too.
+            let titled = (fit::width(title) + 2 * usize::from(arrow.is_some())) as u16;
             fit::ColumnNeed {
-                full: width.max(min),
+                full: width.max(min).max(titled),
                 min,
                 priority: priority(title),
             }

@@ -112,7 +112,13 @@ fn render_streams(state: &AppState, buf: &mut Buffer, area: Rect) {
     let layout = pane.layout(area);
     let mut y = layout.top.y;
     if layout.top.height > 0 {
-        buf.set_line(area.x, y, &figures_line(state), area.width);
+        let figures = super::fit::cut_line(
+            &figures_line(state),
+            usize::from(area.width),
+            super::fit::Cut::End,
+            theme::dim(),
+        );
+        buf.set_line(area.x, y, &figures, area.width);
         y += 1;
     }
     y = render_poll_error(
