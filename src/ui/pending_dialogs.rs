@@ -209,6 +209,14 @@ fn render_picker(picker: &ClaimPicker, hints: &str, frame: &mut Frame, area: Rec
         .selected
         .saturating_sub(visible.saturating_sub(1))
         .min((picker.consumers.len() + 1).saturating_sub(visible));
+    // The name gives way to the figures after it (` 123456 pending  idle 15min05s`).
+    let inner = usize::from(
+        area.width
+            .saturating_sub(4)
+            .min(MAX_WIDTH)
+            .saturating_sub(4),
+    );
+    let name_w = inner.saturating_sub(2 + 31).clamp(8, 24);
     let mut lines = vec![Line::styled("consumer", theme::dim())];
     let list_top = lines.len() as u16;
     for i in start..start + visible {
@@ -228,7 +236,11 @@ fn render_picker(picker: &ClaimPicker, hints: &str, frame: &mut Frame, area: Rec
                 lines.push(Line::from(vec![
                     marker,
                     Span::styled(
-                        fit::pad(&fit::cut_middle(&escape_line(&c.name), 24), 24, false),
+                        fit::pad(
+                            &fit::cut_middle(&escape_line(&c.name), name_w),
+                            name_w,
+                            false,
+                        ),
                         style,
                     ),
                     Span::styled(format!(" {:>6} pending  {idle}", c.pending), theme::dim()),
