@@ -15,4 +15,5 @@ pub mod render_text;
 pub mod state;
 pub mod stats;
 pub mod tail;
+pub mod text;
 pub mod ui;

@@ -168,23 +168,11 @@ pub fn format_table(entries: &[PendingEntry], out: &mut Vec<u8>) {
             out,
             "{:<id_width$}  {:>8}  {:<consumer_width$}  {:>8}  {:>10}  {preview}",
             entry.id.to_string(),
-            format_ms(entry.id_age_ms),
+            crate::text::duration_ms(entry.id_age_ms),
             consumer,
-            format_ms(entry.idle_ms),
+            crate::text::duration_ms(entry.idle_ms),
             entry.deliveries,
         );
-    }
-}
-
-/// `850ms`, `12.3s`, `5m03s`, `2h05m`, `3d04h`.
-pub fn format_ms(ms: u64) -> String {
-    let secs = ms / 1000;
-    match secs {
-        0 => format!("{ms}ms"),
-        1..=59 => format!("{}.{}s", secs, (ms % 1000) / 100),
-        60..=3599 => format!("{}m{:02}s", secs / 60, secs % 60),
-        3600..=86_399 => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
-        _ => format!("{}d{:02}h", secs / 86_400, (secs % 86_400) / 3600),
     }
 }
 
@@ -332,19 +320,5 @@ fn write_stdout(bytes: &[u8]) -> Result<()> {
             Err(anyhow!("cannot write to standard output: {e}"))
         }
         _ => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(format_ms(850), "850ms");
-        assert_eq!(format_ms(12_345), "12.3s");
-        assert_eq!(format_ms(303_000), "5m03s");
-        assert_eq!(format_ms(7_500_000), "2h05m");
-        assert_eq!(format_ms(273_600_000), "3d04h");
     }
 }

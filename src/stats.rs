@@ -18,7 +18,7 @@ use crate::render_text::{escape_line, escape_str};
 
 mod stream_report;
 pub use stream_report::{
-    collect_cluster_streams, collect_streams, fmt_age, fmt_count, fmt_lag, format_streams_table,
+    collect_cluster_streams, collect_streams, fmt_count, fmt_lag, format_streams_table,
     ConsumerJson, GroupJson, ProblemJson, StreamJson,
 };
 

@@ -21,7 +21,7 @@ use redtail::redis::subscriber::Subscriptions;
 use redtail::state::composer::PublishDone;
 use redtail::state::status::{ConnView, StatusUpdate};
 use redtail::state::{AppState, Config, Event};
-use screen::{column_of, draw, rows, text};
+use screen::{check_screen, column_of, draw, rows, text, Expect};
 
 const WIDTH: u16 = 100;
 const HEIGHT: u16 = 30;
@@ -195,7 +195,7 @@ fn channels_header_when_stats_are_stale() {
     s.update(Event::PubSubPoll(failed), now());
     let buf = draw(&s);
     insta::assert_snapshot!("channels_stale", rows(&buf)[3..10].join("\n"));
-    let x = column_of(&buf, 3, "stats 12 s old").expect("age shown");
+    let x = column_of(&buf, 3, "stats 12s old").expect("age shown");
     assert_eq!(buf[(x, 3)].fg, Color::Yellow, "stale stats are a warning");
 }
 
@@ -386,4 +386,109 @@ fn nodes_view_on_a_single_server_says_so() {
     keys(&mut s, "n");
     let t = text(&draw(&s));
     assert!(t.contains("Not a cluster"), "{t}");
+}
+
+/// The channels pane with long, similar and hostile names: the similar ones busiest so
+/// they sort to the top even at 60×15.
+fn crowded_pane() -> AppState {
+    let mut s = state(false);
+    s.update(Event::Deliveries(traffic()), now());
+    let mut snap = snapshot(400);
+    snap.channels.push(stat(
+        ChannelKind::Channel,
+        screen::SIMILAR[0].as_bytes(),
+        1_204,
+    ));
+    snap.channels.push(stat(
+        ChannelKind::Channel,
+        screen::SIMILAR[1].as_bytes(),
+        1_203,
+    ));
+    snap.channels.push(stat(
+        ChannelKind::Channel,
+        screen::HOSTILE.as_bytes(),
+        1_202,
+    ));
+    s.update(Event::PubSubPoll(poll(1, snap)), now());
+    keys(&mut s, "2");
+    s
+}
+
+/// Every view of the Channels pane at the three sizes: snapshots plus the shared checks
+/// (fits, borders intact, similar names apart, sort arrow shown, cuts marked).
+#[test]
+fn channels_views_fit_at_every_size() {
+    let names = [screen::SIMILAR[0], screen::SIMILAR[1], "evil\\x1b[2J"];
+    let similar = Expect {
+        distinct: &["1a2b", "1c4d"],
+        sort_arrow: true,
+        names: &names,
+    };
+    let mut views: Vec<(&str, AppState, Expect)> = Vec::new();
+    let mut table = crowded_pane();
+    // Sorted by the last column: its arrow must still show.
+    for _ in 0..6 {
+        if table.channels.sort == redtail::state::channels::SortColumn::LastMessage {
+            break;
+        }
+        keys(&mut table, "o");
+    }
+    assert_eq!(
+        table.channels.sort,
+        redtail::state::channels::SortColumn::LastMessage
+    );
+    views.push(("table", table, similar));
+    let mut clients = crowded_pane();
+    keys(&mut clients, "c");
+    let mut p = poll(2, snapshot(400));
+    p.clients = Some(Ok(vec![
+        client(7, "demo-billing-events-consumer-1a2b", 3, 0, 0),
+        client(8, "demo-billing-events-consumer-1c4d", 3, 1, 5 << 20),
+        client(9, screen::HOSTILE, 1, 0, 7 << 20),
+    ]));
+    s_update(&mut clients, p);
+    views.push((
+        "clients",
+        clients,
+        Expect {
+            distinct: &["1a2b", "1c4d"],
+            ..Expect::default()
+        },
+    ));
+    let mut nodes = crowded_pane();
+    keys(&mut nodes, "n");
+    views.push(("nodes", nodes, Expect::default()));
+    let mut composer = crowded_pane();
+    keys(&mut composer, "p");
+    s_update_published(&mut composer);
+    views.push(("composer", composer, Expect::default()));
+    for (view, mut s, expect) in views {
+        for size in screen::SIZES {
+            let buf = screen::draw_at(&mut s, size, now());
+            insta::assert_snapshot!(format!("sweep_{view}_{}x{}", size.0, size.1), text(&buf));
+            check_screen(&buf, &expect);
+        }
+    }
+}
+
+fn s_update(s: &mut AppState, mut p: PollState) {
+    p.output_limit = Some(OutputLimit {
+        hard_bytes: 32 << 20,
+        soft_bytes: 8 << 20,
+        soft_seconds: 60,
+    });
+    s.update(Event::PubSubPoll(p), now());
+}
+
+/// A publish refused with a long error: it must wrap or end in `…` inside the box.
+fn s_update_published(s: &mut AppState) {
+    s.update(
+        Event::Published(Err(
+            "NOPERM this user has no permissions to run the 'publish' command or its \
+             subcommand on channel ai:stream:sess-1a2b — grant +publish and &ai:* or use \
+             an account that can"
+                .into(),
+        )),
+        now(),
+    );
 }

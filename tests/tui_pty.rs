@@ -383,7 +383,7 @@ fn an_outage_shows_rate_zero_and_an_open_gap_before_the_reconnect() {
         s.lines().any(|l| {
             l.split("gap open ")
                 .nth(1)
-                .and_then(|r| r.split(' ').next())
+                .and_then(|r| r.split(['s', ' ']).next())
                 .and_then(|n| n.parse::<u64>().ok())
                 .is_some_and(|n| n >= 2)
         })

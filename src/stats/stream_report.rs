@@ -250,9 +250,10 @@ pub fn format_streams_table(streams: &Result<StreamsSnapshot, PollError>, out: &
         "LENGTH", "GROUPS", "LAST ENTRY"
     );
     for s in &snap.streams {
-        let last = s
-            .last_entry_age_ms(snap.server_time_ms)
-            .map_or_else(|| "-".to_string(), |ms| format!("{} ago", fmt_age(ms)));
+        let last = s.last_entry_age_ms(snap.server_time_ms).map_or_else(
+            || "-".to_string(),
+            |ms| format!("{} ago", crate::text::duration_ms(ms)),
+        );
         let _ = writeln!(
             out,
             "{:>10}  {:>6}  {last:>13}  {}",
@@ -272,7 +273,9 @@ pub fn format_streams_table(streams: &Result<StreamsSnapshot, PollError>, out: &
             "STATUS", "LAG", "PENDING", "CONSUMERS", "TIME LAG"
         );
         for g in &s.groups {
-            let time_lag = g.time_lag_ms.map_or_else(|| "n/a".to_string(), fmt_age);
+            let time_lag = g
+                .time_lag_ms
+                .map_or_else(|| "n/a".to_string(), crate::text::duration_ms);
             let _ = writeln!(
                 out,
                 "    {:<14} {:>9}  {:>7}  {:>9}  {time_lag:>9}  {}",
@@ -306,18 +309,6 @@ pub fn fmt_count(n: u64) -> String {
         out.push(c);
     }
     out
-}
-
-/// `850ms`, `12s`, `5m03s`, `2h05m`, `3d04h`.
-pub fn fmt_age(ms: u64) -> String {
-    let s = ms / 1000;
-    match s {
-        0 => format!("{ms}ms"),
-        1..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        3600..=86_399 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d{:02}h", s / 86_400, s % 86_400 / 3600),
-    }
 }
 
 #[cfg(test)]
@@ -402,12 +393,12 @@ mod tests {
         assert!(text.contains("streams: 1 (discovery complete)"), "{text}");
         assert!(text.contains("! gone: no such key"), "{text}");
         assert!(
-            text.contains("     5,000       1         1s ago  orders\\xff"),
+            text.contains("     5,000       1       1.0s ago  orders\\xff"),
             "{text}"
         );
         assert!(
             text.contains(
-                "    stalled           ≈3,000    1,234          1      1m05s  g\\x1b]0;x\\x07"
+                "    stalled           ≈3,000    1,234          1    1min05s  g\\x1b]0;x\\x07"
             ),
             "{text}"
         );
@@ -419,10 +410,5 @@ mod tests {
         assert_eq!(fmt_count(999), "999");
         assert_eq!(fmt_count(1000), "1,000");
         assert_eq!(fmt_count(1_234_567), "1,234,567");
-        assert_eq!(fmt_age(850), "850ms");
-        assert_eq!(fmt_age(12_000), "12s");
-        assert_eq!(fmt_age(303_000), "5m03s");
-        assert_eq!(fmt_age(7_500_000), "2h05m");
-        assert_eq!(fmt_age(273_600_000), "3d04h");
     }
 }

@@ -9,7 +9,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
-use super::{clients, nodes, theme};
+use super::{clients, fit, nodes, theme};
 use crate::keymap::{Command, Scope};
 use crate::redis::poller::ChannelKind;
 use crate::render_text::escape_str;
@@ -76,6 +76,12 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
     } else {
         figures_line(state)
     };
+    let figures = fit::cut_line(
+        &figures,
+        usize::from(area.width),
+        fit::Cut::End,
+        theme::dim(),
+    );
     buf.set_line(area.x, y, &figures, area.width);
     y += 1;
     if let Some((_, error)) = &channels.poll.last_error {
@@ -184,6 +190,18 @@ fn figures_line(state: &AppState) -> Line<'static> {
     Line::from(spans)
 }
 
+/// Priority of each column on narrow screens (0 = kept longest).
+fn priority(title: &str) -> u8 {
+    match title {
+        "subscribers" | "msg/s" => 0,
+        "last msg" => 1,
+        "kind" => 2,
+        "seen" => 3,
+        "on nodes" => 4,
+        _ => 5,
+    }
+}
+
 fn render_table(state: &AppState, buf: &mut Buffer, area: Rect) {
     if area.height == 0 {
         return;
@@ -203,19 +221,50 @@ fn render_table(state: &AppState, buf: &mut Buffer, area: Rect) {
     if cluster && area.width >= SPARK_MIN_WIDTH {
         columns.insert(2, (None, "on nodes", NODES_WIDTH));
     }
-    let fixed: u16 = columns.iter().map(|&(_, _, w)| w + 1).sum();
-    let name_cols = area.width.saturating_sub(fixed + 2).max(4);
-    render_titles(channels, &columns, name_cols, buf, area);
     let body = Rect::new(area.x, area.y + 1, area.width, area.height - 1);
+    let page = usize::from(body.height);
+    // The state keeps the selection visible; clamp again in case the size changed.
+    let offset = visible_offset(channels.offset, channels.selected, page);
+    let visible: Vec<&ChannelRow> = channels.rows.iter().skip(offset).take(page).collect();
+    let cells: Vec<Vec<(String, Style)>> = visible
+        .iter()
+        .map(|row| columns.iter().map(|c| cell(state, row, c.1)).collect())
+        .collect();
+    // Names before numbers: a figure column needs its widest cell or its short heading.
+    let arrow = if channels.descending { "▼" } else { "▲" };
+    let needs: Vec<fit::ColumnNeed> = columns
+        .iter()
+        .enumerate()
+        .map(|(k, &(sort, title, width))| {
+            let arrow = (sort == Some(channels.sort)).then_some(arrow);
+            let head = fit::width(fit::short_title(title)) + usize::from(arrow.is_some());
+            let content = cells.iter().map(|r| fit::width(&r[k].0)).max().unwrap_or(0);
+            let min = (head.max(content) as u16).min(width.max(head as u16));
+            // A sorted column's full heading has room for " ▲" too.
+            let titled = (fit::width(title) + 2 * usize::from(arrow.is_some())) as u16;
+            fit::ColumnNeed {
+                full: width.max(min).max(titled),
+                min,
+                priority: priority(title),
+            }
+        })
+        .collect();
+    let name_want = fit::widest_name(visible.iter().map(|r| &r.name[..]), NAME_PREVIEW_BYTES);
+    let (name_cols, widths) = fit::layout(&needs, area.width, 8, name_want.max(4));
+    let shown: Vec<(Option<SortColumn>, &str, u16, usize)> = columns
+        .iter()
+        .zip(&widths)
+        .enumerate()
+        .filter_map(|(k, (&(sort, title, _), w))| w.map(|w| (sort, title, w, k)))
+        .collect();
+    render_titles(channels, &shown, name_cols, buf, area);
     if channels.rows.is_empty() {
         render_empty(state, buf, body);
         return;
     }
-    let page = usize::from(body.height);
-    // The state keeps the selection visible; clamp again in case the size changed.
-    let offset = visible_offset(channels.offset, channels.selected, page);
-    for (i, row) in channels.rows.iter().enumerate().skip(offset).take(page) {
-        let y = body.y + (i - offset) as u16;
+    for (n, (row, row_cells)) in visible.iter().zip(cells).enumerate() {
+        let i = offset + n;
+        let y = body.y + n as u16;
         let selected = i == channels.selected;
         if selected {
             buf.set_style(Rect::new(area.x, y, area.width, 1), theme::selected());
@@ -224,92 +273,105 @@ fn render_table(state: &AppState, buf: &mut Buffer, area: Rect) {
         let x = area.x + 2;
         render_name(state, row, buf, x, y, name_cols);
         let mut x = x + name_cols;
-        for &(_, title, width) in &columns {
+        for &(sort, title, width, k) in &shown {
             x += 1;
             if x >= area.right() {
                 break;
             }
-            let (text, style) = cell(state, row, title, width);
+            let (text, style) = &row_cells[k];
             let room = usize::from(width.min(area.right() - x));
-            buf.set_stringn(x, y, text, room, style);
+            let text = fit::pad(text, room, !left_aligned(sort, title));
+            buf.set_stringn(x, y, text, room, *style);
             x += width;
         }
     }
 }
 
+/// Figures are right-aligned, so are their titles; kind, nodes and sparklines are text.
+fn left_aligned(sort: Option<SortColumn>, _title: &str) -> bool {
+    sort == Some(SortColumn::Kind) || sort.is_none()
+}
+
 fn render_titles(
     channels: &ChannelsState,
-    columns: &[(Option<SortColumn>, &str, u16)],
+    columns: &[(Option<SortColumn>, &str, u16, usize)],
     name_cols: u16,
     buf: &mut Buffer,
     area: Rect,
 ) {
     let arrow = if channels.descending { "▼" } else { "▲" };
-    let title = |column: Option<SortColumn>, text: &str| -> (String, Style) {
+    let title = |column: Option<SortColumn>, text: &str, room: usize| -> (String, Style) {
         if column == Some(channels.sort) {
             (
-                format!("{text} {arrow}"),
+                fit::heading(text, fit::short_title(text), Some(arrow), room),
                 theme::accent().patch(theme::bold()),
             )
         } else {
-            (text.to_string(), theme::dim())
+            (
+                fit::heading(text, fit::short_title(text), None, room),
+                theme::dim(),
+            )
         }
     };
-    let (text, style) = title(Some(SortColumn::Name), "name");
+    let (text, style) = title(Some(SortColumn::Name), "name", usize::from(name_cols));
     buf.set_stringn(area.x + 2, area.y, text, usize::from(name_cols), style);
     let mut x = area.x + 2 + name_cols;
-    for &(column, text, width) in columns {
+    for &(column, text, width, _) in columns {
         x += 1;
         if x >= area.right() {
             break;
         }
-        let (text, style) = title(column, text);
         let room = usize::from(width.min(area.right() - x));
-        // Figures are right-aligned, so are their titles.
-        let text = if column == Some(SortColumn::Kind) || column.is_none() {
-            format!("{text:<room$}")
-        } else {
-            format!("{text:>room$}")
-        };
+        let (text, style) = title(column, text, room);
+        let text = fit::pad(&text, room, !left_aligned(column, ""));
         buf.set_stringn(x, area.y, text, room, style);
         x += width;
     }
 }
 
+/// An untrusted name, escaped, cut in the middle ([`fit`]'s rule for names).
 fn render_name(state: &AppState, row: &ChannelRow, buf: &mut Buffer, x: u16, y: u16, cols: u16) {
-    let mut end = row.name.len().min(NAME_PREVIEW_BYTES);
-    // Don't cut a UTF-8 sequence in half: it would show as bogus \x escapes.
-    while end < row.name.len() && end > 0 && (row.name[end] & 0xc0) == 0x80 {
-        end -= 1;
-    }
     let filter = state.channels.filter();
     let marks = |text: &str| filter.map(|f| f.highlight_ranges(text)).unwrap_or_default();
-    let line = Line::from(theme::untrusted_spans(
-        &row.name[..end],
-        theme::channel(),
-        marks,
-    ));
+    let line = name_line(&row.name, theme::channel(), marks, NAME_PREVIEW_BYTES);
+    let line = fit::cut_line(&line, usize::from(cols), fit::Cut::Middle, theme::dim());
     buf.set_line(x, y, &line, cols);
-    if (line.width() > usize::from(cols) || end < row.name.len()) && cols > 0 {
-        buf.set_string(x + cols - 1, y, "…", theme::dim());
-    }
 }
 
-fn cell(state: &AppState, row: &ChannelRow, title: &str, width: u16) -> (String, Style) {
-    let w = usize::from(width);
+/// The first `cap` bytes of an untrusted name as styled spans; a longer name ends in a
+/// dimmed `…` so the cut shows even when the preview would fit.
+pub fn name_line(
+    name: &[u8],
+    style: Style,
+    marks: impl FnOnce(&str) -> Vec<std::ops::Range<usize>>,
+    cap: usize,
+) -> Line<'static> {
+    let mut end = name.len().min(cap);
+    // Don't cut a UTF-8 sequence in half: it would show as bogus \x escapes.
+    while end < name.len() && end > 0 && (name[end] & 0xc0) == 0x80 {
+        end -= 1;
+    }
+    let mut spans = theme::untrusted_spans(&name[..end], style, marks);
+    if end < name.len() {
+        spans.push(Span::styled(fit::ELLIPSIS, theme::dim()));
+    }
+    Line::from(spans)
+}
+
+fn cell(state: &AppState, row: &ChannelRow, title: &str) -> (String, Style) {
     match title {
         "kind" => match row.kind {
             ChannelKind::Channel => ("channel".into(), theme::dim()),
             ChannelKind::Shard => ("shard".into(), theme::accent()),
         },
         "subscribers" => match row.subscribers {
-            Some(n) => (format!("{:>w$}", thousands_i(n)), Style::new()),
+            Some(n) => (thousands_i(n), Style::new()),
             // Received through a pattern; the server lists no exact subscriber.
-            None => (format!("{:>w$}", "—"), theme::dim()),
+            None => ("—".to_string(), theme::dim()),
         },
-        "seen" => (format!("{:>w$}", thousands(row.seen)), Style::new()),
+        "seen" => (thousands(row.seen), Style::new()),
         "on nodes" => (nodes_cell(state, row), theme::dim()),
-        "msg/s" => (format!("{:>w$}", rate_text(row.rate())), Style::new()),
+        "msg/s" => (rate_text(row.rate()), Style::new()),
         "last 60 s" => {
             let spark = state
                 .channels
@@ -320,8 +382,8 @@ fn cell(state: &AppState, row: &ChannelRow, title: &str, width: u16) -> (String,
             (spark, theme::accent())
         }
         "last msg" => match row.last_at {
-            Some(at) => (format!("{:>w$}", age_text(state.now - at)), theme::dim()),
-            None => (format!("{:>w$}", "—"), theme::dim()),
+            Some(at) => (age_text(state.now - at), theme::dim()),
+            None => ("—".to_string(), theme::dim()),
         },
         _ => (String::new(), Style::new()),
     }
@@ -386,16 +448,9 @@ pub fn rate_text(rate: f64) -> String {
     }
 }
 
-/// "0.4 s", "12 s", "5 m", "3 h", "2 d".
+/// How long ago, in the one duration format ([`crate::text::duration`]).
 pub fn age_text(age: TimeDelta) -> String {
-    let secs = age.num_seconds().max(0);
-    match secs {
-        0..10 => theme::seconds(age),
-        10..60 => format!("{secs} s"),
-        60..3_600 => format!("{} m", secs / 60),
-        3_600..86_400 => format!("{} h", secs / 3_600),
-        _ => format!("{} d", secs / 86_400),
-    }
+    crate::text::duration(age)
 }
 
 /// "1 channel", "4 channels".
@@ -442,10 +497,5 @@ mod tests {
         assert_eq!(rate_text(1.0 / 60.0), "0.02");
         assert_eq!(rate_text(10.0), "10.0");
         assert_eq!(rate_text(1_200.0), "1,200");
-        assert_eq!(age_text(TimeDelta::milliseconds(400)), "0.4 s");
-        assert_eq!(age_text(TimeDelta::seconds(12)), "12 s");
-        assert_eq!(age_text(TimeDelta::seconds(300)), "5 m");
-        assert_eq!(age_text(TimeDelta::seconds(-3)), "0.0 s");
-        assert_eq!(age_text(TimeDelta::days(3)), "3 d");
     }
 }

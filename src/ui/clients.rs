@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
 use super::channels::{age_text, count, stats_age};
-use super::theme;
+use super::{fit, theme};
 use crate::keymap::{Command, Scope};
 use crate::redis::clients::{OutputLimit, PubSubClient};
 use crate::render_text::escape_str;
@@ -75,10 +75,10 @@ fn limit_text(limit: OutputLimit) -> String {
         }
     };
     format!(
-        "hard {}, soft {} for {} s",
+        "hard {}, soft {} for {}",
         size(limit.hard_bytes),
         size(limit.soft_bytes),
-        limit.soft_seconds
+        crate::text::duration_secs(limit.soft_seconds)
     )
 }
 
@@ -113,12 +113,13 @@ pub fn render_table(state: &AppState, buf: &mut Buffer, area: Rect) {
         Some(Err(error)) => return render_denied(state, error, buf, area),
         None => return,
     };
+    let columns = columns_for(area.width);
     draw_row(
         buf,
         area,
         area.y,
-        &COLUMNS,
-        COLUMNS.iter().map(|c| (c.0.to_string(), theme::dim())),
+        &columns,
+        columns.iter().map(|c| (c.0.to_string(), theme::dim())),
     );
     let body = Rect::new(area.x, area.y + 1, area.width, area.height - 1);
     if list.is_empty() {
@@ -138,8 +139,30 @@ pub fn render_table(state: &AppState, buf: &mut Buffer, area: Rect) {
             buf.set_style(Rect::new(area.x, y, area.width, 1), theme::selected());
             buf.set_string(area.x, y, "›", theme::accent());
         }
-        draw_row(buf, area, y, &COLUMNS, cells(state, client).into_iter());
+        let mut row = cells(state, client);
+        // Client names are untrusted names: cut in the middle, like every name.
+        row[NAME_COLUMN].0 =
+            fit::cut_middle(&row[NAME_COLUMN].0, usize::from(columns[NAME_COLUMN].1));
+        draw_row(buf, area, y, &columns, row.into_iter());
     }
+}
+
+const NAME_COLUMN: usize = 2;
+
+/// The columns at this width: the client name takes what the figures leave (they were
+/// fixed at 14 cells, cutting names with room to spare on wide terminals).
+fn columns_for(width: u16) -> Vec<(&'static str, u16, bool)> {
+    let others: u16 = COLUMNS
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != NAME_COLUMN)
+        .map(|(_, c)| c.1 + 1)
+        .sum();
+    let mut columns = COLUMNS.to_vec();
+    columns[NAME_COLUMN].1 = width
+        .saturating_sub(2 + others + 1)
+        .max(COLUMNS[NAME_COLUMN].1);
+    columns
 }
 
 /// One table row of fixed-width cells (right- or left-aligned), cut at the area's edge.
@@ -156,12 +179,7 @@ pub(super) fn draw_row(
             break;
         }
         let room = usize::from(width.min(area.right() - x));
-        let text = if right {
-            format!("{text:>room$}")
-        } else {
-            format!("{text:<room$}")
-        };
-        buf.set_stringn(x, y, text, room, style);
+        buf.set_stringn(x, y, fit::pad(&text, room, right), room, style);
         x += width + 1;
     }
 }
@@ -187,17 +205,8 @@ fn cells(state: &AppState, c: &PubSubClient) -> [(String, Style); 9] {
         count(c.ssub),
         (theme::human_bytes(c.omem), omem_style),
         (share_text, omem_style),
-        (whole_seconds(c.idle.as_secs()), theme::dim()),
+        (crate::text::duration_secs(c.idle.as_secs()), theme::dim()),
     ]
-}
-
-/// CLIENT LIST counts whole seconds: "7 s", "5 m", "3 h".
-fn whole_seconds(secs: u64) -> String {
-    if secs < 60 {
-        format!("{secs} s")
-    } else {
-        age_text(chrono::TimeDelta::seconds(secs as i64))
-    }
 }
 
 fn render_denied(state: &AppState, error: &str, buf: &mut Buffer, area: Rect) {

@@ -4,10 +4,10 @@
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Widget};
 use ratatui::Frame;
 
-use super::theme;
+use super::{fit, theme};
 use crate::keymap::{Command, Scope};
 use crate::render_text::escape_str;
 use crate::state::composer::{published_text, ComposerState, Field, Outcome};
@@ -162,6 +162,13 @@ pub fn render(state: &AppState, composer: &ComposerState, frame: &mut Frame, are
         (None, true) => Line::styled("✔ valid JSON", theme::ok()),
         (None, false) => Line::default(),
     };
+    let check_empty = check_line.width() == 0;
+    let check_line = fit::cut_line(
+        &check_line,
+        usize::from(inner.width),
+        fit::Cut::End,
+        theme::dim(),
+    );
     buf.set_line(inner.x, check_y, &check_line, inner.width);
     let outcome = match &composer.outcome {
         None => Line::styled(
@@ -189,9 +196,22 @@ pub fn render(state: &AppState, composer: &ComposerState, frame: &mut Frame, are
             Line::styled(format!("✖ not sent: {}", escape_str(why)), theme::error())
         }
     };
-    Paragraph::new(outcome)
-        .wrap(Wrap { trim: true })
-        .render(Rect::new(inner.x, check_y + 1, inner.width, 1), buf);
+    // A long error wraps into the JSON check's row when that is free; what still does
+    // not fit ends in `…` inside the box, never past its border.
+    let rows = if check_empty { 2 } else { 1 };
+    let text: String = outcome.spans.iter().map(|s| s.content.as_ref()).collect();
+    let style = outcome.spans.first().map_or(outcome.style, |s| s.style);
+    let lines = fit::wrap(&text, usize::from(inner.width), rows);
+    let top = inner
+        .bottom()
+        .saturating_sub(lines.len() as u16)
+        .max(check_y);
+    for (i, line) in lines.iter().enumerate() {
+        let y = top + i as u16;
+        if y < inner.bottom() {
+            buf.set_stringn(inner.x, y, line, usize::from(inner.width), style);
+        }
+    }
     if let Some(position) = cursor_at {
         frame.set_cursor_position(position);
     }

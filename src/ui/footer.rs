@@ -128,5 +128,11 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
         spans.push(Span::styled(key, theme::key()));
         spans.push(Span::styled(format!(" {label}"), theme::dim()));
     }
-    buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+    let line = super::fit::cut_line(
+        &Line::from(spans),
+        usize::from(area.width),
+        super::fit::Cut::End,
+        theme::dim(),
+    );
+    buf.set_line(area.x, area.y, &line, area.width);
 }

@@ -200,8 +200,11 @@ pub fn counters_line(state: &AppState) -> Line<'static> {
     ));
     if let Some(since) = state.outage.open_since() {
         spans.push(sep());
-        let open = (state.now - since).num_seconds().max(0);
-        spans.push(Span::styled(format!("gap open {open} s"), theme::error()));
+        let open = (state.now - since).num_seconds().max(0).unsigned_abs();
+        spans.push(Span::styled(
+            format!("gap open {}", crate::text::duration_secs(open)),
+            theme::error(),
+        ));
     }
     if let Some(filter) = feed.filter() {
         spans.push(sep());

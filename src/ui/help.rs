@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
 use ratatui::Frame;
 
-use super::theme;
+use super::{fit, theme};
 use crate::keymap::Scope;
 use crate::state::{AppState, Tab};
 
@@ -102,12 +102,18 @@ pub fn render(state: &AppState, scroll: usize, frame: &mut Frame, area: Rect) {
         let r = Rect::new(inner.x + half, inner.y, inner.width - half, inner.height);
         // The footer line spans both columns: draw it after the columns, on the last row.
         let note = left.pop();
-        Paragraph::new(left).scroll((scroll, 0)).render(l, buf);
-        Paragraph::new(right).scroll((scroll, 0)).render(r, buf);
+        Paragraph::new(cut(left, l.width))
+            .scroll((scroll, 0))
+            .render(l, buf);
+        Paragraph::new(cut(right, r.width))
+            .scroll((scroll, 0))
+            .render(r, buf);
         if let Some(note) = note {
             let y = inner.bottom().saturating_sub(1);
+            let room = inner.width.saturating_sub(1);
             if inner.height > 0 {
-                buf.set_line(inner.x + 1, y, &note, inner.width.saturating_sub(1));
+                let note = fit::cut_line(&note, usize::from(room), fit::Cut::End, theme::dim());
+                buf.set_line(inner.x + 1, y, &note, room);
             }
         }
     } else {
@@ -117,6 +123,16 @@ pub fn render(state: &AppState, scroll: usize, frame: &mut Frame, area: Rect) {
             inner.width.saturating_sub(1),
             inner.height,
         );
-        Paragraph::new(left).scroll((scroll, 0)).render(l, buf);
+        Paragraph::new(cut(left, l.width))
+            .scroll((scroll, 0))
+            .render(l, buf);
     }
+}
+
+/// Help lines cut with `…` at the column's width (a cut description says so).
+fn cut(lines: Vec<Line<'static>>, width: u16) -> Vec<Line<'static>> {
+    lines
+        .iter()
+        .map(|l| fit::cut_line(l, usize::from(width), fit::Cut::End, theme::dim()))
+        .collect()
 }

@@ -6,6 +6,7 @@ pub mod clients;
 pub mod composer;
 pub mod detail;
 pub mod feed;
+pub mod fit;
 pub mod footer;
 pub mod header;
 pub mod help;

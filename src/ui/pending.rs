@@ -11,9 +11,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 use ratatui::Frame;
 
-use super::{pending_dialogs, theme};
+use super::{fit, pending_dialogs, theme};
 use crate::keymap::{Command, Scope};
-use crate::pending_cli::format_ms;
 use crate::redis::pending::{PendingEntry, PendingSort};
 use crate::render_text::{escape_line, escape_str};
 use crate::state::pending::dialog::DialogKind;
@@ -82,7 +81,7 @@ fn render_open_entry(
             format!(
                 " · held by {} · idle {} · delivered {}× · {} fields",
                 escape_line(&pending.consumer),
-                format_ms(pending.idle_ms),
+                crate::text::duration_ms(pending.idle_ms),
                 pending.deliveries,
                 entry.fields.len()
             ),
@@ -110,7 +109,13 @@ fn render_list(state: &AppState, buf: &mut Buffer, area: Rect) {
         centered(buf, area, Line::styled(text, theme::dim()));
         return;
     }
-    buf.set_line(area.x, area.y, &title_line(pane), area.width);
+    let title = fit::cut_line(
+        &title_line(pane),
+        usize::from(area.width),
+        fit::Cut::End,
+        theme::dim(),
+    );
+    buf.set_line(area.x, area.y, &title, area.width);
     let result_rows = if pane.result.is_some() {
         RESULT_ROWS
     } else {
@@ -154,7 +159,7 @@ fn render_list(state: &AppState, buf: &mut Buffer, area: Rect) {
 fn empty_text(pane: &PendingPane) -> String {
     let mut text = "No pending entries".to_string();
     if let Some(ms) = pane.min_idle_ms {
-        text.push_str(&format!(" idle at least {}", format_ms(ms)));
+        text.push_str(&format!(" idle at least {}", crate::text::duration_ms(ms)));
     }
     if let Some(c) = &pane.consumer {
         text.push_str(&format!(" held by {}", escape_line(c)));
@@ -209,7 +214,7 @@ fn title_line(pane: &PendingPane) -> Line<'static> {
     if let Some(ms) = pane.min_idle_ms {
         spans.push(sep());
         spans.push(Span::styled(
-            format!("idle ≥ {}", format_ms(ms)),
+            format!("idle ≥ {}", crate::text::duration_ms(ms)),
             theme::warn(),
         ));
     }
@@ -286,13 +291,13 @@ fn render_rows(pane: &PendingPane, buf: &mut Buffer, header_y: u16, list: Rect) 
             .max(2),
         consumer: consumers
             .iter()
-            .map(|c| c.chars().count())
+            .map(|c| fit::width(c))
             .max()
             .unwrap_or(8)
             .clamp(8, 24),
     };
     let header = format!(
-        "   {:<id$}  {:>7}  {:<consumer$}  {:>7}  {:>5}  ENTRY",
+        "   {:<id$}  {:>8}  {:<consumer$}  {:>8}  {:>5}  ENTRY",
         "ID",
         "AGE",
         "CONSUMER",
@@ -330,18 +335,18 @@ fn render_rows(pane: &PendingPane, buf: &mut Buffer, header_y: u16, list: Rect) 
         let cursor = Span::styled(if is_selected { "›" } else { " " }, theme::accent());
         let mut spans = vec![cursor, mark, Span::raw(" ")];
         spans.extend(row_spans(entry, &consumers[i], &widths));
-        buf.set_line(list.x, y, &Line::from(spans), list.width);
+        let line = fit::cut_line(
+            &Line::from(spans),
+            usize::from(list.width),
+            fit::Cut::End,
+            theme::dim(),
+        );
+        buf.set_line(list.x, y, &line, list.width);
     }
 }
 
 fn row_spans(entry: &PendingEntry, consumer: &str, w: &Widths) -> Vec<Span<'static>> {
-    let consumer: String = if consumer.chars().count() > w.consumer {
-        let mut cut: String = consumer.chars().take(w.consumer - 1).collect();
-        cut.push('…');
-        cut
-    } else {
-        consumer.to_string()
-    };
+    let consumer = fit::pad(&fit::cut_middle(consumer, w.consumer), w.consumer, false);
     let deliveries_style = if entry.deliveries >= POISON_DELIVERIES {
         theme::error().patch(theme::bold())
     } else {
@@ -353,12 +358,12 @@ fn row_spans(entry: &PendingEntry, consumer: &str, w: &Widths) -> Vec<Span<'stat
     };
     vec![
         Span::raw(format!("{:<width$}", entry.id.to_string(), width = w.id)),
-        Span::styled(format!("  {:>7}", format_ms(entry.id_age_ms)), theme::dim()),
         Span::styled(
-            format!("  {consumer:<width$}", width = w.consumer),
-            theme::channel(),
+            format!("  {:>8}", crate::text::duration_ms(entry.id_age_ms)),
+            theme::dim(),
         ),
-        Span::raw(format!("  {:>7}", format_ms(entry.idle_ms))),
+        Span::styled(format!("  {consumer}"), theme::channel()),
+        Span::raw(format!("  {:>8}", crate::text::duration_ms(entry.idle_ms))),
         Span::styled(format!("  {:>5}", entry.deliveries), deliveries_style),
         Span::raw("  "),
         preview,

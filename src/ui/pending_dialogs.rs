@@ -8,9 +8,8 @@ use ratatui::widgets::{Block, Borders, Clear, Widget};
 use ratatui::Frame;
 use tui_input::Input;
 
-use super::theme;
+use super::{fit, theme};
 use crate::keymap::{Command, Scope};
-use crate::pending_cli::format_ms;
 use crate::render_text::{escape_line, escape_str};
 use crate::state::pending::dialog::{
     ClaimField, ClaimPicker, ClaimPurpose, Confirm, PendingModal, TextPrompt,
@@ -77,7 +76,9 @@ fn popup(
     for line in lines {
         wrapped.extend(wrap_line(line, inner_width));
     }
-    let height = (wrapped.len() as u16 + 4).min(area.height);
+    // The hint wraps too: at 60 columns it does not fit one row.
+    let hints = fit::wrap(hints, inner_width, 2);
+    let height = (wrapped.len() as u16 + 3 + hints.len() as u16).min(area.height);
     let popup = Rect::new(
         area.x + (area.width - width) / 2,
         area.y + (area.height.saturating_sub(height)) / 3,
@@ -101,42 +102,40 @@ fn popup(
         inner.width.saturating_sub(2),
         inner.height,
     );
+    let hint_rows = (hints.len() as u16).min(content.height);
+    let text_bottom = content.bottom() - hint_rows;
+    let room = usize::from(content.width);
     for (i, line) in wrapped.iter().enumerate() {
         let y = content.y + i as u16;
-        if y + 1 >= content.bottom() {
+        if y + 1 >= text_bottom {
             break;
         }
-        buf.set_line(content.x, y, line, content.width);
+        // The last row that fits says when more text did not.
+        let line = if y + 2 == text_bottom && i + 1 < wrapped.len() {
+            let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+            Line::styled(fit::cut_end(&format!("{text} …"), room), theme::dim())
+        } else {
+            fit::cut_line(line, room, fit::Cut::End, theme::dim())
+        };
+        buf.set_line(content.x, y, &line, content.width);
     }
-    if content.height > 0 {
-        let y = content.bottom() - 1;
-        buf.set_string(content.x, y, hints, theme::dim());
+    for (i, hint) in hints.iter().take(usize::from(hint_rows)).enumerate() {
+        let y = text_bottom + i as u16;
+        buf.set_stringn(content.x, y, hint, room, theme::dim());
     }
     content
 }
 
-/// Greedy word wrap of a styled line (lines with one span; others are cut).
+/// Word wrap of a styled line with one span (others are cut with `…` when drawn).
 fn wrap_line(line: Line<'static>, width: usize) -> Vec<Line<'static>> {
     if line.spans.len() != 1 || line.width() <= width || width == 0 {
         return vec![line];
     }
     let style = line.spans[0].style;
-    let text = line.spans[0].content.to_string();
-    let mut out = Vec::new();
-    let mut current = String::new();
-    for word in text.split(' ') {
-        let needed =
-            current.chars().count() + usize::from(!current.is_empty()) + word.chars().count();
-        if needed > width && !current.is_empty() {
-            out.push(Line::styled(std::mem::take(&mut current), style));
-        }
-        if !current.is_empty() {
-            current.push(' ');
-        }
-        current.push_str(word);
-    }
-    out.push(Line::styled(current, style));
-    out
+    fit::wrap(&line.spans[0].content, width, usize::MAX)
+        .into_iter()
+        .map(|l| Line::styled(l, style))
+        .collect()
 }
 
 fn render_prompt(prompt: &TextPrompt, hints: &str, frame: &mut Frame, area: Rect) {
@@ -210,6 +209,14 @@ fn render_picker(picker: &ClaimPicker, hints: &str, frame: &mut Frame, area: Rec
         .selected
         .saturating_sub(visible.saturating_sub(1))
         .min((picker.consumers.len() + 1).saturating_sub(visible));
+    // The name gives way to the figures after it (` 123456 pending  idle 15min05s`).
+    let inner = usize::from(
+        area.width
+            .saturating_sub(4)
+            .min(MAX_WIDTH)
+            .saturating_sub(4),
+    );
+    let name_w = inner.saturating_sub(2 + 31).clamp(8, 24);
     let mut lines = vec![Line::styled(
         "consumer (preselected: the most recently active one not holding these entries)",
         theme::dim(),
@@ -227,11 +234,18 @@ fn render_picker(picker: &ClaimPicker, hints: &str, frame: &mut Frame, area: Rec
             Some(c) => {
                 let idle = c
                     .idle_ms
-                    .map(|ms| format!("idle {}", format_ms(ms)))
+                    .map(|ms| format!("idle {}", crate::text::duration_ms(ms)))
                     .unwrap_or_default();
                 lines.push(Line::from(vec![
                     marker,
-                    Span::styled(format!("{:<24}", escape_line(&c.name)), style),
+                    Span::styled(
+                        fit::pad(
+                            &fit::cut_middle(&escape_line(&c.name), name_w),
+                            name_w,
+                            false,
+                        ),
+                        style,
+                    ),
                     Span::styled(format!(" {:>6} pending  {idle}", c.pending), theme::dim()),
                 ]));
             }
@@ -280,7 +294,7 @@ fn render_picker(picker: &ClaimPicker, hints: &str, frame: &mut Frame, area: Rec
         frame,
         content,
         idle_row,
-        "min idle (ms, or 90s / 5m): ",
+        "min idle (ms, 90s, 5min): ",
         &picker.min_idle,
         !consumer_focus,
     );

@@ -112,7 +112,13 @@ fn render_streams(state: &AppState, buf: &mut Buffer, area: Rect) {
     let layout = pane.layout(area);
     let mut y = layout.top.y;
     if layout.top.height > 0 {
-        buf.set_line(area.x, y, &figures_line(state), area.width);
+        let figures = super::fit::cut_line(
+            &figures_line(state),
+            usize::from(area.width),
+            super::fit::Cut::End,
+            theme::dim(),
+        );
+        buf.set_line(area.x, y, &figures, area.width);
         y += 1;
     }
     y = render_poll_error(
@@ -177,7 +183,7 @@ fn render_streams(state: &AppState, buf: &mut Buffer, area: Rect) {
     }
 }
 
-/// "12 streams · 36 groups · 2 STALLED · 1 LAGGING · polled 0.4 s ago in 3 ms", or why
+/// "12 streams · 36 groups · 2 stalled · 1 falling behind · polled 400ms ago in 3ms", or why
 /// there is nothing yet; the filter when one is set.
 fn figures_line(state: &AppState) -> Line<'static> {
     let pane = &state.streams;
@@ -232,7 +238,7 @@ fn figures_line(state: &AppState) -> Line<'static> {
     Line::from(spans)
 }
 
-/// "polled 0.4 s ago in 3 ms", in warning colour when the figures are old or the latest
+/// "polled 400ms ago in 3ms", in warning colour when the figures are old or the latest
 /// poll failed.
 pub fn polled_span(state: &AppState, snapshot: &StreamsSnapshot) -> Span<'static> {
     let age = state.now - snapshot.taken_at;
@@ -243,9 +249,9 @@ pub fn polled_span(state: &AppState, snapshot: &StreamsSnapshot) -> Span<'static
     };
     Span::styled(
         format!(
-            "polled {} ago in {} ms",
+            "polled {} ago in {}",
             age_text(age),
-            snapshot.took.as_millis()
+            crate::text::duration_ms(u64::try_from(snapshot.took.as_millis()).unwrap_or(u64::MAX))
         ),
         style,
     )

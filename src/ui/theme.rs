@@ -151,27 +151,8 @@ pub fn styled_spans(
         .collect()
 }
 
-/// 4404019 → "4.2 MiB".
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-/// Seconds with one decimal for countdowns: "2.1 s".
-pub fn seconds(delta: chrono::TimeDelta) -> String {
-    let ms = delta.num_milliseconds().max(0);
-    format!("{}.{} s", ms / 1000, (ms % 1000) / 100)
-}
+// One formatter per kind (src/text.rs); these names stay for the panes that use them.
+pub use crate::text::{bytes as human_bytes, seconds_tenths as seconds};
 
 #[cfg(test)]
 mod tests {
@@ -197,12 +178,6 @@ mod tests {
                 ("cd", Style::new()),
             ]
         );
-    }
-
-    #[test]
-    fn human_sizes() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(4_404_019), "4.2 MiB");
     }
 }
 

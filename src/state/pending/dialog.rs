@@ -63,7 +63,7 @@ impl PromptKind {
     pub fn hint(self) -> &'static str {
         match self {
             PromptKind::Target => "stream group   e.g.  jobs workers",
-            PromptKind::IdleFilter => "e.g. 60000 (ms), 90s, 5m, 2h — empty: no filter",
+            PromptKind::IdleFilter => "e.g. 60000 (ms), 90s, 5min, 2h — empty: no filter",
             PromptKind::ConsumerFilter => "consumer name — empty: every consumer",
             PromptKind::Trim => "MAXLEN <n> (keep the newest n) or MINID <id> (drop older ids)",
         }
@@ -256,11 +256,11 @@ pub fn parse_duration_ms(text: &str) -> Result<Option<u64>, String> {
     let scale: u64 = match unit.trim() {
         "" | "ms" => 1,
         "s" => 1_000,
-        "m" => 60_000,
+        "m" | "min" => 60_000,
         "h" => 3_600_000,
         _ => {
             return Err(format!(
-                "{:?}: a number of ms, or with s / m / h, e.g. 90s",
+                "{:?}: a number of ms, or with s / min / h, e.g. 90s",
                 escape_line(text.as_bytes())
             ))
         }
@@ -326,6 +326,7 @@ mod tests {
         assert_eq!(parse_duration_ms("60000"), Ok(Some(60_000)));
         assert_eq!(parse_duration_ms("90s"), Ok(Some(90_000)));
         assert_eq!(parse_duration_ms(" 5m "), Ok(Some(300_000)));
+        assert_eq!(parse_duration_ms("5min"), Ok(Some(300_000)));
         assert_eq!(parse_duration_ms("2h"), Ok(Some(7_200_000)));
         assert!(parse_duration_ms("5 days").is_err());
         assert!(parse_duration_ms("s").is_err());

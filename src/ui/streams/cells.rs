@@ -5,13 +5,13 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
-use ratatui::text::Line;
 
 use crate::redis::streams::{GroupInfo, Outlook, Status};
 use crate::state::streams::{Level, SortColumn, StreamsPane};
 use crate::state::thousands;
-use crate::stats::{fmt_age, fmt_lag};
-use crate::ui::theme;
+use crate::stats::fmt_lag;
+use crate::text::duration_ms;
+use crate::ui::{fit, theme};
 
 /// Name bytes escaped per row: a 1 MB key must not cost a megabyte per frame.
 pub const NAME_PREVIEW_BYTES: usize = 512;
@@ -163,17 +163,21 @@ fn render_titles(
         (pane.sort, pane.descending)
     };
     let arrow = if descending { "▼" } else { "▲" };
-    let title = |column: Option<SortColumn>, text: &str| -> (String, Style) {
+    // The sorted column keeps its arrow however narrow it is (fit::heading).
+    let title = |column: Option<SortColumn>, text: &str, room: usize| -> (String, Style) {
         if column == Some(sort) {
             (
-                format!("{text} {arrow}"),
+                fit::heading(text, fit::short_title(text), Some(arrow), room),
                 theme::accent().patch(theme::bold()),
             )
         } else {
-            (text.to_string(), theme::dim())
+            (
+                fit::heading(text, fit::short_title(text), None, room),
+                theme::dim(),
+            )
         }
     };
-    let (text, style) = title(Some(SortColumn::Name), name_title);
+    let (text, style) = title(Some(SortColumn::Name), name_title, usize::from(name_cols));
     buf.set_stringn(area.x + 2, area.y, text, usize::from(name_cols), style);
     let mut x = area.x + 2 + name_cols;
     for c in columns {
@@ -181,14 +185,9 @@ fn render_titles(
         if x >= area.right() {
             break;
         }
-        let (text, style) = title(c.sort, c.title);
         let room = usize::from(c.width.min(area.right() - x));
-        let text = if c.left {
-            format!("{text:<room$}")
-        } else {
-            format!("{text:>room$}")
-        };
-        buf.set_stringn(x, area.y, text, room, style);
+        let (text, style) = title(c.sort, c.title, room);
+        buf.set_stringn(x, area.y, fit::pad(&text, room, !c.left), room, style);
         x += c.width;
     }
 }
@@ -211,13 +210,8 @@ fn render_cells(
             break;
         }
         let room = usize::from(c.width.min(right - x));
-        let text = if c.left {
-            format!("{text:<room$}")
-        } else {
-            format!("{text:>room$}")
-        };
         let style = if stale { theme::dim() } else { style };
-        buf.set_stringn(x, y, text, room, style);
+        buf.set_stringn(x, y, fit::pad(&text, room, !c.left), room, style);
         x += c.width;
     }
 }
@@ -229,7 +223,8 @@ pub fn select_marker(buf: &mut Buffer, area: Rect, y: u16, selected: bool) {
     buf.set_string(area.x, y, if selected { "›" } else { " " }, theme::accent());
 }
 
-/// An untrusted name, escaped (escapes styled apart), cut with `…` when it does not fit.
+/// An untrusted name, escaped (escapes styled apart), cut in the middle with `…` when
+/// it does not fit ([`fit`]'s rule for names: similar keys stay apart).
 fn render_name(
     name: &[u8],
     highlight: impl FnOnce(&str) -> Vec<std::ops::Range<usize>>,
@@ -238,20 +233,10 @@ fn render_name(
     y: u16,
     cols: u16,
 ) {
-    let mut end = name.len().min(NAME_PREVIEW_BYTES);
-    // Don't cut a UTF-8 sequence in half: it would show as bogus \x escapes.
-    while end < name.len() && end > 0 && (name[end] & 0xc0) == 0x80 {
-        end -= 1;
-    }
-    let line = Line::from(theme::untrusted_spans(
-        &name[..end],
-        theme::channel(),
-        highlight,
-    ));
+    let line =
+        crate::ui::channels::name_line(name, theme::channel(), highlight, NAME_PREVIEW_BYTES);
+    let line = fit::cut_line(&line, usize::from(cols), fit::Cut::Middle, theme::dim());
     buf.set_line(x, y, &line, cols);
-    if (line.width() > usize::from(cols) || end < name.len()) && cols > 0 {
-        buf.set_string(x + cols - 1, y, "…", theme::dim());
-    }
 }
 
 /// Lag as the server said it, or our estimate marked `≈`; `n/a` when neither exists
@@ -277,13 +262,13 @@ pub fn lag_text(group: &GroupInfo) -> String {
     }
 }
 
-/// An age for a table cell: [`fmt_age`], but `<1s` rather than a millisecond count that
+/// An age for a table cell: [`duration_ms`], but `<1s` rather than a millisecond count that
 /// only says "just now" with false precision.
 pub fn age(ms: u64) -> String {
     if ms < 1000 {
         "<1s".into()
     } else {
-        fmt_age(ms)
+        duration_ms(ms)
     }
 }
 
@@ -313,11 +298,11 @@ pub fn status_style(status: Status) -> Style {
     }
 }
 
-/// "ETA 2m05s", "falling behind", "caught up", or "—": follows the status (one rule).
+/// "ETA 2min05s", "falling behind", "caught up", or "—": follows the status (one rule).
 pub fn outlook_cell(group: &GroupInfo, _append_rate: Option<f64>) -> (String, Style) {
     match group.health.outlook {
         Outlook::CaughtUp => ("caught up".into(), theme::dim()),
-        Outlook::CatchingUp { eta_ms } => (format!("ETA {}", fmt_age(eta_ms)), theme::ok()),
+        Outlook::CatchingUp { eta_ms } => (format!("ETA {}", duration_ms(eta_ms)), theme::ok()),
         Outlook::FallingBehind => ("falling behind".into(), theme::error()),
         Outlook::Unknown => ("—".into(), theme::dim()),
     }

@@ -18,7 +18,6 @@ use crate::state::streams::entries::{
 };
 use crate::state::streams::{find_stream, server_now_ms, visible_offset};
 use crate::state::{thousands, AppState};
-use crate::stats::fmt_age;
 use crate::ui::theme;
 
 /// Bytes of each value looked at for the one-line preview in the list.
@@ -215,7 +214,7 @@ fn render_list(
         x += TIME_COLS + 1;
         let age = format!(
             "{:>w$}",
-            fmt_age(entry.id.age_ms(server_now)),
+            crate::text::duration_ms(entry.id.age_ms(server_now)),
             w = usize::from(AGE_COLS)
         );
         buf.set_stringn(x, y, age, usize::from(AGE_COLS), theme::dim());

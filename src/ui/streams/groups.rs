@@ -19,7 +19,6 @@ use crate::redis::streams::{
 use crate::render_text::{escape_line, escape_str};
 use crate::state::streams::{server_now_ms, visible_offset, SortColumn, STREAM_FACT_ROWS};
 use crate::state::{thousands, AppState};
-use crate::stats::fmt_age;
 use crate::ui::theme;
 
 /// Sparkline cells: the health window (60 s) at one sample per poll fits in 16 when
@@ -394,7 +393,7 @@ fn consumer_note(state: &AppState, group: &GroupInfo) -> Line<'static> {
                 " ⚑ {}: {} pending, no read for {} — far longer than its peers (stuck or gone?)",
                 escape_line(&c.name),
                 thousands(c.pending),
-                fmt_age(c.activity_age_ms())
+                crate::text::duration_ms(c.activity_age_ms())
             ),
             theme::error(),
         );
