@@ -174,6 +174,207 @@ impl Follower {
     }
 }
 
+/// What carries out the state's effects: the engine handles, off-loop runners, and the
+/// senders their answers come back on.
+struct Workers<'a> {
+    subscriber: &'a Subscriber,
+    follower: &'a mut Follower,
+    poller: Poller,
+    pending: PendingRunner,
+    streams: StreamsRunner,
+    /// One command connection and one audit log for every pane's reads and actions.
+    backend: backend::Backend,
+    publish_tx: mpsc::Sender<Result<PublishDone, String>>,
+    export_tx: mpsc::Sender<Result<ExportDone, String>>,
+}
+
+/// The answers that come back to the loop: replies on channels, and latest-value polls
+/// (a slow UI skips intermediate polls, never queues them).
+struct Answers {
+    export_rx: mpsc::Receiver<Result<ExportDone, String>>,
+    publish_rx: mpsc::Receiver<Result<PublishDone, String>>,
+    pending_rx: mpsc::Receiver<PendingEvent>,
+    streams_rx: mpsc::Receiver<StreamsEvent>,
+    poll_state: tokio::sync::watch::Receiver<crate::redis::poller::PollState>,
+    poller_alive: bool,
+    streams_state: tokio::sync::watch::Receiver<crate::redis::streams::StreamsState>,
+    streams_alive: bool,
+}
+
+/// One answer for the state.
+enum Answer {
+    Exported(Result<ExportDone, String>),
+    Published(Result<PublishDone, String>),
+    Pending(PendingEvent),
+    Streams(StreamsEvent),
+    PubSubPoll(crate::redis::poller::PollState),
+    /// A poller stopped (only at shutdown); nothing to apply.
+    Ended,
+}
+
+impl Answers {
+    /// The next answer from any worker. Every branch is cancel-safe (channel receives and
+    /// watch changes), so the loop may drop this future when a key comes first.
+    async fn next(&mut self) -> Answer {
+        tokio::select! {
+            Some(done) = self.export_rx.recv() => Answer::Exported(done),
+            Some(done) = self.publish_rx.recv() => Answer::Published(done),
+            Some(event) = self.pending_rx.recv() => Answer::Pending(event),
+            Some(event) = self.streams_rx.recv() => Answer::Streams(event),
+            changed = self.poll_state.changed(), if self.poller_alive => {
+                // Latest value only: a slow UI skips intermediate polls, never queues them.
+                if changed.is_err() {
+                    self.poller_alive = false;
+                    return Answer::Ended;
+                }
+                Answer::PubSubPoll(self.poll_state.borrow_and_update().clone())
+            }
+            changed = self.streams_state.changed(), if self.streams_alive => {
+                if changed.is_err() {
+                    self.streams_alive = false;
+                    return Answer::Ended;
+                }
+                Answer::Streams(StreamsEvent::Poll(self.streams_state.borrow_and_update().clone()))
+            }
+            else => std::future::pending().await,
+        }
+    }
+
+    /// Apply an answer; the effects to run. Only pending and streams answers start
+    /// work (a pending page asks for previews, the entries browser follows new entries);
+    /// the others only change what is shown.
+    fn apply(&self, answer: Answer, state: &mut AppState) -> Vec<Effect> {
+        let now = Utc::now();
+        match answer {
+            Answer::Pending(event) => return state.update(Event::Pending(event), now),
+            Answer::Streams(event) => return state.update(Event::Streams(event), now),
+            Answer::Exported(done) => state.update(Event::Exported(done), now),
+            Answer::Published(done) => state.update(Event::Published(done), now),
+            Answer::PubSubPoll(poll) => state.update(Event::PubSubPoll(poll), now),
+            Answer::Ended => Vec::new(),
+        };
+        Vec::new()
+    }
+}
+
+fn start_workers<'a>(
+    state: &AppState,
+    subscriber: &'a Subscriber,
+    follower: &'a mut Follower,
+    route: &Arc<Route>,
+    streams_config: crate::redis::streams::StreamsConfig,
+) -> (Workers<'a>, Answers) {
+    let (export_tx, export_rx) = mpsc::channel(4);
+    let (publish_tx, publish_rx) = mpsc::channel(4);
+    // Pub/Sub figures for the Channels pane, at the same --poll-interval as the Streams
+    // pane; stops when dropped at the end of the loop.
+    let poller = Poller::spawn_route(route.clone(), streams_config.interval);
+    // Pending pane reads and actions run off the loop and answer on this channel.
+    let (pending_tx, pending_rx) = mpsc::channel(32);
+    let backend = backend::Backend::new(route.clone(), state.config.read_only.clone());
+    let pending = PendingRunner::new(backend.clone(), pending_tx);
+    // Streams pane: the poller's state is latest-value; entries pages answer on a channel.
+    let (streams_tx, streams_rx) = mpsc::channel(8);
+    let streams = StreamsRunner::spawn(route.clone(), streams_config, backend.clone(), streams_tx);
+    let answers = Answers {
+        export_rx,
+        publish_rx,
+        pending_rx,
+        streams_rx,
+        poll_state: poller.state(),
+        poller_alive: true,
+        streams_state: streams.state(),
+        streams_alive: true,
+    };
+    let workers = Workers {
+        subscriber,
+        follower,
+        poller,
+        pending,
+        streams,
+        backend,
+        publish_tx,
+        export_tx,
+    };
+    (workers, answers)
+}
+
+impl Workers<'_> {
+    /// Carry out one effect; false when it is the end (quit).
+    fn run(&mut self, effect: Effect) -> bool {
+        match effect {
+            Effect::Quit => return false,
+            Effect::Subscribe { kind, name } => self.subscriber.subscribe(kind, vec![name]),
+            Effect::Unsubscribe { kind, name } => self.subscriber.unsubscribe(kind, vec![name]),
+            Effect::SetClientsPolling(enabled) => self.poller.set_clients_enabled(enabled),
+            // The pollers follow on their next cycle once the subscriber's login
+            // succeeds (see `Route::refusal`).
+            Effect::Retry => self.subscriber.retry_now(),
+            Effect::Pending(effect) => self.pending.run(effect),
+            Effect::Streams(StreamsEffect::Follow { key, on }) => self.follower.set(key, on),
+            Effect::Streams(effect) => self.streams.run(effect),
+            Effect::Publish {
+                channel,
+                payload,
+                shard,
+            } => {
+                let tx = self.publish_tx.clone();
+                let backend = self.backend.clone();
+                // Off the loop: a slow server must not stall keys or drawing. The action
+                // layer refuses in read-only mode and audits either way.
+                tokio::spawn(async move {
+                    let result = backend
+                        .publish(&channel, &payload, shard)
+                        .await
+                        .map(|outcome| PublishDone {
+                            channel,
+                            shard,
+                            receivers: outcome.receivers,
+                        });
+                    let _ = tx.send(result).await;
+                });
+            }
+            Effect::AuditRefusal {
+                action,
+                stream,
+                group,
+            } => {
+                let backend = self.backend.clone();
+                tokio::spawn(async move {
+                    backend
+                        .audit_refusal(&action, stream.as_deref(), group.as_deref())
+                        .await;
+                });
+            }
+            Effect::Export { path, messages } => {
+                let tx = self.export_tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let result = write_export(&path, &messages)
+                        .map(|count| ExportDone {
+                            path: path.clone(),
+                            count,
+                        })
+                        .map_err(|e| format!("{}: {e:#}", path.display()));
+                    let _ = tx.blocking_send(result);
+                });
+            }
+        }
+        true
+    }
+}
+
+fn draw(terminal: &mut Term, state: &AppState, no_color: bool) -> Result<()> {
+    terminal
+        .draw(|frame| {
+            ui::render(state, frame);
+            if no_color {
+                ui::theme::monochrome(frame.buffer_mut());
+            }
+        })
+        .context("drawing")?;
+    Ok(())
+}
+
 async fn event_loop(
     terminal: &mut Term,
     state: &mut AppState,
@@ -188,23 +389,8 @@ async fn event_loop(
     let mut input = EventStream::new();
     let inbox = subscriber.inbox();
     let mut status = subscriber.status();
-    let (export_tx, mut export_rx) = mpsc::channel::<Result<ExportDone, String>>(4);
-    // Pub/Sub figures for the Channels pane, at the same --poll-interval as the Streams
-    // pane; stops when dropped at the end of the loop.
-    let poller = Poller::spawn_route(route.clone(), streams_config.interval);
-    let mut poll_state = poller.state();
-    let mut poller_alive = true;
-    let (publish_tx, mut publish_rx) = mpsc::channel::<Result<PublishDone, String>>(4);
-    // Pending pane reads and actions run off the loop and answer on this channel.
-    let (pending_tx, mut pending_rx) = mpsc::channel::<PendingEvent>(32);
-    // One command connection and one audit log for every pane's reads and actions.
-    let backend = backend::Backend::new(route.clone(), state.config.read_only.clone());
-    let pending = PendingRunner::new(backend.clone(), pending_tx);
-    // Streams pane: the poller's state is latest-value; entries pages answer on a channel.
-    let (streams_tx, mut streams_rx) = mpsc::channel::<StreamsEvent>(8);
-    let streams = StreamsRunner::spawn(route.clone(), streams_config, backend.clone(), streams_tx);
-    let mut streams_state = streams.state();
-    let mut streams_alive = true;
+    let (mut workers, mut answers) =
+        start_workers(state, subscriber, follower, route, streams_config);
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut next_draw = Instant::now();
@@ -234,14 +420,7 @@ async fn event_loop(
                 None => return Ok(()),
             },
             _ = tokio::time::sleep_until(next_draw), if dirty => {
-                terminal
-                    .draw(|frame| {
-                        ui::render(state, frame);
-                        if no_color {
-                            ui::theme::monochrome(frame.buffer_mut());
-                        }
-                    })
-                    .context("drawing")?;
+                draw(terminal, state, no_color)?;
                 dirty = false;
                 next_draw = Instant::now() + frame_interval;
             }
@@ -261,41 +440,8 @@ async fn event_loop(
                 state.update(Event::Status(update), Utc::now());
                 dirty = true;
             }
-            Some(done) = export_rx.recv() => {
-                state.update(Event::Exported(done), Utc::now());
-                dirty = true;
-            }
-            changed = poll_state.changed(), if poller_alive => {
-                // Latest value only: a slow UI skips intermediate polls, never queues them.
-                if changed.is_ok() {
-                    let latest = poll_state.borrow_and_update().clone();
-                    state.update(Event::PubSubPoll(latest), Utc::now());
-                } else {
-                    poller_alive = false;
-                }
-                dirty = true;
-            }
-            Some(event) = pending_rx.recv() => {
-                effects = state.update(Event::Pending(event), Utc::now());
-                dirty = true;
-            }
-            changed = streams_state.changed(), if streams_alive => {
-                if changed.is_ok() {
-                    let latest = streams_state.borrow_and_update().clone();
-                    // Effects: the entries browser may follow new entries.
-                    let event = Event::Streams(StreamsEvent::Poll(latest));
-                    effects = state.update(event, Utc::now());
-                } else {
-                    streams_alive = false;
-                }
-                dirty = true;
-            }
-            Some(event) = streams_rx.recv() => {
-                effects = state.update(Event::Streams(event), Utc::now());
-                dirty = true;
-            }
-            Some(done) = publish_rx.recv() => {
-                state.update(Event::Published(done), Utc::now());
+            answer = answers.next() => {
+                effects = answers.apply(answer, state);
                 dirty = true;
             }
             _ = inbox.notified(), if !backlog && drain_due.is_none() => {
@@ -325,63 +471,8 @@ async fn event_loop(
             state.update(Event::EngineCounters(counters), Utc::now());
         }
         for effect in effects {
-            match effect {
-                Effect::Quit => return Ok(()),
-                Effect::Subscribe { kind, name } => subscriber.subscribe(kind, vec![name]),
-                Effect::Unsubscribe { kind, name } => subscriber.unsubscribe(kind, vec![name]),
-                Effect::SetClientsPolling(enabled) => poller.set_clients_enabled(enabled),
-                // The pollers follow on their next cycle once the subscriber's login
-                // succeeds (see `Route::refusal`).
-                Effect::Retry => subscriber.retry_now(),
-                Effect::Pending(effect) => pending.run(effect),
-                Effect::Streams(StreamsEffect::Follow { key, on }) => follower.set(key, on),
-                Effect::Streams(effect) => streams.run(effect),
-                Effect::Publish {
-                    channel,
-                    payload,
-                    shard,
-                } => {
-                    let tx = publish_tx.clone();
-                    let backend = backend.clone();
-                    // Off the loop: a slow server must not stall keys or drawing. The
-                    // action layer refuses in read-only mode and audits either way.
-                    tokio::spawn(async move {
-                        let result =
-                            backend
-                                .publish(&channel, &payload, shard)
-                                .await
-                                .map(|outcome| PublishDone {
-                                    channel,
-                                    shard,
-                                    receivers: outcome.receivers,
-                                });
-                        let _ = tx.send(result).await;
-                    });
-                }
-                Effect::AuditRefusal {
-                    action,
-                    stream,
-                    group,
-                } => {
-                    let backend = backend.clone();
-                    tokio::spawn(async move {
-                        backend
-                            .audit_refusal(&action, stream.as_deref(), group.as_deref())
-                            .await;
-                    });
-                }
-                Effect::Export { path, messages } => {
-                    let tx = export_tx.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let result = write_export(&path, &messages)
-                            .map(|count| ExportDone {
-                                path: path.clone(),
-                                count,
-                            })
-                            .map_err(|e| format!("{}: {e:#}", path.display()));
-                        let _ = tx.blocking_send(result);
-                    });
-                }
+            if !workers.run(effect) {
+                return Ok(());
             }
         }
     }
