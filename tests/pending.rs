@@ -274,14 +274,14 @@ async fn pending_pages_previews_filters_and_deleted_entries() {
     assert_eq!(live_ids, s.ids(6..10));
 
     // IDLE filter: after a wait, `live` touches its entries; only crashed's qualify.
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     retake(&s.server, "live", &s.ids(6..10));
     let idle = pending_page(
         &mut conn,
         S.as_bytes(),
         G.as_bytes(),
         &PendingQuery {
-            min_idle_ms: Some(200),
+            min_idle_ms: Some(1000),
             count: 100,
             ..Default::default()
         },
@@ -290,7 +290,7 @@ async fn pending_pages_previews_filters_and_deleted_entries() {
     .expect("page");
     let idle_ids: Vec<String> = idle.entries.iter().map(|e| e.id.to_string()).collect();
     assert_eq!(idle_ids, s.ids(0..6));
-    assert!(idle.entries.iter().all(|e| e.idle_ms >= 200));
+    assert!(idle.entries.iter().all(|e| e.idle_ms >= 1000));
 
     // Deleted entries stay pending and are shown as deleted; hostile bytes are escaped.
     s.server.cli(&["XDEL", S, &s.ids[2]]);
@@ -386,7 +386,7 @@ async fn ack_removes_exactly_the_chosen_ids() {
 async fn claim_moves_ownership_and_skips_what_a_live_consumer_retook() {
     let s = scenario();
     let mut conn = s.conn().await;
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     // Between the user's look and the claim: a live worker takes 1 back, someone acks 3,
     // someone deletes 4 from the stream.
     retake(&s.server, "live", &s.ids(1..2));
@@ -399,7 +399,7 @@ async fn claim_moves_ownership_and_skips_what_a_live_consumer_retook() {
         S.as_bytes(),
         G.as_bytes(),
         b"healthy",
-        200,
+        1000,
         &s.ids(0..5),
     )
     .await
@@ -415,7 +415,7 @@ async fn claim_moves_ownership_and_skips_what_a_live_consumer_retook() {
     match &reasons[0].1 {
         ClaimSkip::TooRecent { consumer, idle_ms } => {
             assert_eq!(consumer.0, b"live");
-            assert!(*idle_ms < 200);
+            assert!(*idle_ms < 1000);
         }
         other => panic!("expected TooRecent, got {other:?}"),
     }
@@ -448,11 +448,13 @@ async fn claim_moves_ownership_and_skips_what_a_live_consumer_retook() {
 async fn autoclaim_sweeps_only_entries_past_min_idle() {
     let s = scenario();
     let mut conn = s.conn().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The crashed worker's entries are idle ≥ 1.2 s, the live ones are retaken just
+    // before each sweep: a min-idle of 1 s tells them apart however slow the machine.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     retake(&s.server, "live", &s.ids(6..10));
     let state_before_preview = s.state();
 
-    let preview = actions::autoclaim_preview(&mut conn, S.as_bytes(), G.as_bytes(), 200, 100)
+    let preview = actions::autoclaim_preview(&mut conn, S.as_bytes(), G.as_bytes(), 1000, 100)
         .await
         .expect("preview");
     let previewed: Vec<String> = preview.entries.iter().map(|r| r.id.to_string()).collect();
@@ -471,20 +473,21 @@ async fn autoclaim_sweeps_only_entries_past_min_idle() {
         S.as_bytes(),
         G.as_bytes(),
         b"healthy",
-        200,
+        1000,
         2,
     )
     .await
     .expect("autoclaim");
     assert_eq!(first.claimed, vec![sid(&s.ids[0]), sid(&s.ids[1])]);
     assert!(!first.complete);
+    retake(&s.server, "live", &s.ids(6..10));
     let rest = actions::autoclaim(
         &s.ctx(false),
         &mut conn,
         S.as_bytes(),
         G.as_bytes(),
         b"healthy",
-        200,
+        1000,
         100,
     )
     .await
@@ -1068,9 +1071,9 @@ fn headless_pending_lists_entries_as_json_and_text() {
     assert_eq!(lines.len(), 4);
     assert!(lines.iter().all(|l| l.contains(r#""consumer":"live""#)));
 
-    std::thread::sleep(Duration::from_millis(250));
+    std::thread::sleep(Duration::from_millis(1200));
     retake(&s.server, "live", &s.ids(6..10));
-    let (_, lines, _) = run(&s, &["pending", S, G, "--json", "--min-idle", "200"], &[]);
+    let (_, lines, _) = run(&s, &["pending", S, G, "--json", "--min-idle", "1000"], &[]);
     assert_eq!(lines.len(), 6);
 
     let (code, lines, err) = run(&s, &["pending", S, G, "--json", "--count", "3"], &[]);
@@ -1103,7 +1106,7 @@ fn headless_actions_print_what_they_did_and_are_audited() {
     assert_eq!(lines[1], "not pending 1-1");
     assert!(lines[2].starts_with("acked 1 of 2"), "{lines:?}");
 
-    std::thread::sleep(Duration::from_millis(250));
+    std::thread::sleep(Duration::from_millis(1200));
     retake(&s.server, "live", &s.ids(6..7));
     let (code, lines, _) = run(
         &s,
@@ -1113,7 +1116,7 @@ fn headless_actions_print_what_they_did_and_are_audited() {
             G,
             "healthy",
             "--min-idle",
-            "200",
+            "1000",
             &s.ids[1],
             &s.ids[6],
         ],
