@@ -155,8 +155,11 @@ pub struct GroupPending {
 /// Pending details by (stream, group); a group whose reads failed has an error message.
 pub type PendingDetails = HashMap<(Bytes, Bytes), Result<GroupPending, String>>;
 
+/// A stream and one of its groups, as the snapshot holds them.
+pub type GroupRef<'a> = (&'a StreamInfo, &'a GroupInfo);
+
 /// The groups of `snapshot` worth a pending read: pending > 0.
-pub fn groups_with_pending(snapshot: &StreamsSnapshot) -> Vec<(&StreamInfo, &GroupInfo)> {
+pub fn groups_with_pending(snapshot: &StreamsSnapshot) -> Vec<GroupRef<'_>> {
     snapshot
         .streams
         .iter()
@@ -170,7 +173,7 @@ pub fn groups_with_pending(snapshot: &StreamsSnapshot) -> Vec<(&StreamInfo, &Gro
 /// that group's error; a lost connection fails the whole read.
 pub async fn read_pending_details(
     conn: &MultiplexedConnection,
-    groups: &[(&StreamInfo, &GroupInfo)],
+    groups: &[GroupRef<'_>],
 ) -> Result<PendingDetails, PollError> {
     let mut details = PendingDetails::new();
     if groups.is_empty() {
@@ -716,8 +719,7 @@ pub async fn read_details_via_route(
         return (details, notes);
     }
     // Group by node: one target for a single server or Sentinel primary.
-    let mut by_node: BTreeMap<String, (super::conn::Target, Vec<(&StreamInfo, &GroupInfo)>)> =
-        BTreeMap::new();
+    let mut by_node: BTreeMap<String, (super::conn::Target, Vec<GroupRef<'_>>)> = BTreeMap::new();
     let single = if route.is_cluster() {
         None
     } else {
