@@ -587,10 +587,12 @@ fn pending_findings(
         if consumer.pending == 0 || age < cx.config.zombie_after_ms {
             continue;
         }
+        // Dangling ids are left out: there is nothing to claim (the dangling finding acks them).
         let held: Vec<&PendingRow> = pending
             .rows
             .iter()
             .filter(|r| r.consumer == consumer.name)
+            .filter(|r| pending.deleted.binary_search(&r.id).is_err())
             .collect();
         let ids: Vec<StreamId> = held.iter().map(|r| r.id).collect();
         // The claim guard: every listed entry qualifies, none a live worker just took.
@@ -611,7 +613,10 @@ fn pending_findings(
             ),
         };
         let listed = if ids.len() < consumer.pending as usize {
-            format!("; {} of them are among the pending entries read", ids.len())
+            format!(
+                "; the fix lists the {} of them that were read and still exist",
+                ids.len()
+            )
         } else {
             String::new()
         };
