@@ -450,3 +450,59 @@ pub fn render(state: &StreamsState, found: &[Finding], details: &PendingDetails)
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(r: &[u8]) -> String {
+        String::from_utf8_lossy(r)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    #[test]
+    fn only_get_or_head_of_metrics_is_answered() {
+        let ok = respond(b"GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\n\r\n", "up 1\n");
+        let text = String::from_utf8(ok).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(text.contains("Content-Length: 5\r\n") && text.ends_with("\r\n\r\nup 1\n"));
+        let head = respond(b"HEAD /metrics HTTP/1.0\r\n\r\n", "up 1\n");
+        assert!(String::from_utf8(head).unwrap().ends_with("\r\n\r\n"));
+        assert_eq!(
+            status(&respond(b"GET / HTTP/1.1\r\n\r\n", "")),
+            "HTTP/1.1 404 Not Found"
+        );
+        let post = respond(b"POST /metrics HTTP/1.1\r\n\r\n", "");
+        assert_eq!(status(&post), "HTTP/1.1 405 Method Not Allowed");
+        assert!(String::from_utf8_lossy(&post).contains("\r\nAllow: GET, HEAD\r\n"));
+        assert_eq!(
+            status(&respond(b"GET\r\n\r\n", "")),
+            "HTTP/1.1 400 Bad Request"
+        );
+        assert_eq!(
+            status(&respond(b"GET /metrics SPDY/3\r\n\r\n", "")),
+            "HTTP/1.1 400 Bad Request"
+        );
+    }
+
+    #[test]
+    fn label_values_are_escaped_for_the_text_format_and_terminals() {
+        assert_eq!(label_value(b"plain"), "plain");
+        assert_eq!(label_value(b"a\"b"), r#"a\"b"#);
+        assert_eq!(label_value(b"a\\b"), r"a\\b");
+        // Newline and ESC are shown escaped (as everywhere in redtail); the backslash that
+        // escaping wrote is itself escaped for Prometheus.
+        assert_eq!(label_value(b"a\nb\x1b"), r"a\\nb\\x1b");
+        assert_eq!(label_value(b"\xff"), r"\\xff");
+    }
+
+    #[test]
+    fn before_the_first_poll_only_up_and_the_poll_count_are_exported() {
+        let text = render(&StreamsState::default(), &[], &PendingDetails::new());
+        assert!(text.contains("\nredtail_up 0\n"), "{text}");
+        assert!(!text.contains("redtail_group"), "{text}");
+    }
+}
