@@ -59,6 +59,15 @@ pub enum Command {
     /// Print one poll of the server's Pub/Sub figures and exit
     #[command(after_help = crate::exit::HELP)]
     Stats(StatsArgs),
+    /// Check streams for stuck work (poison entries, dangling ids, zombie consumers, groups
+    /// nobody reads, nil lag, dead letters) and print each finding with its fix; exit 1 if
+    /// any is a warning or critical, 3 if the check could not run
+    #[command(after_help = crate::exit::HELP)]
+    Doctor(DoctorArgs),
+    /// Serve Prometheus metrics (stream length, group lag, pending, findings) over HTTP
+    /// from a background poll
+    #[command(after_help = crate::exit::HELP)]
+    Metrics(MetricsArgs),
     /// Publish a message (PUBLISH, or SPUBLISH with --shard) and print how many clients received it
     #[command(after_help = crate::exit::HELP)]
     Publish(PublishArgs),
@@ -112,6 +121,74 @@ pub struct StatsArgs {
     pub json: bool,
     #[command(flatten)]
     pub streams: StreamSelect,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    #[arg(value_name = "URL")]
+    pub url_pos: Option<String>,
+    /// Print JSON: {"findings":[…],"checked":{…}}
+    #[arg(long)]
+    pub json: bool,
+    /// A pending entry delivered at least this many times is poison
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub poison_deliveries: u64,
+    /// A consumer holding pending entries that has not read for this long is a zombie,
+    /// e.g. 90s, 5min, 1h
+    #[arg(long, value_name = "DURATION", default_value = "5min", value_parser = parse_age)]
+    pub zombie_after: Duration,
+    #[command(flatten)]
+    pub streams: StreamSelect,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MetricsArgs {
+    #[arg(value_name = "URL")]
+    pub url_pos: Option<String>,
+    /// Address to serve GET /metrics on, e.g. 127.0.0.1:9121 (port 0 picks a free one;
+    /// the address is printed)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: String,
+    /// How often to poll the server (scrapes answer from the latest poll), e.g. 5s
+    #[arg(long, value_name = "TIME", default_value = "5s", value_parser = parse_interval)]
+    pub interval: Duration,
+    /// A pending entry delivered at least this many times is poison (findings metrics)
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub poison_deliveries: u64,
+    /// A consumer holding pending entries idle this long is a zombie (findings metrics)
+    #[arg(long, value_name = "DURATION", default_value = "5min", value_parser = parse_age)]
+    pub zombie_after: Duration,
+    #[command(flatten)]
+    pub streams: StreamSelect,
+}
+
+/// A duration for thresholds: a number and a unit, `ms`, `s`, `m`/`min`, `h` or `d`
+/// (`90s`, `5min`, `1h`).
+pub fn parse_age(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: u64 = number.parse().map_err(|_| {
+        format!("{text:?} is not a duration: write e.g. \"90s\", \"5min\" or \"1h\"")
+    })?;
+    let ms_per = match unit.trim() {
+        "ms" => 1,
+        "s" => 1000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "" => {
+            return Err(format!(
+                "{text:?} needs a unit: write \"{n}s\" or \"{n}min\""
+            ))
+        }
+        other => {
+            return Err(format!(
+                "unknown time unit {other:?}: use ms, s, min, h or d"
+            ))
+        }
+    };
+    Ok(Duration::from_millis(n.saturating_mul(ms_per)))
 }
 
 #[derive(Debug, Clone, Args, Default, PartialEq, Eq)]
@@ -400,7 +477,7 @@ impl Cli {
         };
         let message = if self.url_pos.is_some() {
             match command {
-                Command::Tail(_) | Command::Stats(_) => {
+                Command::Tail(_) | Command::Stats(_) | Command::Doctor(_) | Command::Metrics(_) => {
                     "put the server URL after the subcommand, e.g. `redtail tail URL`"
                 }
                 _ => "give the server URL with --url after the subcommand",
@@ -477,6 +554,29 @@ mod tests {
         assert!(subs
             .channels
             .contains(&bytes::Bytes::from_static(b"\xff\xfeq")));
+    }
+
+    #[test]
+    fn thresholds_take_seconds_minutes_and_hours() {
+        assert_eq!(parse_age("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_age("5min"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_age("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_age("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_age("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_age("5").unwrap_err().contains("needs a unit"));
+        assert!(parse_age("5 parsecs").is_err());
+        assert!(parse_age("min").is_err());
+        let cli = Cli::try_parse_from(["redtail", "doctor", "--zombie-after", "1s"]).unwrap();
+        let Some(Command::Doctor(d)) = cli.command else {
+            panic!("doctor expected")
+        };
+        assert_eq!(d.zombie_after, Duration::from_secs(1));
+        assert_eq!(d.poison_deliveries, 5);
+        assert!(Cli::try_parse_from(["redtail", "doctor", "--poison-deliveries", "0"]).is_err());
+        assert!(
+            Cli::try_parse_from(["redtail", "metrics"]).is_err(),
+            "--listen is required"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! | 0 | success: everything asked for was done |
 //! | 1 | error: connection, authentication, permission (NOPERM), server error, or a refusal (read-only mode, a safety check) |
 //! | 2 | partial: the command ran, but some ids were skipped (each printed with its reason) |
+//! | 3 | unavailable (`doctor`): the check could not run — connection, authentication or permission error; 1 then means "problems found" |
 //! | 64 | usage: bad arguments, a filter that does not parse, an invalid id or name (nothing was sent) |
 
 /// Everything asked for was done.
@@ -13,13 +14,17 @@ pub const SUCCESS: i32 = 0;
 pub const ERROR: i32 = 1;
 /// Some ids were skipped (not pending, re-taken by a live consumer, …).
 pub const PARTIAL: i32 = 2;
+/// `doctor` could not check: connection, authentication or permission error (distinct
+/// from 1, which `doctor` uses for "problems found").
+pub const UNAVAILABLE: i32 = 3;
 /// Bad arguments: nothing was sent (sysexits' EX_USAGE).
 pub const USAGE: i32 = 64;
 
 /// The table, for `--help`.
 pub const HELP: &str = "Exit codes: 0 success · 1 error (connection, authentication, \
 permission, server, or refused: read-only mode or a safety check) · 2 some ids skipped \
-(ack/claim/dead-letter) · 64 usage (bad arguments, filter or ids; nothing was sent)";
+(ack/claim/dead-letter) · 3 doctor could not check (connection, authentication, \
+permission; doctor's 1 means problems found) · 64 usage (bad arguments, filter or ids; nothing was sent)";
 
 /// An error caused by what the user typed, not by the server: exit code [`USAGE`].
 #[derive(Debug)]
@@ -42,5 +47,15 @@ pub fn code_for(error: &anyhow::Error) -> i32 {
     match error.downcast_ref::<ActionError>() {
         Some(e) if e.kind == ActionErrorKind::InvalidInput => USAGE,
         _ => ERROR,
+    }
+}
+
+/// The exit code for `doctor` failing with `error`: anything that stopped the check
+/// (connection, login, permission, a broken config file) is [`UNAVAILABLE`], since
+/// `doctor`'s 1 means "problems found"; usage mistakes stay [`USAGE`].
+pub fn code_for_check(error: &anyhow::Error) -> i32 {
+    match code_for(error) {
+        ERROR => UNAVAILABLE,
+        code => code,
     }
 }

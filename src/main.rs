@@ -41,12 +41,18 @@ fn main() {
             std::process::exit(1);
         }
     };
+    // doctor's 1 means "problems found": its errors exit 3 (exit::code_for_check).
+    let doctor = matches!(cli.command, Some(Command::Doctor(_)));
     let code = runtime.block_on(async {
         match run(cli).await {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("redtail: {e:#}");
-                redtail::exit::code_for(&e)
+                if doctor {
+                    redtail::exit::code_for_check(&e)
+                } else {
+                    redtail::exit::code_for(&e)
+                }
             }
         }
     });
@@ -195,6 +201,8 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
     match &mut cli.command {
         Some(Command::Tail(args)) => take_sentinel_url(&mut cli.conn, &mut args.url_pos)?,
         Some(Command::Stats(args)) => take_sentinel_url(&mut cli.conn, &mut args.url_pos)?,
+        Some(Command::Doctor(args)) => take_sentinel_url(&mut cli.conn, &mut args.url_pos)?,
+        Some(Command::Metrics(args)) => take_sentinel_url(&mut cli.conn, &mut args.url_pos)?,
         _ => {}
     }
     let loaded = config::load(cli.config.config.as_deref())?;
@@ -228,6 +236,26 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
             }
             let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, false).await?;
             redtail::stats::run_stats(args, route).await
+        }
+        Some(Command::Doctor(mut args)) => {
+            if args.streams.is_empty() {
+                if let Some(p) = profile {
+                    args.streams.stream_globs = p.profile.stream_globs.clone();
+                    args.streams.stream_keys = p.profile.streams.clone();
+                }
+            }
+            let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, false).await?;
+            redtail::doctor::run(args, route, &cli.conn).await
+        }
+        Some(Command::Metrics(mut args)) => {
+            if args.streams.is_empty() {
+                if let Some(p) = profile {
+                    args.streams.stream_globs = p.profile.stream_globs.clone();
+                    args.streams.stream_keys = p.profile.streams.clone();
+                }
+            }
+            let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, true).await?;
+            redtail::metrics::run(args, route, &cli.conn).await
         }
         Some(Command::Publish(args)) => {
             let route = route_for(&cli.conn, target(None)?, false).await?;

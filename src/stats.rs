@@ -58,7 +58,7 @@ pub struct StatsDocument {
 
 /// A name as JSON: a real string when it is UTF-8 (JSON escaping makes control bytes
 /// safe); otherwise escaped text for reading, with the exact bytes in base64.
-fn json_name(bytes: &[u8]) -> (String, Option<String>) {
+pub(crate) fn json_name(bytes: &[u8]) -> (String, Option<String>) {
     match std::str::from_utf8(bytes) {
         Ok(text) => (text.to_string(), None),
         Err(_) => (

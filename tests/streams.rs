@@ -1112,3 +1112,443 @@ async fn setid_shows_position_moved_and_a_consumerless_group_says_no_consumers()
     assert_eq!(status(&snap, b"workers").0, Status::PositionMoved);
     assert_eq!(status(&snap, b"nobody").0, Status::NoConsumers);
 }
+
+// ---------------------------------------------------------------- doctor and metrics
+
+/// `redtail doctor ARGS --json` → (document, exit code).
+fn doctor_json(args: &[&str]) -> (serde_json::Value, i32) {
+    let mut full = vec!["doctor"];
+    full.extend_from_slice(args);
+    full.push("--json");
+    let mut p = Proc::spawn(&full);
+    let line = p
+        .line(T)
+        .unwrap_or_else(|| panic!("no output; stderr: {}", p.stderr()));
+    let code = p.wait_exit(T).expect("doctor exits");
+    assert!(!p.stderr().contains("panicked"), "{}", p.stderr());
+    (
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad json {line:?}: {e}")),
+        code,
+    )
+}
+
+fn findings_of<'a>(doc: &'a serde_json::Value, kind: &str) -> Vec<&'a serde_json::Value> {
+    doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["kind"] == kind)
+        .collect()
+}
+
+/// Run a finding's fix (`redtail …`) with the real binary; returns the exit code.
+fn run_fix(fix: &str) -> i32 {
+    let words: Vec<&str> = fix.split_whitespace().collect();
+    assert_eq!(words.first(), Some(&"redtail"), "{fix}");
+    let mut p = Proc::spawn(&words[1..]);
+    let code = p.wait_exit(T).expect("fix exits");
+    assert!(!p.stderr().contains("panicked"), "{}", p.stderr());
+    code
+}
+
+fn xclaim(c: &mut redis::Connection, key: &str, group: &str, consumer: &str, id: &str) {
+    let _: Value = redis::cmd("XCLAIM")
+        .arg(&[key, group, consumer, "0", id][..])
+        .query(c)
+        .expect("XCLAIM");
+}
+
+fn xgroup(c: &mut redis::Connection, args: &[&str]) {
+    let _: Value = redis::cmd("XGROUP").arg(args).query(c).expect("XGROUP");
+}
+
+#[test]
+fn doctor_finds_poison_dangling_zombie_consumerless_nil_lag_and_dead_letters() {
+    let server = Server::start();
+    let url = server.url();
+    let mut c = server.conn();
+    let ids = xadd_n(&mut c, "jobs", 10);
+    xgroup(&mut c, &["CREATE", "jobs", "workers", "0"]);
+    // "busy" takes three entries and stops; "done" takes three and acks them.
+    read_group(&mut c, "jobs", "workers", "busy", 3);
+    let done = read_group(&mut c, "jobs", "workers", "done", 3);
+    ack(&mut c, "jobs", "workers", &done);
+    // Poison: ids[0] delivered 1 + 5 times.
+    for _ in 0..5 {
+        xclaim(&mut c, "jobs", "workers", "busy", &ids[0]);
+    }
+    // Dangling: ids[1] deleted while pending.
+    let _: i64 = redis::cmd("XDEL")
+        .arg("jobs")
+        .arg(&ids[1])
+        .query(&mut c)
+        .expect("XDEL");
+    // A consumerless group with lag 4.
+    xadd_n(&mut c, "orphans", 4);
+    xgroup(&mut c, &["CREATE", "orphans", "nobody", "0"]);
+    // Nil lag: the group's position set to an arbitrary id (7.0 forgets entries-read).
+    let moved = xadd_n(&mut c, "moved", 5);
+    xgroup(&mut c, &["CREATE", "moved", "g2", "0"]);
+    xgroup(&mut c, &["CREATECONSUMER", "moved", "g2", "idler"]);
+    xgroup(&mut c, &["SETID", "moved", "g2", &moved[2]]);
+    // A dead-letter stream with an entry.
+    xadd(&mut c, "jobs:dlq", &[("why", "boom")]);
+    // The zombie threshold is 1s: wait past it, then a live consumer takes one entry.
+    std::thread::sleep(Duration::from_millis(1300));
+    read_group(&mut c, "jobs", "workers", "fresh", 1);
+
+    let (doc, code) = doctor_json(&[&url, "--zombie-after", "1s"]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(doc["checked"]["streams"], 4, "{doc:#}");
+    assert_eq!(doc["checked"]["groups"], 3, "{doc:#}");
+    // Most severe first.
+    let rank = |s: &serde_json::Value| match s.as_str() {
+        Some("critical") => 0,
+        Some("warning") => 1,
+        Some("info") => 2,
+        other => panic!("severity {other:?}"),
+    };
+    let ranks: Vec<i32> = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| rank(&f["severity"]))
+        .collect();
+    assert!(ranks.windows(2).all(|w| w[0] <= w[1]), "{doc:#}");
+
+    let poison = findings_of(&doc, "poison");
+    assert_eq!(poison.len(), 1, "{doc:#}");
+    let p = poison[0];
+    assert_eq!(
+        (
+            &p["severity"],
+            &p["stream"],
+            &p["group"],
+            &p["consumer"],
+            &p["id"]
+        ),
+        (
+            &"critical".into(),
+            &"jobs".into(),
+            &"workers".into(),
+            &"busy".into(),
+            &ids[0].as_str().into()
+        ),
+        "{doc:#}"
+    );
+    assert!(
+        p["evidence"].as_str().unwrap().contains("6 deliveries"),
+        "{p}"
+    );
+    let fix = p["fix"].as_str().unwrap();
+    assert_eq!(
+        fix,
+        format!("redtail -u {url} dead-letter jobs workers {}", ids[0])
+    );
+
+    let dangling = findings_of(&doc, "dangling");
+    assert_eq!(dangling.len(), 1, "{doc:#}");
+    assert_eq!(dangling[0]["ids"], serde_json::json!([ids[1]]), "{doc:#}");
+    assert_eq!(dangling[0]["severity"], "warning");
+    let ack_fix = dangling[0]["fix"].as_str().unwrap();
+    assert_eq!(
+        ack_fix,
+        format!("redtail -u {url} ack jobs workers {}", ids[1])
+    );
+
+    let zombies = findings_of(&doc, "zombie");
+    assert_eq!(
+        zombies.len(),
+        1,
+        "only busy holds entries and is idle: {doc:#}"
+    );
+    let z = zombies[0];
+    assert_eq!(z["consumer"], "busy", "{doc:#}");
+    let zfix = z["fix"].as_str().unwrap();
+    assert!(
+        zfix.starts_with(&format!(
+            "redtail -u {url} claim jobs workers fresh --min-idle "
+        )),
+        "{zfix}"
+    );
+    assert!(zfix.contains(&ids[0]) && zfix.contains(&ids[2]), "{zfix}");
+    assert!(
+        !zfix.contains(&ids[1]),
+        "a deleted entry cannot be claimed: {zfix}"
+    );
+
+    let lonely = findings_of(&doc, "no_consumers");
+    assert_eq!(lonely.len(), 1, "{doc:#}");
+    assert_eq!(
+        (&lonely[0]["stream"], &lonely[0]["group"]),
+        (&"orphans".into(), &"nobody".into())
+    );
+    assert!(
+        lonely[0]["evidence"].as_str().unwrap().contains("lag 4"),
+        "{doc:#}"
+    );
+
+    let anomalies = findings_of(&doc, "lag_anomaly");
+    assert_eq!(anomalies.len(), 1, "{doc:#}");
+    let a = anomalies[0];
+    assert_eq!(
+        (&a["group"], &a["severity"]),
+        (&"g2".into(), &"info".into())
+    );
+    let ev = a["evidence"].as_str().unwrap();
+    assert!(
+        ev.contains("nil") && ev.contains("counted 2 (method xrange-count)"),
+        "{ev}"
+    );
+
+    let dlq = findings_of(&doc, "dlq_growing");
+    assert_eq!(dlq.len(), 1, "{doc:#}");
+    assert_eq!(
+        (&dlq[0]["stream"], &dlq[0]["severity"]),
+        (&"jobs:dlq".into(), &"info".into())
+    );
+
+    // The fixes are real commands: run them, and the findings go away.
+    assert_eq!(run_fix(ack_fix), 0);
+    assert_eq!(run_fix(fix), 0);
+    let (doc, _) = doctor_json(&[&url, "--zombie-after", "1s"]);
+    assert!(findings_of(&doc, "dangling").is_empty(), "{doc:#}");
+    assert!(findings_of(&doc, "poison").is_empty(), "{doc:#}");
+    let text = server.cli(&["XLEN", "jobs:dlq"]);
+    assert_eq!(
+        n(&text),
+        2,
+        "the poison entry went to the dead-letter stream"
+    );
+}
+
+#[test]
+fn doctor_exits_0_when_healthy_1_on_problems_3_when_unreachable_64_on_usage() {
+    let server = Server::start();
+    let url = server.url();
+    let mut c = server.conn();
+    xadd_n(&mut c, "calm", 5);
+    xgroup(&mut c, &["CREATE", "calm", "g", "0"]);
+    let read = read_group(&mut c, "calm", "g", "w", 10);
+    ack(&mut c, "calm", "g", &read);
+    let (doc, code) = doctor_json(&[&url]);
+    assert_eq!(
+        (code, &doc["findings"]),
+        (0, &serde_json::json!([])),
+        "{doc:#}"
+    );
+    // Info findings (a dead-letter stream with entries) do not make it fail.
+    xadd(&mut c, "calm:dlq", &[("k", "v")]);
+    let (doc, code) = doctor_json(&[&url]);
+    assert_eq!(findings_of(&doc, "dlq_growing").len(), 1, "{doc:#}");
+    assert_eq!(code, 0, "{doc:#}");
+    // A warning does.
+    xadd_n(&mut c, "calm", 1);
+    xgroup(&mut c, &["CREATE", "calm", "idle", "0"]);
+    let (doc, code) = doctor_json(&[&url]);
+    assert_eq!(findings_of(&doc, "no_consumers").len(), 1, "{doc:#}");
+    assert_eq!(code, 1);
+    // The text report: one block per finding with escaped names.
+    let mut p = Proc::spawn(&["doctor", &url]);
+    assert_eq!(p.wait_exit(T), Some(1), "{}", p.stderr());
+    let mut text = String::new();
+    while let Some(l) = p.line(Duration::from_millis(200)) {
+        text.push_str(&l);
+        text.push('\n');
+    }
+    assert!(
+        text.contains("WARNING  no_consumers  stream calm  group idle"),
+        "{text}"
+    );
+    assert!(
+        text.contains("INFO     dlq_growing  stream calm:dlq"),
+        "{text}"
+    );
+
+    // Nothing listening: 3, not 1 ("problems found").
+    let dead = format!("redis://127.0.0.1:{}", common::free_port());
+    let mut p = Proc::spawn(&["doctor", &dead, "--json"]);
+    assert_eq!(p.wait_exit(T), Some(3), "{}", p.stderr());
+    assert!(p.stderr().contains("cannot connect"), "{}", p.stderr());
+    let mut p = Proc::spawn(&["doctor", &url, "--zombie-after", "5"]);
+    assert_eq!(p.wait_exit(T), Some(64), "{}", p.stderr());
+}
+
+/// One HTTP/1.1 request with a plain TCP client: (status line, body).
+fn http_get(port: u16, path: &str) -> Option<(String, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(T)).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let (head, body) = raw.split_once("\r\n\r\n")?;
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))?
+        .trim()
+        .parse()
+        .ok()?;
+    assert_eq!(body.len(), length, "Content-Length matches the body");
+    Some((head.lines().next()?.to_string(), body.to_string()))
+}
+
+/// Check every line of a Prometheus text exposition; returns the samples as
+/// (name, labels, value).
+fn parse_exposition(text: &str) -> Vec<(String, HashMap<String, String>, f64)> {
+    let comment = regex::Regex::new(r"^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$").unwrap();
+    let sample = regex::Regex::new(
+        r#"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*",?)*)\})? (\S+)$"#,
+    )
+    .unwrap();
+    let label =
+        regex::Regex::new(r#"([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)""#).unwrap();
+    let mut types = HashMap::new();
+    let mut samples = Vec::new();
+    for line in text.lines() {
+        if let Some(m) = comment.captures(line) {
+            if &m[1] == "TYPE" {
+                assert!(["gauge", "counter"].contains(&&m[3]), "{line}");
+                assert_eq!(m[2].ends_with("_total"), &m[3] == "counter", "{line}");
+                types.insert(m[2].to_string(), m[3].to_string());
+            }
+            continue;
+        }
+        let m = sample
+            .captures(line)
+            .unwrap_or_else(|| panic!("not a valid sample line: {line:?}"));
+        assert!(types.contains_key(&m[1]), "no TYPE before {line:?}");
+        let value: f64 = m[3].parse().unwrap_or_else(|_| panic!("value in {line:?}"));
+        let labels = m.get(2).map_or_else(HashMap::new, |l| {
+            label
+                .captures_iter(l.as_str())
+                .map(|c| (c[1].to_string(), c[2].to_string()))
+                .collect()
+        });
+        samples.push((m[1].to_string(), labels, value));
+    }
+    samples
+}
+
+fn xinfo_calls(server: &Server) -> u64 {
+    let stats = server.cli(&["INFO", "commandstats"]);
+    stats
+        .lines()
+        .filter(|l| l.starts_with("cmdstat_xinfo"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+#[test]
+fn metrics_serve_prometheus_text_from_memory_with_the_servers_lag() {
+    let server = Server::start();
+    let mut c = server.conn();
+    let ids = xadd_n(&mut c, "m", 8);
+    xgroup(&mut c, &["CREATE", "m", "exact", "0"]);
+    read_group(&mut c, "m", "exact", "w", 5);
+    xgroup(&mut c, &["CREATE", "m", "nil", "0"]);
+    xgroup(&mut c, &["SETID", "m", "nil", &ids[3]]);
+    // A hostile stream name: quote, backslash, newline and ESC in a label value.
+    xadd(&mut c, "we\"ird\\\n\x1bname", &[("k", "v")]);
+    let port = common::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut p = Proc::spawn(&[
+        "metrics",
+        &server.url(),
+        "--listen",
+        &listen,
+        "--interval",
+        "30s",
+    ]);
+    let body = common::wait_for("a scrape with group figures", T, || {
+        let (status, body) = http_get(port, "/metrics")?;
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        body.contains("redtail_group_pending{").then_some(body)
+    });
+    let samples = parse_exposition(&body);
+    let value = |name: &str, want: &[(&str, &str)]| {
+        samples
+            .iter()
+            .filter(|(n, labels, _)| {
+                n == name
+                    && want
+                        .iter()
+                        .all(|(k, v)| labels.get(*k).map(String::as_str) == Some(v))
+            })
+            .map(|s| s.2)
+            .collect::<Vec<f64>>()
+    };
+    assert_eq!(value("redtail_up", &[]), vec![1.0]);
+    // Lag exactly as XINFO GROUPS says, per group; nil lag has no lag sample, an estimate.
+    let groups = cli_items(&server.cli(&["XINFO", "GROUPS", "m"]));
+    for g in &groups {
+        let name = g["name"].as_str();
+        let lag = value("redtail_group_lag", &[("stream", "m"), ("group", name)]);
+        if g["lag"].is_empty() {
+            assert!(
+                lag.is_empty(),
+                "nil lag must not be exported as a number: {body}"
+            );
+            let est = value(
+                "redtail_group_lag_estimate",
+                &[("stream", "m"), ("group", name), ("method", "xrange-count")],
+            );
+            assert_eq!(est, vec![4.0], "{body}");
+        } else {
+            assert_eq!(lag, vec![n(&g["lag"]) as f64], "group {name}: {body}");
+        }
+        let pending = value("redtail_group_pending", &[("stream", "m"), ("group", name)]);
+        assert_eq!(pending, vec![n(&g["pending"]) as f64], "{body}");
+    }
+    assert_eq!(groups.len(), 2);
+    assert_eq!(
+        value("redtail_stream_length", &[("stream", "m")]),
+        vec![8.0]
+    );
+    // The hostile name: escaped for the terminal (newline and ESC visible, as everywhere
+    // in redtail), then `\`, `"` and newline escaped for Prometheus.
+    assert!(
+        body.contains(r#"redtail_stream_length{stream="we\"ird\\\\n\\x1bname"} 1"#),
+        "{body}"
+    );
+    assert!(!body.contains('\x1b'));
+    assert_eq!(
+        value(
+            "redtail_findings",
+            &[("kind", "lag_anomaly"), ("severity", "info")]
+        ),
+        vec![1.0]
+    );
+    assert_eq!(
+        value(
+            "redtail_findings",
+            &[("kind", "poison"), ("severity", "critical")]
+        ),
+        vec![0.0]
+    );
+    assert!(!value(
+        "redtail_group_oldest_pending_age_seconds",
+        &[("group", "exact")]
+    )
+    .is_empty());
+    // Scrapes answer from memory: twenty of them cause no XINFO.
+    let before = xinfo_calls(&server);
+    for _ in 0..20 {
+        assert!(http_get(port, "/metrics").is_some());
+    }
+    assert_eq!(xinfo_calls(&server), before, "a scrape must not poll");
+    let (status, _) = http_get(port, "/other").expect("404 answer");
+    assert_eq!(status, "HTTP/1.1 404 Not Found");
+    assert!(
+        p.child.try_wait().expect("alive").is_none(),
+        "{}",
+        p.stderr()
+    );
+}

@@ -6,6 +6,7 @@ pub mod backoff;
 pub mod clients;
 pub mod cluster;
 pub mod conn;
+pub mod doctor;
 pub mod error;
 pub mod inbox;
 pub mod message;
