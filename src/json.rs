@@ -15,7 +15,7 @@ use std::io;
 use serde::Serialize;
 use serde_json::ser::Formatter;
 
-use crate::render_text::is_unsafe_char;
+use crate::text::escape::is_unsafe_char;
 
 /// serde_json's compact output (the trait's default methods are `CompactFormatter`'s),
 /// except that strings escape every terminal-unsafe char.

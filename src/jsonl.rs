@@ -43,7 +43,7 @@ impl JsonlWriter {
         match std::str::from_utf8(&m.channel) {
             Ok(text) => json_str(text, out),
             Err(_) => {
-                json_str(&crate::render_text::escape_line(&m.channel), out);
+                json_str(&crate::text::escape::escape_line(&m.channel), out);
                 out.extend_from_slice(b",\"channel_b64\":");
                 b64(&m.channel, out);
             }
@@ -53,7 +53,7 @@ impl JsonlWriter {
             None => out.extend_from_slice(b"null"),
             Some(p) => match std::str::from_utf8(p) {
                 Ok(text) => json_str(text, out),
-                Err(_) => json_str(&crate::render_text::escape_line(p), out),
+                Err(_) => json_str(&crate::text::escape::escape_line(p), out),
             },
         }
         match std::str::from_utf8(&m.payload) {

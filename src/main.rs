@@ -216,7 +216,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
     let read_only = loaded.read_only_mode(profile, cli.config.read_only, &env);
     match cli.command {
         Some(Command::Tail(mut args)) => {
-            redtail::tail::validate(&args)?;
+            redtail::commands::tail::validate(&args)?;
             if args.subs.is_empty() {
                 if let Some(p) = profile {
                     args.subs.channels = p.profile.channels.clone();
@@ -225,7 +225,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
                 }
             }
             let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, true).await?;
-            redtail::tail::run(args, route).await
+            redtail::commands::tail::run(args, route).await
         }
         Some(Command::Stats(mut args)) => {
             if args.streams.is_empty() {
@@ -235,7 +235,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
                 }
             }
             let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, false).await?;
-            redtail::stats::run_stats(args, route).await
+            redtail::commands::stats::run_stats(args, route).await
         }
         Some(Command::Doctor(mut args)) => {
             if args.streams.is_empty() {
@@ -245,7 +245,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
                 }
             }
             let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, false).await?;
-            redtail::doctor::run(args, route, &cli.conn).await
+            redtail::commands::doctor::run(args, route, &cli.conn).await
         }
         Some(Command::Metrics(mut args)) => {
             if args.streams.is_empty() {
@@ -255,14 +255,14 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
                 }
             }
             let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, true).await?;
-            redtail::metrics::run(args, route, &cli.conn).await
+            redtail::commands::metrics::run(args, route, &cli.conn).await
         }
         Some(Command::Publish(args)) => {
             let route = route_for(&cli.conn, target(None)?, false).await?;
-            redtail::publish::run(args, route, read_only).await
+            redtail::commands::publish::run(args, route, read_only).await
         }
         Some(Command::Pending(args)) => {
-            redtail::pending_cli::run_pending(
+            redtail::commands::pending::run_pending(
                 args,
                 route_for(&cli.conn, target(None)?, false).await?,
             )
@@ -270,15 +270,15 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
         }
         Some(Command::Ack(args)) => {
             let route = route_for(&cli.conn, target(None)?, false).await?;
-            redtail::pending_cli::run_ack(args, route, read_only).await
+            redtail::commands::pending::run_ack(args, route, read_only).await
         }
         Some(Command::Claim(args)) => {
             let route = route_for(&cli.conn, target(None)?, false).await?;
-            redtail::pending_cli::run_claim(args, route, read_only).await
+            redtail::commands::pending::run_claim(args, route, read_only).await
         }
         Some(Command::DeadLetter(args)) => {
             let route = route_for(&cli.conn, target(None)?, false).await?;
-            redtail::pending_cli::run_dead_letter(args, route, read_only).await
+            redtail::commands::pending::run_dead_letter(args, route, read_only).await
         }
         Some(Command::Demo(args)) => {
             if cli.config.profile.is_some() {
@@ -289,7 +289,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
             }
             let mut settings = loaded.tui_settings(None, &cli.tui, &env);
             settings.read_only = read_only;
-            redtail::demo::run(args, settings).await
+            redtail::commands::demo::run(args, settings).await
         }
         Some(Command::Config(_)) => {
             // --print-default and --path were handled before the config was read.

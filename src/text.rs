@@ -4,6 +4,10 @@
 //!
 //! Units are never ambiguous: `ms`, `s`, `min`, `h`, `d` — never a bare `m`, which
 //! reads as minutes to some and metres or milli- to others (`699m` was 699 ms).
+//!
+//! [`escape`] turns untrusted bytes into text that is safe on a terminal: the one escaper.
+
+pub mod escape;
 
 /// A duration in milliseconds, compact for table cells:
 /// `850ms`, `4.2s`, `12s`, `5min03s`, `2h05min`, `3d04h`.

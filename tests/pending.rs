@@ -1405,7 +1405,7 @@ fn raw_pending(server: &Server, stream: &[u8], group: &[u8]) -> BTreeMap<String,
 fn assert_no_raw_unsafe(what: &str, text: &str) {
     let leaked = text
         .chars()
-        .find(|&c| redtail::render_text::is_unsafe_char(c));
+        .find(|&c| redtail::text::escape::is_unsafe_char(c));
     assert!(leaked.is_none(), "{what} printed raw {leaked:?}: {text:?}");
 }
 

@@ -115,7 +115,7 @@ fn jsonl_stream_entries_round_trip_exactly() {
         let line = p.line(T).unwrap_or_else(|| panic!("{}", p.stderr()));
         let unsafe_char = line
             .chars()
-            .find(|&c| redtail::render_text::is_unsafe_char(c));
+            .find(|&c| redtail::text::escape::is_unsafe_char(c));
         assert!(unsafe_char.is_none(), "raw {unsafe_char:?} in {line:?}");
         let v: serde_json::Value = serde_json::from_str(&line).expect("json line");
         assert_eq!(v["kind"], "xentry", "{line}");

@@ -17,7 +17,7 @@ use crate::cli::{ConnArgs, StreamSelect, SubArgs, TuiFlags};
 use crate::keymap::{Command, Keymap, Scope};
 use crate::redis::actions::ReadOnly;
 use crate::redis::conn::{Overrides, Target};
-use crate::render_text::escape_str;
+use crate::text::escape::escape_str;
 
 /// Environment switch for read-only mode (every command and the TUI).
 pub const READ_ONLY_ENV: &str = "REDTAIL_READ_ONLY";

@@ -263,7 +263,7 @@ impl Refusal {
         let cut = &answer[..answer.len().min(40)];
         Refusal::NotRedis {
             addr: target.addr(),
-            detail: format!("it answered \"{}\"", crate::render_text::escape_line(cut)),
+            detail: format!("it answered \"{}\"", crate::text::escape::escape_line(cut)),
         }
     }
 
@@ -273,7 +273,7 @@ impl Refusal {
     }
 
     fn from_redis(target: &Target, e: &redis::RedisError) -> Option<Refusal> {
-        let text = crate::render_text::escape_str(&e.to_string()).into_owned();
+        let text = crate::text::escape::escape_str(&e.to_string()).into_owned();
         let auth = e.kind() == redis::ErrorKind::AuthenticationFailed
             || matches!(e.code(), Some("WRONGPASS" | "NOAUTH"));
         if auth {
@@ -308,7 +308,7 @@ impl std::error::Error for Refusal {}
 
 /// Turn a redis-rs error into a sentence a person can act on.
 pub fn describe_error(e: &redis::RedisError) -> String {
-    let text = crate::render_text::escape_str(&e.to_string()).into_owned();
+    let text = crate::text::escape::escape_str(&e.to_string()).into_owned();
     if super::tls::advice(&text).is_some() {
         return super::tls::with_advice(&text);
     }

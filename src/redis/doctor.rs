@@ -25,7 +25,7 @@ use bytes::Bytes;
 
 use super::pending::{PendingRow, StreamId};
 use super::streams::{GroupInfo, ReportedLag, Status, StreamInfo, StreamsSnapshot};
-use crate::render_text::escape_line;
+use crate::text::escape::escape_line;
 
 /// Most XPENDING rows read per group (the oldest ids first): a pending list can hold
 /// millions of entries. Poison and dangling findings cover these rows only, and say so.
@@ -533,7 +533,7 @@ pub fn shell_word(name: &[u8]) -> String {
             && !text.starts_with(crate::cli::NAME_B64_PREFIX)
             && text
                 .chars()
-                .all(|c| !c.is_control() && !crate::render_text::is_unsafe_char(c));
+                .all(|c| !c.is_control() && !crate::text::escape::is_unsafe_char(c));
         if printable {
             return format!("'{}'", text.replace('\'', r"'\''"));
         }

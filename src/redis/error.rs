@@ -5,7 +5,7 @@
 use std::fmt;
 
 use super::conn::describe_error;
-use crate::render_text::escape_str;
+use crate::text::escape::escape_str;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PollErrorKind {

@@ -15,7 +15,7 @@ use redis::Value;
 
 pub use crate::redis::error::{PollError, PollErrorKind};
 pub(crate) use crate::redis::reply::{bytes_of, into_items, reply_error, u64_of};
-use crate::render_text::escape_line;
+use crate::text::escape::escape_line;
 
 /// The largest page XPENDING is asked for: a pending list can hold millions of entries
 /// and must never be fetched unbounded.

@@ -18,7 +18,7 @@ use redis::Value;
 
 use super::conn::{describe_error, Target};
 use super::reply::{into_bytes, into_items, strip_attribute};
-use crate::render_text::escape_str;
+use crate::text::escape::escape_str;
 
 pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
 

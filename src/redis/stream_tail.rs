@@ -34,7 +34,7 @@ use super::inbox::Inbox;
 use super::message::{Delivery, Kind, Message};
 use super::reply::{into_bytes, into_items, strip_attribute};
 use super::streams::{parse_entries, stream_error, StreamEntry, StreamId};
-use crate::render_text::escape_str;
+use crate::text::escape::escape_str;
 
 /// Stream entries get sequence numbers from here up, apart from Pub/Sub's.
 pub const SEQ_BASE: u64 = 1 << 48;

@@ -22,7 +22,7 @@ use super::message::{Delivery, Gap, Kind, Message, SubKind};
 use super::resp::{self, Frame, Parse};
 use super::route::Route;
 use super::tls;
-use crate::render_text::escape_line;
+use crate::text::escape::escape_line;
 
 mod sharded;
 

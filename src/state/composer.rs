@@ -313,7 +313,7 @@ impl AppState {
                 (Outcome::Delivered(done), notice)
             }
             Err(e) => {
-                let e = crate::render_text::escape_str(&e).into_owned();
+                let e = crate::text::escape::escape_str(&e).into_owned();
                 (
                     Outcome::Failed(e.clone()),
                     (true, format!("publish failed: {e}")),

@@ -7,7 +7,7 @@ use unicode_width::UnicodeWidthStr as _;
 
 use super::feed::ItemId;
 use crate::redis::message::Message;
-use crate::render_text::{escape_segments, hex_dump, looks_binary, pretty_json};
+use crate::text::escape::{escape_segments, hex_dump, looks_binary, pretty_json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFormat {

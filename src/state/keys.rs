@@ -13,7 +13,7 @@ use super::status::NoticeTopic;
 use super::{layout, thousands, AppState, ConnView, Effect, Focus, Overlay, Tab};
 use crate::filter::Filter;
 use crate::keymap::{Command, Scope};
-use crate::render_text::escape_line;
+use crate::text::escape::escape_line;
 
 /// Rows one mouse-wheel notch scrolls.
 const WHEEL_ROWS: isize = 3;

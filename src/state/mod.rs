@@ -25,7 +25,7 @@ use crate::redis::inbox::Counters;
 use crate::redis::message::{Delivery, Message, SubKind};
 use crate::redis::poller::PollState;
 use crate::redis::subscriber::Subscriptions;
-use crate::render_text::escape_line;
+use crate::text::escape::escape_line;
 use channels::ChannelsState;
 use composer::{ComposerState, PublishDone};
 use detail::DetailState;

@@ -12,10 +12,10 @@ use ratatui::widgets::{Paragraph, Widget, Wrap};
 use super::{clients, fit, nodes, theme};
 use crate::keymap::{Command, Scope};
 use crate::redis::poller::ChannelKind;
-use crate::render_text::escape_str;
 use crate::state::channels::activity::WINDOW_SECS;
 use crate::state::channels::{visible_offset, ChannelRow, ChannelsState, SortColumn, ERROR_ROWS};
 use crate::state::{thousands, AppState};
+use crate::text::escape::escape_str;
 
 /// Channel name bytes escaped per row: a 1 MB name must not cost a megabyte per frame.
 const NAME_PREVIEW_BYTES: usize = 512;

@@ -11,9 +11,9 @@ use super::channels::{age_text, count, stats_age};
 use super::{fit, theme};
 use crate::keymap::{Command, Scope};
 use crate::redis::clients::{OutputLimit, PubSubClient};
-use crate::render_text::escape_str;
 use crate::state::channels::visible_offset;
 use crate::state::{thousands, AppState};
+use crate::text::escape::escape_str;
 
 /// (title, width, right-aligned)
 const COLUMNS: [(&str, u16, bool); 9] = [

@@ -9,9 +9,9 @@ use ratatui::Frame;
 
 use super::{fit, theme};
 use crate::keymap::{Command, Scope};
-use crate::render_text::escape_str;
 use crate::state::composer::{published_text, ComposerState, Field, Outcome};
 use crate::state::AppState;
+use crate::text::escape::escape_str;
 
 /// Label column: "channel  ", "command  ", "payload  ".
 const LABEL_COLS: u16 = 9;

@@ -9,10 +9,10 @@ use super::theme;
 use crate::filter::Filter;
 use crate::keymap::{Command, Scope};
 use crate::redis::message::{Kind, Message};
-use crate::render_text::escape_str;
 use crate::state::feed::{Entry, FeedItem};
 use crate::state::status::ConnView;
 use crate::state::{thousands, AppState};
+use crate::text::escape::escape_str;
 
 /// Payload bytes escaped for a one-line preview; a row is never wider than this.
 const PREVIEW_BYTES: usize = 2048;

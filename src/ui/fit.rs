@@ -297,7 +297,7 @@ pub fn short_title(title: &str) -> &str {
 /// `name_want`.
 pub fn widest_name<'a>(names: impl Iterator<Item = &'a [u8]>, cap: usize) -> u16 {
     names
-        .map(|n| width(&crate::render_text::escape_line(&n[..n.len().min(cap)])))
+        .map(|n| width(&crate::text::escape::escape_line(&n[..n.len().min(cap)])))
         .max()
         .unwrap_or(0)
         .min(usize::from(u16::MAX)) as u16

@@ -9,9 +9,9 @@ use ratatui::text::{Line, Span};
 use super::theme;
 use crate::keymap::{Command, Scope};
 use crate::redis::message::SubKind;
-use crate::render_text::{escape_line, escape_str};
 use crate::state::status::ConnView;
 use crate::state::{thousands, AppState};
+use crate::text::escape::{escape_line, escape_str};
 
 pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
     if area.height == 0 {

@@ -11,8 +11,8 @@ use super::clients::draw_row;
 use super::theme;
 use crate::redis::cluster::Role;
 use crate::redis::poller::NodePubSub;
-use crate::render_text::escape_str;
 use crate::state::{thousands, AppState};
+use crate::text::escape::escape_str;
 
 const COLUMNS: [(&str, u16, bool); 9] = [
     ("role", 7, false),

@@ -14,10 +14,10 @@ use ratatui::Frame;
 use super::{fit, pending_dialogs, theme};
 use crate::keymap::{Command, Scope};
 use crate::redis::pending::{PendingEntry, PendingSort};
-use crate::render_text::{escape_line, escape_str};
 use crate::state::pending::dialog::DialogKind;
 use crate::state::pending::{PendingPane, LIST_TOP_ROWS, RESULT_ROWS};
 use crate::state::{thousands, AppState};
+use crate::text::escape::{escape_line, escape_str};
 
 /// Deliveries from which an entry looks like a poison message.
 const POISON_DELIVERIES: u64 = 5;

@@ -10,11 +10,11 @@ use tui_input::Input;
 
 use super::{fit, theme};
 use crate::keymap::{Command, Scope};
-use crate::render_text::{escape_line, escape_str};
 use crate::state::pending::dialog::{
     ClaimField, ClaimPicker, ClaimPurpose, Confirm, PendingModal, TextPrompt,
 };
 use crate::state::AppState;
+use crate::text::escape::{escape_line, escape_str};
 
 const MAX_WIDTH: u16 = 84;
 /// Consumer rows the picker shows at once.

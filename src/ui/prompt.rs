@@ -9,9 +9,9 @@ use ratatui::Frame;
 use tui_input::Input;
 
 use super::theme;
-use crate::render_text::{escape_line, escape_str};
 use crate::state::prompt::{FilterEdit, Picker};
 use crate::state::{AppState, Overlay};
+use crate::text::escape::{escape_line, escape_str};
 
 pub fn render_input(state: &AppState, frame: &mut Frame, area: Rect) {
     let (label, input, error) = match &state.overlay {

@@ -23,12 +23,12 @@ use super::channels::age_text;
 use super::theme;
 use crate::keymap::{Command, Scope};
 use crate::redis::streams::{Status, StreamInfo, StreamsSnapshot};
-use crate::render_text::escape_str;
 use crate::state::streams::{
     laggiest_group, server_now_ms, stream_pending, stream_status, Level, SortColumn, StreamsFocus,
     StreamsPane,
 };
 use crate::state::{thousands, AppState};
+use crate::text::escape::escape_str;
 use cells::{
     age, centered, col, lag_cell, rate_cell, sparkline, status_style, text_col, Column, Table,
 };

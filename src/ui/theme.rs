@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Span;
 
-use crate::render_text::escape_segments;
+use crate::text::escape::escape_segments;
 
 /// Which palette: data decided by the config (`theme`, `--theme`); colours are ours.
 pub use crate::config::values::Theme;

@@ -18,7 +18,7 @@ use crate::redis::pending::{
     check_reply, id_of, into_items, parse_entry, parse_pending_row, pending_rows, read_entries,
     redis_error, reply_error, PendingQuery, PendingRow, StreamId, MAX_PAGE,
 };
-use crate::render_text::escape_line;
+use crate::text::escape::escape_line;
 
 // ------------------------------------------------------------------ claim
 

@@ -26,7 +26,7 @@ use crate::audit::{AuditEntry, BinText};
 use crate::redis::pending::{
     bytes_of, id_of, into_items, parse_fields, redis_error, reply_error, u64_of, Fields, StreamId,
 };
-use crate::render_text::escape_line;
+use crate::text::escape::escape_line;
 
 /// Ids per EVAL: a script blocks the server while it runs, so batches stay small.
 const BATCH: usize = 100;

@@ -12,7 +12,7 @@ use crate::audit::BinText;
 use crate::redis::pending::{
     bytes_of, check_reply, parse_summary, redis_error, reply_error, u64_of, StreamId,
 };
-use crate::render_text::escape_line;
+use crate::text::escape::escape_line;
 
 /// Where a group starts reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use super::{ActionContext, ActionError, ActionOutcome, Attempt};
 use crate::audit::{AuditMessage, BinText};
 use crate::redis::pending::redis_error;
 use crate::redis::route::Route;
-use crate::render_text::escape_line;
+use crate::text::escape::escape_line;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PublishOutcome {

@@ -16,7 +16,7 @@ use crate::audit::AuditEntry;
 use crate::redis::pending::{
     bytes_of, check_reply, into_items, parse_entry, redis_error, reply_error, u64_of, StreamId,
 };
-use crate::render_text::escape_line;
+use crate::text::escape::escape_line;
 
 /// Most entries one trim may remove.
 pub const MAX_TRIM_ENTRIES: u64 = 10_000;

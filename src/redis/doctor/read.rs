@@ -12,7 +12,7 @@ use crate::redis::error::PollError;
 use crate::redis::pending::{parse_pending_row, redis_error, server_error, PendingRow, StreamId};
 use crate::redis::reply::into_items;
 use crate::redis::streams::StreamsSnapshot;
-use crate::render_text::escape_line;
+use crate::text::escape::escape_line;
 
 /// Commands per pipeline; bigger rounds are split and sent together (one round trip).
 const PIPELINE_CHUNK: usize = 1000;

@@ -94,7 +94,7 @@ impl fmt::Display for BadStreamId {
             f,
             "{:?} is not a stream id: expected <milliseconds>-<sequence> such as \
              1700000000000-0, or just <milliseconds>",
-            crate::render_text::escape_str(&self.0)
+            crate::text::escape::escape_str(&self.0)
         )
     }
 }

@@ -42,7 +42,7 @@ pub use tracker::HealthTracker;
 
 use crate::redis::error::{PollError, PollErrorKind};
 pub(crate) use crate::redis::reply::reply_error;
-use crate::render_text::escape_str;
+use crate::text::escape::escape_str;
 
 /// One poll of every tracked stream. Ages are relative to `server_time_ms` (the server's
 /// clock at the poll, so a skewed local clock does not distort them); to age them for

@@ -30,7 +30,7 @@ use super::{
     StreamProblem, StreamsSnapshot,
 };
 use crate::redis::error::{PollError, PollErrorKind};
-use crate::render_text::escape_line;
+use crate::text::escape::escape_line;
 
 /// Most commands in one pipeline; larger rounds are split and sent concurrently.
 pub const PIPELINE_CHUNK: usize = 1000;

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use crate::filter::Filter;
-use crate::render_text::escape_line;
+use crate::text::escape::escape_line;
 
 /// Bytes of a name shown in a one-line notice; the rest is cut with "…".
 const NOTICE_NAME_BYTES: usize = 200;

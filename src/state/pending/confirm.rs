@@ -7,8 +7,8 @@ use super::dialog::{entries, list_ids, ClaimPurpose, Confirm, PendingModal};
 use super::{PendingAction, PendingTarget, AUTOCLAIM_MAX};
 use crate::redis::actions::{dlq_key_for, AutoclaimPreview, TrimPreview, MAX_TRIM_ENTRIES};
 use crate::redis::pending::StreamId;
-use crate::render_text::escape_line;
 use crate::state::{AppState, Effect};
+use crate::text::escape::escape_line;
 
 impl AppState {
     pub(super) fn picker_done(

@@ -8,7 +8,7 @@ use tui_input::Input;
 use super::{ConsumerRow, PendingAction, PendingTarget, DEFAULT_MIN_IDLE_MS};
 use crate::redis::actions::TrimStrategy;
 use crate::redis::pending::StreamId;
-use crate::render_text::escape_line;
+use crate::text::escape::escape_line;
 
 /// Most consumers the picker lists; the typed name covers the rest.
 pub const MAX_PICKER_CONSUMERS: usize = 50;

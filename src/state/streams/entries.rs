@@ -8,7 +8,7 @@ use ratatui::layout::Rect;
 use tui_input::Input;
 
 use crate::redis::streams::{StreamEntry, StreamId};
-use crate::render_text::{escape_line, escape_lines, pretty_json};
+use crate::text::escape::{escape_line, escape_lines, pretty_json};
 
 /// Entries per page: what a person reads through, and a bounded read however large the
 /// stream or its entries are.
@@ -362,7 +362,7 @@ pub fn parse_jump(
     }
     Err(format!(
         "cannot read {:?}: try 1700000000000-0, 2026-11-22 10:00, 10:00 or 5m",
-        crate::render_text::escape_str(t)
+        crate::text::escape::escape_str(t)
     ))
 }
 

@@ -9,9 +9,9 @@ use super::entries::{entry_lines, parse_jump, EntriesRequest, JumpPrompt};
 use super::{server_now_ms, Level, StreamsEffect, StreamsEvent};
 use crate::filter::Filter;
 use crate::keymap::{Command, Scope};
-use crate::render_text::escape_line;
 use crate::state::status::NoticeTopic;
 use crate::state::{AppState, Effect, Tab};
+use crate::text::escape::escape_line;
 
 impl AppState {
     /// Table rows on screen at the current level (or entry rows in the browser).
@@ -213,7 +213,7 @@ impl AppState {
                 Some(stream) => {
                     let key = stream.key.clone();
                     let on = !self.followed_streams.contains(&key);
-                    let shown = crate::render_text::escape_line(&key).into_owned();
+                    let shown = crate::text::escape::escape_line(&key).into_owned();
                     if on {
                         self.followed_streams.insert(key.clone());
                         self.info(format!("following {shown} in the feed — see the Feed (1)"));

@@ -11,8 +11,8 @@ use tui_input::Input;
 use super::{Level, StreamsEffect};
 use crate::keymap::{Command, Scope};
 use crate::redis::actions::GroupStart;
-use crate::render_text::escape_line;
 use crate::state::{thousands, AppState, Effect};
+use crate::text::escape::escape_line;
 
 /// A change to a stream's groups, with everything it needs (names as the user saw them).
 #[derive(Debug, Clone, PartialEq)]
@@ -273,7 +273,7 @@ fn confirm_prompt(
             Ok(StreamsModal::Confirm {
                 text: format!(
                     "Create group {} on {}, reading {from}?",
-                    crate::render_text::escape_str(name),
+                    crate::text::escape::escape_str(name),
                     escape_line(stream)
                 ),
                 action: GroupAction::Create {

@@ -6,10 +6,10 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 
+use crate::commands::stats::fmt_lag;
 use crate::redis::streams::{GroupInfo, Outlook, Status};
 use crate::state::streams::{Level, SortColumn, StreamsPane};
 use crate::state::thousands;
-use crate::stats::fmt_lag;
 use crate::text::duration_ms;
 use crate::ui::{fit, theme};
 

@@ -7,9 +7,9 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
 use ratatui::Frame;
 
 use crate::keymap::{Command, Scope};
-use crate::render_text::{escape_line, escape_str};
 use crate::state::streams::manage::{PromptKind, StreamsModal};
 use crate::state::AppState;
+use crate::text::escape::{escape_line, escape_str};
 use crate::ui::theme;
 
 const MAX_WIDTH: u16 = 84;

@@ -12,12 +12,12 @@ use ratatui::Frame;
 use super::cells::{centered, select_marker};
 use crate::keymap::{Command, Scope};
 use crate::redis::streams::{StreamEntry, StreamId};
-use crate::render_text::escape_str;
 use crate::state::streams::entries::{
     entry_lines, name_column, EntriesBrowser, EntriesLayout, EntriesRequest,
 };
 use crate::state::streams::{find_stream, server_now_ms, visible_offset};
 use crate::state::{thousands, AppState};
+use crate::text::escape::escape_str;
 use crate::ui::theme;
 
 /// Bytes of each value looked at for the one-line preview in the list.

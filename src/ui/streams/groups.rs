@@ -16,9 +16,9 @@ use crate::keymap::{Command, Scope};
 use crate::redis::streams::{
     ConsumerInfo, GroupInfo, LagMethod, ReportedLag, StreamId, StreamInfo,
 };
-use crate::render_text::{escape_line, escape_str};
 use crate::state::streams::{server_now_ms, visible_offset, SortColumn, STREAM_FACT_ROWS};
 use crate::state::{thousands, AppState};
+use crate::text::escape::{escape_line, escape_str};
 use crate::ui::theme;
 
 /// Sparkline cells: the health window (60 s) at one sample per poll fits in 16 when

@@ -9,7 +9,7 @@ use crate::redis::streams::{
     self, Discovery, DiscoveryConfig, GroupInfo, HealthTracker, LagMethod, Outlook, ProblemKind,
     Status, StreamId, StreamInfo, StreamsSnapshot,
 };
-use crate::render_text::escape_line;
+use crate::text::escape::escape_line;
 
 use super::json_name;
 

@@ -3,6 +3,8 @@
 use std::io::Write as _;
 
 use anyhow::{anyhow, Result};
+
+use super::write_stdout;
 use base64::Engine as _;
 use chrono::SecondsFormat;
 
@@ -14,7 +16,7 @@ use crate::redis::poller::cluster::poll_route;
 use crate::redis::poller::{poll_pubsub, ChannelKind, PollError, PubSubSnapshot};
 use crate::redis::route::{Pool, Route};
 use crate::redis::streams::{ScanProgress, StreamsSnapshot};
-use crate::render_text::{escape_line, escape_str};
+use crate::text::escape::{escape_line, escape_str};
 
 mod stream_report;
 pub use stream_report::{
@@ -250,17 +252,6 @@ pub fn format_nodes(deployment: &str, snapshot: &PubSubSnapshot, out: &mut Vec<u
             n.slots,
             escape_str(&n.health),
         );
-    }
-}
-
-/// A closed pipe (`redtail stats | head -1`) is not an error worth reporting.
-pub(crate) fn write_stdout(bytes: &[u8]) -> Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(anyhow!("cannot write to standard output: {e}"))
-        }
-        _ => Ok(()),
     }
 }
 

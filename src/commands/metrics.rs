@@ -63,9 +63,9 @@ pub async fn run(args: MetricsArgs, route: Arc<Route>, conn: &ConnArgs) -> Resul
         &[],
         &PendingDetails::new(),
     )));
-    let prefix = crate::doctor::fix_prefix(&route, conn);
+    let prefix = crate::commands::doctor::fix_prefix(&route, conn);
     let refresher = tokio::spawn(refresh(poller, route, config, prefix, tx));
-    crate::stats::write_stdout(
+    crate::commands::write_stdout(
         format!(
             "serving Prometheus metrics on http://{addr}/metrics, polling every {}\n",
             crate::text::duration_ms(u64::try_from(args.interval.as_millis()).unwrap_or(0))
@@ -211,7 +211,7 @@ fn simple(code: u16, reason: &str) -> Vec<u8> {
 /// A label value: the name as text (escaped like the terminal text when it is not
 /// printable UTF-8), then Prometheus' escapes for `\`, `"` and newline.
 pub fn label_value(name: &[u8]) -> String {
-    let text = crate::render_text::escape_line(name);
+    let text = crate::text::escape::escape_line(name);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

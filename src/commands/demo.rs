@@ -20,7 +20,7 @@ use crate::redis::subscriber::{Subscriber, SubscriberConfig, Subscriptions};
 
 mod cluster;
 
-const WORKLOAD: &str = include_str!("../assets/demo-workload.json");
+const WORKLOAD: &str = include_str!("../../assets/demo-workload.json");
 
 #[derive(Debug, Deserialize)]
 pub struct Workload {
@@ -485,7 +485,7 @@ mod tests {
     /// `redtail demo` sees them work.
     #[test]
     fn readme_filter_examples_match_the_demo_traffic() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         let section = readme
             .split("## Filters")
             .nth(1)

@@ -27,7 +27,7 @@ pub async fn run(args: PublishArgs, route: Arc<Route>, read_only: ReadOnly) -> R
         args.shard,
     )
     .await?;
-    crate::stats::write_stdout(format!("{}\n", outcome.receivers).as_bytes())?;
+    crate::commands::write_stdout(format!("{}\n", outcome.receivers).as_bytes())?;
     if outcome.receivers == 0 {
         eprintln!(
             "redtail: nobody was listening — the message is gone (Pub/Sub keeps nothing \

@@ -16,14 +16,15 @@ use anyhow::{anyhow, Result};
 use chrono::SecondsFormat;
 
 use crate::cli::{ConnArgs, DoctorArgs};
+use crate::commands::stats::{collect_cluster_streams, collect_streams, json_name};
+use crate::commands::write_stdout;
 use crate::redis::doctor::{
     findings, read_details_via_route, Context, DoctorConfig, Finding, PendingDetails,
     MAX_PENDING_PER_GROUP,
 };
 use crate::redis::route::{Mode, Pool, Route};
 use crate::redis::streams::StreamsSnapshot;
-use crate::render_text::escape_line;
-use crate::stats::{collect_cluster_streams, collect_streams, json_name, write_stdout};
+use crate::text::escape::escape_line;
 
 /// The `doctor --json` document.
 #[derive(Debug, serde::Serialize)]

@@ -11,7 +11,7 @@ use crate::redis::inbox::Caps;
 use crate::redis::message::{Delivery, Kind, Message};
 use crate::redis::stream_tail::{self, StreamTail};
 use crate::redis::subscriber::{ConnState, Subscriber, SubscriberConfig};
-use crate::render_text::escape_line;
+use crate::text::escape::escape_line;
 
 /// Deliveries handled per drain; stdout is flushed when the inbox runs empty.
 const DRAIN_BATCH: usize = 4096;

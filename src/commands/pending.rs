@@ -12,6 +12,8 @@
 use std::io::Write as _;
 
 use anyhow::{anyhow, Result};
+
+use super::write_stdout;
 use bytes::Bytes;
 
 use crate::audit::{AuditLog, BinText};
@@ -22,7 +24,7 @@ use crate::redis::actions::{
 use crate::redis::conn::Target;
 use crate::redis::pending::{pending_page, pending_summary, PendingEntry, PendingQuery, MAX_PAGE};
 use crate::redis::route::Route;
-use crate::render_text::escape_line;
+use crate::text::escape::escape_line;
 use std::sync::Arc;
 
 /// One `pending --json` line.
@@ -310,15 +312,4 @@ fn finish(outcome: &impl ActionOutcome, mut out: Vec<u8>) -> Result<i32> {
     } else {
         crate::exit::PARTIAL
     })
-}
-
-/// A closed pipe (`redtail pending … | head -1`) is not an error worth reporting.
-fn write_stdout(bytes: &[u8]) -> Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(anyhow!("cannot write to standard output: {e}"))
-        }
-        _ => Ok(()),
-    }
 }
