@@ -10,6 +10,7 @@ use crate::keymap::{Command, Scope};
 use crate::redis::message::SubKind;
 use crate::redis::poller::ChannelKind;
 use crate::state::composer::ComposerState;
+use crate::state::keys::movement;
 use crate::state::status::NoticeTopic;
 use crate::state::{AppState, Effect, Overlay, Tab};
 
@@ -62,7 +63,7 @@ impl AppState {
         key: &KeyEvent,
         effects: &mut Vec<Effect>,
     ) -> bool {
-        let page = self.channel_rows() as isize;
+        let page = self.channel_rows();
         match self.keymap.lookup(Scope::Channels, key) {
             Some(Command::ToggleClients) => {
                 self.channels.show_clients = !self.channels.show_clients;
@@ -90,14 +91,9 @@ impl AppState {
             Some(Command::SortReverse) => self.channels.cycle_sort(true),
             Some(Command::SubscribeSelected) => self.subscribe_selected(false, effects),
             Some(Command::SubscribePattern) => self.subscribe_selected(true, effects),
-            _ => match self.keymap.lookup(Scope::Navigation, key) {
-                Some(Command::Up) => self.channels_move(-1),
-                Some(Command::Down) => self.channels_move(1),
-                Some(Command::PageUp) => self.channels_move(-page),
-                Some(Command::PageDown) => self.channels_move(page),
-                Some(Command::Top) => self.channels_move(isize::MIN / 2),
-                Some(Command::Bottom) => self.channels_move(isize::MAX / 2),
-                _ => return false,
+            _ => match movement(self.keymap.lookup(Scope::Navigation, key), page) {
+                Some(step) => self.channels_move(step.delta()),
+                None => return false,
             },
         }
         true

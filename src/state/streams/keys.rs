@@ -10,6 +10,7 @@ use super::{server_now_ms, Level, StreamsEffect, StreamsEvent};
 use crate::filter::Filter;
 use crate::keymap::{Command, Scope};
 use crate::render_text::escape_line;
+use crate::state::keys::movement;
 use crate::state::status::NoticeTopic;
 use crate::state::{AppState, Effect, Tab};
 
@@ -164,7 +165,7 @@ impl AppState {
         if self.streams.entries.is_some() {
             return self.entries_key(key, effects);
         }
-        let page = self.streams_page() as isize;
+        let page = self.streams_page();
         match self.keymap.lookup(Scope::Streams, key) {
             Some(Command::DrillIn) => {
                 if !self.streams.drill_in() && self.streams.level == Level::Groups {
@@ -241,14 +242,9 @@ impl AppState {
             ) => {
                 self.manage_key(command);
             }
-            _ => match self.keymap.lookup(Scope::Navigation, key) {
-                Some(Command::Up) => self.streams.move_by(-1, page as usize),
-                Some(Command::Down) => self.streams.move_by(1, page as usize),
-                Some(Command::PageUp) => self.streams.move_by(-page, page as usize),
-                Some(Command::PageDown) => self.streams.move_by(page, page as usize),
-                Some(Command::Top) => self.streams.move_by(isize::MIN / 2, page as usize),
-                Some(Command::Bottom) => self.streams.move_by(isize::MAX / 2, page as usize),
-                _ => {
+            _ => match movement(self.keymap.lookup(Scope::Navigation, key), page) {
+                Some(step) => self.streams.move_by(step.delta(), page),
+                None => {
                     // The Pending pane's key shows the selected group there (the tab
                     // switch itself is the global binding's).
                     if self.keymap.lookup(Scope::Global, key) == Some(Command::ShowPending) {
@@ -371,16 +367,10 @@ impl AppState {
                 } else {
                     (layout.list_rows(), 0)
                 };
-                let page = rows as isize;
-                let delta = match navigation {
-                    Some(Command::Up) => -1,
-                    Some(Command::Down) => 1,
-                    Some(Command::PageUp) => -page,
-                    Some(Command::PageDown) => page,
-                    Some(Command::Top) => isize::MIN / 2,
-                    Some(Command::Bottom) => isize::MAX / 2,
-                    _ => return false,
+                let Some(step) = movement(navigation, rows) else {
+                    return false;
                 };
+                let delta = step.delta();
                 if browser.expanded {
                     browser.scroll_by(delta, lines, rows);
                 } else {
