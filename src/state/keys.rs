@@ -407,7 +407,10 @@ impl AppState {
             }
             Some(Command::Unsubscribe) => {
                 if self.subscriptions.is_empty() {
-                    self.info("no subscriptions to drop; press s to subscribe".into());
+                    let subscribe = self.keymap.first_key(Scope::Feed, Command::Subscribe);
+                    self.info(format!(
+                        "no subscriptions to drop; press {subscribe} to subscribe"
+                    ));
                 } else {
                     self.overlay = Some(Overlay::Unsubscribe(Picker::new(&self.subscriptions)));
                 }

@@ -106,22 +106,20 @@ impl AppState {
         };
         let (kind, name) = match (row.kind, as_pattern) {
             (ChannelKind::Shard, true) => {
-                self.error(
+                let subscribe = self
+                    .keymap
+                    .first_key(Scope::Channels, Command::SubscribeSelected);
+                self.error(format!(
                     "shard channels have no pattern subscriptions (SSUBSCRIBE takes exact \
-                     names); press s to subscribe to this one"
-                        .into(),
-                );
+                     names); press {subscribe} to subscribe to this one"
+                ));
                 return;
             }
             (ChannelKind::Shard, false) => (SubKind::Shard, row.name.clone()),
             (ChannelKind::Channel, false) => (SubKind::Channel, row.name.clone()),
             (ChannelKind::Channel, true) => (SubKind::Pattern, pattern_for(&row.name)),
         };
-        let feed_key = self
-            .keymap
-            .keys_for(Scope::Global, Command::ShowFeed)
-            .first()
-            .map_or_else(|| "Tab".to_string(), ToString::to_string);
+        let feed_key = self.keymap.first_key(Scope::Global, Command::ShowFeed);
         let shown = short_name(&name);
         if self.subscriptions.set(kind).contains(&name) {
             self.info(format!(

@@ -217,7 +217,10 @@ impl AppState {
                     let shown = crate::render_text::escape_line(&key).into_owned();
                     if on {
                         self.followed_streams.insert(key.clone());
-                        self.info(format!("following {shown} in the feed — see the Feed (1)"));
+                        let feed_key = self.keymap.first_key(Scope::Global, Command::ShowFeed);
+                        self.info(format!(
+                            "following {shown} in the feed — see the Feed ({feed_key})"
+                        ));
                     } else {
                         self.followed_streams.remove(&key);
                         self.info(format!("stopped following {shown}"));
@@ -278,11 +281,7 @@ impl AppState {
                 escape_line(&stream.key)
             )),
             _ => {
-                let open = self
-                    .keymap
-                    .keys_for(Scope::Streams, Command::DrillIn)
-                    .first()
-                    .map_or_else(|| "Enter".to_string(), ToString::to_string);
+                let open = self.keymap.first_key(Scope::Streams, Command::DrillIn);
                 Err(format!(
                     "{} has {} groups: press {open} and pick one",
                     escape_line(&stream.key),
