@@ -4,9 +4,9 @@
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Widget};
 use ratatui::Frame;
 
+use super::popup::{self, Place};
 use super::{fit, theme};
 use crate::keymap::{Command, Scope};
 use crate::render_text::escape_str;
@@ -24,27 +24,9 @@ pub fn render(state: &AppState, composer: &ComposerState, frame: &mut Frame, are
     if width < LABEL_COLS + 4 || height < 7 {
         return;
     }
-    let popup = Rect::new(
-        area.x + (area.width - width) / 2,
-        area.y + (area.height - height) / 2,
-        width,
-        height,
-    );
+    let rect = popup::rect(area, width, height, Place::Middle);
     let buf = frame.buffer_mut();
-    Clear.render(popup, buf);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme::accent())
-        .title(Line::styled(" publish ", theme::bold()));
-    let inner = block.inner(popup);
-    block.render(popup, buf);
-    // A column of padding inside the border on each side.
-    let inner = Rect::new(
-        inner.x + 1,
-        inner.y,
-        inner.width.saturating_sub(2),
-        inner.height,
-    );
+    let inner = popup::padded(popup::frame(buf, rect, "publish"));
     let key = |command| {
         state
             .keymap

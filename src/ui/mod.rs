@@ -11,6 +11,7 @@ pub mod header;
 pub mod help;
 pub mod pending;
 pub mod pending_dialogs;
+pub mod popup;
 pub mod prompt;
 pub mod streams;
 pub mod tabs;

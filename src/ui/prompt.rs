@@ -4,10 +4,10 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Widget};
 use ratatui::Frame;
 use tui_input::Input;
 
+use super::popup::{self, Place};
 use super::theme;
 use crate::keymap::{Command, Keymap, Scope};
 use crate::render_text::{escape_line, escape_str};
@@ -174,20 +174,9 @@ pub fn render_picker(picker: &Picker, frame: &mut Frame, area: Rect) {
     let rows = picker.items.len() as u16;
     let width = area.width.saturating_sub(4).min(60);
     let height = (rows + 2).min(area.height);
-    let popup = Rect::new(
-        area.x + (area.width - width) / 2,
-        area.y + 1.min(area.height),
-        width,
-        height,
-    );
+    let rect = popup::rect(area, width, height, Place::Below(1));
     let buf = frame.buffer_mut();
-    Clear.render(popup, buf);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme::accent())
-        .title(Line::styled(" unsubscribe ", theme::bold()));
-    let inner = block.inner(popup);
-    block.render(popup, buf);
+    let inner = popup::frame(buf, rect, "unsubscribe");
     let visible = usize::from(inner.height).max(1);
     let start = picker.selected.saturating_sub(visible - 1);
     for (i, (kind, name)) in picker.items.iter().enumerate().skip(start).take(visible) {
