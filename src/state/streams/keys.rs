@@ -210,25 +210,7 @@ impl AppState {
                 self.info("polling streams now…".into());
                 effects.push(Effect::Streams(StreamsEffect::PollNow));
             }
-            Some(Command::FollowStream) => match self.streams.selected_stream() {
-                Some(stream) => {
-                    let key = stream.key.clone();
-                    let on = !self.followed_streams.contains(&key);
-                    let shown = crate::render_text::escape_line(&key).into_owned();
-                    if on {
-                        self.followed_streams.insert(key.clone());
-                        let feed_key = self.keymap.first_key(Scope::Global, Command::ShowFeed);
-                        self.info(format!(
-                            "following {shown} in the feed — see the Feed ({feed_key})"
-                        ));
-                    } else {
-                        self.followed_streams.remove(&key);
-                        self.info(format!("stopped following {shown}"));
-                    }
-                    effects.push(Effect::Streams(StreamsEffect::Follow { key, on }));
-                }
-                None => self.info("no stream selected".into()),
-            },
+            Some(Command::FollowStream) => self.toggle_follow(effects),
             Some(Command::Rediscover) => {
                 self.streams.rescan_after = Some(self.streams.poll.scan.passes_completed);
                 self.progress(
@@ -260,6 +242,28 @@ impl AppState {
             },
         }
         true
+    }
+
+    /// Follow the selected stream's new entries in the feed, or stop following it.
+    fn toggle_follow(&mut self, effects: &mut Vec<Effect>) {
+        let Some(stream) = self.streams.selected_stream() else {
+            self.info("no stream selected".into());
+            return;
+        };
+        let key = stream.key.clone();
+        let on = !self.followed_streams.contains(&key);
+        let shown = crate::render_text::escape_line(&key).into_owned();
+        if on {
+            self.followed_streams.insert(key.clone());
+            let feed_key = self.keymap.first_key(Scope::Global, Command::ShowFeed);
+            self.info(format!(
+                "following {shown} in the feed — see the Feed ({feed_key})"
+            ));
+        } else {
+            self.followed_streams.remove(&key);
+            self.info(format!("stopped following {shown}"));
+        }
+        effects.push(Effect::Streams(StreamsEffect::Follow { key, on }));
     }
 
     /// The group to show in the Pending pane: the selected one, or a stream's only group.
