@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
+use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 use serde::Deserialize;
 use tokio::task::JoinSet;
@@ -230,7 +231,33 @@ pub async fn start_workload(route: &Arc<Route>, w: Workload) -> Result<Running> 
     let mut pool = Pool::new();
     let conn = pool.get(&route.target(0).await?).await?;
     let mut tasks = JoinSet::new();
-    let mut subscribers = Vec::new();
+    let subscribers = spawn_subscribers(route, &w);
+    for b in w.broadcasts {
+        spawn_broadcast(&mut tasks, conn.clone(), b);
+    }
+    for s in w.shard_channels {
+        let c = pool
+            .get(&route.target_for_key(s.channel.as_bytes()).await?)
+            .await?;
+        spawn_shard_channel(&mut tasks, c, s);
+    }
+    spawn_token_streams(&mut tasks, &conn, w.token_streams);
+    for q in w.work_queues {
+        let c = pool
+            .get(&route.target_for_key(q.stream.as_bytes()).await?)
+            .await?;
+        start_work_queue(&mut tasks, c, q).await;
+    }
+    Ok(Running {
+        tasks,
+        _subscribers: subscribers,
+    })
+}
+
+/// One subscriber per named client of the broadcasts and shard channels (so a client
+/// subscribed to several channels is one connection), plus the chat gateway on the
+/// token-stream pattern.
+fn spawn_subscribers(route: &Arc<Route>, w: &Workload) -> Vec<Subscriber> {
     let mut by_client: std::collections::BTreeMap<String, Subscriptions> = Default::default();
     for b in &w.broadcasts {
         for s in &b.subscribers {
@@ -250,6 +277,7 @@ pub async fn start_workload(route: &Arc<Route>, w: Workload) -> Result<Running> 
                 .insert(Bytes::from(s.channel.clone()));
         }
     }
+    let mut subscribers = Vec::new();
     for (name, subs) in by_client {
         subscribers.push(spawn_subscriber(route, &name, subs));
     }
@@ -258,42 +286,45 @@ pub async fn start_workload(route: &Arc<Route>, w: Workload) -> Result<Running> 
         .patterns
         .insert(Bytes::from(format!("{}*", w.token_streams.channel_prefix)));
     subscribers.push(spawn_subscriber(route, "chat-gateway", token_subs));
+    subscribers
+}
 
-    for b in w.broadcasts {
-        let mut c = conn.clone();
-        tasks.spawn(async move {
-            let mut n = 0u64;
-            loop {
-                n += 1;
-                let tpl = &b.payloads[(n as usize) % b.payloads.len().max(1)];
-                let _: redis::RedisResult<i64> = c.publish(&b.channel, fill(tpl, n, "", "")).await;
-                tokio::time::sleep(Duration::from_millis(b.every_ms.max(10))).await;
-            }
-        });
-    }
-    for s in w.shard_channels {
-        let mut c = pool
-            .get(&route.target_for_key(s.channel.as_bytes()).await?)
-            .await?;
-        tasks.spawn(async move {
-            let mut n = 0u64;
-            loop {
-                n += 1;
-                let payload = format!(
-                    "{{\"order\":{n},\"amount\":{}.{:02}}}",
-                    10 + n % 90,
-                    n % 100
-                );
-                let _: redis::RedisResult<i64> = redis::cmd("SPUBLISH")
-                    .arg(&s.channel)
-                    .arg(payload)
-                    .query_async(&mut c)
-                    .await;
-                tokio::time::sleep(Duration::from_millis(s.every_ms.max(10))).await;
-            }
-        });
-    }
-    let ts = w.token_streams;
+/// PUBLISH the broadcast's payloads in turn, forever.
+fn spawn_broadcast(tasks: &mut JoinSet<()>, mut c: MultiplexedConnection, b: Broadcast) {
+    tasks.spawn(async move {
+        let mut n = 0u64;
+        loop {
+            n += 1;
+            let tpl = &b.payloads[(n as usize) % b.payloads.len().max(1)];
+            let _: redis::RedisResult<i64> = c.publish(&b.channel, fill(tpl, n, "", "")).await;
+            tokio::time::sleep(Duration::from_millis(b.every_ms.max(10))).await;
+        }
+    });
+}
+
+/// SPUBLISH an order to the shard channel, forever (`c` is the channel's slot owner).
+fn spawn_shard_channel(tasks: &mut JoinSet<()>, mut c: MultiplexedConnection, s: ShardChannel) {
+    tasks.spawn(async move {
+        let mut n = 0u64;
+        loop {
+            n += 1;
+            let payload = format!(
+                "{{\"order\":{n},\"amount\":{}.{:02}}}",
+                10 + n % 90,
+                n % 100
+            );
+            let _: redis::RedisResult<i64> = redis::cmd("SPUBLISH")
+                .arg(&s.channel)
+                .arg(payload)
+                .query_async(&mut c)
+                .await;
+            tokio::time::sleep(Duration::from_millis(s.every_ms.max(10))).await;
+        }
+    });
+}
+
+/// One session channel per session, streaming the words as tokens then a "done".
+fn spawn_token_streams(tasks: &mut JoinSet<()>, conn: &MultiplexedConnection, ts: TokenStreams) {
     for i in 0..ts.sessions {
         let mut c = conn.clone();
         let words = ts.words.clone();
@@ -314,80 +345,91 @@ pub async fn start_workload(route: &Arc<Route>, w: Workload) -> Result<Running> 
             }
         });
     }
-    for q in w.work_queues {
-        let conn = pool
-            .get(&route.target_for_key(q.stream.as_bytes()).await?)
-            .await?;
-        let mut c = conn.clone();
-        let _: redis::RedisResult<()> = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(&q.stream)
-            .arg(&q.group)
-            .arg("$")
-            .arg("MKSTREAM")
-            .query_async(&mut c)
-            .await;
-        let (stream, maxlen, every) = (q.stream.clone(), q.maxlen, q.produce_every_ms);
-        tasks.spawn(async move {
-            let mut n = 0u64;
-            loop {
-                n += 1;
-                let prompt = format!("Summarize document #{n}");
-                let _: redis::RedisResult<String> = redis::cmd("XADD")
-                    .arg(&stream)
-                    .arg("MAXLEN")
-                    .arg("~")
-                    .arg(maxlen)
-                    .arg("*")
-                    .arg("request_id")
-                    .arg(format!("req-{n:06}"))
-                    .arg("model")
-                    .arg("summarizer-v2")
-                    .arg("payload")
-                    .arg(serde_json::json!({"prompt": prompt, "max_tokens": 256}).to_string())
-                    .query_async(&mut c)
-                    .await;
-                tokio::time::sleep(Duration::from_millis(every.max(10))).await;
-            }
-        });
-        for worker in q.workers {
-            let mut c = conn.clone();
-            let (stream, group) = (q.stream.clone(), q.group.clone());
-            tasks.spawn(async move {
-                let mut taken = 0u64;
-                loop {
-                    let reply: redis::RedisResult<redis::Value> = redis::cmd("XREADGROUP")
-                        .arg("GROUP")
-                        .arg(&group)
-                        .arg(&worker.name)
-                        .arg("COUNT")
-                        .arg(1)
-                        .arg("STREAMS")
-                        .arg(&stream)
-                        .arg(">")
-                        .query_async(&mut c)
-                        .await;
-                    let ids = reply.map(|v| entry_ids(&v)).unwrap_or_default();
-                    if ids.is_empty() {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                    tokio::time::sleep(Duration::from_millis(worker.process_ms)).await;
-                    for id in ids {
-                        taken += 1;
-                        if worker.crash_every > 0 && taken.is_multiple_of(worker.crash_every) {
-                            continue; // "crashed" while holding this entry: it stays pending
-                        }
-                        let _: redis::RedisResult<i64> = c.xack(&stream, &group, &[id]).await;
-                    }
-                }
-            });
+}
+
+/// Create the queue's group, then a producer and its workers (`conn` is the stream's
+/// slot owner).
+async fn start_work_queue(tasks: &mut JoinSet<()>, conn: MultiplexedConnection, q: WorkQueue) {
+    let mut c = conn.clone();
+    let _: redis::RedisResult<()> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&q.stream)
+        .arg(&q.group)
+        .arg("$")
+        .arg("MKSTREAM")
+        .query_async(&mut c)
+        .await;
+    let (stream, maxlen, every) = (q.stream.clone(), q.maxlen, q.produce_every_ms);
+    tasks.spawn(async move {
+        let mut n = 0u64;
+        loop {
+            n += 1;
+            let prompt = format!("Summarize document #{n}");
+            let _: redis::RedisResult<String> = redis::cmd("XADD")
+                .arg(&stream)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(maxlen)
+                .arg("*")
+                .arg("request_id")
+                .arg(format!("req-{n:06}"))
+                .arg("model")
+                .arg("summarizer-v2")
+                .arg("payload")
+                .arg(serde_json::json!({"prompt": prompt, "max_tokens": 256}).to_string())
+                .query_async(&mut c)
+                .await;
+            tokio::time::sleep(Duration::from_millis(every.max(10))).await;
         }
+    });
+    for worker in q.workers {
+        spawn_worker(
+            tasks,
+            conn.clone(),
+            q.stream.clone(),
+            q.group.clone(),
+            worker,
+        );
     }
-    Ok(Running {
-        tasks,
-        _subscribers: subscribers,
-    })
+}
+
+/// Read one entry at a time as `worker` and ack it, except every `crash_every`th.
+fn spawn_worker(
+    tasks: &mut JoinSet<()>,
+    mut c: MultiplexedConnection,
+    stream: String,
+    group: String,
+    worker: Worker,
+) {
+    tasks.spawn(async move {
+        let mut taken = 0u64;
+        loop {
+            let reply: redis::RedisResult<redis::Value> = redis::cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg(&group)
+                .arg(&worker.name)
+                .arg("COUNT")
+                .arg(1)
+                .arg("STREAMS")
+                .arg(&stream)
+                .arg(">")
+                .query_async(&mut c)
+                .await;
+            let ids = reply.map(|v| entry_ids(&v)).unwrap_or_default();
+            if ids.is_empty() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            tokio::time::sleep(Duration::from_millis(worker.process_ms)).await;
+            for id in ids {
+                taken += 1;
+                if worker.crash_every > 0 && taken.is_multiple_of(worker.crash_every) {
+                    continue; // "crashed" while holding this entry: it stays pending
+                }
+                let _: redis::RedisResult<i64> = c.xack(&stream, &group, &[id]).await;
+            }
+        }
+    });
 }
 
 /// Entry ids from an XREADGROUP reply: [[stream, [[id, fields], …]]].

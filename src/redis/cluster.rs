@@ -265,67 +265,11 @@ impl Topology {
 
     /// Parse `CLUSTER NODES` text (servers before 7.0).
     pub fn from_nodes_text(text: &str) -> Result<Topology> {
-        struct Line {
-            node: Node,
-            primary_of: Option<String>,
-            slots: Vec<(u16, u16)>,
-        }
         let mut lines = Vec::new();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let parts: Vec<&str> = line.split_whitespace().collect();
-            if parts.len() < 8 {
-                bail!("CLUSTER NODES: short line {line:?}");
+            if let Some(parsed) = NodesLine::parse(line)? {
+                lines.push(parsed);
             }
-            let flags: Vec<&str> = parts[2].split(',').collect();
-            if flags.contains(&"noaddr") || flags.contains(&"handshake") {
-                continue;
-            }
-            // ip:port@cport[,hostname]
-            let addr = parts[1].split(',').next().unwrap_or_default();
-            let addr = addr.split('@').next().unwrap_or_default();
-            let (host, port) = addr
-                .rsplit_once(':')
-                .ok_or_else(|| anyhow!("CLUSTER NODES: bad address {addr:?}"))?;
-            let role = if flags.contains(&"master") {
-                Role::Primary
-            } else {
-                Role::Replica
-            };
-            let health = if flags.contains(&"fail") {
-                "failed"
-            } else if parts[7] == "connected" || flags.contains(&"myself") {
-                "online"
-            } else {
-                "disconnected"
-            };
-            let mut slots = Vec::new();
-            for s in &parts[8..] {
-                if s.starts_with('[') {
-                    continue; // migrating/importing marker
-                }
-                let (a, b) = s.split_once('-').unwrap_or((s, s));
-                if let (Ok(a), Ok(b)) = (a.parse::<u16>(), b.parse::<u16>()) {
-                    if usize::from(a) < SLOTS && usize::from(b) < SLOTS {
-                        slots.push((a, b));
-                    }
-                }
-            }
-            lines.push(Line {
-                node: Node {
-                    id: parts[0].to_string(),
-                    host: host
-                        .trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .to_string(),
-                    port: port.parse().unwrap_or(0),
-                    tls_port: None,
-                    role,
-                    health: health.to_string(),
-                    shard: 0,
-                },
-                primary_of: (parts[3] != "-").then(|| parts[3].to_string()),
-                slots,
-            });
         }
         if lines.is_empty() {
             bail!("CLUSTER NODES listed no nodes");
@@ -356,7 +300,7 @@ impl Topology {
             });
         }
         // Replicas whose primary is unknown still exist: give them a shard of their own.
-        let orphans: Vec<&Line> = lines
+        let orphans: Vec<&NodesLine> = lines
             .iter()
             .filter(|l| {
                 l.node.role == Role::Replica && !nodes.iter().any(|n: &Node| n.id == l.node.id)
@@ -449,6 +393,73 @@ pub fn key_slot(key: &[u8]) -> u16 {
         None => key,
     };
     crc16(hashed) % SLOTS as u16
+}
+
+/// One line of CLUSTER NODES: the node, the primary it replicates, the slots it serves.
+struct NodesLine {
+    node: Node,
+    primary_of: Option<String>,
+    slots: Vec<(u16, u16)>,
+}
+
+impl NodesLine {
+    /// `None` for a node without an address yet (`noaddr`, `handshake`).
+    fn parse(line: &str) -> Result<Option<NodesLine>> {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        if parts.len() < 8 {
+            bail!("CLUSTER NODES: short line {line:?}");
+        }
+        let flags: Vec<&str> = parts[2].split(',').collect();
+        if flags.contains(&"noaddr") || flags.contains(&"handshake") {
+            return Ok(None);
+        }
+        // ip:port@cport[,hostname]
+        let addr = parts[1].split(',').next().unwrap_or_default();
+        let addr = addr.split('@').next().unwrap_or_default();
+        let (host, port) = addr
+            .rsplit_once(':')
+            .ok_or_else(|| anyhow!("CLUSTER NODES: bad address {addr:?}"))?;
+        let role = if flags.contains(&"master") {
+            Role::Primary
+        } else {
+            Role::Replica
+        };
+        let health = if flags.contains(&"fail") {
+            "failed"
+        } else if parts[7] == "connected" || flags.contains(&"myself") {
+            "online"
+        } else {
+            "disconnected"
+        };
+        let mut slots = Vec::new();
+        for s in &parts[8..] {
+            if s.starts_with('[') {
+                continue; // migrating/importing marker
+            }
+            let (a, b) = s.split_once('-').unwrap_or((s, s));
+            if let (Ok(a), Ok(b)) = (a.parse::<u16>(), b.parse::<u16>()) {
+                if usize::from(a) < SLOTS && usize::from(b) < SLOTS {
+                    slots.push((a, b));
+                }
+            }
+        }
+        Ok(Some(NodesLine {
+            node: Node {
+                id: parts[0].to_string(),
+                host: host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+                port: port.parse().unwrap_or(0),
+                tls_port: None,
+                role,
+                health: health.to_string(),
+                shard: 0,
+            },
+            primary_of: (parts[3] != "-").then(|| parts[3].to_string()),
+            slots,
+        }))
+    }
 }
 
 #[cfg(test)]

@@ -128,15 +128,11 @@ impl AppState {
             self.overlay = None;
             return true;
         }
-        let page = self.feed_rows() as isize;
-        match self.keymap.lookup(Scope::Navigation, key) {
-            Some(Command::Up) => self.help_scroll(-1),
-            Some(Command::Down) => self.help_scroll(1),
-            Some(Command::PageUp) => self.help_scroll(-page),
-            Some(Command::PageDown) => self.help_scroll(page),
-            Some(Command::Top) => self.help_scroll(-10_000),
-            Some(Command::Bottom) => self.help_scroll(10_000),
-            _ => {
+        let page = self.feed_rows();
+        match movement(self.keymap.lookup(Scope::Navigation, key), page) {
+            // help_scroll clamps (0 ..= 200): Top and Bottom land on either end.
+            Some(step) => self.help_scroll(step.delta()),
+            None => {
                 // Quit, tab switching and `?` still work; anything else is swallowed so a
                 // stray key does not act behind the overlay.
                 if let Some(command) = self.keymap.lookup(Scope::Global, key) {
@@ -267,17 +263,9 @@ impl AppState {
             }
             _ => {}
         }
-        let page = self.feed_rows() as isize;
-        if let Some(Overlay::Unsubscribe(picker)) = &mut self.overlay {
-            match self.keymap.lookup(Scope::Navigation, key) {
-                Some(Command::Up) => picker.move_by(-1),
-                Some(Command::Down) => picker.move_by(1),
-                Some(Command::PageUp) => picker.move_by(-page),
-                Some(Command::PageDown) => picker.move_by(page),
-                Some(Command::Top) => picker.move_by(isize::MIN / 2),
-                Some(Command::Bottom) => picker.move_by(isize::MAX / 2),
-                _ => {}
-            }
+        let step = movement(self.keymap.lookup(Scope::Navigation, key), self.feed_rows());
+        if let (Some(Overlay::Unsubscribe(picker)), Some(step)) = (&mut self.overlay, step) {
+            picker.move_by(step.delta());
         }
         true
     }
@@ -298,15 +286,11 @@ impl AppState {
             }
             _ => {}
         }
-        let page = rows as isize;
-        match self.keymap.lookup(Scope::Navigation, key) {
-            Some(Command::Up) => detail.scroll_by(-1, rows),
-            Some(Command::Down) => detail.scroll_by(1, rows),
-            Some(Command::PageUp) => detail.scroll_by(-page, rows),
-            Some(Command::PageDown) => detail.scroll_by(page, rows),
-            Some(Command::Top) => detail.scroll_top(),
-            Some(Command::Bottom) => detail.scroll_bottom(rows),
-            _ => return false,
+        match movement(self.keymap.lookup(Scope::Navigation, key), rows) {
+            Some(Move::By(delta)) => detail.scroll_by(delta, rows),
+            Some(Move::Top) => detail.scroll_top(),
+            Some(Move::Bottom) => detail.scroll_bottom(rows),
+            None => return false,
         }
         true
     }
@@ -423,7 +407,10 @@ impl AppState {
             }
             Some(Command::Unsubscribe) => {
                 if self.subscriptions.is_empty() {
-                    self.info("no subscriptions to drop; press s to subscribe".into());
+                    let subscribe = self.keymap.first_key(Scope::Feed, Command::Subscribe);
+                    self.info(format!(
+                        "no subscriptions to drop; press {subscribe} to subscribe"
+                    ));
                 } else {
                     self.overlay = Some(Overlay::Unsubscribe(Picker::new(&self.subscriptions)));
                 }
@@ -450,14 +437,11 @@ impl AppState {
                     self.info("already connected or connecting: nothing to retry".into());
                 }
             }
-            _ => match self.keymap.lookup(Scope::Navigation, key) {
-                Some(Command::Up) => self.feed_move(-1),
-                Some(Command::Down) => self.feed_move(1),
-                Some(Command::PageUp) => self.feed_move(-(rows as isize)),
-                Some(Command::PageDown) => self.feed_move(rows as isize),
-                Some(Command::Top) => self.feed.to_top(rows),
-                Some(Command::Bottom) => self.feed.to_bottom(),
-                _ => return false,
+            _ => match movement(self.keymap.lookup(Scope::Navigation, key), rows) {
+                Some(Move::By(delta)) => self.feed_move(delta),
+                Some(Move::Top) => self.feed.to_top(rows),
+                Some(Move::Bottom) => self.feed.to_bottom(),
+                None => return false,
             },
         }
         true
@@ -481,4 +465,40 @@ impl AppState {
 fn row_in_page(row: u16, top: u16, page: usize) -> Option<usize> {
     let at = usize::from(row.checked_sub(top)?);
     (at < page).then_some(at)
+}
+
+/// Where a navigation key moves a selection or a scroll position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::state) enum Move {
+    /// By this many rows (negative: up).
+    By(isize),
+    Top,
+    Bottom,
+}
+
+impl Move {
+    /// As a row delta for `move_by`-style functions, which clamp: Top and Bottom are
+    /// farther than any list is long (and half of `isize`'s range, so adding cannot wrap).
+    pub(in crate::state) fn delta(self) -> isize {
+        match self {
+            Move::By(delta) => delta,
+            Move::Top => isize::MIN / 2,
+            Move::Bottom => isize::MAX / 2,
+        }
+    }
+}
+
+/// The one mapping of the navigation commands (Up, Down, PageUp, PageDown, Top, Bottom)
+/// to a movement, `page` rows being a page. `None` for any other command.
+pub(in crate::state) fn movement(command: Option<Command>, page: usize) -> Option<Move> {
+    let page = page as isize;
+    Some(match command? {
+        Command::Up => Move::By(-1),
+        Command::Down => Move::By(1),
+        Command::PageUp => Move::By(-page),
+        Command::PageDown => Move::By(page),
+        Command::Top => Move::Top,
+        Command::Bottom => Move::Bottom,
+        _ => return None,
+    })
 }

@@ -9,13 +9,18 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
-use super::{clients, fit, nodes, theme};
+use super::{fit, theme};
 use crate::keymap::{Command, Scope};
 use crate::redis::poller::ChannelKind;
 use crate::state::channels::activity::WINDOW_SECS;
 use crate::state::channels::{visible_offset, ChannelRow, ChannelsState, SortColumn, ERROR_ROWS};
 use crate::state::{thousands, AppState};
 use crate::text::escape::escape_str;
+use table::{age_text, count, rate_text};
+
+mod clients;
+mod nodes;
+pub mod table;
 
 /// Channel name bytes escaped per row: a 1 MB name must not cost a megabyte per frame.
 const NAME_PREVIEW_BYTES: usize = 512;
@@ -434,43 +439,12 @@ pub fn sparkline(buckets: &[u32; WINDOW_SECS]) -> String {
         .collect()
 }
 
-/// Messages per second: "0", "0.02", "4.5", "1,204".
-pub fn rate_text(rate: f64) -> String {
-    if rate <= 0.0 {
-        return "0".into();
-    }
-    if rate >= 100.0 {
-        thousands(rate.round() as u64)
-    } else if rate >= 10.0 {
-        format!("{rate:.1}")
-    } else {
-        format!("{rate:.2}")
-    }
-}
-
-/// How long ago, in the one duration format ([`crate::text::duration`]).
-pub fn age_text(age: TimeDelta) -> String {
-    crate::text::duration(age)
-}
-
-/// "1 channel", "4 channels".
-pub fn count(n: usize, noun: &str) -> String {
-    let s = if n == 1 { "" } else { "s" };
-    format!("{} {noun}{s}", thousands(n as u64))
-}
-
 fn thousands_i(n: i64) -> String {
     if n < 0 {
         format!("-{}", thousands(n.unsigned_abs()))
     } else {
         thousands(n.unsigned_abs())
     }
-}
-
-/// How old the poller's last answer is, for the clients view's figures line.
-pub fn stats_age(state: &AppState) -> Option<TimeDelta> {
-    let taken = state.channels.poll.last_ok.as_ref()?.taken_at;
-    Some(state.now - taken)
 }
 
 #[cfg(test)]

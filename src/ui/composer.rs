@@ -1,12 +1,13 @@
 //! The publish composer overlay: channel, command, JSON check, payload, and the result
 //! of the last publish. Its keys are in the footer (from the keymap).
 
+use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Widget};
 use ratatui::Frame;
 
+use super::popup::{self, Place};
 use super::{fit, theme};
 use crate::keymap::{Command, Scope};
 use crate::state::composer::{published_text, ComposerState, Field, Outcome};
@@ -24,45 +25,53 @@ pub fn render(state: &AppState, composer: &ComposerState, frame: &mut Frame, are
     if width < LABEL_COLS + 4 || height < 7 {
         return;
     }
-    let popup = Rect::new(
-        area.x + (area.width - width) / 2,
-        area.y + (area.height - height) / 2,
-        width,
-        height,
-    );
+    let rect = popup::rect(area, width, height, Place::Middle);
     let buf = frame.buffer_mut();
-    Clear.render(popup, buf);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme::accent())
-        .title(Line::styled(" publish ", theme::bold()));
-    let inner = block.inner(popup);
-    block.render(popup, buf);
-    // A column of padding inside the border on each side.
-    let inner = Rect::new(
-        inner.x + 1,
-        inner.y,
-        inner.width.saturating_sub(2),
-        inner.height,
-    );
+    let inner = popup::padded(popup::frame(buf, rect, "publish"));
     let key = |command| {
         state
             .keymap
             .keys_label(Scope::Composer, command)
             .unwrap_or_else(|| "?".into())
     };
-    let label = |text: &str, focused: bool| {
-        let style = if focused {
-            theme::accent().patch(theme::bold())
-        } else {
-            theme::dim()
-        };
-        Span::styled(format!("{text:<w$}", w = usize::from(LABEL_COLS)), style)
+    let channel_cursor = draw_channel(composer, buf, inner);
+    // Command and JSON check.
+    let check = if composer.validate_json { "on" } else { "off" };
+    let options = Line::from(vec![
+        label("command", false),
+        Span::styled(composer.command_name(), theme::bold()),
+        Span::styled(format!(" ({})", key(Command::ToggleShard)), theme::dim()),
+        Span::raw("   JSON check "),
+        Span::styled(check, theme::bold()),
+        Span::styled(format!(" ({})", key(Command::ToggleJson)), theme::dim()),
+    ]);
+    buf.set_line(inner.x, inner.y + 1, &options, inner.width);
+    let payload_cursor = draw_payload(composer, buf, inner);
+    let send_hint = format!(
+        "{} to send · {} cancels",
+        key(Command::Send),
+        key(Command::Cancel)
+    );
+    draw_results(composer, send_hint, buf, inner);
+    if let Some(position) = channel_cursor.or(payload_cursor) {
+        frame.set_cursor_position(position);
+    }
+}
+
+/// A field's label, bright when the field has the focus.
+fn label(text: &str, focused: bool) -> Span<'static> {
+    let style = if focused {
+        theme::accent().patch(theme::bold())
+    } else {
+        theme::dim()
     };
+    Span::styled(format!("{text:<w$}", w = usize::from(LABEL_COLS)), style)
+}
+
+/// The channel row (the first); the cursor's position when it has the focus.
+fn draw_channel(composer: &ComposerState, buf: &mut Buffer, inner: Rect) -> Option<(u16, u16)> {
     let field_x = inner.x + LABEL_COLS;
     let field_cols = inner.width.saturating_sub(LABEL_COLS);
-
-    // Channel.
     let channel_focused = composer.field == Field::Channel;
     buf.set_span(
         inner.x,
@@ -91,27 +100,21 @@ pub fn render(state: &AppState, composer: &ComposerState, frame: &mut Frame, are
         usize::from(field_cols),
         theme::channel(),
     );
-    let mut cursor_at = channel_focused.then_some((field_x + cursor, inner.y));
+    channel_focused.then_some((field_x + cursor, inner.y))
+}
 
-    // Command and JSON check.
-    let check = if composer.validate_json { "on" } else { "off" };
-    let options = Line::from(vec![
-        label("command", false),
-        Span::styled(composer.command_name(), theme::bold()),
-        Span::styled(format!(" ({})", key(Command::ToggleShard)), theme::dim()),
-        Span::raw("   JSON check "),
-        Span::styled(check, theme::bold()),
-        Span::styled(format!(" ({})", key(Command::ToggleJson)), theme::dim()),
-    ]);
-    buf.set_line(inner.x, inner.y + 1, &options, inner.width);
-
-    // Payload: from row 2 to the two status rows at the bottom.
+/// The payload: from row 2 to the two status rows at the bottom, scrolled to keep the
+/// cursor's line and column in view; the cursor's position when it has the focus.
+fn draw_payload(composer: &ComposerState, buf: &mut Buffer, inner: Rect) -> Option<(u16, u16)> {
+    let field_x = inner.x + LABEL_COLS;
+    let field_cols = inner.width.saturating_sub(LABEL_COLS);
     let payload_focused = composer.field == Field::Payload;
     let top = inner.y + 2;
     let rows = inner.height.saturating_sub(4).max(1);
     buf.set_span(inner.x, top, &label("payload", payload_focused), LABEL_COLS);
     let (cursor_row, cursor_col) = composer.payload.cursor();
     let first = cursor_row.saturating_sub(usize::from(rows) - 1);
+    let mut cursor_at = None;
     for (i, line) in composer
         .payload
         .lines()
@@ -154,8 +157,12 @@ pub fn render(state: &AppState, composer: &ComposerState, frame: &mut Frame, are
             theme::dim(),
         );
     }
+    cursor_at
+}
 
-    // JSON check result, then the outcome of the last send.
+/// The two bottom rows: the JSON check's result, then the outcome of the last send (or
+/// `send_hint` before the first).
+fn draw_results(composer: &ComposerState, send_hint: String, buf: &mut Buffer, inner: Rect) {
     let check_y = inner.bottom().saturating_sub(2);
     let check_line = match (&composer.json_error, composer.validate_json) {
         (Some(e), _) => Line::styled(format!("✖ not JSON: {}", escape_str(e)), theme::error()),
@@ -171,14 +178,7 @@ pub fn render(state: &AppState, composer: &ComposerState, frame: &mut Frame, are
     );
     buf.set_line(inner.x, check_y, &check_line, inner.width);
     let outcome = match &composer.outcome {
-        None => Line::styled(
-            format!(
-                "{} to send · {} cancels",
-                key(Command::Send),
-                key(Command::Cancel)
-            ),
-            theme::dim(),
-        ),
+        None => Line::styled(send_hint, theme::dim()),
         Some(Outcome::Sending) => Line::styled("publishing…", theme::dim()),
         Some(Outcome::Delivered(done)) => {
             let style = if done.receivers == 0 {
@@ -211,9 +211,6 @@ pub fn render(state: &AppState, composer: &ComposerState, frame: &mut Frame, are
         if y < inner.bottom() {
             buf.set_stringn(inner.x, y, line, usize::from(inner.width), style);
         }
-    }
-    if let Some(position) = cursor_at {
-        frame.set_cursor_position(position);
     }
 }
 

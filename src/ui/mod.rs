@@ -2,7 +2,6 @@
 //! state or does I/O, so a frame can be drawn from a test with a fixed `now`.
 
 pub mod channels;
-pub mod clients;
 pub mod composer;
 pub mod detail;
 pub mod feed;
@@ -10,9 +9,9 @@ pub mod fit;
 pub mod footer;
 pub mod header;
 pub mod help;
-pub mod nodes;
 pub mod pending;
 pub mod pending_dialogs;
+pub mod popup;
 pub mod prompt;
 pub mod streams;
 pub mod tabs;

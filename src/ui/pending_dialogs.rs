@@ -4,10 +4,10 @@
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Widget};
 use ratatui::Frame;
 use tui_input::Input;
 
+use super::popup::{self, Place};
 use super::{fit, theme};
 use crate::keymap::{Command, Scope};
 use crate::state::pending::dialog::{
@@ -79,30 +79,10 @@ fn popup(
     // The hint wraps too: at 60 columns it does not fit one row.
     let hints = fit::wrap(hints, inner_width, 2);
     let height = (wrapped.len() as u16 + 3 + hints.len() as u16).min(area.height);
-    let popup = Rect::new(
-        area.x + (area.width - width) / 2,
-        area.y + (area.height.saturating_sub(height)) / 3,
-        width,
-        height,
-    );
+    let rect = popup::rect(area, width, height, Place::UpperThird);
     let buf = frame.buffer_mut();
-    Clear.render(popup, buf);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme::accent())
-        .title(Line::styled(
-            format!(" {} ", escape_str(title)),
-            theme::bold(),
-        ));
-    let inner = block.inner(popup);
-    block.render(popup, buf);
-    let content = Rect::new(
-        inner.x + 1,
-        inner.y,
-        inner.width.saturating_sub(2),
-        inner.height,
-    );
-    let hint_rows = (hints.len() as u16).min(content.height);
+    let content = popup::padded(popup::frame(buf, rect, title));
+    let hint_rows = popup::hints(buf, content, &hints);
     let text_bottom = content.bottom() - hint_rows;
     let room = usize::from(content.width);
     for (i, line) in wrapped.iter().enumerate() {
@@ -118,10 +98,6 @@ fn popup(
             fit::cut_line(line, room, fit::Cut::End, theme::dim())
         };
         buf.set_line(content.x, y, &line, content.width);
-    }
-    for (i, hint) in hints.iter().take(usize::from(hint_rows)).enumerate() {
-        let y = text_bottom + i as u16;
-        buf.set_stringn(content.x, y, hint, room, theme::dim());
     }
     content
 }

@@ -4,11 +4,12 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Widget};
 use ratatui::Frame;
 use tui_input::Input;
 
+use super::popup::{self, Place};
 use super::theme;
+use crate::keymap::{Command, Keymap, Scope};
 use crate::state::prompt::{FilterEdit, Picker};
 use crate::state::{AppState, Overlay};
 use crate::text::escape::{escape_line, escape_str};
@@ -37,11 +38,16 @@ pub fn render_input(state: &AppState, frame: &mut Frame, area: Rect) {
     match &state.overlay {
         Some(Overlay::Filter(edit)) if area.height > 1 => {
             let below = Rect::new(area.x, area.y + 1, area.width, 1);
-            render_filter_note(edit, shown.error_col.map(|c| x + c), buf, below);
+            let keymap = &state.keymap;
+            render_filter_note(edit, keymap, shown.error_col.map(|c| x + c), buf, below);
         }
         Some(Overlay::Subscribe(_)) if input.value().is_empty() => {
             let used = shown.line.width() as u16;
-            let hint = Line::styled("  Tab: channel / pattern / shard channel", theme::dim());
+            let cycle = state.keymap.first_key(Scope::Input, Command::CycleKind);
+            let hint = Line::styled(
+                format!("  {cycle}: channel / pattern / shard channel"),
+                theme::dim(),
+            );
             if x + used + 1 < area.right() {
                 buf.set_line(x + used, area.y, &hint, area.right() - x - used);
             }
@@ -52,16 +58,26 @@ pub fn render_input(state: &AppState, frame: &mut Frame, area: Rect) {
 }
 
 /// The filter prompt's second line: a caret under the problem and what it is, or a hint.
-fn render_filter_note(edit: &FilterEdit, caret_x: Option<u16>, buf: &mut Buffer, area: Rect) {
+fn render_filter_note(
+    edit: &FilterEdit,
+    keymap: &Keymap,
+    caret_x: Option<u16>,
+    buf: &mut Buffer,
+    area: Rect,
+) {
+    let accept = keymap.first_key(Scope::Input, Command::Accept);
+    let cancel = keymap.first_key(Scope::Input, Command::Cancel);
     let Some((message, position)) = &edit.error else {
         let hint = if edit.input.value().is_empty() {
-            "   e.g. error ch:ai:* .latency_ms > 250 · Enter on nothing clears the filter".into()
+            format!(
+                "   e.g. error ch:ai:* .latency_ms > 250 · {accept} on nothing clears the filter"
+            )
         } else {
             let restore = match &edit.original {
-                Some(source) => format!("Esc goes back to {}", escape_str(source)),
-                None => "Esc goes back to no filter".into(),
+                Some(source) => format!("{cancel} goes back to {}", escape_str(source)),
+                None => format!("{cancel} goes back to no filter"),
             };
-            format!("   previewing as you type · Enter keeps it · {restore}")
+            format!("   previewing as you type · {accept} keeps it · {restore}")
         };
         buf.set_line(
             area.x,
@@ -73,7 +89,7 @@ fn render_filter_note(edit: &FilterEdit, caret_x: Option<u16>, buf: &mut Buffer,
     };
     let mut text = format!("column {}: {}", position + 1, escape_str(message));
     if edit.refused {
-        text.push_str(" — not applied: fix it, or Esc to cancel");
+        text.push_str(&format!(" — not applied: fix it, or {cancel} to cancel"));
     }
     let caret_x = caret_x
         .unwrap_or(area.x)
@@ -158,20 +174,9 @@ pub fn render_picker(picker: &Picker, frame: &mut Frame, area: Rect) {
     let rows = picker.items.len() as u16;
     let width = area.width.saturating_sub(4).min(60);
     let height = (rows + 2).min(area.height);
-    let popup = Rect::new(
-        area.x + (area.width - width) / 2,
-        area.y + 1.min(area.height),
-        width,
-        height,
-    );
+    let rect = popup::rect(area, width, height, Place::Below(1));
     let buf = frame.buffer_mut();
-    Clear.render(popup, buf);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme::accent())
-        .title(Line::styled(" unsubscribe ", theme::bold()));
-    let inner = block.inner(popup);
-    block.render(popup, buf);
+    let inner = popup::frame(buf, rect, "unsubscribe");
     let visible = usize::from(inner.height).max(1);
     let start = picker.selected.saturating_sub(visible - 1);
     for (i, (kind, name)) in picker.items.iter().enumerate().skip(start).take(visible) {

@@ -19,7 +19,7 @@ mod dialogs;
 pub(super) mod entries;
 mod groups;
 
-use super::channels::age_text;
+use super::channels::table::age_text;
 use super::theme;
 use crate::keymap::{Command, Scope};
 use crate::redis::streams::{Status, StreamInfo, StreamsSnapshot};

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use chrono::Utc;
+use redis::aio::MultiplexedConnection;
 
 use super::poll::discover_fully;
 use super::{
@@ -43,6 +44,21 @@ impl ClusterStreams {
         }
     }
 
+    /// A shard's discovery, first time it is seen. Explicit keys are polled on the node
+    /// that owns them only.
+    fn new_discovery(&self, slots: &[(u16, u16)]) -> Discovery {
+        let mine = self
+            .explicit
+            .iter()
+            .filter(|k| {
+                let s = key_slot(k);
+                slots.iter().any(|&(a, b)| (a..=b).contains(&s))
+            })
+            .cloned()
+            .collect();
+        Discovery::new(self.globs.clone(), mine, self.config.clone())
+    }
+
     /// One poll of every serving primary. `complete` runs each node's discovery to the
     /// end of a pass first (headless `stats`), and evaluates health from that one sample.
     pub async fn poll(
@@ -68,46 +84,15 @@ impl ClusterStreams {
                 continue;
             };
             let target = route.node_target(node);
-            let mut discovery = self.discoveries.remove(&first_slot).unwrap_or_else(|| {
-                // Explicit keys are polled on the node that owns them only.
-                let mine = self
-                    .explicit
-                    .iter()
-                    .filter(|k| {
-                        let s = key_slot(k);
-                        shard.slots.iter().any(|&(a, b)| (a..=b).contains(&s))
-                    })
-                    .cloned()
-                    .collect();
-                Discovery::new(self.globs.clone(), mine, self.config.clone())
-            });
+            let mut discovery = self
+                .discoveries
+                .remove(&first_slot)
+                .unwrap_or_else(|| self.new_discovery(&shard.slots));
             let conn = self.pool.get(&target).await;
             addrs.push(target.addr());
             let addr = target.addr();
             tasks.spawn(async move {
-                let result = match conn {
-                    Ok(mut c) => {
-                        let mut r = Ok((0, 0));
-                        if complete {
-                            r = discover_fully(&mut c, &mut discovery).await;
-                        }
-                        match r {
-                            Ok((commands, trips)) => {
-                                poll_streams(&mut c, &mut discovery).await.map(|mut s| {
-                                    s.commands_sent += commands;
-                                    s.round_trips += trips;
-                                    s
-                                })
-                            }
-                            Err(e) => Err(e),
-                        }
-                    }
-                    Err(e) => Err(PollError {
-                        command: "connect".into(),
-                        kind: PollErrorKind::Connection,
-                        message: format!("{e:#}"),
-                    }),
-                };
+                let result = poll_node(conn, complete, &mut discovery).await;
                 (first_slot, addr, discovery, result)
             });
         }
@@ -160,6 +145,29 @@ impl ClusterStreams {
 
 /// One snapshot from per-node ones: streams sorted by key, each remembered with its node;
 /// commands summed; round trips the longest chain (nodes run in parallel).
+/// One primary's poll (after a full discovery pass when `complete`), its discovery's
+/// commands and round trips counted in.
+async fn poll_node(
+    conn: anyhow::Result<MultiplexedConnection>,
+    complete: bool,
+    discovery: &mut Discovery,
+) -> Result<StreamsSnapshot, PollError> {
+    let mut c = conn.map_err(|e| PollError {
+        command: "connect".into(),
+        kind: PollErrorKind::Connection,
+        message: format!("{e:#}"),
+    })?;
+    let (commands, trips) = if complete {
+        discover_fully(&mut c, discovery).await?
+    } else {
+        (0, 0)
+    };
+    let mut snapshot = poll_streams(&mut c, discovery).await?;
+    snapshot.commands_sent += commands;
+    snapshot.round_trips += trips;
+    Ok(snapshot)
+}
+
 fn merge(parts: Vec<(String, StreamsSnapshot)>) -> StreamsSnapshot {
     let mut out = StreamsSnapshot {
         streams: Vec::new(),

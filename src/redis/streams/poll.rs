@@ -45,8 +45,8 @@ pub async fn poll_streams(
 ) -> Result<StreamsSnapshot, PollError> {
     let started = Instant::now();
     let taken_at = Utc::now();
-    let mut warnings = Vec::new();
-    let (mut commands_sent, mut round_trips) = match discovery.step(conn).await {
+    let mut log = PollLog::default();
+    (log.commands_sent, log.round_trips) = match discovery.step(conn).await {
         Ok(counts) => counts,
         // Remembered by discovery and handled below: named streams can still be watched.
         Err(e) if e.kind == PollErrorKind::Denied => (1, 1),
@@ -57,12 +57,75 @@ pub async fn poll_streams(
         if keys.is_empty() {
             return Err(err.clone());
         }
-        warnings.push(err.message.clone());
+        log.warnings.push(err.message.clone());
     }
 
-    // ---- round 1: TIME + XINFO STREAM / GROUPS per key
+    let StreamsRead {
+        server_time_ms,
+        mut streams,
+        mut problems,
+    } = read_streams(conn, discovery, &keys, &mut log).await?;
+    let mut gone = read_groups(conn, discovery, &mut streams, server_time_ms, &mut log).await?;
+    let mut streams: Vec<StreamInfo> = streams
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, s)| match gone.remove(&i) {
+            Some(mut p) => {
+                p.message = format!("{} (during the poll)", p.message);
+                problems.push(p);
+                None
+            }
+            None => Some(s),
+        })
+        .collect();
+    streams.sort_by(|a, b| a.key.cmp(&b.key));
+    problems.sort_by(|a, b| a.key.cmp(&b.key));
+
+    Ok(StreamsSnapshot {
+        streams,
+        problems,
+        warnings: log.warnings,
+        scan: discovery.progress().clone(),
+        server_time_ms,
+        taken_at,
+        took: started.elapsed(),
+        commands_sent: log.commands_sent,
+        round_trips: log.round_trips,
+        stream_nodes: Default::default(),
+    })
+}
+
+/// What one poll has spent and noticed so far, carried through its rounds.
+#[derive(Default)]
+struct PollLog {
+    commands_sent: usize,
+    round_trips: usize,
+    warnings: Vec<String>,
+}
+
+impl PollLog {
+    fn warn(&mut self, message: &str) {
+        add_warning(&mut self.warnings, message);
+    }
+}
+
+/// What round 1 hands to round 2: the streams that could be read (groups filled in), the
+/// keys that could not, and the server's clock (for time lags).
+struct StreamsRead {
+    server_time_ms: i64,
+    streams: Vec<StreamInfo>,
+    problems: Vec<StreamProblem>,
+}
+
+/// Round 1: TIME, then XINFO STREAM and XINFO GROUPS per key.
+async fn read_streams(
+    conn: &MultiplexedConnection,
+    discovery: &mut Discovery,
+    keys: &[Bytes],
+    log: &mut PollLog,
+) -> Result<StreamsRead, PollError> {
     let mut first = vec![redis::cmd("TIME")];
-    for key in &keys {
+    for key in keys {
         let mut stream = redis::cmd("XINFO");
         stream.arg("STREAM").arg(key.as_ref());
         let mut groups = redis::cmd("XINFO");
@@ -74,8 +137,8 @@ pub async fn poll_streams(
     let replies = if keys.is_empty() {
         Vec::new()
     } else {
-        commands_sent += first.len();
-        round_trips += 1;
+        log.commands_sent += first.len();
+        log.round_trips += 1;
         run_round(conn, first, "XINFO STREAM").await?
     };
     let mut replies = replies.into_iter();
@@ -84,74 +147,101 @@ pub async fn poll_streams(
         .and_then(info::parse_time)
         .unwrap_or_else(|| Utc::now().timestamp_millis());
 
-    let mut streams = Vec::with_capacity(keys.len());
-    let mut problems = Vec::new();
+    let mut read = StreamsRead {
+        server_time_ms,
+        streams: Vec::with_capacity(keys.len()),
+        problems: Vec::new(),
+    };
     let mut command_denied: Option<PollError> = None;
-    for key in &keys {
+    for key in keys {
         let (Some(stream_reply), Some(groups_reply)) = (replies.next(), replies.next()) else {
             return Err(reply_error("XINFO STREAM", "fewer replies than commands"));
         };
-        let raw = match stream_reply {
-            Value::ServerError(e) => {
-                let err = stream_error("XINFO STREAM", e.code(), e.details().unwrap_or(""));
-                match key_problem(key, e.code(), e.details().unwrap_or(""), err) {
-                    KeyOutcome::Problem(p) => {
-                        if matches!(p.kind, ProblemKind::Missing | ProblemKind::WrongType) {
-                            discovery.forget(key);
-                        }
-                        problems.push(p);
-                    }
-                    KeyOutcome::CommandDenied(err) => command_denied = Some(err),
+        let raw = match parse_stream_reply(key, stream_reply) {
+            Ok(raw) => raw,
+            Err(KeyOutcome::Problem(p)) => {
+                if matches!(p.kind, ProblemKind::Missing | ProblemKind::WrongType) {
+                    discovery.forget(key);
                 }
+                read.problems.push(p);
                 continue;
             }
-            v => match info::parse_stream(v) {
-                Ok(raw) => raw,
-                Err(what) => {
-                    problems.push(StreamProblem {
-                        key: key.clone(),
-                        kind: ProblemKind::Other,
-                        message: reply_error("XINFO STREAM", &what).message,
-                    });
-                    continue;
-                }
-            },
+            Err(KeyOutcome::CommandDenied(err)) => {
+                command_denied = Some(err);
+                continue;
+            }
         };
         let mut stream = stream_info(key.clone(), raw);
-        match groups_reply {
-            Value::ServerError(e) => {
-                let err = stream_error("XINFO GROUPS", e.code(), e.details().unwrap_or(""));
-                let about_key = e
-                    .details()
-                    .is_some_and(|d| d.to_ascii_lowercase().contains("key"));
-                if err.kind == PollErrorKind::Denied && !about_key {
-                    add_warning(&mut warnings, &err.message);
-                }
-                stream.groups_error = Some(err.message);
-            }
-            v => match info::parse_groups(v) {
-                Ok(groups) => {
-                    stream.groups = groups
-                        .into_iter()
-                        .map(|g| group_info(g, &stream, server_time_ms))
-                        .collect();
-                }
-                Err(what) => {
-                    stream.groups_error = Some(reply_error("XINFO GROUPS", &what).message);
-                }
-            },
-        }
-        streams.push(stream);
+        apply_groups_reply(&mut stream, groups_reply, server_time_ms, log);
+        read.streams.push(stream);
     }
-    if streams.is_empty() {
-        if let Some(err) = command_denied {
+    if let Some(err) = command_denied {
+        if read.streams.is_empty() {
             return Err(err);
         }
-    } else if let Some(err) = command_denied {
-        add_warning(&mut warnings, &err.message);
+        log.warn(&err.message);
     }
+    Ok(read)
+}
 
-    // ---- round 2: XINFO CONSUMERS per group, XRANGE where lag needs it
+/// An XINFO STREAM reply: the stream, or why this key (or the command) cannot be read.
+fn parse_stream_reply(key: &Bytes, reply: Value) -> Result<RawStream, KeyOutcome> {
+    match reply {
+        Value::ServerError(e) => {
+            let err = stream_error("XINFO STREAM", e.code(), e.details().unwrap_or(""));
+            Err(key_problem(key, e.code(), e.details().unwrap_or(""), err))
+        }
+        v => info::parse_stream(v).map_err(|what| {
+            KeyOutcome::Problem(StreamProblem {
+                key: key.clone(),
+                kind: ProblemKind::Other,
+                message: reply_error("XINFO STREAM", &what).message,
+            })
+        }),
+    }
+}
+
+/// An XINFO GROUPS reply: the stream's groups, or the error shown in their place.
+fn apply_groups_reply(
+    stream: &mut StreamInfo,
+    reply: Value,
+    server_time_ms: i64,
+    log: &mut PollLog,
+) {
+    match reply {
+        Value::ServerError(e) => {
+            let err = stream_error("XINFO GROUPS", e.code(), e.details().unwrap_or(""));
+            let about_key = e
+                .details()
+                .is_some_and(|d| d.to_ascii_lowercase().contains("key"));
+            if err.kind == PollErrorKind::Denied && !about_key {
+                log.warn(&err.message);
+            }
+            stream.groups_error = Some(err.message);
+        }
+        v => match info::parse_groups(v) {
+            Ok(groups) => {
+                stream.groups = groups
+                    .into_iter()
+                    .map(|g| group_info(g, stream, server_time_ms))
+                    .collect();
+            }
+            Err(what) => {
+                stream.groups_error = Some(reply_error("XINFO GROUPS", &what).message);
+            }
+        },
+    }
+}
+
+/// Round 2: XINFO CONSUMERS per group, and XRANGE where the lag needs it. Returns the
+/// streams (by index) that were deleted or replaced between the two rounds.
+async fn read_groups(
+    conn: &MultiplexedConnection,
+    discovery: &mut Discovery,
+    streams: &mut [StreamInfo],
+    server_time_ms: i64,
+    log: &mut PollLog,
+) -> Result<HashMap<usize, StreamProblem>, PollError> {
     let mut second = Vec::new();
     let mut plan = Vec::new();
     for (si, stream) in streams.iter().enumerate() {
@@ -179,115 +269,116 @@ pub async fn poll_streams(
         }
     }
     let mut gone: HashMap<usize, StreamProblem> = HashMap::new();
-    if !second.is_empty() {
-        commands_sent += second.len();
-        let replies = run_round(conn, second, "XINFO CONSUMERS").await?;
-        round_trips += 1;
-        for ((si, gi, ask), reply) in plan.into_iter().zip(replies) {
-            if gone.contains_key(&si) {
-                continue;
-            }
-            let stream = &mut streams[si];
-            let key = stream.key.clone();
-            let entries_added = stream.entries_added;
-            let stream_len = stream.length;
-            let first_id = stream.first_entry_id;
-            let last_id = stream.last_entry_id;
-            let group = &mut stream.groups[gi];
-            match (ask, reply) {
-                (Ask::Consumers, Value::ServerError(e)) => {
-                    let (code, detail) = (e.code(), e.details().unwrap_or(""));
-                    let err = stream_error("XINFO CONSUMERS", code, detail);
-                    if code == "NOGROUP" {
-                        group.consumers_error =
-                            Some("the group was deleted during the poll".to_string());
-                        continue;
-                    }
-                    match key_problem(&key, code, detail, err) {
-                        KeyOutcome::Problem(p)
-                            if matches!(p.kind, ProblemKind::Missing | ProblemKind::WrongType) =>
-                        {
-                            // Deleted (or replaced) between the two rounds.
-                            discovery.forget(&key);
-                            gone.insert(si, p);
-                        }
-                        KeyOutcome::Problem(p) => group.consumers_error = Some(p.message),
-                        KeyOutcome::CommandDenied(err) => {
-                            add_warning(&mut warnings, &err.message);
-                            group.consumers_error = Some(err.message);
-                        }
-                    }
-                }
-                (Ask::Consumers, v) => match info::parse_consumers(v) {
-                    Ok(raw) => group.consumer_list = consumers(raw),
-                    Err(what) => {
-                        group.consumers_error = Some(reply_error("XINFO CONSUMERS", &what).message)
-                    }
-                },
-                (Ask::Undelivered, Value::ServerError(e)) => {
-                    let (code, detail) = (e.code(), e.details().unwrap_or(""));
-                    let err = stream_error("XRANGE", code, detail);
-                    match key_problem(&key, code, detail, err) {
-                        KeyOutcome::Problem(p) if p.kind == ProblemKind::WrongType => {
-                            // Replaced by another type between the two rounds.
-                            discovery.forget(&key);
-                            gone.insert(si, p);
-                        }
-                        KeyOutcome::Problem(p) => add_warning(&mut warnings, &p.message),
-                        KeyOutcome::CommandDenied(err) => add_warning(&mut warnings, &err.message),
-                    }
-                }
-                (Ask::Undelivered, v) => match info::parse_entries(v) {
-                    Ok(entries) => {
-                        let oldest = entries.first().map(|e| e.id);
-                        group.oldest_undelivered_id = oldest;
-                        if group.lag().is_none() {
-                            group.lag_estimate = Some(estimate_from_count(
-                                entries.len(),
-                                group,
-                                entries_added,
-                                stream_len,
-                                first_id,
-                                last_id,
-                            ));
-                        }
-                        group.time_lag_ms = match (group.effective_lag(), oldest) {
-                            (Some(0), _) | (_, None) => Some(0),
-                            (_, Some(id)) => Some(id.age_ms(server_time_ms)),
-                        };
-                    }
-                    Err(what) => add_warning(&mut warnings, &reply_error("XRANGE", &what).message),
-                },
-            }
+    if second.is_empty() {
+        return Ok(gone);
+    }
+    log.commands_sent += second.len();
+    let replies = run_round(conn, second, "XINFO CONSUMERS").await?;
+    log.round_trips += 1;
+    for ((si, gi, ask), reply) in plan.into_iter().zip(replies) {
+        if gone.contains_key(&si) {
+            continue;
+        }
+        let stream = &mut streams[si];
+        let vanished = match ask {
+            Ask::Consumers => apply_consumers_reply(stream, gi, reply, log),
+            Ask::Undelivered => apply_undelivered_reply(stream, gi, reply, server_time_ms, log),
+        };
+        if let Some(problem) = vanished {
+            discovery.forget(&stream.key);
+            gone.insert(si, problem);
         }
     }
-    let mut streams: Vec<StreamInfo> = streams
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, s)| match gone.remove(&i) {
-            Some(mut p) => {
-                p.message = format!("{} (during the poll)", p.message);
-                problems.push(p);
-                None
-            }
-            None => Some(s),
-        })
-        .collect();
-    streams.sort_by(|a, b| a.key.cmp(&b.key));
-    problems.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(gone)
+}
 
-    Ok(StreamsSnapshot {
-        streams,
-        problems,
-        warnings,
-        scan: discovery.progress().clone(),
-        server_time_ms,
-        taken_at,
-        took: started.elapsed(),
-        commands_sent,
-        round_trips,
-        stream_nodes: Default::default(),
-    })
+/// An XINFO CONSUMERS reply for group `gi`. Returns the problem when the key was deleted
+/// (or replaced) between the two rounds.
+fn apply_consumers_reply(
+    stream: &mut StreamInfo,
+    gi: usize,
+    reply: Value,
+    log: &mut PollLog,
+) -> Option<StreamProblem> {
+    let key = stream.key.clone();
+    let group = &mut stream.groups[gi];
+    match reply {
+        Value::ServerError(e) => {
+            let (code, detail) = (e.code(), e.details().unwrap_or(""));
+            let err = stream_error("XINFO CONSUMERS", code, detail);
+            if code == "NOGROUP" {
+                group.consumers_error = Some("the group was deleted during the poll".to_string());
+                return None;
+            }
+            match key_problem(&key, code, detail, err) {
+                KeyOutcome::Problem(p)
+                    if matches!(p.kind, ProblemKind::Missing | ProblemKind::WrongType) =>
+                {
+                    return Some(p);
+                }
+                KeyOutcome::Problem(p) => group.consumers_error = Some(p.message),
+                KeyOutcome::CommandDenied(err) => {
+                    log.warn(&err.message);
+                    group.consumers_error = Some(err.message);
+                }
+            }
+        }
+        v => match info::parse_consumers(v) {
+            Ok(raw) => group.consumer_list = consumers(raw),
+            Err(what) => {
+                group.consumers_error = Some(reply_error("XINFO CONSUMERS", &what).message)
+            }
+        },
+    }
+    None
+}
+
+/// An XRANGE reply for group `gi`'s first undelivered entries: its time lag and, when the
+/// server gave no lag, an estimate. Returns the problem when the key was replaced by
+/// another type between the two rounds.
+fn apply_undelivered_reply(
+    stream: &mut StreamInfo,
+    gi: usize,
+    reply: Value,
+    server_time_ms: i64,
+    log: &mut PollLog,
+) -> Option<StreamProblem> {
+    match reply {
+        Value::ServerError(e) => {
+            let (code, detail) = (e.code(), e.details().unwrap_or(""));
+            let err = stream_error("XRANGE", code, detail);
+            match key_problem(&stream.key, code, detail, err) {
+                KeyOutcome::Problem(p) if p.kind == ProblemKind::WrongType => return Some(p),
+                KeyOutcome::Problem(p) => log.warn(&p.message),
+                KeyOutcome::CommandDenied(err) => log.warn(&err.message),
+            }
+        }
+        v => match info::parse_entries(v) {
+            Ok(entries) => {
+                let (entries_added, stream_len) = (stream.entries_added, stream.length);
+                let (first_id, last_id) = (stream.first_entry_id, stream.last_entry_id);
+                let group = &mut stream.groups[gi];
+                let oldest = entries.first().map(|e| e.id);
+                group.oldest_undelivered_id = oldest;
+                if group.lag().is_none() {
+                    group.lag_estimate = Some(estimate_from_count(
+                        entries.len(),
+                        group,
+                        entries_added,
+                        stream_len,
+                        first_id,
+                        last_id,
+                    ));
+                }
+                group.time_lag_ms = match (group.effective_lag(), oldest) {
+                    (Some(0), _) | (_, None) => Some(0),
+                    (_, Some(id)) => Some(id.age_ms(server_time_ms)),
+                };
+            }
+            Err(what) => log.warn(&reply_error("XRANGE", &what).message),
+        },
+    }
+    None
 }
 
 /// Discover completely (bounded by `discovery`'s config), poll once, and evaluate health

@@ -10,6 +10,7 @@ use crate::keymap::{Command, Scope};
 use crate::redis::message::SubKind;
 use crate::redis::poller::ChannelKind;
 use crate::state::composer::ComposerState;
+use crate::state::keys::movement;
 use crate::state::status::NoticeTopic;
 use crate::state::{AppState, Effect, Overlay, Tab};
 
@@ -62,7 +63,7 @@ impl AppState {
         key: &KeyEvent,
         effects: &mut Vec<Effect>,
     ) -> bool {
-        let page = self.channel_rows() as isize;
+        let page = self.channel_rows();
         match self.keymap.lookup(Scope::Channels, key) {
             Some(Command::ToggleClients) => {
                 self.channels.show_clients = !self.channels.show_clients;
@@ -90,14 +91,9 @@ impl AppState {
             Some(Command::SortReverse) => self.channels.cycle_sort(true),
             Some(Command::SubscribeSelected) => self.subscribe_selected(false, effects),
             Some(Command::SubscribePattern) => self.subscribe_selected(true, effects),
-            _ => match self.keymap.lookup(Scope::Navigation, key) {
-                Some(Command::Up) => self.channels_move(-1),
-                Some(Command::Down) => self.channels_move(1),
-                Some(Command::PageUp) => self.channels_move(-page),
-                Some(Command::PageDown) => self.channels_move(page),
-                Some(Command::Top) => self.channels_move(isize::MIN / 2),
-                Some(Command::Bottom) => self.channels_move(isize::MAX / 2),
-                _ => return false,
+            _ => match movement(self.keymap.lookup(Scope::Navigation, key), page) {
+                Some(step) => self.channels_move(step.delta()),
+                None => return false,
             },
         }
         true
@@ -110,22 +106,20 @@ impl AppState {
         };
         let (kind, name) = match (row.kind, as_pattern) {
             (ChannelKind::Shard, true) => {
-                self.error(
+                let subscribe = self
+                    .keymap
+                    .first_key(Scope::Channels, Command::SubscribeSelected);
+                self.error(format!(
                     "shard channels have no pattern subscriptions (SSUBSCRIBE takes exact \
-                     names); press s to subscribe to this one"
-                        .into(),
-                );
+                     names); press {subscribe} to subscribe to this one"
+                ));
                 return;
             }
             (ChannelKind::Shard, false) => (SubKind::Shard, row.name.clone()),
             (ChannelKind::Channel, false) => (SubKind::Channel, row.name.clone()),
             (ChannelKind::Channel, true) => (SubKind::Pattern, pattern_for(&row.name)),
         };
-        let feed_key = self
-            .keymap
-            .keys_for(Scope::Global, Command::ShowFeed)
-            .first()
-            .map_or_else(|| "Tab".to_string(), ToString::to_string);
+        let feed_key = self.keymap.first_key(Scope::Global, Command::ShowFeed);
         let shown = short_name(&name);
         if self.subscriptions.set(kind).contains(&name) {
             self.info(format!(

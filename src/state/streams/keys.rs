@@ -9,6 +9,7 @@ use super::entries::{entry_lines, parse_jump, EntriesRequest, JumpPrompt};
 use super::{server_now_ms, Level, StreamsEffect, StreamsEvent};
 use crate::filter::Filter;
 use crate::keymap::{Command, Scope};
+use crate::state::keys::movement;
 use crate::state::status::NoticeTopic;
 use crate::state::{AppState, Effect, Tab};
 use crate::text::escape::escape_line;
@@ -164,7 +165,7 @@ impl AppState {
         if self.streams.entries.is_some() {
             return self.entries_key(key, effects);
         }
-        let page = self.streams_page() as isize;
+        let page = self.streams_page();
         match self.keymap.lookup(Scope::Streams, key) {
             Some(Command::DrillIn) => {
                 if !self.streams.drill_in() && self.streams.level == Level::Groups {
@@ -209,22 +210,7 @@ impl AppState {
                 self.info("polling streams now…".into());
                 effects.push(Effect::Streams(StreamsEffect::PollNow));
             }
-            Some(Command::FollowStream) => match self.streams.selected_stream() {
-                Some(stream) => {
-                    let key = stream.key.clone();
-                    let on = !self.followed_streams.contains(&key);
-                    let shown = crate::text::escape::escape_line(&key).into_owned();
-                    if on {
-                        self.followed_streams.insert(key.clone());
-                        self.info(format!("following {shown} in the feed — see the Feed (1)"));
-                    } else {
-                        self.followed_streams.remove(&key);
-                        self.info(format!("stopped following {shown}"));
-                    }
-                    effects.push(Effect::Streams(StreamsEffect::Follow { key, on }));
-                }
-                None => self.info("no stream selected".into()),
-            },
+            Some(Command::FollowStream) => self.toggle_follow(effects),
             Some(Command::Rediscover) => {
                 self.streams.rescan_after = Some(self.streams.poll.scan.passes_completed);
                 self.progress(
@@ -241,14 +227,9 @@ impl AppState {
             ) => {
                 self.manage_key(command);
             }
-            _ => match self.keymap.lookup(Scope::Navigation, key) {
-                Some(Command::Up) => self.streams.move_by(-1, page as usize),
-                Some(Command::Down) => self.streams.move_by(1, page as usize),
-                Some(Command::PageUp) => self.streams.move_by(-page, page as usize),
-                Some(Command::PageDown) => self.streams.move_by(page, page as usize),
-                Some(Command::Top) => self.streams.move_by(isize::MIN / 2, page as usize),
-                Some(Command::Bottom) => self.streams.move_by(isize::MAX / 2, page as usize),
-                _ => {
+            _ => match movement(self.keymap.lookup(Scope::Navigation, key), page) {
+                Some(step) => self.streams.move_by(step.delta(), page),
+                None => {
                     // The Pending pane's key shows the selected group there (the tab
                     // switch itself is the global binding's).
                     if self.keymap.lookup(Scope::Global, key) == Some(Command::ShowPending) {
@@ -261,6 +242,28 @@ impl AppState {
             },
         }
         true
+    }
+
+    /// Follow the selected stream's new entries in the feed, or stop following it.
+    fn toggle_follow(&mut self, effects: &mut Vec<Effect>) {
+        let Some(stream) = self.streams.selected_stream() else {
+            self.info("no stream selected".into());
+            return;
+        };
+        let key = stream.key.clone();
+        let on = !self.followed_streams.contains(&key);
+        let shown = crate::text::escape::escape_line(&key).into_owned();
+        if on {
+            self.followed_streams.insert(key.clone());
+            let feed_key = self.keymap.first_key(Scope::Global, Command::ShowFeed);
+            self.info(format!(
+                "following {shown} in the feed — see the Feed ({feed_key})"
+            ));
+        } else {
+            self.followed_streams.remove(&key);
+            self.info(format!("stopped following {shown}"));
+        }
+        effects.push(Effect::Streams(StreamsEffect::Follow { key, on }));
     }
 
     /// The group to show in the Pending pane: the selected one, or a stream's only group.
@@ -282,11 +285,7 @@ impl AppState {
                 escape_line(&stream.key)
             )),
             _ => {
-                let open = self
-                    .keymap
-                    .keys_for(Scope::Streams, Command::DrillIn)
-                    .first()
-                    .map_or_else(|| "Enter".to_string(), ToString::to_string);
+                let open = self.keymap.first_key(Scope::Streams, Command::DrillIn);
                 Err(format!(
                     "{} has {} groups: press {open} and pick one",
                     escape_line(&stream.key),
@@ -371,16 +370,10 @@ impl AppState {
                 } else {
                     (layout.list_rows(), 0)
                 };
-                let page = rows as isize;
-                let delta = match navigation {
-                    Some(Command::Up) => -1,
-                    Some(Command::Down) => 1,
-                    Some(Command::PageUp) => -page,
-                    Some(Command::PageDown) => page,
-                    Some(Command::Top) => isize::MIN / 2,
-                    Some(Command::Bottom) => isize::MAX / 2,
-                    _ => return false,
+                let Some(step) = movement(navigation, rows) else {
+                    return false;
                 };
+                let delta = step.delta();
                 if browser.expanded {
                     browser.scroll_by(delta, lines, rows);
                 } else {

@@ -165,11 +165,7 @@ impl AppState {
             .zip(streams.selected_consumer())
             .ok_or("no consumer selected")?;
         if consumer.pending > 0 {
-            let pending_key = self
-                .keymap
-                .keys_for(Scope::Streams, Command::GroupPending)
-                .first()
-                .map_or_else(|| "p".to_string(), ToString::to_string);
+            let pending_key = self.keymap.first_key(Scope::Streams, Command::GroupPending);
             return Err(format!(
                 "{} holds {} pending entries: claim or ack them first ({pending_key}: the \
                  group's pending entries)",

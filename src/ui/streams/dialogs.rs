@@ -3,13 +3,14 @@
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
 use ratatui::Frame;
 
 use crate::keymap::{Command, Scope};
 use crate::state::streams::manage::{PromptKind, StreamsModal};
 use crate::state::AppState;
 use crate::text::escape::{escape_line, escape_str};
+use crate::ui::popup::{self, Place};
 use crate::ui::theme;
 
 const MAX_WIDTH: u16 = 84;
@@ -105,26 +106,13 @@ fn popup(
         .map(|l| l.width().div_ceil(text_width).max(1))
         .sum();
     let height = (text_rows as u16 + 2 + u16::from(input_row) + 2).min(area.height);
-    let rect = Rect::new(
-        area.x + (area.width - width) / 2,
-        area.y + area.height.saturating_sub(height) / 2,
-        width,
-        height,
-    );
+    let rect = popup::rect(area, width, height, Place::Middle);
     let buf = frame.buffer_mut();
-    Clear.render(rect, buf);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme::accent())
-        .title(Line::styled(format!(" {title} "), theme::bold()));
-    let inner = block.inner(rect);
-    block.render(rect, buf);
+    let inner = popup::frame(buf, rect, title);
     Paragraph::new(lines).wrap(Wrap { trim: false }).render(
         Rect::new(inner.x, inner.y, inner.width, text_rows as u16),
         buf,
     );
-    if inner.height > 0 {
-        buf.set_string(inner.x, inner.bottom() - 1, hints, theme::dim());
-    }
+    popup::hints(buf, inner, &[hints.to_string()]);
     inner
 }

@@ -7,13 +7,13 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
-use super::channels::{age_text, count, stats_age};
-use super::{fit, theme};
+use super::table::{age_text, count, draw_row, stats_age};
 use crate::keymap::{Command, Scope};
 use crate::redis::clients::{OutputLimit, PubSubClient};
 use crate::state::channels::visible_offset;
 use crate::state::{thousands, AppState};
 use crate::text::escape::escape_str;
+use crate::ui::{fit, theme};
 
 /// (title, width, right-aligned)
 const COLUMNS: [(&str, u16, bool); 9] = [
@@ -123,7 +123,7 @@ pub fn render_table(state: &AppState, buf: &mut Buffer, area: Rect) {
     );
     let body = Rect::new(area.x, area.y + 1, area.width, area.height - 1);
     if list.is_empty() {
-        super::centered(
+        crate::ui::centered(
             buf,
             body,
             "No client is subscribed to anything on this server.".into(),
@@ -163,25 +163,6 @@ fn columns_for(width: u16) -> Vec<(&'static str, u16, bool)> {
         .saturating_sub(2 + others + 1)
         .max(COLUMNS[NAME_COLUMN].1);
     columns
-}
-
-/// One table row of fixed-width cells (right- or left-aligned), cut at the area's edge.
-pub(super) fn draw_row(
-    buf: &mut Buffer,
-    area: Rect,
-    y: u16,
-    columns: &[(&str, u16, bool)],
-    cells: impl Iterator<Item = (String, Style)>,
-) {
-    let mut x = area.x + 2;
-    for (&(_, width, right), (text, style)) in columns.iter().zip(cells) {
-        if x >= area.right() {
-            break;
-        }
-        let room = usize::from(width.min(area.right() - x));
-        buf.set_stringn(x, y, fit::pad(&text, room, right), room, style);
-        x += width + 1;
-    }
 }
 
 fn cells(state: &AppState, c: &PubSubClient) -> [(String, Style); 9] {

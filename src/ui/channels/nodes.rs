@@ -7,12 +7,12 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
-use super::clients::draw_row;
-use super::theme;
+use super::table::draw_row;
 use crate::redis::cluster::Role;
 use crate::redis::poller::NodePubSub;
 use crate::state::{thousands, AppState};
 use crate::text::escape::escape_str;
+use crate::ui::theme;
 
 const COLUMNS: [(&str, u16, bool); 9] = [
     ("role", 7, false),
@@ -60,7 +60,7 @@ pub fn render_table(state: &AppState, buf: &mut Buffer, area: Rect) {
         } else {
             "Not a cluster: every figure in the channels table comes from this one server."
         };
-        super::centered(buf, area, text.into());
+        crate::ui::centered(buf, area, text.into());
         return;
     }
     draw_row(
