@@ -165,6 +165,7 @@ fn loaded(read_only: bool) -> AppState {
                     entries: entries(),
                     next: None,
                     server_time_ms: SERVER_MS,
+                    sorted: None,
                 },
                 summary: Some(summary()),
             }),

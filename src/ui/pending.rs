@@ -233,8 +233,19 @@ fn title_line(pane: &PendingPane) -> Line<'static> {
             PendingSort::Consumer => "consumer",
         };
         let arrow = if pane.descending { "↓" } else { "↑" };
+        // The sort covers the whole list up to SORT_MAX rows: say which.
+        let over = match pane.sorted {
+            Some(read) if read.bounded => {
+                format!(" over the first {}", thousands(read.rows as u64))
+            }
+            Some(read) => format!(" over all {}", thousands(read.rows as u64)),
+            None => String::new(),
+        };
         spans.push(sep());
-        spans.push(Span::styled(format!("sort {by} {arrow}"), theme::dim()));
+        spans.push(Span::styled(
+            format!("sort {by} {arrow}{over}"),
+            theme::dim(),
+        ));
     }
     if !pane.marked.is_empty() {
         spans.push(sep());
