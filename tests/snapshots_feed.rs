@@ -143,6 +143,46 @@ fn feed_live() {
     insta::assert_snapshot!("feed_live", text(&draw(&s)));
 }
 
+/// Column where the payload `needle` starts, on whichever row shows it.
+fn payload_x(buf: &ratatui::buffer::Buffer, needle: &str) -> u16 {
+    let y = rows(buf)
+        .iter()
+        .position(|r| r.contains(needle))
+        .unwrap_or_else(|| panic!("{needle:?} not on screen:\n{}", text(buf)));
+    screen::column_of(buf, y, needle).expect("column")
+}
+
+#[test]
+fn payload_column_holds_still_while_a_long_name_scrolls_off() {
+    let mut s = state();
+    let rows = s.feed_rows() as u64;
+    let order =
+        |seq: u64| Delivery::Message(msg(seq, 6_000, "orders", format!("order {seq}").as_bytes()));
+    let mut batch = vec![Delivery::Message(msg(
+        1,
+        6_000,
+        "ai:inference:tenant-42:requests",
+        b"long name",
+    ))];
+    batch.extend((2..=rows).map(order));
+    s.update(Event::Deliveries(batch), at(6_000));
+    let wide = payload_x(&draw(&s), &format!("order {rows}"));
+    assert!(wide > 14 + 30, "room for the long name: {wide}");
+    // One more message scrolls the long name off: payloads stay where they were.
+    s.update(Event::Deliveries(vec![order(rows + 1)]), at(7_000));
+    let buf = draw(&s);
+    assert!(!text(&buf).contains("tenant-42"));
+    assert_eq!(payload_x(&buf, &format!("order {}", rows + 1)), wide);
+    insta::assert_snapshot!("feed_column_held", text(&buf));
+    s.update(Event::Tick, at(16_999));
+    assert_eq!(payload_x(&draw(&s), "order 3"), wide, "held for 10 s");
+    // 10 s after the long name left, the column fits the names on screen.
+    s.update(Event::Tick, at(17_000));
+    let buf = draw(&s);
+    assert_eq!(payload_x(&buf, "order 3"), 14 + "orders".len() as u16 + 1);
+    insta::assert_snapshot!("feed_column_shrunk", text(&buf));
+}
+
 #[test]
 fn feed_paused_counts_new_arrivals() {
     let mut s = state();

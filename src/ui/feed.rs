@@ -10,7 +10,7 @@ use crate::filter::Filter;
 use crate::keymap::{Command, Scope};
 use crate::redis::message::{Kind, Message};
 use crate::render_text::escape_str;
-use crate::state::feed::{Entry, FeedItem};
+use crate::state::feed::{column, Entry, FeedItem};
 use crate::state::status::ConnView;
 use crate::state::{thousands, AppState};
 
@@ -39,14 +39,15 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
             _ => Line::default(),
         })
         .collect();
-    // Align payloads on the widest channel on screen, within reason.
-    let cap = (area.width / 3).max(12);
-    let channel_cols = channels
-        .iter()
-        .map(|l| l.width() as u16)
-        .max()
-        .unwrap_or(0)
-        .min(cap);
+    // Payloads start after the channel column the state keeps steady (it grows at once
+    // and shrinks only after long names have been gone a while); the names on screen
+    // widen it here too, in case this frame comes before the state has seen them.
+    let on_screen = channels.iter().map(|l| l.width() as u16).max().unwrap_or(0);
+    let channel_cols = feed
+        .channel_column
+        .width()
+        .max(on_screen)
+        .min(column::cap(area.width));
     let paused = feed.is_paused();
     for (i, entry) in entries.iter().enumerate() {
         let y = area.y + i as u16;
@@ -178,4 +179,40 @@ fn render_empty(state: &AppState, buf: &mut Buffer, area: Rect) {
         "Waiting for messages…".to_string()
     };
     super::centered(buf, area, text);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::feed::column::label_width;
+    use bytes::Bytes;
+
+    /// The state sizes the channel column from `label_width`; it must measure what
+    /// `channel_line` draws.
+    #[test]
+    fn state_measures_labels_as_they_are_drawn() {
+        let channels: [&[u8]; 3] = [
+            b"orders",
+            "evil\x1b[2J\u{202e}会话-\u{7f}".as_bytes(),
+            b"bad\xff\xfe",
+        ];
+        for channel in channels {
+            for (kind, pattern) in [
+                (Kind::Message, None),
+                (Kind::PMessage, Some(Bytes::from_static(b"ai:\x1b*"))),
+                (Kind::SMessage, None),
+                (Kind::StreamEntry, None),
+            ] {
+                let m = Message {
+                    seq: 0,
+                    received: chrono::DateTime::default(),
+                    kind,
+                    pattern,
+                    channel: Bytes::copy_from_slice(channel),
+                    payload: Bytes::new(),
+                };
+                assert_eq!(channel_line(&m, None).width(), label_width(&m), "{m:?}");
+            }
+        }
+    }
 }
