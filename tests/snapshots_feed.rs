@@ -526,3 +526,77 @@ fn prompts() {
     insta::assert_snapshot!("subscribe_prompt", subscribe);
     insta::assert_snapshot!("unsubscribe_picker", picker);
 }
+
+/// Traffic with similar and hostile channel names (and a hostile payload), for the
+/// sweep.
+fn crowded_traffic() -> Vec<Delivery> {
+    let mut out = traffic();
+    let extra = [
+        msg(9, 4_100, screen::SIMILAR[0], br#"{"token":"Hel","i":1}"#),
+        msg(10, 4_200, screen::SIMILAR[1], br#"{"token":"lo","i":2}"#),
+        pmsg(
+            11,
+            4_300,
+            "ai:*",
+            screen::SIMILAR[0],
+            br#"{"token":"!","i":3}"#,
+        ),
+        msg(
+            12,
+            4_400,
+            screen::HOSTILE,
+            b"\x1b]52;c;AAAA\x07 \xe2\x80\xae gpj.exe",
+        ),
+        msg(13, 4_500, "orders", b"order 1003 created"),
+    ];
+    out.extend(extra.into_iter().map(Delivery::Message));
+    out
+}
+
+/// Feed views at 60×15, 100×30 and 250×70 with similar and hostile names: live, paused,
+/// detail, filter prompt and help. Each fits (no row too wide, no raw control
+/// character, boxes intact, cut names marked with …).
+#[test]
+fn feed_views_fit_at_every_size() {
+    let names = [screen::SIMILAR[0], screen::SIMILAR[1], "evil\\x1b[2J"];
+    let expect = screen::Expect {
+        names: &names,
+        ..screen::Expect::default()
+    };
+    let mut views: Vec<(&str, AppState)> = Vec::new();
+    let crowded = || {
+        let mut s = state();
+        s.update(Event::Deliveries(crowded_traffic()), now());
+        s
+    };
+    views.push(("live", crowded()));
+    let mut paused = crowded();
+    key(&mut paused, KeyCode::Char(' '));
+    key(&mut paused, KeyCode::Up);
+    views.push(("paused", paused));
+    let mut detail = crowded();
+    key(&mut detail, KeyCode::Up);
+    key(&mut detail, KeyCode::Enter);
+    views.push(("detail", detail));
+    let mut prompt = crowded();
+    key(&mut prompt, KeyCode::Char('/'));
+    keys(&mut prompt, "ch:orders and (error");
+    key(&mut prompt, KeyCode::Enter);
+    views.push(("filter", prompt));
+    let mut help = crowded();
+    key(&mut help, KeyCode::Char('?'));
+    views.push(("help", help));
+    for (view, mut s) in views {
+        for size in screen::SIZES {
+            let buf = screen::draw_at(&mut s, size, now());
+            insta::assert_snapshot!(format!("sweep_{view}_{}x{}", size.0, size.1), text(&buf));
+            screen::check_screen(&buf, &expect);
+            // The counters line ends in … when it left something out, never mid-word.
+            let counters = &rows(&buf)[2];
+            assert!(
+                counters.ends_with("gaps") || counters.ends_with('…') || counters.contains(')'),
+                "{counters}"
+            );
+        }
+    }
+}

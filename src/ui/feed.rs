@@ -5,6 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
+use super::fit::{self, Cut};
 use super::theme;
 use crate::filter::Filter;
 use crate::keymap::{Command, Scope};
@@ -49,6 +50,7 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
         .max(on_screen)
         .min(column::cap(area.width));
     let paused = feed.is_paused();
+    let dim = theme::dim();
     for (i, entry) in entries.iter().enumerate() {
         let y = area.y + i as u16;
         let row = Rect::new(area.x, y, area.width, 1);
@@ -72,10 +74,16 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
                 if cx >= area.right() {
                     continue;
                 }
-                buf.set_line(cx, y, &channels[i], channel_cols.min(area.right() - cx));
+                // Names are cut in the middle, payloads at the end, both with `…`.
+                let room = channel_cols.min(area.right() - cx);
+                let label = fit::cut_line(&channels[i], usize::from(room), Cut::Middle, dim);
+                buf.set_line(cx, y, &label, room);
                 let px = cx + channel_cols + 1;
                 if px < area.right() {
-                    buf.set_line(px, y, &payload_line(m, filter), area.right() - px);
+                    let room = area.right() - px;
+                    let payload = payload_line(m, filter);
+                    let payload = fit::cut_line(&payload, usize::from(room), Cut::End, dim);
+                    buf.set_line(px, y, &payload, room);
                 }
             }
             FeedItem::Gap(g) => {
