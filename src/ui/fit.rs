@@ -15,6 +15,7 @@
 //!
 //! Widths are terminal cells (CJK characters take two), never bytes or chars.
 
+use ratatui::buffer::Buffer;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
@@ -138,6 +139,13 @@ pub fn cut_line(line: &Line<'_>, max: usize, cut: Cut, ellipsis: Style) -> Line<
     head.push(Span::styled(ELLIPSIS, ellipsis));
     head.extend(tail);
     Line::from(head).style(line.style)
+}
+
+/// Draw a line of prose (a title, facts, a hint) at `(x, y)` in `width` cells, cut at
+/// the end with a dimmed `…` when it does not fit.
+pub fn set_line_cut(buf: &mut Buffer, x: u16, y: u16, line: &Line<'_>, width: u16) {
+    let line = cut_line(line, usize::from(width), Cut::End, super::theme::dim());
+    buf.set_line(x, y, &line, width);
 }
 
 /// A column heading in `max` cells: the full title when it fits, else the short one; a
