@@ -6,7 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
-use super::theme;
+use super::{fit, theme};
 use crate::keymap::{Command, Scope};
 use crate::redis::message::SubKind;
 use crate::render_text::{escape_line, escape_str};
@@ -140,47 +140,19 @@ fn subscriptions_line(state: &AppState, room: usize) -> Line<'static> {
     Line::from(Span::styled(text, theme::dim()))
 }
 
-/// The counters line in at most `max` cells. When it does not fit, the least important
-/// parts go first (retained, then gaps, the rate, evicted), and a dimmed `…` says
-/// something was left out; what remains is cut with `…` if it still does not fit.
+/// The counters line in at most `max` cells (see [`counter_parts`] for what goes first).
 pub fn counters_line(state: &AppState, max: usize) -> Line<'static> {
-    let mut parts = counter_parts(state);
-    let line = |parts: &[(u8, Vec<Span<'static>>)], dropped: bool| {
-        let mut spans = Vec::new();
-        for (i, (_, part)) in parts.iter().enumerate() {
-            if i > 1 {
-                spans.push(Span::styled(" · ", theme::dim()));
-            }
-            spans.extend(part.iter().cloned());
-        }
-        if dropped {
-            spans.push(Span::styled(" …", theme::dim()));
-        }
-        Line::from(spans)
-    };
-    let mut dropped = false;
-    while line(&parts, dropped).width() > max {
-        // The badge (rank 0) stays; of the rest, the lowest rank goes first.
-        let Some(i) = (1..parts.len()).min_by_key(|&i| parts[i].0) else {
-            break;
-        };
-        if parts.len() <= 2 {
-            break;
-        }
-        parts.remove(i);
-        dropped = true;
-    }
-    super::fit::cut_line(
-        &line(&parts, dropped),
+    fit::ranked_line(
+        counter_parts(state),
+        &Span::styled(" · ", theme::dim()),
         max,
-        super::fit::Cut::End,
-        theme::dim(),
     )
 }
 
-/// The counters as (rank, spans): higher ranks are kept longer when space is short. The
-/// first part is the live/paused badge, the second the rate (no separator between them).
-fn counter_parts(state: &AppState) -> Vec<(u8, Vec<Span<'static>>)> {
+/// The counters, ranked for [`fit::ranked_line`]: when space is short, retained goes
+/// first, then a zero evicted count, zero gaps and the rate; the live/paused badge, an
+/// open gap, the filter and non-zero evicted/gaps counts are kept longest.
+fn counter_parts(state: &AppState) -> Vec<fit::Part> {
     let feed = &state.feed;
     let mut parts = Vec::new();
     let badge = match feed.new_since_pause() {
@@ -197,15 +169,19 @@ fn counter_parts(state: &AppState) -> Vec<(u8, Vec<Span<'static>>)> {
                 .bg(ratatui::style::Color::Green),
         ),
     };
-    parts.push((u8::MAX, vec![badge]));
+    parts.push(fit::Part::new(u8::MAX, vec![badge]));
     let rate = state.rate_per_second();
     let rate = if rate >= 100.0 {
         thousands(rate.round() as u64)
     } else {
         format!("{rate:.1}")
     };
-    parts.push((4, vec![Span::raw(format!(" {rate} msg/s"))]));
-    parts.push((
+    parts.push(fit::Part {
+        rank: 4,
+        spans: vec![Span::raw(format!(" {rate} msg/s"))],
+        glued: true,
+    });
+    parts.push(fit::Part::new(
         1,
         vec![Span::raw(format!(
             "{} retained ({})",
@@ -225,9 +201,12 @@ fn counter_parts(state: &AppState) -> Vec<(u8, Vec<Span<'static>>)> {
             theme::warn(),
         ));
     }
-    parts.push((if evicted > 0 { 5 } else { 2 }, evicted_spans));
+    parts.push(fit::Part::new(
+        if evicted > 0 { 5 } else { 2 },
+        evicted_spans,
+    ));
     let gaps = state.gap_count();
-    parts.push((
+    parts.push(fit::Part::new(
         if gaps > 0 { 5 } else { 3 },
         vec![Span::styled(
             format!(
@@ -240,7 +219,7 @@ fn counter_parts(state: &AppState) -> Vec<(u8, Vec<Span<'static>>)> {
     ));
     if let Some(since) = state.outage.open_since() {
         let open = (state.now - since).num_seconds().max(0).unsigned_abs();
-        parts.push((
+        parts.push(fit::Part::new(
             7,
             vec![Span::styled(
                 format!("gap open {}", crate::text::duration_secs(open)),
@@ -249,7 +228,7 @@ fn counter_parts(state: &AppState) -> Vec<(u8, Vec<Span<'static>>)> {
         ));
     }
     if let Some(filter) = feed.filter() {
-        parts.push((
+        parts.push(fit::Part::new(
             6,
             vec![
                 Span::styled("filter ", theme::accent()),

@@ -379,7 +379,9 @@ fn claim_picks_a_consumer_and_min_idle() {
     press(&mut s, KeyCode::Backspace, 0);
     press(&mut s, KeyCode::Enter, 0);
     let c = confirm(&s).cloned();
-    assert!(c.is_some_and(|c| c.lines[0].contains("w2") && c.lines[0].contains("6000 ms")));
+    assert!(
+        c.is_some_and(|c| c.lines[0].contains("w2") && c.lines[0].contains("idle at least 6.0s"))
+    );
     assert_eq!(
         acts(&ch(&mut s, 'y')),
         vec![PendingAction::Claim {
