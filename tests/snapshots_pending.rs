@@ -474,7 +474,7 @@ fn answer_sorted(s: &mut AppState, effects: &[Effect]) {
         })
         .expect("a sort reads the sorted list");
     let mut entries = entries();
-    entries.sort_by(|a, b| b.idle_ms.cmp(&a.idle_ms));
+    entries.sort_by_key(|e| std::cmp::Reverse(e.idle_ms));
     s.update(
         Event::Pending(PendingEvent::Page {
             generation,
