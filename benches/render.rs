@@ -249,6 +249,7 @@ fn pending_page(s: &mut AppState) {
                         seq: 1,
                     }),
                     server_time_ms: server_ms,
+                    sorted: None,
                 },
                 summary: Some(summary),
             }),

@@ -17,7 +17,8 @@ use redtail::redis::actions::{
 };
 use redtail::redis::conn::Target;
 use redtail::redis::pending::{
-    pending_page, pending_summary, sort_entries, PendingQuery, PendingSort, StreamId,
+    pending_page, pending_sorted_page, pending_summary, sort_entries, PendingOrder, PendingQuery,
+    PendingSort, SortedRead, StreamId, SORT_MAX,
 };
 
 const S: &str = "ai:requests";
@@ -209,6 +210,112 @@ fn sid(text: &str) -> StreamId {
 }
 
 // ---------------------------------------------------------------- reading
+
+/// Set the idle time of `ids` as XCLAIM's IDLE option does (JUSTID: deliveries unchanged).
+fn set_idle(server: &Server, ids: &[String], idle_ms: u64) {
+    let mut cmd = redis::cmd("XCLAIM");
+    cmd.arg(S).arg(G).arg("w1").arg(0);
+    for id in ids {
+        cmd.arg(id);
+    }
+    cmd.arg("IDLE").arg(idle_ms).arg("JUSTID");
+    let _: redis::Value = cmd.query(&mut server.conn()).expect("XCLAIM IDLE");
+}
+
+/// 250 pending entries where the oldest-idle one is on XPENDING's second page of 100: a
+/// sort of the page shown would miss it, a sort over the whole list puts it first.
+#[tokio::test(flavor = "multi_thread")]
+async fn sorted_pages_cover_the_whole_pending_list() {
+    let server = Server::start();
+    let mut c = server.conn();
+    let mut pipe = redis::pipe();
+    for i in 0..250 {
+        pipe.cmd("XADD").arg(S).arg("*").arg("n").arg(i);
+    }
+    let ids: Vec<String> = pipe.query(&mut c).expect("XADD");
+    server.cli(&["XGROUP", "CREATE", S, G, "0"]);
+    read_group(&server, "w1", 250);
+    set_idle(&server, &ids[..100], 1_000);
+    set_idle(&server, &ids[100..], 5_000);
+    set_idle(&server, &ids[180..181], 900_000);
+    set_idle(&server, &ids[230..231], 800_000);
+    let target = Target::parse_url(&server.url()).expect("url");
+    let mut conn = target.command_connection().await.expect("connect");
+    let query = PendingQuery {
+        count: 100,
+        ..Default::default()
+    };
+    let (stream, group) = (S.as_bytes(), G.as_bytes());
+
+    // The first XPENDING page sorted on its own: the wrong answer.
+    let mut first = pending_page(&mut conn, stream, group, &query)
+        .await
+        .expect("page")
+        .entries;
+    sort_entries(&mut first, PendingSort::Idle, true);
+    assert_ne!(first[0].id.to_string(), ids[180]);
+
+    let order = |offset, limit| PendingOrder {
+        by: PendingSort::Idle,
+        descending: true,
+        offset,
+        limit,
+    };
+    let page = pending_sorted_page(&mut conn, stream, group, &query, order(0, SORT_MAX))
+        .await
+        .expect("sorted page");
+    let shown: Vec<String> = page.entries.iter().map(|e| e.id.to_string()).collect();
+    assert_eq!(shown[..2], [ids[180].clone(), ids[230].clone()]);
+    assert_eq!(shown.len(), 100);
+    assert_eq!(
+        page.sorted,
+        Some(SortedRead {
+            rows: 250,
+            bounded: false
+        })
+    );
+    assert!(page.next.is_some(), "more pages of the sorted list");
+    assert_eq!(page.entries[0].preview.as_deref(), Some("n=180"));
+    assert!(page
+        .entries
+        .windows(2)
+        .all(|w| w[0].idle_ms >= w[1].idle_ms));
+
+    // Page 3 is the freshest 50, previews for those only; no further page.
+    let last = pending_sorted_page(&mut conn, stream, group, &query, order(200, SORT_MAX))
+        .await
+        .expect("sorted page 3");
+    assert_eq!(last.entries.len(), 50);
+    assert!(last.next.is_none());
+    let tail: Vec<String> = last.entries.iter().map(|e| e.id.to_string()).collect();
+    assert_eq!(tail, ids[50..100], "idle ties keep id order");
+    assert!(last.entries.iter().all(|e| e.preview.is_some()));
+
+    // Bounded: only the first 150 by id are sorted, and the page says so.
+    let bounded = pending_sorted_page(&mut conn, stream, group, &query, order(0, 150))
+        .await
+        .expect("bounded page");
+    assert_eq!(
+        bounded.sorted,
+        Some(SortedRead {
+            rows: 150,
+            bounded: true
+        })
+    );
+    assert_eq!(bounded.entries[0].id.to_string(), ids[100]);
+
+    // Filters still apply server-side: idle ≥ 10 s leaves exactly the two old ones.
+    let idle = PendingQuery {
+        min_idle_ms: Some(10_000),
+        ..query.clone()
+    };
+    let page = pending_sorted_page(&mut conn, stream, group, &idle, order(0, SORT_MAX))
+        .await
+        .expect("filtered");
+    let shown: Vec<String> = page.entries.iter().map(|e| e.id.to_string()).collect();
+    assert_eq!(shown, [ids[180].clone(), ids[230].clone()]);
+    assert!(page.next.is_none());
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pending_pages_previews_filters_and_deleted_entries() {

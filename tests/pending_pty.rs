@@ -227,3 +227,66 @@ fn a_publish_from_the_tui_composer_is_audited() {
     tui.send(b"q");
     tui.wait_exit(T);
 }
+
+/// `o` sorts the whole pending list, not the page on screen: with 250 pending entries,
+/// the oldest-idle one is on XPENDING's third page of 100, and after sorting by idle it
+/// is the first row, with the title saying the sort covered all 250.
+#[test]
+fn sorting_by_idle_covers_the_whole_pending_list() {
+    let server = Server::start();
+    let ids: Vec<String> = server
+        .cli(&[
+            "EVAL",
+            "local ids = {} for i = 1, 250 do ids[i] = redis.call('XADD', KEYS[1], '*', 'n', i) end return ids",
+            "1",
+            "jobs",
+        ])
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(ids.len(), 250);
+    server.cli(&["XGROUP", "CREATE", "jobs", "workers", "0"]);
+    server.cli(&[
+        "XREADGROUP",
+        "GROUP",
+        "workers",
+        "w1",
+        "COUNT",
+        "250",
+        "STREAMS",
+        "jobs",
+        ">",
+    ]);
+    let set_idle = |ids: &[String], idle: &str| {
+        let mut args = vec!["XCLAIM", "jobs", "workers", "w1", "0"];
+        args.extend(ids.iter().map(String::as_str));
+        args.extend(["IDLE", idle, "JUSTID"]);
+        server.cli(&args);
+    };
+    set_idle(&ids, "1000");
+    let oldest = ids[230].clone();
+    set_idle(std::slice::from_ref(&oldest), "900000");
+
+    let mut tui = Tui::spawn_env(&[&server.url(), "-c", "unused"], &[], 140, 30);
+    tui.wait_for("connected", T);
+    tui.send(b"4");
+    tui.send(b"t");
+    tui.send(b"\x15");
+    tui.send(b"jobs workers");
+    tui.send(b"\r");
+    let first_page = tui.wait_for(&ids[0], T);
+    assert!(
+        !first_page.contains(oldest.as_str()),
+        "page 1 is ids 1..100"
+    );
+    tui.send(b"o");
+    let screen = tui.wait_until("the whole list sorted by idle", T, |s| {
+        // The first row under the column names (the selection stays on its id).
+        let mut lines = s.lines().skip_while(|l| !l.contains("CONSUMER"));
+        s.contains("over all 250") && lines.nth(1).is_some_and(|l| l.contains(oldest.as_str()))
+    });
+    assert!(screen.contains("sort idle ↓"), "{screen}");
+    tui.send(b"q");
+    tui.wait_exit(T);
+}

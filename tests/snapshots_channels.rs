@@ -462,11 +462,17 @@ fn channels_views_fit_at_every_size() {
     keys(&mut composer, "p");
     s_update_published(&mut composer);
     views.push(("composer", composer, Expect::default()));
+    let mut help = crowded_pane();
+    keys(&mut help, "?");
+    views.push(("help", help, Expect::default()));
     for (view, mut s, expect) in views {
         for size in screen::SIZES {
             let buf = screen::draw_at(&mut s, size, now());
             insta::assert_snapshot!(format!("sweep_{view}_{}x{}", size.0, size.1), text(&buf));
             check_screen(&buf, &expect);
+            if view == "help" && size.0 >= 100 {
+                assert!(text(&buf).contains("counts once, however many of our"));
+            }
         }
     }
 }

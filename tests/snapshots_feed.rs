@@ -143,6 +143,46 @@ fn feed_live() {
     insta::assert_snapshot!("feed_live", text(&draw(&s)));
 }
 
+/// Column where the payload `needle` starts, on whichever row shows it.
+fn payload_x(buf: &ratatui::buffer::Buffer, needle: &str) -> u16 {
+    let y = rows(buf)
+        .iter()
+        .position(|r| r.contains(needle))
+        .unwrap_or_else(|| panic!("{needle:?} not on screen:\n{}", text(buf)));
+    screen::column_of(buf, y, needle).expect("column")
+}
+
+#[test]
+fn payload_column_holds_still_while_a_long_name_scrolls_off() {
+    let mut s = state();
+    let rows = s.feed_rows() as u64;
+    let order =
+        |seq: u64| Delivery::Message(msg(seq, 6_000, "orders", format!("order {seq}").as_bytes()));
+    let mut batch = vec![Delivery::Message(msg(
+        1,
+        6_000,
+        "ai:inference:tenant-42:requests",
+        b"long name",
+    ))];
+    batch.extend((2..=rows).map(order));
+    s.update(Event::Deliveries(batch), at(6_000));
+    let wide = payload_x(&draw(&s), &format!("order {rows}"));
+    assert!(wide > 14 + 30, "room for the long name: {wide}");
+    // One more message scrolls the long name off: payloads stay where they were.
+    s.update(Event::Deliveries(vec![order(rows + 1)]), at(7_000));
+    let buf = draw(&s);
+    assert!(!text(&buf).contains("tenant-42"));
+    assert_eq!(payload_x(&buf, &format!("order {}", rows + 1)), wide);
+    insta::assert_snapshot!("feed_column_held", text(&buf));
+    s.update(Event::Tick, at(16_999));
+    assert_eq!(payload_x(&draw(&s), "order 3"), wide, "held for 10 s");
+    // 10 s after the long name left, the column fits the names on screen.
+    s.update(Event::Tick, at(17_000));
+    let buf = draw(&s);
+    assert_eq!(payload_x(&buf, "order 3"), 14 + "orders".len() as u16 + 1);
+    insta::assert_snapshot!("feed_column_shrunk", text(&buf));
+}
+
 #[test]
 fn feed_paused_counts_new_arrivals() {
     let mut s = state();
@@ -485,4 +525,78 @@ fn prompts() {
     let picker = rows(&draw(&s))[3..9].join("\n");
     insta::assert_snapshot!("subscribe_prompt", subscribe);
     insta::assert_snapshot!("unsubscribe_picker", picker);
+}
+
+/// Traffic with similar and hostile channel names (and a hostile payload), for the
+/// sweep.
+fn crowded_traffic() -> Vec<Delivery> {
+    let mut out = traffic();
+    let extra = [
+        msg(9, 4_100, screen::SIMILAR[0], br#"{"token":"Hel","i":1}"#),
+        msg(10, 4_200, screen::SIMILAR[1], br#"{"token":"lo","i":2}"#),
+        pmsg(
+            11,
+            4_300,
+            "ai:*",
+            screen::SIMILAR[0],
+            br#"{"token":"!","i":3}"#,
+        ),
+        msg(
+            12,
+            4_400,
+            screen::HOSTILE,
+            b"\x1b]52;c;AAAA\x07 \xe2\x80\xae gpj.exe",
+        ),
+        msg(13, 4_500, "orders", b"order 1003 created"),
+    ];
+    out.extend(extra.into_iter().map(Delivery::Message));
+    out
+}
+
+/// Feed views at 60×15, 100×30 and 250×70 with similar and hostile names: live, paused,
+/// detail, filter prompt and help. Each fits (no row too wide, no raw control
+/// character, boxes intact, cut names marked with …).
+#[test]
+fn feed_views_fit_at_every_size() {
+    let names = [screen::SIMILAR[0], screen::SIMILAR[1], "evil\\x1b[2J"];
+    let expect = screen::Expect {
+        names: &names,
+        ..screen::Expect::default()
+    };
+    let mut views: Vec<(&str, AppState)> = Vec::new();
+    let crowded = || {
+        let mut s = state();
+        s.update(Event::Deliveries(crowded_traffic()), now());
+        s
+    };
+    views.push(("live", crowded()));
+    let mut paused = crowded();
+    key(&mut paused, KeyCode::Char(' '));
+    key(&mut paused, KeyCode::Up);
+    views.push(("paused", paused));
+    let mut detail = crowded();
+    key(&mut detail, KeyCode::Up);
+    key(&mut detail, KeyCode::Enter);
+    views.push(("detail", detail));
+    let mut prompt = crowded();
+    key(&mut prompt, KeyCode::Char('/'));
+    keys(&mut prompt, "ch:orders and (error");
+    key(&mut prompt, KeyCode::Enter);
+    views.push(("filter", prompt));
+    let mut help = crowded();
+    key(&mut help, KeyCode::Char('?'));
+    views.push(("help", help));
+    for (view, mut s) in views {
+        for size in screen::SIZES {
+            let buf = screen::draw_at(&mut s, size, now());
+            insta::assert_snapshot!(format!("sweep_{view}_{}x{}", size.0, size.1), text(&buf));
+            screen::check_screen(&buf, &expect);
+            // The counters line ends in … when it left something out, never mid-word.
+            let counters = &rows(&buf)[2];
+            assert!(
+                counters.ends_with("gaps") || counters.ends_with('…') || counters.contains(')'),
+                "{counters}"
+            );
+        }
+    }
 }

@@ -11,7 +11,7 @@ use ratatui::buffer::Buffer;
 
 use redtail::redis::actions::{AutoclaimPreview, TrimPreview, TrimStrategy};
 use redtail::redis::pending::{
-    preview_fields, PendingEntry, PendingPage, PendingRow, PendingSummary, StreamId,
+    preview_fields, PendingEntry, PendingPage, PendingRow, PendingSummary, SortedRead, StreamId,
 };
 use redtail::redis::subscriber::Subscriptions;
 use redtail::state::pending::{ConsumerRow, PageLoad, PendingEffect, PendingEvent, PendingTarget};
@@ -165,6 +165,7 @@ fn loaded(read_only: bool) -> AppState {
                     entries: entries(),
                     next: None,
                     server_time_ms: SERVER_MS,
+                    sorted: None,
                 },
                 summary: Some(summary()),
             }),
@@ -401,7 +402,8 @@ fn pending_entry_open() {
 #[test]
 fn pending_views_fit_at_every_size() {
     let mut list = loaded(false);
-    keys(&mut list, "o");
+    let effects = key(&mut list, KeyCode::Char('o'));
+    answer_sorted(&mut list, &effects);
     let mut claim = loaded(false);
     keys(&mut claim, " ");
     keys(&mut claim, "c");
@@ -426,9 +428,11 @@ fn pending_views_fit_at_every_size() {
         (
             "list",
             list,
-            // Not yet: the pending sort is shown only in the title line, which a 60-column
-            // screen cuts before it (the pending sorting work owns that line).
-            screen::Expect::default(),
+            // The title line drops who-holds-what and the page before the sort.
+            screen::Expect {
+                sort_arrow: true,
+                ..Default::default()
+            },
         ),
         (
             "claim",
@@ -447,6 +451,128 @@ fn pending_views_fit_at_every_size() {
             assert!(
                 !text(&buf).contains("699m "),
                 "699 ms must not read as minutes"
+            );
+            if view == "list" {
+                assert!(text(&buf).contains("sort idle ↓ over the first 10,000"));
+            }
+        }
+    }
+}
+
+/// Answer the fetch a new sort asks for with the page, as sorted over the first 10,000
+/// of a bigger pending list.
+fn answer_sorted(s: &mut AppState, effects: &[Effect]) {
+    let generation = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Pending(PendingEffect::Fetch {
+                generation,
+                order: Some(_),
+                ..
+            }) => Some(*generation),
+            _ => None,
+        })
+        .expect("a sort reads the sorted list");
+    let mut entries = entries();
+    entries.sort_by_key(|e| std::cmp::Reverse(e.idle_ms));
+    s.update(
+        Event::Pending(PendingEvent::Page {
+            generation,
+            result: Ok(PageLoad {
+                page: PendingPage {
+                    entries,
+                    next: None,
+                    server_time_ms: SERVER_MS,
+                    sorted: Some(SortedRead {
+                        rows: 10_000,
+                        bounded: true,
+                    }),
+                },
+                summary: Some(summary()),
+            }),
+        }),
+        now(),
+    );
+}
+
+/// The autoclaim preview with similar and hostile losers.
+fn autoclaim_dialog() -> AppState {
+    let mut s = loaded(false);
+    keys(&mut s, "Aai:stream:sess-worker-1a2b");
+    key(&mut s, KeyCode::Enter);
+    let row = |age, consumer: &str| PendingRow {
+        id: id(age, 0),
+        consumer: Bytes::copy_from_slice(consumer.as_bytes()),
+        idle_ms: 900_000,
+        deliveries: 1,
+    };
+    let loser = "ai:stream:sess-worker-1c4d";
+    let mut rows: Vec<PendingRow> = (0..38).map(|i| row(900_000 + i, loser)).collect();
+    rows.push(row(100, screen::HOSTILE));
+    s.update(
+        Event::Pending(PendingEvent::AutoclaimPreview {
+            target: target(),
+            consumer: Bytes::from_static(b"ai:stream:sess-worker-1a2b"),
+            result: Ok(AutoclaimPreview {
+                min_idle_ms: 60_000,
+                entries: rows,
+                by_consumer: vec![
+                    (Bytes::copy_from_slice(loser.as_bytes()), 38),
+                    (Bytes::copy_from_slice(screen::HOSTILE.as_bytes()), 1),
+                ],
+                truncated: false,
+            }),
+        }),
+        now(),
+    );
+    s
+}
+
+/// Pending dialogs at 60×15, 100×30 and 250×70: dead-letter, delete, trim and autoclaim
+/// confirmations fit inside their borders, with cuts marked.
+#[test]
+fn pending_dialogs_fit_at_every_size() {
+    let marked_two = |action: &str| {
+        let mut s = loaded(false);
+        key(&mut s, KeyCode::Down);
+        keys(&mut s, "  ");
+        keys(&mut s, action);
+        s
+    };
+    let mut trim = loaded(false);
+    keys(&mut trim, "TMAXLEN 1000");
+    key(&mut trim, KeyCode::Enter);
+    trim.update(
+        Event::Pending(PendingEvent::TrimPreview {
+            target: target(),
+            result: Ok(TrimPreview {
+                strategy: TrimStrategy::MaxLen(1000),
+                length: 1_037,
+                would_remove: 37,
+                over_limit: false,
+            }),
+        }),
+        now(),
+    );
+    let names = ["ai:stream:sess-worker-1a2b", "ai:stream:sess-worker-1c4d"];
+    let views = [
+        ("dead_letter", marked_two("d")),
+        ("delete", marked_two("x")),
+        ("trim", trim),
+        ("autoclaim", autoclaim_dialog()),
+    ];
+    for (view, mut s) in views {
+        let expect = screen::Expect {
+            names: &names,
+            ..Default::default()
+        };
+        for size in screen::SIZES {
+            let buf = screen::draw_at(&mut s, size, now());
+            insta::assert_snapshot!(format!("sweep_{view}_{}x{}", size.0, size.1), text(&buf));
+            screen::check_screen(&buf, &expect);
+            assert!(
+                text(&buf).contains('┌'),
+                "{view} at {size:?}: the dialog is on screen"
             );
         }
     }

@@ -548,3 +548,101 @@ fn tiny_terminals_draw_every_view_without_panicking() {
         draw(&streams_pane(size, state));
     }
 }
+
+/// The workload plus streams, groups and consumers with similar and hostile names.
+fn crowded() -> StreamsSnapshot {
+    let mut snap = workload();
+    for (i, name) in [screen::SIMILAR[0], screen::SIMILAR[1], screen::HOSTILE]
+        .into_iter()
+        .enumerate()
+    {
+        let group = idle_group(format!("{name}-group").as_bytes());
+        snap.streams.push(simple(
+            name.as_bytes(),
+            10 + i as u64,
+            Some(1.0),
+            vec![group],
+        ));
+    }
+    if let Some(orders) = snap.streams.iter_mut().find(|s| s.key == "orders") {
+        for name in [screen::SIMILAR[0], screen::SIMILAR[1], screen::HOSTILE] {
+            orders.groups.push(idle_group(name.as_bytes()));
+        }
+        orders.groups_count = orders.groups.len() as u64;
+        if let Some(mailer) = orders.groups.iter_mut().find(|g| g.name == "mailer") {
+            mailer.consumer_list = vec![
+                consumer(b"worker-ai:stream:sess-1a2b", 300, 1, Some(2)),
+                consumer(b"worker-ai:stream:sess-1c4d", 10, 0, Some(1)),
+                consumer(screen::HOSTILE.as_bytes(), 0, 5, Some(-1)),
+            ];
+            mailer.consumers = 3;
+        }
+    }
+    snap.streams.sort_by(|a, b| a.key.cmp(&b.key));
+    snap
+}
+
+/// Streams views at 60×15, 100×30 and 250×70 with similar and hostile names: the
+/// streams table, a stream's groups, a group's consumers, the entries browser and one
+/// entry. Each fits (no row too wide, no raw control character, boxes intact, cut names
+/// marked with …).
+#[test]
+fn streams_views_fit_at_every_size() {
+    let names = [screen::SIMILAR[0], screen::SIMILAR[1], "evil\\x1b[2J"];
+    let expect = |distinct: bool| screen::Expect {
+        distinct: if distinct { &["1a2b", "1c4d"] } else { &[] },
+        names: &names,
+        ..screen::Expect::default()
+    };
+    let pane = || streams_pane((WIDTH, HEIGHT), poll(1, crowded()));
+    let mut views: Vec<(&str, AppState, screen::Expect)> = Vec::new();
+    views.push(("streams", pane(), expect(true)));
+    let mut groups = pane();
+    key(&mut groups, KeyCode::Enter);
+    views.push(("groups", groups, expect(false)));
+    let mut consumers = pane();
+    key(&mut consumers, KeyCode::Enter);
+    key(&mut consumers, KeyCode::Enter);
+    views.push(("consumers", consumers, expect(true)));
+    views.push(("entries", crowded_entries(), expect(false)));
+    let mut entry = crowded_entries();
+    key(&mut entry, KeyCode::Enter);
+    views.push(("entry", entry, expect(false)));
+    for (view, mut s, expect) in views {
+        for size in screen::SIZES {
+            let buf = screen::draw_at(&mut s, size, now());
+            insta::assert_snapshot!(format!("sweep_{view}_{}x{}", size.0, size.1), text(&buf));
+            screen::check_screen(&buf, &expect);
+        }
+    }
+}
+
+/// The entries browser of `orders` with a hostile field name among the fields.
+fn crowded_entries() -> AppState {
+    let mut s = streams_pane((WIDTH, HEIGHT), poll(1, crowded()));
+    key(&mut s, KeyCode::Enter);
+    let effects = key(&mut s, KeyCode::Char('e'));
+    let Some(Effect::Streams(redtail::state::streams::StreamsEffect::Entries {
+        generation,
+        key: stream,
+        request,
+    })) = effects.into_iter().next()
+    else {
+        panic!("e reads a page of entries");
+    };
+    let mut list = entries();
+    list[0].fields.push((
+        Bytes::from_static(screen::HOSTILE.as_bytes()),
+        Bytes::from_static(screen::SIMILAR[0].as_bytes()),
+    ));
+    s.update(
+        Event::Streams(StreamsEvent::Entries {
+            key: stream,
+            generation,
+            request,
+            result: Ok(list),
+        }),
+        now(),
+    );
+    s
+}

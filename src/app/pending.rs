@@ -8,8 +8,8 @@ use tokio::sync::mpsc;
 use super::backend::Backend;
 use crate::redis::actions::{self, ActionError, ActionErrorKind, ActionOutcome};
 use crate::redis::pending::{
-    bytes_of, into_items, pending_page, pending_summary, redis_error, u64_of, PendingQuery,
-    StreamId,
+    bytes_of, into_items, pending_page, pending_sorted_page, pending_summary, redis_error, u64_of,
+    PendingOrder, PendingQuery, StreamId,
 };
 use crate::redis::poller::PollErrorKind;
 use crate::state::pending::{
@@ -45,9 +45,10 @@ impl PendingRunner {
                 generation,
                 target,
                 query,
+                order,
             } => PendingEvent::Page {
                 generation,
-                result: self.fetch(&target, &query).await,
+                result: self.fetch(&target, &query, order).await,
             },
             PendingEffect::Consumers { target } => PendingEvent::Consumers {
                 result: self.consumers(&target).await,
@@ -57,9 +58,18 @@ impl PendingRunner {
         }
     }
 
-    async fn fetch(&self, t: &PendingTarget, query: &PendingQuery) -> Result<PageLoad, String> {
+    async fn fetch(
+        &self,
+        t: &PendingTarget,
+        query: &PendingQuery,
+        order: Option<PendingOrder>,
+    ) -> Result<PageLoad, String> {
         let mut conn = self.backend.connection(&t.stream).await?;
-        let page = match pending_page(&mut conn, &t.stream, &t.group, query).await {
+        let read = match order {
+            Some(order) => pending_sorted_page(&mut conn, &t.stream, &t.group, query, order).await,
+            None => pending_page(&mut conn, &t.stream, &t.group, query).await,
+        };
+        let page = match read {
             Ok(page) => page,
             Err(e) => {
                 self.backend

@@ -17,6 +17,9 @@ pub use crate::redis::error::{PollError, PollErrorKind};
 pub(crate) use crate::redis::reply::{bytes_of, into_items, reply_error, u64_of};
 use crate::text::escape::escape_line;
 
+mod sort;
+pub use sort::{pending_sorted_page, sort_entries, sort_rows, PendingOrder, SortedRead, SORT_MAX};
+
 /// The largest page XPENDING is asked for: a pending list can hold millions of entries
 /// and must never be fetched unbounded.
 pub const MAX_PAGE: usize = 1000;
@@ -124,12 +127,15 @@ pub struct PendingEntry {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingPage {
-    /// In id order, as XPENDING returns them.
+    /// In id order, as XPENDING returns them (in the sort's order for a sorted page).
     pub entries: Vec<PendingEntry>,
-    /// Cursor for the next page; `None` when this page was the last.
+    /// Cursor for the next page; `None` when this page was the last. For a sorted page
+    /// only its presence matters (the next page is the next slice of the sorted rows).
     pub next: Option<StreamId>,
     /// The server's clock when the previews were read (local clock for an empty page).
     pub server_time_ms: u64,
+    /// Set for a slice of a sorted read: how much of the pending list the sort covered.
+    pub sorted: Option<SortedRead>,
 }
 
 /// `XPENDING key group`: totals for the whole group.
@@ -150,26 +156,6 @@ pub enum PendingSort {
     Idle,
     Deliveries,
     Consumer,
-}
-
-/// Sort a page in place. Ties are broken by id (ascending) so the order is stable across
-/// refreshes. Only the given entries are sorted: XPENDING pages come in id order, so a
-/// different order covers the entries loaded, not the whole pending list.
-pub fn sort_entries(entries: &mut [PendingEntry], by: PendingSort, descending: bool) {
-    entries.sort_by(|a, b| {
-        let primary = match by {
-            PendingSort::Id => a.id.cmp(&b.id),
-            PendingSort::Idle => a.idle_ms.cmp(&b.idle_ms),
-            PendingSort::Deliveries => a.deliveries.cmp(&b.deliveries),
-            PendingSort::Consumer => a.consumer.cmp(&b.consumer),
-        };
-        let primary = if descending {
-            primary.reverse()
-        } else {
-            primary
-        };
-        primary.then_with(|| a.id.cmp(&b.id))
-    });
 }
 
 /// `field=value field=value`, escaped for a terminal, cut to [`PREVIEW_MAX_CHARS`].
@@ -205,11 +191,22 @@ pub async fn pending_page(
     let next = (rows.len() >= count)
         .then(|| rows.last().map(|r| r.id))
         .flatten();
+    with_previews(conn, stream, rows, next).await
+}
+
+/// Rows plus their contents and ages (one pipeline), in the rows' order.
+async fn with_previews(
+    conn: &mut MultiplexedConnection,
+    stream: &[u8],
+    rows: Vec<PendingRow>,
+    next: Option<StreamId>,
+) -> Result<PendingPage, PollError> {
     if rows.is_empty() {
         return Ok(PendingPage {
             entries: Vec::new(),
             next: None,
             server_time_ms: local_now_ms(),
+            sorted: None,
         });
     }
     let ids: Vec<StreamId> = rows.iter().map(|r| r.id).collect();
@@ -232,6 +229,7 @@ pub async fn pending_page(
         entries,
         next,
         server_time_ms,
+        sorted: None,
     })
 }
 

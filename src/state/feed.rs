@@ -1,6 +1,7 @@
 //! The live feed: a ring buffer bounded by count and bytes, the filtered view over it, and
 //! where the user is looking (following the tail, or paused on stable item ids).
 
+pub mod column;
 mod store;
 
 use std::collections::VecDeque;
@@ -75,6 +76,8 @@ pub struct FeedState {
     truncated: std::collections::BTreeMap<u64, usize>,
     /// Such messages seen since start.
     pub truncated_total: u64,
+    /// Where payloads start: the channel column's width, steadied over time.
+    pub channel_column: column::ChannelColumn,
 }
 
 impl std::fmt::Debug for FeedState {
@@ -106,6 +109,7 @@ impl FeedState {
             gaps: 0,
             truncated: Default::default(),
             truncated_total: 0,
+            channel_column: Default::default(),
         }
     }
 
@@ -255,6 +259,8 @@ impl FeedState {
     /// in the filter prompt may do this; a message arrival never does.
     pub fn set_filter(&mut self, filter: Option<Filter>) {
         self.filter = filter;
+        // Other rows entirely: the channel column fits them afresh, no hysteresis.
+        self.channel_column = Default::default();
         self.matching = match self.filter.as_ref() {
             None => Matching::All,
             Some(filter) => {

@@ -272,6 +272,9 @@ impl AppState {
         effects.append(&mut self.refusals);
         self.channels_after_event(now, &mut effects);
         self.streams_after_event();
+        if self.tab == Tab::Feed {
+            self.observe_feed_column(now);
+        }
         if pending_refresh {
             effects.extend(self.pending_refresh());
         }

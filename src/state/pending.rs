@@ -19,7 +19,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::redis::actions::{AutoclaimPreview, TrimPreview, TrimStrategy};
 use crate::redis::pending::{
-    sort_entries, PendingEntry, PendingPage, PendingQuery, PendingSort, PendingSummary, StreamId,
+    sort_entries, PendingEntry, PendingOrder, PendingPage, PendingQuery, PendingSort,
+    PendingSummary, SortedRead, StreamId, MAX_PAGE, SORT_MAX,
 };
 use dialog::PendingModal;
 
@@ -28,6 +29,9 @@ use dialog::PendingModal;
 pub const PAGE_SIZE: usize = 100;
 /// How often the visible pane re-reads its page.
 pub const REFRESH_EVERY: TimeDelta = TimeDelta::seconds(1);
+/// How often a sorted view re-reads when its sort covered more than one XPENDING page:
+/// each refresh reads up to [`SORT_MAX`] rows, which is not a once-a-second cost.
+pub const SORTED_REFRESH_EVERY: TimeDelta = TimeDelta::seconds(5);
 /// A refresh with no answer after this long no longer holds back the next one (the
 /// command connection times out after 10 s, so this only guards against lost answers).
 const STUCK_AFTER: TimeDelta = TimeDelta::seconds(15);
@@ -60,10 +64,13 @@ pub struct ConsumerRow {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PendingEffect {
     /// Read one page (plus the group's summary); answered by [`PendingEvent::Page`].
+    /// With an `order`, the page is a slice of the pending list sorted over up to
+    /// [`SORT_MAX`] rows (`query.start` is then unused).
     Fetch {
         generation: u64,
         target: PendingTarget,
         query: PendingQuery,
+        order: Option<PendingOrder>,
     },
     /// XINFO CONSUMERS for the claim picker; answered by [`PendingEvent::Consumers`].
     Consumers { target: PendingTarget },
@@ -193,6 +200,9 @@ pub struct PendingPane {
     pub anchor: Option<StreamId>,
     pub sort: PendingSort,
     pub descending: bool,
+    /// How much of the pending list the rows on screen were sorted over (`None` in id
+    /// order, where pages follow XPENDING's own order).
+    pub sorted: Option<SortedRead>,
     pub min_idle_ms: Option<u64>,
     pub consumer: Option<Bytes>,
     /// Exclusive cursor of the page shown; `None` is the first page.
@@ -275,8 +285,26 @@ impl PendingPane {
         PendingQuery {
             consumer: self.consumer.clone(),
             min_idle_ms: self.min_idle_ms,
-            start: self.page_start,
+            start: self.order().is_none().then_some(self.page_start).flatten(),
             count: PAGE_SIZE,
+        }
+    }
+
+    /// Any order but ascending ids needs the whole list sorted, not one XPENDING page:
+    /// pages are then slices of the sorted rows.
+    pub fn order(&self) -> Option<PendingOrder> {
+        (self.sort != PendingSort::Id || self.descending).then(|| PendingOrder {
+            by: self.sort,
+            descending: self.descending,
+            offset: self.page_number.saturating_sub(1) * PAGE_SIZE,
+            limit: SORT_MAX,
+        })
+    }
+
+    fn refresh_every(&self) -> TimeDelta {
+        match self.sorted {
+            Some(read) if read.rows > MAX_PAGE => SORTED_REFRESH_EVERY,
+            _ => REFRESH_EVERY,
         }
     }
 
@@ -288,7 +316,8 @@ impl PendingPane {
         let waiting = self
             .in_flight
             .is_some_and(|(_, since)| now - since < STUCK_AFTER);
-        let periodic = !waiting && self.last_request.is_none_or(|at| now - at >= REFRESH_EVERY);
+        let every = self.refresh_every();
+        let periodic = !waiting && self.last_request.is_none_or(|at| now - at >= every);
         if !(self.fetch_now || periodic) {
             return None;
         }
@@ -300,6 +329,7 @@ impl PendingPane {
             generation: self.generation,
             target,
             query: self.query(),
+            order: self.order(),
         })
     }
 
@@ -331,6 +361,7 @@ impl PendingPane {
         let old_index = self.selected_index();
         self.entries = load.page.entries;
         self.next_page = load.page.next;
+        self.sorted = load.page.sorted;
         if load.summary.is_some() {
             self.summary = load.summary;
         }
@@ -353,10 +384,14 @@ impl PendingPane {
         self.selected = self.entries.get(index).map(|e| e.id);
     }
 
+    /// A new order starts again at page 1 and re-reads: the rows on screen are re-sorted
+    /// at once so the key feels immediate, then replaced by the first page of the whole
+    /// list in that order.
     pub fn set_sort(&mut self, sort: PendingSort, descending: bool) {
         self.sort = sort;
         self.descending = descending;
         sort_entries(&mut self.entries, sort, descending);
+        self.first_page();
     }
 
     pub fn selected_index(&self) -> Option<usize> {

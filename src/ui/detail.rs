@@ -5,6 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
+use super::fit::{self, Cut};
 use super::theme;
 use crate::keymap::{Command, Scope};
 use crate::redis::message::Kind;
@@ -20,26 +21,35 @@ pub fn render(state: &AppState, detail: &DetailState, buf: &mut Buffer, area: Re
     let m = &detail.message;
     let label = |text: &str| Span::styled(format!(" {text:<9}"), theme::dim());
 
-    let mut first = vec![label("channel")];
-    first.extend(theme::untrusted_spans(
+    let name = Line::from(theme::untrusted_spans(
         &m.channel,
         theme::channel().patch(theme::bold()),
         |_| Vec::new(),
     ));
+    let mut tail = Vec::new();
     match (m.kind, &m.pattern) {
         (Kind::PMessage, Some(p)) => {
-            first.push(Span::styled("  via pattern ", theme::dim()));
-            first.extend(theme::untrusted_spans(p, Style::new(), |_| Vec::new()));
+            tail.push(Span::styled("  via pattern ", theme::dim()));
+            tail.extend(theme::untrusted_spans(p, Style::new(), |_| Vec::new()));
         }
-        (Kind::SMessage, _) => first.push(Span::styled("  shard channel", theme::dim())),
-        (Kind::StreamEntry, _) => first.push(Span::styled("  stream", theme::dim())),
+        (Kind::SMessage, _) => tail.push(Span::styled("  shard channel", theme::dim())),
+        (Kind::StreamEntry, _) => tail.push(Span::styled("  stream", theme::dim())),
         _ => {}
     }
-    first.push(Span::styled(
+    tail.push(Span::styled(
         format!("  ({})", m.kind.as_str()),
         theme::dim(),
     ));
-    buf.set_line(area.x, area.y, &Line::from(first), area.width);
+    // The name is cut in the middle to leave room for what follows it; if even that
+    // does not fit, the line is cut at the end. Both with `…`.
+    let width = usize::from(area.width);
+    let tail_width = Line::from(tail.clone()).width();
+    let name_room = width.saturating_sub(10 + tail_width).max(12);
+    let mut first = vec![label("channel")];
+    first.extend(fit::cut_line(&name, name_room, Cut::Middle, theme::dim()).spans);
+    first.extend(tail);
+    let first = fit::cut_line(&Line::from(first), width, Cut::End, theme::dim());
+    buf.set_line(area.x, area.y, &first, area.width);
 
     if area.height > 1 {
         let offset = state.config.utc_offset;
@@ -72,7 +82,7 @@ pub fn render(state: &AppState, detail: &DetailState, buf: &mut Buffer, area: Re
             second.push(Span::styled("  seq ", theme::dim()));
             second.push(Span::raw(m.seq.to_string()));
         }
-        let second = Line::from(second);
+        let second = fit::cut_line(&Line::from(second), width, Cut::End, theme::dim());
         buf.set_line(area.x, area.y + 1, &second, area.width);
     }
 

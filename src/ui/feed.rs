@@ -5,11 +5,12 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
+use super::fit::{self, Cut};
 use super::theme;
 use crate::filter::Filter;
 use crate::keymap::{Command, Scope};
 use crate::redis::message::{Kind, Message};
-use crate::state::feed::{Entry, FeedItem};
+use crate::state::feed::{column, Entry, FeedItem};
 use crate::state::status::ConnView;
 use crate::state::{thousands, AppState};
 use crate::text::escape::escape_str;
@@ -39,15 +40,17 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
             _ => Line::default(),
         })
         .collect();
-    // Align payloads on the widest channel on screen, within reason.
-    let cap = (area.width / 3).max(12);
-    let channel_cols = channels
-        .iter()
-        .map(|l| l.width() as u16)
-        .max()
-        .unwrap_or(0)
-        .min(cap);
+    // Payloads start after the channel column the state keeps steady (it grows at once
+    // and shrinks only after long names have been gone a while); the names on screen
+    // widen it here too, in case this frame comes before the state has seen them.
+    let on_screen = channels.iter().map(|l| l.width() as u16).max().unwrap_or(0);
+    let channel_cols = feed
+        .channel_column
+        .width()
+        .max(on_screen)
+        .min(column::cap(area.width));
     let paused = feed.is_paused();
+    let dim = theme::dim();
     for (i, entry) in entries.iter().enumerate() {
         let y = area.y + i as u16;
         let row = Rect::new(area.x, y, area.width, 1);
@@ -71,10 +74,16 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
                 if cx >= area.right() {
                     continue;
                 }
-                buf.set_line(cx, y, &channels[i], channel_cols.min(area.right() - cx));
+                // Names are cut in the middle, payloads at the end, both with `…`.
+                let room = channel_cols.min(area.right() - cx);
+                let label = fit::cut_line(&channels[i], usize::from(room), Cut::Middle, dim);
+                buf.set_line(cx, y, &label, room);
                 let px = cx + channel_cols + 1;
                 if px < area.right() {
-                    buf.set_line(px, y, &payload_line(m, filter), area.right() - px);
+                    let room = area.right() - px;
+                    let payload = payload_line(m, filter);
+                    let payload = fit::cut_line(&payload, usize::from(room), Cut::End, dim);
+                    buf.set_line(px, y, &payload, room);
                 }
             }
             FeedItem::Gap(g) => {
@@ -178,4 +187,40 @@ fn render_empty(state: &AppState, buf: &mut Buffer, area: Rect) {
         "Waiting for messages…".to_string()
     };
     super::centered(buf, area, text);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::feed::column::label_width;
+    use bytes::Bytes;
+
+    /// The state sizes the channel column from `label_width`; it must measure what
+    /// `channel_line` draws.
+    #[test]
+    fn state_measures_labels_as_they_are_drawn() {
+        let channels: [&[u8]; 3] = [
+            b"orders",
+            "evil\x1b[2J\u{202e}会话-\u{7f}".as_bytes(),
+            b"bad\xff\xfe",
+        ];
+        for channel in channels {
+            for (kind, pattern) in [
+                (Kind::Message, None),
+                (Kind::PMessage, Some(Bytes::from_static(b"ai:\x1b*"))),
+                (Kind::SMessage, None),
+                (Kind::StreamEntry, None),
+            ] {
+                let m = Message {
+                    seq: 0,
+                    received: chrono::DateTime::default(),
+                    kind,
+                    pattern,
+                    channel: Bytes::copy_from_slice(channel),
+                    payload: Bytes::new(),
+                };
+                assert_eq!(channel_line(&m, None).width(), label_width(&m), "{m:?}");
+            }
+        }
+    }
 }

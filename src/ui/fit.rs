@@ -15,6 +15,7 @@
 //!
 //! Widths are terminal cells (CJK characters take two), never bytes or chars.
 
+use ratatui::buffer::Buffer;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
@@ -138,6 +139,70 @@ pub fn cut_line(line: &Line<'_>, max: usize, cut: Cut, ellipsis: Style) -> Line<
     head.push(Span::styled(ELLIPSIS, ellipsis));
     head.extend(tail);
     Line::from(head).style(line.style)
+}
+
+/// Draw a line of prose (a title, facts, a hint) at `(x, y)` in `width` cells, cut at
+/// the end with a dimmed `…` when it does not fit.
+pub fn set_line_cut(buf: &mut Buffer, x: u16, y: u16, line: &Line<'_>, width: u16) {
+    let line = cut_line(line, usize::from(width), Cut::End, super::theme::dim());
+    buf.set_line(x, y, &line, width);
+}
+
+/// Cells of the last part worth showing cut rather than dropping it ([`ranked_line`]).
+const SHOWN_IN_PART: usize = 16;
+
+/// One part of a status line for [`ranked_line`].
+pub struct Part {
+    /// Higher ranks are kept longer; the first part is always kept.
+    pub rank: u8,
+    pub spans: Vec<Span<'static>>,
+    /// No separator before this part (it continues the one before).
+    pub glued: bool,
+}
+
+impl Part {
+    pub fn new(rank: u8, spans: Vec<Span<'static>>) -> Part {
+        Part {
+            rank,
+            spans,
+            glued: false,
+        }
+    }
+}
+
+/// A status line in at most `max` cells: its parts joined by `sep`, in their order.
+/// While it does not fit, the lowest-ranked part goes (the earliest among equals), and a
+/// dimmed ` …` at the end says something was left out; what remains is cut at the end
+/// with `…` if it still does not fit. A lowest-ranked last part is cut instead of
+/// dropped when at least 16 cells of it fit.
+pub fn ranked_line(mut parts: Vec<Part>, sep: &Span<'static>, max: usize) -> Line<'static> {
+    let join = |parts: &[Part], dropped: bool| {
+        let mut spans = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 && !part.glued {
+                spans.push(sep.clone());
+            }
+            spans.extend(part.spans.iter().cloned());
+        }
+        if dropped {
+            spans.push(Span::styled(" …", super::theme::dim()));
+        }
+        Line::from(spans)
+    };
+    let mut dropped = false;
+    while parts.len() > 1 && join(&parts, dropped).width() > max {
+        let lowest = (1..parts.len()).min_by_key(|&i| parts[i].rank).unwrap_or(1);
+        // The last part may show in part (cut with …) when a useful piece of it fits.
+        if lowest == parts.len() - 1 {
+            let before = join(&parts[..lowest], dropped).width() + sep.width();
+            if before + SHOWN_IN_PART <= max {
+                break;
+            }
+        }
+        parts.remove(lowest);
+        dropped = true;
+    }
+    cut_line(&join(&parts, dropped), max, Cut::End, super::theme::dim())
 }
 
 /// A column heading in `max` cells: the full title when it fits, else the short one; a

@@ -6,7 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
-use super::theme;
+use super::{fit, theme};
 use crate::keymap::{Command, Scope};
 use crate::redis::message::SubKind;
 use crate::state::status::ConnView;
@@ -26,7 +26,12 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
         buf.set_line(area.right() - width, area.y, &subs, width);
     }
     if area.height > 1 {
-        buf.set_line(area.x, area.y + 1, &counters_line(state), area.width);
+        buf.set_line(
+            area.x,
+            area.y + 1,
+            &counters_line(state, usize::from(area.width)),
+            area.width,
+        );
     }
 }
 
@@ -135,85 +140,105 @@ fn subscriptions_line(state: &AppState, room: usize) -> Line<'static> {
     Line::from(Span::styled(text, theme::dim()))
 }
 
-pub fn counters_line(state: &AppState) -> Line<'static> {
+/// The counters line in at most `max` cells (see [`counter_parts`] for what goes first).
+pub fn counters_line(state: &AppState, max: usize) -> Line<'static> {
+    fit::ranked_line(
+        counter_parts(state),
+        &Span::styled(" · ", theme::dim()),
+        max,
+    )
+}
+
+/// The counters, ranked for [`fit::ranked_line`]: when space is short, retained goes
+/// first, then a zero evicted count, zero gaps and the rate; the live/paused badge, an
+/// open gap, the filter and non-zero evicted/gaps counts are kept longest.
+fn counter_parts(state: &AppState) -> Vec<fit::Part> {
     let feed = &state.feed;
-    let mut spans = Vec::new();
-    match feed.new_since_pause() {
-        Some(new) => spans.push(Span::styled(
+    let mut parts = Vec::new();
+    let badge = match feed.new_since_pause() {
+        Some(new) => Span::styled(
             format!(" paused — {} new ", thousands(new)),
             Style::new()
                 .fg(ratatui::style::Color::Black)
                 .bg(ratatui::style::Color::Yellow),
-        )),
-        None => spans.push(Span::styled(
+        ),
+        None => Span::styled(
             " live ",
             Style::new()
                 .fg(ratatui::style::Color::Black)
                 .bg(ratatui::style::Color::Green),
-        )),
-    }
-    let sep = || Span::styled(" · ", theme::dim());
+        ),
+    };
+    parts.push(fit::Part::new(u8::MAX, vec![badge]));
     let rate = state.rate_per_second();
     let rate = if rate >= 100.0 {
         thousands(rate.round() as u64)
     } else {
         format!("{rate:.1}")
     };
-    spans.push(Span::raw(format!(" {rate} msg/s")));
-    spans.push(sep());
-    spans.push(Span::raw(format!(
-        "{} retained ({})",
-        thousands(feed.messages as u64),
-        theme::human_bytes(feed.bytes() as u64)
-    )));
-    spans.push(sep());
-    let evicted = feed.evicted + state.engine.evicted;
-    let style = if evicted > 0 {
-        theme::warn()
-    } else {
-        Style::new()
-    };
-    spans.push(Span::styled(
-        format!("{} evicted", thousands(evicted)),
-        style,
+    parts.push(fit::Part {
+        rank: 4,
+        spans: vec![Span::raw(format!(" {rate} msg/s"))],
+        glued: true,
+    });
+    parts.push(fit::Part::new(
+        1,
+        vec![Span::raw(format!(
+            "{} retained ({})",
+            thousands(feed.messages as u64),
+            theme::human_bytes(feed.bytes() as u64)
+        ))],
     ));
+    let evicted = feed.evicted + state.engine.evicted;
+    let warn_if = |n: u64| if n > 0 { theme::warn() } else { Style::new() };
+    let mut evicted_spans = vec![Span::styled(
+        format!("{} evicted", thousands(evicted)),
+        warn_if(evicted),
+    )];
     if state.engine.evicted > 0 {
-        spans.push(Span::styled(
+        evicted_spans.push(Span::styled(
             format!(" ({} before display)", thousands(state.engine.evicted)),
             theme::warn(),
         ));
     }
-    spans.push(sep());
+    parts.push(fit::Part::new(
+        if evicted > 0 { 5 } else { 2 },
+        evicted_spans,
+    ));
     let gaps = state.gap_count();
-    let style = if gaps > 0 {
-        theme::warn()
-    } else {
-        Style::new()
-    };
-    spans.push(Span::styled(
-        format!(
-            "{} gap{}",
-            thousands(gaps),
-            if gaps == 1 { "" } else { "s" }
-        ),
-        style,
+    parts.push(fit::Part::new(
+        if gaps > 0 { 5 } else { 3 },
+        vec![Span::styled(
+            format!(
+                "{} gap{}",
+                thousands(gaps),
+                if gaps == 1 { "" } else { "s" }
+            ),
+            warn_if(gaps),
+        )],
     ));
     if let Some(since) = state.outage.open_since() {
-        spans.push(sep());
         let open = (state.now - since).num_seconds().max(0).unsigned_abs();
-        spans.push(Span::styled(
-            format!("gap open {}", crate::text::duration_secs(open)),
-            theme::error(),
+        parts.push(fit::Part::new(
+            7,
+            vec![Span::styled(
+                format!("gap open {}", crate::text::duration_secs(open)),
+                theme::error(),
+            )],
         ));
     }
     if let Some(filter) = feed.filter() {
-        spans.push(sep());
-        spans.push(Span::styled("filter ", theme::accent()));
-        spans.push(Span::raw(escape_str(filter.source()).into_owned()));
-        spans.push(Span::styled(
-            format!(" ({} shown)", thousands(feed.matching_len() as u64)),
-            theme::dim(),
+        parts.push(fit::Part::new(
+            6,
+            vec![
+                Span::styled("filter ", theme::accent()),
+                Span::raw(escape_str(filter.source()).into_owned()),
+                Span::styled(
+                    format!(" ({} shown)", thousands(feed.matching_len() as u64)),
+                    theme::dim(),
+                ),
+            ],
         ));
     }
-    Line::from(spans)
+    parts
 }

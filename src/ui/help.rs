@@ -27,6 +27,25 @@ fn pane_scopes(tab: Tab) -> &'static [Scope] {
 
 const KEY_COLS: usize = 16;
 
+/// What a pane's figures mean, where a key list cannot say it: a short section after
+/// the keys. Lines are kept under 40 cells so they fit a help column at any size.
+fn pane_note(tab: Tab) -> Option<(&'static str, &'static [&'static str])> {
+    match tab {
+        Tab::Channels => Some((
+            "How Channels counts",
+            &[
+                "seen, msg/s: each published message",
+                "counts once, however many of our",
+                "subscriptions deliver it (a channel",
+                "and a pattern matching it).",
+                "msg/s divides by the time actually",
+                "observed, up to the last minute.",
+            ],
+        )),
+        _ => None,
+    }
+}
+
 pub fn render(state: &AppState, scroll: usize, frame: &mut Frame, area: Rect) {
     // Help is per pane: the keys that work everywhere, moving, and the focused pane's
     // own keys (its prompts and dialogs included).
@@ -58,6 +77,16 @@ pub fn render(state: &AppState, scroll: usize, frame: &mut Frame, area: Rect) {
             lines
         })
         .collect();
+    let mut sections = sections;
+    if let Some((title, lines)) = pane_note(state.tab) {
+        let mut section = vec![Line::styled(
+            title.to_string(),
+            theme::bold().patch(theme::accent()),
+        )];
+        section.extend(lines.iter().map(|l| Line::raw(format!("  {l}"))));
+        section.push(Line::default());
+        sections.push(section);
+    }
     let total: usize = sections.iter().map(Vec::len).sum();
     // Two columns when there is room, balanced by line count.
     let two = area.width >= 90;

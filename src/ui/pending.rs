@@ -109,12 +109,7 @@ fn render_list(state: &AppState, buf: &mut Buffer, area: Rect) {
         centered(buf, area, Line::styled(text, theme::dim()));
         return;
     }
-    let title = fit::cut_line(
-        &title_line(pane),
-        usize::from(area.width),
-        fit::Cut::End,
-        theme::dim(),
-    );
+    let title = title_line(pane, usize::from(area.width));
     buf.set_line(area.x, area.y, &title, area.width);
     let result_rows = if pane.result.is_some() {
         RESULT_ROWS
@@ -178,96 +173,128 @@ fn centered(buf: &mut Buffer, area: Rect, line: Line<'static>) {
     super::centered_line(buf, area, line);
 }
 
-/// `stream › group · 40 pending: w3 38, w1 2 · page 1 · idle ≥ 1m · sort …`
-fn title_line(pane: &PendingPane) -> Line<'static> {
-    let mut spans = Vec::new();
+/// `stream › group · 40 pending · page 1 · idle ≥ 1m · sort idle ↓ over all 40 · held by …`
+/// in `max` cells. When it does not fit, who holds what goes first, then the page, then
+/// the count ([`fit::ranked_line`]); the sort, filters, marks and errors stay longest.
+/// Long stream and group names are cut in the middle to leave room for the rest.
+fn title_line(pane: &PendingPane, max: usize) -> Line<'static> {
+    let mut parts = Vec::new();
     if let Some(t) = &pane.target {
-        spans.push(Span::styled(
-            format!(" {}", escape_line(&t.stream)),
-            theme::channel().patch(theme::bold()),
-        ));
-        spans.push(Span::styled(" › ", theme::dim()));
-        spans.push(Span::styled(
-            escape_line(&t.group).into_owned(),
-            theme::bold(),
+        let name_room = (max / 3).max(8);
+        let stream = fit::cut_middle(&escape_line(&t.stream), name_room);
+        let group = fit::cut_middle(&escape_line(&t.group), name_room);
+        parts.push(fit::Part::new(
+            u8::MAX,
+            vec![
+                Span::styled(format!(" {stream}"), theme::channel().patch(theme::bold())),
+                Span::styled(" › ", theme::dim()),
+                Span::styled(group, theme::bold()),
+            ],
         ));
     }
-    let sep = || Span::styled("  ·  ", theme::dim());
     if let Some(summary) = &pane.summary {
-        spans.push(sep());
-        spans.push(Span::raw(format!("{} pending", thousands(summary.count))));
+        parts.push(fit::Part::new(
+            4,
+            vec![Span::raw(format!("{} pending", thousands(summary.count)))],
+        ));
     }
-    spans.push(sep());
     let more = if pane.next_page.is_some() {
         ", more: ]"
     } else {
         ""
     };
-    spans.push(Span::styled(
-        format!(
-            "page {} ({} shown{more})",
-            pane.page_number,
-            pane.entries.len()
-        ),
-        theme::dim(),
+    parts.push(fit::Part::new(
+        3,
+        vec![Span::styled(
+            format!(
+                "page {} ({} shown{more})",
+                pane.page_number,
+                pane.entries.len()
+            ),
+            theme::dim(),
+        )],
     ));
     if let Some(ms) = pane.min_idle_ms {
-        spans.push(sep());
-        spans.push(Span::styled(
-            format!("idle ≥ {}", crate::text::duration_ms(ms)),
-            theme::warn(),
+        parts.push(fit::Part::new(
+            7,
+            vec![Span::styled(
+                format!("idle ≥ {}", crate::text::duration_ms(ms)),
+                theme::warn(),
+            )],
         ));
     }
     if let Some(c) = &pane.consumer {
-        spans.push(sep());
-        spans.push(Span::styled(
-            format!("consumer {}", escape_line(c)),
-            theme::warn(),
+        parts.push(fit::Part::new(
+            7,
+            vec![Span::styled(
+                format!("consumer {}", escape_line(c)),
+                theme::warn(),
+            )],
         ));
     }
-    if pane.sort != PendingSort::Id || pane.descending {
-        let by = match pane.sort {
-            PendingSort::Id => "id",
-            PendingSort::Idle => "idle",
-            PendingSort::Deliveries => "deliveries",
-            PendingSort::Consumer => "consumer",
-        };
-        let arrow = if pane.descending { "↓" } else { "↑" };
-        spans.push(sep());
-        spans.push(Span::styled(format!("sort {by} {arrow}"), theme::dim()));
+    if let Some(sort) = sort_text(pane) {
+        parts.push(fit::Part::new(6, vec![Span::styled(sort, theme::dim())]));
     }
     if !pane.marked.is_empty() {
-        spans.push(sep());
-        spans.push(Span::styled(
-            format!("{} marked", pane.marked.len()),
-            theme::accent().patch(theme::bold()),
+        parts.push(fit::Part::new(
+            8,
+            vec![Span::styled(
+                format!("{} marked", pane.marked.len()),
+                theme::accent().patch(theme::bold()),
+            )],
         ));
     }
     if let Some(busy) = pane.busy {
-        spans.push(sep());
-        spans.push(Span::styled(format!("{busy} running…"), theme::warn()));
-    }
-    if let (Some(e), true) = (&pane.error, !pane.entries.is_empty()) {
-        spans.push(sep());
-        spans.push(Span::styled(
-            format!("refresh failed: {}", escape_str(e)),
-            theme::error(),
+        parts.push(fit::Part::new(
+            8,
+            vec![Span::styled(format!("{busy} running…"), theme::warn())],
         ));
     }
-    // Who holds what comes last: the line is cut at the pane's width.
+    if let (Some(e), true) = (&pane.error, !pane.entries.is_empty()) {
+        parts.push(fit::Part::new(
+            8,
+            vec![Span::styled(
+                format!("refresh failed: {}", escape_str(e)),
+                theme::error(),
+            )],
+        ));
+    }
     if let Some(summary) = pane.summary.as_ref().filter(|s| !s.consumers.is_empty()) {
-        spans.push(sep());
         let holders: Vec<String> = summary
             .consumers
             .iter()
             .map(|(c, n)| format!("{} {n}", escape_line(c)))
             .collect();
-        spans.push(Span::styled(
-            format!("held by {}", holders.join(", ")),
-            theme::dim(),
+        parts.push(fit::Part::new(
+            1,
+            vec![Span::styled(
+                format!("held by {}", holders.join(", ")),
+                theme::dim(),
+            )],
         ));
     }
-    Line::from(spans)
+    fit::ranked_line(parts, &Span::styled("  ·  ", theme::dim()), max)
+}
+
+/// `sort idle ↓ over all 250` / `… over the first 10,000`; `None` in id order.
+fn sort_text(pane: &PendingPane) -> Option<String> {
+    if pane.sort == PendingSort::Id && !pane.descending {
+        return None;
+    }
+    let by = match pane.sort {
+        PendingSort::Id => "id",
+        PendingSort::Idle => "idle",
+        PendingSort::Deliveries => "deliveries",
+        PendingSort::Consumer => "consumer",
+    };
+    let arrow = if pane.descending { "↓" } else { "↑" };
+    // The sort covers the whole list up to SORT_MAX rows: say how much.
+    let over = match pane.sorted {
+        Some(read) if read.bounded => format!(" over the first {}", thousands(read.rows as u64)),
+        Some(read) => format!(" over all {}", thousands(read.rows as u64)),
+        None => String::new(),
+    };
+    Some(format!("sort {by} {arrow}{over}"))
 }
 
 struct Widths {

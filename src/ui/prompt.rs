@@ -8,7 +8,7 @@ use ratatui::Frame;
 use tui_input::Input;
 
 use super::popup::{self, Place};
-use super::theme;
+use super::{fit, theme};
 use crate::keymap::{Command, Keymap, Scope};
 use crate::state::prompt::{FilterEdit, Picker};
 use crate::state::{AppState, Overlay};
@@ -79,6 +79,7 @@ fn render_filter_note(
             };
             format!("   previewing as you type · {accept} keeps it · {restore}")
         };
+        let hint = fit::cut_end(&hint, usize::from(area.width));
         buf.set_line(
             area.x,
             area.y,
@@ -95,22 +96,23 @@ fn render_filter_note(
         .unwrap_or(area.x)
         .min(area.right().saturating_sub(1));
     let room_right = usize::from(area.right() - caret_x);
-    let line = if text.chars().count() + 2 <= room_right {
-        Line::from(vec![
-            Span::styled("^ ", theme::error().patch(theme::bold())),
-            Span::styled(text, theme::error()),
-        ])
+    let room_left = usize::from(caret_x - area.x);
+    let caret = |t: &'static str| Span::styled(t, theme::error().patch(theme::bold()));
+    let line = if fit::width(&text) + 2 <= room_right || room_right >= room_left {
+        // After the caret (cut with … when even the wider side is too narrow).
+        let text = fit::cut_end(&text, room_right.saturating_sub(2));
+        Line::from(vec![caret("^ "), Span::styled(text, theme::error())])
     } else {
-        // No room after the caret: the message ends just left of it.
-        let room_left = usize::from(caret_x - area.x);
-        let start = caret_x - area.x - (text.chars().count() + 1).min(room_left) as u16;
+        // More room left of the caret: the message ends just before it.
+        let text = fit::cut_end(&text, room_left.saturating_sub(1));
+        let start = caret_x - (fit::width(&text) + 1) as u16;
         buf.set_line(
-            area.x + start,
+            start,
             area.y,
             &Line::styled(format!("{text} "), theme::error()),
-            caret_x - area.x - start,
+            caret_x - start,
         );
-        Line::styled("^", theme::error().patch(theme::bold()))
+        Line::from(caret("^"))
     };
     buf.set_line(caret_x, area.y, &line, area.right() - caret_x);
 }

@@ -118,7 +118,7 @@ fn render_streams(state: &AppState, buf: &mut Buffer, area: Rect) {
             super::fit::Cut::End,
             theme::dim(),
         );
-        buf.set_line(area.x, y, &figures, area.width);
+        crate::ui::fit::set_line_cut(buf, area.x, y, &figures, area.width);
         y += 1;
     }
     y = render_poll_error(
@@ -127,7 +127,7 @@ fn render_streams(state: &AppState, buf: &mut Buffer, area: Rect) {
         Rect::new(area.x, y, area.width, layout.top.bottom().saturating_sub(y)),
     );
     if pane.has_notice() && y < layout.top.bottom() {
-        buf.set_line(area.x, y, &notice_line(pane), area.width);
+        crate::ui::fit::set_line_cut(buf, area.x, y, &notice_line(pane), area.width);
     }
     let table = layout.table;
     // In a cluster, which node holds each stream (actions on it go there).

@@ -8,6 +8,7 @@ use super::{PendingAction, PendingTarget, AUTOCLAIM_MAX};
 use crate::redis::actions::{dlq_key_for, AutoclaimPreview, TrimPreview, MAX_TRIM_ENTRIES};
 use crate::redis::pending::StreamId;
 use crate::state::{AppState, Effect};
+use crate::text::duration_ms;
 use crate::text::escape::escape_line;
 
 impl AppState {
@@ -29,8 +30,9 @@ impl AppState {
                 };
                 let lines = vec![
                     format!(
-                        "Claim {} for consumer {name}, only those idle at least {min_idle_ms} ms?",
-                        entries(ids.len())
+                        "Claim {} for consumer {name}, only those idle at least {}?",
+                        entries(ids.len()),
+                        duration_ms(min_idle_ms)
                     ),
                     guard,
                     format!("ids: {}", list_ids(&ids)),
@@ -104,8 +106,8 @@ impl AppState {
         let name = escape_line(&consumer).into_owned();
         if p.entries.is_empty() {
             self.info(format!(
-                "autoclaim: no entry is idle at least {} ms; nothing would move to {name}",
-                p.min_idle_ms
+                "autoclaim: no entry is idle at least {}; nothing would move to {name}",
+                duration_ms(p.min_idle_ms)
             ));
             return;
         }
@@ -126,9 +128,9 @@ impl AppState {
         };
         let mut lines = vec![
             format!(
-                "{}{more} idle at least {} ms would move to {name}:",
+                "{}{more} idle at least {} would move to {name}:",
                 entries(p.entries.len()),
-                p.min_idle_ms
+                duration_ms(p.min_idle_ms)
             ),
             losers,
             "Counted just now; the sweep takes what qualifies when it runs.".into(),

@@ -96,6 +96,7 @@ fn page(generation: u64, entries: Vec<PendingEntry>) -> Event {
                 entries,
                 next: None,
                 server_time_ms: 0,
+                sorted: None,
             },
             summary: None,
         }),
@@ -114,6 +115,12 @@ fn shown(s: &mut AppState, entries: Vec<PendingEntry>) -> u64 {
 fn refreshed(s: &mut AppState, at: i64, entries: Vec<PendingEntry>) {
     let effects = s.update(Event::Tick, t(at));
     let generation = fetches(&effects)[0];
+    s.update(page(generation, entries), t(at));
+}
+
+/// Answer the fetch among `effects` (e.g. the one a new sort asks for) with `entries`.
+fn answered(s: &mut AppState, effects: &[Effect], at: i64, entries: Vec<PendingEntry>) {
+    let generation = fetches(effects)[0];
     s.update(page(generation, entries), t(at));
 }
 
@@ -157,9 +164,10 @@ fn selection_follows_its_id_when_rows_shift() {
     assert_eq!(selected(&s), Some(id(2)));
     assert_eq!(s.pending.selected_index(), Some(0));
     // Sorted by idle, a newcomer lands above it; still 2.
-    ch(&mut s, 'o');
-    refreshed(
+    let effects = ch(&mut s, 'o');
+    answered(
         &mut s,
+        &effects,
         2_000,
         vec![entry(2, "w1", 10), entry(3, "w1", 5), entry(4, "w2", 99)],
     );
@@ -209,9 +217,10 @@ fn ack_carries_the_id_on_screen_not_a_row_index() {
     shown(&mut s, vec![entry(10, "w1", 10), entry(20, "w1", 10)]);
     press(&mut s, KeyCode::Down, 0);
     // An entry arrives above while the list refreshes: row 1 is now a different id.
-    ch(&mut s, 'o');
-    refreshed(
+    let effects = ch(&mut s, 'o');
+    answered(
         &mut s,
+        &effects,
         1_000,
         vec![
             entry(10, "w1", 10),
@@ -370,7 +379,9 @@ fn claim_picks_a_consumer_and_min_idle() {
     press(&mut s, KeyCode::Backspace, 0);
     press(&mut s, KeyCode::Enter, 0);
     let c = confirm(&s).cloned();
-    assert!(c.is_some_and(|c| c.lines[0].contains("w2") && c.lines[0].contains("6000 ms")));
+    assert!(
+        c.is_some_and(|c| c.lines[0].contains("w2") && c.lines[0].contains("idle at least 6.0s"))
+    );
     assert_eq!(
         acts(&ch(&mut s, 'y')),
         vec![PendingAction::Claim {
@@ -500,6 +511,81 @@ fn target_prompt_sets_the_target_and_fetches() {
         })
     );
     assert_eq!(fetches(&effects).len(), 1);
+}
+
+/// Fetch effects' orders, in the order asked.
+fn orders(effects: &[Effect]) -> Vec<Option<PendingOrder>> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Pending(PendingEffect::Fetch { order, query, .. }) => {
+                assert!(
+                    order.is_none() || query.start.is_none(),
+                    "sorted pages use offsets"
+                );
+                Some(*order)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_sort_asks_for_the_whole_list_sorted_and_pages_through_it() {
+    let mut s = pane(false);
+    shown(&mut s, vec![entry(1, "w1", 10), entry(2, "w1", 90)]);
+    // `o`: idle, oldest first — re-sorted on screen at once, then read over the whole list.
+    let effects = ch(&mut s, 'o');
+    assert_eq!(s.pending.entries[0].id, id(2));
+    let idle = |offset| PendingOrder {
+        by: PendingSort::Idle,
+        descending: true,
+        offset,
+        limit: SORT_MAX,
+    };
+    assert_eq!(orders(&effects), vec![Some(idle(0))]);
+    let generation = fetches(&effects)[0];
+    let sorted = |rows, bounded| PendingPage {
+        entries: vec![entry(7, "w2", 500), entry(2, "w1", 90)],
+        next: Some(id(2)),
+        server_time_ms: 0,
+        sorted: Some(SortedRead { rows, bounded }),
+    };
+    s.update(
+        Event::Pending(PendingEvent::Page {
+            generation,
+            result: Ok(PageLoad {
+                page: sorted(20_000, true),
+                summary: None,
+            }),
+        }),
+        t(0),
+    );
+    assert_eq!(s.pending.entries[0].id, id(7), "the server's order is kept");
+    assert_eq!(s.pending.sorted.map(|r| r.bounded), Some(true));
+    // The next page is the next slice of the sorted list, not an XPENDING cursor.
+    assert_eq!(orders(&ch(&mut s, ']')), vec![Some(idle(PAGE_SIZE))]);
+    // Back to ids: XPENDING's own pages again.
+    for _ in 0..3 {
+        ch(&mut s, 'o');
+    }
+    assert_eq!(s.pending.sort, PendingSort::Id);
+    assert_eq!(s.pending.order(), None);
+}
+
+#[test]
+fn a_big_sorted_read_refreshes_less_often() {
+    let mut s = pane(false);
+    shown(&mut s, vec![entry(1, "w1", 10)]);
+    assert_eq!(fetches(&s.update(Event::Tick, t(1_000))).len(), 1);
+    let mut s = pane(false);
+    shown(&mut s, vec![entry(1, "w1", 10)]);
+    s.pending.sorted = Some(SortedRead {
+        rows: 5_000,
+        bounded: false,
+    });
+    assert!(fetches(&s.update(Event::Tick, t(1_000))).is_empty());
+    assert_eq!(fetches(&s.update(Event::Tick, t(5_000))).len(), 1);
 }
 
 #[test]

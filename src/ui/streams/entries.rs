@@ -99,7 +99,7 @@ fn render_top(
         spans.push(sep());
         spans.push(Span::styled("reading…", theme::accent()));
     }
-    buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+    crate::ui::fit::set_line_cut(buf, area.x, area.y, &Line::from(spans), area.width);
     let mut y = area.y + 1;
     let mut cursor = None;
     if let Some(prompt) = &browser.jump {
@@ -130,10 +130,10 @@ fn render_top(
     if y < area.bottom() {
         if let Some(e) = &browser.error {
             let line = Line::styled(format!(" ✖ {}", escape_str(e)), theme::warn());
-            buf.set_line(area.x, y, &line, area.width);
+            crate::ui::fit::set_line_cut(buf, area.x, y, &line, area.width);
         } else if let Some(note) = &browser.note {
             let line = Line::styled(format!(" {}", escape_str(note)), theme::accent());
-            buf.set_line(area.x, y, &line, area.width);
+            crate::ui::fit::set_line_cut(buf, area.x, y, &line, area.width);
         }
     }
     cursor
@@ -182,11 +182,12 @@ fn render_list(
         buf.set_stringn(x, area.y, text, usize::from(width), theme::dim());
         x += width + 1;
     }
+    let room = usize::from(area.right().saturating_sub(x));
     buf.set_stringn(
         x,
         area.y,
-        "fields",
-        usize::from(area.right().saturating_sub(x)),
+        crate::ui::fit::cut_end("fields", room),
+        room,
         theme::dim(),
     );
     let body = Rect::new(
@@ -221,7 +222,7 @@ fn render_list(
         x += AGE_COLS + 1;
         if x < body.right() {
             let line = preview(entry);
-            buf.set_line(x, y, &line, body.right() - x);
+            crate::ui::fit::set_line_cut(buf, x, y, &line, body.right() - x);
         }
     }
 }

@@ -76,7 +76,7 @@ pub fn render_groups(state: &AppState, buf: &mut Buffer, area: Rect) {
             format!("stream {key} is not in the last poll: deleted, or no longer a stream"),
             theme::warn(),
         ));
-        buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+        crate::ui::fit::set_line_cut(buf, area.x, area.y, &Line::from(spans), area.width);
         return;
     };
     let server_now = server_now_ms(snapshot, state.now);
@@ -95,12 +95,12 @@ pub fn render_groups(state: &AppState, buf: &mut Buffer, area: Rect) {
     title.push(Span::raw(format!("appending {rate}/s")));
     title.push(sep());
     title.push(polled_span(state, snapshot));
-    buf.set_line(area.x, area.y, &Line::from(title), area.width);
+    crate::ui::fit::set_line_cut(buf, area.x, area.y, &Line::from(title), area.width);
     let facts = stream_facts(stream, server_now);
     for (i, line) in facts.iter().enumerate() {
         let y = area.y + 1 + i as u16;
         if y < layout.top.bottom() {
-            buf.set_line(area.x, y, line, area.width);
+            crate::ui::fit::set_line_cut(buf, area.x, y, line, area.width);
         }
     }
     let mut y = area.y + STREAM_FACT_ROWS;
@@ -112,7 +112,7 @@ pub fn render_groups(state: &AppState, buf: &mut Buffer, area: Rect) {
     if let Some(e) = &stream.groups_error {
         if y < layout.top.bottom() {
             let line = Line::styled(format!(" ✖ {}", escape_str(e)), theme::warn());
-            buf.set_line(area.x, y, &line, area.width);
+            crate::ui::fit::set_line_cut(buf, area.x, y, &line, area.width);
         }
     }
     let table = layout.table;
@@ -228,7 +228,7 @@ fn render_group_detail(group: &GroupInfo, server_now: i64, buf: &mut Buffer, are
         " — {}",
         escape_str(&group.health.reason)
     )));
-    buf.set_line(area.x, area.y, &Line::from(reason), area.width);
+    crate::ui::fit::set_line_cut(buf, area.x, area.y, &Line::from(reason), area.width);
     if area.height < 2 {
         return;
     }
@@ -250,10 +250,10 @@ fn render_group_detail(group: &GroupInfo, server_now: i64, buf: &mut Buffer, are
             theme::warn(),
         ));
     }
-    buf.set_line(area.x, area.y + 1, &Line::from(facts), area.width);
+    crate::ui::fit::set_line_cut(buf, area.x, area.y + 1, &Line::from(facts), area.width);
     if area.height > 2 {
         let source = Line::styled(format!(" lag: {}", lag_source(group)), theme::dim());
-        buf.set_line(area.x, area.y + 2, &source, area.width);
+        crate::ui::fit::set_line_cut(buf, area.x, area.y + 2, &source, area.width);
     }
 }
 
@@ -289,7 +289,7 @@ pub fn render_consumers(state: &AppState, buf: &mut Buffer, area: Rect) {
             "this group is not in the last poll: destroyed, or its stream is gone",
             theme::warn(),
         ));
-        buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+        crate::ui::fit::set_line_cut(buf, area.x, area.y, &Line::from(spans), area.width);
         return;
     };
     let sep = || Span::styled(" · ", theme::dim());
@@ -314,7 +314,7 @@ pub fn render_consumers(state: &AppState, buf: &mut Buffer, area: Rect) {
         group.health.status.as_str(),
         status_style(group.health.status),
     ));
-    buf.set_line(area.x, area.y, &Line::from(title), area.width);
+    crate::ui::fit::set_line_cut(buf, area.x, area.y, &Line::from(title), area.width);
     let y = render_poll_error(
         state,
         buf,
@@ -328,7 +328,7 @@ pub fn render_consumers(state: &AppState, buf: &mut Buffer, area: Rect) {
     if let Some(e) = &group.consumers_error {
         if y < layout.top.bottom() {
             let line = Line::styled(format!(" ✖ {}", escape_str(e)), theme::warn());
-            buf.set_line(area.x, y, &line, area.width);
+            crate::ui::fit::set_line_cut(buf, area.x, y, &line, area.width);
         }
     }
     let table = layout.table;
@@ -365,7 +365,7 @@ pub fn render_consumers(state: &AppState, buf: &mut Buffer, area: Rect) {
     }
     if layout.bottom.height > 0 {
         let note = consumer_note(state, group);
-        buf.set_line(area.x, layout.bottom.y, &note, area.width);
+        crate::ui::fit::set_line_cut(buf, area.x, layout.bottom.y, &note, area.width);
     }
 }
 
