@@ -1,7 +1,7 @@
 //! The cluster test harness itself: it must build a real 3+3 cluster, route keys to the
 //! right shards and fail over when a primary dies. Other cluster tests build on this.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Instant;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod screen;
 pub mod pty;
 pub mod sentinel;
 

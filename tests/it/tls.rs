@@ -2,7 +2,7 @@
 //! TLS-only redis-server, with a throwaway CA, server and client certificate made by
 //! `openssl` for each test. Without `openssl` the tests print SKIP and pass.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -3,8 +3,7 @@
 //! insta. Colour is invisible in a text snapshot, so the stale-figures dimming is
 //! asserted cell by cell.
 
-#[path = "common/screen.rs"]
-mod screen;
+use crate::common::screen;
 
 use std::sync::Arc;
 use std::time::Duration;

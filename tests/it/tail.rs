@@ -1,7 +1,7 @@
 //! `redtail tail` against real servers: delivery, byte-exactness, filters, outages,
 //! bad credentials and floods.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! `inactive`, keys that change type or vanish, binary entries, ACL denials, 1,000
 //! streams × 3 groups × 10 consumers in two round trips, and a bounded lag count.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

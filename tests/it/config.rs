@@ -2,7 +2,7 @@
 //! numbers, profiles, secrets kept out of output, completions, man page, and configured
 //! keys and profile subscriptions reaching the TUI.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

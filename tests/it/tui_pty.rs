@@ -1,7 +1,7 @@
 //! The real `redtail` binary in a pseudo-terminal against a real server, asserted on the
 //! screen a person would see (parsed by a terminal emulator).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

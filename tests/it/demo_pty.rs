@@ -2,7 +2,7 @@
 //! and workload, every pane shows live data, and quitting (or being killed) leaves no
 //! server process behind.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

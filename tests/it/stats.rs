@@ -2,7 +2,7 @@
 //! counts compared with what the server reports, 10,000 channels in two round trips,
 //! hostile channel names, ACL denials, renamed commands, bad passwords, restarts.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};

@@ -2,7 +2,7 @@
 //! servers, on the crashed-worker scenario: ten inference requests in a stream, worker
 //! `crashed` took six and will never ack them, worker `live` took four.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -2,8 +2,7 @@
 //! composer, rendered by the real `ui::render` at a fixed size and clock. Colours are
 //! invisible in text snapshots, so the ones that carry meaning are asserted per cell.
 
-#[path = "common/screen.rs"]
-mod screen;
+use crate::common::screen;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,8 +2,7 @@
 //! clock and UTC times, compared as text with insta. Colour is invisible in a text
 //! snapshot, so highlight and escape styles are asserted cell by cell.
 
-#[path = "common/screen.rs"]
-mod screen;
+use crate::common::screen;
 
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 //! new entries with plain XREAD (no group), leave consumer groups untouched, and report a
 //! key of the wrong type without panicking.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

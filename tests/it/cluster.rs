@@ -2,7 +2,7 @@
 //! and a real Sentinel setup: per-node figures, sharded Pub/Sub across shards, streams
 //! on every shard, actions on the owning node, and failovers followed mid-tail.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::net::TcpStream;

@@ -1,8 +1,7 @@
 //! Pending pane snapshots: the real `ui::render` into a `TestBackend` of fixed size with a
 //! fixed clock; pages, consumers and previews are fed in as the events app.rs would send.
 
-#[path = "common/screen.rs"]
-mod screen;
+use crate::common::screen;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};

@@ -1,7 +1,7 @@
 //! The Pending pane end to end: select a pending entry in the real TUI, press `a`, and
 //! exactly that id is acked on the server — not a row index that shifted meanwhile.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

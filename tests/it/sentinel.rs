@@ -2,7 +2,7 @@
 //! resolver against it: finding the primary, following a failover, and the errors a
 //! person sees for a wrong master name, dead sentinels or a dead primary.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

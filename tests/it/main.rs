@@ -1,0 +1,23 @@
+//! Every integration test in one binary: one link of the crate instead of one per file,
+//! and one harness (`common`): real servers on free loopback ports, a pseudo-terminal
+//! driver, and the snapshot helpers.
+
+mod common;
+
+mod cluster;
+mod cluster_harness;
+mod config;
+mod demo_pty;
+mod pending;
+mod pending_pty;
+mod sentinel;
+mod snapshots_channels;
+mod snapshots_feed;
+mod snapshots_pending;
+mod snapshots_streams;
+mod stats;
+mod stream_tail;
+mod streams;
+mod tail;
+mod tls;
+mod tui_pty;
