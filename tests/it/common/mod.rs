@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 pub mod cluster;
-pub mod screen;
 pub mod pty;
+pub mod screen;
 pub mod sentinel;
 
 use std::io::{BufRead, BufReader, Read, Write};
