@@ -585,6 +585,13 @@ fn feed_views_fit_at_every_size() {
     let mut help = crowded();
     key(&mut help, KeyCode::Char('?'));
     views.push(("help", help));
+    let mut subscribe = crowded();
+    key(&mut subscribe, KeyCode::Char('s'));
+    keys(&mut subscribe, "ai:stream:sess-1a2b:tokens:*");
+    views.push(("subscribe", subscribe));
+    let mut unsubscribe = crowded();
+    key(&mut unsubscribe, KeyCode::Char('u'));
+    views.push(("unsubscribe", unsubscribe));
     for (view, mut s) in views {
         for size in screen::SIZES {
             let buf = screen::draw_at(&mut s, size, now());
