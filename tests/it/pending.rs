@@ -1529,12 +1529,9 @@ fn assert_no_raw_unsafe(what: &str, text: &str) {
     assert!(leaked.is_none(), "{what} printed raw {leaked:?}: {text:?}");
 }
 
-#[test]
-fn pending_json_never_prints_raw_control_characters() {
-    pending_json_never_prints_raw_control_characters_on(scenario());
-}
-
-fn pending_json_never_prints_raw_control_characters_on(s: Scenario) {
+/// A stream, group and consumer whose names hold hostile characters, with three entries
+/// pending: (stream, group, consumer, ids).
+fn hostile_stream(s: &Scenario) -> (String, String, String, Vec<String>) {
     let (stream, group, consumer) = (
         format!("s{HOSTILE}"),
         format!("g{HOSTILE}"),
@@ -1546,6 +1543,16 @@ fn pending_json_never_prints_raw_control_characters_on(s: Scenario) {
         group.as_bytes(),
         consumer.as_bytes(),
     );
+    (stream, group, consumer, ids)
+}
+
+#[test]
+fn pending_json_never_prints_raw_control_characters() {
+    pending_json_never_prints_raw_control_characters_on(scenario());
+}
+
+fn pending_json_never_prints_raw_control_characters_on(s: Scenario) {
+    let (stream, group, consumer, ids) = hostile_stream(&s);
     let (code, lines, err) = run(&s, &["pending", &stream, &group, "--json"], &[]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(lines.len(), 3, "{lines:?}");
@@ -1564,17 +1571,7 @@ fn audit_log_never_contains_raw_control_characters() {
 }
 
 fn audit_log_never_contains_raw_control_characters_on(s: Scenario) {
-    let (stream, group, consumer) = (
-        format!("s{HOSTILE}"),
-        format!("g{HOSTILE}"),
-        format!("c{HOSTILE}"),
-    );
-    let ids = raw_stream(
-        &s.server,
-        stream.as_bytes(),
-        group.as_bytes(),
-        consumer.as_bytes(),
-    );
+    let (stream, group, consumer, ids) = hostile_stream(&s);
     let (code, _, err) = run(&s, &["ack", &stream, &group, &ids[0]], &[]);
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = run(&s, &["dead-letter", &stream, &group, &ids[1]], &[]);
