@@ -1571,7 +1571,7 @@ fn audit_log_never_contains_raw_control_characters() {
 }
 
 fn audit_log_never_contains_raw_control_characters_on(s: Scenario) {
-    let (stream, group, consumer, ids) = hostile_stream(&s);
+    let (stream, group, _, ids) = hostile_stream(&s);
     let (code, _, err) = run(&s, &["ack", &stream, &group, &ids[0]], &[]);
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = run(&s, &["dead-letter", &stream, &group, &ids[1]], &[]);
