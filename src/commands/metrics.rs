@@ -471,7 +471,7 @@ fn render_oldest_pending(
                 .get(&(s.key.clone(), g.name.clone()))
                 .and_then(|d| d.as_ref().ok())
                 .and_then(|d| d.rows.first())
-                .map(|r| r.id.age_ms(u64::try_from(snap.server_time_ms).unwrap_or(0)))
+                .map(|r| r.id.age_ms(snap.server_time_ms))
         };
         if let Some(ms) = age_ms {
             let name = label_value(&g.name);

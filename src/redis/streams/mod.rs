@@ -32,6 +32,7 @@ pub use entries::{
     entries_newer, entries_page, jump_to_id, jump_to_time, read_page, EntriesRequest, StreamEntry,
 };
 pub use health::{GroupHealth, HealthConfig, Outlook, Status};
+pub(crate) use id::id_of;
 pub use id::StreamId;
 pub(crate) use info::parse_entries;
 pub use info::ReportedLag;
