@@ -1,4 +1,5 @@
-//! Parsing XINFO STREAM / GROUPS / CONSUMERS and XRANGE replies from raw `redis::Value`s.
+//! Parsing XINFO STREAM / GROUPS / CONSUMERS and XRANGE replies from raw `redis::Value`s
+//! (and reading one group's consumers on their own).
 //!
 //! redis-rs's typed stream replies drop fields we need (entries-added,
 //! max-deleted-entry-id, `inactive`) and turn entries into a `HashMap`, losing field order
@@ -192,6 +193,24 @@ pub(crate) fn parse_consumers(v: Value) -> Result<Vec<RawConsumer>, String> {
             }
         })
         .collect()
+}
+
+/// One group's consumers, read on their own (the Pending pane's consumer list); the
+/// poller reads them in its pipelined rounds instead. Errors are for a person to read.
+pub(crate) async fn read_consumers(
+    conn: &mut redis::aio::MultiplexedConnection,
+    stream: &[u8],
+    group: &[u8],
+) -> Result<Vec<RawConsumer>, String> {
+    let reply: Value = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(stream)
+        .arg(group)
+        .query_async(conn)
+        .await
+        .map_err(|e| crate::redis::pending::redis_error("XINFO CONSUMERS", &e).message)?;
+    parse_consumers(reply)
+        .map_err(|_| "XINFO CONSUMERS: unexpected reply; is this a Redis server?".into())
 }
 
 /// XRANGE / XREVRANGE: `[[id, [field, value, …]], …]`, fields kept in order with

@@ -34,8 +34,8 @@ pub use entries::{
 pub use health::{GroupHealth, HealthConfig, Outlook, Status};
 pub(crate) use id::id_of;
 pub use id::StreamId;
-pub(crate) use info::parse_entries;
 pub use info::ReportedLag;
+pub(crate) use info::{parse_entries, read_consumers};
 pub use lag::LAG_COUNT_LIMIT;
 pub use poll::{poll_once, poll_streams};
 pub use task::{StreamsConfig, StreamsPoller, StreamsState};
