@@ -543,12 +543,7 @@ async fn xdel_ids(
     let mut pipe = redis::pipe();
     for id in ids {
         let id = id.to_string();
-        pipe.cmd("XRANGE")
-            .arg(stream)
-            .arg(&id)
-            .arg(&id)
-            .arg("COUNT")
-            .arg(1);
+        crate::redis::pending::xrange_one(&mut pipe, stream, &id);
         pipe.cmd("XDEL").arg(stream).arg(&id);
     }
     let replies: Vec<Value> = pipe

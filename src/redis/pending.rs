@@ -281,13 +281,7 @@ pub async fn read_entries(
     let mut pipe = redis::pipe();
     pipe.cmd("TIME");
     for id in ids {
-        let id = id.to_string();
-        pipe.cmd("XRANGE")
-            .arg(stream)
-            .arg(&id)
-            .arg(&id)
-            .arg("COUNT")
-            .arg(1);
+        xrange_one(&mut pipe, stream, &id.to_string());
     }
     let replies: Vec<Value> = pipe
         .ignore_errors()
@@ -359,6 +353,16 @@ pub(crate) fn parse_fields(v: Value) -> Option<Fields> {
                 .collect()
         }
     }
+}
+
+/// Adds `XRANGE stream id id COUNT 1` (the entry `id`, or an empty list when it is gone).
+pub(crate) fn xrange_one(pipe: &mut redis::Pipeline, stream: &[u8], id: &str) {
+    pipe.cmd("XRANGE")
+        .arg(stream)
+        .arg(id)
+        .arg(id)
+        .arg("COUNT")
+        .arg(1);
 }
 
 /// Turn an error reply inside a pipeline into the same error a lone command gives.
