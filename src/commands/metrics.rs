@@ -429,26 +429,20 @@ fn render_group_counts(f: &mut Family, groups: &[GroupRow]) {
         "gauge",
         "Entries delivered to the group and not acknowledged.",
     );
-    for (key, _, g) in groups {
-        let name = label_value(&g.name);
-        f.sample(
-            "redtail_group_pending",
-            &[("stream", key), ("group", &name)],
-            g.pending as f64,
-        );
-    }
+    group_samples(f, "redtail_group_pending", groups, |g| g.pending);
     f.head(
         "redtail_group_consumers",
         "gauge",
         "Consumers in the group.",
     );
+    group_samples(f, "redtail_group_consumers", groups, |g| g.consumers);
+}
+
+/// One sample per group, labelled with its stream and name.
+fn group_samples(f: &mut Family, name: &str, groups: &[GroupRow], value: fn(&GroupInfo) -> u64) {
     for (key, _, g) in groups {
-        let name = label_value(&g.name);
-        f.sample(
-            "redtail_group_consumers",
-            &[("stream", key), ("group", &name)],
-            g.consumers as f64,
-        );
+        let group = label_value(&g.name);
+        f.sample(name, &[("stream", key), ("group", &group)], value(g) as f64);
     }
 }
 
