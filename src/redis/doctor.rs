@@ -268,36 +268,32 @@ fn group_findings(
 
 /// A group with work waiting and nobody to do it.
 fn no_consumers_finding(group: &GroupInfo, frame: &Frame<'_>) -> Option<Finding> {
-    let Frame { base, names, .. } = frame;
+    let names = frame.names;
     let lag = group.effective_lag();
     if group.consumers != 0 || (lag.unwrap_or(0) == 0 && group.pending == 0) {
         return None;
     }
     let lag_text = lag.map_or_else(|| "unknown".to_string(), |n| n.to_string());
-    Some(Finding {
-        kind: Kind::NoConsumers,
-        severity: Severity::Warning,
-        evidence: format!(
+    Some(frame.finding(
+        Kind::NoConsumers,
+        Severity::Warning,
+        format!(
             "{names} has no consumers, with lag {lag_text} and {} pending entries: nobody \
              will read them",
             group.pending
         ),
-        fix: format!(
+        format!(
             "start a consumer for the group (XREADGROUP GROUP {} <name> …), or, if the \
              group is abandoned, destroy it (Streams pane, or XGROUP DESTROY)",
             escape_line(&group.name)
         ),
-        ..(*base).clone()
-    })
+    ))
 }
 
 /// A stalled or falling-behind group, as its health says.
 fn health_finding(group: &GroupInfo, frame: &Frame<'_>) -> Option<Finding> {
     let Frame {
-        cx,
-        base,
-        names,
-        target,
+        cx, names, target, ..
     } = frame;
     let one_poll = if cx.single_poll {
         " (from one poll: judged from the consumers' idle times as the server reports them; \
@@ -306,25 +302,25 @@ fn health_finding(group: &GroupInfo, frame: &Frame<'_>) -> Option<Finding> {
         ""
     };
     match group.health.status {
-        Status::Stalled => Some(Finding {
-            kind: Kind::Stalled,
-            severity: Severity::Critical,
-            evidence: format!("{names} is stalled: {}{one_poll}", group.health.reason),
-            fix: format!(
+        Status::Stalled => Some(frame.finding(
+            Kind::Stalled,
+            Severity::Critical,
+            format!("{names} is stalled: {}{one_poll}", group.health.reason),
+            format!(
                 "restart the group's consumers; see what they hold with {} pending {target}",
                 cx.command
             ),
-            ..(*base).clone()
-        }),
-        Status::FallingBehind => Some(Finding {
-            kind: Kind::FallingBehind,
-            severity: Severity::Warning,
-            evidence: format!("{names} is falling behind: {}", group.health.reason),
-            fix: "add consumers to the group or make them faster: entries arrive faster than \
+        )),
+        Status::FallingBehind => Some(
+            frame.finding(
+                Kind::FallingBehind,
+                Severity::Warning,
+                format!("{names} is falling behind: {}", group.health.reason),
+                "add consumers to the group or make them faster: entries arrive faster than \
                   they are read"
-                .into(),
-            ..(*base).clone()
-        }),
+                    .into(),
+            ),
+        ),
         _ => None,
     }
 }
@@ -335,7 +331,7 @@ fn lag_anomaly_finding(
     group: &GroupInfo,
     frame: &Frame<'_>,
 ) -> Option<Finding> {
-    let Frame { base, names, .. } = frame;
+    let names = frame.names;
     match group.reported_lag {
         ReportedLag::Nil => {
             let estimate = group.lag_estimate.map_or_else(
@@ -349,25 +345,26 @@ fn lag_anomaly_finding(
                     )
                 },
             );
-            Some(Finding {
-                kind: Kind::LagAnomaly,
-                severity: Severity::Info,
-                evidence: format!(
-                    "{names}: the server reports lag as nil (XGROUP SETID to an arbitrary id, \
+            Some(
+                frame.finding(
+                    Kind::LagAnomaly,
+                    Severity::Info,
+                    format!(
+                        "{names}: the server reports lag as nil (XGROUP SETID to an arbitrary id, \
                      or entries deleted after last-delivered-id {}); {estimate}. Exporters that \
                      read nil as 0 hide this lag",
-                    group.last_delivered_id
-                ),
-                fix: "nothing to repair: the server counts lag again once the group reads past \
+                        group.last_delivered_id
+                    ),
+                    "nothing to repair: the server counts lag again once the group reads past \
                       the deleted entries; alert on redtail_group_lag_estimate meanwhile"
-                    .into(),
-                ..(*base).clone()
-            })
+                        .into(),
+                ),
+            )
         }
-        ReportedLag::Known(n) if n > stream.length => Some(Finding {
-            kind: Kind::LagAnomaly,
-            severity: Severity::Warning,
-            evidence: format!(
+        ReportedLag::Known(n) if n > stream.length => Some(frame.finding(
+            Kind::LagAnomaly,
+            Severity::Warning,
+            format!(
                 "{names}: the server reports lag {n} but the stream holds only {} entries \
                  (entries-read {} is stale, e.g. after XGROUP SETID with ENTRIESREAD)",
                 stream.length,
@@ -375,14 +372,13 @@ fn lag_anomaly_finding(
                     .entries_read
                     .map_or_else(|| "unknown".to_string(), |e| e.to_string())
             ),
-            fix: format!(
+            format!(
                 "set the group's position with a correct ENTRIESREAD (XGROUP SETID {} {} <id> \
                  ENTRIESREAD <n>)",
                 escape_line(&stream.key),
                 escape_line(&group.name)
             ),
-            ..(*base).clone()
-        }),
+        )),
         _ => None,
     }
 }
@@ -419,13 +415,22 @@ struct Frame<'a> {
     target: &'a str,
 }
 
+impl Frame<'_> {
+    fn finding(&self, kind: Kind, severity: Severity, evidence: String, fix: String) -> Finding {
+        Finding {
+            kind,
+            severity,
+            evidence,
+            fix,
+            ..self.base.clone()
+        }
+    }
+}
+
 /// Entries delivered at least `poison_deliveries` times that still exist.
 fn poison_finding(pending: &GroupPending, frame: &Frame<'_>, scope: &str) -> Option<Finding> {
     let Frame {
-        cx,
-        base,
-        names,
-        target,
+        cx, names, target, ..
     } = frame;
     let poison: Vec<&PendingRow> = pending
         .rows
@@ -441,11 +446,10 @@ fn poison_finding(pending: &GroupPending, frame: &Frame<'_>, scope: &str) -> Opt
         .max_by_key(|r| (r.deliveries, std::cmp::Reverse(r.id)))
         .map_or((0, StreamId::ZERO), |r| (r.deliveries, r.id));
     let ids: Vec<StreamId> = poison.iter().map(|r| r.id).collect();
-    Some(Finding {
-        kind: Kind::Poison,
-        severity: Severity::Critical,
-        consumer: single_consumer(&poison),
-        evidence: format!(
+    let finding = frame.finding(
+        Kind::Poison,
+        Severity::Critical,
+        format!(
             "{names}: {} pending entries delivered at least {} times{scope} (most: {} \
              deliveries, {}){}",
             poison.len(),
@@ -454,19 +458,19 @@ fn poison_finding(pending: &GroupPending, frame: &Frame<'_>, scope: &str) -> Opt
             worst.1,
             more_ids(ids.len())
         ),
-        fix: format!("{} dead-letter {target} {}", cx.command, id_list(&ids)),
+        format!("{} dead-letter {target} {}", cx.command, id_list(&ids)),
+    );
+    Some(Finding {
+        consumer: single_consumer(&poison),
         ids,
-        ..(*base).clone()
+        ..finding
     })
 }
 
 /// Pending ids whose entries no longer exist.
 fn dangling_finding(pending: &GroupPending, frame: &Frame<'_>, scope: &str) -> Option<Finding> {
     let Frame {
-        cx,
-        base,
-        names,
-        target,
+        cx, names, target, ..
     } = frame;
     if pending.deleted.is_empty() {
         return None;
@@ -477,19 +481,21 @@ fn dangling_finding(pending: &GroupPending, frame: &Frame<'_>, scope: &str) -> O
         .iter()
         .filter(|r| ids.binary_search(&r.id).is_ok())
         .collect();
-    Some(Finding {
-        kind: Kind::Dangling,
-        severity: Severity::Warning,
-        consumer: single_consumer(&holders),
-        evidence: format!(
+    let finding = frame.finding(
+        Kind::Dangling,
+        Severity::Warning,
+        format!(
             "{names}: {} pending ids{scope} refer to entries that no longer exist (XDEL \
              or trimmed while pending); no consumer can process them{}",
             ids.len(),
             more_ids(ids.len())
         ),
-        fix: format!("{} ack {target} {}", cx.command, id_list(&ids)),
+        format!("{} ack {target} {}", cx.command, id_list(&ids)),
+    );
+    Some(Finding {
+        consumer: single_consumer(&holders),
         ids,
-        ..(*base).clone()
+        ..finding
     })
 }
 
@@ -501,10 +507,7 @@ fn zombie_finding(
     frame: &Frame<'_>,
 ) -> Option<Finding> {
     let Frame {
-        cx,
-        base,
-        names,
-        target,
+        cx, names, target, ..
     } = frame;
     let age = consumer.activity_age_ms();
     if consumer.pending == 0 || age < cx.config.zombie_after_ms {
@@ -548,11 +551,10 @@ fn zombie_finding(
     } else {
         String::new()
     };
-    Some(Finding {
-        kind: Kind::Zombie,
-        severity: Severity::Warning,
-        consumer: Some(consumer.name.clone()),
-        evidence: format!(
+    let finding = frame.finding(
+        Kind::Zombie,
+        Severity::Warning,
+        format!(
             "{names}: consumer {} holds {} pending entries and has been {measure} for {} \
              (threshold {}){listed}{to_note}{}",
             escape_line(&consumer.name),
@@ -561,13 +563,16 @@ fn zombie_finding(
             crate::text::duration_ms(cx.config.zombie_after_ms),
             more_ids(ids.len())
         ),
-        fix: format!(
+        format!(
             "{} claim {target} {to} --min-idle {min_idle} {}",
             cx.command,
             id_list(&ids)
         ),
+    );
+    Some(Finding {
+        consumer: Some(consumer.name.clone()),
         ids,
-        ..(*base).clone()
+        ..finding
     })
 }
 
