@@ -26,7 +26,7 @@ use crate::redis::doctor::{
 };
 use crate::redis::route::{Pool, Route};
 use crate::redis::streams::{
-    GroupInfo, ReportedLag, StreamInfo, StreamsConfig, StreamsPoller, StreamsSnapshot, StreamsState,
+    GroupInfo, ReportedLag, StreamInfo, StreamsPoller, StreamsSnapshot, StreamsState,
 };
 
 pub const MAX_STREAMS: usize = 1000;
@@ -46,20 +46,7 @@ pub async fn run(args: MetricsArgs, route: Arc<Route>, conn: &ConnArgs) -> Resul
         poison_deliveries: args.poison_deliveries,
         zombie_after_ms: u64::try_from(args.zombie_after.as_millis()).unwrap_or(u64::MAX),
     };
-    let poller = StreamsPoller::spawn_route(
-        route.clone(),
-        StreamsConfig {
-            globs: args.streams.stream_globs.clone(),
-            keys: args
-                .streams
-                .stream_keys
-                .iter()
-                .map(|k| crate::cli::name_bytes(k))
-                .collect(),
-            interval: args.interval,
-            ..StreamsConfig::default()
-        },
-    );
+    let poller = StreamsPoller::spawn_route(route.clone(), args.streams.poll_config(args.interval));
     let (tx, rx) = watch::channel(Arc::new(render(
         &StreamsState::default(),
         &[],
