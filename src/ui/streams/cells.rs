@@ -43,6 +43,7 @@ pub const fn col(
     }
 }
 
+/// A left-aligned column (names and other text); [`col`]s are right-aligned.
 pub const fn text_col(
     title: &'static str,
     width: u16,
@@ -50,11 +51,8 @@ pub const fn text_col(
     sort: Option<SortColumn>,
 ) -> Column {
     Column {
-        title,
-        width,
-        priority,
-        sort,
         left: true,
+        ..col(title, width, priority, sort)
     }
 }
 
