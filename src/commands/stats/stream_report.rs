@@ -285,17 +285,8 @@ pub fn fmt_lag(g: &GroupInfo) -> String {
     }
 }
 
-pub fn fmt_count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+/// 1284 → "1,284".
+pub use crate::text::thousands as fmt_count;
 
 #[cfg(test)]
 pub(crate) fn sample_snapshot() -> StreamsSnapshot {
