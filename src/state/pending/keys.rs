@@ -3,7 +3,6 @@
 
 use bytes::Bytes;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use tui_input::backend::crossterm::EventHandler;
 
 use super::dialog::{
     entries, parse_duration_ms, parse_target, parse_trim, ClaimField, ClaimPicker, ClaimPurpose,
@@ -446,11 +445,7 @@ impl AppState {
                 }
             }
             _ => {
-                if prompt
-                    .input
-                    .handle_event(&crossterm::event::Event::Key(*key))
-                    .is_some()
-                {
+                if crate::state::keys::edit_input(&mut prompt.input, key) {
                     prompt.error = None;
                 }
             }
@@ -544,10 +539,7 @@ impl AppState {
             ClaimField::Consumer => &mut picker.name,
             ClaimField::MinIdle => &mut picker.min_idle,
         };
-        if input
-            .handle_event(&crossterm::event::Event::Key(*key))
-            .is_some()
-        {
+        if crate::state::keys::edit_input(input, key) {
             picker.error = None;
             if picker.field == ClaimField::Consumer {
                 picker.selected = picker.consumers.len();
