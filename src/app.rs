@@ -76,12 +76,7 @@ pub async fn run(args: TuiArgs, route: Arc<Route>) -> Result<i32> {
     let subscriber = Subscriber::spawn(engine_config, subscriptions.clone());
     // Explicit --stream keys (not globs) are also tailed into the feed with XREAD; `f` in
     // the streams pane adds or removes keys at runtime.
-    let followed: Vec<Bytes> = args
-        .streams
-        .stream_keys
-        .iter()
-        .map(|k| crate::cli::name_bytes(k))
-        .collect();
+    let followed: Vec<Bytes> = args.streams.key_names();
     let mut follower = Follower::new(route.clone(), subscriber.inbox(), followed.clone());
 
     crate::ui::theme::set(args.theme);

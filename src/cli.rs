@@ -505,6 +505,24 @@ impl StreamSelect {
     pub fn is_empty(&self) -> bool {
         self.stream_globs.is_empty() && self.stream_keys.is_empty()
     }
+
+    /// The `--stream` keys as the bytes they name (`b64:` decoded).
+    pub fn key_names(&self) -> Vec<bytes::Bytes> {
+        self.stream_keys.iter().map(|k| name_bytes(k)).collect()
+    }
+
+    /// A streams poll of these globs and keys every `interval`.
+    pub fn poll_config(
+        &self,
+        interval: std::time::Duration,
+    ) -> crate::redis::streams::StreamsConfig {
+        crate::redis::streams::StreamsConfig {
+            globs: self.stream_globs.clone(),
+            keys: self.key_names(),
+            interval,
+            ..crate::redis::streams::StreamsConfig::default()
+        }
+    }
 }
 
 impl SubArgs {

@@ -158,19 +158,7 @@ pub fn is_terminal_safe(text: &str) -> bool {
 mod tests {
     use super::*;
 
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use crate::test_rng::XorShift;
 
     /// Chars a hostile name would use, plus the ones JSON itself must escape.
     const DANGEROUS: &[char] = &[

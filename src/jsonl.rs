@@ -147,12 +147,13 @@ fn b64(bytes: &[u8], out: &mut Vec<u8>) {
 pub use crate::json::json_str;
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::redis::message::Kind;
     use bytes::Bytes;
 
-    fn msg(
+    /// A message received at a fixed time (shared with the tail command's tests).
+    pub(crate) fn msg(
         kind: Kind,
         pattern: Option<&'static [u8]>,
         channel: &'static [u8],

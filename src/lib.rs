@@ -10,5 +10,7 @@ pub mod jsonl;
 pub mod keymap;
 pub mod redis;
 pub mod state;
+#[cfg(test)]
+mod test_rng;
 pub mod text;
 pub mod ui;

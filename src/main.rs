@@ -2,7 +2,7 @@ use std::io::Write;
 
 use clap::{CommandFactory, Parser};
 
-use redtail::cli::{Cli, Command, ConfigCommandArgs};
+use redtail::cli::{Cli, Command, ConfigCommandArgs, StreamSelect};
 use redtail::config;
 use redtail::redis::route::Route;
 use redtail::redis::sentinel::SentinelSpec;
@@ -193,7 +193,9 @@ fn take_sentinel_url(
     Ok(())
 }
 
-async fn run(mut cli: Cli) -> anyhow::Result<i32> {
+/// Every place a URL may be given (the positional one, `--url`, a command's own
+/// positional one): a `redis+sentinel://` URL there becomes the Sentinel settings.
+fn take_sentinel_urls(cli: &mut Cli) -> anyhow::Result<()> {
     take_sentinel_url(&mut cli.conn, &mut cli.url_pos)?;
     let mut conn_url = cli.conn.url.take();
     take_sentinel_url(&mut cli.conn, &mut conn_url)?;
@@ -205,6 +207,21 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Metrics(args)) => take_sentinel_url(&mut cli.conn, &mut args.url_pos)?,
         _ => {}
     }
+    Ok(())
+}
+
+/// No streams named on the command line: the profile's, if any.
+fn profile_streams(streams: &mut StreamSelect, profile: Option<config::SelectedProfile<'_>>) {
+    if streams.is_empty() {
+        if let Some(p) = profile {
+            streams.stream_globs = p.profile.stream_globs.clone();
+            streams.stream_keys = p.profile.streams.clone();
+        }
+    }
+}
+
+async fn run(mut cli: Cli) -> anyhow::Result<i32> {
+    take_sentinel_urls(&mut cli)?;
     let loaded = config::load(cli.config.config.as_deref())?;
     let profile = loaded.profile(cli.config.profile.as_deref())?;
     let env = |name: &str| std::env::var(name).ok();
@@ -228,32 +245,17 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
             redtail::commands::tail::run(args, route).await
         }
         Some(Command::Stats(mut args)) => {
-            if args.streams.is_empty() {
-                if let Some(p) = profile {
-                    args.streams.stream_globs = p.profile.stream_globs.clone();
-                    args.streams.stream_keys = p.profile.streams.clone();
-                }
-            }
+            profile_streams(&mut args.streams, profile);
             let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, false).await?;
             redtail::commands::stats::run_stats(args, route).await
         }
         Some(Command::Doctor(mut args)) => {
-            if args.streams.is_empty() {
-                if let Some(p) = profile {
-                    args.streams.stream_globs = p.profile.stream_globs.clone();
-                    args.streams.stream_keys = p.profile.streams.clone();
-                }
-            }
+            profile_streams(&mut args.streams, profile);
             let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, false).await?;
             redtail::commands::doctor::run(args, route, &cli.conn).await
         }
         Some(Command::Metrics(mut args)) => {
-            if args.streams.is_empty() {
-                if let Some(p) = profile {
-                    args.streams.stream_globs = p.profile.stream_globs.clone();
-                    args.streams.stream_keys = p.profile.streams.clone();
-                }
-            }
+            profile_streams(&mut args.streams, profile);
             let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, true).await?;
             redtail::commands::metrics::run(args, route, &cli.conn).await
         }

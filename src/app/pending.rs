@@ -2,16 +2,15 @@
 //! the event loop on one shared command connection. State decides; this only carries out
 //! [`PendingEffect`]s and answers with [`PendingEvent`]s.
 
-use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::backend::Backend;
 use crate::redis::actions::{self, ActionError, ActionErrorKind, ActionOutcome};
 use crate::redis::pending::{
-    bytes_of, into_items, pending_page, pending_sorted_page, pending_summary, redis_error, u64_of,
-    PendingOrder, PendingQuery, StreamId,
+    pending_page, pending_sorted_page, pending_summary, PendingOrder, PendingQuery, StreamId,
 };
 use crate::redis::poller::PollErrorKind;
+use crate::redis::streams::read_consumers;
 use crate::state::pending::{
     ActionReport, ConsumerRow, PageLoad, PendingAction, PendingEffect, PendingEvent, PendingTarget,
     AUTOCLAIM_MAX,
@@ -85,15 +84,15 @@ impl PendingRunner {
 
     async fn consumers(&self, t: &PendingTarget) -> Result<Vec<ConsumerRow>, String> {
         let mut conn = self.backend.connection(&t.stream).await?;
-        let reply: redis::Value = redis::cmd("XINFO")
-            .arg("CONSUMERS")
-            .arg(&t.stream[..])
-            .arg(&t.group[..])
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| redis_error("XINFO CONSUMERS", &e).message)?;
-        parse_consumers(reply)
-            .ok_or_else(|| "XINFO CONSUMERS: unexpected reply; is this a Redis server?".into())
+        let consumers = read_consumers(&mut conn, &t.stream, &t.group).await?;
+        Ok(consumers
+            .into_iter()
+            .map(|c| ConsumerRow {
+                name: c.name,
+                pending: c.pending,
+                idle_ms: Some(c.idle_ms),
+            })
+            .collect())
     }
 
     async fn act(&self, target: PendingTarget, action: PendingAction) -> PendingEvent {
@@ -209,34 +208,4 @@ fn report<T: ActionOutcome>(
         ),
         Err(e) => (Err(e.message), e.kind == ActionErrorKind::Connection),
     }
-}
-
-/// XINFO CONSUMERS (RESP2 flat pairs or RESP3 maps): name, pending count, idle ms.
-fn parse_consumers(reply: redis::Value) -> Option<Vec<ConsumerRow>> {
-    into_items(reply)?
-        .into_iter()
-        .map(|consumer| {
-            let pairs: Vec<(redis::Value, redis::Value)> = match consumer {
-                redis::Value::Map(pairs) => pairs,
-                other => into_items(other)?
-                    .chunks(2)
-                    .filter_map(|kv| Some((kv.first()?.clone(), kv.get(1)?.clone())))
-                    .collect(),
-            };
-            let mut row = ConsumerRow {
-                name: Bytes::new(),
-                pending: 0,
-                idle_ms: None,
-            };
-            for (field, value) in pairs {
-                match bytes_of(&field)?.as_ref() {
-                    b"name" => row.name = bytes_of(&value)?,
-                    b"pending" => row.pending = u64_of(&value).unwrap_or(0),
-                    b"idle" => row.idle_ms = u64_of(&value),
-                    _ => {}
-                }
-            }
-            Some(row)
-        })
-        .collect()
 }

@@ -19,17 +19,7 @@ use crate::state::streams::{StreamsEffect, StreamsEvent};
 /// What to poll and how often: `--streams` / `--stream` (or the profile's), and the
 /// poll interval the Channels pane uses too.
 pub(super) fn config(args: &TuiArgs) -> StreamsConfig {
-    StreamsConfig {
-        globs: args.streams.stream_globs.clone(),
-        keys: args
-            .streams
-            .stream_keys
-            .iter()
-            .map(|k| crate::cli::name_bytes(k))
-            .collect(),
-        interval: args.poll_interval,
-        ..StreamsConfig::default()
-    }
+    args.streams.poll_config(args.poll_interval)
 }
 
 #[derive(Clone)]

@@ -25,7 +25,9 @@ use crate::redis::doctor::{
     count_by_kind, findings, read_details_via_route, Context, DoctorConfig, Finding, PendingDetails,
 };
 use crate::redis::route::{Pool, Route};
-use crate::redis::streams::{ReportedLag, StreamsConfig, StreamsPoller, StreamsState};
+use crate::redis::streams::{
+    GroupInfo, ReportedLag, StreamInfo, StreamsPoller, StreamsSnapshot, StreamsState,
+};
 
 pub const MAX_STREAMS: usize = 1000;
 pub const MAX_GROUPS: usize = 5000;
@@ -44,20 +46,7 @@ pub async fn run(args: MetricsArgs, route: Arc<Route>, conn: &ConnArgs) -> Resul
         poison_deliveries: args.poison_deliveries,
         zombie_after_ms: u64::try_from(args.zombie_after.as_millis()).unwrap_or(u64::MAX),
     };
-    let poller = StreamsPoller::spawn_route(
-        route.clone(),
-        StreamsConfig {
-            globs: args.streams.stream_globs.clone(),
-            keys: args
-                .streams
-                .stream_keys
-                .iter()
-                .map(|k| crate::cli::name_bytes(k))
-                .collect(),
-            interval: args.interval,
-            ..StreamsConfig::default()
-        },
-    );
+    let poller = StreamsPoller::spawn_route(route.clone(), args.streams.poll_config(args.interval));
     let (tx, rx) = watch::channel(Arc::new(render(
         &StreamsState::default(),
         &[],
@@ -257,12 +246,45 @@ pub fn render(state: &StreamsState, found: &[Finding], details: &PendingDetails)
     let mut text = String::with_capacity(4096);
     let mut f = Family { out: &mut text };
     let current = state.last_ok.as_ref().filter(|_| !state.is_stale());
+    render_poll_health(&mut f, state, current.is_some());
+    let Some(snap) = current else {
+        return text;
+    };
+    let streams: Vec<&StreamInfo> = snap.streams.iter().take(MAX_STREAMS).collect();
+    let groups = bounded_groups(&streams);
+    render_omitted(&mut f, snap, streams.len(), groups.len());
+    render_streams(&mut f, snap, &streams);
+    render_group_lag(&mut f, &groups);
+    render_group_counts(&mut f, &groups);
+    render_oldest_pending(&mut f, snap, &groups, details);
+    render_findings(&mut f, found);
+    text
+}
+
+/// A group with its stream, the stream's key already a label value.
+type GroupRow<'a> = (String, &'a StreamInfo, &'a GroupInfo);
+
+/// The groups of the kept streams, at most [`MAX_GROUPS`] of them.
+fn bounded_groups<'a>(streams: &[&'a StreamInfo]) -> Vec<GroupRow<'a>> {
+    let mut groups = Vec::new();
+    for s in streams {
+        for g in &s.groups {
+            if groups.len() < MAX_GROUPS {
+                groups.push((label_value(&s.key), *s, g));
+            }
+        }
+    }
+    groups
+}
+
+/// `redtail_up`, the poll count, and the time and duration of the last good poll.
+fn render_poll_health(f: &mut Family, state: &StreamsState, up: bool) {
     f.head(
         "redtail_up",
         "gauge",
         "1 when the latest poll of the server succeeded, else 0.",
     );
-    f.sample("redtail_up", &[], if current.is_some() { 1.0 } else { 0.0 });
+    f.sample("redtail_up", &[], if up { 1.0 } else { 0.0 });
     f.head(
         "redtail_polls_total",
         "counter",
@@ -291,18 +313,9 @@ pub fn render(state: &StreamsState, found: &[Finding], details: &PendingDetails)
             snap.took.as_secs_f64(),
         );
     }
-    let Some(snap) = current else {
-        return text;
-    };
-    let streams: Vec<_> = snap.streams.iter().take(MAX_STREAMS).collect();
-    let mut groups = Vec::new();
-    for s in &streams {
-        for g in &s.groups {
-            if groups.len() < MAX_GROUPS {
-                groups.push((label_value(&s.key), *s, g));
-            }
-        }
-    }
+}
+
+fn render_omitted(f: &mut Family, snap: &StreamsSnapshot, streams: usize, groups: usize) {
     let total_groups: usize = snap.streams.iter().map(|s| s.groups.len()).sum();
     f.head(
         "redtail_series_omitted",
@@ -312,13 +325,17 @@ pub fn render(state: &StreamsState, found: &[Finding], details: &PendingDetails)
     f.sample(
         "redtail_series_omitted",
         &[("what", "streams")],
-        snap.streams.len().saturating_sub(streams.len()) as f64,
+        snap.streams.len().saturating_sub(streams) as f64,
     );
     f.sample(
         "redtail_series_omitted",
         &[("what", "groups")],
-        total_groups.saturating_sub(groups.len()) as f64,
+        total_groups.saturating_sub(groups) as f64,
     );
+}
+
+/// The stream count, then each kept stream's length and newest entry's age.
+fn render_streams(f: &mut Family, snap: &StreamsSnapshot, streams: &[&StreamInfo]) {
     f.head("redtail_streams", "gauge", "Streams found and polled.");
     f.sample("redtail_streams", &[], snap.streams.len() as f64);
     f.head(
@@ -326,7 +343,7 @@ pub fn render(state: &StreamsState, found: &[Finding], details: &PendingDetails)
         "gauge",
         "Entries in the stream (XLEN).",
     );
-    for s in &streams {
+    for s in streams {
         let key = label_value(&s.key);
         f.sample(
             "redtail_stream_length",
@@ -339,7 +356,7 @@ pub fn render(state: &StreamsState, found: &[Finding], details: &PendingDetails)
         "gauge",
         "Age of the stream's newest entry id at the server's clock.",
     );
-    for s in &streams {
+    for s in streams {
         if let Some(ms) = s.last_entry_age_ms(snap.server_time_ms) {
             let key = label_value(&s.key);
             f.sample(
@@ -349,12 +366,16 @@ pub fn render(state: &StreamsState, found: &[Finding], details: &PendingDetails)
             );
         }
     }
+}
+
+/// The lag as the server reports it, else redtail's estimate (never both for a group).
+fn render_group_lag(f: &mut Family, groups: &[GroupRow]) {
     f.head(
         "redtail_group_lag",
         "gauge",
         "Entries not yet delivered to the group, exactly as XINFO GROUPS reports it; absent when the server reports nil.",
     );
-    for (key, _, g) in &groups {
+    for (key, _, g) in groups {
         if let ReportedLag::Known(n) = g.reported_lag {
             let name = label_value(&g.name);
             f.sample(
@@ -369,7 +390,7 @@ pub fn render(state: &StreamsState, found: &[Finding], details: &PendingDetails)
         "gauge",
         "redtail's count or estimate of the lag when the server reports nil; method says how.",
     );
-    for (key, _, g) in &groups {
+    for (key, _, g) in groups {
         if let (false, Some(e)) = (
             matches!(g.reported_lag, ReportedLag::Known(_)),
             g.lag_estimate,
@@ -386,38 +407,44 @@ pub fn render(state: &StreamsState, found: &[Finding], details: &PendingDetails)
             );
         }
     }
+}
+
+/// Pending entries and consumers per group.
+fn render_group_counts(f: &mut Family, groups: &[GroupRow]) {
     f.head(
         "redtail_group_pending",
         "gauge",
         "Entries delivered to the group and not acknowledged.",
     );
-    for (key, _, g) in &groups {
-        let name = label_value(&g.name);
-        f.sample(
-            "redtail_group_pending",
-            &[("stream", key), ("group", &name)],
-            g.pending as f64,
-        );
-    }
+    group_samples(f, "redtail_group_pending", groups, |g| g.pending);
     f.head(
         "redtail_group_consumers",
         "gauge",
         "Consumers in the group.",
     );
-    for (key, _, g) in &groups {
-        let name = label_value(&g.name);
-        f.sample(
-            "redtail_group_consumers",
-            &[("stream", key), ("group", &name)],
-            g.consumers as f64,
-        );
+    group_samples(f, "redtail_group_consumers", groups, |g| g.consumers);
+}
+
+/// One sample per group, labelled with its stream and name.
+fn group_samples(f: &mut Family, name: &str, groups: &[GroupRow], value: fn(&GroupInfo) -> u64) {
+    for (key, _, g) in groups {
+        let group = label_value(&g.name);
+        f.sample(name, &[("stream", key), ("group", &group)], value(g) as f64);
     }
+}
+
+fn render_oldest_pending(
+    f: &mut Family,
+    snap: &StreamsSnapshot,
+    groups: &[GroupRow],
+    details: &PendingDetails,
+) {
     f.head(
         "redtail_group_oldest_pending_age_seconds",
         "gauge",
         "Age (by its id) of the group's oldest pending entry; 0 when nothing is pending; absent when unknown.",
     );
-    for (key, s, g) in &groups {
+    for (key, s, g) in groups {
         let age_ms = if g.pending == 0 {
             Some(0)
         } else {
@@ -425,7 +452,7 @@ pub fn render(state: &StreamsState, found: &[Finding], details: &PendingDetails)
                 .get(&(s.key.clone(), g.name.clone()))
                 .and_then(|d| d.as_ref().ok())
                 .and_then(|d| d.rows.first())
-                .map(|r| r.id.age_ms(u64::try_from(snap.server_time_ms).unwrap_or(0)))
+                .map(|r| r.id.age_ms(snap.server_time_ms))
         };
         if let Some(ms) = age_ms {
             let name = label_value(&g.name);
@@ -436,6 +463,9 @@ pub fn render(state: &StreamsState, found: &[Finding], details: &PendingDetails)
             );
         }
     }
+}
+
+fn render_findings(f: &mut Family, found: &[Finding]) {
     f.head(
         "redtail_findings",
         "gauge",
@@ -448,7 +478,6 @@ pub fn render(state: &StreamsState, found: &[Finding], details: &PendingDetails)
             n as f64,
         );
     }
-    text
 }
 
 #[cfg(test)]

@@ -348,25 +348,8 @@ pub fn validate(args: &TailArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
 
-    fn msg(
-        kind: Kind,
-        pattern: Option<&'static [u8]>,
-        channel: &'static [u8],
-        payload: &'static [u8],
-    ) -> Message {
-        Message {
-            seq: 1,
-            received: chrono::DateTime::parse_from_rfc3339("2026-11-22T01:02:03.456789Z")
-                .map(|d| d.to_utc())
-                .unwrap_or_default(),
-            kind,
-            pattern: pattern.map(Bytes::from_static),
-            channel: Bytes::from_static(channel),
-            payload: Bytes::from_static(payload),
-        }
-    }
+    use crate::jsonl::tests::msg;
 
     #[test]
     fn text_escapes_only_when_asked() {

@@ -30,6 +30,7 @@ use crate::redis::error::{PollError, PollErrorKind};
 use crate::redis::pending::{
     check_reply, into_items, parse_entry, redis_error, reply_error, server_error, Fields, StreamId,
 };
+use crate::redis::streams::id::BadStreamId;
 
 pub use claim::{
     autoclaim, autoclaim_preview, claim, AutoclaimOutcome, AutoclaimPreview, ClaimOutcome,
@@ -339,7 +340,7 @@ pub fn parse_ids(command: &str, raw: &[String]) -> Result<Vec<StreamId>, ActionE
     for text in raw {
         let id: StreamId = text
             .parse()
-            .map_err(|e: String| ActionError::invalid(command, format!("{command}: {e}")))?;
+            .map_err(|e: BadStreamId| ActionError::invalid(command, format!("{command}: {e}")))?;
         if seen.insert(id) {
             ids.push(id);
         }
@@ -542,12 +543,7 @@ async fn xdel_ids(
     let mut pipe = redis::pipe();
     for id in ids {
         let id = id.to_string();
-        pipe.cmd("XRANGE")
-            .arg(stream)
-            .arg(&id)
-            .arg(&id)
-            .arg("COUNT")
-            .arg(1);
+        crate::redis::pending::xrange_one(&mut pipe, stream, &id);
         pipe.cmd("XDEL").arg(stream).arg(&id);
     }
     let replies: Vec<Value> = pipe

@@ -24,7 +24,7 @@ pub use read::{groups_with_pending, read_details_via_route, read_pending_details
 use bytes::Bytes;
 
 use super::pending::{PendingRow, StreamId};
-use super::streams::{GroupInfo, ReportedLag, Status, StreamInfo, StreamsSnapshot};
+use super::streams::{ConsumerInfo, GroupInfo, ReportedLag, Status, StreamInfo, StreamsSnapshot};
 use crate::text::escape::escape_line;
 
 /// Most XPENDING rows read per group (the oldest ids first): a pending list can hold
@@ -251,29 +251,50 @@ fn group_findings(
         escape_line(&stream.key)
     );
     let target = format!("{} {}", shell_word(&stream.key), shell_word(&group.name));
+    let frame = Frame {
+        cx,
+        base,
+        names: &names,
+        target: &target,
+    };
     let detail = cx.details.get(&(stream.key.clone(), group.name.clone()));
     if let Some(Ok(pending)) = detail {
-        pending_findings(group, pending, cx, base, &names, &target, out);
+        pending_findings(group, pending, &frame, out);
     }
+    out.extend(no_consumers_finding(group, &frame));
+    out.extend(health_finding(group, &frame));
+    out.extend(lag_anomaly_finding(stream, group, &frame));
+}
+
+/// A group with work waiting and nobody to do it.
+fn no_consumers_finding(group: &GroupInfo, frame: &Frame<'_>) -> Option<Finding> {
+    let names = frame.names;
     let lag = group.effective_lag();
-    if group.consumers == 0 && (lag.unwrap_or(0) > 0 || group.pending > 0) {
-        let lag_text = lag.map_or_else(|| "unknown".to_string(), |n| n.to_string());
-        out.push(Finding {
-            kind: Kind::NoConsumers,
-            severity: Severity::Warning,
-            evidence: format!(
-                "{names} has no consumers, with lag {lag_text} and {} pending entries: nobody \
-                 will read them",
-                group.pending
-            ),
-            fix: format!(
-                "start a consumer for the group (XREADGROUP GROUP {} <name> …), or, if the \
-                 group is abandoned, destroy it (Streams pane, or XGROUP DESTROY)",
-                escape_line(&group.name)
-            ),
-            ..base.clone()
-        });
+    if group.consumers != 0 || (lag.unwrap_or(0) == 0 && group.pending == 0) {
+        return None;
     }
+    let lag_text = lag.map_or_else(|| "unknown".to_string(), |n| n.to_string());
+    Some(frame.finding(
+        Kind::NoConsumers,
+        Severity::Warning,
+        format!(
+            "{names} has no consumers, with lag {lag_text} and {} pending entries: nobody \
+             will read them",
+            group.pending
+        ),
+        format!(
+            "start a consumer for the group (XREADGROUP GROUP {} <name> …), or, if the \
+             group is abandoned, destroy it (Streams pane, or XGROUP DESTROY)",
+            escape_line(&group.name)
+        ),
+    ))
+}
+
+/// A stalled or falling-behind group, as its health says.
+fn health_finding(group: &GroupInfo, frame: &Frame<'_>) -> Option<Finding> {
+    let Frame {
+        cx, names, target, ..
+    } = frame;
     let one_poll = if cx.single_poll {
         " (from one poll: judged from the consumers' idle times as the server reports them; \
          a trend needs more than one poll, see `redtail metrics`)"
@@ -281,27 +302,36 @@ fn group_findings(
         ""
     };
     match group.health.status {
-        Status::Stalled => out.push(Finding {
-            kind: Kind::Stalled,
-            severity: Severity::Critical,
-            evidence: format!("{names} is stalled: {}{one_poll}", group.health.reason),
-            fix: format!(
+        Status::Stalled => Some(frame.finding(
+            Kind::Stalled,
+            Severity::Critical,
+            format!("{names} is stalled: {}{one_poll}", group.health.reason),
+            format!(
                 "restart the group's consumers; see what they hold with {} pending {target}",
                 cx.command
             ),
-            ..base.clone()
-        }),
-        Status::FallingBehind => out.push(Finding {
-            kind: Kind::FallingBehind,
-            severity: Severity::Warning,
-            evidence: format!("{names} is falling behind: {}", group.health.reason),
-            fix: "add consumers to the group or make them faster: entries arrive faster than \
+        )),
+        Status::FallingBehind => Some(
+            frame.finding(
+                Kind::FallingBehind,
+                Severity::Warning,
+                format!("{names} is falling behind: {}", group.health.reason),
+                "add consumers to the group or make them faster: entries arrive faster than \
                   they are read"
-                .into(),
-            ..base.clone()
-        }),
-        _ => {}
+                    .into(),
+            ),
+        ),
+        _ => None,
     }
+}
+
+/// A lag the server reports as nil, or larger than the stream.
+fn lag_anomaly_finding(
+    stream: &StreamInfo,
+    group: &GroupInfo,
+    frame: &Frame<'_>,
+) -> Option<Finding> {
+    let names = frame.names;
     match group.reported_lag {
         ReportedLag::Nil => {
             let estimate = group.lag_estimate.map_or_else(
@@ -315,25 +345,26 @@ fn group_findings(
                     )
                 },
             );
-            out.push(Finding {
-                kind: Kind::LagAnomaly,
-                severity: Severity::Info,
-                evidence: format!(
-                    "{names}: the server reports lag as nil (XGROUP SETID to an arbitrary id, \
+            Some(
+                frame.finding(
+                    Kind::LagAnomaly,
+                    Severity::Info,
+                    format!(
+                        "{names}: the server reports lag as nil (XGROUP SETID to an arbitrary id, \
                      or entries deleted after last-delivered-id {}); {estimate}. Exporters that \
                      read nil as 0 hide this lag",
-                    group.last_delivered_id
-                ),
-                fix: "nothing to repair: the server counts lag again once the group reads past \
+                        group.last_delivered_id
+                    ),
+                    "nothing to repair: the server counts lag again once the group reads past \
                       the deleted entries; alert on redtail_group_lag_estimate meanwhile"
-                    .into(),
-                ..base.clone()
-            });
+                        .into(),
+                ),
+            )
         }
-        ReportedLag::Known(n) if n > stream.length => out.push(Finding {
-            kind: Kind::LagAnomaly,
-            severity: Severity::Warning,
-            evidence: format!(
+        ReportedLag::Known(n) if n > stream.length => Some(frame.finding(
+            Kind::LagAnomaly,
+            Severity::Warning,
+            format!(
                 "{names}: the server reports lag {n} but the stream holds only {} entries \
                  (entries-read {} is stale, e.g. after XGROUP SETID with ENTRIESREAD)",
                 stream.length,
@@ -341,25 +372,21 @@ fn group_findings(
                     .entries_read
                     .map_or_else(|| "unknown".to_string(), |e| e.to_string())
             ),
-            fix: format!(
+            format!(
                 "set the group's position with a correct ENTRIESREAD (XGROUP SETID {} {} <id> \
                  ENTRIESREAD <n>)",
                 escape_line(&stream.key),
                 escape_line(&group.name)
             ),
-            ..base.clone()
-        }),
-        _ => {}
+        )),
+        _ => None,
     }
 }
 
 fn pending_findings(
     group: &GroupInfo,
     pending: &GroupPending,
-    cx: &Context<'_>,
-    base: &Finding,
-    names: &str,
-    target: &str,
+    frame: &Frame<'_>,
     out: &mut Vec<Finding>,
 ) {
     let scope = if pending.truncated {
@@ -371,123 +398,182 @@ fn pending_findings(
     } else {
         String::new()
     };
+    out.extend(poison_finding(pending, frame, &scope));
+    out.extend(dangling_finding(pending, frame, &scope));
+    for consumer in &group.consumer_list {
+        out.extend(zombie_finding(group, consumer, pending, frame));
+    }
+}
+
+/// What every finding about one group shares.
+struct Frame<'a> {
+    cx: &'a Context<'a>,
+    base: &'a Finding,
+    /// "stream / group", for the evidence.
+    names: &'a str,
+    /// The stream and group as shell words, for the fix.
+    target: &'a str,
+}
+
+impl Frame<'_> {
+    fn finding(&self, kind: Kind, severity: Severity, evidence: String, fix: String) -> Finding {
+        Finding {
+            kind,
+            severity,
+            evidence,
+            fix,
+            ..self.base.clone()
+        }
+    }
+}
+
+/// Entries delivered at least `poison_deliveries` times that still exist.
+fn poison_finding(pending: &GroupPending, frame: &Frame<'_>, scope: &str) -> Option<Finding> {
+    let Frame {
+        cx, names, target, ..
+    } = frame;
     let poison: Vec<&PendingRow> = pending
         .rows
         .iter()
         .filter(|r| r.deliveries >= cx.config.poison_deliveries)
         .filter(|r| pending.deleted.binary_search(&r.id).is_err())
         .collect();
-    if !poison.is_empty() {
-        let worst = poison
-            .iter()
-            .max_by_key(|r| (r.deliveries, std::cmp::Reverse(r.id)))
-            .map_or((0, StreamId::ZERO), |r| (r.deliveries, r.id));
-        let ids: Vec<StreamId> = poison.iter().map(|r| r.id).collect();
-        out.push(Finding {
-            kind: Kind::Poison,
-            severity: Severity::Critical,
-            consumer: single_consumer(&poison),
-            evidence: format!(
-                "{names}: {} pending entries delivered at least {} times{scope} (most: {} \
-                 deliveries, {}){}",
-                poison.len(),
-                cx.config.poison_deliveries,
-                worst.0,
-                worst.1,
-                more_ids(ids.len())
-            ),
-            fix: format!("{} dead-letter {target} {}", cx.command, id_list(&ids)),
-            ids,
-            ..base.clone()
-        });
+    if poison.is_empty() {
+        return None;
     }
-    if !pending.deleted.is_empty() {
-        let ids = pending.deleted.clone();
-        let holders: Vec<&PendingRow> = pending
-            .rows
-            .iter()
-            .filter(|r| ids.binary_search(&r.id).is_ok())
-            .collect();
-        out.push(Finding {
-            kind: Kind::Dangling,
-            severity: Severity::Warning,
-            consumer: single_consumer(&holders),
-            evidence: format!(
-                "{names}: {} pending ids{scope} refer to entries that no longer exist (XDEL \
-                 or trimmed while pending); no consumer can process them{}",
-                ids.len(),
-                more_ids(ids.len())
-            ),
-            fix: format!("{} ack {target} {}", cx.command, id_list(&ids)),
-            ids,
-            ..base.clone()
-        });
+    let worst = poison
+        .iter()
+        .max_by_key(|r| (r.deliveries, std::cmp::Reverse(r.id)))
+        .map_or((0, StreamId::ZERO), |r| (r.deliveries, r.id));
+    let ids: Vec<StreamId> = poison.iter().map(|r| r.id).collect();
+    let finding = frame.finding(
+        Kind::Poison,
+        Severity::Critical,
+        format!(
+            "{names}: {} pending entries delivered at least {} times{scope} (most: {} \
+             deliveries, {}){}",
+            poison.len(),
+            cx.config.poison_deliveries,
+            worst.0,
+            worst.1,
+            more_ids(ids.len())
+        ),
+        format!("{} dead-letter {target} {}", cx.command, id_list(&ids)),
+    );
+    Some(Finding {
+        consumer: single_consumer(&poison),
+        ids,
+        ..finding
+    })
+}
+
+/// Pending ids whose entries no longer exist.
+fn dangling_finding(pending: &GroupPending, frame: &Frame<'_>, scope: &str) -> Option<Finding> {
+    let Frame {
+        cx, names, target, ..
+    } = frame;
+    if pending.deleted.is_empty() {
+        return None;
+    }
+    let ids = pending.deleted.clone();
+    let holders: Vec<&PendingRow> = pending
+        .rows
+        .iter()
+        .filter(|r| ids.binary_search(&r.id).is_ok())
+        .collect();
+    let finding = frame.finding(
+        Kind::Dangling,
+        Severity::Warning,
+        format!(
+            "{names}: {} pending ids{scope} refer to entries that no longer exist (XDEL \
+             or trimmed while pending); no consumer can process them{}",
+            ids.len(),
+            more_ids(ids.len())
+        ),
+        format!("{} ack {target} {}", cx.command, id_list(&ids)),
+    );
+    Some(Finding {
+        consumer: single_consumer(&holders),
+        ids,
+        ..finding
+    })
+}
+
+/// `consumer` when it holds pending entries and has not been active for the threshold.
+fn zombie_finding(
+    group: &GroupInfo,
+    consumer: &ConsumerInfo,
+    pending: &GroupPending,
+    frame: &Frame<'_>,
+) -> Option<Finding> {
+    let Frame {
+        cx, names, target, ..
+    } = frame;
+    let age = consumer.activity_age_ms();
+    if consumer.pending == 0 || age < cx.config.zombie_after_ms {
+        return None;
     }
     let live = group
         .consumer_list
         .iter()
         .filter(|c| c.activity_age_ms() < cx.config.zombie_after_ms)
         .min_by_key(|c| c.activity_age_ms());
-    for consumer in &group.consumer_list {
-        let age = consumer.activity_age_ms();
-        if consumer.pending == 0 || age < cx.config.zombie_after_ms {
-            continue;
-        }
-        // Dangling ids are left out: there is nothing to claim (the dangling finding acks them).
-        let held: Vec<&PendingRow> = pending
-            .rows
-            .iter()
-            .filter(|r| r.consumer == consumer.name)
-            .filter(|r| pending.deleted.binary_search(&r.id).is_err())
-            .collect();
-        let ids: Vec<StreamId> = held.iter().map(|r| r.id).collect();
-        // The claim guard: every listed entry qualifies, none a live worker just took.
-        let min_idle = held
-            .iter()
-            .map(|r| r.idle_ms)
-            .min()
-            .unwrap_or(cx.config.zombie_after_ms);
-        let measure = match consumer.inactive_ms {
-            Some(n) if n >= 0 => "inactive",
-            _ => "idle",
-        };
-        let (to, to_note) = match live {
-            Some(c) => (shell_word(&c.name), String::new()),
-            None => (
-                "<consumer>".to_string(),
-                "; no consumer of the group is active: name the one that takes them".to_string(),
-            ),
-        };
-        let listed = if ids.len() < consumer.pending as usize {
-            format!(
-                "; the fix lists the {} of them that were read and still exist",
-                ids.len()
-            )
-        } else {
-            String::new()
-        };
-        out.push(Finding {
-            kind: Kind::Zombie,
-            severity: Severity::Warning,
-            consumer: Some(consumer.name.clone()),
-            evidence: format!(
-                "{names}: consumer {} holds {} pending entries and has been {measure} for {} \
-                 (threshold {}){listed}{to_note}{}",
-                escape_line(&consumer.name),
-                consumer.pending,
-                crate::text::duration_ms(age),
-                crate::text::duration_ms(cx.config.zombie_after_ms),
-                more_ids(ids.len())
-            ),
-            fix: format!(
-                "{} claim {target} {to} --min-idle {min_idle} {}",
-                cx.command,
-                id_list(&ids)
-            ),
-            ids,
-            ..base.clone()
-        });
-    }
+    // Dangling ids are left out: there is nothing to claim (the dangling finding acks them).
+    let held: Vec<&PendingRow> = pending
+        .rows
+        .iter()
+        .filter(|r| r.consumer == consumer.name)
+        .filter(|r| pending.deleted.binary_search(&r.id).is_err())
+        .collect();
+    let ids: Vec<StreamId> = held.iter().map(|r| r.id).collect();
+    // The claim guard: every listed entry qualifies, none a live worker just took.
+    let min_idle = held
+        .iter()
+        .map(|r| r.idle_ms)
+        .min()
+        .unwrap_or(cx.config.zombie_after_ms);
+    let measure = match consumer.inactive_ms {
+        Some(n) if n >= 0 => "inactive",
+        _ => "idle",
+    };
+    let (to, to_note) = match live {
+        Some(c) => (shell_word(&c.name), String::new()),
+        None => (
+            "<consumer>".to_string(),
+            "; no consumer of the group is active: name the one that takes them".to_string(),
+        ),
+    };
+    let listed = if ids.len() < consumer.pending as usize {
+        format!(
+            "; the fix lists the {} of them that were read and still exist",
+            ids.len()
+        )
+    } else {
+        String::new()
+    };
+    let finding = frame.finding(
+        Kind::Zombie,
+        Severity::Warning,
+        format!(
+            "{names}: consumer {} holds {} pending entries and has been {measure} for {} \
+             (threshold {}){listed}{to_note}{}",
+            escape_line(&consumer.name),
+            consumer.pending,
+            crate::text::duration_ms(age),
+            crate::text::duration_ms(cx.config.zombie_after_ms),
+            more_ids(ids.len())
+        ),
+        format!(
+            "{} claim {target} {to} --min-idle {min_idle} {}",
+            cx.command,
+            id_list(&ids)
+        ),
+    );
+    Some(Finding {
+        consumer: Some(consumer.name.clone()),
+        ids,
+        ..finding
+    })
 }
 
 fn single_consumer(rows: &[&PendingRow]) -> Option<Bytes> {

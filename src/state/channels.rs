@@ -392,7 +392,8 @@ mod tests {
         }
     }
 
-    fn poll(channels: Vec<ChannelStat>) -> PollState {
+    /// A first successful poll that found `channels` (shared with the keys tests).
+    pub(super) fn poll(channels: Vec<ChannelStat>) -> PollState {
         let mut channels = channels;
         channels.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
         PollState {

@@ -462,6 +462,14 @@ impl AppState {
 }
 
 /// The row of a `page`-row list starting at screen row `top` that screen row `row` is on.
+/// Hands a key to a text input; true when it changed the text (so a shown error about
+/// the old text can go).
+pub(crate) fn edit_input(input: &mut tui_input::Input, key: &KeyEvent) -> bool {
+    input
+        .handle_event(&crossterm::event::Event::Key(*key))
+        .is_some()
+}
+
 fn row_in_page(row: u16, top: u16, page: usize) -> Option<usize> {
     let at = usize::from(row.checked_sub(top)?);
     (at < page).then_some(at)

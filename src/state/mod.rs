@@ -504,18 +504,8 @@ impl AppState {
     }
 }
 
-/// 1284 → "1,284".
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+/// 1284 → "1,284" (the one count formatter, re-exported where panes used to have it).
+pub use crate::text::thousands;
 
 #[cfg(test)]
 mod tests;

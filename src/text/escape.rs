@@ -521,20 +521,7 @@ mod tests {
         assert!(!looks_binary(b""));
     }
 
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use crate::test_rng::XorShift;
 
     /// Hostile fragments separated by `|`: terminal controls, C1 in raw and
     /// UTF-8 form, bidi / invisible encodings, truncated sequences, fake escapes.

@@ -102,7 +102,11 @@ pub fn connection_line(state: &AppState) -> Line<'static> {
 fn subscriptions_line(state: &AppState, room: usize) -> Line<'static> {
     let subs = &state.subscriptions;
     if subs.is_empty() {
-        return Line::from(Span::styled("not subscribed — press s ", theme::warn()));
+        let key = state.keymap.first_key(Scope::Feed, Command::Subscribe);
+        return Line::from(Span::styled(
+            format!("not subscribed — press {key} "),
+            theme::warn(),
+        ));
     }
     let items: Vec<String> = subs
         .iter()

@@ -29,9 +29,7 @@ use crate::state::streams::{
 };
 use crate::state::{thousands, AppState};
 use crate::text::escape::escape_str;
-use cells::{
-    age, centered, col, lag_cell, rate_cell, sparkline, status_style, text_col, Column, Table,
-};
+use cells::{age, centered, col, lag_cell, rate_cell, sparkline, status_style, Column, Table};
 
 /// Figures older than this look suspicious even without an error (a slow server).
 const STALE_AFTER: TimeDelta = TimeDelta::seconds(5);
@@ -361,17 +359,17 @@ fn empty_text(state: &AppState, snapshot: &StreamsSnapshot) -> String {
         .into()
 }
 
-const NODE_COLUMN: Column = text_col("node", 21, 3, None);
+const NODE_COLUMN: Column = col("node", 21, 3, None).left();
 
 const STREAM_COLUMNS: [Column; 8] = [
-    text_col("status", 14, 0, Some(SortColumn::Status)),
+    col("status", 14, 0, Some(SortColumn::Status)).left(),
     col("length", 10, 2, None),
     col("groups", 6, 3, None),
     col("max lag", 10, 0, Some(SortColumn::Lag)),
     col("pending", 10, 1, Some(SortColumn::Pending)),
     col("append/s", 9, 1, Some(SortColumn::Rate)),
     col("last entry", 10, 2, None),
-    text_col("lag 60 s", 16, 4, None),
+    col("lag 60 s", 16, 4, None).left(),
 ];
 
 fn stream_cell(stream: &StreamInfo, title: &str, server_now: i64) -> (String, Style) {

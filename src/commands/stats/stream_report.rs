@@ -172,11 +172,7 @@ pub async fn collect_cluster_streams(
     route: &crate::redis::route::Route,
     select: &StreamSelect,
 ) -> Result<StreamsSnapshot, PollError> {
-    let keys = select
-        .stream_keys
-        .iter()
-        .map(|k| crate::cli::name_bytes(k))
-        .collect();
+    let keys = select.key_names();
     let mut cluster = crate::redis::streams::cluster::ClusterStreams::new(
         select.stream_globs.clone(),
         keys,
@@ -199,18 +195,8 @@ pub async fn collect_streams(
     conn: &mut redis::aio::MultiplexedConnection,
     select: &StreamSelect,
 ) -> Result<StreamsSnapshot, PollError> {
-    let config = DiscoveryConfig {
-        scan_count: STATS_SCAN_COUNT,
-        max_steps_per_poll: usize::MAX,
-        max_scan_calls_per_pass: Some(STATS_MAX_SCAN_CALLS),
-        ..DiscoveryConfig::default()
-    };
-    let keys = select
-        .stream_keys
-        .iter()
-        .map(|k| crate::cli::name_bytes(k))
-        .collect();
-    let mut discovery = Discovery::new(select.stream_globs.clone(), keys, config);
+    let keys = select.key_names();
+    let mut discovery = Discovery::new(select.stream_globs.clone(), keys, stats_discovery());
     let mut tracker = HealthTracker::default();
     streams::poll_once(conn, &mut discovery, &mut tracker).await
 }
@@ -299,17 +285,8 @@ pub fn fmt_lag(g: &GroupInfo) -> String {
     }
 }
 
-pub fn fmt_count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+/// 1284 → "1,284".
+pub use crate::text::thousands as fmt_count;
 
 #[cfg(test)]
 pub(crate) fn sample_snapshot() -> StreamsSnapshot {

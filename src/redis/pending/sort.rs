@@ -38,26 +38,18 @@ pub struct SortedRead {
 /// refreshes. Only the given entries are sorted: for an order over the whole pending
 /// list use [`pending_sorted_page`].
 pub fn sort_entries(entries: &mut [PendingEntry], by: PendingSort, descending: bool) {
-    entries.sort_by(|a, b| {
-        compare(
-            by,
-            descending,
-            (a.id, a.idle_ms, a.deliveries, &a.consumer),
-            (b.id, b.idle_ms, b.deliveries, &b.consumer),
-        )
-    });
+    fn key(e: &PendingEntry) -> SortKey<'_> {
+        (e.id, e.idle_ms, e.deliveries, &e.consumer)
+    }
+    entries.sort_by(|a, b| compare(by, descending, key(a), key(b)));
 }
 
 /// [`sort_entries`] for XPENDING rows.
 pub fn sort_rows(rows: &mut [PendingRow], by: PendingSort, descending: bool) {
-    rows.sort_by(|a, b| {
-        compare(
-            by,
-            descending,
-            (a.id, a.idle_ms, a.deliveries, &a.consumer),
-            (b.id, b.idle_ms, b.deliveries, &b.consumer),
-        )
-    });
+    fn key(r: &PendingRow) -> SortKey<'_> {
+        (r.id, r.idle_ms, r.deliveries, &r.consumer)
+    }
+    rows.sort_by(|a, b| compare(by, descending, key(a), key(b)));
 }
 
 type SortKey<'a> = (StreamId, u64, u64, &'a Bytes);

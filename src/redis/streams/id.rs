@@ -27,8 +27,8 @@ impl StreamId {
 
     /// `ms-seq` exactly as the server writes ids. `ms` alone is accepted too (sequence 0),
     /// which is what a person types when jumping to a time.
-    pub fn parse(bytes: &[u8]) -> Option<StreamId> {
-        let text = std::str::from_utf8(bytes).ok()?;
+    pub fn parse(bytes: impl AsRef<[u8]>) -> Option<StreamId> {
+        let text = std::str::from_utf8(bytes.as_ref()).ok()?;
         let (ms, seq) = match text.split_once('-') {
             Some((ms, seq)) => (ms, Some(seq)),
             None => (text, None),
@@ -113,6 +113,11 @@ impl serde::Serialize for StreamId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
     }
+}
+
+/// An id in a reply (bulk or simple string); `None` for nil or anything else.
+pub(crate) fn id_of(v: &redis::Value) -> Option<StreamId> {
+    StreamId::parse(crate::redis::reply::bytes_of(v)?)
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Parsing XINFO STREAM / GROUPS / CONSUMERS and XRANGE replies from raw `redis::Value`s.
+//! Parsing XINFO STREAM / GROUPS / CONSUMERS and XRANGE replies from raw `redis::Value`s
+//! (and reading one group's consumers on their own).
 //!
 //! redis-rs's typed stream replies drop fields we need (entries-added,
 //! max-deleted-entry-id, `inactive`) and turn entries into a `HashMap`, losing field order
@@ -9,7 +10,7 @@
 use bytes::Bytes;
 use redis::Value;
 
-use super::id::StreamId;
+use super::id::{id_of, StreamId};
 use super::StreamEntry;
 use crate::redis::reply::{int_of, into_bytes, into_items, strip_attribute};
 
@@ -90,10 +91,6 @@ fn uint(v: &Value) -> Option<u64> {
     int_of(v).and_then(|n| u64::try_from(n).ok())
 }
 
-fn id_of(v: Value) -> Option<StreamId> {
-    StreamId::parse(&into_bytes(v)?)
-}
-
 fn is_nil(v: &Value) -> bool {
     matches!(v, Value::Nil) || matches!(v, Value::Attribute { data, .. } if is_nil(data))
 }
@@ -105,10 +102,10 @@ pub(crate) fn parse_stream(v: Value) -> Result<RawStream, String> {
     for (name, value) in fields {
         match name.as_str() {
             "length" => length = uint(&value),
-            "last-generated-id" => last_generated = id_of(value),
-            "max-deleted-entry-id" => out.max_deleted_entry_id = id_of(value),
+            "last-generated-id" => last_generated = id_of(&value),
+            "max-deleted-entry-id" => out.max_deleted_entry_id = id_of(&value),
             "entries-added" => out.entries_added = uint(&value),
-            "recorded-first-entry-id" => out.recorded_first_entry_id = id_of(value),
+            "recorded-first-entry-id" => out.recorded_first_entry_id = id_of(&value),
             "groups" => out.groups = uint(&value).unwrap_or(0),
             // The entries themselves may be large; only their ids are kept.
             "first-entry" => out.first_entry_id = entry_id(value),
@@ -124,7 +121,7 @@ pub(crate) fn parse_stream(v: Value) -> Result<RawStream, String> {
 /// The id of an `[id, [field, value, …]]` entry, or None for nil (an empty stream).
 fn entry_id(v: Value) -> Option<StreamId> {
     let mut items = into_items(v)?.into_iter();
-    id_of(items.next()?)
+    id_of(&items.next()?)
 }
 
 pub(crate) fn parse_groups(v: Value) -> Result<Vec<RawGroup>, String> {
@@ -142,7 +139,7 @@ fn parse_group(v: Value) -> Result<RawGroup, String> {
             "name" => name = into_bytes(value),
             "consumers" => consumers = uint(&value),
             "pending" => pending = uint(&value),
-            "last-delivered-id" => last_delivered = id_of(value),
+            "last-delivered-id" => last_delivered = id_of(&value),
             "entries-read" => entries_read = uint(&value),
             "lag" => {
                 lag = if is_nil(&value) {
@@ -198,6 +195,24 @@ pub(crate) fn parse_consumers(v: Value) -> Result<Vec<RawConsumer>, String> {
         .collect()
 }
 
+/// One group's consumers, read on their own (the Pending pane's consumer list); the
+/// poller reads them in its pipelined rounds instead. Errors are for a person to read.
+pub(crate) async fn read_consumers(
+    conn: &mut redis::aio::MultiplexedConnection,
+    stream: &[u8],
+    group: &[u8],
+) -> Result<Vec<RawConsumer>, String> {
+    let reply: Value = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(stream)
+        .arg(group)
+        .query_async(conn)
+        .await
+        .map_err(|e| crate::redis::pending::redis_error("XINFO CONSUMERS", &e).message)?;
+    parse_consumers(reply)
+        .map_err(|_| "XINFO CONSUMERS: unexpected reply; is this a Redis server?".into())
+}
+
 /// XRANGE / XREVRANGE: `[[id, [field, value, …]], …]`, fields kept in order with
 /// duplicates, binary-safe.
 pub(crate) fn parse_entries(v: Value) -> Result<Vec<StreamEntry>, String> {
@@ -208,7 +223,11 @@ pub(crate) fn parse_entries(v: Value) -> Result<Vec<StreamEntry>, String> {
             let mut parts = into_items(item)
                 .ok_or("an entry is not a list")?
                 .into_iter();
-            let id = parts.next().and_then(id_of).ok_or("an entry has no id")?;
+            let id = parts
+                .next()
+                .as_ref()
+                .and_then(id_of)
+                .ok_or("an entry has no id")?;
             let fields = match parts.next().map(strip_attribute) {
                 // Old servers answer nil fields for a deleted entry; show it as empty.
                 None | Some(Value::Nil) => Vec::new(),

@@ -206,41 +206,24 @@ mod tests {
     fn counts_beyond_the_limit_are_estimates_within_bounds() {
         let s = stream(5000, Some((0, 0)), Some((1000, 0)));
         let mut g = group_info(raw(500, ReportedLag::Nil), &s, 0);
-        let e = estimate_from_count(12, &g, Some(5010), 5000, s.first_entry_id, s.last_entry_id);
+        // A count of `n` (the limit is 1000) on a stream that has had 5010 entries added.
+        let estimate = |n, g: &GroupInfo| {
+            estimate_from_count(n, g, Some(5010), 5000, s.first_entry_id, s.last_entry_id)
+        };
+        let e = estimate(12, &g);
         assert_eq!(
             (e.value, e.exact, e.method),
             (12, true, LagMethod::XrangeCount)
         );
-        let e = estimate_from_count(
-            1001,
-            &g,
-            Some(5010),
-            5000,
-            s.first_entry_id,
-            s.last_entry_id,
-        );
+        let e = estimate(1001, &g);
         assert_eq!(e.method, LagMethod::EntriesAddedMinusEntriesRead);
         // 5010 − 3 is more than the stream holds: capped at its length.
         assert_eq!((e.value, e.exact), (5000, false));
         g.entries_read = None;
-        let e = estimate_from_count(
-            1001,
-            &g,
-            Some(5010),
-            5000,
-            s.first_entry_id,
-            s.last_entry_id,
-        );
+        let e = estimate(1001, &g);
         assert_eq!((e.value, e.method), (2500, LagMethod::IdInterpolation));
         g.last_delivered_id = StreamId::new(990, 0);
-        let e = estimate_from_count(
-            1001,
-            &g,
-            Some(5010),
-            5000,
-            s.first_entry_id,
-            s.last_entry_id,
-        );
+        let e = estimate(1001, &g);
         assert_eq!(e.value, 1001, "never below what was counted");
     }
 }

@@ -32,9 +32,10 @@ pub use entries::{
     entries_newer, entries_page, jump_to_id, jump_to_time, read_page, EntriesRequest, StreamEntry,
 };
 pub use health::{GroupHealth, HealthConfig, Outlook, Status};
+pub(crate) use id::id_of;
 pub use id::StreamId;
-pub(crate) use info::parse_entries;
 pub use info::ReportedLag;
+pub(crate) use info::{parse_entries, read_consumers};
 pub use lag::LAG_COUNT_LIMIT;
 pub use poll::{poll_once, poll_streams};
 pub use task::{StreamsConfig, StreamsPoller, StreamsState};

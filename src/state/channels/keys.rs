@@ -170,14 +170,11 @@ impl AppState {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::time::Duration;
-
     use bytes::Bytes;
     use crossterm::event::{KeyCode, KeyEventKind, KeyEventState, KeyModifiers};
 
     use super::*;
-    use crate::redis::poller::{ChannelStat, PollState, PubSubSnapshot};
+    use crate::redis::poller::ChannelStat;
     use crate::redis::subscriber::Subscriptions;
     use crate::state::composer::{Outcome, PublishDone};
     use crate::state::{Config, Event, Focus};
@@ -222,21 +219,7 @@ mod tests {
                 subscribers: 4,
             },
         ];
-        let poll = PollState {
-            generation: 1,
-            last_ok: Some(Arc::new(PubSubSnapshot {
-                channels,
-                numpat: 1,
-                shard_supported: true,
-                taken_at: t(0),
-                took: Duration::from_millis(1),
-                commands_sent: 4,
-                round_trips: 2,
-                nodes: Default::default(),
-                channel_nodes: Default::default(),
-            })),
-            ..PollState::default()
-        };
+        let poll = crate::state::channels::tests::poll(channels);
         s.update(Event::PubSubPoll(poll), t(0));
         ch(&mut s, '2');
         s

@@ -288,7 +288,10 @@ pub fn parse_trim(text: &str) -> Result<TrimStrategy, String> {
             .parse::<u64>()
             .map(TrimStrategy::MaxLen)
             .map_err(|_| "MAXLEN takes a whole number of entries to keep".into()),
-        "MINID" => threshold.parse::<StreamId>().map(TrimStrategy::MinId),
+        "MINID" => threshold
+            .parse::<StreamId>()
+            .map(TrimStrategy::MinId)
+            .map_err(|e| e.to_string()),
         _ => Err(format!(
             "{:?}: MAXLEN or MINID",
             escape_line(how.as_bytes())

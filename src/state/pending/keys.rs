@@ -3,7 +3,6 @@
 
 use bytes::Bytes;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use tui_input::backend::crossterm::EventHandler;
 
 use super::dialog::{
     entries, parse_duration_ms, parse_target, parse_trim, ClaimField, ClaimPicker, ClaimPurpose,
@@ -183,21 +182,33 @@ impl AppState {
         if self.pending.open_entry.is_some() {
             return self.open_entry_key(key);
         }
-        let rows = self.pending_rows();
         let Some(command) = self.keymap.lookup(Scope::Pending, key) else {
-            let page = rows as isize;
-            let pane = &mut self.pending;
-            match self.keymap.lookup(Scope::Navigation, key) {
-                Some(Command::Up) => pane.move_by(-1, rows),
-                Some(Command::Down) => pane.move_by(1, rows),
-                Some(Command::PageUp) => pane.move_by(-page, rows),
-                Some(Command::PageDown) => pane.move_by(page, rows),
-                Some(Command::Top) => pane.move_by(isize::MIN / 2, rows),
-                Some(Command::Bottom) => pane.move_by(isize::MAX / 2, rows),
-                _ => return false,
-            }
-            return true;
+            return self.pane_navigation_key(key);
         };
+        self.pane_view_command(command) || self.pane_action_command(command, effects)
+    }
+
+    /// Moving the selection with the navigation keys.
+    fn pane_navigation_key(&mut self, key: &KeyEvent) -> bool {
+        let rows = self.pending_rows();
+        let page = rows as isize;
+        let pane = &mut self.pending;
+        match self.keymap.lookup(Scope::Navigation, key) {
+            Some(Command::Up) => pane.move_by(-1, rows),
+            Some(Command::Down) => pane.move_by(1, rows),
+            Some(Command::PageUp) => pane.move_by(-page, rows),
+            Some(Command::PageDown) => pane.move_by(page, rows),
+            Some(Command::Top) => pane.move_by(isize::MIN / 2, rows),
+            Some(Command::Bottom) => pane.move_by(isize::MAX / 2, rows),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Commands that change what the pane shows: prompts, sort, marks, pages, the open
+    /// entry. False when `command` is not one of them (or does nothing now).
+    fn pane_view_command(&mut self, command: Command) -> bool {
+        let rows = self.pending_rows();
         let pane = &mut self.pending;
         match command {
             Command::PendingTarget => {
@@ -257,7 +268,10 @@ impl AppState {
             Command::MarkRange => {
                 let marked = pane.range_key();
                 if pane.anchor.is_some() {
-                    self.info("range started: move, then press v again to mark it".into());
+                    let again = self.keymap.first_key(Scope::Pending, Command::MarkRange);
+                    self.info(format!(
+                        "range started: move, then press {again} again to mark it"
+                    ));
                 } else if marked > 0 {
                     self.info(format!("marked {}", entries(marked)));
                 }
@@ -294,6 +308,14 @@ impl AppState {
                 self.clear_notice(NoticeTopic::Paging);
             }
             Command::Refresh => pane.refresh_soon(),
+            _ => return false,
+        }
+        true
+    }
+
+    /// The mutating commands: each passes [`Self::gate`] first.
+    fn pane_action_command(&mut self, command: Command, effects: &mut Vec<Effect>) -> bool {
+        match command {
             Command::Ack => {
                 if let Some((target, ids)) = self.gate("ack", true) {
                     self.info(format!("acking {}…", entries(ids.len())));
@@ -350,7 +372,10 @@ impl AppState {
             return None;
         }
         let Some(target) = self.pending.target.clone() else {
-            self.info("choose a stream and group first (press t)".into());
+            let target = self
+                .keymap
+                .first_key(Scope::Pending, Command::PendingTarget);
+            self.info(format!("choose a stream and group first (press {target})"));
             return None;
         };
         let ids = self.pending.action_ids();
@@ -420,11 +445,7 @@ impl AppState {
                 }
             }
             _ => {
-                if prompt
-                    .input
-                    .handle_event(&crossterm::event::Event::Key(*key))
-                    .is_some()
-                {
+                if crate::state::keys::edit_input(&mut prompt.input, key) {
                     prompt.error = None;
                 }
             }
@@ -518,10 +539,7 @@ impl AppState {
             ClaimField::Consumer => &mut picker.name,
             ClaimField::MinIdle => &mut picker.min_idle,
         };
-        if input
-            .handle_event(&crossterm::event::Event::Key(*key))
-            .is_some()
-        {
+        if crate::state::keys::edit_input(input, key) {
             picker.error = None;
             if picker.field == ClaimField::Consumer {
                 picker.selected = picker.consumers.len();

@@ -459,23 +459,20 @@ mod tests {
             jump("1700000000000"),
             Ok(EntriesRequest::AtTime(1_700_000_000_000))
         );
-        assert_eq!(jump("5m"), Ok(EntriesRequest::AtTime(NOW as u64 - 300_000)));
-        assert_eq!(
-            jump("1h30m ago"),
-            Ok(EntriesRequest::AtTime(NOW as u64 - 5_400_000))
-        );
-        assert_eq!(
-            jump("2025-11-22 09:00"),
-            Ok(EntriesRequest::AtTime(NOW as u64 - 3_600_000))
-        );
-        assert_eq!(
-            jump("2025-11-22T09:00:00+01:00"),
-            Ok(EntriesRequest::AtTime(NOW as u64 - 7_200_000))
-        );
-        assert_eq!(
-            jump("09:59:30"),
-            Ok(EntriesRequest::AtTime(NOW as u64 - 30_000))
-        );
+        // Durations back from now, date-times and a time of today.
+        for (text, back_ms) in [
+            ("5m", 300_000),
+            ("1h30m ago", 5_400_000),
+            ("2025-11-22 09:00", 3_600_000),
+            ("2025-11-22T09:00:00+01:00", 7_200_000),
+            ("09:59:30", 30_000),
+        ] {
+            assert_eq!(
+                jump(text),
+                Ok(EntriesRequest::AtTime(NOW as u64 - back_ms)),
+                "{text}"
+            );
+        }
         let plus_two = FixedOffset::east_opt(7200).expect("offset");
         assert_eq!(
             parse_jump("12:00", NOW, plus_two),

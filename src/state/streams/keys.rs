@@ -3,7 +3,6 @@
 
 use bytes::Bytes;
 use crossterm::event::KeyEvent;
-use tui_input::backend::crossterm::EventHandler;
 
 use super::entries::{entry_lines, parse_jump, EntriesRequest, JumpPrompt};
 use super::{server_now_ms, Level, StreamsEffect, StreamsEvent};
@@ -321,11 +320,7 @@ impl AppState {
                 },
                 Some(Command::Cancel) => browser.jump = None,
                 _ => {
-                    if prompt
-                        .input
-                        .handle_event(&crossterm::event::Event::Key(*key))
-                        .is_some()
-                    {
+                    if crate::state::keys::edit_input(&mut prompt.input, key) {
                         prompt.error = None;
                     }
                 }

@@ -5,7 +5,6 @@
 
 use bytes::Bytes;
 use crossterm::event::KeyEvent;
-use tui_input::backend::crossterm::EventHandler;
 use tui_input::Input;
 
 use super::{Level, StreamsEffect};
@@ -223,10 +222,7 @@ impl AppState {
                     }
                 },
                 _ => {
-                    if input
-                        .handle_event(&crossterm::event::Event::Key(*key))
-                        .is_some()
-                    {
+                    if crate::state::keys::edit_input(&mut input, key) {
                         error = None;
                     }
                     self.streams.modal = Some(StreamsModal::Prompt {

@@ -112,6 +112,18 @@ fn three_streams(generation: u64, orders_lag: u64) -> StreamsState {
     )
 }
 
+/// The entries read the first effect asks for: generation, stream key and request.
+fn entries_read(effects: &[Effect]) -> Option<(u64, Bytes, EntriesRequest)> {
+    match effects.first() {
+        Some(Effect::Streams(StreamsEffect::Entries {
+            generation,
+            key,
+            request,
+        })) => Some((*generation, key.clone(), *request)),
+        _ => None,
+    }
+}
+
 fn names(pane: &StreamsPane) -> Vec<String> {
     let snapshot = pane.snapshot().expect("a snapshot");
     pane.stream_rows
@@ -316,14 +328,8 @@ fn keys_drill_down_and_hand_a_group_to_the_pending_pane() {
 fn entries_browser_reads_pages_and_drops_stale_answers() {
     let mut s = app();
     let effects = key(&mut s, KeyCode::Char('e'));
-    let Some(Effect::Streams(StreamsEffect::Entries {
-        generation,
-        key: stream_key,
-        request,
-    })) = effects.first().cloned()
-    else {
-        panic!("expected an entries read, got {effects:?}");
-    };
+    let (generation, stream_key, request) = entries_read(&effects)
+        .unwrap_or_else(|| panic!("expected an entries read, got {effects:?}"));
     assert_eq!(
         (stream_key.as_ref(), request),
         (&b"jobs"[..], EntriesRequest::Newest)
@@ -378,14 +384,8 @@ fn entries_browser_reads_pages_and_drops_stale_answers() {
     ));
     // The jump's answer: the page says which way it goes from the point typed, and the
     // selection is on the newest entry at or before it (newer ones above).
-    let Some(Effect::Streams(StreamsEffect::Entries {
-        generation,
-        key: stream_key,
-        request,
-    })) = effects.first().cloned()
-    else {
-        panic!("expected the jump's read");
-    };
+    let (generation, stream_key, request) =
+        entries_read(&effects).expect("expected the jump's read");
     let at = t0().timestamp_millis() as u64 - 300_000;
     s.update(
         Event::Streams(StreamsEvent::Entries {

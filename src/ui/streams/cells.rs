@@ -28,6 +28,13 @@ pub struct Column {
     pub left: bool,
 }
 
+impl Column {
+    /// Left-aligned (names and other text); [`col`]s are right-aligned.
+    pub const fn left(self) -> Column {
+        Column { left: true, ..self }
+    }
+}
+
 pub const fn col(
     title: &'static str,
     width: u16,
@@ -40,21 +47,6 @@ pub const fn col(
         priority,
         sort,
         left: false,
-    }
-}
-
-pub const fn text_col(
-    title: &'static str,
-    width: u16,
-    priority: u8,
-    sort: Option<SortColumn>,
-) -> Column {
-    Column {
-        title,
-        width,
-        priority,
-        sort,
-        left: true,
     }
 }
 

@@ -8,8 +8,8 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
 use super::cells::{
-    age, centered, col, lag_cell, outlook_cell, plural, rate_cell, sparkline, status_style,
-    text_col, Column, Table,
+    age, centered, col, lag_cell, outlook_cell, plural, rate_cell, sparkline, status_style, Column,
+    Table,
 };
 use super::{polled_span, render_poll_error};
 use crate::keymap::{Command, Scope};
@@ -26,22 +26,22 @@ use crate::ui::theme;
 const SPARK_CELLS: u16 = 16;
 
 const GROUP_COLUMNS: [Column; 9] = [
-    text_col("status", 14, 0, Some(SortColumn::Status)),
+    col("status", 14, 0, Some(SortColumn::Status)).left(),
     col("lag", 9, 0, Some(SortColumn::Lag)),
     col("time lag", 9, 1, None),
     col("pending", 9, 1, Some(SortColumn::Pending)),
     col("consumers", 9, 3, None),
     col("read/s", 8, 2, Some(SortColumn::Rate)),
-    text_col("outlook", 15, 2, None),
-    text_col("lag 60 s", SPARK_CELLS, 3, None),
-    text_col("pending 60 s", SPARK_CELLS, 4, None),
+    col("outlook", 15, 2, None).left(),
+    col("lag 60 s", SPARK_CELLS, 3, None).left(),
+    col("pending 60 s", SPARK_CELLS, 4, None).left(),
 ];
 
 const CONSUMER_COLUMNS: [Column; 4] = [
     col("pending", 9, 0, Some(SortColumn::Pending)),
     col("idle", 9, 0, Some(SortColumn::Idle)),
     col("inactive", 9, 1, None),
-    text_col("", 18, 2, None),
+    col("", 18, 2, None).left(),
 ];
 
 /// "‹ Esc" before a view's title: how to get back up.
