@@ -22,27 +22,7 @@ fn pending_ids(server: &Server) -> Vec<String> {
 #[test]
 fn ack_acts_on_the_entry_the_user_selected() {
     let server = Server::start();
-    let mut ids = Vec::new();
-    for i in 0..3 {
-        ids.push(
-            server
-                .cli(&["XADD", "jobs", "*", "task", &format!("t{i}")])
-                .trim()
-                .to_string(),
-        );
-    }
-    server.cli(&["XGROUP", "CREATE", "jobs", "workers", "0"]);
-    server.cli(&[
-        "XREADGROUP",
-        "GROUP",
-        "workers",
-        "crashed",
-        "COUNT",
-        "10",
-        "STREAMS",
-        "jobs",
-        ">",
-    ]);
+    let ids = crashed_worker(&server);
     assert_eq!(pending_ids(&server).len(), 3);
 
     let audit = tempfile::tempdir().expect("tempdir");
@@ -114,10 +94,17 @@ fn ack_acts_on_the_entry_the_user_selected() {
     tui.wait_exit(T);
 }
 
-fn crashed_worker(server: &Server) {
-    for i in 0..3 {
-        server.cli(&["XADD", "jobs", "*", "task", &format!("t{i}")]);
-    }
+/// Three entries in `jobs`, all delivered to consumer `crashed` of group `workers` and
+/// never acked; their ids.
+fn crashed_worker(server: &Server) -> Vec<String> {
+    let ids = (0..3)
+        .map(|i| {
+            server
+                .cli(&["XADD", "jobs", "*", "task", &format!("t{i}")])
+                .trim()
+                .to_string()
+        })
+        .collect();
     server.cli(&["XGROUP", "CREATE", "jobs", "workers", "0"]);
     server.cli(&[
         "XREADGROUP",
@@ -130,6 +117,7 @@ fn crashed_worker(server: &Server) {
         "jobs",
         ">",
     ]);
+    ids
 }
 
 fn audit_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
