@@ -248,6 +248,9 @@ pub struct EntryLine {
     pub json: bool,
 }
 
+/// The first byte of a JSON object or array.
+const JSON_OPENERS: &[u8] = b"{[";
+
 /// A value's display lines: JSON objects and arrays pretty-printed, anything else escaped
 /// line by line. True when it was JSON.
 pub fn field_lines(value: &[u8]) -> (bool, Vec<String>) {
@@ -255,7 +258,7 @@ pub fn field_lines(value: &[u8]) -> (bool, Vec<String>) {
     let looks_json = shown
         .iter()
         .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|&b| b == b'{' || b == b'[');
+        .is_some_and(|b| JSON_OPENERS.contains(b));
     if looks_json {
         if let Some(lines) = pretty_json(shown) {
             return (true, lines);
