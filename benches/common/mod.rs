@@ -64,18 +64,10 @@ impl Server {
             .expect("free port");
         let dir = tempfile::tempdir().expect("temp dir");
         let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .arg("--dir")
-            .arg(dir.path())
+            .args(redtail::commands::demo::private_server_args(
+                port,
+                dir.path(),
+            ))
             .args(extra)
             .stdout(Stdio::null())
             .spawn()

@@ -126,28 +126,20 @@ impl DemoServer {
     }
 
     /// A server on `port` with `extra` arguments (cluster mode), in a temp dir of its own.
+    /// (The test harness and the benches start theirs with the same
+    /// [`private_server_args`].)
     pub async fn start_on(bin: &std::path::Path, port: u16, extra: &[&str]) -> Result<DemoServer> {
         let dir = std::env::temp_dir().join(format!("redtail-demo-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let dir = tempfile_dir::TempDir(dir);
         let mut cmd = tokio::process::Command::new(bin);
-        cmd.args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .args(["--daemonize", "no", "--protected-mode", "yes", "--dir"])
-        .arg(&dir.0)
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
+        cmd.args(private_server_args(port, &dir.0))
+            .args(["--protected-mode", "yes"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
         #[cfg(target_os = "linux")]
         // SAFETY: prctl is async-signal-safe; it makes the kernel kill the server if
         // redtail dies in any way (SIGKILL included), so no orphan server is left.
@@ -504,6 +496,30 @@ impl Drop for Running {
     fn drop(&mut self) {
         self.tasks.abort_all();
     }
+}
+
+/// The arguments of a private `redis-server` (or `valkey-server`): loopback `port` only,
+/// no persistence, in the foreground, files in `dir`. The demo, the test harness and the
+/// benches start their servers with these.
+pub fn private_server_args(port: u16, dir: &std::path::Path) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = [
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+        "--dir",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    args.push(dir.into());
+    args
 }
 
 #[cfg(test)]

@@ -88,22 +88,11 @@ impl Server {
 
     fn spawn(&mut self) {
         let mut cmd = Command::new(&self.bin);
-        cmd.args([
-            "--port",
-            &self.port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--daemonize",
-            "no",
-            "--protected-mode",
-            "no",
-            "--dir",
-        ])
-        .arg(self.dir.path())
+        cmd.args(redtail::commands::demo::private_server_args(
+            self.port,
+            self.dir.path(),
+        ))
+        .args(["--protected-mode", "no"])
         .args(&self.extra);
         let mut child = spawn_child(cmd).unwrap_or_else(|e| {
             panic!(
