@@ -248,45 +248,47 @@ impl<'c, 'a> Attempt<'c, 'a> {
         entries: Option<Vec<AuditEntry>>,
     ) -> Result<T, ActionError> {
         self.record.entries = entries;
-        match &result {
-            Ok(outcome) => {
-                self.record.result.status = AuditStatus::Ok;
-                self.record.result.message = outcome.summary();
-                self.record.result.details =
-                    serde_json::to_value(outcome).unwrap_or(serde_json::Value::Null);
-            }
-            Err(e) => {
-                self.record.result.status = match e.kind {
-                    ActionErrorKind::ReadOnly
-                    | ActionErrorKind::Refused
-                    | ActionErrorKind::InvalidInput => AuditStatus::Refused,
-                    _ => AuditStatus::Error,
-                };
-                self.record.result.message = e.message.clone();
-                self.record.result.details = serde_json::json!({ "error_kind": e.kind });
-            }
-        }
-        let Err(io) = self.ctx.audit.append(&self.record) else {
-            return result;
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(e) => return Err(self.fail(e)),
         };
-        let path = self.ctx.audit.path().display();
-        Err(match result {
-            Ok(outcome) => ActionError {
-                kind: ActionErrorKind::AuditFailed,
-                command: self.record.command.clone(),
-                message: format!(
-                    "{} — done, but the audit log {path} could not be written ({io}), so this \
-                     change is not recorded there; fix the file or set REDTAIL_AUDIT_LOG",
-                    outcome.summary()
-                ),
-            },
-            Err(mut e) => {
-                e.message.push_str(&format!(
-                    " (and the audit log {path} could not be written: {io})"
-                ));
-                e
-            }
+        self.record.result.status = AuditStatus::Ok;
+        self.record.result.message = outcome.summary();
+        self.record.result.details =
+            serde_json::to_value(&outcome).unwrap_or(serde_json::Value::Null);
+        let Err(io) = self.ctx.audit.append(&self.record) else {
+            return Ok(outcome);
+        };
+        Err(ActionError {
+            kind: ActionErrorKind::AuditFailed,
+            command: self.record.command.clone(),
+            message: format!(
+                "{} — done, but the audit log {} could not be written ({io}), so this \
+                 change is not recorded there; fix the file or set REDTAIL_AUDIT_LOG",
+                outcome.summary(),
+                self.ctx.audit.path().display()
+            ),
         })
+    }
+
+    /// Write the audit record of an attempt that failed or was refused, and hand back
+    /// the error (saying so when the record could not be written either).
+    pub(crate) fn fail(mut self, mut e: ActionError) -> ActionError {
+        self.record.result.status = match e.kind {
+            ActionErrorKind::ReadOnly
+            | ActionErrorKind::Refused
+            | ActionErrorKind::InvalidInput => AuditStatus::Refused,
+            _ => AuditStatus::Error,
+        };
+        self.record.result.message = e.message.clone();
+        self.record.result.details = serde_json::json!({ "error_kind": e.kind });
+        if let Err(io) = self.ctx.audit.append(&self.record) {
+            e.message.push_str(&format!(
+                " (and the audit log {} could not be written: {io})",
+                self.ctx.audit.path().display()
+            ));
+        }
+        e
     }
 }
 
@@ -304,25 +306,12 @@ pub fn refuse_read_only(
     if stream.is_none() {
         attempt.record.stream = None;
     }
-    let error = match attempt.check_writable() {
+    let e = match attempt.check_writable() {
         Err(e) => e,
+        // Not read-only after all: nothing was run, and the line says so.
         Ok(()) => ActionError::refused(action, format!("{action} was not run")),
     };
-    let result: Result<Refused, ActionError> = Err(error);
-    match attempt.finish(result, None) {
-        Err(e) => e,
-        Ok(_) => ActionError::refused(action, format!("{action} was not run")),
-    }
-}
-
-/// The outcome type of [`refuse_read_only`], which never succeeds.
-#[derive(Serialize)]
-struct Refused;
-
-impl ActionOutcome for Refused {
-    fn summary(&self) -> String {
-        String::new()
-    }
+    attempt.fail(e)
 }
 
 /// Parse, deduplicate (keeping order) and bound user-given ids, so a typo is caught
