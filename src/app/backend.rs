@@ -75,6 +75,15 @@ impl Backend {
     /// The audit record names the server the command goes to (in a cluster, the node
     /// that owns the key).
     pub(super) async fn context(&self, key: &[u8]) -> Result<ActionContext<'_>, String> {
+        let server = match self.route.target_for_key(key).await {
+            Ok(t) => t.to_string(),
+            Err(_) => self.route.template().to_string(),
+        };
+        self.context_at(server)
+    }
+
+    /// The context with `server` as the name the audit record starts with.
+    fn context_at(&self, server: String) -> Result<ActionContext<'_>, String> {
         let audit = self.audit.as_ref().map_err(|e| {
             format!(
                 "not run: the audit log cannot be opened ({e}); redtail records every \
@@ -82,10 +91,7 @@ impl Backend {
             )
         })?;
         Ok(ActionContext {
-            server: match self.route.target_for_key(key).await {
-                Ok(t) => t.to_string(),
-                Err(_) => self.route.template().to_string(),
-            },
+            server,
             read_only: self.read_only.clone(),
             cluster: self.route.is_cluster(),
             audit,
@@ -111,7 +117,8 @@ impl Backend {
         payload: &[u8],
         shard: bool,
     ) -> Result<actions::PublishOutcome, String> {
-        let ctx = self.context(channel).await?;
+        // The publish action routes itself and records the node it sent to.
+        let ctx = self.context_at(self.route.template().to_string())?;
         actions::publish(&ctx, &self.route, channel, payload, shard)
             .await
             .map_err(|e| e.message)
