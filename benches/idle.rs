@@ -68,8 +68,8 @@ fn main() {
     let mut rows = Vec::new();
 
     // The TUI with its defaults (PSUBSCRIBE *), on each pane.
-    let mut tui = Tui::spawn(&[&url]);
-    tui.wait("connected", Duration::from_secs(20), |s| {
+    let mut tui = common::tui(&[&url]);
+    tui.poll_until("connected", Duration::from_secs(20), |s| {
         s.contains("connected")
     })
     .expect("the TUI connects");
@@ -79,13 +79,13 @@ fn main() {
         (b"3", "streams"),
         (b"4", "pending"),
     ] {
-        tui.key(key);
+        tui.send_now(key);
         // Let the switch, its first polls and any notice settle before measuring.
         std::thread::sleep(Duration::from_secs(3));
         eprintln!("[TUI, {pane} pane] measuring {secs} s");
         rows.push(measure(
             format!("TUI, {pane} pane"),
-            tui.pid,
+            tui.pid(),
             &server,
             secs,
             Some(&tui),

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{evicted, mib, retained, rss_kib, Server, Tui};
+use common::{evicted, mib, retained, rss_kib, Server};
 
 const PAYLOAD: usize = 100;
 
@@ -42,9 +42,9 @@ fn soak(server: &Server, name: &'static str, caps: &[&str], n: u64) -> Outcome {
     let url = server.url();
     let mut args = vec![url.as_str(), "-c", "soak"];
     args.extend_from_slice(caps);
-    let tui = Tui::spawn(&args);
-    let pid = tui.pid;
-    let connected = tui.wait("connected", Duration::from_secs(20), |s| {
+    let tui = common::tui(&args);
+    let pid = tui.pid();
+    let connected = tui.poll_until("connected", Duration::from_secs(20), |s| {
         s.contains("connected")
     });
     assert!(connected.is_some(), "the TUI did not connect");
@@ -54,7 +54,7 @@ fn soak(server: &Server, name: &'static str, caps: &[&str], n: u64) -> Outcome {
     let samples = Arc::new(Mutex::new(Vec::new()));
     let t0 = Instant::now();
     let sampler = {
-        let (stop, samples, screen) = (stop.clone(), samples.clone(), tui.screen());
+        let (stop, samples, screen) = (stop.clone(), samples.clone(), tui.screen_handle());
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 let screen = screen.contents();
@@ -75,7 +75,7 @@ fn soak(server: &Server, name: &'static str, caps: &[&str], n: u64) -> Outcome {
     let port = server.port;
     let publisher =
         std::thread::spawn(move || common::flood(port, "soak", n, &"x".repeat(PAYLOAD)));
-    let done = tui.wait(
+    let done = tui.poll_until(
         "every message retained or evicted",
         Duration::from_secs(60) + Duration::from_micros(n * 40),
         |s| retained(s) + evicted(s) >= n,
@@ -86,7 +86,7 @@ fn soak(server: &Server, name: &'static str, caps: &[&str], n: u64) -> Outcome {
     stop.store(true, Ordering::Relaxed);
     let _ = sampler.join();
     let (settled_rss_kib, hwm_kib) = rss_kib(pid);
-    let screen = tui.contents();
+    let screen = tui.screen();
     let samples = samples.lock().map(|s| s.clone()).unwrap_or_default();
     tui.quit();
     Outcome {

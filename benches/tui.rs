@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{cpu_seconds, percentile, retained, rss_kib, Server, Tui};
+use common::{cpu_seconds, percentile, retained, rss_kib, Server};
 
 fn omem_peak(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || {
@@ -97,7 +97,7 @@ fn main() {
     let url = server.url();
 
     // 1. Ingest with the feed visible.
-    let tui = Tui::spawn(&[
+    let tui = common::tui(&[
         &url,
         "-c",
         "flood",
@@ -106,22 +106,22 @@ fn main() {
         "--max-bytes",
         "4GiB",
     ]);
-    tui.wait("connected", Duration::from_secs(20), |s| {
+    tui.poll_until("connected", Duration::from_secs(20), |s| {
         s.contains("connected")
     });
     std::thread::sleep(Duration::from_millis(500));
-    let cpu0 = cpu_seconds(tui.pid);
+    let cpu0 = cpu_seconds(tui.pid());
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = omem_peak(server.port, stop.clone());
     let t0 = Instant::now();
     common::flood(server.port, "flood", n, &"x".repeat(100));
-    let done = tui.wait("all retained", Duration::from_secs(120), |s| {
+    let done = tui.poll_until("all retained", Duration::from_secs(120), |s| {
         retained(s) >= n
     });
     stop.store(true, Ordering::Relaxed);
     let omem = sampler.join().unwrap_or(0);
-    let (cpu1, (_, hwm)) = (cpu_seconds(tui.pid), rss_kib(tui.pid));
-    let gaps = tui.contents().contains("disconnected");
+    let (cpu1, (_, hwm)) = (cpu_seconds(tui.pid()), rss_kib(tui.pid()));
+    let gaps = tui.screen().contains("disconnected");
     match done {
         Some(t) => {
             let wall = t.duration_since(t0).as_secs_f64();
@@ -138,14 +138,14 @@ fn main() {
         }
         None => println!(
             "TUI ingest: did not retain all {n} messages (screen shows {})",
-            retained(&tui.contents())
+            retained(&tui.screen())
         ),
     }
     tui.quit();
 
     // 2. Key latency under a paced flood.
-    let mut tui = Tui::spawn(&[&url, "-c", "load"]);
-    tui.wait("connected", Duration::from_secs(20), |s| {
+    let mut tui = common::tui(&[&url, "-c", "load"]);
+    tui.poll_until("connected", Duration::from_secs(20), |s| {
         s.contains("connected")
     });
     std::thread::sleep(Duration::from_millis(300));
@@ -156,16 +156,16 @@ fn main() {
     let help_marker = " keys ";
     for _ in 0..60 {
         let t = Instant::now();
-        tui.key(b"?");
-        if let Some(at) = tui.wait("help open", Duration::from_secs(5), |s| {
+        tui.send_now(b"?");
+        if let Some(at) = tui.poll_until("help open", Duration::from_secs(5), |s| {
             s.contains(help_marker)
         }) {
             samples.push(at.duration_since(t));
         }
         std::thread::sleep(Duration::from_millis(30));
         let t = Instant::now();
-        tui.key(b"\x1b");
-        if let Some(at) = tui.wait("help closed", Duration::from_secs(5), |s| {
+        tui.send_now(b"\x1b");
+        if let Some(at) = tui.poll_until("help closed", Duration::from_secs(5), |s| {
             !s.contains(help_marker)
         }) {
             samples.push(at.duration_since(t));

@@ -6,11 +6,10 @@
 //! starts and stops its own).
 
 use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use portable_pty::{native_pty_system, CommandBuilder, PtySize};
+#[path = "../tests/it/common/pty.rs"]
+mod pty;
 
 const COLS: u16 = 140;
 const ROWS: u16 = 40;
@@ -48,46 +47,20 @@ fn session(
     args: &[&str],
     shots: &[(&str, &[u8])],
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let pty = native_pty_system().openpty(PtySize {
-        rows: ROWS,
-        cols: COLS,
-        pixel_width: 0,
-        pixel_height: 0,
-    })?;
-    let mut cmd = CommandBuilder::new(bin);
-    cmd.args(args);
-    cmd.env("TERM", "xterm-256color");
-    let mut child = pty.slave.spawn_command(cmd)?;
-    drop(pty.slave);
-    let mut reader = pty.master.try_clone_reader()?;
-    let mut writer = pty.master.take_writer()?;
-    let nz = |n| std::num::NonZeroU16::new(n).ok_or("zero size");
-    let parser = Arc::new(Mutex::new(vt100::Parser::new(nz(ROWS)?, nz(COLS)?, 0)));
-    let p = parser.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 65536];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            if let Ok(mut p) = p.lock() {
-                p.process(&buf[..n]);
-            }
-        }
-    });
-    let screen_text =
-        |p: &Arc<Mutex<vt100::Parser>>| p.lock().map(|p| p.screen().contents()).unwrap_or_default();
+    // The test kit's pty driver (tests/it/common/pty.rs), in the demo's window size.
+    let mut tui = pty::Tui::start(bin, args, &[], (COLS, ROWS), pty::Raw::Discard);
+    let screen_text = |tui: &pty::Tui| tui.screen();
     let wait = |what: &str, pred: &dyn Fn(&str) -> bool| -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if pred(&screen_text(&parser)) {
+            if pred(&screen_text(&tui)) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         Err(format!(
             "timed out waiting for {what}:\n{}",
-            screen_text(&parser)
+            screen_text(&tui)
         ))
     };
     wait("the demo to connect", &|s| s.contains("connected"))?;
@@ -95,23 +68,17 @@ fn session(
     std::thread::sleep(Duration::from_secs(8));
     std::fs::create_dir_all(root.join("screenshots"))?;
     for &(name, key) in shots {
-        writer.write_all(key)?;
-        writer.flush()?;
+        tui.send_now(key);
         std::thread::sleep(Duration::from_millis(2500));
-        let svg = parser
-            .lock()
-            .map(|p| render_svg(p.screen()))
-            .map_err(|_| "lock")?;
+        let svg = tui.with_parser(|p| render_svg(p.screen()));
         let path = root.join("screenshots").join(format!("{name}.svg"));
         std::fs::write(&path, svg)?;
         println!("wrote {}", path.display());
         to_png(&path);
     }
-    writer.write_all(b"\x1b")?;
+    tui.send_now(b"\x1b");
     std::thread::sleep(Duration::from_millis(100));
-    writer.write_all(b"q")?;
-    writer.flush()?;
-    let _ = child.wait();
+    tui.quit();
     Ok(())
 }
 

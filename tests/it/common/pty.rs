@@ -1,7 +1,11 @@
-//! The real binary in a pseudo-terminal, its screen parsed by a terminal emulator
-//! (vt100), so tests assert what a person would see.
+//! A program in a pseudo-terminal, its screen parsed by a terminal emulator (vt100), so
+//! tests assert what a person would see. Binary-agnostic: the tests' `Tui::spawn` (in
+//! `common/mod.rs`), the benchmarks (`benches/common`) and the screenshots example all
+//! drive the real `redtail` through this one driver.
+#![allow(dead_code)]
 
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,19 +31,47 @@ impl vt100::Callbacks for Effects {
     }
 }
 
+/// Whether the driver keeps a copy of everything the program wrote (tests that check the
+/// raw escapes) or only feeds the emulator (benchmarks that flood the screen for minutes).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Raw {
+    Keep,
+    Discard,
+}
+
 pub struct Tui {
     parser: Arc<Mutex<vt100::Parser<Effects>>>,
     raw: Arc<Mutex<Vec<u8>>>,
+    /// Reads of pty output so far (each read is at least one write by the program).
+    pub output_reads: Arc<AtomicU64>,
+    pub output_bytes: Arc<AtomicU64>,
     writer: Box<dyn Write + Send>,
     child: Box<dyn portable_pty::Child + Send + Sync>,
 }
 
-impl Tui {
-    pub fn spawn(args: &[&str], cols: u16, rows: u16) -> Tui {
-        Tui::spawn_env(args, &[], cols, rows)
-    }
+/// A handle another thread can read the screen through.
+#[derive(Clone)]
+pub struct Screen(Arc<Mutex<vt100::Parser<Effects>>>);
 
-    pub fn spawn_env(args: &[&str], env: &[(&str, &str)], cols: u16, rows: u16) -> Tui {
+impl Screen {
+    pub fn contents(&self) -> String {
+        self.0
+            .lock()
+            .map(|p| p.screen().contents())
+            .unwrap_or_default()
+    }
+}
+
+impl Tui {
+    /// Run `bin args` in a `size` (cols, rows) pty with `TERM=xterm-256color`, without
+    /// the caller's REDISCLI_AUTH / NO_COLOR, plus `env`.
+    pub fn start(
+        bin: &std::path::Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        (cols, rows): (u16, u16),
+        keep: Raw,
+    ) -> Tui {
         let pty = native_pty_system()
             .openpty(PtySize {
                 rows,
@@ -48,7 +80,7 @@ impl Tui {
                 pixel_height: 0,
             })
             .expect("open pty");
-        let mut cmd = CommandBuilder::new(super::redtail_bin());
+        let mut cmd = CommandBuilder::new(bin);
         cmd.args(args);
         cmd.env("TERM", "xterm-256color");
         cmd.env_remove("REDISCLI_AUTH");
@@ -56,7 +88,7 @@ impl Tui {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = pty.slave.spawn_command(cmd).expect("spawn redtail in pty");
+        let child = pty.slave.spawn_command(cmd).expect("spawn in pty");
         drop(pty.slave);
         let mut reader = pty.master.try_clone_reader().expect("pty reader");
         let writer = pty.master.take_writer().expect("pty writer");
@@ -68,7 +100,9 @@ impl Tui {
             Effects::default(),
         )));
         let raw = Arc::new(Mutex::new(Vec::new()));
-        let (p, r) = (parser.clone(), raw.clone());
+        let reads = Arc::new(AtomicU64::new(0));
+        let bytes = Arc::new(AtomicU64::new(0));
+        let (p, r, rd, by) = (parser.clone(), raw.clone(), reads.clone(), bytes.clone());
         // The master must stay alive while we read; move it into the thread.
         let master = pty.master;
         std::thread::spawn(move || {
@@ -78,12 +112,16 @@ impl Tui {
                 match reader.read(&mut buf) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
-                        if let Ok(mut raw) = r.lock() {
-                            raw.extend_from_slice(&buf[..n]);
+                        if keep == Raw::Keep {
+                            if let Ok(mut raw) = r.lock() {
+                                raw.extend_from_slice(&buf[..n]);
+                            }
                         }
                         if let Ok(mut p) = p.lock() {
                             p.process(&buf[..n]);
                         }
+                        rd.fetch_add(1, Ordering::Relaxed);
+                        by.fetch_add(n as u64, Ordering::Relaxed);
                     }
                 }
             }
@@ -91,9 +129,16 @@ impl Tui {
         Tui {
             parser,
             raw,
+            output_reads: reads,
+            output_bytes: bytes,
             writer,
             child,
         }
+    }
+
+    /// A handle another thread can read the screen through.
+    pub fn screen_handle(&self) -> Screen {
+        Screen(self.parser.clone())
     }
 
     pub fn screen(&self) -> String {
@@ -119,6 +164,12 @@ impl Tui {
         std::thread::sleep(Duration::from_millis(60));
     }
 
+    /// Keys now, without the pause [`Tui::send`] leaves (benchmarks time key → screen).
+    pub fn send_now(&mut self, bytes: &[u8]) {
+        let _ = self.writer.write_all(bytes);
+        let _ = self.writer.flush();
+    }
+
     /// Wait until the screen satisfies `pred`; panic with the screen on timeout.
     pub fn wait_until(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + timeout;
@@ -131,6 +182,35 @@ impl Tui {
                 panic!("timed out waiting for {what}; screen:\n{s}");
             }
             std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Like [`Tui::wait_until`] but polls every 0.5 ms and returns when it held (None, and
+    /// a note on stderr, at the deadline): for benchmarks timing what a person would see.
+    pub fn poll_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> Option<Instant> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if pred(&self.screen()) {
+                return Some(Instant::now());
+            }
+            if Instant::now() > deadline {
+                eprintln!("timed out waiting for {what}");
+                return None;
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
+    }
+
+    /// Press q and reap the process (killed if it does not exit within 5 s).
+    pub fn quit(mut self) {
+        self.send_now(b"q");
+        if self.wait_exit(Duration::from_secs(5)).is_none() {
+            let _ = self.child.kill();
         }
     }
 
