@@ -19,7 +19,7 @@ use crate::redis::inbox::Caps;
 use crate::redis::route::{Pool, Route};
 use crate::redis::subscriber::{Subscriber, SubscriberConfig, Subscriptions};
 
-mod cluster;
+pub mod cluster;
 
 const WORKLOAD: &str = include_str!("../../assets/demo-workload.json");
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 
 use super::DemoServer;
+use crate::redis::target::Target;
 
 const NODES: usize = 6;
 const PRIMARIES: usize = 3;
@@ -57,27 +58,31 @@ pub async fn start(bin: &Path) -> Result<Vec<DemoServer>> {
             .context("starting a cluster node (cluster mode needs Redis 7 or Valkey)")?,
         );
     }
-    form(&servers).await.context("forming the demo cluster")?;
+    form(&ports).await.context("forming the demo cluster")?;
     Ok(servers)
 }
 
-async fn form(servers: &[DemoServer]) -> Result<()> {
-    let mut conns = Vec::new();
-    for s in servers {
-        conns.push(s.target().command_connection().await?);
+/// Form six fresh cluster-enabled nodes on loopback `ports` into 3 primaries (the first
+/// three, even thirds of the slots) and 3 replicas (the rest, in order): distinct config
+/// epochs, ADDSLOTSRANGE, a full mesh of MEETs (no waiting on gossip), REPLICATE once
+/// every node knows every other, then until every node says `cluster_state:ok`.
+/// The demo and the test kit (`tests/it/common/cluster.rs`) both build their clusters
+/// with this.
+pub async fn form(ports: &[u16]) -> Result<()> {
+    if ports.len() != NODES {
+        bail!(
+            "a demo cluster has {NODES} nodes, got {} ports",
+            ports.len()
+        );
     }
-    let query = |args: Vec<String>| {
-        let mut cmd = redis::cmd(&args[0]);
-        for a in &args[1..] {
-            cmd.arg(a);
-        }
-        cmd
-    };
-    let cluster = |words: &[&str]| {
-        let mut v = vec!["CLUSTER".to_string()];
-        v.extend(words.iter().map(|w| w.to_string()));
-        query(v)
-    };
+    let mut conns = Vec::new();
+    for &port in ports {
+        let target = Target {
+            port,
+            ..Target::default()
+        };
+        conns.push(target.command_connection().await?);
+    }
     for (i, c) in conns.iter_mut().enumerate() {
         // Distinct epochs up front, so no node has to win a collision later.
         let _: redis::RedisResult<()> = cluster(&["SET-CONFIG-EPOCH", &(i + 1).to_string()])
@@ -90,48 +95,63 @@ async fn form(servers: &[DemoServer]) -> Result<()> {
             .await
             .map_err(|e| anyhow!("ADDSLOTSRANGE: {e}"))?;
     }
-    for s in &servers[1..] {
-        let () = cluster(&["MEET", "127.0.0.1", &s.port.to_string()])
-            .query_async(&mut conns[0])
-            .await
-            .map_err(|e| anyhow!("CLUSTER MEET: {e}"))?;
+    for i in 1..NODES {
+        for &other in &ports[..i] {
+            let () = cluster(&["MEET", "127.0.0.1", &other.to_string()])
+                .query_async(&mut conns[i])
+                .await
+                .map_err(|e| anyhow!("CLUSTER MEET: {e}"))?;
+        }
     }
     let mut ids = Vec::new();
     for c in conns.iter_mut() {
         let id: String = cluster(&["MYID"]).query_async(c).await?;
         ids.push(id);
     }
-    // A replica can follow its primary once it knows it (gossip takes a moment).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let known = format!("cluster_known_nodes:{NODES}");
+    wait_all(&mut conns, "every node to know the others", |info| {
+        info.contains(&known)
+    })
+    .await?;
     for r in PRIMARIES..NODES {
-        loop {
-            let res: redis::RedisResult<()> = cluster(&["REPLICATE", &ids[r - PRIMARIES]])
-                .query_async(&mut conns[r])
-                .await;
-            if res.is_ok() {
-                break;
-            }
-            if tokio::time::Instant::now() > deadline {
-                bail!(
-                    "a replica could not follow its primary: {}",
-                    res.unwrap_err()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let () = cluster(&["REPLICATE", &ids[r - PRIMARIES]])
+            .query_async(&mut conns[r])
+            .await
+            .map_err(|e| anyhow!("a replica could not follow its primary: {e}"))?;
     }
+    wait_all(&mut conns, "cluster_state:ok", |info| {
+        info.contains("cluster_state:ok") && info.contains(&known)
+    })
+    .await
+}
+
+fn cluster(words: &[&str]) -> redis::Cmd {
+    let mut cmd = redis::cmd("CLUSTER");
+    for w in words {
+        cmd.arg(*w);
+    }
+    cmd
+}
+
+/// Poll CLUSTER INFO on every node until `ok` holds for all of them (20 s at most).
+async fn wait_all(
+    conns: &mut [redis::aio::MultiplexedConnection],
+    what: &str,
+    ok: impl Fn(&str) -> bool,
+) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let mut ok = true;
+        let mut all = true;
         for c in conns.iter_mut() {
             let info: String = cluster(&["INFO"]).query_async(c).await?;
-            ok &= info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:6");
+            all &= ok(&info);
         }
-        if ok {
+        if all {
             return Ok(());
         }
         if tokio::time::Instant::now() > deadline {
-            bail!("the cluster did not reach cluster_state:ok within 20 s");
+            bail!("the cluster did not reach {what} within 20 s");
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

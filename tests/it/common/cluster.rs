@@ -1,7 +1,8 @@
 //! A private Redis Cluster for tests: six `redis-server` nodes on loopback (three
-//! primaries, each with one replica), built by hand (SET-CONFIG-EPOCH, ADDSLOTSRANGE,
-//! MEET, REPLICATE) rather than with `redis-cli --cluster create`, which sleeps a whole
-//! second between its checks and shuffles replicas between primaries.
+//! primaries, each with one replica), formed by the same code as `redtail demo --cluster`
+//! (`redtail::commands::demo::cluster::form`: SET-CONFIG-EPOCH, ADDSLOTSRANGE, MEET,
+//! REPLICATE) rather than with `redis-cli --cluster create`, which sleeps a whole second
+//! between its checks and shuffles replicas between primaries.
 //!
 //! Layout right after [`Cluster::start`]: node 0, 1, 2 are primaries owning slots
 //! 0-5460, 5461-10922 and 10923-16383; node 3, 4, 5 replicate node 0, 1, 2. The
@@ -22,7 +23,6 @@ use super::{at_exit, info_field, query, query_text, spawn_child, wait_for, wait_
 pub const NODE_TIMEOUT_MS: u64 = 1500;
 
 const SLOTS: u32 = 16384;
-const PRIMARY_SLOTS: [(u16, u16); 3] = [(0, 5460), (5461, 10922), (10923, 16383)];
 
 /// Client ports come from this range; the bus port is port + 10000. Both ends stay below
 /// Linux's ephemeral range (32768+), so neither collides with `free_port()` servers or
@@ -144,39 +144,16 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// Slots, mesh, replication; then wait until everyone agrees.
+    /// Slots, mesh, replication (the demo's formation, `redtail::commands::demo::cluster::form`);
+    /// then wait until every node agrees on roles and links.
     fn form(&self) -> Result<(), String> {
-        let p = &self.ports;
-        for (i, &port) in p.iter().enumerate() {
-            // Distinct epochs up front, as redis-cli does, so no collision needs resolving.
-            query(port, &["CLUSTER", "SET-CONFIG-EPOCH", &(i + 1).to_string()])?;
-        }
-        for (i, (first, last)) in PRIMARY_SLOTS.iter().enumerate() {
-            let (first, last) = (first.to_string(), last.to_string());
-            query(p[i], &["CLUSTER", "ADDSLOTSRANGE", &first, &last])?;
-        }
-        // Every node meets every earlier one: a full mesh at once, no waiting on gossip.
-        for (i, &port) in p.iter().enumerate() {
-            for &other in &p[..i] {
-                query(port, &["CLUSTER", "MEET", "127.0.0.1", &other.to_string()])?;
-            }
-        }
-        let ids: Vec<String> = p
-            .iter()
-            .map(|&port| query_text(port, &["CLUSTER", "MYID"]).ok_or("CLUSTER MYID failed"))
-            .collect::<Result<_, _>>()?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !p.iter().all(|&port| {
-            view(port).is_some_and(|v| v.len() == p.len() && v.iter().all(|n| !n.failed))
-        }) {
-            if Instant::now() > deadline {
-                return Err("the six nodes did not all meet within 30 s".into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        for i in 0..3 {
-            query(p[i + 3], &["CLUSTER", "REPLICATE", &ids[i]])?;
-        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("tokio runtime: {e}"))?;
+        runtime
+            .block_on(redtail::commands::demo::cluster::form(&self.ports))
+            .map_err(|e| format!("{e:#}"))?;
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.settled().is_err() {
             if Instant::now() > deadline {
