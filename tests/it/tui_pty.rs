@@ -313,7 +313,7 @@ fn a_refused_login_is_shown_not_retried_and_r_connects_once_fixed() {
         .output()
         .expect("redis-cli");
     assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
-    tui.send(b"r");
+    tui.send(b"R");
     tui.wait_for("connected", T);
     tui.send(b"q");
     tui.wait_exit(T);
