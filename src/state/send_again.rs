@@ -96,8 +96,7 @@ impl AppState {
             return;
         }
         self.info(format!(
-            "copied {} to the clipboard (OSC 52) — if nothing arrives, the terminal does not \
-             allow it: tmux needs `set -g set-clipboard on`, some terminals a setting too",
+            "copied {} (OSC 52; tmux needs set-clipboard on, some terminals must allow it)",
             crate::text::bytes(m.payload.len() as u64)
         ));
         effects.push(Effect::CopyToClipboard(Bytes::clone(&m.payload)));

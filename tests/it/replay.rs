@@ -536,3 +536,125 @@ fn shard_messages_replay_via_spublish_on_their_cluster_owner() {
         3
     );
 }
+
+// ---------------------------------------------------------------- TUI: r and y
+
+/// A Python subscriber on `channel` that prints the first message's payload in base64
+/// and exits.
+fn python_subscriber(port: u16, channel: &str) -> std::process::Child {
+    let program = format!(
+        "import valkey, base64\n\
+         p = valkey.Valkey(port={port}).pubsub()\n\
+         p.subscribe('{channel}')\n\
+         for m in p.listen():\n\
+         \x20   if m['type'] == 'message':\n\
+         \x20       print(base64.b64encode(m['data']).decode(), flush=True)\n\
+         \x20       break\n"
+    );
+    Command::new("python3")
+        .args(["-c", &program])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs")
+}
+
+fn numsub(server: &Server, channel: &str) -> i64 {
+    server
+        .cli(&["PUBSUB", "NUMSUB", channel])
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(-1)
+}
+
+#[test]
+fn r_opens_the_composer_prefilled_and_sends_the_binary_message_again_byte_exact() {
+    use std::io::Read as _;
+    let server = Server::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.jsonl");
+    let audit_text = audit.to_string_lossy().into_owned();
+    let env = [
+        ("REDTAIL_AUDIT_LOG", audit_text.as_str()),
+        ("REDTAIL_READ_ONLY", "0"),
+    ];
+    let mut tui = common::pty::Tui::spawn_env(&[&url, "-c", "again"], &env, 120, 30);
+    tui.wait_for("connected", T);
+    wait_subscribed(&server, 1);
+    python(
+        server.port,
+        "r.publish('again', b'\\x00\\xffpay\\x1b[2Jload \\\\x41 ' + msgpack.packb({'n': 1}))",
+    );
+    tui.wait_for(r"pay\x1b[2Jload", T);
+    let mut listener = python_subscriber(server.port, "again");
+    wait_for("the Python subscriber", T, || {
+        (numsub(&server, "again") == 2).then_some(())
+    });
+    tui.send(b"r");
+    let screen = tui.wait_for("send again · binary", T);
+    assert!(
+        screen.contains("SPUBLISH") || screen.contains("PUBLISH"),
+        "{screen}"
+    );
+    assert!(screen.contains(r"\x00\xffpay\x1b[2Jload \\x41"), "{screen}");
+    tui.send(b"\x13"); // Ctrl-S: send
+    tui.wait_for("2 receivers", T);
+    let status = wait_for("the Python subscriber to get it", T, || {
+        listener.try_wait().ok().flatten()
+    });
+    assert!(status.success());
+    let mut out = String::new();
+    listener
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    let mut expected = b"\x00\xffpay\x1b[2Jload \\x41 ".to_vec();
+    expected.extend_from_slice(b"\x81\xa1n\x01"); // msgpack {'n': 1}
+    assert_eq!(b64(out.trim()), expected, "the original bytes went out");
+    let records = audit_records(&audit);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["action"], "publish");
+    assert_eq!(records[0]["command"], "PUBLISH");
+    tui.send(b"\x1b"); // Esc closes the composer
+    tui.send(b"q");
+    tui.wait_exit(T);
+}
+
+#[test]
+fn y_copies_the_payload_with_one_osc52_sequence_in_base64() {
+    let server = Server::start();
+    let url = server.url();
+    let mut tui = common::pty::Tui::spawn(&[&url, "-c", "copyme"], 120, 30);
+    tui.wait_for("connected", T);
+    wait_subscribed(&server, 1);
+    let payload: &[u8] = b"A\x1b]52;c;c3RvbGVu\x07B\x1b]0;title\x07 \xff\xfe end";
+    python(
+        server.port,
+        "r.publish('copyme', b'A\\x1b]52;c;c3RvbGVu\\x07B\\x1b]0;title\\x07 \\xff\\xfe end')",
+    );
+    tui.wait_for(r"c3RvbGVu\x07B", T);
+    tui.with_parser(|p| assert!(p.callbacks().clipboard.is_empty()));
+    tui.send(b"y");
+    tui.wait_for("copied", T);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(payload);
+    let mut sequence = b"\x1b]52;c;".to_vec();
+    sequence.extend_from_slice(encoded.as_bytes());
+    sequence.push(0x07);
+    let raw = tui.raw_output();
+    let count = |needle: &[u8]| raw.windows(needle.len()).filter(|w| *w == needle).count();
+    assert_eq!(count(&sequence), 1, "exactly our sequence");
+    assert_eq!(count(b"\x1b]52;"), 1, "and no other clipboard write");
+    assert_eq!(count(b"\x1b]0;title"), 0, "nothing raw from the payload");
+    tui.with_parser(|p| {
+        let clipboard = &p.callbacks().clipboard;
+        assert_eq!(clipboard.len(), 1, "{clipboard:?}");
+        assert_eq!(b64(&String::from_utf8_lossy(&clipboard[0])), payload);
+    });
+    let screen = tui.screen();
+    assert!(screen.contains("set-clipboard on"), "{screen}");
+    tui.send(b"q");
+    tui.wait_exit(T);
+}
