@@ -88,14 +88,25 @@ pub fn render(state: &AppState, scroll: usize, frame: &mut Frame, area: Rect) {
         sections.push(section);
     }
     let total: usize = sections.iter().map(Vec::len).sum();
-    // Two columns when there is room, balanced by line count.
+    // Two columns when there is room, balanced by line count: the split between
+    // sections that makes the longer column shortest.
     let two = area.width >= 90;
+    let split = if two {
+        (0..=sections.len())
+            .min_by_key(|&k| {
+                let left: usize = sections[..k].iter().map(Vec::len).sum();
+                left.max(total - left)
+            })
+            .unwrap_or(0)
+    } else {
+        sections.len()
+    };
     let (mut left, mut right) = (Vec::new(), Vec::new());
-    for section in sections {
-        if two && left.len() >= total / 2 {
-            right.extend(section);
-        } else {
+    for (i, section) in sections.into_iter().enumerate() {
+        if i < split {
             left.extend(section);
+        } else {
+            right.extend(section);
         }
     }
     let footer = Line::styled(
