@@ -658,3 +658,49 @@ fn y_copies_the_payload_with_one_osc52_sequence_in_base64() {
     tui.send(b"q");
     tui.wait_exit(T);
 }
+
+// ---------------------------------------------------------------- the send-again composer
+
+#[test]
+fn send_again_composer_shows_a_binary_hostile_message_safely_at_every_size() {
+    use common::screen;
+    use crossterm::event::{KeyCode, KeyModifiers};
+    use redtail::redis::message::{Delivery, Kind, Message};
+    use redtail::state::{AppState, Config, Event};
+
+    let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+    let mut s = AppState::new(
+        Config {
+            export_dir: PathBuf::from("/exports"),
+            ..Config::default()
+        },
+        redtail::redis::subscriber::Subscriptions::default(),
+        now,
+    );
+    let mut payload = screen::HOSTILE.as_bytes().to_vec();
+    payload.extend_from_slice(b"\n\xff\xfe {\"a\": \"b\\\\c\"}");
+    s.update(
+        Event::Deliveries(vec![Delivery::Message(Message {
+            seq: 1,
+            received: now,
+            kind: Kind::SMessage,
+            pattern: None,
+            channel: bytes::Bytes::from_static(b"orders:{eu}"),
+            payload: bytes::Bytes::from(payload),
+        })]),
+        now,
+    );
+    screen::press(&mut s, KeyCode::Char('r'), KeyModifiers::NONE, now);
+    let expect = screen::Expect {
+        names: &["orders:{eu}"],
+        ..screen::Expect::default()
+    };
+    for size in screen::SIZES {
+        let buf = screen::draw_at(&mut s, size, now);
+        insta::assert_snapshot!(
+            format!("send_again_binary_{}x{}", size.0, size.1),
+            screen::text(&buf)
+        );
+        screen::check_screen(&buf, &expect);
+    }
+}
