@@ -704,3 +704,37 @@ fn send_again_composer_shows_a_binary_hostile_message_safely_at_every_size() {
         screen::check_screen(&buf, &expect);
     }
 }
+
+#[test]
+fn r_in_read_only_mode_is_refused_audited_and_sends_nothing() {
+    let server = Server::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.jsonl");
+    let audit_text = audit.to_string_lossy().into_owned();
+    let env = [
+        ("REDTAIL_AUDIT_LOG", audit_text.as_str()),
+        ("REDTAIL_READ_ONLY", "1"),
+    ];
+    let mut tui = common::pty::Tui::spawn_env(&[&url, "-c", "ro"], &env, 120, 30);
+    tui.wait_for("connected", T);
+    wait_subscribed(&server, 1);
+    python(server.port, "r.publish('ro', 'once')");
+    tui.wait_for("once", T);
+    let before = publish_calls(&server);
+    tui.send(b"r");
+    let screen = tui.wait_for("read-only mode: publish is disabled", T);
+    assert!(!screen.contains("send again"), "no composer: {screen}");
+    wait_for("the refusal in the audit log", T, || {
+        let records = audit_records(&audit);
+        (records.len() == 1).then_some(records)
+    })
+    .iter()
+    .for_each(|r| {
+        assert_eq!(r["action"], "publish", "{r}");
+        assert_eq!(r["result"]["status"], "refused", "{r}");
+    });
+    assert_eq!(publish_calls(&server), before, "nothing was published");
+    tui.send(b"q");
+    tui.wait_exit(T);
+}
