@@ -277,24 +277,20 @@ pub struct PublishArgs {
     pub from: Option<PathBuf>,
     /// With --from: send every message to this channel instead of its recorded one
     /// (b64:BASE64 for any bytes)
-    #[arg(
-        long = "channel",
-        id = "to_channel",
-        value_name = "NEW",
-        requires = "from"
-    )]
+    #[arg(long = "channel", id = "to_channel", value_name = "NEW")]
     pub to_channel: Option<Name>,
+    // The --from-only flags are checked in `commands::publish` (usage error, exit 64).
     /// With --from: at most N messages a second (default: as fast as the server takes them)
-    #[arg(long, value_name = "N", requires = "from", conflicts_with = "as_recorded", value_parser = parse_rate)]
+    #[arg(long, value_name = "N", conflicts_with = "as_recorded", value_parser = parse_rate)]
     pub rate: Option<f64>,
     /// With --from: keep the recorded spacing between messages (from each line's `ts`)
-    #[arg(long, requires = "from")]
+    #[arg(long)]
     pub as_recorded: bool,
     /// With --from: stop at the first malformed line instead of skipping it
-    #[arg(long, requires = "from")]
+    #[arg(long)]
     pub strict: bool,
     /// With --from: print the replay summary as JSON on stdout
-    #[arg(long, requires = "from")]
+    #[arg(long)]
     pub json: bool,
 }
 

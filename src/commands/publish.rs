@@ -20,6 +20,20 @@ pub async fn run(args: PublishArgs, route: Arc<Route>, read_only: ReadOnly) -> R
     if args.from.is_some() {
         return replay::run(args, route, read_only).await;
     }
+    let replay_only = [
+        ("--channel", args.to_channel.is_some()),
+        ("--rate", args.rate.is_some()),
+        ("--as-recorded", args.as_recorded),
+        ("--strict", args.strict),
+        ("--json", args.json),
+    ];
+    if let Some((flag, _)) = replay_only.iter().find(|(_, set)| *set) {
+        return Err(UsageError(format!(
+            "{flag} is for replaying a capture: add --from FILE.jsonl (to publish one \
+             message, give only CHANNEL PAYLOAD [--shard])"
+        ))
+        .into());
+    }
     let (Some(channel), Some(payload)) = (&args.channel, &args.payload) else {
         return Err(UsageError(
             "publish needs a CHANNEL and a PAYLOAD, or --from FILE.jsonl to replay a capture"

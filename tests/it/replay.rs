@@ -738,3 +738,23 @@ fn r_in_read_only_mode_is_refused_audited_and_sends_nothing() {
     tui.send(b"q");
     tui.wait_exit(T);
 }
+
+#[test]
+fn replay_flags_without_from_are_a_usage_error_and_send_nothing() {
+    let server = Server::start();
+    let url = server.url();
+    let before = publish_calls(&server);
+    for flag in [
+        &["--rate", "5"][..],
+        &["--channel", "x"],
+        &["--strict"],
+        &["--json"],
+    ] {
+        let mut args = vec!["publish", "--url", url.as_str(), "news", "hi"];
+        args.extend_from_slice(flag);
+        let mut p = Proc::spawn_env(&args, &[("REDTAIL_READ_ONLY", "0")]);
+        assert_eq!(p.wait_exit(T), Some(64), "{flag:?}: {}", p.stderr());
+        assert!(p.stderr().contains("add --from"), "{}", p.stderr());
+    }
+    assert_eq!(publish_calls(&server), before);
+}
