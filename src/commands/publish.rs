@@ -14,8 +14,6 @@ use crate::exit::UsageError;
 use crate::redis::actions::{self, ActionContext, ReadOnly};
 use crate::redis::route::Route;
 
-pub use replay::{parse_line, CapturedLine};
-
 pub async fn run(args: PublishArgs, route: Arc<Route>, read_only: ReadOnly) -> Result<i32> {
     if args.from.is_some() {
         return replay::run(args, route, read_only).await;

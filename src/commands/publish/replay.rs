@@ -398,3 +398,111 @@ pub async fn run(args: PublishArgs, route: Arc<Route>, read_only: ReadOnly) -> R
         exit::SUCCESS
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(parsed: Parsed) -> (Vec<u8>, Vec<u8>, bool) {
+        match parsed {
+            Parsed::Send { message, .. } => (
+                message.channel.to_vec(),
+                message.payload.to_vec(),
+                message.shard,
+            ),
+            other => panic!("not sent: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn lines_of_each_kind_parse_to_what_is_sent_or_why_not() {
+        let line = |text: &str| parse_line(7, text.as_bytes(), None);
+        assert_eq!(
+            sent(line(
+                r#"{"kind":"message","channel":"a","payload":"x\u001by"}"#
+            )),
+            (b"a".to_vec(), b"x\x1by".to_vec(), false)
+        );
+        assert_eq!(
+            sent(line(
+                r#"{"kind":"pmessage","channel":"p.\\xff","channel_b64":"cC7/","pattern":"p.*","payload_b64":"wAE="}"#
+            )),
+            (b"p.\xff".to_vec(), b"\xc0\x01".to_vec(), false)
+        );
+        assert_eq!(
+            sent(line(
+                "{\"kind\":\"smessage\",\"channel\":\"s\",\"payload\":\"\"}\r\n"
+            )),
+            (b"s".to_vec(), b"".to_vec(), true)
+        );
+        assert_eq!(
+            line(r#"{"kind":"gap","from":"x"}"#),
+            Parsed::Skip(Skip::Gap)
+        );
+        assert_eq!(
+            line(r#"{"kind":"xentry","stream":"s","id":"1-0","fields":[]}"#),
+            Parsed::Skip(Skip::StreamEntry)
+        );
+        assert_eq!(
+            line(r#"{"kind":"pmessage","channel":"__keyspace@0__:k","payload":"set"}"#),
+            Parsed::Skip(Skip::Keyspace)
+        );
+        assert_eq!(line("  \n"), Parsed::Skip(Skip::Other));
+        assert_eq!(line(r#"{"kind":"later"}"#), Parsed::Skip(Skip::Other));
+        for bad in [
+            "not json",
+            r#"{"channel":"a","payload":"b"}"#,
+            r#"{"kind":"message","payload":"b"}"#,
+            r#"{"kind":"message","channel":"a"}"#,
+            r#"{"kind":"message","channel":"a","payload_b64":"!!"}"#,
+            r#"{"kind":"message","channel":"","payload":"b"}"#,
+        ] {
+            assert!(matches!(line(bad), Parsed::Malformed(_)), "{bad}");
+        }
+        // --channel replaces the recorded channel, keeping the kind.
+        let to = Bytes::from_static(b"copy");
+        let parsed = parse_line(
+            1,
+            br#"{"kind":"smessage","channel":"s","payload":"p"}"#,
+            Some(&to),
+        );
+        assert_eq!(sent(parsed), (b"copy".to_vec(), b"p".to_vec(), true));
+    }
+
+    #[test]
+    fn paces_give_due_times_that_never_go_back() {
+        let mut rate = Pace::Rate {
+            per_second: 4.0,
+            index: 0,
+        };
+        let dues: Vec<_> = (0..3).map(|_| rate.due(None)).collect();
+        assert_eq!(
+            dues,
+            [0, 250, 500].map(|ms| Ok(Some(Duration::from_millis(ms))))
+        );
+        let mut recorded = Pace::Recorded {
+            first: None,
+            last: Duration::ZERO,
+        };
+        let at = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        };
+        assert_eq!(
+            recorded.due(at("2026-01-01T00:00:01Z")),
+            Ok(Some(Duration::ZERO))
+        );
+        assert_eq!(
+            recorded.due(at("2026-01-01T00:00:03Z")),
+            Ok(Some(Duration::from_secs(2)))
+        );
+        // Out of order: held at the latest due time, never earlier.
+        assert_eq!(
+            recorded.due(at("2026-01-01T00:00:02Z")),
+            Ok(Some(Duration::from_secs(2)))
+        );
+        assert!(recorded.due(None).is_err());
+        assert_eq!(Pace::Fast.due(None), Ok(None));
+    }
+}
