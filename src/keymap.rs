@@ -413,11 +413,77 @@ pub struct Keymap {
 
 impl Default for Keymap {
     fn default() -> Self {
-        // In table order: help sections appear in the order of their first binding.
+        use Command as C;
+        use KeyCode as K;
+        use Scope as S;
+        let mut table: Vec<(Scope, KeySpec, Command)> = vec![
+            (S::Always, KeySpec::ctrl('c'), C::Quit),
+            (S::Global, KeySpec::ch('q'), C::Quit),
+            (S::Global, KeySpec::ch('?'), C::Help),
+            (S::Global, KeySpec::plain(K::Tab), C::NextTab),
+            (S::Global, KeySpec::plain(K::BackTab), C::PrevTab),
+            (S::Global, KeySpec::ch('1'), C::ShowFeed),
+            (S::Global, KeySpec::ch('2'), C::ShowChannels),
+            (S::Global, KeySpec::ch('3'), C::ShowStreams),
+            (S::Global, KeySpec::ch('4'), C::ShowPending),
+            (S::Navigation, KeySpec::plain(K::Up), C::Up),
+            (S::Navigation, KeySpec::ch('k'), C::Up),
+            (S::Navigation, KeySpec::plain(K::Down), C::Down),
+            (S::Navigation, KeySpec::ch('j'), C::Down),
+            (S::Navigation, KeySpec::plain(K::PageUp), C::PageUp),
+            (S::Navigation, KeySpec::ctrl('b'), C::PageUp),
+            (S::Navigation, KeySpec::plain(K::PageDown), C::PageDown),
+            (S::Navigation, KeySpec::ctrl('f'), C::PageDown),
+            (S::Navigation, KeySpec::ch('g'), C::Top),
+            (S::Navigation, KeySpec::plain(K::Home), C::Top),
+            (S::Navigation, KeySpec::ch('G'), C::Bottom),
+            (S::Navigation, KeySpec::plain(K::End), C::Bottom),
+            (S::Feed, KeySpec::ch('/'), C::Filter),
+            (S::Feed, KeySpec::ch(' '), C::TogglePause),
+            (S::Feed, KeySpec::plain(K::Enter), C::Open),
+            (S::Feed, KeySpec::plain(K::Esc), C::ClearFilter),
+            (S::Feed, KeySpec::ch('s'), C::Subscribe),
+            (S::Feed, KeySpec::ch('u'), C::Unsubscribe),
+            (S::Feed, KeySpec::ch('e'), C::Export),
+            (S::Feed, KeySpec::ch('r'), C::SendAgain),
+            (S::Feed, KeySpec::ch('y'), C::CopyPayload),
+            (S::Feed, KeySpec::ch('R'), C::Retry),
+            (S::Detail, KeySpec::plain(K::Esc), C::Back),
+            (S::Detail, KeySpec::ch('h'), C::ToggleHex),
+            (S::Detail, KeySpec::ch('r'), C::SendAgain),
+            (S::Detail, KeySpec::ch('y'), C::CopyPayload),
+            (S::Channels, KeySpec::ch('/'), C::Filter),
+            (S::Channels, KeySpec::plain(K::Esc), C::ClearFilter),
+            (S::Channels, KeySpec::ch('o'), C::SortNext),
+            (S::Channels, KeySpec::ch('O'), C::SortReverse),
+            (S::Channels, KeySpec::plain(K::Enter), C::SubscribeSelected),
+            (S::Channels, KeySpec::ch('s'), C::SubscribeSelected),
+            (S::Channels, KeySpec::ch('S'), C::SubscribePattern),
+            (S::Channels, KeySpec::ch('c'), C::ToggleClients),
+            (S::Channels, KeySpec::ch('n'), C::ToggleNodes),
+            (S::Channels, KeySpec::ch('p'), C::Publish),
+            // Ctrl-S reaches us: raw mode turns off XON/XOFF flow control.
+            (S::Composer, KeySpec::ctrl('s'), C::Send),
+            (
+                S::Composer,
+                KeySpec::new(K::Enter, KeyModifiers::ALT),
+                C::Send,
+            ),
+            (S::Composer, KeySpec::plain(K::Tab), C::NextField),
+            (S::Composer, KeySpec::plain(K::BackTab), C::NextField),
+            // Ctrl-T / Ctrl-O: not taken by the text fields (tui-input uses a/e/b/f/h/k/u/w/y).
+            (S::Composer, KeySpec::ctrl('t'), C::ToggleShard),
+            (S::Composer, KeySpec::ctrl('o'), C::ToggleJson),
+            (S::Composer, KeySpec::plain(K::Esc), C::Cancel),
+            (S::Input, KeySpec::plain(K::Enter), C::Accept),
+            (S::Input, KeySpec::plain(K::Esc), C::Cancel),
+            (S::Input, KeySpec::plain(K::Tab), C::CycleKind),
+        ];
+        // After the rest: help sections come in the order of their first binding.
+        table.extend(pending_and_streams_bindings());
         Keymap {
-            bindings: general_bindings()
+            bindings: table
                 .into_iter()
-                .chain(pane_bindings())
                 .map(|(scope, key, command)| Binding {
                     scope,
                     key,
@@ -428,82 +494,13 @@ impl Default for Keymap {
     }
 }
 
-/// Everywhere, moving, the feed and the message detail.
-fn general_bindings() -> Vec<(Scope, KeySpec, Command)> {
+/// The Pending and Streams panes and their dialogs (a second table only to keep each
+/// function short).
+fn pending_and_streams_bindings() -> Vec<(Scope, KeySpec, Command)> {
     use Command as C;
     use KeyCode as K;
     use Scope as S;
     vec![
-        (S::Always, KeySpec::ctrl('c'), C::Quit),
-        (S::Global, KeySpec::ch('q'), C::Quit),
-        (S::Global, KeySpec::ch('?'), C::Help),
-        (S::Global, KeySpec::plain(K::Tab), C::NextTab),
-        (S::Global, KeySpec::plain(K::BackTab), C::PrevTab),
-        (S::Global, KeySpec::ch('1'), C::ShowFeed),
-        (S::Global, KeySpec::ch('2'), C::ShowChannels),
-        (S::Global, KeySpec::ch('3'), C::ShowStreams),
-        (S::Global, KeySpec::ch('4'), C::ShowPending),
-        (S::Navigation, KeySpec::plain(K::Up), C::Up),
-        (S::Navigation, KeySpec::ch('k'), C::Up),
-        (S::Navigation, KeySpec::plain(K::Down), C::Down),
-        (S::Navigation, KeySpec::ch('j'), C::Down),
-        (S::Navigation, KeySpec::plain(K::PageUp), C::PageUp),
-        (S::Navigation, KeySpec::ctrl('b'), C::PageUp),
-        (S::Navigation, KeySpec::plain(K::PageDown), C::PageDown),
-        (S::Navigation, KeySpec::ctrl('f'), C::PageDown),
-        (S::Navigation, KeySpec::ch('g'), C::Top),
-        (S::Navigation, KeySpec::plain(K::Home), C::Top),
-        (S::Navigation, KeySpec::ch('G'), C::Bottom),
-        (S::Navigation, KeySpec::plain(K::End), C::Bottom),
-        (S::Feed, KeySpec::ch('/'), C::Filter),
-        (S::Feed, KeySpec::ch(' '), C::TogglePause),
-        (S::Feed, KeySpec::plain(K::Enter), C::Open),
-        (S::Feed, KeySpec::plain(K::Esc), C::ClearFilter),
-        (S::Feed, KeySpec::ch('s'), C::Subscribe),
-        (S::Feed, KeySpec::ch('u'), C::Unsubscribe),
-        (S::Feed, KeySpec::ch('e'), C::Export),
-        (S::Feed, KeySpec::ch('r'), C::SendAgain),
-        (S::Feed, KeySpec::ch('y'), C::CopyPayload),
-        (S::Feed, KeySpec::ch('R'), C::Retry),
-        (S::Detail, KeySpec::plain(K::Esc), C::Back),
-        (S::Detail, KeySpec::ch('h'), C::ToggleHex),
-        (S::Detail, KeySpec::ch('r'), C::SendAgain),
-        (S::Detail, KeySpec::ch('y'), C::CopyPayload),
-    ]
-}
-
-/// The other panes, their prompts and dialogs.
-fn pane_bindings() -> Vec<(Scope, KeySpec, Command)> {
-    use Command as C;
-    use KeyCode as K;
-    use Scope as S;
-    vec![
-        (S::Channels, KeySpec::ch('/'), C::Filter),
-        (S::Channels, KeySpec::plain(K::Esc), C::ClearFilter),
-        (S::Channels, KeySpec::ch('o'), C::SortNext),
-        (S::Channels, KeySpec::ch('O'), C::SortReverse),
-        (S::Channels, KeySpec::plain(K::Enter), C::SubscribeSelected),
-        (S::Channels, KeySpec::ch('s'), C::SubscribeSelected),
-        (S::Channels, KeySpec::ch('S'), C::SubscribePattern),
-        (S::Channels, KeySpec::ch('c'), C::ToggleClients),
-        (S::Channels, KeySpec::ch('n'), C::ToggleNodes),
-        (S::Channels, KeySpec::ch('p'), C::Publish),
-        // Ctrl-S reaches us: raw mode turns off XON/XOFF flow control.
-        (S::Composer, KeySpec::ctrl('s'), C::Send),
-        (
-            S::Composer,
-            KeySpec::new(K::Enter, KeyModifiers::ALT),
-            C::Send,
-        ),
-        (S::Composer, KeySpec::plain(K::Tab), C::NextField),
-        (S::Composer, KeySpec::plain(K::BackTab), C::NextField),
-        // Ctrl-T / Ctrl-O: not taken by the text fields (tui-input uses a/e/b/f/h/k/u/w/y).
-        (S::Composer, KeySpec::ctrl('t'), C::ToggleShard),
-        (S::Composer, KeySpec::ctrl('o'), C::ToggleJson),
-        (S::Composer, KeySpec::plain(K::Esc), C::Cancel),
-        (S::Input, KeySpec::plain(K::Enter), C::Accept),
-        (S::Input, KeySpec::plain(K::Esc), C::Cancel),
-        (S::Input, KeySpec::plain(K::Tab), C::CycleKind),
         (S::Pending, KeySpec::ch('t'), C::PendingTarget),
         (S::Pending, KeySpec::plain(K::Enter), C::Open),
         (S::Pending, KeySpec::ch('a'), C::Ack),
