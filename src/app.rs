@@ -305,6 +305,8 @@ impl Workers<'_> {
             // The pollers follow on their next cycle once the subscriber's login
             // succeeds (see `Route::refusal`).
             Effect::Retry => self.subscriber.retry_now(),
+            // Written by the event loop, which owns the terminal.
+            Effect::CopyToClipboard(_) => {}
             Effect::Pending(effect) => self.pending.run(effect),
             Effect::Streams(StreamsEffect::Follow { key, on }) => self.follower.set(key, on),
             Effect::Streams(effect) => self.streams.run(effect),
@@ -466,11 +468,38 @@ async fn event_loop(
             state.update(Event::EngineCounters(counters), Utc::now());
         }
         for effect in effects {
+            if let Effect::CopyToClipboard(payload) = &effect {
+                copy_to_clipboard(terminal, payload)?;
+                continue;
+            }
             if !workers.run(effect) {
                 return Ok(());
             }
         }
     }
+}
+
+/// The OSC 52 "set the clipboard" sequence for `payload`: `ESC ] 52 ; c ; BASE64 BEL`.
+/// Only base64 text goes between the delimiters, so no payload byte reaches the
+/// terminal raw (the size cap is the state's, `send_again::COPY_MAX`).
+pub fn osc52(payload: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    let mut out = b"\x1b]52;c;".to_vec();
+    out.extend_from_slice(
+        base64::engine::general_purpose::STANDARD
+            .encode(payload)
+            .as_bytes(),
+    );
+    out.push(0x07);
+    out
+}
+
+fn copy_to_clipboard(terminal: &mut Term, payload: &[u8]) -> Result<()> {
+    let backend = terminal.backend_mut();
+    backend
+        .write_all(&osc52(payload))
+        .and_then(|()| backend.flush())
+        .context("writing the clipboard sequence to the terminal")
 }
 
 /// Take one bounded batch; true if more is waiting (so the loop comes back without a

@@ -262,12 +262,46 @@ pub struct DeadLetterArgs {
 #[derive(Debug, Clone, Args)]
 pub struct PublishArgs {
     /// Channel (b64:BASE64 for any bytes)
-    pub channel: Name,
+    #[arg(required_unless_present = "from")]
+    pub channel: Option<Name>,
     /// The message, sent as given
-    pub payload: String,
+    #[arg(required_unless_present = "from")]
+    pub payload: Option<String>,
     /// SPUBLISH to a shard channel instead of PUBLISH
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from")]
     pub shard: bool,
+    /// Replay a `tail --format jsonl` capture (or a TUI export) byte for byte, in order;
+    /// `-` reads standard input. smessage lines go out as SPUBLISH, gap / keyspace /
+    /// stream lines are skipped and counted, malformed lines reported with their number
+    #[arg(long, value_name = "FILE.jsonl", conflicts_with_all = ["channel", "payload"])]
+    pub from: Option<PathBuf>,
+    /// With --from: send every message to this channel instead of its recorded one
+    /// (b64:BASE64 for any bytes)
+    #[arg(long = "channel", id = "to_channel", value_name = "NEW")]
+    pub to_channel: Option<Name>,
+    // The --from-only flags are checked in `commands::publish` (usage error, exit 64).
+    /// With --from: at most N messages a second (default: as fast as the server takes them)
+    #[arg(long, value_name = "N", conflicts_with = "as_recorded", value_parser = parse_rate)]
+    pub rate: Option<f64>,
+    /// With --from: keep the recorded spacing between messages (from each line's `ts`)
+    #[arg(long)]
+    pub as_recorded: bool,
+    /// With --from: stop at the first malformed line instead of skipping it
+    #[arg(long)]
+    pub strict: bool,
+    /// With --from: print the replay summary as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A positive, finite messages-per-second figure.
+fn parse_rate(arg: &str) -> Result<f64, String> {
+    match arg.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "{arg:?} is not a rate: give messages per second as a positive number, e.g. 100 or 0.5"
+        )),
+    }
 }
 
 #[derive(Debug, Clone, Args, Default)]

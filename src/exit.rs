@@ -4,7 +4,7 @@
 //! |---|---|
 //! | 0 | success: everything asked for was done |
 //! | 1 | error: connection, authentication, permission (NOPERM), server error, or a refusal (read-only mode, a safety check) |
-//! | 2 | partial: the command ran, but some ids were skipped (each printed with its reason) |
+//! | 2 | partial: the command ran, but some ids were skipped (each printed with its reason); `publish --from`: some lines malformed or messages refused |
 //! | 3 | unavailable (`doctor`): the check could not run — connection, authentication or permission error; 1 then means "problems found" |
 //! | 64 | usage: bad arguments, a filter that does not parse, an invalid id or name (nothing was sent) |
 
@@ -12,7 +12,8 @@
 pub const SUCCESS: i32 = 0;
 /// Connection, authentication or permission error, server error, or a refusal.
 pub const ERROR: i32 = 1;
-/// Some ids were skipped (not pending, re-taken by a live consumer, …).
+/// Some ids were skipped (not pending, re-taken by a live consumer, …), or a replay
+/// skipped malformed lines / had messages refused.
 pub const PARTIAL: i32 = 2;
 /// `doctor` could not check: connection, authentication or permission error (distinct
 /// from 1, which `doctor` uses for "problems found").
@@ -23,7 +24,7 @@ pub const USAGE: i32 = 64;
 /// The table, for `--help`.
 pub const HELP: &str = "Exit codes: 0 success · 1 error (connection, authentication, \
 permission, server, or refused: read-only mode or a safety check) · 2 some ids skipped \
-(ack/claim/dead-letter) · 3 doctor could not check (connection, authentication, \
+(ack/claim/dead-letter) or replay lines malformed/refused (publish --from) · 3 doctor could not check (connection, authentication, \
 permission; doctor's 1 means problems found) · 64 usage (bad arguments, filter or ids; nothing was sent)";
 
 /// An error caused by what the user typed, not by the server: exit code [`USAGE`].

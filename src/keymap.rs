@@ -37,6 +37,11 @@ pub enum Command {
     Export,
     /// Connect again now (after a refused login, or instead of waiting out the backoff).
     Retry,
+    /// Open the publish composer prefilled with the selected message (channel, kind,
+    /// payload) to send it again, edited or not.
+    SendAgain,
+    /// Copy the selected message's payload to the clipboard (OSC 52).
+    CopyPayload,
     Back,
     ToggleHex,
     Accept,
@@ -109,6 +114,8 @@ impl Command {
             Command::Unsubscribe => "drop a subscription",
             Command::Export => "export matches as JSONL",
             Command::Retry => "connect again now",
+            Command::SendAgain => "send it again (composer)",
+            Command::CopyPayload => "copy the payload (OSC 52)",
             Command::Back => "back to the feed",
             Command::ToggleHex => "toggle hex dump / text",
             Command::Accept => "apply",
@@ -178,6 +185,8 @@ impl Command {
             Command::Unsubscribe => "unsubscribe",
             Command::Export => "export",
             Command::Retry => "retry",
+            Command::SendAgain => "send again",
+            Command::CopyPayload => "copy",
             Command::Back => "back",
             Command::ToggleHex => "hex/text",
             Command::Accept => "apply",
@@ -407,7 +416,7 @@ impl Default for Keymap {
         use Command as C;
         use KeyCode as K;
         use Scope as S;
-        let table: &[(Scope, KeySpec, Command)] = &[
+        let mut table: Vec<(Scope, KeySpec, Command)> = vec![
             (S::Always, KeySpec::ctrl('c'), C::Quit),
             (S::Global, KeySpec::ch('q'), C::Quit),
             (S::Global, KeySpec::ch('?'), C::Help),
@@ -436,9 +445,13 @@ impl Default for Keymap {
             (S::Feed, KeySpec::ch('s'), C::Subscribe),
             (S::Feed, KeySpec::ch('u'), C::Unsubscribe),
             (S::Feed, KeySpec::ch('e'), C::Export),
-            (S::Feed, KeySpec::ch('r'), C::Retry),
+            (S::Feed, KeySpec::ch('r'), C::SendAgain),
+            (S::Feed, KeySpec::ch('y'), C::CopyPayload),
+            (S::Feed, KeySpec::ch('R'), C::Retry),
             (S::Detail, KeySpec::plain(K::Esc), C::Back),
             (S::Detail, KeySpec::ch('h'), C::ToggleHex),
+            (S::Detail, KeySpec::ch('r'), C::SendAgain),
+            (S::Detail, KeySpec::ch('y'), C::CopyPayload),
             (S::Channels, KeySpec::ch('/'), C::Filter),
             (S::Channels, KeySpec::plain(K::Esc), C::ClearFilter),
             (S::Channels, KeySpec::ch('o'), C::SortNext),
@@ -465,54 +478,13 @@ impl Default for Keymap {
             (S::Input, KeySpec::plain(K::Enter), C::Accept),
             (S::Input, KeySpec::plain(K::Esc), C::Cancel),
             (S::Input, KeySpec::plain(K::Tab), C::CycleKind),
-            (S::Pending, KeySpec::ch('t'), C::PendingTarget),
-            (S::Pending, KeySpec::plain(K::Enter), C::Open),
-            (S::Pending, KeySpec::ch('a'), C::Ack),
-            (S::Pending, KeySpec::ch('c'), C::Claim),
-            (S::Pending, KeySpec::ch('A'), C::Autoclaim),
-            (S::Pending, KeySpec::ch('d'), C::DeadLetter),
-            (S::Pending, KeySpec::ch('x'), C::DeleteEntries),
-            (S::Pending, KeySpec::ch('T'), C::Trim),
-            (S::Pending, KeySpec::ch(' '), C::ToggleMark),
-            (S::Pending, KeySpec::ch('v'), C::MarkRange),
-            (S::Pending, KeySpec::plain(K::Esc), C::ClearMarks),
-            (S::Pending, KeySpec::ch('o'), C::SortNext),
-            (S::Pending, KeySpec::ch('O'), C::SortReverse),
-            (S::Pending, KeySpec::ch('i'), C::IdleFilter),
-            (S::Pending, KeySpec::ch('/'), C::Filter),
-            (S::Pending, KeySpec::ch(']'), C::NextPage),
-            (S::Pending, KeySpec::ch('['), C::FirstPage),
-            (S::Pending, KeySpec::ch('r'), C::Refresh),
-            (S::Dialog, KeySpec::ch('y'), C::Confirm),
-            (S::Dialog, KeySpec::ch('n'), C::Cancel),
-            (S::Dialog, KeySpec::plain(K::Tab), C::SwitchField),
-            (S::Streams, KeySpec::plain(K::Enter), C::DrillIn),
-            (S::Streams, KeySpec::plain(K::Right), C::DrillIn),
-            (S::Streams, KeySpec::plain(K::Esc), C::DrillOut),
-            (S::Streams, KeySpec::plain(K::Left), C::DrillOut),
-            (S::Streams, KeySpec::ch('/'), C::Filter),
-            (S::Streams, KeySpec::ch('o'), C::SortNext),
-            (S::Streams, KeySpec::ch('O'), C::SortReverse),
-            (S::Streams, KeySpec::ch('e'), C::BrowseEntries),
-            (S::Streams, KeySpec::ch('p'), C::GroupPending),
-            (S::Streams, KeySpec::ch('r'), C::Refresh),
-            (S::Streams, KeySpec::ch('R'), C::Rediscover),
-            (S::Streams, KeySpec::ch('F'), C::FollowStream),
-            (S::Streams, KeySpec::ch('n'), C::CreateGroup),
-            (S::Streams, KeySpec::ch('s'), C::SetGroupId),
-            (S::Streams, KeySpec::ch('D'), C::DestroyGroup),
-            (S::Streams, KeySpec::ch('X'), C::DeleteConsumer),
-            (S::StreamEntries, KeySpec::plain(K::Enter), C::DrillIn),
-            (S::StreamEntries, KeySpec::plain(K::Esc), C::DrillOut),
-            (S::StreamEntries, KeySpec::ch(']'), C::NextPage),
-            (S::StreamEntries, KeySpec::ch('['), C::PrevPage),
-            (S::StreamEntries, KeySpec::ch('t'), C::JumpTo),
-            (S::StreamEntries, KeySpec::ch('r'), C::Refresh),
         ];
+        // After the rest: help sections come in the order of their first binding.
+        table.extend(pending_and_streams_bindings());
         Keymap {
             bindings: table
-                .iter()
-                .map(|&(scope, key, command)| Binding {
+                .into_iter()
+                .map(|(scope, key, command)| Binding {
                     scope,
                     key,
                     command,
@@ -520,6 +492,59 @@ impl Default for Keymap {
                 .collect(),
         }
     }
+}
+
+/// The Pending and Streams panes and their dialogs (a second table only to keep each
+/// function short).
+fn pending_and_streams_bindings() -> Vec<(Scope, KeySpec, Command)> {
+    use Command as C;
+    use KeyCode as K;
+    use Scope as S;
+    vec![
+        (S::Pending, KeySpec::ch('t'), C::PendingTarget),
+        (S::Pending, KeySpec::plain(K::Enter), C::Open),
+        (S::Pending, KeySpec::ch('a'), C::Ack),
+        (S::Pending, KeySpec::ch('c'), C::Claim),
+        (S::Pending, KeySpec::ch('A'), C::Autoclaim),
+        (S::Pending, KeySpec::ch('d'), C::DeadLetter),
+        (S::Pending, KeySpec::ch('x'), C::DeleteEntries),
+        (S::Pending, KeySpec::ch('T'), C::Trim),
+        (S::Pending, KeySpec::ch(' '), C::ToggleMark),
+        (S::Pending, KeySpec::ch('v'), C::MarkRange),
+        (S::Pending, KeySpec::plain(K::Esc), C::ClearMarks),
+        (S::Pending, KeySpec::ch('o'), C::SortNext),
+        (S::Pending, KeySpec::ch('O'), C::SortReverse),
+        (S::Pending, KeySpec::ch('i'), C::IdleFilter),
+        (S::Pending, KeySpec::ch('/'), C::Filter),
+        (S::Pending, KeySpec::ch(']'), C::NextPage),
+        (S::Pending, KeySpec::ch('['), C::FirstPage),
+        (S::Pending, KeySpec::ch('r'), C::Refresh),
+        (S::Dialog, KeySpec::ch('y'), C::Confirm),
+        (S::Dialog, KeySpec::ch('n'), C::Cancel),
+        (S::Dialog, KeySpec::plain(K::Tab), C::SwitchField),
+        (S::Streams, KeySpec::plain(K::Enter), C::DrillIn),
+        (S::Streams, KeySpec::plain(K::Right), C::DrillIn),
+        (S::Streams, KeySpec::plain(K::Esc), C::DrillOut),
+        (S::Streams, KeySpec::plain(K::Left), C::DrillOut),
+        (S::Streams, KeySpec::ch('/'), C::Filter),
+        (S::Streams, KeySpec::ch('o'), C::SortNext),
+        (S::Streams, KeySpec::ch('O'), C::SortReverse),
+        (S::Streams, KeySpec::ch('e'), C::BrowseEntries),
+        (S::Streams, KeySpec::ch('p'), C::GroupPending),
+        (S::Streams, KeySpec::ch('r'), C::Refresh),
+        (S::Streams, KeySpec::ch('R'), C::Rediscover),
+        (S::Streams, KeySpec::ch('F'), C::FollowStream),
+        (S::Streams, KeySpec::ch('n'), C::CreateGroup),
+        (S::Streams, KeySpec::ch('s'), C::SetGroupId),
+        (S::Streams, KeySpec::ch('D'), C::DestroyGroup),
+        (S::Streams, KeySpec::ch('X'), C::DeleteConsumer),
+        (S::StreamEntries, KeySpec::plain(K::Enter), C::DrillIn),
+        (S::StreamEntries, KeySpec::plain(K::Esc), C::DrillOut),
+        (S::StreamEntries, KeySpec::ch(']'), C::NextPage),
+        (S::StreamEntries, KeySpec::ch('['), C::PrevPage),
+        (S::StreamEntries, KeySpec::ch('t'), C::JumpTo),
+        (S::StreamEntries, KeySpec::ch('r'), C::Refresh),
+    ]
 }
 
 impl Keymap {

@@ -44,7 +44,10 @@ pub use group::{
     create_group, delete_consumer, destroy_group, set_group_id, ConsumerDeleteOutcome,
     GroupCreateOutcome, GroupDestroyOutcome, GroupSetIdOutcome, GroupStart,
 };
-pub use publish::{publish, PublishOutcome};
+pub use publish::{
+    publish, PublishOutcome, Replay, ReplayFailure, ReplayMessage, ReplayOutcome, ReplaySkipped,
+    REPLAY_AUDITED_MESSAGES,
+};
 pub use trim::{trim, trim_preview, TrimOutcome, TrimPreview, TrimStrategy, MAX_TRIM_ENTRIES};
 
 /// Most ids one action accepts: actions are pipelined in one round trip and must stay

@@ -8,7 +8,9 @@ use tui_input::Input;
 
 use super::{AppState, Effect, Overlay};
 use crate::keymap::{Command, Scope};
+use crate::redis::message::{Kind, Message};
 use crate::redis::poller::ChannelKind;
+use crate::text::escape::is_unsafe_char;
 
 /// What came back from a publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +48,13 @@ pub struct ComposerState {
     /// Why the payload is not JSON, while validation is on.
     pub json_error: Option<String>,
     pub outcome: Option<Outcome>,
+    /// The channel / payload is held in the editable byte form ([`to_editable`]) and is
+    /// decoded back to bytes when sent: set by "send again" for bytes that are not plain
+    /// text, so binary messages go out exactly as they came in.
+    pub channel_escaped: bool,
+    pub payload_escaped: bool,
+    /// Opened by "send again" (the title says so).
+    pub again: bool,
 }
 
 impl Default for ComposerState {
@@ -58,6 +67,9 @@ impl Default for ComposerState {
             validate_json: false,
             json_error: None,
             outcome: None,
+            channel_escaped: false,
+            payload_escaped: false,
+            again: false,
         }
     }
 }
@@ -79,6 +91,25 @@ impl ComposerState {
             }
             Err(why) => (composer, Some(why.to_string())),
         }
+    }
+
+    /// "Send again": the message's channel and kind (PUBLISH for `message`/`pmessage`,
+    /// SPUBLISH for `smessage`) and its payload, ready to send as it is or edited.
+    pub fn send_again(message: &Message) -> ComposerState {
+        let (channel, channel_escaped) = editable_text(&message.channel, false);
+        let (payload, payload_escaped) = editable_text(&message.payload, true);
+        let mut composer = ComposerState {
+            channel: Input::new(channel),
+            payload: TextArea::new(&payload),
+            field: Field::Payload,
+            shard: message.kind == Kind::SMessage,
+            channel_escaped,
+            payload_escaped,
+            again: true,
+            ..ComposerState::default()
+        };
+        composer.payload.to_start();
+        composer
     }
 
     pub fn command_name(&self) -> &'static str {
@@ -110,12 +141,102 @@ impl ComposerState {
                 "the payload is not valid JSON ({e}); fix it or turn the check off"
             ));
         }
+        let payload = self.payload.text();
+        let bytes = |text: &str, escaped: bool| {
+            Bytes::from(if escaped {
+                from_editable(text)
+            } else {
+                text.as_bytes().to_vec()
+            })
+        };
         Ok(Effect::Publish {
-            channel: Bytes::from(channel.to_string()),
-            payload: Bytes::from(self.payload.text()),
+            channel: bytes(channel, self.channel_escaped),
+            payload: bytes(&payload, self.payload_escaped),
             shard: self.shard,
         })
     }
+}
+
+/// `bytes` as text for the editor, and whether it is in the editable byte form: plain
+/// UTF-8 (without control or invisible characters, bar line breaks in a payload) is
+/// edited as it is; anything else in the byte form, which [`from_editable`] turns back
+/// into exactly the same bytes.
+fn editable_text(bytes: &[u8], multi_line: bool) -> (String, bool) {
+    match std::str::from_utf8(bytes) {
+        Ok(text)
+            if !text
+                .chars()
+                .any(|c| is_unsafe_char(c) && !(multi_line && c == '\n')) =>
+        {
+            (text.to_string(), false)
+        }
+        _ => (to_editable(bytes, multi_line), true),
+    }
+}
+
+/// The composer's editable byte form: text stays text, a backslash is `\\`, and every
+/// byte that is not printable text (invalid UTF-8, a control character, an invisible or
+/// bidi format character) is `\xNN`; line breaks stay line breaks when `multi_line`.
+/// Reversible by [`from_editable`], unlike the display escaping of `text::escape`
+/// (which leaves backslashes alone for readability). What the editor shows still goes
+/// through `text::escape` when drawn; this form only contains printable text anyway.
+pub fn to_editable(bytes: &[u8], multi_line: bool) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len() + bytes.len() / 8);
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' {
+                out.push_str("\\\\");
+            } else if c == '\n' && multi_line {
+                out.push(c);
+            } else if is_unsafe_char(c) {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    let _ = write!(out, "\\x{b:02x}");
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
+/// Bytes back from the editable form: `\\` is a backslash, `\xNN` (two hex digits) a
+/// byte; any other backslash is kept as typed.
+pub fn from_editable(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'\\' {
+            match bytes.get(i + 1) {
+                Some(b'\\') => {
+                    out.push(b'\\');
+                    i += 2;
+                    continue;
+                }
+                Some(b'x') => {
+                    let hex = bytes
+                        .get(i + 2..i + 4)
+                        .and_then(|h| std::str::from_utf8(h).ok());
+                    if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                        out.push(v);
+                        i += 4;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    out
 }
 
 /// A channel name that can be edited as text: UTF-8 and not absurdly long.
@@ -166,6 +287,12 @@ impl TextArea {
     /// (line, char index)
     pub fn cursor(&self) -> (usize, usize) {
         (self.row, self.col)
+    }
+
+    /// Cursor to the very beginning (a prefilled payload is read from its start).
+    pub fn to_start(&mut self) {
+        self.row = 0;
+        self.col = 0;
     }
 
     fn line_len(&self, row: usize) -> usize {
@@ -412,6 +539,33 @@ mod tests {
         c.payload = TextArea::new("not json");
         c.revalidate();
         assert!(c.request().is_ok(), "the check is optional");
+    }
+
+    #[test]
+    fn editable_form_round_trips_any_bytes() {
+        let mut rng = crate::test_rng::XorShift(0x5eed_1234);
+        for round in 0..2000 {
+            let len = rng.below(40);
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| match rng.below(4) {
+                    // Backslashes, x and hex digits make escape-like input likely.
+                    0 => b"\\x0f9aA\n"[rng.below(8)],
+                    _ => rng.next() as u8,
+                })
+                .collect();
+            for multi_line in [false, true] {
+                let text = to_editable(&bytes, multi_line);
+                assert!(
+                    text.chars()
+                        .all(|c| (multi_line && c == '\n') || !is_unsafe_char(c)),
+                    "round {round}: {text:?}"
+                );
+                assert_eq!(from_editable(&text), bytes, "round {round}: {text:?}");
+            }
+        }
+        assert_eq!(to_editable(b"a\\b\xff\x1b", false), "a\\\\b\\xff\\x1b");
+        // Typed escapes mean bytes; an unknown escape is kept as typed.
+        assert_eq!(from_editable("\\x41\\q\\x4"), b"A\\q\\x4");
     }
 
     #[test]

@@ -73,7 +73,7 @@ impl AppState {
             Focus::Filter => self.filter_key(key),
             Focus::Subscribe => self.subscribe_key(key, &mut effects),
             Focus::Unsubscribe => self.unsubscribe_key(&key, &mut effects),
-            Focus::Detail => self.detail_key(&key),
+            Focus::Detail => self.detail_key(&key, &mut effects),
             Focus::Feed => self.feed_key(&key, &mut effects),
             Focus::Channels | Focus::Clients | Focus::Nodes => {
                 self.channels_key(&key, &mut effects)
@@ -270,7 +270,7 @@ impl AppState {
         true
     }
 
-    fn detail_key(&mut self, key: &KeyEvent) -> bool {
+    fn detail_key(&mut self, key: &KeyEvent, effects: &mut Vec<Effect>) -> bool {
         let rows = self.detail_rows();
         let Some(detail) = &mut self.detail else {
             return false;
@@ -282,6 +282,14 @@ impl AppState {
             }
             Some(Command::ToggleHex) => {
                 detail.toggle_hex();
+                return true;
+            }
+            Some(Command::SendAgain) => {
+                self.send_again();
+                return true;
+            }
+            Some(Command::CopyPayload) => {
+                self.copy_payload(effects);
                 return true;
             }
             _ => {}
@@ -429,6 +437,8 @@ impl AppState {
                     effects.push(Effect::Export { path, messages });
                 }
             }
+            Some(Command::SendAgain) => self.send_again(),
+            Some(Command::CopyPayload) => self.copy_payload(effects),
             Some(Command::Retry) => {
                 if let ConnView::Disconnected { .. } = self.conn {
                     self.info("connecting again…".into());

@@ -9,6 +9,7 @@ mod keys;
 pub mod layout;
 pub mod pending;
 pub mod prompt;
+mod send_again;
 pub mod status;
 pub mod streams;
 
@@ -154,6 +155,9 @@ pub enum Effect {
     },
     /// Connect again now: the subscriber does not retry a refused login by itself.
     Retry,
+    /// Put these bytes on the clipboard (app.rs writes OSC 52 to the terminal; the bytes
+    /// travel base64-encoded, so nothing raw reaches it).
+    CopyToClipboard(Bytes),
     /// Whether the poller should also run CLIENT LIST.
     SetClientsPolling(bool),
     /// Pending pane: fetch a page or consumers, run an action or its preview.

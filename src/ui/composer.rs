@@ -27,7 +27,15 @@ pub fn render(state: &AppState, composer: &ComposerState, frame: &mut Frame, are
     }
     let rect = popup::rect(area, width, height, Place::Middle);
     let buf = frame.buffer_mut();
-    let inner = popup::padded(popup::frame(buf, rect, "publish"));
+    let title = match (
+        composer.again,
+        composer.payload_escaped || composer.channel_escaped,
+    ) {
+        (true, true) => "send again · binary: \\xNN is a byte, \\\\ a backslash",
+        (true, false) => "send again",
+        (false, _) => "publish",
+    };
+    let inner = popup::padded(popup::frame(buf, rect, title));
     let key = |command| {
         state
             .keymap

@@ -87,17 +87,9 @@ pub fn render(state: &AppState, scroll: usize, frame: &mut Frame, area: Rect) {
         section.push(Line::default());
         sections.push(section);
     }
-    let total: usize = sections.iter().map(Vec::len).sum();
-    // Two columns when there is room, balanced by line count.
+    // Two columns when there is room.
     let two = area.width >= 90;
-    let (mut left, mut right) = (Vec::new(), Vec::new());
-    for section in sections {
-        if two && left.len() >= total / 2 {
-            right.extend(section);
-        } else {
-            left.extend(section);
-        }
-    }
+    let (mut left, right) = columns(sections, two);
     let footer = Line::styled(
         "Filter language: same as `redtail tail --filter`, e.g.  error ch:ai:* .latency_ms > 250",
         theme::dim(),
@@ -156,6 +148,34 @@ pub fn render(state: &AppState, scroll: usize, frame: &mut Frame, area: Rect) {
             .scroll((scroll, 0))
             .render(l, buf);
     }
+}
+
+/// The sections as one column, or two balanced by line count: split between sections
+/// where the longer column is shortest.
+fn columns(
+    sections: Vec<Vec<Line<'static>>>,
+    two: bool,
+) -> (Vec<Line<'static>>, Vec<Line<'static>>) {
+    let total: usize = sections.iter().map(Vec::len).sum();
+    let split = if two {
+        (0..=sections.len())
+            .min_by_key(|&k| {
+                let left: usize = sections[..k].iter().map(Vec::len).sum();
+                left.max(total - left)
+            })
+            .unwrap_or(0)
+    } else {
+        sections.len()
+    };
+    let (mut left, mut right) = (Vec::new(), Vec::new());
+    for (i, section) in sections.into_iter().enumerate() {
+        if i < split {
+            left.extend(section);
+        } else {
+            right.extend(section);
+        }
+    }
+    (left, right)
 }
 
 /// Help lines cut with `…` at the column's width (a cut description says so).

@@ -289,12 +289,14 @@ fn clicking_a_row_selects_it_in_the_table_panes() {
 }
 
 #[test]
-fn a_refused_login_is_shown_not_retried_and_r_connects_once_fixed() {
+fn a_refused_login_is_shown_not_retried_and_retry_connects_once_fixed() {
     let server = Server::start_with(&["--requirepass", "secret"]);
     let url = format!("redis://:client-pass@127.0.0.1:{}", server.port);
     let mut tui = Tui::spawn(&[&url, "-c", "c"], 140, 30);
     let screen = tui.wait_for("authentication failed for user default", T);
     assert!(!screen.contains("Cannot reach the server"), "{screen}");
+    // Retry is R (r sends a message again); the screen names the key from the keymap.
+    assert!(screen.contains("press R to"), "{screen}");
     assert!(!screen.contains("client-pass"), "{screen}");
     // No retry storm: the subscriber, pollers and stream watcher all wait.
     std::thread::sleep(Duration::from_secs(5));
@@ -313,7 +315,7 @@ fn a_refused_login_is_shown_not_retried_and_r_connects_once_fixed() {
         .output()
         .expect("redis-cli");
     assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
-    tui.send(b"r");
+    tui.send(b"R");
     tui.wait_for("connected", T);
     tui.send(b"q");
     tui.wait_exit(T);
