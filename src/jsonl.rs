@@ -11,7 +11,7 @@ use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::json::json_bytes;
-use crate::redis::message::{Gap, Kind, Message};
+use crate::redis::message::{Gap, KeyEvent, Kind, Message};
 
 /// Formats messages, caching the timestamp text: every message of one socket read shares
 /// its receive time.
@@ -66,6 +66,38 @@ impl JsonlWriter {
                 b64(&m.payload, out);
             }
         }
+        out.extend_from_slice(b"}\n");
+    }
+}
+
+impl JsonlWriter {
+    /// `{"ts":…,"kind":"keyspace","db":0,"key":…,"event":…,"node":"host:port"}`, with
+    /// `key_b64` beside an escaped `key` when the key is not UTF-8.
+    pub fn write_key_event(&mut self, e: &KeyEvent, out: &mut Vec<u8>) {
+        if self.last_ts != Some(e.received) {
+            self.ts_text = e.received.to_rfc3339_opts(SecondsFormat::Micros, true);
+            self.last_ts = Some(e.received);
+        }
+        out.extend_from_slice(b"{\"ts\":\"");
+        out.extend_from_slice(self.ts_text.as_bytes());
+        out.extend_from_slice(b"\",\"kind\":\"keyspace\",\"db\":");
+        out.extend_from_slice(e.db.to_string().as_bytes());
+        out.extend_from_slice(b",\"key\":");
+        match std::str::from_utf8(&e.key) {
+            Ok(text) => json_str(text, out),
+            Err(_) => {
+                json_str(&crate::text::escape::escape_line(&e.key), out);
+                out.extend_from_slice(b",\"key_b64\":");
+                b64(&e.key, out);
+            }
+        }
+        out.extend_from_slice(b",\"event\":");
+        match std::str::from_utf8(&e.event) {
+            Ok(text) => json_str(text, out),
+            Err(_) => json_str(&crate::text::escape::escape_line(&e.event), out),
+        }
+        out.extend_from_slice(b",\"node\":");
+        json_str(&e.node, out);
         out.extend_from_slice(b"}\n");
     }
 }
