@@ -415,8 +415,9 @@ pub struct KeyspaceArgs {
     /// repeated; default: every event)
     #[arg(long, value_name = "LIST", value_delimiter = ',', requires = "globs")]
     pub events: Vec<String>,
-    /// Only this database (default: every database; a Cluster has only 0)
-    #[arg(long, value_name = "N", requires = "globs")]
+    /// Only this database: the global `--db N` as given (set by main). Without it, a URL
+    /// naming a database other than 0 limits to that one, else every database is followed.
+    #[arg(skip)]
     pub db: Option<u32>,
     /// Add the notify-keyspace-events flags the events need on every node (merged with
     /// the flags already set), and put the old value back on exit; audited, refused in

@@ -1,8 +1,8 @@
 //! Keyspace notifications from every node (`tail --keyspace`).
 //!
 //! Notifications are node-local: in a Cluster each primary publishes events only for its
-//! own keys, so redtail PSUBSCRIBEs on every serving primary ([`cluster`]) and follows
-//! failovers and resharding there. Replicas are left out on purpose: they do emit events
+//! own keys, so redtail PSUBSCRIBEs on every serving primary ([`nodes`]) and follows
+//! failovers and resharding there; through Sentinel, on the primary it names. Replicas are left out on purpose: they do emit events
 //! for replicated writes (checked on Redis 7.0), but that would show every write twice,
 //! and a key that expires on the primary reaches a replica as `del`, not `expired`.
 //!
@@ -16,25 +16,27 @@
 //! reads the setting on every node and says what is missing.
 
 pub mod check;
-mod cluster;
 pub(super) mod decode;
 pub mod flags;
+mod nodes;
 
 use std::sync::Arc;
 
 pub use decode::{parse_channel, Decoded, Decoder, KeyspaceSpec};
 
+use super::route::{Mode, Route};
 use super::subscriber::{spawn_engine, Subscriber, SubscriberConfig, Subscriptions};
 
 /// Start following keyspace events: one PSUBSCRIBE connection on a single server or on
-/// the primary a Sentinel names (reconnecting to the new one after a failover), one per
+/// the primary a Sentinel names (moving to the new one after a failover), one per
 /// serving primary in a Cluster. `config.route` decides which; events arrive in the
 /// returned subscriber's inbox as [`super::message::Delivery::Keyspace`].
 pub fn spawn(mut config: SubscriberConfig, spec: KeyspaceSpec) -> Subscriber {
     let spec = Arc::new(spec);
     config.keyspace = Some(spec.clone());
-    if let Some(route) = config.route.clone().filter(|r| r.is_cluster()) {
-        return cluster::spawn(route, config, spec);
+    let multi = |r: &Arc<Route>| r.is_cluster() || matches!(r.mode(), Mode::Sentinel(_));
+    if let Some(route) = config.route.clone().filter(multi) {
+        return nodes::spawn(route, config, spec);
     }
     let inbox = Arc::new(super::inbox::Inbox::new(config.caps));
     let child = spawn_engine(config, subscriptions(&spec), inbox.clone(), None, 0);

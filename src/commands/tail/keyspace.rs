@@ -31,7 +31,9 @@ pub(super) async fn start(
     route: &Arc<Route>,
     config: SubscriberConfig,
 ) -> Result<(Subscriber, Option<Restore>), i32> {
-    let spec = args.keyspace.spec();
+    let mut spec = args.keyspace.spec();
+    let url_db = u32::try_from(route.template().db).ok().filter(|&d| d > 0);
+    spec.db = spec.db.or(url_db);
     warn_unknown_events(&spec);
     let needed = spec.required_flags();
     let settings = match check::read_all(route).await {

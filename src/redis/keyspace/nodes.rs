@@ -1,9 +1,12 @@
-//! Keyspace events in a Redis Cluster: one engine per serving primary (each publishes
-//! only its own keys' events), all feeding one inbox. The set of primaries is read from
-//! the route's topology and re-checked on a tick and whenever an engine loses its node,
-//! so a failover (a replica promoted) or a new primary after resharding gets its own
-//! engine, and an engine whose node stopped serving is stopped — reporting its outage
-//! as a gap that names the node.
+//! Keyspace events from the nodes that own keys: in a Redis Cluster one engine per
+//! serving primary (each publishes only its own keys' events), through Sentinel one on
+//! the primary the Sentinels name; all feed one inbox. The set is read from the route
+//! (topology / Sentinel answer) and re-checked on a tick and whenever an engine loses
+//! its node, so a failover (a replica promoted) or a new primary after resharding gets
+//! its own engine, and an engine whose node stopped serving is stopped — reporting its
+//! outage as a gap that names the node. (An engine that followed the route by itself
+//! would stay on a demoted primary: it keeps its connection, and as a replica it emits
+//! the replicated writes' events, expirations as `del`.)
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::decode::KeyspaceSpec;
+use crate::redis::conn::Target;
 use crate::redis::inbox::Inbox;
 use crate::redis::route::Route;
 use crate::redis::subscriber::{
@@ -121,14 +125,9 @@ impl Supervisor {
     /// One engine on every serving primary, none elsewhere. New engines start before
     /// old ones stop, so a moved node's gap ends when its successor already listens.
     async fn place(&mut self) {
-        let Some(topo) = self.route.topology().await else {
+        let Some(desired) = self.desired().await else {
             return;
         };
-        let desired: BTreeMap<String, crate::redis::conn::Target> = topo
-            .serving_primaries()
-            .into_iter()
-            .map(|n| (n.addr(), self.route.node_target(n)))
-            .collect();
         for (addr, target) in &desired {
             if self.nodes.contains_key(addr) {
                 continue;
@@ -159,6 +158,22 @@ impl Supervisor {
                 stop(child).await;
             }
         }
+    }
+
+    /// Where events come from now, by address; `None` when the route cannot tell (keep
+    /// what runs).
+    async fn desired(&self) -> Option<BTreeMap<String, Target>> {
+        if !self.route.is_cluster() {
+            let target = self.route.target(0).await.ok()?;
+            return Some(BTreeMap::from([(target.addr(), target)]));
+        }
+        let topo = self.route.topology().await?;
+        Some(
+            topo.serving_primaries()
+                .into_iter()
+                .map(|n| (n.addr(), self.route.node_target(n)))
+                .collect(),
+        )
     }
 
     /// Connected when every node's engine is; otherwise the first that is not, named.
