@@ -448,7 +448,14 @@ fn collect_until(
 #[test]
 fn keyspace_cluster_every_primary_reports_its_keys_and_a_failover_leaves_a_gap() {
     let cluster = Cluster::start();
-    let url = cluster.seed_url();
+    let primaries: Vec<u16> = cluster.primaries().iter().map(|n| n.port).collect();
+    assert_eq!(primaries.len(), 3);
+    // One primary publishes events but refuses CONFIG to redtail's user (as managed
+    // services do): it is reported, and its events still arrive.
+    let locked = primaries[1];
+    cluster.cli(locked, &["CONFIG", "SET", "notify-keyspace-events", "K$"]);
+    cluster.cli(locked, &["ACL", "SETUSER", "default", "-config"]);
+    let url = format!("redis://127.0.0.1:{}", primaries[0]);
     let dir = tempfile::tempdir().unwrap();
     let audit = audit_path(&dir);
     let p = Proc::spawn_env(
@@ -465,15 +472,20 @@ fn keyspace_cluster_every_primary_reports_its_keys_and_a_failover_leaves_a_gap()
         ],
         &[("REDTAIL_AUDIT_LOG", &audit)],
     );
-    let primaries: Vec<u16> = cluster.primaries().iter().map(|n| n.port).collect();
-    assert_eq!(primaries.len(), 3);
     for &port in &primaries {
         wait_patterns(port, 2);
     }
-    // Every node (replicas too, for failovers) got the flags.
-    for &port in cluster.ports() {
+    // Every other node (replicas too, for failovers) got the flags.
+    for &port in cluster.ports().iter().filter(|&&p| p != locked) {
         assert!(config_get(port).contains('K'), "node {port}");
     }
+    let err = p.stderr();
+    assert!(
+        err.contains(&format!(
+            "node 127.0.0.1:{locked}: cannot read notify-keyspace-events"
+        )) && err.contains("NOPERM"),
+        "{err}"
+    );
     // 30 keys spread over all three primaries, each written on its owner.
     let keys: Vec<String> = (0..30).map(|i| format!("ks:{i}")).collect();
     let mut owner: BTreeMap<String, u16> = BTreeMap::new();
