@@ -233,6 +233,32 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn keyspace_events_have_their_own_shape_with_key_b64_for_binary_keys() {
+        let mut e = crate::redis::message::KeyEvent {
+            seq: 1,
+            received: msg(Kind::Message, None, b"", b"").received,
+            node: std::sync::Arc::from("10.0.0.1:7001"),
+            db: 3,
+            key: Bytes::from_static(b"user:\xe2\x80\xae1"),
+            event: Bytes::from_static(b"expired"),
+        };
+        let mut out = Vec::new();
+        JsonlWriter::default().write_key_event(&e, &mut out);
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            "{\"ts\":\"2026-11-22T01:02:03.456789Z\",\"kind\":\"keyspace\",\"db\":3,\
+             \"key\":\"user:\\u202e1\",\"event\":\"expired\",\"node\":\"10.0.0.1:7001\"}\n"
+        );
+        e.key = Bytes::from_static(b"k\xff\x1b");
+        out.clear();
+        JsonlWriter::default().write_key_event(&e, &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["key"], "k\\xff\\x1b");
+        assert_eq!(v["key_b64"], "a/8b");
+        assert!(!out.contains(&0x1b));
+    }
+
+    #[test]
     fn strings_round_trip_exactly_and_nothing_unsafe_is_raw() {
         let samples = [
             "plain",
