@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, watch};
 use super::decode::KeyspaceSpec;
 use crate::redis::conn::Target;
 use crate::redis::inbox::Inbox;
+use crate::redis::message::{Delivery, Gap};
 use crate::redis::route::Route;
 use crate::redis::subscriber::{
     spawn_engine, Child, ConnState, Control, Notice, Status, Subscriber, SubscriberConfig,
@@ -27,6 +28,8 @@ const TICK: Duration = Duration::from_millis(250);
 /// While some node's engine is down, the topology is read again this often (a failover
 /// takes a few seconds; the promoted replica is picked up within this delay).
 const DOWN_REFRESH: Duration = Duration::from_secs(1);
+/// How old the route's topology or Sentinel answer may be (its cache lifetime).
+const ROUTE_CACHE: Duration = Duration::from_secs(5);
 
 pub(super) fn spawn(
     route: Arc<Route>,
@@ -52,6 +55,7 @@ pub(super) fn spawn(
         notices,
         nodes: BTreeMap::new(),
         spawned: 0,
+        last_place: chrono::Utc::now(),
     };
     let task = tokio::spawn(supervisor.run());
     Subscriber::from_child(
@@ -76,6 +80,8 @@ struct Supervisor {
     /// One engine per serving primary, by address.
     nodes: BTreeMap<String, Child>,
     spawned: u64,
+    /// When the set of nodes was last read and found unchanged.
+    last_place: chrono::DateTime<chrono::Utc>,
 }
 
 impl Supervisor {
@@ -128,6 +134,7 @@ impl Supervisor {
         let Some(desired) = self.desired().await else {
             return;
         };
+        let mut added = Vec::new();
         for (addr, target) in &desired {
             if self.nodes.contains_key(addr) {
                 continue;
@@ -146,6 +153,7 @@ impl Supervisor {
                 base,
             );
             self.nodes.insert(addr.clone(), child);
+            added.push(addr.clone());
         }
         let gone: Vec<String> = self
             .nodes
@@ -153,11 +161,39 @@ impl Supervisor {
             .filter(|a| !desired.contains_key(*a))
             .cloned()
             .collect();
+        let mut handed_over = Vec::new();
         for addr in gone {
             if let Some(child) = self.nodes.remove(&addr) {
+                if matches!(child.status.borrow().conn, ConnState::Connected { .. }) {
+                    handed_over.push(addr);
+                }
                 stop(child).await;
             }
         }
+        let now = chrono::Utc::now();
+        if !handed_over.is_empty() && !added.is_empty() {
+            self.handover_gap(&handed_over, &added, now);
+        }
+        self.last_place = now;
+    }
+
+    /// A node we were still connected to stopped serving and another took over (a
+    /// Sentinel failover, a manual cluster failover, resharding to a new primary): its
+    /// engine saw no outage, but events on the new node before its engine subscribed are
+    /// lost. The route's answers are cached for up to [`ROUTE_CACHE`], so the window
+    /// starts that long before the last reading that still named the old node.
+    fn handover_gap(&self, old: &[String], new: &[String], now: chrono::DateTime<chrono::Utc>) {
+        let from = self.last_place - chrono::TimeDelta::from_std(ROUTE_CACHE).unwrap_or_default();
+        self.inbox.push_batch(&mut vec![Delivery::Gap(Gap {
+            from,
+            to: now,
+            reason: format!(
+                "node {}: no longer serving, {} took over; events there before redtail \
+                 subscribed are lost",
+                old.join(", "),
+                new.join(", ")
+            ),
+        })]);
     }
 
     /// Where events come from now, by address; `None` when the route cannot tell (keep
