@@ -428,6 +428,57 @@ pub struct TailArgs {
     /// Seconds of silence before a liveness PING, and to wait for its answer
     #[arg(long, default_value_t = 5.0, hide = true)]
     pub ping_interval: f64,
+    #[command(flatten)]
+    pub keyspace: KeyspaceArgs,
+    /// Read-only mode as decided from flag, environment and config (set by main; only
+    /// `--enable-notifications` changes anything).
+    #[arg(skip)]
+    pub read_only: crate::redis::actions::ReadOnly,
+}
+
+/// `tail --keyspace`: keyspace notifications from every node (see README: Keyspace
+/// notifications).
+#[derive(Debug, Clone, Args, Default, PartialEq, Eq)]
+pub struct KeyspaceArgs {
+    /// Follow keyspace events of keys matching this glob, from every node (repeatable;
+    /// instead of --channel/--pattern/--shard-channel; b64:BASE64 for any bytes)
+    #[arg(long = "keyspace", value_name = "GLOB", value_parser = check_name,
+          conflicts_with_all = ["channels", "patterns", "shard_channels"])]
+    pub globs: Vec<String>,
+    /// Only these events, e.g. set,del,expired,evicted,xadd,hset (comma-separated or
+    /// repeated; default: every event)
+    #[arg(long, value_name = "LIST", value_delimiter = ',', requires = "globs")]
+    pub events: Vec<String>,
+    /// Only this database: the global `--db N` as given (set by main). Without it, a URL
+    /// naming a database other than 0 limits to that one, else every database is followed.
+    #[arg(skip)]
+    pub db: Option<u32>,
+    /// Add the notify-keyspace-events flags the events need on every node (merged with
+    /// the flags already set), and put the old value back on exit; audited, refused in
+    /// read-only mode
+    #[arg(long, requires = "globs")]
+    pub enable_notifications: bool,
+}
+
+impl KeyspaceArgs {
+    pub fn is_on(&self) -> bool {
+        !self.globs.is_empty()
+    }
+
+    /// What to follow, as the engine takes it.
+    pub fn spec(&self) -> crate::redis::keyspace::KeyspaceSpec {
+        let events: std::collections::BTreeSet<String> = self
+            .events
+            .iter()
+            .map(|e| e.trim().to_ascii_lowercase())
+            .filter(|e| !e.is_empty())
+            .collect();
+        crate::redis::keyspace::KeyspaceSpec {
+            globs: self.globs.iter().map(|g| name_bytes(g)).collect(),
+            events: (!events.is_empty()).then_some(events),
+            db: self.db,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

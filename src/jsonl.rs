@@ -11,7 +11,7 @@ use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::json::json_bytes;
-use crate::redis::message::{Gap, Kind, Message};
+use crate::redis::message::{Gap, KeyEvent, Kind, Message};
 
 /// Formats messages, caching the timestamp text: every message of one socket read shares
 /// its receive time.
@@ -66,6 +66,38 @@ impl JsonlWriter {
                 b64(&m.payload, out);
             }
         }
+        out.extend_from_slice(b"}\n");
+    }
+}
+
+impl JsonlWriter {
+    /// `{"ts":…,"kind":"keyspace","db":0,"key":…,"event":…,"node":"host:port"}`, with
+    /// `key_b64` beside an escaped `key` when the key is not UTF-8.
+    pub fn write_key_event(&mut self, e: &KeyEvent, out: &mut Vec<u8>) {
+        if self.last_ts != Some(e.received) {
+            self.ts_text = e.received.to_rfc3339_opts(SecondsFormat::Micros, true);
+            self.last_ts = Some(e.received);
+        }
+        out.extend_from_slice(b"{\"ts\":\"");
+        out.extend_from_slice(self.ts_text.as_bytes());
+        out.extend_from_slice(b"\",\"kind\":\"keyspace\",\"db\":");
+        out.extend_from_slice(e.db.to_string().as_bytes());
+        out.extend_from_slice(b",\"key\":");
+        match std::str::from_utf8(&e.key) {
+            Ok(text) => json_str(text, out),
+            Err(_) => {
+                json_str(&crate::text::escape::escape_line(&e.key), out);
+                out.extend_from_slice(b",\"key_b64\":");
+                b64(&e.key, out);
+            }
+        }
+        out.extend_from_slice(b",\"event\":");
+        match std::str::from_utf8(&e.event) {
+            Ok(text) => json_str(text, out),
+            Err(_) => json_str(&crate::text::escape::escape_line(&e.event), out),
+        }
+        out.extend_from_slice(b",\"node\":");
+        json_str(&e.node, out);
         out.extend_from_slice(b"}\n");
     }
 }
@@ -198,6 +230,32 @@ pub(crate) mod tests {
         assert!(v.get("payload").is_none());
         assert_eq!(v["channel_b64"], "Yv8=");
         assert_eq!(v["channel"], "b\\xff");
+    }
+
+    #[test]
+    fn keyspace_events_have_their_own_shape_with_key_b64_for_binary_keys() {
+        let mut e = crate::redis::message::KeyEvent {
+            seq: 1,
+            received: msg(Kind::Message, None, b"", b"").received,
+            node: std::sync::Arc::from("10.0.0.1:7001"),
+            db: 3,
+            key: Bytes::from_static(b"user:\xe2\x80\xae1"),
+            event: Bytes::from_static(b"expired"),
+        };
+        let mut out = Vec::new();
+        JsonlWriter::default().write_key_event(&e, &mut out);
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            "{\"ts\":\"2026-11-22T01:02:03.456789Z\",\"kind\":\"keyspace\",\"db\":3,\
+             \"key\":\"user:\\u202e1\",\"event\":\"expired\",\"node\":\"10.0.0.1:7001\"}\n"
+        );
+        e.key = Bytes::from_static(b"k\xff\x1b");
+        out.clear();
+        JsonlWriter::default().write_key_event(&e, &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["key"], "k\\xff\\x1b");
+        assert_eq!(v["key_b64"], "a/8b");
+        assert!(!out.contains(&0x1b));
     }
 
     #[test]

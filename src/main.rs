@@ -234,6 +234,8 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Some(Command::Tail(mut args)) => {
             redtail::commands::tail::validate(&args)?;
+            args.read_only = read_only;
+            args.keyspace.db = cli.conn.db.and_then(|d| u32::try_from(d).ok());
             if args.subs.is_empty() {
                 if let Some(p) = profile {
                     args.subs.channels = p.profile.channels.clone();

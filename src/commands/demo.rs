@@ -23,6 +23,12 @@ pub mod cluster;
 
 const WORKLOAD: &str = include_str!("../../assets/demo-workload.json");
 
+/// Keyspace notifications in the demo server(s): the keyspace channel (`K`) for string
+/// (`$`), generic (`g`: del, expire) and expired (`x`) events — what the key churn
+/// produces (`tail --keyspace`). Stream and other events stay off, so the workload's
+/// streams do not flood a `*` pattern.
+pub const DEMO_NOTIFY: &str = "Kg$x";
+
 #[derive(Debug, Deserialize)]
 pub struct Workload {
     pub broadcasts: Vec<Broadcast>,
@@ -135,6 +141,7 @@ impl DemoServer {
         let mut cmd = tokio::process::Command::new(bin);
         cmd.args(private_server_args(port, &dir.0))
             .args(["--protected-mode", "yes"])
+            .args(["--notify-keyspace-events", DEMO_NOTIFY])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -234,6 +241,7 @@ pub async fn start_workload(route: &Arc<Route>, w: Workload) -> Result<Running> 
         spawn_shard_channel(&mut tasks, c, s);
     }
     spawn_token_streams(&mut tasks, &conn, w.token_streams);
+    spawn_key_churn(&mut tasks, route.clone());
     for q in w.work_queues {
         let c = pool
             .get(&route.target_for_key(q.stream.as_bytes()).await?)
@@ -279,6 +287,42 @@ fn spawn_subscribers(route: &Arc<Route>, w: &Workload) -> Vec<Subscriber> {
         .insert(Bytes::from(format!("{}*", w.token_streams.channel_prefix)));
     subscribers.push(spawn_subscriber(route, "chat-gateway", token_subs));
     subscribers
+}
+
+/// Key churn for `tail --keyspace`: sessions logging in with a short TTL (→ `set`,
+/// `expire`, then `expired`) and a product cache written and invalidated (→ `set`,
+/// `del`), over a bounded set of keys, each written on its slot's owner.
+fn spawn_key_churn(tasks: &mut JoinSet<()>, route: Arc<Route>) {
+    tasks.spawn(async move {
+        let mut pool = Pool::new();
+        for n in 0u64.. {
+            // A failed write (a node restarting) is skipped; the next one tries again.
+            let _ = churn_once(&route, &mut pool, n).await;
+            tokio::time::sleep(Duration::from_millis(700)).await;
+        }
+    });
+}
+
+async fn churn_once(route: &Route, pool: &mut Pool, n: u64) -> Result<()> {
+    let session = format!("session:{}", n % 16);
+    let mut c = pool
+        .get(&route.target_for_key(session.as_bytes()).await?)
+        .await?;
+    let _: () = c
+        .set_ex(&session, format!("user={}", 40 + n % 7), 3)
+        .await?;
+    let cache = format!("cache:product:{}", n % 8);
+    let mut c = pool
+        .get(&route.target_for_key(cache.as_bytes()).await?)
+        .await?;
+    if n % 3 == 2 {
+        let _: () = c.del(&cache).await?;
+    } else {
+        let _: () = c
+            .set(&cache, format!("{{\"price\":{}}}", 100 + n % 50))
+            .await?;
+    }
+    Ok(())
 }
 
 /// PUBLISH the broadcast's payloads in turn, forever.

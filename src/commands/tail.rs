@@ -1,5 +1,7 @@
 //! `redtail tail`: the headless consumer of the subscription engine.
 
+mod keyspace;
+
 use std::io::{IsTerminal, Write};
 
 use anyhow::Result;
@@ -8,7 +10,7 @@ use crate::cli::{Format, TailArgs};
 use crate::filter::Filter;
 use crate::jsonl::{gap_jsonl, JsonlWriter};
 use crate::redis::inbox::Caps;
-use crate::redis::message::{Delivery, Kind, Message};
+use crate::redis::message::{Delivery, KeyEvent, Kind, Message};
 use crate::redis::stream_tail::{self, StreamTail};
 use crate::redis::subscriber::{ConnState, Subscriber, SubscriberConfig};
 use crate::text::escape::escape_line;
@@ -27,7 +29,14 @@ pub async fn run(args: TailArgs, route: std::sync::Arc<crate::redis::route::Rout
         },
         None => None,
     };
-    let subscriber = spawn_subscriber(&args, &route);
+    let (subscriber, notifications) = if args.keyspace.is_on() {
+        match keyspace::start(&args, &route, subscriber_config(&args, &route)).await {
+            Ok(started) => started,
+            Err(code) => return Ok(code),
+        }
+    } else {
+        (spawn_subscriber(&args, &route), None)
+    };
     let inbox = subscriber.inbox();
     let stream_tails = StreamTail::spawn_routed(
         &route,
@@ -77,6 +86,9 @@ pub async fn run(args: TailArgs, route: std::sync::Arc<crate::redis::route::Rout
     for t in stream_tails {
         t.shutdown().await;
     }
+    if let Some(n) = notifications {
+        n.restore().await;
+    }
     Ok(if code == 0 { write_code } else { code })
 }
 
@@ -91,6 +103,14 @@ fn spawn_subscriber(
         eprintln!("redtail: no --channel/--pattern/--shard-channel given: following every classic channel (PSUBSCRIBE *)");
         subs.patterns.insert(bytes::Bytes::from_static(b"*"));
     }
+    Subscriber::spawn(subscriber_config(args, route), subs)
+}
+
+/// Routing, liveness pings and buffer caps from the flags (shared by `--keyspace`).
+fn subscriber_config(
+    args: &TailArgs,
+    route: &std::sync::Arc<crate::redis::route::Route>,
+) -> SubscriberConfig {
     let mut config = SubscriberConfig::new(route.template().clone());
     config.route = Some(route.clone());
     let ping = std::time::Duration::from_secs_f64(args.ping_interval.clamp(0.1, 3600.0));
@@ -100,7 +120,7 @@ fn spawn_subscriber(
         max_items: args.max_buffered.max(1),
         max_bytes: args.max_buffered_bytes.max(1),
     };
-    Subscriber::spawn(config, subs)
+    config
 }
 
 /// What `tail` prints, and how: filtering, formatting, counting, reporting outages and
@@ -178,6 +198,7 @@ impl Consumer {
     async fn deliver(&mut self, d: Delivery) -> Option<i32> {
         match d {
             Delivery::Message(m) => return self.message(&m).await,
+            Delivery::Keyspace(e) => return self.key_event(&e).await,
             Delivery::Gap(g) => {
                 if self.format == Format::Jsonl {
                     self.line.clear();
@@ -222,6 +243,26 @@ impl Consumer {
             Format::Text => format_text(m, self.escape, &mut self.line),
             Format::Jsonl => self.jsonl.write(m, &mut self.line),
         }
+        self.emit().await
+    }
+
+    /// A keyspace event; for `--filter` the key is the channel and the event the payload.
+    async fn key_event(&mut self, e: &KeyEvent) -> Option<i32> {
+        if let Some(f) = &self.filter {
+            if !f.matches(&e.key, &e.event) {
+                return None;
+            }
+        }
+        self.line.clear();
+        match self.format {
+            Format::Text => format_key_event(e, self.escape, &mut self.line),
+            Format::Jsonl => self.jsonl.write_key_event(e, &mut self.line),
+        }
+        self.emit().await
+    }
+
+    /// Queue the formatted line; `Some(code)` when `-n` is reached or stdout is gone.
+    async fn emit(&mut self) -> Option<i32> {
         self.out.pending.extend_from_slice(&self.line);
         self.printed += 1;
         if self.count.is_some_and(|n| self.printed >= n) {
@@ -334,6 +375,23 @@ pub fn format_text(m: &Message, escape: bool, out: &mut Vec<u8>) {
     }
     out.push(b' ');
     put(&m.payload, out);
+    out.push(b'\n');
+}
+
+/// `HH:MM:SS.mmm node db key event` (key and event escaped like channel and payload).
+pub fn format_key_event(e: &KeyEvent, escape: bool, out: &mut Vec<u8>) {
+    let ts = e.received.format("%H:%M:%S%.3f");
+    let _ = write!(out, "{ts} {} {} ", escape_line(e.node.as_bytes()), e.db);
+    for (i, part) in [&e.key, &e.event].into_iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        if escape {
+            out.extend_from_slice(escape_line(part).as_bytes());
+        } else {
+            out.extend_from_slice(part);
+        }
+    }
     out.push(b'\n');
 }
 

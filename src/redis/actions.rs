@@ -15,6 +15,7 @@
 mod claim;
 mod dead_letter;
 mod group;
+mod notify;
 mod publish;
 mod trim;
 
@@ -44,6 +45,7 @@ pub use group::{
     create_group, delete_consumer, destroy_group, set_group_id, ConsumerDeleteOutcome,
     GroupCreateOutcome, GroupDestroyOutcome, GroupSetIdOutcome, GroupStart,
 };
+pub use notify::{enable_notifications, restore_notifications, NotifyOutcome};
 pub use publish::{
     publish, PublishOutcome, Replay, ReplayFailure, ReplayMessage, ReplayOutcome, ReplaySkipped,
     REPLAY_AUDITED_MESSAGES,

@@ -107,7 +107,7 @@ impl Inbox {
         {
             let mut inner = self.lock();
             for d in batch.drain(..) {
-                if matches!(d, Delivery::Message(_)) {
+                if d.is_data() {
                     inner.counters.received += 1;
                 }
                 inner.bytes += d.approx_bytes();
@@ -121,7 +121,7 @@ impl Inbox {
                 };
                 let size = old.approx_bytes();
                 inner.bytes -= size;
-                if matches!(old, Delivery::Message(_)) {
+                if old.is_data() {
                     inner.counters.evicted += 1;
                     inner.counters.evicted_bytes += size as u64;
                 }

@@ -111,9 +111,32 @@ impl Gap {
     }
 }
 
+/// One keyspace notification (`__keyspace@<db>__:<key>` → event), decoded, with the
+/// node that emitted it: in a Cluster each primary reports only its own keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyEvent {
+    /// Engine-wide sequence number, like [`Message::seq`].
+    pub seq: u64,
+    pub received: DateTime<Utc>,
+    /// `host:port` of the node the event came from.
+    pub node: std::sync::Arc<str>,
+    pub db: u32,
+    pub key: Bytes,
+    /// `set`, `del`, `expired`, … (what the server sent, untrusted bytes like the key).
+    pub event: Bytes,
+}
+
+impl KeyEvent {
+    pub fn approx_bytes(&self) -> usize {
+        MESSAGE_OVERHEAD + self.key.len() + self.event.len()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
     Message(Message),
+    /// A keyspace notification (`tail --keyspace`).
+    Keyspace(KeyEvent),
     Gap(Gap),
     /// An error reply from the server, e.g. NOPERM on SUBSCRIBE. Already escaped.
     ServerError(String),
@@ -127,9 +150,16 @@ pub enum Delivery {
 }
 
 impl Delivery {
+    /// Data the server published (a message or a keyspace event), as opposed to the
+    /// engine's own notices: what the inbox counts as received and evicted.
+    pub fn is_data(&self) -> bool {
+        matches!(self, Delivery::Message(_) | Delivery::Keyspace(_))
+    }
+
     pub fn approx_bytes(&self) -> usize {
         match self {
             Delivery::Message(m) => m.approx_bytes(),
+            Delivery::Keyspace(e) => e.approx_bytes(),
             Delivery::Gap(g) => MESSAGE_OVERHEAD + g.reason.len(),
             Delivery::ServerError(e) => MESSAGE_OVERHEAD + e.len(),
             Delivery::Subscription { name, .. } => MESSAGE_OVERHEAD + name.len(),

@@ -9,6 +9,7 @@ pub mod conn;
 pub mod doctor;
 pub mod error;
 pub mod inbox;
+pub mod keyspace;
 pub mod message;
 pub mod pending;
 pub mod poller;

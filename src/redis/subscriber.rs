@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use super::backoff::{clock_jitter, Backoff};
 use super::conn::{Refusal, Target, CONNECT_TIMEOUT};
 use super::inbox::{Caps, Inbox};
+use super::keyspace::decode::{Decoded, Decoder, KeyspaceSpec};
 use super::message::{Delivery, Gap, Kind, Message, SubKind};
 use super::resp::{self, Frame, Parse};
 use super::route::Route;
@@ -78,6 +79,9 @@ pub struct SubscriberConfig {
     pub ping_timeout: Duration,
     pub backoff: Backoff,
     pub client_name: String,
+    /// Set for `tail --keyspace`: pmessages on `__keyspace@…` channels become
+    /// [`Delivery::Keyspace`] events naming the node (see `redis::keyspace`).
+    pub keyspace: Option<Arc<KeyspaceSpec>>,
 }
 
 /// Reads smaller than this trigger the coalescing pause.
@@ -93,6 +97,7 @@ impl SubscriberConfig {
             ping_timeout: Duration::from_secs(5),
             backoff: Backoff::default(),
             client_name: "redtail-sub".into(),
+            keyspace: None,
         }
     }
 }
@@ -174,6 +179,16 @@ impl Subscriber {
         }
     }
 
+    /// A handle on one engine that feeds `inbox`.
+    pub(super) fn from_child(child: Child, inbox: Arc<Inbox>) -> Subscriber {
+        Subscriber {
+            control: child.control,
+            inbox,
+            status: child.status,
+            task: Some(child.task),
+        }
+    }
+
     pub fn subscribe(&self, kind: SubKind, names: Vec<Bytes>) {
         let _ = self.control.send(Control::Subscribe(kind, names));
     }
@@ -244,6 +259,7 @@ pub(super) fn spawn_engine(
     });
     // Control messages are a handful of user actions; unbounded is fine here.
     let (control_tx, control_rx) = mpsc::unbounded_channel();
+    let keyspace = config.keyspace.clone().map(Decoder::new);
     let engine = Engine {
         config,
         wanted: initial,
@@ -254,6 +270,7 @@ pub(super) fn spawn_engine(
         last_channel: Bytes::new(),
         last_pattern: Bytes::new(),
         slab: BytesMut::new(),
+        keyspace,
         notices,
     };
     Child {
@@ -277,6 +294,8 @@ struct Engine {
     last_pattern: Bytes,
     /// Payloads are copied into shared slabs, not one allocation each (see `payload`).
     slab: BytesMut,
+    /// Keyspace mode: decodes `__keyspace@…` pmessages and knows the node's address.
+    keyspace: Option<Decoder>,
 }
 
 /// Why a session ended.
@@ -309,12 +328,16 @@ impl Engine {
             let connected = self.connect_once(attempt, retrying).await;
             retrying = false;
             match connected {
-                Ok(stream) => {
+                Ok((stream, addr)) => {
                     let now = Utc::now();
+                    if let Some(k) = &mut self.keyspace {
+                        k.set_node(&addr);
+                    }
                     if let Some(route) = &self.config.route {
                         route.clear_refusal();
                     }
                     if let Some((from, reason)) = down_since.take() {
+                        let reason = self.node_reason(reason);
                         self.inbox.push_batch(&mut vec![Delivery::Gap(Gap {
                             from,
                             to: now,
@@ -398,10 +421,11 @@ impl Engine {
         // A cluster supervisor stops an engine whose node is gone after moving its
         // subscriptions elsewhere: the outage still belongs in the feed.
         if let (Some(_), Some((from, reason))) = (&self.notices, down_since) {
+            let reason = self.node_reason(format!("{reason}; subscriptions moved to another node"));
             self.inbox.push_batch(&mut vec![Delivery::Gap(Gap {
                 from,
                 to: Utc::now(),
-                reason: format!("{reason}; subscriptions moved to another node"),
+                reason,
             })]);
         }
         self.set_conn(ConnState::Stopped);
@@ -410,15 +434,25 @@ impl Engine {
     /// One connect, through the route when there is one. While the route has connects on
     /// hold (a login was refused, maybe by another task), only an explicit retry goes
     /// to the network.
-    async fn connect_once(&self, attempt: u32, retrying: bool) -> Result<Conn> {
+    async fn connect_once(&self, attempt: u32, retrying: bool) -> Result<(Conn, String)> {
         let Some(route) = &self.config.route else {
-            return connect(&self.config, &self.config.target).await;
+            let conn = connect(&self.config, &self.config.target).await?;
+            return Ok((conn, self.config.target.addr()));
         };
         if !retrying {
             route.check_refusal()?;
         }
         let target = route.target(attempt).await?;
-        connect(&self.config, &target).await
+        let conn = connect(&self.config, &target).await?;
+        Ok((conn, target.addr()))
+    }
+
+    /// In keyspace mode events come from many nodes: a gap says whose they are.
+    fn node_reason(&self, reason: String) -> String {
+        match &self.keyspace {
+            Some(k) if !k.node().is_empty() => format!("node {}: {reason}", k.node()),
+            _ => reason,
+        }
     }
 
     /// After a fatal error: apply subscription changes until a retry (false) or a
@@ -647,6 +681,15 @@ impl Engine {
                             payload: self.payload(bytes(&items[2])?),
                         }))
                     }
+                    (b"pmessage", 4) if self.keyspace.is_some() => {
+                        let (p, c, x) = (bytes(&items[1])?, bytes(&items[2])?, bytes(&items[3])?);
+                        let decoder = self.keyspace.as_mut()?;
+                        match decoder.decode(&mut self.seq, received, p, c, x) {
+                            Decoded::Event(e) => Some(Delivery::Keyspace(e)),
+                            Decoded::Skip => None,
+                            Decoded::NotKeyspace => self.keyspace_off_channel(p, c, x, received),
+                        }
+                    }
                     (b"pmessage", 4) => {
                         let pattern = reuse(&mut self.last_pattern, bytes(&items[1])?);
                         let channel = reuse(&mut self.last_channel, bytes(&items[2])?);
@@ -696,6 +739,26 @@ impl Engine {
             }
             _ => None,
         }
+    }
+
+    /// A pmessage in keyspace mode that is not a keyspace event (a key glob can only
+    /// match keyspace channels, so this is rare): passed on as an ordinary message.
+    fn keyspace_off_channel(
+        &mut self,
+        pattern: &[u8],
+        channel: &[u8],
+        payload: &[u8],
+        received: DateTime<Utc>,
+    ) -> Option<Delivery> {
+        self.seq += 1;
+        Some(Delivery::Message(Message {
+            seq: self.seq,
+            received,
+            kind: Kind::PMessage,
+            pattern: Some(Bytes::copy_from_slice(pattern)),
+            channel: Bytes::copy_from_slice(channel),
+            payload: self.payload(payload),
+        }))
     }
 
     /// A copy of a small payload carved out of a shared 64 KiB slab: no allocation per

@@ -434,6 +434,8 @@ impl AppState {
                     }
                     self.feed.push(FeedItem::Message(m));
                 }
+                // Only `tail --keyspace` follows keyspace events; the TUI never asks.
+                Delivery::Keyspace(_) => {}
                 Delivery::Gap(g) => {
                     self.copies.reset();
                     self.outage.on_gap_row(g.from);

@@ -8,6 +8,7 @@ mod cluster;
 mod cluster_harness;
 mod config;
 mod demo_pty;
+mod keyspace;
 mod pending;
 mod pending_pty;
 mod replay;
