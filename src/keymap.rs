@@ -81,6 +81,12 @@ pub enum Command {
     DestroyGroup,
     DeleteConsumer,
     FollowStream,
+    /// Open / close the Problems list (findings about stuck stream work).
+    ProblemsList,
+    /// Problems list: show the selected finding's group, consumer or entry in its pane.
+    ShowEvidence,
+    /// Problems list: preview the selected finding's fix (then confirm), or its advice.
+    Fix,
 }
 
 impl Command {
@@ -153,6 +159,9 @@ impl Command {
             Command::SetGroupId => "move the group (SETID)",
             Command::DestroyGroup => "destroy the group",
             Command::DeleteConsumer => "delete an idle consumer",
+            Command::ProblemsList => "problems list: open / close",
+            Command::ShowEvidence => "show it in its pane (Streams / Pending)",
+            Command::Fix => "fix: preview, then confirm (or the advice)",
         }
     }
 
@@ -222,6 +231,9 @@ impl Command {
             Command::SetGroupId => "setid",
             Command::DestroyGroup => "destroy",
             Command::DeleteConsumer => "delete",
+            Command::ProblemsList => "problems",
+            Command::ShowEvidence => "show",
+            Command::Fix => "fix",
         }
     }
 }
@@ -251,6 +263,8 @@ pub enum Scope {
     Streams,
     /// The Streams pane's entries browser.
     StreamEntries,
+    /// The Problems list (findings).
+    Problems,
 }
 
 impl Scope {
@@ -267,6 +281,7 @@ impl Scope {
             Scope::Dialog => "Pending dialogs",
             Scope::Streams => "Streams",
             Scope::StreamEntries => "Stream entries",
+            Scope::Problems => "Problems",
         }
     }
 }
@@ -402,6 +417,22 @@ pub struct Keymap {
     bindings: Vec<Binding>,
 }
 
+/// The Problems list's keys (after the panes' in help and the default config).
+const PROBLEMS_KEYS: &[(Scope, KeySpec, Command)] = &[
+    (
+        Scope::Problems,
+        KeySpec::plain(KeyCode::Esc),
+        Command::ProblemsList,
+    ),
+    (
+        Scope::Problems,
+        KeySpec::plain(KeyCode::Enter),
+        Command::ShowEvidence,
+    ),
+    (Scope::Problems, KeySpec::ch('x'), Command::Fix),
+    (Scope::Problems, KeySpec::ch('/'), Command::Filter),
+];
+
 impl Default for Keymap {
     fn default() -> Self {
         use Command as C;
@@ -417,6 +448,7 @@ impl Default for Keymap {
             (S::Global, KeySpec::ch('2'), C::ShowChannels),
             (S::Global, KeySpec::ch('3'), C::ShowStreams),
             (S::Global, KeySpec::ch('4'), C::ShowPending),
+            (S::Global, KeySpec::ch('!'), C::ProblemsList),
             (S::Navigation, KeySpec::plain(K::Up), C::Up),
             (S::Navigation, KeySpec::ch('k'), C::Up),
             (S::Navigation, KeySpec::plain(K::Down), C::Down),
@@ -512,6 +544,7 @@ impl Default for Keymap {
         Keymap {
             bindings: table
                 .iter()
+                .chain(PROBLEMS_KEYS)
                 .map(|&(scope, key, command)| Binding {
                     scope,
                     key,

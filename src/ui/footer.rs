@@ -82,6 +82,20 @@ pub fn footer_commands(focus: Focus) -> &'static [(Scope, Command)] {
             (S::Composer, C::Cancel),
         ],
         Focus::Help => &[(S::Input, C::Cancel), (S::Global, C::Quit)],
+        Focus::Problems => &[
+            (S::Navigation, C::Down),
+            (S::Problems, C::ShowEvidence),
+            (S::Problems, C::Fix),
+            (S::Problems, C::Filter),
+            (S::Problems, C::ProblemsList),
+            (S::Global, C::Help),
+            (S::Global, C::Quit),
+        ],
+        Focus::ProblemsDialog => &[
+            (S::Dialog, C::Confirm),
+            (S::Dialog, C::Cancel),
+            (S::Input, C::Cancel),
+        ],
         Focus::Placeholder => &[
             (S::Global, C::NextTab),
             (S::Global, C::Help),
