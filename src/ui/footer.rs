@@ -132,6 +132,7 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
             "apply" if focus == Focus::Unsubscribe => "drop",
             "apply" if focus == Focus::Subscribe => "subscribe",
             "cancel" if focus == Focus::Help => "close",
+            "problems" if focus == Focus::Problems => "close",
             "clients" if focus == Focus::Clients => "channels",
             "nodes" if focus == Focus::Nodes => "channels",
             // In the entries browser `]` pages back in time.

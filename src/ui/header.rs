@@ -193,9 +193,6 @@ fn counter_parts(state: &AppState) -> Vec<fit::Part> {
         ),
     };
     parts.push(fit::Part::new(u8::MAX, vec![badge]));
-    if let Some(part) = problems_part(state) {
-        parts.push(part);
-    }
     let rate = state.rate_per_second();
     let rate = if rate >= 100.0 {
         thousands(rate.round() as u64)
@@ -207,6 +204,9 @@ fn counter_parts(state: &AppState) -> Vec<fit::Part> {
         spans: vec![Span::raw(format!(" {rate} msg/s"))],
         glued: true,
     });
+    if let Some(part) = problems_part(state) {
+        parts.push(part);
+    }
     parts.push(fit::Part::new(
         1,
         vec![Span::raw(format!(

@@ -14,6 +14,7 @@ mod sentinel;
 mod snapshots_channels;
 mod snapshots_feed;
 mod snapshots_pending;
+mod snapshots_problems;
 mod snapshots_streams;
 mod stats;
 mod stream_tail;
