@@ -10,6 +10,7 @@ mod config;
 mod demo_pty;
 mod pending;
 mod pending_pty;
+mod problems_pty;
 mod sentinel;
 mod snapshots_channels;
 mod snapshots_feed;
