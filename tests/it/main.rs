@@ -8,6 +8,7 @@ mod cluster;
 mod cluster_harness;
 mod config;
 mod demo_pty;
+mod doctor_cluster;
 mod pending;
 mod pending_pty;
 mod problems_pty;
