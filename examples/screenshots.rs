@@ -3,7 +3,8 @@
 //! colours included) to SVG files under `screenshots/`.
 //!
 //! Run: `cargo run --release --example screenshots` (needs redis-server on PATH; the demo
-//! starts and stops its own).
+//! starts and stops its own). Names after `--` regenerate only those scenes
+//! (`-- problems`: the Problems list over an incident injected into the demo).
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -11,6 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use portable_pty::{native_pty_system, CommandBuilder, PtySize};
+
+/// A step that may fail with any error.
+type Fallible = Result<(), Box<dyn std::error::Error>>;
 
 const COLS: u16 = 140;
 const ROWS: u16 = 40;
@@ -26,6 +30,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !bin.exists() {
         return Err("build redtail first: cargo build --release".into());
     }
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    if only.iter().any(|a| a == "problems") {
+        return problems(root, &bin);
+    }
     // Pending: choose the inference queue's group (Ctrl-U clears a prefilled target).
     let shots: [(&str, &[u8]); 5] = [
         ("feed", b"1"),
@@ -37,6 +45,83 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     session(root, &bin, &["demo"], &shots)?;
     // The same workload on a private Redis Cluster: the nodes view of the Channels pane.
     session(root, &bin, &["demo", "--cluster"], &[("cluster", b"2n")])?;
+    problems(root, &bin)
+}
+
+/// The Problems list: the demo's workload plus an incident injected with redis-cli once
+/// the demo's port is on screen (a poison entry, a deleted pending entry, a worker that
+/// died holding entries, a group nobody reads), with a 15 s zombie threshold.
+fn problems(
+    root: &std::path::Path,
+    bin: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    session_with(
+        root,
+        bin,
+        &["--zombie-after", "15s", "demo"],
+        &[("problems", b"!")],
+        &inject_incident,
+    )
+}
+
+fn inject_incident(screen: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let port = screen
+        .split("redis://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .ok_or("no demo port on screen")?
+        .to_string();
+    let cli = |args: &[&str]| -> Result<String, Box<dyn std::error::Error>> {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &port])
+            .args(args)
+            .output()?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let ids: Vec<String> = (0..6)
+        .map(|i| {
+            cli(&[
+                "XADD",
+                "payments:charges",
+                "*",
+                "order",
+                &format!("A-{}", 1040 + i),
+            ])
+        })
+        .collect::<Result<_, _>>()?;
+    cli(&["XGROUP", "CREATE", "payments:charges", "settlement", "0"])?;
+    let read = |consumer: &str, count: &str| {
+        cli(&[
+            "XREADGROUP",
+            "GROUP",
+            "settlement",
+            consumer,
+            "COUNT",
+            count,
+            "STREAMS",
+            "payments:charges",
+            ">",
+        ])
+    };
+    read("settle-2", "4")?;
+    for _ in 0..7 {
+        cli(&[
+            "XCLAIM",
+            "payments:charges",
+            "settlement",
+            "settle-2",
+            "0",
+            &ids[0],
+        ])?;
+    }
+    cli(&["XDEL", "payments:charges", &ids[1]])?;
+    for i in 0..3 {
+        cli(&["XADD", "payments:refunds", "*", "order", &format!("R-{i}")])?;
+    }
+    cli(&["XGROUP", "CREATE", "payments:refunds", "refunders", "0"])?;
+    // settle-1 stays alive: it takes the next entry after the zombie threshold.
+    std::thread::sleep(Duration::from_secs(9));
+    read("settle-1", "1")?;
     Ok(())
 }
 
@@ -47,6 +132,17 @@ fn session(
     bin: &std::path::Path,
     args: &[&str],
     shots: &[(&str, &[u8])],
+) -> Result<(), Box<dyn std::error::Error>> {
+    session_with(root, bin, args, shots, &|_| Ok(()))
+}
+
+/// [`session`] with `prepare` run on the first connected screen, before the wait.
+fn session_with(
+    root: &std::path::Path,
+    bin: &std::path::Path,
+    args: &[&str],
+    shots: &[(&str, &[u8])],
+    prepare: &dyn Fn(&str) -> Fallible,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let pty = native_pty_system().openpty(PtySize {
         rows: ROWS,
@@ -91,6 +187,7 @@ fn session(
         ))
     };
     wait("the demo to connect", &|s| s.contains("connected"))?;
+    prepare(&screen_text(&parser))?;
     // Let the workload build up some history, lag and pending entries.
     std::thread::sleep(Duration::from_secs(8));
     std::fs::create_dir_all(root.join("screenshots"))?;

@@ -221,9 +221,11 @@ fn render_table(view: &ProblemsView, buf: &mut Buffer, area: Rect) {
         ];
         if evidence_width >= 8 {
             spans.push(Span::raw(" "));
+            // Dim on the selection's grey would vanish: plain there.
+            let style = if selected { Style::new() } else { theme::dim() };
             spans.push(Span::styled(
                 fit::cut_end(&escape_str(&f.evidence), evidence_width),
-                theme::dim(),
+                style,
             ));
         }
         let line = Line::from(spans);
