@@ -8,8 +8,9 @@
 //!   groups with pending > 0 only, at most [`MAX_PENDING_PER_GROUP`] XPENDING rows each
 //!   (the oldest ids), in two round trips per node whatever the number of groups:
 //!   XPENDING (extended form) for every such group, then `XRANGE id id COUNT 1` for every
-//!   row to see whether its entry still exists. Ids older than the stream's first entry
-//!   are known to be gone without a read.
+//!   row that may have been deleted, to see whether its entry still exists. Ids older
+//!   than the stream's first entry are known to be gone, and ids newer than the stream's
+//!   `max-deleted-entry-id` (XINFO STREAM, 7.0+) known to exist, without a read.
 //! - [`findings`]: a pure function of a [`StreamsSnapshot`], those details and the
 //!   thresholds, unit-tested over synthetic snapshots.
 //!
