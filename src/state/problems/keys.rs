@@ -37,6 +37,22 @@ impl AppState {
         usize::from(body.saturating_sub(TOP_ROWS + DETAIL_ROWS)).max(1)
     }
 
+    /// A click on a finding row selects it.
+    pub(in crate::state) fn problems_click(&mut self, row: u16) {
+        let top = self.areas().body.y + TOP_ROWS;
+        let page = self.problems_page();
+        let Some(at) = row.checked_sub(top).map(usize::from) else {
+            return;
+        };
+        let view = &self.problems;
+        let offset = crate::state::streams::visible_offset(view.offset, view.selected, page);
+        let target = offset + at;
+        if at < page && target < view.rows.len() {
+            let delta = target as isize - view.selected as isize;
+            self.problems.move_by(delta, page);
+        }
+    }
+
     pub(in crate::state) fn problems_key(
         &mut self,
         key: &KeyEvent,

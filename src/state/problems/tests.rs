@@ -340,3 +340,20 @@ fn enter_shows_the_evidence_in_its_pane() {
     assert_eq!(s.streams.level, Level::Groups);
     assert_eq!(s.streams.groups_sel.name.as_deref(), Some(&b"orphans"[..]));
 }
+
+#[test]
+fn a_click_selects_the_row_under_it() {
+    let mut s = state(false);
+    ch(&mut s, '!');
+    let top = s.areas().body.y + keys::TOP_ROWS;
+    s.update(
+        Event::Mouse(crossterm::event::MouseEvent {
+            kind: crossterm::event::MouseEventKind::Down(crossterm::event::MouseButton::Left),
+            column: 10,
+            row: top + 2,
+            modifiers: KeyModifiers::NONE,
+        }),
+        now(),
+    );
+    assert_eq!(s.problems.selected, 2);
+}
