@@ -220,6 +220,29 @@ async fn with_findings(
             .filter_map(|d| d.as_ref().ok())
             .map(|d| d.rows.len())
             .sum();
+        // XRANGE existence checks: rows the stream's first entry and max-deleted-entry-id
+        // do not already settle (see redis::doctor::read).
+        let checks: usize = snapshot
+            .streams
+            .iter()
+            .flat_map(|st| st.groups.iter().map(move |g| (st, g)))
+            .filter_map(|(st, g)| {
+                let key = (st.key.clone(), g.name.clone());
+                let pending = details.get(&key)?.as_ref().ok()?;
+                let open = |id: (u64, u64)| {
+                    let after_first = st.first_entry_id.is_some_and(|f| id >= (f.ms, f.seq));
+                    let maybe_deleted = st.max_deleted_entry_id.is_none_or(|m| id <= (m.ms, m.seq));
+                    after_first && maybe_deleted
+                };
+                Some(
+                    pending
+                        .rows
+                        .iter()
+                        .filter(|r| open((r.id.ms, r.id.seq)))
+                        .count(),
+                )
+            })
+            .sum();
         let (calls, usec, breakdown) = delta(&before, &commandstats(stats));
         last = Some((
             snapshot,
@@ -227,11 +250,11 @@ async fn with_findings(
             usec,
             breakdown,
             groups,
-            rows,
+            (rows, checks),
             problems.len(),
         ));
     }
-    let (snapshot, calls, usec, breakdown, groups, rows, problems) =
+    let (snapshot, calls, usec, breakdown, groups, (rows, checks), problems) =
         last.expect("at least one cycle");
     findings_time.sort();
     Row {
@@ -241,7 +264,7 @@ async fn with_findings(
             common::percentile(&findings_time, 0.5).as_secs_f64() * 1e3
         ),
         times,
-        commands_counted: snapshot.commands_sent + groups + rows,
+        commands_counted: snapshot.commands_sent + groups + checks,
         round_trips: snapshot.round_trips + 2,
         server_calls: calls,
         server_usec: usec,
