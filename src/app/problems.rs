@@ -28,7 +28,7 @@ impl ProblemsTask {
     ) -> ProblemsTask {
         let (tx, updates) = watch::channel(ProblemsUpdate::default());
         // Fix commands in the evidence name the server like `redtail doctor` does.
-        let prefix = crate::commands::doctor::fix_prefix(&route, &crate::cli::ConnArgs::default());
+        let prefix = crate::redis::doctor::command_prefix(&route);
         let task = tokio::spawn(run(route, polls, config, prefix, tx));
         ProblemsTask { task, updates }
     }
