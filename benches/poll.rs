@@ -7,6 +7,11 @@
 //! commands the server counted (`INFO commandstats` calls, delta), and the server's own
 //! time in them (usec, delta). Target: a cycle under 250 ms in O(1) round trips per node.
 //!
+//! The streams case runs twice: the poll alone, and the poll with the Problems list's
+//! findings computed (what the TUI's problems task and `redtail metrics` add after each
+//! poll: the doctor's bounded XPENDING + XRANGE reads, two pipelined round trips, then
+//! `state::problems::build`).
+//!
 //! Run: `cargo bench --bench poll` (`-- --quick` or BENCH_QUICK=1: 100 streams, 1k channels)
 
 mod common;
@@ -19,6 +24,7 @@ use std::time::{Duration, Instant};
 use common::{resp, Server};
 use redis::aio::MultiplexedConnection;
 use redtail::redis::conn::Target;
+use redtail::redis::doctor::{groups_with_pending, read_pending_details, DoctorConfig};
 use redtail::redis::poller::poll_pubsub;
 use redtail::redis::streams::{
     poll_streams, Discovery, DiscoveryConfig, HealthConfig, HealthTracker,
@@ -182,6 +188,90 @@ async fn connect(url: &str) -> MultiplexedConnection {
         .expect("connect")
 }
 
+/// Steady streams cycles with the findings computed after each poll.
+async fn with_findings(
+    conn: &mut MultiplexedConnection,
+    discovery: &mut Discovery,
+    tracker: &mut HealthTracker,
+    stats: &mut redis::Connection,
+) -> Row {
+    let config = DoctorConfig::default();
+    let mut times = Vec::new();
+    let mut findings_time = Vec::new();
+    let mut last = None;
+    for _ in 0..CYCLES {
+        let before = commandstats(stats);
+        let t = Instant::now();
+        let mut snapshot = poll_streams(conn, discovery).await.expect("poll_streams");
+        let at = snapshot.taken_at.timestamp_millis();
+        tracker.observe(&mut snapshot, at);
+        let polled = t.elapsed();
+        let groups = groups_with_pending(&snapshot);
+        let details = read_pending_details(conn, &groups)
+            .await
+            .expect("pending details");
+        let groups = groups.len();
+        let problems = redtail::state::problems::build(&snapshot, &details, &config, "redtail");
+        let took = t.elapsed();
+        times.push(took);
+        findings_time.push(took - polled);
+        let rows: usize = details
+            .values()
+            .filter_map(|d| d.as_ref().ok())
+            .map(|d| d.rows.len())
+            .sum();
+        // XRANGE existence checks: rows the stream's first entry and max-deleted-entry-id
+        // do not already settle (see redis::doctor::read).
+        let checks: usize = snapshot
+            .streams
+            .iter()
+            .flat_map(|st| st.groups.iter().map(move |g| (st, g)))
+            .filter_map(|(st, g)| {
+                let key = (st.key.clone(), g.name.clone());
+                let pending = details.get(&key)?.as_ref().ok()?;
+                let open = |id: (u64, u64)| {
+                    let after_first = st.first_entry_id.is_some_and(|f| id >= (f.ms, f.seq));
+                    let maybe_deleted = st.max_deleted_entry_id.is_none_or(|m| id <= (m.ms, m.seq));
+                    after_first && maybe_deleted
+                };
+                Some(
+                    pending
+                        .rows
+                        .iter()
+                        .filter(|r| open((r.id.ms, r.id.seq)))
+                        .count(),
+                )
+            })
+            .sum();
+        let (calls, usec, breakdown) = delta(&before, &commandstats(stats));
+        last = Some((
+            snapshot,
+            calls,
+            usec,
+            breakdown,
+            groups,
+            (rows, checks),
+            problems.len(),
+        ));
+    }
+    let (snapshot, calls, usec, breakdown, groups, (rows, checks), problems) =
+        last.expect("at least one cycle");
+    findings_time.sort();
+    Row {
+        what: format!(
+            "streams + findings: {} streams, {groups} groups with pending, {rows} pending rows read, {problems} findings (findings: {:.1} ms of it)",
+            snapshot.streams.len(),
+            common::percentile(&findings_time, 0.5).as_secs_f64() * 1e3
+        ),
+        times,
+        commands_counted: snapshot.commands_sent + groups + checks,
+        round_trips: snapshot.round_trips + 2,
+        server_calls: calls,
+        server_usec: usec,
+        breakdown,
+    }
+}
+
 fn main() {
     if !common::benchmarking("poll") {
         return;
@@ -307,6 +397,7 @@ fn main() {
                 breakdown,
             });
         }
+        rows.push(with_findings(&mut conn, &mut discovery, &mut tracker, &mut stats).await);
         rows
     });
     print(&rows);

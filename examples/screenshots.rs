@@ -3,13 +3,17 @@
 //! colours included) to SVG files under `screenshots/`.
 //!
 //! Run: `cargo run --release --example screenshots` (needs redis-server on PATH; the demo
-//! starts and stops its own).
+//! starts and stops its own). Names after `--` regenerate only those scenes
+//! (`-- problems`: the Problems list over an incident injected into the demo).
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 #[path = "../tests/it/common/pty.rs"]
 mod pty;
+
+/// A step that may fail with any error.
+type Fallible = Result<(), Box<dyn std::error::Error>>;
 
 const COLS: u16 = 140;
 const ROWS: u16 = 40;
@@ -25,6 +29,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !bin.exists() {
         return Err("build redtail first: cargo build --release".into());
     }
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    if only.iter().any(|a| a == "problems") {
+        return problems(root, &bin);
+    }
     // Pending: choose the inference queue's group (Ctrl-U clears a prefilled target).
     let shots: [(&str, &[u8]); 5] = [
         ("feed", b"1"),
@@ -36,6 +44,83 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     session(root, &bin, &["demo"], &shots)?;
     // The same workload on a private Redis Cluster: the nodes view of the Channels pane.
     session(root, &bin, &["demo", "--cluster"], &[("cluster", b"2n")])?;
+    problems(root, &bin)
+}
+
+/// The Problems list: the demo's workload plus an incident injected with redis-cli once
+/// the demo's port is on screen (a poison entry, a deleted pending entry, a worker that
+/// died holding entries, a group nobody reads), with a 15 s zombie threshold.
+fn problems(
+    root: &std::path::Path,
+    bin: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    session_with(
+        root,
+        bin,
+        &["--zombie-after", "15s", "demo"],
+        &[("problems", b"!")],
+        &inject_incident,
+    )
+}
+
+fn inject_incident(screen: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let port = screen
+        .split("redis://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .ok_or("no demo port on screen")?
+        .to_string();
+    let cli = |args: &[&str]| -> Result<String, Box<dyn std::error::Error>> {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &port])
+            .args(args)
+            .output()?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let ids: Vec<String> = (0..6)
+        .map(|i| {
+            cli(&[
+                "XADD",
+                "payments:charges",
+                "*",
+                "order",
+                &format!("A-{}", 1040 + i),
+            ])
+        })
+        .collect::<Result<_, _>>()?;
+    cli(&["XGROUP", "CREATE", "payments:charges", "settlement", "0"])?;
+    let read = |consumer: &str, count: &str| {
+        cli(&[
+            "XREADGROUP",
+            "GROUP",
+            "settlement",
+            consumer,
+            "COUNT",
+            count,
+            "STREAMS",
+            "payments:charges",
+            ">",
+        ])
+    };
+    read("settle-2", "4")?;
+    for _ in 0..7 {
+        cli(&[
+            "XCLAIM",
+            "payments:charges",
+            "settlement",
+            "settle-2",
+            "0",
+            &ids[0],
+        ])?;
+    }
+    cli(&["XDEL", "payments:charges", &ids[1]])?;
+    for i in 0..3 {
+        cli(&["XADD", "payments:refunds", "*", "order", &format!("R-{i}")])?;
+    }
+    cli(&["XGROUP", "CREATE", "payments:refunds", "refunders", "0"])?;
+    // settle-1 stays alive: it takes the next entry after the zombie threshold.
+    std::thread::sleep(Duration::from_secs(9));
+    read("settle-1", "1")?;
     Ok(())
 }
 
@@ -47,23 +132,31 @@ fn session(
     args: &[&str],
     shots: &[(&str, &[u8])],
 ) -> Result<(), Box<dyn std::error::Error>> {
+    session_with(root, bin, args, shots, &|_| Ok(()))
+}
+
+/// [`session`] with `prepare` run on the first connected screen, before the wait.
+fn session_with(
+    root: &std::path::Path,
+    bin: &std::path::Path,
+    args: &[&str],
+    shots: &[(&str, &[u8])],
+    prepare: &dyn Fn(&str) -> Fallible,
+) -> Result<(), Box<dyn std::error::Error>> {
     // The test kit's pty driver (tests/it/common/pty.rs), in the demo's window size.
     let mut tui = pty::Tui::start(bin, args, &[], (COLS, ROWS), pty::Raw::Discard);
-    let screen_text = |tui: &pty::Tui| tui.screen();
     let wait = |what: &str, pred: &dyn Fn(&str) -> bool| -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if pred(&screen_text(&tui)) {
+            if pred(&tui.screen()) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Err(format!(
-            "timed out waiting for {what}:\n{}",
-            screen_text(&tui)
-        ))
+        Err(format!("timed out waiting for {what}:\n{}", tui.screen()))
     };
     wait("the demo to connect", &|s| s.contains("connected"))?;
+    prepare(&tui.screen())?;
     // Let the workload build up some history, lag and pending entries.
     std::thread::sleep(Duration::from_secs(8));
     std::fs::create_dir_all(root.join("screenshots"))?;

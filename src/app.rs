@@ -27,6 +27,7 @@ use crate::cli::TuiArgs;
 use crate::jsonl::format_jsonl;
 use std::sync::Arc;
 
+use crate::redis::doctor::DoctorConfig;
 use crate::redis::inbox::{Caps, Counters};
 use crate::redis::message::{Delivery, Message};
 use crate::redis::poller::Poller;
@@ -46,6 +47,7 @@ use streams::StreamsRunner;
 
 mod backend;
 mod pending;
+mod problems;
 mod streams;
 
 /// Deliveries taken from the inbox per loop turn: large enough to keep up with a flood,
@@ -111,7 +113,7 @@ pub async fn run(args: TuiArgs, route: Arc<Route>) -> Result<i32> {
         &subscriber,
         &mut follower,
         &route,
-        streams_config,
+        (streams_config, args.doctor),
         args.fps,
     )
     .await;
@@ -177,6 +179,8 @@ struct Workers<'a> {
     poller: Poller,
     pending: PendingRunner,
     streams: StreamsRunner,
+    /// Findings after each streams poll (kept here so it stops with the loop).
+    _problems: problems::ProblemsTask,
     /// One command connection and one audit log for every pane's reads and actions.
     backend: backend::Backend,
     publish_tx: mpsc::Sender<Result<PublishDone, String>>,
@@ -194,6 +198,8 @@ struct Answers {
     poller_alive: bool,
     streams_state: tokio::sync::watch::Receiver<crate::redis::streams::StreamsState>,
     streams_alive: bool,
+    problems: tokio::sync::watch::Receiver<crate::state::problems::ProblemsUpdate>,
+    problems_alive: bool,
 }
 
 /// One answer for the state.
@@ -203,6 +209,7 @@ enum Answer {
     Pending(PendingEvent),
     Streams(StreamsEvent),
     PubSubPoll(crate::redis::poller::PollState),
+    Problems(crate::state::problems::ProblemsUpdate),
     /// A poller stopped (only at shutdown); nothing to apply.
     Ended,
 }
@@ -231,6 +238,13 @@ impl Answers {
                 }
                 Answer::Streams(StreamsEvent::Poll(self.streams_state.borrow_and_update().clone()))
             }
+            changed = self.problems.changed(), if self.problems_alive => {
+                if changed.is_err() {
+                    self.problems_alive = false;
+                    return Answer::Ended;
+                }
+                Answer::Problems(self.problems.borrow_and_update().clone())
+            }
             else => std::future::pending().await,
         }
     }
@@ -246,6 +260,7 @@ impl Answers {
             Answer::Exported(done) => state.update(Event::Exported(done), now),
             Answer::Published(done) => state.update(Event::Published(done), now),
             Answer::PubSubPoll(poll) => state.update(Event::PubSubPoll(poll), now),
+            Answer::Problems(update) => state.update(Event::Problems(update), now),
             Answer::Ended => Vec::new(),
         };
         Vec::new()
@@ -257,7 +272,7 @@ fn start_workers<'a>(
     subscriber: &'a Subscriber,
     follower: &'a mut Follower,
     route: &Arc<Route>,
-    streams_config: crate::redis::streams::StreamsConfig,
+    (streams_config, doctor): (crate::redis::streams::StreamsConfig, DoctorConfig),
 ) -> (Workers<'a>, Answers) {
     let (export_tx, export_rx) = mpsc::channel(4);
     let (publish_tx, publish_rx) = mpsc::channel(4);
@@ -271,6 +286,7 @@ fn start_workers<'a>(
     // Streams pane: the poller's state is latest-value; entries pages answer on a channel.
     let (streams_tx, streams_rx) = mpsc::channel(8);
     let streams = StreamsRunner::spawn(route.clone(), streams_config, backend.clone(), streams_tx);
+    let problems = problems::ProblemsTask::spawn(route.clone(), streams.state(), doctor);
     let answers = Answers {
         export_rx,
         publish_rx,
@@ -280,6 +296,8 @@ fn start_workers<'a>(
         poller_alive: true,
         streams_state: streams.state(),
         streams_alive: true,
+        problems: problems.updates(),
+        problems_alive: true,
     };
     let workers = Workers {
         subscriber,
@@ -287,6 +305,7 @@ fn start_workers<'a>(
         poller,
         pending,
         streams,
+        _problems: problems,
         backend,
         publish_tx,
         export_tx,
@@ -378,7 +397,7 @@ async fn event_loop(
     subscriber: &Subscriber,
     follower: &mut Follower,
     route: &Arc<Route>,
-    streams_config: crate::redis::streams::StreamsConfig,
+    polls: (crate::redis::streams::StreamsConfig, DoctorConfig),
     fps: u32,
 ) -> Result<()> {
     let frame_interval = Duration::from_secs_f64(1.0 / f64::from(fps.clamp(1, 240)));
@@ -386,8 +405,7 @@ async fn event_loop(
     let mut input = EventStream::new();
     let inbox = subscriber.inbox();
     let mut status = subscriber.status();
-    let (mut workers, mut answers) =
-        start_workers(state, subscriber, follower, route, streams_config);
+    let (mut workers, mut answers) = start_workers(state, subscriber, follower, route, polls);
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut next_draw = Instant::now();

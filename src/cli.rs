@@ -386,6 +386,14 @@ pub struct TuiFlags {
     /// background is light [default: dark]
     #[arg(long, value_enum)]
     pub theme: Option<ThemeChoice>,
+    /// Problems list: a pending entry delivered at least this many times is poison
+    /// [default: 5]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub poison_deliveries: Option<u64>,
+    /// Problems list: a consumer holding pending entries that has not read for this long
+    /// is a zombie, e.g. 90s, 5min [default: 5min]
+    #[arg(long, value_name = "DURATION", value_parser = parse_age)]
+    pub zombie_after: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]

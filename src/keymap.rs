@@ -86,6 +86,12 @@ pub enum Command {
     DestroyGroup,
     DeleteConsumer,
     FollowStream,
+    /// Open / close the Problems list (findings about stuck stream work).
+    ProblemsList,
+    /// Problems list: show the selected finding's group, consumer or entry in its pane.
+    ShowEvidence,
+    /// Problems list: preview the selected finding's fix (then confirm), or its advice.
+    Fix,
 }
 
 impl Command {
@@ -160,6 +166,9 @@ impl Command {
             Command::SetGroupId => "move the group (SETID)",
             Command::DestroyGroup => "destroy the group",
             Command::DeleteConsumer => "delete an idle consumer",
+            Command::ProblemsList => "problems list: open / close",
+            Command::ShowEvidence => "show it in its pane (Streams / Pending)",
+            Command::Fix => "fix: preview, then confirm (or the advice)",
         }
     }
 
@@ -231,6 +240,9 @@ impl Command {
             Command::SetGroupId => "setid",
             Command::DestroyGroup => "destroy",
             Command::DeleteConsumer => "delete",
+            Command::ProblemsList => "problems",
+            Command::ShowEvidence => "show",
+            Command::Fix => "fix",
         }
     }
 }
@@ -260,6 +272,8 @@ pub enum Scope {
     Streams,
     /// The Streams pane's entries browser.
     StreamEntries,
+    /// The Problems list (findings).
+    Problems,
 }
 
 impl Scope {
@@ -276,6 +290,7 @@ impl Scope {
             Scope::Dialog => "Pending dialogs",
             Scope::Streams => "Streams",
             Scope::StreamEntries => "Stream entries",
+            Scope::Problems => "Problems",
         }
     }
 }
@@ -411,6 +426,22 @@ pub struct Keymap {
     bindings: Vec<Binding>,
 }
 
+/// The Problems list's keys (after the panes' in help and the default config).
+const PROBLEMS_KEYS: &[(Scope, KeySpec, Command)] = &[
+    (
+        Scope::Problems,
+        KeySpec::plain(KeyCode::Esc),
+        Command::ProblemsList,
+    ),
+    (
+        Scope::Problems,
+        KeySpec::plain(KeyCode::Enter),
+        Command::ShowEvidence,
+    ),
+    (Scope::Problems, KeySpec::ch('x'), Command::Fix),
+    (Scope::Problems, KeySpec::ch('/'), Command::Filter),
+];
+
 impl Default for Keymap {
     fn default() -> Self {
         use Command as C;
@@ -426,6 +457,7 @@ impl Default for Keymap {
             (S::Global, KeySpec::ch('2'), C::ShowChannels),
             (S::Global, KeySpec::ch('3'), C::ShowStreams),
             (S::Global, KeySpec::ch('4'), C::ShowPending),
+            (S::Global, KeySpec::ch('!'), C::ProblemsList),
             (S::Navigation, KeySpec::plain(K::Up), C::Up),
             (S::Navigation, KeySpec::ch('k'), C::Up),
             (S::Navigation, KeySpec::plain(K::Down), C::Down),
@@ -481,6 +513,7 @@ impl Default for Keymap {
         ];
         // After the rest: help sections come in the order of their first binding.
         table.extend(pending_and_streams_bindings());
+        table.extend(PROBLEMS_KEYS.iter().copied());
         Keymap {
             bindings: table
                 .into_iter()

@@ -22,7 +22,7 @@ use crate::redis::doctor::{
     findings, read_details_via_route, Context, DoctorConfig, Finding, PendingDetails,
     MAX_PENDING_PER_GROUP,
 };
-use crate::redis::route::{Mode, Pool, Route};
+use crate::redis::route::{Pool, Route};
 use crate::redis::streams::StreamsSnapshot;
 use crate::text::escape::escape_line;
 
@@ -101,44 +101,10 @@ impl From<&Finding> for FindingJson {
     }
 }
 
-/// `redtail` plus the flags that reach the same server, for fix commands. Passwords are
-/// never included: give them with REDISCLI_AUTH as for any redtail command.
-pub fn fix_prefix(route: &Route, conn: &ConnArgs) -> String {
-    let mut words = vec!["redtail".to_string()];
-    let template = route.template();
-    if let Mode::Sentinel(_) = route.mode() {
-        for s in &conn.sentinel {
-            words.push(format!("--sentinel {}", shell_text(s)));
-        }
-        if let Some(m) = &conn.master {
-            words.push(format!("--master {}", shell_text(m)));
-        }
-        if template.db != 0 {
-            words.push(format!("--db {}", template.db));
-        }
-        if template.tls {
-            words.push("--tls".into());
-        }
-    } else {
-        words.push(format!("-u {}", shell_text(&template.to_string())));
-    }
-    for (flag, path) in [
-        ("--cacert", &template.ca_cert),
-        ("--cert", &template.client_cert),
-        ("--key", &template.client_key),
-    ] {
-        if let Some(p) = path {
-            words.push(format!("{flag} {}", shell_text(&p.to_string_lossy())));
-        }
-    }
-    if template.insecure {
-        words.push("--insecure".into());
-    }
-    words.join(" ")
-}
-
-fn shell_text(text: &str) -> String {
-    crate::redis::doctor::shell_word(text.as_bytes())
+/// `redtail` plus the flags that reach the same server, for fix commands (the one rule:
+/// [`crate::redis::doctor::command_prefix`], shared with the TUI's Problems list).
+pub fn fix_prefix(route: &Route, _conn: &ConnArgs) -> String {
+    crate::redis::doctor::command_prefix(route)
 }
 
 pub async fn run(args: DoctorArgs, route: Arc<Route>, conn: &ConnArgs) -> Result<i32> {

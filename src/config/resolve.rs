@@ -49,6 +49,8 @@ pub struct TuiSettings {
     /// With `--read-only` given, `main` replaces this with [`Loaded::read_only_mode`]'s
     /// answer for the flag.
     pub read_only: ReadOnly,
+    /// Thresholds of the Problems list (`--poison-deliveries`, `--zombie-after`).
+    pub doctor: crate::redis::doctor::DoctorConfig,
 }
 
 impl Default for TuiSettings {
@@ -63,6 +65,7 @@ impl Default for TuiSettings {
             theme: Theme::Dark,
             keymap: Keymap::default(),
             read_only: ReadOnly::off(),
+            doctor: Default::default(),
         }
     }
 }
@@ -176,7 +179,21 @@ impl Loaded {
             theme,
             keymap: self.keymap.clone(),
             read_only: self.read_only_mode(profile, false, env),
+            doctor: doctor_config(flags),
         }
+    }
+}
+
+/// The Problems list's thresholds: the flags, else the doctor's defaults.
+fn doctor_config(flags: &TuiFlags) -> crate::redis::doctor::DoctorConfig {
+    let defaults = crate::redis::doctor::DoctorConfig::default();
+    crate::redis::doctor::DoctorConfig {
+        poison_deliveries: flags
+            .poison_deliveries
+            .unwrap_or(defaults.poison_deliveries),
+        zombie_after_ms: flags.zombie_after.map_or(defaults.zombie_after_ms, |d| {
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+        }),
     }
 }
 

@@ -8,8 +8,9 @@
 //!   groups with pending > 0 only, at most [`MAX_PENDING_PER_GROUP`] XPENDING rows each
 //!   (the oldest ids), in two round trips per node whatever the number of groups:
 //!   XPENDING (extended form) for every such group, then `XRANGE id id COUNT 1` for every
-//!   row to see whether its entry still exists. Ids older than the stream's first entry
-//!   are known to be gone without a read.
+//!   row that may have been deleted, to see whether its entry still exists. Ids older
+//!   than the stream's first entry are known to be gone, and ids newer than the stream's
+//!   `max-deleted-entry-id` (XINFO STREAM, 7.0+) known to exist, without a read.
 //! - [`findings`]: a pure function of a [`StreamsSnapshot`], those details and the
 //!   thresholds, unit-tested over synthetic snapshots.
 //!
@@ -629,6 +630,48 @@ pub fn shell_word(name: &[u8]) -> String {
         crate::cli::NAME_B64_PREFIX,
         base64::engine::general_purpose::STANDARD.encode(name)
     )
+}
+
+/// `redtail` plus the flags that reach the server `route` follows, for fix commands
+/// (`redtail doctor`, `redtail metrics` and the TUI's Problems list). Passwords are never
+/// included: give them with REDISCLI_AUTH as for any redtail command.
+pub fn command_prefix(route: &crate::redis::route::Route) -> String {
+    use crate::redis::route::Mode;
+    let text = |t: &str| shell_word(t.as_bytes());
+    let mut words = vec!["redtail".to_string()];
+    let template = route.template();
+    if let Mode::Sentinel(spec) = route.mode() {
+        for (host, port) in &spec.sentinels {
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host.clone()
+            };
+            words.push(format!("--sentinel {}", text(&format!("{host}:{port}"))));
+        }
+        words.push(format!("--master {}", text(&spec.master)));
+        if template.db != 0 {
+            words.push(format!("--db {}", template.db));
+        }
+        if template.tls {
+            words.push("--tls".into());
+        }
+    } else {
+        words.push(format!("-u {}", text(&template.to_string())));
+    }
+    for (flag, path) in [
+        ("--cacert", &template.ca_cert),
+        ("--cert", &template.client_cert),
+        ("--key", &template.client_key),
+    ] {
+        if let Some(p) = path {
+            words.push(format!("{flag} {}", text(&p.to_string_lossy())));
+        }
+    }
+    if template.insecure {
+        words.push("--insecure".into());
+    }
+    words.join(" ")
 }
 
 /// Findings counted by (kind, severity), every possible pair present (zeros included).

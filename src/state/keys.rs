@@ -34,6 +34,7 @@ impl AppState {
                         Focus::Channels => self.channels_click(mouse.row),
                         Focus::Pending => self.pending_click(mouse.row),
                         Focus::Streams(_) => self.streams_click(mouse.row),
+                        Focus::Problems => self.problems_click(mouse.row),
                         _ => {}
                     }
                 }
@@ -54,6 +55,10 @@ impl AppState {
             Focus::Nodes => {}
             Focus::Pending => self.pending_wheel(delta),
             Focus::Streams(_) => self.streams_wheel(delta),
+            Focus::Problems => {
+                let page = self.problems_page();
+                self.problems.move_by(delta, page);
+            }
             Focus::Unsubscribe => {
                 if let Some(Overlay::Unsubscribe(p)) = &mut self.overlay {
                     p.move_by(delta.signum());
@@ -81,6 +86,7 @@ impl AppState {
             Focus::Composer => self.composer_key(key, &mut effects),
             Focus::Pending | Focus::PendingDialog(_) => self.pending_key(&key, &mut effects),
             Focus::Streams(_) => self.streams_key(&key, &mut effects),
+            Focus::Problems | Focus::ProblemsDialog => self.problems_key(&key, &mut effects),
             Focus::Placeholder => false,
         };
         if !consumed {
@@ -106,6 +112,7 @@ impl AppState {
             Command::ShowChannels => self.switch_tab(Tab::Channels),
             Command::ShowStreams => self.switch_tab(Tab::Streams),
             Command::ShowPending => self.switch_tab(Tab::Pending),
+            Command::ProblemsList => self.toggle_problems(),
             _ => {}
         }
         Vec::new()
@@ -113,6 +120,7 @@ impl AppState {
 
     fn switch_tab(&mut self, tab: Tab) {
         self.overlay = None;
+        self.problems.open = false;
         self.tab = tab;
     }
 
@@ -143,6 +151,16 @@ impl AppState {
         true
     }
 
+    /// The filter prompt's result goes to the Problems list while it is open, else to
+    /// the pane.
+    fn apply_filter_here(&mut self, filter: Option<Filter>) {
+        if self.problems.open {
+            self.problems.set_filter(filter);
+        } else {
+            self.apply_pane_filter(filter);
+        }
+    }
+
     /// Open the filter prompt on the filter in force (`None`: none).
     pub(super) fn open_filter(&mut self, source: Option<String>) {
         self.clear_notice(NoticeTopic::Filter);
@@ -165,13 +183,13 @@ impl AppState {
                     .ok()
                     .filter(|f| !f.is_empty());
                 self.overlay = None;
-                self.apply_pane_filter(accepted);
+                self.apply_filter_here(accepted);
                 return true;
             }
             Some(Command::Cancel) => {
                 let original = edit.original.take();
                 self.overlay = None;
-                self.apply_pane_filter(original.and_then(|s| Filter::parse(&s).ok()));
+                self.apply_filter_here(original.and_then(|s| Filter::parse(&s).ok()));
                 return true;
             }
             _ => {}
@@ -198,7 +216,7 @@ impl AppState {
                     original.and_then(|s| Filter::parse(s).ok())
                 }
             };
-            self.apply_pane_filter(preview);
+            self.apply_filter_here(preview);
         }
         true
     }

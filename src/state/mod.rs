@@ -8,6 +8,7 @@ pub mod feed;
 mod keys;
 pub mod layout;
 pub mod pending;
+pub mod problems;
 pub mod prompt;
 mod send_again;
 pub mod status;
@@ -33,6 +34,7 @@ use detail::DetailState;
 use feed::{FeedItem, FeedState};
 use layout::{Areas, DETAIL_META_ROWS};
 use pending::{PendingEffect, PendingEvent, PendingPane};
+use problems::{ProblemsUpdate, ProblemsView};
 use prompt::{FilterEdit, Picker, SubscribePrompt};
 use status::{ConnView, Notice, NoticeLevel, NoticeTopic, Outage, RateMeter, StatusUpdate};
 use streams::{StreamsEffect, StreamsEvent, StreamsFocus, StreamsPane};
@@ -105,6 +107,10 @@ pub enum Focus {
     Placeholder,
     /// The Streams pane: a table, the entries browser, an entry, or the jump prompt.
     Streams(StreamsFocus),
+    /// The Problems list, over any pane.
+    Problems,
+    /// The Problems list's fix preview / advice.
+    ProblemsDialog,
 }
 
 #[derive(Debug)]
@@ -124,6 +130,8 @@ pub enum Event {
     Pending(PendingEvent),
     /// Streams pane: the poller's latest state, or a page of entries.
     Streams(StreamsEvent),
+    /// Findings computed from the latest streams poll (the Problems list and the header).
+    Problems(ProblemsUpdate),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,6 +224,8 @@ pub struct AppState {
     pub channels: ChannelsState,
     pub pending: PendingPane,
     pub streams: StreamsPane,
+    /// The Problems list (`!`) and the header's problems count.
+    pub problems: ProblemsView,
     /// Streams whose new entries are followed in the feed (XREAD, never a group).
     pub followed_streams: std::collections::BTreeSet<Bytes>,
     pub detail: Option<DetailState>,
@@ -249,6 +259,7 @@ impl AppState {
             channels: ChannelsState::default(),
             pending: PendingPane::default(),
             streams: StreamsPane::default(),
+            problems: ProblemsView::default(),
             followed_streams: Default::default(),
             detail: None,
             overlay: None,
@@ -305,6 +316,7 @@ impl AppState {
             Event::Published(result) => self.on_published(result),
             Event::Pending(event) => self.on_pending_event(event),
             Event::Streams(event) => return self.on_streams_event(event),
+            Event::Problems(update) => self.problems.on_update(update),
             Event::Exported(Ok(done)) => self.info(format!(
                 "exported {} messages to {}",
                 thousands(done.count as u64),
@@ -348,6 +360,10 @@ impl AppState {
             Some(Overlay::Subscribe(_)) => Focus::Subscribe,
             Some(Overlay::Unsubscribe(_)) => Focus::Unsubscribe,
             Some(Overlay::Composer(_)) => Focus::Composer,
+            None if self.problems.open => match self.problems.dialog {
+                Some(_) => Focus::ProblemsDialog,
+                None => Focus::Problems,
+            },
             None => match self.tab {
                 Tab::Feed if self.detail.is_some() => Focus::Detail,
                 Tab::Feed => Focus::Feed,

@@ -82,6 +82,20 @@ pub fn footer_commands(focus: Focus) -> &'static [(Scope, Command)] {
             (S::Composer, C::Cancel),
         ],
         Focus::Help => &[(S::Input, C::Cancel), (S::Global, C::Quit)],
+        Focus::Problems => &[
+            (S::Navigation, C::Down),
+            (S::Problems, C::ShowEvidence),
+            (S::Problems, C::Fix),
+            (S::Problems, C::Filter),
+            (S::Problems, C::ProblemsList),
+            (S::Global, C::Help),
+            (S::Global, C::Quit),
+        ],
+        Focus::ProblemsDialog => &[
+            (S::Dialog, C::Confirm),
+            (S::Dialog, C::Cancel),
+            (S::Input, C::Cancel),
+        ],
         Focus::Placeholder => &[
             (S::Global, C::NextTab),
             (S::Global, C::Help),
@@ -118,6 +132,7 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
             "apply" if focus == Focus::Unsubscribe => "drop",
             "apply" if focus == Focus::Subscribe => "subscribe",
             "cancel" if focus == Focus::Help => "close",
+            "problems" if focus == Focus::Problems => "close",
             "clients" if focus == Focus::Clients => "channels",
             "nodes" if focus == Focus::Nodes => "channels",
             // In the entries browser `]` pages back in time.

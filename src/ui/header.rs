@@ -153,6 +153,25 @@ pub fn counters_line(state: &AppState, max: usize) -> Line<'static> {
     )
 }
 
+/// `⚠ 3 problems` (warnings and critical findings), red when one is critical; nothing
+/// when there are none. Kept longest after the live badge: it is the reason to look.
+fn problems_part(state: &AppState) -> Option<fit::Part> {
+    let count = state.problems.count();
+    let worst = state.problems.worst()?;
+    let style = match worst {
+        crate::redis::doctor::Severity::Critical => theme::error(),
+        _ => theme::warn(),
+    };
+    let noun = if count == 1 { "problem" } else { "problems" };
+    let key = state.keymap.first_key(Scope::Global, Command::ProblemsList);
+    let mut spans = vec![Span::styled(
+        format!("⚠ {} {noun}", thousands(count as u64)),
+        style.add_modifier(ratatui::style::Modifier::BOLD),
+    )];
+    spans.push(Span::styled(format!(" ({key})"), theme::dim()));
+    Some(fit::Part::new(u8::MAX - 1, spans))
+}
+
 /// The counters, ranked for [`fit::ranked_line`]: when space is short, retained goes
 /// first, then a zero evicted count, zero gaps and the rate; the live/paused badge, an
 /// open gap, the filter and non-zero evicted/gaps counts are kept longest.
@@ -185,6 +204,9 @@ fn counter_parts(state: &AppState) -> Vec<fit::Part> {
         spans: vec![Span::raw(format!(" {rate} msg/s"))],
         glued: true,
     });
+    if let Some(part) = problems_part(state) {
+        parts.push(part);
+    }
     parts.push(fit::Part::new(
         1,
         vec![Span::raw(format!(

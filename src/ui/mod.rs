@@ -12,6 +12,7 @@ pub mod help;
 pub mod pending;
 pub mod pending_dialogs;
 pub mod popup;
+pub mod problems;
 pub mod prompt;
 pub mod streams;
 pub mod tabs;
@@ -39,6 +40,9 @@ pub fn render(state: &AppState, frame: &mut Frame) {
 }
 
 fn render_body(state: &AppState, frame: &mut Frame, area: ratatui::layout::Rect) {
+    if state.problems.open {
+        return problems::render(state, frame, area);
+    }
     match state.tab {
         Tab::Feed => match &state.detail {
             Some(d) if state.focus() != Focus::Placeholder => {
