@@ -1,0 +1,93 @@
+//! Compression layers: gzip, zlib (flate2, pure-Rust miniz_oxide backend), zstd (ruzstd),
+//! lz4 frame (lz4_flex), snappy framed and raw (snap). Every reader is cut off one byte
+//! past [`MAX_OUTPUT`] so a zip bomb costs at most 16 MiB and is reported as such.
+
+use std::io::{self, Read};
+
+use super::{Format, NotThis, MAX_OUTPUT};
+
+const SNAPPY_STREAM: &[u8] = b"\xff\x06\x00\x00sNaPpY";
+
+/// The compression a payload's first bytes announce.
+pub(crate) fn magic(payload: &[u8]) -> Option<Format> {
+    match payload {
+        [0x1f, 0x8b, ..] => Some(Format::Gzip),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Some(Format::Zstd),
+        [0x04, 0x22, 0x4d, 0x18, ..] => Some(Format::Lz4),
+        p if p.starts_with(SNAPPY_STREAM) => Some(Format::Snappy),
+        // zlib: deflate (CM 8), window ≤ 32 KiB, header check divisible by 31.
+        [cmf, flg, ..]
+            if cmf & 0x0f == 8
+                && cmf >> 4 <= 7
+                && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0 =>
+        {
+            Some(Format::Zlib)
+        }
+        _ => None,
+    }
+}
+
+fn too_large() -> NotThis {
+    NotThis::new(format!(
+        "output larger than {} MiB",
+        MAX_OUTPUT / (1024 * 1024)
+    ))
+}
+
+fn read_capped(reader: impl Read) -> Result<Vec<u8>, NotThis> {
+    let mut out = Vec::new();
+    match reader.take(MAX_OUTPUT as u64 + 1).read_to_end(&mut out) {
+        Ok(_) if out.len() > MAX_OUTPUT => Err(too_large()),
+        Ok(_) if out.is_empty() => Err(NotThis::new("empty after decompression")),
+        Ok(_) => Ok(out),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(NotThis::new("truncated")),
+        Err(e) => Err(NotThis::new(format!("corrupt ({e})"))),
+    }
+}
+
+pub(crate) fn decompress(payload: &[u8], format: Format) -> Result<Vec<u8>, NotThis> {
+    match format {
+        Format::Gzip => read_capped(flate2::read::MultiGzDecoder::new(payload)),
+        Format::Zlib => read_capped(flate2::read::ZlibDecoder::new(payload)),
+        Format::Zstd => {
+            let decoder = ruzstd::decoding::StreamingDecoder::new_with_max_window_size(
+                payload,
+                MAX_OUTPUT as u64,
+            )
+            .map_err(|e| NotThis::new(format!("corrupt ({e})")))?;
+            read_capped(decoder)
+        }
+        Format::Lz4 => read_capped(lz4_flex::frame::FrameDecoder::new(payload)),
+        Format::Snappy if payload.starts_with(SNAPPY_STREAM) => {
+            read_capped(snap::read::FrameDecoder::new(payload))
+        }
+        Format::Snappy => {
+            let len = snap::raw::decompress_len(payload)
+                .map_err(|e| NotThis::new(format!("corrupt ({e})")))?;
+            if len > MAX_OUTPUT {
+                return Err(too_large());
+            }
+            if len == 0 {
+                return Err(NotThis::new("empty after decompression"));
+            }
+            snap::raw::Decoder::new()
+                .decompress_vec(payload)
+                .map_err(|e| NotThis::new(format!("corrupt ({e})")))
+        }
+        other => Err(NotThis::new(format!("{other} is not a compression"))),
+    }
+}
+
+/// gzip-compress `bytes` (re-encoding an edited payload).
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing into a Vec cannot fail.
+    let _ = encoder.write_all(bytes);
+    encoder.finish().unwrap_or_default()
+}
+
+/// zstd-compress `bytes` (ruzstd's fastest level, about zstd level 1).
+pub fn zstd(bytes: &[u8]) -> Vec<u8> {
+    ruzstd::encoding::compress_to_vec(bytes, ruzstd::encoding::CompressionLevel::Fastest)
+}
