@@ -10,7 +10,7 @@ use anyhow::{bail, Result};
 use super::values::Theme;
 use super::values::{key_name, Interval, Size, ThemeChoice};
 use super::{
-    command_name, place_name, places, profile_list, Loaded, Profile, BUILTIN_FPS,
+    command_name, place_name, places, profile_list, DecodeRules, Loaded, Profile, BUILTIN_FPS,
     BUILTIN_MAX_BYTES, BUILTIN_MAX_MESSAGES, BUILTIN_POLL_INTERVAL,
 };
 use crate::cli::{ConnArgs, StreamSelect, SubArgs, TuiFlags};
@@ -49,6 +49,8 @@ pub struct TuiSettings {
     /// With `--read-only` given, `main` replaces this with [`Loaded::read_only_mode`]'s
     /// answer for the flag.
     pub read_only: ReadOnly,
+    /// `[decode]`: the decoder per channel glob.
+    pub decode: DecodeRules,
 }
 
 impl Default for TuiSettings {
@@ -63,6 +65,7 @@ impl Default for TuiSettings {
             theme: Theme::Dark,
             keymap: Keymap::default(),
             read_only: ReadOnly::off(),
+            decode: DecodeRules::default(),
         }
     }
 }
@@ -176,6 +179,7 @@ impl Loaded {
             theme,
             keymap: self.keymap.clone(),
             read_only: self.read_only_mode(profile, false, env),
+            decode: DecodeRules::new(&self.file.decode),
         }
     }
 }

@@ -453,12 +453,28 @@ fn layered(payload: &[u8], format: Format, layer: usize) -> Result<Decoded, NotT
     Ok(decoded)
 }
 
+/// A cheap first look (at most 64 bytes): false when the payload starts like plain text
+/// (printable ASCII, no magic number, not base64's alphabet only), so a hot loop can skip
+/// [`decode`]. A Protobuf message whose first 64 bytes are all printable is missed.
+pub fn maybe_encoded(payload: &[u8]) -> bool {
+    let head = &payload[..payload.len().min(64)];
+    if head.is_empty() {
+        return false;
+    }
+    !head
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'))
+        || compress::magic(payload).is_some()
+        || head
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'))
+}
+
 fn looks_like_base64(payload: &[u8]) -> bool {
     payload.len() >= 8
-        && payload.len() % 4 == 0
         && payload
             .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'))
 }
 
 fn base64_decode(payload: &[u8]) -> Result<Vec<u8>, NotThis> {

@@ -7,6 +7,7 @@ mod common;
 mod cluster;
 mod cluster_harness;
 mod config;
+mod decode;
 mod demo_pty;
 mod pending;
 mod pending_pty;
