@@ -284,6 +284,10 @@ impl AppState {
                 detail.toggle_hex();
                 return true;
             }
+            Some(Command::CycleDecoder) => {
+                detail.cycle_decoder();
+                return true;
+            }
             _ => {}
         }
         match movement(self.keymap.lookup(Scope::Navigation, key), rows) {
@@ -457,7 +461,12 @@ impl AppState {
             _ => return,
         };
         let width = self.areas().body.width;
-        self.detail = Some(DetailState::open(id, message, width));
+        let choice = self
+            .config
+            .decode
+            .choice_for(&message.channel)
+            .unwrap_or(crate::decode::Choice::Auto);
+        self.detail = Some(DetailState::open_with(id, message, width, choice));
     }
 }
 

@@ -28,6 +28,7 @@ pub fn footer_commands(focus: Focus) -> &'static [(Scope, Command)] {
         Focus::Detail => &[
             (S::Navigation, C::Down),
             (S::Navigation, C::PageDown),
+            (S::Detail, C::CycleDecoder),
             (S::Detail, C::ToggleHex),
             (S::Detail, C::Back),
             (S::Global, C::Help),
