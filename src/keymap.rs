@@ -112,7 +112,7 @@ impl Command {
             Command::Retry => "connect again now",
             Command::Back => "back to the feed",
             Command::ToggleHex => "toggle hex dump / text",
-            Command::CycleDecoder => "next decoder: auto → each that fits → raw text → hex",
+            Command::CycleDecoder => "next decoder, raw text, hex",
             Command::Accept => "apply",
             Command::Cancel => "cancel",
             Command::CycleKind => "channel → pattern → shard",

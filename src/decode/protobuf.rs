@@ -9,6 +9,7 @@
 //! - length-delimited → a **string** when the bytes are UTF-8 text without control
 //!   characters (other than tab/newline/CR), else a **nested message** when they parse as
 //!   one completely, else **bytes** `{"b64": …}` (packed repeated numbers show as bytes).
+//!
 //! Groups (wire types 3/4, deprecated) and field number 0 are rejected.
 
 use serde_json::{Map, Value};

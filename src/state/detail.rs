@@ -145,6 +145,14 @@ fn views_of(payload: &[u8], choice: Choice) -> (Vec<View>, Option<String>) {
         .is_some_and(|v| v.format == BodyFormat::Decoded);
     if decoded || looks_binary(payload) {
         for format in Format::NAMED {
+            // Auto already tried (and reported) this one: a zip bomb is inflated once.
+            let prefix = format!("{format}:");
+            if not_decoded
+                .as_deref()
+                .is_some_and(|r| r.starts_with(&prefix))
+            {
+                continue;
+            }
             let Ok(d) = decode(payload, Choice::Only(format)) else {
                 continue;
             };

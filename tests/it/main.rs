@@ -13,6 +13,7 @@ mod pending;
 mod pending_pty;
 mod sentinel;
 mod snapshots_channels;
+mod snapshots_decode;
 mod snapshots_feed;
 mod snapshots_pending;
 mod snapshots_streams;
