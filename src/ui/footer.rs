@@ -80,6 +80,7 @@ pub fn footer_commands(focus: Focus) -> &'static [(Scope, Command)] {
             (S::Composer, C::NextField),
             (S::Composer, C::ToggleShard),
             (S::Composer, C::ToggleJson),
+            (S::Composer, C::CycleEncoding),
             (S::Composer, C::Cancel),
         ],
         Focus::Help => &[(S::Input, C::Cancel), (S::Global, C::Quit)],
