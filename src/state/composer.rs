@@ -446,9 +446,11 @@ mod tests {
 
     #[test]
     fn send_as_re_encodes_an_edited_json_payload() {
-        let mut c = ComposerState::default();
-        c.channel = Input::new("socket.io#/#".into());
-        c.payload = TextArea::new("{\"user\": {\"id\": 42}}");
+        let mut c = ComposerState {
+            channel: Input::new("socket.io#/#".into()),
+            payload: TextArea::new("{\"user\": {\"id\": 42}}"),
+            ..ComposerState::default()
+        };
         let sent = |c: &ComposerState| match c.request() {
             Ok(Effect::Publish { payload, .. }) => payload,
             other => panic!("{other:?}"),
