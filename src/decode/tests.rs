@@ -217,8 +217,16 @@ fn encodings(value: &Value) -> Vec<Vec<u8>> {
     ]
 }
 
+/// 512 per `cargo test`; `REDTAIL_FUZZ_CASES=20000` for a longer run.
+fn fuzz_cases() -> u32 {
+    std::env::var("REDTAIL_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(512)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(fuzz_cases()))]
 
     #[test]
     fn fuzz_random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
