@@ -264,3 +264,31 @@ fn json_field_filter_matches_a_decoded_msgpack_field() {
     let second = next_json(&p);
     assert_eq!(second["payload"], r#"{"user":{"id":42}}"#);
 }
+
+/// The real TUI in a pseudo-terminal: a MessagePack message from Python shows as a
+/// `[msgpack]` row, opens decoded, and `d` moves on to the raw text.
+#[test]
+fn tui_shows_a_real_msgpack_message_decoded_in_the_feed_and_the_detail_view() {
+    let payloads = python_payloads(
+        "import msgpack\nout(msgpack.packb([2, {'type': 2, 'data': ['chat', {'text': 'hi'}]}]))\n",
+    );
+    let server = Server::start();
+    let url = server.url();
+    let mut tui = common::pty::Tui::spawn(&[&url, "-c", "socket.io#/#"], 120, 30);
+    tui.wait_for("connected", T);
+    wait_subscribed(&server, 1);
+    let _: i64 = server
+        .conn()
+        .publish("socket.io#/#", &payloads[0])
+        .unwrap_or_default();
+    tui.wait_for(
+        r#"[msgpack] [2,{"data":["chat",{"text":"hi"}],"type":2}]"#,
+        T,
+    );
+    tui.send(b"\r");
+    let s = tui.wait_for("\"text\": \"hi\"", T);
+    assert!(s.contains("── msgpack · rows"), "{s}");
+    tui.send(b"d");
+    tui.wait_for("── text · rows", T);
+    tui.send(b"q");
+}
