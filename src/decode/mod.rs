@@ -174,11 +174,6 @@ impl Decoded {
         join_chain(&self.chain, " → ")
     }
 
-    /// The short tag a feed row shows: the innermost value format.
-    pub fn tag(&self) -> &'static str {
-        self.chain.last().map_or("raw", |f| f.name())
-    }
-
     /// The value as one line of JSON, terminal-safe (through `json.rs`).
     pub fn compact(&self) -> String {
         crate::json::to_string_safe(&self.value).unwrap_or_default()
