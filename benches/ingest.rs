@@ -419,16 +419,20 @@ fn print_rows(rows: &[Row]) {
         if r.name == "redis-cli" {
             base.insert(r.size, (rate, cpu_per_m));
         }
-        let (brate, bcpu) = base.get(&r.size).copied().unwrap_or((rate, cpu_per_m));
+        // Rows without a redis-cli run at their size (the decode rows) show no ratio.
+        let versus = |value: f64, pick: fn((f64, f64)) -> f64| match base.get(&r.size) {
+            Some(&b) => format!(" ({:.2}× cli)", value / pick(b)),
+            None => String::new(),
+        };
         println!(
-            "| {} | {} B | {} | {:.0} ({:.2}× cli) | {:.2} ({:.2}× cli) | {:.1} MiB | {:.1} MiB | {} |",
+            "| {} | {} B | {} | {:.0}{} | {:.2}{} | {:.1} MiB | {:.1} MiB | {} |",
             r.name,
             r.size,
             r.n,
             rate,
-            rate / brate,
+            versus(rate, |b| b.0),
             cpu_per_m,
-            cpu_per_m / bcpu,
+            versus(cpu_per_m, |b| b.1),
             r.usage.max_rss_kb as f64 / 1024.0,
             r.omem_peak as f64 / (1024.0 * 1024.0),
             match (r.complete, r.usage.code) {
