@@ -284,9 +284,13 @@ fn parse_payload(payload: &[u8], paths: &json::Paths) -> Option<Value> {
     if !crate::decode::maybe_encoded(payload) {
         return None;
     }
-    crate::decode::decode(payload, crate::decode::Choice::Auto)
-        .ok()
-        .map(|decoded| decoded.value)
+    crate::decode::decode_capped(
+        payload,
+        crate::decode::Choice::Auto,
+        crate::decode::PREVIEW_OUTPUT,
+    )
+    .ok()
+    .map(|decoded| decoded.value)
 }
 
 /// Substring or regex search on bytes. The crate's `regex` is built without its perf

@@ -1,10 +1,11 @@
 //! Compression layers: gzip, zlib (flate2, pure-Rust miniz_oxide backend), zstd (ruzstd),
 //! lz4 frame (lz4_flex), snappy framed and raw (snap). Every reader is cut off one byte
-//! past [`MAX_OUTPUT`] so a zip bomb costs at most 16 MiB and is reported as such.
+//! past the cap ([`super::MAX_OUTPUT`], 16 MiB, or less for previews) so a zip bomb costs
+//! at most that and is reported as such.
 
 use std::io::{self, Read};
 
-use super::{Format, NotThis, MAX_OUTPUT};
+use super::{Cap, Format, NotThis};
 
 const SNAPPY_STREAM: &[u8] = b"\xff\x06\x00\x00sNaPpY";
 
@@ -27,17 +28,21 @@ pub(crate) fn magic(payload: &[u8]) -> Option<Format> {
     }
 }
 
-fn too_large() -> NotThis {
-    NotThis::new(format!(
-        "output larger than {} MiB",
-        MAX_OUTPUT / (1024 * 1024)
-    ))
+/// "output larger than 16 MiB" (the caps are whole MiB; any other through `text::bytes`).
+fn too_large(cap: Cap) -> NotThis {
+    const MIB: usize = 1024 * 1024;
+    let size = if cap.0.is_multiple_of(MIB) {
+        format!("{} MiB", cap.0 / MIB)
+    } else {
+        crate::text::bytes(cap.0 as u64)
+    };
+    NotThis::new(format!("output larger than {size}"))
 }
 
-fn read_capped(reader: impl Read) -> Result<Vec<u8>, NotThis> {
+fn read_capped(reader: impl Read, cap: Cap) -> Result<Vec<u8>, NotThis> {
     let mut out = Vec::new();
-    match reader.take(MAX_OUTPUT as u64 + 1).read_to_end(&mut out) {
-        Ok(_) if out.len() > MAX_OUTPUT => Err(too_large()),
+    match reader.take(cap.0 as u64 + 1).read_to_end(&mut out) {
+        Ok(_) if out.len() > cap.0 => Err(too_large(cap)),
         Ok(_) if out.is_empty() => Err(NotThis::new("empty after decompression")),
         Ok(_) => Ok(out),
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(NotThis::new("truncated")),
@@ -45,27 +50,25 @@ fn read_capped(reader: impl Read) -> Result<Vec<u8>, NotThis> {
     }
 }
 
-pub(crate) fn decompress(payload: &[u8], format: Format) -> Result<Vec<u8>, NotThis> {
+pub(crate) fn decompress(payload: &[u8], format: Format, cap: Cap) -> Result<Vec<u8>, NotThis> {
     match format {
-        Format::Gzip => read_capped(flate2::read::MultiGzDecoder::new(payload)),
-        Format::Zlib => read_capped(flate2::read::ZlibDecoder::new(payload)),
+        Format::Gzip => read_capped(flate2::read::MultiGzDecoder::new(payload), cap),
+        Format::Zlib => read_capped(flate2::read::ZlibDecoder::new(payload), cap),
         Format::Zstd => {
-            let decoder = ruzstd::decoding::StreamingDecoder::new_with_max_window_size(
-                payload,
-                MAX_OUTPUT as u64,
-            )
-            .map_err(|e| NotThis::new(format!("corrupt ({e})")))?;
-            read_capped(decoder)
+            let decoder =
+                ruzstd::decoding::StreamingDecoder::new_with_max_window_size(payload, cap.0 as u64)
+                    .map_err(|e| NotThis::new(format!("corrupt ({e})")))?;
+            read_capped(decoder, cap)
         }
-        Format::Lz4 => read_capped(lz4_flex::frame::FrameDecoder::new(payload)),
+        Format::Lz4 => read_capped(lz4_flex::frame::FrameDecoder::new(payload), cap),
         Format::Snappy if payload.starts_with(SNAPPY_STREAM) => {
-            read_capped(snap::read::FrameDecoder::new(payload))
+            read_capped(snap::read::FrameDecoder::new(payload), cap)
         }
         Format::Snappy => {
             let len = snap::raw::decompress_len(payload)
                 .map_err(|e| NotThis::new(format!("corrupt ({e})")))?;
-            if len > MAX_OUTPUT {
-                return Err(too_large());
+            if len > cap.0 {
+                return Err(too_large(cap));
             }
             if len == 0 {
                 return Err(NotThis::new("empty after decompression"));

@@ -280,22 +280,41 @@ pub(crate) fn key_text(key: Value) -> String {
     }
 }
 
-/// Decode `payload` as `choice` says.
+/// Decompressed output the feed rows and filters accept (1 MiB): they decode many
+/// payloads on the UI thread, so a flood of zip bombs costs a little each, not 16 MiB.
+pub const PREVIEW_OUTPUT: usize = 1024 * 1024;
+
+/// Decode `payload` as `choice` says (decompression up to [`MAX_OUTPUT`]).
 pub fn decode(payload: &[u8], choice: Choice) -> Result<Decoded, Failure> {
+    decode_capped(payload, choice, MAX_OUTPUT)
+}
+
+/// [`decode`] with decompressed output capped at `max_output` bytes (at most
+/// [`MAX_OUTPUT`]).
+pub fn decode_capped(
+    payload: &[u8],
+    choice: Choice,
+    max_output: usize,
+) -> Result<Decoded, Failure> {
+    let cap = Cap(max_output.min(MAX_OUTPUT));
     match choice {
-        Choice::Auto => auto(payload, 0),
-        Choice::Only(format) => only(payload, format),
+        Choice::Auto => auto(payload, 0, cap),
+        Choice::Only(format) => only(payload, format, cap),
     }
 }
 
-fn only(payload: &[u8], format: Format) -> Result<Decoded, Failure> {
+/// The decompressed-output cap of one decode.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cap(pub usize);
+
+fn only(payload: &[u8], format: Format, cap: Cap) -> Result<Decoded, Failure> {
     let reject = |e: NotThis| Failure::Rejected {
         format: Some(format),
         reason: e.0,
     };
     if format.is_layer() {
-        let inner = unwrap_layer(payload, format).map_err(reject)?;
-        let mut decoded = match auto(&inner, 1) {
+        let inner = unwrap_layer(payload, format, cap).map_err(reject)?;
+        let mut decoded = match auto(&inner, 1, cap) {
             Ok(decoded) => decoded,
             Err(Failure::Rejected {
                 format: Some(f),
@@ -345,10 +364,10 @@ fn value_format(payload: &[u8], format: Format, strict: bool) -> Result<Value, N
     }
 }
 
-fn unwrap_layer(payload: &[u8], format: Format) -> Result<Vec<u8>, NotThis> {
+fn unwrap_layer(payload: &[u8], format: Format, cap: Cap) -> Result<Vec<u8>, NotThis> {
     match format {
         Format::Base64 => base64_decode(payload),
-        _ => compress::decompress(payload, format),
+        _ => compress::decompress(payload, format, cap),
     }
 }
 
@@ -364,7 +383,7 @@ fn is_strong(payload: &[u8], format: Format) -> bool {
     }
 }
 
-fn auto(payload: &[u8], layer: usize) -> Result<Decoded, Failure> {
+fn auto(payload: &[u8], layer: usize, cap: Cap) -> Result<Decoded, Failure> {
     let leaf = |value, format| {
         Ok(Decoded {
             value,
@@ -397,7 +416,7 @@ fn auto(payload: &[u8], layer: usize) -> Result<Decoded, Failure> {
         }
     }
     if let Some(format) = compress::magic(payload) {
-        match layered(payload, format, layer) {
+        match layered(payload, format, layer, cap) {
             Ok(decoded) => return Ok(decoded),
             Err(e) => note(format, e),
         }
@@ -406,12 +425,12 @@ fn auto(payload: &[u8], layer: usize) -> Result<Decoded, Failure> {
         if let Ok(value) = value_format(payload, Format::Protobuf, true) {
             return leaf(value, Format::Protobuf);
         }
-        if let Ok(decoded) = layered(payload, Format::Snappy, layer) {
+        if let Ok(decoded) = layered(payload, Format::Snappy, layer, cap) {
             return Ok(decoded);
         }
     }
     if looks_like_base64(payload) {
-        if let Ok(decoded) = layered(payload, Format::Base64, layer) {
+        if let Ok(decoded) = layered(payload, Format::Base64, layer, cap) {
             return Ok(decoded);
         }
     }
@@ -430,12 +449,12 @@ fn auto(payload: &[u8], layer: usize) -> Result<Decoded, Failure> {
 /// Unwrap one layer and decode what it holds. Raw snappy and base64 (no magic number)
 /// count only when the inside decodes to a value format; a magic-numbered compression
 /// may end in text or bytes.
-fn layered(payload: &[u8], format: Format, layer: usize) -> Result<Decoded, NotThis> {
+fn layered(payload: &[u8], format: Format, layer: usize, cap: Cap) -> Result<Decoded, NotThis> {
     if layer >= MAX_LAYERS {
         return Err(NotThis::new(format!("more than {MAX_LAYERS} layers")));
     }
-    let inner = unwrap_layer(payload, format)?;
-    let mut decoded = match auto(&inner, layer + 1) {
+    let inner = unwrap_layer(payload, format, cap)?;
+    let mut decoded = match auto(&inner, layer + 1, cap) {
         Ok(decoded) => decoded,
         Err(Failure::Rejected {
             format: Some(f),

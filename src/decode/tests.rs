@@ -118,6 +118,16 @@ fn zip_bomb_is_capped_and_said() {
 }
 
 #[test]
+fn previews_and_filters_use_a_smaller_cap() {
+    let two_mib = gzip(&vec![b' '; 2 * 1024 * 1024]);
+    let err = decode_capped(&two_mib, Choice::Auto, PREVIEW_OUTPUT).map_err(|e| e.reason());
+    assert_eq!(err, Err("gzip: output larger than 1 MiB".to_string()));
+    // The full cap still decodes it (to text: two MiB of spaces are not JSON).
+    let full = decode(&two_mib, Choice::Auto).map(|d| d.chain_id());
+    assert_eq!(full, Ok("gzip+text".to_string()));
+}
+
+#[test]
 fn corrupt_and_truncated_say_why() {
     let good = gzip(&to_msgpack(&sample()));
     let err = decode(&good[..good.len() / 2], Choice::Auto).expect_err("truncated");

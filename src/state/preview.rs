@@ -40,7 +40,7 @@ impl Previews {
         if let Some(hit) = self.cache.borrow().get(&id) {
             return hit.clone();
         }
-        let preview = decode::decode(&m.payload, choice)
+        let preview = decode::decode_capped(&m.payload, choice, decode::PREVIEW_OUTPUT)
             .ok()
             .filter(|d| d.chain != [Format::Json])
             .map(|d| Arc::new(preview_of(&d)));
