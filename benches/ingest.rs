@@ -5,7 +5,12 @@
 //! Reports messages/s, CPU seconds per million messages, peak RSS, the peak server-side
 //! output buffer (omem) of the subscriber, and whether it was disconnected.
 //!
-//! Run: `cargo bench --bench ingest` (env: BENCH_MESSAGES=1000000, BENCH_SIZES=100,1024)
+//! Then `redtail tail --format jsonl --decode auto` on MessagePack and on gzip-compressed
+//! JSON payloads (binary, so published by a pipelined RESP writer of our own rather than
+//! redis-benchmark, whose arguments cannot hold a NUL byte).
+//!
+//! Run: `cargo bench --bench ingest` (env: BENCH_MESSAGES=1000000, BENCH_SIZES=100,1024,
+//! BENCH_DECODE=1; `BENCH_SIZES=` runs only the decode rows)
 
 mod common;
 
@@ -65,6 +70,45 @@ fn omem_sampler(
     })
 }
 
+/// PUBLISH `payload` to `channel` `n` times over one pipelined connection (any bytes).
+fn flood_bytes(port: u16, channel: &str, n: u64, payload: &[u8]) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("publisher connects");
+    let reader = stream.try_clone().expect("clone");
+    // Replies are read (and counted) on their own thread so the pipe never stalls.
+    let replies = std::thread::spawn(move || {
+        let mut reader = BufReader::new(reader);
+        let mut line = Vec::new();
+        for _ in 0..n {
+            line.clear();
+            if reader.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+                return;
+            }
+        }
+    });
+    let mut command = format!(
+        "*3\r\n$7\r\nPUBLISH\r\n${}\r\n{channel}\r\n${}\r\n",
+        channel.len(),
+        payload.len()
+    )
+    .into_bytes();
+    command.extend_from_slice(payload);
+    command.extend_from_slice(b"\r\n");
+    const BATCH: u64 = 64;
+    let batch: Vec<u8> = command.repeat(BATCH as usize);
+    let mut sent = 0;
+    while sent < n {
+        let k = BATCH.min(n - sent);
+        let bytes = if k == BATCH {
+            &batch[..]
+        } else {
+            &batch[..command.len() * k as usize]
+        };
+        stream.write_all(bytes).expect("publish");
+        sent += k;
+    }
+    let _ = replies.join();
+}
+
 struct Usage {
     cpu_s: f64,
     max_rss_kb: i64,
@@ -119,14 +163,24 @@ struct Row {
     complete: bool,
 }
 
+/// What the publisher sends: `size` bytes of `x` through redis-benchmark, or given bytes.
+enum Payload {
+    Text(usize),
+    Bytes(Vec<u8>),
+}
+
 fn measure(
     server: &Server,
     name: &'static str,
-    size: usize,
+    payload: Payload,
     n: u64,
     ch: &str,
     mut start: impl FnMut() -> (Child, Option<Child>),
 ) -> Row {
+    let size = match &payload {
+        Payload::Text(size) => *size,
+        Payload::Bytes(bytes) => bytes.len(),
+    };
     eprintln!("[{name} {size} B] starting");
     let (mut sub, mut waiter) = start();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -137,12 +191,14 @@ fn measure(
     let stop = Arc::new(AtomicBool::new(false));
     let peak = Arc::new(AtomicU64::new(0));
     let sampler = omem_sampler(server.port, stop.clone(), peak.clone());
-    let payload: String = "x".repeat(size);
     let t0 = Instant::now();
     let port = server.port;
     let ch2 = ch.to_string();
     eprintln!("[{name} {size} B] subscribed; publishing {n}");
-    let publisher = std::thread::spawn(move || common::flood(port, &ch2, n, &payload));
+    let publisher = std::thread::spawn(move || match payload {
+        Payload::Text(size) => common::flood(port, &ch2, n, &"x".repeat(size)),
+        Payload::Bytes(bytes) => flood_bytes(port, &ch2, n, &bytes),
+    });
     // The measured process ends by itself after n messages (or is cut by head).
     let (usage, complete) = match waiter.as_mut() {
         Some(head) => {
@@ -222,27 +278,34 @@ fn main() {
     for &size in &sizes {
         let port = server.port.to_string();
         let ch = format!("bench:{size}");
-        rows.push(measure(&server, "redis-cli", size, n, &ch, || {
-            let mut cli = Command::new("redis-cli")
-                .args(["-p", &port, "subscribe", &ch])
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("redis-cli");
-            let out = cli.stdout.take().expect("stdout");
-            // 3 lines per message plus 3 for the subscribe confirmation. Succeeds only if
-            // all of them arrived: a redis-cli the server disconnected ends early.
-            let lines = 3 * n + 3;
-            let head = Command::new("sh")
-                .args([
-                    "-c",
-                    &format!("test \"$(head -n {lines} | wc -l)\" -eq {lines}"),
-                ])
-                .stdin(out)
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("head");
-            (cli, Some(head))
-        }));
+        rows.push(measure(
+            &server,
+            "redis-cli",
+            Payload::Text(size),
+            n,
+            &ch,
+            || {
+                let mut cli = Command::new("redis-cli")
+                    .args(["-p", &port, "subscribe", &ch])
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .expect("redis-cli");
+                let out = cli.stdout.take().expect("stdout");
+                // 3 lines per message plus 3 for the subscribe confirmation. Succeeds only if
+                // all of them arrived: a redis-cli the server disconnected ends early.
+                let lines = 3 * n + 3;
+                let head = Command::new("sh")
+                    .args([
+                        "-c",
+                        &format!("test \"$(head -n {lines} | wc -l)\" -eq {lines}"),
+                    ])
+                    .stdin(out)
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("head");
+                (cli, Some(head))
+            },
+        ));
         if python_ok {
             let script = format!(
                 "import redis\nr=redis.Redis(port={port})\np=r.pubsub()\np.subscribe('{ch}')\nn=0\nfor m in p.listen():\n    if m['type']=='message':\n        n+=1\n        if n>={n}: break\n"
@@ -250,7 +313,7 @@ fn main() {
             rows.push(measure(
                 &server,
                 "python redis listen()",
-                size,
+                Payload::Text(size),
                 n,
                 &ch,
                 || {
@@ -267,53 +330,109 @@ fn main() {
         rows.push(measure(
             &server,
             "redtail tail --format jsonl",
-            size,
+            Payload::Text(size),
             n,
             &ch,
-            || {
-                (
-                    Command::new(redtail)
-                        .args([
-                            "tail",
-                            &format!("redis://127.0.0.1:{port}"),
-                            "-c",
-                            &ch,
-                            "--format",
-                            "jsonl",
-                        ])
-                        .args([
-                            "--count",
-                            &n.to_string(),
-                            "--max-buffered",
-                            &(2 * n).to_string(),
-                        ])
-                        .stdout(Stdio::null())
-                        .spawn()
-                        .expect("redtail"),
-                    None,
-                )
-            },
+            || (tail(redtail, server.port, &ch, n, &[]), None),
         ));
     }
+    if std::env::var("BENCH_DECODE").map_or(true, |v| v != "0") {
+        decode_rows(&server, redtail, n, &mut rows);
+    }
+    print_rows(&rows);
+}
+
+/// `redtail tail --format jsonl` on `ch` until `n` messages, plus `extra` flags.
+fn tail(redtail: &str, port: u16, ch: &str, n: u64, extra: &[&str]) -> Child {
+    Command::new(redtail)
+        .args([
+            "tail",
+            &format!("redis://127.0.0.1:{port}"),
+            "-c",
+            ch,
+            "--format",
+            "jsonl",
+        ])
+        .args([
+            "--count",
+            &n.to_string(),
+            "--max-buffered",
+            &(2 * n).to_string(),
+        ])
+        .args(extra)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redtail")
+}
+
+/// `--decode auto` on a Socket.IO-style MessagePack event and on a gzip-compressed
+/// ~1 KiB JSON document, each with plain `tail` on the same bytes for comparison.
+fn decode_rows(server: &Server, redtail: &str, n: u64, rows: &mut Vec<Row>) {
+    let event = serde_json::json!([2, {"type": 2, "nsp": "/", "data": ["chat", {
+        "user": {"id": 42, "name": "ada"}, "text": "hello there", "ts": 1_764_000_000_000u64
+    }]}]);
+    let doc = serde_json::json!({
+        "host": "web-1",
+        "metrics": (0..24).map(|i| serde_json::json!({"name": format!("cpu.{i}"), "value": i as f64 * 0.37})).collect::<Vec<_>>(),
+    });
+    let cases: [(&'static str, &'static str, Vec<u8>); 2] = [
+        (
+            "redtail tail --decode auto (msgpack)",
+            "redtail tail, same msgpack, no decode",
+            redtail::decode::to_msgpack(&event),
+        ),
+        (
+            "redtail tail --decode auto (gzip json)",
+            "redtail tail, same gzip, no decode",
+            redtail::decode::gzip(doc.to_string().as_bytes()),
+        ),
+    ];
+    for (i, (decoding, plain, bytes)) in cases.into_iter().enumerate() {
+        let ch = format!("bench:decode:{i}");
+        let port = server.port;
+        rows.push(measure(
+            server,
+            plain,
+            Payload::Bytes(bytes.clone()),
+            n,
+            &ch,
+            || (tail(redtail, port, &ch, n, &[]), None),
+        ));
+        rows.push(measure(
+            server,
+            decoding,
+            Payload::Bytes(bytes),
+            n,
+            &ch,
+            || (tail(redtail, port, &ch, n, &["--decode", "auto"]), None),
+        ));
+    }
+}
+
+fn print_rows(rows: &[Row]) {
     println!("\n| subscriber | payload | messages | msg/s | CPU s / 1M msgs | peak RSS | peak omem | complete, not disconnected |");
     println!("|---|---:|---:|---:|---:|---:|---:|---|");
     let mut base = std::collections::HashMap::new();
-    for r in &rows {
+    for r in rows {
         let rate = r.n as f64 / r.wall.as_secs_f64();
         let cpu_per_m = r.usage.cpu_s / (r.n as f64 / 1e6);
         if r.name == "redis-cli" {
             base.insert(r.size, (rate, cpu_per_m));
         }
-        let (brate, bcpu) = base.get(&r.size).copied().unwrap_or((rate, cpu_per_m));
+        // Rows without a redis-cli run at their size (the decode rows) show no ratio.
+        let versus = |value: f64, pick: fn((f64, f64)) -> f64| match base.get(&r.size) {
+            Some(&b) => format!(" ({:.2}× cli)", value / pick(b)),
+            None => String::new(),
+        };
         println!(
-            "| {} | {} B | {} | {:.0} ({:.2}× cli) | {:.2} ({:.2}× cli) | {:.1} MiB | {:.1} MiB | {} |",
+            "| {} | {} B | {} | {:.0}{} | {:.2}{} | {:.1} MiB | {:.1} MiB | {} |",
             r.name,
             r.size,
             r.n,
             rate,
-            rate / brate,
+            versus(rate, |b| b.0),
             cpu_per_m,
-            cpu_per_m / bcpu,
+            versus(cpu_per_m, |b| b.1),
             r.usage.max_rss_kb as f64 / 1024.0,
             r.omem_peak as f64 / (1024.0 * 1024.0),
             match (r.complete, r.usage.code) {

@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo run --release --example screenshots` (needs redis-server on PATH; the demo
 //! starts and stops its own). Names after `--` regenerate only those scenes
-//! (`-- problems`: the Problems list over an incident injected into the demo).
+//! (`-- decoded`; `-- problems`: the Problems list over an incident injected into the demo).
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -29,22 +29,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !bin.exists() {
         return Err("build redtail first: cargo build --release".into());
     }
-    let only: Vec<String> = std::env::args().skip(1).collect();
-    if only.iter().any(|a| a == "problems") {
-        return problems(root, &bin);
-    }
+    // Shot names after `--` take only those (`-- decoded`, `-- problems`); none: all.
+    let only: Vec<String> = std::env::args().skip(1).filter(|a| a != "--").collect();
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     // Pending: choose the inference queue's group (Ctrl-U clears a prefilled target).
-    let shots: [(&str, &[u8]); 5] = [
+    // Decoded: the Socket.IO MessagePack channel, paused on a message, opened (`?`
+    // first closes the help overlay of the shot before).
+    let shots: [(&str, &[u8]); 6] = [
         ("feed", b"1"),
         ("channels", b"2"),
         ("streams", b"3"),
         ("pending", b"4t\x15ai:inference:queue inference-workers\r"),
         ("help", b"1?"),
+        ("decoded", b"?1/ch:socket.io*\r k\r"),
     ];
-    session(root, &bin, &["demo"], &shots)?;
+    let shots: Vec<(&str, &[u8])> = shots.into_iter().filter(|(n, _)| wanted(n)).collect();
+    if !shots.is_empty() {
+        session(root, &bin, &["demo"], &shots)?;
+    }
     // The same workload on a private Redis Cluster: the nodes view of the Channels pane.
-    session(root, &bin, &["demo", "--cluster"], &[("cluster", b"2n")])?;
-    problems(root, &bin)
+    if wanted("cluster") {
+        session(root, &bin, &["demo", "--cluster"], &[("cluster", b"2n")])?;
+    }
+    if wanted("problems") {
+        problems(root, &bin)?;
+    }
+    Ok(())
 }
 
 /// The Problems list: the demo's workload plus an incident injected with redis-cli once

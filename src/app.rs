@@ -98,6 +98,7 @@ pub async fn run(args: TuiArgs, route: Arc<Route>) -> Result<i32> {
         read_only: args.read_only.clone(),
         size,
         cluster: route.is_cluster(),
+        decode: args.decode.clone(),
     };
     let mut state = AppState::new(config, subscriptions, Utc::now());
     state.followed_streams.extend(followed);

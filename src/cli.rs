@@ -425,6 +425,12 @@ pub struct TailArgs {
     /// Escape control bytes in text output even when stdout is not a terminal
     #[arg(long)]
     pub escape: bool,
+    /// Decode payloads: auto, or one of json, msgpack, cbor, protobuf, gzip, zlib, zstd,
+    /// lz4, snappy, base64 (see README: Decoding payloads). JSONL lines gain "decoded"
+    /// and "decoded_as" (or "decode_error"); text lines show the compact decoded value.
+    /// Overrides the config file's [decode] table
+    #[arg(long, value_name = "DECODER", value_parser = parse_decoder)]
+    pub decode: Option<crate::decode::Choice>,
     /// Most messages buffered between the socket and stdout before the oldest are dropped
     #[arg(long, default_value_t = 100_000)]
     pub max_buffered: usize,
@@ -522,6 +528,16 @@ pub fn parse_name(arg: &str) -> Result<Vec<u8>, String> {
                  name starting with {NAME_B64_PREFIX} as b64: followed by its base64"
             )
         })
+}
+
+/// `--decode NAME`.
+fn parse_decoder(arg: &str) -> Result<crate::decode::Choice, String> {
+    crate::decode::Choice::parse(arg).ok_or_else(|| {
+        format!(
+            "unknown decoder `{arg}`; use one of {}",
+            crate::decode::Choice::names()
+        )
+    })
 }
 
 /// clap check for names kept as text (shared with the config file): the argument is

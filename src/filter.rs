@@ -275,7 +275,22 @@ fn parse_payload(payload: &[u8], paths: &json::Paths) -> Option<Value> {
     // Paths need an object or array at the root; rejecting other payloads by their first
     // byte keeps floods of plain-text messages from paying for a failed parse.
     let first = payload.iter().find(|b| !b.is_ascii_whitespace())?;
-    matches!(first, b'{' | b'[').then(|| json::project(payload, paths))?
+    if matches!(first, b'{' | b'[') {
+        return json::project(payload, paths);
+    }
+    // Not JSON text: a MessagePack/CBOR/compressed/… payload is tested on its decoded
+    // value (`crate::decode`, auto order). Plain text is turned away by its first bytes,
+    // so floods of text messages do not pay for a decode attempt.
+    if !crate::decode::maybe_encoded(payload) {
+        return None;
+    }
+    crate::decode::decode_capped(
+        payload,
+        crate::decode::Choice::Auto,
+        crate::decode::PREVIEW_OUTPUT,
+    )
+    .ok()
+    .map(|decoded| decoded.value)
 }
 
 /// Substring or regex search on bytes. The crate's `regex` is built without its perf
@@ -341,9 +356,10 @@ fn find_by(hay: &[u8], needle: &[u8], eq: impl Fn(u8, u8) -> bool) -> Option<Ran
     Some(at..at + needle.len())
 }
 
-/// A Redis `stringmatchlen`-style glob on bytes, compiled once at parse time.
+/// A Redis `stringmatchlen`-style glob on bytes, compiled once at parse time (also the
+/// config's `[decode]` channel globs).
 #[derive(Debug, Clone)]
-struct Glob(Box<[GlobTok]>);
+pub struct Glob(Box<[GlobTok]>);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum GlobTok {
@@ -354,7 +370,7 @@ enum GlobTok {
 }
 
 impl Glob {
-    fn compile(mut pat: &[u8]) -> Glob {
+    pub fn compile(mut pat: &[u8]) -> Glob {
         let mut toks = Vec::new();
         while let Some((&c, rest)) = pat.split_first() {
             pat = rest;
@@ -378,7 +394,7 @@ impl Glob {
         Glob(toks.into())
     }
 
-    fn matches(&self, s: &[u8]) -> bool {
+    pub fn matches(&self, s: &[u8]) -> bool {
         // Every non-star token eats exactly one byte, so retrying only the latest star one
         // byte further is complete, and bounded by O(len(s) * tokens).
         let (toks, mut t, mut i, mut star) = (&self.0, 0, 0, None);

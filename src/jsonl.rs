@@ -150,6 +150,37 @@ fn write_stream_entry(m: &Message, out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// Adds `"decoded":…,"decoded_as":"gzip+msgpack"` (or `"decode_error":"…"`) to a line
+/// [`JsonlWriter::write`] just wrote into `line` (it ends with `}\n`). Plain text under
+/// `auto` adds nothing. The value goes through the one JSON writer's escaping rule.
+pub fn append_decoded(
+    line: &mut Vec<u8>,
+    result: &Result<crate::decode::Decoded, crate::decode::Failure>,
+) {
+    if !line.ends_with(b"}\n") {
+        return;
+    }
+    let fields_start = line.len() - 2;
+    line.truncate(fields_start);
+    match result {
+        Ok(decoded) => {
+            line.extend_from_slice(b",\"decoded\":");
+            if crate::json::to_writer_safe(&mut *line, &decoded.value).is_err() {
+                line.truncate(fields_start);
+            } else {
+                line.extend_from_slice(b",\"decoded_as\":");
+                json_str(&decoded.chain_id(), line);
+            }
+        }
+        Err(crate::decode::Failure::PlainText) => {}
+        Err(failure) => {
+            line.extend_from_slice(b",\"decode_error\":");
+            json_str(&failure.reason(), line);
+        }
+    }
+    line.extend_from_slice(b"}\n");
+}
+
 /// One message as a JSONL line (for one-off use; loops should keep a [`JsonlWriter`]).
 pub fn format_jsonl(m: &Message, out: &mut Vec<u8>) {
     JsonlWriter::default().write(m, out);

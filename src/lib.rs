@@ -3,6 +3,7 @@ pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod decode;
 pub mod exit;
 pub mod filter;
 pub mod json;

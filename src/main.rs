@@ -244,7 +244,8 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
                 }
             }
             let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, true).await?;
-            redtail::commands::tail::run(args, route).await
+            let decode = config::DecodeRules::new(&loaded.file.decode);
+            redtail::commands::tail::run(args, route, decode).await
         }
         Some(Command::Stats(mut args)) => {
             profile_streams(&mut args.streams, profile);

@@ -43,6 +43,22 @@ pub struct Broadcast {
     pub every_ms: u64,
     pub subscribers: Vec<String>,
     pub payloads: Vec<String>,
+    /// `msgpack` (the JSON template sent as MessagePack, like the Socket.IO Redis
+    /// adapter) or `gzip` (the text compressed); absent: the text as is.
+    #[serde(default)]
+    pub encoding: Option<String>,
+}
+
+/// A broadcast payload in the broadcast's encoding.
+fn encode_payload(text: String, encoding: Option<&str>) -> Vec<u8> {
+    match encoding {
+        Some("msgpack") => match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(value) => crate::decode::to_msgpack(&value),
+            Err(_) => text.into_bytes(),
+        },
+        Some("gzip") => crate::decode::gzip(text.as_bytes()),
+        _ => text.into_bytes(),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -332,7 +348,8 @@ fn spawn_broadcast(tasks: &mut JoinSet<()>, mut c: MultiplexedConnection, b: Bro
         loop {
             n += 1;
             let tpl = &b.payloads[(n as usize) % b.payloads.len().max(1)];
-            let _: redis::RedisResult<i64> = c.publish(&b.channel, fill(tpl, n, "", "")).await;
+            let payload = encode_payload(fill(tpl, n, "", ""), b.encoding.as_deref());
+            let _: redis::RedisResult<i64> = c.publish(&b.channel, payload).await;
             tokio::time::sleep(Duration::from_millis(b.every_ms.max(10))).await;
         }
     });
@@ -570,6 +587,29 @@ pub fn private_server_args(port: u16, dir: &std::path::Path) -> Vec<std::ffi::Os
 mod tests {
     use super::*;
 
+    /// The demo has a Socket.IO-style MessagePack channel and a gzip one, and both decode
+    /// back to their JSON templates.
+    #[test]
+    fn encoded_broadcasts_decode_back() {
+        use crate::decode::{decode, Choice};
+        let w = workload().unwrap();
+        let mut chains = Vec::new();
+        for b in w.broadcasts.iter().filter(|b| b.encoding.is_some()) {
+            let text = fill(&b.payloads[0], 1, "", "");
+            let sent = encode_payload(text.clone(), b.encoding.as_deref());
+            let back = decode(&sent, Choice::Auto).map_err(|e| e.reason());
+            let original: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                back.as_ref().map(|d| &d.value),
+                Ok(&original),
+                "{}",
+                b.channel
+            );
+            chains.push(back.map(|d| d.chain_id()).unwrap_or_default());
+        }
+        assert_eq!(chains, ["msgpack", "gzip+json"]);
+    }
+
     #[test]
     fn bundled_workload_parses_and_has_every_part() {
         let w = workload().unwrap();
@@ -595,16 +635,17 @@ mod tests {
             .and_then(|s| s.split("```").next())
             .expect("README has a Filters section with a text block");
         let w = workload().unwrap();
-        let mut traffic: Vec<(String, String)> = Vec::new();
+        let mut traffic: Vec<(String, Vec<u8>)> = Vec::new();
         for b in &w.broadcasts {
             for n in 0..b.payloads.len() as u64 * 2 {
                 let tpl = &b.payloads[(n as usize) % b.payloads.len()];
-                traffic.push((b.channel.clone(), fill(tpl, n, "", "")));
+                let payload = encode_payload(fill(tpl, n, "", ""), b.encoding.as_deref());
+                traffic.push((b.channel.clone(), payload));
             }
         }
         // What the token streams publish (built in code, not from templates).
         let token = serde_json::json!({"type": "token", "index": 0, "text": "The", "seq": 1});
-        traffic.push(("ai:stream:sess-1a2b".into(), token.to_string()));
+        traffic.push(("ai:stream:sess-1a2b".into(), token.to_string().into_bytes()));
         let examples: Vec<&str> = section
             .lines()
             .map(|l| l.split("  ").next().unwrap_or("").trim())
@@ -615,7 +656,7 @@ mod tests {
             let filter = crate::filter::Filter::parse(example).expect("README example parses");
             let kept = traffic
                 .iter()
-                .filter(|(c, p)| filter.matches(c.as_bytes(), p.as_bytes()))
+                .filter(|(c, p)| filter.matches(c.as_bytes(), p))
                 .count();
             assert!(
                 kept > 0,
@@ -630,13 +671,11 @@ mod tests {
         assert!(
             traffic
                 .iter()
-                .any(|(c, p)| heartbeat.matches(c.as_bytes(), p.as_bytes())),
+                .any(|(c, p)| heartbeat.matches(c.as_bytes(), p)),
             "the demo has heartbeats for `not heartbeat` to leave out"
         );
         let health = crate::filter::Filter::parse("(error or warn) channel:health:*").unwrap();
-        assert!(traffic
-            .iter()
-            .any(|(c, p)| health.matches(c.as_bytes(), p.as_bytes())));
+        assert!(traffic.iter().any(|(c, p)| health.matches(c.as_bytes(), p)));
     }
 
     #[test]

@@ -7,8 +7,10 @@ use std::io::{IsTerminal, Write};
 use anyhow::Result;
 
 use crate::cli::{Format, TailArgs};
+use crate::config::DecodeRules;
+use crate::decode::Choice;
 use crate::filter::Filter;
-use crate::jsonl::{gap_jsonl, JsonlWriter};
+use crate::jsonl::{append_decoded, gap_jsonl, JsonlWriter};
 use crate::redis::inbox::Caps;
 use crate::redis::message::{Delivery, KeyEvent, Kind, Message};
 use crate::redis::stream_tail::{self, StreamTail};
@@ -18,7 +20,11 @@ use crate::text::escape::escape_line;
 /// Deliveries handled per drain; stdout is flushed when the inbox runs empty.
 const DRAIN_BATCH: usize = 4096;
 
-pub async fn run(args: TailArgs, route: std::sync::Arc<crate::redis::route::Route>) -> Result<i32> {
+pub async fn run(
+    args: TailArgs,
+    route: std::sync::Arc<crate::redis::route::Route>,
+    decode: DecodeRules,
+) -> Result<i32> {
     let filter = match &args.filter {
         Some(expr) => match Filter::parse(expr) {
             Ok(f) => Some(f),
@@ -47,7 +53,7 @@ pub async fn run(args: TailArgs, route: std::sync::Arc<crate::redis::route::Rout
         inbox.clone(),
     );
     let mut status = subscriber.status();
-    let mut consumer = Consumer::new(&args, filter, route.template().to_string());
+    let mut consumer = Consumer::new(&args, filter, decode, route.template().to_string());
     let mut batch = Vec::with_capacity(DRAIN_BATCH);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -129,6 +135,9 @@ struct Consumer {
     filter: Option<Filter>,
     format: Format,
     escape: bool,
+    /// `--decode` (wins) and the config's `[decode]` globs.
+    decode_flag: Option<Choice>,
+    decode_rules: DecodeRules,
     count: Option<u64>,
     printed: u64,
     reported_evicted: u64,
@@ -141,17 +150,28 @@ struct Consumer {
 }
 
 impl Consumer {
-    fn new(args: &TailArgs, filter: Option<Filter>, target: String) -> Consumer {
-        Consumer {
-            filter,
+    fn new(
+        args: &TailArgs,
+        filter: Option<Filter>,
+        decode_rules: DecodeRules,
+        target: String,
+    ) -> Consumer {
+        let style = LineStyle {
             format: args.format,
             escape: args.escape || std::io::stdout().is_terminal(),
+        };
+        Consumer {
+            filter,
+            format: style.format,
+            escape: style.escape,
+            decode_flag: args.decode,
+            decode_rules,
             count: args.count,
             printed: 0,
             reported_evicted: 0,
             line: Vec::with_capacity(512),
             jsonl: JsonlWriter::default(),
-            out: Output::start(),
+            out: Output::start(style),
             target,
             last_conn: ConnState::Connecting,
             was_down: false,
@@ -238,10 +258,22 @@ impl Consumer {
                 return None;
             }
         }
-        self.line.clear();
-        match self.format {
-            Format::Text => format_text(m, self.escape, &mut self.line),
-            Format::Jsonl => self.jsonl.write(m, &mut self.line),
+        let decode = match m.kind {
+            Kind::StreamEntry => None,
+            _ => self
+                .decode_flag
+                .or_else(|| self.decode_rules.choice_for(&m.channel)),
+        };
+        if let Some(choice) = decode {
+            // Decoding is the writer thread's work: this thread also reads the socket.
+            self.out.defer(m.clone(), choice);
+        } else {
+            self.line.clear();
+            match self.format {
+                Format::Text => format_text(m, self.escape, &mut self.line),
+                Format::Jsonl => self.jsonl.write(m, &mut self.line),
+            }
+            self.out.pending.extend_from_slice(&self.line);
         }
         self.emit().await
     }
@@ -258,17 +290,17 @@ impl Consumer {
             Format::Text => format_key_event(e, self.escape, &mut self.line),
             Format::Jsonl => self.jsonl.write_key_event(e, &mut self.line),
         }
+        self.out.pending.extend_from_slice(&self.line);
         self.emit().await
     }
 
-    /// Queue the formatted line; `Some(code)` when `-n` is reached or stdout is gone.
+    /// Count the line just queued; `Some(code)` when `-n` is reached or stdout is gone.
     async fn emit(&mut self) -> Option<i32> {
-        self.out.pending.extend_from_slice(&self.line);
         self.printed += 1;
         if self.count.is_some_and(|n| self.printed >= n) {
             return Some(0);
         }
-        if self.out.pending.len() >= OUTPUT_CHUNK && self.out.ship().await.is_err() {
+        if self.out.full() && self.out.ship().await.is_err() {
             return Some(self.out.finish());
         }
         None
@@ -293,37 +325,77 @@ impl Consumer {
 /// stdout only delays the consumer — never the socket reads, which keep draining into
 /// the bounded inbox.
 const OUTPUT_CHUNK: usize = 128 * 1024;
+/// Messages left for the writer thread to decode, per chunk.
+const DEFERRED_CHUNK: usize = 1024;
+
+/// How lines look; the writer thread needs it for the messages it decodes.
+#[derive(Debug, Clone, Copy)]
+struct LineStyle {
+    format: Format,
+    escape: bool,
+}
+
+/// A message the writer thread decodes and formats, at `offset` in the chunk's bytes.
+struct Deferred {
+    offset: usize,
+    message: Message,
+    choice: Choice,
+}
+
+/// Formatted bytes, with the messages still to decode placed among them.
+struct Chunk {
+    bytes: Vec<u8>,
+    deferred: Vec<Deferred>,
+}
 
 struct Output {
     pending: Vec<u8>,
-    tx: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
+    deferred: Vec<Deferred>,
+    tx: Option<tokio::sync::mpsc::Sender<Chunk>>,
     writer: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Output {
-    fn start() -> Output {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    fn start(style: LineStyle) -> Output {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(4);
         let writer = std::thread::spawn(move || {
             let mut stdout = std::io::stdout().lock();
+            let mut decoder = DecodingWriter::new(style);
             while let Some(chunk) = rx.blocking_recv() {
-                stdout.write_all(&chunk)?;
+                decoder.write_chunk(&chunk, &mut stdout)?;
                 stdout.flush()?;
             }
             Ok(())
         });
         Output {
             pending: Vec::with_capacity(OUTPUT_CHUNK + 4096),
+            deferred: Vec::new(),
             tx: Some(tx),
             writer: Some(writer),
         }
     }
 
+    fn defer(&mut self, message: Message, choice: Choice) {
+        self.deferred.push(Deferred {
+            offset: self.pending.len(),
+            message,
+            choice,
+        });
+    }
+
+    fn full(&self) -> bool {
+        self.pending.len() >= OUTPUT_CHUNK || self.deferred.len() >= DEFERRED_CHUNK
+    }
+
     /// Send what is pending to the writer; Err when the writer has stopped (stdout gone).
     async fn ship(&mut self) -> Result<(), ()> {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.deferred.is_empty() {
             return Ok(());
         }
-        let chunk = std::mem::replace(&mut self.pending, Vec::with_capacity(OUTPUT_CHUNK + 4096));
+        let chunk = Chunk {
+            bytes: std::mem::replace(&mut self.pending, Vec::with_capacity(OUTPUT_CHUNK + 4096)),
+            deferred: std::mem::take(&mut self.deferred),
+        };
         match &self.tx {
             Some(tx) => tx.send(chunk).await.map_err(|_| ()),
             None => Err(()),
@@ -337,6 +409,74 @@ impl Output {
             Some(Ok(Err(e))) => broken_pipe_code(&e),
             Some(Err(_)) => 1,
             _ => 0,
+        }
+    }
+}
+
+/// The writer thread's side: writes a chunk's bytes, decoding and formatting its deferred
+/// messages in their places.
+struct DecodingWriter {
+    style: LineStyle,
+    jsonl: JsonlWriter,
+    line: Vec<u8>,
+}
+
+impl DecodingWriter {
+    fn new(style: LineStyle) -> DecodingWriter {
+        DecodingWriter {
+            style,
+            jsonl: JsonlWriter::default(),
+            line: Vec::with_capacity(512),
+        }
+    }
+
+    fn write_chunk(&mut self, chunk: &Chunk, out: &mut impl Write) -> std::io::Result<()> {
+        let mut at = 0;
+        for d in &chunk.deferred {
+            out.write_all(&chunk.bytes[at..d.offset])?;
+            at = d.offset;
+            self.line.clear();
+            self.format(&d.message, d.choice);
+            out.write_all(&self.line)?;
+        }
+        out.write_all(&chunk.bytes[at..])
+    }
+
+    fn format(&mut self, m: &Message, choice: Choice) {
+        let result = crate::decode::decode(&m.payload, choice);
+        match self.style.format {
+            Format::Jsonl => {
+                self.jsonl.write(m, &mut self.line);
+                append_decoded(&mut self.line, &result);
+            }
+            Format::Text => format_text_decoded(m, &result, self.style.escape, &mut self.line),
+        }
+    }
+}
+
+/// The text line with the payload replaced by `[gzip+msgpack] {compact JSON}`; a payload
+/// that did not decode is printed as is, followed by `  [not decoded: reason]`.
+fn format_text_decoded(
+    m: &Message,
+    result: &Result<crate::decode::Decoded, crate::decode::Failure>,
+    escape: bool,
+    out: &mut Vec<u8>,
+) {
+    match result {
+        Ok(decoded) => {
+            let mut shown = m.clone();
+            shown.payload = format!("[{}] {}", decoded.chain_id(), decoded.compact())
+                .into_bytes()
+                .into();
+            format_text(&shown, escape, out);
+        }
+        Err(crate::decode::Failure::PlainText) => format_text(m, escape, out),
+        Err(failure) => {
+            format_text(m, escape, out);
+            out.pop();
+            let note = format!("  [not decoded: {}]", failure.reason());
+            out.extend_from_slice(escape_line(note.as_bytes()).as_bytes());
+            out.push(b'\n');
         }
     }
 }

@@ -8,6 +8,7 @@
 //! typo is reported with its file, line and column instead of being silently ignored.
 //! The file never holds secrets: a profile names the environment variable that does.
 
+mod decode;
 mod keys;
 mod resolve;
 pub mod values;
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::keymap::Keymap;
+pub use decode::{DecodeRules, DecodeSection, DecoderName};
 pub use keys::{command_name, place_name, places, KeyTable, KeysSection};
 pub use resolve::{
     check_report, resolve_connection, Connection, PasswordSource, SelectedProfile, TuiSettings,
@@ -51,6 +53,9 @@ pub struct ConfigFile {
     pub defaults: Defaults,
     #[serde(default, skip_serializing_if = "KeysSection::is_empty")]
     pub keys: KeysSection,
+    /// Channel glob → decoder (`[decode] "socket.io#*" = "msgpack"`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub decode: DecodeSection,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub profiles: BTreeMap<String, Profile>,
 }

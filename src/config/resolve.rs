@@ -10,7 +10,7 @@ use anyhow::{bail, Result};
 use super::values::Theme;
 use super::values::{key_name, Interval, Size, ThemeChoice};
 use super::{
-    command_name, place_name, places, profile_list, Loaded, Profile, BUILTIN_FPS,
+    command_name, place_name, places, profile_list, DecodeRules, Loaded, Profile, BUILTIN_FPS,
     BUILTIN_MAX_BYTES, BUILTIN_MAX_MESSAGES, BUILTIN_POLL_INTERVAL,
 };
 use crate::cli::{ConnArgs, StreamSelect, SubArgs, TuiFlags};
@@ -51,6 +51,8 @@ pub struct TuiSettings {
     pub read_only: ReadOnly,
     /// Thresholds of the Problems list (`--poison-deliveries`, `--zombie-after`).
     pub doctor: crate::redis::doctor::DoctorConfig,
+    /// `[decode]`: the decoder per channel glob.
+    pub decode: DecodeRules,
 }
 
 impl Default for TuiSettings {
@@ -66,6 +68,7 @@ impl Default for TuiSettings {
             keymap: Keymap::default(),
             read_only: ReadOnly::off(),
             doctor: Default::default(),
+            decode: DecodeRules::default(),
         }
     }
 }
@@ -180,6 +183,7 @@ impl Loaded {
             keymap: self.keymap.clone(),
             read_only: self.read_only_mode(profile, false, env),
             doctor: doctor_config(flags),
+            decode: DecodeRules::new(&self.file.decode),
         }
     }
 }

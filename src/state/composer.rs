@@ -38,6 +38,60 @@ pub enum Outcome {
     Blocked(String),
 }
 
+/// How the composer's text is sent: as typed, or re-encoded (an edited decoded payload
+/// goes back out as MessagePack or gzip).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SendAs {
+    #[default]
+    Raw,
+    /// The text parsed as JSON, sent as MessagePack.
+    Msgpack,
+    /// The text parsed as JSON, sent as CBOR.
+    Cbor,
+    /// The text as typed (JSON or not), gzip-compressed.
+    Gzip,
+}
+
+impl SendAs {
+    pub fn label(self) -> &'static str {
+        match self {
+            SendAs::Raw => "raw",
+            SendAs::Msgpack => "msgpack",
+            SendAs::Cbor => "cbor",
+            SendAs::Gzip => "gzip",
+        }
+    }
+
+    fn next(self) -> SendAs {
+        match self {
+            SendAs::Raw => SendAs::Msgpack,
+            SendAs::Msgpack => SendAs::Cbor,
+            SendAs::Cbor => SendAs::Gzip,
+            SendAs::Gzip => SendAs::Raw,
+        }
+    }
+
+    /// The bytes to publish for `text`, or why it cannot be encoded.
+    /// `raw` (the payload as typed, or decoded back from the editable byte form) as
+    /// this encoding.
+    pub fn encode(self, raw: Bytes) -> Result<Bytes, String> {
+        let json = || {
+            serde_json::from_slice::<serde_json::Value>(&raw).map_err(|e| {
+                format!(
+                    "sending as {} needs a JSON payload ({e}); fix it or send it raw",
+                    self.label()
+                )
+            })
+        };
+        Ok(match self {
+            SendAs::Raw => raw.clone(),
+            SendAs::Msgpack => Bytes::from(crate::decode::to_msgpack(&json()?)),
+            SendAs::Cbor => Bytes::from(crate::decode::to_cbor(&json()?)),
+            SendAs::Gzip => Bytes::from(crate::decode::gzip(&raw)),
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ComposerState {
     pub channel: Input,
@@ -55,6 +109,8 @@ pub struct ComposerState {
     pub payload_escaped: bool,
     /// Opened by "send again" (the title says so).
     pub again: bool,
+    /// Re-encoding applied when sending.
+    pub send_as: SendAs,
 }
 
 impl Default for ComposerState {
@@ -70,6 +126,7 @@ impl Default for ComposerState {
             channel_escaped: false,
             payload_escaped: false,
             again: false,
+            send_as: SendAs::Raw,
         }
     }
 }
@@ -151,7 +208,7 @@ impl ComposerState {
         };
         Ok(Effect::Publish {
             channel: bytes(channel, self.channel_escaped),
-            payload: bytes(&payload, self.payload_escaped),
+            payload: self.send_as.encode(bytes(&payload, self.payload_escaped))?,
             shard: self.shard,
         })
     }
@@ -394,6 +451,7 @@ impl AppState {
                 composer.validate_json = !composer.validate_json;
                 composer.revalidate();
             }
+            Some(Command::CycleEncoding) => composer.send_as = composer.send_as.next(),
             Some(Command::Send) => {
                 // The composer cannot be opened read-only; checked again because a
                 // publish is the one thing read-only mode promises never to do.
@@ -513,6 +571,41 @@ mod tests {
         assert_eq!(area.text(), "é  \"a\": 1}");
         assert!(!area.handle(&key(KeyCode::F(5))));
         assert_eq!(TextArea::new("a\nbc").cursor(), (1, 2));
+    }
+
+    #[test]
+    fn send_as_re_encodes_an_edited_json_payload() {
+        let mut c = ComposerState {
+            channel: Input::new("socket.io#/#".into()),
+            payload: TextArea::new("{\"user\": {\"id\": 42}}"),
+            ..ComposerState::default()
+        };
+        let sent = |c: &ComposerState| match c.request() {
+            Ok(Effect::Publish { payload, .. }) => payload,
+            other => panic!("{other:?}"),
+        };
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            c.send_as = c.send_as.next();
+            let payload = sent(&c);
+            let back = crate::decode::decode(&payload, crate::decode::Choice::Auto);
+            seen.push(back.map(|d| (d.chain_id(), d.value)));
+        }
+        let value = serde_json::json!({"user": {"id": 42}});
+        assert_eq!(
+            seen,
+            [
+                Ok(("msgpack".to_string(), value.clone())),
+                Ok(("cbor".to_string(), value.clone())),
+                Ok(("gzip+json".to_string(), value.clone())),
+                Ok(("json".to_string(), value)),
+            ]
+        );
+        c.send_as = SendAs::Msgpack;
+        c.payload = TextArea::new("not json");
+        assert!(c
+            .request()
+            .is_err_and(|e| e.starts_with("sending as msgpack needs a JSON payload")));
     }
 
     #[test]

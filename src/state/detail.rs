@@ -1,17 +1,21 @@
-//! The message detail view: the whole payload, pretty-printed, escaped or hex, wrapped to
-//! the screen width and scrollable.
+//! The message detail view: the whole payload, pretty-printed, decoded (MessagePack,
+//! gzip → JSON, …; a key cycles the decoders that apply), escaped or hex, wrapped to the
+//! screen width and scrollable.
 
 use std::ops::Range;
 
 use unicode_width::UnicodeWidthStr as _;
 
 use super::feed::ItemId;
+use crate::decode::{decode, Choice, Decoded, Failure, Format};
 use crate::redis::message::Message;
 use crate::text::escape::{escape_segments, hex_dump, looks_binary, pretty_json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFormat {
     Json,
+    /// A decoder's value (MessagePack, gzip → JSON, …), pretty-printed.
+    Decoded,
     Text,
     Hex,
 }
@@ -20,13 +24,14 @@ impl BodyFormat {
     pub fn label(self) -> &'static str {
         match self {
             BodyFormat::Json => "JSON",
+            BodyFormat::Decoded => "decoded",
             BodyFormat::Text => "text",
             BodyFormat::Hex => "hex",
         }
     }
 }
 
-/// One screen row of a wrapped logical line: `line`'s bytes `range`.
+/// One row of a wrapped logical line: `line`'s bytes `range`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct WrappedRow {
     line: usize,
@@ -40,17 +45,62 @@ pub struct RowText<'a> {
     pub escaped: Vec<Range<usize>>,
 }
 
+/// One readable form of the payload: JSON as sent, a decoder's value, or the raw text.
+#[derive(Debug, Clone)]
+struct View {
+    /// `JSON`, `gzip → msgpack`, `text`.
+    label: String,
+    format: BodyFormat,
+    /// Logical lines, computed once when the detail view opens.
+    lines: Vec<String>,
+    /// Escape runs per logical line (so `\x1b` we produced differs from a literal one).
+    escaped: Vec<Vec<Range<usize>>>,
+}
+
+impl View {
+    fn plain(label: &str, format: BodyFormat, lines: Vec<String>) -> View {
+        let escaped = vec![Vec::new(); lines.len()];
+        View {
+            label: label.to_string(),
+            format,
+            lines,
+            escaped,
+        }
+    }
+
+    fn decoded(decoded: &Decoded) -> View {
+        // The one JSON writer escapes every unsafe char, so the lines are terminal-safe.
+        let compact = crate::json::to_vec_safe(&decoded.value).unwrap_or_default();
+        let lines = pretty_json(&compact)
+            .unwrap_or_else(|| vec![String::from_utf8_lossy(&compact).into_owned()]);
+        View::plain(&decoded.chain_label(), BodyFormat::Decoded, lines)
+    }
+
+    fn text(payload: &[u8]) -> View {
+        let (lines, escaped) = text_lines(payload);
+        View {
+            label: "text".to_string(),
+            format: BodyFormat::Text,
+            lines,
+            escaped,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct DetailState {
     pub id: ItemId,
     pub message: Message,
     pub format: BodyFormat,
-    /// What `h` returns to from hex: JSON or text.
-    readable: BodyFormat,
-    /// Logical lines of the readable form, computed once when opened.
-    lines: Vec<String>,
-    /// Escape runs per logical line (so `\x1b` we produced differs from a literal one).
-    escaped: Vec<Vec<Range<usize>>>,
+    /// Readable forms in the order the decoder key cycles them; hex comes after them.
+    views: Vec<View>,
+    /// Index into `views`, or `views.len()` for hex.
+    current: usize,
+    /// What `h` returns to from hex.
+    readable: usize,
+    /// Why the payload looked encoded but did not decode (`gzip: output larger than 16
+    /// MiB`): shown beside the raw form.
+    pub not_decoded: Option<String>,
     rows: Vec<WrappedRow>,
     width: usize,
     pub scroll: usize,
@@ -65,36 +115,115 @@ fn char_cols(c: char, s: &str) -> usize {
     }
 }
 
+/// The readable forms of a payload: the first is what `choice` gives (JSON text as sent,
+/// or the decoded value), then every other decoder that applies, then the raw text.
+fn views_of(payload: &[u8], choice: Choice) -> (Vec<View>, Option<String>) {
+    let mut views = Vec::new();
+    let mut not_decoded = None;
+    if let (Choice::Auto, Some(lines)) = (choice, pretty_json(payload)) {
+        views.push(View::plain("JSON", BodyFormat::Json, lines));
+    } else {
+        match decode(payload, choice) {
+            Ok(d) if d.chain == [Format::Json] => match pretty_json(payload) {
+                Some(lines) => views.push(View::plain("JSON", BodyFormat::Json, lines)),
+                None => views.push(View::decoded(&d)),
+            },
+            Ok(d) => views.push(View::decoded(&d)),
+            // "No known format" on binary bytes is what hex already says.
+            Err(
+                failure @ Failure::Rejected {
+                    format: Some(_), ..
+                },
+            ) => not_decoded = Some(failure.reason()),
+            Err(_) => {}
+        }
+    }
+    // Other decoders are offered for binary payloads and ones that decoded: on text,
+    // "parses as Protobuf / a MessagePack integer" is almost always true and meaningless.
+    let decoded = views
+        .first()
+        .is_some_and(|v| v.format == BodyFormat::Decoded);
+    if decoded || looks_binary(payload) {
+        for format in Format::NAMED {
+            // Auto already tried (and reported) this one: a zip bomb is inflated once.
+            let prefix = format!("{format}:");
+            if not_decoded
+                .as_deref()
+                .is_some_and(|r| r.starts_with(&prefix))
+            {
+                continue;
+            }
+            let Ok(d) = decode(payload, Choice::Only(format)) else {
+                continue;
+            };
+            let label = d.chain_label();
+            let ends_raw = matches!(d.chain.last(), Some(Format::Bytes | Format::Json));
+            if !ends_raw && !views.iter().any(|v| v.label == label) {
+                views.push(View::decoded(&d));
+            }
+        }
+    }
+    views.push(View::text(payload));
+    (views, not_decoded)
+}
+
 impl DetailState {
+    /// Open with `auto` decoding.
     pub fn open(id: ItemId, message: Message, width: u16) -> DetailState {
-        let (readable, lines, escaped) = match pretty_json(&message.payload) {
-            Some(lines) => {
-                let escaped = vec![Vec::new(); lines.len()];
-                (BodyFormat::Json, lines, escaped)
-            }
-            None => {
-                let (lines, escaped) = text_lines(&message.payload);
-                (BodyFormat::Text, lines, escaped)
-            }
-        };
-        let format = if readable == BodyFormat::Text && looks_binary(&message.payload) {
-            BodyFormat::Hex
+        DetailState::open_with(id, message, width, Choice::Auto)
+    }
+
+    /// Open showing what `choice` (the channel's configured decoder) gives first.
+    pub fn open_with(id: ItemId, message: Message, width: u16, choice: Choice) -> DetailState {
+        let (views, not_decoded) = views_of(&message.payload, choice);
+        let first = &views[0];
+        let current = if first.format == BodyFormat::Text && looks_binary(&message.payload) {
+            views.len()
         } else {
-            readable
+            0
         };
         let mut detail = DetailState {
             id,
             message,
-            format,
-            readable,
-            lines,
-            escaped,
+            format: BodyFormat::Hex,
+            views,
+            current,
+            readable: 0,
+            not_decoded,
             rows: Vec::new(),
             width: 0,
             scroll: 0,
         };
-        detail.set_width(width);
+        detail.show(current, width);
         detail
+    }
+
+    /// Show view `index` (`views.len()` is hex) from the top.
+    fn show(&mut self, index: usize, width: u16) {
+        self.current = index.min(self.views.len());
+        self.format = self
+            .views
+            .get(self.current)
+            .map_or(BodyFormat::Hex, |v| v.format);
+        if self.current < self.views.len() {
+            self.readable = self.current;
+        }
+        self.scroll = 0;
+        self.rows.clear();
+        self.width = 0;
+        self.set_width(width);
+    }
+
+    /// What the rule names: `JSON`, `gzip → msgpack`, `text` or `hex`.
+    pub fn label(&self) -> &str {
+        self.views
+            .get(self.current)
+            .map_or("hex", |v| v.label.as_str())
+    }
+
+    /// More than one form to cycle through (besides raw text and hex).
+    pub fn has_decoders(&self) -> bool {
+        self.views.len() > 1
     }
 
     /// Re-wrap for a new screen width, keeping the first visible logical line in view.
@@ -106,21 +235,33 @@ impl DetailState {
         let first_line = self.rows.get(self.scroll).map(|r| r.line);
         self.width = width;
         self.rows.clear();
-        for (index, line) in self.lines.iter().enumerate() {
-            wrap(index, line, &self.escaped[index], width, &mut self.rows);
+        if let Some(view) = self.views.get(self.current) {
+            for (index, line) in view.lines.iter().enumerate() {
+                wrap(index, line, &view.escaped[index], width, &mut self.rows);
+            }
         }
         if let Some(line) = first_line {
             self.scroll = self.rows.iter().position(|r| r.line == line).unwrap_or(0);
         }
     }
 
+    fn width_u16(&self) -> u16 {
+        u16::try_from(self.width).unwrap_or(u16::MAX).max(1)
+    }
+
     pub fn toggle_hex(&mut self) {
-        self.format = if self.format == BodyFormat::Hex {
+        let target = if self.format == BodyFormat::Hex {
             self.readable
         } else {
-            BodyFormat::Hex
+            self.views.len()
         };
-        self.scroll = 0;
+        self.show(target, self.width_u16());
+    }
+
+    /// The next form: the decoded value(s), the raw text, hex, then round again.
+    pub fn cycle_decoder(&mut self) {
+        let next = (self.current + 1) % (self.views.len() + 1);
+        self.show(next, self.width_u16());
     }
 
     pub fn row_count(&self) -> usize {
@@ -131,15 +272,16 @@ impl DetailState {
     }
 
     pub fn line_count(&self) -> usize {
-        self.lines.len()
+        self.views.get(self.current).map_or(0, |v| v.lines.len())
     }
 
-    /// A wrapped text row (JSON / text formats).
+    /// A wrapped text row (every form but hex).
     pub fn row(&self, index: usize) -> Option<RowText<'_>> {
         let row = self.rows.get(index)?;
-        let line = self.lines.get(row.line)?;
+        let view = self.views.get(self.current)?;
+        let line = view.lines.get(row.line)?;
         let text = line.get(row.range.clone())?;
-        let escaped = self.escaped[row.line]
+        let escaped = view.escaped[row.line]
             .iter()
             .filter_map(|r| {
                 let start = r.start.max(row.range.start);
@@ -293,6 +435,44 @@ mod tests {
         bin.toggle_hex();
         assert_eq!(bin.format, BodyFormat::Text);
         assert_eq!(bin.row(0).map(|r| r.text), Some("\\x00\\x01\\x02\\xff"));
+    }
+
+    #[test]
+    fn decoded_forms_cycle_then_raw_text_then_hex() {
+        let value = serde_json::json!({"event": "chat", "user": {"id": 42}});
+        let packed = crate::decode::to_msgpack(&value);
+        let mut detail = DetailState::open(0, message(&crate::decode::gzip(&packed)), 80);
+        assert_eq!(detail.label(), "gzip → msgpack");
+        assert_eq!(detail.format, BodyFormat::Decoded);
+        assert_eq!(detail.row(0).map(|r| r.text), Some("{"));
+        assert_eq!(
+            detail.row(1).map(|r| r.text),
+            Some("  \"event\": \"chat\",")
+        );
+        let mut seen = vec![detail.label().to_string()];
+        for _ in 0..3 {
+            detail.cycle_decoder();
+            seen.push(detail.label().to_string());
+        }
+        assert_eq!(seen, ["gzip → msgpack", "text", "hex", "gzip → msgpack"]);
+        detail.toggle_hex();
+        assert_eq!(detail.label(), "hex");
+        detail.toggle_hex();
+        assert_eq!(detail.label(), "gzip → msgpack");
+    }
+
+    #[test]
+    fn a_configured_decoder_comes_first_and_failures_say_why() {
+        let packed = crate::decode::to_cbor(&serde_json::json!([1, 2]));
+        let detail = DetailState::open_with(0, message(&packed), 80, Choice::Only(Format::Cbor));
+        assert_eq!((detail.label(), detail.has_decoders()), ("cbor", true));
+        let bomb = crate::decode::gzip(&vec![b'a'; crate::decode::MAX_OUTPUT + 1]);
+        let detail = DetailState::open(0, message(&bomb), 80);
+        assert_eq!(
+            detail.not_decoded.as_deref(),
+            Some("gzip: output larger than 16 MiB")
+        );
+        assert_eq!(detail.label(), "hex");
     }
 
     #[test]

@@ -310,6 +310,10 @@ impl AppState {
                 self.copy_payload(effects);
                 return true;
             }
+            Some(Command::CycleDecoder) => {
+                detail.cycle_decoder();
+                return true;
+            }
             _ => {}
         }
         match movement(self.keymap.lookup(Scope::Navigation, key), rows) {
@@ -485,7 +489,12 @@ impl AppState {
             _ => return,
         };
         let width = self.areas().body.width;
-        self.detail = Some(DetailState::open(id, message, width));
+        let choice = self
+            .config
+            .decode
+            .choice_for(&message.channel)
+            .unwrap_or(crate::decode::Choice::Auto);
+        self.detail = Some(DetailState::open_with(id, message, width, choice));
     }
 }
 

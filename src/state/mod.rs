@@ -8,6 +8,7 @@ pub mod feed;
 mod keys;
 pub mod layout;
 pub mod pending;
+pub mod preview;
 pub mod problems;
 pub mod prompt;
 mod send_again;
@@ -198,6 +199,8 @@ pub struct Config {
     pub size: (u16, u16),
     /// Watching a Redis Cluster (defaults that involve two keys keep them in one slot).
     pub cluster: bool,
+    /// `[decode]`: the decoder per channel glob (auto where none matches).
+    pub decode: crate::config::DecodeRules,
 }
 
 impl Default for Config {
@@ -211,6 +214,7 @@ impl Default for Config {
             read_only: ReadOnly::off(),
             size: (100, 30),
             cluster: false,
+            decode: Default::default(),
         }
     }
 }
@@ -246,6 +250,8 @@ pub struct AppState {
     pub size: (u16, u16),
     /// Refusals to audit, handed out with the effects of the current update.
     refusals: Vec<Effect>,
+    /// Decoded previews of the feed rows drawn (filled lazily by the feed's renderer).
+    pub previews: preview::Previews,
 }
 
 impl AppState {
@@ -273,6 +279,7 @@ impl AppState {
             notice: None,
             now,
             refusals: Vec::new(),
+            previews: Default::default(),
         }
     }
 

@@ -52,7 +52,16 @@ pub fn render(state: &AppState, composer: &ComposerState, frame: &mut Frame, are
         Span::raw("   JSON check "),
         Span::styled(check, theme::bold()),
         Span::styled(format!(" ({})", key(Command::ToggleJson)), theme::dim()),
+        Span::raw("   send as "),
+        Span::styled(composer.send_as.label(), theme::bold()),
+        Span::styled(format!(" ({})", key(Command::CycleEncoding)), theme::dim()),
     ]);
+    let options = fit::cut_line(
+        &options,
+        usize::from(inner.width),
+        fit::Cut::End,
+        theme::dim(),
+    );
     buf.set_line(inner.x, inner.y + 1, &options, inner.width);
     let payload_cursor = draw_payload(composer, buf, inner);
     let send_hint = format!(

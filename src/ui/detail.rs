@@ -13,6 +13,7 @@ use crate::redis::stream_tail::payload_entry_id;
 use crate::state::detail::{BodyFormat, DetailState};
 use crate::state::layout::DETAIL_META_ROWS;
 use crate::state::{thousands, AppState};
+use crate::text::escape::escape_str;
 
 pub fn render(state: &AppState, detail: &DetailState, buf: &mut Buffer, area: Rect) {
     if area.height == 0 {
@@ -114,7 +115,7 @@ pub fn render(state: &AppState, detail: &DetailState, buf: &mut Buffer, area: Re
                 );
             }
         }
-        BodyFormat::Json | BodyFormat::Text => {
+        BodyFormat::Json | BodyFormat::Decoded | BodyFormat::Text => {
             for i in 0..rows {
                 let Some(row) = detail.row(detail.scroll + i) else {
                     break;
@@ -129,7 +130,9 @@ pub fn render(state: &AppState, detail: &DetailState, buf: &mut Buffer, area: Re
     }
 }
 
-/// "── JSON · rows 1–20 of 54 · h hex · Esc back ──────"
+/// "── gzip → msgpack · rows 1–20 of 54 · d decoder · h hex · Esc back ──────", with
+/// "not decoded: REASON" after the form when the payload looked encoded but did not
+/// decode. Cut at the end with `…` when the screen is narrow.
 fn rule(state: &AppState, detail: &DetailState, rows: u16, width: u16) -> Line<'static> {
     let total = detail.row_count();
     let from = (detail.scroll + 1).min(total);
@@ -137,14 +140,20 @@ fn rule(state: &AppState, detail: &DetailState, rows: u16, width: u16) -> Line<'
     let mut spans = vec![
         Span::styled("── ", theme::dim()),
         Span::styled(
-            detail.format.label().to_string(),
+            detail.label().to_string(),
             theme::accent().patch(theme::bold()),
         ),
-        Span::styled(
-            format!(" · rows {from}–{to} of {}", thousands(total as u64)),
-            theme::dim(),
-        ),
     ];
+    if let Some(reason) = &detail.not_decoded {
+        spans.push(Span::styled(
+            format!(" (not decoded: {})", escape_str(reason)),
+            theme::warn(),
+        ));
+    }
+    spans.push(Span::styled(
+        format!(" · rows {from}–{to} of {}", thousands(total as u64)),
+        theme::dim(),
+    ));
     let key = |command| {
         state
             .keymap
@@ -157,6 +166,11 @@ fn rule(state: &AppState, detail: &DetailState, rows: u16, width: u16) -> Line<'
     } else {
         "hex"
     };
+    if let Some(k) = key(Command::CycleDecoder).filter(|_| detail.has_decoders()) {
+        spans.push(Span::styled(" · ", theme::dim()));
+        spans.push(Span::styled(k, theme::key()));
+        spans.push(Span::styled(" decoder", theme::dim()));
+    }
     if let Some(k) = key(Command::ToggleHex) {
         spans.push(Span::styled(" · ", theme::dim()));
         spans.push(Span::styled(k, theme::key()));
@@ -170,5 +184,10 @@ fn rule(state: &AppState, detail: &DetailState, rows: u16, width: u16) -> Line<'
     let used = Line::from(spans.clone()).width();
     let fill = usize::from(width).saturating_sub(used + 1);
     spans.push(Span::styled(format!(" {}", "─".repeat(fill)), theme::dim()));
-    Line::from(spans)
+    fit::cut_line(
+        &Line::from(spans),
+        usize::from(width),
+        Cut::End,
+        theme::dim(),
+    )
 }

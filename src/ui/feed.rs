@@ -11,6 +11,7 @@ use crate::filter::Filter;
 use crate::keymap::{Command, Scope};
 use crate::redis::message::{Kind, Message};
 use crate::state::feed::{column, Entry, FeedItem};
+use crate::state::preview::Preview;
 use crate::state::status::ConnView;
 use crate::state::{thousands, AppState};
 use crate::text::escape::escape_str;
@@ -81,7 +82,10 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
                 let px = cx + channel_cols + 1;
                 if px < area.right() {
                     let room = area.right() - px;
-                    let payload = payload_line(m, filter);
+                    let payload = match state.previews.get(entry.id, m, &state.config.decode) {
+                        Some(preview) => preview_line(&preview, filter),
+                        None => payload_line(m, filter),
+                    };
                     let payload = fit::cut_line(&payload, usize::from(room), Cut::End, dim);
                     buf.set_line(px, y, &payload, room);
                 }
@@ -143,6 +147,18 @@ pub fn payload_line(m: &Message, filter: Option<&Filter>) -> Line<'static> {
         Style::new(),
         marks,
     ))
+}
+
+/// A decoded row: a dim `[msgpack]` tag, then the compact decoded value.
+pub fn preview_line(preview: &Preview, filter: Option<&Filter>) -> Line<'static> {
+    let marks = |text: &str| filter.map(|f| f.highlight_ranges(text)).unwrap_or_default();
+    let mut spans = vec![Span::styled(format!("[{}] ", preview.tag), theme::accent())];
+    spans.extend(theme::untrusted_spans(
+        preview.text.as_bytes(),
+        Style::new(),
+        marks,
+    ));
+    Line::from(spans)
 }
 
 /// "no retained message matches .latency_ms > 250 (1,204 retained) …": said in the feed

@@ -28,6 +28,7 @@ pub fn footer_commands(focus: Focus) -> &'static [(Scope, Command)] {
         Focus::Detail => &[
             (S::Navigation, C::Down),
             (S::Navigation, C::PageDown),
+            (S::Detail, C::CycleDecoder),
             (S::Detail, C::ToggleHex),
             (S::Detail, C::Back),
             (S::Global, C::Help),
@@ -79,6 +80,7 @@ pub fn footer_commands(focus: Focus) -> &'static [(Scope, Command)] {
             (S::Composer, C::NextField),
             (S::Composer, C::ToggleShard),
             (S::Composer, C::ToggleJson),
+            (S::Composer, C::CycleEncoding),
             (S::Composer, C::Cancel),
         ],
         Focus::Help => &[(S::Input, C::Cancel), (S::Global, C::Quit)],

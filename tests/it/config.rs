@@ -14,7 +14,10 @@ use redtail::cli::TuiFlags;
 use redtail::config::values::{
     parse_key, EnvName, Fps, Interval, KeyList, MessageCap, ProfileUrl, Size, ThemeChoice,
 };
-use redtail::config::{parse, ConfigFile, Defaults, KeysSection, Profile, TuiSettings};
+use redtail::config::{
+    parse, ConfigFile, DecoderName, Defaults, KeysSection, Profile, TuiSettings,
+};
+use redtail::decode::{Choice, Format};
 use redtail::keymap::{Command as KeyCommand, Keymap, Scope};
 use toml::Spanned;
 
@@ -209,6 +212,14 @@ fn a_fully_populated_config_round_trips_through_serialize_and_parse() {
         profiles: [
             ("prod".to_string(), full_profile()),
             ("empty".to_string(), Profile::default()),
+        ]
+        .into(),
+        decode: [
+            (
+                "socket.io#*".to_string(),
+                DecoderName(Choice::Only(Format::Msgpack)),
+            ),
+            ("*".to_string(), DecoderName(Choice::Auto)),
         ]
         .into(),
     };

@@ -1,0 +1,103 @@
+//! The config file's `[decode]` table: a decoder per channel glob,
+//! `"socket.io#*" = "msgpack"`. `tail --decode` overrides it; the TUI uses it for the
+//! feed rows and the detail view. When several globs match a channel, the longest wins
+//! (the most specific one), whatever their order in the file.
+
+use std::collections::BTreeMap;
+
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::decode::Choice;
+use crate::filter::Glob;
+
+/// A decoder name as written in the file, checked while parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecoderName(pub Choice);
+
+impl Serialize for DecoderName {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for DecoderName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<DecoderName, D::Error> {
+        let text = String::deserialize(d)?;
+        Choice::parse(&text).map(DecoderName).ok_or_else(|| {
+            de::Error::custom(format!(
+                "unknown decoder `{text}`; use one of {}",
+                Choice::names()
+            ))
+        })
+    }
+}
+
+/// `[decode]` as written: channel glob → decoder.
+pub type DecodeSection = BTreeMap<String, DecoderName>;
+
+/// `[decode]` compiled: globs longest first.
+#[derive(Debug, Clone, Default)]
+pub struct DecodeRules {
+    rules: Vec<(String, Glob, Choice)>,
+}
+
+impl PartialEq for DecodeRules {
+    fn eq(&self, other: &Self) -> bool {
+        self.rules.len() == other.rules.len()
+            && self
+                .rules
+                .iter()
+                .zip(&other.rules)
+                .all(|(a, b)| a.0 == b.0 && a.2 == b.2)
+    }
+}
+
+impl DecodeRules {
+    pub fn new(section: &DecodeSection) -> DecodeRules {
+        let mut rules: Vec<(String, Glob, Choice)> = section
+            .iter()
+            .map(|(pattern, name)| (pattern.clone(), Glob::compile(pattern.as_bytes()), name.0))
+            .collect();
+        rules.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        DecodeRules { rules }
+    }
+
+    /// The decoder configured for `channel`, if any glob matches.
+    pub fn choice_for(&self, channel: &[u8]) -> Option<Choice> {
+        self.rules
+            .iter()
+            .find(|(_, glob, _)| glob.matches(channel))
+            .map(|(_, _, choice)| *choice)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::Format;
+
+    #[test]
+    fn longest_matching_glob_wins() {
+        let section: DecodeSection = toml::from_str(
+            "\"socket.io#*\" = \"msgpack\"\n\"*\" = \"auto\"\n\"socket.io#/chat#*\" = \"cbor\"\n",
+        )
+        .expect("valid section");
+        let rules = DecodeRules::new(&section);
+        assert_eq!(
+            rules.choice_for(b"socket.io#/chat#room"),
+            Some(Choice::Only(Format::Cbor))
+        );
+        assert_eq!(
+            rules.choice_for(b"socket.io#/#"),
+            Some(Choice::Only(Format::Msgpack))
+        );
+        assert_eq!(rules.choice_for(b"orders"), Some(Choice::Auto));
+        let bad = toml::from_str::<DecodeSection>("\"x\" = \"yaml\"\n");
+        assert!(bad.is_err_and(|e| e.to_string().contains("unknown decoder `yaml`")));
+    }
+}

@@ -1,0 +1,96 @@
+//! Compression layers: gzip, zlib (flate2, pure-Rust miniz_oxide backend), zstd (ruzstd),
+//! lz4 frame (lz4_flex), snappy framed and raw (snap). Every reader is cut off one byte
+//! past the cap ([`super::MAX_OUTPUT`], 16 MiB, or less for previews) so a zip bomb costs
+//! at most that and is reported as such.
+
+use std::io::{self, Read};
+
+use super::{Cap, Format, NotThis};
+
+const SNAPPY_STREAM: &[u8] = b"\xff\x06\x00\x00sNaPpY";
+
+/// The compression a payload's first bytes announce.
+pub(crate) fn magic(payload: &[u8]) -> Option<Format> {
+    match payload {
+        [0x1f, 0x8b, ..] => Some(Format::Gzip),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Some(Format::Zstd),
+        [0x04, 0x22, 0x4d, 0x18, ..] => Some(Format::Lz4),
+        p if p.starts_with(SNAPPY_STREAM) => Some(Format::Snappy),
+        // zlib: deflate (CM 8), window ≤ 32 KiB, header check divisible by 31.
+        [cmf, flg, ..]
+            if cmf & 0x0f == 8
+                && cmf >> 4 <= 7
+                && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0 =>
+        {
+            Some(Format::Zlib)
+        }
+        _ => None,
+    }
+}
+
+/// "output larger than 16 MiB" (the caps are whole MiB; any other through `text::bytes`).
+fn too_large(cap: Cap) -> NotThis {
+    const MIB: usize = 1024 * 1024;
+    let size = if cap.0.is_multiple_of(MIB) {
+        format!("{} MiB", cap.0 / MIB)
+    } else {
+        crate::text::bytes(cap.0 as u64)
+    };
+    NotThis::new(format!("output larger than {size}"))
+}
+
+fn read_capped(reader: impl Read, cap: Cap) -> Result<Vec<u8>, NotThis> {
+    let mut out = Vec::new();
+    match reader.take(cap.0 as u64 + 1).read_to_end(&mut out) {
+        Ok(_) if out.len() > cap.0 => Err(too_large(cap)),
+        Ok(_) if out.is_empty() => Err(NotThis::new("empty after decompression")),
+        Ok(_) => Ok(out),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(NotThis::new("truncated")),
+        Err(e) => Err(NotThis::new(format!("corrupt ({e})"))),
+    }
+}
+
+pub(crate) fn decompress(payload: &[u8], format: Format, cap: Cap) -> Result<Vec<u8>, NotThis> {
+    match format {
+        Format::Gzip => read_capped(flate2::read::MultiGzDecoder::new(payload), cap),
+        Format::Zlib => read_capped(flate2::read::ZlibDecoder::new(payload), cap),
+        Format::Zstd => {
+            let decoder =
+                ruzstd::decoding::StreamingDecoder::new_with_max_window_size(payload, cap.0 as u64)
+                    .map_err(|e| NotThis::new(format!("corrupt ({e})")))?;
+            read_capped(decoder, cap)
+        }
+        Format::Lz4 => read_capped(lz4_flex::frame::FrameDecoder::new(payload), cap),
+        Format::Snappy if payload.starts_with(SNAPPY_STREAM) => {
+            read_capped(snap::read::FrameDecoder::new(payload), cap)
+        }
+        Format::Snappy => {
+            let len = snap::raw::decompress_len(payload)
+                .map_err(|e| NotThis::new(format!("corrupt ({e})")))?;
+            if len > cap.0 {
+                return Err(too_large(cap));
+            }
+            if len == 0 {
+                return Err(NotThis::new("empty after decompression"));
+            }
+            snap::raw::Decoder::new()
+                .decompress_vec(payload)
+                .map_err(|e| NotThis::new(format!("corrupt ({e})")))
+        }
+        other => Err(NotThis::new(format!("{other} is not a compression"))),
+    }
+}
+
+/// gzip-compress `bytes` (re-encoding an edited payload).
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing into a Vec cannot fail.
+    let _ = encoder.write_all(bytes);
+    encoder.finish().unwrap_or_default()
+}
+
+/// zstd-compress `bytes` (ruzstd's fastest level, about zstd level 1).
+pub fn zstd(bytes: &[u8]) -> Vec<u8> {
+    ruzstd::encoding::compress_to_vec(bytes, ruzstd::encoding::CompressionLevel::Fastest)
+}

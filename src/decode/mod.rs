@@ -1,0 +1,527 @@
+//! Payload decoders: pure functions from bytes to a JSON value, or "not this format" with a
+//! reason. No I/O, no UI: the feed, the detail view, filters and `tail --decode` all call
+//! [`decode`].
+//!
+//! `auto` tries a fixed order, cheapest and most certain first:
+//! JSON → MessagePack → CBOR → compressed by magic number (gzip, zlib, zstd, lz4 frame,
+//! snappy framed) → Protobuf wire format (no schema) → raw snappy → base64. A compression
+//! or base64 layer is followed by the decoders again (at most [`MAX_LAYERS`] layers), so
+//! the result carries a chain such as `gzip → msgpack` (JSONL `decoded_as`:
+//! `"gzip+msgpack"`). Compressions with a magic number are tried before the Protobuf
+//! heuristic because a magic number is a stronger signal than "parses as wire format".
+//!
+//! In `auto`, MessagePack and CBOR count only when the payload is a map or an array and is
+//! used to its last byte (almost any byte is a valid MessagePack integer); Protobuf and raw
+//! snappy only on payloads that are not readable text; base64 only when what it hides
+//! decodes further (a plain word is valid base64 too).
+//!
+//! Bounds (documented in the README): decompressed output at most [`MAX_OUTPUT`]
+//! (16 MiB), nesting at most [`MAX_DEPTH`] levels, at most [`MAX_ITEMS`] values per
+//! payload. Past a bound the payload is "not this format" with the reason, never a panic,
+//! a hang or an unbounded allocation.
+
+mod cbor;
+mod compress;
+mod msgpack;
+mod protobuf;
+
+use std::fmt;
+
+use base64::Engine as _;
+use serde_json::Value;
+
+pub use compress::{gzip, zstd};
+
+/// Largest decompressed output accepted (16 MiB): a zip bomb stops here.
+pub const MAX_OUTPUT: usize = 16 * 1024 * 1024;
+/// Deepest nesting of arrays/maps/messages accepted.
+pub const MAX_DEPTH: usize = 64;
+/// Most values (scalars and containers) one payload may decode to.
+pub const MAX_ITEMS: usize = 100_000;
+/// Most layers (compression, base64) unwrapped before a value format.
+pub const MAX_LAYERS: usize = 3;
+
+/// One format a decoder understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    Json,
+    Msgpack,
+    Cbor,
+    Protobuf,
+    Gzip,
+    Zlib,
+    Zstd,
+    Lz4,
+    Snappy,
+    Base64,
+    /// The end of a chain whose last layer unwrapped to readable text.
+    Text,
+    /// The end of a chain whose last layer unwrapped to bytes no decoder knows.
+    Bytes,
+}
+
+impl Format {
+    /// Every format a user can name, in `auto`'s order.
+    pub const NAMED: [Format; 10] = [
+        Format::Json,
+        Format::Msgpack,
+        Format::Cbor,
+        Format::Protobuf,
+        Format::Gzip,
+        Format::Zlib,
+        Format::Zstd,
+        Format::Lz4,
+        Format::Snappy,
+        Format::Base64,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Msgpack => "msgpack",
+            Format::Cbor => "cbor",
+            Format::Protobuf => "protobuf",
+            Format::Gzip => "gzip",
+            Format::Zlib => "zlib",
+            Format::Zstd => "zstd",
+            Format::Lz4 => "lz4",
+            Format::Snappy => "snappy",
+            Format::Base64 => "base64",
+            Format::Text => "text",
+            Format::Bytes => "bytes",
+        }
+    }
+
+    /// A layer wraps other bytes (and the decoders run again on them).
+    pub fn is_layer(self) -> bool {
+        matches!(
+            self,
+            Format::Gzip
+                | Format::Zlib
+                | Format::Zstd
+                | Format::Lz4
+                | Format::Snappy
+                | Format::Base64
+        )
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the user asked for: `auto` or one format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Choice {
+    Auto,
+    Only(Format),
+}
+
+impl Choice {
+    pub fn parse(text: &str) -> Option<Choice> {
+        let text = text.trim().to_ascii_lowercase();
+        if text == "auto" {
+            return Some(Choice::Auto);
+        }
+        let alias = match text.as_str() {
+            "messagepack" | "mpack" => "msgpack",
+            "proto" | "pb" => "protobuf",
+            "deflate" => "zlib",
+            "zst" => "zstd",
+            "b64" => "base64",
+            other => other,
+        };
+        Format::NAMED
+            .into_iter()
+            .find(|f| f.name() == alias)
+            .map(Choice::Only)
+    }
+
+    /// All accepted names, for help texts and errors.
+    pub fn names() -> String {
+        let mut names = vec!["auto"];
+        names.extend(Format::NAMED.iter().map(|f| f.name()));
+        names.join("|")
+    }
+}
+
+impl fmt::Display for Choice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Choice::Auto => f.write_str("auto"),
+            Choice::Only(format) => format.fmt(f),
+        }
+    }
+}
+
+/// A decoded payload: the value and the chain of formats that produced it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub value: Value,
+    pub chain: Vec<Format>,
+}
+
+impl Decoded {
+    /// JSONL `decoded_as`: `"gzip+msgpack"`.
+    pub fn chain_id(&self) -> String {
+        join_chain(&self.chain, "+")
+    }
+
+    /// For people: `gzip → msgpack`.
+    pub fn chain_label(&self) -> String {
+        join_chain(&self.chain, " → ")
+    }
+
+    /// The value as one line of JSON, terminal-safe (through `json.rs`).
+    pub fn compact(&self) -> String {
+        crate::json::to_string_safe(&self.value).unwrap_or_default()
+    }
+}
+
+fn join_chain(chain: &[Format], sep: &str) -> String {
+    chain.iter().map(|f| f.name()).collect::<Vec<_>>().join(sep)
+}
+
+/// Why a payload was not decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// `auto` found readable text that is no encoded format: nothing to report.
+    PlainText,
+    /// The payload is not (or is a broken) `format`; `reason` says why.
+    Rejected {
+        format: Option<Format>,
+        reason: String,
+    },
+}
+
+impl Failure {
+    /// One line for a person: `gzip: output larger than 16 MiB`.
+    pub fn reason(&self) -> String {
+        match self {
+            Failure::PlainText => "plain text".to_string(),
+            Failure::Rejected {
+                format: Some(f),
+                reason,
+            } => format!("{f}: {reason}"),
+            Failure::Rejected {
+                format: None,
+                reason,
+            } => reason.clone(),
+        }
+    }
+}
+
+/// A decoder's own error: the format and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NotThis(pub String);
+
+impl NotThis {
+    pub(crate) fn new(reason: impl Into<String>) -> NotThis {
+        NotThis(reason.into())
+    }
+}
+
+/// Values and depth left while building one payload's value.
+#[derive(Debug, Clone)]
+pub(crate) struct Budget {
+    items: usize,
+}
+
+impl Budget {
+    pub(crate) fn new() -> Budget {
+        Budget { items: MAX_ITEMS }
+    }
+
+    /// Count one value at `depth`; fails past the caps.
+    pub(crate) fn take(&mut self, depth: usize) -> Result<(), NotThis> {
+        if depth > MAX_DEPTH {
+            return Err(NotThis::new(format!(
+                "nested deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        if self.items == 0 {
+            return Err(NotThis::new(format!("more than {MAX_ITEMS} values")));
+        }
+        self.items -= 1;
+        Ok(())
+    }
+}
+
+/// Bytes in a value: a string when they are UTF-8, else `{"b64": "…"}` (the JSONL rule).
+pub(crate) fn bytes_value(bytes: &[u8]) -> Value {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Value::String(text.to_string()),
+        Err(_) => binary_value(bytes),
+    }
+}
+
+/// Always `{"b64": "…"}`.
+pub(crate) fn binary_value(bytes: &[u8]) -> Value {
+    let mut map = serde_json::Map::new();
+    map.insert(
+        "b64".to_string(),
+        Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
+    );
+    Value::Object(map)
+}
+
+/// A float as JSON: NaN and infinities (no JSON form) become strings.
+pub(crate) fn float_value(f: f64) -> Value {
+    serde_json::Number::from_f64(f).map_or_else(|| Value::String(f.to_string()), Value::Number)
+}
+
+/// A map key that is not a string: its compact JSON text.
+pub(crate) fn key_text(key: Value) -> String {
+    match key {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+/// Decompressed output the feed rows and filters accept (1 MiB): they decode many
+/// payloads on the UI thread, so a flood of zip bombs costs a little each, not 16 MiB.
+pub const PREVIEW_OUTPUT: usize = 1024 * 1024;
+
+/// Decode `payload` as `choice` says (decompression up to [`MAX_OUTPUT`]).
+pub fn decode(payload: &[u8], choice: Choice) -> Result<Decoded, Failure> {
+    decode_capped(payload, choice, MAX_OUTPUT)
+}
+
+/// [`decode`] with decompressed output capped at `max_output` bytes (at most
+/// [`MAX_OUTPUT`]).
+pub fn decode_capped(
+    payload: &[u8],
+    choice: Choice,
+    max_output: usize,
+) -> Result<Decoded, Failure> {
+    let cap = Cap(max_output.min(MAX_OUTPUT));
+    match choice {
+        Choice::Auto => auto(payload, 0, cap),
+        Choice::Only(format) => only(payload, format, cap),
+    }
+}
+
+/// The decompressed-output cap of one decode.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cap(pub usize);
+
+fn only(payload: &[u8], format: Format, cap: Cap) -> Result<Decoded, Failure> {
+    let reject = |e: NotThis| Failure::Rejected {
+        format: Some(format),
+        reason: e.0,
+    };
+    if format.is_layer() {
+        let inner = unwrap_layer(payload, format, cap).map_err(reject)?;
+        let mut decoded = match auto(&inner, 1, cap) {
+            Ok(decoded) => decoded,
+            Err(Failure::Rejected {
+                format: Some(f),
+                reason,
+            }) if is_strong(&inner, f) => {
+                return Err(Failure::Rejected {
+                    format: Some(format),
+                    reason: format!("{f}: {reason}"),
+                })
+            }
+            Err(_) => terminal(&inner),
+        };
+        decoded.chain.insert(0, format);
+        return Ok(decoded);
+    }
+    let value = value_format(payload, format, false).map_err(reject)?;
+    Ok(Decoded {
+        value,
+        chain: vec![format],
+    })
+}
+
+/// The end of a chain when nothing else decodes: text or bytes.
+fn terminal(inner: &[u8]) -> Decoded {
+    match std::str::from_utf8(inner) {
+        Ok(text) => Decoded {
+            value: Value::String(text.to_string()),
+            chain: vec![Format::Text],
+        },
+        Err(_) => Decoded {
+            value: binary_value(inner),
+            chain: vec![Format::Bytes],
+        },
+    }
+}
+
+/// A value format on its own; `strict` is `auto`'s stricter acceptance.
+fn value_format(payload: &[u8], format: Format, strict: bool) -> Result<Value, NotThis> {
+    match format {
+        Format::Json => {
+            serde_json::from_slice::<Value>(payload).map_err(|e| NotThis::new(e.to_string()))
+        }
+        Format::Msgpack => msgpack::decode(payload, strict),
+        Format::Cbor => cbor::decode(payload, strict),
+        Format::Protobuf => protobuf::decode(payload),
+        _ => Err(NotThis::new("not a value format")),
+    }
+}
+
+fn unwrap_layer(payload: &[u8], format: Format, cap: Cap) -> Result<Vec<u8>, NotThis> {
+    match format {
+        Format::Base64 => base64_decode(payload),
+        _ => compress::decompress(payload, format, cap),
+    }
+}
+
+/// Does the payload carry `format`'s signature (a magic number or a container marker)?
+/// A failure after a strong signal is worth reporting; otherwise it is just "not this".
+fn is_strong(payload: &[u8], format: Format) -> bool {
+    match format {
+        Format::Gzip | Format::Zlib | Format::Zstd | Format::Lz4 | Format::Snappy => {
+            compress::magic(payload) == Some(format)
+        }
+        Format::Msgpack => payload.first().is_some_and(|&b| msgpack::is_container(b)),
+        _ => false,
+    }
+}
+
+fn auto(payload: &[u8], layer: usize, cap: Cap) -> Result<Decoded, Failure> {
+    let leaf = |value, format| {
+        Ok(Decoded {
+            value,
+            chain: vec![format],
+        })
+    };
+    if let Ok(value) = value_format(payload, Format::Json, true) {
+        return leaf(value, Format::Json);
+    }
+    if payload.is_empty() {
+        return Err(Failure::PlainText);
+    }
+    let text = !crate::text::escape::looks_binary(payload);
+    let mut strong: Option<Failure> = None;
+    let mut note = |format: Format, e: NotThis| {
+        if strong.is_none() && is_strong(payload, format) {
+            strong = Some(Failure::Rejected {
+                format: Some(format),
+                reason: e.0,
+            });
+        }
+    };
+    for format in [Format::Msgpack, Format::Cbor] {
+        if text {
+            break;
+        }
+        match value_format(payload, format, true) {
+            Ok(value) => return leaf(value, format),
+            Err(e) => note(format, e),
+        }
+    }
+    if let Some(format) = compress::magic(payload) {
+        match layered(payload, format, layer, cap) {
+            Ok(decoded) => return Ok(decoded),
+            Err(e) => note(format, e),
+        }
+    }
+    if !text {
+        if let Ok(value) = value_format(payload, Format::Protobuf, true) {
+            return leaf(value, Format::Protobuf);
+        }
+        if let Ok(decoded) = layered(payload, Format::Snappy, layer, cap) {
+            return Ok(decoded);
+        }
+    }
+    if looks_like_base64(payload) {
+        if let Ok(decoded) = layered(payload, Format::Base64, layer, cap) {
+            return Ok(decoded);
+        }
+    }
+    Err(strong.unwrap_or(if text {
+        Failure::PlainText
+    } else {
+        Failure::Rejected {
+            format: None,
+            reason: "no known format (tried json, msgpack, cbor, gzip, zlib, zstd, lz4, \
+                     snappy, protobuf, base64)"
+                .to_string(),
+        }
+    }))
+}
+
+/// Unwrap one layer and decode what it holds. Raw snappy and base64 (no magic number)
+/// count only when the inside decodes to a value format; a magic-numbered compression
+/// may end in text or bytes.
+fn layered(payload: &[u8], format: Format, layer: usize, cap: Cap) -> Result<Decoded, NotThis> {
+    if layer >= MAX_LAYERS {
+        return Err(NotThis::new(format!("more than {MAX_LAYERS} layers")));
+    }
+    let inner = unwrap_layer(payload, format, cap)?;
+    let mut decoded = match auto(&inner, layer + 1, cap) {
+        Ok(decoded) => decoded,
+        Err(Failure::Rejected {
+            format: Some(f),
+            reason,
+        }) if is_strong(&inner, f) => return Err(NotThis::new(format!("{f}: {reason}"))),
+        Err(_) if compress::magic(payload) == Some(format) => terminal(&inner),
+        Err(_) => return Err(NotThis::new("nothing decodable inside")),
+    };
+    decoded.chain.insert(0, format);
+    Ok(decoded)
+}
+
+/// A cheap first look (at most 64 bytes): false when the payload starts like plain text
+/// (printable ASCII, no magic number, not base64's alphabet only), so a hot loop can skip
+/// [`decode`]. A Protobuf message whose first 64 bytes are all printable is missed.
+pub fn maybe_encoded(payload: &[u8]) -> bool {
+    let head = &payload[..payload.len().min(64)];
+    if head.is_empty() {
+        return false;
+    }
+    !head
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'))
+        || compress::magic(payload).is_some()
+        || head
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'))
+}
+
+fn looks_like_base64(payload: &[u8]) -> bool {
+    payload.len() >= 8
+        && payload
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'))
+}
+
+fn base64_decode(payload: &[u8]) -> Result<Vec<u8>, NotThis> {
+    let trimmed = payload.trim_ascii();
+    let engines = [
+        &base64::engine::general_purpose::STANDARD,
+        &base64::engine::general_purpose::URL_SAFE,
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ];
+    let mut last = String::new();
+    for engine in engines {
+        match engine.decode(trimmed) {
+            Ok(bytes) => return Ok(bytes),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(NotThis::new(last))
+}
+
+/// JSON value → MessagePack bytes (re-encoding an edited payload).
+pub fn to_msgpack(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    msgpack::encode(value, &mut out);
+    out
+}
+
+/// JSON value → CBOR bytes.
+pub fn to_cbor(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    cbor::encode(value, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests;
