@@ -386,6 +386,10 @@ pub struct TuiFlags {
     /// background is light [default: dark]
     #[arg(long, value_enum)]
     pub theme: Option<ThemeChoice>,
+    /// `--keyspace GLOB [--events LIST] [--enable-notifications]`: the Keyspace pane (5)
+    /// follows keyspace events from launch (the same flags as `tail --keyspace`)
+    #[command(flatten)]
+    pub keyspace: KeyspaceArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]

@@ -22,6 +22,7 @@ pub enum Command {
     ShowChannels,
     ShowStreams,
     ShowPending,
+    ShowKeyspace,
     Up,
     Down,
     PageUp,
@@ -86,6 +87,12 @@ pub enum Command {
     DestroyGroup,
     DeleteConsumer,
     FollowStream,
+    /// Keyspace pane: prompt for a key glob (and events) to follow.
+    KeyspaceStart,
+    /// Keyspace pane: events ↔ keys table.
+    ToggleKeysTable,
+    /// Keyspace pane: add the missing notify-keyspace-events flags (confirmed, audited).
+    EnableNotifications,
 }
 
 impl Command {
@@ -100,6 +107,7 @@ impl Command {
             Command::ShowChannels => "channels pane",
             Command::ShowStreams => "streams pane",
             Command::ShowPending => "pending pane",
+            Command::ShowKeyspace => "keyspace pane",
             Command::Up => "up one line",
             Command::Down => "down one line",
             Command::PageUp => "page up",
@@ -154,6 +162,9 @@ impl Command {
             Command::GroupPending => "the group's pending entries",
             Command::Rediscover => "rescan the keyspace",
             Command::FollowStream => "follow / stop following in the feed",
+            Command::KeyspaceStart => "follow keyspace events of a key glob",
+            Command::ToggleKeysTable => "events / keys table",
+            Command::EnableNotifications => "enable the notifications the nodes lack",
             Command::PrevPage => "previous (newer) page",
             Command::JumpTo => "jump to an id, time or age",
             Command::CreateGroup => "create a consumer group",
@@ -173,6 +184,7 @@ impl Command {
             Command::ShowChannels => "channels",
             Command::ShowStreams => "streams",
             Command::ShowPending => "pending",
+            Command::ShowKeyspace => "keyspace",
             Command::Up | Command::Down => "move",
             Command::PageUp | Command::PageDown => "page",
             Command::Top => "top",
@@ -231,6 +243,9 @@ impl Command {
             Command::SetGroupId => "setid",
             Command::DestroyGroup => "destroy",
             Command::DeleteConsumer => "delete",
+            Command::KeyspaceStart => "follow keys",
+            Command::ToggleKeysTable => "keys table",
+            Command::EnableNotifications => "enable",
         }
     }
 }
@@ -260,6 +275,8 @@ pub enum Scope {
     Streams,
     /// The Streams pane's entries browser.
     StreamEntries,
+    /// The Keyspace pane (events and keys table).
+    Keyspace,
 }
 
 impl Scope {
@@ -276,6 +293,7 @@ impl Scope {
             Scope::Dialog => "Pending dialogs",
             Scope::Streams => "Streams",
             Scope::StreamEntries => "Stream entries",
+            Scope::Keyspace => "Keyspace",
         }
     }
 }
@@ -426,6 +444,7 @@ impl Default for Keymap {
             (S::Global, KeySpec::ch('2'), C::ShowChannels),
             (S::Global, KeySpec::ch('3'), C::ShowStreams),
             (S::Global, KeySpec::ch('4'), C::ShowPending),
+            (S::Global, KeySpec::ch('5'), C::ShowKeyspace),
             (S::Navigation, KeySpec::plain(K::Up), C::Up),
             (S::Navigation, KeySpec::ch('k'), C::Up),
             (S::Navigation, KeySpec::plain(K::Down), C::Down),
@@ -544,6 +563,14 @@ fn pending_and_streams_bindings() -> Vec<(Scope, KeySpec, Command)> {
         (S::StreamEntries, KeySpec::ch('['), C::PrevPage),
         (S::StreamEntries, KeySpec::ch('t'), C::JumpTo),
         (S::StreamEntries, KeySpec::ch('r'), C::Refresh),
+        (S::Keyspace, KeySpec::ch('/'), C::Filter),
+        (S::Keyspace, KeySpec::plain(K::Esc), C::ClearFilter),
+        (S::Keyspace, KeySpec::ch(' '), C::TogglePause),
+        (S::Keyspace, KeySpec::ch('t'), C::ToggleKeysTable),
+        (S::Keyspace, KeySpec::ch('o'), C::SortNext),
+        (S::Keyspace, KeySpec::ch('O'), C::SortReverse),
+        (S::Keyspace, KeySpec::ch('s'), C::KeyspaceStart),
+        (S::Keyspace, KeySpec::ch('E'), C::EnableNotifications),
     ]
 }
 

@@ -49,6 +49,9 @@ pub struct TuiSettings {
     /// With `--read-only` given, `main` replaces this with [`Loaded::read_only_mode`]'s
     /// answer for the flag.
     pub read_only: ReadOnly,
+    /// `--keyspace GLOB [--events LIST] [--enable-notifications]`: the Keyspace pane
+    /// follows these at launch (`db` is set by main from `--db`).
+    pub keyspace: crate::cli::KeyspaceArgs,
 }
 
 impl Default for TuiSettings {
@@ -63,6 +66,7 @@ impl Default for TuiSettings {
             theme: Theme::Dark,
             keymap: Keymap::default(),
             read_only: ReadOnly::off(),
+            keyspace: Default::default(),
         }
     }
 }
@@ -176,6 +180,7 @@ impl Loaded {
             theme,
             keymap: self.keymap.clone(),
             read_only: self.read_only_mode(profile, false, env),
+            keyspace: flags.keyspace.clone(),
         }
     }
 }

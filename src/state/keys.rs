@@ -54,6 +54,10 @@ impl AppState {
             Focus::Nodes => {}
             Focus::Pending => self.pending_wheel(delta),
             Focus::Streams(_) => self.streams_wheel(delta),
+            Focus::Keyspace => {
+                let rows = self.keyspace_rows();
+                self.keyspace.move_by(delta, rows);
+            }
             Focus::Unsubscribe => {
                 if let Some(Overlay::Unsubscribe(p)) = &mut self.overlay {
                     p.move_by(delta.signum());
@@ -81,6 +85,7 @@ impl AppState {
             Focus::Composer => self.composer_key(key, &mut effects),
             Focus::Pending | Focus::PendingDialog(_) => self.pending_key(&key, &mut effects),
             Focus::Streams(_) => self.streams_key(&key, &mut effects),
+            Focus::Keyspace | Focus::KeyspaceDialog => self.keyspace_key(&key, &mut effects),
             Focus::Placeholder => false,
         };
         if !consumed {
@@ -106,6 +111,7 @@ impl AppState {
             Command::ShowChannels => self.switch_tab(Tab::Channels),
             Command::ShowStreams => self.switch_tab(Tab::Streams),
             Command::ShowPending => self.switch_tab(Tab::Pending),
+            Command::ShowKeyspace => self.switch_tab(Tab::Keyspace),
             _ => {}
         }
         Vec::new()

@@ -5,6 +5,7 @@ pub mod channels;
 pub mod composer;
 pub mod detail;
 pub mod feed;
+pub mod keyspace;
 mod keys;
 pub mod layout;
 pub mod pending;
@@ -30,6 +31,7 @@ use crate::text::escape::escape_line;
 use channels::ChannelsState;
 use composer::{ComposerState, PublishDone};
 use detail::DetailState;
+use keyspace::{KeyspaceEffect, KeyspaceEvent, KeyspacePane};
 use feed::{FeedItem, FeedState};
 use layout::{Areas, DETAIL_META_ROWS};
 use pending::{PendingEffect, PendingEvent, PendingPane};
@@ -45,10 +47,17 @@ pub enum Tab {
     Channels,
     Streams,
     Pending,
+    Keyspace,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 4] = [Tab::Feed, Tab::Channels, Tab::Streams, Tab::Pending];
+    pub const ALL: [Tab; 5] = [
+        Tab::Feed,
+        Tab::Channels,
+        Tab::Streams,
+        Tab::Pending,
+        Tab::Keyspace,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -56,6 +65,7 @@ impl Tab {
             Tab::Channels => "Channels",
             Tab::Streams => "Streams",
             Tab::Pending => "Pending",
+            Tab::Keyspace => "Keyspace",
         }
     }
 
@@ -105,6 +115,9 @@ pub enum Focus {
     Placeholder,
     /// The Streams pane: a table, the entries browser, an entry, or the jump prompt.
     Streams(StreamsFocus),
+    /// The Keyspace pane (events or keys table), or its prompt / confirmation.
+    Keyspace,
+    KeyspaceDialog,
 }
 
 #[derive(Debug)]
@@ -124,6 +137,8 @@ pub enum Event {
     Pending(PendingEvent),
     /// Streams pane: the poller's latest state, or a page of entries.
     Streams(StreamsEvent),
+    /// Keyspace pane: the setting on every node, events, an enable's outcome.
+    Keyspace(KeyspaceEvent),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +179,8 @@ pub enum Effect {
     Pending(PendingEffect),
     /// Streams pane: poll now, rediscover, read a page of entries.
     Streams(StreamsEffect),
+    /// Keyspace pane: start following, enable notifications.
+    Keyspace(KeyspaceEffect),
     /// Read-only mode refused a mutating key before its dialog opened: write the
     /// refusal to the audit log (the action layer's record, like any other refusal).
     AuditRefusal {
@@ -216,6 +233,7 @@ pub struct AppState {
     pub channels: ChannelsState,
     pub pending: PendingPane,
     pub streams: StreamsPane,
+    pub keyspace: KeyspacePane,
     /// Streams whose new entries are followed in the feed (XREAD, never a group).
     pub followed_streams: std::collections::BTreeSet<Bytes>,
     pub detail: Option<DetailState>,
@@ -249,6 +267,7 @@ impl AppState {
             channels: ChannelsState::default(),
             pending: PendingPane::default(),
             streams: StreamsPane::default(),
+            keyspace: KeyspacePane::default(),
             followed_streams: Default::default(),
             detail: None,
             overlay: None,
@@ -305,6 +324,7 @@ impl AppState {
             Event::Published(result) => self.on_published(result),
             Event::Pending(event) => self.on_pending_event(event),
             Event::Streams(event) => return self.on_streams_event(event),
+            Event::Keyspace(event) => self.on_keyspace_event(event),
             Event::Exported(Ok(done)) => self.info(format!(
                 "exported {} messages to {}",
                 thousands(done.count as u64),
@@ -359,6 +379,8 @@ impl AppState {
                     None => Focus::Pending,
                 },
                 Tab::Streams => Focus::Streams(self.streams.focus()),
+                Tab::Keyspace if self.keyspace.modal.is_some() => Focus::KeyspaceDialog,
+                Tab::Keyspace => Focus::Keyspace,
             },
         }
     }
@@ -434,8 +456,9 @@ impl AppState {
                     }
                     self.feed.push(FeedItem::Message(m));
                 }
-                // Only `tail --keyspace` follows keyspace events; the TUI never asks.
-                Delivery::Keyspace(_) => {}
+                // The Keyspace pane's own engine sends its events as
+                // `Event::Keyspace`; one arriving here still belongs to that pane.
+                Delivery::Keyspace(e) => self.keyspace.push(e),
                 Delivery::Gap(g) => {
                     self.copies.reset();
                     self.outage.on_gap_row(g.from);

@@ -82,6 +82,16 @@ pub fn footer_commands(focus: Focus) -> &'static [(Scope, Command)] {
             (S::Composer, C::Cancel),
         ],
         Focus::Help => &[(S::Input, C::Cancel), (S::Global, C::Quit)],
+        Focus::Keyspace => &[
+            (S::Keyspace, C::ToggleKeysTable),
+            (S::Keyspace, C::KeyspaceStart),
+            (S::Keyspace, C::Filter),
+            (S::Keyspace, C::TogglePause),
+            (S::Keyspace, C::SortNext),
+            (S::Keyspace, C::EnableNotifications),
+            (S::Global, C::Help),
+        ],
+        Focus::KeyspaceDialog => &[(S::Input, C::Accept), (S::Input, C::Cancel)],
         Focus::Placeholder => &[
             (S::Global, C::NextTab),
             (S::Global, C::Help),

@@ -22,6 +22,7 @@ fn pane_scopes(tab: Tab) -> &'static [Scope] {
             Scope::Input,
         ],
         Tab::Pending => &[Scope::Pending, Scope::Dialog, Scope::Input],
+        Tab::Keyspace => &[Scope::Keyspace, Scope::Dialog, Scope::Input],
     }
 }
 
