@@ -108,7 +108,9 @@ pub async fn run(args: TuiArgs, route: Arc<Route>) -> Result<i32> {
         state.info("no --channel/--pattern given: following every channel (pattern *)".into());
     }
     if let Some(spec) = &keyspace_setup.spec {
+        // Asked for on the command line: open on the pane that shows it.
         state.start_keyspace(spec.clone());
+        state.tab = crate::state::Tab::Keyspace;
     }
     let setup = Setup {
         streams: streams::config(&args),
