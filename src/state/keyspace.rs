@@ -76,8 +76,9 @@ pub struct KeyspacePane {
     pub spec: Option<KeyspaceSpec>,
     /// The setting on every node (empty until read).
     pub findings: Vec<Finding>,
-    /// Gaps (outages of a node's subscription) and the last one's text.
-    pub gaps: u64,
+    /// Gaps (outages of a node's subscription), per node (`""`: the one server), and the
+    /// last one's text.
+    pub gaps: std::collections::BTreeMap<String, u64>,
     pub last_gap: Option<String>,
     pub modal: Option<KeyspaceModal>,
     /// An enable is under way (so a second key press does not start another).
@@ -104,7 +105,7 @@ impl KeyspacePane {
             show_keys: false,
             spec: None,
             findings: Vec::new(),
-            gaps: 0,
+            gaps: Default::default(),
             last_gap: None,
             modal: None,
             enabling: false,
@@ -235,7 +236,13 @@ impl KeyspacePane {
             match delivery {
                 Delivery::Keyspace(e) => self.push(e),
                 Delivery::Gap(g) => {
-                    self.gaps += 1;
+                    // The engine names the node in keyspace mode: "node HOST:PORT: …".
+                    let node = g
+                        .reason
+                        .strip_prefix("node ")
+                        .and_then(|r| r.split_once(": "))
+                        .map_or("", |(n, _)| n);
+                    *self.gaps.entry(node.to_string()).or_default() += 1;
                     self.last_gap = Some(g.describe());
                 }
                 Delivery::ServerError(e) => errors.push(e),
@@ -409,7 +416,7 @@ impl AppState {
         pane.paused_at = None;
         pane.received = 0;
         pane.evicted = 0;
-        pane.gaps = 0;
+        pane.gaps.clear();
         pane.last_gap = None;
         self.start_keyspace(spec.clone());
         effects.push(Effect::Keyspace(KeyspaceEffect::Start(spec)));

@@ -100,11 +100,8 @@ fn status_line(state: &AppState, max: usize) -> Line<'static> {
         keys.push_str(&format!(" ({} evicted)", thousands(pane.keys.evicted())));
     }
     parts.push(fit::Part::new(7, vec![Span::raw(keys)]));
-    if pane.gaps > 0 {
-        parts.push(fit::Part::new(
-            8,
-            vec![Span::styled(format!("gaps {}", pane.gaps), theme::warn())],
-        ));
+    if !pane.gaps.is_empty() {
+        parts.push(fit::Part::new(8, vec![Span::styled(gaps_text(pane), theme::warn())]));
     }
     if pane.is_paused() {
         parts.push(fit::Part::new(
@@ -125,6 +122,22 @@ fn status_line(state: &AppState, max: usize) -> Line<'static> {
         ));
     }
     fit::ranked_line(parts, &sep, max)
+}
+
+/// "gaps 3 (10.0.0.5:7000×2 10.0.0.6:7001×1)": per node, like the feed's gap count.
+fn gaps_text(pane: &crate::state::keyspace::KeyspacePane) -> String {
+    let total: u64 = pane.gaps.values().sum();
+    let nodes: Vec<String> = pane
+        .gaps
+        .iter()
+        .filter(|(n, _)| !n.is_empty())
+        .map(|(n, c)| format!("{}×{c}", escape_str(n)))
+        .collect();
+    if nodes.is_empty() {
+        format!("gaps {total}")
+    } else {
+        format!("gaps {total} ({})", nodes.join(" "))
+    }
 }
 
 fn globs_text(spec: &KeyspaceSpec) -> String {
@@ -227,7 +240,11 @@ fn render_events(state: &AppState, buf: &mut Buffer, area: Rect) {
     let pane = &state.keyspace;
     let (time_w, event_w, node_w, db_w) = event_columns(area.width);
     let fixed = 2 + time_w + 1 + 1 + event_w + node_w.map_or(0, |w| w + 1) + db_w.map_or(0, |w| w + 1);
-    let key_w = area.width.saturating_sub(fixed).max(4);
+    // As wide as the widest key on screen (the figures stay near it), at most the rest.
+    let rows = usize::from(area.height.saturating_sub(1));
+    let visible = pane.visible(rows);
+    let widest = fit::widest_name(visible.iter().map(|e| &e.key[..]), KEY_PREVIEW_BYTES);
+    let key_w = area.width.saturating_sub(fixed).min(widest.max(16)).max(4);
     let mut titles = vec![("time", time_w, false), ("key", key_w, false), ("event", event_w, false)];
     if let Some(w) = node_w {
         titles.push(("node", w, false));
@@ -237,8 +254,6 @@ fn render_events(state: &AppState, buf: &mut Buffer, area: Rect) {
     }
     let heads = titles.iter().map(|(t, w, _)| (fit::cut_end(t, usize::from(*w)), theme::bold()));
     super::channels::table::draw_row(buf, area, area.y, &titles, heads);
-    let rows = usize::from(area.height.saturating_sub(1));
-    let visible = pane.visible(rows);
     if visible.is_empty() {
         let text = if pane.filter.is_some() && !pane.is_empty() {
             "No events match the filter".to_string()
@@ -312,7 +327,8 @@ fn render_keys(state: &AppState, buf: &mut Buffer, area: Rect) {
     let keys: Vec<String> = shown.iter().map(|r| preview(&r.key)).collect();
     let want = keys.iter().map(|k| fit::width(k)).max().unwrap_or(3) as u16;
     let needs: Vec<fit::ColumnNeed> = KEY_COLUMNS.iter().map(|c| c.3).collect();
-    let (key_w, widths) = fit::layout(&needs, area.width, 8, want.max(3));
+    // The key keeps enough to tell similar keys apart before figures are added.
+    let (key_w, widths) = fit::layout(&needs, area.width, want.clamp(8, 22), want.max(3));
     let arrow = |sort: Option<KeySort>| {
         (sort == Some(table.sort)).then_some(if table.descending { "↓" } else { "↑" })
     };

@@ -9,6 +9,7 @@ mod cluster_harness;
 mod config;
 mod demo_pty;
 mod keyspace;
+mod keyspace_tui;
 mod pending;
 mod pending_pty;
 mod replay;

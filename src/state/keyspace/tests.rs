@@ -220,3 +220,24 @@ fn enable_asks_for_confirmation_first() {
     assert_eq!(effects, vec![Effect::Keyspace(KeyspaceEffect::Enable)]);
     assert!(s.keyspace.modal.is_none());
 }
+
+#[test]
+fn gaps_are_counted_per_node() {
+    let mut pane = KeyspacePane::default();
+    let gap = |reason: &str| {
+        Delivery::Gap(crate::redis::message::Gap {
+            from: t0(),
+            to: t0() + TimeDelta::seconds(1),
+            reason: reason.into(),
+        })
+    };
+    pane.on_deliveries(vec![
+        gap("node 10.0.0.5:7000: connection reset"),
+        gap("node 10.0.0.5:7000: connection reset"),
+        gap("node 10.0.0.6:7001: timed out"),
+        gap("connection reset"),
+    ]);
+    assert_eq!(pane.gaps.get("10.0.0.5:7000"), Some(&2));
+    assert_eq!(pane.gaps.get("10.0.0.6:7001"), Some(&1));
+    assert_eq!(pane.gaps.get(""), Some(&1));
+}
