@@ -442,8 +442,7 @@ async fn event_loop(
     let mut input = EventStream::new();
     let inbox = subscriber.inbox();
     let mut status = subscriber.status();
-    let (mut workers, mut answers) =
-        start_workers(state, subscriber, follower, route, setup);
+    let (mut workers, mut answers) = start_workers(state, subscriber, follower, route, setup);
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut next_draw = Instant::now();

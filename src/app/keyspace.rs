@@ -195,7 +195,10 @@ impl KeyspaceRunner {
                 match result {
                     Ok(o) => {
                         if o.changed {
-                            restorer.lock().changed.push((node.target.clone(), o.previous.clone()));
+                            restorer
+                                .lock()
+                                .changed
+                                .push((node.target.clone(), o.previous.clone()));
                         }
                         lines.push(format!("{} (put back on quit)", o.summary()));
                     }

@@ -313,7 +313,11 @@ impl AppState {
         let rows = self.keyspace_rows();
         match self.keymap.lookup(Scope::Keyspace, key) {
             Some(Command::Filter) => {
-                let source = self.keyspace.filter.as_ref().map(|f| f.source().to_string());
+                let source = self
+                    .keyspace
+                    .filter
+                    .as_ref()
+                    .map(|f| f.source().to_string());
                 self.open_filter(source);
             }
             Some(Command::ClearFilter) => {
@@ -408,7 +412,10 @@ impl AppState {
             .iter()
             .map(|g| escape_line(g).into_owned())
             .collect();
-        self.info(format!("following keyspace events of {}…", globs.join(", ")));
+        self.info(format!(
+            "following keyspace events of {}…",
+            globs.join(", ")
+        ));
         let pane = &mut self.keyspace;
         pane.events.clear();
         pane.keys.clear();

@@ -44,7 +44,9 @@ pub fn render(state: &AppState, frame: &mut Frame, area: Rect) {
     }
     let list = Rect::new(area.x, y, area.width, area.bottom().saturating_sub(y));
     if pane.spec.is_none() {
-        let key = state.keymap.first_key(Scope::Keyspace, Command::KeyspaceStart);
+        let key = state
+            .keymap
+            .first_key(Scope::Keyspace, Command::KeyspaceStart);
         super::centered(
             buf,
             list,
@@ -83,12 +85,17 @@ fn status_line(state: &AppState, max: usize) -> Line<'static> {
         |e| escape_str(&e.iter().cloned().collect::<Vec<_>>().join(",")).into_owned(),
     );
     parts.push(fit::Part::new(3, vec![Span::raw(events)]));
-    let db = spec.db.map_or_else(|| "every db".into(), |d| format!("db {d}"));
+    let db = spec
+        .db
+        .map_or_else(|| "every db".into(), |d| format!("db {d}"));
     parts.push(fit::Part::new(2, vec![Span::raw(db)]));
     let nodes = pane.findings.len();
     if nodes > 0 {
         let s = if nodes == 1 { "" } else { "s" };
-        parts.push(fit::Part::new(4, vec![Span::raw(format!("{nodes} node{s}"))]));
+        parts.push(fit::Part::new(
+            4,
+            vec![Span::raw(format!("{nodes} node{s}"))],
+        ));
     }
     let mut shown = format!("{} events", thousands(pane.len() as u64));
     if pane.evicted > 0 {
@@ -101,7 +108,10 @@ fn status_line(state: &AppState, max: usize) -> Line<'static> {
     }
     parts.push(fit::Part::new(7, vec![Span::raw(keys)]));
     if !pane.gaps.is_empty() {
-        parts.push(fit::Part::new(8, vec![Span::styled(gaps_text(pane), theme::warn())]));
+        parts.push(fit::Part::new(
+            8,
+            vec![Span::styled(gaps_text(pane), theme::warn())],
+        ));
     }
     if pane.is_paused() {
         parts.push(fit::Part::new(
@@ -169,7 +179,9 @@ fn notes(state: &AppState, width: u16) -> Vec<Line<'static>> {
         ));
     }
     if pane.to_enable().next().is_some() {
-        let key = state.keymap.first_key(Scope::Keyspace, Command::EnableNotifications);
+        let key = state
+            .keymap
+            .first_key(Scope::Keyspace, Command::EnableNotifications);
         let text = if state.config.read_only.is_on() {
             " no events arrive from these nodes until the flags are set (read-only mode: \
              set them outside redtail)"
@@ -239,20 +251,27 @@ fn render_events(state: &AppState, buf: &mut Buffer, area: Rect) {
     }
     let pane = &state.keyspace;
     let (time_w, event_w, node_w, db_w) = event_columns(area.width);
-    let fixed = 2 + time_w + 1 + 1 + event_w + node_w.map_or(0, |w| w + 1) + db_w.map_or(0, |w| w + 1);
+    let fixed =
+        2 + time_w + 1 + 1 + event_w + node_w.map_or(0, |w| w + 1) + db_w.map_or(0, |w| w + 1);
     // As wide as the widest key on screen (the figures stay near it), at most the rest.
     let rows = usize::from(area.height.saturating_sub(1));
     let visible = pane.visible(rows);
     let widest = fit::widest_name(visible.iter().map(|e| &e.key[..]), KEY_PREVIEW_BYTES);
     let key_w = area.width.saturating_sub(fixed).min(widest.max(16)).max(4);
-    let mut titles = vec![("time", time_w, false), ("key", key_w, false), ("event", event_w, false)];
+    let mut titles = vec![
+        ("time", time_w, false),
+        ("key", key_w, false),
+        ("event", event_w, false),
+    ];
     if let Some(w) = node_w {
         titles.push(("node", w, false));
     }
     if let Some(w) = db_w {
         titles.push(("db", w, true));
     }
-    let heads = titles.iter().map(|(t, w, _)| (fit::cut_end(t, usize::from(*w)), theme::bold()));
+    let heads = titles
+        .iter()
+        .map(|(t, w, _)| (fit::cut_end(t, usize::from(*w)), theme::bold()));
     super::channels::table::draw_row(buf, area, area.y, &titles, heads);
     if visible.is_empty() {
         let text = if pane.filter.is_some() && !pane.is_empty() {
@@ -275,10 +294,16 @@ fn render_events(state: &AppState, buf: &mut Buffer, area: Rect) {
         let mut cells: Vec<(String, Style)> = vec![
             (time, theme::dim()),
             (fit::cut_middle(&key, usize::from(key_w)), theme::channel()),
-            (fit::cut_end(&escape_line(&e.event), usize::from(event_w)), Style::default()),
+            (
+                fit::cut_end(&escape_line(&e.event), usize::from(event_w)),
+                Style::default(),
+            ),
         ];
         if let Some(w) = node_w {
-            cells.push((fit::cut_middle(&escape_str(&e.node), usize::from(w)), theme::dim()));
+            cells.push((
+                fit::cut_middle(&escape_str(&e.node), usize::from(w)),
+                theme::dim(),
+            ));
         }
         if db_w.is_some() {
             cells.push((e.db.to_string(), theme::dim()));
@@ -292,7 +317,11 @@ fn preview(key: &[u8]) -> String {
     if key.len() <= KEY_PREVIEW_BYTES {
         return escape_line(key).into_owned();
     }
-    format!("{}{}", escape_line(&key[..KEY_PREVIEW_BYTES]), fit::ELLIPSIS)
+    format!(
+        "{}{}",
+        escape_line(&key[..KEY_PREVIEW_BYTES]),
+        fit::ELLIPSIS
+    )
 }
 
 /// Keys-table columns after the key: (sort, title, short, need).
@@ -340,11 +369,20 @@ fn render_keys(state: &AppState, buf: &mut Buffer, area: Rect) {
     for ((sort, title, short, _), w) in KEY_COLUMNS.iter().zip(&widths) {
         if let Some(w) = w {
             let right = matches!(sort, Some(KeySort::Events | KeySort::Rate)) || *title == "age";
-            columns.push((fit::heading(title, short, arrow(*sort), usize::from(*w)), *w, right));
+            columns.push((
+                fit::heading(title, short, arrow(*sort), usize::from(*w)),
+                *w,
+                right,
+            ));
         }
     }
-    let titles: Vec<(&str, u16, bool)> = columns.iter().map(|(t, w, r)| (t.as_str(), *w, *r)).collect();
-    let heads = titles.iter().map(|(t, _, _)| (t.to_string(), theme::bold()));
+    let titles: Vec<(&str, u16, bool)> = columns
+        .iter()
+        .map(|(t, w, r)| (t.as_str(), *w, *r))
+        .collect();
+    let heads = titles
+        .iter()
+        .map(|(t, _, _)| (t.to_string(), theme::bold()));
     super::channels::table::draw_row(buf, area, area.y, &titles, heads);
     if all.is_empty() {
         let rest = Rect::new(area.x, area.y + 1, area.width, area.height - 1);
@@ -417,18 +455,36 @@ fn render_start(state: &AppState, input: &tui_input::Input, buf: &mut Buffer, ar
         let text = escape_str(input.value()).into_owned();
         let room = usize::from(inner.width.saturating_sub(2));
         let shown = fit::cut_middle(&text, room);
-        buf.set_stringn(inner.x, inner.y + 2.min(inner.height - 1), format!("> {shown}"), usize::from(inner.width), Style::default());
+        buf.set_stringn(
+            inner.x,
+            inner.y + 2.min(inner.height - 1),
+            format!("> {shown}"),
+            usize::from(inner.width),
+            Style::default(),
+        );
     }
     let accept = state.keymap.first_key(Scope::Input, Command::Accept);
     let cancel = state.keymap.first_key(Scope::Input, Command::Cancel);
-    popup::hints(buf, inner, &[format!("{accept} follow (replaces the current one) · {cancel} cancel")]);
+    popup::hints(
+        buf,
+        inner,
+        &[format!(
+            "{accept} follow (replaces the current one) · {cancel} cancel"
+        )],
+    );
 }
 
 fn render_confirm(state: &AppState, buf: &mut Buffer, area: Rect) {
     let pane = &state.keyspace;
     let mut lines: Vec<String> = vec!["This sets notify-keyspace-events on:".into()];
     for f in pane.to_enable() {
-        if let Finding::Missing { addr, current, missing, .. } = f {
+        if let Finding::Missing {
+            addr,
+            current,
+            missing,
+            ..
+        } = f
+        {
             let value = crate::redis::keyspace::flags::merged(current, missing);
             lines.push(format!(
                 "  {}: \"{}\" → \"{}\"",
@@ -446,10 +502,20 @@ fn render_confirm(state: &AppState, buf: &mut Buffer, area: Rect) {
     let inner = popup::padded(popup::frame(buf, rect, "Enable keyspace notifications?"));
     let confirm = state.keymap.first_key(Scope::Dialog, Command::Confirm);
     let cancel = state.keymap.first_key(Scope::Input, Command::Cancel);
-    let used = popup::hints(buf, inner, &[format!("{confirm} set them · {cancel} cancel")]);
+    let used = popup::hints(
+        buf,
+        inner,
+        &[format!("{confirm} set them · {cancel} cancel")],
+    );
     let room = inner.height.saturating_sub(used);
     for (i, line) in lines.iter().take(usize::from(room)).enumerate() {
         let text = fit::cut_end(line, usize::from(inner.width));
-        buf.set_stringn(inner.x, inner.y + i as u16, text, usize::from(inner.width), Style::default());
+        buf.set_stringn(
+            inner.x,
+            inner.y + i as u16,
+            text,
+            usize::from(inner.width),
+            Style::default(),
+        );
     }
 }

@@ -146,8 +146,7 @@ fn keyspace_pane_says_which_node_lacks_which_flags() {
             },
             Finding::Unreadable {
                 addr: "10.0.0.6:7001".into(),
-                error: "NOPERM this user has no permissions to run the 'config|get' command"
-                    .into(),
+                error: "NOPERM this user has no permissions to run the 'config|get' command".into(),
             },
         ])),
         now(),
@@ -265,7 +264,11 @@ fn keyspace_tui_enables_with_confirmation_and_restores_on_quit() {
     tui.wait_for("lacks flags", T);
     tui.send(b"E");
     tui.wait_for("Enable keyspace notifications?", T);
-    assert_eq!(config_get(&server), "", "nothing set before the confirmation");
+    assert_eq!(
+        config_get(&server),
+        "",
+        "nothing set before the confirmation"
+    );
     tui.send(b"y");
     common::wait_for("the flags set", T, || {
         let v = config_get(&server);

@@ -117,7 +117,8 @@ impl KeysTable {
     pub fn record(&mut self, e: &KeyEvent) {
         let name = name_of(e.db, &e.key);
         let evicted = self.activity.evicted;
-        self.activity.record(ChannelKind::Channel, &name, e.received);
+        self.activity
+            .record(ChannelKind::Channel, &name, e.received);
         let counts = self.counts.entry(name).or_insert_with(|| Counts {
             db: e.db,
             node: e.node.clone(),
@@ -164,7 +165,10 @@ impl KeysTable {
     }
 
     pub fn sort_next(&mut self) {
-        let i = KeySort::ALL.iter().position(|&s| s == self.sort).unwrap_or(0);
+        let i = KeySort::ALL
+            .iter()
+            .position(|&s| s == self.sort)
+            .unwrap_or(0);
         self.sort = KeySort::ALL[(i + 1) % KeySort::ALL.len()];
         self.descending = self.sort.natural_descending();
     }
@@ -183,8 +187,8 @@ impl KeysTable {
                 let activity = self.activity.get(ChannelKind::Channel, name)?;
                 let mut events = c.events.clone();
                 events.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-                let rate = activity.last_minute(now) as f64 * 1000.0
-                    / activity.observed_ms(now) as f64;
+                let rate =
+                    activity.last_minute(now) as f64 * 1000.0 / activity.observed_ms(now) as f64;
                 Some(KeyRow {
                     key,
                     db: c.db,
@@ -200,7 +204,11 @@ impl KeysTable {
         let sort = self.sort;
         rows.sort_by(|a, b| {
             let order = compare(sort, a, b);
-            let order = if self.descending { order.reverse() } else { order };
+            let order = if self.descending {
+                order.reverse()
+            } else {
+                order
+            };
             order.then_with(|| a.key.cmp(&b.key)).then(a.db.cmp(&b.db))
         });
         rows

@@ -120,11 +120,21 @@ fn keys_table_evicts_the_oldest_idle_and_counts_them() {
     table.record(&ev(11, "new", "set", "n", 11));
     assert!(table.len() <= 10);
     assert!(table.evicted() > 0);
-    assert_eq!(table.len() as u64 + table.evicted(), 11, "every key counted once");
+    assert_eq!(
+        table.len() as u64 + table.evicted(),
+        11,
+        "every key counted once"
+    );
     let rows = table.rows(t0() + TimeDelta::seconds(12), None);
-    assert!(rows.iter().any(|r| &r.key[..] == b"k:0"), "recently busy kept");
+    assert!(
+        rows.iter().any(|r| &r.key[..] == b"k:0"),
+        "recently busy kept"
+    );
     assert!(rows.iter().any(|r| &r.key[..] == b"new"), "newest kept");
-    assert!(!rows.iter().any(|r| &r.key[..] == b"k:1"), "oldest idle evicted");
+    assert!(
+        !rows.iter().any(|r| &r.key[..] == b"k:1"),
+        "oldest idle evicted"
+    );
 }
 
 #[test]
@@ -133,7 +143,9 @@ fn filter_maps_channel_to_key_and_payload_to_event() {
     pane.push(ev(1, "user:1", "set", "n", 0));
     pane.push(ev(2, "user:2", "del", "n", 1));
     pane.push(ev(3, "order:1", "set", "n", 2));
-    pane.set_filter(Some(crate::filter::Filter::parse("channel:user:*").expect("parses")));
+    pane.set_filter(Some(
+        crate::filter::Filter::parse("channel:user:*").expect("parses"),
+    ));
     assert_eq!(pane.matching_len(), 2);
     pane.set_filter(Some(crate::filter::Filter::parse("del").expect("parses")));
     let shown: Vec<&[u8]> = pane.visible(10).iter().map(|e| &e.key[..]).collect();
@@ -170,7 +182,10 @@ fn pane_keys_start_toggle_and_refuse_enable_in_read_only() {
     for c in "k:* set".chars() {
         s.update(key(c), t0());
     }
-    let effects = s.update(Event::Key(Key::new(KeyCode::Enter, KeyModifiers::NONE)), t0());
+    let effects = s.update(
+        Event::Key(Key::new(KeyCode::Enter, KeyModifiers::NONE)),
+        t0(),
+    );
     let started = effects.iter().any(|e| {
         matches!(e, Effect::Keyspace(KeyspaceEffect::Start(spec))
             if spec.globs == vec![Bytes::from("k:*")])
@@ -215,7 +230,10 @@ fn enable_asks_for_confirmation_first() {
         t0(),
     );
     assert!(s.update(key('E'), t0()).is_empty());
-    assert!(matches!(s.keyspace.modal, Some(KeyspaceModal::ConfirmEnable)));
+    assert!(matches!(
+        s.keyspace.modal,
+        Some(KeyspaceModal::ConfirmEnable)
+    ));
     let effects = s.update(key('y'), t0());
     assert_eq!(effects, vec![Effect::Keyspace(KeyspaceEffect::Enable)]);
     assert!(s.keyspace.modal.is_none());
