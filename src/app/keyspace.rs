@@ -160,6 +160,9 @@ impl KeyspaceRunner {
         tokio::spawn(async move {
             let read = check::read_all(&route).await.unwrap_or_default();
             let findings = check::findings(&read, &needed);
+            let _ = tx
+                .send(KeyspaceEvent::Sources(sources(&route, &read)))
+                .await;
             *settings.lock().unwrap_or_else(|e| e.into_inner()) = (read, needed);
             let _ = tx.send(KeyspaceEvent::Settings(findings)).await;
             if let Some(job) = enable_job {
@@ -227,4 +230,18 @@ impl KeyspaceRunner {
             let _ = tx.send(KeyspaceEvent::Settings(findings)).await;
         }
     }
+}
+
+/// Where events come from, as the status line says it: every primary of a Cluster
+/// (replicas are read for the setting check but emit nothing), else the one server.
+fn sources(route: &Route, settings: &[NodeSetting]) -> String {
+    if !route.is_cluster() {
+        return "the server".into();
+    }
+    let primaries = settings
+        .iter()
+        .filter(|s| s.role == Some(crate::redis::cluster::Role::Primary))
+        .count();
+    let s = if primaries == 1 { "y" } else { "ies" };
+    format!("{primaries} primar{s}")
 }

@@ -41,6 +41,8 @@ pub enum KeyspaceEffect {
 pub enum KeyspaceEvent {
     /// The setting as read on every node for the running subscription.
     Settings(Vec<Finding>),
+    /// Where events come from: "the server", "3 primaries".
+    Sources(String),
     /// Deliveries of the keyspace engine (events, gaps, errors).
     Deliveries(Vec<Delivery>),
     /// The outcome of enabling: one line per node, and whether any failed.
@@ -76,6 +78,8 @@ pub struct KeyspacePane {
     pub spec: Option<KeyspaceSpec>,
     /// The setting on every node (empty until read).
     pub findings: Vec<Finding>,
+    /// Where events come from ("3 primaries"), once known.
+    pub sources: Option<String>,
     /// Gaps (outages of a node's subscription), per node (`""`: the one server), and the
     /// last one's text.
     pub gaps: std::collections::BTreeMap<String, u64>,
@@ -105,6 +109,7 @@ impl KeyspacePane {
             show_keys: false,
             spec: None,
             findings: Vec::new(),
+            sources: None,
             gaps: Default::default(),
             last_gap: None,
             modal: None,
@@ -282,6 +287,7 @@ impl AppState {
     pub(super) fn on_keyspace_event(&mut self, event: KeyspaceEvent) {
         match event {
             KeyspaceEvent::Settings(findings) => self.keyspace.findings = findings,
+            KeyspaceEvent::Sources(text) => self.keyspace.sources = Some(text),
             KeyspaceEvent::Deliveries(batch) => {
                 if let Some(e) = self.keyspace.on_deliveries(batch).pop() {
                     self.error(format!("keyspace: the server refused: {e}"));

@@ -89,12 +89,10 @@ fn status_line(state: &AppState, max: usize) -> Line<'static> {
         .db
         .map_or_else(|| "every db".into(), |d| format!("db {d}"));
     parts.push(fit::Part::new(2, vec![Span::raw(db)]));
-    let nodes = pane.findings.len();
-    if nodes > 0 {
-        let s = if nodes == 1 { "" } else { "s" };
+    if let Some(sources) = &pane.sources {
         parts.push(fit::Part::new(
             4,
-            vec![Span::raw(format!("{nodes} node{s}"))],
+            vec![Span::raw(format!("from {sources}"))],
         ));
     }
     let mut shown = format!("{} events", thousands(pane.len() as u64));

@@ -77,6 +77,10 @@ fn state(read_only: bool) -> AppState {
         ])),
         now(),
     );
+    s.update(
+        Event::Keyspace(KeyspaceEvent::Sources("2 primaries".into())),
+        now(),
+    );
     s
 }
 
@@ -312,6 +316,58 @@ fn keyspace_tui_enable_is_refused_in_read_only_and_audited() {
     assert_eq!(records[0]["action"], "notify-enable", "{}", records[0]);
     assert_eq!(records[0]["result"]["status"], "refused", "{}", records[0]);
     assert_eq!(config_get(&server), "", "nothing was set");
+    tui.send(b"q");
+    tui.wait_exit(T);
+}
+
+#[test]
+fn keyspace_tui_on_a_cluster_shows_keys_of_every_shard_with_their_node() {
+    let cluster = common::cluster::Cluster::start();
+    for &port in cluster.ports() {
+        cluster.cli(port, &["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+    }
+    let primaries: Vec<u16> = cluster.primaries().iter().map(|n| n.port).collect();
+    assert_eq!(primaries.len(), 3);
+    // One key on each shard.
+    let keys: Vec<(String, u16)> = primaries
+        .iter()
+        .map(|&p| {
+            let key = (0..10_000)
+                .map(|i| format!("k:{i}"))
+                .find(|k| cluster.port_for_key(k) == p)
+                .expect("a key on every shard");
+            (key, p)
+        })
+        .collect();
+    let mut tui = Tui::spawn(&[&cluster.seed_url(), "--keyspace", "k:*"], 160, 30);
+    tui.wait_for("from 3 primaries", T);
+    common::wait_for("a keyspace pattern on every primary", T, || {
+        primaries
+            .iter()
+            .all(|&p| {
+                cluster
+                    .cli(p, &["PUBSUB", "NUMPAT"])
+                    .trim()
+                    .parse::<usize>()
+                    .unwrap_or(0)
+                    >= 1
+            })
+            .then_some(())
+    });
+    for (key, port) in &keys {
+        cluster.cli(*port, &["SET", key, "v"]);
+    }
+    tui.send(b"t");
+    let screen = tui.wait_until("a row per shard's key", T, |s| {
+        keys.iter().all(|(k, _)| key_row(s, k).is_some())
+    });
+    for (key, port) in &keys {
+        let row = key_row(&screen, key).expect("row");
+        assert!(
+            row.contains(&format!(":{port}")) && row.contains("set×1"),
+            "{key} should name node :{port}: {row}\n{screen}"
+        );
+    }
     tui.send(b"q");
     tui.wait_exit(T);
 }
