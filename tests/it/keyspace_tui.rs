@@ -18,6 +18,7 @@ use common::Server;
 use redtail::redis::keyspace::check::Finding;
 use redtail::redis::message::{Delivery, KeyEvent};
 use redtail::state::keyspace::{parse_start, KeyspaceEvent};
+use redtail::state::status::{ConnView, StatusUpdate};
 use redtail::state::{AppState, Config, Event, Tab};
 
 const T: Duration = Duration::from_secs(15);
@@ -47,6 +48,15 @@ fn state(read_only: bool) -> AppState {
         ..Config::default()
     };
     let mut s = AppState::new(config, Default::default(), now());
+    s.update(
+        Event::Status(StatusUpdate {
+            conn: ConnView::Connected {
+                since: now() - TimeDelta::seconds(60),
+            },
+            wanted: Default::default(),
+        }),
+        now(),
+    );
     s.start_keyspace(parse_start("ai:* set,del,expired,hset", None).expect("spec"));
     s.tab = Tab::Keyspace;
     let keys: [&[u8]; 3] = [
