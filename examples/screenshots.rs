@@ -3,7 +3,7 @@
 //! colours included) to SVG files under `screenshots/`.
 //!
 //! Run: `cargo run --release --example screenshots` (needs redis-server on PATH; the demo
-//! starts and stops its own).
+//! starts and stops its own). `SHOTS=keyspace,help` writes only those shots.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -26,17 +26,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("build redtail first: cargo build --release".into());
     }
     // Pending: choose the inference queue's group (Ctrl-U clears a prefilled target).
-    let shots: [(&str, &[u8]); 5] = [
+    // Keyspace: follow every key's churn in the demo, then the keys table.
+    let shots: [(&str, &[u8]); 6] = [
         ("feed", b"1"),
         ("channels", b"2"),
         ("streams", b"3"),
         ("pending", b"4t\x15ai:inference:queue inference-workers\r"),
+        ("keyspace", b"5s* set,expire,expired,del\r"),
         ("help", b"1?"),
     ];
-    session(root, &bin, &["demo"], &shots)?;
+    session(root, &bin, &["demo"], &selected(&shots))?;
     // The same workload on a private Redis Cluster: the nodes view of the Channels pane.
-    session(root, &bin, &["demo", "--cluster"], &[("cluster", b"2n")])?;
+    session(
+        root,
+        &bin,
+        &["demo", "--cluster"],
+        &selected(&[("cluster", b"2n")]),
+    )?;
     Ok(())
+}
+
+/// The shots named in `SHOTS` (comma-separated), or all of them. Keys of the shots left
+/// out are still sent (a later shot may depend on them); only the files are skipped.
+fn selected<'a>(shots: &[(&'a str, &'a [u8])]) -> Vec<(&'a str, &'a [u8], bool)> {
+    let wanted = std::env::var("SHOTS").ok();
+    shots
+        .iter()
+        .map(|&(name, keys)| {
+            let on = wanted
+                .as_deref()
+                .is_none_or(|w| w.split(',').any(|n| n.trim() == name));
+            (name, keys, on)
+        })
+        .collect()
 }
 
 /// Run redtail with `args` in a pty, let the workload build up, then for each shot send
@@ -45,8 +67,11 @@ fn session(
     root: &std::path::Path,
     bin: &std::path::Path,
     args: &[&str],
-    shots: &[(&str, &[u8])],
+    shots: &[(&str, &[u8], bool)],
 ) -> Result<(), Box<dyn std::error::Error>> {
+    if !shots.iter().any(|s| s.2) {
+        return Ok(());
+    }
     // The test kit's pty driver (tests/it/common/pty.rs), in the demo's window size.
     let mut tui = pty::Tui::start(bin, args, &[], (COLS, ROWS), pty::Raw::Discard);
     let screen_text = |tui: &pty::Tui| tui.screen();
@@ -67,9 +92,18 @@ fn session(
     // Let the workload build up some history, lag and pending entries.
     std::thread::sleep(Duration::from_secs(8));
     std::fs::create_dir_all(root.join("screenshots"))?;
-    for &(name, key) in shots {
+    for &(name, key, on) in shots {
         tui.send_now(key);
         std::thread::sleep(Duration::from_millis(2500));
+        if name == "keyspace" {
+            // A few more seconds of churn (sessions expire after 3 s), then the keys table.
+            std::thread::sleep(Duration::from_secs(5));
+            tui.send_now(b"t");
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        if !on {
+            continue;
+        }
         let svg = tui.with_parser(|p| render_svg(p.screen()));
         let path = root.join("screenshots").join(format!("{name}.svg"));
         std::fs::write(&path, svg)?;
