@@ -381,3 +381,72 @@ fn keyspace_tui_on_a_cluster_shows_keys_of_every_shard_with_their_node() {
     tui.send(b"q");
     tui.wait_exit(T);
 }
+
+#[test]
+fn keyspace_tui_s_starts_a_subscription_with_only_the_events_asked_for() {
+    let server = Server::start_with(&["--notify-keyspace-events", "KEA"]);
+    let mut tui = Tui::spawn(&[&server.url(), "-c", "unused"], 140, 30);
+    tui.wait_for("connected", T);
+    tui.send(b"5");
+    tui.wait_for("No keyspace subscription", T);
+    tui.send(b"s");
+    tui.wait_for("Follow keyspace events", T);
+    tui.send(b"k:* del\r");
+    tui.wait_for("keyspace k:* · del", T);
+    common::wait_for("the keyspace subscription", T, || {
+        let n: usize = server
+            .cli(&["PUBSUB", "NUMPAT"])
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        (n >= 1).then_some(())
+    });
+    server.cli(&["SET", "k:1", "v"]);
+    server.cli(&["DEL", "k:1"]);
+    server.cli(&["SET", "k:2", "v"]);
+    server.cli(&["DEL", "k:2"]);
+    let screen = tui.wait_until("two del events", T, |s| s.contains("2 events"));
+    assert!(
+        !screen.contains(" set "),
+        "only del was asked for:\n{screen}"
+    );
+    tui.send(b"q");
+    tui.wait_exit(T);
+}
+
+#[test]
+fn keyspace_tui_enable_notifications_flag_enables_at_launch_and_restores_on_quit() {
+    let server = Server::start_with(&["--notify-keyspace-events", "Ex"]);
+    let audit = tempfile::tempdir().expect("tempdir");
+    let audit_env = audit.path().join("audit.jsonl").display().to_string();
+    let mut tui = Tui::spawn_env(
+        &[
+            &server.url(),
+            "--keyspace",
+            "k:*",
+            "--events",
+            "set",
+            "--enable-notifications",
+        ],
+        &[("REDTAIL_AUDIT_LOG", audit_env.as_str())],
+        140,
+        30,
+    );
+    let set = common::wait_for("the flags added", T, || {
+        let v = config_get(&server);
+        (v.contains('K') && v.contains('$')).then_some(v)
+    });
+    assert!(
+        set.contains('x') && set.contains('E'),
+        "kept the old flags: {set}"
+    );
+    server.cli(&["SET", "k:1", "v"]);
+    tui.wait_for("1 events", T);
+    tui.send(b"q");
+    tui.wait_exit(T);
+    let restored = config_get(&server);
+    assert!(
+        !restored.contains('K') && !restored.contains('$'),
+        "put back to Ex on quit: {restored}"
+    );
+}
