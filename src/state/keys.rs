@@ -34,6 +34,7 @@ impl AppState {
                         Focus::Channels => self.channels_click(mouse.row),
                         Focus::Pending => self.pending_click(mouse.row),
                         Focus::Streams(_) => self.streams_click(mouse.row),
+                        Focus::Keyspace => self.keyspace_click(mouse.row),
                         _ => {}
                     }
                 }

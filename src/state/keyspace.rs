@@ -284,6 +284,26 @@ impl AppState {
         usize::from(body.saturating_sub(TOP_ROWS + notes)).max(1)
     }
 
+    /// A click on a row of the keys table selects it.
+    pub(super) fn keyspace_click(&mut self, row: u16) {
+        if !self.keyspace.show_keys {
+            return;
+        }
+        let body = self.areas().body;
+        let top = body.y + TOP_ROWS + self.keyspace.note_rows(body.height);
+        let rows = self.keyspace_rows();
+        let Some(at) = row.checked_sub(top).map(usize::from).filter(|&a| a < rows) else {
+            return;
+        };
+        let keys = &mut self.keyspace.keys;
+        let total = keys.matching_len(self.keyspace.filter.as_ref());
+        let selected = keys.selected.min(total.saturating_sub(1));
+        let start = table::window_start(selected, total, rows);
+        if start + at < total {
+            keys.selected = start + at;
+        }
+    }
+
     pub(super) fn on_keyspace_event(&mut self, event: KeyspaceEvent) {
         match event {
             KeyspaceEvent::Settings(findings) => self.keyspace.findings = findings,

@@ -13,7 +13,7 @@ use super::{fit, popup, theme};
 use crate::keymap::{Command, Scope};
 use crate::redis::keyspace::check::Finding;
 use crate::redis::keyspace::KeyspaceSpec;
-use crate::state::keyspace::{table::window_start, KeyRow, KeySort, KeyspaceModal, MAX_NOTES};
+use crate::state::keyspace::{KeyRow, KeySort, KeyspaceModal, MAX_NOTES};
 use crate::state::{thousands, AppState};
 use crate::text::escape::{escape_line, escape_str};
 
@@ -346,11 +346,9 @@ fn render_keys(state: &AppState, buf: &mut Buffer, area: Rect) {
     }
     let pane = &state.keyspace;
     let table = &pane.keys;
-    let all = table.rows(state.now, pane.filter.as_ref());
-    let page = usize::from(area.height.saturating_sub(1));
-    let selected = table.selected.min(all.len().saturating_sub(1));
-    let start = window_start(selected, all.len(), page);
-    let shown = &all[start..(start + page).min(all.len())];
+    let rows = usize::from(area.height.saturating_sub(1));
+    let page = table.page(state.now, pane.filter.as_ref(), table.selected, rows);
+    let (selected, start, shown) = (page.selected, page.start, &page.rows);
     let keys: Vec<String> = shown.iter().map(|r| preview(&r.key)).collect();
     let want = keys.iter().map(|k| fit::width(k)).max().unwrap_or(3) as u16;
     let needs: Vec<fit::ColumnNeed> = KEY_COLUMNS.iter().map(|c| c.3).collect();
@@ -382,7 +380,7 @@ fn render_keys(state: &AppState, buf: &mut Buffer, area: Rect) {
         .iter()
         .map(|(t, _, _)| (t.to_string(), theme::bold()));
     super::channels::table::draw_row(buf, area, area.y, &titles, heads);
-    if all.is_empty() {
+    if shown.is_empty() {
         let rest = Rect::new(area.x, area.y + 1, area.width, area.height - 1);
         let text = if pane.filter.is_some() && !table.is_empty() {
             "No keys match the filter"

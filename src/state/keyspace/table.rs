@@ -176,42 +176,77 @@ impl KeysTable {
     /// The rows matching `filter` (`channel:` = key, the rest = any of its event names),
     /// sorted.
     pub fn rows(&self, now: DateTime<Utc>, filter: Option<&Filter>) -> Vec<KeyRow> {
-        let mut rows: Vec<KeyRow> = self
+        self.page(now, filter, 0, usize::MAX).rows
+    }
+
+    /// The `len` sorted rows around `selected` (kept in view), and how many match: only
+    /// the rows on screen are built, so 50,000 keys cost a sort of references per frame.
+    pub fn page(
+        &self,
+        now: DateTime<Utc>,
+        filter: Option<&Filter>,
+        selected: usize,
+        len: usize,
+    ) -> Page {
+        let by_rate = self.sort == KeySort::Rate;
+        let mut order: Vec<Sortable<'_>> = self
             .counts
             .iter()
+            .filter(|(name, c)| passes(filter, &name[4..], c))
             .filter_map(|(name, c)| {
-                let key = name.slice(4..);
-                if !passes(filter, &key, c) {
-                    return None;
-                }
                 let activity = self.activity.get(ChannelKind::Channel, name)?;
-                let mut events = c.events.clone();
-                events.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-                let rate =
-                    activity.last_minute(now) as f64 * 1000.0 / activity.observed_ms(now) as f64;
-                Some(KeyRow {
-                    key,
-                    db: c.db,
-                    node: c.node.clone(),
-                    total: c.total,
-                    events,
-                    last_event: c.last_event.clone(),
+                let rate = if by_rate { rate(activity, now) } else { 0.0 };
+                Some(Sortable {
+                    name,
+                    counts: c,
                     last_at: activity.last_at,
                     rate,
                 })
             })
             .collect();
         let sort = self.sort;
-        rows.sort_by(|a, b| {
+        order.sort_by(|a, b| {
             let order = compare(sort, a, b);
             let order = if self.descending {
                 order.reverse()
             } else {
                 order
             };
-            order.then_with(|| a.key.cmp(&b.key)).then(a.db.cmp(&b.db))
+            order
+                .then_with(|| a.name[4..].cmp(&b.name[4..]))
+                .then(a.counts.db.cmp(&b.counts.db))
         });
-        rows
+        let total = order.len();
+        let selected = selected.min(total.saturating_sub(1));
+        let start = window_start(selected, total, len);
+        let rows = order
+            .iter()
+            .skip(start)
+            .take(len)
+            .filter_map(|s| self.row(s.name, s.counts, now))
+            .collect();
+        Page {
+            total,
+            start,
+            selected,
+            rows,
+        }
+    }
+
+    fn row(&self, name: &Bytes, c: &Counts, now: DateTime<Utc>) -> Option<KeyRow> {
+        let activity = self.activity.get(ChannelKind::Channel, name)?;
+        let mut events = c.events.clone();
+        events.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Some(KeyRow {
+            key: name.slice(4..),
+            db: c.db,
+            node: c.node.clone(),
+            total: c.total,
+            events,
+            last_event: c.last_event.clone(),
+            last_at: activity.last_at,
+            rate: rate(activity, now),
+        })
     }
 
     /// Keys that pass `filter`.
@@ -238,14 +273,39 @@ fn passes(filter: Option<&Filter>, key: &[u8], c: &Counts) -> bool {
     filter.is_none_or(|f| c.events.iter().any(|(e, _)| f.matches(key, e)))
 }
 
-fn compare(sort: KeySort, a: &KeyRow, b: &KeyRow) -> Ordering {
+fn compare(sort: KeySort, a: &Sortable<'_>, b: &Sortable<'_>) -> Ordering {
     match sort {
-        KeySort::Key => a.key.cmp(&b.key),
-        KeySort::Events => a.total.cmp(&b.total),
+        KeySort::Key => a.name[4..].cmp(&b.name[4..]),
+        KeySort::Events => a.counts.total.cmp(&b.counts.total),
         KeySort::Rate => a.rate.total_cmp(&b.rate),
         KeySort::Last => a.last_at.cmp(&b.last_at),
-        KeySort::Node => a.node.cmp(&b.node),
+        KeySort::Node => a.counts.node.cmp(&b.counts.node),
     }
+}
+
+/// Events per second over the last minute (the time observed, as the Channels pane).
+fn rate(activity: &crate::state::channels::activity::ChannelActivity, now: DateTime<Utc>) -> f64 {
+    activity.last_minute(now) as f64 * 1000.0 / activity.observed_ms(now) as f64
+}
+
+/// What a sort needs of a key, borrowed.
+struct Sortable<'a> {
+    name: &'a Bytes,
+    counts: &'a Counts,
+    last_at: DateTime<Utc>,
+    rate: f64,
+}
+
+/// A window of the sorted table.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// Keys that pass the filter.
+    pub total: usize,
+    /// Index of the first row shown.
+    pub start: usize,
+    /// The selection, clamped to the table.
+    pub selected: usize,
+    pub rows: Vec<KeyRow>,
 }
 
 /// The first row of a `page`-row window that keeps `selected` in view.

@@ -259,3 +259,28 @@ fn gaps_are_counted_per_node() {
     assert_eq!(pane.gaps.get("10.0.0.6:7001"), Some(&1));
     assert_eq!(pane.gaps.get(""), Some(&1));
 }
+
+#[test]
+fn a_click_selects_a_keys_table_row() {
+    let mut s = AppState::new(Config::default(), Default::default(), t0());
+    s.start_keyspace(parse_start("k:*", None).expect("a spec"));
+    s.update(key('5'), t0());
+    s.update(key('t'), t0());
+    let batch = (0..3)
+        .map(|i| Delivery::Keyspace(ev(i, &format!("k:{i}"), "set", "n", 0)))
+        .collect();
+    s.update(Event::Keyspace(KeyspaceEvent::Deliveries(batch)), t0());
+    let top = s.areas().body.y + TOP_ROWS;
+    let click = |row| {
+        Event::Mouse(crossterm::event::MouseEvent {
+            kind: crossterm::event::MouseEventKind::Down(crossterm::event::MouseButton::Left),
+            column: 5,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    s.update(click(top + 2), t0());
+    assert_eq!(s.keyspace.keys.selected, 2);
+    s.update(click(top + 9), t0());
+    assert_eq!(s.keyspace.keys.selected, 2, "below the last row: unchanged");
+}
