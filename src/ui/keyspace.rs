@@ -148,6 +148,29 @@ fn gaps_text(pane: &crate::state::keyspace::KeyspacePane) -> String {
     }
 }
 
+/// The keyspace subscription on the header's counters line (every pane): glob, where
+/// from, events, gaps per node. Dropped early on a narrow screen unless gaps happened.
+pub fn header_part(state: &AppState) -> Option<fit::Part> {
+    let pane = &state.keyspace;
+    let spec = pane.spec.as_ref()?;
+    let mut spans = vec![
+        Span::styled("keyspace ", theme::accent()),
+        Span::raw(globs_text(spec)),
+    ];
+    if let Some(sources) = &pane.sources {
+        spans.push(Span::styled(format!(" from {sources}"), theme::dim()));
+    }
+    spans.push(Span::styled(
+        format!(" ({} ev)", thousands(pane.received)),
+        theme::dim(),
+    ));
+    let gaps = !pane.gaps.is_empty();
+    if gaps {
+        spans.push(Span::styled(format!(" {}", gaps_text(pane)), theme::warn()));
+    }
+    Some(fit::Part::new(if gaps { 5 } else { 0 }, spans))
+}
+
 fn globs_text(spec: &KeyspaceSpec) -> String {
     spec.globs
         .iter()
