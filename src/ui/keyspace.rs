@@ -208,7 +208,7 @@ fn notes(state: &AppState, width: u16) -> Vec<Line<'static>> {
              set them outside redtail)"
                 .to_string()
         } else {
-            format!(" no events arrive from these nodes until the flags are set — press {key} to set them")
+            format!(" press {key} to set them — no events arrive from these nodes until then")
         };
         lines.push(fit::cut_line(
             &Line::styled(text, theme::warn()),
@@ -348,8 +348,8 @@ fn preview(key: &[u8]) -> String {
 /// Keys-table columns after the key: (sort, title, short, need).
 const KEY_COLUMNS: [(Option<KeySort>, &str, &str, fit::ColumnNeed); 6] = [
     (Some(KeySort::Events), "events", "ev", need(9, 6, 0)),
-    (None, "by event", "by", need(28, 12, 2)),
-    (Some(KeySort::Last), "last event", "last", need(12, 8, 1)),
+    (None, "by event", "by", need(28, 12, 1)),
+    (Some(KeySort::Last), "last event", "last", need(12, 8, 2)),
     (None, "age", "age", need(7, 5, 3)),
     (Some(KeySort::Rate), "ev/s", "ev/s", need(7, 5, 4)),
     (Some(KeySort::Node), "node", "node", need(21, 8, 5)),
@@ -375,8 +375,9 @@ fn render_keys(state: &AppState, buf: &mut Buffer, area: Rect) {
     let keys: Vec<String> = shown.iter().map(|r| preview(&r.key)).collect();
     let want = keys.iter().map(|k| fit::width(k)).max().unwrap_or(3) as u16;
     let needs: Vec<fit::ColumnNeed> = KEY_COLUMNS.iter().map(|c| c.3).collect();
-    // The key keeps enough to tell similar keys apart before figures are added.
-    let (key_w, widths) = fit::layout(&needs, area.width, want.clamp(8, 22), want.max(3));
+    // The key keeps enough to tell similar keys apart before figures are added, and
+    // grows past 30 cells only once every figure has its full width.
+    let (key_w, widths) = fit::layout(&needs, area.width, want.clamp(8, 22), want.clamp(3, 30));
     let arrow = |sort: Option<KeySort>| {
         (sort == Some(table.sort)).then_some(if table.descending { "↓" } else { "↑" })
     };
