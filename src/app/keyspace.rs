@@ -233,8 +233,16 @@ impl KeyspaceRunner {
 }
 
 /// Where events come from, as the status line says it: every primary of a Cluster
-/// (replicas are read for the setting check but emit nothing), else the one server.
+/// (replicas are read for the setting check but emit nothing), the primary a Sentinel
+/// names, else the one server.
 fn sources(route: &Route, settings: &[NodeSetting]) -> String {
+    if let crate::redis::route::Mode::Sentinel(_) = route.mode() {
+        // The check reads the one primary the Sentinels name.
+        let at = settings
+            .first()
+            .map_or(String::new(), |s| format!(" {}", s.addr));
+        return format!("the Sentinels' primary{at}");
+    }
     if !route.is_cluster() {
         return "the server".into();
     }

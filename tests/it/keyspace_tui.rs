@@ -450,3 +450,33 @@ fn keyspace_tui_enable_notifications_flag_enables_at_launch_and_restores_on_quit
         "put back to Ex on quit: {restored}"
     );
 }
+
+#[test]
+fn keyspace_tui_through_sentinel_follows_the_primary_it_names() {
+    let setup = common::sentinel::SentinelSetup::start();
+    for port in setup.data_ports() {
+        common::query(port, &["CONFIG", "SET", "notify-keyspace-events", "KA"])
+            .expect("CONFIG SET");
+    }
+    let sentinels = setup.sentinel_addrs().join(",");
+    let url = format!("redis+sentinel://{sentinels}/{}", setup.master_name());
+    let primary = setup.primary_port();
+    let mut tui = Tui::spawn(&[&url, "--keyspace", "s:*"], 160, 30);
+    tui.wait_for(
+        &format!("from the Sentinels' primary 127.0.0.1:{primary}"),
+        T,
+    );
+    common::wait_for("the keyspace subscription on the primary", T, || {
+        common::query_text(primary, &["PUBSUB", "NUMPAT"])
+            .and_then(|n| n.trim().parse::<usize>().ok())
+            .filter(|&n| n >= 1)
+    });
+    common::query(primary, &["SET", "s:1", "v"]).expect("SET");
+    let screen = tui.wait_until("the event with its node", T, |s| {
+        s.lines()
+            .any(|l| l.contains("s:1") && l.contains(&format!("127.0.0.1:{primary}")))
+    });
+    assert!(screen.contains("set"), "{screen}");
+    tui.send(b"q");
+    tui.wait_exit(T);
+}
