@@ -52,7 +52,9 @@ impl Restorer {
             return Vec::new();
         };
         let mut lines = Vec::new();
-        for (target, previous) in changed {
+        // Newest change first: a node enabled twice (a second subscription needing more
+        // flags) ends on the value it had before the first.
+        for (target, previous) in changed.into_iter().rev() {
             let result = match backend.context_at(target.to_string()) {
                 Ok(ctx) => actions::restore_notifications(&ctx, &target, &previous)
                     .await

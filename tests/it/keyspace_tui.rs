@@ -480,3 +480,25 @@ fn keyspace_tui_through_sentinel_follows_the_primary_it_names() {
     tui.send(b"q");
     tui.wait_exit(T);
 }
+
+#[test]
+fn keyspace_help_lists_the_pane_keys_and_how_filters_map() {
+    let mut s = state(false);
+    s.update(
+        Event::Key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Char('?'),
+        )),
+        now(),
+    );
+    let buf = screen::draw_at(&mut s, (100, 30), now());
+    let screen_text = text(&buf);
+    insta::assert_snapshot!("help_100x30", screen_text);
+    check_screen(&buf, &Expect::default());
+    for needed in [
+        "events / keys table",
+        "How Keyspace filters",
+        "keyspace pane",
+    ] {
+        assert!(screen_text.contains(needed), "{needed}:\n{screen_text}");
+    }
+}
