@@ -502,3 +502,42 @@ fn keyspace_help_lists_the_pane_keys_and_how_filters_map() {
         assert!(screen_text.contains(needed), "{needed}:\n{screen_text}");
     }
 }
+
+#[test]
+fn keyspace_tui_two_enables_are_both_undone_on_quit() {
+    let server = Server::start_with(&["--notify-keyspace-events", ""]);
+    let audit = tempfile::tempdir().expect("tempdir");
+    let audit_env = audit.path().join("audit.jsonl").display().to_string();
+    let mut tui = Tui::spawn_env(
+        &[&server.url(), "--keyspace", "k:*", "--events", "set"],
+        &[("REDTAIL_AUDIT_LOG", audit_env.as_str())],
+        140,
+        30,
+    );
+    tui.wait_for("lacks flags", T);
+    tui.send(b"E");
+    tui.wait_for("Enable keyspace notifications?", T);
+    tui.send(b"y");
+    common::wait_for("K$ set", T, || {
+        let v = config_get(&server);
+        (v.contains('K') && v.contains('$')).then_some(v)
+    });
+    // A second subscription needs one more flag: enabled on top of the first change.
+    tui.send(b"s");
+    tui.wait_for("Follow keyspace events", T);
+    tui.send(b"\x15k:* expired\r");
+    tui.wait_for("lacks flags \"x\"", T);
+    tui.send(b"E");
+    tui.wait_for("Enable keyspace notifications?", T);
+    tui.send(b"y");
+    common::wait_for("x added", T, || {
+        config_get(&server).contains('x').then_some(())
+    });
+    tui.send(b"q");
+    tui.wait_exit(T);
+    assert_eq!(
+        config_get(&server),
+        "",
+        "back to the value before the first change"
+    );
+}
