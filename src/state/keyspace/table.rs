@@ -83,6 +83,8 @@ pub struct KeysTable {
     activity: ActivityTracker,
     counts: HashMap<Bytes, Counts>,
     max_keys: usize,
+    /// The lookup name of the event being recorded (reused: no allocation per event).
+    scratch: Vec<u8>,
     pub sort: KeySort,
     pub descending: bool,
     pub selected: usize,
@@ -108,6 +110,7 @@ impl KeysTable {
             activity: ActivityTracker::with_limits(max_keys, MAX_TRACKED_NAME_BYTES),
             counts: HashMap::new(),
             max_keys,
+            scratch: Vec::new(),
             sort: KeySort::Events,
             descending: true,
             selected: 0,
@@ -115,26 +118,42 @@ impl KeysTable {
     }
 
     pub fn record(&mut self, e: &KeyEvent) {
-        let name = name_of(e.db, &e.key);
+        // The tracker's name built in a reused buffer: a known key allocates nothing.
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&e.db.to_be_bytes());
+        self.scratch.extend_from_slice(&e.key);
         let evicted = self.activity.evicted;
         self.activity
-            .record(ChannelKind::Channel, &name, e.received);
-        let counts = self.counts.entry(name).or_insert_with(|| Counts {
-            db: e.db,
-            node: e.node.clone(),
-            total: 0,
-            events: Vec::new(),
-            last_event: Bytes::new(),
-        });
+            .record(ChannelKind::Channel, &self.scratch, e.received);
+        if !self.counts.contains_key(&self.scratch[..]) {
+            let counts = Counts {
+                db: e.db,
+                node: e.node.clone(),
+                total: 0,
+                events: Vec::new(),
+                last_event: Bytes::new(),
+            };
+            self.counts.insert(name_of(e.db, &e.key), counts);
+        }
+        let Some(counts) = self.counts.get_mut(&self.scratch[..]) else {
+            return;
+        };
         counts.total += 1;
         counts.node = e.node.clone();
-        counts.last_event = Bytes::copy_from_slice(&e.event);
+        // Names are copied once per key and event (never kept as slices of a read
+        // buffer); a repeated event only counts.
         match counts.events.iter().position(|(n, _)| n == &e.event) {
-            Some(i) => counts.events[i].1 += 1,
-            None if counts.events.len() < MAX_EVENT_NAMES => {
-                counts.events.push((Bytes::copy_from_slice(&e.event), 1))
+            Some(i) => {
+                counts.events[i].1 += 1;
+                counts.last_event = counts.events[i].0.clone();
             }
-            None => {}
+            None => {
+                let name = Bytes::copy_from_slice(&e.event);
+                if counts.events.len() < MAX_EVENT_NAMES {
+                    counts.events.push((name.clone(), 1));
+                }
+                counts.last_event = name;
+            }
         }
         if self.activity.evicted != evicted {
             let activity = &self.activity;
