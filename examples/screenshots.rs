@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo run --release --example screenshots` (needs redis-server on PATH; the demo
 //! starts and stops its own). Names after `--` regenerate only those scenes
-//! (`-- decoded`; `-- problems`: the Problems list over an incident injected into the demo).
+//! (`-- keyspace`, `-- decoded`; `-- problems`: the Problems list over an incident injected into the demo).
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -33,13 +33,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let only: Vec<String> = std::env::args().skip(1).filter(|a| a != "--").collect();
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     // Pending: choose the inference queue's group (Ctrl-U clears a prefilled target).
+    // Keyspace: follow every key's churn in the demo, then the keys table.
     // Decoded: the Socket.IO MessagePack channel, paused on a message, opened (`?`
     // first closes the help overlay of the shot before).
-    let shots: [(&str, &[u8]); 6] = [
+    let shots: [(&str, &[u8]); 7] = [
         ("feed", b"1"),
         ("channels", b"2"),
         ("streams", b"3"),
         ("pending", b"4t\x15ai:inference:queue inference-workers\r"),
+        ("keyspace", b"5s* set,expire,expired,del\r"),
         ("help", b"1?"),
         ("decoded", b"?1/ch:socket.io*\r k\r"),
     ];

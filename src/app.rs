@@ -46,6 +46,7 @@ use pending::PendingRunner;
 use streams::StreamsRunner;
 
 mod backend;
+mod keyspace;
 mod pending;
 mod problems;
 mod streams;
@@ -75,6 +76,8 @@ pub async fn run(args: TuiArgs, route: Arc<Route>) -> Result<i32> {
     let mut engine_config = SubscriberConfig::new(target.clone());
     engine_config.route = Some(route.clone());
     engine_config.caps = inbox_caps;
+    let keyspace_setup = keyspace_setup(&args, &route, &engine_config);
+    let restorer = keyspace_setup.restorer.clone();
     let subscriber = Subscriber::spawn(engine_config, subscriptions.clone());
     // Explicit --stream keys (not globs) are also tailed into the feed with XREAD; `f` in
     // the streams pane adds or removes keys at runtime.
@@ -107,19 +110,32 @@ pub async fn run(args: TuiArgs, route: Arc<Route>) -> Result<i32> {
     if defaulted {
         state.info("no --channel/--pattern given: following every channel (pattern *)".into());
     }
-    let streams_config = streams::config(&args);
+    if let Some(spec) = &keyspace_setup.spec {
+        // Asked for on the command line: open on the pane that shows it.
+        state.start_keyspace(spec.clone());
+        state.tab = crate::state::Tab::Keyspace;
+    }
+    let setup = Setup {
+        streams: streams::config(&args),
+        keyspace: keyspace_setup,
+        doctor: args.doctor,
+    };
     let result = event_loop(
         &mut terminal,
         &mut state,
         &subscriber,
         &mut follower,
         &route,
-        (streams_config, args.doctor),
+        setup,
         args.fps,
     )
     .await;
     drop(guard);
     drop(terminal);
+    // Keyspace settings enabled from the TUI go back now, said on the restored terminal.
+    for line in restorer.restore().await {
+        eprintln!("{line}");
+    }
     // The engine stops promptly; don't let a stuck socket hold the terminal hostage.
     let _ = tokio::time::timeout(Duration::from_secs(2), subscriber.shutdown()).await;
     follower.stop().await;
@@ -127,6 +143,35 @@ pub async fn run(args: TuiArgs, route: Arc<Route>) -> Result<i32> {
 }
 
 type Term = Terminal<CrosstermBackend<Stdout>>;
+
+/// What the workers are started with besides the route.
+struct Setup {
+    streams: crate::redis::streams::StreamsConfig,
+    keyspace: keyspace::KeyspaceSetup,
+    /// Thresholds of the Problems list's findings.
+    doctor: DoctorConfig,
+}
+
+/// The Keyspace pane's engine: `--keyspace` flags, and the same engine settings as
+/// the feed's (its own inbox, of the same size).
+fn keyspace_setup(
+    args: &TuiArgs,
+    route: &Route,
+    engine: &SubscriberConfig,
+) -> keyspace::KeyspaceSetup {
+    let spec = args.keyspace.is_on().then(|| {
+        let mut spec = args.keyspace.spec();
+        let url_db = u32::try_from(route.template().db).ok().filter(|&d| d > 0);
+        spec.db = spec.db.or(url_db);
+        spec
+    });
+    keyspace::KeyspaceSetup {
+        spec,
+        enable_at_start: args.keyspace.enable_notifications,
+        config: engine.clone(),
+        restorer: keyspace::Restorer::default(),
+    }
+}
 
 /// The streams followed in the feed. A change restarts the XREAD task with the new key
 /// set (dropping the old one stops it); each key resumes from its newest entry.
@@ -182,6 +227,7 @@ struct Workers<'a> {
     streams: StreamsRunner,
     /// Findings after each streams poll (kept here so it stops with the loop).
     _problems: problems::ProblemsTask,
+    keyspace: keyspace::KeyspaceRunner,
     /// One command connection and one audit log for every pane's reads and actions.
     backend: backend::Backend,
     publish_tx: mpsc::Sender<Result<PublishDone, String>>,
@@ -195,6 +241,7 @@ struct Answers {
     publish_rx: mpsc::Receiver<Result<PublishDone, String>>,
     pending_rx: mpsc::Receiver<PendingEvent>,
     streams_rx: mpsc::Receiver<StreamsEvent>,
+    keyspace_rx: mpsc::Receiver<crate::state::keyspace::KeyspaceEvent>,
     poll_state: tokio::sync::watch::Receiver<crate::redis::poller::PollState>,
     poller_alive: bool,
     streams_state: tokio::sync::watch::Receiver<crate::redis::streams::StreamsState>,
@@ -209,6 +256,7 @@ enum Answer {
     Published(Result<PublishDone, String>),
     Pending(PendingEvent),
     Streams(StreamsEvent),
+    Keyspace(crate::state::keyspace::KeyspaceEvent),
     PubSubPoll(crate::redis::poller::PollState),
     Problems(crate::state::problems::ProblemsUpdate),
     /// A poller stopped (only at shutdown); nothing to apply.
@@ -224,6 +272,7 @@ impl Answers {
             Some(done) = self.publish_rx.recv() => Answer::Published(done),
             Some(event) = self.pending_rx.recv() => Answer::Pending(event),
             Some(event) = self.streams_rx.recv() => Answer::Streams(event),
+            Some(event) = self.keyspace_rx.recv() => Answer::Keyspace(event),
             changed = self.poll_state.changed(), if self.poller_alive => {
                 // Latest value only: a slow UI skips intermediate polls, never queues them.
                 if changed.is_err() {
@@ -260,6 +309,7 @@ impl Answers {
             Answer::Streams(event) => return state.update(Event::Streams(event), now),
             Answer::Exported(done) => state.update(Event::Exported(done), now),
             Answer::Published(done) => state.update(Event::Published(done), now),
+            Answer::Keyspace(event) => state.update(Event::Keyspace(event), now),
             Answer::PubSubPoll(poll) => state.update(Event::PubSubPoll(poll), now),
             Answer::Problems(update) => state.update(Event::Problems(update), now),
             Answer::Ended => Vec::new(),
@@ -273,8 +323,9 @@ fn start_workers<'a>(
     subscriber: &'a Subscriber,
     follower: &'a mut Follower,
     route: &Arc<Route>,
-    (streams_config, doctor): (crate::redis::streams::StreamsConfig, DoctorConfig),
+    setup: Setup,
 ) -> (Workers<'a>, Answers) {
+    let streams_config = setup.streams;
     let (export_tx, export_rx) = mpsc::channel(4);
     let (publish_tx, publish_rx) = mpsc::channel(4);
     // Pub/Sub figures for the Channels pane, at the same --poll-interval as the Streams
@@ -287,12 +338,18 @@ fn start_workers<'a>(
     // Streams pane: the poller's state is latest-value; entries pages answer on a channel.
     let (streams_tx, streams_rx) = mpsc::channel(8);
     let streams = StreamsRunner::spawn(route.clone(), streams_config, backend.clone(), streams_tx);
-    let problems = problems::ProblemsTask::spawn(route.clone(), streams.state(), doctor);
+    let problems = problems::ProblemsTask::spawn(route.clone(), streams.state(), setup.doctor);
+    // Keyspace pane: its own engine; deliveries, settings and enable outcomes come back
+    // on this channel (bounded: the engine's inbox evicts, counted, if we fall behind).
+    let (keyspace_tx, keyspace_rx) = mpsc::channel(64);
+    let keyspace =
+        keyspace::KeyspaceRunner::new(route.clone(), setup.keyspace, backend.clone(), keyspace_tx);
     let answers = Answers {
         export_rx,
         publish_rx,
         pending_rx,
         streams_rx,
+        keyspace_rx,
         poll_state: poller.state(),
         poller_alive: true,
         streams_state: streams.state(),
@@ -307,6 +364,7 @@ fn start_workers<'a>(
         pending,
         streams,
         _problems: problems,
+        keyspace,
         backend,
         publish_tx,
         export_tx,
@@ -330,6 +388,7 @@ impl Workers<'_> {
             Effect::Pending(effect) => self.pending.run(effect),
             Effect::Streams(StreamsEffect::Follow { key, on }) => self.follower.set(key, on),
             Effect::Streams(effect) => self.streams.run(effect),
+            Effect::Keyspace(effect) => self.keyspace.run(effect),
             Effect::Publish {
                 channel,
                 payload,
@@ -398,7 +457,7 @@ async fn event_loop(
     subscriber: &Subscriber,
     follower: &mut Follower,
     route: &Arc<Route>,
-    polls: (crate::redis::streams::StreamsConfig, DoctorConfig),
+    setup: Setup,
     fps: u32,
 ) -> Result<()> {
     let frame_interval = Duration::from_secs_f64(1.0 / f64::from(fps.clamp(1, 240)));
@@ -406,7 +465,7 @@ async fn event_loop(
     let mut input = EventStream::new();
     let inbox = subscriber.inbox();
     let mut status = subscriber.status();
-    let (mut workers, mut answers) = start_workers(state, subscriber, follower, route, polls);
+    let (mut workers, mut answers) = start_workers(state, subscriber, follower, route, setup);
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut next_draw = Instant::now();

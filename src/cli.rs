@@ -394,6 +394,10 @@ pub struct TuiFlags {
     /// is a zombie, e.g. 90s, 5min [default: 5min]
     #[arg(long, value_name = "DURATION", value_parser = parse_age)]
     pub zombie_after: Option<Duration>,
+    /// `--keyspace GLOB [--events LIST] [--enable-notifications]`: the Keyspace pane (5)
+    /// follows keyspace events from launch (the same flags as `tail --keyspace`)
+    #[command(flatten)]
+    pub keyspace: KeyspaceArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]

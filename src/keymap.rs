@@ -22,6 +22,7 @@ pub enum Command {
     ShowChannels,
     ShowStreams,
     ShowPending,
+    ShowKeyspace,
     Up,
     Down,
     PageUp,
@@ -94,6 +95,12 @@ pub enum Command {
     ShowEvidence,
     /// Problems list: preview the selected finding's fix (then confirm), or its advice.
     Fix,
+    /// Keyspace pane: prompt for a key glob (and events) to follow.
+    KeyspaceStart,
+    /// Keyspace pane: events ↔ keys table.
+    ToggleKeysTable,
+    /// Keyspace pane: add the missing notify-keyspace-events flags (confirmed, audited).
+    EnableNotifications,
 }
 
 impl Command {
@@ -108,6 +115,7 @@ impl Command {
             Command::ShowChannels => "channels pane",
             Command::ShowStreams => "streams pane",
             Command::ShowPending => "pending pane",
+            Command::ShowKeyspace => "keyspace pane",
             Command::Up => "up one line",
             Command::Down => "down one line",
             Command::PageUp => "page up",
@@ -164,6 +172,9 @@ impl Command {
             Command::GroupPending => "the group's pending entries",
             Command::Rediscover => "rescan the keyspace",
             Command::FollowStream => "follow / stop following in the feed",
+            Command::KeyspaceStart => "follow a key glob (events)",
+            Command::ToggleKeysTable => "events / keys table",
+            Command::EnableNotifications => "enable missing notify flags",
             Command::PrevPage => "previous (newer) page",
             Command::JumpTo => "jump to an id, time or age",
             Command::CreateGroup => "create a consumer group",
@@ -186,6 +197,7 @@ impl Command {
             Command::ShowChannels => "channels",
             Command::ShowStreams => "streams",
             Command::ShowPending => "pending",
+            Command::ShowKeyspace => "keyspace",
             Command::Up | Command::Down => "move",
             Command::PageUp | Command::PageDown => "page",
             Command::Top => "top",
@@ -249,6 +261,9 @@ impl Command {
             Command::ProblemsList => "problems",
             Command::ShowEvidence => "show",
             Command::Fix => "fix",
+            Command::KeyspaceStart => "follow keys",
+            Command::ToggleKeysTable => "keys table",
+            Command::EnableNotifications => "enable",
         }
     }
 }
@@ -280,6 +295,8 @@ pub enum Scope {
     StreamEntries,
     /// The Problems list (findings).
     Problems,
+    /// The Keyspace pane (events and keys table).
+    Keyspace,
 }
 
 impl Scope {
@@ -297,6 +314,7 @@ impl Scope {
             Scope::Streams => "Streams",
             Scope::StreamEntries => "Stream entries",
             Scope::Problems => "Problems",
+            Scope::Keyspace => "Keyspace",
         }
     }
 }
@@ -463,6 +481,7 @@ impl Default for Keymap {
             (S::Global, KeySpec::ch('2'), C::ShowChannels),
             (S::Global, KeySpec::ch('3'), C::ShowStreams),
             (S::Global, KeySpec::ch('4'), C::ShowPending),
+            (S::Global, KeySpec::ch('5'), C::ShowKeyspace),
             (S::Global, KeySpec::ch('!'), C::ProblemsList),
             (S::Navigation, KeySpec::plain(K::Up), C::Up),
             (S::Navigation, KeySpec::ch('k'), C::Up),
@@ -585,6 +604,14 @@ fn pending_and_streams_bindings() -> Vec<(Scope, KeySpec, Command)> {
         (S::StreamEntries, KeySpec::ch('['), C::PrevPage),
         (S::StreamEntries, KeySpec::ch('t'), C::JumpTo),
         (S::StreamEntries, KeySpec::ch('r'), C::Refresh),
+        (S::Keyspace, KeySpec::ch('/'), C::Filter),
+        (S::Keyspace, KeySpec::plain(K::Esc), C::ClearFilter),
+        (S::Keyspace, KeySpec::ch(' '), C::TogglePause),
+        (S::Keyspace, KeySpec::ch('t'), C::ToggleKeysTable),
+        (S::Keyspace, KeySpec::ch('o'), C::SortNext),
+        (S::Keyspace, KeySpec::ch('O'), C::SortReverse),
+        (S::Keyspace, KeySpec::ch('s'), C::KeyspaceStart),
+        (S::Keyspace, KeySpec::ch('E'), C::EnableNotifications),
     ]
 }
 

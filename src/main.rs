@@ -308,6 +308,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
         None => {
             let mut settings = loaded.tui_settings(profile, &cli.tui, &env);
             settings.read_only = read_only;
+            settings.keyspace.db = cli.conn.db.and_then(|d| u32::try_from(d).ok());
             let route = route_for(&cli.conn, target(cli.url_pos.as_deref())?, true).await?;
             redtail::app::run(settings, route).await
         }

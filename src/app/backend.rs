@@ -83,7 +83,7 @@ impl Backend {
     }
 
     /// The context with `server` as the name the audit record starts with.
-    fn context_at(&self, server: String) -> Result<ActionContext<'_>, String> {
+    pub(super) fn context_at(&self, server: String) -> Result<ActionContext<'_>, String> {
         let audit = self.audit.as_ref().map_err(|e| {
             format!(
                 "not run: the audit log cannot be opened ({e}); redtail records every \

@@ -53,6 +53,9 @@ pub struct TuiSettings {
     pub doctor: crate::redis::doctor::DoctorConfig,
     /// `[decode]`: the decoder per channel glob.
     pub decode: DecodeRules,
+    /// `--keyspace GLOB [--events LIST] [--enable-notifications]`: the Keyspace pane
+    /// follows these at launch (`db` is set by main from `--db`).
+    pub keyspace: crate::cli::KeyspaceArgs,
 }
 
 impl Default for TuiSettings {
@@ -69,6 +72,7 @@ impl Default for TuiSettings {
             read_only: ReadOnly::off(),
             doctor: Default::default(),
             decode: DecodeRules::default(),
+            keyspace: Default::default(),
         }
     }
 }
@@ -184,6 +188,7 @@ impl Loaded {
             read_only: self.read_only_mode(profile, false, env),
             doctor: doctor_config(flags),
             decode: DecodeRules::new(&self.file.decode),
+            keyspace: flags.keyspace.clone(),
         }
     }
 }

@@ -35,6 +35,7 @@ impl AppState {
                         Focus::Pending => self.pending_click(mouse.row),
                         Focus::Streams(_) => self.streams_click(mouse.row),
                         Focus::Problems => self.problems_click(mouse.row),
+                        Focus::Keyspace => self.keyspace_click(mouse.row),
                         _ => {}
                     }
                 }
@@ -58,6 +59,10 @@ impl AppState {
             Focus::Problems => {
                 let page = self.problems_page();
                 self.problems.move_by(delta, page);
+            }
+            Focus::Keyspace => {
+                let rows = self.keyspace_rows();
+                self.keyspace.move_by(delta, rows);
             }
             Focus::Unsubscribe => {
                 if let Some(Overlay::Unsubscribe(p)) = &mut self.overlay {
@@ -87,6 +92,7 @@ impl AppState {
             Focus::Pending | Focus::PendingDialog(_) => self.pending_key(&key, &mut effects),
             Focus::Streams(_) => self.streams_key(&key, &mut effects),
             Focus::Problems | Focus::ProblemsDialog => self.problems_key(&key, &mut effects),
+            Focus::Keyspace | Focus::KeyspaceDialog => self.keyspace_key(&key, &mut effects),
             Focus::Placeholder => false,
         };
         if !consumed {
@@ -113,6 +119,7 @@ impl AppState {
             Command::ShowStreams => self.switch_tab(Tab::Streams),
             Command::ShowPending => self.switch_tab(Tab::Pending),
             Command::ProblemsList => self.toggle_problems(),
+            Command::ShowKeyspace => self.switch_tab(Tab::Keyspace),
             _ => {}
         }
         Vec::new()

@@ -6,6 +6,7 @@ pub mod composer;
 pub mod detail;
 pub mod feed;
 mod keys;
+pub mod keyspace;
 pub mod layout;
 pub mod pending;
 pub mod preview;
@@ -33,6 +34,7 @@ use channels::ChannelsState;
 use composer::{ComposerState, PublishDone};
 use detail::DetailState;
 use feed::{FeedItem, FeedState};
+use keyspace::{KeyspaceEffect, KeyspaceEvent, KeyspacePane};
 use layout::{Areas, DETAIL_META_ROWS};
 use pending::{PendingEffect, PendingEvent, PendingPane};
 use problems::{ProblemsUpdate, ProblemsView};
@@ -48,10 +50,17 @@ pub enum Tab {
     Channels,
     Streams,
     Pending,
+    Keyspace,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 4] = [Tab::Feed, Tab::Channels, Tab::Streams, Tab::Pending];
+    pub const ALL: [Tab; 5] = [
+        Tab::Feed,
+        Tab::Channels,
+        Tab::Streams,
+        Tab::Pending,
+        Tab::Keyspace,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -59,6 +68,7 @@ impl Tab {
             Tab::Channels => "Channels",
             Tab::Streams => "Streams",
             Tab::Pending => "Pending",
+            Tab::Keyspace => "Keyspace",
         }
     }
 
@@ -112,6 +122,9 @@ pub enum Focus {
     Problems,
     /// The Problems list's fix preview / advice.
     ProblemsDialog,
+    /// The Keyspace pane (events or keys table), or its prompt / confirmation.
+    Keyspace,
+    KeyspaceDialog,
 }
 
 #[derive(Debug)]
@@ -133,6 +146,8 @@ pub enum Event {
     Streams(StreamsEvent),
     /// Findings computed from the latest streams poll (the Problems list and the header).
     Problems(ProblemsUpdate),
+    /// Keyspace pane: the setting on every node, events, an enable's outcome.
+    Keyspace(KeyspaceEvent),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +188,8 @@ pub enum Effect {
     Pending(PendingEffect),
     /// Streams pane: poll now, rediscover, read a page of entries.
     Streams(StreamsEffect),
+    /// Keyspace pane: start following, enable notifications.
+    Keyspace(KeyspaceEffect),
     /// Read-only mode refused a mutating key before its dialog opened: write the
     /// refusal to the audit log (the action layer's record, like any other refusal).
     AuditRefusal {
@@ -230,6 +247,7 @@ pub struct AppState {
     pub streams: StreamsPane,
     /// The Problems list (`!`) and the header's problems count.
     pub problems: ProblemsView,
+    pub keyspace: KeyspacePane,
     /// Streams whose new entries are followed in the feed (XREAD, never a group).
     pub followed_streams: std::collections::BTreeSet<Bytes>,
     pub detail: Option<DetailState>,
@@ -266,6 +284,7 @@ impl AppState {
             pending: PendingPane::default(),
             streams: StreamsPane::default(),
             problems: ProblemsView::default(),
+            keyspace: KeyspacePane::default(),
             followed_streams: Default::default(),
             detail: None,
             overlay: None,
@@ -324,6 +343,7 @@ impl AppState {
             Event::Pending(event) => self.on_pending_event(event),
             Event::Streams(event) => return self.on_streams_event(event),
             Event::Problems(update) => self.problems.on_update(update),
+            Event::Keyspace(event) => self.on_keyspace_event(event),
             Event::Exported(Ok(done)) => self.info(format!(
                 "exported {} messages to {}",
                 thousands(done.count as u64),
@@ -382,6 +402,8 @@ impl AppState {
                     None => Focus::Pending,
                 },
                 Tab::Streams => Focus::Streams(self.streams.focus()),
+                Tab::Keyspace if self.keyspace.modal.is_some() => Focus::KeyspaceDialog,
+                Tab::Keyspace => Focus::Keyspace,
             },
         }
     }
@@ -457,8 +479,9 @@ impl AppState {
                     }
                     self.feed.push(FeedItem::Message(m));
                 }
-                // Only `tail --keyspace` follows keyspace events; the TUI never asks.
-                Delivery::Keyspace(_) => {}
+                // The Keyspace pane's own engine sends its events as
+                // `Event::Keyspace`; one arriving here still belongs to that pane.
+                Delivery::Keyspace(e) => self.keyspace.push(e),
                 Delivery::Gap(g) => {
                     self.copies.reset();
                     self.outage.on_gap_row(g.from);

@@ -286,9 +286,11 @@ fn tabs_switch_and_other_panes_ignore_feed_keys() {
     s.update(ch('4'), t(1));
     assert_eq!(s.tab, Tab::Pending);
     s.update(key(KeyCode::Tab), t(1));
+    assert_eq!(s.tab, Tab::Keyspace);
+    s.update(key(KeyCode::Tab), t(1));
     assert_eq!(s.tab, Tab::Feed);
     s.update(key(KeyCode::BackTab), t(1));
-    assert_eq!(s.tab, Tab::Pending);
+    assert_eq!(s.tab, Tab::Keyspace);
 }
 
 #[test]

@@ -98,6 +98,16 @@ pub fn footer_commands(focus: Focus) -> &'static [(Scope, Command)] {
             (S::Dialog, C::Cancel),
             (S::Input, C::Cancel),
         ],
+        Focus::Keyspace => &[
+            (S::Keyspace, C::ToggleKeysTable),
+            (S::Keyspace, C::KeyspaceStart),
+            (S::Keyspace, C::Filter),
+            (S::Keyspace, C::TogglePause),
+            (S::Keyspace, C::SortNext),
+            (S::Keyspace, C::EnableNotifications),
+            (S::Global, C::Help),
+        ],
+        Focus::KeyspaceDialog => &[(S::Input, C::Accept), (S::Input, C::Cancel)],
         Focus::Placeholder => &[
             (S::Global, C::NextTab),
             (S::Global, C::Help),

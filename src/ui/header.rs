@@ -266,5 +266,8 @@ fn counter_parts(state: &AppState) -> Vec<fit::Part> {
             ],
         ));
     }
+    if let Some(part) = super::keyspace::header_part(state) {
+        parts.push(part);
+    }
     parts
 }

@@ -22,6 +22,7 @@ fn pane_scopes(tab: Tab) -> &'static [Scope] {
             Scope::Input,
         ],
         Tab::Pending => &[Scope::Pending, Scope::Dialog, Scope::Input],
+        Tab::Keyspace => &[Scope::Keyspace, Scope::Input],
     }
 }
 
@@ -40,6 +41,16 @@ fn pane_note(tab: Tab) -> Option<(&'static str, &'static [&'static str])> {
                 "and a pattern matching it).",
                 "msg/s divides by the time actually",
                 "observed, up to the last minute.",
+            ],
+        )),
+        Tab::Keyspace => Some((
+            "How Keyspace filters",
+            &[
+                "channel: terms match the key, the",
+                "rest the event name (set, del, …),",
+                "as in tail --keyspace --filter.",
+                "Keys table: a key shows when the",
+                "key and any of its events match.",
             ],
         )),
         _ => None,

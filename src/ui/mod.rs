@@ -9,6 +9,7 @@ pub mod fit;
 pub mod footer;
 pub mod header;
 pub mod help;
+pub mod keyspace;
 pub mod pending;
 pub mod pending_dialogs;
 pub mod popup;
@@ -53,6 +54,7 @@ fn render_body(state: &AppState, frame: &mut Frame, area: ratatui::layout::Rect)
         Tab::Channels => channels::render(state, frame.buffer_mut(), area),
         Tab::Pending => pending::render(state, frame, area),
         Tab::Streams => streams::render(state, frame, area),
+        Tab::Keyspace => keyspace::render(state, frame, area),
     }
 }
 

@@ -22,13 +22,10 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
             theme::tab_inactive()
         };
         if x < area.right() {
-            buf.set_stringn(
-                area.x + x,
-                area.y,
-                tab_label(tab),
-                usize::from(area.right() - x),
-                style,
-            );
+            // Five tabs are wider than the smallest screen: the last one is cut with …
+            let room = usize::from(area.right() - x);
+            let label = super::fit::cut_end(&tab_label(tab), room);
+            buf.set_stringn(area.x + x, area.y, label, room, style);
         }
     }
     let mut right = Vec::new();

@@ -147,6 +147,8 @@ impl AppState {
     pub(in crate::state) fn apply_pane_filter(&mut self, filter: Option<Filter>) {
         if self.tab == Tab::Streams {
             self.streams.set_filter(filter);
+        } else if self.tab == Tab::Keyspace {
+            self.keyspace.set_filter(filter);
         } else {
             self.apply_filter(filter);
         }
