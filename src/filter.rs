@@ -50,6 +50,7 @@
 //! ```
 
 mod json;
+mod refine;
 
 use std::fmt;
 use std::ops::Range;

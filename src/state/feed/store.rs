@@ -197,6 +197,7 @@ impl Store {
         self.blocks.get(1 + rest / BLOCK)?.get(rest % BLOCK)
     }
 
+    #[cfg(test)]
     pub(super) fn iter(&self) -> impl Iterator<Item = &Slot> {
         self.blocks.iter().flatten()
     }
