@@ -72,11 +72,11 @@ fn matcher_implies(a: &Matcher, b: &Matcher) -> bool {
         needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
     };
     match (a, b) {
-        (Matcher::Exact(n), Matcher::Exact(m)) => contains(n, m),
+        (Matcher::Exact(n), Matcher::Exact(m)) => contains(n.needle(), m.needle()),
         // Both lowercase; ASCII folding is the same on both sides.
         (Matcher::Fold(n), Matcher::Fold(m)) => contains(n, m),
         // Where `n` occurs exactly, its ASCII-lowercase form occurs folded.
-        (Matcher::Exact(n), Matcher::Fold(m)) => contains(&n.to_ascii_lowercase(), m),
+        (Matcher::Exact(n), Matcher::Fold(m)) => contains(&n.needle().to_ascii_lowercase(), m),
         _ => false,
     }
 }
