@@ -28,6 +28,7 @@ pub(super) fn find_folded(hay: &[u8], needle: &[u8]) -> Option<Range<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::XorShift;
 
     /// The scan it replaced: compare a window at every offset.
     fn naive(hay: &[u8], needle: &[u8]) -> Option<Range<usize>> {
@@ -45,13 +46,8 @@ mod tests {
     #[test]
     fn finds_what_the_window_scan_found() {
         let alphabet = b"aAbB:\xff\x00 ";
-        let mut state = 0x2545_F491_4F6C_DD1D_u64;
-        let mut next = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+        let mut next = |n: usize| rng.below(n);
         for _ in 0..20_000 {
             let hay: Vec<u8> = (0..next(24))
                 .map(|_| alphabet[next(alphabet.len())])

@@ -179,6 +179,7 @@ mod tests {
     use super::super::{FeedItem, FeedState, View};
     use super::*;
     use crate::redis::message::{Gap, Kind, Message};
+    use crate::test_rng::XorShift;
     use bytes::Bytes;
     use chrono::DateTime;
 
@@ -193,23 +194,11 @@ mod tests {
         }
     }
 
-    /// A small deterministic generator (xorshift): no dependency for a property test.
-    struct Rng(u64);
-
-    impl Rng {
-        fn below(&mut self, n: usize) -> usize {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 % n as u64) as usize
-        }
-
-        fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
-            from[self.below(from.len())]
-        }
+    fn pick<'a>(rng: &mut XorShift, from: &[&'a str]) -> &'a str {
+        from[rng.below(from.len())]
     }
 
-    fn item(rng: &mut Rng) -> FeedItem {
+    fn item(rng: &mut XorShift) -> FeedItem {
         if rng.below(50) == 0 {
             return FeedItem::Gap(Gap {
                 from: DateTime::from_timestamp(0, 0).unwrap_or_default(),
@@ -218,13 +207,13 @@ mod tests {
             });
         }
         let words = ["ab", "abc", "Abc", "b", "ca", "x", "timeout", "time"];
-        let payload: Vec<&str> = (0..1 + rng.below(4)).map(|_| rng.pick(&words)).collect();
+        let payload: Vec<&str> = (0..1 + rng.below(4)).map(|_| pick(rng, &words)).collect();
         FeedItem::Message(Message {
             seq: 0,
             received: DateTime::from_timestamp(0, 0).unwrap_or_default(),
             kind: Kind::Message,
             pattern: None,
-            channel: Bytes::from(rng.pick(&["svc:1", "svc:12", "svc:2", "web"]).to_string()),
+            channel: Bytes::from(pick(rng, &["svc:1", "svc:12", "svc:2", "web"]).to_string()),
             payload: Bytes::from(payload.join(" ")),
         })
     }
@@ -265,7 +254,7 @@ mod tests {
 
     #[test]
     fn narrowed_result_equals_fresh_result_on_random_data() {
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
         let mut narrowings = 0;
         for round in 0..300 {
             let mut feed = FeedState::new(150 + rng.below(200), usize::MAX);
@@ -273,8 +262,8 @@ mod tests {
             for _ in 0..rng.below(600) {
                 feed.push(item(&mut rng));
             }
-            let old = Filter::parse(rng.pick(EXPRESSIONS)).ok();
-            let new = Filter::parse(rng.pick(EXPRESSIONS)).ok();
+            let old = Filter::parse(pick(&mut rng, EXPRESSIONS)).ok();
+            let new = Filter::parse(pick(&mut rng, EXPRESSIONS)).ok();
             if let (Some(old), Some(new)) = (&old, &new) {
                 narrowings += usize::from(new.narrows(old));
             }
@@ -303,7 +292,7 @@ mod tests {
 
     #[test]
     fn the_newest_page_comes_first_and_the_count_follows_in_steps() {
-        let mut rng = Rng(7);
+        let mut rng = XorShift(7);
         let mut feed = FeedState::new(10_000, usize::MAX);
         feed.pacing = tiny();
         for _ in 0..1_000 {
