@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use crate::filter::Filter;
 use crate::redis::message::{Gap, Message};
 use matching::{Matching, Pacing, Scan};
-use store::{Slot, Store};
+use store::{SlotRef, Store};
 
 /// Stable identity of a feed row. Ids grow by one per pushed item and are never reused,
 /// so an anchor survives eviction, which only shifts row indices.
@@ -175,7 +175,7 @@ impl FeedState {
             let Some(old) = self.entries.pop_front() else {
                 break;
             };
-            let cost = old.cost();
+            let cost = old.cost;
             self.bytes -= cost;
             if let Matching::Ids(ids) = &mut self.matching {
                 if ids.front() == Some(&old_id) {
@@ -186,7 +186,7 @@ impl FeedState {
                 self.messages -= 1;
                 self.evicted += 1;
                 self.evicted_bytes += cost as u64;
-                if let (false, Some(seq)) = (self.truncated.is_empty(), old.seq()) {
+                if let (false, Some(seq)) = (self.truncated.is_empty(), old.seq) {
                     self.truncated.remove(&seq);
                 }
             }
@@ -221,7 +221,7 @@ impl FeedState {
         self.filter.as_ref()
     }
 
-    fn slot(&self, id: ItemId) -> Option<&Slot> {
+    fn slot(&self, id: ItemId) -> Option<SlotRef<'_>> {
         let index = usize::try_from(id.checked_sub(self.first_id())?).ok()?;
         self.entries.get(index)
     }
