@@ -286,7 +286,7 @@ fn parse_payload(payload: &[u8], paths: &json::Paths) -> Option<Value> {
 /// memory speed instead of comparing a window at every offset (issue 19).
 #[derive(Debug, Clone)]
 enum Matcher {
-    Exact(memchr::memmem::Finder<'static>),
+    Exact(Box<memchr::memmem::Finder<'static>>),
     /// Already lowercase: smart case only folds needles without uppercase letters.
     Fold(Box<[u8]>),
     Regex(Regex),
@@ -296,7 +296,7 @@ impl Matcher {
     fn needle(text: &str) -> Result<Matcher, regex::Error> {
         if text.chars().any(char::is_uppercase) {
             let finder = memchr::memmem::Finder::new(text.as_bytes()).into_owned();
-            return Ok(Matcher::Exact(finder));
+            return Ok(Matcher::Exact(Box::new(finder)));
         }
         // ASCII folding leaves non-ASCII bytes untouched, so only caseless non-ASCII letters
         // (`ошибка`, `é`) need Unicode folding, which only the regex engine provides.

@@ -275,7 +275,11 @@ impl FeedState {
                 Some(scan) => (scan.recheck, scan.below),
                 None => (Vec::new(), self.first_id()),
             };
-            recheck.extend(old);
+            if recheck.is_empty() {
+                recheck = Vec::from(old); // reuses the buffer: no copy of a million ids
+            } else {
+                recheck.extend(old);
+            }
             self.matching = Matching::Ids(VecDeque::new());
             self.scan = Some(Scan { recheck, below });
         } else {
@@ -306,8 +310,9 @@ impl FeedState {
         let pacing = self.pacing;
         let (mut chunk, mut spent) = (pacing.step_per_thread.div_ceil(16), 0);
         while self.counting() && self.matching_len() < pacing.first_page && spent < pacing.step() {
-            self.advance(chunk);
-            spent += chunk;
+            let take = chunk.min(pacing.step() - spent);
+            self.advance(take);
+            spent += take;
             chunk *= 4;
         }
         let left = self
@@ -324,7 +329,7 @@ impl FeedState {
         self.scan.is_some()
     }
 
-    /// One bounded step of the count (about 65k items per thread); the TUI loop calls it
+    /// One bounded step of the count (about 32k items per thread); the TUI loop calls it
     /// through `Event::Work` whenever no input waits.
     pub fn count_step(&mut self) {
         self.advance(self.pacing.step());

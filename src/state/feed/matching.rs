@@ -20,8 +20,8 @@ use crate::filter::Filter;
 /// exercise every boundary with a few hundred messages).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Pacing {
-    /// Items one step checks per thread: about 3–10 ms of substring or JSON tests, so a
-    /// key waits at most one step.
+    /// Items one step checks per thread: about 2–6 ms of substring or JSON tests, so a
+    /// key waits at most that long.
     pub(super) step_per_thread: usize,
     /// Below this many items a chunk is checked on the calling thread: starting a thread
     /// costs more than it saves.
@@ -38,7 +38,7 @@ pub(super) struct Pacing {
 impl Default for Pacing {
     fn default() -> Pacing {
         Pacing {
-            step_per_thread: 65_536,
+            step_per_thread: 32_768,
             parallel_min: 16_384,
             first_page: 256,
             finish_at_once: 65_536,
