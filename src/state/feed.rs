@@ -275,11 +275,7 @@ impl FeedState {
                 Some(scan) => (scan.recheck, scan.below),
                 None => (Vec::new(), self.first_id()),
             };
-            if recheck.is_empty() {
-                recheck = Vec::from(old); // reuses the buffer: no copy of a million ids
-            } else {
-                recheck.extend(old);
-            }
+            recheck.push(old); // newer than the unchecked ones: checked first
             self.matching = Matching::Ids(VecDeque::new());
             self.scan = Some(Scan { recheck, below });
         } else {
@@ -329,7 +325,7 @@ impl FeedState {
         self.scan.is_some()
     }
 
-    /// One bounded step of the count (about 32k items per thread); the TUI loop calls it
+    /// One bounded step of the count (about 16k items per thread); the TUI loop calls it
     /// through `Event::Work` whenever no input waits.
     pub fn count_step(&mut self) {
         self.advance(self.pacing.step());

@@ -124,7 +124,7 @@ pub enum Event {
     /// Streams pane: the poller's latest state, or a page of entries.
     Streams(StreamsEvent),
     /// One bounded step of work the state has left (the feed filter's count, about
-    /// 32k messages per core): the TUI loop sends it while [`AppState::has_work`] and no
+    /// 16k messages per core): the TUI loop sends it while [`AppState::has_work`] and no
     /// input waits, so the work happens between keys, never ahead of one.
     Work,
 }

@@ -8,11 +8,12 @@
 //!   channel and pattern live once per distinct (channel, pattern) in a shared
 //!   [`Source`]. [`Message`]s are rebuilt only for what is shown or exported.
 //!
-//! Issue 19 took a slot from 64 bytes to 40: a payload handle (`Bytes`, 32 bytes) gave
-//! way to an offset and a length into its block's byte buffer, the payload being copied
-//! there on arrival (a 100-byte copy costs less than the handle's bookkeeping); the time
-//! is kept as nanoseconds; gaps and errors, rare, live beside the slots. Payloads over
-//! [`INLINE_MAX`] keep their handle (no copy, and a block's buffer stays small).
+//! Issue 19 took a slot from 64 bytes to 32: a payload handle (`Bytes`, 32 bytes) gave
+//! way to an offset into its block's byte buffer (a slot's bytes end where the next
+//! slot's begin), the payload being copied there on arrival (a 100-byte copy costs less
+//! than the handle's bookkeeping); the time is kept as nanoseconds; gaps and errors,
+//! rare, live beside the slots. Payloads over [`INLINE_MAX`] keep their handle (no copy,
+//! and a block's buffer stays small).
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -47,15 +48,15 @@ enum Tag {
     ServerError,
 }
 
-/// One retained item (40 bytes). Where its bytes are depends on its [`Tag`]: a message's
-/// payload at `at..at + len` of its block's `bytes`; anything else at `extras[at]`.
+/// One retained item (32 bytes). Its bytes in the block run from `at` to the next
+/// slot's `at` (or the end of the buffer): a message's payload; for anything else the
+/// index of its [`Extra`], four bytes little-endian.
 #[derive(Debug)]
 pub(super) struct Slot {
     seq: u64,
     received_ns: i64,
     source: Option<Arc<Source>>,
     at: u32,
-    len: u32,
     tag: Tag,
 }
 
@@ -81,19 +82,38 @@ struct Block {
 pub(super) struct SlotRef<'a> {
     slot: &'a Slot,
     block: &'a Block,
+    /// Where the item's bytes end in the block.
+    end: usize,
 }
 
-impl SlotRef<'_> {
-    fn payload(&self) -> &[u8] {
-        let s = self.slot;
-        match (s.tag, self.block.extras.get(s.at as usize)) {
-            (Tag::Message(_), _) => {
-                let start = s.at as usize;
-                self.block
-                    .bytes
-                    .get(start..start + s.len as usize)
-                    .unwrap_or_default()
-            }
+impl<'a> SlotRef<'a> {
+    /// `block.slots[index]` and where its bytes end.
+    fn new(block: &'a Block, index: usize) -> Option<SlotRef<'a>> {
+        let slot = block.slots.get(index)?;
+        let end = block
+            .slots
+            .get(index + 1)
+            .map_or(block.bytes.len(), |next| next.at as usize);
+        Some(SlotRef { slot, block, end })
+    }
+
+    fn bytes(&self) -> &'a [u8] {
+        let start = self.slot.at as usize;
+        self.block.bytes.get(start..self.end).unwrap_or_default()
+    }
+
+    /// What a slot other than an inline message holds beside the slots.
+    fn extra(&self) -> Option<&'a Extra> {
+        if matches!(self.slot.tag, Tag::Message(_)) {
+            return None;
+        }
+        let index = u32::from_le_bytes(self.bytes().try_into().ok()?);
+        self.block.extras.get(index as usize)
+    }
+
+    fn payload(&self) -> &'a [u8] {
+        match (self.slot.tag, self.extra()) {
+            (Tag::Message(_), _) => self.bytes(),
             (Tag::Long(_), Some(Extra::Payload(p))) => p,
             _ => &[],
         }
@@ -103,7 +123,7 @@ impl SlotRef<'_> {
     /// made from ([`Message::approx_bytes`]), so accounting does not depend on storage.
     pub(super) fn cost(&self) -> usize {
         let s = self.slot;
-        match (s.tag, self.block.extras.get(s.at as usize)) {
+        match (s.tag, self.extra()) {
             (Tag::Gap, Some(Extra::Gap(g))) => MESSAGE_OVERHEAD + g.reason.len(),
             (Tag::ServerError, Some(Extra::ServerError(e))) => MESSAGE_OVERHEAD + e.len(),
             _ => {
@@ -141,7 +161,7 @@ impl SlotRef<'_> {
     /// block: only what is shown or exported is rebuilt).
     pub(super) fn item(&self) -> FeedItem {
         let s = self.slot;
-        let kind = match (s.tag, self.block.extras.get(s.at as usize)) {
+        let kind = match (s.tag, self.extra()) {
             (Tag::Message(kind), _) => kind,
             (Tag::Long(kind), Some(Extra::Payload(_))) => kind,
             (_, Some(Extra::Gap(g))) => return FeedItem::Gap(g.clone()),
@@ -149,7 +169,7 @@ impl SlotRef<'_> {
             // Unreachable by construction; an empty error beats a panic in a render.
             _ => return FeedItem::ServerError(String::new()),
         };
-        let payload = match (s.tag, self.block.extras.get(s.at as usize)) {
+        let payload = match (s.tag, self.extra()) {
             (Tag::Long(_), Some(Extra::Payload(p))) => p.clone(),
             _ => Bytes::copy_from_slice(self.payload()),
         };
@@ -251,23 +271,20 @@ impl Store {
             FeedItem::Message(m) => {
                 let received_ns = m.received.timestamp_nanos_opt().unwrap_or_default();
                 let source = Some(sources.intern(m.channel, m.pattern));
-                let len = u32::try_from(m.payload.len()).unwrap_or(u32::MAX);
-                let (at, tag) = if m.payload.len() <= INLINE_MAX {
-                    let at = block.bytes.len();
+                if m.payload.len() <= INLINE_MAX {
+                    let at = block.at();
                     block.bytes.extend_from_slice(&m.payload);
-                    (at, Tag::Message(m.kind))
+                    Slot {
+                        seq: m.seq,
+                        received_ns,
+                        source,
+                        at,
+                        tag: Tag::Message(m.kind),
+                    }
                 } else {
-                    block.extras.push(Extra::Payload(m.payload));
-                    (block.extras.len() - 1, Tag::Long(m.kind))
-                };
-                Slot {
-                    seq: m.seq,
-                    received_ns,
-                    source,
-                    // A block holds at most BLOCK × INLINE_MAX bytes (64 MiB).
-                    at: u32::try_from(at).unwrap_or(u32::MAX),
-                    len,
-                    tag,
+                    let mut slot = block.extra(Extra::Payload(m.payload), Tag::Long(m.kind));
+                    (slot.seq, slot.received_ns, slot.source) = (m.seq, received_ns, source);
+                    slot
                 }
             }
             FeedItem::Gap(g) => block.extra(Extra::Gap(g), Tag::Gap),
@@ -278,16 +295,22 @@ impl Store {
         self.len += 1;
         block.slots.push_back(slot);
         let slot = block.slots.back().expect("just pushed");
-        SlotRef { slot, block }
+        let end = block.bytes.len();
+        SlotRef { slot, block, end }
     }
 
     pub(super) fn pop_front(&mut self) -> Option<Evicted> {
         let first = self.blocks.front_mut()?;
         let slot = first.slots.pop_front()?;
         let evicted = {
+            let end = first
+                .slots
+                .front()
+                .map_or(first.bytes.len(), |next| next.at as usize);
             let view = SlotRef {
                 slot: &slot,
                 block: first,
+                end,
             };
             Evicted {
                 cost: view.cost(),
@@ -317,27 +340,35 @@ impl Store {
             let rest = index - first.slots.len();
             (self.blocks.get(1 + rest / BLOCK)?, rest % BLOCK)
         };
-        let slot = block.slots.get(at)?;
-        Some(SlotRef { slot, block })
+        SlotRef::new(block, at)
     }
 
     #[cfg(test)]
     pub(super) fn iter(&self) -> impl Iterator<Item = SlotRef<'_>> {
         self.blocks
             .iter()
-            .flat_map(|block| block.slots.iter().map(move |slot| SlotRef { slot, block }))
+            .flat_map(|block| (0..block.slots.len()).filter_map(|i| SlotRef::new(block, i)))
     }
 }
 
 impl Block {
+    /// Where the next slot's bytes start. A block holds at most
+    /// BLOCK × INLINE_MAX bytes (64 MiB), far below `u32::MAX`.
+    fn at(&self) -> u32 {
+        u32::try_from(self.bytes.len()).unwrap_or(u32::MAX)
+    }
+
+    /// A slot for something kept beside the slots: its bytes are the extra's index.
     fn extra(&mut self, extra: Extra, tag: Tag) -> Slot {
+        let at = self.at();
+        let index = u32::try_from(self.extras.len()).unwrap_or(u32::MAX);
+        self.bytes.extend_from_slice(&index.to_le_bytes());
         self.extras.push(extra);
         Slot {
             seq: 0,
             received_ns: 0,
             source: None,
-            at: u32::try_from(self.extras.len() - 1).unwrap_or(u32::MAX),
-            len: 0,
+            at,
             tag,
         }
     }
@@ -363,7 +394,7 @@ mod tests {
         // Three Bytes handles (96 bytes) were the bulk of a retained message; then one
         // (32 of a 64-byte slot).
         assert!(
-            std::mem::size_of::<Slot>() <= 40,
+            std::mem::size_of::<Slot>() <= 32,
             "{}",
             std::mem::size_of::<Slot>()
         );
@@ -406,6 +437,18 @@ mod tests {
         }
         let back: Vec<FeedItem> = store.iter().map(|s| s.item()).collect();
         assert_eq!(back, items);
+        // Evicted one by one, each still knows its cost and whether it was a message.
+        for item in &items {
+            let evicted = store.pop_front().expect("retained");
+            let (cost, seq) = match item {
+                FeedItem::Message(m) => (m.approx_bytes(), Some(m.seq)),
+                FeedItem::Gap(g) => (MESSAGE_OVERHEAD + g.reason.len(), None),
+                FeedItem::ServerError(e) => (MESSAGE_OVERHEAD + e.len(), None),
+            };
+            assert_eq!((evicted.cost, evicted.seq), (cost, seq));
+            let rest: Vec<FeedItem> = store.iter().map(|s| s.item()).collect();
+            assert_eq!(rest.len(), store.len());
+        }
     }
 
     #[test]
