@@ -222,7 +222,12 @@ fn main() {
     if std::env::var_os("BENCH_NO_OUTPUT_LIMIT").is_some() {
         // redis-cli cannot keep up with 1 KB messages and is disconnected at the default
         // pubsub limit: lift it so redis-cli's CPU per message is a real baseline.
-        server.cli(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 0 0 0"]);
+        server.cli(&[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "pubsub 0 0 0",
+        ]);
     }
     let mut rows = Vec::new();
     for &size in &sizes {
