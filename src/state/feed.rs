@@ -498,6 +498,16 @@ impl FeedState {
             .collect()
     }
 
+    /// The widest channel label (see [`column::label_width`]) among the messages of
+    /// entries `start..start+rows` of the matching list.
+    pub fn widest_label(&self, start: usize, rows: usize) -> usize {
+        let end = start.saturating_add(rows).min(self.matching_len());
+        (start.min(end)..end)
+            .filter_map(|i| self.slot(self.matching_id(i)?)?.label_width())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Entries `start..start+rows` of the matching list.
     pub fn visible(&self, start: usize, rows: usize) -> impl Iterator<Item = Entry> + '_ {
         let end = start.saturating_add(rows).min(self.matching_len());

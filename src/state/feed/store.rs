@@ -157,6 +157,21 @@ impl<'a> SlotRef<'a> {
         }
     }
 
+    /// The width of a message's channel label, from its stored parts.
+    pub(super) fn label_width(&self) -> Option<usize> {
+        let kind = match self.slot.tag {
+            Tag::Message(kind) | Tag::Long(kind) => kind,
+            _ => return None,
+        };
+        let source = self.slot.source.as_deref()?;
+        let pattern = source.pattern.as_deref();
+        Some(super::column::source_label_width(
+            kind,
+            &source.channel,
+            pattern,
+        ))
+    }
+
     /// The item as the rest of the program sees it (the payload copied out of the
     /// block: only what is shown or exported is rebuilt).
     pub(super) fn item(&self) -> FeedItem {
@@ -437,6 +452,14 @@ mod tests {
         }
         let back: Vec<FeedItem> = store.iter().map(|s| s.item()).collect();
         assert_eq!(back, items);
+        // The channel column is measured from the stored parts: as from the message.
+        for slot in store.iter() {
+            let expected = match slot.item() {
+                FeedItem::Message(m) => Some(super::super::column::label_width(&m)),
+                _ => None,
+            };
+            assert_eq!(slot.label_width(), expected);
+        }
         // Evicted one by one, each still knows its cost and whether it was a message.
         for item in &items {
             let evicted = store.pop_front().expect("retained");
