@@ -271,7 +271,12 @@ impl Store {
             // buffer grown by doubling would leave up to half of it unused.
             let guess = self.blocks.back().map_or(0, |b| b.bytes.len());
             if let Some(full) = self.blocks.back_mut() {
-                full.bytes.shrink_to_fit();
+                // Only the slack of a buffer grown by doubling; a reserved one is kept
+                // as it is, so a spare is reused without reallocating (a shrink here
+                // and a grow at its next use churned the allocator into fragmentation).
+                if full.bytes.capacity() > guess + guess / 4 {
+                    full.bytes.shrink_to_fit();
+                }
             }
             let mut block = self.spare.take().unwrap_or_else(|| Block {
                 slots: VecDeque::with_capacity(BLOCK),
