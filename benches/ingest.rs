@@ -10,7 +10,8 @@
 //! redis-benchmark, whose arguments cannot hold a NUL byte).
 //!
 //! Run: `cargo bench --bench ingest` (env: BENCH_MESSAGES=1000000, BENCH_SIZES=100,1024,
-//! BENCH_DECODE=1; `BENCH_SIZES=` runs only the decode rows)
+//! BENCH_DECODE=1; `BENCH_SIZES=` runs only the decode rows; BENCH_NO_OUTPUT_LIMIT=1 lifts
+//! the server's pubsub output limit so redis-cli survives 1 KB)
 
 mod common;
 
@@ -274,6 +275,16 @@ fn main() {
         .map(|s| s.success())
         .unwrap_or(false);
     let server = Server::start();
+    if std::env::var_os("BENCH_NO_OUTPUT_LIMIT").is_some() {
+        // redis-cli cannot keep up with 1 KB messages and is disconnected at the default
+        // pubsub limit: lift it so redis-cli's CPU per message is a real baseline.
+        server.cli(&[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "pubsub 0 0 0",
+        ]);
+    }
     let mut rows = Vec::new();
     for &size in &sizes {
         let port = server.port.to_string();

@@ -5,8 +5,12 @@
 //!
 //! Target: RSS ≤ 64 MiB + 1.5 × retained payload bytes.
 //!
+//! First, in this process (issue 19): the feed's store alone with 1M retained 100-byte
+//! messages, payloads carved from shared slabs as the subscriber makes them; RSS grown
+//! per message beyond its payload. Target: ≤ 40 bytes.
+//!
 //! Run: `cargo bench --bench memory` (env: BENCH_MESSAGES=5000000; `-- --quick` or
-//! BENCH_QUICK=1 for 1M messages)
+//! BENCH_QUICK=1 for 1M messages; BENCH_STORE_ONLY=1 for the in-process store figure only)
 
 mod common;
 
@@ -111,6 +115,10 @@ fn main() {
         5_000_000
     };
     let n = common::env_u64("BENCH_MESSAGES", default_n);
+    store_overhead(1_000_000);
+    if std::env::var_os("BENCH_STORE_ONLY").is_some() {
+        return;
+    }
     let server = Server::start();
     let outcomes = vec![
         soak(&server, "default caps", &[], n),
@@ -190,4 +198,45 @@ fn main() {
             .collect();
         println!("  {}: {}", o.name, line.join(" "));
     }
+}
+
+/// RSS the feed's store grows by per retained message, beyond the payload, measured in
+/// this process (a `FeedState` filled as the TUI fills it, payloads in 64 KiB slabs).
+fn store_overhead(n: usize) {
+    use bytes::{Bytes, BytesMut};
+    use redtail::redis::message::{Kind, Message};
+    use redtail::state::feed::{FeedItem, FeedState};
+
+    let received = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+    let channel = Bytes::from_static(b"soak");
+    let payload = "x".repeat(PAYLOAD);
+    let mut feed = FeedState::new(n, usize::MAX / 4);
+    let mut slab = BytesMut::new();
+    let (before, _) = rss_kib(std::process::id());
+    for seq in 0..n {
+        if slab.capacity() - slab.len() < PAYLOAD {
+            slab = BytesMut::with_capacity(64 * 1024);
+        }
+        slab.extend_from_slice(payload.as_bytes());
+        feed.push(FeedItem::Message(Message {
+            seq: seq as u64,
+            received,
+            kind: Kind::Message,
+            pattern: None,
+            channel: channel.clone(),
+            payload: slab.split().freeze(),
+        }));
+    }
+    let (after, _) = rss_kib(std::process::id());
+    let per_message = (after.saturating_sub(before) * 1024) as f64 / n as f64;
+    println!(
+        "\n| feed store alone | retained | RSS grown | per message | beyond the {PAYLOAD}-byte payload (target ≤ 40) |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| {n} × {PAYLOAD} B | {} | {:.1} MiB | {per_message:.1} B | {:.1} B |",
+        feed.len(),
+        mib(after.saturating_sub(before)),
+        per_message - PAYLOAD as f64
+    );
 }

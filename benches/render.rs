@@ -4,6 +4,10 @@
 //! thread does it every --poll-interval); re-evaluate a filter over 100k messages.
 //! Prints p50 / p99 / max per frame.
 //!
+//! Issue 19: a live filter over 1M and 10M retained messages, key → filtered page and
+//! key → page plus the full count, and fresh filters against narrowing ones
+//! (`RENDER_SKIP_10M=1` skips the 10M case, which needs about 3 GB).
+//!
 //! Run: `cargo bench --bench render`
 
 use std::path::PathBuf;
@@ -16,6 +20,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifi
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
+use redtail::filter::Filter;
 use redtail::redis::message::{Delivery, Kind, Message};
 use redtail::redis::pending::{self, preview_fields, PendingEntry, PendingPage, PendingSummary};
 use redtail::redis::streams::{
@@ -356,4 +361,134 @@ fn main() {
         }
         report(&format!("`{expr}` (per keystroke)"), times);
     }
+    drop(s);
+
+    // Issue 19: a live filter over 1M (and 10M) retained messages.
+    for (retained, rounds) in [(1_000_000, 5), (10_000_000, 1)] {
+        if retained > 1_000_000 && std::env::var_os("RENDER_SKIP_10M").is_some() {
+            continue;
+        }
+        filter_at_scale(retained, rounds);
+    }
+}
+
+/// Run the filter's background count to the end, as the TUI loop does between keys.
+fn finish_count(s: &mut AppState) -> usize {
+    let mut steps = 0;
+    while s.feed.counting() {
+        s.update(Event::Work, t0());
+        steps += 1;
+    }
+    steps
+}
+
+/// Key → filtered page (the key's update plus one frame) and key → page plus the full
+/// count, per keystroke typed at `/`; then fresh filters against narrowing ones.
+fn filter_at_scale(retained: usize, rounds: usize) {
+    let build = Instant::now();
+    let mut s = state(retained, 10_000);
+    let label = thousands(retained);
+    println!(
+        "\nbuilt {label} messages in {:.1} s",
+        build.elapsed().as_secs_f64()
+    );
+    let mut term = Terminal::new(TestBackend::new(W, H)).expect("test backend");
+    println!("\n| filter over {label} retained, per keystroke | keys | page p50 | page p99 | page max | with count p50 | with count p99 | with count max |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for expr in [
+        "payload 99",
+        ".latency_ms > 250",
+        "ch:svc:4*",
+        "/payload 9+/",
+    ] {
+        let (mut page, mut total) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            key(&mut s, KeyCode::Char('/'), t0());
+            finish_count(&mut s);
+            for c in expr.chars() {
+                let t = Instant::now();
+                key(&mut s, KeyCode::Char(c), t0());
+                term.draw(|f| redtail::ui::render(&s, f)).expect("draw");
+                page.push(t.elapsed());
+                finish_count(&mut s);
+                total.push(t.elapsed());
+            }
+            key(&mut s, KeyCode::Esc, t0());
+            finish_count(&mut s);
+        }
+        report2(&format!("`{expr}`"), page, total);
+    }
+    println!("\n| {label} retained: set the filter | runs | page p50 | page max | with count p50 | with count max |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (before, after) in [
+        ("\"payload 9\"", "\"payload 99\""),
+        ("ch:svc:4*", "ch:svc:4* .latency_ms > 250"),
+        // The worst case: the old filter matched everything.
+        ("token", "token .latency_ms > 250"),
+    ] {
+        for narrowing in [false, true] {
+            let (mut page, mut total) = (Vec::new(), Vec::new());
+            for _ in 0..rounds.max(3) {
+                s.feed
+                    .set_filter(narrowing.then(|| Filter::parse(before).expect("parses")));
+                finish_count(&mut s);
+                let t = Instant::now();
+                s.feed
+                    .set_filter(Some(Filter::parse(after).expect("parses")));
+                page.push(t.elapsed());
+                finish_count(&mut s);
+                total.push(t.elapsed());
+            }
+            let how = if narrowing {
+                format!("narrowing `{before}` → `{after}`")
+            } else {
+                format!("fresh `{after}`")
+            };
+            report_short(&how, page, total);
+        }
+    }
+}
+
+fn thousands(n: usize) -> String {
+    match n {
+        n if n >= 1_000_000 => format!("{}M", n / 1_000_000),
+        n => format!("{}k", n / 1_000),
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn quantile(d: &[Duration], q: f64) -> Duration {
+    d[((d.len() - 1) as f64 * q).round() as usize]
+}
+
+fn report2(name: &str, mut page: Vec<Duration>, mut total: Vec<Duration>) {
+    page.sort();
+    total.sort();
+    let (p, t) = (&page, &total);
+    println!(
+        "| {name} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
+        p.len(),
+        ms(quantile(p, 0.5)),
+        ms(quantile(p, 0.99)),
+        ms(quantile(p, 1.0)),
+        ms(quantile(t, 0.5)),
+        ms(quantile(t, 0.99)),
+        ms(quantile(t, 1.0)),
+    );
+}
+
+fn report_short(name: &str, mut page: Vec<Duration>, mut total: Vec<Duration>) {
+    page.sort();
+    total.sort();
+    println!(
+        "| {name} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
+        page.len(),
+        ms(quantile(&page, 0.5)),
+        ms(quantile(&page, 1.0)),
+        ms(quantile(&total, 0.5)),
+        ms(quantile(&total, 1.0)),
+    );
 }

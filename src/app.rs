@@ -539,6 +539,12 @@ async fn event_loop(
                 backlog = drain(&inbox, &mut batch, state);
                 dirty = true;
             }
+            // Last: a filter's count runs step by step when nothing else is ready, so a
+            // key (first in this select) never waits for more than one step.
+            _ = std::future::ready(()), if state.has_work() => {
+                state.update(Event::Work, Utc::now());
+                dirty = true;
+            }
         }
         let counters = inbox.counters();
         if counters != last_counters {

@@ -2,13 +2,15 @@
 //! where the user is looking (following the tail, or paused on stable item ids).
 
 pub mod column;
+mod matching;
 mod store;
 
 use std::collections::VecDeque;
 
 use crate::filter::Filter;
 use crate::redis::message::{Gap, Message};
-use store::{Slot, Store};
+use matching::{Matching, Pacing, Scan};
+use store::{SlotRef, Store};
 
 /// Stable identity of a feed row. Ids grow by one per pushed item and are never reused,
 /// so an anchor survives eviction, which only shifts row indices.
@@ -45,19 +47,13 @@ pub enum View {
     },
 }
 
-/// Which retained items pass the filter.
-#[derive(Debug)]
-enum Matching {
-    /// No filter: every retained item, and no list to keep (8 bytes a message saved).
-    All,
-    /// Ids of entries passing the filter, ascending; maintained on push and eviction so
-    /// a 100k-item feed is never rescanned per message.
-    Ids(VecDeque<ItemId>),
-}
-
 pub struct FeedState {
     entries: Store,
     matching: Matching,
+    /// Work left after a filter change: while set, `matching` is exact only above it
+    /// (newest first) and the header says the count is still running.
+    scan: Option<Scan>,
+    pacing: Pacing,
     bytes: usize,
     max_items: usize,
     max_bytes: usize,
@@ -97,6 +93,8 @@ impl FeedState {
         FeedState {
             entries: Store::default(),
             matching: Matching::All,
+            scan: None,
+            pacing: Pacing::default(),
             bytes: 0,
             max_items: max_items.max(1),
             max_bytes: max_bytes.max(1),
@@ -177,7 +175,7 @@ impl FeedState {
             let Some(old) = self.entries.pop_front() else {
                 break;
             };
-            let cost = old.cost();
+            let cost = old.cost;
             self.bytes -= cost;
             if let Matching::Ids(ids) = &mut self.matching {
                 if ids.front() == Some(&old_id) {
@@ -188,7 +186,7 @@ impl FeedState {
                 self.messages -= 1;
                 self.evicted += 1;
                 self.evicted_bytes += cost as u64;
-                if let (false, Some(seq)) = (self.truncated.is_empty(), old.seq()) {
+                if let (false, Some(seq)) = (self.truncated.is_empty(), old.seq) {
                     self.truncated.remove(&seq);
                 }
             }
@@ -223,7 +221,7 @@ impl FeedState {
         self.filter.as_ref()
     }
 
-    fn slot(&self, id: ItemId) -> Option<&Slot> {
+    fn slot(&self, id: ItemId) -> Option<SlotRef<'_>> {
         let index = usize::try_from(id.checked_sub(self.first_id())?).ok()?;
         self.entries.get(index)
     }
@@ -255,28 +253,42 @@ impl FeedState {
         }
     }
 
-    /// Swap the filter (None shows everything) and rescan what is retained. A keystroke
-    /// in the filter prompt may do this; a message arrival never does.
+    /// Swap the filter (None shows everything). A keystroke in the filter prompt may do
+    /// this; a message arrival never does. Retained items are checked newest first until
+    /// the visible page is full; the rest is counted by [`FeedState::count_step`]. When
+    /// the new filter provably narrows the old one, only the old matches are checked.
     pub fn set_filter(&mut self, filter: Option<Filter>) {
+        let narrows = match (&self.filter, &filter, &self.matching) {
+            (Some(old), Some(new), Matching::Ids(_)) => new.narrows(old),
+            _ => false,
+        };
         self.filter = filter;
         // Other rows entirely: the channel column fits them afresh, no hysteresis.
         self.channel_column = Default::default();
-        self.matching = match self.filter.as_ref() {
-            None => Matching::All,
-            Some(filter) => {
-                let first = self.first_id();
-                Matching::Ids(
-                    self.entries
-                        .iter()
-                        .zip(first..)
-                        .filter(|(slot, _)| slot.passes(Some(filter)))
-                        .map(|(_, id)| id)
-                        .collect(),
-                )
-            }
-        };
+        let previous = std::mem::take(&mut self.matching);
+        let scan = self.scan.take();
+        if self.filter.is_none() {
+            self.matching = Matching::All;
+        } else if let (true, Matching::Ids(old)) = (narrows, previous) {
+            // Unchecked ids of an unfinished scan are older than the matches found so far.
+            let (mut recheck, below) = match scan {
+                Some(scan) => (scan.recheck, scan.below),
+                None => (Vec::new(), self.first_id()),
+            };
+            recheck.push(old); // newer than the unchecked ones: checked first
+            self.matching = Matching::Ids(VecDeque::new());
+            self.scan = Some(Scan { recheck, below });
+        } else {
+            self.matching = Matching::Ids(VecDeque::new());
+            self.scan = Some(Scan {
+                recheck: Vec::new(),
+                below: self.next_id,
+            });
+        }
+        self.first_page();
         if let View::Paused { last_seen, .. } = self.view {
-            // Arrivals since the pause that match the new filter (evicted ones are gone).
+            // Arrivals since the pause that match the new filter (evicted ones are gone);
+            // the count's steps add the ones they find.
             let after = match last_seen {
                 Some(seen) => self.position(seen + 1),
                 None => 0,
@@ -285,6 +297,70 @@ impl FeedState {
             if let View::Paused { new, .. } = &mut self.view {
                 *new = count;
             }
+        }
+    }
+
+    /// Check newest first in growing chunks until the first page is full (or one
+    /// thread's step of work is spent); finish at once what little is left.
+    fn first_page(&mut self) {
+        let pacing = self.pacing;
+        // Half a step on two cores: a key that matches nothing (a JSON field name half
+        // typed) parses 16k payloads, not 32k, before it returns.
+        let budget = pacing.step_per_thread;
+        let (mut chunk, mut spent) = (budget.div_ceil(16), 0);
+        while self.counting() && self.matching_len() < pacing.first_page && spent < budget {
+            let take = chunk.min(budget - spent);
+            self.advance(take);
+            spent += take;
+            chunk *= 4;
+        }
+        let left = self
+            .scan
+            .as_ref()
+            .map_or(0, |s| s.remaining(self.first_id()));
+        if left <= pacing.finish_at_once {
+            self.finish_count();
+        }
+    }
+
+    /// True while the filter's matches are not all known yet (only the newest are).
+    pub fn counting(&self) -> bool {
+        self.scan.is_some()
+    }
+
+    /// One bounded step of the count (about 16k items per thread); the TUI loop calls it
+    /// through `Event::Work` whenever no input waits.
+    pub fn count_step(&mut self) {
+        self.advance(self.pacing.step());
+    }
+
+    /// Finish the count now: for what needs every match (export, jumping to the oldest).
+    pub fn finish_count(&mut self) {
+        while self.counting() {
+            self.count_step();
+        }
+    }
+
+    /// Check up to `budget` more items, newest first.
+    fn advance(&mut self, budget: usize) {
+        let first = self.first_id();
+        let (Some(scan), Some(filter), Matching::Ids(ids)) =
+            (&mut self.scan, &self.filter, &mut self.matching)
+        else {
+            self.scan = None;
+            return;
+        };
+        let candidates = scan.take(first, budget);
+        let found = candidates.select(&self.entries, first, filter, &self.pacing);
+        if scan.is_done(first) {
+            self.scan = None;
+        }
+        if let View::Paused { new, last_seen, .. } = &mut self.view {
+            let since = last_seen.map_or(0, |seen| seen + 1);
+            *new += found.iter().filter(|&&id| id >= since).count() as u64;
+        }
+        for id in found.into_iter().rev() {
+            ids.push_front(id);
         }
     }
 
@@ -362,6 +438,11 @@ impl FeedState {
     /// Move the selection by `delta` matching rows; moving in live mode pauses first,
     /// since a list that keeps moving cannot be scrolled.
     pub fn move_by(&mut self, delta: isize, rows: usize) {
+        // Above the oldest match found so far, older ones may still be uncounted.
+        let known_top = self.window(rows).1.is_none_or(|s| s as isize + delta < 0);
+        if known_top && self.counting() {
+            self.finish_count();
+        }
         if self.matching_len() == 0 {
             return;
         }
@@ -374,6 +455,7 @@ impl FeedState {
     }
 
     pub fn to_top(&mut self, rows: usize) {
+        self.finish_count();
         if self.matching_len() == 0 {
             return;
         }
@@ -406,13 +488,24 @@ impl FeedState {
     }
 
     /// Retained messages passing the filter, oldest first (for export).
-    pub fn matching_messages(&self) -> Vec<Message> {
+    pub fn matching_messages(&mut self) -> Vec<Message> {
+        self.finish_count();
         (0..self.matching_len())
             .filter_map(|i| match self.slot(self.matching_id(i)?)?.item() {
                 FeedItem::Message(m) => Some(m),
                 _ => None,
             })
             .collect()
+    }
+
+    /// The widest channel label (see [`column::label_width`]) among the messages of
+    /// entries `start..start+rows` of the matching list.
+    pub fn widest_label(&self, start: usize, rows: usize) -> usize {
+        let end = start.saturating_add(rows).min(self.matching_len());
+        (start.min(end)..end)
+            .filter_map(|i| self.slot(self.matching_id(i)?)?.label_width())
+            .max()
+            .unwrap_or(0)
     }
 
     /// Entries `start..start+rows` of the matching list.

@@ -148,6 +148,10 @@ pub enum Event {
     Problems(ProblemsUpdate),
     /// Keyspace pane: the setting on every node, events, an enable's outcome.
     Keyspace(KeyspaceEvent),
+    /// One bounded step of work the state has left (the feed filter's count, about
+    /// 16k messages per core): the TUI loop sends it while [`AppState::has_work`] and no
+    /// input waits, so the work happens between keys, never ahead of one.
+    Work,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -338,6 +342,7 @@ impl AppState {
             Event::Status(update) => self.on_status(update),
             Event::EngineCounters(c) => self.engine = c,
             Event::Tick => self.channels.on_tick(now),
+            Event::Work => self.feed.count_step(),
             Event::PubSubPoll(poll) => self.channels.on_poll(poll),
             Event::Published(result) => self.on_published(result),
             Event::Pending(event) => self.on_pending_event(event),
@@ -354,6 +359,11 @@ impl AppState {
             }
         }
         Vec::new()
+    }
+
+    /// True while [`Event::Work`] has something to do.
+    pub fn has_work(&self) -> bool {
+        self.feed.counting()
     }
 
     pub fn areas(&self) -> Areas {

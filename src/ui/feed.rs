@@ -167,6 +167,13 @@ fn no_match_text(state: &AppState) -> String {
     let feed = &state.feed;
     let key = |command| state.keymap.first_key(Scope::Feed, command);
     let filter = feed.filter().map_or("", |f| f.source());
+    if feed.counting() {
+        return format!(
+            "searching {} retained messages for {}…",
+            thousands(feed.messages as u64),
+            escape_str(filter)
+        );
+    }
     format!(
         "no retained message matches {} ({} retained). Edit it with {}, clear it with {}.",
         escape_str(filter),

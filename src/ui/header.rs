@@ -260,7 +260,14 @@ fn counter_parts(state: &AppState) -> Vec<fit::Part> {
                 Span::styled("filter ", theme::accent()),
                 Span::raw(escape_str(filter.source()).into_owned()),
                 Span::styled(
-                    format!(" ({} shown)", thousands(feed.matching_len() as u64)),
+                    match feed.counting() {
+                        // Only the newest matches are known yet: the count follows.
+                        true => format!(
+                            " ({} shown so far, counting…)",
+                            thousands(feed.matching_len() as u64)
+                        ),
+                        false => format!(" ({} shown)", thousands(feed.matching_len() as u64)),
+                    },
                     theme::dim(),
                 ),
             ],

@@ -8,7 +8,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 use unicode_width::UnicodeWidthStr;
 
 use crate::redis::message::{Kind, Message};
-use crate::state::feed::FeedItem;
 use crate::state::AppState;
 use crate::text::escape::escape_line;
 
@@ -59,9 +58,15 @@ pub fn cap(feed_width: u16) -> u16 {
 /// Cells of a message's channel label as the feed draws it: the escaped channel, then
 /// ` via <pattern>`, ` [shard]` or ` [stream]` (see `ui::feed::channel_line`).
 pub fn label_width(m: &Message) -> usize {
-    let channel = escape_line(&m.channel).width();
+    source_label_width(m.kind, &m.channel, m.pattern.as_deref())
+}
+
+/// [`label_width`] from the parts it reads (the feed measures rows without rebuilding
+/// their messages).
+pub(super) fn source_label_width(kind: Kind, channel: &[u8], pattern: Option<&[u8]>) -> usize {
+    let channel = escape_line(channel).width();
     channel
-        + match (m.kind, &m.pattern) {
+        + match (kind, pattern) {
             (Kind::PMessage, Some(p)) => " via ".len() + escape_line(p).width(),
             (Kind::SMessage, _) => " [shard]".len(),
             (Kind::StreamEntry, _) => " [stream]".len(),
@@ -75,15 +80,8 @@ impl AppState {
     pub(in crate::state) fn observe_feed_column(&mut self, now: DateTime<Utc>) {
         let rows = self.feed_rows();
         let (start, _) = self.feed.window(rows);
-        let widest = self
-            .feed
-            .visible(start, rows)
-            .filter_map(|e| match &e.item {
-                FeedItem::Message(m) => Some(label_width(m)),
-                _ => None,
-            })
-            .max()
-            .unwrap_or(0);
+        // After every event: measured from the stored parts, no message rebuilt.
+        let widest = self.feed.widest_label(start, rows);
         let width = self.areas().body.width;
         let widest = u16::try_from(widest).unwrap_or(u16::MAX);
         self.feed.channel_column.observe(widest, width, now);

@@ -6,21 +6,29 @@
 //!   what is retained, plus at most two partly used blocks;
 //! - each slot held a full [`Message`] (three `Bytes` handles, 120 bytes). Here the
 //!   channel and pattern live once per distinct (channel, pattern) in a shared
-//!   [`Source`], so a slot is 64 bytes. [`Message`]s are rebuilt (reference-count
-//!   clones, no copies) only for what is shown or exported.
+//!   [`Source`]. [`Message`]s are rebuilt only for what is shown or exported.
+//!
+//! Issue 19 took a slot from 64 bytes to 32: a payload handle (`Bytes`, 32 bytes) gave
+//! way to an offset into its block's byte buffer (a slot's bytes end where the next
+//! slot's begin), the payload being copied there on arrival (a 100-byte copy costs less
+//! than the handle's bookkeeping); the time is kept as nanoseconds; gaps and errors,
+//! rare, live beside the slots. Payloads over [`INLINE_MAX`] keep their handle (no copy,
+//! and a block's buffer stays small).
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 
 use super::FeedItem;
 use crate::filter::Filter;
 use crate::redis::message::{Gap, Kind, Message, MESSAGE_OVERHEAD};
 
-/// Slots per block: 256 KiB blocks, large enough that block bookkeeping is noise.
+/// Slots per block: large enough that block bookkeeping is noise.
 pub(super) const BLOCK: usize = 4096;
+/// Longer payloads are kept as they came (their `Bytes` beside the slots), not copied.
+const INLINE_MAX: usize = 16 * 1024;
 
 /// The channel a message came on and the pattern that matched it, shared by every
 /// retained message with the same pair.
@@ -30,73 +38,177 @@ struct Source {
     pattern: Option<Bytes>,
 }
 
-#[derive(Debug)]
-pub(super) struct Stored {
-    seq: u64,
-    received: DateTime<Utc>,
-    kind: Kind,
-    source: Arc<Source>,
-    payload: Bytes,
+/// What a slot is; messages carry their [`Kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    Message(Kind),
+    /// A message whose payload is in the block's `extras` (a long one).
+    Long(Kind),
+    Gap,
+    ServerError,
 }
 
-/// One retained item. Gaps and errors are rare, so they are boxed to keep slots small.
+/// One retained item (32 bytes). Its bytes in the block run from `at` to the next
+/// slot's `at` (or the end of the buffer): a message's payload; for anything else the
+/// index of its [`Extra`], four bytes little-endian.
 #[derive(Debug)]
-pub(super) enum Slot {
-    Message(Stored),
-    Gap(Box<Gap>),
+pub(super) struct Slot {
+    seq: u64,
+    received_ns: i64,
+    source: Option<Arc<Source>>,
+    at: u32,
+    tag: Tag,
+}
+
+/// What lives beside the slots of a block: rare or large things.
+#[derive(Debug)]
+enum Extra {
+    Payload(Bytes),
+    Gap(Gap),
     ServerError(Box<str>),
 }
 
-impl Slot {
+/// Up to [`BLOCK`] slots with the bytes of their payloads.
+#[derive(Debug, Default)]
+struct Block {
+    /// Evicted from the front; their bytes go when the whole block does.
+    slots: VecDeque<Slot>,
+    bytes: Vec<u8>,
+    extras: Vec<Extra>,
+}
+
+/// A retained item and the block holding its bytes.
+#[derive(Clone, Copy)]
+pub(super) struct SlotRef<'a> {
+    slot: &'a Slot,
+    block: &'a Block,
+    /// Where the item's bytes end in the block.
+    end: usize,
+}
+
+impl<'a> SlotRef<'a> {
+    /// `block.slots[index]` and where its bytes end.
+    fn new(block: &'a Block, index: usize) -> Option<SlotRef<'a>> {
+        let slot = block.slots.get(index)?;
+        let end = block
+            .slots
+            .get(index + 1)
+            .map_or(block.bytes.len(), |next| next.at as usize);
+        Some(SlotRef { slot, block, end })
+    }
+
+    fn bytes(&self) -> &'a [u8] {
+        let start = self.slot.at as usize;
+        self.block.bytes.get(start..self.end).unwrap_or_default()
+    }
+
+    /// What a slot other than an inline message holds beside the slots.
+    fn extra(&self) -> Option<&'a Extra> {
+        if matches!(self.slot.tag, Tag::Message(_)) {
+            return None;
+        }
+        let index = u32::from_le_bytes(self.bytes().try_into().ok()?);
+        self.block.extras.get(index as usize)
+    }
+
+    fn payload(&self) -> &'a [u8] {
+        match (self.slot.tag, self.extra()) {
+            (Tag::Message(_), _) => self.bytes(),
+            (Tag::Long(_), Some(Extra::Payload(p))) => p,
+            _ => &[],
+        }
+    }
+
     /// What the item counts against the byte bound: the same as the [`FeedItem`] it was
     /// made from ([`Message::approx_bytes`]), so accounting does not depend on storage.
     pub(super) fn cost(&self) -> usize {
-        match self {
-            Slot::Message(m) => {
+        let s = self.slot;
+        match (s.tag, self.extra()) {
+            (Tag::Gap, Some(Extra::Gap(g))) => MESSAGE_OVERHEAD + g.reason.len(),
+            (Tag::ServerError, Some(Extra::ServerError(e))) => MESSAGE_OVERHEAD + e.len(),
+            _ => {
+                let source = s.source.as_deref();
                 MESSAGE_OVERHEAD
-                    + m.payload.len()
-                    + m.source.channel.len()
-                    + m.source.pattern.as_ref().map_or(0, Bytes::len)
+                    + self.payload().len()
+                    + source.map_or(0, |s| s.channel.len())
+                    + source
+                        .and_then(|s| s.pattern.as_ref())
+                        .map_or(0, Bytes::len)
             }
-            Slot::Gap(g) => MESSAGE_OVERHEAD + g.reason.len(),
-            Slot::ServerError(e) => MESSAGE_OVERHEAD + e.len(),
         }
     }
 
     /// The engine's sequence number of a message.
     pub(super) fn seq(&self) -> Option<u64> {
-        match self {
-            Slot::Message(m) => Some(m.seq),
-            _ => None,
-        }
+        self.is_message().then_some(self.slot.seq)
     }
 
     pub(super) fn is_message(&self) -> bool {
-        matches!(self, Slot::Message(_))
+        matches!(self.slot.tag, Tag::Message(_) | Tag::Long(_))
     }
 
     /// Gaps and errors are never filtered out: hiding an outage would fake continuity.
     pub(super) fn passes(&self, filter: Option<&Filter>) -> bool {
-        match (self, filter) {
-            (Slot::Message(m), Some(f)) => f.matches(&m.source.channel, &m.payload),
+        match (&self.slot.source, filter) {
+            (Some(source), Some(f)) if self.is_message() => {
+                f.matches(&source.channel, self.payload())
+            }
             _ => true,
         }
     }
 
-    /// The item as the rest of the program sees it (reference-count clones only).
+    /// The width of a message's channel label, from its stored parts.
+    pub(super) fn label_width(&self) -> Option<usize> {
+        let kind = match self.slot.tag {
+            Tag::Message(kind) | Tag::Long(kind) => kind,
+            _ => return None,
+        };
+        let source = self.slot.source.as_deref()?;
+        let pattern = source.pattern.as_deref();
+        Some(super::column::source_label_width(
+            kind,
+            &source.channel,
+            pattern,
+        ))
+    }
+
+    /// The item as the rest of the program sees it (the payload copied out of the
+    /// block: only what is shown or exported is rebuilt).
     pub(super) fn item(&self) -> FeedItem {
-        match self {
-            Slot::Message(m) => FeedItem::Message(Message {
-                seq: m.seq,
-                received: m.received,
-                kind: m.kind,
-                pattern: m.source.pattern.clone(),
-                channel: m.source.channel.clone(),
-                payload: m.payload.clone(),
-            }),
-            Slot::Gap(g) => FeedItem::Gap((**g).clone()),
-            Slot::ServerError(e) => FeedItem::ServerError(e.to_string()),
-        }
+        let s = self.slot;
+        let kind = match (s.tag, self.extra()) {
+            (Tag::Message(kind), _) => kind,
+            (Tag::Long(kind), Some(Extra::Payload(_))) => kind,
+            (_, Some(Extra::Gap(g))) => return FeedItem::Gap(g.clone()),
+            (_, Some(Extra::ServerError(e))) => return FeedItem::ServerError(e.to_string()),
+            // Unreachable by construction; an empty error beats a panic in a render.
+            _ => return FeedItem::ServerError(String::new()),
+        };
+        let payload = match (s.tag, self.extra()) {
+            (Tag::Long(_), Some(Extra::Payload(p))) => p.clone(),
+            _ => Bytes::copy_from_slice(self.payload()),
+        };
+        let source = s.source.as_deref();
+        FeedItem::Message(Message {
+            seq: s.seq,
+            received: DateTime::from_timestamp_nanos(s.received_ns),
+            kind,
+            pattern: source.and_then(|s| s.pattern.clone()),
+            channel: source.map(|s| s.channel.clone()).unwrap_or_default(),
+            payload,
+        })
+    }
+}
+
+/// What an evicted item leaves for the feed's counters.
+pub(super) struct Evicted {
+    pub(super) cost: usize,
+    pub(super) seq: Option<u64>,
+}
+
+impl Evicted {
+    pub(super) fn is_message(&self) -> bool {
+        self.seq.is_some()
     }
 }
 
@@ -140,10 +252,10 @@ impl Sources {
 /// Every block but the first and the last is full, which makes indexing arithmetic.
 #[derive(Debug, Default)]
 pub(super) struct Store {
-    blocks: VecDeque<VecDeque<Slot>>,
+    blocks: VecDeque<Block>,
     /// The last emptied block, reused for the next one (no allocator churn at the
     /// rate messages turn over).
-    spare: Option<VecDeque<Slot>>,
+    spare: Option<Block>,
     len: usize,
     sources: Sources,
 }
@@ -153,52 +265,132 @@ impl Store {
         self.len
     }
 
-    pub(super) fn push_back(&mut self, item: FeedItem) -> &Slot {
-        let slot = match item {
-            FeedItem::Message(m) => Slot::Message(Stored {
-                seq: m.seq,
-                received: m.received,
-                kind: m.kind,
-                source: self.sources.intern(m.channel, m.pattern),
-                payload: m.payload,
-            }),
-            FeedItem::Gap(g) => Slot::Gap(Box::new(g)),
-            FeedItem::ServerError(e) => Slot::ServerError(e.into_boxed_str()),
-        };
-        if self.blocks.back().is_none_or(|b| b.len() == BLOCK) {
-            let block = self
-                .spare
-                .take()
-                .unwrap_or_else(|| VecDeque::with_capacity(BLOCK));
+    pub(super) fn push_back(&mut self, item: FeedItem) -> SlotRef<'_> {
+        if self.blocks.back().is_none_or(|b| b.slots.len() == BLOCK) {
+            // The last block's payload bytes are the best guess for the next one's: a
+            // buffer grown by doubling would leave up to half of it unused.
+            let guess = self.blocks.back().map_or(0, |b| b.bytes.len());
+            if let Some(full) = self.blocks.back_mut() {
+                // Only the slack of a buffer grown by doubling; a reserved one is kept
+                // as it is, so a spare is reused without reallocating (a shrink here
+                // and a grow at its next use churned the allocator into fragmentation).
+                if full.bytes.capacity() > guess + guess / 4 {
+                    full.bytes.shrink_to_fit();
+                }
+            }
+            let mut block = self.spare.take().unwrap_or_else(|| Block {
+                slots: VecDeque::with_capacity(BLOCK),
+                ..Block::default()
+            });
+            block.bytes.reserve(guess + guess / 16);
             self.blocks.push_back(block);
         }
+        let sources = &mut self.sources;
+        let block = self.blocks.back_mut().expect("a block was just ensured");
+        let slot = match item {
+            FeedItem::Message(m) => {
+                let received_ns = m.received.timestamp_nanos_opt().unwrap_or_default();
+                let source = Some(sources.intern(m.channel, m.pattern));
+                if m.payload.len() <= INLINE_MAX {
+                    let at = block.at();
+                    block.bytes.extend_from_slice(&m.payload);
+                    Slot {
+                        seq: m.seq,
+                        received_ns,
+                        source,
+                        at,
+                        tag: Tag::Message(m.kind),
+                    }
+                } else {
+                    let mut slot = block.extra(Extra::Payload(m.payload), Tag::Long(m.kind));
+                    (slot.seq, slot.received_ns, slot.source) = (m.seq, received_ns, source);
+                    slot
+                }
+            }
+            FeedItem::Gap(g) => block.extra(Extra::Gap(g), Tag::Gap),
+            FeedItem::ServerError(e) => {
+                block.extra(Extra::ServerError(e.into_boxed_str()), Tag::ServerError)
+            }
+        };
         self.len += 1;
-        let back = self.blocks.back_mut().expect("a block was just ensured");
-        back.push_back(slot);
-        back.back().expect("just pushed")
+        block.slots.push_back(slot);
+        let slot = block.slots.back().expect("just pushed");
+        let end = block.bytes.len();
+        SlotRef { slot, block, end }
     }
 
-    pub(super) fn pop_front(&mut self) -> Option<Slot> {
+    pub(super) fn pop_front(&mut self) -> Option<Evicted> {
         let first = self.blocks.front_mut()?;
-        let slot = first.pop_front()?;
-        if first.is_empty() {
-            self.spare = self.blocks.pop_front();
+        let slot = first.slots.pop_front()?;
+        let evicted = {
+            let end = first
+                .slots
+                .front()
+                .map_or(first.bytes.len(), |next| next.at as usize);
+            let view = SlotRef {
+                slot: &slot,
+                block: first,
+                end,
+            };
+            Evicted {
+                cost: view.cost(),
+                seq: view.seq(),
+            }
+        };
+        if first.slots.is_empty() {
+            if let Some(mut block) = self.blocks.pop_front() {
+                block.bytes.clear();
+                block.extras.clear();
+                // Keep a spare's buffer only if it is of the usual size.
+                if block.bytes.capacity() > BLOCK * 1024 {
+                    block.bytes = Vec::new();
+                }
+                self.spare = Some(block);
+            }
         }
         self.len -= 1;
-        Some(slot)
+        Some(evicted)
     }
 
-    pub(super) fn get(&self, index: usize) -> Option<&Slot> {
+    pub(super) fn get(&self, index: usize) -> Option<SlotRef<'_>> {
         let first = self.blocks.front()?;
-        if index < first.len() {
-            return first.get(index);
-        }
-        let rest = index - first.len();
-        self.blocks.get(1 + rest / BLOCK)?.get(rest % BLOCK)
+        let (block, at) = if index < first.slots.len() {
+            (first, index)
+        } else {
+            let rest = index - first.slots.len();
+            (self.blocks.get(1 + rest / BLOCK)?, rest % BLOCK)
+        };
+        SlotRef::new(block, at)
     }
 
-    pub(super) fn iter(&self) -> impl Iterator<Item = &Slot> {
-        self.blocks.iter().flatten()
+    #[cfg(test)]
+    pub(super) fn iter(&self) -> impl Iterator<Item = SlotRef<'_>> {
+        self.blocks
+            .iter()
+            .flat_map(|block| (0..block.slots.len()).filter_map(|i| SlotRef::new(block, i)))
+    }
+}
+
+impl Block {
+    /// Where the next slot's bytes start. A block holds at most
+    /// BLOCK × INLINE_MAX bytes (64 MiB), far below `u32::MAX`.
+    fn at(&self) -> u32 {
+        u32::try_from(self.bytes.len()).unwrap_or(u32::MAX)
+    }
+
+    /// A slot for something kept beside the slots: its bytes are the extra's index.
+    fn extra(&mut self, extra: Extra, tag: Tag) -> Slot {
+        let at = self.at();
+        let index = u32::try_from(self.extras.len()).unwrap_or(u32::MAX);
+        self.bytes.extend_from_slice(&index.to_le_bytes());
+        self.extras.push(extra);
+        Slot {
+            seq: 0,
+            received_ns: 0,
+            source: None,
+            at,
+            tag,
+        }
     }
 }
 
@@ -219,12 +411,72 @@ mod tests {
 
     #[test]
     fn slots_stay_small() {
-        // Three Bytes handles (96 bytes) were the bulk of a retained message.
+        // Three Bytes handles (96 bytes) were the bulk of a retained message; then one
+        // (32 of a 64-byte slot).
         assert!(
-            std::mem::size_of::<Slot>() <= 64,
+            std::mem::size_of::<Slot>() <= 32,
             "{}",
             std::mem::size_of::<Slot>()
         );
+    }
+
+    #[test]
+    fn items_come_back_exactly_as_stored() {
+        let at = DateTime::from_timestamp(1_800_000_000, 123_456_789).unwrap_or_default();
+        let message = |kind, payload: Vec<u8>| {
+            FeedItem::Message(Message {
+                seq: 42,
+                received: at,
+                kind,
+                pattern: (kind == Kind::PMessage).then(|| Bytes::from_static(b"ch*")),
+                channel: Bytes::from_static(b"ch\x1b1"),
+                payload: Bytes::from(payload),
+            })
+        };
+        let items = vec![
+            message(Kind::PMessage, b"small \xff payload".to_vec()),
+            message(Kind::SMessage, Vec::new()),
+            message(Kind::StreamEntry, vec![7; INLINE_MAX + 1]),
+            message(Kind::Message, vec![8; INLINE_MAX]),
+            FeedItem::Gap(Gap {
+                from: at,
+                to: at,
+                reason: "lost".into(),
+            }),
+            FeedItem::ServerError("NOPERM".into()),
+        ];
+        let mut store = Store::default();
+        for item in &items {
+            let cost = store.push_back(item.clone()).cost();
+            let expected = match item {
+                FeedItem::Message(m) => m.approx_bytes(),
+                FeedItem::Gap(g) => MESSAGE_OVERHEAD + g.reason.len(),
+                FeedItem::ServerError(e) => MESSAGE_OVERHEAD + e.len(),
+            };
+            assert_eq!(cost, expected, "accounting does not depend on storage");
+        }
+        let back: Vec<FeedItem> = store.iter().map(|s| s.item()).collect();
+        assert_eq!(back, items);
+        // The channel column is measured from the stored parts: as from the message.
+        for slot in store.iter() {
+            let expected = match slot.item() {
+                FeedItem::Message(m) => Some(super::super::column::label_width(&m)),
+                _ => None,
+            };
+            assert_eq!(slot.label_width(), expected);
+        }
+        // Evicted one by one, each still knows its cost and whether it was a message.
+        for item in &items {
+            let evicted = store.pop_front().expect("retained");
+            let (cost, seq) = match item {
+                FeedItem::Message(m) => (m.approx_bytes(), Some(m.seq)),
+                FeedItem::Gap(g) => (MESSAGE_OVERHEAD + g.reason.len(), None),
+                FeedItem::ServerError(e) => (MESSAGE_OVERHEAD + e.len(), None),
+            };
+            assert_eq!((evicted.cost, evicted.seq), (cost, seq));
+            let rest: Vec<FeedItem> = store.iter().map(|s| s.item()).collect();
+            assert_eq!(rest.len(), store.len());
+        }
     }
 
     #[test]
@@ -238,7 +490,7 @@ mod tests {
             store.pop_front();
         }
         assert_eq!(store.len(), n - BLOCK - 5);
-        let payload = |s: Option<&Slot>| match s.map(Slot::item) {
+        let payload = |s: Option<SlotRef>| match s.map(|s| s.item()) {
             Some(FeedItem::Message(m)) => String::from_utf8_lossy(&m.payload).into_owned(),
             _ => "none".into(),
         };
@@ -263,8 +515,8 @@ mod tests {
         }
         assert_eq!(store.sources.table.len(), 2);
         let source = |i| match store.get(i) {
-            Some(Slot::Message(m)) => m.source.clone(),
-            _ => unreachable!("messages only"),
+            Some(s) => s.slot.source.clone().expect("messages only"),
+            None => unreachable!("retained"),
         };
         assert!(Arc::ptr_eq(&source(0), &source(8)));
         assert!(!Arc::ptr_eq(&source(0), &source(1)));
