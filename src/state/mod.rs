@@ -7,6 +7,7 @@ pub mod detail;
 pub mod feed;
 mod keys;
 pub mod layout;
+pub mod marks;
 pub mod pending;
 pub mod preview;
 pub mod problems;
@@ -84,6 +85,8 @@ pub enum Overlay {
     Subscribe(SubscribePrompt),
     Unsubscribe(Picker),
     Composer(ComposerState),
+    /// `r` with marked messages: send them all again?
+    SendMarked(marks::SendMarked),
 }
 
 /// Who gets a key first.
@@ -112,6 +115,8 @@ pub enum Focus {
     Problems,
     /// The Problems list's fix preview / advice.
     ProblemsDialog,
+    /// The confirmation of sending the marked messages again.
+    SendMarked,
 }
 
 #[derive(Debug)]
@@ -127,6 +132,8 @@ pub enum Event {
     /// The poller's latest state (Pub/Sub figures, clients).
     PubSubPoll(PollState),
     Published(Result<PublishDone, String>),
+    /// The marked messages were sent again (or not).
+    MarkedSent(Result<marks::MarkedDone, String>),
     /// Pending pane: a page, consumers, a preview or an action's result.
     Pending(PendingEvent),
     /// Streams pane: the poller's latest state, or a page of entries.
@@ -162,6 +169,9 @@ pub enum Effect {
         payload: Bytes,
         shard: bool,
     },
+    /// Send these messages again, in this order, each by PUBLISH (SPUBLISH for a shard
+    /// message), as one batch through the action layer.
+    PublishMarked(Vec<Message>),
     /// Connect again now: the subscriber does not retry a refused login by itself.
     Retry,
     /// Put these bytes on the clipboard (app.rs writes OSC 52 to the terminal; the bytes
@@ -252,6 +262,8 @@ pub struct AppState {
     refusals: Vec<Effect>,
     /// Decoded previews of the feed rows drawn (filled lazily by the feed's renderer).
     pub previews: preview::Previews,
+    /// Feed messages marked to send again together (`m`, then `r`).
+    pub marks: marks::Marks,
 }
 
 impl AppState {
@@ -280,6 +292,7 @@ impl AppState {
             now,
             refusals: Vec::new(),
             previews: Default::default(),
+            marks: Default::default(),
         }
     }
 
@@ -321,6 +334,7 @@ impl AppState {
             Event::Tick => self.channels.on_tick(now),
             Event::PubSubPoll(poll) => self.channels.on_poll(poll),
             Event::Published(result) => self.on_published(result),
+            Event::MarkedSent(result) => self.on_marked_sent(result),
             Event::Pending(event) => self.on_pending_event(event),
             Event::Streams(event) => return self.on_streams_event(event),
             Event::Problems(update) => self.problems.on_update(update),
@@ -367,6 +381,7 @@ impl AppState {
             Some(Overlay::Subscribe(_)) => Focus::Subscribe,
             Some(Overlay::Unsubscribe(_)) => Focus::Unsubscribe,
             Some(Overlay::Composer(_)) => Focus::Composer,
+            Some(Overlay::SendMarked(_)) => Focus::SendMarked,
             None if self.problems.open => match self.problems.dialog {
                 Some(_) => Focus::ProblemsDialog,
                 None => Focus::Problems,

@@ -207,6 +207,15 @@ fn counter_parts(state: &AppState) -> Vec<fit::Part> {
     if let Some(part) = problems_part(state) {
         parts.push(part);
     }
+    if !state.marks.is_empty() {
+        parts.push(fit::Part::new(
+            6,
+            vec![Span::styled(
+                format!("{} marked", thousands(state.marks.len() as u64)),
+                theme::accent().patch(theme::bold()),
+            )],
+        ));
+    }
     parts.push(fit::Part::new(
         1,
         vec![Span::raw(format!(
