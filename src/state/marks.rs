@@ -307,3 +307,263 @@ fn plural(n: usize) -> &'static str {
         "s"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use chrono::{DateTime, Utc};
+    use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+
+    use super::*;
+    use crate::redis::actions::ReadOnly;
+    use crate::redis::message::Delivery;
+    use crate::redis::subscriber::Subscriptions;
+    use crate::state::{Config, Event};
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap_or_default()
+    }
+
+    fn key(code: KeyCode) -> Event {
+        Event::Key(KeyEvent {
+            code,
+            modifiers: KeyModifiers::NONE,
+            kind: KeyEventKind::Press,
+            state: KeyEventState::NONE,
+        })
+    }
+
+    fn ch(c: char) -> Event {
+        key(KeyCode::Char(c))
+    }
+
+    fn message(seq: u64, kind: Kind, channel: &str, payload: &[u8]) -> Message {
+        Message {
+            seq,
+            received: t(0),
+            kind,
+            pattern: None,
+            channel: Bytes::copy_from_slice(channel.as_bytes()),
+            payload: Bytes::copy_from_slice(payload),
+        }
+    }
+
+    /// A state whose feed holds `messages` (oldest first).
+    fn state(messages: Vec<Message>, read_only: ReadOnly, max_bytes: usize) -> AppState {
+        let config = Config {
+            export_dir: PathBuf::from("/exports"),
+            read_only,
+            max_bytes,
+            ..Config::default()
+        };
+        let mut s = AppState::new(config, Subscriptions::default(), t(0));
+        let batch = messages.into_iter().map(Delivery::Message).collect();
+        s.update(Event::Deliveries(batch), t(1));
+        s
+    }
+
+    fn five() -> AppState {
+        let messages = (1..=5)
+            .map(|i| {
+                let kind = if i == 2 { Kind::SMessage } else { Kind::Message };
+                message(i, kind, &format!("ch{}", i % 2), format!("m{i}").as_bytes())
+            })
+            .collect();
+        state(messages, ReadOnly::off(), 64 << 20)
+    }
+
+    fn seqs(s: &AppState) -> Vec<u64> {
+        s.marks.messages().iter().map(|m| m.seq).collect()
+    }
+
+    #[test]
+    fn m_toggles_a_mark_on_the_selected_message_and_marks_keep_seq_order() {
+        let mut s = five();
+        s.update(ch('m'), t(2)); // live: the newest (5)
+        s.update(ch('k'), t(2)); // 4
+        s.update(ch('k'), t(2)); // 3
+        s.update(ch('m'), t(2));
+        s.update(ch('k'), t(2)); // 2
+        s.update(ch('k'), t(2)); // 1
+        s.update(ch('m'), t(2));
+        assert_eq!(seqs(&s), vec![1, 3, 5], "in seq order, not marking order");
+        assert_eq!(s.marks.bytes(), 6);
+        s.update(ch('m'), t(2)); // 1 again: unmarked
+        assert_eq!(seqs(&s), vec![3, 5]);
+        let notice = s.visible_notice().map(|n| n.text.clone()).unwrap_or_default();
+        assert!(notice.starts_with("unmarked: 2 marked"), "{notice}");
+    }
+
+    #[test]
+    fn capital_m_clears_every_mark() {
+        let mut s = five();
+        s.update(ch('m'), t(2));
+        s.update(ch('k'), t(2));
+        s.update(ch('m'), t(2));
+        assert_eq!(s.marks.len(), 2);
+        s.update(ch('M'), t(2));
+        assert!(s.marks.is_empty());
+        assert_eq!(s.marks.bytes(), 0);
+        let notice = s.visible_notice().map(|n| n.text.clone()).unwrap_or_default();
+        assert_eq!(notice, "cleared 2 marks");
+    }
+
+    #[test]
+    fn marks_are_capped_by_count_and_by_bytes() {
+        let mut marks = Marks::default();
+        for seq in 0..MAX_MARKS as u64 {
+            assert_eq!(marks.insert(message(seq, Kind::Message, "c", b"x"), 1 << 20), Ok(()));
+        }
+        let one_more = message(MAX_MARKS as u64, Kind::Message, "c", b"x");
+        assert_eq!(marks.insert(one_more, 1 << 20), Err(Refused::Count));
+        assert_eq!(marks.len(), MAX_MARKS);
+        let mut marks = Marks::default();
+        assert_eq!(marks.insert(message(1, Kind::Message, "c", &[7; 60]), 100), Ok(()));
+        assert_eq!(
+            marks.insert(message(2, Kind::Message, "c", &[7; 41]), 100),
+            Err(Refused::Bytes(100))
+        );
+        assert_eq!(marks.insert(message(3, Kind::Message, "c", &[7; 40]), 100), Ok(()));
+
+        // Through the key: the refusal says so and names the keys that make room.
+        let mut s = five();
+        for seq in 100..100 + MAX_MARKS as u64 {
+            let m = message(seq, Kind::Message, "old", b"x");
+            assert_eq!(s.marks.insert(m, usize::MAX), Ok(()));
+        }
+        s.update(ch('m'), t(2));
+        assert_eq!(s.marks.len(), MAX_MARKS);
+        assert!(!s.marks.contains(5));
+        let notice = s.visible_notice().map(|n| n.text.clone()).unwrap_or_default();
+        assert!(notice.contains("at most 1,000"), "{notice}");
+        assert!(notice.contains("r or clear them with M"), "{notice}");
+    }
+
+    #[test]
+    fn stream_entries_and_truncated_messages_cannot_be_marked() {
+        let entry = message(1, Kind::StreamEntry, "orders-stream", b"{\"a\":1}");
+        let mut s = state(vec![entry], ReadOnly::off(), 64 << 20);
+        s.update(ch('m'), t(2));
+        assert!(s.marks.is_empty());
+        let notice = s.visible_notice().map(|n| n.text.clone()).unwrap_or_default();
+        assert!(notice.contains("stream entry"), "{notice}");
+
+        // Bigger than the whole --max-bytes budget: the feed keeps it truncated.
+        let huge = message(1, Kind::Message, "big", &[b'x'; 4096]);
+        let mut s = state(vec![huge], ReadOnly::off(), 1024);
+        assert!(s.feed.truncated_from(1).is_some(), "the feed truncated it");
+        s.update(ch('m'), t(2));
+        assert!(s.marks.is_empty());
+        let notice = s.visible_notice().map(|n| n.text.clone()).unwrap_or_default();
+        assert!(notice.contains("kept truncated"), "{notice}");
+    }
+
+    #[test]
+    fn r_with_marks_confirms_then_sends_exactly_the_marked_messages_in_seq_order() {
+        let mut s = five();
+        s.update(ch('k'), t(2)); // 4
+        s.update(ch('m'), t(2));
+        s.update(ch('k'), t(2)); // 3
+        s.update(ch('k'), t(2)); // 2 (shard)
+        s.update(ch('m'), t(2));
+        assert!(s.update(ch('r'), t(3)).is_empty(), "nothing is sent before y");
+        let Some(Overlay::SendMarked(dialog)) = &s.overlay else {
+            panic!("the confirmation opens, not the composer: {:?}", s.overlay);
+        };
+        assert_eq!(dialog.shard, 1);
+        assert_eq!(dialog.bytes, 4);
+        assert_eq!(
+            dialog.channels,
+            vec![(Bytes::from_static(b"ch0"), true), (Bytes::from_static(b"ch0"), false)]
+        );
+        // A stray key does nothing; n cancels and keeps the marks.
+        assert!(s.update(ch('x'), t(3)).is_empty());
+        s.update(ch('n'), t(3));
+        assert!(s.overlay.is_none());
+        assert_eq!(seqs(&s), vec![2, 4]);
+        s.update(ch('r'), t(4));
+        let effects = s.update(ch('y'), t(4));
+        let five = five();
+        let expected: Vec<Message> = [2, 4]
+            .iter()
+            .filter_map(|&seq| match five.feed.get(seq - 1).map(|e| e.item) {
+                Some(FeedItem::Message(m)) => Some(m),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(expected.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![2, 4]);
+        assert_eq!(effects, vec![Effect::PublishMarked(expected)]);
+        assert!(s.overlay.is_none());
+        assert_eq!(s.marks.len(), 2, "kept until the send succeeds");
+    }
+
+    #[test]
+    fn a_successful_send_clears_the_marks_a_partial_one_keeps_the_unsent() {
+        let mut s = five();
+        s.update(ch('m'), t(2));
+        s.update(ch('k'), t(2));
+        s.update(ch('m'), t(2));
+        s.update(ch('k'), t(2));
+        s.update(ch('m'), t(2));
+        assert_eq!(seqs(&s), vec![3, 4, 5]);
+        let partial = MarkedDone {
+            sent: vec![3, 5],
+            receivers: 2,
+            zero_receivers: 1,
+            errors: 1,
+            first_error: Some("NOPERM \x1b[2J".into()),
+            stopped: None,
+        };
+        s.update(Event::MarkedSent(Ok(partial)), t(3));
+        assert_eq!(seqs(&s), vec![4]);
+        let notice = s.visible_notice().map(|n| n.text.clone()).unwrap_or_default();
+        assert!(notice.contains("sent 2 marked messages again"), "{notice}");
+        assert!(notice.contains("1 refused (NOPERM \\x1b[2J)"), "{notice}");
+        assert!(notice.contains("1 not sent stay marked"), "{notice}");
+        let done = MarkedDone {
+            sent: vec![4],
+            receivers: 3,
+            ..MarkedDone::default()
+        };
+        s.update(Event::MarkedSent(Ok(done)), t(4));
+        assert!(s.marks.is_empty());
+        let notice = s.visible_notice().map(|n| n.text.clone()).unwrap_or_default();
+        assert_eq!(
+            notice,
+            "sent 1 marked message again: 3 receivers in total, 0 reached nobody"
+        );
+        s.update(ch('m'), t(5));
+        s.update(Event::MarkedSent(Err("connection refused".into())), t(5));
+        assert_eq!(s.marks.len(), 1, "a failed send keeps the marks");
+    }
+
+    #[test]
+    fn r_with_marks_in_read_only_mode_is_refused_at_once_and_audited() {
+        let messages = vec![message(1, Kind::Message, "a", b"b")];
+        let mut s = state(messages, ReadOnly::because("--read-only"), 64 << 20);
+        s.update(ch('m'), t(2));
+        let effects = s.update(ch('r'), t(2));
+        assert!(s.overlay.is_none(), "no dialog");
+        assert_eq!(
+            effects,
+            vec![Effect::AuditRefusal {
+                action: ACTION.into(),
+                stream: None,
+                group: None
+            }]
+        );
+        let notice = s.visible_notice().map(|n| n.text.clone()).unwrap_or_default();
+        assert!(notice.contains("read-only mode: publish-marked is disabled"), "{notice}");
+    }
+
+    #[test]
+    fn r_in_the_detail_view_still_sends_the_open_message_alone() {
+        let mut s = five();
+        s.update(ch('m'), t(2));
+        s.update(key(KeyCode::Enter), t(2));
+        assert!(s.detail.is_some());
+        s.update(ch('r'), t(2));
+        assert!(matches!(s.overlay, Some(Overlay::Composer(_))), "{:?}", s.overlay);
+    }
+}
