@@ -15,9 +15,11 @@ use crate::text::escape::escape_line;
 const WIDTH: u16 = 72;
 /// Channels named before "+N more".
 const NAMED_CHANNELS: usize = 4;
+/// Widest a channel name is shown (cut in the middle with `…` past it).
+const NAME_CELLS: usize = 40;
 
-/// The dialog's sentences (before wrapping).
-pub fn lines(dialog: &SendMarked) -> Vec<String> {
+/// The dialog's sentences (before wrapping), names cut to `name_cells` each.
+pub fn lines(dialog: &SendMarked, name_cells: usize) -> Vec<String> {
     let n = dialog.messages.len();
     let channels = dialog.channels.len();
     let mut named: Vec<String> = dialog
@@ -25,11 +27,11 @@ pub fn lines(dialog: &SendMarked) -> Vec<String> {
         .iter()
         .take(NAMED_CHANNELS)
         .map(|(name, shard)| {
-            let name = escape_line(name);
+            let name = fit::cut_middle(&escape_line(name), name_cells);
             if *shard {
                 format!("{name} (shard)")
             } else {
-                name.into_owned()
+                name
             }
         })
         .collect();
@@ -41,7 +43,7 @@ pub fn lines(dialog: &SendMarked) -> Vec<String> {
         (_, 0) => "each by PUBLISH".to_string(),
         (0, _) => "each by SPUBLISH".to_string(),
         (p, s) => format!(
-            "{} by PUBLISH and {} by SPUBLISH, as each was received",
+            "{} by PUBLISH and {} by SPUBLISH, each as it came in",
             thousands(p as u64),
             thousands(s as u64)
         ),
@@ -56,7 +58,7 @@ pub fn lines(dialog: &SendMarked) -> Vec<String> {
             if channels == 1 { "" } else { "s" },
         ),
         named.join(", "),
-        format!("They go out byte for byte in the order received, {commands}."),
+        format!("They go out byte for byte, oldest first, {commands}."),
     ]
 }
 
@@ -78,7 +80,7 @@ pub fn render(state: &AppState, dialog: &SendMarked, frame: &mut Frame, area: Re
     let text_width = usize::from(width.saturating_sub(4));
     // The area less the border and the hint row; each sentence keeps at least a row.
     let room = usize::from(area.height.saturating_sub(3)).max(1);
-    let sentences = lines(dialog);
+    let sentences = lines(dialog, NAME_CELLS.min(text_width.saturating_sub(9)).max(8));
     let mut wrapped: Vec<String> = Vec::new();
     for (i, text) in sentences.iter().enumerate() {
         let later = sentences.len() - i - 1;

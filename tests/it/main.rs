@@ -11,6 +11,7 @@ mod decode;
 mod demo_pty;
 mod doctor_cluster;
 mod keyspace;
+mod marks;
 mod pending;
 mod pending_pty;
 mod problems_pty;
