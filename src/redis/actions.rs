@@ -47,8 +47,8 @@ pub use group::{
 };
 pub use notify::{enable_notifications, restore_notifications, NotifyOutcome};
 pub use publish::{
-    publish, publish_marked, PublishOutcome, Replay, ReplayFailure, ReplayMessage, ReplayOutcome, ReplaySkipped,
-    REPLAY_AUDITED_MESSAGES,
+    publish, publish_marked, PublishOutcome, Replay, ReplayFailure, ReplayMessage, ReplayOutcome,
+    ReplaySkipped, REPLAY_AUDITED_MESSAGES,
 };
 pub use trim::{trim, trim_preview, TrimOutcome, TrimPreview, TrimStrategy, MAX_TRIM_ENTRIES};
 

@@ -117,7 +117,10 @@ impl SendMarked {
             let is_shard = m.kind == Kind::SMessage;
             shard += usize::from(is_shard);
             bytes += m.payload.len() as u64;
-            if !channels.iter().any(|(c, s)| *c == m.channel && *s == is_shard) {
+            if !channels
+                .iter()
+                .any(|(c, s)| *c == m.channel && *s == is_shard)
+            {
                 channels.push((m.channel.clone(), is_shard));
             }
         }
@@ -163,7 +166,9 @@ impl AppState {
             return;
         }
         if m.kind == Kind::StreamEntry {
-            self.info("a stream entry is not a Pub/Sub message: it cannot be marked to send again".into());
+            self.info(
+                "a stream entry is not a Pub/Sub message: it cannot be marked to send again".into(),
+            );
             return;
         }
         if let Some(full) = self.feed.truncated_from(m.seq) {
@@ -366,7 +371,11 @@ mod tests {
     fn five() -> AppState {
         let messages = (1..=5)
             .map(|i| {
-                let kind = if i == 2 { Kind::SMessage } else { Kind::Message };
+                let kind = if i == 2 {
+                    Kind::SMessage
+                } else {
+                    Kind::Message
+                };
                 message(i, kind, &format!("ch{}", i % 2), format!("m{i}").as_bytes())
             })
             .collect();
@@ -391,7 +400,10 @@ mod tests {
         assert_eq!(s.marks.bytes(), 6);
         s.update(ch('m'), t(2)); // 1 again: unmarked
         assert_eq!(seqs(&s), vec![3, 5]);
-        let notice = s.visible_notice().map(|n| n.text.clone()).unwrap_or_default();
+        let notice = s
+            .visible_notice()
+            .map(|n| n.text.clone())
+            .unwrap_or_default();
         assert!(notice.starts_with("unmarked: 2 marked"), "{notice}");
     }
 
@@ -405,7 +417,10 @@ mod tests {
         s.update(ch('M'), t(2));
         assert!(s.marks.is_empty());
         assert_eq!(s.marks.bytes(), 0);
-        let notice = s.visible_notice().map(|n| n.text.clone()).unwrap_or_default();
+        let notice = s
+            .visible_notice()
+            .map(|n| n.text.clone())
+            .unwrap_or_default();
         assert_eq!(notice, "cleared 2 marks");
     }
 
@@ -413,18 +428,27 @@ mod tests {
     fn marks_are_capped_by_count_and_by_bytes() {
         let mut marks = Marks::default();
         for seq in 0..MAX_MARKS as u64 {
-            assert_eq!(marks.insert(message(seq, Kind::Message, "c", b"x"), 1 << 20), Ok(()));
+            assert_eq!(
+                marks.insert(message(seq, Kind::Message, "c", b"x"), 1 << 20),
+                Ok(())
+            );
         }
         let one_more = message(MAX_MARKS as u64, Kind::Message, "c", b"x");
         assert_eq!(marks.insert(one_more, 1 << 20), Err(Refused::Count));
         assert_eq!(marks.len(), MAX_MARKS);
         let mut marks = Marks::default();
-        assert_eq!(marks.insert(message(1, Kind::Message, "c", &[7; 60]), 100), Ok(()));
+        assert_eq!(
+            marks.insert(message(1, Kind::Message, "c", &[7; 60]), 100),
+            Ok(())
+        );
         assert_eq!(
             marks.insert(message(2, Kind::Message, "c", &[7; 41]), 100),
             Err(Refused::Bytes(100))
         );
-        assert_eq!(marks.insert(message(3, Kind::Message, "c", &[7; 40]), 100), Ok(()));
+        assert_eq!(
+            marks.insert(message(3, Kind::Message, "c", &[7; 40]), 100),
+            Ok(())
+        );
 
         // Through the key: the refusal says so and names the keys that make room.
         let mut s = five();
@@ -435,7 +459,10 @@ mod tests {
         s.update(ch('m'), t(2));
         assert_eq!(s.marks.len(), MAX_MARKS);
         assert!(!s.marks.contains(5));
-        let notice = s.visible_notice().map(|n| n.text.clone()).unwrap_or_default();
+        let notice = s
+            .visible_notice()
+            .map(|n| n.text.clone())
+            .unwrap_or_default();
         assert!(notice.contains("at most 1,000"), "{notice}");
         assert!(notice.contains("r or clear them with M"), "{notice}");
     }
@@ -446,7 +473,10 @@ mod tests {
         let mut s = state(vec![entry], ReadOnly::off(), 64 << 20);
         s.update(ch('m'), t(2));
         assert!(s.marks.is_empty());
-        let notice = s.visible_notice().map(|n| n.text.clone()).unwrap_or_default();
+        let notice = s
+            .visible_notice()
+            .map(|n| n.text.clone())
+            .unwrap_or_default();
         assert!(notice.contains("stream entry"), "{notice}");
 
         // Bigger than the whole --max-bytes budget: the feed keeps it truncated.
@@ -455,7 +485,10 @@ mod tests {
         assert!(s.feed.truncated_from(1).is_some(), "the feed truncated it");
         s.update(ch('m'), t(2));
         assert!(s.marks.is_empty());
-        let notice = s.visible_notice().map(|n| n.text.clone()).unwrap_or_default();
+        let notice = s
+            .visible_notice()
+            .map(|n| n.text.clone())
+            .unwrap_or_default();
         assert!(notice.contains("kept truncated"), "{notice}");
     }
 
@@ -467,7 +500,10 @@ mod tests {
         s.update(ch('k'), t(2)); // 3
         s.update(ch('k'), t(2)); // 2 (shard)
         s.update(ch('m'), t(2));
-        assert!(s.update(ch('r'), t(3)).is_empty(), "nothing is sent before y");
+        assert!(
+            s.update(ch('r'), t(3)).is_empty(),
+            "nothing is sent before y"
+        );
         let Some(Overlay::SendMarked(dialog)) = &s.overlay else {
             panic!("the confirmation opens, not the composer: {:?}", s.overlay);
         };
@@ -475,7 +511,10 @@ mod tests {
         assert_eq!(dialog.bytes, 4);
         assert_eq!(
             dialog.channels,
-            vec![(Bytes::from_static(b"ch0"), true), (Bytes::from_static(b"ch0"), false)]
+            vec![
+                (Bytes::from_static(b"ch0"), true),
+                (Bytes::from_static(b"ch0"), false)
+            ]
         );
         // A stray key does nothing; n cancels and keeps the marks.
         assert!(s.update(ch('x'), t(3)).is_empty());
@@ -492,7 +531,10 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(expected.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![2, 4]);
+        assert_eq!(
+            expected.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            vec![2, 4]
+        );
         assert_eq!(effects, vec![Effect::PublishMarked(expected)]);
         assert!(s.overlay.is_none());
         assert_eq!(s.marks.len(), 2, "kept until the send succeeds");
@@ -517,7 +559,10 @@ mod tests {
         };
         s.update(Event::MarkedSent(Ok(partial)), t(3));
         assert_eq!(seqs(&s), vec![4]);
-        let notice = s.visible_notice().map(|n| n.text.clone()).unwrap_or_default();
+        let notice = s
+            .visible_notice()
+            .map(|n| n.text.clone())
+            .unwrap_or_default();
         assert!(notice.contains("sent 2 marked messages again"), "{notice}");
         assert!(notice.contains("1 refused (NOPERM \\x1b[2J)"), "{notice}");
         assert!(notice.contains("1 not sent stay marked"), "{notice}");
@@ -528,7 +573,10 @@ mod tests {
         };
         s.update(Event::MarkedSent(Ok(done)), t(4));
         assert!(s.marks.is_empty());
-        let notice = s.visible_notice().map(|n| n.text.clone()).unwrap_or_default();
+        let notice = s
+            .visible_notice()
+            .map(|n| n.text.clone())
+            .unwrap_or_default();
         assert_eq!(
             notice,
             "sent 1 marked message again: 3 receivers in total, 0 reached nobody"
@@ -553,8 +601,14 @@ mod tests {
                 group: None
             }]
         );
-        let notice = s.visible_notice().map(|n| n.text.clone()).unwrap_or_default();
-        assert!(notice.contains("read-only mode: publish-marked is disabled"), "{notice}");
+        let notice = s
+            .visible_notice()
+            .map(|n| n.text.clone())
+            .unwrap_or_default();
+        assert!(
+            notice.contains("read-only mode: publish-marked is disabled"),
+            "{notice}"
+        );
     }
 
     #[test]
@@ -564,6 +618,10 @@ mod tests {
         s.update(key(KeyCode::Enter), t(2));
         assert!(s.detail.is_some());
         s.update(ch('r'), t(2));
-        assert!(matches!(s.overlay, Some(Overlay::Composer(_))), "{:?}", s.overlay);
+        assert!(
+            matches!(s.overlay, Some(Overlay::Composer(_))),
+            "{:?}",
+            s.overlay
+        );
     }
 }

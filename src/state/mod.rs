@@ -80,7 +80,9 @@ impl Tab {
 /// A modal layer over the panes; it gets keys first.
 #[derive(Debug, Clone)]
 pub enum Overlay {
-    Help { scroll: usize },
+    Help {
+        scroll: usize,
+    },
     Filter(FilterEdit),
     Subscribe(SubscribePrompt),
     Unsubscribe(Picker),

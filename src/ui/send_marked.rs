@@ -36,7 +36,10 @@ pub fn lines(dialog: &SendMarked, name_cells: usize) -> Vec<String> {
         })
         .collect();
     if channels > NAMED_CHANNELS {
-        named.push(format!("… +{} more", thousands((channels - NAMED_CHANNELS) as u64)));
+        named.push(format!(
+            "… +{} more",
+            thousands((channels - NAMED_CHANNELS) as u64)
+        ));
     }
     let publish = n - dialog.shard;
     let commands = match (publish, dialog.shard) {

@@ -80,7 +80,12 @@ fn publish_calls(server: &Server) -> u64 {
         .iter()
         .filter_map(|prefix| {
             let line = info.lines().find(|l| l.starts_with(prefix))?;
-            line.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok()
+            line.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
         })
         .sum()
 }
@@ -129,10 +134,17 @@ fn marked_messages_are_sent_again_byte_exact_in_the_order_received() {
     tui.send(b"k");
     tui.send(b"m");
     let screen = tui.wait_for("3 marked", T);
-    assert_eq!(screen.matches('✓').count(), 3, "three rows carry the mark:\n{screen}");
+    assert_eq!(
+        screen.matches('✓').count(),
+        3,
+        "three rows carry the mark:\n{screen}"
+    );
     tui.send(b"r");
     let screen = tui.wait_for("send 3 marked messages again?", T);
-    assert!(screen.contains("3 messages, 25 B of payload, to 1 channel:"), "{screen}");
+    assert!(
+        screen.contains("3 messages, 25 B of payload, to 1 channel:"),
+        "{screen}"
+    );
     assert!(screen.contains("each by PUBLISH"), "{screen}");
     let before = publish_calls(&server);
     tui.send(b"y");
@@ -149,8 +161,15 @@ fn marked_messages_are_sent_again_byte_exact_in_the_order_received() {
         .read_to_string(&mut out)
         .expect("read");
     let got: Vec<Vec<u8>> = out.lines().map(b64).collect();
-    assert_eq!(got, vec![b"one".to_vec(), BINARY.to_vec(), b"four".to_vec()]);
-    assert_eq!(publish_calls(&server) - before, 3, "exactly the marked three");
+    assert_eq!(
+        got,
+        vec![b"one".to_vec(), BINARY.to_vec(), b"four".to_vec()]
+    );
+    assert_eq!(
+        publish_calls(&server) - before,
+        3,
+        "exactly the marked three"
+    );
     let screen = tui.wait_until("the marks to be cleared", T, |s| !s.contains('✓'));
     let counters = screen.lines().nth(2).unwrap_or_default();
     assert!(!counters.contains("marked"), "{screen}");
@@ -197,7 +216,10 @@ fn r_with_marks_in_read_only_mode_is_refused_audited_and_sends_nothing() {
     let before = publish_calls(&server);
     tui.send(b"r");
     let screen = tui.wait_for("read-only mode: publish-marked is disabled", T);
-    assert!(!screen.contains("marked message again?"), "no dialog: {screen}");
+    assert!(
+        !screen.contains("marked message again?"),
+        "no dialog: {screen}"
+    );
     let records = wait_for("the refusal in the audit log", T, || {
         let records = audit_records(&audit);
         (records.len() == 1).then_some(records)
@@ -304,7 +326,10 @@ fn send_marked_confirmation_names_channels_bytes_and_commands_at_every_size() {
     }
     let wide = screen::text(&screen::draw_at(&mut s, (250, 70), now()));
     assert!(wide.contains("6 messages"), "{wide}");
-    assert!(wide.contains("… +2 more"), "four channels named at most: {wide}");
+    assert!(
+        wide.contains("… +2 more"),
+        "four channels named at most: {wide}"
+    );
     assert!(wide.contains("5 by PUBLISH and 1 by"), "{wide}");
     assert!(wide.contains("orders:{eu} (shard)"), "{wide}");
 }

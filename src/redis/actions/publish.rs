@@ -441,8 +441,13 @@ impl<'c, 'a> Replay<'c, 'a> {
             return Ok(());
         }
         self.outcome.audited_messages += 1;
-        let mut attempt =
-            publish_attempt(self.ctx, self.names.message, &m.channel, &m.payload, m.shard);
+        let mut attempt = publish_attempt(
+            self.ctx,
+            self.names.message,
+            &m.channel,
+            &m.payload,
+            m.shard,
+        );
         attempt.record.server = target.to_string();
         attempt.record.ids = vec![format!("{} {}", self.names.unit, m.line)];
         match result {
