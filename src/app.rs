@@ -35,6 +35,7 @@ use crate::redis::route::Route;
 use crate::redis::stream_tail::StreamTail;
 use crate::redis::subscriber::{ConnState, Status, Subscriber, SubscriberConfig};
 use crate::state::composer::PublishDone;
+use crate::state::marks::MarkedDone;
 use crate::state::pending::PendingEvent;
 use crate::state::status::{ConnView, StatusUpdate};
 use crate::state::streams::StreamsEffect;
@@ -231,6 +232,7 @@ struct Workers<'a> {
     /// One command connection and one audit log for every pane's reads and actions.
     backend: backend::Backend,
     publish_tx: mpsc::Sender<Result<PublishDone, String>>,
+    marked_tx: mpsc::Sender<Result<MarkedDone, String>>,
     export_tx: mpsc::Sender<Result<ExportDone, String>>,
 }
 
@@ -239,6 +241,7 @@ struct Workers<'a> {
 struct Answers {
     export_rx: mpsc::Receiver<Result<ExportDone, String>>,
     publish_rx: mpsc::Receiver<Result<PublishDone, String>>,
+    marked_rx: mpsc::Receiver<Result<MarkedDone, String>>,
     pending_rx: mpsc::Receiver<PendingEvent>,
     streams_rx: mpsc::Receiver<StreamsEvent>,
     keyspace_rx: mpsc::Receiver<crate::state::keyspace::KeyspaceEvent>,
@@ -254,6 +257,7 @@ struct Answers {
 enum Answer {
     Exported(Result<ExportDone, String>),
     Published(Result<PublishDone, String>),
+    MarkedSent(Result<MarkedDone, String>),
     Pending(PendingEvent),
     Streams(StreamsEvent),
     Keyspace(crate::state::keyspace::KeyspaceEvent),
@@ -270,6 +274,7 @@ impl Answers {
         tokio::select! {
             Some(done) = self.export_rx.recv() => Answer::Exported(done),
             Some(done) = self.publish_rx.recv() => Answer::Published(done),
+            Some(done) = self.marked_rx.recv() => Answer::MarkedSent(done),
             Some(event) = self.pending_rx.recv() => Answer::Pending(event),
             Some(event) = self.streams_rx.recv() => Answer::Streams(event),
             Some(event) = self.keyspace_rx.recv() => Answer::Keyspace(event),
@@ -310,6 +315,7 @@ impl Answers {
             Answer::Exported(done) => state.update(Event::Exported(done), now),
             Answer::Published(done) => state.update(Event::Published(done), now),
             Answer::Keyspace(event) => state.update(Event::Keyspace(event), now),
+            Answer::MarkedSent(done) => state.update(Event::MarkedSent(done), now),
             Answer::PubSubPoll(poll) => state.update(Event::PubSubPoll(poll), now),
             Answer::Problems(update) => state.update(Event::Problems(update), now),
             Answer::Ended => Vec::new(),
@@ -328,6 +334,7 @@ fn start_workers<'a>(
     let streams_config = setup.streams;
     let (export_tx, export_rx) = mpsc::channel(4);
     let (publish_tx, publish_rx) = mpsc::channel(4);
+    let (marked_tx, marked_rx) = mpsc::channel(4);
     // Pub/Sub figures for the Channels pane, at the same --poll-interval as the Streams
     // pane; stops when dropped at the end of the loop.
     let poller = Poller::spawn_route(route.clone(), streams_config.interval);
@@ -347,6 +354,7 @@ fn start_workers<'a>(
     let answers = Answers {
         export_rx,
         publish_rx,
+        marked_rx,
         pending_rx,
         streams_rx,
         keyspace_rx,
@@ -367,6 +375,7 @@ fn start_workers<'a>(
         keyspace,
         backend,
         publish_tx,
+        marked_tx,
         export_tx,
     };
     (workers, answers)
@@ -408,6 +417,14 @@ impl Workers<'_> {
                             receivers: outcome.receivers,
                         });
                     let _ = tx.send(result).await;
+                });
+            }
+            Effect::PublishMarked(messages) => {
+                let tx = self.marked_tx.clone();
+                let backend = self.backend.clone();
+                // Off the loop, like a single publish.
+                tokio::spawn(async move {
+                    let _ = tx.send(backend.publish_marked(messages).await).await;
                 });
             }
             Effect::AuditRefusal {

@@ -504,6 +504,8 @@ impl Default for Keymap {
             (S::Feed, KeySpec::ch('e'), C::Export),
             (S::Feed, KeySpec::ch('r'), C::SendAgain),
             (S::Feed, KeySpec::ch('y'), C::CopyPayload),
+            (S::Feed, KeySpec::ch('m'), C::ToggleMark),
+            (S::Feed, KeySpec::ch('M'), C::ClearMarks),
             (S::Feed, KeySpec::ch('R'), C::Retry),
             (S::Detail, KeySpec::plain(K::Esc), C::Back),
             (S::Detail, KeySpec::ch('h'), C::ToggleHex),

@@ -123,4 +123,47 @@ impl Backend {
             .await
             .map_err(|e| e.message)
     }
+
+    /// The marked messages again, in order, as one batch through the action layer
+    /// (read-only refusal, bounded audit); which of them the server accepted.
+    pub(super) async fn publish_marked(
+        &self,
+        messages: Vec<crate::redis::message::Message>,
+    ) -> Result<crate::state::marks::MarkedDone, String> {
+        let ctx = self.context_at(self.route.template().to_string())?;
+        let batch: Vec<actions::ReplayMessage> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| actions::ReplayMessage {
+                line: i as u64 + 1,
+                channel: m.channel.clone(),
+                payload: m.payload.clone(),
+                shard: m.kind == crate::redis::message::Kind::SMessage,
+            })
+            .collect();
+        let (outcome, failures) = actions::publish_marked(&ctx, &self.route, &batch)
+            .await
+            .map_err(|e| e.message)?;
+        // Messages are answered in order: the first `sent + errors` were answered, the
+        // rest never went out. After a stop, refusals before it are not itemised, so
+        // nothing is taken as sent (every mark stays) rather than guess.
+        let answered = (outcome.sent + outcome.errors) as usize;
+        let refused: std::collections::HashSet<u64> = failures.iter().map(|f| f.line).collect();
+        let unsure = outcome.stopped.is_some() && outcome.errors > 0;
+        let sent = messages
+            .iter()
+            .enumerate()
+            .take(if unsure { 0 } else { answered })
+            .filter(|(i, _)| !refused.contains(&(*i as u64 + 1)))
+            .map(|(_, m)| m.seq)
+            .collect();
+        Ok(crate::state::marks::MarkedDone {
+            sent,
+            receivers: outcome.receivers,
+            zero_receivers: outcome.zero_receivers,
+            errors: outcome.errors,
+            first_error: failures.first().map(|f| f.error.message.clone()),
+            stopped: outcome.stopped,
+        })
+    }
 }

@@ -47,10 +47,13 @@ pub use group::{
 };
 pub use notify::{enable_notifications, restore_notifications, NotifyOutcome};
 pub use publish::{
-    publish, PublishOutcome, Replay, ReplayFailure, ReplayMessage, ReplayOutcome, ReplaySkipped,
-    REPLAY_AUDITED_MESSAGES,
+    publish, publish_marked, PublishOutcome, Replay, ReplayFailure, ReplayMessage, ReplayOutcome,
+    ReplaySkipped, REPLAY_AUDITED_MESSAGES,
 };
 pub use trim::{trim, trim_preview, TrimOutcome, TrimPreview, TrimStrategy, MAX_TRIM_ENTRIES};
+
+/// The audit action of sending the TUI's marked messages again (and of its refusal).
+pub const MARKED_ACTION: &str = "publish-marked";
 
 /// Most ids one action accepts: actions are pipelined in one round trip and must stay
 /// bounded like everything else.

@@ -89,6 +89,7 @@ impl AppState {
                 self.channels_key(&key, &mut effects)
             }
             Focus::Composer => self.composer_key(key, &mut effects),
+            Focus::SendMarked => self.send_marked_key(&key, &mut effects),
             Focus::Pending | Focus::PendingDialog(_) => self.pending_key(&key, &mut effects),
             Focus::Streams(_) => self.streams_key(&key, &mut effects),
             Focus::Problems | Focus::ProblemsDialog => self.problems_key(&key, &mut effects),
@@ -468,6 +469,8 @@ impl AppState {
             }
             Some(Command::SendAgain) => self.send_again(),
             Some(Command::CopyPayload) => self.copy_payload(effects),
+            Some(Command::ToggleMark) => self.toggle_mark(),
+            Some(Command::ClearMarks) => self.clear_marks(),
             Some(Command::Retry) => {
                 if let ConnView::Disconnected { .. } = self.conn {
                     self.info("connecting again…".into());

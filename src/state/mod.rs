@@ -8,6 +8,7 @@ pub mod feed;
 mod keys;
 pub mod keyspace;
 pub mod layout;
+pub mod marks;
 pub mod pending;
 pub mod preview;
 pub mod problems;
@@ -89,11 +90,15 @@ impl Tab {
 /// A modal layer over the panes; it gets keys first.
 #[derive(Debug, Clone)]
 pub enum Overlay {
-    Help { scroll: usize },
+    Help {
+        scroll: usize,
+    },
     Filter(FilterEdit),
     Subscribe(SubscribePrompt),
     Unsubscribe(Picker),
     Composer(ComposerState),
+    /// `r` with marked messages: send them all again?
+    SendMarked(marks::SendMarked),
 }
 
 /// Who gets a key first.
@@ -125,6 +130,8 @@ pub enum Focus {
     /// The Keyspace pane (events or keys table), or its prompt / confirmation.
     Keyspace,
     KeyspaceDialog,
+    /// The confirmation of sending the marked messages again.
+    SendMarked,
 }
 
 #[derive(Debug)]
@@ -140,6 +147,8 @@ pub enum Event {
     /// The poller's latest state (Pub/Sub figures, clients).
     PubSubPoll(PollState),
     Published(Result<PublishDone, String>),
+    /// The marked messages were sent again (or not).
+    MarkedSent(Result<marks::MarkedDone, String>),
     /// Pending pane: a page, consumers, a preview or an action's result.
     Pending(PendingEvent),
     /// Streams pane: the poller's latest state, or a page of entries.
@@ -181,6 +190,9 @@ pub enum Effect {
         payload: Bytes,
         shard: bool,
     },
+    /// Send these messages again, in this order, each by PUBLISH (SPUBLISH for a shard
+    /// message), as one batch through the action layer.
+    PublishMarked(Vec<Message>),
     /// Connect again now: the subscriber does not retry a refused login by itself.
     Retry,
     /// Put these bytes on the clipboard (app.rs writes OSC 52 to the terminal; the bytes
@@ -274,6 +286,8 @@ pub struct AppState {
     refusals: Vec<Effect>,
     /// Decoded previews of the feed rows drawn (filled lazily by the feed's renderer).
     pub previews: preview::Previews,
+    /// Feed messages marked to send again together (`m`, then `r`).
+    pub marks: marks::Marks,
 }
 
 impl AppState {
@@ -303,6 +317,7 @@ impl AppState {
             now,
             refusals: Vec::new(),
             previews: Default::default(),
+            marks: Default::default(),
         }
     }
 
@@ -345,6 +360,7 @@ impl AppState {
             Event::Work => self.feed.count_step(),
             Event::PubSubPoll(poll) => self.channels.on_poll(poll),
             Event::Published(result) => self.on_published(result),
+            Event::MarkedSent(result) => self.on_marked_sent(result),
             Event::Pending(event) => self.on_pending_event(event),
             Event::Streams(event) => return self.on_streams_event(event),
             Event::Problems(update) => self.problems.on_update(update),
@@ -397,6 +413,7 @@ impl AppState {
             Some(Overlay::Subscribe(_)) => Focus::Subscribe,
             Some(Overlay::Unsubscribe(_)) => Focus::Unsubscribe,
             Some(Overlay::Composer(_)) => Focus::Composer,
+            Some(Overlay::SendMarked(_)) => Focus::SendMarked,
             None if self.problems.open => match self.problems.dialog {
                 Some(_) => Focus::ProblemsDialog,
                 None => Focus::Problems,

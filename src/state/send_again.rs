@@ -62,6 +62,12 @@ impl AppState {
     /// `r`: the composer prefilled with the message (same channel and kind, its payload),
     /// sent as it is unless edited. Refused (and audited) in read-only mode.
     pub(super) fn send_again(&mut self) {
+        // In the feed, marks turn `r` into "send the marked ones"; the detail view is
+        // about the one message it shows.
+        if !self.marks.is_empty() && self.detail.is_none() {
+            self.send_marked();
+            return;
+        }
         if self.config.read_only.is_on() {
             self.refuse_read_only("publish", None, None);
             return;

@@ -20,6 +20,8 @@ use crate::text::escape::escape_str;
 const PREVIEW_BYTES: usize = 2048;
 /// "HH:MM:SS.mmm"
 const TIME_COLS: u16 = 12;
+/// Shown between the time and the channel of a marked message.
+pub const MARK: &str = "✓";
 
 pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
     if area.height == 0 || area.width == 0 {
@@ -74,6 +76,10 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
                 let cx = x + TIME_COLS + 1;
                 if cx >= area.right() {
                     continue;
+                }
+                // Marked to send again: a glyph in the blank column before the channel.
+                if state.marks.contains(m.seq) {
+                    buf.set_string(cx - 1, y, MARK, theme::accent().patch(theme::bold()));
                 }
                 // Names are cut in the middle, payloads at the end, both with `…`.
                 let room = channel_cols.min(area.right() - cx);

@@ -93,7 +93,7 @@ pub fn footer_commands(focus: Focus) -> &'static [(Scope, Command)] {
             (S::Global, C::Help),
             (S::Global, C::Quit),
         ],
-        Focus::ProblemsDialog => &[
+        Focus::ProblemsDialog | Focus::SendMarked => &[
             (S::Dialog, C::Confirm),
             (S::Dialog, C::Cancel),
             (S::Input, C::Cancel),

@@ -18,12 +18,14 @@ pub fn render(state: &AppState, buf: &mut Buffer, area: Rect) {
         return;
     }
     let conn = connection_line(state);
-    buf.set_line(area.x, area.y, &conn, area.width);
+    super::fit::set_line_cut(buf, area.x, area.y, &conn, area.width);
     let used = conn.width() as u16 + 3;
     if area.width > used + 10 {
-        let subs = subscriptions_line(state, usize::from(area.width - used));
-        let width = subs.width() as u16;
-        buf.set_line(area.right() - width, area.y, &subs, width);
+        let room = area.width - used;
+        let subs = subscriptions_line(state, usize::from(room));
+        // Never over the connection line: what does not fit in `room` is cut with `…`.
+        let width = (subs.width() as u16).min(room);
+        super::fit::set_line_cut(buf, area.right() - width, area.y, &subs, width);
     }
     if area.height > 1 {
         buf.set_line(
@@ -103,10 +105,13 @@ fn subscriptions_line(state: &AppState, room: usize) -> Line<'static> {
     let subs = &state.subscriptions;
     if subs.is_empty() {
         let key = state.keymap.first_key(Scope::Feed, Command::Subscribe);
-        return Line::from(Span::styled(
-            format!("not subscribed — press {key} "),
-            theme::warn(),
-        ));
+        let long = format!("not subscribed — press {key} ");
+        let text = if super::fit::width(&long) <= room {
+            long
+        } else {
+            format!("not subscribed ({key}) ")
+        };
+        return Line::from(Span::styled(text, theme::warn()));
     }
     let items: Vec<String> = subs
         .iter()
@@ -206,6 +211,15 @@ fn counter_parts(state: &AppState) -> Vec<fit::Part> {
     });
     if let Some(part) = problems_part(state) {
         parts.push(part);
+    }
+    if !state.marks.is_empty() {
+        parts.push(fit::Part::new(
+            6,
+            vec![Span::styled(
+                format!("{} marked", thousands(state.marks.len() as u64)),
+                theme::accent().patch(theme::bold()),
+            )],
+        ));
     }
     parts.push(fit::Part::new(
         1,

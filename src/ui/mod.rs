@@ -15,6 +15,7 @@ pub mod pending_dialogs;
 pub mod popup;
 pub mod problems;
 pub mod prompt;
+pub mod send_marked;
 pub mod streams;
 pub mod tabs;
 pub mod theme;
@@ -36,6 +37,7 @@ pub fn render(state: &AppState, frame: &mut Frame) {
         Some(Overlay::Help { scroll }) => help::render(state, *scroll, frame, areas.body),
         Some(Overlay::Unsubscribe(picker)) => prompt::render_picker(picker, frame, areas.body),
         Some(Overlay::Composer(composer)) => composer::render(state, composer, frame, areas.body),
+        Some(Overlay::SendMarked(dialog)) => send_marked::render(state, dialog, frame, areas.body),
         _ => {}
     }
 }

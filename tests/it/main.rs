@@ -12,6 +12,7 @@ mod demo_pty;
 mod doctor_cluster;
 mod keyspace;
 mod keyspace_tui;
+mod marks;
 mod pending;
 mod pending_pty;
 mod problems_pty;

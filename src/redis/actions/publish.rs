@@ -238,13 +238,50 @@ pub struct Replay<'c, 'a> {
     ctx: &'c ActionContext<'a>,
     pool: Pool,
     outcome: ReplayOutcome,
+    names: Names,
 }
+
+/// What the audit log calls a batch and its messages.
+#[derive(Debug, Clone, Copy)]
+struct Names {
+    /// The summary record's action (and a refusal's).
+    summary: &'static str,
+    /// Each audited message's action.
+    message: &'static str,
+    /// What a message's number counts ("line 3" of a capture, "mark 3" of the marks).
+    unit: &'static str,
+    command: &'static str,
+}
+
+/// `redtail publish --from`.
+const CAPTURE: Names = Names {
+    summary: "replay",
+    message: "replay-publish",
+    unit: "line",
+    command: "PUBLISH/SPUBLISH (replay)",
+};
+
+/// The TUI's marked feed messages (`r` with marks).
+const MARKED: Names = Names {
+    summary: crate::redis::actions::MARKED_ACTION,
+    message: "publish-marked-message",
+    unit: "mark",
+    command: "PUBLISH/SPUBLISH (marked)",
+};
 
 impl<'c, 'a> Replay<'c, 'a> {
     /// Start a replay from `source`, or refuse it (read-only mode: one `refused`
     /// record, nothing sent).
     pub fn start(ctx: &'c ActionContext<'a>, source: &str) -> Result<Self, ActionError> {
-        let attempt = summary_attempt(ctx);
+        Self::start_as(ctx, source, CAPTURE)
+    }
+
+    fn start_as(
+        ctx: &'c ActionContext<'a>,
+        source: &str,
+        names: Names,
+    ) -> Result<Self, ActionError> {
+        let attempt = summary_attempt(ctx, names);
         if let Err(e) = attempt.check_writable() {
             return Err(attempt.fail(e));
         }
@@ -255,6 +292,7 @@ impl<'c, 'a> Replay<'c, 'a> {
                 source: source.to_string(),
                 ..ReplayOutcome::default()
             },
+            names,
         })
     }
 
@@ -403,10 +441,15 @@ impl<'c, 'a> Replay<'c, 'a> {
             return Ok(());
         }
         self.outcome.audited_messages += 1;
-        let mut attempt =
-            publish_attempt(self.ctx, "replay-publish", &m.channel, &m.payload, m.shard);
+        let mut attempt = publish_attempt(
+            self.ctx,
+            self.names.message,
+            &m.channel,
+            &m.payload,
+            m.shard,
+        );
         attempt.record.server = target.to_string();
-        attempt.record.ids = vec![format!("line {}", m.line)];
+        attempt.record.ids = vec![format!("{} {}", self.names.unit, m.line)];
         match result {
             Ok(receivers) => {
                 let outcome = PublishOutcome {
@@ -428,12 +471,32 @@ impl<'c, 'a> Replay<'c, 'a> {
     /// hand back the outcome.
     pub fn finish(mut self, stopped: Option<String>) -> Result<ReplayOutcome, ActionError> {
         self.outcome.stopped = stopped;
-        summary_attempt(self.ctx).finish(Ok(self.outcome), None)
+        summary_attempt(self.ctx, self.names).finish(Ok(self.outcome), None)
     }
 }
 
-fn summary_attempt<'c, 'a>(ctx: &'c ActionContext<'a>) -> Attempt<'c, 'a> {
-    let mut attempt = Attempt::start(ctx, "replay", "PUBLISH/SPUBLISH (replay)", b"", None);
+fn summary_attempt<'c, 'a>(ctx: &'c ActionContext<'a>, names: Names) -> Attempt<'c, 'a> {
+    let mut attempt = Attempt::start(ctx, names.summary, names.command, b"", None);
     attempt.record.stream = None;
     attempt
+}
+
+/// The TUI's marked messages sent again as one batch: `batch` in order (each `line` its
+/// place among the marks, from 1), through [`Replay`] under the names
+/// `publish-marked` (summary; also a read-only refusal, made before anything is sent)
+/// and `publish-marked-message` (each of the first [`REPLAY_AUDITED_MESSAGES`]). The
+/// refused messages come back with the outcome; a lost connection stops the batch and is
+/// the outcome's `stopped`.
+pub async fn publish_marked(
+    ctx: &ActionContext<'_>,
+    route: &Route,
+    batch: &[ReplayMessage],
+) -> Result<(ReplayOutcome, Vec<ReplayFailure>), ActionError> {
+    let mut replay = Replay::start_as(ctx, "marked messages", MARKED)?;
+    replay.outcome.lines = batch.len() as u64;
+    let (failures, stopped) = match replay.send(route, batch).await {
+        Ok(failures) => (failures, None),
+        Err(e) => (Vec::new(), Some(e.message)),
+    };
+    Ok((replay.finish(stopped)?, failures))
 }
