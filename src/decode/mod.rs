@@ -84,9 +84,9 @@ impl TypeName {
         }
         let type_name = type_name.strip_prefix('.').unwrap_or(type_name);
         let valid = !type_name.is_empty()
-            && type_name
-                .split('.')
-                .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+            && type_name.split('.').all(|part| {
+                !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            });
         valid.then(|| TypeName(intern(format!("{}{type_name}", TypeName::PREFIX))))
     }
 
@@ -419,7 +419,8 @@ fn typed(payload: &[u8], t: TypeName, layer: usize, cap: Cap) -> Result<Decoded,
             chain: vec![Format::Typed(t)],
         }),
         (Err(e), Some(layer_format)) if layer < MAX_LAYERS => {
-            let inner = compress::decompress(payload, layer_format, cap).map_err(|_| reject(e.0))?;
+            let inner =
+                compress::decompress(payload, layer_format, cap).map_err(|_| reject(e.0))?;
             let mut decoded = typed(&inner, t, layer + 1, cap)?;
             decoded.chain.insert(0, layer_format);
             Ok(decoded)
@@ -446,7 +447,10 @@ pub fn check_types(schema: Option<&schema::Schema>, choices: &[Choice]) -> Resul
         if schema.message(t.type_name()).is_none() {
             let close = schema.close_names(t.type_name());
             let hint = if close.is_empty() {
-                format!("the loaded sets hold {} message types", schema.messages.len())
+                format!(
+                    "the loaded sets hold {} message types",
+                    schema.messages.len()
+                )
             } else {
                 format!("did you mean {}?", close.join(", "))
             };

@@ -87,7 +87,11 @@ fn message(buf: &[u8], depth: usize, budget: &mut Budget) -> Result<Value, NotTh
 }
 
 /// String, nested message or bytes, in that order of preference.
-pub(crate) fn length_delimited(body: &[u8], depth: usize, budget: &mut Budget) -> Result<Value, NotThis> {
+pub(crate) fn length_delimited(
+    body: &[u8],
+    depth: usize,
+    budget: &mut Budget,
+) -> Result<Value, NotThis> {
     if let Ok(text) = std::str::from_utf8(body) {
         if !text
             .chars()
@@ -165,8 +169,8 @@ pub(crate) fn next_field<'a>(buf: &'a [u8], pos: &mut usize) -> Result<(u32, Wir
         1 => Wire::Fixed64(fixed(buf, pos, 8)?),
         5 => Wire::Fixed32(fixed(buf, pos, 4)?),
         2 => {
-            let len = usize::try_from(varint(buf, pos)?)
-                .map_err(|_| NotThis::new("length too large"))?;
+            let len =
+                usize::try_from(varint(buf, pos)?).map_err(|_| NotThis::new("length too large"))?;
             let end = pos
                 .checked_add(len)
                 .filter(|&end| end <= buf.len())

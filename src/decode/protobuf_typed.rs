@@ -136,7 +136,7 @@ impl<'s> Reader<'s, '_> {
         out: &mut Vec<Value>,
     ) -> Result<(), NotThis> {
         match (field.kind, wire) {
-            (kind, Wire::Bytes(body)) if kind.packable() => {
+            (kind, Wire::Bytes(body)) if field.repeated && kind.packable() => {
                 let mut pos = 0;
                 while pos < body.len() {
                     let one = packed_one(kind, body, &mut pos)
@@ -158,9 +158,7 @@ impl<'s> Reader<'s, '_> {
         match (field.kind, wire) {
             (Kind::String, Wire::Bytes(b)) => std::str::from_utf8(b)
                 .map(|s| Value::String(s.to_string()))
-                .map_err(|_| {
-                    NotThis::new(format!("field {} (string) is not UTF-8", field.name))
-                }),
+                .map_err(|_| NotThis::new(format!("field {} (string) is not UTF-8", field.name))),
             (Kind::Bytes, Wire::Bytes(b)) => Ok(binary_value(b)),
             (Kind::Message(index), Wire::Bytes(b)) => self.message(b, index, depth),
             (Kind::Group, _) => Err(NotThis::new(format!(
@@ -175,7 +173,12 @@ impl<'s> Reader<'s, '_> {
         scalar(self.schema, field.kind, wire).ok_or_else(|| wrong(field, wire))
     }
 
-    fn map(&mut self, entry: &'s Message, wires: &[Wire<'_>], depth: usize) -> Result<Value, NotThis> {
+    fn map(
+        &mut self,
+        entry: &'s Message,
+        wires: &[Wire<'_>],
+        depth: usize,
+    ) -> Result<Value, NotThis> {
         self.budget.take(depth)?;
         let mut map = Map::new();
         for wire in wires {

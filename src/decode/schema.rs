@@ -176,7 +176,8 @@ impl Schema {
                     if self.by_name.contains_key(&m.full_name) {
                         continue;
                     }
-                    self.by_name.insert(m.full_name.clone(), self.messages.len());
+                    self.by_name
+                        .insert(m.full_name.clone(), self.messages.len());
                     pending.push((self.messages.len(), fields));
                     self.messages.push(m);
                 }
