@@ -370,3 +370,112 @@ fn a_corrupt_descriptor_set_is_an_error_naming_the_file() {
         "{err}"
     );
 }
+
+mod tui {
+    //! The detail view of a message on a channel the config maps to `protobuf:shop.Order`:
+    //! the typed value first, then the decoder cycle (schemaless protobuf, text, hex).
+
+    use super::{pairs, Protos, ORDERS};
+    use crate::common::screen;
+
+    use std::path::PathBuf;
+
+    use bytes::Bytes;
+    use chrono::{DateTime, TimeDelta, Utc};
+    use crossterm::event::{KeyCode, KeyModifiers};
+
+    use redtail::config::{DecodeRules, DecodeSection};
+    use redtail::redis::message::{Delivery, Kind, Message};
+    use redtail::redis::subscriber::Subscriptions;
+    use redtail::state::status::{ConnView, StatusUpdate};
+    use redtail::state::{AppState, Config, Event};
+
+    fn at(millis: i64) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+            .map(|d| d.to_utc())
+            .expect("fixed test time")
+            + TimeDelta::milliseconds(millis)
+    }
+
+    fn now() -> DateTime<Utc> {
+        at(5_000)
+    }
+
+    fn typed_state(payload: &[u8]) -> AppState {
+        let section: DecodeSection =
+            toml::from_str("\"orders.*\" = \"protobuf:shop.Order\"\n").expect("valid section");
+        let mut subs = Subscriptions::default();
+        subs.patterns.insert(Bytes::from_static(b"*"));
+        let config = Config {
+            target: "redis://10.0.0.5:6380".into(),
+            export_dir: PathBuf::from("/data/exports"),
+            size: (100, 30),
+            decode: DecodeRules::new(&section),
+            ..Config::default()
+        };
+        let mut s = AppState::new(config, subs.clone(), now());
+        let status = StatusUpdate {
+            conn: ConnView::Connected { since: at(-60_000) },
+            wanted: subs,
+        };
+        s.update(Event::Status(status), now());
+        let message = Delivery::Message(Message {
+            seq: 1,
+            received: at(100),
+            kind: Kind::PMessage,
+            pattern: Some(Bytes::from_static(b"*")),
+            channel: Bytes::from_static(b"orders.eu"),
+            payload: Bytes::copy_from_slice(payload),
+        });
+        s.update(Event::Deliveries(vec![message]), now());
+        s
+    }
+
+    fn key(s: &mut AppState, code: KeyCode) {
+        screen::press(s, code, KeyModifiers::NONE, now());
+    }
+
+    #[test]
+    fn detail_view_shows_a_typed_protobuf_decode_at_every_size() {
+        let protos = Protos::compile();
+        let orders = pairs(&protos.python(ORDERS));
+        let schema =
+            redtail::decode::schema::load_files(&[protos.set()]).unwrap_or_else(|e| panic!("{e}"));
+        // The process-wide schema; no other test in this binary uses a typed decoder.
+        redtail::decode::schema::install(schema);
+        let mut s = typed_state(&orders[0].0);
+        key(&mut s, KeyCode::Enter);
+        let expect = screen::Expect::default();
+        for size in screen::SIZES {
+            let buf = screen::draw_at(&mut s, size, now());
+            insta::assert_snapshot!(
+                format!("decoded_protobuf_typed_detail_{}x{}", size.0, size.1),
+                screen::text(&buf)
+            );
+            screen::check_screen(&buf, &expect);
+        }
+        let rows = screen::rows(&screen::draw_at(&mut s, (250, 70), now()));
+        let rule = rows
+            .iter()
+            .find(|r| r.starts_with("── protobuf:shop.Order ·"))
+            .unwrap_or_else(|| panic!("no typed rule:\n{}", rows.join("\n")));
+        assert!(rule.contains("d decoder"), "{rule}");
+        let body = rows.join("\n");
+        for line in [
+            r#""id": "-9007199254740993","#,
+            r#""status": "PAID","#,
+            r#""big": "18446744073709551615","#,
+            r#""customer": "ada \u202eevil","#,
+        ] {
+            assert!(body.contains(line), "{line} missing:\n{body}");
+        }
+        // The cycle goes on to the schemaless wire format (field numbers).
+        key(&mut s, KeyCode::Char('d'));
+        let next = screen::rows(&screen::draw_at(&mut s, (100, 30), now()));
+        assert!(
+            next.iter().any(|r| r.starts_with("── protobuf ·")),
+            "{}",
+            next.join("\n")
+        );
+    }
+}
