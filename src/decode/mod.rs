@@ -652,4 +652,6 @@ pub fn to_cbor(value: &Value) -> Vec<u8> {
 }
 
 #[cfg(test)]
+mod schema_tests;
+#[cfg(test)]
 mod tests;

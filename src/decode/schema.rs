@@ -109,28 +109,38 @@ impl Schema {
             .copied()
     }
 
-    /// Message names like `name`, for an error: same last part, containing it, or a
-    /// few letters off; at most 5.
+    /// Message names like `name`, for an error: the best group of same last part, a
+    /// few letters off, or containing it; at most 5.
     pub fn close_names(&self, name: &str) -> Vec<&str> {
         let wanted = name.to_ascii_lowercase();
         let last = wanted.rsplit('.').next().unwrap_or(&wanted);
-        let mut close: Vec<&str> = self
+        let score = |full: &str| {
+            let lower = full.to_ascii_lowercase();
+            let own = lower.rsplit('.').next().unwrap_or(&lower);
+            if own == last {
+                Some(0)
+            } else if edit_distance(&lower, &wanted) <= 3 || edit_distance(own, last) <= 2 {
+                Some(1)
+            } else if lower.contains(last) || last.contains(own) {
+                Some(2)
+            } else {
+                None
+            }
+        };
+        let mut close: Vec<(u8, &str)> = self
             .messages
             .iter()
             .filter(|m| !m.map_entry)
-            .map(|m| m.full_name.as_str())
-            .filter(|full| {
-                let lower = full.to_ascii_lowercase();
-                let own = lower.rsplit('.').next().unwrap_or(&lower);
-                own == last
-                    || lower.contains(last)
-                    || last.contains(own)
-                    || edit_distance(&lower, &wanted) <= 3
-            })
+            .filter_map(|m| score(&m.full_name).map(|s| (s, m.full_name.as_str())))
             .collect();
         close.sort_unstable();
-        close.truncate(5);
+        let best = close.first().map(|c| c.0);
         close
+            .into_iter()
+            .filter(|c| Some(c.0) == best)
+            .map(|c| c.1)
+            .take(5)
+            .collect()
     }
 
     /// Read one descriptor set file and add its types.
