@@ -221,10 +221,7 @@ fn wrong(field: &Field, wire: Wire<'_>) -> NotThis {
 type Fields<'s, 'p> = (Vec<Slot<'s, 'p>>, Vec<(u32, Wire<'p>)>);
 
 /// Known fields (in declaration order) and unknown ones (in wire order).
-fn collect<'s, 'p>(
-    payload: &'p [u8],
-    message: &'s Message,
-) -> Result<Fields<'s, 'p>, NotThis> {
+fn collect<'s, 'p>(payload: &'p [u8], message: &'s Message) -> Result<Fields<'s, 'p>, NotThis> {
     let mut slots: Vec<Slot<'s, 'p>> = Vec::new();
     let mut unknown = Vec::new();
     let mut pos = 0;

@@ -478,4 +478,41 @@ mod tui {
             next.join("\n")
         );
     }
+
+    #[test]
+    fn detail_view_says_why_a_payload_is_not_the_type_and_offers_the_wire_format() {
+        let protos = Protos::compile();
+        let schema =
+            redtail::decode::schema::load_files(&[protos.set()]).unwrap_or_else(|e| panic!("{e}"));
+        redtail::decode::schema::install(schema);
+        let money =
+            protos.python("out(money_pb2.Money(currency='EUR', units=5).SerializeToString())\n");
+        let mut s = typed_state(&super::unhex(&money[0]));
+        key(&mut s, KeyCode::Enter);
+        let mut labels = Vec::new();
+        for _ in 0..4 {
+            let rows = screen::rows(&screen::draw_at(&mut s, (250, 70), now()));
+            let rule = rows
+                .iter()
+                .find(|r| r.starts_with("── "))
+                .cloned()
+                .unwrap_or_else(|| panic!("no rule:\n{}", rows.join("\n")));
+            labels.push(rule);
+            key(&mut s, KeyCode::Char('d'));
+        }
+        assert!(
+            labels.iter().any(|l| l.contains(
+                "not decoded: protobuf:shop.Order: field id (1) is int64 but arrives as \
+                 length-delimited"
+            )),
+            "{labels:#?}"
+        );
+        // The schemaless wire format is still offered.
+        assert!(
+            labels
+                .iter()
+                .any(|l| l.starts_with("── protobuf (not decoded")),
+            "{labels:#?}"
+        );
+    }
 }
