@@ -444,8 +444,18 @@ mod tui {
         // The process-wide schema; no other test in this binary uses a typed decoder.
         redtail::decode::schema::install(schema);
         let mut s = typed_state(&orders[0].0);
-        key(&mut s, KeyCode::Enter);
         let expect = screen::Expect::default();
+        // The feed row: the type as its tag, the compact typed value.
+        for size in screen::SIZES {
+            let buf = screen::draw_at(&mut s, size, now());
+            screen::check_screen(&buf, &expect);
+        }
+        let feed = screen::text(&screen::draw_at(&mut s, (250, 70), now()));
+        assert!(
+            feed.contains(r#"[protobuf:shop.Order] {"big":"18446744073709551615","#),
+            "{feed}"
+        );
+        key(&mut s, KeyCode::Enter);
         for size in screen::SIZES {
             let buf = screen::draw_at(&mut s, size, now());
             insta::assert_snapshot!(
