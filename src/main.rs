@@ -226,7 +226,7 @@ fn load_protobuf(
     let schema = if paths.is_empty() {
         None
     } else {
-        Some(schema::load_files(&paths).map_err(|e| anyhow::anyhow!(e))?)
+        Some(redtail::decode::load_schemas(&paths).map_err(|e| anyhow::anyhow!(e))?)
     };
     let mut choices = rules.choices();
     choices.extend(flag);

@@ -26,6 +26,7 @@ mod msgpack;
 mod protobuf;
 mod protobuf_typed;
 pub mod schema;
+mod schema_proto;
 
 use std::fmt;
 
@@ -427,6 +428,23 @@ fn typed(payload: &[u8], t: TypeName, layer: usize, cap: Cap) -> Result<Decoded,
         }
         (Err(e), _) => Err(reject(e.0)),
     }
+}
+
+/// Load descriptor sets (and `.proto` files, by their extension; see
+/// `schema_proto.rs`) into one schema.
+pub fn load_schemas(paths: &[std::path::PathBuf]) -> Result<schema::Schema, String> {
+    let mut schema = schema::Schema::default();
+    for path in paths {
+        if path.extension().is_some_and(|e| e == "proto") {
+            let raw = schema_proto::read(path)?;
+            schema
+                .merge(raw)
+                .map_err(|e| format!("{}: {}", path.display(), e.0))?;
+        } else {
+            schema.add_file(path)?;
+        }
+    }
+    Ok(schema)
 }
 
 /// Every typed decoder `choices` name must be a message type of `schema`: the error

@@ -10,7 +10,7 @@
 //! small `Copy` value that names a type (`protobuf:shop.Order`).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use super::protobuf::{next_field, Wire};
@@ -176,7 +176,7 @@ impl Schema {
         self.merge(raw)
     }
 
-    fn merge(&mut self, raw: Vec<RawType>) -> Result<(), NotThis> {
+    pub(super) fn merge(&mut self, raw: Vec<RawType>) -> Result<(), NotThis> {
         let mut pending = Vec::new();
         for item in raw {
             match item {
@@ -215,15 +215,6 @@ impl Schema {
     }
 }
 
-/// Load descriptor set files into one schema.
-pub fn load_files(paths: &[PathBuf]) -> Result<Schema, String> {
-    let mut schema = Schema::default();
-    for path in paths {
-        schema.add_file(path)?;
-    }
-    Ok(schema)
-}
-
 fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
     let hint = "make one with `protoc --include_imports --descriptor_set_out=FILE.pb x.proto`";
     let meta = std::fs::metadata(path)
@@ -254,18 +245,19 @@ pub fn loaded() -> Option<Arc<Schema>> {
 }
 
 /// A message before its fields' type names are resolved.
-enum RawType {
+pub(super) enum RawType {
     Message(Message, Vec<RawField>),
     Enum(Enum),
 }
 
-struct RawField {
-    name: String,
-    number: u32,
-    type_code: u64,
-    type_name: String,
-    repeated: bool,
-    packed: Option<bool>,
+pub(super) struct RawField {
+    pub(super) name: String,
+    pub(super) number: u32,
+    pub(super) type_code: u64,
+    /// Fully qualified with a leading dot (`.shop.Money`) for message and enum fields.
+    pub(super) type_name: String,
+    pub(super) repeated: bool,
+    pub(super) packed: Option<bool>,
 }
 
 impl RawField {

@@ -248,6 +248,26 @@ fn tail_decode_protobuf_type_equals_message_to_dict() {
 }
 
 #[test]
+fn a_proto_file_without_protoc_decodes_the_same() {
+    let protos = Protos::compile();
+    let orders = pairs(&protos.python(ORDERS));
+    let server = Server::start();
+    let shop = protos.dir.path().join("shop.proto").display().to_string();
+    let p = tail(
+        &server,
+        &["--decode", "protobuf:shop.Order", "--proto", &shop],
+    );
+    publish_all(
+        &server,
+        &orders.iter().map(|(b, _)| b.clone()).collect::<Vec<_>>(),
+    );
+    for (_, dict) in &orders {
+        let v = next_json(&p);
+        assert_eq!(v["decoded"], redtail_form(dict.clone()), "{v}");
+    }
+}
+
+#[test]
 fn a_payload_of_another_type_stays_raw_with_the_reason() {
     let protos = Protos::compile();
     let lines = protos.python(
@@ -440,7 +460,7 @@ mod tui {
         let protos = Protos::compile();
         let orders = pairs(&protos.python(ORDERS));
         let schema =
-            redtail::decode::schema::load_files(&[protos.set()]).unwrap_or_else(|e| panic!("{e}"));
+            redtail::decode::load_schemas(&[protos.set()]).unwrap_or_else(|e| panic!("{e}"));
         // The process-wide schema; no other test in this binary uses a typed decoder.
         redtail::decode::schema::install(schema);
         let mut s = typed_state(&orders[0].0);
@@ -493,7 +513,7 @@ mod tui {
     fn detail_view_says_why_a_payload_is_not_the_type_and_offers_the_wire_format() {
         let protos = Protos::compile();
         let schema =
-            redtail::decode::schema::load_files(&[protos.set()]).unwrap_or_else(|e| panic!("{e}"));
+            redtail::decode::load_schemas(&[protos.set()]).unwrap_or_else(|e| panic!("{e}"));
         redtail::decode::schema::install(schema);
         let money =
             protos.python("out(money_pb2.Money(currency='EUR', units=5).SerializeToString())\n");
