@@ -32,8 +32,8 @@ pub struct Cli {
     #[command(flatten)]
     pub config: ConfigFlags,
     /// A Protobuf descriptor set (`protoc --include_imports --descriptor_set_out=FILE.pb
-    /// x.proto`) whose message types `protobuf:TYPE` decoders name (repeatable; added to
-    /// the config's [protobuf] proto)
+    /// x.proto`) or a .proto file (a common subset; see README) whose message types
+    /// `protobuf:TYPE` decoders name (repeatable; added to the config's [protobuf] proto)
     #[arg(long, global = true, value_name = "FILE")]
     pub proto: Vec<PathBuf>,
 }

@@ -15,6 +15,10 @@
 //! snappy only on payloads that are not readable text; base64 only when what it hides
 //! decodes further (a plain word is valid base64 too).
 //!
+//! Protobuf with a schema (`protobuf:shop.Order`, [`Format::Typed`]) is never tried by
+//! `auto`: the config or `--decode` names the type, and the schemas loaded at startup
+//! ([`load_schemas`], [`schema::install`]) say what its fields are.
+//!
 //! Bounds (documented in the README): decompressed output at most [`MAX_OUTPUT`]
 //! (16 MiB), nesting at most [`MAX_DEPTH`] levels, at most [`MAX_ITEMS`] values per
 //! payload. Past a bound the payload is "not this format" with the reason, never a panic,
