@@ -34,3 +34,12 @@ if ! python3 -c 'import msgpack, cbor2, zstandard, lz4.frame, snappy' 2>/dev/nul
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages msgpack cbor2 zstandard lz4 python-snappy \
     || echo "note: could not install the Python encoders; tests/it/decode.rs will fail" >&2
 fi
+
+# Protobuf with a schema (tests/it/decode_proto.rs): Python's protobuf encodes the
+# messages and grpcio-tools brings protoc (`python3 -m grpc_tools.protoc`) to compile the
+# test's .proto into a descriptor set.
+if ! python3 -c 'import google.protobuf, grpc_tools.protoc' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check protobuf grpcio-tools 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages protobuf grpcio-tools \
+    || echo "note: could not install protobuf/grpcio-tools; tests/it/decode_proto.rs will fail" >&2
+fi

@@ -31,6 +31,11 @@ pub struct Cli {
     pub conn: ConnArgs,
     #[command(flatten)]
     pub config: ConfigFlags,
+    /// A Protobuf descriptor set (`protoc --include_imports --descriptor_set_out=FILE.pb
+    /// x.proto`) or a .proto file (a common subset; see README) whose message types
+    /// `protobuf:TYPE` decoders name (repeatable; added to the config's [protobuf] proto)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub proto: Vec<PathBuf>,
 }
 
 /// Which config file and profile; accepted by every command.
@@ -430,7 +435,7 @@ pub struct TailArgs {
     #[arg(long)]
     pub escape: bool,
     /// Decode payloads: auto, or one of json, msgpack, cbor, protobuf, gzip, zlib, zstd,
-    /// lz4, snappy, base64 (see README: Decoding payloads). JSONL lines gain "decoded"
+    /// lz4, snappy, base64, or protobuf:TYPE with --proto (see README: Decoding payloads). JSONL lines gain "decoded"
     /// and "decoded_as" (or "decode_error"); text lines show the compact decoded value.
     /// Overrides the config file's [decode] table
     #[arg(long, value_name = "DECODER", value_parser = parse_decoder)]

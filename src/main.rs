@@ -210,6 +210,33 @@ fn take_sentinel_urls(cli: &mut Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Load the Protobuf descriptor sets (the config's `[protobuf] proto`, then `--proto`)
+/// for the typed decoders, and check every `protobuf:TYPE` the config and `--decode`
+/// name: a missing type stops here, with close names, not on the first message.
+fn load_protobuf(
+    flags: &[std::path::PathBuf],
+    loaded: &config::Loaded,
+    rules: &config::DecodeRules,
+    flag: Option<redtail::decode::Choice>,
+) -> anyhow::Result<()> {
+    use redtail::decode::schema;
+    let config_dir = loaded.path.as_deref().and_then(std::path::Path::parent);
+    let mut paths = loaded.file.protobuf.paths(config_dir);
+    paths.extend(flags.iter().cloned());
+    let schema = if paths.is_empty() {
+        None
+    } else {
+        Some(redtail::decode::load_schemas(&paths).map_err(|e| anyhow::anyhow!(e))?)
+    };
+    let mut choices = rules.choices();
+    choices.extend(flag);
+    redtail::decode::check_types(schema.as_ref(), &choices).map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(schema) = schema {
+        schema::install(schema);
+    }
+    Ok(())
+}
+
 /// No streams named on the command line: the profile's, if any.
 fn profile_streams(streams: &mut StreamSelect, profile: Option<config::SelectedProfile<'_>>) {
     if streams.is_empty() {
@@ -243,8 +270,9 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
                     args.subs.shard_channels = p.profile.shard_channels.clone();
                 }
             }
-            let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, true).await?;
             let decode = config::DecodeRules::new(&loaded.file.decode);
+            load_protobuf(&cli.proto, &loaded, &decode, args.decode)?;
+            let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, true).await?;
             redtail::commands::tail::run(args, route, decode).await
         }
         Some(Command::Stats(mut args)) => {
@@ -306,6 +334,8 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
         }
         Some(Command::Completions(_) | Command::Man) => Ok(0),
         None => {
+            let decode = config::DecodeRules::new(&loaded.file.decode);
+            load_protobuf(&cli.proto, &loaded, &decode, None)?;
             let mut settings = loaded.tui_settings(profile, &cli.tui, &env);
             settings.read_only = read_only;
             settings.keyspace.db = cli.conn.db.and_then(|d| u32::try_from(d).ok());

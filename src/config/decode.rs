@@ -4,6 +4,7 @@
 //! (the most specific one), whatever their order in the file.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
@@ -30,6 +31,33 @@ impl<'de> Deserialize<'de> for DecoderName {
                 Choice::names()
             ))
         })
+    }
+}
+
+/// `[protobuf]`: descriptor sets (`protoc --include_imports --descriptor_set_out=…`)
+/// whose message types `protobuf:TYPE` decoders name. A relative path is taken from the
+/// config file's folder.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtobufSection {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proto: Vec<PathBuf>,
+}
+
+impl ProtobufSection {
+    pub fn is_empty(&self) -> bool {
+        self.proto.is_empty()
+    }
+
+    /// The sets' paths, relative ones joined to `config_dir`.
+    pub fn paths(&self, config_dir: Option<&Path>) -> Vec<PathBuf> {
+        self.proto
+            .iter()
+            .map(|p| match config_dir {
+                Some(dir) if p.is_relative() => dir.join(p),
+                _ => p.clone(),
+            })
+            .collect()
     }
 }
 
@@ -73,6 +101,11 @@ impl DecodeRules {
 
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
+    }
+
+    /// Every configured decoder (to check typed ones at startup).
+    pub fn choices(&self) -> Vec<Choice> {
+        self.rules.iter().map(|(_, _, choice)| *choice).collect()
     }
 }
 

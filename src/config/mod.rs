@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::keymap::Keymap;
-pub use decode::{DecodeRules, DecodeSection, DecoderName};
+pub use decode::{DecodeRules, DecodeSection, DecoderName, ProtobufSection};
 pub use keys::{command_name, place_name, places, KeyTable, KeysSection};
 pub use resolve::{
     check_report, resolve_connection, Connection, PasswordSource, SelectedProfile, TuiSettings,
@@ -56,6 +56,9 @@ pub struct ConfigFile {
     /// Channel glob → decoder (`[decode] "socket.io#*" = "msgpack"`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub decode: DecodeSection,
+    /// Protobuf descriptor sets for `protobuf:TYPE` decoders (`[protobuf] proto = […]`).
+    #[serde(default, skip_serializing_if = "ProtobufSection::is_empty")]
+    pub protobuf: ProtobufSection,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub profiles: BTreeMap<String, Profile>,
 }

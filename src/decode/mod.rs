@@ -15,6 +15,10 @@
 //! snappy only on payloads that are not readable text; base64 only when what it hides
 //! decodes further (a plain word is valid base64 too).
 //!
+//! Protobuf with a schema (`protobuf:shop.Order`, [`Format::Typed`]) is never tried by
+//! `auto`: the config or `--decode` names the type, and the schemas loaded at startup
+//! ([`load_schemas`], [`schema::install`]) say what its fields are.
+//!
 //! Bounds (documented in the README): decompressed output at most [`MAX_OUTPUT`]
 //! (16 MiB), nesting at most [`MAX_DEPTH`] levels, at most [`MAX_ITEMS`] values per
 //! payload. Past a bound the payload is "not this format" with the reason, never a panic,
@@ -24,6 +28,9 @@ mod cbor;
 mod compress;
 mod msgpack;
 mod protobuf;
+mod protobuf_typed;
+pub mod schema;
+mod schema_proto;
 
 use std::fmt;
 
@@ -58,6 +65,57 @@ pub enum Format {
     Text,
     /// The end of a chain whose last layer unwrapped to bytes no decoder knows.
     Bytes,
+    /// Protobuf with a schema: a message type of the loaded descriptor sets.
+    Typed(TypeName),
+}
+
+/// A decoder name with a Protobuf type, `protobuf:shop.Order`, kept for the life of
+/// the process (a handful per run: the config's and the flags') so formats stay `Copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TypeName(&'static str);
+
+impl TypeName {
+    pub const PREFIX: &'static str = "protobuf:";
+
+    /// `protobuf:TYPE` (also `proto:`/`pb:`, any case); `None` if it is not that form.
+    pub fn parse(text: &str) -> Option<TypeName> {
+        let text = text.trim();
+        let (head, type_name) = text.split_once(':')?;
+        if !matches!(
+            head.to_ascii_lowercase().as_str(),
+            "protobuf" | "proto" | "pb"
+        ) {
+            return None;
+        }
+        let type_name = type_name.strip_prefix('.').unwrap_or(type_name);
+        let valid = !type_name.is_empty()
+            && type_name.split('.').all(|part| {
+                !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            });
+        valid.then(|| TypeName(intern(format!("{}{type_name}", TypeName::PREFIX))))
+    }
+
+    /// `protobuf:shop.Order`.
+    pub fn decoder(self) -> &'static str {
+        self.0
+    }
+
+    /// `shop.Order`.
+    pub fn type_name(self) -> &'static str {
+        &self.0[TypeName::PREFIX.len()..]
+    }
+}
+
+/// One leaked copy per distinct name.
+fn intern(name: String) -> &'static str {
+    static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = names.iter().find(|n| **n == name) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(name.into_boxed_str());
+    names.push(leaked);
+    leaked
 }
 
 impl Format {
@@ -89,6 +147,7 @@ impl Format {
             Format::Base64 => "base64",
             Format::Text => "text",
             Format::Bytes => "bytes",
+            Format::Typed(t) => t.decoder(),
         }
     }
 
@@ -121,6 +180,9 @@ pub enum Choice {
 
 impl Choice {
     pub fn parse(text: &str) -> Option<Choice> {
+        if let Some(typed) = TypeName::parse(text) {
+            return Some(Choice::Only(Format::Typed(typed)));
+        }
         let text = text.trim().to_ascii_lowercase();
         if text == "auto" {
             return Some(Choice::Auto);
@@ -143,6 +205,7 @@ impl Choice {
     pub fn names() -> String {
         let mut names = vec!["auto"];
         names.extend(Format::NAMED.iter().map(|f| f.name()));
+        names.push("protobuf:TYPE");
         names.join("|")
     }
 }
@@ -299,6 +362,7 @@ pub fn decode_capped(
     let cap = Cap(max_output.min(MAX_OUTPUT));
     match choice {
         Choice::Auto => auto(payload, 0, cap),
+        Choice::Only(Format::Typed(t)) => typed(payload, t, 0, cap),
         Choice::Only(format) => only(payload, format, cap),
     }
 }
@@ -335,6 +399,92 @@ fn only(payload: &[u8], format: Format, cap: Cap) -> Result<Decoded, Failure> {
         value,
         chain: vec![format],
     })
+}
+
+/// Protobuf with a schema; a compressed payload (by magic number) is unwrapped first,
+/// giving `gzip+protobuf:shop.Order`.
+fn typed(payload: &[u8], t: TypeName, layer: usize, cap: Cap) -> Result<Decoded, Failure> {
+    let reject = |reason: String| Failure::Rejected {
+        format: Some(Format::Typed(t)),
+        reason,
+    };
+    let Some(schema) = schema::loaded() else {
+        return Err(reject(
+            "no descriptor set loaded (give --proto FILE.pb or [protobuf] proto in the config)"
+                .into(),
+        ));
+    };
+    let Some(index) = schema.message(t.type_name()) else {
+        return Err(reject("type not in the loaded descriptor sets".into()));
+    };
+    let direct = protobuf_typed::decode(payload, &schema, index);
+    match (direct, compress::magic(payload)) {
+        (Ok(value), _) => Ok(Decoded {
+            value,
+            chain: vec![Format::Typed(t)],
+        }),
+        (Err(e), Some(layer_format)) if layer < MAX_LAYERS => {
+            let inner =
+                compress::decompress(payload, layer_format, cap).map_err(|_| reject(e.0))?;
+            let mut decoded = typed(&inner, t, layer + 1, cap)?;
+            decoded.chain.insert(0, layer_format);
+            Ok(decoded)
+        }
+        (Err(e), _) => Err(reject(e.0)),
+    }
+}
+
+/// Load descriptor sets (and `.proto` files, by their extension; see
+/// `schema_proto.rs`) into one schema.
+pub fn load_schemas(paths: &[std::path::PathBuf]) -> Result<schema::Schema, String> {
+    let mut schema = schema::Schema::default();
+    for path in paths {
+        if path.extension().is_some_and(|e| e == "proto") {
+            let raw = schema_proto::read(path)?;
+            schema
+                .merge(raw)
+                .map_err(|e| format!("{}: {}", path.display(), e.0))?;
+        } else {
+            schema.add_file(path)?;
+        }
+    }
+    Ok(schema)
+}
+
+/// Every typed decoder `choices` name must be a message type of `schema`: the error
+/// lists close names (or says no set is loaded).
+pub fn check_types(schema: Option<&schema::Schema>, choices: &[Choice]) -> Result<(), String> {
+    for choice in choices {
+        let Choice::Only(Format::Typed(t)) = choice else {
+            continue;
+        };
+        let Some(schema) = schema else {
+            return Err(format!(
+                "decoder {} needs a descriptor set: give --proto FILE.pb (make one with \
+                 `protoc --include_imports --descriptor_set_out=FILE.pb x.proto`) or set \
+                 `proto = [\"FILE.pb\"]` under [protobuf] in the config",
+                t.decoder()
+            ));
+        };
+        if schema.message(t.type_name()).is_none() {
+            let close = schema.close_names(t.type_name());
+            let hint = if close.is_empty() {
+                format!(
+                    "the loaded sets hold {} message types",
+                    schema.messages.len()
+                )
+            } else {
+                format!("did you mean {}?", close.join(", "))
+            };
+            return Err(format!(
+                "decoder {}: no message type {} in the loaded descriptor sets; {hint} \
+                 (use the full name with its package)",
+                t.decoder(),
+                t.type_name()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The end of a chain when nothing else decodes: text or bytes.
@@ -523,5 +673,7 @@ pub fn to_cbor(value: &Value) -> Vec<u8> {
     out
 }
 
+#[cfg(test)]
+mod schema_tests;
 #[cfg(test)]
 mod tests;

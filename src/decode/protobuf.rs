@@ -24,7 +24,7 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Value, NotThis> {
     message(payload, 0, &mut budget)
 }
 
-fn varint(buf: &[u8], pos: &mut usize) -> Result<u64, NotThis> {
+pub(crate) fn varint(buf: &[u8], pos: &mut usize) -> Result<u64, NotThis> {
     let mut out = 0u64;
     for shift in (0..70).step_by(7) {
         let b = *buf
@@ -42,7 +42,7 @@ fn varint(buf: &[u8], pos: &mut usize) -> Result<u64, NotThis> {
     Err(NotThis::new("varint longer than 10 bytes"))
 }
 
-fn fixed(buf: &[u8], pos: &mut usize, n: usize) -> Result<u64, NotThis> {
+pub(crate) fn fixed(buf: &[u8], pos: &mut usize, n: usize) -> Result<u64, NotThis> {
     let bytes = buf
         .get(*pos..*pos + n)
         .ok_or_else(|| NotThis::new("truncated fixed-width field"))?;
@@ -87,7 +87,11 @@ fn message(buf: &[u8], depth: usize, budget: &mut Budget) -> Result<Value, NotTh
 }
 
 /// String, nested message or bytes, in that order of preference.
-fn length_delimited(body: &[u8], depth: usize, budget: &mut Budget) -> Result<Value, NotThis> {
+pub(crate) fn length_delimited(
+    body: &[u8],
+    depth: usize,
+    budget: &mut Budget,
+) -> Result<Value, NotThis> {
     if let Ok(text) = std::str::from_utf8(body) {
         if !text
             .chars()
@@ -130,4 +134,60 @@ fn group(fields: Vec<(u64, Value)>) -> Map<String, Value> {
         }
     }
     map
+}
+
+/// One field's value as it arrives on the wire.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wire<'a> {
+    Varint(u64),
+    Fixed64(u64),
+    Fixed32(u64),
+    Bytes(&'a [u8]),
+}
+
+impl Wire<'_> {
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Wire::Varint(_) => "varint",
+            Wire::Fixed64(_) => "fixed64",
+            Wire::Fixed32(_) => "fixed32",
+            Wire::Bytes(_) => "length-delimited",
+        }
+    }
+}
+
+/// The next field at `pos`: its number and value. Groups and field number 0 are errors.
+pub(crate) fn next_field<'a>(buf: &'a [u8], pos: &mut usize) -> Result<(u32, Wire<'a>), NotThis> {
+    let key = varint(buf, pos)?;
+    let (number, wire) = (key >> 3, key & 7);
+    let number = u32::try_from(number)
+        .ok()
+        .filter(|&n| n != 0 && n < (1 << 29))
+        .ok_or_else(|| NotThis::new(format!("field number {number} out of range")))?;
+    let value = match wire {
+        0 => Wire::Varint(varint(buf, pos)?),
+        1 => Wire::Fixed64(fixed(buf, pos, 8)?),
+        5 => Wire::Fixed32(fixed(buf, pos, 4)?),
+        2 => {
+            let len =
+                usize::try_from(varint(buf, pos)?).map_err(|_| NotThis::new("length too large"))?;
+            let end = pos
+                .checked_add(len)
+                .filter(|&end| end <= buf.len())
+                .ok_or_else(|| NotThis::new("truncated length-delimited field"))?;
+            let body = &buf[*pos..end];
+            *pos = end;
+            Wire::Bytes(body)
+        }
+        _ => return Err(NotThis::new(format!("wire type {wire} is not supported"))),
+    };
+    Ok((number, value))
+}
+
+/// A field without a schema, as [`decode`] shows it (an unknown field of a typed message).
+pub(crate) fn untyped(wire: Wire<'_>, depth: usize, budget: &mut Budget) -> Result<Value, NotThis> {
+    Ok(match wire {
+        Wire::Varint(v) | Wire::Fixed64(v) | Wire::Fixed32(v) => Value::from(v),
+        Wire::Bytes(body) => length_delimited(body, depth, budget)?,
+    })
 }

@@ -146,7 +146,7 @@ fn views_of(payload: &[u8], choice: Choice) -> (Vec<View>, Option<String>) {
     if decoded || looks_binary(payload) {
         for format in Format::NAMED {
             // Auto already tried (and reported) this one: a zip bomb is inflated once.
-            let prefix = format!("{format}:");
+            let prefix = format!("{format}: ");
             if not_decoded
                 .as_deref()
                 .is_some_and(|r| r.starts_with(&prefix))

@@ -220,8 +220,15 @@ fn a_fully_populated_config_round_trips_through_serialize_and_parse() {
                 DecoderName(Choice::Only(Format::Msgpack)),
             ),
             ("*".to_string(), DecoderName(Choice::Auto)),
+            (
+                "orders.*".to_string(),
+                DecoderName(Choice::parse("protobuf:shop.Order").unwrap_or(Choice::Auto)),
+            ),
         ]
         .into(),
+        protobuf: redtail::config::ProtobufSection {
+            proto: vec!["sets/shop.pb".into()],
+        },
     };
     let text = toml::to_string(&file).unwrap_or_else(|e| panic!("{e}"));
     let loaded = parse(Path::new("full.toml"), &text).unwrap_or_else(|e| panic!("{e}\n{text}"));

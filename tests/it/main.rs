@@ -8,6 +8,7 @@ mod cluster;
 mod cluster_harness;
 mod config;
 mod decode;
+mod decode_proto;
 mod demo_pty;
 mod doctor_cluster;
 mod keyspace;
