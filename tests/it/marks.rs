@@ -5,96 +5,20 @@
 use crate::common;
 
 use std::io::Read as _;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyModifiers};
 
+use common::python::{self, audit_records, b64, numsub, publish_calls};
 use common::screen;
 use common::{wait_for, wait_subscribed, Server};
 use redtail::redis::message::{Delivery, Kind, Message};
 use redtail::state::{AppState, Config, Event};
 
 const T: Duration = Duration::from_secs(15);
-
-fn python(port: u16, script: &str) {
-    let program = format!("import valkey\nr = valkey.Valkey(port={port})\n{script}");
-    let out = Command::new("python3")
-        .args(["-c", &program])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A Python subscriber on `channel` that prints the payloads of the first `n` messages
-/// in base64, one a line, and exits.
-fn python_subscriber(port: u16, channel: &str, n: usize) -> std::process::Child {
-    let program = format!(
-        "import valkey, base64\n\
-         p = valkey.Valkey(port={port}).pubsub()\n\
-         p.subscribe('{channel}')\n\
-         left = {n}\n\
-         for m in p.listen():\n\
-         \x20   if m['type'] == 'message':\n\
-         \x20       print(base64.b64encode(m['data']).decode(), flush=True)\n\
-         \x20       left -= 1\n\
-         \x20       if left == 0:\n\
-         \x20           break\n"
-    );
-    Command::new("python3")
-        .args(["-c", &program])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs")
-}
-
-fn numsub(server: &Server, channel: &str) -> i64 {
-    server
-        .cli(&["PUBSUB", "NUMSUB", channel])
-        .lines()
-        .last()
-        .and_then(|l| l.trim().parse().ok())
-        .unwrap_or(-1)
-}
-
-fn audit_records(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("audit json"))
-        .collect()
-}
-
-/// PUBLISH + SPUBLISH calls the server has run (INFO commandstats).
-fn publish_calls(server: &Server) -> u64 {
-    let info = server.cli(&["INFO", "commandstats"]);
-    ["cmdstat_publish:", "cmdstat_spublish:"]
-        .iter()
-        .filter_map(|prefix| {
-            let line = info.lines().find(|l| l.starts_with(prefix))?;
-            line.split("calls=")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum()
-}
-
-fn b64(text: &str) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .expect("valid base64")
-}
 
 const BINARY: &[u8] = b"\x00\xffthree\x1b[2J\xe2\x80\xae end";
 
@@ -114,14 +38,14 @@ fn marked_messages_are_sent_again_byte_exact_in_the_order_received() {
     wait_subscribed(&server, 1);
     server.cli(&["PUBLISH", "mk", "one"]);
     server.cli(&["PUBLISH", "mk", "two"]);
-    python(
+    python::run(
         server.port,
         r"r.publish('mk', b'\x00\xffthree\x1b[2J\xe2\x80\xae end')",
     );
     server.cli(&["PUBLISH", "mk", "four"]);
     server.cli(&["PUBLISH", "mk", "five"]);
     tui.wait_for("five", T);
-    let mut listener = python_subscriber(server.port, "mk", 3);
+    let mut listener = python::subscriber(server.port, "mk", 3);
     wait_for("the Python subscriber", T, || {
         (numsub(&server, "mk") == 2).then_some(())
     });

@@ -5,23 +5,17 @@
 use crate::common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine as _;
 use common::cluster::Cluster;
+use common::python::{self, audit_records, b64, numsub, publish_calls};
 use common::{wait_for, wait_subscribed, Proc, Server};
 
 const T: Duration = Duration::from_secs(15);
 
 /// One captured message: kind, channel bytes, payload bytes.
 type Captured = (String, Vec<u8>, Vec<u8>);
-
-fn b64(text: &str) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .expect("valid base64")
-}
 
 fn bytes_of(v: &serde_json::Value, field: &str) -> Vec<u8> {
     match v[format!("{field}_b64")].as_str() {
@@ -72,21 +66,6 @@ fn assert_same_in_order(got: &[Captured], want: &[Captured]) {
     assert_eq!(split(got), split(want));
 }
 
-/// Run Python with the `valkey` client (redis-py's fork) connected to `port` as `r`.
-fn python(port: u16, script: &str) {
-    let program =
-        format!("import valkey, msgpack, os, random\nr = valkey.Valkey(port={port})\n{script}");
-    let out = Command::new("python3")
-        .args(["-c", &program])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 struct Replayed {
     code: i32,
     summary: serde_json::Value,
@@ -117,35 +96,10 @@ fn replay(url: &str, file: &Path, extra: &[&str], env: &[(&str, &str)], audit: &
     }
 }
 
-fn audit_records(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("audit json"))
-        .collect()
-}
-
 fn write_capture(dir: &Path, lines: &[String]) -> PathBuf {
     let path = dir.join("capture.jsonl");
     std::fs::write(&path, lines.join("\n") + "\n").expect("write capture");
     path
-}
-
-/// PUBLISH + SPUBLISH calls the server has run (INFO commandstats).
-fn publish_calls(server: &Server) -> u64 {
-    let info = server.cli(&["INFO", "commandstats"]);
-    ["cmdstat_publish:", "cmdstat_spublish:"]
-        .iter()
-        .filter_map(|prefix| {
-            let line = info.lines().find(|l| l.starts_with(prefix))?;
-            line.split("calls=")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum()
 }
 
 /// The Python publisher of the single-server tests: MessagePack (a real encoder), raw
@@ -192,7 +146,7 @@ fn a_capture_replayed_and_recaptured_is_byte_identical() {
     first.extend(["-p", "__keyspace@0__:*"]);
     let capture = Proc::spawn(&first);
     wait_subscribed(&server, 5);
-    python(server.port, PUBLISHER);
+    python::run(server.port, PUBLISHER);
     let recorded = lines(&capture, 8);
     assert!(
         recorded
@@ -274,7 +228,7 @@ fn replay_with_channel_sends_everything_to_the_new_channel() {
     let audit = dir.path().join("audit.jsonl");
     let capture = Proc::spawn(&capture_args(&url));
     wait_subscribed(&server, 4);
-    python(server.port, PUBLISHER);
+    python::run(server.port, PUBLISHER);
     let recorded = lines(&capture, 7);
     let file = write_capture(dir.path(), &recorded);
 
@@ -539,34 +493,6 @@ fn shard_messages_replay_via_spublish_on_their_cluster_owner() {
 
 // ---------------------------------------------------------------- TUI: r and y
 
-/// A Python subscriber on `channel` that prints the first message's payload in base64
-/// and exits.
-fn python_subscriber(port: u16, channel: &str) -> std::process::Child {
-    let program = format!(
-        "import valkey, base64\n\
-         p = valkey.Valkey(port={port}).pubsub()\n\
-         p.subscribe('{channel}')\n\
-         for m in p.listen():\n\
-         \x20   if m['type'] == 'message':\n\
-         \x20       print(base64.b64encode(m['data']).decode(), flush=True)\n\
-         \x20       break\n"
-    );
-    Command::new("python3")
-        .args(["-c", &program])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs")
-}
-
-fn numsub(server: &Server, channel: &str) -> i64 {
-    server
-        .cli(&["PUBSUB", "NUMSUB", channel])
-        .lines()
-        .last()
-        .and_then(|l| l.trim().parse().ok())
-        .unwrap_or(-1)
-}
-
 #[test]
 fn r_opens_the_composer_prefilled_and_sends_the_binary_message_again_byte_exact() {
     use std::io::Read as _;
@@ -582,12 +508,12 @@ fn r_opens_the_composer_prefilled_and_sends_the_binary_message_again_byte_exact(
     let mut tui = common::pty::Tui::spawn_env(&[&url, "-c", "again"], &env, 120, 30);
     tui.wait_for("connected", T);
     wait_subscribed(&server, 1);
-    python(
+    python::run(
         server.port,
         "r.publish('again', b'\\x00\\xffpay\\x1b[2Jload \\\\x41 ' + msgpack.packb({'n': 1}))",
     );
     tui.wait_for(r"pay\x1b[2Jload", T);
-    let mut listener = python_subscriber(server.port, "again");
+    let mut listener = python::subscriber(server.port, "again", 1);
     wait_for("the Python subscriber", T, || {
         (numsub(&server, "again") == 2).then_some(())
     });
@@ -631,7 +557,7 @@ fn y_copies_the_payload_with_one_osc52_sequence_in_base64() {
     tui.wait_for("connected", T);
     wait_subscribed(&server, 1);
     let payload: &[u8] = b"A\x1b]52;c;c3RvbGVu\x07B\x1b]0;title\x07 \xff\xfe end";
-    python(
+    python::run(
         server.port,
         "r.publish('copyme', b'A\\x1b]52;c;c3RvbGVu\\x07B\\x1b]0;title\\x07 \\xff\\xfe end')",
     );
@@ -719,7 +645,7 @@ fn r_in_read_only_mode_is_refused_audited_and_sends_nothing() {
     let mut tui = common::pty::Tui::spawn_env(&[&url, "-c", "ro"], &env, 120, 30);
     tui.wait_for("connected", T);
     wait_subscribed(&server, 1);
-    python(server.port, "r.publish('ro', 'once')");
+    python::run(server.port, "r.publish('ro', 'once')");
     tui.wait_for("once", T);
     let before = publish_calls(&server);
     tui.send(b"r");

@@ -7,6 +7,7 @@
 
 pub mod cluster;
 pub mod pty;
+pub mod python;
 pub mod screen;
 pub mod sentinel;
 pub mod server;
