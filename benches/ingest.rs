@@ -110,56 +110,12 @@ fn flood_bytes(port: u16, channel: &str, n: u64, payload: &[u8]) {
     let _ = replies.join();
 }
 
-struct Usage {
-    cpu_s: f64,
-    max_rss_kb: i64,
-    code: i32,
-}
-
-/// Wait (up to `deadline`) for a child and return its CPU time and peak RSS (wait4's
-/// rusage). A child still running at the deadline is killed and marked as timed out: a
-/// subscriber the server disconnected for reading slowly may otherwise wait forever.
-fn wait_usage(child: &mut Child, deadline: Instant) -> Usage {
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: plain syscalls on our own child; rusage is fully written by the kernel.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let mut timed_out = false;
-    loop {
-        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut ru) };
-        if r == pid {
-            break;
-        }
-        assert!(r == 0, "wait4 failed");
-        if Instant::now() > deadline {
-            timed_out = true;
-            let _ = child.kill();
-            let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-            assert_eq!(r, pid, "wait4");
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    Usage {
-        cpu_s: tv(ru.ru_utime) + tv(ru.ru_stime),
-        max_rss_kb: ru.ru_maxrss,
-        code: if timed_out {
-            -2
-        } else if libc::WIFEXITED(status) {
-            libc::WEXITSTATUS(status)
-        } else {
-            -1
-        },
-    }
-}
-
 struct Row {
     name: &'static str,
     size: usize,
     n: u64,
     wall: Duration,
-    usage: Usage,
+    usage: common::Usage,
     omem_peak: u64,
     complete: bool,
 }
@@ -219,7 +175,7 @@ fn measure(
             let wall_done = t0.elapsed();
             // redis-cli only notices head is gone on its next write: stop it now.
             let _ = sub.kill();
-            let u = wait_usage(&mut sub, Instant::now());
+            let u = common::wait_usage(&mut sub, Instant::now());
             let _ = publisher.join();
             stop.store(true, Ordering::Relaxed);
             let _ = sampler.join();
@@ -235,7 +191,7 @@ fn measure(
         }
         None => {
             // Generous: the slowest reasonable subscriber needs well under a minute.
-            let u = wait_usage(
+            let u = common::wait_usage(
                 &mut sub,
                 t0 + Duration::from_secs(15) + Duration::from_micros(n * 20),
             );

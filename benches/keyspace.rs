@@ -27,39 +27,6 @@ fn psubs(server: &Server) -> u64 {
         .sum()
 }
 
-/// CPU seconds and exit code of a child, waiting until `deadline` (then killed: -2).
-fn wait_usage(child: &mut Child, deadline: Instant) -> (f64, i32) {
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: plain syscalls on our own child; rusage is fully written by the kernel.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let mut timed_out = false;
-    loop {
-        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut ru) };
-        if r == pid {
-            break;
-        }
-        assert!(r == 0, "wait4 failed");
-        if Instant::now() > deadline {
-            timed_out = true;
-            let _ = child.kill();
-            let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-            assert_eq!(r, pid, "wait4");
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    let code = if timed_out {
-        -2
-    } else if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    (tv(ru.ru_utime) + tv(ru.ru_stime), code)
-}
-
 /// `redis-benchmark -t set` with `n` requests over random keys; its requests/s.
 fn flood(port: u16, n: u64, pipeline: u64) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
@@ -123,12 +90,12 @@ fn measure(
             }
             let wall = t0.elapsed();
             let _ = sub.kill();
-            let (cpu_s, _) = wait_usage(&mut sub, Instant::now());
+            let cpu_s = common::wait_usage(&mut sub, Instant::now()).cpu_s;
             (wall, cpu_s, complete)
         }
         // redtail exits by itself after the n-th event (`-n`).
         None => {
-            let (cpu_s, code) = wait_usage(&mut sub, deadline);
+            let common::Usage { cpu_s, code, .. } = common::wait_usage(&mut sub, deadline);
             (t0.elapsed(), cpu_s, code == 0)
         }
     };

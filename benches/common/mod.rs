@@ -171,3 +171,49 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
 }
+
+/// What `wait4` says of a finished child.
+pub struct Usage {
+    pub cpu_s: f64,
+    pub max_rss_kb: i64,
+    /// The exit code; -1 killed by a signal, -2 timed out (killed at the deadline).
+    pub code: i32,
+}
+
+/// Wait (up to `deadline`) for a child and return its CPU time and peak RSS (wait4's
+/// rusage). A child still running at the deadline is killed and marked as timed out: a
+/// subscriber the server disconnected for reading slowly may otherwise wait forever.
+pub fn wait_usage(child: &mut std::process::Child, deadline: std::time::Instant) -> Usage {
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: plain syscalls on our own child; rusage is fully written by the kernel.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut timed_out = false;
+    loop {
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut ru) };
+        if r == pid {
+            break;
+        }
+        assert!(r == 0, "wait4 failed");
+        if std::time::Instant::now() > deadline {
+            timed_out = true;
+            let _ = child.kill();
+            let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+            assert_eq!(r, pid, "wait4");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Usage {
+        cpu_s: tv(ru.ru_utime) + tv(ru.ru_stime),
+        max_rss_kb: ru.ru_maxrss,
+        code: if timed_out {
+            -2
+        } else if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            -1
+        },
+    }
+}
