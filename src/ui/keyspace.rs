@@ -204,11 +204,13 @@ fn notes(state: &AppState, width: u16) -> Vec<Line<'static>> {
             .keymap
             .first_key(Scope::Keyspace, Command::EnableNotifications);
         let text = if state.config.read_only.is_on() {
-            " no events arrive from these nodes until the flags are set (read-only mode: \
-             set them outside redtail)"
+            " events of the missing classes do not arrive from these nodes until the flags \
+             are set (read-only mode: set them outside redtail)"
                 .to_string()
         } else {
-            format!(" press {key} to set them — no events arrive from these nodes until then")
+            format!(
+                " press {key} to set them — events of the missing classes do not arrive until then"
+            )
         };
         lines.push(fit::cut_line(
             &Line::styled(text, theme::warn()),
