@@ -147,9 +147,24 @@ fn delta(
     (calls, usec, parts.join(", "))
 }
 
+/// This process's CPU time so far (user + system, every thread): the poller's client-side
+/// cost, without the server's.
+fn process_cpu() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage only writes into the struct we pass.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
 struct Row {
     what: String,
     times: Vec<Duration>,
+    /// Client CPU per cycle (this process, all threads).
+    cpu: Vec<Duration>,
     commands_counted: usize,
     round_trips: usize,
     server_calls: u64,
@@ -159,18 +174,21 @@ struct Row {
 
 fn print(rows: &[Row]) {
     println!(
-        "\n| poll cycle | cycles | p50 | max | commands (poller's count) | commands (server's count) | round trips | server time / cycle | commands by name |"
+        "\n| poll cycle | cycles | p50 | max | client CPU p50 | commands (poller's count) | commands (server's count) | round trips | server time / cycle | commands by name |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for r in rows {
         let mut t = r.times.clone();
         t.sort();
+        let mut cpu = r.cpu.clone();
+        cpu.sort();
         println!(
-            "| {} | {} | {:.1} ms | {:.1} ms | {} | {} | {} | {:.1} ms | {} |",
+            "| {} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {} | {} | {} | {:.1} ms | {} |",
             r.what,
             t.len(),
             common::percentile(&t, 0.5).as_secs_f64() * 1e3,
             t.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+            common::percentile(&cpu, 0.5).as_secs_f64() * 1e3,
             r.commands_counted,
             r.server_calls,
             r.round_trips,
@@ -198,14 +216,18 @@ async fn with_findings(
     let config = DoctorConfig::default();
     let mut times = Vec::new();
     let mut findings_time = Vec::new();
+    let mut cpu = Vec::new();
+    let mut findings_cpu = Vec::new();
     let mut last = None;
     for _ in 0..CYCLES {
         let before = commandstats(stats);
         let t = Instant::now();
+        let c = process_cpu();
         let mut snapshot = poll_streams(conn, discovery).await.expect("poll_streams");
         let at = snapshot.taken_at.timestamp_millis();
         tracker.observe(&mut snapshot, at);
         let polled = t.elapsed();
+        let polled_cpu = process_cpu();
         let groups = groups_with_pending(&snapshot);
         let details = read_pending_details(conn, &groups)
             .await
@@ -213,6 +235,9 @@ async fn with_findings(
         let groups = groups.len();
         let problems = redtail::state::problems::build(&snapshot, &details, &config, "redtail");
         let took = t.elapsed();
+        let done_cpu = process_cpu();
+        cpu.push(done_cpu.saturating_sub(c));
+        findings_cpu.push(done_cpu.saturating_sub(polled_cpu));
         times.push(took);
         findings_time.push(took - polled);
         let rows: usize = details
@@ -257,13 +282,16 @@ async fn with_findings(
     let (snapshot, calls, usec, breakdown, groups, (rows, checks), problems) =
         last.expect("at least one cycle");
     findings_time.sort();
+    findings_cpu.sort();
     Row {
         what: format!(
-            "streams + findings: {} streams, {groups} groups with pending, {rows} pending rows read, {problems} findings (findings: {:.1} ms of it)",
+            "streams + findings: {} streams, {groups} groups with pending, {rows} pending rows read, {problems} findings (findings: {:.1} ms of it, {:.1} ms client CPU)",
             snapshot.streams.len(),
-            common::percentile(&findings_time, 0.5).as_secs_f64() * 1e3
+            common::percentile(&findings_time, 0.5).as_secs_f64() * 1e3,
+            common::percentile(&findings_cpu, 0.5).as_secs_f64() * 1e3
         ),
         times,
+        cpu,
         commands_counted: snapshot.commands_sent + groups + checks,
         round_trips: snapshot.round_trips + 2,
         server_calls: calls,
@@ -305,11 +333,14 @@ fn main() {
         // Pub/Sub: every cycle is alike.
         let before = commandstats(&mut stats);
         let mut times = Vec::new();
+        let mut cpu = Vec::new();
         let mut last = None;
         for _ in 0..CYCLES {
             let t = Instant::now();
+            let c = process_cpu();
             let snapshot = poll_pubsub(&mut conn).await.expect("poll_pubsub");
             times.push(t.elapsed());
+            cpu.push(process_cpu().saturating_sub(c));
             last = Some(snapshot);
         }
         let (calls, usec, breakdown) = delta(&before, &commandstats(&mut stats));
@@ -318,6 +349,7 @@ fn main() {
         rows.push(Row {
             what: format!("Pub/Sub, {channels} channels"),
             times,
+            cpu,
             commands_counted: snapshot.commands_sent,
             round_trips: snapshot.round_trips,
             server_calls: calls / CYCLES as u64,
@@ -331,17 +363,23 @@ fn main() {
         let mut first = true;
         let mut health = Vec::new();
         let mut steady = Vec::new();
+        let mut steady_cpu = Vec::new();
+        let mut health_cpu = Vec::new();
         let mut steady_row = None;
         for _ in 0..CYCLES + 5 {
             let before = commandstats(&mut stats);
             let t = Instant::now();
+            let c = process_cpu();
             let mut snapshot = poll_streams(&mut conn, &mut discovery)
                 .await
                 .expect("poll_streams");
             let polled = t.elapsed();
+            let polled_cpu = process_cpu();
             let at = snapshot.taken_at.timestamp_millis();
             tracker.observe(&mut snapshot, at);
             let took = t.elapsed();
+            let done_cpu = process_cpu();
+            let cycle_cpu = done_cpu.saturating_sub(c);
             health.push(took - polled);
             let (calls, usec, breakdown) = delta(&before, &commandstats(&mut stats));
             if first || snapshot.scan.scanning {
@@ -356,6 +394,7 @@ fn main() {
                         }
                     ),
                     times: vec![took],
+                    cpu: vec![cycle_cpu],
                     commands_counted: snapshot.commands_sent,
                     round_trips: snapshot.round_trips,
                     server_calls: calls,
@@ -374,6 +413,8 @@ fn main() {
                 .map(|g| g.consumer_list.len())
                 .sum();
             steady.push(took);
+            steady_cpu.push(cycle_cpu);
+            health_cpu.push(done_cpu.saturating_sub(polled_cpu));
             steady_row = Some((snapshot, calls, usec, breakdown, groups, consumers));
             if steady.len() == CYCLES {
                 break;
@@ -382,14 +423,19 @@ fn main() {
         if let Some((snapshot, calls, usec, breakdown, groups, consumers)) = steady_row {
             rows.push(Row {
                 what: format!(
-                    "streams, steady: {} streams, {groups} groups, {consumers} consumers (health windows: {:.1} ms of it)",
+                    "streams, steady: {} streams, {groups} groups, {consumers} consumers (health windows: {:.1} ms of it, {:.1} ms client CPU)",
                     snapshot.streams.len(),
                     {
                         health.sort();
                         common::percentile(&health, 0.5).as_secs_f64() * 1e3
+                    },
+                    {
+                        health_cpu.sort();
+                        common::percentile(&health_cpu, 0.5).as_secs_f64() * 1e3
                     }
                 ),
                 times: steady,
+                cpu: steady_cpu,
                 commands_counted: snapshot.commands_sent,
                 round_trips: snapshot.round_trips,
                 server_calls: calls,

@@ -160,13 +160,20 @@ async fn run_round(
     if commands.is_empty() {
         return Ok(Vec::new());
     }
-    let chunks = commands.chunks(PIPELINE_CHUNK).map(|chunk| {
-        let mut conn = conn.clone();
+    // Commands are moved into their pipelines, not cloned (3,000+ per findings pass).
+    let mut pipes = Vec::with_capacity(commands.len().div_ceil(PIPELINE_CHUNK));
+    let mut it = commands.into_iter().peekable();
+    while it.peek().is_some() {
         let mut pipe = redis::pipe();
-        for cmd in chunk {
-            pipe.add_command(cmd.clone());
+        let mut expected = 0;
+        for cmd in it.by_ref().take(PIPELINE_CHUNK) {
+            pipe.add_command(cmd);
+            expected += 1;
         }
-        let expected = chunk.len();
+        pipes.push((pipe, expected));
+    }
+    let chunks = pipes.into_iter().map(|(mut pipe, expected)| {
+        let mut conn = conn.clone();
         async move {
             let replies: Vec<Value> = pipe
                 .ignore_errors()

@@ -117,7 +117,15 @@ impl serde::Serialize for StreamId {
 
 /// An id in a reply (bulk or simple string); `None` for nil or anything else.
 pub(crate) fn id_of(v: &redis::Value) -> Option<StreamId> {
-    StreamId::parse(crate::redis::reply::bytes_of(v)?)
+    use redis::Value;
+    // Borrowed where the reply holds bytes: ids are read ~10,000 times per poll.
+    match v {
+        Value::BulkString(b) => StreamId::parse(b),
+        Value::SimpleString(s) => StreamId::parse(s),
+        Value::VerbatimString { text, .. } => StreamId::parse(text),
+        Value::Attribute { data, .. } => id_of(data),
+        other => StreamId::parse(crate::redis::reply::bytes_of(other)?),
+    }
 }
 
 #[cfg(test)]

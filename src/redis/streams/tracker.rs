@@ -49,8 +49,7 @@ impl HealthTracker {
             if let Some(n) = stream.entries_added {
                 push(added, (at_ms, n), max, |s| trim(s.0));
             }
-            let appended: Vec<(i64, u64)> = added.iter().copied().collect();
-            stream.append_rate = rate(&appended);
+            stream.append_rate = rate(added.make_contiguous());
             let last_append_age_ms = stream
                 .last_entry_id
                 .map(|id| id.age_ms(snapshot.server_time_ms));
@@ -68,7 +67,8 @@ impl HealthTracker {
                 };
                 push(window, sample, max, |s| trim(s.at_ms));
                 // Rates use the one sample kept from before the window; status does not.
-                let samples: Vec<GroupSample> = window.iter().copied().collect();
+                // (Borrowed in place: this runs for every group on every poll.)
+                let samples: &[GroupSample] = window.make_contiguous();
                 let in_window: Vec<GroupSample> =
                     samples.iter().copied().filter(|s| !trim(s.at_ms)).collect();
                 let hints = ServerHints {
@@ -84,15 +84,16 @@ impl HealthTracker {
                 let verdict = evaluate(&in_window, &hints, &self.config, previous);
                 self.verdicts.insert(key.clone(), verdict.status);
                 // A moved position starts a new window for the rates too.
-                let samples = &samples[position_moved_at(&samples)..];
-                // entries-read resets to nil on SETID; rate only over the known stretch.
-                let read: Vec<(i64, u64)> = samples
+                let samples = &samples[position_moved_at(samples)..];
+                // entries-read resets to nil on SETID; rate only over the known stretch
+                // (the newest samples that all have it).
+                let known = samples
                     .iter()
-                    .rev()
-                    .map_while(|s| Some((s.at_ms, s.entries_read?)))
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
+                    .rposition(|s| s.entries_read.is_none())
+                    .map_or(0, |i| i + 1);
+                let read: Vec<(i64, u64)> = samples[known..]
+                    .iter()
+                    .filter_map(|s| Some((s.at_ms, s.entries_read?)))
                     .collect();
                 let consume_rate = rate(&read);
                 group.health = GroupHealth {
