@@ -2,6 +2,9 @@
 //!  1. ingest: a flood of N messages (redis-benchmark -P 16) while the feed is visible;
 //!     messages/s until the header shows all N retained, CPU seconds per million, peak
 //!     RSS, peak server-side output buffer (omem) of the TUI's subscriber connection;
+//!     In the same run and on the same flood, `redis-cli subscribe` (stdout a pipe the bench
+//!     drains) is measured the same way, before and after the TUI, so the CPU ratio is side
+//!     by side (BENCH_RUNS=N repeats the cli/TUI pair N times, interleaved);
 //!  2. key latency under load: while ~100k msg/s flow, press `?` (help overlay) and Esc,
 //!     and time key-to-screen-change; p50 / p99 over many presses.
 //!
@@ -9,9 +12,9 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -87,16 +90,74 @@ fn paced_publisher(port: u16, rate: u64, stop: Arc<AtomicBool>) -> std::thread::
     })
 }
 
-fn main() {
-    if !common::benchmarking("tui") {
-        return;
-    }
-    let n = common::env_u64("BENCH_MESSAGES", 1_000_000);
-    let rate = common::env_u64("BENCH_RATE", 100_000);
-    let server = Server::start();
-    let url = server.url();
+/// `redis-cli subscribe CHANNEL` with stdout a pipe this process drains (counting lines):
+/// CPU seconds of redis-cli for the whole flood of `n` messages, or None if not all arrived
+/// (disconnected by the server) within the deadline.
+fn redis_cli_cpu(port: u16, channel: &str, n: u64) -> Option<(f64, f64)> {
+    let mut cli = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "subscribe", channel])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-cli");
+    let pid = cli.id();
+    let out = cli.stdout.take().expect("stdout");
+    // 3 lines per message plus 3 for the subscribe confirmation.
+    let want = 3 * n + 3;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut r = BufReader::with_capacity(1 << 16, out);
+        let mut lines = 0u64;
+        let mut subscribed = false;
+        loop {
+            let buf = match r.fill_buf() {
+                Ok([]) | Err(_) => break,
+                Ok(b) => b,
+            };
+            lines += memchr_count(buf);
+            let len = buf.len();
+            r.consume(len);
+            if !subscribed && lines >= 3 {
+                subscribed = true;
+                let _ = tx.send(None);
+            }
+            if lines >= want {
+                let _ = tx.send(Some(Instant::now()));
+                break;
+            }
+        }
+    });
+    let subscribed = rx.recv_timeout(Duration::from_secs(20)).is_ok();
+    let result = if subscribed {
+        let cpu0 = cpu_seconds(pid);
+        let t0 = Instant::now();
+        common::flood(port, channel, n, &"x".repeat(100));
+        rx.recv_timeout(Duration::from_secs(120))
+            .ok()
+            .flatten()
+            .map(|t| {
+                (
+                    n as f64 / t.duration_since(t0).as_secs_f64(),
+                    cpu_seconds(pid) - cpu0,
+                )
+            })
+    } else {
+        None
+    };
+    let _ = cli.kill();
+    let _ = cli.wait();
+    let _ = reader.join();
+    result
+}
 
-    // 1. Ingest with the feed visible.
+fn memchr_count(buf: &[u8]) -> u64 {
+    buf.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// One TUI ingest run: (msg/s, CPU s, peak RSS KiB, peak omem bytes, disconnected), or None
+/// if the TUI did not show all `n` retained within the deadline.
+fn tui_ingest(server: &Server, n: u64) -> Option<(f64, f64, u64, u64, bool)> {
+    let url = server.url();
     let tui = common::tui(&[
         &url,
         "-c",
@@ -122,26 +183,83 @@ fn main() {
     let omem = sampler.join().unwrap_or(0);
     let (cpu1, (_, hwm)) = (cpu_seconds(tui.pid()), rss_kib(tui.pid()));
     let gaps = tui.screen().contains("disconnected");
-    match done {
-        Some(t) => {
-            let wall = t.duration_since(t0).as_secs_f64();
-            println!("\n| TUI ingest | messages | msg/s | CPU s / 1M msgs | peak RSS | peak omem | disconnected |");
-            println!("|---|---:|---:|---:|---:|---:|---|");
+    let out = match done {
+        Some(t) => Some((
+            n as f64 / t.duration_since(t0).as_secs_f64(),
+            cpu1 - cpu0,
+            hwm,
+            omem,
+            gaps,
+        )),
+        None => {
             println!(
-                "| feed visible, 100 B | {n} | {:.0} | {:.2} | {:.1} MiB | {:.1} MiB | {} |",
-                n as f64 / wall,
-                (cpu1 - cpu0) / (n as f64 / 1e6),
-                hwm as f64 / 1024.0,
-                omem as f64 / (1024.0 * 1024.0),
-                if gaps { "YES" } else { "no" }
+                "TUI ingest: did not retain all {n} messages (screen shows {})",
+                retained(&tui.screen())
             );
+            None
         }
-        None => println!(
-            "TUI ingest: did not retain all {n} messages (screen shows {})",
-            retained(&tui.screen())
-        ),
-    }
+    };
     tui.quit();
+    out
+}
+
+fn ingest_side_by_side(server: &Server, n: u64, runs: u64) {
+    let per_m = |cpu: f64| cpu / (n as f64 / 1e6);
+    let mut rows = Vec::new();
+    let cli_row = |rows: &mut Vec<String>, run: u64| -> Option<f64> {
+        let r = redis_cli_cpu(server.port, "cliflood", n);
+        match r {
+            Some((rate, cpu)) => rows.push(format!(
+                "| redis-cli subscribe → pipe, 100 B (run {run}) | {n} | {rate:.0} | {:.2} (1.00× cli) | | | no |",
+                per_m(cpu)
+            )),
+            None => rows.push(format!(
+                "| redis-cli subscribe → pipe, 100 B (run {run}) | {n} | — | — | | | YES (not all arrived) |"
+            )),
+        }
+        r.map(|(_, cpu)| per_m(cpu))
+    };
+    let mut clis = Vec::new();
+    clis.extend(cli_row(&mut rows, 1));
+    let mut tuis = Vec::new();
+    for run in 1..=runs {
+        if let Some((rate, cpu, hwm, omem, gaps)) = tui_ingest(server, n) {
+            tuis.push((run, rate, per_m(cpu), hwm, omem, gaps));
+        }
+        clis.extend(cli_row(&mut rows, run + 1));
+    }
+    let cli = if clis.is_empty() {
+        f64::NAN
+    } else {
+        clis.iter().sum::<f64>() / clis.len() as f64
+    };
+    for (run, rate, cpu, hwm, omem, gaps) in tuis {
+        rows.push(format!(
+            "| TUI, feed visible, 100 B (run {run}) | {n} | {rate:.0} | {cpu:.2} ({:.2}× cli) | {:.1} MiB | {:.1} MiB | {} |",
+            cpu / cli,
+            hwm as f64 / 1024.0,
+            omem as f64 / (1024.0 * 1024.0),
+            if gaps { "YES" } else { "no" }
+        ));
+    }
+    println!("\n| TUI ingest (ratio: against the mean of the redis-cli runs around it) | messages | msg/s | CPU s / 1M msgs | peak RSS | peak omem | disconnected |");
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    for r in rows {
+        println!("{r}");
+    }
+}
+
+fn main() {
+    if !common::benchmarking("tui") {
+        return;
+    }
+    let n = common::env_u64("BENCH_MESSAGES", 1_000_000);
+    let rate = common::env_u64("BENCH_RATE", 100_000);
+    let server = Server::start();
+    let url = server.url();
+
+    // 1. Ingest with the feed visible, redis-cli measured on the same flood around it.
+    ingest_side_by_side(&server, n, common::env_u64("BENCH_RUNS", 1).max(1));
 
     // 2. Key latency under a paced flood.
     let mut tui = common::tui(&[&url, "-c", "load"]);

@@ -82,6 +82,12 @@ pub struct SubscriberConfig {
     /// Set for `tail --keyspace`: pmessages on `__keyspace@…` channels become
     /// [`Delivery::Keyspace`] events naming the node (see `redis::keyspace`).
     pub keyspace: Option<Arc<KeyspaceSpec>>,
+    /// Run the engine (one node, not a cluster) on a thread of its own with a
+    /// single-threaded runtime instead of as a task of the caller's runtime. For the TUI,
+    /// whose runtime has two workers: there every socket read woke the other worker and
+    /// the I/O driver across threads (futex, eventfd write, a second `epoll_wait`), which
+    /// was the largest cost per message in a flood. `tail` runs on one thread already.
+    pub own_thread: bool,
 }
 
 /// Reads smaller than this trigger the coalescing pause.
@@ -98,6 +104,7 @@ impl SubscriberConfig {
             backoff: Backoff::default(),
             client_name: "redtail-sub".into(),
             keyspace: None,
+            own_thread: false,
         }
     }
 }
@@ -147,9 +154,11 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    pub fn spawn(config: SubscriberConfig, initial: Subscriptions) -> Subscriber {
+    pub fn spawn(mut config: SubscriberConfig, initial: Subscriptions) -> Subscriber {
         let inbox = Arc::new(Inbox::new(config.caps));
         if let Some(route) = config.route.clone().filter(|r| r.is_cluster()) {
+            // One engine per node, as tasks: `own_thread` is for the single engine.
+            config.own_thread = false;
             let (control_tx, control_rx) = mpsc::unbounded_channel();
             let (status_tx, status_rx) = watch::channel(Status {
                 conn: ConnState::Connecting,
@@ -260,6 +269,7 @@ pub(super) fn spawn_engine(
     // Control messages are a handful of user actions; unbounded is fine here.
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let keyspace = config.keyspace.clone().map(Decoder::new);
+    let own_thread = config.own_thread;
     let engine = Engine {
         config,
         wanted: initial,
@@ -276,8 +286,38 @@ pub(super) fn spawn_engine(
     Child {
         control: control_tx,
         status: status_rx,
-        task: tokio::spawn(engine.run()),
+        task: if own_thread {
+            run_on_own_thread(engine)
+        } else {
+            tokio::spawn(engine.run())
+        },
     }
+}
+
+/// Run `engine` on a new thread with a current-thread runtime; the returned task ends
+/// when the engine does. The engine stops on `Control::Shutdown` or when its control
+/// sender (the `Subscriber`) is dropped: aborting the returned task does not stop it.
+/// If the runtime cannot be built, the engine runs as a task of the caller's runtime.
+fn run_on_own_thread(engine: Engine) -> tokio::task::JoinHandle<()> {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(_) => return tokio::spawn(engine.run()),
+    };
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    // If the thread cannot start, the engine is dropped with it: its status channel
+    // closes and the consumer shows the engine stopped.
+    let _ = std::thread::Builder::new()
+        .name("redtail-sub".into())
+        .spawn(move || {
+            runtime.block_on(engine.run());
+            let _ = done_tx.send(());
+        });
+    tokio::spawn(async move {
+        let _ = done_rx.await;
+    })
 }
 
 struct Engine {
