@@ -14,52 +14,9 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{resp, Server};
+use common::Server;
 
-const GROUPS: usize = 3;
-const CONSUMERS: usize = 10;
-const ENTRIES: usize = 20;
-
-fn seed_streams(server: &Server, streams: usize) {
-    let mut out = Vec::new();
-    for s in 0..streams {
-        let key = format!("bench:stream:{s}");
-        for e in 0..ENTRIES {
-            out.extend(resp(&[
-                b"XADD",
-                key.as_bytes(),
-                b"*",
-                b"n",
-                e.to_string().as_bytes(),
-            ]));
-        }
-        for g in 0..GROUPS {
-            let group = format!("group-{g}");
-            out.extend(resp(&[
-                b"XGROUP",
-                b"CREATE",
-                key.as_bytes(),
-                group.as_bytes(),
-                b"0",
-            ]));
-            for c in 0..CONSUMERS {
-                let consumer = format!("worker-{c}");
-                out.extend(resp(&[
-                    b"XREADGROUP",
-                    b"GROUP",
-                    group.as_bytes(),
-                    consumer.as_bytes(),
-                    b"COUNT",
-                    b"1",
-                    b"STREAMS",
-                    key.as_bytes(),
-                    b">",
-                ]));
-            }
-        }
-    }
-    server.pipe(&out);
-}
+use common::{CONSUMERS, GROUPS};
 
 /// One `GET /metrics` on a fresh connection: (status line, body length).
 fn scrape(addr: &str) -> (String, usize) {
@@ -82,7 +39,7 @@ fn main() {
     let streams = common::env_u64("BENCH_STREAMS", if quick { 100 } else { 1000 }) as usize;
     let scrapes = common::env_u64("BENCH_SCRAPES", if quick { 200 } else { 1000 }) as usize;
     let server = Server::start();
-    seed_streams(&server, streams);
+    common::seed_streams(&server, streams);
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_redtail"))
         .args([

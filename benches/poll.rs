@@ -30,54 +30,8 @@ use redtail::redis::streams::{
     poll_streams, Discovery, DiscoveryConfig, HealthConfig, HealthTracker,
 };
 
-const GROUPS: usize = 3;
-const CONSUMERS: usize = 10;
-const ENTRIES: usize = 20;
+use common::{CONSUMERS, ENTRIES, GROUPS};
 const CYCLES: usize = 10;
-
-/// Streams with entries, groups at 0, consumers that each took one entry (so every group
-/// has pending entries, consumers and lag), all in one `redis-cli --pipe`.
-fn seed_streams(server: &Server, streams: usize) {
-    let mut out = Vec::new();
-    for s in 0..streams {
-        let key = format!("bench:stream:{s}");
-        for e in 0..ENTRIES {
-            let value = format!("{{\"order\":{e},\"stream\":{s}}}");
-            out.extend(resp(&[
-                b"XADD",
-                key.as_bytes(),
-                b"*",
-                b"payload",
-                value.as_bytes(),
-            ]));
-        }
-        for g in 0..GROUPS {
-            let group = format!("group-{g}");
-            out.extend(resp(&[
-                b"XGROUP",
-                b"CREATE",
-                key.as_bytes(),
-                group.as_bytes(),
-                b"0",
-            ]));
-            for c in 0..CONSUMERS {
-                let consumer = format!("worker-{c}");
-                out.extend(resp(&[
-                    b"XREADGROUP",
-                    b"GROUP",
-                    group.as_bytes(),
-                    consumer.as_bytes(),
-                    b"COUNT",
-                    b"1",
-                    b"STREAMS",
-                    key.as_bytes(),
-                    b">",
-                ]));
-            }
-        }
-    }
-    server.pipe(&out);
-}
 
 /// One raw connection subscribed to `channels` channels, kept open while it lives.
 fn subscribe_channels(port: u16, channels: usize) -> TcpStream {
@@ -311,7 +265,7 @@ fn main() {
     let url = server.url();
 
     let t = Instant::now();
-    seed_streams(&server, streams);
+    common::seed_streams(&server, streams);
     let _subscriber = subscribe_channels(server.port, channels);
     println!(
         "seeded {streams} streams × {GROUPS} groups × {CONSUMERS} consumers ({ENTRIES} entries each) and {channels} subscribed channels in {:.1} s",

@@ -217,3 +217,53 @@ pub fn wait_usage(child: &mut std::process::Child, deadline: std::time::Instant)
         },
     }
 }
+
+/// The streams benches' workload (poll, metrics): `streams` streams of ENTRIES entries,
+/// GROUPS groups each, CONSUMERS consumers per group.
+pub const GROUPS: usize = 3;
+pub const CONSUMERS: usize = 10;
+pub const ENTRIES: usize = 20;
+
+/// Streams with entries, groups at 0, consumers that each took one entry (so every group
+/// has pending entries, consumers and lag), all in one `redis-cli --pipe`.
+pub fn seed_streams(server: &Server, streams: usize) {
+    let mut out = Vec::new();
+    for s in 0..streams {
+        let key = format!("bench:stream:{s}");
+        for e in 0..ENTRIES {
+            let value = format!("{{\"order\":{e},\"stream\":{s}}}");
+            out.extend(resp(&[
+                b"XADD",
+                key.as_bytes(),
+                b"*",
+                b"payload",
+                value.as_bytes(),
+            ]));
+        }
+        for g in 0..GROUPS {
+            let group = format!("group-{g}");
+            out.extend(resp(&[
+                b"XGROUP",
+                b"CREATE",
+                key.as_bytes(),
+                group.as_bytes(),
+                b"0",
+            ]));
+            for c in 0..CONSUMERS {
+                let consumer = format!("worker-{c}");
+                out.extend(resp(&[
+                    b"XREADGROUP",
+                    b"GROUP",
+                    group.as_bytes(),
+                    consumer.as_bytes(),
+                    b"COUNT",
+                    b"1",
+                    b"STREAMS",
+                    key.as_bytes(),
+                    b">",
+                ]));
+            }
+        }
+    }
+    server.pipe(&out);
+}
