@@ -17,36 +17,9 @@ use serde_json::Value;
 const T: Duration = Duration::from_secs(10);
 
 /// Nested message, enum, repeated packed ints, a map, int64s, bytes, a oneof, and a type
-/// from an imported file (so the set needs `--include_imports`).
-pub const SHOP_PROTO: &str = r#"
-syntax = "proto3";
-package shop;
-import "money.proto";
-
-message Order {
-  enum Status { STATUS_UNKNOWN = 0; PAID = 1; SHIPPED = 2; }
-  message Line {
-    string sku = 1;
-    uint32 qty = 2;
-    sint64 delta = 3;
-  }
-  int64 id = 1;
-  string customer = 2;
-  Status status = 3;
-  repeated Line lines = 4;
-  repeated int32 codes = 5;
-  map<string, int64> totals = 6;
-  bytes blob = 7;
-  oneof payment {
-    string card = 8;
-    Money cash = 9;
-  }
-  double ratio = 10;
-  fixed64 big = 11;
-  repeated string notes = 12;
-  map<int32, Line> by_slot = 13;
-}
-"#;
+/// from an imported file (so the set needs `--include_imports`): the same file the unit
+/// tests compile (`src/decode/schema_tests_shop.proto`).
+pub const SHOP_PROTO: &str = include_str!("../../src/decode/schema_tests_shop.proto");
 
 pub const MONEY_PROTO: &str = r#"
 syntax = "proto3";
