@@ -10,33 +10,19 @@
 
 use serde_json::{Map, Value};
 
-use super::{bytes_value, float_value, key_text, Budget, NotThis};
+use super::{bytes_value, float_value, key_text, read_whole, NotThis, Reader};
 
 pub(crate) fn decode(payload: &[u8], strict: bool) -> Result<Value, NotThis> {
-    let first = *payload.first().ok_or_else(|| NotThis::new("empty"))?;
-    if strict && !matches!(first >> 5, 4 | 5) {
-        return Err(NotThis::new("not a map or an array"));
-    }
-    let mut reader = Reader {
-        buf: payload,
-        pos: 0,
-        budget: Budget::new(),
-    };
-    let value = reader.value(0)?;
-    if reader.pos != payload.len() {
-        return Err(NotThis::new(format!(
-            "{} bytes left after the value",
-            payload.len() - reader.pos
-        )));
-    }
-    Ok(value)
+    read_whole(
+        payload,
+        strict,
+        |b| matches!(b >> 5, 4 | 5),
+        |r: &mut Reader<'_, Cbor>| r.value(0),
+    )
 }
 
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    budget: Budget,
-}
+/// The CBOR grammar on the shared byte [`Reader`].
+pub(crate) struct Cbor;
 
 /// A head's argument: a number, or "indefinite length".
 enum Arg {
@@ -46,18 +32,7 @@ enum Arg {
 
 const BREAK: u8 = 0xff;
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], NotThis> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&end| end <= self.buf.len())
-            .ok_or_else(|| NotThis::new("truncated"))?;
-        let out = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(out)
-    }
-
+impl<'a> Reader<'a, Cbor> {
     fn peek(&self) -> Option<u8> {
         self.buf.get(self.pos).copied()
     }

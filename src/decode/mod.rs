@@ -286,6 +286,58 @@ impl NotThis {
     }
 }
 
+/// The byte reader the MessagePack and CBOR decoders share: a position in the payload and
+/// the value budget. `F` names the format; each format file adds its grammar with an
+/// `impl Reader<'_, Format>` block.
+pub(crate) struct Reader<'a, F> {
+    pub(crate) buf: &'a [u8],
+    pub(crate) pos: usize,
+    pub(crate) budget: Budget,
+    format: std::marker::PhantomData<F>,
+}
+
+impl<'a, F> Reader<'a, F> {
+    /// The next `n` bytes, or "truncated".
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], NotThis> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&end| end <= self.buf.len())
+            .ok_or_else(|| NotThis::new("truncated"))?;
+        let out = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+}
+
+/// One value read by `value` that must use every byte of `payload`; with `strict`, only a
+/// payload whose first byte `container` accepts (a map or an array) is tried at all.
+pub(crate) fn read_whole<'a, F>(
+    payload: &'a [u8],
+    strict: bool,
+    container: impl Fn(u8) -> bool,
+    value: impl FnOnce(&mut Reader<'a, F>) -> Result<Value, NotThis>,
+) -> Result<Value, NotThis> {
+    let first = *payload.first().ok_or_else(|| NotThis::new("empty"))?;
+    if strict && !container(first) {
+        return Err(NotThis::new("not a map or an array"));
+    }
+    let mut reader = Reader {
+        buf: payload,
+        pos: 0,
+        budget: Budget::new(),
+        format: std::marker::PhantomData,
+    };
+    let value = value(&mut reader)?;
+    if reader.pos != payload.len() {
+        return Err(NotThis::new(format!(
+            "{} bytes left after the value",
+            payload.len() - reader.pos
+        )));
+    }
+    Ok(value)
+}
+
 /// Values and depth left while building one payload's value.
 #[derive(Debug, Clone)]
 pub(crate) struct Budget {

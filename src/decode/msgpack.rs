@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{binary_value, bytes_value, float_value, key_text, Budget, NotThis};
+use super::{binary_value, bytes_value, float_value, key_text, read_whole, NotThis, Reader};
 
 /// Does `b` start a map or an array?
 pub(crate) fn is_container(b: u8) -> bool {
@@ -16,43 +16,18 @@ pub(crate) fn is_container(b: u8) -> bool {
 }
 
 pub(crate) fn decode(payload: &[u8], strict: bool) -> Result<Value, NotThis> {
-    let first = *payload.first().ok_or_else(|| NotThis::new("empty"))?;
-    if strict && !is_container(first) {
-        return Err(NotThis::new("not a map or an array"));
-    }
-    let mut reader = Reader {
-        buf: payload,
-        pos: 0,
-        budget: Budget::new(),
-    };
-    let value = reader.value(0)?;
-    if reader.pos != payload.len() {
-        return Err(NotThis::new(format!(
-            "{} bytes left after the value",
-            payload.len() - reader.pos
-        )));
-    }
-    Ok(value)
+    read_whole(
+        payload,
+        strict,
+        is_container,
+        |r: &mut Reader<'_, Msgpack>| r.value(0),
+    )
 }
 
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    budget: Budget,
-}
+/// The MessagePack grammar on the shared byte [`Reader`].
+pub(crate) struct Msgpack;
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], NotThis> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&end| end <= self.buf.len())
-            .ok_or_else(|| NotThis::new("truncated"))?;
-        let out = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(out)
-    }
-
+impl<'a> Reader<'a, Msgpack> {
     fn uint(&mut self, n: usize) -> Result<u64, NotThis> {
         Ok(self
             .take(n)?
