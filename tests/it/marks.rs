@@ -26,14 +26,7 @@ const BINARY: &[u8] = b"\x00\xffthree\x1b[2J\xe2\x80\xae end";
 fn marked_messages_are_sent_again_byte_exact_in_the_order_received() {
     let server = Server::start();
     let url = server.url();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let audit = dir.path().join("audit.jsonl");
-    let audit_text = audit.to_string_lossy().into_owned();
-    let env = [
-        ("REDTAIL_AUDIT_LOG", audit_text.as_str()),
-        ("REDTAIL_READ_ONLY", "0"),
-    ];
-    let mut tui = common::pty::Tui::spawn_env(&[&url, "-c", "mk"], &env, 120, 30);
+    let (mut tui, audit) = common::tui_audited(&[&url, "-c", "mk"], false);
     tui.wait_for("connected", T);
     wait_subscribed(&server, 1);
     server.cli(&["PUBLISH", "mk", "one"]);
@@ -97,7 +90,7 @@ fn marked_messages_are_sent_again_byte_exact_in_the_order_received() {
     let screen = tui.wait_until("the marks to be cleared", T, |s| !s.contains('✓'));
     let counters = screen.lines().nth(2).unwrap_or_default();
     assert!(!counters.contains("marked"), "{screen}");
-    let records = audit_records(&audit);
+    let records = audit_records(&audit.path);
     let actions: Vec<&str> = records
         .iter()
         .map(|r| r["action"].as_str().unwrap_or_default())
@@ -123,14 +116,7 @@ fn marked_messages_are_sent_again_byte_exact_in_the_order_received() {
 fn r_with_marks_in_read_only_mode_is_refused_audited_and_sends_nothing() {
     let server = Server::start();
     let url = server.url();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let audit = dir.path().join("audit.jsonl");
-    let audit_text = audit.to_string_lossy().into_owned();
-    let env = [
-        ("REDTAIL_AUDIT_LOG", audit_text.as_str()),
-        ("REDTAIL_READ_ONLY", "1"),
-    ];
-    let mut tui = common::pty::Tui::spawn_env(&[&url, "-c", "ro"], &env, 120, 30);
+    let (mut tui, audit) = common::tui_audited(&[&url, "-c", "ro"], true);
     tui.wait_for("connected", T);
     wait_subscribed(&server, 1);
     server.cli(&["PUBLISH", "ro", "once"]);
@@ -145,7 +131,7 @@ fn r_with_marks_in_read_only_mode_is_refused_audited_and_sends_nothing() {
         "no dialog: {screen}"
     );
     let records = wait_for("the refusal in the audit log", T, || {
-        let records = audit_records(&audit);
+        let records = audit_records(&audit.path);
         (records.len() == 1).then_some(records)
     });
     assert_eq!(records[0]["action"], "publish-marked", "{records:?}");

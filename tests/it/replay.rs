@@ -498,14 +498,7 @@ fn r_opens_the_composer_prefilled_and_sends_the_binary_message_again_byte_exact(
     use std::io::Read as _;
     let server = Server::start();
     let url = server.url();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let audit = dir.path().join("audit.jsonl");
-    let audit_text = audit.to_string_lossy().into_owned();
-    let env = [
-        ("REDTAIL_AUDIT_LOG", audit_text.as_str()),
-        ("REDTAIL_READ_ONLY", "0"),
-    ];
-    let mut tui = common::pty::Tui::spawn_env(&[&url, "-c", "again"], &env, 120, 30);
+    let (mut tui, audit) = common::tui_audited(&[&url, "-c", "again"], false);
     tui.wait_for("connected", T);
     wait_subscribed(&server, 1);
     python::run(
@@ -540,7 +533,7 @@ fn r_opens_the_composer_prefilled_and_sends_the_binary_message_again_byte_exact(
     let mut expected = b"\x00\xffpay\x1b[2Jload \\x41 ".to_vec();
     expected.extend_from_slice(b"\x81\xa1n\x01"); // msgpack {'n': 1}
     assert_eq!(b64(out.trim()), expected, "the original bytes went out");
-    let records = audit_records(&audit);
+    let records = audit_records(&audit.path);
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0]["action"], "publish");
     assert_eq!(records[0]["command"], "PUBLISH");
@@ -635,14 +628,7 @@ fn send_again_composer_shows_a_binary_hostile_message_safely_at_every_size() {
 fn r_in_read_only_mode_is_refused_audited_and_sends_nothing() {
     let server = Server::start();
     let url = server.url();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let audit = dir.path().join("audit.jsonl");
-    let audit_text = audit.to_string_lossy().into_owned();
-    let env = [
-        ("REDTAIL_AUDIT_LOG", audit_text.as_str()),
-        ("REDTAIL_READ_ONLY", "1"),
-    ];
-    let mut tui = common::pty::Tui::spawn_env(&[&url, "-c", "ro"], &env, 120, 30);
+    let (mut tui, audit) = common::tui_audited(&[&url, "-c", "ro"], true);
     tui.wait_for("connected", T);
     wait_subscribed(&server, 1);
     python::run(server.port, "r.publish('ro', 'once')");
@@ -652,7 +638,7 @@ fn r_in_read_only_mode_is_refused_audited_and_sends_nothing() {
     let screen = tui.wait_for("read-only mode: publish is disabled", T);
     assert!(!screen.contains("send again"), "no composer: {screen}");
     wait_for("the refusal in the audit log", T, || {
-        let records = audit_records(&audit);
+        let records = audit_records(&audit.path);
         (records.len() == 1).then_some(records)
     })
     .iter()

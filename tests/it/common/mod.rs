@@ -31,6 +31,32 @@ pub fn redtail_bin() -> &'static str {
     env!("CARGO_BIN_EXE_redtail")
 }
 
+/// An audit log in a temp dir of its own (removed with this value).
+pub struct AuditLog {
+    _dir: tempfile::TempDir,
+    pub path: std::path::PathBuf,
+}
+
+impl AuditLog {
+    pub fn new() -> AuditLog {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        AuditLog { _dir: dir, path }
+    }
+}
+
+/// The binary in a 120×30 pty, auditing to a fresh [`AuditLog`], read-only mode set
+/// explicitly either way (so the caller's environment cannot decide it).
+pub fn tui_audited(args: &[&str], read_only: bool) -> (pty::Tui, AuditLog) {
+    let audit = AuditLog::new();
+    let path = audit.path.to_string_lossy().into_owned();
+    let env = [
+        ("REDTAIL_AUDIT_LOG", path.as_str()),
+        ("REDTAIL_READ_ONLY", if read_only { "1" } else { "0" }),
+    ];
+    (pty::Tui::spawn_env(args, &env, 120, 30), audit)
+}
+
 /// The binary under test in a pseudo-terminal (the kit's pty driver is binary-agnostic so
 /// the benches and the screenshots example can share it).
 impl pty::Tui {
