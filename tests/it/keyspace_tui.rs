@@ -220,14 +220,8 @@ fn key_row(screen: &str, key: &str) -> Option<String> {
 #[test]
 fn keyspace_tui_shows_events_and_counts_what_redis_cli_did() {
     let server = Server::start_with(&["--notify-keyspace-events", "KEA"]);
-    let audit = tempfile::tempdir().expect("tempdir");
-    let audit_env = audit.path().join("audit.jsonl").display().to_string();
-    let mut tui = Tui::spawn_env(
-        &[&server.url(), "--keyspace", "k:*"],
-        &[("REDTAIL_AUDIT_LOG", audit_env.as_str())],
-        140,
-        30,
-    );
+    let (mut tui, _audit) =
+        common::tui_audited_sized(&[&server.url(), "--keyspace", "k:*"], false, (140, 30));
     tui.wait_for("keyspace k:*", T);
     common::wait_for("the keyspace subscription", T, || {
         let n: usize = server
@@ -266,15 +260,9 @@ fn keyspace_tui_shows_events_and_counts_what_redis_cli_did() {
 #[test]
 fn keyspace_tui_enables_with_confirmation_and_restores_on_quit() {
     let server = Server::start_with(&["--notify-keyspace-events", ""]);
-    let audit = tempfile::tempdir().expect("tempdir");
-    let audit_path = audit.path().join("audit.jsonl");
-    let audit_env = audit_path.display().to_string();
-    let mut tui = Tui::spawn_env(
-        &[&server.url(), "--keyspace", "k:*"],
-        &[("REDTAIL_AUDIT_LOG", audit_env.as_str())],
-        140,
-        30,
-    );
+    let (mut tui, audit) =
+        common::tui_audited_sized(&[&server.url(), "--keyspace", "k:*"], false, (140, 30));
+    let audit_path = audit.path.clone();
     tui.wait_for("lacks flags", T);
     tui.send(b"E");
     tui.wait_for("Enable keyspace notifications?", T);
@@ -304,18 +292,9 @@ fn keyspace_tui_enables_with_confirmation_and_restores_on_quit() {
 #[test]
 fn keyspace_tui_enable_is_refused_in_read_only_and_audited() {
     let server = Server::start_with(&["--notify-keyspace-events", ""]);
-    let audit = tempfile::tempdir().expect("tempdir");
-    let audit_path = audit.path().join("audit.jsonl");
-    let audit_env = audit_path.display().to_string();
-    let mut tui = Tui::spawn_env(
-        &[&server.url(), "--keyspace", "k:*"],
-        &[
-            ("REDTAIL_AUDIT_LOG", audit_env.as_str()),
-            ("REDTAIL_READ_ONLY", "1"),
-        ],
-        140,
-        30,
-    );
+    let (mut tui, audit) =
+        common::tui_audited_sized(&[&server.url(), "--keyspace", "k:*"], true, (140, 30));
+    let audit_path = audit.path.clone();
     tui.wait_for("lacks flags", T);
     tui.send(b"E");
     tui.wait_for("notify-enable is disabled", T);
@@ -417,9 +396,7 @@ fn keyspace_tui_s_starts_a_subscription_with_only_the_events_asked_for() {
 #[test]
 fn keyspace_tui_enable_notifications_flag_enables_at_launch_and_restores_on_quit() {
     let server = Server::start_with(&["--notify-keyspace-events", "Ex"]);
-    let audit = tempfile::tempdir().expect("tempdir");
-    let audit_env = audit.path().join("audit.jsonl").display().to_string();
-    let mut tui = Tui::spawn_env(
+    let (mut tui, _audit) = common::tui_audited_sized(
         &[
             &server.url(),
             "--keyspace",
@@ -428,9 +405,8 @@ fn keyspace_tui_enable_notifications_flag_enables_at_launch_and_restores_on_quit
             "set",
             "--enable-notifications",
         ],
-        &[("REDTAIL_AUDIT_LOG", audit_env.as_str())],
-        140,
-        30,
+        false,
+        (140, 30),
     );
     let set = common::wait_for("the flags added", T, || {
         let v = config_get(&server);
@@ -506,13 +482,10 @@ fn keyspace_help_lists_the_pane_keys_and_how_filters_map() {
 #[test]
 fn keyspace_tui_two_enables_are_both_undone_on_quit() {
     let server = Server::start_with(&["--notify-keyspace-events", ""]);
-    let audit = tempfile::tempdir().expect("tempdir");
-    let audit_env = audit.path().join("audit.jsonl").display().to_string();
-    let mut tui = Tui::spawn_env(
+    let (mut tui, _audit) = common::tui_audited_sized(
         &[&server.url(), "--keyspace", "k:*", "--events", "set"],
-        &[("REDTAIL_AUDIT_LOG", audit_env.as_str())],
-        140,
-        30,
+        false,
+        (140, 30),
     );
     tui.wait_for("lacks flags", T);
     tui.send(b"E");

@@ -25,15 +25,9 @@ fn ack_acts_on_the_entry_the_user_selected() {
     let ids = crashed_worker(&server);
     assert_eq!(pending_ids(&server).len(), 3);
 
-    let audit = tempfile::tempdir().expect("tempdir");
-    let audit_path = audit.path().join("audit.jsonl");
-    let audit_env = audit_path.to_string_lossy().into_owned();
-    let mut tui = Tui::spawn_env(
-        &[&server.url(), "-c", "unused"],
-        &[("REDTAIL_AUDIT_LOG", audit_env.as_str())],
-        140,
-        30,
-    );
+    let (mut tui, audit) =
+        common::tui_audited_sized(&[&server.url(), "-c", "unused"], false, (140, 30));
+    let audit_path = audit.path.clone();
     tui.wait_for("connected", T);
     tui.send(b"4");
     tui.send(b"t");
@@ -133,18 +127,9 @@ fn redtail_read_only_env_refuses_every_tui_mutation_and_audits_the_refusal() {
     let server = Server::start();
     crashed_worker(&server);
     let before = pending_ids(&server);
-    let audit = tempfile::tempdir().expect("tempdir");
-    let audit_path = audit.path().join("audit.jsonl");
-    let audit_env = audit_path.to_string_lossy().into_owned();
-    let mut tui = Tui::spawn_env(
-        &[&server.url(), "-c", "unused"],
-        &[
-            ("REDTAIL_AUDIT_LOG", audit_env.as_str()),
-            ("REDTAIL_READ_ONLY", "1"),
-        ],
-        140,
-        30,
-    );
+    let (mut tui, audit) =
+        common::tui_audited_sized(&[&server.url(), "-c", "unused"], true, (140, 30));
+    let audit_path = audit.path.clone();
     tui.wait_for("connected", T);
     tui.wait_for("READ-ONLY", T);
     tui.send(b"4");
@@ -179,15 +164,9 @@ fn redtail_read_only_env_refuses_every_tui_mutation_and_audits_the_refusal() {
 #[test]
 fn a_publish_from_the_tui_composer_is_audited() {
     let server = Server::start();
-    let audit = tempfile::tempdir().expect("tempdir");
-    let audit_path = audit.path().join("audit.jsonl");
-    let audit_env = audit_path.to_string_lossy().into_owned();
-    let mut tui = Tui::spawn_env(
-        &[&server.url(), "-c", "news"],
-        &[("REDTAIL_AUDIT_LOG", audit_env.as_str())],
-        140,
-        30,
-    );
+    let (mut tui, audit) =
+        common::tui_audited_sized(&[&server.url(), "-c", "news"], false, (140, 30));
+    let audit_path = audit.path.clone();
     tui.wait_for("connected", T);
     common::wait_subscribed(&server, 1);
     tui.send(b"2");

@@ -75,12 +75,6 @@ fn stuck_work(server: &Server) -> Vec<String> {
     ids
 }
 
-fn audit_env(dir: &tempfile::TempDir) -> (std::path::PathBuf, String) {
-    let path = dir.path().join("audit.jsonl");
-    let env = path.to_string_lossy().into_owned();
-    (path, env)
-}
-
 /// Move the selection (`j`) until the selected row names `kind`.
 fn select(tui: &mut Tui, kind: &str) {
     for _ in 0..10 {
@@ -100,14 +94,12 @@ fn problems_list_fixes_exactly_the_previewed_ids() {
     let ids = stuck_work(&server);
     let before = pending_ids(&server);
     assert_eq!(before, ids[..5].to_vec());
-    let audit = tempfile::tempdir().expect("tempdir");
-    let (audit_path, env) = audit_env(&audit);
-    let mut tui = Tui::spawn_env(
+    let (mut tui, audit) = common::tui_audited_sized(
         &[&server.url(), "-c", "unused", "--zombie-after", "1s"],
-        &[("REDTAIL_AUDIT_LOG", env.as_str())],
-        160,
-        36,
+        false,
+        (160, 36),
     );
+    let audit_path = audit.path.clone();
     tui.wait_for("connected", T);
     tui.wait_for(" problems (!)", T);
     tui.send(b"!");
@@ -173,17 +165,12 @@ fn problems_fix_is_refused_and_audited_in_read_only_mode() {
     let server = Server::start();
     stuck_work(&server);
     let before = pending_ids(&server);
-    let audit = tempfile::tempdir().expect("tempdir");
-    let (audit_path, env) = audit_env(&audit);
-    let mut tui = Tui::spawn_env(
+    let (mut tui, audit) = common::tui_audited_sized(
         &[&server.url(), "-c", "unused", "--zombie-after", "1s"],
-        &[
-            ("REDTAIL_AUDIT_LOG", env.as_str()),
-            ("REDTAIL_READ_ONLY", "1"),
-        ],
-        160,
-        36,
+        true,
+        (160, 36),
     );
+    let audit_path = audit.path.clone();
     tui.wait_for("READ-ONLY", T);
     tui.wait_for(" problems (!)", T);
     tui.send(b"!");

@@ -48,13 +48,22 @@ impl AuditLog {
 /// The binary in a 120×30 pty, auditing to a fresh [`AuditLog`], read-only mode set
 /// explicitly either way (so the caller's environment cannot decide it).
 pub fn tui_audited(args: &[&str], read_only: bool) -> (pty::Tui, AuditLog) {
+    tui_audited_sized(args, read_only, (120, 30))
+}
+
+/// [`tui_audited`] in a `(cols, rows)` terminal.
+pub fn tui_audited_sized(
+    args: &[&str],
+    read_only: bool,
+    (cols, rows): (u16, u16),
+) -> (pty::Tui, AuditLog) {
     let audit = AuditLog::new();
     let path = audit.path.to_string_lossy().into_owned();
     let env = [
         ("REDTAIL_AUDIT_LOG", path.as_str()),
         ("REDTAIL_READ_ONLY", if read_only { "1" } else { "0" }),
     ];
-    (pty::Tui::spawn_env(args, &env, 120, 30), audit)
+    (pty::Tui::spawn_env(args, &env, cols, rows), audit)
 }
 
 /// The binary under test in a pseudo-terminal (the kit's pty driver is binary-agnostic so
