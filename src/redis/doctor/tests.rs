@@ -1,73 +1,8 @@
 //! Findings over synthetic snapshots: thresholds, severities, fixes.
 
 use super::*;
-use crate::redis::streams::{
-    ConsumerInfo, GroupHealth, LagEstimate, LagMethod, ScanProgress, StreamId as Sid,
-};
-
-fn consumer(name: &'static str, pending: u64, idle_ms: u64, inactive: Option<i64>) -> ConsumerInfo {
-    ConsumerInfo {
-        name: Bytes::from_static(name.as_bytes()),
-        pending,
-        idle_ms,
-        inactive_ms: inactive,
-        flagged: false,
-    }
-}
-
-fn group(name: &'static str, consumers: Vec<ConsumerInfo>, lag: ReportedLag) -> GroupInfo {
-    GroupInfo {
-        name: Bytes::from_static(name.as_bytes()),
-        consumers: consumers.len() as u64,
-        pending: consumers.iter().map(|c| c.pending).sum(),
-        last_delivered_id: Sid::new(100, 0),
-        entries_read: None,
-        reported_lag: lag,
-        lag_estimate: None,
-        oldest_undelivered_id: None,
-        time_lag_ms: None,
-        consumer_list: consumers,
-        consumers_error: None,
-        health: GroupHealth::default(),
-    }
-}
-
-fn snapshot(groups: Vec<GroupInfo>) -> StreamsSnapshot {
-    StreamsSnapshot {
-        streams: vec![StreamInfo {
-            key: Bytes::from_static(b"q"),
-            length: 10,
-            first_entry_id: Some(Sid::new(1, 0)),
-            last_entry_id: Some(Sid::new(200, 0)),
-            last_generated_id: Sid::new(200, 0),
-            entries_added: Some(10),
-            max_deleted_entry_id: None,
-            recorded_first_entry_id: None,
-            groups_count: groups.len() as u64,
-            groups,
-            groups_error: None,
-            append_rate: None,
-        }],
-        problems: Vec::new(),
-        warnings: Vec::new(),
-        scan: ScanProgress::default(),
-        server_time_ms: 1_000_000,
-        taken_at: chrono::DateTime::from_timestamp(1_000, 0).unwrap_or_default(),
-        took: std::time::Duration::from_millis(1),
-        commands_sent: 0,
-        round_trips: 0,
-        stream_nodes: Default::default(),
-    }
-}
-
-fn row(ms: u64, consumer: &'static str, idle_ms: u64, deliveries: u64) -> PendingRow {
-    PendingRow {
-        id: StreamId { ms, seq: 0 },
-        consumer: Bytes::from_static(consumer.as_bytes()),
-        idle_ms,
-        deliveries,
-    }
-}
+use crate::redis::streams::fixtures::{consumer, group, pending_row as row, stream};
+use crate::redis::streams::{LagEstimate, LagMethod};
 
 fn run(snap: &StreamsSnapshot, details: &PendingDetails) -> Vec<Finding> {
     let config = DoctorConfig {
@@ -218,4 +153,10 @@ fn dead_letter_streams_are_info_and_names_in_fixes_are_shell_safe() {
     let counts = count_by_kind(&[]);
     assert_eq!(counts.len(), POSSIBLE.len());
     assert!(counts.values().all(|&n| n == 0));
+}
+
+/// One stream `q` with `groups`, polled at 1,000 s.
+fn snapshot(groups: Vec<GroupInfo>) -> StreamsSnapshot {
+    let taken_at = chrono::DateTime::from_timestamp(1_000, 0).unwrap_or_default();
+    crate::redis::streams::fixtures::snapshot(vec![stream("q", groups)], taken_at)
 }

@@ -14,6 +14,8 @@
 pub mod cluster;
 pub mod discovery;
 pub mod entries;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod health;
 pub mod id;
 mod info;

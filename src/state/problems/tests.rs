@@ -8,10 +8,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifi
 use super::*;
 use crate::redis::actions::ReadOnly;
 use crate::redis::doctor::GroupPending;
-use crate::redis::pending::PendingRow;
-use crate::redis::streams::{
-    ConsumerInfo, GroupHealth, GroupInfo, ReportedLag, ScanProgress, StreamId as Sid, StreamInfo,
-};
+use crate::redis::streams::fixtures::{self, pending_row as row};
+use crate::redis::streams::{ConsumerInfo, ReportedLag};
 use crate::redis::subscriber::Subscriptions;
 use crate::state::pending::PendingEffect;
 use crate::state::streams::Level;
@@ -21,78 +19,25 @@ fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default()
 }
 
-fn consumer(name: &'static str, pending: u64, inactive_ms: i64) -> ConsumerInfo {
-    ConsumerInfo {
-        name: Bytes::from_static(name.as_bytes()),
-        pending,
-        idle_ms: inactive_ms as u64,
-        inactive_ms: Some(inactive_ms),
-        flagged: false,
-    }
+/// A consumer that last read `inactive_ms` ago (Redis 7.2+ reports it as `inactive`).
+fn consumer(name: &str, pending: u64, inactive_ms: i64) -> ConsumerInfo {
+    fixtures::consumer(name, pending, inactive_ms as u64, Some(inactive_ms))
 }
 
-fn group(name: &'static str, consumers: Vec<ConsumerInfo>, lag: u64) -> GroupInfo {
-    GroupInfo {
-        name: Bytes::from_static(name.as_bytes()),
-        consumers: consumers.len() as u64,
-        pending: consumers.iter().map(|c| c.pending).sum(),
-        last_delivered_id: Sid::new(100, 0),
-        entries_read: None,
-        reported_lag: ReportedLag::Known(lag),
-        lag_estimate: None,
-        oldest_undelivered_id: None,
-        time_lag_ms: None,
-        consumer_list: consumers,
-        consumers_error: None,
-        health: GroupHealth::default(),
-    }
-}
-
+/// `jobs` with a consumerless group with lag (`orphans`) and a group whose consumer
+/// `stuck` holds entries (`workers`).
 fn snapshot() -> StreamsSnapshot {
-    let workers = group(
+    let workers = fixtures::group(
         "workers",
         vec![consumer("stuck", 3, 120_000), consumer("live", 1, 500)],
-        0,
+        ReportedLag::Known(0),
     );
-    let idle = group("orphans", Vec::new(), 4);
-    StreamsSnapshot {
-        streams: vec![StreamInfo {
-            key: Bytes::from_static(b"jobs"),
-            length: 10,
-            first_entry_id: Some(Sid::new(1, 0)),
-            last_entry_id: Some(Sid::new(200, 0)),
-            last_generated_id: Sid::new(200, 0),
-            entries_added: Some(10),
-            max_deleted_entry_id: None,
-            recorded_first_entry_id: None,
-            groups_count: 2,
-            groups: vec![idle, workers],
-            groups_error: None,
-            append_rate: None,
-        }],
-        problems: Vec::new(),
-        warnings: Vec::new(),
-        scan: ScanProgress::default(),
-        server_time_ms: 1_000_000,
-        taken_at: now(),
-        took: std::time::Duration::from_millis(1),
-        commands_sent: 0,
-        round_trips: 0,
-        stream_nodes: Default::default(),
-    }
+    let idle = fixtures::group("orphans", Vec::new(), ReportedLag::Known(4));
+    fixtures::snapshot(vec![fixtures::stream("jobs", vec![idle, workers])], now())
 }
 
 fn id(ms: u64) -> StreamId {
     StreamId { ms, seq: 0 }
-}
-
-fn row(ms: u64, consumer: &'static str, idle_ms: u64, deliveries: u64) -> PendingRow {
-    PendingRow {
-        id: id(ms),
-        consumer: Bytes::from_static(consumer.as_bytes()),
-        idle_ms,
-        deliveries,
-    }
 }
 
 fn details() -> PendingDetails {

@@ -7,6 +7,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifi
 
 use super::entries::EntriesRequest;
 use super::*;
+use crate::redis::streams::fixtures;
 use crate::redis::streams::{
     GroupHealth, ReportedLag, ScanProgress, Status, StreamId, StreamsSnapshot, StreamsState,
 };
@@ -17,49 +18,31 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn consumer(name: &str, pending: u64, idle_ms: u64) -> ConsumerInfo {
-    ConsumerInfo {
-        name: Bytes::from(name.to_string()),
-        pending,
-        idle_ms,
-        inactive_ms: Some(idle_ms as i64),
-        flagged: false,
-    }
+    fixtures::consumer(name, pending, idle_ms, Some(idle_ms as i64))
 }
 
+/// Two consumers (`c1` holds the pending entries), delivered up to 1-0, in `status`.
 fn group(name: &str, lag: u64, pending: u64, status: Status) -> GroupInfo {
+    let consumers = vec![consumer("c1", pending, 100), consumer("c2", 0, 5_000)];
     GroupInfo {
-        name: Bytes::from(name.to_string()),
-        consumers: 2,
-        pending,
         last_delivered_id: StreamId::new(1, 0),
         entries_read: Some(10),
-        reported_lag: ReportedLag::Known(lag),
-        lag_estimate: None,
-        oldest_undelivered_id: None,
         time_lag_ms: Some(0),
-        consumer_list: vec![consumer("c1", pending, 100), consumer("c2", 0, 5_000)],
-        consumers_error: None,
         health: GroupHealth {
             status,
             ..GroupHealth::default()
         },
+        ..fixtures::group(name, consumers, ReportedLag::Known(lag))
     }
 }
 
+/// Ten entries ending at 2-0, appended at `rate`.
 fn stream(key: &str, rate: Option<f64>, groups: Vec<GroupInfo>) -> StreamInfo {
     StreamInfo {
-        key: Bytes::from(key.to_string()),
-        length: 10,
-        first_entry_id: Some(StreamId::new(1, 0)),
         last_entry_id: Some(StreamId::new(2, 0)),
         last_generated_id: StreamId::new(2, 0),
-        entries_added: Some(10),
-        max_deleted_entry_id: None,
-        recorded_first_entry_id: None,
-        groups_count: groups.len() as u64,
-        groups,
-        groups_error: None,
         append_rate: rate,
+        ..fixtures::stream(key, groups)
     }
 }
 
