@@ -88,7 +88,8 @@ impl StatsDocument {
             taken_at: snapshot
                 .taken_at
                 .to_rfc3339_opts(SecondsFormat::Millis, true),
-            took_ms: snapshot.took.as_secs_f64() * 1000.0,
+            // Whole microseconds, so the JSON says 0.099 rather than 0.09919700000000001.
+            took_ms: snapshot.took.as_micros() as f64 / 1000.0,
             numpat: snapshot.numpat,
             shard_channels_supported: snapshot.shard_supported,
             channels: snapshot

@@ -21,6 +21,7 @@ pub fn footer_commands(focus: Focus) -> &'static [(Scope, Command)] {
             (S::Feed, C::Subscribe),
             (S::Feed, C::Unsubscribe),
             (S::Feed, C::Export),
+            (S::Feed, C::ToggleMark),
             (S::Global, C::NextTab),
             (S::Global, C::Help),
             (S::Global, C::Quit),

@@ -239,6 +239,18 @@ fn stats_counts_equal_subscribers_created_and_server_figures() {
     let doc = stats_json(&url);
     assert_eq!(doc["server"], url.as_str());
     assert!(chrono::DateTime::parse_from_rfc3339(doc["taken_at"].as_str().unwrap()).is_ok());
+    // took_ms is milliseconds in whole microseconds: at most three decimals, never float noise.
+    let took = doc["took_ms"].to_string();
+    assert!(
+        doc["took_ms"].as_f64().is_some_and(|ms| ms >= 0.0),
+        "{took}"
+    );
+    assert!(
+        took.split('.')
+            .nth(1)
+            .is_none_or(|decimals| decimals.len() <= 3),
+        "took_ms {took}"
+    );
     let got = counts(&doc);
     let key = |k: &str, n: &str| (k.to_string(), n.to_string());
     let expected: HashMap<_, _> = [
