@@ -236,7 +236,7 @@ fn figures_line(state: &AppState) -> Line<'static> {
     Line::from(spans)
 }
 
-/// "polled 400ms ago in 3ms", in warning colour when the figures are old or the latest
+/// "polled 400ms ago in 3ms" (`in <1ms` for a sub-millisecond poll), in warning colour when the figures are old or the latest
 /// poll failed.
 pub fn polled_span(state: &AppState, snapshot: &StreamsSnapshot) -> Span<'static> {
     let age = state.now - snapshot.taken_at;
@@ -245,14 +245,12 @@ pub fn polled_span(state: &AppState, snapshot: &StreamsSnapshot) -> Span<'static
     } else {
         theme::dim()
     };
-    Span::styled(
-        format!(
-            "polled {} ago in {}",
-            age_text(age),
-            crate::text::duration_ms(u64::try_from(snapshot.took.as_millis()).unwrap_or(u64::MAX))
-        ),
-        style,
-    )
+    // A poll never takes no time: under a millisecond reads "<1ms", not "0ms".
+    let took = match u64::try_from(snapshot.took.as_millis()).unwrap_or(u64::MAX) {
+        0 => "<1ms".to_string(),
+        ms => crate::text::duration_ms(ms),
+    };
+    Span::styled(format!("polled {} ago in {took}", age_text(age)), style)
 }
 
 /// The latest poll's error and how old the figures shown are; returns the next free row.
@@ -414,5 +412,26 @@ mod tests {
         let titles: Vec<&str> = narrow.iter().map(|c| c.title).collect();
         assert_eq!(titles, ["status", "max lag", "pending", "append/s"]);
         assert_eq!(fit(&STREAM_COLUMNS, 200, 16).len(), STREAM_COLUMNS.len());
+    }
+
+    #[test]
+    fn a_poll_under_a_millisecond_reads_less_than_one_not_zero() {
+        let now = chrono::DateTime::from_timestamp(1_000, 0).unwrap();
+        let state = AppState::new(
+            crate::state::Config::default(),
+            Default::default(),
+            now + chrono::TimeDelta::milliseconds(400),
+        );
+        let mut snap = crate::redis::streams::fixtures::snapshot(Vec::new(), now);
+        snap.took = std::time::Duration::from_micros(420);
+        assert_eq!(
+            polled_span(&state, &snap).content,
+            "polled 400ms ago in <1ms"
+        );
+        snap.took = std::time::Duration::from_millis(3);
+        assert_eq!(
+            polled_span(&state, &snap).content,
+            "polled 400ms ago in 3ms"
+        );
     }
 }
