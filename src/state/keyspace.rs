@@ -15,7 +15,7 @@ use crate::filter::Filter;
 use crate::keymap::{Command, Scope};
 use crate::redis::keyspace::check::Finding;
 use crate::redis::keyspace::KeyspaceSpec;
-use crate::redis::message::{Delivery, KeyEvent};
+use crate::redis::message::{Delivery, Gap, KeyEvent};
 use crate::text::escape::escape_line;
 pub use table::{KeyRow, KeySort, KeysTable, MAX_TRACKED_KEYS};
 
@@ -25,6 +25,37 @@ pub const MAX_EVENTS: usize = 100_000;
 pub const TOP_ROWS: u16 = 2;
 /// Node notes shown at most (the rest are counted on one more line).
 pub const MAX_NOTES: usize = 3;
+/// Gap rows kept at most (the oldest go first; the per-node counts keep them all).
+pub const MAX_GAP_ROWS: usize = 1_000;
+
+/// An outage of a node's subscription, as a row among the events: it sits after the
+/// `after`-th event received, and no filter hides it (hiding an outage would fake
+/// continuity, as in the feed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GapRow {
+    /// Events received before it.
+    pub after: u64,
+    /// Its number among the gaps received (1 for the first).
+    pub ordinal: u64,
+    pub gap: Gap,
+}
+
+/// One row of the events list.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Row<'a> {
+    Event(&'a KeyEvent),
+    Gap(&'a GapRow),
+}
+
+impl<'a> Row<'a> {
+    /// The event, for a row that is one.
+    pub fn event(self) -> Option<&'a KeyEvent> {
+        match self {
+            Row::Event(e) => Some(e),
+            Row::Gap(_) => None,
+        }
+    }
+}
 
 /// What the pane asks app.rs to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +100,12 @@ pub struct KeyspacePane {
     pub received: u64,
     /// While paused: `received` at the moment of pausing; the view does not move.
     paused_at: Option<u64>,
+    /// Gap rows, oldest first, at most [`MAX_GAP_ROWS`], none older than the oldest event
+    /// kept.
+    gap_rows: VecDeque<GapRow>,
+    /// Gaps received since the pane started; and that count when paused.
+    gaps_received: u64,
+    gaps_at_pause: u64,
     /// Rows scrolled down from the newest matching event.
     pub scroll: usize,
     pub filter: Option<Filter>,
@@ -103,6 +140,9 @@ impl KeyspacePane {
             evicted: 0,
             received: 0,
             paused_at: None,
+            gap_rows: VecDeque::new(),
+            gaps_received: 0,
+            gaps_at_pause: 0,
             scroll: 0,
             filter: None,
             keys: KeysTable::with_limit(max_keys),
@@ -125,6 +165,24 @@ impl KeyspacePane {
             self.evicted += 1;
         }
         self.events.push_back(event);
+        // A gap before an evicted event no longer sits next to anything shown.
+        let first = self.received - self.events.len() as u64;
+        while self.gap_rows.front().is_some_and(|g| g.after < first) {
+            self.gap_rows.pop_front();
+        }
+    }
+
+    /// A gap after the events received so far.
+    pub fn push_gap(&mut self, gap: Gap) {
+        self.gaps_received += 1;
+        if self.gap_rows.len() == MAX_GAP_ROWS {
+            self.gap_rows.pop_front();
+        }
+        self.gap_rows.push_back(GapRow {
+            after: self.received,
+            ordinal: self.gaps_received,
+            gap,
+        });
     }
 
     pub fn len(&self) -> usize {
@@ -150,7 +208,10 @@ impl KeyspacePane {
                 self.scroll = 0;
                 None
             }
-            None => Some(self.received),
+            None => {
+                self.gaps_at_pause = self.gaps_received;
+                Some(self.received)
+            }
         };
     }
 
@@ -159,18 +220,49 @@ impl KeyspacePane {
         filter.is_none_or(|f| f.matches(key, event))
     }
 
-    /// The matching events to show, newest first: `rows` of them from the scroll
-    /// position (events that arrived while paused are left out).
-    pub fn visible(&self, rows: usize) -> Vec<&KeyEvent> {
-        let held = usize::try_from(self.held()).unwrap_or(usize::MAX);
-        self.events
-            .iter()
-            .rev()
-            .skip(held)
-            .filter(|e| Self::matches(self.filter.as_ref(), &e.key, &e.event))
+    /// The rows to show, newest first: `rows` of them from the scroll position. Events
+    /// that match the filter, and every gap where it happened; what arrived while paused
+    /// is left out.
+    pub fn visible(&self, rows: usize) -> Vec<Row<'_>> {
+        self.rows_newest_first()
             .skip(self.scroll)
             .take(rows)
             .collect()
+    }
+
+    /// Every row the list can scroll through, newest first.
+    fn rows_newest_first(&self) -> impl Iterator<Item = Row<'_>> {
+        let top = self.paused_at.unwrap_or(self.received);
+        let gap_top = if self.paused_at.is_some() {
+            self.gaps_at_pause
+        } else {
+            self.gaps_received
+        };
+        let held = usize::try_from(self.received - top).unwrap_or(usize::MAX);
+        // Events before the oldest kept; event `i` of the ring is number `first + i + 1`.
+        let first = self.received - self.events.len() as u64;
+        let mut events = self
+            .events
+            .iter()
+            .enumerate()
+            .rev()
+            .skip(held)
+            .filter(|(_, e)| Self::matches(self.filter.as_ref(), &e.key, &e.event))
+            .map(move |(i, e)| (first + i as u64 + 1, e))
+            .peekable();
+        let mut gaps = self
+            .gap_rows
+            .iter()
+            .rev()
+            .filter(move |g| g.ordinal <= gap_top && g.after <= top)
+            .peekable();
+        // A gap received after event `k` is newer than it: it comes first.
+        std::iter::from_fn(move || match (gaps.peek(), events.peek()) {
+            (Some(g), Some((k, _))) if g.after >= *k => gaps.next().map(Row::Gap),
+            (_, Some(_)) => events.next().map(|(_, e)| Row::Event(e)),
+            (Some(_), None) => gaps.next().map(Row::Gap),
+            (None, None) => None,
+        })
     }
 
     /// How many retained events match the filter.
@@ -197,7 +289,7 @@ impl KeyspacePane {
             }
             self.paused_at = Some(self.received);
         }
-        let max = self.matching_len().saturating_sub(rows);
+        let max = self.rows_newest_first().count().saturating_sub(rows);
         self.scroll = self.scroll.saturating_add_signed(delta).min(max);
     }
 
@@ -249,6 +341,7 @@ impl KeyspacePane {
                         .map_or("", |(n, _)| n);
                     *self.gaps.entry(node.to_string()).or_default() += 1;
                     self.last_gap = Some(g.describe());
+                    self.push_gap(g);
                 }
                 Delivery::ServerError(e) => errors.push(e),
                 // A key glob only matches keyspace channels; the rest is not ours.
@@ -451,6 +544,9 @@ impl AppState {
         pane.evicted = 0;
         pane.gaps.clear();
         pane.last_gap = None;
+        pane.gap_rows.clear();
+        pane.gaps_received = 0;
+        pane.gaps_at_pause = 0;
         self.start_keyspace(spec.clone());
         effects.push(Effect::Keyspace(KeyspaceEffect::Start(spec)));
     }

@@ -13,7 +13,7 @@ use super::{fit, popup, theme};
 use crate::keymap::{Command, Scope};
 use crate::redis::keyspace::check::Finding;
 use crate::redis::keyspace::KeyspaceSpec;
-use crate::state::keyspace::{KeyRow, KeySort, KeyspaceModal, MAX_NOTES};
+use crate::state::keyspace::{KeyRow, KeySort, KeyspaceModal, Row, MAX_NOTES};
 use crate::state::{thousands, AppState};
 use crate::text::escape::{escape_line, escape_str};
 
@@ -279,7 +279,10 @@ fn render_events(state: &AppState, buf: &mut Buffer, area: Rect) {
     // As wide as the widest key on screen (the figures stay near it), at most the rest.
     let rows = usize::from(area.height.saturating_sub(1));
     let visible = pane.visible(rows);
-    let widest = fit::widest_name(visible.iter().map(|e| &e.key[..]), KEY_PREVIEW_BYTES);
+    let widest = fit::widest_name(
+        visible.iter().filter_map(|r| r.event()).map(|e| &e.key[..]),
+        KEY_PREVIEW_BYTES,
+    );
     let key_w = area.width.saturating_sub(fixed).min(widest.max(16)).max(4);
     let mut titles = vec![
         ("time", time_w, false),
@@ -306,8 +309,15 @@ fn render_events(state: &AppState, buf: &mut Buffer, area: Rect) {
         super::centered(buf, rest, text);
         return;
     }
-    for (i, e) in visible.iter().enumerate() {
+    for (i, row) in visible.iter().enumerate() {
         let y = area.y + 1 + i as u16;
+        let e = match row {
+            Row::Event(e) => e,
+            Row::Gap(g) => {
+                gap_row(state, &g.gap, buf, Rect::new(area.x, y, area.width, 1));
+                continue;
+            }
+        };
         let time = e
             .received
             .with_timezone(&state.config.utc_offset)
@@ -333,6 +343,25 @@ fn render_events(state: &AppState, buf: &mut Buffer, area: Rect) {
         }
         super::channels::table::draw_row(buf, area, y, &titles, cells.into_iter());
     }
+}
+
+/// "10:00:01.000 ── disconnected 1.2 s — events in this window are lost (node …: reason) ──",
+/// in warning colour across the row.
+fn gap_row(state: &AppState, gap: &crate::redis::message::Gap, buf: &mut Buffer, row: Rect) {
+    let time = gap
+        .to
+        .with_timezone(&state.config.utc_offset)
+        .format("%H:%M:%S%.3f")
+        .to_string();
+    let text = format!(
+        "  {time} ── disconnected {:.1} s — events in this window are lost ({}) ",
+        gap.duration().as_secs_f64(),
+        escape_str(&gap.reason)
+    );
+    let room = usize::from(row.width);
+    let text = fit::cut_end(&text, room);
+    let fill = room.saturating_sub(text.chars().count());
+    buf.set_stringn(row.x, row.y, text + &"─".repeat(fill), room, theme::warn());
 }
 
 /// A key escaped for one row, at most [`KEY_PREVIEW_BYTES`] of it (cut with …).

@@ -122,6 +122,41 @@ fn keyspace_pane_shows_events_newest_first_at_every_size() {
 }
 
 #[test]
+fn keyspace_gap_is_a_row_where_it_happened_at_every_size() {
+    let mut s = state(false);
+    // A node's subscription was down for 0.5 s between the 24 events and two more.
+    let gap = redtail::redis::message::Gap {
+        from: now() - TimeDelta::milliseconds(1_500),
+        to: now() - TimeDelta::milliseconds(1_000),
+        reason: format!("node 10.0.0.6:7001: {}", screen::HOSTILE),
+    };
+    s.update(
+        Event::Keyspace(KeyspaceEvent::Deliveries(vec![
+            Delivery::Gap(gap),
+            event(24, b"ai:after", "set", "10.0.0.5:7000", 500),
+            event(25, b"ai:after", "del", "10.0.0.5:7000", 400),
+        ])),
+        now(),
+    );
+    for size in screen::SIZES {
+        let buf = screen::draw_at(&mut s, size, now());
+        let screen_text = text(&buf);
+        insta::assert_snapshot!(format!("gap_row_{}x{}", size.0, size.1), screen_text);
+        check_screen(&buf, &expect());
+        let rows = screen::rows(&buf);
+        let at = |needle: &str| rows.iter().position(|r| r.contains(needle));
+        let gap_row = at("── disconnected 0.5 s").expect("a gap row");
+        assert!(rows[gap_row].contains("10:00:04.000"), "{screen_text}");
+        // Between the events after it (newer, above) and the 24 before it (below).
+        assert!(at("ai:after").is_some_and(|r| r < gap_row), "{screen_text}");
+        assert!(
+            at("10:00:03.300").is_some_and(|r| r > gap_row),
+            "{screen_text}"
+        );
+    }
+}
+
+#[test]
 fn keyspace_keys_table_counts_per_key_at_every_size() {
     let mut s = state(false);
     s.update(

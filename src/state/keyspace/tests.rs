@@ -37,7 +37,12 @@ fn ring_keeps_the_newest_and_counts_evictions() {
     }
     assert_eq!(pane.len(), 3);
     assert_eq!(pane.evicted, 2);
-    let shown: Vec<&[u8]> = pane.visible(10).iter().map(|e| &e.key[..]).collect();
+    let shown: Vec<&[u8]> = pane
+        .visible(10)
+        .iter()
+        .filter_map(|r| r.event())
+        .map(|e| &e.key[..])
+        .collect();
     assert_eq!(shown, [&b"k:4"[..], b"k:3", b"k:2"], "newest first");
     // The keys table counted every event, evicted from the ring or not.
     assert_eq!(pane.keys.len(), 5);
@@ -51,7 +56,12 @@ fn pause_holds_the_view_and_counts_what_arrived() {
     pane.push(ev(2, "b", "set", "n", 1));
     pane.push(ev(3, "c", "del", "n", 2));
     assert_eq!(pane.held(), 2);
-    let shown: Vec<&[u8]> = pane.visible(10).iter().map(|e| &e.key[..]).collect();
+    let shown: Vec<&[u8]> = pane
+        .visible(10)
+        .iter()
+        .filter_map(|r| r.event())
+        .map(|e| &e.key[..])
+        .collect();
     assert_eq!(shown, [&b"a"[..]], "events after the pause wait");
     pane.toggle_pause();
     assert_eq!(pane.visible(10).len(), 3);
@@ -148,7 +158,12 @@ fn filter_maps_channel_to_key_and_payload_to_event() {
     ));
     assert_eq!(pane.matching_len(), 2);
     pane.set_filter(Some(crate::filter::Filter::parse("del").expect("parses")));
-    let shown: Vec<&[u8]> = pane.visible(10).iter().map(|e| &e.key[..]).collect();
+    let shown: Vec<&[u8]> = pane
+        .visible(10)
+        .iter()
+        .filter_map(|r| r.event())
+        .map(|e| &e.key[..])
+        .collect();
     assert_eq!(shown, [&b"user:2"[..]]);
     let filter = crate::filter::Filter::parse("channel:order:* set").expect("parses");
     let rows = pane.keys.rows(t0(), Some(&filter));
@@ -258,6 +273,92 @@ fn gaps_are_counted_per_node() {
     assert_eq!(pane.gaps.get("10.0.0.5:7000"), Some(&2));
     assert_eq!(pane.gaps.get("10.0.0.6:7001"), Some(&1));
     assert_eq!(pane.gaps.get(""), Some(&1));
+}
+
+fn outage(node: &str, secs: i64) -> crate::redis::message::Gap {
+    crate::redis::message::Gap {
+        from: t0() + TimeDelta::seconds(secs),
+        to: t0() + TimeDelta::seconds(secs + 1),
+        reason: format!("node {node}: connection reset"),
+    }
+}
+
+/// The list as letters: an event's key, or `|node` for a gap.
+fn rows(pane: &KeyspacePane, n: usize) -> Vec<String> {
+    pane.visible(n)
+        .iter()
+        .map(|r| match r {
+            Row::Event(e) => String::from_utf8_lossy(&e.key).into_owned(),
+            Row::Gap(g) => format!("|{}", g.gap.reason.split(':').next().unwrap_or("")),
+        })
+        .collect()
+}
+
+#[test]
+fn gaps_are_rows_where_they_happened_and_no_filter_hides_them() {
+    let mut pane = KeyspacePane::with_cap(100, 100);
+    pane.on_deliveries(vec![Delivery::Gap(outage("n0", 0))]);
+    pane.push(ev(1, "a", "set", "n1", 1));
+    pane.push(ev(2, "b", "del", "n1", 2));
+    pane.on_deliveries(vec![
+        Delivery::Gap(outage("n1", 3)),
+        Delivery::Gap(outage("n2", 3)),
+    ]);
+    pane.push(ev(3, "c", "set", "n1", 4));
+    assert_eq!(
+        rows(&pane, 10),
+        ["c", "|node n2", "|node n1", "b", "a", "|node n0"]
+    );
+    assert_eq!(rows(&pane, 3), ["c", "|node n2", "|node n1"]);
+    // The per-node counts stay as before.
+    assert_eq!(pane.gaps.get("n1"), Some(&1));
+
+    pane.set_filter(Some(Filter::parse("ch:a").expect("a filter")));
+    assert_eq!(rows(&pane, 10), ["|node n2", "|node n1", "a", "|node n0"]);
+}
+
+#[test]
+fn a_gap_while_paused_waits_like_an_event_and_scrolling_counts_it() {
+    let mut pane = KeyspacePane::with_cap(100, 100);
+    pane.push(ev(1, "a", "set", "n", 0));
+    pane.push(ev(2, "b", "set", "n", 1));
+    pane.toggle_pause();
+    pane.on_deliveries(vec![Delivery::Gap(outage("n", 2))]);
+    pane.push(ev(3, "c", "set", "n", 3));
+    assert_eq!(rows(&pane, 10), ["b", "a"], "the view holds still");
+    pane.toggle_pause();
+    assert_eq!(rows(&pane, 10), ["c", "|node n", "b", "a"]);
+    // Four rows in a two-row window: moving down stops at the last two.
+    pane.move_by(10, 2);
+    assert_eq!(rows(&pane, 2), ["b", "a"]);
+}
+
+#[test]
+fn a_gap_goes_when_the_events_after_it_are_evicted_and_rows_are_bounded() {
+    let mut pane = KeyspacePane::with_cap(2, 100);
+    pane.push(ev(1, "a", "set", "n", 0));
+    pane.on_deliveries(vec![Delivery::Gap(outage("n", 1))]);
+    pane.push(ev(2, "b", "set", "n", 2));
+    pane.push(ev(3, "c", "set", "n", 3));
+    assert_eq!(
+        rows(&pane, 10),
+        ["c", "b", "|node n"],
+        "a evicted: the gap is the oldest row"
+    );
+    pane.push(ev(4, "d", "set", "n", 4));
+    assert_eq!(
+        rows(&pane, 10),
+        ["d", "c"],
+        "b evicted: the gap before it went too"
+    );
+    assert_eq!(pane.gaps.get("n"), Some(&1), "still counted");
+
+    let mut flapping = KeyspacePane::with_cap(10, 100);
+    for i in 0..MAX_GAP_ROWS as i64 + 5 {
+        flapping.on_deliveries(vec![Delivery::Gap(outage("n", i))]);
+    }
+    assert_eq!(flapping.visible(usize::MAX).len(), MAX_GAP_ROWS);
+    assert_eq!(flapping.gaps.get("n"), Some(&(MAX_GAP_ROWS as u64 + 5)));
 }
 
 #[test]
