@@ -14,6 +14,7 @@ use serde::Deserialize;
 use tokio::task::JoinSet;
 
 use crate::cli::{DemoArgs, TuiArgs};
+use crate::decode::schema::Schema;
 use crate::redis::conn::Target;
 use crate::redis::inbox::Caps;
 use crate::redis::route::{Pool, Route};
@@ -22,6 +23,12 @@ use crate::redis::subscriber::{Subscriber, SubscriberConfig, Subscriptions};
 pub mod cluster;
 
 const WORKLOAD: &str = include_str!("../../assets/demo-workload.json");
+/// The schema of the demo's Protobuf channel (`orders:proto`).
+const DEMO_PROTO: &str = include_str!("../../assets/demo.proto");
+/// The channel glob and type the demo's TUI decodes by [`DEMO_PROTO`] (unless the
+/// config's `[decode]` says otherwise for it).
+pub const DEMO_PROTO_CHANNEL: &str = "orders:proto";
+pub const DEMO_PROTO_TYPE: &str = "protobuf:demo.OrderEvent";
 
 /// Keyspace notifications in the demo server(s): the keyspace channel (`K`) for string
 /// (`$`), generic (`g`: del, expire) and expired (`x`) events — what the key churn
@@ -44,21 +51,38 @@ pub struct Broadcast {
     pub subscribers: Vec<String>,
     pub payloads: Vec<String>,
     /// `msgpack` (the JSON template sent as MessagePack, like the Socket.IO Redis
-    /// adapter) or `gzip` (the text compressed); absent: the text as is.
+    /// adapter), `gzip` (the text compressed) or `protobuf:TYPE` (the JSON template
+    /// encoded by `assets/demo.proto`); absent: the text as is.
     #[serde(default)]
     pub encoding: Option<String>,
 }
 
-/// A broadcast payload in the broadcast's encoding.
-fn encode_payload(text: String, encoding: Option<&str>) -> Vec<u8> {
-    match encoding {
-        Some("msgpack") => match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(value) => crate::decode::to_msgpack(&value),
-            Err(_) => text.into_bytes(),
-        },
-        Some("gzip") => crate::decode::gzip(text.as_bytes()),
-        _ => text.into_bytes(),
-    }
+/// A broadcast payload in the broadcast's encoding (the text as is if it does not fit:
+/// the bundled templates are checked by a test).
+fn encode_payload(text: String, encoding: Option<&str>, schema: &Schema) -> Vec<u8> {
+    let json = || serde_json::from_str::<serde_json::Value>(&text).ok();
+    let encoded = match encoding {
+        Some("msgpack") => json().map(|v| crate::decode::to_msgpack(&v)),
+        Some("gzip") => Some(crate::decode::gzip(text.as_bytes())),
+        Some(other) => other
+            .strip_prefix("protobuf:")
+            .zip(json())
+            .and_then(|(type_name, v)| crate::decode::to_protobuf(&v, schema, type_name).ok()),
+        None => None,
+    };
+    encoded.unwrap_or_else(|| text.into_bytes())
+}
+
+/// The demo's Protobuf schema ([`DEMO_PROTO`]), read as a `.proto` file would be.
+pub fn demo_schema() -> Result<Schema> {
+    let dir = std::env::temp_dir().join(format!("redtail-demo-proto-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("demo.proto");
+    let loaded = std::fs::write(&path, DEMO_PROTO)
+        .map_err(|e| e.to_string())
+        .and_then(|()| crate::decode::load_schemas(&[path]));
+    let _ = std::fs::remove_dir_all(&dir);
+    loaded.map_err(|e| anyhow!("assets/demo.proto: {e}"))
 }
 
 #[derive(Debug, Deserialize)]
@@ -247,8 +271,9 @@ pub async fn start_workload(route: &Arc<Route>, w: Workload) -> Result<Running> 
     let conn = pool.get(&route.target(0).await?).await?;
     let mut tasks = JoinSet::new();
     let subscribers = spawn_subscribers(route, &w);
+    let schema = Arc::new(demo_schema()?);
     for b in w.broadcasts {
-        spawn_broadcast(&mut tasks, conn.clone(), b);
+        spawn_broadcast(&mut tasks, conn.clone(), b, schema.clone());
     }
     for s in w.shard_channels {
         let c = pool
@@ -342,13 +367,18 @@ async fn churn_once(route: &Route, pool: &mut Pool, n: u64) -> Result<()> {
 }
 
 /// PUBLISH the broadcast's payloads in turn, forever.
-fn spawn_broadcast(tasks: &mut JoinSet<()>, mut c: MultiplexedConnection, b: Broadcast) {
+fn spawn_broadcast(
+    tasks: &mut JoinSet<()>,
+    mut c: MultiplexedConnection,
+    b: Broadcast,
+    schema: Arc<Schema>,
+) {
     tasks.spawn(async move {
         let mut n = 0u64;
         loop {
             n += 1;
             let tpl = &b.payloads[(n as usize) % b.payloads.len().max(1)];
-            let payload = encode_payload(fill(tpl, n, "", ""), b.encoding.as_deref());
+            let payload = encode_payload(fill(tpl, n, "", ""), b.encoding.as_deref(), &schema);
             let _: redis::RedisResult<i64> = c.publish(&b.channel, payload).await;
             tokio::time::sleep(Duration::from_millis(b.every_ms.max(10))).await;
         }
@@ -537,6 +567,7 @@ pub async fn run(args: DemoArgs, tui: TuiArgs) -> Result<i32> {
         0
     } else {
         let mut tui = tui;
+        decode_demo_protobuf(&mut tui)?;
         if tui.subs.channels.is_empty()
             && tui.subs.patterns.is_empty()
             && tui.subs.shard_channels.is_empty()
@@ -551,6 +582,17 @@ pub async fn run(args: DemoArgs, tui: TuiArgs) -> Result<i32> {
         server.stop().await;
     }
     Ok(code)
+}
+
+/// Let the TUI decode the Protobuf channel by the demo's schema (the demo's private
+/// server has no other typed traffic, so it is the one schema installed), mapped to
+/// [`DEMO_PROTO_CHANNEL`] after the config's own `[decode]` globs.
+fn decode_demo_protobuf(tui: &mut TuiArgs) -> Result<()> {
+    crate::decode::schema::install(demo_schema()?);
+    let choice = crate::decode::Choice::parse(DEMO_PROTO_TYPE)
+        .ok_or_else(|| anyhow!("{DEMO_PROTO_TYPE} is not a decoder name"))?;
+    tui.decode.add_fallback(DEMO_PROTO_CHANNEL, choice);
+    Ok(())
 }
 
 impl Drop for Running {
@@ -587,16 +629,36 @@ pub fn private_server_args(port: u16, dir: &std::path::Path) -> Vec<std::ffi::Os
 mod tests {
     use super::*;
 
-    /// The demo has a Socket.IO-style MessagePack channel and a gzip one, and both decode
-    /// back to their JSON templates.
+    /// The demo has a Socket.IO-style MessagePack channel, a gzip one and a Protobuf one,
+    /// and each decodes back to its JSON templates (the Protobuf one by the demo's schema,
+    /// which the TUI maps to it; `auto` never guesses a type).
     #[test]
     fn encoded_broadcasts_decode_back() {
         use crate::decode::{decode, Choice};
         let w = workload().unwrap();
+        let schema = demo_schema().expect("assets/demo.proto reads");
         let mut chains = Vec::new();
         for b in w.broadcasts.iter().filter(|b| b.encoding.is_some()) {
+            if let Some(type_name) = b
+                .encoding
+                .as_deref()
+                .and_then(|e| e.strip_prefix("protobuf:"))
+            {
+                assert_eq!(b.encoding.as_deref(), Some(DEMO_PROTO_TYPE));
+                assert_eq!(b.channel, DEMO_PROTO_CHANNEL);
+                for (n, tpl) in b.payloads.iter().enumerate() {
+                    let text = fill(tpl, n as u64, "", "");
+                    let sent = encode_payload(text.clone(), b.encoding.as_deref(), &schema);
+                    assert_ne!(sent, text.as_bytes(), "{text} encodes");
+                    let original: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    let back = crate::decode::from_protobuf(&sent, &schema, type_name);
+                    assert_eq!(back, Ok(original), "{text}");
+                }
+                chains.push(DEMO_PROTO_TYPE.to_string());
+                continue;
+            }
             let text = fill(&b.payloads[0], 1, "", "");
-            let sent = encode_payload(text.clone(), b.encoding.as_deref());
+            let sent = encode_payload(text.clone(), b.encoding.as_deref(), &schema);
             let back = decode(&sent, Choice::Auto).map_err(|e| e.reason());
             let original: serde_json::Value = serde_json::from_str(&text).unwrap();
             assert_eq!(
@@ -607,7 +669,7 @@ mod tests {
             );
             chains.push(back.map(|d| d.chain_id()).unwrap_or_default());
         }
-        assert_eq!(chains, ["msgpack", "gzip+json"]);
+        assert_eq!(chains, ["msgpack", "gzip+json", DEMO_PROTO_TYPE]);
     }
 
     #[test]
@@ -635,11 +697,12 @@ mod tests {
             .and_then(|s| s.split("```").next())
             .expect("README has a Filters section with a text block");
         let w = workload().unwrap();
+        let schema = demo_schema().expect("assets/demo.proto reads");
         let mut traffic: Vec<(String, Vec<u8>)> = Vec::new();
         for b in &w.broadcasts {
             for n in 0..b.payloads.len() as u64 * 2 {
                 let tpl = &b.payloads[(n as usize) % b.payloads.len()];
-                let payload = encode_payload(fill(tpl, n, "", ""), b.encoding.as_deref());
+                let payload = encode_payload(fill(tpl, n, "", ""), b.encoding.as_deref(), &schema);
                 traffic.push((b.channel.clone(), payload));
             }
         }

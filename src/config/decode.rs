@@ -103,6 +103,12 @@ impl DecodeRules {
         self.rules.is_empty()
     }
 
+    /// A rule that applies only where no configured glob matches (the demo's channel).
+    pub fn add_fallback(&mut self, pattern: &str, choice: Choice) {
+        let glob = Glob::compile(pattern.as_bytes());
+        self.rules.push((pattern.to_string(), glob, choice));
+    }
+
     /// Every configured decoder (to check typed ones at startup).
     pub fn choices(&self) -> Vec<Choice> {
         self.rules.iter().map(|(_, _, choice)| *choice).collect()

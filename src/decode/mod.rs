@@ -28,6 +28,7 @@ mod cbor;
 mod compress;
 mod msgpack;
 mod protobuf;
+mod protobuf_encode;
 mod protobuf_typed;
 pub mod schema;
 mod schema_proto;
@@ -723,6 +724,32 @@ pub fn to_cbor(value: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     cbor::encode(value, &mut out);
     out
+}
+
+/// JSON value (in the form `protobuf:TYPE` decodes to) → Protobuf bytes of message
+/// `type_name` of `schema`; an error names the field that does not fit.
+pub fn to_protobuf(
+    value: &Value,
+    schema: &schema::Schema,
+    type_name: &str,
+) -> Result<Vec<u8>, String> {
+    let index = schema
+        .message(type_name)
+        .ok_or_else(|| format!("no message type {type_name} in the schema"))?;
+    protobuf_encode::encode(value, schema, index)
+}
+
+/// Protobuf bytes → the JSON value of message `type_name` of `schema` (this one, not
+/// the installed one: what [`to_protobuf`] made comes back).
+pub fn from_protobuf(
+    payload: &[u8],
+    schema: &schema::Schema,
+    type_name: &str,
+) -> Result<Value, String> {
+    let index = schema
+        .message(type_name)
+        .ok_or_else(|| format!("no message type {type_name} in the schema"))?;
+    protobuf_typed::decode(payload, schema, index).map_err(|e| e.0)
 }
 
 #[cfg(test)]

@@ -58,6 +58,14 @@ fn demo_shows_live_data_in_every_pane_and_cleans_up() {
     // Feed: token streams and broadcasts arrive.
     tui.wait_for("ai:stream:sess-", T);
     tui.wait_for("cache:invalidate", T);
+    // The Protobuf channel, decoded by the demo's schema (field and enum names).
+    tui.wait_until("orders:proto decoded by its type", T, |s| {
+        s.lines().any(|l| {
+            l.contains("orders:proto")
+                && l.contains("[protobuf:demo.OrderEvent]")
+                && l.contains("\"state\":\"")
+        })
+    });
 
     // Channels: the demo's four API subscribers are counted.
     tui.send(b"2");
