@@ -7,6 +7,7 @@ use tui_input::backend::crossterm::EventHandler;
 use tui_input::Input;
 
 use super::{AppState, Effect, Overlay};
+use crate::decode::schema::Schema;
 use crate::keymap::{Command, Scope};
 use crate::redis::message::{Kind, Message};
 use crate::redis::poller::ChannelKind;
@@ -39,7 +40,8 @@ pub enum Outcome {
 }
 
 /// How the composer's text is sent: as typed, or re-encoded (an edited decoded payload
-/// goes back out as MessagePack or gzip).
+/// goes back out as MessagePack, CBOR, gzip, or Protobuf of the type the channel's
+/// `[decode]` rule names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SendAs {
     #[default]
@@ -50,6 +52,8 @@ pub enum SendAs {
     Cbor,
     /// The text as typed (JSON or not), gzip-compressed.
     Gzip,
+    /// The text parsed as JSON, sent as this Protobuf type (by the loaded schema).
+    Protobuf(crate::decode::TypeName),
 }
 
 impl SendAs {
@@ -59,22 +63,27 @@ impl SendAs {
             SendAs::Msgpack => "msgpack",
             SendAs::Cbor => "cbor",
             SendAs::Gzip => "gzip",
+            SendAs::Protobuf(t) => t.decoder(),
         }
     }
 
-    fn next(self) -> SendAs {
-        match self {
-            SendAs::Raw => SendAs::Msgpack,
-            SendAs::Msgpack => SendAs::Cbor,
-            SendAs::Cbor => SendAs::Gzip,
-            SendAs::Gzip => SendAs::Raw,
+    /// The next in the cycle; `typed` (the channel's Protobuf type, if its `[decode]`
+    /// rule names one) comes after gzip.
+    fn next(self, typed: Option<crate::decode::TypeName>) -> SendAs {
+        match (self, typed) {
+            (SendAs::Raw, _) => SendAs::Msgpack,
+            (SendAs::Msgpack, _) => SendAs::Cbor,
+            (SendAs::Cbor, _) => SendAs::Gzip,
+            (SendAs::Gzip, Some(t)) => SendAs::Protobuf(t),
+            (SendAs::Gzip | SendAs::Protobuf(_), _) => SendAs::Raw,
         }
     }
 
     /// The bytes to publish for `text`, or why it cannot be encoded.
     /// `raw` (the payload as typed, or decoded back from the editable byte form) as
     /// this encoding.
-    pub fn encode(self, raw: Bytes) -> Result<Bytes, String> {
+    /// `schema`: the loaded Protobuf types (for [`SendAs::Protobuf`]).
+    pub fn encode(self, raw: Bytes, schema: Option<&Schema>) -> Result<Bytes, String> {
         let json = || {
             serde_json::from_slice::<serde_json::Value>(&raw).map_err(|e| {
                 format!(
@@ -88,6 +97,14 @@ impl SendAs {
             SendAs::Msgpack => Bytes::from(crate::decode::to_msgpack(&json()?)),
             SendAs::Cbor => Bytes::from(crate::decode::to_cbor(&json()?)),
             SendAs::Gzip => Bytes::from(crate::decode::gzip(&raw)),
+            SendAs::Protobuf(t) => {
+                let schema = schema.ok_or_else(|| {
+                    format!("sending as {} needs the schema (--proto)", t.decoder())
+                })?;
+                let bytes = crate::decode::to_protobuf(&json()?, schema, t.type_name())
+                    .map_err(|e| format!("cannot send as {}: {e}", t.decoder()))?;
+                Bytes::from(bytes)
+            }
         })
     }
 }
@@ -208,7 +225,10 @@ impl ComposerState {
         };
         Ok(Effect::Publish {
             channel: bytes(channel, self.channel_escaped),
-            payload: self.send_as.encode(bytes(&payload, self.payload_escaped))?,
+            payload: self.send_as.encode(
+                bytes(&payload, self.payload_escaped),
+                crate::decode::schema::loaded().as_deref(),
+            )?,
             shard: self.shard,
         })
     }
@@ -451,7 +471,14 @@ impl AppState {
                 composer.validate_json = !composer.validate_json;
                 composer.revalidate();
             }
-            Some(Command::CycleEncoding) => composer.send_as = composer.send_as.next(),
+            Some(Command::CycleEncoding) => {
+                let channel = composer.channel.value().as_bytes();
+                let typed = match self.config.decode.choice_for(channel) {
+                    Some(crate::decode::Choice::Only(crate::decode::Format::Typed(t))) => Some(t),
+                    _ => None,
+                };
+                composer.send_as = composer.send_as.next(typed);
+            }
             Some(Command::Send) => {
                 // The composer cannot be opened read-only; checked again because a
                 // publish is the one thing read-only mode promises never to do.
@@ -586,7 +613,7 @@ mod tests {
         };
         let mut seen = Vec::new();
         for _ in 0..4 {
-            c.send_as = c.send_as.next();
+            c.send_as = c.send_as.next(None);
             let payload = sent(&c);
             let back = crate::decode::decode(&payload, crate::decode::Choice::Auto);
             seen.push(back.map(|d| (d.chain_id(), d.value)));
@@ -606,6 +633,56 @@ mod tests {
         assert!(c
             .request()
             .is_err_and(|e| e.starts_with("sending as msgpack needs a JSON payload")));
+    }
+
+    #[test]
+    fn send_as_offers_the_channels_protobuf_type_after_gzip_and_encodes_by_it() {
+        let order = crate::decode::TypeName::parse("protobuf:shop.Order").expect("a type");
+        let mut cycle = vec![SendAs::Raw];
+        for _ in 0..5 {
+            let next = cycle.last().expect("one").next(Some(order));
+            cycle.push(next);
+        }
+        assert_eq!(
+            cycle,
+            [
+                SendAs::Raw,
+                SendAs::Msgpack,
+                SendAs::Cbor,
+                SendAs::Gzip,
+                SendAs::Protobuf(order),
+                SendAs::Raw
+            ]
+        );
+        assert_eq!(
+            SendAs::Gzip.next(None),
+            SendAs::Raw,
+            "untyped channel: no Protobuf"
+        );
+        assert_eq!(SendAs::Protobuf(order).label(), "protobuf:shop.Order");
+
+        let mut schema = Schema::default();
+        schema
+            .add_set(include_bytes!("../decode/schema_tests.pb"))
+            .expect("the shop test set");
+        let edited = Bytes::from_static(br#"{"id": "7", "customer": "ann", "status": "PAID"}"#);
+        let sent = SendAs::Protobuf(order)
+            .encode(edited, Some(&schema))
+            .expect("encodes");
+        assert_eq!(
+            crate::decode::from_protobuf(&sent, &schema, "shop.Order"),
+            Ok(serde_json::json!({"id": "7", "customer": "ann", "status": "PAID"}))
+        );
+        let refused = |payload: &'static [u8], schema| {
+            SendAs::Protobuf(order)
+                .encode(Bytes::from_static(payload), schema)
+                .expect_err("refused")
+        };
+        assert!(
+            refused(br#"{"nope": 1}"#, Some(&schema)).contains("shop.Order has no field `nope`")
+        );
+        assert!(refused(b"not json", Some(&schema)).contains("needs a JSON payload"));
+        assert!(refused(br#"{"id": "7"}"#, None).contains("needs the schema"));
     }
 
     #[test]
