@@ -149,7 +149,7 @@ impl Command {
             Command::NextField => "channel ⇄ payload",
             Command::ToggleShard => "PUBLISH ⇄ SPUBLISH",
             Command::ToggleJson => "check JSON on / off",
-            Command::CycleEncoding => "send as raw, msgpack, cbor, gzip (then the channel's protobuf:TYPE)",
+            Command::CycleEncoding => "send as raw/msgpack/cbor/gzip/pb",
             Command::PendingTarget => "choose the stream and group",
             Command::Ack => "ack selected / marked",
             Command::Claim => "claim for a consumer",
