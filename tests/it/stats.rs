@@ -348,17 +348,9 @@ fn stats_json_never_prints_raw_control_characters() {
     let (channel, stream) = (format!("ch{HOSTILE}"), format!("st{HOSTILE}"));
     let (group, consumer) = (format!("g{HOSTILE}"), format!("c{HOSTILE}"));
     let _sub = RawSub::new(server.port, "SUBSCRIBE", &[channel.as_bytes()]);
-    server.cli(&["XADD", &stream, "*", "f", "v"]);
-    server.cli(&["XGROUP", "CREATE", &stream, &group, "0"]);
-    server.cli(&[
-        "XREADGROUP",
-        "GROUP",
-        &group,
-        &consumer,
-        "STREAMS",
-        &stream,
-        ">",
-    ]);
+    server.xadd(&stream, &["f", "v"]);
+    server.create_group(&stream, &group);
+    server.read_group(&stream, &group, &consumer, 10);
 
     let r = redtail(&["stats", &server.url(), "--json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
