@@ -12,23 +12,13 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{redtail_bin, Server};
+use common::{redtail_bin, resp, Server};
 use redtail::redis::conn::Target;
 use redtail::redis::poller::{poll_pubsub, ChannelKind, PollState, Poller};
 
 const T: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------- helpers
-
-fn resp(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
 
 /// A subscriber on a raw socket: sends one (P|S)SUBSCRIBE, then PING, and returns once
 /// the PING's answer proves the server has processed every subscription. A thread keeps
