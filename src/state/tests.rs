@@ -6,6 +6,13 @@ use crossterm::event::{
     KeyCode, KeyEventKind, KeyEventState, KeyModifiers, MouseButton, MouseEventKind,
 };
 
+/// The notice on screen now, or "" (for assertions on its text).
+pub(super) fn notice_text(s: &AppState) -> String {
+    s.visible_notice()
+        .map(|n| n.text.clone())
+        .unwrap_or_default()
+}
+
 fn t(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap_or_default()
 }

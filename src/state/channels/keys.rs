@@ -225,11 +225,7 @@ mod tests {
         s
     }
 
-    fn notice(s: &AppState) -> String {
-        s.visible_notice()
-            .map(|n| n.text.clone())
-            .unwrap_or_default()
-    }
+    use crate::state::tests::notice_text as notice;
 
     #[test]
     fn subscribes_to_the_selected_channel_or_its_pattern() {

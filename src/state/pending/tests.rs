@@ -9,6 +9,7 @@ use super::*;
 use crate::redis::actions::{AutoclaimPreview, TrimPreview, TrimStrategy};
 use crate::redis::pending::PendingRow;
 use crate::redis::subscriber::Subscriptions;
+use crate::state::tests::notice_text;
 use crate::state::{AppState, Config, Effect, Event};
 
 fn t(ms: i64) -> DateTime<Utc> {
@@ -278,10 +279,7 @@ fn read_only_refuses_every_mutating_key_with_no_effect() {
             "{key}: {effects:?}"
         );
         assert!(s.pending.modal.is_none(), "{key}");
-        let notice = s
-            .visible_notice()
-            .map(|n| n.text.clone())
-            .unwrap_or_default();
+        let notice = notice_text(&s);
         assert!(
             notice.starts_with(&format!("read-only mode: {name} is disabled")),
             "{notice}"
