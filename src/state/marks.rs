@@ -318,7 +318,7 @@ mod tests {
     use std::path::PathBuf;
 
     use chrono::{DateTime, Utc};
-    use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     use super::*;
     use crate::redis::actions::ReadOnly;
@@ -332,12 +332,7 @@ mod tests {
     }
 
     fn key(code: KeyCode) -> Event {
-        Event::Key(KeyEvent {
-            code,
-            modifiers: KeyModifiers::NONE,
-            kind: KeyEventKind::Press,
-            state: KeyEventState::NONE,
-        })
+        Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
     }
 
     fn ch(c: char) -> Event {

@@ -2,9 +2,7 @@
 
 use super::*;
 use crate::redis::message::{Gap, Kind};
-use crossterm::event::{
-    KeyCode, KeyEventKind, KeyEventState, KeyModifiers, MouseButton, MouseEventKind,
-};
+use crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEventKind};
 
 /// The notice on screen now, or "" (for assertions on its text).
 pub(super) fn notice_text(s: &AppState) -> String {
@@ -22,12 +20,7 @@ fn key(code: KeyCode) -> Event {
 }
 
 fn key_mod(code: KeyCode, modifiers: KeyModifiers) -> Event {
-    Event::Key(KeyEvent {
-        code,
-        modifiers,
-        kind: KeyEventKind::Press,
-        state: KeyEventState::NONE,
-    })
+    Event::Key(KeyEvent::new(code, modifiers))
 }
 
 fn ch(c: char) -> Event {

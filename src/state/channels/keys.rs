@@ -171,7 +171,7 @@ impl AppState {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use crossterm::event::{KeyCode, KeyEventKind, KeyEventState, KeyModifiers};
+    use crossterm::event::{KeyCode, KeyModifiers};
 
     use super::*;
     use crate::redis::poller::ChannelStat;
@@ -184,15 +184,7 @@ mod tests {
     }
 
     fn press(s: &mut AppState, code: KeyCode, modifiers: KeyModifiers) -> Vec<Effect> {
-        s.update(
-            Event::Key(KeyEvent {
-                code,
-                modifiers,
-                kind: KeyEventKind::Press,
-                state: KeyEventState::NONE,
-            }),
-            t(1),
-        )
+        s.update(Event::Key(KeyEvent::new(code, modifiers)), t(1))
     }
 
     fn ch(s: &mut AppState, c: char) -> Vec<Effect> {

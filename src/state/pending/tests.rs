@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::dialog::{Confirm, PendingModal};
 use super::*;
@@ -41,15 +41,7 @@ fn target() -> PendingTarget {
 }
 
 fn press(s: &mut AppState, code: KeyCode, at: i64) -> Vec<Effect> {
-    s.update(
-        Event::Key(KeyEvent {
-            code,
-            modifiers: KeyModifiers::NONE,
-            kind: KeyEventKind::Press,
-            state: KeyEventState::NONE,
-        }),
-        t(at),
-    )
+    s.update(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)), t(at))
 }
 
 fn ch(s: &mut AppState, c: char) -> Vec<Effect> {
