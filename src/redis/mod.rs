@@ -12,6 +12,7 @@ pub mod inbox;
 pub mod keyspace;
 pub mod message;
 pub mod pending;
+mod per_node;
 pub mod poller;
 pub mod reply;
 pub mod resp;

@@ -555,15 +555,9 @@ pub fn published_text(done: &PublishDone) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crossterm::event::{KeyEventKind, KeyEventState};
 
     fn key(code: KeyCode) -> KeyEvent {
-        KeyEvent {
-            code,
-            modifiers: KeyModifiers::NONE,
-            kind: KeyEventKind::Press,
-            state: KeyEventState::NONE,
-        }
+        KeyEvent::new(code, KeyModifiers::NONE)
     }
 
     fn type_into(area: &mut TextArea, text: &str) {

@@ -318,12 +318,13 @@ mod tests {
     use std::path::PathBuf;
 
     use chrono::{DateTime, Utc};
-    use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     use super::*;
     use crate::redis::actions::ReadOnly;
     use crate::redis::message::Delivery;
     use crate::redis::subscriber::Subscriptions;
+    use crate::state::tests::notice_text;
     use crate::state::{Config, Event};
 
     fn t(secs: i64) -> DateTime<Utc> {
@@ -331,12 +332,7 @@ mod tests {
     }
 
     fn key(code: KeyCode) -> Event {
-        Event::Key(KeyEvent {
-            code,
-            modifiers: KeyModifiers::NONE,
-            kind: KeyEventKind::Press,
-            state: KeyEventState::NONE,
-        })
+        Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
     }
 
     fn ch(c: char) -> Event {
@@ -400,10 +396,7 @@ mod tests {
         assert_eq!(s.marks.bytes(), 6);
         s.update(ch('m'), t(2)); // 1 again: unmarked
         assert_eq!(seqs(&s), vec![3, 5]);
-        let notice = s
-            .visible_notice()
-            .map(|n| n.text.clone())
-            .unwrap_or_default();
+        let notice = notice_text(&s);
         assert!(notice.starts_with("unmarked: 2 marked"), "{notice}");
     }
 
@@ -417,10 +410,7 @@ mod tests {
         s.update(ch('M'), t(2));
         assert!(s.marks.is_empty());
         assert_eq!(s.marks.bytes(), 0);
-        let notice = s
-            .visible_notice()
-            .map(|n| n.text.clone())
-            .unwrap_or_default();
+        let notice = notice_text(&s);
         assert_eq!(notice, "cleared 2 marks");
     }
 
@@ -459,10 +449,7 @@ mod tests {
         s.update(ch('m'), t(2));
         assert_eq!(s.marks.len(), MAX_MARKS);
         assert!(!s.marks.contains(5));
-        let notice = s
-            .visible_notice()
-            .map(|n| n.text.clone())
-            .unwrap_or_default();
+        let notice = notice_text(&s);
         assert!(notice.contains("at most 1,000"), "{notice}");
         assert!(notice.contains("r or clear them with M"), "{notice}");
     }
@@ -473,10 +460,7 @@ mod tests {
         let mut s = state(vec![entry], ReadOnly::off(), 64 << 20);
         s.update(ch('m'), t(2));
         assert!(s.marks.is_empty());
-        let notice = s
-            .visible_notice()
-            .map(|n| n.text.clone())
-            .unwrap_or_default();
+        let notice = notice_text(&s);
         assert!(notice.contains("stream entry"), "{notice}");
 
         // Bigger than the whole --max-bytes budget: the feed keeps it truncated.
@@ -485,10 +469,7 @@ mod tests {
         assert!(s.feed.truncated_from(1).is_some(), "the feed truncated it");
         s.update(ch('m'), t(2));
         assert!(s.marks.is_empty());
-        let notice = s
-            .visible_notice()
-            .map(|n| n.text.clone())
-            .unwrap_or_default();
+        let notice = notice_text(&s);
         assert!(notice.contains("kept truncated"), "{notice}");
     }
 
@@ -559,10 +540,7 @@ mod tests {
         };
         s.update(Event::MarkedSent(Ok(partial)), t(3));
         assert_eq!(seqs(&s), vec![4]);
-        let notice = s
-            .visible_notice()
-            .map(|n| n.text.clone())
-            .unwrap_or_default();
+        let notice = notice_text(&s);
         assert!(notice.contains("sent 2 marked messages again"), "{notice}");
         assert!(notice.contains("1 refused (NOPERM \\x1b[2J)"), "{notice}");
         assert!(notice.contains("1 not sent stay marked"), "{notice}");
@@ -573,10 +551,7 @@ mod tests {
         };
         s.update(Event::MarkedSent(Ok(done)), t(4));
         assert!(s.marks.is_empty());
-        let notice = s
-            .visible_notice()
-            .map(|n| n.text.clone())
-            .unwrap_or_default();
+        let notice = notice_text(&s);
         assert_eq!(
             notice,
             "sent 1 marked message again: 3 receivers in total, 0 reached nobody"
@@ -601,10 +576,7 @@ mod tests {
                 group: None
             }]
         );
-        let notice = s
-            .visible_notice()
-            .map(|n| n.text.clone())
-            .unwrap_or_default();
+        let notice = notice_text(&s);
         assert!(
             notice.contains("read-only mode: publish-marked is disabled"),
             "{notice}"

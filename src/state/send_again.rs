@@ -114,7 +114,7 @@ mod tests {
     use std::path::PathBuf;
 
     use chrono::{DateTime, Utc};
-    use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     use super::*;
     use crate::redis::actions::ReadOnly;
@@ -128,12 +128,7 @@ mod tests {
     }
 
     fn ch(c: char) -> Event {
-        Event::Key(KeyEvent {
-            code: KeyCode::Char(c),
-            modifiers: KeyModifiers::NONE,
-            kind: KeyEventKind::Press,
-            state: KeyEventState::NONE,
-        })
+        Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
     }
 
     fn with(kind: Kind, channel: &[u8], payload: &[u8], read_only: ReadOnly) -> AppState {
@@ -157,15 +152,7 @@ mod tests {
 
     fn send(s: &mut AppState) -> Vec<Effect> {
         let send = s.keymap.keys_for(Scope::Composer, Command::Send)[0];
-        s.update(
-            Event::Key(KeyEvent {
-                code: send.code,
-                modifiers: send.modifiers,
-                kind: KeyEventKind::Press,
-                state: KeyEventState::NONE,
-            }),
-            t(2),
-        )
+        s.update(Event::Key(KeyEvent::new(send.code, send.modifiers)), t(2))
     }
 
     #[test]

@@ -2,9 +2,14 @@
 
 use super::*;
 use crate::redis::message::{Gap, Kind};
-use crossterm::event::{
-    KeyCode, KeyEventKind, KeyEventState, KeyModifiers, MouseButton, MouseEventKind,
-};
+use crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEventKind};
+
+/// The notice on screen now, or "" (for assertions on its text).
+pub(super) fn notice_text(s: &AppState) -> String {
+    s.visible_notice()
+        .map(|n| n.text.clone())
+        .unwrap_or_default()
+}
 
 fn t(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap_or_default()
@@ -15,12 +20,7 @@ fn key(code: KeyCode) -> Event {
 }
 
 fn key_mod(code: KeyCode, modifiers: KeyModifiers) -> Event {
-    Event::Key(KeyEvent {
-        code,
-        modifiers,
-        kind: KeyEventKind::Press,
-        state: KeyEventState::NONE,
-    })
+    Event::Key(KeyEvent::new(code, modifiers))
 }
 
 fn ch(c: char) -> Event {

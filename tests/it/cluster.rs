@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::cluster::Cluster;
 use common::pty::Tui;
 use common::sentinel::SentinelSetup;
-use common::{wait_for, Proc};
+use common::{resp, wait_for, Proc};
 
 const T: Duration = Duration::from_secs(15);
 
@@ -31,18 +31,11 @@ fn three_shards(cluster: &Cluster, prefix: &str) -> Vec<(String, u16)> {
     panic!("no three shards found: {tags:?}");
 }
 
-fn resp(args: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-    }
-    out
-}
-
 /// A subscriber connected to one node (kept subscribed while the stream lives).
 fn subscriber(port: u16, command: &str, channel: &str) -> TcpStream {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.write_all(&resp(&[command, channel])).expect("subscribe");
+    s.write_all(&resp(&[command.as_bytes(), channel.as_bytes()]))
+        .expect("subscribe");
     s
 }
 

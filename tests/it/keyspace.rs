@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use common::cluster::Cluster;
 use common::sentinel::SentinelSetup;
-use common::{wait_for, Proc, Server};
+use common::{
+    subscriptions_on, tail_jsonl, wait_for, wait_subscribed, wait_subscribed_on, Proc, Server,
+};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -33,26 +35,6 @@ fn event(p: &Proc) -> (Vec<u8>, String, serde_json::Value) {
     };
     let ev = v["event"].as_str().expect("event").to_string();
     (key, ev, v)
-}
-
-/// Total PSUBSCRIBE patterns of redtail's subscriber connections on `port`.
-fn patterns_on(port: u16) -> usize {
-    let out = std::process::Command::new("redis-cli")
-        .args(["-p", &port.to_string(), "CLIENT", "LIST", "TYPE", "pubsub"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    out.lines()
-        .filter(|l| l.contains("name=redtail-sub"))
-        .filter_map(|l| l.split_whitespace().find_map(|f| f.strip_prefix("psub=")))
-        .filter_map(|n| n.parse::<usize>().ok())
-        .sum()
-}
-
-fn wait_patterns(port: u16, n: usize) {
-    wait_for(&format!("redtail's keyspace patterns on {port}"), T, || {
-        (patterns_on(port) >= n).then_some(())
-    });
 }
 
 /// notify-keyspace-events on `port`, read with a client of our own.
@@ -78,18 +60,7 @@ fn keyspace_events_arrive_once_each_with_their_shape() {
     // Both channel forms on: redtail still prints each event once, also through two
     // overlapping globs.
     let server = Server::start_with(&["--notify-keyspace-events", "KEA"]);
-    let url = server.url();
-    let p = Proc::spawn(&[
-        "tail",
-        &url,
-        "--keyspace",
-        "*",
-        "--keyspace",
-        "u*",
-        "--format",
-        "jsonl",
-    ]);
-    wait_patterns(server.port, 4);
+    let p = tail_jsonl(&server, &["--keyspace", "*", "--keyspace", "u*"], 4);
     let mut c = server.conn();
     redis::cmd("SET").arg("u1").arg("a").exec(&mut c).unwrap();
     redis::cmd("DEL").arg("u1").exec(&mut c).unwrap();
@@ -151,17 +122,7 @@ fn keyspace_events_arrive_once_each_with_their_shape() {
 fn keyspace_binary_keys_get_key_b64_and_escaped_text() {
     let server = Server::start_with(&["--notify-keyspace-events", "K$"]);
     let url = server.url();
-    let p = Proc::spawn(&[
-        "tail",
-        &url,
-        "--keyspace",
-        "b*",
-        "--format",
-        "jsonl",
-        "--db",
-        "0",
-    ]);
-    wait_patterns(server.port, 1);
+    let p = tail_jsonl(&server, &["--keyspace", "b*", "--db", "0"], 1);
     let mut c = server.conn();
     redis::cmd("SET")
         .arg(b"b\xff\x1b[2J")
@@ -175,7 +136,7 @@ fn keyspace_binary_keys_get_key_b64_and_escaped_text() {
     assert_eq!(v["key"], "b\\xff\\x1b[2J");
     // Text: HH:MM:SS.mmm node db key event, escaped.
     let t = Proc::spawn(&["tail", &url, "--keyspace", "b*", "--escape", "--db", "0"]);
-    wait_patterns(server.port, 2);
+    wait_subscribed(&server, 2);
     redis::cmd("SET")
         .arg(b"b\x1b]0;x\x07")
         .arg("x")
@@ -193,20 +154,18 @@ fn keyspace_binary_keys_get_key_b64_and_escaped_text() {
 #[test]
 fn keyspace_filters_match_key_as_channel_and_event_as_payload() {
     let server = Server::start_with(&["--notify-keyspace-events", "K$g"]);
-    let url = server.url();
-    let p = Proc::spawn(&[
-        "tail",
-        &url,
-        "--keyspace",
-        "*",
-        "--events",
-        "set,del",
-        "--filter",
-        "ch:order:* and payload:del",
-        "--format",
-        "jsonl",
-    ]);
-    wait_patterns(server.port, 2);
+    let p = tail_jsonl(
+        &server,
+        &[
+            "--keyspace",
+            "*",
+            "--events",
+            "set,del",
+            "--filter",
+            "ch:order:* and payload:del",
+        ],
+        2,
+    );
     let mut c = server.conn();
     for k in ["order:1", "cart:1"] {
         redis::cmd("SET").arg(k).arg("1").exec(&mut c).unwrap();
@@ -257,7 +216,7 @@ fn keyspace_notifications_off_names_the_setting_flags_and_a_working_command() {
         .output()
         .expect("sh");
     assert!(status.status.success());
-    wait_patterns(server.port, 2);
+    wait_subscribed(&server, 2);
     server.cli(&["SET", "k", "v"]);
     let (key, ev, _) = event(&p);
     assert_eq!((key.as_slice(), ev.as_str()), (&b"k"[..], "set"));
@@ -288,7 +247,7 @@ fn keyspace_enable_notifications_merges_flags_and_restores_on_exit() {
         ],
         &[("REDTAIL_AUDIT_LOG", &audit)],
     );
-    wait_patterns(server.port, 2);
+    wait_subscribed(&server, 2);
     let during = config_get(server.port);
     for flag in ['E', 'x', 'K', '$'] {
         assert!(during.contains(flag), "{flag} missing from {during:?}");
@@ -325,7 +284,7 @@ fn keyspace_enable_notifications_merges_flags_and_restores_on_exit() {
         &["tail", &url, "--keyspace", "*", "--enable-notifications"],
         &[("REDTAIL_AUDIT_LOG", &audit)],
     );
-    wait_patterns(server.port, 2);
+    wait_subscribed(&server, 2);
     assert!(config_get(server.port).contains('K'));
     let pid = p.child.id().to_string();
     std::process::Command::new("kill")
@@ -399,7 +358,7 @@ fn keyspace_node_refusing_config_is_reported_and_events_still_arrive() {
     let err = p.stderr();
     assert!(err.contains("NOPERM"), "{err}");
     assert!(err.contains("parameter group or console"), "{err}");
-    wait_patterns(server.port, 2);
+    wait_subscribed(&server, 2);
     server.cli(&["SET", "k", "v"]);
     let (key, ev, _) = event(&p);
     assert_eq!((key.as_slice(), ev.as_str()), (&b"k"[..], "set"));
@@ -412,9 +371,7 @@ fn keyspace_on_valkey_where_installed() {
         return;
     };
     server.cli(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
-    let url = server.url();
-    let p = Proc::spawn(&["tail", &url, "--keyspace", "v:*", "--format", "jsonl"]);
-    wait_patterns(server.port, 2);
+    let p = tail_jsonl(&server, &["--keyspace", "v:*"], 2);
     server.cli(&["SET", "v:1", "x"]);
     server.cli(&["HSET", "v:h", "f", "v"]);
     let (k1, e1, _) = event(&p);
@@ -473,7 +430,7 @@ fn keyspace_cluster_every_primary_reports_its_keys_and_a_failover_leaves_a_gap()
         &[("REDTAIL_AUDIT_LOG", &audit)],
     );
     for &port in &primaries {
-        wait_patterns(port, 2);
+        wait_subscribed_on(port, 2);
     }
     // Every other node (replicas too, for failovers) got the flags.
     for &port in cluster.ports().iter().filter(|&&p| p != locked) {
@@ -515,7 +472,7 @@ fn keyspace_cluster_every_primary_reports_its_keys_and_a_failover_leaves_a_gap()
     let victim = primaries[0];
     cluster.kill_primary(victim);
     let promoted = cluster.wait_failover(victim);
-    wait_patterns(promoted, 2);
+    wait_subscribed_on(promoted, 2);
     let key = (0..)
         .map(|i| format!("ks:after:{i}"))
         .find(|k| cluster.port_for_key(k) == promoted)
@@ -547,16 +504,16 @@ fn keyspace_through_sentinel_follows_the_primary() {
     let url = format!("redis+sentinel://{sentinels}/{}", setup.master_name());
     let p = Proc::spawn(&["tail", &url, "--keyspace", "*", "--format", "jsonl"]);
     let first = setup.primary_port();
-    wait_patterns(first, 2);
+    wait_subscribed_on(first, 2);
     common::query(first, &["SET", "s1", "v"]).unwrap();
     let (key, _, v) = event(&p);
     assert_eq!(key, b"s1");
     assert_eq!(v["node"], format!("127.0.0.1:{first}").as_str());
     let second = setup.failover();
-    wait_patterns(second, 2);
+    wait_subscribed_on(second, 2);
     // The old primary (now a replica) is left: only the new one reports.
     wait_for("redtail to leave the old primary", T, || {
-        (patterns_on(first) == 0).then_some(())
+        (subscriptions_on(first) == 0).then_some(())
     });
     common::query(second, &["SET", "s2", "v"]).unwrap();
     // …and says that events may have been lost while it moved.
@@ -588,7 +545,7 @@ fn keyspace_db_limits_to_one_database_and_names_it() {
         "jsonl",
     ]);
     let every = Proc::spawn(&["tail", &url, "--keyspace", "*", "--format", "jsonl"]);
-    wait_patterns(server.port, 3);
+    wait_subscribed(&server, 3);
     for (db, key) in [("0", "in0"), ("1", "in1"), ("12", "in12")] {
         server.cli(&["-n", db, "SET", key, "v"]);
     }

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use common::pty::Tui;
+use common::python::audit_records;
 use common::screen::{self, check_screen, text, Expect};
 use common::Server;
 use redtail::redis::keyspace::check::Finding;
@@ -227,14 +228,6 @@ fn keyspace_pane_says_which_node_lacks_which_flags() {
 
 // ---- the real binary in a pseudo-terminal ----
 
-fn audit_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
-        .collect()
-}
-
 fn config_get(server: &Server) -> String {
     server
         .cli(&["CONFIG", "GET", "notify-keyspace-events"])
@@ -316,7 +309,7 @@ fn keyspace_tui_enables_with_confirmation_and_restores_on_quit() {
     tui.send(b"q");
     tui.wait_exit(T);
     assert_eq!(config_get(&server), "", "restored on quit");
-    let records = audit_lines(&audit_path);
+    let records = audit_records(&audit_path);
     let actions: Vec<&str> = records
         .iter()
         .filter_map(|r| r["action"].as_str())
@@ -334,7 +327,7 @@ fn keyspace_tui_enable_is_refused_in_read_only_and_audited() {
     tui.send(b"E");
     tui.wait_for("notify-enable is disabled", T);
     let records = common::wait_for("an audited refusal", T, || {
-        let r = audit_lines(&audit_path);
+        let r = audit_records(&audit_path);
         (!r.is_empty()).then_some(r)
     });
     assert_eq!(records[0]["action"], "notify-enable", "{}", records[0]);

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::python::{audit_records, publish_calls};
 use common::{Proc, Server};
 use redtail::audit::AuditLog;
 use redtail::redis::actions::{
@@ -44,29 +45,12 @@ fn scenario() -> Scenario {
 
 /// The crashed-worker scenario on a given server (Redis, or Valkey where installed).
 fn scenario_on(server: Server) -> Scenario {
-    let mut c = server.conn();
-    let mut ids = Vec::new();
-    for i in 0..10 {
-        let id: String = redis::cmd("XADD")
-            .arg(S)
-            .arg("*")
-            .arg("prompt")
-            .arg(format!("request {i}"))
-            .arg("n")
-            .arg(i)
-            .query(&mut c)
-            .expect("XADD");
-        ids.push(id);
-    }
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(S)
-        .arg(G)
-        .arg("0")
-        .query(&mut c)
-        .expect("XGROUP CREATE");
-    read_group(&server, "crashed", 6);
-    read_group(&server, "live", 4);
+    let ids = (0..10)
+        .map(|i| server.xadd(S, &["prompt", &format!("request {i}"), "n", &i.to_string()]))
+        .collect();
+    server.create_group(S, G);
+    server.read_group(S, G, "crashed", 6);
+    server.read_group(S, G, "live", 4);
     let dir = tempfile::tempdir().expect("temp dir");
     let audit_path = dir.path().join("audit.jsonl");
     let audit = AuditLog::open(&audit_path).expect("audit log");
@@ -143,20 +127,6 @@ impl Scenario {
     }
 }
 
-fn read_group(server: &Server, consumer: &str, count: usize) {
-    let _: redis::Value = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg(G)
-        .arg(consumer)
-        .arg("COUNT")
-        .arg(count)
-        .arg("STREAMS")
-        .arg(S)
-        .arg(">")
-        .query(&mut server.conn())
-        .expect("XREADGROUP");
-}
-
 /// A live worker touching its entries (XCLAIM to itself resets their idle time).
 fn retake(server: &Server, consumer: &str, ids: &[String]) {
     let mut cmd = redis::cmd("XCLAIM");
@@ -165,13 +135,6 @@ fn retake(server: &Server, consumer: &str, ids: &[String]) {
         cmd.arg(id);
     }
     let _: redis::Value = cmd.query(&mut server.conn()).expect("XCLAIM");
-}
-
-fn audit_records(path: &std::path::Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
-        .collect()
 }
 
 /// Every record carries the fields the issue asks for.
@@ -238,7 +201,7 @@ async fn sorted_pages_cover_the_whole_pending_list() {
     }
     let ids: Vec<String> = pipe.query(&mut c).expect("XADD");
     server.cli(&["XGROUP", "CREATE", S, G, "0"]);
-    read_group(&server, "w1", 250);
+    server.read_group(S, G, "w1", 250);
     set_idle(&server, &ids[..100], 1_000);
     set_idle(&server, &ids[100..], 5_000);
     set_idle(&server, &ids[180..181], 900_000);
@@ -413,7 +376,7 @@ async fn pending_pages_previews_filters_and_deleted_entries() {
         .arg(&b"\x1b]52;c;AAAA\x07\xff"[..])
         .query(&mut c)
         .expect("XADD");
-    read_group(&s.server, "crashed", 1);
+    s.server.read_group(S, G, "crashed", 1);
     let page = pending_page(
         &mut conn,
         S.as_bytes(),
@@ -1303,19 +1266,6 @@ fn headless_actions_print_what_they_did_and_are_audited() {
 }
 
 // ---------------------------------------------------------------- safety promises
-
-/// How many PUBLISH / SPUBLISH the server has run (INFO commandstats).
-fn publish_calls(server: &Server) -> u64 {
-    let info = server.cli(&["INFO", "commandstats"]);
-    ["cmdstat_publish:", "cmdstat_spublish:"]
-        .iter()
-        .filter_map(|prefix| {
-            let line = info.lines().find(|l| l.starts_with(prefix))?;
-            let calls = line.split("calls=").nth(1)?.split(',').next()?;
-            calls.parse::<u64>().ok()
-        })
-        .sum()
-}
 
 #[test]
 fn read_only_refuses_every_mutation_at_every_headless_entry_point() {

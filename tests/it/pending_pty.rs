@@ -6,6 +6,7 @@ use crate::common;
 use std::time::Duration;
 
 use common::pty::Tui;
+use common::python::audit_records;
 use common::Server;
 
 const T: Duration = Duration::from_secs(20);
@@ -22,7 +23,7 @@ fn pending_ids(server: &Server) -> Vec<String> {
 #[test]
 fn ack_acts_on_the_entry_the_user_selected() {
     let server = Server::start();
-    let ids = crashed_worker(&server);
+    let ids = server.crashed_worker("jobs", "workers", "crashed", 3);
     assert_eq!(pending_ids(&server).len(), 3);
 
     let (mut tui, audit) =
@@ -50,21 +51,8 @@ fn ack_acts_on_the_entry_the_user_selected() {
         .clone();
 
     // Another entry arrives and is delivered while the pane is on screen.
-    let newcomer = server
-        .cli(&["XADD", "jobs", "*", "task", "late"])
-        .trim()
-        .to_string();
-    server.cli(&[
-        "XREADGROUP",
-        "GROUP",
-        "workers",
-        "alive",
-        "COUNT",
-        "10",
-        "STREAMS",
-        "jobs",
-        ">",
-    ]);
+    let newcomer = server.xadd("jobs", &["task", "late"]);
+    server.read_group("jobs", "workers", "alive", 10);
     tui.wait_for(&newcomer, T);
 
     tui.send(b"a");
@@ -88,44 +76,10 @@ fn ack_acts_on_the_entry_the_user_selected() {
     tui.wait_exit(T);
 }
 
-/// Three entries in `jobs`, all delivered to consumer `crashed` of group `workers` and
-/// never acked; their ids.
-fn crashed_worker(server: &Server) -> Vec<String> {
-    let ids = (0..3)
-        .map(|i| {
-            server
-                .cli(&["XADD", "jobs", "*", "task", &format!("t{i}")])
-                .trim()
-                .to_string()
-        })
-        .collect();
-    server.cli(&["XGROUP", "CREATE", "jobs", "workers", "0"]);
-    server.cli(&[
-        "XREADGROUP",
-        "GROUP",
-        "workers",
-        "crashed",
-        "COUNT",
-        "10",
-        "STREAMS",
-        "jobs",
-        ">",
-    ]);
-    ids
-}
-
-fn audit_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
-        .collect()
-}
-
 #[test]
 fn redtail_read_only_env_refuses_every_tui_mutation_and_audits_the_refusal() {
     let server = Server::start();
-    crashed_worker(&server);
+    server.crashed_worker("jobs", "workers", "crashed", 3);
     let before = pending_ids(&server);
     let (mut tui, audit) =
         common::tui_audited_sized(&[&server.url(), "-c", "unused"], true, (140, 30));
@@ -146,7 +100,7 @@ fn redtail_read_only_env_refuses_every_tui_mutation_and_audits_the_refusal() {
     tui.send(b"p");
     tui.wait_for("publish is disabled (REDTAIL_READ_ONLY=1)", T);
     let records = common::wait_for("two audited refusals", T, || {
-        let r = audit_lines(&audit_path);
+        let r = audit_records(&audit_path);
         (r.len() == 2).then_some(r)
     });
     assert_eq!(records[0]["action"], "ack", "{}", records[0]);
@@ -177,7 +131,7 @@ fn a_publish_from_the_tui_composer_is_audited() {
     tui.send(b"hello from the composer");
     tui.send(b"\x13"); // Ctrl-S: send
     let records = common::wait_for("the publish's audit line", T, || {
-        let r = audit_lines(&audit_path);
+        let r = audit_records(&audit_path);
         (!r.is_empty()).then_some(r)
     });
     let r = &records[0];
@@ -213,18 +167,8 @@ fn sorting_by_idle_covers_the_whole_pending_list() {
         .filter(|l| !l.is_empty())
         .collect();
     assert_eq!(ids.len(), 250);
-    server.cli(&["XGROUP", "CREATE", "jobs", "workers", "0"]);
-    server.cli(&[
-        "XREADGROUP",
-        "GROUP",
-        "workers",
-        "w1",
-        "COUNT",
-        "250",
-        "STREAMS",
-        "jobs",
-        ">",
-    ]);
+    server.create_group("jobs", "workers");
+    server.read_group("jobs", "workers", "w1", 250);
     let set_idle = |ids: &[String], idle: &str| {
         let mut args = vec!["XCLAIM", "jobs", "workers", "w1", "0"];
         args.extend(ids.iter().map(String::as_str));

@@ -39,28 +39,11 @@ fn dlq_field(server: &Server, key: &str, name: &str) -> Vec<String> {
 /// group with lag and no consumer. Returns the ids of `jobs`.
 fn stuck_work(server: &Server) -> Vec<String> {
     let ids: Vec<String> = (0..6)
-        .map(|i| {
-            server
-                .cli(&["XADD", "jobs", "*", "task", &format!("t{i}")])
-                .trim()
-                .to_string()
-        })
+        .map(|i| server.xadd("jobs", &["task", &format!("t{i}")]))
         .collect();
-    server.cli(&["XGROUP", "CREATE", "jobs", "workers", "0"]);
-    let read = |consumer: &str, count: &str| {
-        server.cli(&[
-            "XREADGROUP",
-            "GROUP",
-            "workers",
-            consumer,
-            "COUNT",
-            count,
-            "STREAMS",
-            "jobs",
-            ">",
-        ]);
-    };
-    read("busy", "4");
+    server.create_group("jobs", "workers");
+    let read = |consumer: &str, count: usize| server.read_group("jobs", "workers", consumer, count);
+    read("busy", 4);
     for _ in 0..5 {
         server.cli(&["XCLAIM", "jobs", "workers", "busy", "0", &ids[0]]);
     }
@@ -71,7 +54,7 @@ fn stuck_work(server: &Server) -> Vec<String> {
     server.cli(&["XGROUP", "CREATE", "orphans", "nobody", "0"]);
     // Past the 1s zombie threshold, then a live consumer takes one entry.
     std::thread::sleep(Duration::from_millis(1300));
-    read("fresh", "1");
+    read("fresh", 1);
     ids
 }
 

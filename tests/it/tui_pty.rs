@@ -217,18 +217,8 @@ fn clicking_a_row_selects_it_in_the_table_panes() {
         server.cli(&["XADD", "jobs", "*", "n", &i.to_string()]);
     }
     server.cli(&["XADD", "other", "*", "n", "1"]);
-    server.cli(&["XGROUP", "CREATE", "jobs", "g", "0"]);
-    server.cli(&[
-        "XREADGROUP",
-        "GROUP",
-        "g",
-        "w",
-        "COUNT",
-        "10",
-        "STREAMS",
-        "jobs",
-        ">",
-    ]);
+    server.create_group("jobs", "g");
+    server.read_group("jobs", "g", "w", 10);
 
     let mut tui = Tui::spawn(&[&url, "-c", "zulu"], 120, 30);
     tui.wait_for("connected", T);

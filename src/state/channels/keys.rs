@@ -171,7 +171,7 @@ impl AppState {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use crossterm::event::{KeyCode, KeyEventKind, KeyEventState, KeyModifiers};
+    use crossterm::event::{KeyCode, KeyModifiers};
 
     use super::*;
     use crate::redis::poller::ChannelStat;
@@ -184,15 +184,7 @@ mod tests {
     }
 
     fn press(s: &mut AppState, code: KeyCode, modifiers: KeyModifiers) -> Vec<Effect> {
-        s.update(
-            Event::Key(KeyEvent {
-                code,
-                modifiers,
-                kind: KeyEventKind::Press,
-                state: KeyEventState::NONE,
-            }),
-            t(1),
-        )
+        s.update(Event::Key(KeyEvent::new(code, modifiers)), t(1))
     }
 
     fn ch(s: &mut AppState, c: char) -> Vec<Effect> {
@@ -225,11 +217,7 @@ mod tests {
         s
     }
 
-    fn notice(s: &AppState) -> String {
-        s.visible_notice()
-            .map(|n| n.text.clone())
-            .unwrap_or_default()
-    }
+    use crate::state::tests::notice_text as notice;
 
     #[test]
     fn subscribes_to_the_selected_channel_or_its_pattern() {

@@ -2,13 +2,14 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::dialog::{Confirm, PendingModal};
 use super::*;
 use crate::redis::actions::{AutoclaimPreview, TrimPreview, TrimStrategy};
 use crate::redis::pending::PendingRow;
 use crate::redis::subscriber::Subscriptions;
+use crate::state::tests::notice_text;
 use crate::state::{AppState, Config, Effect, Event};
 
 fn t(ms: i64) -> DateTime<Utc> {
@@ -40,15 +41,7 @@ fn target() -> PendingTarget {
 }
 
 fn press(s: &mut AppState, code: KeyCode, at: i64) -> Vec<Effect> {
-    s.update(
-        Event::Key(KeyEvent {
-            code,
-            modifiers: KeyModifiers::NONE,
-            kind: KeyEventKind::Press,
-            state: KeyEventState::NONE,
-        }),
-        t(at),
-    )
+    s.update(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)), t(at))
 }
 
 fn ch(s: &mut AppState, c: char) -> Vec<Effect> {
@@ -278,10 +271,7 @@ fn read_only_refuses_every_mutating_key_with_no_effect() {
             "{key}: {effects:?}"
         );
         assert!(s.pending.modal.is_none(), "{key}");
-        let notice = s
-            .visible_notice()
-            .map(|n| n.text.clone())
-            .unwrap_or_default();
+        let notice = notice_text(&s);
         assert!(
             notice.starts_with(&format!("read-only mode: {name} is disabled")),
             "{notice}"

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
 use crate::redis::actions::ReadOnly;
@@ -92,15 +92,7 @@ fn state(read_only: bool) -> AppState {
 }
 
 fn press(s: &mut AppState, code: KeyCode) -> Vec<Effect> {
-    s.update(
-        Event::Key(KeyEvent {
-            code,
-            modifiers: KeyModifiers::NONE,
-            kind: KeyEventKind::Press,
-            state: KeyEventState::NONE,
-        }),
-        now(),
-    )
+    s.update(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)), now())
 }
 
 fn ch(s: &mut AppState, c: char) -> Vec<Effect> {

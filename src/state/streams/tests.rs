@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::entries::EntriesRequest;
 use super::*;
@@ -241,15 +241,7 @@ fn filter_matches_keys_and_group_names() {
 }
 
 fn key(s: &mut AppState, code: KeyCode) -> Vec<Effect> {
-    s.update(
-        Event::Key(KeyEvent {
-            code,
-            modifiers: KeyModifiers::NONE,
-            kind: KeyEventKind::Press,
-            state: KeyEventState::NONE,
-        }),
-        t0(),
-    )
+    s.update(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)), t0())
 }
 
 fn app() -> AppState {

@@ -9,9 +9,11 @@ pub mod cluster;
 pub mod pty;
 pub mod python;
 pub mod screen;
+pub mod seed;
 pub mod sentinel;
 pub mod server;
 
+pub use seed::tail_jsonl;
 pub use server::*;
 
 use std::io::{BufRead, BufReader};
@@ -197,27 +199,42 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
     }
 }
 
-/// Number of subscriptions the server reports for clients named `name`.
+/// Wait until the server counts `total` subscriptions of redtail's subscriber connections.
 pub fn wait_subscribed(server: &Server, total: usize) {
-    wait_for("redtail to subscribe", Duration::from_secs(10), || {
-        let list = server.cli(&["CLIENT", "LIST", "TYPE", "pubsub"]);
-        let n: usize = list
-            .lines()
-            .filter(|l| l.contains("name=redtail-sub"))
-            .map(|l| {
-                ["sub=", "psub=", "ssub="]
-                    .iter()
-                    .map(|k| {
-                        l.split_whitespace()
-                            .find_map(|f| f.strip_prefix(k))
-                            .and_then(|v| v.parse::<usize>().ok())
-                            .unwrap_or(0)
-                    })
-                    .sum::<usize>()
-            })
-            .sum();
-        (n >= total).then_some(())
-    });
+    wait_subscribed_on(server.port, total);
+}
+
+/// [`wait_subscribed`] on the node at `port` (a Cluster or Sentinel data node).
+pub fn wait_subscribed_on(port: u16, total: usize) {
+    wait_for(
+        &format!("redtail to subscribe on {port}"),
+        Duration::from_secs(10),
+        || (subscriptions_on(port) >= total).then_some(()),
+    );
+}
+
+/// The channels, patterns and shard channels redtail's subscriber connections
+/// (`name=redtail-sub`) hold on the node at `port`.
+pub fn subscriptions_on(port: u16) -> usize {
+    let list = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "CLIENT", "LIST", "TYPE", "pubsub"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    list.lines()
+        .filter(|l| l.contains("name=redtail-sub"))
+        .map(|l| {
+            ["sub=", "psub=", "ssub="]
+                .iter()
+                .map(|k| {
+                    l.split_whitespace()
+                        .find_map(|f| f.strip_prefix(k))
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0)
+                })
+                .sum::<usize>()
+        })
+        .sum()
 }
 
 /// One command on a fresh, short-timeout connection to a loopback node. Err carries the
