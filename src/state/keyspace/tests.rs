@@ -37,13 +37,7 @@ fn ring_keeps_the_newest_and_counts_evictions() {
     }
     assert_eq!(pane.len(), 3);
     assert_eq!(pane.evicted, 2);
-    let shown: Vec<&[u8]> = pane
-        .visible(10)
-        .iter()
-        .filter_map(|r| r.event())
-        .map(|e| &e.key[..])
-        .collect();
-    assert_eq!(shown, [&b"k:4"[..], b"k:3", b"k:2"], "newest first");
+    assert_eq!(rows(&pane, 10), ["k:4", "k:3", "k:2"], "newest first");
     // The keys table counted every event, evicted from the ring or not.
     assert_eq!(pane.keys.len(), 5);
 }
@@ -56,13 +50,7 @@ fn pause_holds_the_view_and_counts_what_arrived() {
     pane.push(ev(2, "b", "set", "n", 1));
     pane.push(ev(3, "c", "del", "n", 2));
     assert_eq!(pane.held(), 2);
-    let shown: Vec<&[u8]> = pane
-        .visible(10)
-        .iter()
-        .filter_map(|r| r.event())
-        .map(|e| &e.key[..])
-        .collect();
-    assert_eq!(shown, [&b"a"[..]], "events after the pause wait");
+    assert_eq!(rows(&pane, 10), ["a"], "events after the pause wait");
     pane.toggle_pause();
     assert_eq!(pane.visible(10).len(), 3);
 }
@@ -158,13 +146,7 @@ fn filter_maps_channel_to_key_and_payload_to_event() {
     ));
     assert_eq!(pane.matching_len(), 2);
     pane.set_filter(Some(crate::filter::Filter::parse("del").expect("parses")));
-    let shown: Vec<&[u8]> = pane
-        .visible(10)
-        .iter()
-        .filter_map(|r| r.event())
-        .map(|e| &e.key[..])
-        .collect();
-    assert_eq!(shown, [&b"user:2"[..]]);
+    assert_eq!(rows(&pane, 10), ["user:2"]);
     let filter = crate::filter::Filter::parse("channel:order:* set").expect("parses");
     let rows = pane.keys.rows(t0(), Some(&filter));
     assert_eq!(rows.len(), 1);
