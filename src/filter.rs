@@ -75,6 +75,32 @@ pub struct Filter {
     /// Every JSON path the expression reads: payloads are parsed only that far.
     paths: json::Paths,
     source: String,
+    /// The decoder each channel's payload takes for JSON-field tests (see
+    /// [`Filter::with_decoders`]); without it, `auto`.
+    decoders: Option<Decoders>,
+}
+
+/// Which decoder a channel's payloads take: the config's `[decode]` globs, or `tail
+/// --decode`. JSON-field tests then see what the feed and `tail` show — a
+/// `protobuf:TYPE` channel by its field names (`auto` never guesses a type).
+#[derive(Clone)]
+pub struct Decoders(std::sync::Arc<ChoiceFor>);
+
+/// A channel → its configured decoder, if any.
+type ChoiceFor = dyn Fn(&[u8]) -> Option<crate::decode::Choice> + Send + Sync;
+
+impl Decoders {
+    pub fn new(
+        choice_for: impl Fn(&[u8]) -> Option<crate::decode::Choice> + Send + Sync + 'static,
+    ) -> Decoders {
+        Decoders(std::sync::Arc::new(choice_for))
+    }
+}
+
+impl fmt::Debug for Decoders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Decoders")
+    }
 }
 
 /// A parse error, positioned at a char offset of the original expression.
@@ -121,7 +147,14 @@ impl Filter {
             root,
             paths,
             source: src.to_string(),
+            decoders: None,
         })
+    }
+
+    /// JSON-field tests decode each channel's payload as `decoders` says.
+    pub fn with_decoders(mut self, decoders: Decoders) -> Filter {
+        self.decoders = Some(decoders);
+        self
     }
 
     pub fn matches(&self, channel: &[u8], payload: &[u8]) -> bool {
@@ -130,6 +163,7 @@ impl Filter {
             channel,
             payload,
             paths: &self.paths,
+            decoders: self.decoders.as_ref(),
             json: None,
         })
     }
@@ -258,15 +292,40 @@ struct Msg<'a> {
     channel: &'a [u8],
     payload: &'a [u8],
     paths: &'a json::Paths,
+    decoders: Option<&'a Decoders>,
     json: Option<Option<Value>>,
 }
 
 impl Msg<'_> {
     fn json(&mut self) -> Option<&Value> {
         let (payload, paths) = (self.payload, self.paths);
+        let choice = self.decoders.and_then(|d| (d.0)(self.channel));
         self.json
-            .get_or_insert_with(|| parse_payload(payload, paths))
+            .get_or_insert_with(|| match choice {
+                Some(choice) => decoded_payload(payload, paths, choice),
+                None => parse_payload(payload, paths),
+            })
             .as_ref()
+    }
+}
+
+/// The payload as the channel's own decoder reads it (`auto` and `json` as without one).
+/// A payload that decoder does not take (a stream entry's JSON under `--decode`, a stray
+/// message) is read as without one.
+fn decoded_payload(
+    payload: &[u8],
+    paths: &json::Paths,
+    choice: crate::decode::Choice,
+) -> Option<Value> {
+    use crate::decode::{Choice, Format};
+    match choice {
+        Choice::Auto | Choice::Only(Format::Json) => parse_payload(payload, paths),
+        Choice::Only(_) => {
+            crate::decode::decode_capped(payload, choice, crate::decode::PREVIEW_OUTPUT)
+                .ok()
+                .map(|decoded| decoded.value)
+                .or_else(|| parse_payload(payload, paths))
+        }
     }
 }
 

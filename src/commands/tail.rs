@@ -26,8 +26,9 @@ pub async fn run(
     decode: DecodeRules,
 ) -> Result<i32> {
     let filter = match &args.filter {
+        // JSON-field tests read each payload as it is printed (`--decode`, `[decode]`).
         Some(expr) => match Filter::parse(expr) {
-            Ok(f) => Some(f),
+            Ok(f) => Some(f.with_decoders(decode.decoders(args.decode))),
             Err(e) => {
                 eprintln!("redtail: {e}");
                 return Ok(crate::exit::USAGE);

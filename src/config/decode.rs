@@ -103,6 +103,13 @@ impl DecodeRules {
         self.rules.is_empty()
     }
 
+    /// The decoder per channel for filters' JSON-field tests: `flag` (`tail --decode`)
+    /// wins, then these globs.
+    pub fn decoders(&self, flag: Option<Choice>) -> crate::filter::Decoders {
+        let rules = self.clone();
+        crate::filter::Decoders::new(move |channel| flag.or_else(|| rules.choice_for(channel)))
+    }
+
     /// A rule that applies only where no configured glob matches (the demo's channel).
     pub fn add_fallback(&mut self, pattern: &str, choice: Choice) {
         let glob = Glob::compile(pattern.as_bytes());

@@ -88,6 +88,44 @@ fn filter_narrows_while_typing_and_cancel_restores() {
     assert_eq!(s.feed.matching_len(), 4);
 }
 
+/// A channel whose `[decode]` rule names a Protobuf type is filtered by that type's
+/// field names (what its rows show), not by the schemaless field numbers.
+#[test]
+fn json_field_filters_read_a_channel_by_its_configured_protobuf_type() {
+    let mut schema = crate::decode::schema::Schema::default();
+    schema
+        .add_set(include_bytes!("../decode/schema_tests.pb"))
+        .expect("the shop test set");
+    let order = |customer: &str| {
+        let value = serde_json::json!({"id": "1", "customer": customer});
+        Bytes::from(crate::decode::to_protobuf(&value, &schema, "shop.Order").expect("encodes"))
+    };
+    let payloads = [order("ann"), order("bob"), order("ann")];
+    crate::decode::schema::install(schema);
+    let section: crate::config::DecodeSection =
+        toml::from_str("\"orders:*\" = \"protobuf:shop.Order\"").expect("a [decode] table");
+    let mut s = state();
+    s.config.decode = crate::config::DecodeRules::new(&section);
+    let batch = payloads
+        .iter()
+        .map(|p| {
+            Delivery::Message(Message {
+                seq: 1,
+                received: t(0),
+                kind: Kind::Message,
+                pattern: None,
+                channel: Bytes::from_static(b"orders:eu"),
+                payload: p.clone(),
+            })
+        })
+        .collect();
+    s.update(Event::Deliveries(batch), t(1));
+    s.update(ch('/'), t(2));
+    type_text(&mut s, ".customer == \"ann\"");
+    s.update(key(KeyCode::Enter), t(2));
+    assert_eq!(s.feed.matching_len(), 2);
+}
+
 #[test]
 fn a_filter_that_does_not_parse_shows_the_accepted_one_and_enter_is_refused() {
     let mut s = with_messages(&[

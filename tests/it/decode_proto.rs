@@ -240,6 +240,54 @@ fn a_proto_file_without_protoc_decodes_the_same() {
     }
 }
 
+/// `--filter` JSON-field tests read a typed channel by its field names, as printed: the
+/// order with status SHIPPED (Python's second) passes, the PAID one does not, and a
+/// test on the schemaless field number no longer matches.
+#[test]
+fn tail_filter_reads_a_protobuf_type_by_its_field_names() {
+    let protos = Protos::compile();
+    let orders = pairs(&protos.python(ORDERS));
+    let server = Server::start();
+    let set = protos.set_arg();
+    let shipped = tail(
+        &server,
+        &[
+            "--decode",
+            "protobuf:shop.Order",
+            "--proto",
+            &set,
+            "--filter",
+            ".status == \"SHIPPED\" and .cash.currency == \"EUR\"",
+        ],
+    );
+    let numbered = tail(
+        &server,
+        &[
+            "--decode",
+            "protobuf:shop.Order",
+            "--proto",
+            &set,
+            "--filter",
+            ".\"3\" == 2",
+        ],
+    );
+    wait_subscribed(&server, 2);
+    publish_all(
+        &server,
+        &orders.iter().map(|(b, _)| b.clone()).collect::<Vec<_>>(),
+    );
+    let v = next_json(&shipped);
+    assert_eq!(v["decoded"], redtail_form(orders[1].1.clone()), "{v}");
+    assert!(
+        shipped.line(Duration::from_millis(500)).is_none(),
+        "one match only"
+    );
+    assert!(
+        numbered.line(Duration::from_millis(500)).is_none(),
+        "typed, not numbered"
+    );
+}
+
 #[test]
 fn a_payload_of_another_type_stays_raw_with_the_reason() {
     let protos = Protos::compile();

@@ -49,7 +49,10 @@ impl AppState {
     pub(in crate::state) fn apply_filter(&mut self, filter: Option<Filter>) {
         match self.tab {
             Tab::Channels => self.channels.set_filter(filter),
-            _ => self.feed.set_filter(filter),
+            // JSON-field tests read each channel as its `[decode]` rule says, like the rows.
+            _ => self
+                .feed
+                .set_filter(filter.map(|f| f.with_decoders(self.config.decode.decoders(None)))),
         }
     }
 
