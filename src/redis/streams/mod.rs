@@ -21,6 +21,7 @@ pub mod id;
 mod info;
 mod lag;
 pub mod poll;
+mod raw;
 pub mod task;
 mod tracker;
 
