@@ -204,15 +204,7 @@ pub(crate) struct Replies {
 }
 
 impl Replies {
-    pub fn len(&self) -> usize {
-        self.frames.len()
-    }
-
-    /// Reply `i`: exactly one whole RESP value.
-    pub fn get(&self, i: usize) -> Option<&[u8]> {
-        self.frames.get(i).map(|r| &self.buf[r.clone()])
-    }
-
+    /// Each reply in order: exactly one whole RESP value.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
         self.frames.iter().map(|r| &self.buf[r.clone()])
     }
@@ -334,4 +326,54 @@ async fn read_replies<R: AsyncRead + Unpin>(mut rd: R, count: usize) -> Result<R
         ));
     }
     Ok(Replies { buf, frames })
+}
+
+/// Commands for one round, RESP-encoded back to back as they are added.
+#[derive(Default)]
+pub(crate) struct Commands {
+    bytes: Vec<u8>,
+    count: usize,
+}
+
+impl Commands {
+    pub fn push(&mut self, args: &[&[u8]]) {
+        use std::io::Write;
+        // Writing into a Vec cannot fail.
+        let _ = write!(self.bytes, "*{}\r\n", args.len());
+        for arg in args {
+            let _ = write!(self.bytes, "${}\r\n", arg.len());
+            self.bytes.extend_from_slice(arg);
+            self.bytes.extend_from_slice(b"\r\n");
+        }
+        self.count += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_encode_like_the_subscriber_does() {
+        let mut c = Commands::default();
+        c.push(&[b"XINFO", b"GROUPS", b"a\r\nb"]);
+        c.push(&[b"TIME"]);
+        let mut expected = Vec::new();
+        resp::encode_command(&[b"XINFO", b"GROUPS", b"a\r\nb"], &mut expected);
+        resp::encode_command(&[b"TIME"], &mut expected);
+        assert_eq!(c.bytes(), expected.as_slice());
+        assert_eq!(c.len(), 2);
+    }
 }
