@@ -751,7 +751,9 @@ async fn entries_pages_keep_binary_fields_order_and_duplicates() {
         .arg("x")
         .query(&mut c)
         .expect("SET");
-    let e = entries_page(&mut conn.cmd, b"str", None, 5).await.unwrap_err();
+    let e = entries_page(&mut conn.cmd, b"str", None, 5)
+        .await
+        .unwrap_err();
     assert!(e.message.contains("not a stream"), "{e}");
 }
 
@@ -1549,4 +1551,37 @@ fn metrics_serve_prometheus_text_from_memory_with_the_servers_lag() {
         "{}",
         p.stderr()
     );
+}
+
+/// The poll's raw socket killed under it: that poll fails as a lost connection (so the
+/// poller reconnects), the dead socket is never read again, and a fresh one polls fine.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poll_connection_killed_between_polls_fails_as_lost_and_a_new_one_works() {
+    let server = Server::start();
+    let mut producer = server.conn();
+    xadd_n(&mut producer, "jobs", 3);
+    let mut conn = aconn(&server).await;
+    let mut d = discovery(&[], &["jobs"]);
+    assert!(poll(&mut conn, &mut d).await.stream(b"jobs").is_some());
+
+    // Only the raw socket (it names itself); the redis-rs one for discovery stays.
+    let list = server.cli(&["CLIENT", "LIST"]);
+    let id = list
+        .lines()
+        .find(|l| l.contains("name=redtail-streams"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|f| f.strip_prefix("id="))
+        .unwrap_or_else(|| panic!("no redtail-streams client in {list}"))
+        .to_string();
+    assert_eq!(server.cli(&["CLIENT", "KILL", "ID", &id]).trim(), "1");
+    for _ in 0..2 {
+        let e = poll_streams(&mut conn, &mut d)
+            .await
+            .expect_err("the socket is gone");
+        assert_eq!(e.kind, PollErrorKind::Connection, "{e}");
+        assert!(e.message.contains("lost the connection"), "{e}");
+    }
+    let mut fresh = aconn(&server).await;
+    let snap = poll(&mut fresh, &mut d).await;
+    assert_eq!(snap.stream(b"jobs").map(|s| s.length), Some(3));
 }
