@@ -194,7 +194,7 @@ pub fn skip_value(buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
     Ok(s.advance(buf)?.then_some(s.pos))
 }
 
-/// A cursor over one reply: read headers with [`Reader::next`], skip what is not needed
+/// A cursor over one reply: read headers with [`Reader::item`], skip what is not needed
 /// with [`Reader::skip`]. Strings borrow from the buffer.
 pub struct Reader<'a> {
     buf: &'a [u8],
@@ -207,7 +207,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next value's header, attributes skipped.
-    pub fn next(&mut self) -> Result<Item<'a>, ReadError> {
+    pub fn item(&mut self) -> Result<Item<'a>, ReadError> {
         loop {
             let (head, next) = header(self.buf, self.pos)?;
             match head {
@@ -264,10 +264,10 @@ mod tests {
     fn reads_headers_and_skips_attributes() {
         let buf = b"|1\r\n+ttl\r\n:3\r\n*3\r\n$1\r\na\r\n+OK\r\n=7\r\ntxt:abc\r\n";
         let mut r = Reader::new(buf);
-        assert_eq!(r.next(), Ok(Item::Array(3)));
-        assert_eq!(r.next(), Ok(Item::Bulk(b"a")));
-        assert_eq!(r.next(), Ok(Item::Okay));
-        assert_eq!(r.next(), Ok(Item::Verbatim(b"abc")));
+        assert_eq!(r.item(), Ok(Item::Array(3)));
+        assert_eq!(r.item(), Ok(Item::Bulk(b"a")));
+        assert_eq!(r.item(), Ok(Item::Okay));
+        assert_eq!(r.item(), Ok(Item::Verbatim(b"abc")));
         assert!(r.at_end());
         assert_eq!(skip_value(buf), Ok(Some(buf.len())));
     }
@@ -304,7 +304,7 @@ mod tests {
         ] {
             let _ = skip_value(bad);
             let mut r = Reader::new(bad);
-            let _ = r.next();
+            let _ = r.item();
         }
         assert!(skip_value(b"?x\r\n").is_err());
         assert!(skip_value(b"=2\r\nab\r\n").is_err());

@@ -14,7 +14,7 @@ use crate::redis::resp::{Item, ReadError, Reader};
 /// An error reply: its code (first word) and the rest, as redis-rs splits them.
 pub(crate) fn error_reply(reply: &[u8]) -> Option<(String, String)> {
     let mut r = Reader::new(reply);
-    let Ok(Item::Error(text)) = r.next() else {
+    let Ok(Item::Error(text)) = r.item() else {
         return None;
     };
     let text = String::from_utf8_lossy(text);
@@ -60,14 +60,14 @@ fn text<'a>(item: &Item<'a>) -> Option<&'a [u8]> {
 
 /// Read a field's value when only its scalar matters (an aggregate is skipped whole).
 fn scalar<'a>(r: &mut Reader<'a>) -> Result<Item<'a>, String> {
-    let item = r.next().map_err(shape)?;
+    let item = r.item().map_err(shape)?;
     r.skip_children(&item).map_err(shape)?;
     Ok(item)
 }
 
 /// The number of field/value pairs that follow: a RESP3 map or a RESP2 flat array.
 fn pairs(r: &mut Reader<'_>) -> Result<Option<usize>, String> {
-    Ok(match r.next().map_err(shape)? {
+    Ok(match r.item().map_err(shape)? {
         Item::Map(n) => Some(n),
         Item::Array(n) if n % 2 == 0 => Some(n / 2),
         _ => None,
@@ -76,14 +76,14 @@ fn pairs(r: &mut Reader<'_>) -> Result<Option<usize>, String> {
 
 /// The number of elements of a list (array or set, as `reply::into_items`).
 fn list(r: &mut Reader<'_>) -> Result<Option<usize>, String> {
-    Ok(match r.next().map_err(shape)? {
+    Ok(match r.item().map_err(shape)? {
         Item::Array(n) | Item::Set(n) => Some(n),
         _ => None,
     })
 }
 
 fn field_name<'a>(r: &mut Reader<'a>, what: &str) -> Result<&'a [u8], String> {
-    text(&r.next().map_err(shape)?).ok_or_else(|| what.to_string())
+    text(&r.item().map_err(shape)?).ok_or_else(|| what.to_string())
 }
 
 /// XINFO STREAM, without the groups.
@@ -118,7 +118,7 @@ pub(crate) fn parse_stream(reply: &[u8]) -> Result<RawStream, String> {
 
 /// The id of an `[id, [field, value, …]]` entry, or None for nil (an empty stream).
 fn entry_id(r: &mut Reader<'_>) -> Result<Option<StreamId>, String> {
-    let item = r.next().map_err(shape)?;
+    let item = r.item().map_err(shape)?;
     match item {
         Item::Array(0) | Item::Set(0) => Ok(None),
         Item::Array(n) | Item::Set(n) => {
@@ -243,7 +243,7 @@ fn entry(r: &mut Reader<'_>) -> Result<StreamId, String> {
 }
 
 fn entry_fields(r: &mut Reader<'_>) -> Result<(), String> {
-    let item = r.next().map_err(shape)?;
+    let item = r.item().map_err(shape)?;
     let strings = match item {
         Item::Nil => 0,
         Item::Map(n) => n.saturating_mul(2),
