@@ -376,4 +376,32 @@ mod tests {
         assert_eq!(c.bytes(), expected.as_slice());
         assert_eq!(c.len(), 2);
     }
+
+    /// Replies trickling in one byte at a time are delimited exactly (error replies are
+    /// replies too); a socket that closes early, or says more than was asked, fails.
+    #[tokio::test]
+    async fn replies_are_delimited_whatever_the_reads_and_extra_bytes_fail() {
+        let replies: &[u8] = b"*2\r\n:1\r\n$3\r\nabc\r\n-NOPERM no\r\n%1\r\n+a\r\n_\r\n";
+        let (mut tx, rx) = tokio::io::duplex(1);
+        let writer = tokio::spawn(async move {
+            tx.write_all(replies).await.expect("write");
+        });
+        let got = read_replies(rx, 3).await.expect("three replies");
+        writer.await.expect("writer");
+        let parts: Vec<&[u8]> = got.iter().collect();
+        assert_eq!(
+            parts,
+            vec![
+                &b"*2\r\n:1\r\n$3\r\nabc\r\n"[..],
+                b"-NOPERM no\r\n",
+                b"%1\r\n+a\r\n_\r\n"
+            ]
+        );
+        let closed = read_replies(&b"*2\r\n:1\r\n"[..], 1).await;
+        assert!(closed.is_err_and(|e| e.contains("closed")));
+        let extra = read_replies(&b":1\r\n:2\r\n"[..], 1).await;
+        assert!(extra.is_err_and(|e| e.contains("beyond")));
+        let garbage = read_replies(&b"HTTP/1.1 400\r\n"[..], 1).await;
+        assert!(garbage.is_err_and(|e| e.contains("not RESP")));
+    }
 }
