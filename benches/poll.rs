@@ -27,7 +27,7 @@ use redtail::redis::conn::Target;
 use redtail::redis::doctor::{groups_with_pending, read_pending_details, DoctorConfig};
 use redtail::redis::poller::poll_pubsub;
 use redtail::redis::streams::{
-    poll_streams, Discovery, DiscoveryConfig, HealthConfig, HealthTracker,
+    poll_streams, Discovery, DiscoveryConfig, HealthConfig, HealthTracker, StreamsConn,
 };
 
 use common::{CONSUMERS, ENTRIES, GROUPS};
@@ -162,7 +162,7 @@ async fn connect(url: &str) -> MultiplexedConnection {
 
 /// Steady streams cycles with the findings computed after each poll.
 async fn with_findings(
-    conn: &mut MultiplexedConnection,
+    conn: &mut StreamsConn,
     discovery: &mut Discovery,
     tracker: &mut HealthTracker,
     stats: &mut redis::Connection,
@@ -183,7 +183,7 @@ async fn with_findings(
         let polled = t.elapsed();
         let polled_cpu = process_cpu();
         let groups = groups_with_pending(&snapshot);
-        let details = read_pending_details(conn, &groups)
+        let details = read_pending_details(&conn.cmd, &groups)
             .await
             .expect("pending details");
         let groups = groups.len();
@@ -312,6 +312,9 @@ fn main() {
         });
 
         // Streams: the first cycles also discover (SCAN, bounded per cycle); then steady.
+        // The streams poller's own connections, as `StreamsPoller` opens them.
+        let target = Target::parse_url(&url).expect("url");
+        let mut streams_conn = StreamsConn::open(&target).await.expect("connect");
         let mut discovery = Discovery::new(Vec::new(), Vec::new(), DiscoveryConfig::default());
         let mut tracker = HealthTracker::new(HealthConfig::default());
         let mut first = true;
@@ -324,7 +327,7 @@ fn main() {
             let before = commandstats(&mut stats);
             let t = Instant::now();
             let c = process_cpu();
-            let mut snapshot = poll_streams(&mut conn, &mut discovery)
+            let mut snapshot = poll_streams(&mut streams_conn, &mut discovery)
                 .await
                 .expect("poll_streams");
             let polled = t.elapsed();
@@ -397,7 +400,9 @@ fn main() {
                 breakdown,
             });
         }
-        rows.push(with_findings(&mut conn, &mut discovery, &mut tracker, &mut stats).await);
+        rows.push(
+            with_findings(&mut streams_conn, &mut discovery, &mut tracker, &mut stats).await,
+        );
         rows
     });
     print(&rows);

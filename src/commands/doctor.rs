@@ -117,8 +117,7 @@ pub async fn run(args: DoctorArgs, route: Arc<Route>, conn: &ConnArgs) -> Result
         collect_cluster_streams(&route, &args.streams).await
     } else {
         let target = route.target(0).await?;
-        let mut c = target.command_connection().await?;
-        collect_streams(&mut c, &args.streams).await
+        collect_streams(&target, &args.streams).await
     }
     .map_err(|e| anyhow!("cannot read streams from {server}: {e}"))?;
     let (details, mut notes) = read_details_via_route(&route, &mut Pool::new(), &snapshot).await;

@@ -166,7 +166,7 @@ pub async fn run_stats(args: StatsArgs, route: Arc<Route>) -> Result<i32> {
             .map_err(|e| anyhow!("cannot read Pub/Sub stats from {target}: {e}"))?;
         // Streams trouble (no +xinfo, no +scan) does not hide the Pub/Sub figures: it is
         // reported in the output and on stderr, and the exit status stays 0.
-        let streams = collect_streams(&mut conn, &args.streams).await;
+        let streams = collect_streams(&target, &args.streams).await;
         (target, snapshot, streams)
     };
     if let Err(e) = &streams {

@@ -24,3 +24,4 @@ pub mod subscriber;
 pub mod target;
 pub mod tls;
 pub mod url;
+pub mod wire;

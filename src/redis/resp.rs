@@ -1,8 +1,12 @@
-//! A minimal RESP2 reader for the subscriber connection. We read pub/sub frames
+//! A minimal RESP2 reader for the subscriber connection (and, in [`reader`], a borrowing
+//! RESP2/RESP3 reader for replies parsed straight into structs). We read pub/sub frames
 //! ourselves (instead of redis-rs's PubSub) to get SSUBSCRIBE, byte-exact names, a
 //! bounded hand-off, and liveness pings — see REDIS-NOTES.md.
 
 use std::ops::Range;
+
+mod reader;
+pub use reader::{skip_value, Item, ReadError, Reader, Skipper};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {

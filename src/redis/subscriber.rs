@@ -7,22 +7,21 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::Result;
 use bytes::{Buf, Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::backoff::{clock_jitter, Backoff};
-use super::conn::{Refusal, Target, CONNECT_TIMEOUT};
+use super::conn::{Refusal, Target};
 use super::inbox::{Caps, Inbox};
 use super::keyspace::decode::{Decoded, Decoder, KeyspaceSpec};
 use super::message::{Delivery, Gap, Kind, Message, SubKind};
 use super::resp::{self, Frame, Parse};
 use super::route::Route;
-use super::tls;
+use super::wire::{connect, Conn, Hello};
 use crate::text::escape::escape_line;
 
 mod sharded;
@@ -476,15 +475,24 @@ impl Engine {
     /// to the network.
     async fn connect_once(&self, attempt: u32, retrying: bool) -> Result<(Conn, String)> {
         let Some(route) = &self.config.route else {
-            let conn = connect(&self.config, &self.config.target).await?;
+            let conn = connect(&self.hello(), &self.config.target).await?;
             return Ok((conn, self.config.target.addr()));
         };
         if !retrying {
             route.check_refusal()?;
         }
         let target = route.target(attempt).await?;
-        let conn = connect(&self.config, &target).await?;
+        let conn = connect(&self.hello(), &target).await?;
         Ok((conn, target.addr()))
+    }
+
+    /// What the handshake says besides AUTH: our client name (no SELECT: Pub/Sub
+    /// ignores databases).
+    fn hello(&self) -> Hello<'_> {
+        Hello {
+            client_name: &self.config.client_name,
+            db: None,
+        }
     }
 
     /// In keyspace mode events come from many nodes: a gap says whose they are.
@@ -848,152 +856,4 @@ fn is_fatal(reason: &str) -> bool {
     ]
     .iter()
     .any(|k| reason.contains(k))
-}
-
-/// The subscriber's socket: plain TCP, or TLS over it. The TLS stream is boxed because
-/// it is large (rustls buffers) and the plain variant should stay small.
-enum Conn {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-}
-
-/// Open the dedicated subscriber socket: TCP connect, TLS handshake (for rediss:// or
-/// --tls), AUTH, CLIENT SETNAME — each bounded by a timeout so an unreachable or silent
-/// host is reported in seconds.
-async fn connect(config: &SubscriberConfig, target: &Target) -> Result<Conn> {
-    // Build the TLS config before connecting: a bad --cacert is reported without
-    // touching the network.
-    let tls_config = if target.tls {
-        Some(tls::client_config(target)?)
-    } else {
-        None
-    };
-    let addr = target.addr();
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
-        .await
-        .map_err(|_| {
-            anyhow!(
-                "cannot connect to {target}: no answer within {} s (is the host reachable and the port right?)",
-                CONNECT_TIMEOUT.as_secs()
-            )
-        })?
-        .map_err(|e| anyhow!("cannot connect to {target}: {e}"))?;
-    stream.set_nodelay(true).ok();
-    let Some(tls_config) = tls_config else {
-        let mut stream = stream;
-        hello(config, target, &mut stream).await.map_err(|e| {
-            // A TLS-only port drops (or resets) a client that speaks plain RESP to it.
-            let text = format!("{e:#}");
-            if text.contains("closed the connection") || text.contains("reset by peer") {
-                anyhow!("{e:#} (if {addr} expects TLS, use a rediss:// URL or --tls)")
-            } else {
-                e
-            }
-        })?;
-        return Ok(Conn::Plain(stream));
-    };
-    let mut stream =
-        tokio::time::timeout(CONNECT_TIMEOUT, tls::handshake(target, tls_config, stream))
-            .await
-            .map_err(|_| {
-                anyhow!(
-                    "TLS handshake with {addr} did not finish within {} s (is {addr} a TLS port?)",
-                    CONNECT_TIMEOUT.as_secs()
-                )
-            })??;
-    // With TLS 1.3 the server checks our client certificate after the handshake has
-    // finished on our side, so its refusal arrives as an alert on the first read here.
-    hello(config, target, &mut stream).await.map_err(|e| {
-        let text = format!("{e:#}");
-        if tls::advice(&text).is_some() {
-            anyhow!("TLS session with {addr} failed: {}", tls::with_advice(&text))
-        } else if text.contains("closed the connection") {
-            anyhow!(
-                "{text} (a TLS server that requires a client certificate does this: pass --cert and --key)"
-            )
-        } else {
-            e
-        }
-    })?;
-    Ok(Conn::Tls(Box::new(stream)))
-}
-
-/// AUTH (if a password is set) and CLIENT SETNAME on a fresh connection, checking the
-/// replies.
-async fn hello<S>(config: &SubscriberConfig, target: &Target, stream: &mut S) -> Result<()>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let mut out = Vec::new();
-    if let Some(password) = &target.password {
-        match &target.username {
-            Some(user) => {
-                resp::encode_command(&[b"AUTH", user.as_bytes(), password.as_bytes()], &mut out)
-            }
-            None => resp::encode_command(&[b"AUTH", password.as_bytes()], &mut out),
-        }
-    }
-    resp::encode_command(
-        &[b"CLIENT", b"SETNAME", config.client_name.as_bytes()],
-        &mut out,
-    );
-    // Causes go into the message itself: the engine reports `to_string()`, which would
-    // drop an anyhow context chain.
-    stream
-        .write_all(&out)
-        .await
-        .map_err(|e| anyhow!("sending AUTH failed: {e}"))?;
-    let mut buf = BytesMut::with_capacity(4096);
-    let expected = if target.password.is_some() { 2 } else { 1 };
-    for i in 0..expected {
-        let frame = tokio::time::timeout(CONNECT_TIMEOUT, read_frame(target, stream, &mut buf))
-            .await
-            .map_err(|_| {
-                anyhow!(
-                    "cannot connect to {target}: the server did not answer within {} s",
-                    CONNECT_TIMEOUT.as_secs()
-                )
-            })??;
-        if let Frame::Error(r) = frame {
-            let text = escape_line(&buf[r]).into_owned();
-            let is_auth = target.password.is_some() && i == 0;
-            if is_auth {
-                return Err(Refusal::auth(target, text).into());
-            }
-            if text.starts_with("NOAUTH") {
-                let detail = format!("the server requires a password and none was given: {text}");
-                return Err(Refusal::auth(target, detail).into());
-            }
-            // CLIENT SETNAME may be denied by ACL; that is not a reason to fail.
-        }
-        // Drop the consumed frame.
-        let used = match resp::parse(&buf).map_err(|_| Refusal::not_redis(target, &buf))? {
-            Parse::Complete(_, used) => used,
-            Parse::Incomplete { .. } => 0,
-        };
-        buf.advance(used);
-    }
-    Ok(())
-}
-
-/// Read until one whole frame is in `buf` (not consumed). Bytes that are not RESP mean
-/// something else listens on the port (an HTTP server, another protocol).
-async fn read_frame<S: AsyncRead + Unpin>(
-    target: &Target,
-    stream: &mut S,
-    buf: &mut BytesMut,
-) -> Result<Frame> {
-    loop {
-        let parsed = resp::parse(buf).map_err(|_| Refusal::not_redis(target, buf))?;
-        if let Parse::Complete(frame, _) = parsed {
-            return Ok(frame);
-        }
-        let n = stream
-            .read_buf(buf)
-            .await
-            .map_err(|e| anyhow!("reading from server failed: {e}"))?;
-        if n == 0 {
-            bail!("the server closed the connection during the handshake");
-        }
-    }
 }

@@ -109,13 +109,15 @@ pub fn stuck_work(server: &Server) {
 /// One poll and the doctor's pending reads, as the TUI's problems task does them.
 async fn real_findings(server: &Server) -> (StreamsSnapshot, Vec<Problem>) {
     let target = Target::parse_url(&server.url()).expect("url");
-    let mut conn = target.command_connection().await.expect("connect");
+    let mut conn = redtail::redis::streams::StreamsConn::open(&target)
+        .await
+        .expect("connect");
     let mut discovery = Discovery::new(Vec::new(), Vec::new(), DiscoveryConfig::default());
     let mut snapshot = poll_streams(&mut conn, &mut discovery)
         .await
         .expect("poll streams");
     let groups = groups_with_pending(&snapshot);
-    let mut details = read_pending_details(&conn, &groups)
+    let mut details = read_pending_details(&conn.cmd, &groups)
         .await
         .expect("pending details");
     // Pin the clock: "busy" and the hostile consumer stopped 10 minutes ago, "fresh"

@@ -20,23 +20,21 @@ use redtail::redis::poller::PollErrorKind;
 use redtail::redis::streams::{
     entries_newer, entries_page, jump_to_id, jump_to_time, poll_streams, read_page, Discovery,
     DiscoveryConfig, HealthTracker, LagMethod, Outlook, ProblemKind, ReportedLag, Status, StreamId,
-    StreamsConfig, StreamsPoller, StreamsSnapshot, LAG_COUNT_LIMIT,
+    StreamsConfig, StreamsConn, StreamsPoller, StreamsSnapshot, LAG_COUNT_LIMIT,
 };
 
 const T: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------- helpers
 
-async fn aconn(server: &Server) -> MultiplexedConnection {
+/// The streams poller's connections (redis-rs for discovery, the raw poll socket).
+async fn aconn(server: &Server) -> StreamsConn {
     aconn_url(&server.url()).await
 }
 
-async fn aconn_url(url: &str) -> MultiplexedConnection {
-    Target::parse_url(url)
-        .expect("url")
-        .command_connection()
-        .await
-        .expect("connect")
+async fn aconn_url(url: &str) -> StreamsConn {
+    let target = Target::parse_url(url).expect("url");
+    StreamsConn::open(&target).await.expect("connect")
 }
 
 fn discovery(globs: &[&str], keys: &[&str]) -> Discovery {
@@ -47,7 +45,7 @@ fn discovery(globs: &[&str], keys: &[&str]) -> Discovery {
     )
 }
 
-async fn poll(conn: &mut MultiplexedConnection, d: &mut Discovery) -> StreamsSnapshot {
+async fn poll(conn: &mut StreamsConn, d: &mut Discovery) -> StreamsSnapshot {
     poll_streams(conn, d).await.expect("poll streams")
 }
 
@@ -680,7 +678,7 @@ async fn entries_pages_keep_binary_fields_order_and_duplicates() {
         .query(&mut c)
         .expect("XADD");
     let mut conn = aconn(&server).await;
-    let page = entries_page(&mut conn, b"bin", None, 10)
+    let page = entries_page(&mut conn.cmd, b"bin", None, 10)
         .await
         .expect("page");
     assert_eq!(page.len(), 1);
@@ -713,38 +711,38 @@ async fn entries_pages_keep_binary_fields_order_and_duplicates() {
     let ms = |page: &[redtail::redis::streams::StreamEntry]| -> Vec<u64> {
         page.iter().map(|e| e.id.ms / 1000).collect()
     };
-    let first = entries_page(&mut conn, b"p", None, 10)
+    let first = entries_page(&mut conn.cmd, b"p", None, 10)
         .await
         .expect("page 1");
     assert_eq!(ms(&first), (16..=25).rev().collect::<Vec<_>>());
-    let second = entries_page(&mut conn, b"p", first.last().map(|e| e.id), 10)
+    let second = entries_page(&mut conn.cmd, b"p", first.last().map(|e| e.id), 10)
         .await
         .expect("page 2");
     assert_eq!(ms(&second), (6..=15).rev().collect::<Vec<_>>());
-    let third = entries_page(&mut conn, b"p", second.last().map(|e| e.id), 10)
+    let third = entries_page(&mut conn.cmd, b"p", second.last().map(|e| e.id), 10)
         .await
         .expect("page 3");
     assert_eq!(ms(&third), (1..=5).rev().collect::<Vec<_>>());
-    let end = entries_page(&mut conn, b"p", third.last().map(|e| e.id), 10)
+    let end = entries_page(&mut conn.cmd, b"p", third.last().map(|e| e.id), 10)
         .await
         .expect("end");
     assert!(end.is_empty());
     // Back toward newer entries from the top of page 2.
-    let newer = entries_newer(&mut conn, b"p", StreamId::new(15_000, 0), 3)
+    let newer = entries_newer(&mut conn.cmd, b"p", StreamId::new(15_000, 0), 3)
         .await
         .expect("newer");
     assert_eq!(ms(&newer), vec![18, 17, 16]);
     // Jumps.
-    let at = jump_to_time(&mut conn, b"p", 12_500, 2)
+    let at = jump_to_time(&mut conn.cmd, b"p", 12_500, 2)
         .await
         .expect("time");
     assert_eq!(ms(&at), vec![12, 11]);
-    let at = jump_to_id(&mut conn, b"p", "7000-0".parse().expect("id"), 2)
+    let at = jump_to_id(&mut conn.cmd, b"p", "7000-0".parse().expect("id"), 2)
         .await
         .expect("id");
     assert_eq!(ms(&at), vec![7, 6]);
     // Missing key: empty, not an error; another type: a clear error.
-    assert!(entries_page(&mut conn, b"nope", None, 5)
+    assert!(entries_page(&mut conn.cmd, b"nope", None, 5)
         .await
         .expect("empty")
         .is_empty());
@@ -753,7 +751,9 @@ async fn entries_pages_keep_binary_fields_order_and_duplicates() {
         .arg("x")
         .query(&mut c)
         .expect("SET");
-    let e = entries_page(&mut conn, b"str", None, 5).await.unwrap_err();
+    let e = entries_page(&mut conn.cmd, b"str", None, 5)
+        .await
+        .unwrap_err();
     assert!(e.message.contains("not a stream"), "{e}");
 }
 
@@ -791,38 +791,38 @@ async fn entries_browser_pages_are_full_both_ways_and_after_jumps() {
         assert_eq!(b.entries.len(), PAGE_SIZE, "every page is full");
         (n(b.entries.first()), n(b.entries.last()), n(b.selected()))
     };
-    go(&mut b, &mut conn, EntriesRequest::Newest).await;
+    go(&mut b, &mut conn.cmd, EntriesRequest::Newest).await;
     assert_eq!(shown(&b), (250, 151, 250));
     assert!(b.at_newest);
     let r = b.older().expect("older");
-    go(&mut b, &mut conn, r).await;
+    go(&mut b, &mut conn.cmd, r).await;
     assert_eq!(shown(&b), (150, 51, 150));
     // Only 50 are older: the page is the oldest 100, on the entry after the one left.
     let r = b.older().expect("older");
-    go(&mut b, &mut conn, r).await;
+    go(&mut b, &mut conn.cmd, r).await;
     assert_eq!(shown(&b), (100, 1, 50));
     let r = b.newer();
-    go(&mut b, &mut conn, r).await;
+    go(&mut b, &mut conn.cmd, r).await;
     assert_eq!(shown(&b), (200, 101, 101));
     // Jump to a time: entries at or before it, newest first.
-    go(&mut b, &mut conn, EntriesRequest::AtTime(114_500)).await;
+    go(&mut b, &mut conn.cmd, EntriesRequest::AtTime(114_500)).await;
     assert_eq!(shown(&b), (114, 15, 114));
     assert!(!b.at_newest);
     let r = b.newer();
-    go(&mut b, &mut conn, r).await;
+    go(&mut b, &mut conn.cmd, r).await;
     assert_eq!(shown(&b), (214, 115, 115));
     assert!(!b.at_newest);
     // The tester's case: `[` to the newest page showed the 36 newer than 214; now the
     // newest 100, with 215 (next to where the user was) selected.
     let r = b.newer();
-    go(&mut b, &mut conn, r).await;
+    go(&mut b, &mut conn.cmd, r).await;
     assert_eq!(shown(&b), (250, 151, 215));
     assert!(b.at_newest);
     // A jump near the start is topped up with newer entries; the selection stays on the
     // newest at or before the point.
     go(
         &mut b,
-        &mut conn,
+        &mut conn.cmd,
         EntriesRequest::AtId("7000-0".parse().expect("id")),
     )
     .await;
@@ -1551,4 +1551,37 @@ fn metrics_serve_prometheus_text_from_memory_with_the_servers_lag() {
         "{}",
         p.stderr()
     );
+}
+
+/// The poll's raw socket killed under it: that poll fails as a lost connection (so the
+/// poller reconnects), the dead socket is never read again, and a fresh one polls fine.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poll_connection_killed_between_polls_fails_as_lost_and_a_new_one_works() {
+    let server = Server::start();
+    let mut producer = server.conn();
+    xadd_n(&mut producer, "jobs", 3);
+    let mut conn = aconn(&server).await;
+    let mut d = discovery(&[], &["jobs"]);
+    assert!(poll(&mut conn, &mut d).await.stream(b"jobs").is_some());
+
+    // Only the raw socket (it names itself); the redis-rs one for discovery stays.
+    let list = server.cli(&["CLIENT", "LIST"]);
+    let id = list
+        .lines()
+        .find(|l| l.contains("name=redtail-streams"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|f| f.strip_prefix("id="))
+        .unwrap_or_else(|| panic!("no redtail-streams client in {list}"))
+        .to_string();
+    assert_eq!(server.cli(&["CLIENT", "KILL", "ID", &id]).trim(), "1");
+    for _ in 0..2 {
+        let e = poll_streams(&mut conn, &mut d)
+            .await
+            .expect_err("the socket is gone");
+        assert_eq!(e.kind, PollErrorKind::Connection, "{e}");
+        assert!(e.message.contains("lost the connection"), "{e}");
+    }
+    let mut fresh = aconn(&server).await;
+    let snap = poll(&mut fresh, &mut d).await;
+    assert_eq!(snap.stream(b"jobs").map(|s| s.length), Some(3));
 }

@@ -548,3 +548,45 @@ fn password_in_rediss_url_never_appears_in_output() {
     assert!(seen.contains("rediss://default@127.0.0.1"), "{seen}");
     assert!(!seen.contains(PW), "password leaked: {seen}");
 }
+
+/// The streams poll reads its rounds on its own raw socket: it must do what the
+/// command connection does — TLS with a client certificate, AUTH, and SELECT the URL's
+/// database (streams in another database are not listed).
+#[test]
+fn streams_poll_over_tls_with_client_certificate_password_and_database() {
+    const PW: &str = "poll-pw";
+    let Some(server) = TlsServer::start(true, Some(PW)) else {
+        return;
+    };
+    server.cli(&["-n", "3", "XADD", "orders", "1-1", "f", "v"]);
+    server.cli(&["-n", "3", "XGROUP", "CREATE", "orders", "billing", "0"]);
+    server.cli(&[
+        "-n",
+        "3",
+        "XREADGROUP",
+        "GROUP",
+        "billing",
+        "ann",
+        "COUNT",
+        "1",
+        "STREAMS",
+        "orders",
+        ">",
+    ]);
+    server.cli(&["XADD", "db0-only", "1-1", "f", "v"]);
+    let ca = server.certs.path("ca.pem");
+    let url = format!("rediss://:{PW}@127.0.0.1:{}/3", server.port);
+    let mut args = strings(&["stats", &url, "--cacert", &ca, "--json"]);
+    args.extend(server.client_flags());
+    let out = run(&args);
+    assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("stats --json is not JSON ({e}): {}", out.stdout));
+    let streams = doc["streams"].as_array().expect("streams");
+    assert_eq!(streams.len(), 1, "only database 3's stream: {doc:#}");
+    assert_eq!(streams[0]["key"], "orders");
+    assert_eq!(streams[0]["groups"][0]["name"], "billing");
+    assert_eq!(streams[0]["groups"][0]["pending"], 1);
+    assert_eq!(streams[0]["groups"][0]["consumer_list"][0]["name"], "ann");
+    assert!(!out.stdout.contains(PW) && !out.stderr.contains(PW));
+}

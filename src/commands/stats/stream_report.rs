@@ -192,9 +192,18 @@ fn stats_discovery() -> DiscoveryConfig {
 }
 
 pub async fn collect_streams(
-    conn: &mut redis::aio::MultiplexedConnection,
+    target: &crate::redis::conn::Target,
     select: &StreamSelect,
 ) -> Result<StreamsSnapshot, PollError> {
+    // The poll's own connections (its rounds are read from a raw socket).
+    let mut conn = streams::StreamsConn::open(target)
+        .await
+        .map_err(|e| PollError {
+            command: "connect".into(),
+            kind: crate::redis::error::PollErrorKind::Connection,
+            message: format!("{e:#}"),
+        })?;
+    let conn = &mut conn;
     let keys = select.key_names();
     let mut discovery = Discovery::new(select.stream_globs.clone(), keys, stats_discovery());
     let mut tracker = HealthTracker::default();

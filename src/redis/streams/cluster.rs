@@ -2,20 +2,20 @@
 //! on its own connection, with its own discovery), and the per-node snapshots are merged
 //! into one, remembering which node holds each stream.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use bytes::Bytes;
 use chrono::Utc;
-use redis::aio::MultiplexedConnection;
 
 use super::poll::discover_fully;
 use super::{
-    poll_streams, Discovery, DiscoveryConfig, HealthTracker, ScanProgress, StreamsSnapshot,
+    poll_streams, Discovery, DiscoveryConfig, HealthTracker, ScanProgress, StreamsConn,
+    StreamsSnapshot,
 };
 use crate::redis::cluster::key_slot;
 use crate::redis::error::{PollError, PollErrorKind};
-use crate::redis::route::{Pool, Route};
+use crate::redis::route::Route;
 
 /// Per-shard discovery state, keyed by the shard's first slot (stable across failovers,
 /// so a promoted replica inherits what its primary's pass had found).
@@ -24,7 +24,9 @@ pub struct ClusterStreams {
     explicit: Vec<Bytes>,
     config: DiscoveryConfig,
     discoveries: BTreeMap<u16, Discovery>,
-    pool: Pool,
+    /// Each primary's connections, by address. A poll takes its node's out and gives
+    /// them back unless the connection was lost.
+    conns: HashMap<String, StreamsConn>,
 }
 
 impl ClusterStreams {
@@ -34,7 +36,7 @@ impl ClusterStreams {
             explicit,
             config,
             discoveries: BTreeMap::new(),
-            pool: Pool::new(),
+            conns: HashMap::new(),
         }
     }
 
@@ -88,29 +90,33 @@ impl ClusterStreams {
                 .discoveries
                 .remove(&first_slot)
                 .unwrap_or_else(|| self.new_discovery(&shard.slots));
-            let conn = self.pool.get(&target).await;
-            addrs.push(target.addr());
             let addr = target.addr();
+            let conn = match self.conns.remove(&addr) {
+                Some(c) => Ok(c),
+                None => StreamsConn::open(&target).await,
+            };
+            addrs.push(addr.clone());
             tasks.spawn(async move {
-                let result = poll_node(conn, complete, &mut discovery).await;
-                (first_slot, addr, discovery, result)
+                let (conn, result) = poll_node(conn, complete, &mut discovery).await;
+                (first_slot, addr, discovery, conn, result)
             });
         }
         let mut parts = Vec::new();
         let mut first_error = None;
         while let Some(joined) = tasks.join_next().await {
-            let Ok((slot, addr, discovery, result)) = joined else {
+            let Ok((slot, addr, discovery, conn, result)) = joined else {
                 continue;
             };
             self.discoveries.insert(slot, discovery);
+            let lost = result.as_ref().is_err_and(PollError::is_connection);
+            if let Some(conn) = conn.filter(|_| !lost) {
+                self.conns.insert(addr.clone(), conn);
+            }
             match result {
                 Ok(s) => parts.push((addr, s)),
                 Err(e) => {
                     if e.is_connection() {
                         route.invalidate();
-                        if let Some(t) = topo.nodes.iter().find(|n| n.addr() == addr) {
-                            self.pool.drop_conn(&route.node_target(t));
-                        }
                     }
                     first_error.get_or_insert(PollError {
                         message: format!("{addr}: {}", e.message),
@@ -119,7 +125,7 @@ impl ClusterStreams {
                 }
             }
         }
-        self.pool.retain(&addrs);
+        self.conns.retain(|a, _| addrs.contains(a));
         if parts.is_empty() {
             return Err(first_error.unwrap_or_else(|| PollError {
                 command: "XINFO STREAM".into(),
@@ -146,23 +152,38 @@ impl ClusterStreams {
 /// One snapshot from per-node ones: streams sorted by key, each remembered with its node;
 /// commands summed; round trips the longest chain (nodes run in parallel).
 /// One primary's poll (after a full discovery pass when `complete`), its discovery's
-/// commands and round trips counted in.
+/// commands and round trips counted in; the connections are handed back to be kept.
 async fn poll_node(
-    conn: anyhow::Result<MultiplexedConnection>,
+    conn: anyhow::Result<StreamsConn>,
+    complete: bool,
+    discovery: &mut Discovery,
+) -> (Option<StreamsConn>, Result<StreamsSnapshot, PollError>) {
+    let mut c = match conn {
+        Ok(c) => c,
+        Err(e) => {
+            let e = PollError {
+                command: "connect".into(),
+                kind: PollErrorKind::Connection,
+                message: format!("{e:#}"),
+            };
+            return (None, Err(e));
+        }
+    };
+    let result = poll_node_on(&mut c, complete, discovery).await;
+    (Some(c), result)
+}
+
+async fn poll_node_on(
+    c: &mut StreamsConn,
     complete: bool,
     discovery: &mut Discovery,
 ) -> Result<StreamsSnapshot, PollError> {
-    let mut c = conn.map_err(|e| PollError {
-        command: "connect".into(),
-        kind: PollErrorKind::Connection,
-        message: format!("{e:#}"),
-    })?;
     let (commands, trips) = if complete {
-        discover_fully(&mut c, discovery).await?
+        discover_fully(&mut c.cmd, discovery).await?
     } else {
         (0, 0)
     };
-    let mut snapshot = poll_streams(&mut c, discovery).await?;
+    let mut snapshot = poll_streams(c, discovery).await?;
     snapshot.commands_sent += commands;
     snapshot.round_trips += trips;
     Ok(snapshot)

@@ -1,5 +1,7 @@
 //! Parsing XINFO STREAM / GROUPS / CONSUMERS and XRANGE replies from raw `redis::Value`s
-//! (and reading one group's consumers on their own).
+//! (and reading one group's consumers on their own). The poll reads its replies from
+//! bytes instead ([`super::raw`]); the STREAM, GROUPS and TIME decoders here are kept
+//! (test-only) as the reference those must agree with.
 //!
 //! redis-rs's typed stream replies drop fields we need (entries-added,
 //! max-deleted-entry-id, `inactive`) and turn entries into a `HashMap`, losing field order
@@ -97,10 +99,12 @@ fn uint(v: &Value) -> Option<u64> {
     int_of(v).and_then(|n| u64::try_from(n).ok())
 }
 
+#[cfg(test)]
 fn is_nil(v: &Value) -> bool {
     matches!(v, Value::Nil) || matches!(v, Value::Attribute { data, .. } if is_nil(data))
 }
 
+#[cfg(test)]
 pub(crate) fn parse_stream(v: Value) -> Result<RawStream, String> {
     let fields = pairs(v).ok_or("not a field/value list")?;
     let mut out = RawStream::default();
@@ -125,16 +129,19 @@ pub(crate) fn parse_stream(v: Value) -> Result<RawStream, String> {
 }
 
 /// The id of an `[id, [field, value, …]]` entry, or None for nil (an empty stream).
+#[cfg(test)]
 fn entry_id(v: Value) -> Option<StreamId> {
     let mut items = into_items(v)?.into_iter();
     id_of(&items.next()?)
 }
 
+#[cfg(test)]
 pub(crate) fn parse_groups(v: Value) -> Result<Vec<RawGroup>, String> {
     let items = into_items(v).ok_or("not a list of groups")?;
     items.into_iter().map(parse_group).collect()
 }
 
+#[cfg(test)]
 fn parse_group(v: Value) -> Result<RawGroup, String> {
     let fields = pairs(v).ok_or("a group is not a field/value list")?;
     let (mut name, mut consumers, mut pending, mut last_delivered) = (None, None, None, None);
@@ -265,6 +272,7 @@ pub(crate) fn parse_entries(v: Value) -> Result<Vec<StreamEntry>, String> {
 }
 
 /// TIME: `[seconds, microseconds]` → ms.
+#[cfg(test)]
 pub(crate) fn parse_time(v: Value) -> Option<i64> {
     let items = into_items(v)?;
     let secs = items.first().and_then(int_of)?;

@@ -12,6 +12,7 @@
 //! - [`task`]: the background [`StreamsPoller`] publishing into a `watch` channel.
 
 pub mod cluster;
+mod conn;
 pub mod discovery;
 pub mod entries;
 #[cfg(test)]
@@ -21,6 +22,7 @@ pub mod id;
 mod info;
 mod lag;
 pub mod poll;
+mod raw;
 pub mod task;
 mod tracker;
 
@@ -29,6 +31,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
+pub use conn::StreamsConn;
 pub use discovery::{Discovery, DiscoveryConfig, ScanProgress};
 pub use entries::{
     entries_newer, entries_page, jump_to_id, jump_to_time, read_page, EntriesRequest, StreamEntry,

@@ -7,8 +7,9 @@
 //!    first undelivered entry (its id gives the time lag) or, when the server reported
 //!    lag as nil, a count of undelivered entries bounded by [`LAG_COUNT_LIMIT`].
 //!
-//! Each round is sent as pipelines of at most [`PIPELINE_CHUNK`] commands, all in flight
-//! together, so a round is one round trip even with thousands of commands.
+//! Each round is written at once on the raw connection and its replies read as they come,
+//! so a round is one round trip even with thousands of commands; the replies are parsed
+//! from bytes ([`super::raw`]), never built into `redis::Value` trees.
 //!
 //! Nothing here scans a stream: the only reads of entries are `COUNT 1` or
 //! `COUNT LAG_COUNT_LIMIT + 1`.
@@ -18,35 +19,32 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use chrono::Utc;
-use futures_util::future::try_join_all;
 use redis::aio::MultiplexedConnection;
-use redis::{Cmd, Value};
 
 use super::health::flag_idle_consumers;
 use super::info::{self, RawStream};
 use super::lag::{estimate_from_count, group_info, undelivered_query};
+use super::raw;
 use super::{
     reply_error, stream_error, ConsumerInfo, Discovery, HealthTracker, ProblemKind, StreamInfo,
-    StreamProblem, StreamsSnapshot,
+    StreamProblem, StreamsConn, StreamsSnapshot,
 };
 use crate::redis::error::{PollError, PollErrorKind};
+use crate::redis::wire::{Commands, Replies};
 use crate::text::escape::escape_line;
-
-/// Most commands in one pipeline; larger rounds are split and sent concurrently.
-pub const PIPELINE_CHUNK: usize = 1000;
 
 /// One poll: advance discovery (bounded), then read every tracked stream. Per-key
 /// trouble (deleted, another type, key denied) becomes a [`StreamProblem`] and the key is
 /// dropped from discovery; the poll fails only when nothing can be read at all (XINFO
 /// denied for the user, connection lost).
 pub async fn poll_streams(
-    conn: &mut MultiplexedConnection,
+    conn: &mut StreamsConn,
     discovery: &mut Discovery,
 ) -> Result<StreamsSnapshot, PollError> {
     let started = Instant::now();
     let taken_at = Utc::now();
     let mut log = PollLog::default();
-    (log.commands_sent, log.round_trips) = match discovery.step(conn).await {
+    (log.commands_sent, log.round_trips) = match discovery.step(&mut conn.cmd).await {
         Ok(counts) => counts,
         // Remembered by discovery and handled below: named streams can still be watched.
         Err(e) if e.kind == PollErrorKind::Denied => (1, 1),
@@ -119,32 +117,29 @@ struct StreamsRead {
 
 /// Round 1: TIME, then XINFO STREAM and XINFO GROUPS per key.
 async fn read_streams(
-    conn: &MultiplexedConnection,
+    conn: &mut StreamsConn,
     discovery: &mut Discovery,
     keys: &[Bytes],
     log: &mut PollLog,
 ) -> Result<StreamsRead, PollError> {
-    let mut first = vec![redis::cmd("TIME")];
+    let mut first = Commands::default();
+    first.push(&[b"TIME"]);
     for key in keys {
-        let mut stream = redis::cmd("XINFO");
-        stream.arg("STREAM").arg(key.as_ref());
-        let mut groups = redis::cmd("XINFO");
-        groups.arg("GROUPS").arg(key.as_ref());
-        first.push(stream);
-        first.push(groups);
+        first.push(&[b"XINFO", b"STREAM", key]);
+        first.push(&[b"XINFO", b"GROUPS", key]);
     }
     // Nothing to poll (no streams yet): no round trip, our clock stands in for TIME.
     let replies = if keys.is_empty() {
-        Vec::new()
+        None
     } else {
         log.commands_sent += first.len();
         log.round_trips += 1;
-        run_round(conn, first, "XINFO STREAM").await?
+        Some(run_round(conn, &first, "XINFO STREAM").await?)
     };
-    let mut replies = replies.into_iter();
+    let mut replies = replies.iter().flat_map(Replies::iter);
     let server_time_ms = replies
         .next()
-        .and_then(info::parse_time)
+        .and_then(raw::parse_time)
         .unwrap_or_else(|| Utc::now().timestamp_millis());
 
     let mut read = StreamsRead {
@@ -185,13 +180,13 @@ async fn read_streams(
 }
 
 /// An XINFO STREAM reply: the stream, or why this key (or the command) cannot be read.
-fn parse_stream_reply(key: &Bytes, reply: Value) -> Result<RawStream, KeyOutcome> {
-    match reply {
-        Value::ServerError(e) => {
-            let err = stream_error("XINFO STREAM", e.code(), e.details().unwrap_or(""));
-            Err(key_problem(key, e.code(), e.details().unwrap_or(""), err))
+fn parse_stream_reply(key: &Bytes, reply: &[u8]) -> Result<RawStream, KeyOutcome> {
+    match raw::error_reply(reply) {
+        Some((code, detail)) => {
+            let err = stream_error("XINFO STREAM", &code, &detail);
+            Err(key_problem(key, &code, &detail, err))
         }
-        v => info::parse_stream(v).map_err(|what| {
+        None => raw::parse_stream(reply).map_err(|what| {
             KeyOutcome::Problem(StreamProblem {
                 key: key.clone(),
                 kind: ProblemKind::Other,
@@ -204,22 +199,20 @@ fn parse_stream_reply(key: &Bytes, reply: Value) -> Result<RawStream, KeyOutcome
 /// An XINFO GROUPS reply: the stream's groups, or the error shown in their place.
 fn apply_groups_reply(
     stream: &mut StreamInfo,
-    reply: Value,
+    reply: &[u8],
     server_time_ms: i64,
     log: &mut PollLog,
 ) {
-    match reply {
-        Value::ServerError(e) => {
-            let err = stream_error("XINFO GROUPS", e.code(), e.details().unwrap_or(""));
-            let about_key = e
-                .details()
-                .is_some_and(|d| d.to_ascii_lowercase().contains("key"));
+    match raw::error_reply(reply) {
+        Some((code, detail)) => {
+            let err = stream_error("XINFO GROUPS", &code, &detail);
+            let about_key = detail.to_ascii_lowercase().contains("key");
             if err.kind == PollErrorKind::Denied && !about_key {
                 log.warn(&err.message);
             }
             stream.groups_error = Some(err.message);
         }
-        v => match info::parse_groups(v) {
+        None => match raw::parse_groups(reply) {
             Ok(groups) => {
                 stream.groups = groups
                     .into_iter()
@@ -236,33 +229,30 @@ fn apply_groups_reply(
 /// Round 2: XINFO CONSUMERS per group, and XRANGE where the lag needs it. Returns the
 /// streams (by index) that were deleted or replaced between the two rounds.
 async fn read_groups(
-    conn: &MultiplexedConnection,
+    conn: &mut StreamsConn,
     discovery: &mut Discovery,
     streams: &mut [StreamInfo],
     server_time_ms: i64,
     log: &mut PollLog,
 ) -> Result<HashMap<usize, StreamProblem>, PollError> {
-    let mut second = Vec::new();
+    let mut second = Commands::default();
     let mut plan = Vec::new();
     for (si, stream) in streams.iter().enumerate() {
         for (gi, group) in stream.groups.iter().enumerate() {
-            let mut consumers = redis::cmd("XINFO");
-            consumers
-                .arg("CONSUMERS")
-                .arg(stream.key.as_ref())
-                .arg(group.name.as_ref());
-            second.push(consumers);
+            second.push(&[b"XINFO", b"CONSUMERS", &stream.key, &group.name]);
             plan.push((si, gi, Ask::Consumers));
             if let Some(count) = undelivered_query(stream, group) {
                 if let Some(start) = group.last_delivered_id.successor() {
-                    let mut range = redis::cmd("XRANGE");
-                    range
-                        .arg(stream.key.as_ref())
-                        .arg(start.to_string())
-                        .arg("+")
-                        .arg("COUNT")
-                        .arg(count);
-                    second.push(range);
+                    let (start, count) = (start.to_string(), count.to_string());
+                    let key = &stream.key;
+                    second.push(&[
+                        b"XRANGE",
+                        key,
+                        start.as_bytes(),
+                        b"+",
+                        b"COUNT",
+                        count.as_bytes(),
+                    ]);
                     plan.push((si, gi, Ask::Undelivered));
                 }
             }
@@ -273,9 +263,9 @@ async fn read_groups(
         return Ok(gone);
     }
     log.commands_sent += second.len();
-    let replies = run_round(conn, second, "XINFO CONSUMERS").await?;
+    let replies = run_round(conn, &second, "XINFO CONSUMERS").await?;
     log.round_trips += 1;
-    for ((si, gi, ask), reply) in plan.into_iter().zip(replies) {
+    for ((si, gi, ask), reply) in plan.into_iter().zip(replies.iter()) {
         if gone.contains_key(&si) {
             continue;
         }
@@ -297,14 +287,14 @@ async fn read_groups(
 fn apply_consumers_reply(
     stream: &mut StreamInfo,
     gi: usize,
-    reply: Value,
+    reply: &[u8],
     log: &mut PollLog,
 ) -> Option<StreamProblem> {
     let key = stream.key.clone();
     let group = &mut stream.groups[gi];
-    match reply {
-        Value::ServerError(e) => {
-            let (code, detail) = (e.code(), e.details().unwrap_or(""));
+    match raw::error_reply(reply) {
+        Some((code, detail)) => {
+            let (code, detail) = (code.as_str(), detail.as_str());
             let err = stream_error("XINFO CONSUMERS", code, detail);
             if code == "NOGROUP" {
                 group.consumers_error = Some("the group was deleted during the poll".to_string());
@@ -323,7 +313,7 @@ fn apply_consumers_reply(
                 }
             }
         }
-        v => match info::parse_consumers(v) {
+        None => match raw::parse_consumers(reply) {
             Ok(raw) => group.consumer_list = consumers(raw),
             Err(what) => {
                 group.consumers_error = Some(reply_error("XINFO CONSUMERS", &what).message)
@@ -339,13 +329,13 @@ fn apply_consumers_reply(
 fn apply_undelivered_reply(
     stream: &mut StreamInfo,
     gi: usize,
-    reply: Value,
+    reply: &[u8],
     server_time_ms: i64,
     log: &mut PollLog,
 ) -> Option<StreamProblem> {
-    match reply {
-        Value::ServerError(e) => {
-            let (code, detail) = (e.code(), e.details().unwrap_or(""));
+    match raw::error_reply(reply) {
+        Some((code, detail)) => {
+            let (code, detail) = (code.as_str(), detail.as_str());
             let err = stream_error("XRANGE", code, detail);
             match key_problem(&stream.key, code, detail, err) {
                 KeyOutcome::Problem(p) if p.kind == ProblemKind::WrongType => return Some(p),
@@ -353,16 +343,15 @@ fn apply_undelivered_reply(
                 KeyOutcome::CommandDenied(err) => log.warn(&err.message),
             }
         }
-        v => match info::parse_entries(v) {
-            Ok(entries) => {
+        None => match raw::entries_summary(reply) {
+            Ok((count, oldest)) => {
                 let (entries_added, stream_len) = (stream.entries_added, stream.length);
                 let (first_id, last_id) = (stream.first_entry_id, stream.last_entry_id);
                 let group = &mut stream.groups[gi];
-                let oldest = entries.first().map(|e| e.id);
                 group.oldest_undelivered_id = oldest;
                 if group.lag().is_none() {
                     group.lag_estimate = Some(estimate_from_count(
-                        entries.len(),
+                        count,
                         group,
                         entries_added,
                         stream_len,
@@ -384,11 +373,11 @@ fn apply_undelivered_reply(
 /// Discover completely (bounded by `discovery`'s config), poll once, and evaluate health
 /// from that single sample (server hints only): what headless `stats` prints.
 pub async fn poll_once(
-    conn: &mut MultiplexedConnection,
+    conn: &mut StreamsConn,
     discovery: &mut Discovery,
     tracker: &mut HealthTracker,
 ) -> Result<StreamsSnapshot, PollError> {
-    let (commands, round_trips) = discover_fully(conn, discovery).await?;
+    let (commands, round_trips) = discover_fully(&mut conn.cmd, discovery).await?;
     let mut snapshot = poll_streams(conn, discovery).await?;
     snapshot.commands_sent += commands;
     snapshot.round_trips += round_trips;
@@ -461,39 +450,15 @@ fn add_warning(warnings: &mut Vec<String>, message: &str) {
     }
 }
 
-/// Send `commands` as pipelines of at most [`PIPELINE_CHUNK`], all in flight at once
-/// (one round trip), and return the replies in order. Error replies stay in the list as
-/// `Value::ServerError` so each command's failure is handled where it belongs.
+/// Send a round on the raw connection (one write, one round trip) and return its replies
+/// in order. Error replies stay in the list so each command's failure is handled where it
+/// belongs; only a lost connection or an unreadable reply fails the round.
 async fn run_round(
-    conn: &MultiplexedConnection,
-    commands: Vec<Cmd>,
+    conn: &mut StreamsConn,
+    commands: &Commands,
     what: &str,
-) -> Result<Vec<Value>, PollError> {
-    let total = commands.len();
-    let mut pipes = Vec::new();
-    let mut it = commands.into_iter().peekable();
-    while it.peek().is_some() {
-        let mut pipe = redis::pipe();
-        for cmd in it.by_ref().take(PIPELINE_CHUNK) {
-            pipe.add_command(cmd);
-        }
-        pipe.ignore_errors();
-        pipes.push(pipe);
-    }
-    let results = try_join_all(pipes.iter().map(|pipe| {
-        let mut conn = conn.clone();
-        async move { pipe.query_async::<Vec<Value>>(&mut conn).await }
-    }))
-    .await
-    .map_err(|e| PollError::from_redis(what, &e))?;
-    let replies: Vec<Value> = results.into_iter().flatten().collect();
-    if replies.len() != total {
-        return Err(reply_error(
-            what,
-            &format!("{} replies to {total} commands", replies.len()),
-        ));
-    }
-    Ok(replies)
+) -> Result<Replies, PollError> {
+    conn.raw.round(commands.bytes(), commands.len(), what).await
 }
 
 pub(crate) fn stream_info(key: Bytes, raw: RawStream) -> StreamInfo {

@@ -8,13 +8,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use redis::aio::MultiplexedConnection;
 use tokio::sync::{watch, Notify};
 
 use super::cluster::ClusterStreams;
 use super::{
     poll_streams, Discovery, DiscoveryConfig, HealthConfig, HealthTracker, ScanProgress,
-    StreamsSnapshot,
+    StreamsConn, StreamsSnapshot,
 };
 use crate::redis::backoff::{clock_jitter, Backoff};
 use crate::redis::conn::Target;
@@ -139,7 +138,7 @@ async fn run(
     });
     let mut discovery = Discovery::new(config.globs, config.keys, config.discovery);
     let mut tracker = HealthTracker::new(config.health);
-    let mut conn: Option<MultiplexedConnection> = None;
+    let mut conn: Option<StreamsConn> = None;
     let mut failed_connects: u32 = 0;
     let mut state = StreamsState::default();
     loop {
@@ -187,7 +186,7 @@ async fn run(
 /// failed connect, zero after a lost connection).
 async fn single_cycle(
     route: &Route,
-    conn: &mut Option<MultiplexedConnection>,
+    conn: &mut Option<StreamsConn>,
     failed_connects: &mut u32,
     backoff: &Backoff,
     discovery: &mut Discovery,
@@ -200,11 +199,7 @@ async fn single_cycle(
         // interval passes without touching the server.
         let connected = async {
             route.check_refusal()?;
-            route
-                .target(*failed_connects)
-                .await?
-                .command_connection()
-                .await
+            StreamsConn::open(&route.target(*failed_connects).await?).await
         };
         match connected.await {
             Ok(c) => {
