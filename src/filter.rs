@@ -187,6 +187,52 @@ impl Filter {
     }
 }
 
+/// A substring every message the filter matches has in its payload (or, when
+/// `channel_too`, in its channel): the feed searches a block of payloads for it in one
+/// pass and tests the filter only where it occurs (issue 19).
+pub struct Needle<'f> {
+    matcher: &'f Matcher,
+    channel_too: bool,
+}
+
+impl Needle<'_> {
+    /// The first occurrence at or after `from`.
+    pub fn find_at(&self, hay: &[u8], from: usize) -> Option<Range<usize>> {
+        self.matcher.find_at(hay, from)
+    }
+
+    /// True if a message on `channel` may match without the needle in its payload.
+    pub fn channel_may_match(&self, channel: &[u8]) -> bool {
+        self.channel_too && self.matcher.is_match(channel)
+    }
+}
+
+impl Filter {
+    /// A plain (not regex, not empty) substring term the whole expression needs: the
+    /// expression itself or one of the terms it ANDs; an exact one first.
+    pub fn needle(&self) -> Option<Needle<'_>> {
+        fn find(node: &Node, exact: bool) -> Option<Needle<'_>> {
+            match node {
+                Node::And(items) => items.iter().find_map(|n| find(n, exact)),
+                Node::Term(Term::Text(target, m)) if *target != Target::Channel => {
+                    let usable = match m {
+                        Matcher::Exact(f) => !f.needle().is_empty(),
+                        Matcher::Fold(n) => !exact && !n.is_empty(),
+                        Matcher::Regex(_) => false,
+                    };
+                    usable.then_some(Needle {
+                        matcher: m,
+                        channel_too: *target == Target::Any,
+                    })
+                }
+                _ => None,
+            }
+        }
+        let root = self.root.as_ref()?;
+        find(root, true).or_else(|| find(root, false))
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Node {
     And(Vec<Node>),
