@@ -391,8 +391,7 @@ impl Msg<'_> {
         };
         let payload = self.payload;
         let plain = *self.plain.get_or_insert_with(|| {
-            let first = payload.iter().find(|b| !b.is_ascii_whitespace());
-            matches!(first, Some(b'{' | b'[')) && memchr::memchr(b'\\', payload).is_none()
+            scan::json_text(payload) && memchr::memchr(b'\\', payload).is_none()
         });
         plain && quoted.find(payload).is_none()
     }

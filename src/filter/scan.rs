@@ -21,6 +21,18 @@ use super::Seg;
 /// parses as it would in place.
 const MAX_DEPTH: usize = 64;
 
+// Named so that brace-counting tools are not misled by a brace in a literal.
+const OBJECT: u8 = b'{';
+const OBJECT_END: u8 = b'}';
+const ARRAY: u8 = b'[';
+const ARRAY_END: u8 = b']';
+
+/// True when `payload` takes the parser's route: JSON text, an object or array first.
+pub(super) fn json_text(payload: &[u8]) -> bool {
+    let first = payload.iter().find(|b| !b.is_ascii_whitespace());
+    matches!(first, Some(&OBJECT | &ARRAY))
+}
+
 /// What the scanner found at the path.
 #[derive(Debug, PartialEq)]
 pub(super) enum Scanned {
@@ -39,9 +51,8 @@ type Step<T> = Result<T, Unsure>;
 
 /// The value of `payload` at `path`, as `lookup(project(payload), path)` gives it.
 pub(super) fn field(payload: &[u8], path: &[Seg]) -> Scanned {
-    // The parser's route is taken only by JSON text: an object or array first.
-    let first = payload.iter().find(|b| !b.is_ascii_whitespace());
-    if !matches!(first, Some(b'{' | b'[')) {
+    // The parser's route is taken only by JSON text.
+    if !json_text(payload) {
         return Scanned::Unsure;
     }
     // `project` reads the payload as a `str` first: not UTF-8, no value anywhere.
@@ -115,8 +126,8 @@ impl Scanner<'_> {
                 self.skip()?;
                 Ok(Some(start..self.at))
             }
-            (Some(rest), Some(b'{')) => self.object(rest),
-            (Some(rest), Some(b'[')) => self.array(rest),
+            (Some(rest), Some(OBJECT)) => self.object(rest),
+            (Some(rest), Some(ARRAY)) => self.array(rest),
             (Some(_), _) => {
                 // A scalar where the path goes deeper: the parser reads it in full (a
                 // number out of range is an error there), then finds nothing in it.
@@ -153,7 +164,7 @@ impl Scanner<'_> {
     fn object(&mut self, want: &[Seg]) -> Step<Option<std::ops::Range<usize>>> {
         self.enter()?;
         let mut found = None;
-        if self.peek() == Some(b'}') {
+        if self.peek() == Some(OBJECT_END) {
             self.at += 1;
             self.depth -= 1;
             return Ok(None);
@@ -175,7 +186,7 @@ impl Scanner<'_> {
                     self.at += 1;
                     self.ws();
                 }
-                Some(b'}') => break,
+                Some(OBJECT_END) => break,
                 _ => return Err(Unsure),
             }
         }
@@ -188,7 +199,7 @@ impl Scanner<'_> {
     fn array(&mut self, want: &[Seg]) -> Step<Option<std::ops::Range<usize>>> {
         self.enter()?;
         let mut found = None;
-        if self.peek() == Some(b']') {
+        if self.peek() == Some(ARRAY_END) {
             self.at += 1;
             self.depth -= 1;
             return Ok(None);
@@ -206,7 +217,7 @@ impl Scanner<'_> {
                     self.at += 1;
                     self.ws();
                 }
-                Some(b']') => break,
+                Some(ARRAY_END) => break,
                 _ => return Err(Unsure),
             }
         }
@@ -219,8 +230,8 @@ impl Scanner<'_> {
     fn skip(&mut self) -> Step<()> {
         match self.peek() {
             Some(b'"') => self.string().map(drop),
-            Some(b'{') => self.object(&[]).map(drop),
-            Some(b'[') => self.array(&[]).map(drop),
+            Some(OBJECT) => self.object(&[]).map(drop),
+            Some(ARRAY) => self.array(&[]).map(drop),
             Some(b'-' | b'0'..=b'9') => self.number(),
             Some(b't') => self.literal(b"true"),
             Some(b'f') => self.literal(b"false"),
