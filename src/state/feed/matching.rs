@@ -158,8 +158,10 @@ impl Candidates {
                     };
                     let start = usize::try_from(start).unwrap_or(usize::MAX);
                     let end = start.saturating_add(range.len());
+                    let mut skip = 0;
                     for run in store.runs(start..end) {
-                        run.passing(filter, &mut |index| found.push(first_id + index as u64));
+                        let mut push = |index| found.push(first_id + index as u64);
+                        run.passing(filter, &mut skip, &mut push);
                     }
                     found
                 }
@@ -326,6 +328,22 @@ mod tests {
             narrowings > 30,
             "the pairs exercise narrowing: {narrowings}"
         );
+    }
+
+    #[test]
+    fn counts_across_blocks_equal_a_rescan_with_dense_and_sparse_needles() {
+        // Steps of the real size span several blocks: a dense needle switches the block
+        // search off for a few runs, a sparse one keeps it.
+        let mut rng = XorShift(0x5DEE_CE66_D1CE_4E5B);
+        let mut feed = FeedState::new(100_000, usize::MAX);
+        for _ in 0..3 * super::super::store::BLOCK + 77 {
+            feed.push(item(&mut rng));
+        }
+        for expr in ["b", "a", "timeout", "ab x", "Abc", "bca", "not ab"] {
+            feed.set_filter(Filter::parse(expr).ok());
+            feed.finish_count();
+            assert_eq!(ids(&feed), rescan(&feed), "{expr}");
+        }
     }
 
     #[test]

@@ -201,6 +201,9 @@ impl<'a> SlotRef<'a> {
     }
 }
 
+/// Runs tested without the needle after one where most payloads held it.
+const DENSE_SKIP: u8 = 7;
+
 /// Consecutive slots of one block (see [`Store::runs`]).
 pub(super) struct Run<'a> {
     block: &'a Block,
@@ -214,8 +217,24 @@ impl Run<'_> {
     /// Store indexes of the run's items that pass `filter`, in order. With a needle the
     /// run's payloads (contiguous in the block) are searched in one pass first, and only
     /// messages with the needle (or a channel that may match) are tested.
-    pub(super) fn passing(&self, filter: &Filter, out: &mut impl FnMut(usize)) {
-        let hits = filter.needle().map(|needle| (self.hits(&needle), needle));
+    ///
+    /// `skip` paces the search: a needle in most payloads (the `c` typed before `ch:…`)
+    /// rules nothing out and only adds a pass, so after such a run the next
+    /// [`DENSE_SKIP`] runs are tested without it.
+    pub(super) fn passing(&self, filter: &Filter, skip: &mut u8, out: &mut impl FnMut(usize)) {
+        let needle = filter.needle().filter(|_| match *skip {
+            0 => true,
+            _ => {
+                *skip -= 1;
+                false
+            }
+        });
+        let hits = needle.map(|needle| (self.hits(&needle), needle));
+        if let Some((hits, _)) = &hits {
+            if hits.iter().filter(|&&hit| hit).count() * 2 > hits.len() {
+                *skip = DENSE_SKIP;
+            }
+        }
         for local in self.slots.clone() {
             let Some(slot) = SlotRef::new(self.block, local) else {
                 continue;
