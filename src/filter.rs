@@ -51,6 +51,7 @@
 
 mod json;
 mod refine;
+mod scan;
 mod search;
 
 use std::fmt;
@@ -74,6 +75,9 @@ pub struct Filter {
     root: Option<Node>,
     /// Every JSON path the expression reads: payloads are parsed only that far.
     paths: json::Paths,
+    /// True when the expression reads one JSON path only (however many tests read it):
+    /// its value is then found by [`scan`] rather than a parse.
+    one_path: bool,
     source: String,
     /// The decoder each channel's payload takes for JSON-field tests (see
     /// [`Filter::with_decoders`]); without it, `auto`.
@@ -140,12 +144,15 @@ impl Filter {
             return p.fail(p.pos, "unmatched ')' with no '(' before it");
         }
         let mut paths = json::Paths::default();
+        let mut distinct: Vec<&[Seg]> = Vec::new();
         if let Some(root) = &root {
-            root.collect_paths(&mut paths);
+            root.collect_paths(&mut paths, &mut distinct);
         }
+        let one_path = distinct.len() == 1;
         Ok(Filter {
             root,
             paths,
+            one_path,
             source: src.to_string(),
             decoders: None,
         })
@@ -158,13 +165,24 @@ impl Filter {
     }
 
     pub fn matches(&self, channel: &[u8], payload: &[u8]) -> bool {
+        self.eval(channel, payload, true)
+    }
+
+    /// `fast`: take the shortcuts for JSON tests (the key pre-check and the scanner);
+    /// tests compare both ways.
+    fn eval(&self, channel: &[u8], payload: &[u8], fast: bool) -> bool {
         let Some(root) = &self.root else { return true };
         root.eval(&mut Msg {
             channel,
             payload,
             paths: &self.paths,
             decoders: self.decoders.as_ref(),
+            choice: None,
+            fast,
+            one_path: fast && self.one_path,
             json: None,
+            field: None,
+            plain: None,
         })
     }
 
@@ -201,6 +219,52 @@ impl Filter {
             }
         }
         merged
+    }
+}
+
+/// A substring every message the filter matches has in its payload (or, when
+/// `channel_too`, in its channel): the feed searches a block of payloads for it in one
+/// pass and tests the filter only where it occurs (issue 19).
+pub struct Needle<'f> {
+    matcher: &'f Matcher,
+    channel_too: bool,
+}
+
+impl Needle<'_> {
+    /// The first occurrence at or after `from`.
+    pub fn find_at(&self, hay: &[u8], from: usize) -> Option<Range<usize>> {
+        self.matcher.find_at(hay, from)
+    }
+
+    /// True if a message on `channel` may match without the needle in its payload.
+    pub fn channel_may_match(&self, channel: &[u8]) -> bool {
+        self.channel_too && self.matcher.is_match(channel)
+    }
+}
+
+impl Filter {
+    /// A plain (not regex, not empty) substring term the whole expression needs: the
+    /// expression itself or one of the terms it ANDs; an exact one first.
+    pub fn needle(&self) -> Option<Needle<'_>> {
+        fn find(node: &Node, exact: bool) -> Option<Needle<'_>> {
+            match node {
+                Node::And(items) => items.iter().find_map(|n| find(n, exact)),
+                Node::Term(Term::Text(target, m)) if *target != Target::Channel => {
+                    let usable = match m {
+                        Matcher::Exact(f) => !f.needle().is_empty(),
+                        Matcher::Fold(n) => !exact && !n.is_empty(),
+                        Matcher::Regex(_) => false,
+                    };
+                    usable.then_some(Needle {
+                        matcher: m,
+                        channel_too: *target == Target::Any,
+                    })
+                }
+                _ => None,
+            }
+        }
+        let root = self.root.as_ref()?;
+        find(root, true).or_else(|| find(root, false))
     }
 }
 
@@ -247,18 +311,32 @@ impl Node {
                 (*target != Target::Payload && m.is_match(msg.channel))
                     || (*target != Target::Channel && m.is_match(msg.payload))
             }
-            Node::Term(Term::Json(path, op)) => {
-                let field = msg.json().and_then(|v| lookup(v, path));
-                field.is_some_and(|v| op.test(v))
+            Node::Term(Term::Json(field, op)) => {
+                // The shortcuts read JSON text; a channel with its own decoder is decoded.
+                if msg.own_decoder().is_none() {
+                    if msg.lacks(field) {
+                        return false;
+                    }
+                    if msg.one_path {
+                        return msg.field(&field.path).is_some_and(|v| op.test(v));
+                    }
+                }
+                let found = msg.json().and_then(|v| lookup(v, &field.path));
+                found.is_some_and(|v| op.test(v))
             }
         }
     }
 
-    fn collect_paths(&self, paths: &mut json::Paths) {
+    fn collect_paths<'n>(&'n self, paths: &mut json::Paths, distinct: &mut Vec<&'n [Seg]>) {
         match self {
-            Node::And(v) | Node::Or(v) => v.iter().for_each(|n| n.collect_paths(paths)),
-            Node::Not(n) => n.collect_paths(paths),
-            Node::Term(Term::Json(path, _)) => paths.add(path),
+            Node::And(v) | Node::Or(v) => v.iter().for_each(|n| n.collect_paths(paths, distinct)),
+            Node::Not(n) => n.collect_paths(paths, distinct),
+            Node::Term(Term::Json(field, _)) => {
+                paths.add(&field.path);
+                if !distinct.contains(&field.path.as_slice()) {
+                    distinct.push(&field.path);
+                }
+            }
             Node::Term(_) => {}
         }
     }
@@ -284,7 +362,39 @@ enum Target {
 enum Term {
     Text(Target, Matcher),
     Glob(Glob),
-    Json(Vec<Seg>, JsonOp),
+    Json(Field, JsonOp),
+}
+
+/// A JSON field test's path, with the bytes a payload must contain to have it.
+#[derive(Clone)]
+struct Field {
+    path: Vec<Seg>,
+    /// `"name"` for the path's longest key: in JSON text without a backslash a key is
+    /// written exactly so, so a payload without these bytes cannot have the field.
+    quoted: Option<Box<memchr::memmem::Finder<'static>>>,
+}
+
+impl Field {
+    fn new(path: Vec<Seg>) -> Field {
+        let longest = path
+            .iter()
+            .filter_map(|s| match s {
+                Seg::Key(k) => Some(k),
+                Seg::Index(_) => None,
+            })
+            .max_by_key(|k| k.len());
+        let quoted = longest.map(|k| {
+            let needle = format!("\"{k}\"");
+            Box::new(memchr::memmem::Finder::new(needle.as_bytes()).into_owned())
+        });
+        Field { path, quoted }
+    }
+}
+
+impl fmt::Debug for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.path.fmt(f)
+    }
 }
 
 /// Per-call state: the payload's JSON is parsed lazily, once, and only if a JSON term runs.
@@ -293,17 +403,67 @@ struct Msg<'a> {
     payload: &'a [u8],
     paths: &'a json::Paths,
     decoders: Option<&'a Decoders>,
+    /// The channel's own decoder, when it is one that JSON text does not go through
+    /// (looked up once, when a JSON test first runs).
+    choice: Option<Option<crate::decode::Choice>>,
+    /// Take the shortcuts (see [`Filter::eval`]).
+    fast: bool,
+    /// Every JSON test reads the same path: [`Msg::field`] rather than [`Msg::json`].
+    one_path: bool,
     json: Option<Option<Value>>,
+    /// The value at the one path (None: absent, or not JSON).
+    field: Option<Option<Value>>,
+    /// JSON text (an object or array first) without a backslash.
+    plain: Option<bool>,
 }
 
 impl Msg<'_> {
+    /// The channel's configured decoder when it is not `auto` or `json`.
+    fn own_decoder(&mut self) -> Option<crate::decode::Choice> {
+        use crate::decode::{Choice, Format};
+        let (decoders, channel) = (self.decoders, self.channel);
+        *self.choice.get_or_insert_with(|| {
+            decoders
+                .and_then(|d| (d.0)(channel))
+                .filter(|c| !matches!(c, Choice::Auto | Choice::Only(Format::Json)))
+        })
+    }
+
     fn json(&mut self) -> Option<&Value> {
         let (payload, paths) = (self.payload, self.paths);
-        let choice = self.decoders.and_then(|d| (d.0)(self.channel));
+        let choice = self.own_decoder();
         self.json
             .get_or_insert_with(|| match choice {
                 Some(choice) => decoded_payload(payload, paths, choice),
                 None => parse_payload(payload, paths),
+            })
+            .as_ref()
+    }
+
+    /// True when the payload provably lacks `field`: plain JSON text without its
+    /// quoted key (a search costs a tenth of a parse).
+    fn lacks(&mut self, field: &Field) -> bool {
+        let Some(quoted) = field.quoted.as_deref().filter(|_| self.fast) else {
+            return false;
+        };
+        let payload = self.payload;
+        let plain = *self.plain.get_or_insert_with(|| {
+            scan::json_text(payload) && memchr::memchr(b'\\', payload).is_none()
+        });
+        plain && quoted.find(payload).is_none()
+    }
+
+    /// The value at `path`, the filter's one JSON path: scanned, or parsed when the
+    /// scanner is unsure.
+    fn field(&mut self, path: &[Seg]) -> Option<&Value> {
+        let (payload, paths) = (self.payload, self.paths);
+        self.field
+            .get_or_insert_with(|| match scan::field(payload, path) {
+                scan::Scanned::Found(value) => Some(value),
+                scan::Scanned::Absent => None,
+                scan::Scanned::Unsure => {
+                    parse_payload(payload, paths).and_then(|root| lookup(&root, path).cloned())
+                }
             })
             .as_ref()
     }
@@ -499,7 +659,7 @@ fn glob_class(mut pat: &[u8]) -> (Box<[bool; 256]>, &[u8]) {
     (set, pat)
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 enum Seg {
     Key(String),
     Index(usize),
@@ -907,7 +1067,7 @@ impl Parser<'_> {
                 return self.fail(end, msg);
             }
             self.pos = end;
-            return Ok(Node::Term(Term::Json(path, JsonOp::Exists)));
+            return Ok(Node::Term(Term::Json(Field::new(path), JsonOp::Exists)));
         };
         if op == "=" {
             return self.fail(op_at, "use '==' to compare");
@@ -935,7 +1095,7 @@ impl Parser<'_> {
             (">=", Lit::Num(n)) => JsonOp::Cmp(f64::ge, n),
             _ => return self.fail(at, format!("expected a number after '{op}'")),
         };
-        Ok(Node::Term(Term::Json(path, test)))
+        Ok(Node::Term(Term::Json(Field::new(path), test)))
     }
 }
 

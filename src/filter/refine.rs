@@ -59,9 +59,7 @@ fn term_implies(a: &Term, b: &Term) -> bool {
             ga.0 == gb.0
                 || matches!((prefix(&ga.0), prefix(&gb.0)), (Some(pa), Some(pb)) if pa.starts_with(&pb))
         }
-        (Term::Json(pa, oa), Term::Json(pb, ob)) => {
-            format!("{pa:?}") == format!("{pb:?}") && same_json_op(oa, ob)
-        }
+        (Term::Json(pa, oa), Term::Json(pb, ob)) => pa.path == pb.path && same_json_op(oa, ob),
         _ => false,
     }
 }

@@ -16,6 +16,7 @@
 //! and a block's buffer stays small).
 
 use std::collections::{HashSet, VecDeque};
+use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -200,6 +201,90 @@ impl<'a> SlotRef<'a> {
     }
 }
 
+/// Runs tested without the needle after one where most payloads held it.
+const DENSE_SKIP: u8 = 7;
+
+/// Consecutive slots of one block (see [`Store::runs`]).
+pub(super) struct Run<'a> {
+    block: &'a Block,
+    /// Slots of the block.
+    slots: Range<usize>,
+    /// Store index of the first.
+    first: usize,
+}
+
+impl Run<'_> {
+    /// Store indexes of the run's items that pass `filter`, in order. With a needle the
+    /// run's payloads (contiguous in the block) are searched in one pass first, and only
+    /// messages with the needle (or a channel that may match) are tested.
+    ///
+    /// `skip` paces the search: a needle in most payloads (the `c` typed before `ch:…`)
+    /// rules nothing out and only adds a pass, so after such a run the next
+    /// [`DENSE_SKIP`] runs are tested without it.
+    pub(super) fn passing(&self, filter: &Filter, skip: &mut u8, out: &mut impl FnMut(usize)) {
+        let needle = filter.needle().filter(|_| match *skip {
+            0 => true,
+            _ => {
+                *skip -= 1;
+                false
+            }
+        });
+        let hits = needle.map(|needle| (self.hits(&needle), needle));
+        if let Some((hits, _)) = &hits {
+            if hits.iter().filter(|&&hit| hit).count() * 2 > hits.len() {
+                *skip = DENSE_SKIP;
+            }
+        }
+        for local in self.slots.clone() {
+            let Some(slot) = SlotRef::new(self.block, local) else {
+                continue;
+            };
+            let ruled_out = match (&hits, slot.slot.tag, slot.slot.source.as_deref()) {
+                (Some((hits, needle)), Tag::Message(_), Some(source)) => {
+                    !hits[local - self.slots.start] && !needle.channel_may_match(&source.channel)
+                }
+                _ => false,
+            };
+            if !ruled_out && slot.passes(Some(filter)) {
+                out(self.first + local - self.slots.start);
+            }
+        }
+    }
+
+    /// Which slots' inline payloads contain the needle.
+    fn hits(&self, needle: &crate::filter::Needle<'_>) -> Vec<bool> {
+        let slots = &self.block.slots;
+        let (start, end) = (self.slots.start, self.slots.end);
+        let mut hits = vec![false; end - start];
+        let at = |i: usize| {
+            slots
+                .get(i)
+                .map_or(self.block.bytes.len(), |s| s.at as usize)
+        };
+        let limit = at(end);
+        let bytes = self.block.bytes.get(..limit).unwrap_or_default();
+        let (mut cursor, mut from) = (start, at(start));
+        while from < limit {
+            let Some(found) = needle.find_at(bytes, from) else {
+                break;
+            };
+            // The slot the occurrence starts in (zero-length payloads are skipped).
+            while cursor + 1 < end && at(cursor + 1) <= found.start {
+                cursor += 1;
+            }
+            let slot_end = at(cursor + 1);
+            let inline = matches!(slots.get(cursor).map(|s| s.tag), Some(Tag::Message(_)));
+            if found.end <= slot_end && inline {
+                hits[cursor - start] = true;
+            }
+            // One occurrence is enough; one running past the end rules out later ones
+            // in the same slot (they would end later still).
+            from = slot_end.max(found.start + 1);
+        }
+        hits
+    }
+}
+
 /// What an evicted item leaves for the feed's counters.
 pub(super) struct Evicted {
     pub(super) cost: usize,
@@ -361,6 +446,31 @@ impl Store {
             (self.blocks.get(1 + rest / BLOCK)?, rest % BLOCK)
         };
         SlotRef::new(block, at)
+    }
+
+    /// Items `range` (store indexes) as runs of consecutive slots of one block each.
+    pub(super) fn runs(&self, range: Range<usize>) -> impl Iterator<Item = Run<'_>> {
+        let first_len = self.blocks.front().map_or(0, |b| b.slots.len());
+        let mut index = range.start;
+        std::iter::from_fn(move || {
+            if index >= range.end.min(self.len) {
+                return None;
+            }
+            let (block, at) = if index < first_len {
+                (self.blocks.front()?, index)
+            } else {
+                let rest = index - first_len;
+                (self.blocks.get(1 + rest / BLOCK)?, rest % BLOCK)
+            };
+            let take = (block.slots.len() - at).min(range.end - index);
+            let run = Run {
+                block,
+                slots: at..at + take,
+                first: index,
+            };
+            index += take;
+            Some(run)
+        })
     }
 
     #[cfg(test)]
