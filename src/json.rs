@@ -118,7 +118,11 @@ static CLASS: [u8; 256] = {
     let mut table = [NON_ASCII; 256];
     let mut b = 0;
     while b < 0x80 {
-        table[b] = if b < 0x20 || b == 0x7f { U_ESCAPE } else { PLAIN };
+        table[b] = if b < 0x20 || b == 0x7f {
+            U_ESCAPE
+        } else {
+            PLAIN
+        };
         b += 1;
     }
     table[b'"' as usize] = b'"';
@@ -476,9 +480,11 @@ mod tests {
     fn new_escaper_matches_the_old_one_on_every_char_at_every_chunk_position() {
         for offset in 0..=STRIDE + 1 {
             let pad = "a".repeat(offset);
-            for c in (0..=0x10ffffu32).step_by(7).filter_map(char::from_u32).chain(
-                DANGEROUS.iter().copied(),
-            ) {
+            for c in (0..=0x10ffffu32)
+                .step_by(7)
+                .filter_map(char::from_u32)
+                .chain(DANGEROUS.iter().copied())
+            {
                 let text = format!("{pad}{c}{pad}");
                 assert_same_as_before(text.as_bytes());
             }
