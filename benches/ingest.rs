@@ -11,7 +11,8 @@
 //!
 //! Run: `cargo bench --bench ingest` (env: BENCH_MESSAGES=1000000, BENCH_SIZES=100,1024,
 //! BENCH_DECODE=1; `BENCH_SIZES=` runs only the decode rows; BENCH_NO_OUTPUT_LIMIT=1 lifts
-//! the server's pubsub output limit so redis-cli survives 1 KB)
+//! the server's pubsub output limit so redis-cli survives 1 KB; BENCH_REDTAIL=PATH runs
+//! another redtail binary, e.g. a base build for a before/after pair)
 
 mod common;
 
@@ -224,7 +225,12 @@ fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    let redtail = env!("CARGO_BIN_EXE_redtail");
+    // BENCH_REDTAIL=/path/to/redtail measures another build (e.g. the base of a change)
+    // in the same harness, against the same redis-cli baseline.
+    let redtail_override = std::env::var("BENCH_REDTAIL").ok();
+    let redtail = redtail_override
+        .as_deref()
+        .unwrap_or(env!("CARGO_BIN_EXE_redtail"));
     let python_ok = Command::new("python3")
         .args(["-c", "import redis"])
         .status()

@@ -10,7 +10,7 @@
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::json::json_bytes;
+use crate::json::{json_bytes, json_str_bytes};
 use crate::redis::message::{Gap, KeyEvent, Kind, Message};
 
 /// Formats messages, caching the timestamp text: every message of one socket read shares
@@ -40,31 +40,26 @@ impl JsonlWriter {
         out.extend_from_slice(b"\",\"kind\":\"");
         out.extend_from_slice(m.kind.as_str().as_bytes());
         out.extend_from_slice(b"\",\"channel\":");
-        match std::str::from_utf8(&m.channel) {
-            Ok(text) => json_str(text, out),
-            Err(_) => {
-                json_str(&crate::text::escape::escape_line(&m.channel), out);
-                out.extend_from_slice(b",\"channel_b64\":");
-                b64(&m.channel, out);
-            }
+        if !json_str_bytes(&m.channel, out) {
+            json_str(&crate::text::escape::escape_line(&m.channel), out);
+            out.extend_from_slice(b",\"channel_b64\":");
+            b64(&m.channel, out);
         }
         out.extend_from_slice(b",\"pattern\":");
         match &m.pattern {
             None => out.extend_from_slice(b"null"),
-            Some(p) => match std::str::from_utf8(p) {
-                Ok(text) => json_str(text, out),
-                Err(_) => json_str(&crate::text::escape::escape_line(p), out),
-            },
+            Some(p) => {
+                if !json_str_bytes(p, out) {
+                    json_str(&crate::text::escape::escape_line(p), out);
+                }
+            }
         }
-        match std::str::from_utf8(&m.payload) {
-            Ok(text) => {
-                out.extend_from_slice(b",\"payload\":");
-                json_str(text, out);
-            }
-            Err(_) => {
-                out.extend_from_slice(b",\"payload_b64\":");
-                b64(&m.payload, out);
-            }
+        // One pass over the payload: UTF-8 is checked while escaping.
+        out.extend_from_slice(b",\"payload\":");
+        if !json_str_bytes(&m.payload, out) {
+            out.truncate(out.len() - b"payload\":".len());
+            out.extend_from_slice(b"payload_b64\":");
+            b64(&m.payload, out);
         }
         out.extend_from_slice(b"}\n");
     }
@@ -83,18 +78,14 @@ impl JsonlWriter {
         out.extend_from_slice(b"\",\"kind\":\"keyspace\",\"db\":");
         out.extend_from_slice(e.db.to_string().as_bytes());
         out.extend_from_slice(b",\"key\":");
-        match std::str::from_utf8(&e.key) {
-            Ok(text) => json_str(text, out),
-            Err(_) => {
-                json_str(&crate::text::escape::escape_line(&e.key), out);
-                out.extend_from_slice(b",\"key_b64\":");
-                b64(&e.key, out);
-            }
+        if !json_str_bytes(&e.key, out) {
+            json_str(&crate::text::escape::escape_line(&e.key), out);
+            out.extend_from_slice(b",\"key_b64\":");
+            b64(&e.key, out);
         }
         out.extend_from_slice(b",\"event\":");
-        match std::str::from_utf8(&e.event) {
-            Ok(text) => json_str(text, out),
-            Err(_) => json_str(&crate::text::escape::escape_line(&e.event), out),
+        if !json_str_bytes(&e.event, out) {
+            json_str(&crate::text::escape::escape_line(&e.event), out);
         }
         out.extend_from_slice(b",\"node\":");
         json_str(&e.node, out);
@@ -199,11 +190,21 @@ pub fn gap_jsonl(g: &Gap, out: &mut Vec<u8>) {
     }
 }
 
+/// Standard base64 in quotes, encoded straight into `out`.
 fn b64(bytes: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
-    let mut s = String::new();
-    base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut s);
-    out.extend_from_slice(s.as_bytes());
+    let start = out.len();
+    let encoded_len = base64::encoded_len(bytes.len(), true).unwrap_or(0);
+    out.resize(start + encoded_len, 0);
+    let engine = base64::engine::general_purpose::STANDARD;
+    match engine.encode_slice(bytes, &mut out[start..]) {
+        Ok(written) => out.truncate(start + written),
+        Err(_) => {
+            // Not reached (the slice is the exact size); the allocating form is correct.
+            out.truncate(start);
+            out.extend_from_slice(engine.encode(bytes).as_bytes());
+        }
+    }
     out.push(b'"');
 }
 
@@ -337,6 +338,72 @@ pub(crate) mod tests {
         format_jsonl(&msg(Kind::StreamEntry, None, b"s", b"1-0 k=v"), &mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["payload"], "1-0 k=v");
+    }
+
+    /// `write` as it was before the one-pass escaper: `str::from_utf8`, then the escaper.
+    fn write_before(m: &Message, out: &mut Vec<u8>) {
+        use base64::Engine as _;
+        let b64 = |bytes: &[u8], out: &mut Vec<u8>| {
+            let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+            out.extend_from_slice(format!("\"{text}\"").as_bytes());
+        };
+        let ts = m.received.to_rfc3339_opts(SecondsFormat::Micros, true);
+        out.extend_from_slice(format!("{{\"ts\":\"{ts}\",\"kind\":\"").as_bytes());
+        out.extend_from_slice(m.kind.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"channel\":");
+        match std::str::from_utf8(&m.channel) {
+            Ok(text) => json_str(text, out),
+            Err(_) => {
+                json_str(&crate::text::escape::escape_line(&m.channel), out);
+                out.extend_from_slice(b",\"channel_b64\":");
+                b64(&m.channel, out);
+            }
+        }
+        out.extend_from_slice(b",\"pattern\":");
+        match &m.pattern {
+            None => out.extend_from_slice(b"null"),
+            Some(p) => match std::str::from_utf8(p) {
+                Ok(text) => json_str(text, out),
+                Err(_) => json_str(&crate::text::escape::escape_line(p), out),
+            },
+        }
+        match std::str::from_utf8(&m.payload) {
+            Ok(text) => {
+                out.extend_from_slice(b",\"payload\":");
+                json_str(text, out);
+            }
+            Err(_) => {
+                out.extend_from_slice(b",\"payload_b64\":");
+                b64(&m.payload, out);
+            }
+        }
+        out.extend_from_slice(b"}\n");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn lines_are_byte_identical_to_the_two_pass_writer(
+            channel in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24),
+            pattern in proptest::option::of(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..8)),
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            ascii_payload in proptest::prelude::any::<bool>(),
+        ) {
+            let payload: Vec<u8> = if ascii_payload {
+                payload.iter().map(|b| b & 0x7f).collect()
+            } else {
+                payload
+            };
+            let mut m = msg(Kind::PMessage, None, b"", b"");
+            m.channel = Bytes::from(channel);
+            m.pattern = pattern.map(Bytes::from);
+            m.payload = Bytes::from(payload);
+            let (mut now, mut before) = (b"x".to_vec(), b"x".to_vec());
+            JsonlWriter::default().write(&m, &mut now);
+            write_before(&m, &mut before);
+            proptest::prop_assert_eq!(now, before);
+        }
     }
 
     #[test]

@@ -87,6 +87,12 @@ pub struct SubscriberConfig {
     /// the I/O driver across threads (futex, eventfd write, a second `epoll_wait`), which
     /// was the largest cost per message in a flood. `tail` runs on one thread already.
     pub own_thread: bool,
+    /// After a small read, sleep this long (blocking the engine's thread) before reading
+    /// again, so a flood arrives in fewer, bigger reads: each wake-up from `epoll_wait`
+    /// costs more than parsing the ~16 KiB it brings. Zero (the default) only yields.
+    /// For `tail`, whose engine and consumer share one thread of their own; never for
+    /// engines that share a runtime (a cluster's), which the pause would stall in turn.
+    pub coalesce_pause: Duration,
 }
 
 /// Reads smaller than this trigger the coalescing pause.
@@ -104,6 +110,7 @@ impl SubscriberConfig {
             client_name: "redtail-sub".into(),
             keyspace: None,
             own_thread: false,
+            coalesce_pause: Duration::ZERO,
         }
     }
 }
@@ -156,8 +163,10 @@ impl Subscriber {
     pub fn spawn(mut config: SubscriberConfig, initial: Subscriptions) -> Subscriber {
         let inbox = Arc::new(Inbox::new(config.caps));
         if let Some(route) = config.route.clone().filter(|r| r.is_cluster()) {
-            // One engine per node, as tasks: `own_thread` is for the single engine.
+            // One engine per node, as tasks: `own_thread` and the blocking pause are for
+            // the single engine.
             config.own_thread = false;
+            config.coalesce_pause = Duration::ZERO;
             let (control_tx, control_rx) = mpsc::unbounded_channel();
             let (status_tx, status_rx) = watch::channel(Status {
                 conn: ConnState::Connecting,
@@ -598,6 +607,9 @@ impl Engine {
                             // 1M × 100 B (`benches/ingest`).
                             if n < COALESCE_BELOW {
                                 tokio::task::yield_now().await;
+                                if !self.config.coalesce_pause.is_zero() {
+                                    std::thread::sleep(self.config.coalesce_pause);
+                                }
                             }
                         }
                         Err(e) => return lost(format!("read failed: {e}")),
