@@ -106,7 +106,7 @@ fn parse_at(buf: &[u8], start: usize, depth: usize) -> Result<Parse, ProtocolErr
 fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
     let rest = buf.get(from..)?;
     let mut i = 0;
-    while let Some(off) = rest[i..].iter().position(|&b| b == b'\r') {
+    while let Some(off) = memchr::memchr(b'\r', &rest[i..]) {
         let at = i + off;
         match rest.get(at + 1) {
             Some(b'\n') => return Some(from + at),
@@ -117,11 +117,31 @@ fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
+/// A RESP integer line: an optional `-` (or `+`), then 1 to 19 ASCII digits — what
+/// `i64::from_str` accepts, without going through `str` for every frame header.
 fn int(bytes: &[u8]) -> Result<i64, ProtocolError> {
-    std::str::from_utf8(bytes)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| ProtocolError("invalid integer".into()))
+    let bad = || ProtocolError("invalid integer".into());
+    let (negative, digits) = match bytes {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, bytes),
+    };
+    if digits.is_empty() || digits.len() > 19 {
+        // Longer runs (leading zeros) are rare: leave them to the standard parser.
+        return std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(bad);
+    }
+    let mut n: i128 = 0;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return Err(bad());
+        }
+        n = n * 10 + i128::from(b - b'0');
+    }
+    let n = if negative { -n } else { n };
+    i64::try_from(n).map_err(|_| bad())
 }
 
 /// Encode a command as a RESP array of bulk strings.
@@ -137,6 +157,67 @@ pub fn encode_command(args: &[&[u8]], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The byte-level integer reader accepts and rejects exactly what `i64::from_str`
+    /// does (it replaced it on every frame header).
+    #[test]
+    fn int_agrees_with_the_standard_parser() {
+        let std_int = |b: &[u8]| {
+            std::str::from_utf8(b)
+                .ok()
+                .and_then(|s| s.parse::<i64>().ok())
+        };
+        let mut cases: Vec<Vec<u8>> = [
+            "0",
+            "-0",
+            "+0",
+            "7",
+            "-1",
+            "+12",
+            "1024",
+            "",
+            "-",
+            "+",
+            "--1",
+            "+-1",
+            "1 ",
+            " 1",
+            "1.0",
+            "0x10",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "99999999999999999999",
+            "00000000000000000000001",
+            "-0000000000000000000001",
+            "١٢",
+        ]
+        .iter()
+        .map(|c| c.as_bytes().to_vec())
+        .collect();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 22) as usize;
+            let alphabet = b"0123456789-+ x\r";
+            cases.push(
+                (0..len)
+                    .map(|i| alphabet[((seed >> (i * 3 % 60)) as usize + i) % alphabet.len()])
+                    .collect(),
+            );
+        }
+        for case in cases {
+            assert_eq!(
+                int(&case).ok(),
+                std_int(&case),
+                "{:?}",
+                String::from_utf8_lossy(&case)
+            );
+        }
+    }
 
     #[test]
     fn parses_a_message_frame() {
