@@ -96,6 +96,35 @@ fn replay(url: &str, file: &Path, extra: &[&str], env: &[(&str, &str)], audit: &
     }
 }
 
+/// A private server, its URL, a scratch folder and an audit log path in it.
+struct Setup {
+    server: Server,
+    url: String,
+    dir: tempfile::TempDir,
+    audit: PathBuf,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let server = Server::start();
+        let url = server.url();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let audit = dir.path().join("audit.jsonl");
+        Setup {
+            server,
+            url,
+            dir,
+            audit,
+        }
+    }
+}
+
+/// A JSONL line's `ts`.
+fn ts(line: &str) -> chrono::DateTime<chrono::FixedOffset> {
+    let v: serde_json::Value = serde_json::from_str(line).expect("json");
+    chrono::DateTime::parse_from_rfc3339(v["ts"].as_str().expect("ts")).expect("rfc3339")
+}
+
 fn write_capture(dir: &Path, lines: &[String]) -> PathBuf {
     let path = dir.join("capture.jsonl");
     std::fs::write(&path, lines.join("\n") + "\n").expect("write capture");
@@ -137,11 +166,13 @@ fn capture_args(url: &str) -> Vec<&str> {
 
 #[test]
 fn a_capture_replayed_and_recaptured_is_byte_identical() {
-    let server = Server::start();
+    let Setup {
+        server,
+        url,
+        dir,
+        audit,
+    } = Setup::new();
     server.cli(&["CONFIG", "SET", "notify-keyspace-events", "K$"]);
-    let url = server.url();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let audit = dir.path().join("audit.jsonl");
     let mut first = capture_args(&url);
     first.extend(["-p", "__keyspace@0__:*"]);
     let capture = Proc::spawn(&first);
@@ -193,10 +224,12 @@ fn a_capture_replayed_and_recaptured_is_byte_identical() {
 
 #[test]
 fn a_long_replay_audits_the_first_messages_and_one_summary() {
-    let server = Server::start();
-    let url = server.url();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let audit = dir.path().join("audit.jsonl");
+    let Setup {
+        server,
+        url,
+        dir,
+        audit,
+    } = Setup::new();
     let lines: Vec<String> = (0..2500)
         .map(|i| {
             format!(
@@ -222,10 +255,12 @@ fn a_long_replay_audits_the_first_messages_and_one_summary() {
 
 #[test]
 fn replay_with_channel_sends_everything_to_the_new_channel() {
-    let server = Server::start();
-    let url = server.url();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let audit = dir.path().join("audit.jsonl");
+    let Setup {
+        server,
+        url,
+        dir,
+        audit,
+    } = Setup::new();
     let capture = Proc::spawn(&capture_args(&url));
     wait_subscribed(&server, 4);
     python::run(server.port, PUBLISHER);
@@ -255,10 +290,12 @@ fn replay_with_channel_sends_everything_to_the_new_channel() {
 
 #[test]
 fn replay_at_a_rate_spaces_the_messages() {
-    let server = Server::start();
-    let url = server.url();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let audit = dir.path().join("audit.jsonl");
+    let Setup {
+        server,
+        url,
+        dir,
+        audit,
+    } = Setup::new();
     let lines_in: Vec<String> = (0..6)
         .map(|i| format!(r#"{{"kind":"message","channel":"paced","payload":"{i}"}}"#))
         .collect();
@@ -271,10 +308,6 @@ fn replay_at_a_rate_spaces_the_messages() {
     // Behaviour, not speed: at 10 messages a second, six cannot arrive within 0.5 s of
     // each other (a lower bound only; a slow machine only spreads them further).
     let got = lines(&target, 6);
-    let ts = |l: &String| {
-        let v: serde_json::Value = serde_json::from_str(l).expect("json");
-        chrono::DateTime::parse_from_rfc3339(v["ts"].as_str().expect("ts")).expect("rfc3339")
-    };
     let spread = ts(&got[5]) - ts(&got[0]);
     assert!(
         spread >= chrono::TimeDelta::milliseconds(480),
@@ -284,10 +317,12 @@ fn replay_at_a_rate_spaces_the_messages() {
 
 #[test]
 fn replay_as_recorded_keeps_the_recorded_spacing() {
-    let server = Server::start();
-    let url = server.url();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let audit = dir.path().join("audit.jsonl");
+    let Setup {
+        server,
+        url,
+        dir,
+        audit,
+    } = Setup::new();
     let lines_in = [
         r#"{"ts":"2026-01-01T00:00:00.000000Z","kind":"message","channel":"rec","payload":"a"}"#,
         r#"{"ts":"2026-01-01T00:00:00.010000Z","kind":"message","channel":"rec","payload":"b"}"#,
@@ -302,10 +337,6 @@ fn replay_as_recorded_keeps_the_recorded_spacing() {
     assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.summary["skipped"]["gap"], 1, "{}", done.summary);
     let got = lines(&target, 3);
-    let ts = |l: &String| {
-        let v: serde_json::Value = serde_json::from_str(l).expect("json");
-        chrono::DateTime::parse_from_rfc3339(v["ts"].as_str().expect("ts")).expect("rfc3339")
-    };
     assert!(
         ts(&got[2]) - ts(&got[0]) >= chrono::TimeDelta::milliseconds(580),
         "the recorded 0.6 s are kept: {got:?}"
@@ -314,10 +345,12 @@ fn replay_as_recorded_keeps_the_recorded_spacing() {
 
 #[test]
 fn read_only_refuses_a_replay_and_publishes_nothing() {
-    let server = Server::start();
-    let url = server.url();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let audit = dir.path().join("audit.jsonl");
+    let Setup {
+        server,
+        url,
+        dir,
+        audit,
+    } = Setup::new();
     let file = write_capture(
         dir.path(),
         &[r#"{"kind":"message","channel":"guarded","payload":"x"}"#.to_string()],
@@ -359,10 +392,12 @@ fn read_only_refuses_a_replay_and_publishes_nothing() {
 
 #[test]
 fn malformed_lines_are_reported_with_their_number_and_strict_stops() {
-    let server = Server::start();
-    let url = server.url();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let audit = dir.path().join("audit.jsonl");
+    let Setup {
+        server,
+        url,
+        dir,
+        audit,
+    } = Setup::new();
     let file = write_capture(
         dir.path(),
         &[
