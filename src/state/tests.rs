@@ -475,6 +475,34 @@ fn an_outage_drops_the_rate_to_zero_at_once_and_counts_the_open_gap() {
     assert_eq!(s.rate_per_second(), 0.0);
 }
 
+/// Hiding an outage would fake continuity: a filter that matches no message still
+/// shows the gap between them.
+#[test]
+fn a_filter_never_hides_a_gap_in_the_feed() {
+    let mut s = with_messages(&["before"]);
+    let gap = Delivery::Gap(Gap {
+        from: t(1),
+        to: t(2),
+        reason: "server closed the connection".into(),
+    });
+    s.update(
+        Event::Deliveries(vec![gap, message("ai:chat", "after")]),
+        t(2),
+    );
+    s.update(ch('/'), t(3));
+    type_text(&mut s, "matches-nothing");
+    s.update(key(KeyCode::Enter), t(3));
+    assert_eq!(s.feed.matching_len(), 1, "the gap alone");
+    s.update(ch('/'), t(4));
+    s.update(key(KeyCode::Backspace), t(4));
+    for _ in 0.."matches-nothing".len() {
+        s.update(key(KeyCode::Backspace), t(4));
+    }
+    type_text(&mut s, "after");
+    s.update(key(KeyCode::Enter), t(4));
+    assert_eq!(s.feed.matching_len(), 2, "the message and the gap");
+}
+
 #[test]
 fn gaps_errors_and_confirmations_reach_the_screen() {
     let mut s = state();
