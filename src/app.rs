@@ -80,6 +80,8 @@ pub async fn run(args: TuiArgs, route: Arc<Route>) -> Result<i32> {
     let keyspace_setup = keyspace_setup(&args, &route, &engine_config);
     // A flood's socket reads then wake only the engine's thread, not both workers.
     engine_config.own_thread = true;
+    // …and a flood then arrives in fewer, bigger reads (only that thread waits).
+    engine_config.coalesce_pause = crate::redis::subscriber::COALESCE_PAUSE;
     let restorer = keyspace_setup.restorer.clone();
     let subscriber = Subscriber::spawn(engine_config, subscriptions.clone());
     // Explicit --stream keys (not globs) are also tailed into the feed with XREAD; `f` in

@@ -133,13 +133,9 @@ fn spawn_subscriber(
     // Engine and consumer share this runtime's one thread, and the writer has a thread
     // of its own: a short pause after a small read costs the consumer nothing and
     // brings a flood in several times fewer reads and wake-ups (see `coalesce_pause`).
-    config.coalesce_pause = COALESCE_PAUSE;
+    config.coalesce_pause = crate::redis::subscriber::COALESCE_PAUSE;
     Subscriber::spawn(config, subs)
 }
-
-/// 0.5 ms: about 100 KB of a 1 KB-message flood at 200,000 messages/s, well inside the
-/// socket's receive buffer, so the server never has to hold output back for us.
-const COALESCE_PAUSE: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// Routing, liveness pings and buffer caps from the flags (shared by `--keyspace`).
 fn subscriber_config(
