@@ -53,13 +53,6 @@ fn numsub(cluster: &Cluster, port: u16, sub: &str, channel: &str) -> i64 {
     int(&cluster.cli(port, &["PUBSUB", sub, channel]))
 }
 
-fn json_line(p: &Proc) -> serde_json::Value {
-    let l = p
-        .line(T)
-        .unwrap_or_else(|| panic!("no line; stderr: {}", p.stderr()));
-    serde_json::from_str(&l).unwrap_or_else(|e| panic!("bad json {l:?}: {e}"))
-}
-
 fn stats_json(url: &str, extra: &[&str]) -> serde_json::Value {
     let mut args = vec!["stats", "--json", "--url", url];
     args.extend_from_slice(extra);
@@ -174,7 +167,7 @@ fn shard_channels_on_all_three_shards_arrive_in_one_tail() {
     cluster.cli(replica, &["PUBLISH", "tail:broadcast", "to everyone"]);
     let mut got = Vec::new();
     for _ in 0..4 {
-        let v = json_line(&p);
+        let v = p.json_line(T);
         got.push((
             v["kind"].as_str().unwrap().to_string(),
             v["channel"].as_str().unwrap().to_string(),
@@ -332,7 +325,7 @@ fn killed_primary_mid_tail_gap_then_resume_after_failover() {
         (numsub(&cluster, victim, "SHARDNUMSUB", &channel) == 1).then_some(())
     });
     cluster.cli_c(&["SPUBLISH", &channel, "before"]);
-    let v = json_line(&p);
+    let v = p.json_line(T);
     assert_eq!(v["payload"], "before");
 
     cluster.kill_primary(victim);
@@ -360,7 +353,7 @@ fn killed_primary_mid_tail_gap_then_resume_after_failover() {
     // Gaps (one per connection that was on the dead node) come first, then the messages.
     while !wanted.iter().all(|w| payloads.iter().any(|p| p == w)) {
         assert!(kinds.len() < 8, "{kinds:?} {payloads:?}");
-        let v = json_line(&p);
+        let v = p.json_line(T);
         kinds.push(v["kind"].as_str().unwrap().to_string());
         payloads.push(v["payload"].as_str().unwrap_or_default().to_string());
     }
@@ -401,7 +394,7 @@ fn sentinel_failover_is_followed_by_tail_and_stats() {
         (int(&cli(first, &["PUBSUB", "NUMSUB", "sent:events"])) == 1).then_some(())
     });
     cli(first, &["PUBLISH", "sent:events", "one"]);
-    assert_eq!(json_line(&p)["payload"], "one");
+    assert_eq!(p.json_line(T)["payload"], "one");
 
     let second = setup.failover();
     assert_ne!(first, second);
@@ -410,9 +403,9 @@ fn sentinel_failover_is_followed_by_tail_and_stats() {
     });
     cli(second, &["PUBLISH", "sent:events", "two"]);
     // A gap marker may come first (the old primary dropped us during the switch).
-    let mut v = json_line(&p);
+    let mut v = p.json_line(T);
     if v["kind"] == "gap" {
-        v = json_line(&p);
+        v = p.json_line(T);
     }
     assert_eq!(v["payload"], "two", "{v}");
 
@@ -520,9 +513,9 @@ fn shard_subscription_follows_its_slot_when_it_is_migrated() {
     });
     let n = int(&cluster.cli(to, &["SPUBLISH", &channel, "after the move"]));
     assert_eq!(n, 1);
-    let mut v = json_line(&p);
+    let mut v = p.json_line(T);
     while v["kind"] == "gap" {
-        v = json_line(&p);
+        v = p.json_line(T);
     }
     assert_eq!(v["payload"], "after the move", "{v}");
 }

@@ -88,19 +88,9 @@ const CHAINS: [&str; 11] = [
 ];
 
 fn tail(server: &Server, extra: &[&str]) -> Proc {
-    let url = server.url();
-    let mut args = vec!["tail", url.as_str(), "--format", "jsonl", "-c", "enc"];
+    let mut args = vec!["-c", "enc"];
     args.extend_from_slice(extra);
-    let p = Proc::spawn(&args);
-    wait_subscribed(server, 1);
-    p
-}
-
-fn next_json(p: &Proc) -> Value {
-    let line = p
-        .line(T)
-        .unwrap_or_else(|| panic!("no line; stderr: {}", p.stderr()));
-    serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad json {line:?}: {e}"))
+    common::tail_jsonl(server, &args, 1)
 }
 
 #[test]
@@ -114,7 +104,7 @@ fn tail_decode_auto_gives_back_what_real_encoders_encoded() {
         let _: i64 = c.publish("enc", payload).unwrap_or_default();
     }
     for (payload, chain) in payloads.iter().zip(CHAINS) {
-        let v = next_json(&p);
+        let v = p.json_line(T);
         assert_eq!(v["decoded_as"], chain, "{v}");
         assert_eq!(v["decoded"], original(), "{chain}: {v}");
         // The raw payload is still there, byte for byte.
@@ -164,19 +154,19 @@ fn tail_decode_reports_zip_bombs_and_corrupt_payloads_and_keeps_the_raw_bytes() 
     for payload in &payloads {
         let _: i64 = c.publish("enc", payload).unwrap_or_default();
     }
-    let bomb = next_json(&p);
+    let bomb = p.json_line(T);
     assert_eq!(bomb["decode_error"], "gzip: output larger than 16 MiB");
     assert!(bomb.get("decoded").is_none() && bomb.get("payload_b64").is_some());
-    let truncated = next_json(&p);
+    let truncated = p.json_line(T);
     assert!(
         truncated["decode_error"]
             .as_str()
             .is_some_and(|e| e.starts_with("gzip: ")),
         "{truncated}"
     );
-    let cut = next_json(&p);
+    let cut = p.json_line(T);
     assert_eq!(cut["decode_error"], "msgpack: truncated", "{cut}");
-    let plain = next_json(&p);
+    let plain = p.json_line(T);
     assert_eq!(plain["payload"], "just words");
     assert!(plain.get("decode_error").is_none() && plain.get("decoded").is_none());
 }
@@ -213,12 +203,12 @@ fn config_decode_table_applies_per_channel_and_the_flag_overrides_it() {
     let mut c = server.conn();
     let _: i64 = c.publish("socket.io#/#", &payloads[0]).unwrap_or_default();
     let _: i64 = c.publish("other", &payloads[0]).unwrap_or_default();
-    let v = next_json(&p);
+    let v = p.json_line(T);
     assert_eq!(
         (&v["decoded_as"], &v["decoded"]),
         (&json!("msgpack"), &json!({"a": 1}))
     );
-    let v = next_json(&p);
+    let v = p.json_line(T);
     assert!(v.get("decoded").is_none(), "no rule for `other`: {v}");
     drop(p);
 
@@ -233,7 +223,7 @@ fn config_decode_table_applies_per_channel_and_the_flag_overrides_it() {
         .conn()
         .publish("socket.io#/#", &payloads[0])
         .unwrap_or_default();
-    let v = next_json(&p);
+    let v = p.json_line(T);
     assert!(
         v["decode_error"]
             .as_str()
@@ -256,12 +246,12 @@ fn json_field_filter_matches_a_decoded_msgpack_field() {
     let _: i64 = c
         .publish("enc", r#"{"user":{"id":42}}"#)
         .unwrap_or_default();
-    let first = next_json(&p);
+    let first = p.json_line(T);
     assert!(
         first.get("payload_b64").is_some(),
         "the msgpack one: {first}"
     );
-    let second = next_json(&p);
+    let second = p.json_line(T);
     assert_eq!(second["payload"], r#"{"user":{"id":42}}"#);
 }
 

@@ -144,19 +144,9 @@ fn redtail_form(mut dict: Value) -> Value {
 }
 
 fn tail(server: &Server, extra: &[&str]) -> Proc {
-    let url = server.url();
-    let mut args = vec!["tail", url.as_str(), "--format", "jsonl", "-c", "orders.eu"];
+    let mut args = vec!["-c", "orders.eu"];
     args.extend_from_slice(extra);
-    let p = Proc::spawn(&args);
-    wait_subscribed(server, 1);
-    p
-}
-
-fn next_json(p: &Proc) -> Value {
-    let line = p
-        .line(T)
-        .unwrap_or_else(|| panic!("no line; stderr: {}", p.stderr()));
-    serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad json {line:?}: {e}"))
+    common::tail_jsonl(server, &args, 1)
 }
 
 fn publish_all(server: &Server, payloads: &[Vec<u8>]) {
@@ -195,7 +185,7 @@ fn tail_decode_protobuf_type_equals_message_to_dict() {
         "gzip+protobuf:shop.Order",
     ];
     for ((payload, dict), chain) in orders.iter().zip(chains) {
-        let v = next_json(&p);
+        let v = p.json_line(T);
         assert_eq!(v["decoded_as"], chain, "{v}");
         let expected = redtail_form(dict.clone());
         let got = &v["decoded"];
@@ -235,7 +225,7 @@ fn a_proto_file_without_protoc_decodes_the_same() {
         &orders.iter().map(|(b, _)| b.clone()).collect::<Vec<_>>(),
     );
     for (_, dict) in &orders {
-        let v = next_json(&p);
+        let v = p.json_line(T);
         assert_eq!(v["decoded"], redtail_form(dict.clone()), "{v}");
     }
 }
@@ -276,7 +266,7 @@ fn tail_filter_reads_a_protobuf_type_by_its_field_names() {
         &server,
         &orders.iter().map(|(b, _)| b.clone()).collect::<Vec<_>>(),
     );
-    let v = next_json(&shipped);
+    let v = shipped.json_line(T);
     assert_eq!(v["decoded"], redtail_form(orders[1].1.clone()), "{v}");
     assert!(
         shipped.line(Duration::from_millis(500)).is_none(),
@@ -303,7 +293,7 @@ fn a_payload_of_another_type_stays_raw_with_the_reason() {
         &["--decode", "protobuf:shop.Order", "--proto", &set],
     );
     publish_all(&server, &payloads);
-    let money = next_json(&p);
+    let money = p.json_line(T);
     assert!(money.get("decoded").is_none(), "{money}");
     assert_eq!(
         money["decode_error"],
@@ -311,7 +301,7 @@ fn a_payload_of_another_type_stays_raw_with_the_reason() {
         "{money}"
     );
     // Field 1 fits (id = 150); field 10 (ratio, a double) arrives as a varint.
-    let odd = next_json(&p);
+    let odd = p.json_line(T);
     assert_eq!(
         odd["decode_error"],
         "protobuf:shop.Order: field ratio (10) is double but arrives as varint",
@@ -334,7 +324,7 @@ fn config_maps_channel_globs_to_a_protobuf_type() {
     let config_arg = config.display().to_string();
     let p = tail(&server, &["--config", &config_arg]);
     publish_all(&server, &[orders[1].0.clone()]);
-    let v = next_json(&p);
+    let v = p.json_line(T);
     assert_eq!(v["decoded_as"], "protobuf:shop.Order", "{v}");
     assert_eq!(v["decoded"], redtail_form(orders[1].1.clone()), "{v}");
 }

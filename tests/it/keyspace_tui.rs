@@ -95,6 +95,20 @@ fn state(read_only: bool) -> AppState {
     s
 }
 
+fn press(s: &mut AppState, c: char) {
+    let key = crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c));
+    s.update(Event::Key(key), now());
+}
+
+/// The pane at 100×30, snapshot as `name` and checked for overflow; its text.
+fn snapshot_100x30(s: &mut AppState, name: &str) -> String {
+    let buf = screen::draw_at(s, (100, 30), now());
+    let screen_text = text(&buf);
+    insta::assert_snapshot!(name, screen_text.clone());
+    check_screen(&buf, &Expect::default());
+    screen_text
+}
+
 fn expect() -> Expect<'static> {
     Expect {
         distinct: &["1a2b", "1c4d"],
@@ -160,12 +174,7 @@ fn keyspace_gap_is_a_row_where_it_happened_at_every_size() {
 #[test]
 fn keyspace_keys_table_counts_per_key_at_every_size() {
     let mut s = state(false);
-    s.update(
-        Event::Key(crossterm::event::KeyEvent::from(
-            crossterm::event::KeyCode::Char('t'),
-        )),
-        now(),
-    );
+    press(&mut s, 't');
     for size in screen::SIZES {
         let buf = screen::draw_at(&mut s, size, now());
         let screen_text = text(&buf);
@@ -209,16 +218,8 @@ fn keyspace_pane_says_which_node_lacks_which_flags() {
         assert!(screen_text.contains("10.0.0.5:7000"), "{screen_text}");
     }
     // The enable key opens the confirmation naming node, old and new value.
-    s.update(
-        Event::Key(crossterm::event::KeyEvent::from(
-            crossterm::event::KeyCode::Char('E'),
-        )),
-        now(),
-    );
-    let buf = screen::draw_at(&mut s, (100, 30), now());
-    let screen_text = text(&buf);
-    insta::assert_snapshot!("confirm_100x30", screen_text);
-    check_screen(&buf, &Expect::default());
+    press(&mut s, 'E');
+    let screen_text = snapshot_100x30(&mut s, "confirm_100x30");
     assert!(
         screen_text.contains("10.0.0.5:7000: \"\" → \"Kgx$h\""),
         "{screen_text}"
@@ -488,16 +489,8 @@ fn keyspace_tui_through_sentinel_follows_the_primary_it_names() {
 #[test]
 fn keyspace_help_lists_the_pane_keys_and_how_filters_map() {
     let mut s = state(false);
-    s.update(
-        Event::Key(crossterm::event::KeyEvent::from(
-            crossterm::event::KeyCode::Char('?'),
-        )),
-        now(),
-    );
-    let buf = screen::draw_at(&mut s, (100, 30), now());
-    let screen_text = text(&buf);
-    insta::assert_snapshot!("help_100x30", screen_text);
-    check_screen(&buf, &Expect::default());
+    press(&mut s, '?');
+    let screen_text = snapshot_100x30(&mut s, "help_100x30");
     for needed in [
         "events / keys table",
         "How Keyspace filters",

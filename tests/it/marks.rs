@@ -4,7 +4,6 @@
 
 use crate::common;
 
-use std::io::Read as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyModifiers};
 
-use common::python::{self, audit_records, b64, numsub, publish_calls};
+use common::python::{self, audit_records, numsub, publish_calls};
 use common::screen;
 use common::{wait_for, wait_subscribed, Server};
 use redtail::redis::message::{Delivery, Kind, Message};
@@ -38,7 +37,7 @@ fn marked_messages_are_sent_again_byte_exact_in_the_order_received() {
     server.cli(&["PUBLISH", "mk", "four"]);
     server.cli(&["PUBLISH", "mk", "five"]);
     tui.wait_for("five", T);
-    let mut listener = python::subscriber(server.port, "mk", 3);
+    let listener = python::subscriber(server.port, "mk", 3);
     wait_for("the Python subscriber", T, || {
         (numsub(&server, "mk") == 2).then_some(())
     });
@@ -66,18 +65,7 @@ fn marked_messages_are_sent_again_byte_exact_in_the_order_received() {
     let before = publish_calls(&server);
     tui.send(b"y");
     tui.wait_for("sent 3 marked messages again: 6 receivers", T);
-    let status = wait_for("the Python subscriber to get three", T, || {
-        listener.try_wait().ok().flatten()
-    });
-    assert!(status.success());
-    let mut out = String::new();
-    listener
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut out)
-        .expect("read");
-    let got: Vec<Vec<u8>> = out.lines().map(b64).collect();
+    let got = python::received(listener, T);
     assert_eq!(
         got,
         vec![b"one".to_vec(), BINARY.to_vec(), b"four".to_vec()]

@@ -97,26 +97,12 @@ fn replay(url: &str, file: &Path, extra: &[&str], env: &[(&str, &str)], audit: &
 }
 
 /// A private server, its URL, a scratch folder and an audit log path in it.
-struct Setup {
-    server: Server,
-    url: String,
-    dir: tempfile::TempDir,
-    audit: PathBuf,
-}
-
-impl Setup {
-    fn new() -> Setup {
-        let server = Server::start();
-        let url = server.url();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let audit = dir.path().join("audit.jsonl");
-        Setup {
-            server,
-            url,
-            dir,
-            audit,
-        }
-    }
+fn setup() -> (Server, String, tempfile::TempDir, PathBuf) {
+    let server = Server::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.jsonl");
+    (server, url, dir, audit)
 }
 
 /// A JSONL line's `ts`.
@@ -166,12 +152,7 @@ fn capture_args(url: &str) -> Vec<&str> {
 
 #[test]
 fn a_capture_replayed_and_recaptured_is_byte_identical() {
-    let Setup {
-        server,
-        url,
-        dir,
-        audit,
-    } = Setup::new();
+    let (server, url, dir, audit) = setup();
     server.cli(&["CONFIG", "SET", "notify-keyspace-events", "K$"]);
     let mut first = capture_args(&url);
     first.extend(["-p", "__keyspace@0__:*"]);
@@ -224,12 +205,7 @@ fn a_capture_replayed_and_recaptured_is_byte_identical() {
 
 #[test]
 fn a_long_replay_audits_the_first_messages_and_one_summary() {
-    let Setup {
-        server,
-        url,
-        dir,
-        audit,
-    } = Setup::new();
+    let (server, url, dir, audit) = setup();
     let lines: Vec<String> = (0..2500)
         .map(|i| {
             format!(
@@ -255,12 +231,7 @@ fn a_long_replay_audits_the_first_messages_and_one_summary() {
 
 #[test]
 fn replay_with_channel_sends_everything_to_the_new_channel() {
-    let Setup {
-        server,
-        url,
-        dir,
-        audit,
-    } = Setup::new();
+    let (server, url, dir, audit) = setup();
     let capture = Proc::spawn(&capture_args(&url));
     wait_subscribed(&server, 4);
     python::run(server.port, PUBLISHER);
@@ -290,12 +261,7 @@ fn replay_with_channel_sends_everything_to_the_new_channel() {
 
 #[test]
 fn replay_at_a_rate_spaces_the_messages() {
-    let Setup {
-        server,
-        url,
-        dir,
-        audit,
-    } = Setup::new();
+    let (server, url, dir, audit) = setup();
     let lines_in: Vec<String> = (0..6)
         .map(|i| format!(r#"{{"kind":"message","channel":"paced","payload":"{i}"}}"#))
         .collect();
@@ -317,12 +283,7 @@ fn replay_at_a_rate_spaces_the_messages() {
 
 #[test]
 fn replay_as_recorded_keeps_the_recorded_spacing() {
-    let Setup {
-        server,
-        url,
-        dir,
-        audit,
-    } = Setup::new();
+    let (server, url, dir, audit) = setup();
     let lines_in = [
         r#"{"ts":"2026-01-01T00:00:00.000000Z","kind":"message","channel":"rec","payload":"a"}"#,
         r#"{"ts":"2026-01-01T00:00:00.010000Z","kind":"message","channel":"rec","payload":"b"}"#,
@@ -345,12 +306,7 @@ fn replay_as_recorded_keeps_the_recorded_spacing() {
 
 #[test]
 fn read_only_refuses_a_replay_and_publishes_nothing() {
-    let Setup {
-        server,
-        url,
-        dir,
-        audit,
-    } = Setup::new();
+    let (server, url, dir, audit) = setup();
     let file = write_capture(
         dir.path(),
         &[r#"{"kind":"message","channel":"guarded","payload":"x"}"#.to_string()],
@@ -392,12 +348,7 @@ fn read_only_refuses_a_replay_and_publishes_nothing() {
 
 #[test]
 fn malformed_lines_are_reported_with_their_number_and_strict_stops() {
-    let Setup {
-        server,
-        url,
-        dir,
-        audit,
-    } = Setup::new();
+    let (server, url, dir, audit) = setup();
     let file = write_capture(
         dir.path(),
         &[
@@ -530,7 +481,6 @@ fn shard_messages_replay_via_spublish_on_their_cluster_owner() {
 
 #[test]
 fn r_opens_the_composer_prefilled_and_sends_the_binary_message_again_byte_exact() {
-    use std::io::Read as _;
     let server = Server::start();
     let url = server.url();
     let (mut tui, audit) = common::tui_audited(&[&url, "-c", "again"], false);
@@ -541,7 +491,7 @@ fn r_opens_the_composer_prefilled_and_sends_the_binary_message_again_byte_exact(
         "r.publish('again', b'\\x00\\xffpay\\x1b[2Jload \\\\x41 ' + msgpack.packb({'n': 1}))",
     );
     tui.wait_for(r"pay\x1b[2Jload", T);
-    let mut listener = python::subscriber(server.port, "again", 1);
+    let listener = python::subscriber(server.port, "again", 1);
     wait_for("the Python subscriber", T, || {
         (numsub(&server, "again") == 2).then_some(())
     });
@@ -554,20 +504,13 @@ fn r_opens_the_composer_prefilled_and_sends_the_binary_message_again_byte_exact(
     assert!(screen.contains(r"\x00\xffpay\x1b[2Jload \\x41"), "{screen}");
     tui.send(b"\x13"); // Ctrl-S: send
     tui.wait_for("2 receivers", T);
-    let status = wait_for("the Python subscriber to get it", T, || {
-        listener.try_wait().ok().flatten()
-    });
-    assert!(status.success());
-    let mut out = String::new();
-    listener
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut out)
-        .expect("read");
     let mut expected = b"\x00\xffpay\x1b[2Jload \\x41 ".to_vec();
     expected.extend_from_slice(b"\x81\xa1n\x01"); // msgpack {'n': 1}
-    assert_eq!(b64(out.trim()), expected, "the original bytes went out");
+    assert_eq!(
+        python::received(listener, T),
+        [expected],
+        "the original bytes went out"
+    );
     let records = audit_records(&audit.path);
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0]["action"], "publish");

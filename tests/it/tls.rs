@@ -278,13 +278,6 @@ fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
 }
 
-fn next_json(p: &Proc) -> serde_json::Value {
-    let l = p
-        .line(T)
-        .unwrap_or_else(|| panic!("no line from redtail; stderr: {}", p.stderr()));
-    serde_json::from_str(&l).unwrap_or_else(|e| panic!("bad json {l:?}: {e}"))
-}
-
 #[test]
 fn tail_receives_over_tls_with_cacert() {
     let Some(server) = TlsServer::start(false, None) else {
@@ -297,7 +290,7 @@ fn tail_receives_over_tls_with_cacert() {
     ]);
     server.wait_subscribers("x", 1);
     assert_eq!(server.cli(&["PUBLISH", "x", "hi"]).trim(), "1");
-    let v = next_json(&p);
+    let v = p.json_line(T);
     assert_eq!(v["channel"], "x", "{v}");
     assert_eq!(v["payload"], "hi", "{v}");
 
@@ -308,7 +301,7 @@ fn tail_receives_over_tls_with_cacert() {
     ]);
     server.wait_subscribers("y", 1);
     server.cli(&["PUBLISH", "y", "over --tls"]);
-    assert_eq!(next_json(&p2)["payload"], "over --tls");
+    assert_eq!(p2.json_line(T)["payload"], "over --tls");
 }
 
 #[test]
@@ -339,7 +332,7 @@ fn stats_and_publish_use_tls_command_connections() {
     ]));
     assert_eq!(out.code, 0, "stderr: {}", out.stderr);
     assert_eq!(out.stdout.trim(), "1", "receivers; stderr: {}", out.stderr);
-    assert_eq!(next_json(&tail)["payload"], "from redtail");
+    assert_eq!(tail.json_line(T)["payload"], "from redtail");
 }
 
 #[test]
@@ -414,7 +407,7 @@ fn insecure_skips_verification_and_warns() {
     ]);
     server.wait_subscribers("x", 1);
     server.cli(&["PUBLISH", "x", "unverified"]);
-    assert_eq!(next_json(&p)["payload"], "unverified");
+    assert_eq!(p.json_line(T)["payload"], "unverified");
 }
 
 #[test]
@@ -484,7 +477,7 @@ fn client_certificate_required_works_with_cert_and_key_and_fails_clearly_without
     let p = Proc::spawn(&argv);
     server.wait_subscribers("x", 1);
     server.cli(&["PUBLISH", "x", "mutual"]);
-    assert_eq!(next_json(&p)["payload"], "mutual");
+    assert_eq!(p.json_line(T)["payload"], "mutual");
 
     let mut args = strings(&["stats", &url, "--cacert", &ca, "--json"]);
     args.extend(server.client_flags());
@@ -507,7 +500,7 @@ fn password_in_rediss_url_never_appears_in_output() {
     ]);
     server.wait_subscribers("x", 1);
     server.cli(&["PUBLISH", "x", "secret-free"]);
-    let v = next_json(&p);
+    let v = p.json_line(T);
     assert_eq!(v["payload"], "secret-free");
     seen.push_str(&v.to_string());
 

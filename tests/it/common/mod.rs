@@ -143,6 +143,15 @@ impl Proc {
         self.lines.recv_timeout(timeout).ok()
     }
 
+    /// The next stdout line as JSON; panics (with stderr) if none comes within `timeout`
+    /// or it is not JSON.
+    pub fn json_line(&self, timeout: Duration) -> serde_json::Value {
+        let line = self
+            .line(timeout)
+            .unwrap_or_else(|| panic!("no line from redtail; stderr: {}", self.stderr()));
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad json {line:?}: {e}"))
+    }
+
     pub fn stderr(&self) -> String {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
     }

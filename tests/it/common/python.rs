@@ -47,6 +47,24 @@ pub fn subscriber(port: u16, channel: &str, n: usize) -> Child {
         .expect("python3 runs")
 }
 
+/// What a [`subscriber`] received, once it has its `n` messages and exits (waits up to
+/// `timeout`): the payloads' bytes, in order. Panics if it fails or never finishes.
+pub fn received(mut listener: Child, timeout: std::time::Duration) -> Vec<Vec<u8>> {
+    use std::io::Read as _;
+    let status = super::wait_for("the Python subscriber to get its messages", timeout, || {
+        listener.try_wait().ok().flatten()
+    });
+    assert!(status.success(), "the Python subscriber failed");
+    let mut out = String::new();
+    listener
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    out.lines().map(b64).collect()
+}
+
 /// Subscribers the server counts on `channel` (PUBSUB NUMSUB), -1 if unreadable.
 pub fn numsub(server: &Server, channel: &str) -> i64 {
     server
