@@ -257,27 +257,8 @@ fn main() {
             Payload::Text(size),
             n,
             &ch,
-            || {
-                let mut cli = Command::new("redis-cli")
-                    .args(["-p", &port, "subscribe", &ch])
-                    .stdout(Stdio::piped())
-                    .spawn()
-                    .expect("redis-cli");
-                let out = cli.stdout.take().expect("stdout");
-                // 3 lines per message plus 3 for the subscribe confirmation. Succeeds only if
-                // all of them arrived: a redis-cli the server disconnected ends early.
-                let lines = 3 * n + 3;
-                let head = Command::new("sh")
-                    .args([
-                        "-c",
-                        &format!("test \"$(head -n {lines} | wc -l)\" -eq {lines}"),
-                    ])
-                    .stdin(out)
-                    .stdout(Stdio::null())
-                    .spawn()
-                    .expect("head");
-                (cli, Some(head))
-            },
+            // 3 lines per message plus 3 for the subscribe confirmation.
+            || common::redis_cli_counted(&port, &["subscribe", &ch], 3 * n + 3),
         ));
         if python_ok {
             let script = format!(

@@ -126,26 +126,8 @@ fn main() {
         "redis-cli psubscribe",
         n,
         pipeline,
-        || {
-            let mut cli = Command::new("redis-cli")
-                .args(["-p", &port, "psubscribe", "__keyspace@0__:key:*"])
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("redis-cli");
-            let out = cli.stdout.take().expect("stdout");
-            // 4 lines per event plus 3 for the confirmation; succeeds only if all arrived.
-            let lines = 4 * n + 3;
-            let head = Command::new("sh")
-                .args([
-                    "-c",
-                    &format!("test \"$(head -n {lines} | wc -l)\" -eq {lines}"),
-                ])
-                .stdin(out)
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("head");
-            (cli, Some(head))
-        },
+        // 4 lines per event plus 3 for the confirmation.
+        || common::redis_cli_counted(&port, &["psubscribe", "__keyspace@0__:key:*"], 4 * n + 3),
     ));
     // Keys from the first run are overwritten: still one `set` event per SET.
     let count = n.to_string();

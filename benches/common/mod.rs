@@ -267,3 +267,30 @@ pub fn seed_streams(server: &Server, streams: usize) {
     }
     server.pipe(&out);
 }
+
+/// `redis-cli -p PORT ARGS…` (a SUBSCRIBE or PSUBSCRIBE) with its output piped into a
+/// shell that succeeds only if exactly `lines` lines arrived: a redis-cli the server
+/// disconnected ends early, and its second process then fails.
+pub fn redis_cli_counted(
+    port: &str,
+    args: &[&str],
+    lines: u64,
+) -> (std::process::Child, Option<std::process::Child>) {
+    let mut cli = Command::new("redis-cli")
+        .args(["-p", port])
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("redis-cli");
+    let out = cli.stdout.take().expect("stdout");
+    let head = Command::new("sh")
+        .args([
+            "-c",
+            &format!("test \"$(head -n {lines} | wc -l)\" -eq {lines}"),
+        ])
+        .stdin(out)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("head");
+    (cli, Some(head))
+}

@@ -16,6 +16,7 @@ use common::pty::Tui;
 use common::python::audit_records;
 use common::screen::{self, check_screen, text, Expect};
 use common::Server;
+use crossterm::event::{KeyCode, KeyModifiers};
 use redtail::redis::keyspace::check::Finding;
 use redtail::redis::message::{Delivery, KeyEvent};
 use redtail::state::keyspace::{parse_start, KeyspaceEvent};
@@ -95,11 +96,6 @@ fn state(read_only: bool) -> AppState {
     s
 }
 
-fn press(s: &mut AppState, c: char) {
-    let key = crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c));
-    s.update(Event::Key(key), now());
-}
-
 /// The pane at 100×30, snapshot as `name` and checked for overflow; its text.
 fn snapshot_100x30(s: &mut AppState, name: &str) -> String {
     let buf = screen::draw_at(s, (100, 30), now());
@@ -174,7 +170,7 @@ fn keyspace_gap_is_a_row_where_it_happened_at_every_size() {
 #[test]
 fn keyspace_keys_table_counts_per_key_at_every_size() {
     let mut s = state(false);
-    press(&mut s, 't');
+    screen::press(&mut s, KeyCode::Char('t'), KeyModifiers::NONE, now());
     for size in screen::SIZES {
         let buf = screen::draw_at(&mut s, size, now());
         let screen_text = text(&buf);
@@ -218,7 +214,7 @@ fn keyspace_pane_says_which_node_lacks_which_flags() {
         assert!(screen_text.contains("10.0.0.5:7000"), "{screen_text}");
     }
     // The enable key opens the confirmation naming node, old and new value.
-    press(&mut s, 'E');
+    screen::press(&mut s, KeyCode::Char('E'), KeyModifiers::NONE, now());
     let screen_text = snapshot_100x30(&mut s, "confirm_100x30");
     assert!(
         screen_text.contains("10.0.0.5:7000: \"\" → \"Kgx$h\""),
@@ -489,7 +485,7 @@ fn keyspace_tui_through_sentinel_follows_the_primary_it_names() {
 #[test]
 fn keyspace_help_lists_the_pane_keys_and_how_filters_map() {
     let mut s = state(false);
-    press(&mut s, '?');
+    screen::press(&mut s, KeyCode::Char('?'), KeyModifiers::NONE, now());
     let screen_text = snapshot_100x30(&mut s, "help_100x30");
     for needed in [
         "events / keys table",

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::Terminal;
@@ -18,15 +18,7 @@ pub fn press(
     modifiers: KeyModifiers,
     now: DateTime<Utc>,
 ) -> Vec<Effect> {
-    s.update(
-        Event::Key(KeyEvent {
-            code,
-            modifiers,
-            kind: KeyEventKind::Press,
-            state: KeyEventState::NONE,
-        }),
-        now,
-    )
+    s.update(Event::Key(KeyEvent::new(code, modifiers)), now)
 }
 
 /// Each character of `text` as a plain key press.
