@@ -75,14 +75,7 @@ fn encode_payload(text: String, encoding: Option<&str>, schema: &Schema) -> Vec<
 
 /// The demo's Protobuf schema ([`DEMO_PROTO`]), read as a `.proto` file would be.
 pub fn demo_schema() -> Result<Schema> {
-    let dir = std::env::temp_dir().join(format!("redtail-demo-proto-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join("demo.proto");
-    let loaded = std::fs::write(&path, DEMO_PROTO)
-        .map_err(|e| e.to_string())
-        .and_then(|()| crate::decode::load_schemas(&[path]));
-    let _ = std::fs::remove_dir_all(&dir);
-    loaded.map_err(|e| anyhow!("assets/demo.proto: {e}"))
+    crate::decode::load_proto_text("assets/demo.proto", DEMO_PROTO).map_err(|e| anyhow!(e))
 }
 
 #[derive(Debug, Deserialize)]
@@ -264,14 +257,17 @@ pub struct Running {
 }
 
 /// Start every generator of the workload against `target`.
-pub async fn start_workload(route: &Arc<Route>, w: Workload) -> Result<Running> {
+pub async fn start_workload(
+    route: &Arc<Route>,
+    w: Workload,
+    schema: Arc<Schema>,
+) -> Result<Running> {
     // In a cluster each generator talks to the node that owns its key or shard channel;
     // PUBLISH reaches every node from any.
     let mut pool = Pool::new();
     let conn = pool.get(&route.target(0).await?).await?;
     let mut tasks = JoinSet::new();
     let subscribers = spawn_subscribers(route, &w);
-    let schema = Arc::new(demo_schema()?);
     for b in w.broadcasts {
         spawn_broadcast(&mut tasks, conn.clone(), b, schema.clone());
     }
@@ -552,7 +548,8 @@ pub async fn run(args: DemoArgs, tui: TuiArgs) -> Result<i32> {
     } else {
         Route::single(target.clone())
     };
-    let running = start_workload(&route, w)
+    let schema = Arc::new(demo_schema()?);
+    let running = start_workload(&route, w, schema.clone())
         .await
         .map_err(|e| anyhow!("starting the demo workload: {e:#}"))?;
     let code = if args.headless {
@@ -567,7 +564,7 @@ pub async fn run(args: DemoArgs, tui: TuiArgs) -> Result<i32> {
         0
     } else {
         let mut tui = tui;
-        decode_demo_protobuf(&mut tui)?;
+        decode_demo_protobuf(&mut tui, &schema)?;
         if tui.subs.channels.is_empty()
             && tui.subs.patterns.is_empty()
             && tui.subs.shard_channels.is_empty()
@@ -587,8 +584,8 @@ pub async fn run(args: DemoArgs, tui: TuiArgs) -> Result<i32> {
 /// Let the TUI decode the Protobuf channel by the demo's schema (the demo's private
 /// server has no other typed traffic, so it is the one schema installed), mapped to
 /// [`DEMO_PROTO_CHANNEL`] after the config's own `[decode]` globs.
-fn decode_demo_protobuf(tui: &mut TuiArgs) -> Result<()> {
-    crate::decode::schema::install(demo_schema()?);
+fn decode_demo_protobuf(tui: &mut TuiArgs, schema: &Schema) -> Result<()> {
+    crate::decode::schema::install(schema.clone());
     let choice = crate::decode::Choice::parse(DEMO_PROTO_TYPE)
         .ok_or_else(|| anyhow!("{DEMO_PROTO_TYPE} is not a decoder name"))?;
     tui.decode.add_fallback(DEMO_PROTO_CHANNEL, choice);

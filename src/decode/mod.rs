@@ -504,6 +504,15 @@ pub fn load_schemas(paths: &[std::path::PathBuf]) -> Result<schema::Schema, Stri
     Ok(schema)
 }
 
+/// `.proto` text that imports nothing (the demo's bundled schema) as a schema; `name`
+/// labels errors.
+pub fn load_proto_text(name: &str, text: &str) -> Result<schema::Schema, String> {
+    let raw = schema_proto::read_text(std::path::Path::new(name), text)?;
+    let mut schema = schema::Schema::default();
+    schema.merge(raw).map_err(|e| format!("{name}: {}", e.0))?;
+    Ok(schema)
+}
+
 /// Every typed decoder `choices` name must be a message type of `schema`: the error
 /// lists close names (or says no set is loaded).
 pub fn check_types(schema: Option<&schema::Schema>, choices: &[Choice]) -> Result<(), String> {

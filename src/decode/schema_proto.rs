@@ -21,6 +21,18 @@ pub(super) fn read(path: &Path) -> Result<Vec<RawType>, String> {
     let mut files = Vec::new();
     let mut seen = HashSet::new();
     load(path, &mut files, &mut seen)?;
+    resolve_files(files)
+}
+
+/// `.proto` text that imports nothing (bundled with redtail: the demo's schema), named
+/// `name` in errors.
+pub(super) fn read_text(name: &Path, text: &str) -> Result<Vec<RawType>, String> {
+    let mut files = Vec::new();
+    add_text(name, text, &mut files, &mut HashSet::new())?;
+    resolve_files(files)
+}
+
+fn resolve_files(files: Vec<File>) -> Result<Vec<RawType>, String> {
     // Every declared type of every file, then resolve each field's type name.
     let mut kinds: HashMap<String, bool> = HashMap::new();
     for file in &files {
@@ -185,7 +197,17 @@ fn load(path: &Path, files: &mut Vec<File>, seen: &mut HashSet<PathBuf>) -> Resu
     }
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let parsed = parse(&text).map_err(|e| {
+    add_text(path, &text, files, seen)
+}
+
+/// The parsed text of `path`, after the files it imports (same folder only).
+fn add_text(
+    path: &Path,
+    text: &str,
+    files: &mut Vec<File>,
+    seen: &mut HashSet<PathBuf>,
+) -> Result<(), String> {
+    let parsed = parse(text).map_err(|e| {
         format!(
             "{}:{}: {} (redtail reads a subset of .proto; for the rest give a descriptor set \
              made with `protoc --include_imports --descriptor_set_out=FILE.pb`)",
