@@ -105,6 +105,18 @@ fn snapshot_100x30(s: &mut AppState, name: &str) -> String {
     screen_text
 }
 
+/// Until the server counts at least `n` pattern subscriptions (PUBSUB NUMPAT).
+fn wait_numpat(server: &Server, n: usize) {
+    common::wait_for("the keyspace subscription", T, || {
+        let numpat: usize = server
+            .cli(&["PUBSUB", "NUMPAT"])
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        (numpat >= n).then_some(())
+    });
+}
+
 fn expect() -> Expect<'static> {
     Expect {
         distinct: &["1a2b", "1c4d"],
@@ -248,14 +260,7 @@ fn keyspace_tui_shows_events_and_counts_what_redis_cli_did() {
     let (mut tui, _audit) =
         common::tui_audited_sized(&[&server.url(), "--keyspace", "k:*"], false, (140, 30));
     tui.wait_for("keyspace k:*", T);
-    common::wait_for("the keyspace subscription", T, || {
-        let n: usize = server
-            .cli(&["PUBSUB", "NUMPAT"])
-            .trim()
-            .parse()
-            .unwrap_or(0);
-        (n >= 2).then_some(())
-    });
+    wait_numpat(&server, 2);
     server.cli(&["SET", "k:a", "1"]);
     server.cli(&["SET", "k:a", "2"]);
     server.cli(&["EXPIRE", "k:a", "100"]);
@@ -397,14 +402,7 @@ fn keyspace_tui_s_starts_a_subscription_with_only_the_events_asked_for() {
     tui.wait_for("Follow keyspace events", T);
     tui.send(b"k:* del\r");
     tui.wait_for("keyspace k:* · del", T);
-    common::wait_for("the keyspace subscription", T, || {
-        let n: usize = server
-            .cli(&["PUBSUB", "NUMPAT"])
-            .trim()
-            .parse()
-            .unwrap_or(0);
-        (n >= 1).then_some(())
-    });
+    wait_numpat(&server, 1);
     server.cli(&["SET", "k:1", "v"]);
     server.cli(&["DEL", "k:1"]);
     server.cli(&["SET", "k:2", "v"]);
