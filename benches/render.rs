@@ -393,6 +393,8 @@ fn filter_at_scale(retained: usize, rounds: usize) {
         build.elapsed().as_secs_f64()
     );
     let mut term = Terminal::new(TestBackend::new(W, H)).expect("test backend");
+    // RENDER_PER_KEY=1: each key's time with the count, to see which keys cost most.
+    let per_key = std::env::var_os("RENDER_PER_KEY").is_some();
     println!("\n| filter over {label} retained, per keystroke | keys | page p50 | page p99 | page max | with count p50 | with count p99 | with count max |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for expr in [
@@ -405,6 +407,7 @@ fn filter_at_scale(retained: usize, rounds: usize) {
         for _ in 0..rounds {
             key(&mut s, KeyCode::Char('/'), t0());
             finish_count(&mut s);
+            let mut typed = String::new();
             for c in expr.chars() {
                 let t = Instant::now();
                 key(&mut s, KeyCode::Char(c), t0());
@@ -412,6 +415,10 @@ fn filter_at_scale(retained: usize, rounds: usize) {
                 page.push(t.elapsed());
                 finish_count(&mut s);
                 total.push(t.elapsed());
+                if per_key {
+                    typed.push(c);
+                    println!("  {typed:?}: {:.2} ms", ms(t.elapsed()));
+                }
             }
             key(&mut s, KeyCode::Esc, t0());
             finish_count(&mut s);
