@@ -59,7 +59,47 @@ fn term_implies(a: &Term, b: &Term) -> bool {
             ga.0 == gb.0
                 || matches!((prefix(&ga.0), prefix(&gb.0)), (Some(pa), Some(pb)) if pa.starts_with(&pb))
         }
-        (Term::Json(pa, oa), Term::Json(pb, ob)) => pa.path == pb.path && same_json_op(oa, ob),
+        (Term::Json(pa, oa), Term::Json(pb, ob)) => {
+            pa.path == pb.path && (same_json_op(oa, ob) || json_op_implies(oa, ob))
+        }
+        _ => false,
+    }
+}
+
+/// Which comparison a [`JsonOp::Cmp`] function is, told by what it answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CmpKind {
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+fn cmp_kind(f: &fn(&f64, &f64) -> bool) -> Option<CmpKind> {
+    match [f(&0.0, &1.0), f(&1.0, &1.0), f(&1.0, &0.0)] {
+        [false, false, true] => Some(CmpKind::Gt),
+        [false, true, true] => Some(CmpKind::Ge),
+        [true, false, false] => Some(CmpKind::Lt),
+        [true, true, false] => Some(CmpKind::Le),
+        _ => None,
+    }
+}
+
+/// A value passing `a` passes `b` (same path): `> 250` ⇒ `> 25`, and any comparison
+/// ⇒ the field exists (a number is not null). Typing `.latency_ms > 25` → `> 250`
+/// re-checks only the previous matches.
+fn json_op_implies(a: &JsonOp, b: &JsonOp) -> bool {
+    use CmpKind::{Ge, Gt, Le, Lt};
+    match (a, b) {
+        (JsonOp::Cmp(..), JsonOp::Exists) => true,
+        (JsonOp::Cmp(fa, x), JsonOp::Cmp(fb, y)) => match (cmp_kind(fa), cmp_kind(fb)) {
+            // `> x` ⇒ `> y` when x ≥ y; `>= x` ⇒ `> y` only when x > y (x itself).
+            (Some(Gt), Some(Gt | Ge)) | (Some(Ge), Some(Ge)) => x >= y,
+            (Some(Ge), Some(Gt)) => x > y,
+            (Some(Lt), Some(Lt | Le)) | (Some(Le), Some(Le)) => x <= y,
+            (Some(Le), Some(Lt)) => x < y,
+            _ => false,
+        },
         _ => false,
     }
 }
@@ -137,6 +177,14 @@ mod tests {
             ("x", ""),
             (".a == 1 x", ".a == 1"),
             (".a ~ foo", ".a ~ foo"),
+            (".a > 2", ".a > 1"),
+            (".a > 250", ".a > 25"),
+            (".a > 1", ".a >= 1"),
+            (".a >= 2", ".a > 1"),
+            (".a < 1", ".a <= 1"),
+            (".a <= 0", ".a < 1"),
+            (".a > 2", ".a"),
+            ("x .a < 3", ".a < 30"),
         ] {
             assert!(narrows(new, old), "{new:?} narrows {old:?}");
         }
@@ -158,8 +206,12 @@ mod tests {
             ("a or b", "a"),
             ("/abc/i", "/abc/"),
             ("/abc/", "/abc/"),
-            (".a > 2", ".a > 1"),
+            (".a > 1", ".a > 2"),
             (".a >= 1", ".a > 1"),
+            (".a <= 1", ".a < 1"),
+            (".a < 1", ".a > 0"),
+            (".a > 2", ".b > 1"),
+            (".a", ".a > 2"),
             (".a == 1", ".a == \"1\""),
             ("", "x"),
             ("ошибкаx", "ошибка"),

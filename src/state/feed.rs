@@ -262,6 +262,16 @@ impl FeedState {
             (Some(old), Some(new), Matching::Ids(_)) => new.narrows(old),
             _ => false,
         };
+        if narrows {
+            if let (Some(old), Some(new)) = (&self.filter, &filter) {
+                if old.narrows(new) {
+                    // The same messages either way (`.latency_ms` then a space): the
+                    // matches and the count's progress stand.
+                    self.filter = filter;
+                    return;
+                }
+            }
+        }
         self.filter = filter;
         // Other rows entirely: the channel column fits them afresh, no hysteresis.
         self.channel_column = Default::default();

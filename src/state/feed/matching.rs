@@ -267,6 +267,8 @@ mod tests {
     const EXPRESSIONS: &[&str] = &[
         "a",
         "ab",
+        "ab ",
+        "ab  x",
         "abc",
         "Abc",
         "ab x",
@@ -344,6 +346,28 @@ mod tests {
             feed.finish_count();
             assert_eq!(ids(&feed), rescan(&feed), "{expr}");
         }
+    }
+
+    #[test]
+    fn an_equivalent_filter_keeps_the_matches_and_the_count_in_progress() {
+        let mut rng = XorShift(11);
+        let mut feed = FeedState::new(10_000, usize::MAX);
+        feed.pacing = tiny();
+        for _ in 0..1_000 {
+            feed.push(item(&mut rng));
+        }
+        feed.set_filter(Filter::parse("ab").ok());
+        feed.count_step();
+        let left = |f: &FeedState| f.scan.as_ref().map(|s| s.remaining(f.first_id()));
+        let (known, before) = (ids(&feed), left(&feed));
+        assert!(feed.counting());
+        // A space typed after the term: the same filter, nothing re-checked.
+        feed.set_filter(Filter::parse("ab ").ok());
+        assert_eq!(ids(&feed), known);
+        assert_eq!(left(&feed), before);
+        assert_eq!(feed.filter().map(Filter::source), Some("ab "));
+        feed.finish_count();
+        assert_eq!(ids(&feed), rescan(&feed));
     }
 
     #[test]
