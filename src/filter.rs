@@ -50,6 +50,7 @@
 //! ```
 
 mod json;
+mod known;
 mod refine;
 mod scan;
 mod search;
@@ -59,6 +60,8 @@ use std::ops::Range;
 
 use regex::bytes::{Regex, RegexBuilder};
 use serde_json::Value;
+
+pub use known::ValueCell;
 
 /// Parens and `not` recurse; bounding them keeps a pasted `((((…` from overflowing the stack.
 const MAX_DEPTH: usize = 100;
@@ -88,16 +91,35 @@ pub struct Filter {
 /// --decode`. JSON-field tests then see what the feed and `tail` show — a
 /// `protobuf:TYPE` channel by its field names (`auto` never guesses a type).
 #[derive(Clone)]
-pub struct Decoders(std::sync::Arc<ChoiceFor>);
+pub struct Decoders {
+    choice_for: std::sync::Arc<ChoiceFor>,
+    /// Equal for decoders that choose alike (see [`Filter::column_key`]).
+    identity: std::sync::Arc<str>,
+}
 
 /// A channel → its configured decoder, if any.
 type ChoiceFor = dyn Fn(&[u8]) -> Option<crate::decode::Choice> + Send + Sync;
 
 impl Decoders {
+    /// Decoders unlike any other.
     pub fn new(
         choice_for: impl Fn(&[u8]) -> Option<crate::decode::Choice> + Send + Sync + 'static,
     ) -> Decoders {
-        Decoders(std::sync::Arc::new(choice_for))
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Decoders::named(format!("#{n}"), choice_for)
+    }
+
+    /// Decoders that choose as every other one named `identity` does (the same
+    /// `[decode]` rules and flag).
+    pub fn named(
+        identity: String,
+        choice_for: impl Fn(&[u8]) -> Option<crate::decode::Choice> + Send + Sync + 'static,
+    ) -> Decoders {
+        Decoders {
+            choice_for: std::sync::Arc::new(choice_for),
+            identity: identity.into(),
+        }
     }
 }
 
@@ -165,13 +187,58 @@ impl Filter {
     }
 
     pub fn matches(&self, channel: &[u8], payload: &[u8]) -> bool {
-        self.eval(channel, payload, true)
+        self.eval(channel, payload, true, None)
+    }
+
+    /// Where the value at the filter's one JSON path may be remembered per message
+    /// ([`ValueCell`]): filters with the same key read the same value from a payload.
+    /// `None` unless every JSON test reads one path and a cell can answer it (existence,
+    /// a numeric comparison, `== number`, `== null`).
+    pub fn column_key(&self) -> Option<String> {
+        fn answerable(node: &Node) -> bool {
+            match node {
+                Node::And(v) | Node::Or(v) => v.iter().all(answerable),
+                Node::Not(n) => answerable(n),
+                Node::Term(Term::Json(_, op)) => known::answerable(op),
+                Node::Term(_) => true,
+            }
+        }
+        let root = self.root.as_ref()?;
+        let path = self.paths_read().first()?.clone();
+        let decoders = self.decoders.as_ref().map(|d| &*d.identity);
+        (self.one_path && answerable(root)).then(|| format!("{path:?} {decoders:?}"))
+    }
+
+    /// [`Filter::matches`], reading the value at the one JSON path from `cell` when a
+    /// filter with the same [`Filter::column_key`] has read it, and leaving it there
+    /// when this one reads it.
+    pub fn matches_known(&self, channel: &[u8], payload: &[u8], cell: &ValueCell) -> bool {
+        self.eval(channel, payload, true, Some(cell))
+    }
+
+    /// The JSON paths the expression reads, in order of appearance.
+    fn paths_read(&self) -> Vec<Vec<Seg>> {
+        fn walk(node: &Node, out: &mut Vec<Vec<Seg>>) {
+            match node {
+                Node::And(v) | Node::Or(v) => v.iter().for_each(|n| walk(n, out)),
+                Node::Not(n) => walk(n, out),
+                Node::Term(Term::Json(field, _)) => out.push(field.path.clone()),
+                Node::Term(_) => {}
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(root) = &self.root {
+            walk(root, &mut out);
+        }
+        out
     }
 
     /// `fast`: take the shortcuts for JSON tests (the key pre-check and the scanner);
     /// tests compare both ways.
-    fn eval(&self, channel: &[u8], payload: &[u8], fast: bool) -> bool {
+    fn eval(&self, channel: &[u8], payload: &[u8], fast: bool, cell: Option<&ValueCell>) -> bool {
         let Some(root) = &self.root else { return true };
+        // A cell is only ever handed over for a filter with a column key (one path).
+        let cell = cell.filter(|_| fast && self.one_path);
         root.eval(&mut Msg {
             channel,
             payload,
@@ -183,6 +250,8 @@ impl Filter {
             json: None,
             field: None,
             plain: None,
+            known: cell.and_then(ValueCell::get),
+            cell,
         })
     }
 
@@ -312,16 +381,14 @@ impl Node {
                     || (*target != Target::Channel && m.is_match(msg.payload))
             }
             Node::Term(Term::Json(field, op)) => {
-                // The shortcuts read JSON text; a channel with its own decoder is decoded.
-                if msg.own_decoder().is_none() {
-                    if msg.lacks(field) {
-                        return false;
-                    }
-                    if msg.one_path {
-                        return msg.field(&field.path).is_some_and(|v| op.test(v));
-                    }
+                if let Some(answer) = msg.known.and_then(|known| known.test(op)) {
+                    return answer;
                 }
-                let found = msg.json().and_then(|v| lookup(v, &field.path));
+                let cell = msg.cell;
+                let found = msg.value_at(field);
+                if let Some(cell) = cell {
+                    cell.set(found);
+                }
                 found.is_some_and(|v| op.test(v))
             }
         }
@@ -415,16 +482,34 @@ struct Msg<'a> {
     field: Option<Option<Value>>,
     /// JSON text (an object or array first) without a backslash.
     plain: Option<bool>,
+    /// The value at the one path as a filter read it before (see [`ValueCell`]).
+    known: Option<known::Known>,
+    /// Where to leave the value at the one path once read.
+    cell: Option<&'a ValueCell>,
 }
 
 impl Msg<'_> {
+    /// The value a JSON test reads at `field`'s path. The shortcuts read JSON text; a
+    /// channel with its own decoder is decoded.
+    fn value_at(&mut self, field: &Field) -> Option<&Value> {
+        if self.own_decoder().is_none() {
+            if self.lacks(field) {
+                return None;
+            }
+            if self.one_path {
+                return self.field(&field.path);
+            }
+        }
+        self.json().and_then(|v| lookup(v, &field.path))
+    }
+
     /// The channel's configured decoder when it is not `auto` or `json`.
     fn own_decoder(&mut self) -> Option<crate::decode::Choice> {
         use crate::decode::{Choice, Format};
         let (decoders, channel) = (self.decoders, self.channel);
         *self.choice.get_or_insert_with(|| {
             decoders
-                .and_then(|d| (d.0)(channel))
+                .and_then(|d| (d.choice_for)(channel))
                 .filter(|c| !matches!(c, Choice::Auto | Choice::Only(Format::Json)))
         })
     }

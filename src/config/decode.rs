@@ -107,7 +107,12 @@ impl DecodeRules {
     /// wins, then these globs.
     pub fn decoders(&self, flag: Option<Choice>) -> crate::filter::Decoders {
         let rules = self.clone();
-        crate::filter::Decoders::new(move |channel| flag.or_else(|| rules.choice_for(channel)))
+        // Alike for every filter built from these rules: a feed keeps the values its
+        // JSON filters read across keystrokes only for filters that decode alike.
+        let identity = format!("{flag:?} {:?}", self.rules);
+        crate::filter::Decoders::named(identity, move |channel| {
+            flag.or_else(|| rules.choice_for(channel))
+        })
     }
 
     /// A rule that applies only where no configured glob matches (the demo's channel).

@@ -472,8 +472,8 @@ mod tests {
             };
             let filter = Filter::parse(&expr).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(
-                filter.eval(b"c", &payload, true),
-                filter.eval(b"c", &payload, false),
+                filter.eval(b"c", &payload, true, None),
+                filter.eval(b"c", &payload, false, None),
                 "{} on {}", expr, String::from_utf8_lossy(&payload)
             );
         }

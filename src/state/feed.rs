@@ -4,6 +4,7 @@
 pub mod column;
 mod matching;
 mod store;
+mod values;
 
 use std::collections::VecDeque;
 
@@ -11,6 +12,7 @@ use crate::filter::Filter;
 use crate::redis::message::{Gap, Message};
 use matching::{Matching, Pacing, Scan};
 use store::{SlotRef, Store};
+use values::{Cells, Values};
 
 /// Stable identity of a feed row. Ids grow by one per pushed item and are never reused,
 /// so an anchor survives eviction, which only shifts row indices.
@@ -60,6 +62,11 @@ pub struct FeedState {
     /// Id of the next pushed item; retained ids are `next_id - entries.len()..next_id`.
     next_id: ItemId,
     filter: Option<Filter>,
+    /// The value at the filter's one JSON path per retained message, when the filter
+    /// has a column key ([`Filter::column_key`]); kept for the next filter on that path.
+    values: Option<Values>,
+    /// `values` belong to the filter in force.
+    values_live: bool,
     pub view: View,
     /// Messages dropped from the ring buffer to stay within the bounds.
     pub evicted: u64,
@@ -100,6 +107,8 @@ impl FeedState {
             max_bytes: max_bytes.max(1),
             next_id: 0,
             filter: None,
+            values: None,
+            values_live: false,
             view: View::Live,
             evicted: 0,
             evicted_bytes: 0,
@@ -145,12 +154,14 @@ impl FeedState {
             FeedItem::Gap(_) => self.gaps += 1,
             FeedItem::ServerError(_) => {}
         }
+        let cell = self.values.as_mut().and_then(|v| v.push(id));
+        let cell = cell.filter(|_| self.values_live);
         let slot = self.entries.push_back(item);
         self.bytes += slot.cost();
         let passes = match &mut self.matching {
             Matching::All => true,
             Matching::Ids(ids) => {
-                let passes = slot.passes(self.filter.as_ref());
+                let passes = slot.passes_known(self.filter.as_ref(), cell);
                 if passes {
                     ids.push_back(id);
                 }
@@ -190,6 +201,10 @@ impl FeedState {
                     self.truncated.remove(&seq);
                 }
             }
+        }
+        let first = self.first_id();
+        if let Some(values) = &mut self.values {
+            values.evict_to(first);
         }
     }
 
@@ -262,6 +277,7 @@ impl FeedState {
             (Some(old), Some(new), Matching::Ids(_)) => new.narrows(old),
             _ => false,
         };
+        self.prepare_values(filter.as_ref());
         if narrows {
             if let (Some(old), Some(new)) = (&self.filter, &filter) {
                 if old.narrows(new) {
@@ -308,6 +324,20 @@ impl FeedState {
                 *new = count;
             }
         }
+    }
+
+    /// Cells for `filter`'s JSON path: the ones kept if they are for that path, else new
+    /// ones (the old path's go). A filter without a column key leaves them be.
+    fn prepare_values(&mut self, filter: Option<&Filter>) {
+        let Some(key) = filter.and_then(Filter::column_key) else {
+            self.values_live = false;
+            return;
+        };
+        if self.values.as_ref().map(Values::key) != Some(key.as_str()) {
+            let (first, len) = (self.first_id(), self.entries.len());
+            self.values = Some(Values::new(key, first, len));
+        }
+        self.values_live = true;
     }
 
     /// Check newest first in growing chunks until the first page is full (or one
@@ -361,7 +391,12 @@ impl FeedState {
             return;
         };
         let candidates = scan.take(first, budget);
-        let found = candidates.select(&self.entries, first, filter, &self.pacing);
+        let cells = self.values.as_ref().filter(|_| self.values_live);
+        let cells = cells.map(|values| Cells {
+            values,
+            first_id: first,
+        });
+        let found = candidates.select(&self.entries, first, filter, &self.pacing, cells);
         if scan.is_done(first) {
             self.scan = None;
         }

@@ -22,8 +22,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chrono::DateTime;
 
+use super::values::Cells;
 use super::FeedItem;
-use crate::filter::Filter;
+use crate::filter::{Filter, ValueCell};
 use crate::redis::message::{Gap, Kind, Message, MESSAGE_OVERHEAD};
 
 /// Slots per block: large enough that block bookkeeping is noise.
@@ -149,9 +150,18 @@ impl<'a> SlotRef<'a> {
     }
 
     /// Gaps and errors are never filtered out: hiding an outage would fake continuity.
+    #[cfg(test)]
     pub(super) fn passes(&self, filter: Option<&Filter>) -> bool {
-        match (&self.slot.source, filter) {
-            (Some(source), Some(f)) if self.is_message() => {
+        self.passes_known(filter, None)
+    }
+
+    /// [`SlotRef::passes`], with the item's cell of the filter's JSON path values.
+    pub(super) fn passes_known(&self, filter: Option<&Filter>, cell: Option<&ValueCell>) -> bool {
+        match (&self.slot.source, filter, cell) {
+            (Some(source), Some(f), Some(cell)) if self.is_message() => {
+                f.matches_known(&source.channel, self.payload(), cell)
+            }
+            (Some(source), Some(f), None) if self.is_message() => {
                 f.matches(&source.channel, self.payload())
             }
             _ => true,
@@ -221,7 +231,13 @@ impl Run<'_> {
     /// `skip` paces the search: a needle in most payloads (the `c` typed before `ch:…`)
     /// rules nothing out and only adds a pass, so after such a run the next
     /// [`DENSE_SKIP`] runs are tested without it.
-    pub(super) fn passing(&self, filter: &Filter, skip: &mut u8, out: &mut impl FnMut(usize)) {
+    pub(super) fn passing(
+        &self,
+        filter: &Filter,
+        skip: &mut u8,
+        cells: Option<Cells<'_>>,
+        out: &mut impl FnMut(usize),
+    ) {
         let needle = filter.needle().filter(|_| match *skip {
             0 => true,
             _ => {
@@ -245,8 +261,10 @@ impl Run<'_> {
                 }
                 _ => false,
             };
-            if !ruled_out && slot.passes(Some(filter)) {
-                out(self.first + local - self.slots.start);
+            let index = self.first + local - self.slots.start;
+            let cell = cells.and_then(|c| c.at(index));
+            if !ruled_out && slot.passes_known(Some(filter), cell) {
+                out(index);
             }
         }
     }
