@@ -311,7 +311,83 @@ impl Needle<'_> {
     }
 }
 
+/// One term of a filter that searches alone decide (see [`Filter::search_terms`]).
+pub struct SearchTerm<'f>(SearchKind<'f>);
+
+enum SearchKind<'f> {
+    Text(Target, &'f Matcher),
+    Glob(&'f Glob),
+}
+
+impl SearchTerm<'_> {
+    /// True if the term looks in payloads: the feed then searches a block of them at once
+    /// with [`SearchTerm::find_at`].
+    pub fn reads_payload(&self) -> bool {
+        matches!(self.0, SearchKind::Text(target, _) if target != Target::Channel)
+    }
+
+    /// The first match at or after `from` (a payload term only).
+    pub fn find_at(&self, hay: &[u8], from: usize) -> Option<Range<usize>> {
+        match self.0 {
+            SearchKind::Text(_, m) => m.find_at(hay, from),
+            SearchKind::Glob(_) => None,
+        }
+    }
+
+    /// Every match has the same length (a substring, folded or not): a match running past
+    /// a payload's end rules out any later one starting in it. A regex's does not.
+    pub fn fixed_length(&self) -> bool {
+        !matches!(self.0, SearchKind::Text(_, Matcher::Regex(_)))
+    }
+
+    /// The term's test on a payload on its own.
+    pub fn payload_matches(&self, payload: &[u8]) -> bool {
+        self.reads_payload() && matches!(self.0, SearchKind::Text(_, m) if m.is_match(payload))
+    }
+
+    /// The term's test on the channel (false for a payload-only term).
+    pub fn channel_matches(&self, channel: &[u8]) -> bool {
+        match self.0 {
+            SearchKind::Text(Target::Payload, _) => false,
+            SearchKind::Text(_, m) => m.is_match(channel),
+            SearchKind::Glob(g) => g.matches(channel),
+        }
+    }
+}
+
 impl Filter {
+    /// The filter's terms when it is one substring, regex or channel glob, or an AND of
+    /// them: a message passes when every term matches its payload (found by searching a
+    /// block of payloads at once) or its channel, and no other test is needed (issue 19).
+    /// A regex qualifies only when a match inside one payload is a match of that payload
+    /// alone (no anchors or word boundaries, which look at the bytes around a match) and
+    /// it never matches empty; a term that matches empty text never does.
+    pub fn search_terms(&self) -> Option<Vec<SearchTerm<'_>>> {
+        fn term(node: &Node) -> Option<SearchTerm<'_>> {
+            match node {
+                Node::Term(Term::Glob(g)) => Some(SearchTerm(SearchKind::Glob(g))),
+                Node::Term(Term::Text(target, m)) if !m.is_match(b"") => {
+                    if let Matcher::Regex(re) = m {
+                        let p = re.as_str();
+                        let looks_around = p.contains(['^', '$'])
+                            || ["\\b", "\\B", "\\A", "\\z", "\\<", "\\>"]
+                                .iter()
+                                .any(|l| p.contains(l));
+                        if looks_around {
+                            return None;
+                        }
+                    }
+                    Some(SearchTerm(SearchKind::Text(*target, m)))
+                }
+                _ => None,
+            }
+        }
+        match self.root.as_ref()? {
+            Node::And(items) => items.iter().map(term).collect(),
+            node => Some(vec![term(node)?]),
+        }
+    }
+
     /// A plain (not regex, not empty) substring term the whole expression needs: the
     /// expression itself or one of the terms it ANDs; an exact one first.
     pub fn needle(&self) -> Option<Needle<'_>> {

@@ -24,7 +24,7 @@ use chrono::DateTime;
 
 use super::values::Cells;
 use super::FeedItem;
-use crate::filter::{Filter, ValueCell};
+use crate::filter::{Filter, SearchTerm, ValueCell};
 use crate::redis::message::{Gap, Kind, Message, MESSAGE_OVERHEAD};
 
 /// Slots per block: large enough that block bookkeeping is noise.
@@ -211,6 +211,18 @@ impl<'a> SlotRef<'a> {
     }
 }
 
+/// A search: the first match in the bytes at or after an offset.
+type Find<'a> = dyn Fn(&[u8], usize) -> Option<Range<usize>> + 'a;
+
+/// What a block search says of one slot's payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hit {
+    No,
+    Yes,
+    /// A regex's match ran past the payload's end: test it alone.
+    Unsure,
+}
+
 /// Runs tested without the needle after one where most payloads held it.
 const DENSE_SKIP: u8 = 7;
 
@@ -224,6 +236,11 @@ pub(super) struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// Items in the run.
+    pub(super) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Store indexes of the run's items that pass `filter`, in order. With a needle the
     /// run's payloads (contiguous in the block) are searched in one pass first, and only
     /// messages with the needle (or a channel that may match) are tested.
@@ -271,9 +288,69 @@ impl Run<'_> {
 
     /// Which slots' inline payloads contain the needle.
     fn hits(&self, needle: &crate::filter::Needle<'_>) -> Vec<bool> {
+        let find = |hay: &[u8], from: usize| needle.find_at(hay, from);
+        let hits = self.search(&find, true);
+        hits.into_iter().map(|h| h == Hit::Yes).collect()
+    }
+
+    /// Store indexes of the run's items that pass a filter made of `terms` alone
+    /// ([`Filter::search_terms`]), in order; only the `listed` ones (store indexes,
+    /// ascending, all in the run) when given. Each payload term is searched for in the
+    /// run's payloads at once; a payload is tested alone only where a regex's match ran
+    /// past its end.
+    pub(super) fn passing_by_search(
+        &self,
+        filter: &Filter,
+        terms: &[SearchTerm<'_>],
+        listed: Option<&[usize]>,
+        out: &mut impl FnMut(usize),
+    ) {
+        let hits: Vec<Option<Vec<Hit>>> = terms
+            .iter()
+            .map(|t| {
+                t.reads_payload()
+                    .then(|| self.search(&|h, f| t.find_at(h, f), t.fixed_length()))
+            })
+            .collect();
+        let mut decide = |index: usize| {
+            let local = self.slots.start + (index - self.first);
+            let Some(slot) = SlotRef::new(self.block, local) else {
+                return;
+            };
+            let passes = match (slot.slot.tag, slot.slot.source.as_deref()) {
+                (Tag::Message(_), Some(source)) => terms.iter().zip(&hits).all(|(term, hits)| {
+                    let in_payload = match hits.as_ref().map(|h| h[index - self.first]) {
+                        Some(Hit::Yes) => true,
+                        Some(Hit::Unsure) => term.payload_matches(slot.payload()),
+                        Some(Hit::No) | None => false,
+                    };
+                    in_payload || term.channel_matches(&source.channel)
+                }),
+                // Long payloads (beside the block's bytes), gaps and errors.
+                _ => slot.passes_known(Some(filter), None),
+            };
+            if passes {
+                out(index);
+            }
+        };
+        match listed {
+            Some(listed) => listed.iter().for_each(|&i| decide(i)),
+            None => (self.first..self.first + self.slots.len()).for_each(decide),
+        }
+    }
+
+    /// For each slot of the run, whether `find` finds a match inside its inline payload,
+    /// searching the run's payload bytes (contiguous in the block) in one pass. A match
+    /// running past a payload's end: with `fixed_length` matches, no later one can end
+    /// inside it either (no); otherwise, not decided here (unsure).
+    fn search(
+        &self,
+        find: &Find<'_>,
+        fixed_length: bool,
+    ) -> Vec<Hit> {
         let slots = &self.block.slots;
         let (start, end) = (self.slots.start, self.slots.end);
-        let mut hits = vec![false; end - start];
+        let mut hits = vec![Hit::No; end - start];
         let at = |i: usize| {
             slots
                 .get(i)
@@ -283,7 +360,7 @@ impl Run<'_> {
         let bytes = self.block.bytes.get(..limit).unwrap_or_default();
         let (mut cursor, mut from) = (start, at(start));
         while from < limit {
-            let Some(found) = needle.find_at(bytes, from) else {
+            let Some(found) = find(bytes, from) else {
                 break;
             };
             // The slot the occurrence starts in (zero-length payloads are skipped).
@@ -292,11 +369,16 @@ impl Run<'_> {
             }
             let slot_end = at(cursor + 1);
             let inline = matches!(slots.get(cursor).map(|s| s.tag), Some(Tag::Message(_)));
-            if found.end <= slot_end && inline {
-                hits[cursor - start] = true;
+            if inline {
+                hits[cursor - start] = match (found.end <= slot_end, fixed_length) {
+                    (true, _) => Hit::Yes,
+                    (false, true) => Hit::No,
+                    (false, false) => Hit::Unsure,
+                };
             }
             // One occurrence is enough; one running past the end rules out later ones
-            // in the same slot (they would end later still).
+            // in the same slot when all have one length (they would end later still), and
+            // a regex's is tested on the payload alone.
             from = slot_end.max(found.start + 1);
         }
         hits
