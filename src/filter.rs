@@ -363,6 +363,13 @@ impl Filter {
     /// alone (no anchors or word boundaries, which look at the bytes around a match) and
     /// it never matches empty; a term that matches empty text never does.
     pub fn search_terms(&self) -> Option<Vec<SearchTerm<'_>>> {
+        self.search_terms_beyond(None)
+    }
+
+    /// [`Filter::search_terms`] for messages known to pass `passed`: the terms `passed`
+    /// implies are left out (typing `payload 9` → `payload 99` re-checks only `99`). An
+    /// empty list: every such message passes.
+    pub fn search_terms_beyond(&self, passed: Option<&Filter>) -> Option<Vec<SearchTerm<'_>>> {
         fn term(node: &Node) -> Option<SearchTerm<'_>> {
             match node {
                 Node::Term(Term::Glob(g)) => Some(SearchTerm(SearchKind::Glob(g))),
@@ -382,10 +389,16 @@ impl Filter {
                 _ => None,
             }
         }
-        match self.root.as_ref()? {
-            Node::And(items) => items.iter().map(term).collect(),
-            node => Some(vec![term(node)?]),
-        }
+        let items = match self.root.as_ref()? {
+            Node::And(items) => items.as_slice(),
+            node => std::slice::from_ref(node),
+        };
+        let known = passed.and_then(|p| p.root.as_ref());
+        items
+            .iter()
+            .filter(|item| !known.is_some_and(|k| refine::implies(k, item)))
+            .map(term)
+            .collect()
     }
 
     /// A plain (not regex, not empty) substring term the whole expression needs: the
@@ -689,7 +702,9 @@ enum Matcher {
 
 impl Matcher {
     fn needle(text: &str) -> Result<Matcher, regex::Error> {
-        if text.chars().any(char::is_uppercase) {
+        // Uppercase: case-sensitive (smart case). No letters at all (`99`, `:`): folding
+        // changes nothing, and the exact searcher is the faster one.
+        if text.chars().any(char::is_uppercase) || !text.chars().any(char::is_alphabetic) {
             let finder = memchr::memmem::Finder::new(text.as_bytes()).into_owned();
             return Ok(Matcher::Exact(Box::new(finder)));
         }

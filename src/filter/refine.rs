@@ -38,7 +38,7 @@ fn size(node: &Node) -> usize {
 }
 
 /// `a` ⇒ `b` for every message (sound, not complete).
-fn implies(a: &Node, b: &Node) -> bool {
+pub(super) fn implies(a: &Node, b: &Node) -> bool {
     match (a, b) {
         (Node::Or(xs), _) => xs.iter().all(|x| implies(x, b)),
         (_, Node::And(ys)) => ys.iter().all(|y| implies(a, y)),
@@ -115,6 +115,11 @@ fn matcher_implies(a: &Matcher, b: &Matcher) -> bool {
         (Matcher::Fold(n), Matcher::Fold(m)) => contains(n, m),
         // Where `n` occurs exactly, its ASCII-lowercase form occurs folded.
         (Matcher::Exact(n), Matcher::Fold(m)) => contains(&n.needle().to_ascii_lowercase(), m),
+        // A folded match equals `n` but for the case of letters; `m` has none (a search
+        // without letters is exact), so it occurs exactly where it is in `n`.
+        (Matcher::Fold(n), Matcher::Exact(m)) => {
+            !m.needle().iter().any(u8::is_ascii_alphabetic) && contains(n, m.needle())
+        }
         _ => false,
     }
 }
@@ -178,6 +183,9 @@ mod tests {
             (".a == 1 x", ".a == 1"),
             (".a ~ foo", ".a ~ foo"),
             (".a > 2", ".a > 1"),
+            ("9x", "9"),
+            ("payload 99", "payload 9"),
+            ("x:1", ":1"),
             (".a > 250", ".a > 25"),
             (".a > 1", ".a >= 1"),
             (".a >= 2", ".a > 1"),
@@ -207,6 +215,9 @@ mod tests {
             ("/abc/i", "/abc/"),
             ("/abc/", "/abc/"),
             (".a > 1", ".a > 2"),
+            ("9", "9x"),
+            ("b1", "Ab1"),
+            ("b9", "B9"),
             (".a >= 1", ".a > 1"),
             (".a <= 1", ".a < 1"),
             (".a < 1", ".a > 0"),

@@ -288,20 +288,24 @@ impl FeedState {
                 }
             }
         }
-        self.filter = filter;
+        let old_filter = std::mem::replace(&mut self.filter, filter);
         // Other rows entirely: the channel column fits them afresh, no hysteresis.
         self.channel_column = Default::default();
         let previous = std::mem::take(&mut self.matching);
         let scan = self.scan.take();
         if self.filter.is_none() {
             self.matching = Matching::All;
-        } else if let (true, Matching::Ids(old)) = (narrows, previous) {
+        } else if let (true, Matching::Ids(old), Some(passed)) = (narrows, previous, old_filter) {
             // Unchecked ids of an unfinished scan are older than the matches found so far.
             let (mut recheck, below) = match scan {
                 Some(scan) => (scan.recheck, scan.below),
                 None => (Vec::new(), self.first_id()),
             };
-            recheck.push(old); // newer than the unchecked ones: checked first
+            // Newer than the unchecked ones: checked first.
+            recheck.push(matching::Recheck {
+                ids: old,
+                passed: std::sync::Arc::new(passed),
+            });
             self.matching = Matching::Ids(VecDeque::new());
             self.scan = Some(Scan { recheck, below });
         } else {

@@ -11,6 +11,7 @@
 
 use std::collections::VecDeque;
 use std::ops::Range;
+use std::sync::Arc;
 
 use super::store::Store;
 use super::values::Cells;
@@ -72,31 +73,39 @@ pub(super) struct Scan {
     /// Matches of previous filters, checked again from the back: each list ascending and
     /// newer than the lists before it (kept apart, never copied together: a narrowing
     /// key over 10M matches moved 80 MB).
-    pub(super) recheck: Vec<VecDeque<ItemId>>,
+    pub(super) recheck: Vec<Recheck>,
     /// Retained ids below this have not been checked (all of them are below `recheck`).
     pub(super) below: ItemId,
+}
+
+/// Matches of a previous filter, to check again.
+#[derive(Debug)]
+pub(super) struct Recheck {
+    pub(super) ids: VecDeque<ItemId>,
+    /// The filter every one of them passed: what it implies needs no second look.
+    pub(super) passed: Arc<Filter>,
 }
 
 impl Scan {
     /// Items still to check, given the oldest retained id.
     pub(super) fn remaining(&self, first_id: ItemId) -> usize {
         let range = self.below.saturating_sub(first_id);
-        let listed: usize = self.recheck.iter().map(VecDeque::len).sum();
+        let listed: usize = self.recheck.iter().map(|r| r.ids.len()).sum();
         listed + usize::try_from(range).unwrap_or(usize::MAX)
     }
 
     pub(super) fn is_done(&self, first_id: ItemId) -> bool {
-        self.recheck.iter().all(VecDeque::is_empty) && self.below <= first_id
+        self.recheck.iter().all(|r| r.ids.is_empty()) && self.below <= first_id
     }
 
     /// The next (newest) `budget` candidates, ascending, taken off the scan.
     pub(super) fn take(&mut self, first_id: ItemId, budget: usize) -> Candidates {
-        while self.recheck.last().is_some_and(VecDeque::is_empty) {
+        while self.recheck.last().is_some_and(|r| r.ids.is_empty()) {
             self.recheck.pop();
         }
         if let Some(newest) = self.recheck.last_mut() {
-            let at = newest.len().saturating_sub(budget);
-            return Candidates::List(newest.split_off(at));
+            let at = newest.ids.len().saturating_sub(budget);
+            return Candidates::List(newest.ids.split_off(at), newest.passed.clone());
         }
         let lo = self
             .below
@@ -111,21 +120,22 @@ impl Scan {
 
 /// Ids to check in one go.
 pub(super) enum Candidates {
-    List(VecDeque<ItemId>),
+    /// Matches of a previous filter (the one given).
+    List(VecDeque<ItemId>, Arc<Filter>),
     Range(Range<ItemId>),
 }
 
 impl Candidates {
     fn len(&self) -> usize {
         match self {
-            Candidates::List(ids) => ids.len(),
+            Candidates::List(ids, _) => ids.len(),
             Candidates::Range(r) => usize::try_from(r.end - r.start).unwrap_or(usize::MAX),
         }
     }
 
     fn id(&self, index: usize) -> ItemId {
         match self {
-            Candidates::List(ids) => ids[index],
+            Candidates::List(ids, _) => ids[index],
             Candidates::Range(r) => r.start + index as u64,
         }
     }
@@ -149,10 +159,13 @@ impl Candidates {
                 .and_then(|i| store.get(i))
                 .is_some_and(|slot| slot.passes_known(Some(filter), cell))
         };
-        let terms = filter.search_terms();
+        let terms = match self {
+            Candidates::List(_, passed) => filter.search_terms_beyond(Some(passed)),
+            Candidates::Range(_) => filter.search_terms(),
+        };
         let piece = |range: Range<usize>| -> Vec<ItemId> {
             match self {
-                Candidates::List(_) => match &terms {
+                Candidates::List(..) => match &terms {
                     Some(terms) => {
                         self.listed_by_search(range, store, first_id, filter, terms, &passes)
                     }

@@ -343,11 +343,7 @@ impl Run<'_> {
     /// searching the run's payload bytes (contiguous in the block) in one pass. A match
     /// running past a payload's end: with `fixed_length` matches, no later one can end
     /// inside it either (no); otherwise, not decided here (unsure).
-    fn search(
-        &self,
-        find: &Find<'_>,
-        fixed_length: bool,
-    ) -> Vec<Hit> {
+    fn search(&self, find: &Find<'_>, fixed_length: bool) -> Vec<Hit> {
         let slots = &self.block.slots;
         let (start, end) = (self.slots.start, self.slots.end);
         let mut hits = vec![Hit::No; end - start];
