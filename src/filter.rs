@@ -186,6 +186,24 @@ impl Filter {
         self
     }
 
+    /// JSON-field tests decode as `other`'s do.
+    pub fn with_decoders_of(mut self, other: &Filter) -> Filter {
+        self.decoders = other.decoders.clone();
+        self
+    }
+
+    /// The key when the whole filter is one top-level field's existence, `.name`: what
+    /// the prompt shows while a field name is being typed.
+    pub fn bare_field(&self) -> Option<&str> {
+        match &self.root {
+            Some(Node::Term(Term::Json(field, JsonOp::Exists))) => match field.path.as_slice() {
+                [Seg::Key(k)] => Some(k),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     pub fn matches(&self, channel: &[u8], payload: &[u8]) -> bool {
         self.eval(channel, payload, true, None)
     }

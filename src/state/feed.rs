@@ -3,6 +3,7 @@
 
 pub mod column;
 mod matching;
+mod read_ahead;
 mod store;
 mod values;
 
@@ -67,6 +68,8 @@ pub struct FeedState {
     values: Option<Values>,
     /// `values` belong to the filter in force.
     values_live: bool,
+    /// A field's values read in idle time while its name is typed.
+    read_ahead: Option<read_ahead::ReadAhead>,
     pub view: View,
     /// Messages dropped from the ring buffer to stay within the bounds.
     pub evicted: u64,
@@ -109,6 +112,7 @@ impl FeedState {
             filter: None,
             values: None,
             values_live: false,
+            read_ahead: None,
             view: View::Live,
             evicted: 0,
             evicted_bytes: 0,
@@ -153,6 +157,9 @@ impl FeedState {
             FeedItem::Message(_) => self.messages += 1,
             FeedItem::Gap(_) => self.gaps += 1,
             FeedItem::ServerError(_) => {}
+        }
+        if let Some(ahead) = &mut self.read_ahead {
+            ahead.values.push(id);
         }
         let cell = self.values.as_mut().and_then(|v| v.push(id));
         let cell = cell.filter(|_| self.values_live);
@@ -205,6 +212,9 @@ impl FeedState {
         let first = self.first_id();
         if let Some(values) = &mut self.values {
             values.evict_to(first);
+        }
+        if let Some(ahead) = &mut self.read_ahead {
+            ahead.values.evict_to(first);
         }
     }
 
@@ -316,6 +326,7 @@ impl FeedState {
             });
         }
         self.first_page();
+        self.plan_read_ahead();
         if let View::Paused { last_seen, .. } = self.view {
             // Arrivals since the pause that match the new filter (evicted ones are gone);
             // the count's steps add the ones they find.
@@ -339,7 +350,13 @@ impl FeedState {
         };
         if self.values.as_ref().map(Values::key) != Some(key.as_str()) {
             let (first, len) = (self.first_id(), self.entries.len());
-            self.values = Some(Values::new(key, first, len));
+            let fresh = match self.take_read_ahead(Some(&key)) {
+                Some(read) => read,
+                None => Values::new(key, first, len),
+            };
+            if let Some(old) = self.values.replace(fresh) {
+                self.keep_for_read_ahead(old);
+            }
         }
         self.values_live = true;
     }
@@ -375,7 +392,11 @@ impl FeedState {
     /// One bounded step of the count (about 16k items per thread); the TUI loop calls it
     /// through `Event::Work` whenever no input waits.
     pub fn count_step(&mut self) {
-        self.advance(self.pacing.step());
+        if self.counting() {
+            self.advance(self.pacing.step());
+        } else {
+            self.read_ahead_step();
+        }
     }
 
     /// Finish the count now: for what needs every match (export, jumping to the oldest).

@@ -455,6 +455,8 @@ mod tests {
         // As typed at `/`: each filter reads `.latency` from the cells the ones before
         // filled (some counts left unfinished, arrivals and evictions meanwhile).
         let typed = [
+            ".l",
+            ".lat",
             ".latency",
             ".latency > 2",
             ".latency > 25",
@@ -477,7 +479,8 @@ mod tests {
             }
             for expr in typed {
                 feed.set_filter(Filter::parse(expr).ok());
-                for _ in 0..rng.below(3) {
+                // Idle time between keys: the count, then reading ahead.
+                for _ in 0..rng.below(3) + 2 * rng.below(2) {
                     feed.count_step();
                     for _ in 0..rng.below(40) {
                         feed.push(json_item(&mut rng));
@@ -495,6 +498,53 @@ mod tests {
             let first = feed.first_id();
             assert!((first..feed.next_id).all(|id| values.cell(id).is_some_and(|c| c.is_known())));
         }
+    }
+
+    #[test]
+    fn a_field_name_being_typed_is_read_ahead_and_its_values_become_the_filters() {
+        let mut rng = XorShift(99);
+        let mut feed = FeedState::new(10_000, usize::MAX);
+        feed.pacing = tiny();
+        for _ in 0..2_000 {
+            feed.push(json_item(&mut rng));
+        }
+        // `.lat`: nothing has it; most of the newest payloads have `latency`.
+        feed.set_filter(Filter::parse(".lat").ok());
+        feed.finish_count();
+        assert_eq!(ids(&feed), Vec::<ItemId>::new());
+        assert!(feed.reading_ahead());
+        let mut steps = 0;
+        while feed.reading_ahead() {
+            feed.count_step();
+            steps += 1;
+        }
+        assert!(steps > 10, "in steps: {steps}");
+        // `.latency`: the values read ahead are the filter's, every one known.
+        feed.set_filter(Filter::parse(".latency").ok());
+        let values = feed.values.as_ref().expect("cells");
+        assert!(
+            (feed.first_id()..feed.next_id).all(|id| values.cell(id).is_some_and(|c| c.is_known()))
+        );
+        assert!(!feed.reading_ahead(), "the complete name is not read ahead");
+        feed.finish_count();
+        assert_eq!(ids(&feed), rescan(&feed));
+        // Typed again: the field's cells are kept, nothing to read.
+        feed.set_filter(Filter::parse(".lat").ok());
+        assert!(!feed.reading_ahead());
+        feed.set_filter(Filter::parse(".latency > 25").ok());
+        let values = feed.values.as_ref().expect("cells");
+        assert!(
+            (feed.first_id()..feed.next_id).all(|id| values.cell(id).is_some_and(|c| c.is_known()))
+        );
+        feed.finish_count();
+        assert_eq!(ids(&feed), rescan(&feed));
+        // A name nothing starts with stops it; clearing the filter drops the cells.
+        feed.set_filter(Filter::parse(".lat").ok());
+        feed.set_filter(Filter::parse(".latx").ok());
+        assert!(feed.read_ahead.is_none());
+        feed.set_filter(Filter::parse(".lat").ok());
+        feed.set_filter(None);
+        assert!(feed.read_ahead.is_none());
     }
 
     #[test]

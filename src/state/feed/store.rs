@@ -140,6 +140,11 @@ impl<'a> SlotRef<'a> {
         }
     }
 
+    /// A message's payload (`None` for a gap or an error).
+    pub(super) fn message_payload(&self) -> Option<&'a [u8]> {
+        self.is_message().then(|| self.payload())
+    }
+
     /// The engine's sequence number of a message.
     pub(super) fn seq(&self) -> Option<u64> {
         self.is_message().then_some(self.slot.seq)
