@@ -88,6 +88,37 @@ fn filter_narrows_while_typing_and_cancel_restores() {
     assert_eq!(s.feed.matching_len(), 4);
 }
 
+#[test]
+fn a_field_name_typed_at_the_prompt_is_read_ahead_in_idle_work_that_ends() {
+    let payloads: Vec<String> = (0..3_000)
+        .map(|i| format!("{{\"seq\":{i},\"latency_ms\":{}}}", i % 500))
+        .collect();
+    let refs: Vec<&str> = payloads.iter().map(String::as_str).collect();
+    let mut s = with_messages(&refs);
+    assert!(!s.has_work());
+    s.update(ch('/'), t(2));
+    type_text(&mut s, ".lat");
+    assert_eq!(s.feed.matching_len(), 0);
+    assert!(!s.feed.counting(), "3,000 messages are counted at once");
+    assert!(s.has_work(), "`latency_ms` is to be read ahead");
+    // Idle work: reading `latency_ms` ahead; it ends.
+    let mut steps = 0;
+    while s.has_work() {
+        s.update(Event::Work, t(2));
+        steps += 1;
+        assert!(steps < 1_000, "idle work never ends");
+    }
+    type_text(&mut s, "ency_ms > 250");
+    while s.has_work() {
+        s.update(Event::Work, t(2));
+    }
+    let want = (0..3_000).filter(|i| i % 500 > 250).count();
+    assert_eq!(s.feed.matching_len(), want);
+    // Leaving the prompt with Esc: no filter, no idle work left.
+    s.update(key(KeyCode::Esc), t(3));
+    assert!(!s.has_work());
+}
+
 /// A channel whose `[decode]` rule names a Protobuf type is filtered by that type's
 /// field names (what its rows show), not by the schemaless field numbers.
 #[test]
