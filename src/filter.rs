@@ -330,7 +330,7 @@ impl Needle<'_> {
 }
 
 /// One term of a filter that searches alone decide (see [`Filter::search_terms`]).
-pub struct SearchTerm<'f>(SearchKind<'f>);
+pub struct SearchTerm<'f>(SearchKind<'f>, Option<Box<[u8]>>);
 
 enum SearchKind<'f> {
     Text(Target, &'f Matcher),
@@ -349,6 +349,30 @@ impl SearchTerm<'_> {
         match self.0 {
             SearchKind::Text(_, m) => m.find_at(hay, from),
             SearchKind::Glob(_) => None,
+        }
+    }
+
+    /// [`SearchTerm::find_at`] for a haystack of payloads laid end to end, `end_of(i)`
+    /// being where the payload holding byte `i` ends. A regex that every match of starts
+    /// with a known text is searched for that text first (the fast folded search), then
+    /// tried from there to the end of that payload only: what it finds is inside one
+    /// payload, and a payload where it finds nothing has no match.
+    pub fn find_within(
+        &self,
+        hay: &[u8],
+        mut from: usize,
+        end_of: &dyn Fn(usize) -> usize,
+    ) -> Option<Range<usize>> {
+        let (SearchKind::Text(_, Matcher::Regex(re)), Some(prefix)) = (&self.0, &self.1) else {
+            return self.find_at(hay, from);
+        };
+        loop {
+            let at = from + search::find_folded(hay.get(from..)?, prefix)?.start;
+            let end = end_of(at).clamp(at, hay.len());
+            if let Some(m) = re.find_at(&hay[..end], at) {
+                return Some(m.range());
+            }
+            from = end.max(at + 1);
         }
     }
 
@@ -373,6 +397,33 @@ impl SearchTerm<'_> {
     }
 }
 
+/// ASCII text every match of regex `pattern` starts with, lowercase (at least two bytes),
+/// read off the pattern's plain first characters: none after an alternation anywhere,
+/// and a character a quantifier may drop ends it. `k` and `s` end it too: a
+/// case-insensitive regex matches them as the Kelvin sign and the long s, which ASCII
+/// folding does not.
+fn regex_prefix(pattern: &str) -> Option<Box<[u8]>> {
+    if pattern.contains('|') {
+        return None;
+    }
+    let bytes = pattern.as_bytes();
+    let plain = |b: u8| {
+        (b.is_ascii_alphanumeric() || b" _-:,;=<>@#%&/!~\"'".contains(&b))
+            && !matches!(b.to_ascii_lowercase(), b'k' | b's')
+    };
+    let mut prefix = Vec::new();
+    for (i, &b) in bytes.iter().enumerate() {
+        if !plain(b) {
+            break;
+        }
+        if matches!(bytes.get(i + 1), Some(b'*' | b'?' | b'{')) {
+            break;
+        }
+        prefix.push(b.to_ascii_lowercase());
+    }
+    (prefix.len() >= 2).then(|| prefix.into())
+}
+
 impl Filter {
     /// The filter's terms when it is one substring, regex or channel glob, or an AND of
     /// them: a message passes when every term matches its payload (found by searching a
@@ -390,7 +441,7 @@ impl Filter {
     pub fn search_terms_beyond(&self, passed: Option<&Filter>) -> Option<Vec<SearchTerm<'_>>> {
         fn term(node: &Node) -> Option<SearchTerm<'_>> {
             match node {
-                Node::Term(Term::Glob(g)) => Some(SearchTerm(SearchKind::Glob(g))),
+                Node::Term(Term::Glob(g)) => Some(SearchTerm(SearchKind::Glob(g), None)),
                 Node::Term(Term::Text(target, m)) if !m.is_match(b"") => {
                     if let Matcher::Regex(re) = m {
                         let p = re.as_str();
@@ -402,7 +453,11 @@ impl Filter {
                             return None;
                         }
                     }
-                    Some(SearchTerm(SearchKind::Text(*target, m)))
+                    let prefix = match m {
+                        Matcher::Regex(re) => regex_prefix(re.as_str()),
+                        _ => None,
+                    };
+                    Some(SearchTerm(SearchKind::Text(*target, m), prefix))
                 }
                 _ => None,
             }

@@ -44,6 +44,24 @@ mod tests {
     }
 
     #[test]
+    fn a_regex_prefix_is_what_every_match_starts_with() {
+        use super::super::regex_prefix;
+        let prefix = |p: &str| regex_prefix(p).map(|b| String::from_utf8_lossy(&b).into_owned());
+        assert_eq!(prefix("payload 9+").as_deref(), Some("payload 9"));
+        assert_eq!(prefix("Timeout.*x").as_deref(), Some("timeout"));
+        assert_eq!(prefix("time?out").as_deref(), Some("tim"));
+        assert_eq!(prefix("ab{2}").as_deref(), None, "one byte is not worth it");
+        assert_eq!(prefix("abc*d").as_deref(), Some("ab"));
+        // Alternation anywhere, a group or class first, k and s (Kelvin sign, long s).
+        for none in [
+            "ab|cd", "x(ab|cd)", "(ab)", "[ab]c", "\\dab", "kelvin", "ask", "a.b",
+        ] {
+            assert_eq!(prefix(none), None, "{none}");
+        }
+        assert_eq!(prefix("err: disk").as_deref(), Some("err: di"));
+    }
+
+    #[test]
     fn finds_what_the_window_scan_found() {
         let alphabet = b"aAbB:\xff\x00 ";
         let mut rng = XorShift(0x2545_F491_4F6C_DD1D);

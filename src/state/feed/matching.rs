@@ -377,6 +377,11 @@ mod tests {
         "/^ab/",
         "/c\\b/",
         "/(?i)ABC/",
+        "/abc+/",
+        "/ab.c/",
+        "/Ab+/",
+        "/time?out/",
+        "/timeout/",
         "/x*/",
         "ch:svc:1* ab",
         "ch:svc:1* not ab",
@@ -501,6 +506,29 @@ mod tests {
     }
 
     #[test]
+    fn a_regex_searched_by_its_prefix_still_matches_unicode_case_variants() {
+        // Case-insensitive regexes (`/…/i`) match `k` as the Kelvin sign and `s` as the long s;
+        // the prefix search must not lose those payloads.
+        let mut feed = FeedState::new(10_000, usize::MAX);
+        for payload in ["LOO\u{212A}", "lo\u{17F}t", "look", "lost", "loop", "x lo"] {
+            feed.push(FeedItem::Message(Message {
+                seq: 0,
+                received: DateTime::from_timestamp(0, 0).unwrap_or_default(),
+                kind: Kind::Message,
+                pattern: None,
+                channel: Bytes::from_static(b"c"),
+                payload: Bytes::from(payload),
+            }));
+        }
+        for (expr, want) in [("/look/i", 2), ("/lost/i", 2), ("/lo+/", 5), ("/look/", 1)] {
+            feed.set_filter(Filter::parse(expr).ok());
+            feed.finish_count();
+            assert_eq!(ids(&feed), rescan(&feed), "{expr}");
+            assert_eq!(feed.matching_len(), want, "{expr}");
+        }
+    }
+
+    #[test]
     fn a_field_name_being_typed_is_read_ahead_and_its_values_become_the_filters() {
         let mut rng = XorShift(99);
         let mut feed = FeedState::new(10_000, usize::MAX);
@@ -567,6 +595,9 @@ mod tests {
             "/b|bc/",
             "/a.?b/",
             "/^ab/",
+            "/abc+/",
+            "/time?out/",
+            "/Ab+/",
             "ch:web",
             "p:ab ch:web",
         ] {

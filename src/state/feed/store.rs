@@ -313,8 +313,10 @@ impl Run<'_> {
         let hits: Vec<Option<Vec<Hit>>> = terms
             .iter()
             .map(|t| {
-                t.reads_payload()
-                    .then(|| self.search(&|h, f| t.find_at(h, f), t.fixed_length()))
+                t.reads_payload().then(|| {
+                    let end_of = |i: usize| self.end_of(i);
+                    self.search(&|h, f| t.find_within(h, f, &end_of), t.fixed_length())
+                })
             })
             .collect();
         let mut decide = |index: usize| {
@@ -342,6 +344,15 @@ impl Run<'_> {
             Some(listed) => listed.iter().for_each(|&i| decide(i)),
             None => (self.first..self.first + self.slots.len()).for_each(decide),
         }
+    }
+
+    /// Where the bytes of the slot holding block byte `i` end.
+    fn end_of(&self, i: usize) -> usize {
+        let slots = &self.block.slots;
+        let next = slots.partition_point(|s| s.at as usize <= i);
+        slots
+            .get(next)
+            .map_or(self.block.bytes.len(), |s| s.at as usize)
     }
 
     /// For each slot of the run, whether `find` finds a match inside its inline payload,
