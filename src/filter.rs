@@ -384,15 +384,27 @@ impl SearchTerm<'_> {
 
     /// The term's test on a payload on its own.
     pub fn payload_matches(&self, payload: &[u8]) -> bool {
-        self.reads_payload() && matches!(self.0, SearchKind::Text(_, m) if m.is_match(payload))
+        self.reads_payload() && self.text_matches(payload)
     }
 
     /// The term's test on the channel (false for a payload-only term).
     pub fn channel_matches(&self, channel: &[u8]) -> bool {
         match self.0 {
             SearchKind::Text(Target::Payload, _) => false,
-            SearchKind::Text(_, m) => m.is_match(channel),
+            SearchKind::Text(..) => self.text_matches(channel),
             SearchKind::Glob(g) => g.matches(channel),
+        }
+    }
+
+    /// A text term's test on `bytes`; a regex only where the text every match starts
+    /// with occurs (the folded search turns most away faster than the regex engine).
+    fn text_matches(&self, bytes: &[u8]) -> bool {
+        match (&self.0, &self.1) {
+            (SearchKind::Text(_, m), Some(prefix)) => {
+                search::find_folded(bytes, prefix).is_some() && m.is_match(bytes)
+            }
+            (SearchKind::Text(_, m), None) => m.is_match(bytes),
+            (SearchKind::Glob(_), _) => false,
         }
     }
 }
