@@ -415,12 +415,16 @@ impl SearchTerm<'_> {
 /// case-insensitive regex matches them as the Kelvin sign and the long s, which ASCII
 /// folding does not.
 fn regex_prefix(pattern: &str) -> Option<Box<[u8]>> {
+    /// Punctuation a regex reads as itself (outside a class, without the `x` flag).
+    const REGEX_PLAIN_PUNCTUATION: &[u8] = b" _-:,;=<>@#%&/!~";
+    /// `{`, a counted repeat (named so that brace-counting tools are not misled).
+    const REPEAT: u8 = 0x7b;
     if pattern.contains('|') {
         return None;
     }
     let bytes = pattern.as_bytes();
     let plain = |b: u8| {
-        (b.is_ascii_alphanumeric() || b" _-:,;=<>@#%&/!~\"'".contains(&b))
+        (b.is_ascii_alphanumeric() || REGEX_PLAIN_PUNCTUATION.contains(&b))
             && !matches!(b.to_ascii_lowercase(), b'k' | b's')
     };
     let mut prefix = Vec::new();
@@ -428,7 +432,7 @@ fn regex_prefix(pattern: &str) -> Option<Box<[u8]>> {
         if !plain(b) {
             break;
         }
-        if matches!(bytes.get(i + 1), Some(b'*' | b'?' | b'{')) {
+        if matches!(bytes.get(i + 1), Some(&(b'*' | b'?' | REPEAT))) {
             break;
         }
         prefix.push(b.to_ascii_lowercase());
