@@ -327,14 +327,29 @@ mod tests {
             _ => 1 + rng.below(4),
         };
         let payload: Vec<&str> = (0..count).map(|_| pick(rng, &words)).collect();
+        let channel = pick(rng, &["svc:1", "svc:12", "svc:2", "web"]);
+        message(
+            channel,
+            payload.join(if rng.below(2) == 0 { " " } else { "" }),
+        )
+    }
+
+    fn message(channel: &str, payload: impl Into<String>) -> FeedItem {
         FeedItem::Message(Message {
             seq: 0,
             received: DateTime::from_timestamp(0, 0).unwrap_or_default(),
             kind: Kind::Message,
             pattern: None,
-            channel: Bytes::from(pick(rng, &["svc:1", "svc:12", "svc:2", "web"]).to_string()),
-            payload: Bytes::from(payload.join(if rng.below(2) == 0 { " " } else { "" })),
+            channel: Bytes::from(channel.to_string()),
+            payload: Bytes::from(payload.into()),
         })
+    }
+
+    /// Set `expr`, finish the count, and check it against a full rescan.
+    fn count_equals_rescan(feed: &mut FeedState, expr: &str) {
+        feed.set_filter(Filter::parse(expr).ok());
+        feed.finish_count();
+        assert_eq!(ids(feed), rescan(feed), "{expr}");
     }
 
     /// What a full rescan selects: the reference every shortcut must equal.
@@ -445,14 +460,7 @@ mod tests {
             2 => format!("{{\"lat\\u0065ncy\":{value}}}"),
             _ => format!("{{\"seq\":1,\"latency\":{value}}}"),
         };
-        FeedItem::Message(Message {
-            seq: 0,
-            received: DateTime::from_timestamp(0, 0).unwrap_or_default(),
-            kind: Kind::Message,
-            pattern: None,
-            channel: Bytes::from(pick(rng, &["svc:1", "svc:2"]).to_string()),
-            payload: Bytes::from(payload),
-        })
+        message(pick(rng, &["svc:1", "svc:2"]), payload)
     }
 
     #[test]
@@ -511,19 +519,10 @@ mod tests {
         // the prefix search must not lose those payloads.
         let mut feed = FeedState::new(10_000, usize::MAX);
         for payload in ["LOO\u{212A}", "lo\u{17F}t", "look", "lost", "loop", "x lo"] {
-            feed.push(FeedItem::Message(Message {
-                seq: 0,
-                received: DateTime::from_timestamp(0, 0).unwrap_or_default(),
-                kind: Kind::Message,
-                pattern: None,
-                channel: Bytes::from_static(b"c"),
-                payload: Bytes::from(payload),
-            }));
+            feed.push(message("c", payload));
         }
         for (expr, want) in [("/look/i", 2), ("/lost/i", 2), ("/lo+/", 5), ("/look/", 1)] {
-            feed.set_filter(Filter::parse(expr).ok());
-            feed.finish_count();
-            assert_eq!(ids(&feed), rescan(&feed), "{expr}");
+            count_equals_rescan(&mut feed, expr);
             assert_eq!(feed.matching_len(), want, "{expr}");
         }
     }
@@ -601,9 +600,7 @@ mod tests {
             "ch:web",
             "p:ab ch:web",
         ] {
-            feed.set_filter(Filter::parse(expr).ok());
-            feed.finish_count();
-            assert_eq!(ids(&feed), rescan(&feed), "{expr}");
+            count_equals_rescan(&mut feed, expr);
         }
     }
 
@@ -671,16 +668,7 @@ mod tests {
     fn paused_new_count_and_export_see_the_whole_count() {
         let mut feed = FeedState::new(10_000, usize::MAX);
         feed.pacing = tiny();
-        let msg = |p: &str| {
-            FeedItem::Message(Message {
-                seq: 0,
-                received: DateTime::from_timestamp(0, 0).unwrap_or_default(),
-                kind: Kind::Message,
-                pattern: None,
-                channel: Bytes::from_static(b"c"),
-                payload: Bytes::from(p.to_string()),
-            })
-        };
+        let msg = |p: &str| message("c", p);
         for i in 0..300 {
             feed.push(msg(&format!("old {i}")));
         }
