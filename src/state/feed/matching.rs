@@ -345,6 +345,16 @@ mod tests {
         })
     }
 
+    /// A feed with tiny steps holding `n` items made by `make`.
+    fn tiny_feed(rng: &mut XorShift, n: usize, make: fn(&mut XorShift) -> FeedItem) -> FeedState {
+        let mut feed = FeedState::new(10_000, usize::MAX);
+        feed.pacing = tiny();
+        for _ in 0..n {
+            feed.push(make(rng));
+        }
+        feed
+    }
+
     /// Set `expr`, finish the count, and check it against a full rescan.
     fn count_equals_rescan(feed: &mut FeedState, expr: &str) {
         feed.set_filter(Filter::parse(expr).ok());
@@ -530,11 +540,7 @@ mod tests {
     #[test]
     fn a_field_name_being_typed_is_read_ahead_and_its_values_become_the_filters() {
         let mut rng = XorShift(99);
-        let mut feed = FeedState::new(10_000, usize::MAX);
-        feed.pacing = tiny();
-        for _ in 0..2_000 {
-            feed.push(json_item(&mut rng));
-        }
+        let mut feed = tiny_feed(&mut rng, 2_000, json_item);
         // `.lat`: nothing has it; most of the newest payloads have `latency`.
         feed.set_filter(Filter::parse(".lat").ok());
         feed.finish_count();
@@ -607,11 +613,7 @@ mod tests {
     #[test]
     fn an_equivalent_filter_keeps_the_matches_and_the_count_in_progress() {
         let mut rng = XorShift(11);
-        let mut feed = FeedState::new(10_000, usize::MAX);
-        feed.pacing = tiny();
-        for _ in 0..1_000 {
-            feed.push(item(&mut rng));
-        }
+        let mut feed = tiny_feed(&mut rng, 1_000, item);
         feed.set_filter(Filter::parse("ab").ok());
         feed.count_step();
         let left = |f: &FeedState| f.scan.as_ref().map(|s| s.remaining(f.first_id()));
@@ -629,11 +631,7 @@ mod tests {
     #[test]
     fn the_newest_page_comes_first_and_the_count_follows_in_steps() {
         let mut rng = XorShift(7);
-        let mut feed = FeedState::new(10_000, usize::MAX);
-        feed.pacing = tiny();
-        for _ in 0..1_000 {
-            feed.push(item(&mut rng));
-        }
+        let mut feed = tiny_feed(&mut rng, 1_000, item);
         feed.set_filter(Filter::parse("abc").ok());
         let all = rescan(&feed);
         assert!(
