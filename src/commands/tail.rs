@@ -134,6 +134,9 @@ fn spawn_subscriber(
     // of its own: a short pause after a small read costs the consumer nothing and
     // brings a flood in several times fewer reads and wake-ups (see `coalesce_pause`).
     config.coalesce_pause = crate::redis::subscriber::COALESCE_PAUSE;
+    // Lines are printed in order and their messages dropped: payloads can stay in the
+    // read buffers instead of being copied out (see `share_read_buffer`).
+    config.share_read_buffer = true;
     Subscriber::spawn(config, subs)
 }
 

@@ -425,7 +425,13 @@ mod tests {
     fn part() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
         use proptest::prelude::*;
         proptest::collection::vec(
-            prop_oneof![any::<u8>(), Just(b'\r'), Just(b'\n'), Just(b'$'), Just(b'0')],
+            prop_oneof![
+                any::<u8>(),
+                Just(b'\r'),
+                Just(b'\n'),
+                Just(b'$'),
+                Just(b'0')
+            ],
             0..40,
         )
     }
@@ -484,7 +490,11 @@ mod tests {
         assert_eq!(&buf[push.channel.clone()], b"p1");
         assert_eq!(&buf[push.payload.clone()], b"he\r\nllo");
         assert_eq!(push.end, buf.len());
-        let two = [push_bytes(0, b"", b"c", b""), push_bytes(2, b"", b"s", b"x")].concat();
+        let two = [
+            push_bytes(0, b"", b"c", b""),
+            push_bytes(2, b"", b"s", b"x"),
+        ]
+        .concat();
         let first = parse_push(&two, 0).unwrap();
         assert_eq!((first.kind, first.payload.len()), (PushKind::Message, 0));
         let second = parse_push(&two, first.end).unwrap();

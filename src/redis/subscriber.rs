@@ -94,7 +94,17 @@ pub struct SubscriberConfig {
     /// TUI's engine on its own thread; never for engines that share a runtime (a
     /// cluster's), which the pause would stall in turn.
     pub coalesce_pause: Duration,
+    /// Messages keep their payload as a slice of the socket read's buffer instead of a
+    /// copy (one reference count per message, no memcpy): for `tail`, which prints and
+    /// drops messages in the order they came, so the buffers they pin are the ones its
+    /// bounded queue spans (a frame takes fewer bytes there than the queue counts for
+    /// its message: `Message::approx_bytes`). Off for the TUI, whose feed keeps payloads
+    /// over 16 KiB as they came and would pin a whole read buffer with each.
+    pub share_read_buffer: bool,
 }
+
+/// The socket read buffer's size.
+const READ_BUFFER: usize = 256 * 1024;
 
 /// Reads smaller than this trigger the coalescing pause.
 const COALESCE_BELOW: usize = 64 * 1024;
@@ -118,6 +128,7 @@ impl SubscriberConfig {
             keyspace: None,
             own_thread: false,
             coalesce_pause: Duration::ZERO,
+            share_read_buffer: false,
         }
     }
 }
@@ -295,6 +306,7 @@ pub(super) fn spawn_engine(
         last_channel: Bytes::new(),
         last_pattern: Bytes::new(),
         slab: BytesMut::new(),
+        parsed: Vec::new(),
         keyspace,
         notices,
     };
@@ -349,8 +361,18 @@ struct Engine {
     last_pattern: Bytes,
     /// Payloads are copied into shared slabs, not one allocation each (see `payload`).
     slab: BytesMut,
+    /// The frames of one read, parsed before its bytes are split off (reused).
+    parsed: Vec<Parsed>,
     /// Keyspace mode: decodes `__keyspace@…` pmessages and knows the node's address.
     keyspace: Option<Decoder>,
+}
+
+/// One frame of a read; ranges are positions in the read buffer.
+enum Parsed {
+    /// A message, pmessage or smessage read by the fast path ([`resp::parse_push`]).
+    Push(resp::Push),
+    /// Anything else, from the generic parser.
+    Other(Frame),
 }
 
 /// Why a session ended.
@@ -586,7 +608,9 @@ impl Engine {
         if let Err(e) = wr.write_all(&out).await {
             return lost(format!("write failed: {e}"));
         }
-        let mut buf = BytesMut::with_capacity(256 * 1024);
+        let mut buf = BytesMut::with_capacity(READ_BUFFER);
+        // The length of the partial frame at the buffer's start, when known.
+        let mut need = 0;
         let mut batch: Vec<Delivery> = Vec::with_capacity(1024);
         let mut last_rx = Instant::now();
         let mut last_rx_wall = Utc::now();
@@ -594,6 +618,7 @@ impl Engine {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            self.make_read_room(&mut buf, need);
             tokio::select! {
                 read = rd.read_buf(&mut buf) => {
                     match read {
@@ -602,8 +627,9 @@ impl Engine {
                             last_rx = Instant::now();
                             ping_sent = None;
                             last_rx_wall = Utc::now();
-                            if let Err(e) = self.parse_frames(&mut buf, &mut batch) {
-                                return lost(e);
+                            match self.parse_frames(&mut buf, &mut batch, last_rx_wall) {
+                                Ok(hint) => need = hint,
+                                Err(e) => return lost(e),
                             }
                             self.inbox.push_batch(&mut batch);
                             // A small read during a flood: let the consumer (and, in
@@ -681,31 +707,129 @@ impl Engine {
         }
     }
 
-    /// Parse every complete frame in `buf` into `batch`, leaving a partial frame behind.
+    /// Parse every complete frame in `buf` into `batch`, leaving a partial frame behind;
+    /// returns how long the buffer must be to hold that frame (0: not known yet).
+    /// `received` is when the read that brought them ended.
     fn parse_frames(
         &mut self,
         buf: &mut BytesMut,
         batch: &mut Vec<Delivery>,
-    ) -> Result<(), String> {
-        let received = Utc::now();
+        received: DateTime<Utc>,
+    ) -> Result<usize, String> {
+        let mut parsed = std::mem::take(&mut self.parsed);
+        parsed.clear();
+        let scanned = self.scan_frames(buf, &mut parsed);
+        let (used, hint) = match scanned {
+            Ok(scanned) => scanned,
+            Err(e) => {
+                self.parsed = parsed;
+                return Err(e);
+            }
+        };
+        if self.config.share_read_buffer {
+            let frames = buf.split_to(used).freeze();
+            self.deliver_parsed(&frames, Some(&frames), &mut parsed, received, batch);
+        } else {
+            self.deliver_parsed(&buf[..used], None, &mut parsed, received, batch);
+            buf.advance(used);
+        }
+        self.parsed = parsed;
+        // The generic parser's hint counts from the start of the buffer we parsed.
+        Ok(hint.saturating_sub(used))
+    }
+
+    /// Room for the next read (and for all of a frame `need` bytes long), made just
+    /// before it: by then the consumer has had its turn, so with `share_read_buffer` the
+    /// buffer is usually back to one owner and is reused (the partial frame moved to its
+    /// front) instead of replaced. Reserving right after parsing, while the read's
+    /// messages were still in the batch, allocated a new buffer of only 64 KiB each time
+    /// (`BytesMut` allocates at least the original capacity, capped at 64 KiB), so
+    /// every read was a small one followed by a pause: 2.5× the wall time for 1M × 1 KB.
+    fn make_read_room(&self, buf: &mut BytesMut, need: usize) {
+        if buf.capacity() < need || buf.capacity() - buf.len() < 16 * 1024 {
+            let room = if self.config.share_read_buffer {
+                READ_BUFFER / 2
+            } else {
+                64 * 1024
+            };
+            buf.reserve(room.max(need.saturating_sub(buf.len())));
+        }
+    }
+
+    /// Every complete frame at the start of `buf`, into `parsed`: how many bytes they
+    /// take and the generic parser's hint for the partial one after them.
+    fn scan_frames(&self, buf: &[u8], parsed: &mut Vec<Parsed>) -> Result<(usize, usize), String> {
+        // In keyspace mode pmessages are decoded as events: the generic path.
+        let fast_pmessage = self.keyspace.is_none();
+        let mut pos = 0;
         loop {
-            match resp::parse(buf).map_err(|e| e.to_string())? {
-                Parse::Incomplete { hint } => {
-                    if hint > buf.capacity() {
-                        buf.reserve(hint - buf.len());
-                    } else if buf.capacity() - buf.len() < 16 * 1024 {
-                        buf.reserve(64 * 1024);
-                    }
-                    return Ok(());
+            if let Some(push) = resp::parse_push(buf, pos) {
+                if push.kind != resp::PushKind::PMessage || fast_pmessage {
+                    pos = push.end;
+                    parsed.push(Parsed::Push(push));
+                    continue;
                 }
-                Parse::Complete(frame, used) => {
-                    if let Some(d) = self.delivery_from(&buf[..used], frame, received) {
-                        batch.push(d);
-                    }
-                    buf.advance(used);
+            }
+            match resp::parse_from(buf, pos).map_err(|e| e.to_string())? {
+                Parse::Incomplete { hint } => return Ok((pos, hint)),
+                Parse::Complete(frame, end) => {
+                    parsed.push(Parsed::Other(frame));
+                    pos = end;
                 }
             }
         }
+    }
+
+    /// Deliveries from the frames parsed out of `raw`; payloads are slices of `shared`
+    /// (the same bytes) when given, copies otherwise.
+    fn deliver_parsed(
+        &mut self,
+        raw: &[u8],
+        shared: Option<&Bytes>,
+        parsed: &mut Vec<Parsed>,
+        received: DateTime<Utc>,
+        batch: &mut Vec<Delivery>,
+    ) {
+        for p in parsed.drain(..) {
+            match p {
+                Parsed::Push(push) => batch.push(self.push_message(raw, shared, push, received)),
+                Parsed::Other(frame) => {
+                    if let Some(d) = self.delivery_from(raw, frame, received) {
+                        batch.push(d);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The message of a frame the fast path read: the same as [`Self::delivery_from`]
+    /// makes of it.
+    fn push_message(
+        &mut self,
+        raw: &[u8],
+        shared: Option<&Bytes>,
+        push: resp::Push,
+        received: DateTime<Utc>,
+    ) -> Delivery {
+        let pattern = push.pattern.map(|r| reuse(&mut self.last_pattern, &raw[r]));
+        let channel = reuse(&mut self.last_channel, &raw[push.channel]);
+        let payload = match shared {
+            Some(frames) => frames.slice(push.payload),
+            None => self.payload(&raw[push.payload]),
+        };
+        self.seq += 1;
+        Delivery::Message(Message {
+            seq: self.seq,
+            received,
+            kind: match push.kind {
+                resp::PushKind::Message => Kind::Message,
+                resp::PushKind::PMessage => Kind::PMessage,
+                resp::PushKind::SMessage => Kind::SMessage,
+            },
+            pattern,
+            channel,
+            payload,
+        })
     }
 
     fn delivery_from(
