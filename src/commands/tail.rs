@@ -77,6 +77,10 @@ pub async fn run(
                     break 'outer code;
                 }
             }
+            // A backlog is worked through a batch at a time with the engine's turn in
+            // between: it shares this thread, and a long stretch without socket reads
+            // lets output pile up on the server (omem).
+            tokio::task::yield_now().await;
         }
         consumer.report_drops(inbox.counters().evicted);
         // Caught up: hand a chunk worth a write to the writer now (it may wait while the

@@ -638,11 +638,17 @@ impl Engine {
                             // capped reading at ~50 KB per pause and slowed the whole
                             // pipeline — the publisher took 4.7 s instead of 3.2 s for
                             // 1M × 100 B (`benches/ingest`).
+                            // With shared read buffers, a big read yields too: the
+                            // consumer then drops this read's messages before the next
+                            // one, so the buffer is reused rather than replaced, and its
+                            // backlog (a stretch without socket reads) stays short.
                             if n < COALESCE_BELOW {
                                 tokio::task::yield_now().await;
                                 if !self.config.coalesce_pause.is_zero() {
                                     std::thread::sleep(self.config.coalesce_pause);
                                 }
+                            } else if self.config.share_read_buffer {
+                                tokio::task::yield_now().await;
                             }
                         }
                         Err(e) => return lost(format!("read failed: {e}")),
