@@ -1006,3 +1006,98 @@ fn is_fatal(reason: &str) -> bool {
     .iter()
     .any(|k| reason.contains(k))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine(share_read_buffer: bool) -> Engine {
+        let target = Target::parse_url("redis://127.0.0.1:1").expect("url");
+        let mut config = SubscriberConfig::new(target);
+        config.share_read_buffer = share_read_buffer;
+        let (status, _) = watch::channel(Status {
+            conn: ConnState::Connecting,
+            wanted: Subscriptions::default(),
+        });
+        let (_, control) = mpsc::unbounded_channel();
+        Engine {
+            notices: None,
+            config,
+            wanted: Subscriptions::default(),
+            inbox: Arc::new(Inbox::new(Caps::default())),
+            status,
+            control,
+            seq: 0,
+            last_channel: Bytes::new(),
+            last_pattern: Bytes::new(),
+            slab: BytesMut::new(),
+            parsed: Vec::new(),
+            keyspace: None,
+        }
+    }
+
+    /// What the engine delivered before the fast path: every frame through the generic
+    /// parser and `delivery_from`.
+    fn generic(bytes: &[u8], received: DateTime<Utc>) -> Vec<Delivery> {
+        let mut e = engine(false);
+        let mut out = Vec::new();
+        let mut at = 0;
+        while let Ok(Parse::Complete(frame, used)) = resp::parse(&bytes[at..]) {
+            out.extend(e.delivery_from(&bytes[at..at + used], frame, received));
+            at += used;
+        }
+        out
+    }
+
+    /// Messages of every kind, subscription confirmations and an error, in reads cut at
+    /// random places: the fast path, with payloads copied (TUI) or sliced from the read
+    /// buffer (`tail`), delivers exactly what the generic parser did.
+    #[test]
+    fn fast_path_and_shared_buffers_deliver_what_the_generic_parser_did() {
+        let received = Utc::now();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut stream = Vec::new();
+        for i in 0..2000u64 {
+            let payload: Vec<u8> = (0..next(1500)).map(|j| (j * 7 + i) as u8).collect();
+            let channel = format!("ch:{}", next(3)).into_bytes();
+            let args: Vec<&[u8]> = match next(6) {
+                0 => vec![b"pmessage", b"ch:*", &channel, &payload],
+                1 => vec![b"smessage", &channel, &payload],
+                2 if i % 50 == 0 => vec![b"subscribe", &channel],
+                _ => vec![b"message", &channel, &payload],
+            };
+            if args[0] == b"subscribe" {
+                stream.extend_from_slice(b"*3\r\n$9\r\nsubscribe\r\n$4\r\nch:0\r\n:1\r\n");
+            } else {
+                resp::encode_command(&args, &mut stream);
+            }
+            if i == 1000 {
+                stream.extend_from_slice(b"-ERR not now\r\n");
+            }
+        }
+        let expected = generic(&stream, received);
+        assert!(expected.len() > 1900);
+        for share in [false, true] {
+            let mut e = engine(share);
+            let (mut buf, mut got, mut batch) = (BytesMut::new(), Vec::new(), Vec::new());
+            let mut at = 0;
+            while at < stream.len() {
+                let n = (1 + next(40_000) as usize).min(stream.len() - at);
+                buf.extend_from_slice(&stream[at..at + n]);
+                at += n;
+                e.parse_frames(&mut buf, &mut batch, received)
+                    .expect("valid stream");
+                got.append(&mut batch);
+            }
+            assert!(buf.is_empty());
+            assert_eq!(got.len(), expected.len());
+            assert!(got == expected, "share_read_buffer: {share}");
+        }
+    }
+}
