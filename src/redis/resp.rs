@@ -43,6 +43,100 @@ pub fn parse(buf: &[u8]) -> Result<Parse, ProtocolError> {
     parse_at(buf, 0, 0)
 }
 
+/// [`parse`] of the frame that starts at `start`: ranges, the end and the hint are
+/// positions in all of `buf`.
+pub fn parse_from(buf: &[u8], start: usize) -> Result<Parse, ProtocolError> {
+    parse_at(buf, start, 0)
+}
+
+/// Which published-message frame a [`Push`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushKind {
+    /// `*3 $7 message $n channel $n payload`
+    Message,
+    /// `*4 $8 pmessage $n pattern $n channel $n payload`
+    PMessage,
+    /// `*3 $8 smessage $n channel $n payload`
+    SMessage,
+}
+
+/// A published message's parts as byte ranges of the buffer it was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Push {
+    pub kind: PushKind,
+    pub pattern: Option<Range<usize>>,
+    pub channel: Range<usize>,
+    pub payload: Range<usize>,
+    /// Where the frame ends (the next frame starts) in the buffer.
+    pub end: usize,
+}
+
+/// The fast path for the frames a subscriber reads by the million: a complete message,
+/// pmessage or smessage at `start`, in the exact form the server writes (bulk strings,
+/// plain decimal lengths), read as ranges without building a [`Frame`] per part. `None`
+/// for anything else — another frame, a partial one, an unusual or damaged encoding —
+/// which [`parse_from`] then reads (or rejects) as before; where this returns a push,
+/// [`parse_from`] returns the same frame (a proptest holds them to it).
+pub fn parse_push(buf: &[u8], start: usize) -> Option<Push> {
+    let rest = buf.get(start..)?;
+    const MESSAGE: &[u8] = b"*3\r\n$7\r\nmessage\r\n";
+    const PMESSAGE: &[u8] = b"*4\r\n$8\r\npmessage\r\n";
+    const SMESSAGE: &[u8] = b"*3\r\n$8\r\nsmessage\r\n";
+    let (kind, mut pos) = if rest.starts_with(MESSAGE) {
+        (PushKind::Message, start + MESSAGE.len())
+    } else if rest.starts_with(PMESSAGE) {
+        (PushKind::PMessage, start + PMESSAGE.len())
+    } else if rest.starts_with(SMESSAGE) {
+        (PushKind::SMessage, start + SMESSAGE.len())
+    } else {
+        return None;
+    };
+    let pattern = if kind == PushKind::PMessage {
+        let (range, next) = push_bulk(buf, pos)?;
+        pos = next;
+        Some(range)
+    } else {
+        None
+    };
+    let (channel, pos) = push_bulk(buf, pos)?;
+    let (payload, end) = push_bulk(buf, pos)?;
+    Some(Push {
+        kind,
+        pattern,
+        channel,
+        payload,
+        end,
+    })
+}
+
+/// `$<digits>\r\n<bytes>\r\n` at `pos`: the bytes' range and the position after it.
+/// Only 1 to 19 digits without a sign (what [`int`] reads the same way), within
+/// [`MAX_BULK`]; anything else is left to the generic parser.
+fn push_bulk(buf: &[u8], pos: usize) -> Option<(Range<usize>, usize)> {
+    if *buf.get(pos)? != b'$' {
+        return None;
+    }
+    let mut at = pos + 1;
+    let mut n: usize = 0;
+    while let Some(&b) = buf.get(at) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        n = n.checked_mul(10)?.checked_add(usize::from(b - b'0'))?;
+        at += 1;
+    }
+    let digits = at - pos - 1;
+    if digits == 0 || digits > 19 || n > MAX_BULK || buf.get(at..at + 2)? != b"\r\n" {
+        return None;
+    }
+    let from = at + 2;
+    let to = from.checked_add(n)?;
+    if buf.get(to..to + 2)? != b"\r\n" {
+        return None;
+    }
+    Some((from..to, to + 2))
+}
+
 fn parse_at(buf: &[u8], start: usize, depth: usize) -> Result<Parse, ProtocolError> {
     if depth > 8 {
         return Err(ProtocolError("nesting too deep".into()));
@@ -258,6 +352,163 @@ mod tests {
         assert_eq!(parse(b"$-1\r\n").unwrap(), Parse::Complete(Frame::Nil, 5));
         assert!(parse(b"?x\r\n").is_err());
         assert!(parse(b"$3\r\nabcXY").is_err());
+    }
+
+    /// What [`parse_from`] must return where [`parse_push`] found `push` at `start`.
+    fn frame_of(push: &Push, start: usize) -> Parse {
+        let name_len = match push.kind {
+            PushKind::Message => 7,
+            PushKind::PMessage | PushKind::SMessage => 8,
+        };
+        let mut items = vec![Frame::Bulk(start + 8..start + 8 + name_len)];
+        items.extend(push.pattern.clone().map(Frame::Bulk));
+        items.push(Frame::Bulk(push.channel.clone()));
+        items.push(Frame::Bulk(push.payload.clone()));
+        Parse::Complete(Frame::Array(items), push.end)
+    }
+
+    /// The bytes the server writes for `frame` (read from `buf`): bulk strings with plain
+    /// lengths, the form the fast path must take.
+    fn canonical(buf: &[u8], frame: &Frame) -> Option<Vec<u8>> {
+        let Frame::Array(items) = frame else {
+            return None;
+        };
+        let mut parts = Vec::new();
+        for item in items {
+            let Frame::Bulk(r) = item else { return None };
+            parts.push(&buf[r.clone()]);
+        }
+        let mut out = Vec::new();
+        encode_command(&parts, &mut out);
+        Some(out)
+    }
+
+    /// The fast path and the generic parser agree on `buf` from `start`: a push is the
+    /// same frame to both, and every frame the server could have written as a message,
+    /// pmessage or smessage is taken by the fast path.
+    fn agree(buf: &[u8], start: usize) -> Result<(), proptest::test_runner::TestCaseError> {
+        let slow = parse_from(buf, start);
+        match parse_push(buf, start) {
+            Some(push) => proptest::prop_assert_eq!(slow, Ok(frame_of(&push, start))),
+            None => {
+                if let Ok(Parse::Complete(frame, end)) = &slow {
+                    let written = canonical(buf, frame);
+                    let is_push = matches!(&frame, Frame::Array(items) if matches!(
+                        (items.first(), items.len()),
+                        (Some(Frame::Bulk(k)), 3) if [&b"message"[..], b"smessage"].contains(&&buf[k.clone()])
+                    ) || matches!(
+                        (items.first(), items.len()),
+                        (Some(Frame::Bulk(k)), 4) if &buf[k.clone()] == b"pmessage"
+                    ));
+                    proptest::prop_assert!(
+                        !(is_push && written.as_deref() == Some(&buf[start..*end])),
+                        "fast path missed a plain push frame"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn push_bytes(kind: u8, pattern: &[u8], channel: &[u8], payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        match kind % 4 {
+            0 => encode_command(&[b"message", channel, payload], &mut out),
+            1 => encode_command(&[b"pmessage", pattern, channel, payload], &mut out),
+            2 => encode_command(&[b"smessage", channel, payload], &mut out),
+            // Not a push: a subscription confirmation-like frame of bulk strings.
+            _ => encode_command(&[b"subscribe", channel], &mut out),
+        }
+        out
+    }
+
+    fn part() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        proptest::collection::vec(
+            prop_oneof![
+                any::<u8>(),
+                Just(b'\r'),
+                Just(b'\n'),
+                Just(b'$'),
+                Just(b'0')
+            ],
+            0..40,
+        )
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
+        /// Random frames, back to back, then cut short and damaged (bytes replaced,
+        /// inserted), read from every offset: the fast path never disagrees.
+        #[test]
+        fn fast_path_agrees_with_the_generic_parser(
+            frames in proptest::collection::vec(
+                (proptest::prelude::any::<u8>(), part(), part(), part()), 1..4),
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+            cut_it in proptest::prelude::any::<bool>(),
+            edits in proptest::collection::vec(
+                (proptest::prelude::any::<proptest::sample::Index>(),
+                 proptest::prelude::prop_oneof![
+                     proptest::prelude::any::<u8>(),
+                     proptest::strategy::Just(b'\r'),
+                     proptest::strategy::Just(b'\n'),
+                     proptest::strategy::Just(b'9'),
+                     proptest::strategy::Just(b'0'),
+                     proptest::strategy::Just(b'+'),
+                 ],
+                 proptest::prelude::any::<bool>()),
+                0..3),
+        ) {
+            let mut buf = Vec::new();
+            for (kind, pattern, channel, payload) in &frames {
+                buf.extend(push_bytes(*kind, pattern, channel, payload));
+            }
+            for (at, byte, insert) in edits {
+                let at = at.index(buf.len() + 1);
+                if insert || at == buf.len() {
+                    buf.insert(at, byte);
+                } else {
+                    buf[at] = byte;
+                }
+            }
+            if cut_it {
+                buf.truncate(cut.index(buf.len() + 1));
+            }
+            for start in 0..=buf.len() {
+                agree(&buf, start)?;
+            }
+        }
+    }
+
+    #[test]
+    fn fast_path_reads_each_push_kind_and_leaves_the_rest() {
+        let buf = push_bytes(1, b"p*", b"p1", b"he\r\nllo");
+        let push = parse_push(&buf, 0).unwrap();
+        assert_eq!(push.kind, PushKind::PMessage);
+        assert_eq!(&buf[push.pattern.clone().unwrap()], b"p*");
+        assert_eq!(&buf[push.channel.clone()], b"p1");
+        assert_eq!(&buf[push.payload.clone()], b"he\r\nllo");
+        assert_eq!(push.end, buf.len());
+        let two = [
+            push_bytes(0, b"", b"c", b""),
+            push_bytes(2, b"", b"s", b"x"),
+        ]
+        .concat();
+        let first = parse_push(&two, 0).unwrap();
+        assert_eq!((first.kind, first.payload.len()), (PushKind::Message, 0));
+        let second = parse_push(&two, first.end).unwrap();
+        assert_eq!(second.kind, PushKind::SMessage);
+        assert_eq!(second.end, two.len());
+        // Left to the generic parser: partial, leading zeros past 19 digits, a sign,
+        // other frames.
+        assert!(parse_push(&buf[..buf.len() - 1], 0).is_none());
+        assert!(parse_push(b"*3\r\n$7\r\nmessage\r\n$+1\r\nc\r\n$0\r\n\r\n", 0).is_none());
+        assert!(parse_push(&push_bytes(3, b"", b"c", b""), 0).is_none());
+        assert!(parse_push(b"+OK\r\n", 0).is_none());
+        let zeros = b"*3\r\n$7\r\nmessage\r\n$00000000000000000001\r\nc\r\n$0\r\n\r\n";
+        assert!(parse_push(zeros, 0).is_none());
+        assert!(matches!(parse(zeros), Ok(Parse::Complete(..))));
     }
 
     #[test]

@@ -94,7 +94,17 @@ pub struct SubscriberConfig {
     /// TUI's engine on its own thread; never for engines that share a runtime (a
     /// cluster's), which the pause would stall in turn.
     pub coalesce_pause: Duration,
+    /// Messages keep their payload as a slice of the socket read's buffer instead of a
+    /// copy (one reference count per message, no memcpy): for `tail`, which prints and
+    /// drops messages in the order they came, so the buffers they pin are the ones its
+    /// bounded queue spans (a frame takes fewer bytes there than the queue counts for
+    /// its message: `Message::approx_bytes`). Off for the TUI, whose feed keeps payloads
+    /// over 16 KiB as they came and would pin a whole read buffer with each.
+    pub share_read_buffer: bool,
 }
+
+/// The socket read buffer's size.
+const READ_BUFFER: usize = 256 * 1024;
 
 /// Reads smaller than this trigger the coalescing pause.
 const COALESCE_BELOW: usize = 64 * 1024;
@@ -118,6 +128,7 @@ impl SubscriberConfig {
             keyspace: None,
             own_thread: false,
             coalesce_pause: Duration::ZERO,
+            share_read_buffer: false,
         }
     }
 }
@@ -295,6 +306,7 @@ pub(super) fn spawn_engine(
         last_channel: Bytes::new(),
         last_pattern: Bytes::new(),
         slab: BytesMut::new(),
+        parsed: Vec::new(),
         keyspace,
         notices,
     };
@@ -349,8 +361,18 @@ struct Engine {
     last_pattern: Bytes,
     /// Payloads are copied into shared slabs, not one allocation each (see `payload`).
     slab: BytesMut,
+    /// The frames of one read, parsed before its bytes are split off (reused).
+    parsed: Vec<Parsed>,
     /// Keyspace mode: decodes `__keyspace@…` pmessages and knows the node's address.
     keyspace: Option<Decoder>,
+}
+
+/// One frame of a read; ranges are positions in the read buffer.
+enum Parsed {
+    /// A message, pmessage or smessage read by the fast path ([`resp::parse_push`]).
+    Push(resp::Push),
+    /// Anything else, from the generic parser.
+    Other(Frame),
 }
 
 /// Why a session ended.
@@ -586,7 +608,9 @@ impl Engine {
         if let Err(e) = wr.write_all(&out).await {
             return lost(format!("write failed: {e}"));
         }
-        let mut buf = BytesMut::with_capacity(256 * 1024);
+        let mut buf = BytesMut::with_capacity(READ_BUFFER);
+        // The length of the partial frame at the buffer's start, when known.
+        let mut need = 0;
         let mut batch: Vec<Delivery> = Vec::with_capacity(1024);
         let mut last_rx = Instant::now();
         let mut last_rx_wall = Utc::now();
@@ -594,6 +618,7 @@ impl Engine {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            self.make_read_room(&mut buf, need);
             tokio::select! {
                 read = rd.read_buf(&mut buf) => {
                     match read {
@@ -602,8 +627,9 @@ impl Engine {
                             last_rx = Instant::now();
                             ping_sent = None;
                             last_rx_wall = Utc::now();
-                            if let Err(e) = self.parse_frames(&mut buf, &mut batch) {
-                                return lost(e);
+                            match self.parse_frames(&mut buf, &mut batch, last_rx_wall) {
+                                Ok(hint) => need = hint,
+                                Err(e) => return lost(e),
                             }
                             self.inbox.push_batch(&mut batch);
                             // A small read during a flood: let the consumer (and, in
@@ -612,11 +638,17 @@ impl Engine {
                             // capped reading at ~50 KB per pause and slowed the whole
                             // pipeline — the publisher took 4.7 s instead of 3.2 s for
                             // 1M × 100 B (`benches/ingest`).
+                            // With shared read buffers, a big read yields too: the
+                            // consumer then drops this read's messages before the next
+                            // one, so the buffer is reused rather than replaced, and its
+                            // backlog (a stretch without socket reads) stays short.
                             if n < COALESCE_BELOW {
                                 tokio::task::yield_now().await;
                                 if !self.config.coalesce_pause.is_zero() {
                                     std::thread::sleep(self.config.coalesce_pause);
                                 }
+                            } else if self.config.share_read_buffer {
+                                tokio::task::yield_now().await;
                             }
                         }
                         Err(e) => return lost(format!("read failed: {e}")),
@@ -681,31 +713,129 @@ impl Engine {
         }
     }
 
-    /// Parse every complete frame in `buf` into `batch`, leaving a partial frame behind.
+    /// Parse every complete frame in `buf` into `batch`, leaving a partial frame behind;
+    /// returns how long the buffer must be to hold that frame (0: not known yet).
+    /// `received` is when the read that brought them ended.
     fn parse_frames(
         &mut self,
         buf: &mut BytesMut,
         batch: &mut Vec<Delivery>,
-    ) -> Result<(), String> {
-        let received = Utc::now();
+        received: DateTime<Utc>,
+    ) -> Result<usize, String> {
+        let mut parsed = std::mem::take(&mut self.parsed);
+        parsed.clear();
+        let scanned = self.scan_frames(buf, &mut parsed);
+        let (used, hint) = match scanned {
+            Ok(scanned) => scanned,
+            Err(e) => {
+                self.parsed = parsed;
+                return Err(e);
+            }
+        };
+        if self.config.share_read_buffer {
+            let frames = buf.split_to(used).freeze();
+            self.deliver_parsed(&frames, Some(&frames), &mut parsed, received, batch);
+        } else {
+            self.deliver_parsed(&buf[..used], None, &mut parsed, received, batch);
+            buf.advance(used);
+        }
+        self.parsed = parsed;
+        // The generic parser's hint counts from the start of the buffer we parsed.
+        Ok(hint.saturating_sub(used))
+    }
+
+    /// Room for the next read (and for all of a frame `need` bytes long), made just
+    /// before it: by then the consumer has had its turn, so with `share_read_buffer` the
+    /// buffer is usually back to one owner and is reused (the partial frame moved to its
+    /// front) instead of replaced. Reserving right after parsing, while the read's
+    /// messages were still in the batch, allocated a new buffer of only 64 KiB each time
+    /// (`BytesMut` allocates at least the original capacity, capped at 64 KiB), so
+    /// every read was a small one followed by a pause: 2.5× the wall time for 1M × 1 KB.
+    fn make_read_room(&self, buf: &mut BytesMut, need: usize) {
+        if buf.capacity() < need || buf.capacity() - buf.len() < 16 * 1024 {
+            let room = if self.config.share_read_buffer {
+                READ_BUFFER / 2
+            } else {
+                64 * 1024
+            };
+            buf.reserve(room.max(need.saturating_sub(buf.len())));
+        }
+    }
+
+    /// Every complete frame at the start of `buf`, into `parsed`: how many bytes they
+    /// take and the generic parser's hint for the partial one after them.
+    fn scan_frames(&self, buf: &[u8], parsed: &mut Vec<Parsed>) -> Result<(usize, usize), String> {
+        // In keyspace mode pmessages are decoded as events: the generic path.
+        let fast_pmessage = self.keyspace.is_none();
+        let mut pos = 0;
         loop {
-            match resp::parse(buf).map_err(|e| e.to_string())? {
-                Parse::Incomplete { hint } => {
-                    if hint > buf.capacity() {
-                        buf.reserve(hint - buf.len());
-                    } else if buf.capacity() - buf.len() < 16 * 1024 {
-                        buf.reserve(64 * 1024);
-                    }
-                    return Ok(());
+            if let Some(push) = resp::parse_push(buf, pos) {
+                if push.kind != resp::PushKind::PMessage || fast_pmessage {
+                    pos = push.end;
+                    parsed.push(Parsed::Push(push));
+                    continue;
                 }
-                Parse::Complete(frame, used) => {
-                    if let Some(d) = self.delivery_from(&buf[..used], frame, received) {
-                        batch.push(d);
-                    }
-                    buf.advance(used);
+            }
+            match resp::parse_from(buf, pos).map_err(|e| e.to_string())? {
+                Parse::Incomplete { hint } => return Ok((pos, hint)),
+                Parse::Complete(frame, end) => {
+                    parsed.push(Parsed::Other(frame));
+                    pos = end;
                 }
             }
         }
+    }
+
+    /// Deliveries from the frames parsed out of `raw`; payloads are slices of `shared`
+    /// (the same bytes) when given, copies otherwise.
+    fn deliver_parsed(
+        &mut self,
+        raw: &[u8],
+        shared: Option<&Bytes>,
+        parsed: &mut Vec<Parsed>,
+        received: DateTime<Utc>,
+        batch: &mut Vec<Delivery>,
+    ) {
+        for p in parsed.drain(..) {
+            match p {
+                Parsed::Push(push) => batch.push(self.push_message(raw, shared, push, received)),
+                Parsed::Other(frame) => {
+                    if let Some(d) = self.delivery_from(raw, frame, received) {
+                        batch.push(d);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The message of a frame the fast path read: the same as [`Self::delivery_from`]
+    /// makes of it.
+    fn push_message(
+        &mut self,
+        raw: &[u8],
+        shared: Option<&Bytes>,
+        push: resp::Push,
+        received: DateTime<Utc>,
+    ) -> Delivery {
+        let pattern = push.pattern.map(|r| reuse(&mut self.last_pattern, &raw[r]));
+        let channel = reuse(&mut self.last_channel, &raw[push.channel]);
+        let payload = match shared {
+            Some(frames) => frames.slice(push.payload),
+            None => self.payload(&raw[push.payload]),
+        };
+        self.seq += 1;
+        Delivery::Message(Message {
+            seq: self.seq,
+            received,
+            kind: match push.kind {
+                resp::PushKind::Message => Kind::Message,
+                resp::PushKind::PMessage => Kind::PMessage,
+                resp::PushKind::SMessage => Kind::SMessage,
+            },
+            pattern,
+            channel,
+            payload,
+        })
     }
 
     fn delivery_from(
@@ -875,4 +1005,99 @@ fn is_fatal(reason: &str) -> bool {
     ]
     .iter()
     .any(|k| reason.contains(k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine(share_read_buffer: bool) -> Engine {
+        let target = Target::parse_url("redis://127.0.0.1:1").expect("url");
+        let mut config = SubscriberConfig::new(target);
+        config.share_read_buffer = share_read_buffer;
+        let (status, _) = watch::channel(Status {
+            conn: ConnState::Connecting,
+            wanted: Subscriptions::default(),
+        });
+        let (_, control) = mpsc::unbounded_channel();
+        Engine {
+            notices: None,
+            config,
+            wanted: Subscriptions::default(),
+            inbox: Arc::new(Inbox::new(Caps::default())),
+            status,
+            control,
+            seq: 0,
+            last_channel: Bytes::new(),
+            last_pattern: Bytes::new(),
+            slab: BytesMut::new(),
+            parsed: Vec::new(),
+            keyspace: None,
+        }
+    }
+
+    /// What the engine delivered before the fast path: every frame through the generic
+    /// parser and `delivery_from`.
+    fn generic(bytes: &[u8], received: DateTime<Utc>) -> Vec<Delivery> {
+        let mut e = engine(false);
+        let mut out = Vec::new();
+        let mut at = 0;
+        while let Ok(Parse::Complete(frame, used)) = resp::parse(&bytes[at..]) {
+            out.extend(e.delivery_from(&bytes[at..at + used], frame, received));
+            at += used;
+        }
+        out
+    }
+
+    /// Messages of every kind, subscription confirmations and an error, in reads cut at
+    /// random places: the fast path, with payloads copied (TUI) or sliced from the read
+    /// buffer (`tail`), delivers exactly what the generic parser did.
+    #[test]
+    fn fast_path_and_shared_buffers_deliver_what_the_generic_parser_did() {
+        let received = Utc::now();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut stream = Vec::new();
+        for i in 0..2000u64 {
+            let payload: Vec<u8> = (0..next(1500)).map(|j| (j * 7 + i) as u8).collect();
+            let channel = format!("ch:{}", next(3)).into_bytes();
+            let args: Vec<&[u8]> = match next(6) {
+                0 => vec![b"pmessage", b"ch:*", &channel, &payload],
+                1 => vec![b"smessage", &channel, &payload],
+                2 if i % 50 == 0 => vec![b"subscribe", &channel],
+                _ => vec![b"message", &channel, &payload],
+            };
+            if args[0] == b"subscribe" {
+                stream.extend_from_slice(b"*3\r\n$9\r\nsubscribe\r\n$4\r\nch:0\r\n:1\r\n");
+            } else {
+                resp::encode_command(&args, &mut stream);
+            }
+            if i == 1000 {
+                stream.extend_from_slice(b"-ERR not now\r\n");
+            }
+        }
+        let expected = generic(&stream, received);
+        assert!(expected.len() > 1900);
+        for share in [false, true] {
+            let mut e = engine(share);
+            let (mut buf, mut got, mut batch) = (BytesMut::new(), Vec::new(), Vec::new());
+            let mut at = 0;
+            while at < stream.len() {
+                let n = (1 + next(40_000) as usize).min(stream.len() - at);
+                buf.extend_from_slice(&stream[at..at + n]);
+                at += n;
+                e.parse_frames(&mut buf, &mut batch, received)
+                    .expect("valid stream");
+                got.append(&mut batch);
+            }
+            assert!(buf.is_empty());
+            assert_eq!(got.len(), expected.len());
+            assert!(got == expected, "share_read_buffer: {share}");
+        }
+    }
 }
