@@ -4,26 +4,39 @@
 //! per million retained, for one path at a time).
 
 use std::collections::VecDeque;
+use std::sync::OnceLock;
 
 use super::ItemId;
 use crate::filter::ValueCell;
+
+/// Cells are allocated this many at a time, when one of them is first used: setting a
+/// filter over 10M retained messages must not write 80 MB before the key returns.
+const CHUNK: usize = 4096;
 
 /// A cell per retained message, from the oldest retained id on.
 #[derive(Debug)]
 pub(super) struct Values {
     /// `Filter::column_key` of the filters whose values these are.
     key: String,
-    /// The id of `cells[0]`.
+    /// The id of the first cell of `chunks[0]`.
+    base: ItemId,
+    /// Ids from `first` up to `end` have cells.
     first: ItemId,
-    cells: VecDeque<ValueCell>,
+    end: ItemId,
+    chunks: VecDeque<OnceLock<Box<[ValueCell]>>>,
 }
 
 impl Values {
     /// Cells for `len` retained items from `first` on, none read yet.
     pub(super) fn new(key: String, first: ItemId, len: usize) -> Values {
-        let mut cells = VecDeque::with_capacity(len);
-        cells.resize_with(len, ValueCell::default);
-        Values { key, first, cells }
+        let chunks = (0..len.div_ceil(CHUNK)).map(|_| OnceLock::new()).collect();
+        Values {
+            key,
+            base: first,
+            first,
+            end: first + len as u64,
+            chunks,
+        }
     }
 
     pub(super) fn key(&self) -> &str {
@@ -32,24 +45,32 @@ impl Values {
 
     /// A cell for the item just pushed with `id` (always the next id).
     pub(super) fn push(&mut self, id: ItemId) -> Option<&ValueCell> {
-        if id != self.first + self.cells.len() as u64 {
+        if id != self.end {
             return None;
         }
-        self.cells.push_back(ValueCell::default());
-        self.cells.back()
+        self.end += 1;
+        if (self.end - self.base) as usize > self.chunks.len() * CHUNK {
+            self.chunks.push_back(OnceLock::new());
+        }
+        self.cell(id)
     }
 
     /// Forget the cells of evicted items (ids below `first_id`).
     pub(super) fn evict_to(&mut self, first_id: ItemId) {
-        while self.first < first_id && self.cells.pop_front().is_some() {
-            self.first += 1;
+        self.first = self.first.max(first_id).min(self.end);
+        while self.base + CHUNK as u64 <= self.first && self.chunks.pop_front().is_some() {
+            self.base += CHUNK as u64;
         }
-        self.first = self.first.max(first_id);
     }
 
     pub(super) fn cell(&self, id: ItemId) -> Option<&ValueCell> {
-        let index = usize::try_from(id.checked_sub(self.first)?).ok()?;
-        self.cells.get(index)
+        if id < self.first || id >= self.end {
+            return None;
+        }
+        let offset = usize::try_from(id - self.base).ok()?;
+        let chunk = self.chunks.get(offset / CHUNK)?;
+        let cells = chunk.get_or_init(|| (0..CHUNK).map(|_| ValueCell::default()).collect());
+        cells.get(offset % CHUNK)
     }
 }
 
@@ -64,5 +85,40 @@ pub(super) struct Cells<'a> {
 impl<'a> Cells<'a> {
     pub(super) fn at(&self, index: usize) -> Option<&'a ValueCell> {
         self.values.cell(self.first_id + index as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_follow_the_retained_ids_across_chunks() {
+        let mut values = Values::new("k".into(), 100, 2 * CHUNK + 5);
+        let end = 100 + (2 * CHUNK + 5) as u64;
+        assert!(values.cell(99).is_none());
+        assert!(values.cell(end).is_none());
+        // A cell set keeps what it was given; its neighbours stay unknown.
+        let id = 100 + CHUNK as u64 + 7;
+        let filter = crate::filter::Filter::parse(".a").expect("parses");
+        filter.matches_known(b"c", b"{\"a\":1}", values.cell(id).expect("retained"));
+        assert!(values.cell(id).is_some_and(ValueCell::is_known));
+        assert!(!values.cell(id + 1).is_some_and(ValueCell::is_known));
+        // Pushed ids get cells; a push out of order does not.
+        for next in end..end + CHUNK as u64 {
+            assert!(values.push(next).is_some());
+        }
+        assert!(values.push(end + CHUNK as u64 + 1).is_none());
+        // Eviction drops whole chunks, keeps the rest where it was.
+        values.evict_to(100 + CHUNK as u64 + 3);
+        assert_eq!(values.chunks.len(), 3);
+        assert!(values.cell(100 + CHUNK as u64 + 2).is_none());
+        assert!(values.cell(id).is_some_and(ValueCell::is_known));
+        values.evict_to(u64::MAX);
+        assert!(values.cell(end).is_none());
+        assert!(
+            values.push(end + CHUNK as u64).is_some(),
+            "the next id still gets one"
+        );
     }
 }
