@@ -21,6 +21,11 @@ use crate::filter::Filter;
 
 /// Newest messages looked at for field names.
 const SAMPLE: usize = 64;
+/// Payloads longer than this are not parsed for field names (64 of them are parsed on a
+/// key's path).
+const SAMPLE_BYTES: usize = 16 * 1024;
+/// `{` (named so that brace-counting tools are not misled).
+const OBJECT: u8 = 0x7b;
 
 /// A field's values being read ahead.
 #[derive(Debug)]
@@ -72,6 +77,11 @@ impl FeedState {
                 continue;
             };
             sampled += 1;
+            // Parsed on the key's path: only objects of a modest size.
+            let object = payload.iter().find(|b| !b.is_ascii_whitespace()) == Some(&OBJECT);
+            if !object || payload.len() > SAMPLE_BYTES {
+                continue;
+            }
             let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(payload) else {
                 continue;
             };
