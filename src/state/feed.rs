@@ -161,8 +161,10 @@ impl FeedState {
         if let Some(ahead) = &mut self.read_ahead {
             ahead.values.push(id);
         }
-        let cell = self.values.as_mut().and_then(|v| v.push(id));
-        let cell = cell.filter(|_| self.values_live);
+        // Cells kept for a filter not in force do not grow with new messages (those are
+        // read from their payloads if that filter comes back).
+        let values = self.values.as_mut().filter(|_| self.values_live);
+        let cell = values.and_then(|v| v.push(id));
         let slot = self.entries.push_back(item);
         self.bytes += slot.cost();
         let passes = match &mut self.matching {
@@ -342,7 +344,8 @@ impl FeedState {
     }
 
     /// Cells for `filter`'s JSON path: the ones kept if they are for that path, else new
-    /// ones (the old path's go). A filter without a column key leaves them be.
+    /// ones (the old path's go). A filter without a column key (or none, while the prompt
+    /// holds an expression that does not parse) leaves them be, not growing.
     fn prepare_values(&mut self, filter: Option<&Filter>) {
         let Some(key) = filter.and_then(Filter::column_key) else {
             self.values_live = false;
@@ -357,6 +360,10 @@ impl FeedState {
             if let Some(old) = self.values.replace(fresh) {
                 self.keep_for_read_ahead(old);
             }
+        }
+        let next = self.next_id;
+        if let Some(values) = &mut self.values {
+            values.extend_to(next);
         }
         self.values_live = true;
     }

@@ -48,11 +48,17 @@ impl Values {
         if id != self.end {
             return None;
         }
-        self.end += 1;
-        if (self.end - self.base) as usize > self.chunks.len() * CHUNK {
+        self.extend_to(id + 1);
+        self.cell(id)
+    }
+
+    /// Cells, none read yet, for the ids up to `end` (messages that arrived while these
+    /// cells were set aside).
+    pub(super) fn extend_to(&mut self, end: ItemId) {
+        self.end = self.end.max(end);
+        while (self.end - self.base) as usize > self.chunks.len() * CHUNK {
             self.chunks.push_back(OnceLock::new());
         }
-        self.cell(id)
     }
 
     /// Forget the cells of evicted items (ids below `first_id`).
@@ -109,6 +115,9 @@ mod tests {
             assert!(values.push(next).is_some());
         }
         assert!(values.push(end + CHUNK as u64 + 1).is_none());
+        // Set aside meanwhile: caught up to the next id.
+        values.extend_to(end + CHUNK as u64 + 1);
+        assert!(values.push(end + CHUNK as u64 + 1).is_some());
         // Eviction drops whole chunks, keeps the rest where it was.
         values.evict_to(100 + CHUNK as u64 + 3);
         assert_eq!(values.chunks.len(), 3);
@@ -117,7 +126,7 @@ mod tests {
         values.evict_to(u64::MAX);
         assert!(values.cell(end).is_none());
         assert!(
-            values.push(end + CHUNK as u64).is_some(),
+            values.push(end + CHUNK as u64 + 2).is_some(),
             "the next id still gets one"
         );
     }
