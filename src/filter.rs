@@ -309,26 +309,6 @@ impl Filter {
     }
 }
 
-/// A substring every message the filter matches has in its payload (or, when
-/// `channel_too`, in its channel): the feed searches a block of payloads for it in one
-/// pass and tests the filter only where it occurs (issue 19).
-pub struct Needle<'f> {
-    matcher: &'f Matcher,
-    channel_too: bool,
-}
-
-impl Needle<'_> {
-    /// The first occurrence at or after `from`.
-    pub fn find_at(&self, hay: &[u8], from: usize) -> Option<Range<usize>> {
-        self.matcher.find_at(hay, from)
-    }
-
-    /// True if a message on `channel` may match without the needle in its payload.
-    pub fn channel_may_match(&self, channel: &[u8]) -> bool {
-        self.channel_too && self.matcher.is_match(channel)
-    }
-}
-
 /// One term of a filter that searches alone decide (see [`Filter::search_terms`]).
 pub struct SearchTerm<'f>(SearchKind<'f>, Option<Box<[u8]>>);
 
@@ -492,8 +472,10 @@ impl Filter {
 
     /// A plain (not regex, not empty) substring term the whole expression needs: the
     /// expression itself or one of the terms it ANDs; an exact one first.
-    pub fn needle(&self) -> Option<Needle<'_>> {
-        fn find(node: &Node, exact: bool) -> Option<Needle<'_>> {
+    /// The feed searches a block of payloads for it in one pass and tests the filter
+    /// only where it occurs, or where [`SearchTerm::channel_matches`] (issue 19).
+    pub fn needle(&self) -> Option<SearchTerm<'_>> {
+        fn find(node: &Node, exact: bool) -> Option<SearchTerm<'_>> {
             match node {
                 Node::And(items) => items.iter().find_map(|n| find(n, exact)),
                 Node::Term(Term::Text(target, m)) if *target != Target::Channel => {
@@ -502,10 +484,7 @@ impl Filter {
                         Matcher::Fold(n) => !exact && !n.is_empty(),
                         Matcher::Regex(_) => false,
                     };
-                    usable.then_some(Needle {
-                        matcher: m,
-                        channel_too: *target == Target::Any,
-                    })
+                    usable.then_some(SearchTerm(SearchKind::Text(*target, m), None))
                 }
                 _ => None,
             }

@@ -279,7 +279,7 @@ impl Run<'_> {
             };
             let ruled_out = match (&hits, slot.slot.tag, slot.slot.source.as_deref()) {
                 (Some((hits, needle)), Tag::Message(_), Some(source)) => {
-                    !hits[local - self.slots.start] && !needle.channel_may_match(&source.channel)
+                    !hits[local - self.slots.start] && !needle.channel_matches(&source.channel)
                 }
                 _ => false,
             };
@@ -292,9 +292,8 @@ impl Run<'_> {
     }
 
     /// Which slots' inline payloads contain the needle.
-    fn hits(&self, needle: &crate::filter::Needle<'_>) -> Vec<bool> {
-        let find = |hay: &[u8], from: usize| needle.find_at(hay, from);
-        let hits = self.search(&find, true);
+    fn hits(&self, needle: &SearchTerm<'_>) -> Vec<bool> {
+        let hits = self.search(&|hay, from| needle.find_at(hay, from), true);
         hits.into_iter().map(|h| h == Hit::Yes).collect()
     }
 
