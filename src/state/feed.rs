@@ -159,7 +159,9 @@ impl FeedState {
             FeedItem::ServerError(_) => {}
         }
         if let Some(ahead) = &mut self.read_ahead {
-            ahead.values.push(id);
+            // Room only: reading ahead starts below the newest id at plan time, and a
+            // cell is allocated when first used.
+            ahead.values.extend_to(id + 1);
         }
         // Cells kept for a filter not in force do not grow with new messages (those are
         // read from their payloads if that filter comes back).
