@@ -239,28 +239,19 @@ fn tail_filter_reads_a_protobuf_type_by_its_field_names() {
     let orders = pairs(&protos.python(ORDERS));
     let server = Server::start();
     let set = protos.set_arg();
-    let shipped = tail(
-        &server,
-        &[
+    let filtered = |filter: &str| {
+        let args = [
             "--decode",
             "protobuf:shop.Order",
             "--proto",
             &set,
             "--filter",
-            ".status == \"SHIPPED\" and .cash.currency == \"EUR\"",
-        ],
-    );
-    let numbered = tail(
-        &server,
-        &[
-            "--decode",
-            "protobuf:shop.Order",
-            "--proto",
-            &set,
-            "--filter",
-            ".\"3\" == 2",
-        ],
-    );
+            filter,
+        ];
+        tail(&server, &args)
+    };
+    let shipped = filtered(".status == \"SHIPPED\" and .cash.currency == \"EUR\"");
+    let numbered = filtered(".\"3\" == 2");
     wait_subscribed(&server, 2);
     publish_all(
         &server,
