@@ -425,6 +425,38 @@ fn type_filter(
     (page, total)
 }
 
+/// Paste `expr` at `/`, `rounds` times: from the first pasted key to the page drawn and
+/// to the count complete. The keys arrive together, so nothing runs between them (the
+/// TUI counts only while no input waits); with a `pause`, idle work runs for up to that
+/// long between `/` and the paste, as while a person reaches for the paste.
+fn paste_filter(
+    s: &mut AppState,
+    term: &mut Terminal<TestBackend>,
+    expr: &str,
+    rounds: usize,
+    pause: Option<Duration>,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let (mut page, mut total) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        key(s, KeyCode::Char('/'), t0());
+        let idle = Instant::now();
+        while pause.is_some_and(|p| idle.elapsed() < p) && s.has_work() {
+            s.update(Event::Work, t0());
+        }
+        let t = Instant::now();
+        for c in expr.chars() {
+            key(s, KeyCode::Char(c), t0());
+        }
+        term.draw(|f| redtail::ui::render(s, f)).expect("draw");
+        page.push(t.elapsed());
+        finish_count(s);
+        total.push(t.elapsed());
+        key(s, KeyCode::Esc, t0());
+        finish_count(s);
+    }
+    (page, total)
+}
+
 /// Key → filtered page (the key's update plus one frame) and key → page plus the full
 /// count, per keystroke typed at `/`; then fresh filters against narrowing ones.
 fn filter_at_scale(retained: usize, rounds: usize) {
@@ -454,6 +486,27 @@ fn filter_at_scale(retained: usize, rounds: usize) {
         ] {
             let (page, total) = type_filter(&mut s, &mut term, expr, rounds, pace);
             report2(&format!("`{expr}`"), page, total);
+        }
+    }
+    // Pasted: the whole expression arrives at once after `/` (keys queued: no count
+    // between them), over a feed no JSON filter has read yet.
+    for pause in [Some(Duration::from_millis(250)), None] {
+        let how = match pause {
+            Some(p) => format!("pasted {} ms after `/`", p.as_millis()),
+            None => "pasted with `/`".to_string(),
+        };
+        println!("\n| filter over {label} retained, {how}, fresh feed | pastes | page p50 | page max | with count p50 | with count max | first paste with count |");
+        println!("|---|---:|---:|---:|---:|---:|---:|");
+        for expr in [
+            "payload 99",
+            ".latency_ms > 250",
+            "ch:svc:4*",
+            "/payload 9+/",
+        ] {
+            let mut fresh = state(retained, 10_000);
+            let (page, total) = paste_filter(&mut fresh, &mut term, expr, rounds, pause);
+            let first = total[0];
+            report_paste(&format!("`{expr}`"), page, total, first);
         }
     }
     println!("\n| {label} retained: set the filter | runs | page p50 | page max | with count p50 | with count max |");
@@ -527,6 +580,20 @@ fn report2(name: &str, mut page: Vec<Duration>, mut total: Vec<Duration>) {
         ms(quantile(t, 0.5)),
         ms(quantile(t, 0.99)),
         ms(quantile(t, 1.0)),
+    );
+}
+
+fn report_paste(name: &str, mut page: Vec<Duration>, mut total: Vec<Duration>, first: Duration) {
+    page.sort();
+    total.sort();
+    println!(
+        "| {name} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
+        page.len(),
+        ms(quantile(&page, 0.5)),
+        ms(quantile(&page, 1.0)),
+        ms(quantile(&total, 0.5)),
+        ms(quantile(&total, 1.0)),
+        ms(first),
     );
 }
 

@@ -61,7 +61,7 @@ use std::ops::Range;
 use regex::bytes::{Regex, RegexBuilder};
 use serde_json::Value;
 
-pub use known::ValueCell;
+pub use known::{JsonMark, ValueCell};
 
 /// Parens and `not` recurse; bounding them keeps a pasted `((((…` from overflowing the stack.
 const MAX_DEPTH: usize = 100;
@@ -205,7 +205,7 @@ impl Filter {
     }
 
     pub fn matches(&self, channel: &[u8], payload: &[u8]) -> bool {
-        self.eval(channel, payload, true, None)
+        self.eval(channel, payload, true, None, None)
     }
 
     /// Where the value at the filter's one JSON path may be remembered per message
@@ -229,9 +229,16 @@ impl Filter {
 
     /// [`Filter::matches`], reading the value at the one JSON path from `cell` when a
     /// filter with the same [`Filter::column_key`] has read it, and leaving it there
-    /// when this one reads it.
-    pub fn matches_known(&self, channel: &[u8], payload: &[u8], cell: &ValueCell) -> bool {
-        self.eval(channel, payload, true, Some(cell))
+    /// when this one reads it; `mark` is what is known of the payload's JSON (and where
+    /// a scan leaves what it learns).
+    pub fn matches_known(
+        &self,
+        channel: &[u8],
+        payload: &[u8],
+        cell: Option<&ValueCell>,
+        mark: Option<&JsonMark>,
+    ) -> bool {
+        self.eval(channel, payload, true, cell, mark)
     }
 
     /// The JSON paths the expression reads, in order of appearance.
@@ -253,7 +260,14 @@ impl Filter {
 
     /// `fast`: take the shortcuts for JSON tests (the key pre-check and the scanner);
     /// tests compare both ways.
-    fn eval(&self, channel: &[u8], payload: &[u8], fast: bool, cell: Option<&ValueCell>) -> bool {
+    fn eval(
+        &self,
+        channel: &[u8],
+        payload: &[u8],
+        fast: bool,
+        cell: Option<&ValueCell>,
+        mark: Option<&JsonMark>,
+    ) -> bool {
         let Some(root) = &self.root else { return true };
         // A cell is only ever handed over for a filter with a column key (one path).
         let cell = cell.filter(|_| fast && self.one_path);
@@ -270,6 +284,7 @@ impl Filter {
             plain: None,
             known: cell.and_then(ValueCell::get),
             cell,
+            mark: mark.filter(|_| fast),
         })
     }
 
@@ -541,6 +556,9 @@ impl Node {
                 if let Some(answer) = msg.known.and_then(|known| known.test(op)) {
                     return answer;
                 }
+                if let Some(answer) = msg.known_now(field).and_then(|known| known.test(op)) {
+                    return answer;
+                }
                 let cell = msg.cell;
                 let found = msg.value_at(field);
                 if let Some(cell) = cell {
@@ -643,6 +661,8 @@ struct Msg<'a> {
     known: Option<known::Known>,
     /// Where to leave the value at the one path once read.
     cell: Option<&'a ValueCell>,
+    /// What is known of the payload's JSON.
+    mark: Option<&'a JsonMark>,
 }
 
 impl Msg<'_> {
@@ -650,14 +670,29 @@ impl Msg<'_> {
     /// channel with its own decoder is decoded.
     fn value_at(&mut self, field: &Field) -> Option<&Value> {
         if self.own_decoder().is_none() {
-            if self.lacks(field) {
+            // A well-formed payload's top-level field is found by the same search.
+            let searched = field.path.len() == 1 && self.mark.is_some_and(JsonMark::well_formed);
+            if !(searched && self.one_path) && self.lacks(field) {
                 return None;
             }
             if self.one_path {
-                return self.field(&field.path);
+                return self.field(field);
             }
         }
         self.json().and_then(|v| lookup(v, &field.path))
+    }
+
+    /// What a cell holds for `field` when a search of the well-formed payload tells
+    /// without a serde read (see `scan::known`); left in the cell.
+    fn known_now(&mut self, field: &Field) -> Option<known::Known> {
+        let cell = self.cell?;
+        if self.own_decoder().is_some() {
+            return None;
+        }
+        let quoted = field.quoted.as_deref();
+        let found = scan::known(self.payload, &field.path, self.mark, quoted)?;
+        cell.remember(found);
+        Some(found)
     }
 
     /// The channel's configured decoder when it is not `auto` or `json`.
@@ -697,10 +732,11 @@ impl Msg<'_> {
 
     /// The value at `path`, the filter's one JSON path: scanned, or parsed when the
     /// scanner is unsure.
-    fn field(&mut self, path: &[Seg]) -> Option<&Value> {
-        let (payload, paths) = (self.payload, self.paths);
+    fn field(&mut self, field: &Field) -> Option<&Value> {
+        let (payload, paths, path) = (self.payload, self.paths, field.path.as_slice());
+        let quoted = field.quoted.as_deref();
         self.field
-            .get_or_insert_with(|| match scan::field(payload, path) {
+            .get_or_insert_with(|| match scan::field(payload, path, self.mark, quoted) {
                 scan::Scanned::Found(value) => Some(value),
                 scan::Scanned::Absent => None,
                 scan::Scanned::Unsure => {

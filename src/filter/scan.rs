@@ -13,8 +13,12 @@
 //! scanner accepts, serde accepts too (a subset of the JSON grammar with no escapes), so
 //! "the path is absent" here means absent there.
 
+use std::ops::Range;
+
+use memchr::memmem::Finder;
 use serde_json::Value;
 
+use super::known::{JsonMark, Known};
 use super::Seg;
 
 /// Well below serde_json's recursion limit (128), so a value handed to serde on its own
@@ -50,25 +54,286 @@ struct Unsure;
 type Step<T> = Result<T, Unsure>;
 
 /// The value of `payload` at `path`, as `lookup(project(payload), path)` gives it.
-pub(super) fn field(payload: &[u8], path: &[Seg]) -> Scanned {
+///
+/// `mark` is the payload's [`JsonMark`]: once a scan (or the feed's idle check) has found
+/// the payload well formed, a top-level field (`quoted` is its key with the quotes) is
+/// found by searching for the key and classifying only the bytes before it
+/// ([`top_level`]); a full scan marks what it learns.
+pub(super) fn field(
+    payload: &[u8],
+    path: &[Seg],
+    mark: Option<&JsonMark>,
+    quoted: Option<&Finder<'_>>,
+) -> Scanned {
+    if let Some(found) = searched(payload, path, mark, quoted) {
+        return match found {
+            Ok(Some(at)) => read_value(&payload[at]).map_or(Scanned::Unsure, Scanned::Found),
+            Ok(None) => Scanned::Absent,
+            Err(Unsure) => Scanned::Unsure,
+        };
+    }
     // The parser's route is taken only by JSON text.
     if !json_text(payload) {
+        mark.inspect(|m| m.set(false));
         return Scanned::Unsure;
     }
     // `project` reads the payload as a `str` first: not UTF-8, no value anywhere.
     if std::str::from_utf8(payload).is_err() {
+        mark.inspect(|m| m.set(false));
         return Scanned::Absent;
     }
-    let mut scanner = Scanner {
-        bytes: payload,
-        at: 0,
-        depth: 0,
-    };
-    match scanner.root(path) {
-        Ok(Some(value)) => Scanned::Found(value),
+    let walked = walk(payload, path);
+    if walked.is_ok() {
+        // An error may be the path's alone (a duplicate key on it): left unmarked.
+        mark.inspect(|m| m.set(true));
+    }
+    match walked {
+        // Parsed by serde, as the parser does with the value at the path.
+        Ok(Some(at)) => read_value(&payload[at]).map_or(Scanned::Unsure, Scanned::Found),
         Ok(None) => Scanned::Absent,
         Err(Unsure) => Scanned::Unsure,
     }
+}
+
+/// What a cell would hold for the value at `path` ([`Known`]), where the search of a
+/// well-formed payload finds it and no serde read is needed to say (a number other than
+/// a small integer is left to [`field`]).
+pub(super) fn known(
+    payload: &[u8],
+    path: &[Seg],
+    mark: Option<&JsonMark>,
+    quoted: Option<&Finder<'_>>,
+) -> Option<Known> {
+    match searched(payload, path, mark, quoted)? {
+        Ok(None) => Some(Known::Absent),
+        Ok(Some(at)) => match payload[at.clone()] {
+            [b'n', ..] => Some(Known::Null),
+            [b'"' | b't' | b'f', ..] => Some(Known::Other),
+            _ => match small_integer(&payload[at])? {
+                Value::Number(n) => n.as_f64().map(Known::Number),
+                _ => None,
+            },
+        },
+        Err(Unsure) => None,
+    }
+}
+
+/// Where the value at `path` lies, found by [`top_level`] when `mark` says the payload
+/// is well formed and the path is one plain key; None when a scan must say.
+fn searched(
+    payload: &[u8],
+    path: &[Seg],
+    mark: Option<&JsonMark>,
+    quoted: Option<&Finder<'_>>,
+) -> Option<Step<Option<Range<usize>>>> {
+    match (mark, path, quoted) {
+        (Some(mark), [Seg::Key(key)], Some(quoted)) if mark.well_formed() && plain_key(key) => {
+            top_level(payload, quoted)
+        }
+        _ => None,
+    }
+}
+
+/// True when `payload` is JSON text the scanner reads to the end: UTF-8, no escapes, no
+/// control characters in strings, nesting within [`MAX_DEPTH`], valid syntax.
+pub(super) fn well_formed(payload: &[u8]) -> bool {
+    json_text(payload) && std::str::from_utf8(payload).is_ok() && walk(payload, &[]).is_ok()
+}
+
+/// A key written the same way in every well-formed payload that has it (no quote,
+/// backslash or control character, which only an escape could write there).
+fn plain_key(key: &str) -> bool {
+    !key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)
+}
+
+/// The top-level member `quoted` names, in a well-formed payload (see [`well_formed`]);
+/// None where a full scan must decide (a container value: its extent needs one).
+///
+/// Without escapes every quote opens or closes a string, so an occurrence of `"key"`
+/// is that key at depth 1 when the quotes before it are even and the brackets outside
+/// strings before it leave depth 1, and a member's key when `:` follows. A second such
+/// member (a duplicate key) is left to the parser, as the full scan leaves it.
+fn top_level(payload: &[u8], quoted: &Finder<'_>) -> Option<Step<Option<Range<usize>>>> {
+    if payload.get(ws(payload, 0)) != Some(&OBJECT) {
+        // A well-formed array: no member at all.
+        return Some(Ok(None));
+    }
+    let mut structure = Structure::new(payload);
+    let mut found = None;
+    let mut from = 0;
+    while let Some(at) = quoted.find(&payload[from..]).map(|i| from + i) {
+        from = at + 1;
+        if structure.at(at) != (true, 1) {
+            continue;
+        }
+        let colon = ws(payload, at + quoted.needle().len());
+        if payload.get(colon) != Some(&b':') {
+            continue;
+        }
+        if found.is_some() {
+            return Some(Err(Unsure));
+        }
+        let start = ws(payload, colon + 1);
+        let end = scalar_end(payload, start)?;
+        found = Some(start..end);
+        from = end;
+    }
+    Some(Ok(found))
+}
+
+/// Where the scalar at `i` of a well-formed payload ends; None for a container.
+fn scalar_end(bytes: &[u8], i: usize) -> Option<usize> {
+    match bytes.get(i)? {
+        // No escapes: the next quote closes it.
+        b'"' => memchr::memchr(b'"', &bytes[i + 1..]).map(|n| i + n + 2),
+        b'-' | b'0'..=b'9' => number_end(bytes, i).ok(),
+        b't' => literal(bytes, i, b"true").ok(),
+        b'f' => literal(bytes, i, b"false").ok(),
+        b'n' => literal(bytes, i, b"null").ok(),
+        _ => None,
+    }
+}
+
+/// Quote parity and bracket depth of a payload without escapes, worked out 64 bytes at
+/// a time for positions asked in increasing order.
+struct Structure<'a> {
+    bytes: &'a [u8],
+    /// The chunk classified last starts here.
+    chunk: usize,
+    /// Bit `i`: an odd number of quotes up to and including byte `chunk + i`.
+    inside: u64,
+    /// Brackets outside strings.
+    opens: u64,
+    closes: u64,
+    /// The depth at `chunk`.
+    depth: i64,
+}
+
+impl<'a> Structure<'a> {
+    fn new(bytes: &'a [u8]) -> Structure<'a> {
+        let mut s = Structure {
+            bytes,
+            chunk: 0,
+            inside: 0,
+            opens: 0,
+            closes: 0,
+            depth: 0,
+        };
+        s.classify(0, false);
+        s
+    }
+
+    fn classify(&mut self, start: usize, in_string: bool) {
+        let chunk = match self.bytes.get(start..start + 64) {
+            Some(whole) => marks(whole.try_into().unwrap_or(&[b' '; 64])),
+            None => {
+                // The tail, padded with spaces (which mark nothing).
+                let mut padded = [b' '; 64];
+                let tail = self.bytes.get(start..).unwrap_or_default();
+                padded[..tail.len()].copy_from_slice(tail);
+                marks(&padded)
+            }
+        };
+        let inside = prefix_xor(chunk.quotes) ^ if in_string { !0 } else { 0 };
+        self.chunk = start;
+        self.inside = inside;
+        self.opens = chunk.opens & !inside;
+        self.closes = chunk.closes & !inside;
+    }
+
+    /// For the quote at `at`: whether it opens a string, and the depth there.
+    fn at(&mut self, at: usize) -> (bool, i64) {
+        while at >= self.chunk + 64 {
+            self.depth += i64::from(self.opens.count_ones()) - i64::from(self.closes.count_ones());
+            self.classify(self.chunk + 64, self.inside >> 63 == 1);
+        }
+        let bit = at - self.chunk;
+        let before = (1u64 << bit) - 1;
+        let depth = self.depth + i64::from((self.opens & before).count_ones())
+            - i64::from((self.closes & before).count_ones());
+        // Odd up to and including this quote: the ones before it were even.
+        (self.inside >> bit & 1 == 1, depth)
+    }
+}
+
+/// Each bit `i` set where bits `0..=i` of `x` hold an odd number of ones.
+fn prefix_xor(mut x: u64) -> u64 {
+    for shift in [1, 2, 4, 8, 16, 32] {
+        x ^= x << shift;
+    }
+    x
+}
+
+/// Where a 64-byte chunk has quotes, opening brackets and closing brackets.
+#[derive(Debug, Default, PartialEq)]
+struct Marks {
+    quotes: u64,
+    opens: u64,
+    closes: u64,
+}
+
+/// `[` and `{` (and `]`, `}`) differ only in bit 5: with it set, each pair is one byte.
+const OPEN_FOLDED: u8 = OBJECT;
+const CLOSE_FOLDED: u8 = OBJECT_END;
+
+/// [`Marks`] 16 bytes at a time (SSE2, part of every x86-64 processor).
+#[cfg(target_arch = "x86_64")]
+fn marks(chunk: &[u8; 64]) -> Marks {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    let mut m = Marks::default();
+    for (k, part) in chunk.chunks_exact(16).enumerate() {
+        // SAFETY: SSE2 is enabled on every x86_64 target; the unaligned load reads the 16
+        // bytes of `part` and nothing else.
+        let (quotes, opens, closes) = unsafe {
+            let v = _mm_loadu_si128(part.as_ptr().cast::<__m128i>());
+            let folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
+            let mask = |x: __m128i, byte: u8| {
+                _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(byte as i8)))
+            };
+            (
+                mask(v, b'"'),
+                mask(folded, OPEN_FOLDED),
+                mask(folded, CLOSE_FOLDED),
+            )
+        };
+        let shift = 16 * k;
+        // `_mm_movemask_epi8` sets the low 16 bits only.
+        m.quotes |= u64::from(quotes as u16) << shift;
+        m.opens |= u64::from(opens as u16) << shift;
+        m.closes |= u64::from(closes as u16) << shift;
+    }
+    m
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn marks(chunk: &[u8; 64]) -> Marks {
+    marks_bytewise(chunk)
+}
+
+/// [`Marks`] a byte at a time: other processors, and the reference in tests.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn marks_bytewise(chunk: &[u8; 64]) -> Marks {
+    let mut m = Marks::default();
+    for (i, &b) in chunk.iter().enumerate() {
+        let bit = 1u64 << i;
+        match b | 0x20 {
+            _ if b == b'"' => m.quotes |= bit,
+            OPEN_FOLDED => m.opens |= bit,
+            CLOSE_FOLDED => m.closes |= bit,
+            _ => {}
+        }
+    }
+    m
+}
+
+/// A value's text read alone, as the parser reads it in place (None: serde refuses it).
+fn read_value(text: &[u8]) -> Option<Value> {
+    if let Some(n) = small_integer(text) {
+        return Some(n);
+    }
+    serde_json::from_str(std::str::from_utf8(text).ok()?).ok()
 }
 
 /// A checked number token that is an integer of at most 18 digits, as serde gives it
@@ -93,245 +358,266 @@ fn small_integer(token: &[u8]) -> Option<Value> {
     }
 }
 
-struct Scanner<'a> {
-    bytes: &'a [u8],
-    at: usize,
-    depth: usize,
+/// What the value about to be read is to the path.
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    /// Not on the path.
+    Off,
+    /// The value at the path.
+    Target,
+    /// On the path, which goes deeper: a container of the kind the next segment names
+    /// stays on it; any other value ends it.
+    Into,
 }
 
-impl Scanner<'_> {
-    fn root(&mut self, path: &[Seg]) -> Step<Option<Value>> {
-        self.ws();
-        let found = self.value(Some(path))?;
-        self.ws();
-        if self.at != self.bytes.len() {
-            return Err(Unsure);
+/// Where the value at `path` lies in `bytes`, checking the whole text as JSON on the way.
+///
+/// One loop over the bytes with the open containers kept as bits, not a recursive
+/// descent: the descent it replaces moved each level's `Option<Value>` result through
+/// the stack and spent a fifth of its time there (perf, issue 19). The containers at
+/// depth `1..=on` are the path's; the members of the one at depth `on` are picked by
+/// `path[on - 1]`. A second member picked at one level (a duplicate key: the last one
+/// wins in a parse) is left to the parser.
+fn walk(bytes: &[u8], path: &[Seg]) -> Step<Option<Range<usize>>> {
+    // 0 past the end: no token starts with it and strings refuse it.
+    let at = |i: usize| bytes.get(i).copied().unwrap_or(0);
+    let mut i = ws(bytes, 0);
+    let mut depth = 0;
+    // Bit `d - 1`: the container at depth `d` is an array.
+    let mut arrays = 0u64;
+    let mut on = 0;
+    // Bit `l`: the member `path[l]` picks has been met.
+    let mut met = 0u64;
+    // The next element's index in the array at depth `on`, until its member is met.
+    let mut element = 0;
+    let mut role = if path.is_empty() {
+        Role::Target
+    } else {
+        Role::Into
+    };
+    // The path's value: where it starts and the depth it is at, then its extent.
+    let mut target = None;
+    let mut found = None;
+    loop {
+        // A value starts at `i`.
+        let start = i;
+        if role == Role::Target {
+            target = Some((start, depth));
         }
-        Ok(found)
-    }
-
-    /// JSON whitespace (not form feed: serde rejects it).
-    fn ws(&mut self) {
-        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.bytes.get(self.at) {
-            self.at += 1;
-        }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.at).copied()
-    }
-
-    fn expect(&mut self, byte: u8) -> Step<()> {
-        if self.peek() != Some(byte) {
-            return Err(Unsure);
-        }
-        self.at += 1;
-        Ok(())
-    }
-
-    /// A value; `want` is the rest of the path when this value is on it. Returns the
-    /// path's value, if it is in here.
-    fn value(&mut self, want: Option<&[Seg]>) -> Step<Option<Value>> {
-        let start = self.at;
-        match (want, self.peek()) {
-            (Some([]), _) => {
-                // Parsed by serde, as the parser does with every value at the path (an
-                // earlier duplicate that fails to parse fails the whole payload there).
-                self.skip()?;
-                if let Some(n) = small_integer(&self.bytes[start..self.at]) {
-                    return Ok(Some(n));
+        match at(i) {
+            open @ (OBJECT | ARRAY) => {
+                let array = open == ARRAY;
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(Unsure);
                 }
-                let text = std::str::from_utf8(&self.bytes[start..self.at]);
-                match text.map(serde_json::from_str::<Value>) {
-                    Ok(Ok(value)) => Ok(Some(value)),
-                    _ => Err(Unsure),
+                let bit = 1u64 << (depth - 1);
+                arrays = if array { arrays | bit } else { arrays & !bit };
+                let kind = matches!(
+                    (array, path.get(depth - 1)),
+                    (false, Some(Seg::Key(_))) | (true, Some(Seg::Index(_)))
+                );
+                if role == Role::Into && kind {
+                    on = depth;
+                    element = 0;
                 }
-            }
-            (Some(rest), Some(OBJECT)) => self.object(rest),
-            (Some(rest), Some(ARRAY)) => self.array(rest),
-            (Some(_), _) => {
-                // A scalar where the path goes deeper: the parser reads it in full (a
-                // number out of range is an error there), then finds nothing in it.
-                self.skip()?;
-                let number = matches!(self.bytes.get(start), Some(b'-' | b'0'..=b'9'));
-                if number {
-                    let text = std::str::from_utf8(&self.bytes[start..self.at]);
-                    let parsed = text.map(serde_json::from_str::<Value>);
-                    if !matches!(parsed, Ok(Ok(_))) {
-                        return Err(Unsure);
-                    }
+                i = ws(bytes, i + 1);
+                let close = if array { ARRAY_END } else { OBJECT_END };
+                if at(i) != close {
+                    (i, role) = if array {
+                        (i, pick_element(path, depth, on, &mut met, &mut element))
+                    } else {
+                        member(bytes, i, path, depth, on, &mut met)?
+                    };
+                    continue;
                 }
-                Ok(None)
-            }
-            (None, _) => {
-                self.skip()?;
-                Ok(None)
-            }
-        }
-    }
-
-    fn enter(&mut self) -> Step<()> {
-        self.depth += 1;
-        self.at += 1;
-        if self.depth > MAX_DEPTH {
-            return Err(Unsure);
-        }
-        self.ws();
-        Ok(())
-    }
-
-    /// An object on the path: the member named by `want`'s first segment, if any (the
-    /// last of duplicates wins, as in a parse).
-    fn object(&mut self, want: &[Seg]) -> Step<Option<Value>> {
-        self.enter()?;
-        let mut found = None;
-        if self.peek() == Some(OBJECT_END) {
-            self.at += 1;
-            self.depth -= 1;
-            return Ok(None);
-        }
-        loop {
-            let key = self.string()?;
-            self.ws();
-            self.expect(b':')?;
-            self.ws();
-            match want.split_first() {
-                Some((Seg::Key(k), rest)) if &self.bytes[key] == k.as_bytes() => {
-                    found = self.value(Some(rest))?;
+                i += 1;
+                if on == depth {
+                    on -= 1;
                 }
-                _ => self.skip()?,
+                depth -= 1;
             }
-            self.ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.at += 1;
-                    self.ws();
-                }
-                Some(OBJECT_END) => break,
-                _ => return Err(Unsure),
-            }
-        }
-        self.at += 1;
-        self.depth -= 1;
-        Ok(found)
-    }
-
-    /// An array on the path: the element `want`'s first segment indexes, if any.
-    fn array(&mut self, want: &[Seg]) -> Step<Option<Value>> {
-        self.enter()?;
-        let mut found = None;
-        if self.peek() == Some(ARRAY_END) {
-            self.at += 1;
-            self.depth -= 1;
-            return Ok(None);
-        }
-        let mut index = 0;
-        loop {
-            match want.split_first() {
-                Some((Seg::Index(i), rest)) if *i == index => found = self.value(Some(rest))?,
-                _ => self.skip()?,
-            }
-            index += 1;
-            self.ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.at += 1;
-                    self.ws();
-                }
-                Some(ARRAY_END) => break,
-                _ => return Err(Unsure),
-            }
-        }
-        self.at += 1;
-        self.depth -= 1;
-        Ok(found)
-    }
-
-    /// Past one value no path enters, checking it.
-    fn skip(&mut self) -> Step<()> {
-        match self.peek() {
-            Some(b'"') => self.string().map(drop),
-            Some(OBJECT) => self.object(&[]).map(drop),
-            Some(ARRAY) => self.array(&[]).map(drop),
-            Some(b'-' | b'0'..=b'9') => self.number(),
-            Some(b't') => self.literal(b"true"),
-            Some(b'f') => self.literal(b"false"),
-            Some(b'n') => self.literal(b"null"),
-            _ => Err(Unsure),
-        }
-    }
-
-    fn literal(&mut self, word: &[u8]) -> Step<()> {
-        if !self.bytes[self.at..].starts_with(word) {
-            return Err(Unsure);
-        }
-        self.at += word.len();
-        Ok(())
-    }
-
-    /// A string without escapes or control characters; returns its contents' range.
-    fn string(&mut self) -> Step<std::ops::Range<usize>> {
-        self.expect(b'"')?;
-        let start = self.at;
-        // A byte loop: keys and most values are a few bytes, where a memchr call's set-up
-        // cost more than the search (perf: a third of the scanner's time; eight bytes at a
-        // time measured no faster).
-        for (i, &b) in self.bytes[start..].iter().enumerate() {
-            match b {
-                b'"' => {
-                    self.at = start + i + 1;
-                    return Ok(start..start + i);
-                }
-                b'\\' | 0..0x20 => return Err(Unsure),
-                _ => {}
-            }
-        }
-        Err(Unsure)
-    }
-
-    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, as serde reads it.
-    fn number(&mut self) -> Step<()> {
-        if self.peek() == Some(b'-') {
-            self.at += 1;
-        }
-        match self.peek() {
-            Some(b'0') => {
-                self.at += 1;
-                if self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            b'"' => i = string_end(bytes, i)?.1,
+            b'-' | b'0'..=b'9' => {
+                i = number_end(bytes, i)?;
+                // A number where the path goes deeper is read in full by the parser (one
+                // out of range fails the payload).
+                if role == Role::Into && read_value(&bytes[start..i]).is_none() {
                     return Err(Unsure);
                 }
             }
-            Some(b'1'..=b'9') => self.digits(),
+            b't' => i = literal(bytes, i, b"true")?,
+            b'f' => i = literal(bytes, i, b"false")?,
+            b'n' => i = literal(bytes, i, b"null")?,
             _ => return Err(Unsure),
         }
-        if self.peek() == Some(b'.') {
-            self.at += 1;
-            self.some_digits()?;
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.at += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.at += 1;
+        // A value (a container's closing byte included) ended at `i`, at `depth`.
+        loop {
+            if let Some((from, level)) = target {
+                if level == depth {
+                    found = Some(from..i);
+                    target = None;
+                }
             }
-            self.some_digits()?;
+            i = ws(bytes, i);
+            if depth == 0 {
+                return if i == bytes.len() {
+                    Ok(found)
+                } else {
+                    Err(Unsure)
+                };
+            }
+            let array = arrays & (1u64 << (depth - 1)) != 0;
+            match (at(i), array) {
+                (b',', true) => {
+                    i = ws(bytes, i + 1);
+                    role = pick_element(path, depth, on, &mut met, &mut element);
+                    break;
+                }
+                (b',', false) => {
+                    (i, role) = member(bytes, ws(bytes, i + 1), path, depth, on, &mut met)?;
+                    break;
+                }
+                (ARRAY_END, true) | (OBJECT_END, false) => {
+                    i += 1;
+                    if on == depth {
+                        on -= 1;
+                    }
+                    depth -= 1;
+                }
+                _ => return Err(Unsure),
+            }
         }
-        Ok(())
     }
+}
 
-    fn digits(&mut self) {
-        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-            self.at += 1;
-        }
+/// The role of the next element of the array at `depth`.
+fn pick_element(path: &[Seg], depth: usize, on: usize, met: &mut u64, element: &mut usize) -> Role {
+    if depth != on || *met & (1u64 << (on - 1)) != 0 {
+        return Role::Off;
     }
+    let index = *element;
+    *element += 1;
+    match path[on - 1] {
+        Seg::Index(n) if n == index => {
+            *met |= 1u64 << (on - 1);
+            deeper(path, on)
+        }
+        _ => Role::Off,
+    }
+}
 
-    fn some_digits(&mut self) -> Step<()> {
-        let start = self.at;
-        self.digits();
-        if self.at == start {
-            return Err(Unsure);
-        }
-        Ok(())
+/// An object member's key at `i` (after `{` or `,` and spaces), its `:` and the spaces
+/// after: where its value starts and that value's role.
+fn member(
+    bytes: &[u8],
+    i: usize,
+    path: &[Seg],
+    depth: usize,
+    on: usize,
+    met: &mut u64,
+) -> Step<(usize, Role)> {
+    if bytes.get(i) != Some(&b'"') {
+        return Err(Unsure);
     }
+    let (key, i) = string_end(bytes, i)?;
+    let i = ws(bytes, i);
+    if bytes.get(i) != Some(&b':') {
+        return Err(Unsure);
+    }
+    let i = ws(bytes, i + 1);
+    if depth != on {
+        return Ok((i, Role::Off));
+    }
+    let role = match &path[on - 1] {
+        Seg::Key(k) if &bytes[key] == k.as_bytes() => {
+            let bit = 1u64 << (on - 1);
+            if *met & bit != 0 {
+                // A duplicate key on the path: the parser decides which one counts.
+                return Err(Unsure);
+            }
+            *met |= bit;
+            deeper(path, on)
+        }
+        _ => Role::Off,
+    };
+    Ok((i, role))
+}
+
+/// The role of a value picked by `path[on - 1]`.
+fn deeper(path: &[Seg], on: usize) -> Role {
+    if on == path.len() {
+        Role::Target
+    } else {
+        Role::Into
+    }
+}
+
+/// JSON whitespace from `i` (not form feed: serde rejects it); where it ends.
+fn ws(bytes: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\t' | b'\r') = bytes.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// The string opening at `i`, without escapes or control characters: its contents'
+/// range and where it ends (past the closing quote).
+fn string_end(bytes: &[u8], i: usize) -> Step<(Range<usize>, usize)> {
+    let start = i + 1;
+    // A byte loop: keys and most values are a few bytes, where a memchr call's set-up
+    // costs more than the search (eight bytes at a time measured no faster).
+    for (n, &b) in bytes.get(start..).unwrap_or_default().iter().enumerate() {
+        match b {
+            b'"' => return Ok((start..start + n, start + n + 1)),
+            b'\\' | 0..0x20 => return Err(Unsure),
+            _ => {}
+        }
+    }
+    Err(Unsure)
+}
+
+fn literal(bytes: &[u8], i: usize, word: &[u8]) -> Step<usize> {
+    match bytes.get(i..i + word.len()) {
+        Some(found) if found == word => Ok(i + word.len()),
+        _ => Err(Unsure),
+    }
+}
+
+/// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?` from `i`, as serde reads it;
+/// where it ends.
+fn number_end(bytes: &[u8], mut i: usize) -> Step<usize> {
+    let at = |i: usize| bytes.get(i).copied().unwrap_or(0);
+    let digits = |mut i: usize| {
+        while at(i).is_ascii_digit() {
+            i += 1;
+        }
+        i
+    };
+    let some_digits = |i: usize| match digits(i) {
+        end if end > i => Ok(end),
+        _ => Err(Unsure),
+    };
+    if at(i) == b'-' {
+        i += 1;
+    }
+    i = match at(i) {
+        b'0' if at(i + 1).is_ascii_digit() => return Err(Unsure),
+        b'0' => i + 1,
+        b'1'..=b'9' => digits(i + 1),
+        _ => return Err(Unsure),
+    };
+    if at(i) == b'.' {
+        i = some_digits(i + 1)?;
+    }
+    if let b'e' | b'E' = at(i) {
+        i += 1;
+        if let b'+' | b'-' = at(i) {
+            i += 1;
+        }
+        i = some_digits(i)?;
+    }
+    Ok(i)
 }
 
 #[cfg(test)]
@@ -348,15 +634,42 @@ mod tests {
         lookup(&root, path).cloned()
     }
 
+    /// The quoted key of a one-key path, as `Field` makes it.
+    fn quoted(path: &[Seg]) -> Option<Finder<'static>> {
+        match path {
+            [Seg::Key(k)] => Some(Finder::new(format!("\"{k}\"").as_bytes()).into_owned()),
+            _ => None,
+        }
+    }
+
+    /// The scanner agrees with the parser: scanning (which marks the payload), and again
+    /// once the payload is marked well formed by the idle check (a one-key path is then
+    /// searched); what [`known`] says is what a cell given the parsed value holds.
     fn agrees(payload: &[u8], path: &[Seg]) -> Result<bool, TestCaseError> {
         let want = parsed(payload, path);
         let text = String::from_utf8_lossy(payload);
-        match field(payload, path) {
-            Scanned::Found(v) => prop_assert_eq!(Some(v), want, "{} {:?}", text, path),
-            Scanned::Absent => prop_assert_eq!(None, want, "{} {:?}", text, path),
-            Scanned::Unsure => return Ok(false),
+        let quoted = quoted(path);
+        let scanned = JsonMark::default();
+        let first = field(payload, path, Some(&scanned), quoted.as_ref());
+        prop_assert!(!scanned.well_formed() || well_formed(payload), "{}", text);
+        let checked = JsonMark::default();
+        checked.check(payload);
+        let again = field(payload, path, Some(&checked), quoted.as_ref());
+        let mut decided = false;
+        for found in [first, again] {
+            match found {
+                Scanned::Found(v) => prop_assert_eq!(Some(v), want.clone(), "{} {:?}", text, path),
+                Scanned::Absent => prop_assert_eq!(None, want.clone(), "{} {:?}", text, path),
+                Scanned::Unsure => continue,
+            }
+            decided = true;
         }
-        Ok(true)
+        if let Some(known) = known(payload, path, Some(&checked), quoted.as_ref()) {
+            let cell = super::super::ValueCell::default();
+            cell.set(want.as_ref());
+            prop_assert_eq!(cell.get(), Some(known), "{} {:?}", text, path);
+        }
+        Ok(decided)
     }
 
     const KEYS: &[&str] = &[r#""a""#, r#""b""#, r#""latency_ms""#, r#""""#, "\"é\""];
@@ -498,10 +811,115 @@ mod tests {
             };
             let filter = Filter::parse(&expr).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(
-                filter.eval(b"c", &payload, true, None),
-                filter.eval(b"c", &payload, false, None),
+                filter.eval(b"c", &payload, true, None, None),
+                filter.eval(b"c", &payload, false, None, None),
                 "{} on {}", expr, String::from_utf8_lossy(&payload)
             );
+        }
+    }
+
+    /// Well-formed JSON text of up to a few hundred bytes: the key searched for at every
+    /// depth, strings full of brackets, colons and key-like text, arrays at the root.
+    fn well_formed_text(rng: &mut crate::test_rng::XorShift, depth: usize) -> String {
+        let space = |rng: &mut crate::test_rng::XorShift| [" ", "", "", "\n", "\t "][rng.below(5)];
+        let key = |rng: &mut crate::test_rng::XorShift| {
+            ["a", "b", "latency_ms", "a ", "ab"][rng.below(5)]
+        };
+        let scalar = |rng: &mut crate::test_rng::XorShift| {
+            let texts = [
+                "250",
+                "-1.5e3",
+                "0",
+                "null",
+                "true",
+                "\"x\"",
+                "\"{[a]:}\"",
+                "\"a:\"",
+                "\"latency_ms\"",
+                "\" \\u{e9} {\"",
+                "12345678901234567890",
+                "\"\"",
+            ];
+            texts[rng.below(texts.len())].replace("\\u{e9}", "\u{e9}")
+        };
+        let n = rng.below(6);
+        match (depth, rng.below(4)) {
+            (0, _) | (_, 0) => scalar(rng),
+            (_, 1) => {
+                let items: Vec<String> = (0..n).map(|_| well_formed_text(rng, depth - 1)).collect();
+                format!("[{}{}]", space(rng), items.join(","))
+            }
+            _ => {
+                let members: Vec<String> = (0..n)
+                    .map(|_| {
+                        let (k, s) = (key(rng), space(rng));
+                        format!("\"{k}\"{s}:{s}{}", well_formed_text(rng, depth - 1))
+                    })
+                    .collect();
+                format!(
+                    "{{{}{}}}",
+                    space(rng),
+                    members.join(&format!(",{}", space(rng)))
+                )
+            }
+        }
+    }
+
+    #[test]
+    fn a_well_formed_payload_is_searched_as_it_is_scanned() {
+        let mut rng = crate::test_rng::XorShift(0x5EA2_C4ED_0000_0001);
+        let (mut searched, mut long) = (0, 0);
+        for _ in 0..20_000 {
+            let text = well_formed_text(&mut rng, 4);
+            let root = if rng.below(4) == 0 {
+                text
+            } else {
+                format!("{{\"a\":{text}}}")
+            };
+            let payload = root.as_bytes();
+            if !well_formed(payload) {
+                continue;
+            }
+            long += usize::from(payload.len() > 64);
+            for k in ["a", "latency_ms", "a "] {
+                let path = [Seg::Key(k.to_string())];
+                let decided = agrees(payload, &path).map_err(|e| format!("{e}"));
+                assert!(decided.is_ok(), "{decided:?}");
+                let mark = JsonMark::default();
+                mark.check(payload);
+                searched += usize::from(searched_value(payload, &path, &mark));
+            }
+        }
+        // Most were decided by the search, many across more than one 64-byte chunk.
+        assert!(
+            searched > 20_000 && long > 5_000,
+            "{searched} searched, {long} long"
+        );
+    }
+
+    /// True when the search (not a scan) decided.
+    fn searched_value(payload: &[u8], path: &[Seg], mark: &JsonMark) -> bool {
+        let quoted = quoted(path);
+        matches!(
+            searched(payload, path, Some(mark), quoted.as_ref()),
+            Some(Ok(_))
+        )
+    }
+
+    #[test]
+    fn marks_are_what_a_byte_at_a_time_reads() {
+        let mut rng = crate::test_rng::XorShift(0x0DD5_EED5);
+        let alphabet = b"\"{}[]a :,\x7b\x5b\xdb\xfb\x7d\x5d\x02\x22";
+        for _ in 0..2_000 {
+            let mut chunk = [0u8; 64];
+            for b in &mut chunk {
+                *b = if rng.below(4) == 0 {
+                    rng.below(256) as u8
+                } else {
+                    alphabet[rng.below(alphabet.len())]
+                };
+            }
+            assert_eq!(marks(&chunk), marks_bytewise(&chunk), "{chunk:?}");
         }
     }
 
@@ -569,7 +987,7 @@ mod tests {
             (vec![key("seq"), key("x")], None),
             (vec![key("missing")], None),
         ] {
-            let scanned = field(payload, &path);
+            let scanned = field(payload, &path, None, None);
             let expected = want.map_or(Scanned::Absent, Scanned::Found);
             assert_eq!(scanned, expected, "{path:?}");
             assert!(agrees(payload, &path).expect("agrees"));
@@ -586,7 +1004,11 @@ mod tests {
             b"plain text",
         ] {
             let path = [key("a")];
-            assert_eq!(field(unsure, &path), Scanned::Unsure, "{unsure:?}");
+            assert_eq!(
+                field(unsure, &path, None, None),
+                Scanned::Unsure,
+                "{unsure:?}"
+            );
         }
         // Cases proptest found once (were proptest-regressions/filter/scan.txt).
         for (payload, path) in [
@@ -599,9 +1021,12 @@ mod tests {
             assert!(agrees(payload, &path).is_ok(), "{path:?}");
         }
         let deep = format!("{{\"a\":{}1{}}}", "[".repeat(70), "]".repeat(70));
-        assert_eq!(field(deep.as_bytes(), &[key("a")]), Scanned::Unsure);
         assert_eq!(
-            field(b"{\"a\":\"\xff\"}", &[key("a")]),
+            field(deep.as_bytes(), &[key("a")], None, None),
+            Scanned::Unsure
+        );
+        assert_eq!(
+            field(b"{\"a\":\"\xff\"}", &[key("a")], None, None),
             Scanned::Absent,
             "not UTF-8"
         );

@@ -379,7 +379,7 @@ impl AppState {
 
     /// True while [`Event::Work`] has something to do.
     pub fn has_work(&self) -> bool {
-        self.feed.counting() || self.feed.reading_ahead()
+        self.feed.counting() || self.feed.reading_ahead() || self.feed.checking_json()
     }
 
     pub fn areas(&self) -> Areas {

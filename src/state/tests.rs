@@ -119,6 +119,58 @@ fn a_field_name_typed_at_the_prompt_is_read_ahead_in_idle_work_that_ends() {
     assert!(!s.has_work());
 }
 
+#[test]
+fn opening_the_filter_prompt_checks_payloads_for_json_in_idle_work_that_ends() {
+    let shapes = [
+        "{\"seq\":I,\"latency_ms\":L}",
+        "{\"user\":{\"latency_ms\":999},\"latency_ms\":L,\"t\":\"{[ \\\"latency_ms\\\": 1\"}",
+        "{\"latency_ms\":L,\"latency_ms\":300}",
+        "[{\"latency_ms\":L}]",
+        "{\"text\":\"{[latency_ms\", \"latency_ms\" : L }",
+        "{\"latency_ms\":L",
+        "latency_ms L",
+    ];
+    let payloads: Vec<String> = (0..3_500)
+        .map(|i| {
+            let shape = shapes[i % shapes.len()];
+            shape
+                .replace('I', &i.to_string())
+                .replace('L', &(i % 500).to_string())
+        })
+        .collect();
+    let refs: Vec<&str> = payloads.iter().map(String::as_str).collect();
+    let mut s = with_messages(&refs);
+    assert_eq!(s.feed.json_checked(), 0);
+    s.update(ch('/'), t(2));
+    assert!(s.has_work(), "the retained payloads are to be checked");
+    let mut steps = 0;
+    while s.has_work() {
+        s.update(Event::Work, t(2));
+        steps += 1;
+        assert!(steps < 1_000, "idle work never ends");
+    }
+    assert_eq!(s.feed.json_checked(), payloads.len());
+    // Checked payloads answer a field filter as the parser does.
+    type_text(&mut s, ".latency_ms > 250");
+    while s.has_work() {
+        s.update(Event::Work, t(2));
+    }
+    let filter = crate::filter::Filter::parse(".latency_ms > 250").expect("parses");
+    let want = payloads
+        .iter()
+        .filter(|p| filter.matches(b"c", p.as_bytes()))
+        .count();
+    assert!(want > 500, "{want}");
+    assert_eq!(s.feed.matching_len(), want);
+    // Closed and opened again: nothing new to check, nothing to do.
+    s.update(key(KeyCode::Esc), t(3));
+    s.update(ch('/'), t(3));
+    while s.has_work() {
+        s.update(Event::Work, t(3));
+    }
+    assert_eq!(s.feed.json_checked(), payloads.len());
+}
+
 /// A channel whose `[decode]` rule names a Protobuf type is filtered by that type's
 /// field names (what its rows show), not by the schemaless field numbers.
 #[test]

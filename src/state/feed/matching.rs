@@ -192,30 +192,51 @@ impl Candidates {
                 }
             }
         };
-        let len = self.len();
-        let threads = pacing
-            .threads
-            .clamp(1, len / pacing.parallel_min.max(1) + 1);
-        if threads == 1 {
-            return piece(0..len);
-        }
-        let size = len.div_ceil(threads);
-        std::thread::scope(|scope| {
-            let piece = &piece;
-            let others: Vec<_> = (1..threads)
-                .map(|t| scope.spawn(move || piece(t * size..((t + 1) * size).min(len))))
-                .collect();
-            let mut found = piece(0..size.min(len));
-            for other in others {
-                match other.join() {
-                    Ok(more) => found.extend(more),
-                    // A panic in a filter test is a bug; surface it on this thread.
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-            found
-        })
+        on_threads(self.len(), pacing, piece)
     }
+}
+
+/// `piece` over `0..len` cut in up to `pacing.threads` consecutive parts, one a thread
+/// (this one included), their outputs in order.
+pub(super) fn on_threads<T: Send>(
+    len: usize,
+    pacing: &Pacing,
+    piece: impl Fn(Range<usize>) -> Vec<T> + Sync,
+) -> Vec<T> {
+    let threads = pacing
+        .threads
+        .clamp(1, len / pacing.parallel_min.max(1) + 1);
+    if threads == 1 {
+        return piece(0..len);
+    }
+    let size = len.div_ceil(threads);
+    std::thread::scope(|scope| {
+        let piece = &piece;
+        let others: Vec<_> = (1..threads)
+            .map(|t| scope.spawn(move || piece(t * size..((t + 1) * size).min(len))))
+            .collect();
+        let mut found = piece(0..size.min(len));
+        for other in others {
+            match other.join() {
+                Ok(more) => found.extend(more),
+                // A panic in a filter test is a bug; surface it on this thread.
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        found
+    })
+}
+
+/// Check the payloads of store indexes `range` for well-formed JSON where that is not
+/// known (the verdict stays in each slot: see `filter::JsonMark`).
+pub(super) fn check_json(store: &Store, range: Range<usize>, pacing: &Pacing) {
+    on_threads(range.len(), pacing, |part: Range<usize>| {
+        let part = range.start + part.start..range.start + part.end;
+        for run in store.runs(part) {
+            run.check_json();
+        }
+        Vec::<()>::new()
+    });
 }
 
 impl Candidates {

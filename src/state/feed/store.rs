@@ -24,7 +24,7 @@ use chrono::DateTime;
 
 use super::values::Cells;
 use super::FeedItem;
-use crate::filter::{Filter, SearchTerm, ValueCell};
+use crate::filter::{Filter, JsonMark, SearchTerm, ValueCell};
 use crate::redis::message::{Gap, Kind, Message, MESSAGE_OVERHEAD};
 
 /// Slots per block: large enough that block bookkeeping is noise.
@@ -60,6 +60,8 @@ pub(super) struct Slot {
     source: Option<Arc<Source>>,
     at: u32,
     tag: Tag,
+    /// Whether the payload is well-formed JSON, once checked (in the slot's padding).
+    json: JsonMark,
 }
 
 /// What lives beside the slots of a block: rare or large things.
@@ -162,14 +164,24 @@ impl<'a> SlotRef<'a> {
 
     /// [`SlotRef::passes`], with the item's cell of the filter's JSON path values.
     pub(super) fn passes_known(&self, filter: Option<&Filter>, cell: Option<&ValueCell>) -> bool {
-        match (&self.slot.source, filter, cell) {
-            (Some(source), Some(f), Some(cell)) if self.is_message() => {
-                f.matches_known(&source.channel, self.payload(), cell)
-            }
-            (Some(source), Some(f), None) if self.is_message() => {
-                f.matches(&source.channel, self.payload())
+        match (&self.slot.source, filter) {
+            (Some(source), Some(f)) if self.is_message() => {
+                let mark = Some(&self.slot.json);
+                f.matches_known(&source.channel, self.payload(), cell, mark)
             }
             _ => true,
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn json_checked(&self) -> bool {
+        self.slot.json.is_checked()
+    }
+
+    /// Check whether the payload is well-formed JSON, unless that is known.
+    pub(super) fn check_json(&self) {
+        if self.is_message() {
+            self.slot.json.check(self.payload());
         }
     }
 
@@ -287,6 +299,15 @@ impl Run<'_> {
             let cell = cells.and_then(|c| c.at(index));
             if !ruled_out && slot.passes_known(Some(filter), cell) {
                 out(index);
+            }
+        }
+    }
+
+    /// Check the run's payloads for well-formed JSON where that is not known.
+    pub(super) fn check_json(&self) {
+        for local in self.slots.clone() {
+            if let Some(slot) = SlotRef::new(self.block, local) {
+                slot.check_json();
             }
         }
     }
@@ -496,6 +517,7 @@ impl Store {
                         source,
                         at,
                         tag: Tag::Message(m.kind),
+                        json: JsonMark::default(),
                     }
                 } else {
                     let mut slot = block.extra(Extra::Payload(m.payload), Tag::Long(m.kind));
@@ -611,6 +633,7 @@ impl Block {
             source: None,
             at,
             tag,
+            json: JsonMark::default(),
         }
     }
 }

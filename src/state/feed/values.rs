@@ -107,7 +107,8 @@ mod tests {
         // A cell set keeps what it was given; its neighbours stay unknown.
         let id = 100 + CHUNK as u64 + 7;
         let filter = crate::filter::Filter::parse(".a").expect("parses");
-        filter.matches_known(b"c", b"{\"a\":1}", values.cell(id).expect("retained"));
+        let cell = values.cell(id).expect("retained");
+        filter.matches_known(b"c", b"{\"a\":1}", Some(cell), None);
         assert!(values.cell(id).is_some_and(ValueCell::is_known));
         assert!(!values.cell(id + 1).is_some_and(ValueCell::is_known));
         // Pushed ids get cells; a push out of order does not.
