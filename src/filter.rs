@@ -61,7 +61,8 @@ use std::ops::Range;
 use regex::bytes::{Regex, RegexBuilder};
 use serde_json::Value;
 
-pub use known::{JsonMark, ValueCell};
+pub use known::ValueCell;
+pub use scan::JsonMark;
 
 /// Parens and `not` recurse; bounding them keeps a pasted `((((…` from overflowing the stack.
 const MAX_DEPTH: usize = 100;
@@ -81,6 +82,10 @@ pub struct Filter {
     /// True when the expression reads one JSON path only (however many tests read it):
     /// its value is then found by [`scan`] rather than a parse.
     one_path: bool,
+    /// The one JSON test's field when the expression reads nothing else and a cell
+    /// answers each of its tests: a message's verdict then follows from its
+    /// [`ValueCell`] alone ([`Filter::decide_by_cell`]).
+    column: Option<Field>,
     source: String,
     /// The decoder each channel's payload takes for JSON-field tests (see
     /// [`Filter::with_decoders`]); without it, `auto`.
@@ -171,10 +176,12 @@ impl Filter {
             root.collect_paths(&mut paths, &mut distinct);
         }
         let one_path = distinct.len() == 1;
+        let column = root.as_ref().filter(|_| one_path).and_then(Node::column);
         Ok(Filter {
             root,
             paths,
             one_path,
+            column,
             source: src.to_string(),
             decoders: None,
         })
@@ -239,6 +246,30 @@ impl Filter {
         mark: Option<&JsonMark>,
     ) -> bool {
         self.eval(channel, payload, true, cell, mark)
+    }
+
+    /// The verdict on a message from its cell alone, for a filter that reads only its
+    /// one JSON path with tests a cell answers (`.latency_ms > 250`): no evaluation of the
+    /// expression against the payload. An empty cell is filled first where a search
+    /// tells the value: a top-level field of a payload `mark` says is well formed (see
+    /// `scan::known`). None: the payload is to be read ([`Filter::matches_known`]).
+    pub fn decide_by_cell(
+        &self,
+        payload: &[u8],
+        cell: &ValueCell,
+        mark: &JsonMark,
+    ) -> Option<bool> {
+        let field = self.column.as_ref()?;
+        let known = match cell.get() {
+            Some(known) => known,
+            None if self.decoders.is_none() => {
+                let known = scan::known(payload, Some(mark), field.search.as_ref())?;
+                cell.remember(known);
+                known
+            }
+            None => return None,
+        };
+        self.root.as_ref()?.decide(known)
     }
 
     /// The JSON paths the expression reads, in order of appearance.
@@ -569,6 +600,36 @@ impl Node {
         }
     }
 
+    /// The verdict given the value at the one path, for an expression of JSON tests
+    /// alone that a cell answers; None otherwise.
+    fn decide(&self, known: known::Known) -> Option<bool> {
+        match self {
+            Node::And(v) => v
+                .iter()
+                .try_fold(true, |all, n| Some(n.decide(known)? && all)),
+            Node::Or(v) => v
+                .iter()
+                .try_fold(false, |any, n| Some(n.decide(known)? || any)),
+            Node::Not(n) => n.decide(known).map(|b| !b),
+            Node::Term(Term::Json(_, op)) => known.test(op),
+            Node::Term(_) => None,
+        }
+    }
+
+    /// The field of an expression made only of JSON tests a cell answers (on one path:
+    /// the caller checks), if it is one.
+    fn column(&self) -> Option<Field> {
+        match self {
+            Node::And(v) | Node::Or(v) => {
+                let fields: Option<Vec<Field>> = v.iter().map(Node::column).collect();
+                fields?.into_iter().next()
+            }
+            Node::Not(n) => n.column(),
+            Node::Term(Term::Json(field, op)) if known::answerable(op) => Some(field.clone()),
+            Node::Term(_) => None,
+        }
+    }
+
     fn collect_paths<'n>(&'n self, paths: &mut json::Paths, distinct: &mut Vec<&'n [Seg]>) {
         match self {
             Node::And(v) | Node::Or(v) => v.iter().for_each(|n| n.collect_paths(paths, distinct)),
@@ -614,6 +675,8 @@ struct Field {
     /// `"name"` for the path's longest key: in JSON text without a backslash a key is
     /// written exactly so, so a payload without these bytes cannot have the field.
     quoted: Option<Box<memchr::memmem::Finder<'static>>>,
+    /// The key to search well-formed payloads for, when the path is one plain key.
+    search: Option<scan::KeySearch>,
 }
 
 impl Field {
@@ -629,7 +692,12 @@ impl Field {
             let needle = format!("\"{k}\"");
             Box::new(memchr::memmem::Finder::new(needle.as_bytes()).into_owned())
         });
-        Field { path, quoted }
+        let search = scan::KeySearch::new(&path);
+        Field {
+            path,
+            quoted,
+            search,
+        }
     }
 }
 
@@ -671,7 +739,7 @@ impl Msg<'_> {
     fn value_at(&mut self, field: &Field) -> Option<&Value> {
         if self.own_decoder().is_none() {
             // A well-formed payload's top-level field is found by the same search.
-            let searched = field.path.len() == 1 && self.mark.is_some_and(JsonMark::well_formed);
+            let searched = field.search.is_some() && self.mark.is_some_and(JsonMark::well_formed);
             if !(searched && self.one_path) && self.lacks(field) {
                 return None;
             }
@@ -689,8 +757,7 @@ impl Msg<'_> {
         if self.own_decoder().is_some() {
             return None;
         }
-        let quoted = field.quoted.as_deref();
-        let found = scan::known(self.payload, &field.path, self.mark, quoted)?;
+        let found = scan::known(self.payload, self.mark, field.search.as_ref())?;
         cell.remember(found);
         Some(found)
     }
@@ -734,9 +801,9 @@ impl Msg<'_> {
     /// scanner is unsure.
     fn field(&mut self, field: &Field) -> Option<&Value> {
         let (payload, paths, path) = (self.payload, self.paths, field.path.as_slice());
-        let quoted = field.quoted.as_deref();
+        let search = field.search.as_ref();
         self.field
-            .get_or_insert_with(|| match scan::field(payload, path, self.mark, quoted) {
+            .get_or_insert_with(|| match scan::field(payload, path, self.mark, search) {
                 scan::Scanned::Found(value) => Some(value),
                 scan::Scanned::Absent => None,
                 scan::Scanned::Unsure => {

@@ -10,7 +10,7 @@
 //! (`state/feed.rs`); the first filter fills the cells as it tests, the next ones read
 //! them instead of the payload.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
 
@@ -106,45 +106,6 @@ impl Known {
     }
 }
 
-/// Whether a retained payload is JSON text the scanner reads to the end (UTF-8, no
-/// escapes, valid syntax; see `scan::well_formed`), once something has checked: a JSON
-/// filter's scan, or the feed's check in idle time while the filter prompt is open. A
-/// top-level field of a well-formed payload is found by a search for its quoted key and
-/// a look at the bytes before it, not by a scan of the whole payload (issue 19: 145 → …
-/// ns a payload). One byte, in a retained message's slot padding.
-#[derive(Debug, Default)]
-pub struct JsonMark(AtomicU8);
-
-const UNCHECKED: u8 = 0;
-const WELL_FORMED: u8 = 1;
-const NOT_WELL_FORMED: u8 = 2;
-
-impl JsonMark {
-    /// Check `payload` unless it has been checked.
-    pub fn check(&self, payload: &[u8]) {
-        if !self.is_checked() {
-            self.set(super::scan::well_formed(payload));
-        }
-    }
-
-    pub fn is_checked(&self) -> bool {
-        self.0.load(Ordering::Relaxed) != UNCHECKED
-    }
-
-    pub(super) fn well_formed(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == WELL_FORMED
-    }
-
-    pub(super) fn set(&self, well_formed: bool) {
-        let state = if well_formed {
-            WELL_FORMED
-        } else {
-            NOT_WELL_FORMED
-        };
-        self.0.store(state, Ordering::Relaxed);
-    }
-}
-
 /// True for the tests a cell answers: the field's existence, numeric comparisons and
 /// equality with a number or `null`.
 pub(super) fn answerable(op: &JsonOp) -> bool {
@@ -156,7 +117,7 @@ pub(super) fn answerable(op: &JsonOp) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Filter;
+    use super::super::{Filter, JsonMark};
     use super::*;
     use crate::test_rng::XorShift;
 
@@ -241,6 +202,13 @@ mod tests {
             for i in (first..filters.len()).chain(0..first) {
                 let f = &filters[i];
                 let want = f.matches(channel, text.as_bytes());
+                // Decided from the cell (filled by a search) where the filter allows.
+                let decided = f.decide_by_cell(text.as_bytes(), &cell, &mark);
+                assert!(
+                    decided.is_none_or(|d| d == want),
+                    "round {round}: {} on {text}",
+                    f.source()
+                );
                 let got = f.matches_known(channel, text.as_bytes(), Some(&cell), Some(&mark));
                 assert_eq!(got, want, "round {round}: {} on {text}", f.source());
             }

@@ -14,11 +14,12 @@
 //! "the path is absent" here means absent there.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use memchr::memmem::Finder;
 use serde_json::Value;
 
-use super::known::{JsonMark, Known};
+use super::known::Known;
 use super::Seg;
 
 /// Well below serde_json's recursion limit (128), so a value handed to serde on its own
@@ -35,6 +36,45 @@ const ARRAY_END: u8 = b']';
 pub(super) fn json_text(payload: &[u8]) -> bool {
     let first = payload.iter().find(|b| !b.is_ascii_whitespace());
     matches!(first, Some(&OBJECT | &ARRAY))
+}
+
+/// Whether a retained payload is JSON text the scanner reads to the end (UTF-8, no
+/// escapes, valid syntax; see `scan::well_formed`), once something has checked: a JSON
+/// filter's scan, or the feed's check in idle time while the filter prompt is open. A
+/// top-level field of a well-formed payload is found by a search for its quoted key and
+/// a look at the bytes before it, not by a scan of the whole payload (issue 19: 145 → …
+/// ns a payload). One byte, in a retained message's slot padding.
+#[derive(Debug, Default)]
+pub struct JsonMark(AtomicU8);
+
+const UNCHECKED: u8 = 0;
+const WELL_FORMED: u8 = 1;
+const NOT_WELL_FORMED: u8 = 2;
+
+impl JsonMark {
+    /// Check `payload` unless it has been checked.
+    pub fn check(&self, payload: &[u8]) {
+        if !self.is_checked() {
+            self.set(well_formed(payload));
+        }
+    }
+
+    pub fn is_checked(&self) -> bool {
+        self.0.load(Ordering::Relaxed) != UNCHECKED
+    }
+
+    pub(super) fn well_formed(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == WELL_FORMED
+    }
+
+    pub(super) fn set(&self, well_formed: bool) {
+        let state = if well_formed {
+            WELL_FORMED
+        } else {
+            NOT_WELL_FORMED
+        };
+        self.0.store(state, Ordering::Relaxed);
+    }
 }
 
 /// What the scanner found at the path.
@@ -56,16 +96,16 @@ type Step<T> = Result<T, Unsure>;
 /// The value of `payload` at `path`, as `lookup(project(payload), path)` gives it.
 ///
 /// `mark` is the payload's [`JsonMark`]: once a scan (or the feed's idle check) has found
-/// the payload well formed, a top-level field (`quoted` is its key with the quotes) is
-/// found by searching for the key and classifying only the bytes before it
-/// ([`top_level`]); a full scan marks what it learns.
+/// the payload well formed, a top-level field (`search`: the path's, when it is one
+/// plain key) is found by searching for the key and classifying only the bytes before
+/// it ([`top_level`]); a full scan marks what it learns.
 pub(super) fn field(
     payload: &[u8],
     path: &[Seg],
     mark: Option<&JsonMark>,
-    quoted: Option<&Finder<'_>>,
+    search: Option<&KeySearch>,
 ) -> Scanned {
-    if let Some(found) = searched(payload, path, mark, quoted) {
+    if let Some(found) = searched(payload, mark, search) {
         return match found {
             Ok(Some(at)) => read_value(&payload[at]).map_or(Scanned::Unsure, Scanned::Found),
             Ok(None) => Scanned::Absent,
@@ -100,37 +140,54 @@ pub(super) fn field(
 /// a small integer is left to [`field`]).
 pub(super) fn known(
     payload: &[u8],
-    path: &[Seg],
     mark: Option<&JsonMark>,
-    quoted: Option<&Finder<'_>>,
+    search: Option<&KeySearch>,
 ) -> Option<Known> {
-    match searched(payload, path, mark, quoted)? {
+    match searched(payload, mark, search)? {
         Ok(None) => Some(Known::Absent),
         Ok(Some(at)) => match payload[at.clone()] {
             [b'n', ..] => Some(Known::Null),
             [b'"' | b't' | b'f', ..] => Some(Known::Other),
-            _ => match small_integer(&payload[at])? {
-                Value::Number(n) => n.as_f64().map(Known::Number),
-                _ => None,
+            // As serde's `as_f64` gives a `u64` or `i64`.
+            _ => match small_integer_parts(&payload[at])? {
+                (false, n) => Some(Known::Number(n as f64)),
+                (true, n) => Some(Known::Number(-(n as i64) as f64)),
             },
         },
         Err(Unsure) => None,
     }
 }
 
-/// Where the value at `path` lies, found by [`top_level`] when `mark` says the payload
-/// is well formed and the path is one plain key; None when a scan must say.
+/// Where the value at a one-key path lies, found by [`top_level`] when `mark` says the
+/// payload is well formed; None when a scan must say.
 fn searched(
     payload: &[u8],
-    path: &[Seg],
     mark: Option<&JsonMark>,
-    quoted: Option<&Finder<'_>>,
+    search: Option<&KeySearch>,
 ) -> Option<Step<Option<Range<usize>>>> {
-    match (mark, path, quoted) {
-        (Some(mark), [Seg::Key(key)], Some(quoted)) if mark.well_formed() && plain_key(key) => {
-            top_level(payload, quoted)
-        }
+    match (mark, search) {
+        (Some(mark), Some(search)) if mark.well_formed() => top_level(payload, &search.0),
         _ => None,
+    }
+}
+
+/// A top-level key to search well-formed payloads for (see [`top_level`]), made once
+/// per filter: the key with its quotes, for a path of one key written the same way in
+/// every well-formed payload that has it.
+#[derive(Clone)]
+pub(super) struct KeySearch(Box<Finder<'static>>);
+
+impl KeySearch {
+    pub(super) fn new(path: &[Seg]) -> Option<KeySearch> {
+        match path {
+            [Seg::Key(key)] if plain_key(key) => {
+                let quoted = format!("\"{key}\"");
+                Some(KeySearch(Box::new(
+                    Finder::new(quoted.as_bytes()).into_owned(),
+                )))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -340,6 +397,15 @@ fn read_value(text: &[u8]) -> Option<Value> {
 /// (`u64` when not negative, else `i64`), without serde's set-up (a full `.latency_ms` pass
 /// at 1M: 13 % less CPU). `-0` is left to serde (it reads it as the float `-0.0`).
 fn small_integer(token: &[u8]) -> Option<Value> {
+    match small_integer_parts(token)? {
+        (false, n) => Some(Value::from(n)),
+        // 18 digits fit an i64.
+        (true, n) => Some(Value::from(-(n as i64))),
+    }
+}
+
+/// [`small_integer`]'s sign and magnitude (never `-0`).
+fn small_integer_parts(token: &[u8]) -> Option<(bool, u64)> {
     let (negative, digits) = match token.split_first()? {
         (b'-', rest) => (true, rest),
         _ => (false, token),
@@ -350,12 +416,7 @@ fn small_integer(token: &[u8]) -> Option<Value> {
     let n = digits
         .iter()
         .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
-    match (negative, n) {
-        (false, n) => Some(Value::from(n)),
-        (true, 0) => None,
-        // 18 digits fit an i64.
-        (true, n) => Some(Value::from(-(n as i64))),
-    }
+    (!negative || n != 0).then_some((negative, n))
 }
 
 /// What the value about to be read is to the path.
@@ -634,27 +695,19 @@ mod tests {
         lookup(&root, path).cloned()
     }
 
-    /// The quoted key of a one-key path, as `Field` makes it.
-    fn quoted(path: &[Seg]) -> Option<Finder<'static>> {
-        match path {
-            [Seg::Key(k)] => Some(Finder::new(format!("\"{k}\"").as_bytes()).into_owned()),
-            _ => None,
-        }
-    }
-
     /// The scanner agrees with the parser: scanning (which marks the payload), and again
     /// once the payload is marked well formed by the idle check (a one-key path is then
     /// searched); what [`known`] says is what a cell given the parsed value holds.
     fn agrees(payload: &[u8], path: &[Seg]) -> Result<bool, TestCaseError> {
         let want = parsed(payload, path);
         let text = String::from_utf8_lossy(payload);
-        let quoted = quoted(path);
+        let search = KeySearch::new(path);
         let scanned = JsonMark::default();
-        let first = field(payload, path, Some(&scanned), quoted.as_ref());
+        let first = field(payload, path, Some(&scanned), search.as_ref());
         prop_assert!(!scanned.well_formed() || well_formed(payload), "{}", text);
         let checked = JsonMark::default();
         checked.check(payload);
-        let again = field(payload, path, Some(&checked), quoted.as_ref());
+        let again = field(payload, path, Some(&checked), search.as_ref());
         let mut decided = false;
         for found in [first, again] {
             match found {
@@ -664,7 +717,7 @@ mod tests {
             }
             decided = true;
         }
-        if let Some(known) = known(payload, path, Some(&checked), quoted.as_ref()) {
+        if let Some(known) = known(payload, Some(&checked), search.as_ref()) {
             let cell = super::super::ValueCell::default();
             cell.set(want.as_ref());
             prop_assert_eq!(cell.get(), Some(known), "{} {:?}", text, path);
@@ -899,11 +952,8 @@ mod tests {
 
     /// True when the search (not a scan) decided.
     fn searched_value(payload: &[u8], path: &[Seg], mark: &JsonMark) -> bool {
-        let quoted = quoted(path);
-        matches!(
-            searched(payload, path, Some(mark), quoted.as_ref()),
-            Some(Ok(_))
-        )
+        let search = KeySearch::new(path);
+        matches!(searched(payload, Some(mark), search.as_ref()), Some(Ok(_)))
     }
 
     #[test]

@@ -166,8 +166,10 @@ impl<'a> SlotRef<'a> {
     pub(super) fn passes_known(&self, filter: Option<&Filter>, cell: Option<&ValueCell>) -> bool {
         match (&self.slot.source, filter) {
             (Some(source), Some(f)) if self.is_message() => {
-                let mark = Some(&self.slot.json);
-                f.matches_known(&source.channel, self.payload(), cell, mark)
+                let (payload, mark) = (self.payload(), &self.slot.json);
+                let decided = cell.and_then(|cell| f.decide_by_cell(payload, cell, mark));
+                decided
+                    .unwrap_or_else(|| f.matches_known(&source.channel, payload, cell, Some(mark)))
             }
             _ => true,
         }
