@@ -196,8 +196,11 @@ impl Candidates {
     }
 }
 
-/// `piece` over `0..len` cut in up to `pacing.threads` consecutive parts, one a thread
-/// (this one included), their outputs in order.
+/// `piece` over `0..len` on up to `pacing.threads` threads (this one included), their
+/// outputs in order. The range is cut in four parts a thread, taken in turn by whichever
+/// thread is free: on a shared machine one core often runs slower for a while, and
+/// halves fixed in advance left the other core waiting (a JSON pass at 1M: 49 ms of wall
+/// time for 62 ms of CPU).
 pub(super) fn on_threads<T: Send>(
     len: usize,
     pacing: &Pacing,
@@ -209,22 +212,34 @@ pub(super) fn on_threads<T: Send>(
     if threads == 1 {
         return piece(0..len);
     }
-    let size = len.div_ceil(threads);
-    std::thread::scope(|scope| {
-        let piece = &piece;
-        let others: Vec<_> = (1..threads)
-            .map(|t| scope.spawn(move || piece(t * size..((t + 1) * size).min(len))))
-            .collect();
-        let mut found = piece(0..size.min(len));
+    let parts = threads * 4;
+    let size = len.div_ceil(parts);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let part = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if part >= parts {
+                return done;
+            }
+            let range = (part * size).min(len)..((part + 1) * size).min(len);
+            done.push((part, piece(range)));
+        }
+    };
+    let mut done = std::thread::scope(|scope| {
+        let others: Vec<_> = (1..threads).map(|_| scope.spawn(&work)).collect();
+        let mut done = work();
         for other in others {
             match other.join() {
-                Ok(more) => found.extend(more),
+                Ok(more) => done.extend(more),
                 // A panic in a filter test is a bug; surface it on this thread.
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
-        found
-    })
+        done
+    });
+    done.sort_unstable_by_key(|(part, _)| *part);
+    done.into_iter().flat_map(|(_, found)| found).collect()
 }
 
 /// Check the payloads of store indexes `range` for well-formed JSON where that is not
