@@ -272,6 +272,14 @@ impl Filter {
         self.root.as_ref()?.decide(known)
     }
 
+    /// The search that fills cells for this filter a block of payloads at a time, when
+    /// it reads only one top-level field with tests a cell answers and no channel has
+    /// its own decoder (see [`Filter::decide_by_cell`]).
+    pub fn column_search(&self) -> Option<ColumnSearch<'_>> {
+        let field = self.column.as_ref().filter(|_| self.decoders.is_none())?;
+        field.search.as_ref().map(ColumnSearch)
+    }
+
     /// The JSON paths the expression reads, in order of appearance.
     fn paths_read(&self) -> Vec<Vec<Seg>> {
         fn walk(node: &Node, out: &mut Vec<Vec<Seg>>) {
@@ -352,6 +360,20 @@ impl Filter {
             }
         }
         merged
+    }
+}
+
+/// A filter's one top-level key, searched for across payloads laid end to end (the
+/// feed's blocks): see [`Filter::column_search`].
+pub struct ColumnSearch<'f>(&'f scan::KeySearch);
+
+impl ColumnSearch<'_> {
+    /// Fill `cells[i]` for the well-formed payload at `spans[i]` of `bytes` where the
+    /// search tells its value (ascending spans; the rest stay empty, for the filter to
+    /// read).
+    pub fn fill(&self, bytes: &[u8], spans: &[Range<usize>], cells: &[&ValueCell]) {
+        self.0
+            .known_in(bytes, spans, |i, known| cells[i].remember(known));
     }
 }
 
@@ -1060,8 +1082,28 @@ enum JsonOp {
     Exists,
     /// The bool is the outcome wanted from the equality test (`false` for `!=`).
     Eq(Lit, bool),
-    Cmp(fn(&f64, &f64) -> bool, f64),
+    Cmp(Cmp, f64),
     Contains(Matcher),
+}
+
+/// A numeric comparison: the field's number against the filter's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cmp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Cmp {
+    fn holds(self, x: f64, n: f64) -> bool {
+        match self {
+            Cmp::Lt => x < n,
+            Cmp::Le => x <= n,
+            Cmp::Gt => x > n,
+            Cmp::Ge => x >= n,
+        }
+    }
 }
 
 impl JsonOp {
@@ -1069,7 +1111,7 @@ impl JsonOp {
         match self {
             JsonOp::Exists => !v.is_null(),
             JsonOp::Eq(lit, want) => lit.equals(v) == *want,
-            JsonOp::Cmp(cmp, n) => v.as_f64().is_some_and(|x| cmp(&x, n)),
+            JsonOp::Cmp(cmp, n) => v.as_f64().is_some_and(|x| cmp.holds(x, *n)),
             JsonOp::Contains(m) => match v {
                 Value::String(s) => m.is_match(s.as_bytes()),
                 other => m.is_match(other.to_string().as_bytes()),
@@ -1436,10 +1478,10 @@ impl Parser<'_> {
             ("==", lit) => JsonOp::Eq(lit, true),
             ("!=", lit) => JsonOp::Eq(lit, false),
             ("~", _) => JsonOp::Contains(self.needle(&raw, at)?),
-            ("<", Lit::Num(n)) => JsonOp::Cmp(f64::lt, n),
-            ("<=", Lit::Num(n)) => JsonOp::Cmp(f64::le, n),
-            (">", Lit::Num(n)) => JsonOp::Cmp(f64::gt, n),
-            (">=", Lit::Num(n)) => JsonOp::Cmp(f64::ge, n),
+            ("<", Lit::Num(n)) => JsonOp::Cmp(Cmp::Lt, n),
+            ("<=", Lit::Num(n)) => JsonOp::Cmp(Cmp::Le, n),
+            (">", Lit::Num(n)) => JsonOp::Cmp(Cmp::Gt, n),
+            (">=", Lit::Num(n)) => JsonOp::Cmp(Cmp::Ge, n),
             _ => return self.fail(at, format!("expected a number after '{op}'")),
         };
         Ok(Node::Term(Term::Json(Field::new(path), test)))

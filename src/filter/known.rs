@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
 
+#[cfg(test)]
+use super::Cmp;
 use super::{JsonOp, Lit};
 
 // Quiet NaNs: a JSON number read as `f64` is never a NaN, so these never collide with a
@@ -94,7 +96,7 @@ impl Known {
         match (op, self) {
             (JsonOp::Exists, Known::Absent | Known::Null) => Some(false),
             (JsonOp::Exists, Known::Other | Known::Number(_)) => Some(true),
-            (JsonOp::Cmp(cmp, n), Known::Number(x)) => Some(cmp(&x, n)),
+            (JsonOp::Cmp(cmp, n), Known::Number(x)) => Some(cmp.holds(x, *n)),
             (JsonOp::Cmp(..), _) => Some(false),
             // `!=` fails too where there is no value at all.
             (JsonOp::Eq(..), Known::Absent) => Some(false),
@@ -219,8 +221,8 @@ mod tests {
     fn a_cell_answers_as_the_value_would() {
         let ops = [
             JsonOp::Exists,
-            JsonOp::Cmp(f64::gt, 2.0),
-            JsonOp::Cmp(f64::le, -1.5),
+            JsonOp::Cmp(Cmp::Gt, 2.0),
+            JsonOp::Cmp(Cmp::Le, -1.5),
             JsonOp::Eq(Lit::Num(3.0), true),
             JsonOp::Eq(Lit::Num(3.0), false),
             JsonOp::Eq(Lit::Null, true),

@@ -66,38 +66,19 @@ fn term_implies(a: &Term, b: &Term) -> bool {
     }
 }
 
-/// Which comparison a [`JsonOp::Cmp`] function is, told by what it answers.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum CmpKind {
-    Gt,
-    Ge,
-    Lt,
-    Le,
-}
-
-fn cmp_kind(f: &fn(&f64, &f64) -> bool) -> Option<CmpKind> {
-    match [f(&0.0, &1.0), f(&1.0, &1.0), f(&1.0, &0.0)] {
-        [false, false, true] => Some(CmpKind::Gt),
-        [false, true, true] => Some(CmpKind::Ge),
-        [true, false, false] => Some(CmpKind::Lt),
-        [true, true, false] => Some(CmpKind::Le),
-        _ => None,
-    }
-}
-
 /// A value passing `a` passes `b` (same path): `> 250` ⇒ `> 25`, and any comparison
 /// ⇒ the field exists (a number is not null). Typing `.latency_ms > 25` → `> 250`
 /// re-checks only the previous matches.
 fn json_op_implies(a: &JsonOp, b: &JsonOp) -> bool {
-    use CmpKind::{Ge, Gt, Le, Lt};
+    use super::Cmp::{Ge, Gt, Le, Lt};
     match (a, b) {
         (JsonOp::Cmp(..), JsonOp::Exists) => true,
-        (JsonOp::Cmp(fa, x), JsonOp::Cmp(fb, y)) => match (cmp_kind(fa), cmp_kind(fb)) {
+        (JsonOp::Cmp(a, x), JsonOp::Cmp(b, y)) => match (a, b) {
             // `> x` ⇒ `> y` when x ≥ y; `>= x` ⇒ `> y` only when x > y (x itself).
-            (Some(Gt), Some(Gt | Ge)) | (Some(Ge), Some(Ge)) => x >= y,
-            (Some(Ge), Some(Gt)) => x > y,
-            (Some(Lt), Some(Lt | Le)) | (Some(Le), Some(Le)) => x <= y,
-            (Some(Le), Some(Lt)) => x < y,
+            (Gt, Gt | Ge) | (Ge, Ge) => x >= y,
+            (Ge, Gt) => x > y,
+            (Lt, Lt | Le) | (Le, Le) => x <= y,
+            (Le, Lt) => x < y,
             _ => false,
         },
         _ => false,
@@ -144,12 +125,7 @@ fn same_json_op(a: &JsonOp, b: &JsonOp) -> bool {
         (JsonOp::Eq(la, wa), JsonOp::Eq(lb, wb)) => {
             wa == wb && format!("{la:?}") == format!("{lb:?}")
         }
-        // The comparison is a function: compare what it answers, not its address.
-        (JsonOp::Cmp(fa, na), JsonOp::Cmp(fb, nb)) => {
-            let answers =
-                |f: &fn(&f64, &f64) -> bool| [f(&0.0, &1.0), f(&1.0, &1.0), f(&1.0, &0.0)];
-            na.to_bits() == nb.to_bits() && answers(fa) == answers(fb)
-        }
+        (JsonOp::Cmp(a, na), JsonOp::Cmp(b, nb)) => a == b && na.to_bits() == nb.to_bits(),
         (JsonOp::Contains(ma), JsonOp::Contains(mb)) => {
             matcher_implies(ma, mb) && matcher_implies(mb, ma)
         }

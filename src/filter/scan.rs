@@ -63,7 +63,7 @@ impl JsonMark {
         self.0.load(Ordering::Relaxed) != UNCHECKED
     }
 
-    pub(super) fn well_formed(&self) -> bool {
+    pub fn well_formed(&self) -> bool {
         self.0.load(Ordering::Relaxed) == WELL_FORMED
     }
 
@@ -145,16 +145,24 @@ pub(super) fn known(
 ) -> Option<Known> {
     match searched(payload, mark, search)? {
         Ok(None) => Some(Known::Absent),
-        Ok(Some(at)) => match payload[at.clone()] {
-            [b'n', ..] => Some(Known::Null),
-            [b'"' | b't' | b'f', ..] => Some(Known::Other),
-            // As serde's `as_f64` gives a `u64` or `i64`.
-            _ => match small_integer_parts(&payload[at])? {
-                (false, n) => Some(Known::Number(n as f64)),
-                (true, n) => Some(Known::Number(-(n as i64) as f64)),
-            },
-        },
+        Ok(Some(at)) => token_known(&payload[at]),
         Err(Unsure) => None,
+    }
+}
+
+/// What a cell holds for a scalar token, where no serde read is needed to say (a
+/// number other than a small integer is left to serde).
+fn token_known(token: &[u8]) -> Option<Known> {
+    match token {
+        [b'n', ..] => Some(Known::Null),
+        [b'"' | b't' | b'f', ..] => Some(Known::Other),
+        // As serde's `as_f64` gives a `u64` or `i64`.
+        _ => match small_integer_parts(token)? {
+            // At most 18 digits: an `i64` holds it, and converts in one instruction
+            // (`u64` to `f64` took a sequence), to the same `f64`.
+            (false, n) => Some(Known::Number(n as i64 as f64)),
+            (true, n) => Some(Known::Number(-(n as i64) as f64)),
+        },
     }
 }
 
@@ -178,6 +186,67 @@ fn searched(
 pub(super) struct KeySearch(Box<Finder<'static>>);
 
 impl KeySearch {
+    /// What cells hold for the key in well-formed payloads laid end to end in `bytes`
+    /// (`spans`: each one's range, ascending; payloads between them are passed over),
+    /// by one search for the key across them all: one search call a payload that has
+    /// the key (a search per payload also looked for a second one in the rest of it),
+    /// none for a payload without it. Calls `out(i, known)` for the `i`-th span, except
+    /// where a scan must say (a container value, a duplicate key).
+    pub(super) fn known_in(
+        &self,
+        bytes: &[u8],
+        spans: &[Range<usize>],
+        mut out: impl FnMut(usize, Known),
+    ) {
+        let finder = &*self.0;
+        let len = finder.needle().len();
+        let find = |from: usize| {
+            let rest = bytes.get(from..).unwrap_or_default();
+            finder.find(rest).map_or(usize::MAX, |i| from + i)
+        };
+        let mut next = spans.first().map_or(usize::MAX, |s| find(s.start));
+        for (i, span) in spans.iter().enumerate() {
+            if next < span.start {
+                // Left in an earlier payload, or running past its end.
+                next = find(span.start);
+            }
+            let payload = &bytes[span.clone()];
+            let mut structure = None;
+            let mut found = Ok(None);
+            while next.saturating_add(len) <= span.end {
+                let at = next - span.start;
+                let mut from = next + 1;
+                let structure = structure.get_or_insert_with(|| Structure::new(payload));
+                let colon = ws(payload, at + len);
+                if structure.at(at) == (true, 1) && payload.get(colon) == Some(&b':') {
+                    let start = ws(payload, colon + 1);
+                    found = match (found, scalar_end(payload, start)) {
+                        (Ok(None), Some(end)) => {
+                            from = span.start + end;
+                            Ok(Some(start..end))
+                        }
+                        // A duplicate key, or a container value.
+                        _ => Err(Unsure),
+                    };
+                    if found.is_err() {
+                        break;
+                    }
+                }
+                next = find(from);
+            }
+            let root = payload.get(ws(payload, 0));
+            let known = match found {
+                _ if root != Some(&OBJECT) => Some(Known::Absent),
+                Ok(None) => Some(Known::Absent),
+                Ok(Some(at)) => token_known(&payload[at]),
+                Err(Unsure) => None,
+            };
+            if let Some(known) = known {
+                out(i, known);
+            }
+        }
+    }
+
     pub(super) fn new(path: &[Seg]) -> Option<KeySearch> {
         match path {
             [Seg::Key(key)] if plain_key(key) => {
@@ -948,6 +1017,43 @@ mod tests {
             searched > 20_000 && long > 5_000,
             "{searched} searched, {long} long"
         );
+    }
+
+    #[test]
+    fn payloads_end_to_end_are_searched_as_each_is_alone() {
+        let mut rng = crate::test_rng::XorShift(0xB10C_5EA2_0000_0002);
+        for round in 0..400 {
+            // Payloads laid end to end as in a block; some are left out of the spans.
+            let (mut bytes, mut spans) = (Vec::new(), Vec::new());
+            for _ in 0..rng.below(40) {
+                let text = well_formed_text(&mut rng, 3);
+                let text = match rng.below(4) {
+                    0 => text,
+                    1 => "{\"a\":\"x\"}".to_string(),
+                    _ => format!("{{\"a\":{text}}}"),
+                };
+                let start = bytes.len();
+                bytes.extend_from_slice(text.as_bytes());
+                if rng.below(5) != 0 && well_formed(text.as_bytes()) {
+                    spans.push(start..bytes.len());
+                }
+            }
+            // `}{` occurs across payload boundaries (`..."}{"...`).
+            for key in ["a", "latency_ms", "a ", "}{"] {
+                let path = [Seg::Key(key.to_string())];
+                let search = KeySearch::new(&path).expect("a plain key");
+                let mut got = vec![None; spans.len()];
+                search.known_in(&bytes, &spans, |i, known| got[i] = Some(known));
+                for (span, got) in spans.iter().zip(got) {
+                    let payload = &bytes[span.clone()];
+                    let mark = JsonMark::default();
+                    mark.check(payload);
+                    let alone = known(payload, Some(&mark), Some(&search));
+                    let text = String::from_utf8_lossy(payload);
+                    assert_eq!(got, alone, "round {round}: {key:?} in {text}");
+                }
+            }
+        }
     }
 
     /// True when the search (not a scan) decided.

@@ -24,7 +24,7 @@ use chrono::DateTime;
 
 use super::values::Cells;
 use super::FeedItem;
-use crate::filter::{Filter, JsonMark, SearchTerm, ValueCell};
+use crate::filter::{ColumnSearch, Filter, JsonMark, SearchTerm, ValueCell};
 use crate::redis::message::{Gap, Kind, Message, MESSAGE_OVERHEAD};
 
 /// Slots per block: large enough that block bookkeeping is noise.
@@ -281,6 +281,9 @@ impl Run<'_> {
                 false
             }
         });
+        if let (Some(search), Some(cells)) = (filter.column_search(), cells) {
+            self.fill_cells(&search, cells);
+        }
         let hits = needle.map(|needle| (self.hits(&needle), needle));
         if let Some((hits, _)) = &hits {
             if hits.iter().filter(|&&hit| hit).count() * 2 > hits.len() {
@@ -312,6 +315,26 @@ impl Run<'_> {
                 slot.check_json();
             }
         }
+    }
+
+    /// Fill the empty cells of the run's well-formed payloads by one search for the
+    /// filter's key across the run's bytes (see [`ColumnSearch::fill`]).
+    fn fill_cells(&self, search: &ColumnSearch<'_>, cells: Cells<'_>) {
+        let (mut spans, mut targets) = (Vec::new(), Vec::new());
+        for local in self.slots.clone() {
+            let Some(slot) = SlotRef::new(self.block, local) else {
+                continue;
+            };
+            if !matches!(slot.slot.tag, Tag::Message(_)) || !slot.slot.json.well_formed() {
+                continue;
+            }
+            let index = self.first + local - self.slots.start;
+            if let Some(cell) = cells.at(index).filter(|c| !c.is_known()) {
+                spans.push(slot.slot.at as usize..slot.end);
+                targets.push(cell);
+            }
+        }
+        search.fill(&self.block.bytes, &spans, &targets);
     }
 
     /// Which slots' inline payloads contain the needle.
