@@ -100,6 +100,8 @@ pub struct Decoders {
     choice_for: std::sync::Arc<ChoiceFor>,
     /// Equal for decoders that choose alike (see [`Filter::column_key`]).
     identity: std::sync::Arc<str>,
+    /// No channel has a decoder of its own: every payload is read as without any.
+    json_only: bool,
 }
 
 /// A channel → its configured decoder, if any.
@@ -124,7 +126,16 @@ impl Decoders {
         Decoders {
             choice_for: std::sync::Arc::new(choice_for),
             identity: identity.into(),
+            json_only: false,
         }
+    }
+
+    /// Decoders known to give no channel a decoder of its own (no rule or flag names
+    /// one other than `auto` or `json`): JSON tests then take the shortcuts a filter
+    /// without decoders takes.
+    pub fn json_only(mut self) -> Decoders {
+        self.json_only = true;
+        self
     }
 }
 
@@ -262,7 +273,7 @@ impl Filter {
         let field = self.column.as_ref()?;
         let known = match cell.get() {
             Some(known) => known,
-            None if self.decoders.is_none() => {
+            None if self.reads_json_only() => {
                 let known = scan::known(payload, Some(mark), field.search.as_ref())?;
                 cell.remember(known);
                 known
@@ -272,11 +283,16 @@ impl Filter {
         self.root.as_ref()?.decide(known)
     }
 
+    /// True when no channel's payload goes through a decoder of its own.
+    fn reads_json_only(&self) -> bool {
+        self.decoders.as_ref().is_none_or(|d| d.json_only)
+    }
+
     /// The search that fills cells for this filter a block of payloads at a time, when
     /// it reads only one top-level field with tests a cell answers and no channel has
     /// its own decoder (see [`Filter::decide_by_cell`]).
     pub fn column_search(&self) -> Option<ColumnSearch<'_>> {
-        let field = self.column.as_ref().filter(|_| self.decoders.is_none())?;
+        let field = self.column.as_ref().filter(|_| self.reads_json_only())?;
         field.search.as_ref().map(ColumnSearch)
     }
 
@@ -786,12 +802,12 @@ impl Msg<'_> {
 
     /// The channel's configured decoder when it is not `auto` or `json`.
     fn own_decoder(&mut self) -> Option<crate::decode::Choice> {
-        use crate::decode::{Choice, Format};
         let (decoders, channel) = (self.decoders, self.channel);
         *self.choice.get_or_insert_with(|| {
             decoders
+                .filter(|d| !d.json_only)
                 .and_then(|d| (d.choice_for)(channel))
-                .filter(|c| !matches!(c, Choice::Auto | Choice::Only(Format::Json)))
+                .filter(|c| !c.reads_json())
         })
     }
 

@@ -110,9 +110,18 @@ impl DecodeRules {
         // Alike for every filter built from these rules: a feed keeps the values its
         // JSON filters read across keystrokes only for filters that decode alike.
         let identity = format!("{flag:?} {:?}", self.rules);
-        crate::filter::Decoders::named(identity, move |channel| {
+        let json_only = flag
+            .iter()
+            .chain(self.rules.iter().map(|r| &r.2))
+            .all(Choice::reads_json);
+        let decoders = crate::filter::Decoders::named(identity, move |channel| {
             flag.or_else(|| rules.choice_for(channel))
-        })
+        });
+        if json_only {
+            decoders.json_only()
+        } else {
+            decoders
+        }
     }
 
     /// A rule that applies only where no configured glob matches (the demo's channel).
@@ -150,5 +159,28 @@ mod tests {
         assert_eq!(rules.choice_for(b"orders"), Some(Choice::Auto));
         let bad = toml::from_str::<DecodeSection>("\"x\" = \"yaml\"\n");
         assert!(bad.is_err_and(|e| e.to_string().contains("unknown decoder `yaml`")));
+    }
+
+    /// Rules that only say `auto` or `json` read every channel as JSON: JSON filters
+    /// take the same shortcuts as without rules (the feed's search of a block for a
+    /// field); a rule naming a decoder of its own keeps them off.
+    #[test]
+    fn rules_without_a_decoder_of_their_own_keep_the_json_shortcuts() {
+        let filter = |section: &str, flag: Option<Choice>| {
+            let section: DecodeSection = toml::from_str(section).expect("valid section");
+            crate::filter::Filter::parse(".latency_ms > 250")
+                .expect("parses")
+                .with_decoders(DecodeRules::new(&section).decoders(flag))
+        };
+        assert!(filter("", None).column_search().is_some());
+        assert!(filter("\"*\" = \"auto\"\n\"x\" = \"json\"\n", None)
+            .column_search()
+            .is_some());
+        assert!(filter("\"x\" = \"msgpack\"\n", None)
+            .column_search()
+            .is_none());
+        assert!(filter("", Some(Choice::Only(Format::Cbor)))
+            .column_search()
+            .is_none());
     }
 }

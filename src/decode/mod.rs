@@ -180,6 +180,12 @@ pub enum Choice {
 }
 
 impl Choice {
+    /// True for a decoder that reads JSON text as JSON (`auto`, `json`): JSON-field
+    /// filters read such payloads as without any decoder.
+    pub fn reads_json(&self) -> bool {
+        matches!(self, Choice::Auto | Choice::Only(Format::Json))
+    }
+
     pub fn parse(text: &str) -> Option<Choice> {
         if let Some(typed) = TypeName::parse(text) {
             return Some(Choice::Only(Format::Typed(typed)));
