@@ -382,6 +382,14 @@ fn finish_count(s: &mut AppState) -> usize {
     steps
 }
 
+/// The TUI's idle work (`Event::Work`) for up to `limit`, or until there is none.
+fn idle_for(s: &mut AppState, limit: Duration) {
+    let idle = Instant::now();
+    while s.has_work() && idle.elapsed() < limit {
+        s.update(Event::Work, t0());
+    }
+}
+
 /// Type `expr` at `/`, `rounds` times: per key, key → page drawn and key → count
 /// complete. With a `pace`, idle work runs for up to that long before each key, as
 /// between a person's keystrokes.
@@ -401,10 +409,7 @@ fn type_filter(
         let mut typed = String::new();
         for c in expr.chars() {
             if let Some(pace) = pace {
-                let idle = Instant::now();
-                while s.has_work() && idle.elapsed() < pace {
-                    s.update(Event::Work, t0());
-                }
+                idle_for(s, pace);
             }
             let t = Instant::now();
             let cpu = process_cpu();
@@ -439,9 +444,8 @@ fn paste_filter(
     let (mut page, mut total) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         key(s, KeyCode::Char('/'), t0());
-        let idle = Instant::now();
-        while pause.is_some_and(|p| idle.elapsed() < p) && s.has_work() {
-            s.update(Event::Work, t0());
+        if let Some(pause) = pause {
+            idle_for(s, pause);
         }
         let t = Instant::now();
         for c in expr.chars() {
@@ -506,7 +510,7 @@ fn filter_at_scale(retained: usize, rounds: usize) {
             let mut fresh = state(retained, 10_000);
             let (page, total) = paste_filter(&mut fresh, &mut term, expr, rounds, pause);
             let first = total[0];
-            report_paste(&format!("`{expr}`"), page, total, first);
+            report_short(&format!("`{expr}`"), page, total, Some(first));
         }
     }
     println!("\n| {label} retained: set the filter | runs | page p50 | page max | with count p50 | with count max |");
@@ -535,7 +539,7 @@ fn filter_at_scale(retained: usize, rounds: usize) {
             } else {
                 format!("fresh `{after}`")
             };
-            report_short(&how, page, total);
+            report_short(&how, page, total, None);
         }
     }
 }
@@ -583,25 +587,18 @@ fn report2(name: &str, mut page: Vec<Duration>, mut total: Vec<Duration>) {
     );
 }
 
-fn report_paste(name: &str, mut page: Vec<Duration>, mut total: Vec<Duration>, first: Duration) {
+/// p50 and max of page and total; `first`, when given, is a last column.
+fn report_short(
+    name: &str,
+    mut page: Vec<Duration>,
+    mut total: Vec<Duration>,
+    first: Option<Duration>,
+) {
     page.sort();
     total.sort();
+    let first = first.map_or(String::new(), |f| format!(" {:.2} ms |", ms(f)));
     println!(
-        "| {name} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
-        page.len(),
-        ms(quantile(&page, 0.5)),
-        ms(quantile(&page, 1.0)),
-        ms(quantile(&total, 0.5)),
-        ms(quantile(&total, 1.0)),
-        ms(first),
-    );
-}
-
-fn report_short(name: &str, mut page: Vec<Duration>, mut total: Vec<Duration>) {
-    page.sort();
-    total.sort();
-    println!(
-        "| {name} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
+        "| {name} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |{first}",
         page.len(),
         ms(quantile(&page, 0.5)),
         ms(quantile(&page, 1.0)),

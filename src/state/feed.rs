@@ -439,13 +439,9 @@ impl FeedState {
 
     fn check_json_step(&mut self) {
         let first = self.first_id();
-        let lo = self
-            .json_below
-            .saturating_sub(self.pacing.step() as u64)
-            .max(first);
-        if lo >= self.json_below {
+        let Some(lo) = self.pacing.step_below(self.json_below, first) else {
             return;
-        }
+        };
         let index = |id: ItemId| usize::try_from(id - first).unwrap_or(usize::MAX);
         let range = index(lo)..index(self.json_below);
         matching::check_json(&self.entries, range, &self.pacing);

@@ -88,6 +88,16 @@ fn filter_narrows_while_typing_and_cancel_restores() {
     assert_eq!(s.feed.matching_len(), 4);
 }
 
+/// Run the TUI's idle work (`Event::Work`) until there is none; it must end.
+fn idle_until_done(s: &mut AppState, now: DateTime<Utc>) {
+    let mut steps = 0;
+    while s.has_work() {
+        s.update(Event::Work, now);
+        steps += 1;
+        assert!(steps < 1_000, "idle work never ends");
+    }
+}
+
 #[test]
 fn a_field_name_typed_at_the_prompt_is_read_ahead_in_idle_work_that_ends() {
     let payloads: Vec<String> = (0..3_000)
@@ -102,16 +112,9 @@ fn a_field_name_typed_at_the_prompt_is_read_ahead_in_idle_work_that_ends() {
     assert!(!s.feed.counting(), "3,000 messages are counted at once");
     assert!(s.has_work(), "`latency_ms` is to be read ahead");
     // Idle work: reading `latency_ms` ahead; it ends.
-    let mut steps = 0;
-    while s.has_work() {
-        s.update(Event::Work, t(2));
-        steps += 1;
-        assert!(steps < 1_000, "idle work never ends");
-    }
+    idle_until_done(&mut s, t(2));
     type_text(&mut s, "ency_ms > 250");
-    while s.has_work() {
-        s.update(Event::Work, t(2));
-    }
+    idle_until_done(&mut s, t(2));
     let want = (0..3_000).filter(|i| i % 500 > 250).count();
     assert_eq!(s.feed.matching_len(), want);
     // Leaving the prompt with Esc: no filter, no idle work left.
@@ -143,18 +146,11 @@ fn opening_the_filter_prompt_checks_payloads_for_json_in_idle_work_that_ends() {
     assert_eq!(s.feed.json_checked(), 0);
     s.update(ch('/'), t(2));
     assert!(s.has_work(), "the retained payloads are to be checked");
-    let mut steps = 0;
-    while s.has_work() {
-        s.update(Event::Work, t(2));
-        steps += 1;
-        assert!(steps < 1_000, "idle work never ends");
-    }
+    idle_until_done(&mut s, t(2));
     assert_eq!(s.feed.json_checked(), payloads.len());
     // Checked payloads answer a field filter as the parser does.
     type_text(&mut s, ".latency_ms > 250");
-    while s.has_work() {
-        s.update(Event::Work, t(2));
-    }
+    idle_until_done(&mut s, t(2));
     let filter = crate::filter::Filter::parse(".latency_ms > 250").expect("parses");
     let want = payloads
         .iter()
@@ -165,9 +161,7 @@ fn opening_the_filter_prompt_checks_payloads_for_json_in_idle_work_that_ends() {
     // Closed and opened again: nothing new to check, nothing to do.
     s.update(key(KeyCode::Esc), t(3));
     s.update(ch('/'), t(3));
-    while s.has_work() {
-        s.update(Event::Work, t(3));
-    }
+    idle_until_done(&mut s, t(3));
     assert_eq!(s.feed.json_checked(), payloads.len());
 }
 

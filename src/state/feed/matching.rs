@@ -54,6 +54,13 @@ impl Pacing {
     pub(super) fn step(&self) -> usize {
         self.step_per_thread * self.threads
     }
+
+    /// Where one step of idle work going down from id `below` (newest first) stops,
+    /// given the oldest retained id: None when nothing is left below it.
+    pub(super) fn step_below(&self, below: ItemId, first: ItemId) -> Option<ItemId> {
+        let lo = below.saturating_sub(self.step() as u64).max(first);
+        (lo < below).then_some(lo)
+    }
 }
 
 /// Which retained items pass the filter.

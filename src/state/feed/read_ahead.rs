@@ -123,13 +123,9 @@ impl FeedState {
             ahead.below = first;
             return;
         };
-        let lo = ahead
-            .below
-            .saturating_sub(self.pacing.step() as u64)
-            .max(first);
-        if lo >= ahead.below {
+        let Some(lo) = self.pacing.step_below(ahead.below, first) else {
             return;
-        }
+        };
         let cells = Cells {
             values: &ahead.values,
             first_id: first,
