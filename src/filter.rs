@@ -384,10 +384,10 @@ impl Filter {
 pub struct ColumnSearch<'f>(&'f scan::KeySearch);
 
 impl ColumnSearch<'_> {
-    /// Fill `cells[i]` for the well-formed payload at `spans[i]` of `bytes` where the
-    /// search tells its value (ascending spans; the rest stay empty, for the filter to
-    /// read).
-    pub fn fill(&self, bytes: &[u8], spans: &[Range<usize>], cells: &[&ValueCell]) {
+    /// Fill `cells[i]` for the payload at `spans[i]` of `bytes` (with its mark) where
+    /// the search tells its value (ascending spans; the rest stay empty, for the filter
+    /// to read).
+    pub fn fill(&self, bytes: &[u8], spans: &[(Range<usize>, &JsonMark)], cells: &[&ValueCell]) {
         self.0
             .known_in(bytes, spans, |i, known| cells[i].remember(known));
     }

@@ -187,16 +187,18 @@ fn searched(
 pub(super) struct KeySearch(Box<Finder<'static>>);
 
 impl KeySearch {
-    /// What cells hold for the key in well-formed payloads laid end to end in `bytes`
-    /// (`spans`: each one's range, ascending; payloads between them are passed over),
-    /// by one search for the key across them all: one search call a payload that has
-    /// the key (a search per payload also looked for a second one in the rest of it),
-    /// none for a payload without it. Calls `out(i, known)` for the `i`-th span, except
-    /// where a scan must say (a container value, a duplicate key).
+    /// What cells hold for the key in payloads laid end to end in `bytes` (`spans`: each
+    /// one's range, ascending, with its mark; payloads between them are passed over), by
+    /// one search for the key across them all: one search call a payload that has the
+    /// key (a search per payload also looked for a second one in the rest of it), none
+    /// for a payload without it. A well-formed payload is read where the key occurs; any
+    /// other JSON text without a backslash and without the key lacks the field (the key
+    /// pre-check's rule). Calls `out(i, known)` for the `i`-th span, except where a scan
+    /// must say (a container value, a duplicate key, an unchecked payload with the key).
     pub(super) fn known_in(
         &self,
         bytes: &[u8],
-        spans: &[Range<usize>],
+        spans: &[(Range<usize>, &JsonMark)],
         mut out: impl FnMut(usize, Known),
     ) {
         let finder = &*self.0;
@@ -205,47 +207,71 @@ impl KeySearch {
             let rest = bytes.get(from..).unwrap_or_default();
             finder.find(rest).map_or(usize::MAX, |i| from + i)
         };
-        let mut next = spans.first().map_or(usize::MAX, |s| find(s.start));
-        for (i, span) in spans.iter().enumerate() {
+        let mut next = spans.first().map_or(usize::MAX, |(s, _)| find(s.start));
+        for (i, (span, mark)) in spans.iter().enumerate() {
             if next < span.start {
                 // Left in an earlier payload, or running past its end.
                 next = find(span.start);
             }
             let payload = &bytes[span.clone()];
-            let mut structure = None;
-            let mut found = Ok(None);
-            while next.saturating_add(len) <= span.end {
-                let at = next - span.start;
-                let mut from = next + 1;
-                let structure = structure.get_or_insert_with(|| Structure::new(payload));
-                let colon = ws(payload, at + len);
-                if structure.at(at) == (true, 1) && payload.get(colon) == Some(&b':') {
-                    let start = ws(payload, colon + 1);
-                    found = match (found, scalar_end(payload, start)) {
-                        (Ok(None), Some(end)) => {
-                            from = span.start + end;
-                            Ok(Some(start..end))
-                        }
-                        // A duplicate key, or a container value.
-                        _ => Err(Unsure),
-                    };
-                    if found.is_err() {
-                        break;
-                    }
-                }
-                next = find(from);
-            }
-            let root = payload.get(ws(payload, 0));
-            let known = match found {
-                _ if root != Some(&OBJECT) => Some(Known::Absent),
-                Ok(None) => Some(Known::Absent),
-                Ok(Some(at)) => token_known(&payload[at]),
-                Err(Unsure) => None,
+            let has_key = next.saturating_add(len) <= span.end;
+            let known = if mark.well_formed() {
+                let (known, after) = self.read(payload, span.start, next, &find);
+                next = after;
+                known
+            } else {
+                let plain = json_text(payload) && memchr::memchr(b'\\', payload).is_none();
+                (plain && !has_key).then_some(Known::Absent)
             };
             if let Some(known) = known {
                 out(i, known);
             }
         }
+    }
+
+    /// The key's value in a well-formed payload at `start` of the searched bytes whose
+    /// first occurrence of the key (at or after `start`) is `next`; and the next
+    /// occurrence the search is left at.
+    fn read(
+        &self,
+        payload: &[u8],
+        start: usize,
+        mut next: usize,
+        find: &impl Fn(usize) -> usize,
+    ) -> (Option<Known>, usize) {
+        let len = self.0.needle().len();
+        let end = start + payload.len();
+        let mut structure = None;
+        let mut found = Ok(None);
+        while next.saturating_add(len) <= end {
+            let at = next - start;
+            let mut from = next + 1;
+            let structure = structure.get_or_insert_with(|| Structure::new(payload));
+            let colon = ws(payload, at + len);
+            if structure.at(at) == (true, 1) && payload.get(colon) == Some(&b':') {
+                let value = ws(payload, colon + 1);
+                found = match (found, scalar_end(payload, value)) {
+                    (Ok(None), Some(value_end)) => {
+                        from = start + value_end;
+                        Ok(Some(value..value_end))
+                    }
+                    // A duplicate key, or a container value.
+                    _ => Err(Unsure),
+                };
+                if found.is_err() {
+                    break;
+                }
+            }
+            next = find(from);
+        }
+        let root = payload.get(ws(payload, 0));
+        let known = match found {
+            _ if root != Some(&OBJECT) => Some(Known::Absent),
+            Ok(None) => Some(Known::Absent),
+            Ok(Some(at)) => token_known(&payload[at]),
+            Err(Unsure) => None,
+        };
+        (known, next)
     }
 
     pub(super) fn new(path: &[Seg]) -> Option<KeySearch> {
@@ -1024,34 +1050,51 @@ mod tests {
     fn payloads_end_to_end_are_searched_as_each_is_alone() {
         let mut rng = crate::test_rng::XorShift(0xB10C_5EA2_0000_0002);
         for round in 0..400 {
-            // Payloads laid end to end as in a block; some are left out of the spans.
-            let (mut bytes, mut spans) = (Vec::new(), Vec::new());
+            // Payloads laid end to end as in a block; some are left out of the spans,
+            // some are not checked (or not JSON at all).
+            let (mut bytes, mut ranges, mut marks) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..rng.below(40) {
                 let text = well_formed_text(&mut rng, 3);
-                let text = match rng.below(4) {
+                let text = match rng.below(6) {
                     0 => text,
                     1 => "{\"a\":\"x\"}".to_string(),
+                    2 => format!("{{\"a\\u0020\":1,\"b\":{text}}}"),
+                    3 => format!("a {text}"),
                     _ => format!("{{\"a\":{text}}}"),
                 };
                 let start = bytes.len();
                 bytes.extend_from_slice(text.as_bytes());
-                if rng.below(5) != 0 && well_formed(text.as_bytes()) {
-                    spans.push(start..bytes.len());
+                if rng.below(5) != 0 {
+                    let mark = JsonMark::default();
+                    if rng.below(3) != 0 {
+                        mark.check(text.as_bytes());
+                    }
+                    ranges.push(start..bytes.len());
+                    marks.push(mark);
                 }
             }
+            let spans: Vec<(Range<usize>, &JsonMark)> =
+                ranges.iter().cloned().zip(&marks).collect();
             // `}{` occurs across payload boundaries (`..."}{"...`).
             for key in ["a", "latency_ms", "a ", "}{"] {
                 let path = [Seg::Key(key.to_string())];
                 let search = KeySearch::new(&path).expect("a plain key");
                 let mut got = vec![None; spans.len()];
                 search.known_in(&bytes, &spans, |i, known| got[i] = Some(known));
-                for (span, got) in spans.iter().zip(got) {
+                for ((span, mark), got) in spans.iter().zip(got) {
                     let payload = &bytes[span.clone()];
-                    let mark = JsonMark::default();
-                    mark.check(payload);
-                    let alone = known(payload, Some(&mark), Some(&search));
                     let text = String::from_utf8_lossy(payload);
-                    assert_eq!(got, alone, "round {round}: {key:?} in {text}");
+                    // What the block search says is what the parser says; where the
+                    // payload was checked, it says as much as the search of it alone.
+                    if let Some(got) = got {
+                        let cell = super::super::ValueCell::default();
+                        cell.set(parsed(payload, &path).as_ref());
+                        assert_eq!(cell.get(), Some(got), "round {round}: {key:?} in {text}");
+                    }
+                    if mark.well_formed() {
+                        let alone = known(payload, Some(mark), Some(&search));
+                        assert_eq!(got, alone, "round {round}: {key:?} in {text}");
+                    }
                 }
             }
         }

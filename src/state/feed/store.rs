@@ -317,20 +317,20 @@ impl Run<'_> {
         }
     }
 
-    /// Fill the empty cells of the run's well-formed payloads by one search for the
-    /// filter's key across the run's bytes (see [`ColumnSearch::fill`]).
+    /// Fill the empty cells of the run's inline messages by one search for the filter's
+    /// key across the run's bytes (see [`ColumnSearch::fill`]).
     fn fill_cells(&self, search: &ColumnSearch<'_>, cells: Cells<'_>) {
         let (mut spans, mut targets) = (Vec::new(), Vec::new());
         for local in self.slots.clone() {
             let Some(slot) = SlotRef::new(self.block, local) else {
                 continue;
             };
-            if !matches!(slot.slot.tag, Tag::Message(_)) || !slot.slot.json.well_formed() {
+            if !matches!(slot.slot.tag, Tag::Message(_)) {
                 continue;
             }
             let index = self.first + local - self.slots.start;
             if let Some(cell) = cells.at(index).filter(|c| !c.is_known()) {
-                spans.push(slot.slot.at as usize..slot.end);
+                spans.push((slot.slot.at as usize..slot.end, &slot.slot.json));
                 targets.push(cell);
             }
         }
