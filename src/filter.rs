@@ -293,7 +293,10 @@ impl Filter {
     /// its own decoder (see [`Filter::decide_by_cell`]).
     pub fn column_search(&self) -> Option<ColumnSearch<'_>> {
         let field = self.column.as_ref().filter(|_| self.reads_json_only())?;
-        field.search.as_ref().map(ColumnSearch)
+        Some(ColumnSearch {
+            root: self.root.as_ref()?,
+            search: field.search.as_ref()?,
+        })
     }
 
     /// The JSON paths the expression reads, in order of appearance.
@@ -381,15 +384,33 @@ impl Filter {
 
 /// A filter's one top-level key, searched for across payloads laid end to end (the
 /// feed's blocks): see [`Filter::column_search`].
-pub struct ColumnSearch<'f>(&'f scan::KeySearch);
+pub struct ColumnSearch<'f> {
+    root: &'f Node,
+    search: &'f scan::KeySearch,
+}
 
 impl ColumnSearch<'_> {
     /// Fill `cells[i]` for the payload at `spans[i]` of `bytes` (with its mark) where
     /// the search tells its value (ascending spans; the rest stay empty, for the filter
-    /// to read).
-    pub fn fill(&self, bytes: &[u8], spans: &[(Range<usize>, &JsonMark)], cells: &[&ValueCell]) {
-        self.0
-            .known_in(bytes, spans, |i, known| cells[i].remember(known));
+    /// to read), and give `verdict(i, passes)` for each filled.
+    pub fn fill(
+        &self,
+        bytes: &[u8],
+        spans: &[(Range<usize>, &JsonMark)],
+        cells: &[&ValueCell],
+        mut verdict: impl FnMut(usize, bool),
+    ) {
+        self.search.known_in(bytes, spans, |i, known| {
+            cells[i].remember(known);
+            if let Some(passes) = self.root.decide(known) {
+                verdict(i, passes);
+            }
+        });
+    }
+
+    /// The verdict a filled cell gives.
+    pub fn verdict(&self, cell: &ValueCell) -> Option<bool> {
+        self.root.decide(cell.get()?)
     }
 }
 

@@ -281,9 +281,12 @@ impl Run<'_> {
                 false
             }
         });
-        if let (Some(search), Some(cells)) = (filter.column_search(), cells) {
-            self.fill_cells(&search, cells);
-        }
+        // A column filter: most verdicts come from the block search and the cells.
+        let verdicts = filter
+            .column_search()
+            .zip(cells)
+            .map(|(search, cells)| self.column_verdicts(&search, cells));
+        let needle = needle.filter(|_| verdicts.is_none());
         let hits = needle.map(|needle| (self.hits(&needle), needle));
         if let Some((hits, _)) = &hits {
             if hits.iter().filter(|&&hit| hit).count() * 2 > hits.len() {
@@ -291,6 +294,15 @@ impl Run<'_> {
             }
         }
         for local in self.slots.clone() {
+            let index = self.first + local - self.slots.start;
+            match verdicts.as_ref().and_then(|v| v[local - self.slots.start]) {
+                Some(true) => {
+                    out(index);
+                    continue;
+                }
+                Some(false) => continue,
+                None => {}
+            }
             let Some(slot) = SlotRef::new(self.block, local) else {
                 continue;
             };
@@ -300,7 +312,6 @@ impl Run<'_> {
                 }
                 _ => false,
             };
-            let index = self.first + local - self.slots.start;
             let cell = cells.and_then(|c| c.at(index));
             if !ruled_out && slot.passes_known(Some(filter), cell) {
                 out(index);
@@ -317,10 +328,12 @@ impl Run<'_> {
         }
     }
 
-    /// Fill the empty cells of the run's inline messages by one search for the filter's
-    /// key across the run's bytes (see [`ColumnSearch::fill`]).
-    fn fill_cells(&self, search: &ColumnSearch<'_>, cells: Cells<'_>) {
-        let (mut spans, mut targets) = (Vec::new(), Vec::new());
+    /// Each slot's verdict for a column filter where its cell (filled first by one search
+    /// for the filter's key across the run's bytes, see [`ColumnSearch::fill`]) tells it;
+    /// None where the message is to be tested (and for gaps and errors).
+    fn column_verdicts(&self, search: &ColumnSearch<'_>, cells: Cells<'_>) -> Vec<Option<bool>> {
+        let mut verdicts = vec![None; self.slots.len()];
+        let (mut spans, mut targets, mut at) = (Vec::new(), Vec::new(), Vec::new());
         for local in self.slots.clone() {
             let Some(slot) = SlotRef::new(self.block, local) else {
                 continue;
@@ -328,13 +341,23 @@ impl Run<'_> {
             if !matches!(slot.slot.tag, Tag::Message(_)) {
                 continue;
             }
-            let index = self.first + local - self.slots.start;
-            if let Some(cell) = cells.at(index).filter(|c| !c.is_known()) {
-                spans.push((slot.slot.at as usize..slot.end, &slot.slot.json));
-                targets.push(cell);
+            let i = local - self.slots.start;
+            let Some(cell) = cells.at(self.first + i) else {
+                continue;
+            };
+            match search.verdict(cell) {
+                Some(verdict) => verdicts[i] = Some(verdict),
+                None => {
+                    spans.push((slot.slot.at as usize..slot.end, &slot.slot.json));
+                    targets.push(cell);
+                    at.push(i);
+                }
             }
         }
-        search.fill(&self.block.bytes, &spans, &targets);
+        search.fill(&self.block.bytes, &spans, &targets, |n, verdict| {
+            verdicts[at[n]] = Some(verdict);
+        });
+        verdicts
     }
 
     /// Which slots' inline payloads contain the needle.
