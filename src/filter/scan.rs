@@ -12,6 +12,11 @@
 //! is [`Scanned::Unsure`], and the caller takes the parser's path. Every input the
 //! scanner accepts, serde accepts too (a subset of the JSON grammar with no escapes), so
 //! "the path is absent" here means absent there.
+//!
+//! A payload the scanner has read to the end is marked well formed ([`JsonMark`]); in
+//! such a payload a top-level field is found without reading it all: a search for the
+//! quoted key, and a look at quote parity and bracket depth before it, 64 bytes at a
+//! time ([`top_level`], and [`KeySearch::known_in`] for a block of payloads at once).
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU8, Ordering};
