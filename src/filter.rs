@@ -274,7 +274,7 @@ impl Filter {
         let known = match cell.get() {
             Some(known) => known,
             None if self.reads_json_only() => {
-                let known = scan::known(payload, Some(mark), field.search.as_ref())?;
+                let known = scan::known(payload, Some(mark), field.search())?;
                 cell.remember(known);
                 known
             }
@@ -295,7 +295,7 @@ impl Filter {
         let field = self.column.as_ref().filter(|_| self.reads_json_only())?;
         Some(ColumnSearch {
             root: self.root.as_ref()?,
-            search: field.search.as_ref()?,
+            search: field.search()?,
         })
     }
 
@@ -386,7 +386,7 @@ impl Filter {
 /// feed's blocks): see [`Filter::column_search`].
 pub struct ColumnSearch<'f> {
     root: &'f Node,
-    search: &'f scan::KeySearch,
+    search: scan::KeySearch<'f>,
 }
 
 impl ColumnSearch<'_> {
@@ -734,8 +734,8 @@ struct Field {
     /// `"name"` for the path's longest key: in JSON text without a backslash a key is
     /// written exactly so, so a payload without these bytes cannot have the field.
     quoted: Option<Box<memchr::memmem::Finder<'static>>>,
-    /// The key to search well-formed payloads for, when the path is one plain key.
-    search: Option<scan::KeySearch>,
+    /// The path is one plain key: well-formed payloads are searched for `quoted`.
+    searchable: bool,
 }
 
 impl Field {
@@ -751,12 +751,18 @@ impl Field {
             let needle = format!("\"{k}\"");
             Box::new(memchr::memmem::Finder::new(needle.as_bytes()).into_owned())
         });
-        let search = scan::KeySearch::new(&path);
+        let searchable = scan::searchable(&path);
         Field {
             path,
             quoted,
-            search,
+            searchable,
         }
+    }
+
+    /// The search for the path's key in well-formed payloads, when it is one plain key.
+    fn search(&self) -> Option<scan::KeySearch<'_>> {
+        let quoted = self.quoted.as_deref().filter(|_| self.searchable)?;
+        Some(scan::KeySearch::new(quoted))
     }
 }
 
@@ -798,7 +804,7 @@ impl Msg<'_> {
     fn value_at(&mut self, field: &Field) -> Option<&Value> {
         if self.own_decoder().is_none() {
             // A well-formed payload's top-level field is found by the same search.
-            let searched = field.search.is_some() && self.mark.is_some_and(JsonMark::well_formed);
+            let searched = field.searchable && self.mark.is_some_and(JsonMark::well_formed);
             if !(searched && self.one_path) && self.lacks(field) {
                 return None;
             }
@@ -816,7 +822,7 @@ impl Msg<'_> {
         if self.own_decoder().is_some() {
             return None;
         }
-        let found = scan::known(self.payload, self.mark, field.search.as_ref())?;
+        let found = scan::known(self.payload, self.mark, field.search())?;
         cell.remember(found);
         Some(found)
     }
@@ -850,9 +856,9 @@ impl Msg<'_> {
             return false;
         };
         let payload = self.payload;
-        let plain = *self.plain.get_or_insert_with(|| {
-            scan::json_text(payload) && memchr::memchr(b'\\', payload).is_none()
-        });
+        let plain = *self
+            .plain
+            .get_or_insert_with(|| scan::plain_json_text(payload));
         plain && quoted.find(payload).is_none()
     }
 
@@ -860,7 +866,7 @@ impl Msg<'_> {
     /// scanner is unsure.
     fn field(&mut self, field: &Field) -> Option<&Value> {
         let (payload, paths, path) = (self.payload, self.paths, field.path.as_slice());
-        let search = field.search.as_ref();
+        let search = field.search();
         self.field
             .get_or_insert_with(|| match scan::field(payload, path, self.mark, search) {
                 scan::Scanned::Found(value) => Some(value),

@@ -43,6 +43,12 @@ pub(super) fn json_text(payload: &[u8]) -> bool {
     matches!(first, Some(&OBJECT | &ARRAY))
 }
 
+/// JSON text without a backslash: every key in it is written as it reads, so one whose
+/// quoted form is not in the bytes is not there (the key pre-check's rule).
+pub(super) fn plain_json_text(payload: &[u8]) -> bool {
+    json_text(payload) && memchr::memchr(b'\\', payload).is_none()
+}
+
 /// Whether a retained payload is JSON text the scanner reads to the end (UTF-8, no
 /// escapes, valid syntax; see [`well_formed`]), once something has checked: a JSON
 /// filter's scan, or the feed's check in idle time after the filter prompt opens. A
@@ -109,7 +115,7 @@ pub(super) fn field(
     payload: &[u8],
     path: &[Seg],
     mark: Option<&JsonMark>,
-    search: Option<&KeySearch>,
+    search: Option<KeySearch<'_>>,
 ) -> Scanned {
     if let Some(found) = searched(payload, mark, search) {
         return match found {
@@ -147,7 +153,7 @@ pub(super) fn field(
 pub(super) fn known(
     payload: &[u8],
     mark: Option<&JsonMark>,
-    search: Option<&KeySearch>,
+    search: Option<KeySearch<'_>>,
 ) -> Option<Known> {
     match searched(payload, mark, search)? {
         Ok(None) => Some(Known::Absent),
@@ -177,21 +183,31 @@ fn token_known(token: &[u8]) -> Option<Known> {
 fn searched(
     payload: &[u8],
     mark: Option<&JsonMark>,
-    search: Option<&KeySearch>,
+    search: Option<KeySearch<'_>>,
 ) -> Option<Step<Option<Range<usize>>>> {
     match (mark, search) {
-        (Some(mark), Some(search)) if mark.well_formed() => top_level(payload, &search.0),
+        (Some(mark), Some(search)) if mark.well_formed() => top_level(payload, search.0),
         _ => None,
     }
 }
 
-/// A top-level key to search well-formed payloads for (see [`top_level`]), made once
-/// per filter: the key with its quotes, for a path of one key written the same way in
-/// every well-formed payload that has it.
-#[derive(Clone)]
-pub(super) struct KeySearch(Box<Finder<'static>>);
+/// A top-level key to search well-formed payloads for (see [`top_level`]): the finder of
+/// the key with its quotes that the filter's field keeps, for a path of one key written
+/// the same way in every well-formed payload that has it ([`searchable`]).
+#[derive(Clone, Copy)]
+pub(super) struct KeySearch<'f>(&'f Finder<'static>);
 
-impl KeySearch {
+/// True for a path of one plain key (see [`plain_key`]): its field can be searched for.
+pub(super) fn searchable(path: &[Seg]) -> bool {
+    matches!(path, [Seg::Key(key)] if plain_key(key))
+}
+
+impl<'f> KeySearch<'f> {
+    /// The search for a [`searchable`] path's key, given the finder of `"key"`.
+    pub(super) fn new(quoted: &'f Finder<'static>) -> KeySearch<'f> {
+        KeySearch(quoted)
+    }
+
     /// What cells hold for the key in payloads laid end to end in `bytes` (`spans`: each
     /// one's range, ascending, with its mark; payloads between them are passed over), by
     /// one search for the key across them all: one search call a payload that has the
@@ -206,7 +222,7 @@ impl KeySearch {
         spans: &[(Range<usize>, &JsonMark)],
         mut out: impl FnMut(usize, Known),
     ) {
-        let finder = &*self.0;
+        let finder = self.0;
         let len = finder.needle().len();
         let find = |from: usize| {
             let rest = bytes.get(from..).unwrap_or_default();
@@ -225,8 +241,7 @@ impl KeySearch {
                 next = after;
                 known
             } else {
-                let plain = json_text(payload) && memchr::memchr(b'\\', payload).is_none();
-                (plain && !has_key).then_some(Known::Absent)
+                (plain_json_text(payload) && !has_key).then_some(Known::Absent)
             };
             if let Some(known) = known {
                 out(i, known);
@@ -277,18 +292,6 @@ impl KeySearch {
             Err(Unsure) => None,
         };
         (known, next)
-    }
-
-    pub(super) fn new(path: &[Seg]) -> Option<KeySearch> {
-        match path {
-            [Seg::Key(key)] if plain_key(key) => {
-                let quoted = format!("\"{key}\"");
-                Some(KeySearch(Box::new(
-                    Finder::new(quoted.as_bytes()).into_owned(),
-                )))
-            }
-            _ => None,
-        }
     }
 }
 
@@ -796,19 +799,30 @@ mod tests {
         lookup(&root, path).cloned()
     }
 
+    /// The finder of a searchable path's quoted key, as `Field` keeps it.
+    fn finder(path: &[Seg]) -> Option<Finder<'static>> {
+        match path {
+            [Seg::Key(k)] if searchable(path) => {
+                Some(Finder::new(format!("\"{k}\"").as_bytes()).into_owned())
+            }
+            _ => None,
+        }
+    }
+
     /// The scanner agrees with the parser: scanning (which marks the payload), and again
     /// once the payload is marked well formed by the idle check (a one-key path is then
     /// searched); what [`known`] says is what a cell given the parsed value holds.
     fn agrees(payload: &[u8], path: &[Seg]) -> Result<bool, TestCaseError> {
         let want = parsed(payload, path);
         let text = String::from_utf8_lossy(payload);
-        let search = KeySearch::new(path);
+        let finder = finder(path);
+        let search = finder.as_ref().map(KeySearch::new);
         let scanned = JsonMark::default();
-        let first = field(payload, path, Some(&scanned), search.as_ref());
+        let first = field(payload, path, Some(&scanned), search);
         prop_assert!(!scanned.well_formed() || well_formed(payload), "{}", text);
         let checked = JsonMark::default();
         checked.check(payload);
-        let again = field(payload, path, Some(&checked), search.as_ref());
+        let again = field(payload, path, Some(&checked), search);
         let mut decided = false;
         for found in [first, again] {
             match found {
@@ -818,7 +832,7 @@ mod tests {
             }
             decided = true;
         }
-        if let Some(known) = known(payload, Some(&checked), search.as_ref()) {
+        if let Some(known) = known(payload, Some(&checked), search) {
             let cell = super::super::ValueCell::default();
             cell.set(want.as_ref());
             prop_assert_eq!(cell.get(), Some(known), "{} {:?}", text, path);
@@ -1083,7 +1097,8 @@ mod tests {
             // `}{` occurs across payload boundaries (`..."}{"...`).
             for key in ["a", "latency_ms", "a ", "}{"] {
                 let path = [Seg::Key(key.to_string())];
-                let search = KeySearch::new(&path).expect("a plain key");
+                let finder = finder(&path).expect("a plain key");
+                let search = KeySearch::new(&finder);
                 let mut got = vec![None; spans.len()];
                 search.known_in(&bytes, &spans, |i, known| got[i] = Some(known));
                 for ((span, mark), got) in spans.iter().zip(got) {
@@ -1097,7 +1112,7 @@ mod tests {
                         assert_eq!(cell.get(), Some(got), "round {round}: {key:?} in {text}");
                     }
                     if mark.well_formed() {
-                        let alone = known(payload, Some(mark), Some(&search));
+                        let alone = known(payload, Some(mark), Some(search));
                         assert_eq!(got, alone, "round {round}: {key:?} in {text}");
                     }
                 }
@@ -1107,8 +1122,9 @@ mod tests {
 
     /// True when the search (not a scan) decided.
     fn searched_value(payload: &[u8], path: &[Seg], mark: &JsonMark) -> bool {
-        let search = KeySearch::new(path);
-        matches!(searched(payload, Some(mark), search.as_ref()), Some(Ok(_)))
+        let finder = finder(path);
+        let search = finder.as_ref().map(KeySearch::new);
+        matches!(searched(payload, Some(mark), search), Some(Ok(_)))
     }
 
     #[test]
