@@ -461,6 +461,18 @@ impl SearchTerm<'_> {
         }
     }
 
+    /// The term's text when it is a substring (folded or exact), not a regex: a block of
+    /// payloads is searched for it in one sweep.
+    pub(crate) fn substring(&self) -> Option<search::Needle<'_>> {
+        match self.0 {
+            SearchKind::Text(_, Matcher::Exact(finder)) => {
+                Some(search::Needle::new(finder.needle(), false))
+            }
+            SearchKind::Text(_, Matcher::Fold(needle)) => Some(search::Needle::new(needle, true)),
+            _ => None,
+        }
+    }
+
     /// Every match has the same length (a substring, folded or not): a match running past
     /// a payload's end rules out any later one starting in it. A regex's does not.
     pub fn fixed_length(&self) -> bool {

@@ -230,9 +230,6 @@ impl<'a> SlotRef<'a> {
     }
 }
 
-/// A search: the first match in the bytes at or after an offset.
-type Find<'a> = dyn Fn(&[u8], usize) -> Option<Range<usize>> + 'a;
-
 /// What a block search says of one slot's payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Hit {
@@ -362,7 +359,10 @@ impl Run<'_> {
 
     /// Which slots' inline payloads contain the needle.
     fn hits(&self, needle: &SearchTerm<'_>) -> Vec<bool> {
-        let hits = self.search(&|hay, from| needle.find_at(hay, from), true);
+        let hits = match needle.substring() {
+            Some(n) => self.search(|hay, from| n.find(hay, from).map(|at| at..at + n.len()), true),
+            None => self.search(|hay, from| needle.find_at(hay, from), true),
+        };
         hits.into_iter().map(|h| h == Hit::Yes).collect()
     }
 
@@ -381,20 +381,30 @@ impl Run<'_> {
         let hits: Vec<Option<Vec<Hit>>> = terms
             .iter()
             .map(|t| {
-                t.reads_payload().then(|| {
-                    let end_of = |i: usize| self.end_of(i);
-                    self.search(&|h, f| t.find_within(h, f, &end_of), t.fixed_length())
+                t.reads_payload().then(|| match t.substring() {
+                    Some(n) => self.search(|h, f| n.find(h, f).map(|at| at..at + n.len()), true),
+                    None => {
+                        let end_of = |i: usize| self.end_of(i);
+                        self.search(|h, f| t.find_within(h, f, &end_of), t.fixed_length())
+                    }
                 })
             })
             .collect();
         let mut decide = |index: usize| {
-            let local = self.slots.start + (index - self.first);
+            // Every term in the payload (the usual case of a dense needle): it passes,
+            // and the slot need not be looked at.
+            let i = index - self.first;
+            if hits.iter().all(|h| h.as_ref().is_some_and(|h| h[i] == Hit::Yes)) {
+                out(index);
+                return;
+            }
+            let local = self.slots.start + i;
             let Some(slot) = SlotRef::new(self.block, local) else {
                 return;
             };
             let passes = match (slot.slot.tag, slot.slot.source.as_deref()) {
                 (Tag::Message(_), Some(source)) => terms.iter().zip(&hits).all(|(term, hits)| {
-                    let in_payload = match hits.as_ref().map(|h| h[index - self.first]) {
+                    let in_payload = match hits.as_ref().map(|h| h[i]) {
                         Some(Hit::Yes) => true,
                         Some(Hit::Unsure) => term.payload_matches(slot.payload()),
                         Some(Hit::No) | None => false,
@@ -427,7 +437,11 @@ impl Run<'_> {
     /// searching the run's payload bytes (contiguous in the block) in one pass. A match
     /// running past a payload's end: with `fixed_length` matches, no later one can end
     /// inside it either (no); otherwise, not decided here (unsure).
-    fn search(&self, find: &Find<'_>, fixed_length: bool) -> Vec<Hit> {
+    fn search(
+        &self,
+        find: impl Fn(&[u8], usize) -> Option<Range<usize>>,
+        fixed_length: bool,
+    ) -> Vec<Hit> {
         let slots = &self.block.slots;
         let (start, end) = (self.slots.start, self.slots.end);
         let mut hits = vec![Hit::No; end - start];
