@@ -87,7 +87,13 @@ struct Pair {
 
 impl Pair {
     fn new(first: u8, last: u8, apart: usize, fold: bool) -> Pair {
-        let fold = |b: u8| if fold && b.is_ascii_lowercase() { 0x20 } else { 0 };
+        let fold = |b: u8| {
+            if fold && b.is_ascii_lowercase() {
+                0x20
+            } else {
+                0
+            }
+        };
         let (first_fold, last_fold) = (fold(first), fold(last));
         #[cfg(target_arch = "x86_64")]
         // SAFETY: SSE2 is enabled on every x86_64 target.

@@ -2,15 +2,15 @@
 //! where the user is looking (following the tail, or paused on stable item ids).
 
 pub mod column;
+mod ids;
 mod matching;
 mod read_ahead;
 mod store;
 mod values;
 
-use std::collections::VecDeque;
-
 use crate::filter::Filter;
 use crate::redis::message::{Gap, Message};
+use ids::IdSet;
 use matching::{Matching, Pacing, Scan};
 use store::{SlotRef, Store};
 use values::{Cells, Values};
@@ -204,9 +204,7 @@ impl FeedState {
             let cost = old.cost;
             self.bytes -= cost;
             if let Matching::Ids(ids) = &mut self.matching {
-                if ids.front() == Some(&old_id) {
-                    ids.pop_front();
-                }
+                ids.pop_front_if(old_id);
             }
             if old.is_message() {
                 self.messages -= 1;
@@ -271,7 +269,7 @@ impl FeedState {
     pub fn matching_id(&self, index: usize) -> Option<ItemId> {
         match &self.matching {
             Matching::All => (index < self.entries.len()).then(|| self.first_id() + index as u64),
-            Matching::Ids(ids) => ids.get(index).copied(),
+            Matching::Ids(ids) => ids.get(index),
         }
     }
 
@@ -282,7 +280,7 @@ impl FeedState {
                 let offset = id.saturating_sub(self.first_id());
                 usize::try_from(offset).map_or(self.entries.len(), |o| o.min(self.entries.len()))
             }
-            Matching::Ids(ids) => ids.partition_point(|&m| m < id),
+            Matching::Ids(ids) => ids.rank(id),
         }
     }
 
@@ -324,10 +322,10 @@ impl FeedState {
                 ids: old,
                 passed: std::sync::Arc::new(passed),
             });
-            self.matching = Matching::Ids(VecDeque::new());
+            self.matching = Matching::Ids(IdSet::default());
             self.scan = Some(Scan { recheck, below });
         } else {
-            self.matching = Matching::Ids(VecDeque::new());
+            self.matching = Matching::Ids(IdSet::default());
             self.scan = Some(Scan {
                 recheck: Vec::new(),
                 below: self.next_id,
@@ -478,9 +476,7 @@ impl FeedState {
             let since = last_seen.map_or(0, |seen| seen + 1);
             *new += found.iter().filter(|&&id| id >= since).count() as u64;
         }
-        for id in found.into_iter().rev() {
-            ids.push_front(id);
-        }
+        ids.prepend(&found);
     }
 
     pub fn is_paused(&self) -> bool {
@@ -609,8 +605,8 @@ impl FeedState {
     /// Retained messages passing the filter, oldest first (for export).
     pub fn matching_messages(&mut self) -> Vec<Message> {
         self.finish_count();
-        (0..self.matching_len())
-            .filter_map(|i| match self.slot(self.matching_id(i)?)?.item() {
+        self.matching_ids(0, self.matching_len())
+            .filter_map(|id| match self.slot(id)?.item() {
                 FeedItem::Message(m) => Some(m),
                 _ => None,
             })
@@ -620,17 +616,31 @@ impl FeedState {
     /// The widest channel label (see [`column::label_width`]) among the messages of
     /// entries `start..start+rows` of the matching list.
     pub fn widest_label(&self, start: usize, rows: usize) -> usize {
-        let end = start.saturating_add(rows).min(self.matching_len());
-        (start.min(end)..end)
-            .filter_map(|i| self.slot(self.matching_id(i)?)?.label_width())
+        self.matching_ids(start, rows)
+            .filter_map(|id| self.slot(id)?.label_width())
             .max()
             .unwrap_or(0)
     }
 
     /// Entries `start..start+rows` of the matching list.
     pub fn visible(&self, start: usize, rows: usize) -> impl Iterator<Item = Entry> + '_ {
-        let end = start.saturating_add(rows).min(self.matching_len());
-        (start.min(end)..end).filter_map(|i| self.get(self.matching_id(i)?))
+        self.matching_ids(start, rows).filter_map(|id| self.get(id))
+    }
+
+    /// Ids of entries `start..start+count` of the matching list.
+    fn matching_ids(&self, start: usize, count: usize) -> impl Iterator<Item = ItemId> + '_ {
+        let end = start.saturating_add(count).min(self.matching_len());
+        let count = end.saturating_sub(start);
+        let (all, listed) = match &self.matching {
+            Matching::All => {
+                let first = self.first_id() + start as u64;
+                (Some(first..first + count as u64), None)
+            }
+            Matching::Ids(ids) => (None, Some(ids.iter_from(start).take(count))),
+        };
+        all.into_iter()
+            .flatten()
+            .chain(listed.into_iter().flatten())
     }
 }
 

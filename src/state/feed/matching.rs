@@ -9,10 +9,10 @@
 //! can match) and, below them, a range of ids never looked at. Both shrink from the
 //! newest end, so matches found are pushed at the front of the ascending list.
 
-use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::Arc;
 
+use super::ids::IdSet;
 use super::store::Store;
 use super::values::Cells;
 use super::ItemId;
@@ -71,15 +71,14 @@ pub(super) enum Matching {
     All,
     /// Ids of entries passing the filter, ascending; maintained on push and eviction so
     /// a 100k-item feed is never rescanned per message.
-    Ids(VecDeque<ItemId>),
+    Ids(IdSet),
 }
 
 /// What is left to check after a filter change (see the module comment).
 #[derive(Debug, Default)]
 pub(super) struct Scan {
-    /// Matches of previous filters, checked again from the back: each list ascending and
-    /// newer than the lists before it (kept apart, never copied together: a narrowing
-    /// key over 10M matches moved 80 MB).
+    /// Matches of previous filters, checked again from the back: each set newer than the
+    /// sets before it (kept apart, never merged).
     pub(super) recheck: Vec<Recheck>,
     /// Retained ids below this have not been checked (all of them are below `recheck`).
     pub(super) below: ItemId,
@@ -88,7 +87,7 @@ pub(super) struct Scan {
 /// Matches of a previous filter, to check again.
 #[derive(Debug)]
 pub(super) struct Recheck {
-    pub(super) ids: VecDeque<ItemId>,
+    pub(super) ids: IdSet,
     /// The filter every one of them passed: what it implies needs no second look.
     pub(super) passed: Arc<Filter>,
 }
@@ -111,8 +110,8 @@ impl Scan {
             self.recheck.pop();
         }
         if let Some(newest) = self.recheck.last_mut() {
-            let at = newest.ids.len().saturating_sub(budget);
-            return Candidates::List(newest.ids.split_off(at), newest.passed.clone());
+            let ids = newest.ids.split_off_newest(budget);
+            return Candidates::List(ids, newest.passed.clone());
         }
         let lo = self
             .below
@@ -128,7 +127,7 @@ impl Scan {
 /// Ids to check in one go.
 pub(super) enum Candidates {
     /// Matches of a previous filter (the one given).
-    List(VecDeque<ItemId>, Arc<Filter>),
+    List(IdSet, Arc<Filter>),
     Range(Range<ItemId>),
 }
 
@@ -140,11 +139,19 @@ impl Candidates {
         }
     }
 
-    fn id(&self, index: usize) -> ItemId {
-        match self {
-            Candidates::List(ids, _) => ids[index],
-            Candidates::Range(r) => r.start + index as u64,
-        }
+    /// The ids of candidates `range` (positions in the candidates, ascending).
+    fn ids(&self, range: Range<usize>) -> impl Iterator<Item = ItemId> + '_ {
+        let (listed, span) = match self {
+            Candidates::List(ids, _) => (Some(ids.iter_from(range.start).take(range.len())), None),
+            Candidates::Range(r) => {
+                let (start, end) = (r.start + range.start as u64, r.start + range.end as u64);
+                (None, Some(start..end))
+            }
+        };
+        listed
+            .into_iter()
+            .flatten()
+            .chain(span.into_iter().flatten())
     }
 
     /// The candidates that pass `filter`, ascending, checked on up to `threads` threads.
@@ -174,16 +181,17 @@ impl Candidates {
             match self {
                 Candidates::List(..) => match &terms {
                     Some(terms) => {
-                        self.listed_by_search(range, store, first_id, filter, terms, &passes)
+                        let ids = self.ids(range);
+                        listed_by_search(ids, store, first_id, filter, terms, &passes)
                     }
-                    None => range.map(|i| self.id(i)).filter(|&id| passes(id)).collect(),
+                    None => self.ids(range).filter(|&id| passes(id)).collect(),
                 },
                 // Consecutive ids: the store's blocks are walked in order.
                 Candidates::Range(ids) => {
                     let mut found = Vec::new();
                     let Some(start) = (ids.start + range.start as u64).checked_sub(first_id) else {
                         // Evicted meanwhile: checked one by one (they do not pass).
-                        return range.map(|i| self.id(i)).filter(|&id| passes(id)).collect();
+                        return self.ids(range).filter(|&id| passes(id)).collect();
                     };
                     let start = usize::try_from(start).unwrap_or(usize::MAX);
                     let end = start.saturating_add(range.len());
@@ -261,66 +269,62 @@ pub(super) fn check_json(store: &Store, range: Range<usize>, pacing: &Pacing) {
     });
 }
 
-impl Candidates {
-    /// The listed candidates `range` that pass a filter of search terms alone: where the
-    /// list is dense in a block (a narrowing key re-checking most of it) the block's
-    /// payloads are searched at once, elsewhere each is tested.
-    fn listed_by_search(
-        &self,
-        range: Range<usize>,
-        store: &Store,
-        first_id: ItemId,
-        filter: &Filter,
-        terms: &[SearchTerm<'_>],
-        passes: &dyn Fn(ItemId) -> bool,
-    ) -> Vec<ItemId> {
-        let mut found = Vec::new();
-        let index_of = |i: usize| {
-            let id = self.id(i);
-            id.checked_sub(first_id)
-                .and_then(|x| usize::try_from(x).ok())
-                .filter(|&x| x < store.len())
-        };
-        let mut listed = Vec::new();
-        let mut i = range.start;
-        while i < range.end {
-            let (Some(index), Some(run)) = (
-                index_of(i),
-                index_of(i).and_then(|x| store.runs(x..usize::MAX).next()),
-            ) else {
-                // Evicted meanwhile: tested alone (it does not pass).
-                if passes(self.id(i)) {
-                    found.push(self.id(i));
-                }
-                i += 1;
-                continue;
-            };
-            // The listed ones in this block.
-            let block_end = index + run.len();
-            listed.clear();
-            while i < range.end {
-                match index_of(i) {
-                    Some(x) if x < block_end => listed.push(x),
-                    _ => break,
-                }
-                i += 1;
+/// The listed candidates `ids` (ascending) that pass a filter of search terms alone:
+/// where they are dense in a block (a narrowing key re-checking most of it) the block's
+/// payloads are searched at once, elsewhere each is tested.
+fn listed_by_search(
+    ids: impl Iterator<Item = ItemId>,
+    store: &Store,
+    first_id: ItemId,
+    filter: &Filter,
+    terms: &[SearchTerm<'_>],
+    passes: &dyn Fn(ItemId) -> bool,
+) -> Vec<ItemId> {
+    let mut found = Vec::new();
+    let index_of = |id: ItemId| {
+        id.checked_sub(first_id)
+            .and_then(|x| usize::try_from(x).ok())
+            .filter(|&x| x < store.len())
+    };
+    let mut ids = ids.peekable();
+    let mut listed = Vec::new();
+    while let Some(&id) = ids.peek() {
+        let (Some(index), Some(run)) = (
+            index_of(id),
+            index_of(id).and_then(|x| store.runs(x..usize::MAX).next()),
+        ) else {
+            // Evicted meanwhile: tested alone (it does not pass).
+            ids.next();
+            if passes(id) {
+                found.push(id);
             }
-            let last = listed.last().copied().unwrap_or(index);
-            let mut push = |x: usize| found.push(first_id + x as u64);
-            if listed.len() * 4 >= last + 1 - index {
-                if let Some(run) = store.runs(index..last + 1).next() {
-                    run.passing_by_search(filter, terms, Some(&listed), &mut push);
-                }
-            } else {
-                for &x in &listed {
-                    if passes(first_id + x as u64) {
-                        push(x);
-                    }
+            continue;
+        };
+        // The listed ones in this block.
+        let block_end = index + run.len();
+        listed.clear();
+        while let Some(x) = ids.peek().and_then(|&id| index_of(id)) {
+            if x >= block_end {
+                break;
+            }
+            listed.push(x);
+            ids.next();
+        }
+        let last = listed.last().copied().unwrap_or(index);
+        let mut push = |x: usize| found.push(first_id + x as u64);
+        if listed.len() * 4 >= last + 1 - index {
+            if let Some(run) = store.runs(index..last + 1).next() {
+                run.passing_by_search(filter, terms, Some(&listed), &mut push);
+            }
+        } else {
+            for &x in &listed {
+                if passes(first_id + x as u64) {
+                    push(x);
                 }
             }
         }
-        found
     }
+    found
 }
 
 /// Asked once: the standard library reads cgroup files for it.

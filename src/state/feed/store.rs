@@ -360,7 +360,10 @@ impl Run<'_> {
     /// Which slots' inline payloads contain the needle.
     fn hits(&self, needle: &SearchTerm<'_>) -> Vec<bool> {
         let hits = match needle.substring() {
-            Some(n) => self.search(|hay, from| n.find(hay, from).map(|at| at..at + n.len()), true),
+            Some(n) => self.search(
+                |hay, from| n.find(hay, from).map(|at| at..at + n.len()),
+                true,
+            ),
             None => self.search(|hay, from| needle.find_at(hay, from), true),
         };
         hits.into_iter().map(|h| h == Hit::Yes).collect()
@@ -394,7 +397,10 @@ impl Run<'_> {
             // Every term in the payload (the usual case of a dense needle): it passes,
             // and the slot need not be looked at.
             let i = index - self.first;
-            if hits.iter().all(|h| h.as_ref().is_some_and(|h| h[i] == Hit::Yes)) {
+            if hits
+                .iter()
+                .all(|h| h.as_ref().is_some_and(|h| h[i] == Hit::Yes))
+            {
                 out(index);
                 return;
             }
