@@ -13,7 +13,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use super::ids::IdSet;
-use super::store::Store;
+use super::store::{Memo, Store};
 use super::values::Cells;
 use super::ItemId;
 use crate::filter::{Filter, SearchTerm};
@@ -177,12 +177,13 @@ impl Candidates {
             Candidates::List(_, passed) => filter.search_terms_beyond(Some(passed)),
             Candidates::Range(_) => filter.search_terms(),
         };
+        let memo = Memo::fresh();
         let piece = |range: Range<usize>| -> Vec<ItemId> {
             match self {
                 Candidates::List(..) => match &terms {
                     Some(terms) => {
                         let ids = self.ids(range);
-                        listed_by_search(ids, store, first_id, filter, terms, &passes)
+                        listed_by_search(ids, store, first_id, (filter, terms, memo), &passes)
                     }
                     None => self.ids(range).filter(|&id| passes(id)).collect(),
                 },
@@ -199,8 +200,10 @@ impl Candidates {
                     for run in store.runs(start..end) {
                         let mut push = |index| found.push(first_id + index as u64);
                         match &terms {
-                            Some(terms) => run.passing_by_search(filter, terms, None, &mut push),
-                            None => run.passing(filter, &mut skip, cells, &mut push),
+                            Some(terms) => {
+                                run.passing_by_search(filter, terms, None, memo, &mut push)
+                            }
+                            None => run.passing(filter, &mut skip, cells, memo, &mut push),
                         }
                     }
                     found
@@ -276,8 +279,7 @@ fn listed_by_search(
     ids: impl Iterator<Item = ItemId>,
     store: &Store,
     first_id: ItemId,
-    filter: &Filter,
-    terms: &[SearchTerm<'_>],
+    (filter, terms, memo): (&Filter, &[SearchTerm<'_>], Memo),
     passes: &dyn Fn(ItemId) -> bool,
 ) -> Vec<ItemId> {
     let mut found = Vec::new();
@@ -314,7 +316,7 @@ fn listed_by_search(
         let mut push = |x: usize| found.push(first_id + x as u64);
         if listed.len() * 4 >= last + 1 - index {
             if let Some(run) = store.runs(index..last + 1).next() {
-                run.passing_by_search(filter, terms, Some(&listed), &mut push);
+                run.passing_by_search(filter, terms, Some(&listed), memo, &mut push);
             }
         } else {
             for &x in &listed {

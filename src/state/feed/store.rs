@@ -17,6 +17,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -34,10 +35,67 @@ const INLINE_MAX: usize = 16 * 1024;
 
 /// The channel a message came on and the pattern that matched it, shared by every
 /// retained message with the same pair.
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug)]
 struct Source {
     channel: Bytes,
     pattern: Option<Bytes>,
+    /// The last channel test's verdict and its [`Memo`] key: `key << 1 | verdict`.
+    memo: AtomicU64,
+}
+
+impl PartialEq for Source {
+    fn eq(&self, other: &Source) -> bool {
+        (&self.channel, &self.pattern) == (&other.channel, &other.pattern)
+    }
+}
+
+impl Eq for Source {}
+
+impl std::hash::Hash for Source {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (&self.channel, &self.pattern).hash(state);
+    }
+}
+
+impl Source {
+    /// `test` of the channel, worked out once per source for a `key`.
+    fn channel_test(&self, key: Option<u64>, test: impl FnOnce(&[u8]) -> bool) -> bool {
+        let Some(key) = key else {
+            return test(&self.channel);
+        };
+        let memo = self.memo.load(Ordering::Relaxed);
+        if memo >> 1 == key {
+            return memo & 1 == 1;
+        }
+        let verdict = test(&self.channel);
+        self.memo
+            .store(key << 1 | u64::from(verdict), Ordering::Relaxed);
+        verdict
+    }
+}
+
+/// Keys under which a count step's channel tests are remembered in each [`Source`]: a
+/// selective text filter (`error`) finds nothing in most payloads and then tests their
+/// channels, a folded search per message; the feed's messages come from far fewer
+/// channels than a step checks. A key is never reused, so a verdict is never read for
+/// another term; threads of one step share the keys and work out the same verdicts.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Memo(u64);
+
+impl Memo {
+    /// Terms beyond this many are tested without a memo.
+    const TERMS: u64 = 8;
+
+    /// Fresh keys for one step.
+    pub(super) fn fresh() -> Memo {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Memo(NEXT.fetch_add(Memo::TERMS, Ordering::Relaxed))
+    }
+
+    /// The key of the `term`-th term.
+    fn key(self, term: usize) -> Option<u64> {
+        (term < Memo::TERMS as usize).then_some(self.0 + term as u64)
+    }
 }
 
 /// What a slot is; messages carry their [`Kind`].
@@ -269,6 +327,7 @@ impl Run<'_> {
         filter: &Filter,
         skip: &mut u8,
         cells: Option<Cells<'_>>,
+        memo: Memo,
         out: &mut impl FnMut(usize),
     ) {
         let needle = filter.needle().filter(|_| match *skip {
@@ -305,7 +364,8 @@ impl Run<'_> {
             };
             let ruled_out = match (&hits, slot.slot.tag, slot.slot.source.as_deref()) {
                 (Some((hits, needle)), Tag::Message(_), Some(source)) => {
-                    !hits[local - self.slots.start] && !needle.channel_matches(&source.channel)
+                    !hits[local - self.slots.start]
+                        && !source.channel_test(memo.key(0), |c| needle.channel_matches(c))
                 }
                 _ => false,
             };
@@ -379,6 +439,7 @@ impl Run<'_> {
         filter: &Filter,
         terms: &[SearchTerm<'_>],
         listed: Option<&[usize]>,
+        memo: Memo,
         out: &mut impl FnMut(usize),
     ) {
         let hits: Vec<Option<Vec<Hit>>> = terms
@@ -409,14 +470,17 @@ impl Run<'_> {
                 return;
             };
             let passes = match (slot.slot.tag, slot.slot.source.as_deref()) {
-                (Tag::Message(_), Some(source)) => terms.iter().zip(&hits).all(|(term, hits)| {
-                    let in_payload = match hits.as_ref().map(|h| h[i]) {
-                        Some(Hit::Yes) => true,
-                        Some(Hit::Unsure) => term.payload_matches(slot.payload()),
-                        Some(Hit::No) | None => false,
-                    };
-                    in_payload || term.channel_matches(&source.channel)
-                }),
+                (Tag::Message(_), Some(source)) => {
+                    let mut terms = terms.iter().zip(&hits).enumerate();
+                    terms.all(|(n, (term, hits))| {
+                        let in_payload = match hits.as_ref().map(|h| h[i]) {
+                            Some(Hit::Yes) => true,
+                            Some(Hit::Unsure) => term.payload_matches(slot.payload()),
+                            Some(Hit::No) | None => false,
+                        };
+                        in_payload || source.channel_test(memo.key(n), |c| term.channel_matches(c))
+                    })
+                }
                 // Long payloads (beside the block's bytes), gaps and errors.
                 _ => slot.passes_known(Some(filter), None),
             };
@@ -514,7 +578,11 @@ impl Sources {
                 return last.clone();
             }
         }
-        let wanted = Source { channel, pattern };
+        let wanted = Source {
+            channel,
+            pattern,
+            memo: AtomicU64::new(0),
+        };
         let source = match self.table.get(&wanted) {
             Some(found) => found.clone(),
             None => {
