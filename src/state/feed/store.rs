@@ -419,14 +419,21 @@ impl Run<'_> {
 
     /// Which slots' inline payloads contain the needle.
     fn hits(&self, needle: &SearchTerm<'_>) -> Vec<bool> {
-        let hits = match needle.substring() {
-            Some(n) => self.search(
-                |hay, from| n.find(hay, from).map(|at| at..at + n.len()),
-                true,
-            ),
-            None => self.search(|hay, from| needle.find_at(hay, from), true),
-        };
+        let hits = self.term_hits(needle);
         hits.into_iter().map(|h| h == Hit::Yes).collect()
+    }
+
+    /// What a payload term finds in each slot: a substring is swept for across the run's
+    /// bytes; a regex is searched for by the text its matches start with, then tried
+    /// within that payload.
+    fn term_hits(&self, term: &SearchTerm<'_>) -> Vec<Hit> {
+        match term.substring() {
+            Some(n) => self.search(|h, from| n.find(h, from).map(|at| at..at + n.len()), true),
+            None => {
+                let end_of = |i: usize| self.end_of(i);
+                self.search(|h, f| term.find_within(h, f, &end_of), term.fixed_length())
+            }
+        }
     }
 
     /// Store indexes of the run's items that pass a filter made of `terms` alone
@@ -444,15 +451,7 @@ impl Run<'_> {
     ) {
         let hits: Vec<Option<Vec<Hit>>> = terms
             .iter()
-            .map(|t| {
-                t.reads_payload().then(|| match t.substring() {
-                    Some(n) => self.search(|h, f| n.find(h, f).map(|at| at..at + n.len()), true),
-                    None => {
-                        let end_of = |i: usize| self.end_of(i);
-                        self.search(|h, f| t.find_within(h, f, &end_of), t.fixed_length())
-                    }
-                })
-            })
+            .map(|t| t.reads_payload().then(|| self.term_hits(t)))
             .collect();
         let mut decide = |index: usize| {
             // Every term in the payload (the usual case of a dense needle): it passes,
