@@ -414,8 +414,10 @@ impl ColumnSearch<'_> {
     }
 }
 
-/// One term of a filter that searches alone decide (see [`Filter::search_terms`]).
-pub struct SearchTerm<'f>(SearchKind<'f>, Option<Box<[u8]>>);
+/// One term of a filter that searches alone decide (see [`Filter::search_terms`]): what
+/// it looks for, the text a regex's matches start with, and the term's position among
+/// the filter's ANDed items.
+pub struct SearchTerm<'f>(SearchKind<'f>, Option<Box<[u8]>>, usize);
 
 enum SearchKind<'f> {
     Text(Target, &'f Matcher),
@@ -423,6 +425,12 @@ enum SearchKind<'f> {
 }
 
 impl SearchTerm<'_> {
+    /// Where the term stands among the filter's ANDed items: the same whatever terms a
+    /// narrowing leaves out ([`Filter::search_terms_beyond`]).
+    pub fn position(&self) -> usize {
+        self.2
+    }
+
     /// True if the term looks in payloads: the feed then searches a block of them at once
     /// with [`SearchTerm::find_at`].
     pub fn reads_payload(&self) -> bool {
@@ -552,9 +560,9 @@ impl Filter {
     /// implies are left out (typing `payload 9` → `payload 99` re-checks only `99`). An
     /// empty list: every such message passes.
     pub fn search_terms_beyond(&self, passed: Option<&Filter>) -> Option<Vec<SearchTerm<'_>>> {
-        fn term(node: &Node) -> Option<SearchTerm<'_>> {
+        fn term(node: &Node, position: usize) -> Option<SearchTerm<'_>> {
             match node {
-                Node::Term(Term::Glob(g)) => Some(SearchTerm(SearchKind::Glob(g), None)),
+                Node::Term(Term::Glob(g)) => Some(SearchTerm(SearchKind::Glob(g), None, position)),
                 Node::Term(Term::Text(target, m)) if !m.is_match(b"") => {
                     if let Matcher::Regex(re) = m {
                         let p = re.as_str();
@@ -570,7 +578,7 @@ impl Filter {
                         Matcher::Regex(re) => regex_prefix(re.as_str()),
                         _ => None,
                     };
-                    Some(SearchTerm(SearchKind::Text(*target, m), prefix))
+                    Some(SearchTerm(SearchKind::Text(*target, m), prefix, position))
                 }
                 _ => None,
             }
@@ -582,8 +590,9 @@ impl Filter {
         let known = passed.and_then(|p| p.root.as_ref());
         items
             .iter()
-            .filter(|item| !known.is_some_and(|k| refine::implies(k, item)))
-            .map(term)
+            .enumerate()
+            .filter(|(_, item)| !known.is_some_and(|k| refine::implies(k, item)))
+            .map(|(position, item)| term(item, position))
             .collect()
     }
 
@@ -601,7 +610,7 @@ impl Filter {
                         Matcher::Fold(n) => !exact && !n.is_empty(),
                         Matcher::Regex(_) => false,
                     };
-                    usable.then_some(SearchTerm(SearchKind::Text(*target, m), None))
+                    usable.then_some(SearchTerm(SearchKind::Text(*target, m), None, 0))
                 }
                 _ => None,
             }

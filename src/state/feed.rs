@@ -12,7 +12,7 @@ use crate::filter::Filter;
 use crate::redis::message::{Gap, Message};
 use ids::IdSet;
 use matching::{Matching, Pacing, Scan};
-use store::{SlotRef, Store};
+use store::{Memo, SlotRef, Store};
 use values::{Cells, Values};
 
 /// Stable identity of a feed row. Ids grow by one per pushed item and are never reused,
@@ -57,6 +57,8 @@ pub struct FeedState {
     /// (newest first) and the header says the count is still running.
     scan: Option<Scan>,
     pacing: Pacing,
+    /// Keys for the filter's channel verdicts, fresh with each new filter.
+    memo: Memo,
     bytes: usize,
     max_items: usize,
     max_bytes: usize,
@@ -108,6 +110,7 @@ impl FeedState {
             matching: Matching::All,
             scan: None,
             pacing: Pacing::default(),
+            memo: Memo::fresh(),
             bytes: 0,
             max_items: max_items.max(1),
             max_bytes: max_bytes.max(1),
@@ -300,11 +303,14 @@ impl FeedState {
                     // The same messages either way (`.latency_ms` then a space): the
                     // matches and the count's progress stand.
                     self.filter = filter;
+                    // Its terms may stand in another order: other keys.
+                    self.memo = Memo::fresh();
                     return;
                 }
             }
         }
         let old_filter = std::mem::replace(&mut self.filter, filter);
+        self.memo = Memo::fresh();
         // Other rows entirely: the channel column fits them afresh, no hysteresis.
         self.channel_column = Default::default();
         let previous = std::mem::take(&mut self.matching);
@@ -468,6 +474,7 @@ impl FeedState {
             values,
             first_id: first,
         });
+        let filter = (filter, self.memo);
         let found = candidates.select(&self.entries, first, filter, &self.pacing, cells);
         if scan.is_done(first) {
             self.scan = None;

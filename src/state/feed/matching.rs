@@ -13,7 +13,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use super::ids::IdSet;
-use super::store::{Memo, Store};
+use super::store::{Channels, Memo, Store};
 use super::values::Cells;
 use super::ItemId;
 use crate::filter::{Filter, SearchTerm};
@@ -154,13 +154,14 @@ impl Candidates {
             .chain(span.into_iter().flatten())
     }
 
-    /// The candidates that pass `filter`, ascending, checked on up to `threads` threads.
-    /// Ids no longer retained (evicted meanwhile) do not pass.
+    /// The candidates that pass `filter`, ascending, checked on up to `threads` threads;
+    /// channel verdicts are remembered under `memo`, the filter's. Ids no longer retained
+    /// (evicted meanwhile) do not pass.
     pub(super) fn select(
         &self,
         store: &Store,
         first_id: ItemId,
-        filter: &Filter,
+        (filter, memo): (&Filter, Memo),
         pacing: &Pacing,
         cells: Option<Cells<'_>>,
     ) -> Vec<ItemId> {
@@ -177,13 +178,27 @@ impl Candidates {
             Candidates::List(_, passed) => filter.search_terms_beyond(Some(passed)),
             Candidates::Range(_) => filter.search_terms(),
         };
-        let memo = Memo::fresh();
+        // Whether any channel passes each term (the needle's answer after them): looked
+        // at while the feed has no more channels than this step has candidates.
+        let limit = self.len();
+        let mut some: Vec<bool> = (terms.as_deref().unwrap_or_default().iter())
+            .map(|t| {
+                let key = memo.key(t.position());
+                store.some_channel(limit, key, |c| t.channel_matches(c))
+            })
+            .collect();
+        if terms.is_none() {
+            let needle = filter.needle();
+            let key = memo.needle_key();
+            some.extend(needle.map(|n| store.some_channel(limit, key, |c| n.channel_matches(c))));
+        }
+        let channels = Channels::new(memo, &some);
         let piece = |range: Range<usize>| -> Vec<ItemId> {
             match self {
                 Candidates::List(..) => match &terms {
                     Some(terms) => {
                         let ids = self.ids(range);
-                        listed_by_search(ids, store, first_id, (filter, terms, memo), &passes)
+                        listed_by_search(ids, store, first_id, (filter, terms, channels), &passes)
                     }
                     None => self.ids(range).filter(|&id| passes(id)).collect(),
                 },
@@ -201,9 +216,9 @@ impl Candidates {
                         let mut push = |index| found.push(first_id + index as u64);
                         match &terms {
                             Some(terms) => {
-                                run.passing_by_search(filter, terms, None, memo, &mut push)
+                                run.passing_by_search(filter, terms, None, channels, &mut push)
                             }
-                            None => run.passing(filter, &mut skip, cells, memo, &mut push),
+                            None => run.passing(filter, &mut skip, cells, channels, &mut push),
                         }
                     }
                     found
@@ -279,7 +294,7 @@ fn listed_by_search(
     ids: impl Iterator<Item = ItemId>,
     store: &Store,
     first_id: ItemId,
-    (filter, terms, memo): (&Filter, &[SearchTerm<'_>], Memo),
+    (filter, terms, channels): (&Filter, &[SearchTerm<'_>], Channels<'_>),
     passes: &dyn Fn(ItemId) -> bool,
 ) -> Vec<ItemId> {
     let mut found = Vec::new();
@@ -316,7 +331,7 @@ fn listed_by_search(
         let mut push = |x: usize| found.push(first_id + x as u64);
         if listed.len() * 4 >= last + 1 - index {
             if let Some(run) = store.runs(index..last + 1).next() {
-                run.passing_by_search(filter, terms, Some(&listed), memo, &mut push);
+                run.passing_by_search(filter, terms, Some(&listed), channels, &mut push);
             }
         } else {
             for &x in &listed {
@@ -675,6 +690,40 @@ mod tests {
         assert_eq!(feed.filter().map(Filter::source), Some("ab "));
         feed.finish_count();
         assert_eq!(ids(&feed), rescan(&feed));
+    }
+
+    #[test]
+    fn terms_in_another_order_read_no_channel_verdict_of_the_old_order() {
+        // `x y`, then `y x`: the same filter, so the matches and the count in progress
+        // stand; a channel verdict remembered for the term at one position must not
+        // answer for the other term now there.
+        let mut feed = FeedState::new(10_000, usize::MAX);
+        feed.pacing = tiny();
+        for i in 0..400 {
+            let (channel, payload) = match i % 4 {
+                // x by its channel, y in the payload: passes.
+                0 => ("ch:x", "y"),
+                // No y anywhere: fails, and `ch:x` is remembered as no y.
+                1 => ("ch:x", "none"),
+                2 => ("ch:y", "x"),
+                _ => ("ch:z", "x y"),
+            };
+            feed.push(message(channel, payload));
+        }
+        feed.set_filter(Filter::parse("x y").ok());
+        feed.count_step();
+        let left = |f: &FeedState| f.scan.as_ref().map(|s| s.remaining(f.first_id()));
+        let (known, before) = (ids(&feed), left(&feed));
+        assert!(feed.counting());
+        feed.set_filter(Filter::parse("y x").ok());
+        assert_eq!(
+            (ids(&feed), left(&feed)),
+            (known, before),
+            "nothing re-checked"
+        );
+        feed.finish_count();
+        assert_eq!(ids(&feed), rescan(&feed));
+        assert_eq!(feed.matching_len(), 300);
     }
 
     #[test]

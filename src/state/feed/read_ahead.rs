@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 
 use super::matching::Candidates;
+use super::store::Memo;
 use super::values::{Cells, Values};
 use super::{FeedState, ItemId};
 use crate::filter::Filter;
@@ -133,7 +134,7 @@ impl FeedState {
         Candidates::Range(lo..ahead.below).select(
             &self.entries,
             first,
-            filter,
+            (filter, Memo::fresh()),
             &self.pacing,
             Some(cells),
         );

@@ -39,7 +39,8 @@ const INLINE_MAX: usize = 16 * 1024;
 struct Source {
     channel: Bytes,
     pattern: Option<Bytes>,
-    /// The last channel test's verdict and its [`Memo`] key: `key << 1 | verdict`.
+    /// Channel verdicts of one filter ([`Memo`]): its key above bit 16, which of its
+    /// terms are known in bits 8–15 and their verdicts in bits 0–7.
     memo: AtomicU64,
 }
 
@@ -58,43 +59,74 @@ impl std::hash::Hash for Source {
 }
 
 impl Source {
-    /// `test` of the channel, worked out once per source for a `key`.
-    fn channel_test(&self, key: Option<u64>, test: impl FnOnce(&[u8]) -> bool) -> bool {
-        let Some(key) = key else {
+    /// `test` of the channel for the term a [`Memo`] key names, worked out once per
+    /// source and filter.
+    fn channel_test(&self, key: Option<(u64, u32)>, test: impl FnOnce(&[u8]) -> bool) -> bool {
+        let Some((filter, term)) = key else {
             return test(&self.channel);
         };
+        let (known, yes) = (1u64 << (8 + term), 1u64 << term);
         let memo = self.memo.load(Ordering::Relaxed);
-        if memo >> 1 == key {
-            return memo & 1 == 1;
+        let same = memo >> 16 == filter;
+        if same && memo & known != 0 {
+            return memo & yes != 0;
         }
         let verdict = test(&self.channel);
+        // Another thread may add a verdict meanwhile and one of the two be lost: it is
+        // worked out again when next asked. A verdict is never stored under another key.
+        let kept = if same { memo & 0xFFFF } else { 0 };
+        let add = known | if verdict { yes } else { 0 };
         self.memo
-            .store(key << 1 | u64::from(verdict), Ordering::Relaxed);
+            .store(filter << 16 | kept | add, Ordering::Relaxed);
         verdict
     }
 }
 
-/// Keys under which a count step's channel tests are remembered in each [`Source`]: a
+/// Keys under which a filter's channel tests are remembered in each [`Source`]: a
 /// selective text filter (`error`) finds nothing in most payloads and then tests their
-/// channels, a folded search per message; the feed's messages come from far fewer
-/// channels than a step checks. A key is never reused, so a verdict is never read for
-/// another term; threads of one step share the keys and work out the same verdicts.
+/// channels, a folded search per message, where the feed's messages come from far fewer
+/// channels than it retains. The feed takes a fresh key for each new filter; keys are
+/// never reused, so a verdict is never read for another filter. A source keeps the
+/// verdicts of one filter: up to seven terms (by position) and the needle.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Memo(u64);
 
 impl Memo {
-    /// Terms beyond this many are tested without a memo.
-    const TERMS: u64 = 8;
+    /// The needle's place among the verdicts; terms at positions below it have theirs.
+    const NEEDLE: usize = 7;
 
-    /// Fresh keys for one step.
     pub(super) fn fresh() -> Memo {
         static NEXT: AtomicU64 = AtomicU64::new(1);
-        Memo(NEXT.fetch_add(Memo::TERMS, Ordering::Relaxed))
+        Memo(NEXT.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// The key of the `term`-th term.
-    fn key(self, term: usize) -> Option<u64> {
-        (term < Memo::TERMS as usize).then_some(self.0 + term as u64)
+    /// The key of the term at `position` among the filter's items (terms further on are
+    /// tested without a memo).
+    pub(super) fn key(self, position: usize) -> Option<(u64, u32)> {
+        (position < Memo::NEEDLE).then_some((self.0, position as u32))
+    }
+
+    pub(super) fn needle_key(self) -> Option<(u64, u32)> {
+        Some((self.0, Memo::NEEDLE as u32))
+    }
+}
+
+/// How a count step tests channels: the filter's [`Memo`], and for each term (in the
+/// order given) whether any channel in the feed passes it at all. Where none does, a
+/// message whose payload lacks the term fails without a look at its slot.
+#[derive(Clone, Copy)]
+pub(super) struct Channels<'a> {
+    memo: Memo,
+    some: &'a [bool],
+}
+
+impl<'a> Channels<'a> {
+    pub(super) fn new(memo: Memo, some: &'a [bool]) -> Channels<'a> {
+        Channels { memo, some }
+    }
+
+    fn some(&self, n: usize) -> bool {
+        self.some.get(n).copied().unwrap_or(true)
     }
 }
 
@@ -327,7 +359,7 @@ impl Run<'_> {
         filter: &Filter,
         skip: &mut u8,
         cells: Option<Cells<'_>>,
-        memo: Memo,
+        channels: Channels<'_>,
         out: &mut impl FnMut(usize),
     ) {
         let needle = filter.needle().filter(|_| match *skip {
@@ -349,6 +381,9 @@ impl Run<'_> {
                 *skip = DENSE_SKIP;
             }
         }
+        // Only inline messages here (gaps, errors and long payloads live beside them),
+        // and no channel passes the needle: a payload without it rules a message out.
+        let by_payload = self.block.extras.is_empty() && !channels.some(0);
         for local in self.slots.clone() {
             let index = self.first + local - self.slots.start;
             match verdicts.as_ref().and_then(|v| v[local - self.slots.start]) {
@@ -359,13 +394,20 @@ impl Run<'_> {
                 Some(false) => continue,
                 None => {}
             }
+            let hit = hits
+                .as_ref()
+                .map(|(hits, _)| hits[local - self.slots.start]);
+            if by_payload && hit == Some(false) {
+                continue;
+            }
             let Some(slot) = SlotRef::new(self.block, local) else {
                 continue;
             };
             let ruled_out = match (&hits, slot.slot.tag, slot.slot.source.as_deref()) {
                 (Some((hits, needle)), Tag::Message(_), Some(source)) => {
+                    let key = channels.memo.needle_key();
                     !hits[local - self.slots.start]
-                        && !source.channel_test(memo.key(0), |c| needle.channel_matches(c))
+                        && !source.channel_test(key, |c| needle.channel_matches(c))
                 }
                 _ => false,
             };
@@ -446,21 +488,29 @@ impl Run<'_> {
         filter: &Filter,
         terms: &[SearchTerm<'_>],
         listed: Option<&[usize]>,
-        memo: Memo,
+        channels: Channels<'_>,
         out: &mut impl FnMut(usize),
     ) {
         let hits: Vec<Option<Vec<Hit>>> = terms
             .iter()
             .map(|t| t.reads_payload().then(|| self.term_hits(t)))
             .collect();
+        // Only inline messages here (gaps, errors and long payloads live beside them).
+        let inline_only = self.block.extras.is_empty();
         let mut decide = |index: usize| {
-            // Every term in the payload (the usual case of a dense needle): it passes,
-            // and the slot need not be looked at.
+            // Decided by the payload alone where it holds every term (the usual case of a
+            // dense needle), or lacks one that no channel passes (of a selective one):
+            // the slot need not be looked at.
             let i = index - self.first;
-            if hits
-                .iter()
-                .all(|h| h.as_ref().is_some_and(|h| h[i] == Hit::Yes))
-            {
+            let mut every = true;
+            for (n, hits) in hits.iter().enumerate() {
+                match hits.as_ref().map(|h| h[i]) {
+                    Some(Hit::Yes) => {}
+                    Some(Hit::No) if inline_only && !channels.some(n) => return,
+                    _ => every = false,
+                }
+            }
+            if every {
                 out(index);
                 return;
             }
@@ -469,17 +519,15 @@ impl Run<'_> {
                 return;
             };
             let passes = match (slot.slot.tag, slot.slot.source.as_deref()) {
-                (Tag::Message(_), Some(source)) => {
-                    let mut terms = terms.iter().zip(&hits).enumerate();
-                    terms.all(|(n, (term, hits))| {
-                        let in_payload = match hits.as_ref().map(|h| h[i]) {
-                            Some(Hit::Yes) => true,
-                            Some(Hit::Unsure) => term.payload_matches(slot.payload()),
-                            Some(Hit::No) | None => false,
-                        };
-                        in_payload || source.channel_test(memo.key(n), |c| term.channel_matches(c))
-                    })
-                }
+                (Tag::Message(_), Some(source)) => terms.iter().zip(&hits).all(|(term, hits)| {
+                    let in_payload = match hits.as_ref().map(|h| h[i]) {
+                        Some(Hit::Yes) => true,
+                        Some(Hit::Unsure) => term.payload_matches(slot.payload()),
+                        Some(Hit::No) | None => false,
+                    };
+                    let key = channels.memo.key(term.position());
+                    in_payload || source.channel_test(key, |c| term.channel_matches(c))
+                }),
                 // Long payloads (beside the block's bytes), gaps and errors.
                 _ => slot.passes_known(Some(filter), None),
             };
@@ -714,6 +762,22 @@ impl Store {
             (self.blocks.get(1 + rest / BLOCK)?, rest % BLOCK)
         };
         SlotRef::new(block, at)
+    }
+
+    /// Whether the channel of some retained message may pass `test` (a term's channel
+    /// test, remembered under `key`): the feed's sources are looked at only while there
+    /// are no more than `limit` of them; above that, true. The sources include some no
+    /// retained message uses any more: they can only make the answer true where it
+    /// could have been false.
+    pub(super) fn some_channel(
+        &self,
+        limit: usize,
+        key: Option<(u64, u32)>,
+        test: impl Fn(&[u8]) -> bool,
+    ) -> bool {
+        // (`Source`'s hash and equality leave out its memo: the set's keys never change.)
+        let sources = &self.sources;
+        sources.table.len() > limit || sources.table.iter().any(|s| s.channel_test(key, &test))
     }
 
     /// Items `range` (store indexes) as runs of consecutive slots of one block each.
