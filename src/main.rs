@@ -320,6 +320,13 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
                      run `redtail demo` without it"
                 );
             }
+            if !cli.proto.is_empty() {
+                anyhow::bail!(
+                    "the demo decodes its own Protobuf channel ({}) with its built-in schema, \
+                     so --proto does not apply; run `redtail demo` without it",
+                    redtail::commands::demo::DEMO_PROTO_CHANNEL
+                );
+            }
             let mut settings = loaded.tui_settings(None, &cli.tui, &env);
             settings.read_only = read_only;
             redtail::commands::demo::run(args, settings).await

@@ -140,3 +140,16 @@ fn cluster_demo_spreads_the_workload_over_six_nodes_and_cleans_up() {
     assert_eq!(tui.wait_exit(T), Some(0), "screen:\n{}", tui.screen());
     wait_gone(&servers);
 }
+
+#[test]
+fn demo_refuses_a_proto_flag_it_would_ignore_and_says_why() {
+    // The demo's traffic is its own: a schema given with --proto would decode nothing,
+    // and ignoring it silently left a user wondering why it did not apply.
+    let mut p = common::Proc::spawn(&["demo", "--proto", "missing.proto"]);
+    assert_eq!(p.wait_exit(T), Some(1));
+    let err = p.stderr();
+    assert!(
+        err.contains("--proto does not apply") && err.contains("orders:proto"),
+        "{err}"
+    );
+}
