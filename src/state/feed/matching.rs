@@ -179,12 +179,13 @@ impl Candidates {
             Candidates::Range(_) => filter.search_terms(),
         };
         // Whether any channel passes each term (the needle's answer after them): looked
-        // at while the feed has no more channels than this step has candidates.
+        // at while the feed has no more channels than this step has candidates, and only
+        // for a term that reads payloads (for a glob the answer would change nothing).
         let limit = self.len();
         let mut some: Vec<bool> = (terms.as_deref().unwrap_or_default().iter())
             .map(|t| {
                 let key = memo.key(t.position());
-                store.some_channel(limit, key, |c| t.channel_matches(c))
+                !t.reads_payload() || store.some_channel(limit, key, |c| t.channel_matches(c))
             })
             .collect();
         if terms.is_none() {

@@ -128,6 +128,16 @@ impl<'a> Channels<'a> {
     fn some(&self, n: usize) -> bool {
         self.some.get(n).copied().unwrap_or(true)
     }
+
+    /// The memo key for `term`'s channel test: only a term that reads payloads has one.
+    /// A channel-only term (`ch:svc:*`) is tested on every message's channel, and its
+    /// test costs less than writing verdicts into sources that both cores read (at 100k
+    /// retained from 10k channels, remembering doubled a glob's count per key).
+    fn key(&self, term: &SearchTerm<'_>) -> Option<(u64, u32)> {
+        term.reads_payload()
+            .then(|| self.memo.key(term.position()))
+            .flatten()
+    }
 }
 
 /// What a slot is; messages carry their [`Kind`].
@@ -525,7 +535,7 @@ impl Run<'_> {
                         Some(Hit::Unsure) => term.payload_matches(slot.payload()),
                         Some(Hit::No) | None => false,
                     };
-                    let key = channels.memo.key(term.position());
+                    let key = channels.key(term);
                     in_payload || source.channel_test(key, |c| term.channel_matches(c))
                 }),
                 // Long payloads (beside the block's bytes), gaps and errors.
