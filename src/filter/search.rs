@@ -255,18 +255,36 @@ mod tests {
             let hay: Vec<u8> = (0..next(160))
                 .map(|_| alphabet[next(alphabet.len())])
                 .collect();
-            let needle: Vec<u8> = (0..next(6))
-                .map(|_| alphabet[next(alphabet.len())].to_ascii_lowercase())
-                .collect();
+            // Short random needles, and longer ones taken from the hay (past a word's
+            // eight bytes, and found), with a byte changed now and then.
+            let mut taken = |rng: &mut dyn FnMut(usize) -> usize| -> Vec<u8> {
+                let (at, len) = (rng(hay.len() + 1), rng(14));
+                let mut bytes = hay[at..(at + len).min(hay.len())].to_vec();
+                if !bytes.is_empty() && rng(3) == 0 {
+                    let k = rng(bytes.len());
+                    bytes[k] = alphabet[rng(alphabet.len())];
+                }
+                bytes
+            };
+            let needle: Vec<u8> = match next(2) {
+                0 => (0..next(6))
+                    .map(|_| alphabet[next(alphabet.len())])
+                    .collect(),
+                _ => taken(&mut next),
+            };
+            let needle = needle.to_ascii_lowercase();
             assert_eq!(
                 find_folded(&hay, &needle),
                 naive(&hay, &needle),
                 "{hay:?} {needle:?}"
             );
             // Exact, from an offset: what memchr's substring search finds.
-            let exact: Vec<u8> = (0..next(4))
-                .map(|_| alphabet[next(alphabet.len())])
-                .collect();
+            let exact: Vec<u8> = match next(2) {
+                0 => (0..next(4))
+                    .map(|_| alphabet[next(alphabet.len())])
+                    .collect(),
+                _ => taken(&mut next),
+            };
             let from = next(hay.len() + 2);
             let expected = hay
                 .get(from..)
