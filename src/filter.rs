@@ -296,6 +296,7 @@ impl Filter {
         Some(ColumnSearch {
             root: self.root.as_ref()?,
             search: field.search()?,
+            tentative: self.bare_field().is_none(),
         })
     }
 
@@ -387,6 +388,10 @@ impl Filter {
 pub struct ColumnSearch<'f> {
     root: &'f Node,
     search: scan::KeySearch<'f>,
+    /// Whether a verdict may come without the value (see [`ColumnSearch::fill`]): not
+    /// for a bare field name (`.latency_ms`), typed on the way to a test or read ahead
+    /// for one, whose point is the values it leaves in the cells.
+    tentative: bool,
 }
 
 impl ColumnSearch<'_> {
@@ -400,7 +405,27 @@ impl ColumnSearch<'_> {
         cells: &[&ValueCell],
         mut verdict: impl FnMut(usize, bool),
     ) {
-        self.search.known_in(bytes, spans, |i, known| {
+        // A payload not known to be well formed, read as if it were: were it not JSON,
+        // the field would be absent. Where the value found gives the verdict no value
+        // gives, that is the verdict either way, and no scan of the payload is needed
+        // (a field filter arriving with `/`, before any payload is checked, scanned
+        // each payload that has the key); its cell stays empty. Elsewhere the payload is
+        // checked, which costs less than the scan that would follow, and where it is
+        // well formed the value found is its value.
+        let absent = (self.tentative)
+            .then(|| self.root.decide(known::Known::Absent))
+            .flatten();
+        self.search.known_in(bytes, spans, |i, known, sure| {
+            if !sure {
+                if let Some(passes) = absent.filter(|_| self.root.decide(known) == absent) {
+                    return verdict(i, passes);
+                }
+                let (span, mark) = &spans[i];
+                mark.check(&bytes[span.clone()]);
+                if !mark.well_formed() {
+                    return;
+                }
+            }
             cells[i].remember(known);
             if let Some(passes) = self.root.decide(known) {
                 verdict(i, passes);

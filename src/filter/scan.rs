@@ -214,13 +214,18 @@ impl<'f> KeySearch<'f> {
     /// key (a search per payload also looked for a second one in the rest of it), none
     /// for a payload without it. A well-formed payload is read where the key occurs; any
     /// other JSON text without a backslash and without the key lacks the field (the key
-    /// pre-check's rule). Calls `out(i, known)` for the `i`-th span, except where a scan
-    /// must say (a container value, a duplicate key, an unchecked payload with the key).
+    /// pre-check's rule). Calls `out(i, known, sure)` for the `i`-th span, except where a
+    /// scan must say (a container value, a duplicate key).
+    ///
+    /// Not `sure`: other JSON text without a backslash that has the key, not known to be
+    /// well formed, read as if it were. Its value is that one where the payload is well
+    /// formed, and none where it is not JSON (a scan would tell which): a caller may take
+    /// a verdict that is the same either way, and must not keep the value.
     pub(super) fn known_in(
         &self,
         bytes: &[u8],
         spans: &[(Range<usize>, &JsonMark)],
-        mut out: impl FnMut(usize, Known),
+        mut out: impl FnMut(usize, Known, bool),
     ) {
         let finder = self.0;
         let len = finder.needle().len();
@@ -236,7 +241,8 @@ impl<'f> KeySearch<'f> {
             }
             let payload = &bytes[span.clone()];
             let has_key = next.saturating_add(len) <= span.end;
-            let known = if mark.well_formed() {
+            let sure = mark.well_formed();
+            let known = if sure || (has_key && plain_json_text(payload)) {
                 let (found, after) = locate(payload, span.start, next, len, &find);
                 next = after;
                 match found {
@@ -245,11 +251,12 @@ impl<'f> KeySearch<'f> {
                     // A duplicate key, or a container value: a scan says.
                     Some(Err(Unsure)) | None => None,
                 }
+                .map(|known| (known, sure))
             } else {
-                (plain_json_text(payload) && !has_key).then_some(Known::Absent)
+                (plain_json_text(payload) && !has_key).then_some((Known::Absent, true))
             };
-            if let Some(known) = known {
-                out(i, known);
+            if let Some((known, sure)) = known {
+                out(i, known, sure);
             }
         }
     }
@@ -1051,17 +1058,23 @@ mod tests {
     #[test]
     fn payloads_end_to_end_are_searched_as_each_is_alone() {
         let mut rng = crate::test_rng::XorShift(0xB10C_5EA2_0000_0002);
+        // Unchecked payloads with the key read as if well formed: how many were JSON
+        // (the value stood) and how many were not (no value).
+        let (mut unsure, mut not_json) = (0, 0);
         for round in 0..400 {
             // Payloads laid end to end as in a block; some are left out of the spans,
             // some are not checked (or not JSON at all).
             let (mut bytes, mut ranges, mut marks) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..rng.below(40) {
                 let text = well_formed_text(&mut rng, 3);
-                let text = match rng.below(6) {
+                let text = match rng.below(8) {
                     0 => text,
                     1 => "{\"a\":\"x\"}".to_string(),
                     2 => format!("{{\"a\\u0020\":1,\"b\":{text}}}"),
                     3 => format!("a {text}"),
+                    // Not JSON: left open, or a value where a key goes.
+                    4 => format!("{{\"a\":{text}"),
+                    5 => format!("{{\"a\":1,{text}}}"),
                     _ => format!("{{\"a\":{text}}}"),
                 };
                 let start = bytes.len();
@@ -1083,24 +1096,41 @@ mod tests {
                 let finder = finder(&path).expect("a plain key");
                 let search = KeySearch::new(&finder);
                 let mut got = vec![None; spans.len()];
-                search.known_in(&bytes, &spans, |i, known| got[i] = Some(known));
+                search.known_in(&bytes, &spans, |i, known, sure| {
+                    got[i] = Some((known, sure))
+                });
                 for ((span, mark), got) in spans.iter().zip(got) {
                     let payload = &bytes[span.clone()];
                     let text = String::from_utf8_lossy(payload);
-                    // What the block search says is what the parser says; where the
-                    // payload was checked, it says as much as the search of it alone.
-                    if let Some(got) = got {
-                        let cell = super::super::ValueCell::default();
-                        cell.set(parsed(payload, &path).as_ref());
-                        assert_eq!(cell.get(), Some(got), "round {round}: {key:?} in {text}");
+                    // What the block search is sure of is what the parser says; what
+                    // it is not, the parser says or finds no value (not JSON). Where
+                    // the payload was checked, it says as much as the search of it alone.
+                    let cell = super::super::ValueCell::default();
+                    cell.set(parsed(payload, &path).as_ref());
+                    let at = format!("round {round}: {key:?} in {text}");
+                    match got {
+                        Some((got, true)) => assert_eq!(cell.get(), Some(got), "{at}"),
+                        Some((got, false)) => {
+                            assert!(!mark.well_formed(), "{at}");
+                            let either = [Some(got), Some(Known::Absent)];
+                            assert!(either.contains(&cell.get()), "{at}: {got:?}");
+                            unsure += usize::from(cell.get() == Some(got));
+                            not_json += usize::from(cell.get() != Some(got));
+                        }
+                        None => {}
                     }
                     if mark.well_formed() {
                         let alone = known(payload, Some(mark), Some(search));
-                        assert_eq!(got, alone, "round {round}: {key:?} in {text}");
+                        let got = got.map(|(got, sure)| sure.then_some(got));
+                        assert_eq!(got, alone.map(Some), "{at}");
                     }
                 }
             }
         }
+        assert!(
+            unsure > 500 && not_json > 500,
+            "{unsure} unsure, {not_json} not JSON"
+        );
     }
 
     /// True when the search (not a scan) decided.

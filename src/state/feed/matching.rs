@@ -529,10 +529,13 @@ mod tests {
             rng,
             &["0", "3", "25", "26", "251", "-2", "null", "\"x\"", "[1]"],
         );
-        let payload = match rng.below(10) {
+        let payload = match rng.below(12) {
             0 => "not json".to_string(),
             1 => format!("{{\"other\":{value}}}"),
             2 => format!("{{\"lat\\u0065ncy\":{value}}}"),
+            // Not JSON, though the field reads as if it were there.
+            3 => format!("{{\"seq\":1,\"latency\":{value}"),
+            4 => format!("{{\"latency\":{value},}}"),
             _ => format!("{{\"seq\":1,\"latency\":{value}}}"),
         };
         message(pick(rng, &["svc:1", "svc:2"]), payload)
