@@ -257,7 +257,7 @@ mod tests {
                 .collect();
             // Short random needles, and longer ones taken from the hay (past a word's
             // eight bytes, and found), with a byte changed now and then.
-            let mut taken = |rng: &mut dyn FnMut(usize) -> usize| -> Vec<u8> {
+            let taken = |rng: &mut dyn FnMut(usize) -> usize| -> Vec<u8> {
                 let (at, len) = (rng(hay.len() + 1), rng(14));
                 let mut bytes = hay[at..(at + len).min(hay.len())].to_vec();
                 if !bytes.is_empty() && rng(3) == 0 {
