@@ -635,6 +635,10 @@ impl Evicted {
     }
 }
 
+/// One of [`Store::some_channel`]'s answers: its key, the sources added when it was
+/// worked out, and the answer.
+type Answer = ((u64, u32), u64, bool);
+
 /// Interned sources. Consecutive messages usually share one (a flood on one channel), so
 /// the last one is checked before the table.
 #[derive(Debug, Default)]
@@ -648,7 +652,7 @@ struct Sources {
     /// [`Store::some_channel`]'s answers for the filter asked last: by key, with `added`
     /// when worked out (one look at every source each count step was a twentieth of a
     /// narrowing key's count at 10M retained).
-    answers: std::sync::Mutex<Vec<((u64, u32), u64, bool)>>,
+    answers: std::sync::Mutex<Vec<Answer>>,
 }
 
 impl Sources {
