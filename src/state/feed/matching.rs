@@ -556,6 +556,8 @@ mod tests {
             "not .latency > 2",
             ".latency == null",
             "ch:svc:1 .latency >= 3",
+            "seq .latency > 25",
+            "svc:2 .latency <= 25 .latency != 3",
             "x",
             ".latency < 26",
             ".other > 1",
