@@ -10,6 +10,7 @@
 //! many members come before it — changes at the ends only.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 
 use super::ItemId;
 
@@ -60,6 +61,16 @@ impl IdSet {
     /// The `index`-th id, ascending.
     pub(super) fn get(&self, index: usize) -> Option<ItemId> {
         self.iter_from(index).next()
+    }
+
+    /// Whether the ids at ranks `ranks` are consecutive (every id between the first and
+    /// the last is in the set).
+    pub(super) fn is_run(&self, ranks: Range<usize>) -> bool {
+        let last = ranks.end.checked_sub(1).and_then(|r| self.get(r));
+        match (self.get(ranks.start), last) {
+            (Some(a), Some(b)) => b - a == (ranks.len() - 1) as u64,
+            _ => false,
+        }
     }
 
     /// How many ids are below `id`.

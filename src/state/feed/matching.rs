@@ -194,8 +194,31 @@ impl Candidates {
             some.extend(needle.map(|n| store.some_channel(limit, key, |c| n.channel_matches(c))));
         }
         let channels = Channels::new(memo, &some);
+        // Ids `from..from + len`, consecutive: the store's blocks are walked in order.
+        let consecutive = |from: ItemId, len: usize| -> Vec<ItemId> {
+            let mut found = Vec::new();
+            let Some(start) = from.checked_sub(first_id) else {
+                // Evicted meanwhile: checked one by one (they do not pass).
+                return (from..from + len as u64).filter(|&id| passes(id)).collect();
+            };
+            let start = usize::try_from(start).unwrap_or(usize::MAX);
+            let mut skip = 0;
+            for run in store.runs(start..start.saturating_add(len)) {
+                let mut push = |index| found.push(first_id + index as u64);
+                match &terms {
+                    Some(terms) => run.passing_by_search(filter, terms, None, channels, &mut push),
+                    None => run.passing(filter, &mut skip, cells, channels, &mut push),
+                }
+            }
+            found
+        };
         let piece = |range: Range<usize>| -> Vec<ItemId> {
             match self {
+                // Where the previous filter matched every id in this part (a dense
+                // needle typed on: `pa` → `pay`), the part is walked as a range.
+                Candidates::List(ids, _) if terms.is_some() && ids.is_run(range.clone()) => ids
+                    .get(range.start)
+                    .map_or_else(Vec::new, |from| consecutive(from, range.len())),
                 Candidates::List(..) => match &terms {
                     Some(terms) => {
                         let ids = self.ids(range);
@@ -203,27 +226,7 @@ impl Candidates {
                     }
                     None => self.ids(range).filter(|&id| passes(id)).collect(),
                 },
-                // Consecutive ids: the store's blocks are walked in order.
-                Candidates::Range(ids) => {
-                    let mut found = Vec::new();
-                    let Some(start) = (ids.start + range.start as u64).checked_sub(first_id) else {
-                        // Evicted meanwhile: checked one by one (they do not pass).
-                        return self.ids(range).filter(|&id| passes(id)).collect();
-                    };
-                    let start = usize::try_from(start).unwrap_or(usize::MAX);
-                    let end = start.saturating_add(range.len());
-                    let mut skip = 0;
-                    for run in store.runs(start..end) {
-                        let mut push = |index| found.push(first_id + index as u64);
-                        match &terms {
-                            Some(terms) => {
-                                run.passing_by_search(filter, terms, None, channels, &mut push)
-                            }
-                            None => run.passing(filter, &mut skip, cells, channels, &mut push),
-                        }
-                    }
-                    found
-                }
+                Candidates::Range(ids) => consecutive(ids.start + range.start as u64, range.len()),
             }
         };
         on_threads(self.len(), pacing, piece)
