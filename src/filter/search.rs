@@ -66,13 +66,9 @@ impl<'n> Needle<'n> {
         let starts = hay.len().checked_sub(n)? + 1;
         if n > 0 {
             while from + 32 <= starts {
-                let mut mask = self.pair.candidates32(hay, from);
-                while mask != 0 {
-                    let i = from + mask.trailing_zeros() as usize;
-                    if self.is_at(hay, i) {
-                        return Some(i);
-                    }
-                    mask &= mask - 1;
+                let found = self.first_of(hay, from, self.pair.candidates32(hay, from));
+                if found.is_some() {
+                    return found;
                 }
                 from += 32;
             }
@@ -91,17 +87,26 @@ impl<'n> Needle<'n> {
         let mut from = from;
         #[cfg(target_arch = "x86_64")]
         while from + 16 <= starts {
-            let mut mask = self.pair.candidates16(hay, from);
-            while mask != 0 {
-                let i = from + mask.trailing_zeros() as usize;
-                if self.is_at(hay, i) {
-                    return Some(i);
-                }
-                mask &= mask - 1;
+            let found = self.first_of(hay, from, self.pair.candidates16(hay, from));
+            if found.is_some() {
+                return found;
             }
             from += 16;
         }
         (from..starts).find(|&i| self.pair.is_candidate(hay, i) && self.is_at(hay, i))
+    }
+
+    /// The first candidate of `mask` (bit `k`: position `from + k`) the needle is at.
+    #[inline(always)]
+    fn first_of(&self, hay: &[u8], from: usize, mut mask: u32) -> Option<usize> {
+        while mask != 0 {
+            let i = from + mask.trailing_zeros() as usize;
+            if self.is_at(hay, i) {
+                return Some(i);
+            }
+            mask &= mask - 1;
+        }
+        None
     }
 
     /// Whether the needle is at `i` (the caller keeps `i + len <= hay.len()`).
