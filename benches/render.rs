@@ -9,6 +9,14 @@
 //! (`RENDER_SKIP_10M=1` skips the 10M case, which needs about 3 GB).
 //!
 //! Run: `cargo bench --bench render`
+//!
+//! One filter alone, for A/B comparisons of builds: `RENDER_FILTER='payload 99'` (several:
+//! comma-separated) types it at `/` over `RENDER_RETAINED` messages (default 1,000,000),
+//! `RENDER_ROUNDS` times (default 3), keys `RENDER_PACE_MS` apart (default: back to
+//! back; `RENDER_PER_KEY=1` prints each key's time with the count and its process CPU).
+//! `RENDER_HOW=paste`
+//! pastes it at once instead (after the pace, if given), `RENDER_HOW=set` sets it through
+//! the feed's API and times the full count.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -291,6 +299,10 @@ fn main() {
         println!("render benchmark: run with `cargo bench --bench render`");
         return;
     }
+    if let Ok(filters) = std::env::var("RENDER_FILTER") {
+        one_filter(&filters);
+        return;
+    }
     let build = Instant::now();
     let mut s = state(100_000, 10_000);
     println!(
@@ -457,6 +469,58 @@ fn paste_filter(
         total.push(t.elapsed());
         key(s, KeyCode::Esc, t0());
         finish_count(s);
+    }
+    (page, total)
+}
+
+/// `RENDER_FILTER`'s filters alone (see the top of this file).
+fn one_filter(filters: &str) {
+    let number = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let retained = number("RENDER_RETAINED", 1_000_000) as usize;
+    let rounds = number("RENDER_ROUNDS", 3) as usize;
+    let pace = std::env::var_os("RENDER_PACE_MS").map(|_| number("RENDER_PACE_MS", 0));
+    let pace = pace.map(Duration::from_millis);
+    let how = std::env::var("RENDER_HOW").unwrap_or_default();
+    let mut s = state(retained, 10_000);
+    let mut term = Terminal::new(TestBackend::new(W, H)).expect("test backend");
+    let label = match how.as_str() {
+        "paste" => "pasted at `/`",
+        "set" => "set through the feed (\"keys\": runs; \"page\": the call)",
+        _ => "typed at `/`",
+    };
+    let pace_label = pace.map_or(String::new(), |p| format!(", {} ms apart", p.as_millis()));
+    println!(
+        "\n| {} retained, {label}{pace_label} | keys | page p50 | page p99 | page max | with count p50 | with count p99 | with count max |",
+        thousands(retained)
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for expr in filters.split(',') {
+        let (page, total) = match how.as_str() {
+            "paste" => paste_filter(&mut s, &mut term, expr, rounds, pace),
+            "set" => set_filter(&mut s, expr, rounds),
+            _ => type_filter(&mut s, &mut term, expr, rounds, pace),
+        };
+        report2(&format!("`{expr}`"), page, total);
+    }
+}
+
+/// Set `expr` through the feed's API `rounds` times (cleared in between): the time of
+/// the call, and with the full count.
+fn set_filter(s: &mut AppState, expr: &str, rounds: usize) -> (Vec<Duration>, Vec<Duration>) {
+    let (mut page, mut total) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let t = Instant::now();
+        s.feed
+            .set_filter(Some(Filter::parse(expr).expect("the filter parses")));
+        page.push(t.elapsed());
+        finish_count(s);
+        total.push(t.elapsed());
+        s.feed.set_filter(None);
     }
     (page, total)
 }
