@@ -416,9 +416,10 @@ impl ColumnSearch<'_> {
             .then(|| self.root.decide(known::Known::Absent))
             .flatten();
         self.search.known_in(bytes, spans, |i, known, sure| {
+            let passes = self.root.decide(known);
             if !sure {
-                if let Some(passes) = absent.filter(|_| self.root.decide(known) == absent) {
-                    return verdict(i, passes);
+                if let Some(either) = absent.filter(|_| passes == absent) {
+                    return verdict(i, either);
                 }
                 let (span, mark) = &spans[i];
                 mark.check(&bytes[span.clone()]);
@@ -427,7 +428,7 @@ impl ColumnSearch<'_> {
                 }
             }
             cells[i].remember(known);
-            if let Some(passes) = self.root.decide(known) {
+            if let Some(passes) = passes {
                 verdict(i, passes);
             }
         });

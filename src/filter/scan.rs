@@ -227,12 +227,8 @@ impl<'f> KeySearch<'f> {
         spans: &[(Range<usize>, &JsonMark)],
         mut out: impl FnMut(usize, Known, bool),
     ) {
-        let finder = self.0;
-        let len = finder.needle().len();
-        let find = |from: usize| {
-            let rest = bytes.get(from..).unwrap_or_default();
-            finder.find(rest).map_or(usize::MAX, |i| from + i)
-        };
+        let len = self.0.needle().len();
+        let find = |from: usize| find_from(self.0, bytes, from);
         let mut next = spans.first().map_or(usize::MAX, |(s, _)| find(s.start));
         for (i, (span, mark)) in spans.iter().enumerate() {
             if next < span.start {
@@ -253,7 +249,7 @@ impl<'f> KeySearch<'f> {
                 }
                 .map(|known| (known, sure))
             } else {
-                (plain_json_text(payload) && !has_key).then_some((Known::Absent, true))
+                (!has_key && plain_json_text(payload)).then_some((Known::Absent, true))
             };
             if let Some((known, sure)) = known {
                 out(i, known, sure);
@@ -282,11 +278,15 @@ fn plain_key(key: &str) -> bool {
 /// strings before it leave depth 1, and a member's key when `:` follows. A second such
 /// member (a duplicate key) is left to the parser, as the full scan leaves it.
 fn top_level(payload: &[u8], quoted: &Finder<'_>) -> Option<Step<Option<Range<usize>>>> {
-    let find = |from: usize| {
-        let rest = payload.get(from..).unwrap_or_default();
-        quoted.find(rest).map_or(usize::MAX, |i| from + i)
-    };
+    let find = |from: usize| find_from(quoted, payload, from);
     locate(payload, 0, find(0), quoted.needle().len(), &find).0
+}
+
+/// Where `quoted` next occurs in `bytes` at or after `from`; `usize::MAX` where it does
+/// not.
+fn find_from(quoted: &Finder<'_>, bytes: &[u8], from: usize) -> usize {
+    let rest = bytes.get(from..).unwrap_or_default();
+    quoted.find(rest).map_or(usize::MAX, |i| from + i)
 }
 
 /// The top-level member a search found occurrences of in a well-formed payload: the

@@ -297,20 +297,20 @@ impl FeedState {
             _ => false,
         };
         self.prepare_values(filter.as_ref());
+        // Fresh keys for channel verdicts, even for an equivalent filter: its terms may
+        // stand in another order.
+        self.memo = Memo::fresh();
         if narrows {
             if let (Some(old), Some(new)) = (&self.filter, &filter) {
                 if old.narrows(new) {
                     // The same messages either way (`.latency_ms` then a space): the
                     // matches and the count's progress stand.
                     self.filter = filter;
-                    // Its terms may stand in another order: other keys.
-                    self.memo = Memo::fresh();
                     return;
                 }
             }
         }
         let old_filter = std::mem::replace(&mut self.filter, filter);
-        self.memo = Memo::fresh();
         // Other rows entirely: the channel column fits them afresh, no hysteresis.
         self.channel_column = Default::default();
         let previous = std::mem::take(&mut self.matching);
@@ -637,17 +637,11 @@ impl FeedState {
     /// Ids of entries `start..start+count` of the matching list.
     fn matching_ids(&self, start: usize, count: usize) -> impl Iterator<Item = ItemId> + '_ {
         let end = start.saturating_add(count).min(self.matching_len());
-        let count = end.saturating_sub(start);
-        let (all, listed) = match &self.matching {
-            Matching::All => {
-                let first = self.first_id() + start as u64;
-                (Some(first..first + count as u64), None)
-            }
-            Matching::Ids(ids) => (None, Some(ids.iter_from(start).take(count))),
+        let set = match &self.matching {
+            Matching::All => None,
+            Matching::Ids(ids) => Some(ids),
         };
-        all.into_iter()
-            .flatten()
-            .chain(listed.into_iter().flatten())
+        IdSet::slice(set, self.first_id(), start, end.saturating_sub(start))
     }
 }
 

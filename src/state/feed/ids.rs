@@ -73,6 +73,27 @@ impl IdSet {
         }
     }
 
+    /// Ids `start..start + count` (ranks) of `set`, or without a set the ids
+    /// `first + start..first + start + count`: one iterator either way.
+    pub(super) fn slice(
+        set: Option<&IdSet>,
+        first: ItemId,
+        start: usize,
+        count: usize,
+    ) -> impl Iterator<Item = ItemId> + '_ {
+        let (listed, span) = match set {
+            Some(set) => (Some(set.iter_from(start).take(count)), None),
+            None => {
+                let from = first + start as u64;
+                (None, Some(from..from + count as u64))
+            }
+        };
+        listed
+            .into_iter()
+            .flatten()
+            .chain(span.into_iter().flatten())
+    }
+
     /// How many ids are below `id`.
     pub(super) fn rank(&self, id: ItemId) -> usize {
         let Some(offset) = id.checked_sub(self.base).filter(|_| !self.is_empty()) else {

@@ -141,17 +141,11 @@ impl Candidates {
 
     /// The ids of candidates `range` (positions in the candidates, ascending).
     fn ids(&self, range: Range<usize>) -> impl Iterator<Item = ItemId> + '_ {
-        let (listed, span) = match self {
-            Candidates::List(ids, _) => (Some(ids.iter_from(range.start).take(range.len())), None),
-            Candidates::Range(r) => {
-                let (start, end) = (r.start + range.start as u64, r.start + range.end as u64);
-                (None, Some(start..end))
-            }
+        let (set, first) = match self {
+            Candidates::List(ids, _) => (Some(ids), 0),
+            Candidates::Range(r) => (None, r.start),
         };
-        listed
-            .into_iter()
-            .flatten()
-            .chain(span.into_iter().flatten())
+        IdSet::slice(set, first, range.start, range.len())
     }
 
     /// The candidates that pass `filter`, ascending, checked on up to `threads` threads;
@@ -184,7 +178,7 @@ impl Candidates {
         let limit = self.len();
         let mut some: Vec<bool> = (terms.as_deref().unwrap_or_default().iter())
             .map(|t| {
-                let key = memo.key(t.position());
+                let key = memo.term_key(t);
                 !t.reads_payload() || store.some_channel(limit, key, |c| t.channel_matches(c))
             })
             .collect();

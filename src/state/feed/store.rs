@@ -103,8 +103,18 @@ impl Memo {
 
     /// The key of the term at `position` among the filter's items (terms further on are
     /// tested without a memo).
-    pub(super) fn key(self, position: usize) -> Option<(u64, u32)> {
+    fn key(self, position: usize) -> Option<(u64, u32)> {
         (position < Memo::NEEDLE).then_some((self.0, position as u32))
+    }
+
+    /// The key for `term`'s channel test: only a term that reads payloads has one. A
+    /// channel-only term (`ch:svc:*`) is tested on every message's channel, and its test
+    /// costs less than writing verdicts into sources that both cores read (at 100k
+    /// retained from 10k channels, remembering doubled a glob's count per key).
+    pub(super) fn term_key(self, term: &SearchTerm<'_>) -> Option<(u64, u32)> {
+        term.reads_payload()
+            .then(|| self.key(term.position()))
+            .flatten()
     }
 
     pub(super) fn needle_key(self) -> Option<(u64, u32)> {
@@ -128,16 +138,6 @@ impl<'a> Channels<'a> {
 
     fn some(&self, n: usize) -> bool {
         self.some.get(n).copied().unwrap_or(true)
-    }
-
-    /// The memo key for `term`'s channel test: only a term that reads payloads has one.
-    /// A channel-only term (`ch:svc:*`) is tested on every message's channel, and its
-    /// test costs less than writing verdicts into sources that both cores read (at 100k
-    /// retained from 10k channels, remembering doubled a glob's count per key).
-    fn key(&self, term: &SearchTerm<'_>) -> Option<(u64, u32)> {
-        term.reads_payload()
-            .then(|| self.memo.key(term.position()))
-            .flatten()
     }
 }
 
@@ -195,10 +195,7 @@ impl<'a> SlotRef<'a> {
     /// `block.slots[index]` and where its bytes end.
     fn new(block: &'a Block, index: usize) -> Option<SlotRef<'a>> {
         let slot = block.slots.get(index)?;
-        let end = block
-            .slots
-            .get(index + 1)
-            .map_or(block.bytes.len(), |next| next.at as usize);
+        let end = block.start_of(index + 1);
         Some(SlotRef { slot, block, end })
     }
 
@@ -516,12 +513,11 @@ impl Run<'_> {
         let every = |i: usize| (hits.iter()).all(|h| h.as_ref().is_some_and(|h| h[i] == Hit::Yes));
         let decide = |index: usize| {
             let i = index - self.first;
-            for (n, hits) in hits.iter().enumerate() {
-                if let Some(Hit::No) = hits.as_ref().map(|h| h[i]) {
-                    if inline_only && !channels.some(n) {
-                        return false;
-                    }
-                }
+            let lacks = |(n, hits): (usize, &Option<Vec<Hit>>)| {
+                hits.as_ref().is_some_and(|h| h[i] == Hit::No) && !channels.some(n)
+            };
+            if inline_only && hits.iter().enumerate().any(lacks) {
+                return false;
             }
             let local = self.slots.start + i;
             let Some(slot) = SlotRef::new(self.block, local) else {
@@ -534,7 +530,7 @@ impl Run<'_> {
                         Some(Hit::Unsure) => term.payload_matches(slot.payload()),
                         Some(Hit::No) | None => false,
                     };
-                    let key = channels.key(term);
+                    let key = channels.memo.term_key(term);
                     in_payload || source.channel_test(key, |c| term.channel_matches(c))
                 }),
                 // Long payloads (beside the block's bytes), gaps and errors.
@@ -557,11 +553,7 @@ impl Run<'_> {
     /// by bisection beyond (a bisection each time was a third of a regex's count).
     fn end_of(&self, i: usize, cursor: &std::cell::Cell<usize>) -> usize {
         let slots = &self.block.slots;
-        let at = |k: usize| {
-            slots
-                .get(k)
-                .map_or(self.block.bytes.len(), |s| s.at as usize)
-        };
+        let at = |k: usize| self.block.start_of(k);
         // The first slot starting after `i`, `next`, follows one starting at or before it.
         let mut next = cursor.get() + 1;
         let near = next + 8;
@@ -588,11 +580,7 @@ impl Run<'_> {
         let slots = &self.block.slots;
         let (start, end) = (self.slots.start, self.slots.end);
         let mut hits = vec![Hit::No; end - start];
-        let at = |i: usize| {
-            slots
-                .get(i)
-                .map_or(self.block.bytes.len(), |s| s.at as usize)
-        };
+        let at = |i: usize| self.block.start_of(i);
         let limit = at(end);
         let bytes = self.block.bytes.get(..limit).unwrap_or_default();
         let (mut cursor, mut from) = (start, at(start));
@@ -866,6 +854,13 @@ impl Store {
 }
 
 impl Block {
+    /// Where the bytes of slot `k` start; past the last slot, the end of the bytes.
+    fn start_of(&self, k: usize) -> usize {
+        self.slots
+            .get(k)
+            .map_or(self.bytes.len(), |s| s.at as usize)
+    }
+
     /// Where the next slot's bytes start. A block holds at most
     /// BLOCK × INLINE_MAX bytes (64 MiB), far below `u32::MAX`.
     fn at(&self) -> u32 {
