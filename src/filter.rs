@@ -54,6 +54,7 @@ mod known;
 mod refine;
 mod scan;
 mod search;
+mod valid;
 
 use std::fmt;
 use std::ops::Range;

@@ -29,7 +29,7 @@ use super::Seg;
 
 /// Well below serde_json's recursion limit (128), so a value handed to serde on its own
 /// parses as it would in place.
-const MAX_DEPTH: usize = 64;
+pub(super) const MAX_DEPTH: usize = 64;
 
 // Named so that brace-counting tools are not misled by a brace in a literal.
 const OBJECT: u8 = b'{';
@@ -101,9 +101,9 @@ pub(super) enum Scanned {
 }
 
 /// The scanner gave up; the parser decides.
-struct Unsure;
+pub(super) struct Unsure;
 
-type Step<T> = Result<T, Unsure>;
+pub(super) type Step<T> = Result<T, Unsure>;
 
 /// The value of `payload` at `path`, as `lookup(project(payload), path)` gives it.
 ///
@@ -259,8 +259,16 @@ impl<'f> KeySearch<'f> {
 }
 
 /// True when `payload` is JSON text the scanner reads to the end: UTF-8, no escapes, no
-/// control characters in strings, nesting within [`MAX_DEPTH`], valid syntax.
+/// control characters in strings, nesting within [`MAX_DEPTH`], valid syntax. Checked
+/// 64 bytes at a time ([`super::valid`]).
 pub(super) fn well_formed(payload: &[u8]) -> bool {
+    super::valid::well_formed(payload)
+}
+
+/// [`well_formed`] by the walk, a byte at a time: the reference the chunked check agrees
+/// with.
+#[cfg(test)]
+pub(super) fn walked_well_formed(payload: &[u8]) -> bool {
     json_text(payload) && std::str::from_utf8(payload).is_ok() && walk(payload, &[]).is_ok()
 }
 
@@ -405,7 +413,7 @@ impl<'a> Structure<'a> {
 }
 
 /// Each bit `i` set where bits `0..=i` of `x` hold an odd number of ones.
-fn prefix_xor(mut x: u64) -> u64 {
+pub(super) fn prefix_xor(mut x: u64) -> u64 {
     for shift in [1, 2, 4, 8, 16, 32] {
         x ^= x << shift;
     }
@@ -729,7 +737,7 @@ fn string_end(bytes: &[u8], i: usize) -> Step<(Range<usize>, usize)> {
     Err(Unsure)
 }
 
-fn literal(bytes: &[u8], i: usize, word: &[u8]) -> Step<usize> {
+pub(super) fn literal(bytes: &[u8], i: usize, word: &[u8]) -> Step<usize> {
     match bytes.get(i..i + word.len()) {
         Some(found) if found == word => Ok(i + word.len()),
         _ => Err(Unsure),
@@ -738,7 +746,7 @@ fn literal(bytes: &[u8], i: usize, word: &[u8]) -> Step<usize> {
 
 /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?` from `i`, as serde reads it;
 /// where it ends.
-fn number_end(bytes: &[u8], mut i: usize) -> Step<usize> {
+pub(super) fn number_end(bytes: &[u8], mut i: usize) -> Step<usize> {
     let at = |i: usize| bytes.get(i).copied().unwrap_or(0);
     let digits = |mut i: usize| {
         while at(i).is_ascii_digit() {
@@ -773,7 +781,7 @@ fn number_end(bytes: &[u8], mut i: usize) -> Step<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::{json, lookup, Filter, Seg};
     use super::*;
     use proptest::prelude::*;
@@ -975,7 +983,10 @@ mod tests {
 
     /// Well-formed JSON text of up to a few hundred bytes: the key searched for at every
     /// depth, strings full of brackets, colons and key-like text, arrays at the root.
-    fn well_formed_text(rng: &mut crate::test_rng::XorShift, depth: usize) -> String {
+    pub(in crate::filter) fn well_formed_text(
+        rng: &mut crate::test_rng::XorShift,
+        depth: usize,
+    ) -> String {
         let space = |rng: &mut crate::test_rng::XorShift| [" ", "", "", "\n", "\t "][rng.below(5)];
         let key = |rng: &mut crate::test_rng::XorShift| {
             ["a", "b", "latency_ms", "a ", "ab"][rng.below(5)]
