@@ -51,6 +51,7 @@
 
 mod json;
 mod known;
+mod lex;
 mod refine;
 mod scan;
 mod search;

@@ -25,23 +25,14 @@ use memchr::memmem::Finder;
 use serde_json::Value;
 
 use super::known::Known;
+use super::lex::{json_text, literal, number_end, prefix_xor, Step, Unsure, MAX_DEPTH};
 use super::Seg;
-
-/// Well below serde_json's recursion limit (128), so a value handed to serde on its own
-/// parses as it would in place.
-pub(super) const MAX_DEPTH: usize = 64;
 
 // Named so that brace-counting tools are not misled by a brace in a literal.
 const OBJECT: u8 = b'{';
 const OBJECT_END: u8 = b'}';
 const ARRAY: u8 = b'[';
 const ARRAY_END: u8 = b']';
-
-/// True when `payload` takes the parser's route: JSON text, an object or array first.
-pub(super) fn json_text(payload: &[u8]) -> bool {
-    let first = payload.iter().find(|b| !b.is_ascii_whitespace());
-    matches!(first, Some(&OBJECT | &ARRAY))
-}
 
 /// JSON text without a backslash: every key in it is written as it reads, so one whose
 /// quoted form is not in the bytes is not there (the key pre-check's rule).
@@ -99,11 +90,6 @@ pub(super) enum Scanned {
     /// Not decided here: ask the parser.
     Unsure,
 }
-
-/// The scanner gave up; the parser decides.
-pub(super) struct Unsure;
-
-pub(super) type Step<T> = Result<T, Unsure>;
 
 /// The value of `payload` at `path`, as `lookup(project(payload), path)` gives it.
 ///
@@ -265,13 +251,6 @@ pub(super) fn well_formed(payload: &[u8]) -> bool {
     super::valid::well_formed(payload)
 }
 
-/// [`well_formed`] by the walk, a byte at a time: the reference the chunked check agrees
-/// with.
-#[cfg(test)]
-pub(super) fn walked_well_formed(payload: &[u8]) -> bool {
-    json_text(payload) && std::str::from_utf8(payload).is_ok() && walk(payload, &[]).is_ok()
-}
-
 /// A key written the same way in every well-formed payload that has it (no quote,
 /// backslash or control character, which only an escape could write there).
 fn plain_key(key: &str) -> bool {
@@ -410,14 +389,6 @@ impl<'a> Structure<'a> {
         // Odd up to and including this quote: the ones before it were even.
         (self.inside >> bit & 1 == 1, depth)
     }
-}
-
-/// Each bit `i` set where bits `0..=i` of `x` hold an odd number of ones.
-pub(super) fn prefix_xor(mut x: u64) -> u64 {
-    for shift in [1, 2, 4, 8, 16, 32] {
-        x ^= x << shift;
-    }
-    x
 }
 
 /// Where a 64-byte chunk has quotes, opening brackets and closing brackets.
@@ -737,52 +708,9 @@ fn string_end(bytes: &[u8], i: usize) -> Step<(Range<usize>, usize)> {
     Err(Unsure)
 }
 
-pub(super) fn literal(bytes: &[u8], i: usize, word: &[u8]) -> Step<usize> {
-    match bytes.get(i..i + word.len()) {
-        Some(found) if found == word => Ok(i + word.len()),
-        _ => Err(Unsure),
-    }
-}
-
-/// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?` from `i`, as serde reads it;
-/// where it ends.
-pub(super) fn number_end(bytes: &[u8], mut i: usize) -> Step<usize> {
-    let at = |i: usize| bytes.get(i).copied().unwrap_or(0);
-    let digits = |mut i: usize| {
-        while at(i).is_ascii_digit() {
-            i += 1;
-        }
-        i
-    };
-    let some_digits = |i: usize| match digits(i) {
-        end if end > i => Ok(end),
-        _ => Err(Unsure),
-    };
-    if at(i) == b'-' {
-        i += 1;
-    }
-    i = match at(i) {
-        b'0' if at(i + 1).is_ascii_digit() => return Err(Unsure),
-        b'0' => i + 1,
-        b'1'..=b'9' => digits(i + 1),
-        _ => return Err(Unsure),
-    };
-    if at(i) == b'.' {
-        i = some_digits(i + 1)?;
-    }
-    if let b'e' | b'E' = at(i) {
-        i += 1;
-        if let b'+' | b'-' = at(i) {
-            i += 1;
-        }
-        i = some_digits(i)?;
-    }
-    Ok(i)
-}
-
 #[cfg(test)]
-pub(super) mod tests {
-    use super::super::{json, lookup, Filter, Seg};
+mod tests {
+    use super::super::{json, lookup, valid, Filter, Seg};
     use super::*;
     use proptest::prelude::*;
 
@@ -1275,5 +1203,122 @@ pub(super) mod tests {
             Scanned::Absent,
             "not UTF-8"
         );
+    }
+
+    /// [`well_formed`] by the walk, a byte at a time: the reference the chunked check
+    /// ([`valid::well_formed`]) agrees with.
+    fn walked(payload: &[u8]) -> bool {
+        json_text(payload) && std::str::from_utf8(payload).is_ok() && walk(payload, &[]).is_ok()
+    }
+
+    /// Bytes a mutation puts in: each one the grammar or the string rules care about.
+    const EDITS: &[u8] = b"\"\\{}[]:, \t\n\r0-1.eE+tfnrul\x01\x0c\x1a\x1b\x1d\x7f\x80\xc3\xa9\xff";
+
+    #[test]
+    fn the_chunked_check_agrees_with_the_walk() {
+        let mut rng = crate::test_rng::XorShift(0x7A11_D000_0000_0004);
+        let (mut good, mut bad) = (0, 0);
+        for round in 0..60_000 {
+            let text = well_formed_text(&mut rng, 4);
+            // Something of any length before it, so that every token falls on every
+            // side of a 64-byte chunk's edge.
+            let n = rng.below(140);
+            let mut bytes = match round % 7 {
+                0 => text.into_bytes(),
+                1 => format!("{{\"a\":{text}}}").into_bytes(),
+                2 => format!(" [{text} ,\t{text}]\n").into_bytes(),
+                3 => format!("{{\"{}\":{text}}}", "k".repeat(n)).into_bytes(),
+                4 => format!("[{}{text}]", " ".repeat(n)).into_bytes(),
+                5 => format!("[{}1,{text}]", "9".repeat(n)).into_bytes(),
+                _ => format!("[\"{}\",{text}]", "x".repeat(n)).into_bytes(),
+            };
+            // Most mutated: a byte replaced, inserted or dropped, or cut short.
+            for _ in 0..rng.below(3) {
+                let at = rng.below(bytes.len() + 1);
+                match rng.below(4) {
+                    0 if at < bytes.len() => bytes[at] = EDITS[rng.below(EDITS.len())],
+                    1 => bytes.insert(at, EDITS[rng.below(EDITS.len())]),
+                    2 if at < bytes.len() => drop(bytes.remove(at)),
+                    _ => bytes.truncate(at),
+                }
+            }
+            let want = walked(&bytes);
+            assert_eq!(
+                valid::well_formed(&bytes),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(&bytes)
+            );
+            if want {
+                good += 1;
+            } else {
+                bad += 1;
+            }
+        }
+        assert!(good > 10_000 && bad > 10_000, "{good} good, {bad} bad");
+    }
+
+    #[test]
+    fn nesting_is_refused_past_the_walks_depth() {
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        for n in [1, MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, 200] {
+            let text = nested(n);
+            assert_eq!(
+                valid::well_formed(text.as_bytes()),
+                walked(text.as_bytes()),
+                "{n}"
+            );
+        }
+        assert!(valid::well_formed(nested(MAX_DEPTH).as_bytes()));
+        assert!(!valid::well_formed(nested(MAX_DEPTH + 1).as_bytes()));
+    }
+
+    #[test]
+    fn what_the_walk_refuses_is_refused() {
+        for text in [
+            "",
+            " ",
+            "1",
+            "\"a\"",
+            "true",
+            "{",
+            "}",
+            "[1,]",
+            "{\"a\":1,}",
+            "{\"a\" 1}",
+            "{\"a\":}",
+            "{1:2}",
+            "[1 2]",
+            "[tru]",
+            "[truex]",
+            "[01]",
+            "[1.]",
+            "[-]",
+            "[1e]",
+            "[\"a\\\"b\"]",
+            "[\"a\tb\"]",
+            "[\x0c]",
+            "{}{}",
+            "[] x",
+            "[\"é\"]\u{80}",
+            "[\"unterminated]",
+            "[1]]",
+            "[{]}",
+            "[\"a\":1]",
+        ] {
+            assert!(!valid::well_formed(text.as_bytes()), "{text:?}");
+            assert!(!walked(text.as_bytes()), "{text:?}");
+        }
+        let mut invalid_utf8 = b"[\"".to_vec();
+        invalid_utf8.extend_from_slice(&[0xff, b'"', b']']);
+        assert!(!valid::well_formed(&invalid_utf8));
+        for text in [
+            "{}",
+            "[]",
+            " [ 1 , -2.5e+3 , \"é\" , null ]\n",
+            "{\"a\":{\"b\":[true,false]}}",
+        ] {
+            assert!(valid::well_formed(text.as_bytes()), "{text:?}");
+        }
     }
 }

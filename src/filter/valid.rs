@@ -1,16 +1,21 @@
 //! Whether a payload is JSON the scanner reads to the end ([`super::scan::JsonMark`]),
 //! 64 bytes at a time (issue 19).
 //!
-//! The scanner's walk checked a payload a byte at a time (≈ 86 ns for the render bench's
-//! 85-byte payload, ≈ 1 byte a nanosecond): a JSON-field filter arriving with `/` spends
-//! most of its count there. Here each 64-byte chunk is classified at once (quotes,
-//! backslashes, control and non-ASCII bytes, whitespace, brackets, `:` and `,`); with no
-//! backslash every quote opens or closes a string, so which bytes are inside strings is a
-//! prefix XOR of the quotes, and the grammar is checked one token at a time (a bracket,
-//! a `:` or `,`, a string, a scalar) instead of one byte at a time. It accepts exactly
-//! what the walk accepts (test: `the_chunked_check_agrees_with_the_walk`).
+//! The scanner's walk checked a payload a byte at a time (≈ 90 ns for the render bench's
+//! 85-byte payload): a JSON-field filter arriving with `/` spent most of its count there.
+//! Here each 64-byte chunk is classified at once (quotes, backslashes, control and
+//! non-ASCII bytes, whitespace, each bracket, `:` and `,`). With no backslash every quote
+//! opens or closes a string, so which bytes are inside strings is a prefix XOR of the
+//! quotes. The grammar is then checked for all tokens of the chunk at once: JSON allows
+//! after each kind of token only some kinds of token (after `{` a key or `}`, after a key
+//! `:`, after a value `,` or a close, …), so for each kind the positions of the tokens
+//! that follow it are worked out by bit arithmetic (a carry runs across the spaces
+//! between) and must all be of the allowed kinds. Only the brackets (to match them and
+//! tell an object's `,` from an array's) and the scalars (numbers, literals) are read one
+//! at a time. It accepts exactly what the walk accepts (test:
+//! `the_chunked_check_agrees_with_the_walk`, beside the walk in `scan.rs`).
 
-use super::scan::{literal, number_end, prefix_xor, MAX_DEPTH};
+use super::lex::{json_text, literal, number_end, prefix_xor, MAX_DEPTH};
 
 /// Where a 64-byte chunk has each kind of byte (bit `i`: byte `i`).
 #[derive(Debug, Default, PartialEq)]
@@ -23,13 +28,73 @@ struct Classes {
     high: u64,
     /// Space, tab, line feed, carriage return.
     space: u64,
-    /// `{ } [ ] : ,` (and 0x0C, 0x1A, 0x1B, 0x1D, which are control bytes and refused).
-    structural: u64,
+    open_object: u64,
+    open_array: u64,
+    close_object: u64,
+    close_array: u64,
+    colon: u64,
+    comma: u64,
+    /// `0` to `9`, and `0` alone.
+    digits: u64,
+    zeros: u64,
 }
 
 /// The 64 bytes of `payload` from `start`, spaces past its end (which are not tokens).
 #[cfg(target_arch = "x86_64")]
+#[inline]
 fn classify(payload: &[u8], start: usize) -> Classes {
+    if std::arch::is_x86_feature_detected!("avx512bw") {
+        // SAFETY: the processor has AVX-512BW, checked just now.
+        return unsafe { classify_wide(payload, start) };
+    }
+    classify_narrow(payload, start)
+}
+
+/// [`classify`] with one 64-byte load and a mask per class (AVX-512BW): the bytes past
+/// the payload's end are not read (a masked load) and read as spaces.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512bw")]
+fn classify_wide(payload: &[u8], start: usize) -> Classes {
+    use std::arch::x86_64::{
+        _mm512_cmpeq_epi8_mask, _mm512_cmplt_epu8_mask, _mm512_mask_loadu_epi8,
+        _mm512_movepi8_mask, _mm512_set1_epi8, _mm512_sub_epi8,
+    };
+    let rest = payload.get(start..).unwrap_or_default();
+    let present = match rest.len() {
+        64.. => !0,
+        n => (1u64 << n) - 1,
+    };
+    let spaces = _mm512_set1_epi8(b' ' as i8);
+    // SAFETY: the mask covers only bytes of `rest`; masked-out bytes are not read.
+    let v = unsafe { _mm512_mask_loadu_epi8(spaces, present, rest.as_ptr().cast::<i8>()) };
+    macro_rules! eq {
+        ($byte:expr) => {
+            _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8($byte as i8))
+        };
+    }
+    Classes {
+        quotes: eq!(b'"'),
+        backslashes: eq!(b'\\'),
+        control: _mm512_cmplt_epu8_mask(v, _mm512_set1_epi8(0x20)),
+        high: _mm512_movepi8_mask(v),
+        space: eq!(b' ') | eq!(b'\t') | eq!(b'\n') | eq!(b'\r'),
+        open_object: eq!(b'{'),
+        open_array: eq!(b'['),
+        close_object: eq!(b'}'),
+        close_array: eq!(b']'),
+        colon: eq!(b':'),
+        comma: eq!(b','),
+        digits: _mm512_cmplt_epu8_mask(
+            _mm512_sub_epi8(v, _mm512_set1_epi8(b'0' as i8)),
+            _mm512_set1_epi8(10),
+        ),
+        zeros: eq!(b'0'),
+    }
+}
+
+/// [`classify`] 16 bytes at a time (SSE2, part of every x86-64 processor).
+#[cfg(target_arch = "x86_64")]
+fn classify_narrow(payload: &[u8], start: usize) -> Classes {
     use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_set1_epi8, _mm_set_epi64x};
     let mut lanes = [(); 4].map(|()| {
         // SAFETY: SSE2 is enabled on every x86_64 target.
@@ -52,6 +117,7 @@ fn classify(payload: &[u8], start: usize) -> Classes {
 }
 
 /// Eight bytes of `payload` from `at` as a little-endian word, spaces past its end.
+#[cfg(target_arch = "x86_64")]
 fn word(payload: &[u8], at: usize) -> u64 {
     const SPACES: u64 = u64::from_le_bytes([b' '; 8]);
     let len = payload.len();
@@ -77,7 +143,8 @@ fn word(payload: &[u8], at: usize) -> u64 {
 #[inline]
 fn classify_lanes(lanes: &[std::arch::x86_64::__m128i; 4]) -> Classes {
     use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8, _mm_sub_epi8,
     };
     let mut c = Classes::default();
     for (k, &v) in lanes.iter().enumerate() {
@@ -85,16 +152,11 @@ fn classify_lanes(lanes: &[std::arch::x86_64::__m128i; 4]) -> Classes {
         let masks = unsafe {
             let eq = |x: __m128i, byte: u8| _mm_cmpeq_epi8(x, _mm_set1_epi8(byte as i8));
             let bits = |x: __m128i| u64::from(_mm_movemask_epi8(x) as u16);
-            let folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
             // Signed: bytes from 0x80 are below 0x20 too (told apart by `high`).
             let below = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
             let space = _mm_or_si128(
                 _mm_or_si128(eq(v, b' '), eq(v, b'\t')),
                 _mm_or_si128(eq(v, b'\n'), eq(v, b'\r')),
-            );
-            let structural = _mm_or_si128(
-                _mm_or_si128(eq(folded, b'{'), eq(folded, b'}')),
-                _mm_or_si128(eq(folded, b':'), eq(folded, b',')),
             );
             [
                 bits(eq(v, b'"')),
@@ -102,7 +164,18 @@ fn classify_lanes(lanes: &[std::arch::x86_64::__m128i; 4]) -> Classes {
                 bits(below),
                 bits(v),
                 bits(space),
-                bits(structural),
+                bits(eq(v, b'{')),
+                bits(eq(v, b'[')),
+                bits(eq(v, b'}')),
+                bits(eq(v, b']')),
+                bits(eq(v, b':')),
+                bits(eq(v, b',')),
+                // Unsigned: digits are the bytes whose distance above `0` is at most 9.
+                bits({
+                    let above = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
+                    _mm_cmpeq_epi8(_mm_min_epu8(above, _mm_set1_epi8(9)), above)
+                }),
+                bits(eq(v, b'0')),
             ]
         };
         let shift = 16 * k;
@@ -111,7 +184,14 @@ fn classify_lanes(lanes: &[std::arch::x86_64::__m128i; 4]) -> Classes {
         c.high |= masks[3] << shift;
         c.control |= (masks[2] & !masks[3]) << shift;
         c.space |= masks[4] << shift;
-        c.structural |= masks[5] << shift;
+        c.open_object |= masks[5] << shift;
+        c.open_array |= masks[6] << shift;
+        c.close_object |= masks[7] << shift;
+        c.close_array |= masks[8] << shift;
+        c.colon |= masks[9] << shift;
+        c.comma |= masks[10] << shift;
+        c.digits |= masks[11] << shift;
+        c.zeros |= masks[12] << shift;
     }
     c
 }
@@ -143,113 +223,52 @@ fn classify_bytewise(chunk: &[u8; 64]) -> Classes {
         set(&mut c.control, b < 0x20);
         set(&mut c.high, b >= 0x80);
         set(&mut c.space, matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-        set(
-            &mut c.structural,
-            matches!(b | 0x20, b'{' | b'}' | b':' | b','),
-        );
+        set(&mut c.open_object, b == b'{');
+        set(&mut c.open_array, b == b'[');
+        set(&mut c.close_object, b == b'}');
+        set(&mut c.close_array, b == b']');
+        set(&mut c.colon, b == b':');
+        set(&mut c.comma, b == b',');
+        set(&mut c.digits, b.is_ascii_digit());
+        set(&mut c.zeros, b == b'0');
     }
     c
 }
 
-/// A token's class: its first byte's (a scalar's first byte is anything else).
-const OPEN_OBJECT: u8 = 0;
-const OPEN_ARRAY: u8 = 1;
-const CLOSE_OBJECT: u8 = 2;
-const CLOSE_ARRAY: u8 = 3;
-const COLON: u8 = 4;
-const COMMA: u8 = 5;
-const STRING: u8 = 6;
-const SCALAR: u8 = 7;
-
-const CLASS: [u8; 256] = {
-    let mut class = [SCALAR; 256];
-    class[b'{' as usize] = OPEN_OBJECT;
-    class[b'[' as usize] = OPEN_ARRAY;
-    class[b'}' as usize] = CLOSE_OBJECT;
-    class[b']' as usize] = CLOSE_ARRAY;
-    class[b':' as usize] = COLON;
-    class[b',' as usize] = COMMA;
-    class[b'"' as usize] = STRING;
-    class
-};
-
-// What the next token may be; each state but the root's and the end's knows the kind
-// of the innermost open container.
-/// The root: an object or an array.
-const ROOT: u8 = 0;
-/// A member's value (after `:`).
-const MEMBER_VALUE: u8 = 1;
-/// An element (after `,` in an array).
-const ELEMENT: u8 = 2;
-/// An element or `]` (after `[`).
-const FIRST_ELEMENT: u8 = 3;
-/// A key or `}` (after `{`).
-const FIRST_KEY: u8 = 4;
-/// A key (after `,` in an object).
-const KEY: u8 = 5;
-/// `:` (after a key).
-const KEY_COLON: u8 = 6;
-/// `,` or `}` (after a member's value).
-const AFTER_MEMBER: u8 = 7;
-/// `,` or `]` (after an element).
-const AFTER_ELEMENT: u8 = 8;
-/// Nothing: the root has closed.
-const END: u8 = 9;
-const STATES: usize = 10;
-
-// What a token does besides moving to a state (below 0x10: a state, nothing else).
-/// Open an object, or an array.
-const PUSH_OBJECT: u8 = 0x10;
-const PUSH_ARRAY: u8 = 0x11;
-/// Close the innermost container (its kind is the state's).
-const POP: u8 = 0x20;
-/// Check the scalar, then the state after a member's value, or an element.
-const SCALAR_MEMBER: u8 = 0x30;
-const SCALAR_ELEMENT: u8 = 0x31;
-/// The grammar refuses the token.
-const REFUSE: u8 = 0xFF;
-
-/// Where a state's entry for a class is in [`TABLE`].
-const fn at(state: u8, class: u8) -> usize {
-    state as usize * 8 + class as usize
-}
-
-/// The grammar as a table: `TABLE[at(state, class)]`.
-const TABLE: [u8; STATES * 8] = {
-    let mut t = [REFUSE; STATES * 8];
-    t[at(ROOT, OPEN_OBJECT)] = PUSH_OBJECT;
-    t[at(ROOT, OPEN_ARRAY)] = PUSH_ARRAY;
-    let values = [
-        (MEMBER_VALUE, AFTER_MEMBER, SCALAR_MEMBER),
-        (ELEMENT, AFTER_ELEMENT, SCALAR_ELEMENT),
-        (FIRST_ELEMENT, AFTER_ELEMENT, SCALAR_ELEMENT),
-    ];
-    let mut k = 0;
-    while k < values.len() {
-        let (state, after, scalar) = values[k];
-        t[at(state, OPEN_OBJECT)] = PUSH_OBJECT;
-        t[at(state, OPEN_ARRAY)] = PUSH_ARRAY;
-        t[at(state, STRING)] = after;
-        t[at(state, SCALAR)] = scalar;
-        k += 1;
-    }
-    t[at(FIRST_ELEMENT, CLOSE_ARRAY)] = POP;
-    t[at(FIRST_KEY, STRING)] = KEY_COLON;
-    t[at(FIRST_KEY, CLOSE_OBJECT)] = POP;
-    t[at(KEY, STRING)] = KEY_COLON;
-    t[at(KEY_COLON, COLON)] = MEMBER_VALUE;
-    t[at(AFTER_MEMBER, COMMA)] = KEY;
-    t[at(AFTER_MEMBER, CLOSE_OBJECT)] = POP;
-    t[at(AFTER_ELEMENT, COMMA)] = ELEMENT;
-    t[at(AFTER_ELEMENT, CLOSE_ARRAY)] = POP;
-    t
-};
-
-/// The containers open around the current token.
+/// The containers open around the current byte.
 struct Stack {
     depth: usize,
     /// Bit `d - 1`: the container at depth `d` is an array.
     arrays: u64,
+}
+
+impl Stack {
+    /// Opens a container; false past [`MAX_DEPTH`] (the walk gives up there).
+    fn open(&mut self, array: bool) -> bool {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return false;
+        }
+        let bit = 1u64 << (self.depth - 1);
+        self.arrays = if array {
+            self.arrays | bit
+        } else {
+            self.arrays & !bit
+        };
+        true
+    }
+
+    /// Whether the innermost open container is an array (None at the root's level).
+    fn in_array(&self) -> Option<bool> {
+        (self.depth > 0).then(|| self.arrays >> (self.depth - 1) & 1 == 1)
+    }
+
+    /// Closes the innermost container if it is of the kind given.
+    fn close(&mut self, array: bool) -> bool {
+        let ok = self.in_array() == Some(array);
+        self.depth -= usize::from(ok);
+        ok
+    }
 }
 
 /// The scalar starting at `i` (a number or a literal) reads to its end: the next byte is
@@ -269,91 +288,165 @@ fn scalar_ok(bytes: &[u8], i: usize) -> bool {
     })
 }
 
-/// One token, starting at `i`, from `state`: the state after it (None: refused).
-#[inline]
-fn step(bytes: &[u8], i: usize, state: u8, stack: &mut Stack) -> Option<u8> {
-    let entry = TABLE[at(state, CLASS[usize::from(bytes[i])])];
-    if entry < 0x10 {
-        return Some(entry);
+/// What is carried from one chunk to the next.
+#[derive(Default)]
+struct Carry {
+    /// All ones while a string is open.
+    in_string: u64,
+    /// Bit 0: the last chunk ended inside a scalar.
+    in_scalar: u64,
+    /// Bit 0: a scalar ran to the last chunk's end (its end is found in this one).
+    scalar_end: u64,
+    /// Bit 0: the last chunk ended inside a key.
+    in_key: u64,
+    /// Bit 0 for each kind of token: one in the last chunk is followed by nothing but
+    /// space to that chunk's end (what follows it is in this one).
+    follows: [u64; KINDS],
+}
+
+/// The kinds of token whose followers are checked: `{`; `[`; `:` or an array's `,`
+/// (a value follows); an object's `,` (a key follows); a key; a value's end.
+const KINDS: usize = 6;
+
+/// The first token at each bit of `x` (positions right after tokens) or after the spaces
+/// `ws` from there, and whether one ran past the chunk's end.
+fn followers(x: u64, ws: u64) -> (u64, u64) {
+    let (sum, past) = (x & ws).overflowing_add(ws);
+    ((x & !ws) | (sum & !ws), u64::from(past))
+}
+
+/// Check one 64-byte chunk from `start`: false where the grammar refuses it.
+fn chunk(payload: &[u8], start: usize, c: &Classes, carry: &mut Carry, stack: &mut Stack) -> bool {
+    // Bit `i`: byte `i` is an opening quote or inside a string.
+    let inside = prefix_xor(c.quotes) ^ carry.in_string;
+    // A control byte is refused in a string, and outside one unless it is space.
+    if c.backslashes != 0 || c.control & (inside | !c.space) != 0 {
+        return false;
     }
-    match entry {
-        PUSH_OBJECT | PUSH_ARRAY => {
-            stack.depth += 1;
-            if stack.depth > MAX_DEPTH {
-                return None;
+    carry.in_string = ((inside as i64) >> 63) as u64;
+    let out = !inside & !c.quotes;
+    let (opening, closing) = (c.quotes & inside, c.quotes & !inside);
+    let open_object = c.open_object & out;
+    let open_array = c.open_array & out;
+    let close_object = c.close_object & out;
+    let close_array = c.close_array & out;
+    let (colon, comma) = (c.colon & out, c.comma & out);
+    let ws = c.space & out;
+    let structural = open_object | open_array | close_object | close_array | colon | comma;
+    let scalar = out & !c.space & !structural;
+    let scalar_starts = scalar & !(scalar << 1 | carry.in_scalar);
+    carry.in_scalar = scalar >> 63;
+    // A run of digits alone is an integer unless it starts with a 0 that goes on: read
+    // only the other scalars (and one running into the next chunk, read across).
+    let unusual = (scalar & !c.digits) | 1 << 63;
+    let zero_led = scalar_starts & c.zeros & scalar >> 1;
+    if scalar & unusual != 0 || zero_led != 0 {
+        let mut starts = scalar_starts;
+        while starts != 0 {
+            let first = starts & starts.wrapping_neg();
+            // The scalar's bytes: a carry through them from its first.
+            let bytes = (scalar.wrapping_add(first) ^ scalar) & scalar;
+            let plain = bytes & unusual == 0 && first & zero_led == 0;
+            if !plain && !scalar_ok(payload, start + first.trailing_zeros() as usize) {
+                return false;
             }
-            let bit = 1u64 << (stack.depth - 1);
-            if entry == PUSH_ARRAY {
-                stack.arrays |= bit;
-                Some(FIRST_ELEMENT)
-            } else {
-                stack.arrays &= !bit;
-                Some(FIRST_KEY)
-            }
+            starts ^= first;
         }
-        POP => {
-            stack.depth -= 1;
-            Some(match stack.depth {
-                0 => END,
-                d if stack.arrays >> (d - 1) & 1 == 1 => AFTER_ELEMENT,
-                _ => AFTER_MEMBER,
-            })
-        }
-        SCALAR_MEMBER => scalar_ok(bytes, i).then_some(AFTER_MEMBER),
-        SCALAR_ELEMENT => scalar_ok(bytes, i).then_some(AFTER_ELEMENT),
-        _ => None,
     }
+    // The brackets in order: matched, and each `,` told an object's or an array's.
+    let (mut in_objects, mut in_arrays) = (0u64, 0u64);
+    let opens = open_object | open_array;
+    let arrays = open_array | close_array;
+    let mut brackets = opens | close_object | close_array;
+    // The bytes not yet told which container they are in.
+    let mut rest = !0u64;
+    loop {
+        let bracket = brackets & brackets.wrapping_neg();
+        // Up to this bracket (all the rest after the last one).
+        let before = rest & bracket.wrapping_sub(1);
+        match stack.in_array() {
+            Some(true) => in_arrays |= before,
+            Some(false) => in_objects |= before,
+            None => {}
+        }
+        if bracket == 0 {
+            break;
+        }
+        rest &= !before;
+        let array = bracket & arrays != 0;
+        let ok = if bracket & opens != 0 {
+            stack.open(array)
+        } else {
+            stack.close(array)
+        };
+        if !ok {
+            return false;
+        }
+        brackets ^= bracket;
+    }
+    if comma & !(in_objects | in_arrays) != 0 {
+        // After the root's close.
+        return false;
+    }
+    let value = opening | scalar_starts | open_object | open_array;
+    let mut follow = |kind: usize, ends: u64, carried: u64| {
+        let (next, past) = followers(ends << 1 | carried | carry.follows[kind], ws);
+        carry.follows[kind] = ends >> 63 | past;
+        next
+    };
+    let after_open_object = follow(0, open_object, 0);
+    let after_object_comma = follow(3, comma & in_objects, 0);
+    // A key: a string after `{` or an object's `,`; where it closes, found by a carry
+    // through the string's bytes.
+    let keys = opening & (after_open_object | after_object_comma);
+    let (sum, past) = inside.overflowing_add(keys | carry.in_key);
+    carry.in_key = u64::from(past);
+    let key_ends = sum & !inside;
+    // Where scalars end: a carry through each one's bytes.
+    let (sum, past) = scalar.overflowing_add(scalar_starts | carry.scalar_end);
+    carry.scalar_end = u64::from(past);
+    let after_scalars = sum & !scalar;
+    let value_ends = (closing & !key_ends) | close_object | close_array;
+    let refused = (after_open_object & !(opening | close_object))
+        | (follow(1, open_array, 0) & !(value | close_array))
+        | (follow(2, colon | (comma & in_arrays), 0) & !value)
+        | (after_object_comma & !opening)
+        | (follow(4, key_ends, 0) & !colon)
+        | (follow(5, value_ends, after_scalars) & !(comma | close_object | close_array));
+    refused == 0
 }
 
 /// True when `payload` is JSON text the scanner reads to the end: an object or array at
 /// the root, UTF-8, no backslash, no control byte in a string, nesting within
 /// [`MAX_DEPTH`], valid syntax (what `walk` accepts, from JSON text).
 pub(super) fn well_formed(payload: &[u8]) -> bool {
-    let mut state = ROOT;
+    if !json_text(payload) {
+        return false;
+    }
+    let mut carry = Carry::default();
     let mut stack = Stack {
         depth: 0,
         arrays: 0,
     };
-    // All ones while a string is open at the end of the last chunk.
-    let mut in_string = 0u64;
-    // Whether the last chunk ended inside a scalar.
-    let mut in_scalar = 0u64;
     let mut high = 0u64;
     for start in (0..payload.len()).step_by(64) {
         let c = classify(payload, start);
-        // Bit `i`: byte `i` is an opening quote or inside a string.
-        let inside = prefix_xor(c.quotes) ^ in_string;
-        // A control byte is refused in a string, and outside one unless it is space.
-        if c.backslashes != 0 || c.control & (inside | !c.space) != 0 {
+        high |= c.high;
+        if !chunk(payload, start, &c, &mut carry, &mut stack) {
             return false;
         }
-        high |= c.high;
-        in_string = ((inside as i64) >> 63) as u64;
-        let outside = !inside & !c.quotes;
-        let scalar = outside & !c.space & !c.structural;
-        let mut tokens =
-            (c.structural & outside) | (c.quotes & inside) | (scalar & !(scalar << 1 | in_scalar));
-        in_scalar = scalar >> 63;
-        while tokens != 0 {
-            let i = start + tokens.trailing_zeros() as usize;
-            tokens &= tokens - 1;
-            match step(payload, i, state, &mut stack) {
-                Some(next) => state = next,
-                None => return false,
-            }
-        }
     }
-    in_string == 0 && state == END && (high == 0 || std::str::from_utf8(payload).is_ok())
+    // Every token after the first was checked as the follower of the one before it; the
+    // last one's follower is the end, allowed only once the root has closed.
+    carry.in_string == 0 && stack.depth == 0 && (high == 0 || std::str::from_utf8(payload).is_ok())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The byte loop's reference: `walk` over JSON text, as the scanner checked before.
-    fn walked(payload: &[u8]) -> bool {
-        super::super::scan::walked_well_formed(payload)
-    }
+    /// Bytes the grammar or the string rules care about.
+    const EDITS: &[u8] = b"\"\\{}[]:, \t\n\r0-1.eE+tfnrul\x01\x0c\x1a\x1b\x1d\x7f\x80\xc3\xa9\xff";
 
     #[test]
     fn classes_are_what_a_byte_at_a_time_reads() {
@@ -375,106 +468,19 @@ mod tests {
                 "{part:?}"
             );
             assert_eq!(classify(&chunk, 0), classify_bytewise(&chunk), "{chunk:?}");
-        }
-    }
-
-    /// Bytes a mutation puts in: each one the grammar or the string rules care about.
-    const EDITS: &[u8] = b"\"\\{}[]:, \t\n\r0-1.eE+tfnrul\x01\x0c\x1a\x1b\x1d\x7f\x80\xc3\xa9\xff";
-
-    #[test]
-    fn the_chunked_check_agrees_with_the_walk() {
-        let mut rng = crate::test_rng::XorShift(0x7A11_D000_0000_0004);
-        let (mut good, mut bad) = (0, 0);
-        for round in 0..60_000 {
-            let text = super::super::scan::tests::well_formed_text(&mut rng, 4);
-            let mut bytes = match round % 3 {
-                0 => text.into_bytes(),
-                1 => format!("{{\"a\":{text}}}").into_bytes(),
-                _ => format!(" [{text} ,\t{text}]\n").into_bytes(),
-            };
-            // Most mutated: a byte replaced, inserted or dropped, or cut short.
-            for _ in 0..rng.below(3) {
-                let at = rng.below(bytes.len() + 1);
-                match rng.below(4) {
-                    0 if at < bytes.len() => bytes[at] = EDITS[rng.below(EDITS.len())],
-                    1 => bytes.insert(at, EDITS[rng.below(EDITS.len())]),
-                    2 if at < bytes.len() => drop(bytes.remove(at)),
-                    _ => bytes.truncate(at),
+            // Both ways, where the processor has the wide one.
+            #[cfg(target_arch = "x86_64")]
+            for bytes in [part, &chunk[..]] {
+                assert_eq!(
+                    classify_narrow(bytes, 0),
+                    classify_bytewise(&padded(bytes, 0))
+                );
+                if std::arch::is_x86_feature_detected!("avx512bw") {
+                    // SAFETY: checked just now.
+                    let wide = unsafe { classify_wide(bytes, 0) };
+                    assert_eq!(wide, classify_bytewise(&padded(bytes, 0)));
                 }
             }
-            let want = walked(&bytes);
-            assert_eq!(
-                well_formed(&bytes),
-                want,
-                "{:?}",
-                String::from_utf8_lossy(&bytes)
-            );
-            if want {
-                good += 1;
-            } else {
-                bad += 1;
-            }
-        }
-        assert!(good > 10_000 && bad > 10_000, "{good} good, {bad} bad");
-    }
-
-    #[test]
-    fn nesting_is_refused_past_the_walks_depth() {
-        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
-        for n in [1, MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, 200] {
-            let text = nested(n);
-            assert_eq!(well_formed(text.as_bytes()), walked(text.as_bytes()), "{n}");
-        }
-        assert!(well_formed(nested(MAX_DEPTH).as_bytes()));
-        assert!(!well_formed(nested(MAX_DEPTH + 1).as_bytes()));
-    }
-
-    #[test]
-    fn what_the_walk_refuses_is_refused() {
-        for text in [
-            "",
-            " ",
-            "1",
-            "\"a\"",
-            "true",
-            "{",
-            "}",
-            "[1,]",
-            "{\"a\":1,}",
-            "{\"a\" 1}",
-            "{\"a\":}",
-            "{1:2}",
-            "[1 2]",
-            "[tru]",
-            "[truex]",
-            "[01]",
-            "[1.]",
-            "[-]",
-            "[1e]",
-            "[\"a\\\"b\"]",
-            "[\"a\tb\"]",
-            "[\x0c]",
-            "{}{}",
-            "[] x",
-            "[\"é\"]\u{80}",
-            "[\"unterminated]",
-            "[1]]",
-            "[{]}",
-            "[\"a\":1]",
-        ] {
-            assert!(!well_formed(text.as_bytes()), "{text:?}");
-            assert!(!walked(text.as_bytes()), "{text:?}");
-        }
-        let mut invalid_utf8 = b"[\"".to_vec();
-        invalid_utf8.extend_from_slice(&[0xff, b'"', b']']);
-        assert!(!well_formed(&invalid_utf8));
-        for text in [
-            "{}",
-            "[]",
-            " [ 1 , -2.5e+3 , \"é\" , null ]\n",
-            "{\"a\":{\"b\":[true,false]}}",
-        ] {
-            assert!(well_formed(text.as_bytes()), "{text:?}");
         }
     }
 }
