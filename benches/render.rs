@@ -16,7 +16,9 @@
 //! back; `RENDER_PER_KEY=1` prints each key's time with the count and its process CPU).
 //! `RENDER_HOW=paste`
 //! pastes it at once instead (after the pace, if given), `RENDER_HOW=set` sets it through
-//! the feed's API and times the full count.
+//! the feed's API and times the full count. `RENDER_CHECKED=1` runs the idle work (the
+//! arrivals' JSON check) before the first key, as the TUI has by then unless the
+//! messages arrived in one burst a moment before.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -487,6 +489,16 @@ fn one_filter(filters: &str) {
     let pace = pace.map(Duration::from_millis);
     let how = std::env::var("RENDER_HOW").unwrap_or_default();
     let mut s = state(retained, 10_000);
+    if std::env::var_os("RENDER_CHECKED").is_some() {
+        // The arrivals' JSON check done, as the TUI does it in idle time.
+        let (t, cpu) = (Instant::now(), process_cpu());
+        idle_for(&mut s, Duration::from_secs(60));
+        println!(
+            "\nthe arrivals' JSON check: {:.1} ms ({:.1} ms CPU)",
+            ms(t.elapsed()),
+            ms(process_cpu() - cpu)
+        );
+    }
     let mut term = Terminal::new(TestBackend::new(W, H)).expect("test backend");
     let label = match how.as_str() {
         "paste" => "pasted at `/`",
@@ -557,11 +569,21 @@ fn filter_at_scale(retained: usize, rounds: usize) {
         }
     }
     // Pasted: the whole expression arrives at once after `/` (keys queued: no count
-    // between them), over a feed no JSON filter has read yet.
-    for pause in [Some(Duration::from_millis(250)), None] {
-        let how = match pause {
-            Some(p) => format!("pasted {} ms after `/`", p.as_millis()),
-            None => "pasted with `/`".to_string(),
+    // between them), over a fresh feed: its arrivals' JSON check done (the TUI runs it
+    // in idle time as they arrive), or not started (a burst that has just arrived, with
+    // no idle moment since), with or without a pause after `/`.
+    for (arrived, pause) in [
+        (true, None),
+        (false, Some(Duration::from_millis(250))),
+        (false, None),
+    ] {
+        let how = match (arrived, pause) {
+            (true, _) => "pasted with `/`, arrivals checked".to_string(),
+            (false, Some(p)) => format!(
+                "pasted {} ms after `/`, nothing checked before",
+                p.as_millis()
+            ),
+            (false, None) => "pasted with `/`, nothing checked".to_string(),
         };
         println!("\n| filter over {label} retained, {how}, fresh feed | pastes | page p50 | page max | with count p50 | with count max | first paste with count |");
         println!("|---|---:|---:|---:|---:|---:|---:|");
@@ -572,6 +594,9 @@ fn filter_at_scale(retained: usize, rounds: usize) {
             "/payload 9+/",
         ] {
             let mut fresh = state(retained, 10_000);
+            if arrived {
+                idle_for(&mut fresh, Duration::from_secs(60));
+            }
             let (page, total) = paste_filter(&mut fresh, &mut term, expr, rounds, pause);
             let first = total[0];
             report_short(&format!("`{expr}`"), page, total, Some(first));

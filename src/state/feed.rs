@@ -72,9 +72,12 @@ pub struct FeedState {
     values_live: bool,
     /// A field's values read in idle time while its name is typed.
     read_ahead: Option<read_ahead::ReadAhead>,
-    /// Retained payloads below this id are still to be checked for well-formed JSON
-    /// in idle time (see [`FeedState::check_json_ahead`]).
+    /// Retained payloads in `json_floor..json_below` are still to be checked for
+    /// well-formed JSON in idle time, newest first; those from `json_top` on arrived
+    /// since that round began (see [`FeedState::checking_json`]).
     json_below: ItemId,
+    json_floor: ItemId,
+    json_top: ItemId,
     pub view: View,
     /// Messages dropped from the ring buffer to stay within the bounds.
     pub evicted: u64,
@@ -120,6 +123,8 @@ impl FeedState {
             values_live: false,
             read_ahead: None,
             json_below: 0,
+            json_floor: 0,
+            json_top: 0,
             view: View::Live,
             evicted: 0,
             evicted_bytes: 0,
@@ -418,18 +423,14 @@ impl FeedState {
         }
     }
 
-    /// Check every retained payload for well-formed JSON in idle time, newest first
-    /// (the filter prompt opened: a JSON filter may follow). A JSON filter then finds a
-    /// well-formed payload's top-level field by a search for its key instead of a scan
-    /// of the whole payload (issue 19: a field filter pasted over a million messages).
-    /// Payloads checked before are passed over at the cost of one load each.
-    pub fn check_json_ahead(&mut self) {
-        self.json_below = self.next_id;
-    }
-
-    /// True while payloads are left to check for well-formed JSON.
+    /// True while retained payloads are left to check for well-formed JSON. Each
+    /// payload is checked once, in idle time, newest first, as it arrives (the TUI runs
+    /// the check between drains of the inbox): a JSON filter then finds a well-formed
+    /// payload's top-level field by a search for its key instead of a scan of the whole
+    /// payload, and knows it is JSON without a check of its own (issue 19: a field
+    /// filter pasted over a million messages spent most of its count checking them).
     pub fn checking_json(&self) -> bool {
-        self.json_below > self.first_id()
+        self.json_below > self.first_id().max(self.json_floor) || self.next_id > self.json_top
     }
 
     /// Retained payloads whose JSON has been checked.
@@ -443,7 +444,13 @@ impl FeedState {
 
     fn check_json_step(&mut self) {
         let first = self.first_id();
-        let Some(lo) = self.pacing.step_below(self.json_below, first) else {
+        let mut floor = first.max(self.json_floor);
+        if self.json_below <= floor {
+            // The last round is done: the next one takes what arrived since it began.
+            floor = first.max(self.json_top);
+            (self.json_floor, self.json_below, self.json_top) = (floor, self.next_id, self.next_id);
+        }
+        let Some(lo) = self.pacing.step_below(self.json_below, floor) else {
             return;
         };
         let index = |id: ItemId| usize::try_from(id - first).unwrap_or(usize::MAX);

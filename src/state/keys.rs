@@ -173,9 +173,6 @@ impl AppState {
     pub(super) fn open_filter(&mut self, source: Option<String>) {
         self.clear_notice(NoticeTopic::Filter);
         self.overlay = Some(Overlay::Filter(FilterEdit::new(source)));
-        if self.tab == Tab::Feed && !self.problems.open {
-            self.feed.check_json_ahead();
-        }
     }
 
     fn filter_key(&mut self, key: KeyEvent) -> bool {

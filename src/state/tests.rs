@@ -105,7 +105,8 @@ fn a_field_name_typed_at_the_prompt_is_read_ahead_in_idle_work_that_ends() {
         .collect();
     let refs: Vec<&str> = payloads.iter().map(String::as_str).collect();
     let mut s = with_messages(&refs);
-    assert!(!s.has_work());
+    // The arrivals' JSON check first (see the next test).
+    idle_until_done(&mut s, t(2));
     s.update(ch('/'), t(2));
     type_text(&mut s, ".lat");
     assert_eq!(s.feed.matching_len(), 0);
@@ -123,7 +124,7 @@ fn a_field_name_typed_at_the_prompt_is_read_ahead_in_idle_work_that_ends() {
 }
 
 #[test]
-fn opening_the_filter_prompt_checks_payloads_for_json_in_idle_work_that_ends() {
+fn payloads_are_checked_for_json_in_idle_work_as_they_arrive_and_the_work_ends() {
     let shapes = [
         "{\"seq\":I,\"latency_ms\":L}",
         "{\"user\":{\"latency_ms\":999},\"latency_ms\":L,\"t\":\"{[ \\\"latency_ms\\\": 1\"}",
@@ -142,13 +143,33 @@ fn opening_the_filter_prompt_checks_payloads_for_json_in_idle_work_that_ends() {
         })
         .collect();
     let refs: Vec<&str> = payloads.iter().map(String::as_str).collect();
-    let mut s = with_messages(&refs);
+    let (early, late) = refs.split_at(2_000);
+    let mut s = with_messages(early);
     assert_eq!(s.feed.json_checked(), 0);
-    s.update(ch('/'), t(2));
-    assert!(s.has_work(), "the retained payloads are to be checked");
+    assert!(s.has_work(), "the arrivals are to be checked");
     idle_until_done(&mut s, t(2));
-    assert_eq!(s.feed.json_checked(), payloads.len());
+    assert_eq!(s.feed.json_checked(), early.len());
+    // More arrive while a round is under way (more than one step's worth): the round
+    // ends and the next takes them.
+    let arrive = |s: &mut AppState, payloads: &[&str]| {
+        let batch = payloads.iter().map(|p| message("ai:chat", p)).collect();
+        s.update(Event::Deliveries(batch), t(2));
+    };
+    let filler: Vec<String> = (0..60_000).map(|i| format!("{{\"n\":{i}}}")).collect();
+    arrive(
+        &mut s,
+        &filler.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    s.update(Event::Work, t(2));
+    assert!(s.feed.checking_json(), "60,000 take more than one step");
+    arrive(&mut s, late);
+    idle_until_done(&mut s, t(2));
+    assert_eq!(
+        s.feed.json_checked(),
+        early.len() + filler.len() + late.len()
+    );
     // Checked payloads answer a field filter as the parser does.
+    s.update(ch('/'), t(2));
     type_text(&mut s, ".latency_ms > 250");
     idle_until_done(&mut s, t(2));
     let filter = crate::filter::Filter::parse(".latency_ms > 250").expect("parses");
@@ -158,11 +179,20 @@ fn opening_the_filter_prompt_checks_payloads_for_json_in_idle_work_that_ends() {
         .count();
     assert!(want > 500, "{want}");
     assert_eq!(s.feed.matching_len(), want);
-    // Closed and opened again: nothing new to check, nothing to do.
+    // Nothing new, nothing to do; what is evicted is not waited for.
     s.update(key(KeyCode::Esc), t(3));
-    s.update(ch('/'), t(3));
+    assert!(!s.has_work());
+    let flood: Vec<String> = (0..120_000).map(|i| format!("[{i}]")).collect();
+    arrive(
+        &mut s,
+        &flood.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     idle_until_done(&mut s, t(3));
-    assert_eq!(s.feed.json_checked(), payloads.len());
+    assert_eq!(
+        s.feed.json_checked(),
+        100_000,
+        "every retained payload checked"
+    );
 }
 
 /// A channel whose `[decode]` rule names a Protobuf type is filtered by that type's
