@@ -8,7 +8,9 @@
 //!  2. key latency under load: while ~100k msg/s flow, press `?` (help overlay) and Esc,
 //!     and time key-to-screen-change; p50 / p99 over many presses.
 //!
-//! Run: `cargo bench --bench tui` (env: BENCH_MESSAGES=1000000, BENCH_RATE=100000)
+//! Run: `cargo bench --bench tui` (env: BENCH_MESSAGES=1000000, BENCH_RATE=100000;
+//! `BENCH_JSON=1` floods 100-byte JSON objects instead of `xxx…`, which the TUI checks
+//! for well-formed JSON in idle time as they arrive)
 
 mod common;
 
@@ -131,7 +133,7 @@ fn redis_cli_cpu(port: u16, channel: &str, n: u64) -> Option<(f64, f64)> {
     let result = if subscribed {
         let cpu0 = cpu_seconds(pid);
         let t0 = Instant::now();
-        common::flood(port, channel, n, &"x".repeat(100));
+        common::flood(port, channel, n, &flood_payload());
         rx.recv_timeout(Duration::from_secs(120))
             .ok()
             .flatten()
@@ -148,6 +150,24 @@ fn redis_cli_cpu(port: u16, channel: &str, n: u64) -> Option<(f64, f64)> {
     let _ = cli.wait();
     let _ = reader.join();
     result
+}
+
+/// The flood's 100-byte payload: `xxx…`, or a JSON object with `BENCH_JSON=1`.
+fn flood_payload() -> String {
+    if std::env::var_os("BENCH_JSON").is_none() {
+        return "x".repeat(100);
+    }
+    let head = "{\"seq\":12345,\"user\":{\"id\":42},\"latency_ms\":250,\"text\":\"";
+    format!("{head}{}\"}}", "x".repeat(100 - head.len() - 2))
+}
+
+/// "100 B", or "100 B JSON" with `BENCH_JSON=1`.
+fn payload_label() -> &'static str {
+    if std::env::var_os("BENCH_JSON").is_some() {
+        "100 B JSON"
+    } else {
+        "100 B"
+    }
 }
 
 fn memchr_count(buf: &[u8]) -> u64 {
@@ -175,12 +195,14 @@ fn tui_ingest(server: &Server, n: u64) -> Option<(f64, f64, u64, u64, bool)> {
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = omem_peak(server.port, stop.clone());
     let t0 = Instant::now();
-    common::flood(server.port, "flood", n, &"x".repeat(100));
+    common::flood(server.port, "flood", n, &flood_payload());
     let done = tui.poll_until("all retained", Duration::from_secs(120), |s| {
         retained(s) >= n
     });
     stop.store(true, Ordering::Relaxed);
     let omem = sampler.join().unwrap_or(0);
+    // The idle work the last messages left (their JSON check) is part of their cost.
+    std::thread::sleep(Duration::from_millis(300));
     let (cpu1, (_, hwm)) = (cpu_seconds(tui.pid()), rss_kib(tui.pid()));
     let gaps = tui.screen().contains("disconnected");
     let out = match done {
@@ -210,11 +232,13 @@ fn ingest_side_by_side(server: &Server, n: u64, runs: u64) {
         let r = redis_cli_cpu(server.port, "cliflood", n);
         match r {
             Some((rate, cpu)) => rows.push(format!(
-                "| redis-cli subscribe → pipe, 100 B (run {run}) | {n} | {rate:.0} | {:.2} (1.00× cli) | | | no |",
+                "| redis-cli subscribe → pipe, {} (run {run}) | {n} | {rate:.0} | {:.2} (1.00× cli) | | | no |",
+                payload_label(),
                 per_m(cpu)
             )),
             None => rows.push(format!(
-                "| redis-cli subscribe → pipe, 100 B (run {run}) | {n} | — | — | | | YES (not all arrived) |"
+                "| redis-cli subscribe → pipe, {} (run {run}) | {n} | — | — | | | YES (not all arrived) |",
+                payload_label()
             )),
         }
         r.map(|(_, cpu)| per_m(cpu))
@@ -235,7 +259,8 @@ fn ingest_side_by_side(server: &Server, n: u64, runs: u64) {
     };
     for (run, rate, cpu, hwm, omem, gaps) in tuis {
         rows.push(format!(
-            "| TUI, feed visible, 100 B (run {run}) | {n} | {rate:.0} | {cpu:.2} ({:.2}× cli) | {:.1} MiB | {:.1} MiB | {} |",
+            "| TUI, feed visible, {} (run {run}) | {n} | {rate:.0} | {cpu:.2} ({:.2}× cli) | {:.1} MiB | {:.1} MiB | {} |",
+            payload_label(),
             cpu / cli,
             hwm as f64 / 1024.0,
             omem as f64 / (1024.0 * 1024.0),
