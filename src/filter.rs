@@ -225,7 +225,7 @@ impl Filter {
     }
 
     pub fn matches(&self, channel: &[u8], payload: &[u8]) -> bool {
-        self.eval(channel, payload, true, None, None)
+        self.eval(channel, payload, true, None, None, None)
     }
 
     /// Where the value at the filter's one JSON path may be remembered per message
@@ -251,14 +251,22 @@ impl Filter {
     /// filter with the same [`Filter::column_key`] has read it, and leaving it there
     /// when this one reads it; `mark` is what is known of the payload's JSON (and where
     /// a scan leaves what it learns).
+    ///
+    /// `found`: a term of this filter (its [`Filter::needle`]) that a search of the
+    /// payload has found, which holds without a search of its own.
     pub fn matches_known(
         &self,
         channel: &[u8],
         payload: &[u8],
         cell: Option<&ValueCell>,
         mark: Option<&JsonMark>,
+        found: Option<&SearchTerm<'_>>,
     ) -> bool {
-        self.eval(channel, payload, true, cell, mark)
+        let found = found.and_then(|term| match term.0 {
+            SearchKind::Text(_, m) => Some(m),
+            SearchKind::Glob(_) => None,
+        });
+        self.eval(channel, payload, true, cell, mark, found)
     }
 
     /// The verdict on a message from its cell alone, for a filter that reads only its
@@ -328,6 +336,7 @@ impl Filter {
         fast: bool,
         cell: Option<&ValueCell>,
         mark: Option<&JsonMark>,
+        found: Option<&Matcher>,
     ) -> bool {
         let Some(root) = &self.root else { return true };
         // A cell is only ever handed over for a filter with a column key (one path).
@@ -346,6 +355,7 @@ impl Filter {
             known: cell.and_then(ValueCell::get),
             cell,
             mark: mark.filter(|_| fast),
+            found: found.filter(|_| fast),
         })
     }
 
@@ -687,6 +697,7 @@ impl Node {
             Node::Or(v) => v.iter().any(|n| n.eval(msg)),
             Node::Not(n) => !n.eval(msg),
             Node::Term(Term::Glob(g)) => g.matches(msg.channel),
+            Node::Term(Term::Text(_, m)) if msg.found.is_some_and(|f| std::ptr::eq(f, m)) => true,
             Node::Term(Term::Text(target, m)) => {
                 (*target != Target::Payload && m.is_match(msg.channel))
                     || (*target != Target::Channel && m.is_match(msg.payload))
@@ -845,6 +856,8 @@ struct Msg<'a> {
     cell: Option<&'a ValueCell>,
     /// What is known of the payload's JSON.
     mark: Option<&'a JsonMark>,
+    /// A text term a search found in the payload (see [`Filter::matches_known`]).
+    found: Option<&'a Matcher>,
 }
 
 impl Msg<'_> {

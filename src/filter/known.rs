@@ -211,7 +211,7 @@ mod tests {
                     "round {round}: {} on {text}",
                     f.source()
                 );
-                let got = f.matches_known(channel, text.as_bytes(), Some(&cell), Some(&mark));
+                let got = f.matches_known(channel, text.as_bytes(), Some(&cell), Some(&mark), None);
                 assert_eq!(got, want, "round {round}: {} on {text}", f.source());
             }
         }

@@ -902,8 +902,8 @@ mod tests {
             };
             let filter = Filter::parse(&expr).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(
-                filter.eval(b"c", &payload, true, None, None),
-                filter.eval(b"c", &payload, false, None, None),
+                filter.eval(b"c", &payload, true, None, None, None),
+                filter.eval(b"c", &payload, false, None, None, None),
                 "{} on {}", expr, String::from_utf8_lossy(&payload)
             );
         }

@@ -197,12 +197,11 @@ impl Candidates {
                 return (from..from + len as u64).filter(|&id| passes(id)).collect();
             };
             let start = usize::try_from(start).unwrap_or(usize::MAX);
-            let mut skip = 0;
             for run in store.runs(start..start.saturating_add(len)) {
                 let mut push = |index| found.push(first_id + index as u64);
                 match &terms {
                     Some(terms) => run.passing_by_search(filter, terms, None, channels, &mut push),
-                    None => run.passing(filter, &mut skip, cells, channels, &mut push),
+                    None => run.passing(filter, cells, channels, &mut push),
                 }
             }
             found
@@ -652,8 +651,7 @@ mod tests {
 
     #[test]
     fn counts_across_blocks_equal_a_rescan_with_dense_and_sparse_needles() {
-        // Steps of the real size span several blocks: a dense needle switches the block
-        // search off for a few runs, a sparse one keeps it.
+        // Steps of the real size span several blocks, with dense needles and sparse ones.
         let mut rng = XorShift(0x5DEE_CE66_D1CE_4E5B);
         let mut feed = FeedState::new(100_000, usize::MAX);
         for _ in 0..3 * super::super::store::BLOCK + 77 {
@@ -675,8 +673,39 @@ mod tests {
             "/Ab+/",
             "ch:web",
             "p:ab ch:web",
+            // Not searches alone (see also the next test).
+            "ab not zzz",
+            "timeout not /^x/",
         ] {
             count_equals_rescan(&mut feed, expr);
+        }
+    }
+
+    #[test]
+    fn a_needle_the_block_search_found_holds_only_where_it_was_found() {
+        // `token` is searched across each block once; where it was found the filter's
+        // other terms decide without a search of each payload for it. Where it was not
+        // (a long payload kept beside the block, a channel that has it) the payload is
+        // tested in full.
+        let mut feed = FeedState::new(100_000, usize::MAX);
+        let long = "y".repeat(super::super::store::INLINE_MAX + 1);
+        for i in 0..3 * super::super::store::BLOCK {
+            feed.push(match i % 50 {
+                2 => message("c", long.clone()),
+                4 => message("c", format!("{{\"n\":{i},\"t\":\"token {long}\"}}")),
+                k if k % 3 == 0 => message("c", format!("{{\"n\":{i},\"t\":\"token\"}}")),
+                k if k % 3 == 1 => message("c", format!("{{\"n\":{i}}}")),
+                _ => message("token:c", format!("{{\"n\":{i}}}")),
+            });
+        }
+        for expr in [
+            "token not zzz",
+            "token .n > 7",
+            "p:token not .x",
+            "token or .n < 3",
+        ] {
+            count_equals_rescan(&mut feed, expr);
+            assert!(feed.matching_len() > 0, "{expr}");
         }
     }
 

@@ -108,7 +108,7 @@ mod tests {
         let id = 100 + CHUNK as u64 + 7;
         let filter = crate::filter::Filter::parse(".a").expect("parses");
         let cell = values.cell(id).expect("retained");
-        filter.matches_known(b"c", b"{\"a\":1}", Some(cell), None);
+        filter.matches_known(b"c", b"{\"a\":1}", Some(cell), None, None);
         assert!(values.cell(id).is_some_and(ValueCell::is_known));
         assert!(!values.cell(id + 1).is_some_and(ValueCell::is_known));
         // Pushed ids get cells; a push out of order does not.
