@@ -16,7 +16,9 @@
 //! back; `RENDER_PER_KEY=1` prints each key's time with the count and its process CPU).
 //! `RENDER_HOW=paste`
 //! pastes it at once instead (after the pace, if given), `RENDER_HOW=set` sets it through
-//! the feed's API and times the full count. `RENDER_CHECKED=1` runs the idle work (the
+//! the feed's API and times the full count, `RENDER_HOW=narrow` with
+//! `RENDER_FILTER='token>token .latency_ms > 250'` sets the first, counts it, then times
+//! the second (the first `>` splits them). `RENDER_CHECKED=1` runs the idle work (the
 //! arrivals' JSON check) before the first key, as the TUI has by then unless the
 //! messages arrived in one burst a moment before.
 
@@ -515,10 +517,33 @@ fn one_filter(filters: &str) {
         let (page, total) = match how.as_str() {
             "paste" => paste_filter(&mut s, &mut term, expr, rounds, pace),
             "set" => set_filter(&mut s, expr, rounds),
+            "narrow" => narrow_filter(&mut s, expr, rounds),
             _ => type_filter(&mut s, &mut term, expr, rounds, pace),
         };
         report2(&format!("`{expr}`"), page, total);
     }
+}
+
+/// `before → after` (written `before>after`): set `before` and count it, then time
+/// setting `after` and its count, `rounds` times.
+fn narrow_filter(s: &mut AppState, expr: &str, rounds: usize) -> (Vec<Duration>, Vec<Duration>) {
+    let (before, after) = expr
+        .split_once('>')
+        .expect("RENDER_HOW=narrow: before>after");
+    let (mut page, mut total) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        s.feed
+            .set_filter(Some(Filter::parse(before).expect("the filter parses")));
+        finish_count(s);
+        let t = Instant::now();
+        s.feed
+            .set_filter(Some(Filter::parse(after).expect("the filter parses")));
+        page.push(t.elapsed());
+        finish_count(s);
+        total.push(t.elapsed());
+        s.feed.set_filter(None);
+    }
+    (page, total)
 }
 
 /// Set `expr` through the feed's API `rounds` times (cleared in between): the time of

@@ -634,6 +634,24 @@ impl Filter {
             .collect()
     }
 
+    /// [`Filter::needle`], when every message `passed` lets through holds it (the
+    /// previous filter of a narrowing, `token` → `token .latency_ms > 250`): its matches
+    /// need no search for it ([`Filter::matches_known`]'s `found`).
+    pub fn needle_implied_by(&self, passed: &Filter) -> Option<SearchTerm<'_>> {
+        let needle = self.needle()?;
+        let SearchKind::Text(_, matcher) = needle.0 else {
+            return None;
+        };
+        let items = match self.root.as_ref()? {
+            Node::And(items) => items.as_slice(),
+            node => std::slice::from_ref(node),
+        };
+        let node = items
+            .iter()
+            .find(|n| matches!(n, Node::Term(Term::Text(_, m)) if std::ptr::eq(m, matcher)))?;
+        refine::implies(passed.root.as_ref()?, node).then_some(needle)
+    }
+
     /// A plain (not regex, not empty) substring term the whole expression needs: the
     /// expression itself or one of the terms it ANDs; an exact one first.
     /// The feed searches a block of payloads for it in one pass and tests the filter
@@ -1872,5 +1890,22 @@ mod tests {
         assert_eq!(hl("/a*/ \"\"", "bab"), [(1, 2)], "empty matches dropped");
         assert_eq!(hl("ошибка", "x ОШИБКА"), [(2, 14)]);
         assert_eq!(hl("", "abc"), []);
+    }
+
+    #[test]
+    fn a_narrowing_knows_the_needle_its_previous_filter_implies() {
+        let implied = |before: &str, after: &str| {
+            let (before, after) = (Filter::parse(before), Filter::parse(after));
+            let (before, after) = (before.expect("parses"), after.expect("parses"));
+            after.needle_implied_by(&before).is_some()
+        };
+        assert!(implied("token", "token .n > 1"));
+        assert!(implied("token", "tok .n > 1"));
+        assert!(implied("token .n > 1", "token .n > 2"));
+        assert!(implied("p:token", "token .n > 1"));
+        assert!(!implied("tok", "token .n > 1"));
+        assert!(!implied("token", "p:token .n > 1"));
+        assert!(!implied("token or x", "token .n > 1"));
+        assert!(!implied(".n > 1", "token .n > 1"));
     }
 }

@@ -11,8 +11,9 @@
 //! `:`, after a value `,` or a close, …), so for each kind the positions of the tokens
 //! that follow it are worked out by bit arithmetic (a carry runs across the spaces
 //! between) and must all be of the allowed kinds. Only the brackets (to match them and
-//! tell an object's `,` from an array's) and the scalars (numbers, literals) are read one
-//! at a time. It accepts exactly what the walk accepts (test:
+//! tell an object's `,` from an array's) and the scalars other than plain integers
+//! (literals, signed or decimal numbers) are read one at a time. It accepts exactly what
+//! the walk accepts (test:
 //! `the_chunked_check_agrees_with_the_walk`, beside the walk in `scan.rs`).
 
 use super::lex::{json_text, literal, number_end, prefix_xor, MAX_DEPTH};

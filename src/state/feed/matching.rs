@@ -159,6 +159,11 @@ impl Candidates {
         pacing: &Pacing,
         cells: Option<Cells<'_>>,
     ) -> Vec<ItemId> {
+        // Narrowing: a needle the previous filter implies holds for every candidate.
+        let found = match self {
+            Candidates::List(_, passed) => filter.needle_implied_by(passed),
+            Candidates::Range(_) => None,
+        };
         let passes = |id: ItemId| {
             let index = id
                 .checked_sub(first_id)
@@ -166,7 +171,7 @@ impl Candidates {
             let cell = cells.zip(index).and_then(|(c, i)| c.at(i));
             index
                 .and_then(|i| store.get(i))
-                .is_some_and(|slot| slot.passes_known(Some(filter), cell))
+                .is_some_and(|slot| slot.passes_found(Some(filter), cell, found.as_ref()))
         };
         let terms = match self {
             Candidates::List(_, passed) => filter.search_terms_beyond(Some(passed)),

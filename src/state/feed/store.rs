@@ -266,8 +266,8 @@ impl<'a> SlotRef<'a> {
     }
 
     /// [`SlotRef::passes_known`], given a term of the filter that a search found in the
-    /// payload (it holds without a search of its own).
-    fn passes_found(
+    /// payload, or that holds for other reasons (it holds without a search of its own).
+    pub(super) fn passes_found(
         &self,
         filter: Option<&Filter>,
         cell: Option<&ValueCell>,
