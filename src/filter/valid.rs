@@ -469,7 +469,20 @@ mod tests {
                 "{part:?}"
             );
             assert_eq!(classify(&chunk, 0), classify_bytewise(&chunk), "{chunk:?}");
-            // Both ways, where the processor has the wide one.
+            // Both ways, where the processor has the wide one, from any chunk of a
+            // longer payload too.
+            let mut long = chunk.to_vec();
+            long.extend_from_slice(&chunk[..cut]);
+            long.extend_from_slice(part);
+            #[cfg(target_arch = "x86_64")]
+            for start in [64, 128] {
+                let want = classify_bytewise(&padded(&long, start));
+                assert_eq!(classify_narrow(&long, start), want);
+                if std::arch::is_x86_feature_detected!("avx512bw") {
+                    // SAFETY: checked just now.
+                    assert_eq!(unsafe { classify_wide(&long, start) }, want);
+                }
+            }
             #[cfg(target_arch = "x86_64")]
             for bytes in [part, &chunk[..]] {
                 assert_eq!(
