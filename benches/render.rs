@@ -398,6 +398,18 @@ fn finish_count(s: &mut AppState) -> usize {
     steps
 }
 
+/// The idle work the arrivals leave (their JSON check, as the TUI runs it between
+/// drains), done and its cost printed.
+fn check_arrivals(s: &mut AppState) {
+    let (t, cpu) = (Instant::now(), process_cpu());
+    idle_for(s, Duration::from_secs(60));
+    println!(
+        "\nthe arrivals' JSON check: {:.1} ms ({:.1} ms CPU)",
+        ms(t.elapsed()),
+        ms(process_cpu() - cpu)
+    );
+}
+
 /// The TUI's idle work (`Event::Work`) for up to `limit`, or until there is none.
 fn idle_for(s: &mut AppState, limit: Duration) {
     let idle = Instant::now();
@@ -492,14 +504,7 @@ fn one_filter(filters: &str) {
     let how = std::env::var("RENDER_HOW").unwrap_or_default();
     let mut s = state(retained, 10_000);
     if std::env::var_os("RENDER_CHECKED").is_some() {
-        // The arrivals' JSON check done, as the TUI does it in idle time.
-        let (t, cpu) = (Instant::now(), process_cpu());
-        idle_for(&mut s, Duration::from_secs(60));
-        println!(
-            "\nthe arrivals' JSON check: {:.1} ms ({:.1} ms CPU)",
-            ms(t.elapsed()),
-            ms(process_cpu() - cpu)
-        );
+        check_arrivals(&mut s);
     }
     let mut term = Terminal::new(TestBackend::new(W, H)).expect("test backend");
     let label = match how.as_str() {
@@ -530,30 +535,31 @@ fn narrow_filter(s: &mut AppState, expr: &str, rounds: usize) -> (Vec<Duration>,
     let (before, after) = expr
         .split_once('>')
         .expect("RENDER_HOW=narrow: before>after");
-    let (mut page, mut total) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        s.feed
-            .set_filter(Some(Filter::parse(before).expect("the filter parses")));
-        finish_count(s);
-        let t = Instant::now();
-        s.feed
-            .set_filter(Some(Filter::parse(after).expect("the filter parses")));
-        page.push(t.elapsed());
-        finish_count(s);
-        total.push(t.elapsed());
-        s.feed.set_filter(None);
-    }
-    (page, total)
+    set_after(s, Some(before), after, rounds)
 }
 
 /// Set `expr` through the feed's API `rounds` times (cleared in between): the time of
 /// the call, and with the full count.
 fn set_filter(s: &mut AppState, expr: &str, rounds: usize) -> (Vec<Duration>, Vec<Duration>) {
+    set_after(s, None, expr, rounds)
+}
+
+/// Set `after` `rounds` times, `before` set and counted first each time (cleared after).
+fn set_after(
+    s: &mut AppState,
+    before: Option<&str>,
+    after: &str,
+    rounds: usize,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let parse = |expr: &str| Some(Filter::parse(expr).expect("the filter parses"));
     let (mut page, mut total) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
+        if let Some(before) = before {
+            s.feed.set_filter(parse(before));
+            finish_count(s);
+        }
         let t = Instant::now();
-        s.feed
-            .set_filter(Some(Filter::parse(expr).expect("the filter parses")));
+        s.feed.set_filter(parse(after));
         page.push(t.elapsed());
         finish_count(s);
         total.push(t.elapsed());
@@ -572,15 +578,9 @@ fn filter_at_scale(retained: usize, rounds: usize) {
         "\nbuilt {label} messages in {:.1} s",
         build.elapsed().as_secs_f64()
     );
-    // The TUI checks arriving payloads for JSON in idle time; they arrived before the
-    // first key (the pasted cases below also show a feed with nothing checked).
-    let (t, cpu) = (Instant::now(), process_cpu());
-    idle_for(&mut s, Duration::from_secs(60));
-    println!(
-        "the arrivals' JSON check: {:.1} ms ({:.1} ms CPU)",
-        ms(t.elapsed()),
-        ms(process_cpu() - cpu)
-    );
+    // They arrived before the first key (the pasted cases below also show a feed with
+    // nothing checked).
+    check_arrivals(&mut s);
     let mut term = Terminal::new(TestBackend::new(W, H)).expect("test backend");
     // Keys back to back (nothing runs between them but the count), then typed at a
     // person's pace: 120 ms apart (8 keys a second), the TUI's idle work (`Event::Work`:

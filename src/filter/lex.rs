@@ -71,3 +71,9 @@ pub(super) fn number_end(bytes: &[u8], mut i: usize) -> Step<usize> {
     }
     Ok(i)
 }
+
+/// Bytes the tests' mutations put in: each one the grammar or the string rules care
+/// about.
+#[cfg(test)]
+pub(in crate::filter) const EDITS: &[u8] =
+    b"\"\\{}[]:, \t\n\r0-1.eE+tfnrul\x01\x0c\x1a\x1b\x1d\x7f\x80\xc3\xa9\xff";

@@ -712,6 +712,7 @@ fn string_end(bytes: &[u8], i: usize) -> Step<(Range<usize>, usize)> {
 mod tests {
     use super::super::{json, lookup, valid, Filter, Seg};
     use super::*;
+    use crate::filter::lex::EDITS;
     use proptest::prelude::*;
 
     /// What the parser's route gives: the reference the scanner must agree with.
@@ -1210,9 +1211,6 @@ mod tests {
     fn walked(payload: &[u8]) -> bool {
         json_text(payload) && std::str::from_utf8(payload).is_ok() && walk(payload, &[]).is_ok()
     }
-
-    /// Bytes a mutation puts in: each one the grammar or the string rules care about.
-    const EDITS: &[u8] = b"\"\\{}[]:, \t\n\r0-1.eE+tfnrul\x01\x0c\x1a\x1b\x1d\x7f\x80\xc3\xa9\xff";
 
     #[test]
     fn the_chunked_check_agrees_with_the_walk() {

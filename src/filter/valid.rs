@@ -445,9 +445,7 @@ pub(super) fn well_formed(payload: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Bytes the grammar or the string rules care about.
-    const EDITS: &[u8] = b"\"\\{}[]:, \t\n\r0-1.eE+tfnrul\x01\x0c\x1a\x1b\x1d\x7f\x80\xc3\xa9\xff";
+    use crate::filter::lex::EDITS;
 
     #[test]
     fn classes_are_what_a_byte_at_a_time_reads() {
