@@ -563,8 +563,9 @@ async fn event_loop(
             // Last: a filter's count runs step by step when nothing else is ready, so a
             // key (first in this select) never waits for more than one step.
             _ = std::future::ready(()), if state.has_work() => {
+                let shows = state.work_shows();
                 state.update(Event::Work, Utc::now());
-                dirty = true;
+                dirty |= shows;
             }
         }
         let counters = inbox.counters();

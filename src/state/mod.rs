@@ -382,6 +382,13 @@ impl AppState {
         self.feed.counting() || self.feed.reading_ahead() || self.feed.checking_json()
     }
 
+    /// True when the next [`Event::Work`] changes what the screen shows: a filter's
+    /// count does; reading a field ahead and checking arrivals for JSON do not, and
+    /// need no frame.
+    pub fn work_shows(&self) -> bool {
+        self.feed.counting()
+    }
+
     pub fn areas(&self) -> Areas {
         layout::areas(Rect::new(0, 0, self.size.0, self.size.1), self.input_rows())
     }

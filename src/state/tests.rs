@@ -195,6 +195,24 @@ fn payloads_are_checked_for_json_in_idle_work_as_they_arrive_and_the_work_ends()
     );
 }
 
+#[test]
+fn idle_work_asks_for_a_frame_only_while_a_count_runs() {
+    // 90,000 arrivals: more than a filter counts at once.
+    let payloads: Vec<String> = (0..90_000).map(|i| format!("{{\"n\":{i}}}")).collect();
+    let mut s = with_messages(&payloads.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        s.has_work() && !s.work_shows(),
+        "the JSON check changes nothing shown"
+    );
+    idle_until_done(&mut s, t(2));
+    s.update(ch('/'), t(2));
+    type_text(&mut s, "7");
+    assert!(s.feed.counting());
+    assert!(s.work_shows(), "the count's progress is shown");
+    idle_until_done(&mut s, t(2));
+    assert!(!s.work_shows());
+}
+
 /// A channel whose `[decode]` rule names a Protobuf type is filtered by that type's
 /// field names (what its rows show), not by the schemaless field numbers.
 #[test]
