@@ -74,6 +74,20 @@ pub(super) fn number_end(bytes: &[u8], mut i: usize) -> Step<usize> {
 
 /// Bytes the tests' mutations put in: each one the grammar or the string rules care
 /// about.
+/// Where the scalar at `i` ends, read as in a well-formed payload (a string's next quote
+/// closes it: no escapes); None for a container or anything not a scalar.
+pub(super) fn scalar_end(bytes: &[u8], i: usize) -> Option<usize> {
+    match bytes.get(i)? {
+        // No escapes: the next quote closes it.
+        b'"' => memchr::memchr(b'"', &bytes[i + 1..]).map(|n| i + n + 2),
+        b'-' | b'0'..=b'9' => number_end(bytes, i).ok(),
+        b't' => literal(bytes, i, b"true").ok(),
+        b'f' => literal(bytes, i, b"false").ok(),
+        b'n' => literal(bytes, i, b"null").ok(),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 pub(in crate::filter) const EDITS: &[u8] =
     b"\"\\{}[]:, \t\n\r0-1.eE+tfnrul\x01\x0c\x1a\x1b\x1d\x7f\x80\xc3\xa9\xff";

@@ -25,7 +25,7 @@ use memchr::memmem::Finder;
 use serde_json::Value;
 
 use super::known::Known;
-use super::lex::{json_text, literal, number_end, prefix_xor, Step, Unsure, MAX_DEPTH};
+use super::lex::{json_text, literal, number_end, prefix_xor, scalar_end, Step, Unsure, MAX_DEPTH};
 use super::Seg;
 
 // Named so that brace-counting tools are not misled by a brace in a literal.
@@ -314,19 +314,6 @@ fn locate(
         next = find(from);
     }
     (Some(Ok(found)), next)
-}
-
-/// Where the scalar at `i` of a well-formed payload ends; None for a container.
-fn scalar_end(bytes: &[u8], i: usize) -> Option<usize> {
-    match bytes.get(i)? {
-        // No escapes: the next quote closes it.
-        b'"' => memchr::memchr(b'"', &bytes[i + 1..]).map(|n| i + n + 2),
-        b'-' | b'0'..=b'9' => number_end(bytes, i).ok(),
-        b't' => literal(bytes, i, b"true").ok(),
-        b'f' => literal(bytes, i, b"false").ok(),
-        b'n' => literal(bytes, i, b"null").ok(),
-        _ => None,
-    }
 }
 
 /// Quote parity and bracket depth of a payload without escapes, worked out 64 bytes at

@@ -16,7 +16,7 @@
 //! the walk accepts (test:
 //! `the_chunked_check_agrees_with_the_walk`, beside the walk in `scan.rs`).
 
-use super::lex::{json_text, literal, number_end, prefix_xor, MAX_DEPTH};
+use super::lex::{json_text, prefix_xor, scalar_end, MAX_DEPTH};
 
 /// Where a 64-byte chunk has each kind of byte (bit `i`: byte `i`).
 #[derive(Debug, Default, PartialEq)]
@@ -275,13 +275,7 @@ impl Stack {
 /// The scalar starting at `i` (a number or a literal) reads to its end: the next byte is
 /// space, `,`, `}`, `]` or the payload's end.
 fn scalar_ok(bytes: &[u8], i: usize) -> bool {
-    let end = match bytes[i] {
-        b't' => literal(bytes, i, b"true"),
-        b'f' => literal(bytes, i, b"false"),
-        b'n' => literal(bytes, i, b"null"),
-        _ => number_end(bytes, i),
-    };
-    end.is_ok_and(|e| {
+    scalar_end(bytes, i).is_some_and(|e| {
         matches!(
             bytes.get(e),
             None | Some(b' ' | b'\t' | b'\n' | b'\r' | b',' | b'}' | b']')
