@@ -303,10 +303,17 @@ impl Filter {
     /// its own decoder (see [`Filter::decide_by_cell`]).
     pub fn column_search(&self) -> Option<ColumnSearch<'_>> {
         let field = self.column.as_ref().filter(|_| self.reads_json_only())?;
+        let root = self.root.as_ref()?;
+        let fixed = [
+            known::Known::Absent,
+            known::Known::Null,
+            known::Known::Other,
+        ];
         Some(ColumnSearch {
-            root: self.root.as_ref()?,
+            root,
             search: field.search()?,
             tentative: self.bare_field().is_none(),
+            fixed: fixed.map(|known| root.decide(known)),
         })
     }
 
@@ -404,9 +411,22 @@ pub struct ColumnSearch<'f> {
     /// for a bare field name (`.latency_ms`), typed on the way to a test or read ahead
     /// for one, whose point is the values it leaves in the cells.
     tentative: bool,
+    /// The verdicts of an absent value, `null` and a value other than a number, worked
+    /// out once: most cells of a field typed on the way to another hold one of them.
+    fixed: [Option<bool>; 3],
 }
 
 impl ColumnSearch<'_> {
+    /// The expression's verdict given the value.
+    fn decide(&self, known: known::Known) -> Option<bool> {
+        match known {
+            known::Known::Absent => self.fixed[0],
+            known::Known::Null => self.fixed[1],
+            known::Known::Other => self.fixed[2],
+            known::Known::Number(_) => self.root.decide(known),
+        }
+    }
+
     /// Fill `cells[i]` for the payload at `spans[i]` of `bytes` (with its mark) where
     /// the search tells its value (ascending spans; the rest stay empty, for the filter
     /// to read), and give `verdict(i, passes)` for each filled.
@@ -424,11 +444,9 @@ impl ColumnSearch<'_> {
         // each payload that has the key); its cell stays empty. Elsewhere the payload is
         // checked, which costs less than the scan that would follow, and where it is
         // well formed the value found is its value.
-        let absent = (self.tentative)
-            .then(|| self.root.decide(known::Known::Absent))
-            .flatten();
+        let absent = self.fixed[0].filter(|_| self.tentative);
         self.search.known_in(bytes, spans, |i, known, sure| {
-            let passes = self.root.decide(known);
+            let passes = self.decide(known);
             if !sure {
                 if let Some(either) = absent.filter(|_| passes == absent) {
                     return verdict(i, either);
@@ -446,9 +464,22 @@ impl ColumnSearch<'_> {
         });
     }
 
+    /// Whether the key occurs anywhere in `bytes` (payloads laid end to end): where it
+    /// does not, each payload's verdict is [`ColumnSearch::lacking_key`]'s.
+    pub fn key_in(&self, bytes: &[u8]) -> bool {
+        self.search.occurs_in(bytes)
+    }
+
+    /// The verdict for a payload the key does not occur in, where that tells it (no cell
+    /// is filled: the search that told it costs less than the cells' memory); None where
+    /// the payload is to be read.
+    pub fn lacking_key(&self, payload: &[u8], mark: &JsonMark) -> Option<bool> {
+        scan::KeySearch::lacking(payload, mark).and_then(|known| self.decide(known))
+    }
+
     /// The verdict a filled cell gives.
     pub fn verdict(&self, cell: &ValueCell) -> Option<bool> {
-        self.root.decide(cell.get()?)
+        self.decide(cell.get()?)
     }
 }
 

@@ -4,6 +4,7 @@
 //! per million retained, for one path at a time).
 
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::OnceLock;
 
 use super::ItemId;
@@ -92,6 +93,41 @@ impl<'a> Cells<'a> {
     pub(super) fn at(&self, index: usize) -> Option<&'a ValueCell> {
         self.values.cell(self.first_id + index as u64)
     }
+
+    /// `f(offset, cell)` for the cells of store indexes `indexes` (offset: from its
+    /// start), a chunk at a time: `None` for a cell of a chunk not yet allocated (none of
+    /// its cells has been read; it stays unallocated). Indexes without a cell are passed
+    /// over.
+    pub(super) fn each(
+        &self,
+        indexes: Range<usize>,
+        mut f: impl FnMut(usize, Option<&'a ValueCell>),
+    ) {
+        let values = self.values;
+        let id = |index: usize| self.first_id + index as u64;
+        let (from, to) = (
+            id(indexes.start).max(values.first),
+            id(indexes.end).min(values.end),
+        );
+        let mut at = from;
+        while at < to {
+            let Ok(offset) = usize::try_from(at - values.base) else {
+                return;
+            };
+            let Some(chunk) = values.chunks.get(offset / CHUNK) else {
+                return;
+            };
+            let within = offset % CHUNK;
+            let take = (CHUNK - within).min(usize::try_from(to - at).unwrap_or(usize::MAX));
+            let first = usize::try_from(at - id(indexes.start)).unwrap_or(usize::MAX);
+            match chunk.get() {
+                Some(cells) => (cells[within..within + take].iter().enumerate())
+                    .for_each(|(k, cell)| f(first + k, Some(cell))),
+                None => (first..first + take).for_each(|k| f(k, None)),
+            }
+            at += take as u64;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -130,5 +166,45 @@ mod tests {
             values.push(end + CHUNK as u64 + 2).is_some(),
             "the next id still gets one"
         );
+    }
+
+    #[test]
+    fn cells_walked_a_chunk_at_a_time_are_the_cells_by_index() {
+        let values = Values::new("k".into(), 100, 3 * CHUNK);
+        // Store index 0 is id 90: the first ten indexes have no cell.
+        let cells = Cells {
+            values: &values,
+            first_id: 90,
+        };
+        // Chunk 1 allocated (one of its cells asked for), chunks 0 and 2 not.
+        let cell = cells.at(10 + CHUNK + 5).expect("retained");
+        let filter = crate::filter::Filter::parse(".a").expect("parses");
+        filter.matches_known(b"c", b"{\"a\":1}", Some(cell), None, None);
+        for range in [
+            0..3 * CHUNK + 20,
+            5..20,
+            CHUNK - 3..CHUNK + 9,
+            2 * CHUNK..2 * CHUNK + 40,
+        ] {
+            let mut seen = Vec::new();
+            cells.each(range.clone(), |offset, cell| seen.push((offset, cell)));
+            let chunk_of = |index: usize| (index - 10) / CHUNK;
+            let expected: Vec<_> = (range.clone())
+                .filter(|&index| (10..10 + 3 * CHUNK).contains(&index))
+                .map(|index| {
+                    let cell = (chunk_of(index) == 1).then(|| cells.at(index)).flatten();
+                    (index - range.start, cell)
+                })
+                .collect();
+            assert_eq!(seen.len(), expected.len(), "{range:?}");
+            for ((a, x), (b, y)) in seen.iter().zip(&expected) {
+                assert_eq!(a, b, "{range:?}");
+                assert!(
+                    x.map(std::ptr::from_ref) == y.map(std::ptr::from_ref),
+                    "{range:?} {a}"
+                );
+            }
+        }
+        assert!(values.chunks[0].get().is_none() && values.chunks[2].get().is_none());
     }
 }
