@@ -92,6 +92,7 @@ impl ValueCell {
 impl Known {
     /// The test's outcome, for the tests a cell can answer (see [`answerable`]); the
     /// same as `JsonOp::test` on the value (a missing value fails every test).
+    #[inline]
     pub(super) fn test(self, op: &JsonOp) -> Option<bool> {
         match (op, self) {
             (JsonOp::Exists, Known::Absent | Known::Null) => Some(false),
