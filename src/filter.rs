@@ -65,6 +65,7 @@ use serde_json::Value;
 
 pub use known::ValueCell;
 pub use scan::JsonMark;
+pub(crate) use search::Needle;
 
 /// Parens and `not` recurse; bounding them keeps a pasted `((((…` from overflowing the stack.
 const MAX_DEPTH: usize = 100;

@@ -504,6 +504,10 @@ mod tests {
         "Abca x",
         "not ab bc",
         "eout",
+        // A term some channels pass (`svc`, `b` in `web`) ANDed with payload terms.
+        "svc ab",
+        "b x",
+        "time x ab",
     ];
 
     #[test]

@@ -26,7 +26,7 @@ use chrono::DateTime;
 
 use super::values::Cells;
 use super::FeedItem;
-use crate::filter::{ColumnSearch, Filter, JsonMark, SearchTerm, ValueCell};
+use crate::filter::{ColumnSearch, Filter, JsonMark, Needle, SearchTerm, ValueCell};
 use crate::redis::message::{Gap, Kind, Message, MESSAGE_OVERHEAD};
 
 /// Slots per block: large enough that block bookkeeping is noise.
@@ -340,6 +340,9 @@ impl<'a> SlotRef<'a> {
     }
 }
 
+/// Payloads of a run looked at to guess which term is the sparsest.
+const SAMPLE: usize = 32;
+
 /// What a block search says of one slot's payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Hit {
@@ -499,6 +502,91 @@ impl Run<'_> {
         }
     }
 
+    /// What each payload term (None for the others) finds in each slot. With
+    /// `channels` (a run of inline messages alone), the sparsest substring, guessed
+    /// from the run's first payloads, is swept for first, and the other substrings are
+    /// looked for only in the messages that pass every term so far (in the payload or
+    /// the channel): the rest cannot pass (`payload 99` at 10M: the dense `payload` was
+    /// looked for in every payload).
+    fn all_term_hits(
+        &self,
+        terms: &[SearchTerm<'_>],
+        channels: Option<Channels<'_>>,
+    ) -> Vec<Option<Vec<Hit>>> {
+        let mut hits: Vec<Option<Vec<Hit>>> = vec![None; terms.len()];
+        let needles: Vec<_> = terms.iter().map(|t| t.substring()).collect();
+        let mut order: Vec<usize> = (0..terms.len())
+            .filter(|&k| terms[k].reads_payload())
+            .collect();
+        let restrict = channels.filter(|_| order.len() > 1);
+        if restrict.is_some() {
+            let sample = self.slots.len().min(SAMPLE);
+            let found = |k: usize| -> usize {
+                needles[k].as_ref().map_or(sample, |n| {
+                    (0..sample)
+                        .filter(|&i| n.find(self.payload_of(i), 0).is_some())
+                        .count()
+                })
+            };
+            order.sort_by_cached_key(|&k| (needles[k].is_none(), found(k)));
+        }
+        let mut alive: Option<Vec<bool>> = None;
+        for k in order {
+            let found = match (&alive, &needles[k]) {
+                (Some(alive), Some(needle)) => self.hits_within(needle, alive),
+                _ => self.term_hits(&terms[k]),
+            };
+            if let Some(channels) = restrict {
+                // Where some channel passes the term, a payload without it stays in
+                // where its channel passes (the test the filter's verdict makes anyway).
+                let (term, key) = (&terms[k], channels.memo.term_key(&terms[k]));
+                let some = channels.some(k);
+                let alive = alive.get_or_insert_with(|| vec![true; found.len()]);
+                for (i, (a, hit)) in alive.iter_mut().zip(&found).enumerate() {
+                    *a = *a
+                        && (*hit != Hit::No
+                            || some
+                                && self.source_of(i).is_some_and(|source| {
+                                    source.channel_test(key, |c| term.channel_matches(c))
+                                }));
+                }
+            }
+            hits[k] = Some(found);
+        }
+        hits
+    }
+
+    /// The source of the run's `i`-th slot (None for a gap or an error).
+    fn source_of(&self, i: usize) -> Option<&Source> {
+        let slot = self.block.slots.get(self.slots.start + i)?;
+        slot.source.as_deref()
+    }
+
+    /// The inline payload of the run's `i`-th slot (empty for other items).
+    fn payload_of(&self, i: usize) -> &[u8] {
+        let local = self.slots.start + i;
+        match self.block.slots.get(local).map(|s| s.tag) {
+            Some(Tag::Message(_)) => {
+                let range = self.block.start_of(local)..self.block.start_of(local + 1);
+                self.block.bytes.get(range).unwrap_or_default()
+            }
+            _ => &[],
+        }
+    }
+
+    /// Whether each `alive` slot's inline payload holds `needle`, looked for in each of
+    /// them alone (No for the others).
+    fn hits_within(&self, needle: &Needle<'_>, alive: &[bool]) -> Vec<Hit> {
+        (alive.iter().enumerate())
+            .map(
+                |(i, &alive)| match alive && needle.find(self.payload_of(i), 0).is_some() {
+                    true => Hit::Yes,
+                    false => Hit::No,
+                },
+            )
+            .collect()
+    }
+
     /// Store indexes of the run's items that pass a filter made of `terms` alone
     /// ([`Filter::search_terms`]), in order; only the `listed` ones (store indexes,
     /// ascending, all in the run) when given. Each payload term is searched for in the
@@ -512,12 +600,9 @@ impl Run<'_> {
         channels: Channels<'_>,
         out: &mut impl FnMut(usize),
     ) {
-        let hits: Vec<Option<Vec<Hit>>> = terms
-            .iter()
-            .map(|t| t.reads_payload().then(|| self.term_hits(t)))
-            .collect();
         // Only inline messages here (gaps, errors and long payloads live beside them).
         let inline_only = self.block.extras.is_empty();
+        let hits = self.all_term_hits(terms, inline_only.then_some(channels));
         // Decided by the payload alone where it holds every term (the usual case of a
         // dense needle, checked first: a call per message for it was a sixth of a dense
         // key's count), or lacks one that no channel passes (of a selective one): the
