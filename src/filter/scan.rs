@@ -194,6 +194,18 @@ impl<'f> KeySearch<'f> {
         KeySearch(quoted)
     }
 
+    /// Whether the key occurs anywhere in `bytes`.
+    pub(super) fn occurs_in(&self, bytes: &[u8]) -> bool {
+        self.0.find(bytes).is_some()
+    }
+
+    /// What a cell holds for a payload the key does not occur in, by
+    /// [`KeySearch::known_in`]'s rule: nothing, where the payload is well formed or JSON
+    /// text without a backslash; None where the payload is to be read.
+    pub(super) fn lacking(payload: &[u8], mark: &JsonMark) -> Option<Known> {
+        (mark.well_formed() || plain_json_text(payload)).then_some(Known::Absent)
+    }
+
     /// What cells hold for the key in payloads laid end to end in `bytes` (`spans`: each
     /// one's range, ascending, with its mark; payloads between them are passed over), by
     /// one search for the key across them all: one search call a payload that has the
@@ -207,18 +219,6 @@ impl<'f> KeySearch<'f> {
     /// well formed, read as if it were. Its value is that one where the payload is well
     /// formed, and none where it is not JSON (a scan would tell which): a caller may take
     /// a verdict that is the same either way, and must not keep the value.
-    /// Whether the key occurs anywhere in `bytes`.
-    pub(super) fn occurs_in(&self, bytes: &[u8]) -> bool {
-        self.0.find(bytes).is_some()
-    }
-
-    /// What a cell holds for a payload the key does not occur in, by
-    /// [`KeySearch::known_in`]'s rule: nothing, where the payload is well formed or JSON
-    /// text without a backslash; None where the payload is to be read.
-    pub(super) fn lacking(payload: &[u8], mark: &JsonMark) -> Option<Known> {
-        (mark.well_formed() || plain_json_text(payload)).then_some(Known::Absent)
-    }
-
     pub(super) fn known_in(
         &self,
         bytes: &[u8],

@@ -558,20 +558,17 @@ impl Run<'_> {
 
     /// The source of the run's `i`-th slot (None for a gap or an error).
     fn source_of(&self, i: usize) -> Option<&Source> {
-        let slot = self.block.slots.get(self.slots.start + i)?;
-        slot.source.as_deref()
+        SlotRef::new(self.block, self.slots.start + i)?
+            .slot
+            .source
+            .as_deref()
     }
 
     /// The inline payload of the run's `i`-th slot (empty for other items).
     fn payload_of(&self, i: usize) -> &[u8] {
-        let local = self.slots.start + i;
-        match self.block.slots.get(local).map(|s| s.tag) {
-            Some(Tag::Message(_)) => {
-                let range = self.block.start_of(local)..self.block.start_of(local + 1);
-                self.block.bytes.get(range).unwrap_or_default()
-            }
-            _ => &[],
-        }
+        SlotRef::new(self.block, self.slots.start + i)
+            .filter(|s| matches!(s.slot.tag, Tag::Message(_)))
+            .map_or(&[], |s| s.bytes())
     }
 
     /// Whether each `alive` slot's inline payload holds `needle`, looked for in each of
