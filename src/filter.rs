@@ -529,7 +529,10 @@ impl SearchTerm<'_> {
     /// being where the payload holding byte `i` ends. A regex that every match of starts
     /// with a known text is searched for that text first (the fast folded search), then
     /// tried from there to the end of that payload only: what it finds is inside one
-    /// payload, and a payload where it finds nothing has no match.
+    /// payload, and a payload where it finds nothing has no match. For such a regex the
+    /// range given is from that text's occurrence to the payload's end, which holds the
+    /// match: whether there is one is all a block search asks, and asking only that
+    /// spares the regex the backward search for where its match starts.
     pub fn find_within(
         &self,
         hay: &[u8],
@@ -542,8 +545,8 @@ impl SearchTerm<'_> {
         loop {
             let at = from + search::find_folded(hay.get(from..)?, prefix)?.start;
             let end = end_of(at).clamp(at, hay.len());
-            if let Some(m) = re.find_at(&hay[..end], at) {
-                return Some(m.range());
+            if re.is_match_at(&hay[..end], at) {
+                return Some(at..end);
             }
             from = end.max(at + 1);
         }
