@@ -236,7 +236,9 @@ impl<'f> KeySearch<'f> {
             let payload = &bytes[span.clone()];
             let has_key = next.saturating_add(len) <= span.end;
             let sure = mark.well_formed();
-            let known = if sure || (has_key && plain_json_text(payload)) {
+            let known = if !has_key {
+                KeySearch::lacking(payload, mark).map(|known| (known, true))
+            } else if sure || plain_json_text(payload) {
                 let (found, after) = locate(payload, span.start, next, len, &find);
                 next = after;
                 match found {
@@ -247,7 +249,7 @@ impl<'f> KeySearch<'f> {
                 }
                 .map(|known| (known, sure))
             } else {
-                (!has_key && plain_json_text(payload)).then_some((Known::Absent, true))
+                None
             };
             if let Some((known, sure)) = known {
                 out(i, known, sure);
