@@ -598,6 +598,14 @@ mod tests {
             "ch:svc:1 .latency >= 3",
             "seq .latency > 25",
             "svc:2 .latency <= 25 .latency != 3",
+            // A needle ANDed with the field: in every payload, in some, in none, in
+            // every channel, and with the field's test negated.
+            "{ .latency > 25",
+            "latency .latency <= 25",
+            "1 .latency",
+            "x .latency > 2",
+            "svc .latency >= 3",
+            "seq not .latency > 2",
             "x",
             ".latency < 26",
             ".other > 1",

@@ -380,12 +380,23 @@ impl Run<'_> {
         out: &mut impl FnMut(usize),
     ) {
         // A column filter: most verdicts come from the block search and the cells.
-        let verdicts = filter
-            .column_search()
+        let column = filter.column_search();
+        let verdicts = column
+            .as_ref()
             .zip(cells)
-            .map(|(search, cells)| self.column_verdicts(&search, cells));
+            .map(|(search, cells)| self.column_verdicts(search, cells));
         let needle = filter.needle().filter(|_| verdicts.is_none());
-        let hits = needle.map(|needle| (self.hits(&needle), needle));
+        // The needle ANDed with a column filter: its hits and the column's verdicts.
+        let after = match (&needle, cells) {
+            (Some(needle), Some(cells)) if column.is_none() => {
+                self.after_needle(filter, needle, cells)
+            }
+            _ => None,
+        };
+        let (hits, verdicts) = match after {
+            Some((hits, verdicts)) => (needle.map(|n| (hits, n)), Some(verdicts)),
+            None => (needle.map(|n| (self.hits(&n), n)), verdicts),
+        };
         // Only inline messages here (gaps, errors and long payloads live beside them),
         // and no channel passes the needle: a payload without it rules a message out.
         let by_payload = self.block.extras.is_empty() && !channels.some(0);
@@ -437,10 +448,21 @@ impl Run<'_> {
     /// for the filter's key across the run's bytes, see [`ColumnSearch::fill`]) tells it;
     /// None where the message is to be tested (and for gaps and errors).
     fn column_verdicts(&self, search: &ColumnSearch<'_>, cells: Cells<'_>) -> Vec<Option<bool>> {
+        let (mut verdicts, unknown) = self.cell_verdicts(search, cells);
+        self.fill_verdicts(search, cells, unknown, &mut verdicts);
+        verdicts
+    }
+
+    /// The verdicts filled cells give, without a look at the slots (only a message's
+    /// cell is ever filled), and the run's slots whose cells are yet to be read: a key
+    /// typed on over known values (`> 2` → `> 25`) reads the cells alone (at 10M, 80–100
+    /// ms a key when each slot was looked at first).
+    fn cell_verdicts(
+        &self,
+        search: &ColumnSearch<'_>,
+        cells: Cells<'_>,
+    ) -> (Vec<Option<bool>>, Vec<usize>) {
         let mut verdicts = vec![None; self.slots.len()];
-        // Filled cells first, without a look at the slots (only a message's cell is ever
-        // filled): a key typed on over known values (`> 2` → `> 25`) reads the cells
-        // alone (at 10M, 80–100 ms a key when each slot was looked at first).
         let mut unknown = Vec::new();
         let indexes = self.first..self.first + self.slots.len();
         cells.each(indexes, |i, cell| {
@@ -450,9 +472,21 @@ impl Run<'_> {
                 _ => unknown.push(i),
             }
         });
+        (verdicts, unknown)
+    }
+
+    /// Read the `unknown` slots' values (ascending offsets in the run) into their cells
+    /// by one search for the key across their bytes, and set the verdicts they give.
+    fn fill_verdicts(
+        &self,
+        search: &ColumnSearch<'_>,
+        cells: Cells<'_>,
+        unknown: Vec<usize>,
+        verdicts: &mut [Option<bool>],
+    ) {
         let local = |i: usize| self.slots.start + i;
         let (Some(&lo), Some(&hi)) = (unknown.first(), unknown.last()) else {
-            return verdicts;
+            return;
         };
         let span = self.block.start_of(local(lo))..self.block.start_of(local(hi) + 1);
         let messages = unknown.into_iter().filter_map(|i| {
@@ -465,7 +499,7 @@ impl Run<'_> {
             for (i, slot) in messages {
                 verdicts[i] = search.lacking_key(slot.bytes(), &slot.slot.json);
             }
-            return verdicts;
+            return;
         }
         let (mut spans, mut targets, mut at) = (Vec::new(), Vec::new(), Vec::new());
         for (i, slot) in messages {
@@ -479,7 +513,43 @@ impl Run<'_> {
         search.fill(&self.block.bytes, &spans, &targets, |n, verdict| {
             verdicts[at[n]] = Some(verdict);
         });
-        verdicts
+    }
+
+    /// For a filter that ANDs `needle` with a column filter
+    /// ([`Filter::column_search_after_needle`], `token .latency_ms > 250`): which slots'
+    /// payloads hold the needle, and the verdicts the cells give (true only where the
+    /// needle was found; false wherever the field's tests fail, needle or not). Where
+    /// every value is known, the needle is looked for only in the payloads whose value
+    /// passes; elsewhere the run is swept for it first and only the payloads that have
+    /// it are read (a sparse needle spares most of the reading).
+    fn after_needle(
+        &self,
+        filter: &Filter,
+        needle: &SearchTerm<'_>,
+        cells: Cells<'_>,
+    ) -> Option<(Vec<bool>, Vec<Option<bool>>)> {
+        let search = filter.column_search_after_needle()?;
+        let (mut verdicts, mut unknown) = self.cell_verdicts(&search, cells);
+        let hits: Vec<bool> = match needle.substring() {
+            Some(n) if unknown.is_empty() => {
+                let alive: Vec<bool> = verdicts.iter().map(|v| *v != Some(false)).collect();
+                let hits = self.hits_within(&n, &alive);
+                hits.into_iter().map(|h| h == Hit::Yes).collect()
+            }
+            _ => {
+                let hits = self.hits(needle);
+                unknown.retain(|&i| hits[i]);
+                self.fill_verdicts(&search, cells, unknown, &mut verdicts);
+                hits
+            }
+        };
+        for (verdict, &hit) in verdicts.iter_mut().zip(&hits) {
+            if *verdict == Some(true) && !hit {
+                // The needle may still be in the channel: tested alone.
+                *verdict = None;
+            }
+        }
+        Some((hits, verdicts))
     }
 
     /// Which slots' inline payloads contain the needle.
