@@ -166,7 +166,13 @@ impl Candidates {
         };
         // A filled cell gives a column filter's verdict without a look at the slot
         // (narrowing `.latency_ms < 498` → `< 480` at 10M: 128–142 → 95–109 ms).
-        let column = filter.column_search();
+        // So does a needle ANDed with one, where the previous filter implies the needle
+        // (`token` → `token .latency_ms > 250`).
+        let column = filter.column_search().or_else(|| {
+            found
+                .as_ref()
+                .and_then(|_| filter.column_search_after_needle())
+        });
         let passes = |id: ItemId| {
             let index = id
                 .checked_sub(first_id)
@@ -200,19 +206,20 @@ impl Candidates {
         }
         let channels = Channels::new(memo, &some);
         // Ids `from..from + len`, consecutive: the store's blocks are walked in order.
-        let consecutive = |from: ItemId, len: usize| -> Vec<ItemId> {
+        // `holds`: the needle holds for the listed ids, the only ones the caller keeps.
+        let consecutive = |from: ItemId, len: usize, holds: bool| -> Vec<ItemId> {
             // Room for all: a dense needle passes most (growing it was 4 % of a key).
             let mut found = Vec::with_capacity(len);
-            let Some(start) = from.checked_sub(first_id) else {
-                // Evicted meanwhile: checked one by one (they do not pass).
-                return (from..from + len as u64).filter(|&id| passes(id)).collect();
-            };
-            let start = usize::try_from(start).unwrap_or(usize::MAX);
+            // Ids evicted meanwhile do not pass; the rest are walked.
+            let end = from.saturating_add(len as u64);
+            let from = from.max(first_id);
+            let start = usize::try_from(from - first_id).unwrap_or(usize::MAX);
+            let len = usize::try_from(end.saturating_sub(from)).unwrap_or(0);
             for run in store.runs(start..start.saturating_add(len)) {
                 let mut push = |index| found.push(first_id + index as u64);
                 match &terms {
                     Some(terms) => run.passing_by_search(filter, terms, None, channels, &mut push),
-                    None => run.passing(filter, cells, channels, &mut push),
+                    None => run.passing(filter, cells, channels, holds, &mut push),
                 }
             }
             found
@@ -224,7 +231,7 @@ impl Candidates {
                 // needle typed on: `pa` → `pay`), the part is walked as a range.
                 Candidates::List(ids, _) if terms.is_some() && ids.is_run(range.clone()) => ids
                     .get(range.start)
-                    .map_or_else(Vec::new, |from| consecutive(from, range.len())),
+                    .map_or_else(Vec::new, |from| consecutive(from, range.len(), false)),
                 // A column filter over a part that is mostly listed: the whole span is
                 // walked (the cells answer most ids at a time, and an id between the
                 // listed ones failed the filter this one narrows, so it fails here too).
@@ -233,7 +240,16 @@ impl Candidates {
                     let last = range.end.checked_sub(1).and_then(|r| ids.get(r));
                     let ends = ids.get(range.start).zip(last);
                     match ends.map(|(lo, hi)| (lo, (hi - lo + 1) as usize)) {
-                        Some((lo, span)) if range.len() * 4 >= span => consecutive(lo, span),
+                        // With the needle the old filter implies taken to hold, and
+                        // the ids it passed kept.
+                        Some((lo, span)) if range.len() * 4 >= span => match found {
+                            Some(_) => {
+                                let mut kept = consecutive(lo, span, true);
+                                kept.retain(|&id| ids.contains(id));
+                                kept
+                            }
+                            None => consecutive(lo, span, false),
+                        },
                         _ => self.ids(range).filter(|&id| passes(id)).collect(),
                     }
                 }
@@ -244,7 +260,9 @@ impl Candidates {
                     }
                     None => self.ids(range).filter(|&id| passes(id)).collect(),
                 },
-                Candidates::Range(ids) => consecutive(ids.start + range.start as u64, range.len()),
+                Candidates::Range(ids) => {
+                    consecutive(ids.start + range.start as u64, range.len(), false)
+                }
             }
         };
         on_threads(self.len(), pacing, piece)
@@ -596,10 +614,13 @@ mod tests {
             "not .latency > 2",
             ".latency == null",
             "ch:svc:1 .latency >= 3",
+            "seq",
             "seq .latency > 25",
             "svc:2 .latency <= 25 .latency != 3",
             // A needle ANDed with the field: in every payload, in some, in none, in
-            // every channel, and with the field's test negated.
+            // every channel, and with the field's test negated; some narrowing the
+            // needle alone.
+            "{",
             "{ .latency > 25",
             "latency .latency <= 25",
             "1 .latency",

@@ -372,11 +372,15 @@ impl Run<'_> {
     /// messages with the needle (or a channel that may match) are tested, and the needle
     /// holds there without a search of each payload (so the pass pays for itself even
     /// where most payloads have it: `token .latency_ms > 250` at 1M, 38–41 → 25–28 ms).
+    ///
+    /// `holds`: the filter's needle is taken to hold for every item (a narrowing whose
+    /// previous filter implies it, whose caller keeps only the ids that filter passed).
     pub(super) fn passing(
         &self,
         filter: &Filter,
         cells: Option<Cells<'_>>,
         channels: Channels<'_>,
+        holds: bool,
         out: &mut impl FnMut(usize),
     ) {
         // A column filter: most verdicts come from the block search and the cells.
@@ -389,7 +393,7 @@ impl Run<'_> {
         // The needle ANDed with a column filter: its hits and the column's verdicts.
         let after = match (&needle, cells) {
             (Some(needle), Some(cells)) if column.is_none() => {
-                self.after_needle(filter, needle, cells)
+                self.after_needle(filter, (!holds).then_some(needle), cells)
             }
             _ => None,
         };
@@ -525,18 +529,24 @@ impl Run<'_> {
     fn after_needle(
         &self,
         filter: &Filter,
-        needle: &SearchTerm<'_>,
+        needle: Option<&SearchTerm<'_>>,
         cells: Cells<'_>,
     ) -> Option<(Vec<bool>, Vec<Option<bool>>)> {
         let search = filter.column_search_after_needle()?;
         let (mut verdicts, mut unknown) = self.cell_verdicts(&search, cells);
-        let hits: Vec<bool> = match needle.substring() {
-            Some(n) if unknown.is_empty() => {
+        let substring = needle.and_then(SearchTerm::substring);
+        let hits: Vec<bool> = match (needle, substring) {
+            // Taken to hold everywhere: no search.
+            (None, _) => {
+                self.fill_verdicts(&search, cells, unknown, &mut verdicts);
+                vec![true; verdicts.len()]
+            }
+            (Some(_), Some(n)) if unknown.is_empty() => {
                 let alive: Vec<bool> = verdicts.iter().map(|v| *v != Some(false)).collect();
                 let hits = self.hits_within(&n, &alive);
                 hits.into_iter().map(|h| h == Hit::Yes).collect()
             }
-            _ => {
+            (Some(needle), _) => {
                 let hits = self.hits(needle);
                 unknown.retain(|&i| hits[i]);
                 self.fill_verdicts(&search, cells, unknown, &mut verdicts);
