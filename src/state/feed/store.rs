@@ -467,7 +467,7 @@ impl Run<'_> {
         cells: Cells<'_>,
     ) -> (Vec<Option<bool>>, Vec<usize>) {
         let mut verdicts = vec![None; self.slots.len()];
-        let mut unknown = Vec::new();
+        let mut unknown = Vec::with_capacity(self.slots.len());
         let indexes = self.first..self.first + self.slots.len();
         cells.each(indexes, |i, cell| {
             match cell.map(|c| (search.verdict(c), c)) {
@@ -505,7 +505,9 @@ impl Run<'_> {
             }
             return;
         }
-        let (mut spans, mut targets, mut at) = (Vec::new(), Vec::new(), Vec::new());
+        let n = hi + 1 - lo;
+        let mut spans = Vec::with_capacity(n);
+        let (mut targets, mut at) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for (i, slot) in messages {
             let Some(cell) = cells.at(self.first + i) else {
                 continue;
