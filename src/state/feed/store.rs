@@ -526,8 +526,10 @@ impl Run<'_> {
     /// payloads hold the needle, and the verdicts the cells give (true only where the
     /// needle was found; false wherever the field's tests fail, needle or not). Where
     /// every value is known, the needle is looked for only in the payloads whose value
-    /// passes; elsewhere the run is swept for it first and only the payloads that have
-    /// it are read (a sparse needle spares most of the reading).
+    /// passes (even where most pass, and for a sparse needle: `payload 99 .latency_ms >
+    /// -1` at 1M, 18–19 ms, against 22 ms sweeping); elsewhere the run is swept for it
+    /// first and only the payloads that have it are read (a sparse needle spares most of
+    /// the reading). `needle` None: taken to hold for every item, not searched for.
     fn after_needle(
         &self,
         filter: &Filter,
