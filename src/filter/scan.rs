@@ -41,42 +41,74 @@ pub(super) fn plain_json_text(payload: &[u8]) -> bool {
 }
 
 /// Whether a retained payload is JSON text the scanner reads to the end (UTF-8, no
-/// escapes, valid syntax; see [`well_formed`]), once something has checked: a JSON
+/// escapes, valid syntax; see [`super::valid`]), once something has checked: a JSON
 /// filter's scan, or the feed's check in idle time as payloads arrive. A
 /// top-level field of a well-formed payload is found by a search for its quoted key and
 /// a look at the bytes before it, not by a scan of the whole payload (issue 19: a pass
 /// of `.latency_ms > 250` over 1M payloads, 145–190 ms of CPU before, 45–60 ms after on
-/// checked payloads). One byte, in a retained message's slot padding.
+/// checked payloads). The check also keeps where the root's containers lie (as far as
+/// the bits kept tell, from each end: [`JsonMark::at_root_level`]), so that a key found
+/// before them or after them needs no look at the bytes before it. Two bytes, in a
+/// retained message's slot padding.
 #[derive(Debug, Default)]
-pub struct JsonMark(AtomicU8);
+pub struct JsonMark {
+    /// Bits 0–1: checked or not, and what was found; bits 2–7: how many of the payload's
+    /// first bytes are outside every container but the root, up to 63 (0: not known).
+    state: AtomicU8,
+    /// How many of its last bytes are (0: not known).
+    tail: AtomicU8,
+}
 
 const UNCHECKED: u8 = 0;
 const WELL_FORMED: u8 = 1;
 const NOT_WELL_FORMED: u8 = 2;
+const STATE: u8 = 0b11;
+const HEAD_MAX: usize = 63;
 
 impl JsonMark {
     /// Check `payload` unless it has been checked.
     pub fn check(&self, payload: &[u8]) {
-        if !self.is_checked() {
-            self.set(well_formed(payload));
+        if self.is_checked() {
+            return;
         }
+        let nest = super::valid::check(payload);
+        let head = nest.map_or(0, |n| n.from.min(HEAD_MAX) as u8);
+        if let Some(nest) = nest {
+            let tail = (payload.len() - nest.to).min(u8::MAX.into()) as u8;
+            self.tail.store(tail, Ordering::Relaxed);
+        }
+        let state = if nest.is_some() {
+            WELL_FORMED
+        } else {
+            NOT_WELL_FORMED
+        };
+        self.state.store(head << 2 | state, Ordering::Relaxed);
     }
 
     pub fn is_checked(&self) -> bool {
-        self.0.load(Ordering::Relaxed) != UNCHECKED
+        self.state.load(Ordering::Relaxed) & STATE != UNCHECKED
     }
 
     pub fn well_formed(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == WELL_FORMED
+        self.state.load(Ordering::Relaxed) & STATE == WELL_FORMED
     }
 
+    /// Whether byte `at` of the well-formed payload (`len` bytes) this marks is outside
+    /// every container but the root, as far as the check left it known.
+    fn at_root_level(&self, len: usize, at: usize) -> bool {
+        let head = usize::from(self.state.load(Ordering::Relaxed) >> 2);
+        let tail = usize::from(self.tail.load(Ordering::Relaxed));
+        at < head || at + tail >= len && tail > 0
+    }
+
+    /// What a scan found, where nothing is known of the containers.
     pub(super) fn set(&self, well_formed: bool) {
         let state = if well_formed {
             WELL_FORMED
         } else {
             NOT_WELL_FORMED
         };
-        self.0.store(state, Ordering::Relaxed);
+        self.state.store(state, Ordering::Relaxed);
     }
 }
 
@@ -172,7 +204,7 @@ fn searched(
     search: Option<KeySearch<'_>>,
 ) -> Option<Step<Option<Range<usize>>>> {
     match (mark, search) {
-        (Some(mark), Some(search)) if mark.well_formed() => top_level(payload, search.0),
+        (Some(mark), Some(search)) if mark.well_formed() => top_level(payload, search.0, mark),
         _ => None,
     }
 }
@@ -239,7 +271,9 @@ impl<'f> KeySearch<'f> {
             let known = if !has_key {
                 KeySearch::lacking(payload, mark).map(|known| (known, true))
             } else if sure || plain_json_text(payload) {
-                let (found, after) = locate(payload, span.start, next, len, &find);
+                let level = |at: usize| sure && mark.at_root_level(payload.len(), at);
+                let level = (string_token(self.0.needle()), level);
+                let (found, after) = locate(payload, span.start, next, len, &find, level);
                 next = after;
                 match found {
                     Some(Ok(None)) => Some(Known::Absent),
@@ -261,6 +295,7 @@ impl<'f> KeySearch<'f> {
 /// True when `payload` is JSON text the scanner reads to the end: UTF-8, no escapes, no
 /// control characters in strings, nesting within [`MAX_DEPTH`], valid syntax. Checked
 /// 64 bytes at a time ([`super::valid`]).
+#[cfg(test)]
 pub(super) fn well_formed(payload: &[u8]) -> bool {
     super::valid::well_formed(payload)
 }
@@ -278,9 +313,23 @@ fn plain_key(key: &str) -> bool {
 /// is that key at depth 1 when the quotes before it are even and the brackets outside
 /// strings before it leave depth 1, and a member's key when `:` follows. A second such
 /// member (a duplicate key) is left to the parser, as the full scan leaves it.
-fn top_level(payload: &[u8], quoted: &Finder<'_>) -> Option<Step<Option<Range<usize>>>> {
+fn top_level(
+    payload: &[u8],
+    quoted: &Finder<'_>,
+    mark: &JsonMark,
+) -> Option<Step<Option<Range<usize>>>> {
     let find = |from: usize| find_from(quoted, payload, from);
-    locate(payload, 0, find(0), quoted.needle().len(), &find).0
+    let level = |at: usize| mark.at_root_level(payload.len(), at);
+    let level = (string_token(quoted.needle()), level);
+    locate(payload, 0, find(0), quoted.needle().len(), &find, level).0
+}
+
+/// Whether every occurrence of `quoted` (a key with its quotes) in a well-formed payload
+/// is that string: its first quote opens a string (where it closed one, the key's first
+/// byte would follow a string, which JSON allows only for space, `:`, `,`, `}` and `]`),
+/// and without a quote in the key the next one closes it.
+fn string_token(quoted: &[u8]) -> bool {
+    quoted.len() > 2 && !matches!(quoted[1], b' ' | b':' | b',' | b'}' | b']')
 }
 
 /// Where `quoted` next occurs in `bytes` at or after `from`; `usize::MAX` where it does
@@ -301,6 +350,7 @@ fn locate(
     mut next: usize,
     len: usize,
     find: &impl Fn(usize) -> usize,
+    (string_token, root_level): (bool, impl Fn(usize) -> bool),
 ) -> (Option<Step<Option<Range<usize>>>>, usize) {
     if payload.get(ws(payload, 0)) != Some(&OBJECT) {
         // A well-formed array: no member at all.
@@ -312,9 +362,16 @@ fn locate(
     while next.saturating_add(len) <= end {
         let at = next - start;
         let mut from = next + 1;
-        let structure = structure.get_or_insert_with(|| Structure::new(payload));
         let colon = ws(payload, at + len);
-        if structure.at(at) == (true, 1) && payload.get(colon) == Some(&b':') {
+        // A string at the root's level, known from the check or else worked out.
+        let mut member = || {
+            string_token && root_level(at)
+                || structure
+                    .get_or_insert_with(|| Structure::new(payload))
+                    .at(at)
+                    == (true, 1)
+        };
+        if payload.get(colon) == Some(&b':') && member() {
             if found.is_some() {
                 return (Some(Err(Unsure)), next);
             }
@@ -765,7 +822,17 @@ mod tests {
         Ok(decided)
     }
 
-    const KEYS: &[&str] = &[r#""a""#, r#""b""#, r#""latency_ms""#, r#""""#, "\"é\""];
+    const KEYS: &[&str] = &[
+        r#""a""#,
+        r#""b""#,
+        r#""latency_ms""#,
+        r#""""#,
+        "\"é\"",
+        // Keys whose first byte may follow a string: `":"` is also a string's end, a
+        // colon and the next string's start.
+        r#"":""#,
+        r#"",""#,
+    ];
     /// Keys the parser reads its own way (escapes).
     const ODD_KEYS: &[&str] = &[r#""l\u0061tency_ms""#, r#""a\"b""#, r#""a\\""#];
     const SCALARS: &[&str] = &[
@@ -859,7 +926,7 @@ mod tests {
 
     fn seg() -> impl Strategy<Value = Seg> {
         prop_oneof![
-            3 => prop::sample::select(&["a", "b", "latency_ms", "a", "b", "latency_ms", "a\"b", "", "é"][..])
+            3 => prop::sample::select(&["a", "b", "latency_ms", "a", "b", "latency_ms", "a\"b", "", "é", ":", ","][..])
                 .prop_map(|k| Seg::Key(k.to_string())),
             1 => (0..3usize).prop_map(Seg::Index),
         ]
@@ -1072,6 +1139,28 @@ mod tests {
             unsure > 500 && not_json > 500,
             "{unsure} unsure, {not_json} not JSON"
         );
+    }
+
+    #[test]
+    fn a_key_text_that_spans_two_strings_is_not_taken_for_the_key() {
+        // `","` is the end of `"x"`, a comma and the start of `":"`, followed by a colon:
+        // no key `,` here, though no container comes before it.
+        let payload = br#"{"a":"x",":":","}"#;
+        let mark = JsonMark::default();
+        mark.check(payload);
+        assert!(mark.well_formed() && mark.at_root_level(payload.len(), 7));
+        for (key, want) in [
+            (",", None),
+            (":", Some(serde_json::json!(","))),
+            ("a", Some(serde_json::json!("x"))),
+        ] {
+            let path = [Seg::Key(key.to_string())];
+            assert_eq!(parsed(payload, &path), want, "{key}");
+            let finder = finder(&path).expect("a plain key");
+            let found = field(payload, &path, Some(&mark), Some(KeySearch::new(&finder)));
+            let want = want.map_or(Scanned::Absent, Scanned::Found);
+            assert_eq!(found, want, "{key}");
+        }
     }
 
     /// True when the search (not a scan) decided.

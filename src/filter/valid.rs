@@ -241,6 +241,18 @@ struct Stack {
     depth: usize,
     /// Bit `d - 1`: the container at depth `d` is an array.
     arrays: u64,
+    /// Where the containers inside the root lie: see [`Nest`].
+    nest: Nest,
+}
+
+/// Where a well-formed payload's containers inside the root lie: from the first one's
+/// opening bracket (`from`) to just past the last one's closing bracket (`to`). A
+/// position before `from` or from `to` on is at the root's own level (`from` is the
+/// payload's length and `to` 0 where the root holds no container).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Nest {
+    pub(super) from: usize,
+    pub(super) to: usize,
 }
 
 impl Stack {
@@ -369,10 +381,19 @@ fn chunk(payload: &[u8], start: usize, c: &Classes, carry: &mut Carry, stack: &m
         }
         rest &= !before;
         let array = bracket & arrays != 0;
+        let at = start + bracket.trailing_zeros() as usize;
         let ok = if bracket & opens != 0 {
-            stack.open(array)
+            let ok = stack.open(array);
+            if stack.depth == 2 {
+                stack.nest.from = stack.nest.from.min(at);
+            }
+            ok
         } else {
-            stack.close(array)
+            let ok = stack.close(array);
+            if ok && stack.depth == 1 {
+                stack.nest.to = at + 1;
+            }
+            ok
         };
         if !ok {
             return false;
@@ -414,26 +435,39 @@ fn chunk(payload: &[u8], start: usize, c: &Classes, carry: &mut Carry, stack: &m
 /// True when `payload` is JSON text the scanner reads to the end: an object or array at
 /// the root, UTF-8, no backslash, no control byte in a string, nesting within
 /// [`MAX_DEPTH`], valid syntax (what `walk` accepts, from JSON text).
+#[cfg(test)]
 pub(super) fn well_formed(payload: &[u8]) -> bool {
+    check(payload).is_some()
+}
+
+/// [`well_formed`], with where the root's containers lie ([`Nest`]) where it is.
+pub(super) fn check(payload: &[u8]) -> Option<Nest> {
     if !json_text(payload) {
-        return false;
+        return None;
     }
     let mut carry = Carry::default();
     let mut stack = Stack {
         depth: 0,
         arrays: 0,
+        nest: Nest {
+            from: payload.len(),
+            to: 0,
+        },
     };
     let mut high = 0u64;
     for start in (0..payload.len()).step_by(64) {
         let c = classify(payload, start);
         high |= c.high;
         if !chunk(payload, start, &c, &mut carry, &mut stack) {
-            return false;
+            return None;
         }
     }
     // Every token after the first was checked as the follower of the one before it; the
     // last one's follower is the end, allowed only once the root has closed.
-    carry.in_string == 0 && stack.depth == 0 && (high == 0 || std::str::from_utf8(payload).is_ok())
+    let ok = carry.in_string == 0
+        && stack.depth == 0
+        && (high == 0 || std::str::from_utf8(payload).is_ok());
+    ok.then_some(stack.nest)
 }
 
 #[cfg(test)]
