@@ -305,22 +305,12 @@ impl Filter {
     pub fn column_search(&self) -> Option<ColumnSearch<'_>> {
         let field = self.column.as_ref().filter(|_| self.reads_json_only())?;
         let root = self.root.as_ref()?;
-        let fixed = [
-            known::Known::Absent,
-            known::Known::Null,
-            known::Known::Other,
-        ];
-        Some(ColumnSearch {
-            root,
-            search: field.search()?,
-            tentative: self.bare_field().is_none(),
-            fixed: fixed.map(|known| root.decide(known, None)),
-            single: match root {
-                Node::Term(Term::Json(_, op)) => Some(op),
-                _ => None,
-            },
-            given: None,
-        })
+        let single = match root {
+            Node::Term(Term::Json(_, op)) => Some(op),
+            _ => None,
+        };
+        let tentative = self.bare_field().is_none();
+        ColumnSearch::new(root, field, tentative, single, None)
     }
 
     /// [`Filter::column_search`] for a filter that ANDs its [`Filter::needle`] with tests
@@ -357,19 +347,7 @@ impl Filter {
             (Some(Node::Term(Term::Json(_, op))), None) => Some(op),
             _ => None,
         };
-        let fixed = [
-            known::Known::Absent,
-            known::Known::Null,
-            known::Known::Other,
-        ];
-        Some(ColumnSearch {
-            root,
-            search: field.search()?,
-            tentative: true,
-            fixed: fixed.map(|known| root.decide(known, Some(given))),
-            single,
-            given: Some(given),
-        })
+        ColumnSearch::new(root, field, true, single, Some(given))
     }
 
     /// The JSON paths the expression reads, in order of appearance.
@@ -477,7 +455,31 @@ pub struct ColumnSearch<'f> {
     given: Option<&'f Matcher>,
 }
 
-impl ColumnSearch<'_> {
+impl<'f> ColumnSearch<'f> {
+    /// The search for `root`'s one field, `field` (None where its key cannot be searched
+    /// for), with the text term `given` taken as true.
+    fn new(
+        root: &'f Node,
+        field: &'f Field,
+        tentative: bool,
+        single: Option<&'f JsonOp>,
+        given: Option<&'f Matcher>,
+    ) -> Option<ColumnSearch<'f>> {
+        let fixed = [
+            known::Known::Absent,
+            known::Known::Null,
+            known::Known::Other,
+        ];
+        Some(ColumnSearch {
+            root,
+            search: field.search()?,
+            tentative,
+            fixed: fixed.map(|known| root.decide(known, given)),
+            single,
+            given,
+        })
+    }
+
     /// The expression's verdict given the value.
     fn decide(&self, known: known::Known) -> Option<bool> {
         match known {
