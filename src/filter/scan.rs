@@ -311,8 +311,11 @@ fn plain_key(key: &str) -> bool {
 ///
 /// Without escapes every quote opens or closes a string, so an occurrence of `"key"`
 /// is that key at depth 1 when the quotes before it are even and the brackets outside
-/// strings before it leave depth 1, and a member's key when `:` follows. A second such
-/// member (a duplicate key) is left to the parser, as the full scan leaves it.
+/// strings before it leave depth 1, and a member's key when `:` follows; where the mark
+/// tells that the occurrence lies outside the root's containers, and the key's text is
+/// always that string ([`string_token`]), the bytes before it are not looked at. A
+/// second such member (a duplicate key) is left to the parser, as the full scan leaves
+/// it.
 fn top_level(
     payload: &[u8],
     quoted: &Finder<'_>,
