@@ -161,7 +161,8 @@ pub(super) struct Slot {
     source: Option<Arc<Source>>,
     at: u32,
     tag: Tag,
-    /// Whether the payload is well-formed JSON, once checked (in the slot's padding).
+    /// Whether the payload is well-formed JSON, once checked, and where its root's
+    /// containers lie (two bytes, in the slot's padding).
     json: JsonMark,
 }
 
