@@ -258,6 +258,7 @@ impl<'f> KeySearch<'f> {
         mut out: impl FnMut(usize, Known, bool),
     ) {
         let len = self.0.needle().len();
+        let token = string_token(self.0.needle());
         let find = |from: usize| find_from(self.0, bytes, from);
         let mut next = spans.first().map_or(usize::MAX, |(s, _)| find(s.start));
         for (i, (span, mark)) in spans.iter().enumerate() {
@@ -272,7 +273,7 @@ impl<'f> KeySearch<'f> {
                 KeySearch::lacking(payload, mark).map(|known| (known, true))
             } else if sure || plain_json_text(payload) {
                 let level = |at: usize| sure && mark.at_root_level(payload.len(), at);
-                let level = (string_token(self.0.needle()), level);
+                let level = (token, level);
                 let (found, after) = locate(payload, span.start, next, len, &find, level);
                 next = after;
                 match found {
@@ -292,22 +293,15 @@ impl<'f> KeySearch<'f> {
     }
 }
 
-/// True when `payload` is JSON text the scanner reads to the end: UTF-8, no escapes, no
-/// control characters in strings, nesting within [`MAX_DEPTH`], valid syntax. Checked
-/// 64 bytes at a time ([`super::valid`]).
-#[cfg(test)]
-pub(super) fn well_formed(payload: &[u8]) -> bool {
-    super::valid::well_formed(payload)
-}
-
 /// A key written the same way in every well-formed payload that has it (no quote,
 /// backslash or control character, which only an escape could write there).
 fn plain_key(key: &str) -> bool {
     !key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)
 }
 
-/// The top-level member `quoted` names, in a well-formed payload (see [`well_formed`]);
-/// None where a full scan must decide (a container value: its extent needs one).
+/// The top-level member `quoted` names, in a well-formed payload (see
+/// [`super::valid::check`]); None where a full scan must decide (a container value: its
+/// extent needs one).
 ///
 /// Without escapes every quote opens or closes a string, so an occurrence of `"key"`
 /// is that key at depth 1 when the quotes before it are even and the brackets outside
@@ -804,7 +798,11 @@ mod tests {
         let search = finder.as_ref().map(KeySearch::new);
         let scanned = JsonMark::default();
         let first = field(payload, path, Some(&scanned), search);
-        prop_assert!(!scanned.well_formed() || well_formed(payload), "{}", text);
+        prop_assert!(
+            !scanned.well_formed() || valid::well_formed(payload),
+            "{}",
+            text
+        );
         let checked = JsonMark::default();
         checked.check(payload);
         let again = field(payload, path, Some(&checked), search);
@@ -1046,7 +1044,7 @@ mod tests {
                 format!("{{\"a\":{text}}}")
             };
             let payload = root.as_bytes();
-            if !well_formed(payload) {
+            if !valid::well_formed(payload) {
                 continue;
             }
             long += usize::from(payload.len() > 64);

@@ -432,15 +432,16 @@ fn chunk(payload: &[u8], start: usize, c: &Classes, carry: &mut Carry, stack: &m
     refused == 0
 }
 
-/// True when `payload` is JSON text the scanner reads to the end: an object or array at
-/// the root, UTF-8, no backslash, no control byte in a string, nesting within
-/// [`MAX_DEPTH`], valid syntax (what `walk` accepts, from JSON text).
+/// [`check`] alone: the tests' reference.
 #[cfg(test)]
 pub(super) fn well_formed(payload: &[u8]) -> bool {
     check(payload).is_some()
 }
 
-/// [`well_formed`], with where the root's containers lie ([`Nest`]) where it is.
+/// Where the root's containers lie ([`Nest`]) when `payload` is JSON text the scanner
+/// reads to the end: an object or array at the root, UTF-8, no backslash, no control
+/// byte in a string, nesting within [`MAX_DEPTH`], valid syntax (what `walk` accepts,
+/// from JSON text); None when it is not.
 pub(super) fn check(payload: &[u8]) -> Option<Nest> {
     if !json_text(payload) {
         return None;
