@@ -393,9 +393,9 @@ impl Run<'_> {
         let needle = filter.needle().filter(|_| verdicts.is_none());
         // The needle ANDed with a column filter: its hits and the column's verdicts.
         let after = match (&needle, cells) {
-            (Some(needle), Some(cells)) if column.is_none() => {
-                self.after_needle(filter, (!holds).then_some(needle), cells)
-            }
+            (Some(needle), Some(cells)) if column.is_none() => filter
+                .column_search_after_needle()
+                .map(|search| self.after_needle(&search, (!holds).then_some(needle), cells)),
             _ => None,
         };
         let (hits, verdicts) = match after {
@@ -522,8 +522,8 @@ impl Run<'_> {
         });
     }
 
-    /// For a filter that ANDs `needle` with a column filter
-    /// ([`Filter::column_search_after_needle`], `token .latency_ms > 250`): which slots'
+    /// For a filter that ANDs `needle` with a column filter (`search`, from
+    /// [`Filter::column_search_after_needle`]: `token .latency_ms > 250`): which slots'
     /// payloads hold the needle, and the verdicts the cells give (true only where the
     /// needle was found; false wherever the field's tests fail, needle or not). Where
     /// every value is known, the needle is looked for only in the payloads whose value
@@ -533,17 +533,16 @@ impl Run<'_> {
     /// the reading). `needle` None: taken to hold for every item, not searched for.
     fn after_needle(
         &self,
-        filter: &Filter,
+        search: &ColumnSearch<'_>,
         needle: Option<&SearchTerm<'_>>,
         cells: Cells<'_>,
-    ) -> Option<(Vec<bool>, Vec<Option<bool>>)> {
-        let search = filter.column_search_after_needle()?;
-        let (mut verdicts, mut unknown) = self.cell_verdicts(&search, cells);
+    ) -> (Vec<bool>, Vec<Option<bool>>) {
+        let (mut verdicts, mut unknown) = self.cell_verdicts(search, cells);
         let substring = needle.and_then(SearchTerm::substring);
         let hits: Vec<bool> = match (needle, substring) {
             // Taken to hold everywhere: no search.
             (None, _) => {
-                self.fill_verdicts(&search, cells, unknown, &mut verdicts);
+                self.fill_verdicts(search, cells, unknown, &mut verdicts);
                 vec![true; verdicts.len()]
             }
             (Some(_), Some(n)) if unknown.is_empty() => {
@@ -554,7 +553,7 @@ impl Run<'_> {
             (Some(needle), _) => {
                 let hits = self.hits(needle);
                 unknown.retain(|&i| hits[i]);
-                self.fill_verdicts(&search, cells, unknown, &mut verdicts);
+                self.fill_verdicts(search, cells, unknown, &mut verdicts);
                 hits
             }
         };
@@ -564,7 +563,7 @@ impl Run<'_> {
                 *verdict = None;
             }
         }
-        Some((hits, verdicts))
+        (hits, verdicts)
     }
 
     /// Which slots' inline payloads contain the needle.
