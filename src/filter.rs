@@ -594,16 +594,38 @@ impl SearchTerm<'_> {
         mut from: usize,
         end_of: &dyn Fn(usize) -> usize,
     ) -> Option<Range<usize>> {
-        let (SearchKind::Text(_, Matcher::Regex(re)), Some(prefix)) = (&self.0, &self.1) else {
+        let (SearchKind::Text(_, Matcher::Regex(re, anchored)), Some(prefix)) = (&self.0, &self.1)
+        else {
             return self.find_at(hay, from);
         };
+        // Occurrences of the text tried with the anchored regex in the payload at hand.
+        let (mut payload_end, mut tried) = (0, 0);
         loop {
             let at = from + search::find_folded(hay.get(from..)?, prefix)?.start;
             let end = end_of(at).clamp(at, hay.len());
-            if re.is_match_at(&hay[..end], at) {
-                return Some(at..end);
+            if end != payload_end {
+                (payload_end, tried) = (end, 0);
             }
-            from = end.max(at + 1);
+            match anchored.as_ref().filter(|_| tried < ANCHORED_TRIES) {
+                // A match starts at an occurrence of the text: tried there only, the
+                // regex stops where it can no longer match (`/lat.ncy_ms":4/` read on
+                // to each payload's end, a second of a 10M count).
+                Some(anchored) => {
+                    if anchored.is_match(&hay[at..end]) {
+                        return Some(at..end);
+                    }
+                    tried += 1;
+                    from = at + 1;
+                }
+                // Many occurrences in one payload: one search of the rest of it (an
+                // anchored try at each could read it once per occurrence).
+                None => {
+                    if re.is_match_at(&hay[..end], at) {
+                        return Some(at..end);
+                    }
+                    from = end.max(at + 1);
+                }
+            }
         }
     }
 
@@ -622,7 +644,7 @@ impl SearchTerm<'_> {
     /// Every match has the same length (a substring, folded or not): a match running past
     /// a payload's end rules out any later one starting in it. A regex's does not.
     pub fn fixed_length(&self) -> bool {
-        !matches!(self.0, SearchKind::Text(_, Matcher::Regex(_)))
+        !matches!(self.0, SearchKind::Text(_, Matcher::Regex(..)))
     }
 
     /// The term's test on a payload on its own.
@@ -650,6 +672,19 @@ impl SearchTerm<'_> {
             (SearchKind::Glob(_), _) => false,
         }
     }
+}
+
+/// Anchored tries of a regex at occurrences of its text in one payload before the rest
+/// of the payload is searched at once.
+const ANCHORED_TRIES: usize = 4;
+
+/// Whether regex `pattern` may look at the bytes around a match (anchors, word
+/// boundaries): a match in a payload laid beside others may then not be one of it alone.
+fn looks_around(pattern: &str) -> bool {
+    pattern.contains(['^', '$'])
+        || ["\\b", "\\B", "\\A", "\\z", "\\<", "\\>"]
+            .iter()
+            .any(|l| pattern.contains(l))
 }
 
 /// ASCII text every match of regex `pattern` starts with, lowercase (at least two bytes),
@@ -702,18 +737,13 @@ impl Filter {
             match node {
                 Node::Term(Term::Glob(g)) => Some(SearchTerm(SearchKind::Glob(g), None, position)),
                 Node::Term(Term::Text(target, m)) if !m.is_match(b"") => {
-                    if let Matcher::Regex(re) = m {
-                        let p = re.as_str();
-                        let looks_around = p.contains(['^', '$'])
-                            || ["\\b", "\\B", "\\A", "\\z", "\\<", "\\>"]
-                                .iter()
-                                .any(|l| p.contains(l));
-                        if looks_around {
+                    if let Matcher::Regex(re, _) = m {
+                        if looks_around(re.as_str()) {
                             return None;
                         }
                     }
                     let prefix = match m {
-                        Matcher::Regex(re) => regex_prefix(re.as_str()),
+                        Matcher::Regex(re, _) => regex_prefix(re.as_str()),
                         _ => None,
                     };
                     Some(SearchTerm(SearchKind::Text(*target, m), prefix, position))
@@ -764,7 +794,7 @@ impl Filter {
                     let usable = match m {
                         Matcher::Exact(f) => !f.needle().is_empty(),
                         Matcher::Fold(n) => !exact && !n.is_empty(),
-                        Matcher::Regex(_) => false,
+                        Matcher::Regex(..) => false,
                     };
                     usable.then_some(SearchTerm(SearchKind::Text(*target, m), None, 0))
                 }
@@ -803,7 +833,7 @@ impl Node {
             Node::And(v) | Node::Or(v) => v.iter().map(Node::cost).max().unwrap_or(0),
             Node::Not(n) => n.cost(),
             Node::Term(Term::Glob(_)) => 0,
-            Node::Term(Term::Text(_, Matcher::Regex(_))) => 2,
+            Node::Term(Term::Text(_, Matcher::Regex(..))) => 2,
             Node::Term(Term::Text(..)) => 1,
             Node::Term(Term::Json(..)) => 3,
         }
@@ -1115,10 +1145,24 @@ enum Matcher {
     Exact(Box<memchr::memmem::Finder<'static>>),
     /// Already lowercase: smart case only folds needles without uppercase letters.
     Fold(Box<[u8]>),
-    Regex(Regex),
+    /// The regex, and for one whose matches all start with a known text
+    /// ([`regex_prefix`]) and that looks at no bytes around a match, the same regex
+    /// anchored at its haystack's start (see [`SearchTerm::find_within`]).
+    Regex(Regex, Option<Regex>),
 }
 
 impl Matcher {
+    fn regex(pattern: &str, nocase: bool) -> Result<Matcher, regex::Error> {
+        let build = |p: &str| RegexBuilder::new(p).case_insensitive(nocase).build();
+        let re = build(pattern)?;
+        // A pattern the wrapping breaks (a comment in `x` mode running over the `)`)
+        // is searched unanchored.
+        let anchored = (regex_prefix(pattern).is_some() && !looks_around(pattern))
+            .then(|| build(&format!(r"\A(?:{pattern})")).ok())
+            .flatten();
+        Ok(Matcher::Regex(re, anchored))
+    }
+
     fn needle(text: &str) -> Result<Matcher, regex::Error> {
         // Uppercase: case-sensitive (smart case). No letters at all (`99`, `:`): folding
         // changes nothing, and the exact searcher is the faster one.
@@ -1129,9 +1173,7 @@ impl Matcher {
         // ASCII folding leaves non-ASCII bytes untouched, so only caseless non-ASCII letters
         // (`ошибка`, `é`) need Unicode folding, which only the regex engine provides.
         if text.chars().any(|c| !c.is_ascii() && c.is_lowercase()) {
-            let pattern = regex::escape(text);
-            let re = RegexBuilder::new(&pattern).case_insensitive(true).build();
-            return re.map(Matcher::Regex);
+            return Matcher::regex(&regex::escape(text), true);
         }
         Ok(Matcher::Fold(text.as_bytes().into()))
     }
@@ -1144,20 +1186,20 @@ impl Matcher {
                 at..at + finder.needle().len()
             }
             Matcher::Fold(n) => search::find_folded(rest, n)?,
-            Matcher::Regex(re) => return re.find_at(hay, from).map(|m| m.range()),
+            Matcher::Regex(re, _) => return re.find_at(hay, from).map(|m| m.range()),
         };
         Some(from + found.start..from + found.end)
     }
 
     fn is_match(&self, hay: &[u8]) -> bool {
         match self {
-            Matcher::Regex(re) => re.is_match(hay),
+            Matcher::Regex(re, _) => re.is_match(hay),
             _ => self.find_at(hay, 0).is_some(),
         }
     }
 
     fn find_all(&self, hay: &[u8], out: &mut Vec<Range<usize>>) {
-        if let Matcher::Regex(re) = self {
+        if let Matcher::Regex(re, _) = self {
             return out.extend(re.find_iter(hay).map(|m| m.range()));
         }
         let mut from = 0;
@@ -1623,8 +1665,8 @@ impl Parser<'_> {
             let msg = format!("unexpected '{c}' after regex; only the 'i' flag is supported");
             return self.fail(self.pos, msg);
         }
-        let e = match RegexBuilder::new(&pat).case_insensitive(nocase).build() {
-            Ok(re) => return Ok(Node::Term(Term::Text(target, Matcher::Regex(re)))),
+        let e = match Matcher::regex(&pat, nocase) {
+            Ok(m) => return Ok(Node::Term(Term::Text(target, m))),
             Err(e) => e,
         };
         let (reason, col) = regex_reason(&e, &pat);

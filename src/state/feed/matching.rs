@@ -426,10 +426,13 @@ mod tests {
         }
         let words = ["ab", "abc", "Abc", "b", "ca", "x", "timeout", "time"];
         // Sometimes none (an empty payload), sometimes enough for a long payload kept
-        // beside the block; neighbours' bytes run together in the block ("ab" + "c…").
+        // beside the block, sometimes enough for a regex's text to occur more often in
+        // one payload than it is tried anchored; neighbours' bytes run together in the
+        // block ("ab" + "c…").
         let count = match rng.below(100) {
             0 => 0,
             1 => 3_000,
+            2..=9 => 5 + rng.below(8),
             _ => 1 + rng.below(4),
         };
         let payload: Vec<&str> = (0..count).map(|_| pick(rng, &words)).collect();
@@ -514,6 +517,10 @@ mod tests {
         "/time?out/",
         "/timeout/",
         "/x*/",
+        "/ab.*x/",
+        "/abab+c/",
+        "/ab[bc]x/",
+        "/abca?t/",
         "ch:svc:1* ab",
         "ch:svc:1* not ab",
         "p:ab ch:web",
