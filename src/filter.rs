@@ -53,6 +53,7 @@ mod json;
 mod known;
 mod lex;
 mod refine;
+mod required;
 mod scan;
 mod search;
 mod valid;
@@ -606,7 +607,11 @@ impl SearchTerm<'_> {
             if end != payload_end {
                 (payload_end, tried) = (end, 0);
             }
-            match anchored.as_ref().filter(|_| tried < ANCHORED_TRIES) {
+            match anchored
+                .anchored
+                .as_ref()
+                .filter(|_| tried < ANCHORED_TRIES)
+            {
                 // A match starts at an occurrence of the text: tried there only, the
                 // regex stops where it can no longer match (`/lat.ncy_ms":4/` read on
                 // to each payload's end, a second of a 10M count).
@@ -626,6 +631,17 @@ impl SearchTerm<'_> {
                     from = end.max(at + 1);
                 }
             }
+        }
+    }
+
+    /// For a regex, text every match holds beyond the text it starts with (see
+    /// `required`): a block of payloads is swept for it before the regex runs.
+    pub(crate) fn inner(&self) -> Option<search::Needle<'_>> {
+        match &self.0 {
+            SearchKind::Text(_, Matcher::Regex(_, aids)) => {
+                (aids.inner.as_ref()).map(|(text, fold)| search::Needle::new(text, *fold))
+            }
+            _ => None,
         }
     }
 
@@ -665,8 +681,8 @@ impl SearchTerm<'_> {
     /// with occurs (the folded search turns most away faster than the regex engine).
     fn text_matches(&self, bytes: &[u8]) -> bool {
         match (&self.0, &self.1) {
-            (SearchKind::Text(_, m), Some(prefix)) => {
-                search::find_folded(bytes, prefix).is_some() && m.is_match(bytes)
+            (SearchKind::Text(..), Some(_)) => {
+                self.find_within(bytes, 0, &|_| bytes.len()).is_some()
             }
             (SearchKind::Text(_, m), None) => m.is_match(bytes),
             (SearchKind::Glob(_), _) => false,
@@ -1145,22 +1161,32 @@ enum Matcher {
     Exact(Box<memchr::memmem::Finder<'static>>),
     /// Already lowercase: smart case only folds needles without uppercase letters.
     Fold(Box<[u8]>),
-    /// The regex, and for one whose matches all start with a known text
-    /// ([`regex_prefix`]) and that looks at no bytes around a match, the same regex
-    /// anchored at its haystack's start (see [`SearchTerm::find_within`]).
-    Regex(Regex, Option<Regex>),
+    Regex(Regex, Box<RegexAids>),
+}
+
+/// What a block search for a regex that looks at no bytes around a match uses (see
+/// [`SearchTerm::find_within`] and [`SearchTerm::inner`]).
+#[derive(Debug, Clone, Default)]
+struct RegexAids {
+    /// For a regex whose matches all start with a known text ([`regex_prefix`]): the
+    /// same regex anchored at its haystack's start.
+    anchored: Option<Regex>,
+    /// Text every match holds beyond the one it starts with, and whether folded.
+    inner: Option<(Box<[u8]>, bool)>,
 }
 
 impl Matcher {
     fn regex(pattern: &str, nocase: bool) -> Result<Matcher, regex::Error> {
         let build = |p: &str| RegexBuilder::new(p).case_insensitive(nocase).build();
         let re = build(pattern)?;
+        if looks_around(pattern) {
+            return Ok(Matcher::Regex(re, Box::default()));
+        }
         // A pattern the wrapping breaks (a comment in `x` mode running over the `)`)
         // is searched unanchored.
-        let anchored = (regex_prefix(pattern).is_some() && !looks_around(pattern))
-            .then(|| build(&format!(r"\A(?:{pattern})")).ok())
-            .flatten();
-        Ok(Matcher::Regex(re, anchored))
+        let anchored = regex_prefix(pattern).and_then(|_| build(&format!(r"\A(?:{pattern})")).ok());
+        let inner = required::inner_text(pattern, nocase);
+        Ok(Matcher::Regex(re, Box::new(RegexAids { anchored, inner })))
     }
 
     fn needle(text: &str) -> Result<Matcher, regex::Error> {

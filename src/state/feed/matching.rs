@@ -521,6 +521,12 @@ mod tests {
         "/abab+c/",
         "/ab[bc]x/",
         "/abca?t/",
+        // Text every match holds beyond its start: swept for first.
+        "/b.timeout/",
+        "/x.*abc/",
+        "/c\\w*time?out/",
+        "/b.TIMEOUT/i",
+        "/x.*ABC/i",
         "ch:svc:1* ab",
         "ch:svc:1* not ab",
         "p:ab ch:web",

@@ -574,16 +574,36 @@ impl Run<'_> {
 
     /// What a payload term finds in each slot: a substring is swept for across the run's
     /// bytes; a regex is searched for by the text its matches start with, then tried
-    /// within that payload.
+    /// within that payload, or where the run's first payloads show that a text every
+    /// match holds is in few of them, that text is swept for and the regex tried only in
+    /// the payloads holding it (`/lat.ncy_ms":4/`: `lat` is in every payload).
     fn term_hits(&self, term: &SearchTerm<'_>) -> Vec<Hit> {
-        match term.substring() {
-            Some(n) => self.search(|h, from| n.find(h, from).map(|at| at..at + n.len()), true),
-            None => {
-                let cursor = std::cell::Cell::new(self.slots.start);
-                let end_of = |i: usize| self.end_of(i, &cursor);
-                self.search(|h, f| term.find_within(h, f, &end_of), term.fixed_length())
-            }
+        let sweep =
+            |n: &Needle<'_>| self.search(|h, f| n.find(h, f).map(|at| at..at + n.len()), true);
+        if let Some(n) = term.substring() {
+            return sweep(&n);
         }
+        if let Some(inner) = term.inner().filter(|n| self.sparse(n)) {
+            return (sweep(&inner).into_iter().enumerate())
+                .map(|(i, held)| match held {
+                    Hit::Yes if term.payload_matches(self.payload_of(i)) => Hit::Yes,
+                    _ => Hit::No,
+                })
+                .collect();
+        }
+        let cursor = std::cell::Cell::new(self.slots.start);
+        let end_of = |i: usize| self.end_of(i, &cursor);
+        self.search(|h, f| term.find_within(h, f, &end_of), term.fixed_length())
+    }
+
+    /// Whether `needle` is in at most half of the run's first payloads (a sweep for it
+    /// then spares more than it costs).
+    fn sparse(&self, needle: &Needle<'_>) -> bool {
+        let sample = self.slots.len().min(SAMPLE);
+        let held = (0..sample)
+            .filter(|&i| needle.find(self.payload_of(i), 0).is_some())
+            .count();
+        held * 2 <= sample
     }
 
     /// What each payload term (None for the others) finds in each slot. With
