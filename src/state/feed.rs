@@ -2,6 +2,7 @@
 //! where the user is looking (following the tail, or paused on stable item ids).
 
 pub mod column;
+mod hits;
 mod ids;
 mod matching;
 mod read_ahead;

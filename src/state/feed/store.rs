@@ -24,6 +24,7 @@ use std::sync::PoisonError;
 use bytes::Bytes;
 use chrono::DateTime;
 
+use super::hits::{ones_of, word_mask, Bits, Hit, Hits};
 use super::values::Cells;
 use super::FeedItem;
 use crate::filter::{ColumnSearch, Filter, JsonMark, Needle, SearchTerm, ValueCell};
@@ -344,15 +345,6 @@ impl<'a> SlotRef<'a> {
 /// Payloads of a run looked at to guess which term is the sparsest.
 const SAMPLE: usize = 32;
 
-/// What a block search says of one slot's payload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Hit {
-    No,
-    Yes,
-    /// A regex's match ran past the payload's end: test it alone.
-    Unsure,
-}
-
 /// Consecutive slots of one block (see [`Store::runs`]).
 pub(super) struct Run<'a> {
     block: &'a Block,
@@ -417,7 +409,7 @@ impl Run<'_> {
             }
             let hit = hits
                 .as_ref()
-                .map(|(hits, _)| hits[local - self.slots.start]);
+                .map(|(hits, _)| hits.get(local - self.slots.start));
             if by_payload && hit == Some(false) {
                 continue;
             }
@@ -427,7 +419,7 @@ impl Run<'_> {
             let ruled_out = match (&hits, slot.slot.tag, slot.slot.source.as_deref()) {
                 (Some((hits, needle)), Tag::Message(_), Some(source)) => {
                     let key = channels.memo.needle_key();
-                    !hits[local - self.slots.start]
+                    !hits.get(local - self.slots.start)
                         && !source.channel_test(key, |c| needle.channel_matches(c))
                 }
                 _ => false,
@@ -536,29 +528,28 @@ impl Run<'_> {
         search: &ColumnSearch<'_>,
         needle: Option<&SearchTerm<'_>>,
         cells: Cells<'_>,
-    ) -> (Vec<bool>, Vec<Option<bool>>) {
+    ) -> (Bits, Vec<Option<bool>>) {
         let (mut verdicts, mut unknown) = self.cell_verdicts(search, cells);
         let substring = needle.and_then(SearchTerm::substring);
-        let hits: Vec<bool> = match (needle, substring) {
+        let hits = match (needle, substring) {
             // Taken to hold everywhere: no search.
             (None, _) => {
                 self.fill_verdicts(search, cells, unknown, &mut verdicts);
-                vec![true; verdicts.len()]
+                Bits::ones(verdicts.len())
             }
             (Some(_), Some(n)) if unknown.is_empty() => {
-                let alive: Vec<bool> = verdicts.iter().map(|v| *v != Some(false)).collect();
-                let hits = self.hits_within(&n, &alive);
-                hits.into_iter().map(|h| h == Hit::Yes).collect()
+                let alive = Bits::from_fn(verdicts.len(), |i| verdicts[i] != Some(false));
+                self.hits_within(&n, &alive).into_yes()
             }
             (Some(needle), _) => {
                 let hits = self.hits(needle);
-                unknown.retain(|&i| hits[i]);
+                unknown.retain(|&i| hits.get(i));
                 self.fill_verdicts(search, cells, unknown, &mut verdicts);
                 hits
             }
         };
-        for (verdict, &hit) in verdicts.iter_mut().zip(&hits) {
-            if *verdict == Some(true) && !hit {
+        for (i, verdict) in verdicts.iter_mut().enumerate() {
+            if *verdict == Some(true) && !hits.get(i) {
                 // The needle may still be in the channel: tested alone.
                 *verdict = None;
             }
@@ -567,9 +558,8 @@ impl Run<'_> {
     }
 
     /// Which slots' inline payloads contain the needle.
-    fn hits(&self, needle: &SearchTerm<'_>) -> Vec<bool> {
-        let hits = self.term_hits(needle);
-        hits.into_iter().map(|h| h == Hit::Yes).collect()
+    fn hits(&self, needle: &SearchTerm<'_>) -> Bits {
+        self.term_hits(needle).into_yes()
     }
 
     /// What a payload term finds in each slot: a substring is swept for across the run's
@@ -577,33 +567,33 @@ impl Run<'_> {
     /// within that payload, or where the run's first payloads show that a text every
     /// match holds is in few of them, that text is swept for and the regex tried only in
     /// the payloads holding it (`/lat.ncy_ms":4/`: `lat` is in every payload).
-    fn term_hits(&self, term: &SearchTerm<'_>) -> Vec<Hit> {
+    fn term_hits(&self, term: &SearchTerm<'_>) -> Hits {
         let sweep =
             |n: &Needle<'_>| self.search(|h, f| n.find(h, f).map(|at| at..at + n.len()), true);
         if let Some(n) = term.substring() {
             return sweep(&n);
         }
-        if let Some(inner) = term.inner().filter(|n| self.sparse(n)) {
-            return (sweep(&inner).into_iter().enumerate())
-                .map(|(i, held)| match held {
-                    Hit::Yes if term.payload_matches(self.payload_of(i)) => Hit::Yes,
-                    _ => Hit::No,
-                })
-                .collect();
+        if let Some(inner) = term.inner().filter(|n| 2 * self.sampled(n) <= SAMPLE) {
+            let held = sweep(&inner).into_yes();
+            let mut hits = Hits::none(held.len());
+            (held.ones_iter())
+                .filter(|&i| term.payload_matches(self.payload_of(i)))
+                .for_each(|i| hits.set(i, Hit::Yes));
+            return hits;
         }
         let cursor = std::cell::Cell::new(self.slots.start);
         let end_of = |i: usize| self.end_of(i, &cursor);
         self.search(|h, f| term.find_within(h, f, &end_of), term.fixed_length())
     }
 
-    /// Whether `needle` is in at most half of the run's first payloads (a sweep for it
-    /// then spares more than it costs).
-    fn sparse(&self, needle: &Needle<'_>) -> bool {
+    /// How many of the run's first [`SAMPLE`] payloads hold `needle` (all of them where
+    /// the run is shorter): a guess at how sparse it is.
+    fn sampled(&self, needle: &Needle<'_>) -> usize {
         let sample = self.slots.len().min(SAMPLE);
         let held = (0..sample)
             .filter(|&i| needle.find(self.payload_of(i), 0).is_some())
             .count();
-        held * 2 <= sample
+        held + SAMPLE - sample
     }
 
     /// What each payload term (None for the others) finds in each slot. With
@@ -616,25 +606,18 @@ impl Run<'_> {
         &self,
         terms: &[SearchTerm<'_>],
         channels: Option<Channels<'_>>,
-    ) -> Vec<Option<Vec<Hit>>> {
-        let mut hits: Vec<Option<Vec<Hit>>> = vec![None; terms.len()];
+    ) -> Vec<Option<Hits>> {
+        let mut hits: Vec<Option<Hits>> = vec![None; terms.len()];
         let needles: Vec<_> = terms.iter().map(|t| t.substring()).collect();
         let mut order: Vec<usize> = (0..terms.len())
             .filter(|&k| terms[k].reads_payload())
             .collect();
         let restrict = channels.filter(|_| order.len() > 1);
         if restrict.is_some() {
-            let sample = self.slots.len().min(SAMPLE);
-            let found = |k: usize| -> usize {
-                needles[k].as_ref().map_or(sample, |n| {
-                    (0..sample)
-                        .filter(|&i| n.find(self.payload_of(i), 0).is_some())
-                        .count()
-                })
-            };
+            let found = |k: usize| needles[k].as_ref().map_or(SAMPLE, |n| self.sampled(n));
             order.sort_by_cached_key(|&k| (needles[k].is_none(), found(k)));
         }
-        let mut alive: Option<Vec<bool>> = None;
+        let mut alive: Option<Bits> = None;
         for k in order {
             let found = match (&alive, &needles[k]) {
                 (Some(alive), Some(needle)) => self.hits_within(needle, alive),
@@ -644,15 +627,19 @@ impl Run<'_> {
                 // Where some channel passes the term, a payload without it stays in
                 // where its channel passes (the test the filter's verdict makes anyway).
                 let (term, key) = (&terms[k], channels.memo.term_key(&terms[k]));
-                let some = channels.some(k);
-                let alive = alive.get_or_insert_with(|| vec![true; found.len()]);
-                for (i, (a, hit)) in alive.iter_mut().zip(&found).enumerate() {
-                    *a = *a
-                        && (*hit != Hit::No
-                            || some
-                                && self.source_of(i).is_some_and(|source| {
-                                    source.channel_test(key, |c| term.channel_matches(c))
-                                }));
+                let alive = alive.get_or_insert_with(|| Bits::ones(self.slots.len()));
+                let maybe = found.maybe();
+                if channels.some(k) {
+                    let passes = |i: usize| {
+                        (self.source_of(i))
+                            .is_some_and(|s| s.channel_test(key, |c| term.channel_matches(c)))
+                    };
+                    let out: Vec<usize> = (alive.ones_iter())
+                        .filter(|&i| !maybe.get(i) && !passes(i))
+                        .collect();
+                    out.into_iter().for_each(|i| alive.clear(i));
+                } else {
+                    alive.and(&maybe);
                 }
             }
             hits[k] = Some(found);
@@ -677,15 +664,12 @@ impl Run<'_> {
 
     /// Whether each `alive` slot's inline payload holds `needle`, looked for in each of
     /// them alone (No for the others).
-    fn hits_within(&self, needle: &Needle<'_>, alive: &[bool]) -> Vec<Hit> {
-        (alive.iter().enumerate())
-            .map(
-                |(i, &alive)| match alive && needle.find(self.payload_of(i), 0).is_some() {
-                    true => Hit::Yes,
-                    false => Hit::No,
-                },
-            )
-            .collect()
+    fn hits_within(&self, needle: &Needle<'_>, alive: &Bits) -> Hits {
+        let mut hits = Hits::none(alive.len());
+        (alive.ones_iter())
+            .filter(|&i| needle.find(self.payload_of(i), 0).is_some())
+            .for_each(|i| hits.set(i, Hit::Yes));
+        hits
     }
 
     /// Store indexes of the run's items that pass a filter made of `terms` alone
@@ -705,25 +689,29 @@ impl Run<'_> {
         let inline_only = self.block.extras.is_empty();
         let hits = self.all_term_hits(terms, inline_only.then_some(channels));
         // Decided by the payload alone where it holds every term (the usual case of a
-        // dense needle, checked first: a call per message for it was a sixth of a dense
-        // key's count), or lacks one that no channel passes (of a selective one): the
-        // slot need not be looked at.
-        let every = |i: usize| (hits.iter()).all(|h| h.as_ref().is_some_and(|h| h[i] == Hit::Yes));
-        let decide = |index: usize| {
-            let i = index - self.first;
-            let lacks = |(n, hits): (usize, &Option<Vec<Hit>>)| {
-                hits.as_ref().is_some_and(|h| h[i] == Hit::No) && !channels.some(n)
-            };
-            if inline_only && hits.iter().enumerate().any(lacks) {
-                return false;
-            }
-            let local = self.slots.start + i;
-            let Some(slot) = SlotRef::new(self.block, local) else {
+        // dense needle: a call per message for it was a sixth of a dense key's count), or
+        // lacks one that no channel passes (of a selective one): the slot need not be
+        // looked at. Word `k` of each, 64 slots at once.
+        let len = self.slots.len();
+        let every = |k: usize| {
+            (hits.iter()).fold(word_mask(len, k), |w, h| {
+                w & h.as_ref().map_or(0, |h| h.yes().words()[k])
+            })
+        };
+        let lacks = |k: usize| match inline_only {
+            true => (hits.iter().enumerate())
+                .filter(|&(n, _)| !channels.some(n))
+                .fold(0, |w, (_, h)| w | h.as_ref().map_or(0, |h| h.no_word(k))),
+            false => 0,
+        };
+        // The others: the slot is looked at.
+        let decide = |i: usize| {
+            let Some(slot) = SlotRef::new(self.block, self.slots.start + i) else {
                 return false;
             };
             match (slot.slot.tag, slot.slot.source.as_deref()) {
                 (Tag::Message(_), Some(source)) => terms.iter().zip(&hits).all(|(term, hits)| {
-                    let in_payload = match hits.as_ref().map(|h| h[i]) {
+                    let in_payload = match hits.as_ref().map(|h| h.get(i)) {
                         Some(Hit::Yes) => true,
                         Some(Hit::Unsure) => term.payload_matches(slot.payload()),
                         Some(Hit::No) | None => false,
@@ -735,14 +723,27 @@ impl Run<'_> {
                 _ => slot.passes_known(Some(filter), None),
             }
         };
-        let mut visit = |index: usize| {
-            if every(index - self.first) || decide(index) {
-                out(index);
-            }
-        };
         match listed {
-            Some(listed) => listed.iter().for_each(|&i| visit(i)),
-            None => (self.first..self.first + self.slots.len()).for_each(visit),
+            Some(listed) => {
+                for &index in listed {
+                    let i = index - self.first;
+                    let (k, bit) = (i / 64, 1u64 << (i % 64));
+                    if every(k) & bit != 0 || lacks(k) & bit == 0 && decide(i) {
+                        out(index);
+                    }
+                }
+            }
+            None => {
+                for k in 0..len.div_ceil(64) {
+                    let (every, lacks) = (every(k), lacks(k));
+                    let undecided = word_mask(len, k) & !every & !lacks;
+                    for i in ones_of(&[every | undecided]).map(|bit| 64 * k + bit) {
+                        if every >> (i % 64) & 1 == 1 || decide(i) {
+                            out(self.first + i);
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -774,10 +775,10 @@ impl Run<'_> {
         &self,
         find: impl Fn(&[u8], usize) -> Option<Range<usize>>,
         fixed_length: bool,
-    ) -> Vec<Hit> {
+    ) -> Hits {
         let slots = &self.block.slots;
         let (start, end) = (self.slots.start, self.slots.end);
-        let mut hits = vec![Hit::No; end - start];
+        let mut hits = Hits::none(end - start);
         let at = |i: usize| self.block.start_of(i);
         let limit = at(end);
         let bytes = self.block.bytes.get(..limit).unwrap_or_default();
@@ -793,11 +794,12 @@ impl Run<'_> {
             let slot_end = at(cursor + 1);
             let inline = matches!(slots.get(cursor).map(|s| s.tag), Some(Tag::Message(_)));
             if inline {
-                hits[cursor - start] = match (found.end <= slot_end, fixed_length) {
+                let hit = match (found.end <= slot_end, fixed_length) {
                     (true, _) => Hit::Yes,
                     (false, true) => Hit::No,
                     (false, false) => Hit::Unsure,
                 };
+                hits.set(cursor - start, hit);
             }
             // One occurrence is enough; one running past the end rules out later ones
             // in the same slot when all have one length (they would end later still), and
