@@ -83,7 +83,11 @@ impl Bits {
 
     /// No bit past `len`.
     fn trim(&mut self) {
-        if let Some(last) = self.words.last_mut().filter(|_| !self.len.is_multiple_of(64)) {
+        if let Some(last) = self
+            .words
+            .last_mut()
+            .filter(|_| !self.len.is_multiple_of(64))
+        {
             *last &= (1 << (self.len % 64)) - 1;
         }
     }
