@@ -595,7 +595,7 @@ impl SearchTerm<'_> {
         mut from: usize,
         end_of: &dyn Fn(usize) -> usize,
     ) -> Option<Range<usize>> {
-        let (SearchKind::Text(_, Matcher::Regex(re, anchored)), Some(prefix)) = (&self.0, &self.1)
+        let (SearchKind::Text(_, Matcher::Regex(re, aids)), Some(prefix)) = (&self.0, &self.1)
         else {
             return self.find_at(hay, from);
         };
@@ -607,11 +607,7 @@ impl SearchTerm<'_> {
             if end != payload_end {
                 (payload_end, tried) = (end, 0);
             }
-            match anchored
-                .anchored
-                .as_ref()
-                .filter(|_| tried < ANCHORED_TRIES)
-            {
+            match aids.anchored.as_ref().filter(|_| tried < ANCHORED_TRIES) {
                 // A match starts at an occurrence of the text: tried there only, the
                 // regex stops where it can no longer match (`/lat.ncy_ms":4/` read on
                 // to each payload's end, a second of a 10M count).
