@@ -49,6 +49,11 @@ impl Bits {
         self.len
     }
 
+    /// How many bits are set.
+    pub(super) fn count(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
     pub(super) fn get(&self, i: usize) -> bool {
         self.words
             .get(i / 64)
@@ -186,6 +191,8 @@ mod tests {
             let expect: Vec<usize> = (0..len).filter(|&i| picked(i)).collect();
             assert_eq!(bits.ones_iter().collect::<Vec<_>>(), expect, "{len}");
             assert_eq!(Bits::ones(len).ones_iter().count(), len);
+            assert_eq!(Bits::ones(len).count(), len);
+            assert_eq!(bits.count(), expect.len());
             let mut hits = Hits::none(len);
             for i in 0..len {
                 let hit = [Hit::No, Hit::Yes, Hit::Unsure][i % 3];

@@ -527,6 +527,13 @@ mod tests {
         "/c\\w*time?out/",
         "/b.TIMEOUT/i",
         "/x.*ABC/i",
+        // A substring, then a regex tried in the payloads still in.
+        "ab /time?out/",
+        "x /b.timeout/",
+        "timeout /ab.*x/",
+        "xtime /ab.*x/",
+        "cab /time?out/",
+        "bx /b.?time/",
         "ch:svc:1* ab",
         "ch:svc:1* not ab",
         "p:ab ch:web",
