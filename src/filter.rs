@@ -673,8 +673,9 @@ impl SearchTerm<'_> {
         }
     }
 
-    /// A text term's test on `bytes`; a regex only where the text every match starts
-    /// with occurs (the folded search turns most away faster than the regex engine).
+    /// A text term's test on `bytes`; a regex with a known start only where that text
+    /// occurs, tried anchored there (see [`SearchTerm::find_within`]: the folded search
+    /// turns most away faster than the regex engine).
     fn text_matches(&self, bytes: &[u8]) -> bool {
         match (&self.0, &self.1) {
             (SearchKind::Text(..), Some(_)) => {

@@ -22,7 +22,10 @@ pub(super) fn inner_text(pattern: &str, nocase: bool) -> Option<(Box<[u8]>, bool
         .build()
         .parse(pattern)
         .ok()?;
-    let mut runs = Runs::default();
+    let mut runs = Runs {
+        at_start: true,
+        ..Runs::default()
+    };
     runs.item(&hir);
     runs.end();
     runs.done
@@ -40,19 +43,15 @@ struct Runs {
     /// The run being read: its bytes, and whether a letter in it may be either case.
     text: Vec<u8>,
     fold: bool,
-    /// True until something other than a plain run has been read (the run starts the
-    /// match).
+    /// True until the first run ends or something other than plain text is read (the
+    /// run being read starts the match).
     at_start: bool,
-    started: bool,
     /// Runs read: text, folded, whether it starts the match.
     done: Vec<(Vec<u8>, bool, bool)>,
 }
 
 impl Runs {
     fn item(&mut self, hir: &Hir) {
-        if !self.started {
-            (self.started, self.at_start) = (true, true);
-        }
         match hir.kind() {
             HirKind::Literal(literal) => self.text.extend_from_slice(&literal.0),
             HirKind::Class(class) => match case_pair(class) {
