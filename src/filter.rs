@@ -1165,7 +1165,7 @@ enum Matcher {
     Exact(Box<memchr::memmem::Finder<'static>>),
     /// Already lowercase: smart case only folds needles without uppercase letters.
     Fold(Box<[u8]>),
-    Regex(Regex, Box<RegexAids>),
+    Regex(Regex, std::sync::Arc<RegexAids>),
 }
 
 /// What a block search for a regex that looks at no bytes around a match uses (see
@@ -1184,21 +1184,46 @@ struct RegexAids {
     inner: Option<(Box<[u8]>, bool)>,
 }
 
+/// How many regexes of the filters parsed last are kept (see [`Matcher::regex`]).
+const RECENT_KEPT: usize = 8;
+
+thread_local! {
+    /// Regexes of the filters this thread parsed last, by pattern and case flag: the TUI
+    /// parses its filter on every key, and a heavy pattern compiles in milliseconds
+    /// (`/lat\w{60}x/`: 16 ms), so typing after a regex (`/lat\w{60}x/ token`) compiled
+    /// it again on each key.
+    static RECENT_REGEXES: std::cell::RefCell<Vec<(String, bool, Matcher)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl Matcher {
+    /// The regex `pattern`, compiled, or as compiled for one of this thread's recent
+    /// filters.
     fn regex(pattern: &str, nocase: bool) -> Result<Matcher, regex::Error> {
+        let same = |(p, n, _): &&(String, bool, Matcher)| p == pattern && *n == nocase;
+        let known = RECENT_REGEXES.with_borrow(|r| r.iter().find(same).map(|(.., m)| m.clone()));
+        if let Some(known) = known {
+            return Ok(known);
+        }
         let re = RegexBuilder::new(pattern)
             .case_insensitive(nocase)
             .build()?;
-        if looks_around(pattern) {
-            return Ok(Matcher::Regex(re, Box::default()));
-        }
-        let inner = required::inner_text(pattern, nocase);
-        let aids = RegexAids {
-            nocase,
-            anchored: std::sync::OnceLock::new(),
-            inner,
+        let aids = match looks_around(pattern) {
+            true => RegexAids::default(),
+            false => RegexAids {
+                nocase,
+                anchored: std::sync::OnceLock::new(),
+                inner: required::inner_text(pattern, nocase),
+            },
         };
-        Ok(Matcher::Regex(re, Box::new(aids)))
+        let matcher = Matcher::Regex(re, std::sync::Arc::new(aids));
+        RECENT_REGEXES.with_borrow_mut(|recent| {
+            if recent.len() >= RECENT_KEPT {
+                recent.remove(0);
+            }
+            recent.push((pattern.to_string(), nocase, matcher.clone()));
+        });
+        Ok(matcher)
     }
 
     fn needle(text: &str) -> Result<Matcher, regex::Error> {
@@ -1874,6 +1899,35 @@ mod tests {
         assert!(f.matches(b"c", "ОШИБКА".as_bytes()) && !f.matches(b"c", b"oshibka"));
         let f = Filter::parse(r#""say \"hi\" \\ ok""#).expect("parses");
         assert!(f.matches(b"c", br#"x say "hi" \ ok"#));
+    }
+
+    #[test]
+    fn a_regex_typed_after_is_the_one_compiled_for_the_filter_before() {
+        fn aids(f: &Filter) -> std::sync::Arc<RegexAids> {
+            fn find(node: &Node) -> Option<std::sync::Arc<RegexAids>> {
+                match node {
+                    Node::And(v) | Node::Or(v) => v.iter().find_map(find),
+                    Node::Not(n) => find(n),
+                    Node::Term(Term::Text(_, Matcher::Regex(_, aids))) => Some(aids.clone()),
+                    Node::Term(_) => None,
+                }
+            }
+            f.root.as_ref().and_then(find).expect("a regex")
+        }
+        let parse = |e: &str| Filter::parse(e).expect("parses");
+        let first = parse("/ab.cd/");
+        let same = std::sync::Arc::ptr_eq;
+        assert!(same(&aids(&first), &aids(&parse("/ab.cd/ x"))));
+        assert!(same(&aids(&first), &aids(&parse("x or not /ab.cd/"))));
+        // Another case flag or pattern: compiled anew; the regex behaves as compiled.
+        let folded = parse("/ab.cd/i");
+        assert!(!same(&aids(&first), &aids(&folded)));
+        assert!(folded.matches(b"c", b"ABxCD") && !first.matches(b"c", b"ABxCD"));
+        // Only the last few are kept.
+        for k in 0..RECENT_KEPT {
+            parse(&format!("/ab.cd{k}/"));
+        }
+        assert!(!same(&aids(&first), &aids(&parse("/ab.cd/"))));
     }
 
     #[test]
