@@ -553,7 +553,7 @@ impl<'f> ColumnSearch<'f> {
 /// One term of a filter that searches alone decide (see [`Filter::search_terms`]): what
 /// it looks for, the text a regex's matches start with, and the term's position among
 /// the filter's ANDed items.
-pub struct SearchTerm<'f>(SearchKind<'f>, Option<Box<[u8]>>, usize);
+pub struct SearchTerm<'f>(SearchKind<'f>, Option<&'f [u8]>, usize);
 
 enum SearchKind<'f> {
     Text(Target, &'f Matcher),
@@ -757,13 +757,9 @@ impl Filter {
             match node {
                 Node::Term(Term::Glob(g)) => Some(SearchTerm(SearchKind::Glob(g), None, position)),
                 Node::Term(Term::Text(target, m)) if !m.is_match(b"") => {
-                    if let Matcher::Regex(re, _) = m {
-                        if looks_around(re.as_str()) {
-                            return None;
-                        }
-                    }
                     let prefix = match m {
-                        Matcher::Regex(re, _) => regex_prefix(re.as_str()),
+                        Matcher::Regex(_, aids) if !aids.searchable => return None,
+                        Matcher::Regex(_, aids) => aids.prefix.as_deref(),
                         _ => None,
                     };
                     Some(SearchTerm(SearchKind::Text(*target, m), prefix, position))
@@ -1168,30 +1164,36 @@ enum Matcher {
     Regex(Regex, std::sync::Arc<RegexAids>),
 }
 
-/// What a block search for a regex that looks at no bytes around a match uses (see
-/// [`SearchTerm::find_within`] and [`SearchTerm::inner`]).
+/// What a block search for a regex uses (see [`Filter::search_terms`],
+/// [`SearchTerm::find_within`] and [`SearchTerm::inner`]), worked out once when the
+/// regex is compiled.
 #[derive(Debug, Clone, Default)]
 struct RegexAids {
+    /// False for a regex that may look at the bytes around a match ([`looks_around`]):
+    /// it is tested message by message, and the rest is left empty.
+    searchable: bool,
+    /// Text every match starts with ([`regex_prefix`]).
+    prefix: Option<Box<[u8]>>,
     /// Whether the regex ignores case (its anchored form is built alike).
     nocase: bool,
-    /// For a regex whose matches all start with a known text ([`regex_prefix`]): the
-    /// same regex anchored at its haystack's start, built when a block search first
-    /// tries it (compiled with the regex on every key, a heavy pattern such as
-    /// `/lat\w{60}x/` took 39 ms a key instead of 20). None where the wrapping breaks
-    /// the pattern (a comment in `x` mode running over the `)`): searched unanchored.
+    /// For a regex with a `prefix`: the same regex anchored at its haystack's start,
+    /// built when a block search first tries it (compiling it with the regex made a
+    /// heavy pattern's parse, `/lat\w{60}x/`, 39 ms instead of 16). None where the
+    /// wrapping breaks the pattern (a comment in `x` mode running over the `)`):
+    /// searched unanchored.
     anchored: std::sync::OnceLock<Option<Regex>>,
     /// Text every match holds beyond the one it starts with, and whether folded.
     inner: Option<(Box<[u8]>, bool)>,
 }
 
-/// How many regexes of the filters parsed last are kept (see [`Matcher::regex`]).
+/// How many of the regexes compiled last are kept (see [`Matcher::regex`]).
 const RECENT_KEPT: usize = 8;
 
 thread_local! {
-    /// Regexes of the filters this thread parsed last, by pattern and case flag: the TUI
-    /// parses its filter on every key, and a heavy pattern compiles in milliseconds
-    /// (`/lat\w{60}x/`: 16 ms), so typing after a regex (`/lat\w{60}x/ token`) compiled
-    /// it again on each key.
+    /// The regexes this thread compiled last (the oldest dropped first), by pattern and
+    /// case flag: the TUI parses its filter on every key, and a heavy pattern compiles
+    /// in milliseconds (`/lat\w{60}x/`: 16 ms), so typing after a regex (`/lat\w{60}x/
+    /// token`) compiled it again on each key.
     static RECENT_REGEXES: std::cell::RefCell<Vec<(String, bool, Matcher)>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -1211,6 +1213,8 @@ impl Matcher {
         let aids = match looks_around(pattern) {
             true => RegexAids::default(),
             false => RegexAids {
+                searchable: true,
+                prefix: regex_prefix(pattern),
                 nocase,
                 anchored: std::sync::OnceLock::new(),
                 inner: required::inner_text(pattern, nocase),
