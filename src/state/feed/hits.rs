@@ -81,6 +81,16 @@ impl Bits {
         (self.words.iter_mut().zip(&other.words)).for_each(|(w, o)| *w &= o);
     }
 
+    /// Keep only the set bits `i` for which `keep(i)`.
+    pub(super) fn retain(&mut self, keep: impl Fn(usize) -> bool) {
+        for (k, word) in self.words.iter_mut().enumerate() {
+            let dropped = ones_of(&[*word])
+                .filter(|&bit| !keep(64 * k + bit))
+                .fold(0, |w, bit| w | 1 << bit);
+            *word &= !dropped;
+        }
+    }
+
     /// The set bits, in order.
     pub(super) fn ones_iter(&self) -> impl Iterator<Item = usize> + '_ {
         ones_of(&self.words)
@@ -193,6 +203,10 @@ mod tests {
             assert_eq!(Bits::ones(len).ones_iter().count(), len);
             assert_eq!(Bits::ones(len).count(), len);
             assert_eq!(bits.count(), expect.len());
+            let mut kept = bits.clone();
+            kept.retain(|i| i % 2 == 0);
+            let even: Vec<usize> = expect.iter().copied().filter(|i| i % 2 == 0).collect();
+            assert_eq!(kept.ones_iter().collect::<Vec<_>>(), even, "{len}");
             let mut hits = Hits::none(len);
             for i in 0..len {
                 let hit = [Hit::No, Hit::Yes, Hit::Unsure][i % 3];

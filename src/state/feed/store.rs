@@ -642,10 +642,7 @@ impl Run<'_> {
                         (self.source_of(i))
                             .is_some_and(|s| s.channel_test(key, |c| term.channel_matches(c)))
                     };
-                    let out: Vec<usize> = (alive.ones_iter())
-                        .filter(|&i| !maybe.get(i) && !passes(i))
-                        .collect();
-                    out.into_iter().for_each(|i| alive.clear(i));
+                    alive.retain(|i| maybe.get(i) || passes(i));
                 } else {
                     alive.and(&maybe);
                 }
