@@ -13,8 +13,11 @@ const SHORTEST: usize = 3;
 /// Text every match of regex `pattern` (built as the filter builds it: bytes, Unicode,
 /// case-insensitive when `nocase`) contains, and whether to look for it with ASCII case
 /// folded (then it is lowercase). The longest plain run of the pattern's top-level
-/// sequence, leaving out the run it starts with (the prefix search finds that one).
-/// None where there is no such run of at least [`SHORTEST`] bytes.
+/// sequence, leaving out the run it starts with: the prefix search looks for that one
+/// where it can, and a match's first letters are often a key every payload holds
+/// (`"user":` in `/"user":\s*"bob/`, whose prefix search gives up at the quote). Only
+/// the chosen run's sparseness is sampled. None where there is no such run of at least
+/// [`SHORTEST`] bytes.
 pub(super) fn inner_text(pattern: &str, nocase: bool) -> Option<(Box<[u8]>, bool)> {
     let hir = regex_syntax::ParserBuilder::new()
         .utf8(false)
