@@ -599,42 +599,41 @@ impl SearchTerm<'_> {
         else {
             return self.find_at(hay, from);
         };
-        let anchored = aids.anchored.get_or_init(|| {
-            let pattern = format!(r"\A(?:{})", re.as_str());
-            RegexBuilder::new(&pattern)
-                .case_insensitive(aids.nocase)
-                .build()
-                .ok()
-        });
-        // Occurrences of the text tried with the anchored regex in the payload at hand.
-        let (mut payload_end, mut tried) = (0, 0);
-        loop {
-            let at = from + search::find_folded(hay.get(from..)?, prefix)?.start;
-            let end = end_of(at).clamp(at, hay.len());
-            if end != payload_end {
-                (payload_end, tried) = (end, 0);
-            }
-            match anchored.as_ref().filter(|_| tried < ANCHORED_TRIES) {
-                // A match starts at an occurrence of the text: tried there only, the
-                // regex stops where it can no longer match (`/lat.ncy_ms":4/` read on
-                // to each payload's end, a second of a 10M count).
-                Some(anchored) => {
-                    if anchored.is_match(&hay[at..end]) {
+        let dfa = aids.dfa.get_or_init(|| lazy_dfa(re.as_str(), aids.nocase));
+        with_dfa_cache(aids.id, dfa.as_ref(), |mut dfa| {
+            // Occurrences of the text tried anchored in the payload at hand.
+            let (mut payload_end, mut tried) = (0, 0);
+            loop {
+                let at = from + search::find_folded(hay.get(from..)?, prefix)?.start;
+                let end = end_of(at).clamp(at, hay.len());
+                if end != payload_end {
+                    (payload_end, tried) = (end, 0);
+                }
+                // A match starts at an occurrence of the text: tried there only, the DFA
+                // stops where it can no longer match (`/lat.ncy_ms":4/` read on to each
+                // payload's end, a second of a 10M count).
+                if let Some((dfa, cache)) = dfa.as_mut().filter(|_| tried < ANCHORED_TRIES) {
+                    tried += 1;
+                    let input = regex_automata::Input::new(&hay[..end])
+                        .range(at..end)
+                        .anchored(regex_automata::Anchored::Yes)
+                        .earliest(true);
+                    let found = (dfa.try_search_fwd(cache, &input).map(|m| m.is_some()))
+                        .unwrap_or_else(|_| re.is_match_at(&hay[..end], at));
+                    if found {
                         return Some(at..end);
                     }
-                    tried += 1;
                     from = at + 1;
+                    continue;
                 }
                 // Many occurrences in one payload: one search of the rest of it (an
                 // anchored try at each could read it once per occurrence).
-                None => {
-                    if re.is_match_at(&hay[..end], at) {
-                        return Some(at..end);
-                    }
-                    from = end.max(at + 1);
+                if re.is_match_at(&hay[..end], at) {
+                    return Some(at..end);
                 }
+                from = end.max(at + 1);
             }
-        }
+        })
     }
 
     /// For a regex, text every match holds beyond the text it starts with (see
@@ -697,15 +696,6 @@ impl SearchTerm<'_> {
 /// Anchored tries of a regex at occurrences of its text in one payload before the rest
 /// of the payload is searched at once.
 const ANCHORED_TRIES: usize = 4;
-
-/// Whether regex `pattern` may look at the bytes around a match (anchors, word
-/// boundaries): a match in a payload laid beside others may then not be one of it alone.
-fn looks_around(pattern: &str) -> bool {
-    pattern.contains(['^', '$'])
-        || ["\\b", "\\B", "\\A", "\\z", "\\<", "\\>"]
-            .iter()
-            .any(|l| pattern.contains(l))
-}
 
 /// ASCII text every match of regex `pattern` starts with, lowercase (at least two bytes),
 /// read off the pattern's plain first characters: none after an alternation anywhere,
@@ -1169,21 +1159,79 @@ enum Matcher {
 /// regex is compiled.
 #[derive(Debug, Clone, Default)]
 struct RegexAids {
-    /// False for a regex that may look at the bytes around a match ([`looks_around`]):
+    /// False for a regex that may look at the bytes around a match (anchors, word
+    /// boundaries):
     /// it is tested message by message, and the rest is left empty.
     searchable: bool,
     /// Text every match starts with ([`regex_prefix`]).
     prefix: Option<Box<[u8]>>,
-    /// Whether the regex ignores case (its anchored form is built alike).
+    /// Whether the regex ignores case (its DFA is built alike).
     nocase: bool,
-    /// For a regex with a `prefix`: the same regex anchored at its haystack's start,
-    /// built when a block search first tries it (compiling it with the regex made a
-    /// heavy pattern's parse, `/lat\w{60}x/`, 39 ms instead of 16). None where the
-    /// wrapping breaks the pattern (a comment in `x` mode running over the `)`):
-    /// searched unanchored.
-    anchored: std::sync::OnceLock<Option<Regex>>,
+    /// Tells apart the regexes whose lazy DFA each thread keeps a cache for
+    /// ([`with_dfa_cache`]).
+    id: usize,
+    /// For a regex with a `prefix`: its lazy DFA, searched anchored at each occurrence
+    /// of the prefix with a cache the thread keeps (the regex's own search took a cache
+    /// from a shared pool, and was built again anchored, on each try: a fifth of a count
+    /// of `/lat.ncy_ms/` went to that set-up). Built when a block search first tries it
+    /// (with the regex, a heavy pattern's parse, `/lat\w{60}x/`, took twice as long);
+    /// None where it cannot be built: searched unanchored.
+    dfa: std::sync::OnceLock<Option<regex_automata::hybrid::dfa::DFA>>,
     /// Text every match holds beyond the one it starts with, and whether folded.
     inner: Option<(Box<[u8]>, bool)>,
+}
+
+/// Numbers the compiled regexes ([`RegexAids::id`]).
+static NEXT_REGEX_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+
+/// The lazy DFA of regex `pattern` as [`RegexBuilder`] reads it for bytes (Unicode
+/// classes, matches that may hold invalid UTF-8), for searches that only ask whether
+/// there is a match; None where it cannot be built.
+fn lazy_dfa(pattern: &str, nocase: bool) -> Option<regex_automata::hybrid::dfa::DFA> {
+    let syntax = regex_automata::util::syntax::Config::new()
+        .case_insensitive(nocase)
+        .utf8(false);
+    let nfa = regex_automata::nfa::thompson::Config::new().utf8(false);
+    (regex_automata::hybrid::dfa::DFA::builder()
+        .syntax(syntax)
+        .thompson(nfa))
+    .build(pattern)
+    .ok()
+}
+
+/// Runs `search` with `dfa` and this thread's cache for regex `id`: a lazy DFA fills
+/// its cache as it goes, so the states worked out in one block of payloads serve the
+/// next. The caches of the last [`RECENT_KEPT`] regexes are kept.
+fn with_dfa_cache<T>(
+    id: usize,
+    dfa: Option<&regex_automata::hybrid::dfa::DFA>,
+    search: impl FnOnce(
+        Option<(
+            &regex_automata::hybrid::dfa::DFA,
+            &mut regex_automata::hybrid::dfa::Cache,
+        )>,
+    ) -> T,
+) -> T {
+    thread_local! {
+        static CACHES: std::cell::RefCell<Vec<(usize, regex_automata::hybrid::dfa::Cache)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let Some(dfa) = dfa else {
+        return search(None);
+    };
+    CACHES.with_borrow_mut(|caches| {
+        let k = match caches.iter().position(|(known, _)| *known == id) {
+            Some(k) => k,
+            None => {
+                if caches.len() >= RECENT_KEPT {
+                    caches.remove(0);
+                }
+                caches.push((id, dfa.create_cache()));
+                caches.len() - 1
+            }
+        };
+        search(Some((dfa, &mut caches[k].1)))
+    })
 }
 
 /// How many of the regexes compiled last are kept (see [`Matcher::regex`]).
@@ -1210,14 +1258,18 @@ impl Matcher {
         let re = RegexBuilder::new(pattern)
             .case_insensitive(nocase)
             .build()?;
-        let aids = match looks_around(pattern) {
-            true => RegexAids::default(),
-            false => RegexAids {
+        // A regex that may look at the bytes around a match (anchors, word boundaries):
+        // a match in a payload laid beside others may then not be one of it alone.
+        let hir = required::parse(pattern, nocase).filter(|h| h.properties().look_set().is_empty());
+        let aids = match hir {
+            None => RegexAids::default(),
+            Some(hir) => RegexAids {
                 searchable: true,
                 prefix: regex_prefix(pattern),
                 nocase,
-                anchored: std::sync::OnceLock::new(),
-                inner: required::inner_text(pattern, nocase),
+                id: NEXT_REGEX_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                dfa: std::sync::OnceLock::new(),
+                inner: required::inner_text(&hir),
             },
         };
         let matcher = Matcher::Regex(re, std::sync::Arc::new(aids));
@@ -1903,6 +1955,60 @@ mod tests {
         assert!(f.matches(b"c", "ОШИБКА".as_bytes()) && !f.matches(b"c", b"oshibka"));
         let f = Filter::parse(r#""say \"hi\" \\ ok""#).expect("parses");
         assert!(f.matches(b"c", br#"x say "hi" \ ok"#));
+    }
+
+    #[test]
+    fn a_regex_tried_at_its_prefix_agrees_with_the_regex() {
+        // Patterns with a known start, so a payload is tried with the lazy DFA anchored
+        // at each occurrence of it: flags, comments (the `x` mode), Unicode classes and
+        // case folding, `.` over bytes that are not UTF-8, counted repeats.
+        let patterns = [
+            r"lat.ncy_ms",
+            r#"lat.ncy_ms":4"#,
+            r"lat(?x)  \d+ # a comment",
+            r"lat\w{2,3}x",
+            r"latÉ+",
+            r"lat(?-u:.)z",
+            r"lat.z",
+            r"lat[^a]z",
+        ];
+        let payloads: [&[u8]; 12] = [
+            b"",
+            b"lat",
+            br#"{"latency_ms":42}"#,
+            br#"{"latency_ms":7,"lat":1,"latency_ms":4}"#,
+            b"lat 12 lat12",
+            b"lat12",
+            b"latabx latabcdx",
+            "LATÉé xlatéÉÉ".as_bytes(),
+            b"lat\xffz lat\xc3z",
+            "latéz".as_bytes(),
+            b"lat lat lat lat lat lat lat az latbz",
+            b"lat\nz",
+        ];
+        let mut tried = 0;
+        for pattern in patterns {
+            for flags in ["", "i"] {
+                let f = Filter::parse(&format!("/{pattern}/{flags}")).expect("parses");
+                let terms = f.search_terms().expect("searchable");
+                assert!(terms[0].1.is_some(), "{pattern}: has a known start");
+                let re = RegexBuilder::new(pattern)
+                    .case_insensitive(flags == "i")
+                    .build()
+                    .expect("compiles");
+                for payload in payloads {
+                    let expected = re.is_match(payload);
+                    tried += usize::from(expected);
+                    assert_eq!(
+                        terms[0].payload_matches(payload),
+                        expected,
+                        "/{pattern}/{flags} in {:?}",
+                        String::from_utf8_lossy(payload)
+                    );
+                }
+            }
+        }
+        assert!(tried > 20, "matches as well as misses: {tried}");
     }
 
     #[test]

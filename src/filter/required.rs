@@ -10,26 +10,30 @@ use regex_syntax::hir::{Class, Hir, HirKind};
 /// Shortest text worth a sweep of its own: shorter ones are in most payloads.
 const SHORTEST: usize = 3;
 
-/// Text every match of regex `pattern` (built as the filter builds it: bytes, Unicode,
-/// case-insensitive when `nocase`) contains, and whether to look for it with ASCII case
-/// folded (then it is lowercase). The longest plain run of the pattern's top-level
+/// Regex `pattern` read as the filter builds it (bytes, Unicode, case-insensitive when
+/// `nocase`); None where it does not parse.
+pub(super) fn parse(pattern: &str, nocase: bool) -> Option<Hir> {
+    regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .case_insensitive(nocase)
+        .build()
+        .parse(pattern)
+        .ok()
+}
+
+/// Text every match of a regex (read by [`parse`]) contains, and whether to look for it
+/// with ASCII case folded (then it is lowercase). The longest plain run of the pattern's top-level
 /// sequence, leaving out the run it starts with: the prefix search looks for that one
 /// where it can, and a match's first letters are often a key every payload holds
 /// (`"user":` in `/"user":\s*"bob/`, whose prefix search gives up at the quote). Only
 /// the chosen run's sparseness is sampled. None where there is no such run of at least
 /// [`SHORTEST`] bytes.
-pub(super) fn inner_text(pattern: &str, nocase: bool) -> Option<(Box<[u8]>, bool)> {
-    let hir = regex_syntax::ParserBuilder::new()
-        .utf8(false)
-        .case_insensitive(nocase)
-        .build()
-        .parse(pattern)
-        .ok()?;
+pub(super) fn inner_text(hir: &Hir) -> Option<(Box<[u8]>, bool)> {
     let mut runs = Runs {
         at_start: true,
         ..Runs::default()
     };
-    runs.item(&hir);
+    runs.item(hir);
     runs.end();
     runs.done
         .into_iter()
@@ -117,7 +121,8 @@ mod tests {
     use super::*;
 
     fn inner(pattern: &str, nocase: bool) -> Option<(String, bool)> {
-        inner_text(pattern, nocase).map(|(t, f)| (String::from_utf8_lossy(&t).into_owned(), f))
+        let text = inner_text(&parse(pattern, nocase)?)?;
+        Some((String::from_utf8_lossy(&text.0).into_owned(), text.1))
     }
 
     #[test]
@@ -143,5 +148,6 @@ mod tests {
         assert_eq!(inner(r"a.passes", true), None);
         // Not a pattern the filter builds.
         assert_eq!(inner(r"a.(bcd", false), None);
+        assert!(parse(r"a.(bcd", false).is_none());
     }
 }

@@ -520,6 +520,9 @@ mod tests {
         "/ab.*x/",
         "/abab+c/",
         "/ab[bc]x/",
+        "/ab[^c]x/",
+        "/a[^x]*t/",
+        "/b$/",
         "/abca?t/",
         // Text every match holds beyond its start: swept for first.
         "/b.timeout/",
