@@ -494,15 +494,14 @@ impl<'f> ColumnSearch<'f> {
         }
     }
 
-    /// Fill `cells[i]` for the payload at `spans[i]` of `bytes` (with its mark) where
-    /// the search tells its value (ascending spans; the rest stay empty, for the filter
-    /// to read), and give `verdict(i, passes)` for each filled.
-    pub fn fill(
+    /// Fill the cell of each of `items` (a payload's range in `bytes`, its mark, its
+    /// cell and a tag; ascending) where the search tells its value (the rest stay empty,
+    /// for the filter to read), and give `verdict(tag, passes)` for each filled.
+    pub fn fill<'m, T>(
         &self,
         bytes: &[u8],
-        spans: &[(Range<usize>, &JsonMark)],
-        cells: &[&ValueCell],
-        mut verdict: impl FnMut(usize, bool),
+        items: impl IntoIterator<Item = (Range<usize>, &'m JsonMark, &'m ValueCell, T)>,
+        mut verdict: impl FnMut(T, bool),
     ) {
         // A payload not known to be well formed, read as if it were: were it not JSON,
         // the field would be absent. Where the value found gives the verdict no value
@@ -512,23 +511,24 @@ impl<'f> ColumnSearch<'f> {
         // checked, which costs less than the scan that would follow, and where it is
         // well formed the value found is its value.
         let absent = self.fixed[0].filter(|_| self.tentative);
-        self.search.known_in(bytes, spans, |i, known, sure| {
-            let passes = self.decide(known);
-            if !sure {
-                if let Some(either) = absent.filter(|_| passes == absent) {
-                    return verdict(i, either);
+        let items = (items.into_iter()).map(|(span, mark, cell, tag)| (span, mark, (cell, tag)));
+        self.search
+            .known_in(bytes, items, |span, mark, (cell, tag), known, sure| {
+                let passes = self.decide(known);
+                if !sure {
+                    if let Some(either) = absent.filter(|_| passes == absent) {
+                        return verdict(tag, either);
+                    }
+                    mark.check(&bytes[span]);
+                    if !mark.well_formed() {
+                        return;
+                    }
                 }
-                let (span, mark) = &spans[i];
-                mark.check(&bytes[span.clone()]);
-                if !mark.well_formed() {
-                    return;
+                cell.remember(known);
+                if let Some(passes) = passes {
+                    verdict(tag, passes);
                 }
-            }
-            cells[i].remember(known);
-            if let Some(passes) = passes {
-                verdict(i, passes);
-            }
-        });
+            });
     }
 
     /// Whether the key occurs anywhere in `bytes` (payloads laid end to end): where it

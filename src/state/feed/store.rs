@@ -498,19 +498,12 @@ impl Run<'_> {
             }
             return;
         }
-        let n = hi + 1 - lo;
-        let mut spans = Vec::with_capacity(n);
-        let (mut targets, mut at) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        for (i, slot) in messages {
-            let Some(cell) = cells.at(self.first + i) else {
-                continue;
-            };
-            spans.push((slot.slot.at as usize..slot.end, &slot.slot.json));
-            targets.push(cell);
-            at.push(i);
-        }
-        search.fill(&self.block.bytes, &spans, &targets, |n, verdict| {
-            verdicts[at[n]] = Some(verdict);
+        let items = messages.filter_map(|(i, slot)| {
+            let cell = cells.at(self.first + i)?;
+            Some((slot.slot.at as usize..slot.end, &slot.slot.json, cell, i))
+        });
+        search.fill(&self.block.bytes, items, |i, verdict| {
+            verdicts[i] = Some(verdict);
         });
     }
 
