@@ -592,48 +592,29 @@ impl SearchTerm<'_> {
     pub fn find_within(
         &self,
         hay: &[u8],
-        mut from: usize,
+        from: usize,
         end_of: &dyn Fn(usize) -> usize,
     ) -> Option<Range<usize>> {
-        let (SearchKind::Text(_, Matcher::Regex(re, aids)), Some(prefix)) = (&self.0, &self.1)
-        else {
-            return self.find_at(hay, from);
-        };
-        let dfa = aids.dfa.get_or_init(|| lazy_dfa(re.as_str(), aids.nocase));
-        with_dfa_cache(aids.id, dfa.as_ref(), |mut dfa| {
-            // Occurrences of the text tried anchored in the payload at hand.
-            let (mut payload_end, mut tried) = (0, 0);
-            loop {
-                let at = from + search::find_folded(hay.get(from..)?, prefix)?.start;
-                let end = end_of(at).clamp(at, hay.len());
-                if end != payload_end {
-                    (payload_end, tried) = (end, 0);
-                }
-                // A match starts at an occurrence of the text: tried there only, the DFA
-                // stops where it can no longer match (`/lat.ncy_ms":4/` read on to each
-                // payload's end, a second of a 10M count).
-                if let Some((dfa, cache)) = dfa.as_mut().filter(|_| tried < ANCHORED_TRIES) {
-                    tried += 1;
-                    let input = regex_automata::Input::new(&hay[..end])
-                        .range(at..end)
-                        .anchored(regex_automata::Anchored::Yes)
-                        .earliest(true);
-                    let found = (dfa.try_search_fwd(cache, &input).map(|m| m.is_some()))
-                        .unwrap_or_else(|_| re.is_match_at(&hay[..end], at));
-                    if found {
-                        return Some(at..end);
-                    }
-                    from = at + 1;
-                    continue;
-                }
-                // Many occurrences in one payload: one search of the rest of it (an
-                // anchored try at each could read it once per occurrence).
-                if re.is_match_at(&hay[..end], at) {
-                    return Some(at..end);
-                }
-                from = end.max(at + 1);
+        self.searcher().find_within(hay, from, end_of)
+    }
+
+    /// The term's search for a run of calls ([`TermSearch`]): a block search makes one.
+    pub fn searcher(&self) -> TermSearch<'_> {
+        let regex = match (&self.0, self.1) {
+            (SearchKind::Text(_, Matcher::Regex(re, aids)), Some(prefix)) => {
+                let dfa = aids.dfa.get_or_init(|| lazy_dfa(re.as_str(), aids.nocase));
+                let dfa = dfa.as_ref().map(|dfa| (dfa, take_dfa_cache(aids.id, dfa)));
+                let id = aids.id;
+                Some(RegexSearch {
+                    re,
+                    id,
+                    prefix,
+                    dfa,
+                })
             }
-        })
+            _ => None,
+        };
+        TermSearch { term: self, regex }
     }
 
     /// For a regex, text every match holds beyond the text it starts with (see
@@ -696,6 +677,101 @@ impl SearchTerm<'_> {
 /// Anchored tries of a regex at occurrences of its text in one payload before the rest
 /// of the payload is searched at once.
 const ANCHORED_TRIES: usize = 4;
+
+/// A term's search through payloads, for a run of calls (a block of payloads, the
+/// payloads still in after other terms). A regex with a known start keeps its lazy DFA's
+/// cache here, taken from the ones this thread keeps and given back when done: taken
+/// for each payload, the look-up was a tenth of a count that tries the regex in most
+/// payloads.
+pub struct TermSearch<'t> {
+    term: &'t SearchTerm<'t>,
+    /// For a regex with a known start.
+    regex: Option<RegexSearch<'t>>,
+}
+
+/// A regex's part of a [`TermSearch`].
+struct RegexSearch<'t> {
+    re: &'t Regex,
+    /// [`RegexAids::id`].
+    id: usize,
+    /// The text every match starts with.
+    prefix: &'t [u8],
+    /// The lazy DFA (None where it could not be built) and this search's cache for it.
+    dfa: Option<(&'t LazyDfa, DfaCache)>,
+}
+
+impl TermSearch<'_> {
+    /// [`SearchTerm::find_within`].
+    pub fn find_within(
+        &mut self,
+        hay: &[u8],
+        mut from: usize,
+        end_of: &dyn Fn(usize) -> usize,
+    ) -> Option<Range<usize>> {
+        let Some(RegexSearch {
+            re, prefix, dfa, ..
+        }) = &mut self.regex
+        else {
+            return self.term.find_at(hay, from);
+        };
+        // Occurrences of the text tried anchored in the payload at hand.
+        let (mut payload_end, mut tried) = (0, 0);
+        loop {
+            let at = from + search::find_folded(hay.get(from..)?, prefix)?.start;
+            let end = end_of(at).clamp(at, hay.len());
+            if end != payload_end {
+                (payload_end, tried) = (end, 0);
+            }
+            // A match starts at an occurrence of the text: tried there only, the DFA
+            // stops where it can no longer match (`/lat.ncy_ms":4/` read on to each
+            // payload's end, a second of a 10M count).
+            if let Some((dfa, cache)) = dfa.as_mut().filter(|_| tried < ANCHORED_TRIES) {
+                tried += 1;
+                let input = regex_automata::Input::new(&hay[..end])
+                    .range(at..end)
+                    .anchored(regex_automata::Anchored::Yes)
+                    .earliest(true);
+                let found = (dfa.try_search_fwd(cache, &input).map(|m| m.is_some()))
+                    .unwrap_or_else(|_| re.is_match_at(&hay[..end], at));
+                if found {
+                    return Some(at..end);
+                }
+                from = at + 1;
+                continue;
+            }
+            // Many occurrences in one payload: one search of the rest of it (an anchored
+            // try at each could read it once per occurrence).
+            if re.is_match_at(&hay[..end], at) {
+                return Some(at..end);
+            }
+            from = end.max(at + 1);
+        }
+    }
+
+    /// [`SearchTerm::payload_matches`].
+    pub fn payload_matches(&mut self, payload: &[u8]) -> bool {
+        match self.regex {
+            Some(_) if self.term.reads_payload() => {
+                let end = payload.len();
+                self.find_within(payload, 0, &|_| end).is_some()
+            }
+            _ => self.term.payload_matches(payload),
+        }
+    }
+}
+
+impl Drop for TermSearch<'_> {
+    fn drop(&mut self) {
+        if let Some(RegexSearch {
+            id,
+            dfa: Some((_, cache)),
+            ..
+        }) = self.regex.take()
+        {
+            give_dfa_cache(id, cache);
+        }
+    }
+}
 
 /// ASCII text every match of regex `pattern` starts with, lowercase (at least two bytes),
 /// read off the pattern's plain first characters: none after an alternation anywhere,
@@ -1168,7 +1244,7 @@ struct RegexAids {
     /// Whether the regex ignores case (its DFA is built alike).
     nocase: bool,
     /// Tells apart the regexes whose lazy DFA each thread keeps a cache for
-    /// ([`with_dfa_cache`]).
+    /// ([`take_dfa_cache`]).
     id: usize,
     /// For a regex with a `prefix`: its lazy DFA, searched anchored at each occurrence
     /// of the prefix with a cache the thread keeps (the regex's own search took a cache
@@ -1176,7 +1252,7 @@ struct RegexAids {
     /// of `/lat.ncy_ms/` went to that set-up). Built when a block search first tries it
     /// (with the regex, a heavy pattern's parse, `/lat\w{60}x/`, took twice as long);
     /// None where it cannot be built: searched unanchored.
-    dfa: std::sync::OnceLock<Option<regex_automata::hybrid::dfa::DFA>>,
+    dfa: std::sync::OnceLock<Option<LazyDfa>>,
     /// Text every match holds beyond the one it starts with, and whether folded.
     inner: Option<(Box<[u8]>, bool)>,
 }
@@ -1187,7 +1263,7 @@ static NEXT_REGEX_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::Atomic
 /// The lazy DFA of regex `pattern` as [`RegexBuilder`] reads it for bytes (Unicode
 /// classes, matches that may hold invalid UTF-8), for searches that only ask whether
 /// there is a match; None where it cannot be built.
-fn lazy_dfa(pattern: &str, nocase: bool) -> Option<regex_automata::hybrid::dfa::DFA> {
+fn lazy_dfa(pattern: &str, nocase: bool) -> Option<LazyDfa> {
     let syntax = regex_automata::util::syntax::Config::new()
         .case_insensitive(nocase)
         .utf8(false);
@@ -1199,39 +1275,35 @@ fn lazy_dfa(pattern: &str, nocase: bool) -> Option<regex_automata::hybrid::dfa::
     .ok()
 }
 
-/// Runs `search` with `dfa` and this thread's cache for regex `id`: a lazy DFA fills
-/// its cache as it goes, so the states worked out in one block of payloads serve the
-/// next. The caches of the last [`RECENT_KEPT`] regexes are kept.
-fn with_dfa_cache<T>(
-    id: usize,
-    dfa: Option<&regex_automata::hybrid::dfa::DFA>,
-    search: impl FnOnce(
-        Option<(
-            &regex_automata::hybrid::dfa::DFA,
-            &mut regex_automata::hybrid::dfa::Cache,
-        )>,
-    ) -> T,
-) -> T {
-    thread_local! {
-        static CACHES: std::cell::RefCell<Vec<(usize, regex_automata::hybrid::dfa::Cache)>> =
-            const { std::cell::RefCell::new(Vec::new()) };
-    }
-    let Some(dfa) = dfa else {
-        return search(None);
-    };
-    CACHES.with_borrow_mut(|caches| {
-        let k = match caches.iter().position(|(known, _)| *known == id) {
-            Some(k) => k,
-            None => {
-                if caches.len() >= RECENT_KEPT {
-                    caches.remove(0);
-                }
-                caches.push((id, dfa.create_cache()));
-                caches.len() - 1
-            }
-        };
-        search(Some((dfa, &mut caches[k].1)))
-    })
+type LazyDfa = regex_automata::hybrid::dfa::DFA;
+type DfaCache = regex_automata::hybrid::dfa::Cache;
+
+thread_local! {
+    /// The lazy DFA caches of the regexes this thread searched last, by id: a lazy DFA
+    /// fills its cache as it goes, so the states worked out in one block of payloads
+    /// serve the next.
+    static DFA_CACHES: std::cell::RefCell<Vec<(usize, DfaCache)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// This thread's cache for regex `id`'s `dfa` (a new one if it has none).
+fn take_dfa_cache(id: usize, dfa: &LazyDfa) -> DfaCache {
+    let kept = DFA_CACHES.with_borrow_mut(|caches| {
+        let k = caches.iter().position(|(known, _)| *known == id)?;
+        Some(caches.remove(k).1)
+    });
+    kept.unwrap_or_else(|| dfa.create_cache())
+}
+
+/// Keep regex `id`'s cache for this thread's next search; the caches of the last
+/// [`RECENT_KEPT`] regexes are kept.
+fn give_dfa_cache(id: usize, cache: DfaCache) {
+    DFA_CACHES.with_borrow_mut(|caches| {
+        if caches.len() >= RECENT_KEPT {
+            caches.remove(0);
+        }
+        caches.push((id, cache));
+    });
 }
 
 /// How many of the regexes compiled last are kept (see [`Matcher::regex`]).

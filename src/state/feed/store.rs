@@ -569,15 +569,16 @@ impl Run<'_> {
         }
         if let Some(inner) = term.inner().filter(|n| 2 * self.sampled(n) <= SAMPLE) {
             let held = sweep(&inner).into_yes();
-            let mut hits = Hits::none(held.len());
-            (held.ones_iter())
-                .filter(|&i| term.payload_matches(self.payload_of(i)))
-                .for_each(|i| hits.set(i, Hit::Yes));
-            return hits;
+            let mut searcher = term.searcher();
+            return self.hits_within(&held, |payload| searcher.payload_matches(payload));
         }
         let cursor = std::cell::Cell::new(self.slots.start);
         let end_of = |i: usize| self.end_of(i, &cursor);
-        self.search(|h, f| term.find_within(h, f, &end_of), term.fixed_length())
+        let mut searcher = term.searcher();
+        self.search(
+            |h, f| searcher.find_within(h, f, &end_of),
+            term.fixed_length(),
+        )
     }
 
     /// How many of the run's first [`SAMPLE`] payloads hold `needle` (all of them where
@@ -620,7 +621,8 @@ impl Run<'_> {
                 // A regex where few are still in (`payload 99 /lat.ncy_ms/`): tried in
                 // those payloads alone rather than searched for across the run.
                 (Some(alive), None) if 4 * alive.count() <= alive.len() => {
-                    self.hits_within(alive, |payload| terms[k].payload_matches(payload))
+                    let mut searcher = terms[k].searcher();
+                    self.hits_within(alive, |payload| searcher.payload_matches(payload))
                 }
                 _ => self.term_hits(&terms[k]),
             };
@@ -662,7 +664,7 @@ impl Run<'_> {
 
     /// Whether each `alive` slot's inline payload `holds` what is looked for, asked of
     /// each of them alone (No for the others).
-    fn hits_within(&self, alive: &Bits, holds: impl Fn(&[u8]) -> bool) -> Hits {
+    fn hits_within(&self, alive: &Bits, mut holds: impl FnMut(&[u8]) -> bool) -> Hits {
         let mut hits = Hits::none(alive.len());
         (alive.ones_iter())
             .filter(|&i| holds(self.payload_of(i)))
@@ -771,7 +773,7 @@ impl Run<'_> {
     /// inside it either (no); otherwise, not decided here (unsure).
     fn search(
         &self,
-        find: impl Fn(&[u8], usize) -> Option<Range<usize>>,
+        mut find: impl FnMut(&[u8], usize) -> Option<Range<usize>>,
         fixed_length: bool,
     ) -> Hits {
         let slots = &self.block.slots;
