@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use super::backend::Backend;
 use crate::redis::actions::{self, ActionErrorKind, ActionOutcome};
 use crate::redis::conn::Target;
-use crate::redis::keyspace::check::{self, NodeSetting, SETTING};
+use crate::redis::keyspace::check::{self, NodeSetting};
 use crate::redis::keyspace::flags::Flags;
 use crate::redis::keyspace::{self as engine, KeyspaceSpec};
 use crate::redis::message::Delivery;
@@ -34,7 +34,8 @@ pub(super) struct Restorer {
 #[derive(Default)]
 struct RestoreList {
     backend: Option<Backend>,
-    changed: Vec<(Target, String)>,
+    /// Each node changed: its value before, and the value set.
+    changed: Vec<(Target, String, String)>,
 }
 
 impl Restorer {
@@ -54,26 +55,14 @@ impl Restorer {
         let mut lines = Vec::new();
         // Newest change first: a node enabled twice (a second subscription needing more
         // flags) ends on the value it had before the first.
-        for (target, previous) in changed.into_iter().rev() {
+        for (target, previous, set) in changed.into_iter().rev() {
             let result = match backend.context_at(target.to_string()) {
-                Ok(ctx) => actions::restore_notifications(&ctx, &target, &previous)
+                Ok(ctx) => actions::restore_notifications(&ctx, &target, &previous, &set)
                     .await
                     .map_err(|e| e.message),
                 Err(e) => Err(e),
             };
-            lines.push(match result {
-                Ok(_) => format!(
-                    "redtail: restored {SETTING} on {} to \"{}\"",
-                    target.addr(),
-                    escape_str(&previous)
-                ),
-                Err(e) => format!(
-                    "redtail: could not restore {SETTING} on {} ({}); put it back with: {}",
-                    target.addr(),
-                    escape_str(&e),
-                    escape_str(&check::fix_command(&target, &previous))
-                ),
-            });
+            lines.push(actions::restore_report(&target, &previous, result));
         }
         lines
     }
@@ -200,10 +189,11 @@ impl KeyspaceRunner {
                 match result {
                     Ok(o) => {
                         if o.changed {
-                            restorer
-                                .lock()
-                                .changed
-                                .push((node.target.clone(), o.previous.clone()));
+                            restorer.lock().changed.push((
+                                node.target.clone(),
+                                o.previous.clone(),
+                                o.value.clone(),
+                            ));
                         }
                         lines.push(format!("{} (put back on quit)", o.summary()));
                     }

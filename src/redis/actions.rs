@@ -45,7 +45,7 @@ pub use group::{
     create_group, delete_consumer, destroy_group, set_group_id, ConsumerDeleteOutcome,
     GroupCreateOutcome, GroupDestroyOutcome, GroupSetIdOutcome, GroupStart,
 };
-pub use notify::{enable_notifications, restore_notifications, NotifyOutcome};
+pub use notify::{enable_notifications, restore_notifications, restore_report, NotifyOutcome};
 pub use publish::{
     publish, publish_marked, PublishOutcome, Replay, ReplayFailure, ReplayMessage, ReplayOutcome,
     ReplaySkipped, REPLAY_AUDITED_MESSAGES,

@@ -297,6 +297,34 @@ fn keyspace_enable_notifications_merges_flags_and_restores_on_exit() {
 }
 
 #[test]
+fn keyspace_exit_leaves_a_setting_someone_changed_since() {
+    let server = Server::start_with(&["--notify-keyspace-events", ""]);
+    let dir = tempfile::tempdir().unwrap();
+    let audit = audit_path(&dir);
+    let url = server.url();
+    let mut p = Proc::spawn_env(
+        &["tail", &url, "--keyspace", "*", "--enable-notifications"],
+        &[("REDTAIL_AUDIT_LOG", &audit)],
+    );
+    wait_subscribed(&server, 2);
+    assert!(config_get(server.port).contains('K'));
+    // Another operator sets their own value meanwhile: theirs stays on exit.
+    server.cli(&["CONFIG", "SET", "notify-keyspace-events", "Ex"]);
+    let pid = p.child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill -INT");
+    assert_eq!(p.wait_exit(T), Some(0), "stderr: {}", p.stderr());
+    assert_eq!(config_get(server.port), "xE");
+    let err = p.stderr();
+    assert!(
+        err.contains("left at \"xE\", not put back to \"\": it was changed since"),
+        "{err}"
+    );
+}
+
+#[test]
 fn keyspace_enable_notifications_is_refused_in_read_only_mode_and_audited() {
     let server = Server::start();
     let url = server.url();

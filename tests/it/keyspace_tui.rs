@@ -529,3 +529,29 @@ fn keyspace_tui_two_enables_are_both_undone_on_quit() {
         "back to the value before the first change"
     );
 }
+
+#[test]
+fn keyspace_tui_quit_leaves_a_setting_someone_changed_since() {
+    let server = Server::start_with(&["--notify-keyspace-events", ""]);
+    let (mut tui, audit) = common::tui_audited_sized(
+        &[&server.url(), "--keyspace", "k:*", "--enable-notifications"],
+        false,
+        (140, 30),
+    );
+    common::wait_for("the flags set", T, || {
+        config_get(&server).contains('K').then_some(())
+    });
+    // Another operator sets their own value while the TUI runs: theirs stays on quit.
+    server.cli(&["CONFIG", "SET", "notify-keyspace-events", "Ex"]);
+    tui.send(b"q");
+    tui.wait_exit(T);
+    assert_eq!(config_get(&server), "xE", "the later change is kept");
+    let records = audit_records(&audit.path);
+    let restore = (records.iter())
+        .find(|r| r["action"] == "notify-restore")
+        .unwrap_or_else(|| panic!("a restore audited: {records:?}"));
+    assert!(
+        restore.to_string().contains("changed_since"),
+        "the record says why nothing was sent: {restore}"
+    );
+}

@@ -21,7 +21,8 @@ pub(super) struct Restore {
     read_only: ReadOnly,
     server: String,
     /// Node target and the value it had before.
-    changed: Vec<(Target, String)>,
+    /// Each node changed: its value before, and the value set.
+    changed: Vec<(Target, String, String)>,
 }
 
 /// Check the setting, enable it if asked, and start following. `Err(code)`: stop with
@@ -157,7 +158,8 @@ impl Restore {
                     "redtail: {}; the old value is put back on exit (Ctrl-C, -n reached, or an error)",
                     actions::ActionOutcome::summary(&o)
                 );
-                self.changed.push((node.target.clone(), o.previous));
+                self.changed
+                    .push((node.target.clone(), o.previous, o.value));
             }
             Ok(_) => {}
             Err(e) if e.kind == ActionErrorKind::ReadOnly => {
@@ -184,20 +186,13 @@ impl Restore {
 
     /// Put every changed node's previous value back, saying so on stderr.
     pub(super) async fn restore(self) {
-        for (target, previous) in &self.changed {
-            match actions::restore_notifications(&self.ctx(), target, previous).await {
-                Ok(_) => eprintln!(
-                    "redtail: restored {SETTING} on {} to \"{}\"",
-                    target.addr(),
-                    escape_str(previous)
-                ),
-                Err(e) => eprintln!(
-                    "redtail: could not restore {SETTING} on {} ({}); put it back with: {}",
-                    target.addr(),
-                    e.message,
-                    escape_str(&check::fix_command(target, previous))
-                ),
-            }
+        for (target, previous, set) in &self.changed {
+            let ctx = self.ctx();
+            let result = actions::restore_notifications(&ctx, target, previous, set).await;
+            eprintln!(
+                "{}",
+                actions::restore_report(target, previous, result.map_err(|e| e.message))
+            );
         }
     }
 }

@@ -1,8 +1,9 @@
 //! `notify-keyspace-events` changes for `tail --keyspace --enable-notifications`: add the
 //! flags the requested events need on one node (merged with what it has, never dropping
-//! a flag), and put the previous value back on exit. Both are mutations: refused in
-//! read-only mode and audited (action `notify-enable` / `notify-restore`, command
-//! `CONFIG SET`, the old and new value in the record's details).
+//! a flag), and put the previous value back on exit — only where the node still holds
+//! the value set (someone who changed it since keeps their change). Both are mutations:
+//! refused in read-only mode and audited (action `notify-enable` / `notify-restore`,
+//! command `CONFIG SET`, the old and new value in the record's details).
 
 use serde::Serialize;
 
@@ -23,10 +24,23 @@ pub struct NotifyOutcome {
     pub changed: bool,
     /// A restore on exit (rather than enabling).
     pub restored: bool,
+    /// A restore left undone: the value redtail had set, which the node no longer holds
+    /// (someone changed the setting since; `previous` is what it holds now).
+    pub changed_since: Option<String>,
 }
 
 impl ActionOutcome for NotifyOutcome {
     fn summary(&self) -> String {
+        if let Some(set) = &self.changed_since {
+            return format!(
+                "{SETTING} on {} left at \"{}\", not put back to \"{}\": it was changed \
+                 since redtail set \"{}\"",
+                self.node,
+                escape_str(&self.previous),
+                escape_str(&self.value),
+                escape_str(set)
+            );
+        }
         if !self.changed {
             return format!(
                 "{SETTING} on {} already has the flags needed (\"{}\"): unchanged",
@@ -69,6 +83,7 @@ pub async fn enable_notifications(
                 previous,
                 changed: false,
                 restored: false,
+                changed_since: None,
             });
         }
         let value = flags::merged(&previous, &missing);
@@ -79,17 +94,21 @@ pub async fn enable_notifications(
             value,
             changed: true,
             restored: false,
+            changed_since: None,
         })
     }
     .await;
     attempt.finish(result, None)
 }
 
-/// Put `previous` back on `target` (what [`enable_notifications`] replaced).
+/// Put `previous` back on `target` (what [`enable_notifications`] replaced with `set`),
+/// unless the node no longer holds `set` (as a set of flags): someone changed the
+/// setting since, and their value is left (`changed_since`, nothing sent).
 pub async fn restore_notifications(
     ctx: &ActionContext<'_>,
     target: &Target,
     previous: &str,
+    set: &str,
 ) -> Result<NotifyOutcome, ActionError> {
     let attempt = start(ctx, target, "notify-restore");
     if let Err(e) = attempt.check_writable() {
@@ -97,17 +116,46 @@ pub async fn restore_notifications(
     }
     let result = async {
         let current = read_setting(target).await.map_err(ActionError::from)?;
-        config_set(target, previous).await?;
+        let changed_since = Flags::parse(&current) != Flags::parse(set);
+        if !changed_since {
+            config_set(target, previous).await?;
+        }
         Ok(NotifyOutcome {
             node: target.addr(),
             previous: current,
             value: previous.to_string(),
-            changed: true,
+            changed: !changed_since,
             restored: true,
+            changed_since: changed_since.then(|| set.to_string()),
         })
     }
     .await;
     attempt.finish(result, None)
+}
+
+/// The line for stderr after [`restore_notifications`] on `target`: what was done, or
+/// how to put `previous` back by hand.
+pub fn restore_report(
+    target: &Target,
+    previous: &str,
+    result: Result<NotifyOutcome, String>,
+) -> String {
+    match result {
+        Ok(o) if o.changed_since.is_some() => format!("redtail: {}", o.summary()),
+        Ok(_) => format!(
+            "redtail: restored {SETTING} on {} to \"{}\"",
+            target.addr(),
+            escape_str(previous)
+        ),
+        Err(e) => format!(
+            "redtail: could not restore {SETTING} on {} ({}); put it back with: {}",
+            target.addr(),
+            escape_str(&e),
+            escape_str(&crate::redis::keyspace::check::fix_command(
+                target, previous
+            ))
+        ),
+    }
 }
 
 fn start<'c, 'a>(ctx: &'c ActionContext<'a>, target: &Target, action: &str) -> Attempt<'c, 'a> {
