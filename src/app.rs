@@ -139,7 +139,8 @@ pub async fn run(args: TuiArgs, route: Arc<Route>) -> Result<i32> {
     drop(terminal);
     // Keyspace settings enabled from the TUI go back now, said on the restored terminal.
     for line in restorer.restore().await {
-        eprintln!("{line}");
+        // The terminal may be gone (SIGHUP): the setting is back either way.
+        let _ = writeln!(std::io::stderr(), "{line}");
     }
     // The engine stops promptly; don't let a stuck socket hold the terminal hostage.
     let _ = tokio::time::timeout(Duration::from_secs(2), subscriber.shutdown()).await;
@@ -481,6 +482,10 @@ async fn event_loop(
     setup: Setup,
     fps: u32,
 ) -> Result<()> {
+    // `kill`, a closed terminal or a dropped SSH session: quit as on `q`, so the terminal
+    // and any keyspace setting changed are put back (listening from before the workers
+    // start, one of which may change a setting at launch).
+    let mut stop = crate::signals::Stop::new().context("cannot listen for signals")?;
     let frame_interval = Duration::from_secs_f64(1.0 / f64::from(fps.clamp(1, 240)));
     let no_color = ui::theme::no_color_requested();
     let mut input = EventStream::new();
@@ -515,6 +520,7 @@ async fn event_loop(
                 Some(Err(e)) => return Err(e).context("reading terminal input"),
                 None => return Ok(()),
             },
+            _ = stop.recv() => return Ok(()),
             _ = tokio::time::sleep_until(next_draw), if dirty => {
                 draw(terminal, state, no_color)?;
                 dirty = false;

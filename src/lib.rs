@@ -10,6 +10,7 @@ pub mod json;
 pub mod jsonl;
 pub mod keymap;
 pub mod redis;
+pub mod signals;
 pub mod state;
 #[cfg(test)]
 mod test_rng;

@@ -4,7 +4,7 @@ mod keyspace;
 
 use std::io::{IsTerminal, Write};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::cli::{Format, TailArgs};
 use crate::config::DecodeRules;
@@ -36,6 +36,9 @@ pub async fn run(
         },
         None => None,
     };
+    // Ctrl-C, `kill`, a closed terminal: stop as asked, putting back what was changed
+    // (listening from before anything is changed).
+    let mut stop = crate::signals::Stop::new().context("cannot listen for signals")?;
     let (subscriber, notifications) = if args.keyspace.is_on() {
         match keyspace::start(&args, &route, subscriber_config(&args, &route)).await {
             Ok(started) => started,
@@ -56,8 +59,6 @@ pub async fn run(
     let mut status = subscriber.status();
     let mut consumer = Consumer::new(&args, filter, decode, route.template().to_string());
     let mut batch = Vec::with_capacity(DRAIN_BATCH);
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     // Fires SHIP_DELAY after output started waiting in a chunk smaller than SHIP_AT.
     let ship_timer = tokio::time::sleep(std::time::Duration::ZERO);
     tokio::pin!(ship_timer);
@@ -107,7 +108,7 @@ pub async fn run(
             }
             _ = inbox.notified() => {}
             r = status.changed() => { if r.is_err() { break 'outer 1; } }
-            _ = &mut ctrl_c => break 'outer 0,
+            _ = stop.recv() => break 'outer 0,
         }
     };
     let _ = consumer.out.ship().await;

@@ -297,6 +297,32 @@ fn keyspace_enable_notifications_merges_flags_and_restores_on_exit() {
 }
 
 #[test]
+fn keyspace_enable_notifications_restores_on_sigterm_and_sighup() {
+    let server = Server::start_with(&["--notify-keyspace-events", "Ex"]);
+    let dir = tempfile::tempdir().unwrap();
+    let audit = audit_path(&dir);
+    let url = server.url();
+    for signal in ["-TERM", "-HUP"] {
+        let mut p = Proc::spawn_env(
+            &["tail", &url, "--keyspace", "*", "--enable-notifications"],
+            &[("REDTAIL_AUDIT_LOG", &audit)],
+        );
+        wait_subscribed(&server, 2);
+        assert!(config_get(server.port).contains('K'));
+        let pid = p.child.id().to_string();
+        std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .expect("kill");
+        assert_eq!(p.wait_exit(T), Some(0), "{signal}: {}", p.stderr());
+        assert_eq!(config_get(server.port), "xE", "put back on {signal}");
+        assert!(p.stderr().contains("restored notify-keyspace-events"));
+    }
+    let log = std::fs::read_to_string(&audit).unwrap();
+    assert_eq!(log.matches("notify-restore").count(), 2, "{log}");
+}
+
+#[test]
 fn keyspace_exit_leaves_a_setting_someone_changed_since() {
     let server = Server::start_with(&["--notify-keyspace-events", ""]);
     let dir = tempfile::tempdir().unwrap();

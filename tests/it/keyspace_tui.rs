@@ -555,3 +555,31 @@ fn keyspace_tui_quit_leaves_a_setting_someone_changed_since() {
         "the record says why nothing was sent: {restore}"
     );
 }
+
+#[test]
+fn keyspace_tui_puts_the_setting_back_on_sigterm_and_sighup() {
+    for signal in ["-TERM", "-HUP"] {
+        let server = Server::start_with(&["--notify-keyspace-events", "Ex"]);
+        let (mut tui, _audit) = common::tui_audited_sized(
+            &[&server.url(), "--keyspace", "k:*", "--enable-notifications"],
+            false,
+            (140, 30),
+        );
+        common::wait_for("the flags set", T, || {
+            config_get(&server).contains('K').then_some(())
+        });
+        let pid = tui.pid().to_string();
+        let sent = std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        tui.wait_exit(T)
+            .unwrap_or_else(|| panic!("exits on {signal}"));
+        assert_eq!(config_get(&server), "xE", "put back on {signal}");
+        assert!(
+            !tui.alternate_screen(),
+            "the terminal is put back on {signal}"
+        );
+    }
+}

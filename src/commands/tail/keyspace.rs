@@ -2,6 +2,8 @@
 //! say what is missing (or add it with `--enable-notifications`), start the engine, and
 //! put changed settings back on exit.
 
+use std::io::Write as _;
+
 use std::sync::Arc;
 
 use crate::audit::AuditLog;
@@ -155,7 +157,7 @@ impl Restore {
         match outcome {
             Ok(o) if o.changed => {
                 eprintln!(
-                    "redtail: {}; the old value is put back on exit (Ctrl-C, -n reached, or an error)",
+                    "redtail: {}; the old value is put back on exit (Ctrl-C, kill, a closed terminal, -n reached, or an error)",
                     actions::ActionOutcome::summary(&o)
                 );
                 self.changed
@@ -189,10 +191,9 @@ impl Restore {
         for (target, previous, set) in &self.changed {
             let ctx = self.ctx();
             let result = actions::restore_notifications(&ctx, target, previous, set).await;
-            eprintln!(
-                "{}",
-                actions::restore_report(target, previous, result.map_err(|e| e.message))
-            );
+            let line = actions::restore_report(target, previous, result.map_err(|e| e.message));
+            // Stderr may be gone (SIGHUP): the other nodes are put back all the same.
+            let _ = writeln!(std::io::stderr(), "{line}");
         }
     }
 }
