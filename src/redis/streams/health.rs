@@ -112,7 +112,7 @@ fn verdict(status: Status, reason: String) -> Verdict {
 }
 
 fn secs(ms: i64) -> String {
-    format!("{}s", ms.max(0) / 1000)
+    crate::text::duration_secs(u64::try_from(ms / 1000).unwrap_or(0))
 }
 
 /// Where the window restarts: just after the newest sample at which the group's position
@@ -267,12 +267,21 @@ fn stalled(
         .map_or(last.at_ms, |s| s.at_ms);
     let stuck_for = last.at_ms - stuck_since;
     if stuck_for >= stall_ms && stuck_for > 0 {
+        // Still since before the window's first sample: it says only "at least" (the
+        // figure stopped at the window's length, 59s, however long the stall), or what
+        // the server remembers where that is longer (no read since the consumers' last
+        // activity, so the position has not moved since either).
+        let since_window = window.first().is_some_and(|s| s.at_ms == stuck_since);
+        let remembered = (hints.last_consumer_activity_ms)
+            .and_then(|a| i64::try_from(a).ok())
+            .filter(|&a| since_window && a > stuck_for);
+        let at_least = if since_window { "at least " } else { "" };
         return Some(verdict(
             Status::Stalled,
             format!(
-                "lag {lag_now} and last-delivered-id {} has not moved for {}",
+                "lag {lag_now} and last-delivered-id {} has not moved for {at_least}{}",
                 last.last_delivered_id,
-                secs(stuck_for)
+                secs(remembered.unwrap_or(stuck_for))
             ),
         ));
     }
@@ -501,7 +510,26 @@ mod tests {
         let w = [s(0, 5, 10, 15), s(20, 8, 10, 18), s(40, 9, 10, 19)];
         let v = evaluate(&w, &active(), &cfg(), None);
         assert_eq!(v.status, Status::Stalled, "{v:?}");
-        assert!(v.reason.contains("has not moved for 40s"), "{v:?}");
+        // Still since the window's first sample: no more than "at least" is known…
+        assert!(
+            v.reason.ends_with("has not moved for at least 40s"),
+            "{v:?}"
+        );
+        // …unless the server remembers longer: no consumer has read for 9min22s.
+        let asleep = ServerHints {
+            last_consumer_activity_ms: Some(562_000),
+            ..active()
+        };
+        let v = evaluate(&w, &asleep, &cfg(), None);
+        assert!(
+            v.reason.ends_with("has not moved for at least 9min22s"),
+            "{v:?}"
+        );
+        // Moved after the window's first sample: how long is known.
+        let w = [s(0, 5, 9, 15), s(10, 8, 10, 18), s(50, 9, 10, 19)];
+        let v = evaluate(&w, &asleep, &cfg(), None);
+        assert_eq!(v.status, Status::Stalled, "{v:?}");
+        assert!(v.reason.ends_with("has not moved for 40s"), "{v:?}");
         // Standing still for less than stall_after is not (yet) a stall.
         let w = [s(0, 5, 9, 15), s(20, 8, 10, 18), s(40, 9, 10, 19)];
         assert_ne!(
