@@ -12,6 +12,7 @@
 //! and [`MAX_GROUPS`] groups; `redtail_series_omitted` says how many were left out.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,9 +63,11 @@ pub async fn run(args: MetricsArgs, route: Arc<Route>, conn: &ConnArgs) -> Resul
         .as_bytes(),
     )?;
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut stop =
+        crate::signals::Stop::new().map_err(|e| anyhow!("cannot listen for signals: {e}"))?;
     let result = loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break Ok(0),
+            _ = stop.recv() => break Ok(0),
             accepted = listener.accept() => {
                 let (sock, _) = match accepted {
                     Ok(a) => a,
@@ -91,6 +94,27 @@ pub async fn run(args: MetricsArgs, route: Arc<Route>, conn: &ConnArgs) -> Resul
     result
 }
 
+/// Say on stderr why polls fail when that changes (a wrong password, a port that is not
+/// Redis, a server gone), and when they succeed again.
+fn say_poll_error(state: &StreamsState, said: &mut Option<String>) {
+    let line = match (&state.last_error, &*said) {
+        (Some((_, error)), Some(before)) if error == before => return,
+        (Some((_, error)), _) => {
+            *said = Some(error.clone());
+            format!(
+                "redtail: metrics: the poll failed ({}); redtail_up is 0 until one succeeds",
+                crate::text::escape::escape_str(error)
+            )
+        }
+        (None, Some(_)) => {
+            *said = None;
+            "redtail: metrics: polling again".to_string()
+        }
+        (None, None) => return,
+    };
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// After each published poll: read pending details, compute findings, render.
 async fn refresh(
     poller: StreamsPoller,
@@ -101,8 +125,11 @@ async fn refresh(
 ) {
     let mut states = poller.state();
     let mut pool = Pool::new();
+    // The poll's error last said on stderr (a scrape shows only `redtail_up 0`).
+    let mut said: Option<String> = None;
     while states.changed().await.is_ok() {
         let state = states.borrow_and_update().clone();
+        say_poll_error(&state, &mut said);
         let (details, found) = match (&state.last_ok, state.is_stale()) {
             (Some(snapshot), false) => {
                 let (details, _notes) = read_details_via_route(&route, &mut pool, snapshot).await;

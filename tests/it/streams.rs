@@ -1450,6 +1450,59 @@ fn xinfo_calls(server: &Server) -> u64 {
 }
 
 #[test]
+fn metrics_say_why_polls_fail_and_when_they_succeed_again() {
+    let locked = Server::start_with(&["--requirepass", "s3cr3t"]);
+    let port = common::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let wrong = format!("redis://:wrong@127.0.0.1:{}", locked.port);
+    let p = Proc::spawn(&["metrics", &wrong, "--listen", &listen, "--interval", "1s"]);
+    let said = common::wait_for("the refusal said", T, || {
+        let err = p.stderr();
+        err.contains("the poll failed").then_some(err)
+    });
+    assert!(
+        said.contains("WRONGPASS") || said.contains("password"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("s3cr3t") && !said.contains(":wrong@"),
+        "{said}"
+    );
+    let (_, body) = http_get(port, "/metrics").expect("a scrape");
+    assert!(body.contains("redtail_up 0"), "{body}");
+    drop(p);
+    // A server that goes away, then comes back: both said, once each.
+    let mut server = Server::start();
+    let server_url = server.url();
+    let p = Proc::spawn(&[
+        "metrics",
+        &server_url,
+        "--listen",
+        &listen,
+        "--interval",
+        "1s",
+    ]);
+    common::wait_for("a first poll", T, || {
+        let (_, body) = http_get(port, "/metrics")?;
+        body.contains("redtail_up 1").then_some(())
+    });
+    server.kill();
+    common::wait_for("the outage said", T, || {
+        p.stderr().contains("the poll failed").then_some(())
+    });
+    server.restart();
+    common::wait_for("the recovery said", T, || {
+        p.stderr().contains("polling again").then_some(())
+    });
+    assert_eq!(
+        p.stderr().matches("polling again").count(),
+        1,
+        "{}",
+        p.stderr()
+    );
+}
+
+#[test]
 fn metrics_serve_prometheus_text_from_memory_with_the_servers_lag() {
     let server = Server::start();
     let mut c = server.conn();
