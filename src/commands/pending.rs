@@ -224,8 +224,15 @@ pub async fn run_claim(args: ClaimArgs, route: Arc<Route>, read_only: ReadOnly) 
     }
     for skip in &outcome.skipped {
         let why = match &skip.reason {
-            ClaimSkip::NotPending => "not pending (acked meanwhile, or never delivered)".into(),
-            ClaimSkip::Deleted => "deleted from the stream".into(),
+            ClaimSkip::NotPending => {
+                "not pending (acked already, or never delivered to this group)".into()
+            }
+            // Naming the stream and group here would need shell quoting: a placeholder.
+            ClaimSkip::Deleted => format!(
+                "deleted from the stream but still pending; left pending (claiming it would \
+                 only drop it from the pending list) — `redtail ack STREAM GROUP {}` clears it",
+                skip.id
+            ),
             ClaimSkip::TooRecent { consumer, idle_ms } => format!(
                 "held by {}, idle {idle_ms} ms < min idle {} ms (a live consumer has it)",
                 escape_line(&consumer.0),
@@ -233,6 +240,13 @@ pub async fn run_claim(args: ClaimArgs, route: Arc<Route>, read_only: ReadOnly) 
             ),
         };
         let _ = writeln!(out, "skipped {}: {why}", skip.id);
+    }
+    for id in &outcome.dropped_from_pending {
+        let _ = writeln!(
+            out,
+            "dropped {id}: its entry was deleted from the stream just before the claim, so \
+             XCLAIM removed it from the pending list (nothing left to claim)"
+        );
     }
     finish(&outcome, out)
 }

@@ -516,6 +516,160 @@ async fn claim_moves_ownership_and_skips_what_a_live_consumer_retook() {
     );
 }
 
+/// Redis 7 drops a pending id whose entry was deleted from the pending list when it is
+/// claimed. The user asked for a claim, so such an id is left out of the XCLAIM, left
+/// pending and reported skipped as deleted; an id never pending is "not pending", as ack
+/// says it.
+#[tokio::test(flavor = "multi_thread")]
+async fn claim_leaves_a_deleted_entry_pending_and_says_so() {
+    let s = scenario();
+    let mut conn = s.conn().await;
+    s.server.cli(&["XDEL", S, &s.ids[4]]);
+    let requested = vec![s.ids[0].clone(), s.ids[4].clone(), "1-1".to_string()];
+
+    let outcome = actions::claim(
+        &s.ctx(false),
+        &mut conn,
+        S.as_bytes(),
+        G.as_bytes(),
+        b"healthy",
+        0,
+        &requested,
+    )
+    .await
+    .expect("claim");
+    assert_eq!(outcome.claimed, vec![sid(&s.ids[0])]);
+    let reasons: Vec<(String, ClaimSkip)> = outcome
+        .skipped
+        .iter()
+        .map(|k| (k.id.to_string(), k.reason.clone()))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            (s.ids[4].clone(), ClaimSkip::Deleted),
+            ("1-1".to_string(), ClaimSkip::NotPending)
+        ]
+    );
+    assert!(outcome.dropped_from_pending.is_empty());
+    assert!(!outcome.is_complete());
+    let summary = outcome.summary();
+    assert!(summary.contains("left pending; ack clears it"), "{summary}");
+    assert!(
+        summary.contains("1-1 is not pending (acked already, or never delivered"),
+        "{summary}"
+    );
+
+    // XPENDING agrees: the deleted entry's id is still pending, untouched.
+    let pending = s.pending();
+    assert_eq!(pending[&s.ids[0]], ("healthy".to_string(), 2));
+    assert_eq!(pending[&s.ids[4]], ("crashed".to_string(), 1));
+    assert_eq!(pending.len(), 10);
+
+    let records = s.records();
+    assert_eq!(records.len(), 1);
+    assert_record(&records[0], "claim", "ok");
+    let details = &records[0]["result"]["details"];
+    assert_eq!(
+        details["claimed"],
+        serde_json::json!([s.ids[0]]),
+        "{details}"
+    );
+    assert_eq!(
+        details["skipped"],
+        serde_json::json!([
+            {"id": s.ids[4], "reason": "deleted"},
+            {"id": "1-1", "reason": "not_pending"},
+        ]),
+        "{details}"
+    );
+    assert_eq!(details["dropped_from_pending"], serde_json::json!([]));
+}
+
+/// redis-cli against the server on `port`, from any thread; its output, trimmed.
+fn cli_at(port: u16, args: &[&str]) -> String {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("run redis-cli");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Whether `CLIENT LIST` shows a client held by CLIENT PAUSE (flag `b`) whose command
+/// is `command`.
+fn held_by_pause(port: u16, command: &str) -> bool {
+    let cmd = format!("cmd={command}");
+    cli_at(port, &["CLIENT", "LIST"]).lines().any(|client| {
+        let fields: Vec<&str> = client.split(' ').collect();
+        let flags = fields.iter().find_map(|f| f.strip_prefix("flags="));
+        flags.is_some_and(|f| f.contains('b')) && fields.contains(&cmd.as_str())
+    })
+}
+
+/// The race: an entry that is pending and present when claim looks, but deleted before
+/// its XCLAIM runs. XCLAIM then drops it from the pending list, and the outcome and the
+/// audit line say so instead of "skipped". CLIENT PAUSE WRITE holds the XDEL, then the
+/// XCLAIM, and releases them in that order.
+#[tokio::test(flavor = "multi_thread")]
+async fn claim_reports_an_entry_deleted_just_before_it_as_dropped_from_pending() {
+    let s = scenario();
+    let mut conn = s.conn().await;
+    let port = s.server.port;
+    assert_eq!(cli_at(port, &["CLIENT", "PAUSE", "30000", "WRITE"]), "OK");
+    let doomed = s.ids[4].clone();
+    let xdel = std::thread::spawn(move || cli_at(port, &["XDEL", S, &doomed]));
+    common::wait_for("the XDEL to wait behind the pause", T, || {
+        held_by_pause(port, "xdel").then_some(())
+    });
+    // Released once the claim's XCLAIM waits too (or at the deadline, failing below).
+    let unpause = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + T;
+        while !held_by_pause(port, "xclaim") && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        cli_at(port, &["CLIENT", "UNPAUSE"])
+    });
+
+    let outcome = actions::claim(
+        &s.ctx(false),
+        &mut conn,
+        S.as_bytes(),
+        G.as_bytes(),
+        b"healthy",
+        0,
+        &[s.ids[0].clone(), s.ids[4].clone()],
+    )
+    .await
+    .expect("claim");
+    assert_eq!(unpause.join().expect("unpause thread"), "OK");
+    assert_eq!(xdel.join().expect("xdel thread"), "1", "the XDEL ran");
+
+    assert_eq!(outcome.claimed, vec![sid(&s.ids[0])]);
+    assert_eq!(outcome.dropped_from_pending, vec![sid(&s.ids[4])]);
+    assert_eq!(outcome.skipped, vec![], "it was touched, not skipped");
+    let summary = outcome.summary();
+    assert!(
+        summary.contains("removed from the pending list by the claim"),
+        "{summary}"
+    );
+    assert!(!summary.contains("not claimed"), "{summary}");
+    // XPENDING agrees: gone from the pending list.
+    let pending = s.pending();
+    assert!(!pending.contains_key(&s.ids[4]), "{pending:?}");
+    assert_eq!(pending[&s.ids[0]].0, "healthy");
+
+    let records = s.records();
+    assert_eq!(records.len(), 1);
+    let details = &records[0]["result"]["details"];
+    assert_eq!(
+        details["dropped_from_pending"],
+        serde_json::json!([s.ids[4]]),
+        "{details}"
+    );
+    assert_eq!(details["skipped"], serde_json::json!([]), "{details}");
+}
+
 // ---------------------------------------------------------------- autoclaim
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1263,6 +1417,70 @@ fn headless_actions_print_what_they_did_and_are_audited() {
     assert!(!std::fs::read_to_string(&s.audit_path)
         .unwrap_or_default()
         .contains("pw@"));
+}
+
+/// `redtail claim` on a pending id whose entry was deleted: skipped with the reason and
+/// the way out (ack), left pending; an id never pending says "not pending", as ack does.
+#[test]
+fn headless_claim_leaves_a_deleted_entry_pending_and_says_so() {
+    let s = scenario();
+    s.server.cli(&["XDEL", S, &s.ids[4]]);
+    let (code, lines, err) = run(
+        &s,
+        &[
+            "claim",
+            S,
+            G,
+            "healthy",
+            "--min-idle",
+            "0",
+            &s.ids[0],
+            &s.ids[4],
+            "1-1",
+        ],
+        &[],
+    );
+    assert_eq!(code, 2, "two ids were not claimed: {err}");
+    assert_eq!(lines[0], format!("claimed {}", s.ids[0]));
+    assert!(
+        lines[1].starts_with(&format!(
+            "skipped {}: deleted from the stream but still pending; left pending",
+            s.ids[4]
+        )),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].contains(&format!(
+            "`redtail ack STREAM GROUP {}` clears it",
+            s.ids[4]
+        )),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines[2],
+        "skipped 1-1: not pending (acked already, or never delivered to this group)"
+    );
+    assert!(lines[3].starts_with("claimed 1 of 3 entries"), "{lines:?}");
+    assert_eq!(lines.len(), 4, "{lines:?}");
+
+    // XPENDING agrees: the deleted entry's id is still pending with its old holder.
+    let pending = s.pending();
+    assert_eq!(pending[&s.ids[4]], ("crashed".to_string(), 1));
+    assert_eq!(pending[&s.ids[0]], ("healthy".to_string(), 2));
+    assert_eq!(pending.len(), 10);
+
+    let records = s.records();
+    assert_eq!(records.len(), 1);
+    assert_record(&records[0], "claim", "ok");
+    assert_eq!(
+        records[0]["result"]["details"]["skipped"],
+        serde_json::json!([
+            {"id": s.ids[4], "reason": "deleted"},
+            {"id": "1-1", "reason": "not_pending"},
+        ]),
+        "{}",
+        records[0]
+    );
 }
 
 // ---------------------------------------------------------------- safety promises

@@ -201,3 +201,66 @@ fn sorting_by_idle_covers_the_whole_pending_list() {
     tui.send(b"q");
     tui.wait_exit(T);
 }
+
+/// Claim from the Pending pane, of a live entry and one whose entry was deleted: the live
+/// one moves, the deleted one stays pending with its holder (Redis 7 would have dropped it
+/// from the pending list had it been sent to XCLAIM), and the pane says why.
+#[test]
+fn claim_in_the_pending_pane_leaves_a_deleted_entry_pending_and_says_so() {
+    let server = Server::start();
+    let ids = server.crashed_worker("jobs", "workers", "crashed", 3);
+    server.cli(&["XGROUP", "CREATECONSUMER", "jobs", "workers", "healthy"]);
+    server.cli(&["XDEL", "jobs", &ids[1]]);
+
+    let (mut tui, audit) =
+        common::tui_audited_sized(&[&server.url(), "-c", "unused"], false, (140, 30));
+    let audit_path = audit.path.clone();
+    tui.wait_for("connected", T);
+    tui.send(b"4");
+    tui.send(b"t");
+    tui.send(b"\x15");
+    tui.send(b"jobs workers");
+    tui.send(b"\r");
+    tui.wait_until("the pending entries, one deleted", T, |s| {
+        ids.iter().all(|id| s.contains(id.as_str())) && s.contains("(deleted from the stream)")
+    });
+    // Mark the first two rows (space marks and moves down): ids[0] and the deleted ids[1].
+    tui.send(b" ");
+    tui.wait_for("1 marked", T);
+    tui.send(b" ");
+    tui.wait_for("2 marked", T);
+    tui.send(b"c");
+    // The picker preselects the consumer not holding these entries once the list is in.
+    tui.wait_for("healthy", T);
+    tui.send(b"\t");
+    tui.send(b"\x7f\x7f\x7f\x7f\x7f0"); // min idle: 60000 -> 0
+    tui.send(b"\r");
+    tui.wait_for("Claim 2 entries for consumer healthy", T);
+    tui.send(b"y");
+    let records = common::wait_for("the claim's audit line", T, || {
+        let r = audit_records(&audit_path);
+        (!r.is_empty()).then_some(r)
+    });
+    let details = &records[0]["result"]["details"];
+    assert_eq!(records[0]["action"], "claim", "{}", records[0]);
+    assert_eq!(details["claimed"][0], ids[0].as_str(), "{details}");
+    assert_eq!(details["skipped"][0]["id"], ids[1].as_str(), "{details}");
+    assert_eq!(details["skipped"][0]["reason"], "deleted", "{details}");
+    tui.wait_until("the result saying why", T, |s| {
+        let text = s.split_whitespace().collect::<Vec<_>>().join(" ");
+        text.contains(&format!(
+            "{} was deleted from the stream (left pending; ack clears it)",
+            ids[1]
+        ))
+    });
+
+    // XPENDING agrees: the deleted entry's id is still pending, held by `crashed`.
+    let rows = server.cli(&["XPENDING", "jobs", "workers", "-", "+", "100"]);
+    let rows: Vec<&str> = rows.lines().map(str::trim).collect();
+    let holder = |id: &str| rows.iter().position(|l| *l == id).map(|i| rows[i + 1]);
+    assert_eq!(holder(&ids[1]), Some("crashed"), "{rows:?}");
+    assert_eq!(holder(&ids[0]), Some("healthy"), "{rows:?}");
+    assert_eq!(pending_ids(&server).len(), 3);
+    tui.send(b"q");
+    tui.wait_exit(T);
+}

@@ -1,11 +1,11 @@
 //! Claiming: XCLAIM for chosen ids (with min-idle so a live worker's entry is not
-//! stolen, and a per-id reason for every id not claimed) and the XAUTOCLAIM sweep with
-//! its read-only preview.
+//! stolen, only ids whose entries still exist, and a per-id reason for every id not
+//! claimed) and the XAUTOCLAIM sweep with its read-only preview.
 //!
 //! Neither uses JUSTID: claiming hands an entry over for processing, so its delivery
 //! count goes up, which keeps "failed N times" honest for dead-lettering.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use redis::aio::MultiplexedConnection;
@@ -14,9 +14,10 @@ use serde::Serialize;
 
 use super::{list_ids, ActionContext, ActionError, ActionOutcome, Attempt};
 use crate::audit::BinText;
+use crate::redis::error::PollError;
 use crate::redis::pending::{
-    check_reply, id_of, into_items, parse_entry, parse_pending_row, pending_rows, read_entries,
-    redis_error, reply_error, PendingQuery, PendingRow, StreamId, MAX_PAGE,
+    check_reply, id_of, into_items, parse_entry, parse_pending_row, pending_rows, redis_error,
+    reply_error, xrange_one, PendingQuery, PendingRow, StreamId, MAX_PAGE,
 };
 use crate::text::escape::escape_line;
 
@@ -26,10 +27,11 @@ use crate::text::escape::escape_line;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum ClaimSkip {
-    /// Acked meanwhile, or never delivered to this group.
+    /// Not in the group's pending list: acked already, or never delivered to this group.
     NotPending,
-    /// The entry was deleted from the stream; Redis drops such ids from the pending list
-    /// when they are claimed.
+    /// Pending, but its entry was deleted from the stream. Left out of the XCLAIM and so
+    /// left pending: Redis 7 drops such an id from the pending list when it is claimed,
+    /// and the user asked for a claim, not that. XACK clears it.
     Deleted,
     /// Idle for less than min-idle: a live consumer delivered or claimed it recently.
     TooRecent { consumer: BinText, idle_ms: u64 },
@@ -47,12 +49,19 @@ pub struct ClaimOutcome {
     pub consumer: BinText,
     pub min_idle_ms: u64,
     pub claimed: Vec<StreamId>,
+    /// Left as they were, each with the reason.
     pub skipped: Vec<SkippedEntry>,
+    /// Pending with an entry when looked at just before the XCLAIM, gone from both the
+    /// stream and the pending list just after: the entry was deleted in between, and the
+    /// XCLAIM (Redis 7+) removed the id from the pending list. (An XACK and an XDEL by
+    /// someone else in that same moment would look the same; the claim is the likely
+    /// cause and the one this action answers for.)
+    pub dropped_from_pending: Vec<StreamId>,
 }
 
 impl ActionOutcome for ClaimOutcome {
     fn summary(&self) -> String {
-        let total = self.claimed.len() + self.skipped.len();
+        let total = self.claimed.len() + self.skipped.len() + self.dropped_from_pending.len();
         let mut s = format!(
             "claimed {} of {total} entries for {} (min idle {} ms)",
             self.claimed.len(),
@@ -64,8 +73,14 @@ impl ActionOutcome for ClaimOutcome {
             .iter()
             .take(5)
             .map(|skip| match &skip.reason {
-                ClaimSkip::NotPending => format!("{} is no longer pending (acked)", skip.id),
-                ClaimSkip::Deleted => format!("{} was deleted from the stream", skip.id),
+                ClaimSkip::NotPending => format!(
+                    "{} is not pending (acked already, or never delivered to this group)",
+                    skip.id
+                ),
+                ClaimSkip::Deleted => format!(
+                    "{} was deleted from the stream (left pending; ack clears it)",
+                    skip.id
+                ),
                 ClaimSkip::TooRecent { consumer, idle_ms } => format!(
                     "{} is held by {} idle only {idle_ms} ms (a live consumer has it)",
                     skip.id,
@@ -83,16 +98,27 @@ impl ActionOutcome for ClaimOutcome {
                 ));
             }
         }
+        if !self.dropped_from_pending.is_empty() {
+            s.push_str(&format!(
+                "; removed from the pending list by the claim (their entries were deleted \
+                 from the stream just before it): {}",
+                list_ids(&self.dropped_from_pending)
+            ));
+        }
         s
     }
     fn is_complete(&self) -> bool {
-        self.skipped.is_empty()
+        self.skipped.is_empty() && self.dropped_from_pending.is_empty()
     }
 }
 
 /// XCLAIM `ids` for `consumer`, only those idle at least `min_idle_ms`, so an entry a live
 /// worker just took back is not stolen. Without JUSTID: claiming hands an entry over for
 /// processing, so its delivery count goes up, which keeps "failed N times" honest.
+///
+/// Only ids that are pending *and* still have their entry are sent: on Redis 7+ XCLAIM
+/// of a pending id whose entry was deleted removes it from the pending list, a change the
+/// user did not ask for. Those are reported skipped and left pending.
 pub async fn claim(
     ctx: &ActionContext<'_>,
     conn: &mut MultiplexedConnection,
@@ -112,6 +138,14 @@ pub async fn claim(
     attempt.finish(result, None)
 }
 
+/// What became of one requested id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum IdResult {
+    Claimed,
+    Skipped(ClaimSkip),
+    DroppedFromPending,
+}
+
 async fn claim_ids(
     conn: &mut MultiplexedConnection,
     stream: &[u8],
@@ -120,6 +154,84 @@ async fn claim_ids(
     min_idle_ms: u64,
     ids: &[StreamId],
 ) -> Result<ClaimOutcome, ActionError> {
+    let before = look(conn, stream, group, ids).await?;
+    let mut results: Vec<Option<IdResult>> = before.iter().map(before_claim).collect();
+    let to_claim: Vec<StreamId> = ids
+        .iter()
+        .zip(&results)
+        .filter(|(_, result)| result.is_none())
+        .map(|(id, _)| *id)
+        .collect();
+    let claimed = xclaim(conn, stream, group, consumer, min_idle_ms, &to_claim).await?;
+    let unclaimed: Vec<StreamId> = to_claim
+        .iter()
+        .filter(|id| !claimed.contains(id))
+        .copied()
+        .collect();
+    // Read-only: why XCLAIM left these out. A failure here comes after the claim, so the
+    // error says what was claimed.
+    let after = look(conn, stream, group, &unclaimed).await.map_err(|e| {
+        let mut e = ActionError::from(e);
+        let done: Vec<StreamId> = ids
+            .iter()
+            .filter(|id| claimed.contains(id))
+            .copied()
+            .collect();
+        if !done.is_empty() {
+            e.message.push_str(&format!(
+                " (these were claimed before the error: {})",
+                list_ids(&done)
+            ));
+        }
+        e
+    })?;
+    let mut after: HashMap<StreamId, IdState> = unclaimed.into_iter().zip(after).collect();
+    for (id, result) in ids.iter().zip(results.iter_mut()) {
+        if result.is_some() {
+            continue;
+        }
+        *result = Some(if claimed.contains(id) {
+            IdResult::Claimed
+        } else {
+            match after.remove(id) {
+                Some(state) => after_claim(state),
+                None => return Err(reply_error("XPENDING", "wrong number of replies").into()),
+            }
+        });
+    }
+    let mut outcome = ClaimOutcome {
+        consumer: BinText::from(consumer),
+        min_idle_ms,
+        claimed: Vec::new(),
+        skipped: Vec::new(),
+        dropped_from_pending: Vec::new(),
+    };
+    for (id, result) in ids.iter().zip(results) {
+        match result {
+            Some(IdResult::Claimed) => outcome.claimed.push(*id),
+            Some(IdResult::Skipped(reason)) => {
+                outcome.skipped.push(SkippedEntry { id: *id, reason })
+            }
+            Some(IdResult::DroppedFromPending) => outcome.dropped_from_pending.push(*id),
+            None => return Err(reply_error("XCLAIM", "an id got no result").into()),
+        }
+    }
+    Ok(outcome)
+}
+
+/// Send XCLAIM for `ids` (none: nothing is sent) and return the ids it claimed.
+async fn xclaim(
+    conn: &mut MultiplexedConnection,
+    stream: &[u8],
+    group: &[u8],
+    consumer: &[u8],
+    min_idle_ms: u64,
+    ids: &[StreamId],
+) -> Result<HashSet<StreamId>, ActionError> {
+    let mut claimed = HashSet::new();
+    if ids.is_empty() {
+        return Ok(claimed);
+    }
     let mut cmd = redis::cmd("XCLAIM");
     cmd.arg(stream).arg(group).arg(consumer).arg(min_idle_ms);
     for id in ids {
@@ -130,38 +242,55 @@ async fn claim_ids(
         .await
         .map_err(|e| redis_error("XCLAIM", &e))?;
     let bad = || reply_error("XCLAIM", "expected a list of entries");
-    let mut claimed = HashSet::new();
     for entry in into_items(reply).ok_or_else(bad)? {
         // Before Redis 7 a deleted entry came back as [id, nil]; it was still claimed.
         if entry != Value::Nil {
             claimed.insert(parse_entry(entry).ok_or_else(bad)?.0);
         }
     }
-    let unclaimed: Vec<StreamId> = ids
-        .iter()
-        .filter(|id| !claimed.contains(id))
-        .copied()
-        .collect();
-    let skipped = why_not_claimed(conn, stream, group, &unclaimed).await?;
-    Ok(ClaimOutcome {
-        consumer: BinText::from(consumer),
-        min_idle_ms,
-        claimed: ids
-            .iter()
-            .filter(|id| claimed.contains(id))
-            .copied()
-            .collect(),
-        skipped,
-    })
+    Ok(claimed)
 }
 
-/// Look (read-only) at ids XCLAIM skipped: still pending means too recently delivered.
-async fn why_not_claimed(
+/// One id as XPENDING and XRANGE see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct IdState {
+    /// Its pending-list row, `None` when not pending.
+    pending: Option<PendingRow>,
+    /// Its entry is in the stream.
+    exists: bool,
+}
+
+/// Before the claim: `None` for an id to send to XCLAIM (pending, entry present; XCLAIM
+/// itself decides min-idle, atomically), else why it is left out.
+fn before_claim(state: &IdState) -> Option<IdResult> {
+    match (&state.pending, state.exists) {
+        (None, _) => Some(IdResult::Skipped(ClaimSkip::NotPending)),
+        (Some(_), false) => Some(IdResult::Skipped(ClaimSkip::Deleted)),
+        (Some(_), true) => None,
+    }
+}
+
+/// After the claim, for an id that was sent and not claimed.
+fn after_claim(state: IdState) -> IdResult {
+    match state.pending {
+        Some(row) => IdResult::Skipped(ClaimSkip::TooRecent {
+            consumer: BinText::from(row.consumer.as_ref()),
+            idle_ms: row.idle_ms,
+        }),
+        // Deleted after the look before the claim: XCLAIM dropped it from the list.
+        None if !state.exists => IdResult::DroppedFromPending,
+        // Acked in between.
+        None => IdResult::Skipped(ClaimSkip::NotPending),
+    }
+}
+
+/// Look (read-only) at each id's pending row and entry: one pipeline, one round trip.
+async fn look(
     conn: &mut MultiplexedConnection,
     stream: &[u8],
     group: &[u8],
     ids: &[StreamId],
-) -> Result<Vec<SkippedEntry>, ActionError> {
+) -> Result<Vec<IdState>, PollError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -174,37 +303,35 @@ async fn why_not_claimed(
             .arg(&id)
             .arg(&id)
             .arg(1);
+        xrange_one(&mut pipe, stream, &id);
     }
     let replies: Vec<Value> = pipe
         .ignore_errors()
         .query_async(conn)
         .await
         .map_err(|e| redis_error("XPENDING", &e))?;
-    if replies.len() != ids.len() {
-        return Err(reply_error("XPENDING", "wrong number of replies").into());
+    if replies.len() != ids.len() * 2 {
+        return Err(reply_error("XPENDING", "wrong number of replies"));
     }
-    let (_, contents) = read_entries(conn, stream, ids).await?;
-    let mut skipped = Vec::new();
-    for ((id, reply), content) in ids.iter().zip(replies).zip(contents) {
+    let mut replies = replies.into_iter();
+    let mut states = Vec::with_capacity(ids.len());
+    while let (Some(pending), Some(entry)) = (replies.next(), replies.next()) {
         let bad = || reply_error("XPENDING", "expected [id, consumer, idle, deliveries]");
-        let row = into_items(check_reply("XPENDING")(reply)?)
+        let pending = match into_items(check_reply("XPENDING")(pending)?)
             .ok_or_else(bad)?
             .into_iter()
-            .next();
-        let reason = match row {
-            Some(row) => {
-                let row = parse_pending_row(row).ok_or_else(bad)?;
-                ClaimSkip::TooRecent {
-                    consumer: BinText::from(row.consumer.as_ref()),
-                    idle_ms: row.idle_ms,
-                }
-            }
-            None if content.is_none() => ClaimSkip::Deleted,
-            None => ClaimSkip::NotPending,
+            .next()
+        {
+            Some(row) => Some(parse_pending_row(row).ok_or_else(bad)?),
+            None => None,
         };
-        skipped.push(SkippedEntry { id: *id, reason });
+        let bad = || reply_error("XRANGE", "expected a list of [id, fields]");
+        let exists = !into_items(check_reply("XRANGE")(entry)?)
+            .ok_or_else(bad)?
+            .is_empty();
+        states.push(IdState { pending, exists });
     }
-    Ok(skipped)
+    Ok(states)
 }
 
 // ------------------------------------------------------------------ autoclaim
