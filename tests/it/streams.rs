@@ -1116,6 +1116,45 @@ async fn setid_shows_position_moved_and_a_consumerless_group_says_no_consumers()
     assert_eq!(status(&snap, b"nobody").0, Status::NoConsumers);
 }
 
+#[tokio::test]
+async fn xdel_past_a_groups_position_is_not_a_position_move() {
+    let server = Server::start();
+    let mut c = server.conn();
+    let ids = xadd_n(&mut c, "jobs", 40);
+    let _: () = redis::cmd("XGROUP")
+        .arg(&["CREATE", "jobs", "slow", "0"][..])
+        .query(&mut c)
+        .expect("XGROUP CREATE");
+    read_group(&mut c, "jobs", "slow", "w1", 10);
+    let mut conn = aconn(&server).await;
+    let mut d = discovery(&[], &[]);
+    let mut tracker = HealthTracker::default();
+    let t0 = 1_000_000_i64;
+    let status = |snap: &StreamsSnapshot| {
+        let g = (snap.stream(b"jobs").and_then(|s| s.group(b"slow"))).expect("group");
+        (g.health.status, g.health.reason.clone(), g.lag())
+    };
+    for step in 0..2 {
+        let mut snap = poll(&mut conn, &mut d).await;
+        tracker.observe(&mut snap, t0 + step * 1000);
+    }
+    // An entry ahead of the group deleted, then read past: the server forgets
+    // entries-read (nil lag), but nothing moved the group.
+    let _ = server.cli(&["XDEL", "jobs", &ids[20]]);
+    read_group(&mut c, "jobs", "slow", "w1", 15);
+    let groups = cli_items(&server.cli(&["XINFO", "GROUPS", "jobs"]));
+    assert!(
+        groups[0]["lag"].is_empty(),
+        "nil lag after the XDEL: {groups:?}"
+    );
+    for step in 2..5 {
+        let mut snap = poll(&mut conn, &mut d).await;
+        tracker.observe(&mut snap, t0 + step * 1000);
+        let (st, reason, _) = status(&snap);
+        assert_ne!(st, Status::PositionMoved, "{reason}");
+    }
+}
+
 // ---------------------------------------------------------------- doctor and metrics
 
 /// `redtail doctor ARGS --json` → (document, exit code).

@@ -116,16 +116,17 @@ fn secs(ms: i64) -> String {
 }
 
 /// Where the window restarts: just after the newest sample at which the group's position
-/// moved without reads — last-delivered-id went backwards, entries-read went down or was
-/// reset to unknown, or lag rose by more than was appended (XGROUP SETID, or a group
-/// destroyed and recreated under the same name). 0 when it never moved.
+/// moved without reads — last-delivered-id went backwards, entries-read went down, or lag
+/// rose by more than was appended (XGROUP SETID, or a group destroyed and recreated under
+/// the same name). 0 when it never moved. Entries-read becoming unknown is not a move on
+/// its own: the server forgets it when a group reads past a deleted entry (XDEL), and a
+/// SETID that moves back is seen by its id.
 pub fn position_moved_at(window: &[GroupSample]) -> usize {
     for i in (1..window.len()).rev() {
         let (a, b) = (&window[i - 1], &window[i]);
         let backwards = b.last_delivered_id < a.last_delivered_id;
         let reset = match (a.entries_read, b.entries_read) {
             (Some(x), Some(y)) => y < x,
-            (Some(_), None) => true,
             _ => false,
         };
         let appended = match (a.entries_added, b.entries_added) {
@@ -650,6 +651,13 @@ mod tests {
         // lag 50, not growing" from the old window).
         assert_eq!(all[22], Status::CatchingUp, "{verdicts:?}");
         assert_eq!(position_moved_at(&w), 12);
+        // Entries-read forgotten while the group reads on (it read past an XDEL'd
+        // entry): not a move.
+        let mut w: Vec<GroupSample> = (0..4u64).map(|i| s(i as i64, 5, 95 + i, 100 + i)).collect();
+        for sample in &mut w[2..] {
+            (sample.entries_read, sample.lag) = (None, None);
+        }
+        assert_eq!(position_moved_at(&w), 0);
         // Destroyed and recreated at 0: entries-read goes down, the lag jumps.
         let w = [s(0, 0, 10, 10), s(1, 10, 0, 10)];
         assert_eq!(position_moved_at(&w), 1);
