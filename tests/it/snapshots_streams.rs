@@ -660,3 +660,47 @@ fn crowded_entries() -> AppState {
     );
     s
 }
+
+/// Two stream keys 300 characters long that differ only at their end, each with a
+/// long-named group: the groups and consumers titles cut the names in the middle, so
+/// `:end1` and `:end2` stay apart and the figures after the names stay in view.
+#[test]
+fn long_similar_stream_keys_are_cut_in_the_middle_of_the_titles() {
+    let long = |end: &str| format!("st:{}:{end}", "L".repeat(300));
+    let group = |end: &str| idle_group(format!("grp-{}-{end}", "G".repeat(100)).as_bytes());
+    let streams = vec![
+        simple(long("end1").as_bytes(), 11, Some(1.0), vec![group("g1")]),
+        simple(long("end2").as_bytes(), 12, Some(1.0), vec![group("g2")]),
+    ];
+    for size in screen::SIZES {
+        let mut s = streams_pane(size, poll(1, snapshot(streams.clone(), complete())));
+        key(&mut s, KeyCode::Enter);
+        let screen = text(&screen::draw_at(&mut s, size, now()));
+        let title = (screen.lines())
+            .find(|l| l.contains("stream st:"))
+            .unwrap_or_else(|| panic!("a groups title at {size:?}:\n{screen}"));
+        assert!(title.contains('…'), "{size:?}: {title}");
+        assert!(
+            title.contains(":end1"),
+            "{size:?}: the key's end kept: {title}"
+        );
+        if size.0 >= 100 {
+            assert!(title.contains("length 11"), "{size:?}: {title}");
+        }
+        key(&mut s, KeyCode::Enter);
+        let buf = screen::draw_at(&mut s, size, now());
+        let screen = text(&buf);
+        insta::assert_snapshot!(format!("long_keys_consumers_{}x{}", size.0, size.1), screen);
+        let title = (screen.lines())
+            .find(|l| l.contains(" › "))
+            .unwrap_or_else(|| panic!("a consumers title at {size:?}:\n{screen}"));
+        assert!(title.contains(":end1"), "{size:?}: {title}");
+        assert!(
+            title.contains("-g1"),
+            "{size:?}: the group's end kept: {title}"
+        );
+        if size.0 >= 100 {
+            assert!(title.contains("1 consumer"), "{size:?}: {title}");
+        }
+    }
+}

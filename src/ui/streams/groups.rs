@@ -54,6 +54,47 @@ fn back_hint(state: &AppState) -> Span<'static> {
     Span::styled(format!(" ‹ {key}  "), theme::dim())
 }
 
+/// Narrowest a name is cut to in a title (the figures after it are cut first below that).
+const TITLE_NAME_MIN: usize = 12;
+
+/// A view's title: `head`, the untrusted `names` joined by ` › `, then `tail`. Where it
+/// is wider than `width`, the names are cut in the middle (the ends of similar keys tell
+/// them apart: `st:LLL…LLL:end1`) so the figures after them stay in view; names
+/// narrower than an even share of the room keep their width. The line is cut at its
+/// end only if even that does not fit.
+fn named_title(
+    head: Vec<Span<'static>>,
+    names: &[&[u8]],
+    tail: Vec<Span<'static>>,
+    width: u16,
+) -> Line<'static> {
+    use crate::ui::fit::{cut_line, Cut};
+    let lines: Vec<Line<'static>> = (names.iter())
+        .map(|n| Line::from(theme::untrusted_spans(n, theme::channel(), |_| Vec::new())))
+        .collect();
+    let joints = 3 * names.len().saturating_sub(1);
+    let fixed = head.iter().chain(&tail).map(Span::width).sum::<usize>() + joints;
+    let mut left = usize::from(width).saturating_sub(fixed);
+    let mut order: Vec<usize> = (0..lines.len()).collect();
+    order.sort_by_key(|&i| lines[i].width());
+    let mut room = vec![0; lines.len()];
+    for (k, &i) in order.iter().enumerate() {
+        let share = left / (lines.len() - k);
+        let own = lines[i].width();
+        room[i] = own.min(share.max(TITLE_NAME_MIN));
+        left = left.saturating_sub(room[i]);
+    }
+    let mut spans = head;
+    for (i, line) in lines.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(" › ", theme::dim()));
+        }
+        spans.extend(cut_line(line, room[i], Cut::Middle, theme::dim()).spans);
+    }
+    spans.extend(tail);
+    Line::from(spans)
+}
+
 fn id_text(id: Option<StreamId>, server_now: i64) -> String {
     match id {
         Some(id) => format!("{id} ({} ago)", age(id.age_ms(server_now))),
@@ -80,22 +121,20 @@ pub fn render_groups(state: &AppState, buf: &mut Buffer, area: Rect) {
         return;
     };
     let server_now = server_now_ms(snapshot, state.now);
-    let mut title = vec![back_hint(state), Span::styled("stream ", theme::dim())];
-    title.extend(theme::untrusted_spans(
-        &stream.key,
-        theme::channel(),
-        |_| Vec::new(),
-    ));
-    title.push(sep());
-    title.push(Span::raw(format!("length {}", thousands(stream.length))));
-    title.push(sep());
-    title.push(Span::raw(plural(stream.groups_count, "group", "groups")));
-    title.push(sep());
+    let head = vec![back_hint(state), Span::styled("stream ", theme::dim())];
     let (rate, _) = rate_cell(stream.append_rate);
-    title.push(Span::raw(format!("appending {rate}/s")));
-    title.push(sep());
-    title.push(polled_span(state, snapshot));
-    crate::ui::fit::set_line_cut(buf, area.x, area.y, &Line::from(title), area.width);
+    let tail = vec![
+        sep(),
+        Span::raw(format!("length {}", thousands(stream.length))),
+        sep(),
+        Span::raw(plural(stream.groups_count, "group", "groups")),
+        sep(),
+        Span::raw(format!("appending {rate}/s")),
+        sep(),
+        polled_span(state, snapshot),
+    ];
+    let title = named_title(head, &[&stream.key], tail, area.width);
+    crate::ui::fit::set_line_cut(buf, area.x, area.y, &title, area.width);
     let facts = stream_facts(stream, server_now);
     for (i, line) in facts.iter().enumerate() {
         let y = area.y + 1 + i as u16;
@@ -293,28 +332,20 @@ pub fn render_consumers(state: &AppState, buf: &mut Buffer, area: Rect) {
         return;
     };
     let sep = || Span::styled(" · ", theme::dim());
-    let mut title = vec![back_hint(state)];
-    title.extend(theme::untrusted_spans(
-        &stream.key,
-        theme::channel(),
-        |_| Vec::new(),
-    ));
-    title.push(Span::styled(" › ", theme::dim()));
-    title.extend(theme::untrusted_spans(
-        &group.name,
-        theme::channel(),
-        |_| Vec::new(),
-    ));
-    title.push(sep());
-    title.push(Span::raw(plural(group.consumers, "consumer", "consumers")));
-    title.push(sep());
-    title.push(Span::raw(format!("{} pending", thousands(group.pending))));
-    title.push(sep());
-    title.push(Span::styled(
-        group.health.status.as_str(),
-        status_style(group.health.status),
-    ));
-    crate::ui::fit::set_line_cut(buf, area.x, area.y, &Line::from(title), area.width);
+    let tail = vec![
+        sep(),
+        Span::raw(plural(group.consumers, "consumer", "consumers")),
+        sep(),
+        Span::raw(format!("{} pending", thousands(group.pending))),
+        sep(),
+        Span::styled(
+            group.health.status.as_str(),
+            status_style(group.health.status),
+        ),
+    ];
+    let names: [&[u8]; 2] = [&stream.key, &group.name];
+    let title = named_title(vec![back_hint(state)], &names, tail, area.width);
+    crate::ui::fit::set_line_cut(buf, area.x, area.y, &title, area.width);
     let y = render_poll_error(
         state,
         buf,
