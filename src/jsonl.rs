@@ -23,7 +23,8 @@ pub struct JsonlWriter {
 
 impl JsonlWriter {
     /// `{"ts":…,"kind":…,"channel":…,"pattern":…|null,"payload":…}` plus `payload_b64`
-    /// (instead of `payload`) for invalid UTF-8 and `channel_b64` for a binary channel.
+    /// (instead of `payload`) for invalid UTF-8, `channel_b64` for a binary channel and
+    /// `pattern_b64` for a binary pattern.
     /// A stream entry is `{"ts":…,"kind":"xentry","stream":…,"id":…,"fields":[[n,v],…]}`
     /// with real JSON strings, and `{"b64":"…"}` for a key, name or value that is not
     /// UTF-8.
@@ -51,6 +52,8 @@ impl JsonlWriter {
             Some(p) => {
                 if !json_str_bytes(p, out) {
                     json_str(&crate::text::escape::escape_line(p), out);
+                    out.extend_from_slice(b",\"pattern_b64\":");
+                    b64(p, out);
                 }
             }
         }
@@ -262,6 +265,16 @@ pub(crate) mod tests {
         assert!(v.get("payload").is_none());
         assert_eq!(v["channel_b64"], "Yv8=");
         assert_eq!(v["channel"], "b\\xff");
+        // A binary pattern: escaped for reading, and its bytes as base64 (an escaped
+        // `\xff*` could not be told from a pattern written with a backslash).
+        let mut out = Vec::new();
+        JsonlWriter::default().write(
+            &msg(Kind::PMessage, Some(b"\xff*"), b"\xffc", b"p"),
+            &mut out,
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
+        assert_eq!(v["pattern"], "\\xff*");
+        assert_eq!(v["pattern_b64"], "/yo=");
     }
 
     #[test]
@@ -364,7 +377,11 @@ pub(crate) mod tests {
             None => out.extend_from_slice(b"null"),
             Some(p) => match std::str::from_utf8(p) {
                 Ok(text) => json_str(text, out),
-                Err(_) => json_str(&crate::text::escape::escape_line(p), out),
+                Err(_) => {
+                    json_str(&crate::text::escape::escape_line(p), out);
+                    out.extend_from_slice(b",\"pattern_b64\":");
+                    b64(p, out);
+                }
             },
         }
         match std::str::from_utf8(&m.payload) {
