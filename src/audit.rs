@@ -205,7 +205,8 @@ pub struct AuditEntry {
 }
 
 /// Bytes from the server or the user, recorded losslessly: a JSON string when they are
-/// UTF-8 (JSON escaping keeps control characters harmless), else `{"base64": "…"}`.
+/// UTF-8 (JSON escaping keeps control characters harmless), else `{"b64": "…"}` (the
+/// convention of every JSON redtail writes: stream entries, Protobuf bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BinText(pub Vec<u8>);
 
@@ -222,7 +223,7 @@ impl Serialize for BinText {
             Err(_) => {
                 let mut map = serializer.serialize_map(Some(1))?;
                 map.serialize_entry(
-                    "base64",
+                    "b64",
                     &base64::engine::general_purpose::STANDARD.encode(&self.0),
                 )?;
                 map.end()
@@ -240,7 +241,7 @@ mod tests {
         let text = serde_json::to_string(&BinText(b"ok\x1b".to_vec())).unwrap();
         assert_eq!(text, r#""ok\u001b""#);
         let bin = serde_json::to_string(&BinText(vec![0xff, 0x00])).unwrap();
-        assert_eq!(bin, r#"{"base64":"/wA="}"#);
+        assert_eq!(bin, r#"{"b64":"/wA="}"#);
     }
 
     #[test]
