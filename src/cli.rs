@@ -49,7 +49,8 @@ pub struct ConfigFlags {
     pub profile: Option<String>,
     /// Refuse every action that changes the server (publish, ack, claim, dead-letter,
     /// delete, trim, group changes), in the TUI and every command; refusals are audited.
-    /// Also REDTAIL_READ_ONLY=1 or `read_only = true` in the config; nothing switches it off
+    /// Also REDTAIL_READ_ONLY=1, or `read_only = true` in [defaults] or the profile: on if
+    /// any of them says so; nothing switches it off (a `false` never undoes a `true`)
     #[arg(long, global = true)]
     pub read_only: bool,
 }

@@ -107,10 +107,12 @@ impl Loaded {
         )
     }
 
-    /// Read-only mode, decided once for every command and the TUI, with what set it:
-    /// the `--read-only` flag, else `REDTAIL_READ_ONLY` (any value but empty, `0`,
-    /// `false`, `no`, `off`), else the profile's `read_only`, else `[defaults]`'s. The
-    /// flag and the variable can only switch it on; nothing switches a config's `true` off.
+    /// Read-only mode, decided once for every command and the TUI: on when any source
+    /// says so — the `--read-only` flag, `REDTAIL_READ_ONLY` (any value but empty, `0`,
+    /// `false`, `no`, `off`), the selected profile's `read_only`, `[defaults]`'s. A
+    /// `false` anywhere never switches off a `true` elsewhere: a profile saying `false`
+    /// must not undo a `[defaults] read_only = true` meant to guard every server. The
+    /// reason given is the first source that is on, in that order.
     pub fn read_only_mode(
         &self,
         profile: Option<SelectedProfile<'_>>,
@@ -123,11 +125,8 @@ impl Loaded {
         if let Some(value) = env(READ_ONLY_ENV).filter(|v| env_switch_on(v)) {
             return ReadOnly::because(format!("{READ_ONLY_ENV}={}", value.trim()));
         }
-        if let Some(p) = profile.filter(|p| p.profile.read_only.is_some()) {
-            if p.profile.read_only == Some(true) {
-                return ReadOnly::because(format!("profile `{}` has read_only = true", p.name));
-            }
-            return ReadOnly::off();
+        if let Some(p) = profile.filter(|p| p.profile.read_only == Some(true)) {
+            return ReadOnly::because(format!("profile `{}` has read_only = true", p.name));
         }
         if self.file.defaults.read_only == Some(true) {
             return ReadOnly::because("[defaults] read_only = true in the config file");
@@ -547,6 +546,48 @@ port = 7000
             "flags replace the profile's lists"
         );
         assert_eq!((tui.max_messages, tui.fps), (9, 5));
+    }
+
+    #[test]
+    fn read_only_is_on_when_any_source_says_so_and_a_false_never_undoes_it() {
+        let l = |text: &str| parse(Path::new("c.toml"), text).unwrap_or_else(|e| panic!("{e}"));
+        let off = env_with(&[("REDTAIL_READ_ONLY", "0")]);
+        let mode = |l: &Loaded, flag: bool, env: &dyn Fn(&str) -> Option<String>| {
+            let profile = l.profile(None).unwrap_or_else(|e| panic!("{e}"));
+            l.read_only_mode(profile, flag, env)
+                .reason()
+                .map(str::to_string)
+        };
+        // [defaults] says true, the selected profile says false: still on.
+        let kept = l("[defaults]\nread_only = true\ndefault_profile = \"p\"\n\
+                      [profiles.p]\nread_only = false\n");
+        assert_eq!(
+            mode(&kept, false, &off).as_deref(),
+            Some("[defaults] read_only = true in the config file")
+        );
+        // The profile says true, [defaults] says false: on, and the profile is named.
+        let profile_on = l("[defaults]\nread_only = false\ndefault_profile = \"p\"\n\
+                            [profiles.p]\nread_only = true\n");
+        assert_eq!(
+            mode(&profile_on, false, &off).as_deref(),
+            Some("profile `p` has read_only = true")
+        );
+        // Both false: the flag and the variable still switch it on.
+        let none = l("[defaults]\nread_only = false\ndefault_profile = \"p\"\n\
+                      [profiles.p]\nread_only = false\n");
+        assert_eq!(mode(&none, false, &off), None);
+        assert_eq!(mode(&none, true, &off).as_deref(), Some("--read-only"));
+        let on = env_with(&[("REDTAIL_READ_ONLY", "yes")]);
+        assert_eq!(
+            mode(&none, false, &on).as_deref(),
+            Some("REDTAIL_READ_ONLY=yes")
+        );
+        // The TUI's settings (and `config --check`) come from the same decision.
+        let profile = kept.profile(None).ok().flatten();
+        assert!(kept
+            .tui_settings(profile, &TuiFlags::default(), &off)
+            .read_only
+            .is_on());
     }
 
     #[test]

@@ -388,6 +388,45 @@ fn a_profile_supplies_server_and_subscriptions_and_flags_override_it() {
     assert!(stderr.contains("read-only"), "{stderr}");
 }
 
+/// `config --check` shows the read-only mode the commands will use: `[defaults]
+/// read_only = true` stays on under a profile that says `false`.
+#[test]
+fn config_check_shows_read_only_kept_when_a_profile_says_false() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let profile = "[profiles.p]\nurl = \"redis://127.0.0.1:7630\"\nread_only = false\n";
+    let picked = write(
+        dir.path(),
+        "picked.toml",
+        &format!("[defaults]\nread_only = true\n{profile}"),
+    );
+    let default = write(
+        dir.path(),
+        "default.toml",
+        &format!("[defaults]\nread_only = true\ndefault_profile = \"p\"\n{profile}"),
+    );
+    let env = [("REDTAIL_READ_ONLY", "0")];
+    for args in [
+        vec![
+            "--config",
+            &*picked.to_string_lossy(),
+            "-P",
+            "p",
+            "config",
+            "--check",
+        ],
+        vec!["--config", &*default.to_string_lossy(), "config", "--check"],
+    ] {
+        let (out, report, stderr) = redtail(&args, &env);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        assert!(report.contains("profile:        p"), "{report}");
+        assert!(
+            report
+                .contains("read_only:      true ([defaults] read_only = true in the config file)"),
+            "{args:?}: {report}"
+        );
+    }
+}
+
 #[test]
 fn config_locations() {
     // No file at the default place: built-in defaults, not an error.

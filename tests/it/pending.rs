@@ -1573,6 +1573,65 @@ fn read_only_refuses_every_mutation_at_every_headless_entry_point_on(s: Scenario
     assert_eq!(records[0]["channel"], "news", "{}", records[0]);
 }
 
+/// `[defaults] read_only = true` guards every server; a profile's `read_only = false`
+/// must not undo it, whether the profile is picked with `-P` or is the default one.
+#[test]
+fn read_only_in_defaults_is_kept_by_a_profile_saying_false() {
+    let s = scenario();
+    let config_dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: &str| {
+        let path = config_dir.path().join(name);
+        std::fs::write(&path, text).expect("config");
+        path.to_string_lossy().into_owned()
+    };
+    let picked = write(
+        "picked.toml",
+        "[defaults]\nread_only = true\n[profiles.p]\nread_only = false\n",
+    );
+    let default = write(
+        "default.toml",
+        "[defaults]\nread_only = true\ndefault_profile = \"p\"\n\
+         [profiles.p]\nread_only = false\n",
+    );
+    let before = s.state();
+    let publishes = publish_calls(&s.server);
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["publish", "news", "hello", "--config", &picked, "-P", "p"],
+        vec!["ack", S, G, &s.ids[0], "--config", &picked, "-P", "p"],
+        vec!["publish", "news", "hello", "--config", &default],
+        vec!["ack", S, G, &s.ids[0], "--config", &default],
+        vec![
+            "claim",
+            S,
+            G,
+            "x",
+            "--min-idle",
+            "0",
+            &s.ids[0],
+            "--config",
+            &default,
+        ],
+        vec!["dead-letter", S, G, &s.ids[0], "--config", &default],
+    ];
+    for args in &cases {
+        let (code, _, err) = run(&s, args, &[]);
+        assert_eq!(code, 1, "{args:?} must be refused: {err}");
+        assert!(
+            err.contains("read-only mode is on")
+                && err.contains("[defaults] read_only = true in the config file"),
+            "{args:?}: the refusal names [defaults]: {err}"
+        );
+    }
+    assert_eq!(s.state(), before, "nothing changed on the server");
+    assert_eq!(publish_calls(&s.server), publishes, "nothing was published");
+    let records = s.records();
+    assert_eq!(records.len(), cases.len(), "one audit line per refusal");
+    for (record, args) in records.iter().zip(&cases) {
+        assert_eq!(record["action"], args[0], "{record}");
+        assert_eq!(record["result"]["status"], "refused", "{record}");
+    }
+}
+
 #[test]
 fn every_publish_is_audited_with_channel_kind_receivers_and_payload() {
     every_publish_is_audited_with_channel_kind_receivers_and_payload_on(scenario());

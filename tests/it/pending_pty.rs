@@ -115,6 +115,55 @@ fn redtail_read_only_env_refuses_every_tui_mutation_and_audits_the_refusal() {
     tui.wait_exit(T);
 }
 
+/// `[defaults] read_only = true` with the chosen profile saying `read_only = false`: the
+/// TUI is still read-only, refuses a mutation key and audits the refusal.
+#[test]
+fn read_only_in_defaults_is_kept_by_a_profile_saying_false_in_the_tui() {
+    let server = Server::start();
+    server.crashed_worker("jobs", "workers", "crashed", 3);
+    let before = pending_ids(&server);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    let text = format!(
+        "[defaults]\nread_only = true\n\n[profiles.p]\nurl = \"{}\"\nread_only = false\n\
+         channels = [\"unused\"]\n",
+        server.url()
+    );
+    std::fs::write(&config, text).expect("config");
+    let config = config.to_string_lossy().into_owned();
+    // REDTAIL_READ_ONLY=0: only the config file can make this TUI read-only.
+    let (mut tui, audit) =
+        common::tui_audited_sized(&["--config", &config, "-P", "p"], false, (140, 30));
+    let audit_path = audit.path.clone();
+    tui.wait_for("connected", T);
+    tui.wait_for("READ-ONLY", T);
+    tui.send(b"4");
+    tui.send(b"t");
+    tui.send(b"\x15");
+    tui.send(b"jobs workers");
+    tui.send(b"\r");
+    tui.wait_until("the pending entries", T, |s| {
+        before.iter().all(|id| s.contains(id.as_str()))
+    });
+    tui.send(b"a");
+    tui.wait_for("ack is disabled ([defaults] read_only = true", T);
+    tui.send(b"2");
+    tui.send(b"p");
+    tui.wait_for("publish is disabled ([defaults] read_only = true", T);
+    let records = common::wait_for("two audited refusals", T, || {
+        let r = audit_records(&audit_path);
+        (r.len() == 2).then_some(r)
+    });
+    assert_eq!(records[0]["action"], "ack", "{}", records[0]);
+    assert_eq!(records[1]["action"], "publish", "{}", records[1]);
+    for r in &records {
+        assert_eq!(r["result"]["status"], "refused", "{r}");
+    }
+    assert_eq!(pending_ids(&server), before, "nothing was acked");
+    tui.send(b"q");
+    tui.wait_exit(T);
+}
+
 #[test]
 fn a_publish_from_the_tui_composer_is_audited() {
     let server = Server::start();
