@@ -37,6 +37,15 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_CONNECTIONS: usize = 64;
 
 pub async fn run(args: MetricsArgs, route: Arc<Route>, conn: &ConnArgs) -> Result<i32> {
+    // Not an address at all: a usage error (64), not a failure to listen (1).
+    if tokio::net::lookup_host(&args.listen).await.is_err() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "redtail: --listen {}: not an address to listen on (HOST:PORT, e.g. 127.0.0.1:9121)",
+            crate::text::escape::escape_str(&args.listen)
+        );
+        return Ok(crate::exit::USAGE);
+    }
     let listener = TcpListener::bind(&args.listen)
         .await
         .map_err(|e| anyhow!("cannot listen on {}: {e}", args.listen))?;

@@ -1489,6 +1489,19 @@ fn xinfo_calls(server: &Server) -> u64 {
 }
 
 #[test]
+fn metrics_listen_that_is_not_an_address_is_a_usage_error() {
+    for listen in ["nonsense", "127.0.0.1:99999"] {
+        let mut p = Proc::spawn(&["metrics", "redis://127.0.0.1:1", "--listen", listen]);
+        assert_eq!(p.wait_exit(T), Some(64), "{listen}: {}", p.stderr());
+        assert!(
+            p.stderr().contains("not an address to listen on"),
+            "{}",
+            p.stderr()
+        );
+    }
+}
+
+#[test]
 fn metrics_say_why_polls_fail_and_when_they_succeed_again() {
     let locked = Server::start_with(&["--requirepass", "s3cr3t"]);
     let port = common::free_port();
