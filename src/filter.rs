@@ -64,6 +64,8 @@ use std::ops::Range;
 use regex::bytes::{Regex, RegexBuilder};
 use serde_json::Value;
 
+use crate::text::escape::escape_str;
+
 pub use known::ValueCell;
 pub use scan::JsonMark;
 pub(crate) use search::Needle;
@@ -158,12 +160,14 @@ pub struct FilterError {
 }
 
 impl fmt::Display for FilterError {
+    /// The expression (and a message quoting part of it) is what the user typed or pasted:
+    /// shown escaped, one line each, with the caret under the escaped text at the width
+    /// it takes on screen (`\x1b` is 4 columns, a tab's `\t` 2, `日` 2).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Keep tabs so the caret lines up under tab-expanded source.
-        let pad: String = (self.source.chars().take(self.position))
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
-            .collect();
-        let (col, msg, src) = (self.position + 1, &self.message, &self.source);
+        let before: String = self.source.chars().take(self.position).collect();
+        let pad = " ".repeat(unicode_width::UnicodeWidthStr::width(&*escape_str(&before)));
+        let col = self.position + 1;
+        let (msg, src) = (escape_str(&self.message), escape_str(&self.source));
         write!(f, "filter error at column {col}: {msg}\n  {src}\n  {pad}^")
     }
 }
@@ -2277,6 +2281,19 @@ mod tests {
         let e = Filter::parse(".a ==").expect_err("no value");
         let want = "filter error at column 6: expected a value after '=='\n  .a ==\n       ^";
         assert_eq!((e.to_string().as_str(), e.source.as_str()), (want, ".a =="));
+        // Typed text is escaped, and the caret moves by the columns its escapes take.
+        let e = Filter::parse("\u{65e5}\t\x1b\u{202e} )").expect_err("unmatched");
+        let pad = " ".repeat(2 + 2 + 4 + 8 + 1);
+        let want = "filter error at column 6: unmatched ')' with no '(' before it\n  \
+                    \u{65e5}\\t\\x1b\\u{202e} )\n  "
+            .to_string()
+            + &pad
+            + "^";
+        assert_eq!(e.to_string(), want);
+        assert_eq!(
+            e.source, "\u{65e5}\t\x1b\u{202e} )",
+            "the filter itself is kept"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use redtail::cli::{Cli, Command, ConfigCommandArgs, StreamSelect};
 use redtail::config;
 use redtail::redis::route::Route;
 use redtail::redis::sentinel::SentinelSpec;
+use redtail::text::escape::{escape_lines, escape_str};
 use std::sync::Arc;
 
 fn main() {
@@ -20,7 +21,7 @@ fn main() {
         std::process::exit(match result {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("redtail: {e:#}");
+                print_error(&e);
                 1
             }
         });
@@ -47,7 +48,7 @@ fn main() {
         match run(cli).await {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("redtail: {e:#}");
+                print_error(&e);
                 if doctor {
                     redtail::exit::code_for_check(&e)
                 } else {
@@ -61,14 +62,91 @@ fn main() {
     std::process::exit(code);
 }
 
+/// The one place a command's error reaches stderr. Its text quotes what came from outside
+/// (a config file's keys and values, a URL, a filter, a name typed on the command line):
+/// every line is escaped, so no control, C1 or bidi character reaches the terminal raw,
+/// while the message's own line breaks (a filter error's caret line) stay. Escaping is
+/// idempotent (a backslash is left alone), so text escaped where it was quoted passes
+/// unchanged; a line break inside quoted text must be escaped there, where it is known.
+fn print_error(e: &anyhow::Error) {
+    let lines = escape_lines(format!("{e:#}").as_bytes());
+    eprintln!("redtail: {}", lines.join("\n"));
+}
+
 /// `--help` and `--version` print to stdout and exit 0; a usage mistake is explained on
 /// stderr and exits with the usage code (64), distinct from "some ids skipped" (2).
 fn usage_exit(e: clap::Error) -> ! {
     if !e.use_stderr() {
         e.exit();
     }
-    let _ = e.print();
+    let _ = escape_usage_error(e).print();
     std::process::exit(redtail::exit::USAGE);
+}
+
+/// clap quotes what was typed (an unknown flag, a bad value, and a value parser's reason
+/// may repeat it) as it was, and on a terminal passes it through raw. Each quoted piece is
+/// replaced by its escaped form, in the context values and in the styled tips that repeat
+/// them; a reason (the error's source) cannot be replaced, so an error whose reason needs
+/// escaping is rebuilt as a plain message.
+fn escape_usage_error(mut e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    let mut typed: Vec<String> = Vec::new();
+    for (_, value) in e.context() {
+        match value {
+            ContextValue::String(s) => typed.push(s.clone()),
+            ContextValue::Strings(v) => typed.extend(v.iter().cloned()),
+            _ => {}
+        }
+    }
+    typed.retain(|s| escape_str(s) != s.as_str());
+    // Longest first, so a value that contains another is replaced whole.
+    typed.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let fix = |text: &str| {
+        typed.iter().fold(text.to_string(), |acc, raw| {
+            acc.replace(raw, &escape_str(raw))
+        })
+    };
+    let styled =
+        |s: &clap::builder::StyledStr| clap::builder::StyledStr::from(fix(&s.ansi().to_string()));
+    let fixes: Vec<(ContextKind, ContextValue)> = e
+        .context()
+        .filter_map(|(kind, value)| {
+            let fixed = match value {
+                ContextValue::String(s) => ContextValue::String(escape_str(s).into_owned()),
+                ContextValue::Strings(v) => {
+                    ContextValue::Strings(v.iter().map(|s| escape_str(s).into_owned()).collect())
+                }
+                ContextValue::StyledStr(s) => ContextValue::StyledStr(styled(s)),
+                ContextValue::StyledStrs(v) => {
+                    ContextValue::StyledStrs(v.iter().map(styled).collect())
+                }
+                _ => return None,
+            };
+            (fixed != *value).then_some((kind, fixed))
+        })
+        .collect();
+    for (kind, value) in fixes {
+        e.insert(kind, value);
+    }
+    let reason = std::error::Error::source(&e).map(ToString::to_string);
+    if let Some(reason) = reason.filter(|r| escape_str(r) != r.as_str()) {
+        let quoted = |kind| match e.get(kind) {
+            Some(ContextValue::String(s)) => s.clone(),
+            _ => String::new(),
+        };
+        let reason = escape_str(&reason);
+        let message = match e.kind() {
+            clap::error::ErrorKind::ValueValidation => format!(
+                "invalid value '{}' for '{}': {reason}",
+                quoted(ContextKind::InvalidValue),
+                quoted(ContextKind::InvalidArg),
+            ),
+            _ => reason.into_owned(),
+        };
+        let message = format!("{message}\n\nFor more information, try '--help'.\n");
+        return clap::Error::raw(e.kind(), message).with_cmd(&Cli::command());
+    }
+    e
 }
 
 /// glibc gives threads their own malloc arenas (up to 8 per core). The engine allocates

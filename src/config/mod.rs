@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::keymap::Keymap;
+use crate::text::escape::escape_str;
 pub use decode::{DecodeRules, DecodeSection, DecoderName, ProtobufSection};
 pub use keys::{command_name, place_name, places, KeyTable, KeysSection};
 pub use resolve::{
@@ -154,7 +155,7 @@ impl fmt::Display for ConfigError {
         write!(
             f,
             "{} line {}, column {}: {}",
-            self.path.display(),
+            shown_path(&self.path),
             self.line,
             self.column,
             self.message
@@ -201,7 +202,7 @@ pub fn load(explicit: Option<&Path>) -> anyhow::Result<Loaded> {
             format!(
                 "cannot read the config file {} (given with --config or {CONFIG_ENV}); \
                  check the path, or run `redtail config --print-default > FILE` to start one",
-                path.display()
+                shown_path(path)
             )
         })?;
         return Ok(parse(path, &text)?);
@@ -216,7 +217,7 @@ pub fn load(explicit: Option<&Path>) -> anyhow::Result<Loaded> {
             format!(
                 "cannot read the config file {}; fix its permissions, or point --config at \
                  another file",
-                path.display()
+                shown_path(&path)
             )
         }),
     }
@@ -247,7 +248,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded, ConfigError> {
                 name.span(),
                 format!(
                     "default_profile names `{}`, which is not defined: {}",
-                    name.get_ref(),
+                    escape_str(name.get_ref()),
                     profile_list(&file.profiles)
                 ),
             ));
@@ -267,9 +268,15 @@ fn profile_list(profiles: &BTreeMap<String, Profile>) -> String {
     if profiles.is_empty() {
         "no profiles are defined; add a [profiles.NAME] table".into()
     } else {
-        let names: Vec<&str> = profiles.keys().map(String::as_str).collect();
+        let names: Vec<_> = profiles.keys().map(|n| escape_str(n)).collect();
         format!("defined profiles: {}", names.join(", "))
     }
+}
+
+/// A path as an error message shows it: escaped like every quoted name, so a line break
+/// in it (from `--config` or the environment) cannot start a line of its own.
+fn shown_path(path: &Path) -> String {
+    escape_str(&path.display().to_string()).into_owned()
 }
 
 /// 1-based line and column (in characters) of a byte offset.

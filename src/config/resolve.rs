@@ -97,12 +97,14 @@ impl Loaded {
             return Ok(Some(SelectedProfile { name, profile }));
         }
         let place = match (&self.path, self.found) {
-            (Some(path), true) => format!("in {}", path.display()),
-            (Some(path), false) => format!("(no config file at {})", path.display()),
+            (Some(path), true) => format!("in {}", super::shown_path(path)),
+            (Some(path), false) => format!("(no config file at {})", super::shown_path(path)),
             (None, _) => "(this system has no config directory; use --config FILE)".into(),
         };
+        // The name was typed (`-P`) or read from the file: escaped, a line break included.
         bail!(
-            "there is no profile `{name}` {place}: {}",
+            "there is no profile `{}` {place}: {}",
+            crate::text::escape::escape_str(name),
             profile_list(&self.file.profiles)
         )
     }

@@ -56,15 +56,17 @@ impl Target {
     }
 }
 
-/// What we show as "the server": never includes the password.
+/// What we show as "the server": never includes the password. The user and host are
+/// escaped: `--host` and `--user` take any text, and this lands on stderr and screen.
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::text::escape::escape_str;
         let scheme = if self.tls { "rediss" } else { "redis" };
         write!(f, "{scheme}://")?;
         if let Some(u) = &self.username {
-            write!(f, "{u}@")?;
+            write!(f, "{}@", escape_str(u))?;
         }
-        write!(f, "{}", self.addr())?;
+        write!(f, "{}", escape_str(&self.addr()))?;
         if self.db != 0 {
             write!(f, "/{}", self.db)?;
         }

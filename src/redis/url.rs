@@ -32,9 +32,10 @@ pub fn parse(input: &str) -> Result<Parts> {
         } else {
             String::new()
         };
+        // Escaped: a pasted URL may hold anything, a line break included.
         anyhow::anyhow!(
             "cannot parse connection URL {}: {what} ({EXPECTED}){hint}",
-            redact(input)
+            crate::text::escape::escape_str(&redact(input))
         )
     };
     let Some((scheme, rest)) = input.split_once("://") else {

@@ -11,6 +11,7 @@ mod decode;
 mod decode_proto;
 mod demo_pty;
 mod doctor_cluster;
+mod error_text;
 mod keyspace;
 mod keyspace_tui;
 mod marks;
