@@ -60,6 +60,11 @@ pub fn bytes(n: u64) -> String {
 }
 
 /// 1284 → "1,284".
+/// A count with its noun, singular for one: "1 consumer", "3 consumers", "1,204 entries".
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);

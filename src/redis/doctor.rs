@@ -225,10 +225,10 @@ fn dlq_finding(
         kind: Kind::DlqGrowing,
         severity: Severity::Info,
         evidence: format!(
-            "dead-letter stream {} holds {} entries{age}; one check cannot tell whether it is \
+            "dead-letter stream {} holds {}{age}; one check cannot tell whether it is \
              growing (`redtail metrics` exports its length over time)",
             escape_line(&stream.key),
-            stream.length
+            crate::text::plural(stream.length, "entry", "entries")
         ),
         fix: format!(
             "look at why they failed: {} --stream {}",
@@ -279,9 +279,8 @@ fn no_consumers_finding(group: &GroupInfo, frame: &Frame<'_>) -> Option<Finding>
         Kind::NoConsumers,
         Severity::Warning,
         format!(
-            "{names} has no consumers, with lag {lag_text} and {} pending entries: nobody \
-             will read them",
-            group.pending
+            "{names} has no consumers, with lag {lag_text} and {}: nobody will read them",
+            crate::text::plural(group.pending, "pending entry", "pending entries")
         ),
         format!(
             "start a consumer for the group (XREADGROUP GROUP {} <name> …), or, if the \
@@ -486,9 +485,17 @@ fn dangling_finding(pending: &GroupPending, frame: &Frame<'_>, scope: &str) -> O
         Kind::Dangling,
         Severity::Warning,
         format!(
-            "{names}: {} pending ids{scope} refer to entries that no longer exist (XDEL \
-             or trimmed while pending); no consumer can process them{}",
-            ids.len(),
+            "{names}: {}{scope} {} to {} that no longer {} (XDEL or trimmed while pending); \
+             no consumer can process {}{}",
+            crate::text::plural(ids.len() as u64, "pending id", "pending ids"),
+            if ids.len() == 1 { "refers" } else { "refer" },
+            if ids.len() == 1 {
+                "an entry"
+            } else {
+                "entries"
+            },
+            if ids.len() == 1 { "exists" } else { "exist" },
+            if ids.len() == 1 { "it" } else { "them" },
             more_ids(ids.len())
         ),
         format!("{} ack {target} {}", cx.command, id_list(&ids)),
@@ -556,10 +563,10 @@ fn zombie_finding(
         Kind::Zombie,
         Severity::Warning,
         format!(
-            "{names}: consumer {} holds {} pending entries and has been {measure} for {} \
+            "{names}: consumer {} holds {} and has been {measure} for {} \
              (threshold {}){listed}{to_note}{}",
             escape_line(&consumer.name),
-            consumer.pending,
+            crate::text::plural(consumer.pending, "pending entry", "pending entries"),
             crate::text::duration_ms(age),
             crate::text::duration_ms(cx.config.zombie_after_ms),
             more_ids(ids.len())

@@ -338,10 +338,14 @@ async fn delete_consumer_run(
         b"has_pending" => Err(ActionError::refused(
             "XGROUP DELCONSUMER",
             format!(
-                "consumer-delete refused: {name} still holds {} pending entries in group \
+                "consumer-delete refused: {name} still holds {} in group \
                  {group_name}; claim or ack them first (deleting it would drop them \
                  unprocessed)",
-                parts.get(1).and_then(u64_of).unwrap_or(0)
+                crate::text::plural(
+                    parts.get(1).and_then(u64_of).unwrap_or(0),
+                    "pending entry",
+                    "pending entries"
+                )
             ),
         )),
         b"missing" => Err(ActionError::refused(

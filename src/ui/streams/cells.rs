@@ -264,10 +264,7 @@ pub fn age(ms: u64) -> String {
     }
 }
 
-/// "1 consumer", "3 consumers".
-pub fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{} {}", thousands(n), if n == 1 { one } else { many })
-}
+pub use crate::text::plural;
 
 /// Entries per second; `—` until two polls give a rate.
 pub fn rate_cell(rate: Option<f64>) -> (String, Style) {
