@@ -1732,8 +1732,12 @@ impl Parser<'_> {
                 self.enter(start)?;
                 self.pos += 1;
                 self.skip_ws();
-                if self.peek() == Some(')') {
-                    return self.fail(self.pos, "expected an expression inside '(' ')'");
+                match self.peek() {
+                    Some(')') => {
+                        return self.fail(self.pos, "expected an expression inside '(' ')'")
+                    }
+                    None => return self.fail(self.pos, "expected an expression after '('"),
+                    Some(_) => {}
                 }
                 let inner = self.parse_or()?;
                 if self.peek() != Some(')') {
@@ -1780,6 +1784,9 @@ impl Parser<'_> {
                     "text"
                 };
                 let kw = self.text(kw_at..at);
+                if kw.is_empty() {
+                    return self.fail(at, "expected an expression");
+                }
                 return self.fail(at, format!("expected {what} after '{kw}'"));
             }
             _ => {
@@ -2257,6 +2264,8 @@ mod tests {
             ("not", "expected an expression after 'not'", 3),
             ("channel:", "expected a channel pattern after 'channel:'", 8),
             ("P: x", "expected text after 'P:'", 2),
+            ("(", "expected an expression after '('", 1),
+            ("a ((", "expected an expression after '('", 4),
             ("a == 1", "'==' needs a .field", 2),
             ("\"é\" (x", "unclosed '('", 4),
         ];
