@@ -200,7 +200,7 @@ pub fn parse_age(text: &str) -> Result<Duration, String> {
 #[derive(Debug, Clone, Args, Default, PartialEq, Eq)]
 pub struct StreamSelect {
     /// Key glob for stream discovery (SCAN … TYPE stream), e.g. 'ai:*' (repeatable; default: all streams)
-    #[arg(long = "streams", value_name = "GLOB")]
+    #[arg(long = "streams", value_name = "GLOB", value_parser = check_glob)]
     pub stream_globs: Vec<String>,
     /// A stream key to always include (repeatable; b64:BASE64 for a binary key)
     #[arg(long = "stream", value_name = "KEY", value_parser = check_name)]
@@ -550,10 +550,45 @@ fn parse_decoder(arg: &str) -> Result<crate::decode::Choice, String> {
     })
 }
 
+/// A name from the command line: [`parse_name`], and never empty. Redis takes `""` as a
+/// channel, key, group or consumer, but on a command line it is almost always an unset
+/// variable (`claim s g "$CONSUMER"`): acting on it would move entries to a ghost
+/// consumer called "" or subscribe to a channel nobody publishes to and wait forever.
+/// Every name argument (and so every command and the TUI's launch flags) passes here,
+/// and a refusal is a usage error (exit 64) with the argument named by clap.
+fn parse_arg_name(arg: &str) -> Result<Vec<u8>, String> {
+    let bytes = parse_name(arg)?;
+    if !bytes.is_empty() {
+        return Ok(bytes);
+    }
+    let what = if arg.is_empty() {
+        "the name is empty"
+    } else {
+        "this b64: name decodes to nothing"
+    };
+    Err(format!(
+        "{what} (an unset shell variable?); give a name (b64:BASE64 for binary ones) — \
+         redtail never acts on, or subscribes to, an empty name; nothing was sent"
+    ))
+}
+
 /// clap check for names kept as text (shared with the config file): the argument is
 /// kept as given and decoded at the edge with [`name_bytes`].
 fn check_name(arg: &str) -> Result<String, String> {
-    parse_name(arg).map(|_| arg.to_string())
+    parse_arg_name(arg).map(|_| arg.to_string())
+}
+
+/// clap check for a key glob (`--streams`): an empty one matches nothing but an empty
+/// key, so it is refused like an empty name.
+fn check_glob(arg: &str) -> Result<String, String> {
+    if arg.is_empty() {
+        return Err(
+            "the glob is empty (an unset shell variable?); give a key glob such as \
+             'ai:*', or leave --streams out to discover every stream"
+                .into(),
+        );
+    }
+    Ok(arg.to_string())
 }
 
 /// The bytes a name stands for. Command-line names were checked by clap; a bad `b64:`
@@ -562,7 +597,7 @@ pub fn name_bytes(arg: &str) -> bytes::Bytes {
     bytes::Bytes::from(parse_name(arg).unwrap_or_else(|_| arg.as_bytes().to_vec()))
 }
 
-/// A key, group, consumer or channel argument, decoded by [`parse_name`].
+/// A key, group, consumer or channel argument, decoded by [`parse_name`]; never empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Name(pub Vec<u8>);
 
@@ -575,7 +610,7 @@ impl Name {
 impl std::str::FromStr for Name {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_name(s).map(Name)
+        parse_arg_name(s).map(Name)
     }
 }
 
@@ -691,6 +726,61 @@ mod tests {
         assert!(subs
             .channels
             .contains(&bytes::Bytes::from_static(b"\xff\xfeq")));
+    }
+
+    #[test]
+    fn empty_names_are_refused_on_every_name_argument() {
+        let cases: &[&[&str]] = &[
+            &["tail", "-c", "EMPTY"],
+            &["tail", "-p", "EMPTY"],
+            &["tail", "-s", "EMPTY"],
+            &["tail", "--stream", "EMPTY"],
+            &["tail", "--keyspace", "EMPTY"],
+            &["-c", "EMPTY"],
+            &["-p", "EMPTY"],
+            &["-s", "EMPTY"],
+            &["--stream", "EMPTY"],
+            &["--streams", "EMPTY"],
+            &["--keyspace", "EMPTY"],
+            &["pending", "EMPTY", "g"],
+            &["pending", "s", "EMPTY"],
+            &["pending", "s", "g", "--consumer", "EMPTY"],
+            &["ack", "EMPTY", "g", "1-0"],
+            &["ack", "s", "EMPTY", "1-0"],
+            &["claim", "EMPTY", "g", "c", "--min-idle", "0", "1-0"],
+            &["claim", "s", "EMPTY", "c", "--min-idle", "0", "1-0"],
+            &["claim", "s", "g", "EMPTY", "--min-idle", "0", "1-0"],
+            &["dead-letter", "EMPTY", "g", "1-0"],
+            &["dead-letter", "s", "EMPTY", "1-0"],
+            &["dead-letter", "s", "g", "1-0", "--to", "EMPTY"],
+            &["publish", "EMPTY", "x"],
+            &["publish", "--from", "f.jsonl", "--channel", "EMPTY"],
+            &["stats", "--stream", "EMPTY"],
+            &["stats", "--streams", "EMPTY"],
+            &["doctor", "--stream", "EMPTY"],
+            &["doctor", "--streams", "EMPTY"],
+            &["metrics", "--listen", "127.0.0.1:0", "--stream", "EMPTY"],
+        ];
+        for case in cases {
+            for empty in ["", "b64:", "b64: "] {
+                if !empty.is_empty() && case.contains(&"--streams") {
+                    continue; // a glob is not base64-decoded
+                }
+                let args: Vec<&str> = std::iter::once("redtail")
+                    .chain(case.iter().map(|a| if *a == "EMPTY" { empty } else { a }))
+                    .collect();
+                let err = Cli::try_parse_from(&args).err();
+                let err = err.unwrap_or_else(|| panic!("{args:?} must be refused"));
+                let text = err.to_string();
+                assert!(
+                    text.contains("is empty") || text.contains("decodes to nothing"),
+                    "{args:?}: {text}"
+                );
+                let named = case.iter().map(|a| if *a == "EMPTY" { "x" } else { a });
+                let named: Vec<&str> = std::iter::once("redtail").chain(named).collect();
+                assert!(Cli::try_parse_from(&named).is_ok(), "{named:?} is fine");
+            }
+        }
     }
 
     #[test]

@@ -1676,18 +1676,71 @@ fn dead_letter_refuses_its_own_stream_and_an_empty_target() {
 
 fn dead_letter_refuses_its_own_stream_and_an_empty_target_on(s: Scenario) {
     let before = s.state();
-    for (to, says) in [(S, "poison loop"), ("", "empty")] {
-        let (code, _, err) = run(&s, &["dead-letter", S, G, &s.ids[0], "--to", to], &[]);
-        assert_eq!(code, 1, "--to {to:?}: {err}");
-        assert!(
-            err.contains(says) && err.contains("nothing was changed"),
-            "{err}"
-        );
-    }
+    let (code, _, err) = run(&s, &["dead-letter", S, G, &s.ids[0], "--to", S], &[]);
+    assert_eq!(code, 1, "--to the stream itself: {err}");
+    assert!(
+        err.contains("poison loop") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    // An empty --to is a usage error, like every empty name: refused before anything
+    // is attempted, so there is no action to audit.
+    let (code, _, err) = run(&s, &["dead-letter", S, G, &s.ids[0], "--to", ""], &[]);
+    assert_eq!(code, 64, "--to \"\": {err}");
+    assert!(
+        err.contains("--to") && err.contains("empty") && err.contains("nothing was sent"),
+        "{err}"
+    );
     assert_eq!(s.state(), before, "nothing changed on the server");
     let records = s.records();
-    assert_eq!(records.len(), 2);
+    assert_eq!(records.len(), 1);
     assert!(records.iter().all(|r| r["result"]["status"] == "refused"));
+}
+
+/// `claim s g "$CONSUMER"` with the variable unset used to move the entries to a
+/// consumer literally named "": an empty name (or a `b64:` one that decodes to nothing)
+/// is a usage error on every command that takes one, and nothing is sent.
+#[test]
+fn empty_names_are_refused_with_a_usage_error() {
+    let s = scenario();
+    let before = s.state();
+    let publishes = publish_calls(&s.server);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["claim", S, G, "", "--min-idle", "0", &s.ids[0]],
+            "<CONSUMER>",
+        ),
+        (
+            vec!["claim", S, G, "b64:", "--min-idle", "0", &s.ids[0]],
+            "<CONSUMER>",
+        ),
+        (
+            vec!["claim", S, "", "c", "--min-idle", "0", &s.ids[0]],
+            "<GROUP>",
+        ),
+        (vec!["ack", "", G, &s.ids[0]], "<STREAM>"),
+        (vec!["ack", S, "b64:", &s.ids[0]], "<GROUP>"),
+        (vec!["pending", S, G, "--consumer", ""], "--consumer"),
+        (vec!["pending", "", G], "<STREAM>"),
+        (vec!["dead-letter", S, "", &s.ids[0]], "<GROUP>"),
+        (vec!["dead-letter", S, G, &s.ids[0], "--to", "b64:"], "--to"),
+        (vec!["publish", "", "x"], "[CHANNEL]"),
+    ];
+    for (args, names) in &cases {
+        let (code, _, err) = run(&s, args, &[]);
+        assert_eq!(code, 64, "{args:?} must be a usage error: {err}");
+        assert!(
+            err.contains(names)
+                && (err.contains("the name is empty") || err.contains("decodes to nothing")),
+            "{args:?}: says which argument is empty: {err}"
+        );
+    }
+    // XINFO GROUPS (in the state) counts the group's consumers: no ghost "" was made.
+    assert_eq!(s.state(), before, "nothing changed on the server");
+    assert_eq!(publish_calls(&s.server), publishes, "nothing was published");
+    assert!(
+        s.records().is_empty(),
+        "nothing was attempted, so nothing audited"
+    );
 }
 
 // ---------------------------------------------------------------- hostile and binary names

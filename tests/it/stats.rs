@@ -425,6 +425,55 @@ async fn library_poll_reports_two_round_trips_for_ten_thousand_channels() {
 
 // ---------------------------------------------------------------- publish
 
+/// An empty stream name or glob (an unset variable) is a usage error for the read-only
+/// commands too, instead of quietly reporting on a stream called "".
+#[test]
+fn empty_names_are_refused_with_a_usage_error() {
+    let server = Server::start();
+    let url = server.url();
+    let cases: &[(&[&str], &str, &str)] = &[
+        (
+            &["stats", &url, "--stream", ""],
+            "--stream",
+            "the name is empty",
+        ),
+        (
+            &["stats", &url, "--streams", ""],
+            "--streams",
+            "the glob is empty",
+        ),
+        (
+            &["doctor", &url, "--stream", "b64:"],
+            "--stream",
+            "decodes to nothing",
+        ),
+        (
+            &["doctor", &url, "--streams", ""],
+            "--streams",
+            "the glob is empty",
+        ),
+        (
+            &["metrics", &url, "--listen", "127.0.0.1:0", "--stream", ""],
+            "--stream",
+            "the name is empty",
+        ),
+    ];
+    for (args, flag, says) in cases {
+        let run = redtail(args);
+        assert_eq!(
+            run.code, 64,
+            "{args:?} must be a usage error: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(flag) && run.stderr.contains(says),
+            "{args:?}: says which argument is empty: {}",
+            run.stderr
+        );
+        assert!(run.stdout.is_empty(), "{args:?}: nothing reported");
+    }
+}
+
 #[test]
 fn publish_reports_receivers_and_warns_when_nobody_listens() {
     let server = Server::start();

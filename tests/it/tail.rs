@@ -109,6 +109,43 @@ fn binary_channel_names_given_as_b64_are_subscribed_and_published_to() {
     assert_eq!(got[2]["payload"], "three");
 }
 
+/// `tail -c "$UNSET"` used to subscribe to "" and wait forever: an empty name (or a
+/// `b64:` one that decodes to nothing) is a usage error, for `tail` and the TUI's launch
+/// flags alike, and nothing is subscribed.
+#[test]
+fn empty_names_are_refused_with_a_usage_error() {
+    let server = Server::start();
+    let url = server.url();
+    let cases: &[(&[&str], &str)] = &[
+        (&["tail", &url, "-c", ""], "--channel"),
+        (&["tail", &url, "-p", ""], "--pattern"),
+        (&["tail", &url, "-p", "b64:"], "--pattern"),
+        (&["tail", &url, "-s", ""], "--shard-channel"),
+        (&["tail", &url, "--stream", ""], "--stream"),
+        (&["tail", &url, "--keyspace", "b64:"], "--keyspace"),
+        (&[&url, "-c", ""], "--channel"),
+        (&[&url, "-p", "b64:"], "--pattern"),
+        (&[&url, "-s", ""], "--shard-channel"),
+        (&[&url, "--stream", ""], "--stream"),
+    ];
+    for (args, flag) in cases {
+        let mut p = Proc::spawn(args);
+        let code = p.wait_exit(Duration::from_secs(5));
+        let err = p.stderr();
+        assert_eq!(code, Some(64), "{args:?} must be a usage error: {err}");
+        assert!(
+            err.contains(flag)
+                && (err.contains("the name is empty") || err.contains("decodes to nothing")),
+            "{args:?}: says which argument is empty: {err}"
+        );
+    }
+    assert_eq!(
+        common::subscriptions_on(server.port),
+        0,
+        "nothing subscribed"
+    );
+}
+
 #[test]
 fn count_exits_after_n_matching_and_filter_selects_exactly() {
     let server = Server::start();
