@@ -31,7 +31,7 @@ use std::sync::Arc;
 #[derive(Debug, serde::Serialize)]
 pub struct PendingJson {
     pub id: String,
-    /// The consumer name; `{"base64": …}` when it is not UTF-8.
+    /// The consumer name; `{"b64": …}` when it is not UTF-8.
     pub consumer: BinText,
     pub idle_ms: u64,
     pub deliveries: u64,
@@ -82,9 +82,11 @@ pub async fn run_pending(args: PendingArgs, route: Arc<Route>) -> Result<i32> {
         count: 0,
     };
     let mut entries: Vec<PendingEntry> = Vec::new();
-    let mut more = false;
-    while entries.len() < args.count {
-        query.count = (args.count - entries.len()).min(MAX_PAGE);
+    // One more than asked for: whether more are pending is then known, not guessed (a
+    // full page said "more may be pending" when exactly that many were).
+    let wanted = args.count.saturating_add(1);
+    while entries.len() < wanted {
+        query.count = (wanted - entries.len()).min(MAX_PAGE);
         let page = pending_page(&mut conn, stream, group, &query)
             .await
             .map_err(|e| failed(&e))?;
@@ -93,8 +95,9 @@ pub async fn run_pending(args: PendingArgs, route: Arc<Route>) -> Result<i32> {
             Some(next) => query.start = Some(next),
             None => break,
         }
-        more = entries.len() >= args.count;
     }
+    let more = entries.len() > args.count;
+    entries.truncate(args.count);
     let mut out = Vec::new();
     if args.json {
         for entry in &entries {
@@ -127,7 +130,7 @@ pub async fn run_pending(args: PendingArgs, route: Arc<Route>) -> Result<i32> {
     write_stdout(&out)?;
     if more {
         eprintln!(
-            "redtail: listed the first {} matching entries; more may be pending (raise --count)",
+            "redtail: listed the first {} matching entries; more are pending (raise --count)",
             entries.len()
         );
     }

@@ -1307,7 +1307,11 @@ fn headless_pending_lists_entries_as_json_and_text() {
     let (code, lines, err) = run(&s, &["pending", S, G, "--json", "--count", "3"], &[]);
     assert_eq!(code, 0);
     assert_eq!(lines.len(), 3);
-    assert!(err.contains("more may be pending"), "{err}");
+    assert!(err.contains("more are pending"), "{err}");
+    // Exactly as many as asked for: nothing said about more.
+    let (code, lines, err) = run(&s, &["pending", S, G, "--json", "--count", "10"], &[]);
+    assert_eq!((code, lines.len()), (0, 10));
+    assert!(!err.contains("pending (raise --count)"), "{err}");
 
     let (code, lines, _) = run(&s, &["pending", S, G], &[]);
     assert_eq!(code, 0);
