@@ -373,12 +373,14 @@ pub enum Outlook {
     CatchingUp { eta_ms: u64 },
     /// Producers append at least as fast as consumers read (or lag is growing).
     FallingBehind,
+    /// Stalled with nothing appended: lag stands still, nobody reads it down.
+    NoProgress,
     /// Rates not known yet (fewer than two samples, or entries-read unknown).
     Unknown,
 }
 
 /// The outlook follows the status (one rule): caught up, falling behind (also when
-/// stalled), or for a group catching up `lag / (consume − append)` when consumers are
+/// stalled while entries are appended; no progress when stalled without), or for a group catching up `lag / (consume − append)` when consumers are
 /// faster; unknown otherwise (no consumers, position moved, rates not known yet).
 pub fn outlook(
     lag: Option<u64>,
@@ -391,7 +393,13 @@ pub fn outlook(
     };
     match status {
         Status::CaughtUp => Outlook::CaughtUp,
-        Status::FallingBehind | Status::Stalled => Outlook::FallingBehind,
+        Status::FallingBehind => Outlook::FallingBehind,
+        // Stalled: lag grows where entries are appended, and stands still where none
+        // are ("falling behind" beside a flat lag said what was not happening).
+        Status::Stalled => match append_rate {
+            Some(a) if a > 0.0 => Outlook::FallingBehind,
+            _ => Outlook::NoProgress,
+        },
         Status::CatchingUp => match (consume_rate, append_rate) {
             (Some(c), Some(a)) if c > a => {
                 let eta_ms = lag as f64 * 1000.0 / (c - a);
@@ -727,6 +735,17 @@ mod tests {
             outlook(Some(50), Status::PositionMoved, Some(5.0), Some(1.0)),
             Outlook::Unknown
         );
+        // Stalled: lag grows where entries are appended, stands still where none are.
+        assert_eq!(
+            outlook(Some(42), Status::Stalled, Some(0.0), Some(2.0)),
+            Outlook::FallingBehind
+        );
+        for append in [Some(0.0), None] {
+            assert_eq!(
+                outlook(Some(42), Status::Stalled, Some(0.0), append),
+                Outlook::NoProgress
+            );
+        }
     }
 
     #[test]

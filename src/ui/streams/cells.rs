@@ -287,12 +287,14 @@ pub fn status_style(status: Status) -> Style {
     }
 }
 
-/// "ETA 2min05s", "falling behind", "caught up", or "—": follows the status (one rule).
+/// "ETA 2min05s", "falling behind", "no progress", "caught up", or "—": follows the
+/// status (one rule).
 pub fn outlook_cell(group: &GroupInfo, _append_rate: Option<f64>) -> (String, Style) {
     match group.health.outlook {
         Outlook::CaughtUp => ("caught up".into(), theme::dim()),
         Outlook::CatchingUp { eta_ms } => (format!("ETA {}", duration_ms(eta_ms)), theme::ok()),
         Outlook::FallingBehind => ("falling behind".into(), theme::error()),
+        Outlook::NoProgress => ("no progress".into(), theme::error()),
         Outlook::Unknown => ("—".into(), theme::dim()),
     }
 }
