@@ -278,22 +278,29 @@ fn keyspace_enable_notifications_merges_flags_and_restores_on_exit() {
         })
         .collect();
     assert_eq!(actions, ["notify-enable ok", "notify-restore ok"]);
+}
 
-    // Ctrl-C.
-    let mut p = Proc::spawn_env(
+/// `tail --keyspace '*' --enable-notifications` on `server`, auditing to `audit`, once
+/// it has subscribed (the flags are set by then).
+fn tail_enabling(server: &Server, audit: &str) -> Proc {
+    let url = server.url();
+    let p = Proc::spawn_env(
         &["tail", &url, "--keyspace", "*", "--enable-notifications"],
-        &[("REDTAIL_AUDIT_LOG", &audit)],
+        &[("REDTAIL_AUDIT_LOG", audit)],
     );
-    wait_subscribed(&server, 2);
+    wait_subscribed(server, 2);
     assert!(config_get(server.port).contains('K'));
+    p
+}
+
+/// Send `signal` (`-INT`, `-TERM`, …) to `p`.
+fn signal(p: &Proc, signal: &str) {
     let pid = p.child.id().to_string();
-    std::process::Command::new("kill")
-        .args(["-INT", &pid])
+    let sent = std::process::Command::new("kill")
+        .args([signal, &pid])
         .status()
-        .expect("kill -INT");
-    assert_eq!(p.wait_exit(T), Some(0), "stderr: {}", p.stderr());
-    assert_eq!(config_get(server.port), before);
-    assert!(p.stderr().contains("restored notify-keyspace-events"));
+        .expect("kill");
+    assert!(sent.success(), "kill {signal}");
 }
 
 #[test]
@@ -301,46 +308,26 @@ fn keyspace_enable_notifications_restores_on_sigterm_and_sighup() {
     let server = Server::start_with(&["--notify-keyspace-events", "Ex"]);
     let dir = tempfile::tempdir().unwrap();
     let audit = audit_path(&dir);
-    let url = server.url();
-    for signal in ["-TERM", "-HUP"] {
-        let mut p = Proc::spawn_env(
-            &["tail", &url, "--keyspace", "*", "--enable-notifications"],
-            &[("REDTAIL_AUDIT_LOG", &audit)],
-        );
-        wait_subscribed(&server, 2);
-        assert!(config_get(server.port).contains('K'));
-        let pid = p.child.id().to_string();
-        std::process::Command::new("kill")
-            .args([signal, &pid])
-            .status()
-            .expect("kill");
-        assert_eq!(p.wait_exit(T), Some(0), "{signal}: {}", p.stderr());
-        assert_eq!(config_get(server.port), "xE", "put back on {signal}");
+    // Ctrl-C, `kill` (and `timeout`, systemd, docker), a closed terminal.
+    for sig in ["-INT", "-TERM", "-HUP"] {
+        let mut p = tail_enabling(&server, &audit);
+        signal(&p, sig);
+        assert_eq!(p.wait_exit(T), Some(0), "{sig}: {}", p.stderr());
+        assert_eq!(config_get(server.port), "xE", "put back on {sig}");
         assert!(p.stderr().contains("restored notify-keyspace-events"));
     }
     let log = std::fs::read_to_string(&audit).unwrap();
-    assert_eq!(log.matches("notify-restore").count(), 2, "{log}");
+    assert_eq!(log.matches("notify-restore").count(), 3, "{log}");
 }
 
 #[test]
 fn keyspace_exit_leaves_a_setting_someone_changed_since() {
     let server = Server::start_with(&["--notify-keyspace-events", ""]);
     let dir = tempfile::tempdir().unwrap();
-    let audit = audit_path(&dir);
-    let url = server.url();
-    let mut p = Proc::spawn_env(
-        &["tail", &url, "--keyspace", "*", "--enable-notifications"],
-        &[("REDTAIL_AUDIT_LOG", &audit)],
-    );
-    wait_subscribed(&server, 2);
-    assert!(config_get(server.port).contains('K'));
+    let mut p = tail_enabling(&server, &audit_path(&dir));
     // Another operator sets their own value meanwhile: theirs stays on exit.
     server.cli(&["CONFIG", "SET", "notify-keyspace-events", "Ex"]);
-    let pid = p.child.id().to_string();
-    std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill -INT");
+    signal(&p, "-INT");
     assert_eq!(p.wait_exit(T), Some(0), "stderr: {}", p.stderr());
     assert_eq!(config_get(server.port), "xE");
     let err = p.stderr();
