@@ -171,8 +171,11 @@ fn run_offline(cli: &Cli) -> Option<anyhow::Result<i32>> {
     let mut out = std::io::stdout().lock();
     let result = match &cli.command {
         Some(Command::Completions(args)) => {
-            clap_complete::generate(args.shell, &mut Cli::command(), "redtail", &mut out);
-            Ok(())
+            // Built in memory first: clap_complete panics when a write fails (a reader
+            // that stopped early).
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "redtail", &mut script);
+            out.write_all(&script)
         }
         Some(Command::Man) => clap_mangen::Man::new(Cli::command()).render(&mut out),
         Some(Command::Config(ConfigCommandArgs {
@@ -196,12 +199,13 @@ fn run_offline(cli: &Cli) -> Option<anyhow::Result<i32>> {
         }
         _ => return None,
     };
-    Some(
-        result
-            .and_then(|()| out.flush())
-            .map(|()| 0)
-            .map_err(|e| anyhow::anyhow!("cannot write to stdout: {e}")),
-    )
+    // A reader that stops early (`redtail man | head`) is not an error.
+    match result.and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Some(Err(anyhow::anyhow!("cannot write to stdout: {e}")))
+        }
+        _ => Some(Ok(0)),
+    }
 }
 
 /// Where connections go: through the Sentinels when `--sentinel` is given, to every node

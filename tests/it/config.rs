@@ -527,3 +527,27 @@ fn configured_keys_and_profile_reach_the_tui() {
     tui.send(b"Q");
     assert_eq!(tui.wait_exit(t), Some(0));
 }
+
+/// `redtail man | head -1` and the like: a reader that closes early is not an error
+/// (exit 0, nothing on stderr), as for every command's output.
+#[test]
+fn offline_output_to_a_reader_that_stops_early_is_not_an_error() {
+    for args in [
+        &["man"][..],
+        &["completions", "bash"],
+        &["config", "--print-default"],
+    ] {
+        let mut child = Command::new(common::redtail_bin())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // The reader goes away before the first byte.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
+}
