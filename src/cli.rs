@@ -219,8 +219,8 @@ pub struct PendingArgs {
     /// Only entries idle at least this many milliseconds
     #[arg(long, value_name = "MS")]
     pub min_idle: Option<u64>,
-    /// Most entries to list
-    #[arg(long, default_value_t = 100)]
+    /// Most entries to list (at least 1)
+    #[arg(long, default_value_t = 100, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub count: usize,
     /// Print JSON
     #[arg(long)]

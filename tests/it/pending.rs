@@ -1308,6 +1308,9 @@ fn headless_pending_lists_entries_as_json_and_text() {
     assert_eq!(code, 0);
     assert_eq!(lines.len(), 3);
     assert!(err.contains("more are pending"), "{err}");
+    // None asked for: a usage error, as `tail -n 0`.
+    let (code, _, err) = run(&s, &["pending", S, G, "--count", "0"], &[]);
+    assert_eq!(code, 64, "{err}");
     // Exactly as many as asked for: nothing said about more.
     let (code, lines, err) = run(&s, &["pending", S, G, "--json", "--count", "10"], &[]);
     assert_eq!((code, lines.len()), (0, 10));
