@@ -121,6 +121,32 @@ fn tail_decode_auto_gives_back_what_real_encoders_encoded() {
     }
 }
 
+/// README "Decoding payloads": CBOR integers beyond 64 bits become a decimal string,
+/// also when cbor2 writes them as bignums (tag 2, tag 3 = -1 - n).
+#[test]
+fn tail_decode_cbor_bignums_from_cbor2_are_decimal_strings() {
+    let payloads = python_payloads(
+        "import cbor2\nout(cbor2.dumps({'big': 2**70, 'nbig': -2**70}))\nout(cbor2.dumps([2**64 + 1]))\n",
+    );
+    let server = Server::start();
+    let p = tail(&server, &["--decode", "auto"]);
+    let mut c = server.conn();
+    for payload in &payloads {
+        let _: i64 = c.publish("enc", payload).unwrap_or_default();
+    }
+    let v = p.json_line(T);
+    assert_eq!(
+        (&v["decoded_as"], &v["decoded"]),
+        (
+            &json!("cbor"),
+            &json!({"big": "1180591620717411303424", "nbig": "-1180591620717411303424"})
+        ),
+        "{v}"
+    );
+    let v = p.json_line(T);
+    assert_eq!(v["decoded"], json!(["18446744073709551617"]), "{v}");
+}
+
 #[test]
 fn tail_decode_output_escapes_hostile_decoded_strings() {
     let payloads =
