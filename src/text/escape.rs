@@ -377,9 +377,49 @@ fn next_json_token<'a>(text: &'a str, pos: &mut usize) -> Option<&'a str> {
     text.get(start..end)
 }
 
+/// Where a preview of untrusted `payload` ends (a feed row, a channel name): at most
+/// `max` bytes, moved back to the
+/// start of a UTF-8 sequence it would cut in half (which would show as bogus `\x`
+/// escapes) — by at most three bytes, the most a sequence continues for. A run of
+/// continuation bytes that is not UTF-8 (`\x91` × 3,000) is cut where it is: moving back
+/// over all of it left the row empty, a payload hidden from view.
+pub fn cut_at(payload: &[u8], max: usize) -> usize {
+    let end = payload.len().min(max);
+    let continues = |i: usize| payload.get(i).is_some_and(|b| b & 0xc0 == 0x80);
+    (0..=3)
+        .map(|back| end.saturating_sub(back))
+        .find(|&at| at == payload.len() || !continues(at))
+        .filter(|&at| at > 0 || end == 0)
+        .unwrap_or(end)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_preview_never_cuts_a_character_and_never_hides_a_payload() {
+        // A two-byte character across the limit: cut before it.
+        let mut split = vec![b'a'; 2047];
+        split.extend_from_slice("é".as_bytes());
+        assert_eq!(cut_at(&split, 2048), 2047);
+        // Continuation bytes that are not UTF-8, longer than the limit: cut at the limit
+        // (moving back over all of them showed nothing).
+        for payload in [vec![0x91; 3000], [b"a".as_slice(), &[0x91; 3000]].concat()] {
+            assert_eq!(cut_at(&payload, 2048), 2048);
+        }
+        assert_eq!(cut_at(b"short", 2048), 5);
+        assert_eq!(cut_at(b"", 2048), 0);
+        // Four-byte characters on every side of the limit.
+        let emoji = "😀".repeat(1000);
+        for max in 2040..2050 {
+            let end = cut_at(emoji.as_bytes(), max);
+            assert!(
+                emoji.is_char_boundary(end) && end <= max && max - end < 4,
+                "{max}: {end}"
+            );
+        }
+    }
 
     fn line(bytes: &[u8]) -> String {
         escape_line(bytes).into_owned()

@@ -351,11 +351,7 @@ pub fn name_line(
     marks: impl FnOnce(&str) -> Vec<std::ops::Range<usize>>,
     cap: usize,
 ) -> Line<'static> {
-    let mut end = name.len().min(cap);
-    // Don't cut a UTF-8 sequence in half: it would show as bogus \x escapes.
-    while end < name.len() && end > 0 && (name[end] & 0xc0) == 0x80 {
-        end -= 1;
-    }
+    let end = crate::text::escape::cut_at(name, cap);
     let mut spans = theme::untrusted_spans(&name[..end], style, marks);
     if end < name.len() {
         spans.push(Span::styled(fit::ELLIPSIS, theme::dim()));

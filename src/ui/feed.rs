@@ -142,11 +142,7 @@ pub fn channel_line(m: &Message, filter: Option<&Filter>) -> Line<'static> {
 }
 
 pub fn payload_line(m: &Message, filter: Option<&Filter>) -> Line<'static> {
-    let mut end = m.payload.len().min(PREVIEW_BYTES);
-    // Don't cut a UTF-8 sequence in half: it would show as bogus \x escapes.
-    while end < m.payload.len() && end > 0 && (m.payload[end] & 0xc0) == 0x80 {
-        end -= 1;
-    }
+    let end = crate::text::escape::cut_at(&m.payload, PREVIEW_BYTES);
     let marks = |text: &str| filter.map(|f| f.highlight_ranges(text)).unwrap_or_default();
     Line::from(theme::untrusted_spans(
         &m.payload[..end],

@@ -606,3 +606,20 @@ fn feed_views_fit_at_every_size() {
         }
     }
 }
+
+/// A payload (or channel name) that opens with thousands of UTF-8 continuation bytes
+/// (`\x91`): the row shows them escaped. The preview's cut moved back over all of them
+/// looking for a character's start, and the row showed nothing — a payload hidden.
+#[test]
+fn a_payload_of_stray_continuation_bytes_is_shown_not_hidden() {
+    let mut s = state();
+    let hidden = [b"a".as_slice(), &[0x91; 3000], b"SECRET"].concat();
+    let channel = String::from_utf8_lossy(&[b'c'; 1]).into_owned();
+    let batch = vec![Delivery::Message(msg(1, 100, &channel, &hidden))];
+    s.update(Event::Deliveries(batch), now());
+    let rows = rows(&draw(&s));
+    let row = (rows.iter())
+        .find(|r| r.contains(" c "))
+        .unwrap_or_else(|| panic!("the message's row:\n{}", rows.join("\n")));
+    assert!(row.contains("a\\x91\\x91"), "{row}");
+}

@@ -15,10 +15,7 @@ pub fn short_name(name: &[u8]) -> String {
     if name.len() <= NOTICE_NAME_BYTES {
         return escape_line(name).into_owned();
     }
-    let mut end = NOTICE_NAME_BYTES;
-    while end > 0 && (name[end] & 0xc0) == 0x80 {
-        end -= 1;
-    }
+    let end = crate::text::escape::cut_at(name, NOTICE_NAME_BYTES);
     format!("{}…", escape_line(&name[..end]))
 }
 
