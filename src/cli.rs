@@ -268,7 +268,7 @@ pub struct DeadLetterArgs {
 #[derive(Debug, Clone, Args)]
 pub struct PublishArgs {
     /// Channel (b64:BASE64 for any bytes)
-    #[arg(required_unless_present = "from")]
+    #[arg(required_unless_present = "from", value_parser = parse_publish_channel)]
     pub channel: Option<Name>,
     /// The message, sent as given
     #[arg(required_unless_present = "from")]
@@ -607,6 +607,27 @@ impl Name {
     }
 }
 
+/// `publish`'s channel: a [`Name`], but not a server URL. `redtail publish URL CHANNEL`
+/// (the URL where `tail` and `stats` take it) would publish to a channel named after the
+/// URL, on the default server.
+fn parse_publish_channel(arg: &str) -> Result<Name, String> {
+    let lower = arg.to_ascii_lowercase();
+    let schemes = [
+        "redis://",
+        "rediss://",
+        "redis+sentinel://",
+        "rediss+sentinel://",
+    ];
+    if schemes.iter().any(|scheme| lower.starts_with(scheme)) {
+        return Err(
+            "this is a server URL, not a channel: give the server with -u \
+                    (`redtail publish -u URL CHANNEL MESSAGE`); nothing was sent"
+                .into(),
+        );
+    }
+    arg.parse()
+}
+
 impl std::str::FromStr for Name {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -726,6 +747,21 @@ mod tests {
         assert!(subs
             .channels
             .contains(&bytes::Bytes::from_static(b"\xff\xfeq")));
+    }
+
+    #[test]
+    fn publish_refuses_a_server_url_where_the_channel_goes() {
+        for url in [
+            "redis://127.0.0.1:7810",
+            "REDISS://h:1",
+            "redis+sentinel://s:26379/m",
+        ] {
+            let err = Cli::try_parse_from(["redtail", "publish", url, "hello"]).err();
+            let text = err.map(|e| e.to_string()).unwrap_or_default();
+            assert!(text.contains("server URL, not a channel"), "{url}: {text}");
+        }
+        let ok = Cli::try_parse_from(["redtail", "-u", "redis://h:1", "publish", "redis", "x"]);
+        assert!(ok.is_ok());
     }
 
     #[test]
