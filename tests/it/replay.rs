@@ -390,6 +390,79 @@ fn malformed_lines_are_reported_with_their_number_and_strict_stops() {
 }
 
 #[test]
+fn a_line_longer_than_the_cap_is_skipped_and_the_lines_around_it_are_sent() {
+    let (server, url, dir, audit) = setup();
+    // A valid message line just over the 64 MiB cap: read to its end and dropped.
+    let long = format!(
+        r#"{{"kind":"message","channel":"m","payload":"{}"}}"#,
+        "x".repeat(64 << 20)
+    );
+    let file = write_capture(
+        dir.path(),
+        &[
+            r#"{"kind":"message","channel":"m","payload":"one"}"#.to_string(),
+            long,
+            r#"{"kind":"message","channel":"m","payload":"two"}"#.to_string(),
+        ],
+    );
+    let before = publish_calls(&server);
+    let done = replay(&url, &file, &[], &[], &audit);
+    assert_eq!(done.code, 2, "partial: {}", done.stderr);
+    assert!(
+        done.stderr.contains("line 2: skipped: longer than 64 MiB"),
+        "{}",
+        done.stderr
+    );
+    assert_eq!(done.summary["sent"], 2, "{}", done.summary);
+    assert_eq!(done.summary["skipped"]["malformed"], 1, "{}", done.summary);
+    assert_eq!(publish_calls(&server) - before, 2);
+
+    let done = replay(&url, &file, &["--strict"], &[], &audit);
+    assert_eq!(done.code, 1, "{}", done.stderr);
+    assert_eq!(done.summary["sent"], 1, "{}", done.summary);
+    assert!(
+        done.summary["stopped"]
+            .as_str()
+            .is_some_and(|s| s.contains("line 2")),
+        "{}",
+        done.summary
+    );
+    assert_eq!(publish_calls(&server) - before, 3);
+}
+
+#[test]
+fn publish_from_dev_zero_stops_at_the_cap_instead_of_filling_memory() {
+    let (server, url, _dir, audit) = setup();
+    let before = publish_calls(&server);
+    // One endless line of NUL bytes: read up to the cap, then recognised as binary.
+    let done = replay(&url, Path::new("/dev/zero"), &[], &[], &audit);
+    assert_eq!(done.code, 2, "{}", done.stderr);
+    assert!(
+        done.stderr
+            .contains("line 1: skipped: longer than 64 MiB and holds NUL bytes"),
+        "{}",
+        done.stderr
+    );
+    assert_eq!(done.summary["skipped"]["malformed"], 1, "{}", done.summary);
+    assert_eq!(publish_calls(&server), before);
+}
+
+#[test]
+fn publish_from_a_directory_is_a_usage_error() {
+    let (server, url, dir, audit) = setup();
+    let before = publish_calls(&server);
+    let done = replay(&url, dir.path(), &[], &[], &audit);
+    assert_eq!(done.code, 64, "{}", done.stderr);
+    assert!(
+        done.stderr.contains("cannot open") && done.stderr.contains("it is a directory"),
+        "{}",
+        done.stderr
+    );
+    assert_eq!(done.summary, serde_json::Value::Null, "no replay summary");
+    assert_eq!(publish_calls(&server), before);
+}
+
+#[test]
 fn shard_messages_replay_via_spublish_on_their_cluster_owner() {
     let cluster = Cluster::shared();
     let url = cluster.seed_url();

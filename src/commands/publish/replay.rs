@@ -36,6 +36,16 @@ const MAX_BATCH_BYTES: usize = 4 << 20;
 const PACE_WINDOW: Duration = Duration::from_millis(10);
 /// Problems printed one by one; after that they are only counted in the summary.
 const MAX_REPORTED: u64 = 20;
+/// The longest line of a capture that is read and parsed; a longer one is read on to its
+/// end in the reader's buffer-sized pieces, dropped, and reported as malformed. 64 MiB,
+/// because a message cannot get into a capture much bigger than 32 MiB: Redis's default
+/// `client-output-buffer-limit pubsub 32mb` disconnects the subscriber first. Such a
+/// payload is ≈ 43 MiB as `payload_b64` and fits as JSON text even with a sixth of it
+/// escaped as `\u00XX`, and 64 MiB is the default `--max-bytes` / `--max-buffered-bytes`
+/// budget of `tail` and the TUI. A line is held about twice while parsed (the line, then
+/// the payload) and a few parsed ones wait in the queue: six 60 MiB lines peaked at
+/// 330 MiB RSS, a 300 MiB line (skipped) at 87 MiB, where it took 1.25 GB before.
+pub const MAX_LINE_BYTES: usize = 64 << 20;
 
 /// One line of a capture, as `tail --format jsonl` writes it. Unknown fields (e.g.
 /// `decoded`) are ignored: the raw `payload` / `payload_b64` is what is sent.
@@ -291,6 +301,69 @@ fn count_skip(skipped: &mut ReplaySkipped, kind: Skip) {
     }
 }
 
+/// What [`read_line_capped`] found.
+#[derive(Debug, PartialEq, Eq)]
+enum Line {
+    /// A whole line (with its `\n`, unless it is the last) is in the buffer.
+    Whole,
+    /// The line was longer than the cap; it has been read to its end and dropped.
+    TooLong,
+    /// Longer than the cap and holding NUL bytes, which a JSONL capture never has (JSON
+    /// escapes them): binary data such as `/dev/zero`, whose "line" may never end.
+    Binary,
+    End,
+}
+
+/// Read the next line into `line`, holding at most `max` bytes of it: unlike
+/// `read_until`, a line with no `\n` for gigabytes never grows memory.
+fn read_line_capped(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Line> {
+    line.clear();
+    let mut too_long = false;
+    loop {
+        let buffer = match reader.fill_buf() {
+            Ok(buffer) => buffer,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buffer.is_empty() {
+            return Ok(match (too_long, line.is_empty()) {
+                (true, _) => Line::TooLong,
+                (false, true) => Line::End,
+                (false, false) => Line::Whole,
+            });
+        }
+        let (piece, ends) = match memchr::memchr(b'\n', buffer) {
+            Some(at) => (&buffer[..=at], true),
+            None => (buffer, false),
+        };
+        let taken = piece.len();
+        if !too_long && line.len() + taken > max {
+            too_long = true;
+            *line = Vec::new();
+        }
+        if too_long {
+            if memchr::memchr(0, piece).is_some() {
+                return Ok(Line::Binary);
+            }
+        } else {
+            // Grow by doubling as usual, but never past the cap.
+            if line.capacity() < line.len() + taken {
+                let want = (line.capacity() * 2).clamp(line.len() + taken, max);
+                line.reserve_exact(want - line.len());
+            }
+            line.extend_from_slice(piece);
+        }
+        reader.consume(taken);
+        if ends {
+            return Ok(if too_long { Line::TooLong } else { Line::Whole });
+        }
+    }
+}
+
 /// The reader thread: lines → parsed chunks, until the end of the input or the receiver
 /// is gone. A read error ends the input with a malformed "line" saying so.
 fn read_lines(
@@ -298,17 +371,51 @@ fn read_lines(
     to_channel: Option<Bytes>,
     tx: mpsc::Sender<Vec<(u64, Parsed)>>,
 ) {
-    let mut reader = BufReader::with_capacity(1 << 20, input);
+    let reader = BufReader::with_capacity(1 << 20, input);
+    read_lines_capped(reader, MAX_LINE_BYTES, to_channel, tx);
+}
+
+fn read_lines_capped(
+    mut reader: BufReader<impl Read>,
+    max_line: usize,
+    to_channel: Option<Bytes>,
+    tx: mpsc::Sender<Vec<(u64, Parsed)>>,
+) {
     let mut chunk = Vec::with_capacity(CHUNK);
+    // Parsed payloads waiting in `chunk`: with big lines a chunk ends by bytes, so the
+    // chunks queued in the channel stay bounded too.
+    let mut chunk_bytes = 0;
     let mut line = Vec::new();
     let mut number = 0u64;
+    let too_long = match max_line >> 20 {
+        0 => format!("longer than {max_line} bytes"),
+        mib => format!("longer than {mib} MiB"),
+    };
     loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) => break,
-            Ok(_) => {
+        match read_line_capped(&mut reader, &mut line, max_line) {
+            Ok(Line::End) => break,
+            Ok(Line::Whole) => {
                 number += 1;
+                chunk_bytes += line.len();
                 chunk.push((number, parse_line(number, &line, to_channel.as_ref())));
+                if line.capacity() > 1 << 20 {
+                    // Do not keep a big line's buffer for the small ones after it.
+                    line = Vec::new();
+                }
+            }
+            Ok(Line::TooLong) => {
+                number += 1;
+                chunk.push((number, Parsed::Malformed(too_long.clone())));
+            }
+            Ok(Line::Binary) => {
+                chunk.push((
+                    number + 1,
+                    Parsed::Malformed(format!(
+                        "{too_long} and holds NUL bytes: binary data, not a capture; \
+                         stopped reading"
+                    )),
+                ));
+                break;
             }
             Err(e) => {
                 chunk.push((
@@ -318,8 +425,9 @@ fn read_lines(
                 break;
             }
         }
-        if chunk.len() >= CHUNK || reader.buffer().is_empty() {
+        if chunk.len() >= CHUNK || chunk_bytes >= MAX_BATCH_BYTES || reader.buffer().is_empty() {
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+            chunk_bytes = 0;
             if tx.blocking_send(full).is_err() {
                 return;
             }
@@ -337,13 +445,18 @@ fn open_input(args: &PublishArgs) -> Result<(String, Box<dyn Read + Send>)> {
     if path.as_os_str() == "-" {
         return Ok(("-".into(), Box::new(std::io::stdin())));
     }
-    let file = std::fs::File::open(path).map_err(|e| {
+    let cannot = |why: String| {
         UsageError(format!(
-            "cannot open {} ({e}); give a file written by `redtail tail --format jsonl` \
+            "cannot open {} ({why}); give a file written by `redtail tail --format jsonl` \
              (or a TUI export), or - for standard input",
             path.display()
         ))
-    })?;
+    };
+    let file = std::fs::File::open(path).map_err(|e| cannot(e.to_string()))?;
+    // Opening a directory succeeds on Unix; only reading it fails.
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(cannot("it is a directory".into()).into());
+    }
     Ok((path.display().to_string(), Box::new(file)))
 }
 
@@ -467,6 +580,61 @@ mod tests {
             Some(&to),
         );
         assert_eq!(sent(parsed), (b"copy".to_vec(), b"p".to_vec(), true));
+    }
+
+    #[test]
+    fn a_line_over_the_cap_is_dropped_in_pieces_and_the_next_is_read() {
+        let text = format!("ab\n{}\ncd", "x".repeat(30));
+        let mut reader = BufReader::with_capacity(4, text.as_bytes());
+        let mut line = Vec::new();
+        let mut next = |line: &mut Vec<u8>| {
+            let found = read_line_capped(&mut reader, line, 10).expect("read");
+            assert!(line.capacity() <= 10, "held {} bytes", line.capacity());
+            (found, String::from_utf8_lossy(line).into_owned())
+        };
+        assert_eq!(next(&mut line), (Line::Whole, "ab\n".into()));
+        assert_eq!(next(&mut line).0, Line::TooLong);
+        assert_eq!(next(&mut line), (Line::Whole, "cd".into()));
+        assert_eq!(next(&mut line).0, Line::End);
+    }
+
+    #[test]
+    fn an_endless_line_is_held_only_up_to_the_cap() {
+        // 64 MiB without a line end, read through a 4 KiB buffer under a 1 KiB cap.
+        let text = std::io::repeat(b'x').take(64 << 20);
+        let mut reader = BufReader::with_capacity(4096, text);
+        let mut line = Vec::new();
+        let found = read_line_capped(&mut reader, &mut line, 1024).expect("read");
+        assert_eq!(found, Line::TooLong);
+        assert!(line.capacity() <= 1024, "held {} bytes", line.capacity());
+        // /dev/zero never ends: its NUL bytes stop the reading once over the cap.
+        let mut reader = BufReader::with_capacity(4096, std::io::repeat(0));
+        let found = read_line_capped(&mut reader, &mut line, 1024).expect("read");
+        assert_eq!(found, Line::Binary);
+        assert!(line.capacity() <= 1024, "held {} bytes", line.capacity());
+    }
+
+    #[test]
+    fn a_long_line_is_reported_by_number_between_the_lines_around_it() {
+        let good = r#"{"kind":"message","channel":"m","payload":"p"}"#;
+        let long = format!(
+            r#"{{"kind":"message","channel":"m","payload":"{}"}}"#,
+            "y".repeat(200)
+        );
+        let text = format!("{good}\n{long}\n{good}\n");
+        let (tx, mut rx) = mpsc::channel(100);
+        read_lines_capped(BufReader::with_capacity(16, text.as_bytes()), 100, None, tx);
+        let mut lines = Vec::new();
+        while let Ok(chunk) = rx.try_recv() {
+            lines.extend(chunk);
+        }
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(matches!(lines[0], (1, Parsed::Send { .. })), "{lines:?}");
+        assert_eq!(
+            lines[1],
+            (2, Parsed::Malformed("longer than 100 bytes".into()))
+        );
+        assert!(matches!(lines[2], (3, Parsed::Send { .. })), "{lines:?}");
     }
 
     #[test]
