@@ -382,17 +382,22 @@ fn crc16(data: &[u8]) -> u16 {
     crc
 }
 
-/// The hash slot of a key (or shard channel): only the part inside the first `{…}` is
-/// hashed when that part is non-empty.
+/// The hash tag Redis Cluster hashes instead of the whole key (`keyHashSlot` in the
+/// cluster spec): the bytes after the FIRST `{` up to the first `}` after it, if there is
+/// such a `}` and the part between is not empty. `None`: the whole key is hashed — also
+/// for `x}y` (no `{`), `q{r` (no `}` after it) and `{}z` or `a{}{b}` (the first `{` is
+/// closed at once; a later `{b}` does not count).
+pub fn hash_tag(key: &[u8]) -> Option<&[u8]> {
+    let open = key.iter().position(|&b| b == b'{')?;
+    let rest = &key[open + 1..];
+    let len = rest.iter().position(|&b| b == b'}')?;
+    (len > 0).then(|| &rest[..len])
+}
+
+/// The hash slot of a key (or shard channel): its [`hash_tag`] if it has one, else the
+/// whole key.
 pub fn key_slot(key: &[u8]) -> u16 {
-    let hashed = match key.iter().position(|&b| b == b'{') {
-        Some(open) => match key[open + 1..].iter().position(|&b| b == b'}') {
-            Some(len) if len > 0 => &key[open + 1..open + 1 + len],
-            _ => key,
-        },
-        None => key,
-    };
-    crc16(hashed) % SLOTS as u16
+    crc16(hash_tag(key).unwrap_or(key)) % SLOTS as u16
 }
 
 /// One line of CLUSTER NODES: the node, the primary it replicates, the slots it serves.
@@ -478,6 +483,42 @@ mod tests {
         assert_eq!(key_slot(b"foo{bar}{zap}"), key_slot(b"bar"));
         assert_eq!(key_slot(b""), 0);
         assert_eq!(crc16(b"123456789"), 0x31C3);
+    }
+
+    #[test]
+    fn hash_tags_follow_the_cluster_spec() {
+        // The spec's own examples.
+        assert_eq!(hash_tag(b"{user1000}.following"), Some(&b"user1000"[..]));
+        assert_eq!(hash_tag(b"foo{}{bar}"), None);
+        assert_eq!(hash_tag(b"foo{{bar}}zap"), Some(&b"{bar"[..]));
+        assert_eq!(hash_tag(b"foo{bar}{zap}"), Some(&b"bar"[..]));
+        // Names a tester found treated as tagged: a `}` without a `{` before it, an
+        // empty first tag, an empty first tag followed by a full one, no closing `}`.
+        assert_eq!(hash_tag(b"x}y"), None);
+        assert_eq!(hash_tag(b"{}z"), None);
+        assert_eq!(hash_tag(b"a{}{b}"), None);
+        assert_eq!(hash_tag(b"q{r"), None);
+        assert_eq!(hash_tag(b"{sb}x"), Some(&b"sb"[..]));
+        assert_eq!(hash_tag(b"{x}y}:dlq"), Some(&b"x"[..]));
+        assert_eq!(hash_tag(b""), None);
+        // Slots from `CLUSTER KEYSLOT` on Redis 7.0.15.
+        for (key, slot) in [
+            (&b"x}y"[..], 8210),
+            (b"x}y:dlq", 2801),
+            (b"{x}y}:dlq", 16287),
+            (b"{}z", 2337),
+            (b"{}z:dlq", 15521),
+            (b"{{}z}:dlq", 4092),
+            (b"a{}{b}", 15033),
+            (b"a{}{b}:dlq", 10664),
+            (b"{a{}{b}}:dlq", 14311),
+            (b"q{r", 9550),
+            (b"{q{r}:dlq", 9550),
+            (b"{sb}x", 4590),
+            (b"{sb}x:dlq", 4590),
+        ] {
+            assert_eq!(key_slot(key), slot, "{}", String::from_utf8_lossy(key));
+        }
     }
 
     fn parse(resp: &[u8]) -> Value {

@@ -545,6 +545,46 @@ fn dead_letter_in_a_cluster_keeps_both_keys_in_one_slot() {
 }
 
 #[test]
+fn dead_letter_of_a_name_with_its_own_braces_says_no_derived_key_shares_its_slot() {
+    // `x}y` has no hash tag (no `{` before the `}`), so it hashes whole, to slot 8210;
+    // `x}y:dlq` is in 2801 and `{x}y}:dlq` hashes only `x`. The refusal used to suggest
+    // `x}y:dlq`, the key it had just refused.
+    let cluster = Cluster::shared();
+    let key = "x}y";
+    let id = cluster
+        .cli_c(&["XADD", key, "*", "job", "poison"])
+        .trim()
+        .to_string();
+    cluster.cli_c(&["XGROUP", "CREATE", key, "g", "0"]);
+    cluster.cli_c(&["XREADGROUP", "GROUP", "g", "w", "STREAMS", key, ">"]);
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let env = [("REDTAIL_AUDIT_LOG", audit.to_str().unwrap())];
+    let url = cluster.seed_url();
+    let mut p = Proc::spawn_env(&["dead-letter", "--url", &url, key, "g", &id], &env);
+    let code = p.wait_exit(T);
+    let stderr = p.stderr();
+    assert!(code.is_some_and(|c| c != 0), "{code:?} {stderr}");
+    assert!(
+        stderr.contains("no key derived from the stream's name shares its slot"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("in slot 8210 with --to"), "{stderr}");
+    assert!(!stderr.contains("e.g."), "{stderr}");
+    assert!(cluster.cli_c(&["XPENDING", key, "g"]).starts_with('1'));
+    // The advice works: a key whose tag hashes to 8210 (CLUSTER KEYSLOT dlq23811).
+    let to = "{dlq23811}:dlq";
+    assert_eq!(cluster.cli_c(&["CLUSTER", "KEYSLOT", to]).trim(), "8210");
+    let mut p = Proc::spawn_env(
+        &["dead-letter", "--url", &url, "--to", to, key, "g", &id],
+        &env,
+    );
+    assert_eq!(p.wait_exit(T), Some(0), "stderr: {}", p.stderr());
+    assert!(cluster.cli_c(&["XRANGE", to, "-", "+"]).contains("poison"));
+    assert!(cluster.cli_c(&["XPENDING", key, "g"]).starts_with('0'));
+}
+
+#[test]
 fn tui_through_a_sentinel_names_the_primary_it_follows() {
     let setup = SentinelSetup::shared();
     let sentinels = setup.sentinel_addrs().join(",");

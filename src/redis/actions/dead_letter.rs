@@ -11,8 +11,9 @@
 //! deletes its own copies again. Because it is one command, redtail dying midway cannot
 //! leave half the work done: the server runs all of it or none.
 //!
-//! Cluster: both keys must hash to one slot for EVAL; `<stream>:dlq` usually does not
-//! (`{orders}:dlq` with a stream `{orders}` would). Cluster routing is a later issue.
+//! Cluster: both keys must hash to one slot for EVAL; `<stream>:dlq` usually does not,
+//! so the default there is a derived key checked to share the slot, if one exists
+//! ([`same_slot_dlq_key`]).
 
 use redis::aio::MultiplexedConnection;
 use redis::Value;
@@ -108,25 +109,39 @@ pub fn default_dlq_key(stream: &[u8]) -> Vec<u8> {
     key
 }
 
-/// The default dead-letter stream, also in a cluster: the script touches both keys, so
-/// they must share a hash slot. `<stream>:dlq` usually does not; `{<stream>}:dlq` does
-/// (only the tag is hashed), so that is the default there when needed.
-pub fn dlq_key_for(stream: &[u8], cluster: bool) -> Vec<u8> {
+/// A dead-letter key derived from `stream`'s name that shares its hash slot, checked
+/// with [`key_slot`] itself: `<stream>:dlq` when that keeps the slot (a tagged stream
+/// such as `{sb}x`, whose suffix keeps the tag), else `{<stream>}:dlq`. `None` when
+/// neither does: the tag cannot hold a `}` and Redis closes it at the first one, so an
+/// untagged name with braces of its own (`x}y`, `{}z`, `a{}{b}`) has no such key.
+///
+/// [`key_slot`]: crate::redis::cluster::key_slot
+pub fn same_slot_dlq_key(stream: &[u8]) -> Option<Vec<u8>> {
     use crate::redis::cluster::key_slot;
+    let slot = key_slot(stream);
     let plain = default_dlq_key(stream);
-    if !cluster || key_slot(&plain) == key_slot(stream) {
-        return plain;
+    if key_slot(&plain) == slot {
+        return Some(plain);
     }
     let mut tagged = b"{".to_vec();
     tagged.extend_from_slice(stream);
     tagged.extend_from_slice(b"}:dlq");
-    if key_slot(&tagged) == key_slot(stream) {
-        tagged
-    } else {
-        // A key with braces of its own: no simple default shares its slot; the server
-        // says CROSSSLOT and the user names one with --to.
-        plain
+    (key_slot(&tagged) == slot).then_some(tagged)
+}
+
+/// The default dead-letter stream: the one `dead-letter` without `--to`, the Pending
+/// pane's `d` and the Problems pane's poison fix (and so doctor's printed fix) all use.
+/// In a cluster the script touches both keys, so they must share a hash slot: the
+/// [`same_slot_dlq_key`]. When there is none it is still `<stream>:dlq`, and
+/// [`check_target`] refuses it before anything is sent, saying that `--to` must name a
+/// key in the stream's slot.
+pub fn dlq_key_for(stream: &[u8], cluster: bool) -> Vec<u8> {
+    if cluster {
+        if let Some(key) = same_slot_dlq_key(stream) {
+            return key;
+        }
     }
+    default_dlq_key(stream)
 }
 
 /// The dead-letter stream must be another, named stream, and in a cluster one in the
@@ -153,15 +168,28 @@ pub fn check_target(stream: &[u8], dlq: &[u8], cluster: bool) -> Result<(), Acti
             escape_line(stream)
         ));
     }
-    if cluster && key_slot(dlq) != key_slot(stream) {
+    let slot = key_slot(stream);
+    if cluster && key_slot(dlq) != slot {
+        // Only ever suggest a key that really shares the slot: a derived one that fails
+        // the same way would send the user round in circles.
+        let advice = match same_slot_dlq_key(stream) {
+            Some(key) => format!(
+                "use a key with the stream's hash tag, e.g. {}",
+                escape_line(&key)
+            ),
+            None => format!(
+                "no key derived from the stream's name shares its slot (Redis hashes only \
+                 the text between the first {{ and the first }} after it, so this name \
+                 cannot be wrapped in a tag that keeps its slot) — name a dead-letter stream \
+                 in slot {slot} with --to, one for which CLUSTER KEYSLOT answers {slot}"
+            ),
+        };
         return refuse(format!(
             "in a cluster both keys must be in one hash slot, and {} is in slot {} but {} \
-             in slot {} — use a key with the stream's hash tag, e.g. {}",
+             in slot {slot} — {advice}",
             escape_line(dlq),
             key_slot(dlq),
             escape_line(stream),
-            key_slot(stream),
-            escape_line(&dlq_key_for(stream, true))
         ));
     }
     Ok(())
@@ -180,6 +208,73 @@ mod dlq_key_tests {
         assert_eq!(key_slot(&k), key_slot(b"jobs"));
         // Already tagged: the plain suffix keeps the tag, so the slot.
         assert_eq!(dlq_key_for(b"jobs:{eu}", true), b"jobs:{eu}:dlq");
+    }
+
+    #[test]
+    fn same_slot_default_is_checked_or_absent() {
+        // The tester's names and the cluster spec's examples: the derived key, if any,
+        // and its slot is the stream's.
+        let cases: [(&[u8], Option<&[u8]>); 11] = [
+            (b"x}y", None),
+            (b"{}z", None),
+            (b"a{}{b}", None),
+            (b"q{r", Some(b"{q{r}:dlq")),
+            (b"{sb}x", Some(b"{sb}x:dlq")),
+            (b"{user1000}.following", Some(b"{user1000}.following:dlq")),
+            (b"foo{}{bar}", None),
+            (b"foo{{bar}}zap", Some(b"foo{{bar}}zap:dlq")),
+            (b"foo{bar}{zap}", Some(b"foo{bar}{zap}:dlq")),
+            (b"jobs", Some(b"{jobs}:dlq")),
+            (b"jobs:{eu}", Some(b"jobs:{eu}:dlq")),
+        ];
+        for (stream, expected) in cases {
+            let name = String::from_utf8_lossy(stream);
+            let derived = same_slot_dlq_key(stream);
+            assert_eq!(derived.as_deref(), expected, "{name}");
+            if let Some(key) = &derived {
+                assert_eq!(key_slot(key), key_slot(stream), "{name}");
+            }
+            // Outside a cluster the default never changes.
+            assert_eq!(
+                dlq_key_for(stream, false),
+                default_dlq_key(stream),
+                "{name}"
+            );
+            let default = dlq_key_for(stream, true);
+            match &derived {
+                Some(key) => assert_eq!(&default, key, "{name}"),
+                // No key shares the slot: the default is refused before anything is sent.
+                None => assert!(check_target(stream, &default, true).is_err(), "{name}"),
+            }
+        }
+    }
+
+    #[test]
+    fn refusal_never_suggests_a_key_in_another_slot() {
+        // The tester's case: it suggested x}y:dlq, the very key it had just refused.
+        for (stream, slot) in [
+            (&b"x}y"[..], "8210"),
+            (b"{}z", "2337"),
+            (b"a{}{b}", "15033"),
+        ] {
+            let name = String::from_utf8_lossy(stream);
+            let e = check_target(stream, &dlq_key_for(stream, true), true).unwrap_err();
+            assert!(
+                e.message
+                    .contains("no key derived from the stream's name shares its slot"),
+                "{name}: {}",
+                e.message
+            );
+            assert!(
+                e.message.contains(&format!("in slot {slot} with --to")),
+                "{}",
+                e.message
+            );
+            assert!(!e.message.contains("e.g."), "{}", e.message);
+        }
+        let e = check_target(b"q{r", b"q{r:dlq", true).unwrap_err();
+        assert!(e.message.contains("e.g. {q{r}:dlq"), "{}", e.message);
+        assert!(check_target(b"q{r", b"{q{r}:dlq", true).is_ok());
     }
 
     #[test]
