@@ -108,6 +108,9 @@ pub struct Decoders {
     identity: std::sync::Arc<str>,
     /// No channel has a decoder of its own: every payload is read as without any.
     json_only: bool,
+    /// A payload its channel's decoder does not take has no fields (see
+    /// [`Decoders::strict`]); otherwise it is read as without a decoder.
+    strict: bool,
 }
 
 /// A channel → its configured decoder, if any.
@@ -133,7 +136,19 @@ impl Decoders {
             choice_for: std::sync::Arc::new(choice_for),
             identity: identity.into(),
             json_only: false,
+            strict: false,
         }
+    }
+
+    /// A payload that the channel's decoder does not take has no fields, as the README
+    /// promises ("the filter reads the payload with that decoder"): under `--decode
+    /// msgpack`, JSON text or gzip is not read some other way. Only for callers that keep
+    /// stream entries (our own JSON of their fields, never decoded) away from these
+    /// decoders, as `tail` does.
+    pub fn strict(mut self) -> Decoders {
+        self.strict = true;
+        self.identity = format!("{} strict", self.identity).into();
+        self
     }
 
     /// Decoders known to give no channel a decoder of its own (no rule or flag names
@@ -1139,9 +1154,10 @@ impl Msg<'_> {
     fn json(&mut self) -> Option<&Value> {
         let (payload, paths) = (self.payload, self.paths);
         let choice = self.own_decoder();
+        let strict = self.decoders.is_some_and(|d| d.strict);
         self.json
             .get_or_insert_with(|| match choice {
-                Some(choice) => decoded_payload(payload, paths, choice),
+                Some(choice) => decoded_payload(payload, paths, choice, strict),
                 None => parse_payload(payload, paths),
             })
             .as_ref()
@@ -1179,11 +1195,13 @@ impl Msg<'_> {
 
 /// The payload as the channel's own decoder reads it (`auto` and `json` as without one).
 /// A payload that decoder does not take (a stream entry's JSON under `--decode`, a stray
-/// message) is read as without one.
+/// message) is read as without one, unless `strict` ([`Decoders::strict`]): then it has
+/// no fields.
 fn decoded_payload(
     payload: &[u8],
     paths: &json::Paths,
     choice: crate::decode::Choice,
+    strict: bool,
 ) -> Option<Value> {
     use crate::decode::{Choice, Format};
     match choice {
@@ -1192,7 +1210,7 @@ fn decoded_payload(
             crate::decode::decode_capped(payload, choice, crate::decode::PREVIEW_OUTPUT)
                 .ok()
                 .map(|decoded| decoded.value)
-                .or_else(|| parse_payload(payload, paths))
+                .or_else(|| (!strict).then(|| parse_payload(payload, paths)).flatten())
         }
     }
 }

@@ -26,9 +26,10 @@ pub async fn run(
     decode: DecodeRules,
 ) -> Result<i32> {
     let filter = match &args.filter {
-        // JSON-field tests read each payload as it is printed (`--decode`, `[decode]`).
+        // JSON-field tests read each payload as it is printed (`--decode`, `[decode]`):
+        // one the named decoder does not take has no fields.
         Some(expr) => match Filter::parse(expr) {
-            Ok(f) => Some(f.with_decoders(decode.decoders(args.decode))),
+            Ok(f) => Some(f.with_decoders(decode.decoders(args.decode).strict())),
             Err(e) => {
                 eprintln!("redtail: {e}");
                 return Ok(crate::exit::USAGE);
@@ -166,6 +167,9 @@ fn subscriber_config(
 /// drops on stderr. `Some(code)` from a method means: stop with that exit code.
 struct Consumer {
     filter: Option<Filter>,
+    /// The filter for stream entries: printed undecoded (our own JSON of their fields),
+    /// so read as JSON, whatever `--decode` or `[decode]` says for their key.
+    entry_filter: Option<Filter>,
     format: Format,
     escape: bool,
     /// `--decode` (wins) and the config's `[decode]` globs.
@@ -192,8 +196,10 @@ impl Consumer {
             format: args.format,
             escape: args.escape || std::io::stdout().is_terminal(),
         };
+        let entry_filter = args.filter.as_deref().and_then(|e| Filter::parse(e).ok());
         Consumer {
             filter,
+            entry_filter,
             format: style.format,
             escape: style.escape,
             decode_flag: args.decode,
@@ -282,7 +288,11 @@ impl Consumer {
     }
 
     async fn message(&mut self, m: &Message) -> Option<i32> {
-        if let Some(f) = &self.filter {
+        let filter = match m.kind {
+            Kind::StreamEntry => &self.entry_filter,
+            _ => &self.filter,
+        };
+        if let Some(f) = filter {
             if !f.matches(&m.channel, &m.payload) {
                 return None;
             }

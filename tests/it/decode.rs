@@ -281,6 +281,36 @@ fn json_field_filter_matches_a_decoded_msgpack_field() {
     assert_eq!(second["payload"], r#"{"user":{"id":42}}"#);
 }
 
+/// README "Decoding payloads": when `tail --decode` names a decoder, "the filter reads
+/// the payload with that decoder". The same object as JSON text, CBOR, gzip+JSON and
+/// MessagePack: under `--decode msgpack` only the MessagePack one has `.user.id` (JSON
+/// text is not MessagePack either: it prints with a decode error, so it has no fields).
+#[test]
+fn tail_decode_named_decoder_is_the_one_the_filter_reads_the_payload_with() {
+    let payloads = python_payloads(
+        "import msgpack, cbor2\n\
+         out(json.dumps(obj).encode())\n\
+         out(cbor2.dumps(obj))\n\
+         out(gzip.compress(json.dumps(obj).encode()))\n\
+         out(msgpack.packb(obj))\n\
+         out(msgpack.packb({'user': {'id': 42}, 'last': True}))\n",
+    );
+    let server = Server::start();
+    let p = tail(&server, &["--decode", "msgpack", "-f", ".user.id == 42"]);
+    let mut c = server.conn();
+    for payload in &payloads {
+        let _: i64 = c.publish("enc", payload).unwrap_or_default();
+    }
+    let first = p.json_line(T);
+    assert_eq!(
+        (&first["decoded_as"], &first["decoded"]),
+        (&json!("msgpack"), &original()),
+        "only the MessagePack payload passes: {first}"
+    );
+    let last = p.json_line(T);
+    assert_eq!(last["decoded"]["last"], true, "{last}");
+}
+
 /// The real TUI in a pseudo-terminal: a MessagePack message from Python shows as a
 /// `[msgpack]` row, opens decoded, and `d` moves on to the raw text.
 #[test]
