@@ -98,7 +98,8 @@ pub async fn run(args: TuiArgs, route: Arc<Route>) -> Result<i32> {
         .map(|s| (s.width, s.height))
         .unwrap_or((80, 24));
     let config = Config {
-        target: target.to_string(),
+        // Through Sentinel the template's host is a placeholder: name the Sentinels.
+        target: route.label(),
         max_messages: feed_caps.max_items,
         max_bytes: feed_caps.max_bytes,
         export_dir: export_dir(),

@@ -112,14 +112,19 @@ pub async fn run(args: DoctorArgs, route: Arc<Route>, conn: &ConnArgs) -> Result
         poison_deliveries: args.poison_deliveries,
         zombie_after_ms: u64::try_from(args.zombie_after.as_millis()).unwrap_or(u64::MAX),
     };
-    let server = route.template().to_string();
-    let snapshot = if route.is_cluster() {
-        collect_cluster_streams(&route, &args.streams).await
+    // The server checked: a cluster's seed, or the one server (through Sentinel, the
+    // primary it names; the template's host is only a placeholder there).
+    let (server, snapshot) = if route.is_cluster() {
+        let server = route.template().to_string();
+        (server, collect_cluster_streams(&route, &args.streams).await)
     } else {
         let target = route.target(0).await?;
-        collect_streams(&target, &args.streams).await
-    }
-    .map_err(|e| anyhow!("cannot read streams from {server}: {e}"))?;
+        (
+            target.to_string(),
+            collect_streams(&target, &args.streams).await,
+        )
+    };
+    let snapshot = snapshot.map_err(|e| anyhow!("cannot read streams from {server}: {e}"))?;
     let (details, mut notes) = read_details_via_route(&route, &mut Pool::new(), &snapshot).await;
     notes.extend(snapshot_notes(&snapshot));
     let prefix = fix_prefix(&route, conn);

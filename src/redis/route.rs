@@ -157,6 +157,42 @@ impl Route {
         t
     }
 
+    /// The server as a person names it in a header: the URL for one server or a cluster
+    /// seed; for Sentinel the `redis+sentinel://SENTINELS/MASTER[/DB]` form, because the
+    /// template's host is only a placeholder the Sentinels fill in (see
+    /// [`Route::describe`] for the primary they named).
+    pub fn label(&self) -> String {
+        let Mode::Sentinel(spec) = &self.mode else {
+            return self.template.to_string();
+        };
+        use crate::text::escape::escape_str;
+        let t = &self.template;
+        let scheme = if t.tls { "rediss" } else { "redis" };
+        let mut out = format!("{scheme}+sentinel://");
+        if let Some(u) = &t.username {
+            out.push_str(&escape_str(u));
+            out.push('@');
+        }
+        let sentinels: Vec<String> = spec
+            .sentinels
+            .iter()
+            .map(|(host, port)| {
+                if host.contains(':') {
+                    format!("[{host}]:{port}")
+                } else {
+                    format!("{host}:{port}")
+                }
+            })
+            .collect();
+        out.push_str(&escape_str(&sentinels.join(",")));
+        out.push('/');
+        out.push_str(&escape_str(&spec.master));
+        if t.db != 0 {
+            out.push_str(&format!("/{}", t.db));
+        }
+        out
+    }
+
     /// What the status bar says about the deployment.
     pub fn describe(&self) -> Option<String> {
         match &self.mode {
@@ -442,6 +478,22 @@ pub fn split_sentinel_url(url: &str) -> Result<Option<SentinelUrl>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sentinel_route_is_labelled_by_its_sentinels_not_the_placeholder() {
+        let mut spec = SentinelSpec::parse(&["s1:26379,[::1]:26380".into()], "mymaster").unwrap();
+        spec.password = Some("sentinel-secret".into());
+        let template = Target::parse_url("redis://app:secret@127.0.0.1/2").unwrap();
+        let label = Route::sentinel(template.clone(), spec).label();
+        assert_eq!(
+            label,
+            "redis+sentinel://app@s1:26379,[::1]:26380/mymaster/2"
+        );
+        assert_eq!(
+            Route::single(template).label(),
+            "redis://app@127.0.0.1:6379/2"
+        );
+    }
 
     #[test]
     fn sentinel_urls_are_taken_apart() {

@@ -33,6 +33,7 @@ use super::error::PollError;
 use super::inbox::Inbox;
 use super::message::{Delivery, Kind, Message};
 use super::reply::{into_bytes, into_items, strip_attribute};
+use super::route::Route;
 use super::streams::{parse_entries, stream_error, StreamEntry, StreamId};
 use crate::text::escape::escape_str;
 
@@ -55,10 +56,13 @@ impl StreamTail {
     /// Follow `keys` (explicit stream keys, not globs) into `inbox`, reconnecting with the
     /// default backoff.
     /// One follower per node that holds some of `keys` (one XREAD cannot span hash
-    /// slots in a cluster); a single follower otherwise. Placement is decided once, from
-    /// the route's last known topology.
+    /// slots in a cluster); a single follower otherwise. Cluster placement is decided
+    /// once, from the route's last known topology. Outside a cluster the follower asks
+    /// the route at every connect, so through Sentinel it reads the primary the
+    /// Sentinels name now (never the template's placeholder address), and after a
+    /// failover the next connect asks them again.
     pub fn spawn_routed(
-        route: &crate::redis::route::Route,
+        route: &Arc<Route>,
         keys: Vec<Bytes>,
         inbox: Arc<Inbox>,
     ) -> Vec<StreamTail> {
@@ -66,7 +70,12 @@ impl StreamTail {
             return Vec::new();
         }
         let Some(topo) = route.cached_topology().filter(|_| route.is_cluster()) else {
-            return vec![StreamTail::spawn(route.template().clone(), keys, inbox)];
+            return vec![StreamTail::start(
+                Source::Route(route.clone()),
+                keys,
+                inbox,
+                Backoff::default(),
+            )];
         };
         let mut by_node: std::collections::BTreeMap<String, (Target, Vec<Bytes>)> =
             Default::default();
@@ -97,6 +106,10 @@ impl StreamTail {
         inbox: Arc<Inbox>,
         backoff: Backoff,
     ) -> StreamTail {
+        StreamTail::start(Source::Fixed(target), keys, inbox, backoff)
+    }
+
+    fn start(source: Source, keys: Vec<Bytes>, inbox: Arc<Inbox>, backoff: Backoff) -> StreamTail {
         let (stop, stop_rx) = watch::channel(false);
         let mut unique = Vec::new();
         for k in keys {
@@ -105,7 +118,7 @@ impl StreamTail {
             }
         }
         let tail = Tail {
-            target,
+            source,
             keys: unique,
             inbox,
             backoff,
@@ -137,8 +150,17 @@ impl Drop for StreamTail {
     }
 }
 
+/// Where a follower connects.
+enum Source {
+    /// One node, as given (a cluster node, or a test's server).
+    Fixed(Target),
+    /// Whatever the route names at connect time: the one server, or the primary the
+    /// Sentinels name.
+    Route(Arc<Route>),
+}
+
 struct Tail {
-    target: Target,
+    source: Source,
     keys: Vec<Bytes>,
     inbox: Arc<Inbox>,
     backoff: Backoff,
@@ -176,12 +198,26 @@ impl Tail {
 
     /// Connect, find where to start, then XREAD until something fails.
     async fn session(&mut self, attempt: &mut u32) -> Result<(), String> {
-        let mut conn = self.target.command_connection().await.map_err(|e| {
+        let result = self.read_until_failure(attempt).await;
+        if let (Err(_), Source::Route(route)) = (&result, &self.source) {
+            // A Sentinel may name another primary by now: ask again on the next connect.
+            route.invalidate();
+        }
+        result
+    }
+
+    async fn read_until_failure(&mut self, attempt: &mut u32) -> Result<(), String> {
+        let cannot_connect = |e: anyhow::Error| {
             format!(
                 "{TRANSIENT}cannot connect: {}",
                 escape_str(&format!("{e:#}"))
             )
-        })?;
+        };
+        let target = match &self.source {
+            Source::Fixed(t) => t.clone(),
+            Source::Route(route) => route.target(*attempt).await.map_err(cannot_connect)?,
+        };
+        let mut conn = target.command_connection().await.map_err(cannot_connect)?;
         self.resolve(&mut conn, true).await?;
         *attempt = 0;
         let mut last_check = Instant::now();

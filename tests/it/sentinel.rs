@@ -1,15 +1,22 @@
 //! Sentinel: the test harness (primary, replica, three sentinels) and the crate's
 //! resolver against it: finding the primary, following a failover, and the errors a
-//! person sees for a wrong master name, dead sentinels or a dead primary.
+//! person sees for a wrong master name, dead sentinels or a dead primary; and the stream
+//! tail (`tail --stream`, the TUI's follow) reading the primary the Sentinels name.
 
 use crate::common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use common::sentinel::SentinelSetup;
-use common::{info_field, query_text};
+use common::{info_field, query, query_text, Proc};
 use redtail::redis::conn::Target;
+use redtail::redis::inbox::{Caps, Inbox};
+use redtail::redis::message::{Delivery, Kind};
+use redtail::redis::route::Route;
 use redtail::redis::sentinel::{resolve_master, SentinelSpec};
+use redtail::redis::stream_tail::StreamTail;
 
 fn spec(setup: &SentinelSetup, master: &str) -> SentinelSpec {
     SentinelSpec::parse(&[setup.sentinel_addrs().join(",")], master).expect("valid addresses")
@@ -157,4 +164,143 @@ async fn dead_primary_then_dead_sentinels_are_explained() {
     for addr in setup.sentinel_addrs() {
         assert!(err.contains(&addr), "{addr} missing: {err}");
     }
+}
+
+/// Wait until a client on `port` is blocked in XREAD on `key` (the tail found where to
+/// start there); `why` says what failed otherwise.
+fn wait_reading_on(port: u16, timeout: Duration, why: impl Fn() -> String) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let clients = query_text(port, &["CLIENT", "LIST"]).unwrap_or_default();
+        if clients.contains("cmd=xread") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no XREAD on 127.0.0.1:{port} within {timeout:?}: {}",
+            why()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `--sentinel … --master …` and the `redis+sentinel://` URL: the tail reads the stream
+/// on the primary the Sentinels name, not on the template's placeholder 127.0.0.1:6379
+/// (where another Redis may hold a stream of the same name).
+#[test]
+fn tail_stream_through_sentinel_reads_the_primary() {
+    let setup = SentinelSetup::shared();
+    let primary = setup.primary_port();
+    let sentinels = setup.sentinel_addrs().join(",");
+    let url = format!("redis+sentinel://{sentinels}/mymaster");
+    let forms: [(&str, Vec<&str>); 2] = [
+        (
+            "flags",
+            vec!["--sentinel", &sentinels, "--master", "mymaster"],
+        ),
+        ("url", vec![&url]),
+    ];
+    for (form, conn) in forms {
+        // The previous form's tail has exited: its XREAD must not pass for this one's.
+        common::wait_for(
+            "no XREAD left on the primary",
+            Duration::from_secs(10),
+            || (!query_text(primary, &["CLIENT", "LIST"])?.contains("cmd=xread")).then_some(()),
+        );
+        let key = format!("sentinel-tail-{form}");
+        let mut args = vec!["tail"];
+        args.extend(conn);
+        args.extend(["--stream", &key, "-n", "1", "--format", "jsonl"]);
+        let mut p = Proc::spawn(&args);
+        wait_reading_on(primary, Duration::from_secs(15), || {
+            format!("{form}: redtail stderr: {}", p.stderr())
+        });
+        query(primary, &["XADD", &key, "7-1", "via", form]).expect("XADD on the primary");
+        let v = p.json_line(Duration::from_secs(10));
+        assert_eq!(v["kind"], "xentry", "{form}: {v}");
+        assert_eq!(v["stream"], key.as_str(), "{form}: {v}");
+        assert_eq!(v["id"], "7-1", "{form}: {v}");
+        assert_eq!(v["fields"], serde_json::json!([["via", form]]), "{form}");
+        assert_eq!(
+            p.wait_exit(Duration::from_secs(10)),
+            Some(0),
+            "{form}: {}",
+            p.stderr()
+        );
+        let err = p.stderr();
+        assert!(!err.contains("6379"), "{form}: {err}");
+    }
+}
+
+/// Stream entry payloads from `inbox` into `seen` (everything into `log`) until there
+/// are `want` or `timeout` passes.
+async fn collect_entries(
+    inbox: &Inbox,
+    want: usize,
+    timeout: Duration,
+    seen: &mut Vec<String>,
+    log: &mut Vec<String>,
+) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while seen.len() < want && tokio::time::Instant::now() < deadline {
+        let _ = tokio::time::timeout(Duration::from_millis(200), inbox.notified()).await;
+        let mut batch = Vec::new();
+        inbox.drain_into(100, &mut batch);
+        for d in batch {
+            if let Delivery::Message(m) = &d {
+                assert_eq!(m.kind, Kind::StreamEntry);
+                seen.push(String::from_utf8_lossy(&m.payload).into_owned());
+            }
+            log.push(format!("{d:?}"));
+        }
+    }
+}
+
+/// The engine under `tail --stream` and the TUI's follow (`StreamTail::spawn_routed`):
+/// through Sentinel it reads the primary, and after a failover it asks the Sentinels
+/// again and reads the new primary, from where it left off.
+#[tokio::test(flavor = "multi_thread")]
+async fn stream_tail_follows_the_primary_through_a_failover() {
+    let setup = SentinelSetup::start();
+    let [first, second] = setup.data_ports();
+    let route = Route::sentinel(Target::default(), spec(&setup, "mymaster"));
+    let inbox = Arc::new(Inbox::new(Caps::default()));
+    let tails = StreamTail::spawn_routed(&route, vec![Bytes::from_static(b"fs")], inbox.clone());
+    assert_eq!(tails.len(), 1);
+    let inbox_errors = {
+        let inbox = inbox.clone();
+        move || {
+            let mut got = Vec::new();
+            inbox.drain_into(100, &mut got);
+            format!("{got:?}")
+        }
+    };
+    let setup = tokio::task::spawn_blocking(move || {
+        wait_reading_on(first, Duration::from_secs(15), &inbox_errors);
+        query(first, &["XADD", "fs", "1-1", "n", "before"]).expect("XADD");
+        setup
+    })
+    .await
+    .expect("first entry");
+    let mut seen = Vec::new();
+    let mut log = Vec::new();
+    collect_entries(&inbox, 1, Duration::from_secs(10), &mut seen, &mut log).await;
+    assert_eq!(seen.len(), 1, "{log:?}");
+    assert!(seen[0].contains("\"before\""), "{seen:?}");
+
+    let (setup, new) = tokio::task::spawn_blocking(move || {
+        let new = setup.failover();
+        (setup, new)
+    })
+    .await
+    .expect("failover");
+    assert_eq!(new, second);
+    query(second, &["XADD", "fs", "2-1", "n", "after"]).expect("XADD on the new primary");
+    collect_entries(&inbox, 2, Duration::from_secs(30), &mut seen, &mut log).await;
+    assert_eq!(seen.len(), 2, "{log:?}");
+    assert!(seen[1].contains("\"after\""), "{seen:?}");
+    for tail in tails {
+        tail.shutdown().await;
+    }
+    drop(setup);
 }
