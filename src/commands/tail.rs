@@ -58,7 +58,7 @@ pub async fn run(
         inbox.clone(),
     );
     let mut status = subscriber.status();
-    let mut consumer = Consumer::new(&args, filter, decode, route.template().to_string());
+    let mut consumer = Consumer::new(&args, filter, decode, route.label());
     let mut batch = Vec::with_capacity(DRAIN_BATCH);
     // Fires SHIP_DELAY after output started waiting in a chunk smaller than SHIP_AT.
     let ship_timer = tokio::time::sleep(std::time::Duration::ZERO);
