@@ -248,10 +248,10 @@ impl Tail {
                 let id = self.last.get(*k).copied().unwrap_or(StreamId::new(0, 0));
                 cmd.arg(id.to_string());
             }
-            let reply: Value = cmd
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| session_error("XREAD", &e))?;
+            let reply: Value = match cmd.query_async(&mut conn).await {
+                Ok(reply) => reply,
+                Err(e) => return Err(self.failed("XREAD", &e)),
+            };
             let batches = parse_xread(reply)
                 .map_err(|what| format!("{TRANSIENT}XREAD failed: unexpected reply ({what})"))?;
             self.reported = None;
@@ -313,7 +313,7 @@ impl Tail {
                     }
                     self.bad.insert(key, text);
                 }
-                Err(e) => return Err(session_error("XREVRANGE", &e)),
+                Err(e) => return Err(self.failed("XREVRANGE", &e)),
             }
         }
         Ok(())
@@ -336,11 +336,41 @@ impl Tail {
 /// server's refusal (WRONGTYPE, NOPERM) names the stream instead (`stream KEY: …`).
 pub const TRANSIENT: &str = "stream tail: ";
 
-/// An error that ends the session: a server refusal for the whole read, or a transient one.
+impl Tail {
+    /// The session's end after `command` failed with `e`. A MOVED (the slot was resharded,
+    /// or the node came back as a replica after a failover) moves a follower of one
+    /// cluster node to the node named: the next connect reads there, from the last id
+    /// read, so no entry is missed (a MOVED ended `tail` with exit 1, its channel
+    /// subscriptions with it).
+    fn failed(&mut self, command: &str, e: &redis::RedisError) -> String {
+        let moved_to = (e.code() == Some("MOVED"))
+            .then(|| e.redirect_node())
+            .flatten()
+            .and_then(|(addr, _)| addr.rsplit_once(':'))
+            .and_then(|(host, port)| Some((host.to_string(), port.parse::<u16>().ok()?)));
+        if let (Some((host, port)), Source::Fixed(target)) = (moved_to, &mut self.source) {
+            (target.host, target.port) = (host, port);
+        }
+        session_error(command, e)
+    }
+}
+
+/// An error that ends the session: a server refusal for the whole read, or a transient one
+/// (a lost connection, an odd reply, or the cluster moving or being unable to serve the
+/// slot for now: MOVED, ASK, TRYAGAIN, CLUSTERDOWN, or a node loading or read-only).
 fn session_error(command: &str, e: &redis::RedisError) -> String {
+    const PASSING: [&str; 7] = [
+        "MOVED",
+        "ASK",
+        "TRYAGAIN",
+        "CLUSTERDOWN",
+        "LOADING",
+        "READONLY",
+        "MASTERDOWN",
+    ];
     match e.code() {
-        Some(_) => format!("streams: {}", error_text(command, e)),
-        None => format!("{TRANSIENT}{}", error_text(command, e)),
+        Some(code) if !PASSING.contains(&code) => format!("streams: {}", error_text(command, e)),
+        _ => format!("{TRANSIENT}{}", error_text(command, e)),
     }
 }
 

@@ -484,24 +484,56 @@ fn tui_shows_the_cluster_its_nodes_and_where_each_stream_lives() {
     assert!(tui.wait_exit(T).is_some());
 }
 
+/// A resharding moves a slot holding a shard channel and a followed stream: the shard
+/// subscription follows the slot, and the stream's follower reads on at the new owner
+/// from the last entry it read (a MOVED ended `tail` with exit 1 before).
 #[test]
-fn shard_subscription_follows_its_slot_when_it_is_migrated() {
+fn shard_subscription_and_stream_follow_their_slot_when_it_is_migrated() {
     let cluster = Cluster::start();
     let shards = three_shards(&cluster, "mig");
     let (tag, from) = shards[0].clone();
     let to = shards[1].1;
     let channel = format!("mig:{{{tag}}}");
+    let stream = format!("mig:{{{tag}}}:jobs");
     let slot = cluster.slot_for_key(&channel).to_string();
+    assert_eq!(cluster.slot_for_key(&stream).to_string(), slot);
+    cluster.cli(from, &["XADD", &stream, "*", "n", "before"]);
     let url = cluster.seed_url();
-    let p = Proc::spawn(&["tail", "--url", &url, "--format", "jsonl", "-s", &channel]);
+    let args = [
+        "tail", "--url", &url, "--format", "jsonl", "-s", &channel, "--stream", &stream,
+    ];
+    let mut p = Proc::spawn(&args);
     wait_for("subscribed on the owner", T, || {
         (numsub(&cluster, from, "SHARDNUMSUB", &channel) == 1).then_some(())
     });
-    // Move the (empty) slot from one primary to another, as a resharding would.
+    cluster.cli(from, &["XADD", &stream, "*", "n", "first"]);
+    let entry = |v: &serde_json::Value| v["kind"] == "xentry";
+    let mut v = p.json_line(T);
+    while !entry(&v) {
+        v = p.json_line(T);
+    }
+    assert!(v.to_string().contains("first"), "{v}");
+    // Move the slot, and the stream in it, from one primary to another, as a resharding
+    // would.
     let id = |port: u16| cluster.cli(port, &["CLUSTER", "MYID"]).trim().to_string();
     let (from_id, to_id) = (id(from), id(to));
     cluster.cli(to, &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id]);
     cluster.cli(from, &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id]);
+    let port = to.to_string();
+    let moved = cluster.cli(
+        from,
+        &[
+            "MIGRATE",
+            "127.0.0.1",
+            &port,
+            "",
+            "0",
+            "5000",
+            "KEYS",
+            &stream,
+        ],
+    );
+    assert_eq!(moved.trim(), "OK");
     cluster.cli(to, &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id]);
     cluster.cli(from, &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id]);
     // The old owner drops the subscription (SUNSUBSCRIBE); redtail re-subscribes on
@@ -513,11 +545,15 @@ fn shard_subscription_follows_its_slot_when_it_is_migrated() {
     });
     let n = int(&cluster.cli(to, &["SPUBLISH", &channel, "after the move"]));
     assert_eq!(n, 1);
-    let mut v = p.json_line(T);
-    while v["kind"] == "gap" {
-        v = p.json_line(T);
+    cluster.cli(to, &["XADD", &stream, "*", "n", "moved"]);
+    let (mut message, mut moved_entry) = (false, false);
+    while !(message && moved_entry) {
+        let v = p.json_line(T);
+        message |= v["payload"] == "after the move";
+        moved_entry |= entry(&v) && v.to_string().contains("moved");
     }
-    assert_eq!(v["payload"], "after the move", "{v}");
+    let running = p.child.try_wait().ok().flatten().is_none();
+    assert!(running, "still running: {}", p.stderr());
 }
 
 #[test]
