@@ -402,6 +402,21 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
                      run `redtail demo` without it"
                 );
             }
+            let c = &cli.conn;
+            let server_given = c.url.is_some()
+                || c.host.is_some()
+                || c.port.is_some()
+                || c.db.is_some()
+                || c.tls
+                || !c.sentinel.is_empty();
+            if server_given {
+                anyhow::bail!(
+                    "the demo runs its own private server on a free port and never connects \
+                     to another, so a server (-u/--url, --host, --port, --db, --tls, \
+                     --sentinel) does not apply; run `redtail demo` without it, or \
+                     `redtail URL` to watch that server"
+                );
+            }
             if !cli.proto.is_empty() {
                 anyhow::bail!(
                     "the demo decodes its own Protobuf channel ({}) with its built-in schema, \

@@ -153,3 +153,19 @@ fn demo_refuses_a_proto_flag_it_would_ignore_and_says_why() {
         "{err}"
     );
 }
+
+#[test]
+fn demo_refuses_a_server_it_would_ignore_and_says_why() {
+    // The demo never connects to a server it was given: say so rather than run silently
+    // on its own one while the user believes they watch theirs.
+    for args in [
+        &["demo", "-u", "redis://127.0.0.1:7810"][..],
+        &["-u", "redis://127.0.0.1:7810", "demo"],
+        &["demo", "--port", "7810"],
+    ] {
+        let mut p = common::Proc::spawn(args);
+        assert_eq!(p.wait_exit(T), Some(1), "{args:?}");
+        let err = p.stderr();
+        assert!(err.contains("never connects to another"), "{args:?}: {err}");
+    }
+}
