@@ -81,9 +81,20 @@ fn redtail_read_only_env_refuses_every_tui_mutation_and_audits_the_refusal() {
     let server = Server::start();
     server.crashed_worker("jobs", "workers", "crashed", 3);
     let before = pending_ids(&server);
-    let (mut tui, audit) =
-        common::tui_audited_sized(&[&server.url(), "-c", "unused"], true, (140, 30));
-    let audit_path = audit.path.clone();
+    let (tui, audit) = common::tui_audited_sized(&[&server.url(), "-c", "unused"], true, (140, 30));
+    refuses_ack_and_publish(tui, &server, &audit.path, &before, "REDTAIL_READ_ONLY=1");
+}
+
+/// In a read-only TUI over `server`'s `jobs`/`workers` (pending ids `before`): `a` on the
+/// Pending pane and `p` on the Channels pane are refused because of `why`, both refusals
+/// are audited, and nothing is acked.
+fn refuses_ack_and_publish(
+    mut tui: Tui,
+    server: &Server,
+    audit_path: &std::path::Path,
+    before: &[String],
+    why: &str,
+) {
     tui.wait_for("connected", T);
     tui.wait_for("READ-ONLY", T);
     tui.send(b"4");
@@ -95,12 +106,12 @@ fn redtail_read_only_env_refuses_every_tui_mutation_and_audits_the_refusal() {
         before.iter().all(|id| s.contains(id.as_str()))
     });
     tui.send(b"a");
-    tui.wait_for("ack is disabled (REDTAIL_READ_ONLY=1)", T);
+    tui.wait_for(&format!("ack is disabled ({why}"), T);
     tui.send(b"2");
     tui.send(b"p");
-    tui.wait_for("publish is disabled (REDTAIL_READ_ONLY=1)", T);
+    tui.wait_for(&format!("publish is disabled ({why}"), T);
     let records = common::wait_for("two audited refusals", T, || {
-        let r = audit_records(&audit_path);
+        let r = audit_records(audit_path);
         (r.len() == 2).then_some(r)
     });
     assert_eq!(records[0]["action"], "ack", "{}", records[0]);
@@ -110,7 +121,7 @@ fn redtail_read_only_env_refuses_every_tui_mutation_and_audits_the_refusal() {
     for r in &records {
         assert_eq!(r["result"]["status"], "refused", "{r}");
     }
-    assert_eq!(pending_ids(&server), before, "nothing was acked");
+    assert_eq!(pending_ids(server), before, "nothing was acked");
     tui.send(b"q");
     tui.wait_exit(T);
 }
@@ -132,36 +143,10 @@ fn read_only_in_defaults_is_kept_by_a_profile_saying_false_in_the_tui() {
     std::fs::write(&config, text).expect("config");
     let config = config.to_string_lossy().into_owned();
     // REDTAIL_READ_ONLY=0: only the config file can make this TUI read-only.
-    let (mut tui, audit) =
+    let (tui, audit) =
         common::tui_audited_sized(&["--config", &config, "-P", "p"], false, (140, 30));
-    let audit_path = audit.path.clone();
-    tui.wait_for("connected", T);
-    tui.wait_for("READ-ONLY", T);
-    tui.send(b"4");
-    tui.send(b"t");
-    tui.send(b"\x15");
-    tui.send(b"jobs workers");
-    tui.send(b"\r");
-    tui.wait_until("the pending entries", T, |s| {
-        before.iter().all(|id| s.contains(id.as_str()))
-    });
-    tui.send(b"a");
-    tui.wait_for("ack is disabled ([defaults] read_only = true", T);
-    tui.send(b"2");
-    tui.send(b"p");
-    tui.wait_for("publish is disabled ([defaults] read_only = true", T);
-    let records = common::wait_for("two audited refusals", T, || {
-        let r = audit_records(&audit_path);
-        (r.len() == 2).then_some(r)
-    });
-    assert_eq!(records[0]["action"], "ack", "{}", records[0]);
-    assert_eq!(records[1]["action"], "publish", "{}", records[1]);
-    for r in &records {
-        assert_eq!(r["result"]["status"], "refused", "{r}");
-    }
-    assert_eq!(pending_ids(&server), before, "nothing was acked");
-    tui.send(b"q");
-    tui.wait_exit(T);
+    let why = "[defaults] read_only = true";
+    refuses_ack_and_publish(tui, &server, &audit.path, &before, why);
 }
 
 #[test]
