@@ -371,7 +371,20 @@ fn malformed_lines_are_reported_with_their_number_and_strict_stops() {
     assert_eq!(done.summary["skipped"]["malformed"], 3, "{}", done.summary);
     assert_eq!(publish_calls(&server) - before, 2);
 
-    let done = replay(&url, &file, &["--strict"], &[], &audit);
+    strict_stops_at_line_2(&server, &url, &file, &audit);
+    assert_eq!(publish_calls(&server) - before, 3);
+
+    let missing = dir.path().join("nope.jsonl");
+    let done = replay(&url, &missing, &[], &[], &audit);
+    assert_eq!(done.code, 64, "{}", done.stderr);
+    assert!(done.stderr.contains("cannot open"), "{}", done.stderr);
+}
+
+/// `--strict` on `file`, whose first line is good and second bad: the first is sent, the
+/// replay stops at line 2 and exits 1.
+fn strict_stops_at_line_2(server: &Server, url: &str, file: &Path, audit: &Path) {
+    let before = publish_calls(server);
+    let done = replay(url, file, &["--strict"], &[], audit);
     assert_eq!(done.code, 1, "{}", done.stderr);
     assert_eq!(done.summary["sent"], 1, "{}", done.summary);
     assert!(
@@ -381,12 +394,7 @@ fn malformed_lines_are_reported_with_their_number_and_strict_stops() {
         "{}",
         done.summary
     );
-    assert_eq!(publish_calls(&server) - before, 3);
-
-    let missing = dir.path().join("nope.jsonl");
-    let done = replay(&url, &missing, &[], &[], &audit);
-    assert_eq!(done.code, 64, "{}", done.stderr);
-    assert!(done.stderr.contains("cannot open"), "{}", done.stderr);
+    assert_eq!(publish_calls(server) - before, 1);
 }
 
 #[test]
@@ -417,16 +425,7 @@ fn a_line_longer_than_the_cap_is_skipped_and_the_lines_around_it_are_sent() {
     assert_eq!(done.summary["skipped"]["malformed"], 1, "{}", done.summary);
     assert_eq!(publish_calls(&server) - before, 2);
 
-    let done = replay(&url, &file, &["--strict"], &[], &audit);
-    assert_eq!(done.code, 1, "{}", done.stderr);
-    assert_eq!(done.summary["sent"], 1, "{}", done.summary);
-    assert!(
-        done.summary["stopped"]
-            .as_str()
-            .is_some_and(|s| s.contains("line 2")),
-        "{}",
-        done.summary
-    );
+    strict_stops_at_line_2(&server, &url, &file, &audit);
     assert_eq!(publish_calls(&server) - before, 3);
 }
 
