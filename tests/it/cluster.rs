@@ -556,16 +556,20 @@ fn shard_subscription_and_stream_follow_their_slot_when_it_is_migrated() {
     assert!(running, "still running: {}", p.stderr());
 }
 
+/// One entry in stream `key`, delivered to group `g`'s consumer `w` and left pending; its
+/// id.
+fn poison_pending(cluster: &Cluster, key: &str) -> String {
+    let id = cluster.cli_c(&["XADD", key, "*", "job", "poison"]);
+    cluster.cli_c(&["XGROUP", "CREATE", key, "g", "0"]);
+    cluster.cli_c(&["XREADGROUP", "GROUP", "g", "w", "STREAMS", key, ">"]);
+    id.trim().to_string()
+}
+
 #[test]
 fn dead_letter_in_a_cluster_keeps_both_keys_in_one_slot() {
     let cluster = Cluster::shared();
     let key = "dlqjobs";
-    let id = cluster
-        .cli_c(&["XADD", key, "*", "job", "poison"])
-        .trim()
-        .to_string();
-    cluster.cli_c(&["XGROUP", "CREATE", key, "g", "0"]);
-    cluster.cli_c(&["XREADGROUP", "GROUP", "g", "w", "STREAMS", key, ">"]);
+    let id = poison_pending(cluster, key);
     let dir = tempfile::tempdir().unwrap();
     let audit = dir.path().join("audit.jsonl");
     let mut p = Proc::spawn_env(
@@ -587,12 +591,7 @@ fn dead_letter_of_a_name_with_its_own_braces_says_no_derived_key_shares_its_slot
     // `x}y:dlq`, the key it had just refused.
     let cluster = Cluster::shared();
     let key = "x}y";
-    let id = cluster
-        .cli_c(&["XADD", key, "*", "job", "poison"])
-        .trim()
-        .to_string();
-    cluster.cli_c(&["XGROUP", "CREATE", key, "g", "0"]);
-    cluster.cli_c(&["XREADGROUP", "GROUP", "g", "w", "STREAMS", key, ">"]);
+    let id = poison_pending(cluster, key);
     let dir = tempfile::tempdir().unwrap();
     let audit = dir.path().join("audit.jsonl");
     let env = [("REDTAIL_AUDIT_LOG", audit.to_str().unwrap())];
