@@ -558,11 +558,18 @@ fn set_after(
             s.feed.set_filter(parse(before));
             finish_count(s);
         }
-        let t = Instant::now();
+        let (t, cpu) = (Instant::now(), process_cpu());
         s.feed.set_filter(parse(after));
         page.push(t.elapsed());
         finish_count(s);
         total.push(t.elapsed());
+        if std::env::var_os("RENDER_PER_KEY").is_some() {
+            let cpu = ms(process_cpu() - cpu);
+            println!(
+                "  set {after:?}: {:.2} ms ({cpu:.1} ms CPU)",
+                ms(t.elapsed())
+            );
+        }
         s.feed.set_filter(None);
     }
     (page, total)
