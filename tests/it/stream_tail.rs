@@ -272,7 +272,10 @@ fn two_streams_in_different_slots_of_one_cluster_node_are_both_followed() {
         .take(2)
         .collect();
     assert_eq!(keys.len(), 2);
-    assert_ne!(cluster.slot_for_key(&keys[0]), cluster.slot_for_key(&keys[1]));
+    assert_ne!(
+        cluster.slot_for_key(&keys[0]),
+        cluster.slot_for_key(&keys[1])
+    );
     let url = cluster.seed_url();
     let mut p = Proc::spawn(&[
         "tail", "--url", &url, "--format", "jsonl", "--stream", &keys[0], "--stream", &keys[1],
@@ -293,5 +296,9 @@ fn two_streams_in_different_slots_of_one_cluster_node_are_both_followed() {
         }
     }
     assert_eq!(seen.len(), 2, "{seen:?}; stderr: {}", p.stderr());
-    assert!(p.child.try_wait().ok().flatten().is_none(), "{}", p.stderr());
+    assert!(
+        p.child.try_wait().ok().flatten().is_none(),
+        "{}",
+        p.stderr()
+    );
 }
