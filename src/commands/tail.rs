@@ -14,8 +14,8 @@ use crate::jsonl::{append_decoded, gap_jsonl, JsonlWriter};
 use crate::redis::inbox::Caps;
 use crate::redis::message::{Delivery, KeyEvent, Kind, Message};
 use crate::redis::stream_tail::{self, StreamTail};
-use crate::redis::subscriber::{ConnState, Subscriber, SubscriberConfig};
-use crate::text::escape::escape_line;
+use crate::redis::subscriber::{ConnState, Status, Subscriber, SubscriberConfig};
+use crate::text::escape::{escape_line, escape_str};
 
 /// Deliveries handled per drain; stdout is flushed when the inbox runs empty.
 const DRAIN_BATCH: usize = 4096;
@@ -65,8 +65,8 @@ pub async fn run(
     tokio::pin!(ship_timer);
 
     let code = 'outer: loop {
-        let conn = status.borrow_and_update().conn.clone();
-        if let Some(code) = consumer.report_status(conn) {
+        let now = status.borrow_and_update().clone();
+        if let Some(code) = consumer.report_status(now) {
             break 'outer code;
         }
         loop {
@@ -180,6 +180,7 @@ struct Consumer {
     reported_evicted: u64,
     jsonl: JsonlWriter,
     out: Output,
+    /// The URL's server, named when the engine does not say which node it reached.
     target: String,
     last_conn: ConnState,
     was_down: bool,
@@ -217,7 +218,8 @@ impl Consumer {
 
     /// Connect failures and reconnects, on stderr; a failure before the first connect or
     /// a fatal one (refused login, not Redis) ends the command.
-    fn report_status(&mut self, conn: ConnState) -> Option<i32> {
+    fn report_status(&mut self, status: Status) -> Option<i32> {
+        let conn = status.conn;
         if conn == self.last_conn {
             return None;
         }
@@ -244,12 +246,25 @@ impl Consumer {
             }
             ConnState::Connected { .. } if self.was_down => {
                 self.was_down = false;
-                eprintln!("redtail: reconnected to {}", self.target);
+                eprintln!(
+                    "redtail: reconnected to {}",
+                    self.reached(status.node, &status.shard_nodes)
+                );
             }
             _ => {}
         }
         self.last_conn = conn;
         None
+    }
+
+    /// The node the connection really reached (after a failover, not the URL's), and in
+    /// a cluster where the shard channels are: `10.0.0.7:7003 (shard channels on …)`.
+    fn reached(&self, node: Option<String>, shard_nodes: &[String]) -> String {
+        let mut text = node.unwrap_or_else(|| self.target.clone());
+        if !shard_nodes.is_empty() {
+            text.push_str(&format!(" (shard channels on {})", shard_nodes.join(", ")));
+        }
+        escape_str(&text).into_owned()
     }
 
     async fn deliver(&mut self, d: Delivery) -> Option<i32> {

@@ -140,17 +140,22 @@ impl Topology {
         seen.iter().map(|&i| &self.nodes[usize::from(i)]).collect()
     }
 
+    /// Healthy primaries. After a failover Redis 7.0 still lists the dead ex-primary as a
+    /// master (`health: fail` in CLUSTER SHARDS, `master,fail` in CLUSTER NODES) until it
+    /// comes back as a replica: it serves nothing, so it is counted as not online instead.
     pub fn primaries(&self) -> usize {
-        self.nodes
-            .iter()
-            .filter(|n| n.role == Role::Primary)
-            .count()
+        self.healthy(Role::Primary)
     }
 
+    /// Healthy replicas (a failed one is counted as not online).
     pub fn replicas(&self) -> usize {
+        self.healthy(Role::Replica)
+    }
+
+    fn healthy(&self, role: Role) -> usize {
         self.nodes
             .iter()
-            .filter(|n| n.role == Role::Replica)
+            .filter(|n| n.role == role && n.is_healthy())
             .count()
     }
 
@@ -166,7 +171,8 @@ impl Topology {
             .count()
     }
 
-    /// "cluster · 3 primaries · 3 replicas", plus what is wrong when something is.
+    /// "cluster · 3 primaries · 3 replicas", plus what is wrong when something is
+    /// ("· 1 not online": failed or unreachable nodes, counted in neither role).
     pub fn summary(&self) -> String {
         let plural =
             |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
@@ -611,7 +617,55 @@ mod tests {
         );
         let t = Topology::from_shards(&parse(reply.as_bytes())).unwrap();
         assert_eq!(t.owner(42).unwrap().port, 7003);
-        assert!(t.summary().contains("1 not online"), "{}", t.summary());
+        assert_eq!(
+            t.summary(),
+            "cluster · 1 primary · 0 replicas · 1 not online"
+        );
+    }
+
+    #[test]
+    fn a_dead_ex_primary_after_failover_is_not_counted_as_a_primary() {
+        // Redis 7.0.15's CLUSTER SHARDS after a failover: the killed primary keeps a shard
+        // of its own (no slots, role master, health fail); its replica serves the slots.
+        let reply = format!(
+            "*4\r\n{}{}{}{}",
+            shard(&[], &[node("a", 7000, "master", "fail")]),
+            shard(&[(0, 5460)], &[node("d", 7003, "master", "online")]),
+            shard(
+                &[(5461, 10922)],
+                &[
+                    node("b", 7001, "master", "online"),
+                    node("e", 7004, "replica", "online")
+                ]
+            ),
+            shard(
+                &[(10923, 16383)],
+                &[
+                    node("c", 7002, "master", "online"),
+                    node("f", 7005, "replica", "loading")
+                ]
+            ),
+        );
+        let t = Topology::from_shards(&parse(reply.as_bytes())).unwrap();
+        assert_eq!(
+            t.summary(),
+            "cluster · 3 primaries · 2 replicas · 1 not online"
+        );
+        assert_eq!(t.owner(0).unwrap().port, 7003);
+        // The same state as CLUSTER NODES shows it (servers before 7.0).
+        let text = "\
+a 127.0.0.1:7000@17000 master,fail - 1 1 1 disconnected
+d 127.0.0.1:7003@17003 myself,master - 0 0 7 connected 0-5460
+b 127.0.0.1:7001@17001 master - 0 0 2 connected 5461-10922
+e 127.0.0.1:7004@17004 slave b 0 0 2 connected
+c 127.0.0.1:7002@17002 master - 0 0 3 connected 10923-16383
+f 127.0.0.1:7005@17005 slave c 0 0 3 connected
+";
+        let t = Topology::from_nodes_text(text).unwrap();
+        assert_eq!(
+            t.summary(),
+            "cluster · 3 primaries · 2 replicas · 1 not online"
+        );
     }
 
     #[test]

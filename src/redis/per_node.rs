@@ -143,10 +143,7 @@ impl<P: Placement> Supervisor<P> {
         inbox: Arc<Inbox>,
     ) -> Child {
         let (control_tx, control_rx) = mpsc::unbounded_channel();
-        let (status_tx, status_rx) = watch::channel(Status {
-            conn: ConnState::Connecting,
-            wanted: wanted.clone(),
-        });
+        let (status_tx, status_rx) = watch::channel(Status::connecting(wanted.clone()));
         let supervisor = Supervisor::<P>::new(route, config, wanted, inbox, status_tx, control_rx);
         Child {
             control: control_tx,

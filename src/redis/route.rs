@@ -318,11 +318,15 @@ impl Route {
         if !self.is_cluster() {
             return self.target(0).await;
         }
+        self.target_for_slot(key_slot(key)).await
+    }
+
+    /// The primary serving hash `slot` (cluster mode), per the topology.
+    pub async fn target_for_slot(&self, slot: u16) -> Result<Target> {
         let topo = self
             .topology()
             .await
             .ok_or_else(|| anyhow!("no cluster node answered CLUSTER SHARDS: are the nodes up and reachable from here?"))?;
-        let slot = key_slot(key);
         let node = topo
             .owner(slot)
             .ok_or_else(|| anyhow!("no primary serves hash slot {slot} (cluster down?)"))?;

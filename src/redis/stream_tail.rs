@@ -28,6 +28,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::backoff::{clock_jitter, Backoff};
+use super::cluster::key_slot;
 use super::conn::Target;
 use super::error::PollError;
 use super::inbox::Inbox;
@@ -55,12 +56,15 @@ pub struct StreamTail {
 impl StreamTail {
     /// Follow `keys` (explicit stream keys, not globs) into `inbox`, reconnecting with the
     /// default backoff.
-    /// One follower per node that holds some of `keys` (one XREAD cannot span hash
-    /// slots in a cluster); a single follower otherwise. Cluster placement is decided
-    /// once, from the route's last known topology. Outside a cluster the follower asks
-    /// the route at every connect, so through Sentinel it reads the primary the
-    /// Sentinels name now (never the template's placeholder address), and after a
-    /// failover the next connect asks them again.
+    /// In a cluster, one follower per hash slot that holds some of `keys`: one XREAD
+    /// cannot span slots (CROSSSLOT, even on one node), and a slot's keys always move
+    /// together. Each connect asks the route's topology which primary owns the slot, and
+    /// a lost connection or a cluster error reads the topology again (from the other
+    /// known nodes), so after a failover the follower reads on at the promoted replica
+    /// from the last entry read. Outside a cluster a single follower asks the route at
+    /// every connect, so through Sentinel it reads the primary the Sentinels name now
+    /// (never the template's placeholder address), and after a failover the next
+    /// connect asks them again.
     pub fn spawn_routed(
         route: &Arc<Route>,
         keys: Vec<Bytes>,
@@ -69,29 +73,28 @@ impl StreamTail {
         if keys.is_empty() {
             return Vec::new();
         }
-        let Some(topo) = route.cached_topology().filter(|_| route.is_cluster()) else {
+        if !route.is_cluster() {
             return vec![StreamTail::start(
                 Source::Route(route.clone()),
                 keys,
                 inbox,
                 Backoff::default(),
             )];
-        };
-        let mut by_node: std::collections::BTreeMap<String, (Target, Vec<Bytes>)> =
-            Default::default();
-        for key in keys {
-            let target = topo
-                .owner_of_key(&key)
-                .map_or_else(|| route.template().clone(), |n| route.node_target(n));
-            by_node
-                .entry(target.addr())
-                .or_insert_with(|| (target, Vec::new()))
-                .1
-                .push(key);
         }
-        by_node
-            .into_values()
-            .map(|(target, keys)| StreamTail::spawn(target, keys, inbox.clone()))
+        let mut by_slot: std::collections::BTreeMap<u16, Vec<Bytes>> = Default::default();
+        for key in keys {
+            by_slot.entry(key_slot(&key)).or_default().push(key);
+        }
+        by_slot
+            .into_iter()
+            .map(|(slot, keys)| {
+                let source = Source::Slot {
+                    route: route.clone(),
+                    slot,
+                    redirect: None,
+                };
+                StreamTail::start(source, keys, inbox.clone(), Backoff::default())
+            })
             .collect()
     }
 
@@ -157,6 +160,13 @@ enum Source {
     /// Whatever the route names at connect time: the one server, or the primary the
     /// Sentinels name.
     Route(Arc<Route>),
+    /// The primary that owns a hash slot of a cluster, as the route's topology says at
+    /// connect time; `redirect` is the node a MOVED named, tried once first.
+    Slot {
+        route: Arc<Route>,
+        slot: u16,
+        redirect: Option<Target>,
+    },
 }
 
 struct Tail {
@@ -199,11 +209,30 @@ impl Tail {
     /// Connect, find where to start, then XREAD until something fails.
     async fn session(&mut self, attempt: &mut u32) -> Result<(), String> {
         let result = self.read_until_failure(attempt).await;
-        if let (Err(_), Source::Route(route)) = (&result, &self.source) {
-            // A Sentinel may name another primary by now: ask again on the next connect.
+        if let (Err(_), Source::Route(route) | Source::Slot { route, .. }) = (&result, &self.source)
+        {
+            // A Sentinel may name another primary by now, or the slot's owner may have
+            // died and a replica taken over: read the topology again (from the other
+            // known nodes) on the next connect, after the backoff.
             route.invalidate();
         }
         result
+    }
+
+    /// Where this connect goes.
+    async fn target(&mut self, attempt: u32) -> anyhow::Result<Target> {
+        match &mut self.source {
+            Source::Fixed(t) => Ok(t.clone()),
+            Source::Route(route) => route.target(attempt).await,
+            Source::Slot {
+                route,
+                slot,
+                redirect,
+            } => match redirect.take() {
+                Some(t) => Ok(t),
+                None => route.target_for_slot(*slot).await,
+            },
+        }
     }
 
     async fn read_until_failure(&mut self, attempt: &mut u32) -> Result<(), String> {
@@ -213,10 +242,7 @@ impl Tail {
                 escape_str(&format!("{e:#}"))
             )
         };
-        let target = match &self.source {
-            Source::Fixed(t) => t.clone(),
-            Source::Route(route) => route.target(*attempt).await.map_err(cannot_connect)?,
-        };
+        let target = self.target(*attempt).await.map_err(cannot_connect)?;
         let mut conn = target.command_connection().await.map_err(cannot_connect)?;
         self.resolve(&mut conn, true).await?;
         *attempt = 0;
@@ -338,18 +364,28 @@ pub const TRANSIENT: &str = "stream tail: ";
 
 impl Tail {
     /// The session's end after `command` failed with `e`. A MOVED (the slot was resharded,
-    /// or the node came back as a replica after a failover) moves a follower of one
-    /// cluster node to the node named: the next connect reads there, from the last id
-    /// read, so no entry is missed (a MOVED ended `tail` with exit 1, its channel
-    /// subscriptions with it).
+    /// or the node came back as a replica after a failover) moves the follower to the
+    /// node named: the next connect reads there, from the last id read, so no entry is
+    /// missed (a MOVED ended `tail` with exit 1, its channel subscriptions with it).
     fn failed(&mut self, command: &str, e: &redis::RedisError) -> String {
         let moved_to = (e.code() == Some("MOVED"))
             .then(|| e.redirect_node())
             .flatten()
             .and_then(|(addr, _)| addr.rsplit_once(':'))
             .and_then(|(host, port)| Some((host.to_string(), port.parse::<u16>().ok()?)));
-        if let (Some((host, port)), Source::Fixed(target)) = (moved_to, &mut self.source) {
-            (target.host, target.port) = (host, port);
+        if let Some((host, port)) = moved_to {
+            match &mut self.source {
+                Source::Fixed(target) => (target.host, target.port) = (host, port),
+                Source::Slot {
+                    route, redirect, ..
+                } => {
+                    // The seed's credentials and TLS; cluster nodes only have database 0.
+                    let mut target = route.template().clone();
+                    (target.host, target.port, target.db) = (host, port, 0);
+                    *redirect = Some(target);
+                }
+                Source::Route(_) => {}
+            }
         }
         session_error(command, e)
     }

@@ -159,6 +159,23 @@ pub struct Status {
     pub conn: ConnState,
     /// What we want to be subscribed to (re-applied after every reconnect).
     pub wanted: Subscriptions,
+    /// The node (host:port) the connection reached last: the server, the primary a
+    /// Sentinel named, or in a cluster the classic subscriptions' node. `None` before
+    /// the first connect. What "reconnected to …" names, not the URL's node.
+    pub node: Option<String>,
+    /// In a cluster: the nodes holding the shard channels (their slots' owners).
+    pub shard_nodes: Vec<String>,
+}
+
+impl Status {
+    pub(super) fn connecting(wanted: Subscriptions) -> Status {
+        Status {
+            conn: ConnState::Connecting,
+            wanted,
+            node: None,
+            shard_nodes: Vec::new(),
+        }
+    }
 }
 
 pub(super) enum Control {
@@ -186,10 +203,7 @@ impl Subscriber {
             config.own_thread = false;
             config.coalesce_pause = Duration::ZERO;
             let (control_tx, control_rx) = mpsc::unbounded_channel();
-            let (status_tx, status_rx) = watch::channel(Status {
-                conn: ConnState::Connecting,
-                wanted: initial.clone(),
-            });
+            let (status_tx, status_rx) = watch::channel(Status::connecting(initial.clone()));
             let supervisor = sharded::Supervisor::new(
                 route,
                 config,
@@ -288,10 +302,7 @@ pub(super) fn spawn_engine(
     notices: Option<mpsc::UnboundedSender<Notice>>,
     seq_base: u64,
 ) -> Child {
-    let (status_tx, status_rx) = watch::channel(Status {
-        conn: ConnState::Connecting,
-        wanted: initial.clone(),
-    });
+    let (status_tx, status_rx) = watch::channel(Status::connecting(initial.clone()));
     // Control messages are a handful of user actions; unbounded is fine here.
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let keyspace = config.keyspace.clone().map(Decoder::new);
@@ -423,7 +434,10 @@ impl Engine {
                     }
                     attempt = 0;
                     ever_connected = true;
-                    self.set_conn(ConnState::Connected { since: now });
+                    self.status.send_modify(|s| {
+                        s.conn = ConnState::Connected { since: now };
+                        s.node = Some(addr);
+                    });
                     // Plain sockets keep tokio's lock-free owned halves (the benchmarked
                     // path); TLS state is shared by both directions, so it needs
                     // `tokio::io::split`. `session` is generic, so neither pays for the other.
@@ -1015,10 +1029,7 @@ mod tests {
         let target = Target::parse_url("redis://127.0.0.1:1").expect("url");
         let mut config = SubscriberConfig::new(target);
         config.share_read_buffer = share_read_buffer;
-        let (status, _) = watch::channel(Status {
-            conn: ConnState::Connecting,
-            wanted: Subscriptions::default(),
-        });
+        let (status, _) = watch::channel(Status::connecting(Subscriptions::default()));
         let (_, control) = mpsc::unbounded_channel();
         Engine {
             notices: None,

@@ -5,6 +5,7 @@
 mod common;
 
 mod cluster;
+mod cluster_failover;
 mod cluster_harness;
 mod config;
 mod decode;

@@ -163,13 +163,16 @@ impl Placement for ShardOwners {
     }
 
     /// One status for the whole set: the classic connection's, unless a shard
-    /// connection is down (then that, naming the node).
+    /// connection is down (then that, naming the node); with the nodes they are on.
     fn publish_status(&self, nodes: &Nodes<Self::Held>, status: &watch::Sender<Status>) {
-        let main = self
+        let (main, node) = self
             .main
             .as_ref()
-            .map(|m| m.status.borrow().conn.clone())
-            .unwrap_or(ConnState::Connecting);
+            .map_or((ConnState::Connecting, None), |m| {
+                let s = m.status.borrow();
+                (s.conn.clone(), s.node.clone())
+            });
+        let shard_nodes: Vec<String> = nodes.keys().cloned().collect();
         let conn = match main {
             ConnState::Connected { .. } => first_down(nodes, "shard channels on").unwrap_or(main),
             other => other,
@@ -178,6 +181,8 @@ impl Placement for ShardOwners {
         status.send_modify(|s| {
             s.conn = conn;
             s.wanted = wanted;
+            s.node = node;
+            s.shard_nodes = shard_nodes;
         });
     }
 }
