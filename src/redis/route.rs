@@ -45,6 +45,9 @@ struct Cache {
     /// When the Sentinels last named each address as the primary (the time just before
     /// asking): where a failover's gap starts.
     sentinel_named: BTreeMap<String, DateTime<Utc>>,
+    /// The Sentinel that answered the last confirmation, asked first next time (a dead
+    /// one first in the list would cost its timeout every second).
+    sentinel_first: usize,
 }
 
 pub struct Route {
@@ -85,6 +88,7 @@ impl Route {
                 sentinel_master: None,
                 sentinel_target: None,
                 sentinel_named: BTreeMap::new(),
+                sentinel_first: 0,
             }),
             refresh: tokio::sync::Mutex::new(Pool::new()),
             refused: Mutex::new(None),
@@ -342,7 +346,10 @@ impl Route {
             return Some(target);
         }
         let asked = Utc::now();
-        for (host, port) in &spec.sentinels {
+        let count = spec.sentinels.len();
+        let first = self.cache.lock().unwrap().sentinel_first;
+        for index in (0..count).map(|i| (first + i) % count) {
+            let (host, port) = &spec.sentinels[index];
             let sentinel = sentinel::sentinel_target(spec, &self.template, host, *port);
             let ask = async {
                 let mut conn = pool.get(&sentinel).await?;
@@ -350,6 +357,7 @@ impl Route {
             };
             match tokio::time::timeout(NODE_TIMEOUT, ask).await {
                 Ok(Ok(Some(addr))) if addr == target.addr() => {
+                    self.cache.lock().unwrap().sentinel_first = index;
                     self.note_primary(&target, asked);
                     return Some(target);
                 }
@@ -566,6 +574,42 @@ mod tests {
         assert_eq!(
             Route::single(template).label(),
             "redis://app@127.0.0.1:6379/2"
+        );
+    }
+
+    /// Where a failover's gap starts: the last time the Sentinels named the old primary,
+    /// kept when they name another; the watch reports each change once.
+    #[test]
+    fn the_sentinels_last_naming_of_each_primary_is_kept() {
+        let spec = SentinelSpec::parse(&["s1:26379".into()], "mymaster").unwrap();
+        let route = Route::sentinel(Target::default(), spec);
+        let mut primary = route.watch_primary();
+        let node = |port| Target {
+            port,
+            ..Target::default()
+        };
+        let t0 = Utc::now();
+        let t1 = t0 + chrono::TimeDelta::seconds(1);
+        let t2 = t0 + chrono::TimeDelta::seconds(2);
+        route.note_primary(&node(7001), t0);
+        assert!(primary.has_changed().unwrap());
+        assert_eq!(
+            primary.borrow_and_update().as_deref(),
+            Some("127.0.0.1:7001")
+        );
+        route.note_primary(&node(7001), t1);
+        assert!(!primary.has_changed().unwrap(), "the same primary again");
+        route.note_primary(&node(7002), t2);
+        assert_eq!(
+            primary.borrow_and_update().as_deref(),
+            Some("127.0.0.1:7002")
+        );
+        assert_eq!(route.last_named_primary("127.0.0.1:7001"), Some(t1));
+        assert_eq!(route.last_named_primary("127.0.0.1:7002"), Some(t2));
+        assert_eq!(route.last_named_primary("127.0.0.1:7003"), None);
+        assert_eq!(
+            route.describe().as_deref(),
+            Some("sentinel · mymaster at 127.0.0.1:7002")
         );
     }
 

@@ -1095,6 +1095,46 @@ mod tests {
         }
     }
 
+    /// An outage (or handover) ends when the server has confirmed the first
+    /// subscription: anything published before it was processed is lost, so the gap
+    /// runs to that read and comes before the confirmation and the messages after it.
+    #[test]
+    fn an_open_gap_ends_at_the_first_subscription_confirmed() {
+        let mut e = engine(false);
+        let from = Utc::now() - chrono::TimeDelta::seconds(3);
+        e.open_gap = Some((from, "node a: no longer serving, b took over".into()));
+        let mut stream = Vec::new();
+        stream.extend_from_slice(b"*3\r\n$9\r\nsubscribe\r\n$4\r\nch:0\r\n:1\r\n");
+        resp::encode_command(&[b"message", b"ch:0", b"after"], &mut stream);
+        stream.extend_from_slice(b"*3\r\n$9\r\nsubscribe\r\n$4\r\nch:1\r\n:2\r\n");
+        let received = Utc::now();
+        let (mut buf, mut batch) = (BytesMut::from(&stream[..]), Vec::new());
+        e.parse_frames(&mut buf, &mut batch, received)
+            .expect("valid");
+        assert_eq!(batch.len(), 4, "{batch:?}");
+        assert_eq!(
+            batch[0],
+            Delivery::Gap(Gap {
+                from,
+                to: received,
+                reason: "node a: no longer serving, b took over".into()
+            })
+        );
+        assert!(matches!(
+            batch[1],
+            Delivery::Subscription {
+                subscribed: true,
+                ..
+            }
+        ));
+        assert!(matches!(batch[2], Delivery::Message(_)));
+        assert!(
+            matches!(batch[3], Delivery::Subscription { .. }),
+            "one gap only"
+        );
+        assert!(e.open_gap.is_none());
+    }
+
     /// What the engine delivered before the fast path: every frame through the generic
     /// parser and `delivery_from`.
     fn generic(bytes: &[u8], received: DateTime<Utc>) -> Vec<Delivery> {

@@ -210,3 +210,101 @@ fn all_connected<H>(nodes: &Nodes<H>) -> ConnState {
         None => ConnState::Connecting,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redis::keyspace::KeyspaceSpec;
+    use crate::redis::sentinel::SentinelSpec;
+    use crate::redis::subscriber::Child;
+    use bytes::Bytes;
+    use tokio::sync::mpsc;
+
+    fn placement(keyspace: bool) -> Primaries {
+        let mut config = SubscriberConfig::new(Target::default());
+        if keyspace {
+            config.keyspace = Some(std::sync::Arc::new(KeyspaceSpec {
+                globs: vec![Bytes::from_static(b"*")],
+                events: None,
+                db: None,
+            }));
+        }
+        Primaries::new(&config, Subscriptions::default())
+    }
+
+    /// A subscribe or unsubscribe reaches the engine on the primary as that one change,
+    /// and is what a new engine (after a failover) starts with.
+    #[tokio::test]
+    async fn changes_reach_the_running_engine_and_the_next_one() {
+        let mut p = placement(false);
+        let (control, mut commands) = mpsc::unbounded_channel();
+        let (_, status) = watch::channel(Status {
+            conn: ConnState::Connecting,
+            wanted: Subscriptions::default(),
+        });
+        let child = Child {
+            control,
+            status,
+            task: tokio::spawn(async {}),
+        };
+        let mut nodes: Nodes<Subscriptions> = BTreeMap::new();
+        nodes.insert(
+            "127.0.0.1:7001".into(),
+            NodeEngine {
+                child,
+                held: Subscriptions::default(),
+            },
+        );
+        let ch = |n: &'static str| vec![Bytes::from_static(n.as_bytes())];
+        p.control(Control::Subscribe(SubKind::Channel, ch("a")), &mut nodes);
+        p.control(Control::Subscribe(SubKind::Pattern, ch("p:*")), &mut nodes);
+        p.control(Control::Unsubscribe(SubKind::Channel, ch("a")), &mut nodes);
+        let mut sent = Vec::new();
+        while let Ok(c) = commands.try_recv() {
+            sent.push(match c {
+                Control::Subscribe(k, n) => format!("+{k:?} {n:?}"),
+                Control::Unsubscribe(k, n) => format!("-{k:?} {n:?}"),
+                _ => "other".into(),
+            });
+        }
+        assert_eq!(
+            sent,
+            [
+                r#"+Channel [b"a"]"#,
+                r#"+Pattern [b"p:*"]"#,
+                r#"-Channel [b"a"]"#
+            ]
+        );
+        let held = &nodes["127.0.0.1:7001"].held;
+        assert_eq!(p.subscriptions(held), p.wanted);
+        assert!(p.wanted.channels.is_empty() && p.wanted.patterns.len() == 1);
+    }
+
+    /// The handover's gap starts when the Sentinels last named the old primary, and
+    /// says what may be lost there.
+    #[test]
+    fn a_handover_gap_starts_when_the_old_primary_was_last_named() {
+        let spec = SentinelSpec::parse(&["s1:26379".into()], "mymaster").unwrap();
+        let route = Route::sentinel(Target::default(), spec);
+        // Never named (a cluster topology): a cache lifetime before the last placement.
+        let p = placement(false);
+        let (from, reason) = p
+            .handover(
+                &route,
+                &["127.0.0.1:7001".into()],
+                &["127.0.0.1:7002".into()],
+            )
+            .unwrap();
+        let cached = p.last_place - chrono::TimeDelta::from_std(ROUTE_CACHE).unwrap();
+        assert_eq!(from, cached);
+        assert_eq!(
+            reason,
+            "node 127.0.0.1:7001: no longer serving, 127.0.0.1:7002 took over; messages \
+             there before redtail subscribed are lost"
+        );
+        let (_, reason) = placement(true)
+            .handover(&route, &["a:1".into()], &["b:2".into()])
+            .unwrap();
+        assert!(reason.ends_with("; events there before redtail subscribed are lost"));
+    }
+}
