@@ -386,7 +386,7 @@ struct Engine {
     keyspace: Option<Decoder>,
     /// The gap of a handover to this engine, reported on its first connect.
     handover: Option<PendingGap>,
-    /// An outage or handover that ends when the server confirms our first subscription
+    /// An outage or handover that ends when the server answers our first subscription
     /// after connecting.
     open_gap: Option<PendingGap>,
 }
@@ -847,12 +847,14 @@ impl Engine {
                 Parsed::Push(push) => batch.push(self.push_message(raw, shared, push, received)),
                 Parsed::Other(frame) => {
                     if let Some(d) = self.delivery_from(raw, frame, received) {
+                        // The server's first answer to our subscriptions (a refusal
+                        // too: nothing would confirm then).
                         let confirmed = matches!(
                             d,
                             Delivery::Subscription {
                                 subscribed: true,
                                 ..
-                            }
+                            } | Delivery::ServerError(_)
                         );
                         if let Some((from, reason)) = self.open_gap.take_if(|_| confirmed) {
                             let to = received;
