@@ -2,8 +2,11 @@
 //! (`redis::keyspace::spawn`: one server, every Cluster primary, the Sentinel's primary),
 //! forwards its deliveries to the loop, reads `notify-keyspace-events` on every node
 //! (`keyspace::check`, the same check `tail --keyspace` makes), enables missing flags
-//! through the action layer on request, and puts the old values back on quit.
+//! through the action layer on request, and puts the old values back on quit. Through
+//! Sentinel the check (and, once asked for, the enabling) is made again on each new
+//! primary after a failover.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
@@ -16,7 +19,7 @@ use crate::redis::keyspace::check::{self, NodeSetting};
 use crate::redis::keyspace::flags::Flags;
 use crate::redis::keyspace::{self as engine, KeyspaceSpec};
 use crate::redis::message::Delivery;
-use crate::redis::route::Route;
+use crate::redis::route::{Mode, Route};
 use crate::redis::subscriber::{Subscriber, SubscriberConfig};
 use crate::state::keyspace::{KeyspaceEffect, KeyspaceEvent};
 use crate::text::escape::escape_str;
@@ -79,15 +82,25 @@ pub(super) struct KeyspaceSetup {
 }
 
 pub(super) struct KeyspaceRunner {
-    route: Arc<Route>,
     config: SubscriberConfig,
+    jobs: Jobs,
+    /// The running engine, the task forwarding its deliveries, and (through Sentinel)
+    /// the one checking each new primary.
+    running: Option<(Subscriber, JoinHandle<()>, Option<JoinHandle<()>>)>,
+}
+
+/// What the setting checks and enabling jobs work with (cloned into each).
+#[derive(Clone)]
+struct Jobs {
+    route: Arc<Route>,
     backend: Backend,
     tx: mpsc::Sender<KeyspaceEvent>,
     restorer: Restorer,
-    /// The running engine and the task forwarding its deliveries.
-    running: Option<(Subscriber, JoinHandle<()>)>,
     /// The setting as last read, and the flags the running spec needs.
     settings: Arc<Mutex<(Vec<NodeSetting>, Flags)>>,
+    /// Enabling was asked for (`--enable-notifications`, or `E` confirmed): a new
+    /// primary after a failover gets the flags too.
+    enable_asked: Arc<AtomicBool>,
 }
 
 impl KeyspaceRunner {
@@ -99,13 +112,16 @@ impl KeyspaceRunner {
     ) -> KeyspaceRunner {
         setup.restorer.lock().backend = Some(backend.clone());
         let mut runner = KeyspaceRunner {
-            route,
             config: setup.config,
-            backend,
-            tx,
-            restorer: setup.restorer,
+            jobs: Jobs {
+                route,
+                backend,
+                tx,
+                restorer: setup.restorer,
+                settings: Arc::default(),
+                enable_asked: Arc::default(),
+            },
             running: None,
-            settings: Arc::default(),
         };
         if let Some(spec) = setup.spec {
             runner.start(spec, setup.enable_at_start);
@@ -117,22 +133,29 @@ impl KeyspaceRunner {
         match effect {
             KeyspaceEffect::Start(spec) => self.start(spec, false),
             KeyspaceEffect::Enable => {
-                let job = self.enable_job();
-                tokio::spawn(job);
+                self.jobs.enable_asked.store(true, Ordering::Relaxed);
+                tokio::spawn(self.jobs.enable());
             }
         }
     }
 
     /// Replace the running engine with one for `spec`, and read the setting.
     fn start(&mut self, spec: KeyspaceSpec, enable: bool) {
-        if let Some((old, forward)) = self.running.take() {
+        if let Some((old, forward, follow)) = self.running.take() {
             forward.abort();
+            // Only waits for changes: the checks it started run on by themselves.
+            if let Some(follow) = follow {
+                follow.abort();
+            }
             tokio::spawn(old.shutdown());
+        }
+        if enable {
+            self.jobs.enable_asked.store(true, Ordering::Relaxed);
         }
         let needed = spec.required_flags();
         let subscriber = engine::spawn(self.config.clone(), spec);
         let inbox = subscriber.inbox();
-        let tx = self.tx.clone();
+        let tx = self.jobs.tx.clone();
         let forward = tokio::spawn(async move {
             let mut batch: Vec<Delivery> = Vec::with_capacity(BATCH);
             loop {
@@ -145,10 +168,23 @@ impl KeyspaceRunner {
                 }
             }
         });
-        self.running = Some((subscriber, forward));
+        let follow = self.jobs.follow_primary(needed.clone());
+        self.running = Some((subscriber, forward, follow));
+        tokio::spawn(self.jobs.check(needed, enable));
+    }
+}
+
+impl Jobs {
+    /// Read the setting where events come from and show what is missing; then, when
+    /// `enable`, add it.
+    fn check(
+        &self,
+        needed: Flags,
+        enable: bool,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let (route, tx, settings) = (self.route.clone(), self.tx.clone(), self.settings.clone());
-        let enable_job = enable.then(|| self.enable_job());
-        tokio::spawn(async move {
+        let enable_job = enable.then(|| self.enable());
+        async move {
             let read = check::read_all(&route).await.unwrap_or_default();
             let findings = check::findings(&read, &needed);
             let _ = tx
@@ -159,12 +195,39 @@ impl KeyspaceRunner {
             if let Some(job) = enable_job {
                 job.await;
             }
-        });
+        }
+    }
+
+    /// Through Sentinel: each time the Sentinels name another primary (a failover), the
+    /// start's check there, and the enabling if it was asked for — a promoted replica
+    /// publishes events only if its own setting has the flags.
+    fn follow_primary(&self, needed: Flags) -> Option<JoinHandle<()>> {
+        if !matches!(self.route.mode(), Mode::Sentinel(_)) {
+            return None;
+        }
+        let jobs = self.clone();
+        let mut primary = self.route.watch_primary();
+        Some(tokio::spawn(async move {
+            // The start's check covers the primary named first.
+            let mut checked = primary.borrow_and_update().clone();
+            while primary.changed().await.is_ok() {
+                let now = primary.borrow_and_update().clone();
+                if now == checked || now.is_none() {
+                    continue;
+                }
+                let first = checked.is_none();
+                checked = now;
+                if !first {
+                    let enable = jobs.enable_asked.load(Ordering::Relaxed);
+                    tokio::spawn(jobs.check(needed.clone(), enable));
+                }
+            }
+        }))
     }
 
     /// Add the missing flags on every node that lacks them (action layer: read-only
     /// guard, audit record), remember the old values, and read the setting again.
-    fn enable_job(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+    fn enable(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let (route, tx, settings) = (self.route.clone(), self.tx.clone(), self.settings.clone());
         let backend = self.backend.clone();
         let restorer = self.restorer.clone();

@@ -119,7 +119,7 @@ pub async fn run(
         t.shutdown().await;
     }
     if let Some(n) = notifications {
-        n.restore().await;
+        n.finish().await;
     }
     Ok(if code == 0 { write_code } else { code })
 }

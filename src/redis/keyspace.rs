@@ -1,7 +1,8 @@
 //! Keyspace notifications from every node (`tail --keyspace`).
 //!
 //! Notifications are node-local: in a Cluster each primary publishes events only for its
-//! own keys, so redtail PSUBSCRIBEs on every serving primary ([`nodes`]) and follows
+//! own keys, so redtail PSUBSCRIBEs on every serving primary (the per-node supervisor's
+//! [`Primaries`] placement) and follows
 //! failovers and resharding there; through Sentinel, on the primary it names. Replicas are left out on purpose: they do emit events
 //! for replicated writes (checked on Redis 7.0), but that would show every write twice,
 //! and a key that expires on the primary reaches a replica as `del`, not `expired`.
@@ -18,12 +19,13 @@
 pub mod check;
 pub(super) mod decode;
 pub mod flags;
-mod nodes;
 
 use std::sync::Arc;
 
 pub use decode::{parse_channel, Decoded, Decoder, KeyspaceSpec};
 
+use super::inbox::Inbox;
+use super::per_node::{primaries::Primaries, Supervisor};
 use super::route::{Mode, Route};
 use super::subscriber::{spawn_engine, Subscriber, SubscriberConfig, Subscriptions};
 
@@ -35,11 +37,13 @@ pub fn spawn(mut config: SubscriberConfig, spec: KeyspaceSpec) -> Subscriber {
     let spec = Arc::new(spec);
     config.keyspace = Some(spec.clone());
     let multi = |r: &Arc<Route>| r.is_cluster() || matches!(r.mode(), Mode::Sentinel(_));
+    let inbox = Arc::new(Inbox::new(config.caps));
     if let Some(route) = config.route.clone().filter(multi) {
-        return nodes::spawn(route, config, spec);
+        let wanted = subscriptions(&spec);
+        let child = Supervisor::<Primaries>::spawn(route, config, wanted, inbox.clone());
+        return Subscriber::from_child(child, inbox);
     }
-    let inbox = Arc::new(super::inbox::Inbox::new(config.caps));
-    let child = spawn_engine(config, subscriptions(&spec), inbox.clone(), None, 0);
+    let child = spawn_engine(config, subscriptions(&spec), inbox.clone(), None, 0, None);
     Subscriber::from_child(child, inbox)
 }
 

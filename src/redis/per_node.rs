@@ -1,5 +1,6 @@
 //! One subscription engine per node, supervised: what the sharded subscriber (one engine
-//! per shard channel owner) and keyspace events (one per serving primary) share.
+//! per shard channel owner), keyspace events (one per serving primary) and channel
+//! subscriptions through Sentinel (one on the primary, [`primaries`]) share.
 //!
 //! The supervisor asks its [`Placement`] which nodes should run an engine and what each
 //! should hold, starts the missing engines, hands the running ones their new set, and
@@ -8,8 +9,13 @@
 //! the topology afresh), and more often while some engine is down, so a failover or a
 //! resharding moves the work to the new node. Every engine feeds the one inbox and
 //! reports its own outages as gaps; the placement merges their states into one status.
+//! A node stopped while still connected (another took over) leaves a gap too: the
+//! placement words it ([`Placement::handover`]) and the successor's engine reports it
+//! when it has subscribed, before its first message.
 
-use std::collections::{BTreeMap, BTreeSet};
+pub(super) mod primaries;
+
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +26,8 @@ use super::conn::Target;
 use super::inbox::Inbox;
 use super::route::Route;
 use super::subscriber::{
-    spawn_engine, Child, ConnState, Control, Notice, Status, SubscriberConfig, Subscriptions,
+    spawn_engine, Child, ConnState, Control, Notice, PendingGap, Status, SubscriberConfig,
+    Subscriptions,
 };
 
 /// How often the merged status is republished and the placement re-checked.
@@ -86,12 +93,18 @@ pub(super) trait Placement: Send + 'static {
     /// Hand a running engine its new set (subscribe what is new, drop what left).
     fn update(&self, _engine: &mut NodeEngine<Self::Held>, _want: Self::Held) {}
 
-    /// A placement has been applied: `handed_over` are nodes whose engine was stopped
-    /// while still connected, `added` those that got a new engine.
-    fn placed(&mut self, _handed_over: &[String], _added: &[String], _inbox: &Inbox) {}
+    /// The gap (start, reason) when the engines on `old` are stopped while still
+    /// connected and `new` nodes get one (another node took over): reported by the first
+    /// new engine once it has subscribed. `None`: no gap for this placement.
+    fn handover(&self, _route: &Route, _old: &[String], _new: &[String]) -> Option<PendingGap> {
+        None
+    }
 
-    /// A subscribe or unsubscribe request.
-    fn control(&mut self, ctl: Control) -> Reaction;
+    /// A placement has been read and applied (or found unchanged).
+    fn placed(&mut self) {}
+
+    /// A subscribe or unsubscribe request; `nodes` are the running engines.
+    fn control(&mut self, ctl: Control, nodes: &mut Nodes<Self::Held>) -> Reaction;
 
     /// Publish one status for the whole set.
     fn publish_status(&self, nodes: &Nodes<Self::Held>, status: &watch::Sender<Status>);
@@ -163,7 +176,7 @@ impl<P: Placement> Supervisor<P> {
                 ctl = self.control.recv() => match ctl {
                     None | Some(Control::Shutdown) => break,
                     Some(Control::Retry) => self.retry(),
-                    Some(ctl) => match self.placement.control(ctl) {
+                    Some(ctl) => match self.placement.control(ctl, &mut self.nodes) {
                         Reaction::None => {}
                         Reaction::Status => self.publish_status(),
                         Reaction::Place => {
@@ -222,39 +235,54 @@ impl<P: Placement> Supervisor<P> {
         let Some(desired) = self.placement.desired(&self.route, &self.nodes).await else {
             return;
         };
-        let keep: BTreeSet<String> = desired.keys().cloned().collect();
-        let mut added = Vec::new();
+        let gone: Vec<String> = self
+            .nodes
+            .keys()
+            .filter(|addr| !desired.contains_key(*addr))
+            .cloned()
+            .collect();
+        // Stopped while still connected: its node stopped serving without dropping us.
+        let handed_over: Vec<String> = gone
+            .iter()
+            .filter(|a| {
+                self.nodes.get(*a).is_some_and(|n| {
+                    matches!(n.child.status.borrow().conn, ConnState::Connected { .. })
+                })
+            })
+            .cloned()
+            .collect();
+        let added: Vec<String> = desired
+            .keys()
+            .filter(|a| !self.nodes.contains_key(*a))
+            .cloned()
+            .collect();
+        let mut handover = (!handed_over.is_empty() && !added.is_empty())
+            .then(|| self.placement.handover(&self.route, &handed_over, &added))
+            .flatten();
         for (addr, (target, want)) in desired {
             match self.nodes.get_mut(&addr) {
                 Some(engine) => self.placement.update(engine, want),
                 None => {
-                    let child = self.spawn_engine(target, &want);
-                    self.nodes
-                        .insert(addr.clone(), NodeEngine { child, held: want });
-                    added.push(addr);
+                    let child = self.spawn_engine(target, &want, handover.take());
+                    self.nodes.insert(addr, NodeEngine { child, held: want });
                 }
             }
         }
-        let gone: Vec<String> = self
-            .nodes
-            .keys()
-            .filter(|addr| !keep.contains(*addr))
-            .cloned()
-            .collect();
-        let mut handed_over = Vec::new();
         for addr in gone {
             if let Some(node) = self.nodes.remove(&addr) {
-                if matches!(node.child.status.borrow().conn, ConnState::Connected { .. }) {
-                    handed_over.push(addr);
-                }
                 stop(node.child).await;
             }
         }
-        self.placement.placed(&handed_over, &added, &self.inbox);
+        self.placement.placed();
     }
 
     /// A new engine on `target`, without a route of its own: the supervisor moves it.
-    fn spawn_engine(&mut self, target: Target, held: &P::Held) -> Child {
+    fn spawn_engine(
+        &mut self,
+        target: Target,
+        held: &P::Held,
+        handover: Option<PendingGap>,
+    ) -> Child {
         self.spawned += 1;
         let mut config = self.config.clone();
         config.route = None;
@@ -267,6 +295,7 @@ impl<P: Placement> Supervisor<P> {
             self.inbox.clone(),
             Some(self.notices_tx.clone()),
             base,
+            handover,
         )
     }
 

@@ -2,11 +2,14 @@
 //! node of a Redis Cluster. Every engine task asks a shared [`Route`] for its target
 //! when it (re)connects, so failovers and resharding are followed in one place.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
+use chrono::{DateTime, Utc};
 use redis::Value;
+use tokio::sync::watch;
 
 use super::cluster::{key_slot, Node, Topology};
 use super::conn::{describe_error, Refusal, Target};
@@ -16,6 +19,11 @@ use super::sentinel::{self, SentinelSpec};
 const TOPOLOGY_TTL: Duration = Duration::from_secs(5);
 /// Per node, when refreshing the topology: a dead node must not stall everyone.
 const NODE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How old the Sentinels' answer may be before it is confirmed again (one
+/// `SENTINEL get-master-addr-by-name` on a kept connection). A failover that leaves the
+/// old primary running goes unnoticed by its clients until the Sentinels reconfigure it,
+/// up to 10 s later: asking this often is what moves subscriptions promptly.
+pub const SENTINEL_RECHECK: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub enum Mode {
@@ -31,9 +39,15 @@ struct Cache {
     stale: bool,
     /// The last master address a Sentinel gave (for display).
     sentinel_master: Option<String>,
-    /// …and the target built from it, reused until invalidated or older than the TTL,
-    /// so routine commands do not ask the Sentinels every time.
+    /// …and the target built from it, reused until invalidated; confirmed again with
+    /// one question to a Sentinel once older than [`SENTINEL_RECHECK`].
     sentinel_target: Option<(Target, Instant)>,
+    /// When the Sentinels last named each address as the primary (the time just before
+    /// asking): where a failover's gap starts.
+    sentinel_named: BTreeMap<String, DateTime<Utc>>,
+    /// The Sentinel that answered the last confirmation, asked first next time (a dead
+    /// one first in the list would cost its timeout every second).
+    sentinel_first: usize,
 }
 
 pub struct Route {
@@ -47,6 +61,9 @@ pub struct Route {
     /// while it is set, so a wrong password costs one failed AUTH, not one per task
     /// per backoff step. Cleared by a successful connect after an explicit retry.
     refused: Mutex<Option<Refusal>>,
+    /// The primary the Sentinels named last, for whoever must act when it changes (the
+    /// keyspace setting check); `None` until first asked, and outside Sentinel mode.
+    primary: watch::Sender<Option<String>>,
 }
 
 impl std::fmt::Debug for Route {
@@ -70,9 +87,12 @@ impl Route {
                 stale: false,
                 sentinel_master: None,
                 sentinel_target: None,
+                sentinel_named: BTreeMap::new(),
+                sentinel_first: 0,
             }),
             refresh: tokio::sync::Mutex::new(Pool::new()),
             refused: Mutex::new(None),
+            primary: watch::channel(None).0,
         })
     }
 
@@ -281,17 +301,13 @@ impl Route {
             Mode::Single => Ok(self.template.clone()),
             Mode::Sentinel(spec) => {
                 if attempt == 0 {
-                    let c = self.cache.lock().unwrap();
-                    if let Some((t, at)) = &c.sentinel_target {
-                        if at.elapsed() < TOPOLOGY_TTL {
-                            return Ok(t.clone());
-                        }
+                    if let Some(t) = self.confirmed_primary(spec).await {
+                        return Ok(t);
                     }
                 }
+                let asked = Utc::now();
                 let t = sentinel::resolve_master(spec, &self.template).await?;
-                let mut c = self.cache.lock().unwrap();
-                c.sentinel_master = Some(t.addr());
-                c.sentinel_target = Some((t.clone(), Instant::now()));
+                self.note_primary(&t, asked);
                 Ok(t)
             }
             Mode::Cluster => {
@@ -311,6 +327,72 @@ impl Route {
                 Ok(self.node_target(n))
             }
         }
+    }
+
+    /// The cached Sentinel primary, if still current: as it is while younger than
+    /// [`SENTINEL_RECHECK`], else after the first Sentinel that answers names it again.
+    /// `None`: nothing cached, invalidated, or the Sentinels now name another node (or
+    /// none answers) — resolve afresh, with the ROLE check.
+    async fn confirmed_primary(&self, spec: &sentinel::SentinelSpec) -> Option<Target> {
+        let cached = || self.cache.lock().unwrap().sentinel_target.clone();
+        let (target, at) = cached()?;
+        if at.elapsed() < SENTINEL_RECHECK {
+            return Some(target);
+        }
+        // One question at a time; whoever waited finds it answered.
+        let mut pool = self.refresh.lock().await;
+        let (target, at) = cached()?;
+        if at.elapsed() < SENTINEL_RECHECK {
+            return Some(target);
+        }
+        let asked = Utc::now();
+        let count = spec.sentinels.len();
+        let first = self.cache.lock().unwrap().sentinel_first;
+        for index in (0..count).map(|i| (first + i) % count) {
+            let (host, port) = &spec.sentinels[index];
+            let sentinel = sentinel::sentinel_target(spec, &self.template, host, *port);
+            let ask = async {
+                let mut conn = pool.get(&sentinel).await?;
+                sentinel::named_primary(&mut conn, &spec.master).await
+            };
+            match tokio::time::timeout(NODE_TIMEOUT, ask).await {
+                Ok(Ok(Some(addr))) if addr == target.addr() => {
+                    self.cache.lock().unwrap().sentinel_first = index;
+                    self.note_primary(&target, asked);
+                    return Some(target);
+                }
+                Ok(Ok(_)) => return None,
+                _ => pool.drop_conn(&sentinel),
+            }
+        }
+        None
+    }
+
+    /// The Sentinels named `target` as the primary (asked at `asked`).
+    fn note_primary(&self, target: &Target, asked: DateTime<Utc>) {
+        let addr = target.addr();
+        let mut c = self.cache.lock().unwrap();
+        c.sentinel_master = Some(addr.clone());
+        c.sentinel_target = Some((target.clone(), Instant::now()));
+        c.sentinel_named.insert(addr.clone(), asked);
+        drop(c);
+        self.primary.send_if_modified(|p| {
+            let changed = p.as_deref() != Some(addr.as_str());
+            *p = Some(addr);
+            changed
+        });
+    }
+
+    /// When the Sentinels last named `addr` as the primary; `None` if never (or outside
+    /// Sentinel mode). After a failover, the old primary's time is when it was last
+    /// known to be the primary.
+    pub fn last_named_primary(&self, addr: &str) -> Option<DateTime<Utc>> {
+        self.cache.lock().unwrap().sentinel_named.get(addr).copied()
+    }
+
+    /// The address of the primary the Sentinels named last; changes on a failover.
+    pub fn watch_primary(&self) -> watch::Receiver<Option<String>> {
+        self.primary.subscribe()
     }
 
     /// Where a command on `key` goes: its slot's primary in a cluster.
@@ -496,6 +578,42 @@ mod tests {
         assert_eq!(
             Route::single(template).label(),
             "redis://app@127.0.0.1:6379/2"
+        );
+    }
+
+    /// Where a failover's gap starts: the last time the Sentinels named the old primary,
+    /// kept when they name another; the watch reports each change once.
+    #[test]
+    fn the_sentinels_last_naming_of_each_primary_is_kept() {
+        let spec = SentinelSpec::parse(&["s1:26379".into()], "mymaster").unwrap();
+        let route = Route::sentinel(Target::default(), spec);
+        let mut primary = route.watch_primary();
+        let node = |port| Target {
+            port,
+            ..Target::default()
+        };
+        let t0 = Utc::now();
+        let t1 = t0 + chrono::TimeDelta::seconds(1);
+        let t2 = t0 + chrono::TimeDelta::seconds(2);
+        route.note_primary(&node(7001), t0);
+        assert!(primary.has_changed().unwrap());
+        assert_eq!(
+            primary.borrow_and_update().as_deref(),
+            Some("127.0.0.1:7001")
+        );
+        route.note_primary(&node(7001), t1);
+        assert!(!primary.has_changed().unwrap(), "the same primary again");
+        route.note_primary(&node(7002), t2);
+        assert_eq!(
+            primary.borrow_and_update().as_deref(),
+            Some("127.0.0.1:7002")
+        );
+        assert_eq!(route.last_named_primary("127.0.0.1:7001"), Some(t1));
+        assert_eq!(route.last_named_primary("127.0.0.1:7002"), Some(t2));
+        assert_eq!(route.last_named_primary("127.0.0.1:7003"), None);
+        assert_eq!(
+            route.describe().as_deref(),
+            Some("sentinel · mymaster at 127.0.0.1:7002")
         );
     }
 

@@ -246,6 +246,37 @@ fn explain(
     parts.join("; ")
 }
 
+/// How to reach one sentinel: the template's TLS settings with the sentinels' own
+/// credentials.
+pub fn sentinel_target(spec: &SentinelSpec, template: &Target, host: &str, port: u16) -> Target {
+    Target {
+        host: host.to_string(),
+        port,
+        username: spec.username.clone(),
+        password: spec.password.clone(),
+        db: 0,
+        ..template.clone()
+    }
+}
+
+/// The `host:port` a sentinel names as the primary of `master`, asked on an open
+/// connection (no ROLE check: for re-confirming a primary already checked). `None` when
+/// the sentinel does not know the master.
+pub async fn named_primary(
+    conn: &mut redis::aio::MultiplexedConnection,
+    master: &str,
+) -> Result<Option<String>> {
+    let reply = redis::cmd("SENTINEL")
+        .arg("get-master-addr-by-name")
+        .arg(master)
+        .query_async::<Value>(conn)
+        .await?;
+    match parse_master_addr(reply).map_err(anyhow::Error::msg)? {
+        Answer::Master(host, port) => Ok(Some(label(&host, port))),
+        Answer::UnknownMaster => Ok(None),
+    }
+}
+
 /// Ask one sentinel for the master's address.
 async fn ask(
     spec: &SentinelSpec,
@@ -254,14 +285,7 @@ async fn ask(
     port: u16,
 ) -> Result<Answer, AskError> {
     let sentinel = label(host, port);
-    let target = Target {
-        host: host.to_string(),
-        port,
-        username: spec.username.clone(),
-        password: spec.password.clone(),
-        db: 0,
-        ..template.clone()
-    };
+    let target = sentinel_target(spec, template, host, port);
     let client = target
         .client()
         .map_err(|e| AskError::Refused(format!("sentinel {sentinel}: {e:#}")))?;

@@ -1,7 +1,8 @@
 //! The subscription engine: one dedicated connection that SUBSCRIBEs, PSUBSCRIBEs and
 //! SSUBSCRIBEs, drains the socket at full speed into a bounded [`Inbox`], pings to detect
 //! half-open connections, reconnects with backoff, re-subscribes everything and reports
-//! each outage as a [`Gap`].
+//! each outage as a [`Gap`]. Through Sentinel or a Cluster, the per-node supervisor
+//! (`per_node`) places engines on the right nodes and moves them when the primary changes.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -20,10 +21,11 @@ use super::inbox::{Caps, Inbox};
 use super::keyspace::decode::{Decoded, Decoder, KeyspaceSpec};
 use super::message::{Delivery, Gap, Kind, Message, SubKind};
 use super::resp::{self, Frame, Parse};
-use super::route::Route;
+use super::route::{Mode, Route};
 use super::wire::{connect, Conn, Hello};
 use crate::text::escape::escape_line;
 
+mod sentinel;
 mod sharded;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -197,6 +199,13 @@ pub struct Subscriber {
 impl Subscriber {
     pub fn spawn(mut config: SubscriberConfig, initial: Subscriptions) -> Subscriber {
         let inbox = Arc::new(Inbox::new(config.caps));
+        // Through Sentinel: one engine on the primary, moved (not reconnected by itself)
+        // when the Sentinels name another, since the old primary keeps us connected after
+        // a failover while the messages go to the new one.
+        let sentinel = |r: &Arc<Route>| matches!(r.mode(), Mode::Sentinel(_));
+        if let Some(route) = config.route.clone().filter(sentinel) {
+            return sentinel::spawn(route, config, initial, inbox);
+        }
         if let Some(route) = config.route.clone().filter(|r| r.is_cluster()) {
             // One engine per node, as tasks: `own_thread` and the blocking pause are for
             // the single engine.
@@ -219,7 +228,7 @@ impl Subscriber {
                 task: Some(tokio::spawn(supervisor.run())),
             };
         }
-        let child = spawn_engine(config, initial, inbox.clone(), None, 0);
+        let child = spawn_engine(config, initial, inbox.clone(), None, 0, None);
         Subscriber {
             control: child.control,
             inbox,
@@ -284,6 +293,9 @@ pub(super) struct Child {
     pub(super) task: tokio::task::JoinHandle<()>,
 }
 
+/// A gap an engine reports once it has (re)subscribed: from when, and why.
+pub(super) type PendingGap = (DateTime<Utc>, String);
+
 /// Something a cluster supervisor must react to by reading the topology again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Notice {
@@ -295,12 +307,17 @@ pub(super) enum Notice {
     Lost,
 }
 
+/// An engine subscribing `initial` and feeding `inbox`. `handover`: a gap this engine
+/// reports once it has connected and subscribed (it took over from an engine on a node
+/// that stopped serving), and it counts as having been connected (its consumer keeps
+/// going if its first connect fails).
 pub(super) fn spawn_engine(
     config: SubscriberConfig,
     initial: Subscriptions,
     inbox: Arc<Inbox>,
     notices: Option<mpsc::UnboundedSender<Notice>>,
     seq_base: u64,
+    handover: Option<PendingGap>,
 ) -> Child {
     let (status_tx, status_rx) = watch::channel(Status::connecting(initial.clone()));
     // Control messages are a handful of user actions; unbounded is fine here.
@@ -320,6 +337,8 @@ pub(super) fn spawn_engine(
         parsed: Vec::new(),
         keyspace,
         notices,
+        handover,
+        open_gap: None,
     };
     Child {
         control: control_tx,
@@ -376,6 +395,11 @@ struct Engine {
     parsed: Vec<Parsed>,
     /// Keyspace mode: decodes `__keyspace@…` pmessages and knows the node's address.
     keyspace: Option<Decoder>,
+    /// The gap of a handover to this engine, reported on its first connect.
+    handover: Option<PendingGap>,
+    /// An outage or handover that ends when the server answers our first subscription
+    /// after connecting.
+    open_gap: Option<PendingGap>,
 }
 
 /// One frame of a read; ranges are positions in the read buffer.
@@ -408,7 +432,8 @@ impl Engine {
     async fn run(mut self) {
         let mut attempt: u32 = 0;
         let mut down_since: Option<(DateTime<Utc>, String)> = None;
-        let mut ever_connected = false;
+        // An engine taking over from another continues its connection.
+        let mut ever_connected = self.handover.is_some();
         // An explicit retry connects even while the route has connects on hold.
         let mut retrying = false;
         loop {
@@ -417,27 +442,9 @@ impl Engine {
             retrying = false;
             match connected {
                 Ok((stream, addr)) => {
-                    let now = Utc::now();
-                    if let Some(k) = &mut self.keyspace {
-                        k.set_node(&addr);
-                    }
-                    if let Some(route) = &self.config.route {
-                        route.clear_refusal();
-                    }
-                    if let Some((from, reason)) = down_since.take() {
-                        let reason = self.node_reason(reason);
-                        self.inbox.push_batch(&mut vec![Delivery::Gap(Gap {
-                            from,
-                            to: now,
-                            reason,
-                        })]);
-                    }
+                    self.connected(&addr, down_since.take());
                     attempt = 0;
                     ever_connected = true;
-                    self.status.send_modify(|s| {
-                        s.conn = ConnState::Connected { since: now };
-                        s.node = Some(addr);
-                    });
                     // Plain sockets keep tokio's lock-free owned halves (the benchmarked
                     // path); TLS state is shared by both directions, so it needs
                     // `tokio::io::split`. `session` is generic, so neither pays for the other.
@@ -455,6 +462,8 @@ impl Engine {
                         End::Shutdown => break,
                         End::Lost { reason, since } => {
                             self.notify(Notice::Lost);
+                            // Lost again before resubscribing: the gap goes on.
+                            let since = self.open_gap.take().map_or(since, |(from, _)| from);
                             down_since = Some((since, reason));
                         }
                     }
@@ -510,16 +519,53 @@ impl Engine {
             }
         }
         // A cluster supervisor stops an engine whose node is gone after moving its
-        // subscriptions elsewhere: the outage still belongs in the feed.
-        if let (Some(_), Some((from, reason))) = (&self.notices, down_since) {
-            let reason = self.node_reason(format!("{reason}; subscriptions moved to another node"));
-            self.inbox.push_batch(&mut vec![Delivery::Gap(Gap {
+        // subscriptions elsewhere: the outage still belongs in the feed (and a handover
+        // this engine never got to report).
+        let gap = match (self.handover.take().or(self.open_gap.take()), down_since) {
+            (Some(handover), _) => Some(handover),
+            (None, Some((from, reason))) if self.notices.is_some() => Some((
                 from,
-                to: Utc::now(),
-                reason,
-            })]);
+                self.node_reason(format!("{reason}; subscriptions moved to another node")),
+            )),
+            _ => None,
+        };
+        if let Some((from, reason)) = gap {
+            self.push_gap(from, Utc::now(), reason);
         }
         self.set_conn(ConnState::Stopped);
+    }
+
+    /// Connected to `addr` (the subscriptions are sent next): the outage or handover
+    /// that ends here is reported when the server confirms the first subscription
+    /// (anything published before that is lost), or now if there is none to make.
+    fn connected(&mut self, addr: &str, down_since: Option<(DateTime<Utc>, String)>) {
+        let now = Utc::now();
+        if let Some(k) = &mut self.keyspace {
+            k.set_node(addr);
+        }
+        if let Some(route) = &self.config.route {
+            route.clear_refusal();
+        }
+        // A handover's gap started earlier than any failed connect since, and covers it.
+        let gap = match (self.handover.take(), down_since) {
+            (Some(handover), _) => Some(handover),
+            (None, Some((from, reason))) => Some((from, self.node_reason(reason))),
+            (None, None) => None,
+        };
+        match gap {
+            Some(gap) if !self.wanted.is_empty() => self.open_gap = Some(gap),
+            Some((from, reason)) => self.push_gap(from, now, reason),
+            None => {}
+        }
+        self.status.send_modify(|s| {
+            s.conn = ConnState::Connected { since: now };
+            s.node = Some(addr.to_string());
+        });
+    }
+
+    fn push_gap(&self, from: DateTime<Utc>, to: DateTime<Utc>, reason: String) {
+        self.inbox
+            .push_batch(&mut vec![Delivery::Gap(Gap { from, to, reason })]);
     }
 
     /// One connect, through the route when there is one. While the route has connects on
@@ -815,6 +861,19 @@ impl Engine {
                 Parsed::Push(push) => batch.push(self.push_message(raw, shared, push, received)),
                 Parsed::Other(frame) => {
                     if let Some(d) = self.delivery_from(raw, frame, received) {
+                        // The server's first answer to our subscriptions (a refusal
+                        // too: nothing would confirm then).
+                        let confirmed = matches!(
+                            d,
+                            Delivery::Subscription {
+                                subscribed: true,
+                                ..
+                            } | Delivery::ServerError(_)
+                        );
+                        if let Some((from, reason)) = self.open_gap.take_if(|_| confirmed) {
+                            let to = received;
+                            batch.push(Delivery::Gap(Gap { from, to, reason }));
+                        }
                         batch.push(d);
                     }
                 }
@@ -1044,7 +1103,49 @@ mod tests {
             slab: BytesMut::new(),
             parsed: Vec::new(),
             keyspace: None,
+            handover: None,
+            open_gap: None,
         }
+    }
+
+    /// An outage (or handover) ends when the server has confirmed the first
+    /// subscription: anything published before it was processed is lost, so the gap
+    /// runs to that read and comes before the confirmation and the messages after it.
+    #[test]
+    fn an_open_gap_ends_at_the_first_subscription_confirmed() {
+        let mut e = engine(false);
+        let from = Utc::now() - chrono::TimeDelta::seconds(3);
+        e.open_gap = Some((from, "node a: no longer serving, b took over".into()));
+        let mut stream = Vec::new();
+        stream.extend_from_slice(b"*3\r\n$9\r\nsubscribe\r\n$4\r\nch:0\r\n:1\r\n");
+        resp::encode_command(&[b"message", b"ch:0", b"after"], &mut stream);
+        stream.extend_from_slice(b"*3\r\n$9\r\nsubscribe\r\n$4\r\nch:1\r\n:2\r\n");
+        let received = Utc::now();
+        let (mut buf, mut batch) = (BytesMut::from(&stream[..]), Vec::new());
+        e.parse_frames(&mut buf, &mut batch, received)
+            .expect("valid");
+        assert_eq!(batch.len(), 4, "{batch:?}");
+        assert_eq!(
+            batch[0],
+            Delivery::Gap(Gap {
+                from,
+                to: received,
+                reason: "node a: no longer serving, b took over".into()
+            })
+        );
+        assert!(matches!(
+            batch[1],
+            Delivery::Subscription {
+                subscribed: true,
+                ..
+            }
+        ));
+        assert!(matches!(batch[2], Delivery::Message(_)));
+        assert!(
+            matches!(batch[3], Delivery::Subscription { .. }),
+            "one gap only"
+        );
+        assert!(e.open_gap.is_none());
     }
 
     /// What the engine delivered before the fast path: every frame through the generic

@@ -608,3 +608,105 @@ fn keyspace_db_limits_to_one_database_and_names_it() {
         ]
     );
 }
+
+/// README (keyspace, "The setting"): through Sentinel the check is made on every new
+/// primary after a failover, and `--enable-notifications` adds the flags there too (put
+/// back on exit like the first's). Only the first primary has flags here: the old code
+/// checked only it, so after the failover no event came again.
+#[test]
+fn keyspace_through_sentinel_enables_the_flags_on_each_new_primary() {
+    let setup = SentinelSetup::start();
+    let [first, second] = setup.data_ports();
+    common::query(first, &["CONFIG", "SET", "notify-keyspace-events", "K$"]).unwrap();
+    let first_setting = config_get(first);
+    assert_eq!(config_get(second), "");
+    let dir = tempfile::tempdir().unwrap();
+    let audit = audit_path(&dir);
+    let sentinels = setup.sentinel_addrs().join(",");
+    let mut p = Proc::spawn_env(
+        &[
+            "tail",
+            "--sentinel",
+            &sentinels,
+            "--master",
+            setup.master_name(),
+            "--keyspace",
+            "*",
+            "--events",
+            "set",
+            "--enable-notifications",
+            "--format",
+            "jsonl",
+        ],
+        &[("REDTAIL_AUDIT_LOG", audit.as_str())],
+    );
+    wait_subscribed_on(first, 2);
+    common::query(first, &["SET", "before", "v"]).unwrap();
+    assert_eq!(event(&p).0, b"before");
+    assert_eq!(setup.failover(), second);
+    wait_for(
+        "redtail to enable notifications on the new primary",
+        T,
+        || config_get(second).contains('K').then_some(()),
+    );
+    wait_subscribed_on(second, 2);
+    common::query(second, &["SET", "after", "v"]).unwrap();
+    let lines = collect_until(&p, T, |lines| {
+        lines
+            .iter()
+            .any(|v| v["kind"] == "keyspace" && v["key"] == "after")
+    });
+    let after = lines.iter().find(|v| v["key"] == "after").unwrap();
+    assert_eq!(after["node"], format!("127.0.0.1:{second}").as_str());
+    // Put back on exit, with the first's (which had what it needed: untouched).
+    signal(&p, "-TERM");
+    assert_eq!(p.wait_exit(T), Some(0), "{}", p.stderr());
+    assert_eq!(config_get(second), "", "{}", p.stderr());
+    assert_eq!(config_get(first), first_setting);
+    let log = std::fs::read_to_string(&audit).unwrap();
+    assert_eq!(log.matches("notify-enable").count(), 1, "{log}");
+    assert_eq!(log.matches("notify-restore").count(), 1, "{log}");
+}
+
+/// Without `--enable-notifications`, a new primary that lacks the flags gets the same
+/// warning and fix as the first one; redtail keeps following it, and events flow once
+/// the setting is made there.
+#[test]
+fn keyspace_through_sentinel_warns_about_a_new_primary_without_flags() {
+    let setup = SentinelSetup::start();
+    let [first, second] = setup.data_ports();
+    common::query(first, &["CONFIG", "SET", "notify-keyspace-events", "K$"]).unwrap();
+    let sentinels = setup.sentinel_addrs().join(",");
+    let url = format!("redis+sentinel://{sentinels}/{}", setup.master_name());
+    let p = Proc::spawn(&[
+        "tail",
+        &url,
+        "--keyspace",
+        "*",
+        "--events",
+        "set",
+        "--format",
+        "jsonl",
+    ]);
+    wait_subscribed_on(first, 2);
+    assert!(!p.stderr().contains("lacking flags"), "{}", p.stderr());
+    assert_eq!(setup.failover(), second);
+    let warning =
+        format!("node 127.0.0.1:{second}: notify-keyspace-events is \"\" (off), lacking flags");
+    assert!(p.wait_stderr(&warning, T), "{}", p.stderr());
+    assert!(
+        p.stderr().contains(&format!(
+            "redis-cli -h 127.0.0.1 -p {second} CONFIG SET notify-keyspace-events"
+        )),
+        "{}",
+        p.stderr()
+    );
+    wait_subscribed_on(second, 2);
+    common::query(second, &["CONFIG", "SET", "notify-keyspace-events", "KA"]).unwrap();
+    common::query(second, &["SET", "after", "v"]).unwrap();
+    collect_until(&p, T, |lines| {
+        lines
+            .iter()
+            .any(|v| v["kind"] == "keyspace" && v["key"] == "after")
+    });
+}

@@ -1,15 +1,18 @@
 //! Sentinel: the test harness (primary, replica, three sentinels) and the crate's
 //! resolver against it: finding the primary, following a failover, and the errors a
 //! person sees for a wrong master name, dead sentinels or a dead primary; and the stream
-//! tail (`tail --stream`, the TUI's follow) reading the primary the Sentinels name.
+//! tail (`tail --stream`, the TUI's follow) reading the primary the Sentinels name; and
+//! channel subscriptions (`tail`, the TUI's feed) moving to the new primary at once after
+//! a failover, with a gap that covers what they missed.
 
 use crate::common;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::sentinel::SentinelSetup;
+use common::sentinel::{number_of, NumberedPublisher, Published, SentinelSetup};
 use common::{info_field, query, query_text, Proc};
 use redtail::redis::conn::Target;
 use redtail::redis::inbox::{Caps, Inbox};
@@ -17,6 +20,8 @@ use redtail::redis::message::{Delivery, Kind};
 use redtail::redis::route::Route;
 use redtail::redis::sentinel::{resolve_master, SentinelSpec};
 use redtail::redis::stream_tail::StreamTail;
+
+const T: Duration = Duration::from_secs(10);
 
 fn spec(setup: &SentinelSetup, master: &str) -> SentinelSpec {
     SentinelSpec::parse(&[setup.sentinel_addrs().join(",")], master).expect("valid addresses")
@@ -302,5 +307,196 @@ async fn stream_tail_follows_the_primary_through_a_failover() {
     for tail in tails {
         tail.shutdown().await;
     }
+    drop(setup);
+}
+
+/// A gap record (JSONL) as (from, to, reason).
+type GapRecord = (
+    chrono::DateTime<chrono::Utc>,
+    chrono::DateTime<chrono::Utc>,
+    String,
+);
+
+fn gap_record(v: &serde_json::Value) -> GapRecord {
+    let time = |k: &str| {
+        chrono::DateTime::parse_from_rfc3339(v[k].as_str().expect("gap time"))
+            .expect("rfc3339")
+            .with_timezone(&chrono::Utc)
+    };
+    let reason = v["reason"].as_str().unwrap_or_default().to_string();
+    (time("from"), time("to"), reason)
+}
+
+/// README (Sentinel): "a failover is followed … redtail moves to the new primary within
+/// about a second … with a gap row from when the Sentinels last named the old one to the
+/// resubscribe". A publisher that follows the Sentinels keeps publishing numbered
+/// messages through a forced failover; `tail -c` must get messages published on the new
+/// primary within a few seconds of its first one there (the old code stayed on the
+/// demoted primary until the Sentinels reconfigured it, ~10 s), and every number it
+/// missed must lie inside a gap it reported (the old code's gap said 0.1 s).
+#[test]
+fn tail_through_sentinel_moves_to_the_new_primary_at_once_and_its_gap_covers_what_was_missed() {
+    let setup = SentinelSetup::start();
+    let sentinels = setup.sentinel_addrs().join(",");
+    let first = setup.primary_port();
+    let p = Proc::spawn(&[
+        "tail",
+        "--sentinel",
+        &sentinels,
+        "--master",
+        setup.master_name(),
+        "--format",
+        "jsonl",
+        "-c",
+        "numbers",
+    ]);
+    common::wait_subscribed_on(first, 1);
+    let publisher = NumberedPublisher::start(&setup, "numbers", Duration::from_millis(20));
+    let mut received = BTreeSet::new();
+    let mut gaps: Vec<GapRecord> = Vec::new();
+    let mut take = |v: serde_json::Value, received: &mut BTreeSet<u64>| match v["kind"].as_str() {
+        Some("gap") => gaps.push(gap_record(&v)),
+        Some("message") => {
+            received.extend(v["payload"].as_str().and_then(number_of));
+        }
+        _ => panic!("unexpected line {v}"),
+    };
+    while received.len() < 10 {
+        take(p.json_line(T), &mut received);
+    }
+    let second = setup.failover();
+    assert_ne!(first, second);
+    // Until tail gets a message published on the new primary (or 20 s pass).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let on_new = |received: &BTreeSet<u64>, log: &[Published]| {
+        log.iter()
+            .any(|m| m.port == second && received.contains(&m.n))
+    };
+    while !on_new(&received, &publisher.log()) && Instant::now() < deadline {
+        if let Some(line) = p.line(Duration::from_millis(200)) {
+            take(serde_json::from_str(&line).expect("json"), &mut received);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let log = publisher.stop();
+    while let Some(line) = p.line(Duration::from_millis(500)) {
+        take(serde_json::from_str(&line).expect("json"), &mut received);
+    }
+    let switched = log
+        .iter()
+        .find(|m| m.port == second)
+        .expect("the publisher moved to the new primary")
+        .at;
+    let first_seen_on_new = log
+        .iter()
+        .find(|m| m.port == second && received.contains(&m.n))
+        .unwrap_or_else(|| {
+            panic!(
+                "tail got nothing from the new primary; stderr: {}",
+                p.stderr()
+            )
+        });
+    let missed: Vec<&Published> = log.iter().filter(|m| !received.contains(&m.n)).collect();
+    let moved_after = (first_seen_on_new.at - switched)
+        .to_std()
+        .unwrap_or_default();
+    eprintln!(
+        "published {}, missed {} (on the new primary: {}), tail moved {:.2} s after the \
+         publisher, gaps: {gaps:?}",
+        log.len(),
+        missed.len(),
+        missed.iter().filter(|m| m.port == second).count(),
+        moved_after.as_secs_f64()
+    );
+    assert!(
+        moved_after < Duration::from_secs(3),
+        "tail got the new primary's messages only {moved_after:?} after the switch"
+    );
+    for m in &missed {
+        assert!(
+            gaps.iter()
+                .any(|(from, to, _)| *from <= m.at && m.at <= *to),
+            "n={} (published on {} at {}) was missed outside every gap: {gaps:?}",
+            m.n,
+            m.port,
+            m.at
+        );
+    }
+    let handover =
+        format!("node 127.0.0.1:{first}: no longer serving, 127.0.0.1:{second} took over");
+    assert!(
+        gaps.iter().any(|(_, _, reason)| reason.contains(&handover)),
+        "{gaps:?}"
+    );
+    drop(setup);
+}
+
+/// The same README promise through the TUI's feed: after a forced failover the feed shows
+/// messages published on the new primary within a few seconds of the publisher's first
+/// one there (not after the Sentinels reconfigure the old primary, ~10 s), and a gap row
+/// that names the handover.
+#[test]
+fn tui_feed_through_sentinel_moves_to_the_new_primary_at_once_with_a_gap_row() {
+    let setup = SentinelSetup::start();
+    let sentinels = setup.sentinel_addrs().join(",");
+    let first = setup.primary_port();
+    let tui = common::pty::Tui::spawn(
+        &[
+            "--sentinel",
+            &sentinels,
+            "--master",
+            setup.master_name(),
+            "-c",
+            "numbers",
+        ],
+        240,
+        40,
+    );
+    tui.wait_for("● connected", T);
+    common::wait_subscribed_on(first, 1);
+    // Slow enough that the gap row stays on screen a few seconds.
+    let publisher = NumberedPublisher::start(&setup, "numbers", Duration::from_millis(100));
+    tui.wait_for("n=000003", T);
+    let second = setup.failover();
+    let handover =
+        format!("node 127.0.0.1:{first}: no longer serving, 127.0.0.1:{second} took over");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut seen_on_new, mut gap_row) = (None, None);
+    while (seen_on_new.is_none() || gap_row.is_none()) && Instant::now() < deadline {
+        let screen = tui.screen();
+        if gap_row.is_none() {
+            gap_row = screen
+                .lines()
+                .find(|l| l.contains(&handover))
+                .map(str::to_string);
+        }
+        if seen_on_new.is_none() {
+            seen_on_new = publisher
+                .log()
+                .into_iter()
+                .find(|m| m.port == second && screen.contains(&format!("n={:06}", m.n)));
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let log = publisher.stop();
+    let switched = log
+        .iter()
+        .find(|m| m.port == second)
+        .expect("the publisher moved to the new primary")
+        .at;
+    let seen_on_new =
+        seen_on_new.unwrap_or_else(|| panic!("nothing from the new primary:\n{}", tui.screen()));
+    let gap_row = gap_row.unwrap_or_else(|| panic!("no handover gap row:\n{}", tui.screen()));
+    let moved_after = (seen_on_new.at - switched).to_std().unwrap_or_default();
+    eprintln!(
+        "TUI moved {:.2} s after the publisher; {gap_row}",
+        moved_after.as_secs_f64()
+    );
+    assert!(
+        moved_after < Duration::from_secs(3),
+        "the feed showed the new primary's messages only {moved_after:?} after the switch"
+    );
+    assert!(gap_row.contains("disconnected "), "{gap_row}");
+    tui.quit();
     drop(setup);
 }

@@ -56,6 +56,7 @@ impl Placement for ShardOwners {
             inbox.clone(),
             None,
             0,
+            None,
         ));
     }
 
@@ -134,7 +135,7 @@ impl Placement for ShardOwners {
         engine.held = want;
     }
 
-    fn control(&mut self, ctl: Control) -> Reaction {
+    fn control(&mut self, ctl: Control, _nodes: &mut Nodes<Self::Held>) -> Reaction {
         let (kind, names, subscribe) = match ctl {
             Control::Subscribe(kind, names) => (kind, names, true),
             Control::Unsubscribe(kind, names) => (kind, names, false),

@@ -329,3 +329,75 @@ fn fields(v: &redis::Value) -> std::collections::HashMap<String, String> {
         .filter_map(|(k, v)| Some((text(k)?, text(v)?)))
         .collect()
 }
+
+/// One numbered message a [`NumberedPublisher`] published: its number, the node it went
+/// to, and when (taken after asking the Sentinel, before PUBLISH).
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub n: u64,
+    pub port: u16,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A publisher that follows the Sentinels like a well-behaved client: before each
+/// message it asks the first sentinel (SENTINEL get-master-addr-by-name) where the
+/// primary is, and PUBLISHes `n=000001`, `n=000002`, … there, every `every`.
+pub struct NumberedPublisher {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    log: std::sync::Arc<Mutex<Vec<Published>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl NumberedPublisher {
+    pub fn start(setup: &SentinelSetup, channel: &str, every: Duration) -> NumberedPublisher {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let log = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let (sentinel, channel) = (setup.sentinel_ports[0], channel.to_string());
+        let (stop2, log2) = (stop.clone(), log.clone());
+        let thread = std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Some(port) = master_addr(sentinel) {
+                    let at = chrono::Utc::now();
+                    let payload = format!("n={:06}", n + 1);
+                    if query(port, &["PUBLISH", &channel, &payload]).is_ok() {
+                        n += 1;
+                        let mut log = log2.lock().unwrap_or_else(|p| p.into_inner());
+                        log.push(Published { n, port, at });
+                    }
+                }
+                std::thread::sleep(every);
+            }
+        });
+        NumberedPublisher {
+            stop,
+            log,
+            thread: Some(thread),
+        }
+    }
+
+    /// What was published so far.
+    pub fn log(&self) -> Vec<Published> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Stop publishing; everything published.
+    pub fn stop(mut self) -> Vec<Published> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.log()
+    }
+}
+
+impl Drop for NumberedPublisher {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The number in a [`NumberedPublisher`] payload (`n=000042` → 42).
+pub fn number_of(payload: &str) -> Option<u64> {
+    payload.strip_prefix("n=")?.parse().ok()
+}
