@@ -34,7 +34,7 @@ use super::error::PollError;
 use super::inbox::Inbox;
 use super::message::{Delivery, Kind, Message};
 use super::reply::{into_bytes, into_items, strip_attribute};
-use super::route::Route;
+use super::route::{Mode, Route, SENTINEL_RECHECK};
 use super::streams::{parse_entries, stream_error, StreamEntry, StreamId};
 use crate::text::escape::escape_str;
 
@@ -247,6 +247,7 @@ impl Tail {
         self.resolve(&mut conn, true).await?;
         *attempt = 0;
         let mut last_check = Instant::now();
+        let mut last_asked = Instant::now();
         loop {
             if !self.bad.is_empty() && last_check.elapsed() >= RECHECK {
                 self.resolve(&mut conn, false).await?;
@@ -297,6 +298,35 @@ impl Tail {
                 }
             }
             self.inbox.push_batch(&mut out);
+            self.still_the_primary(&target, &mut last_asked).await?;
+        }
+    }
+
+    /// Through Sentinel: ends the session once the Sentinels name another primary, so
+    /// the next connect reads there. After a failover the old primary keeps answering
+    /// XREAD (with nothing new) until the Sentinels make it a replica, about 10 s later;
+    /// entries added on the new one waited that long. Asked at most once a
+    /// [`SENTINEL_RECHECK`] (the route asks a Sentinel no more often either); a Sentinel
+    /// that does not answer leaves the session as it is.
+    async fn still_the_primary(
+        &self,
+        target: &Target,
+        last_asked: &mut Instant,
+    ) -> Result<(), String> {
+        let Source::Route(route) = &self.source else {
+            return Ok(());
+        };
+        if !matches!(route.mode(), Mode::Sentinel(_)) || last_asked.elapsed() < SENTINEL_RECHECK {
+            return Ok(());
+        }
+        *last_asked = Instant::now();
+        match route.target(0).await {
+            Ok(now) if now.addr() != target.addr() => Err(format!(
+                "{TRANSIENT}the Sentinels name {} as the primary now (was {})",
+                escape_str(&now.addr()),
+                escape_str(&target.addr())
+            )),
+            _ => Ok(()),
         }
     }
 

@@ -301,9 +301,18 @@ async fn stream_tail_follows_the_primary_through_a_failover() {
     .expect("failover");
     assert_eq!(new, second);
     query(second, &["XADD", "fs", "2-1", "n", "after"]).expect("XADD on the new primary");
+    let added = std::time::Instant::now();
     collect_entries(&inbox, 2, Duration::from_secs(30), &mut seen, &mut log).await;
     assert_eq!(seen.len(), 2, "{log:?}");
     assert!(seen[1].contains("\"after\""), "{seen:?}");
+    // The old primary answers XREAD (with nothing) until the Sentinels demote it, about
+    // 10 s after the switch: the follower must not wait for that. It asks the Sentinels
+    // once a second between reads (BLOCK 2 s), so the entry arrives within ~3.5 s.
+    let waited = added.elapsed();
+    assert!(
+        waited < Duration::from_secs(7),
+        "the entry added on the new primary arrived after {waited:?}: {log:?}"
+    );
     for tail in tails {
         tail.shutdown().await;
     }
