@@ -205,9 +205,15 @@ pub fn findings(snapshot: &StreamsSnapshot, cx: &Context<'_>) -> Vec<Finding> {
     out
 }
 
-/// `orders:dlq` or `{orders}:dlq`: the names `dead-letter` writes by default.
+/// `orders:dlq`, `{orders}:dlq` or `x}y:dlq:23974`: the names `dead-letter` writes by default.
 pub fn is_dlq(key: &[u8]) -> bool {
-    key.ends_with(b":dlq")
+    // `<stream>:dlq:<n>`: the default in a cluster for a name no hash tag keeps in its
+    // slot (see `actions::same_slot_dlq_key`).
+    let numbered = |key: &[u8]| {
+        let digits = key.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+        digits > 0 && key[..key.len() - digits].ends_with(b":dlq:")
+    };
+    key.ends_with(b":dlq") || numbered(key)
 }
 
 fn dlq_finding(

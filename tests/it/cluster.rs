@@ -584,39 +584,97 @@ fn dead_letter_in_a_cluster_keeps_both_keys_in_one_slot() {
     assert!(pending.starts_with('0'), "{pending}");
 }
 
+/// `x}y` has no hash tag (no `{` before the `}`), so it hashes whole, to slot 8210;
+/// `x}y:dlq` is in 2801 and `{x}y}:dlq` hashes only `x`. The refusal once suggested
+/// `x}y:dlq`, the key it had just refused, then no key at all ("name one with --to"),
+/// which the TUI's `d` cannot take. The default is now a numbered key in the stream's
+/// slot, which the cluster itself confirms (CLUSTER KEYSLOT).
 #[test]
-fn dead_letter_of_a_name_with_its_own_braces_says_no_derived_key_shares_its_slot() {
-    // `x}y` has no hash tag (no `{` before the `}`), so it hashes whole, to slot 8210;
-    // `x}y:dlq` is in 2801 and `{x}y}:dlq` hashes only `x`. The refusal used to suggest
-    // `x}y:dlq`, the key it had just refused.
+fn dead_letter_of_a_name_with_its_own_braces_moves_to_a_default_key_in_its_slot() {
     let cluster = Cluster::shared();
     let key = "x}y";
+    let slot = cluster.cli_c(&["CLUSTER", "KEYSLOT", key]);
+    assert_eq!(slot.trim(), "8210");
     let id = poison_pending(cluster, key);
     let dir = tempfile::tempdir().unwrap();
     let audit = dir.path().join("audit.jsonl");
     let env = [("REDTAIL_AUDIT_LOG", audit.to_str().unwrap())];
     let url = cluster.seed_url();
-    let mut p = Proc::spawn_env(&["dead-letter", "--url", &url, key, "g", &id], &env);
+    // A key in another slot is refused, with a suggestion in the stream's.
+    let mut p = Proc::spawn_env(
+        &[
+            "dead-letter",
+            "--url",
+            &url,
+            "--to",
+            "x}y:dlq",
+            key,
+            "g",
+            &id,
+        ],
+        &env,
+    );
     let code = p.wait_exit(T);
     let stderr = p.stderr();
     assert!(code.is_some_and(|c| c != 0), "{code:?} {stderr}");
-    assert!(
-        stderr.contains("no key derived from the stream's name shares its slot"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("in slot 8210 with --to"), "{stderr}");
-    assert!(!stderr.contains("e.g."), "{stderr}");
+    let suggested = (stderr.split("e.g. ").nth(1))
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("no key suggested: {stderr}"));
+    assert_eq!(cluster.cli_c(&["CLUSTER", "KEYSLOT", suggested]), slot);
     assert!(cluster.cli_c(&["XPENDING", key, "g"]).starts_with('1'));
-    // The advice works: a key whose tag hashes to 8210 (CLUSTER KEYSLOT dlq23811).
-    let to = "{dlq23811}:dlq";
-    assert_eq!(cluster.cli_c(&["CLUSTER", "KEYSLOT", to]).trim(), "8210");
-    let mut p = Proc::spawn_env(
-        &["dead-letter", "--url", &url, "--to", to, key, "g", &id],
-        &env,
-    );
+    // Without --to: the default, that same key.
+    let mut p = Proc::spawn_env(&["dead-letter", "--url", &url, key, "g", &id], &env);
     assert_eq!(p.wait_exit(T), Some(0), "stderr: {}", p.stderr());
-    assert!(cluster.cli_c(&["XRANGE", to, "-", "+"]).contains("poison"));
+    assert!(cluster
+        .cli_c(&["XRANGE", suggested, "-", "+"])
+        .contains("poison"));
     assert!(cluster.cli_c(&["XPENDING", key, "g"]).starts_with('0'));
+}
+
+/// The same through the TUI: the Pending pane's `d` offers a dead-letter stream in the
+/// stream's slot (it offered `p}q:dlq`, which the action then refused, and the advice
+/// was a `--to` the dialog has no field for), and moving the entry there works.
+#[test]
+fn tui_dead_letter_of_a_name_with_its_own_braces_offers_a_key_in_its_slot() {
+    let cluster = Cluster::shared();
+    let key = "p}q";
+    let slot = cluster.cli_c(&["CLUSTER", "KEYSLOT", key]);
+    let id = poison_pending(cluster, key);
+    let (mut tui, audit) =
+        common::tui_audited_sized(&[&cluster.seed_url(), "-c", "unused"], false, (160, 30));
+    tui.wait_for("connected", T);
+    tui.send(b"4");
+    tui.send(b"t");
+    tui.send(b"\x15");
+    tui.send(b"p}q g");
+    tui.send(b"\r");
+    tui.wait_for(&id, T);
+    tui.send(b"d");
+    let screen = tui.wait_for("to the dead-letter stream", T);
+    let text = screen.split_whitespace().collect::<Vec<_>>().join(" ");
+    let offered = (text.split("to the dead-letter stream ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no key offered:\n{screen}"))
+        .to_string();
+    assert!(offered.starts_with("p}q:dlq"), "{offered}\n{screen}");
+    assert_eq!(cluster.cli_c(&["CLUSTER", "KEYSLOT", &offered]), slot);
+    tui.send(b"y");
+    common::wait_for("the entry to leave the pending list", T, || {
+        cluster
+            .cli_c(&["XPENDING", key, "g"])
+            .starts_with('0')
+            .then_some(())
+    });
+    assert!(cluster
+        .cli_c(&["XRANGE", &offered, "-", "+"])
+        .contains("poison"));
+    let log = std::fs::read_to_string(&audit.path).expect("audit log written");
+    assert!(
+        log.contains("dead-letter") || log.contains("dead_letter"),
+        "{log}"
+    );
+    tui.send(b"q");
+    tui.wait_exit(T);
 }
 
 #[test]

@@ -140,6 +140,7 @@ fn group_level_findings_and_what_is_not_one() {
 #[test]
 fn dead_letter_streams_are_info_and_names_in_fixes_are_shell_safe() {
     assert!(is_dlq(b"orders:dlq") && is_dlq(b"{orders}:dlq") && !is_dlq(b"dlq"));
+    assert!(is_dlq(b"x}y:dlq:23974") && !is_dlq(b"x}y:dlq:") && !is_dlq(b"orders:dlq:x"));
     assert_eq!(shell_word(b"orders:v1"), "orders:v1");
     assert_eq!(shell_word(b"it's here"), r"'it'\''s here'");
     assert_eq!(shell_word(b"-x"), "'-x'");
