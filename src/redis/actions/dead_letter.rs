@@ -115,7 +115,7 @@ pub fn default_dlq_key(stream: &[u8]) -> Vec<u8> {
 /// hold a `}` (Redis closes it at the first one), so an untagged name with braces of
 /// its own (`x}y`, `{}z`, `a{}{b}`) gets `<stream>:dlq:<n>` with the smallest `n` that
 /// hashes to its slot (such a name is hashed whole, and so is the key: the suffix adds
-/// no brace). About 16,000 tries on average, well under a millisecond; `None` only if
+/// no brace). About 16,000 tries on average (about a millisecond); `None` only if
 /// none of the first [`SLOT_SEARCH`] does (never seen: each try has a 1 in 16,384 chance).
 ///
 /// [`key_slot`]: crate::redis::cluster::key_slot
