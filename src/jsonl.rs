@@ -187,6 +187,7 @@ pub fn gap_jsonl(g: &Gap, out: &mut Vec<u8>) {
         "to": g.to.to_rfc3339_opts(SecondsFormat::Micros, true),
         "duration_s": g.duration().as_secs_f64(),
         "reason": g.reason,
+        "handover": g.handover,
     });
     if crate::json::to_writer_safe(&mut *out, &v).is_ok() {
         out.push(b'\n');

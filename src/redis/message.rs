@@ -95,16 +95,31 @@ pub struct Gap {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub reason: String,
+    /// No connection dropped: the node subscribed to stopped serving and another took
+    /// over (a failover), and redtail moved there.
+    pub handover: bool,
 }
 
 impl Gap {
     pub fn duration(&self) -> Duration {
         (self.to - self.from).to_std().unwrap_or_default()
     }
-    /// "disconnected 3.2 s — messages in this window are lost (reason)"
+    /// "disconnected 3.2 s — messages in this window are lost (reason)", or for a
+    /// handover "moved to the new primary after 1.3 s — …": the connection never dropped,
+    /// so "disconnected" would be wrong.
     pub fn describe(&self) -> String {
+        self.describe_lost("messages")
+    }
+
+    /// [`Gap::describe`] naming what was lost (`events` for keyspace notifications).
+    pub fn describe_lost(&self, lost: &str) -> String {
+        let what = if self.handover {
+            "moved to the new primary after"
+        } else {
+            "disconnected"
+        };
         format!(
-            "disconnected {:.1} s — messages in this window are lost ({})",
+            "{what} {:.1} s — {lost} in this window are lost ({})",
             self.duration().as_secs_f64(),
             self.reason
         )

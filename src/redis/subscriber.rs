@@ -294,7 +294,33 @@ pub(super) struct Child {
 }
 
 /// A gap an engine reports once it has (re)subscribed: from when, and why.
-pub(super) type PendingGap = (DateTime<Utc>, String);
+/// A gap still open: where it starts, why, and whether it is a handover (see
+/// [`Gap::handover`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct PendingGap {
+    pub(super) from: DateTime<Utc>,
+    pub(super) reason: String,
+    pub(super) handover: bool,
+}
+
+impl PendingGap {
+    fn outage(from: DateTime<Utc>, reason: String) -> PendingGap {
+        PendingGap {
+            from,
+            reason,
+            handover: false,
+        }
+    }
+
+    fn until(self, to: DateTime<Utc>) -> Gap {
+        Gap {
+            from: self.from,
+            to,
+            reason: self.reason,
+            handover: self.handover,
+        }
+    }
+}
 
 /// Something a cluster supervisor must react to by reading the topology again.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -463,7 +489,7 @@ impl Engine {
                         End::Lost { reason, since } => {
                             self.notify(Notice::Lost);
                             // Lost again before resubscribing: the gap goes on.
-                            let since = self.open_gap.take().map_or(since, |(from, _)| from);
+                            let since = self.open_gap.take().map_or(since, |gap| gap.from);
                             down_since = Some((since, reason));
                         }
                     }
@@ -523,14 +549,14 @@ impl Engine {
         // this engine never got to report).
         let gap = match (self.handover.take().or(self.open_gap.take()), down_since) {
             (Some(handover), _) => Some(handover),
-            (None, Some((from, reason))) if self.notices.is_some() => Some((
+            (None, Some((from, reason))) if self.notices.is_some() => Some(PendingGap::outage(
                 from,
                 self.node_reason(format!("{reason}; subscriptions moved to another node")),
             )),
             _ => None,
         };
-        if let Some((from, reason)) = gap {
-            self.push_gap(from, Utc::now(), reason);
+        if let Some(gap) = gap {
+            self.push_gap(gap.until(Utc::now()));
         }
         self.set_conn(ConnState::Stopped);
     }
@@ -549,12 +575,14 @@ impl Engine {
         // A handover's gap started earlier than any failed connect since, and covers it.
         let gap = match (self.handover.take(), down_since) {
             (Some(handover), _) => Some(handover),
-            (None, Some((from, reason))) => Some((from, self.node_reason(reason))),
+            (None, Some((from, reason))) => {
+                Some(PendingGap::outage(from, self.node_reason(reason)))
+            }
             (None, None) => None,
         };
         match gap {
             Some(gap) if !self.wanted.is_empty() => self.open_gap = Some(gap),
-            Some((from, reason)) => self.push_gap(from, now, reason),
+            Some(gap) => self.push_gap(gap.until(now)),
             None => {}
         }
         self.status.send_modify(|s| {
@@ -563,9 +591,8 @@ impl Engine {
         });
     }
 
-    fn push_gap(&self, from: DateTime<Utc>, to: DateTime<Utc>, reason: String) {
-        self.inbox
-            .push_batch(&mut vec![Delivery::Gap(Gap { from, to, reason })]);
+    fn push_gap(&self, gap: Gap) {
+        self.inbox.push_batch(&mut vec![Delivery::Gap(gap)]);
     }
 
     /// One connect, through the route when there is one. While the route has connects on
@@ -870,9 +897,8 @@ impl Engine {
                                 ..
                             } | Delivery::ServerError(_)
                         );
-                        if let Some((from, reason)) = self.open_gap.take_if(|_| confirmed) {
-                            let to = received;
-                            batch.push(Delivery::Gap(Gap { from, to, reason }));
+                        if let Some(gap) = self.open_gap.take_if(|_| confirmed) {
+                            batch.push(Delivery::Gap(gap.until(received)));
                         }
                         batch.push(d);
                     }
@@ -1115,7 +1141,11 @@ mod tests {
     fn an_open_gap_ends_at_the_first_subscription_confirmed() {
         let mut e = engine(false);
         let from = Utc::now() - chrono::TimeDelta::seconds(3);
-        e.open_gap = Some((from, "node a: no longer serving, b took over".into()));
+        e.open_gap = Some(PendingGap {
+            from,
+            reason: "node a no longer serves; b took over".into(),
+            handover: true,
+        });
         let mut stream = Vec::new();
         stream.extend_from_slice(b"*3\r\n$9\r\nsubscribe\r\n$4\r\nch:0\r\n:1\r\n");
         resp::encode_command(&[b"message", b"ch:0", b"after"], &mut stream);
@@ -1130,7 +1160,8 @@ mod tests {
             Delivery::Gap(Gap {
                 from,
                 to: received,
-                reason: "node a: no longer serving, b took over".into()
+                reason: "node a no longer serves; b took over".into(),
+                handover: true,
             })
         );
         assert!(matches!(

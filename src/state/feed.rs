@@ -828,6 +828,7 @@ mod tests {
                     from: DateTime::from_timestamp(0, 0).unwrap_or_default(),
                     to: DateTime::from_timestamp(3, 0).unwrap_or_default(),
                     reason: "lost".into(),
+                    handover: false,
                 }));
                 plain.push(FeedItem::ServerError("x".into()));
             }

@@ -592,6 +592,7 @@ fn an_outage_drops_the_rate_to_zero_at_once_and_counts_the_open_gap() {
         from: at(10, 200),
         to: t(14),
         reason: "server closed the connection".into(),
+        handover: false,
     });
     s.update(Event::Deliveries(vec![gap]), t(14));
     assert_eq!((s.feed.gaps, s.gap_count()), (1, 1));
@@ -609,6 +610,7 @@ fn a_filter_never_hides_a_gap_in_the_feed() {
         from: t(1),
         to: t(2),
         reason: "server closed the connection".into(),
+        handover: false,
     });
     s.update(
         Event::Deliveries(vec![gap, message("ai:chat", "after")]),
@@ -635,6 +637,7 @@ fn gaps_errors_and_confirmations_reach_the_screen() {
         from: t(0),
         to: t(3),
         reason: "server closed the connection".into(),
+        handover: false,
     });
     let refused = Delivery::ServerError(
         "NOPERM this user has no permissions to access the 'x' channel".into(),

@@ -353,11 +353,7 @@ fn gap_row(state: &AppState, gap: &crate::redis::message::Gap, buf: &mut Buffer,
         .with_timezone(&state.config.utc_offset)
         .format("%H:%M:%S%.3f")
         .to_string();
-    let text = format!(
-        "  {time} ── disconnected {:.1} s — events in this window are lost ({}) ",
-        gap.duration().as_secs_f64(),
-        escape_str(&gap.reason)
-    );
+    let text = format!("  {time} ── {} ", escape_str(&gap.describe_lost("events")));
     let room = usize::from(row.width);
     let text = fit::cut_end(&text, room);
     let fill = room.saturating_sub(text.chars().count());

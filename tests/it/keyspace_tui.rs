@@ -152,6 +152,7 @@ fn keyspace_gap_is_a_row_where_it_happened_at_every_size() {
         from: now() - TimeDelta::milliseconds(1_500),
         to: now() - TimeDelta::milliseconds(1_000),
         reason: format!("node 10.0.0.6:7001: {}", screen::HOSTILE),
+        handover: false,
     };
     s.update(
         Event::Keyspace(KeyspaceEvent::Deliveries(vec![

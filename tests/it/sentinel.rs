@@ -332,7 +332,11 @@ fn gap_record(v: &serde_json::Value) -> GapRecord {
             .expect("rfc3339")
             .with_timezone(&chrono::Utc)
     };
-    let reason = v["reason"].as_str().unwrap_or_default().to_string();
+    // A handover (no connection dropped) says so: `"handover": true`.
+    let mut reason = v["reason"].as_str().unwrap_or_default().to_string();
+    if v["handover"] == true {
+        reason.push_str(" [handover]");
+    }
     (time("from"), time("to"), reason)
 }
 
@@ -431,10 +435,10 @@ fn tail_through_sentinel_moves_to_the_new_primary_at_once_and_its_gap_covers_wha
             m.at
         );
     }
-    let handover =
-        format!("node 127.0.0.1:{first}: no longer serving, 127.0.0.1:{second} took over");
+    let handover = format!("node 127.0.0.1:{first} no longer serves; 127.0.0.1:{second} took over");
     assert!(
-        gaps.iter().any(|(_, _, reason)| reason.contains(&handover)),
+        gaps.iter()
+            .any(|(_, _, reason)| reason.contains(&format!("{handover} [handover]"))),
         "{gaps:?}"
     );
     drop(setup);
@@ -467,8 +471,7 @@ fn tui_feed_through_sentinel_moves_to_the_new_primary_at_once_with_a_gap_row() {
     let publisher = NumberedPublisher::start(&setup, "numbers", Duration::from_millis(100));
     tui.wait_for("n=000003", T);
     let second = setup.failover();
-    let handover =
-        format!("node 127.0.0.1:{first}: no longer serving, 127.0.0.1:{second} took over");
+    let handover = format!("node 127.0.0.1:{first} no longer serves; 127.0.0.1:{second} took over");
     let deadline = Instant::now() + Duration::from_secs(20);
     let (mut seen_on_new, mut gap_row) = (None, None);
     while (seen_on_new.is_none() || gap_row.is_none()) && Instant::now() < deadline {
@@ -505,7 +508,11 @@ fn tui_feed_through_sentinel_moves_to_the_new_primary_at_once_with_a_gap_row() {
         moved_after < Duration::from_secs(3),
         "the feed showed the new primary's messages only {moved_after:?} after the switch"
     );
-    assert!(gap_row.contains("disconnected "), "{gap_row}");
+    // The connection never dropped: the row says what happened, not "disconnected".
+    assert!(
+        gap_row.contains("moved to the new primary after ") && !gap_row.contains("disconnected"),
+        "{gap_row}"
+    );
     tui.quit();
     drop(setup);
 }

@@ -308,6 +308,7 @@ fn feed_with_gap_and_server_error() {
         from: at(500),
         to: at(3_700),
         reason: "server closed the connection".into(),
+        handover: false,
     }));
     batch.push(Delivery::ServerError(
         "NOPERM this user has no permissions to access the 'secret' channel".into(),

@@ -34,8 +34,6 @@ const ROUTE_CACHE: Duration = Duration::from_secs(5);
 /// The same subscriptions on every node that owns keys.
 pub(in crate::redis) struct Primaries {
     wanted: Subscriptions,
-    /// What a gap may have lost ("events", "messages").
-    lost: &'static str,
     /// What a status names when an engine is down ("keyspace events from").
     status_what: &'static str,
     /// When the set of nodes was last read.
@@ -52,11 +50,6 @@ impl Placement for Primaries {
     fn new(config: &SubscriberConfig, wanted: Subscriptions) -> Primaries {
         Primaries {
             wanted,
-            lost: if config.keyspace.is_some() {
-                "events"
-            } else {
-                "messages"
-            },
             status_what: if config.keyspace.is_some() {
                 "keyspace events from"
             } else {
@@ -134,13 +127,15 @@ impl Placement for Primaries {
             .min()
             .unwrap_or(cached);
         let reason = format!(
-            "node {}: no longer serving, {} took over; {} there before redtail subscribed \
-             are lost",
+            "node {} no longer serves; {} took over",
             old.join(", "),
-            new.join(", "),
-            self.lost
+            new.join(", ")
         );
-        Some((from, reason))
+        Some(PendingGap {
+            from,
+            reason,
+            handover: true,
+        })
     }
 
     fn placed(&mut self) {
@@ -292,14 +287,15 @@ mod tests {
     }
 
     /// The handover's gap starts when the Sentinels last named the old primary, and
-    /// says what may be lost there.
+    /// names both nodes (the row's wording, "moved to the new primary after …", comes
+    /// from `Gap::describe`).
     #[test]
     fn a_handover_gap_starts_when_the_old_primary_was_last_named() {
         let spec = SentinelSpec::parse(&["s1:26379".into()], "mymaster").unwrap();
         let route = Route::sentinel(Target::default(), spec);
         // Never named (a cluster topology): a cache lifetime before the last placement.
         let p = placement(false);
-        let (from, reason) = p
+        let gap = p
             .handover(
                 &route,
                 &["127.0.0.1:7001".into()],
@@ -307,15 +303,11 @@ mod tests {
             )
             .unwrap();
         let cached = p.last_place - chrono::TimeDelta::from_std(ROUTE_CACHE).unwrap();
-        assert_eq!(from, cached);
+        assert_eq!(gap.from, cached);
         assert_eq!(
-            reason,
-            "node 127.0.0.1:7001: no longer serving, 127.0.0.1:7002 took over; messages \
-             there before redtail subscribed are lost"
+            gap.reason,
+            "node 127.0.0.1:7001 no longer serves; 127.0.0.1:7002 took over"
         );
-        let (_, reason) = placement(true)
-            .handover(&route, &["a:1".into()], &["b:2".into()])
-            .unwrap();
-        assert!(reason.ends_with("; events there before redtail subscribed are lost"));
+        assert!(gap.handover);
     }
 }

@@ -422,6 +422,7 @@ mod tests {
                 from: DateTime::from_timestamp(0, 0).unwrap_or_default(),
                 to: DateTime::from_timestamp(1, 0).unwrap_or_default(),
                 reason: "lost".into(),
+                handover: false,
             });
         }
         let words = ["ab", "abc", "Abc", "b", "ca", "x", "timeout", "time"];

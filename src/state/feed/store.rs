@@ -1132,6 +1132,7 @@ mod tests {
                 from: at,
                 to: at,
                 reason: "lost".into(),
+                handover: false,
             }),
             FeedItem::ServerError("NOPERM".into()),
         ];

@@ -244,6 +244,7 @@ fn gaps_are_counted_per_node() {
             from: t0(),
             to: t0() + TimeDelta::seconds(1),
             reason: reason.into(),
+            handover: false,
         })
     };
     pane.on_deliveries(vec![
@@ -262,6 +263,7 @@ fn outage(node: &str, secs: i64) -> crate::redis::message::Gap {
         from: t0() + TimeDelta::seconds(secs),
         to: t0() + TimeDelta::seconds(secs + 1),
         reason: format!("node {node}: connection reset"),
+        handover: false,
     }
 }
 
