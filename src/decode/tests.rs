@@ -290,6 +290,12 @@ fn a_corrupt_compression_after_its_magic_is_said_as_that_compression() {
     corrupt_zstd.extend_from_slice(b"\x08\x96\x01\x12\x07testing\x1a\x02\x08\x01");
     let err = decode(&corrupt_zstd, Choice::Auto).expect_err("corrupt zstd");
     assert!(err.reason().starts_with("zstd: "), "{}", err.reason());
+    // These bytes are also Protobuf wire format: {"5": 6069, "31": 0, "1": 1}.
+    let also_protobuf = b"\x28\xb5\x2f\xfd\x01\x00\x00\x00\x00\x08\x01";
+    let as_protobuf = decode(also_protobuf, Choice::Only(Format::Protobuf)).map(|d| d.value);
+    assert_eq!(as_protobuf, Ok(json!({"5": 6069, "31": 0, "1": 1})));
+    let err = decode(also_protobuf, Choice::Auto).expect_err("corrupt zstd");
+    assert!(err.reason().starts_with("zstd: "), "{}", err.reason());
     for (name, payload) in [
         ("gzip", b"\x1f\x8b\x08\x00garbage-garbage".to_vec()),
         ("lz4", b"\x04\x22\x4d\x18garbage-garbage".to_vec()),

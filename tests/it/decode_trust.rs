@@ -154,7 +154,7 @@ fn a_deep_cbor_payload_is_said_as_cbor_not_msgpack() {
 /// also parse as Protobuf wire format (`{"5": 6069, "31": 0, "1": 1}`).
 #[test]
 fn a_corrupt_zstd_frame_is_a_zstd_error_not_a_protobuf_guess() {
-    let corrupt = b"\x28\xb5\x2f\xfd\x00\x00\x00\x00\x08\x01".to_vec();
+    let corrupt = b"\x28\xb5\x2f\xfd\x01\x00\x00\x00\x00\x08\x01".to_vec();
     let server = Server::start();
     let p = tail(&server, &["--decode", "auto"]);
     publish_all(&server, std::slice::from_ref(&corrupt));
