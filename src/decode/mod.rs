@@ -8,7 +8,10 @@
 //! or base64 layer is followed by the decoders again (at most [`MAX_LAYERS`] layers), so
 //! the result carries a chain such as `gzip → msgpack` (JSONL `decoded_as`:
 //! `"gzip+msgpack"`). Compressions with a magic number are tried before the Protobuf
-//! heuristic because a magic number is a stronger signal than "parses as wire format".
+//! heuristic because a magic number is a stronger signal than "parses as wire format";
+//! after a certain one (`compress::is_definite`) a failure to decompress is the answer.
+//! A failure names the format(s) that failed (`said_failure`); JSON nested past
+//! serde_json's limit is said as such ([`MAX_JSON_DEPTH`]).
 //!
 //! In `auto`, MessagePack and CBOR count only when the payload is a map or an array and is
 //! used to its last byte (almost any byte is a valid MessagePack integer); Protobuf and raw
@@ -645,9 +648,10 @@ fn auto(payload: &[u8], layer: usize, cap: Cap) -> Result<Decoded, Failure> {
 /// What `auto` says when nothing decoded. Of the formats whose signature the payload
 /// carried (`strong`: format, reason, offset where reading stopped), the one that read
 /// furthest is named — `81 81 …` starts both a MessagePack map and a CBOR array, and a
-/// truncated MessagePack map is not news about CBOR — or all that stopped at the same
-/// byte (`msgpack or cbor: nested deeper than 64 levels`), never one for what another
-/// found. Without any: plain text, or "no known format" for bytes.
+/// MessagePack map whose CBOR reading breaks early is MessagePack's news alone — or all
+/// that stopped at the same byte (`msgpack or cbor: nested deeper than 64 levels`; a
+/// truncated read reaches the end), never one for what another found. Without any: plain
+/// text, or "no known format" for bytes.
 fn said_failure(strong: Vec<(Format, String, usize)>, text: bool) -> Failure {
     let furthest = strong.iter().map(|s| s.2).max().unwrap_or(0);
     let mut strong: Vec<(Format, String)> = strong
