@@ -6,20 +6,25 @@
 //! string if UTF-8 else `{"b64": …}`, text, arrays, maps (non-string keys → their JSON
 //! text), bignums (tags 2 and 3 on a byte string, up to [`MAX_BIGNUM_BYTES`]) → decimal
 //! string, other tags → the tagged value (the tag number is dropped), false/true/null/undefined
-//! → false/true/null/null, other simple values → `"simple(N)"`, half/single/double floats.
+//! → false/true/null/null, other simple values → `"simple(N)"`, half/single/double floats
+//! (NaN/±∞ → `"NaN"`/`"Infinity"`/`"-Infinity"`, as every decoder writes them). Keys that
+//! read as the same text are all kept (see [`ObjectBuilder`]).
 //! Indefinite-length strings, arrays and maps are read.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::{bytes_value, float_value, key_text, read_whole, NotThis, Reader};
+use super::{bytes_value, float_value, read_whole, NotThis, ObjectBuilder, Reader};
 
-pub(crate) fn decode(payload: &[u8], strict: bool) -> Result<Value, NotThis> {
-    read_whole(
-        payload,
-        strict,
-        |b| matches!(b >> 5, 4 | 5),
-        |r: &mut Reader<'_, Cbor>| r.value(0),
-    )
+/// Does `b` start an array or a map (major types 4 and 5)?
+pub(crate) fn is_container(b: u8) -> bool {
+    matches!(b >> 5, 4 | 5)
+}
+
+/// The value, or why not and the byte offset where reading stopped.
+pub(crate) fn decode(payload: &[u8], strict: bool) -> Result<Value, (NotThis, usize)> {
+    read_whole(payload, strict, is_container, |r: &mut Reader<'_, Cbor>| {
+        r.value(0)
+    })
 }
 
 /// The CBOR grammar on the shared byte [`Reader`].
@@ -154,14 +159,14 @@ impl<'a> Reader<'a, Cbor> {
     }
 
     fn map(&mut self, arg: Arg, depth: usize) -> Result<Value, NotThis> {
-        let mut out = Map::new();
+        let mut out = ObjectBuilder::default();
         self.items(arg, |r| {
-            let key = key_text(r.value(depth + 1)?);
+            let key = r.value(depth + 1)?;
             let value = r.value(depth + 1)?;
             out.insert(key, value);
             Ok(())
         })?;
-        Ok(Value::Object(out))
+        Ok(out.finish())
     }
 }
 

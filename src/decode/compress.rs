@@ -28,6 +28,20 @@ pub(crate) fn magic(payload: &[u8]) -> Option<Format> {
     }
 }
 
+/// Is `format`'s signature at the start of `payload` certain enough that a failure to
+/// decompress is the answer (`zstd: corrupt (…)`) rather than a reason to guess another
+/// format? gzip, zstd, lz4 and framed snappy have magic numbers of two to ten bytes that
+/// no value format starts with; a zlib header is two bytes with a 1-in-31 check that a
+/// Protobuf message may start with (`08 1d` is field 1 = 29), so only the headers zlib
+/// itself writes (`78 01`, `78 5e`, `78 9c`, `78 da`) count.
+pub(crate) fn is_definite(payload: &[u8], format: Format) -> bool {
+    magic(payload) == Some(format)
+        && match format {
+            Format::Zlib => matches!(payload, [0x78, 0x01 | 0x5e | 0x9c | 0xda, ..]),
+            _ => true,
+        }
+}
+
 /// "output larger than 16 MiB" (the caps are whole MiB; any other through `text::bytes`).
 fn too_large(cap: Cap) -> NotThis {
     const MIB: usize = 1024 * 1024;

@@ -8,7 +8,10 @@
 //! or base64 layer is followed by the decoders again (at most [`MAX_LAYERS`] layers), so
 //! the result carries a chain such as `gzip → msgpack` (JSONL `decoded_as`:
 //! `"gzip+msgpack"`). Compressions with a magic number are tried before the Protobuf
-//! heuristic because a magic number is a stronger signal than "parses as wire format".
+//! heuristic because a magic number is a stronger signal than "parses as wire format";
+//! after a certain one (`compress::is_definite`) a failure to decompress is the answer.
+//! A failure names the format(s) that failed (`said_failure`); JSON nested past
+//! serde_json's limit is said as such ([`MAX_JSON_DEPTH`]).
 //!
 //! In `auto`, MessagePack and CBOR count only when the payload is a map or an array and is
 //! used to its last byte (almost any byte is a valid MessagePack integer); Protobuf and raw
@@ -32,6 +35,7 @@ mod protobuf_encode;
 mod protobuf_typed;
 pub mod schema;
 mod schema_proto;
+mod value;
 
 use std::fmt;
 
@@ -39,6 +43,10 @@ use base64::Engine as _;
 use serde_json::Value;
 
 pub use compress::{gzip, zstd};
+pub use value::DUPLICATE_KEYS;
+pub(crate) use value::{
+    binary_value, bytes_value, float_value, key_text, read_whole, Budget, ObjectBuilder, Reader,
+};
 
 /// Largest decompressed output accepted (16 MiB): a zip bomb stops here.
 pub const MAX_OUTPUT: usize = 16 * 1024 * 1024;
@@ -264,6 +272,10 @@ pub enum Failure {
         format: Option<Format>,
         reason: String,
     },
+    /// The payload starts like several formats (`81 81 …` opens a MessagePack map and a
+    /// CBOR array) and each failed: every one with its reason, in the order tried, so no
+    /// one format is named for what another found.
+    Several(Vec<(Format, String)>),
 }
 
 impl Failure {
@@ -279,7 +291,42 @@ impl Failure {
                 format: None,
                 reason,
             } => reason.clone(),
+            Failure::Several(tried) => several_reason(tried),
         }
+    }
+
+    /// A failure worth saying: the payload carried a format's signature (a magic number,
+    /// a container marker, JSON nested past the limit) and still did not decode. `auto`
+    /// returns only these, plain text and "no known format".
+    fn is_said(&self) -> bool {
+        matches!(
+            self,
+            Failure::Rejected {
+                format: Some(_),
+                ..
+            } | Failure::Several(_)
+        )
+    }
+}
+
+/// `msgpack or cbor: nested deeper than 64 levels` when the reasons agree, else
+/// `msgpack: truncated; cbor: 3 bytes left after the value`.
+fn several_reason(tried: &[(Format, String)]) -> String {
+    let names: Vec<&str> = tried.iter().map(|(f, _)| f.name()).collect();
+    match tried {
+        [(_, first), rest @ ..] if rest.iter().all(|(_, r)| r == first) => {
+            let (last, others) = names.split_last().unwrap_or((&"", &[]));
+            if others.is_empty() {
+                format!("{last}: {first}")
+            } else {
+                format!("{} or {last}: {first}", others.join(", "))
+            }
+        }
+        _ => tried
+            .iter()
+            .map(|(f, r)| format!("{f}: {r}"))
+            .collect::<Vec<_>>()
+            .join("; "),
     }
 }
 
@@ -290,115 +337,6 @@ pub(crate) struct NotThis(pub String);
 impl NotThis {
     pub(crate) fn new(reason: impl Into<String>) -> NotThis {
         NotThis(reason.into())
-    }
-}
-
-/// The byte reader the MessagePack and CBOR decoders share: a position in the payload and
-/// the value budget. `F` names the format; each format file adds its grammar with an
-/// `impl Reader<'_, Format>` block.
-pub(crate) struct Reader<'a, F> {
-    pub(crate) buf: &'a [u8],
-    pub(crate) pos: usize,
-    pub(crate) budget: Budget,
-    format: std::marker::PhantomData<F>,
-}
-
-impl<'a, F> Reader<'a, F> {
-    /// The next `n` bytes, or "truncated".
-    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], NotThis> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&end| end <= self.buf.len())
-            .ok_or_else(|| NotThis::new("truncated"))?;
-        let out = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(out)
-    }
-}
-
-/// One value read by `value` that must use every byte of `payload`; with `strict`, only a
-/// payload whose first byte `container` accepts (a map or an array) is tried at all.
-pub(crate) fn read_whole<'a, F>(
-    payload: &'a [u8],
-    strict: bool,
-    container: impl Fn(u8) -> bool,
-    value: impl FnOnce(&mut Reader<'a, F>) -> Result<Value, NotThis>,
-) -> Result<Value, NotThis> {
-    let first = *payload.first().ok_or_else(|| NotThis::new("empty"))?;
-    if strict && !container(first) {
-        return Err(NotThis::new("not a map or an array"));
-    }
-    let mut reader = Reader {
-        buf: payload,
-        pos: 0,
-        budget: Budget::new(),
-        format: std::marker::PhantomData,
-    };
-    let value = value(&mut reader)?;
-    if reader.pos != payload.len() {
-        return Err(NotThis::new(format!(
-            "{} bytes left after the value",
-            payload.len() - reader.pos
-        )));
-    }
-    Ok(value)
-}
-
-/// Values and depth left while building one payload's value.
-#[derive(Debug, Clone)]
-pub(crate) struct Budget {
-    items: usize,
-}
-
-impl Budget {
-    pub(crate) fn new() -> Budget {
-        Budget { items: MAX_ITEMS }
-    }
-
-    /// Count one value at `depth`; fails past the caps.
-    pub(crate) fn take(&mut self, depth: usize) -> Result<(), NotThis> {
-        if depth > MAX_DEPTH {
-            return Err(NotThis::new(format!(
-                "nested deeper than {MAX_DEPTH} levels"
-            )));
-        }
-        if self.items == 0 {
-            return Err(NotThis::new(format!("more than {MAX_ITEMS} values")));
-        }
-        self.items -= 1;
-        Ok(())
-    }
-}
-
-/// Bytes in a value: a string when they are UTF-8, else `{"b64": "…"}` (the JSONL rule).
-pub(crate) fn bytes_value(bytes: &[u8]) -> Value {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Value::String(text.to_string()),
-        Err(_) => binary_value(bytes),
-    }
-}
-
-/// Always `{"b64": "…"}`.
-pub(crate) fn binary_value(bytes: &[u8]) -> Value {
-    let mut map = serde_json::Map::new();
-    map.insert(
-        "b64".to_string(),
-        Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
-    );
-    Value::Object(map)
-}
-
-/// A float as JSON: NaN and infinities (no JSON form) become strings.
-pub(crate) fn float_value(f: f64) -> Value {
-    serde_json::Number::from_f64(f).map_or_else(|| Value::String(f.to_string()), Value::Number)
-}
-
-/// A map key that is not a string: its compact JSON text.
-pub(crate) fn key_text(key: Value) -> String {
-    match key {
-        Value::String(s) => s,
-        other => other.to_string(),
     }
 }
 
@@ -439,13 +377,10 @@ fn only(payload: &[u8], format: Format, cap: Cap) -> Result<Decoded, Failure> {
         let inner = unwrap_layer(payload, format, cap).map_err(reject)?;
         let mut decoded = match auto(&inner, 1, cap) {
             Ok(decoded) => decoded,
-            Err(Failure::Rejected {
-                format: Some(f),
-                reason,
-            }) if is_strong(&inner, f) => {
+            Err(failure) if failure.is_said() => {
                 return Err(Failure::Rejected {
                     format: Some(format),
-                    reason: format!("{f}: {reason}"),
+                    reason: failure.reason(),
                 })
             }
             Err(_) => terminal(&inner),
@@ -483,8 +418,19 @@ fn typed(payload: &[u8], t: TypeName, layer: usize, cap: Cap) -> Result<Decoded,
             chain: vec![Format::Typed(t)],
         }),
         (Err(e), Some(layer_format)) if layer < MAX_LAYERS => {
-            let inner =
-                compress::decompress(payload, layer_format, cap).map_err(|_| reject(e.0))?;
+            // Past a certain magic number the compression's own error is the news; a
+            // zlib header is only two bytes and may well be the start of a message.
+            let definite = compress::is_definite(payload, layer_format);
+            let inner = compress::decompress(payload, layer_format, cap).map_err(|d| {
+                if definite {
+                    Failure::Rejected {
+                        format: Some(layer_format),
+                        reason: d.0,
+                    }
+                } else {
+                    reject(e.0)
+                }
+            })?;
             let mut decoded = typed(&inner, t, layer + 1, cap)?;
             decoded.chain.insert(0, layer_format);
             Ok(decoded)
@@ -572,14 +518,43 @@ fn terminal(inner: &[u8]) -> Decoded {
 /// A value format on its own; `strict` is `auto`'s stricter acceptance.
 fn value_format(payload: &[u8], format: Format, strict: bool) -> Result<Value, NotThis> {
     match format {
-        Format::Json => {
-            serde_json::from_slice::<Value>(payload).map_err(|e| NotThis::new(e.to_string()))
+        Format::Json => json(payload),
+        Format::Msgpack | Format::Cbor => {
+            container_format(payload, format, strict).map_err(|(e, _)| e)
         }
-        Format::Msgpack => msgpack::decode(payload, strict),
-        Format::Cbor => cbor::decode(payload, strict),
         Format::Protobuf => protobuf::decode(payload),
         _ => Err(NotThis::new("not a value format")),
     }
+}
+
+/// MessagePack or CBOR, with the offset where a failure stopped reading.
+fn container_format(
+    payload: &[u8],
+    format: Format,
+    strict: bool,
+) -> Result<Value, (NotThis, usize)> {
+    match format {
+        Format::Cbor => cbor::decode(payload, strict),
+        _ => msgpack::decode(payload, strict),
+    }
+}
+
+/// serde_json stops at this depth (its recursion limit), so a deeper payload cannot
+/// overflow the stack; said as the reason instead of serde's "recursion limit exceeded".
+pub const MAX_JSON_DEPTH: usize = 128;
+
+fn json(payload: &[u8]) -> Result<Value, NotThis> {
+    serde_json::from_slice::<Value>(payload).map_err(|e| {
+        if e.to_string().starts_with("recursion limit exceeded") {
+            NotThis::new(too_deep_json())
+        } else {
+            NotThis::new(e.to_string())
+        }
+    })
+}
+
+fn too_deep_json() -> String {
+    format!("nested deeper than {MAX_JSON_DEPTH} levels")
 }
 
 fn unwrap_layer(payload: &[u8], format: Format, cap: Cap) -> Result<Vec<u8>, NotThis> {
@@ -597,6 +572,7 @@ fn is_strong(payload: &[u8], format: Format) -> bool {
             compress::magic(payload) == Some(format)
         }
         Format::Msgpack => payload.first().is_some_and(|&b| msgpack::is_container(b)),
+        Format::Cbor => payload.first().is_some_and(|&b| cbor::is_container(b)),
         _ => false,
     }
 }
@@ -608,35 +584,49 @@ fn auto(payload: &[u8], layer: usize, cap: Cap) -> Result<Decoded, Failure> {
             chain: vec![format],
         })
     };
-    if let Ok(value) = value_format(payload, Format::Json, true) {
-        return leaf(value, Format::Json);
+    match value_format(payload, Format::Json, true) {
+        Ok(value) => return leaf(value, Format::Json),
+        // serde_json read past its depth limit: this is JSON, too deep to show.
+        Err(e) if e.0 == too_deep_json() => {
+            return Err(Failure::Rejected {
+                format: Some(Format::Json),
+                reason: e.0,
+            })
+        }
+        Err(_) => {}
     }
     if payload.is_empty() {
         return Err(Failure::PlainText);
     }
     let text = !crate::text::escape::looks_binary(payload);
-    let mut strong: Option<Failure> = None;
-    let mut note = |format: Format, e: NotThis| {
-        if strong.is_none() && is_strong(payload, format) {
-            strong = Some(Failure::Rejected {
-                format: Some(format),
-                reason: e.0,
-            });
+    // Formats whose signature the payload carries and that still failed, with the offset
+    // each stopped at (see `said_failure`).
+    let mut strong: Vec<(Format, String, usize)> = Vec::new();
+    let mut note = |format: Format, e: NotThis, at: usize| {
+        if is_strong(payload, format) {
+            strong.push((format, e.0, at));
         }
     };
     for format in [Format::Msgpack, Format::Cbor] {
         if text {
             break;
         }
-        match value_format(payload, format, true) {
+        match container_format(payload, format, true) {
             Ok(value) => return leaf(value, format),
-            Err(e) => note(format, e),
+            Err((e, at)) => note(format, e, at),
         }
     }
     if let Some(format) = compress::magic(payload) {
         match layered(payload, format, layer, cap) {
             Ok(decoded) => return Ok(decoded),
-            Err(e) => note(format, e),
+            // A certain magic number: its failure is the answer, not a Protobuf guess.
+            Err(e) if compress::is_definite(payload, format) => {
+                return Err(Failure::Rejected {
+                    format: Some(format),
+                    reason: e.0,
+                })
+            }
+            Err(e) => note(format, e, 0),
         }
     }
     if !text {
@@ -652,16 +642,40 @@ fn auto(payload: &[u8], layer: usize, cap: Cap) -> Result<Decoded, Failure> {
             return Ok(decoded);
         }
     }
-    Err(strong.unwrap_or(if text {
-        Failure::PlainText
-    } else {
-        Failure::Rejected {
+    Err(said_failure(strong, text))
+}
+
+/// What `auto` says when nothing decoded. Of the formats whose signature the payload
+/// carried (`strong`: format, reason, offset where reading stopped), the one that read
+/// furthest is named — `81 81 …` starts both a MessagePack map and a CBOR array, and a
+/// MessagePack map whose CBOR reading breaks early is MessagePack's news alone — or all
+/// that stopped at the same byte (`msgpack or cbor: nested deeper than 64 levels`; a
+/// truncated read reaches the end), never one for what another found. Without any: plain
+/// text, or "no known format" for bytes.
+fn said_failure(strong: Vec<(Format, String, usize)>, text: bool) -> Failure {
+    let furthest = strong.iter().map(|s| s.2).max().unwrap_or(0);
+    let mut strong: Vec<(Format, String)> = strong
+        .into_iter()
+        .filter(|s| s.2 == furthest)
+        .map(|(format, reason, _)| (format, reason))
+        .collect();
+    match strong.len() {
+        0 if text => Failure::PlainText,
+        0 => Failure::Rejected {
             format: None,
             reason: "no known format (tried json, msgpack, cbor, gzip, zlib, zstd, lz4, \
                      snappy, protobuf, base64)"
                 .to_string(),
+        },
+        1 => {
+            let (format, reason) = strong.remove(0);
+            Failure::Rejected {
+                format: Some(format),
+                reason,
+            }
         }
-    }))
+        _ => Failure::Several(strong),
+    }
 }
 
 /// Unwrap one layer and decode what it holds. Raw snappy and base64 (no magic number)
@@ -674,10 +688,7 @@ fn layered(payload: &[u8], format: Format, layer: usize, cap: Cap) -> Result<Dec
     let inner = unwrap_layer(payload, format, cap)?;
     let mut decoded = match auto(&inner, layer + 1, cap) {
         Ok(decoded) => decoded,
-        Err(Failure::Rejected {
-            format: Some(f),
-            reason,
-        }) if is_strong(&inner, f) => return Err(NotThis::new(format!("{f}: {reason}"))),
+        Err(failure) if failure.is_said() => return Err(NotThis::new(failure.reason())),
         Err(_) if compress::magic(payload) == Some(format) => terminal(&inner),
         Err(_) => return Err(NotThis::new("nothing decodable inside")),
     };

@@ -2,20 +2,22 @@
 //! against the [`Budget`] while it reads, so a 16 MiB payload of empty arrays stops at
 //! [`super::MAX_ITEMS`] instead of building millions of nodes first.
 //!
-//! Mapping: nil → null, bool, int, float (NaN/∞ → string), str → string, bin → string if
-//! UTF-8 else `{"b64": …}`, array, map (non-string keys → their JSON text), ext →
+//! Mapping: nil → null, bool, int, float (NaN/±∞ → `"NaN"`/`"Infinity"`/`"-Infinity"`), str → string, bin → string if
+//! UTF-8 else `{"b64": …}`, array, map (non-string keys → their JSON text; keys that read
+//! as the same text are all kept, see [`ObjectBuilder`]), ext →
 //! `{"ext": type, "b64": …}` (timestamps included).
 
 use serde_json::{Map, Value};
 
-use super::{binary_value, bytes_value, float_value, key_text, read_whole, NotThis, Reader};
+use super::{binary_value, bytes_value, float_value, read_whole, NotThis, ObjectBuilder, Reader};
 
 /// Does `b` start a map or an array?
 pub(crate) fn is_container(b: u8) -> bool {
     matches!(b, 0x80..=0x9f | 0xdc..=0xdf)
 }
 
-pub(crate) fn decode(payload: &[u8], strict: bool) -> Result<Value, NotThis> {
+/// The value, or why not and the byte offset where reading stopped.
+pub(crate) fn decode(payload: &[u8], strict: bool) -> Result<Value, (NotThis, usize)> {
     read_whole(
         payload,
         strict,
@@ -114,13 +116,13 @@ impl<'a> Reader<'a, Msgpack> {
     }
 
     fn map(&mut self, n: usize, depth: usize) -> Result<Value, NotThis> {
-        let mut map = Map::new();
+        let mut map = ObjectBuilder::default();
         for _ in 0..n {
-            let key = key_text(self.value(depth + 1)?);
+            let key = self.value(depth + 1)?;
             let value = self.value(depth + 1)?;
             map.insert(key, value);
         }
-        Ok(Value::Object(map))
+        Ok(map.finish())
     }
 }
 

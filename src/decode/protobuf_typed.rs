@@ -278,8 +278,8 @@ fn scalar(schema: &Schema, kind: Kind, wire: Wire<'_>) -> Option<Value> {
         (Kind::Fixed32, Wire::Fixed32(v)) => Some(Value::from(v as u32)),
         (Kind::Sfixed32, Wire::Fixed32(v)) => Some(Value::from(v as u32 as i32)),
         (Kind::Bool, Wire::Varint(v)) => Some(Value::Bool(v != 0)),
-        (Kind::Double, Wire::Fixed64(v)) => Some(float(f64::from_bits(v))),
-        (Kind::Float, Wire::Fixed32(v)) => Some(float(f64::from(f32::from_bits(v as u32)))),
+        (Kind::Double, Wire::Fixed64(v)) => Some(float_value(f64::from_bits(v))),
+        (Kind::Float, Wire::Fixed32(v)) => Some(float_value(f64::from(f32::from_bits(v as u32)))),
         (Kind::Enum(index), Wire::Varint(v)) => {
             let number = v as u32 as i32;
             Some(match schema.enums[index].name_of(number) {
@@ -288,17 +288,6 @@ fn scalar(schema: &Schema, kind: Kind, wire: Wire<'_>) -> Option<Value> {
             })
         }
         _ => None,
-    }
-}
-
-/// proto3 JSON: NaN and the infinities as `"NaN"`, `"Infinity"`, `"-Infinity"`.
-fn float(f: f64) -> Value {
-    if f.is_nan() {
-        Value::String("NaN".into())
-    } else if f.is_infinite() {
-        Value::String(if f > 0.0 { "Infinity" } else { "-Infinity" }.into())
-    } else {
-        float_value(f)
     }
 }
 

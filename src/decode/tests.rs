@@ -134,7 +134,11 @@ fn corrupt_and_truncated_say_why() {
     assert!(err.reason().starts_with("gzip: "), "{}", err.reason());
     let mut corrupt = to_msgpack(&sample());
     corrupt.truncate(10);
+    // `89` opens a MessagePack map of 9 and a CBOR array of 9, and both readings run
+    // out of bytes: both are named (`Choice::Only` names just the one asked for).
     let err = decode(&corrupt, Choice::Auto).expect_err("truncated msgpack");
+    assert_eq!(err.reason(), "msgpack or cbor: truncated");
+    let err = decode(&corrupt, Choice::Only(Format::Msgpack)).expect_err("truncated");
     assert_eq!(err.reason(), "msgpack: truncated");
     let err = decode(b"\xc1\xc1", Choice::Only(Format::Msgpack)).expect_err("never used");
     assert_eq!(err.reason(), "msgpack: byte 0xc1 is never used");
@@ -145,10 +149,12 @@ fn depth_and_item_caps() {
     let deep: Vec<u8> = std::iter::repeat_n(0x91u8, MAX_DEPTH + 5)
         .chain([0xc0])
         .collect();
+    // `91` opens a MessagePack array of one and a CBOR array of 17: both stop at the
+    // same byte, and both are named.
     let err = decode(&deep, Choice::Auto).expect_err("too deep");
     assert_eq!(
         err.reason(),
-        format!("msgpack: nested deeper than {MAX_DEPTH} levels")
+        format!("msgpack or cbor: nested deeper than {MAX_DEPTH} levels")
     );
     let mut many = vec![0xdd];
     many.extend_from_slice(&(MAX_ITEMS as u32 + 10).to_be_bytes());
@@ -166,6 +172,165 @@ fn depth_and_item_caps() {
     );
     let cbor_liar = b"\x9b\xff\xff\xff\xff\xff\xff\xff\xff\x01";
     assert!(decode(cbor_liar, Choice::Only(Format::Cbor)).is_err());
+}
+
+/// README "Decoding payloads": NaN and the infinities read the same from MessagePack
+/// (float 32 and 64), CBOR (half, single, double) and typed Protobuf (float, double).
+#[test]
+fn non_finite_floats_are_the_same_strings_in_every_decoder() {
+    let want = json!(["Infinity", "-Infinity", "NaN"]);
+    let mut msgpack = vec![0x93];
+    let mut msgpack32 = vec![0x93];
+    let mut cbor = vec![0x83];
+    let mut cbor32 = vec![0x83];
+    for f in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+        msgpack.push(0xcb);
+        msgpack.extend_from_slice(&f.to_be_bytes());
+        msgpack32.push(0xca);
+        msgpack32.extend_from_slice(&(f as f32).to_be_bytes());
+        cbor.push(0xfb);
+        cbor.extend_from_slice(&f.to_be_bytes());
+        cbor32.push(0xfa);
+        cbor32.extend_from_slice(&(f as f32).to_be_bytes());
+    }
+    let cbor16 = b"\x83\xf9\x7c\x00\xf9\xfc\x00\xf9\x7e\x00";
+    for (name, payload) in [
+        ("msgpack float 64", &msgpack[..]),
+        ("msgpack float 32", &msgpack32[..]),
+        ("cbor double", &cbor[..]),
+        ("cbor single", &cbor32[..]),
+        ("cbor half", &cbor16[..]),
+    ] {
+        let d = auto_ok(payload);
+        assert_eq!(d.value, want, "{name}");
+        assert_eq!(d.compact(), r#"["Infinity","-Infinity","NaN"]"#, "{name}");
+    }
+    let schema = load_proto_text(
+        "f.proto",
+        "syntax = \"proto3\";\npackage t;\nmessage F { repeated double d = 1; repeated float f = 2; }\n",
+    )
+    .expect("schema");
+    let mut proto = vec![0x0a, 24];
+    let mut proto32 = vec![0x12, 12];
+    for f in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+        proto.extend_from_slice(&f.to_le_bytes());
+        proto32.extend_from_slice(&(f as f32).to_le_bytes());
+    }
+    proto.extend(proto32);
+    let typed = from_protobuf(&proto, &schema, "t.F").expect("typed");
+    assert_eq!(typed, json!({"d": want, "f": want}));
+}
+
+/// README "Decoding payloads": two map keys that read as the same text (`1` and `"1"`,
+/// or one key twice) are both kept, with the keys as they were.
+#[test]
+fn map_keys_that_read_alike_are_all_kept_with_their_types() {
+    // {1: "int", "1": "str", "a": 0, 1: "again"} and {"x": 1, "x": 2}
+    let msgpack = b"\x84\x01\xa3int\xa11\xa3str\xa1a\x00\x01\xa5again";
+    let cbor = b"\xa4\x01\x63int\x61\x31\x63str\x61a\x00\x01\x65again";
+    let want = json!({
+        "1": {DUPLICATE_KEYS: [[1, "int"], ["1", "str"], [1, "again"]]},
+        "a": 0,
+    });
+    for (name, payload) in [("msgpack", &msgpack[..]), ("cbor", &cbor[..])] {
+        let d = auto_ok(payload);
+        assert_eq!((d.chain_id().as_str(), &d.value), (name, &want));
+    }
+    let twice = decode(b"\x82\xa1x\x01\xa1x\x02", Choice::Only(Format::Msgpack));
+    assert_eq!(
+        twice.map(|d| d.value),
+        Ok(json!({"x": {DUPLICATE_KEYS: [["x", 1], ["x", 2]]}}))
+    );
+    // Keys that differ stay plain.
+    let plain = decode(b"\x82\x01\xa1a\xa12\xa1b", Choice::Only(Format::Msgpack));
+    assert_eq!(plain.map(|d| d.value), Ok(json!({"1": "a", "2": "b"})));
+}
+
+/// A payload that starts like MessagePack and CBOR names the one that read further, or
+/// both when they stopped at the same byte; a CBOR-only failure is said as CBOR.
+#[test]
+fn errors_name_the_format_that_failed() {
+    let deep_cbor: Vec<u8> = std::iter::repeat_n(0x81u8, 100_000).chain([0x00]).collect();
+    let err = decode(&deep_cbor, Choice::Auto).expect_err("too deep");
+    assert_eq!(
+        err.reason(),
+        format!("msgpack or cbor: nested deeper than {MAX_DEPTH} levels")
+    );
+    assert!(
+        matches!(err, Failure::Several(ref tried) if tried.len() == 2),
+        "{err:?}"
+    );
+    let err = decode(&deep_cbor, Choice::Only(Format::Cbor)).expect_err("too deep");
+    assert_eq!(
+        err.reason(),
+        format!("cbor: nested deeper than {MAX_DEPTH} levels")
+    );
+    // CBOR maps (`a1 61 61 …`) are no MessagePack container: CBOR alone is named.
+    let deep_maps: Vec<u8> = std::iter::repeat_n([0xa1u8, 0x61, b'k'], 100_000)
+        .flatten()
+        .chain([0x00])
+        .collect();
+    let err = decode(&deep_maps, Choice::Auto).expect_err("too deep");
+    assert_eq!(
+        err.reason(),
+        format!("cbor: nested deeper than {MAX_DEPTH} levels")
+    );
+    // A truncated MessagePack map is MessagePack's news, not CBOR's.
+    let mut cut = to_msgpack(&json!({"a": 1, "b": [1, 2, 3], "c": "text"}));
+    cut.truncate(cut.len() - 2);
+    let err = decode(&cut, Choice::Auto).expect_err("truncated");
+    assert_eq!(err.reason(), "msgpack: truncated");
+}
+
+/// README "Decoding payloads": past a certain magic number, the compression's error is
+/// the answer; no other format is guessed.
+#[test]
+fn a_corrupt_compression_after_its_magic_is_said_as_that_compression() {
+    let mut corrupt_zstd = b"\x28\xb5\x2f\xfd".to_vec();
+    corrupt_zstd.extend_from_slice(b"\x08\x96\x01\x12\x07testing\x1a\x02\x08\x01");
+    let err = decode(&corrupt_zstd, Choice::Auto).expect_err("corrupt zstd");
+    assert!(err.reason().starts_with("zstd: "), "{}", err.reason());
+    // These bytes are also Protobuf wire format: {"5": 6069, "31": 0, "1": 1}.
+    let also_protobuf = b"\x28\xb5\x2f\xfd\x01\x00\x00\x00\x00\x08\x01";
+    let as_protobuf = decode(also_protobuf, Choice::Only(Format::Protobuf)).map(|d| d.value);
+    assert_eq!(as_protobuf, Ok(json!({"5": 6069, "31": 0, "1": 1})));
+    let err = decode(also_protobuf, Choice::Auto).expect_err("corrupt zstd");
+    assert!(err.reason().starts_with("zstd: "), "{}", err.reason());
+    for (name, payload) in [
+        ("gzip", b"\x1f\x8b\x08\x00garbage-garbage".to_vec()),
+        ("lz4", b"\x04\x22\x4d\x18garbage-garbage".to_vec()),
+        ("zlib", b"\x78\x9cgarbage-garbage".to_vec()),
+    ] {
+        let err = decode(&payload, Choice::Auto).expect_err(name);
+        assert!(
+            err.reason().starts_with(&format!("{name}: ")),
+            "{name}: {}",
+            err.reason()
+        );
+    }
+    // `08 1d` passes zlib's two-byte header check, yet is Protobuf field 1 = 29.
+    let d = auto_ok(b"\x08\x1d\x12\x02hi");
+    assert_eq!(
+        (d.chain_id(), d.value),
+        ("protobuf".to_string(), json!({"1": 29, "2": "hi"}))
+    );
+}
+
+/// README "Bounds": JSON nested past serde_json's limit says so, under `auto`, `json`
+/// and inside a compression; no stack overflow.
+#[test]
+fn json_nested_too_deeply_is_said() {
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let want = format!("json: nested deeper than {MAX_JSON_DEPTH} levels");
+    for choice in [Choice::Auto, Choice::Only(Format::Json)] {
+        let err = decode(deep.as_bytes(), choice).expect_err("too deep");
+        assert_eq!(err.reason(), want, "{choice}");
+    }
+    let err = decode(&gzip(deep.as_bytes()), Choice::Auto).expect_err("too deep inside");
+    assert_eq!(err.reason(), format!("gzip: {want}"));
+    // Within the limit it decodes.
+    let fine = format!("{}{}", "[".repeat(100), "]".repeat(100));
+    assert_eq!(auto_ok(fine.as_bytes()).chain_id(), "json");
 }
 
 #[test]

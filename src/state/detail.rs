@@ -131,9 +131,10 @@ fn views_of(payload: &[u8], choice: Choice) -> (Vec<View>, Option<String>) {
             Ok(d) => views.push(View::decoded(&d)),
             // "No known format" on binary bytes is what hex already says.
             Err(
-                failure @ Failure::Rejected {
+                failure @ (Failure::Rejected {
                     format: Some(_), ..
-                },
+                }
+                | Failure::Several(_)),
             ) => not_decoded = Some(failure.reason()),
             Err(_) => {}
         }

@@ -10,6 +10,7 @@ mod cluster_harness;
 mod config;
 mod decode;
 mod decode_proto;
+mod decode_trust;
 mod demo_pty;
 mod doctor_cluster;
 mod error_text;
