@@ -68,12 +68,7 @@ pub(crate) fn decompress(payload: &[u8], format: Format, cap: Cap) -> Result<Vec
     match format {
         Format::Gzip => read_capped(flate2::read::MultiGzDecoder::new(payload), cap),
         Format::Zlib => read_capped(flate2::read::ZlibDecoder::new(payload), cap),
-        Format::Zstd => {
-            let decoder =
-                ruzstd::decoding::StreamingDecoder::new_with_max_window_size(payload, cap.0 as u64)
-                    .map_err(|e| NotThis::new(format!("corrupt ({e})")))?;
-            read_capped(decoder, cap)
-        }
+        Format::Zstd => zstd_frames(payload, cap),
         Format::Lz4 => read_capped(lz4_flex::frame::FrameDecoder::new(payload), cap),
         Format::Snappy if payload.starts_with(SNAPPY_STREAM) => {
             read_capped(snap::read::FrameDecoder::new(payload), cap)
@@ -93,6 +88,40 @@ pub(crate) fn decompress(payload: &[u8], format: Format, cap: Cap) -> Result<Vec
         }
         other => Err(NotThis::new(format!("{other} is not a compression"))),
     }
+}
+
+/// Every zstd frame of `payload`, their outputs one after another (as `zstd -d` reads
+/// concatenated frames); bytes after the last frame that do not start another are
+/// corrupt. Reading only the first frame showed `zstd(x)` followed by anything as `x`.
+fn zstd_frames(payload: &[u8], cap: Cap) -> Result<Vec<u8>, NotThis> {
+    const MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+    let corrupt = |e: &dyn std::fmt::Display| NotThis::new(format!("corrupt ({e})"));
+    let mut rest = payload;
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        if !rest.starts_with(&MAGIC) {
+            let after = crate::text::bytes(rest.len() as u64);
+            return Err(NotThis::new(format!(
+                "corrupt ({after} after the last frame are not a frame)"
+            )));
+        }
+        let decoder =
+            ruzstd::decoding::StreamingDecoder::new_with_max_window_size(&mut rest, cap.0 as u64)
+                .map_err(|e| corrupt(&e))?;
+        let room = (cap.0 - out.len()) as u64 + 1;
+        match decoder.take(room).read_to_end(&mut out) {
+            Ok(_) if out.len() > cap.0 => return Err(too_large(cap)),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err(NotThis::new("truncated"))
+            }
+            Err(e) => return Err(corrupt(&e)),
+        }
+    }
+    if out.is_empty() {
+        return Err(NotThis::new("empty after decompression"));
+    }
+    Ok(out)
 }
 
 /// gzip-compress `bytes` (re-encoding an edited payload).

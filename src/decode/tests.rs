@@ -316,6 +316,34 @@ fn a_corrupt_compression_after_its_magic_is_said_as_that_compression() {
     );
 }
 
+/// Concatenated zstd frames are read whole (as `zstd -d` reads them), a frame with a
+/// content checksum (the `zstd` tool's default) ends where it ends, and bytes after the
+/// last frame are an error: only the first frame was read, so `zstd(x)` followed by
+/// anything showed as `x`.
+#[test]
+fn every_zstd_frame_is_read_and_bytes_after_the_last_are_an_error() {
+    let text = |bytes: &[u8]| decode(bytes, Choice::Auto).map(|d| d.value);
+    let mut two = super::compress::zstd(b"first ");
+    two.extend(super::compress::zstd(b"second"));
+    assert_eq!(text(&two), Ok(json!("first second")));
+    // `printf 'hello zstd' | zstd -c --check`: a checksum after the last block.
+    let checked: &[u8] = &[
+        0x28, 0xb5, 0x2f, 0xfd, 0x04, 0x58, 0x51, 0x00, 0x00, 0x68, 0x65, 0x6c, 0x6c, 0x6f, 0x20,
+        0x7a, 0x73, 0x74, 0x64, 0xcf, 0xdb, 0x60, 0x9c,
+    ];
+    assert_eq!(text(checked), Ok(json!("hello zstd")));
+    for tail in [&b"garbage"[..], b"\x00", b"\x28\xb5\x2f"] {
+        let mut payload = checked.to_vec();
+        payload.extend_from_slice(tail);
+        let err = decode(&payload, Choice::Auto).expect_err("bytes after the frame");
+        assert!(
+            err.reason().starts_with("zstd: corrupt ("),
+            "{}",
+            err.reason()
+        );
+    }
+}
+
 /// README "Bounds": JSON nested past serde_json's limit says so, under `auto`, `json`
 /// and inside a compression; no stack overflow.
 #[test]

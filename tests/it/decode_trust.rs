@@ -169,6 +169,30 @@ fn a_corrupt_zstd_frame_is_a_zstd_error_not_a_protobuf_guess() {
     assert!(v.get("payload_b64").is_some(), "the raw bytes stay: {v}");
 }
 
+/// README "Decoding payloads": zstd frames one after another are read whole, and bytes
+/// after the last frame are an error (only the first frame was read: `zstd(x)` followed
+/// by anything was shown as `x`).
+#[test]
+fn every_zstd_frame_is_read_and_bytes_after_the_last_are_an_error() {
+    let mut two = redtail::decode::zstd(b"\"first ");
+    two.extend(redtail::decode::zstd(b"second\""));
+    let mut trailing = redtail::decode::zstd(b"\"whole\"");
+    trailing.extend_from_slice(b"garbage");
+    let server = Server::start();
+    let p = tail(&server, &["--decode", "auto"]);
+    publish_all(&server, &[two, trailing]);
+    let v = p.json_line(T);
+    assert_eq!(v["decoded"], json!("first second"), "{v}");
+    let v = p.json_line(T);
+    assert!(v.get("decoded").is_none(), "{v}");
+    assert!(
+        v["decode_error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("zstd: corrupt (") && e.contains("after the last frame")),
+        "{v}"
+    );
+}
+
 /// README "Bounds": JSON nested 100,000 deep says so in JSONL and in text lines, and
 /// tail goes on to the next message.
 #[test]
