@@ -274,7 +274,16 @@ impl<'f> KeySearch<'f> {
             let payload = &bytes[span.clone()];
             let has_key = at.saturating_add(len) <= span.end;
             let sure = mark.well_formed();
-            let known = if !has_key {
+            let quick = (has_key && sure && token)
+                .then(|| quick_member(payload, at - span.start, len, mark))
+                .flatten()
+                .map(|(known, end)| (known, find(span.start + end)))
+                // A second occurrence in the payload: `locate` says (a duplicate key?).
+                .filter(|&(_, next)| next.saturating_add(len) > span.end);
+            let known = if let Some((known, after)) = quick {
+                at = after;
+                Some((known, true))
+            } else if !has_key {
                 KeySearch::lacking(payload, mark).map(|known| (known, true))
             } else if sure || plain_json_text(payload) {
                 let level = |at: usize| sure && mark.at_root_level(payload.len(), at);
@@ -297,6 +306,44 @@ impl<'f> KeySearch<'f> {
             }
         }
     }
+}
+
+/// The commonest member read without [`locate`]'s generality: in a well-formed payload,
+/// the key's occurrence at `at` (`len` bytes, a string token) lies at the root's level
+/// as the mark tells, `:` follows at once (or after one space), and the value is an
+/// integer of at most 18 digits. Its value and where it ends; None where `locate` is to
+/// say (anything else: other spacing, other scalars, a decimal or exponent, `-0`). A
+/// caller still makes sure no second occurrence follows in the payload. At 10M, reading
+/// such a value through `locate`, `scalar_end` and a second parse was a fifth of a first
+/// read.
+fn quick_member(payload: &[u8], at: usize, len: usize, mark: &JsonMark) -> Option<(Known, usize)> {
+    if !mark.at_root_level(payload.len(), at) {
+        return None;
+    }
+    let mut i = at + len;
+    if payload.get(i) != Some(&b':') {
+        return None;
+    }
+    i += 1;
+    if payload.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let negative = payload.get(i) == Some(&b'-');
+    let from = i + usize::from(negative);
+    let mut end = from;
+    let mut n: u64 = 0;
+    while let Some(&d) = payload.get(end).filter(|d| d.is_ascii_digit()) {
+        n = n.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+        end += 1;
+    }
+    let digits = end - from;
+    let plain = (1..=18).contains(&digits)
+        && !matches!(payload.get(end), Some(b'.' | b'e' | b'E'))
+        && (digits == 1 || payload[from] != b'0')
+        && !(negative && n == 0);
+    // At most 18 digits: an `i64` holds it (as `token_known` converts).
+    let value = if negative { -(n as i64) } else { n as i64 };
+    plain.then_some((Known::Number(value as f64), end))
 }
 
 /// A key written the same way in every well-formed payload that has it (no quote,
