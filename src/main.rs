@@ -208,12 +208,22 @@ fn run_offline(cli: &Cli) -> Option<anyhow::Result<i32>> {
     }
 }
 
+/// How long `tail`, `metrics` and the TUI wait for the deployment probe before going on
+/// as if the server were a single one (their engines then connect, report and retry).
+const PROBE_FALLBACK: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Where connections go: through the Sentinels when `--sentinel` is given, to every node
 /// when the server turns out to be a cluster node, else to the one server.
+///
+/// `long_running` (`tail`, `metrics`, the TUI): a server that cannot be reached or does
+/// not answer the probe within [`PROBE_FALLBACK`] is taken for a single server, and the
+/// engines report and retry with their backoff; a refused login is left for them to
+/// report. A one-shot command ends on either, with the probe's error: one deadline
+/// (the connect timeout) for the whole connect, not the probe's and then its own.
 async fn route_for(
     conn: &redtail::cli::ConnArgs,
     target: redtail::redis::conn::Target,
-    keep_refused: bool,
+    long_running: bool,
 ) -> anyhow::Result<Arc<Route>> {
     if !conn.sentinel.is_empty() {
         let Some(master) = conn.master.as_deref() else {
@@ -227,16 +237,18 @@ async fn route_for(
     if conn.master.is_some() {
         anyhow::bail!("--master needs --sentinel HOST:PORT (a Sentinel that monitors it)");
     }
-    // A server that does not answer in time is treated as a single server: the engines
-    // then report the connection error in their own words.
-    let t = target.clone();
-    let route = tokio::time::timeout(std::time::Duration::from_secs(3), Route::detect(target))
-        .await
-        .unwrap_or_else(|_| Route::single(t));
+    let route = if long_running {
+        let t = target.clone();
+        Route::probe(target, PROBE_FALLBACK)
+            .await
+            .unwrap_or_else(|_| Route::single(t))
+    } else {
+        Route::probe(target, redtail::redis::conn::CONNECT_TIMEOUT).await?
+    };
     // A refused login (or not a Redis server) is said once, here, instead of again by
     // each command's own connect (each a failed AUTH in the server's ACL LOG). The TUI
     // and `tail` report it through their engines, which wait on the route.
-    if !keep_refused {
+    if !long_running {
         route.check_refusal()?;
     }
     if route.is_cluster() && route.template().db != 0 {
