@@ -94,12 +94,15 @@ impl Placement for EveryPrimary {
     }
 
     /// Connected when every node's engine is; otherwise the first that is not, named.
+    /// With the nodes the engines really reached (after a failover, the promoted one).
     fn publish_status(&self, nodes: &Nodes<()>, status: &watch::Sender<Status>) {
         let conn =
             first_down(nodes, "keyspace events from").unwrap_or_else(|| all_connected(nodes));
+        let reached = connected_nodes(nodes);
         status.send_if_modified(|s| {
-            let changed = s.conn != conn;
+            let changed = s.conn != conn || s.keyspace_nodes != reached;
             s.conn = conn;
+            s.keyspace_nodes = reached;
             changed
         });
     }
@@ -129,6 +132,21 @@ impl EveryPrimary {
             ),
         })
     }
+}
+
+/// The nodes (host:port, as each engine's connection reached them) whose engines are
+/// connected, in address order.
+fn connected_nodes(nodes: &Nodes<()>) -> Vec<String> {
+    nodes
+        .values()
+        .filter_map(|node| {
+            let status = node.child.status.borrow();
+            match status.conn {
+                ConnState::Connected { .. } => status.node.clone(),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 /// Connected since the earliest engine connected when all are (and there is one);
