@@ -208,12 +208,44 @@ fn run_offline(cli: &Cli) -> Option<anyhow::Result<i32>> {
     }
 }
 
+/// How long `tail`, `metrics` and the TUI wait for the deployment probe before going on
+/// as if the server were a single one (their engines then connect, report and retry).
+const PROBE_FALLBACK: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// How a command uses the server, for what [`route_for`] does when the deployment probe
+/// cannot reach it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Run {
+    /// `tail`, `metrics`, the TUI: a server that cannot be reached or does not answer
+    /// within [`PROBE_FALLBACK`] is taken for a single one, and the engines report and
+    /// retry with their backoff; a refused login is theirs to report too.
+    Watch,
+    /// Every other command: ends with the probe's error (or a refused login). One
+    /// deadline, the connect timeout, for the whole connect: not the probe's and then
+    /// the command's own.
+    Once,
+    /// `publish` in read-only mode: the action layer refuses it (audited) before it
+    /// connects, so a server that cannot be reached must not answer for it.
+    SendsNothing,
+}
+
+impl Run {
+    /// `publish` sends nothing in read-only mode.
+    fn publish(read_only: &redtail::redis::actions::ReadOnly) -> Run {
+        if read_only.is_on() {
+            Run::SendsNothing
+        } else {
+            Run::Once
+        }
+    }
+}
+
 /// Where connections go: through the Sentinels when `--sentinel` is given, to every node
 /// when the server turns out to be a cluster node, else to the one server.
 async fn route_for(
     conn: &redtail::cli::ConnArgs,
     target: redtail::redis::conn::Target,
-    keep_refused: bool,
+    run: Run,
 ) -> anyhow::Result<Arc<Route>> {
     if !conn.sentinel.is_empty() {
         let Some(master) = conn.master.as_deref() else {
@@ -227,16 +259,18 @@ async fn route_for(
     if conn.master.is_some() {
         anyhow::bail!("--master needs --sentinel HOST:PORT (a Sentinel that monitors it)");
     }
-    // A server that does not answer in time is treated as a single server: the engines
-    // then report the connection error in their own words.
-    let t = target.clone();
-    let route = tokio::time::timeout(std::time::Duration::from_secs(3), Route::detect(target))
-        .await
-        .unwrap_or_else(|_| Route::single(t));
+    let route = if run == Run::Once {
+        Route::probe(target, redtail::redis::conn::CONNECT_TIMEOUT).await?
+    } else {
+        let t = target.clone();
+        Route::probe(target, PROBE_FALLBACK)
+            .await
+            .unwrap_or_else(|_| Route::single(t))
+    };
     // A refused login (or not a Redis server) is said once, here, instead of again by
     // each command's own connect (each a failed AUTH in the server's ACL LOG). The TUI
     // and `tail` report it through their engines, which wait on the route.
-    if !keep_refused {
+    if run != Run::Watch {
         route.check_refusal()?;
     }
     if route.is_cluster() && route.template().db != 0 {
@@ -354,45 +388,45 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
             }
             let decode = config::DecodeRules::new(&loaded.file.decode);
             load_protobuf(&cli.proto, &loaded, &decode, args.decode)?;
-            let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, true).await?;
+            let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, Run::Watch).await?;
             redtail::commands::tail::run(args, route, decode).await
         }
         Some(Command::Stats(mut args)) => {
             profile_streams(&mut args.streams, profile);
-            let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, false).await?;
+            let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, Run::Once).await?;
             redtail::commands::stats::run_stats(args, route).await
         }
         Some(Command::Doctor(mut args)) => {
             profile_streams(&mut args.streams, profile);
-            let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, false).await?;
+            let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, Run::Once).await?;
             redtail::commands::doctor::run(args, route, &cli.conn).await
         }
         Some(Command::Metrics(mut args)) => {
             profile_streams(&mut args.streams, profile);
-            let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, true).await?;
+            let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, Run::Watch).await?;
             redtail::commands::metrics::run(args, route, &cli.conn).await
         }
         Some(Command::Publish(args)) => {
-            let route = route_for(&cli.conn, target(None)?, false).await?;
+            let route = route_for(&cli.conn, target(None)?, Run::publish(&read_only)).await?;
             redtail::commands::publish::run(args, route, read_only).await
         }
         Some(Command::Pending(args)) => {
             redtail::commands::pending::run_pending(
                 args,
-                route_for(&cli.conn, target(None)?, false).await?,
+                route_for(&cli.conn, target(None)?, Run::Once).await?,
             )
             .await
         }
         Some(Command::Ack(args)) => {
-            let route = route_for(&cli.conn, target(None)?, false).await?;
+            let route = route_for(&cli.conn, target(None)?, Run::Once).await?;
             redtail::commands::pending::run_ack(args, route, read_only).await
         }
         Some(Command::Claim(args)) => {
-            let route = route_for(&cli.conn, target(None)?, false).await?;
+            let route = route_for(&cli.conn, target(None)?, Run::Once).await?;
             redtail::commands::pending::run_claim(args, route, read_only).await
         }
         Some(Command::DeadLetter(args)) => {
-            let route = route_for(&cli.conn, target(None)?, false).await?;
+            let route = route_for(&cli.conn, target(None)?, Run::Once).await?;
             redtail::commands::pending::run_dead_letter(args, route, read_only).await
         }
         Some(Command::Demo(args)) => {
@@ -443,7 +477,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
             let mut settings = loaded.tui_settings(profile, &cli.tui, &env);
             settings.read_only = read_only;
             settings.keyspace.db = cli.conn.db.and_then(|d| u32::try_from(d).ok());
-            let route = route_for(&cli.conn, target(cli.url_pos.as_deref())?, true).await?;
+            let route = route_for(&cli.conn, target(cli.url_pos.as_deref())?, Run::Watch).await?;
             redtail::app::run(settings, route).await
         }
     }

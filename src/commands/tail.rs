@@ -219,7 +219,7 @@ impl Consumer {
     /// Connect failures and reconnects, on stderr; a failure before the first connect or
     /// a fatal one (refused login, not Redis) ends the command.
     fn report_status(&mut self, status: Status) -> Option<i32> {
-        let conn = status.conn;
+        let conn = status.conn.clone();
         if conn == self.last_conn {
             return None;
         }
@@ -246,10 +246,7 @@ impl Consumer {
             }
             ConnState::Connected { .. } if self.was_down => {
                 self.was_down = false;
-                eprintln!(
-                    "redtail: reconnected to {}",
-                    self.reached(status.node, &status.shard_nodes)
-                );
+                eprintln!("redtail: reconnected to {}", self.reached(&status));
             }
             _ => {}
         }
@@ -258,11 +255,19 @@ impl Consumer {
     }
 
     /// The node the connection really reached (after a failover, not the URL's), and in
-    /// a cluster where the shard channels are: `10.0.0.7:7003 (shard channels on …)`.
-    fn reached(&self, node: Option<String>, shard_nodes: &[String]) -> String {
-        let mut text = node.unwrap_or_else(|| self.target.clone());
-        if !shard_nodes.is_empty() {
-            text.push_str(&format!(" (shard channels on {})", shard_nodes.join(", ")));
+    /// a cluster where the shard channels are: `10.0.0.7:7003 (shard channels on …)`;
+    /// for keyspace events every node followed: `10.0.0.7:7003, 10.0.0.8:7001, …`.
+    fn reached(&self, status: &Status) -> String {
+        let mut text = match (&status.node, status.keyspace_nodes.is_empty()) {
+            (_, false) => status.keyspace_nodes.join(", "),
+            (Some(node), true) => node.clone(),
+            (None, true) => self.target.clone(),
+        };
+        if !status.shard_nodes.is_empty() {
+            text.push_str(&format!(
+                " (shard channels on {})",
+                status.shard_nodes.join(", ")
+            ));
         }
         escape_str(&text).into_owned()
     }

@@ -199,9 +199,19 @@ impl Target {
     /// Open a multiplexed command connection with a connect/response timeout so a dead
     /// host gives an error within seconds instead of hanging.
     pub async fn command_connection(&self) -> Result<redis::aio::MultiplexedConnection> {
+        self.command_connection_within(Some(CONNECT_TIMEOUT)).await
+    }
+
+    /// [`Target::command_connection`] with the connect (TCP, TLS, handshake) bounded by
+    /// `connect_timeout`; `None` for a caller that bounds the whole exchange itself and
+    /// reports the time it waited in its own words.
+    pub async fn command_connection_within(
+        &self,
+        connect_timeout: Option<Duration>,
+    ) -> Result<redis::aio::MultiplexedConnection> {
         let client = self.client()?;
         let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_connection_timeout(connect_timeout)
             .set_response_timeout(Some(Duration::from_secs(10)));
         client
             .get_multiplexed_async_connection_with_config(&config)

@@ -134,19 +134,56 @@ impl Route {
     /// on servers before 7.0). A server that cannot be reached is treated as a single
     /// server: the engines report the connection error themselves.
     pub async fn detect(target: Target) -> Arc<Route> {
+        let fallback = target.clone();
+        Route::probe(target, super::conn::CONNECT_TIMEOUT)
+            .await
+            .unwrap_or_else(|_| Route::single(fallback))
+    }
+
+    /// [`Route::detect`] with one deadline for the whole exchange (connect, handshake,
+    /// `CLUSTER SHARDS`), and an error when the server cannot be reached or does not
+    /// answer within it: the message names the server and the time waited, so a one-shot
+    /// command can end with it instead of connecting again and waiting as long a second
+    /// time. A refused login is not an error here: the route holds it
+    /// ([`Route::check_refusal`]). A server that answers but not to `CLUSTER` (an ACL
+    /// without `+cluster`) is a single server.
+    pub async fn probe(target: Target, deadline: Duration) -> Result<Arc<Route>> {
         // Cluster nodes refuse SELECT: ask on database 0 whatever the URL says.
         let probe = Target {
             db: 0,
             ..target.clone()
         };
-        match fetch_topology(&probe).await {
-            Ok(Some(t)) => Route::new(target, Mode::Cluster, Some(t)),
-            Ok(None) => Route::single(target),
-            Err(e) => {
+        let asked = tokio::time::timeout(deadline, async {
+            // The deadline bounds the connect: no second, shorter timeout inside it.
+            let mut conn = probe
+                .command_connection_within(None)
+                .await
+                .map_err(|e| (true, e))?;
+            read_topology(&mut conn).await.map_err(|e| (false, e))
+        })
+        .await;
+        let Ok(asked) = asked else {
+            let mut text = format!(
+                "cannot connect to {target}: the server did not answer within {} s",
+                deadline.as_secs_f64()
+            );
+            text.push_str(if target.tls {
+                " (is this port serving TLS? if not, use redis:// without --tls)"
+            } else {
+                " (check the host and port, and whether a firewall or an overloaded server holds it up)"
+            });
+            return Err(anyhow!(text));
+        };
+        match asked {
+            Ok(Some(t)) => Ok(Route::new(target, Mode::Cluster, Some(t))),
+            Ok(None) => Ok(Route::single(target)),
+            Err((connecting, e)) => {
                 // A refused login here puts every engine on hold before it starts.
                 let route = Route::single(target);
-                route.note_refusal(&e);
-                route
+                if route.note_refusal(&e).is_none() && connecting {
+                    return Err(e);
+                }
+                Ok(route)
             }
         }
     }

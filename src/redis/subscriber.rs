@@ -167,6 +167,9 @@ pub struct Status {
     pub node: Option<String>,
     /// In a cluster: the nodes holding the shard channels (their slots' owners).
     pub shard_nodes: Vec<String>,
+    /// Keyspace events: the nodes whose engines are connected — every serving primary
+    /// of a cluster, else the server or the primary a Sentinel named.
+    pub keyspace_nodes: Vec<String>,
 }
 
 impl Status {
@@ -176,6 +179,7 @@ impl Status {
             wanted,
             node: None,
             shard_nodes: Vec::new(),
+            keyspace_nodes: Vec::new(),
         }
     }
 }

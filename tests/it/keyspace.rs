@@ -533,6 +533,27 @@ fn keyspace_cluster_every_primary_reports_its_keys_and_a_failover_leaves_a_gap()
     assert!(lines
         .iter()
         .all(|v| v["kind"] == "keyspace" || v["kind"] == "gap"));
+    // "reconnected to" names the nodes followed now — the live primaries, as redis-cli
+    // sees tail's patterns on them — not the dead node the URL gave.
+    assert!(p.wait_stderr("reconnected to", T), "{}", p.stderr());
+    let err = p.stderr();
+    let line = err.lines().rfind(|l| l.contains("reconnected to")).unwrap();
+    let named: BTreeSet<String> = line
+        .split("reconnected to ")
+        .nth(1)
+        .unwrap_or_default()
+        .split(", ")
+        .map(str::to_string)
+        .collect();
+    let followed: BTreeSet<String> = cluster
+        .primaries()
+        .iter()
+        .filter(|n| subscriptions_on(n.port) > 0)
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect();
+    assert_eq!(followed.len(), 3, "{followed:?}");
+    assert!(followed.contains(&node), "{followed:?}");
+    assert_eq!(named, followed, "{line}");
 }
 
 #[test]

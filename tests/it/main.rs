@@ -8,6 +8,7 @@ mod cluster;
 mod cluster_failover;
 mod cluster_harness;
 mod config;
+mod connect_timeout;
 mod decode;
 mod decode_proto;
 mod decode_trust;

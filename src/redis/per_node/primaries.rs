@@ -36,6 +36,8 @@ pub(in crate::redis) struct Primaries {
     wanted: Subscriptions,
     /// What a status names when an engine is down ("keyspace events from").
     status_what: &'static str,
+    /// Keyspace events (every primary of a cluster), not channels through Sentinel.
+    keyspace: bool,
     /// When the set of nodes was last read.
     last_place: DateTime<Utc>,
     /// Since when, and why, the route cannot say where to go (no Sentinel answers, an
@@ -55,6 +57,7 @@ impl Placement for Primaries {
             } else {
                 "subscriptions on"
             },
+            keyspace: config.keyspace.is_some(),
             last_place: Utc::now(),
             route_error: Mutex::new(None),
         }
@@ -192,11 +195,17 @@ impl Placement for Primaries {
             .or(connected.first())
             .cloned()
             .or(before);
+        // Keyspace events: every node followed (a cluster's primaries).
+        let keyspace_nodes = if self.keyspace { connected } else { Vec::new() };
         status.send_if_modified(|s| {
-            let changed = s.conn != conn || s.wanted != self.wanted || s.node != node;
+            let changed = s.conn != conn
+                || s.wanted != self.wanted
+                || s.node != node
+                || s.keyspace_nodes != keyspace_nodes;
             s.conn = conn;
             s.wanted = self.wanted.clone();
             s.node = node;
+            s.keyspace_nodes = keyspace_nodes;
             changed
         });
     }

@@ -325,3 +325,18 @@ pub fn http_like_listener() -> u16 {
     });
     port
 }
+
+/// A port that accepts connections and never answers (a hung server, or a firewall that
+/// drops the traffic after the accept): a dead network, not a Redis stand-in. Accepted
+/// connections are held open for the rest of the test binary.
+pub fn silent_listener() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    port
+}
