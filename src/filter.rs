@@ -501,6 +501,7 @@ impl<'f> ColumnSearch<'f> {
     }
 
     /// The expression's verdict given the value.
+    #[inline]
     fn decide(&self, known: known::Known) -> Option<bool> {
         match known {
             known::Known::Absent => self.fixed[0],

@@ -486,6 +486,7 @@ impl Run<'_> {
             return;
         };
         let span = self.block.start_of(local(lo))..self.block.start_of(local(hi) + 1);
+        let unknown_len = unknown.len();
         let messages = unknown.into_iter().filter_map(|i| {
             let slot = SlotRef::new(self.block, local(i))?;
             matches!(slot.slot.tag, Tag::Message(_)).then_some((i, slot))
@@ -498,13 +499,28 @@ impl Run<'_> {
             }
             return;
         }
+        let mut found = |i: usize, verdict: bool| verdicts[i] = Some(verdict);
+        if hi - lo + 1 == unknown_len {
+            // Every slot from `lo` to `hi` (a first read): walked in order, each one's
+            // end the next one's start, its cell the next in the cells' chunk (looking
+            // each up by index was an eighth of a first read at 10M).
+            let bytes = &self.block.bytes;
+            let (from, to) = (local(lo), local(hi) + 1);
+            let ends = (self.block.slots.range(from + 1..to).map(|s| s.at as usize))
+                .chain(std::iter::once(self.block.start_of(to)));
+            let slots = self.block.slots.range(from..to).zip(ends);
+            let cells = cells.run(self.first + lo..self.first + hi + 1);
+            let items = (slots.zip(cells).zip(lo..=hi)).filter_map(|(((slot, end), cell), i)| {
+                let cell = cell.filter(|_| matches!(slot.tag, Tag::Message(_)))?;
+                Some((slot.at as usize..end, &slot.json, cell, i))
+            });
+            return search.fill(bytes, items, &mut found);
+        }
         let items = messages.filter_map(|(i, slot)| {
             let cell = cells.at(self.first + i)?;
             Some((slot.slot.at as usize..slot.end, &slot.slot.json, cell, i))
         });
-        search.fill(&self.block.bytes, items, |i, verdict| {
-            verdicts[i] = Some(verdict);
-        });
+        search.fill(&self.block.bytes, items, found);
     }
 
     /// For a filter that ANDs `needle` with a column filter (`search`, from

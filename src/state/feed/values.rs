@@ -76,12 +76,17 @@ impl Values {
         }
         let offset = usize::try_from(id - self.base).ok()?;
         let chunk = self.chunks.get(offset / CHUNK)?;
-        let cells = chunk.get_or_init(|| (0..CHUNK).map(|_| ValueCell::default()).collect());
+        let cells = chunk.get_or_init(new_chunk);
         cells.get(offset % CHUNK)
     }
 }
 
 /// The cells the count's threads read and fill, by store index.
+/// A chunk of cells, none read yet.
+fn new_chunk() -> Box<[ValueCell]> {
+    (0..CHUNK).map(|_| ValueCell::default()).collect()
+}
+
 #[derive(Clone, Copy)]
 pub(super) struct Cells<'a> {
     pub(super) values: &'a Values,
@@ -98,6 +103,33 @@ impl<'a> Cells<'a> {
     /// start), a chunk at a time: `None` for a cell of a chunk not yet allocated (none of
     /// its cells has been read; it stays unallocated). Indexes without a cell are passed
     /// over.
+    /// The cells of store indexes `indexes` in order (allocating their chunks), None
+    /// for an index without one: walked a chunk at a time, not looked up one by one.
+    pub(super) fn run(&self, indexes: Range<usize>) -> impl Iterator<Item = Option<&'a ValueCell>> {
+        let values = self.values;
+        let id = |index: usize| self.first_id + index as u64;
+        let (start, end) = (id(indexes.start), id(indexes.end));
+        let from = values.first.clamp(start, end);
+        let to = values.end.clamp(from, end);
+        let before = usize::try_from(from - start).unwrap_or(usize::MAX);
+        let after = usize::try_from(end - to).unwrap_or(usize::MAX);
+        let mut at = from;
+        let within = std::iter::from_fn(move || {
+            if at >= to {
+                return None;
+            }
+            let offset = usize::try_from(at - values.base).ok()?;
+            let cells = values.chunks.get(offset / CHUNK)?.get_or_init(new_chunk);
+            let within = offset % CHUNK;
+            let take = (CHUNK - within).min(usize::try_from(to - at).unwrap_or(usize::MAX));
+            at += take as u64;
+            Some(cells[within..within + take].iter().map(Some))
+        });
+        (std::iter::repeat_n(None, before))
+            .chain(within.flatten())
+            .chain(std::iter::repeat_n(None, after))
+    }
+
     pub(super) fn each(
         &self,
         indexes: Range<usize>,
@@ -166,6 +198,36 @@ mod tests {
             values.push(end + CHUNK as u64 + 2).is_some(),
             "the next id still gets one"
         );
+    }
+
+    #[test]
+    fn a_run_of_cells_is_the_cells_by_index() {
+        let mut values = Values::new("k".into(), 100, 3 * CHUNK);
+        values.evict_to(100 + 7);
+        // Store index 0 is id 90: ids below 107 (evicted or never there) have no cell.
+        let cells = Cells {
+            values: &values,
+            first_id: 90,
+        };
+        for range in [
+            0..3 * CHUNK + 20,
+            0..5,
+            15..20,
+            CHUNK - 3..CHUNK + 9,
+            3 * CHUNK + 5..3 * CHUNK + 15,
+            3 * CHUNK + 20..3 * CHUNK + 30,
+            40..40,
+        ] {
+            let run: Vec<_> = cells
+                .run(range.clone())
+                .map(|c| c.map(std::ptr::from_ref))
+                .collect();
+            let by_index: Vec<_> = range
+                .clone()
+                .map(|i| cells.at(i).map(std::ptr::from_ref))
+                .collect();
+            assert_eq!(run, by_index, "{range:?}");
+        }
     }
 
     #[test]
