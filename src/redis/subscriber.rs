@@ -36,6 +36,25 @@ pub struct Subscriptions {
 }
 
 impl Subscriptions {
+    /// A subscribe or unsubscribe applied to the set: its kind and whether it subscribes;
+    /// None for other controls (the set is unchanged).
+    pub(super) fn apply(&mut self, ctl: &Control) -> Option<(SubKind, bool)> {
+        let (kind, names, subscribe) = match ctl {
+            Control::Subscribe(kind, names) => (*kind, names, true),
+            Control::Unsubscribe(kind, names) => (*kind, names, false),
+            Control::Retry | Control::Shutdown => return None,
+        };
+        let set = self.set_mut(kind);
+        if subscribe {
+            set.extend(names.iter().cloned());
+        } else {
+            for n in names {
+                set.remove(n);
+            }
+        }
+        Some((kind, subscribe))
+    }
+
     pub fn set_mut(&mut self, kind: SubKind) -> &mut BTreeSet<Bytes> {
         match kind {
             SubKind::Channel => &mut self.channels,

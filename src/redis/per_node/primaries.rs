@@ -147,18 +147,8 @@ impl Placement for Primaries {
 
     /// The same change on every node's engine.
     fn control(&mut self, ctl: Control, nodes: &mut Nodes<Subscriptions>) -> Reaction {
-        let (kind, names, subscribe) = match ctl {
-            Control::Subscribe(kind, names) => (kind, names, true),
-            Control::Unsubscribe(kind, names) => (kind, names, false),
-            Control::Retry | Control::Shutdown => return Reaction::None,
-        };
-        let set = self.wanted.set_mut(kind);
-        if subscribe {
-            set.extend(names);
-        } else {
-            for n in &names {
-                set.remove(n);
-            }
+        if self.wanted.apply(&ctl).is_none() {
+            return Reaction::None;
         }
         for node in nodes.values_mut() {
             self.update(node, self.wanted.clone());

@@ -136,28 +136,13 @@ impl Placement for ShardOwners {
     }
 
     fn control(&mut self, ctl: Control, _nodes: &mut Nodes<Self::Held>) -> Reaction {
-        let (kind, names, subscribe) = match ctl {
-            Control::Subscribe(kind, names) => (kind, names, true),
-            Control::Unsubscribe(kind, names) => (kind, names, false),
-            Control::Retry | Control::Shutdown => return Reaction::None,
+        let Some((kind, _)) = self.wanted.apply(&ctl) else {
+            return Reaction::None;
         };
-        let set = self.wanted.set_mut(kind);
-        if subscribe {
-            set.extend(names.iter().cloned());
-        } else {
-            for n in &names {
-                set.remove(n);
-            }
-        }
         if kind == SubKind::Shard {
             return Reaction::Place;
         }
         if let Some(main) = &self.main {
-            let ctl = if subscribe {
-                Control::Subscribe(kind, names)
-            } else {
-                Control::Unsubscribe(kind, names)
-            };
             let _ = main.control.send(ctl);
         }
         Reaction::Status
