@@ -689,6 +689,66 @@ fn keyspace_through_sentinel_enables_the_flags_on_each_new_primary() {
     assert_eq!(log.matches("notify-restore").count(), 1, "{log}");
 }
 
+/// The same promise through the TUI's entry point: launched with
+/// `--enable-notifications`, the keyspace pane enables the flags on the primary a
+/// failover promotes (audited), shows its events with its node, and puts both primaries'
+/// settings back on quit.
+#[test]
+fn keyspace_tui_through_sentinel_enables_the_flags_on_each_new_primary() {
+    let setup = SentinelSetup::start();
+    let [first, second] = setup.data_ports();
+    common::query(first, &["CONFIG", "SET", "notify-keyspace-events", "K$"]).unwrap();
+    let first_setting = config_get(first);
+    assert_eq!(config_get(second), "");
+    let sentinels = setup.sentinel_addrs().join(",");
+    let (mut tui, audit) = common::tui_audited_sized(
+        &[
+            "--sentinel",
+            &sentinels,
+            "--master",
+            setup.master_name(),
+            "--keyspace",
+            "*",
+            "--events",
+            "set",
+            "--enable-notifications",
+        ],
+        false,
+        (160, 30),
+    );
+    let numpat = |port: u16| {
+        common::query_text(port, &["PUBSUB", "NUMPAT"])
+            .and_then(|n| n.trim().parse::<usize>().ok())
+            .filter(|&n| n >= 1)
+    };
+    wait_for("the keyspace subscription on the first primary", T, || {
+        numpat(first)
+    });
+    common::query(first, &["SET", "before", "v"]).unwrap();
+    tui.wait_for("before", T);
+    assert_eq!(setup.failover(), second);
+    wait_for(
+        "the TUI to enable notifications on the new primary",
+        T,
+        || config_get(second).contains('K').then_some(()),
+    );
+    wait_for("the keyspace subscription on the new primary", T, || {
+        numpat(second)
+    });
+    common::query(second, &["SET", "after", "v"]).unwrap();
+    tui.wait_until("the new primary's event with its node", T, |s| {
+        s.lines()
+            .any(|l| l.contains("after") && l.contains(&format!("127.0.0.1:{second}")))
+    });
+    tui.send(b"q");
+    tui.wait_exit(T);
+    assert_eq!(config_get(second), "", "put back on quit");
+    assert_eq!(config_get(first), first_setting);
+    let log = std::fs::read_to_string(&audit.path).unwrap();
+    assert_eq!(log.matches("notify-enable").count(), 1, "{log}");
+    assert_eq!(log.matches("notify-restore").count(), 1, "{log}");
+}
+
 /// Without `--enable-notifications`, a new primary that lacks the flags gets the same
 /// warning and fix as the first one; redtail keeps following it, and events flow once
 /// the setting is made there.
