@@ -216,10 +216,14 @@ const PROBE_FALLBACK: std::time::Duration = std::time::Duration::from_secs(3);
 /// cannot reach it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Run {
-    /// `tail`, `metrics`, the TUI: a server that cannot be reached or does not answer
-    /// within [`PROBE_FALLBACK`] is taken for a single one, and the engines report and
-    /// retry with their backoff; a refused login is theirs to report too.
+    /// `metrics`, the TUI: a server that cannot be reached or does not answer within
+    /// [`PROBE_FALLBACK`] is taken for a single one, and the engines report and retry
+    /// with their backoff; a refused login is theirs to report too.
     Watch,
+    /// `tail`: as `Watch`, but a server that does not answer within the connect timeout
+    /// ends it with the probe's error. `tail` ends at its first failed connect anyway;
+    /// after a 3 s probe its engine waited 5 s more (8 s, saying "within 5 s").
+    Tail,
     /// Every other command: ends with the probe's error (or a refused login). One
     /// deadline, the connect timeout, for the whole connect: not the probe's and then
     /// the command's own.
@@ -259,18 +263,21 @@ async fn route_for(
     if conn.master.is_some() {
         anyhow::bail!("--master needs --sentinel HOST:PORT (a Sentinel that monitors it)");
     }
-    let route = if run == Run::Once {
-        Route::probe(target, redtail::redis::conn::CONNECT_TIMEOUT).await?
-    } else {
-        let t = target.clone();
-        Route::probe(target, PROBE_FALLBACK)
+    let t = target.clone();
+    let route = match run {
+        Run::Once => Route::probe(target, redtail::redis::conn::CONNECT_TIMEOUT).await?,
+        Run::Tail => match Route::probe(target, redtail::redis::conn::CONNECT_TIMEOUT).await {
+            Err(e) if e.is::<redtail::redis::route::Unanswered>() => return Err(e),
+            probed => probed.unwrap_or_else(|_| Route::single(t)),
+        },
+        Run::Watch | Run::SendsNothing => Route::probe(target, PROBE_FALLBACK)
             .await
-            .unwrap_or_else(|_| Route::single(t))
+            .unwrap_or_else(|_| Route::single(t)),
     };
     // A refused login (or not a Redis server) is said once, here, instead of again by
     // each command's own connect (each a failed AUTH in the server's ACL LOG). The TUI
     // and `tail` report it through their engines, which wait on the route.
-    if run != Run::Watch {
+    if matches!(run, Run::Once | Run::SendsNothing) {
         route.check_refusal()?;
     }
     if route.is_cluster() && route.template().db != 0 {
@@ -388,7 +395,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
             }
             let decode = config::DecodeRules::new(&loaded.file.decode);
             load_protobuf(&cli.proto, &loaded, &decode, args.decode)?;
-            let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, Run::Watch).await?;
+            let route = route_for(&cli.conn, target(args.url_pos.as_deref())?, Run::Tail).await?;
             redtail::commands::tail::run(args, route, decode).await
         }
         Some(Command::Stats(mut args)) => {

@@ -50,6 +50,20 @@ struct Cache {
     sentinel_first: usize,
 }
 
+/// [`Route::probe`]'s error for a server that accepted the connection (or never
+/// completed it) and did not answer within the deadline: what `tail` ends with, as its
+/// engine would after waiting as long again.
+#[derive(Debug)]
+pub struct Unanswered(String);
+
+impl std::fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unanswered {}
+
 pub struct Route {
     template: Target,
     mode: Mode,
@@ -148,6 +162,7 @@ impl Route {
     /// ([`Route::check_refusal`]). A server that answers but not to `CLUSTER` (an ACL
     /// without `+cluster`) is a single server.
     pub async fn probe(target: Target, deadline: Duration) -> Result<Arc<Route>> {
+        // (A server that did not answer in time is an [`Unanswered`] error.)
         // Cluster nodes refuse SELECT: ask on database 0 whatever the URL says.
         let probe = Target {
             db: 0,
@@ -172,7 +187,7 @@ impl Route {
             } else {
                 " (check the host and port, and whether a firewall or an overloaded server holds it up)"
             });
-            return Err(anyhow!(text));
+            return Err(anyhow::Error::new(Unanswered(text)));
         };
         match asked {
             Ok(Some(t)) => Ok(Route::new(target, Mode::Cluster, Some(t))),
