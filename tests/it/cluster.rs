@@ -546,12 +546,26 @@ fn shard_subscription_and_stream_follow_their_slot_when_it_is_migrated() {
     let n = int(&cluster.cli(to, &["SPUBLISH", &channel, "after the move"]));
     assert_eq!(n, 1);
     cluster.cli(to, &["XADD", &stream, "*", "n", "moved"]);
-    let (mut message, mut moved_entry) = (false, false);
+    let (mut message, mut moved_entry, mut gap) = (false, false, None);
     while !(message && moved_entry) {
         let v = p.json_line(T);
+        if v["kind"] == "gap" {
+            gap = Some(v.clone());
+        }
         message |= v["payload"] == "after the move";
         moved_entry |= entry(&v) && v.to_string().contains("moved");
     }
+    // The move is a gap in the feed: what was published on the new owner before the
+    // SSUBSCRIBE reached it is lost (there was none before).
+    let gap = gap.unwrap_or_else(|| panic!("no gap for the move: {}", p.stderr()));
+    assert_eq!(gap["handover"], true, "{gap}");
+    let reason = gap["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(&format!(
+            "shard channels moved from 127.0.0.1:{from} to 127.0.0.1:{to}"
+        )),
+        "{gap}"
+    );
     let running = p.child.try_wait().ok().flatten().is_none();
     assert!(running, "still running: {}", p.stderr());
 }

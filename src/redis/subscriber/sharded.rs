@@ -11,7 +11,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use super::{spawn_engine, Child, ConnState, Control, Status, SubscriberConfig, Subscriptions};
+use super::{
+    spawn_engine, Child, ConnState, Control, PendingGap, Status, SubscriberConfig, Subscriptions,
+};
 use crate::redis::conn::Target;
 use crate::redis::inbox::Inbox;
 use crate::redis::message::SubKind;
@@ -114,6 +116,24 @@ impl Placement for ShardOwners {
             shard_channels: held.clone(),
             ..Subscriptions::default()
         }
+    }
+
+    /// Shard channels whose node still had them (connected) and that a node without an
+    /// engine takes over (their slot migrated, or a replica was promoted): what was
+    /// published on the new node before redtail's SSUBSCRIBE is lost, so the new engine
+    /// reports a gap from now, when redtail saw the move, to its first confirmed
+    /// subscription. (A move between two nodes that both keep an engine is not covered:
+    /// see README Limits.)
+    fn handover(&self, _route: &Route, old: &[String], new: &[String]) -> Option<PendingGap> {
+        Some(PendingGap {
+            from: chrono::Utc::now(),
+            reason: format!(
+                "shard channels moved from {} to {}",
+                old.join(", "),
+                new.join(", ")
+            ),
+            handover: true,
+        })
     }
 
     /// Take away the channels the node no longer owns, then give it the new ones.
