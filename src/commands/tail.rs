@@ -17,6 +17,15 @@ use crate::redis::stream_tail::{self, StreamTail};
 use crate::redis::subscriber::{ConnState, Status, Subscriber, SubscriberConfig};
 use crate::text::escape::{escape_line, escape_str};
 
+/// A cluster's answer to a subscription that the subscriber follows by itself (it reads
+/// the topology again and subscribes at the slot's owner): not a refusal. `tail` ended
+/// with exit 1 on a MOVED after a slot migration.
+fn redirected(error: &str) -> bool {
+    ["MOVED ", "ASK ", "TRYAGAIN", "CLUSTERDOWN"]
+        .iter()
+        .any(|p| error.starts_with(p))
+}
+
 /// Deliveries handled per drain; stdout is flushed when the inbox runs empty.
 const DRAIN_BATCH: usize = 4096;
 
@@ -289,6 +298,12 @@ impl Consumer {
                 // The stream tail retries by itself; say so and keep going.
                 let _ = self.out.ship().await;
                 eprintln!("redtail: {e}; retrying");
+            }
+            Delivery::ServerError(e) if redirected(&e) => {
+                // A cluster moved the slot (or is between owners): the subscriber reads
+                // the topology again and subscribes where it now lives. Passing.
+                let _ = self.out.ship().await;
+                eprintln!("redtail: {e}; following the cluster to the slot's owner");
             }
             Delivery::ServerError(e) => {
                 let _ = self.out.ship().await;

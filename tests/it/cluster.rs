@@ -570,6 +570,61 @@ fn shard_subscription_and_stream_follow_their_slot_when_it_is_migrated() {
     assert!(running, "still running: {}", p.stderr());
 }
 
+/// A shard channel whose slot migrates between two nodes that both keep other shard
+/// channels of ours (no connection starts or stops): tail follows it to the new owner and
+/// keeps going. A MOVED answer to the re-subscription (a node whose view of the slot was
+/// not updated yet) ended tail with exit 1 ("the server refused a subscription: MOVED").
+#[test]
+fn a_shard_channel_moving_between_two_followed_nodes_is_followed() {
+    let cluster = Cluster::start();
+    let shards = three_shards(&cluster, "mv");
+    let (tag, from) = shards[0].clone();
+    let (other_tag, to) = shards[1].clone();
+    // A second tag on `from`, in another slot: `from` keeps a channel after the move.
+    let stay_tag = (0..400)
+        .map(|i| format!("stay{i}"))
+        .find(|t| {
+            cluster.port_for_key(&format!("{{{t}}}")) == from
+                && cluster.slot_for_key(&format!("{{{t}}}"))
+                    != cluster.slot_for_key(&format!("{{{tag}}}"))
+        })
+        .expect("a second slot on the node");
+    let moving = format!("mv:{{{tag}}}");
+    let staying = format!("mv:{{{stay_tag}}}");
+    let there = format!("mv:{{{other_tag}}}");
+    let slot = cluster.slot_for_key(&moving).to_string();
+    let url = cluster.seed_url();
+    let args = [
+        "tail", "--url", &url, "--format", "jsonl", "-s", &moving, "-s", &staying, "-s", &there,
+    ];
+    let mut p = Proc::spawn(&args);
+    wait_for("subscribed on both owners", T, || {
+        (numsub(&cluster, from, "SHARDNUMSUB", &moving) == 1
+            && numsub(&cluster, from, "SHARDNUMSUB", &staying) == 1
+            && numsub(&cluster, to, "SHARDNUMSUB", &there) == 1)
+            .then_some(())
+    });
+    let id = |port: u16| cluster.cli(port, &["CLUSTER", "MYID"]).trim().to_string();
+    let (from_id, to_id) = (id(from), id(to));
+    cluster.cli(to, &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id]);
+    cluster.cli(from, &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id]);
+    cluster.cli(to, &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id]);
+    cluster.cli(from, &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id]);
+    wait_for("the subscription moved with the slot", T, || {
+        let running = p.child.try_wait().ok().flatten().is_none();
+        assert!(running, "tail ended: {}", p.stderr());
+        (numsub(&cluster, to, "SHARDNUMSUB", &moving) == 1
+            && numsub(&cluster, from, "SHARDNUMSUB", &moving) == 0)
+            .then_some(())
+    });
+    assert_eq!(int(&cluster.cli(to, &["SPUBLISH", &moving, "after"])), 1);
+    while p.json_line(T)["payload"] != "after" {}
+    // The channel that stayed is still followed where it was.
+    assert_eq!(numsub(&cluster, from, "SHARDNUMSUB", &staying), 1);
+    let running = p.child.try_wait().ok().flatten().is_none();
+    assert!(running, "still running: {}", p.stderr());
+}
+
 /// One entry in stream `key`, delivered to group `g`'s consumer `w` and left pending; its
 /// id.
 fn poison_pending(cluster: &Cluster, key: &str) -> String {
