@@ -100,6 +100,13 @@ pub(super) trait Placement: Send + 'static {
         None
     }
 
+    /// The gap for the node at `addr` about to hold `held`, for what moved there from a
+    /// node that still answered (a migrated slot): a running engine is told before its
+    /// new subscriptions, a new one starts with it. `None`: nothing moved in.
+    fn moved_in(&self, _addr: &str, _held: &Self::Held) -> Option<PendingGap> {
+        None
+    }
+
     /// A placement has been read and applied (or found unchanged).
     fn placed(&mut self) {}
 
@@ -260,10 +267,17 @@ impl<P: Placement> Supervisor<P> {
             .then(|| self.placement.handover(&self.route, &handed_over, &added))
             .flatten();
         for (addr, (target, want)) in desired {
+            let moved_in = self.placement.moved_in(&addr, &want);
             match self.nodes.get_mut(&addr) {
-                Some(engine) => self.placement.update(engine, want),
+                Some(engine) => {
+                    if let Some(gap) = moved_in {
+                        let _ = engine.child.control.send(Control::OpenGap(gap));
+                    }
+                    self.placement.update(engine, want);
+                }
                 None => {
-                    let child = self.spawn_engine(target, &want, handover.take());
+                    let gap = handover.take().or(moved_in);
+                    let child = self.spawn_engine(target, &want, gap);
                     self.nodes.insert(addr, NodeEngine { child, held: want });
                 }
             }

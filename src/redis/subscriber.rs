@@ -42,7 +42,7 @@ impl Subscriptions {
         let (kind, names, subscribe) = match ctl {
             Control::Subscribe(kind, names) => (*kind, names, true),
             Control::Unsubscribe(kind, names) => (*kind, names, false),
-            Control::Retry | Control::Shutdown => return None,
+            Control::OpenGap(_) | Control::Retry | Control::Shutdown => return None,
         };
         let set = self.set_mut(kind);
         if subscribe {
@@ -206,6 +206,9 @@ impl Status {
 pub(super) enum Control {
     Subscribe(SubKind, Vec<Bytes>),
     Unsubscribe(SubKind, Vec<Bytes>),
+    /// Channels about to be subscribed here moved from a node that still answered: a
+    /// gap from the move to the next confirmed subscription (unless one is open).
+    OpenGap(PendingGap),
     /// Try to connect now (after a fatal error, or instead of waiting out the backoff).
     Retry,
     Shutdown,
@@ -696,6 +699,11 @@ impl Engine {
                     set.remove(n);
                 }
             }
+            Control::OpenGap(gap) => {
+                if self.open_gap.is_none() {
+                    self.open_gap = Some(gap.clone());
+                }
+            }
             Control::Retry | Control::Shutdown => {}
         }
         let wanted = self.wanted.clone();
@@ -783,7 +791,7 @@ impl Engine {
                                 resp::encode_command(&[cmd.as_bytes(), n], &mut out);
                             }
                         }
-                        Control::Retry | Control::Shutdown => {}
+                        Control::OpenGap(_) | Control::Retry | Control::Shutdown => {}
                     }
                     if let Err(e) = wr.write_all(&out).await {
                         return lost(format!("write failed: {e}"));

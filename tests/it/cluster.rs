@@ -575,7 +575,7 @@ fn shard_subscription_and_stream_follow_their_slot_when_it_is_migrated() {
 /// keeps going. A MOVED answer to the re-subscription (a node whose view of the slot was
 /// not updated yet) ended tail with exit 1 ("the server refused a subscription: MOVED").
 #[test]
-fn a_shard_channel_moving_between_two_followed_nodes_is_followed() {
+fn a_shard_channel_moving_between_two_followed_nodes_is_followed_with_a_gap_row() {
     let cluster = Cluster::start();
     let shards = three_shards(&cluster, "mv");
     let (tag, from) = shards[0].clone();
@@ -618,7 +618,26 @@ fn a_shard_channel_moving_between_two_followed_nodes_is_followed() {
             .then_some(())
     });
     assert_eq!(int(&cluster.cli(to, &["SPUBLISH", &moving, "after"])), 1);
-    while p.json_line(T)["payload"] != "after" {}
+    let mut gap = None;
+    loop {
+        let v = p.json_line(T);
+        if v["kind"] == "gap" {
+            gap = Some(v.clone());
+        }
+        if v["payload"] == "after" {
+            break;
+        }
+    }
+    // The move is a gap row, though no connection started or stopped.
+    let gap = gap.unwrap_or_else(|| panic!("no gap for the move: {}", p.stderr()));
+    assert_eq!(gap["handover"], true, "{gap}");
+    let reason = gap["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(&format!(
+            "shard channels moved from 127.0.0.1:{from} to 127.0.0.1:{to}"
+        )),
+        "{gap}"
+    );
     // The channel that stayed is still followed where it was.
     assert_eq!(numsub(&cluster, from, "SHARDNUMSUB", &staying), 1);
     let running = p.child.try_wait().ok().flatten().is_none();

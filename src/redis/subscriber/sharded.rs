@@ -31,6 +31,9 @@ pub(in crate::redis) struct ShardOwners {
     wanted: Subscriptions,
     /// The classic engine (channels and patterns).
     main: Option<Child>,
+    /// Shard channels the last placement moved off a running, connected engine: the
+    /// node each left.
+    moved: std::sync::Mutex<BTreeMap<Bytes, String>>,
 }
 
 impl Placement for ShardOwners {
@@ -42,6 +45,7 @@ impl Placement for ShardOwners {
             config: config.clone(),
             wanted,
             main: None,
+            moved: Default::default(),
         }
     }
 
@@ -108,6 +112,7 @@ impl Placement for ShardOwners {
                 .1
                 .insert(ch.clone());
         }
+        *self.moved.lock().unwrap_or_else(|e| e.into_inner()) = moved_off(&desired, running);
         Some(desired)
     }
 
@@ -118,19 +123,21 @@ impl Placement for ShardOwners {
         }
     }
 
-    /// Shard channels whose node still had them (connected) and that a node without an
-    /// engine takes over (their slot migrated, or a replica was promoted): what was
-    /// published on the new node before redtail's SSUBSCRIBE is lost, so the new engine
-    /// reports a gap from now, when redtail saw the move, to its first confirmed
-    /// subscription. (A move between two nodes that both keep an engine is not covered:
-    /// see README Limits.)
-    fn handover(&self, _route: &Route, old: &[String], new: &[String]) -> Option<PendingGap> {
-        Some(PendingGap {
+    /// Shard channels that moved here from a node that still had them, connected (their
+    /// slot migrated, or a replica was promoted while the old primary answered): what was
+    /// published on this node before redtail's SSUBSCRIBE is lost, so the engine reports
+    /// a gap from now, when redtail saw the move, to its next confirmed subscription.
+    fn moved_in(&self, addr: &str, held: &Self::Held) -> Option<PendingGap> {
+        let moved = self.moved.lock().unwrap_or_else(|e| e.into_inner());
+        let from: BTreeSet<&str> = (held.iter())
+            .filter_map(|ch| moved.get(ch).map(String::as_str))
+            .filter(|old| *old != addr)
+            .collect();
+        (!from.is_empty()).then(|| PendingGap {
             from: chrono::Utc::now(),
             reason: format!(
-                "shard channels moved from {} to {}",
-                old.join(", "),
-                new.join(", ")
+                "shard channels moved from {} to {addr}",
+                from.into_iter().collect::<Vec<_>>().join(", ")
             ),
             handover: true,
         })
@@ -191,4 +198,32 @@ impl Placement for ShardOwners {
             s.shard_nodes = shard_nodes;
         });
     }
+}
+
+/// The shard channels `desired` places on another node than the running, connected
+/// engine holding them now: each with the node it leaves.
+fn moved_off(
+    desired: &BTreeMap<String, (Target, BTreeSet<Bytes>)>,
+    running: &Nodes<BTreeSet<Bytes>>,
+) -> BTreeMap<Bytes, String> {
+    let mut moved = BTreeMap::new();
+    for (old, engine) in running {
+        if !matches!(
+            engine.child.status.borrow().conn,
+            ConnState::Connected { .. }
+        ) {
+            // Its own outage gap covers what it missed.
+            continue;
+        }
+        for ch in &engine.held {
+            let stays = desired
+                .get(old)
+                .is_some_and(|(_, chans)| chans.contains(ch));
+            let placed = desired.values().any(|(_, chans)| chans.contains(ch));
+            if !stays && placed {
+                moved.insert(ch.clone(), old.clone());
+            }
+        }
+    }
+    moved
 }
