@@ -557,15 +557,7 @@ fn shard_subscription_and_stream_follow_their_slot_when_it_is_migrated() {
     }
     // The move is a gap in the feed: what was published on the new owner before the
     // SSUBSCRIBE reached it is lost (there was none before).
-    let gap = gap.unwrap_or_else(|| panic!("no gap for the move: {}", p.stderr()));
-    assert_eq!(gap["handover"], true, "{gap}");
-    let reason = gap["reason"].as_str().unwrap_or_default();
-    assert!(
-        reason.contains(&format!(
-            "shard channels moved from 127.0.0.1:{from} to 127.0.0.1:{to}"
-        )),
-        "{gap}"
-    );
+    check_move_gap(gap, (from, to), &p);
     let running = p.child.try_wait().ok().flatten().is_none();
     assert!(running, "still running: {}", p.stderr());
 }
@@ -629,19 +621,21 @@ fn a_shard_channel_moving_between_two_followed_nodes_is_followed_with_a_gap_row(
         }
     }
     // The move is a gap row, though no connection started or stopped.
-    let gap = gap.unwrap_or_else(|| panic!("no gap for the move: {}", p.stderr()));
-    assert_eq!(gap["handover"], true, "{gap}");
-    let reason = gap["reason"].as_str().unwrap_or_default();
-    assert!(
-        reason.contains(&format!(
-            "shard channels moved from 127.0.0.1:{from} to 127.0.0.1:{to}"
-        )),
-        "{gap}"
-    );
+    check_move_gap(gap, (from, to), &p);
     // The channel that stayed is still followed where it was.
     assert_eq!(numsub(&cluster, from, "SHARDNUMSUB", &staying), 1);
     let running = p.child.try_wait().ok().flatten().is_none();
     assert!(running, "still running: {}", p.stderr());
+}
+
+/// The JSONL gap record of a shard channel's move from node `from` to `to`: a handover
+/// (no connection dropped) naming both nodes.
+fn check_move_gap(gap: Option<serde_json::Value>, (from, to): (u16, u16), p: &Proc) {
+    let gap = gap.unwrap_or_else(|| panic!("no gap for the move: {}", p.stderr()));
+    assert_eq!(gap["handover"], true, "{gap}");
+    let reason = gap["reason"].as_str().unwrap_or_default();
+    let moved = format!("shard channels moved from 127.0.0.1:{from} to 127.0.0.1:{to}");
+    assert!(reason.contains(&moved), "{gap}");
 }
 
 /// One entry in stream `key`, delivered to group `g`'s consumer `w` and left pending; its
