@@ -11,20 +11,12 @@ use crate::config::DecodeRules;
 use crate::decode::Choice;
 use crate::filter::Filter;
 use crate::jsonl::{append_decoded, gap_jsonl, JsonlWriter};
+use crate::redis::error::is_cluster_redirect;
 use crate::redis::inbox::Caps;
 use crate::redis::message::{Delivery, KeyEvent, Kind, Message};
 use crate::redis::stream_tail::{self, StreamTail};
 use crate::redis::subscriber::{ConnState, Status, Subscriber, SubscriberConfig};
 use crate::text::escape::{escape_line, escape_str};
-
-/// A cluster's answer to a subscription that the subscriber follows by itself (it reads
-/// the topology again and subscribes at the slot's owner): not a refusal. `tail` ended
-/// with exit 1 on a MOVED after a slot migration.
-fn redirected(error: &str) -> bool {
-    ["MOVED ", "ASK ", "TRYAGAIN", "CLUSTERDOWN"]
-        .iter()
-        .any(|p| error.starts_with(p))
-}
 
 /// Deliveries handled per drain; stdout is flushed when the inbox runs empty.
 const DRAIN_BATCH: usize = 4096;
@@ -299,9 +291,10 @@ impl Consumer {
                 let _ = self.out.ship().await;
                 eprintln!("redtail: {e}; retrying");
             }
-            Delivery::ServerError(e) if redirected(&e) => {
+            Delivery::ServerError(e) if is_cluster_redirect(e.as_bytes()) => {
                 // A cluster moved the slot (or is between owners): the subscriber reads
-                // the topology again and subscribes where it now lives. Passing.
+                // the topology again and subscribes where it now lives. Passing (tail
+                // ended with exit 1 on a MOVED after a slot migration).
                 let _ = self.out.ship().await;
                 eprintln!("redtail: {e}; following the cluster to the slot's owner");
             }

@@ -7,6 +7,15 @@ use std::fmt;
 use super::conn::describe_error;
 use crate::text::escape::escape_str;
 
+/// A cluster's error reply to a subscription that the subscriber follows by itself (it
+/// reads the topology again and subscribes at the slot's owner): MOVED, ASK, TRYAGAIN,
+/// CLUSTERDOWN. Passing for a consumer, not a refusal.
+pub fn is_cluster_redirect(reply: &[u8]) -> bool {
+    [&b"MOVED "[..], b"ASK ", b"CLUSTERDOWN", b"TRYAGAIN"]
+        .iter()
+        .any(|p| reply.starts_with(p))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PollErrorKind {
     /// NOPERM: the ACL user may not run the command or touch the channel.

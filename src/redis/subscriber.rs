@@ -981,10 +981,7 @@ impl Engine {
         match &frame {
             Frame::Error(r) => {
                 let text = &raw[r.clone()];
-                if [&b"MOVED "[..], b"ASK ", b"CLUSTERDOWN", b"TRYAGAIN"]
-                    .iter()
-                    .any(|p| text.starts_with(p))
-                {
+                if super::error::is_cluster_redirect(text) {
                     self.notify(Notice::Redirected);
                 }
                 Some(Delivery::ServerError(escape_line(text).into_owned()))
