@@ -636,11 +636,7 @@ fn keyspace_db_limits_to_one_database_and_names_it() {
 /// checked only it, so after the failover no event came again.
 #[test]
 fn keyspace_through_sentinel_enables_the_flags_on_each_new_primary() {
-    let setup = SentinelSetup::start();
-    let [first, second] = setup.data_ports();
-    common::query(first, &["CONFIG", "SET", "notify-keyspace-events", "K$"]).unwrap();
-    let first_setting = config_get(first);
-    assert_eq!(config_get(second), "");
+    let (setup, [first, second], first_setting) = sentinel_with_flags_on_the_first_only();
     let dir = tempfile::tempdir().unwrap();
     let audit = audit_path(&dir);
     let sentinels = setup.sentinel_addrs().join(",");
@@ -682,11 +678,7 @@ fn keyspace_through_sentinel_enables_the_flags_on_each_new_primary() {
     // Put back on exit, with the first's (which had what it needed: untouched).
     signal(&p, "-TERM");
     assert_eq!(p.wait_exit(T), Some(0), "{}", p.stderr());
-    assert_eq!(config_get(second), "", "{}", p.stderr());
-    assert_eq!(config_get(first), first_setting);
-    let log = std::fs::read_to_string(&audit).unwrap();
-    assert_eq!(log.matches("notify-enable").count(), 1, "{log}");
-    assert_eq!(log.matches("notify-restore").count(), 1, "{log}");
+    check_put_back([first, second], &first_setting, &audit, &p.stderr());
 }
 
 /// The same promise through the TUI's entry point: launched with
@@ -695,11 +687,7 @@ fn keyspace_through_sentinel_enables_the_flags_on_each_new_primary() {
 /// settings back on quit.
 #[test]
 fn keyspace_tui_through_sentinel_enables_the_flags_on_each_new_primary() {
-    let setup = SentinelSetup::start();
-    let [first, second] = setup.data_ports();
-    common::query(first, &["CONFIG", "SET", "notify-keyspace-events", "K$"]).unwrap();
-    let first_setting = config_get(first);
-    assert_eq!(config_get(second), "");
+    let (setup, [first, second], first_setting) = sentinel_with_flags_on_the_first_only();
     let sentinels = setup.sentinel_addrs().join(",");
     let (mut tui, audit) = common::tui_audited_sized(
         &[
@@ -742,9 +730,27 @@ fn keyspace_tui_through_sentinel_enables_the_flags_on_each_new_primary() {
     });
     tui.send(b"q");
     tui.wait_exit(T);
-    assert_eq!(config_get(second), "", "put back on quit");
+    let audit = audit.path.display().to_string();
+    check_put_back([first, second], &first_setting, &audit, "put back on quit");
+}
+
+/// Sentinels over two data nodes, only the first primary (the one named first) with the
+/// keyspace flags (`K$`): its setting, for the check that it is left as it was.
+fn sentinel_with_flags_on_the_first_only() -> (SentinelSetup, [u16; 2], String) {
+    let setup = SentinelSetup::start();
+    let [first, second] = setup.data_ports();
+    common::query(first, &["CONFIG", "SET", "notify-keyspace-events", "K$"]).unwrap();
+    let first_setting = config_get(first);
+    assert_eq!(config_get(second), "");
+    (setup, [first, second], first_setting)
+}
+
+/// After redtail ended: the promoted primary's setting put back (empty), the first's
+/// untouched, and one enable and one restore in the audit log at `audit`.
+fn check_put_back([first, second]: [u16; 2], first_setting: &str, audit: &str, why: &str) {
+    assert_eq!(config_get(second), "", "{why}");
     assert_eq!(config_get(first), first_setting);
-    let log = std::fs::read_to_string(&audit.path).unwrap();
+    let log = std::fs::read_to_string(audit).unwrap();
     assert_eq!(log.matches("notify-enable").count(), 1, "{log}");
     assert_eq!(log.matches("notify-restore").count(), 1, "{log}");
 }
